@@ -1,0 +1,227 @@
+//! Command-line interface: one struct per subcommand; doc comments become `--help`.
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+use crate::input::{Columns, KeepColumns};
+use crate::output::Format;
+use crate::pipeline::EngineOptions;
+
+const AFTER_HELP: &str = "\
+Exit codes:
+  0  success
+  1  a quality gate you asked for failed (eval --min-macro-f1)
+  2  usage, input, model or I/O error (the message names the file, line, column or flag)
+
+Examples:
+  failup classify data/sample_stories.csv -o classified.csv
+  cat stories.csv | failup classify - --format jsonl
+  failup advise \"They gave the big client to the new guy and I have been here nine years.\"
+  failup eval labelled.csv --label-column label --min-macro-f1 0.75";
+
+/// Sort career-setback stories into the scenarios of "How to Embrace the Idea of Failing
+/// Upward" with a local sentence-embedding model (all-MiniLM-L6-v2), and give the advice
+/// that fits. Runs offline; no Python, no network.
+#[derive(Debug, Parser)]
+#[command(name = "failup", version, after_help = AFTER_HELP)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Classify every story in a CSV file and write one output row per input row, in order.
+    Classify(ClassifyArgs),
+    /// Classify one story given as an argument (or on stdin with `-`) and print its advice.
+    Advise(AdviseArgs),
+    /// List the scenarios with their descriptions and advice.
+    Categories(CategoriesArgs),
+    /// Write each story's sentence embedding as JSON Lines: {"id":…,"embedding":[…]}.
+    Embed(EmbedArgs),
+    /// Score the classifier on a labelled CSV: accuracy, macro-F1, per-class metrics, confusion.
+    Eval(EvalArgs),
+}
+
+/// Options shared by every command that runs the model.
+#[derive(Debug, Args, Clone)]
+pub struct ModelArgs {
+    /// Model folder (laid out like models/all-MiniLM-L6-v2). Default: the bundled model.
+    #[arg(long, env = "FAILUP_MODEL", value_name = "DIR")]
+    pub model: Option<PathBuf>,
+
+    /// Taxonomy TOML file replacing the built-in scenarios (see README.md for the format).
+    #[arg(long, env = "FAILUP_TAXONOMY", value_name = "FILE")]
+    pub taxonomy: Option<PathBuf>,
+
+    /// Worker threads for tokenization and inference; 0 means one per CPU core.
+    #[arg(long, env = "FAILUP_THREADS", default_value_t = 0, value_name = "N")]
+    pub threads: usize,
+
+    /// Stories per inference batch (stories are sorted by length before batching).
+    #[arg(
+        long,
+        env = "FAILUP_BATCH_SIZE",
+        default_value_t = 32,
+        value_name = "N"
+    )]
+    pub batch_size: usize,
+}
+
+impl ModelArgs {
+    pub fn engine_options(&self) -> EngineOptions {
+        EngineOptions {
+            model: self.model.clone(),
+            taxonomy: self.taxonomy.clone(),
+            threads: self.threads,
+            batch_size: self.batch_size,
+        }
+    }
+}
+
+/// How the input CSV's columns are found.
+#[derive(Debug, Args, Clone)]
+pub struct ColumnArgs {
+    /// Column holding the story text. Default: `text`, or `story` if there is no `text`.
+    #[arg(long, value_name = "NAME")]
+    pub text_column: Option<String>,
+
+    /// Column holding the story id. Default: `id` if present, else the 1-based row number.
+    #[arg(long, value_name = "NAME")]
+    pub id_column: Option<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct ClassifyArgs {
+    /// Input CSV with a header row; `-` reads standard input.
+    #[arg(value_name = "INPUT")]
+    pub input: PathBuf,
+
+    /// Output file; `-` (the default) writes standard output. A file is written to a
+    /// temporary name and renamed when complete, so it is never left half-written.
+    #[arg(short, long, default_value = "-", value_name = "FILE")]
+    pub output: PathBuf,
+
+    /// Output format.
+    #[arg(long, value_enum, default_value_t = Format::Csv)]
+    pub format: Format,
+
+    #[command(flatten)]
+    pub columns: ColumnArgs,
+
+    /// Input columns to copy into the output, comma-separated (e.g. team,year).
+    #[arg(
+        long,
+        value_delimiter = ',',
+        value_name = "COLS",
+        conflicts_with = "keep_all"
+    )]
+    pub keep_columns: Vec<String>,
+
+    /// Copy every input column other than the text and id columns into the output.
+    #[arg(long)]
+    pub keep_all: bool,
+
+    /// No progress bar and no summary on stderr.
+    #[arg(short, long)]
+    pub quiet: bool,
+
+    #[command(flatten)]
+    pub model: ModelArgs,
+}
+
+impl ClassifyArgs {
+    pub fn columns(&self) -> Columns {
+        Columns {
+            text: self.columns.text_column.clone(),
+            id: self.columns.id_column.clone(),
+            label: None,
+            keep: if self.keep_all {
+                KeepColumns::All
+            } else if self.keep_columns.is_empty() {
+                KeepColumns::None
+            } else {
+                KeepColumns::Named(self.keep_columns.clone())
+            },
+        }
+    }
+}
+
+#[derive(Debug, Args)]
+pub struct AdviseArgs {
+    /// The story; `-` or nothing reads it from standard input.
+    #[arg(value_name = "TEXT")]
+    pub text: Option<String>,
+
+    #[command(flatten)]
+    pub model: ModelArgs,
+}
+
+#[derive(Debug, Args)]
+pub struct CategoriesArgs {
+    /// Taxonomy TOML file replacing the built-in scenarios.
+    #[arg(long, env = "FAILUP_TAXONOMY", value_name = "FILE")]
+    pub taxonomy: Option<PathBuf>,
+
+    /// Also list each scenario's prototype stories.
+    #[arg(long)]
+    pub prototypes: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct EmbedArgs {
+    /// Input CSV with a header row; `-` reads standard input.
+    #[arg(value_name = "INPUT")]
+    pub input: PathBuf,
+
+    /// Output file; `-` (the default) writes standard output.
+    #[arg(short, long, default_value = "-", value_name = "FILE")]
+    pub output: PathBuf,
+
+    #[command(flatten)]
+    pub columns: ColumnArgs,
+
+    /// No progress bar on stderr.
+    #[arg(short, long)]
+    pub quiet: bool,
+
+    #[command(flatten)]
+    pub model: ModelArgs,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum ReportFormat {
+    Text,
+    Json,
+}
+
+#[derive(Debug, Args)]
+pub struct EvalArgs {
+    /// Labelled CSV; labels must be scenario ids (see `failup categories`).
+    #[arg(value_name = "INPUT")]
+    pub input: PathBuf,
+
+    /// Column holding the gold label.
+    #[arg(long, default_value = "label", value_name = "NAME")]
+    pub label_column: String,
+
+    #[command(flatten)]
+    pub columns: ColumnArgs,
+
+    /// Output format: a readable table, or JSON with the keys accuracy, macro_f1, per_class,
+    /// confusion.
+    #[arg(long, value_enum, default_value_t = ReportFormat::Text)]
+    pub format: ReportFormat,
+
+    /// Exit with code 1 when macro-F1 falls below this value (a gate for CI pipelines).
+    #[arg(long, value_name = "X")]
+    pub min_macro_f1: Option<f64>,
+
+    /// No progress bar on stderr.
+    #[arg(short, long)]
+    pub quiet: bool,
+
+    #[command(flatten)]
+    pub model: ModelArgs,
+}

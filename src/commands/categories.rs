@@ -1,0 +1,28 @@
+//! `failup categories`: the scenarios, what they mean and what to do.
+
+use crate::cli::CategoriesArgs;
+use crate::error::Result;
+use crate::taxonomy::Taxonomy;
+
+pub fn run(args: CategoriesArgs) -> Result<()> {
+    let taxonomy = Taxonomy::load(args.taxonomy.as_deref())?;
+    let mut out = String::new();
+    for s in &taxonomy.scenarios {
+        out += &format!(
+            "{}  {}\n\n  {}\n\n  Advice:\n",
+            s.id, s.title, s.description
+        );
+        for a in &s.advice {
+            out += &format!("    - {a}\n");
+        }
+        if args.prototypes {
+            out += "\n  Prototypes:\n";
+            for p in &s.prototypes {
+                out += &format!("    - {p}\n");
+            }
+        }
+        out.push('\n');
+    }
+    print!("{out}");
+    Ok(())
+}

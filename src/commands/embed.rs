@@ -1,0 +1,52 @@
+//! `failup embed`: sentence embeddings as JSON Lines, one per input row, in order.
+
+use std::io::Write;
+use std::time::Instant;
+
+use serde_json::json;
+
+use crate::cli::EmbedArgs;
+use crate::error::{Error, Result};
+use crate::input::{Columns, Source, StoryReader};
+use crate::pipeline::{Engine, CHUNK_SIZE};
+use crate::progress::Progress;
+use crate::sink::Sink;
+
+pub fn run(args: EmbedArgs) -> Result<()> {
+    let source = Source::from_arg(&args.input);
+    let columns = Columns {
+        text: args.columns.text_column.clone(),
+        id: args.columns.id_column.clone(),
+        ..Columns::default()
+    };
+    let mut reader = StoryReader::open(&source, &columns)?;
+    let engine = Engine::load(&args.model.engine_options())?;
+    let mut sink = Sink::open(&args.output, Some(&source))?;
+    let name = sink.name();
+    let (bytes, total) = reader.progress_counter();
+    let mut progress = Progress::new(args.quiet, bytes, total);
+    let start = Instant::now();
+    loop {
+        let chunk = reader.next_chunk(CHUNK_SIZE)?;
+        if chunk.is_empty() {
+            break;
+        }
+        let texts: Vec<&str> = chunk.iter().map(|s| s.text.as_str()).collect();
+        let embedded = engine.embed_texts(&texts)?;
+        for (story, e) in chunk.iter().zip(&embedded) {
+            let line = json!({
+                "id": story.id,
+                "tokens": e.tokens,
+                "truncated": e.truncated,
+                "embedding": e.embedding,
+            });
+            serde_json::to_writer(&mut sink, &line)
+                .map_err(std::io::Error::from)
+                .and_then(|_| sink.write_all(b"\n"))
+                .map_err(|e| Error::io(&name, e))?;
+        }
+        progress.add_rows(chunk.len() as u64, start.elapsed().as_secs_f64());
+    }
+    progress.finish();
+    sink.commit()
+}

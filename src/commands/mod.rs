@@ -1,0 +1,23 @@
+//! One file per subcommand, gluing the library's modules together.
+
+pub mod advise;
+pub mod categories;
+pub mod classify;
+pub mod embed;
+pub mod eval;
+
+use std::process::ExitCode;
+
+use crate::cli::{Cli, Command};
+use crate::error::Result;
+
+/// Runs a parsed command line; `Ok` carries the exit code (1 when a requested gate failed).
+pub fn run(cli: Cli) -> Result<ExitCode> {
+    match cli.command {
+        Command::Classify(a) => classify::run(a).map(|_| ExitCode::SUCCESS),
+        Command::Advise(a) => advise::run(a).map(|_| ExitCode::SUCCESS),
+        Command::Categories(a) => categories::run(a).map(|_| ExitCode::SUCCESS),
+        Command::Embed(a) => embed::run(a).map(|_| ExitCode::SUCCESS),
+        Command::Eval(a) => eval::run(a),
+    }
+}

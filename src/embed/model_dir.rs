@@ -1,0 +1,156 @@
+//! Finding and checking the model folder (`models/all-MiniLM-L6-v2/` layout).
+
+use std::path::{Path, PathBuf};
+
+use serde::Deserialize;
+
+use crate::error::{Error, Result};
+
+/// Folder name of the bundled model inside `models/`.
+pub const DEFAULT_MODEL: &str = "all-MiniLM-L6-v2";
+
+/// Files a model folder must hold, relative to it.
+const REQUIRED: [&str; 4] = [
+    "model.onnx",
+    "tokenizer.json",
+    "sentence_bert_config.json",
+    "1_Pooling/config.json",
+];
+
+/// How token states become one sentence vector (sentence-transformers' Pooling module).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Pooling {
+    Mean,
+    MeanSqrtLen,
+    Cls,
+}
+
+/// A checked model folder: every required file is present and the configs parse.
+#[derive(Debug, Clone)]
+pub struct ModelDir {
+    pub dir: PathBuf,
+    /// Longest sequence the model sees, special tokens included (sentence_bert_config.json).
+    pub max_seq_length: usize,
+    pub do_lower_case: bool,
+    pub pooling: Pooling,
+    pub dim: usize,
+}
+
+#[derive(Deserialize)]
+struct SentenceBertConfig {
+    max_seq_length: usize,
+    #[serde(default)]
+    do_lower_case: bool,
+}
+
+#[derive(Deserialize)]
+struct PoolingConfig {
+    word_embedding_dimension: usize,
+    #[serde(default)]
+    pooling_mode_cls_token: bool,
+    #[serde(default)]
+    pooling_mode_mean_tokens: bool,
+    #[serde(default)]
+    pooling_mode_max_tokens: bool,
+    #[serde(default)]
+    pooling_mode_mean_sqrt_len_tokens: bool,
+}
+
+impl ModelDir {
+    /// Resolves the model folder: `explicit` (from `--model` or `FAILUP_MODEL`), else
+    /// `models/all-MiniLM-L6-v2` under the current directory, else under the source tree
+    /// this binary was built from (so `cargo run` works from any directory of the checkout).
+    pub fn resolve(explicit: Option<&Path>) -> Result<ModelDir> {
+        if let Some(dir) = explicit {
+            return ModelDir::open(dir);
+        }
+        let local = Path::new("models").join(DEFAULT_MODEL);
+        if local.is_dir() {
+            return ModelDir::open(&local);
+        }
+        let built_from = Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("models")
+            .join(DEFAULT_MODEL);
+        if built_from.is_dir() {
+            return ModelDir::open(&built_from);
+        }
+        Err(Error::Model {
+            dir: local,
+            problem: "no model folder found".into(),
+            fix: "run failup from the repository root, or pass --model DIR (or set FAILUP_MODEL) \
+                  to a folder laid out like models/all-MiniLM-L6-v2"
+                .into(),
+        })
+    }
+
+    /// Checks one folder: required files present, configs readable.
+    pub fn open(dir: &Path) -> Result<ModelDir> {
+        let broken = |problem: String| Error::Model {
+            dir: dir.to_path_buf(),
+            problem,
+            fix: "restore the folder from the repository (git checkout -- models/) or point \
+                  --model / FAILUP_MODEL at a complete copy; see README.md, 'The model folder'"
+                .into(),
+        };
+        if !dir.is_dir() {
+            return Err(broken("not a folder".into()));
+        }
+        for file in REQUIRED {
+            if !dir.join(file).is_file() {
+                return Err(broken(format!("missing file {file}")));
+            }
+        }
+        let st: SentenceBertConfig = read_json(dir, "sentence_bert_config.json").map_err(broken)?;
+        let pool: PoolingConfig = read_json(dir, "1_Pooling/config.json").map_err(broken)?;
+        let pooling = match (
+            pool.pooling_mode_mean_tokens,
+            pool.pooling_mode_cls_token,
+            pool.pooling_mode_mean_sqrt_len_tokens,
+            pool.pooling_mode_max_tokens,
+        ) {
+            (true, false, false, false) => Pooling::Mean,
+            (false, true, false, false) => Pooling::Cls,
+            (false, false, true, false) => Pooling::MeanSqrtLen,
+            _ => {
+                return Err(broken(
+                    "1_Pooling/config.json: only one of mean, CLS or mean-sqrt-len pooling is supported"
+                        .into(),
+                ))
+            }
+        };
+        if st.max_seq_length < 3 {
+            return Err(broken(format!(
+                "sentence_bert_config.json: max_seq_length {} is too small",
+                st.max_seq_length
+            )));
+        }
+        Ok(ModelDir {
+            dir: dir.to_path_buf(),
+            max_seq_length: st.max_seq_length,
+            do_lower_case: st.do_lower_case,
+            pooling,
+            dim: pool.word_embedding_dimension,
+        })
+    }
+
+    pub fn onnx_path(&self) -> PathBuf {
+        self.dir.join("model.onnx")
+    }
+
+    pub fn tokenizer_path(&self) -> PathBuf {
+        self.dir.join("tokenizer.json")
+    }
+
+    /// A short name for reports and profiles: the folder's name.
+    pub fn name(&self) -> String {
+        self.dir
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_else(|| self.dir.display().to_string())
+    }
+}
+
+fn read_json<T: for<'de> Deserialize<'de>>(dir: &Path, file: &str) -> Result<T, String> {
+    let text = std::fs::read_to_string(dir.join(file)).map_err(|e| format!("{file}: {e}"))?;
+    serde_json::from_str(&text).map_err(|e| format!("{file}: {e}"))
+}

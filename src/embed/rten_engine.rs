@@ -1,0 +1,119 @@
+//! The default engine: rten, a pure-Rust ONNX runtime, running `model.onnx` directly.
+
+use std::sync::Arc;
+
+use rten::{Model, ModelOptions, NodeId, RunOptions, ThreadPool};
+use rten_tensor::prelude::*;
+use rten_tensor::NdTensor;
+
+use super::{pool_and_normalise, Embedder, ModelDir, Pooling, Tokenized};
+use crate::error::{Error, Result};
+
+pub struct RtenEmbedder {
+    model: Model,
+    input_ids: NodeId,
+    attention_mask: NodeId,
+    token_type_ids: Option<NodeId>,
+    output: NodeId,
+    pooling: Pooling,
+    dim: usize,
+    /// rten runs each operator on a Rayon pool of its own; sizing it here (instead of letting it
+    /// default to every core) is what keeps `--threads` honest.
+    pool: Arc<ThreadPool>,
+}
+
+impl RtenEmbedder {
+    /// Loads `model.onnx` from a checked model folder; `threads` sizes rten's operator pool.
+    pub fn load(dir: &ModelDir, threads: usize) -> Result<RtenEmbedder> {
+        let path = dir.onnx_path();
+        let broken = |problem: String| Error::Model {
+            dir: dir.dir.clone(),
+            problem,
+            fix: "re-create model.onnx with models/export_onnx.py, or restore it with \
+                  git checkout -- models/"
+                .into(),
+        };
+        let mut options = ModelOptions::with_all_ops();
+        options.prepack_weights(true);
+        let model = options
+            .load_file(&path)
+            .map_err(|e| broken(format!("model.onnx could not be loaded: {e}")))?;
+        let node = |name: &str| {
+            model.find_node(name).ok_or_else(|| {
+                broken(format!(
+                    "model.onnx has no '{name}' node; export it with inputs input_ids, \
+                     attention_mask, token_type_ids and output last_hidden_state"
+                ))
+            })
+        };
+        let input_ids = node("input_ids")?;
+        let attention_mask = node("attention_mask")?;
+        let output = node("last_hidden_state")?;
+        let token_type_ids = model.find_node("token_type_ids");
+        Ok(RtenEmbedder {
+            input_ids,
+            attention_mask,
+            token_type_ids,
+            output,
+            pooling: dir.pooling,
+            dim: dir.dim,
+            pool: Arc::new(ThreadPool::with_num_threads(threads.max(1))),
+            model,
+        })
+    }
+}
+
+impl Embedder for RtenEmbedder {
+    fn dim(&self) -> usize {
+        self.dim
+    }
+
+    fn embed(&self, batch: &[&Tokenized]) -> Result<Vec<Vec<f32>>> {
+        if batch.is_empty() {
+            return Ok(Vec::new());
+        }
+        let seq_len = batch.iter().map(|t| t.ids.len()).max().unwrap_or(0);
+        let n = batch.len();
+        let mut ids = vec![0i32; n * seq_len];
+        let mut mask = vec![0i32; n * seq_len];
+        for (b, story) in batch.iter().enumerate() {
+            let row = b * seq_len;
+            for (i, &id) in story.ids.iter().enumerate() {
+                ids[row + i] = id as i32;
+                mask[row + i] = 1;
+            }
+        }
+        let lengths: Vec<usize> = batch.iter().map(|t| t.ids.len()).collect();
+        let shape = [n, seq_len];
+        let mut inputs = vec![
+            (self.input_ids, NdTensor::from_data(shape, ids).into()),
+            (self.attention_mask, NdTensor::from_data(shape, mask).into()),
+        ];
+        if let Some(types) = self.token_type_ids {
+            inputs.push((types, NdTensor::<i32, 2>::zeros(shape).into()));
+        }
+        let options = RunOptions::default().with_thread_pool(Some(self.pool.clone()));
+        let [hidden] = self
+            .model
+            .run_n(inputs, [self.output], Some(options))
+            .map_err(|e| Error::Inference(e.to_string()))?;
+        let hidden: NdTensor<f32, 3> = hidden
+            .try_into()
+            .map_err(|e| Error::Inference(format!("unexpected output from model.onnx: {e:?}")))?;
+        if hidden.shape() != [n, seq_len, self.dim] {
+            return Err(Error::Inference(format!(
+                "model.onnx returned shape {:?}, expected [{n}, {seq_len}, {}]",
+                hidden.shape(),
+                self.dim
+            )));
+        }
+        let data = hidden.to_vec();
+        Ok(pool_and_normalise(
+            &data,
+            seq_len,
+            self.dim,
+            &lengths,
+            self.pooling,
+        ))
+    }
+}

@@ -1,0 +1,71 @@
+//! The library's error type. Every variant says what was wrong, where, and how to fix it;
+//! the binary maps all of them to exit code 2.
+
+use std::path::PathBuf;
+
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error("model folder {dir}: {problem}\n  fix: {fix}")]
+    Model {
+        dir: PathBuf,
+        problem: String,
+        fix: String,
+    },
+
+    #[error("taxonomy {source_name}{}: {problem}", line.map(|l| format!(":{l}")).unwrap_or_default())]
+    Taxonomy {
+        source_name: String,
+        line: Option<usize>,
+        problem: String,
+    },
+
+    #[error("{file}{}: {problem}", location(*line, column.as_ref()))]
+    Input {
+        file: String,
+        line: Option<u64>,
+        column: Option<String>,
+        problem: String,
+    },
+
+    #[error("{path}: {source}")]
+    Io {
+        path: String,
+        #[source]
+        source: std::io::Error,
+    },
+
+    #[error("tokenizer: {0}")]
+    Tokenizer(String),
+
+    #[error("inference failed: {0}")]
+    Inference(String),
+
+    #[error("{0}")]
+    Usage(String),
+}
+
+fn location(line: Option<u64>, column: Option<&String>) -> String {
+    match (line, column) {
+        (Some(l), Some(c)) => format!(":{l}, column '{c}'"),
+        (Some(l), None) => format!(":{l}"),
+        (None, Some(c)) => format!(", column '{c}'"),
+        (None, None) => String::new(),
+    }
+}
+
+impl Error {
+    pub fn io(path: impl Into<String>, source: std::io::Error) -> Self {
+        Error::Io {
+            path: path.into(),
+            source,
+        }
+    }
+
+    /// True when the error is a closed stdout (e.g. `failup classify big.csv | head`), which
+    /// is a normal way for a reader to stop, not a failure.
+    pub fn is_broken_pipe(&self) -> bool {
+        matches!(self, Error::Io { source, .. } if source.kind() == std::io::ErrorKind::BrokenPipe)
+    }
+}
+
+pub type Result<T, E = Error> = std::result::Result<T, E>;

@@ -1,0 +1,158 @@
+//! Scoring predictions against gold labels: accuracy, macro-F1, per-class precision, recall
+//! and F1, and the confusion matrix.
+
+use std::fmt::Write as _;
+
+use serde::Serialize;
+
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct ClassMetrics {
+    pub label: String,
+    pub precision: f64,
+    pub recall: f64,
+    pub f1: f64,
+    /// Gold stories with this label.
+    pub support: usize,
+}
+
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct EvalReport {
+    /// Stories scored (rows with a label and non-empty text).
+    pub n: usize,
+    pub accuracy: f64,
+    /// Unweighted mean of the per-class F1 scores.
+    pub macro_f1: f64,
+    pub per_class: Vec<ClassMetrics>,
+    /// `confusion.matrix[gold][predicted]`, rows and columns in `confusion.labels` order.
+    pub confusion: Confusion,
+}
+
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct Confusion {
+    pub labels: Vec<String>,
+    pub matrix: Vec<Vec<usize>>,
+}
+
+/// Scores `(gold, predicted)` pairs of indexes into `labels`.
+pub fn evaluate(labels: &[String], pairs: &[(usize, usize)]) -> EvalReport {
+    let k = labels.len();
+    let mut matrix = vec![vec![0usize; k]; k];
+    for &(g, p) in pairs {
+        matrix[g][p] += 1;
+    }
+    let n = pairs.len();
+    let correct: usize = (0..k).map(|i| matrix[i][i]).sum();
+    let ratio = |a: usize, b: usize| if b == 0 { 0.0 } else { a as f64 / b as f64 };
+    let per_class: Vec<ClassMetrics> = (0..k)
+        .map(|c| {
+            let tp = matrix[c][c];
+            let predicted: usize = (0..k).map(|g| matrix[g][c]).sum();
+            let support: usize = matrix[c].iter().sum();
+            let precision = ratio(tp, predicted);
+            let recall = ratio(tp, support);
+            let f1 = if precision + recall == 0.0 {
+                0.0
+            } else {
+                2.0 * precision * recall / (precision + recall)
+            };
+            ClassMetrics {
+                label: labels[c].clone(),
+                precision,
+                recall,
+                f1,
+                support,
+            }
+        })
+        .collect();
+    let macro_f1 = if k == 0 {
+        0.0
+    } else {
+        per_class.iter().map(|m| m.f1).sum::<f64>() / k as f64
+    };
+    EvalReport {
+        n,
+        accuracy: ratio(correct, n),
+        macro_f1,
+        per_class,
+        confusion: Confusion {
+            labels: labels.to_vec(),
+            matrix,
+        },
+    }
+}
+
+impl EvalReport {
+    /// A plain-text rendering for the terminal.
+    pub fn to_text(&self) -> String {
+        let mut s = String::new();
+        let w = self
+            .per_class
+            .iter()
+            .map(|m| m.label.len())
+            .max()
+            .unwrap_or(5)
+            .max(9);
+        let _ = writeln!(s, "stories   {}", self.n);
+        let _ = writeln!(s, "accuracy  {:.3}", self.accuracy);
+        let _ = writeln!(s, "macro-F1  {:.3}\n", self.macro_f1);
+        let _ = writeln!(s, "{:<w$}  precision  recall     f1  support", "class");
+        for m in &self.per_class {
+            let _ = writeln!(
+                s,
+                "{:<w$}  {:>9.3}  {:>6.3}  {:>5.3}  {:>7}",
+                m.label, m.precision, m.recall, m.f1, m.support
+            );
+        }
+        let _ = writeln!(s, "\nconfusion (rows: gold, columns: predicted)");
+        let cw = self
+            .confusion
+            .labels
+            .iter()
+            .map(|l| l.len())
+            .max()
+            .unwrap_or(5)
+            .max(5);
+        let _ = write!(s, "{:<w$}", "");
+        for l in &self.confusion.labels {
+            let _ = write!(s, "  {l:>cw$}");
+        }
+        s.push('\n');
+        for (l, row) in self.confusion.labels.iter().zip(&self.confusion.matrix) {
+            let _ = write!(s, "{l:<w$}");
+            for c in row {
+                let _ = write!(s, "  {c:>cw$}");
+            }
+            s.push('\n');
+        }
+        s
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn metrics_on_a_small_example() {
+        let labels: Vec<String> = ["a", "b"].map(String::from).to_vec();
+        // gold a: predicted a, a, b; gold b: predicted b, a
+        let r = evaluate(&labels, &[(0, 0), (0, 0), (0, 1), (1, 1), (1, 0)]);
+        assert_eq!(r.n, 5);
+        assert!((r.accuracy - 0.6).abs() < 1e-9);
+        let a = &r.per_class[0];
+        assert!((a.precision - 2.0 / 3.0).abs() < 1e-9);
+        assert!((a.recall - 2.0 / 3.0).abs() < 1e-9);
+        let b = &r.per_class[1];
+        assert!((b.precision - 0.5).abs() < 1e-9 && (b.recall - 0.5).abs() < 1e-9);
+        assert!((r.macro_f1 - (2.0 / 3.0 + 0.5) / 2.0).abs() < 1e-9);
+        assert_eq!(r.confusion.matrix, vec![vec![2, 1], vec![1, 1]]);
+    }
+
+    #[test]
+    fn class_never_predicted_has_zero_f1() {
+        let labels: Vec<String> = ["a", "b"].map(String::from).to_vec();
+        let r = evaluate(&labels, &[(0, 0), (1, 0)]);
+        assert_eq!(r.per_class[1].f1, 0.0);
+        assert_eq!(r.per_class[1].support, 1);
+    }
+}

@@ -1,0 +1,21 @@
+//! failup: sort career-setback stories into the scenarios of "How to Embrace the Idea of
+//! Failing Upward" with a local sentence-embedding model, and give the advice that fits.
+//!
+//! Data flows one way: CSV ([`input`]) → tokens and embeddings ([`embed`]) → verdicts
+//! ([`classify`]) in input order ([`pipeline`]) → rows ([`output`]); [`eval`] scores verdicts
+//! against gold labels. [`commands`] glues these together for the `failup` binary.
+
+pub mod classify;
+pub mod cli;
+pub mod commands;
+pub mod embed;
+pub mod error;
+pub mod eval;
+pub mod input;
+pub mod output;
+pub mod pipeline;
+pub mod progress;
+pub mod sink;
+pub mod taxonomy;
+
+pub use error::{Error, Result};

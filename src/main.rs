@@ -1,0 +1,19 @@
+//! The `failup` binary: parse arguments, run, map errors to exit codes.
+
+use std::process::ExitCode;
+
+use clap::Parser;
+use failup::cli::Cli;
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match failup::commands::run(cli) {
+        Ok(code) => code,
+        // A reader that stops early (`failup classify big.csv | head`) is not a failure.
+        Err(e) if e.is_broken_pipe() => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("failup: error: {e}");
+            ExitCode::from(2)
+        }
+    }
+}

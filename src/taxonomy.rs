@@ -1,0 +1,324 @@
+//! The scenarios stories are sorted into, with their prototypes and advice, loaded from TOML.
+//!
+//! `data/taxonomy.toml` is compiled in as the default; `--taxonomy FILE` replaces it. Loading is
+//! strict, because a typo in a hand-edited file should fail loudly rather than quietly change
+//! the classifier: unknown keys, empty lists or texts, duplicate ids, bad settings and a
+//! missing `other` scenario are all errors that name the line.
+
+use std::collections::HashSet;
+use std::ops::Range;
+use std::path::Path;
+
+use serde::Deserialize;
+use toml::Spanned;
+
+use crate::error::{Error, Result};
+
+/// The taxonomy shipped with failup (the article's three scenarios plus `other`).
+pub const DEFAULT_TOML: &str = include_str!("../data/taxonomy.toml");
+
+/// Id of the catch-all scenario every taxonomy must have.
+pub const OTHER: &str = "other";
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Taxonomy {
+    pub classifier: ClassifierSettings,
+    /// In file order; this order is also the order of the `score_<id>` output columns.
+    pub scenarios: Vec<Scenario>,
+}
+
+/// How similarity scores become a verdict; see README.md, "How a story is classified".
+#[derive(Debug, Clone, Copy, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ClassifierSettings {
+    /// A scenario's score is the mean cosine of the story to its `top_k` closest prototypes.
+    pub top_k: usize,
+    /// Softmax temperature over scenario scores, for the confidence.
+    pub temperature: f32,
+    /// Below this best score, a story is `other`.
+    pub min_score: f32,
+    /// A named scenario must beat `other` by at least this much.
+    pub min_margin: f32,
+}
+
+impl Default for ClassifierSettings {
+    /// The values the built-in taxonomy ships with, for taxonomies that leave them out.
+    fn default() -> Self {
+        ClassifierSettings {
+            top_k: 3,
+            temperature: 0.05,
+            min_score: 0.30,
+            min_margin: 0.0,
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Scenario {
+    pub id: String,
+    pub title: String,
+    pub description: String,
+    pub headline: String,
+    pub advice: Vec<String>,
+    pub prototypes: Vec<String>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawTaxonomy {
+    #[serde(default)]
+    classifier: ClassifierSettings,
+    scenario: Spanned<Vec<RawScenario>>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawScenario {
+    id: Spanned<String>,
+    title: Spanned<String>,
+    description: Spanned<String>,
+    headline: Spanned<String>,
+    advice: Spanned<Vec<String>>,
+    prototypes: Spanned<Vec<String>>,
+}
+
+impl Taxonomy {
+    /// The built-in taxonomy.
+    pub fn builtin() -> Taxonomy {
+        Taxonomy::parse(DEFAULT_TOML, "built-in data/taxonomy.toml")
+            .expect("the built-in taxonomy is checked by the test suite")
+    }
+
+    /// Loads `path`, or the built-in taxonomy when `path` is None.
+    pub fn load(path: Option<&Path>) -> Result<Taxonomy> {
+        match path {
+            None => Ok(Taxonomy::builtin()),
+            Some(p) => {
+                let text = std::fs::read_to_string(p).map_err(|e| Error::Taxonomy {
+                    source_name: p.display().to_string(),
+                    line: None,
+                    problem: format!("cannot read the file: {e}"),
+                })?;
+                Taxonomy::parse(&text, &p.display().to_string())
+            }
+        }
+    }
+
+    /// Parses and validates TOML text; `name` is used in error messages.
+    pub fn parse(text: &str, name: &str) -> Result<Taxonomy> {
+        let fail = |span: Option<Range<usize>>, problem: String| Error::Taxonomy {
+            source_name: name.to_string(),
+            line: span.map(|s| line_of(text, s.start)),
+            problem,
+        };
+        let raw: RawTaxonomy =
+            toml::from_str(text).map_err(|e| fail(e.span(), e.message().trim().to_string()))?;
+
+        let c = raw.classifier;
+        if c.top_k == 0 {
+            return Err(fail(None, "[classifier] top_k must be at least 1".into()));
+        }
+        if !(c.temperature > 0.0 && c.temperature.is_finite()) {
+            return Err(fail(
+                None,
+                "[classifier] temperature must be a positive number".into(),
+            ));
+        }
+        for (key, v) in [("min_score", c.min_score), ("min_margin", c.min_margin)] {
+            if !(-1.0..=1.0).contains(&v) {
+                return Err(fail(
+                    None,
+                    format!("[classifier] {key} must lie between -1 and 1 (it is a cosine)"),
+                ));
+            }
+        }
+
+        let mut seen = HashSet::new();
+        let mut scenarios = Vec::new();
+        for s in raw.scenario.into_inner() {
+            let id = s.id.get_ref();
+            if id.is_empty()
+                || !id
+                    .chars()
+                    .all(|ch| ch.is_ascii_lowercase() || ch.is_ascii_digit() || ch == '_')
+            {
+                return Err(fail(
+                    Some(s.id.span()),
+                    format!("scenario id '{id}' must be lowercase letters, digits and '_' (it names output columns)"),
+                ));
+            }
+            if !seen.insert(id.clone()) {
+                return Err(fail(
+                    Some(s.id.span()),
+                    format!("duplicate scenario id '{id}'"),
+                ));
+            }
+            for (key, value) in [
+                ("title", &s.title),
+                ("description", &s.description),
+                ("headline", &s.headline),
+            ] {
+                if value.get_ref().trim().is_empty() {
+                    return Err(fail(
+                        Some(value.span()),
+                        format!("scenario '{id}': {key} is empty"),
+                    ));
+                }
+            }
+            for (key, list) in [("advice", &s.advice), ("prototypes", &s.prototypes)] {
+                if list.get_ref().is_empty() {
+                    return Err(fail(
+                        Some(list.span()),
+                        format!("scenario '{id}': {key} is an empty list; give at least one entry"),
+                    ));
+                }
+                if list.get_ref().iter().any(|t| t.trim().is_empty()) {
+                    return Err(fail(
+                        Some(list.span()),
+                        format!("scenario '{id}': {key} has an empty entry"),
+                    ));
+                }
+            }
+            scenarios.push(Scenario {
+                id: s.id.into_inner(),
+                title: s.title.into_inner().trim().to_string(),
+                description: s.description.into_inner().trim().to_string(),
+                headline: s.headline.into_inner().trim().to_string(),
+                advice: s.advice.into_inner(),
+                prototypes: s.prototypes.into_inner(),
+            });
+        }
+        if !seen.contains(OTHER) {
+            return Err(fail(
+                None,
+                format!("no scenario with id = \"{OTHER}\"; add one for stories that fit none of the others"),
+            ));
+        }
+        if scenarios.len() < 2 {
+            return Err(fail(
+                None,
+                "a taxonomy needs at least one scenario besides 'other'".into(),
+            ));
+        }
+        Ok(Taxonomy {
+            classifier: c,
+            scenarios,
+        })
+    }
+
+    pub fn index_of(&self, id: &str) -> Option<usize> {
+        self.scenarios.iter().position(|s| s.id == id)
+    }
+
+    pub fn other_index(&self) -> usize {
+        self.index_of(OTHER).expect("validated on load")
+    }
+
+    pub fn ids(&self) -> Vec<&str> {
+        self.scenarios.iter().map(|s| s.id.as_str()).collect()
+    }
+}
+
+/// 1-based line number of a byte offset.
+fn line_of(text: &str, offset: usize) -> usize {
+    text[..offset.min(text.len())].matches('\n').count() + 1
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn err_of(text: &str) -> String {
+        Taxonomy::parse(text, "t.toml").unwrap_err().to_string()
+    }
+
+    const GOOD: &str = r#"
+[classifier]
+top_k = 2
+temperature = 0.05
+min_score = 0.3
+min_margin = 0.0
+
+[[scenario]]
+id = "a"
+title = "A"
+description = "about a"
+headline = "do a"
+advice = ["x"]
+prototypes = ["p1", "p2"]
+
+[[scenario]]
+id = "other"
+title = "Other"
+description = "the rest"
+headline = "do the rest"
+advice = ["y"]
+prototypes = ["p3"]
+"#;
+
+    #[test]
+    fn builtin_taxonomy_has_the_articles_scenarios() {
+        let t = Taxonomy::builtin();
+        assert_eq!(
+            t.ids(),
+            ["passed_over", "pivot_regret", "lost_pitch", "other"]
+        );
+        for s in &t.scenarios {
+            assert!(s.prototypes.len() >= 10, "{} has too few prototypes", s.id);
+            assert!(s.advice.len() >= 3, "{} has too little advice", s.id);
+        }
+    }
+
+    #[test]
+    fn parses_a_small_valid_file() {
+        let t = Taxonomy::parse(GOOD, "t.toml").unwrap();
+        assert_eq!(t.ids(), ["a", "other"]);
+        assert_eq!(t.classifier.top_k, 2);
+        assert_eq!(t.other_index(), 1);
+    }
+
+    #[test]
+    fn unknown_key_names_its_line() {
+        let bad = GOOD.replace(
+            "headline = \"do a\"",
+            "headline = \"do a\"\ncolour = \"red\"",
+        );
+        let e = err_of(&bad);
+        assert!(e.contains("t.toml:13") && e.contains("colour"), "{e}");
+    }
+
+    #[test]
+    fn duplicate_id_names_its_line() {
+        let bad = GOOD.replace("id = \"other\"", "id = \"a\"");
+        let e = err_of(&bad);
+        assert!(e.contains("t.toml:17") && e.contains("duplicate"), "{e}");
+    }
+
+    #[test]
+    fn empty_list_names_its_line() {
+        let bad = GOOD.replace("prototypes = [\"p1\", \"p2\"]", "prototypes = []");
+        let e = err_of(&bad);
+        assert!(e.contains("t.toml:14") && e.contains("empty list"), "{e}");
+    }
+
+    #[test]
+    fn missing_other_is_an_error() {
+        let bad = GOOD.replace("id = \"other\"", "id = \"b\"");
+        assert!(err_of(&bad).contains("no scenario with id = \"other\""));
+    }
+
+    #[test]
+    fn bad_settings_are_errors() {
+        assert!(err_of(&GOOD.replace("top_k = 2", "top_k = 0")).contains("top_k"));
+        assert!(
+            err_of(&GOOD.replace("temperature = 0.05", "temperature = 0.0"))
+                .contains("temperature")
+        );
+        assert!(err_of(&GOOD.replace("min_score = 0.3", "min_score = 3.0")).contains("min_score"));
+    }
+
+    #[test]
+    fn bad_id_is_an_error() {
+        assert!(err_of(&GOOD.replace("id = \"a\"", "id = \"A b\"")).contains("lowercase"));
+    }
+}
