@@ -1,10 +1,11 @@
 //! Reading stories from CSV, a chunk at a time, so a file of any size streams through.
 
+use std::collections::VecDeque;
 use std::fs::File;
 use std::io::{self, BufReader, Read};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 
 use csv::ByteRecord;
 
@@ -79,17 +80,57 @@ pub struct Story {
     pub issue: Option<RowIssue>,
 }
 
-/// Counts bytes as they are read, for a progress bar by bytes.
+/// Counts bytes as they are read (for a progress bar by bytes) and notes where line breaks
+/// are (for line numbers).
 struct Counting<R> {
     inner: R,
     count: Arc<AtomicU64>,
+    breaks: Arc<Mutex<LineBreaks>>,
 }
 
 impl<R: Read> Read for Counting<R> {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
         let n = self.inner.read(buf)?;
-        self.count.fetch_add(n as u64, Ordering::Relaxed);
+        let start = self.count.fetch_add(n as u64, Ordering::Relaxed);
+        let mut breaks = self.breaks.lock().expect("never poisoned");
+        for (i, &b) in buf[..n].iter().enumerate() {
+            if b == b'\n' || b == b'\r' {
+                breaks.pending.push_back((start + i as u64, b));
+            }
+        }
         Ok(n)
+    }
+}
+
+/// Line breaks read but not yet passed by the parser.
+///
+/// The csv crate reports a record's start as the byte after the previous record's
+/// terminator, so with CRLF endings or blank lines its line numbers run behind. The true line
+/// of a record is one plus the newlines before its first byte that is not a line break.
+#[derive(Default)]
+struct LineBreaks {
+    pending: VecDeque<(u64, u8)>,
+    newlines_passed: u64,
+}
+
+impl LineBreaks {
+    /// 1-based line of the first content byte at or after byte offset `start`.
+    fn line_at(&mut self, start: u64) -> u64 {
+        let mut cursor = start;
+        while let Some(&(offset, byte)) = self.pending.front() {
+            if offset <= cursor {
+                if offset == cursor {
+                    cursor += 1;
+                }
+                if byte == b'\n' {
+                    self.newlines_passed += 1;
+                }
+                self.pending.pop_front();
+            } else {
+                break;
+            }
+        }
+        self.newlines_passed + 1
     }
 }
 
@@ -104,6 +145,7 @@ pub struct StoryReader {
     row: u64,
     record: ByteRecord,
     bytes_read: Arc<AtomicU64>,
+    breaks: Arc<Mutex<LineBreaks>>,
     total_bytes: Option<u64>,
 }
 
@@ -129,9 +171,11 @@ impl StoryReader {
         columns: &Columns,
     ) -> Result<StoryReader> {
         let bytes_read = Arc::new(AtomicU64::new(0));
+        let breaks = Arc::new(Mutex::new(LineBreaks::default()));
         let counting: Box<dyn Read + Send> = Box::new(Counting {
             inner,
             count: bytes_read.clone(),
+            breaks: breaks.clone(),
         });
         let mut reader = csv::ReaderBuilder::new()
             .flexible(true)
@@ -195,6 +239,7 @@ impl StoryReader {
             row: 0,
             record: ByteRecord::new(),
             bytes_read,
+            breaks,
             total_bytes,
         })
     }
@@ -236,6 +281,8 @@ impl StoryReader {
 
     fn story_from_record(&self) -> Story {
         let rec = &self.record;
+        let start = rec.position().map_or(0, |p| p.byte());
+        let line = self.breaks.lock().expect("never poisoned").line_at(start);
         let mut issue = (rec.len() != self.headers.len()).then_some(RowIssue::Malformed);
         let mut field = |i: usize| -> String {
             let bytes = rec.get(i).unwrap_or_default();
@@ -256,7 +303,7 @@ impl StoryReader {
         let kept = self.keep.iter().map(|&i| field(i)).collect();
         Story {
             row: self.row,
-            line: rec.position().map(|p| p.line()).unwrap_or(0),
+            line,
             id,
             text,
             label,
@@ -386,6 +433,20 @@ mod tests {
             ..Columns::default()
         };
         assert_eq!(reader(csv, &named).unwrap().kept_names(), ["year"]);
+    }
+
+    #[test]
+    fn line_numbers_hold_with_crlf() {
+        let mut r = reader("id,text\r\na,x\r\nb,y\r\nc,\r\n", &Columns::default()).unwrap();
+        let lines: Vec<u64> = r.next_chunk(10).unwrap().iter().map(|s| s.line).collect();
+        assert_eq!(lines, [2, 3, 4]);
+        let mut r = reader(
+            "id,text\r\na,\"two\r\nlines\"\r\nb,y\r\n\r\nc,z\n\nd,w",
+            &Columns::default(),
+        )
+        .unwrap();
+        let lines: Vec<u64> = r.next_chunk(10).unwrap().iter().map(|s| s.line).collect();
+        assert_eq!(lines, [2, 4, 6, 8]);
     }
 
     #[test]

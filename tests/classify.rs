@@ -1,0 +1,241 @@
+//! `failup classify` end to end, with the bundled model and small CSV fixtures.
+
+mod common;
+
+use common::*;
+
+const IDS: [&str; 12] = [
+    "a1", "a2", "a3", "a4", "a5", "a6", "a7", "a8", "a9", "a10", "a11", "a12",
+];
+
+#[test]
+fn every_input_row_appears_once_in_order() {
+    let input = fixture("stories.csv");
+    let out = failup(&["classify", input.to_str().unwrap(), "--quiet"]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let (header, rows) = parse_csv(&stdout(&out));
+    let col = |name: &str| header.iter().position(|h| h == name).unwrap();
+    let ids: Vec<&str> = rows.iter().map(|r| r[col("id")].as_str()).collect();
+    assert_eq!(ids, IDS);
+    for r in &rows {
+        let status = &r[col("status")];
+        if ["a4", "a6"].contains(&r[col("id")].as_str()) {
+            assert_eq!(status, "empty");
+            assert_eq!(r[col("category")], "");
+            assert_eq!(r[col("tokens")], "0");
+        } else {
+            assert_eq!(status, "ok");
+            let c: f64 = r[col("confidence")].parse().unwrap();
+            assert!((0.0..=1.0).contains(&c));
+            assert_ne!(r[col("category")], r[col("runner_up")]);
+            assert!(!r[col("advice")].is_empty());
+        }
+    }
+    for id in ["passed_over", "pivot_regret", "lost_pitch", "other"] {
+        assert!(header.contains(&format!("score_{id}")), "{header:?}");
+    }
+}
+
+#[test]
+fn clear_stories_land_in_their_scenarios() {
+    let input = fixture("stories.csv");
+    let out = failup(&["classify", input.to_str().unwrap(), "--quiet"]);
+    let (header, rows) = parse_csv(&stdout(&out));
+    let cat = header.iter().position(|h| h == "category").unwrap();
+    let by_id = |id: &str| rows.iter().find(|r| r[0] == id).unwrap()[cat].clone();
+    assert_eq!(by_id("a1"), "passed_over");
+    assert_eq!(by_id("a2"), "pivot_regret");
+    assert_eq!(by_id("a3"), "lost_pitch");
+    assert_eq!(by_id("a10"), "other");
+}
+
+#[test]
+fn one_and_two_threads_give_identical_output() {
+    let input = fixture("stories.csv");
+    let path = input.to_str().unwrap();
+    let one = failup(&["classify", path, "--quiet", "--threads", "1", "--keep-all"]);
+    let two = failup(&["classify", path, "--quiet", "--threads", "2", "--keep-all"]);
+    assert_eq!(one.status.code(), Some(0), "{}", stderr(&one));
+    assert_eq!(two.status.code(), Some(0), "{}", stderr(&two));
+    assert_eq!(one.stdout, two.stdout);
+}
+
+#[test]
+fn stdin_to_jsonl_with_kept_columns() {
+    let text = std::fs::read_to_string(fixture("stories.csv")).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let out = failup_in(
+        dir.path(),
+        &[
+            "classify",
+            "-",
+            "--format",
+            "jsonl",
+            "--keep-columns",
+            "team",
+            "--quiet",
+            "--model",
+            repo_path("models/all-MiniLM-L6-v2").to_str().unwrap(),
+        ],
+        Some(&text),
+    );
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let lines: Vec<serde_json::Value> = stdout(&out)
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(lines.len(), IDS.len());
+    assert_eq!(lines[0]["id"], "a1");
+    assert_eq!(lines[0]["columns"]["team"], "north");
+    assert_eq!(lines[3]["status"], "empty");
+    assert!(lines[3]["category"].is_null());
+    assert!(lines[0]["scores"]["lost_pitch"].is_number());
+}
+
+#[test]
+fn output_file_is_written_whole_and_input_is_never_overwritten() {
+    let dir = tempfile::tempdir().unwrap();
+    let input = dir.path().join("in.csv");
+    std::fs::copy(fixture("stories.csv"), &input).unwrap();
+    let model = repo_path("models/all-MiniLM-L6-v2");
+    let model = model.to_str().unwrap();
+    let out = failup_in(
+        dir.path(),
+        &[
+            "classify", "in.csv", "-o", "out.csv", "-q", "--model", model,
+        ],
+        None,
+    );
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let (_, rows) = parse_csv(&std::fs::read_to_string(dir.path().join("out.csv")).unwrap());
+    assert_eq!(rows.len(), IDS.len());
+    let leftovers: Vec<_> = std::fs::read_dir(dir.path())
+        .unwrap()
+        .map(|e| e.unwrap().file_name().into_string().unwrap())
+        .filter(|n| n.ends_with(".tmp"))
+        .collect();
+    assert!(leftovers.is_empty(), "{leftovers:?}");
+
+    let before = std::fs::read(&input).unwrap();
+    let out = failup_in(
+        dir.path(),
+        &["classify", "in.csv", "-o", "in.csv", "-q", "--model", model],
+        None,
+    );
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        stderr(&out).contains("is the input file"),
+        "{}",
+        stderr(&out)
+    );
+    assert_eq!(std::fs::read(&input).unwrap(), before);
+}
+
+#[test]
+fn summary_on_stderr_counts_rows() {
+    let input = fixture("stories.csv");
+    let out = failup(&["classify", input.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(0));
+    let err = stderr(&out);
+    assert!(err.contains("12 rows"), "{err}");
+    assert!(err.contains("10 classified, 2 empty"), "{err}");
+    assert!(
+        err.contains("stories.csv:5: row 4 (id a4): empty text"),
+        "{err}"
+    );
+}
+
+#[test]
+fn missing_text_column_fails_with_exit_2_and_names_columns() {
+    let input = fixture("stories.csv");
+    let out = failup(&["classify", input.to_str().unwrap(), "--text-column", "txt"]);
+    assert_eq!(out.status.code(), Some(2));
+    let err = stderr(&out);
+    assert!(err.contains("no column named 'txt'"), "{err}");
+    assert!(err.contains("columns: id, team, text"), "{err}");
+    assert!(err.contains("did you mean 'text'"), "{err}");
+    assert!(out.stdout.is_empty());
+}
+
+#[test]
+fn missing_model_file_fails_with_exit_2_and_names_the_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let model = dir.path().join("model");
+    let src = repo_path("models/all-MiniLM-L6-v2");
+    std::fs::create_dir_all(model.join("1_Pooling")).unwrap();
+    for f in [
+        "tokenizer.json",
+        "sentence_bert_config.json",
+        "1_Pooling/config.json",
+    ] {
+        std::fs::copy(src.join(f), model.join(f)).unwrap();
+    }
+    let input = fixture("stories.csv");
+    let out = failup(&[
+        "classify",
+        input.to_str().unwrap(),
+        "--model",
+        model.to_str().unwrap(),
+    ]);
+    assert_eq!(out.status.code(), Some(2));
+    let err = stderr(&out);
+    assert!(err.contains("missing file model.onnx"), "{err}");
+    assert!(err.contains("fix:"), "{err}");
+}
+
+#[test]
+fn broken_model_file_fails_with_exit_2() {
+    let dir = tempfile::tempdir().unwrap();
+    let model = dir.path().join("model");
+    let src = repo_path("models/all-MiniLM-L6-v2");
+    std::fs::create_dir_all(model.join("1_Pooling")).unwrap();
+    for f in [
+        "tokenizer.json",
+        "sentence_bert_config.json",
+        "1_Pooling/config.json",
+    ] {
+        std::fs::copy(src.join(f), model.join(f)).unwrap();
+    }
+    std::fs::write(model.join("model.onnx"), b"not a model").unwrap();
+    let out = failup(&["advise", "hello", "--model", model.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        stderr(&out).contains("model.onnx could not be loaded"),
+        "{}",
+        stderr(&out)
+    );
+}
+
+#[test]
+fn invalid_taxonomy_fails_with_exit_2_and_names_the_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let tax = dir.path().join("tax.toml");
+    let text = failup::taxonomy::DEFAULT_TOML.replacen("id = \"other\"", "id = \"lost_pitch\"", 1);
+    std::fs::write(&tax, &text).unwrap();
+    let input = fixture("stories.csv");
+    let out = failup(&[
+        "classify",
+        input.to_str().unwrap(),
+        "--taxonomy",
+        tax.to_str().unwrap(),
+    ]);
+    assert_eq!(out.status.code(), Some(2));
+    let err = stderr(&out);
+    let line = text[..text.rfind("id = \"lost_pitch\"").unwrap()]
+        .matches('\n')
+        .count()
+        + 1;
+    assert!(err.contains(&format!("tax.toml:{line}")), "{err}");
+    assert!(err.contains("duplicate scenario id 'lost_pitch'"), "{err}");
+}
+
+#[test]
+fn missing_input_file_fails_with_exit_2() {
+    let out = failup(&["classify", "no/such/file.csv"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        stderr(&out).contains("no/such/file.csv"),
+        "{}",
+        stderr(&out)
+    );
+}

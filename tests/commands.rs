@@ -1,0 +1,119 @@
+//! `advise`, `categories`, `embed` and `eval` end to end.
+
+mod common;
+
+use common::*;
+
+#[test]
+fn advise_prints_scenario_and_full_advice() {
+    let out = failup(&[
+        "advise",
+        "I quit my accounting job to become a chef and I hate every shift.",
+    ]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let text = stdout(&out);
+    assert!(text.contains("(pivot_regret)"), "{text}");
+    assert!(text.contains("confidence"), "{text}");
+    let taxonomy = failup::taxonomy::Taxonomy::builtin();
+    let pivot = &taxonomy.scenarios[taxonomy.index_of("pivot_regret").unwrap()];
+    for item in &pivot.advice {
+        assert!(text.contains(item.as_str()), "missing advice: {item}");
+    }
+}
+
+#[test]
+fn advise_reads_stdin_and_rejects_empty() {
+    let root = repo_path("");
+    let out = failup_in(
+        &root,
+        &["advise", "-"],
+        Some("We lost the tender I led; the client chose a competitor."),
+    );
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert!(stdout(&out).contains("(lost_pitch)"), "{}", stdout(&out));
+    let out = failup_in(&root, &["advise", "-"], Some("   \n"));
+    assert_eq!(out.status.code(), Some(2));
+    assert!(stderr(&out).contains("the story is empty"));
+}
+
+#[test]
+fn categories_lists_every_scenario() {
+    let out = failup(&["categories"]);
+    assert_eq!(out.status.code(), Some(0));
+    let text = stdout(&out);
+    for id in ["passed_over", "pivot_regret", "lost_pitch", "other"] {
+        assert!(text.contains(id), "{id} missing");
+    }
+}
+
+#[test]
+fn embed_writes_unit_vectors_in_order() {
+    let input = fixture("stories.csv");
+    let out = failup(&["embed", input.to_str().unwrap(), "-q"]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let lines: Vec<serde_json::Value> = stdout(&out)
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(lines.len(), 12);
+    assert_eq!(lines[0]["id"], "a1");
+    let v: Vec<f64> = lines[0]["embedding"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|x| x.as_f64().unwrap())
+        .collect();
+    assert_eq!(v.len(), 384);
+    let norm = v.iter().map(|x| x * x).sum::<f64>().sqrt();
+    assert!((norm - 1.0).abs() < 1e-4, "{norm}");
+    assert!(
+        lines[3]["embedding"].is_null(),
+        "empty text has no embedding"
+    );
+}
+
+#[test]
+fn eval_json_has_documented_keys_and_gate_exits_1() {
+    let input = fixture("labelled.csv");
+    let path = input.to_str().unwrap();
+    let out = failup(&["eval", path, "--format", "json", "-q"]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let report: serde_json::Value = serde_json::from_str(&stdout(&out)).unwrap();
+    for key in ["accuracy", "macro_f1", "per_class", "confusion"] {
+        assert!(report.get(key).is_some(), "missing {key}");
+    }
+    assert_eq!(report["n"], 6);
+    let matrix = report["confusion"]["matrix"].as_array().unwrap();
+    let total: u64 = matrix
+        .iter()
+        .flat_map(|r| r.as_array().unwrap())
+        .map(|x| x.as_u64().unwrap())
+        .sum();
+    assert_eq!(total, 6);
+
+    let gate = failup(&["eval", path, "-q", "--min-macro-f1", "1.01"]);
+    assert_eq!(gate.status.code(), Some(1));
+    assert!(stderr(&gate).contains("gate failed"));
+    let pass = failup(&["eval", path, "-q", "--min-macro-f1", "0.0"]);
+    assert_eq!(pass.status.code(), Some(0));
+}
+
+#[test]
+fn eval_rejects_unknown_labels_with_line_and_valid_labels() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("bad.csv");
+    std::fs::write(
+        &file,
+        "id,label,text\n1,other,fired\n2,fired,laid off again\n",
+    )
+    .unwrap();
+    let out = failup(&["eval", file.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(2));
+    let err = stderr(&out);
+    assert!(err.contains("bad.csv:3"), "{err}");
+    assert!(err.contains("label 'fired'"), "{err}");
+    assert!(
+        err.contains("passed_over, pivot_regret, lost_pitch, other"),
+        "{err}"
+    );
+}

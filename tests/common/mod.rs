@@ -1,0 +1,64 @@
+//! Helpers shared by the integration tests: run the real `failup` binary in a temp folder.
+
+#![allow(dead_code)] // each test file uses a different subset
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+
+pub fn fixture(name: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/fixtures")
+        .join(name)
+}
+
+pub fn repo_path(rel: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join(rel)
+}
+
+/// Runs failup with `args`, optional stdin, in `dir`; the environment is cleared of
+/// FAILUP_* variables so a developer's settings cannot change the result.
+pub fn failup_in(dir: &Path, args: &[&str], stdin: Option<&str>) -> Output {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_failup"));
+    cmd.args(args)
+        .current_dir(dir)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    for (k, _) in std::env::vars() {
+        if k.starts_with("FAILUP_") {
+            cmd.env_remove(k);
+        }
+    }
+    let mut child = cmd.spawn().expect("failup runs");
+    let mut pipe = child.stdin.take().expect("stdin piped");
+    if let Some(text) = stdin {
+        pipe.write_all(text.as_bytes()).expect("stdin written");
+    }
+    drop(pipe);
+    child.wait_with_output().expect("failup finishes")
+}
+
+/// Runs failup from the repository root.
+pub fn failup(args: &[&str]) -> Output {
+    failup_in(Path::new(env!("CARGO_MANIFEST_DIR")), args, None)
+}
+
+pub fn stdout(o: &Output) -> String {
+    String::from_utf8(o.stdout.clone()).expect("stdout is UTF-8")
+}
+
+pub fn stderr(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
+/// Parses CSV text into header + records.
+pub fn parse_csv(text: &str) -> (Vec<String>, Vec<Vec<String>>) {
+    let mut r = csv::Reader::from_reader(text.as_bytes());
+    let header = r.headers().unwrap().iter().map(String::from).collect();
+    let rows = r
+        .records()
+        .map(|rec| rec.unwrap().iter().map(String::from).collect())
+        .collect();
+    (header, rows)
+}
