@@ -8,8 +8,7 @@
 //! `min_score`, or beating `other` by less than `min_margin`, yields `other`. A softmax over
 //! the scores at `temperature` gives the confidence.
 
-use crate::embed::{cosine, Embedder, TextTokenizer};
-use crate::error::Result;
+use crate::embed::cosine;
 use crate::taxonomy::Taxonomy;
 
 /// The classifier's decision for one story. Scenario references are indexes into
@@ -36,27 +35,9 @@ pub struct Classifier {
 }
 
 impl Classifier {
-    /// Embeds every prototype of the taxonomy once.
-    pub fn new(
-        taxonomy: Taxonomy,
-        tokenizer: &TextTokenizer,
-        embedder: &dyn Embedder,
-    ) -> Result<Classifier> {
-        let mut prototypes = Vec::with_capacity(taxonomy.scenarios.len());
-        for scenario in &taxonomy.scenarios {
-            let tokens = scenario
-                .prototypes
-                .iter()
-                .map(|p| tokenizer.tokenize(p))
-                .collect::<Result<Vec<_>>>()?;
-            let refs: Vec<_> = tokens.iter().collect();
-            prototypes.push(embedder.embed(&refs)?);
-        }
-        Ok(Classifier::from_embeddings(taxonomy, prototypes))
-    }
-
-    /// A classifier over prototype embeddings computed elsewhere (one list per scenario).
-    pub fn from_embeddings(taxonomy: Taxonomy, prototypes: Vec<Vec<Vec<f32>>>) -> Classifier {
+    /// A classifier over the embeddings of each scenario's prototypes (one list per scenario,
+    /// in taxonomy order).
+    pub fn new(taxonomy: Taxonomy, prototypes: Vec<Vec<Vec<f32>>>) -> Classifier {
         let other = taxonomy.other_index();
         Classifier {
             taxonomy,
@@ -194,7 +175,7 @@ mod tests {
         protos[0] = vec![vec![1.0, 0.0], vec![0.0, 1.0], vec![1.0, 1.0]];
         let mut t2 = t.clone();
         t2.classifier.top_k = 2;
-        let c = Classifier::from_embeddings(t2, protos);
+        let c = Classifier::new(t2, protos);
         let s = c.scores(&[1.0, 0.0]);
         // Closest two prototypes of scenario 0: cos 1.0 and cos 0.7071.
         assert!((s[0] - (1.0 + std::f32::consts::FRAC_1_SQRT_2) / 2.0).abs() < 1e-5);

@@ -5,6 +5,7 @@
 //! ([`classify`]) in input order ([`pipeline`]) → rows ([`output`]); [`eval`] scores verdicts
 //! against gold labels. [`commands`] glues these together for the `failup` binary.
 
+pub mod cache;
 pub mod classify;
 pub mod cli;
 pub mod commands;

@@ -11,6 +11,7 @@ use std::path::PathBuf;
 
 use rayon::prelude::*;
 
+use crate::cache::PrototypeCache;
 use crate::classify::{Classifier, Verdict};
 use crate::embed::{Embedder, ModelDir, RtenEmbedder, TextTokenizer, Tokenized, TokenizerConfig};
 use crate::error::{Error, Result};
@@ -20,14 +21,23 @@ use crate::taxonomy::Taxonomy;
 /// Stories per chunk: large enough that length sorting pays off, small enough to stream.
 pub const CHUNK_SIZE: usize = 1024;
 
-/// Everything needed to classify: the model, tokenizer, classifier and thread pool.
-pub struct Engine {
-    pub model: ModelDir,
+/// Prototypes are always embedded in batches of this size, whatever `--batch-size` says, so
+/// their embeddings (and so every verdict) do not depend on run settings.
+const PROTOTYPE_BATCH: usize = 16;
+
+/// Text to embeddings: tokenizer, inference engine and thread pool.
+pub struct Encoder {
     tokenizer: TextTokenizer,
     embedder: Box<dyn Embedder>,
-    classifier: Classifier,
     pool: rayon::ThreadPool,
     batch_size: usize,
+}
+
+/// Everything needed to classify: the model folder, the encoder and the classifier.
+pub struct Engine {
+    pub model: ModelDir,
+    encoder: Encoder,
+    classifier: Classifier,
 }
 
 #[derive(Debug, Clone)]
@@ -104,19 +114,22 @@ impl Engine {
             },
         )?;
         let embedder: Box<dyn Embedder> = Box::new(RtenEmbedder::load(&model, threads)?);
-        let classifier = Classifier::new(taxonomy, &tokenizer, embedder.as_ref())?;
         let pool = rayon::ThreadPoolBuilder::new()
             .num_threads(threads)
             .thread_name(|i| format!("failup-{i}"))
             .build()
             .map_err(|e| Error::Usage(format!("cannot start {threads} threads: {e}")))?;
-        Ok(Engine {
-            model,
+        let encoder = Encoder {
             tokenizer,
             embedder,
-            classifier,
             pool,
             batch_size: options.batch_size,
+        };
+        let prototypes = prototype_embeddings(&taxonomy, &model, &encoder)?;
+        Ok(Engine {
+            classifier: Classifier::new(taxonomy, prototypes),
+            model,
+            encoder,
         })
     }
 
@@ -128,46 +141,13 @@ impl Engine {
         &self.classifier
     }
 
-    pub fn dim(&self) -> usize {
-        self.embedder.dim()
+    pub fn encoder(&self) -> &Encoder {
+        &self.encoder
     }
 
-    /// Embeds texts, returning results in the same order. Empty texts are skipped.
+    /// Embeds texts in input order; see [`Encoder::embed_texts`].
     pub fn embed_texts(&self, texts: &[&str]) -> Result<Vec<Embedded>> {
-        let tokens: Vec<Option<Tokenized>> = self.pool.install(|| {
-            texts
-                .par_iter()
-                .map(|t| {
-                    if t.trim().is_empty() {
-                        Ok(None)
-                    } else {
-                        self.tokenizer.tokenize(t).map(Some)
-                    }
-                })
-                .collect::<Result<_>>()
-        })?;
-
-        let mut order: Vec<usize> = (0..texts.len()).filter(|&i| tokens[i].is_some()).collect();
-        order.sort_by_key(|&i| tokens[i].as_ref().map_or(0, |t| t.ids.len()));
-        let mut embeddings: Vec<Option<Vec<f32>>> = vec![None; texts.len()];
-        for batch in order.chunks(self.batch_size) {
-            let refs: Vec<&Tokenized> = batch
-                .iter()
-                .map(|&i| tokens[i].as_ref().expect("filtered above"))
-                .collect();
-            for (&i, e) in batch.iter().zip(self.embedder.embed(&refs)?) {
-                embeddings[i] = Some(e);
-            }
-        }
-        Ok(tokens
-            .into_iter()
-            .zip(embeddings)
-            .map(|(t, embedding)| Embedded {
-                tokens: t.as_ref().map_or(0, |t| t.full_len),
-                truncated: t.as_ref().is_some_and(|t| t.truncated()),
-                embedding,
-            })
-            .collect())
+        self.encoder.embed_texts(texts)
     }
 
     /// Classifies one chunk of stories, keeping their order.
@@ -205,4 +185,87 @@ impl Engine {
             .map(|v| self.classifier.classify(v))
             .map(|v| (e, v)))
     }
+}
+
+impl Encoder {
+    pub fn dim(&self) -> usize {
+        self.embedder.dim()
+    }
+
+    /// Embeds texts, returning results in the same order. Empty texts are skipped.
+    pub fn embed_texts(&self, texts: &[&str]) -> Result<Vec<Embedded>> {
+        self.embed_texts_batched(texts, self.batch_size)
+    }
+
+    fn embed_texts_batched(&self, texts: &[&str], batch_size: usize) -> Result<Vec<Embedded>> {
+        let tokens: Vec<Option<Tokenized>> = self.pool.install(|| {
+            texts
+                .par_iter()
+                .map(|t| {
+                    if t.trim().is_empty() {
+                        Ok(None)
+                    } else {
+                        self.tokenizer.tokenize(t).map(Some)
+                    }
+                })
+                .collect::<Result<_>>()
+        })?;
+
+        let mut order: Vec<usize> = (0..texts.len()).filter(|&i| tokens[i].is_some()).collect();
+        order.sort_by_key(|&i| tokens[i].as_ref().map_or(0, |t| t.ids.len()));
+        let mut embeddings: Vec<Option<Vec<f32>>> = vec![None; texts.len()];
+        for batch in order.chunks(batch_size) {
+            let refs: Vec<&Tokenized> = batch
+                .iter()
+                .map(|&i| tokens[i].as_ref().expect("filtered above"))
+                .collect();
+            for (&i, e) in batch.iter().zip(self.embedder.embed(&refs)?) {
+                embeddings[i] = Some(e);
+            }
+        }
+        Ok(tokens
+            .into_iter()
+            .zip(embeddings)
+            .map(|(t, embedding)| Embedded {
+                tokens: t.as_ref().map_or(0, |t| t.full_len),
+                truncated: t.as_ref().is_some_and(|t| t.truncated()),
+                embedding,
+            })
+            .collect())
+    }
+}
+
+/// Embeddings of every scenario's prototypes, from the cache when this model and taxonomy
+/// were seen before (embedding ~300 prototypes takes seconds; `advise` should not).
+fn prototype_embeddings(
+    taxonomy: &Taxonomy,
+    model: &ModelDir,
+    encoder: &Encoder,
+) -> Result<Vec<Vec<Vec<f32>>>> {
+    let cache = PrototypeCache::new(taxonomy, model);
+    if let Some(hit) = cache.as_ref().and_then(|c| c.load(taxonomy)) {
+        return Ok(hit);
+    }
+    let texts: Vec<&str> = taxonomy
+        .scenarios
+        .iter()
+        .flat_map(|s| s.prototypes.iter().map(String::as_str))
+        .collect();
+    let mut flat = encoder
+        .embed_texts_batched(&texts, PROTOTYPE_BATCH)?
+        .into_iter();
+    let per_scenario: Vec<Vec<Vec<f32>>> = taxonomy
+        .scenarios
+        .iter()
+        .map(|s| {
+            (&mut flat)
+                .take(s.prototypes.len())
+                .map(|e| e.embedding.expect("prototypes are never empty"))
+                .collect()
+        })
+        .collect();
+    if let Some(c) = cache {
+        c.store(&per_scenario);
+    }
+    Ok(per_scenario)
 }

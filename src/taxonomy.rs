@@ -45,10 +45,10 @@ impl Default for ClassifierSettings {
     /// The values the built-in taxonomy ships with, for taxonomies that leave them out.
     fn default() -> Self {
         ClassifierSettings {
-            top_k: 3,
-            temperature: 0.05,
-            min_score: 0.30,
-            min_margin: 0.0,
+            top_k: 5,
+            temperature: 0.0275,
+            min_score: 0.25,
+            min_margin: 0.02,
         }
     }
 }
@@ -267,6 +267,14 @@ prototypes = ["p3"]
             assert!(s.prototypes.len() >= 10, "{} has too few prototypes", s.id);
             assert!(s.advice.len() >= 3, "{} has too little advice", s.id);
         }
+    }
+
+    #[test]
+    fn defaults_match_the_builtin_settings() {
+        assert_eq!(
+            Taxonomy::builtin().classifier,
+            ClassifierSettings::default()
+        );
     }
 
     #[test]

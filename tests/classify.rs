@@ -239,3 +239,21 @@ fn missing_input_file_fails_with_exit_2() {
         stderr(&out)
     );
 }
+
+#[test]
+fn prototype_cache_hit_gives_the_same_output_as_a_fresh_computation() {
+    let cache = tempfile::tempdir().unwrap();
+    let cache_dir = cache.path().to_str().unwrap();
+    let input = fixture("stories.csv");
+    let args = ["classify", input.to_str().unwrap(), "-q"];
+    let root = repo_path("");
+    let env = [("FAILUP_CACHE_DIR", cache_dir)];
+    let miss = failup_env(&root, &args, None, &env);
+    let files = std::fs::read_dir(cache.path()).unwrap().count();
+    assert_eq!(files, 1, "the first run stores the prototype embeddings");
+    let hit = failup_env(&root, &args, None, &env);
+    let off = failup_env(&root, &args, None, &[("FAILUP_CACHE_DIR", "off")]);
+    assert_eq!(miss.status.code(), Some(0), "{}", stderr(&miss));
+    assert_eq!(miss.stdout, hit.stdout);
+    assert_eq!(miss.stdout, off.stdout);
+}

@@ -19,6 +19,11 @@ pub fn repo_path(rel: &str) -> PathBuf {
 /// Runs failup with `args`, optional stdin, in `dir`; the environment is cleared of
 /// FAILUP_* variables so a developer's settings cannot change the result.
 pub fn failup_in(dir: &Path, args: &[&str], stdin: Option<&str>) -> Output {
+    failup_env(dir, args, stdin, &[])
+}
+
+/// Like [`failup_in`], with extra environment variables set after the clean-up.
+pub fn failup_env(dir: &Path, args: &[&str], stdin: Option<&str>, env: &[(&str, &str)]) -> Output {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_failup"));
     cmd.args(args)
         .current_dir(dir)
@@ -30,6 +35,7 @@ pub fn failup_in(dir: &Path, args: &[&str], stdin: Option<&str>) -> Output {
             cmd.env_remove(k);
         }
     }
+    cmd.envs(env.iter().copied());
     let mut child = cmd.spawn().expect("failup runs");
     let mut pipe = child.stdin.take().expect("stdin piped");
     if let Some(text) = stdin {

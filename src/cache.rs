@@ -1,0 +1,119 @@
+//! A small on-disk cache of prototype embeddings.
+//!
+//! Embedding the built-in taxonomy's ~300 prototypes costs seconds, which would dominate
+//! `failup advise` and every short run. The result depends only on the model, the failup
+//! version and the prototype texts, so it is stored once per combination under
+//! `$FAILUP_CACHE_DIR` (default `$XDG_CACHE_HOME/failup` or `~/.cache/failup`; `off` disables
+//! it). The cache is only ever an optimisation: any failure to read or write it is ignored
+//! and the embeddings are computed instead.
+
+use std::io::Write;
+use std::path::PathBuf;
+use std::time::UNIX_EPOCH;
+
+use sha2::{Digest, Sha256};
+
+use crate::embed::ModelDir;
+use crate::taxonomy::Taxonomy;
+
+pub struct PrototypeCache {
+    file: PathBuf,
+    dim: usize,
+}
+
+/// The cache folder, or None when caching is off or there is no home to put it in.
+pub fn cache_dir() -> Option<PathBuf> {
+    match std::env::var_os("FAILUP_CACHE_DIR") {
+        Some(v) if v == "off" => None,
+        Some(v) if !v.is_empty() => Some(PathBuf::from(v)),
+        _ => std::env::var_os("XDG_CACHE_HOME")
+            .filter(|v| !v.is_empty())
+            .map(|v| PathBuf::from(v).join("failup"))
+            .or_else(|| {
+                std::env::var_os("HOME")
+                    .filter(|v| !v.is_empty())
+                    .map(|h| PathBuf::from(h).join(".cache/failup"))
+            }),
+    }
+}
+
+impl PrototypeCache {
+    pub fn new(taxonomy: &Taxonomy, model: &ModelDir) -> Option<PrototypeCache> {
+        let dir = cache_dir()?;
+        let onnx = std::fs::metadata(model.onnx_path()).ok()?;
+        let mtime = onnx
+            .modified()
+            .ok()?
+            .duration_since(UNIX_EPOCH)
+            .ok()?
+            .as_nanos();
+        let mut h = Sha256::new();
+        h.update(concat!(
+            "failup-prototypes ",
+            env!("CARGO_PKG_VERSION"),
+            "\n"
+        ));
+        let where_ = model
+            .dir
+            .canonicalize()
+            .unwrap_or_else(|_| model.dir.clone());
+        h.update(format!(
+            "{}\n{}\n{mtime}\n{}\n{:?}\n",
+            where_.display(),
+            onnx.len(),
+            model.max_seq_length,
+            model.pooling
+        ));
+        for s in &taxonomy.scenarios {
+            h.update(format!("{}\n", s.prototypes.len()));
+            for p in &s.prototypes {
+                h.update(format!("{}\n{p}\n", p.len()));
+            }
+        }
+        let key: String = h.finalize().iter().map(|b| format!("{b:02x}")).collect();
+        Some(PrototypeCache {
+            file: dir.join(format!("prototypes-{}.f32", &key[..32])),
+            dim: model.dim,
+        })
+    }
+
+    /// The cached embeddings, if present and of the expected shape.
+    pub fn load(&self, taxonomy: &Taxonomy) -> Option<Vec<Vec<Vec<f32>>>> {
+        let bytes = std::fs::read(&self.file).ok()?;
+        let total: usize = taxonomy.scenarios.iter().map(|s| s.prototypes.len()).sum();
+        if bytes.len() != total * self.dim * 4 {
+            return None;
+        }
+        let floats: Vec<f32> = bytes
+            .chunks_exact(4)
+            .map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]]))
+            .collect();
+        let mut vectors = floats.chunks_exact(self.dim).map(<[f32]>::to_vec);
+        Some(
+            taxonomy
+                .scenarios
+                .iter()
+                .map(|s| (&mut vectors).take(s.prototypes.len()).collect())
+                .collect(),
+        )
+    }
+
+    /// Stores embeddings; written to a temporary file and renamed, so readers never see half.
+    pub fn store(&self, embeddings: &[Vec<Vec<f32>>]) {
+        let Some(dir) = self.file.parent() else {
+            return;
+        };
+        let bytes: Vec<u8> = embeddings
+            .iter()
+            .flatten()
+            .flatten()
+            .flat_map(|x| x.to_le_bytes())
+            .collect();
+        let _ = std::fs::create_dir_all(dir).and_then(|_| {
+            let mut tmp = tempfile::NamedTempFile::new_in(dir)?;
+            tmp.write_all(&bytes)?;
+            tmp.persist(&self.file).map_err(|e| e.error)?;
+            Ok(())
+        });
+    }
+}
