@@ -42,6 +42,9 @@ pub enum Command {
     Embed(EmbedArgs),
     /// Score the classifier on a labelled CSV: accuracy, macro-F1, per-class metrics, confusion.
     Eval(EvalArgs),
+    /// Summarise a `classify` output: shares with confidence intervals, confidence, stories to
+    /// check, groups and the article's advice, as text, Markdown, JSON or an HTML page.
+    Report(ReportArgs),
 }
 
 /// Options shared by every command that runs the model.
@@ -126,6 +129,19 @@ pub struct ClassifyArgs {
     /// No progress bar and no summary on stderr.
     #[arg(short, long)]
     pub quiet: bool,
+
+    /// Also write an aggregate report of this run to FILE (as `failup report` would; its
+    /// format follows --report-format or the extension: .html, .md, .json, .txt).
+    #[arg(long, value_name = "FILE")]
+    pub report: Option<PathBuf>,
+
+    /// Format of the --report file. Default: from its extension, else text.
+    #[arg(long, value_enum, requires = "report", value_name = "FORMAT")]
+    pub report_format: Option<crate::report::Format>,
+
+    /// Input column to break the --report down by (e.g. team, year, region).
+    #[arg(long, requires = "report", value_name = "COLUMN")]
+    pub group_by: Option<String>,
 
     #[command(flatten)]
     pub model: ModelArgs,
@@ -224,4 +240,53 @@ pub struct EvalArgs {
 
     #[command(flatten)]
     pub model: ModelArgs,
+}
+
+#[derive(Debug, Args)]
+pub struct ReportArgs {
+    /// A `failup classify` output, CSV or JSON Lines (detected); `-` reads standard input.
+    /// Stories are quoted when it carries their text (`classify --keep-columns text`).
+    #[arg(value_name = "INPUT")]
+    pub input: PathBuf,
+
+    /// Output file; `-` (the default) writes standard output. A file is written to a
+    /// temporary name and renamed when complete.
+    #[arg(short, long, default_value = "-", value_name = "FILE")]
+    pub output: PathBuf,
+
+    /// Report format. Default: from the output file's extension (.html, .md, .json, .txt),
+    /// else text.
+    #[arg(long, value_enum, value_name = "FORMAT")]
+    pub format: Option<crate::report::Format>,
+
+    /// Break the shares down by this passed-through input column (e.g. team, year, region).
+    #[arg(long, value_name = "COLUMN")]
+    pub group_by: Option<String>,
+
+    /// Column holding the story text. Default: `text`, or `story` if there is no `text`.
+    #[arg(long, value_name = "NAME")]
+    pub text_column: Option<String>,
+
+    /// Representative and least certain stories shown per scenario.
+    #[arg(long, default_value_t = crate::report::stats::DEFAULT_TOP, value_name = "N")]
+    pub top: usize,
+
+    /// Groups with fewer classified stories than this are flagged as small.
+    #[arg(long, default_value_t = crate::report::stats::DEFAULT_MIN_GROUP_SIZE, value_name = "N")]
+    pub min_group_size: u64,
+
+    /// Colour in the text format: auto (only on a terminal), always or never. NO_COLOR set
+    /// to anything non-empty turns colour off in every case.
+    #[arg(long, value_enum, default_value_t = crate::report::ColorChoice::Auto, value_name = "WHEN")]
+    pub color: crate::report::ColorChoice,
+
+    /// Taxonomy TOML the stories were classified with (titles, descriptions and advice come
+    /// from it). Default: the built-in scenarios.
+    #[arg(long, env = "FAILUP_TAXONOMY", value_name = "FILE")]
+    pub taxonomy: Option<PathBuf>,
+
+    /// Model folder named in the report's header (it is not loaded). Default: the bundled
+    /// model.
+    #[arg(long, env = "FAILUP_MODEL", value_name = "DIR")]
+    pub model: Option<PathBuf>,
 }

@@ -16,6 +16,7 @@ pub mod input;
 pub mod output;
 pub mod pipeline;
 pub mod progress;
+pub mod report;
 pub mod sink;
 pub mod taxonomy;
 

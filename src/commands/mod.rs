@@ -5,6 +5,7 @@ pub mod categories;
 pub mod classify;
 pub mod embed;
 pub mod eval;
+pub mod report;
 
 use std::process::ExitCode;
 
@@ -19,5 +20,6 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
         Command::Categories(a) => categories::run(a).map(|_| ExitCode::SUCCESS),
         Command::Embed(a) => embed::run(a).map(|_| ExitCode::SUCCESS),
         Command::Eval(a) => eval::run(a),
+        Command::Report(a) => report::run(a).map(|_| ExitCode::SUCCESS),
     }
 }

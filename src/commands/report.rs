@@ -1,0 +1,41 @@
+//! `failup report`: read a classify output back and write an aggregate report.
+
+use crate::cli::ReportArgs;
+use crate::error::Result;
+use crate::input::Source;
+use crate::report::reader::ClassifiedReader;
+use crate::report::{self, Format, SummaryBuilder, SummaryOptions};
+
+pub fn run(args: ReportArgs) -> Result<()> {
+    let source = Source::from_arg(&args.input);
+    let (taxonomy, taxonomy_info) = report::load_taxonomy(args.taxonomy.as_deref())?;
+    let mut reader = ClassifiedReader::open(
+        &source,
+        &taxonomy,
+        args.text_column.as_deref(),
+        args.group_by.as_deref(),
+    )?;
+    let format = args
+        .format
+        .or_else(|| Format::from_path(&args.output))
+        .unwrap_or(Format::Text);
+    let mut builder = SummaryBuilder::new(
+        &taxonomy,
+        SummaryOptions {
+            group_by: args.group_by.clone(),
+            text_column: reader.text_column().map(str::to_string),
+            top: args.top,
+            min_group_size: args.min_group_size,
+        },
+    );
+    while let Some(row) = reader.next_row()? {
+        builder.add(row);
+    }
+    let header = report::header(
+        report::model_name(args.model.as_deref()),
+        taxonomy_info,
+        report::input_display_name(&args.input),
+    );
+    let summary = builder.finish(header);
+    report::write_report(&summary, &args.output, format, args.color, Some(&source))
+}

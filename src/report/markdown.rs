@@ -1,0 +1,307 @@
+//! The Markdown report, for GitHub-flavoured Markdown: headings, pipe tables and lists.
+//!
+//! Text from the input (ids, group values, stories) is escaped so it renders as literal text:
+//! Markdown punctuation gets a backslash, `<`, `>` and `&` become entities (GitHub would
+//! otherwise read `<script>` as HTML), `|` cannot break a table and line breaks become spaces.
+
+use crate::report::stats::{StoryRef, Summary};
+use crate::report::{group_label, num, pct};
+
+/// Groups listed in the Markdown table; the JSON has them all.
+pub const MAX_GROUPS_SHOWN: usize = 100;
+
+/// Escapes text for use inline (also inside a table cell): emphasis, code, link and table
+/// punctuation gets a backslash; a character that would start a block (a list, a heading, a
+/// quote) is escaped at the start of the text.
+pub fn escape(s: &str) -> String {
+    let mut o = String::with_capacity(s.len() + 8);
+    for (i, c) in s.chars().enumerate() {
+        match c {
+            '<' => o.push_str("&lt;"),
+            '>' => o.push_str("&gt;"),
+            '&' => o.push_str("&amp;"),
+            '\\' | '`' | '*' | '_' | '[' | ']' | '|' | '~' => {
+                o.push('\\');
+                o.push(c);
+            }
+            '-' | '+' | '#' | '=' if i == 0 => {
+                o.push('\\');
+                o.push(c);
+            }
+            c if c.is_whitespace() || c.is_control() => o.push(' '),
+            c => o.push(c),
+        }
+    }
+    // "1. text" at the start would become a numbered list.
+    let digits = o.chars().take_while(char::is_ascii_digit).count();
+    if digits > 0 && matches!(o[digits..].chars().next(), Some('.' | ')')) {
+        o.insert(digits, '\\');
+    }
+    o
+}
+
+fn ids(list: &[String], count: u64) -> String {
+    if count == 0 {
+        return "–".into();
+    }
+    let mut s = list
+        .iter()
+        .map(|i| format!("`{}`", code(i)))
+        .collect::<Vec<_>>()
+        .join(", ");
+    if (list.len() as u64) < count {
+        s += &format!(", … ({} more)", count - list.len() as u64);
+    }
+    s
+}
+
+/// Text inside a code span: no backticks, pipes or line breaks (GitHub still splits table
+/// cells on `|` inside code spans, so it is replaced by a look-alike).
+fn code(s: &str) -> String {
+    s.chars()
+        .map(|c| match c {
+            '`' => '\'',
+            '|' => '¦',
+            c if c.is_control() || c.is_whitespace() => ' ',
+            c => c,
+        })
+        .collect()
+}
+
+pub fn render(summary: &Summary) -> String {
+    let h = &summary.header;
+    let t = &summary.totals;
+    let set = &summary.settings;
+    let mut o = String::new();
+
+    o += &format!("# failup report: `{}`\n\n", code(&h.input.name));
+    o += "| | |\n|---|---|\n";
+    o += &format!(
+        "| input | `{}`, {} rows |\n",
+        code(&h.input.name),
+        h.input.rows
+    );
+    o += &format!("| failup | {} |\n", h.failup_version);
+    o += &format!("| model | {} |\n", escape(&h.model));
+    o += &format!(
+        "| taxonomy | {} (sha256 `{}`) |\n",
+        escape(&h.taxonomy.name),
+        h.taxonomy.sha256
+    );
+    o += &format!("| generated | {} |\n", h.generated_at);
+    o += &format!(
+        "| story text | {} |\n",
+        match &h.text_column {
+            Some(c) => format!("column `{}`", code(c)),
+            None => "not in the input: stories are shown by id only (pass it through with \
+                     `failup classify --keep-columns text`)"
+                .to_string(),
+        }
+    );
+    if let Some(g) = &h.group_by {
+        o += &format!("| grouped by | `{}` |\n", code(g));
+    }
+
+    o += "\n## Totals\n\n| | count | rows |\n|---|---:|---|\n";
+    o += &format!("| rows read | {} | |\n", t.rows);
+    o += &format!("| classified | {} | |\n", t.classified);
+    o += &format!("| of which `other` | {} | |\n", t.other);
+    o += &format!(
+        "| empty | {} | {} |\n",
+        t.empty.count,
+        ids(&t.empty.ids, t.empty.count)
+    );
+    let statuses: Vec<String> = t
+        .errored
+        .statuses
+        .iter()
+        .map(|(s, n)| format!("`{}`: {n}", code(s)))
+        .collect();
+    o += &format!(
+        "| errored | {} | {}{} |\n",
+        t.errored.count,
+        ids(&t.errored.ids, t.errored.count),
+        if statuses.is_empty() {
+            String::new()
+        } else {
+            format!(" ({})", statuses.join(", "))
+        }
+    );
+    for f in &t.flagged {
+        o += &format!(
+            "| flagged `{}` (classified) | {} | {} |\n",
+            code(&f.status),
+            f.count,
+            ids(&f.ids, f.count)
+        );
+    }
+    o += &format!("| truncated to the model's window | {} | |\n", t.truncated);
+    o += "\n| story length | mean | median |\n|---|---:|---:|\n";
+    o += &format!(
+        "| words | {} | {} |\n",
+        num(t.words.map(|s| s.mean), 1),
+        num(t.words.map(|s| s.median), 1)
+    );
+    o += &format!(
+        "| tokens | {} | {} |\n",
+        num(t.tokens.map(|s| s.mean), 1),
+        num(t.tokens.map(|s| s.median), 1)
+    );
+
+    o += &format!(
+        "\n## Scenarios\n\nShares of the {} classified stories, with {:.0}% Wilson score \
+         intervals. *Low confidence* counts stories whose confidence is below {}.\n\n",
+        t.classified,
+        set.confidence_level * 100.0,
+        set.low_confidence_below
+    );
+    o += "| scenario | count | share | 95% CI | mean confidence | median confidence | low confidence |\n";
+    o += "|---|---:|---:|---|---:|---:|---:|\n";
+    for s in &summary.scenarios {
+        o += &format!(
+            "| {} (`{}`) | {} | {} | {} | {} | {} | {} |\n",
+            escape(&s.title),
+            s.id,
+            s.count,
+            s.share.map_or_else(|| "–".into(), pct),
+            s.share_ci.map_or_else(
+                || "–".into(),
+                |i| format!("{} – {}", pct(i.low), pct(i.high))
+            ),
+            num(s.confidence.mean, 3),
+            num(s.confidence.median, 3),
+            s.confidence.low_count
+        );
+    }
+
+    o += &format!(
+        "\n### Confidence histograms\n\nStories per confidence bin ({} bins of {}; each bin \
+         includes its lower edge, the last one also 1.0).\n\n",
+        set.histogram_bins, set.histogram_bin_width
+    );
+    o += "| scenario |";
+    for i in 0..set.histogram_bins {
+        let lo = i as f64 * set.histogram_bin_width;
+        o += &format!(" {lo:.1}–{:.1} |", lo + set.histogram_bin_width);
+    }
+    o += "\n|---|";
+    o += &"---:|".repeat(set.histogram_bins);
+    o.push('\n');
+    for s in &summary.scenarios {
+        o += &format!("| `{}` |", s.id);
+        for n in &s.confidence.histogram {
+            o += &format!(" {n} |");
+        }
+        o.push('\n');
+    }
+
+    if let Some(g) = &summary.groups {
+        o += &format!(
+            "\n## By `{}`\n\nShare of each group's classified stories, with counts; largest \
+             groups first. ⚠ marks a small group (fewer than {} stories), whose shares are \
+             unreliable.\n\n",
+            code(&g.column),
+            set.small_group_below
+        );
+        o += &format!("| {} | stories |", escape(&g.column));
+        for s in &summary.scenarios {
+            o += &format!(" `{}` |", s.id);
+        }
+        o += "\n|---|---:|";
+        o += &"---:|".repeat(summary.scenarios.len());
+        o.push('\n');
+        let shown = g.groups.len().min(MAX_GROUPS_SHOWN);
+        for r in g.groups.iter().take(shown).chain(g.overflow.iter()) {
+            o += &format!(
+                "| {}{} | {} |",
+                escape(group_label(&r.value)),
+                if r.small { " ⚠" } else { "" },
+                r.count
+            );
+            for c in &r.cells {
+                o += &format!(" {} ({}) |", pct(c.share), c.count);
+            }
+            o.push('\n');
+        }
+        if g.groups.len() > shown {
+            o += &format!(
+                "\n… and {} more groups (all are in the JSON report).\n",
+                g.groups.len() - shown
+            );
+        }
+    }
+
+    o += "\n## Stories to check the sorting\n\nPer scenario, the most representative stories \
+          (highest confidence) and the least certain ones (smallest margin over the \
+          runner-up).\n";
+    for s in &summary.scenarios {
+        o += &format!("\n### {} (`{}`)\n\n", escape(&s.title), s.id);
+        if s.count == 0 {
+            o += "No stories.\n";
+            continue;
+        }
+        o += "Most representative:\n\n";
+        for st in &s.representative {
+            o += &story(st, false);
+        }
+        o += "\nLeast certain:\n\n";
+        for st in &s.least_certain {
+            o += &story(st, true);
+        }
+    }
+
+    o += "\n## What to do\n\nThe article's advice for each scenario.\n";
+    for s in &summary.scenarios {
+        o += &format!(
+            "\n### {}\n\n`{}` · {} {} · {}\n\n{}\n\n**{}**\n\n",
+            escape(&s.title),
+            s.id,
+            s.count,
+            if s.count == 1 { "story" } else { "stories" },
+            s.share.map_or_else(|| "–".into(), pct),
+            escape(&s.description),
+            escape(&s.headline)
+        );
+        for (i, a) in s.advice.iter().enumerate() {
+            o += &format!("{}. {}\n", i + 1, escape(a));
+        }
+    }
+    o
+}
+
+fn story(st: &StoryRef, with_margin: bool) -> String {
+    let figure = if with_margin {
+        format!(
+            "margin {:.4} over `{}`",
+            st.margin,
+            st.runner_up.as_deref().unwrap_or("–")
+        )
+    } else {
+        format!("confidence {:.4}", st.confidence)
+    };
+    match &st.text {
+        Some(t) => format!("- `{}` ({figure}): {}\n", code(&st.id), escape(t)),
+        None => format!("- `{}` ({figure})\n", code(&st.id)),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn escape_makes_html_and_tables_literal() {
+        assert_eq!(
+            escape("<script>alert(1)</script> | *x*"),
+            "&lt;script&gt;alert(1)&lt;/script&gt; \\| \\*x\\*"
+        );
+        assert_eq!(escape("a\nb"), "a b");
+        assert_eq!(escape("- x - y"), "\\- x - y");
+        assert_eq!(escape("12. x"), "12\\. x");
+    }
+
+    #[test]
+    fn code_spans_cannot_break_out() {
+        assert_eq!(code("a`b|c\n"), "a'b¦c ");
+    }
+}

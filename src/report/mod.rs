@@ -1,0 +1,268 @@
+//! Aggregate reports over the output of `failup classify`: statistics ([`stats`]) and one
+//! renderer per format ([`text`], [`markdown`], [`json`], [`html`]).
+//!
+//! The flow is streaming: [`reader::ClassifiedReader`] (or the classify loop itself, through
+//! [`ReportRow::from_classified`]) feeds rows one at a time into a [`SummaryBuilder`];
+//! [`SummaryBuilder::finish`] gives a [`Summary`], which [`render`] turns into the requested
+//! format. The [`Summary`] is also the JSON report, so every figure any format shows is in
+//! the JSON.
+
+pub mod html;
+pub mod json;
+pub mod markdown;
+pub mod reader;
+pub mod stats;
+pub mod text;
+
+use std::io::Write;
+use std::path::Path;
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use sha2::{Digest, Sha256};
+
+use crate::embed::ModelDir;
+use crate::error::{Error, Result};
+use crate::sink::Sink;
+use crate::taxonomy::{Taxonomy, DEFAULT_TOML};
+
+pub use stats::{
+    Header, InputInfo, ReportRow, Summary, SummaryBuilder, SummaryOptions, TaxonomyInfo,
+};
+
+/// A report's format.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Format {
+    /// An aligned table with share bars, for the terminal.
+    Text,
+    /// GitHub-flavoured Markdown.
+    Markdown,
+    /// JSON with a documented schema (docs/report-schema.md).
+    Json,
+    /// One self-contained HTML page with inline CSS and SVG charts.
+    Html,
+}
+
+impl Format {
+    /// The format a file name implies: .html/.htm, .md/.markdown, .json, .txt.
+    pub fn from_path(path: &Path) -> Option<Format> {
+        let ext = path.extension()?.to_str()?.to_ascii_lowercase();
+        match ext.as_str() {
+            "html" | "htm" => Some(Format::Html),
+            "md" | "markdown" => Some(Format::Markdown),
+            "json" => Some(Format::Json),
+            "txt" | "text" => Some(Format::Text),
+            _ => None,
+        }
+    }
+}
+
+/// Whether the text format uses colour.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum)]
+pub enum ColorChoice {
+    /// Colour when writing to a terminal and NO_COLOR is not set.
+    #[default]
+    Auto,
+    /// Colour even when not writing to a terminal (but never when NO_COLOR is set).
+    Always,
+    /// No colour.
+    Never,
+}
+
+impl ColorChoice {
+    /// Decides for output going to a terminal (`tty`) or not: never with NO_COLOR set (to
+    /// anything but the empty string), never when `Never`, otherwise on a terminal or when
+    /// `Always`.
+    pub fn enabled(self, tty: bool) -> bool {
+        let no_color = std::env::var_os("NO_COLOR").is_some_and(|v| !v.is_empty());
+        !no_color
+            && match self {
+                ColorChoice::Never => false,
+                ColorChoice::Always => true,
+                ColorChoice::Auto => tty,
+            }
+    }
+}
+
+/// Renders a summary. `color` only affects the text format.
+pub fn render(summary: &Summary, format: Format, color: bool) -> Result<String> {
+    match format {
+        Format::Text => Ok(text::render(summary, color)),
+        Format::Markdown => Ok(markdown::render(summary)),
+        Format::Json => Ok(json::render(summary)),
+        Format::Html => html::render(summary),
+    }
+}
+
+/// Renders a summary into `path` (`-` is standard output), written atomically; colour for
+/// the text format follows `color` and whether standard output is a terminal. This is the
+/// one call `classify --report FILE` needs after its loop.
+pub fn write_report(
+    summary: &Summary,
+    path: &Path,
+    format: Format,
+    color: ColorChoice,
+    input: Option<&crate::input::Source>,
+) -> Result<()> {
+    use std::io::IsTerminal;
+    let to_stdout = path == Path::new("-");
+    let colored = color.enabled(to_stdout && std::io::stdout().is_terminal());
+    let rendered = render(summary, format, colored)?;
+    let mut sink = Sink::open(path, input)?;
+    let name = sink.name();
+    sink.write_all(rendered.as_bytes())
+        .map_err(|e| Error::io(&name, e))?;
+    sink.commit()
+}
+
+/// Loads the taxonomy (`None`: the built-in one) with its name and the SHA-256 of its text.
+pub fn load_taxonomy(path: Option<&Path>) -> Result<(Taxonomy, TaxonomyInfo)> {
+    match path {
+        None => Ok((
+            Taxonomy::builtin(),
+            TaxonomyInfo {
+                name: "built-in".into(),
+                sha256: sha256_hex(DEFAULT_TOML.as_bytes()),
+            },
+        )),
+        Some(p) => {
+            let name = p.display().to_string();
+            let text = std::fs::read_to_string(p).map_err(|e| Error::Taxonomy {
+                source_name: name.clone(),
+                line: None,
+                problem: format!("cannot read the file: {e}"),
+            })?;
+            let taxonomy = Taxonomy::parse(&text, &name)?;
+            Ok((
+                taxonomy,
+                TaxonomyInfo {
+                    name,
+                    sha256: sha256_hex(text.as_bytes()),
+                },
+            ))
+        }
+    }
+}
+
+fn sha256_hex(bytes: &[u8]) -> String {
+    Sha256::digest(bytes)
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
+
+/// The model's name for the header: the folder `--model`/`FAILUP_MODEL` names or the bundled
+/// one, if it can be found (it is not loaded), else "unknown".
+pub fn model_name(explicit: Option<&Path>) -> String {
+    ModelDir::resolve(explicit)
+        .map(|m| m.name())
+        .unwrap_or_else(|_| "unknown".into())
+}
+
+/// A header for a report over `input_name`; the row count is filled in by
+/// [`SummaryBuilder::finish`].
+pub fn header(model: String, taxonomy: TaxonomyInfo, input_name: String) -> Header {
+    Header {
+        failup_version: env!("CARGO_PKG_VERSION").to_string(),
+        model,
+        taxonomy,
+        input: InputInfo {
+            name: input_name,
+            rows: 0,
+        },
+        generated_at: generated_at(),
+        text_column: None,
+        group_by: None,
+    }
+}
+
+/// The file name of an input path, for the header (`-` is `<stdin>`).
+pub fn input_display_name(path: &Path) -> String {
+    if path == Path::new("-") {
+        return "<stdin>".into();
+    }
+    path.file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_else(|| path.display().to_string())
+}
+
+/// Now, in UTC, as RFC 3339 to the second; `SOURCE_DATE_EPOCH` (seconds since 1970) replaces
+/// the clock, for reproducible reports.
+pub fn generated_at() -> String {
+    let secs = std::env::var("SOURCE_DATE_EPOCH")
+        .ok()
+        .and_then(|v| v.trim().parse::<i64>().ok())
+        .unwrap_or_else(|| {
+            SystemTime::now()
+                .duration_since(UNIX_EPOCH)
+                .map_or(0, |d| d.as_secs() as i64)
+        });
+    rfc3339_utc(secs)
+}
+
+/// Seconds since 1970 as `YYYY-MM-DDTHH:MM:SSZ` (Howard Hinnant's civil-from-days).
+pub fn rfc3339_utc(secs: i64) -> String {
+    let days = secs.div_euclid(86_400);
+    let rem = secs.rem_euclid(86_400);
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = doy - (153 * mp + 2) / 5 + 1;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    let year = yoe + era * 400 + (month <= 2) as i64;
+    format!(
+        "{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}Z",
+        rem / 3600,
+        rem % 3600 / 60,
+        rem % 60
+    )
+}
+
+/// A share as a percentage with one decimal, e.g. `40.0%`.
+pub(crate) fn pct(x: f64) -> String {
+    format!("{:.1}%", x * 100.0)
+}
+
+/// An optional figure with `decimals` decimals, or an en dash.
+pub(crate) fn num(x: Option<f64>, decimals: usize) -> String {
+    x.map_or_else(|| "–".to_string(), |v| format!("{v:.decimals$}"))
+}
+
+/// The label of a group value (an empty value reads "(blank)").
+pub(crate) fn group_label(value: &str) -> &str {
+    if value.is_empty() {
+        "(blank)"
+    } else {
+        value
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rfc3339_of_known_instants() {
+        assert_eq!(rfc3339_utc(0), "1970-01-01T00:00:00Z");
+        assert_eq!(rfc3339_utc(951_782_400), "2000-02-29T00:00:00Z");
+        assert_eq!(rfc3339_utc(1_700_000_000), "2023-11-14T22:13:20Z");
+    }
+
+    #[test]
+    fn format_from_extension() {
+        assert_eq!(Format::from_path(Path::new("r.HTML")), Some(Format::Html));
+        assert_eq!(Format::from_path(Path::new("r.md")), Some(Format::Markdown));
+        assert_eq!(Format::from_path(Path::new("r.json")), Some(Format::Json));
+        assert_eq!(Format::from_path(Path::new("r.txt")), Some(Format::Text));
+        assert_eq!(Format::from_path(Path::new("-")), None);
+    }
+
+    #[test]
+    fn builtin_taxonomy_hash_is_of_its_text() {
+        let (_, info) = load_taxonomy(None).unwrap();
+        assert_eq!(info.sha256.len(), 64);
+        assert_eq!(info.sha256, sha256_hex(DEFAULT_TOML.as_bytes()));
+    }
+}

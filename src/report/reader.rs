@@ -1,0 +1,600 @@
+//! Reading the output of `failup classify` back, CSV or JSON Lines (detected from the first
+//! byte), one [`ReportRow`] at a time.
+
+use std::fs::File;
+use std::io::{self, BufRead, BufReader, Read};
+
+use serde_json::{Map, Value};
+
+use crate::error::{Error, Result};
+use crate::input::Source;
+use crate::report::ReportRow;
+use crate::taxonomy::Taxonomy;
+
+/// Columns (CSV) or fields (JSONL) every `failup classify` output has and `report` reads.
+pub const EXPECTED_COLUMNS: [&str; 8] = [
+    "id",
+    "category",
+    "confidence",
+    "runner_up",
+    "margin",
+    "tokens",
+    "truncated",
+    "status",
+];
+
+/// The story text column used when `--text-column` is not given, in order of preference.
+const DEFAULT_TEXT_COLUMNS: [&str; 2] = ["text", "story"];
+
+enum Kind {
+    Csv {
+        reader: Box<csv::Reader<Box<dyn Read>>>,
+        record: csv::ByteRecord,
+        index: [usize; EXPECTED_COLUMNS.len()],
+        text: Option<usize>,
+        group: Option<usize>,
+    },
+    Jsonl {
+        lines: Box<dyn BufRead>,
+        /// The first object, read ahead to find the columns.
+        first: Option<(u64, Map<String, Value>)>,
+        line_no: u64,
+        buf: String,
+    },
+}
+
+/// A stream of [`ReportRow`]s from a classify output.
+pub struct ClassifiedReader {
+    kind: Kind,
+    name: String,
+    taxonomy: Taxonomy,
+    text_column: Option<String>,
+    group_by: Option<String>,
+}
+
+impl ClassifiedReader {
+    /// Opens `source` and checks that it is a classify output. `text_column` overrides the
+    /// default story column (`text`, else `story`); `group_by` must name a column.
+    pub fn open(
+        source: &Source,
+        taxonomy: &Taxonomy,
+        text_column: Option<&str>,
+        group_by: Option<&str>,
+    ) -> Result<ClassifiedReader> {
+        let name = source.name();
+        let inner: Box<dyn Read> = match source {
+            Source::Stdin => Box::new(io::stdin()),
+            Source::File(path) => {
+                let file = File::open(path).map_err(|e| Error::io(&name, e))?;
+                if file.metadata().is_ok_and(|m| m.is_dir()) {
+                    return Err(input_error(
+                        &name,
+                        None,
+                        "is a folder; give the CSV or JSONL file `failup classify` wrote".into(),
+                    ));
+                }
+                Box::new(file)
+            }
+        };
+        ClassifiedReader::from_reader(inner, name, taxonomy, text_column, group_by)
+    }
+
+    /// Like [`ClassifiedReader::open`] over any reader; `name` is used in messages.
+    pub fn from_reader(
+        inner: Box<dyn Read>,
+        name: String,
+        taxonomy: &Taxonomy,
+        text_column: Option<&str>,
+        group_by: Option<&str>,
+    ) -> Result<ClassifiedReader> {
+        let mut buffered = BufReader::with_capacity(1 << 16, inner);
+        let head = buffered.fill_buf().map_err(|e| Error::io(&name, e))?;
+        let head = head.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(head);
+        let is_jsonl = head
+            .iter()
+            .find(|b| !b.is_ascii_whitespace())
+            .is_some_and(|&b| b == b'{');
+        let mut me = ClassifiedReader {
+            kind: Kind::Jsonl {
+                lines: Box::new(io::empty()),
+                first: None,
+                line_no: 0,
+                buf: String::new(),
+            },
+            name,
+            taxonomy: taxonomy.clone(),
+            text_column: None,
+            group_by: group_by.map(str::to_string),
+        };
+        if is_jsonl {
+            me.open_jsonl(Box::new(buffered), text_column, group_by)?;
+        } else {
+            me.open_csv(Box::new(buffered), text_column, group_by)?;
+        }
+        Ok(me)
+    }
+
+    /// The column the story texts come from, if any.
+    pub fn text_column(&self) -> Option<&str> {
+        self.text_column.as_deref()
+    }
+
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    fn not_classify_output(&self, missing: &[&str], found: &[String]) -> Error {
+        input_error(
+            &self.name,
+            None,
+            format!(
+                "not an output of `failup classify`: missing {} {}. Expected the columns {} \
+                 (plus score_<scenario>, advice and any kept columns); found: {}. Run \
+                 `failup classify INPUT -o classified.csv` first and report on its output",
+                if missing.len() == 1 {
+                    "column"
+                } else {
+                    "columns"
+                },
+                quoted(missing),
+                EXPECTED_COLUMNS.join(", "),
+                if found.is_empty() {
+                    "nothing".to_string()
+                } else {
+                    found.join(", ")
+                },
+            ),
+        )
+    }
+
+    fn missing_column(&self, what: &str, column: &str, available: &[String]) -> Error {
+        input_error(
+            &self.name,
+            None,
+            format!(
+                "{what} column '{column}' is not in the file; its columns are: {}. Pass it \
+                 through with `failup classify --keep-columns {column}`",
+                available.join(", ")
+            ),
+        )
+    }
+
+    fn open_csv(
+        &mut self,
+        inner: Box<dyn Read>,
+        text_column: Option<&str>,
+        group_by: Option<&str>,
+    ) -> Result<()> {
+        let mut reader = csv::ReaderBuilder::new().flexible(true).from_reader(inner);
+        let headers: Vec<String> = reader
+            .byte_headers()
+            .map_err(|e| csv_error(&self.name, e))?
+            .iter()
+            .map(|h| String::from_utf8_lossy(h).trim().to_string())
+            .collect();
+        let position = |c: &str| headers.iter().position(|h| h == c);
+        let missing: Vec<&str> = EXPECTED_COLUMNS
+            .iter()
+            .copied()
+            .filter(|c| position(c).is_none())
+            .collect();
+        if !missing.is_empty() {
+            return Err(self.not_classify_output(&missing, &headers));
+        }
+        let mut index = [0; EXPECTED_COLUMNS.len()];
+        for (slot, c) in index.iter_mut().zip(EXPECTED_COLUMNS) {
+            *slot = position(c).expect("checked above");
+        }
+        let text = match text_column {
+            Some(c) => Some(position(c).ok_or_else(|| self.missing_column("text", c, &headers))?),
+            None => DEFAULT_TEXT_COLUMNS.iter().find_map(|c| position(c)),
+        };
+        self.text_column = text.map(|i| headers[i].clone());
+        let group = match group_by {
+            Some(c) => {
+                Some(position(c).ok_or_else(|| self.missing_column("--group-by", c, &headers))?)
+            }
+            None => None,
+        };
+        self.kind = Kind::Csv {
+            reader: Box::new(reader),
+            record: csv::ByteRecord::new(),
+            index,
+            text,
+            group,
+        };
+        Ok(())
+    }
+
+    fn open_jsonl(
+        &mut self,
+        inner: Box<dyn BufRead>,
+        text_column: Option<&str>,
+        group_by: Option<&str>,
+    ) -> Result<()> {
+        self.kind = Kind::Jsonl {
+            lines: inner,
+            first: None,
+            line_no: 0,
+            buf: String::new(),
+        };
+        let first = self.next_object()?;
+        let Some((line, obj)) = first else {
+            return Ok(());
+        };
+        let found: Vec<String> = obj.keys().cloned().collect();
+        let missing: Vec<&str> = EXPECTED_COLUMNS
+            .iter()
+            .copied()
+            .filter(|c| !obj.contains_key(*c))
+            .collect();
+        if !missing.is_empty() {
+            return Err(self.not_classify_output(&missing, &found));
+        }
+        let kept: Vec<String> = match obj.get("columns") {
+            Some(Value::Object(m)) => m.keys().cloned().collect(),
+            _ => Vec::new(),
+        };
+        let available = || {
+            let mut all = found.clone();
+            all.extend(kept.iter().map(|k| format!("columns.{k}")));
+            all
+        };
+        self.text_column = match text_column {
+            Some(c) if kept.iter().any(|k| k == c) => Some(c.to_string()),
+            Some(c) => return Err(self.missing_column("text", c, &available())),
+            None => DEFAULT_TEXT_COLUMNS
+                .iter()
+                .find(|c| kept.iter().any(|k| k == *c))
+                .map(|c| c.to_string()),
+        };
+        if let Some(g) = group_by {
+            if !kept.iter().any(|k| k == g) && !obj.contains_key(g) {
+                return Err(self.missing_column("--group-by", g, &available()));
+            }
+        }
+        if let Kind::Jsonl { first, .. } = &mut self.kind {
+            *first = Some((line, obj));
+        }
+        Ok(())
+    }
+
+    /// The next non-blank JSONL line as an object, with its line number.
+    fn next_object(&mut self) -> Result<Option<(u64, Map<String, Value>)>> {
+        let Kind::Jsonl {
+            lines,
+            line_no,
+            buf,
+            ..
+        } = &mut self.kind
+        else {
+            unreachable!("JSONL only")
+        };
+        loop {
+            buf.clear();
+            let n = lines.read_line(buf).map_err(|e| Error::io(&self.name, e))?;
+            if n == 0 {
+                return Ok(None);
+            }
+            *line_no += 1;
+            let trimmed = buf.trim().trim_start_matches('\u{feff}');
+            if trimmed.is_empty() {
+                continue;
+            }
+            return match serde_json::from_str::<Value>(trimmed) {
+                Ok(Value::Object(m)) => Ok(Some((*line_no, m))),
+                Ok(_) => Err(input_error(
+                    &self.name,
+                    Some(*line_no),
+                    "not a JSON object; each line of a `failup classify --format jsonl` output is one".into(),
+                )),
+                Err(e) => Err(input_error(
+                    &self.name,
+                    Some(*line_no),
+                    format!("not valid JSON: {e}"),
+                )),
+            };
+        }
+    }
+
+    /// The next row, or None at the end of the input.
+    pub fn next_row(&mut self) -> Result<Option<ReportRow>> {
+        match &mut self.kind {
+            Kind::Csv {
+                reader,
+                record,
+                index,
+                text,
+                group,
+            } => {
+                let more = reader
+                    .read_byte_record(record)
+                    .map_err(|e| csv_error(&self.name, e))?;
+                if !more {
+                    return Ok(None);
+                }
+                let line = record.position().map(|p| p.line());
+                let field = |i: usize| String::from_utf8_lossy(record.get(i).unwrap_or(b""));
+                let fields = RawRow {
+                    id: field(index[0]).into_owned(),
+                    category: non_empty(field(index[1]).trim()),
+                    confidence: non_empty(field(index[2]).trim()),
+                    runner_up: non_empty(field(index[3]).trim()),
+                    margin: non_empty(field(index[4]).trim()),
+                    tokens: non_empty(field(index[5]).trim()),
+                    truncated: field(index[6]).trim().eq_ignore_ascii_case("true"),
+                    status: field(index[7]).trim().to_string(),
+                    text: text.map(|i| field(i).into_owned()),
+                    group: group.map(|i| field(i).into_owned()),
+                };
+                self.build(fields, line).map(Some)
+            }
+            Kind::Jsonl { first, .. } => {
+                let next = match first.take() {
+                    Some(f) => Some(f),
+                    None => self.next_object()?,
+                };
+                let Some((line, obj)) = next else {
+                    return Ok(None);
+                };
+                let fields = self.jsonl_fields(&obj, line)?;
+                self.build(fields, Some(line)).map(Some)
+            }
+        }
+    }
+
+    fn jsonl_fields(&self, obj: &Map<String, Value>, line: u64) -> Result<RawRow> {
+        let fail = |field: &str, what: &str| {
+            input_error(&self.name, Some(line), format!("field '{field}' {what}"))
+        };
+        if let Some(missing) = EXPECTED_COLUMNS.iter().find(|c| !obj.contains_key(**c)) {
+            return Err(fail(
+                missing,
+                "is missing; is this a `failup classify` output?",
+            ));
+        }
+        let as_text = |field: &str| -> Result<Option<String>> {
+            match obj.get(field) {
+                None | Some(Value::Null) => Ok(None),
+                Some(Value::String(s)) => Ok(non_empty(s.trim())),
+                Some(Value::Number(n)) => Ok(Some(n.to_string())),
+                Some(Value::Bool(b)) => Ok(Some(b.to_string())),
+                Some(_) => Err(fail(field, "must be a string, a number or null")),
+            }
+        };
+        let column = |name: &str| -> Option<String> {
+            let v = obj
+                .get("columns")
+                .and_then(|c| c.get(name))
+                .or_else(|| obj.get(name))?;
+            Some(match v {
+                Value::String(s) => s.clone(),
+                Value::Null => String::new(),
+                other => other.to_string(),
+            })
+        };
+        Ok(RawRow {
+            id: as_text("id")?.unwrap_or_default(),
+            category: as_text("category")?,
+            confidence: as_text("confidence")?,
+            runner_up: as_text("runner_up")?,
+            margin: as_text("margin")?,
+            tokens: as_text("tokens")?,
+            truncated: matches!(obj.get("truncated"), Some(Value::Bool(true)))
+                || as_text("truncated")?.is_some_and(|t| t.eq_ignore_ascii_case("true")),
+            status: as_text("status")?.unwrap_or_default(),
+            text: self
+                .text_column
+                .as_deref()
+                .map(|c| column(c).unwrap_or_default()),
+            group: self
+                .group_by
+                .as_deref()
+                .map(|c| column(c).unwrap_or_default()),
+        })
+    }
+
+    /// Checks and converts one row's fields.
+    fn build(&self, raw: RawRow, line: Option<u64>) -> Result<ReportRow> {
+        let fail = |column: &str, problem: String| Error::Input {
+            file: self.name.clone(),
+            line,
+            column: Some(column.to_string()),
+            problem,
+        };
+        let scenario = |column: &str, id: &str| {
+            self.taxonomy.index_of(id).ok_or_else(|| {
+                fail(
+                    column,
+                    format!(
+                        "'{id}' is not a scenario of this taxonomy ({}); pass the --taxonomy \
+                         the stories were classified with",
+                        self.taxonomy.ids().join(", ")
+                    ),
+                )
+            })
+        };
+        let number = |column: &str, value: Option<&str>| -> Result<f32> {
+            let v =
+                value.ok_or_else(|| fail(column, "is empty but the row has a category".into()))?;
+            v.parse::<f32>()
+                .ok()
+                .filter(|x| x.is_finite())
+                .ok_or_else(|| fail(column, format!("'{v}' is not a number")))
+        };
+        let category = raw
+            .category
+            .as_deref()
+            .map(|c| scenario("category", c))
+            .transpose()?;
+        let (confidence, margin, runner_up) = if category.is_some() {
+            let confidence = number("confidence", raw.confidence.as_deref())?;
+            if !(0.0..=1.0).contains(&confidence) {
+                return Err(fail("confidence", format!("{confidence} is outside 0–1")));
+            }
+            let runner_up = raw
+                .runner_up
+                .as_deref()
+                .map(|r| scenario("runner_up", r))
+                .transpose()?;
+            (
+                confidence,
+                number("margin", raw.margin.as_deref())?,
+                runner_up,
+            )
+        } else {
+            (0.0, 0.0, None)
+        };
+        let tokens = match raw.tokens.as_deref() {
+            None => 0,
+            Some(t) => t
+                .parse::<u64>()
+                .map_err(|_| fail("tokens", format!("'{t}' is not a whole number")))?,
+        };
+        let status = if !raw.status.is_empty() {
+            raw.status
+        } else if category.is_some() {
+            "ok".to_string()
+        } else {
+            "empty".to_string()
+        };
+        Ok(ReportRow {
+            id: raw.id,
+            category,
+            confidence,
+            runner_up,
+            margin,
+            tokens,
+            truncated: raw.truncated,
+            status,
+            text: raw.text,
+            group: raw.group,
+        })
+    }
+}
+
+/// One row's fields as text, before checking.
+struct RawRow {
+    id: String,
+    category: Option<String>,
+    confidence: Option<String>,
+    runner_up: Option<String>,
+    margin: Option<String>,
+    tokens: Option<String>,
+    truncated: bool,
+    status: String,
+    text: Option<String>,
+    group: Option<String>,
+}
+
+fn non_empty(s: &str) -> Option<String> {
+    (!s.is_empty()).then(|| s.to_string())
+}
+
+fn quoted(names: &[&str]) -> String {
+    names
+        .iter()
+        .map(|n| format!("'{n}'"))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+fn input_error(file: &str, line: Option<u64>, problem: String) -> Error {
+    Error::Input {
+        file: file.to_string(),
+        line,
+        column: None,
+        problem,
+    }
+}
+
+fn csv_error(name: &str, e: csv::Error) -> Error {
+    let line = e.position().map(|p| p.line());
+    match e.into_kind() {
+        csv::ErrorKind::Io(io) => Error::io(name, io),
+        other => input_error(name, line, format!("cannot read the CSV: {other:?}")),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn read(text: &str, group_by: Option<&str>) -> Result<Vec<ReportRow>> {
+        let mut r = ClassifiedReader::from_reader(
+            Box::new(io::Cursor::new(text.as_bytes().to_vec())),
+            "t".into(),
+            &Taxonomy::builtin(),
+            None,
+            group_by,
+        )?;
+        let mut rows = Vec::new();
+        while let Some(row) = r.next_row()? {
+            rows.push(row);
+        }
+        Ok(rows)
+    }
+
+    const CSV: &str = "id,category,confidence,runner_up,margin,tokens,truncated,status,team,text\n\
+        a,lost_pitch,0.8000,other,0.1000,12,false,ok,x,We lost the pitch.\n\
+        b,,,,,0,false,empty,y,\n";
+
+    #[test]
+    fn reads_csv_rows() {
+        let rows = read(CSV, Some("team")).unwrap();
+        assert_eq!(rows.len(), 2);
+        assert_eq!(rows[0].category, Some(2));
+        assert_eq!(rows[0].runner_up, Some(3));
+        assert_eq!(rows[0].confidence, 0.8);
+        assert_eq!(rows[0].text.as_deref(), Some("We lost the pitch."));
+        assert_eq!(rows[0].group.as_deref(), Some("x"));
+        assert_eq!(rows[1].category, None);
+        assert_eq!(rows[1].status, "empty");
+    }
+
+    #[test]
+    fn reads_jsonl_rows_with_kept_columns() {
+        let text = "{\"id\":\"a\",\"category\":\"passed_over\",\"confidence\":0.9,\"runner_up\":\"other\",\
+            \"margin\":0.05,\"scores\":{},\"tokens\":20,\"truncated\":true,\"status\":\"ok\",\
+            \"advice\":\"x\",\"columns\":{\"text\":\"hi there\",\"team\":\"n\"}}\n\n\
+            {\"id\":\"b\",\"category\":null,\"confidence\":null,\"runner_up\":null,\"margin\":null,\
+            \"scores\":{},\"tokens\":0,\"truncated\":false,\"status\":\"empty\",\"advice\":null,\
+            \"columns\":{\"text\":\"\",\"team\":\"s\"}}\n";
+        let rows = read(text, Some("team")).unwrap();
+        assert_eq!(rows.len(), 2);
+        assert_eq!(rows[0].category, Some(0));
+        assert!(rows[0].truncated);
+        assert_eq!(rows[0].text.as_deref(), Some("hi there"));
+        assert_eq!(rows[1].group.as_deref(), Some("s"));
+        assert_eq!(rows[1].category, None);
+    }
+
+    #[test]
+    fn a_plain_story_csv_is_rejected_with_the_expected_columns() {
+        let e = read("id,team,text\n1,a,hello\n", None)
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("missing columns 'category'"), "{e}");
+        assert!(e.contains("id, category, confidence"), "{e}");
+    }
+
+    #[test]
+    fn an_unknown_category_names_the_line_and_the_valid_ids() {
+        let e = read(&CSV.replace("lost_pitch", "bogus"), None)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("t:2") && e.contains("bogus") && e.contains("passed_over"),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn a_missing_group_column_is_named() {
+        let e = read(CSV, Some("region")).unwrap_err().to_string();
+        assert!(
+            e.contains("'region'") && e.contains("--keep-columns region"),
+            "{e}"
+        );
+    }
+}

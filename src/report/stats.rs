@@ -1,0 +1,944 @@
+//! The statistics behind every report format: a streaming [`SummaryBuilder`] that takes one
+//! [`ReportRow`] at a time and a [`Summary`] that is the JSON report's schema.
+//!
+//! State kept per row is small and fixed: the story's token and word counts (for medians) and
+//! its confidence (for the per-scenario median). Everything else is bounded: the ids of empty
+//! or errored rows are listed up to [`MAX_LISTED_IDS`], the representative and least certain
+//! stories live in heaps of `top` entries per scenario, and `--group-by` tracks at most
+//! [`MAX_GROUPS`] distinct values. A file of a million rows needs some tens of megabytes.
+//!
+//! Every figure is rounded to four decimals when the summary is finished, so all formats show
+//! the same numbers and the JSON is byte-identical for the same input.
+
+use std::cmp::{Ordering, Reverse};
+use std::collections::{BTreeMap, BinaryHeap, HashMap};
+
+use serde::Serialize;
+
+use crate::pipeline::Classified;
+use crate::taxonomy::{Taxonomy, OTHER};
+
+/// Version of the JSON report's schema (README.md, "failup report"); bumped on any change
+/// that could break a reader.
+pub const SCHEMA_VERSION: u32 = 1;
+
+/// z for a two-sided 95% interval.
+pub const Z_95: f64 = 1.96;
+
+/// A story whose confidence is below this line is counted as low-confidence: the winning
+/// scenario got less than half of the softmax mass, so the classifier was closer to a coin
+/// toss between scenarios than to a clear decision.
+pub const LOW_CONFIDENCE: f64 = 0.5;
+
+/// Confidence histograms have this many bins of equal width over [0, 1]; each bin is
+/// [lo, hi) except the last, which is closed, [0.9, 1.0].
+pub const HISTOGRAM_BINS: usize = 10;
+
+/// Representative and least certain stories shown per scenario (`--top`).
+pub const DEFAULT_TOP: usize = 3;
+
+/// A group with fewer classified stories than this is flagged as small: its shares are
+/// too uncertain to compare (`--min-group-size`).
+pub const DEFAULT_MIN_GROUP_SIZE: u64 = 20;
+
+/// Story texts in the report are shortened to about this many characters.
+pub const STORY_CHARS: usize = 200;
+
+/// Ids listed for empty, errored or flagged rows; the count is always exact.
+pub const MAX_LISTED_IDS: usize = 100;
+
+/// Distinct `--group-by` values tracked; rows with further values are pooled into one
+/// overflow row, so a column with a value per row cannot exhaust memory.
+pub const MAX_GROUPS: usize = 1000;
+
+/// One classified row, as the report needs it. `category` and `runner_up` are indexes into
+/// the taxonomy's scenarios; `confidence` and `margin` only mean something when `category`
+/// is set.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ReportRow {
+    pub id: String,
+    pub category: Option<usize>,
+    pub confidence: f32,
+    pub runner_up: Option<usize>,
+    pub margin: f32,
+    pub tokens: u64,
+    pub truncated: bool,
+    /// `ok`, `empty`, `malformed`, `invalid_utf8`, or any later status.
+    pub status: String,
+    /// The story, when the input carries it.
+    pub text: Option<String>,
+    /// The value of the `--group-by` column.
+    pub group: Option<String>,
+}
+
+impl ReportRow {
+    /// The report row for one row of the classify pipeline, with the confidence and margin
+    /// rounded to the four decimals `classify` writes, so `classify --report` and `report`
+    /// on the written file give the same figures.
+    pub fn from_classified(
+        row: &Classified,
+        taxonomy: &Taxonomy,
+        text: Option<&str>,
+        group: Option<&str>,
+    ) -> ReportRow {
+        let v = row.verdict.as_ref();
+        let n = taxonomy.scenarios.len();
+        ReportRow {
+            id: row.story.id.clone(),
+            category: v.map(|v| v.category).filter(|&c| c < n),
+            confidence: v.map_or(0.0, |v| as_written(v.confidence)),
+            runner_up: v.map(|v| v.runner_up).filter(|&c| c < n),
+            margin: v.map_or(0.0, |v| as_written(v.margin)),
+            tokens: row.tokens as u64,
+            truncated: row.truncated,
+            status: row.status.as_str().to_string(),
+            text: text.map(str::to_string),
+            group: group.map(str::to_string),
+        }
+    }
+}
+
+/// A value as `classify` writes it: four decimals.
+fn as_written(x: f32) -> f32 {
+    format!("{x:.4}").parse().unwrap_or(x)
+}
+
+/// How the summary is built.
+#[derive(Debug, Clone)]
+pub struct SummaryOptions {
+    /// Name of the column rows are grouped by (`--group-by`), if any.
+    pub group_by: Option<String>,
+    /// Name of the column the story texts came from, if the input has one.
+    pub text_column: Option<String>,
+    /// Representative and least certain stories per scenario.
+    pub top: usize,
+    /// Groups with fewer classified stories are flagged as small.
+    pub min_group_size: u64,
+}
+
+impl Default for SummaryOptions {
+    fn default() -> Self {
+        SummaryOptions {
+            group_by: None,
+            text_column: None,
+            top: DEFAULT_TOP,
+            min_group_size: DEFAULT_MIN_GROUP_SIZE,
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// The summary: this is the JSON schema (schema_version 1), documented in docs/report-schema.md.
+
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct Summary {
+    pub schema_version: u32,
+    pub header: Header,
+    pub settings: Settings,
+    pub totals: Totals,
+    pub scenarios: Vec<ScenarioSummary>,
+    /// Present with `--group-by`.
+    pub groups: Option<GroupTable>,
+}
+
+/// Enough to reproduce the report.
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct Header {
+    pub failup_version: String,
+    pub model: String,
+    pub taxonomy: TaxonomyInfo,
+    pub input: InputInfo,
+    /// UTC, RFC 3339 (`SOURCE_DATE_EPOCH` fixes it for reproducible output).
+    pub generated_at: String,
+    pub text_column: Option<String>,
+    pub group_by: Option<String>,
+}
+
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct TaxonomyInfo {
+    /// `built-in` or the file given with `--taxonomy`.
+    pub name: String,
+    /// SHA-256 of the taxonomy's TOML text, lowercase hex.
+    pub sha256: String,
+}
+
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct InputInfo {
+    /// The input's file name (`<stdin>` for standard input).
+    pub name: String,
+    pub rows: u64,
+}
+
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct Settings {
+    pub confidence_level: f64,
+    pub z: f64,
+    pub low_confidence_below: f64,
+    pub histogram_bins: usize,
+    pub histogram_bin_width: f64,
+    pub small_group_below: u64,
+    pub top_stories: usize,
+    pub story_chars: usize,
+    pub max_listed_ids: usize,
+}
+
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct Totals {
+    pub rows: u64,
+    /// Rows with a category (`other` included): the denominator of every share.
+    pub classified: u64,
+    /// Classified rows whose category is `other`.
+    pub other: u64,
+    /// Rows with `status=empty`: no text, no category.
+    pub empty: IdList,
+    /// Rows with no category and a status other than `empty` (a failure of some kind).
+    pub errored: ErroredRows,
+    /// Classified rows that carry a warning status (`malformed`, `invalid_utf8`, …).
+    pub flagged: Vec<StatusRows>,
+    /// Rows the model saw only the start of.
+    pub truncated: u64,
+    /// Story length in words over classified rows; null without story text.
+    pub words: Option<Stat>,
+    /// Story length in model tokens over classified rows; null with no classified rows.
+    pub tokens: Option<Stat>,
+}
+
+#[derive(Debug, Clone, Serialize, PartialEq, Default)]
+pub struct IdList {
+    pub count: u64,
+    /// The first [`MAX_LISTED_IDS`] ids, in input order.
+    pub ids: Vec<String>,
+}
+
+#[derive(Debug, Clone, Serialize, PartialEq, Default)]
+pub struct ErroredRows {
+    pub count: u64,
+    pub ids: Vec<String>,
+    /// Rows per status.
+    pub statuses: BTreeMap<String, u64>,
+}
+
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct StatusRows {
+    pub status: String,
+    pub count: u64,
+    pub ids: Vec<String>,
+}
+
+#[derive(Debug, Clone, Copy, Serialize, PartialEq)]
+pub struct Stat {
+    pub mean: f64,
+    pub median: f64,
+}
+
+#[derive(Debug, Clone, Copy, Serialize, PartialEq)]
+pub struct Interval {
+    pub low: f64,
+    pub high: f64,
+}
+
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct ScenarioSummary {
+    pub id: String,
+    pub title: String,
+    pub description: String,
+    pub headline: String,
+    pub advice: Vec<String>,
+    pub count: u64,
+    /// count / classified; null when nothing was classified.
+    pub share: Option<f64>,
+    /// 95% Wilson score interval of the share.
+    pub share_ci: Option<Interval>,
+    pub confidence: ConfidenceSummary,
+    /// Highest confidence first.
+    pub representative: Vec<StoryRef>,
+    /// Smallest margin first.
+    pub least_certain: Vec<StoryRef>,
+}
+
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct ConfidenceSummary {
+    pub mean: Option<f64>,
+    pub median: Option<f64>,
+    /// Stories with confidence below `settings.low_confidence_below`.
+    pub low_count: u64,
+    /// `histogram_bins` counts; bin i holds [i/10, (i+1)/10), the last bin also 1.0.
+    pub histogram: Vec<u64>,
+}
+
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct StoryRef {
+    /// 1-based data row in the input.
+    pub row: u64,
+    pub id: String,
+    pub confidence: f64,
+    pub margin: f64,
+    pub runner_up: Option<String>,
+    /// Shortened to about `settings.story_chars` characters; null without story text.
+    pub text: Option<String>,
+}
+
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct GroupTable {
+    pub column: String,
+    /// Largest first (ties by value).
+    pub groups: Vec<GroupRow>,
+    /// Rows whose value came after [`MAX_GROUPS`] distinct values, pooled; null if none.
+    pub overflow: Option<GroupRow>,
+}
+
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct GroupRow {
+    pub value: String,
+    /// Classified stories in the group.
+    pub count: u64,
+    /// count < settings.small_group_below.
+    pub small: bool,
+    /// One cell per scenario, in taxonomy order.
+    pub cells: Vec<GroupCell>,
+}
+
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct GroupCell {
+    pub scenario: String,
+    pub count: u64,
+    /// count / the group's count.
+    pub share: f64,
+}
+
+// ---------------------------------------------------------------------------------------------
+// Small statistics.
+
+/// The Wilson score interval for `k` successes in `n` trials at normal quantile `z`; None
+/// when `n` is 0.
+pub fn wilson(k: u64, n: u64, z: f64) -> Option<Interval> {
+    if n == 0 {
+        return None;
+    }
+    let n = n as f64;
+    let p = k as f64 / n;
+    let z2 = z * z;
+    let denom = 1.0 + z2 / n;
+    let centre = (p + z2 / (2.0 * n)) / denom;
+    let half = z * (p * (1.0 - p) / n + z2 / (4.0 * n * n)).sqrt() / denom;
+    Some(Interval {
+        low: (centre - half).max(0.0),
+        high: (centre + half).min(1.0),
+    })
+}
+
+/// The histogram bin of a confidence: 10 bins of width 0.1, the last one closed. Works on the
+/// value in ten-thousandths, so a written 0.3000 lands in bin 3 whatever its f32 rounding.
+pub fn histogram_bin(confidence: f32) -> usize {
+    let q = (f64::from(confidence) * 10_000.0)
+        .round()
+        .clamp(0.0, 10_000.0) as usize;
+    (q * HISTOGRAM_BINS / 10_000).min(HISTOGRAM_BINS - 1)
+}
+
+/// True when a confidence is below [`LOW_CONFIDENCE`] (compared in ten-thousandths).
+pub fn is_low_confidence(confidence: f32) -> bool {
+    (f64::from(confidence) * 10_000.0).round() < LOW_CONFIDENCE * 10_000.0
+}
+
+/// Median of a list (sorted in place); None when empty.
+fn median<T: Copy + PartialOrd + Into<f64>>(values: &mut [T]) -> Option<f64> {
+    if values.is_empty() {
+        return None;
+    }
+    values.sort_by(|a, b| a.partial_cmp(b).unwrap_or(Ordering::Equal));
+    let n = values.len();
+    Some(if n % 2 == 1 {
+        values[n / 2].into()
+    } else {
+        (values[n / 2 - 1].into() + values[n / 2].into()) / 2.0
+    })
+}
+
+fn mean<T: Copy + Into<f64>>(values: &[T]) -> Option<f64> {
+    if values.is_empty() {
+        None
+    } else {
+        Some(values.iter().map(|&v| v.into()).sum::<f64>() / values.len() as f64)
+    }
+}
+
+/// Rounds to four decimals, the precision of every figure in the report.
+pub fn round4(x: f64) -> f64 {
+    let r = (x * 10_000.0).round() / 10_000.0;
+    if r == 0.0 {
+        0.0 // no "-0.0" in the JSON
+    } else {
+        r
+    }
+}
+
+fn stat<T: Copy + PartialOrd + Into<f64>>(values: &mut [T]) -> Option<Stat> {
+    Some(Stat {
+        mean: round4(mean(values)?),
+        median: round4(median(values)?),
+    })
+}
+
+/// A story's text for the report: whitespace runs (line breaks included) become one space,
+/// control characters (which could drive a terminal) are dropped, and text longer than
+/// `max` characters is cut at a word boundary near `max` and ends with "…".
+pub fn shorten(text: &str, max: usize) -> String {
+    let mut clean = String::with_capacity(text.len().min(max * 4 + 8));
+    let mut chars = 0usize;
+    let mut pending_space = false;
+    let mut cut = false;
+    for ch in text.chars() {
+        if ch.is_whitespace() {
+            pending_space = chars > 0;
+            continue;
+        }
+        if ch.is_control() {
+            continue;
+        }
+        if pending_space {
+            if chars >= max {
+                cut = true;
+                break;
+            }
+            clean.push(' ');
+            chars += 1;
+            pending_space = false;
+        }
+        if chars >= max {
+            cut = true;
+            break;
+        }
+        clean.push(ch);
+        chars += 1;
+    }
+    if !cut {
+        return clean;
+    }
+    // Back off to the last space if it is not too far back, so no word is cut in half.
+    if let Some(space) = clean.rfind(' ') {
+        if clean[space..].chars().count() <= max / 4 {
+            clean.truncate(space);
+        }
+    }
+    let trimmed = clean.trim_end_matches([' ', ',', ';', ':', '-']).len();
+    clean.truncate(trimmed);
+    clean.push('…');
+    clean
+}
+
+// ---------------------------------------------------------------------------------------------
+// Bounded "best n" lists.
+
+/// A candidate for a best-n list: a higher `key` is better, an earlier row wins a tie.
+#[derive(Debug, Clone)]
+struct Ranked {
+    key: i64,
+    row: u64,
+    story: StoryRef,
+}
+
+impl Ranked {
+    fn rank(&self) -> (i64, Reverse<u64>) {
+        (self.key, Reverse(self.row))
+    }
+}
+
+impl PartialEq for Ranked {
+    fn eq(&self, other: &Self) -> bool {
+        self.rank() == other.rank()
+    }
+}
+impl Eq for Ranked {}
+impl PartialOrd for Ranked {
+    fn partial_cmp(&self, other: &Self) -> Option<Ordering> {
+        Some(self.cmp(other))
+    }
+}
+impl Ord for Ranked {
+    fn cmp(&self, other: &Self) -> Ordering {
+        self.rank().cmp(&other.rank())
+    }
+}
+
+/// Keeps the `n` best candidates seen, in a min-heap of size `n`.
+#[derive(Debug)]
+struct BestN {
+    n: usize,
+    heap: BinaryHeap<Reverse<Ranked>>,
+}
+
+impl BestN {
+    fn new(n: usize) -> BestN {
+        BestN {
+            n,
+            heap: BinaryHeap::with_capacity(n + 1),
+        }
+    }
+
+    /// Whether a candidate with this key and row would enter the list (checked before the
+    /// candidate's text is copied).
+    fn admits(&self, key: i64, row: u64) -> bool {
+        if self.n == 0 {
+            return false;
+        }
+        match self.heap.peek() {
+            Some(Reverse(worst)) if self.heap.len() >= self.n => (key, Reverse(row)) > worst.rank(),
+            _ => true,
+        }
+    }
+
+    fn push(&mut self, candidate: Ranked) {
+        self.heap.push(Reverse(candidate));
+        if self.heap.len() > self.n {
+            self.heap.pop();
+        }
+    }
+
+    /// Best first.
+    fn into_sorted(self) -> Vec<StoryRef> {
+        let mut v: Vec<Ranked> = self.heap.into_iter().map(|Reverse(r)| r).collect();
+        v.sort_by(|a, b| b.cmp(a));
+        v.into_iter().map(|r| r.story).collect()
+    }
+}
+
+/// A value in ten-thousandths, as an exact integer key.
+fn quantise(x: f32) -> i64 {
+    (f64::from(x) * 10_000.0).round() as i64
+}
+
+// ---------------------------------------------------------------------------------------------
+// The builder.
+
+#[derive(Debug)]
+struct ScenarioAcc {
+    count: u64,
+    confidences: Vec<f32>,
+    low: u64,
+    histogram: [u64; HISTOGRAM_BINS],
+    best: BestN,
+    unsure: BestN,
+}
+
+#[derive(Debug, Default)]
+struct IdAcc {
+    count: u64,
+    ids: Vec<String>,
+}
+
+impl IdAcc {
+    fn add(&mut self, id: &str) {
+        self.count += 1;
+        if self.ids.len() < MAX_LISTED_IDS {
+            self.ids.push(id.to_string());
+        }
+    }
+}
+
+/// Builds a [`Summary`] from rows fed one at a time, in input order.
+#[derive(Debug)]
+pub struct SummaryBuilder {
+    taxonomy: Taxonomy,
+    options: SummaryOptions,
+    other: usize,
+    rows: u64,
+    truncated: u64,
+    empty: IdAcc,
+    errored: IdAcc,
+    errored_statuses: BTreeMap<String, u64>,
+    flagged: BTreeMap<String, IdAcc>,
+    tokens: Vec<u32>,
+    words: Vec<u32>,
+    text_seen: bool,
+    scenarios: Vec<ScenarioAcc>,
+    group_index: HashMap<String, usize>,
+    groups: Vec<(String, Vec<u64>)>,
+    overflow: Option<Vec<u64>>,
+}
+
+impl SummaryBuilder {
+    pub fn new(taxonomy: &Taxonomy, options: SummaryOptions) -> SummaryBuilder {
+        let top = options.top;
+        SummaryBuilder {
+            other: taxonomy.index_of(OTHER).unwrap_or(usize::MAX),
+            taxonomy: taxonomy.clone(),
+            options,
+            rows: 0,
+            truncated: 0,
+            empty: IdAcc::default(),
+            errored: IdAcc::default(),
+            errored_statuses: BTreeMap::new(),
+            flagged: BTreeMap::new(),
+            tokens: Vec::new(),
+            words: Vec::new(),
+            text_seen: false,
+            scenarios: taxonomy
+                .scenarios
+                .iter()
+                .map(|_| ScenarioAcc {
+                    count: 0,
+                    confidences: Vec::new(),
+                    low: 0,
+                    histogram: [0; HISTOGRAM_BINS],
+                    best: BestN::new(top),
+                    unsure: BestN::new(top),
+                })
+                .collect(),
+            group_index: HashMap::new(),
+            groups: Vec::new(),
+            overflow: None,
+        }
+    }
+
+    /// Rows added so far.
+    pub fn rows(&self) -> u64 {
+        self.rows
+    }
+
+    pub fn add(&mut self, row: ReportRow) {
+        self.rows += 1;
+        let row_no = self.rows;
+        self.truncated += row.truncated as u64;
+        let Some(cat) = row.category.filter(|&c| c < self.scenarios.len()) else {
+            if row.status == "empty" {
+                self.empty.add(&row.id);
+            } else {
+                self.errored.add(&row.id);
+                *self.errored_statuses.entry(row.status.clone()).or_default() += 1;
+            }
+            return;
+        };
+        if row.status != "ok" {
+            self.flagged
+                .entry(row.status.clone())
+                .or_default()
+                .add(&row.id);
+        }
+        self.tokens
+            .push(u32::try_from(row.tokens).unwrap_or(u32::MAX));
+        if let Some(text) = &row.text {
+            self.text_seen = true;
+            let words = text.split_whitespace().count();
+            self.words.push(u32::try_from(words).unwrap_or(u32::MAX));
+        }
+
+        let n_scenarios = self.scenarios.len();
+        if self.options.group_by.is_some() {
+            let value = row.group.clone().unwrap_or_default();
+            let counts = match self.group_index.get(&value) {
+                Some(&i) => &mut self.groups[i].1,
+                None if self.groups.len() < MAX_GROUPS => {
+                    self.group_index.insert(value.clone(), self.groups.len());
+                    self.groups.push((value, vec![0; n_scenarios]));
+                    &mut self.groups.last_mut().expect("just pushed").1
+                }
+                None => self.overflow.get_or_insert_with(|| vec![0; n_scenarios]),
+            };
+            counts[cat] += 1;
+        }
+
+        let runner_up = row
+            .runner_up
+            .and_then(|r| self.taxonomy.scenarios.get(r))
+            .map(|s| s.id.clone());
+        let acc = &mut self.scenarios[cat];
+        acc.count += 1;
+        acc.confidences.push(row.confidence);
+        acc.low += is_low_confidence(row.confidence) as u64;
+        acc.histogram[histogram_bin(row.confidence)] += 1;
+        let story = |row: &ReportRow| StoryRef {
+            row: row_no,
+            id: row.id.clone(),
+            confidence: round4(f64::from(row.confidence)),
+            margin: round4(f64::from(row.margin)),
+            runner_up: runner_up.clone(),
+            text: row.text.as_deref().map(|t| shorten(t, STORY_CHARS)),
+        };
+        let best_key = quantise(row.confidence);
+        if acc.best.admits(best_key, row_no) {
+            acc.best.push(Ranked {
+                key: best_key,
+                row: row_no,
+                story: story(&row),
+            });
+        }
+        let unsure_key = -quantise(row.margin);
+        if acc.unsure.admits(unsure_key, row_no) {
+            acc.unsure.push(Ranked {
+                key: unsure_key,
+                row: row_no,
+                story: story(&row),
+            });
+        }
+    }
+
+    /// The finished summary; `header.input.rows` is set to the rows added.
+    pub fn finish(self, mut header: Header) -> Summary {
+        let classified: u64 = self.scenarios.iter().map(|s| s.count).sum();
+        let other = self.scenarios.get(self.other).map_or(0, |s| s.count);
+        header.input.rows = self.rows;
+        header.group_by = self.options.group_by.clone();
+        header.text_column = if self.text_seen || self.options.text_column.is_some() {
+            self.options.text_column.clone()
+        } else {
+            None
+        };
+        let mut tokens = self.tokens;
+        let mut words = self.words;
+        let totals = Totals {
+            rows: self.rows,
+            classified,
+            other,
+            empty: IdList {
+                count: self.empty.count,
+                ids: self.empty.ids,
+            },
+            errored: ErroredRows {
+                count: self.errored.count,
+                ids: self.errored.ids,
+                statuses: self.errored_statuses,
+            },
+            flagged: self
+                .flagged
+                .into_iter()
+                .map(|(status, acc)| StatusRows {
+                    status,
+                    count: acc.count,
+                    ids: acc.ids,
+                })
+                .collect(),
+            truncated: self.truncated,
+            words: if self.text_seen {
+                stat(&mut words)
+            } else {
+                None
+            },
+            tokens: stat(&mut tokens),
+        };
+
+        let scenarios = self
+            .taxonomy
+            .scenarios
+            .iter()
+            .zip(self.scenarios)
+            .map(|(s, mut acc)| {
+                let share = (classified > 0).then(|| round4(acc.count as f64 / classified as f64));
+                let share_ci = wilson(acc.count, classified, Z_95).map(|i| Interval {
+                    low: round4(i.low),
+                    high: round4(i.high),
+                });
+                ScenarioSummary {
+                    id: s.id.clone(),
+                    title: s.title.clone(),
+                    description: s.description.clone(),
+                    headline: s.headline.clone(),
+                    advice: s.advice.clone(),
+                    count: acc.count,
+                    share,
+                    share_ci,
+                    confidence: ConfidenceSummary {
+                        mean: mean(&acc.confidences).map(round4),
+                        median: median(&mut acc.confidences).map(round4),
+                        low_count: acc.low,
+                        histogram: acc.histogram.to_vec(),
+                    },
+                    representative: acc.best.into_sorted(),
+                    least_certain: acc.unsure.into_sorted(),
+                }
+            })
+            .collect();
+
+        let min_group = self.options.min_group_size;
+        let ids: Vec<String> = self.taxonomy.ids().iter().map(|s| s.to_string()).collect();
+        let group_row = |value: String, counts: Vec<u64>| {
+            let count: u64 = counts.iter().sum();
+            GroupRow {
+                value,
+                count,
+                small: count < min_group,
+                cells: ids
+                    .iter()
+                    .zip(counts)
+                    .map(|(id, n)| GroupCell {
+                        scenario: id.clone(),
+                        count: n,
+                        share: if count == 0 {
+                            0.0
+                        } else {
+                            round4(n as f64 / count as f64)
+                        },
+                    })
+                    .collect(),
+            }
+        };
+        let groups = self.options.group_by.clone().map(|column| {
+            let mut groups: Vec<GroupRow> = self
+                .groups
+                .into_iter()
+                .map(|(value, counts)| group_row(value, counts))
+                .collect();
+            groups.sort_by(|a, b| b.count.cmp(&a.count).then_with(|| a.value.cmp(&b.value)));
+            GroupTable {
+                column,
+                groups,
+                overflow: self
+                    .overflow
+                    .map(|counts| group_row("(further groups)".into(), counts)),
+            }
+        });
+
+        Summary {
+            schema_version: SCHEMA_VERSION,
+            header,
+            settings: Settings {
+                confidence_level: 0.95,
+                z: Z_95,
+                low_confidence_below: LOW_CONFIDENCE,
+                histogram_bins: HISTOGRAM_BINS,
+                histogram_bin_width: 1.0 / HISTOGRAM_BINS as f64,
+                small_group_below: min_group,
+                top_stories: self.options.top,
+                story_chars: STORY_CHARS,
+                max_listed_ids: MAX_LISTED_IDS,
+            },
+            totals,
+            scenarios,
+            groups,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn close(a: f64, b: f64) -> bool {
+        (a - b).abs() < 5e-5
+    }
+
+    #[test]
+    fn wilson_matches_hand_computation() {
+        // 4 of 10: p = 0.4, z² = 3.8416, denom = 1.38416, centre = 0.59208 / 1.38416
+        // = 0.427754, half = 1.96 · sqrt(0.024 + 0.009604) / 1.38416 = 0.259576.
+        let i = wilson(4, 10, Z_95).unwrap();
+        assert!(close(i.low, 0.1682) && close(i.high, 0.6873), "{i:?}");
+        // 2 of 10: centre = 0.39208 / 1.38416 = 0.283262, half = 0.226582.
+        let i = wilson(2, 10, Z_95).unwrap();
+        assert!(close(i.low, 0.0567) && close(i.high, 0.5098), "{i:?}");
+        // 0 of 5 and 5 of 5 stay inside [0, 1]; 0 trials has no interval.
+        assert_eq!(wilson(0, 5, Z_95).unwrap().low, 0.0);
+        assert_eq!(wilson(5, 5, Z_95).unwrap().high, 1.0);
+        assert!(wilson(0, 0, Z_95).is_none());
+    }
+
+    #[test]
+    fn histogram_bins_are_half_open_except_the_last() {
+        assert_eq!(histogram_bin(0.0), 0);
+        assert_eq!(histogram_bin(0.0999), 0);
+        assert_eq!(histogram_bin(0.1), 1);
+        assert_eq!(histogram_bin(0.3), 3);
+        assert_eq!(histogram_bin(0.7), 7);
+        assert_eq!(histogram_bin(0.8999), 8);
+        assert_eq!(histogram_bin(0.9), 9);
+        assert_eq!(histogram_bin(1.0), 9);
+    }
+
+    #[test]
+    fn low_confidence_line_is_strict() {
+        assert!(is_low_confidence(0.4999));
+        assert!(!is_low_confidence(0.5));
+    }
+
+    #[test]
+    fn median_of_odd_and_even_lists() {
+        assert_eq!(median(&mut [3u32, 1, 2]), Some(2.0));
+        assert_eq!(median(&mut [4u32, 1, 2, 3]), Some(2.5));
+        assert_eq!(median::<u32>(&mut []), None);
+    }
+
+    #[test]
+    fn shorten_collapses_whitespace_and_cuts_at_a_word() {
+        assert_eq!(shorten("  a\n\tb  c ", 200), "a b c");
+        assert_eq!(shorten("bell\u{7}\u{1b}[31m", 200), "bell[31m");
+        let long = "word ".repeat(100);
+        let s = shorten(&long, 22);
+        assert_eq!(s, "word word word word…");
+        assert_eq!(shorten("abcdefghij", 4), "abcd…");
+        assert_eq!(shorten("exactly", 7), "exactly");
+    }
+
+    #[test]
+    fn many_rows_keep_bounded_lists_and_pool_extra_groups() {
+        let taxonomy = Taxonomy::builtin();
+        let mut b = SummaryBuilder::new(
+            &taxonomy,
+            SummaryOptions {
+                group_by: Some("g".into()),
+                ..SummaryOptions::default()
+            },
+        );
+        let n = 50_000u64;
+        for i in 0..n {
+            let empty = i % 100 == 0;
+            b.add(ReportRow {
+                id: format!("s{i}"),
+                category: (!empty).then_some((i % 4) as usize),
+                confidence: (i % 10_001) as f32 / 10_000.0,
+                runner_up: Some(3),
+                margin: 0.1,
+                tokens: 10,
+                truncated: false,
+                status: if empty { "empty" } else { "ok" }.into(),
+                text: Some("a story".into()),
+                // Every row its own group: far more than MAX_GROUPS.
+                group: Some(format!("g{i}")),
+            });
+        }
+        let header = crate::report::header(
+            "m".into(),
+            crate::report::load_taxonomy(None).unwrap().1,
+            "x".into(),
+        );
+        let s = b.finish(header);
+        assert_eq!(s.totals.rows, n);
+        assert_eq!(s.totals.empty.count, n / 100);
+        assert_eq!(s.totals.empty.ids.len(), MAX_LISTED_IDS);
+        assert_eq!(s.totals.classified, n - n / 100);
+        for sc in &s.scenarios {
+            assert_eq!(sc.representative.len(), DEFAULT_TOP);
+            assert_eq!(sc.least_certain.len(), DEFAULT_TOP);
+            assert_eq!(sc.confidence.histogram.iter().sum::<u64>(), sc.count);
+        }
+        let g = s.groups.unwrap();
+        assert_eq!(g.groups.len(), MAX_GROUPS);
+        let overflow = g.overflow.unwrap();
+        assert_eq!(
+            g.groups.iter().map(|r| r.count).sum::<u64>() + overflow.count,
+            s.totals.classified
+        );
+    }
+
+    #[test]
+    fn best_n_keeps_the_best_and_prefers_earlier_rows() {
+        let mut b = BestN::new(2);
+        for (row, key) in [(1, 5), (2, 9), (3, 9), (4, 1), (5, 7)] {
+            if b.admits(key, row) {
+                b.push(Ranked {
+                    key,
+                    row,
+                    story: StoryRef {
+                        row,
+                        id: format!("r{row}"),
+                        confidence: 0.0,
+                        margin: 0.0,
+                        runner_up: None,
+                        text: None,
+                    },
+                });
+            }
+        }
+        let ids: Vec<String> = b.into_sorted().into_iter().map(|s| s.id).collect();
+        assert_eq!(ids, ["r2", "r3"]);
+    }
+}

@@ -1,0 +1,469 @@
+//! The terminal report: aligned tables with share bars. Colour (ANSI, through `anstyle`) only
+//! when the caller asks for it; see [`crate::report::ColorChoice`] for when it does.
+//!
+//! Everything that comes from the input (ids, group values, story text) has its control
+//! characters removed first, so a story cannot drive the terminal.
+
+use anstyle::{AnsiColor, Style};
+
+use crate::report::stats::{ScenarioSummary, StoryRef, Summary};
+use crate::report::{group_label, num, pct};
+
+/// Width of a share bar at 100%, in character cells.
+const BAR_WIDTH: usize = 25;
+
+/// Lines of prose are wrapped to this width.
+const WRAP: usize = 96;
+
+/// Groups listed in the text table; the JSON has them all.
+pub const MAX_GROUPS_SHOWN: usize = 40;
+
+struct Painter {
+    color: bool,
+}
+
+impl Painter {
+    fn paint(&self, style: Style, text: &str) -> String {
+        if self.color {
+            format!("{style}{text}{style:#}")
+        } else {
+            text.to_string()
+        }
+    }
+    fn heading(&self, text: &str) -> String {
+        self.paint(Style::new().bold().underline(), text)
+    }
+    fn bold(&self, text: &str) -> String {
+        self.paint(Style::new().bold(), text)
+    }
+    fn dim(&self, text: &str) -> String {
+        self.paint(Style::new().dimmed(), text)
+    }
+    fn bar(&self, text: &str) -> String {
+        self.paint(AnsiColor::Cyan.on_default(), text)
+    }
+    fn warn(&self, text: &str) -> String {
+        self.paint(AnsiColor::Yellow.on_default().bold(), text)
+    }
+}
+
+/// Removes control characters (escape sequences, bells, line breaks) from input text.
+fn clean(s: &str) -> String {
+    s.chars()
+        .map(|c| if c.is_control() { ' ' } else { c })
+        .collect()
+}
+
+/// Pads `s` to `width` characters (left-aligned).
+fn pad(s: &str, width: usize) -> String {
+    let n = s.chars().count();
+    format!("{s}{}", " ".repeat(width.saturating_sub(n)))
+}
+
+/// Pads `s` to `width` characters (right-aligned).
+fn rpad(s: &str, width: usize) -> String {
+    let n = s.chars().count();
+    format!("{}{s}", " ".repeat(width.saturating_sub(n)))
+}
+
+/// A horizontal bar of `share` × [`BAR_WIDTH`] cells, in eighths of a cell.
+pub fn share_bar(share: f64) -> String {
+    const PARTS: [char; 8] = [' ', '▏', '▎', '▍', '▌', '▋', '▊', '▉'];
+    let eighths = (share.clamp(0.0, 1.0) * (BAR_WIDTH * 8) as f64).round() as usize;
+    let mut s = "█".repeat(eighths / 8);
+    let rest = eighths % 8;
+    if rest > 0 {
+        s.push(PARTS[rest]);
+    }
+    s
+}
+
+/// One character per histogram bin: `·` for an empty bin, else ▁ to █ scaled to the
+/// scenario's fullest bin.
+pub fn sparkline(bins: &[u64]) -> String {
+    const LEVELS: [char; 8] = ['▁', '▂', '▃', '▄', '▅', '▆', '▇', '█'];
+    let max = bins.iter().copied().max().unwrap_or(0);
+    bins.iter()
+        .map(|&n| {
+            if n == 0 {
+                '·'
+            } else {
+                LEVELS[((n as f64 / max as f64) * 7.0).round() as usize]
+            }
+        })
+        .collect()
+}
+
+/// Wraps prose to [`WRAP`] columns with `indent` spaces before the first line and
+/// `indent + hang` before the others.
+fn wrap(text: &str, indent: usize, hang: usize) -> String {
+    let mut out = String::new();
+    let mut line = String::new();
+    let mut width = indent;
+    for word in text.split_whitespace() {
+        if !line.is_empty() && width + line.chars().count() + 1 + word.chars().count() > WRAP {
+            out += &format!("{}{line}\n", " ".repeat(width));
+            line.clear();
+            width = indent + hang;
+        }
+        if !line.is_empty() {
+            line.push(' ');
+        }
+        line.push_str(word);
+    }
+    if !line.is_empty() {
+        out += &format!("{}{line}\n", " ".repeat(width));
+    }
+    out
+}
+
+fn id_list(ids: &[String], count: u64) -> String {
+    let shown: Vec<String> = ids.iter().map(|i| clean(i)).collect();
+    let mut s = shown.join(", ");
+    if (ids.len() as u64) < count {
+        s += &format!(", … ({} more)", count - ids.len() as u64);
+    }
+    s
+}
+
+pub fn render(summary: &Summary, color: bool) -> String {
+    let p = Painter { color };
+    let h = &summary.header;
+    let t = &summary.totals;
+    let set = &summary.settings;
+    let mut o = String::new();
+
+    o += &format!(
+        "{} {} ({} rows)\n",
+        p.bold("failup report:"),
+        clean(&h.input.name),
+        h.input.rows
+    );
+    o += &p.dim(&format!(
+        "failup {} · model {} · taxonomy {} (sha256 {}) · generated {}",
+        h.failup_version,
+        clean(&h.model),
+        clean(&h.taxonomy.name),
+        &h.taxonomy.sha256[..h.taxonomy.sha256.len().min(12)],
+        h.generated_at
+    ));
+    o.push('\n');
+    match &h.text_column {
+        Some(c) => o += &p.dim(&format!("story text from column '{}'", clean(c))),
+        None => {
+            o += &p.warn(
+                "no story text in the input: stories are shown by id only \
+             (pass it through with `failup classify --keep-columns text`)",
+            )
+        }
+    }
+    o.push('\n');
+
+    // Totals.
+    o += &format!("\n{}\n", p.heading("Totals"));
+    let row = |label: &str, value: String, extra: String| {
+        format!("  {} {:>8}   {extra}\n", pad(label, 14), value)
+    };
+    o += &row("rows read", t.rows.to_string(), String::new());
+    o += &row(
+        "classified",
+        t.classified.to_string(),
+        format!("(of which other: {})", t.other),
+    );
+    o += &row(
+        "empty",
+        t.empty.count.to_string(),
+        p.dim(&id_list(&t.empty.ids, t.empty.count)),
+    );
+    let statuses: Vec<String> = t
+        .errored
+        .statuses
+        .iter()
+        .map(|(s, n)| format!("{}: {n}", clean(s)))
+        .collect();
+    o += &row(
+        "errored",
+        t.errored.count.to_string(),
+        if t.errored.count == 0 {
+            String::new()
+        } else {
+            format!(
+                "{} ({})",
+                p.dim(&id_list(&t.errored.ids, t.errored.count)),
+                statuses.join(", ")
+            )
+        },
+    );
+    for f in &t.flagged {
+        o += &row(
+            &clean(&f.status),
+            f.count.to_string(),
+            format!(
+                "{} (classified, but flagged: check these rows)",
+                p.dim(&id_list(&f.ids, f.count))
+            ),
+        );
+    }
+    o += &row("truncated", t.truncated.to_string(), String::new());
+    o += &row(
+        "words",
+        num(t.words.map(|s| s.mean), 1),
+        t.words.map_or_else(
+            || "(no story text)".to_string(),
+            |s| format!("mean; median {:.1}", s.median),
+        ),
+    );
+    o += &row(
+        "tokens",
+        num(t.tokens.map(|s| s.mean), 1),
+        t.tokens
+            .map_or_else(String::new, |s| format!("mean; median {:.1}", s.median)),
+    );
+
+    // Scenario table.
+    o += &format!(
+        "\n{}\n",
+        p.heading(&format!(
+            "Scenarios: shares of {} classified stories, {:.0}% Wilson intervals",
+            t.classified,
+            set.confidence_level * 100.0
+        ))
+    );
+    let idw = summary
+        .scenarios
+        .iter()
+        .map(|s| s.id.chars().count())
+        .max()
+        .unwrap_or(8)
+        .max(8);
+    let low_label = format!("conf<{}", set.low_confidence_below);
+    o += &format!(
+        "  {}  {:>6}  {:>6}  {:<13}  {}  {:>9}  {:>6}  {:>8}\n",
+        pad("scenario", idw),
+        "count",
+        "share",
+        "95% CI",
+        pad("", BAR_WIDTH),
+        "mean conf",
+        "median",
+        low_label
+    );
+    for s in &summary.scenarios {
+        let ci = s
+            .share_ci
+            .map_or_else(|| "–".into(), |i| format!("{}–{}", pct(i.low), pct(i.high)));
+        let low = format!("{:>8}", s.confidence.low_count);
+        o += &format!(
+            "  {}  {:>6}  {:>6}  {:<13}  {}  {:>9}  {:>6}  {}\n",
+            p.bold(&pad(&s.id, idw)),
+            s.count,
+            s.share.map_or_else(|| "–".into(), pct),
+            ci,
+            p.bar(&pad(&share_bar(s.share.unwrap_or(0.0)), BAR_WIDTH)),
+            num(s.confidence.mean, 3),
+            num(s.confidence.median, 3),
+            if s.confidence.low_count > 0 {
+                p.warn(&low)
+            } else {
+                low
+            }
+        );
+    }
+    o += &p.dim(&format!(
+        "  low confidence: below {} (the winning scenario got less than half the probability)",
+        set.low_confidence_below
+    ));
+    o.push('\n');
+
+    // Histograms.
+    o += &format!(
+        "\n{}\n",
+        p.heading(&format!(
+            "Confidence histograms: {} bins of {}, the last one includes 1.0",
+            set.histogram_bins, set.histogram_bin_width
+        ))
+    );
+    let bins: Vec<String> = (0..set.histogram_bins)
+        .map(|i| format!("{:>4.1}", i as f64 * set.histogram_bin_width))
+        .collect();
+    o += &format!("  {}  {}\n", pad("scenario", idw), bins.join(" "));
+    for s in &summary.scenarios {
+        let counts: Vec<String> = s
+            .confidence
+            .histogram
+            .iter()
+            .map(|n| format!("{n:>4}"))
+            .collect();
+        o += &format!(
+            "  {}  {}   {}\n",
+            pad(&s.id, idw),
+            counts.join(" "),
+            p.bar(&sparkline(&s.confidence.histogram))
+        );
+    }
+
+    // Groups.
+    if let Some(g) = &summary.groups {
+        o += &format!(
+            "\n{}\n",
+            p.heading(&format!(
+                "By {}: share of each group's classified stories (count)",
+                clean(&g.column)
+            ))
+        );
+        let labels: Vec<String> = g
+            .groups
+            .iter()
+            .chain(g.overflow.iter())
+            .map(|r| clean(group_label(&r.value)))
+            .collect();
+        let gw = labels
+            .iter()
+            .map(|l| l.chars().count() + 2)
+            .max()
+            .unwrap_or(5)
+            .clamp(5, 30);
+        let cw = idw.max(12);
+        let mut head = format!("  {}  {:>7}", pad(&clean(&g.column), gw), "stories");
+        for s in &summary.scenarios {
+            head += &format!("  {}", rpad(&s.id, cw));
+        }
+        o += &head;
+        o.push('\n');
+        let shown = g.groups.len().min(MAX_GROUPS_SHOWN);
+        for (r, label) in g.groups.iter().take(shown).chain(g.overflow.iter()).zip(
+            labels
+                .iter()
+                .take(shown)
+                .chain(labels.iter().skip(g.groups.len())),
+        ) {
+            let name = if r.small {
+                format!("{label} *")
+            } else {
+                label.clone()
+            };
+            let name = pad(&name, gw);
+            let mut line = format!(
+                "  {}  {:>7}",
+                if r.small { p.warn(&name) } else { name },
+                r.count
+            );
+            for c in &r.cells {
+                line += &format!("  {}", rpad(&format!("{} ({})", pct(c.share), c.count), cw));
+            }
+            o += &line;
+            o.push('\n');
+        }
+        if g.groups.len() > shown {
+            o += &format!(
+                "  … {} more groups (all are in --format json)\n",
+                g.groups.len() - shown
+            );
+        }
+        if g.groups.iter().any(|r| r.small) {
+            o += &p.dim(&format!(
+                "  * small group: fewer than {} classified stories, so its shares are unreliable",
+                set.small_group_below
+            ));
+            o.push('\n');
+        }
+    }
+
+    // Stories.
+    o += &format!(
+        "\n{}\n",
+        p.heading("Stories to check the sorting: most representative (highest confidence) and least certain (smallest margin)")
+    );
+    for s in &summary.scenarios {
+        o += &format!(
+            "\n  {} {}\n",
+            p.bold(&s.id),
+            p.dim(&format!("· {}", s.title))
+        );
+        if s.count == 0 {
+            o += "    (no stories)\n";
+            continue;
+        }
+        o += "    most representative\n";
+        for st in &s.representative {
+            o += &story_line(&p, st, false);
+        }
+        o += "    least certain\n";
+        for st in &s.least_certain {
+            o += &story_line(&p, st, true);
+        }
+    }
+
+    // Advice.
+    o += &format!(
+        "\n{}\n",
+        p.heading("What to do: the article's advice per scenario")
+    );
+    for s in &summary.scenarios {
+        o += &advice(&p, s);
+    }
+    o.lines().map(|l| format!("{}\n", l.trim_end())).collect()
+}
+
+fn story_line(p: &Painter, st: &StoryRef, with_margin: bool) -> String {
+    let figure = if with_margin {
+        format!(
+            "margin {:.4} vs {}",
+            st.margin,
+            st.runner_up.as_deref().unwrap_or("–")
+        )
+    } else {
+        format!("confidence {:.4}", st.confidence)
+    };
+    let mut line = format!(
+        "      {} {}",
+        p.bold(&clean(&st.id)),
+        p.dim(&format!("({figure})"))
+    );
+    if let Some(text) = &st.text {
+        line += &format!("  {text}");
+    }
+    line.push('\n');
+    line
+}
+
+fn advice(p: &Painter, s: &ScenarioSummary) -> String {
+    let mut o = format!(
+        "\n  {} ({}): {} {}, {}\n",
+        p.bold(&s.title),
+        s.id,
+        s.count,
+        if s.count == 1 { "story" } else { "stories" },
+        s.share.map_or_else(|| "–".into(), pct)
+    );
+    o += &wrap(&s.description, 4, 0);
+    o += &wrap(&format!("→ {}", s.headline), 4, 2);
+    for (i, a) in s.advice.iter().enumerate() {
+        let number = format!("{}. ", i + 1);
+        o += &wrap(&format!("{number}{a}"), 6, number.len());
+    }
+    o
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn bars_have_eighths() {
+        assert_eq!(share_bar(0.0), "");
+        assert_eq!(share_bar(1.0).chars().count(), BAR_WIDTH);
+        assert_eq!(share_bar(0.4), "██████████");
+        assert_eq!(share_bar(0.41), "██████████▎");
+    }
+
+    #[test]
+    fn sparkline_scales_to_the_fullest_bin() {
+        assert_eq!(sparkline(&[0, 1, 2, 4]), "·▃▅█");
+    }
+
+    #[test]
+    fn clean_removes_escape_sequences() {
+        assert_eq!(clean("a\u{1b}[2Jb\n"), "a [2Jb ");
+    }
+}

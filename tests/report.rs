@@ -1,0 +1,708 @@
+//! `failup report`: figures checked by value on a hand-made classify output, snapshots of the
+//! text, Markdown and HTML renderings, error handling, and the HTML page in a real browser.
+//!
+//! The fixture `tests/fixtures/report_classified.csv` (and the same rows as JSONL) has 12 rows
+//! whose figures are worked out by hand below. Columns: id, category, confidence, runner_up,
+//! margin, scores, tokens, truncated, status, advice, team, text.
+//!
+//! | id  | category     | conf | runner_up    | margin  | tokens | status    | team  | words |
+//! |-----|--------------|------|--------------|---------|--------|-----------|-------|-------|
+//! | r01 | passed_over  | 0.95 | lost_pitch   |  0.12   |  20    | ok        | north |  9    |
+//! | r02 | passed_over  | 0.82 | other        |  0.08   | 300 (truncated) | ok | north | 53  |
+//! | r03 | passed_over  | 0.45 | lost_pitch   |  0.01   |  16    | ok        | south |  7    |
+//! | r04 | pivot_regret | 0.70 | other        |  0.05   |  18    | ok        | north |  9    |
+//! | r05 | pivot_regret | 0.30 | passed_over  |  0.005  |  12    | ok        | south |  7    |
+//! | r06 | lost_pitch   | 1.00 | other        |  0.25   |  14    | ok        | north |  7    |
+//! | r07 | other        | 0.60 | pivot_regret |  0.03   |  10    | ok        | south |  6    |
+//! | r08 | –            |      |              |         |   0    | empty     | south |       |
+//! | r09 | passed_over  | 0.50 | lost_pitch   |  0.02   |  22    | malformed | north |  7    |
+//! | r10 | –            |      |              |         | 900    | too_long  | north |       |
+//! | r11 | lost_pitch   | 0.55 | passed_over  |  0.04   |  24    | ok        | south |  7    |
+//! | r12 | other        | 0.10 | passed_over  | -0.01   |  30    | ok        | north |  7    |
+//!
+//! r11's text starts with `<script>alert(1)</script>`, r12's with `"><img src=x onerror=…>`.
+
+mod common;
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use common::{failup, failup_env, failup_in, fixture, stderr, stdout};
+use serde_json::Value;
+
+const CSV: &str = "report_classified.csv";
+const JSONL: &str = "report_classified.jsonl";
+
+fn fixture_str(name: &str) -> String {
+    fixture(name).display().to_string()
+}
+
+/// Runs `failup report FIXTURE ARGS…` from the repository root and returns stdout; panics
+/// with stderr on failure.
+fn report(input: &str, args: &[&str]) -> String {
+    let path = fixture_str(input);
+    let mut all = vec!["report", path.as_str()];
+    all.extend_from_slice(args);
+    let out = failup(&all);
+    assert!(
+        out.status.success(),
+        "failup {all:?} failed: {}",
+        stderr(&out)
+    );
+    stdout(&out)
+}
+
+fn report_json(input: &str, args: &[&str]) -> Value {
+    let mut all = vec!["--format", "json"];
+    all.extend_from_slice(args);
+    serde_json::from_str(&report(input, &all)).expect("the JSON report parses")
+}
+
+/// Replaces RFC 3339 timestamps (`2026-01-31T12:00:00Z`) with `[timestamp]` and failup's
+/// version with `[version]`, so snapshots survive the clock and releases.
+fn redact(text: &str) -> String {
+    let bytes = text.as_bytes();
+    let pattern = b"dddd-dd-ddTdd:dd:ddZ";
+    let mut out = String::with_capacity(text.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        let matches = i + pattern.len() <= bytes.len()
+            && pattern.iter().zip(&bytes[i..]).all(|(p, b)| match p {
+                b'd' => b.is_ascii_digit(),
+                p => p == b,
+            });
+        if matches {
+            out.push_str("[timestamp]");
+            i += pattern.len();
+        } else {
+            let ch = text[i..].chars().next().expect("in bounds");
+            out.push(ch);
+            i += ch.len_utf8();
+        }
+    }
+    out.replace(
+        &format!("failup {}", env!("CARGO_PKG_VERSION")),
+        "failup [version]",
+    )
+    .replace(
+        &format!("\"{}\"", env!("CARGO_PKG_VERSION")),
+        "\"[version]\"",
+    )
+    .replace(
+        &format!("<dd>{}</dd>", env!("CARGO_PKG_VERSION")),
+        "<dd>[version]</dd>",
+    )
+    .replace(
+        &format!("| failup | {} |", env!("CARGO_PKG_VERSION")),
+        "| failup | [version] |",
+    )
+}
+
+fn close(v: &Value, expected: f64) -> bool {
+    v.as_f64().is_some_and(|x| (x - expected).abs() < 1e-9)
+}
+
+fn assert_num(v: &Value, expected: f64, what: &str) {
+    assert!(close(v, expected), "{what}: got {v}, expected {expected}");
+}
+
+fn ids(v: &Value) -> Vec<&str> {
+    v.as_array()
+        .expect("a list")
+        .iter()
+        .map(|x| x.as_str().expect("a string id"))
+        .collect()
+}
+
+fn story_ids(v: &Value) -> Vec<&str> {
+    v.as_array()
+        .expect("a list")
+        .iter()
+        .map(|x| x["id"].as_str().expect("an id"))
+        .collect()
+}
+
+#[test]
+fn json_report_figures_match_the_hand_computation() {
+    let j = report_json(CSV, &["--group-by", "team", "--min-group-size", "5"]);
+    assert_eq!(j["schema_version"], 1);
+
+    // Header.
+    let h = &j["header"];
+    assert_eq!(h["failup_version"], env!("CARGO_PKG_VERSION"));
+    assert_eq!(h["model"], "all-MiniLM-L6-v2");
+    assert_eq!(h["taxonomy"]["name"], "built-in");
+    assert_eq!(h["taxonomy"]["sha256"].as_str().unwrap().len(), 64);
+    assert_eq!(h["input"]["name"], CSV);
+    assert_eq!(h["input"]["rows"], 12);
+    assert_eq!(h["text_column"], "text");
+    assert_eq!(h["group_by"], "team");
+    assert!(h["generated_at"].as_str().unwrap().ends_with('Z'));
+
+    // Settings: the documented constants.
+    let s = &j["settings"];
+    assert_num(&s["z"], 1.96, "z");
+    assert_num(&s["low_confidence_below"], 0.5, "low line");
+    assert_eq!(s["histogram_bins"], 10);
+    assert_eq!(s["small_group_below"], 5);
+
+    // Totals: 12 rows; r08 is empty and r10 errored (too_long), so 10 are classified, 2 of
+    // them `other` (r07, r12). r09 is classified but flagged malformed; r02 is truncated.
+    let t = &j["totals"];
+    assert_eq!(t["rows"], 12);
+    assert_eq!(t["classified"], 10);
+    assert_eq!(t["other"], 2);
+    assert_eq!(t["empty"]["count"], 1);
+    assert_eq!(ids(&t["empty"]["ids"]), ["r08"]);
+    assert_eq!(t["errored"]["count"], 1);
+    assert_eq!(ids(&t["errored"]["ids"]), ["r10"]);
+    assert_eq!(t["errored"]["statuses"]["too_long"], 1);
+    assert_eq!(t["flagged"][0]["status"], "malformed");
+    assert_eq!(ids(&t["flagged"][0]["ids"]), ["r09"]);
+    assert_eq!(t["truncated"], 1);
+    // Tokens of the 10 classified rows: 20+300+16+18+12+14+10+22+24+30 = 466 → mean 46.6;
+    // sorted 10 12 14 16 18 | 20 22 24 30 300 → median (18+20)/2 = 19.
+    assert_num(&t["tokens"]["mean"], 46.6, "mean tokens");
+    assert_num(&t["tokens"]["median"], 19.0, "median tokens");
+    // Words: 9+53+7+9+7+7+6+7+7+7 = 119 → mean 11.9; sorted 6 7 7 7 7 | 7 7 9 9 53 → 7.
+    assert_num(&t["words"]["mean"], 11.9, "mean words");
+    assert_num(&t["words"]["median"], 7.0, "median words");
+
+    // Per scenario. Shares of 10: passed_over 4 (r01 r02 r03 r09), the others 2 each.
+    // Wilson, z = 1.96, z² = 3.8416:
+    //   4/10: centre (0.4 + 0.19208)/1.38416 = 0.427754, half 1.96·√(0.024+0.009604)/1.38416
+    //         = 0.259576 → [0.1682, 0.6873]
+    //   2/10: centre 0.39208/1.38416 = 0.283262, half 1.96·√(0.016+0.009604)/1.38416
+    //         = 0.226582 → [0.0567, 0.5098]
+    let sc = j["scenarios"].as_array().unwrap();
+    let by_id = |id: &str| sc.iter().find(|s| s["id"] == id).unwrap();
+    assert_eq!(
+        sc.iter()
+            .map(|s| s["id"].as_str().unwrap())
+            .collect::<Vec<_>>(),
+        ["passed_over", "pivot_regret", "lost_pitch", "other"]
+    );
+    let expected = [
+        // id, count, share, ci low, ci high, mean conf, median conf, low count, histogram
+        // passed_over: 0.95 0.82 0.45 0.50 → mean 2.72/4 = 0.68, median (0.50+0.82)/2 = 0.66;
+        //   0.45 is low (0.50 is not: the line is strict); bins 9, 8, 4, 5.
+        (
+            "passed_over",
+            4,
+            0.4,
+            0.1682,
+            0.6873,
+            0.68,
+            0.66,
+            1,
+            [0, 0, 0, 0, 1, 1, 0, 0, 1, 1],
+        ),
+        // pivot_regret: 0.70 0.30 → mean = median = 0.5; 0.30 low; bins 7, 3.
+        (
+            "pivot_regret",
+            2,
+            0.2,
+            0.0567,
+            0.5098,
+            0.5,
+            0.5,
+            1,
+            [0, 0, 0, 1, 0, 0, 0, 1, 0, 0],
+        ),
+        // lost_pitch: 1.00 0.55 → 0.775; none low; 1.00 falls in the closed last bin; 0.55 in 5.
+        (
+            "lost_pitch",
+            2,
+            0.2,
+            0.0567,
+            0.5098,
+            0.775,
+            0.775,
+            0,
+            [0, 0, 0, 0, 0, 1, 0, 0, 0, 1],
+        ),
+        // other: 0.60 0.10 → 0.35; 0.10 low; bins 6, 1.
+        (
+            "other",
+            2,
+            0.2,
+            0.0567,
+            0.5098,
+            0.35,
+            0.35,
+            1,
+            [0, 1, 0, 0, 0, 0, 1, 0, 0, 0],
+        ),
+    ];
+    for (id, count, share, lo, hi, mean, median, low, hist) in expected {
+        let s = by_id(id);
+        assert_eq!(s["count"], count, "{id} count");
+        assert_num(&s["share"], share, &format!("{id} share"));
+        assert_num(&s["share_ci"]["low"], lo, &format!("{id} ci low"));
+        assert_num(&s["share_ci"]["high"], hi, &format!("{id} ci high"));
+        assert_num(&s["confidence"]["mean"], mean, &format!("{id} mean"));
+        assert_num(&s["confidence"]["median"], median, &format!("{id} median"));
+        assert_eq!(s["confidence"]["low_count"], low, "{id} low");
+        let h: Vec<u64> = s["confidence"]["histogram"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|v| v.as_u64().unwrap())
+            .collect();
+        assert_eq!(h, hist, "{id} histogram");
+    }
+
+    // Representative: highest confidence first; least certain: smallest margin first (three
+    // per scenario by default).
+    let po = by_id("passed_over");
+    assert_eq!(story_ids(&po["representative"]), ["r01", "r02", "r09"]);
+    assert_eq!(story_ids(&po["least_certain"]), ["r03", "r09", "r02"]);
+    assert_eq!(
+        story_ids(&by_id("pivot_regret")["least_certain"]),
+        ["r05", "r04"]
+    );
+    assert_eq!(
+        story_ids(&by_id("lost_pitch")["representative"]),
+        ["r06", "r11"]
+    );
+    assert_eq!(story_ids(&by_id("other")["least_certain"]), ["r12", "r07"]);
+    let first = &po["representative"][0];
+    assert_eq!(first["row"], 1);
+    assert_num(&first["confidence"], 0.95, "r01 confidence");
+    assert_num(&first["margin"], 0.12, "r01 margin");
+    assert_eq!(first["runner_up"], "lost_pitch");
+    assert_eq!(first["text"], "They gave the big account to the new hire.");
+    // r02's 259 characters are shortened at a word boundary near 200, with an ellipsis.
+    let long = po["representative"][1]["text"].as_str().unwrap();
+    assert!(long.starts_with("I ran the Henderson account") && long.ends_with('…'));
+    assert!(
+        long.chars().count() <= 201 && long.chars().count() > 150,
+        "{long}"
+    );
+
+    // Advice comes from the taxonomy.
+    assert_eq!(po["title"], "Passed over for a big project");
+    assert!(po["advice"].as_array().unwrap().len() >= 3);
+    assert!(po["headline"]
+        .as_str()
+        .unwrap()
+        .starts_with("Ask your supervisor"));
+
+    // Groups: north has r01 r02 r04 r06 r09 r12 classified (r10 errored) → 6: passed_over 3,
+    // the others 1 each; south has r03 r05 r07 r11 (r08 empty) → 4, one per scenario. Largest
+    // first; south (4 < 5) is small.
+    let g = &j["groups"];
+    assert_eq!(g["column"], "team");
+    assert!(g["overflow"].is_null());
+    let north = &g["groups"][0];
+    assert_eq!(north["value"], "north");
+    assert_eq!(north["count"], 6);
+    assert_eq!(north["small"], false);
+    let counts: Vec<u64> = north["cells"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["count"].as_u64().unwrap())
+        .collect();
+    assert_eq!(counts, [3, 1, 1, 1]);
+    assert_num(&north["cells"][0]["share"], 0.5, "north passed_over");
+    assert_num(&north["cells"][1]["share"], 0.1667, "north pivot_regret");
+    let south = &g["groups"][1];
+    assert_eq!(south["value"], "south");
+    assert_eq!(south["count"], 4);
+    assert_eq!(south["small"], true);
+    for c in south["cells"].as_array().unwrap() {
+        assert_eq!(c["count"], 1);
+        assert_num(&c["share"], 0.25, "south share");
+    }
+}
+
+#[test]
+fn jsonl_input_gives_the_same_report_as_csv() {
+    let mut a = report_json(CSV, &["--group-by", "team"]);
+    let mut b = report_json(JSONL, &["--group-by", "team"]);
+    for j in [&mut a, &mut b] {
+        j["header"]["input"]["name"] = Value::Null;
+        j["header"]["generated_at"] = Value::Null;
+    }
+    assert_eq!(a, b);
+}
+
+#[test]
+fn without_a_group_by_there_is_no_group_table() {
+    let j = report_json(CSV, &[]);
+    assert!(j["groups"].is_null());
+    assert!(j["header"]["group_by"].is_null());
+    // With the default line of 20, both groups would be small.
+    let j = report_json(CSV, &["--group-by", "team"]);
+    assert_eq!(j["groups"]["groups"][0]["small"], true);
+}
+
+#[test]
+fn text_report_snapshot() {
+    let out = report(CSV, &["--group-by", "team", "--min-group-size", "5"]);
+    assert!(!out.contains('\u{1b}'), "no colour when not on a terminal");
+    insta::assert_snapshot!("text", redact(&out));
+}
+
+#[test]
+fn markdown_report_snapshot() {
+    let out = report(
+        CSV,
+        &[
+            "--format",
+            "markdown",
+            "--group-by",
+            "team",
+            "--min-group-size",
+            "5",
+        ],
+    );
+    assert!(out.contains("&lt;script&gt;alert(1)&lt;/script&gt;"));
+    assert!(!out.contains("<script") && !out.contains("<img"));
+    insta::assert_snapshot!("markdown", redact(&out));
+}
+
+#[test]
+fn html_report_snapshot() {
+    let out = report(
+        CSV,
+        &[
+            "--format",
+            "html",
+            "--group-by",
+            "team",
+            "--min-group-size",
+            "5",
+        ],
+    );
+    insta::assert_snapshot!("html", redact(&out));
+}
+
+#[test]
+fn html_escapes_story_text_and_has_no_scripts_or_external_resources() {
+    let out = report(CSV, &["--format", "html"]);
+    let lower = out.to_ascii_lowercase();
+    assert!(!lower.contains("<script"), "no script element");
+    assert!(!lower.contains("<img"), "no injected image");
+    assert!(
+        !lower.contains("http://") && !lower.contains("https://"),
+        "no network"
+    );
+    assert!(
+        !lower.contains(" src=\"") && !lower.contains(" href=\"") && !lower.contains("url("),
+        "no external resources"
+    );
+    assert!(
+        out.contains("&lt;script&gt;alert(1)&lt;"),
+        "script text is escaped"
+    );
+    assert!(out.contains("&quot;&gt;&lt;img src=x onerror=alert(2)&gt;"));
+    assert!(out.contains("Content-Security-Policy"));
+    for title in [
+        "Passed over for a big project",
+        "A career pivot you now hate",
+        "A new-business pitch you led and lost",
+        "Another career setback",
+    ] {
+        assert!(out.contains(title), "{title}");
+    }
+}
+
+#[test]
+fn colour_follows_color_flag_and_no_color() {
+    let path = fixture_str(CSV);
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let run = |args: &[&str], env: &[(&str, &str)]| {
+        let mut all = vec!["report", path.as_str()];
+        all.extend_from_slice(args);
+        let out = failup_env(root, &all, None, env);
+        assert!(out.status.success(), "{}", stderr(&out));
+        stdout(&out)
+    };
+    assert!(run(&["--color", "always"], &[]).contains("\u{1b}["));
+    assert!(!run(&["--color", "never"], &[]).contains('\u{1b}'));
+    assert!(
+        !run(&["--color", "auto"], &[]).contains('\u{1b}'),
+        "a pipe is no terminal"
+    );
+    assert!(!run(&["--color", "always"], &[("NO_COLOR", "1")]).contains('\u{1b}'));
+    // Machine formats never carry colour.
+    assert!(!run(&["--color", "always", "--format", "json"], &[]).contains('\u{1b}'));
+}
+
+#[test]
+fn a_story_csv_that_is_not_a_classify_output_exits_2_naming_the_expected_columns() {
+    let path = fixture_str("stories.csv");
+    let out = failup(&["report", &path]);
+    assert_eq!(out.status.code(), Some(2));
+    let err = stderr(&out);
+    assert!(err.contains("not an output of `failup classify`"), "{err}");
+    assert!(err.contains("'category'"), "{err}");
+    assert!(
+        err.contains("id, category, confidence, runner_up, margin, tokens, truncated, status"),
+        "{err}"
+    );
+}
+
+#[test]
+fn a_jsonl_file_without_category_exits_2() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("x.jsonl"),
+        "{\"id\": 1, \"text\": \"hi\"}\n",
+    )
+    .unwrap();
+    let out = failup_in(dir.path(), &["report", "x.jsonl"], None);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(stderr(&out).contains("'category'"), "{}", stderr(&out));
+}
+
+#[test]
+fn an_unknown_group_by_column_exits_2() {
+    let path = fixture_str(CSV);
+    let out = failup(&["report", &path, "--group-by", "region"]);
+    assert_eq!(out.status.code(), Some(2));
+    let err = stderr(&out);
+    assert!(err.contains("'region'") && err.contains("team"), "{err}");
+}
+
+#[test]
+fn a_category_outside_the_taxonomy_exits_2() {
+    let dir = tempfile::tempdir().unwrap();
+    let text = std::fs::read_to_string(fixture(CSV))
+        .unwrap()
+        .replace("r06,lost_pitch", "r06,lost_tender");
+    std::fs::write(dir.path().join("c.csv"), text).unwrap();
+    let out = failup_in(dir.path(), &["report", "c.csv"], None);
+    assert_eq!(out.status.code(), Some(2));
+    let err = stderr(&out);
+    assert!(
+        err.contains("c.csv:7") && err.contains("lost_tender"),
+        "{err}"
+    );
+}
+
+#[test]
+fn output_file_format_follows_the_extension_and_never_overwrites_the_input() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::copy(fixture(CSV), dir.path().join("c.csv")).unwrap();
+    for (name, starts) in [
+        ("r.html", "<!DOCTYPE html>"),
+        ("r.md", "# failup report"),
+        ("r.json", "{"),
+        ("r.txt", "failup report:"),
+    ] {
+        let out = failup_in(dir.path(), &["report", "c.csv", "-o", name], None);
+        assert!(out.status.success(), "{}", stderr(&out));
+        assert!(stdout(&out).is_empty());
+        let written = std::fs::read_to_string(dir.path().join(name)).unwrap();
+        assert!(written.starts_with(starts), "{name}: {}", &written[..40]);
+    }
+    let out = failup_in(dir.path(), &["report", "c.csv", "-o", "c.csv"], None);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(std::fs::read_to_string(dir.path().join("c.csv"))
+        .unwrap()
+        .starts_with("id,category"));
+}
+
+#[test]
+fn without_story_text_the_report_shows_ids_only_and_says_so() {
+    // Drop the text column: keep the first 14 columns of each row.
+    let dir = tempfile::tempdir().unwrap();
+    let mut r = csv::Reader::from_path(fixture(CSV)).unwrap();
+    let mut w = csv::Writer::from_path(dir.path().join("c.csv")).unwrap();
+    let header: Vec<String> = r
+        .headers()
+        .unwrap()
+        .iter()
+        .take(14)
+        .map(String::from)
+        .collect();
+    w.write_record(&header).unwrap();
+    for rec in r.records() {
+        let rec = rec.unwrap();
+        w.write_record(rec.iter().take(14)).unwrap();
+    }
+    w.flush().unwrap();
+    drop(w);
+    let out = failup_in(dir.path(), &["report", "c.csv", "--format", "json"], None);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let j: Value = serde_json::from_str(&stdout(&out)).unwrap();
+    assert!(j["header"]["text_column"].is_null());
+    assert!(j["totals"]["words"].is_null());
+    assert!(j["scenarios"][0]["representative"][0]["text"].is_null());
+    assert_eq!(j["scenarios"][0]["representative"][0]["id"], "r01");
+    let out = failup_in(dir.path(), &["report", "c.csv"], None);
+    assert!(stdout(&out).contains("stories are shown by id only"));
+}
+
+#[test]
+fn report_reads_standard_input() {
+    let text = std::fs::read_to_string(fixture(JSONL)).unwrap();
+    let out = failup_in(
+        Path::new(env!("CARGO_MANIFEST_DIR")),
+        &["report", "-", "--format", "json"],
+        Some(&text),
+    );
+    assert!(out.status.success(), "{}", stderr(&out));
+    let j: Value = serde_json::from_str(&stdout(&out)).unwrap();
+    assert_eq!(j["header"]["input"]["name"], "<stdin>");
+    assert_eq!(j["totals"]["classified"], 10);
+}
+
+// ---------------------------------------------------------------------------------------------
+// The HTML page in a real browser.
+
+/// Chromium's binary: `FAILUP_CHROMIUM`, else the first of the usual names on PATH.
+fn chromium() -> PathBuf {
+    if let Some(p) = std::env::var_os("FAILUP_CHROMIUM") {
+        return PathBuf::from(p);
+    }
+    let path = std::env::var_os("PATH").unwrap_or_default();
+    for name in [
+        "chromium",
+        "chromium-browser",
+        "google-chrome",
+        "google-chrome-stable",
+    ] {
+        for dir in std::env::split_paths(&path) {
+            let candidate = dir.join(name);
+            if candidate.is_file() {
+                return candidate;
+            }
+        }
+    }
+    panic!(
+        "the browser test needs Chromium, and none was found (tried chromium, chromium-browser, \
+         google-chrome on PATH and $FAILUP_CHROMIUM). Install it with \
+         `apt-get update && apt-get install -y chromium` (bash .ci/run does this), or point \
+         FAILUP_CHROMIUM at a Chromium binary."
+    );
+}
+
+/// Runs headless Chromium on `page` with `args`, with a fresh profile; returns stdout.
+fn run_chromium(page: &Path, profile: &Path, args: &[String]) -> String {
+    let mut cmd = Command::new(chromium());
+    cmd.args([
+        "--headless",
+        "--no-sandbox",
+        "--disable-gpu",
+        "--disable-background-networking",
+        "--disable-component-update",
+        "--disable-sync",
+        "--no-first-run",
+        "--disable-quic",
+        "--hide-scrollbars",
+    ])
+    .arg(format!("--user-data-dir={}", profile.display()))
+    .args(args)
+    .arg(format!("file://{}", page.display()))
+    .stdin(Stdio::null())
+    .stdout(Stdio::piped())
+    .stderr(Stdio::piped());
+    let mut child = cmd.spawn().expect("chromium starts");
+    let deadline = Instant::now() + Duration::from_secs(120);
+    loop {
+        if child
+            .try_wait()
+            .expect("chromium can be waited on")
+            .is_some()
+        {
+            break;
+        }
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            panic!("chromium did not finish within 120 s");
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let out = child.wait_with_output().expect("chromium output");
+    assert!(
+        out.status.success(),
+        "chromium failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+#[test]
+fn html_report_renders_in_headless_chromium() {
+    let dir = tempfile::tempdir().unwrap();
+    let page = dir.path().join("report.html");
+    let page_str = page.display().to_string();
+    let input = fixture_str(CSV);
+    let out = failup(&["report", &input, "--group-by", "team", "-o", &page_str]);
+    assert!(out.status.success(), "{}", stderr(&out));
+
+    // A screenshot that is not blank: many distinct colours and plenty of non-white pixels.
+    let shot = dir.path().join("shot.png");
+    run_chromium(
+        &page,
+        &dir.path().join("profile-shot"),
+        &[
+            "--window-size=1000,1400".into(),
+            format!("--screenshot={}", shot.display()),
+        ],
+    );
+    let decoder = png::Decoder::new(std::io::BufReader::new(
+        std::fs::File::open(&shot).expect("chromium wrote the screenshot"),
+    ));
+    let mut reader = decoder.read_info().expect("a PNG");
+    let mut buf = vec![0; reader.output_buffer_size().expect("a sane size")];
+    let info = reader.next_frame(&mut buf).expect("one frame");
+    let pixels = &buf[..info.buffer_size()];
+    let channels = info.color_type.samples();
+    assert!(info.width >= 800 && info.height >= 1000, "{info:?}");
+    let mut colours = std::collections::HashSet::new();
+    let mut non_white = 0usize;
+    for px in pixels.chunks(channels) {
+        let rgb = (px[0], px[1], px[2]);
+        colours.insert(rgb);
+        if rgb != (255, 255, 255) {
+            non_white += 1;
+        }
+    }
+    let total = pixels.len() / channels;
+    assert!(
+        colours.len() > 50,
+        "only {} colours: blank page?",
+        colours.len()
+    );
+    assert!(
+        non_white * 50 > total,
+        "only {non_white} of {total} pixels are not white: blank page?"
+    );
+
+    // The DOM as the browser built it: every scenario title, the injected text as text, and
+    // no element the injection tried to create.
+    let dom = run_chromium(
+        &page,
+        &dir.path().join("profile-dom"),
+        &["--dump-dom".into()],
+    );
+    for title in [
+        "Passed over for a big project",
+        "A career pivot you now hate",
+        "A new-business pitch you led and lost",
+        "Another career setback",
+    ] {
+        assert!(dom.contains(title), "{title} missing from the DOM");
+    }
+    assert!(
+        dom.contains("&lt;script&gt;alert(1)&lt;/script&gt;"),
+        "the <script> story is shown as text"
+    );
+    assert!(dom.contains("&gt;&lt;img src=x onerror=alert(2)&gt;"));
+    let lower = dom.to_ascii_lowercase();
+    assert!(!lower.contains("<script"), "no script element in the DOM");
+    assert!(
+        !lower.contains("<img"),
+        "no injected img element in the DOM"
+    );
+    assert!(
+        !lower.contains("onerror=\""),
+        "no injected handler attribute"
+    );
+}
