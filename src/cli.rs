@@ -4,15 +4,16 @@ use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
-use crate::input::{Columns, KeepColumns};
+use crate::input::{Columns, Dialect, InputEncoding, KeepColumns};
 use crate::output::Format;
-use crate::pipeline::EngineOptions;
+use crate::pipeline::{EngineOptions, CHUNK_SIZE};
 
 const AFTER_HELP: &str = "\
 Exit codes:
   0  success
   1  a quality gate you asked for failed (eval --min-macro-f1)
   2  usage, input, model or I/O error (the message names the file, line, column or flag)
+  130  interrupted with Ctrl-C (complete rows are kept; rerun with --resume)
 
 Examples:
   failup classify data/sample_stories.csv -o classified.csv
@@ -93,6 +94,37 @@ pub struct ColumnArgs {
     /// Column holding the story id. Default: `id` if present, else the 1-based row number.
     #[arg(long, value_name = "NAME")]
     pub id_column: Option<String>,
+
+    /// Field delimiter: `,` `;` `|` or `tab`. Default: sniffed from the header line (the most
+    /// frequent of these outside quotes; comma if none).
+    #[arg(long, value_parser = parse_delimiter, value_name = "CHAR")]
+    pub delimiter: Option<u8>,
+
+    /// Input encoding. UTF-8 (with or without BOM) is the default; invalid bytes are replaced
+    /// and the row flagged `invalid_utf8`. Use latin1 or windows-1252 for legacy exports.
+    #[arg(long, value_enum, default_value_t = InputEncoding::Utf8, value_name = "NAME")]
+    pub encoding: InputEncoding,
+}
+
+impl ColumnArgs {
+    pub fn dialect(&self) -> Dialect {
+        Dialect {
+            delimiter: self.delimiter,
+            encoding: self.encoding,
+        }
+    }
+}
+
+fn parse_delimiter(s: &str) -> Result<u8, String> {
+    match s {
+        "," | "comma" => Ok(b','),
+        ";" | "semicolon" => Ok(b';'),
+        "\t" | "\\t" | "tab" => Ok(b'\t'),
+        "|" | "pipe" => Ok(b'|'),
+        other => Err(format!(
+            "'{other}' is not a supported delimiter; use one of , ; | tab"
+        )),
+    }
 }
 
 #[derive(Debug, Args)]
@@ -122,9 +154,30 @@ pub struct ClassifyArgs {
     )]
     pub keep_columns: Vec<String>,
 
-    /// Copy every input column other than the text and id columns into the output.
+    /// Copy every input column other than the id column (the text included) into the output.
     #[arg(long)]
     pub keep_all: bool,
+
+    /// Treat a row with more or fewer fields than the header as an error (exit 2) instead of
+    /// classifying it and flagging it `status=malformed`.
+    #[arg(long)]
+    pub strict: bool,
+
+    /// Prefix cells from the input that start with = + - or @ with a ' so spreadsheet programs
+    /// show them as text instead of running them as formulas (see README.md).
+    #[arg(long)]
+    pub excel_safe: bool,
+
+    /// Rows read, length-sorted and checkpointed at a time. Larger chunks pad less; smaller
+    /// ones keep less in memory and lose less work to an interruption.
+    #[arg(long, env = "FAILUP_CHUNK_SIZE", default_value_t = CHUNK_SIZE as u64, value_name = "N",
+          value_parser = clap::value_parser!(u64).range(1..))]
+    pub chunk_size: u64,
+
+    /// Continue an interrupted run: keep the complete rows of OUTPUT's partial file and
+    /// classify only the rest. Needs -o FILE and the same input and settings.
+    #[arg(long, requires = "output")]
+    pub resume: bool,
 
     /// No progress bar and no summary on stderr.
     #[arg(short, long)]

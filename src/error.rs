@@ -42,6 +42,10 @@ pub enum Error {
 
     #[error("{0}")]
     Usage(String),
+
+    /// The user pressed Ctrl-C; what was complete has been kept.
+    #[error("interrupted")]
+    Interrupted,
 }
 
 fn location(line: Option<u64>, column: Option<&String>) -> String {

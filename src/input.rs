@@ -2,7 +2,7 @@
 
 use std::collections::VecDeque;
 use std::fs::File;
-use std::io::{self, BufReader, Read};
+use std::io::{self, BufRead, BufReader, Read};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
@@ -57,6 +57,32 @@ pub struct Columns {
     pub keep: KeepColumns,
 }
 
+/// How the input file is encoded and delimited.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Dialect {
+    /// Field delimiter; None sniffs the header line (see [`sniff_delimiter`]).
+    pub delimiter: Option<u8>,
+    pub encoding: InputEncoding,
+}
+
+/// Character encodings failup reads. UTF-8 may carry a byte-order mark.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, clap::ValueEnum)]
+pub enum InputEncoding {
+    #[default]
+    #[value(name = "utf-8", alias = "utf8")]
+    Utf8,
+    /// ISO-8859-1, read as its superset windows-1252 (as web browsers do).
+    #[value(name = "latin1", alias = "iso-8859-1")]
+    Latin1,
+    #[value(name = "windows-1252", alias = "cp1252")]
+    Windows1252,
+}
+
+/// Longest story text kept, in bytes. A longer cell is cut here (the model reads only its
+/// first 256 tokens anyway) and its row flagged `too_long`, so one giant cell cannot fill
+/// memory chunk after chunk.
+pub const MAX_TEXT_BYTES: usize = 1 << 20;
+
 /// What went wrong with a row that was still read (it is never dropped).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum RowIssue {
@@ -64,6 +90,8 @@ pub enum RowIssue {
     Malformed,
     /// The row had bytes that are not UTF-8; they were replaced with U+FFFD.
     InvalidUtf8,
+    /// The text was longer than [`MAX_TEXT_BYTES`] and was cut there.
+    TooLong,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -77,27 +105,43 @@ pub struct Story {
     pub label: Option<String>,
     /// Values of the kept columns, in `StoryReader::kept_names` order.
     pub kept: Vec<String>,
-    pub issue: Option<RowIssue>,
+    /// Every problem found in the row, most serious first.
+    pub issues: Vec<RowIssue>,
+    /// Number of fields in the row (the header has `StoryReader::headers().len()`).
+    pub fields: usize,
 }
 
-/// Counts bytes as they are read (for a progress bar by bytes) and notes where line breaks
-/// are (for line numbers).
+/// Counts raw bytes as they are read, for a progress bar by bytes.
 struct Counting<R> {
     inner: R,
     count: Arc<AtomicU64>,
-    breaks: Arc<Mutex<LineBreaks>>,
 }
 
 impl<R: Read> Read for Counting<R> {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
         let n = self.inner.read(buf)?;
-        let start = self.count.fetch_add(n as u64, Ordering::Relaxed);
+        self.count.fetch_add(n as u64, Ordering::Relaxed);
+        Ok(n)
+    }
+}
+
+/// Notes where the line breaks are in the (decoded) bytes the CSV parser sees.
+struct LineTracker<R> {
+    inner: R,
+    offset: u64,
+    breaks: Arc<Mutex<LineBreaks>>,
+}
+
+impl<R: Read> Read for LineTracker<R> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let n = self.inner.read(buf)?;
         let mut breaks = self.breaks.lock().expect("never poisoned");
         for (i, &b) in buf[..n].iter().enumerate() {
             if b == b'\n' || b == b'\r' {
-                breaks.pending.push_back((start + i as u64, b));
+                breaks.pending.push_back((self.offset + i as u64, b));
             }
         }
+        self.offset += n as u64;
         Ok(n)
     }
 }
@@ -150,17 +194,25 @@ pub struct StoryReader {
 }
 
 impl StoryReader {
-    pub fn open(source: &Source, columns: &Columns) -> Result<StoryReader> {
+    pub fn open(source: &Source, columns: &Columns, dialect: Dialect) -> Result<StoryReader> {
         let name = source.name();
         let (inner, total_bytes): (Box<dyn Read + Send>, Option<u64>) = match source {
             Source::Stdin => (Box::new(io::stdin()), None),
             Source::File(path) => {
                 let file = File::open(path).map_err(|e| Error::io(&name, e))?;
+                if file.metadata().is_ok_and(|m| m.is_dir()) {
+                    return Err(Error::Input {
+                        file: name,
+                        line: None,
+                        column: None,
+                        problem: "is a folder; give a CSV file".into(),
+                    });
+                }
                 let len = file.metadata().ok().map(|m| m.len());
-                (Box::new(BufReader::with_capacity(1 << 16, file)), len)
+                (Box::new(file), len)
             }
         };
-        StoryReader::from_reader(inner, name, total_bytes, columns)
+        StoryReader::from_reader(inner, name, total_bytes, columns, dialect)
     }
 
     /// Reads CSV from any reader; `name` is used in messages.
@@ -169,17 +221,41 @@ impl StoryReader {
         name: String,
         total_bytes: Option<u64>,
         columns: &Columns,
+        dialect: Dialect,
     ) -> Result<StoryReader> {
         let bytes_read = Arc::new(AtomicU64::new(0));
-        let breaks = Arc::new(Mutex::new(LineBreaks::default()));
-        let counting: Box<dyn Read + Send> = Box::new(Counting {
+        let counted = Counting {
             inner,
             count: bytes_read.clone(),
+        };
+        // Legacy encodings are decoded to UTF-8 before parsing. UTF-8 passes through untouched
+        // (the CSV parser drops a BOM), so invalid bytes can be flagged per row.
+        let decoded: Box<dyn Read + Send> = match dialect.encoding {
+            InputEncoding::Utf8 => Box::new(counted),
+            InputEncoding::Latin1 | InputEncoding::Windows1252 => Box::new(
+                encoding_rs_io::DecodeReaderBytesBuilder::new()
+                    .encoding(Some(encoding_rs::WINDOWS_1252))
+                    .build(counted),
+            ),
+        };
+        let mut buffered = BufReader::with_capacity(1 << 16, decoded);
+        let delimiter = match dialect.delimiter {
+            Some(d) => d,
+            None => {
+                let head = buffered.fill_buf().map_err(|e| Error::io(&name, e))?;
+                sniff_delimiter(head)
+            }
+        };
+        let breaks = Arc::new(Mutex::new(LineBreaks::default()));
+        let tracked: Box<dyn Read + Send> = Box::new(LineTracker {
+            inner: buffered,
+            offset: 0,
             breaks: breaks.clone(),
         });
         let mut reader = csv::ReaderBuilder::new()
             .flexible(true)
-            .from_reader(counting);
+            .delimiter(delimiter)
+            .from_reader(tracked);
         let header_record = reader.byte_headers().map_err(|e| csv_error(&name, e))?;
         let headers: Vec<String> = header_record
             .iter()
@@ -194,6 +270,21 @@ impl StoryReader {
                           columns (for example: id,text)"
                     .into(),
             });
+        }
+        for (i, h) in headers.iter().enumerate() {
+            if let Some(j) = headers[..i].iter().position(|o| o == h) {
+                return Err(Error::Input {
+                    file: name,
+                    line: Some(1),
+                    column: Some(h.clone()),
+                    problem: format!(
+                        "the header names this column twice (columns {} and {}); rename one so \
+                         every column has its own name",
+                        j + 1,
+                        i + 1
+                    ),
+                });
+            }
         }
         let find = |wanted: &str, flag: &str| -> Result<usize> {
             headers
@@ -217,7 +308,7 @@ impl StoryReader {
             Some(c) => Some(find(c, "--label-column")?),
             None => None,
         };
-        let used = [Some(text), id, label];
+        let used = [id, label];
         let keep = match &columns.keep {
             KeepColumns::None => Vec::new(),
             KeepColumns::All => (0..headers.len())
@@ -262,6 +353,23 @@ impl StoryReader {
         (self.bytes_read.clone(), self.total_bytes)
     }
 
+    /// Skips up to `n` rows (for `--resume`); returns how many there were.
+    pub fn skip(&mut self, n: u64) -> Result<u64> {
+        let mut skipped = 0;
+        while skipped < n {
+            let more = self
+                .reader
+                .read_byte_record(&mut self.record)
+                .map_err(|e| csv_error(&self.name, e))?;
+            if !more {
+                break;
+            }
+            self.row += 1;
+            skipped += 1;
+        }
+        Ok(skipped)
+    }
+
     /// Reads up to `max` stories; an empty vector means the input is exhausted.
     pub fn next_chunk(&mut self, max: usize) -> Result<Vec<Story>> {
         let mut chunk = Vec::with_capacity(max);
@@ -283,24 +391,39 @@ impl StoryReader {
         let rec = &self.record;
         let start = rec.position().map_or(0, |p| p.byte());
         let line = self.breaks.lock().expect("never poisoned").line_at(start);
-        let mut issue = (rec.len() != self.headers.len()).then_some(RowIssue::Malformed);
+        let mut issues = Vec::new();
+        let mut invalid_utf8 = false;
         let mut field = |i: usize| -> String {
             let bytes = rec.get(i).unwrap_or_default();
             match std::str::from_utf8(bytes) {
                 Ok(s) => s.to_string(),
                 Err(_) => {
-                    issue.get_or_insert(RowIssue::InvalidUtf8);
+                    invalid_utf8 = true;
                     String::from_utf8_lossy(bytes).into_owned()
                 }
             }
         };
-        let text = field(self.text);
+        let mut text = field(self.text);
+        if text.len() > MAX_TEXT_BYTES {
+            let mut cut = MAX_TEXT_BYTES;
+            while !text.is_char_boundary(cut) {
+                cut -= 1;
+            }
+            text.truncate(cut);
+            issues.push(RowIssue::TooLong);
+        }
         let id = match self.id {
             Some(i) => field(i),
             None => self.row.to_string(),
         };
         let label = self.label.map(&mut field);
         let kept = self.keep.iter().map(|&i| field(i)).collect();
+        if rec.len() != self.headers.len() {
+            issues.push(RowIssue::Malformed);
+        }
+        if invalid_utf8 {
+            issues.push(RowIssue::InvalidUtf8);
+        }
         Story {
             row: self.row,
             line,
@@ -308,8 +431,38 @@ impl StoryReader {
             text,
             label,
             kept,
-            issue,
+            issues,
+            fields: rec.len(),
         }
+    }
+}
+
+/// Picks the delimiter from the header line: whichever of `,` `;` tab `|` occurs most
+/// outside quotes, comma when none does. Spreadsheet exports in many locales use `;`, and
+/// `.tsv` files tabs; a header line has no free text, so counting there is reliable.
+pub fn sniff_delimiter(head: &[u8]) -> u8 {
+    let line = head.split(|&b| b == b'\n').next().unwrap_or_default();
+    let mut counts = [0usize; 4];
+    let candidates = [b',', b';', b'\t', b'|'];
+    let mut quoted = false;
+    for &b in line {
+        if b == b'"' {
+            quoted = !quoted;
+        } else if !quoted {
+            if let Some(i) = candidates.iter().position(|&c| c == b) {
+                counts[i] += 1;
+            }
+        }
+    }
+    let (best, &n) = counts
+        .iter()
+        .enumerate()
+        .max_by_key(|&(i, n)| (n, std::cmp::Reverse(i)))
+        .expect("four candidates");
+    if n == 0 {
+        b','
+    } else {
+        candidates[best]
     }
 }
 
@@ -345,7 +498,8 @@ fn missing_column(file: &str, headers: &[String], wanted: &str, flag: &str) -> E
         line: Some(1),
         column: None,
         problem: format!(
-            "no column named '{wanted}' (columns: {}){closest} Choose one with {flag}.",
+            "no column named '{wanted}' (columns: {}){closest} Choose one with {flag}; if the \
+             first line is data rather than column names, add a header row.",
             headers.join(", ")
         ),
     }
@@ -356,11 +510,16 @@ mod tests {
     use super::*;
 
     fn reader(csv: &str, columns: &Columns) -> Result<StoryReader> {
+        reader_bytes(csv.as_bytes().to_vec(), columns, Dialect::default())
+    }
+
+    fn reader_bytes(bytes: Vec<u8>, columns: &Columns, dialect: Dialect) -> Result<StoryReader> {
         StoryReader::from_reader(
-            Box::new(io::Cursor::new(csv.as_bytes().to_vec())),
+            Box::new(io::Cursor::new(bytes)),
             "t.csv".into(),
             None,
             columns,
+            dialect,
         )
     }
 
@@ -403,19 +562,63 @@ mod tests {
     fn ragged_and_non_utf8_rows_are_kept_and_flagged() {
         let mut bytes = b"id,text\n1,fine\n2,too,many\n3,caf".to_vec();
         bytes.extend_from_slice(&[0xE9, b'\n']);
-        let mut r = StoryReader::from_reader(
-            Box::new(io::Cursor::new(bytes)),
-            "t.csv".into(),
-            None,
-            &Columns::default(),
-        )
-        .unwrap();
+        let mut r = reader_bytes(bytes, &Columns::default(), Dialect::default()).unwrap();
         let s = r.next_chunk(10).unwrap();
         assert_eq!(s.len(), 3);
-        assert_eq!(s[0].issue, None);
-        assert_eq!(s[1].issue, Some(RowIssue::Malformed));
-        assert_eq!(s[2].issue, Some(RowIssue::InvalidUtf8));
+        assert!(s[0].issues.is_empty());
+        assert_eq!(s[1].issues, [RowIssue::Malformed]);
+        assert_eq!(s[1].fields, 3);
+        assert_eq!(s[2].issues, [RowIssue::InvalidUtf8]);
         assert_eq!(s[2].text, "caf\u{FFFD}");
+    }
+
+    #[test]
+    fn latin1_is_decoded_when_asked() {
+        let bytes = b"id,text\n1,caf\xE9 cr\xE8me\n".to_vec();
+        let dialect = Dialect {
+            encoding: InputEncoding::Latin1,
+            ..Dialect::default()
+        };
+        let mut r = reader_bytes(bytes, &Columns::default(), dialect).unwrap();
+        let s = r.next_chunk(10).unwrap();
+        assert_eq!(s[0].text, "café crème");
+        assert!(s[0].issues.is_empty());
+    }
+
+    #[test]
+    fn delimiters_are_sniffed_from_the_header() {
+        assert_eq!(sniff_delimiter(b"id;text\n1;a,b,c\n"), b';');
+        assert_eq!(sniff_delimiter(b"id\ttext\n"), b'\t');
+        assert_eq!(sniff_delimiter(b"id|text|team\n"), b'|');
+        assert_eq!(sniff_delimiter(b"id,text\n"), b',');
+        assert_eq!(sniff_delimiter(b"text\n"), b',');
+        assert_eq!(sniff_delimiter(b"\"a;b\",text\n"), b',');
+        let mut r = reader("id;text\n1;hello, world\n", &Columns::default()).unwrap();
+        assert_eq!(r.next_chunk(10).unwrap()[0].text, "hello, world");
+    }
+
+    #[test]
+    fn duplicate_header_names_are_an_error() {
+        let e = reader("id,text,text\n1,a,b\n", &Columns::default())
+            .err()
+            .unwrap()
+            .to_string();
+        assert!(
+            e.contains("t.csv:1") && e.contains("'text'") && e.contains("twice"),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn giant_text_is_cut_and_flagged() {
+        let big = "é".repeat(MAX_TEXT_BYTES); // two bytes each: twice the cap
+        let mut r = reader(&format!("id,text\n1,{big}\n2,ok\n"), &Columns::default()).unwrap();
+        let s = r.next_chunk(10).unwrap();
+        assert_eq!(s.len(), 2);
+        assert_eq!(s[0].issues, [RowIssue::TooLong]);
+        assert!(s[0].text.len() <= MAX_TEXT_BYTES);
+        assert!(s[0].text.chars().all(|c| c == 'é'));
+        assert!(s[1].issues.is_empty());
     }
 
     #[test]
@@ -426,8 +629,8 @@ mod tests {
             ..Columns::default()
         };
         let mut r = reader(csv, &all).unwrap();
-        assert_eq!(r.kept_names(), ["team", "year"]);
-        assert_eq!(r.next_chunk(1).unwrap()[0].kept, ["a", "2024"]);
+        assert_eq!(r.kept_names(), ["team", "text", "year"]);
+        assert_eq!(r.next_chunk(1).unwrap()[0].kept, ["a", "x", "2024"]);
         let named = Columns {
             keep: KeepColumns::Named(vec!["year".into()]),
             ..Columns::default()

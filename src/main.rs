@@ -11,6 +11,8 @@ fn main() -> ExitCode {
         Ok(code) => code,
         // A reader that stops early (`failup classify big.csv | head`) is not a failure.
         Err(e) if e.is_broken_pipe() => ExitCode::SUCCESS,
+        // The command has already said what was kept and how to resume.
+        Err(failup::Error::Interrupted) => ExitCode::from(130),
         Err(e) => {
             eprintln!("failup: error: {e}");
             ExitCode::from(2)

@@ -18,12 +18,12 @@ pub enum Format {
 }
 
 pub struct RowWriter<W: Write> {
+    out: W,
     format: Format,
-    csv: Option<csv::Writer<W>>,
-    raw: Option<W>,
     name: String,
     ids: Vec<String>,
     kept: Vec<String>,
+    excel_safe: bool,
 }
 
 fn four(x: f32) -> String {
@@ -35,47 +35,72 @@ fn four_json(x: f32) -> Value {
     json!(four(x).parse::<f64>().unwrap_or(0.0))
 }
 
+/// Neutralises a cell a spreadsheet would run as a formula, by prefixing `'`.
+pub fn excel_safe(cell: &str) -> String {
+    if cell.starts_with(['=', '+', '-', '@', '\t', '\r']) {
+        format!("'{cell}")
+    } else {
+        cell.to_string()
+    }
+}
+
+/// Options for [`RowWriter::new`].
+#[derive(Debug, Clone, Default)]
+pub struct WriterOptions {
+    /// Names of the passed-through input columns.
+    pub kept: Vec<String>,
+    /// Prefix input cells that look like formulas (CSV only).
+    pub excel_safe: bool,
+    /// Write the CSV header (false when appending to a resumed file).
+    pub header: bool,
+}
+
 impl<W: Write> RowWriter<W> {
-    /// `name` is used in error messages; `kept` names the passed-through input columns.
+    /// `name` is used in error messages.
     pub fn new(
         out: W,
         format: Format,
         name: &str,
         taxonomy: &Taxonomy,
-        kept: Vec<String>,
+        options: WriterOptions,
     ) -> Result<RowWriter<W>> {
         let ids: Vec<String> = taxonomy.ids().iter().map(|s| s.to_string()).collect();
         let mut w = RowWriter {
+            out,
             format,
-            csv: None,
-            raw: None,
             name: name.to_string(),
             ids,
-            kept,
+            kept: options.kept,
+            excel_safe: options.excel_safe,
         };
-        match format {
-            Format::Csv => {
-                let mut c = csv::Writer::from_writer(out);
-                let mut header: Vec<String> =
-                    ["id", "category", "confidence", "runner_up", "margin"]
-                        .map(String::from)
-                        .to_vec();
-                header.extend(w.ids.iter().map(|id| format!("score_{id}")));
-                header.extend(["tokens", "truncated", "status", "advice"].map(String::from));
-                header.extend(w.kept.iter().cloned());
-                c.write_record(&header).map_err(|e| w.csv_err(e))?;
-                w.csv = Some(c);
-            }
-            Format::Jsonl => w.raw = Some(out),
+        if format == Format::Csv && options.header {
+            let mut header: Vec<String> = ["id", "category", "confidence", "runner_up", "margin"]
+                .map(String::from)
+                .to_vec();
+            header.extend(w.ids.iter().map(|id| format!("score_{id}")));
+            header.extend(["tokens", "truncated", "status", "advice"].map(String::from));
+            header.extend(w.kept.iter().cloned());
+            w.write_csv_record(&header)?;
         }
         Ok(w)
     }
 
-    fn csv_err(&self, e: csv::Error) -> Error {
-        match e.into_kind() {
-            csv::ErrorKind::Io(io) => Error::io(&self.name, io),
-            other => Error::io(&self.name, std::io::Error::other(format!("{other:?}"))),
-        }
+    fn write_csv_record(&mut self, record: &[String]) -> Result<()> {
+        let mut enc = csv::WriterBuilder::new()
+            .buffer_capacity(1024)
+            .from_writer(Vec::with_capacity(1024));
+        let bytes = enc
+            .write_record(record)
+            .map_err(|e| std::io::Error::other(e.to_string()))
+            .and_then(|_| enc.into_inner().map_err(|e| e.into_error()));
+        bytes
+            .and_then(|b| self.out.write_all(&b))
+            .map_err(|e| Error::io(&self.name, e))
+    }
+
+    /// The underlying writer (for checkpoints between chunks).
+    pub fn get_mut(&mut self) -> &mut W {
+        &mut self.out
     }
 
     pub fn write(&mut self, row: &Classified, taxonomy: &Taxonomy) -> Result<()> {
@@ -83,8 +108,15 @@ impl<W: Write> RowWriter<W> {
         let name_of = |i: usize| taxonomy.scenarios[i].id.clone();
         match self.format {
             Format::Csv => {
+                let safe = |cell: &str| {
+                    if self.excel_safe {
+                        excel_safe(cell)
+                    } else {
+                        cell.to_string()
+                    }
+                };
                 let mut rec: Vec<String> = vec![
-                    row.story.id.clone(),
+                    safe(&row.story.id),
                     v.map(|v| name_of(v.category)).unwrap_or_default(),
                     v.map(|v| four(v.confidence)).unwrap_or_default(),
                     v.map(|v| name_of(v.runner_up)).unwrap_or_default(),
@@ -100,9 +132,8 @@ impl<W: Write> RowWriter<W> {
                     v.map(|v| taxonomy.scenarios[v.category].headline.clone())
                         .unwrap_or_default(),
                 );
-                rec.extend(row.story.kept.iter().cloned());
-                let result = self.csv.as_mut().expect("csv format").write_record(&rec);
-                result.map_err(|e| self.csv_err(e))
+                rec.extend(row.story.kept.iter().map(|c| safe(c)));
+                self.write_csv_record(&rec)
             }
             Format::Jsonl => {
                 let scores: Map<String, Value> = match v {
@@ -133,7 +164,7 @@ impl<W: Write> RowWriter<W> {
                     "advice": v.map(|v| taxonomy.scenarios[v.category].headline.clone()),
                     "columns": columns,
                 });
-                let out = self.raw.as_mut().expect("jsonl format");
+                let out = &mut self.out;
                 let result = serde_json::to_writer(&mut *out, &obj)
                     .map_err(std::io::Error::from)
                     .and_then(|_| out.write_all(b"\n"));
@@ -143,15 +174,23 @@ impl<W: Write> RowWriter<W> {
     }
 
     /// Flushes and returns the underlying writer.
-    pub fn finish(self) -> Result<W> {
-        let name = self.name;
-        match (self.csv, self.raw) {
-            (Some(c), _) => c.into_inner().map_err(|e| Error::io(&name, e.into_error())),
-            (None, Some(mut w)) => {
-                w.flush().map_err(|e| Error::io(&name, e))?;
-                Ok(w)
-            }
-            (None, None) => unreachable!("one writer is always set"),
-        }
+    pub fn finish(mut self) -> Result<W> {
+        self.out.flush().map_err(|e| Error::io(&self.name, e))?;
+        Ok(self.out)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn excel_safe_prefixes_formula_starts_only() {
+        assert_eq!(excel_safe("=SUM(A1)"), "'=SUM(A1)");
+        assert_eq!(excel_safe("+1"), "'+1");
+        assert_eq!(excel_safe("-2"), "'-2");
+        assert_eq!(excel_safe("@cmd"), "'@cmd");
+        assert_eq!(excel_safe("plain = fine"), "plain = fine");
+        assert_eq!(excel_safe(""), "");
     }
 }

@@ -8,6 +8,7 @@
 //! order afterwards, so the output never depends on the thread count or batch size.
 
 use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use rayon::prelude::*;
 
@@ -66,10 +67,13 @@ pub enum Status {
     Ok,
     /// Empty or whitespace-only text: not classified.
     Empty,
-    /// Classified, but the row had a different number of fields from the header.
+    /// The row had a different number of fields from the header; classified when its text
+    /// cell exists, otherwise left without a category.
     Malformed,
     /// Classified, but invalid UTF-8 bytes were replaced.
     InvalidUtf8,
+    /// Classified from its first `MAX_TEXT_BYTES` bytes; the rest of the cell was cut.
+    TooLong,
 }
 
 impl Status {
@@ -79,6 +83,7 @@ impl Status {
             Status::Empty => "empty",
             Status::Malformed => "malformed",
             Status::InvalidUtf8 => "invalid_utf8",
+            Status::TooLong => "too_long",
         }
     }
 }
@@ -152,18 +157,33 @@ impl Engine {
 
     /// Classifies one chunk of stories, keeping their order.
     pub fn classify_chunk(&self, stories: Vec<Story>) -> Result<Vec<Classified>> {
+        self.classify_chunk_until(stories, &AtomicBool::new(false))
+    }
+
+    /// Like [`Engine::classify_chunk`], but stops with [`Error::Interrupted`] once `stop` is set.
+    pub fn classify_chunk_until(
+        &self,
+        stories: Vec<Story>,
+        stop: &AtomicBool,
+    ) -> Result<Vec<Classified>> {
         let texts: Vec<&str> = stories.iter().map(|s| s.text.as_str()).collect();
-        let embedded = self.embed_texts(&texts)?;
+        let embedded = self.encoder.embed_texts_until(&texts, stop)?;
         Ok(stories
             .into_iter()
             .zip(embedded)
             .map(|(story, e)| {
                 let verdict = e.embedding.as_deref().map(|v| self.classifier.classify(v));
-                let status = match (&verdict, story.issue) {
-                    (None, _) => Status::Empty,
-                    (Some(_), Some(RowIssue::Malformed)) => Status::Malformed,
-                    (Some(_), Some(RowIssue::InvalidUtf8)) => Status::InvalidUtf8,
-                    (Some(_), None) => Status::Ok,
+                // A ragged row is flagged as such even when it lost its text cell.
+                let status = if story.issues.contains(&RowIssue::Malformed) {
+                    Status::Malformed
+                } else if verdict.is_none() {
+                    Status::Empty
+                } else if story.issues.contains(&RowIssue::TooLong) {
+                    Status::TooLong
+                } else if story.issues.contains(&RowIssue::InvalidUtf8) {
+                    Status::InvalidUtf8
+                } else {
+                    Status::Ok
                 };
                 Classified {
                     story,
@@ -194,10 +214,21 @@ impl Encoder {
 
     /// Embeds texts, returning results in the same order. Empty texts are skipped.
     pub fn embed_texts(&self, texts: &[&str]) -> Result<Vec<Embedded>> {
-        self.embed_texts_batched(texts, self.batch_size)
+        self.embed_texts_batched(texts, self.batch_size, None)
     }
 
-    fn embed_texts_batched(&self, texts: &[&str], batch_size: usize) -> Result<Vec<Embedded>> {
+    /// Like [`Encoder::embed_texts`], but gives up with [`Error::Interrupted`] between batches
+    /// once `stop` is set, so Ctrl-C is answered within one batch.
+    pub fn embed_texts_until(&self, texts: &[&str], stop: &AtomicBool) -> Result<Vec<Embedded>> {
+        self.embed_texts_batched(texts, self.batch_size, Some(stop))
+    }
+
+    fn embed_texts_batched(
+        &self,
+        texts: &[&str],
+        batch_size: usize,
+        stop: Option<&AtomicBool>,
+    ) -> Result<Vec<Embedded>> {
         let tokens: Vec<Option<Tokenized>> = self.pool.install(|| {
             texts
                 .par_iter()
@@ -215,6 +246,9 @@ impl Encoder {
         order.sort_by_key(|&i| tokens[i].as_ref().map_or(0, |t| t.ids.len()));
         let mut embeddings: Vec<Option<Vec<f32>>> = vec![None; texts.len()];
         for batch in order.chunks(batch_size) {
+            if stop.is_some_and(|s| s.load(Ordering::Relaxed)) {
+                return Err(Error::Interrupted);
+            }
             let refs: Vec<&Tokenized> = batch
                 .iter()
                 .map(|&i| tokens[i].as_ref().expect("filtered above"))
@@ -252,7 +286,7 @@ fn prototype_embeddings(
         .flat_map(|s| s.prototypes.iter().map(String::as_str))
         .collect();
     let mut flat = encoder
-        .embed_texts_batched(&texts, PROTOTYPE_BATCH)?
+        .embed_texts_batched(&texts, PROTOTYPE_BATCH, None)?
         .into_iter();
     let per_scenario: Vec<Vec<Vec<f32>>> = taxonomy
         .scenarios

@@ -1,13 +1,18 @@
 //! `failup classify`: stream a CSV of stories through the classifier.
 
 use std::collections::HashSet;
+use std::hash::{DefaultHasher, Hash, Hasher};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
 use std::time::Instant;
 
+use sha2::{Digest, Sha256};
+
 use crate::cli::ClassifyArgs;
-use crate::error::Result;
-use crate::input::{Source, StoryReader};
-use crate::output::RowWriter;
-use crate::pipeline::{Classified, Engine, Status, CHUNK_SIZE};
+use crate::error::{Error, Result};
+use crate::input::{RowIssue, Source, StoryReader};
+use crate::output::{RowWriter, WriterOptions};
+use crate::pipeline::{Classified, Engine, Status};
 use crate::progress::Progress;
 use crate::sink::Sink;
 use crate::taxonomy::Taxonomy;
@@ -18,34 +23,109 @@ const MAX_ROW_WARNINGS: usize = 10;
 pub fn run(args: ClassifyArgs) -> Result<()> {
     let source = Source::from_arg(&args.input);
     // Check the input's header before the slower model load, so a wrong column fails fast.
-    let mut reader = StoryReader::open(&source, &args.columns())?;
+    let mut reader = StoryReader::open(&source, &args.columns(), args.columns.dialect())?;
     let engine = Engine::load(&args.model.engine_options())?;
-    let sink = Sink::open(&args.output, Some(&source))?;
+    let fingerprint = fingerprint(&args, &source, &engine)?;
+    let (sink, done) = if args.resume {
+        Sink::resume(&args.output, Some(&source), &fingerprint)?
+    } else {
+        if Sink::has_partial(&args.output) {
+            eprintln!(
+                "note: a partial output from an interrupted run exists for {}; starting over \
+                 (add --resume to continue it instead)",
+                args.output.display()
+            );
+        }
+        (Sink::open(&args.output, Some(&source))?, 0)
+    };
     let sink_name = sink.name();
     let mut writer = RowWriter::new(
         sink,
         args.format,
         &sink_name,
         engine.taxonomy(),
-        reader.kept_names(),
+        WriterOptions {
+            kept: reader.kept_names(),
+            excel_safe: args.excel_safe,
+            header: done == 0,
+        },
     )?;
+    if done > 0 {
+        let skipped = reader.skip(done)?;
+        if skipped < done {
+            return Err(Error::Usage(format!(
+                "the partial output has {done} rows but {} has only {skipped}; rerun without --resume",
+                reader.name()
+            )));
+        }
+        if !args.quiet {
+            eprintln!("resuming after row {done}");
+        }
+    }
+
+    let stop = Arc::new(AtomicBool::new(false));
+    install_ctrl_c(stop.clone());
     let (bytes, total) = reader.progress_counter();
     let mut progress = Progress::new(args.quiet, bytes, total);
     let mut tally = Tally::new(engine.taxonomy().scenarios.len());
+    let mut written = done;
     let start = Instant::now();
-    loop {
-        let chunk = reader.next_chunk(CHUNK_SIZE)?;
+    let outcome: Result<()> = (|| loop {
+        let chunk = reader.next_chunk(args.chunk_size as usize)?;
         if chunk.is_empty() {
-            break;
+            return Ok(());
         }
-        let rows = engine.classify_chunk(chunk)?;
+        if args.strict {
+            if let Some(bad) = chunk
+                .iter()
+                .find(|s| s.issues.contains(&RowIssue::Malformed))
+            {
+                return Err(Error::Input {
+                    file: reader.name().to_string(),
+                    line: Some(bad.line),
+                    column: None,
+                    problem: format!(
+                        "row {} has {} fields but the header has {} (--strict rejects ragged \
+                         rows; without it the row is classified and flagged status=malformed)",
+                        bad.row,
+                        bad.fields,
+                        reader.headers().len()
+                    ),
+                });
+            }
+        }
+        let rows = engine.classify_chunk_until(chunk, &stop)?;
         for row in &rows {
             writer.write(row, engine.taxonomy())?;
             tally.add(row, reader.name());
         }
+        written += rows.len() as u64;
+        writer.get_mut().checkpoint(written, &fingerprint)?;
         progress.add_rows(rows.len() as u64, start.elapsed().as_secs_f64());
-    }
+    })();
     progress.finish();
+    match outcome {
+        Ok(()) => {}
+        Err(Error::Interrupted) => {
+            tally.warn_rest();
+            let sink = writer.finish()?;
+            match sink.partial_path() {
+                Some(p) => eprintln!(
+                    "interrupted: {written} complete rows kept in {}; run the same command with \
+                     --resume to continue",
+                    p.display()
+                ),
+                None => eprintln!(
+                    "interrupted after {written} rows; to be able to resume, write to a file \
+                     with -o FILE"
+                ),
+            }
+            // Not committed: a checkpointed partial file stays for --resume.
+            drop(sink);
+            return Err(Error::Interrupted);
+        }
+        Err(e) => return Err(e),
+    }
     writer.finish()?.commit()?;
     tally.warn_rest();
     if !args.quiet {
@@ -57,6 +137,48 @@ pub fn run(args: ClassifyArgs) -> Result<()> {
     Ok(())
 }
 
+/// Ctrl-C asks the run to stop after the current batch; a second Ctrl-C ends it at once.
+fn install_ctrl_c(stop: Arc<AtomicBool>) {
+    let _ = ctrlc::set_handler(move || {
+        if stop.swap(true, Ordering::SeqCst) {
+            std::process::exit(130);
+        }
+    });
+}
+
+/// Identifies the input and every setting that shapes the output, so `--resume` never mixes
+/// rows from different runs.
+fn fingerprint(args: &ClassifyArgs, source: &Source, engine: &Engine) -> Result<String> {
+    let input = match source {
+        Source::Stdin => "<stdin>".to_string(),
+        Source::File(p) => {
+            let meta = std::fs::metadata(p).map_err(|e| Error::io(source.name(), e))?;
+            let mtime = meta
+                .modified()
+                .ok()
+                .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
+                .map_or(0, |d| d.as_nanos());
+            let path = p.canonicalize().unwrap_or_else(|_| p.clone());
+            format!("{} {} {mtime}", path.display(), meta.len())
+        }
+    };
+    let settings = format!(
+        "{} | {input} | {} {} | {:?} | {:?} | {:?} | {:?} | {:?} | {} | {}",
+        env!("CARGO_PKG_VERSION"),
+        args.chunk_size,
+        args.model.batch_size,
+        args.format,
+        args.columns(),
+        args.columns.dialect(),
+        engine.taxonomy(),
+        engine.model.dir,
+        args.excel_safe,
+        args.strict,
+    );
+    let digest = Sha256::digest(settings.as_bytes());
+    Ok(digest.iter().map(|b| format!("{b:02x}")).collect())
+}
+
 /// Counts for the closing summary, and warnings about rows that needed care.
 struct Tally {
     rows: u64,
@@ -64,9 +186,11 @@ struct Tally {
     empty: u64,
     malformed: u64,
     invalid_utf8: u64,
+    too_long: u64,
     truncated: u64,
     warned: usize,
-    ids: HashSet<String>,
+    /// Hashes of the ids seen, to count repeats in bounded memory (8 bytes per row).
+    ids: HashSet<u64>,
     duplicate_ids: u64,
 }
 
@@ -78,6 +202,7 @@ impl Tally {
             empty: 0,
             malformed: 0,
             invalid_utf8: 0,
+            too_long: 0,
             truncated: 0,
             warned: 0,
             ids: HashSet::new(),
@@ -99,11 +224,21 @@ impl Tally {
             }
             Status::Malformed => {
                 self.malformed += 1;
-                Some("number of fields differs from the header; classified and flagged status=malformed")
+                Some(if row.verdict.is_some() {
+                    "number of fields differs from the header; classified and flagged status=malformed"
+                } else {
+                    "number of fields differs from the header and the text cell is missing or empty; flagged status=malformed, not classified"
+                })
             }
             Status::InvalidUtf8 => {
                 self.invalid_utf8 += 1;
                 Some("invalid UTF-8 replaced; classified and flagged status=invalid_utf8")
+            }
+            Status::TooLong => {
+                self.too_long += 1;
+                Some(
+                    "text longer than 1 MiB; classified from its start and flagged status=too_long",
+                )
             }
         };
         if let Some(problem) = problem {
@@ -115,7 +250,9 @@ impl Tally {
             }
             self.warned += 1;
         }
-        if !self.ids.insert(row.story.id.clone()) {
+        let mut h = DefaultHasher::new();
+        row.story.id.hash(&mut h);
+        if !self.ids.insert(h.finish()) {
             self.duplicate_ids += 1;
         }
     }
@@ -143,10 +280,10 @@ impl Tally {
             self.rows as f64 / elapsed_s.max(1e-9),
             self.empty
         );
-        if self.malformed + self.invalid_utf8 > 0 {
+        if self.malformed + self.invalid_utf8 + self.too_long > 0 {
             s += &format!(
-                ", {} malformed, {} invalid UTF-8",
-                self.malformed, self.invalid_utf8
+                ", {} malformed, {} invalid UTF-8, {} too long",
+                self.malformed, self.invalid_utf8, self.too_long
             );
         }
         if self.truncated > 0 {

@@ -19,7 +19,7 @@ pub fn run(args: EmbedArgs) -> Result<()> {
         id: args.columns.id_column.clone(),
         ..Columns::default()
     };
-    let mut reader = StoryReader::open(&source, &columns)?;
+    let mut reader = StoryReader::open(&source, &columns, args.columns.dialect())?;
     let engine = Engine::load(&args.model.engine_options())?;
     let mut sink = Sink::open(&args.output, Some(&source))?;
     let name = sink.name();

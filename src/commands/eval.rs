@@ -18,7 +18,7 @@ pub fn run(args: EvalArgs) -> Result<ExitCode> {
         label: Some(args.label_column.clone()),
         ..Columns::default()
     };
-    let mut reader = StoryReader::open(&source, &columns)?;
+    let mut reader = StoryReader::open(&source, &columns, args.columns.dialect())?;
     let engine = Engine::load(&args.model.engine_options())?;
     let labels: Vec<String> = engine
         .taxonomy()

@@ -1,0 +1,579 @@
+//! Bad, hostile and huge input: every input row is accounted for, every problem is reported
+//! with where it is, and exit codes follow the documented contract (0 ok, 2 input error).
+//!
+//! Each test builds its input in code, runs the real binary, and checks both the exit code and
+//! the row accounting: rows in = rows out, with the unusable ones flagged by id.
+
+mod common;
+
+use std::io::Read;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+use common::*;
+
+struct Run {
+    out: Output,
+    header: Vec<String>,
+    rows: Vec<Vec<String>>,
+}
+
+impl Run {
+    fn col(&self, name: &str) -> usize {
+        self.header
+            .iter()
+            .position(|h| h == name)
+            .unwrap_or_else(|| panic!("no column {name} in {:?}", self.header))
+    }
+
+    fn ids(&self) -> Vec<String> {
+        let c = self.col("id");
+        self.rows.iter().map(|r| r[c].clone()).collect()
+    }
+
+    fn value(&self, id: &str, column: &str) -> String {
+        let (i, c) = (self.col("id"), self.col(column));
+        self.rows
+            .iter()
+            .find(|r| r[i] == id)
+            .unwrap_or_else(|| panic!("no row {id}"))[c]
+            .clone()
+    }
+
+    /// Ids of the rows whose status is not `ok`.
+    fn flagged(&self) -> Vec<(String, String)> {
+        let (i, s) = (self.col("id"), self.col("status"));
+        self.rows
+            .iter()
+            .filter(|r| r[s] != "ok")
+            .map(|r| (r[i].clone(), r[s].clone()))
+            .collect()
+    }
+}
+
+fn write_input(dir: &Path, name: &str, bytes: &[u8]) -> PathBuf {
+    let p = dir.join(name);
+    std::fs::write(&p, bytes).unwrap();
+    p
+}
+
+/// Classifies `input` to stdout with `extra` flags.
+fn classify(dir: &Path, input: &Path, extra: &[&str]) -> Run {
+    let model = repo_path("models/all-MiniLM-L6-v2");
+    let mut args = vec![
+        "classify",
+        input.to_str().unwrap(),
+        "--model",
+        model.to_str().unwrap(),
+        "--keep-all",
+    ];
+    args.extend_from_slice(extra);
+    let out = failup_in(dir, &args, None);
+    let (header, rows) = if out.status.code() == Some(0) {
+        parse_csv(&stdout(&out))
+    } else {
+        (Vec::new(), Vec::new())
+    };
+    Run { out, header, rows }
+}
+
+fn ids(range: std::ops::RangeInclusive<usize>) -> Vec<String> {
+    range.map(|i| i.to_string()).collect()
+}
+
+#[test]
+fn utf8_bom_and_crlf_line_endings() {
+    let dir = tempfile::tempdir().unwrap();
+    let input = write_input(
+        dir.path(),
+        "bom.csv",
+        "\u{FEFF}id,text\r\n1,I was laid off.\r\n2,\"They picked the new hire\r\nfor the lead role.\"\r\n3,We lost the bid.\r\n"
+            .as_bytes(),
+    );
+    let run = classify(dir.path(), &input, &["-q"]);
+    assert_eq!(run.out.status.code(), Some(0), "{}", stderr(&run.out));
+    assert_eq!(run.ids(), ids(1..=3));
+    assert!(run.flagged().is_empty(), "{:?}", run.flagged());
+    assert_eq!(
+        run.value("2", "text"),
+        "They picked the new hire\r\nfor the lead role."
+    );
+}
+
+#[test]
+fn invalid_utf8_is_replaced_and_flagged_not_dropped() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut bytes = b"id,text\n1,fine story about a layoff\n2,caf".to_vec();
+    bytes.extend_from_slice(&[0xE9, 0xFF]);
+    bytes.extend_from_slice(b" owner and the shop closed\n3,another one\n");
+    let input = write_input(dir.path(), "bad.csv", &bytes);
+    let run = classify(dir.path(), &input, &[]);
+    assert_eq!(run.out.status.code(), Some(0), "{}", stderr(&run.out));
+    assert_eq!(run.ids(), ids(1..=3));
+    assert_eq!(
+        run.flagged(),
+        [("2".to_string(), "invalid_utf8".to_string())]
+    );
+    assert!(!run.value("2", "category").is_empty(), "still classified");
+    assert!(run.value("2", "text").contains('\u{FFFD}'));
+    assert!(
+        stderr(&run.out).contains("bad.csv:3: row 2 (id 2)"),
+        "{}",
+        stderr(&run.out)
+    );
+}
+
+#[test]
+fn latin1_and_windows_1252_are_decoded_on_request() {
+    let dir = tempfile::tempdir().unwrap();
+    // 0xE9 is é in both; 0x80 is € in windows-1252.
+    let input = write_input(
+        dir.path(),
+        "legacy.csv",
+        b"id,text\n1,\"Caf\xE9 manager, laid off \x80 no severance\"\n",
+    );
+    for enc in ["latin1", "windows-1252"] {
+        let run = classify(dir.path(), &input, &["-q", "--encoding", enc]);
+        assert_eq!(run.out.status.code(), Some(0), "{}", stderr(&run.out));
+        assert_eq!(run.ids(), ["1"]);
+        assert_eq!(
+            run.value("1", "text"),
+            "Café manager, laid off € no severance"
+        );
+        assert!(run.flagged().is_empty());
+    }
+}
+
+#[test]
+fn semicolon_tab_and_pipe_files() {
+    let dir = tempfile::tempdir().unwrap();
+    let cases: [(&str, &str, &[&str]); 3] = [
+        (
+            "semi.csv",
+            "id;team;text\n1;a;Laid off, again.\n2;b;\"We lost the pitch; sad.\"\n",
+            &[],
+        ),
+        (
+            "tabs.tsv",
+            "id\tteam\ttext\n1\ta\tLaid off, again.\n2\tb\tLost the bid.\n",
+            &[],
+        ),
+        (
+            "pipe.csv",
+            "id|team|text\n1|a|Laid off, again.\n2|b|Lost the bid.\n",
+            &["--delimiter", "|"],
+        ),
+    ];
+    for (name, content, flags) in cases {
+        let input = write_input(dir.path(), name, content.as_bytes());
+        let mut args = vec!["-q"];
+        args.extend_from_slice(flags);
+        let run = classify(dir.path(), &input, &args);
+        assert_eq!(
+            run.out.status.code(),
+            Some(0),
+            "{name}: {}",
+            stderr(&run.out)
+        );
+        assert_eq!(run.ids(), ids(1..=2), "{name}");
+        assert_eq!(run.value("1", "team"), "a", "{name}");
+        assert_eq!(run.value("1", "text"), "Laid off, again.", "{name}");
+        assert!(run.flagged().is_empty(), "{name}: {:?}", run.flagged());
+    }
+    let bad = failup(&["classify", "x.csv", "--delimiter", "#"]);
+    assert_eq!(bad.status.code(), Some(2));
+    assert!(stderr(&bad).contains("not a supported delimiter"));
+}
+
+#[test]
+fn quoted_fields_with_newlines_and_quotes() {
+    let dir = tempfile::tempdir().unwrap();
+    let input = write_input(
+        dir.path(),
+        "quoted.csv",
+        b"id,text\n1,\"He said \"\"not this year\"\",\nand gave the project to Sam.\"\n2,\"Line one\n\nLine three\"\n3,plain\n",
+    );
+    let run = classify(dir.path(), &input, &["-q"]);
+    assert_eq!(run.out.status.code(), Some(0));
+    assert_eq!(run.ids(), ids(1..=3));
+    assert_eq!(
+        run.value("1", "text"),
+        "He said \"not this year\",\nand gave the project to Sam."
+    );
+    assert_eq!(run.value("2", "text"), "Line one\n\nLine three");
+}
+
+#[test]
+fn ragged_rows_are_kept_and_flagged_or_rejected_with_strict() {
+    let dir = tempfile::tempdir().unwrap();
+    let input = write_input(
+        dir.path(),
+        "ragged.csv",
+        b"id,team,text\n1,a,Laid off.\n2,b\n3,c,Promotion went to the new guy,extra\n4,d,Fine.\n",
+    );
+    let run = classify(dir.path(), &input, &[]);
+    assert_eq!(run.out.status.code(), Some(0), "{}", stderr(&run.out));
+    assert_eq!(run.ids(), ids(1..=4));
+    assert_eq!(
+        run.flagged(),
+        [
+            ("2".to_string(), "malformed".to_string()),
+            ("3".to_string(), "malformed".to_string())
+        ]
+    );
+    assert_eq!(
+        run.value("2", "category"),
+        "",
+        "no text cell: not classified"
+    );
+    assert_ne!(
+        run.value("3", "category"),
+        "",
+        "text cell present: classified"
+    );
+    let err = stderr(&run.out);
+    assert!(err.contains("ragged.csv:3: row 2 (id 2)"), "{err}");
+    assert!(err.contains("ragged.csv:4: row 3 (id 3)"), "{err}");
+
+    let out = failup_in(
+        dir.path(),
+        &["classify", "ragged.csv", "--strict", "-o", "out.csv", "-q"],
+        None,
+    );
+    assert_eq!(out.status.code(), Some(2));
+    let err = stderr(&out);
+    assert!(
+        err.contains("ragged.csv:3") && err.contains("--strict"),
+        "{err}"
+    );
+    assert_no_output(dir.path(), "out.csv");
+}
+
+/// Neither the output nor its partial file exists.
+fn assert_no_output(dir: &Path, name: &str) {
+    let left: Vec<String> = std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().into_string().unwrap())
+        .filter(|n| n.contains(name))
+        .collect();
+    assert!(left.is_empty(), "left behind: {left:?}");
+}
+
+#[test]
+fn empty_and_whitespace_text_is_never_sent_to_the_model() {
+    let dir = tempfile::tempdir().unwrap();
+    let input = write_input(
+        dir.path(),
+        "empty.csv",
+        b"id,text\n1,\n2,\"   \"\n3,\"\t\n\"\n4,Laid off.\n",
+    );
+    let run = classify(dir.path(), &input, &[]);
+    assert_eq!(run.out.status.code(), Some(0));
+    assert_eq!(run.ids(), ids(1..=4));
+    let flagged = run.flagged();
+    assert_eq!(flagged.len(), 3);
+    for (id, status) in flagged {
+        assert_eq!(status, "empty");
+        assert_eq!(run.value(&id, "category"), "");
+        assert_eq!(run.value(&id, "tokens"), "0");
+    }
+    assert!(stderr(&run.out).contains("4 rows"), "{}", stderr(&run.out));
+    assert!(stderr(&run.out).contains("3 empty"), "{}", stderr(&run.out));
+}
+
+#[test]
+fn long_texts_are_never_cut_silently() {
+    let dir = tempfile::tempdir().unwrap();
+    let long = "my manager gave the project to someone else ".repeat(6_000); // ~48,000 words
+    let huge = "x".repeat(1_100_000) + " laid off"; // over the 1 MiB cap
+    let csv = format!("id,text\n1,{long}\n2,{huge}\n3,short one\n");
+    let input = write_input(dir.path(), "long.csv", csv.as_bytes());
+    let run = classify(dir.path(), &input, &[]);
+    assert_eq!(run.out.status.code(), Some(0), "{}", stderr(&run.out));
+    assert_eq!(run.ids(), ids(1..=3));
+    let tokens: usize = run.value("1", "tokens").parse().unwrap();
+    assert!(tokens > 40_000, "{tokens}");
+    assert_eq!(run.value("1", "truncated"), "true");
+    assert_eq!(run.value("1", "status"), "ok");
+    assert_eq!(run.value("2", "status"), "too_long");
+    assert_ne!(run.value("2", "category"), "");
+    assert_eq!(run.value("3", "truncated"), "false");
+    assert!(
+        stderr(&run.out).contains("long.csv:3: row 2 (id 2)"),
+        "{}",
+        stderr(&run.out)
+    );
+}
+
+#[test]
+fn duplicate_ids_warn_once_and_rows_stay_separate() {
+    let dir = tempfile::tempdir().unwrap();
+    let input = write_input(
+        dir.path(),
+        "dups.csv",
+        b"id,text\n7,Laid off.\n7,Lost the pitch.\n8,Fine.\n7,Fired.\n",
+    );
+    let run = classify(dir.path(), &input, &[]);
+    assert_eq!(run.out.status.code(), Some(0));
+    assert_eq!(run.ids(), ["7", "7", "8", "7"]);
+    let err = stderr(&run.out);
+    assert_eq!(err.matches("repeat an id").count(), 1, "{err}");
+    assert!(err.contains("2 rows repeat an id"), "{err}");
+}
+
+#[test]
+fn header_problems_fail_with_exit_2_and_say_what_to_do() {
+    let dir = tempfile::tempdir().unwrap();
+    let cases: [(&str, &[u8], &str); 4] = [
+        ("empty.csv", b"", "no header row"),
+        ("dupcols.csv", b"id,text,text\n1,a,b\n", "column 'text'"),
+        (
+            "noheader.csv",
+            b"1,I was laid off\n2,Lost the bid\n",
+            "add a header row",
+        ),
+        ("typo.csv", b"id,txet\n1,a\n", "did you mean 'txet'"),
+    ];
+    for (name, bytes, expect) in cases {
+        write_input(dir.path(), name, bytes);
+        let out = failup_in(dir.path(), &["classify", name, "-o", "out.csv"], None);
+        assert_eq!(out.status.code(), Some(2), "{name}");
+        let err = stderr(&out);
+        assert!(err.contains(&format!("{name}:1")), "{name}: {err}");
+        assert!(err.contains(expect), "{name}: {err}");
+        assert_no_output(dir.path(), "out.csv");
+    }
+}
+
+#[test]
+fn formula_cells_are_kept_as_is_unless_excel_safe() {
+    let dir = tempfile::tempdir().unwrap();
+    let input = write_input(
+        dir.path(),
+        "formula.csv",
+        b"id,team,text\n=1+1,@ops,Laid off.\n2,-x,+We lost the bid.\n",
+    );
+    let plain = classify(dir.path(), &input, &["-q"]);
+    assert_eq!(plain.out.status.code(), Some(0));
+    assert_eq!(plain.ids(), ["=1+1", "2"]);
+    assert_eq!(plain.value("2", "team"), "-x");
+    let safe = classify(dir.path(), &input, &["-q", "--excel-safe"]);
+    assert_eq!(safe.out.status.code(), Some(0));
+    assert_eq!(safe.ids(), ["'=1+1", "2"]);
+    assert_eq!(safe.value("'=1+1", "team"), "'@ops");
+    assert_eq!(safe.value("2", "text"), "'+We lost the bid.");
+    // Numbers failup writes itself are never prefixed, even negative margins.
+    let margins = safe.col("margin");
+    assert!(safe.rows.iter().all(|r| !r[margins].starts_with('\'')));
+}
+
+fn many_stories(n: usize) -> String {
+    let kinds = [
+        "My boss gave the project to a new hire.",
+        "I quit law to bake bread and I hate it.",
+        "We lost the tender I led.",
+        "I was laid off in the spring.",
+    ];
+    let mut csv = String::from("id,text\n");
+    for i in 1..=n {
+        csv += &format!("{i},\"Story {i}: {}\"\n", kinds[i % 4]);
+    }
+    csv
+}
+
+/// Starts a classify run to `out.csv` in `dir` and stops it once at least `rows` rows are
+/// checkpointed, with `signal` (`INT` for Ctrl-C, `KILL` for a crash).
+fn interrupt_midway(dir: &Path, rows: u64, signal: &str) -> Output {
+    let model = repo_path("models/all-MiniLM-L6-v2");
+    let child = Command::new(env!("CARGO_BIN_EXE_failup"))
+        .args([
+            "classify",
+            "in.csv",
+            "-o",
+            "out.csv",
+            "-q",
+            "--chunk-size",
+            "8",
+        ])
+        .args(["--batch-size", "4", "--model", model.to_str().unwrap()])
+        .current_dir(dir)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let checkpoint = dir.join(".out.csv.partial.json");
+    let deadline = Instant::now() + Duration::from_secs(120);
+    loop {
+        let done = std::fs::read_to_string(&checkpoint)
+            .ok()
+            .and_then(|t| serde_json::from_str::<serde_json::Value>(&t).ok())
+            .and_then(|v| v["rows"].as_u64())
+            .unwrap_or(0);
+        if done >= rows {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the run never reached {rows} rows"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    Command::new("kill")
+        .args([&format!("-{signal}"), &child.id().to_string()])
+        .status()
+        .unwrap();
+    child.wait_with_output().unwrap()
+}
+
+fn resume_gives_identical_output(signal: &str, expected_code: Option<i32>) {
+    let dir = tempfile::tempdir().unwrap();
+    write_input(dir.path(), "in.csv", many_stories(64).as_bytes());
+    let model = repo_path("models/all-MiniLM-L6-v2");
+    let model = model.to_str().unwrap();
+    let whole = failup_in(
+        dir.path(),
+        &[
+            "classify",
+            "in.csv",
+            "-q",
+            "--chunk-size",
+            "8",
+            "--batch-size",
+            "4",
+            "--model",
+            model,
+        ],
+        None,
+    );
+    assert_eq!(whole.status.code(), Some(0));
+
+    let stopped = interrupt_midway(dir.path(), 16, signal);
+    assert_eq!(stopped.status.code(), expected_code, "{}", stderr(&stopped));
+    assert!(
+        !dir.path().join("out.csv").exists(),
+        "no file under the final name yet"
+    );
+    assert!(dir.path().join(".out.csv.partial").exists());
+    if signal == "INT" {
+        let err = stderr(&stopped);
+        assert!(err.contains("--resume"), "{err}");
+    }
+
+    let resumed = failup_in(
+        dir.path(),
+        &[
+            "classify",
+            "in.csv",
+            "-o",
+            "out.csv",
+            "--chunk-size",
+            "8",
+            "--batch-size",
+            "4",
+            "--model",
+            model,
+            "--resume",
+        ],
+        None,
+    );
+    assert_eq!(resumed.status.code(), Some(0), "{}", stderr(&resumed));
+    assert!(
+        stderr(&resumed).contains("resuming after row"),
+        "{}",
+        stderr(&resumed)
+    );
+    let finished = std::fs::read(dir.path().join("out.csv")).unwrap();
+    assert_eq!(
+        finished, whole.stdout,
+        "resumed output equals an uninterrupted run"
+    );
+    assert_eq!(parse_csv(&String::from_utf8(finished).unwrap()).1.len(), 64);
+    assert!(!dir.path().join(".out.csv.partial").exists());
+    assert!(!dir.path().join(".out.csv.partial.json").exists());
+}
+
+#[test]
+fn ctrl_c_keeps_complete_rows_and_resume_finishes_identically() {
+    resume_gives_identical_output("INT", Some(130));
+}
+
+#[test]
+fn a_killed_run_resumes_identically() {
+    resume_gives_identical_output("KILL", None);
+}
+
+#[test]
+fn resume_refuses_a_different_input_or_nothing_to_resume() {
+    let dir = tempfile::tempdir().unwrap();
+    write_input(dir.path(), "in.csv", many_stories(4).as_bytes());
+    let out = failup_in(
+        dir.path(),
+        &["classify", "in.csv", "-o", "out.csv", "--resume"],
+        None,
+    );
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        stderr(&out).contains("nothing to resume"),
+        "{}",
+        stderr(&out)
+    );
+
+    write_input(dir.path(), "in.csv", many_stories(64).as_bytes());
+    let stopped = interrupt_midway(dir.path(), 8, "KILL");
+    assert_eq!(stopped.status.code(), None);
+    write_input(dir.path(), "in.csv", many_stories(70).as_bytes());
+    let model = repo_path("models/all-MiniLM-L6-v2");
+    let out = failup_in(
+        dir.path(),
+        &[
+            "classify",
+            "in.csv",
+            "-o",
+            "out.csv",
+            "--chunk-size",
+            "8",
+            "--batch-size",
+            "4",
+            "--model",
+            model.to_str().unwrap(),
+            "--resume",
+        ],
+        None,
+    );
+    assert_eq!(out.status.code(), Some(2));
+    assert!(stderr(&out).contains("different input file or with different settings"));
+}
+
+#[test]
+fn a_closed_pipe_ends_the_run_quietly_with_exit_0() {
+    let dir = tempfile::tempdir().unwrap();
+    write_input(dir.path(), "in.csv", many_stories(400).as_bytes());
+    let model = repo_path("models/all-MiniLM-L6-v2");
+    let mut child = Command::new(env!("CARGO_BIN_EXE_failup"))
+        .args(["classify", "in.csv", "--chunk-size", "64", "--model"])
+        .arg(&model)
+        .current_dir(dir.path())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut first = [0u8; 16];
+    child.stdout.take().unwrap().read_exact(&mut first).unwrap();
+    // Dropping the read end closes the pipe, like `| head` exiting.
+    let out = child.wait_with_output().unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert!(!stderr(&out).contains("error"), "{}", stderr(&out));
+}
+
+#[test]
+fn usage_and_missing_files_exit_2() {
+    let out = failup(&["classify"]);
+    assert_eq!(out.status.code(), Some(2));
+    let out = failup(&["classify", "missing.csv"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(stderr(&out).contains("missing.csv"));
+    let out = failup(&["classify", "tests", "-q"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(stderr(&out).contains("is a folder"), "{}", stderr(&out));
+}
