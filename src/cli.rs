@@ -185,7 +185,7 @@ pub struct ClassifyArgs {
 
     /// Also write an aggregate report of this run to FILE (as `failup report` would; its
     /// format follows --report-format or the extension: .html, .md, .json, .txt).
-    #[arg(long, value_name = "FILE")]
+    #[arg(long, value_name = "FILE", conflicts_with = "resume")]
     pub report: Option<PathBuf>,
 
     /// Format of the --report file. Default: from its extension, else text.
@@ -206,6 +206,7 @@ impl ClassifyArgs {
             text: self.columns.text_column.clone(),
             id: self.columns.id_column.clone(),
             label: None,
+            group: self.group_by.clone(),
             keep: if self.keep_all {
                 KeepColumns::All
             } else if self.keep_columns.is_empty() {

@@ -54,6 +54,8 @@ pub struct Columns {
     pub id: Option<String>,
     /// A gold label (for `eval`).
     pub label: Option<String>,
+    /// The column a report groups by (`classify --report --group-by`).
+    pub group: Option<String>,
     pub keep: KeepColumns,
 }
 
@@ -103,6 +105,8 @@ pub struct Story {
     pub id: String,
     pub text: String,
     pub label: Option<String>,
+    /// Value of the group-by column, when one was asked for.
+    pub group: Option<String>,
     /// Values of the kept columns, in `StoryReader::kept_names` order.
     pub kept: Vec<String>,
     /// Every problem found in the row, most serious first.
@@ -185,6 +189,7 @@ pub struct StoryReader {
     text: usize,
     id: Option<usize>,
     label: Option<usize>,
+    group: Option<usize>,
     keep: Vec<usize>,
     row: u64,
     record: ByteRecord,
@@ -308,6 +313,10 @@ impl StoryReader {
             Some(c) => Some(find(c, "--label-column")?),
             None => None,
         };
+        let group = match &columns.group {
+            Some(c) => Some(find(c, "--group-by")?),
+            None => None,
+        };
         let used = [id, label];
         let keep = match &columns.keep {
             KeepColumns::None => Vec::new(),
@@ -326,6 +335,7 @@ impl StoryReader {
             text,
             id,
             label,
+            group,
             keep,
             row: 0,
             record: ByteRecord::new(),
@@ -341,6 +351,11 @@ impl StoryReader {
 
     pub fn headers(&self) -> &[String] {
         &self.headers
+    }
+
+    /// Position of the text column in the header.
+    pub fn text_index(&self) -> usize {
+        self.text
     }
 
     /// Names of the kept columns, in output order.
@@ -417,6 +432,7 @@ impl StoryReader {
             None => self.row.to_string(),
         };
         let label = self.label.map(&mut field);
+        let group = self.group.map(&mut field);
         let kept = self.keep.iter().map(|&i| field(i)).collect();
         if rec.len() != self.headers.len() {
             issues.push(RowIssue::Malformed);
@@ -430,6 +446,7 @@ impl StoryReader {
             id,
             text,
             label,
+            group,
             kept,
             issues,
             fields: rec.len(),

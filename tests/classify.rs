@@ -257,3 +257,80 @@ fn prototype_cache_hit_gives_the_same_output_as_a_fresh_computation() {
     assert_eq!(miss.stdout, hit.stdout);
     assert_eq!(miss.stdout, off.stdout);
 }
+
+#[test]
+fn classify_with_report_matches_report_on_the_written_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let input = dir.path().join("in.csv");
+    std::fs::copy(fixture("stories.csv"), &input).unwrap();
+    let model = repo_path("models/all-MiniLM-L6-v2");
+    let model = model.to_str().unwrap();
+    let env = [("SOURCE_DATE_EPOCH", "0")];
+    let run = failup_env(
+        dir.path(),
+        &[
+            "classify",
+            "in.csv",
+            "-o",
+            "out.csv",
+            "--keep-all",
+            "-q",
+            "--model",
+            model,
+            "--report",
+            "inline.json",
+            "--group-by",
+            "team",
+        ],
+        None,
+        &env,
+    );
+    assert_eq!(run.status.code(), Some(0), "{}", stderr(&run));
+    let later = failup_env(
+        dir.path(),
+        &[
+            "report",
+            "out.csv",
+            "--format",
+            "json",
+            "-o",
+            "later.json",
+            "--group-by",
+            "team",
+            "--model",
+            model,
+        ],
+        None,
+        &env,
+    );
+    assert_eq!(later.status.code(), Some(0), "{}", stderr(&later));
+    let read = |name: &str| -> serde_json::Value {
+        serde_json::from_str(&std::fs::read_to_string(dir.path().join(name)).unwrap()).unwrap()
+    };
+    let (mut inline, mut after) = (read("inline.json"), read("later.json"));
+    // The header names the file each was made from; everything else must agree.
+    inline["header"]["input"]["name"] = serde_json::Value::Null;
+    after["header"]["input"]["name"] = serde_json::Value::Null;
+    assert_eq!(inline, after);
+    assert_eq!(inline["totals"]["rows"], 12);
+}
+
+#[test]
+fn report_and_resume_do_not_mix() {
+    let input = fixture("stories.csv");
+    let out = failup(&[
+        "classify",
+        input.to_str().unwrap(),
+        "-o",
+        "x.csv",
+        "--resume",
+        "--report",
+        "r.html",
+    ]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        stderr(&out).contains("cannot be used with"),
+        "{}",
+        stderr(&out)
+    );
+}

@@ -14,6 +14,7 @@ use crate::input::{RowIssue, Source, StoryReader};
 use crate::output::{RowWriter, WriterOptions};
 use crate::pipeline::{Classified, Engine, Status};
 use crate::progress::Progress;
+use crate::report;
 use crate::sink::Sink;
 use crate::taxonomy::Taxonomy;
 
@@ -63,6 +64,22 @@ pub fn run(args: ClassifyArgs) -> Result<()> {
         }
     }
 
+    let mut report = match &args.report {
+        Some(_) => {
+            let (_, info) = report::load_taxonomy(args.model.taxonomy.as_deref())?;
+            let options = report::SummaryOptions {
+                group_by: args.group_by.clone(),
+                text_column: Some(reader.headers()[reader.text_index()].clone()),
+                ..Default::default()
+            };
+            Some((
+                report::SummaryBuilder::new(engine.taxonomy(), options),
+                info,
+            ))
+        }
+        None => None,
+    };
+
     let stop = Arc::new(AtomicBool::new(false));
     install_ctrl_c(stop.clone());
     let (bytes, total) = reader.progress_counter();
@@ -98,6 +115,14 @@ pub fn run(args: ClassifyArgs) -> Result<()> {
         for row in &rows {
             writer.write(row, engine.taxonomy())?;
             tally.add(row, reader.name());
+            if let Some((builder, _)) = report.as_mut() {
+                builder.add(report::ReportRow::from_classified(
+                    row,
+                    engine.taxonomy(),
+                    Some(&row.story.text),
+                    row.story.group.as_deref(),
+                ));
+            }
         }
         written += rows.len() as u64;
         writer.get_mut().checkpoint(written, &fingerprint)?;
@@ -128,6 +153,25 @@ pub fn run(args: ClassifyArgs) -> Result<()> {
     }
     writer.finish()?.commit()?;
     tally.warn_rest();
+    if let (Some((builder, info)), Some(path)) = (report, &args.report) {
+        let header = report::header(
+            engine.model.name(),
+            info,
+            report::input_display_name(&args.input),
+        );
+        let summary = builder.finish(header);
+        let format = args
+            .report_format
+            .or_else(|| report::Format::from_path(path))
+            .unwrap_or(report::Format::Text);
+        report::write_report(
+            &summary,
+            path,
+            format,
+            report::ColorChoice::Auto,
+            Some(&source),
+        )?;
+    }
     if !args.quiet {
         eprint!(
             "{}",
