@@ -8,8 +8,17 @@
 //! `min_score`, or beating `other` by less than `min_margin`, yields `other`. A softmax over
 //! the scores at `temperature` gives the confidence.
 
-use crate::embed::cosine;
+use crate::embed::{cosine, normalise};
+use crate::fewshot::Head;
 use crate::taxonomy::Taxonomy;
+
+/// `also` names the best named scenario other than the category when the category is a named
+/// scenario too, that second scenario scores at least [`ALSO_MIN_SCORE`] (a typical winning
+/// score) and trails the category by at most [`ALSO_MAX_GAP`]. With a few-shot head, whose
+/// scores are probabilities, the second scenario needs [`ALSO_MIN_PROBABILITY`] instead.
+pub const ALSO_MIN_SCORE: f32 = 0.25;
+pub const ALSO_MAX_GAP: f32 = 0.08;
+pub const ALSO_MIN_PROBABILITY: f32 = 0.3;
 
 /// The classifier's decision for one story. Scenario references are indexes into
 /// `Taxonomy::scenarios`.
@@ -25,13 +34,41 @@ pub struct Verdict {
     pub margin: f32,
     /// One score per scenario, in taxonomy order.
     pub scores: Vec<f32>,
+    /// A second named scenario the story clearly carries too (see [`ALSO_MIN_SCORE`]).
+    pub also: Option<usize>,
+    /// The closest prototype or example, with its similarity (for `--explain`).
+    pub nearest: Option<Nearest>,
 }
 
+/// The reference story closest to a classified story.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Nearest {
+    /// `<scenario>#<n>` for the n-th prototype (from 1), `example:<id>` for a user example.
+    pub id: String,
+    /// Cosine similarity in the classifier's (centred) space.
+    pub similarity: f32,
+}
+
+/// A labelled user example kept for explanations.
+#[derive(Debug, Clone)]
+pub struct Example {
+    pub id: String,
+    pub label: usize,
+    /// Centred and unit-length, like the prototypes.
+    pub embedding: Vec<f32>,
+}
+
+#[derive(Clone)]
 pub struct Classifier {
     taxonomy: Taxonomy,
-    /// Per scenario, the embeddings of its prototypes.
+    /// Per scenario, the embeddings of its prototypes (centred and re-normalised when the
+    /// taxonomy asks for centring).
     prototypes: Vec<Vec<Vec<f32>>>,
+    /// Mean of all prototype embeddings, subtracted from every embedding when centring.
+    center: Option<Vec<f32>>,
     other: usize,
+    head: Option<Head>,
+    examples: Vec<Example>,
 }
 
 impl Classifier {
@@ -39,37 +76,156 @@ impl Classifier {
     /// in taxonomy order).
     pub fn new(taxonomy: Taxonomy, prototypes: Vec<Vec<Vec<f32>>>) -> Classifier {
         let other = taxonomy.other_index();
-        Classifier {
+        let center = taxonomy.classifier.center.then(|| {
+            let all: Vec<&Vec<f32>> = prototypes.iter().flatten().collect();
+            let dim = all.first().map_or(0, |v| v.len());
+            let mut mean = vec![0f32; dim];
+            for v in &all {
+                for (m, x) in mean.iter_mut().zip(v.iter()) {
+                    *m += x / all.len() as f32;
+                }
+            }
+            mean
+        });
+        let mut c = Classifier {
             taxonomy,
-            prototypes,
+            prototypes: Vec::new(),
+            center,
             other,
-        }
+            head: None,
+            examples: Vec::new(),
+        };
+        c.prototypes = prototypes
+            .iter()
+            .map(|ps| ps.iter().map(|p| c.prepare(p)).collect())
+            .collect();
+        c
     }
 
     pub fn taxonomy(&self) -> &Taxonomy {
         &self.taxonomy
     }
 
-    /// Per-scenario scores for one story embedding.
-    pub fn scores(&self, embedding: &[f32]) -> Vec<f32> {
+    pub fn taxonomy_mut(&mut self) -> &mut Taxonomy {
+        &mut self.taxonomy
+    }
+
+    /// A story embedding as the classifier compares it: centred and unit-length.
+    pub fn prepare(&self, embedding: &[f32]) -> Vec<f32> {
+        let mut v = self.centred(embedding);
+        normalise(&mut v);
+        v
+    }
+
+    /// The embedding minus the prototype mean (unchanged without centring).
+    pub fn centred(&self, embedding: &[f32]) -> Vec<f32> {
+        match &self.center {
+            Some(c) => embedding.iter().zip(c).map(|(x, m)| x - m).collect(),
+            None => embedding.to_vec(),
+        }
+    }
+
+    /// Prepared prototype embeddings, per scenario.
+    pub fn prototypes(&self) -> &[Vec<Vec<f32>>] {
+        &self.prototypes
+    }
+
+    pub fn head(&self) -> Option<&Head> {
+        self.head.as_ref()
+    }
+
+    /// Replaces the few-shot head (None: zero-shot).
+    pub fn set_head(&mut self, head: Option<Head>) {
+        self.head = head;
+    }
+
+    /// Labelled examples searched by explanations (embeddings as `failup embed` gives them).
+    pub fn set_examples(&mut self, examples: Vec<(String, usize, Vec<f32>)>) {
+        self.examples = examples
+            .into_iter()
+            .map(|(id, label, e)| Example {
+                id,
+                label,
+                embedding: self.prepare(&e),
+            })
+            .collect();
+    }
+
+    /// Per-scenario top-k mean similarities for a prepared embedding, leaving out prototype
+    /// `skip` = (scenario, index) (for leave-one-out scoring of the prototypes themselves).
+    pub fn similarity_scores(&self, prepared: &[f32], skip: Option<(usize, usize)>) -> Vec<f32> {
         let k = self.taxonomy.classifier.top_k;
         self.prototypes
             .iter()
-            .map(|protos| {
-                let mut sims: Vec<f32> = protos.iter().map(|p| cosine(embedding, p)).collect();
+            .enumerate()
+            .map(|(si, protos)| {
+                let mut sims: Vec<f32> = protos
+                    .iter()
+                    .enumerate()
+                    .filter(|&(pi, _)| skip != Some((si, pi)))
+                    .map(|(_, p)| cosine(prepared, p))
+                    .collect();
                 sims.sort_by(|a, b| b.total_cmp(a));
                 let top = &sims[..k.min(sims.len())];
-                top.iter().sum::<f32>() / top.len() as f32
+                top.iter().sum::<f32>() / top.len().max(1) as f32
             })
             .collect()
     }
 
+    /// Per-scenario scores for one story embedding: top-k mean similarities, or the few-shot
+    /// head's probabilities when a head is set.
+    pub fn scores(&self, embedding: &[f32]) -> Vec<f32> {
+        let prepared = self.prepare(embedding);
+        let sims = self.similarity_scores(&prepared, None);
+        match &self.head {
+            None => sims,
+            Some(h) => h.probabilities(&prepared, &sims),
+        }
+    }
+
+    /// The closest prototype or example to a prepared embedding.
+    pub fn nearest(&self, prepared: &[f32]) -> Option<Nearest> {
+        let protos = self.prototypes.iter().enumerate().flat_map(|(si, ps)| {
+            ps.iter()
+                .enumerate()
+                .map(move |(pi, p)| ((si, pi, None::<&str>), p))
+        });
+        let examples = self
+            .examples
+            .iter()
+            .map(|e| ((e.label, 0, Some(e.id.as_str())), &e.embedding));
+        type Who<'a> = (usize, usize, Option<&'a str>);
+        let mut best: Option<(Who, f32)> = None;
+        for (who, p) in protos.chain(examples) {
+            let s = cosine(prepared, p);
+            if best.as_ref().is_none_or(|b| s > b.1) {
+                best = Some((who, s));
+            }
+        }
+        best.map(|((si, pi, ex), similarity)| Nearest {
+            id: match ex {
+                Some(id) => format!("example:{id}"),
+                None => format!("{}#{}", self.taxonomy.scenarios[si].id, pi + 1),
+            },
+            similarity,
+        })
+    }
+
     pub fn classify(&self, embedding: &[f32]) -> Verdict {
-        decide(
-            self.scores(embedding),
-            self.other,
-            &self.taxonomy.classifier,
-        )
+        let mut v = match &self.head {
+            None => decide(
+                self.scores(embedding),
+                self.other,
+                &self.taxonomy.classifier,
+            ),
+            Some(_) => decide_probabilities(
+                self.scores(embedding),
+                self.other,
+                &self.taxonomy.classifier,
+            ),
+        };
+        v.nearest = self.nearest(&self.prepare(embedding));
+        v
     }
 }
 
@@ -88,13 +244,62 @@ pub fn decide(
         best
     };
     let runner_up = argmax(&scores, Some(category));
-    let confidence = softmax(&scores, settings.temperature)[category];
+    let probs = softmax(&scores, settings.temperature);
+    let also = second_named(&scores, category, other)
+        .filter(|&s| scores[s] >= ALSO_MIN_SCORE && scores[category] - scores[s] <= ALSO_MAX_GAP);
+    finish(scores, probs, category, runner_up, also, settings)
+}
+
+/// The best-scoring named scenario other than `category`, when `category` is named.
+fn second_named(scores: &[f32], category: usize, other: usize) -> Option<usize> {
+    if category == other {
+        return None;
+    }
+    (0..scores.len())
+        .filter(|&i| i != category && i != other)
+        .max_by(|&a, &b| scores[a].total_cmp(&scores[b]).then(b.cmp(&a)))
+}
+
+/// The confidence reported for a winner with softmax probability `p`, after the Platt
+/// recalibration fitted by `failup calibrate`.
+pub fn recalibrate(p: f32, settings: &crate::taxonomy::ClassifierSettings) -> f32 {
+    if settings.confidence_slope == 1.0 && settings.confidence_bias == 0.0 {
+        return p;
+    }
+    let p = p.clamp(1e-6, 1.0 - 1e-6);
+    let z = settings.confidence_slope * (p / (1.0 - p)).ln() + settings.confidence_bias;
+    1.0 / (1.0 + (-z).exp())
+}
+
+/// The decision when the scores already are probabilities (a few-shot head): the most
+/// probable scenario wins.
+pub fn decide_probabilities(
+    probs: Vec<f32>,
+    other: usize,
+    settings: &crate::taxonomy::ClassifierSettings,
+) -> Verdict {
+    let category = argmax(&probs, None);
+    let runner_up = argmax(&probs, Some(category));
+    let also = second_named(&probs, category, other).filter(|&s| probs[s] >= ALSO_MIN_PROBABILITY);
+    finish(probs.clone(), probs, category, runner_up, also, settings)
+}
+
+fn finish(
+    scores: Vec<f32>,
+    probs: Vec<f32>,
+    category: usize,
+    runner_up: usize,
+    also: Option<usize>,
+    settings: &crate::taxonomy::ClassifierSettings,
+) -> Verdict {
     Verdict {
         category,
-        confidence,
+        confidence: recalibrate(probs[category], settings),
         runner_up,
         margin: scores[category] - scores[runner_up],
         scores,
+        also,
+        nearest: None,
     }
 }
 
@@ -133,6 +338,9 @@ mod tests {
             temperature: 0.05,
             min_score,
             min_margin,
+            center: false,
+            confidence_slope: 1.0,
+            confidence_bias: 0.0,
         }
     }
 
@@ -175,6 +383,7 @@ mod tests {
         protos[0] = vec![vec![1.0, 0.0], vec![0.0, 1.0], vec![1.0, 1.0]];
         let mut t2 = t.clone();
         t2.classifier.top_k = 2;
+        t2.classifier.center = false;
         let c = Classifier::new(t2, protos);
         let s = c.scores(&[1.0, 0.0]);
         // Closest two prototypes of scenario 0: cos 1.0 and cos 0.7071.

@@ -4,6 +4,9 @@ use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
+use crate::chunk::LongText;
+use crate::embed::Backend;
+use crate::embed::Precision;
 use crate::input::{Columns, Dialect, InputEncoding, KeepColumns};
 use crate::output::Format;
 use crate::pipeline::{EngineOptions, CHUNK_SIZE};
@@ -41,19 +44,123 @@ pub enum Command {
     Categories(CategoriesArgs),
     /// Write each story's sentence embedding as JSON Lines: {"id":…,"embedding":[…]}.
     Embed(EmbedArgs),
+    /// Measure throughput: the whole classify path on a file (or a built-in corpus), timed.
+    Bench(BenchArgs),
     /// Score the classifier on a labelled CSV: accuracy, macro-F1, per-class metrics, confusion.
     Eval(EvalArgs),
     /// Summarise a `classify` output: shares with confidence intervals, confidence, stories to
     /// check, groups and the article's advice, as text, Markdown, JSON or an HTML page.
     Report(ReportArgs),
+    /// Fit a few-shot profile on your own labelled stories (CSV: text,label), once, for
+    /// `classify --profile`.
+    Train(TrainArgs),
+    /// Fit the confidence temperature and the `other` rule on labelled stories and write them
+    /// to a profile.
+    Calibrate(CalibrateArgs),
+    /// Model housekeeping: `models prepare --backend rust-bert` converts the weights for
+    /// rust-bert ahead of the first run.
+    #[command(subcommand)]
+    Models(ModelsCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ModelsCommand {
+    /// Make what a backend needs beyond the model folder and check that it loads. rust-bert:
+    /// converts model.onnx's weights into the cache folder ($FAILUP_CACHE_DIR/rust-bert/) and
+    /// prints the file's path (a first rust-bert run does the same on its own). rten: nothing.
+    Prepare(PrepareArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct PrepareArgs {
+    /// The backend to prepare for.
+    #[arg(long, value_enum, env = "FAILUP_BACKEND", default_value_t = Backend::Rten)]
+    pub backend: Backend,
+
+    /// Model folder (laid out like models/all-MiniLM-L6-v2). Default: the bundled model.
+    #[arg(long, env = "FAILUP_MODEL", value_name = "DIR")]
+    pub model: Option<PathBuf>,
+
+    /// Convert again even when the cache already holds the converted weights.
+    #[arg(long)]
+    pub force: bool,
 }
 
 /// Options shared by every command that runs the model.
+/// Few-shot examples and fitted profiles, for the commands that classify.
+#[derive(Debug, Args, Clone, Default)]
+pub struct FewShotArgs {
+    /// Your own labelled stories (CSV with columns text,label; labels are scenario ids): a
+    /// small softmax-regression head is fitted on them and the prototypes at start-up (see
+    /// README, "Few-shot"). For large runs fit once with `failup train` and use --profile.
+    #[arg(long, value_name = "FILE")]
+    pub examples: Option<PathBuf>,
+
+    /// A profile written by `failup train` or `failup calibrate` (few-shot head, calibrated
+    /// temperature and `other` rule). Refused when it was fitted for another model or taxonomy.
+    #[arg(long, env = "FAILUP_PROFILE", value_name = "FILE")]
+    pub profile: Option<PathBuf>,
+}
+
+/// `failup train`.
+#[derive(Debug, Args)]
+pub struct TrainArgs {
+    /// Labelled CSV (columns text,label; labels are scenario ids).
+    #[arg(value_name = "INPUT")]
+    pub input: PathBuf,
+
+    /// The profile to write (JSON).
+    #[arg(short, long, value_name = "FILE")]
+    pub output: PathBuf,
+
+    /// Column holding the label.
+    #[arg(long, default_value = "label", value_name = "NAME")]
+    pub label_column: String,
+
+    /// Column holding the story text. Default: `text`, or `story`.
+    #[arg(long, value_name = "NAME")]
+    pub text_column: Option<String>,
+
+    #[command(flatten)]
+    pub model: ModelArgs,
+}
+
+/// `failup calibrate`.
+#[derive(Debug, Args)]
+pub struct CalibrateArgs {
+    /// Labelled CSV (columns text,label; labels are scenario ids), not the stories you evaluate on.
+    #[arg(value_name = "INPUT")]
+    pub input: PathBuf,
+
+    /// The profile to write (JSON); it keeps the head of --profile/--examples, if any.
+    #[arg(short, long, value_name = "FILE")]
+    pub output: PathBuf,
+
+    /// Column holding the label.
+    #[arg(long, default_value = "label", value_name = "NAME")]
+    pub label_column: String,
+
+    /// Column holding the story text. Default: `text`, or `story`.
+    #[arg(long, value_name = "NAME")]
+    pub text_column: Option<String>,
+
+    #[command(flatten)]
+    pub fewshot: FewShotArgs,
+
+    #[command(flatten)]
+    pub model: ModelArgs,
+}
+
 #[derive(Debug, Args, Clone)]
 pub struct ModelArgs {
     /// Model folder (laid out like models/all-MiniLM-L6-v2). Default: the bundled model.
     #[arg(long, env = "FAILUP_MODEL", value_name = "DIR")]
     pub model: Option<PathBuf>,
+
+    /// Inference engine: rten (built in) or rust-bert (libtorch; only in a build with
+    /// `--features rust-bert`, see README.md). Both give the same embeddings.
+    #[arg(long, value_enum, env = "FAILUP_BACKEND", default_value_t = Backend::Rten)]
+    pub backend: Backend,
 
     /// Taxonomy TOML file replacing the built-in scenarios (see README.md for the format).
     #[arg(long, env = "FAILUP_TAXONOMY", value_name = "FILE")]
@@ -63,14 +170,20 @@ pub struct ModelArgs {
     #[arg(long, env = "FAILUP_THREADS", default_value_t = 0, value_name = "N")]
     pub threads: usize,
 
-    /// Stories per inference batch (stories are sorted by length before batching).
-    #[arg(
-        long,
-        env = "FAILUP_BATCH_SIZE",
-        default_value_t = 32,
-        value_name = "N"
-    )]
+    /// Stories per inference batch (stories are sorted by length before batching). Small
+    /// batches measured fastest with rten and keep memory low (README, Performance).
+    #[arg(long, env = "FAILUP_BATCH_SIZE", default_value_t = 8, value_name = "N")]
     pub batch_size: usize,
+
+    /// fp32: exact, at parity with the reference implementation. int8: the quantized model,
+    /// about twice as fast, embeddings within cosine 0.98 of exact (see README, Performance).
+    #[arg(long, value_enum, env = "FAILUP_PRECISION", default_value_t = Precision::Fp32)]
+    pub precision: Precision,
+
+    /// A story longer than the model's 256-token window: `chunk` embeds overlapping windows and
+    /// averages them weighted by tokens; `truncate` reads only the first window.
+    #[arg(long, value_enum, env = "FAILUP_LONG_TEXT", default_value_t = LongText::Chunk)]
+    pub long_text: LongText,
 }
 
 impl ModelArgs {
@@ -78,8 +191,11 @@ impl ModelArgs {
         EngineOptions {
             model: self.model.clone(),
             taxonomy: self.taxonomy.clone(),
+            backend: self.backend,
             threads: self.threads,
             batch_size: self.batch_size,
+            long_text: self.long_text,
+            precision: self.precision,
         }
     }
 }
@@ -196,6 +312,14 @@ pub struct ClassifyArgs {
     #[arg(long, requires = "report", value_name = "COLUMN")]
     pub group_by: Option<String>,
 
+    /// Add the nearest prototype or example (its id and similarity) to every row, to see why
+    /// a story landed where it did.
+    #[arg(long)]
+    pub explain: bool,
+
+    #[command(flatten)]
+    pub fewshot: FewShotArgs,
+
     #[command(flatten)]
     pub model: ModelArgs,
 }
@@ -223,6 +347,13 @@ pub struct AdviseArgs {
     /// The story; `-` or nothing reads it from standard input.
     #[arg(value_name = "TEXT")]
     pub text: Option<String>,
+
+    /// Also print the nearest prototype or example and its similarity.
+    #[arg(long)]
+    pub explain: bool,
+
+    #[command(flatten)]
+    pub fewshot: FewShotArgs,
 
     #[command(flatten)]
     pub model: ModelArgs,
@@ -293,6 +424,26 @@ pub struct EvalArgs {
     pub quiet: bool,
 
     #[command(flatten)]
+    pub fewshot: FewShotArgs,
+
+    /// Stratified K-fold cross-validation of the few-shot method on INPUT itself: each fold
+    /// is scored by a head fitted on the prototypes and the other folds (never on itself).
+    #[arg(long, value_name = "K", value_parser = clap::value_parser!(u64).range(2..))]
+    pub cv: Option<u64>,
+
+    /// Accepted for clarity with --cv (the examples come from INPUT itself).
+    #[arg(long, requires = "cv")]
+    pub examples_from_self: bool,
+
+    /// Seed for the --cv fold assignment.
+    #[arg(long, default_value_t = 42, value_name = "N")]
+    pub seed: u64,
+
+    /// List the N most confident mistakes with their text.
+    #[arg(long, default_value_t = 0, value_name = "N")]
+    pub errors: usize,
+
+    #[command(flatten)]
     pub model: ModelArgs,
 }
 
@@ -343,4 +494,26 @@ pub struct ReportArgs {
     /// model.
     #[arg(long, env = "FAILUP_MODEL", value_name = "DIR")]
     pub model: Option<PathBuf>,
+}
+
+#[derive(Debug, Args)]
+pub struct BenchArgs {
+    /// Input CSV; default: a built-in corpus of 1,000 generated stories of realistic length.
+    #[arg(value_name = "INPUT")]
+    pub input: Option<PathBuf>,
+
+    /// Timed passes over the input (after one warm-up); the figures are median, min and max.
+    #[arg(long, default_value_t = 3, value_name = "R",
+          value_parser = clap::value_parser!(u64).range(1..))]
+    pub repeat: u64,
+
+    /// Output format: readable text, or JSON for machines.
+    #[arg(long, value_enum, default_value_t = ReportFormat::Text)]
+    pub format: ReportFormat,
+
+    #[command(flatten)]
+    pub columns: ColumnArgs,
+
+    #[command(flatten)]
+    pub model: ModelArgs,
 }

@@ -25,6 +25,87 @@ pub struct EvalReport {
     pub per_class: Vec<ClassMetrics>,
     /// `confusion.matrix[gold][predicted]`, rows and columns in `confusion.labels` order.
     pub confusion: Confusion,
+    /// How the predictions were made (zero-shot, few-shot, cross-validation).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub mode: Option<String>,
+    /// Expected calibration error of `confidence` over 10 equal-width bins.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub ece: Option<f64>,
+    /// The reliability table behind `ece` (non-empty bins only).
+    pub reliability: Vec<crate::calibration::ReliabilityBin>,
+    /// The most confident mistakes (`--errors N`).
+    pub errors: Vec<Mistake>,
+}
+
+/// One scored story.
+#[derive(Debug, Clone)]
+pub struct Scored {
+    pub id: String,
+    pub text: String,
+    pub gold: usize,
+    pub predicted: usize,
+    pub confidence: f32,
+}
+
+/// A wrong prediction, for `--errors`.
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct Mistake {
+    pub id: String,
+    pub gold: String,
+    pub predicted: String,
+    pub confidence: f64,
+    pub text: String,
+}
+
+/// Cross-validation over story indexes: for each fold, `fit` gets the indexes of every story
+/// outside it and `predict` scores each story inside it with that model, so no story is ever
+/// scored by a model trained on it. Returns one prediction per story.
+pub fn cross_validate_indexes<M, P>(
+    n: usize,
+    folds: &[usize],
+    k: usize,
+    mut fit: impl FnMut(&[usize]) -> M,
+    mut predict: impl FnMut(&M, usize) -> P,
+) -> Vec<P> {
+    let mut out: Vec<Option<P>> = (0..n).map(|_| None).collect();
+    for f in 0..k {
+        let train: Vec<usize> = (0..n).filter(|&i| folds[i] != f).collect();
+        let model = fit(&train);
+        for i in (0..n).filter(|&i| folds[i] == f) {
+            out[i] = Some(predict(&model, i));
+        }
+    }
+    out.into_iter()
+        .map(|p| p.expect("every story is in a fold"))
+        .collect()
+}
+
+/// Assigns each story to one of `k` folds so that every label is spread evenly over the folds
+/// (stratified); the order within a label is shuffled with `seed` (a small xorshift, so the
+/// folds are the same on every platform).
+pub fn stratified_folds(gold: &[usize], k: usize, seed: u64) -> Vec<usize> {
+    let mut state = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
+    let mut next = move || {
+        state ^= state << 13;
+        state ^= state >> 7;
+        state ^= state << 17;
+        state
+    };
+    let mut folds = vec![0; gold.len()];
+    let labels = gold.iter().copied().max().map_or(0, |m| m + 1);
+    let mut offset = 0;
+    for l in 0..labels {
+        let mut idx: Vec<usize> = (0..gold.len()).filter(|&i| gold[i] == l).collect();
+        for i in (1..idx.len()).rev() {
+            let j = (next() % (i as u64 + 1)) as usize;
+            idx.swap(i, j);
+        }
+        for (j, &i) in idx.iter().enumerate() {
+            folds[i] = (j + offset) % k.max(1);
+        }
+        offset += idx.len();
+    }
+    folds
 }
 
 #[derive(Debug, Clone, Serialize, PartialEq)]
@@ -78,6 +159,10 @@ pub fn evaluate(labels: &[String], pairs: &[(usize, usize)]) -> EvalReport {
             labels: labels.to_vec(),
             matrix,
         },
+        mode: None,
+        ece: None,
+        reliability: Vec::new(),
+        errors: Vec::new(),
     }
 }
 
@@ -92,6 +177,9 @@ impl EvalReport {
             .max()
             .unwrap_or(5)
             .max(9);
+        if let Some(m) = &self.mode {
+            let _ = writeln!(s, "mode      {m}");
+        }
         let _ = writeln!(s, "stories   {}", self.n);
         let _ = writeln!(s, "accuracy  {:.3}", self.accuracy);
         let _ = writeln!(s, "macro-F1  {:.3}\n", self.macro_f1);
@@ -123,6 +211,30 @@ impl EvalReport {
                 let _ = write!(s, "  {c:>cw$}");
             }
             s.push('\n');
+        }
+        if let Some(ece) = self.ece {
+            let _ = writeln!(
+                s,
+                "\ncalibration: expected calibration error (ECE) {ece:.3}"
+            );
+            let _ = writeln!(s, "confidence   stories  mean conf  accuracy");
+            for b in &self.reliability {
+                let _ = writeln!(
+                    s,
+                    "{:.1}-{:.1}      {:>7}  {:>9.3}  {:>8.3}",
+                    b.from, b.to, b.count, b.mean_confidence, b.accuracy
+                );
+            }
+        }
+        if !self.errors.is_empty() {
+            let _ = writeln!(s, "\nmost confident mistakes");
+            for m in &self.errors {
+                let _ = writeln!(
+                    s,
+                    "{} gold {} predicted {} (confidence {:.2}): {}",
+                    m.id, m.gold, m.predicted, m.confidence, m.text
+                );
+            }
         }
         s
     }

@@ -5,16 +5,21 @@
 //! ([`classify`]) in input order ([`pipeline`]) → rows ([`output`]); [`eval`] scores verdicts
 //! against gold labels. [`commands`] glues these together for the `failup` binary.
 
+pub mod bench;
 pub mod cache;
+pub mod calibration;
+pub mod chunk;
 pub mod classify;
 pub mod cli;
 pub mod commands;
 pub mod embed;
 pub mod error;
 pub mod eval;
+pub mod fewshot;
 pub mod input;
 pub mod output;
 pub mod pipeline;
+pub mod profile;
 pub mod progress;
 pub mod report;
 pub mod sink;

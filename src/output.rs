@@ -24,6 +24,7 @@ pub struct RowWriter<W: Write> {
     ids: Vec<String>,
     kept: Vec<String>,
     excel_safe: bool,
+    explain: bool,
 }
 
 fn four(x: f32) -> String {
@@ -53,6 +54,8 @@ pub struct WriterOptions {
     pub excel_safe: bool,
     /// Write the CSV header (false when appending to a resumed file).
     pub header: bool,
+    /// Add the `nearest` and `nearest_similarity` columns (`--explain`).
+    pub explain: bool,
 }
 
 impl<W: Write> RowWriter<W> {
@@ -72,13 +75,24 @@ impl<W: Write> RowWriter<W> {
             ids,
             kept: options.kept,
             excel_safe: options.excel_safe,
+            explain: options.explain,
         };
         if format == Format::Csv && options.header {
-            let mut header: Vec<String> = ["id", "category", "confidence", "runner_up", "margin"]
-                .map(String::from)
-                .to_vec();
+            let mut header: Vec<String> = [
+                "id",
+                "category",
+                "confidence",
+                "runner_up",
+                "margin",
+                "also",
+            ]
+            .map(String::from)
+            .to_vec();
             header.extend(w.ids.iter().map(|id| format!("score_{id}")));
-            header.extend(["tokens", "truncated", "status", "advice"].map(String::from));
+            header.extend(["tokens", "chunks", "truncated", "status", "advice"].map(String::from));
+            if w.explain {
+                header.extend(["nearest", "nearest_similarity"].map(String::from));
+            }
             header.extend(w.kept.iter().cloned());
             w.write_csv_record(&header)?;
         }
@@ -121,17 +135,24 @@ impl<W: Write> RowWriter<W> {
                     v.map(|v| four(v.confidence)).unwrap_or_default(),
                     v.map(|v| name_of(v.runner_up)).unwrap_or_default(),
                     v.map(|v| four(v.margin)).unwrap_or_default(),
+                    v.and_then(|v| v.also).map(name_of).unwrap_or_default(),
                 ];
                 for i in 0..self.ids.len() {
                     rec.push(v.map(|v| four(v.scores[i])).unwrap_or_default());
                 }
                 rec.push(row.tokens.to_string());
+                rec.push(row.chunks.to_string());
                 rec.push(row.truncated.to_string());
                 rec.push(row.status.as_str().to_string());
                 rec.push(
                     v.map(|v| taxonomy.scenarios[v.category].headline.clone())
                         .unwrap_or_default(),
                 );
+                if self.explain {
+                    let n = v.and_then(|v| v.nearest.as_ref());
+                    rec.push(n.map(|n| n.id.clone()).unwrap_or_default());
+                    rec.push(n.map(|n| four(n.similarity)).unwrap_or_default());
+                }
                 rec.extend(row.story.kept.iter().map(|c| safe(c)));
                 self.write_csv_record(&rec)
             }
@@ -151,19 +172,26 @@ impl<W: Write> RowWriter<W> {
                     .zip(&row.story.kept)
                     .map(|(k, val)| (k.clone(), json!(val)))
                     .collect();
-                let obj = json!({
+                let mut obj = json!({
                     "id": row.story.id,
                     "category": v.map(|v| name_of(v.category)),
                     "confidence": v.map(|v| four_json(v.confidence)),
                     "runner_up": v.map(|v| name_of(v.runner_up)),
                     "margin": v.map(|v| four_json(v.margin)),
+                    "also": v.and_then(|v| v.also).map(name_of),
                     "scores": scores,
                     "tokens": row.tokens,
+                    "chunks": row.chunks,
                     "truncated": row.truncated,
                     "status": row.status.as_str(),
                     "advice": v.map(|v| taxonomy.scenarios[v.category].headline.clone()),
                     "columns": columns,
                 });
+                if self.explain {
+                    let n = v.and_then(|v| v.nearest.as_ref());
+                    obj["nearest"] = json!(n.map(|n| n.id.clone()));
+                    obj["nearest_similarity"] = json!(n.map(|n| four_json(n.similarity)));
+                }
                 let out = &mut self.out;
                 let result = serde_json::to_writer(&mut *out, &obj)
                     .map_err(std::io::Error::from)

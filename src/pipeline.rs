@@ -7,14 +7,21 @@
 //! (padding to the longest story in a batch is the main waste otherwise) and put back in input
 //! order afterwards, so the output never depends on the thread count or batch size.
 
+use std::collections::HashMap;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
 
 use rayon::prelude::*;
 
 use crate::cache::PrototypeCache;
+use crate::chunk::{combine, windows, LongText, Window, OVERLAP};
 use crate::classify::{Classifier, Verdict};
-use crate::embed::{Embedder, ModelDir, RtenEmbedder, TextTokenizer, Tokenized, TokenizerConfig};
+use crate::embed::{load_rust_bert, Backend};
+use crate::embed::{
+    Embedder, ModelDir, Precision, RtenEmbedder, TextTokenizer, Tokenized, TokenizerConfig,
+};
 use crate::error::{Error, Result};
 use crate::input::{RowIssue, Story};
 use crate::taxonomy::Taxonomy;
@@ -32,6 +39,9 @@ pub struct Encoder {
     embedder: Box<dyn Embedder>,
     pool: rayon::ThreadPool,
     batch_size: usize,
+    long_text: LongText,
+    /// Time spent tokenizing and embedding so far, for `failup bench`.
+    stage_times: Mutex<(Duration, Duration)>,
 }
 
 /// Everything needed to classify: the model folder, the encoder and the classifier.
@@ -47,8 +57,14 @@ pub struct EngineOptions {
     pub model: Option<PathBuf>,
     /// `--taxonomy`; None means the built-in taxonomy.
     pub taxonomy: Option<PathBuf>,
+    /// `--backend` / `FAILUP_BACKEND`: the inference engine.
+    pub backend: Backend,
     pub threads: usize,
     pub batch_size: usize,
+    /// `--long-text`: chunk (default) or truncate stories longer than the model's window.
+    pub long_text: LongText,
+    /// fp32 (exact) or int8 (fast) weights.
+    pub precision: Precision,
 }
 
 /// Per-story outcome of tokenizing and embedding.
@@ -57,6 +73,8 @@ pub struct Embedded {
     /// Story length in tokens before truncation, special tokens included (0 for empty text).
     pub tokens: usize,
     pub truncated: bool,
+    /// Windows the story was embedded in (1 unless it was long and chunked; 0 for empty text).
+    pub chunks: usize,
     /// None for empty or whitespace-only text, which never reaches the model.
     pub embedding: Option<Vec<f32>>,
 }
@@ -94,6 +112,8 @@ pub struct Classified {
     pub story: Story,
     pub tokens: usize,
     pub truncated: bool,
+    /// Windows the story was embedded in (see `--long-text`).
+    pub chunks: usize,
     pub status: Status,
     /// None when the story was not classified (empty text).
     pub verdict: Option<Verdict>,
@@ -118,7 +138,17 @@ impl Engine {
                 do_lower_case: model.do_lower_case,
             },
         )?;
-        let embedder: Box<dyn Embedder> = Box::new(RtenEmbedder::load(&model, threads)?);
+        let embedder: Box<dyn Embedder> = match options.backend {
+            Backend::Rten => Box::new(RtenEmbedder::load(&model, threads, options.precision)?),
+            Backend::RustBert if options.precision != Precision::Fp32 => {
+                return Err(Error::Usage(
+                    "--precision int8 is rten's quantized model; --backend rust-bert runs the \
+                     fp32 weights only"
+                        .into(),
+                ))
+            }
+            Backend::RustBert => load_rust_bert(&model, threads)?,
+        };
         let pool = rayon::ThreadPoolBuilder::new()
             .num_threads(threads)
             .thread_name(|i| format!("failup-{i}"))
@@ -129,8 +159,10 @@ impl Engine {
             embedder,
             pool,
             batch_size: options.batch_size,
+            long_text: options.long_text,
+            stage_times: Mutex::new((Duration::ZERO, Duration::ZERO)),
         };
-        let prototypes = prototype_embeddings(&taxonomy, &model, &encoder)?;
+        let prototypes = prototype_embeddings(&taxonomy, &model, options.precision, &encoder)?;
         Ok(Engine {
             classifier: Classifier::new(taxonomy, prototypes),
             model,
@@ -144,6 +176,11 @@ impl Engine {
 
     pub fn classifier(&self) -> &Classifier {
         &self.classifier
+    }
+
+    /// For few-shot heads and calibrated settings (see `profile`).
+    pub fn classifier_mut(&mut self) -> &mut Classifier {
+        &mut self.classifier
     }
 
     pub fn encoder(&self) -> &Encoder {
@@ -189,6 +226,7 @@ impl Engine {
                     story,
                     tokens: e.tokens,
                     truncated: e.truncated,
+                    chunks: e.chunks,
                     status,
                     verdict,
                 }
@@ -229,43 +267,114 @@ impl Encoder {
         batch_size: usize,
         stop: Option<&AtomicBool>,
     ) -> Result<Vec<Embedded>> {
-        let tokens: Vec<Option<Tokenized>> = self.pool.install(|| {
+        // Per text: its full length in tokens and its windows (one unless it is long and
+        // --long-text chunk is on); None for empty text.
+        let max = self.tokenizer.max_seq_length();
+        // Exports often repeat a story: each distinct text is tokenized and embedded once.
+        let mut first_seen: HashMap<&str, usize> = HashMap::new();
+        let source: Vec<usize> = texts
+            .iter()
+            .enumerate()
+            .map(|(i, t)| *first_seen.entry(*t).or_insert(i))
+            .collect();
+        let started = Instant::now();
+        let tokens: Vec<Option<(usize, Vec<Window>)>> = self.pool.install(|| {
             texts
                 .par_iter()
-                .map(|t| {
-                    if t.trim().is_empty() {
-                        Ok(None)
-                    } else {
-                        self.tokenizer.tokenize(t).map(Some)
+                .enumerate()
+                .map(|(i, t)| {
+                    if source[i] != i || t.trim().is_empty() {
+                        return Ok(None);
                     }
+                    Ok(Some(match self.long_text {
+                        LongText::Chunk => {
+                            let full = self.tokenizer.encode_full(t)?;
+                            (full.len(), windows(&full, max, OVERLAP))
+                        }
+                        LongText::Truncate => {
+                            let t = self.tokenizer.tokenize(t)?;
+                            let window = Window {
+                                weight: t.ids.len(),
+                                ids: t.ids,
+                            };
+                            (t.full_len, vec![window])
+                        }
+                    }))
                 })
                 .collect::<Result<_>>()
         })?;
+        let items: Vec<(usize, Tokenized)> = tokens
+            .iter()
+            .enumerate()
+            .filter_map(|(i, t)| t.as_ref().map(|(full_len, w)| (i, *full_len, w)))
+            .flat_map(|(i, full_len, ws)| {
+                ws.iter().map(move |w| {
+                    (
+                        i,
+                        Tokenized {
+                            ids: w.ids.clone(),
+                            full_len,
+                        },
+                    )
+                })
+            })
+            .collect();
 
-        let mut order: Vec<usize> = (0..texts.len()).filter(|&i| tokens[i].is_some()).collect();
-        order.sort_by_key(|&i| tokens[i].as_ref().map_or(0, |t| t.ids.len()));
-        let mut embeddings: Vec<Option<Vec<f32>>> = vec![None; texts.len()];
+        let mut order: Vec<usize> = (0..items.len()).collect();
+        order.sort_by_key(|&j| items[j].1.ids.len());
+        let tokenized = Instant::now();
+        let mut window_embeddings: Vec<Vec<f32>> = vec![Vec::new(); items.len()];
         for batch in order.chunks(batch_size) {
             if stop.is_some_and(|s| s.load(Ordering::Relaxed)) {
                 return Err(Error::Interrupted);
             }
-            let refs: Vec<&Tokenized> = batch
-                .iter()
-                .map(|&i| tokens[i].as_ref().expect("filtered above"))
-                .collect();
-            for (&i, e) in batch.iter().zip(self.embedder.embed(&refs)?) {
-                embeddings[i] = Some(e);
+            let refs: Vec<&Tokenized> = batch.iter().map(|&j| &items[j].1).collect();
+            for (&j, e) in batch.iter().zip(self.embedder.embed(&refs)?) {
+                window_embeddings[j] = e;
             }
         }
-        Ok(tokens
+        if let Ok(mut times) = self.stage_times.lock() {
+            times.0 += tokenized - started;
+            times.1 += tokenized.elapsed();
+        }
+        let mut next = window_embeddings.into_iter();
+        let mut embedded: Vec<Embedded> = tokens
             .into_iter()
-            .zip(embeddings)
-            .map(|(t, embedding)| Embedded {
-                tokens: t.as_ref().map_or(0, |t| t.full_len),
-                truncated: t.as_ref().is_some_and(|t| t.truncated()),
-                embedding,
+            .map(|t| match t {
+                None => Embedded {
+                    tokens: 0,
+                    truncated: false,
+                    chunks: 0,
+                    embedding: None,
+                },
+                Some((full_len, ws)) => {
+                    let embs: Vec<Vec<f32>> = (&mut next).take(ws.len()).collect();
+                    let embedding = if embs.len() == 1 {
+                        embs.into_iter().next().expect("one window")
+                    } else {
+                        let weights: Vec<usize> = ws.iter().map(|w| w.weight).collect();
+                        combine(&embs, &weights)
+                    };
+                    Embedded {
+                        tokens: full_len,
+                        truncated: full_len > max && self.long_text == LongText::Truncate,
+                        chunks: ws.len(),
+                        embedding: Some(embedding),
+                    }
+                }
             })
-            .collect())
+            .collect();
+        for i in 0..texts.len() {
+            if source[i] != i {
+                embedded[i] = embedded[source[i]].clone();
+            }
+        }
+        Ok(embedded)
+    }
+
+    /// Total time spent (tokenizing, embedding) by this encoder so far.
+    pub fn stage_times(&self) -> (Duration, Duration) {
+        self.stage_times.lock().map(|t| *t).unwrap_or_default()
     }
 }
 
@@ -274,9 +383,15 @@ impl Encoder {
 fn prototype_embeddings(
     taxonomy: &Taxonomy,
     model: &ModelDir,
+    precision: Precision,
     encoder: &Encoder,
 ) -> Result<Vec<Vec<Vec<f32>>>> {
-    let cache = PrototypeCache::new(taxonomy, model);
+    let cache = PrototypeCache::new(taxonomy, model, precision).map(|c| {
+        match encoder.embedder.cache_tag() {
+            Some(tag) => c.tagged(tag),
+            None => c,
+        }
+    });
     if let Some(hit) = cache.as_ref().and_then(|c| c.load(taxonomy)) {
         return Ok(hit);
     }

@@ -39,16 +39,26 @@ pub struct ClassifierSettings {
     pub min_score: f32,
     /// A named scenario must beat `other` by at least this much.
     pub min_margin: f32,
+    /// Subtract the mean of all prototype embeddings before comparing (removes the direction
+    /// every career story shares, so the scenario-specific part decides).
+    pub center: bool,
+    /// Platt recalibration of the winner's softmax probability p: the confidence is
+    /// `sigmoid(confidence_slope * logit(p) + confidence_bias)` (1 and 0 leave p unchanged).
+    pub confidence_slope: f32,
+    pub confidence_bias: f32,
 }
 
 impl Default for ClassifierSettings {
     /// The values the built-in taxonomy ships with, for taxonomies that leave them out.
     fn default() -> Self {
         ClassifierSettings {
-            top_k: 5,
-            temperature: 0.0275,
-            min_score: 0.25,
-            min_margin: 0.02,
+            top_k: 6,
+            temperature: 0.0389,
+            min_score: -0.1,
+            min_margin: 0.015,
+            center: true,
+            confidence_slope: 0.5551,
+            confidence_bias: 0.8089,
         }
     }
 }

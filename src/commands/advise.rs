@@ -22,7 +22,12 @@ pub fn run(args: AdviseArgs) -> Result<()> {
             "the story is empty; pass it as an argument or on standard input".into(),
         ));
     }
-    let engine = Engine::load(&args.model.engine_options())?;
+    let mut engine = Engine::load(&args.model.engine_options())?;
+    crate::profile::apply_args(
+        &mut engine,
+        args.fewshot.examples.as_deref(),
+        args.fewshot.profile.as_deref(),
+    )?;
     let (embedded, verdict) = engine
         .classify_text(&text)?
         .expect("non-empty text is always embedded");
@@ -37,6 +42,30 @@ pub fn run(args: AdviseArgs) -> Result<()> {
         runner_up.id,
         verdict.margin
     );
+    if let Some(also) = verdict.also {
+        out += &format!("also: {}\n", taxonomy.scenarios[also].id);
+    }
+    if args.explain {
+        if let Some(n) = &verdict.nearest {
+            let text = nearest_text(taxonomy, &n.id).unwrap_or_default();
+            out += &format!(
+                "nearest: {} (similarity {:.3}){}\n",
+                n.id,
+                n.similarity,
+                if text.is_empty() {
+                    String::new()
+                } else {
+                    format!(": \"{text}\"")
+                }
+            );
+        }
+    }
+    if embedded.chunks > 1 {
+        out += &format!(
+            "note: the story has {} tokens; it was read in {} overlapping windows\n",
+            embedded.tokens, embedded.chunks
+        );
+    }
     if embedded.truncated {
         out += &format!(
             "note: the story has {} tokens; only the first {} were read\n",
@@ -52,4 +81,12 @@ pub fn run(args: AdviseArgs) -> Result<()> {
     }
     print!("{out}");
     Ok(())
+}
+
+/// The text of prototype `<scenario>#<n>` (n from 1); None for examples and unknown ids.
+fn nearest_text(taxonomy: &crate::taxonomy::Taxonomy, id: &str) -> Option<String> {
+    let (scenario, n) = id.split_once('#')?;
+    let n: usize = n.parse().ok()?;
+    let s = taxonomy.scenarios.iter().find(|s| s.id == scenario)?;
+    s.prototypes.get(n.checked_sub(1)?).cloned()
 }

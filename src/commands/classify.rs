@@ -25,7 +25,12 @@ pub fn run(args: ClassifyArgs) -> Result<()> {
     let source = Source::from_arg(&args.input);
     // Check the input's header before the slower model load, so a wrong column fails fast.
     let mut reader = StoryReader::open(&source, &args.columns(), args.columns.dialect())?;
-    let engine = Engine::load(&args.model.engine_options())?;
+    let mut engine = Engine::load(&args.model.engine_options())?;
+    crate::profile::apply_args(
+        &mut engine,
+        args.fewshot.examples.as_deref(),
+        args.fewshot.profile.as_deref(),
+    )?;
     let fingerprint = fingerprint(&args, &source, &engine)?;
     let (sink, done) = if args.resume {
         Sink::resume(&args.output, Some(&source), &fingerprint)?
@@ -49,6 +54,7 @@ pub fn run(args: ClassifyArgs) -> Result<()> {
             kept: reader.kept_names(),
             excel_safe: args.excel_safe,
             header: done == 0,
+            explain: args.explain,
         },
     )?;
     if done > 0 {
@@ -218,6 +224,11 @@ fn fingerprint(args: &ClassifyArgs, source: &Source, engine: &Engine) -> Result<
         engine.model.dir,
         args.excel_safe,
         args.strict,
+    ) + &format!(
+        " | {:?} | {} | {}",
+        args.fewshot,
+        args.explain,
+        args.model.long_text == crate::chunk::LongText::Chunk
     );
     let digest = Sha256::digest(settings.as_bytes());
     Ok(digest.iter().map(|b| format!("{b:02x}")).collect())

@@ -38,6 +38,7 @@ pub fn run(args: EmbedArgs) -> Result<()> {
                 "id": story.id,
                 "tokens": e.tokens,
                 "truncated": e.truncated,
+                "chunks": e.chunks,
                 "embedding": e.embedding,
             });
             serde_json::to_writer(&mut sink, &line)

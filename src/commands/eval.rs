@@ -1,82 +1,99 @@
-//! `failup eval`: classify a labelled CSV and score the result.
+//! `failup eval`: classify a labelled CSV and score the result: accuracy, macro-F1, per-class
+//! metrics, confusion, calibration (ECE and a reliability table) and the most confident
+//! mistakes; with `--cv K`, stratified K-fold cross-validation of the few-shot method.
 
 use std::process::ExitCode;
-use std::time::Instant;
 
+use crate::calibration::calibration_error;
+use crate::classify::Classifier;
 use crate::cli::{EvalArgs, ReportFormat};
 use crate::error::{Error, Result};
-use crate::eval::evaluate;
-use crate::input::{Columns, Source, StoryReader};
-use crate::pipeline::{Engine, CHUNK_SIZE};
-use crate::progress::Progress;
+use crate::eval::{cross_validate_indexes, evaluate, stratified_folds, Mistake, Scored};
+use crate::fewshot::train;
+use crate::pipeline::Engine;
+use crate::profile::{apply_args, embed_labelled, read_labelled};
 
 pub fn run(args: EvalArgs) -> Result<ExitCode> {
-    let source = Source::from_arg(&args.input);
-    let columns = Columns {
-        text: args.columns.text_column.clone(),
-        id: args.columns.id_column.clone(),
-        label: Some(args.label_column.clone()),
-        ..Columns::default()
-    };
-    let mut reader = StoryReader::open(&source, &columns, args.columns.dialect())?;
-    let engine = Engine::load(&args.model.engine_options())?;
+    let mut engine = Engine::load(&args.model.engine_options())?;
+    if args.cv.is_some() && (args.fewshot.examples.is_some() || args.fewshot.profile.is_some()) {
+        return Err(Error::Usage(
+            "--cv fits its own few-shot heads from INPUT; leave out --examples and --profile"
+                .into(),
+        ));
+    }
+    apply_args(
+        &mut engine,
+        args.fewshot.examples.as_deref(),
+        args.fewshot.profile.as_deref(),
+    )?;
+    let rows = read_labelled(
+        &args.input,
+        engine.taxonomy(),
+        &args.label_column,
+        args.columns.text_column.clone(),
+    )?;
+    if !args.quiet {
+        eprintln!("embedding {} labelled stories…", rows.len());
+    }
+    let embedded = embed_labelled(&engine, &rows)?;
     let labels: Vec<String> = engine
         .taxonomy()
         .ids()
         .iter()
         .map(|s| s.to_string())
         .collect();
-    let (bytes, total) = reader.progress_counter();
-    let mut progress = Progress::new(args.quiet, bytes, total);
-    let start = Instant::now();
-    let mut pairs = Vec::new();
-    let mut skipped_empty = 0usize;
-    loop {
-        let chunk = reader.next_chunk(CHUNK_SIZE)?;
-        if chunk.is_empty() {
-            break;
+    let gold: Vec<usize> = embedded.iter().map(|e| e.2).collect();
+    let verdicts = match args.cv {
+        None => embedded
+            .iter()
+            .map(|e| engine.classifier().classify(&e.1))
+            .collect::<Vec<_>>(),
+        Some(k) => {
+            let folds = stratified_folds(&gold, k as usize, args.seed);
+            let embeddings: Vec<Vec<f32>> = embedded.iter().map(|e| e.1.clone()).collect();
+            cross_validate(engine.classifier(), &embeddings, &gold, &folds, k as usize)
         }
-        for story in &chunk {
-            let label = story.label.as_deref().unwrap_or("").trim();
-            if !labels.iter().any(|l| l == label) {
-                return Err(Error::Input {
-                    file: reader.name().to_string(),
-                    line: Some(story.line),
-                    column: Some(args.label_column.clone()),
-                    problem: format!(
-                        "label '{label}' is not a scenario id; valid labels: {}",
-                        labels.join(", ")
-                    ),
-                });
-            }
-        }
-        let n = chunk.len() as u64;
-        for row in engine.classify_chunk(chunk)? {
-            let gold = row.story.label.as_deref().unwrap_or("").trim();
-            let gold = labels
-                .iter()
-                .position(|l| l == gold)
-                .expect("checked above");
-            match row.verdict {
-                Some(v) => pairs.push((gold, v.category)),
-                None => skipped_empty += 1,
-            }
-        }
-        progress.add_rows(n, start.elapsed().as_secs_f64());
-    }
-    progress.finish();
-    if pairs.is_empty() {
-        return Err(Error::Input {
-            file: reader.name().to_string(),
-            line: None,
-            column: None,
-            problem: "no labelled stories with text to score".into(),
-        });
-    }
-    if skipped_empty > 0 {
-        eprintln!("warning: {skipped_empty} rows with empty text were not scored");
-    }
-    let report = evaluate(&labels, &pairs);
+    };
+    let scored: Vec<Scored> = verdicts
+        .iter()
+        .zip(&embedded)
+        .zip(&rows)
+        .map(|((v, e), r)| Scored {
+            id: e.0.clone(),
+            text: r.1.clone(),
+            gold: e.2,
+            predicted: v.category,
+            confidence: v.confidence,
+        })
+        .collect();
+    let pairs: Vec<(usize, usize)> = scored.iter().map(|s| (s.gold, s.predicted)).collect();
+    let mut report = evaluate(&labels, &pairs);
+    let conf: Vec<f32> = scored.iter().map(|s| s.confidence).collect();
+    let correct: Vec<bool> = scored.iter().map(|s| s.gold == s.predicted).collect();
+    let (ece, bins) = calibration_error(&conf, &correct);
+    report.ece = Some(ece);
+    report.reliability = bins;
+    report.mode = Some(match (args.cv, &args.fewshot) {
+        (Some(k), _) => format!(
+            "few-shot, stratified {k}-fold cross-validation (seed {})",
+            args.seed
+        ),
+        (None, f) if f.examples.is_some() || f.profile.is_some() => "few-shot / profile".into(),
+        _ => "zero-shot".into(),
+    });
+    let mut mistakes: Vec<&Scored> = scored.iter().filter(|s| s.gold != s.predicted).collect();
+    mistakes.sort_by(|a, b| b.confidence.total_cmp(&a.confidence));
+    report.errors = mistakes
+        .into_iter()
+        .take(args.errors)
+        .map(|s| Mistake {
+            id: s.id.clone(),
+            gold: labels[s.gold].clone(),
+            predicted: labels[s.predicted].clone(),
+            confidence: s.confidence as f64,
+            text: s.text.clone(),
+        })
+        .collect();
     match args.format {
         ReportFormat::Text => print!("{}", report.to_text()),
         ReportFormat::Json => println!(
@@ -94,4 +111,30 @@ pub fn run(args: EvalArgs) -> Result<ExitCode> {
         }
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// Predicts every story with a head fitted on the prototypes and the stories of the other
+/// folds, so no story is ever scored by a head that saw it.
+pub fn cross_validate(
+    base: &Classifier,
+    embeddings: &[Vec<f32>],
+    gold: &[usize],
+    folds: &[usize],
+    k: usize,
+) -> Vec<crate::classify::Verdict> {
+    cross_validate_indexes(
+        embeddings.len(),
+        folds,
+        k,
+        |train_idx| {
+            let set: Vec<(Vec<f32>, usize)> = train_idx
+                .iter()
+                .map(|&i| (embeddings[i].clone(), gold[i]))
+                .collect();
+            let mut c = base.clone();
+            c.set_head(Some(train(base, &set)));
+            c
+        },
+        |c, i| c.classify(&embeddings[i]),
+    )
 }

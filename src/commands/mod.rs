@@ -1,11 +1,15 @@
 //! One file per subcommand, gluing the library's modules together.
 
 pub mod advise;
+pub mod bench;
+pub mod calibrate;
 pub mod categories;
 pub mod classify;
 pub mod embed;
 pub mod eval;
+pub mod models;
 pub mod report;
+pub mod train;
 
 use std::process::ExitCode;
 
@@ -19,7 +23,11 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
         Command::Advise(a) => advise::run(a).map(|_| ExitCode::SUCCESS),
         Command::Categories(a) => categories::run(a).map(|_| ExitCode::SUCCESS),
         Command::Embed(a) => embed::run(a).map(|_| ExitCode::SUCCESS),
+        Command::Bench(a) => bench::run(a).map(|_| ExitCode::SUCCESS),
         Command::Eval(a) => eval::run(a),
         Command::Report(a) => report::run(a).map(|_| ExitCode::SUCCESS),
+        Command::Train(a) => train::run(a).map(|_| ExitCode::SUCCESS),
+        Command::Calibrate(a) => calibrate::run(a).map(|_| ExitCode::SUCCESS),
+        Command::Models(c) => models::run(c).map(|_| ExitCode::SUCCESS),
     }
 }

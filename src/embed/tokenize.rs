@@ -67,6 +67,18 @@ impl TextTokenizer {
     /// Tokenizes one story, keeping its first `max_seq_length - 1` tokens and the closing
     /// `[SEP]` when it is longer than the window (what Hugging Face truncation does).
     pub fn tokenize(&self, text: &str) -> Result<Tokenized> {
+        let mut ids = self.encode_full(text)?;
+        let full_len = ids.len();
+        let max = self.config.max_seq_length;
+        if ids.len() > max {
+            ids.truncate(max - 1);
+            ids.push(self.sep_id);
+        }
+        Ok(Tokenized { ids, full_len })
+    }
+
+    /// All of a story's token ids, `[CLS] … [SEP]`, however long (for long-text chunking).
+    pub fn encode_full(&self, text: &str) -> Result<Vec<u32>> {
         let lowered;
         let text = if self.config.do_lower_case {
             lowered = text.to_lowercase();
@@ -78,13 +90,6 @@ impl TextTokenizer {
             .inner
             .encode_fast(text.trim(), true)
             .map_err(|e| Error::Tokenizer(e.to_string()))?;
-        let mut ids = encoding.get_ids().to_vec();
-        let full_len = ids.len();
-        let max = self.config.max_seq_length;
-        if ids.len() > max {
-            ids.truncate(max - 1);
-            ids.push(self.sep_id);
-        }
-        Ok(Tokenized { ids, full_len })
+        Ok(encoding.get_ids().to_vec())
     }
 }

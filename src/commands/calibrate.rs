@@ -1,0 +1,114 @@
+//! `failup calibrate`: fit the confidence temperature (log-loss), the `other` rule (macro-F1)
+//! and a Platt recalibration of the confidence (log-loss of right/wrong) on labelled stories.
+
+use crate::calibration::{
+    calibration_error, fit_other_rule, fit_platt, fit_temperature, raw_outputs,
+};
+use crate::classify::Classifier;
+use crate::cli::CalibrateArgs;
+use crate::error::Result;
+use crate::pipeline::Engine;
+use crate::profile::{embed_labelled, read_labelled, Calibration, Profile};
+
+/// Confidence and correctness of each story's verdict.
+fn verdicts(c: &Classifier, data: &[(String, Vec<f32>, usize)]) -> (Vec<f32>, Vec<bool>) {
+    data.iter()
+        .map(|(_, e, g)| {
+            let v = c.classify(e);
+            (v.confidence, v.category == *g)
+        })
+        .unzip()
+}
+
+pub fn run(args: CalibrateArgs) -> Result<()> {
+    let mut engine = Engine::load(&args.model.engine_options())?;
+    let mut profile = match &args.fewshot.profile {
+        Some(p) => {
+            let loaded = Profile::load(p)?;
+            loaded.apply(&mut engine, &p.display().to_string())?;
+            loaded
+        }
+        None => Profile::new(&engine, &args.input, 0)?,
+    };
+    if let Some(ex) = &args.fewshot.examples {
+        let rows = read_labelled(ex, engine.taxonomy(), "label", None)?;
+        let examples = embed_labelled(&engine, &rows)?;
+        profile.fit_examples(&engine, &examples);
+        profile.apply(&mut engine, "the fitted profile")?;
+    }
+    let rows = read_labelled(
+        &args.input,
+        engine.taxonomy(),
+        &args.label_column,
+        args.text_column.clone(),
+    )?;
+    let data = embed_labelled(&engine, &rows)?;
+    let gold: Vec<usize> = data.iter().map(|e| e.2).collect();
+    let labels: Vec<String> = engine
+        .taxonomy()
+        .ids()
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
+    let other = engine.taxonomy().other_index();
+    let mut c = engine.classifier().clone();
+    let (conf, correct) = verdicts(&c, &data);
+    let ece_before = calibration_error(&conf, &correct).0;
+
+    // 1. Temperature by log-loss of the gold label.
+    let raw: Vec<Vec<f32>> = data.iter().map(|e| raw_outputs(&c, &e.1)).collect();
+    let t = fit_temperature(&raw, &gold);
+    let mut head = c.head().cloned();
+    let s = &mut c.taxonomy_mut().classifier;
+    s.confidence_slope = 1.0;
+    s.confidence_bias = 0.0;
+    match head.as_mut() {
+        Some(h) => h.temperature = t,
+        None => s.temperature = t,
+    }
+    // 2. The `other` rule by macro-F1 (zero-shot only: a head learns `other` from its data).
+    if head.is_none() {
+        let settings = c.taxonomy().classifier;
+        let (min_score, min_margin) = fit_other_rule(&raw, &gold, other, &settings, &labels);
+        let s = &mut c.taxonomy_mut().classifier;
+        s.min_score = min_score;
+        s.min_margin = min_margin;
+    }
+    c.set_head(head.clone());
+    // 3. Platt scaling of the winner's probability.
+    let (conf, correct) = verdicts(&c, &data);
+    let (slope, bias) = fit_platt(&conf, &correct);
+    let s = &mut c.taxonomy_mut().classifier;
+    s.confidence_slope = slope;
+    s.confidence_bias = bias;
+    let settings = *s;
+    let (conf, correct) = verdicts(&c, &data);
+    let ece_after = calibration_error(&conf, &correct).0;
+
+    profile.head = head;
+    profile.calibration = Some(Calibration {
+        temperature: settings.temperature,
+        min_score: settings.min_score,
+        min_margin: settings.min_margin,
+        confidence_slope: slope,
+        confidence_bias: bias,
+    });
+    profile.training_sha256 = crate::profile::file_sha256(&args.input)?;
+    profile.training_rows = data.len();
+    profile.save(&args.output)?;
+    eprintln!(
+        "calibrated on {} stories: temperature {t:.4}, other rule min_score {:.3} min_margin \
+         {:.3}, confidence slope {slope:.4} bias {bias:.4}; ECE on these stories {ece_before:.3} \
+         -> {ece_after:.3}",
+        data.len(),
+        settings.min_score,
+        settings.min_margin
+    );
+    println!(
+        "[classifier]\ntemperature = {:.4}\nmin_score = {:.3}\nmin_margin = {:.3}\n\
+         confidence_slope = {slope:.4}\nconfidence_bias = {bias:.4}",
+        settings.temperature, settings.min_score, settings.min_margin
+    );
+    eprintln!("wrote {}", args.output.display());
+    Ok(())
+}

@@ -1,0 +1,32 @@
+//! `failup train`: fit a few-shot profile on labelled stories, once.
+
+use crate::cli::TrainArgs;
+use crate::error::Result;
+use crate::pipeline::Engine;
+use crate::profile::{embed_labelled, read_labelled, Profile};
+
+pub fn run(args: TrainArgs) -> Result<()> {
+    let engine = Engine::load(&args.model.engine_options())?;
+    let rows = read_labelled(
+        &args.input,
+        engine.taxonomy(),
+        &args.label_column,
+        args.text_column.clone(),
+    )?;
+    let examples = embed_labelled(&engine, &rows)?;
+    let mut profile = Profile::new(&engine, &args.input, examples.len())?;
+    profile.fit_examples(&engine, &examples);
+    profile.save(&args.output)?;
+    eprintln!(
+        "wrote {}: a few-shot head fitted on {} examples and {} prototypes",
+        args.output.display(),
+        examples.len(),
+        engine
+            .taxonomy()
+            .scenarios
+            .iter()
+            .map(|s| s.prototypes.len())
+            .sum::<usize>()
+    );
+    Ok(())
+}

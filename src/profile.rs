@@ -1,0 +1,286 @@
+//! Profiles: a few-shot head and calibrated settings, fitted once and reused.
+//!
+//! `failup train` and `failup calibrate` write a profile; `classify`, `advise` and `eval` read
+//! it with `--profile`, so a million-row run never refits. A profile records the model and the
+//! taxonomy it was fitted against (fingerprints) and the SHA-256 of its training data, and is
+//! refused against a different model or taxonomy, whose embeddings or prototypes would make its
+//! numbers meaningless. User examples are embedded afresh on every run (`--examples`) or stored
+//! inside the profile, never in the prototype cache, so they cannot be served stale.
+
+use std::path::Path;
+
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+
+use crate::embed::ModelDir;
+use crate::error::{Error, Result};
+use crate::fewshot::{train, Head};
+use crate::input::{Columns, Dialect, Source, StoryReader};
+use crate::pipeline::{Engine, CHUNK_SIZE};
+use crate::taxonomy::Taxonomy;
+
+pub const PROFILE_FORMAT: u32 = 1;
+
+/// Settings fitted by `failup calibrate`.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct Calibration {
+    pub temperature: f32,
+    pub min_score: f32,
+    pub min_margin: f32,
+    pub confidence_slope: f32,
+    pub confidence_bias: f32,
+}
+
+/// A stored example: id, scenario id and raw embedding.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct StoredExample {
+    pub id: String,
+    pub label: String,
+    pub embedding: Vec<f32>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Profile {
+    pub format: u32,
+    pub failup_version: String,
+    pub model: String,
+    pub model_sha256: String,
+    pub taxonomy_sha256: String,
+    /// SHA-256 of the labelled file the profile was fitted on.
+    pub training_sha256: String,
+    pub training_rows: usize,
+    pub calibration: Option<Calibration>,
+    pub head: Option<Head>,
+    pub examples: Vec<StoredExample>,
+}
+
+/// SHA-256 of what the classifier depends on in a taxonomy: ids, prototypes and settings that
+/// shape scores.
+pub fn taxonomy_sha256(t: &Taxonomy) -> String {
+    let mut h = Sha256::new();
+    h.update(format!(
+        "top_k={} center={}\n",
+        t.classifier.top_k, t.classifier.center
+    ));
+    for s in &t.scenarios {
+        h.update(format!("[{}]\n", s.id));
+        for p in &s.prototypes {
+            h.update(p.as_bytes());
+            h.update(b"\n");
+        }
+    }
+    hex(&h.finalize())
+}
+
+/// SHA-256 of the model's ONNX file and tokenizer.
+pub fn model_sha256(model: &ModelDir) -> Result<String> {
+    let mut h = Sha256::new();
+    for p in [
+        model.onnx_path(crate::embed::Precision::Fp32),
+        model.tokenizer_path(),
+    ] {
+        let bytes = std::fs::read(&p).map_err(|e| Error::io(p.display().to_string(), e))?;
+        h.update(&bytes);
+    }
+    Ok(hex(&h.finalize()))
+}
+
+pub fn file_sha256(path: &Path) -> Result<String> {
+    let bytes = std::fs::read(path).map_err(|e| Error::io(path.display().to_string(), e))?;
+    Ok(hex(&Sha256::digest(&bytes)))
+}
+
+fn hex(b: &[u8]) -> String {
+    b.iter().map(|x| format!("{x:02x}")).collect()
+}
+
+/// Labelled stories of a CSV file (`text`/`story` and `label` columns): ids, texts and scenario
+/// indexes. An unknown label is an error naming its line and the valid labels.
+pub fn read_labelled(
+    path: &Path,
+    taxonomy: &Taxonomy,
+    label_column: &str,
+    text_column: Option<String>,
+) -> Result<Vec<(String, String, usize)>> {
+    let source = Source::from_arg(path);
+    let columns = Columns {
+        text: text_column,
+        label: Some(label_column.to_string()),
+        ..Columns::default()
+    };
+    let mut reader = StoryReader::open(&source, &columns, Dialect::default())?;
+    let ids = taxonomy.ids();
+    let mut out = Vec::new();
+    loop {
+        let chunk = reader.next_chunk(CHUNK_SIZE)?;
+        if chunk.is_empty() {
+            break;
+        }
+        for story in chunk {
+            let label = story.label.as_deref().unwrap_or("").trim().to_string();
+            let Some(i) = ids.iter().position(|l| *l == label) else {
+                return Err(Error::Input {
+                    file: reader.name().to_string(),
+                    line: Some(story.line),
+                    column: Some(label_column.to_string()),
+                    problem: format!(
+                        "label '{label}' is not a scenario id; valid labels: {}",
+                        ids.join(", ")
+                    ),
+                });
+            };
+            if !story.text.trim().is_empty() {
+                out.push((story.id, story.text, i));
+            }
+        }
+    }
+    if out.is_empty() {
+        return Err(Error::Input {
+            file: path.display().to_string(),
+            line: None,
+            column: None,
+            problem: "no labelled stories with text".into(),
+        });
+    }
+    Ok(out)
+}
+
+/// Embeds labelled stories: (id, raw embedding, scenario index).
+pub fn embed_labelled(
+    engine: &Engine,
+    rows: &[(String, String, usize)],
+) -> Result<Vec<(String, Vec<f32>, usize)>> {
+    let texts: Vec<&str> = rows.iter().map(|r| r.1.as_str()).collect();
+    let embedded = engine.embed_texts(&texts)?;
+    Ok(rows
+        .iter()
+        .zip(embedded)
+        .filter_map(|(r, e)| e.embedding.map(|v| (r.0.clone(), v, r.2)))
+        .collect())
+}
+
+impl Profile {
+    /// A new profile for this engine's model and taxonomy.
+    pub fn new(engine: &Engine, training: &Path, rows: usize) -> Result<Profile> {
+        Ok(Profile {
+            format: PROFILE_FORMAT,
+            failup_version: env!("CARGO_PKG_VERSION").to_string(),
+            model: engine.model.name(),
+            model_sha256: model_sha256(&engine.model)?,
+            taxonomy_sha256: taxonomy_sha256(engine.taxonomy()),
+            training_sha256: file_sha256(training)?,
+            training_rows: rows,
+            calibration: None,
+            head: None,
+            examples: Vec::new(),
+        })
+    }
+
+    /// Fits a few-shot head on `examples` for the engine's classifier and stores them.
+    pub fn fit_examples(&mut self, engine: &Engine, examples: &[(String, Vec<f32>, usize)]) {
+        let pairs: Vec<(Vec<f32>, usize)> = examples.iter().map(|e| (e.1.clone(), e.2)).collect();
+        self.head = Some(train(engine.classifier(), &pairs));
+        let ids = engine.taxonomy().ids();
+        self.examples = examples
+            .iter()
+            .map(|(id, e, l)| StoredExample {
+                id: id.clone(),
+                label: ids[*l].to_string(),
+                embedding: e.clone(),
+            })
+            .collect();
+    }
+
+    pub fn save(&self, path: &Path) -> Result<()> {
+        let text = serde_json::to_string(self).expect("profile serialises");
+        std::fs::write(path, text).map_err(|e| Error::io(path.display().to_string(), e))
+    }
+
+    pub fn load(path: &Path) -> Result<Profile> {
+        let name = path.display().to_string();
+        let text = std::fs::read_to_string(path).map_err(|e| Error::io(&name, e))?;
+        let p: Profile = serde_json::from_str(&text).map_err(|e| Error::Input {
+            file: name.clone(),
+            line: Some(e.line() as u64),
+            column: None,
+            problem: format!("not a failup profile: {e}"),
+        })?;
+        if p.format != PROFILE_FORMAT {
+            return Err(Error::Usage(format!(
+                "{name}: profile format {} is not supported (this failup reads {PROFILE_FORMAT}); \
+                 refit it with failup train",
+                p.format
+            )));
+        }
+        Ok(p)
+    }
+
+    /// Refuses a profile fitted against another model or taxonomy, then installs its head,
+    /// examples and calibrated settings into the engine's classifier.
+    pub fn apply(&self, engine: &mut Engine, name: &str) -> Result<()> {
+        let tax = taxonomy_sha256(engine.taxonomy());
+        if tax != self.taxonomy_sha256 {
+            return Err(Error::Usage(format!(
+                "{name} was fitted against another taxonomy (sha256 {}…, this one is {}…); \
+                 refit it with failup train/calibrate and this --taxonomy",
+                &self.taxonomy_sha256[..12.min(self.taxonomy_sha256.len())],
+                &tax[..12]
+            )));
+        }
+        let model = model_sha256(&engine.model)?;
+        if model != self.model_sha256 {
+            return Err(Error::Usage(format!(
+                "{name} was fitted with another model ({}, sha256 {}…); refit it with this --model",
+                self.model,
+                &self.model_sha256[..12.min(self.model_sha256.len())]
+            )));
+        }
+        let ids: Vec<String> = engine
+            .taxonomy()
+            .ids()
+            .iter()
+            .map(|s| s.to_string())
+            .collect();
+        let classifier = engine.classifier_mut();
+        if let Some(c) = self.calibration {
+            let s = &mut classifier.taxonomy_mut().classifier;
+            s.temperature = c.temperature;
+            s.min_score = c.min_score;
+            s.min_margin = c.min_margin;
+            s.confidence_slope = c.confidence_slope;
+            s.confidence_bias = c.confidence_bias;
+        }
+        classifier.set_head(self.head.clone());
+        classifier.set_examples(
+            self.examples
+                .iter()
+                .filter_map(|e| {
+                    let l = ids.iter().position(|i| *i == e.label)?;
+                    Some((e.id.clone(), l, e.embedding.clone()))
+                })
+                .collect(),
+        );
+        Ok(())
+    }
+}
+
+/// `--examples FILE` / `--profile FILE` for the commands that classify.
+pub fn apply_args(
+    engine: &mut Engine,
+    examples: Option<&Path>,
+    profile: Option<&Path>,
+) -> Result<()> {
+    if let Some(p) = profile {
+        Profile::load(p)?.apply(engine, &p.display().to_string())?;
+    }
+    if let Some(path) = examples {
+        let rows = read_labelled(path, engine.taxonomy(), "label", None)?;
+        let embedded = embed_labelled(engine, &rows)?;
+        let pairs: Vec<(Vec<f32>, usize)> = embedded.iter().map(|e| (e.1.clone(), e.2)).collect();
+        let head = train(engine.classifier(), &pairs);
+        let classifier = engine.classifier_mut();
+        classifier.set_head(Some(head));
+        classifier.set_examples(embedded.into_iter().map(|(i, e, l)| (i, l, e)).collect());
+    }
+    Ok(())
+}

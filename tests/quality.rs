@@ -1,0 +1,413 @@
+//! Classification quality features: long-story chunking, few-shot examples and profiles,
+//! cross-validation, calibration, `also` and explanations. These run the real model.
+
+mod common;
+
+use common::*;
+use serde_json::Value;
+
+fn long_story() -> String {
+    std::fs::read_to_string(fixture("long_story.txt")).unwrap()
+}
+
+fn csv_of(rows: &[(&str, &str)]) -> String {
+    let mut w = csv::Writer::from_writer(Vec::new());
+    w.write_record(["id", "text"]).unwrap();
+    for (id, text) in rows {
+        w.write_record([id, text]).unwrap();
+    }
+    String::from_utf8(w.into_inner().unwrap()).unwrap()
+}
+
+fn embed_one(dir: &std::path::Path, long_text: &str) -> Value {
+    let out = failup_in(
+        dir,
+        &["embed", "in.csv", "-q", "--long-text", long_text],
+        None,
+    );
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    serde_json::from_str(stdout(&out).lines().next().unwrap()).unwrap()
+}
+
+#[test]
+fn a_1500_word_story_is_embedded_in_several_windows_and_stays_unit_length() {
+    let story = long_story();
+    assert!(story.split_whitespace().count() >= 1500);
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("in.csv"), csv_of(&[("long", &story)])).unwrap();
+    let chunked = embed_one(dir.path(), "chunk");
+    let tokens = chunked["tokens"].as_u64().unwrap();
+    let chunks = chunked["chunks"].as_u64().unwrap();
+    assert!(tokens > 1500, "{tokens}");
+    // 254 story tokens per window, 32 shared with the next: at least tokens / 222 windows.
+    assert!(
+        chunks >= tokens / 222 && chunks >= 6,
+        "{chunks} windows for {tokens} tokens"
+    );
+    assert_eq!(chunked["truncated"], Value::Bool(false));
+    let v: Vec<f64> = chunked["embedding"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|x| x.as_f64().unwrap())
+        .collect();
+    assert_eq!(v.len(), 384);
+    let norm = v.iter().map(|x| x * x).sum::<f64>().sqrt();
+    assert!((norm - 1.0).abs() < 1e-4, "norm {norm}");
+
+    let truncated = embed_one(dir.path(), "truncate");
+    assert_eq!(truncated["chunks"].as_u64(), Some(1));
+    assert_eq!(truncated["truncated"], Value::Bool(true));
+    // The two embeddings differ: chunking read the rest of the story.
+    let t: Vec<f64> = truncated["embedding"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|x| x.as_f64().unwrap())
+        .collect();
+    let cos: f64 = v.iter().zip(&t).map(|(a, b)| a * b).sum();
+    assert!(cos < 0.999, "{cos}");
+}
+
+#[test]
+fn chunking_reads_the_end_of_a_long_story() {
+    // The first ~600 words are background; the lost pitch is told after the model's first
+    // window. Truncation cannot see it, chunking must.
+    let story = long_story();
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("in.csv"), csv_of(&[("long", &story)])).unwrap();
+    let out = failup_in(
+        dir.path(),
+        &["classify", "in.csv", "-q", "--format", "jsonl"],
+        None,
+    );
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let row: Value = serde_json::from_str(stdout(&out).trim()).unwrap();
+    assert_eq!(row["category"], "lost_pitch", "{row}");
+    assert!(row["chunks"].as_u64().unwrap() >= 6);
+    let out = failup_in(
+        dir.path(),
+        &[
+            "classify",
+            "in.csv",
+            "-q",
+            "--format",
+            "jsonl",
+            "--long-text",
+            "truncate",
+        ],
+        None,
+    );
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let row: Value = serde_json::from_str(stdout(&out).trim()).unwrap();
+    assert_ne!(
+        row["category"], "lost_pitch",
+        "truncation saw the pitch: {row}"
+    );
+}
+
+#[test]
+fn few_shot_examples_move_a_story_zero_shot_gets_wrong() {
+    // In this user's world an audition is a pitch: zero-shot reads "picked another actor for
+    // the lead" as being passed over; eight examples of theirs teach it otherwise.
+    let dir = tempfile::tempdir().unwrap();
+    let story = "The casting director picked another actor for the lead after my audition.";
+    std::fs::write(dir.path().join("in.csv"), csv_of(&[("a", story)])).unwrap();
+    let examples = fixture("fewshot_examples.csv");
+    let category = |extra: &[&str]| {
+        let mut args = vec!["classify", "in.csv", "-q", "--format", "jsonl", "--explain"];
+        args.extend_from_slice(extra);
+        let out = failup_in(dir.path(), &args, None);
+        assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+        let row: Value = serde_json::from_str(stdout(&out).trim()).unwrap();
+        row
+    };
+    let zero = category(&[]);
+    assert_eq!(zero["category"], "passed_over", "{zero}");
+    let few = category(&["--examples", examples.to_str().unwrap()]);
+    assert_eq!(few["category"], "lost_pitch", "{few}");
+    assert!(
+        few["nearest"].as_str().unwrap().starts_with("example:"),
+        "{few}"
+    );
+
+    // The same through a profile fitted once with `failup train`.
+    let profile = dir.path().join("profile.json");
+    let out = failup_in(
+        dir.path(),
+        &[
+            "train",
+            examples.to_str().unwrap(),
+            "-o",
+            profile.to_str().unwrap(),
+        ],
+        None,
+    );
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let p: Value = serde_json::from_str(&std::fs::read_to_string(&profile).unwrap()).unwrap();
+    for key in [
+        "model",
+        "model_sha256",
+        "taxonomy_sha256",
+        "training_sha256",
+    ] {
+        assert!(p[key].as_str().is_some_and(|s| !s.is_empty()), "{key}");
+    }
+    let via_profile = category(&["--profile", profile.to_str().unwrap()]);
+    assert_eq!(via_profile["category"], "lost_pitch", "{via_profile}");
+    assert_eq!(via_profile["confidence"], few["confidence"]);
+}
+
+#[test]
+fn unknown_example_labels_are_an_error_listing_the_valid_ones() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("ex.csv"),
+        "text,label\n\"We lost the bid.\",lost_pitch\n\"I got fired.\",fired\n",
+    )
+    .unwrap();
+    let out = failup_in(dir.path(), &["train", "ex.csv", "-o", "p.json"], None);
+    assert_eq!(out.status.code(), Some(2));
+    let err = stderr(&out);
+    assert!(
+        err.contains("fired") && err.contains("passed_over, pivot_regret"),
+        "{err}"
+    );
+    assert!(!dir.path().join("p.json").exists());
+}
+
+#[test]
+fn a_profile_is_refused_against_another_taxonomy() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = failup_in(
+        dir.path(),
+        &[
+            "train",
+            fixture("fewshot_examples.csv").to_str().unwrap(),
+            "-o",
+            "p.json",
+        ],
+        None,
+    );
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    // The same taxonomy with one prototype reworded.
+    let toml = std::fs::read_to_string(repo_path("data/taxonomy.toml")).unwrap();
+    let changed = toml.replacen(
+        "We lost the bid I was in charge of",
+        "We lost the big bid I was in charge of",
+        1,
+    );
+    assert_ne!(toml, changed);
+    std::fs::write(dir.path().join("t.toml"), changed).unwrap();
+    std::fs::write(
+        dir.path().join("in.csv"),
+        csv_of(&[("a", "We lost the pitch.")]),
+    )
+    .unwrap();
+    let out = failup_in(
+        dir.path(),
+        &[
+            "classify",
+            "in.csv",
+            "-q",
+            "--profile",
+            "p.json",
+            "--taxonomy",
+            "t.toml",
+        ],
+        None,
+    );
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        stderr(&out).contains("another taxonomy"),
+        "{}",
+        stderr(&out)
+    );
+    // The unchanged taxonomy, given as a file, is accepted.
+    std::fs::write(dir.path().join("same.toml"), toml).unwrap();
+    let out = failup_in(
+        dir.path(),
+        &[
+            "classify",
+            "in.csv",
+            "-q",
+            "--profile",
+            "p.json",
+            "--taxonomy",
+            "same.toml",
+        ],
+        None,
+    );
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+}
+
+#[test]
+fn cross_validation_never_scores_a_story_with_a_head_that_saw_it() {
+    use failup::eval::{cross_validate_indexes, stratified_folds};
+    let gold: Vec<usize> = (0..103).map(|i| i % 4).collect();
+    let folds = stratified_folds(&gold, 5, 7);
+    // Stratified: each fold holds 20 or 21 stories, each label spread within one.
+    for f in 0..5 {
+        let size = folds.iter().filter(|&&x| x == f).count();
+        assert!((20..=21).contains(&size), "fold {f}: {size}");
+        for l in 0..4 {
+            let n = (0..gold.len())
+                .filter(|&i| folds[i] == f && gold[i] == l)
+                .count();
+            assert!((4..=6).contains(&n), "fold {f} label {l}: {n}");
+        }
+    }
+    let predictions = cross_validate_indexes(
+        gold.len(),
+        &folds,
+        5,
+        |train| train.to_vec(),
+        |train, i| {
+            assert!(
+                !train.contains(&i),
+                "story {i} scored by a model trained on it"
+            );
+            train.len()
+        },
+    );
+    assert_eq!(predictions.len(), gold.len());
+    // Every story was scored exactly once, by a model trained on all the other folds.
+    for (i, n) in predictions.iter().enumerate() {
+        let fold_size = folds.iter().filter(|&&x| x == folds[i]).count();
+        assert_eq!(*n, gold.len() - fold_size);
+    }
+}
+
+#[test]
+fn eval_cv_reports_cross_validated_scores() {
+    let out = failup(&[
+        "eval",
+        fixture("labelled.csv").to_str().unwrap(),
+        "--cv",
+        "2",
+        "--examples-from-self",
+        "--format",
+        "json",
+        "-q",
+        "--errors",
+        "3",
+    ]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let r: Value = serde_json::from_str(&stdout(&out)).unwrap();
+    assert!(r["mode"].as_str().unwrap().contains("2-fold"));
+    assert!(r["macro_f1"].as_f64().unwrap() > 0.0);
+    assert!(r["ece"].as_f64().is_some());
+    assert!(r["reliability"].as_array().is_some_and(|b| !b.is_empty()));
+    assert!(r["errors"].as_array().unwrap().len() <= 3);
+}
+
+fn ece_of(args: &[&str]) -> f64 {
+    let out = failup(args);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let r: Value = serde_json::from_str(&stdout(&out)).unwrap();
+    r["ece"].as_f64().unwrap()
+}
+
+#[test]
+fn calibration_lowers_the_expected_calibration_error() {
+    // An uncalibrated taxonomy: the built-in one with a far too small temperature and no Platt
+    // recalibration, so its confidences are all near 1.
+    let dir = tempfile::tempdir().unwrap();
+    let toml = std::fs::read_to_string(repo_path("data/taxonomy.toml")).unwrap();
+    let mut raw = String::new();
+    for line in toml.lines() {
+        let line = if line.starts_with("temperature =") {
+            "temperature = 0.005"
+        } else if line.starts_with("confidence_slope =") {
+            "confidence_slope = 1.0"
+        } else if line.starts_with("confidence_bias =") {
+            "confidence_bias = 0.0"
+        } else {
+            line
+        };
+        raw += line;
+        raw.push('\n');
+    }
+    let tax = dir.path().join("raw.toml");
+    std::fs::write(&tax, raw).unwrap();
+    // Calibrate on half of data/calibration.csv, score on the other half.
+    let all = std::fs::read_to_string(repo_path("data/calibration.csv")).unwrap();
+    let mut r = csv::Reader::from_reader(all.as_bytes());
+    let (mut fit, mut held) = (
+        csv::Writer::from_writer(Vec::new()),
+        csv::Writer::from_writer(Vec::new()),
+    );
+    fit.write_record(r.headers().unwrap()).unwrap();
+    held.write_record(r.headers().unwrap()).unwrap();
+    for (i, rec) in r.records().enumerate() {
+        let rec = rec.unwrap();
+        if i % 2 == 0 {
+            fit.write_record(&rec)
+        } else {
+            held.write_record(&rec)
+        }
+        .unwrap();
+    }
+    let (calib, held_out) = (dir.path().join("fit.csv"), dir.path().join("held.csv"));
+    std::fs::write(&calib, fit.into_inner().unwrap()).unwrap();
+    std::fs::write(&held_out, held.into_inner().unwrap()).unwrap();
+    let profile = dir.path().join("cal.json");
+    let out = failup(&[
+        "calibrate",
+        calib.to_str().unwrap(),
+        "-o",
+        profile.to_str().unwrap(),
+        "--taxonomy",
+        tax.to_str().unwrap(),
+    ]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let base = [
+        "eval",
+        held_out.to_str().unwrap(),
+        "--format",
+        "json",
+        "-q",
+        "--taxonomy",
+        tax.to_str().unwrap(),
+    ];
+    let before = ece_of(&base);
+    let mut with = base.to_vec();
+    with.extend(["--profile", profile.to_str().unwrap()]);
+    let after = ece_of(&with);
+    assert!(after < before, "ECE {before} -> {after}");
+}
+
+#[test]
+fn also_and_explain_columns() {
+    let dir = tempfile::tempdir().unwrap();
+    let story = "Passed over for the promotion again, in favour of a junior, and the new business \
+                 pitch I ran last week went to the competition.";
+    std::fs::write(dir.path().join("in.csv"), csv_of(&[("a", story)])).unwrap();
+    let out = failup_in(dir.path(), &["classify", "in.csv", "-q", "--explain"], None);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let text = stdout(&out);
+    let mut r = csv::Reader::from_reader(text.as_bytes());
+    let header: Vec<String> = r.headers().unwrap().iter().map(String::from).collect();
+    for col in ["also", "chunks", "nearest", "nearest_similarity"] {
+        assert!(header.iter().any(|h| h == col), "{col} in {header:?}");
+    }
+    let row = r.records().next().unwrap().unwrap();
+    let get = |name: &str| row[header.iter().position(|h| h == name).unwrap()].to_string();
+    let nearest = get("nearest");
+    assert!(nearest.contains('#'), "{nearest}");
+    let sim: f64 = get("nearest_similarity").parse().unwrap();
+    assert!(sim > 0.0 && sim <= 1.0);
+    // Two scenarios told at once: the second is named in `also`.
+    let (cat, also) = (get("category"), get("also"));
+    let mut pair = [cat.as_str(), also.as_str()];
+    pair.sort();
+    assert_eq!(pair, ["lost_pitch", "passed_over"], "{cat} / {also}");
+
+    let out = failup_in(dir.path(), &["advise", "--explain", story], None);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert!(
+        stdout(&out).contains(&format!("nearest: {nearest}")),
+        "{}",
+        stdout(&out)
+    );
+}
