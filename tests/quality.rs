@@ -411,3 +411,40 @@ fn also_and_explain_columns() {
         stdout(&out)
     );
 }
+
+#[test]
+fn the_report_counts_second_scenarios() {
+    let dir = tempfile::tempdir().unwrap();
+    let rows = [
+        (
+            "r1",
+            "Passed over for the promotion again, in favour of a junior, and the new business \
+             pitch I ran last week went to the competition.",
+        ),
+        ("r2", "I was laid off on Friday."),
+    ];
+    std::fs::write(dir.path().join("in.csv"), csv_of(&rows)).unwrap();
+    let out = failup_in(
+        dir.path(),
+        &[
+            "classify", "in.csv", "-q", "-o", "out.csv", "--report", "r.json",
+        ],
+        None,
+    );
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let r: Value =
+        serde_json::from_str(&std::fs::read_to_string(dir.path().join("r.json")).unwrap()).unwrap();
+    assert_eq!(r["totals"]["also"], 1, "{}", r["totals"]);
+    let pair = &r["totals"]["also_pairs"][0];
+    let mut names = [
+        pair["category"].as_str().unwrap(),
+        pair["also"].as_str().unwrap(),
+    ];
+    names.sort();
+    assert_eq!(names, ["lost_pitch", "passed_over"]);
+    // `failup report` on the written file counts the same.
+    let out = failup_in(dir.path(), &["report", "out.csv", "--format", "json"], None);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let again: Value = serde_json::from_str(&stdout(&out)).unwrap();
+    assert_eq!(again["totals"]["also"], 1);
+}

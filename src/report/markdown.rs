@@ -136,6 +136,18 @@ pub fn render(summary: &Summary) -> String {
         );
     }
     o += &format!("| truncated to the model's window | {} | |\n", t.truncated);
+    if t.also > 0 {
+        let pairs: Vec<String> = t
+            .also_pairs
+            .iter()
+            .map(|p| format!("{} + {}: {}", code(&p.category), code(&p.also), p.count))
+            .collect();
+        o += &format!(
+            "| with a second scenario (`also`) | {} | {} |\n",
+            t.also,
+            pairs.join(", ")
+        );
+    }
     o += "\n| story length | mean | median |\n|---|---:|---:|\n";
     o += &format!(
         "| words | {} | {} |\n",

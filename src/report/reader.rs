@@ -33,6 +33,8 @@ enum Kind {
         index: [usize; EXPECTED_COLUMNS.len()],
         text: Option<usize>,
         group: Option<usize>,
+        /// The optional `also` column.
+        also: Option<usize>,
     },
     Jsonl {
         lines: Box<dyn BufRead>,
@@ -196,12 +198,14 @@ impl ClassifiedReader {
             }
             None => None,
         };
+        let also = position("also");
         self.kind = Kind::Csv {
             reader: Box::new(reader),
             record: csv::ByteRecord::new(),
             index,
             text,
             group,
+            also,
         };
         Ok(())
     }
@@ -306,6 +310,7 @@ impl ClassifiedReader {
                 index,
                 text,
                 group,
+                also,
             } => {
                 let more = reader
                     .read_byte_record(record)
@@ -324,6 +329,7 @@ impl ClassifiedReader {
                     tokens: non_empty(field(index[5]).trim()),
                     truncated: field(index[6]).trim().eq_ignore_ascii_case("true"),
                     status: field(index[7]).trim().to_string(),
+                    also: also.and_then(|i| non_empty(field(i).trim())),
                     text: text.map(|i| field(i).into_owned()),
                     group: group.map(|i| field(i).into_owned()),
                 };
@@ -383,6 +389,7 @@ impl ClassifiedReader {
             truncated: matches!(obj.get("truncated"), Some(Value::Bool(true)))
                 || as_text("truncated")?.is_some_and(|t| t.eq_ignore_ascii_case("true")),
             status: as_text("status")?.unwrap_or_default(),
+            also: as_text("also")?.filter(|a| !a.is_empty()),
             text: self
                 .text_column
                 .as_deref()
@@ -466,6 +473,10 @@ impl ClassifiedReader {
             margin,
             tokens,
             truncated: raw.truncated,
+            also: match (&category, raw.also.as_deref()) {
+                (Some(_), Some(a)) => Some(scenario("also", a)?),
+                _ => None,
+            },
             status,
             text: raw.text,
             group: raw.group,
@@ -483,6 +494,7 @@ struct RawRow {
     tokens: Option<String>,
     truncated: bool,
     status: String,
+    also: Option<String>,
     text: Option<String>,
     group: Option<String>,
 }

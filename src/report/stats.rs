@@ -63,6 +63,8 @@ pub struct ReportRow {
     pub margin: f32,
     pub tokens: u64,
     pub truncated: bool,
+    /// A second scenario the story carries too (the `also` column), when the input has one.
+    pub also: Option<usize>,
     /// `ok`, `empty`, `malformed`, `invalid_utf8`, or any later status.
     pub status: String,
     /// The story, when the input carries it.
@@ -91,6 +93,7 @@ impl ReportRow {
             margin: v.map_or(0.0, |v| as_written(v.margin)),
             tokens: row.tokens as u64,
             truncated: row.truncated,
+            also: v.and_then(|v| v.also).filter(|&c| c < n),
             status: row.status.as_str().to_string(),
             text: text.map(str::to_string),
             group: group.map(str::to_string),
@@ -197,6 +200,10 @@ pub struct Totals {
     pub flagged: Vec<StatusRows>,
     /// Rows the model saw only the start of.
     pub truncated: u64,
+    /// Classified rows that carry a second scenario (`also`).
+    pub also: u64,
+    /// Those rows by (category, also) pair, most frequent first.
+    pub also_pairs: Vec<AlsoPair>,
     /// Story length in words over classified rows; null without story text.
     pub words: Option<Stat>,
     /// Story length in model tokens over classified rows; null with no classified rows.
@@ -537,6 +544,14 @@ impl IdAcc {
 }
 
 /// Builds a [`Summary`] from rows fed one at a time, in input order.
+/// How many stories were classified as `category` and also carry `also`.
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct AlsoPair {
+    pub category: String,
+    pub also: String,
+    pub count: u64,
+}
+
 #[derive(Debug)]
 pub struct SummaryBuilder {
     taxonomy: Taxonomy,
@@ -544,6 +559,7 @@ pub struct SummaryBuilder {
     other: usize,
     rows: u64,
     truncated: u64,
+    also: BTreeMap<(usize, usize), u64>,
     empty: IdAcc,
     errored: IdAcc,
     errored_statuses: BTreeMap<String, u64>,
@@ -566,6 +582,7 @@ impl SummaryBuilder {
             options,
             rows: 0,
             truncated: 0,
+            also: BTreeMap::new(),
             empty: IdAcc::default(),
             errored: IdAcc::default(),
             errored_statuses: BTreeMap::new(),
@@ -609,6 +626,9 @@ impl SummaryBuilder {
             }
             return;
         };
+        if let Some(a) = row.also.filter(|&a| a < self.scenarios.len() && a != cat) {
+            *self.also.entry((cat, a)).or_default() += 1;
+        }
         if row.status != "ok" {
             self.flagged
                 .entry(row.status.clone())
@@ -709,6 +729,20 @@ impl SummaryBuilder {
                 })
                 .collect(),
             truncated: self.truncated,
+            also: self.also.values().sum(),
+            also_pairs: {
+                let mut pairs: Vec<AlsoPair> = self
+                    .also
+                    .iter()
+                    .map(|(&(c, a), &count)| AlsoPair {
+                        category: self.taxonomy.scenarios[c].id.clone(),
+                        also: self.taxonomy.scenarios[a].id.clone(),
+                        count,
+                    })
+                    .collect();
+                pairs.sort_by_key(|p| std::cmp::Reverse(p.count));
+                pairs
+            },
             words: if self.text_seen {
                 stat(&mut words)
             } else {
@@ -889,6 +923,7 @@ mod tests {
                 margin: 0.1,
                 tokens: 10,
                 truncated: false,
+                also: None,
                 status: if empty { "empty" } else { "ok" }.into(),
                 text: Some("a story".into()),
                 // Every row its own group: far more than MAX_GROUPS.

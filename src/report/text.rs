@@ -205,6 +205,18 @@ pub fn render(summary: &Summary, color: bool) -> String {
         );
     }
     o += &row("truncated", t.truncated.to_string(), String::new());
+    if t.also > 0 {
+        let pairs: Vec<String> = t
+            .also_pairs
+            .iter()
+            .map(|p| format!("{} + {}: {}", p.category, p.also, p.count))
+            .collect();
+        o += &row(
+            "second scenario",
+            t.also.to_string(),
+            format!("(column also) {}", pairs.join(", ")),
+        );
+    }
     o += &row(
         "words",
         num(t.words.map(|s| s.mean), 1),
