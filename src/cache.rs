@@ -13,7 +13,7 @@ use std::time::UNIX_EPOCH;
 
 use sha2::{Digest, Sha256};
 
-use crate::embed::ModelDir;
+use crate::embed::{ModelDir, Precision};
 use crate::taxonomy::Taxonomy;
 
 pub struct PrototypeCache {
@@ -38,9 +38,13 @@ pub fn cache_dir() -> Option<PathBuf> {
 }
 
 impl PrototypeCache {
-    pub fn new(taxonomy: &Taxonomy, model: &ModelDir) -> Option<PrototypeCache> {
+    pub fn new(
+        taxonomy: &Taxonomy,
+        model: &ModelDir,
+        precision: Precision,
+    ) -> Option<PrototypeCache> {
         let dir = cache_dir()?;
-        let onnx = std::fs::metadata(model.onnx_path()).ok()?;
+        let onnx = std::fs::metadata(model.onnx_path(precision)).ok()?;
         let mtime = onnx
             .modified()
             .ok()?
@@ -58,8 +62,9 @@ impl PrototypeCache {
             .canonicalize()
             .unwrap_or_else(|_| model.dir.clone());
         h.update(format!(
-            "{}\n{}\n{mtime}\n{}\n{:?}\n",
+            "{}\n{:?}\n{}\n{mtime}\n{}\n{:?}\n",
             where_.display(),
+            precision,
             onnx.len(),
             model.max_seq_length,
             model.pooling
@@ -75,6 +80,19 @@ impl PrototypeCache {
             file: dir.join(format!("prototypes-{}.f32", &key[..32])),
             dim: model.dim,
         })
+    }
+
+    /// Keeps an engine's embeddings apart from rten's: `tag` (e.g. `rust-bert`) is added to the
+    /// file name. rten's own files carry no tag.
+    pub fn tagged(mut self, tag: &str) -> PrototypeCache {
+        if let Some(name) = self
+            .file
+            .file_stem()
+            .map(|s| s.to_string_lossy().into_owned())
+        {
+            self.file.set_file_name(format!("{name}-{tag}.f32"));
+        }
+        self
     }
 
     /// The cached embeddings, if present and of the expected shape.

@@ -368,18 +368,20 @@ impl StoryReader {
         (self.bytes_read.clone(), self.total_bytes)
     }
 
+    /// Reads the next record into `self.record`; false at the end of the input.
+    fn advance(&mut self) -> Result<bool> {
+        let more = self
+            .reader
+            .read_byte_record(&mut self.record)
+            .map_err(|e| csv_error(&self.name, e))?;
+        self.row += more as u64;
+        Ok(more)
+    }
+
     /// Skips up to `n` rows (for `--resume`); returns how many there were.
     pub fn skip(&mut self, n: u64) -> Result<u64> {
         let mut skipped = 0;
-        while skipped < n {
-            let more = self
-                .reader
-                .read_byte_record(&mut self.record)
-                .map_err(|e| csv_error(&self.name, e))?;
-            if !more {
-                break;
-            }
-            self.row += 1;
+        while skipped < n && self.advance()? {
             skipped += 1;
         }
         Ok(skipped)
@@ -388,15 +390,7 @@ impl StoryReader {
     /// Reads up to `max` stories; an empty vector means the input is exhausted.
     pub fn next_chunk(&mut self, max: usize) -> Result<Vec<Story>> {
         let mut chunk = Vec::with_capacity(max);
-        while chunk.len() < max {
-            let more = self
-                .reader
-                .read_byte_record(&mut self.record)
-                .map_err(|e| csv_error(&self.name, e))?;
-            if !more {
-                break;
-            }
-            self.row += 1;
+        while chunk.len() < max && self.advance()? {
             chunk.push(self.story_from_record());
         }
         Ok(chunk)

@@ -334,3 +334,63 @@ fn report_and_resume_do_not_mix() {
         stderr(&out)
     );
 }
+
+/// Drops the `id` column so rows can be compared by content.
+fn without_id(rows: &[Vec<String>]) -> Vec<Vec<String>> {
+    rows.iter().map(|r| r[1..].to_vec()).collect()
+}
+
+#[test]
+fn length_sorting_leaves_order_and_values_unchanged() {
+    let input = fixture("stories.csv");
+    let path = input.to_str().unwrap();
+    // Batch size 1 embeds each story alone: no sorting and no padding can play a part.
+    let alone = failup(&["classify", path, "-q", "--batch-size", "1"]);
+    let sorted = failup(&["classify", path, "-q", "--batch-size", "32"]);
+    assert_eq!(alone.status.code(), Some(0), "{}", stderr(&alone));
+    let (_, a) = parse_csv(&stdout(&alone));
+    let (_, b) = parse_csv(&stdout(&sorted));
+    assert_eq!(a, b);
+}
+
+#[test]
+fn duplicate_stories_are_embedded_once_with_identical_results() {
+    let dir = tempfile::tempdir().unwrap();
+    let text = std::fs::read_to_string(fixture("stories.csv")).unwrap();
+    let (_, mut records) = parse_csv(&text);
+    // Append every story again, under new ids, in reverse order.
+    let mut again: Vec<Vec<String>> = records.clone();
+    again.reverse();
+    for r in &mut again {
+        r[0] = format!("dup-{}", r[0]);
+    }
+    records.extend(again);
+    let mut w = csv::Writer::from_writer(Vec::new());
+    w.write_record(["id", "team", "text"]).unwrap();
+    for r in &records {
+        w.write_record(r).unwrap();
+    }
+    let doubled = w.into_inner().unwrap();
+    std::fs::write(dir.path().join("in.csv"), &doubled).unwrap();
+    let model = repo_path("models/all-MiniLM-L6-v2");
+    let out = failup_in(
+        dir.path(),
+        &[
+            "classify",
+            "in.csv",
+            "-q",
+            "--model",
+            model.to_str().unwrap(),
+        ],
+        None,
+    );
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let (_, rows) = parse_csv(&stdout(&out));
+    let n = rows.len() / 2;
+    assert_eq!(rows.len(), 24);
+    let firsts = without_id(&rows[..n]);
+    let mut seconds = without_id(&rows[n..]);
+    seconds.reverse();
+    assert_eq!(firsts, seconds);
+    assert!(rows[n].first().unwrap().starts_with("dup-"));
+}

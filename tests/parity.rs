@@ -4,7 +4,9 @@
 
 use std::path::Path;
 
-use failup::embed::{cosine, Embedder, ModelDir, RtenEmbedder, TextTokenizer, TokenizerConfig};
+use failup::embed::{
+    cosine, Embedder, ModelDir, Precision, RtenEmbedder, TextTokenizer, TokenizerConfig,
+};
 use serde::Deserialize;
 
 #[derive(Deserialize)]
@@ -39,7 +41,10 @@ fn load() -> (TextTokenizer, RtenEmbedder) {
         },
     )
     .expect("tokenizer");
-    (tokenizer, RtenEmbedder::load(&dir, 2).expect("model"))
+    (
+        tokenizer,
+        RtenEmbedder::load(&dir, 2, Precision::Fp32).expect("model"),
+    )
 }
 
 fn assert_parity(refs: &[Reference], got: &[Vec<f32>], how: &str) {
@@ -98,4 +103,36 @@ fn long_text_is_truncated_to_the_models_window() {
         "the fixture has a text over 256 tokens"
     );
     assert_eq!(longest.ids.len(), 256);
+}
+
+/// Fast mode's documented bound: every fixture text within this cosine of the reference.
+const INT8_MIN_COSINE: f32 = 0.98;
+
+#[test]
+fn int8_fast_mode_stays_within_its_documented_bound() {
+    let refs = references();
+    let dir = ModelDir::resolve(None).expect("bundled model");
+    let (tokenizer, _) = load();
+    let int8 = RtenEmbedder::load(&dir, 2, Precision::Int8).expect("int8 model");
+    let tokens: Vec<_> = refs
+        .iter()
+        .map(|r| tokenizer.tokenize(&r.text).unwrap())
+        .collect();
+    let all: Vec<_> = tokens.iter().collect();
+    let got: Vec<Vec<f32>> = all
+        .chunks(16)
+        .flat_map(|b| int8.embed(b).unwrap())
+        .collect();
+    let cosines: Vec<f32> = refs
+        .iter()
+        .zip(&got)
+        .map(|(r, e)| cosine(&r.embedding, e))
+        .collect();
+    let min = cosines.iter().copied().fold(f32::INFINITY, f32::min);
+    let mean = cosines.iter().sum::<f32>() / cosines.len() as f32;
+    eprintln!("int8 vs reference: min cosine {min:.4}, mean {mean:.4}");
+    assert!(
+        min >= INT8_MIN_COSINE,
+        "min cosine {min} < {INT8_MIN_COSINE}"
+    );
 }

@@ -24,6 +24,7 @@
 
 mod common;
 
+use sha2::{Digest, Sha256};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
@@ -60,7 +61,8 @@ fn report_json(input: &str, args: &[&str]) -> Value {
 }
 
 /// Replaces RFC 3339 timestamps (`2026-01-31T12:00:00Z`) with `[timestamp]` and failup's
-/// version with `[version]`, so snapshots survive the clock and releases.
+/// version with `[version]` and the built-in taxonomy's hash with `[taxonomy-sha256]`, so
+/// snapshots survive the clock, releases and taxonomy edits.
 fn redact(text: &str) -> String {
     let bytes = text.as_bytes();
     let pattern = b"dddd-dd-ddTdd:dd:ddZ";
@@ -81,22 +83,29 @@ fn redact(text: &str) -> String {
             i += ch.len_utf8();
         }
     }
-    out.replace(
-        &format!("failup {}", env!("CARGO_PKG_VERSION")),
-        "failup [version]",
-    )
-    .replace(
-        &format!("\"{}\"", env!("CARGO_PKG_VERSION")),
-        "\"[version]\"",
-    )
-    .replace(
-        &format!("<dd>{}</dd>", env!("CARGO_PKG_VERSION")),
-        "<dd>[version]</dd>",
-    )
-    .replace(
-        &format!("| failup | {} |", env!("CARGO_PKG_VERSION")),
-        "| failup | [version] |",
-    )
+    // The built-in taxonomy's hash changes whenever its prototypes are edited.
+    let taxonomy_hash: String = Sha256::digest(failup::taxonomy::DEFAULT_TOML.as_bytes())
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect();
+    out.replace(&taxonomy_hash, "[taxonomy-sha256]")
+        .replace(&taxonomy_hash[..12], "[taxonomy-sha256]")
+        .replace(
+            &format!("failup {}", env!("CARGO_PKG_VERSION")),
+            "failup [version]",
+        )
+        .replace(
+            &format!("\"{}\"", env!("CARGO_PKG_VERSION")),
+            "\"[version]\"",
+        )
+        .replace(
+            &format!("<dd>{}</dd>", env!("CARGO_PKG_VERSION")),
+            "<dd>[version]</dd>",
+        )
+        .replace(
+            &format!("| failup | {} |", env!("CARGO_PKG_VERSION")),
+            "| failup | [version] |",
+        )
 }
 
 fn close(v: &Value, expected: f64) -> bool {

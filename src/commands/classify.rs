@@ -230,6 +230,14 @@ fn fingerprint(args: &ClassifyArgs, source: &Source, engine: &Engine) -> Result<
         args.explain,
         args.model.long_text == crate::chunk::LongText::Chunk
     );
+    // An edited examples file or refitted profile must not be resumed into.
+    let mut settings = settings;
+    for f in [&args.fewshot.examples, &args.fewshot.profile]
+        .into_iter()
+        .flatten()
+    {
+        settings += &format!(" | {}", crate::profile::file_sha256(f)?);
+    }
     let digest = Sha256::digest(settings.as_bytes());
     Ok(digest.iter().map(|b| format!("{b:02x}")).collect())
 }

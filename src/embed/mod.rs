@@ -4,12 +4,22 @@
 //! turns token ids into hidden states ([`Embedder`]). The model folder's sentence-transformers
 //! configs decide the window length and pooling mode, never constants in code.
 
+mod backend;
 mod model_dir;
+// The rust-bert engine's weight converter; also unit-tested without the feature.
+#[cfg(any(test, feature = "rust-bert"))]
+#[cfg_attr(not(feature = "rust-bert"), allow(dead_code))]
+mod onnx_weights;
 mod rten_engine;
+#[cfg(feature = "rust-bert")]
+mod rust_bert_engine;
 mod tokenize;
 
-pub use model_dir::{ModelDir, Pooling};
+pub use backend::{load_rust_bert, prepare, rust_bert_missing, Backend, Prepared};
+pub use model_dir::{ModelDir, Pooling, Precision};
 pub use rten_engine::RtenEmbedder;
+#[cfg(feature = "rust-bert")]
+pub use rust_bert_engine::RustBertEmbedder;
 pub use tokenize::{TextTokenizer, Tokenized, TokenizerConfig};
 
 use crate::error::Result;
@@ -25,6 +35,12 @@ pub trait Embedder: Send + Sync {
 
     /// Pooled, L2-normalised embeddings, one per tokenized story, in the batch's order.
     fn embed(&self, batch: &[&Tokenized]) -> Result<Vec<Vec<f32>>>;
+
+    /// Set by an engine other than rten, so cached prototype embeddings are kept apart per
+    /// engine (their numbers differ in the last bits).
+    fn cache_tag(&self) -> Option<&'static str> {
+        None
+    }
 }
 
 /// Pools a `[batch, seq, dim]` hidden-state buffer over each story's real tokens and

@@ -17,6 +17,26 @@ const REQUIRED: [&str; 4] = [
     "1_Pooling/config.json",
 ];
 
+/// Which weights run: exact fp32, or the int8 fast mode (`model.int8.onnx`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, clap::ValueEnum)]
+pub enum Precision {
+    /// fp32 weights: embeddings at parity with the reference (cosine >= 0.9999).
+    #[default]
+    Fp32,
+    /// int8 weights, per-channel scales, dynamic uint8 activations: faster, cosine to the
+    /// reference >= 0.98.
+    Int8,
+}
+
+impl Precision {
+    pub fn file_name(self) -> &'static str {
+        match self {
+            Precision::Fp32 => "model.onnx",
+            Precision::Int8 => "model.int8.onnx",
+        }
+    }
+}
+
 /// How token states become one sentence vector (sentence-transformers' Pooling module).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Pooling {
@@ -133,8 +153,8 @@ impl ModelDir {
         })
     }
 
-    pub fn onnx_path(&self) -> PathBuf {
-        self.dir.join("model.onnx")
+    pub fn onnx_path(&self, precision: Precision) -> PathBuf {
+        self.dir.join(precision.file_name())
     }
 
     pub fn tokenizer_path(&self) -> PathBuf {

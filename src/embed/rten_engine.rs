@@ -6,7 +6,7 @@ use rten::{Model, ModelOptions, NodeId, RunOptions, ThreadPool};
 use rten_tensor::prelude::*;
 use rten_tensor::NdTensor;
 
-use super::{pool_and_normalise, Embedder, ModelDir, Pooling, Tokenized};
+use super::{pool_and_normalise, Embedder, ModelDir, Pooling, Precision, Tokenized};
 use crate::error::{Error, Result};
 
 pub struct RtenEmbedder {
@@ -23,9 +23,21 @@ pub struct RtenEmbedder {
 }
 
 impl RtenEmbedder {
-    /// Loads `model.onnx` from a checked model folder; `threads` sizes rten's operator pool.
-    pub fn load(dir: &ModelDir, threads: usize) -> Result<RtenEmbedder> {
-        let path = dir.onnx_path();
+    /// Loads the model file for `precision` from a checked model folder; `threads` sizes
+    /// rten's operator pool.
+    pub fn load(dir: &ModelDir, threads: usize, precision: Precision) -> Result<RtenEmbedder> {
+        let path = dir.onnx_path(precision);
+        let file = precision.file_name();
+        if !path.is_file() {
+            return Err(Error::Model {
+                dir: dir.dir.clone(),
+                problem: format!("missing file {file} (needed for --precision {precision:?})")
+                    .to_lowercase(),
+                fix: "restore it with git checkout -- models/, or re-create it with \
+                      models/quantize_int8.py"
+                    .into(),
+            });
+        }
         let broken = |problem: String| Error::Model {
             dir: dir.dir.clone(),
             problem,
@@ -37,11 +49,11 @@ impl RtenEmbedder {
         options.prepack_weights(true);
         let model = options
             .load_file(&path)
-            .map_err(|e| broken(format!("model.onnx could not be loaded: {e}")))?;
+            .map_err(|e| broken(format!("{file} could not be loaded: {e}")))?;
         let node = |name: &str| {
             model.find_node(name).ok_or_else(|| {
                 broken(format!(
-                    "model.onnx has no '{name}' node; export it with inputs input_ids, \
+                    "{file} has no '{name}' node; export it with inputs input_ids, \
                      attention_mask, token_type_ids and output last_hidden_state"
                 ))
             })

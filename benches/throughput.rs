@@ -1,0 +1,89 @@
+//! Throughput benches (divan): tokenization, one embed batch at several sequence lengths,
+//! classification scoring, and end-to-end classification of a small corpus.
+//!
+//! Run with `cargo bench`; not part of CI (a benchmark measures speed, tests check behaviour).
+
+use divan::Bencher;
+use failup::embed::{Embedder, ModelDir, Precision, RtenEmbedder, TextTokenizer, TokenizerConfig};
+use failup::pipeline::Engine;
+
+fn main() {
+    divan::main();
+}
+
+fn tokenizer() -> TextTokenizer {
+    let dir = ModelDir::resolve(None).expect("bundled model");
+    TextTokenizer::load(
+        &dir.tokenizer_path(),
+        TokenizerConfig {
+            max_seq_length: dir.max_seq_length,
+            do_lower_case: dir.do_lower_case,
+        },
+    )
+    .expect("tokenizer")
+}
+
+/// A story of about `words` words.
+fn story(words: usize) -> String {
+    let base = "my manager gave the project I had planned for a year to a colleague who joined \
+                in the spring and I keep wondering what I should have done differently";
+    base.split(' ')
+        .cycle()
+        .take(words)
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+/// The engine with the CLI's default settings and 2 threads.
+fn engine() -> Engine {
+    use clap::Parser;
+    let cli = failup::cli::Cli::parse_from(["failup", "bench", "--threads", "2"]);
+    let failup::cli::Command::Bench(args) = cli.command else {
+        unreachable!("parsed a bench command line")
+    };
+    Engine::load(&args.model.engine_options()).expect("engine")
+}
+
+#[divan::bench(args = [20, 100, 300])]
+fn tokenize(bencher: Bencher, words: usize) {
+    let tok = tokenizer();
+    let text = story(words);
+    bencher.bench_local(|| tok.tokenize(divan::black_box(&text)).unwrap());
+}
+
+#[divan::bench(args = [16, 64, 128, 256], sample_count = 10)]
+fn embed_batch_of_16(bencher: Bencher, seq_len: usize) {
+    let dir = ModelDir::resolve(None).expect("bundled model");
+    let tok = tokenizer();
+    let model = RtenEmbedder::load(&dir, 2, Precision::Fp32).expect("model");
+    let mut t = tok.tokenize(&story(400)).unwrap();
+    t.ids.truncate(seq_len);
+    let batch: Vec<_> = std::iter::repeat_n(&t, 16).collect();
+    bencher.bench_local(|| model.embed(&batch).unwrap());
+}
+
+#[divan::bench]
+fn score_one_story(bencher: Bencher) {
+    let engine = engine();
+    let e = engine.embed_texts(&[&story(60)]).unwrap().remove(0);
+    let v = e.embedding.expect("non-empty");
+    bencher.bench_local(|| engine.classifier().classify(divan::black_box(&v)));
+}
+
+#[divan::bench(sample_count = 3)]
+fn classify_64_stories(bencher: Bencher) {
+    let engine = engine();
+    let csv = failup::bench::builtin_corpus(64);
+    bencher.bench_local(|| {
+        let mut reader = failup::input::StoryReader::from_reader(
+            Box::new(std::io::Cursor::new(csv.clone())),
+            "bench".into(),
+            None,
+            &Default::default(),
+            Default::default(),
+        )
+        .unwrap();
+        let stories = reader.next_chunk(64).unwrap();
+        engine.classify_chunk(stories).unwrap()
+    });
+}

@@ -1,0 +1,64 @@
+//! `failup bench`: stories per second through the whole classify path.
+
+use std::time::Instant;
+
+use crate::bench::{builtin_corpus, run as run_bench, BenchInput, BenchSettings};
+use crate::cli::{BenchArgs, ReportFormat};
+use crate::error::Result;
+use crate::input::{Columns, Source};
+use crate::pipeline::Engine;
+
+/// Stories in the built-in corpus used when no input is given.
+const BUILTIN_STORIES: usize = 1000;
+
+pub fn run(args: BenchArgs) -> Result<()> {
+    let (input, name) = match &args.input {
+        Some(path) => {
+            let source = Source::from_arg(path);
+            let columns = Columns {
+                text: args.columns.text_column.clone(),
+                id: args.columns.id_column.clone(),
+                ..Columns::default()
+            };
+            let name = source.name();
+            (
+                BenchInput::File {
+                    source,
+                    columns,
+                    dialect: args.columns.dialect(),
+                },
+                name,
+            )
+        }
+        None => (
+            BenchInput::Builtin(builtin_corpus(BUILTIN_STORIES)),
+            format!("built-in corpus of {BUILTIN_STORIES} generated stories"),
+        ),
+    };
+    let options = args.model.engine_options();
+    let started = Instant::now();
+    let engine = Engine::load(&options)?;
+    let load = started.elapsed();
+    let threads = if options.threads == 0 {
+        std::thread::available_parallelism().map_or(1, |n| n.get())
+    } else {
+        options.threads
+    };
+    let settings = BenchSettings {
+        input_name: name,
+        repeat: args.repeat,
+        load,
+        threads,
+        batch_size: options.batch_size,
+        precision: format!("{:?}", options.precision).to_lowercase(),
+    };
+    let report = run_bench(&engine, &input, settings)?;
+    match args.format {
+        ReportFormat::Text => print!("{}", report.to_text()),
+        ReportFormat::Json => println!(
+            "{}",
+            serde_json::to_string_pretty(&report).expect("bench report serialises")
+        ),
+    }
+    Ok(())
+}

@@ -1,0 +1,38 @@
+//! `failup models prepare`: make what a backend needs beyond the model folder.
+
+use crate::cli::{ModelsCommand, PrepareArgs};
+use crate::embed::{prepare, Backend, ModelDir};
+use crate::error::Result;
+
+pub fn run(command: ModelsCommand) -> Result<()> {
+    match command {
+        ModelsCommand::Prepare(args) => run_prepare(args),
+    }
+}
+
+fn run_prepare(args: PrepareArgs) -> Result<()> {
+    let model = ModelDir::resolve(args.model.as_deref())?;
+    let prepared = prepare(args.backend, &model, args.force)?;
+    match (&prepared.path, args.backend) {
+        (None, Backend::Rten) => eprintln!(
+            "failup: rten runs {} as it is; nothing to prepare",
+            model.dir.join("model.onnx").display()
+        ),
+        (None, backend) => eprintln!("failup: {}: nothing to prepare", backend.name()),
+        (Some(path), backend) => {
+            let size = std::fs::metadata(path).map_or(0, |m| m.len());
+            eprintln!(
+                "failup: {}: weights {} ({:.1} MB); the model loads from them",
+                backend.name(),
+                if prepared.converted {
+                    "converted from model.onnx"
+                } else {
+                    "already converted"
+                },
+                size as f64 / 1e6
+            );
+            println!("{}", path.display());
+        }
+    }
+    Ok(())
+}

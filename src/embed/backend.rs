@@ -1,0 +1,106 @@
+//! Choosing the inference engine (`--backend`, env `FAILUP_BACKEND`).
+//!
+//! rten is always built in. rust-bert is compiled only with `--features rust-bert`, because it
+//! links libtorch; without the feature, asking for it is an error that says how to build it.
+
+use clap::ValueEnum;
+
+use super::{Embedder, ModelDir};
+use crate::error::{Error, Result};
+
+/// An inference engine for the bundled model.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, ValueEnum)]
+pub enum Backend {
+    /// rten, a pure-Rust ONNX runtime running model.onnx (always available).
+    #[default]
+    Rten,
+    /// rust-bert on libtorch 2.4.0 (only in a build with `--features rust-bert`).
+    RustBert,
+}
+
+impl Backend {
+    /// The name `--backend` takes.
+    pub fn name(self) -> &'static str {
+        match self {
+            Backend::Rten => "rten",
+            Backend::RustBert => "rust-bert",
+        }
+    }
+
+    /// Whether this build of failup contains the engine.
+    pub fn is_built_in(self) -> bool {
+        match self {
+            Backend::Rten => true,
+            Backend::RustBert => cfg!(feature = "rust-bert"),
+        }
+    }
+}
+
+/// What a build without the feature answers to `--backend rust-bert`.
+pub fn rust_bert_missing() -> Error {
+    Error::Usage(
+        "--backend rust-bert: this failup was built without the rust-bert backend.\n  fix: \
+         install libtorch 2.4.0 from Python (python3 -m venv VENV; VENV/bin/pip install \
+         torch==2.4.0), then build with LIBTORCH_USE_PYTORCH=1 and VENV/bin first on PATH: \
+         cargo build --release --features rust-bert (README.md, 'rust-bert backend', has the \
+         exact steps); or use --backend rten, the default"
+            .into(),
+    )
+}
+
+/// Loads rust-bert's engine for `model`, converting its weights first when needed.
+#[cfg(feature = "rust-bert")]
+pub fn load_rust_bert(model: &ModelDir, threads: usize) -> Result<Box<dyn Embedder>> {
+    Ok(Box::new(super::RustBertEmbedder::load(model, threads)?))
+}
+
+/// Loads rust-bert's engine for `model`: not in this build.
+#[cfg(not(feature = "rust-bert"))]
+pub fn load_rust_bert(_model: &ModelDir, _threads: usize) -> Result<Box<dyn Embedder>> {
+    Err(rust_bert_missing())
+}
+
+/// What `failup models prepare` did.
+#[derive(Debug, Clone)]
+pub struct Prepared {
+    /// The file the engine loads; None when the engine reads the model folder as it is.
+    pub path: Option<std::path::PathBuf>,
+    /// True when the file was written just now, false when it was already there.
+    pub converted: bool,
+}
+
+/// Makes whatever `backend` needs beyond the model folder (rust-bert: its weights, converted
+/// from model.onnx into the cache), and checks that the engine loads it.
+pub fn prepare(backend: Backend, model: &ModelDir, force: bool) -> Result<Prepared> {
+    match backend {
+        Backend::Rten => Ok(Prepared {
+            path: None,
+            converted: false,
+        }),
+        Backend::RustBert => prepare_rust_bert(model, force),
+    }
+}
+
+#[cfg(feature = "rust-bert")]
+fn prepare_rust_bert(model: &ModelDir, force: bool) -> Result<Prepared> {
+    let weights = super::onnx_weights::prepared_weights(model, force)?;
+    super::RustBertEmbedder::load_prepared(model, &weights, 1)?;
+    let converted = weights.converted;
+    if weights.is_temporary() {
+        return Err(Error::Usage(
+            "failup models prepare: there is no cache folder to keep the converted weights in \
+             (FAILUP_CACHE_DIR is off, or neither XDG_CACHE_HOME nor HOME is set); the weights \
+             were converted and checked, but will be converted again on every run"
+                .into(),
+        ));
+    }
+    Ok(Prepared {
+        path: Some(weights.path.clone()),
+        converted,
+    })
+}
+
+#[cfg(not(feature = "rust-bert"))]
+fn prepare_rust_bert(_model: &ModelDir, _force: bool) -> Result<Prepared> {
+    Err(rust_bert_missing())
+}
