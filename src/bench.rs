@@ -69,6 +69,8 @@ pub struct BenchReport {
     pub repeat: usize,
     pub threads: usize,
     pub batch_size: usize,
+    /// The inference engine (`--backend`): rten or rust-bert.
+    pub backend: String,
     pub precision: String,
     /// Seconds to load the model, tokenizer and taxonomy (prototype embeddings included).
     pub load_s: f64,
@@ -96,6 +98,7 @@ pub struct BenchSettings {
     pub load: Duration,
     pub threads: usize,
     pub batch_size: usize,
+    pub backend: String,
     pub precision: String,
 }
 
@@ -197,6 +200,7 @@ pub fn run(engine: &Engine, input: &BenchInput, settings: BenchSettings) -> Resu
         repeat: results.len(),
         threads: settings.threads,
         batch_size: settings.batch_size,
+        backend: settings.backend,
         precision: settings.precision,
         load_s: settings.load.as_secs_f64(),
         stories_per_s,
@@ -221,7 +225,7 @@ impl BenchReport {
         let pct = |x: f64| 100.0 * x / total;
         let mut out = format!(
             "input        {} ({} stories, {} tokens per pass)\n\
-             settings     threads {}, batch size {}, precision {}, {} timed passes after a warm-up\n\
+             settings     threads {}, batch size {}, backend {}, precision {}, {} timed passes after a warm-up\n\
              model load   {:.3} s\n\
              stories/s    {:.1} median (min {:.1}, max {:.1})\n\
              tokens/s     {:.0} median (min {:.0}, max {:.0})\n\
@@ -232,6 +236,7 @@ impl BenchReport {
             self.tokens,
             self.threads,
             self.batch_size,
+            self.backend,
             self.precision,
             self.repeat,
             self.load_s,

@@ -50,6 +50,7 @@ pub fn run(args: BenchArgs) -> Result<()> {
         load,
         threads,
         batch_size: options.batch_size,
+        backend: options.backend.name().to_string(),
         precision: format!("{:?}", options.precision).to_lowercase(),
     };
     let report = run_bench(&engine, &input, settings)?;
