@@ -43,6 +43,42 @@ pub trait Embedder: Send + Sync {
     }
 }
 
+/// A batch padded to its longest story, as every engine feeds it to the model.
+pub struct PaddedBatch<T> {
+    /// `[n, seq_len]` token ids, row-major, padding 0.
+    pub ids: Vec<T>,
+    /// `[n, seq_len]` attention mask: 1 on real tokens, 0 on padding.
+    pub mask: Vec<T>,
+    pub n: usize,
+    pub seq_len: usize,
+    /// Each story's real length, for pooling.
+    pub lengths: Vec<usize>,
+}
+
+impl<T: Copy + From<u8>> PaddedBatch<T> {
+    /// Pads `batch`, converting ids with `convert` (the engines want different integer types).
+    pub fn new(batch: &[&Tokenized], convert: impl Fn(u32) -> T) -> PaddedBatch<T> {
+        let seq_len = batch.iter().map(|t| t.ids.len()).max().unwrap_or(0);
+        let n = batch.len();
+        let mut ids = vec![T::from(0); n * seq_len];
+        let mut mask = vec![T::from(0); n * seq_len];
+        for (b, story) in batch.iter().enumerate() {
+            let row = b * seq_len;
+            for (i, &id) in story.ids.iter().enumerate() {
+                ids[row + i] = convert(id);
+                mask[row + i] = T::from(1);
+            }
+        }
+        PaddedBatch {
+            ids,
+            mask,
+            n,
+            seq_len,
+            lengths: batch.iter().map(|t| t.ids.len()).collect(),
+        }
+    }
+}
+
 /// Pools a `[batch, seq, dim]` hidden-state buffer over each story's real tokens and
 /// L2-normalises the result, like sentence-transformers' Pooling + Normalize modules.
 pub fn pool_and_normalise(

@@ -6,7 +6,7 @@ use rten::{Model, ModelOptions, NodeId, RunOptions, ThreadPool};
 use rten_tensor::prelude::*;
 use rten_tensor::NdTensor;
 
-use super::{pool_and_normalise, Embedder, ModelDir, Pooling, Precision, Tokenized};
+use super::{pool_and_normalise, Embedder, ModelDir, PaddedBatch, Pooling, Precision, Tokenized};
 use crate::error::{Error, Result};
 
 pub struct RtenEmbedder {
@@ -84,18 +84,13 @@ impl Embedder for RtenEmbedder {
         if batch.is_empty() {
             return Ok(Vec::new());
         }
-        let seq_len = batch.iter().map(|t| t.ids.len()).max().unwrap_or(0);
-        let n = batch.len();
-        let mut ids = vec![0i32; n * seq_len];
-        let mut mask = vec![0i32; n * seq_len];
-        for (b, story) in batch.iter().enumerate() {
-            let row = b * seq_len;
-            for (i, &id) in story.ids.iter().enumerate() {
-                ids[row + i] = id as i32;
-                mask[row + i] = 1;
-            }
-        }
-        let lengths: Vec<usize> = batch.iter().map(|t| t.ids.len()).collect();
+        let PaddedBatch {
+            ids,
+            mask,
+            n,
+            seq_len,
+            lengths,
+        } = PaddedBatch::new(batch, |id| id as i32);
         let shape = [n, seq_len];
         let mut inputs = vec![
             (self.input_ids, NdTensor::from_data(shape, ids).into()),

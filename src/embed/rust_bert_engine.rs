@@ -18,7 +18,7 @@ use rust_bert::resources::{load_weights, LocalResource};
 use tch::{Device, Kind, Tensor};
 
 use super::onnx_weights::{prepared_weights, PreparedWeights};
-use super::{pool_and_normalise, Embedder, ModelDir, Pooling, Tokenized};
+use super::{pool_and_normalise, Embedder, ModelDir, PaddedBatch, Pooling, Tokenized};
 use crate::error::{Error, Result};
 
 pub struct RustBertEmbedder {
@@ -112,18 +112,13 @@ impl Embedder for RustBertEmbedder {
         if batch.is_empty() {
             return Ok(Vec::new());
         }
-        let seq_len = batch.iter().map(|t| t.ids.len()).max().unwrap_or(0);
-        let n = batch.len();
-        let mut ids = vec![0i64; n * seq_len];
-        let mut mask = vec![0i64; n * seq_len];
-        for (b, story) in batch.iter().enumerate() {
-            let row = b * seq_len;
-            for (i, &id) in story.ids.iter().enumerate() {
-                ids[row + i] = i64::from(id);
-                mask[row + i] = 1;
-            }
-        }
-        let lengths: Vec<usize> = batch.iter().map(|t| t.ids.len()).collect();
+        let PaddedBatch {
+            ids,
+            mask,
+            n,
+            seq_len,
+            lengths,
+        } = PaddedBatch::new(batch, i64::from);
         let shape = [n as i64, seq_len as i64];
         let ids = Tensor::from_slice(&ids).view(shape).to_device(self.device);
         let mask = Tensor::from_slice(&mask).view(shape).to_device(self.device);
