@@ -8,7 +8,7 @@
 //! `min_score`, or beating `other` by less than `min_margin`, yields `other`. A softmax over
 //! the scores at `temperature` gives the confidence.
 
-use crate::embed::{cosine, normalise};
+use crate::embed::{dot, normalise};
 use crate::fewshot::Head;
 use crate::taxonomy::Taxonomy;
 
@@ -151,25 +151,29 @@ impl Classifier {
             .collect();
     }
 
+    /// Similarity of a prepared embedding to every prototype, per scenario. Both sides are
+    /// unit-length, so the dot product is the cosine.
+    fn prototype_similarities(&self, prepared: &[f32]) -> Vec<Vec<f32>> {
+        self.prototypes
+            .iter()
+            .map(|protos| protos.iter().map(|p| dot(prepared, p)).collect())
+            .collect()
+    }
+
+    /// Per-scenario top-k means of prototype similarities.
+    fn top_k_means(&self, sims: Vec<Vec<f32>>) -> Vec<f32> {
+        let k = self.taxonomy.classifier.top_k;
+        sims.into_iter().map(|s| top_k_mean(s, k)).collect()
+    }
+
     /// Per-scenario top-k mean similarities for a prepared embedding, leaving out prototype
     /// `skip` = (scenario, index) (for leave-one-out scoring of the prototypes themselves).
     pub fn similarity_scores(&self, prepared: &[f32], skip: Option<(usize, usize)>) -> Vec<f32> {
-        let k = self.taxonomy.classifier.top_k;
-        self.prototypes
-            .iter()
-            .enumerate()
-            .map(|(si, protos)| {
-                let mut sims: Vec<f32> = protos
-                    .iter()
-                    .enumerate()
-                    .filter(|&(pi, _)| skip != Some((si, pi)))
-                    .map(|(_, p)| cosine(prepared, p))
-                    .collect();
-                sims.sort_by(|a, b| b.total_cmp(a));
-                let top = &sims[..k.min(sims.len())];
-                top.iter().sum::<f32>() / top.len().max(1) as f32
-            })
-            .collect()
+        let mut sims = self.prototype_similarities(prepared);
+        if let Some((si, pi)) = skip {
+            sims[si].swap_remove(pi);
+        }
+        self.top_k_means(sims)
     }
 
     /// Per-scenario scores for one story embedding: top-k mean similarities, or the few-shot
@@ -177,56 +181,72 @@ impl Classifier {
     pub fn scores(&self, embedding: &[f32]) -> Vec<f32> {
         let prepared = self.prepare(embedding);
         let sims = self.similarity_scores(&prepared, None);
+        self.head_scores(&prepared, sims)
+    }
+
+    fn head_scores(&self, prepared: &[f32], sims: Vec<f32>) -> Vec<f32> {
         match &self.head {
             None => sims,
-            Some(h) => h.probabilities(&prepared, &sims),
+            Some(h) => h.probabilities(prepared, &sims),
         }
     }
 
-    /// The closest prototype or example to a prepared embedding.
-    pub fn nearest(&self, prepared: &[f32]) -> Option<Nearest> {
-        let protos = self.prototypes.iter().enumerate().flat_map(|(si, ps)| {
-            ps.iter()
-                .enumerate()
-                .map(move |(pi, p)| ((si, pi, None::<&str>), p))
-        });
-        let examples = self
-            .examples
-            .iter()
-            .map(|e| ((e.label, 0, Some(e.id.as_str())), &e.embedding));
-        type Who<'a> = (usize, usize, Option<&'a str>);
-        let mut best: Option<(Who, f32)> = None;
-        for (who, p) in protos.chain(examples) {
-            let s = cosine(prepared, p);
+    /// The closest prototype or example to a prepared embedding, given its prototype
+    /// similarities.
+    fn nearest(&self, prepared: &[f32], sims: &[Vec<f32>]) -> Option<Nearest> {
+        let mut best: Option<(Nearest, f32)> = None;
+        let mut consider = |s: f32, id: &dyn Fn() -> String| {
             if best.as_ref().is_none_or(|b| s > b.1) {
-                best = Some((who, s));
+                best = Some((
+                    Nearest {
+                        id: id(),
+                        similarity: s,
+                    },
+                    s,
+                ));
+            }
+        };
+        for (si, scenario) in sims.iter().enumerate() {
+            for (pi, &s) in scenario.iter().enumerate() {
+                consider(s, &|| {
+                    format!("{}#{}", self.taxonomy.scenarios[si].id, pi + 1)
+                });
             }
         }
-        best.map(|((si, pi, ex), similarity)| Nearest {
-            id: match ex {
-                Some(id) => format!("example:{id}"),
-                None => format!("{}#{}", self.taxonomy.scenarios[si].id, pi + 1),
-            },
-            similarity,
-        })
+        for e in &self.examples {
+            consider(dot(prepared, &e.embedding), &|| format!("example:{}", e.id));
+        }
+        best.map(|(n, _)| n)
     }
 
     pub fn classify(&self, embedding: &[f32]) -> Verdict {
+        let prepared = self.prepare(embedding);
+        let sims = self.prototype_similarities(&prepared);
+        let nearest = self.nearest(&prepared, &sims);
+        let scores = self.head_scores(&prepared, self.top_k_means(sims));
+        let settings = &self.taxonomy.classifier;
         let mut v = match &self.head {
-            None => decide(
-                self.scores(embedding),
-                self.other,
-                &self.taxonomy.classifier,
-            ),
-            Some(_) => decide_probabilities(
-                self.scores(embedding),
-                self.other,
-                &self.taxonomy.classifier,
-            ),
+            None => decide(scores, self.other, settings),
+            Some(_) => decide_probabilities(scores, self.other, settings),
         };
-        v.nearest = self.nearest(&self.prepare(embedding));
+        v.nearest = nearest;
         v
     }
+}
+
+/// Mean of the `k` largest values (all of them when there are fewer), summed largest first so
+/// the result does not depend on the prototypes' order.
+fn top_k_mean(mut sims: Vec<f32>, k: usize) -> f32 {
+    let k = k.min(sims.len());
+    if k == 0 {
+        return 0.0;
+    }
+    if k < sims.len() {
+        sims.select_nth_unstable_by(k - 1, |a, b| b.total_cmp(a));
+    }
+    let top = &mut sims[..k];
+    top.sort_by(|a, b| b.total_cmp(a));
+    top.iter().sum::<f32>() / k as f32
 }
 
 /// Applies the decision rule to per-scenario scores.
@@ -373,6 +393,14 @@ mod tests {
         let p = softmax(&[0.5, 0.4, 0.1], 0.1);
         assert!((p.iter().sum::<f32>() - 1.0).abs() < 1e-6);
         assert!(p[0] > p[1] && p[1] > p[2]);
+    }
+
+    #[test]
+    fn top_k_mean_takes_the_largest_whatever_the_order() {
+        assert!((top_k_mean(vec![0.1, 0.9, 0.3, 0.7, 0.5], 2) - 0.8).abs() < 1e-6);
+        assert!((top_k_mean(vec![0.5, 0.3], 6) - 0.4).abs() < 1e-6);
+        assert_eq!(top_k_mean(vec![0.5], 0), 0.0);
+        assert_eq!(top_k_mean(Vec::new(), 3), 0.0);
     }
 
     #[test]

@@ -170,10 +170,11 @@ pub struct ModelArgs {
     #[arg(long, env = "FAILUP_THREADS", default_value_t = 0, value_name = "N")]
     pub threads: usize,
 
-    /// Stories per inference batch (stories are sorted by length before batching). Small
-    /// batches measured fastest with rten and keep memory low (README, Performance).
-    #[arg(long, env = "FAILUP_BATCH_SIZE", default_value_t = 8, value_name = "N")]
-    pub batch_size: usize,
+    /// Stories per inference batch (stories are sorted by length before batching). Default:
+    /// 2 with rten, 8 with rust-bert, the fastest measured (README, Performance); small
+    /// batches also keep memory low.
+    #[arg(long, env = "FAILUP_BATCH_SIZE", value_name = "N")]
+    pub batch_size: Option<usize>,
 
     /// fp32: exact, at parity with the reference implementation. int8: the quantized model,
     /// about twice as fast, embeddings within cosine 0.98 of exact (see README, Performance).

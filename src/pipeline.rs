@@ -9,7 +9,7 @@
 
 use std::collections::HashMap;
 use std::path::PathBuf;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
@@ -60,7 +60,8 @@ pub struct EngineOptions {
     /// `--backend` / `FAILUP_BACKEND`: the inference engine.
     pub backend: Backend,
     pub threads: usize,
-    pub batch_size: usize,
+    /// `--batch-size`; None means the engine's own choice.
+    pub batch_size: Option<usize>,
     /// `--long-text`: chunk (default) or truncate stories longer than the model's window.
     pub long_text: LongText,
     /// fp32 (exact) or int8 (fast) weights.
@@ -121,7 +122,7 @@ pub struct Classified {
 
 impl Engine {
     pub fn load(options: &EngineOptions) -> Result<Engine> {
-        if options.batch_size == 0 {
+        if options.batch_size == Some(0) {
             return Err(Error::Usage("--batch-size must be at least 1".into()));
         }
         let threads = if options.threads == 0 {
@@ -154,11 +155,14 @@ impl Engine {
             .thread_name(|i| format!("failup-{i}"))
             .build()
             .map_err(|e| Error::Usage(format!("cannot start {threads} threads: {e}")))?;
+        let batch_size = options
+            .batch_size
+            .unwrap_or_else(|| embedder.preferred_batch_size());
         let encoder = Encoder {
             tokenizer,
             embedder,
             pool,
-            batch_size: options.batch_size,
+            batch_size,
             long_text: options.long_text,
             stage_times: Mutex::new((Duration::ZERO, Duration::ZERO)),
         };
@@ -250,6 +254,11 @@ impl Encoder {
         self.embedder.dim()
     }
 
+    /// Stories per inference batch (`--batch-size`, or the engine's choice).
+    pub fn batch_size(&self) -> usize {
+        self.batch_size
+    }
+
     /// Embeds texts, returning results in the same order. Empty texts are skipped.
     pub fn embed_texts(&self, texts: &[&str]) -> Result<Vec<Embedded>> {
         self.embed_texts_batched(texts, self.batch_size, None)
@@ -323,13 +332,13 @@ impl Encoder {
         let mut order: Vec<usize> = (0..items.len()).collect();
         order.sort_by_key(|&j| items[j].1.ids.len());
         let tokenized = Instant::now();
+        let batches: Vec<&[usize]> = order.chunks(batch_size).collect();
         let mut window_embeddings: Vec<Vec<f32>> = vec![Vec::new(); items.len()];
-        for batch in order.chunks(batch_size) {
-            if stop.is_some_and(|s| s.load(Ordering::Relaxed)) {
-                return Err(Error::Interrupted);
-            }
-            let refs: Vec<&Tokenized> = batch.iter().map(|&j| &items[j].1).collect();
-            for (&j, e) in batch.iter().zip(self.embedder.embed(&refs)?) {
+        for (batch, embeddings) in batches
+            .iter()
+            .zip(self.embed_batches(&batches, &items, stop)?)
+        {
+            for (&j, e) in batch.iter().zip(embeddings) {
                 window_embeddings[j] = e;
             }
         }
@@ -370,6 +379,73 @@ impl Encoder {
             }
         }
         Ok(embedded)
+    }
+
+    /// Embeds each batch of `items` (given as indexes), returning one result per batch in
+    /// order. The engine's lanes each take the next batch not yet started, so a slow batch of
+    /// long stories does not hold up the others.
+    fn embed_batches(
+        &self,
+        batches: &[&[usize]],
+        items: &[(usize, Tokenized)],
+        stop: Option<&AtomicBool>,
+    ) -> Result<Vec<Vec<Vec<f32>>>> {
+        type Embeddings = Result<Vec<Vec<f32>>>;
+        let embed = |batch: &[usize]| {
+            if stop.is_some_and(|s| s.load(Ordering::Relaxed)) {
+                return Err(Error::Interrupted);
+            }
+            let refs: Vec<&Tokenized> = batch.iter().map(|&j| &items[j].1).collect();
+            self.embedder.embed(&refs)
+        };
+        let lanes = self.embedder.lanes().min(batches.len());
+        if lanes <= 1 {
+            return batches.iter().map(|b| embed(b)).collect();
+        }
+        let next = AtomicUsize::new(0);
+        let failed = AtomicBool::new(false);
+        let done: Vec<Vec<(usize, Embeddings)>> = std::thread::scope(|scope| {
+            let workers: Vec<_> = (0..lanes)
+                .map(|_| {
+                    scope.spawn(|| {
+                        let mut done = Vec::new();
+                        while !failed.load(Ordering::Relaxed) {
+                            let i = next.fetch_add(1, Ordering::Relaxed);
+                            let Some(batch) = batches.get(i) else { break };
+                            let result = embed(batch);
+                            if result.is_err() {
+                                failed.store(true, Ordering::Relaxed);
+                            }
+                            done.push((i, result));
+                        }
+                        done
+                    })
+                })
+                .collect();
+            workers
+                .into_iter()
+                .map(|w| w.join().expect("an embedding thread panicked"))
+                .collect()
+        });
+        let mut results: Vec<Option<Embeddings>> = (0..batches.len()).map(|_| None).collect();
+        for (i, r) in done.into_iter().flatten() {
+            results[i] = Some(r);
+        }
+        // A real failure wins over Interrupted, which other lanes report when they merely
+        // saw the stop flag (None: never started because a batch had failed).
+        let mut out = Vec::with_capacity(batches.len());
+        let mut interrupted = false;
+        for r in results {
+            match r {
+                Some(Ok(e)) => out.push(e),
+                Some(Err(Error::Interrupted)) | None => interrupted = true,
+                Some(Err(e)) => return Err(e),
+            }
+        }
+        if interrupted {
+            return Err(Error::Interrupted);
+        }
+        Ok(out)
     }
 
     /// Total time spent (tokenizing, embedding) by this encoder so far.

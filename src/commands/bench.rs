@@ -49,7 +49,7 @@ pub fn run(args: BenchArgs) -> Result<()> {
         repeat: args.repeat,
         load,
         threads,
-        batch_size: options.batch_size,
+        batch_size: engine.encoder().batch_size(),
         backend: options.backend.name().to_string(),
         precision: format!("{:?}", options.precision).to_lowercase(),
     };

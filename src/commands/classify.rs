@@ -216,7 +216,7 @@ fn fingerprint(args: &ClassifyArgs, source: &Source, engine: &Engine) -> Result<
         "{} | {input} | {} {} | {:?} | {:?} | {:?} | {:?} | {:?} | {} | {}",
         env!("CARGO_PKG_VERSION"),
         args.chunk_size,
-        args.model.batch_size,
+        engine.encoder().batch_size(),
         args.format,
         args.columns(),
         args.columns.dialect(),

@@ -36,6 +36,18 @@ pub trait Embedder: Send + Sync {
     /// Pooled, L2-normalised embeddings, one per tokenized story, in the batch's order.
     fn embed(&self, batch: &[&Tokenized]) -> Result<Vec<Vec<f32>>>;
 
+    /// How many batches the engine wants in flight at once: more than one when it runs each
+    /// batch on one thread and gets its parallelism from several batches side by side.
+    fn lanes(&self) -> usize {
+        1
+    }
+
+    /// Stories per batch when `--batch-size` is not given: the fastest measured for this
+    /// engine (README, Performance).
+    fn preferred_batch_size(&self) -> usize {
+        8
+    }
+
     /// Set by an engine other than rten, so cached prototype embeddings are kept apart per
     /// engine (their numbers differ in the last bits).
     fn cache_tag(&self) -> Option<&'static str> {
@@ -123,6 +135,22 @@ pub fn normalise(v: &mut [f32]) {
     }
 }
 
+/// Dot product of two vectors of equal length. Sixteen running sums instead of one let the
+/// compiler use SIMD (a plain `sum()` must add in order and stays scalar); scoring a story
+/// against every prototype is hundreds of these.
+pub fn dot(a: &[f32], b: &[f32]) -> f32 {
+    let (ca, ta) = a.as_chunks::<16>();
+    let (cb, tb) = b.as_chunks::<16>();
+    let mut acc = [0f32; 16];
+    for (x, y) in ca.iter().zip(cb) {
+        for ((s, a), b) in acc.iter_mut().zip(x).zip(y) {
+            *s += a * b;
+        }
+    }
+    let tail: f32 = ta.iter().zip(tb).map(|(x, y)| x * y).sum();
+    acc.iter().sum::<f32>() + tail
+}
+
 /// Cosine similarity of two vectors of equal length.
 pub fn cosine(a: &[f32], b: &[f32]) -> f32 {
     let dot: f32 = a.iter().zip(b).map(|(x, y)| x * y).sum();
@@ -132,5 +160,30 @@ pub fn cosine(a: &[f32], b: &[f32]) -> f32 {
         0.0
     } else {
         dot / (na * nb)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn dot_matches_a_plain_sum_at_any_length() {
+        for len in [0, 1, 15, 16, 17, 384, 390] {
+            let a: Vec<f32> = (0..len).map(|i| ((i * 7) % 13) as f32 - 6.0).collect();
+            let b: Vec<f32> = (0..len).map(|i| ((i * 5) % 11) as f32 * 0.5).collect();
+            let plain: f32 = a.iter().zip(&b).map(|(x, y)| x * y).sum();
+            assert_eq!(dot(&a, &b), plain, "length {len}");
+        }
+    }
+
+    #[test]
+    fn dot_of_unit_vectors_is_their_cosine() {
+        let mut a: Vec<f32> = (0..384).map(|i| (i as f32 * 0.37).sin()).collect();
+        let mut b: Vec<f32> = (0..384).map(|i| (i as f32 * 0.11).cos()).collect();
+        let expected = cosine(&a, &b);
+        normalise(&mut a);
+        normalise(&mut b);
+        assert!((dot(&a, &b) - expected).abs() < 1e-6);
     }
 }
