@@ -64,7 +64,9 @@ impl Spread {
 pub struct BenchReport {
     pub input: String,
     pub stories: usize,
-    /// Tokens the model saw per pass (after truncation), special tokens included.
+    /// Tokens per pass, each story counted up to the model's window (special tokens
+    /// included): the reference's work, the same whatever `--long-text` says, so tokens/s
+    /// compares across modes. Chunking reads more than this (overlapping windows).
     pub tokens: usize,
     pub repeat: usize,
     pub threads: usize,
