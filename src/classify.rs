@@ -192,31 +192,36 @@ impl Classifier {
     }
 
     /// The closest prototype or example to a prepared embedding, given its prototype
-    /// similarities.
+    /// similarities; the first one wins ties.
     fn nearest(&self, prepared: &[f32], sims: &[Vec<f32>]) -> Option<Nearest> {
-        let mut best: Option<(Nearest, f32)> = None;
-        let mut consider = |s: f32, id: &dyn Fn() -> String| {
-            if best.as_ref().is_none_or(|b| s > b.1) {
-                best = Some((
-                    Nearest {
-                        id: id(),
-                        similarity: s,
-                    },
-                    s,
-                ));
+        enum Source<'a> {
+            Prototype(usize, usize),
+            Example(&'a str),
+        }
+        let prototypes = sims.iter().enumerate().flat_map(|(si, row)| {
+            row.iter()
+                .enumerate()
+                .map(move |(pi, &s)| (s, Source::Prototype(si, pi)))
+        });
+        let examples = self
+            .examples
+            .iter()
+            .map(|e| (dot(prepared, &e.embedding), Source::Example(&e.id)));
+        let mut best: Option<(f32, Source)> = None;
+        for (s, source) in prototypes.chain(examples) {
+            if best.as_ref().is_none_or(|b| s > b.0) {
+                best = Some((s, source));
             }
-        };
-        for (si, scenario) in sims.iter().enumerate() {
-            for (pi, &s) in scenario.iter().enumerate() {
-                consider(s, &|| {
+        }
+        best.map(|(similarity, source)| Nearest {
+            id: match source {
+                Source::Prototype(si, pi) => {
                     format!("{}#{}", self.taxonomy.scenarios[si].id, pi + 1)
-                });
-            }
-        }
-        for e in &self.examples {
-            consider(dot(prepared, &e.embedding), &|| format!("example:{}", e.id));
-        }
-        best.map(|(n, _)| n)
+                }
+                Source::Example(id) => format!("example:{id}"),
+            },
+            similarity,
+        })
     }
 
     pub fn classify(&self, embedding: &[f32]) -> Verdict {

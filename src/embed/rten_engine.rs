@@ -43,21 +43,6 @@ impl Drop for Lane<'_> {
 }
 
 impl RtenEmbedder {
-    /// Waits for a free lane (at once unless more callers than lanes run batches).
-    fn lane(&self) -> Result<Lane<'_>> {
-        let poisoned = |_| Error::Inference("an inference thread panicked".into());
-        let mut free = self.free.lock().map_err(poisoned)?;
-        while free.is_empty() {
-            free = self.returned.wait(free).map_err(poisoned)?;
-        }
-        Ok(Lane {
-            engine: self,
-            pool: free.pop(),
-        })
-    }
-}
-
-impl RtenEmbedder {
     /// Loads the model file for `precision` from a checked model folder; `threads` sizes
     /// rten's operator pool.
     pub fn load(dir: &ModelDir, threads: usize, precision: Precision) -> Result<RtenEmbedder> {
@@ -112,6 +97,19 @@ impl RtenEmbedder {
             returned: Condvar::new(),
             lanes: threads.max(1),
             model,
+        })
+    }
+
+    /// Waits for a free lane (at once unless more callers than lanes run batches).
+    fn lane(&self) -> Result<Lane<'_>> {
+        let poisoned = |_| Error::Inference("an inference thread panicked".into());
+        let mut free = self.free.lock().map_err(poisoned)?;
+        while free.is_empty() {
+            free = self.returned.wait(free).map_err(poisoned)?;
+        }
+        Ok(Lane {
+            engine: self,
+            pool: free.pop(),
         })
     }
 }
