@@ -157,9 +157,11 @@ pub struct ModelArgs {
     #[arg(long, env = "FAILUP_MODEL", value_name = "DIR")]
     pub model: Option<PathBuf>,
 
-    /// Inference engine: rten (built in) or rust-bert (libtorch; only in a build with
-    /// `--features rust-bert`, see README.md). Both give the same embeddings.
-    #[arg(long, value_enum, env = "FAILUP_BACKEND", default_value_t = Backend::Rten)]
+    /// Inference engine. auto: amx for fp32 on a CPU with AMX, else rten. rten: the built-in
+    /// ONNX runtime. amx: failup's own encoder on the AMX tile unit (Intel Xeon 4th generation
+    /// or later). rust-bert: libtorch, only in a build with `--features rust-bert` (README.md).
+    /// All give the same embeddings to within cosine 0.9999.
+    #[arg(long, value_enum, env = "FAILUP_BACKEND", default_value_t = Backend::Auto)]
     pub backend: Backend,
 
     /// Taxonomy TOML file replacing the built-in scenarios (see README.md for the format).

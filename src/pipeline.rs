@@ -18,7 +18,7 @@ use rayon::prelude::*;
 use crate::cache::PrototypeCache;
 use crate::chunk::{combine, windows, LongText, Window, OVERLAP};
 use crate::classify::{Classifier, Verdict};
-use crate::embed::{load_rust_bert, Backend};
+use crate::embed::{load_amx, load_rust_bert, Backend};
 use crate::embed::{
     Embedder, ModelDir, Precision, RtenEmbedder, TextTokenizer, Tokenized, TokenizerConfig,
 };
@@ -47,6 +47,8 @@ pub struct Encoder {
 /// Everything needed to classify: the model folder, the encoder and the classifier.
 pub struct Engine {
     pub model: ModelDir,
+    /// The engine `--backend` resolved to (never `auto`).
+    pub backend: Backend,
     encoder: Encoder,
     classifier: Classifier,
 }
@@ -139,8 +141,20 @@ impl Engine {
                 do_lower_case: model.do_lower_case,
             },
         )?;
-        let embedder: Box<dyn Embedder> = match options.backend {
-            Backend::Rten => Box::new(RtenEmbedder::load(&model, threads, options.precision)?),
+        let backend = options.backend.resolve(options.precision);
+        let embedder: Box<dyn Embedder> = match backend {
+            Backend::Rten | Backend::RustBert if options.precision == Precision::Bf16 => {
+                return Err(Error::Usage(format!(
+                    "--precision bf16 runs on the AMX engine only; --backend {} runs fp32{} \
+                     (leave --backend at auto for bf16)",
+                    backend.name(),
+                    if backend == Backend::Rten {
+                        " or int8"
+                    } else {
+                        ""
+                    }
+                )))
+            }
             Backend::RustBert if options.precision != Precision::Fp32 => {
                 return Err(Error::Usage(
                     "--precision int8 is rten's quantized model; --backend rust-bert runs the \
@@ -148,6 +162,10 @@ impl Engine {
                         .into(),
                 ))
             }
+            Backend::Auto | Backend::Rten => {
+                Box::new(RtenEmbedder::load(&model, threads, options.precision)?)
+            }
+            Backend::Amx => load_amx(&model, threads, options.precision)?,
             Backend::RustBert => load_rust_bert(&model, threads)?,
         };
         let pool = rayon::ThreadPoolBuilder::new()
@@ -170,6 +188,7 @@ impl Engine {
         Ok(Engine {
             classifier: Classifier::new(taxonomy, prototypes),
             model,
+            backend,
             encoder,
         })
     }

@@ -50,7 +50,7 @@ pub fn run(args: BenchArgs) -> Result<()> {
         load,
         threads,
         batch_size: engine.encoder().batch_size(),
-        backend: options.backend.name().to_string(),
+        backend: engine.backend.name().to_string(),
         precision: format!("{:?}", options.precision).to_lowercase(),
     };
     let report = run_bench(&engine, &input, settings)?;

@@ -14,8 +14,9 @@ fn run_prepare(args: PrepareArgs) -> Result<()> {
     let model = ModelDir::resolve(args.model.as_deref())?;
     let prepared = prepare(args.backend, &model, args.force)?;
     match (&prepared.path, args.backend) {
-        (None, Backend::Rten) => eprintln!(
-            "failup: rten runs {} as it is; nothing to prepare",
+        (None, Backend::Rten | Backend::Amx | Backend::Auto) => eprintln!(
+            "failup: {} runs {} as it is; nothing to prepare",
+            args.backend.name(),
             model.dir.join("model.onnx").display()
         ),
         (None, backend) => eprintln!("failup: {}: nothing to prepare", backend.name()),

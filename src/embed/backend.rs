@@ -1,19 +1,26 @@
 //! Choosing the inference engine (`--backend`, env `FAILUP_BACKEND`).
 //!
-//! rten is always built in. rust-bert is compiled only with `--features rust-bert`, because it
-//! links libtorch; without the feature, asking for it is an error that says how to build it.
+//! rten is always built in. The AMX engine is built in on x86-64 Linux and runs where the CPU
+//! has AMX; `auto`, the default, takes it there for fp32 and rten everywhere else. rust-bert is
+//! compiled only with `--features rust-bert`, because it links libtorch; without the feature,
+//! asking for it is an error that says how to build it.
 
 use clap::ValueEnum;
 
-use super::{Embedder, ModelDir};
+use super::{Embedder, ModelDir, Precision};
 use crate::error::{Error, Result};
 
 /// An inference engine for the bundled model.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, ValueEnum)]
 pub enum Backend {
-    /// rten, a pure-Rust ONNX runtime running model.onnx (always available).
+    /// The AMX engine for fp32 where the CPU has AMX, else rten.
     #[default]
+    Auto,
+    /// rten, a pure-Rust ONNX runtime running model.onnx (always available).
     Rten,
+    /// failup's own BERT encoder with its matrix products on the CPU's AMX tile unit, at fp32
+    /// accuracy (Intel Xeon 4th generation or later, Linux; fp32 only).
+    Amx,
     /// rust-bert on libtorch 2.4.0 (only in a build with `--features rust-bert`).
     RustBert,
 }
@@ -22,7 +29,9 @@ impl Backend {
     /// The name `--backend` takes.
     pub fn name(self) -> &'static str {
         match self {
+            Backend::Auto => "auto",
             Backend::Rten => "rten",
+            Backend::Amx => "amx",
             Backend::RustBert => "rust-bert",
         }
     }
@@ -30,10 +39,48 @@ impl Backend {
     /// Whether this build of failup contains the engine.
     pub fn is_built_in(self) -> bool {
         match self {
-            Backend::Rten => true,
+            Backend::Auto | Backend::Rten => true,
+            Backend::Amx => cfg!(all(target_arch = "x86_64", target_os = "linux")),
             Backend::RustBert => cfg!(feature = "rust-bert"),
         }
     }
+
+    /// The engine `self` stands for on this machine at `precision`: `auto` becomes `amx` for
+    /// bf16, and for fp32 where the CPU has AMX, else `rten`; the others stand for themselves.
+    pub fn resolve(self, precision: Precision) -> Backend {
+        match (self, precision) {
+            (Backend::Auto, Precision::Bf16) => Backend::Amx,
+            (Backend::Auto, Precision::Fp32) if amx_unavailable().is_none() => Backend::Amx,
+            (Backend::Auto, _) => Backend::Rten,
+            (other, _) => other,
+        }
+    }
+}
+
+/// Why the AMX engine cannot run here, or None when it can.
+pub fn amx_unavailable() -> Option<String> {
+    #[cfg(all(target_arch = "x86_64", target_os = "linux"))]
+    return super::amx::unavailable();
+    #[cfg(not(all(target_arch = "x86_64", target_os = "linux")))]
+    return Some("the AMX engine is built only for x86-64 Linux".into());
+}
+
+/// Loads the AMX engine, or says why this machine cannot run it.
+pub fn load_amx(
+    model: &ModelDir,
+    threads: usize,
+    precision: Precision,
+) -> Result<Box<dyn Embedder>> {
+    #[cfg(all(target_arch = "x86_64", target_os = "linux"))]
+    return Ok(Box::new(super::AmxEmbedder::load(
+        model, threads, precision,
+    )?));
+    #[cfg(not(all(target_arch = "x86_64", target_os = "linux")))]
+    return Err(Error::Usage(format!(
+        "the AMX engine (--backend amx, or --precision bf16) cannot run here: {}; use \
+         --backend rten, or --precision int8 for a fast mode",
+        amx_unavailable().unwrap_or_default()
+    )));
 }
 
 /// What a build without the feature answers to `--backend rust-bert`.
@@ -73,7 +120,7 @@ pub struct Prepared {
 /// from model.onnx into the cache), and checks that the engine loads it.
 pub fn prepare(backend: Backend, model: &ModelDir, force: bool) -> Result<Prepared> {
     match backend {
-        Backend::Rten => Ok(Prepared {
+        Backend::Auto | Backend::Rten | Backend::Amx => Ok(Prepared {
             path: None,
             converted: false,
         }),

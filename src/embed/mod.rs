@@ -4,10 +4,12 @@
 //! turns token ids into hidden states ([`Embedder`]). The model folder's sentence-transformers
 //! configs decide the window length and pooling mode, never constants in code.
 
+#[cfg(all(target_arch = "x86_64", target_os = "linux"))]
+mod amx;
 mod backend;
+mod lanes;
 mod model_dir;
-// The rust-bert engine's weight converter; also unit-tested without the feature.
-#[cfg(any(test, feature = "rust-bert"))]
+// Reads model.onnx's weights for the AMX and rust-bert engines.
 #[cfg_attr(not(feature = "rust-bert"), allow(dead_code))]
 mod onnx_weights;
 mod rten_engine;
@@ -15,7 +17,11 @@ mod rten_engine;
 mod rust_bert_engine;
 mod tokenize;
 
-pub use backend::{load_rust_bert, prepare, rust_bert_missing, Backend, Prepared};
+#[cfg(all(target_arch = "x86_64", target_os = "linux"))]
+pub use amx::AmxEmbedder;
+pub use backend::{
+    amx_unavailable, load_amx, load_rust_bert, prepare, rust_bert_missing, Backend, Prepared,
+};
 pub use model_dir::{ModelDir, Pooling, Precision};
 pub use rten_engine::RtenEmbedder;
 #[cfg(feature = "rust-bert")]

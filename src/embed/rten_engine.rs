@@ -1,11 +1,12 @@
 //! The default engine: rten, a pure-Rust ONNX runtime, running `model.onnx` directly.
 
-use std::sync::{Arc, Condvar, Mutex};
+use std::sync::Arc;
 
 use rten::{Model, ModelOptions, NodeId, RunOptions, ThreadPool};
 use rten_tensor::prelude::*;
 use rten_tensor::NdTensor;
 
+use super::lanes::Lanes;
 use super::{pool_and_normalise, Embedder, ModelDir, PaddedBatch, Pooling, Precision, Tokenized};
 use crate::error::{Error, Result};
 
@@ -17,29 +18,12 @@ pub struct RtenEmbedder {
     output: NodeId,
     pooling: Pooling,
     dim: usize,
-    /// Single-threaded rten pools, one per lane, not yet taken by a running batch. Batches run
-    /// side by side, one per thread, because that measured faster than splitting every
-    /// operator across the threads (README, Performance): small operators such as softmax and
-    /// layer norm do not gain enough from two threads to pay for the hand-offs. Sizing the
-    /// pools here (instead of letting rten default to every core) keeps `--threads` honest.
-    free: Mutex<Vec<Arc<ThreadPool>>>,
-    returned: Condvar,
-    lanes: usize,
-}
-
-/// A lane's pool, handed back to the free list when the batch is done (or fails).
-struct Lane<'a> {
-    engine: &'a RtenEmbedder,
-    pool: Option<Arc<ThreadPool>>,
-}
-
-impl Drop for Lane<'_> {
-    fn drop(&mut self) {
-        if let (Some(pool), Ok(mut free)) = (self.pool.take(), self.engine.free.lock()) {
-            free.push(pool);
-            self.engine.returned.notify_one();
-        }
-    }
+    /// Single-threaded rten pools, one per lane. Batches run side by side, one per thread,
+    /// because that measured faster than splitting every operator across the threads (README,
+    /// Performance): small operators such as softmax and layer norm do not gain enough from two
+    /// threads to pay for the hand-offs. Sizing the pools here (instead of letting rten default
+    /// to every core) keeps `--threads` honest.
+    pools: Lanes<Arc<ThreadPool>>,
 }
 
 impl RtenEmbedder {
@@ -89,27 +73,12 @@ impl RtenEmbedder {
             output,
             pooling: dir.pooling,
             dim: dir.dim,
-            free: Mutex::new(
+            pools: Lanes::new(
                 (0..threads.max(1))
                     .map(|_| Arc::new(ThreadPool::with_num_threads(1)))
                     .collect(),
             ),
-            returned: Condvar::new(),
-            lanes: threads.max(1),
             model,
-        })
-    }
-
-    /// Waits for a free lane (at once unless more callers than lanes run batches).
-    fn lane(&self) -> Result<Lane<'_>> {
-        let poisoned = |_| Error::Inference("an inference thread panicked".into());
-        let mut free = self.free.lock().map_err(poisoned)?;
-        while free.is_empty() {
-            free = self.returned.wait(free).map_err(poisoned)?;
-        }
-        Ok(Lane {
-            engine: self,
-            pool: free.pop(),
         })
     }
 }
@@ -120,7 +89,7 @@ impl Embedder for RtenEmbedder {
     }
 
     fn lanes(&self) -> usize {
-        self.lanes
+        self.pools.count()
     }
 
     /// On one thread per batch, 2 beat 1, 3, 4, 8 and 16 on the benchmark corpus: bigger
@@ -148,8 +117,8 @@ impl Embedder for RtenEmbedder {
         if let Some(types) = self.token_type_ids {
             inputs.push((types, NdTensor::<i32, 2>::zeros(shape).into()));
         }
-        let lane = self.lane()?;
-        let options = RunOptions::default().with_thread_pool(lane.pool.clone());
+        let pool = self.pools.take()?;
+        let options = RunOptions::default().with_thread_pool(Some(Arc::clone(&pool)));
         let [hidden] = self
             .model
             .run_n(inputs, [self.output], Some(options))

@@ -1,0 +1,458 @@
+//! The AMX engine: failup's own BERT encoder, for CPUs with Intel AMX (Xeon 4th generation and
+//! later).
+//!
+//! rten spends about 80% of an fp32 run in matrix products already near the AVX-512 FMA peak, so
+//! no operator tuning inside it can go much faster (README, Performance). AMX multiplies bf16
+//! tiles at many times that rate; [`tiles`] splits every fp32 operand in two bf16 parts so the
+//! products stay at fp32 accuracy (embeddings at cosine ≥ 0.99999 to rten's). Around the
+//! products this module runs the rest of BERT itself: embeddings, attention, GELU and layer
+//! norms in fp32.
+//!
+//! Layers see the batch's stories end to end, without padding: only attention needs to know
+//! where one story stops, and it runs story by story. Weights come from `model.onnx` (read
+//! with the same converter as the rust-bert engine), are packed once at load, and each lane
+//! (one per `--threads`) keeps its scratch buffers between batches.
+
+mod math;
+mod tiles;
+
+use serde::Deserialize;
+
+use super::lanes::Lanes;
+use super::model_dir::read_json;
+use super::onnx_weights::{bert_weights_from_onnx, NamedTensor};
+use super::Precision;
+use super::{pool_and_normalise, Embedder, ModelDir, Pooling, Tokenized};
+use crate::error::{Error, Result};
+use tiles::{matmul, PackedA, PackedB, Split};
+
+/// Why this machine cannot run the AMX engine, or None when it can. Asks the CPU (AMX-TILE,
+/// AMX-BF16, AVX-512) and the kernel, which must grant the process the tile state once
+/// (Linux 5.16 and later).
+pub fn unavailable() -> Option<String> {
+    static CHECK: std::sync::OnceLock<Option<String>> = std::sync::OnceLock::new();
+    CHECK.get_or_init(check).clone()
+}
+
+fn check() -> Option<String> {
+    let leaf7 = std::arch::x86_64::__cpuid_count(7, 0);
+    let amx = leaf7.edx & (1 << 22) != 0 && leaf7.edx & (1 << 24) != 0;
+    if !amx || !std::arch::is_x86_feature_detected!("avx512f") {
+        return Some(
+            "this CPU has no AMX-BF16 tile unit (Intel Xeon 4th generation or later)".into(),
+        );
+    }
+    const ARCH_REQ_XCOMP_PERM: libc::c_long = 0x1023;
+    const XFEATURE_XTILEDATA: libc::c_long = 18;
+    // SAFETY: arch_prctl with these arguments only asks the kernel to allow tile state for
+    // this process; it reads no memory of ours.
+    let granted = unsafe {
+        libc::syscall(
+            libc::SYS_arch_prctl,
+            ARCH_REQ_XCOMP_PERM,
+            XFEATURE_XTILEDATA,
+        )
+    };
+    if granted != 0 {
+        return Some(format!(
+            "the kernel refused AMX tile state ({}); Linux 5.16 or later is needed",
+            std::io::Error::last_os_error()
+        ));
+    }
+    None
+}
+
+/// The parts of `config.json` the encoder's shape comes from.
+#[derive(Deserialize)]
+struct Config {
+    hidden_size: usize,
+    num_attention_heads: usize,
+    intermediate_size: usize,
+    num_hidden_layers: usize,
+    layer_norm_eps: f32,
+    hidden_act: String,
+    max_position_embeddings: usize,
+}
+
+struct Linear {
+    weight: PackedB,
+    bias: Vec<f32>,
+}
+
+struct Norm {
+    gamma: Vec<f32>,
+    beta: Vec<f32>,
+}
+
+struct Layer {
+    /// Query, key and value projections side by side: one product instead of three.
+    qkv: Linear,
+    attention_out: Linear,
+    attention_norm: Norm,
+    up: Linear,
+    down: Linear,
+    output_norm: Norm,
+}
+
+/// One lane's scratch buffers, kept between batches so large buffers are not re-allocated.
+struct Scratch {
+    x: Vec<f32>,
+    qkv: Vec<f32>,
+    context: Vec<f32>,
+    product: Vec<f32>,
+    a: PackedA,
+    b: PackedB,
+}
+
+pub struct AmxEmbedder {
+    word: Vec<f32>,
+    position: Vec<f32>,
+    /// Token type 0's embedding: failup feeds single segments, so every token has type 0.
+    token_type: Vec<f32>,
+    embedding_norm: Norm,
+    layers: Vec<Layer>,
+    hidden: usize,
+    heads: usize,
+    intermediate: usize,
+    eps: f32,
+    max_positions: usize,
+    vocab: usize,
+    pooling: Pooling,
+    split: Split,
+    scratch: Lanes<Scratch>,
+}
+
+impl AmxEmbedder {
+    /// Loads `model.onnx`'s weights for `precision` (fp32 or bf16); fails with the reason when
+    /// this machine has no AMX.
+    pub fn load(dir: &ModelDir, threads: usize, precision: Precision) -> Result<AmxEmbedder> {
+        if let Some(why) = unavailable() {
+            return Err(Error::Usage(format!(
+                "the AMX engine (--backend amx, or --precision bf16) cannot run here: {why}; \
+                 use --backend rten, or --precision int8 for a fast mode"
+            )));
+        }
+        let split = match precision {
+            Precision::Fp32 => Split::Three,
+            Precision::Bf16 => Split::One,
+            Precision::Int8 => {
+                return Err(Error::Usage(
+                    "--precision int8 is rten's quantized model; the AMX engine runs fp32 or \
+                     bf16 (use --backend rten, or auto, with int8)"
+                        .into(),
+                ))
+            }
+        };
+        let broken = |problem: String| Error::Model {
+            dir: dir.dir.clone(),
+            problem,
+            fix: "re-create model.onnx with models/export_onnx.py, or restore the folder with \
+                  git checkout -- models/"
+                .into(),
+        };
+        let config: Config = read_json(&dir.dir, "config.json").map_err(broken)?;
+        if config.hidden_act != "gelu" {
+            return Err(broken(format!(
+                "config.json: hidden_act '{}' (the AMX engine runs BERT's exact gelu only)",
+                config.hidden_act
+            )));
+        }
+        if config.hidden_size != dir.dim || config.hidden_size % config.num_attention_heads != 0 {
+            return Err(broken(format!(
+                "config.json: hidden_size {} does not fit the pooling width {} and {} heads",
+                config.hidden_size, dir.dim, config.num_attention_heads
+            )));
+        }
+        let path = dir.onnx_path(super::Precision::Fp32);
+        let bytes = std::fs::read(&path).map_err(|e| Error::io(path.display().to_string(), e))?;
+        let tensors =
+            bert_weights_from_onnx(&bytes).map_err(|e| broken(format!("model.onnx: {e}")))?;
+        drop(bytes);
+        let mut weights = Weights {
+            tensors: tensors.into_iter().map(|t| (t.name.clone(), t)).collect(),
+            split,
+        };
+        let engine = weights
+            .build(&config, dir.pooling, threads)
+            .map_err(broken)?;
+        Ok(engine)
+    }
+
+    /// One batch: its stories' token rows end to end, through every layer, then pooled.
+    #[target_feature(enable = "avx512f,avx512bw,avx512dq,avx512vl,avx2,fma")]
+    fn forward(&self, s: &mut Scratch, batch: &[&Tokenized]) -> Vec<Vec<f32>> {
+        let h = self.hidden;
+        let total: usize = batch.iter().map(|t| t.ids.len()).sum();
+        s.x.clear();
+        s.x.resize(total * h, 0.0);
+        let mut row = 0;
+        for story in batch {
+            for (pos, &id) in story.ids.iter().enumerate() {
+                let x = &mut s.x[row * h..(row + 1) * h];
+                let word = &self.word[id as usize * h..(id as usize + 1) * h];
+                let position = &self.position[pos * h..(pos + 1) * h];
+                for (((x, w), p), t) in x.iter_mut().zip(word).zip(position).zip(&self.token_type) {
+                    *x = w + p + t;
+                }
+                let n = &self.embedding_norm;
+                math::norm(x, &n.gamma, &n.beta, self.eps);
+                row += 1;
+            }
+        }
+        for layer in &self.layers {
+            self.layer(s, layer, batch, total);
+        }
+        let mut start = 0;
+        batch
+            .iter()
+            .map(|story| {
+                let len = story.ids.len();
+                let rows = &s.x[start * h..(start + len) * h];
+                start += len;
+                pool_and_normalise(rows, len, h, &[len], self.pooling).remove(0)
+            })
+            .collect()
+    }
+
+    #[target_feature(enable = "avx512f,avx512bw,avx512dq,avx512vl,avx2,fma")]
+    fn layer(&self, s: &mut Scratch, layer: &Layer, batch: &[&Tokenized], total: usize) {
+        let (h, eps) = (self.hidden, self.eps);
+        // Query, key, value.
+        let width = 3 * h;
+        s.a.pack(self.split, &s.x, total, h, h);
+        product(&s.a, &layer.qkv.weight, &mut s.product, width);
+        s.qkv.clear();
+        s.qkv.extend_from_slice(&s.product[..total * width]);
+        for row in s.qkv.chunks_exact_mut(width) {
+            row.iter_mut()
+                .zip(&layer.qkv.bias)
+                .for_each(|(x, b)| *x += b);
+        }
+        // Attention, story by story and head by head.
+        s.context.clear();
+        s.context.resize(total * h, 0.0);
+        let head = h / self.heads;
+        let scale = 1.0 / (head as f32).sqrt();
+        let mut start = 0;
+        for story in batch {
+            let len = story.ids.len();
+            for hd in 0..self.heads {
+                let q = start * width + hd * head;
+                let (k, v) = (q + h, q + 2 * h);
+                s.a.pack(self.split, &s.qkv[q..], len, head, width);
+                let qkv = &s.qkv;
+                s.b.pack(self.split, len, head, |n, d| qkv[k + n * width + d]);
+                let ld = len.div_ceil(16) * 16;
+                product(&s.a, &s.b, &mut s.product, ld);
+                for r in s.product.chunks_exact_mut(ld).take(len) {
+                    math::scaled_softmax(&mut r[..len], scale);
+                }
+                s.a.pack(self.split, &s.product, len, len, ld);
+                s.b.pack(self.split, head, len, |d, n| qkv[v + n * width + d]);
+                let ld = head.div_ceil(16) * 16;
+                product(&s.a, &s.b, &mut s.product, ld);
+                for (r, out) in s
+                    .product
+                    .chunks_exact(ld)
+                    .zip(s.context[start * h..].chunks_exact_mut(h))
+                    .take(len)
+                {
+                    out[hd * head..(hd + 1) * head].copy_from_slice(&r[..head]);
+                }
+            }
+            start += len;
+        }
+        // Attention output, residual, norm.
+        s.a.pack(self.split, &s.context, total, h, h);
+        product(&s.a, &layer.attention_out.weight, &mut s.product, h);
+        let n = &layer.attention_norm;
+        for (x, y) in s.x.chunks_exact_mut(h).zip(s.product.chunks_exact(h)) {
+            math::residual_norm(x, y, &layer.attention_out.bias, &n.gamma, &n.beta, eps);
+        }
+        // Feed-forward.
+        let inner = self.intermediate;
+        s.a.pack(self.split, &s.x, total, h, h);
+        product(&s.a, &layer.up.weight, &mut s.product, inner);
+        for row in s.product.chunks_exact_mut(inner).take(total) {
+            math::bias_gelu(row, &layer.up.bias);
+        }
+        s.a.pack(self.split, &s.product, total, inner, inner);
+        product(&s.a, &layer.down.weight, &mut s.product, h);
+        let n = &layer.output_norm;
+        for (x, y) in s.x.chunks_exact_mut(h).zip(s.product.chunks_exact(h)) {
+            math::residual_norm(x, y, &layer.down.bias, &n.gamma, &n.beta, eps);
+        }
+    }
+}
+
+/// `c = a · b` into `c` with row stride `ldc`, growing `c` to the padded size.
+fn product(a: &PackedA, b: &PackedB, c: &mut Vec<f32>, ldc: usize) {
+    c.resize(a.padded_rows() * ldc, 0.0);
+    matmul(a, b, c, ldc);
+}
+
+/// The ONNX file's tensors by Hugging Face name, taken out as the engine is built.
+struct Weights {
+    tensors: std::collections::HashMap<String, NamedTensor>,
+    split: Split,
+}
+
+impl Weights {
+    fn take(&mut self, name: &str, shape: &[usize]) -> std::result::Result<Vec<f32>, String> {
+        let t = self
+            .tensors
+            .remove(name)
+            .ok_or_else(|| format!("model.onnx has no tensor {name}"))?;
+        if t.shape != shape {
+            return Err(format!(
+                "model.onnx: {name} has shape {:?}, expected {shape:?}",
+                t.shape
+            ));
+        }
+        Ok(t.data)
+    }
+
+    fn norm(&mut self, prefix: &str, h: usize) -> std::result::Result<Norm, String> {
+        Ok(Norm {
+            gamma: self.take(&format!("{prefix}.weight"), &[h])?,
+            beta: self.take(&format!("{prefix}.bias"), &[h])?,
+        })
+    }
+
+    /// Linear layers `prefixes` (weights `[out, in]`) stacked along their outputs.
+    fn linear(
+        &mut self,
+        prefixes: &[String],
+        out: usize,
+        inp: usize,
+    ) -> std::result::Result<Linear, String> {
+        let mut weight = Vec::with_capacity(prefixes.len() * out * inp);
+        let mut bias = Vec::with_capacity(prefixes.len() * out);
+        for p in prefixes {
+            weight.extend(self.take(&format!("{p}.weight"), &[out, inp])?);
+            bias.extend(self.take(&format!("{p}.bias"), &[out])?);
+        }
+        let mut packed = PackedB::new();
+        // SAFETY: called only from `load`, after `unavailable()` found AVX-512.
+        unsafe {
+            packed.pack(self.split, prefixes.len() * out, inp, |n, k| {
+                weight[n * inp + k]
+            })
+        };
+        Ok(Linear {
+            weight: packed,
+            bias,
+        })
+    }
+
+    fn build(
+        &mut self,
+        c: &Config,
+        pooling: Pooling,
+        threads: usize,
+    ) -> std::result::Result<AmxEmbedder, String> {
+        let (h, inner) = (c.hidden_size, c.intermediate_size);
+        let word = self
+            .tensors
+            .get("embeddings.word_embeddings.weight")
+            .map(|t| t.shape.clone())
+            .ok_or("model.onnx has no tensor embeddings.word_embeddings.weight")?;
+        let vocab = word[0];
+        let word = self.take("embeddings.word_embeddings.weight", &[vocab, h])?;
+        let position = self.take(
+            "embeddings.position_embeddings.weight",
+            &[c.max_position_embeddings, h],
+        )?;
+        let types = self
+            .tensors
+            .get("embeddings.token_type_embeddings.weight")
+            .map(|t| t.shape.clone())
+            .ok_or("model.onnx has no tensor embeddings.token_type_embeddings.weight")?;
+        let token_type =
+            self.take("embeddings.token_type_embeddings.weight", &types)?[..h].to_vec();
+        let embedding_norm = self.norm("embeddings.LayerNorm", h)?;
+        let layers = (0..c.num_hidden_layers)
+            .map(|i| {
+                let p = format!("encoder.layer.{i}");
+                Ok(Layer {
+                    qkv: self.linear(
+                        &["query", "key", "value"].map(|n| format!("{p}.attention.self.{n}")),
+                        h,
+                        h,
+                    )?,
+                    attention_out: self.linear(&[format!("{p}.attention.output.dense")], h, h)?,
+                    attention_norm: self.norm(&format!("{p}.attention.output.LayerNorm"), h)?,
+                    up: self.linear(&[format!("{p}.intermediate.dense")], inner, h)?,
+                    down: self.linear(&[format!("{p}.output.dense")], h, inner)?,
+                    output_norm: self.norm(&format!("{p}.output.LayerNorm"), h)?,
+                })
+            })
+            .collect::<std::result::Result<Vec<_>, String>>()?;
+        Ok(AmxEmbedder {
+            word,
+            position,
+            token_type,
+            embedding_norm,
+            layers,
+            hidden: h,
+            heads: c.num_attention_heads,
+            intermediate: inner,
+            eps: c.layer_norm_eps,
+            max_positions: c.max_position_embeddings,
+            vocab,
+            pooling,
+            split: self.split,
+            scratch: Lanes::new(
+                (0..threads.max(1))
+                    .map(|_| Scratch {
+                        x: Vec::new(),
+                        qkv: Vec::new(),
+                        context: Vec::new(),
+                        product: Vec::new(),
+                        a: PackedA::new(),
+                        b: PackedB::new(),
+                    })
+                    .collect(),
+            ),
+        })
+    }
+}
+
+impl Embedder for AmxEmbedder {
+    fn dim(&self) -> usize {
+        self.hidden
+    }
+
+    fn lanes(&self) -> usize {
+        self.scratch.count()
+    }
+
+    fn preferred_batch_size(&self) -> usize {
+        8
+    }
+
+    fn cache_tag(&self) -> Option<&'static str> {
+        Some("amx")
+    }
+
+    fn embed(&self, batch: &[&Tokenized]) -> Result<Vec<Vec<f32>>> {
+        for story in batch {
+            if story.ids.len() > self.max_positions {
+                return Err(Error::Inference(format!(
+                    "a window of {} tokens is longer than the model's {} positions",
+                    story.ids.len(),
+                    self.max_positions
+                )));
+            }
+            if let Some(&id) = story.ids.iter().find(|&&id| id as usize >= self.vocab) {
+                return Err(Error::Inference(format!(
+                    "token id {id} is outside the vocabulary"
+                )));
+            }
+        }
+        let mut scratch = self.scratch.take()?;
+        // SAFETY: an engine exists only after `unavailable()` found AVX-512 and AMX and the
+        // kernel granted tile state.
+        Ok(unsafe { self.forward(&mut scratch, batch) })
+    }
+}
