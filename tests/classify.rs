@@ -190,6 +190,7 @@ fn broken_model_file_fails_with_exit_2() {
     let src = repo_path("models/all-MiniLM-L6-v2");
     std::fs::create_dir_all(model.join("1_Pooling")).unwrap();
     for f in [
+        "config.json",
         "tokenizer.json",
         "sentence_bert_config.json",
         "1_Pooling/config.json",

@@ -5,7 +5,8 @@
 use std::path::Path;
 
 use failup::embed::{
-    cosine, Embedder, ModelDir, Precision, RtenEmbedder, TextTokenizer, TokenizerConfig,
+    amx_unavailable, cosine, load_amx, Embedder, ModelDir, Precision, RtenEmbedder, TextTokenizer,
+    Tokenized, TokenizerConfig,
 };
 use serde::Deserialize;
 
@@ -134,5 +135,99 @@ fn int8_fast_mode_stays_within_its_documented_bound() {
     assert!(
         min >= INT8_MIN_COSINE,
         "min cosine {min} < {INT8_MIN_COSINE}"
+    );
+}
+
+/// The AMX engine, or None (with the reason on stderr) on a machine without AMX: these tests
+/// can only run where the hardware is.
+fn amx(precision: Precision) -> Option<Box<dyn Embedder>> {
+    if let Some(why) = amx_unavailable() {
+        eprintln!("skipped: {why}");
+        return None;
+    }
+    let dir = ModelDir::resolve(None).expect("bundled model");
+    Some(load_amx(&dir, 2, precision).expect("AMX engine"))
+}
+
+fn fixture_tokens() -> (Vec<Reference>, Vec<Tokenized>) {
+    let refs = references();
+    let (tokenizer, _) = load();
+    let tokens = refs
+        .iter()
+        .map(|r| tokenizer.tokenize(&r.text).unwrap())
+        .collect();
+    (refs, tokens)
+}
+
+#[test]
+fn amx_engine_matches_the_reference_and_rten() {
+    let Some(engine) = amx(Precision::Fp32) else {
+        return;
+    };
+    let (refs, tokens) = fixture_tokens();
+    let all: Vec<_> = tokens.iter().collect();
+    let batched: Vec<Vec<f32>> = all
+        .chunks(16)
+        .flat_map(|b| engine.embed(b).unwrap())
+        .collect();
+    assert_parity(&refs, &batched, "AMX, mixed batch");
+    let (_, rten) = load();
+    let rten: Vec<Vec<f32>> = all
+        .chunks(16)
+        .flat_map(|b| rten.embed(b).unwrap())
+        .collect();
+    for (a, r) in batched.iter().zip(&rten) {
+        let c = cosine(a, r);
+        assert!(c >= 0.99999, "AMX and rten differ: cosine {c}");
+    }
+}
+
+#[test]
+fn amx_embeddings_do_not_depend_on_the_batch() {
+    // Layers run on the stories' rows end to end and attention story by story, so a story's
+    // numbers are the same bits alone or beside others of any length.
+    let Some(engine) = amx(Precision::Fp32) else {
+        return;
+    };
+    let (_, tokens) = fixture_tokens();
+    let all: Vec<_> = tokens.iter().collect();
+    let batched: Vec<Vec<f32>> = all
+        .chunks(7)
+        .flat_map(|b| engine.embed(b).unwrap())
+        .collect();
+    for (t, b) in tokens.iter().zip(&batched) {
+        assert_eq!(&engine.embed(&[t]).unwrap()[0], b);
+    }
+}
+
+/// bf16 mode's documented bound: every fixture text within this cosine of the reference.
+const BF16_MIN_COSINE: f32 = 0.9999;
+
+#[test]
+fn bf16_fast_mode_stays_within_its_documented_bound() {
+    let Some(engine) = amx(Precision::Bf16) else {
+        return;
+    };
+    let (refs, tokens) = fixture_tokens();
+    let all: Vec<_> = tokens.iter().collect();
+    let got: Vec<Vec<f32>> = all
+        .chunks(16)
+        .flat_map(|b| engine.embed(b).unwrap())
+        .collect();
+    let cosines: Vec<f32> = refs
+        .iter()
+        .zip(&got)
+        .map(|(r, e)| cosine(&r.embedding, e))
+        .collect();
+    let min = cosines.iter().copied().fold(f32::INFINITY, f32::min);
+    eprintln!("bf16 vs reference: min cosine {min:.6}");
+    assert!(
+        min >= BF16_MIN_COSINE,
+        "min cosine {min} < {BF16_MIN_COSINE}"
+    );
+    // bf16 rounds: it must not be the exact engine under another name.
+    assert!(
+        min < 0.999999,
+        "bf16 gave fp32-exact embeddings (min cosine {min})"
     );
 }

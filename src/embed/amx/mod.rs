@@ -157,7 +157,12 @@ impl AmxEmbedder {
                 config.hidden_act
             )));
         }
-        if config.hidden_size != dir.dim || config.hidden_size % config.num_attention_heads != 0 {
+        if config.hidden_size != dir.dim
+            || config.num_attention_heads == 0
+            || !config
+                .hidden_size
+                .is_multiple_of(config.num_attention_heads)
+        {
             return Err(broken(format!(
                 "config.json: hidden_size {} does not fit the pooling width {} and {} heads",
                 config.hidden_size, dir.dim, config.num_attention_heads
@@ -165,8 +170,8 @@ impl AmxEmbedder {
         }
         let path = dir.onnx_path(super::Precision::Fp32);
         let bytes = std::fs::read(&path).map_err(|e| Error::io(path.display().to_string(), e))?;
-        let tensors =
-            bert_weights_from_onnx(&bytes).map_err(|e| broken(format!("model.onnx: {e}")))?;
+        let tensors = bert_weights_from_onnx(&bytes)
+            .map_err(|e| broken(format!("model.onnx could not be loaded: {e}")))?;
         drop(bytes);
         let mut weights = Weights {
             tensors: tensors.into_iter().map(|t| (t.name.clone(), t)).collect(),

@@ -290,3 +290,57 @@ pub fn matmul(a: &PackedA, b: &PackedB, c: &mut [f32], ldc: usize) {
         asm!("tilerelease", options(nostack));
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// `a · b` against an f64 product, for shapes that leave partial tiles on every side; the
+    /// error of each entry is bounded relative to the sum of its products' magnitudes.
+    fn check(split: Split, m: usize, k: usize, n: usize, bound: f64) {
+        let value =
+            |i: usize, salt: usize| ((i * 7919 + salt * 104_729) % 2001) as f32 / 1000.0 - 1.0;
+        let a: Vec<f32> = (0..m * k).map(|i| value(i, 1)).collect();
+        let b: Vec<f32> = (0..k * n).map(|i| value(i, 2) * 0.3).collect(); // b[k][n]
+        let mut pa = PackedA::new();
+        let mut pb = PackedB::new();
+        let ldc = n.div_ceil(16) * 16;
+        let mut c = vec![0f32; m.div_ceil(16) * 16 * ldc];
+        // SAFETY: only reached after `unavailable()` found AVX-512 and AMX.
+        unsafe {
+            pa.pack(split, &a, m, k, k);
+            pb.pack(split, n, k, |col, row| b[row * n + col]);
+        }
+        matmul(&pa, &pb, &mut c, ldc);
+        for i in 0..m {
+            for j in 0..n {
+                let products = (0..k).map(|t| f64::from(a[i * k + t]) * f64::from(b[t * n + j]));
+                let exact: f64 = products.clone().sum();
+                let size: f64 = products.map(f64::abs).sum();
+                let err = (f64::from(c[i * ldc + j]) - exact).abs();
+                assert!(
+                    err <= bound * size,
+                    "{split:?} {m}x{k}x{n} [{i},{j}]: error {err}, size {size}"
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn products_match_f64_at_fp32_and_bf16_accuracy() {
+        if let Some(why) = super::super::unavailable() {
+            eprintln!("skipped: {why}");
+            return;
+        }
+        for (m, k, n) in [
+            (1, 1, 1),
+            (17, 40, 20),
+            (40, 100, 50),
+            (64, 384, 96),
+            (33, 31, 16),
+        ] {
+            check(Split::Three, m, k, n, 1e-5);
+            check(Split::One, m, k, n, 1e-2);
+        }
+    }
+}
