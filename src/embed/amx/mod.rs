@@ -245,15 +245,14 @@ impl AmxEmbedder {
                 let q = start * width + hd * head;
                 let (k, v) = (q + h, q + 2 * h);
                 s.a.pack(self.split, &s.qkv[q..], len, head, width);
-                let qkv = &s.qkv;
-                s.b.pack(self.split, len, head, |n, d| qkv[k + n * width + d]);
+                s.b.pack_transposed(self.split, &s.qkv[k..], len, head, width);
                 let ld = len.div_ceil(16) * 16;
                 product(&s.a, &s.b, &mut s.product, ld);
                 for r in s.product.chunks_exact_mut(ld).take(len) {
                     math::scaled_softmax(&mut r[..len], scale);
                 }
                 s.a.pack(self.split, &s.product, len, len, ld);
-                s.b.pack(self.split, head, len, |d, n| qkv[v + n * width + d]);
+                s.b.pack_rows(self.split, &s.qkv[v..], len, head, width);
                 let ld = head.div_ceil(16) * 16;
                 product(&s.a, &s.b, &mut s.product, ld);
                 for (r, out) in s
@@ -339,11 +338,7 @@ impl Weights {
         }
         let mut packed = PackedB::new();
         // SAFETY: called only from `load`, after `unavailable()` found AVX-512.
-        unsafe {
-            packed.pack(self.split, prefixes.len() * out, inp, |n, k| {
-                weight[n * inp + k]
-            })
-        };
+        unsafe { packed.pack_transposed(self.split, &weight, prefixes.len() * out, inp, inp) };
         Ok(Linear {
             weight: packed,
             bias,

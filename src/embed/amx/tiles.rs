@@ -51,120 +51,171 @@ pub enum Split {
 }
 
 impl Split {
-    /// Which part of each value fills each depth segment: 0 the high part, 1 the remainder.
-    /// A and B pair up segment by segment.
-    fn a_parts(self) -> &'static [usize] {
-        match self {
-            Split::Three => &[0, 0, 1],
-            Split::One => &[0],
-        }
-    }
-
-    fn b_parts(self) -> &'static [usize] {
+    /// Which half of each value (0 the high part, 1 the remainder) fills each of B's depth
+    /// segments.
+    fn b_halves(self) -> &'static [usize] {
         match self {
             Split::Three => &[0, 1, 0],
             Split::One => &[0],
         }
     }
+
+    /// The A segment each B segment is multiplied with. A holds each half once (`[hi | lo]`);
+    /// the product walks it as `[hi | hi | lo]`.
+    fn a_segment(self, b_segment: usize) -> usize {
+        match self {
+            Split::Three => [0, 0, 1][b_segment],
+            Split::One => 0,
+        }
+    }
+
+    fn a_halves(self) -> usize {
+        match self {
+            Split::Three => 2,
+            Split::One => 1,
+        }
+    }
 }
 
-/// Depth of one split segment: `k` rounded up to whole tile steps, zero-padded.
-fn segment(k: usize) -> usize {
-    k.div_ceil(DEPTH) * DEPTH
+/// Tile steps one segment of depth `k` takes (`k` rounded up to whole steps, zero-padded).
+fn segment_steps(k: usize) -> usize {
+    k.div_ceil(DEPTH)
 }
 
 /// The right-hand matrix B (`k × n`) in tile order: for each 16-column block, its depth steps
-/// one after another, each step 16 rows of interleaved pairs (`B[2r][c], B[2r+1][c]`), the
-/// layout `tdpbf16ps` reads.
+/// one after another (every segment of [`Split::b_halves`] in turn), each step 16 rows of
+/// interleaved pairs (`B[2r][c], B[2r+1][c]`), the layout `tdpbf16ps` reads.
 pub struct PackedB {
     lines: Vec<Line>,
+    split: Split,
     n_tiles: usize,
-    k_steps: usize,
+    segment_steps: usize,
 }
 
 impl PackedB {
     pub fn new() -> PackedB {
         PackedB {
             lines: Vec::new(),
+            split: Split::One,
             n_tiles: 0,
-            k_steps: 0,
+            segment_steps: 0,
         }
     }
 
-    /// Packs the `k × n` matrix whose element (row `k`, column `n`) is `at(n, k)`, reusing this
-    /// buffer's memory.
-    #[target_feature(enable = "avx512f,avx512bw,avx512dq,avx512vl,avx2,fma")]
-    pub fn pack(&mut self, split: Split, n: usize, k: usize, at: impl Fn(usize, usize) -> f32) {
-        let seg = segment(k);
-        let parts = split.b_parts();
+    fn steps(&self) -> usize {
+        self.split.b_halves().len() * self.segment_steps
+    }
+
+    /// Sizes the buffer for `n` columns of depth `k`, all zero.
+    fn reset(&mut self, split: Split, n: usize, k: usize) {
+        self.split = split;
         self.n_tiles = n.div_ceil(TILE);
-        self.k_steps = parts.len() * seg / DEPTH;
+        self.segment_steps = segment_steps(k);
         self.lines.clear();
-        self.lines.resize(self.n_tiles * self.k_steps * TILE, ZERO);
+        self.lines.resize(self.n_tiles * self.steps() * TILE, ZERO);
+    }
+
+    /// Stores the pair (`B[2q][col]`, `B[2q+1][col]`) in every segment.
+    #[inline(always)]
+    fn put(&mut self, col: usize, q: usize, pair: [f32; 2]) {
+        let halves = [halves(pair[0]), halves(pair[1])];
+        let (tile, c) = (col / TILE, col % TILE);
+        let steps = self.steps();
+        for (segment, &half) in self.split.b_halves().iter().enumerate() {
+            let step = segment * self.segment_steps + q / TILE;
+            let line = &mut self.lines[(tile * steps + step) * TILE + q % TILE];
+            line.0[2 * c] = halves[0][half];
+            line.0[2 * c + 1] = halves[1][half];
+        }
+    }
+
+    /// Packs B = Xᵀ for `n` rows of `k` values (`X[col][row]` at `x[col * stride + row]`): a
+    /// linear layer's `[out, in]` weight, or attention's keys.
+    #[target_feature(enable = "avx512f,avx512bw,avx512dq,avx512vl,avx2,fma")]
+    pub fn pack_transposed(&mut self, split: Split, x: &[f32], n: usize, k: usize, stride: usize) {
+        self.reset(split, n, k);
         for col in 0..n {
-            let (tile, c) = (col / TILE, col % TILE);
-            let block = &mut self.lines[tile * self.k_steps * TILE..];
-            for row in 0..k {
-                let halves = halves(at(col, row));
-                for (part, &half) in parts.iter().enumerate() {
-                    let value = halves[half];
-                    let depth = part * seg + row;
-                    let line = (depth / DEPTH) * TILE + (depth % DEPTH) / 2;
-                    block[line].0[c * 2 + depth % 2] = value;
-                }
+            let row = &x[col * stride..col * stride + k];
+            let (pairs, odd) = row.as_chunks::<2>();
+            for (q, &pair) in pairs.iter().enumerate() {
+                self.put(col, q, pair);
+            }
+            if let [last] = odd {
+                self.put(col, pairs.len(), [*last, 0.0]);
+            }
+        }
+    }
+
+    /// Packs B = X for `k` rows of `n` values (`X[row][col]` at `x[row * stride + col]`):
+    /// attention's values.
+    #[target_feature(enable = "avx512f,avx512bw,avx512dq,avx512vl,avx2,fma")]
+    pub fn pack_rows(&mut self, split: Split, x: &[f32], k: usize, n: usize, stride: usize) {
+        self.reset(split, n, k);
+        let zeros = vec![0f32; n];
+        for q in 0..k.div_ceil(2) {
+            let first = &x[2 * q * stride..2 * q * stride + n];
+            let second = if 2 * q + 1 < k {
+                &x[(2 * q + 1) * stride..(2 * q + 1) * stride + n]
+            } else {
+                &zeros
+            };
+            for (col, (&a, &b)) in first.iter().zip(second).enumerate() {
+                self.put(col, q, [a, b]);
             }
         }
     }
 }
 
-/// The left-hand matrix A (`m × k`), each row `[hi | hi | lo]`, rows padded to whole tiles.
+/// The left-hand matrix A (`m × k`), each row `[hi | lo]` (or `[hi]` for [`Split::One`]), rows
+/// padded to whole tiles.
 pub struct PackedA {
     lines: Vec<Line>,
+    split: Split,
     m_tiles: usize,
-    k_steps: usize,
+    segment_steps: usize,
 }
 
 impl PackedA {
     pub fn new() -> PackedA {
         PackedA {
             lines: Vec::new(),
+            split: Split::One,
             m_tiles: 0,
-            k_steps: 0,
+            segment_steps: 0,
         }
     }
 
     /// Packs `m` rows of `k` values, row `r` starting at `a[r * stride]`, reusing this buffer.
     #[target_feature(enable = "avx512f,avx512bw,avx512dq,avx512vl,avx2,fma")]
     pub fn pack(&mut self, split: Split, a: &[f32], m: usize, k: usize, stride: usize) {
-        let seg = segment(k);
-        let parts = split.a_parts();
+        self.split = split;
+        self.segment_steps = segment_steps(k);
         self.m_tiles = m.div_ceil(TILE);
-        self.k_steps = parts.len() * seg / DEPTH;
-        self.lines.clear();
-        self.lines.resize(self.m_tiles * TILE * self.k_steps, ZERO);
-        for (r, dst) in self
-            .lines
-            .chunks_exact_mut(self.k_steps)
-            .take(m)
-            .enumerate()
-        {
+        let seg = self.segment_steps * DEPTH;
+        let per_row = split.a_halves() * self.segment_steps;
+        // Every value is written below (padding as zeros), so the buffer is not cleared first.
+        self.lines.resize(self.m_tiles * TILE * per_row, ZERO);
+        for (r, dst) in self.lines.chunks_exact_mut(per_row).enumerate() {
             let dst = values(dst);
+            if r >= m {
+                dst.fill(0);
+                continue;
+            }
             let row = &a[r * stride..r * stride + k];
             match split {
                 Split::Three => {
-                    let (hi, rest) = dst.split_at_mut(seg);
-                    let (hi2, lo) = rest.split_at_mut(seg);
-                    for (i, &x) in row.iter().enumerate() {
-                        let [h, l] = halves(x);
-                        hi[i] = h;
-                        hi2[i] = h;
-                        lo[i] = l;
+                    let (hi, lo) = dst.split_at_mut(seg);
+                    for ((x, h), l) in row.iter().zip(hi.iter_mut()).zip(lo.iter_mut()) {
+                        [*h, *l] = halves(*x);
                     }
+                    hi[k..].fill(0);
+                    lo[k..].fill(0);
                 }
                 Split::One => {
-                    for (d, &x) in dst.iter_mut().zip(row) {
-                        *d = bf16(x);
+                    for (x, h) in row.iter().zip(dst.iter_mut()) {
+                        *h = bf16(*x);
                     }
+                    dst[k..].fill(0);
                 }
             }
         }
@@ -202,92 +253,159 @@ impl Config {
 /// of `ldc` floats (so `c` needs `a.padded_rows() * ldc` floats and `ldc` ≥ b's padded width).
 ///
 /// Tiles 0–3 hold a 32×32 block of C, tiles 4–5 two row tiles of A, tiles 6–7 two column
-/// tiles of B; edges with a single row or column tile use the 1×2, 2×1 and 1×1 forms.
+/// tiles of B; edges with a single row or column tile use the 1×2, 2×1 and 1×1 forms. For each
+/// column pair of B, every row pair of A passes by: B's panel is read once, A from L2 again
+/// for each panel. (Blocking the depth so B's panel stays in L1, with C's tiles stored and
+/// reloaded between blocks, measured slower.)
 pub fn matmul(a: &PackedA, b: &PackedB, c: &mut [f32], ldc: usize) {
-    assert_eq!(a.k_steps, b.k_steps, "inner dimensions differ");
+    assert!(
+        a.split == b.split && a.segment_steps == b.segment_steps,
+        "inner dimensions differ"
+    );
     assert!(ldc >= b.n_tiles * TILE && c.len() >= a.m_tiles * TILE * ldc);
-    let steps = a.k_steps;
-    let a_stride = steps * 64;
-    let c_stride = ldc * 4;
+    let steps = b.steps();
+    let per_segment = b.segment_steps;
+    let a_row = a.split.a_halves() * per_segment;
     let config = Config::full_tiles();
-    // SAFETY: every tile load reads 16 rows of 64 bytes inside `a.lines` / `b.lines` (their
-    // sizes are whole tiles by construction), every store writes 16 rows of 64 bytes inside `c`
-    // (checked above), and the tile configuration is loaded first on this thread.
+    // SAFETY: the tile configuration is loaded first on this thread; `block` stays inside the
+    // buffers (see there).
     unsafe {
         asm!("ldtilecfg [{}]", in(reg) config.0.as_ptr(), options(nostack));
-        let mut nt = 0;
-        while nt < b.n_tiles {
-            let wide = nt + 1 < b.n_tiles;
-            let b0 = b.lines.as_ptr().add(nt * steps * TILE);
-            let b1 = b0.add(if wide { steps * TILE } else { 0 });
-            let mut mt = 0;
-            while mt < a.m_tiles {
-                let tall = mt + 1 < a.m_tiles;
-                let a0 = a.lines.as_ptr().add(mt * TILE * steps);
-                let a1 = a0.add(if tall { TILE * steps } else { 0 });
-                let c0 = c.as_mut_ptr().add(mt * TILE * ldc + nt * TILE);
-                let c1 = c0.add(TILE * ldc);
-                asm!(
-                    "tilezero tmm0",
-                    "tilezero tmm1",
-                    "tilezero tmm2",
-                    "tilezero tmm3",
-                    options(nostack)
-                );
-                for k in 0..steps {
-                    let (a0, a1, b0, b1) =
-                        (a0.add(k), a1.add(k), b0.add(k * TILE), b1.add(k * TILE));
-                    match (tall, wide) {
-                        (true, true) => asm!(
-                            "tileloadd tmm4, [{a0} + {sa}*1]",
-                            "tileloadd tmm6, [{b0} + {sb}*1]",
-                            "tdpbf16ps tmm0, tmm4, tmm6",
-                            "tileloadd tmm7, [{b1} + {sb}*1]",
-                            "tdpbf16ps tmm1, tmm4, tmm7",
-                            "tileloadd tmm5, [{a1} + {sa}*1]",
-                            "tdpbf16ps tmm2, tmm5, tmm6",
-                            "tdpbf16ps tmm3, tmm5, tmm7",
-                            a0 = in(reg) a0, a1 = in(reg) a1, b0 = in(reg) b0, b1 = in(reg) b1,
-                            sa = in(reg) a_stride, sb = in(reg) 64usize, options(nostack)),
-                        (false, true) => asm!(
-                            "tileloadd tmm4, [{a0} + {sa}*1]",
-                            "tileloadd tmm6, [{b0} + {sb}*1]",
-                            "tdpbf16ps tmm0, tmm4, tmm6",
-                            "tileloadd tmm7, [{b1} + {sb}*1]",
-                            "tdpbf16ps tmm1, tmm4, tmm7",
-                            a0 = in(reg) a0, b0 = in(reg) b0, b1 = in(reg) b1,
-                            sa = in(reg) a_stride, sb = in(reg) 64usize, options(nostack)),
-                        (true, false) => asm!(
-                            "tileloadd tmm4, [{a0} + {sa}*1]",
-                            "tileloadd tmm6, [{b0} + {sb}*1]",
-                            "tdpbf16ps tmm0, tmm4, tmm6",
-                            "tileloadd tmm5, [{a1} + {sa}*1]",
-                            "tdpbf16ps tmm2, tmm5, tmm6",
-                            a0 = in(reg) a0, a1 = in(reg) a1, b0 = in(reg) b0,
-                            sa = in(reg) a_stride, sb = in(reg) 64usize, options(nostack)),
-                        (false, false) => asm!(
-                            "tileloadd tmm4, [{a0} + {sa}*1]",
-                            "tileloadd tmm6, [{b0} + {sb}*1]",
-                            "tdpbf16ps tmm0, tmm4, tmm6",
-                            a0 = in(reg) a0, b0 = in(reg) b0,
-                            sa = in(reg) a_stride, sb = in(reg) 64usize, options(nostack)),
-                    }
+    }
+    // Where each of B's segments and the A segment it meets start, in lines along a row.
+    let mut segments = [(0, 0); 3];
+    for (b_segment, pair) in segments
+        .iter_mut()
+        .enumerate()
+        .take(b.split.b_halves().len())
+    {
+        *pair = (
+            a.split.a_segment(b_segment) * per_segment,
+            b_segment * per_segment,
+        );
+    }
+    let run = Run {
+        segments: &segments[..b.split.b_halves().len()],
+        per_segment,
+        a_stride: a_row * 64,
+        c_stride: ldc * 4,
+    };
+    for nt in (0..b.n_tiles).step_by(2) {
+        let wide = nt + 1 < b.n_tiles;
+        let b0 = &b.lines[nt * steps * TILE..];
+        let b1 = if wide {
+            &b.lines[(nt + 1) * steps * TILE..]
+        } else {
+            b0
+        };
+        for mt in (0..a.m_tiles).step_by(2) {
+            let tall = mt + 1 < a.m_tiles;
+            let a0 = &a.lines[mt * TILE * a_row..];
+            let c0 = &mut c[mt * TILE * ldc + nt * TILE..];
+            // SAFETY: A's rows hold `a_row` lines each and the buffer whole row tiles, so 16
+            // rows from `a0` (and from the next row tile when `tall`) stay inside it; B's tiles
+            // likewise; C's block is inside `c` by the assertion above.
+            unsafe {
+                match (tall, wide) {
+                    (true, true) => block::<true, true>(a0, b0, b1, c0, &run),
+                    (true, false) => block::<true, false>(a0, b0, b1, c0, &run),
+                    (false, true) => block::<false, true>(a0, b0, b1, c0, &run),
+                    (false, false) => block::<false, false>(a0, b0, b1, c0, &run),
                 }
-                asm!("tilestored [{c} + {s}*1], tmm0", c = in(reg) c0, s = in(reg) c_stride, options(nostack));
-                if wide {
-                    asm!("tilestored [{c} + {s}*1], tmm1", c = in(reg) c0.add(TILE), s = in(reg) c_stride, options(nostack));
-                }
-                if tall {
-                    asm!("tilestored [{c} + {s}*1], tmm2", c = in(reg) c1, s = in(reg) c_stride, options(nostack));
-                }
-                if tall && wide {
-                    asm!("tilestored [{c} + {s}*1], tmm3", c = in(reg) c1.add(TILE), s = in(reg) c_stride, options(nostack));
-                }
-                mt += if tall { 2 } else { 1 };
             }
-            nt += if wide { 2 } else { 1 };
         }
+    }
+    // SAFETY: releases this thread's tile state; no tile is used after this.
+    unsafe {
         asm!("tilerelease", options(nostack));
+    }
+}
+
+/// What every block of one product shares.
+struct Run<'a> {
+    /// (A's first line, B's first step) of each segment pairing.
+    segments: &'a [(usize, usize)],
+    per_segment: usize,
+    /// Bytes between A's rows and between C's rows.
+    a_stride: usize,
+    c_stride: usize,
+}
+
+/// One 16–32 × 16–32 block of C (two rows of tiles when `TALL`, two columns when `WIDE`): A
+/// times B over the whole depth. Safety: the caller keeps every 16-row tile read and written
+/// inside the slices' buffers, and has loaded the tile configuration.
+#[inline(always)]
+unsafe fn block<const TALL: bool, const WIDE: bool>(
+    a: &[Line],
+    b0: &[Line],
+    b1: &[Line],
+    c0: &mut [f32],
+    run: &Run,
+) {
+    let (sa, sc) = (run.a_stride, run.c_stride);
+    let c0 = c0.as_mut_ptr();
+    let c1 = c0.byte_add(TILE * sc);
+    let (c01, c11) = (c0.add(TILE), c1.add(TILE));
+    asm!(
+        "tilezero tmm0",
+        "tilezero tmm1",
+        "tilezero tmm2",
+        "tilezero tmm3",
+        options(nostack)
+    );
+    for &(a_line, b_step) in run.segments {
+        let a0 = a.as_ptr().add(a_line);
+        let a1 = a0.byte_add(TILE * sa);
+        let b0 = b0.as_ptr().add(b_step * TILE);
+        let b1 = b1.as_ptr().add(b_step * TILE);
+        block_steps::<TALL, WIDE>(a0, a1, b0, b1, sa, run.per_segment);
+    }
+    asm!("tilestored [{c} + {s}*1], tmm0", c = in(reg) c0, s = in(reg) sc, options(nostack));
+    if WIDE {
+        asm!("tilestored [{c} + {s}*1], tmm1", c = in(reg) c01, s = in(reg) sc, options(nostack));
+    }
+    if TALL {
+        asm!("tilestored [{c} + {s}*1], tmm2", c = in(reg) c1, s = in(reg) sc, options(nostack));
+    }
+    if TALL && WIDE {
+        asm!("tilestored [{c} + {s}*1], tmm3", c = in(reg) c11, s = in(reg) sc, options(nostack));
+    }
+}
+
+/// `steps` depth steps into C's tiles, A's row tiles at `a0`/`a1` (row stride `sa` bytes), B's
+/// column tiles at `b0`/`b1`. Safety: as for [`block`].
+#[inline(always)]
+unsafe fn block_steps<const TALL: bool, const WIDE: bool>(
+    a0: *const Line,
+    a1: *const Line,
+    b0: *const Line,
+    b1: *const Line,
+    sa: usize,
+    steps: usize,
+) {
+    let sb = 64usize;
+    for k in 0..steps {
+        let (a0, a1, b0, b1) = (a0.add(k), a1.add(k), b0.add(k * TILE), b1.add(k * TILE));
+        asm!(
+            "tileloadd tmm4, [{a0} + {sa}*1]",
+            "tileloadd tmm6, [{b0} + {sb}*1]",
+            "tdpbf16ps tmm0, tmm4, tmm6",
+            a0 = in(reg) a0, b0 = in(reg) b0, sa = in(reg) sa, sb = in(reg) sb, options(nostack));
+        if WIDE {
+            asm!(
+                "tileloadd tmm7, [{b1} + {sb}*1]",
+                "tdpbf16ps tmm1, tmm4, tmm7",
+                b1 = in(reg) b1, sb = in(reg) sb, options(nostack));
+        }
+        if TALL {
+            asm!(
+                "tileloadd tmm5, [{a1} + {sa}*1]",
+                "tdpbf16ps tmm2, tmm5, tmm6",
+                a1 = in(reg) a1, sa = in(reg) sa, options(nostack));
+        }
+        if TALL && WIDE {
+            asm!("tdpbf16ps tmm3, tmm5, tmm7", options(nostack));
+        }
     }
 }
 
@@ -309,7 +427,7 @@ mod tests {
         // SAFETY: only reached after `unavailable()` found AVX-512 and AMX.
         unsafe {
             pa.pack(split, &a, m, k, k);
-            pb.pack(split, n, k, |col, row| b[row * n + col]);
+            pb.pack_rows(split, &b, k, n, n);
         }
         matmul(&pa, &pb, &mut c, ldc);
         for i in 0..m {
