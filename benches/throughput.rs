@@ -4,7 +4,9 @@
 //! Run with `cargo bench`; not part of CI (a benchmark measures speed, tests check behaviour).
 
 use divan::Bencher;
-use failup::embed::{Embedder, ModelDir, Precision, RtenEmbedder, TextTokenizer, TokenizerConfig};
+use failup::embed::{
+    load_amx, Backend, Embedder, ModelDir, Precision, RtenEmbedder, TextTokenizer, TokenizerConfig,
+};
 use failup::pipeline::Engine;
 
 fn main() {
@@ -55,7 +57,11 @@ fn tokenize(bencher: Bencher, words: usize) {
 fn embed_batch_of_16(bencher: Bencher, seq_len: usize) {
     let dir = ModelDir::resolve(None).expect("bundled model");
     let tok = tokenizer();
-    let model = RtenEmbedder::load(&dir, 2, Precision::Fp32).expect("model");
+    // The engine a default run picks on this machine (AMX where the CPU has it, else rten).
+    let model: Box<dyn Embedder> = match Backend::Auto.resolve(Precision::Fp32) {
+        Backend::Amx => load_amx(&dir, 2, Precision::Fp32).expect("model"),
+        _ => Box::new(RtenEmbedder::load(&dir, 2, Precision::Fp32).expect("model")),
+    };
     let mut t = tok.tokenize(&story(400)).unwrap();
     t.ids.truncate(seq_len);
     let batch: Vec<_> = std::iter::repeat_n(&t, 16).collect();

@@ -73,8 +73,8 @@ pub enum ModelsCommand {
 
 #[derive(Debug, Args)]
 pub struct PrepareArgs {
-    /// The backend to prepare for.
-    #[arg(long, value_enum, env = "FAILUP_BACKEND", default_value_t = Backend::Rten)]
+    /// The backend to prepare for (only rust-bert needs anything prepared).
+    #[arg(long, value_enum, env = "FAILUP_BACKEND", default_value_t = Backend::Auto)]
     pub backend: Backend,
 
     /// Model folder (laid out like models/all-MiniLM-L6-v2). Default: the bundled model.
@@ -157,7 +157,8 @@ pub struct ModelArgs {
     #[arg(long, env = "FAILUP_MODEL", value_name = "DIR")]
     pub model: Option<PathBuf>,
 
-    /// Inference engine. auto: amx for fp32 on a CPU with AMX, else rten. rten: the built-in
+    /// Inference engine. auto: amx on a CPU with AMX (fp32, bf16), rten otherwise and for
+    /// int8. rten: the built-in
     /// ONNX runtime. amx: failup's own encoder on the AMX tile unit (Intel Xeon 4th generation
     /// or later). rust-bert: libtorch, only in a build with `--features rust-bert` (README.md).
     /// All give the same embeddings to within cosine 0.9999.
@@ -173,13 +174,15 @@ pub struct ModelArgs {
     pub threads: usize,
 
     /// Stories per inference batch (stories are sorted by length before batching). Default:
-    /// 2 with rten, 8 with rust-bert, the fastest measured (README, Performance); small
-    /// batches also keep memory low.
+    /// 2 with rten and amx, 8 with rust-bert, the fastest measured (README, Performance);
+    /// small batches also keep memory low.
     #[arg(long, env = "FAILUP_BATCH_SIZE", value_name = "N")]
     pub batch_size: Option<usize>,
 
-    /// fp32: exact, at parity with the reference implementation. int8: the quantized model,
-    /// about twice as fast, embeddings within cosine 0.98 of exact (see README, Performance).
+    /// fp32: exact, at parity with the reference implementation. bf16: the AMX engine's fast
+    /// mode (CPUs with AMX only), about 1.7 times fp32's speed there, embeddings within cosine
+    /// 0.9999 of exact. int8: rten's quantized model, about twice rten's fp32 speed,
+    /// embeddings within cosine 0.98 of exact (see README, Performance).
     #[arg(long, value_enum, env = "FAILUP_PRECISION", default_value_t = Precision::Fp32)]
     pub precision: Precision,
 

@@ -117,3 +117,45 @@ fn eval_rejects_unknown_labels_with_line_and_valid_labels() {
         "{err}"
     );
 }
+
+#[test]
+fn bf16_needs_the_amx_engine_and_says_so() {
+    let out = failup(&[
+        "advise",
+        "I was passed over.",
+        "--precision",
+        "bf16",
+        "--backend",
+        "rten",
+    ]);
+    assert_eq!(out.status.code(), Some(2));
+    let err = stderr(&out);
+    assert!(
+        err.contains("--precision bf16 runs on the AMX engine only"),
+        "{err}"
+    );
+    assert!(err.contains("leave --backend at auto"), "{err}");
+}
+
+#[test]
+fn bf16_classifies_like_fp32_where_the_cpu_has_amx() {
+    if let Some(why) = failup::embed::amx_unavailable() {
+        eprintln!("skipped: {why}");
+        return;
+    }
+    let story = "My manager gave the big client project to a colleague who joined last year, \
+                 even though I have led that account for six years.";
+    let category = |precision: &str| {
+        let out = failup(&["advise", story, "--precision", precision]);
+        assert!(out.status.success(), "{}", stderr(&out));
+        String::from_utf8(out.stdout)
+            .unwrap()
+            .lines()
+            .next()
+            .unwrap()
+            .to_string()
+    };
+    let bf16 = category("bf16");
+    assert!(bf16.contains("(passed_over)"), "{bf16}");
+    assert_eq!(bf16, category("fp32"));
+}
