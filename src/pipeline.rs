@@ -162,9 +162,8 @@ impl Engine {
                         .into(),
                 ))
             }
-            Backend::Auto | Backend::Rten => {
-                Box::new(RtenEmbedder::load(&model, threads, options.precision)?)
-            }
+            Backend::Rten => Box::new(RtenEmbedder::load(&model, threads, options.precision)?),
+            Backend::Auto => unreachable!("Backend::resolve never returns auto"),
             Backend::Amx => load_amx(&model, threads, options.precision)?,
             Backend::RustBert => load_rust_bert(&model, threads)?,
         };

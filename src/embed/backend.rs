@@ -1,9 +1,9 @@
 //! Choosing the inference engine (`--backend`, env `FAILUP_BACKEND`).
 //!
 //! rten is always built in. The AMX engine is built in on x86-64 Linux and runs where the CPU
-//! has AMX; `auto`, the default, takes it there for fp32 and rten everywhere else. rust-bert is
-//! compiled only with `--features rust-bert`, because it links libtorch; without the feature,
-//! asking for it is an error that says how to build it.
+//! has AMX; `auto`, the default, takes it there for fp32 and bf16, and rten everywhere else and
+//! for int8. rust-bert is compiled only with `--features rust-bert`, because it links
+//! libtorch; without the feature, asking for it is an error that says how to build it.
 
 use clap::ValueEnum;
 
@@ -13,13 +13,13 @@ use crate::error::{Error, Result};
 /// An inference engine for the bundled model.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, ValueEnum)]
 pub enum Backend {
-    /// The AMX engine for fp32 where the CPU has AMX, else rten.
+    /// The AMX engine for fp32 and bf16 where the CPU has AMX, else rten.
     #[default]
     Auto,
     /// rten, a pure-Rust ONNX runtime running model.onnx (always available).
     Rten,
-    /// failup's own BERT encoder with its matrix products on the CPU's AMX tile unit, at fp32
-    /// accuracy (Intel Xeon 4th generation or later, Linux; fp32 only).
+    /// failup's own BERT encoder with its matrix products on the CPU's AMX tile unit: fp32
+    /// (exact) or bf16 (Intel Xeon 4th generation or later, Linux).
     Amx,
     /// rust-bert on libtorch 2.4.0 (only in a build with `--features rust-bert`).
     RustBert,
@@ -76,11 +76,12 @@ pub fn load_amx(
         model, threads, precision,
     )?));
     #[cfg(not(all(target_arch = "x86_64", target_os = "linux")))]
-    return Err(Error::Usage(format!(
-        "the AMX engine (--backend amx, or --precision bf16) cannot run here: {}; use \
-         --backend rten, or --precision int8 for a fast mode",
-        amx_unavailable().unwrap_or_default()
-    )));
+    let _ = (model, threads);
+    #[cfg(not(all(target_arch = "x86_64", target_os = "linux")))]
+    return Err(amx_cannot_run(
+        &amx_unavailable().unwrap_or_default(),
+        precision,
+    ));
 }
 
 /// What a build without the feature answers to `--backend rust-bert`.
@@ -150,4 +151,15 @@ fn prepare_rust_bert(model: &ModelDir, force: bool) -> Result<Prepared> {
 #[cfg(not(feature = "rust-bert"))]
 fn prepare_rust_bert(_model: &ModelDir, _force: bool) -> Result<Prepared> {
     Err(rust_bert_missing())
+}
+
+/// What to do instead when this machine cannot run the AMX engine.
+pub(super) fn amx_cannot_run(why: &str, precision: Precision) -> Error {
+    let instead = match precision {
+        Precision::Bf16 => "use --precision fp32 (exact) or int8 (rten's fast mode) instead",
+        _ => "use --backend rten (or auto, the default), or --precision int8 for a fast mode",
+    };
+    Error::Usage(format!(
+        "the AMX engine (--backend amx, or --precision bf16) cannot run here: {why}; {instead}"
+    ))
 }

@@ -33,7 +33,8 @@ impl<T> Lanes<T> {
 
     /// Waits for a free lane (at once unless more callers than lanes run batches).
     pub fn take(&self) -> Result<Lane<'_, T>> {
-        let poisoned = |_| Error::Inference("an inference thread panicked".into());
+        // The lock is held only to take or return a lane, never while a batch runs.
+        let poisoned = |_| Error::Inference("a thread panicked while handing out lanes".into());
         let mut free = self.free.lock().map_err(poisoned)?;
         while free.is_empty() {
             free = self.returned.wait(free).map_err(poisoned)?;

@@ -2,8 +2,9 @@
 //! compiler vectorises them; the engine calls them from functions compiled for AVX-512 (every
 //! CPU with AMX has it), where they run 16 lanes wide.
 
-/// e^x to within about 2 ulp over the range softmax uses (x ≤ 0; clamped below at -87, where
-/// the result is already under f32's smallest normal).
+/// e^x to within about 2 ulp over the range softmax uses (x ≤ 0). Inputs are clamped to
+/// [-87, 88], so the result stays a finite normal number (e^-87 ≈ 1.6e-38, which softmax
+/// treats as the zero it nearly is).
 #[inline(always)]
 pub fn exp(x: f32) -> f32 {
     const LOG2_E: f32 = std::f32::consts::LOG2_E;

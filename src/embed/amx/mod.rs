@@ -37,10 +37,21 @@ pub fn unavailable() -> Option<String> {
 fn check() -> Option<String> {
     let leaf7 = std::arch::x86_64::__cpuid_count(7, 0);
     let amx = leaf7.edx & (1 << 22) != 0 && leaf7.edx & (1 << 24) != 0;
-    if !amx || !std::arch::is_x86_feature_detected!("avx512f") {
+    if !amx {
         return Some(
             "this CPU has no AMX-BF16 tile unit (Intel Xeon 4th generation or later)".into(),
         );
+    }
+    // Everything the engine's code is compiled for (its `target_feature`s); a virtual machine
+    // may hide some of it even on a CPU with AMX.
+    let vector = std::arch::is_x86_feature_detected!("avx512f")
+        && std::arch::is_x86_feature_detected!("avx512bw")
+        && std::arch::is_x86_feature_detected!("avx512dq")
+        && std::arch::is_x86_feature_detected!("avx512vl")
+        && std::arch::is_x86_feature_detected!("avx2")
+        && std::arch::is_x86_feature_detected!("fma");
+    if !vector {
+        return Some("this CPU reports AMX but not all of AVX-512 F/BW/DQ/VL, AVX2 and FMA".into());
     }
     const ARCH_REQ_XCOMP_PERM: libc::c_long = 0x1023;
     const XFEATURE_XTILEDATA: libc::c_long = 18;
@@ -127,10 +138,7 @@ impl AmxEmbedder {
     /// this machine has no AMX.
     pub fn load(dir: &ModelDir, threads: usize, precision: Precision) -> Result<AmxEmbedder> {
         if let Some(why) = unavailable() {
-            return Err(Error::Usage(format!(
-                "the AMX engine (--backend amx, or --precision bf16) cannot run here: {why}; \
-                 use --backend rten, or --precision int8 for a fast mode"
-            )));
+            return Err(super::backend::amx_cannot_run(&why, precision));
         }
         let split = match precision {
             Precision::Fp32 => Split::Three,
@@ -157,24 +165,33 @@ impl AmxEmbedder {
                 config.hidden_act
             )));
         }
+        // The products write whole 16-column tiles into rows as wide as these.
+        let tiled = [config.hidden_size, config.intermediate_size]
+            .iter()
+            .all(|w| w.is_multiple_of(16));
         if config.hidden_size != dir.dim
             || config.num_attention_heads == 0
             || !config
                 .hidden_size
                 .is_multiple_of(config.num_attention_heads)
+            || !tiled
         {
             return Err(broken(format!(
-                "config.json: hidden_size {} does not fit the pooling width {} and {} heads",
-                config.hidden_size, dir.dim, config.num_attention_heads
+                "config.json: hidden_size {} and intermediate_size {} do not fit the pooling \
+                 width {} and {} heads (the AMX engine needs both sizes in multiples of 16)",
+                config.hidden_size, config.intermediate_size, dir.dim, config.num_attention_heads
             )));
         }
-        let path = dir.onnx_path(super::Precision::Fp32);
+        let path = dir.onnx_path(Precision::Fp32);
         let bytes = std::fs::read(&path).map_err(|e| Error::io(path.display().to_string(), e))?;
         let tensors = bert_weights_from_onnx(&bytes)
             .map_err(|e| broken(format!("model.onnx could not be loaded: {e}")))?;
         drop(bytes);
         let mut weights = Weights {
-            tensors: tensors.into_iter().map(|t| (t.name.clone(), t)).collect(),
+            tensors: tensors
+                .into_iter()
+                .map(|mut t| (std::mem::take(&mut t.name), t))
+                .collect(),
             split,
         };
         let engine = weights
@@ -292,7 +309,9 @@ impl AmxEmbedder {
 /// `c = a · b` into `c` with row stride `ldc`, growing `c` to the padded size.
 fn product(a: &PackedA, b: &PackedB, c: &mut Vec<f32>, ldc: usize) {
     c.resize(a.padded_rows() * ldc, 0.0);
-    matmul(a, b, c, ldc);
+    // SAFETY: products run only inside an engine, which exists only after `unavailable()`
+    // found AMX and the tile state granted.
+    unsafe { matmul(a, b, c, ldc) };
 }
 
 /// The ONNX file's tensors by Hugging Face name, taken out as the engine is built.
@@ -314,6 +333,24 @@ impl Weights {
             ));
         }
         Ok(t.data)
+    }
+
+    /// A `[rows, width]` table whose row count the file decides (vocabulary, token types).
+    fn table(
+        &mut self,
+        name: &str,
+        width: usize,
+    ) -> std::result::Result<(usize, Vec<f32>), String> {
+        let rows = match self.tensors.get(name).map(|t| t.shape.as_slice()) {
+            Some(&[rows, w]) if w == width && rows > 0 => rows,
+            Some(shape) => {
+                return Err(format!(
+                    "model.onnx: {name} has shape {shape:?}, expected [rows, {width}]"
+                ))
+            }
+            None => return Err(format!("model.onnx has no tensor {name}")),
+        };
+        Ok((rows, self.take(name, &[rows, width])?))
     }
 
     fn norm(&mut self, prefix: &str, h: usize) -> std::result::Result<Norm, String> {
@@ -352,24 +389,13 @@ impl Weights {
         threads: usize,
     ) -> std::result::Result<AmxEmbedder, String> {
         let (h, inner) = (c.hidden_size, c.intermediate_size);
-        let word = self
-            .tensors
-            .get("embeddings.word_embeddings.weight")
-            .map(|t| t.shape.clone())
-            .ok_or("model.onnx has no tensor embeddings.word_embeddings.weight")?;
-        let vocab = word[0];
-        let word = self.take("embeddings.word_embeddings.weight", &[vocab, h])?;
+        let (vocab, word) = self.table("embeddings.word_embeddings.weight", h)?;
         let position = self.take(
             "embeddings.position_embeddings.weight",
             &[c.max_position_embeddings, h],
         )?;
-        let types = self
-            .tensors
-            .get("embeddings.token_type_embeddings.weight")
-            .map(|t| t.shape.clone())
-            .ok_or("model.onnx has no tensor embeddings.token_type_embeddings.weight")?;
-        let token_type =
-            self.take("embeddings.token_type_embeddings.weight", &types)?[..h].to_vec();
+        let (_, mut token_type) = self.table("embeddings.token_type_embeddings.weight", h)?;
+        token_type.truncate(h);
         let embedding_norm = self.norm("embeddings.LayerNorm", h)?;
         let layers = (0..c.num_hidden_layers)
             .map(|i| {
