@@ -13,7 +13,7 @@
 //! cache folder (`$FAILUP_CACHE_DIR/rust-bert/`), keyed by the ONNX file's path, size and time,
 //! and reuses it afterwards; with the cache off it converts into a temporary file per run.
 
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::{BTreeMap, HashMap};
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::time::UNIX_EPOCH;
@@ -138,13 +138,14 @@ fn convert(model: &ModelDir, file: std::fs::File, shown_as: &Path) -> Result<()>
     let onnx_path = model.dir.join("model.onnx");
     let bytes =
         std::fs::read(&onnx_path).map_err(|e| Error::io(onnx_path.display().to_string(), e))?;
-    let tensors = bert_weights_from_onnx(&bytes).map_err(|problem| Error::Model {
-        dir: model.dir.clone(),
-        problem: format!("model.onnx cannot be converted for the rust-bert backend: {problem}"),
-        fix: "re-create model.onnx with models/export_onnx.py, or restore it with \
+    let tensors =
+        bert_weights_from_onnx(&bytes, WeightLayout::OutIn).map_err(|problem| Error::Model {
+            dir: model.dir.clone(),
+            problem: format!("model.onnx cannot be converted for the rust-bert backend: {problem}"),
+            fix: "re-create model.onnx with models/export_onnx.py, or restore it with \
               git checkout -- models/"
-            .into(),
-    })?;
+                .into(),
+        })?;
     let sha: String = Sha256::digest(&bytes)
         .iter()
         .map(|b| format!("{b:02x}"))
@@ -168,9 +169,21 @@ fn convert(model: &ModelDir, file: std::fs::File, shown_as: &Path) -> Result<()>
         .map_err(|e| Error::io(shown_as.display().to_string(), e))
 }
 
+/// How linear layers' weights come out of [`bert_weights_from_onnx`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum WeightLayout {
+    /// `[out, in]`, as Hugging Face and rust-bert keep them (transposed from the file).
+    OutIn,
+    /// `[in, out]`, as the ONNX file keeps them for `MatMul` (no transpose).
+    InOut,
+}
+
 /// The BERT encoder's parameters under Hugging Face names, from an ONNX export of
-/// `BertModel` (as `models/export_onnx.py` makes it).
-pub fn bert_weights_from_onnx(bytes: &[u8]) -> Result<Vec<NamedTensor>, String> {
+/// `BertModel` (as `models/export_onnx.py` makes it), linear weights in `layout`.
+pub fn bert_weights_from_onnx(
+    bytes: &[u8],
+    layout: WeightLayout,
+) -> Result<Vec<NamedTensor>, String> {
     let graph = Message::new(bytes)
         .bytes_fields(7)?
         .pop()
@@ -195,12 +208,12 @@ pub fn bert_weights_from_onnx(bytes: &[u8]) -> Result<Vec<NamedTensor>, String> 
         }
     }
     let mut out: BTreeMap<String, NamedTensor> = BTreeMap::new();
-    let mut used_by_matmul: HashSet<&str> = HashSet::new();
     for n in nodes.iter().filter(|n| n.op_type == "MatMul") {
         let [_, weight] = n.inputs.as_slice() else {
             continue;
         };
-        let Some(w) = initializers.get(weight) else {
+        // Taken out of the map: each weight feeds one MatMul, and its data moves as it is.
+        let Some(w) = initializers.remove(weight) else {
             continue;
         };
         let bias = n.outputs.first().and_then(|o| {
@@ -223,24 +236,14 @@ pub fn bert_weights_from_onnx(bytes: &[u8]) -> Result<Vec<NamedTensor>, String> 
             ));
         };
         let name = format!("{}weight", bias.trim_end_matches("bias"));
-        let mut data = vec![0f32; w.data.len()];
-        for r in 0..rows {
-            for c in 0..cols {
-                data[c * rows + r] = w.data[r * cols + c];
-            }
-        }
-        used_by_matmul.insert(weight.as_str());
-        out.insert(
-            name.clone(),
-            NamedTensor {
-                name,
-                shape: vec![cols, rows],
-                data,
-            },
-        );
+        let (shape, data) = match layout {
+            WeightLayout::InOut => (vec![rows, cols], w.data),
+            WeightLayout::OutIn => (vec![cols, rows], transpose(&w.data, rows, cols)),
+        };
+        out.insert(name.clone(), NamedTensor { name, shape, data });
     }
     for (name, t) in initializers {
-        if used_by_matmul.contains(name.as_str()) || name.starts_with("onnx::") {
+        if name.starts_with("onnx::") {
             continue;
         }
         if out.contains_key(&name) {
@@ -256,6 +259,31 @@ pub fn bert_weights_from_onnx(bytes: &[u8]) -> Result<Vec<NamedTensor>, String> 
         );
     }
     Ok(out.into_values().collect())
+}
+
+/// `[rows, cols]` → `[cols, rows]`, in 32×32 blocks so reads and writes both stay in cache.
+fn transpose(data: &[f32], rows: usize, cols: usize) -> Vec<f32> {
+    const BLOCK: usize = 32;
+    let mut out = vec![0f32; data.len()];
+    for r0 in (0..rows).step_by(BLOCK) {
+        for c0 in (0..cols).step_by(BLOCK) {
+            for r in r0..(r0 + BLOCK).min(rows) {
+                for c in c0..(c0 + BLOCK).min(cols) {
+                    out[c * rows + r] = data[r * cols + c];
+                }
+            }
+        }
+    }
+    out
+}
+
+/// Little-endian f32 values from raw tensor bytes.
+fn le_floats(bytes: &[u8]) -> Vec<f32> {
+    let mut out = vec![0f32; bytes.len() / 4];
+    for (x, b) in out.iter_mut().zip(bytes.as_chunks::<4>().0) {
+        *x = f32::from_le_bytes(*b);
+    }
+    out
 }
 
 /// Writes tensors as a safetensors file: an 8-byte header length, a JSON header (padded to a
@@ -332,11 +360,7 @@ fn read_tensor(bytes: &[u8]) -> Result<NamedTensor, String> {
             }
             (2, Value::Varint(t)) => data_type = t,
             (4, Value::Fixed32(x)) => floats.push(f32::from_le_bytes(x)),
-            (4, Value::Bytes(packed)) => floats.extend(
-                packed
-                    .chunks_exact(4)
-                    .map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]])),
-            ),
+            (4, Value::Bytes(packed)) => floats.extend(le_floats(packed)),
             (8, Value::Bytes(b)) => {
                 name = String::from_utf8(b.to_vec()).map_err(|_| "a tensor name is not UTF-8")?
             }
@@ -360,10 +384,7 @@ fn read_tensor(bytes: &[u8]) -> Result<NamedTensor, String> {
         });
     }
     let data = match raw {
-        Some(b) => b
-            .chunks_exact(4)
-            .map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]]))
-            .collect(),
+        Some(b) => le_floats(b),
         None => floats,
     };
     let expected: usize = shape.iter().product();
@@ -471,8 +492,39 @@ mod tests {
     }
 
     #[test]
+    fn in_out_layout_is_the_transpose_of_out_in() {
+        let bytes = bundled_onnx();
+        let weight = |layout| {
+            bert_weights_from_onnx(&bytes, layout)
+                .unwrap()
+                .into_iter()
+                .find(|t| t.name == "encoder.layer.0.intermediate.dense.weight")
+                .unwrap()
+        };
+        let (out_in, in_out) = (weight(WeightLayout::OutIn), weight(WeightLayout::InOut));
+        assert_eq!(
+            (out_in.shape.clone(), in_out.shape.clone()),
+            (vec![1536, 384], vec![384, 1536])
+        );
+        for (o, i) in [(0, 0), (5, 17), (1535, 383), (700, 33)] {
+            assert_eq!(out_in.data[o * 384 + i], in_out.data[i * 1536 + o]);
+        }
+    }
+
+    #[test]
+    fn transpose_handles_partial_blocks() {
+        let data: Vec<f32> = (0..35 * 70).map(|i| i as f32).collect();
+        let t = transpose(&data, 35, 70);
+        for r in 0..35 {
+            for c in 0..70 {
+                assert_eq!(t[c * 35 + r], data[r * 70 + c]);
+            }
+        }
+    }
+
+    #[test]
     fn every_bert_parameter_is_recovered_under_its_hugging_face_name() {
-        let tensors = bert_weights_from_onnx(&bundled_onnx()).unwrap();
+        let tensors = bert_weights_from_onnx(&bundled_onnx(), WeightLayout::OutIn).unwrap();
         let by_name: HashMap<&str, &NamedTensor> =
             tensors.iter().map(|t| (t.name.as_str(), t)).collect();
         let shape = |n: &str| by_name.get(n).map(|t| t.shape.clone());

@@ -20,7 +20,7 @@ use serde::Deserialize;
 
 use super::lanes::Lanes;
 use super::model_dir::read_json;
-use super::onnx_weights::{bert_weights_from_onnx, NamedTensor};
+use super::onnx_weights::{bert_weights_from_onnx, NamedTensor, WeightLayout};
 use super::Precision;
 use super::{pool_and_normalise, Embedder, ModelDir, Pooling, Tokenized};
 use crate::error::{Error, Result};
@@ -95,14 +95,70 @@ struct Norm {
     beta: Vec<f32>,
 }
 
-struct Layer {
+/// One encoder layer; `L` is [`RawLinear`] while loading, [`Linear`] once packed.
+struct Layer<L = Linear> {
     /// Query, key and value projections side by side: one product instead of three.
-    qkv: Linear,
-    attention_out: Linear,
+    qkv: L,
+    attention_out: L,
     attention_norm: Norm,
-    up: Linear,
-    down: Linear,
+    up: L,
+    down: L,
     output_norm: Norm,
+}
+
+/// A linear layer's weight as the file has it (`[in, out]`), not yet packed.
+struct RawLinear {
+    weight: Vec<f32>,
+    bias: Vec<f32>,
+    inputs: usize,
+}
+
+impl RawLinear {
+    fn pack(self, split: Split) -> Linear {
+        let outputs = self.bias.len();
+        let mut weight = PackedB::new();
+        // SAFETY: packing runs only inside `load`, after `unavailable()` found AVX-512.
+        unsafe { weight.pack_rows(split, &self.weight, self.inputs, outputs, outputs) };
+        Linear {
+            weight,
+            bias: self.bias,
+        }
+    }
+}
+
+impl Layer<RawLinear> {
+    fn pack(self, split: Split) -> Layer {
+        Layer {
+            qkv: self.qkv.pack(split),
+            attention_out: self.attention_out.pack(split),
+            attention_norm: self.attention_norm,
+            up: self.up.pack(split),
+            down: self.down.pack(split),
+            output_norm: self.output_norm,
+        }
+    }
+}
+
+/// Packs the layers on up to `threads` threads: packing is most of the load time.
+fn pack_layers(raw: Vec<Layer<RawLinear>>, split: Split, threads: usize) -> Vec<Layer> {
+    let per_thread = raw.len().div_ceil(threads.max(1)).max(1);
+    let mut groups: Vec<Vec<Layer<RawLinear>>> = Vec::new();
+    let mut raw = raw.into_iter().peekable();
+    while raw.peek().is_some() {
+        groups.push(raw.by_ref().take(per_thread).collect());
+    }
+    std::thread::scope(|scope| {
+        let packing: Vec<_> = groups
+            .into_iter()
+            .map(|group| {
+                scope.spawn(move || group.into_iter().map(|l| l.pack(split)).collect::<Vec<_>>())
+            })
+            .collect();
+        packing
+            .into_iter()
+            .flat_map(|p| p.join().expect("a weight-packing thread panicked"))
+            .collect()
+    })
 }
 
 /// One lane's scratch buffers, kept between batches so large buffers are not re-allocated.
@@ -184,7 +240,7 @@ impl AmxEmbedder {
         }
         let path = dir.onnx_path(Precision::Fp32);
         let bytes = std::fs::read(&path).map_err(|e| Error::io(path.display().to_string(), e))?;
-        let tensors = bert_weights_from_onnx(&bytes)
+        let tensors = bert_weights_from_onnx(&bytes, WeightLayout::InOut)
             .map_err(|e| broken(format!("model.onnx could not be loaded: {e}")))?;
         drop(bytes);
         let mut weights = Weights {
@@ -360,25 +416,35 @@ impl Weights {
         })
     }
 
-    /// Linear layers `prefixes` (weights `[out, in]`) stacked along their outputs.
+    /// Linear layers `prefixes` (weights `[in, out]`) side by side along their outputs.
     fn linear(
         &mut self,
         prefixes: &[String],
         out: usize,
         inp: usize,
-    ) -> std::result::Result<Linear, String> {
-        let mut weight = Vec::with_capacity(prefixes.len() * out * inp);
+    ) -> std::result::Result<RawLinear, String> {
+        let mut parts = Vec::with_capacity(prefixes.len());
         let mut bias = Vec::with_capacity(prefixes.len() * out);
         for p in prefixes {
-            weight.extend(self.take(&format!("{p}.weight"), &[out, inp])?);
+            parts.push(self.take(&format!("{p}.weight"), &[inp, out])?);
             bias.extend(self.take(&format!("{p}.bias"), &[out])?);
         }
-        let mut packed = PackedB::new();
-        // SAFETY: called only from `load`, after `unavailable()` found AVX-512.
-        unsafe { packed.pack_transposed(self.split, &weight, prefixes.len() * out, inp, inp) };
-        Ok(Linear {
-            weight: packed,
+        let weight = if let [one] = &mut parts[..] {
+            std::mem::take(one)
+        } else {
+            (0..inp)
+                .flat_map(|row| {
+                    parts
+                        .iter()
+                        .flat_map(move |w| &w[row * out..(row + 1) * out])
+                })
+                .copied()
+                .collect()
+        };
+        Ok(RawLinear {
+            weight,
             bias,
+            inputs: inp,
         })
     }
 
@@ -397,7 +463,7 @@ impl Weights {
         let (_, mut token_type) = self.table("embeddings.token_type_embeddings.weight", h)?;
         token_type.truncate(h);
         let embedding_norm = self.norm("embeddings.LayerNorm", h)?;
-        let layers = (0..c.num_hidden_layers)
+        let raw = (0..c.num_hidden_layers)
             .map(|i| {
                 let p = format!("encoder.layer.{i}");
                 Ok(Layer {
@@ -414,6 +480,7 @@ impl Weights {
                 })
             })
             .collect::<std::result::Result<Vec<_>, String>>()?;
+        let layers = pack_layers(raw, self.split, threads);
         Ok(AmxEmbedder {
             word,
             position,
