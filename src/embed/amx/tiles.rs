@@ -132,8 +132,8 @@ impl PackedB {
         }
     }
 
-    /// Packs B = Xᵀ for `n` rows of `k` values (`X[col][row]` at `x[col * stride + row]`): a
-    /// linear layer's `[out, in]` weight, or attention's keys.
+    /// Packs B = Xᵀ for `n` rows of `k` values (`X[col][row]` at `x[col * stride + row]`):
+    /// attention's keys.
     #[target_feature(enable = "avx512f,avx512bw,avx512dq,avx512vl,avx2,fma")]
     pub fn pack_transposed(&mut self, split: Split, x: &[f32], n: usize, k: usize, stride: usize) {
         self.reset(split, n, k);
@@ -149,8 +149,8 @@ impl PackedB {
         }
     }
 
-    /// Packs B = X for `k` rows of `n` values (`X[row][col]` at `x[row * stride + col]`):
-    /// attention's values.
+    /// Packs B = X for `k` rows of `n` values (`X[row][col]` at `x[row * stride + col]`): a
+    /// linear layer's `[in, out]` weight, or attention's values.
     #[target_feature(enable = "avx512f,avx512bw,avx512dq,avx512vl,avx2,fma")]
     pub fn pack_rows(&mut self, split: Split, x: &[f32], k: usize, n: usize, stride: usize) {
         self.reset(split, n, k);
@@ -444,6 +444,15 @@ mod tests {
             pb.pack_rows(split, &b, k, n, n);
         }
         unsafe { matmul(&pa, &pb, &mut c, ldc) };
+        // B packed from its transpose must give the same bits.
+        let bt: Vec<f32> = (0..n * k).map(|i| b[(i % k) * n + i / k]).collect(); // bt[n][k]
+        let mut pbt = PackedB::new();
+        let mut ct = vec![0f32; c.len()];
+        unsafe {
+            pbt.pack_transposed(split, &bt, n, k, k);
+            matmul(&pa, &pbt, &mut ct, ldc);
+        }
+        assert_eq!(c, ct, "{split:?} {m}x{k}x{n}: the two B packers differ");
         for i in 0..m {
             for j in 0..n {
                 let products = (0..k).map(|t| f64::from(a[i * k + t]) * f64::from(b[t * n + j]));
