@@ -50,6 +50,25 @@ fn clear_stories_land_in_their_scenarios() {
 }
 
 #[test]
+fn rten_and_the_default_engine_sort_every_story_alike() {
+    // On a CPU with AMX the default is the AMX engine; rten must still classify end to end,
+    // and the two agree on every story (their embeddings differ only in the last bits).
+    let input = repo_path("data/sample_stories.csv");
+    let path = input.to_str().unwrap();
+    let categories = |extra: &[&str]| {
+        let out = failup(&[&["classify", path, "--quiet"], extra].concat());
+        assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+        let (header, rows) = parse_csv(&stdout(&out));
+        let cat = header.iter().position(|h| h == "category").unwrap();
+        rows.into_iter().map(|r| r[cat].clone()).collect::<Vec<_>>()
+    };
+    let rten = categories(&["--backend", "rten"]);
+    assert_eq!(rten.len(), 34);
+    assert!(rten.iter().filter(|c| !c.is_empty()).count() >= 33);
+    assert_eq!(rten, categories(&[]));
+}
+
+#[test]
 fn one_and_two_threads_give_identical_output() {
     let input = fixture("stories.csv");
     let path = input.to_str().unwrap();
