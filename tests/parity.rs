@@ -119,18 +119,8 @@ fn int8_fast_mode_stays_within_its_documented_bound() {
         .iter()
         .map(|r| tokenizer.tokenize(&r.text).unwrap())
         .collect();
-    let all: Vec<_> = tokens.iter().collect();
-    let got: Vec<Vec<f32>> = all
-        .chunks(16)
-        .flat_map(|b| int8.embed(b).unwrap())
-        .collect();
-    let cosines: Vec<f32> = refs
-        .iter()
-        .zip(&got)
-        .map(|(r, e)| cosine(&r.embedding, e))
-        .collect();
-    let min = cosines.iter().copied().fold(f32::INFINITY, f32::min);
-    let mean = cosines.iter().sum::<f32>() / cosines.len() as f32;
+    let got = embed_in_batches(&int8, &tokens, 16);
+    let (min, mean) = cosine_to_references(&refs, &got);
     eprintln!("int8 vs reference: min cosine {min:.4}, mean {mean:.4}");
     assert!(
         min >= INT8_MIN_COSINE,
@@ -149,6 +139,25 @@ fn amx(precision: Precision) -> Option<Box<dyn Embedder>> {
     Some(load_amx(&dir, 2, precision).expect("AMX engine"))
 }
 
+/// Every text's embedding, `size` texts to a batch, in order.
+fn embed_in_batches(engine: &dyn Embedder, tokens: &[Tokenized], size: usize) -> Vec<Vec<f32>> {
+    let all: Vec<_> = tokens.iter().collect();
+    all.chunks(size)
+        .flat_map(|b| engine.embed(b).unwrap())
+        .collect()
+}
+
+/// Lowest and mean cosine of `got` to the reference embeddings.
+fn cosine_to_references(refs: &[Reference], got: &[Vec<f32>]) -> (f32, f32) {
+    let cosines: Vec<f32> = refs
+        .iter()
+        .zip(got)
+        .map(|(r, e)| cosine(&r.embedding, e))
+        .collect();
+    let min = cosines.iter().copied().fold(f32::INFINITY, f32::min);
+    (min, cosines.iter().sum::<f32>() / cosines.len() as f32)
+}
+
 fn fixture_tokens() -> (Vec<Reference>, Vec<Tokenized>) {
     let refs = references();
     let (tokenizer, _) = load();
@@ -165,17 +174,10 @@ fn amx_engine_matches_the_reference_and_rten() {
         return;
     };
     let (refs, tokens) = fixture_tokens();
-    let all: Vec<_> = tokens.iter().collect();
-    let batched: Vec<Vec<f32>> = all
-        .chunks(16)
-        .flat_map(|b| engine.embed(b).unwrap())
-        .collect();
+    let batched = embed_in_batches(engine.as_ref(), &tokens, 16);
     assert_parity(&refs, &batched, "AMX, mixed batch");
     let (_, rten) = load();
-    let rten: Vec<Vec<f32>> = all
-        .chunks(16)
-        .flat_map(|b| rten.embed(b).unwrap())
-        .collect();
+    let rten = embed_in_batches(&rten, &tokens, 16);
     for (a, r) in batched.iter().zip(&rten) {
         let c = cosine(a, r);
         assert!(c >= 0.99999, "AMX and rten differ: cosine {c}");
@@ -190,11 +192,7 @@ fn amx_embeddings_do_not_depend_on_the_batch() {
         return;
     };
     let (_, tokens) = fixture_tokens();
-    let all: Vec<_> = tokens.iter().collect();
-    let batched: Vec<Vec<f32>> = all
-        .chunks(7)
-        .flat_map(|b| engine.embed(b).unwrap())
-        .collect();
+    let batched = embed_in_batches(engine.as_ref(), &tokens, 7);
     for (t, b) in tokens.iter().zip(&batched) {
         assert_eq!(&engine.embed(&[t]).unwrap()[0], b);
     }
@@ -209,17 +207,8 @@ fn bf16_fast_mode_stays_within_its_documented_bound() {
         return;
     };
     let (refs, tokens) = fixture_tokens();
-    let all: Vec<_> = tokens.iter().collect();
-    let got: Vec<Vec<f32>> = all
-        .chunks(16)
-        .flat_map(|b| engine.embed(b).unwrap())
-        .collect();
-    let cosines: Vec<f32> = refs
-        .iter()
-        .zip(&got)
-        .map(|(r, e)| cosine(&r.embedding, e))
-        .collect();
-    let min = cosines.iter().copied().fold(f32::INFINITY, f32::min);
+    let got = embed_in_batches(engine.as_ref(), &tokens, 16);
+    let (min, _) = cosine_to_references(&refs, &got);
     eprintln!("bf16 vs reference: min cosine {min:.6}");
     assert!(
         min >= BF16_MIN_COSINE,

@@ -300,9 +300,10 @@ impl AmxEmbedder {
         let width = 3 * h;
         s.a.pack(self.split, &s.x, total, h, h);
         product(&s.a, &layer.qkv.weight, &mut s.product, width);
-        s.qkv.clear();
-        s.qkv.extend_from_slice(&s.product[..total * width]);
-        for row in s.qkv.chunks_exact_mut(width) {
+        // The product becomes the QKV buffer (rows past `total` are tile padding), and the old
+        // QKV buffer is the next product's: a swap, not a copy.
+        std::mem::swap(&mut s.qkv, &mut s.product);
+        for row in s.qkv.chunks_exact_mut(width).take(total) {
             row.iter_mut()
                 .zip(&layer.qkv.bias)
                 .for_each(|(x, b)| *x += b);
