@@ -3,21 +3,9 @@
 
 use serde::Serialize;
 
-use crate::classify::{decide, softmax, Classifier};
+use crate::classify::{decide, softmax};
 use crate::eval::evaluate;
 use crate::taxonomy::ClassifierSettings;
-
-/// What the classifier computes for one story before the decision: the similarity scores
-/// (zero-shot) or the head's logits (few-shot), plus the prepared embedding's scores.
-pub fn raw_outputs(classifier: &Classifier, embedding: &[f32]) -> Vec<f32> {
-    match classifier.head() {
-        None => classifier.scores(embedding),
-        Some(h) => {
-            let p = classifier.prepare(embedding);
-            h.logits(&p, &classifier.similarity_scores(&p, None))
-        }
-    }
-}
 
 /// Mean negative log-likelihood of the gold labels under softmax(raw / t).
 pub fn log_loss(raw: &[Vec<f32>], gold: &[usize], t: f32) -> f64 {

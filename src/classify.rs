@@ -176,19 +176,30 @@ impl Classifier {
         self.top_k_means(sims)
     }
 
-    /// Per-scenario scores for one story embedding: top-k mean similarities, or the few-shot
-    /// head's probabilities when a head is set.
-    pub fn scores(&self, embedding: &[f32]) -> Vec<f32> {
-        let prepared = self.prepare(embedding);
-        let sims = self.similarity_scores(&prepared, None);
-        self.head_scores(&prepared, sims)
+    /// The few-shot head's attention query, when a head is set: the encoder pools each
+    /// story's hidden states with it (see [`crate::fewshot`]).
+    pub fn query(&self) -> Option<&[f32]> {
+        self.head.as_ref().map(|h| h.query.as_slice())
     }
 
-    fn head_scores(&self, prepared: &[f32], sims: Vec<f32>) -> Vec<f32> {
+    /// Per-scenario scores for one story: top-k mean similarities, or the few-shot head's
+    /// logits when a head is set. `attended` is the story's attention-pooled vector under
+    /// [`Classifier::query`].
+    ///
+    /// # Panics
+    /// With a head set and `attended` missing: the pipeline pools with the head's query
+    /// whenever there is a head, so that would be a bug.
+    pub fn raw_scores(&self, embedding: &[f32], attended: Option<&[f32]>) -> Vec<f32> {
+        let prepared = self.prepare(embedding);
+        let sims = self.similarity_scores(&prepared, None);
         match &self.head {
             None => sims,
-            Some(h) => h.probabilities(prepared, &sims),
+            Some(h) => h.logits(&prepared, &sims, Self::attended(attended)),
         }
+    }
+
+    fn attended(attended: Option<&[f32]>) -> &[f32] {
+        attended.expect("a few-shot head needs the story's attention-pooled vector")
     }
 
     /// The closest prototype or example to a prepared embedding, given its prototype
@@ -224,15 +235,20 @@ impl Classifier {
         })
     }
 
-    pub fn classify(&self, embedding: &[f32]) -> Verdict {
+    /// The verdict for one story embedding; `attended` as for [`Classifier::raw_scores`].
+    pub fn classify(&self, embedding: &[f32], attended: Option<&[f32]>) -> Verdict {
         let prepared = self.prepare(embedding);
         let sims = self.prototype_similarities(&prepared);
         let nearest = self.nearest(&prepared, &sims);
-        let scores = self.head_scores(&prepared, self.top_k_means(sims));
+        let scores = self.top_k_means(sims);
         let settings = &self.taxonomy.classifier;
         let mut v = match &self.head {
             None => decide(scores, self.other, settings),
-            Some(_) => decide_probabilities(scores, self.other, settings),
+            Some(h) => decide_probabilities(
+                h.probabilities(&prepared, &scores, Self::attended(attended)),
+                self.other,
+                settings,
+            ),
         };
         v.nearest = nearest;
         v
@@ -418,7 +434,7 @@ mod tests {
         t2.classifier.top_k = 2;
         t2.classifier.center = false;
         let c = Classifier::new(t2, protos);
-        let s = c.scores(&[1.0, 0.0]);
+        let s = c.raw_scores(&[1.0, 0.0], None);
         // Closest two prototypes of scenario 0: cos 1.0 and cos 0.7071.
         assert!((s[0] - (1.0 + std::f32::consts::FRAC_1_SQRT_2) / 2.0).abs() < 1e-5);
         assert!(s[1].abs() < 1e-6);

@@ -91,7 +91,8 @@ pub struct PrepareArgs {
 #[derive(Debug, Args, Clone, Default)]
 pub struct FewShotArgs {
     /// Your own labelled stories (CSV with columns text,label; labels are scenario ids): a
-    /// small softmax-regression head is fitted on them and the prototypes at start-up (see
+    /// small softmax-regression head, with a learned attention over each story's tokens, is
+    /// fitted on them and the prototypes at start-up (seconds for hundreds of examples; see
     /// README, "Few-shot"). For large runs fit once with `failup train` and use --profile.
     #[arg(long, value_name = "FILE")]
     pub examples: Option<PathBuf>,

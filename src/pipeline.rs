@@ -18,11 +18,12 @@ use rayon::prelude::*;
 use crate::cache::PrototypeCache;
 use crate::chunk::{combine, windows, LongText, Window, OVERLAP};
 use crate::classify::{Classifier, Verdict};
-use crate::embed::{load_amx, load_rust_bert, Backend};
+use crate::embed::{load_amx, load_rust_bert, pool, Backend};
 use crate::embed::{
     Embedder, ModelDir, Precision, RtenEmbedder, TextTokenizer, Tokenized, TokenizerConfig,
 };
 use crate::error::{Error, Result};
+use crate::fewshot::{attend, combine_attended, Attended};
 use crate::input::{RowIssue, Story};
 use crate::taxonomy::Taxonomy;
 
@@ -80,6 +81,28 @@ pub struct Embedded {
     pub chunks: usize,
     /// None for empty or whitespace-only text, which never reaches the model.
     pub embedding: Option<Vec<f32>>,
+    /// The story's attention-pooled vector under the few-shot head's query, when there is a
+    /// head (unit length; see [`crate::fewshot`]).
+    pub attended: Option<Vec<f32>>,
+    /// The last hidden states, `[tokens, dim]`, windows end to end, when asked for (to fit a
+    /// few-shot head).
+    pub states: Option<Vec<f32>>,
+}
+
+/// What to keep of each story besides its embedding.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Want<'a> {
+    /// Attention-pool the hidden states with this query (a few-shot head's).
+    pub query: Option<&'a [f32]>,
+    /// Keep the hidden states themselves.
+    pub states: bool,
+}
+
+/// One window's share of a story: its pooled embedding and whatever else [`Want`] asked for.
+struct WindowOut {
+    embedding: Vec<f32>,
+    attended: Option<Attended>,
+    states: Option<Vec<f32>>,
 }
 
 /// Row status written to the output's `status` column.
@@ -209,9 +232,55 @@ impl Engine {
         &self.encoder
     }
 
-    /// Embeds texts in input order; see [`Encoder::embed_texts`].
+    /// Embeds texts in input order, attention-pooled with the few-shot head's query when
+    /// there is a head; see [`Encoder::embed_texts`].
     pub fn embed_texts(&self, texts: &[&str]) -> Result<Vec<Embedded>> {
-        self.encoder.embed_texts(texts)
+        self.encoder.embed_texts(texts, self.want())
+    }
+
+    /// Like [`Engine::embed_texts`], keeping each story's last hidden states too.
+    pub fn embed_texts_with_states(&self, texts: &[&str]) -> Result<Vec<Embedded>> {
+        let want = Want {
+            states: true,
+            ..self.want()
+        };
+        self.encoder.embed_texts(texts, want)
+    }
+
+    /// The hidden states of every scenario's prototypes, per scenario (to fit a few-shot head;
+    /// never cached, unlike their embeddings).
+    pub fn prototype_states(&self) -> Result<Vec<Vec<Vec<f32>>>> {
+        let taxonomy = self.taxonomy();
+        let texts: Vec<&str> = taxonomy
+            .scenarios
+            .iter()
+            .flat_map(|s| s.prototypes.iter().map(String::as_str))
+            .collect();
+        let want = Want {
+            query: None,
+            states: true,
+        };
+        let mut flat = self
+            .encoder
+            .embed_texts_batched(&texts, PROTOTYPE_BATCH, None, want)?
+            .into_iter();
+        Ok(taxonomy
+            .scenarios
+            .iter()
+            .map(|s| {
+                (&mut flat)
+                    .take(s.prototypes.len())
+                    .map(|e| e.states.expect("prototypes are never empty"))
+                    .collect()
+            })
+            .collect())
+    }
+
+    fn want(&self) -> Want<'_> {
+        Want {
+            query: self.classifier.query(),
+            states: false,
+        }
     }
 
     /// Classifies one chunk of stories, keeping their order.
@@ -226,12 +295,15 @@ impl Engine {
         stop: &AtomicBool,
     ) -> Result<Vec<Classified>> {
         let texts: Vec<&str> = stories.iter().map(|s| s.text.as_str()).collect();
-        let embedded = self.encoder.embed_texts_until(&texts, stop)?;
+        let embedded = self.encoder.embed_texts_until(&texts, self.want(), stop)?;
         Ok(stories
             .into_iter()
             .zip(embedded)
             .map(|(story, e)| {
-                let verdict = e.embedding.as_deref().map(|v| self.classifier.classify(v));
+                let verdict = e
+                    .embedding
+                    .as_deref()
+                    .map(|v| self.classifier.classify(v, e.attended.as_deref()));
                 // A ragged row is flagged as such even when it lost its text cell.
                 let status = if story.issues.contains(&RowIssue::Malformed) {
                     Status::Malformed
@@ -262,7 +334,7 @@ impl Engine {
         let e = embedded.pop().expect("one text in, one out");
         Ok(e.embedding
             .as_deref()
-            .map(|v| self.classifier.classify(v))
+            .map(|v| self.classifier.classify(v, e.attended.as_deref()))
             .map(|v| (e, v)))
     }
 }
@@ -278,14 +350,19 @@ impl Encoder {
     }
 
     /// Embeds texts, returning results in the same order. Empty texts are skipped.
-    pub fn embed_texts(&self, texts: &[&str]) -> Result<Vec<Embedded>> {
-        self.embed_texts_batched(texts, self.batch_size, None)
+    pub fn embed_texts(&self, texts: &[&str], want: Want) -> Result<Vec<Embedded>> {
+        self.embed_texts_batched(texts, self.batch_size, None, want)
     }
 
     /// Like [`Encoder::embed_texts`], but gives up with [`Error::Interrupted`] between batches
     /// once `stop` is set, so Ctrl-C is answered within one batch.
-    pub fn embed_texts_until(&self, texts: &[&str], stop: &AtomicBool) -> Result<Vec<Embedded>> {
-        self.embed_texts_batched(texts, self.batch_size, Some(stop))
+    pub fn embed_texts_until(
+        &self,
+        texts: &[&str],
+        want: Want,
+        stop: &AtomicBool,
+    ) -> Result<Vec<Embedded>> {
+        self.embed_texts_batched(texts, self.batch_size, Some(stop), want)
     }
 
     fn embed_texts_batched(
@@ -293,6 +370,7 @@ impl Encoder {
         texts: &[&str],
         batch_size: usize,
         stop: Option<&AtomicBool>,
+        want: Want,
     ) -> Result<Vec<Embedded>> {
         // Per text: its full length in tokens and its windows (one unless it is long and
         // --long-text chunk is on); None for empty text.
@@ -351,20 +429,22 @@ impl Encoder {
         order.sort_by_key(|&j| items[j].1.ids.len());
         let tokenized = Instant::now();
         let batches: Vec<&[usize]> = order.chunks(batch_size).collect();
-        let mut window_embeddings: Vec<Vec<f32>> = vec![Vec::new(); items.len()];
-        for (batch, embeddings) in batches
+        let mut window_outs: Vec<Option<WindowOut>> = (0..items.len()).map(|_| None).collect();
+        for (batch, outs) in batches
             .iter()
-            .zip(self.embed_batches(&batches, &items, stop)?)
+            .zip(self.embed_batches(&batches, &items, stop, want)?)
         {
-            for (&j, e) in batch.iter().zip(embeddings) {
-                window_embeddings[j] = e;
+            for (&j, out) in batch.iter().zip(outs) {
+                window_outs[j] = Some(out);
             }
         }
         if let Ok(mut times) = self.stage_times.lock() {
             times.0 += tokenized - started;
             times.1 += tokenized.elapsed();
         }
-        let mut next = window_embeddings.into_iter();
+        let mut next = window_outs
+            .into_iter()
+            .map(|w| w.expect("every window is embedded"));
         let mut embedded: Vec<Embedded> = tokens
             .into_iter()
             .map(|t| match t {
@@ -373,12 +453,26 @@ impl Encoder {
                     truncated: false,
                     chunks: 0,
                     embedding: None,
+                    attended: None,
+                    states: None,
                 },
                 Some((full_len, ws)) => {
-                    let embs: Vec<Vec<f32>> = (&mut next).take(ws.len()).collect();
-                    let embedding = if embs.len() == 1 {
-                        embs.into_iter().next().expect("one window")
+                    let outs: Vec<WindowOut> = (&mut next).take(ws.len()).collect();
+                    let attended = want.query.map(|_| {
+                        let parts: Vec<Attended> =
+                            outs.iter().filter_map(|o| o.attended.clone()).collect();
+                        combine_attended(&parts)
+                    });
+                    let states = want.states.then(|| {
+                        outs.iter()
+                            .filter_map(|o| o.states.clone())
+                            .flatten()
+                            .collect()
+                    });
+                    let embedding = if outs.len() == 1 {
+                        outs.into_iter().next().expect("one window").embedding
                     } else {
+                        let embs: Vec<Vec<f32>> = outs.into_iter().map(|o| o.embedding).collect();
                         let weights: Vec<usize> = ws.iter().map(|w| w.weight).collect();
                         combine(&embs, &weights)
                     };
@@ -387,6 +481,8 @@ impl Encoder {
                         truncated: full_len > max && self.long_text == LongText::Truncate,
                         chunks: ws.len(),
                         embedding: Some(embedding),
+                        attended,
+                        states,
                     }
                 }
             })
@@ -401,20 +497,33 @@ impl Encoder {
 
     /// Embeds each batch of `items` (given as indexes), returning one result per batch in
     /// order. The engine's lanes each take the next batch not yet started, so a slow batch of
-    /// long stories does not hold up the others.
+    /// long stories does not hold up the others. Hidden states are pooled on the lane that
+    /// made them, and dropped there unless `want` keeps them, so a chunk's worth of them is
+    /// never held at once.
     fn embed_batches(
         &self,
         batches: &[&[usize]],
         items: &[(usize, Tokenized)],
         stop: Option<&AtomicBool>,
-    ) -> Result<Vec<Vec<Vec<f32>>>> {
-        type Embeddings = Result<Vec<Vec<f32>>>;
-        let embed = |batch: &[usize]| {
+        want: Want,
+    ) -> Result<Vec<Vec<WindowOut>>> {
+        type Embeddings = Result<Vec<WindowOut>>;
+        let (dim, pooling) = (self.embedder.dim(), self.embedder.pooling());
+        let embed = |batch: &[usize]| -> Embeddings {
             if stop.is_some_and(|s| s.load(Ordering::Relaxed)) {
                 return Err(Error::Interrupted);
             }
             let refs: Vec<&Tokenized> = batch.iter().map(|&j| &items[j].1).collect();
-            self.embedder.embed(&refs)
+            Ok(self
+                .embedder
+                .hidden_states(&refs)?
+                .into_iter()
+                .map(|states| WindowOut {
+                    embedding: pool(&states, dim, pooling),
+                    attended: want.query.map(|q| attend(&states, q)),
+                    states: want.states.then_some(states),
+                })
+                .collect())
         };
         let lanes = self.embedder.lanes().min(batches.len());
         if lanes <= 1 {
@@ -495,7 +604,7 @@ fn prototype_embeddings(
         .flat_map(|s| s.prototypes.iter().map(String::as_str))
         .collect();
     let mut flat = encoder
-        .embed_texts_batched(&texts, PROTOTYPE_BATCH, None)?
+        .embed_texts_batched(&texts, PROTOTYPE_BATCH, None, Want::default())?
         .into_iter();
     let per_scenario: Vec<Vec<Vec<f32>>> = taxonomy
         .scenarios

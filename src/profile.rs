@@ -14,12 +14,13 @@ use sha2::{Digest, Sha256};
 
 use crate::embed::ModelDir;
 use crate::error::{Error, Result};
-use crate::fewshot::{train, Head};
+use crate::fewshot::{train, Example, Head};
 use crate::input::{Columns, Dialect, Source, StoryReader};
 use crate::pipeline::{Engine, CHUNK_SIZE};
 use crate::taxonomy::Taxonomy;
 
-pub const PROFILE_FORMAT: u32 = 1;
+/// 2: the head has an attention query (format 1's heads had none and cannot be used).
+pub const PROFILE_FORMAT: u32 = 2;
 
 /// Settings fitted by `failup calibrate`.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
@@ -145,18 +146,67 @@ pub fn read_labelled(
     Ok(out)
 }
 
-/// Embeds labelled stories: (id, raw embedding, scenario index).
+/// A labelled story, embedded.
+#[derive(Debug, Clone)]
+pub struct Labelled {
+    pub id: String,
+    /// Scenario index.
+    pub label: usize,
+    /// Raw embedding, as the encoder returns it.
+    pub embedding: Vec<f32>,
+    /// Attention-pooled under the engine's few-shot head, when it has one.
+    pub attended: Option<Vec<f32>>,
+    /// Last hidden states, when asked for.
+    pub states: Option<Vec<f32>>,
+}
+
+impl Labelled {
+    /// As the few-shot training reads it.
+    ///
+    /// # Panics
+    /// When the story was embedded without its hidden states.
+    pub fn example(&self) -> Example<'_> {
+        Example {
+            embedding: &self.embedding,
+            states: self.states.as_deref().expect("embedded with states"),
+            label: self.label,
+        }
+    }
+}
+
+/// Embeds labelled stories (id, text, scenario index), keeping their hidden states when
+/// `states` is set (to fit a few-shot head on them).
 pub fn embed_labelled(
     engine: &Engine,
     rows: &[(String, String, usize)],
-) -> Result<Vec<(String, Vec<f32>, usize)>> {
+    states: bool,
+) -> Result<Vec<Labelled>> {
     let texts: Vec<&str> = rows.iter().map(|r| r.1.as_str()).collect();
-    let embedded = engine.embed_texts(&texts)?;
+    let embedded = if states {
+        engine.embed_texts_with_states(&texts)?
+    } else {
+        engine.embed_texts(&texts)?
+    };
     Ok(rows
         .iter()
         .zip(embedded)
-        .filter_map(|(r, e)| e.embedding.map(|v| (r.0.clone(), v, r.2)))
+        .filter_map(|(r, e)| {
+            Some(Labelled {
+                id: r.0.clone(),
+                label: r.2,
+                embedding: e.embedding?,
+                attended: e.attended,
+                states: e.states,
+            })
+        })
         .collect())
+}
+
+/// Fits a few-shot head for the engine's classifier on `examples` (embedded with states).
+pub fn fit_head(engine: &Engine, examples: &[Labelled]) -> Result<Head> {
+    let prototype_states = engine.prototype_states()?;
+    let examples: Vec<Example> = examples.iter().map(Labelled::example).collect();
+    Ok(train(engine.classifier(), &prototype_states, &examples))
 }
 
 impl Profile {
@@ -176,19 +226,20 @@ impl Profile {
         })
     }
 
-    /// Fits a few-shot head on `examples` for the engine's classifier and stores them.
-    pub fn fit_examples(&mut self, engine: &Engine, examples: &[(String, Vec<f32>, usize)]) {
-        let pairs: Vec<(Vec<f32>, usize)> = examples.iter().map(|e| (e.1.clone(), e.2)).collect();
-        self.head = Some(train(engine.classifier(), &pairs));
+    /// Fits a few-shot head on `examples` (embedded with states) for the engine's classifier
+    /// and stores them.
+    pub fn fit_examples(&mut self, engine: &Engine, examples: &[Labelled]) -> Result<()> {
+        self.head = Some(fit_head(engine, examples)?);
         let ids = engine.taxonomy().ids();
         self.examples = examples
             .iter()
-            .map(|(id, e, l)| StoredExample {
-                id: id.clone(),
-                label: ids[*l].to_string(),
-                embedding: e.clone(),
+            .map(|e| StoredExample {
+                id: e.id.clone(),
+                label: ids[e.label].to_string(),
+                embedding: e.embedding.clone(),
             })
             .collect();
+        Ok(())
     }
 
     pub fn save(&self, path: &Path) -> Result<()> {
@@ -199,20 +250,27 @@ impl Profile {
     pub fn load(path: &Path) -> Result<Profile> {
         let name = path.display().to_string();
         let text = std::fs::read_to_string(path).map_err(|e| Error::io(&name, e))?;
-        let p: Profile = serde_json::from_str(&text).map_err(|e| Error::Input {
+        let not_a_profile = |e: serde_json::Error| Error::Input {
             file: name.clone(),
             line: Some(e.line() as u64),
             column: None,
             problem: format!("not a failup profile: {e}"),
-        })?;
-        if p.format != PROFILE_FORMAT {
+        };
+        // The format first: an older profile lacks fields this one needs, and "missing field"
+        // would not tell the user what to do.
+        #[derive(Deserialize)]
+        struct Format {
+            format: u32,
+        }
+        let Format { format } = serde_json::from_str(&text).map_err(not_a_profile)?;
+        if format != PROFILE_FORMAT {
             return Err(Error::Usage(format!(
-                "{name}: profile format {} is not supported (this failup reads {PROFILE_FORMAT}); \
-                 refit it with failup train",
-                p.format
+                "{name}: profile format {format} is not supported (this failup reads \
+                 {PROFILE_FORMAT}); refit it with failup train (and failup calibrate, if it was \
+                 calibrated)"
             )));
         }
-        Ok(p)
+        serde_json::from_str(&text).map_err(not_a_profile)
     }
 
     /// Refuses a profile fitted against another model or taxonomy, then installs its head,
@@ -275,12 +333,16 @@ pub fn apply_args(
     }
     if let Some(path) = examples {
         let rows = read_labelled(path, engine.taxonomy(), "label", None)?;
-        let embedded = embed_labelled(engine, &rows)?;
-        let pairs: Vec<(Vec<f32>, usize)> = embedded.iter().map(|e| (e.1.clone(), e.2)).collect();
-        let head = train(engine.classifier(), &pairs);
+        let embedded = embed_labelled(engine, &rows, true)?;
+        let head = fit_head(engine, &embedded)?;
         let classifier = engine.classifier_mut();
         classifier.set_head(Some(head));
-        classifier.set_examples(embedded.into_iter().map(|(i, e, l)| (i, l, e)).collect());
+        classifier.set_examples(
+            embedded
+                .into_iter()
+                .map(|e| (e.id, e.label, e.embedding))
+                .collect(),
+        );
     }
     Ok(())
 }

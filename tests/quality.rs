@@ -448,3 +448,43 @@ fn the_report_counts_second_scenarios() {
     let again: Value = serde_json::from_str(&stdout(&out)).unwrap();
     assert_eq!(again["totals"]["also"], 1);
 }
+
+#[test]
+fn a_profile_of_the_old_format_is_refused_with_a_way_out() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = failup_in(
+        dir.path(),
+        &[
+            "train",
+            fixture("fewshot_examples.csv").to_str().unwrap(),
+            "-o",
+            "p.json",
+        ],
+        None,
+    );
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    // Format 1 heads had no attention query; such a file must not be half-read.
+    let mut p: Value =
+        serde_json::from_str(&std::fs::read_to_string(dir.path().join("p.json")).unwrap()).unwrap();
+    assert_eq!(p["format"], 2);
+    assert_eq!(p["head"]["query"].as_array().map(Vec::len), Some(384));
+    p["format"] = 1.into();
+    p["head"].as_object_mut().unwrap().remove("query");
+    std::fs::write(dir.path().join("old.json"), p.to_string()).unwrap();
+    std::fs::write(
+        dir.path().join("in.csv"),
+        csv_of(&[("a", "We lost the pitch.")]),
+    )
+    .unwrap();
+    let out = failup_in(
+        dir.path(),
+        &["classify", "in.csv", "-q", "--profile", "old.json"],
+        None,
+    );
+    assert_eq!(out.status.code(), Some(2));
+    let err = stderr(&out);
+    assert!(
+        err.contains("format 1") && err.contains("failup train"),
+        "{err}"
+    );
+}

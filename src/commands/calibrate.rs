@@ -1,21 +1,19 @@
 //! `failup calibrate`: fit the confidence temperature (log-loss), the `other` rule (macro-F1)
 //! and a Platt recalibration of the confidence (log-loss of right/wrong) on labelled stories.
 
-use crate::calibration::{
-    calibration_error, fit_other_rule, fit_platt, fit_temperature, raw_outputs,
-};
+use crate::calibration::{calibration_error, fit_other_rule, fit_platt, fit_temperature};
 use crate::classify::Classifier;
 use crate::cli::CalibrateArgs;
 use crate::error::Result;
 use crate::pipeline::Engine;
-use crate::profile::{embed_labelled, read_labelled, Calibration, Profile};
+use crate::profile::{embed_labelled, read_labelled, Calibration, Labelled, Profile};
 
 /// Confidence and correctness of each story's verdict.
-fn verdicts(c: &Classifier, data: &[(String, Vec<f32>, usize)]) -> (Vec<f32>, Vec<bool>) {
+fn verdicts(c: &Classifier, data: &[Labelled]) -> (Vec<f32>, Vec<bool>) {
     data.iter()
-        .map(|(_, e, g)| {
-            let v = c.classify(e);
-            (v.confidence, v.category == *g)
+        .map(|e| {
+            let v = c.classify(&e.embedding, e.attended.as_deref());
+            (v.confidence, v.category == e.label)
         })
         .unzip()
 }
@@ -32,8 +30,8 @@ pub fn run(args: CalibrateArgs) -> Result<()> {
     };
     if let Some(ex) = &args.fewshot.examples {
         let rows = read_labelled(ex, engine.taxonomy(), "label", None)?;
-        let examples = embed_labelled(&engine, &rows)?;
-        profile.fit_examples(&engine, &examples);
+        let examples = embed_labelled(&engine, &rows, true)?;
+        profile.fit_examples(&engine, &examples)?;
         profile.apply(&mut engine, "the fitted profile")?;
     }
     let rows = read_labelled(
@@ -42,8 +40,8 @@ pub fn run(args: CalibrateArgs) -> Result<()> {
         &args.label_column,
         args.text_column.clone(),
     )?;
-    let data = embed_labelled(&engine, &rows)?;
-    let gold: Vec<usize> = data.iter().map(|e| e.2).collect();
+    let data = embed_labelled(&engine, &rows, false)?;
+    let gold: Vec<usize> = data.iter().map(|e| e.label).collect();
     let labels: Vec<String> = engine
         .taxonomy()
         .ids()
@@ -56,7 +54,10 @@ pub fn run(args: CalibrateArgs) -> Result<()> {
     let ece_before = calibration_error(&conf, &correct).0;
 
     // 1. Temperature by log-loss of the gold label.
-    let raw: Vec<Vec<f32>> = data.iter().map(|e| raw_outputs(&c, &e.1)).collect();
+    let raw: Vec<Vec<f32>> = data
+        .iter()
+        .map(|e| c.raw_scores(&e.embedding, e.attended.as_deref()))
+        .collect();
     let t = fit_temperature(&raw, &gold);
     let mut head = c.head().cloned();
     let s = &mut c.taxonomy_mut().classifier;

@@ -11,7 +11,7 @@ use crate::error::{Error, Result};
 use crate::eval::{cross_validate_indexes, evaluate, stratified_folds, Mistake, Scored};
 use crate::fewshot::train;
 use crate::pipeline::Engine;
-use crate::profile::{apply_args, embed_labelled, read_labelled};
+use crate::profile::{apply_args, embed_labelled, read_labelled, Labelled};
 
 pub fn run(args: EvalArgs) -> Result<ExitCode> {
     let mut engine = Engine::load(&args.model.engine_options())?;
@@ -35,23 +35,33 @@ pub fn run(args: EvalArgs) -> Result<ExitCode> {
     if !args.quiet {
         eprintln!("embedding {} labelled stories…", rows.len());
     }
-    let embedded = embed_labelled(&engine, &rows)?;
+    let embedded = embed_labelled(&engine, &rows, args.cv.is_some())?;
     let labels: Vec<String> = engine
         .taxonomy()
         .ids()
         .iter()
         .map(|s| s.to_string())
         .collect();
-    let gold: Vec<usize> = embedded.iter().map(|e| e.2).collect();
+    let gold: Vec<usize> = embedded.iter().map(|e| e.label).collect();
     let verdicts = match args.cv {
         None => embedded
             .iter()
-            .map(|e| engine.classifier().classify(&e.1))
+            .map(|e| {
+                engine
+                    .classifier()
+                    .classify(&e.embedding, e.attended.as_deref())
+            })
             .collect::<Vec<_>>(),
         Some(k) => {
             let folds = stratified_folds(&gold, k as usize, args.seed);
-            let embeddings: Vec<Vec<f32>> = embedded.iter().map(|e| e.1.clone()).collect();
-            cross_validate(engine.classifier(), &embeddings, &gold, &folds, k as usize)
+            let prototype_states = engine.prototype_states()?;
+            cross_validate(
+                engine.classifier(),
+                &prototype_states,
+                &embedded,
+                &folds,
+                k as usize,
+            )
         }
     };
     let scored: Vec<Scored> = verdicts
@@ -59,9 +69,9 @@ pub fn run(args: EvalArgs) -> Result<ExitCode> {
         .zip(&embedded)
         .zip(&rows)
         .map(|((v, e), r)| Scored {
-            id: e.0.clone(),
+            id: e.id.clone(),
             text: r.1.clone(),
-            gold: e.2,
+            gold: e.label,
             predicted: v.category,
             confidence: v.confidence,
         })
@@ -114,27 +124,30 @@ pub fn run(args: EvalArgs) -> Result<ExitCode> {
 }
 
 /// Predicts every story with a head fitted on the prototypes and the stories of the other
-/// folds, so no story is ever scored by a head that saw it.
+/// folds, so no story is ever scored by a head that saw it. `stories` are embedded with their
+/// hidden states.
 pub fn cross_validate(
     base: &Classifier,
-    embeddings: &[Vec<f32>],
-    gold: &[usize],
+    prototype_states: &[Vec<Vec<f32>>],
+    stories: &[Labelled],
     folds: &[usize],
     k: usize,
 ) -> Vec<crate::classify::Verdict> {
     cross_validate_indexes(
-        embeddings.len(),
+        stories.len(),
         folds,
         k,
         |train_idx| {
-            let set: Vec<(Vec<f32>, usize)> = train_idx
-                .iter()
-                .map(|&i| (embeddings[i].clone(), gold[i]))
-                .collect();
+            let set: Vec<_> = train_idx.iter().map(|&i| stories[i].example()).collect();
             let mut c = base.clone();
-            c.set_head(Some(train(base, &set)));
+            c.set_head(Some(train(base, prototype_states, &set)));
             c
         },
-        |c, i| c.classify(&embeddings[i]),
+        |c, i| {
+            let s = &stories[i];
+            let head = c.head().expect("a fold's classifier has a head");
+            let attended = head.attend(s.states.as_deref().expect("embedded with states"));
+            c.classify(&s.embedding, Some(&attended))
+        },
     )
 }

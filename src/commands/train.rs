@@ -13,9 +13,9 @@ pub fn run(args: TrainArgs) -> Result<()> {
         &args.label_column,
         args.text_column.clone(),
     )?;
-    let examples = embed_labelled(&engine, &rows)?;
+    let examples = embed_labelled(&engine, &rows, true)?;
     let mut profile = Profile::new(&engine, &args.input, examples.len())?;
-    profile.fit_examples(&engine, &examples);
+    profile.fit_examples(&engine, &examples)?;
     profile.save(&args.output)?;
     eprintln!(
         "wrote {}: a few-shot head fitted on {} examples and {} prototypes",

@@ -1,7 +1,7 @@
 //! Text → tokens → sentence embeddings.
 //!
 //! Tokenization and pooling are the same for every engine, so they live here; an engine only
-//! turns token ids into hidden states ([`Embedder`]). The model folder's sentence-transformers
+//! turns token ids into hidden states ([`Embedder::hidden_states`]). The model folder's sentence-transformers
 //! configs decide the window length and pooling mode, never constants in code.
 
 #[cfg(all(target_arch = "x86_64", target_os = "linux"))]
@@ -39,8 +39,22 @@ pub trait Embedder: Send + Sync {
     /// Embedding width (384 for all-MiniLM-L6-v2).
     fn dim(&self) -> usize;
 
+    /// The model's pooling mode (from `1_Pooling/config.json`).
+    fn pooling(&self) -> Pooling;
+
+    /// The last hidden states of each tokenized story, in the batch's order: `[len, dim]`
+    /// row-major over the story's real tokens (no padding).
+    fn hidden_states(&self, batch: &[&Tokenized]) -> Result<Vec<Vec<f32>>>;
+
     /// Pooled, L2-normalised embeddings, one per tokenized story, in the batch's order.
-    fn embed(&self, batch: &[&Tokenized]) -> Result<Vec<Vec<f32>>>;
+    fn embed(&self, batch: &[&Tokenized]) -> Result<Vec<Vec<f32>>> {
+        let (dim, pooling) = (self.dim(), self.pooling());
+        Ok(self
+            .hidden_states(batch)?
+            .iter()
+            .map(|states| pool(states, dim, pooling))
+            .collect())
+    }
 
     /// How many batches the engine wants in flight at once: more than one when it runs each
     /// batch on one thread and gets its parallelism from several batches side by side.
@@ -97,40 +111,38 @@ impl<T: Copy + From<u8>> PaddedBatch<T> {
     }
 }
 
-/// Pools a `[batch, seq, dim]` hidden-state buffer over each story's real tokens and
-/// L2-normalises the result, like sentence-transformers' Pooling + Normalize modules.
-pub fn pool_and_normalise(
-    hidden: &[f32],
-    seq_len: usize,
-    dim: usize,
-    lengths: &[usize],
-    pooling: Pooling,
-) -> Vec<Vec<f32>> {
+/// Cuts a `[n, seq_len, dim]` hidden-state buffer into one `[len, dim]` buffer per story,
+/// dropping the padding.
+pub fn unpad(hidden: &[f32], seq_len: usize, dim: usize, lengths: &[usize]) -> Vec<Vec<f32>> {
     lengths
         .iter()
         .enumerate()
-        .map(|(b, &len)| {
-            let story = &hidden[b * seq_len * dim..(b + 1) * seq_len * dim];
-            let mut v = vec![0f32; dim];
-            match pooling {
-                Pooling::Cls => v.copy_from_slice(&story[..dim]),
-                Pooling::Mean | Pooling::MeanSqrtLen => {
-                    for token in story[..len * dim].chunks_exact(dim) {
-                        for (acc, x) in v.iter_mut().zip(token) {
-                            *acc += x;
-                        }
-                    }
-                    let div = match pooling {
-                        Pooling::Mean => len as f32,
-                        _ => (len as f32).sqrt(),
-                    };
-                    v.iter_mut().for_each(|x| *x /= div.max(1.0));
+        .map(|(b, &len)| hidden[b * seq_len * dim..(b * seq_len + len) * dim].to_vec())
+        .collect()
+}
+
+/// Pools one story's `[len, dim]` hidden states and L2-normalises the result, like
+/// sentence-transformers' Pooling + Normalize modules.
+pub fn pool(states: &[f32], dim: usize, pooling: Pooling) -> Vec<f32> {
+    let len = states.len() / dim;
+    let mut v = vec![0f32; dim];
+    match pooling {
+        Pooling::Cls => v.copy_from_slice(&states[..dim.min(states.len())]),
+        Pooling::Mean | Pooling::MeanSqrtLen => {
+            for token in states.chunks_exact(dim) {
+                for (acc, x) in v.iter_mut().zip(token) {
+                    *acc += x;
                 }
             }
-            normalise(&mut v);
-            v
-        })
-        .collect()
+            let div = match pooling {
+                Pooling::Mean => len as f32,
+                _ => (len as f32).sqrt(),
+            };
+            v.iter_mut().for_each(|x| *x /= div.max(1.0));
+        }
+    }
+    normalise(&mut v);
+    v
 }
 
 /// Scales `v` to unit length (leaves an all-zero vector alone).

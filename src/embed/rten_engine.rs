@@ -7,7 +7,7 @@ use rten_tensor::prelude::*;
 use rten_tensor::NdTensor;
 
 use super::lanes::Lanes;
-use super::{pool_and_normalise, Embedder, ModelDir, PaddedBatch, Pooling, Precision, Tokenized};
+use super::{unpad, Embedder, ModelDir, PaddedBatch, Pooling, Precision, Tokenized};
 use crate::error::{Error, Result};
 
 pub struct RtenEmbedder {
@@ -98,7 +98,11 @@ impl Embedder for RtenEmbedder {
         2
     }
 
-    fn embed(&self, batch: &[&Tokenized]) -> Result<Vec<Vec<f32>>> {
+    fn pooling(&self) -> Pooling {
+        self.pooling
+    }
+
+    fn hidden_states(&self, batch: &[&Tokenized]) -> Result<Vec<Vec<f32>>> {
         if batch.is_empty() {
             return Ok(Vec::new());
         }
@@ -133,13 +137,6 @@ impl Embedder for RtenEmbedder {
                 self.dim
             )));
         }
-        let data = hidden.to_vec();
-        Ok(pool_and_normalise(
-            &data,
-            seq_len,
-            self.dim,
-            &lengths,
-            self.pooling,
-        ))
+        Ok(unpad(&hidden.to_vec(), seq_len, self.dim, &lengths))
     }
 }

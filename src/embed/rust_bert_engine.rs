@@ -4,7 +4,7 @@
 //! The transformer is the one rust-bert's `SentenceEmbeddingsModel` pipeline runs for a BERT
 //! model (`SentenceEmbeddingsOption::Bert`, without the unused pooler head), configured from the model folder's
 //! `config.json` and loaded with rust-bert's own `load_weights` from local files only. Token ids
-//! come from failup's tokenizer and pooling is failup's [`pool_and_normalise`], exactly as for
+//! come from failup's tokenizer and pooling is failup's [`super::pool`], exactly as for
 //! rten, so the two engines differ only in what runs the network.
 //!
 //! The weights come from `model.onnx`, converted once into the cache folder (see
@@ -18,7 +18,7 @@ use rust_bert::resources::{load_weights, LocalResource};
 use tch::{Device, Kind, Tensor};
 
 use super::onnx_weights::{prepared_weights, PreparedWeights};
-use super::{pool_and_normalise, Embedder, ModelDir, PaddedBatch, Pooling, Tokenized};
+use super::{unpad, Embedder, ModelDir, PaddedBatch, Pooling, Tokenized};
 use crate::error::{Error, Result};
 
 pub struct RustBertEmbedder {
@@ -108,7 +108,11 @@ impl Embedder for RustBertEmbedder {
         Some("rust-bert")
     }
 
-    fn embed(&self, batch: &[&Tokenized]) -> Result<Vec<Vec<f32>>> {
+    fn pooling(&self) -> Pooling {
+        self.pooling
+    }
+
+    fn hidden_states(&self, batch: &[&Tokenized]) -> Result<Vec<Vec<f32>>> {
         if batch.is_empty() {
             return Ok(Vec::new());
         }
@@ -143,12 +147,6 @@ impl Embedder for RustBertEmbedder {
         hidden
             .f_copy_data(&mut data, n * seq_len * self.dim)
             .map_err(|e| Error::Inference(format!("rust-bert: {e}")))?;
-        Ok(pool_and_normalise(
-            &data,
-            seq_len,
-            self.dim,
-            &lengths,
-            self.pooling,
-        ))
+        Ok(unpad(&data, seq_len, self.dim, &lengths))
     }
 }

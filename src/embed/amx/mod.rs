@@ -23,7 +23,7 @@ use super::lanes::Lanes;
 use super::model_dir::read_json;
 use super::onnx_weights::{bert_weights_from_onnx, NamedTensor, WeightLayout};
 use super::Precision;
-use super::{pool_and_normalise, Embedder, ModelDir, Pooling, Tokenized};
+use super::{Embedder, ModelDir, Pooling, Tokenized};
 use crate::error::{Error, Result};
 use tiles::{matmul, PackedA, PackedB, Split};
 
@@ -257,7 +257,8 @@ impl AmxEmbedder {
         Ok(engine)
     }
 
-    /// One batch: its stories' token rows end to end, through every layer, then pooled.
+    /// One batch: its stories' token rows end to end, through every layer; the last hidden
+    /// states per story.
     #[target_feature(enable = "avx512f,avx512bw,avx512dq,avx512vl,avx2,fma")]
     fn forward(&self, s: &mut Scratch, batch: &[&Tokenized]) -> Vec<Vec<f32>> {
         let h = self.hidden;
@@ -288,7 +289,7 @@ impl AmxEmbedder {
                 let len = story.ids.len();
                 let rows = &s.x[start * h..(start + len) * h];
                 start += len;
-                pool_and_normalise(rows, len, h, &[len], self.pooling).remove(0)
+                rows.to_vec()
             })
             .collect()
     }
@@ -533,7 +534,11 @@ impl Embedder for AmxEmbedder {
         Some("amx")
     }
 
-    fn embed(&self, batch: &[&Tokenized]) -> Result<Vec<Vec<f32>>> {
+    fn pooling(&self) -> Pooling {
+        self.pooling
+    }
+
+    fn hidden_states(&self, batch: &[&Tokenized]) -> Result<Vec<Vec<f32>>> {
         for story in batch {
             if story.ids.len() > self.max_positions {
                 return Err(Error::Inference(format!(
