@@ -250,27 +250,16 @@ impl Engine {
     /// The hidden states of every scenario's prototypes, per scenario (to fit a few-shot head;
     /// never cached, unlike their embeddings).
     pub fn prototype_states(&self) -> Result<Vec<Vec<Vec<f32>>>> {
-        let taxonomy = self.taxonomy();
-        let texts: Vec<&str> = taxonomy
-            .scenarios
-            .iter()
-            .flat_map(|s| s.prototypes.iter().map(String::as_str))
-            .collect();
         let want = Want {
             query: None,
             states: true,
         };
-        let mut flat = self
-            .encoder
-            .embed_texts_batched(&texts, PROTOTYPE_BATCH, None, want)?
-            .into_iter();
-        Ok(taxonomy
-            .scenarios
-            .iter()
+        let embedded = embed_prototypes(self.taxonomy(), &self.encoder, want)?;
+        Ok(embedded
+            .into_iter()
             .map(|s| {
-                (&mut flat)
-                    .take(s.prototypes.len())
-                    .map(|e| e.states.expect("prototypes are never empty"))
+                s.into_iter()
+                    .map(|e| e.states.expect(NEVER_EMPTY))
                     .collect()
             })
             .collect())
@@ -598,21 +587,11 @@ fn prototype_embeddings(
     if let Some(hit) = cache.as_ref().and_then(|c| c.load(taxonomy)) {
         return Ok(hit);
     }
-    let texts: Vec<&str> = taxonomy
-        .scenarios
-        .iter()
-        .flat_map(|s| s.prototypes.iter().map(String::as_str))
-        .collect();
-    let mut flat = encoder
-        .embed_texts_batched(&texts, PROTOTYPE_BATCH, None, Want::default())?
-        .into_iter();
-    let per_scenario: Vec<Vec<Vec<f32>>> = taxonomy
-        .scenarios
-        .iter()
+    let per_scenario: Vec<Vec<Vec<f32>>> = embed_prototypes(taxonomy, encoder, Want::default())?
+        .into_iter()
         .map(|s| {
-            (&mut flat)
-                .take(s.prototypes.len())
-                .map(|e| e.embedding.expect("prototypes are never empty"))
+            s.into_iter()
+                .map(|e| e.embedding.expect(NEVER_EMPTY))
                 .collect()
         })
         .collect();
@@ -620,4 +599,28 @@ fn prototype_embeddings(
         c.store(&per_scenario);
     }
     Ok(per_scenario)
+}
+
+/// Taxonomy validation refuses blank prototypes, so each one reaches the model.
+const NEVER_EMPTY: &str = "prototypes are never empty";
+
+/// Every scenario's prototypes, embedded in batches of [`PROTOTYPE_BATCH`], per scenario.
+fn embed_prototypes(
+    taxonomy: &Taxonomy,
+    encoder: &Encoder,
+    want: Want,
+) -> Result<Vec<Vec<Embedded>>> {
+    let texts: Vec<&str> = taxonomy
+        .scenarios
+        .iter()
+        .flat_map(|s| s.prototypes.iter().map(String::as_str))
+        .collect();
+    let mut flat = encoder
+        .embed_texts_batched(&texts, PROTOTYPE_BATCH, None, want)?
+        .into_iter();
+    Ok(taxonomy
+        .scenarios
+        .iter()
+        .map(|s| (&mut flat).take(s.prototypes.len()).collect())
+        .collect())
 }
