@@ -125,9 +125,9 @@ impl Head {
 
 /// One training row: the fixed features (prepared embedding and zero-shot scores), the
 /// story's last hidden states, its scenario and its weight.
-pub struct Row {
+pub struct Row<'a> {
     pub fixed: Vec<f32>,
-    pub states: Vec<f32>,
+    pub states: &'a [f32],
     pub label: usize,
     pub weight: f32,
 }
@@ -317,7 +317,7 @@ pub fn train(
             let sims = classifier.similarity_scores(p, Some((si, pi)));
             rows.push(Row {
                 fixed: fixed_features(p, &sims),
-                states: s.clone(),
+                states: s,
                 label: si,
                 weight: 1.0,
             });
@@ -329,7 +329,7 @@ pub fn train(
         let sims = classifier.similarity_scores(&p, None);
         rows.push(Row {
             fixed: fixed_features(&p, &sims),
-            states: e.states.to_vec(),
+            states: e.states,
             label: e.label,
             weight,
         });
@@ -399,7 +399,7 @@ mod tests {
         };
         let row = Row {
             fixed: noise(4, 5),
-            states: noise(5, 9 * 6),
+            states: &noise(5, 9 * 6),
             label: 1,
             weight: 0.7,
         };
@@ -445,14 +445,13 @@ mod tests {
     }
 
     /// Two classes whose stories carry their class on dimension 0 twice: strongly in a marked
-    /// token (dimension 1), and half as strongly with the opposite sign in an unmarked one
-    /// (dimension 2), so the mean keeps only a faint trace of it.
-    fn marked_stories() -> Vec<Row> {
+    /// token (dimension 1), and almost as strongly with the opposite sign in an unmarked one
+    /// (dimension 2), so the mean keeps only a faint trace of it. Story `i` is class `i % 2`.
+    fn marked_stories() -> Vec<Vec<f32>> {
         let dim = 8;
         (0..40)
             .map(|i| {
-                let label = i % 2;
-                let sign = if label == 0 { 1.0 } else { -1.0 };
+                let sign = if i % 2 == 0 { 1.0 } else { -1.0 };
                 let mut states: Vec<f32> = noise(100 + i as u64, 5 * dim)
                     .iter()
                     .map(|v| v * 0.1)
@@ -461,27 +460,34 @@ mod tests {
                 states[dim + 1] += 1.0;
                 states[3 * dim] -= 0.8 * sign;
                 states[3 * dim + 2] += 1.0;
-                Row {
-                    fixed: vec![0.0; 2],
-                    states,
-                    label: label as usize,
-                    weight: 1.0,
-                }
+                states
+            })
+            .collect()
+    }
+
+    fn rows(stories: &[Vec<f32>]) -> Vec<Row<'_>> {
+        stories
+            .iter()
+            .enumerate()
+            .map(|(i, states)| Row {
+                fixed: vec![0.0; 2],
+                states,
+                label: i % 2,
+                weight: 1.0,
             })
             .collect()
     }
 
     #[test]
     fn the_query_learns_which_token_decides() {
-        let rows = marked_stories();
-        let states: Vec<Vec<f32>> = rows.iter().map(|r| r.states.clone()).collect();
-        let head = fit(rows, 2, 8);
+        let stories = marked_stories();
+        let head = fit(rows(&stories), 2, 8);
         assert!(
             head.query[1] > head.query[2],
             "query {:?} should favour the marked token",
             head.query
         );
-        for (i, s) in states.iter().enumerate() {
+        for (i, s) in stories.iter().enumerate() {
             let attended = head.attend(s);
             let mean = crate::embed::pool(s, 8, crate::embed::Pooling::Mean);
             assert!(
@@ -495,12 +501,13 @@ mod tests {
 
     #[test]
     fn fitting_does_not_depend_on_the_thread_count() {
+        let stories = marked_stories();
         let fit_on = |threads| {
             rayon::ThreadPoolBuilder::new()
                 .num_threads(threads)
                 .build()
                 .unwrap()
-                .install(|| fit(marked_stories(), 2, 8))
+                .install(|| fit(rows(&stories), 2, 8))
         };
         assert_eq!(fit_on(1), fit_on(3));
     }

@@ -446,22 +446,20 @@ impl Encoder {
                     states: None,
                 },
                 Some((full_len, ws)) => {
-                    let outs: Vec<WindowOut> = (&mut next).take(ws.len()).collect();
-                    let attended = want.query.map(|_| {
-                        let parts: Vec<Attended> =
-                            outs.iter().filter_map(|o| o.attended.clone()).collect();
-                        combine_attended(&parts)
-                    });
-                    let states = want.states.then(|| {
-                        outs.iter()
-                            .filter_map(|o| o.states.clone())
-                            .flatten()
-                            .collect()
-                    });
-                    let embedding = if outs.len() == 1 {
-                        outs.into_iter().next().expect("one window").embedding
+                    let mut embs = Vec::with_capacity(ws.len());
+                    let mut parts = Vec::new();
+                    let mut states: Option<Vec<f32>> = want.states.then(Vec::new);
+                    for out in (&mut next).take(ws.len()) {
+                        embs.push(out.embedding);
+                        parts.extend(out.attended);
+                        if let (Some(all), Some(window)) = (states.as_mut(), out.states) {
+                            all.extend(window);
+                        }
+                    }
+                    let attended = want.query.map(|_| combine_attended(&parts));
+                    let embedding = if embs.len() == 1 {
+                        embs.pop().expect("one window")
                     } else {
-                        let embs: Vec<Vec<f32>> = outs.into_iter().map(|o| o.embedding).collect();
                         let weights: Vec<usize> = ws.iter().map(|w| w.weight).collect();
                         combine(&embs, &weights)
                     };
