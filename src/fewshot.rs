@@ -411,7 +411,7 @@ mod tests {
                 query: theta[layout.query()].to_vec(),
                 temperature: 1.0,
             };
-            let attended = head.attend(&row.states);
+            let attended = head.attend(row.states);
             let mut x = row.fixed.clone();
             x.extend_from_slice(&attended);
             let logits: Vec<f64> = (0..3)
