@@ -56,9 +56,11 @@ pub struct Attended {
     pub log_mass: f32,
 }
 
-/// Attention-pools `[len, dim]` hidden states with `query`.
+/// Attention-pools `[len, dim]` hidden states with `query`. Every window holds at least its
+/// `[CLS]` and `[SEP]` tokens, so `states` is never empty.
 pub fn attend(states: &[f32], query: &[f32]) -> Attended {
     let dim = query.len();
+    debug_assert!(dim > 0 && states.len() >= dim, "attention over no tokens");
     let scores: Vec<f32> = states.chunks_exact(dim).map(|t| dot(t, query)).collect();
     let max = scores.iter().copied().fold(f32::NEG_INFINITY, f32::max);
     let weights: Vec<f32> = scores.iter().map(|s| (s - max).exp()).collect();
@@ -102,6 +104,15 @@ pub fn features(prepared: &[f32], sims: &[f32], attended: &[f32]) -> Vec<f32> {
 }
 
 impl Head {
+    /// Whether the head's shapes suit a model of width `dim` and a taxonomy of `classes`
+    /// scenarios (features: embedding, one score per scenario, attention-pooled vector).
+    pub fn fits(&self, dim: usize, classes: usize) -> bool {
+        self.query.len() == dim
+            && self.bias.len() == classes
+            && self.weights.len() == classes
+            && self.weights.iter().all(|w| w.len() == 2 * dim + classes)
+    }
+
     /// The story's attention-pooled vector under this head's query.
     pub fn attend(&self, states: &[f32]) -> Vec<f32> {
         combine_attended(&[attend(states, &self.query)])
@@ -166,7 +177,6 @@ fn row_gradient(layout: &Layout, theta: &[f32], row: &Row, grad: &mut [f32]) {
     let (dim, f) = (layout.dim, layout.features());
     let query = &theta[layout.query()];
     let tokens = row.states.len() / dim;
-    // Forward: attention weights, pooled vector, its unit-length version, logits.
     let scores: Vec<f32> = row
         .states
         .chunks_exact(dim)
@@ -190,7 +200,8 @@ fn row_gradient(layout: &Layout, theta: &[f32], row: &Row, grad: &mut [f32]) {
         .map(|c| dot(layout.weights(theta, c), &x) + bias[c])
         .collect();
     let probs = softmax(&logits, 1.0);
-    // Backward.
+    // Back through the logits, the unit-length scaling (only the part of the gradient across
+    // `unit` survives it), the pooled sum and the attention softmax.
     let mut d_unit = vec![0f32; dim];
     for (c, p) in probs.iter().enumerate() {
         let g = row.weight * (p - if c == row.label { 1.0 } else { 0.0 });
@@ -270,6 +281,7 @@ pub fn fit(mut rows: Vec<Row>, classes: usize, dim: usize) -> Head {
             theta[i] -= LEARNING_RATE * (m[i] / c1) / ((v[i] / c2).sqrt() + eps);
         }
     }
+    debug_assert!(theta.iter().all(|v| v.is_finite()), "the fit diverged");
     Head {
         weights: (0..classes)
             .map(|c| layout.weights(&theta, c).to_vec())
@@ -508,6 +520,28 @@ mod tests {
             let probs = head.probabilities(&[], &[0.0; 2], &attended);
             assert!(probs[i % 2] > 0.5, "story {i}: {probs:?}");
         }
+    }
+
+    #[test]
+    fn examples_are_weighed_against_their_own_scenario() {
+        // Eight examples beside 124 prototypes: together half as heavy as those prototypes.
+        assert_eq!(example_weight(124, 8), 7.75);
+        // Many examples: never below twice a prototype.
+        assert_eq!(example_weight(124, 40), 2.0);
+    }
+
+    #[test]
+    fn a_head_fits_only_its_own_shapes() {
+        // Features: the embedding, one score per scenario, the attention-pooled vector.
+        let real = Head {
+            weights: vec![vec![0.0; 2 * 8 + 3]; 3],
+            bias: vec![0.0; 3],
+            query: vec![0.0; 8],
+            temperature: 1.0,
+        };
+        assert!(real.fits(8, 3));
+        assert!(!real.fits(9, 3));
+        assert!(!real.fits(8, 4));
     }
 
     #[test]

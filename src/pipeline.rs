@@ -238,13 +238,19 @@ impl Engine {
         self.encoder.embed_texts(texts, self.want())
     }
 
-    /// Like [`Engine::embed_texts`], keeping each story's last hidden states too.
+    /// Embeds texts in input order with their last hidden states (to fit a few-shot head).
     pub fn embed_texts_with_states(&self, texts: &[&str]) -> Result<Vec<Embedded>> {
         let want = Want {
+            query: None,
             states: true,
-            ..self.want()
         };
         self.encoder.embed_texts(texts, want)
+    }
+
+    /// Runs `f` on the engine's thread pool, so work it parallelises (fitting a few-shot head)
+    /// keeps to `--threads`.
+    pub fn install<R: Send>(&self, f: impl FnOnce() -> R + Send) -> R {
+        self.encoder.pool.install(f)
     }
 
     /// The hidden states of every scenario's prototypes, per scenario (to fit a few-shot head;

@@ -206,7 +206,7 @@ pub fn embed_labelled(
 pub fn fit_head(engine: &Engine, examples: &[Labelled]) -> Result<Head> {
     let prototype_states = engine.prototype_states()?;
     let examples: Vec<Example> = examples.iter().map(Labelled::example).collect();
-    Ok(train(engine.classifier(), &prototype_states, &examples))
+    Ok(engine.install(|| train(engine.classifier(), &prototype_states, &examples)))
 }
 
 impl Profile {
@@ -299,6 +299,18 @@ impl Profile {
             .iter()
             .map(|s| s.to_string())
             .collect();
+        if let Some(head) = &self.head {
+            if !head.fits(engine.encoder().dim(), ids.len()) {
+                return Err(Error::Input {
+                    file: name.to_string(),
+                    line: None,
+                    column: None,
+                    problem: "its few-shot head does not have the shape this model and taxonomy \
+                              need (edited or damaged?); refit it with failup train"
+                        .into(),
+                });
+            }
+        }
         let classifier = engine.classifier_mut();
         if let Some(c) = self.calibration {
             let s = &mut classifier.taxonomy_mut().classifier;

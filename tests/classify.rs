@@ -80,6 +80,27 @@ fn one_and_two_threads_give_identical_output() {
 }
 
 #[test]
+fn a_few_shot_head_gives_the_same_output_on_any_thread_count_and_batch_size() {
+    let input = fixture("stories.csv");
+    let examples = fixture("fewshot_examples.csv");
+    let run = |extra: &[&str]| {
+        let mut args = vec![
+            "classify",
+            input.to_str().unwrap(),
+            "--quiet",
+            "--examples",
+            examples.to_str().unwrap(),
+        ];
+        args.extend_from_slice(extra);
+        let out = failup(&args);
+        assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+        out.stdout
+    };
+    let reference = run(&["--threads", "1", "--batch-size", "1"]);
+    assert_eq!(reference, run(&["--threads", "2", "--batch-size", "32"]));
+}
+
+#[test]
 fn stdin_to_jsonl_with_kept_columns() {
     let text = std::fs::read_to_string(fixture("stories.csv")).unwrap();
     let dir = tempfile::tempdir().unwrap();

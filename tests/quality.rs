@@ -487,4 +487,20 @@ fn a_profile_of_the_old_format_is_refused_with_a_way_out() {
         err.contains("format 1") && err.contains("failup train"),
         "{err}"
     );
+
+    // A current profile whose head was cut short is refused too, not half-applied.
+    p["format"] = 2.into();
+    p["head"]["query"] = serde_json::json!([0.0, 0.0]);
+    std::fs::write(dir.path().join("cut.json"), p.to_string()).unwrap();
+    let out = failup_in(
+        dir.path(),
+        &["classify", "in.csv", "-q", "--profile", "cut.json"],
+        None,
+    );
+    assert_eq!(out.status.code(), Some(2));
+    let err = stderr(&out);
+    assert!(
+        err.contains("cut.json") && err.contains("refit it with failup train"),
+        "{err}"
+    );
 }

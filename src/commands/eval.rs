@@ -55,13 +55,15 @@ pub fn run(args: EvalArgs) -> Result<ExitCode> {
         Some(k) => {
             let folds = stratified_folds(&gold, k as usize, args.seed);
             let prototype_states = engine.prototype_states()?;
-            cross_validate(
-                engine.classifier(),
-                &prototype_states,
-                &embedded,
-                &folds,
-                k as usize,
-            )
+            engine.install(|| {
+                cross_validate(
+                    engine.classifier(),
+                    &prototype_states,
+                    &embedded,
+                    &folds,
+                    k as usize,
+                )
+            })
         }
     };
     let scored: Vec<Scored> = verdicts

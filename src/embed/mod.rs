@@ -1,8 +1,9 @@
 //! Text → tokens → sentence embeddings.
 //!
 //! Tokenization and pooling are the same for every engine, so they live here; an engine only
-//! turns token ids into hidden states ([`Embedder::hidden_states`]). The model folder's sentence-transformers
-//! configs decide the window length and pooling mode, never constants in code.
+//! turns token ids into hidden states ([`Embedder::hidden_states`]). The model folder's
+//! sentence-transformers configs decide the window length and pooling mode, never constants in
+//! code.
 
 #[cfg(all(target_arch = "x86_64", target_os = "linux"))]
 mod amx;
@@ -127,7 +128,7 @@ pub fn pool(states: &[f32], dim: usize, pooling: Pooling) -> Vec<f32> {
     let len = states.len() / dim;
     let mut v = vec![0f32; dim];
     match pooling {
-        Pooling::Cls => v.copy_from_slice(&states[..dim.min(states.len())]),
+        Pooling::Cls => v.copy_from_slice(&states[..dim]),
         Pooling::Mean | Pooling::MeanSqrtLen => {
             for token in states.chunks_exact(dim) {
                 for (acc, x) in v.iter_mut().zip(token) {
