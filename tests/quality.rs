@@ -106,6 +106,17 @@ fn chunking_reads_the_end_of_a_long_story() {
     );
 }
 
+/// Fits a profile on the few-shot fixture with `failup train`, written to `dir/name`.
+fn train_fixture_profile(dir: &std::path::Path, name: &str) {
+    let examples = fixture("fewshot_examples.csv");
+    let out = failup_in(
+        dir,
+        &["train", examples.to_str().unwrap(), "-o", name],
+        None,
+    );
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+}
+
 #[test]
 fn few_shot_examples_move_a_story_zero_shot_gets_wrong() {
     // In this user's world an audition is a pitch: zero-shot reads "picked another actor for
@@ -133,17 +144,7 @@ fn few_shot_examples_move_a_story_zero_shot_gets_wrong() {
 
     // The same through a profile fitted once with `failup train`.
     let profile = dir.path().join("profile.json");
-    let out = failup_in(
-        dir.path(),
-        &[
-            "train",
-            examples.to_str().unwrap(),
-            "-o",
-            profile.to_str().unwrap(),
-        ],
-        None,
-    );
-    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    train_fixture_profile(dir.path(), "profile.json");
     let p: Value = serde_json::from_str(&std::fs::read_to_string(&profile).unwrap()).unwrap();
     for key in [
         "model",
@@ -179,17 +180,7 @@ fn unknown_example_labels_are_an_error_listing_the_valid_ones() {
 #[test]
 fn a_profile_is_refused_against_another_taxonomy() {
     let dir = tempfile::tempdir().unwrap();
-    let out = failup_in(
-        dir.path(),
-        &[
-            "train",
-            fixture("fewshot_examples.csv").to_str().unwrap(),
-            "-o",
-            "p.json",
-        ],
-        None,
-    );
-    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    train_fixture_profile(dir.path(), "p.json");
     // The same taxonomy with one prototype reworded.
     let toml = std::fs::read_to_string(repo_path("data/taxonomy.toml")).unwrap();
     let changed = toml.replacen(
@@ -452,17 +443,7 @@ fn the_report_counts_second_scenarios() {
 #[test]
 fn a_profile_of_the_old_format_is_refused_with_a_way_out() {
     let dir = tempfile::tempdir().unwrap();
-    let out = failup_in(
-        dir.path(),
-        &[
-            "train",
-            fixture("fewshot_examples.csv").to_str().unwrap(),
-            "-o",
-            "p.json",
-        ],
-        None,
-    );
-    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    train_fixture_profile(dir.path(), "p.json");
     // Format 1 heads had no attention query; such a file must not be half-read.
     let mut p: Value =
         serde_json::from_str(&std::fs::read_to_string(dir.path().join("p.json")).unwrap()).unwrap();

@@ -137,6 +137,8 @@ impl Embedder for RtenEmbedder {
                 self.dim
             )));
         }
-        Ok(unpad(&hidden.to_vec(), seq_len, self.dim, &lengths))
+        // Borrowed when contiguous (the model's output always is): unpad is the only copy.
+        let hidden = hidden.to_contiguous();
+        Ok(unpad(hidden.data(), seq_len, self.dim, &lengths))
     }
 }
