@@ -138,10 +138,10 @@ fn bf16_needs_the_amx_engine_and_says_so() {
 }
 
 #[test]
-fn bf16_classifies_like_fp32_where_the_cpu_has_amx() {
+#[ignore = "needs a CPU with AMX (Intel Xeon 4th generation or later)"]
+fn amx_cpu_bf16_classifies_like_fp32() {
     if let Some(why) = failup::embed::amx_unavailable() {
-        eprintln!("skipped: {why}");
-        return;
+        panic!("this test needs a CPU with AMX: {why}");
     }
     let story = "My manager gave the big client project to a colleague who joined last year, \
                  even though I have led that account for six years.";

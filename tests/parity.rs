@@ -20,13 +20,8 @@ const MIN_COSINE: f32 = 0.9999;
 
 fn references() -> Vec<Reference> {
     let path =
-        Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/fixtures/reference_embeddings.jsonl");
-    let text = std::fs::read_to_string(&path).unwrap_or_else(|e| {
-        panic!(
-            "{}: {e} (the shared fixtures sit beside the repo)",
-            path.display()
-        )
-    });
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/reference_embeddings.jsonl");
+    let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
     text.lines()
         .map(|l| serde_json::from_str(l).expect("fixture line is JSON"))
         .collect()
@@ -128,15 +123,15 @@ fn int8_fast_mode_stays_within_its_documented_bound() {
     );
 }
 
-/// The AMX engine, or None (with the reason on stderr) on a machine without AMX: these tests
-/// can only run where the hardware is.
-fn amx(precision: Precision) -> Option<Box<dyn Embedder>> {
+/// The AMX engine. The tests that use it are ignored by default, as they can only run where
+/// the hardware is; `.ci/run` runs them with `--include-ignored`, and there a CPU without AMX
+/// fails them, saying why.
+fn amx(precision: Precision) -> Box<dyn Embedder> {
     if let Some(why) = amx_unavailable() {
-        eprintln!("skipped: {why}");
-        return None;
+        panic!("this test needs a CPU with AMX: {why}");
     }
     let dir = ModelDir::resolve(None).expect("bundled model");
-    Some(load_amx(&dir, 2, precision).expect("AMX engine"))
+    load_amx(&dir, 2, precision).expect("AMX engine")
 }
 
 /// Every text's embedding, `size` texts to a batch, in order.
@@ -169,10 +164,9 @@ fn fixture_tokens() -> (Vec<Reference>, Vec<Tokenized>) {
 }
 
 #[test]
-fn amx_engine_matches_the_reference_and_rten() {
-    let Some(engine) = amx(Precision::Fp32) else {
-        return;
-    };
+#[ignore = "needs a CPU with AMX (Intel Xeon 4th generation or later)"]
+fn amx_cpu_engine_matches_the_reference_and_rten() {
+    let engine = amx(Precision::Fp32);
     let (refs, tokens) = fixture_tokens();
     let batched = embed_in_batches(engine.as_ref(), &tokens, 16);
     assert_parity(&refs, &batched, "AMX, mixed batch");
@@ -185,12 +179,11 @@ fn amx_engine_matches_the_reference_and_rten() {
 }
 
 #[test]
-fn amx_embeddings_do_not_depend_on_the_batch() {
+#[ignore = "needs a CPU with AMX (Intel Xeon 4th generation or later)"]
+fn amx_cpu_embeddings_do_not_depend_on_the_batch() {
     // Layers run on the stories' rows end to end and attention story by story, so a story's
     // numbers are the same bits alone or beside others of any length.
-    let Some(engine) = amx(Precision::Fp32) else {
-        return;
-    };
+    let engine = amx(Precision::Fp32);
     let (_, tokens) = fixture_tokens();
     let batched = embed_in_batches(engine.as_ref(), &tokens, 7);
     for (t, b) in tokens.iter().zip(&batched) {
@@ -202,10 +195,9 @@ fn amx_embeddings_do_not_depend_on_the_batch() {
 const BF16_MIN_COSINE: f32 = 0.9999;
 
 #[test]
-fn bf16_fast_mode_stays_within_its_documented_bound() {
-    let Some(engine) = amx(Precision::Bf16) else {
-        return;
-    };
+#[ignore = "needs a CPU with AMX (Intel Xeon 4th generation or later)"]
+fn amx_cpu_bf16_fast_mode_stays_within_its_documented_bound() {
+    let engine = amx(Precision::Bf16);
     let (refs, tokens) = fixture_tokens();
     let got = embed_in_batches(engine.as_ref(), &tokens, 16);
     let (min, _) = cosine_to_references(&refs, &got);

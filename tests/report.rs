@@ -637,6 +637,7 @@ fn run_chromium(page: &Path, profile: &Path, args: &[String]) -> String {
 }
 
 #[test]
+#[ignore = "needs Chromium: apt-get install chromium"]
 fn html_report_renders_in_headless_chromium() {
     let dir = tempfile::tempdir().unwrap();
     let page = dir.path().join("report.html");

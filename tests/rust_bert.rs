@@ -79,14 +79,10 @@ mod with_the_feature {
     }
 
     fn references() -> Vec<Reference> {
-        let path = Path::new(env!("CARGO_MANIFEST_DIR"))
-            .join("../shared/fixtures/reference_embeddings.jsonl");
-        let text = std::fs::read_to_string(&path).unwrap_or_else(|e| {
-            panic!(
-                "{}: {e} (the shared fixtures sit beside the repo)",
-                path.display()
-            )
-        });
+        let path =
+            Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/reference_embeddings.jsonl");
+        let text =
+            std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
         text.lines()
             .map(|l| serde_json::from_str(l).expect("fixture line is JSON"))
             .collect()
