@@ -7,6 +7,7 @@
 //! of it are complete, and for which input and settings; `--resume` uses it to continue an
 //! interrupted run exactly where the last complete chunk ended.
 
+use std::collections::BTreeMap;
 use std::fs::{File, OpenOptions};
 use std::io::{self, BufWriter, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
@@ -34,15 +35,37 @@ pub struct FileSink {
     done: bool,
 }
 
+/// The input and every setting that shapes an output's bytes, each under the name a user
+/// knows it by (`input`, `--precision`, …), so a refused resume can say what differs.
+pub type Settings = BTreeMap<String, String>;
+
 /// Progress of a partial output, saved after every complete chunk.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Checkpoint {
-    /// Identifies the input and every setting that shapes the output.
-    pub fingerprint: String,
+    /// The run's settings; a resume must match every one.
+    pub settings: Settings,
     /// Complete input rows written.
     pub rows: u64,
     /// Bytes of the partial file that hold those rows.
     pub bytes: u64,
+}
+
+/// One line per setting that differs between a partial output and this run.
+fn differences(saved: &Settings, now: &Settings) -> Vec<String> {
+    let none = String::from("(not set)");
+    let mut names: Vec<&String> = saved.keys().chain(now.keys()).collect();
+    names.sort();
+    names.dedup();
+    names
+        .into_iter()
+        .filter_map(|name| {
+            let (was, is) = (
+                saved.get(name).unwrap_or(&none),
+                now.get(name).unwrap_or(&none),
+            );
+            (was != is).then(|| format!("{name} was {was}, now {is}"))
+        })
+        .collect()
 }
 
 fn partial_paths(dest: &Path) -> (PathBuf, PathBuf) {
@@ -105,9 +128,9 @@ impl Sink {
         path != Path::new("-") && partial_paths(path).1.is_file()
     }
 
-    /// Reopens the partial output of an interrupted run made with the same `fingerprint`,
-    /// cut back to its last complete chunk. Returns the sink and the rows already written.
-    pub fn resume(path: &Path, input: Option<&Source>, fingerprint: &str) -> Result<(Sink, u64)> {
+    /// Reopens the partial output of an interrupted run made with the same `settings`, cut
+    /// back to its last complete chunk. Returns the sink and the rows already written.
+    pub fn resume(path: &Path, input: Option<&Source>, settings: &Settings) -> Result<(Sink, u64)> {
         if path == Path::new("-") {
             return Err(Error::Usage(
                 "--resume needs an output file (-o FILE), not standard output".into(),
@@ -125,15 +148,19 @@ impl Sink {
         })?;
         let saved: Checkpoint = serde_json::from_str(&text).map_err(|e| {
             Error::Usage(format!(
-                "{}: unreadable checkpoint ({e}); delete it and run without --resume",
+                "{}: unreadable checkpoint, perhaps from an older failup ({e}); run without \
+                 --resume to start over",
                 checkpoint.display()
             ))
         })?;
-        if saved.fingerprint != fingerprint {
+        let differ = differences(&saved.settings, settings);
+        if !differ.is_empty() {
             return Err(Error::Usage(format!(
-                "the partial output {} was made from a different input file or with different \
-                 settings; rerun with exactly the same command, or without --resume to start over",
-                partial.display()
+                "cannot resume {}: it was made with other settings, and mixing them would give \
+                 rows that disagree. {}. Rerun with the settings it was made with, or without \
+                 --resume to start over",
+                partial.display(),
+                differ.join("; ")
             )));
         }
         let name = partial.display().to_string();
@@ -182,12 +209,12 @@ impl Sink {
 
     /// Flushes what is written and, for a file, records that `rows` input rows are complete,
     /// so the partial file survives an interruption and `--resume` can continue after them.
-    pub fn checkpoint(&mut self, rows: u64, fingerprint: &str) -> Result<()> {
+    pub fn checkpoint(&mut self, rows: u64, settings: &Settings) -> Result<()> {
         let name = self.name();
         self.flush().map_err(|e| Error::io(&name, e))?;
         if let Sink::File(f) = self {
             let saved = Checkpoint {
-                fingerprint: fingerprint.to_string(),
+                settings: settings.clone(),
                 rows,
                 bytes: f.base_bytes + f.written,
             };
@@ -251,5 +278,32 @@ impl Write for Sink {
             Sink::Stdout(w) => w.flush(),
             Sink::File(f) => f.out.flush(),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn settings(pairs: &[(&str, &str)]) -> Settings {
+        pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect()
+    }
+
+    #[test]
+    fn differences_name_each_changed_added_or_dropped_setting() {
+        let saved = settings(&[("--precision", "int8"), ("--format", "csv"), ("old", "1")]);
+        let now = settings(&[("--precision", "fp32"), ("--format", "csv"), ("new", "2")]);
+        assert_eq!(
+            differences(&saved, &now),
+            [
+                "--precision was int8, now fp32",
+                "new was (not set), now 2",
+                "old was 1, now (not set)",
+            ]
+        );
+        assert!(differences(&now, &now).is_empty());
     }
 }

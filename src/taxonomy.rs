@@ -10,6 +10,7 @@ use std::ops::Range;
 use std::path::Path;
 
 use serde::Deserialize;
+use sha2::{Digest, Sha256};
 use toml::Spanned;
 
 use crate::error::{Error, Result};
@@ -27,7 +28,7 @@ pub struct Taxonomy {
     pub scenarios: Vec<Scenario>,
 }
 
-/// How similarity scores become a verdict; see README.md, "How a story is classified".
+/// How similarity scores become a verdict; see docs/src/classification.md.
 #[derive(Debug, Clone, Copy, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct ClassifierSettings {
@@ -214,6 +215,34 @@ impl Taxonomy {
             classifier: c,
             scenarios,
         })
+    }
+
+    /// SHA-256 of everything in the taxonomy, settings and texts alike (all of it can reach an
+    /// output row), written out field by field so it does not change with the struct's layout.
+    pub fn content_sha256(&self) -> String {
+        let c = &self.classifier;
+        let mut h = Sha256::new();
+        h.update(format!(
+            "top_k={} temperature={} min_score={} min_margin={} center={} slope={} bias={}\n",
+            c.top_k,
+            c.temperature,
+            c.min_score,
+            c.min_margin,
+            c.center,
+            c.confidence_slope,
+            c.confidence_bias
+        ));
+        for s in &self.scenarios {
+            let fields = [&s.id, &s.title, &s.description, &s.headline];
+            let lists = [&s.advice, &s.prototypes];
+            for text in fields.into_iter().chain(lists.into_iter().flatten()) {
+                // Length-prefixed, so no two different taxonomies write the same bytes.
+                h.update(format!("{}:", text.len()));
+                h.update(text.as_bytes());
+            }
+            h.update(format!("|{}|{}\n", s.advice.len(), s.prototypes.len()));
+        }
+        h.finalize().iter().map(|b| format!("{b:02x}")).collect()
     }
 
     pub fn index_of(&self, id: &str) -> Option<usize> {

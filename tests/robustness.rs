@@ -388,6 +388,11 @@ fn many_stories(n: usize) -> String {
 /// Starts a classify run to `out.csv` in `dir` and stops it once at least `rows` rows are
 /// checkpointed, with `signal` (`INT` for Ctrl-C, `KILL` for a crash).
 fn interrupt_midway(dir: &Path, rows: u64, signal: &str) -> Output {
+    interrupt_midway_with(dir, rows, signal, &[])
+}
+
+/// [`interrupt_midway`] with `extra` flags for the run.
+fn interrupt_midway_with(dir: &Path, rows: u64, signal: &str, extra: &[&str]) -> Output {
     let model = repo_path("models/all-MiniLM-L6-v2");
     let child = Command::new(env!("CARGO_BIN_EXE_failup"))
         .args([
@@ -400,6 +405,7 @@ fn interrupt_midway(dir: &Path, rows: u64, signal: &str) -> Output {
             "8",
         ])
         .args(["--batch-size", "4", "--model", model.to_str().unwrap()])
+        .args(extra)
         .current_dir(dir)
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
@@ -545,7 +551,94 @@ fn resume_refuses_a_different_input_or_nothing_to_resume() {
         None,
     );
     assert_eq!(out.status.code(), Some(2));
-    assert!(stderr(&out).contains("different input file or with different settings"));
+    let err = stderr(&out);
+    assert!(err.contains("cannot resume"), "{err}");
+    assert!(
+        err.contains("input was "),
+        "the message names the input: {err}"
+    );
+}
+
+/// Interrupts a run made with `first` flags, then resumes it with `then` flags: the resume
+/// must be refused (exit 2) with a message that names `setting`. Returns the message.
+fn resume_is_refused(first: &[&str], then: &[&str], setting: &str) -> String {
+    let dir = tempfile::tempdir().unwrap();
+    // Enough rows that the run is still going when the first checkpoints are seen.
+    write_input(dir.path(), "in.csv", many_stories(600).as_bytes());
+    let labelled = fixture("labelled.csv");
+    for (name, args) in [
+        (
+            "a.json",
+            vec!["calibrate", labelled.to_str().unwrap(), "-o", "a.json"],
+        ),
+        (
+            "b.json",
+            vec!["train", labelled.to_str().unwrap(), "-o", "b.json"],
+        ),
+    ] {
+        let out = failup_in(dir.path(), &args, None);
+        assert_eq!(out.status.code(), Some(0), "{name}: {}", stderr(&out));
+    }
+    let stopped = interrupt_midway_with(dir.path(), 8, "KILL", first);
+    assert_eq!(stopped.status.code(), None, "{}", stderr(&stopped));
+    let model = repo_path("models/all-MiniLM-L6-v2");
+    let mut args = vec!["classify", "in.csv", "-o", "out.csv", "--chunk-size", "8"];
+    args.extend([
+        "--batch-size",
+        "4",
+        "--model",
+        model.to_str().unwrap(),
+        "--resume",
+    ]);
+    args.extend(then);
+    let out = failup_in(dir.path(), &args, None);
+    let err = stderr(&out);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert!(err.contains("cannot resume"), "{err}");
+    assert!(err.contains(setting), "the message names {setting}: {err}");
+    assert!(
+        dir.path().join(".out.csv.partial").exists(),
+        "a refused resume keeps the partial output"
+    );
+    err
+}
+
+#[test]
+fn resume_with_another_precision_is_refused() {
+    // The bug this guards against: int8 rows, then fp32 rows, in one file.
+    let err = resume_is_refused(
+        &["--precision", "int8"],
+        &[],
+        "--precision was int8, now fp32",
+    );
+    assert!(
+        !err.contains("--profile"),
+        "only what differs is named: {err}"
+    );
+}
+
+#[test]
+fn resume_with_another_profile_is_refused() {
+    resume_is_refused(
+        &["--profile", "a.json"],
+        &["--profile", "b.json"],
+        "--profile (SHA-256) was ",
+    );
+    resume_is_refused(&["--profile", "a.json"], &[], "now (none)");
+}
+
+#[test]
+#[ignore = "needs a CPU with AMX (Intel Xeon 4th generation or later)"]
+fn amx_cpu_resume_with_another_engine_is_refused() {
+    // Only a CPU with AMX offers two engines for fp32 in a default build.
+    if let Some(why) = failup::embed::amx_unavailable() {
+        panic!("this test needs a CPU with AMX: {why}");
+    }
+    resume_is_refused(
+        &["--backend", "rten"],
+        &["--backend", "amx"],
+        "--backend (as resolved) was rten, now amx",
+    );
 }
 
 #[test]

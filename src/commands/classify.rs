@@ -9,13 +9,14 @@ use std::time::Instant;
 use sha2::{Digest, Sha256};
 
 use crate::cli::ClassifyArgs;
+use crate::embed::Precision;
 use crate::error::{Error, Result};
 use crate::input::{RowIssue, Source, StoryReader};
 use crate::output::{RowWriter, WriterOptions};
 use crate::pipeline::{Classified, Engine, Status};
 use crate::progress::Progress;
 use crate::report;
-use crate::sink::Sink;
+use crate::sink::{Settings, Sink};
 use crate::taxonomy::Taxonomy;
 
 /// Warnings printed one by one before they are only counted.
@@ -31,9 +32,14 @@ pub fn run(args: ClassifyArgs) -> Result<()> {
         args.fewshot.examples.as_deref(),
         args.fewshot.profile.as_deref(),
     )?;
-    let fingerprint = fingerprint(&args, &source, &engine)?;
+    // Standard output cannot be resumed, so it needs no settings (and skips hashing the model).
+    let settings = if args.output == std::path::Path::new("-") {
+        Settings::new()
+    } else {
+        resume_settings(&args, &source, &reader, &engine)?
+    };
     let (sink, done) = if args.resume {
-        Sink::resume(&args.output, Some(&source), &fingerprint)?
+        Sink::resume(&args.output, Some(&source), &settings)?
     } else {
         if Sink::has_partial(&args.output) {
             eprintln!(
@@ -131,7 +137,7 @@ pub fn run(args: ClassifyArgs) -> Result<()> {
             }
         }
         written += rows.len() as u64;
-        writer.get_mut().checkpoint(written, &fingerprint)?;
+        writer.get_mut().checkpoint(written, &settings)?;
         progress.add_rows(rows.len() as u64, start.elapsed().as_secs_f64());
     })();
     progress.finish();
@@ -196,9 +202,15 @@ fn install_ctrl_c(stop: Arc<AtomicBool>) {
     });
 }
 
-/// Identifies the input and every setting that shapes the output, so `--resume` never mixes
-/// rows from different runs.
-fn fingerprint(args: &ClassifyArgs, source: &Source, engine: &Engine) -> Result<String> {
+/// The input and every setting that shapes the output's bytes, so `--resume` never mixes rows
+/// from different runs and can name the setting that changed. Values are written out one by
+/// one (not derived from `Debug`), so they stay the same from one failup build to the next.
+fn resume_settings(
+    args: &ClassifyArgs,
+    source: &Source,
+    reader: &StoryReader,
+    engine: &Engine,
+) -> Result<Settings> {
     let input = match source {
         Source::Stdin => "<stdin>".to_string(),
         Source::File(p) => {
@@ -209,37 +221,71 @@ fn fingerprint(args: &ClassifyArgs, source: &Source, engine: &Engine) -> Result<
                 .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
                 .map_or(0, |d| d.as_nanos());
             let path = p.canonicalize().unwrap_or_else(|_| p.clone());
-            format!("{} {} {mtime}", path.display(), meta.len())
+            format!(
+                "{} ({} bytes, modified {mtime})",
+                path.display(),
+                meta.len()
+            )
         }
     };
-    let settings = format!(
-        "{} | {input} | {} {} | {:?} | {:?} | {:?} | {:?} | {:?} | {} | {}",
-        env!("CARGO_PKG_VERSION"),
-        args.chunk_size,
-        engine.encoder().batch_size(),
-        args.format,
-        args.columns(),
-        args.columns.dialect(),
-        engine.taxonomy(),
-        engine.model.dir,
-        args.excel_safe,
-        args.strict,
-    ) + &format!(
-        " | {:?} | {} | {}",
-        args.fewshot,
-        args.explain,
-        args.model.long_text == crate::chunk::LongText::Chunk
-    );
-    // An edited examples file or refitted profile must not be resumed into.
-    let mut settings = settings;
-    for f in [&args.fewshot.examples, &args.fewshot.profile]
-        .into_iter()
-        .flatten()
-    {
-        settings += &format!(" | {}", crate::profile::file_sha256(f)?);
+    let model = &args.model;
+    let optional = |v: Option<&str>| v.unwrap_or("(default)").to_string();
+    let file_hash = |f: &Option<std::path::PathBuf>| -> Result<String> {
+        f.as_deref()
+            .map_or(Ok("(none)".into()), crate::profile::file_sha256)
+    };
+    let pairs = [
+        ("failup version", env!("CARGO_PKG_VERSION").to_string()),
+        ("input", input),
+        ("--format", value_name(args.format)),
+        (
+            "--text-column",
+            reader.headers()[reader.text_index()].clone(),
+        ),
+        ("--id-column", optional(args.columns.id_column.as_deref())),
+        ("kept columns", reader.kept_names().join(",")),
+        (
+            "--delimiter",
+            optional(
+                args.columns
+                    .delimiter
+                    .map(|d| (d as char).to_string())
+                    .as_deref(),
+            ),
+        ),
+        ("--encoding", value_name(args.columns.encoding)),
+        ("--strict", args.strict.to_string()),
+        ("--excel-safe", args.excel_safe.to_string()),
+        ("--explain", args.explain.to_string()),
+        ("--chunk-size", args.chunk_size.to_string()),
+        ("--batch-size", engine.encoder().batch_size().to_string()),
+        ("--precision", value_name(model.precision)),
+        ("--backend (as resolved)", engine.backend.name().to_string()),
+        ("--long-text", value_name(model.long_text)),
+        ("--model (SHA-256)", model_sha256(engine, model.precision)?),
+        ("--taxonomy (SHA-256)", engine.taxonomy().content_sha256()),
+        ("--examples (SHA-256)", file_hash(&args.fewshot.examples)?),
+        ("--profile (SHA-256)", file_hash(&args.fewshot.profile)?),
+    ];
+    Ok(pairs.into_iter().map(|(k, v)| (k.to_string(), v)).collect())
+}
+
+/// The name a user types for a value of an option (`int8`, `chunk`, …).
+fn value_name(v: impl clap::ValueEnum) -> String {
+    v.to_possible_value()
+        .map_or_else(String::new, |p| p.get_name().to_string())
+}
+
+/// SHA-256 of the weights this run reads and of the tokenizer.
+fn model_sha256(engine: &Engine, precision: Precision) -> Result<String> {
+    let mut h = Sha256::new();
+    for p in [
+        engine.model.onnx_path(precision),
+        engine.model.tokenizer_path(),
+    ] {
+        h.update(crate::profile::file_sha256(&p)?);
     }
-    let digest = Sha256::digest(settings.as_bytes());
-    Ok(digest.iter().map(|b| format!("{b:02x}")).collect())
+    Ok(h.finalize().iter().map(|b| format!("{b:02x}")).collect())
 }
 
 /// Counts for the closing summary, and warnings about rows that needed care.
