@@ -61,6 +61,43 @@ pub enum Command {
     /// rust-bert ahead of the first run.
     #[command(subcommand)]
     Models(ModelsCommand),
+    /// Print a completion script for bash, zsh, fish, powershell or elvish to standard output.
+    #[command(after_help = COMPLETIONS_HELP)]
+    Completions(CompletionsArgs),
+    /// Print failup's manual page (roff) to standard output: one page with a section for every
+    /// subcommand.
+    #[command(after_help = MAN_HELP)]
+    Man,
+}
+
+const COMPLETIONS_HELP: &str = "\
+Install (the script is made from this failup, so regenerate it after an upgrade):
+  bash        failup completions bash > ~/.local/share/bash-completion/completions/failup
+  zsh         failup completions zsh > ~/.zfunc/_failup
+              with `fpath+=~/.zfunc; autoload -Uz compinit; compinit` in ~/.zshrc
+  fish        failup completions fish > ~/.config/fish/completions/failup.fish
+  powershell  failup completions powershell >> $PROFILE
+  elvish      failup completions elvish >> ~/.config/elvish/rc.elv
+A new shell then completes subcommands, flags and the values of flags such as --format.
+
+Try it in the current bash without installing:  source <(failup completions bash)";
+
+const MAN_HELP: &str = "\
+The page has failup's options, a list of its subcommands, then a section per subcommand
+(synopsis, description, every flag with its default and environment variable), the exit
+codes and examples.
+
+Read it without installing:
+  failup man > failup.1 && man ./failup.1
+Install it for your user (found by `man failup` when ~/.local/bin is on PATH):
+  mkdir -p ~/.local/share/man/man1 && failup man > ~/.local/share/man/man1/failup.1";
+
+/// `failup completions`.
+#[derive(Debug, Args)]
+pub struct CompletionsArgs {
+    /// The shell to write the script for.
+    #[arg(value_enum, value_name = "SHELL")]
+    pub shell: clap_complete::Shell,
 }
 
 #[derive(Debug, Subcommand)]
@@ -93,7 +130,7 @@ pub struct FewShotArgs {
     /// Your own labelled stories (CSV with columns text,label; labels are scenario ids): a
     /// small softmax-regression head, with a learned attention over each story's tokens, is
     /// fitted on them and the prototypes at start-up (seconds for hundreds of examples; see
-    /// README, "Few-shot"). For large runs fit once with `failup train` and use --profile.
+    /// docs/src/few-shot.md). For large runs fit once with `failup train` and use --profile.
     #[arg(long, value_name = "FILE")]
     pub examples: Option<PathBuf>,
 
@@ -161,12 +198,12 @@ pub struct ModelArgs {
     /// Inference engine. auto: amx on a CPU with AMX (fp32, bf16), rten otherwise and for
     /// int8. rten: the built-in
     /// ONNX runtime. amx: failup's own encoder on the AMX tile unit (Intel Xeon 4th generation
-    /// or later). rust-bert: libtorch, only in a build with `--features rust-bert` (README.md).
+    /// or later). rust-bert: libtorch, only in a build with `--features rust-bert` (docs/src/engines.md).
     /// All give the same embeddings to within cosine 0.9999.
     #[arg(long, value_enum, env = "FAILUP_BACKEND", default_value_t = Backend::Auto)]
     pub backend: Backend,
 
-    /// Taxonomy TOML file replacing the built-in scenarios (see README.md for the format).
+    /// Taxonomy TOML file replacing the built-in scenarios (see docs/src/taxonomy.md for the format).
     #[arg(long, env = "FAILUP_TAXONOMY", value_name = "FILE")]
     pub taxonomy: Option<PathBuf>,
 
@@ -175,7 +212,7 @@ pub struct ModelArgs {
     pub threads: usize,
 
     /// Stories per inference batch (stories are sorted by length before batching). Default:
-    /// 2 with rten and amx, 8 with rust-bert, the fastest measured (README, Performance);
+    /// 2 with rten and amx, 8 with rust-bert, the fastest measured (docs/src/performance.md);
     /// small batches also keep memory low.
     #[arg(long, env = "FAILUP_BATCH_SIZE", value_name = "N")]
     pub batch_size: Option<usize>,
@@ -183,7 +220,7 @@ pub struct ModelArgs {
     /// fp32: exact, at parity with the reference implementation. bf16: the AMX engine's fast
     /// mode (CPUs with AMX only), about 1.7 times fp32's speed there, embeddings within cosine
     /// 0.9999 of exact. int8: rten's quantized model, about twice rten's fp32 speed,
-    /// embeddings within cosine 0.98 of exact (see README, Performance).
+    /// embeddings within cosine 0.98 of exact (see docs/src/performance.md).
     #[arg(long, value_enum, env = "FAILUP_PRECISION", default_value_t = Precision::Fp32)]
     pub precision: Precision,
 
@@ -287,7 +324,7 @@ pub struct ClassifyArgs {
     pub strict: bool,
 
     /// Prefix cells from the input that start with = + - or @ with a ' so spreadsheet programs
-    /// show them as text instead of running them as formulas (see README.md).
+    /// show them as text instead of running them as formulas (see docs/src/classify.md).
     #[arg(long)]
     pub excel_safe: bool,
 

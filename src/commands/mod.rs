@@ -5,6 +5,7 @@ pub mod bench;
 pub mod calibrate;
 pub mod categories;
 pub mod classify;
+pub mod completions;
 pub mod embed;
 pub mod eval;
 pub mod models;
@@ -29,5 +30,7 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
         Command::Train(a) => train::run(a).map(|_| ExitCode::SUCCESS),
         Command::Calibrate(a) => calibrate::run(a).map(|_| ExitCode::SUCCESS),
         Command::Models(c) => models::run(c).map(|_| ExitCode::SUCCESS),
+        Command::Completions(a) => completions::run(a).map(|_| ExitCode::SUCCESS),
+        Command::Man => completions::run_man().map(|_| ExitCode::SUCCESS),
     }
 }
