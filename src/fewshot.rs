@@ -1,7 +1,7 @@
 //! Few-shot learning from a user's own labelled stories: a softmax-regression head that also
 //! learns where in a story to look.
 //!
-//! Chosen by measurement (5-fold cross-validation on labelled stories, README "Few-shot"):
+//! Chosen by measurement (5-fold cross-validation on labelled stories, docs/src/few-shot.md):
 //! adding examples to the prototype lists and keeping the top-k rule scored worse than
 //! zero-shot, and a regression on the embeddings alone scored worse still. A softmax regression
 //! over the story's centred, unit-length embedding plus its zero-shot top-k scores (one per
@@ -26,8 +26,9 @@ use crate::embed::{dot, normalise};
 pub const SCORE_SCALE: f32 = 10.0;
 /// L2 penalties (added to the weighted mean log-loss as `L2 · Σ θ²`) on the weights and
 /// bias, and on the query. Chosen by cross-validation on the development set and by fitting
-/// on one labelled set and scoring another, both ways (README, Few-shot): a freer query fits
-/// the development set's own folds as well but carries over to other writing less well.
+/// on one labelled set and scoring another, both ways (docs/src/dev/few-shot-research.md): a
+/// freer query fits the development set's own folds as well but carries over to other writing
+/// less well.
 const L2: f32 = 3e-4;
 const QUERY_L2: f32 = 9e-4;
 const LEARNING_RATE: f32 = 0.01;

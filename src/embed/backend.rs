@@ -90,8 +90,8 @@ pub fn rust_bert_missing() -> Error {
         "--backend rust-bert: this failup was built without the rust-bert backend.\n  fix: \
          install libtorch 2.4.0 from Python (python3 -m venv VENV; VENV/bin/pip install \
          torch==2.4.0), then build with LIBTORCH_USE_PYTORCH=1 and VENV/bin first on PATH: \
-         cargo build --release --features rust-bert (README.md, 'rust-bert backend', has the \
-         exact steps); or use --backend rten, the default"
+         cargo build --release --features rust-bert (docs/src/engines.md, 'rust-bert backend', \
+         has the exact steps); or use --backend rten, the default"
             .into(),
     )
 }

@@ -64,7 +64,7 @@ pub trait Embedder: Send + Sync {
     }
 
     /// Stories per batch when `--batch-size` is not given: the fastest measured for this
-    /// engine (README, Performance).
+    /// engine (docs/src/performance.md).
     fn preferred_batch_size(&self) -> usize {
         8
     }

@@ -112,7 +112,7 @@ impl ModelDir {
             dir: dir.to_path_buf(),
             problem,
             fix: "restore the folder from the repository (git checkout -- models/) or point \
-                  --model / FAILUP_MODEL at a complete copy; see README.md, 'The model folder'"
+                  --model / FAILUP_MODEL at a complete copy; see docs/src/model.md"
                 .into(),
         };
         if !dir.is_dir() {

@@ -19,8 +19,8 @@ pub struct RtenEmbedder {
     pooling: Pooling,
     dim: usize,
     /// Single-threaded rten pools, one per lane. Batches run side by side, one per thread,
-    /// because that measured faster than splitting every operator across the threads (README,
-    /// Performance): small operators such as softmax and layer norm do not gain enough from two
+    /// because that measured faster than splitting every operator across the threads
+    /// (docs/src/dev/measurements.md): small operators such as softmax and layer norm do not gain enough from two
     /// threads to pay for the hand-offs. Sizing the pools here (instead of letting rten default
     /// to every core) keeps `--threads` honest.
     pools: Lanes<Arc<ThreadPool>>,

@@ -18,7 +18,7 @@ use serde::Serialize;
 use crate::pipeline::Classified;
 use crate::taxonomy::{Taxonomy, OTHER};
 
-/// Version of the JSON report's schema (README.md, "failup report"); bumped on any change
+/// Version of the JSON report's schema (docs/report-schema.md); bumped on any change
 /// that could break a reader.
 pub const SCHEMA_VERSION: u32 = 1;
 

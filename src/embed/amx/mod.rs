@@ -2,7 +2,7 @@
 //! later).
 //!
 //! rten spends about 80% of an fp32 run in matrix products already near the AVX-512 FMA peak, so
-//! no operator tuning inside it can go much faster (README, Performance). AMX multiplies bf16
+//! no operator tuning inside it can go much faster (docs/src/performance.md). AMX multiplies bf16
 //! tiles at many times that rate; [`tiles`] splits every fp32 operand in two bf16 parts so the
 //! sums of products stay within about 1e-6 of fp32's (embeddings at cosine ≥ 0.99999 to
 //! rten's, 1.0000000 to the reference). Around the
