@@ -73,7 +73,11 @@ fn score_one_story(bencher: Bencher) {
     let engine = engine();
     let e = engine.embed_texts(&[&story(60)]).unwrap().remove(0);
     let v = e.embedding.expect("non-empty");
-    bencher.bench_local(|| engine.classifier().classify(divan::black_box(&v), None));
+    bencher.bench_local(|| {
+        engine
+            .classifier()
+            .classify(divan::black_box(&v), None, None)
+    });
 }
 
 #[divan::bench(sample_count = 3)]

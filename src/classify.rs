@@ -176,22 +176,77 @@ impl Classifier {
         self.top_k_means(sims)
     }
 
+    /// True when a story's scores read its sentences (`sentence_weight` above 0), so the
+    /// encoder should embed them.
+    pub fn reads_sentences(&self) -> bool {
+        self.taxonomy.classifier.sentence_weight > 0.0
+    }
+
+    /// Zero-shot scores of a prepared story: its top-k mean similarities, blended with the soft
+    /// maximum over its sentences of each sentence's own top-k mean (see
+    /// [`crate::taxonomy::ClassifierSettings::sentence_weight`]). `sentences` are raw sentence
+    /// embeddings; without them the story counts as its own one sentence. `skip` as for
+    /// [`Classifier::similarity_scores`].
+    pub fn zero_shot_scores(
+        &self,
+        prepared: &[f32],
+        sentences: Option<&[Vec<f32>]>,
+        skip: Option<(usize, usize)>,
+    ) -> Vec<f32> {
+        let whole = self.similarity_scores(prepared, skip);
+        let c = &self.taxonomy.classifier;
+        let w = c.sentence_weight;
+        if w == 0.0 {
+            return whole;
+        }
+        let units: Vec<Vec<f32>> = match sentences {
+            Some(s) if !s.is_empty() => s.iter().map(|e| self.prepare(e)).collect(),
+            _ => vec![prepared.to_vec()],
+        };
+        let per_unit: Vec<Vec<f32>> = units
+            .iter()
+            .map(|u| {
+                let mut sims = self.prototype_similarities(u);
+                if let Some((si, pi)) = skip {
+                    sims[si].swap_remove(pi);
+                }
+                sims.into_iter()
+                    .map(|s| top_k_mean(s, c.sentence_top_k))
+                    .collect()
+            })
+            .collect();
+        whole
+            .iter()
+            .enumerate()
+            .map(|(j, &score)| {
+                let pooled = soft_max(per_unit.iter().map(|u| u[j]), c.sentence_temperature);
+                (1.0 - w) * score + w * pooled
+            })
+            .collect()
+    }
+
     /// The few-shot head's attention query, when a head is set: the encoder pools each
     /// story's hidden states with it (see [`crate::fewshot`]).
     pub fn query(&self) -> Option<&[f32]> {
         self.head.as_ref().map(|h| h.query.as_slice())
     }
 
-    /// Per-scenario scores for one story: top-k mean similarities, or the few-shot head's
-    /// logits when a head is set. `attended` is the story's attention-pooled vector under
-    /// [`Classifier::query`].
+    /// Per-scenario scores for one story: the zero-shot scores, or the few-shot head's logits
+    /// when a head is set. `attended` is the story's attention-pooled vector under
+    /// [`Classifier::query`]; `sentences` its sentences' embeddings, when it was read by
+    /// sentence.
     ///
     /// # Panics
     /// With a head set and `attended` missing: the pipeline pools with the head's query
     /// whenever there is a head, so that would be a bug.
-    pub fn raw_scores(&self, embedding: &[f32], attended: Option<&[f32]>) -> Vec<f32> {
+    pub fn raw_scores(
+        &self,
+        embedding: &[f32],
+        attended: Option<&[f32]>,
+        sentences: Option<&[Vec<f32>]>,
+    ) -> Vec<f32> {
         let prepared = self.prepare(embedding);
-        let sims = self.similarity_scores(&prepared, None);
+        let sims = self.zero_shot_scores(&prepared, sentences, None);
         match &self.head {
             None => sims,
             Some(h) => h.logits(&prepared, &sims, Self::attended(attended)),
@@ -235,12 +290,17 @@ impl Classifier {
         })
     }
 
-    /// The verdict for one story embedding; `attended` as for [`Classifier::raw_scores`].
-    pub fn classify(&self, embedding: &[f32], attended: Option<&[f32]>) -> Verdict {
+    /// The verdict for one story embedding; `attended` and `sentences` as for
+    /// [`Classifier::raw_scores`].
+    pub fn classify(
+        &self,
+        embedding: &[f32],
+        attended: Option<&[f32]>,
+        sentences: Option<&[Vec<f32>]>,
+    ) -> Verdict {
         let prepared = self.prepare(embedding);
-        let sims = self.prototype_similarities(&prepared);
-        let nearest = self.nearest(&prepared, &sims);
-        let scores = self.top_k_means(sims);
+        let nearest = self.nearest(&prepared, &self.prototype_similarities(&prepared));
+        let scores = self.zero_shot_scores(&prepared, sentences, None);
         let settings = &self.taxonomy.classifier;
         let mut v = match &self.head {
             None => decide(scores, self.other, settings),
@@ -268,6 +328,16 @@ fn top_k_mean(mut sims: Vec<f32>, k: usize) -> f32 {
     let top = &mut sims[..k];
     top.sort_by(|a, b| b.total_cmp(a));
     top.iter().sum::<f32>() / k as f32
+}
+
+/// `T · ln(mean(exp(x / T)))`: the largest value for a small `T`, the mean for a large one;
+/// computed from the largest value so no exponential overflows.
+fn soft_max(values: impl Iterator<Item = f32> + Clone, t: f32) -> f32 {
+    let top = values.clone().fold(f32::NEG_INFINITY, f32::max);
+    let (sum, n) = values.fold((0.0f32, 0usize), |(sum, n), x| {
+        (sum + ((x - top) / t).exp(), n + 1)
+    });
+    top + t * (sum / n as f32).ln()
 }
 
 /// Applies the decision rule to per-scenario scores.
@@ -433,8 +503,9 @@ mod tests {
         let mut t2 = t.clone();
         t2.classifier.top_k = 2;
         t2.classifier.center = false;
+        t2.classifier.sentence_weight = 0.0;
         let c = Classifier::new(t2, protos);
-        let s = c.raw_scores(&[1.0, 0.0], None);
+        let s = c.raw_scores(&[1.0, 0.0], None, None);
         // Closest two prototypes of scenario 0: cos 1.0 and cos 0.7071.
         assert!((s[0] - (1.0 + std::f32::consts::FRAC_1_SQRT_2) / 2.0).abs() < 1e-5);
         assert!(s[1].abs() < 1e-6);

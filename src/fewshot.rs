@@ -313,6 +313,8 @@ pub fn example_weight(prototypes: usize, examples: usize) -> f32 {
 pub struct Example<'a> {
     pub embedding: &'a [f32],
     pub states: &'a [f32],
+    /// Its sentences' embeddings, when it was read by sentence.
+    pub sentences: Option<&'a [Vec<f32>]>,
     pub label: usize,
 }
 
@@ -331,7 +333,7 @@ pub fn train(
         .enumerate()
     {
         for (pi, (p, s)) in protos.iter().zip(states).enumerate() {
-            let sims = classifier.similarity_scores(p, Some((si, pi)));
+            let sims = classifier.zero_shot_scores(p, None, Some((si, pi)));
             rows.push(Row {
                 fixed: fixed_features(p, &sims),
                 states: s,
@@ -350,7 +352,7 @@ pub fn train(
             per_scenario[e.label],
         );
         let p = classifier.prepare(e.embedding);
-        let sims = classifier.similarity_scores(&p, None);
+        let sims = classifier.zero_shot_scores(&p, e.sentences, None);
         rows.push(Row {
             fixed: fixed_features(&p, &sims),
             states: e.states,

@@ -22,6 +22,7 @@ pub mod pipeline;
 pub mod profile;
 pub mod progress;
 pub mod report;
+pub mod sentences;
 pub mod sink;
 pub mod taxonomy;
 

@@ -87,6 +87,9 @@ pub struct Embedded {
     /// The last hidden states, `[tokens, dim]`, windows end to end, when asked for (to fit a
     /// few-shot head).
     pub states: Option<Vec<f32>>,
+    /// Each sentence's embedding (unit length), when the story was read sentence by sentence;
+    /// `embedding` is then their mean weighted by tokens (see [`crate::sentences`]).
+    pub sentences: Option<Vec<Vec<f32>>>,
 }
 
 /// What to keep of each story besides its embedding.
@@ -96,6 +99,9 @@ pub struct Want<'a> {
     pub query: Option<&'a [f32]>,
     /// Keep the hidden states themselves.
     pub states: bool,
+    /// Read the story sentence by sentence (with `--long-text chunk`), keeping each sentence's
+    /// embedding, for a classifier that scores sentences.
+    pub sentences: bool,
 }
 
 /// One window's share of a story: its pooled embedding and whatever else [`Want`] asked for.
@@ -103,6 +109,25 @@ struct WindowOut {
     embedding: Vec<f32>,
     attended: Option<Attended>,
     states: Option<Vec<f32>>,
+}
+
+/// How one story is cut for the model.
+struct Split {
+    /// The story's length in tokens, special tokens included.
+    full_len: usize,
+    windows: Vec<Window>,
+    /// Windows per sentence, in order, when the story is read sentence by sentence.
+    sentences: Vec<usize>,
+}
+
+impl Split {
+    fn whole(full_len: usize, windows: Vec<Window>) -> Split {
+        Split {
+            full_len,
+            windows,
+            sentences: Vec::new(),
+        }
+    }
 }
 
 /// Row status written to the output's `status` column.
@@ -243,6 +268,7 @@ impl Engine {
         let want = Want {
             query: None,
             states: true,
+            sentences: self.classifier.reads_sentences(),
         };
         self.encoder.embed_texts(texts, want)
     }
@@ -256,9 +282,10 @@ impl Engine {
     /// The hidden states of every scenario's prototypes, per scenario (to fit a few-shot head;
     /// never cached, unlike their embeddings).
     pub fn prototype_states(&self) -> Result<Vec<Vec<Vec<f32>>>> {
+        // Prototypes are read whole, as their cached embeddings were.
         let want = Want {
-            query: None,
             states: true,
+            ..Want::default()
         };
         let embedded = embed_prototypes(self.taxonomy(), &self.encoder, want)?;
         Ok(embedded
@@ -275,6 +302,7 @@ impl Engine {
         Want {
             query: self.classifier.query(),
             states: false,
+            sentences: self.classifier.reads_sentences(),
         }
     }
 
@@ -295,10 +323,10 @@ impl Engine {
             .into_iter()
             .zip(embedded)
             .map(|(story, e)| {
-                let verdict = e
-                    .embedding
-                    .as_deref()
-                    .map(|v| self.classifier.classify(v, e.attended.as_deref()));
+                let verdict = e.embedding.as_deref().map(|v| {
+                    self.classifier
+                        .classify(v, e.attended.as_deref(), e.sentences.as_deref())
+                });
                 // A ragged row is flagged as such even when it lost its text cell.
                 let status = if story.issues.contains(&RowIssue::Malformed) {
                     Status::Malformed
@@ -329,7 +357,10 @@ impl Engine {
         let e = embedded.pop().expect("one text in, one out");
         Ok(e.embedding
             .as_deref()
-            .map(|v| self.classifier.classify(v, e.attended.as_deref()))
+            .map(|v| {
+                self.classifier
+                    .classify(v, e.attended.as_deref(), e.sentences.as_deref())
+            })
             .map(|v| (e, v)))
     }
 }
@@ -368,8 +399,8 @@ impl Encoder {
         want: Want,
     ) -> Result<Vec<Embedded>> {
         // Per text: its full length in tokens and its windows (one unless it is long and
-        // --long-text chunk is on); None for empty text.
-        let max = self.tokenizer.max_seq_length();
+        // --long-text chunk is on, or it is read sentence by sentence); None for empty text.
+        let by_sentence = want.sentences && self.long_text == LongText::Chunk;
         // Exports often repeat a story: each distinct text is tokenized and embedded once.
         let mut first_seen: HashMap<&str, usize> = HashMap::new();
         let source: Vec<usize> = texts
@@ -378,7 +409,7 @@ impl Encoder {
             .map(|(i, t)| *first_seen.entry(*t).or_insert(i))
             .collect();
         let started = Instant::now();
-        let tokens: Vec<Option<(usize, Vec<Window>)>> = self.pool.install(|| {
+        let tokens: Vec<Option<Split>> = self.pool.install(|| {
             texts
                 .par_iter()
                 .enumerate()
@@ -386,27 +417,14 @@ impl Encoder {
                     if source[i] != i || t.trim().is_empty() {
                         return Ok(None);
                     }
-                    Ok(Some(match self.long_text {
-                        LongText::Chunk => {
-                            let full = self.tokenizer.encode_full(t)?;
-                            (full.len(), windows(&full, max, OVERLAP))
-                        }
-                        LongText::Truncate => {
-                            let t = self.tokenizer.tokenize(t)?;
-                            let window = Window {
-                                weight: t.ids.len(),
-                                ids: t.ids,
-                            };
-                            (t.full_len, vec![window])
-                        }
-                    }))
+                    self.split(t, by_sentence).map(Some)
                 })
                 .collect::<Result<_>>()
         })?;
         let items: Vec<(usize, Tokenized)> = tokens
             .iter()
             .enumerate()
-            .filter_map(|(i, t)| t.as_ref().map(|(full_len, w)| (i, *full_len, w)))
+            .filter_map(|(i, t)| t.as_ref().map(|t| (i, t.full_len, &t.windows)))
             .flat_map(|(i, full_len, ws)| {
                 ws.iter().map(move |w| {
                     (
@@ -450,33 +468,11 @@ impl Encoder {
                     embedding: None,
                     attended: None,
                     states: None,
+                    sentences: None,
                 },
-                Some((full_len, ws)) => {
-                    let mut embs = Vec::with_capacity(ws.len());
-                    let mut parts = Vec::new();
-                    let mut states: Option<Vec<f32>> = want.states.then(Vec::new);
-                    for out in (&mut next).take(ws.len()) {
-                        embs.push(out.embedding);
-                        parts.extend(out.attended);
-                        if let (Some(all), Some(window)) = (states.as_mut(), out.states) {
-                            all.extend(window);
-                        }
-                    }
-                    let attended = want.query.map(|_| combine_attended(&parts));
-                    let embedding = if embs.len() == 1 {
-                        embs.pop().expect("one window")
-                    } else {
-                        let weights: Vec<usize> = ws.iter().map(|w| w.weight).collect();
-                        combine(&embs, &weights)
-                    };
-                    Embedded {
-                        tokens: full_len,
-                        truncated: full_len > max && self.long_text == LongText::Truncate,
-                        chunks: ws.len(),
-                        embedding: Some(embedding),
-                        attended,
-                        states,
-                    }
+                Some(split) => {
+                    let outs: Vec<WindowOut> = (&mut next).take(split.windows.len()).collect();
+                    self.gather(split, outs, want, by_sentence)
                 }
             })
             .collect();
@@ -486,6 +482,92 @@ impl Encoder {
             }
         }
         Ok(embedded)
+    }
+
+    /// A story's windows: the whole story's (one, or several overlapping ones when it is long
+    /// and chunked), or each sentence's in turn.
+    fn split(&self, text: &str, by_sentence: bool) -> Result<Split> {
+        let max = self.tokenizer.max_seq_length();
+        if !by_sentence {
+            return Ok(match self.long_text {
+                LongText::Chunk => {
+                    let full = self.tokenizer.encode_full(text)?;
+                    let windows = windows(&full, max, OVERLAP);
+                    Split::whole(full.len(), windows)
+                }
+                LongText::Truncate => {
+                    let t = self.tokenizer.tokenize(text)?;
+                    let window = Window {
+                        weight: t.ids.len(),
+                        ids: t.ids,
+                    };
+                    Split::whole(t.full_len, vec![window])
+                }
+            });
+        }
+        let full_len = self.tokenizer.encode_full(text)?.len();
+        let mut split = Split {
+            full_len,
+            windows: Vec::new(),
+            sentences: Vec::new(),
+        };
+        for sentence in crate::sentences::split(text) {
+            let ws = windows(&self.tokenizer.encode_full(&sentence)?, max, OVERLAP);
+            split.sentences.push(ws.len());
+            split.windows.extend(ws);
+        }
+        Ok(split)
+    }
+
+    /// One story's result from the outputs of its windows, in order.
+    fn gather(
+        &self,
+        split: Split,
+        outs: Vec<WindowOut>,
+        want: Want,
+        by_sentence: bool,
+    ) -> Embedded {
+        let max = self.tokenizer.max_seq_length();
+        let mut embs = Vec::with_capacity(outs.len());
+        let mut parts = Vec::new();
+        let mut states: Option<Vec<f32>> = want.states.then(Vec::new);
+        for out in outs {
+            embs.push(out.embedding);
+            parts.extend(out.attended);
+            if let (Some(all), Some(window)) = (states.as_mut(), out.states) {
+                all.extend(window);
+            }
+        }
+        let weights: Vec<usize> = split.windows.iter().map(|w| w.weight).collect();
+        let sentences = by_sentence.then(|| {
+            let mut at = 0;
+            split
+                .sentences
+                .iter()
+                .map(|&n| {
+                    at += n;
+                    match n {
+                        1 => embs[at - 1].clone(),
+                        _ => combine(&embs[at - n..at], &weights[at - n..at]),
+                    }
+                })
+                .collect()
+        });
+        let attended = want.query.map(|_| combine_attended(&parts));
+        let embedding = if embs.len() == 1 {
+            embs.pop().expect("one window")
+        } else {
+            combine(&embs, &weights)
+        };
+        Embedded {
+            tokens: split.full_len,
+            truncated: split.full_len > max && self.long_text == LongText::Truncate,
+            chunks: split.windows.len(),
+            embedding: Some(embedding),
+            attended,
+            states,
+            sentences,
+        }
     }
 
     /// Embeds each batch of `items` (given as indexes), returning one result per batch in

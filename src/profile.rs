@@ -59,9 +59,12 @@ pub struct Profile {
 /// shape scores.
 pub fn taxonomy_sha256(t: &Taxonomy) -> String {
     let mut h = Sha256::new();
+    let c = &t.classifier;
+    h.update(format!("top_k={} center={}\n", c.top_k, c.center));
+    // The sentence settings shape the scores a head is fitted on.
     h.update(format!(
-        "top_k={} center={}\n",
-        t.classifier.top_k, t.classifier.center
+        "sentences={},{},{}\n",
+        c.sentence_weight, c.sentence_top_k, c.sentence_temperature
     ));
     for s in &t.scenarios {
         h.update(format!("[{}]\n", s.id));
@@ -158,6 +161,8 @@ pub struct Labelled {
     pub attended: Option<Vec<f32>>,
     /// Last hidden states, when asked for.
     pub states: Option<Vec<f32>>,
+    /// Its sentences' embeddings, when the classifier reads sentences.
+    pub sentences: Option<Vec<Vec<f32>>>,
 }
 
 impl Labelled {
@@ -169,6 +174,7 @@ impl Labelled {
         Example {
             embedding: &self.embedding,
             states: self.states.as_deref().expect("embedded with states"),
+            sentences: self.sentences.as_deref(),
             label: self.label,
         }
     }
@@ -197,6 +203,7 @@ pub fn embed_labelled(
                 embedding: e.embedding?,
                 attended: e.attended,
                 states: e.states,
+                sentences: e.sentences,
             })
         })
         .collect())

@@ -34,6 +34,15 @@ pub struct Taxonomy {
 pub struct ClassifierSettings {
     /// A scenario's score is the mean cosine of the story to its `top_k` closest prototypes.
     pub top_k: usize,
+    /// Weight of the sentence evidence in a scenario's score, from 0 (the whole story alone,
+    /// as failup first scored) to 1 (its sentences alone); see [`crate::sentences`].
+    pub sentence_weight: f32,
+    /// A sentence's score for a scenario is its mean cosine to that many closest prototypes.
+    pub sentence_top_k: usize,
+    /// How sharply a story's sentence scores are pooled: the pool is a soft maximum,
+    /// `T · ln(mean(exp(score / T)))`, near the best sentence's score for a small `T` and near
+    /// their mean for a large one.
+    pub sentence_temperature: f32,
     /// Softmax temperature over scenario scores, for the confidence.
     pub temperature: f32,
     /// Below this best score, a story is `other`.
@@ -54,6 +63,9 @@ impl Default for ClassifierSettings {
     fn default() -> Self {
         ClassifierSettings {
             top_k: 6,
+            sentence_weight: 0.75,
+            sentence_top_k: 10,
+            sentence_temperature: 0.05,
             temperature: 0.0389,
             min_score: -0.1,
             min_margin: 0.015,
@@ -129,10 +141,29 @@ impl Taxonomy {
         if c.top_k == 0 {
             return Err(fail(None, "[classifier] top_k must be at least 1".into()));
         }
-        if !(c.temperature > 0.0 && c.temperature.is_finite()) {
+        if c.sentence_top_k == 0 {
             return Err(fail(
                 None,
-                "[classifier] temperature must be a positive number".into(),
+                "[classifier] sentence_top_k must be at least 1".into(),
+            ));
+        }
+        for (key, v) in [
+            ("temperature", c.temperature),
+            ("sentence_temperature", c.sentence_temperature),
+        ] {
+            if !(v > 0.0 && v.is_finite()) {
+                return Err(fail(
+                    None,
+                    format!("[classifier] {key} must be a positive number"),
+                ));
+            }
+        }
+        if !(0.0..=1.0).contains(&c.sentence_weight) {
+            return Err(fail(
+                None,
+                "[classifier] sentence_weight must lie between 0 (whole story only) and 1 \
+                 (sentences only)"
+                    .into(),
             ));
         }
         for (key, v) in [("min_score", c.min_score), ("min_margin", c.min_margin)] {
@@ -223,8 +254,12 @@ impl Taxonomy {
         let c = &self.classifier;
         let mut h = Sha256::new();
         h.update(format!(
-            "top_k={} temperature={} min_score={} min_margin={} center={} slope={} bias={}\n",
+            "top_k={} sentences={},{},{} temperature={} min_score={} min_margin={} center={} \
+             slope={} bias={}\n",
             c.top_k,
+            c.sentence_weight,
+            c.sentence_top_k,
+            c.sentence_temperature,
             c.temperature,
             c.min_score,
             c.min_margin,

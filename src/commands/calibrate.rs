@@ -12,7 +12,7 @@ use crate::profile::{embed_labelled, read_labelled, Calibration, Labelled, Profi
 fn verdicts(c: &Classifier, data: &[Labelled]) -> (Vec<f32>, Vec<bool>) {
     data.iter()
         .map(|e| {
-            let v = c.classify(&e.embedding, e.attended.as_deref());
+            let v = c.classify(&e.embedding, e.attended.as_deref(), e.sentences.as_deref());
             (v.confidence, v.category == e.label)
         })
         .unzip()
@@ -56,7 +56,7 @@ pub fn run(args: CalibrateArgs) -> Result<()> {
     // 1. Temperature by log-loss of the gold label.
     let raw: Vec<Vec<f32>> = data
         .iter()
-        .map(|e| c.raw_scores(&e.embedding, e.attended.as_deref()))
+        .map(|e| c.raw_scores(&e.embedding, e.attended.as_deref(), e.sentences.as_deref()))
         .collect();
     let t = fit_temperature(&raw, &gold);
     let mut head = c.head().cloned();

@@ -8,7 +8,7 @@ use serde_json::json;
 use crate::cli::EmbedArgs;
 use crate::error::{Error, Result};
 use crate::input::{Columns, Source, StoryReader};
-use crate::pipeline::{Engine, CHUNK_SIZE};
+use crate::pipeline::{Engine, Want, CHUNK_SIZE};
 use crate::progress::Progress;
 use crate::sink::Sink;
 
@@ -32,7 +32,9 @@ pub fn run(args: EmbedArgs) -> Result<()> {
             break;
         }
         let texts: Vec<&str> = chunk.iter().map(|s| s.text.as_str()).collect();
-        let embedded = engine.embed_texts(&texts)?;
+        // The whole story's embedding, at parity with the reference implementation, whatever
+        // the classifier reads.
+        let embedded = engine.encoder().embed_texts(&texts, Want::default())?;
         for (story, e) in chunk.iter().zip(&embedded) {
             let line = json!({
                 "id": story.id,

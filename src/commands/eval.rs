@@ -47,9 +47,11 @@ pub fn run(args: EvalArgs) -> Result<ExitCode> {
         None => embedded
             .iter()
             .map(|e| {
-                engine
-                    .classifier()
-                    .classify(&e.embedding, e.attended.as_deref())
+                engine.classifier().classify(
+                    &e.embedding,
+                    e.attended.as_deref(),
+                    e.sentences.as_deref(),
+                )
             })
             .collect::<Vec<_>>(),
         Some(k) => {
@@ -149,7 +151,7 @@ pub fn cross_validate(
             let s = &stories[i];
             let head = c.head().expect("a fold's classifier has a head");
             let attended = head.attend(s.states.as_deref().expect("embedded with states"));
-            c.classify(&s.embedding, Some(&attended))
+            c.classify(&s.embedding, Some(&attended), s.sentences.as_deref())
         },
     )
 }
