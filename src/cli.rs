@@ -166,9 +166,10 @@ pub struct TrainArgs {
 /// `failup calibrate`.
 #[derive(Debug, Args)]
 pub struct CalibrateArgs {
-    /// Labelled CSV (columns text,label; labels are scenario ids), not the stories you evaluate on.
-    #[arg(value_name = "INPUT")]
-    pub input: PathBuf,
+    /// Labelled CSV files (columns text,label; labels are scenario ids), fitted on together;
+    /// not the stories you evaluate on.
+    #[arg(value_name = "INPUT", required = true, num_args = 1..)]
+    pub inputs: Vec<PathBuf>,
 
     /// The profile to write (JSON); it keeps the head of --profile/--examples, if any.
     #[arg(short, long, value_name = "FILE")]

@@ -66,12 +66,12 @@ impl Default for ClassifierSettings {
             sentence_weight: 0.75,
             sentence_top_k: 10,
             sentence_temperature: 0.05,
-            temperature: 0.0389,
+            temperature: 0.0269,
             min_score: -0.1,
-            min_margin: 0.015,
+            min_margin: -0.05,
             center: true,
-            confidence_slope: 0.5551,
-            confidence_bias: 0.8089,
+            confidence_slope: 0.4458,
+            confidence_bias: 0.8388,
         }
     }
 }

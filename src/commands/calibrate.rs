@@ -1,6 +1,8 @@
 //! `failup calibrate`: fit the confidence temperature (log-loss), the `other` rule (macro-F1)
 //! and a Platt recalibration of the confidence (log-loss of right/wrong) on labelled stories.
 
+use sha2::{Digest, Sha256};
+
 use crate::calibration::{calibration_error, fit_other_rule, fit_platt, fit_temperature};
 use crate::classify::Classifier;
 use crate::cli::CalibrateArgs;
@@ -18,6 +20,21 @@ fn verdicts(c: &Classifier, data: &[Labelled]) -> (Vec<f32>, Vec<bool>) {
         .unzip()
 }
 
+/// SHA-256 of the one training file, or of the list of the files' own SHA-256s.
+fn training_sha256(inputs: &[std::path::PathBuf]) -> Result<String> {
+    let hashes = inputs
+        .iter()
+        .map(|p| crate::profile::file_sha256(p))
+        .collect::<Result<Vec<_>>>()?;
+    Ok(match hashes.as_slice() {
+        [one] => one.clone(),
+        _ => {
+            let digest = Sha256::digest(hashes.join("\n"));
+            digest.iter().map(|b| format!("{b:02x}")).collect()
+        }
+    })
+}
+
 pub fn run(args: CalibrateArgs) -> Result<()> {
     let mut engine = Engine::load(&args.model.engine_options())?;
     let mut profile = match &args.fewshot.profile {
@@ -26,7 +43,7 @@ pub fn run(args: CalibrateArgs) -> Result<()> {
             loaded.apply(&mut engine, &p.display().to_string())?;
             loaded
         }
-        None => Profile::new(&engine, &args.input, 0)?,
+        None => Profile::new(&engine, &args.inputs[0], 0)?,
     };
     if let Some(ex) = &args.fewshot.examples {
         let rows = read_labelled(ex, engine.taxonomy(), "label", None)?;
@@ -34,12 +51,15 @@ pub fn run(args: CalibrateArgs) -> Result<()> {
         profile.fit_examples(&engine, &examples)?;
         profile.apply(&mut engine, "the fitted profile")?;
     }
-    let rows = read_labelled(
-        &args.input,
-        engine.taxonomy(),
-        &args.label_column,
-        args.text_column.clone(),
-    )?;
+    let mut rows = Vec::new();
+    for input in &args.inputs {
+        rows.extend(read_labelled(
+            input,
+            engine.taxonomy(),
+            &args.label_column,
+            args.text_column.clone(),
+        )?);
+    }
     let data = embed_labelled(&engine, &rows, false)?;
     let gold: Vec<usize> = data.iter().map(|e| e.label).collect();
     let labels: Vec<String> = engine
@@ -94,7 +114,7 @@ pub fn run(args: CalibrateArgs) -> Result<()> {
         confidence_slope: slope,
         confidence_bias: bias,
     });
-    profile.training_sha256 = crate::profile::file_sha256(&args.input)?;
+    profile.training_sha256 = training_sha256(&args.inputs)?;
     profile.training_rows = data.len();
     profile.save(&args.output)?;
     eprintln!(
