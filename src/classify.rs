@@ -446,6 +446,9 @@ mod tests {
     fn settings(min_score: f32, min_margin: f32) -> ClassifierSettings {
         ClassifierSettings {
             top_k: 1,
+            sentence_weight: 0.0,
+            sentence_top_k: 1,
+            sentence_temperature: 0.05,
             temperature: 0.05,
             min_score,
             min_margin,
@@ -453,6 +456,61 @@ mod tests {
             confidence_slope: 1.0,
             confidence_bias: 0.0,
         }
+    }
+
+    #[test]
+    fn soft_max_runs_from_the_mean_to_the_maximum() {
+        let values = [0.1f32, 0.5, 0.2];
+        assert!((soft_max(values.iter().copied(), 1e-3) - 0.5).abs() < 2e-3);
+        let mean = values.iter().sum::<f32>() / 3.0;
+        assert!((soft_max(values.iter().copied(), 1e3) - mean).abs() < 1e-3);
+        let mid = soft_max(values.iter().copied(), 0.05);
+        assert!(mid > mean && mid < 0.5, "{mid}");
+        assert!((soft_max(std::iter::once(0.3), 0.05) - 0.3).abs() < 1e-6);
+    }
+
+    /// Two scenarios with one prototype each, on the first two axes; no centring.
+    fn two_axis_classifier(sentence_weight: f32) -> Classifier {
+        let mut t = crate::taxonomy::Taxonomy::builtin();
+        t.scenarios.truncate(2);
+        t.scenarios[1].id = crate::taxonomy::OTHER.into();
+        t.classifier = ClassifierSettings {
+            sentence_weight,
+            ..settings(-1.0, 0.0)
+        };
+        Classifier::new(
+            t,
+            vec![vec![vec![1.0, 0.0, 0.0]], vec![vec![0.0, 1.0, 0.0]]],
+        )
+    }
+
+    #[test]
+    fn one_sentence_can_carry_a_story_its_whole_leans_away_from() {
+        // Two sentences of preamble, near neither scenario but leaning to scenario 1, and one
+        // sentence squarely in scenario 0: as a whole the story leans to scenario 1.
+        let preamble = vec![0.0, 0.3, 0.954];
+        let sentences = vec![preamble.clone(), preamble, vec![1.0, 0.0, 0.0]];
+        let mut whole = vec![0.3, 0.35, 0.89];
+        crate::embed::normalise(&mut whole);
+        let c = two_axis_classifier(0.0);
+        assert_eq!(c.classify(&whole, None, Some(&sentences)).category, 1);
+        let c = two_axis_classifier(0.75);
+        let v = c.classify(&whole, None, Some(&sentences));
+        assert_eq!(v.category, 0, "{v:?}");
+        // Without its sentences, the story is its own one sentence.
+        assert_eq!(c.classify(&whole, None, None).category, 1);
+    }
+
+    #[test]
+    fn scores_blend_the_whole_story_and_the_pooled_sentences() {
+        let c = two_axis_classifier(0.75);
+        let prepared = c.prepare(&[1.0, 0.0, 0.0]);
+        let s = c.zero_shot_scores(&prepared, Some(&[vec![0.0, 1.0, 0.0]]), None);
+        // Whole: (1, 0); the one sentence: (0, 1).
+        assert!(
+            (s[0] - 0.25).abs() < 1e-6 && (s[1] - 0.75).abs() < 1e-6,
+            "{s:?}"
+        );
     }
 
     #[test]

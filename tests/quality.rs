@@ -106,6 +106,103 @@ fn chunking_reads_the_end_of_a_long_story() {
     );
 }
 
+/// Macro-F1 of `failup eval` on the long-stories fixture, with `extra` flags.
+fn long_stories_macro_f1(dir: &std::path::Path, extra: &[&str]) -> f64 {
+    let input = fixture("long_stories.csv");
+    let mut args = vec!["eval", input.to_str().unwrap(), "--label-column", "label"];
+    args.extend(["--format", "json", "-q"]);
+    args.extend(extra);
+    let out = failup_in(dir, &args, None);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let report: Value = serde_json::from_str(&stdout(&out)).unwrap();
+    report["macro_f1"].as_f64().unwrap()
+}
+
+#[test]
+fn a_verdict_in_one_sentence_decides_a_long_story() {
+    // Each fixture story is two paragraphs of background, then the setback in a sentence or
+    // two. Averaged over the whole story the verdict drowns; scored sentence by sentence, it
+    // decides.
+    let dir = tempfile::tempdir().unwrap();
+    let taxonomy = std::fs::read_to_string(repo_path("data/taxonomy.toml")).unwrap();
+    assert!(taxonomy.contains("\nsentence_weight = 0.75\n"));
+    let whole_only = taxonomy.replace("\nsentence_weight = 0.75\n", "\nsentence_weight = 0\n");
+    std::fs::write(dir.path().join("whole.toml"), whole_only).unwrap();
+
+    let by_sentence = long_stories_macro_f1(dir.path(), &[]);
+    let whole = long_stories_macro_f1(dir.path(), &["--taxonomy", "whole.toml"]);
+    assert!(by_sentence >= 0.8, "with sentence evidence: {by_sentence}");
+    assert!(
+        by_sentence >= whole + 0.2,
+        "sentence evidence {by_sentence} against the whole story alone {whole}"
+    );
+}
+
+#[test]
+fn the_embed_command_keeps_the_whole_story_embedding() {
+    // `classify` reads a story by sentence; `embed` must still give the reference's embedding
+    // of the whole text, which differs from the mean of its sentences.
+    let text = "I led the bid for the hospital contract for two months. We rehearsed every \
+                slide twice. In the end the board chose the incumbent supplier.";
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("in.csv"), csv_of(&[("s", text)])).unwrap();
+    let row = embed_one(dir.path(), "chunk");
+    assert_eq!(row["chunks"].as_u64(), Some(1), "{row}");
+
+    let engine = failup::pipeline::Engine::load(&failup::pipeline::EngineOptions {
+        model: None,
+        taxonomy: None,
+        backend: failup::embed::Backend::Rten,
+        threads: 1,
+        batch_size: None,
+        long_text: failup::chunk::LongText::Chunk,
+        precision: failup::embed::Precision::Fp32,
+    })
+    .unwrap();
+    let read = engine.embed_texts(&[text]).unwrap().remove(0);
+    let sentences = read.sentences.expect("the classifier reads sentences");
+    assert_eq!(sentences.len(), failup::sentences::split(text).len());
+    assert_eq!(sentences.len(), 3);
+    let by_sentence = read.embedding.unwrap();
+    let whole: Vec<f32> = row["embedding"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|x| x.as_f64().unwrap() as f32)
+        .collect();
+    let cosine = failup::embed::cosine(&whole, &by_sentence);
+    assert!(cosine < 0.99, "{cosine}");
+
+    // The story's vector is its sentences' embeddings (as `embed` gives them one by one),
+    // weighted by their tokens without [CLS] and [SEP].
+    let rows: Vec<(String, String)> = failup::sentences::split(text)
+        .into_iter()
+        .enumerate()
+        .map(|(i, s)| (i.to_string(), s))
+        .collect();
+    let refs: Vec<(&str, &str)> = rows.iter().map(|(i, s)| (i.as_str(), s.as_str())).collect();
+    std::fs::write(dir.path().join("in.csv"), csv_of(&refs)).unwrap();
+    let out = failup_in(dir.path(), &["embed", "in.csv", "-q"], None);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let mut mean = vec![0f32; whole.len()];
+    for (line, own) in stdout(&out).lines().zip(&sentences) {
+        let r: Value = serde_json::from_str(line).unwrap();
+        let weight = r["tokens"].as_u64().unwrap() as f32 - 2.0;
+        let e: Vec<f32> = r["embedding"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|x| x.as_f64().unwrap() as f32)
+            .collect();
+        assert!(failup::embed::cosine(&e, own) > 0.99999);
+        for (m, x) in mean.iter_mut().zip(&e) {
+            *m += weight * x;
+        }
+    }
+    let cosine = failup::embed::cosine(&mean, &by_sentence);
+    assert!(cosine > 0.99999, "{cosine}");
+}
+
 /// Fits a profile on the few-shot fixture with `failup train`, written to `dir/name`.
 fn train_fixture_profile(dir: &std::path::Path, name: &str) {
     let examples = fixture("fewshot_examples.csv");
