@@ -169,11 +169,20 @@ impl Classifier {
     /// Per-scenario top-k mean similarities for a prepared embedding, leaving out prototype
     /// `skip` = (scenario, index) (for leave-one-out scoring of the prototypes themselves).
     pub fn similarity_scores(&self, prepared: &[f32], skip: Option<(usize, usize)>) -> Vec<f32> {
+        self.top_k_means(self.similarities_without(prepared, skip))
+    }
+
+    /// [`Classifier::prototype_similarities`] leaving out prototype `skip`, if any.
+    fn similarities_without(
+        &self,
+        prepared: &[f32],
+        skip: Option<(usize, usize)>,
+    ) -> Vec<Vec<f32>> {
         let mut sims = self.prototype_similarities(prepared);
         if let Some((si, pi)) = skip {
             sims[si].swap_remove(pi);
         }
-        self.top_k_means(sims)
+        sims
     }
 
     /// True when a story's scores read its sentences (`sentence_weight` above 0), so the
@@ -193,28 +202,37 @@ impl Classifier {
         sentences: Option<&[Vec<f32>]>,
         skip: Option<(usize, usize)>,
     ) -> Vec<f32> {
-        let whole = self.similarity_scores(prepared, skip);
+        self.blend(self.similarities_without(prepared, skip), sentences, skip)
+    }
+
+    /// The zero-shot scores from a story's prototype similarities `sims` (without prototype
+    /// `skip`) and its sentences.
+    fn blend(
+        &self,
+        sims: Vec<Vec<f32>>,
+        sentences: Option<&[Vec<f32>]>,
+        skip: Option<(usize, usize)>,
+    ) -> Vec<f32> {
         let c = &self.taxonomy.classifier;
         let w = c.sentence_weight;
+        let unit_scores = |u: &[Vec<f32>]| -> Vec<f32> {
+            u.iter()
+                .map(|s| top_k_mean(s.clone(), c.sentence_top_k))
+                .collect()
+        };
+        let per_unit: Vec<Vec<f32>> = match sentences {
+            _ if w == 0.0 => Vec::new(),
+            Some(s) if !s.is_empty() => s
+                .iter()
+                .map(|e| unit_scores(&self.similarities_without(&self.prepare(e), skip)))
+                .collect(),
+            // Without its sentences the story is its own one sentence.
+            _ => vec![unit_scores(&sims)],
+        };
+        let whole = self.top_k_means(sims);
         if w == 0.0 {
             return whole;
         }
-        let units: Vec<Vec<f32>> = match sentences {
-            Some(s) if !s.is_empty() => s.iter().map(|e| self.prepare(e)).collect(),
-            _ => vec![prepared.to_vec()],
-        };
-        let per_unit: Vec<Vec<f32>> = units
-            .iter()
-            .map(|u| {
-                let mut sims = self.prototype_similarities(u);
-                if let Some((si, pi)) = skip {
-                    sims[si].swap_remove(pi);
-                }
-                sims.into_iter()
-                    .map(|s| top_k_mean(s, c.sentence_top_k))
-                    .collect()
-            })
-            .collect();
         whole
             .iter()
             .enumerate()
@@ -299,8 +317,9 @@ impl Classifier {
         sentences: Option<&[Vec<f32>]>,
     ) -> Verdict {
         let prepared = self.prepare(embedding);
-        let nearest = self.nearest(&prepared, &self.prototype_similarities(&prepared));
-        let scores = self.zero_shot_scores(&prepared, sentences, None);
+        let sims = self.prototype_similarities(&prepared);
+        let nearest = self.nearest(&prepared, &sims);
+        let scores = self.blend(sims, sentences, None);
         let settings = &self.taxonomy.classifier;
         let mut v = match &self.head {
             None => decide(scores, self.other, settings),

@@ -480,7 +480,7 @@ impl Encoder {
                 },
                 Some(split) => {
                     let outs: Vec<WindowOut> = (&mut next).take(split.windows.len()).collect();
-                    self.gather(split, outs, want, by_sentence)
+                    self.gather(split, outs, want)
                 }
             })
             .collect();
@@ -528,13 +528,7 @@ impl Encoder {
     }
 
     /// One story's result from the outputs of its windows, in order.
-    fn gather(
-        &self,
-        split: Split,
-        outs: Vec<WindowOut>,
-        want: Want,
-        by_sentence: bool,
-    ) -> Embedded {
+    fn gather(&self, split: Split, outs: Vec<WindowOut>, want: Want) -> Embedded {
         let max = self.tokenizer.max_seq_length();
         let mut embs = Vec::with_capacity(outs.len());
         let mut parts = Vec::new();
@@ -547,7 +541,8 @@ impl Encoder {
             }
         }
         let weights: Vec<usize> = split.windows.iter().map(|w| w.weight).collect();
-        let sentences = by_sentence.then(|| {
+        // A story read whole has no sentence list; one read by sentence has at least one.
+        let sentences = (!split.sentences.is_empty()).then(|| {
             let mut at = 0;
             split
                 .sentences

@@ -76,13 +76,15 @@ pub fn taxonomy_sha256(t: &Taxonomy) -> String {
     hex(&h.finalize())
 }
 
-/// SHA-256 of the model's ONNX file and tokenizer.
+/// SHA-256 of the model's fp32 ONNX file and tokenizer.
 pub fn model_sha256(model: &ModelDir) -> Result<String> {
+    weights_sha256(model, crate::embed::Precision::Fp32)
+}
+
+/// SHA-256 of the ONNX file `precision` reads and of the tokenizer.
+pub fn weights_sha256(model: &ModelDir, precision: crate::embed::Precision) -> Result<String> {
     let mut h = Sha256::new();
-    for p in [
-        model.onnx_path(crate::embed::Precision::Fp32),
-        model.tokenizer_path(),
-    ] {
+    for p in [model.onnx_path(precision), model.tokenizer_path()] {
         let bytes = std::fs::read(&p).map_err(|e| Error::io(p.display().to_string(), e))?;
         h.update(&bytes);
     }
@@ -94,7 +96,7 @@ pub fn file_sha256(path: &Path) -> Result<String> {
     Ok(hex(&Sha256::digest(&bytes)))
 }
 
-fn hex(b: &[u8]) -> String {
+pub(crate) fn hex(b: &[u8]) -> String {
     b.iter().map(|x| format!("{x:02x}")).collect()
 }
 

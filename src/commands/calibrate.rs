@@ -28,10 +28,7 @@ fn training_sha256(inputs: &[std::path::PathBuf]) -> Result<String> {
         .collect::<Result<Vec<_>>>()?;
     Ok(match hashes.as_slice() {
         [one] => one.clone(),
-        _ => {
-            let digest = Sha256::digest(hashes.join("\n"));
-            digest.iter().map(|b| format!("{b:02x}")).collect()
-        }
+        _ => crate::profile::hex(&Sha256::digest(hashes.join("\n"))),
     })
 }
 

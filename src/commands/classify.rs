@@ -6,10 +6,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Instant;
 
-use sha2::{Digest, Sha256};
-
 use crate::cli::ClassifyArgs;
-use crate::embed::Precision;
 use crate::error::{Error, Result};
 use crate::input::{RowIssue, Source, StoryReader};
 use crate::output::{RowWriter, WriterOptions};
@@ -262,7 +259,10 @@ fn resume_settings(
         ("--precision", value_name(model.precision)),
         ("--backend (as resolved)", engine.backend.name().to_string()),
         ("--long-text", value_name(model.long_text)),
-        ("--model (SHA-256)", model_sha256(engine, model.precision)?),
+        (
+            "--model (SHA-256)",
+            crate::profile::weights_sha256(&engine.model, model.precision)?,
+        ),
         ("--taxonomy (SHA-256)", engine.taxonomy().content_sha256()),
         ("--examples (SHA-256)", file_hash(&args.fewshot.examples)?),
         ("--profile (SHA-256)", file_hash(&args.fewshot.profile)?),
@@ -274,18 +274,6 @@ fn resume_settings(
 fn value_name(v: impl clap::ValueEnum) -> String {
     v.to_possible_value()
         .map_or_else(String::new, |p| p.get_name().to_string())
-}
-
-/// SHA-256 of the weights this run reads and of the tokenizer.
-fn model_sha256(engine: &Engine, precision: Precision) -> Result<String> {
-    let mut h = Sha256::new();
-    for p in [
-        engine.model.onnx_path(precision),
-        engine.model.tokenizer_path(),
-    ] {
-        h.update(crate::profile::file_sha256(&p)?);
-    }
-    Ok(h.finalize().iter().map(|b| format!("{b:02x}")).collect())
 }
 
 /// Counts for the closing summary, and warnings about rows that needed care.
