@@ -71,7 +71,7 @@ pub struct BenchReport {
     pub repeat: usize,
     pub threads: usize,
     pub batch_size: usize,
-    /// The inference engine (`--backend`): rten or rust-bert.
+    /// The inference engine (`--backend`) as resolved: rten, amx or rust-bert.
     pub backend: String,
     pub precision: String,
     /// Seconds to load the model, tokenizer and taxonomy (prototype embeddings included).

@@ -6,7 +6,7 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 
 use crate::chunk::LongText;
 use crate::embed::Backend;
-use crate::embed::Precision;
+use crate::embed::{default_precision, Precision};
 use crate::input::{Columns, Dialect, InputEncoding, KeepColumns};
 use crate::output::Format;
 use crate::pipeline::{EngineOptions, CHUNK_SIZE};
@@ -218,12 +218,13 @@ pub struct ModelArgs {
     #[arg(long, env = "FAILUP_BATCH_SIZE", value_name = "N")]
     pub batch_size: Option<usize>,
 
-    /// fp32: exact, at parity with the reference implementation. bf16: the AMX engine's fast
-    /// mode (CPUs with AMX only), about 1.7 times fp32's speed there, embeddings within cosine
-    /// 0.9999 of exact. int8: rten's quantized model, about twice rten's fp32 speed,
-    /// embeddings within cosine 0.98 of exact (see docs/src/performance.md).
-    #[arg(long, value_enum, env = "FAILUP_PRECISION", default_value_t = Precision::Fp32)]
-    pub precision: Precision,
+    /// fp32: exact, at parity with the reference implementation. int8: rten's quantized model,
+    /// about twice rten's fp32 speed, embeddings within cosine 0.98 of exact and the same
+    /// macro-F1. bf16: the AMX engine's fast mode (CPUs with AMX only), about 1.7 times fp32's
+    /// speed there, within cosine 0.9999 of exact. Default: fp32 where the AMX engine runs and
+    /// for `embed` (its output is the vectors), int8 elsewhere (docs/src/performance.md).
+    #[arg(long, value_enum, env = "FAILUP_PRECISION")]
+    pub precision: Option<Precision>,
 
     /// A story longer than the model's 256-token window: `chunk` embeds overlapping windows and
     /// averages them weighted by tokens; `truncate` reads only the first window.
@@ -232,7 +233,22 @@ pub struct ModelArgs {
 }
 
 impl ModelArgs {
+    /// The engine settings, with the fast default precision for this machine and `--backend`
+    /// when `--precision` is not given.
     pub fn engine_options(&self) -> EngineOptions {
+        self.options(
+            self.precision
+                .unwrap_or_else(|| default_precision(self.backend)),
+        )
+    }
+
+    /// The engine settings, fp32 unless `--precision` says otherwise: for `embed`, whose
+    /// output is the vectors themselves and is promised at parity with the reference.
+    pub fn exact_engine_options(&self) -> EngineOptions {
+        self.options(self.precision.unwrap_or(Precision::Fp32))
+    }
+
+    fn options(&self, precision: Precision) -> EngineOptions {
         EngineOptions {
             model: self.model.clone(),
             taxonomy: self.taxonomy.clone(),
@@ -240,7 +256,7 @@ impl ModelArgs {
             threads: self.threads,
             batch_size: self.batch_size,
             long_text: self.long_text,
-            precision: self.precision,
+            precision,
         }
     }
 }

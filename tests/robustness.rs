@@ -406,6 +406,8 @@ fn interrupt_midway_with(dir: &Path, rows: u64, signal: &str, extra: &[&str]) ->
         ])
         .args(["--batch-size", "4", "--model", model.to_str().unwrap()])
         .args(extra)
+        // The resumed run comes from `failup_in`, which pins fp32 (an explicit flag wins).
+        .env("FAILUP_PRECISION", "fp32")
         .current_dir(dir)
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())

@@ -226,6 +226,7 @@ fn resume_settings(
         }
     };
     let model = &args.model;
+    let precision = model.engine_options().precision;
     let optional = |v: Option<&str>| v.unwrap_or("(default)").to_string();
     let file_hash = |f: &Option<std::path::PathBuf>| -> Result<String> {
         f.as_deref()
@@ -256,12 +257,12 @@ fn resume_settings(
         ("--explain", args.explain.to_string()),
         ("--chunk-size", args.chunk_size.to_string()),
         ("--batch-size", engine.encoder().batch_size().to_string()),
-        ("--precision", value_name(model.precision)),
+        ("--precision", value_name(precision)),
         ("--backend (as resolved)", engine.backend.name().to_string()),
         ("--long-text", value_name(model.long_text)),
         (
             "--model (SHA-256)",
-            crate::profile::weights_sha256(&engine.model, model.precision)?,
+            crate::profile::weights_sha256(&engine.model, precision)?,
         ),
         ("--taxonomy (SHA-256)", engine.taxonomy().content_sha256()),
         ("--examples (SHA-256)", file_hash(&args.fewshot.examples)?),

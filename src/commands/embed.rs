@@ -20,7 +20,7 @@ pub fn run(args: EmbedArgs) -> Result<()> {
         ..Columns::default()
     };
     let mut reader = StoryReader::open(&source, &columns, args.columns.dialect())?;
-    let engine = Engine::load(&args.model.engine_options())?;
+    let engine = Engine::load(&args.model.exact_engine_options())?;
     let mut sink = Sink::open(&args.output, Some(&source))?;
     let name = sink.name();
     let (bytes, total) = reader.progress_counter();

@@ -21,7 +21,8 @@ mod tokenize;
 #[cfg(all(target_arch = "x86_64", target_os = "linux"))]
 pub use amx::AmxEmbedder;
 pub use backend::{
-    amx_unavailable, load_amx, load_rust_bert, prepare, rust_bert_missing, Backend, Prepared,
+    amx_unavailable, default_precision, load_amx, load_rust_bert, prepare, rust_bert_missing,
+    Backend, Prepared,
 };
 pub use model_dir::{ModelDir, Pooling, Precision};
 pub use rten_engine::RtenEmbedder;

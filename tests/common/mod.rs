@@ -23,7 +23,21 @@ pub fn failup_in(dir: &Path, args: &[&str], stdin: Option<&str>) -> Output {
 }
 
 /// Like [`failup_in`], with extra environment variables set after the clean-up.
+///
+/// `--precision` is pinned to fp32 unless `env` sets FAILUP_PRECISION: failup's default
+/// depends on whether the CPU has AMX, and the expected outputs must not.
 pub fn failup_env(dir: &Path, args: &[&str], stdin: Option<&str>, env: &[(&str, &str)]) -> Output {
+    let pinned = [("FAILUP_PRECISION", "fp32")];
+    let env: Vec<(&str, &str)> = pinned
+        .into_iter()
+        .filter(|(k, _)| !env.iter().any(|(e, _)| e == k))
+        .chain(env.iter().copied())
+        .collect();
+    failup_raw(dir, args, stdin, &env)
+}
+
+/// Runs failup with only `env` set of the FAILUP_* variables: the defaults as a user gets them.
+pub fn failup_raw(dir: &Path, args: &[&str], stdin: Option<&str>, env: &[(&str, &str)]) -> Output {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_failup"));
     cmd.args(args)
         .current_dir(dir)
