@@ -5,7 +5,7 @@
 
 use divan::Bencher;
 use failup::embed::{
-    load_amx, Backend, Embedder, ModelDir, Precision, RtenEmbedder, TextTokenizer, TokenizerConfig,
+    load, Backend, Embedder, EngineSpec, ModelDir, Precision, TextTokenizer, TokenizerConfig,
 };
 use failup::pipeline::Engine;
 
@@ -58,10 +58,13 @@ fn embed_batch_of_16(bencher: Bencher, seq_len: usize) {
     let dir = ModelDir::resolve(None).expect("bundled model");
     let tok = tokenizer();
     // The engine a default run picks on this machine (AMX where the CPU has it, else rten).
-    let model: Box<dyn Embedder> = match Backend::Auto.resolve(Precision::Fp32) {
-        Backend::Amx => load_amx(&dir, 2, Precision::Fp32).expect("model"),
-        _ => Box::new(RtenEmbedder::load(&dir, 2, Precision::Fp32).expect("model")),
+    let spec = EngineSpec {
+        model: &dir,
+        backend: Backend::Auto,
+        precision: Precision::Fp32,
+        threads: 2,
     };
+    let model: Box<dyn Embedder> = load(&spec).expect("model").1;
     let mut t = tok.tokenize(&story(400)).unwrap();
     t.ids.truncate(seq_len);
     let batch: Vec<_> = std::iter::repeat_n(&t, 16).collect();

@@ -18,10 +18,8 @@ use rayon::prelude::*;
 use crate::cache::PrototypeCache;
 use crate::chunk::{combine, windows, LongText, Window, OVERLAP};
 use crate::classify::{Classifier, Verdict};
-use crate::embed::{load_amx, load_rust_bert, pool, Backend};
-use crate::embed::{
-    Embedder, ModelDir, Precision, RtenEmbedder, TextTokenizer, Tokenized, TokenizerConfig,
-};
+use crate::embed::{pool, Backend, EngineSpec};
+use crate::embed::{Embedder, ModelDir, Precision, TextTokenizer, Tokenized, TokenizerConfig};
 use crate::error::{Error, Result};
 use crate::fewshot::{attend, combine_attended, Attended};
 use crate::input::{RowIssue, Story};
@@ -189,32 +187,12 @@ impl Engine {
                 do_lower_case: model.do_lower_case,
             },
         )?;
-        let backend = options.backend.resolve(options.precision);
-        let embedder: Box<dyn Embedder> = match backend {
-            Backend::Rten | Backend::RustBert if options.precision == Precision::Bf16 => {
-                return Err(Error::Usage(format!(
-                    "--precision bf16 runs on the AMX engine only; --backend {} runs fp32{} \
-                     (leave --backend at auto for bf16)",
-                    backend.name(),
-                    if backend == Backend::Rten {
-                        " or int8"
-                    } else {
-                        ""
-                    }
-                )))
-            }
-            Backend::RustBert if options.precision != Precision::Fp32 => {
-                return Err(Error::Usage(
-                    "--precision int8 is rten's quantized model; --backend rust-bert runs the \
-                     fp32 weights only"
-                        .into(),
-                ))
-            }
-            Backend::Rten => Box::new(RtenEmbedder::load(&model, threads, options.precision)?),
-            Backend::Auto => unreachable!("Backend::resolve never returns auto"),
-            Backend::Amx => load_amx(&model, threads, options.precision)?,
-            Backend::RustBert => load_rust_bert(&model, threads)?,
-        };
+        let (backend, embedder) = crate::embed::load(&EngineSpec {
+            model: &model,
+            backend: options.backend,
+            precision: options.precision,
+            threads,
+        })?;
         let pool = rayon::ThreadPoolBuilder::new()
             .num_threads(threads)
             .thread_name(|i| format!("failup-{i}"))

@@ -92,7 +92,7 @@ fn a_few_shot_head_gives_the_same_output_on_any_thread_count_and_batch_size() {
             examples.to_str().unwrap(),
         ];
         args.extend_from_slice(extra);
-        let out = failup(&args);
+        let out = failup_env(&repo_path(""), &args, None, &[HASHED]);
         assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
         out.stdout
     };
@@ -288,12 +288,12 @@ fn prototype_cache_hit_gives_the_same_output_as_a_fresh_computation() {
     let input = fixture("stories.csv");
     let args = ["classify", input.to_str().unwrap(), "-q"];
     let root = repo_path("");
-    let env = [("FAILUP_CACHE_DIR", cache_dir)];
+    let env = [("FAILUP_CACHE_DIR", cache_dir), HASHED];
     let miss = failup_env(&root, &args, None, &env);
     let files = std::fs::read_dir(cache.path()).unwrap().count();
     assert_eq!(files, 1, "the first run stores the prototype embeddings");
     let hit = failup_env(&root, &args, None, &env);
-    let off = failup_env(&root, &args, None, &[("FAILUP_CACHE_DIR", "off")]);
+    let off = failup_env(&root, &args, None, &[("FAILUP_CACHE_DIR", "off"), HASHED]);
     assert_eq!(miss.status.code(), Some(0), "{}", stderr(&miss));
     assert_eq!(miss.stdout, hit.stdout);
     assert_eq!(miss.stdout, off.stdout);

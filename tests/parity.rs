@@ -5,8 +5,8 @@
 use std::path::Path;
 
 use failup::embed::{
-    amx_unavailable, cosine, load_amx, Embedder, ModelDir, Precision, RtenEmbedder, TextTokenizer,
-    Tokenized, TokenizerConfig,
+    amx_unavailable, cosine, Backend, Embedder, EngineSpec, ModelDir, Precision, RtenEmbedder,
+    TextTokenizer, Tokenized, TokenizerConfig,
 };
 use serde::Deserialize;
 
@@ -131,7 +131,13 @@ fn amx(precision: Precision) -> Box<dyn Embedder> {
         panic!("this test needs a CPU with AMX: {why}");
     }
     let dir = ModelDir::resolve(None).expect("bundled model");
-    load_amx(&dir, 2, precision).expect("AMX engine")
+    let spec = EngineSpec {
+        model: &dir,
+        backend: Backend::Amx,
+        precision,
+        threads: 2,
+    };
+    failup::embed::load(&spec).expect("AMX engine").1
 }
 
 /// Every text's embedding, `size` texts to a batch, in order.

@@ -204,12 +204,13 @@ fn the_embed_command_keeps_the_whole_story_embedding() {
 }
 
 /// Fits a profile on the few-shot fixture with `failup train`, written to `dir/name`.
-fn train_fixture_profile(dir: &std::path::Path, name: &str) {
+fn train_fixture_profile(dir: &std::path::Path, name: &str, env: &[(&str, &str)]) {
     let examples = fixture("fewshot_examples.csv");
-    let out = failup_in(
+    let out = failup_env(
         dir,
         &["train", examples.to_str().unwrap(), "-o", name],
         None,
+        env,
     );
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
 }
@@ -241,7 +242,7 @@ fn few_shot_examples_move_a_story_zero_shot_gets_wrong() {
 
     // The same through a profile fitted once with `failup train`.
     let profile = dir.path().join("profile.json");
-    train_fixture_profile(dir.path(), "profile.json");
+    train_fixture_profile(dir.path(), "profile.json", &[]);
     let p: Value = serde_json::from_str(&std::fs::read_to_string(&profile).unwrap()).unwrap();
     for key in [
         "model",
@@ -277,7 +278,7 @@ fn unknown_example_labels_are_an_error_listing_the_valid_ones() {
 #[test]
 fn a_profile_is_refused_against_another_taxonomy() {
     let dir = tempfile::tempdir().unwrap();
-    train_fixture_profile(dir.path(), "p.json");
+    train_fixture_profile(dir.path(), "p.json", &[HASHED]);
     // The same taxonomy with one prototype reworded.
     let toml = std::fs::read_to_string(repo_path("data/taxonomy.toml")).unwrap();
     let changed = toml.replacen(
@@ -292,7 +293,7 @@ fn a_profile_is_refused_against_another_taxonomy() {
         csv_of(&[("a", "We lost the pitch.")]),
     )
     .unwrap();
-    let out = failup_in(
+    let out = failup_env(
         dir.path(),
         &[
             "classify",
@@ -304,6 +305,7 @@ fn a_profile_is_refused_against_another_taxonomy() {
             "t.toml",
         ],
         None,
+        &[HASHED],
     );
     assert_eq!(out.status.code(), Some(2));
     assert!(
@@ -313,7 +315,7 @@ fn a_profile_is_refused_against_another_taxonomy() {
     );
     // The unchanged taxonomy, given as a file, is accepted.
     std::fs::write(dir.path().join("same.toml"), toml).unwrap();
-    let out = failup_in(
+    let out = failup_env(
         dir.path(),
         &[
             "classify",
@@ -325,6 +327,7 @@ fn a_profile_is_refused_against_another_taxonomy() {
             "same.toml",
         ],
         None,
+        &[HASHED],
     );
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
 }
@@ -368,18 +371,23 @@ fn cross_validation_never_scores_a_story_with_a_head_that_saw_it() {
 
 #[test]
 fn eval_cv_reports_cross_validated_scores() {
-    let out = failup(&[
-        "eval",
-        fixture("labelled.csv").to_str().unwrap(),
-        "--cv",
-        "2",
-        "--examples-from-self",
-        "--format",
-        "json",
-        "-q",
-        "--errors",
-        "3",
-    ]);
+    let out = failup_env(
+        &repo_path(""),
+        &[
+            "eval",
+            fixture("labelled.csv").to_str().unwrap(),
+            "--cv",
+            "2",
+            "--examples-from-self",
+            "--format",
+            "json",
+            "-q",
+            "--errors",
+            "3",
+        ],
+        None,
+        &[HASHED],
+    );
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
     let r: Value = serde_json::from_str(&stdout(&out)).unwrap();
     assert!(r["mode"].as_str().unwrap().contains("2-fold"));
@@ -540,12 +548,15 @@ fn the_report_counts_second_scenarios() {
 #[test]
 fn a_profile_of_the_old_format_is_refused_with_a_way_out() {
     let dir = tempfile::tempdir().unwrap();
-    train_fixture_profile(dir.path(), "p.json");
+    train_fixture_profile(dir.path(), "p.json", &[HASHED]);
     // Format 1 heads had no attention query; such a file must not be half-read.
     let mut p: Value =
         serde_json::from_str(&std::fs::read_to_string(dir.path().join("p.json")).unwrap()).unwrap();
     assert_eq!(p["format"], 2);
-    assert_eq!(p["head"]["query"].as_array().map(Vec::len), Some(384));
+    assert_eq!(
+        p["head"]["query"].as_array().map(Vec::len),
+        Some(failup::embed::HASHED_DIM)
+    );
     p["format"] = 1.into();
     p["head"].as_object_mut().unwrap().remove("query");
     std::fs::write(dir.path().join("old.json"), p.to_string()).unwrap();
@@ -554,10 +565,11 @@ fn a_profile_of_the_old_format_is_refused_with_a_way_out() {
         csv_of(&[("a", "We lost the pitch.")]),
     )
     .unwrap();
-    let out = failup_in(
+    let out = failup_env(
         dir.path(),
         &["classify", "in.csv", "-q", "--profile", "old.json"],
         None,
+        &[HASHED],
     );
     assert_eq!(out.status.code(), Some(2));
     let err = stderr(&out);
@@ -570,10 +582,11 @@ fn a_profile_of_the_old_format_is_refused_with_a_way_out() {
     p["format"] = 2.into();
     p["head"]["query"] = serde_json::json!([0.0, 0.0]);
     std::fs::write(dir.path().join("cut.json"), p.to_string()).unwrap();
-    let out = failup_in(
+    let out = failup_env(
         dir.path(),
         &["classify", "in.csv", "-q", "--profile", "cut.json"],
         None,
+        &[HASHED],
     );
     assert_eq!(out.status.code(), Some(2));
     let err = stderr(&out);

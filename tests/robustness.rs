@@ -60,6 +60,11 @@ fn write_input(dir: &Path, name: &str, bytes: &[u8]) -> PathBuf {
 
 /// Classifies `input` to stdout with `extra` flags.
 fn classify(dir: &Path, input: &Path, extra: &[&str]) -> Run {
+    classify_env(dir, input, extra, &[])
+}
+
+/// [`classify`] with `env` set for the run.
+fn classify_env(dir: &Path, input: &Path, extra: &[&str], env: &[(&str, &str)]) -> Run {
     let model = repo_path("models/all-MiniLM-L6-v2");
     let mut args = vec![
         "classify",
@@ -69,7 +74,7 @@ fn classify(dir: &Path, input: &Path, extra: &[&str]) -> Run {
         "--keep-all",
     ];
     args.extend_from_slice(extra);
-    let out = failup_in(dir, &args, None);
+    let out = failup_env(dir, &args, None, env);
     let (header, rows) = if out.status.code() == Some(0) {
         parse_csv(&stdout(&out))
     } else {
@@ -289,7 +294,7 @@ fn long_texts_are_never_cut_silently() {
     let huge = "x".repeat(1_100_000) + " laid off"; // over the 1 MiB cap
     let csv = format!("id,text\n1,{long}\n2,{huge}\n3,short one\n");
     let input = write_input(dir.path(), "long.csv", csv.as_bytes());
-    let run = classify(dir.path(), &input, &[]);
+    let run = classify_env(dir.path(), &input, &[], &[HASHED]);
     assert_eq!(run.out.status.code(), Some(0), "{}", stderr(&run.out));
     assert_eq!(run.ids(), ids(1..=3));
     let tokens: usize = run.value("1", "tokens").parse().unwrap();
@@ -385,16 +390,23 @@ fn many_stories(n: usize) -> String {
     csv
 }
 
-/// Starts a classify run to `out.csv` in `dir` and stops it once at least `rows` rows are
-/// checkpointed, with `signal` (`INT` for Ctrl-C, `KILL` for a crash).
+/// Starts a classify run to `out.csv` in `dir` and stops it with `signal` (`INT` for Ctrl-C,
+/// `KILL` for a crash) once at least `rows` rows are checkpointed. The run waits there for the
+/// signal (FAILUP_TEST_PAUSE_AFTER_ROWS), so where it stops never depends on timing.
 fn interrupt_midway(dir: &Path, rows: u64, signal: &str) -> Output {
-    interrupt_midway_with(dir, rows, signal, &[])
+    interrupt_midway_with(dir, rows, signal, &[], &[])
 }
 
-/// [`interrupt_midway`] with `extra` flags for the run.
-fn interrupt_midway_with(dir: &Path, rows: u64, signal: &str, extra: &[&str]) -> Output {
+/// [`interrupt_midway`] with `extra` flags and `env` for the run.
+fn interrupt_midway_with(
+    dir: &Path,
+    rows: u64,
+    signal: &str,
+    extra: &[&str],
+    env: &[(&str, &str)],
+) -> Output {
     let model = repo_path("models/all-MiniLM-L6-v2");
-    let child = Command::new(env!("CARGO_BIN_EXE_failup"))
+    let child = failup_command()
         .args([
             "classify",
             "in.csv",
@@ -408,6 +420,8 @@ fn interrupt_midway_with(dir: &Path, rows: u64, signal: &str, extra: &[&str]) ->
         .args(extra)
         // The resumed run comes from `failup_in`, which pins fp32 (an explicit flag wins).
         .env("FAILUP_PRECISION", "fp32")
+        .env("FAILUP_TEST_PAUSE_AFTER_ROWS", rows.to_string())
+        .envs(env.iter().copied())
         .current_dir(dir)
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
@@ -415,15 +429,14 @@ fn interrupt_midway_with(dir: &Path, rows: u64, signal: &str, extra: &[&str]) ->
         .unwrap();
     let checkpoint = dir.join(".out.csv.partial.json");
     let deadline = Instant::now() + Duration::from_secs(120);
-    loop {
-        let done = std::fs::read_to_string(&checkpoint)
+    let checkpointed = || {
+        std::fs::read_to_string(&checkpoint)
             .ok()
             .and_then(|t| serde_json::from_str::<serde_json::Value>(&t).ok())
             .and_then(|v| v["rows"].as_u64())
-            .unwrap_or(0);
-        if done >= rows {
-            break;
-        }
+            .unwrap_or(0)
+    };
+    while checkpointed() < rows {
         assert!(
             Instant::now() < deadline,
             "the run never reached {rows} rows"
@@ -434,7 +447,14 @@ fn interrupt_midway_with(dir: &Path, rows: u64, signal: &str, extra: &[&str]) ->
         .args([&format!("-{signal}"), &child.id().to_string()])
         .status()
         .unwrap();
-    child.wait_with_output().unwrap()
+    let out = child.wait_with_output().unwrap();
+    // Chunks are 8 rows, and the run waited at the first checkpoint at or past `rows`.
+    assert_eq!(
+        checkpointed(),
+        rows.div_ceil(8) * 8,
+        "where the run stopped"
+    );
+    out
 }
 
 fn resume_gives_identical_output(signal: &str, expected_code: Option<i32>) {
@@ -565,8 +585,7 @@ fn resume_refuses_a_different_input_or_nothing_to_resume() {
 /// must be refused (exit 2) with a message that names `setting`. Returns the message.
 fn resume_is_refused(first: &[&str], then: &[&str], setting: &str) -> String {
     let dir = tempfile::tempdir().unwrap();
-    // Enough rows that the run is still going when the first checkpoints are seen.
-    write_input(dir.path(), "in.csv", many_stories(600).as_bytes());
+    write_input(dir.path(), "in.csv", many_stories(64).as_bytes());
     let labelled = fixture("labelled.csv");
     for (name, args) in [
         (
@@ -578,10 +597,10 @@ fn resume_is_refused(first: &[&str], then: &[&str], setting: &str) -> String {
             vec!["train", labelled.to_str().unwrap(), "-o", "b.json"],
         ),
     ] {
-        let out = failup_in(dir.path(), &args, None);
+        let out = failup_env(dir.path(), &args, None, &[HASHED]);
         assert_eq!(out.status.code(), Some(0), "{name}: {}", stderr(&out));
     }
-    let stopped = interrupt_midway_with(dir.path(), 8, "KILL", first);
+    let stopped = interrupt_midway_with(dir.path(), 8, "KILL", first, &[HASHED]);
     assert_eq!(stopped.status.code(), None, "{}", stderr(&stopped));
     let model = repo_path("models/all-MiniLM-L6-v2");
     let mut args = vec!["classify", "in.csv", "-o", "out.csv", "--chunk-size", "8"];
@@ -593,7 +612,7 @@ fn resume_is_refused(first: &[&str], then: &[&str], setting: &str) -> String {
         "--resume",
     ]);
     args.extend(then);
-    let out = failup_in(dir.path(), &args, None);
+    let out = failup_env(dir.path(), &args, None, &[HASHED]);
     let err = stderr(&out);
     assert_eq!(out.status.code(), Some(2), "{err}");
     assert!(err.contains("cannot resume"), "{err}");
@@ -648,7 +667,7 @@ fn a_closed_pipe_ends_the_run_quietly_with_exit_0() {
     let dir = tempfile::tempdir().unwrap();
     write_input(dir.path(), "in.csv", many_stories(400).as_bytes());
     let model = repo_path("models/all-MiniLM-L6-v2");
-    let mut child = Command::new(env!("CARGO_BIN_EXE_failup"))
+    let mut child = failup_command()
         .args(["classify", "in.csv", "--chunk-size", "64", "--model"])
         .arg(&model)
         .current_dir(dir.path())

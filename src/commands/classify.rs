@@ -91,6 +91,7 @@ pub fn run(args: ClassifyArgs) -> Result<()> {
 
     let stop = Arc::new(AtomicBool::new(false));
     install_ctrl_c(stop.clone());
+    let mut pause = TestPause::from_env();
     let (bytes, total) = reader.progress_counter();
     let mut progress = Progress::new(args.quiet, bytes, total);
     let mut tally = Tally::new(engine.taxonomy().scenarios.len());
@@ -135,6 +136,7 @@ pub fn run(args: ClassifyArgs) -> Result<()> {
         }
         written += rows.len() as u64;
         writer.get_mut().checkpoint(written, &settings)?;
+        pause.after_checkpoint(written, &stop);
         progress.add_rows(rows.len() as u64, start.elapsed().as_secs_f64());
     })();
     progress.finish();
@@ -269,6 +271,30 @@ fn resume_settings(
         ("--profile (SHA-256)", file_hash(&args.fewshot.profile)?),
     ];
     Ok(pairs.into_iter().map(|(k, v)| (k.to_string(), v)).collect())
+}
+
+/// A hook for failup's own tests (env `FAILUP_TEST_PAUSE_AFTER_ROWS=N`): once N rows are
+/// checkpointed, the run waits until it is interrupted, so a test can send Ctrl-C or a kill
+/// at a known row instead of racing the run.
+struct TestPause(Option<u64>);
+
+impl TestPause {
+    fn from_env() -> TestPause {
+        TestPause(
+            std::env::var("FAILUP_TEST_PAUSE_AFTER_ROWS")
+                .ok()
+                .and_then(|v| v.parse().ok()),
+        )
+    }
+
+    fn after_checkpoint(&mut self, written: u64, stop: &AtomicBool) {
+        if self.0.is_some_and(|n| written >= n) {
+            self.0 = None;
+            while !stop.load(Ordering::SeqCst) {
+                std::thread::sleep(std::time::Duration::from_millis(5));
+            }
+        }
+    }
 }
 
 /// The name a user types for a value of an option (`int8`, `chunk`, …).

@@ -1,4 +1,5 @@
-//! Choosing the inference engine (`--backend`, env `FAILUP_BACKEND`).
+//! Choosing and loading the inference engine (`--backend`, env `FAILUP_BACKEND`): every rule
+//! about which engine runs which precision, and what to do instead, lives here.
 //!
 //! rten is always built in. The AMX engine is built in on x86-64 Linux and runs where the CPU
 //! has AMX; `auto`, the default, takes it there for fp32 and bf16, and rten everywhere else and
@@ -23,6 +24,10 @@ pub enum Backend {
     Amx,
     /// rust-bert on libtorch 2.4.0 (only in a build with `--features rust-bert`).
     RustBert,
+    /// A hashed bag of words instead of the model, for failup's own tests of everything
+    /// around it; its verdicts mean nothing.
+    #[value(name = "test-hashed", hide = true)]
+    TestHashed,
 }
 
 impl Backend {
@@ -33,13 +38,14 @@ impl Backend {
             Backend::Rten => "rten",
             Backend::Amx => "amx",
             Backend::RustBert => "rust-bert",
+            Backend::TestHashed => "test-hashed",
         }
     }
 
     /// Whether this build of failup contains the engine.
     pub fn is_built_in(self) -> bool {
         match self {
-            Backend::Auto | Backend::Rten => true,
+            Backend::Auto | Backend::Rten | Backend::TestHashed => true,
             Backend::Amx => cfg!(all(target_arch = "x86_64", target_os = "linux")),
             Backend::RustBert => cfg!(feature = "rust-bert"),
         }
@@ -65,7 +71,7 @@ pub fn default_precision(backend: Backend) -> Precision {
     let amx_runs = amx_unavailable().is_none();
     match backend {
         Backend::Auto if amx_runs => Precision::Fp32,
-        Backend::Amx | Backend::RustBert => Precision::Fp32,
+        Backend::Amx | Backend::RustBert | Backend::TestHashed => Precision::Fp32,
         Backend::Auto | Backend::Rten => Precision::Int8,
     }
 }
@@ -78,23 +84,66 @@ pub fn amx_unavailable() -> Option<String> {
     return Some("the AMX engine is built only for x86-64 Linux".into());
 }
 
-/// Loads the AMX engine, or says why this machine cannot run it.
-pub fn load_amx(
-    model: &ModelDir,
-    threads: usize,
-    precision: Precision,
-) -> Result<Box<dyn Embedder>> {
+/// What to load: the model folder, the engine asked for, the precision and the threads.
+pub struct EngineSpec<'a> {
+    pub model: &'a ModelDir,
+    pub backend: Backend,
+    pub precision: Precision,
+    pub threads: usize,
+}
+
+/// Loads the engine `spec` asks for, as resolved on this machine, or says why it cannot run
+/// and what to use instead. Returns the resolved engine with it.
+pub fn load(spec: &EngineSpec) -> Result<(Backend, Box<dyn Embedder>)> {
+    let backend = spec.backend.resolve(spec.precision);
+    let (model, threads, precision) = (spec.model, spec.threads, spec.precision);
+    let embedder: Box<dyn Embedder> = match backend {
+        Backend::Rten | Backend::RustBert if precision == Precision::Bf16 => {
+            let int8 = if backend == Backend::Rten {
+                " or int8"
+            } else {
+                ""
+            };
+            return Err(Error::Usage(format!(
+                "--precision bf16 runs on the AMX engine only; --backend {} runs fp32{int8} \
+                 (leave --backend at auto for bf16)",
+                backend.name()
+            )));
+        }
+        Backend::RustBert if precision != Precision::Fp32 => {
+            return Err(Error::Usage(
+                "--precision int8 is rten's quantized model; --backend rust-bert runs the \
+                 fp32 weights only"
+                    .into(),
+            ))
+        }
+        Backend::Rten => Box::new(super::RtenEmbedder::load(model, threads, precision)?),
+        Backend::Auto => unreachable!("Backend::resolve never returns auto"),
+        Backend::Amx => load_amx(model, threads, precision)?,
+        Backend::RustBert => load_rust_bert(model, threads)?,
+        Backend::TestHashed => Box::new(super::hashed::HashedEmbedder),
+    };
+    Ok((backend, embedder))
+}
+
+/// Loads the AMX engine, or says why this machine cannot run it or `precision`.
+fn load_amx(model: &ModelDir, threads: usize, precision: Precision) -> Result<Box<dyn Embedder>> {
+    if let Some(why) = amx_unavailable() {
+        return Err(amx_cannot_run(&why, precision));
+    }
+    if precision == Precision::Int8 {
+        return Err(Error::Usage(
+            "--precision int8 is rten's quantized model; the AMX engine runs fp32 or bf16 (use \
+             --backend rten, or auto, with int8)"
+                .into(),
+        ));
+    }
     #[cfg(all(target_arch = "x86_64", target_os = "linux"))]
     return Ok(Box::new(super::AmxEmbedder::load(
         model, threads, precision,
     )?));
     #[cfg(not(all(target_arch = "x86_64", target_os = "linux")))]
-    let _ = (model, threads);
-    #[cfg(not(all(target_arch = "x86_64", target_os = "linux")))]
-    return Err(amx_cannot_run(
-        &amx_unavailable().unwrap_or_default(),
-        precision,
-    ));
+    unreachable!("amx_unavailable() is always Some off x86-64 Linux: {model:?} {threads}");
 }
 
 /// What a build without the feature answers to `--backend rust-bert`.
@@ -111,13 +160,13 @@ pub fn rust_bert_missing() -> Error {
 
 /// Loads rust-bert's engine for `model`, converting its weights first when needed.
 #[cfg(feature = "rust-bert")]
-pub fn load_rust_bert(model: &ModelDir, threads: usize) -> Result<Box<dyn Embedder>> {
+fn load_rust_bert(model: &ModelDir, threads: usize) -> Result<Box<dyn Embedder>> {
     Ok(Box::new(super::RustBertEmbedder::load(model, threads)?))
 }
 
 /// Loads rust-bert's engine for `model`: not in this build.
 #[cfg(not(feature = "rust-bert"))]
-pub fn load_rust_bert(_model: &ModelDir, _threads: usize) -> Result<Box<dyn Embedder>> {
+fn load_rust_bert(_model: &ModelDir, _threads: usize) -> Result<Box<dyn Embedder>> {
     Err(rust_bert_missing())
 }
 
@@ -134,7 +183,7 @@ pub struct Prepared {
 /// from model.onnx into the cache), and checks that the engine loads it.
 pub fn prepare(backend: Backend, model: &ModelDir, force: bool) -> Result<Prepared> {
     match backend {
-        Backend::Auto | Backend::Rten | Backend::Amx => Ok(Prepared {
+        Backend::Auto | Backend::Rten | Backend::Amx | Backend::TestHashed => Ok(Prepared {
             path: None,
             converted: false,
         }),
@@ -167,7 +216,7 @@ fn prepare_rust_bert(_model: &ModelDir, _force: bool) -> Result<Prepared> {
 }
 
 /// What to do instead when this machine cannot run the AMX engine.
-pub(super) fn amx_cannot_run(why: &str, precision: Precision) -> Error {
+fn amx_cannot_run(why: &str, precision: Precision) -> Error {
     let instead = match precision {
         Precision::Bf16 => "use --precision fp32 (exact) or int8 (rten's fast mode) instead",
         _ => "use --backend rten (or auto, the default), or --precision int8 for a fast mode",

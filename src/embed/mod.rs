@@ -8,6 +8,7 @@
 #[cfg(all(target_arch = "x86_64", target_os = "linux"))]
 mod amx;
 mod backend;
+mod hashed;
 mod lanes;
 mod model_dir;
 // Reads model.onnx's weights for the AMX and rust-bert engines.
@@ -19,11 +20,12 @@ mod rust_bert_engine;
 mod tokenize;
 
 #[cfg(all(target_arch = "x86_64", target_os = "linux"))]
-pub use amx::AmxEmbedder;
+use amx::AmxEmbedder;
 pub use backend::{
-    amx_unavailable, default_precision, load_amx, load_rust_bert, prepare, rust_bert_missing,
-    Backend, Prepared,
+    amx_unavailable, default_precision, load, prepare, rust_bert_missing, Backend, EngineSpec,
+    Prepared,
 };
+pub use hashed::HASHED_DIM;
 pub use model_dir::{ModelDir, Pooling, Precision};
 pub use rten_engine::RtenEmbedder;
 #[cfg(feature = "rust-bert")]

@@ -36,19 +36,38 @@ pub fn failup_env(dir: &Path, args: &[&str], stdin: Option<&str>, env: &[(&str, 
     failup_raw(dir, args, stdin, &env)
 }
 
-/// Runs failup with only `env` set of the FAILUP_* variables: the defaults as a user gets them.
-pub fn failup_raw(dir: &Path, args: &[&str], stdin: Option<&str>, env: &[(&str, &str)]) -> Output {
+/// The stand-in engine for tests of behaviour around the model (input handling, resume, exit
+/// codes, reports): a hashed bag of words that loads nothing. Pass it in `env`.
+pub const HASHED: (&str, &str) = ("FAILUP_BACKEND", "test-hashed");
+
+/// The cache folder for this test run, in cargo's target folder: tests never touch the
+/// user's `~/.cache/failup`, and share prototype embeddings with each other.
+pub fn test_cache_dir() -> PathBuf {
+    Path::new(env!("CARGO_TARGET_TMPDIR")).join("failup-cache")
+}
+
+/// The failup binary with the FAILUP_* variables of the caller's environment removed and the
+/// test run's cache folder set.
+pub fn failup_command() -> Command {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_failup"));
-    cmd.args(args)
-        .current_dir(dir)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped());
     for (k, _) in std::env::vars() {
         if k.starts_with("FAILUP_") {
             cmd.env_remove(k);
         }
     }
+    cmd.env("FAILUP_CACHE_DIR", test_cache_dir());
+    cmd
+}
+
+/// Runs failup with only `env` set of the FAILUP_* variables (and the test cache folder,
+/// unless `env` names another): the defaults as a user gets them.
+pub fn failup_raw(dir: &Path, args: &[&str], stdin: Option<&str>, env: &[(&str, &str)]) -> Output {
+    let mut cmd = failup_command();
+    cmd.args(args)
+        .current_dir(dir)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
     cmd.envs(env.iter().copied());
     let mut child = cmd.spawn().expect("failup runs");
     let mut pipe = child.stdin.take().expect("stdin piped");

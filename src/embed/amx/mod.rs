@@ -191,22 +191,14 @@ pub struct AmxEmbedder {
 }
 
 impl AmxEmbedder {
-    /// Loads `model.onnx`'s weights for `precision` (fp32 or bf16); fails with the reason when
-    /// this machine has no AMX.
+    /// Loads `model.onnx`'s weights for `precision`, fp32 or bf16. The caller,
+    /// [`super::load`], has checked that this CPU has AMX and that the precision is one of
+    /// those two.
     pub fn load(dir: &ModelDir, threads: usize, precision: Precision) -> Result<AmxEmbedder> {
-        if let Some(why) = unavailable() {
-            return Err(super::backend::amx_cannot_run(&why, precision));
-        }
         let split = match precision {
             Precision::Fp32 => Split::Three,
             Precision::Bf16 => Split::One,
-            Precision::Int8 => {
-                return Err(Error::Usage(
-                    "--precision int8 is rten's quantized model; the AMX engine runs fp32 or \
-                     bf16 (use --backend rten, or auto, with int8)"
-                        .into(),
-                ))
-            }
+            Precision::Int8 => unreachable!("embed::load refuses int8 on the AMX engine"),
         };
         let broken = |problem: String| Error::Model {
             dir: dir.dir.clone(),
