@@ -5,6 +5,10 @@
 //! ([`classify`]) in input order ([`pipeline`]) → rows ([`output`]); [`eval`] scores verdicts
 //! against gold labels. [`commands`] glues these together for the `failup` binary.
 
+// Every unsafe operation sits in its own block with a SAFETY line (the AMX engine's), also
+// inside `unsafe fn`s.
+#![deny(unsafe_op_in_unsafe_fn, clippy::undocumented_unsafe_blocks)]
+
 pub mod bench;
 pub mod cache;
 pub mod calibration;

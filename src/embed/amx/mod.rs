@@ -77,6 +77,8 @@ fn check() -> Option<String> {
 /// The parts of `config.json` the encoder's shape comes from.
 #[derive(Deserialize)]
 struct Config {
+    /// The Hugging Face architecture name; this engine implements `bert` only.
+    model_type: String,
     hidden_size: usize,
     num_attention_heads: usize,
     intermediate_size: usize,
@@ -84,6 +86,38 @@ struct Config {
     layer_norm_eps: f32,
     hidden_act: String,
     max_position_embeddings: usize,
+}
+
+impl Config {
+    /// Why this engine cannot run the model `config.json` describes, if it cannot.
+    fn unsupported(&self, pooled_dim: usize) -> Option<String> {
+        if self.model_type != "bert" {
+            return Some(format!(
+                "model_type '{}' (the AMX engine runs BERT models only; use --backend rten)",
+                self.model_type
+            ));
+        }
+        if self.hidden_act != "gelu" {
+            return Some(format!(
+                "hidden_act '{}' (the AMX engine runs BERT's exact gelu only)",
+                self.hidden_act
+            ));
+        }
+        // The products write whole 16-column tiles into rows as wide as these.
+        let tiled = [self.hidden_size, self.intermediate_size]
+            .iter()
+            .all(|w| w.is_multiple_of(16));
+        let heads_fit = self.num_attention_heads > 0
+            && self.hidden_size.is_multiple_of(self.num_attention_heads);
+        if self.hidden_size != pooled_dim || !heads_fit || !tiled {
+            return Some(format!(
+                "hidden_size {} and intermediate_size {} do not fit the pooling width {} and {} \
+                 heads (the AMX engine needs both sizes in multiples of 16)",
+                self.hidden_size, self.intermediate_size, pooled_dim, self.num_attention_heads
+            ));
+        }
+        None
+    }
 }
 
 struct Linear {
@@ -208,28 +242,8 @@ impl AmxEmbedder {
                 .into(),
         };
         let config: Config = read_json(&dir.dir, "config.json").map_err(broken)?;
-        if config.hidden_act != "gelu" {
-            return Err(broken(format!(
-                "config.json: hidden_act '{}' (the AMX engine runs BERT's exact gelu only)",
-                config.hidden_act
-            )));
-        }
-        // The products write whole 16-column tiles into rows as wide as these.
-        let tiled = [config.hidden_size, config.intermediate_size]
-            .iter()
-            .all(|w| w.is_multiple_of(16));
-        if config.hidden_size != dir.dim
-            || config.num_attention_heads == 0
-            || !config
-                .hidden_size
-                .is_multiple_of(config.num_attention_heads)
-            || !tiled
-        {
-            return Err(broken(format!(
-                "config.json: hidden_size {} and intermediate_size {} do not fit the pooling \
-                 width {} and {} heads (the AMX engine needs both sizes in multiples of 16)",
-                config.hidden_size, config.intermediate_size, dir.dim, config.num_attention_heads
-            )));
+        if let Some(problem) = config.unsupported(dir.dim) {
+            return Err(broken(format!("config.json: {problem}")));
         }
         let path = dir.onnx_path(Precision::Fp32);
         let bytes = std::fs::read(&path).map_err(|e| Error::io(path.display().to_string(), e))?;
@@ -549,5 +563,32 @@ impl Embedder for AmxEmbedder {
         // SAFETY: an engine exists only after `unavailable()` found AVX-512 and AMX and the
         // kernel granted tile state.
         Ok(unsafe { self.forward(&mut scratch, batch) })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn bundled_config() -> Config {
+        let dir = ModelDir::resolve(None).expect("bundled model");
+        read_json(&dir.dir, "config.json").expect("config.json parses")
+    }
+
+    #[test]
+    fn the_bundled_bert_is_accepted_and_other_architectures_are_refused() {
+        let config = bundled_config();
+        assert_eq!(config.unsupported(384), None);
+        let mpnet = Config {
+            model_type: "mpnet".into(),
+            ..bundled_config()
+        };
+        let why = mpnet.unsupported(384).expect("refused");
+        assert!(
+            why.contains("'mpnet'") && why.contains("--backend rten"),
+            "{why}"
+        );
+        let wide = config.unsupported(768).expect("refused");
+        assert!(wide.contains("pooling width 768"), "{wide}");
     }
 }

@@ -355,31 +355,52 @@ unsafe fn block<const TALL: bool, const WIDE: bool>(
     // Wrapping arithmetic: without `TALL` or `WIDE` these point past C and are never used.
     let c1 = c0.wrapping_byte_add(TILE * sc);
     let (c01, c11) = (c0.wrapping_add(TILE), c1.wrapping_add(TILE));
-    // The accumulators stay in tmm0–3 from here to the stores, across separate `asm!` blocks:
-    // sound because Rust and LLVM never allocate tile registers themselves.
-    asm!(
-        "tilezero tmm0",
-        "tilezero tmm1",
-        "tilezero tmm2",
-        "tilezero tmm3",
-        options(nostack)
-    );
+    // The accumulators stay in tmm0–3 from the `tilezero`s to the stores, across separate
+    // `asm!` blocks that do not name them as outputs (Rust's `asm!` has no tile register
+    // class). That is sound because nothing else between them touches a tile register: LLVM
+    // allocates tile registers only for its own AMX intrinsics, which no code in this crate
+    // or its dependencies uses, and the kernel saves and restores tile state across context
+    // switches once the process has permission (see `unavailable`). It would break if code
+    // using AMX intrinsics were inlined here, or if a call between the blocks ran tile
+    // instructions of its own. If it breaks, the products come out wrong, and
+    // `amx_cpu_products_match_f64_at_fp32_and_bf16_accuracy` (and the parity tests) fail.
+    // SAFETY: zeroing tiles needs only the configuration the caller loaded.
+    unsafe {
+        asm!(
+            "tilezero tmm0",
+            "tilezero tmm1",
+            "tilezero tmm2",
+            "tilezero tmm3",
+            options(nostack)
+        );
+    }
     for &(a_line, b_step) in run.segments {
-        let a0 = a.as_ptr().add(a_line);
+        // SAFETY: `a_line` and `b_step` come from the caller's segment table, which stays
+        // inside A's first row tile and B's tiles; the caller keeps those inside their buffers.
+        let (a0, b0, b1) = unsafe {
+            (
+                a.as_ptr().add(a_line),
+                b0.as_ptr().add(b_step * TILE),
+                b1.as_ptr().add(b_step * TILE),
+            )
+        };
         let a1 = a0.wrapping_byte_add(TILE * sa);
-        let b0 = b0.as_ptr().add(b_step * TILE);
-        let b1 = b1.as_ptr().add(b_step * TILE);
-        block_steps::<TALL, WIDE>(a0, a1, b0, b1, sa, run.per_segment);
+        // SAFETY: as for this function: every tile read stays inside A's and B's buffers.
+        unsafe { block_steps::<TALL, WIDE>(a0, a1, b0, b1, sa, run.per_segment) };
     }
-    asm!("tilestored [{c} + {s}*1], tmm0", c = in(reg) c0, s = in(reg) sc, options(nostack));
-    if WIDE {
-        asm!("tilestored [{c} + {s}*1], tmm1", c = in(reg) c01, s = in(reg) sc, options(nostack));
-    }
-    if TALL {
-        asm!("tilestored [{c} + {s}*1], tmm2", c = in(reg) c1, s = in(reg) sc, options(nostack));
-    }
-    if TALL && WIDE {
-        asm!("tilestored [{c} + {s}*1], tmm3", c = in(reg) c11, s = in(reg) sc, options(nostack));
+    // SAFETY: C's block (16 rows of `sc` bytes from `c0`, and from `c1`/`c01`/`c11` when
+    // `TALL`/`WIDE`) is inside `c0`'s buffer, as the caller guarantees.
+    unsafe {
+        asm!("tilestored [{c} + {s}*1], tmm0", c = in(reg) c0, s = in(reg) sc, options(nostack));
+        if WIDE {
+            asm!("tilestored [{c} + {s}*1], tmm1", c = in(reg) c01, s = in(reg) sc, options(nostack));
+        }
+        if TALL {
+            asm!("tilestored [{c} + {s}*1], tmm2", c = in(reg) c1, s = in(reg) sc, options(nostack));
+        }
+        if TALL && WIDE {
+            asm!("tilestored [{c} + {s}*1], tmm3", c = in(reg) c11, s = in(reg) sc, options(nostack));
+        }
     }
 }
 
@@ -397,27 +418,34 @@ unsafe fn block_steps<const TALL: bool, const WIDE: bool>(
     let sb = 64usize;
     for k in 0..steps {
         // `a1` points past A when not `TALL` and is then never read, hence wrapping.
-        let (a0, a1) = (a0.add(k), a1.wrapping_add(k));
-        let (b0, b1) = (b0.add(k * TILE), b1.add(k * TILE));
-        asm!(
-            "tileloadd tmm4, [{a0} + {sa}*1]",
-            "tileloadd tmm6, [{b0} + {sb}*1]",
-            "tdpbf16ps tmm0, tmm4, tmm6",
-            a0 = in(reg) a0, b0 = in(reg) b0, sa = in(reg) sa, sb = in(reg) sb, options(nostack));
-        if WIDE {
+        // SAFETY: the caller keeps `steps` steps of A's row tile and B's column tiles inside
+        // their buffers, so step `k` is in bounds.
+        let (a0, b0, b1) = unsafe { (a0.add(k), b0.add(k * TILE), b1.add(k * TILE)) };
+        let a1 = a1.wrapping_add(k);
+        // SAFETY: each load reads 16 rows of 64 bytes from a pointer the caller keeps inside
+        // its buffer (A's rows `sa` bytes apart, B's tiles packed 64 bytes a row); `a1` and
+        // `b1` are read only when `TALL` and `WIDE` say they point at real tiles.
+        unsafe {
             asm!(
-                "tileloadd tmm7, [{b1} + {sb}*1]",
-                "tdpbf16ps tmm1, tmm4, tmm7",
-                b1 = in(reg) b1, sb = in(reg) sb, options(nostack));
-        }
-        if TALL {
-            asm!(
-                "tileloadd tmm5, [{a1} + {sa}*1]",
-                "tdpbf16ps tmm2, tmm5, tmm6",
-                a1 = in(reg) a1, sa = in(reg) sa, options(nostack));
-        }
-        if TALL && WIDE {
-            asm!("tdpbf16ps tmm3, tmm5, tmm7", options(nostack));
+                "tileloadd tmm4, [{a0} + {sa}*1]",
+                "tileloadd tmm6, [{b0} + {sb}*1]",
+                "tdpbf16ps tmm0, tmm4, tmm6",
+                a0 = in(reg) a0, b0 = in(reg) b0, sa = in(reg) sa, sb = in(reg) sb, options(nostack));
+            if WIDE {
+                asm!(
+                    "tileloadd tmm7, [{b1} + {sb}*1]",
+                    "tdpbf16ps tmm1, tmm4, tmm7",
+                    b1 = in(reg) b1, sb = in(reg) sb, options(nostack));
+            }
+            if TALL {
+                asm!(
+                    "tileloadd tmm5, [{a1} + {sa}*1]",
+                    "tdpbf16ps tmm2, tmm5, tmm6",
+                    a1 = in(reg) a1, sa = in(reg) sa, options(nostack));
+            }
+            if TALL && WIDE {
+                asm!("tdpbf16ps tmm3, tmm5, tmm7", options(nostack));
+            }
         }
     }
 }
@@ -443,11 +471,13 @@ mod tests {
             pa.pack(split, &a, m, k, k);
             pb.pack_rows(split, &b, k, n, n);
         }
+        // SAFETY: as above; `c` holds whole tiles of `ldc` columns.
         unsafe { matmul(&pa, &pb, &mut c, ldc) };
         // B packed from its transpose must give the same bits.
         let bt: Vec<f32> = (0..n * k).map(|i| b[(i % k) * n + i / k]).collect(); // bt[n][k]
         let mut pbt = PackedB::new();
         let mut ct = vec![0f32; c.len()];
+        // SAFETY: as above.
         unsafe {
             pbt.pack_transposed(split, &bt, n, k, k);
             matmul(&pa, &pbt, &mut ct, ldc);
