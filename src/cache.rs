@@ -9,11 +9,9 @@
 
 use std::io::Write;
 use std::path::PathBuf;
-use std::time::UNIX_EPOCH;
 
 use sha2::{Digest, Sha256};
 
-use crate::embed::{ModelDir, Precision};
 use crate::taxonomy::Taxonomy;
 
 pub struct PrototypeCache {
@@ -38,37 +36,17 @@ pub fn cache_dir() -> Option<PathBuf> {
 }
 
 impl PrototypeCache {
-    pub fn new(
-        taxonomy: &Taxonomy,
-        model: &ModelDir,
-        precision: Precision,
-    ) -> Option<PrototypeCache> {
+    /// The cache file for `taxonomy`'s prototypes embedded by the model that `model_identity`
+    /// names ([`crate::embed::ModelDir::identity`]), `dim` wide; None when caching is off.
+    pub fn new(taxonomy: &Taxonomy, model_identity: &str, dim: usize) -> Option<PrototypeCache> {
         let dir = cache_dir()?;
-        let onnx = std::fs::metadata(model.onnx_path(precision)).ok()?;
-        let mtime = onnx
-            .modified()
-            .ok()?
-            .duration_since(UNIX_EPOCH)
-            .ok()?
-            .as_nanos();
         let mut h = Sha256::new();
         h.update(concat!(
             "failup-prototypes ",
             env!("CARGO_PKG_VERSION"),
             "\n"
         ));
-        let where_ = model
-            .dir
-            .canonicalize()
-            .unwrap_or_else(|_| model.dir.clone());
-        h.update(format!(
-            "{}\n{:?}\n{}\n{mtime}\n{}\n{:?}\n",
-            where_.display(),
-            precision,
-            onnx.len(),
-            model.max_seq_length,
-            model.pooling
-        ));
+        h.update(format!("{model_identity}\n"));
         for s in &taxonomy.scenarios {
             h.update(format!("{}\n", s.prototypes.len()));
             for p in &s.prototypes {
@@ -78,7 +56,7 @@ impl PrototypeCache {
         let key: String = h.finalize().iter().map(|b| format!("{b:02x}")).collect();
         Some(PrototypeCache {
             file: dir.join(format!("prototypes-{}.f32", &key[..32])),
-            dim: model.dim,
+            dim,
         })
     }
 

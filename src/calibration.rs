@@ -1,11 +1,10 @@
 //! Fitting the confidence temperature (by log-loss) and the `other` rule (by macro-F1) on
 //! labelled stories, and measuring calibration (expected calibration error, reliability).
 
-use serde::Serialize;
-
-use crate::classify::{decide, softmax};
+use crate::classify::decide;
 use crate::eval::evaluate;
 use crate::taxonomy::ClassifierSettings;
+use crate::vector::softmax;
 
 /// Mean negative log-likelihood of the gold labels under softmax(raw / t).
 pub fn log_loss(raw: &[Vec<f32>], gold: &[usize], t: f32) -> f64 {
@@ -90,68 +89,9 @@ pub fn fit_platt(confidence: &[f32], correct: &[bool]) -> (f32, f32) {
     (a as f32, b as f32)
 }
 
-/// One bin of a reliability table.
-#[derive(Debug, Clone, Serialize, PartialEq)]
-pub struct ReliabilityBin {
-    /// Lower and upper edge of the confidence bin.
-    pub from: f64,
-    pub to: f64,
-    pub count: usize,
-    pub mean_confidence: f64,
-    pub accuracy: f64,
-}
-
-/// Expected calibration error over 10 equal-width confidence bins, and the bins.
-pub fn calibration_error(confidence: &[f32], correct: &[bool]) -> (f64, Vec<ReliabilityBin>) {
-    let n = confidence.len().max(1) as f64;
-    let mut bins = Vec::new();
-    let mut ece = 0.0;
-    for b in 0..10 {
-        let (from, to) = (b as f64 / 10.0, (b + 1) as f64 / 10.0);
-        let idx: Vec<usize> = (0..confidence.len())
-            .filter(|&i| {
-                let c = confidence[i] as f64;
-                c >= from && (c < to || (b == 9 && c <= 1.0))
-            })
-            .collect();
-        if idx.is_empty() {
-            continue;
-        }
-        let m = idx.len() as f64;
-        let mean_confidence = idx.iter().map(|&i| confidence[i] as f64).sum::<f64>() / m;
-        let accuracy = idx.iter().filter(|&&i| correct[i]).count() as f64 / m;
-        ece += m / n * (mean_confidence - accuracy).abs();
-        bins.push(ReliabilityBin {
-            from,
-            to,
-            count: idx.len(),
-            mean_confidence,
-            accuracy,
-        });
-    }
-    (ece, bins)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn perfectly_calibrated_has_zero_ece() {
-        let conf = [0.95f32; 20];
-        let correct: Vec<bool> = (0..20).map(|i| i != 0).collect();
-        let (ece, bins) = calibration_error(&conf, &correct);
-        assert!(ece.abs() < 1e-6, "{ece}");
-        assert_eq!(bins.len(), 1);
-    }
-
-    #[test]
-    fn overconfident_has_large_ece() {
-        let conf = [0.99f32; 10];
-        let correct: Vec<bool> = (0..10).map(|i| i < 5).collect();
-        let (ece, _) = calibration_error(&conf, &correct);
-        assert!((ece - 0.49).abs() < 1e-6);
-    }
 
     #[test]
     fn temperature_fit_softens_overconfident_scores() {

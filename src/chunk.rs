@@ -9,7 +9,7 @@
 
 use clap::ValueEnum;
 
-use crate::embed::normalise;
+use crate::vector::normalise;
 
 /// Story tokens shared by two consecutive windows.
 pub const OVERLAP: usize = 32;

@@ -8,9 +8,9 @@
 //! `min_score`, or beating `other` by less than `min_margin`, yields `other`. A softmax over
 //! the scores at `temperature` gives the confidence.
 
-use crate::embed::{dot, normalise};
-use crate::fewshot::Head;
+use crate::fewshot::{example_weight, fit, fixed_features, Head, Row, TrainingExample};
 use crate::taxonomy::Taxonomy;
+use crate::vector::{dot, normalise, softmax};
 
 /// `also` names the best named scenario other than the category when the category is a named
 /// scenario too, that second scenario scores at least [`ALSO_MIN_SCORE`] (a typical winning
@@ -332,6 +332,58 @@ impl Classifier {
         v.nearest = nearest;
         v
     }
+
+    /// Fits a head for `classifier` on its own prototypes (scored leave-one-out; their hidden
+    /// states per scenario in `prototype_states`) and the labelled `examples`.
+    pub fn train_head(
+        &self,
+        prototype_states: &[Vec<Vec<f32>>],
+        examples: &[TrainingExample],
+    ) -> Head {
+        let classifier = self;
+        let mut rows = Vec::new();
+        for (si, (protos, states)) in classifier
+            .prototypes()
+            .iter()
+            .zip(prototype_states)
+            .enumerate()
+        {
+            for (pi, (p, s)) in protos.iter().zip(states).enumerate() {
+                let sims = classifier.zero_shot_scores(p, None, Some((si, pi)));
+                rows.push(Row {
+                    fixed: fixed_features(p, &sims),
+                    states: s,
+                    label: si,
+                    weight: 1.0,
+                });
+            }
+        }
+        let mut per_scenario = vec![0usize; classifier.prototypes().len()];
+        for e in examples {
+            per_scenario[e.label] += 1;
+        }
+        for e in examples {
+            let weight = example_weight(
+                classifier.prototypes()[e.label].len(),
+                per_scenario[e.label],
+            );
+            let p = classifier.prepare(e.embedding);
+            let sims = classifier.zero_shot_scores(&p, e.sentences, None);
+            rows.push(Row {
+                fixed: fixed_features(&p, &sims),
+                states: e.states,
+                label: e.label,
+                weight,
+            });
+        }
+        let dim = classifier
+            .prototypes()
+            .iter()
+            .flatten()
+            .next()
+            .map_or(0, Vec::len);
+        fit(rows, classifier.taxonomy().scenarios.len(), dim)
+    }
 }
 
 /// Mean of the `k` largest values (all of them when there are fewer), summed largest first so
@@ -447,16 +499,6 @@ fn argmax(scores: &[f32], except: Option<usize>) -> usize {
     best.unwrap_or(0)
 }
 
-pub fn softmax(scores: &[f32], temperature: f32) -> Vec<f32> {
-    let max = scores.iter().copied().fold(f32::NEG_INFINITY, f32::max);
-    let exps: Vec<f32> = scores
-        .iter()
-        .map(|s| ((s - max) / temperature).exp())
-        .collect();
-    let sum: f32 = exps.iter().sum();
-    exps.into_iter().map(|e| e / sum).collect()
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -510,7 +552,7 @@ mod tests {
         let preamble = vec![0.0, 0.3, 0.954];
         let sentences = vec![preamble.clone(), preamble, vec![1.0, 0.0, 0.0]];
         let mut whole = vec![0.3, 0.35, 0.89];
-        crate::embed::normalise(&mut whole);
+        crate::vector::normalise(&mut whole);
         let c = two_axis_classifier(0.0);
         assert_eq!(c.classify(&whole, None, Some(&sentences)).category, 1);
         let c = two_axis_classifier(0.75);
@@ -554,13 +596,6 @@ mod tests {
         assert_eq!(v.category, 2);
         let v = decide(vec![0.50, 0.2, 0.40], 2, &settings(0.3, 0.05));
         assert_eq!(v.category, 0);
-    }
-
-    #[test]
-    fn softmax_sums_to_one_and_orders() {
-        let p = softmax(&[0.5, 0.4, 0.1], 0.1);
-        assert!((p.iter().sum::<f32>() - 1.0).abs() < 1e-6);
-        assert!(p[0] > p[1] && p[1] > p[2]);
     }
 
     #[test]

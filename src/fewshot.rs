@@ -19,8 +19,7 @@
 use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 
-use crate::classify::{softmax, Classifier};
-use crate::embed::{dot, normalise};
+use crate::vector::{dot, normalise, softmax};
 
 /// Weight of the zero-shot scores among the features.
 pub const SCORE_SCALE: f32 = 10.0;
@@ -311,7 +310,7 @@ pub fn example_weight(prototypes: usize, examples: usize) -> f32 {
 
 /// A labelled story as training sees it: raw embedding (as the encoder returns it), last
 /// hidden states and scenario index.
-pub struct Example<'a> {
+pub struct TrainingExample<'a> {
     pub embedding: &'a [f32],
     pub states: &'a [f32],
     /// Its sentences' embeddings, when it was read by sentence.
@@ -319,58 +318,8 @@ pub struct Example<'a> {
     pub label: usize,
 }
 
-/// Fits a head for `classifier` on its own prototypes (scored leave-one-out; their hidden
-/// states per scenario in `prototype_states`) and the labelled `examples`.
-pub fn train(
-    classifier: &Classifier,
-    prototype_states: &[Vec<Vec<f32>>],
-    examples: &[Example],
-) -> Head {
-    let mut rows = Vec::new();
-    for (si, (protos, states)) in classifier
-        .prototypes()
-        .iter()
-        .zip(prototype_states)
-        .enumerate()
-    {
-        for (pi, (p, s)) in protos.iter().zip(states).enumerate() {
-            let sims = classifier.zero_shot_scores(p, None, Some((si, pi)));
-            rows.push(Row {
-                fixed: fixed_features(p, &sims),
-                states: s,
-                label: si,
-                weight: 1.0,
-            });
-        }
-    }
-    let mut per_scenario = vec![0usize; classifier.prototypes().len()];
-    for e in examples {
-        per_scenario[e.label] += 1;
-    }
-    for e in examples {
-        let weight = example_weight(
-            classifier.prototypes()[e.label].len(),
-            per_scenario[e.label],
-        );
-        let p = classifier.prepare(e.embedding);
-        let sims = classifier.zero_shot_scores(&p, e.sentences, None);
-        rows.push(Row {
-            fixed: fixed_features(&p, &sims),
-            states: e.states,
-            label: e.label,
-            weight,
-        });
-    }
-    let dim = classifier
-        .prototypes()
-        .iter()
-        .flatten()
-        .next()
-        .map_or(0, Vec::len);
-    fit(rows, classifier.taxonomy().scenarios.len(), dim)
-}
-
-fn fixed_features(prepared: &[f32], sims: &[f32]) -> Vec<f32> {
+/// The features every row starts with: the prepared embedding and the scaled zero-shot scores.
+pub fn fixed_features(prepared: &[f32], sims: &[f32]) -> Vec<f32> {
     prepared
         .iter()
         .copied()

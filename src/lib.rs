@@ -25,9 +25,11 @@ pub mod output;
 pub mod pipeline;
 pub mod profile;
 pub mod progress;
+pub mod record;
 pub mod report;
 pub mod sentences;
 pub mod sink;
 pub mod taxonomy;
+pub mod vector;
 
 pub use error::{Error, Result};

@@ -8,7 +8,7 @@ use std::io::Write;
 use serde_json::{json, Map, Value};
 
 use crate::error::{Error, Result};
-use crate::pipeline::Classified;
+use crate::record::Classified;
 use crate::taxonomy::Taxonomy;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]

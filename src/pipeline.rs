@@ -23,6 +23,7 @@ use crate::embed::{Embedder, ModelDir, Precision, TextTokenizer, Tokenized, Toke
 use crate::error::{Error, Result};
 use crate::fewshot::{attend, combine_attended, Attended};
 use crate::input::{RowIssue, Story};
+use crate::record::{Classified, Status};
 use crate::taxonomy::Taxonomy;
 
 /// Stories per chunk: large enough that length sorting pays off, small enough to stream.
@@ -126,46 +127,6 @@ impl Split {
             sentences: Vec::new(),
         }
     }
-}
-
-/// Row status written to the output's `status` column.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Status {
-    Ok,
-    /// Empty or whitespace-only text: not classified.
-    Empty,
-    /// The row had a different number of fields from the header; classified when its text
-    /// cell exists, otherwise left without a category.
-    Malformed,
-    /// Classified, but invalid UTF-8 bytes were replaced.
-    InvalidUtf8,
-    /// Classified from its first `MAX_TEXT_BYTES` bytes; the rest of the cell was cut.
-    TooLong,
-}
-
-impl Status {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Status::Ok => "ok",
-            Status::Empty => "empty",
-            Status::Malformed => "malformed",
-            Status::InvalidUtf8 => "invalid_utf8",
-            Status::TooLong => "too_long",
-        }
-    }
-}
-
-/// One output row.
-#[derive(Debug, Clone)]
-pub struct Classified {
-    pub story: Story,
-    pub tokens: usize,
-    pub truncated: bool,
-    /// Windows the story was embedded in (see `--long-text`).
-    pub chunks: usize,
-    pub status: Status,
-    /// None when the story was not classified (empty text).
-    pub verdict: Option<Verdict>,
 }
 
 impl Engine {
@@ -661,12 +622,14 @@ fn prototype_embeddings(
     precision: Precision,
     encoder: &Encoder,
 ) -> Result<Vec<Vec<Vec<f32>>>> {
-    let cache = PrototypeCache::new(taxonomy, model, precision).map(|c| {
-        match encoder.embedder.cache_tag() {
+    let dim = encoder.embedder.dim();
+    let identity = model.identity(precision);
+    let cache = identity
+        .and_then(|id| PrototypeCache::new(taxonomy, &id, dim))
+        .map(|c| match encoder.embedder.cache_tag() {
             Some(tag) => c.tagged(tag),
             None => c,
-        }
-    });
+        });
     if let Some(hit) = cache.as_ref().and_then(|c| c.load(taxonomy)) {
         return Ok(hit);
     }

@@ -14,7 +14,7 @@ use sha2::{Digest, Sha256};
 
 use crate::embed::ModelDir;
 use crate::error::{Error, Result};
-use crate::fewshot::{train, Example, Head};
+use crate::fewshot::{Head, TrainingExample};
 use crate::input::{Columns, Dialect, Source, StoryReader};
 use crate::pipeline::{Engine, CHUNK_SIZE};
 use crate::taxonomy::Taxonomy;
@@ -172,8 +172,8 @@ impl Labelled {
     ///
     /// # Panics
     /// When the story was embedded without its hidden states.
-    pub fn example(&self) -> Example<'_> {
-        Example {
+    pub fn example(&self) -> TrainingExample<'_> {
+        TrainingExample {
             embedding: &self.embedding,
             states: self.states.as_deref().expect("embedded with states"),
             sentences: self.sentences.as_deref(),
@@ -214,8 +214,8 @@ pub fn embed_labelled(
 /// Fits a few-shot head for the engine's classifier on `examples` (embedded with states).
 pub fn fit_head(engine: &Engine, examples: &[Labelled]) -> Result<Head> {
     let prototype_states = engine.prototype_states()?;
-    let examples: Vec<Example> = examples.iter().map(Labelled::example).collect();
-    Ok(engine.install(|| train(engine.classifier(), &prototype_states, &examples)))
+    let examples: Vec<TrainingExample> = examples.iter().map(Labelled::example).collect();
+    Ok(engine.install(|| engine.classifier().train_head(&prototype_states, &examples)))
 }
 
 impl Profile {

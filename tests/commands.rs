@@ -213,6 +213,6 @@ fn embed_defaults_to_exact_vectors_at_parity_with_the_reference() {
         .iter()
         .map(|v| v.as_f64().unwrap() as f32)
         .collect();
-    let cosine = failup::embed::cosine(&reference.embedding, &got);
+    let cosine = failup::vector::cosine(&reference.embedding, &got);
     assert!(cosine >= 0.9999, "cosine {cosine} to the reference");
 }

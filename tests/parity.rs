@@ -5,9 +5,10 @@
 use std::path::Path;
 
 use failup::embed::{
-    amx_unavailable, cosine, Backend, Embedder, EngineSpec, ModelDir, Precision, RtenEmbedder,
+    amx_unavailable, Backend, Embedder, EngineSpec, ModelDir, Precision, RtenEmbedder,
     TextTokenizer, Tokenized, TokenizerConfig,
 };
+use failup::vector::cosine;
 use serde::Deserialize;
 
 #[derive(Deserialize)]

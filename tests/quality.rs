@@ -170,7 +170,7 @@ fn the_embed_command_keeps_the_whole_story_embedding() {
         .iter()
         .map(|x| x.as_f64().unwrap() as f32)
         .collect();
-    let cosine = failup::embed::cosine(&whole, &by_sentence);
+    let cosine = failup::vector::cosine(&whole, &by_sentence);
     assert!(cosine < 0.99, "{cosine}");
 
     // The story's vector is its sentences' embeddings (as `embed` gives them one by one),
@@ -194,12 +194,12 @@ fn the_embed_command_keeps_the_whole_story_embedding() {
             .iter()
             .map(|x| x.as_f64().unwrap() as f32)
             .collect();
-        assert!(failup::embed::cosine(&e, own) > 0.99999);
+        assert!(failup::vector::cosine(&e, own) > 0.99999);
         for (m, x) in mean.iter_mut().zip(&e) {
             *m += weight * x;
         }
     }
-    let cosine = failup::embed::cosine(&mean, &by_sentence);
+    let cosine = failup::vector::cosine(&mean, &by_sentence);
     assert!(cosine > 0.99999, "{cosine}");
 }
 

@@ -3,10 +3,11 @@
 
 use sha2::{Digest, Sha256};
 
-use crate::calibration::{calibration_error, fit_other_rule, fit_platt, fit_temperature};
+use crate::calibration::{fit_other_rule, fit_platt, fit_temperature};
 use crate::classify::Classifier;
 use crate::cli::CalibrateArgs;
 use crate::error::Result;
+use crate::eval::calibration_error;
 use crate::pipeline::Engine;
 use crate::profile::{embed_labelled, read_labelled, Calibration, Labelled, Profile};
 

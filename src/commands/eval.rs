@@ -4,12 +4,11 @@
 
 use std::process::ExitCode;
 
-use crate::calibration::calibration_error;
 use crate::classify::Classifier;
 use crate::cli::{EvalArgs, ReportFormat};
 use crate::error::{Error, Result};
+use crate::eval::calibration_error;
 use crate::eval::{cross_validate_indexes, evaluate, stratified_folds, Mistake, Scored};
-use crate::fewshot::train;
 use crate::pipeline::Engine;
 use crate::profile::{apply_args, embed_labelled, read_labelled, Labelled};
 
@@ -144,7 +143,7 @@ pub fn cross_validate(
         |train_idx| {
             let set: Vec<_> = train_idx.iter().map(|&i| stories[i].example()).collect();
             let mut c = base.clone();
-            c.set_head(Some(train(base, prototype_states, &set)));
+            c.set_head(Some(base.train_head(prototype_states, &set)));
             c
         },
         |c, i| {

@@ -67,8 +67,8 @@ mod tests {
         let together = e.embed(&[&a, &b, &c]).unwrap();
         let alone = e.embed(&[&b]).unwrap();
         assert_eq!(together[1], alone[0]);
-        let near = super::super::cosine(&together[0], &together[1]);
-        let far = super::super::cosine(&together[0], &together[2]);
+        let near = crate::vector::cosine(&together[0], &together[1]);
+        let far = crate::vector::cosine(&together[0], &together[2]);
         assert!(near > far + 0.3, "near {near}, far {far}");
     }
 }

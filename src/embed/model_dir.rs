@@ -80,6 +80,27 @@ struct PoolingConfig {
 }
 
 impl ModelDir {
+    /// A string that changes whenever the weights `precision` runs on change: the folder, the
+    /// precision, the file's size and modification time, the window and the pooling. Caches of
+    /// what the model computed are keyed by it. None when the file cannot be read.
+    pub fn identity(&self, precision: Precision) -> Option<String> {
+        let onnx = std::fs::metadata(self.onnx_path(precision)).ok()?;
+        let mtime = onnx
+            .modified()
+            .ok()?
+            .duration_since(std::time::UNIX_EPOCH)
+            .ok()?
+            .as_nanos();
+        let folder = self.dir.canonicalize().unwrap_or_else(|_| self.dir.clone());
+        Some(format!(
+            "{}\n{precision:?}\n{}\n{mtime}\n{}\n{:?}",
+            folder.display(),
+            onnx.len(),
+            self.max_seq_length,
+            self.pooling
+        ))
+    }
+
     /// Resolves the model folder: `explicit` (from `--model` or `FAILUP_MODEL`), else
     /// `models/all-MiniLM-L6-v2` under the current directory, else under the source tree
     /// this binary was built from (so `cargo run` works from any directory of the checkout).

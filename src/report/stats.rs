@@ -15,7 +15,7 @@ use std::collections::{BTreeMap, BinaryHeap, HashMap};
 
 use serde::Serialize;
 
-use crate::pipeline::Classified;
+use crate::record::Classified;
 use crate::taxonomy::{Taxonomy, OTHER};
 
 /// Version of the JSON report's schema (docs/report-schema.md); bumped on any change

@@ -1,0 +1,45 @@
+//! One output row: a story, how it was read, and its verdict. The pipeline makes these; the
+//! writers and the report read them.
+
+use crate::classify::Verdict;
+use crate::input::Story;
+
+/// Row status written to the output's `status` column.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Status {
+    Ok,
+    /// Empty or whitespace-only text: not classified.
+    Empty,
+    /// The row had a different number of fields from the header; classified when its text
+    /// cell exists, otherwise left without a category.
+    Malformed,
+    /// Classified, but invalid UTF-8 bytes were replaced.
+    InvalidUtf8,
+    /// Classified from its first `MAX_TEXT_BYTES` bytes; the rest of the cell was cut.
+    TooLong,
+}
+
+impl Status {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Status::Ok => "ok",
+            Status::Empty => "empty",
+            Status::Malformed => "malformed",
+            Status::InvalidUtf8 => "invalid_utf8",
+            Status::TooLong => "too_long",
+        }
+    }
+}
+
+/// One output row.
+#[derive(Debug, Clone)]
+pub struct Classified {
+    pub story: Story,
+    pub tokens: usize,
+    pub truncated: bool,
+    /// Windows the story was embedded in (see `--long-text`).
+    pub chunks: usize,
+    pub status: Status,
+    /// None when the story was not classified (empty text).
+    pub verdict: Option<Verdict>,
+}
