@@ -4,10 +4,12 @@
 //! Run with `cargo bench`; not part of CI (a benchmark measures speed, tests check behaviour).
 
 use divan::Bencher;
+use failup::chunk::LongText;
 use failup::embed::{
-    load, Backend, Embedder, EngineSpec, ModelDir, Precision, TextTokenizer, TokenizerConfig,
+    default_precision, load, Backend, Embedder, EngineSpec, ModelDir, Precision, TextTokenizer,
+    TokenizerConfig,
 };
-use failup::pipeline::Engine;
+use failup::pipeline::{Engine, EngineOptions};
 
 fn main() {
     divan::main();
@@ -38,12 +40,16 @@ fn story(words: usize) -> String {
 
 /// The engine with the CLI's default settings and 2 threads.
 fn engine() -> Engine {
-    use clap::Parser;
-    let cli = failup::cli::Cli::parse_from(["failup", "bench", "--threads", "2"]);
-    let failup::cli::Command::Bench(args) = cli.command else {
-        unreachable!("parsed a bench command line")
-    };
-    Engine::load(&args.model.engine_options()).expect("engine")
+    Engine::load(&EngineOptions {
+        model: None,
+        taxonomy: None,
+        backend: Backend::Auto,
+        threads: 2,
+        batch_size: None,
+        long_text: LongText::Chunk,
+        precision: default_precision(Backend::Auto),
+    })
+    .expect("engine")
 }
 
 #[divan::bench(args = [20, 100, 300])]

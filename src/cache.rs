@@ -53,7 +53,7 @@ impl PrototypeCache {
                 h.update(format!("{}\n{p}\n", p.len()));
             }
         }
-        let key: String = h.finalize().iter().map(|b| format!("{b:02x}")).collect();
+        let key = hex::encode(h.finalize());
         Some(PrototypeCache {
             file: dir.join(format!("prototypes-{}.f32", &key[..32])),
             dim,

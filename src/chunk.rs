@@ -7,15 +7,13 @@
 //! of story tokens, re-normalised to unit length. `--long-text truncate` keeps the old
 //! behaviour: only the first window is read.
 
-use clap::ValueEnum;
-
 use crate::vector::normalise;
 
 /// Story tokens shared by two consecutive windows.
 pub const OVERLAP: usize = 32;
 
 /// What to do with a story longer than the model's window.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, ValueEnum)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum LongText {
     /// Read only the first window (the story's first 255 tokens and a closing `[SEP]`).
     Truncate,

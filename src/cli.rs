@@ -4,12 +4,119 @@ use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
-use crate::chunk::LongText;
-use crate::embed::Backend;
-use crate::embed::{default_precision, Precision};
-use crate::input::{Columns, Dialect, InputEncoding, KeepColumns};
-use crate::output::Format;
-use crate::pipeline::{EngineOptions, CHUNK_SIZE};
+use failup::embed::{default_precision, Precision};
+use failup::input::{Columns, Dialect, KeepColumns};
+use failup::pipeline::{EngineOptions, CHUNK_SIZE};
+
+/// Declares the CLI's copy of a library enum, variant for variant (the library knows nothing
+/// of clap), and the conversion into it. Doc comments on the variants become `--help`.
+macro_rules! value_enum {
+    ($(#[$meta:meta])* $name:ident => $lib:ty { $($(#[$vmeta:meta])* $variant:ident),+ $(,)? }) => {
+        $(#[$meta])*
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+        pub enum $name {
+            $($(#[$vmeta])* $variant),+
+        }
+
+        impl From<$name> for $lib {
+            fn from(value: $name) -> $lib {
+                match value {
+                    $($name::$variant => <$lib>::$variant),+
+                }
+            }
+        }
+    };
+}
+
+value_enum! {
+    /// `--backend`: the inference engine.
+    Backend => failup::embed::Backend {
+        /// The AMX engine for fp32 and bf16 where the CPU has AMX, else rten.
+        Auto,
+        /// rten, a pure-Rust ONNX runtime running model.onnx (always available).
+        Rten,
+        /// failup's own BERT encoder with its matrix products on the CPU's AMX tile unit: fp32
+        /// (exact) or bf16 (Intel Xeon 4th generation or later, Linux).
+        Amx,
+        /// rust-bert on libtorch 2.4.0 (only in a build with `--features rust-bert`).
+        RustBert,
+        /// A hashed bag of words instead of the model, for failup's own tests.
+        #[value(name = "test-hashed", hide = true)]
+        TestHashed,
+    }
+}
+
+value_enum! {
+    /// `--precision`: which weights run, and how.
+    PrecisionArg => Precision {
+        /// fp32 weights: embeddings at parity with the reference (cosine >= 0.9999).
+        Fp32,
+        /// int8 weights, per-channel scales, dynamic uint8 activations: faster, cosine to the
+        /// reference >= 0.98.
+        Int8,
+        /// fp32 weights multiplied in bf16 on the AMX tile unit: fastest, cosine to the
+        /// reference >= 0.9999 (CPUs with AMX only).
+        Bf16,
+    }
+}
+
+value_enum! {
+    /// `--long-text`: what to do with a story longer than the model's window.
+    LongText => failup::chunk::LongText {
+        /// Read only the first window (the story's first 255 tokens and a closing `[SEP]`).
+        Truncate,
+        /// Embed overlapping windows and average them, weighted by tokens.
+        Chunk,
+    }
+}
+
+value_enum! {
+    /// `--encoding`: the input's character encoding.
+    InputEncoding => failup::input::InputEncoding {
+        /// UTF-8, with or without a byte-order mark.
+        #[value(name = "utf-8", alias = "utf8")]
+        Utf8,
+        /// ISO-8859-1, read as its superset windows-1252 (as web browsers do).
+        #[value(name = "latin1", alias = "iso-8859-1")]
+        Latin1,
+        #[value(name = "windows-1252", alias = "cp1252")]
+        Windows1252,
+    }
+}
+
+value_enum! {
+    /// `classify --format`: how classified rows are written.
+    Format => failup::output::Format {
+        Csv,
+        Jsonl,
+    }
+}
+
+value_enum! {
+    /// `report --format`, `classify --report-format`: a report's format.
+    SummaryFormat => failup::report::Format {
+        /// An aligned table with share bars, for the terminal.
+        Text,
+        /// GitHub-flavoured Markdown.
+        Markdown,
+        /// JSON with a documented schema (docs/report-schema.md).
+        Json,
+        /// One self-contained HTML page with inline CSS and SVG charts.
+        Html,
+    }
+}
+
+value_enum! {
+    /// `--color`: whether the text report uses colour.
+    ColorChoice => failup::report::ColorChoice {
+        /// Colour when writing to a terminal and NO_COLOR is not set.
+        Auto,
+        /// Colour even when not writing to a terminal (but never when NO_COLOR is set).
+        Always,
+        /// No colour.
+        Never,
+    }
+}
 
 const AFTER_HELP: &str = "\
 Exit codes:
@@ -224,7 +331,7 @@ pub struct ModelArgs {
     /// speed there, within cosine 0.9999 of exact. Default: fp32 where the AMX engine runs and
     /// for `embed` (its output is the vectors), int8 elsewhere (docs/src/performance.md).
     #[arg(long, value_enum, env = "FAILUP_PRECISION")]
-    pub precision: Option<Precision>,
+    pub precision: Option<PrecisionArg>,
 
     /// A story longer than the model's 256-token window: `chunk` embeds overlapping windows and
     /// averages them weighted by tokens; `truncate` reads only the first window.
@@ -236,26 +343,24 @@ impl ModelArgs {
     /// The engine settings, with the fast default precision for this machine and `--backend`
     /// when `--precision` is not given.
     pub fn engine_options(&self) -> EngineOptions {
-        self.options(
-            self.precision
-                .unwrap_or_else(|| default_precision(self.backend)),
-        )
+        let precision = self.precision.map(Precision::from);
+        self.options(precision.unwrap_or_else(|| default_precision(self.backend.into())))
     }
 
     /// The engine settings, fp32 unless `--precision` says otherwise: for `embed`, whose
     /// output is the vectors themselves and is promised at parity with the reference.
     pub fn exact_engine_options(&self) -> EngineOptions {
-        self.options(self.precision.unwrap_or(Precision::Fp32))
+        self.options(self.precision.map_or(Precision::Fp32, Precision::from))
     }
 
     fn options(&self, precision: Precision) -> EngineOptions {
         EngineOptions {
             model: self.model.clone(),
             taxonomy: self.taxonomy.clone(),
-            backend: self.backend,
+            backend: self.backend.into(),
             threads: self.threads,
             batch_size: self.batch_size,
-            long_text: self.long_text,
+            long_text: self.long_text.into(),
             precision,
         }
     }
@@ -287,7 +392,7 @@ impl ColumnArgs {
     pub fn dialect(&self) -> Dialect {
         Dialect {
             delimiter: self.delimiter,
-            encoding: self.encoding,
+            encoding: self.encoding.into(),
         }
     }
 }
@@ -367,7 +472,7 @@ pub struct ClassifyArgs {
 
     /// Format of the --report file. Default: from its extension, else text.
     #[arg(long, value_enum, requires = "report", value_name = "FORMAT")]
-    pub report_format: Option<crate::report::Format>,
+    pub report_format: Option<SummaryFormat>,
 
     /// Input column to break the --report down by (e.g. team, year, region).
     #[arg(long, requires = "report", value_name = "COLUMN")]
@@ -523,7 +628,7 @@ pub struct ReportArgs {
     /// Report format. Default: from the output file's extension (.html, .md, .json, .txt),
     /// else text.
     #[arg(long, value_enum, value_name = "FORMAT")]
-    pub format: Option<crate::report::Format>,
+    pub format: Option<SummaryFormat>,
 
     /// Break the shares down by this passed-through input column (e.g. team, year, region).
     #[arg(long, value_name = "COLUMN")]
@@ -534,17 +639,17 @@ pub struct ReportArgs {
     pub text_column: Option<String>,
 
     /// Representative and least certain stories shown per scenario.
-    #[arg(long, default_value_t = crate::report::stats::DEFAULT_TOP, value_name = "N")]
+    #[arg(long, default_value_t = failup::report::stats::DEFAULT_TOP, value_name = "N")]
     pub top: usize,
 
     /// Groups with fewer classified stories than this are flagged as small.
-    #[arg(long, default_value_t = crate::report::stats::DEFAULT_MIN_GROUP_SIZE, value_name = "N")]
+    #[arg(long, default_value_t = failup::report::stats::DEFAULT_MIN_GROUP_SIZE, value_name = "N")]
     pub min_group_size: u64,
 
     /// Colour in the text format: auto (only on a terminal), always or never. NO_COLOR set
     /// to anything non-empty turns colour off in every case.
-    #[arg(long, value_enum, default_value_t = crate::report::ColorChoice::Auto, value_name = "WHEN")]
-    pub color: crate::report::ColorChoice,
+    #[arg(long, value_enum, default_value_t = ColorChoice::Auto, value_name = "WHEN")]
+    pub color: ColorChoice,
 
     /// Taxonomy TOML the stories were classified with (titles, descriptions and advice come
     /// from it). Default: the built-in scenarios.

@@ -68,15 +68,12 @@ pub struct Dialect {
 }
 
 /// Character encodings failup reads. UTF-8 may carry a byte-order mark.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, clap::ValueEnum)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub enum InputEncoding {
     #[default]
-    #[value(name = "utf-8", alias = "utf8")]
     Utf8,
     /// ISO-8859-1, read as its superset windows-1252 (as web browsers do).
-    #[value(name = "latin1", alias = "iso-8859-1")]
     Latin1,
-    #[value(name = "windows-1252", alias = "cp1252")]
     Windows1252,
 }
 

@@ -3,7 +3,8 @@
 //!
 //! Data flows one way: CSV ([`input`]) → tokens and embeddings ([`embed`]) → verdicts
 //! ([`classify`]) in input order ([`pipeline`]) → rows ([`output`]); [`eval`] scores verdicts
-//! against gold labels. [`commands`] glues these together for the `failup` binary.
+//! against gold labels. The `failup` binary (`src/main.rs` with its `cli` and `commands`
+//! modules) parses arguments and glues these together; nothing here knows about the CLI.
 
 // Every unsafe operation sits in its own block with a SAFETY line (the AMX engine's), also
 // inside `unsafe fn`s.
@@ -14,8 +15,6 @@ pub mod cache;
 pub mod calibration;
 pub mod chunk;
 pub mod classify;
-pub mod cli;
-pub mod commands;
 pub mod embed;
 pub mod error;
 pub mod eval;

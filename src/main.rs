@@ -3,11 +3,15 @@
 use std::process::ExitCode;
 
 use clap::Parser;
-use failup::cli::Cli;
+
+mod cli;
+mod commands;
+
+use cli::Cli;
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    match failup::commands::run(cli) {
+    match commands::run(cli) {
         Ok(code) => code,
         // A reader that stops early (`failup classify big.csv | head`) is not a failure.
         Err(e) if e.is_broken_pipe() => ExitCode::SUCCESS,

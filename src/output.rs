@@ -11,7 +11,8 @@ use crate::error::{Error, Result};
 use crate::record::Classified;
 use crate::taxonomy::Taxonomy;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+/// How classified rows are written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Format {
     Csv,
     Jsonl,

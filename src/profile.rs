@@ -73,7 +73,7 @@ pub fn taxonomy_sha256(t: &Taxonomy) -> String {
             h.update(b"\n");
         }
     }
-    hex(&h.finalize())
+    hex::encode(h.finalize())
 }
 
 /// SHA-256 of the model's fp32 ONNX file and tokenizer.
@@ -88,16 +88,12 @@ pub fn weights_sha256(model: &ModelDir, precision: crate::embed::Precision) -> R
         let bytes = std::fs::read(&p).map_err(|e| Error::io(p.display().to_string(), e))?;
         h.update(&bytes);
     }
-    Ok(hex(&h.finalize()))
+    Ok(hex::encode(h.finalize()))
 }
 
 pub fn file_sha256(path: &Path) -> Result<String> {
     let bytes = std::fs::read(path).map_err(|e| Error::io(path.display().to_string(), e))?;
-    Ok(hex(&Sha256::digest(&bytes)))
-}
-
-pub(crate) fn hex(b: &[u8]) -> String {
-    b.iter().map(|x| format!("{x:02x}")).collect()
+    Ok(hex::encode(Sha256::digest(&bytes)))
 }
 
 /// Labelled stories of a CSV file (`text`/`story` and `label` columns): ids, texts and scenario

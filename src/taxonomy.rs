@@ -277,7 +277,7 @@ impl Taxonomy {
             }
             h.update(format!("|{}|{}\n", s.advice.len(), s.prototypes.len()));
         }
-        h.finalize().iter().map(|b| format!("{b:02x}")).collect()
+        hex::encode(h.finalize())
     }
 
     pub fn index_of(&self, id: &str) -> Option<usize> {

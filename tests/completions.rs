@@ -1,6 +1,6 @@
 //! `failup completions` and `failup man`, run through the real binary. The subcommands and
-//! shells expected come from the library's own clap Command, so a new subcommand or shell is
-//! checked without touching this file.
+//! shells expected come from the binary's own clap Command (its `cli` module, compiled in here
+//! too), so a new subcommand or shell is checked without touching this file.
 
 mod common;
 
@@ -8,7 +8,11 @@ use std::process::{Command, Stdio};
 
 use clap::CommandFactory;
 use common::{failup, stderr, stdout};
-use failup::cli::Cli;
+#[allow(dead_code)] // the test reads the command tree, not every conversion
+#[path = "../src/cli.rs"]
+mod cli;
+
+use cli::Cli;
 
 /// Every visible subcommand as the words that invoke it, nested ones included
 /// (`["models", "prepare"]`), with its visible long flags.

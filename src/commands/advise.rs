@@ -3,8 +3,8 @@
 use std::io::Read;
 
 use crate::cli::AdviseArgs;
-use crate::error::{Error, Result};
-use crate::pipeline::Engine;
+use failup::error::{Error, Result};
+use failup::pipeline::Engine;
 
 pub fn run(args: AdviseArgs) -> Result<()> {
     let text = match args.text.as_deref() {
@@ -23,7 +23,7 @@ pub fn run(args: AdviseArgs) -> Result<()> {
         ));
     }
     let mut engine = Engine::load(&args.model.engine_options())?;
-    crate::profile::apply_args(
+    failup::profile::apply_args(
         &mut engine,
         args.fewshot.examples.as_deref(),
         args.fewshot.profile.as_deref(),
@@ -84,7 +84,7 @@ pub fn run(args: AdviseArgs) -> Result<()> {
 }
 
 /// The text of prototype `<scenario>#<n>` (n from 1); None for examples and unknown ids.
-fn nearest_text(taxonomy: &crate::taxonomy::Taxonomy, id: &str) -> Option<String> {
+fn nearest_text(taxonomy: &failup::taxonomy::Taxonomy, id: &str) -> Option<String> {
     let (scenario, n) = id.split_once('#')?;
     let n: usize = n.parse().ok()?;
     let s = taxonomy.scenarios.iter().find(|s| s.id == scenario)?;

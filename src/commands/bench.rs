@@ -2,11 +2,11 @@
 
 use std::time::Instant;
 
-use crate::bench::{builtin_corpus, run as run_bench, BenchInput, BenchSettings};
 use crate::cli::{BenchArgs, ReportFormat};
-use crate::error::Result;
-use crate::input::{Columns, Source};
-use crate::pipeline::Engine;
+use failup::bench::{builtin_corpus, run as run_bench, BenchInput, BenchSettings};
+use failup::error::Result;
+use failup::input::{Columns, Source};
+use failup::pipeline::Engine;
 
 /// Stories in the built-in corpus used when no input is given.
 const BUILTIN_STORIES: usize = 1000;

@@ -3,13 +3,13 @@
 
 use sha2::{Digest, Sha256};
 
-use crate::calibration::{fit_other_rule, fit_platt, fit_temperature};
-use crate::classify::Classifier;
 use crate::cli::CalibrateArgs;
-use crate::error::Result;
-use crate::eval::calibration_error;
-use crate::pipeline::Engine;
-use crate::profile::{embed_labelled, read_labelled, Calibration, Labelled, Profile};
+use failup::calibration::{fit_other_rule, fit_platt, fit_temperature};
+use failup::classify::Classifier;
+use failup::error::Result;
+use failup::eval::calibration_error;
+use failup::pipeline::Engine;
+use failup::profile::{embed_labelled, read_labelled, Calibration, Labelled, Profile};
 
 /// Confidence and correctness of each story's verdict.
 fn verdicts(c: &Classifier, data: &[Labelled]) -> (Vec<f32>, Vec<bool>) {
@@ -25,11 +25,11 @@ fn verdicts(c: &Classifier, data: &[Labelled]) -> (Vec<f32>, Vec<bool>) {
 fn training_sha256(inputs: &[std::path::PathBuf]) -> Result<String> {
     let hashes = inputs
         .iter()
-        .map(|p| crate::profile::file_sha256(p))
+        .map(|p| failup::profile::file_sha256(p))
         .collect::<Result<Vec<_>>>()?;
     Ok(match hashes.as_slice() {
         [one] => one.clone(),
-        _ => crate::profile::hex(&Sha256::digest(hashes.join("\n"))),
+        _ => hex::encode(Sha256::digest(hashes.join("\n"))),
     })
 }
 

@@ -1,8 +1,8 @@
 //! `failup categories`: the scenarios, what they mean and what to do.
 
 use crate::cli::CategoriesArgs;
-use crate::error::Result;
-use crate::taxonomy::Taxonomy;
+use failup::error::Result;
+use failup::taxonomy::Taxonomy;
 
 pub fn run(args: CategoriesArgs) -> Result<()> {
     let taxonomy = Taxonomy::load(args.taxonomy.as_deref())?;

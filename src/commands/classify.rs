@@ -7,15 +7,15 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use crate::cli::ClassifyArgs;
-use crate::error::{Error, Result};
-use crate::input::{RowIssue, Source, StoryReader};
-use crate::output::{RowWriter, WriterOptions};
-use crate::pipeline::Engine;
-use crate::progress::Progress;
-use crate::record::{Classified, Status};
-use crate::report;
-use crate::sink::{Settings, Sink};
-use crate::taxonomy::Taxonomy;
+use failup::error::{Error, Result};
+use failup::input::{RowIssue, Source, StoryReader};
+use failup::output::{RowWriter, WriterOptions};
+use failup::pipeline::Engine;
+use failup::progress::Progress;
+use failup::record::{Classified, Status};
+use failup::report;
+use failup::sink::{Settings, Sink};
+use failup::taxonomy::Taxonomy;
 
 /// Warnings printed one by one before they are only counted.
 const MAX_ROW_WARNINGS: usize = 10;
@@ -25,7 +25,7 @@ pub fn run(args: ClassifyArgs) -> Result<()> {
     // Check the input's header before the slower model load, so a wrong column fails fast.
     let mut reader = StoryReader::open(&source, &args.columns(), args.columns.dialect())?;
     let mut engine = Engine::load(&args.model.engine_options())?;
-    crate::profile::apply_args(
+    failup::profile::apply_args(
         &mut engine,
         args.fewshot.examples.as_deref(),
         args.fewshot.profile.as_deref(),
@@ -51,7 +51,7 @@ pub fn run(args: ClassifyArgs) -> Result<()> {
     let sink_name = sink.name();
     let mut writer = RowWriter::new(
         sink,
-        args.format,
+        args.format.into(),
         &sink_name,
         engine.taxonomy(),
         WriterOptions {
@@ -174,6 +174,7 @@ pub fn run(args: ClassifyArgs) -> Result<()> {
         let summary = builder.finish(header);
         let format = args
             .report_format
+            .map(report::Format::from)
             .or_else(|| report::Format::from_path(path))
             .unwrap_or(report::Format::Text);
         report::write_report(
@@ -233,7 +234,7 @@ fn resume_settings(
     let optional = |v: Option<&str>| v.unwrap_or("(default)").to_string();
     let file_hash = |f: &Option<std::path::PathBuf>| -> Result<String> {
         f.as_deref()
-            .map_or(Ok("(none)".into()), crate::profile::file_sha256)
+            .map_or(Ok("(none)".into()), failup::profile::file_sha256)
     };
     let pairs = [
         ("failup version", env!("CARGO_PKG_VERSION").to_string()),
@@ -260,12 +261,12 @@ fn resume_settings(
         ("--explain", args.explain.to_string()),
         ("--chunk-size", args.chunk_size.to_string()),
         ("--batch-size", engine.encoder().batch_size().to_string()),
-        ("--precision", value_name(precision)),
+        ("--precision", precision.name().to_string()),
         ("--backend (as resolved)", engine.backend.name().to_string()),
         ("--long-text", value_name(model.long_text)),
         (
             "--model (SHA-256)",
-            crate::profile::weights_sha256(&engine.model, precision)?,
+            failup::profile::weights_sha256(&engine.model, precision)?,
         ),
         ("--taxonomy (SHA-256)", engine.taxonomy().content_sha256()),
         ("--examples (SHA-256)", file_hash(&args.fewshot.examples)?),

@@ -8,7 +8,7 @@ use clap_mangen::roff::{bold, roman, Roff};
 use clap_mangen::Man;
 
 use crate::cli::{Cli, CompletionsArgs};
-use crate::error::{Error, Result};
+use failup::error::{Error, Result};
 
 /// The name the scripts complete and the page documents.
 const BIN: &str = "failup";

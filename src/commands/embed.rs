@@ -6,11 +6,11 @@ use std::time::Instant;
 use serde_json::json;
 
 use crate::cli::EmbedArgs;
-use crate::error::{Error, Result};
-use crate::input::{Columns, Source, StoryReader};
-use crate::pipeline::{Engine, Want, CHUNK_SIZE};
-use crate::progress::Progress;
-use crate::sink::Sink;
+use failup::error::{Error, Result};
+use failup::input::{Columns, Source, StoryReader};
+use failup::pipeline::{Engine, Want, CHUNK_SIZE};
+use failup::progress::Progress;
+use failup::sink::Sink;
 
 pub fn run(args: EmbedArgs) -> Result<()> {
     let source = Source::from_arg(&args.input);

@@ -4,13 +4,13 @@
 
 use std::process::ExitCode;
 
-use crate::classify::Classifier;
 use crate::cli::{EvalArgs, ReportFormat};
-use crate::error::{Error, Result};
-use crate::eval::calibration_error;
-use crate::eval::{cross_validate_indexes, evaluate, stratified_folds, Mistake, Scored};
-use crate::pipeline::Engine;
-use crate::profile::{apply_args, embed_labelled, read_labelled, Labelled};
+use failup::classify::Classifier;
+use failup::error::{Error, Result};
+use failup::eval::calibration_error;
+use failup::eval::{cross_validate_indexes, evaluate, stratified_folds, Mistake, Scored};
+use failup::pipeline::Engine;
+use failup::profile::{apply_args, embed_labelled, read_labelled, Labelled};
 
 pub fn run(args: EvalArgs) -> Result<ExitCode> {
     let mut engine = Engine::load(&args.model.engine_options())?;
@@ -135,7 +135,7 @@ pub fn cross_validate(
     stories: &[Labelled],
     folds: &[usize],
     k: usize,
-) -> Vec<crate::classify::Verdict> {
+) -> Vec<failup::classify::Verdict> {
     cross_validate_indexes(
         stories.len(),
         folds,

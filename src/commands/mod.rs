@@ -15,7 +15,7 @@ pub mod train;
 use std::process::ExitCode;
 
 use crate::cli::{Cli, Command};
-use crate::error::Result;
+use failup::error::Result;
 
 /// Runs a parsed command line; `Ok` carries the exit code (1 when a requested gate failed).
 pub fn run(cli: Cli) -> Result<ExitCode> {

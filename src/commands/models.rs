@@ -1,8 +1,8 @@
 //! `failup models prepare`: make what a backend needs beyond the model folder.
 
 use crate::cli::{ModelsCommand, PrepareArgs};
-use crate::embed::{prepare, Backend, ModelDir};
-use crate::error::Result;
+use failup::embed::{prepare, Backend, ModelDir};
+use failup::error::Result;
 
 pub fn run(command: ModelsCommand) -> Result<()> {
     match command {
@@ -12,11 +12,12 @@ pub fn run(command: ModelsCommand) -> Result<()> {
 
 fn run_prepare(args: PrepareArgs) -> Result<()> {
     let model = ModelDir::resolve(args.model.as_deref())?;
-    let prepared = prepare(args.backend, &model, args.force)?;
-    match (&prepared.path, args.backend) {
+    let backend: Backend = args.backend.into();
+    let prepared = prepare(backend, &model, args.force)?;
+    match (&prepared.path, backend) {
         (None, Backend::Rten | Backend::Amx | Backend::Auto) => eprintln!(
             "failup: {} runs {} as it is; nothing to prepare",
-            args.backend.name(),
+            backend.name(),
             model.dir.join("model.onnx").display()
         ),
         (None, backend) => eprintln!("failup: {}: nothing to prepare", backend.name()),

@@ -1,10 +1,10 @@
 //! `failup report`: read a classify output back and write an aggregate report.
 
 use crate::cli::ReportArgs;
-use crate::error::Result;
-use crate::input::Source;
-use crate::report::reader::ClassifiedReader;
-use crate::report::{self, Format, SummaryBuilder, SummaryOptions};
+use failup::error::Result;
+use failup::input::Source;
+use failup::report::reader::ClassifiedReader;
+use failup::report::{self, Format, SummaryBuilder, SummaryOptions};
 
 pub fn run(args: ReportArgs) -> Result<()> {
     let source = Source::from_arg(&args.input);
@@ -17,6 +17,7 @@ pub fn run(args: ReportArgs) -> Result<()> {
     )?;
     let format = args
         .format
+        .map(Format::from)
         .or_else(|| Format::from_path(&args.output))
         .unwrap_or(Format::Text);
     let mut builder = SummaryBuilder::new(
@@ -37,5 +38,11 @@ pub fn run(args: ReportArgs) -> Result<()> {
         report::input_display_name(&args.input),
     );
     let summary = builder.finish(header);
-    report::write_report(&summary, &args.output, format, args.color, Some(&source))
+    report::write_report(
+        &summary,
+        &args.output,
+        format,
+        args.color.into(),
+        Some(&source),
+    )
 }

@@ -1,9 +1,9 @@
 //! `failup train`: fit a few-shot profile on labelled stories, once.
 
 use crate::cli::TrainArgs;
-use crate::error::Result;
-use crate::pipeline::Engine;
-use crate::profile::{embed_labelled, read_labelled, Profile};
+use failup::error::Result;
+use failup::pipeline::Engine;
+use failup::profile::{embed_labelled, read_labelled, Profile};
 
 pub fn run(args: TrainArgs) -> Result<()> {
     let engine = Engine::load(&args.model.engine_options())?;

@@ -6,13 +6,11 @@
 //! for int8. rust-bert is compiled only with `--features rust-bert`, because it links
 //! libtorch; without the feature, asking for it is an error that says how to build it.
 
-use clap::ValueEnum;
-
 use super::{Embedder, ModelDir, Precision};
 use crate::error::{Error, Result};
 
 /// An inference engine for the bundled model.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, ValueEnum)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub enum Backend {
     /// The AMX engine for fp32 and bf16 where the CPU has AMX, else rten.
     #[default]
@@ -26,7 +24,6 @@ pub enum Backend {
     RustBert,
     /// A hashed bag of words instead of the model, for failup's own tests of everything
     /// around it; its verdicts mean nothing.
-    #[value(name = "test-hashed", hide = true)]
     TestHashed,
 }
 

@@ -18,7 +18,7 @@ const REQUIRED: [&str; 4] = [
 ];
 
 /// Which weights run: exact fp32, or the int8 fast mode (`model.int8.onnx`).
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, clap::ValueEnum)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub enum Precision {
     /// fp32 weights: embeddings at parity with the reference (cosine >= 0.9999).
     #[default]
@@ -32,6 +32,15 @@ pub enum Precision {
 }
 
 impl Precision {
+    /// The name `--precision` takes.
+    pub fn name(self) -> &'static str {
+        match self {
+            Precision::Fp32 => "fp32",
+            Precision::Int8 => "int8",
+            Precision::Bf16 => "bf16",
+        }
+    }
+
     pub fn file_name(self) -> &'static str {
         match self {
             Precision::Fp32 | Precision::Bf16 => "model.onnx",

@@ -127,10 +127,7 @@ fn cache_key(model: &ModelDir, meta: &std::fs::Metadata) -> String {
         where_.display(),
         meta.len()
     ));
-    h.finalize()[..8]
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect()
+    hex::encode(&h.finalize()[..8])
 }
 
 /// Reads `model.onnx`, converts it and writes safetensors into `file`.
@@ -146,10 +143,7 @@ fn convert(model: &ModelDir, file: std::fs::File, shown_as: &Path) -> Result<()>
               git checkout -- models/"
                 .into(),
         })?;
-    let sha: String = Sha256::digest(&bytes)
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect();
+    let sha = hex::encode(Sha256::digest(&bytes));
     drop(bytes);
     let metadata = BTreeMap::from([
         ("format".to_string(), "pt".to_string()),

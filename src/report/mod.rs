@@ -30,7 +30,7 @@ pub use stats::{
 };
 
 /// A report's format.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Format {
     /// An aligned table with share bars, for the terminal.
     Text,
@@ -57,7 +57,7 @@ impl Format {
 }
 
 /// Whether the text format uses colour.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum ColorChoice {
     /// Colour when writing to a terminal and NO_COLOR is not set.
     #[default]
@@ -144,10 +144,7 @@ pub fn load_taxonomy(path: Option<&Path>) -> Result<(Taxonomy, TaxonomyInfo)> {
 }
 
 fn sha256_hex(bytes: &[u8]) -> String {
-    Sha256::digest(bytes)
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect()
+    hex::encode(Sha256::digest(bytes))
 }
 
 /// The model's name for the header: the folder `--model`/`FAILUP_MODEL` names or the bundled
