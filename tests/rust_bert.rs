@@ -62,9 +62,8 @@ mod without_the_feature {
 mod with_the_feature {
     use std::path::Path;
 
-    use failup::embed::{
-        cosine, Embedder, ModelDir, RustBertEmbedder, TextTokenizer, TokenizerConfig,
-    };
+    use failup::embed::{Embedder, ModelDir, RustBertEmbedder, TextTokenizer, TokenizerConfig};
+    use failup::vector::cosine;
     use serde::Deserialize;
 
     use super::*;
