@@ -68,7 +68,7 @@ impl<W: Write> RowWriter<W> {
         taxonomy: &Taxonomy,
         options: WriterOptions,
     ) -> Result<RowWriter<W>> {
-        let ids: Vec<String> = taxonomy.ids().iter().map(|s| s.to_string()).collect();
+        let ids = taxonomy.labels();
         let mut w = RowWriter {
             out,
             format,

@@ -298,12 +298,7 @@ impl Profile {
                 &self.model_sha256[..12.min(self.model_sha256.len())]
             )));
         }
-        let ids: Vec<String> = engine
-            .taxonomy()
-            .ids()
-            .iter()
-            .map(|s| s.to_string())
-            .collect();
+        let ids = engine.taxonomy().labels();
         if let Some(head) = &self.head {
             if !head.fits(engine.encoder().dim(), ids.len()) {
                 return Err(Error::Input {

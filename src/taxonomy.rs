@@ -291,6 +291,11 @@ impl Taxonomy {
     pub fn ids(&self) -> Vec<&str> {
         self.scenarios.iter().map(|s| s.id.as_str()).collect()
     }
+
+    /// The scenario ids as owned strings, for tables and reports that keep them.
+    pub fn labels(&self) -> Vec<String> {
+        self.scenarios.iter().map(|s| s.id.clone()).collect()
+    }
 }
 
 /// 1-based line number of a byte offset.

@@ -4,7 +4,6 @@ use std::io::Read;
 
 use crate::cli::AdviseArgs;
 use failup::error::{Error, Result};
-use failup::pipeline::Engine;
 
 pub fn run(args: AdviseArgs) -> Result<()> {
     let text = match args.text.as_deref() {
@@ -22,12 +21,7 @@ pub fn run(args: AdviseArgs) -> Result<()> {
             "the story is empty; pass it as an argument or on standard input".into(),
         ));
     }
-    let mut engine = Engine::load(&args.model.engine_options())?;
-    failup::profile::apply_args(
-        &mut engine,
-        args.fewshot.examples.as_deref(),
-        args.fewshot.profile.as_deref(),
-    )?;
+    let engine = super::load_engine(&args.model, &args.fewshot)?;
     let (embedded, verdict) = engine
         .classify_text(&text)?
         .expect("non-empty text is always embedded");

@@ -60,12 +60,7 @@ pub fn run(args: CalibrateArgs) -> Result<()> {
     }
     let data = embed_labelled(&engine, &rows, false)?;
     let gold: Vec<usize> = data.iter().map(|e| e.label).collect();
-    let labels: Vec<String> = engine
-        .taxonomy()
-        .ids()
-        .iter()
-        .map(|s| s.to_string())
-        .collect();
+    let labels = engine.taxonomy().labels();
     let other = engine.taxonomy().other_index();
     let mut c = engine.classifier().clone();
     let (conf, correct) = verdicts(&c, &data);

@@ -24,12 +24,7 @@ pub fn run(args: ClassifyArgs) -> Result<()> {
     let source = Source::from_arg(&args.input);
     // Check the input's header before the slower model load, so a wrong column fails fast.
     let mut reader = StoryReader::open(&source, &args.columns(), args.columns.dialect())?;
-    let mut engine = Engine::load(&args.model.engine_options())?;
-    failup::profile::apply_args(
-        &mut engine,
-        args.fewshot.examples.as_deref(),
-        args.fewshot.profile.as_deref(),
-    )?;
+    let engine = super::load_engine(&args.model, &args.fewshot)?;
     // Standard output cannot be resumed, so it needs no settings (and skips hashing the model).
     let settings = if args.output == std::path::Path::new("-") {
         Settings::new()

@@ -35,12 +35,7 @@ pub fn run(args: EvalArgs) -> Result<ExitCode> {
         eprintln!("embedding {} labelled stories…", rows.len());
     }
     let embedded = embed_labelled(&engine, &rows, args.cv.is_some())?;
-    let labels: Vec<String> = engine
-        .taxonomy()
-        .ids()
-        .iter()
-        .map(|s| s.to_string())
-        .collect();
+    let labels = engine.taxonomy().labels();
     let gold: Vec<usize> = embedded.iter().map(|e| e.label).collect();
     let verdicts = match args.cv {
         None => embedded

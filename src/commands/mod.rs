@@ -14,8 +14,20 @@ pub mod train;
 
 use std::process::ExitCode;
 
-use crate::cli::{Cli, Command};
+use crate::cli::{Cli, Command, FewShotArgs, ModelArgs};
 use failup::error::Result;
+use failup::pipeline::Engine;
+
+/// Loads the engine and applies `--examples` or `--profile`, as every classifying command does.
+fn load_engine(model: &ModelArgs, fewshot: &FewShotArgs) -> Result<Engine> {
+    let mut engine = Engine::load(&model.engine_options())?;
+    failup::profile::apply_args(
+        &mut engine,
+        fewshot.examples.as_deref(),
+        fewshot.profile.as_deref(),
+    )?;
+    Ok(engine)
+}
 
 /// Runs a parsed command line; `Ok` carries the exit code (1 when a requested gate failed).
 pub fn run(cli: Cli) -> Result<ExitCode> {

@@ -784,7 +784,7 @@ impl SummaryBuilder {
             .collect();
 
         let min_group = self.options.min_group_size;
-        let ids: Vec<String> = self.taxonomy.ids().iter().map(|s| s.to_string()).collect();
+        let ids = self.taxonomy.labels();
         let group_row = |value: String, counts: Vec<u64>| {
             let count: u64 = counts.iter().sum();
             GroupRow {
