@@ -97,7 +97,7 @@ impl Classifier {
         };
         c.prototypes = prototypes
             .iter()
-            .map(|ps| ps.iter().map(|p| c.prepare(p)).collect())
+            .map(|ps| ps.iter().map(|p| c.comparable(p)).collect())
             .collect();
         c
     }
@@ -111,7 +111,7 @@ impl Classifier {
     }
 
     /// A story embedding as the classifier compares it: centred and unit-length.
-    pub fn prepare(&self, embedding: &[f32]) -> Vec<f32> {
+    pub fn comparable(&self, embedding: &[f32]) -> Vec<f32> {
         let mut v = self.centred(embedding);
         normalise(&mut v);
         v
@@ -146,7 +146,7 @@ impl Classifier {
             .map(|(id, label, e)| Example {
                 id,
                 label,
-                embedding: self.prepare(&e),
+                embedding: self.comparable(&e),
             })
             .collect();
     }
@@ -224,7 +224,7 @@ impl Classifier {
             _ if w == 0.0 => Vec::new(),
             Some(s) if !s.is_empty() => s
                 .iter()
-                .map(|e| unit_scores(&self.similarities_without(&self.prepare(e), skip)))
+                .map(|e| unit_scores(&self.similarities_without(&self.comparable(e), skip)))
                 .collect(),
             // Without its sentences the story is its own one sentence.
             _ => vec![unit_scores(&sims)],
@@ -263,7 +263,7 @@ impl Classifier {
         attended: Option<&[f32]>,
         sentences: Option<&[Vec<f32>]>,
     ) -> Vec<f32> {
-        let prepared = self.prepare(embedding);
+        let prepared = self.comparable(embedding);
         let sims = self.zero_shot_scores(&prepared, sentences, None);
         match &self.head {
             None => sims,
@@ -316,7 +316,7 @@ impl Classifier {
         attended: Option<&[f32]>,
         sentences: Option<&[Vec<f32>]>,
     ) -> Verdict {
-        let prepared = self.prepare(embedding);
+        let prepared = self.comparable(embedding);
         let sims = self.prototype_similarities(&prepared);
         let nearest = self.nearest(&prepared, &sims);
         let scores = self.blend(sims, sentences, None);
@@ -367,7 +367,7 @@ impl Classifier {
                 classifier.prototypes()[e.label].len(),
                 per_scenario[e.label],
             );
-            let p = classifier.prepare(e.embedding);
+            let p = classifier.comparable(e.embedding);
             let sims = classifier.zero_shot_scores(&p, e.sentences, None);
             rows.push(Row {
                 fixed: fixed_features(&p, &sims),
@@ -565,7 +565,7 @@ mod tests {
     #[test]
     fn scores_blend_the_whole_story_and_the_pooled_sentences() {
         let c = two_axis_classifier(0.75);
-        let prepared = c.prepare(&[1.0, 0.0, 0.0]);
+        let prepared = c.comparable(&[1.0, 0.0, 0.0]);
         let s = c.zero_shot_scores(&prepared, Some(&[vec![0.0, 1.0, 0.0]]), None);
         // Whole: (1, 0); the one sentence: (0, 1).
         assert!(

@@ -28,13 +28,13 @@ pub struct RowWriter<W: Write> {
     explain: bool,
 }
 
-fn four(x: f32) -> String {
+fn four_decimals(x: f32) -> String {
     format!("{x:.4}")
 }
 
-fn four_json(x: f32) -> Value {
+fn four_decimals_json(x: f32) -> Value {
     // Round through the decimal text so JSON and CSV carry the same value.
-    json!(four(x).parse::<f64>().unwrap_or(0.0))
+    json!(four_decimals(x).parse::<f64>().unwrap_or(0.0))
 }
 
 /// Neutralises a cell a spreadsheet would run as a formula, by prefixing `'`.
@@ -133,13 +133,13 @@ impl<W: Write> RowWriter<W> {
                 let mut rec: Vec<String> = vec![
                     safe(&row.story.id),
                     v.map(|v| name_of(v.category)).unwrap_or_default(),
-                    v.map(|v| four(v.confidence)).unwrap_or_default(),
+                    v.map(|v| four_decimals(v.confidence)).unwrap_or_default(),
                     v.map(|v| name_of(v.runner_up)).unwrap_or_default(),
-                    v.map(|v| four(v.margin)).unwrap_or_default(),
+                    v.map(|v| four_decimals(v.margin)).unwrap_or_default(),
                     v.and_then(|v| v.also).map(name_of).unwrap_or_default(),
                 ];
                 for i in 0..self.ids.len() {
-                    rec.push(v.map(|v| four(v.scores[i])).unwrap_or_default());
+                    rec.push(v.map(|v| four_decimals(v.scores[i])).unwrap_or_default());
                 }
                 rec.push(row.tokens.to_string());
                 rec.push(row.chunks.to_string());
@@ -152,7 +152,7 @@ impl<W: Write> RowWriter<W> {
                 if self.explain {
                     let n = v.and_then(|v| v.nearest.as_ref());
                     rec.push(n.map(|n| n.id.clone()).unwrap_or_default());
-                    rec.push(n.map(|n| four(n.similarity)).unwrap_or_default());
+                    rec.push(n.map(|n| four_decimals(n.similarity)).unwrap_or_default());
                 }
                 rec.extend(row.story.kept.iter().map(|c| safe(c)));
                 self.write_csv_record(&rec)
@@ -163,7 +163,7 @@ impl<W: Write> RowWriter<W> {
                         .ids
                         .iter()
                         .zip(&v.scores)
-                        .map(|(id, s)| (id.clone(), four_json(*s)))
+                        .map(|(id, s)| (id.clone(), four_decimals_json(*s)))
                         .collect(),
                     None => Map::new(),
                 };
@@ -176,9 +176,9 @@ impl<W: Write> RowWriter<W> {
                 let mut obj = json!({
                     "id": row.story.id,
                     "category": v.map(|v| name_of(v.category)),
-                    "confidence": v.map(|v| four_json(v.confidence)),
+                    "confidence": v.map(|v| four_decimals_json(v.confidence)),
                     "runner_up": v.map(|v| name_of(v.runner_up)),
-                    "margin": v.map(|v| four_json(v.margin)),
+                    "margin": v.map(|v| four_decimals_json(v.margin)),
                     "also": v.and_then(|v| v.also).map(name_of),
                     "scores": scores,
                     "tokens": row.tokens,
@@ -191,7 +191,7 @@ impl<W: Write> RowWriter<W> {
                 if self.explain {
                     let n = v.and_then(|v| v.nearest.as_ref());
                     obj["nearest"] = json!(n.map(|n| n.id.clone()));
-                    obj["nearest_similarity"] = json!(n.map(|n| four_json(n.similarity)));
+                    obj["nearest_similarity"] = json!(n.map(|n| four_decimals_json(n.similarity)));
                 }
                 let out = &mut self.out;
                 let result = serde_json::to_writer(&mut *out, &obj)
