@@ -65,6 +65,22 @@ impl Error {
         }
     }
 
+    /// A CSV reader's error in `file`: an I/O error as such, anything else as bad input at the
+    /// line the reader had reached.
+    pub fn csv(file: &str, e: csv::Error) -> Self {
+        let line = e.position().map(|p| p.line());
+        let problem = format!("not valid CSV: {e}");
+        match e.into_kind() {
+            csv::ErrorKind::Io(io) => Error::io(file, io),
+            _ => Error::Input {
+                file: file.to_string(),
+                line,
+                column: None,
+                problem,
+            },
+        }
+    }
+
     /// True when the error is a closed stdout (e.g. `failup classify big.csv | head`), which
     /// is a normal way for a reader to stop, not a failure.
     pub fn is_broken_pipe(&self) -> bool {

@@ -258,7 +258,7 @@ impl StoryReader {
             .flexible(true)
             .delimiter(delimiter)
             .from_reader(tracked);
-        let header_record = reader.byte_headers().map_err(|e| csv_error(&name, e))?;
+        let header_record = reader.byte_headers().map_err(|e| Error::csv(&name, e))?;
         let headers: Vec<String> = header_record
             .iter()
             .map(|h| String::from_utf8_lossy(h).trim().to_string())
@@ -370,7 +370,7 @@ impl StoryReader {
         let more = self
             .reader
             .read_byte_record(&mut self.record)
-            .map_err(|e| csv_error(&self.name, e))?;
+            .map_err(|e| Error::csv(&self.name, e))?;
         self.row += more as u64;
         Ok(more)
     }
@@ -471,20 +471,6 @@ pub fn sniff_delimiter(head: &[u8]) -> u8 {
         b','
     } else {
         candidates[best]
-    }
-}
-
-fn csv_error(name: &str, e: csv::Error) -> Error {
-    let line = e.position().map(|p| p.line());
-    let problem = match e.kind() {
-        csv::ErrorKind::Io(io) => format!("read failed: {io}"),
-        _ => format!("not valid CSV: {e}"),
-    };
-    Error::Input {
-        file: name.to_string(),
-        line,
-        column: None,
-        problem,
     }
 }
 

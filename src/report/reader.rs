@@ -170,7 +170,7 @@ impl ClassifiedReader {
         let mut reader = csv::ReaderBuilder::new().flexible(true).from_reader(inner);
         let headers: Vec<String> = reader
             .byte_headers()
-            .map_err(|e| csv_error(&self.name, e))?
+            .map_err(|e| Error::csv(&self.name, e))?
             .iter()
             .map(|h| String::from_utf8_lossy(h).trim().to_string())
             .collect();
@@ -314,7 +314,7 @@ impl ClassifiedReader {
             } => {
                 let more = reader
                     .read_byte_record(record)
-                    .map_err(|e| csv_error(&self.name, e))?;
+                    .map_err(|e| Error::csv(&self.name, e))?;
                 if !more {
                     return Ok(None);
                 }
@@ -517,14 +517,6 @@ fn input_error(file: &str, line: Option<u64>, problem: String) -> Error {
         line,
         column: None,
         problem,
-    }
-}
-
-fn csv_error(name: &str, e: csv::Error) -> Error {
-    let line = e.position().map(|p| p.line());
-    match e.into_kind() {
-        csv::ErrorKind::Io(io) => Error::io(name, io),
-        other => input_error(name, line, format!("cannot read the CSV: {other:?}")),
     }
 }
 
