@@ -164,6 +164,9 @@ pub enum Command {
     /// Fit the confidence temperature and the `other` rule on labelled stories and write them
     /// to a profile.
     Calibrate(CalibrateArgs),
+    /// Put the outputs of a sharded run (`classify --shard I/N -o part-I.csv`) back together
+    /// in input order, exactly as one unsharded run writes them.
+    Merge(MergeArgs),
     /// Model housekeeping: `models prepare --backend rust-bert` converts the weights for
     /// rust-bert ahead of the first run.
     #[command(subcommand)]
@@ -456,6 +459,15 @@ pub struct ClassifyArgs {
           value_parser = clap::value_parser!(u64).range(1..))]
     pub chunk_size: u64,
 
+    /// Process one shard of the input: `I/N` takes the data rows whose 0-based index is I
+    /// modulo N, so N runs over the same file share it, each row in exactly one. `auto/N` (or
+    /// `auto`, with N from SLURM_ARRAY_TASK_COUNT) reads I from SLURM_ARRAY_TASK_ID or
+    /// Kubernetes' JOB_COMPLETION_INDEX. Each output row then starts with its row number in
+    /// the whole input (`row`); `failup merge --rows` puts the shards back together
+    /// (docs/src/scale-out.md).
+    #[arg(long, value_name = "I/N")]
+    pub shard: Option<String>,
+
     /// Continue an interrupted run: keep the complete rows of OUTPUT's partial file and
     /// classify only the rest. Needs -o FILE and the same input and settings.
     #[arg(long, requires = "output")]
@@ -537,10 +549,39 @@ pub struct CategoriesArgs {
 }
 
 #[derive(Debug, Args)]
+#[command(
+    after_help = "Example:\n  for i in 0 1 2 3; do failup classify big.csv --shard $i/4 -o part-$i.csv & done; wait\n  failup merge --rows part-*.csv -o classified.csv"
+)]
+pub struct MergeArgs {
+    /// The parts are rows (CSV or JSON Lines from `classify --shard`, or JSON Lines from
+    /// `embed --shard`). Every row must be in exactly one part; overlapping parts, a missing
+    /// shard or parts with different columns are refused.
+    #[arg(long, required = true)]
+    pub rows: bool,
+
+    /// The parts, in any order.
+    #[arg(value_name = "PART", required = true)]
+    pub parts: Vec<PathBuf>,
+
+    /// Where to write the merged rows (written to a temporary name and renamed when complete).
+    #[arg(short, long, value_name = "FILE")]
+    pub output: PathBuf,
+}
+
+#[derive(Debug, Args)]
 pub struct EmbedArgs {
     /// Input CSV with a header row; `-` reads standard input.
     #[arg(value_name = "INPUT")]
     pub input: PathBuf,
+
+    /// Process one shard of the input: `I/N` takes the data rows whose 0-based index is I
+    /// modulo N, so N runs over the same file share it, each row in exactly one. `auto/N` (or
+    /// `auto`, with N from SLURM_ARRAY_TASK_COUNT) reads I from SLURM_ARRAY_TASK_ID or
+    /// Kubernetes' JOB_COMPLETION_INDEX. Each output row then starts with its row number in
+    /// the whole input (`row`); `failup merge --rows` puts the shards back together
+    /// (docs/src/scale-out.md).
+    #[arg(long, value_name = "I/N")]
+    pub shard: Option<String>,
 
     /// Output file; `-` (the default) writes standard output.
     #[arg(short, long, default_value = "-", value_name = "FILE")]

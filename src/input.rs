@@ -10,6 +10,7 @@ use std::sync::{Arc, Mutex};
 use csv::ByteRecord;
 
 use crate::error::{Error, Result};
+use crate::shard::Shard;
 
 /// Where stories come from: a file, or standard input for `-`.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -189,6 +190,7 @@ pub struct StoryReader {
     group: Option<usize>,
     keep: Vec<usize>,
     row: u64,
+    shard: Shard,
     record: ByteRecord,
     bytes_read: Arc<AtomicU64>,
     breaks: Arc<Mutex<LineBreaks>>,
@@ -335,6 +337,7 @@ impl StoryReader {
             group,
             keep,
             row: 0,
+            shard: Shard::WHOLE,
             record: ByteRecord::new(),
             bytes_read,
             breaks,
@@ -365,14 +368,27 @@ impl StoryReader {
         (self.bytes_read.clone(), self.total_bytes)
     }
 
-    /// Reads the next record into `self.record`; false at the end of the input.
+    /// Reads only the rows of `shard` from here on (row numbers stay those of the whole
+    /// input).
+    pub fn set_shard(&mut self, shard: Shard) {
+        self.shard = shard;
+    }
+
+    /// Reads the shard's next record into `self.record`; false at the end of the input.
     fn advance(&mut self) -> Result<bool> {
-        let more = self
-            .reader
-            .read_byte_record(&mut self.record)
-            .map_err(|e| Error::csv(&self.name, e))?;
-        self.row += more as u64;
-        Ok(more)
+        loop {
+            let more = self
+                .reader
+                .read_byte_record(&mut self.record)
+                .map_err(|e| Error::csv(&self.name, e))?;
+            if !more {
+                return Ok(false);
+            }
+            self.row += 1;
+            if self.shard.holds(self.row - 1) {
+                return Ok(true);
+            }
+        }
     }
 
     /// Skips up to `n` rows (for `--resume`); returns how many there were.

@@ -26,6 +26,7 @@ pub struct RowWriter<W: Write> {
     kept: Vec<String>,
     excel_safe: bool,
     explain: bool,
+    row_numbers: bool,
 }
 
 fn four_decimals(x: f32) -> String {
@@ -57,6 +58,9 @@ pub struct WriterOptions {
     pub header: bool,
     /// Add the `nearest` and `nearest_similarity` columns (`--explain`).
     pub explain: bool,
+    /// Start each row with its 1-based row number in the whole input (`row`), so the
+    /// outputs of shards can be put back in order.
+    pub row_numbers: bool,
 }
 
 impl<W: Write> RowWriter<W> {
@@ -77,18 +81,21 @@ impl<W: Write> RowWriter<W> {
             kept: options.kept,
             excel_safe: options.excel_safe,
             explain: options.explain,
+            row_numbers: options.row_numbers,
         };
         if format == Format::Csv && options.header {
-            let mut header: Vec<String> = [
-                "id",
-                "category",
-                "confidence",
-                "runner_up",
-                "margin",
-                "also",
-            ]
-            .map(String::from)
-            .to_vec();
+            let mut header: Vec<String> = w.row_numbers.then(|| "row".into()).into_iter().collect();
+            header.extend(
+                [
+                    "id",
+                    "category",
+                    "confidence",
+                    "runner_up",
+                    "margin",
+                    "also",
+                ]
+                .map(String::from),
+            );
             header.extend(w.ids.iter().map(|id| format!("score_{id}")));
             header.extend(["tokens", "chunks", "truncated", "status", "advice"].map(String::from));
             if w.explain {
@@ -130,14 +137,19 @@ impl<W: Write> RowWriter<W> {
                         cell.to_string()
                     }
                 };
-                let mut rec: Vec<String> = vec![
+                let mut rec: Vec<String> = self
+                    .row_numbers
+                    .then(|| row.story.row.to_string())
+                    .into_iter()
+                    .collect();
+                rec.extend([
                     safe(&row.story.id),
                     v.map(|v| name_of(v.category)).unwrap_or_default(),
                     v.map(|v| four_decimals(v.confidence)).unwrap_or_default(),
                     v.map(|v| name_of(v.runner_up)).unwrap_or_default(),
                     v.map(|v| four_decimals(v.margin)).unwrap_or_default(),
                     v.and_then(|v| v.also).map(name_of).unwrap_or_default(),
-                ];
+                ]);
                 for i in 0..self.ids.len() {
                     rec.push(v.map(|v| four_decimals(v.scores[i])).unwrap_or_default());
                 }
@@ -188,6 +200,9 @@ impl<W: Write> RowWriter<W> {
                     "advice": v.map(|v| taxonomy.scenarios[v.category].headline.clone()),
                     "columns": columns,
                 });
+                if self.row_numbers {
+                    obj["row"] = json!(row.story.row);
+                }
                 if self.explain {
                     let n = v.and_then(|v| v.nearest.as_ref());
                     obj["nearest"] = json!(n.map(|n| n.id.clone()));

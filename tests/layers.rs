@@ -10,6 +10,7 @@ const LAYERS: &[&str] = &[
     "error",
     "vector",
     "taxonomy",
+    "shard",
     "input",
     "sentences",
     "sink",
@@ -25,6 +26,7 @@ const LAYERS: &[&str] = &[
     "pipeline",
     "profile",
     "output",
+    "merge",
     "report",
     "bench",
 ];

@@ -24,6 +24,10 @@ pub fn run(args: ClassifyArgs) -> Result<()> {
     let source = Source::from_arg(&args.input);
     // Check the input's header before the slower model load, so a wrong column fails fast.
     let mut reader = StoryReader::open(&source, &args.columns(), args.columns.dialect())?;
+    let shard = super::shard(args.shard.as_deref())?;
+    if let Some(shard) = shard {
+        reader.set_shard(shard);
+    }
     let engine = super::load_engine(&args.model, &args.fewshot)?;
     // Standard output cannot be resumed, so it needs no settings (and skips hashing the model).
     let settings = if args.output == std::path::Path::new("-") {
@@ -54,6 +58,7 @@ pub fn run(args: ClassifyArgs) -> Result<()> {
             excel_safe: args.excel_safe,
             header: done == 0,
             explain: args.explain,
+            row_numbers: shard.is_some(),
         },
     )?;
     if done > 0 {
@@ -255,6 +260,7 @@ fn resume_settings(
         ("--excel-safe", args.excel_safe.to_string()),
         ("--explain", args.explain.to_string()),
         ("--chunk-size", args.chunk_size.to_string()),
+        ("--shard", optional(args.shard.as_deref())),
         ("--batch-size", engine.encoder().batch_size().to_string()),
         ("--precision", precision.name().to_string()),
         ("--backend (as resolved)", engine.backend.name().to_string()),

@@ -20,6 +20,10 @@ pub fn run(args: EmbedArgs) -> Result<()> {
         ..Columns::default()
     };
     let mut reader = StoryReader::open(&source, &columns, args.columns.dialect())?;
+    let shard = super::shard(args.shard.as_deref())?;
+    if let Some(shard) = shard {
+        reader.set_shard(shard);
+    }
     let engine = Engine::load(&args.model.exact_engine_options())?;
     let mut sink = Sink::open(&args.output, Some(&source))?;
     let name = sink.name();
@@ -36,13 +40,16 @@ pub fn run(args: EmbedArgs) -> Result<()> {
         // the classifier reads.
         let embedded = engine.encoder().embed_texts(&texts, Want::default())?;
         for (story, e) in chunk.iter().zip(&embedded) {
-            let line = json!({
+            let mut line = json!({
                 "id": story.id,
                 "tokens": e.tokens,
                 "truncated": e.truncated,
                 "chunks": e.chunks,
                 "embedding": e.embedding,
             });
+            if shard.is_some() {
+                line["row"] = json!(story.row);
+            }
             serde_json::to_writer(&mut sink, &line)
                 .map_err(std::io::Error::from)
                 .and_then(|_| sink.write_all(b"\n"))

@@ -8,6 +8,7 @@ pub mod classify;
 pub mod completions;
 pub mod embed;
 pub mod eval;
+pub mod merge;
 pub mod models;
 pub mod report;
 pub mod train;
@@ -17,6 +18,12 @@ use std::process::ExitCode;
 use crate::cli::{Cli, Command, FewShotArgs, ModelArgs};
 use failup::error::Result;
 use failup::pipeline::Engine;
+
+/// The `--shard` a command was given, read with the process's environment for `auto`.
+fn shard(spec: Option<&str>) -> Result<Option<failup::shard::Shard>> {
+    spec.map(|s| failup::shard::Shard::parse(s, |k| std::env::var(k).ok()))
+        .transpose()
+}
 
 /// Loads the engine and applies `--examples` or `--profile`, as every classifying command does.
 fn load_engine(model: &ModelArgs, fewshot: &FewShotArgs) -> Result<Engine> {
@@ -41,6 +48,7 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
         Command::Report(a) => report::run(a).map(|_| ExitCode::SUCCESS),
         Command::Train(a) => train::run(a).map(|_| ExitCode::SUCCESS),
         Command::Calibrate(a) => calibrate::run(a).map(|_| ExitCode::SUCCESS),
+        Command::Merge(a) => merge::run(a).map(|_| ExitCode::SUCCESS),
         Command::Models(c) => models::run(c).map(|_| ExitCode::SUCCESS),
         Command::Completions(a) => completions::run(a).map(|_| ExitCode::SUCCESS),
         Command::Man => completions::run_man().map(|_| ExitCode::SUCCESS),

@@ -1,0 +1,241 @@
+//! Putting sharded outputs back together (`failup merge --rows`): the parts of a run split
+//! with `--shard I/N` each carry their rows' numbers in the whole input, so their rows can be
+//! interleaved back into input order, the `row` numbers dropped, and the result written
+//! exactly as one unsharded run would have written it. Parts that overlap, leave rows out, or
+//! were written with different columns are refused, naming the problem.
+
+use std::cmp::Reverse;
+use std::collections::BinaryHeap;
+use std::fs::File;
+use std::io::{BufRead, BufReader, Write};
+use std::path::{Path, PathBuf};
+
+use serde_json::Value;
+
+use crate::error::{Error, Result};
+use crate::sink::Sink;
+
+/// What a merge wrote.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Merged {
+    pub rows: u64,
+    pub parts: usize,
+}
+
+/// One part, read one row at a time.
+enum Part {
+    Csv(csv::Reader<File>),
+    Jsonl(std::io::Lines<BufReader<File>>),
+}
+
+/// A row of a part: its number in the whole input and its bytes as the unsharded run writes
+/// them (without the `row` number).
+struct Row {
+    number: u64,
+    bytes: Vec<u8>,
+}
+
+/// Merges the sharded outputs `parts` (CSV or JSON Lines, as `classify --shard` wrote them)
+/// into `output` in input order.
+pub fn merge_rows(parts: &[PathBuf], output: &Path) -> Result<Merged> {
+    if parts.is_empty() {
+        return Err(Error::Usage(
+            "failup merge --rows: give the parts to merge".into(),
+        ));
+    }
+    let same = |p: &Path| p.canonicalize().ok() == output.canonicalize().ok();
+    if output.exists() && parts.iter().any(|p| same(p)) {
+        return Err(refused(format!(
+            "{} is one of the parts; write the merge to another file",
+            output.display()
+        )));
+    }
+    let mut readers = Vec::with_capacity(parts.len());
+    let mut header: Option<(Vec<u8>, &Path)> = None;
+    for path in parts {
+        let (part, part_header) = open_part(path)?;
+        match &header {
+            Some((first, first_path)) if *first != part_header => {
+                return Err(refused(format!(
+                    "{} and {} were written with different columns or formats (compare their \
+                     headers: was one run with --explain, --keep-columns or --format jsonl?)",
+                    first_path.display(),
+                    path.display()
+                )))
+            }
+            Some(_) => {}
+            None => header = Some((part_header, path)),
+        }
+        readers.push(part);
+    }
+    let mut sink = Sink::open(output, None)?;
+    let name = sink.name();
+    let (header, _) = header.expect("at least one part");
+    sink.write_all(&header).map_err(|e| Error::io(&name, e))?;
+    let rows = interleave(parts, &mut readers, |row| {
+        sink.write_all(&row.bytes).map_err(|e| Error::io(&name, e))
+    })?;
+    sink.commit()?;
+    Ok(Merged {
+        rows,
+        parts: parts.len(),
+    })
+}
+
+/// Feeds the parts' rows to `write` in row order, checking that every row from 1 to the last
+/// appears exactly once. Shards interleave, so a missing shard always leaves a gap before the
+/// last row, unless all of its rows would come last, which only a shard of the final rows
+/// (fewer rows than shards) can do: that one cannot be told from the end of the input.
+fn interleave(
+    paths: &[PathBuf],
+    parts: &mut [Part],
+    mut write: impl FnMut(&Row) -> Result<()>,
+) -> Result<u64> {
+    let mut heap = BinaryHeap::new();
+    let mut pending: Vec<Option<Row>> = Vec::with_capacity(parts.len());
+    for (i, part) in parts.iter_mut().enumerate() {
+        let row = next_row(part, &paths[i])?;
+        if let Some(r) = &row {
+            heap.push(Reverse((r.number, i)));
+        }
+        pending.push(row);
+    }
+    let mut expected = 1u64;
+    while let Some(Reverse((number, i))) = heap.pop() {
+        let row = pending[i]
+            .take()
+            .expect("a pending row for every heap entry");
+        if number < expected {
+            return Err(refused(format!(
+                "row {number} appears twice (again in {}): the parts overlap; give each shard once",
+                paths[i].display()
+            )));
+        }
+        if number > expected {
+            return Err(missing(expected, number - 1));
+        }
+        write(&row)?;
+        expected += 1;
+        let next = next_row(&mut parts[i], &paths[i])?;
+        if let Some(r) = &next {
+            if r.number <= number {
+                return Err(refused(format!(
+                    "{}: row {} follows row {number}; a part must be one shard in input order",
+                    paths[i].display(),
+                    r.number
+                )));
+            }
+            heap.push(Reverse((r.number, i)));
+        }
+        pending[i] = next;
+    }
+    Ok(expected - 1)
+}
+
+/// Opens a part and reads its header: the CSV header line without `row` (empty for JSON
+/// Lines, which have none).
+fn open_part(path: &Path) -> Result<(Part, Vec<u8>)> {
+    let name = path.display().to_string();
+    let file = File::open(path).map_err(|e| Error::io(&name, e))?;
+    let mut first = [0u8; 1];
+    let peek = File::open(path)
+        .and_then(|mut f| std::io::Read::read(&mut f, &mut first))
+        .map_err(|e| Error::io(&name, e))?;
+    if peek == 1 && first[0] == b'{' {
+        return Ok((Part::Jsonl(BufReader::new(file).lines()), Vec::new()));
+    }
+    let mut reader = csv::ReaderBuilder::new()
+        .has_headers(false)
+        .from_reader(file);
+    let mut header = csv::ByteRecord::new();
+    if !reader
+        .read_byte_record(&mut header)
+        .map_err(|e| Error::csv(&name, e))?
+    {
+        return Err(not_sharded(path, "it is empty"));
+    }
+    if header.get(0) != Some(b"row".as_slice()) {
+        return Err(not_sharded(path, "its first column is not `row`"));
+    }
+    Ok((Part::Csv(reader), record_bytes(&header, &name)?))
+}
+
+fn next_row(part: &mut Part, path: &Path) -> Result<Option<Row>> {
+    let name = path.display().to_string();
+    match part {
+        Part::Csv(reader) => {
+            let mut record = csv::ByteRecord::new();
+            if !reader
+                .read_byte_record(&mut record)
+                .map_err(|e| Error::csv(&name, e))?
+            {
+                return Ok(None);
+            }
+            let line = record.position().map_or(0, |p| p.line());
+            let number = std::str::from_utf8(record.get(0).unwrap_or_default())
+                .ok()
+                .and_then(|n| n.parse().ok())
+                .ok_or_else(|| bad_row(&name, line, "its `row` is not a row number"))?;
+            Ok(Some(Row {
+                number,
+                bytes: record_bytes(&record, &name)?,
+            }))
+        }
+        Part::Jsonl(lines) => {
+            let Some(line) = lines.next() else {
+                return Ok(None);
+            };
+            let line = line.map_err(|e| Error::io(&name, e))?;
+            let mut value: Value = serde_json::from_str(&line)
+                .map_err(|e| bad_row(&name, 0, &format!("not JSON: {e}")))?;
+            let number = value
+                .as_object_mut()
+                .and_then(|o| o.remove("row"))
+                .and_then(|r| r.as_u64())
+                .ok_or_else(|| not_sharded(path, "a line has no `row` number"))?;
+            let mut bytes = serde_json::to_vec(&value).expect("a JSON value serialises");
+            bytes.push(b'\n');
+            Ok(Some(Row { number, bytes }))
+        }
+    }
+}
+
+/// A CSV record without its first field, written as `classify` writes records.
+fn record_bytes(record: &csv::ByteRecord, name: &str) -> Result<Vec<u8>> {
+    let mut writer = csv::WriterBuilder::new().from_writer(Vec::new());
+    writer
+        .write_record(record.iter().skip(1))
+        .map_err(|e| Error::io(name, std::io::Error::other(e.to_string())))?;
+    writer
+        .into_inner()
+        .map_err(|e| Error::io(name, e.into_error()))
+}
+
+fn missing(from: u64, to: u64) -> Error {
+    let rows = if from == to {
+        format!("row {from} is")
+    } else {
+        format!("rows {from} to {to} are")
+    };
+    refused(format!("{rows} in no part: a shard is missing"))
+}
+
+fn not_sharded(path: &Path, why: &str) -> Error {
+    refused(format!(
+        "{} is not the output of a sharded run ({why}); make the parts with classify --shard I/N",
+        path.display()
+    ))
+}
+
+fn bad_row(name: &str, line: u64, problem: &str) -> Error {
+    Error::Input {
+        file: name.to_string(),
+        line: (line > 0).then_some(line),
+        column: None,
+        problem: problem.to_string(),
+    }
+}
+
+fn refused(problem: String) -> Error {
+    Error::Usage(format!("failup merge --rows: {problem}"))
+}

@@ -1,0 +1,177 @@
+//! One of N interleaved slices of an input, so N processes over the same file share the work
+//! without talking to each other: shard I of N holds the data rows whose 0-based index is
+//! I modulo N. Every row is in exactly one shard, and each shard keeps input order.
+
+use crate::error::{Error, Result};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Shard {
+    pub index: u64,
+    pub count: u64,
+}
+
+/// Where a scheduler puts the task's index (and Slurm the array's size and first index).
+const SLURM_ID: &str = "SLURM_ARRAY_TASK_ID";
+const SLURM_MIN: &str = "SLURM_ARRAY_TASK_MIN";
+const SLURM_COUNT: &str = "SLURM_ARRAY_TASK_COUNT";
+const KUBERNETES_INDEX: &str = "JOB_COMPLETION_INDEX";
+
+impl Shard {
+    /// The whole input.
+    pub const WHOLE: Shard = Shard { index: 0, count: 1 };
+
+    /// Whether the data row with 0-based index `row` belongs to this shard.
+    pub fn holds(self, row: u64) -> bool {
+        row % self.count == self.index
+    }
+
+    /// Reads `--shard`: `I/N`, `auto/N` or `auto`. `auto` takes the index from the
+    /// scheduler's environment, read through `env`: a Slurm job array's task id (less the
+    /// array's first id, so `--array=1-4` works too), or a Kubernetes Indexed Job's completion
+    /// index; plain `auto` takes N from the Slurm array's task count.
+    pub fn parse(spec: &str, env: impl Fn(&str) -> Option<String>) -> Result<Shard> {
+        let (index, count) = spec.split_once('/').unwrap_or((spec, ""));
+        let count = match count {
+            "" if index == "auto" => slurm_count(&env)?,
+            n => number(n, "N", spec)?,
+        };
+        if count == 0 {
+            return Err(usage(spec, "N must be at least 1"));
+        }
+        let index = match index {
+            "auto" => scheduler_index(&env, spec)?,
+            i => number(i, "I", spec)?,
+        };
+        if index >= count {
+            return Err(usage(
+                spec,
+                &format!(
+                    "shard index {index} is out of range for {count} shards (0 to {})",
+                    count - 1
+                ),
+            ));
+        }
+        Ok(Shard { index, count })
+    }
+}
+
+fn scheduler_index(env: &impl Fn(&str) -> Option<String>, spec: &str) -> Result<u64> {
+    if let Some(id) = env(SLURM_ID) {
+        let first = match env(SLURM_MIN) {
+            Some(min) => number(&min, SLURM_MIN, spec)?,
+            None => 0,
+        };
+        let id = number(&id, SLURM_ID, spec)?;
+        return id.checked_sub(first).ok_or_else(|| {
+            usage(
+                spec,
+                &format!("{SLURM_ID} {id} is below {SLURM_MIN} {first}"),
+            )
+        });
+    }
+    if let Some(index) = env(KUBERNETES_INDEX) {
+        return number(&index, KUBERNETES_INDEX, spec);
+    }
+    Err(usage(
+        spec,
+        &format!(
+            "auto reads the shard index from {SLURM_ID} (a Slurm job array) or \
+             {KUBERNETES_INDEX} (a Kubernetes Indexed Job), and neither is set; give it as I/N"
+        ),
+    ))
+}
+
+fn slurm_count(env: &impl Fn(&str) -> Option<String>) -> Result<u64> {
+    match env(SLURM_COUNT) {
+        Some(n) => number(&n, SLURM_COUNT, "auto"),
+        None => Err(usage(
+            "auto",
+            &format!(
+                "plain auto takes the number of shards from {SLURM_COUNT}, which is not set; \
+                 give it as auto/N (a Kubernetes Indexed Job needs N = its completions)"
+            ),
+        )),
+    }
+}
+
+fn number(text: &str, what: &str, spec: &str) -> Result<u64> {
+    text.trim().parse().map_err(|_| {
+        usage(
+            spec,
+            &format!("{what} must be a whole number, not '{text}'"),
+        )
+    })
+}
+
+fn usage(spec: &str, problem: &str) -> Error {
+    Error::Usage(format!(
+        "--shard {spec}: {problem} (the forms are I/N, auto/N and auto; I counts from 0)"
+    ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn env<'a>(vars: &'a [(&'a str, &'a str)]) -> impl Fn(&str) -> Option<String> + 'a {
+        move |k| {
+            vars.iter()
+                .find(|(n, _)| *n == k)
+                .map(|(_, v)| v.to_string())
+        }
+    }
+
+    #[test]
+    fn every_row_is_in_exactly_one_shard() {
+        for count in [1, 2, 3, 7] {
+            for row in 0..50 {
+                let holders = (0..count)
+                    .filter(|&index| Shard { index, count }.holds(row))
+                    .count();
+                assert_eq!(holders, 1, "row {row} of {count} shards");
+            }
+        }
+    }
+
+    #[test]
+    fn explicit_and_scheduler_indices() {
+        assert_eq!(
+            Shard::parse("2/7", env(&[])).unwrap(),
+            Shard { index: 2, count: 7 }
+        );
+        let slurm = [(SLURM_ID, "3"), (SLURM_COUNT, "4")];
+        assert_eq!(
+            Shard::parse("auto", env(&slurm)).unwrap(),
+            Shard { index: 3, count: 4 }
+        );
+        assert_eq!(
+            Shard::parse("auto/4", env(&slurm)).unwrap(),
+            Shard { index: 3, count: 4 }
+        );
+        let from_one = [(SLURM_ID, "4"), (SLURM_MIN, "1"), (SLURM_COUNT, "4")];
+        assert_eq!(
+            Shard::parse("auto", env(&from_one)).unwrap(),
+            Shard { index: 3, count: 4 }
+        );
+        let k8s = [(KUBERNETES_INDEX, "5")];
+        assert_eq!(
+            Shard::parse("auto/6", env(&k8s)).unwrap(),
+            Shard { index: 5, count: 6 }
+        );
+    }
+
+    #[test]
+    fn bad_specs_say_what_is_wrong() {
+        let err = |spec: &str, vars: &[(&str, &str)]| {
+            Shard::parse(spec, env(vars)).unwrap_err().to_string()
+        };
+        assert!(
+            err("auto/4", &[]).contains(SLURM_ID) && err("auto/4", &[]).contains(KUBERNETES_INDEX)
+        );
+        assert!(err("auto", &[(KUBERNETES_INDEX, "1")]).contains(SLURM_COUNT));
+        assert!(err("4/4", &[]).contains("out of range"));
+        assert!(err("auto/3", &[(KUBERNETES_INDEX, "3")]).contains("out of range"));
+        assert!(err("1/0", &[]).contains("at least 1"));
+        assert!(err("x/2", &[]).contains("'x'"));
+    }
+}

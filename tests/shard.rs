@@ -1,0 +1,276 @@
+//! Sharded runs (`--shard I/N`) and `failup merge --rows`: N runs over one file share its
+//! rows, and their merged outputs equal one unsharded run byte for byte. These tests are about
+//! bookkeeping, not verdicts, so they run the stand-in engine.
+
+mod common;
+
+use std::path::Path;
+
+use common::*;
+
+/// 23 stories, one of them empty and one ragged, with a column to keep.
+fn write_input(dir: &Path) {
+    let mut csv = String::from("id,text,team\n");
+    for i in 1..=23 {
+        match i {
+            5 => csv += "s5,,north\n",
+            9 => csv += "s9,\"a ragged row\",south,extra\n",
+            _ => {
+                csv += &format!(
+                    "s{i},\"Story {i}: they gave my project to someone newer\",t{}\n",
+                    i % 3
+                )
+            }
+        }
+    }
+    std::fs::write(dir.join("in.csv"), csv).unwrap();
+}
+
+fn run(dir: &Path, args: &[&str], env: &[(&str, &str)]) -> std::process::Output {
+    let mut all = vec![HASHED];
+    all.extend_from_slice(env);
+    let out = failup_env(dir, args, None, &all);
+    assert_eq!(out.status.code(), Some(0), "{args:?}: {}", stderr(&out));
+    out
+}
+
+fn refused(dir: &Path, args: &[&str]) -> String {
+    let out = failup_env(dir, args, None, &[HASHED]);
+    assert_eq!(out.status.code(), Some(2), "{args:?} should be refused");
+    stderr(&out)
+}
+
+/// Classifies shard `i` of `n` into `part-i.<ext>`.
+fn shard(dir: &Path, i: usize, n: usize, extra: &[&str]) -> String {
+    let spec = format!("{i}/{n}");
+    let ext = if extra.contains(&"jsonl") {
+        "jsonl"
+    } else {
+        "csv"
+    };
+    let name = format!("part-{i}.{ext}");
+    let mut args = vec![
+        "classify",
+        "in.csv",
+        "-q",
+        "--keep-columns",
+        "team",
+        "--shard",
+        &spec,
+    ];
+    args.extend_from_slice(&["-o", &name]);
+    args.extend_from_slice(extra);
+    run(dir, &args, &[]);
+    name
+}
+
+#[test]
+fn merged_shards_equal_one_run_for_any_shard_count() {
+    let dir = tempfile::tempdir().unwrap();
+    write_input(dir.path());
+    let keep = ["--keep-columns", "team"];
+    let mut whole_args = vec!["classify", "in.csv", "-q", "-o", "whole.csv"];
+    whole_args.extend_from_slice(&keep);
+    run(dir.path(), &whole_args, &[]);
+    let whole = std::fs::read(dir.path().join("whole.csv")).unwrap();
+    for n in [1, 2, 3, 7] {
+        let parts: Vec<String> = (0..n).rev().map(|i| shard(dir.path(), i, n, &[])).collect();
+        // Every row is in exactly one shard, in input order within it.
+        let mut rows = Vec::new();
+        for (i, part) in parts.iter().rev().enumerate() {
+            let text = std::fs::read_to_string(dir.path().join(part)).unwrap();
+            let (header, records) = parse_csv(&text);
+            assert_eq!(header[0], "row");
+            let numbers: Vec<usize> = records.iter().map(|r| r[0].parse().unwrap()).collect();
+            assert!(
+                numbers.windows(2).all(|w| w[0] < w[1]),
+                "{part}: {numbers:?}"
+            );
+            assert!(
+                numbers.iter().all(|r| (r - 1) % n == i),
+                "{part}: {numbers:?}"
+            );
+            rows.extend(numbers);
+        }
+        rows.sort_unstable();
+        assert_eq!(rows, (1..=23).collect::<Vec<_>>(), "{n} shards");
+
+        let mut args = vec!["merge", "--rows"];
+        args.extend(parts.iter().map(String::as_str));
+        args.extend(["-o", "merged.csv"]);
+        run(dir.path(), &args, &[]);
+        let merged = std::fs::read(dir.path().join("merged.csv")).unwrap();
+        assert!(
+            merged == whole,
+            "{n} shards: the merge differs from one run"
+        );
+    }
+}
+
+#[test]
+fn merged_json_lines_equal_one_run() {
+    let dir = tempfile::tempdir().unwrap();
+    write_input(dir.path());
+    let jsonl = ["--format", "jsonl", "--explain"];
+    let mut whole_args = vec!["classify", "in.csv", "-q", "--keep-columns", "team"];
+    whole_args.extend_from_slice(&jsonl);
+    let whole = run(dir.path(), &whole_args, &[]).stdout;
+    let parts: Vec<String> = (0..3).map(|i| shard(dir.path(), i, 3, &jsonl)).collect();
+    let first = std::fs::read_to_string(dir.path().join(&parts[0])).unwrap();
+    assert!(
+        first.lines().next().unwrap().contains("\"row\":1"),
+        "{first}"
+    );
+    let mut args = vec!["merge", "--rows"];
+    args.extend(parts.iter().map(String::as_str));
+    args.extend(["-o", "merged.jsonl"]);
+    run(dir.path(), &args, &[]);
+    assert_eq!(
+        std::fs::read(dir.path().join("merged.jsonl")).unwrap(),
+        whole
+    );
+}
+
+#[test]
+fn merge_refuses_missing_overlapping_mismatched_and_unsharded_parts() {
+    let dir = tempfile::tempdir().unwrap();
+    write_input(dir.path());
+    let p: Vec<String> = (0..3).map(|i| shard(dir.path(), i, 3, &[])).collect();
+    let err = refused(
+        dir.path(),
+        &["merge", "--rows", &p[0], &p[2], "-o", "m.csv"],
+    );
+    assert!(
+        err.contains("row 2 is in no part: a shard is missing"),
+        "{err}"
+    );
+    let err = refused(
+        dir.path(),
+        &["merge", "--rows", &p[0], &p[1], &p[1], &p[2], "-o", "m.csv"],
+    );
+    assert!(
+        err.contains("appears twice") && err.contains("overlap"),
+        "{err}"
+    );
+
+    // The last of 7 shards holds rows 7, 14 and 21; without it the gap shows at row 7.
+    let seven: Vec<String> = (0..7).map(|i| shard(dir.path(), i, 7, &[])).collect();
+    let err = refused(
+        dir.path(),
+        &[
+            "merge", "--rows", &seven[0], &seven[1], &seven[2], &seven[3], &seven[4], &seven[5],
+            "-o", "m.csv",
+        ],
+    );
+    assert!(err.contains("row 7 is in no part"), "{err}");
+
+    run(
+        dir.path(),
+        &[
+            "classify",
+            "in.csv",
+            "-q",
+            "--keep-columns",
+            "team",
+            "--explain",
+            "--shard",
+            "1/3",
+            "-o",
+            "explained.csv",
+        ],
+        &[],
+    );
+    let err = refused(
+        dir.path(),
+        &[
+            "merge",
+            "--rows",
+            &p[0],
+            "explained.csv",
+            &p[2],
+            "-o",
+            "m.csv",
+        ],
+    );
+    assert!(err.contains("different columns"), "{err}");
+
+    run(
+        dir.path(),
+        &["classify", "in.csv", "-q", "-o", "whole.csv"],
+        &[],
+    );
+    let err = refused(dir.path(), &["merge", "--rows", "whole.csv", "-o", "m.csv"]);
+    assert!(err.contains("not the output of a sharded run"), "{err}");
+
+    let err = refused(
+        dir.path(),
+        &["merge", "--rows", &p[0], &p[1], &p[2], "-o", &p[0]],
+    );
+    assert!(err.contains("is one of the parts"), "{err}");
+    assert!(
+        !dir.path().join("m.csv").exists(),
+        "a refused merge writes nothing"
+    );
+}
+
+#[test]
+fn auto_shards_read_slurm_and_kubernetes_indices() {
+    let dir = tempfile::tempdir().unwrap();
+    write_input(dir.path());
+    let explicit = shard(dir.path(), 2, 4, &[]);
+    let explicit = std::fs::read(dir.path().join(explicit)).unwrap();
+    let args = [
+        "classify",
+        "in.csv",
+        "-q",
+        "--keep-columns",
+        "team",
+        "-o",
+        "auto.csv",
+        "--shard",
+    ];
+    let slurm = [
+        ("SLURM_ARRAY_TASK_ID", "2"),
+        ("SLURM_ARRAY_TASK_COUNT", "4"),
+    ];
+    let mut with_spec = args.to_vec();
+    with_spec.push("auto");
+    run(dir.path(), &with_spec, &slurm);
+    assert_eq!(
+        std::fs::read(dir.path().join("auto.csv")).unwrap(),
+        explicit
+    );
+    with_spec.pop();
+    with_spec.push("auto/4");
+    run(dir.path(), &with_spec, &[("JOB_COMPLETION_INDEX", "2")]);
+    assert_eq!(
+        std::fs::read(dir.path().join("auto.csv")).unwrap(),
+        explicit
+    );
+
+    let err = refused(dir.path(), &with_spec);
+    assert!(
+        err.contains("SLURM_ARRAY_TASK_ID") && err.contains("JOB_COMPLETION_INDEX"),
+        "{err}"
+    );
+}
+
+#[test]
+fn embed_shards_carry_their_row_numbers() {
+    let dir = tempfile::tempdir().unwrap();
+    write_input(dir.path());
+    let out = run(
+        dir.path(),
+        &["embed", "in.csv", "-q", "--shard", "1/2"],
+        &[],
+    );
+    let rows: Vec<u64> = stdout(&out)
+        .lines()
+        .map(|l| {
+            serde_json::from_str::<serde_json::Value>(l).unwrap()["row"]
+                .as_u64()
+                .unwrap()
+        })
+        .collect();
+    assert_eq!(rows, (2..=22).step_by(2).collect::<Vec<u64>>());
+}
