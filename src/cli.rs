@@ -555,7 +555,8 @@ pub struct CategoriesArgs {
 pub struct MergeArgs {
     /// The parts are rows (CSV or JSON Lines from `classify --shard`, or JSON Lines from
     /// `embed --shard`). Every row must be in exactly one part; overlapping parts, a missing
-    /// shard or parts with different columns are refused.
+    /// shard or parts with different columns are refused. Required: rows are all that can be
+    /// merged so far (run `failup report` on the merged rows for a report).
     #[arg(long, required = true)]
     pub rows: bool,
 
