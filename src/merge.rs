@@ -5,12 +5,12 @@
 //! were written with different columns are refused, naming the problem.
 
 use std::cmp::Reverse;
-use std::collections::BinaryHeap;
+use std::collections::{BTreeMap, BinaryHeap};
 use std::fs::File;
 use std::io::{BufRead, BufReader, Write};
 use std::path::{Path, PathBuf};
 
-use serde_json::Value;
+use serde_json::value::RawValue;
 
 use crate::error::{Error, Result};
 use crate::sink::Sink;
@@ -33,6 +33,8 @@ enum Part {
 struct Row {
     number: u64,
     bytes: Vec<u8>,
+    /// A JSON Lines row's keys (CSV parts compare their headers instead).
+    columns: Option<Vec<String>>,
 }
 
 /// Merges the sharded outputs `parts` (CSV or JSON Lines, as `classify --shard` wrote them)
@@ -56,12 +58,7 @@ pub fn merge_rows(parts: &[PathBuf], output: &Path) -> Result<Merged> {
         let (part, part_header) = open_part(path)?;
         match &header {
             Some((first, first_path)) if *first != part_header => {
-                return Err(refused(format!(
-                    "{} and {} were written with different columns or formats (compare their \
-                     headers: was one run with --explain, --keep-columns or --format jsonl?)",
-                    first_path.display(),
-                    path.display()
-                )))
+                return Err(different_columns(first_path, path));
             }
             Some(_) => {}
             None => header = Some((part_header, path)),
@@ -84,8 +81,8 @@ pub fn merge_rows(parts: &[PathBuf], output: &Path) -> Result<Merged> {
 
 /// Feeds the parts' rows to `write` in row order, checking that every row from 1 to the last
 /// appears exactly once. Shards interleave, so a missing shard always leaves a gap before the
-/// last row, unless all of its rows would come last, which only a shard of the final rows
-/// (fewer rows than shards) can do: that one cannot be told from the end of the input.
+/// last row, except when the input has no more rows than shards and the missing one held the
+/// last row: that cannot be told from the end of the input.
 fn interleave(
     paths: &[PathBuf],
     parts: &mut [Part],
@@ -99,6 +96,19 @@ fn interleave(
             heap.push(Reverse((r.number, i)));
         }
         pending.push(row);
+    }
+    let mut first: Option<(&Vec<String>, &Path)> = None;
+    for (row, path) in pending.iter().zip(paths) {
+        let Some(columns) = row.as_ref().and_then(|r| r.columns.as_ref()) else {
+            continue;
+        };
+        match first {
+            Some((seen, seen_in)) if seen != columns => {
+                return Err(different_columns(seen_in, path));
+            }
+            Some(_) => {}
+            None => first = Some((columns, path)),
+        }
     }
     let mut expected = 1u64;
     while let Some(Reverse((number, i))) = heap.pop() {
@@ -141,7 +151,7 @@ fn open_part(path: &Path) -> Result<(Part, Vec<u8>)> {
     let peek = File::open(path)
         .and_then(|mut f| std::io::Read::read(&mut f, &mut first))
         .map_err(|e| Error::io(&name, e))?;
-    if peek == 1 && first[0] == b'{' {
+    if peek == 0 || first[0] == b'{' {
         return Ok((Part::Jsonl(BufReader::new(file).lines()), Vec::new()));
     }
     let mut reader = csv::ReaderBuilder::new()
@@ -179,6 +189,7 @@ fn next_row(part: &mut Part, path: &Path) -> Result<Option<Row>> {
             Ok(Some(Row {
                 number,
                 bytes: record_bytes(&record, &name)?,
+                columns: None,
             }))
         }
         Part::Jsonl(lines) => {
@@ -186,18 +197,34 @@ fn next_row(part: &mut Part, path: &Path) -> Result<Option<Row>> {
                 return Ok(None);
             };
             let line = line.map_err(|e| Error::io(&name, e))?;
-            let mut value: Value = serde_json::from_str(&line)
-                .map_err(|e| bad_row(&name, 0, &format!("not JSON: {e}")))?;
-            let number = value
-                .as_object_mut()
-                .and_then(|o| o.remove("row"))
-                .and_then(|r| r.as_u64())
+            // Values stay as their text: re-reading embeddings' floats could change digits.
+            let mut fields: BTreeMap<String, Box<RawValue>> = serde_json::from_str(&line)
+                .map_err(|e| bad_row(&name, 0, &format!("not a JSON object: {e}")))?;
+            let number = fields
+                .remove("row")
+                .and_then(|r| r.get().parse().ok())
                 .ok_or_else(|| not_sharded(path, "a line has no `row` number"))?;
-            let mut bytes = serde_json::to_vec(&value).expect("a JSON value serialises");
+            let mut bytes = serde_json::to_vec(&fields).expect("JSON text serialises");
             bytes.push(b'\n');
-            Ok(Some(Row { number, bytes }))
+            Ok(Some(Row {
+                number,
+                bytes,
+                columns: Some(columns_of(&fields)),
+            }))
         }
     }
+}
+
+/// What a JSON Lines row holds: its keys, and those of its kept `columns`, so parts written
+/// with different settings are told apart.
+fn columns_of(fields: &BTreeMap<String, Box<RawValue>>) -> Vec<String> {
+    let mut keys: Vec<String> = fields.keys().cloned().collect();
+    if let Some(kept) = fields.get("columns") {
+        let kept: BTreeMap<String, Box<RawValue>> =
+            serde_json::from_str(kept.get()).unwrap_or_default();
+        keys.extend(kept.into_keys().map(|k| format!("columns.{k}")));
+    }
+    keys
 }
 
 /// A CSV record without its first field, written as `classify` writes records.
@@ -209,6 +236,15 @@ fn record_bytes(record: &csv::ByteRecord, name: &str) -> Result<Vec<u8>> {
     writer
         .into_inner()
         .map_err(|e| Error::io(name, e.into_error()))
+}
+
+fn different_columns(a: &Path, b: &Path) -> Error {
+    refused(format!(
+        "{} and {} were written with different columns or formats (was one run with --explain, \
+         --keep-columns or --format jsonl, or by another command?)",
+        a.display(),
+        b.display()
+    ))
 }
 
 fn missing(from: u64, to: u64) -> Error {

@@ -694,3 +694,27 @@ fn usage_and_missing_files_exit_2() {
     assert_eq!(out.status.code(), Some(2));
     assert!(stderr(&out).contains("is a folder"), "{}", stderr(&out));
 }
+
+#[test]
+fn resume_under_another_shard_index_is_refused() {
+    // `--shard auto/2` reads its index from the scheduler: the same words, another shard.
+    let dir = tempfile::tempdir().unwrap();
+    write_input(dir.path(), "in.csv", many_stories(64).as_bytes());
+    let shard = ["--shard", "auto/2"];
+    let first = [HASHED, ("JOB_COMPLETION_INDEX", "0")];
+    let stopped = interrupt_midway_with(dir.path(), 8, "KILL", &shard, &first);
+    assert_eq!(stopped.status.code(), None, "{}", stderr(&stopped));
+    let model = repo_path("models/all-MiniLM-L6-v2");
+    let mut args = vec!["classify", "in.csv", "-o", "out.csv", "--chunk-size", "8"];
+    args.extend(["--batch-size", "4", "--model", model.to_str().unwrap()]);
+    args.extend(["--resume", "--shard", "auto/2"]);
+    let out = failup_env(
+        dir.path(),
+        &args,
+        None,
+        &[HASHED, ("JOB_COMPLETION_INDEX", "1")],
+    );
+    let err = stderr(&out);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert!(err.contains("--shard was 0/2, now 1/2"), "{err}");
+}

@@ -256,6 +256,100 @@ fn auto_shards_read_slurm_and_kubernetes_indices() {
 }
 
 #[test]
+fn merged_embeddings_equal_one_run_to_the_last_digit() {
+    let dir = tempfile::tempdir().unwrap();
+    write_input(dir.path());
+    // The real model: its floats have many digits, which a merge must not re-round.
+    let whole = failup_in(dir.path(), &["embed", "in.csv", "-q"], None);
+    assert_eq!(whole.status.code(), Some(0), "{}", stderr(&whole));
+    for i in 0..3 {
+        let spec = format!("{i}/3");
+        let name = format!("e-{i}.jsonl");
+        let out = failup_in(
+            dir.path(),
+            &["embed", "in.csv", "-q", "--shard", &spec, "-o", &name],
+            None,
+        );
+        assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    }
+    run(
+        dir.path(),
+        &[
+            "merge",
+            "--rows",
+            "e-2.jsonl",
+            "e-0.jsonl",
+            "e-1.jsonl",
+            "-o",
+            "e.jsonl",
+        ],
+        &[],
+    );
+    assert!(std::fs::read(dir.path().join("e.jsonl")).unwrap() == whole.stdout);
+}
+
+#[test]
+fn an_empty_shard_merges_and_json_parts_of_other_runs_are_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("in.csv"),
+        "id,text,team\n1,We lost the pitch.,a\n2,I was passed over.,b\n",
+    )
+    .unwrap();
+    let jsonl = ["--format", "jsonl"];
+    let whole = run(
+        dir.path(),
+        &[
+            "classify",
+            "in.csv",
+            "-q",
+            "--keep-columns",
+            "team",
+            "--format",
+            "jsonl",
+        ],
+        &[],
+    )
+    .stdout;
+    let parts: Vec<String> = (0..3).map(|i| shard(dir.path(), i, 3, &jsonl)).collect();
+    assert_eq!(
+        std::fs::read(dir.path().join(&parts[2])).unwrap(),
+        b"",
+        "shard 2 of 3 has no rows"
+    );
+    run(
+        dir.path(),
+        &[
+            "merge", "--rows", &parts[0], &parts[1], &parts[2], "-o", "m.jsonl",
+        ],
+        &[],
+    );
+    assert_eq!(std::fs::read(dir.path().join("m.jsonl")).unwrap(), whole);
+
+    run(
+        dir.path(),
+        &[
+            "classify",
+            "in.csv",
+            "-q",
+            "--format",
+            "jsonl",
+            "--explain",
+            "--shard",
+            "1/3",
+            "-o",
+            "x.jsonl",
+        ],
+        &[],
+    );
+    let err = refused(
+        dir.path(),
+        &["merge", "--rows", &parts[0], "x.jsonl", "-o", "m2.jsonl"],
+    );
+    assert!(err.contains("different columns"), "{err}");
+}
+
+#[test]
 fn embed_shards_carry_their_row_numbers() {
     let dir = tempfile::tempdir().unwrap();
     write_input(dir.path());

@@ -260,7 +260,15 @@ fn resume_settings(
         ("--excel-safe", args.excel_safe.to_string()),
         ("--explain", args.explain.to_string()),
         ("--chunk-size", args.chunk_size.to_string()),
-        ("--shard", optional(args.shard.as_deref())),
+        // As resolved: `auto` under another task index is another shard.
+        (
+            "--shard",
+            optional(
+                super::shard(args.shard.as_deref())?
+                    .map(|s| format!("{}/{}", s.index, s.count))
+                    .as_deref(),
+            ),
+        ),
         ("--batch-size", engine.encoder().batch_size().to_string()),
         ("--precision", precision.name().to_string()),
         ("--backend (as resolved)", engine.backend.name().to_string()),

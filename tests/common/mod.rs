@@ -46,12 +46,13 @@ pub fn test_cache_dir() -> PathBuf {
     Path::new(env!("CARGO_TARGET_TMPDIR")).join("failup-cache")
 }
 
-/// The failup binary with the FAILUP_* variables of the caller's environment removed and the
-/// test run's cache folder set.
+/// The failup binary with the caller's FAILUP_* and scheduler variables removed and the test
+/// run's cache folder set.
 pub fn failup_command() -> Command {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_failup"));
     for (k, _) in std::env::vars() {
-        if k.starts_with("FAILUP_") {
+        // A scheduler's task index would change what `--shard auto` reads.
+        if k.starts_with("FAILUP_") || k.starts_with("SLURM_") || k == "JOB_COMPLETION_INDEX" {
             cmd.env_remove(k);
         }
     }

@@ -226,9 +226,14 @@ pub struct AmxEmbedder {
 
 impl AmxEmbedder {
     /// Loads `model.onnx`'s weights for `precision`, fp32 or bf16. The caller,
-    /// [`super::load`], has checked that this CPU has AMX and that the precision is one of
-    /// those two.
+    /// [`super::load`], says what to do instead on a CPU without AMX or for int8.
     pub fn load(dir: &ModelDir, threads: usize, precision: Precision) -> Result<AmxEmbedder> {
+        // Checked here too, where the safety of everything below rests on it (cached: cheap).
+        if let Some(why) = unavailable() {
+            return Err(Error::Usage(format!(
+                "the AMX engine cannot run here: {why}"
+            )));
+        }
         let split = match precision {
             Precision::Fp32 => Split::Three,
             Precision::Bf16 => Split::One,

@@ -356,14 +356,17 @@ unsafe fn block<const TALL: bool, const WIDE: bool>(
     let c1 = c0.wrapping_byte_add(TILE * sc);
     let (c01, c11) = (c0.wrapping_add(TILE), c1.wrapping_add(TILE));
     // The accumulators stay in tmm0–3 from the `tilezero`s to the stores, across separate
-    // `asm!` blocks that do not name them as outputs (Rust's `asm!` has no tile register
-    // class). That is sound because nothing else between them touches a tile register: LLVM
-    // allocates tile registers only for its own AMX intrinsics, which no code in this crate
-    // or its dependencies uses, and the kernel saves and restores tile state across context
-    // switches once the process has permission (see `unavailable`). It would break if code
-    // using AMX intrinsics were inlined here, or if a call between the blocks ran tile
-    // instructions of its own. If it breaks, the products come out wrong, and
-    // `amx_cpu_products_match_f64_at_fp32_and_bf16_accuracy` (and the parity tests) fail.
+    // `asm!` blocks that neither declare them as outputs nor clobber them (Rust's `tmm_reg`
+    // class can only be named as a clobber, and a clobber would say their values are lost).
+    // Rust's inline-assembly rules do not promise that registers keep values between blocks;
+    // this relies on what LLVM does: it allocates tile registers only for its own AMX
+    // intrinsics, which nothing in this crate or its dependencies uses, and the kernel saves
+    // and restores tile state across context switches once the process has permission (see
+    // `unavailable`). It would break if code using AMX intrinsics were inlined here, or if a
+    // call between the blocks ran tile instructions of its own. The sound alternative is one
+    // `asm!` block for the zeroing, the loop and the stores. If it breaks, the products come
+    // out wrong, and `amx_cpu_products_match_f64_at_fp32_and_bf16_accuracy` (and the parity
+    // tests) fail.
     // SAFETY: zeroing tiles needs only the configuration the caller loaded.
     unsafe {
         asm!(
