@@ -52,6 +52,8 @@ pub struct ClassifiedReader {
     taxonomy: Taxonomy,
     text_column: Option<String>,
     group_by: Option<String>,
+    /// Rows read so far: the next row's number, less one.
+    rows: u64,
 }
 
 impl ClassifiedReader {
@@ -107,6 +109,7 @@ impl ClassifiedReader {
             taxonomy: taxonomy.clone(),
             text_column: None,
             group_by: group_by.map(str::to_string),
+            rows: 0,
         };
         if is_jsonl {
             me.open_jsonl(Box::new(buffered), text_column, group_by)?;
@@ -333,6 +336,7 @@ impl ClassifiedReader {
                     text: text.map(|i| field(i).into_owned()),
                     group: group.map(|i| field(i).into_owned()),
                 };
+                self.rows += 1;
                 self.build(fields, line).map(Some)
             }
             Kind::Jsonl { first, .. } => {
@@ -344,6 +348,7 @@ impl ClassifiedReader {
                     return Ok(None);
                 };
                 let fields = self.jsonl_fields(&obj, line)?;
+                self.rows += 1;
                 self.build(fields, Some(line)).map(Some)
             }
         }
@@ -466,6 +471,7 @@ impl ClassifiedReader {
             "empty".to_string()
         };
         Ok(ReportRow {
+            row: self.rows,
             id: raw.id,
             category,
             confidence,

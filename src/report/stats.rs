@@ -4,16 +4,21 @@
 //! State kept per row is small and fixed: the story's token and word counts (for medians) and
 //! its confidence (for the per-scenario median). Everything else is bounded: the ids of empty
 //! or errored rows are listed up to [`MAX_LISTED_IDS`], the representative and least certain
-//! stories live in heaps of `top` entries per scenario, and `--group-by` tracks at most
-//! [`MAX_GROUPS`] distinct values. A file of a million rows needs some tens of megabytes.
+//! stories live in heaps of `top` entries per scenario, and `--group-by` counts each distinct
+//! value (the report shows the first [`MAX_GROUPS`] of them by first row and pools the rest).
+//! A file of a million rows needs some tens of megabytes.
+//!
+//! The builder's state is also a partial summary (`classify --summary-out`): the states of
+//! the shards of one input merge ([`SummaryBuilder::merge`]) into exactly the state one run
+//! over the whole input reaches, whatever the order, so their reports are identical.
 //!
 //! Every figure is rounded to four decimals when the summary is finished, so all formats show
 //! the same numbers and the JSON is byte-identical for the same input.
 
 use std::cmp::{Ordering, Reverse};
-use std::collections::{BTreeMap, BinaryHeap, HashMap};
+use std::collections::{BTreeMap, BinaryHeap};
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use crate::record::Classified;
 use crate::taxonomy::{Taxonomy, OTHER};
@@ -47,8 +52,8 @@ pub const STORY_CHARS: usize = 200;
 /// Ids listed for empty, errored or flagged rows; the count is always exact.
 pub const MAX_LISTED_IDS: usize = 100;
 
-/// Distinct `--group-by` values tracked; rows with further values are pooled into one
-/// overflow row, so a column with a value per row cannot exhaust memory.
+/// Distinct `--group-by` values shown, in order of first appearance; rows with further values
+/// are pooled into one overflow row.
 pub const MAX_GROUPS: usize = 1000;
 
 /// One classified row, as the report needs it. `category` and `runner_up` are indexes into
@@ -56,6 +61,8 @@ pub const MAX_GROUPS: usize = 1000;
 /// is set.
 #[derive(Debug, Clone, PartialEq)]
 pub struct ReportRow {
+    /// 1-based data row in the whole input.
+    pub row: u64,
     pub id: String,
     pub category: Option<usize>,
     pub confidence: f32,
@@ -86,6 +93,7 @@ impl ReportRow {
         let v = row.verdict.as_ref();
         let n = taxonomy.scenarios.len();
         ReportRow {
+            row: row.story.row,
             id: row.story.id.clone(),
             category: v.map(|v| v.category).filter(|&c| c < n),
             confidence: v.map_or(0.0, |v| as_written(v.confidence)),
@@ -107,7 +115,7 @@ fn as_written(x: f32) -> f32 {
 }
 
 /// How the summary is built.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct SummaryOptions {
     /// Name of the column rows are grouped by (`--group-by`), if any.
     pub group_by: Option<String>,
@@ -157,7 +165,7 @@ pub struct Header {
     pub group_by: Option<String>,
 }
 
-#[derive(Debug, Clone, Serialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct TaxonomyInfo {
     /// `built-in` or the file given with `--taxonomy`.
     pub name: String,
@@ -273,7 +281,7 @@ pub struct ConfidenceSummary {
     pub histogram: Vec<u64>,
 }
 
-#[derive(Debug, Clone, Serialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct StoryRef {
     /// 1-based data row in the input.
     pub row: u64,
@@ -438,7 +446,7 @@ pub fn shorten(text: &str, max: usize) -> String {
 // Bounded "best n" lists.
 
 /// A candidate for a best-n list: a higher `key` is better, an earlier row wins a tie.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 struct Ranked {
     key: i64,
     row: u64,
@@ -469,7 +477,7 @@ impl Ord for Ranked {
 }
 
 /// Keeps the `n` best candidates seen, in a min-heap of size `n`.
-#[derive(Debug)]
+#[derive(Debug, Serialize, Deserialize)]
 struct BestN {
     n: usize,
     heap: BinaryHeap<Reverse<Ranked>>,
@@ -518,7 +526,7 @@ fn quantise(x: f32) -> i64 {
 // ---------------------------------------------------------------------------------------------
 // The builder.
 
-#[derive(Debug)]
+#[derive(Debug, Serialize, Deserialize)]
 struct ScenarioAcc {
     count: u64,
     confidences: Vec<f32>,
@@ -528,19 +536,38 @@ struct ScenarioAcc {
     unsure: BestN,
 }
 
-#[derive(Debug, Default)]
+/// Rows of one kind: how many, and the first ids with their row numbers.
+#[derive(Debug, Default, Serialize, Deserialize)]
 struct IdAcc {
     count: u64,
-    ids: Vec<String>,
+    ids: Vec<(u64, String)>,
 }
 
 impl IdAcc {
-    fn add(&mut self, id: &str) {
+    fn add(&mut self, row: u64, id: &str) {
         self.count += 1;
         if self.ids.len() < MAX_LISTED_IDS {
-            self.ids.push(id.to_string());
+            self.ids.push((row, id.to_string()));
         }
     }
+
+    fn merge(&mut self, other: IdAcc) {
+        self.count += other.count;
+        self.ids.extend(other.ids);
+        self.ids.sort();
+        self.ids.truncate(MAX_LISTED_IDS);
+    }
+
+    fn into_ids(self) -> Vec<String> {
+        self.ids.into_iter().map(|(_, id)| id).collect()
+    }
+}
+
+/// One `--group-by` value: the row it first appears in, and its stories per scenario.
+#[derive(Debug, Serialize, Deserialize)]
+struct GroupAcc {
+    first_row: u64,
+    counts: Vec<u64>,
 }
 
 /// Builds a [`Summary`] from rows fed one at a time, in input order.
@@ -552,14 +579,17 @@ pub struct AlsoPair {
     pub count: u64,
 }
 
-#[derive(Debug)]
+#[derive(Debug, Serialize, Deserialize)]
 pub struct SummaryBuilder {
+    /// Not stored in a partial summary; the reader supplies it and checks its hash.
+    #[serde(skip, default = "Taxonomy::builtin")]
     taxonomy: Taxonomy,
     options: SummaryOptions,
     other: usize,
     rows: u64,
     truncated: u64,
-    also: BTreeMap<(usize, usize), u64>,
+    /// `also[category][also]`: stories of `category` that also carry `also`.
+    also: Vec<Vec<u64>>,
     empty: IdAcc,
     errored: IdAcc,
     errored_statuses: BTreeMap<String, u64>,
@@ -568,9 +598,7 @@ pub struct SummaryBuilder {
     words: Vec<u32>,
     text_seen: bool,
     scenarios: Vec<ScenarioAcc>,
-    group_index: HashMap<String, usize>,
-    groups: Vec<(String, Vec<u64>)>,
-    overflow: Option<Vec<u64>>,
+    groups: BTreeMap<String, GroupAcc>,
 }
 
 impl SummaryBuilder {
@@ -582,7 +610,7 @@ impl SummaryBuilder {
             options,
             rows: 0,
             truncated: 0,
-            also: BTreeMap::new(),
+            also: vec![vec![0; taxonomy.scenarios.len()]; taxonomy.scenarios.len()],
             empty: IdAcc::default(),
             errored: IdAcc::default(),
             errored_statuses: BTreeMap::new(),
@@ -602,9 +630,7 @@ impl SummaryBuilder {
                     unsure: BestN::new(top),
                 })
                 .collect(),
-            group_index: HashMap::new(),
-            groups: Vec::new(),
-            overflow: None,
+            groups: BTreeMap::new(),
         }
     }
 
@@ -615,25 +641,25 @@ impl SummaryBuilder {
 
     pub fn add(&mut self, row: ReportRow) {
         self.rows += 1;
-        let row_no = self.rows;
+        let row_no = row.row;
         self.truncated += row.truncated as u64;
         let Some(cat) = row.category.filter(|&c| c < self.scenarios.len()) else {
             if row.status == "empty" {
-                self.empty.add(&row.id);
+                self.empty.add(row_no, &row.id);
             } else {
-                self.errored.add(&row.id);
+                self.errored.add(row_no, &row.id);
                 *self.errored_statuses.entry(row.status.clone()).or_default() += 1;
             }
             return;
         };
         if let Some(a) = row.also.filter(|&a| a < self.scenarios.len() && a != cat) {
-            *self.also.entry((cat, a)).or_default() += 1;
+            self.also[cat][a] += 1;
         }
         if row.status != "ok" {
             self.flagged
                 .entry(row.status.clone())
                 .or_default()
-                .add(&row.id);
+                .add(row_no, &row.id);
         }
         self.tokens
             .push(u32::try_from(row.tokens).unwrap_or(u32::MAX));
@@ -646,16 +672,11 @@ impl SummaryBuilder {
         let n_scenarios = self.scenarios.len();
         if self.options.group_by.is_some() {
             let value = row.group.clone().unwrap_or_default();
-            let counts = match self.group_index.get(&value) {
-                Some(&i) => &mut self.groups[i].1,
-                None if self.groups.len() < MAX_GROUPS => {
-                    self.group_index.insert(value.clone(), self.groups.len());
-                    self.groups.push((value, vec![0; n_scenarios]));
-                    &mut self.groups.last_mut().expect("just pushed").1
-                }
-                None => self.overflow.get_or_insert_with(|| vec![0; n_scenarios]),
-            };
-            counts[cat] += 1;
+            let group = self.groups.entry(value).or_insert_with(|| GroupAcc {
+                first_row: row_no,
+                counts: vec![0; n_scenarios],
+            });
+            group.counts[cat] += 1;
         }
 
         let runner_up = row
@@ -693,6 +714,65 @@ impl SummaryBuilder {
         }
     }
 
+    /// Adds the rows of `other`, a builder over other rows of the same input (another shard),
+    /// with the same taxonomy and options. The result is the state one builder fed both sets
+    /// of rows in input order would reach.
+    pub fn merge(&mut self, other: SummaryBuilder) -> std::result::Result<(), String> {
+        if self.options != other.options {
+            return Err("they were made with different report options (--group-by, --top, \
+                        --min-group-size or the text column)"
+                .into());
+        }
+        if self.scenarios.len() != other.scenarios.len() || self.also.len() != other.also.len() {
+            return Err("they were made with taxonomies of different sizes".into());
+        }
+        self.rows += other.rows;
+        self.truncated += other.truncated;
+        for (mine, theirs) in self.also.iter_mut().zip(other.also) {
+            mine.iter_mut().zip(theirs).for_each(|(m, t)| *m += t);
+        }
+        self.empty.merge(other.empty);
+        self.errored.merge(other.errored);
+        for (status, n) in other.errored_statuses {
+            *self.errored_statuses.entry(status).or_default() += n;
+        }
+        for (status, acc) in other.flagged {
+            self.flagged.entry(status).or_default().merge(acc);
+        }
+        self.tokens.extend(other.tokens);
+        self.words.extend(other.words);
+        self.text_seen |= other.text_seen;
+        for (mine, theirs) in self.scenarios.iter_mut().zip(other.scenarios) {
+            mine.count += theirs.count;
+            mine.confidences.extend(theirs.confidences);
+            mine.low += theirs.low;
+            mine.histogram.iter_mut().zip(theirs.histogram).for_each(|(m, t)| *m += t);
+            for (list, from) in [(&mut mine.best, theirs.best), (&mut mine.unsure, theirs.unsure)] {
+                for Reverse(candidate) in from.heap {
+                    list.push(candidate);
+                }
+            }
+        }
+        for (value, theirs) in other.groups {
+            match self.groups.get_mut(&value) {
+                Some(mine) => {
+                    mine.first_row = mine.first_row.min(theirs.first_row);
+                    mine.counts.iter_mut().zip(theirs.counts).for_each(|(m, t)| *m += t);
+                }
+                None => {
+                    self.groups.insert(value, theirs);
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Gives a builder read from a partial summary its taxonomy (which is not stored there).
+    pub fn with_taxonomy(mut self, taxonomy: &Taxonomy) -> SummaryBuilder {
+        self.taxonomy = taxonomy.clone();
+        self
+    }
+
     /// The finished summary; `header.input.rows` is set to the rows added.
     pub fn finish(self, mut header: Header) -> Summary {
         let classified: u64 = self.scenarios.iter().map(|s| s.count).sum();
@@ -712,11 +792,11 @@ impl SummaryBuilder {
             other,
             empty: IdList {
                 count: self.empty.count,
-                ids: self.empty.ids,
+                ids: self.empty.into_ids(),
             },
             errored: ErroredRows {
                 count: self.errored.count,
-                ids: self.errored.ids,
+                ids: self.errored.into_ids(),
                 statuses: self.errored_statuses,
             },
             flagged: self
@@ -725,21 +805,22 @@ impl SummaryBuilder {
                 .map(|(status, acc)| StatusRows {
                     status,
                     count: acc.count,
-                    ids: acc.ids,
+                    ids: acc.into_ids(),
                 })
                 .collect(),
             truncated: self.truncated,
-            also: self.also.values().sum(),
+            also: self.also.iter().flatten().sum(),
             also_pairs: {
-                let mut pairs: Vec<AlsoPair> = self
-                    .also
-                    .iter()
-                    .map(|(&(c, a), &count)| AlsoPair {
-                        category: self.taxonomy.scenarios[c].id.clone(),
-                        also: self.taxonomy.scenarios[a].id.clone(),
-                        count,
-                    })
-                    .collect();
+                let mut pairs: Vec<AlsoPair> = Vec::new();
+                for (c, row) in self.also.iter().enumerate() {
+                    for (a, &count) in row.iter().enumerate().filter(|(_, &n)| n > 0) {
+                        pairs.push(AlsoPair {
+                            category: self.taxonomy.scenarios[c].id.clone(),
+                            also: self.taxonomy.scenarios[a].id.clone(),
+                            count,
+                        });
+                    }
+                }
                 pairs.sort_by_key(|p| std::cmp::Reverse(p.count));
                 pairs
             },
@@ -757,6 +838,9 @@ impl SummaryBuilder {
             .iter()
             .zip(self.scenarios)
             .map(|(s, mut acc)| {
+                // Sorted first, so the mean's sum runs in the same order however the rows
+                // arrived (one run or merged shards).
+                let median = median(&mut acc.confidences).map(round4);
                 let share = (classified > 0).then(|| round4(acc.count as f64 / classified as f64));
                 let share_ci = wilson(acc.count, classified, Z_95).map(|i| Interval {
                     low: round4(i.low),
@@ -773,7 +857,7 @@ impl SummaryBuilder {
                     share_ci,
                     confidence: ConfidenceSummary {
                         mean: mean(&acc.confidences).map(round4),
-                        median: median(&mut acc.confidences).map(round4),
+                        median,
                         low_count: acc.low,
                         histogram: acc.histogram.to_vec(),
                     },
@@ -807,18 +891,26 @@ impl SummaryBuilder {
             }
         };
         let groups = self.options.group_by.clone().map(|column| {
-            let mut groups: Vec<GroupRow> = self
-                .groups
+            // The first MAX_GROUPS values by first appearance get a row; the rest are pooled.
+            let mut by_first: Vec<(String, GroupAcc)> = self.groups.into_iter().collect();
+            by_first.sort_by_key(|(_, g)| g.first_row);
+            let rest = by_first.split_off(by_first.len().min(MAX_GROUPS));
+            let overflow = (!rest.is_empty()).then(|| {
+                let mut counts = vec![0; ids.len()];
+                for (_, g) in &rest {
+                    counts.iter_mut().zip(&g.counts).for_each(|(t, n)| *t += n);
+                }
+                group_row("(further groups)".into(), counts)
+            });
+            let mut groups: Vec<GroupRow> = by_first
                 .into_iter()
-                .map(|(value, counts)| group_row(value, counts))
+                .map(|(value, g)| group_row(value, g.counts))
                 .collect();
             groups.sort_by(|a, b| b.count.cmp(&a.count).then_with(|| a.value.cmp(&b.value)));
             GroupTable {
                 column,
                 groups,
-                overflow: self
-                    .overflow
-                    .map(|counts| group_row("(further groups)".into(), counts)),
+                overflow,
             }
         });
 
@@ -916,6 +1008,7 @@ mod tests {
         for i in 0..n {
             let empty = i % 100 == 0;
             b.add(ReportRow {
+                row: i + 1,
                 id: format!("s{i}"),
                 category: (!empty).then_some((i % 4) as usize),
                 confidence: (i % 10_001) as f32 / 10_000.0,
