@@ -164,8 +164,9 @@ pub enum Command {
     /// Fit the confidence temperature and the `other` rule on labelled stories and write them
     /// to a profile.
     Calibrate(CalibrateArgs),
-    /// Put the outputs of a sharded run (`classify --shard I/N -o part-I.csv`) back together
-    /// in input order, exactly as one unsharded run writes them.
+    /// Put the outputs of a sharded run back together: its rows (`--rows`), in input order,
+    /// exactly as one unsharded run writes them, or its partial summaries (`--summary-out`),
+    /// into the summary of the whole input.
     Merge(MergeArgs),
     /// Model housekeeping: `models prepare --backend rust-bert` converts the weights for
     /// rust-bert ahead of the first run.
@@ -486,8 +487,15 @@ pub struct ClassifyArgs {
     #[arg(long, value_enum, requires = "report", value_name = "FORMAT")]
     pub report_format: Option<SummaryFormat>,
 
-    /// Input column to break the --report down by (e.g. team, year, region).
-    #[arg(long, requires = "report", value_name = "COLUMN")]
+    /// Also write this run's partial summary to FILE: the exact state of its report, which
+    /// `failup merge` combines with the other shards' (`--shard`) and `failup report` renders
+    /// as the report of the whole input (docs/src/scale-out.md).
+    #[arg(long, value_name = "FILE", conflicts_with = "resume")]
+    pub summary_out: Option<PathBuf>,
+
+    /// Input column to break the --report (or --summary-out) down by (e.g. team, year,
+    /// region).
+    #[arg(long, value_name = "COLUMN")]
     pub group_by: Option<String>,
 
     /// Add the nearest prototype or example (its id and similarity) to every row, to see why
@@ -554,17 +562,19 @@ pub struct CategoriesArgs {
 )]
 pub struct MergeArgs {
     /// The parts are rows (CSV or JSON Lines from `classify --shard`, or JSON Lines from
-    /// `embed --shard`). Every row must be in exactly one part; overlapping parts, a missing
-    /// shard or parts with different columns are refused. Required: rows are all that can be
-    /// merged so far (run `failup report` on the merged rows for a report).
-    #[arg(long, required = true)]
+    /// `embed --shard`), merged into one row file. Without it, the parts are partial
+    /// summaries (`classify --summary-out`), merged into one summary for `failup report`.
+    /// Either way every shard must be given exactly once, and parts of different runs, or with
+    /// different columns, are refused.
+    #[arg(long)]
     pub rows: bool,
 
     /// The parts, in any order.
     #[arg(value_name = "PART", required = true)]
     pub parts: Vec<PathBuf>,
 
-    /// Where to write the merged rows (written to a temporary name and renamed when complete).
+    /// Where to write the merged rows or summary (written to a temporary name and renamed
+    /// when complete).
     #[arg(short, long, value_name = "FILE")]
     pub output: PathBuf,
 }
@@ -657,8 +667,10 @@ pub struct EvalArgs {
 
 #[derive(Debug, Args)]
 pub struct ReportArgs {
-    /// A `failup classify` output, CSV or JSON Lines (detected); `-` reads standard input.
-    /// Stories are quoted when it carries their text (`classify --keep-columns text`).
+    /// A `failup classify` output, CSV or JSON Lines (detected), or a summary from `failup
+    /// merge` or `classify --summary-out` (whose grouping and text column it keeps); `-` reads
+    /// standard input. Stories are quoted when it carries their text (`classify
+    /// --keep-columns text`).
     #[arg(value_name = "INPUT")]
     pub input: PathBuf,
 

@@ -368,3 +368,98 @@ fn embed_shards_carry_their_row_numbers() {
         .collect();
     assert_eq!(rows, (2..=22).step_by(2).collect::<Vec<u64>>());
 }
+
+/// Runs each shard with `--summary-out`, merges the summaries and renders them as JSON.
+fn merged_report(dir: &Path, n: usize, extra: &[&str]) -> Vec<u8> {
+    let mut parts = Vec::new();
+    for i in (0..n).rev() {
+        let (spec, rows, summary) = (
+            format!("{i}/{n}"),
+            format!("r{i}.csv"),
+            format!("s{i}.json"),
+        );
+        let mut args = vec!["classify", "in.csv", "-q", "--shard", &spec, "-o", &rows];
+        args.extend(["--summary-out", &summary]);
+        args.extend_from_slice(extra);
+        run(dir, &args, &[("SOURCE_DATE_EPOCH", "0")]);
+        parts.push(summary);
+    }
+    let mut args = vec!["merge"];
+    args.extend(parts.iter().map(String::as_str));
+    args.extend(["-o", "summary.json"]);
+    run(dir, &args, &[]);
+    let report = [
+        "report",
+        "summary.json",
+        "--format",
+        "json",
+        "-o",
+        "merged.json",
+    ];
+    run(dir, &report, &[("SOURCE_DATE_EPOCH", "0")]);
+    std::fs::read(dir.join("merged.json")).unwrap()
+}
+
+#[test]
+fn merged_summaries_report_exactly_as_one_run() {
+    let dir = tempfile::tempdir().unwrap();
+    write_input(dir.path());
+    let options = ["--keep-columns", "team", "--group-by", "team"];
+    let mut args = vec!["classify", "in.csv", "-q", "-o", "whole.csv"];
+    args.extend(["--report", "single.json"]);
+    args.extend_from_slice(&options);
+    run(dir.path(), &args, &[("SOURCE_DATE_EPOCH", "0")]);
+    let single = std::fs::read(dir.path().join("single.json")).unwrap();
+    for n in [1, 2, 3, 7] {
+        let merged = merged_report(dir.path(), n, &options);
+        assert!(
+            merged == single,
+            "{n} shards: the merged report differs from one run"
+        );
+    }
+}
+
+#[test]
+fn summary_merge_refuses_missing_repeated_and_foreign_parts() {
+    let dir = tempfile::tempdir().unwrap();
+    write_input(dir.path());
+    merged_report(dir.path(), 3, &[]);
+    let err = refused(dir.path(), &["merge", "s0.json", "s2.json", "-o", "m.json"]);
+    assert!(err.contains("shard 1/3 is missing"), "{err}");
+    let err = refused(
+        dir.path(),
+        &[
+            "merge", "s0.json", "s1.json", "s1.json", "s2.json", "-o", "m.json",
+        ],
+    );
+    assert!(err.contains("shard 1/3 is in both"), "{err}");
+
+    // Another precision: a different run, named.
+    let args = [
+        "classify",
+        "in.csv",
+        "-q",
+        "--shard",
+        "1/3",
+        "-o",
+        "x.csv",
+        "--summary-out",
+        "x.json",
+        "--precision",
+        "int8",
+    ];
+    run(dir.path(), &args, &[]);
+    let err = refused(
+        dir.path(),
+        &["merge", "s0.json", "x.json", "s2.json", "-o", "m.json"],
+    );
+    assert!(
+        err.contains("different runs") && err.contains("--precision: fp32, int8"),
+        "{err}"
+    );
+
+    // One shard's summary alone is not the whole input's report.
+    let err = refused(dir.path(), &["report", "s0.json"]);
+    assert!(err.contains("1 of 3 shards"), "{err}");
+    assert!(!dir.path().join("m.json").exists());
+}

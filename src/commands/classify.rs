@@ -13,7 +13,7 @@ use failup::output::{RowWriter, WriterOptions};
 use failup::pipeline::Engine;
 use failup::progress::Progress;
 use failup::record::{Classified, Status};
-use failup::report;
+use failup::report::{self, partial, partial::PartialSummary};
 use failup::sink::{Settings, Sink};
 use failup::taxonomy::Taxonomy;
 
@@ -74,8 +74,13 @@ pub fn run(args: ClassifyArgs) -> Result<()> {
         }
     }
 
-    let mut report = match &args.report {
-        Some(_) => {
+    if args.group_by.is_some() && args.report.is_none() && args.summary_out.is_none() {
+        return Err(Error::Usage(
+            "--group-by breaks down a report: add --report FILE or --summary-out FILE".into(),
+        ));
+    }
+    let mut report = match args.report.is_some() || args.summary_out.is_some() {
+        true => {
             let (_, info) = report::load_taxonomy(args.model.taxonomy.as_deref())?;
             let options = report::SummaryOptions {
                 group_by: args.group_by.clone(),
@@ -87,7 +92,7 @@ pub fn run(args: ClassifyArgs) -> Result<()> {
                 info,
             ))
         }
-        None => None,
+        false => None,
     };
 
     let stop = Arc::new(AtomicBool::new(false));
@@ -165,6 +170,23 @@ pub fn run(args: ClassifyArgs) -> Result<()> {
     }
     writer.finish()?.commit()?;
     tally.warn_rest();
+    let report = match (report, &args.summary_out) {
+        (Some((builder, info)), Some(path)) => {
+            let partial = PartialSummary {
+                kind: partial::KIND.into(),
+                settings: summary_settings(&args, &source, &reader, &engine)?,
+                shard_count: shard.map_or(1, |s| s.count),
+                shards: vec![shard.map_or(0, |s| s.index)],
+                model: engine.model.name(),
+                taxonomy: info,
+                input: report::input_display_name(&args.input),
+                builder,
+            };
+            partial.write(path)?;
+            Some((partial.builder, partial.taxonomy))
+        }
+        (report, _) => report,
+    };
     if let (Some((builder, info)), Some(path)) = (report, &args.report) {
         let header = report::header(
             engine.model.name(),
@@ -306,6 +328,29 @@ impl TestPause {
             }
         }
     }
+}
+
+/// What parts of one run share, so `failup merge` can refuse parts of different runs: the
+/// resume settings, less those that only shape the row file or split the work.
+fn summary_settings(
+    args: &ClassifyArgs,
+    source: &Source,
+    reader: &StoryReader,
+    engine: &Engine,
+) -> Result<Settings> {
+    let mut settings = resume_settings(args, source, reader, engine)?;
+    for key in [
+        "--shard",
+        "--chunk-size",
+        "--batch-size",
+        "--format",
+        "--excel-safe",
+        "--explain",
+        "kept columns",
+    ] {
+        settings.remove(key);
+    }
+    Ok(settings)
 }
 
 /// The name a user types for a value of an option (`int8`, `chunk`, …).

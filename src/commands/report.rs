@@ -1,25 +1,43 @@
 //! `failup report`: read a classify output back and write an aggregate report.
 
 use crate::cli::ReportArgs;
-use failup::error::Result;
+use failup::error::{Error, Result};
 use failup::input::Source;
+use failup::report::partial::PartialSummary;
 use failup::report::reader::ClassifiedReader;
 use failup::report::{self, Format, SummaryBuilder, SummaryOptions};
 
 pub fn run(args: ReportArgs) -> Result<()> {
     let source = Source::from_arg(&args.input);
     let (taxonomy, taxonomy_info) = report::load_taxonomy(args.taxonomy.as_deref())?;
+    let format = args
+        .format
+        .map(Format::from)
+        .or_else(|| Format::from_path(&args.output))
+        .unwrap_or(Format::Text);
+    if PartialSummary::is_one(&args.input) {
+        if args.group_by.is_some() || args.text_column.is_some() {
+            return Err(Error::Usage(
+                "a summary keeps the grouping and text column it was made with; drop \
+                 --group-by and --text-column (or give them to classify)"
+                    .into(),
+            ));
+        }
+        let summary = PartialSummary::read(&args.input)?.finish(&taxonomy, &taxonomy_info)?;
+        return report::write_report(
+            &summary,
+            &args.output,
+            format,
+            args.color.into(),
+            Some(&source),
+        );
+    }
     let mut reader = ClassifiedReader::open(
         &source,
         &taxonomy,
         args.text_column.as_deref(),
         args.group_by.as_deref(),
     )?;
-    let format = args
-        .format
-        .map(Format::from)
-        .or_else(|| Format::from_path(&args.output))
-        .unwrap_or(Format::Text);
     let mut builder = SummaryBuilder::new(
         &taxonomy,
         SummaryOptions {

@@ -10,6 +10,7 @@
 pub mod html;
 pub mod json;
 pub mod markdown;
+pub mod partial;
 pub mod reader;
 pub mod stats;
 pub mod text;

@@ -719,9 +719,11 @@ impl SummaryBuilder {
     /// of rows in input order would reach.
     pub fn merge(&mut self, other: SummaryBuilder) -> std::result::Result<(), String> {
         if self.options != other.options {
-            return Err("they were made with different report options (--group-by, --top, \
+            return Err(
+                "they were made with different report options (--group-by, --top, \
                         --min-group-size or the text column)"
-                .into());
+                    .into(),
+            );
         }
         if self.scenarios.len() != other.scenarios.len() || self.also.len() != other.also.len() {
             return Err("they were made with taxonomies of different sizes".into());
@@ -746,8 +748,14 @@ impl SummaryBuilder {
             mine.count += theirs.count;
             mine.confidences.extend(theirs.confidences);
             mine.low += theirs.low;
-            mine.histogram.iter_mut().zip(theirs.histogram).for_each(|(m, t)| *m += t);
-            for (list, from) in [(&mut mine.best, theirs.best), (&mut mine.unsure, theirs.unsure)] {
+            mine.histogram
+                .iter_mut()
+                .zip(theirs.histogram)
+                .for_each(|(m, t)| *m += t);
+            for (list, from) in [
+                (&mut mine.best, theirs.best),
+                (&mut mine.unsure, theirs.unsure),
+            ] {
                 for Reverse(candidate) in from.heap {
                     list.push(candidate);
                 }
@@ -757,7 +765,10 @@ impl SummaryBuilder {
             match self.groups.get_mut(&value) {
                 Some(mine) => {
                     mine.first_row = mine.first_row.min(theirs.first_row);
-                    mine.counts.iter_mut().zip(theirs.counts).for_each(|(m, t)| *m += t);
+                    mine.counts
+                        .iter_mut()
+                        .zip(theirs.counts)
+                        .for_each(|(m, t)| *m += t);
                 }
                 None => {
                     self.groups.insert(value, theirs);
