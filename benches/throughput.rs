@@ -6,8 +6,7 @@
 use divan::Bencher;
 use failup::chunk::LongText;
 use failup::embed::{
-    default_precision, load, Backend, Embedder, EngineSpec, ModelDir, Precision, TextTokenizer,
-    TokenizerConfig,
+    load, Backend, Embedder, EngineSpec, ModelDir, Precision, TextTokenizer, TokenizerConfig,
 };
 use failup::pipeline::{Engine, EngineOptions};
 
@@ -47,7 +46,7 @@ fn engine() -> Engine {
         threads: 2,
         batch_size: None,
         long_text: LongText::Chunk,
-        precision: default_precision(Backend::Auto),
+        precision: Precision::Fp32,
     })
     .expect("engine")
 }

@@ -4,7 +4,7 @@ use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
-use failup::embed::{default_precision, Precision};
+use failup::embed::Precision;
 use failup::input::{Columns, Dialect, KeepColumns};
 use failup::pipeline::{EngineOptions, CHUNK_SIZE};
 
@@ -329,13 +329,14 @@ pub struct ModelArgs {
     #[arg(long, env = "FAILUP_BATCH_SIZE", value_name = "N")]
     pub batch_size: Option<usize>,
 
-    /// fp32: exact, at parity with the reference implementation. int8: rten's quantized model,
-    /// about twice rten's fp32 speed, embeddings within cosine 0.98 of exact and the same
-    /// macro-F1. bf16: the AMX engine's fast mode (CPUs with AMX only), about 1.7 times fp32's
-    /// speed there, within cosine 0.9999 of exact. Default: fp32 where the AMX engine runs and
-    /// for `embed` (its output is the vectors), int8 elsewhere (docs/src/performance.md).
-    #[arg(long, value_enum, env = "FAILUP_PRECISION")]
-    pub precision: Option<PrecisionArg>,
+    /// fp32: exact, at parity with the reference implementation. bf16: the AMX engine's fast
+    /// mode (CPUs with AMX only), about 1.7 times fp32's speed there, embeddings within cosine
+    /// 0.9999 of exact. int8: rten's quantized model, about twice rten's fp32 speed with the
+    /// same macro-F1, but its activations are quantized per batch, so a story's scores move
+    /// slightly with the stories batched beside it (it cannot be sharded). See
+    /// docs/src/performance.md.
+    #[arg(long, value_enum, env = "FAILUP_PRECISION", default_value_t = PrecisionArg::Fp32)]
+    pub precision: PrecisionArg,
 
     /// A story longer than the model's 256-token window: `chunk` embeds overlapping windows and
     /// averages them weighted by tokens; `truncate` reads only the first window.
@@ -344,20 +345,7 @@ pub struct ModelArgs {
 }
 
 impl ModelArgs {
-    /// The engine settings, with the fast default precision for this machine and `--backend`
-    /// when `--precision` is not given.
     pub fn engine_options(&self) -> EngineOptions {
-        let precision = self.precision.map(Precision::from);
-        self.options(precision.unwrap_or_else(|| default_precision(self.backend.into())))
-    }
-
-    /// The engine settings, fp32 unless `--precision` says otherwise: for `embed`, whose
-    /// output is the vectors themselves and is promised at parity with the reference.
-    pub fn exact_engine_options(&self) -> EngineOptions {
-        self.options(self.precision.map_or(Precision::Fp32, Precision::from))
-    }
-
-    fn options(&self, precision: Precision) -> EngineOptions {
         EngineOptions {
             model: self.model.clone(),
             taxonomy: self.taxonomy.clone(),
@@ -365,7 +353,7 @@ impl ModelArgs {
             threads: self.threads,
             batch_size: self.batch_size,
             long_text: self.long_text.into(),
-            precision,
+            precision: self.precision.into(),
         }
     }
 }

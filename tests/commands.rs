@@ -160,36 +160,6 @@ fn amx_cpu_bf16_classifies_like_fp32() {
     assert_eq!(bf16, category("fp32"));
 }
 
-/// The precision `bench` reports when run with the user's defaults and `extra` flags.
-fn default_bench_precision(command: &str, extra: &[&str]) -> String {
-    let dir = tempfile::tempdir().unwrap();
-    std::fs::write(dir.path().join("in.csv"), "id,text\n1,I lost the pitch.\n").unwrap();
-    let mut args = vec![command, "in.csv", "--repeat", "1", "--format", "json"];
-    args.extend_from_slice(extra);
-    let out = failup_raw(dir.path(), &args, None, &[]);
-    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
-    let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
-    report["precision"].as_str().unwrap().to_string()
-}
-
-#[test]
-fn classifying_defaults_to_int8_without_amx_and_to_fp32_with_it() {
-    let expected = if failup::embed::amx_unavailable().is_some() {
-        "int8"
-    } else {
-        "fp32"
-    };
-    assert_eq!(default_bench_precision("bench", &[]), expected);
-    assert_eq!(
-        default_bench_precision("bench", &["--precision", "fp32"]),
-        "fp32"
-    );
-    assert_eq!(
-        default_bench_precision("bench", &["--backend", "rten"]),
-        "int8"
-    );
-}
-
 #[test]
 fn embed_defaults_to_exact_vectors_at_parity_with_the_reference() {
     #[derive(serde::Deserialize)]
@@ -204,7 +174,7 @@ fn embed_defaults_to_exact_vectors_at_parity_with_the_reference() {
     w.write_record(["text"]).unwrap();
     w.write_record([reference.text.as_str()]).unwrap();
     w.flush().unwrap();
-    let out = failup_raw(dir.path(), &["embed", "in.csv", "-q"], None, &[]);
+    let out = failup_in(dir.path(), &["embed", "in.csv", "-q"], None);
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
     let row: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     let got: Vec<f32> = row["embedding"]

@@ -418,8 +418,6 @@ fn interrupt_midway_with(
         ])
         .args(["--batch-size", "4", "--model", model.to_str().unwrap()])
         .args(extra)
-        // The resumed run comes from `failup_in`, which pins fp32 (an explicit flag wins).
-        .env("FAILUP_PRECISION", "fp32")
         .env("FAILUP_TEST_PAUSE_AFTER_ROWS", rows.to_string())
         .envs(env.iter().copied())
         .current_dir(dir)

@@ -434,7 +434,7 @@ fn summary_merge_refuses_missing_repeated_and_foreign_parts() {
     );
     assert!(err.contains("shard 1/3 is in both"), "{err}");
 
-    // Another precision: a different run, named.
+    // Another setting: a different run, named.
     let args = [
         "classify",
         "in.csv",
@@ -445,8 +445,8 @@ fn summary_merge_refuses_missing_repeated_and_foreign_parts() {
         "x.csv",
         "--summary-out",
         "x.json",
-        "--precision",
-        "int8",
+        "--long-text",
+        "truncate",
     ];
     run(dir.path(), &args, &[]);
     let err = refused(
@@ -454,9 +454,22 @@ fn summary_merge_refuses_missing_repeated_and_foreign_parts() {
         &["merge", "s0.json", "x.json", "s2.json", "-o", "m.json"],
     );
     assert!(
-        err.contains("different runs") && err.contains("--precision: fp32, int8"),
+        err.contains("different runs") && err.contains("--long-text: chunk, truncate"),
         "{err}"
     );
+
+    // int8 scores depend on batching, so its shards would not add up: refused up front.
+    let args = [
+        "classify",
+        "in.csv",
+        "-q",
+        "--shard",
+        "1/3",
+        "--precision",
+        "int8",
+    ];
+    let err = refused(dir.path(), &args);
+    assert!(err.contains("int8") && err.contains("would not"), "{err}");
 
     // One shard's summary alone is not the whole input's report.
     let err = refused(dir.path(), &["report", "s0.json"]);

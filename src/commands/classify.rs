@@ -24,7 +24,7 @@ pub fn run(args: ClassifyArgs) -> Result<()> {
     let source = Source::from_arg(&args.input);
     // Check the input's header before the slower model load, so a wrong column fails fast.
     let mut reader = StoryReader::open(&source, &args.columns(), args.columns.dialect())?;
-    let shard = super::shard(args.shard.as_deref())?;
+    let shard = super::shard(args.shard.as_deref(), &args.model)?;
     if let Some(shard) = shard {
         reader.set_shard(shard);
     }
@@ -286,7 +286,7 @@ fn resume_settings(
         (
             "--shard",
             optional(
-                super::shard(args.shard.as_deref())?
+                super::shard(args.shard.as_deref(), &args.model)?
                     .map(|s| format!("{}/{}", s.index, s.count))
                     .as_deref(),
             ),

@@ -20,11 +20,11 @@ pub fn run(args: EmbedArgs) -> Result<()> {
         ..Columns::default()
     };
     let mut reader = StoryReader::open(&source, &columns, args.columns.dialect())?;
-    let shard = super::shard(args.shard.as_deref())?;
+    let shard = super::shard(args.shard.as_deref(), &args.model)?;
     if let Some(shard) = shard {
         reader.set_shard(shard);
     }
-    let engine = Engine::load(&args.model.exact_engine_options())?;
+    let engine = Engine::load(&args.model.engine_options())?;
     let mut sink = Sink::open(&args.output, Some(&source))?;
     let name = sink.name();
     let (bytes, total) = reader.progress_counter();

@@ -60,19 +60,6 @@ impl Backend {
     }
 }
 
-/// The precision used when `--precision` is not given, for commands whose product is a verdict
-/// rather than the vectors: fp32 where it is fast (the AMX engine) and for rust-bert, which
-/// runs only fp32; int8 with rten, where fp32 runs at about 1.15 times the reference's speed on
-/// two cores and int8 at about 2.25 times, with the same macro-F1 (docs/src/performance.md).
-pub fn default_precision(backend: Backend) -> Precision {
-    let amx_runs = amx_unavailable().is_none();
-    match backend {
-        Backend::Auto if amx_runs => Precision::Fp32,
-        Backend::Amx | Backend::RustBert | Backend::TestHashed => Precision::Fp32,
-        Backend::Auto | Backend::Rten => Precision::Int8,
-    }
-}
-
 /// Why the AMX engine cannot run here, or None when it can.
 pub fn amx_unavailable() -> Option<String> {
     #[cfg(all(target_arch = "x86_64", target_os = "linux"))]
@@ -221,22 +208,4 @@ fn amx_cannot_run(why: &str, precision: Precision) -> Error {
     Error::Usage(format!(
         "the AMX engine (--backend amx, or --precision bf16) cannot run here: {why}; {instead}"
     ))
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn the_default_precision_is_exact_where_exact_is_fast_and_int8_elsewhere() {
-        assert_eq!(default_precision(Backend::Rten), Precision::Int8);
-        assert_eq!(default_precision(Backend::Amx), Precision::Fp32);
-        assert_eq!(default_precision(Backend::RustBert), Precision::Fp32);
-        let auto = if amx_unavailable().is_none() {
-            Precision::Fp32
-        } else {
-            Precision::Int8
-        };
-        assert_eq!(default_precision(Backend::Auto), auto);
-    }
 }

@@ -23,17 +23,21 @@ pub fn failup_in(dir: &Path, args: &[&str], stdin: Option<&str>) -> Output {
 }
 
 /// Like [`failup_in`], with extra environment variables set after the clean-up.
-///
-/// `--precision` is pinned to fp32 unless `env` sets FAILUP_PRECISION: failup's default
-/// depends on whether the CPU has AMX, and the expected outputs must not.
 pub fn failup_env(dir: &Path, args: &[&str], stdin: Option<&str>, env: &[(&str, &str)]) -> Output {
-    let pinned = [("FAILUP_PRECISION", "fp32")];
-    let env: Vec<(&str, &str)> = pinned
-        .into_iter()
-        .filter(|(k, _)| !env.iter().any(|(e, _)| e == k))
-        .chain(env.iter().copied())
-        .collect();
-    failup_raw(dir, args, stdin, &env)
+    let mut cmd = failup_command();
+    cmd.args(args)
+        .current_dir(dir)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    cmd.envs(env.iter().copied());
+    let mut child = cmd.spawn().expect("failup runs");
+    let mut pipe = child.stdin.take().expect("stdin piped");
+    if let Some(text) = stdin {
+        pipe.write_all(text.as_bytes()).expect("stdin written");
+    }
+    drop(pipe);
+    child.wait_with_output().expect("failup finishes")
 }
 
 /// The stand-in engine for tests of behaviour around the model (input handling, resume, exit
@@ -58,25 +62,6 @@ pub fn failup_command() -> Command {
     }
     cmd.env("FAILUP_CACHE_DIR", test_cache_dir());
     cmd
-}
-
-/// Runs failup with only `env` set of the FAILUP_* variables (and the test cache folder,
-/// unless `env` names another): the defaults as a user gets them.
-pub fn failup_raw(dir: &Path, args: &[&str], stdin: Option<&str>, env: &[(&str, &str)]) -> Output {
-    let mut cmd = failup_command();
-    cmd.args(args)
-        .current_dir(dir)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped());
-    cmd.envs(env.iter().copied());
-    let mut child = cmd.spawn().expect("failup runs");
-    let mut pipe = child.stdin.take().expect("stdin piped");
-    if let Some(text) = stdin {
-        pipe.write_all(text.as_bytes()).expect("stdin written");
-    }
-    drop(pipe);
-    child.wait_with_output().expect("failup finishes")
 }
 
 /// Runs failup from the repository root.
