@@ -24,7 +24,7 @@ pub struct Merged {
 
 /// One part, read one row at a time.
 enum Part {
-    Csv(csv::Reader<File>),
+    Csv(csv::Reader<BufReader<File>>),
     Jsonl(std::io::Lines<BufReader<File>>),
 }
 
@@ -147,16 +147,17 @@ fn interleave(
 fn open_part(path: &Path) -> Result<(Part, Vec<u8>)> {
     let name = path.display().to_string();
     let file = File::open(path).map_err(|e| Error::io(&name, e))?;
-    let mut first = [0u8; 1];
-    let peek = File::open(path)
-        .and_then(|mut f| std::io::Read::read(&mut f, &mut first))
-        .map_err(|e| Error::io(&name, e))?;
-    if peek == 0 || first[0] == b'{' {
-        return Ok((Part::Jsonl(BufReader::new(file).lines()), Vec::new()));
+    let mut buffered = BufReader::new(file);
+    let first = buffered
+        .fill_buf()
+        .map_err(|e| Error::io(&name, e))?
+        .first();
+    if first.is_none_or(|&b| b == b'{') {
+        return Ok((Part::Jsonl(buffered.lines()), Vec::new()));
     }
     let mut reader = csv::ReaderBuilder::new()
         .has_headers(false)
-        .from_reader(file);
+        .from_reader(buffered);
     let mut header = csv::ByteRecord::new();
     if !reader
         .read_byte_record(&mut header)

@@ -14,6 +14,7 @@ use failup::pipeline::Engine;
 use failup::progress::Progress;
 use failup::record::{Classified, Status};
 use failup::report::{self, partial, partial::PartialSummary};
+use failup::shard::Shard;
 use failup::sink::{Settings, Sink};
 use failup::taxonomy::Taxonomy;
 
@@ -29,11 +30,12 @@ pub fn run(args: ClassifyArgs) -> Result<()> {
         reader.set_shard(shard);
     }
     let engine = super::load_engine(&args.model, &args.fewshot)?;
-    // Standard output cannot be resumed, so it needs no settings (and skips hashing the model).
-    let settings = if args.output == std::path::Path::new("-") {
+    // Standard output cannot be resumed, so without a summary it needs no settings (and skips
+    // hashing the model).
+    let settings = if args.output == std::path::Path::new("-") && args.summary_out.is_none() {
         Settings::new()
     } else {
-        resume_settings(&args, &source, &reader, &engine)?
+        resume_settings(&args, &source, &reader, &engine, shard)?
     };
     let (sink, done) = if args.resume {
         Sink::resume(&args.output, Some(&source), &settings)?
@@ -174,7 +176,7 @@ pub fn run(args: ClassifyArgs) -> Result<()> {
         (Some((builder, info)), Some(path)) => {
             let partial = PartialSummary {
                 kind: partial::KIND.into(),
-                settings: summary_settings(&args, &source, &reader, &engine)?,
+                settings: summary_settings(&settings),
                 shard_count: shard.map_or(1, |s| s.count),
                 shards: vec![shard.map_or(0, |s| s.index)],
                 model: engine.model.name(),
@@ -233,6 +235,7 @@ fn resume_settings(
     source: &Source,
     reader: &StoryReader,
     engine: &Engine,
+    shard: Option<Shard>,
 ) -> Result<Settings> {
     let input = match source {
         Source::Stdin => "<stdin>".to_string(),
@@ -285,11 +288,7 @@ fn resume_settings(
         // As resolved: `auto` under another task index is another shard.
         (
             "--shard",
-            optional(
-                super::shard(args.shard.as_deref(), &args.model)?
-                    .map(|s| format!("{}/{}", s.index, s.count))
-                    .as_deref(),
-            ),
+            optional(shard.map(|s| format!("{}/{}", s.index, s.count)).as_deref()),
         ),
         ("--batch-size", engine.encoder().batch_size().to_string()),
         ("--precision", precision.name().to_string()),
@@ -332,13 +331,8 @@ impl TestPause {
 
 /// What parts of one run share, so `failup merge` can refuse parts of different runs: the
 /// resume settings, less those that only shape the row file or split the work.
-fn summary_settings(
-    args: &ClassifyArgs,
-    source: &Source,
-    reader: &StoryReader,
-    engine: &Engine,
-) -> Result<Settings> {
-    let mut settings = resume_settings(args, source, reader, engine)?;
+fn summary_settings(resume: &Settings) -> Settings {
+    let mut settings = resume.clone();
     for key in [
         "--shard",
         "--chunk-size",
@@ -350,7 +344,7 @@ fn summary_settings(
     ] {
         settings.remove(key);
     }
-    Ok(settings)
+    settings
 }
 
 /// The name a user types for a value of an option (`int8`, `chunk`, …).
