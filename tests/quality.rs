@@ -19,12 +19,18 @@ fn csv_of(rows: &[(&str, &str)]) -> String {
     String::from_utf8(w.into_inner().unwrap()).unwrap()
 }
 
+/// `embed` in the exact mode, so its vectors compare with the library's fp32 engine.
 fn embed_one(dir: &std::path::Path, long_text: &str) -> Value {
-    let out = failup_in(
-        dir,
-        &["embed", "in.csv", "-q", "--long-text", long_text],
-        None,
-    );
+    let args = [
+        "embed",
+        "in.csv",
+        "-q",
+        "--long-text",
+        long_text,
+        "--precision",
+        "fp32",
+    ];
+    let out = failup_in(dir, &args, None);
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
     serde_json::from_str(stdout(&out).lines().next().unwrap()).unwrap()
 }
@@ -156,7 +162,7 @@ fn the_embed_command_keeps_the_whole_story_embedding() {
         threads: 1,
         batch_size: None,
         long_text: failup::chunk::LongText::Chunk,
-        precision: failup::embed::Precision::Fp32,
+        precision: Some(failup::embed::Precision::Fp32),
     })
     .unwrap();
     let read = engine.embed_texts(&[text]).unwrap().remove(0);
@@ -182,7 +188,8 @@ fn the_embed_command_keeps_the_whole_story_embedding() {
         .collect();
     let refs: Vec<(&str, &str)> = rows.iter().map(|(i, s)| (i.as_str(), s.as_str())).collect();
     std::fs::write(dir.path().join("in.csv"), csv_of(&refs)).unwrap();
-    let out = failup_in(dir.path(), &["embed", "in.csv", "-q"], None);
+    let args = ["embed", "in.csv", "-q", "--precision", "fp32"];
+    let out = failup_in(dir.path(), &args, None);
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
     let mut mean = vec![0f32; whole.len()];
     for (line, own) in stdout(&out).lines().zip(&sentences) {
@@ -479,7 +486,17 @@ fn also_and_explain_columns() {
     let story = "Passed over for the promotion again, in favour of a junior, and the new business \
                  pitch I ran last week went to the competition.";
     std::fs::write(dir.path().join("in.csv"), csv_of(&[("a", story)])).unwrap();
-    let out = failup_in(dir.path(), &["classify", "in.csv", "-q", "--explain"], None);
+    // The second scenario sits near the `also` margin: pinned to the exact mode, whose
+    // numbers are the same on every CPU.
+    let args = [
+        "classify",
+        "in.csv",
+        "-q",
+        "--explain",
+        "--precision",
+        "fp32",
+    ];
+    let out = failup_in(dir.path(), &args, None);
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
     let text = stdout(&out);
     let mut r = csv::Reader::from_reader(text.as_bytes());
@@ -499,7 +516,8 @@ fn also_and_explain_columns() {
     pair.sort();
     assert_eq!(pair, ["lost_pitch", "passed_over"], "{cat} / {also}");
 
-    let out = failup_in(dir.path(), &["advise", "--explain", story], None);
+    let args = ["advise", "--explain", story, "--precision", "fp32"];
+    let out = failup_in(dir.path(), &args, None);
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
     assert!(
         stdout(&out).contains(&format!("nearest: {nearest}")),
@@ -523,7 +541,15 @@ fn the_report_counts_second_scenarios() {
     let out = failup_in(
         dir.path(),
         &[
-            "classify", "in.csv", "-q", "-o", "out.csv", "--report", "r.json",
+            "classify",
+            "in.csv",
+            "-q",
+            "-o",
+            "out.csv",
+            "--report",
+            "r.json",
+            "--precision",
+            "fp32",
         ],
         None,
     );

@@ -458,19 +458,6 @@ fn summary_merge_refuses_missing_repeated_and_foreign_parts() {
         "{err}"
     );
 
-    // int8 scores depend on batching, so its shards would not add up: refused up front.
-    let args = [
-        "classify",
-        "in.csv",
-        "-q",
-        "--shard",
-        "1/3",
-        "--precision",
-        "int8",
-    ];
-    let err = refused(dir.path(), &args);
-    assert!(err.contains("int8") && err.contains("would not"), "{err}");
-
     // One shard's summary alone is not the whole input's report.
     let err = refused(dir.path(), &["report", "s0.json"]);
     assert!(err.contains("1 of 3 shards"), "{err}");

@@ -25,7 +25,7 @@ pub fn run(args: ClassifyArgs) -> Result<()> {
     let source = Source::from_arg(&args.input);
     // Check the input's header before the slower model load, so a wrong column fails fast.
     let mut reader = StoryReader::open(&source, &args.columns(), args.columns.dialect())?;
-    let shard = super::shard(args.shard.as_deref(), &args.model)?;
+    let shard = super::shard(args.shard.as_deref())?;
     if let Some(shard) = shard {
         reader.set_shard(shard);
     }
@@ -255,7 +255,7 @@ fn resume_settings(
         }
     };
     let model = &args.model;
-    let precision = model.engine_options().precision;
+    let precision = engine.precision;
     let optional = |v: Option<&str>| v.unwrap_or("(default)").to_string();
     let file_hash = |f: &Option<std::path::PathBuf>| -> Result<String> {
         f.as_deref()

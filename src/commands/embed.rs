@@ -20,7 +20,7 @@ pub fn run(args: EmbedArgs) -> Result<()> {
         ..Columns::default()
     };
     let mut reader = StoryReader::open(&source, &columns, args.columns.dialect())?;
-    let shard = super::shard(args.shard.as_deref(), &args.model)?;
+    let shard = super::shard(args.shard.as_deref())?;
     if let Some(shard) = shard {
         reader.set_shard(shard);
     }

@@ -20,19 +20,10 @@ use failup::error::Result;
 use failup::pipeline::Engine;
 
 /// The `--shard` a command was given, read with the process's environment for `auto`.
-/// Refused with int8, whose scores depend on how stories are batched: its shards would not
-/// add up to one run.
-fn shard(spec: Option<&str>, model: &ModelArgs) -> Result<Option<failup::shard::Shard>> {
+fn shard(spec: Option<&str>) -> Result<Option<failup::shard::Shard>> {
     let Some(spec) = spec else {
         return Ok(None);
     };
-    if model.engine_options().precision == failup::embed::Precision::Int8 {
-        return Err(failup::Error::Usage(format!(
-            "--shard {spec} with --precision int8: int8 quantizes each batch as a whole, so a \
-             story's scores depend on the stories batched beside it and the shards would not \
-             add up to one run; shard with fp32 (the default) or bf16"
-        )));
-    }
     failup::shard::Shard::parse(spec, |k| std::env::var(k).ok()).map(Some)
 }
 

@@ -1,0 +1,96 @@
+//! The int8 model quantizes each token's activations on their own, so a story's numbers depend
+//! on nothing but the story: not on the batch size, nor on the other stories in the file. The
+//! fixture's eight stories were picked because the earlier per-batch quantization scored them
+//! differently at `--batch-size 1` and 16; these tests run the real int8 model.
+
+mod common;
+
+use std::path::Path;
+
+use common::*;
+
+fn ok(dir: &Path, args: &[&str]) {
+    let model = repo_path("models/all-MiniLM-L6-v2");
+    let mut all = args.to_vec();
+    all.extend_from_slice(&["--precision", "int8", "--model", model.to_str().unwrap()]);
+    let out = failup_in(dir, &all, None);
+    assert_eq!(out.status.code(), Some(0), "{all:?}: {}", stderr(&out));
+}
+
+fn read(dir: &Path, name: &str) -> String {
+    std::fs::read_to_string(dir.join(name)).unwrap()
+}
+
+/// Asserts two outputs are the same bytes, naming them instead of printing them whole.
+fn same(dir: &Path, a: &str, b: &str) {
+    assert!(read(dir, a) == read(dir, b), "{a} and {b} differ");
+}
+
+#[test]
+fn int8_verdicts_do_not_depend_on_batch_size_or_shards() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    std::fs::copy(fixture("batching_stories.csv"), d.join("in.csv")).unwrap();
+    ok(
+        d,
+        &[
+            "classify",
+            "in.csv",
+            "-q",
+            "-o",
+            "b1.csv",
+            "--batch-size",
+            "1",
+        ],
+    );
+    ok(
+        d,
+        &[
+            "classify",
+            "in.csv",
+            "-q",
+            "-o",
+            "b16.csv",
+            "--batch-size",
+            "16",
+        ],
+    );
+    let (header, rows) = parse_csv(&read(d, "b1.csv"));
+    assert_eq!(rows.len(), 8);
+    let status = header.iter().position(|h| h == "status").unwrap();
+    assert!(rows.iter().all(|r| r[status] == "ok"), "{rows:?}");
+    same(d, "b1.csv", "b16.csv");
+
+    let parts: Vec<String> = (0..3).map(|i| format!("part-{i}.csv")).collect();
+    for (i, part) in parts.iter().enumerate() {
+        let spec = format!("{i}/3");
+        ok(
+            d,
+            &["classify", "in.csv", "-q", "-o", part, "--shard", &spec],
+        );
+    }
+    let mut merge = vec!["merge", "--rows", "-o", "merged.csv"];
+    merge.extend(parts.iter().map(String::as_str));
+    let out = failup_in(d, &merge, None);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    same(d, "merged.csv", "b16.csv");
+}
+
+#[test]
+fn int8_embeddings_do_not_depend_on_batch_size() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    std::fs::copy(fixture("batching_stories.csv"), d.join("in.csv")).unwrap();
+    ok(
+        d,
+        &["embed", "in.csv", "-o", "b1.jsonl", "--batch-size", "1"],
+    );
+    ok(
+        d,
+        &["embed", "in.csv", "-o", "b16.jsonl", "--batch-size", "16"],
+    );
+    let text = read(d, "b1.jsonl");
+    assert_eq!(text.lines().count(), 8);
+    assert_eq!(text.matches("\"embedding\":[").count(), 8);
+    same(d, "b1.jsonl", "b16.jsonl");
+}
