@@ -6,7 +6,7 @@
 use divan::Bencher;
 use failup::chunk::LongText;
 use failup::embed::{
-    load, Backend, Embedder, EngineSpec, ModelDir, Precision, TextTokenizer, TokenizerConfig,
+    load, Backend, Embedder, EngineSpec, ModelDir, TextTokenizer, TokenizerConfig,
 };
 use failup::pipeline::{Engine, EngineOptions};
 
