@@ -331,14 +331,12 @@ pub struct ModelArgs {
 
     /// fp32: exact, at parity with the reference implementation. bf16: the AMX engine's fast
     /// mode (CPUs with AMX only), about 1.7 times fp32's speed there, embeddings within cosine
-    /// 0.9999 of exact. int8: rten's quantized model, about 1.5 to 1.9 times rten's fp32 speed
-    /// with about the same macro-F1 (each token's activations are quantized on their own, so a
-    /// story's scores never depend on the stories batched beside it). Default: int8 where the
-    /// CPU has no AMX and the model folder has model.int8.onnx, else fp32 (also whenever
-    /// --backend names an engine).
-    /// See docs/src/performance.md.
-    #[arg(long, value_enum, env = "FAILUP_PRECISION")]
-    pub precision: Option<PrecisionArg>,
+    /// 0.9999 of exact. int8: rten's quantized model, about 1.3 to 1.9 times rten's fp32 speed
+    /// on CPUs without AMX, 1 to 2 points lower macro-F1 on real stories; each token's
+    /// activations are quantized on their own, so a story's scores never depend on the stories
+    /// batched beside it. See docs/src/performance.md.
+    #[arg(long, value_enum, env = "FAILUP_PRECISION", default_value_t = PrecisionArg::Fp32)]
+    pub precision: PrecisionArg,
 
     /// A story longer than the model's 256-token window: `chunk` embeds overlapping windows and
     /// averages them weighted by tokens; `truncate` reads only the first window.
@@ -355,7 +353,7 @@ impl ModelArgs {
             threads: self.threads,
             batch_size: self.batch_size,
             long_text: self.long_text.into(),
-            precision: self.precision.map(Into::into),
+            precision: self.precision.into(),
         }
     }
 }

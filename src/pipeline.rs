@@ -49,8 +49,6 @@ pub struct Engine {
     pub model: ModelDir,
     /// The engine `--backend` resolved to (never `auto`).
     pub backend: Backend,
-    /// The precision it runs, as resolved.
-    pub precision: Precision,
     encoder: Encoder,
     classifier: Classifier,
 }
@@ -68,9 +66,8 @@ pub struct EngineOptions {
     pub batch_size: Option<usize>,
     /// `--long-text`: chunk (default) or truncate stories longer than the model's window.
     pub long_text: LongText,
-    /// `--precision`; None means the engine's default on this machine for this model folder
-    /// ([`Backend::default_precision`]).
-    pub precision: Option<Precision>,
+    /// fp32 (exact) or int8 (fast) weights.
+    pub precision: Precision,
 }
 
 /// Per-story outcome of tokenizing and embedding.
@@ -151,13 +148,10 @@ impl Engine {
                 do_lower_case: model.do_lower_case,
             },
         )?;
-        let precision = options
-            .precision
-            .unwrap_or_else(|| options.backend.default_precision(&model));
         let (backend, embedder) = crate::embed::load(&EngineSpec {
             model: &model,
             backend: options.backend,
-            precision,
+            precision: options.precision,
             threads,
         })?;
         let pool = rayon::ThreadPoolBuilder::new()
@@ -176,12 +170,11 @@ impl Engine {
             long_text: options.long_text,
             stage_times: Mutex::new((Duration::ZERO, Duration::ZERO)),
         };
-        let prototypes = prototype_embeddings(&taxonomy, &model, precision, &encoder)?;
+        let prototypes = prototype_embeddings(&taxonomy, &model, options.precision, &encoder)?;
         Ok(Engine {
             classifier: Classifier::new(taxonomy, prototypes),
             model,
             backend,
-            precision,
             encoder,
         })
     }

@@ -161,7 +161,7 @@ fn amx_cpu_bf16_classifies_like_fp32() {
 }
 
 #[test]
-fn embed_vectors_match_the_reference_exactly_in_fp32_and_within_bounds_by_default() {
+fn embed_defaults_to_exact_vectors_at_parity_with_the_reference() {
     #[derive(serde::Deserialize)]
     struct Reference {
         text: String,
@@ -174,31 +174,15 @@ fn embed_vectors_match_the_reference_exactly_in_fp32_and_within_bounds_by_defaul
     w.write_record(["text"]).unwrap();
     w.write_record([reference.text.as_str()]).unwrap();
     w.flush().unwrap();
-    let cosine = |extra: &[&str]| {
-        let mut args = vec!["embed", "in.csv", "-q"];
-        args.extend_from_slice(extra);
-        let out = failup_in(dir.path(), &args, None);
-        assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
-        let row: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
-        let got: Vec<f32> = row["embedding"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(|v| v.as_f64().unwrap() as f32)
-            .collect();
-        failup::vector::cosine(&reference.embedding, &got)
-    };
-    let exact = cosine(&["--precision", "fp32"]);
-    assert!(exact >= 0.9999, "fp32: cosine {exact} to the reference");
-    // The default is int8 on a CPU without AMX: held to int8's documented bound there.
-    let default = cosine(&[]);
-    let bound = if failup::embed::amx_unavailable().is_some() {
-        0.98
-    } else {
-        0.9999
-    };
-    assert!(
-        default >= bound,
-        "default: cosine {default} to the reference"
-    );
+    let out = failup_in(dir.path(), &["embed", "in.csv", "-q"], None);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let row: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let got: Vec<f32> = row["embedding"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v.as_f64().unwrap() as f32)
+        .collect();
+    let cosine = failup::vector::cosine(&reference.embedding, &got);
+    assert!(cosine >= 0.9999, "cosine {cosine} to the reference");
 }

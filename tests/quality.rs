@@ -19,18 +19,12 @@ fn csv_of(rows: &[(&str, &str)]) -> String {
     String::from_utf8(w.into_inner().unwrap()).unwrap()
 }
 
-/// `embed` in the exact mode, so its vectors compare with the library's fp32 engine.
 fn embed_one(dir: &std::path::Path, long_text: &str) -> Value {
-    let args = [
-        "embed",
-        "in.csv",
-        "-q",
-        "--long-text",
-        long_text,
-        "--precision",
-        "fp32",
-    ];
-    let out = failup_in(dir, &args, None);
+    let out = failup_in(
+        dir,
+        &["embed", "in.csv", "-q", "--long-text", long_text],
+        None,
+    );
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
     serde_json::from_str(stdout(&out).lines().next().unwrap()).unwrap()
 }
@@ -162,7 +156,7 @@ fn the_embed_command_keeps_the_whole_story_embedding() {
         threads: 1,
         batch_size: None,
         long_text: failup::chunk::LongText::Chunk,
-        precision: Some(failup::embed::Precision::Fp32),
+        precision: failup::embed::Precision::Fp32,
     })
     .unwrap();
     let read = engine.embed_texts(&[text]).unwrap().remove(0);
@@ -188,8 +182,7 @@ fn the_embed_command_keeps_the_whole_story_embedding() {
         .collect();
     let refs: Vec<(&str, &str)> = rows.iter().map(|(i, s)| (i.as_str(), s.as_str())).collect();
     std::fs::write(dir.path().join("in.csv"), csv_of(&refs)).unwrap();
-    let args = ["embed", "in.csv", "-q", "--precision", "fp32"];
-    let out = failup_in(dir.path(), &args, None);
+    let out = failup_in(dir.path(), &["embed", "in.csv", "-q"], None);
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
     let mut mean = vec![0f32; whole.len()];
     for (line, own) in stdout(&out).lines().zip(&sentences) {
@@ -486,17 +479,7 @@ fn also_and_explain_columns() {
     let story = "Passed over for the promotion again, in favour of a junior, and the new business \
                  pitch I ran last week went to the competition.";
     std::fs::write(dir.path().join("in.csv"), csv_of(&[("a", story)])).unwrap();
-    // The second scenario sits near the `also` margin: pinned to the exact mode, whose
-    // numbers are the same on every CPU.
-    let args = [
-        "classify",
-        "in.csv",
-        "-q",
-        "--explain",
-        "--precision",
-        "fp32",
-    ];
-    let out = failup_in(dir.path(), &args, None);
+    let out = failup_in(dir.path(), &["classify", "in.csv", "-q", "--explain"], None);
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
     let text = stdout(&out);
     let mut r = csv::Reader::from_reader(text.as_bytes());
@@ -516,8 +499,7 @@ fn also_and_explain_columns() {
     pair.sort();
     assert_eq!(pair, ["lost_pitch", "passed_over"], "{cat} / {also}");
 
-    let args = ["advise", "--explain", story, "--precision", "fp32"];
-    let out = failup_in(dir.path(), &args, None);
+    let out = failup_in(dir.path(), &["advise", "--explain", story], None);
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
     assert!(
         stdout(&out).contains(&format!("nearest: {nearest}")),
@@ -541,15 +523,7 @@ fn the_report_counts_second_scenarios() {
     let out = failup_in(
         dir.path(),
         &[
-            "classify",
-            "in.csv",
-            "-q",
-            "-o",
-            "out.csv",
-            "--report",
-            "r.json",
-            "--precision",
-            "fp32",
+            "classify", "in.csv", "-q", "-o", "out.csv", "--report", "r.json",
         ],
         None,
     );

@@ -255,7 +255,7 @@ fn resume_settings(
         }
     };
     let model = &args.model;
-    let precision = engine.precision;
+    let precision = model.engine_options().precision;
     let optional = |v: Option<&str>| v.unwrap_or("(default)").to_string();
     let file_hash = |f: &Option<std::path::PathBuf>| -> Result<String> {
         f.as_deref()

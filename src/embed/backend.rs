@@ -3,9 +3,8 @@
 //!
 //! rten is always built in. The AMX engine is built in on x86-64 Linux and runs where the CPU
 //! has AMX; `auto`, the default, takes it there for fp32 and bf16, and rten everywhere else and
-//! for int8. Without `--precision`, `auto` runs fp32 where the CPU has AMX and int8 elsewhere.
-//! rust-bert is compiled only with `--features rust-bert`, because it links libtorch; without
-//! the feature, asking for it is an error that says how to build it.
+//! for int8. rust-bert is compiled only with `--features rust-bert`, because it links
+//! libtorch; without the feature, asking for it is an error that says how to build it.
 
 use super::{Embedder, ModelDir, Precision};
 use crate::error::{Error, Result};
@@ -46,18 +45,6 @@ impl Backend {
             Backend::Auto | Backend::Rten | Backend::TestHashed => true,
             Backend::Amx => cfg!(all(target_arch = "x86_64", target_os = "linux")),
             Backend::RustBert => cfg!(feature = "rust-bert"),
-        }
-    }
-
-    /// The precision used when none is asked for: on `auto`, fp32 where the AMX engine runs
-    /// it fast, else int8, rten's fast mode (fp32 on rten runs at about the reference's
-    /// speed), when `model` has an int8 file. An engine asked for by name, or a model folder
-    /// without model.int8.onnx, runs fp32, the exact mode.
-    pub fn default_precision(self, model: &ModelDir) -> Precision {
-        let int8 = model.onnx_path(Precision::Int8).is_file();
-        match self {
-            Backend::Auto if int8 && amx_unavailable().is_some() => Precision::Int8,
-            _ => Precision::Fp32,
         }
     }
 
