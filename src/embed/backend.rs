@@ -48,12 +48,14 @@ impl Backend {
         }
     }
 
-    /// The engine `self` stands for on this machine at `precision`: `auto` becomes `amx` for
-    /// bf16, and for fp32 where the CPU has AMX, else `rten`; the others stand for themselves.
-    pub fn resolve(self, precision: Precision) -> Backend {
+    /// The engine `self` stands for on this machine at `precision` for `model`: `auto`
+    /// becomes `amx` for a BERT model in bf16, and in fp32 where the CPU has AMX, else `rten`;
+    /// the others stand for themselves.
+    pub fn resolve(self, precision: Precision, model: &ModelDir) -> Backend {
+        let bert = model.model_type == "bert";
         match (self, precision) {
-            (Backend::Auto, Precision::Bf16) => Backend::Amx,
-            (Backend::Auto, Precision::Fp32) if amx_unavailable().is_none() => Backend::Amx,
+            (Backend::Auto, Precision::Bf16) if bert => Backend::Amx,
+            (Backend::Auto, Precision::Fp32) if bert && amx_unavailable().is_none() => Backend::Amx,
             (Backend::Auto, _) => Backend::Rten,
             (other, _) => other,
         }
@@ -79,7 +81,7 @@ pub struct EngineSpec<'a> {
 /// Loads the engine `spec` asks for, as resolved on this machine, or says why it cannot run
 /// and what to use instead. Returns the resolved engine with it.
 pub fn load(spec: &EngineSpec) -> Result<(Backend, Box<dyn Embedder>)> {
-    let backend = spec.backend.resolve(spec.precision);
+    let backend = spec.backend.resolve(spec.precision, spec.model);
     let (model, threads, precision) = (spec.model, spec.threads, spec.precision);
     let embedder: Box<dyn Embedder> = match backend {
         Backend::Rten | Backend::RustBert if precision == Precision::Bf16 => {

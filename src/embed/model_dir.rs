@@ -66,6 +66,13 @@ pub struct ModelDir {
     pub do_lower_case: bool,
     pub pooling: Pooling,
     pub dim: usize,
+    /// The architecture, from config.json (`bert`, `mpnet`, …): the AMX engine runs BERT only.
+    pub model_type: String,
+}
+
+#[derive(Deserialize)]
+struct ModelConfig {
+    model_type: String,
 }
 
 #[derive(Deserialize)]
@@ -155,6 +162,15 @@ impl ModelDir {
         }
         let st: SentenceBertConfig = read_json(dir, "sentence_bert_config.json").map_err(broken)?;
         let pool: PoolingConfig = read_json(dir, "1_Pooling/config.json").map_err(broken)?;
+        // Only the AMX and rust-bert engines read config.json; without it the architecture
+        // is unknown and `auto` keeps rten.
+        let model_type = if dir.join("config.json").is_file() {
+            read_json::<ModelConfig>(dir, "config.json")
+                .map_err(broken)?
+                .model_type
+        } else {
+            "unknown".into()
+        };
         let pooling = match (
             pool.pooling_mode_mean_tokens,
             pool.pooling_mode_cls_token,
@@ -183,6 +199,7 @@ impl ModelDir {
             do_lower_case: st.do_lower_case,
             pooling,
             dim: pool.word_embedding_dimension,
+            model_type,
         })
     }
 

@@ -14,7 +14,8 @@ use crate::error::{Error, Result};
 /// One story's token ids, ready for the model.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Tokenized {
-    /// Ids fed to the model: `[CLS] … [SEP]`, at most `max_seq_length` long.
+    /// Ids fed to the model: `[CLS] … [SEP]` (or the model's own pair, `<s> … </s>` for
+    /// MPNet), at most `max_seq_length` long.
     pub ids: Vec<u32>,
     /// Length of the story in tokens before truncation, special tokens included.
     pub full_len: usize,
@@ -36,7 +37,8 @@ pub struct TokenizerConfig {
 pub struct TextTokenizer {
     inner: Tokenizer,
     config: TokenizerConfig,
-    sep_id: u32,
+    /// The special token that closes every sequence (`[SEP]`, `</s>`), kept when truncating.
+    closing_id: u32,
 }
 
 impl TextTokenizer {
@@ -47,16 +49,23 @@ impl TextTokenizer {
             .with_truncation(None)
             .map_err(|e| Error::Tokenizer(e.to_string()))?;
         inner.with_padding(None);
-        let sep_id = inner.token_to_id("[SEP]").ok_or_else(|| {
-            Error::Tokenizer(format!(
-                "{}: the vocabulary has no [SEP] token; failup supports BERT-style tokenizers",
-                path.display()
-            ))
-        })?;
+        // Whatever the post-processor wraps an empty text in ends with the closing token.
+        let closing_id = inner
+            .encode_fast("", true)
+            .ok()
+            .and_then(|e| e.get_ids().last().copied())
+            .ok_or_else(|| {
+                Error::Tokenizer(format!(
+                    "{}: the tokenizer adds no special tokens around a text (no post_processor \
+                     such as BERT's [CLS] … [SEP]); export the tokenizer with its model's \
+                     post-processor",
+                    path.display()
+                ))
+            })?;
         Ok(TextTokenizer {
             inner,
             config,
-            sep_id,
+            closing_id,
         })
     }
 
@@ -65,19 +74,20 @@ impl TextTokenizer {
     }
 
     /// Tokenizes one story, keeping its first `max_seq_length - 1` tokens and the closing
-    /// `[SEP]` when it is longer than the window (what Hugging Face truncation does).
+    /// token when it is longer than the window (what Hugging Face truncation does).
     pub fn tokenize(&self, text: &str) -> Result<Tokenized> {
         let mut ids = self.encode_full(text)?;
         let full_len = ids.len();
         let max = self.config.max_seq_length;
         if ids.len() > max {
             ids.truncate(max - 1);
-            ids.push(self.sep_id);
+            ids.push(self.closing_id);
         }
         Ok(Tokenized { ids, full_len })
     }
 
-    /// All of a story's token ids, `[CLS] … [SEP]`, however long (for long-text chunking).
+    /// All of a story's token ids, `[CLS] … [SEP]` or the model's own pair, however long (for
+    /// long-text chunking).
     pub fn encode_full(&self, text: &str) -> Result<Vec<u32>> {
         let lowered;
         let text = if self.config.do_lower_case {
@@ -91,5 +101,54 @@ impl TextTokenizer {
             .encode_fast(text.trim(), true)
             .map_err(|e| Error::Tokenizer(e.to_string()))?;
         Ok(encoding.get_ids().to_vec())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tokenizers::models::wordlevel::WordLevel;
+    use tokenizers::pre_tokenizers::whitespace::WhitespaceSplit;
+    use tokenizers::processors::roberta::RobertaProcessing;
+
+    /// A RoBERTa-style tokenizer (`<s> … </s>`, as MPNet's), written to a file.
+    fn roberta_style(dir: &Path) -> std::path::PathBuf {
+        let vocab = ["<s>", "</s>", "<unk>", "a", "b", "c", "d", "e"]
+            .iter()
+            .enumerate()
+            .map(|(i, t)| (t.to_string(), i as u32))
+            .collect();
+        let model = WordLevel::builder()
+            .vocab(vocab)
+            .unk_token("<unk>".into())
+            .build()
+            .unwrap();
+        let mut tokenizer = Tokenizer::new(model);
+        tokenizer.with_pre_tokenizer(Some(WhitespaceSplit));
+        tokenizer.with_post_processor(Some(RobertaProcessing::new(
+            ("</s>".into(), 1),
+            ("<s>".into(), 0),
+        )));
+        let path = dir.join("tokenizer.json");
+        tokenizer.save(&path, false).unwrap();
+        path
+    }
+
+    #[test]
+    fn a_truncated_story_keeps_the_models_own_closing_token() {
+        let dir = tempfile::tempdir().unwrap();
+        let config = TokenizerConfig {
+            max_seq_length: 4,
+            do_lower_case: false,
+        };
+        let tokenizer = TextTokenizer::load(&roberta_style(dir.path()), config).unwrap();
+        assert_eq!(
+            tokenizer.encode_full("a b c d e").unwrap(),
+            [0, 3, 4, 5, 6, 7, 1]
+        );
+        let t = tokenizer.tokenize("a b c d e").unwrap();
+        assert_eq!(t.ids, [0, 3, 4, 1]);
+        assert_eq!(t.full_len, 7);
+        assert_eq!(tokenizer.tokenize("a").unwrap().ids, [0, 3, 1]);
     }
 }
