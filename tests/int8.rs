@@ -26,35 +26,28 @@ fn same(dir: &Path, a: &str, b: &str) {
     assert!(read(dir, a) == read(dir, b), "{a} and {b} differ");
 }
 
+/// A temporary folder holding the fixture as `in.csv`.
+fn input() -> tempfile::TempDir {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::copy(fixture("batching_stories.csv"), dir.path().join("in.csv")).unwrap();
+    dir
+}
+
+/// Runs `command` on `in.csv` at batch sizes 1 and 16, into `b1.EXT` and `b16.EXT`.
+fn at_batch_sizes(dir: &Path, command: &[&str], ext: &str) {
+    for size in ["1", "16"] {
+        let out = format!("b{size}.{ext}");
+        let mut args = command.to_vec();
+        args.extend_from_slice(&["in.csv", "-o", &out, "--batch-size", size]);
+        ok(dir, &args);
+    }
+}
+
 #[test]
 fn int8_verdicts_do_not_depend_on_batch_size_or_shards() {
-    let dir = tempfile::tempdir().unwrap();
+    let dir = input();
     let d = dir.path();
-    std::fs::copy(fixture("batching_stories.csv"), d.join("in.csv")).unwrap();
-    ok(
-        d,
-        &[
-            "classify",
-            "in.csv",
-            "-q",
-            "-o",
-            "b1.csv",
-            "--batch-size",
-            "1",
-        ],
-    );
-    ok(
-        d,
-        &[
-            "classify",
-            "in.csv",
-            "-q",
-            "-o",
-            "b16.csv",
-            "--batch-size",
-            "16",
-        ],
-    );
+    at_batch_sizes(d, &["classify", "-q"], "csv");
     let (header, rows) = parse_csv(&read(d, "b1.csv"));
     assert_eq!(rows.len(), 8);
     let status = header.iter().position(|h| h == "status").unwrap();
@@ -78,17 +71,9 @@ fn int8_verdicts_do_not_depend_on_batch_size_or_shards() {
 
 #[test]
 fn int8_embeddings_do_not_depend_on_batch_size() {
-    let dir = tempfile::tempdir().unwrap();
+    let dir = input();
     let d = dir.path();
-    std::fs::copy(fixture("batching_stories.csv"), d.join("in.csv")).unwrap();
-    ok(
-        d,
-        &["embed", "in.csv", "-o", "b1.jsonl", "--batch-size", "1"],
-    );
-    ok(
-        d,
-        &["embed", "in.csv", "-o", "b16.jsonl", "--batch-size", "16"],
-    );
+    at_batch_sizes(d, &["embed"], "jsonl");
     let text = read(d, "b1.jsonl");
     assert_eq!(text.lines().count(), 8);
     assert_eq!(text.matches("\"embedding\":[").count(), 8);
