@@ -1,6 +1,7 @@
 #!/usr/bin/env python3
-"""Dev-time tool: make models/all-MiniLM-L6-v2/model.int8.onnx, failup's fast mode
-(`--precision int8`), from the committed fp32 model.onnx.
+"""Dev-time tool: make a model folder's model.int8.onnx, failup's fast mode
+(`--precision int8`), from its fp32 model.onnx. The folder defaults to the bundled
+models/all-MiniLM-L6-v2; any folder made by models/export_onnx.py works (BERT or MPNet).
 
 Users never run this: the result is committed. It is kept so anyone can check or redo it.
 
@@ -8,7 +9,7 @@ Set-up (once, in a throwaway virtualenv):
     python3 -m venv /tmp/q-venv
     /tmp/q-venv/bin/pip install onnx onnxruntime 'numpy<2'
 Run (from the repository root):
-    /tmp/q-venv/bin/python models/quantize_int8.py
+    /tmp/q-venv/bin/python models/quantize_int8.py [FOLDER]
 
 How, in two steps:
 1. ONNX Runtime's dynamic quantization of the MatMul layers: weights int8 with one scale per
@@ -29,6 +30,8 @@ embeddings on a few texts, and checks that a sequence's embedding does not chang
 batched with another; failup's tests hold the int8 model to its documented bound against the
 reference embeddings.
 """
+import json
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -37,7 +40,7 @@ import onnxruntime
 from onnx import TensorProto, helper, numpy_helper
 from onnxruntime.quantization import QuantType, quantize_dynamic
 
-DIR = Path(__file__).resolve().parent / "all-MiniLM-L6-v2"
+BUNDLED = Path(__file__).resolve().parent / "all-MiniLM-L6-v2"
 
 
 def quantize_per_token(model: onnx.ModelProto) -> onnx.ModelProto:
@@ -99,16 +102,30 @@ def quantize_per_token(model: onnx.ModelProto) -> onnx.ModelProto:
     return model
 
 
-def embed(session, ids: np.ndarray) -> np.ndarray:
-    """Mean-pooled embeddings of a padded [n, len] batch of ids (0 = padding)."""
-    mask = (ids != 0).astype(np.int64)
-    feed = {"input_ids": ids, "attention_mask": mask, "token_type_ids": np.zeros_like(ids)}
+def special_ids(folder: Path) -> tuple[int, int, int]:
+    """The ids that open, close and pad a sequence, from the folder's tokenizer.json."""
+    tokenizer = json.loads((folder / "tokenizer.json").read_text(encoding="utf-8"))
+    post = tokenizer["post_processor"]
+    if "cls" in post:  # RoBERTa-style processors (MPNet) name them directly
+        opening, closing = post["cls"][1], post["sep"][1]
+    else:  # BERT's template
+        opening = post["special_tokens"]["[CLS]"]["ids"][0]
+        closing = post["special_tokens"]["[SEP]"]["ids"][0]
+    return opening, closing, tokenizer["padding"]["pad_id"] if tokenizer.get("padding") else 0
+
+
+def embed(session, ids: np.ndarray, mask: np.ndarray) -> np.ndarray:
+    """Mean-pooled embeddings of a padded [n, len] batch of ids."""
+    feed = {"input_ids": ids, "attention_mask": mask}
+    if "token_type_ids" in {i.name for i in session.get_inputs()}:
+        feed["token_type_ids"] = np.zeros_like(ids)
     states = session.run(None, feed)[0]
     return (states * mask[..., None]).sum(1) / mask.sum(1, keepdims=True)
 
 
 def main() -> None:
-    src, dst = DIR / "model.onnx", DIR / "model.int8.onnx"
+    folder = Path(sys.argv[1]) if len(sys.argv) > 1 else BUNDLED
+    src, dst = folder / "model.onnx", folder / "model.int8.onnx"
     quantize_dynamic(
         str(src),
         str(dst),
@@ -119,6 +136,7 @@ def main() -> None:
     )
     onnx.save(quantize_per_token(onnx.load(str(dst))), str(dst))
 
+    opening, closing, pad = special_ids(folder)
     rng = np.random.default_rng(7)
     fp32 = onnxruntime.InferenceSession(str(src))
     # ONNX Runtime's own graph fusions assume a per-tensor activation scale; off, it runs the
@@ -126,16 +144,24 @@ def main() -> None:
     options = onnxruntime.SessionOptions()
     options.graph_optimization_level = onnxruntime.GraphOptimizationLevel.ORT_DISABLE_ALL
     int8 = onnxruntime.InferenceSession(str(dst), options)
+
+    def sequence(length):
+        return np.concatenate([[opening], rng.integers(1000, 29000, length - 2), [closing]])
+
     cosines = []
     for length in (8, 40, 128, 256):
-        ids = np.concatenate([[101], rng.integers(1000, 29000, length - 2), [102]])[None, :]
-        a, b = embed(fp32, ids)[0], embed(int8, ids)[0]
+        ids = sequence(length)[None, :]
+        mask = np.ones_like(ids)
+        a, b = embed(fp32, ids, mask)[0], embed(int8, ids, mask)[0]
         cosines.append(float(a @ b / np.linalg.norm(a) / np.linalg.norm(b)))
-    alone = np.array([[101, 2026, 3040, 2001, 2445, 2000, 1037, 2047, 10887, 102]])
-    loud = np.concatenate([[101], rng.integers(1000, 29000, 30), [102]])[None, :]
-    padded = np.zeros((2, loud.shape[1]), dtype=np.int64)
+    alone, loud = sequence(10)[None, :], sequence(32)[None, :]
+    padded = np.full((2, loud.shape[1]), pad, dtype=np.int64)
     padded[0, : alone.shape[1]], padded[1] = alone[0], loud[0]
-    moved = float(np.abs(embed(int8, alone)[0] - embed(int8, padded)[0]).max())
+    padded_mask = np.zeros_like(padded)
+    padded_mask[0, : alone.shape[1]], padded_mask[1] = 1, 1
+    moved = float(
+        np.abs(embed(int8, alone, np.ones_like(alone))[0] - embed(int8, padded, padded_mask)[0]).max()
+    )
     print(f"wrote {dst} ({dst.stat().st_size / 1e6:.1f} MB)")
     print(f"cosine fp32 vs int8: lowest {min(cosines):.4f}, mean {np.mean(cosines):.4f}")
     print(f"largest change of an embedding when batched with another: {moved:.2e}")

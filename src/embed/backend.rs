@@ -84,6 +84,14 @@ pub fn load(spec: &EngineSpec) -> Result<(Backend, Box<dyn Embedder>)> {
     let backend = spec.backend.resolve(spec.precision, spec.model);
     let (model, threads, precision) = (spec.model, spec.threads, spec.precision);
     let embedder: Box<dyn Embedder> = match backend {
+        Backend::Rten if precision == Precision::Bf16 && model.model_type != "bert" => {
+            return Err(Error::Usage(format!(
+                "--precision bf16 runs on the AMX engine, which runs BERT models only, and {} \
+                 is a {:?} model; use --precision fp32 or int8 for it",
+                model.dir.display(),
+                model.model_type
+            )));
+        }
         Backend::Rten | Backend::RustBert if precision == Precision::Bf16 => {
             let int8 = if backend == Backend::Rten {
                 " or int8"
@@ -250,5 +258,24 @@ mod tests {
             Backend::Auto.resolve(Precision::Bf16, &model("bert")),
             Backend::Amx
         );
+    }
+
+    #[test]
+    fn bf16_on_a_model_that_is_not_bert_says_so() {
+        let mpnet = model("mpnet");
+        let spec = EngineSpec {
+            model: &mpnet,
+            backend: Backend::Auto,
+            precision: Precision::Bf16,
+            threads: 1,
+        };
+        match load(&spec) {
+            Err(Error::Usage(message)) => {
+                assert!(message.contains("BERT models only"), "{message}");
+                assert!(message.contains("\"mpnet\""), "{message}");
+            }
+            Err(other) => panic!("expected a usage error, got {other}"),
+            Ok(_) => panic!("bf16 loaded for an mpnet model"),
+        }
     }
 }
