@@ -452,7 +452,8 @@ pub struct ClassifyArgs {
     /// modulo N, so N runs over the same file share it, each row in exactly one. `auto/N` (or
     /// `auto`, with N from SLURM_ARRAY_TASK_COUNT) reads I from SLURM_ARRAY_TASK_ID or
     /// Kubernetes' JOB_COMPLETION_INDEX. Each output row then starts with its row number in
-    /// the whole input (`row`); `failup merge --rows` puts the shards back together
+    /// the whole input (`row`), and `-o PART` gets a record beside it, `PART.shard`, by which
+    /// `failup merge --rows` checks the parts before putting them back together
     /// (docs/src/scale-out.md).
     #[arg(long, value_name = "I/N")]
     pub shard: Option<String>,
@@ -577,7 +578,8 @@ pub struct EmbedArgs {
     /// modulo N, so N runs over the same file share it, each row in exactly one. `auto/N` (or
     /// `auto`, with N from SLURM_ARRAY_TASK_COUNT) reads I from SLURM_ARRAY_TASK_ID or
     /// Kubernetes' JOB_COMPLETION_INDEX. Each output row then starts with its row number in
-    /// the whole input (`row`); `failup merge --rows` puts the shards back together
+    /// the whole input (`row`), and `-o PART` gets a record beside it, `PART.shard`, by which
+    /// `failup merge --rows` checks the parts before putting them back together
     /// (docs/src/scale-out.md).
     #[arg(long, value_name = "I/N")]
     pub shard: Option<String>,

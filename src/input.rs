@@ -391,6 +391,12 @@ impl StoryReader {
         }
     }
 
+    /// Data rows read so far in the whole input, other shards' rows included: at the end, the
+    /// input's row count.
+    pub fn rows_read(&self) -> u64 {
+        self.row
+    }
+
     /// Skips up to `n` rows (for `--resume`); returns how many there were.
     pub fn skip(&mut self, n: u64) -> Result<u64> {
         let mut skipped = 0;

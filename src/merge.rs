@@ -1,19 +1,188 @@
 //! Putting sharded outputs back together (`failup merge --rows`): the parts of a run split
 //! with `--shard I/N` each carry their rows' numbers in the whole input, so their rows can be
 //! interleaved back into input order, the `row` numbers dropped, and the result written
-//! exactly as one unsharded run would have written it. Parts that overlap, leave rows out, or
-//! were written with different columns are refused, naming the problem.
+//! exactly as one unsharded run would have written it.
+//!
+//! Row numbers alone cannot show that parts belong together, so every sharded run to a file
+//! also leaves a [`ShardRecord`] beside its part: its shard, the input's row count, the
+//! settings that shape the rows, and the part's SHA-256. Parts of another input or other
+//! settings, parts changed or cut after their run, shards given twice and shards missing are
+//! refused, naming the problem.
 
 use std::cmp::Reverse;
 use std::collections::{BTreeMap, BinaryHeap};
 use std::fs::File;
-use std::io::{BufRead, BufReader, Write};
+use std::io::{BufRead, BufReader, Read, Write};
 use std::path::{Path, PathBuf};
 
+use serde::{Deserialize, Serialize};
 use serde_json::value::RawValue;
+use sha2::{Digest, Sha256};
 
 use crate::error::{Error, Result};
-use crate::sink::Sink;
+use crate::sink::{differences, Settings, Sink};
+
+const RECORD_KIND: &str = "failup shard record";
+
+/// What a sharded run to a file writes beside its part, as `PART.shard`, when the part
+/// is complete.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ShardRecord {
+    pub kind: String,
+    /// The shard, 0-based, and how many there are.
+    pub shard: u64,
+    pub shard_count: u64,
+    /// Data rows in the whole input, all shards together.
+    pub input_rows: u64,
+    /// SHA-256 of the part's bytes as the run wrote them.
+    pub sha256: String,
+    /// The input and the settings that shape the rows' bytes (not those that only split the
+    /// work or set its pace).
+    pub settings: Settings,
+}
+
+impl ShardRecord {
+    /// The record of the complete part `part`, written by shard `shard` of `shard_count`.
+    pub fn of_part(
+        part: &Path,
+        shard: (u64, u64),
+        input_rows: u64,
+        settings: Settings,
+    ) -> Result<ShardRecord> {
+        Ok(ShardRecord {
+            kind: RECORD_KIND.into(),
+            shard: shard.0,
+            shard_count: shard.1,
+            input_rows,
+            sha256: file_sha256(part)?,
+            settings,
+        })
+    }
+
+    /// Where the record of `part` lives: `PART.shard`.
+    pub fn path_for(part: &Path) -> PathBuf {
+        let mut name = part.as_os_str().to_owned();
+        name.push(".shard");
+        name.into()
+    }
+
+    pub fn write_beside(&self, part: &Path) -> Result<()> {
+        let path = Self::path_for(part);
+        let name = path.display().to_string();
+        let dir = path.parent().filter(|d| !d.as_os_str().is_empty());
+        let mut tmp = tempfile::NamedTempFile::new_in(dir.unwrap_or(Path::new(".")))
+            .map_err(|e| Error::io(&name, e))?;
+        let mut json = serde_json::to_vec_pretty(self).expect("a shard record serialises");
+        json.push(b'\n');
+        tmp.write_all(&json).map_err(|e| Error::io(&name, e))?;
+        tmp.persist(&path).map_err(|e| Error::io(&name, e.error))?;
+        Ok(())
+    }
+
+    /// The record beside `part`, checked against the part's bytes.
+    fn read_for(part: &Path) -> Result<ShardRecord> {
+        let path = Self::path_for(part);
+        let text = std::fs::read_to_string(&path).map_err(|e| {
+            refused(format!(
+                "{} has no readable shard record {} ({e}); classify --shard I/N -o FILE and \
+                 embed --shard I/N -o FILE write one beside each part: keep it with the part, \
+                 or rerun that shard",
+                part.display(),
+                path.display()
+            ))
+        })?;
+        let record: ShardRecord = serde_json::from_str(&text)
+            .ok()
+            .filter(|r: &ShardRecord| r.kind == RECORD_KIND)
+            .ok_or_else(|| refused(format!("{} is not a failup shard record", path.display())))?;
+        if file_sha256(part)? != record.sha256 {
+            return Err(refused(format!(
+                "{} is not the file its shard record describes (its SHA-256 differs): it was \
+                 changed or cut after its run; rerun shard {} of {}",
+                part.display(),
+                record.shard,
+                record.shard_count
+            )));
+        }
+        Ok(record)
+    }
+}
+
+/// SHA-256 of a file, read in pieces.
+fn file_sha256(path: &Path) -> Result<String> {
+    let name = path.display().to_string();
+    let mut file = File::open(path).map_err(|e| Error::io(&name, e))?;
+    let mut hasher = Sha256::new();
+    let mut buf = vec![0u8; 1 << 16];
+    loop {
+        let n = file.read(&mut buf).map_err(|e| Error::io(&name, e))?;
+        if n == 0 {
+            return Ok(hex::encode(hasher.finalize()));
+        }
+        hasher.update(&buf[..n]);
+    }
+}
+
+/// Checks that the parts' records describe one run's shards, each given once and none
+/// missing, and returns the input's row count.
+fn check_records(parts: &[PathBuf]) -> Result<u64> {
+    let records = parts
+        .iter()
+        .map(|p| ShardRecord::read_for(p))
+        .collect::<Result<Vec<_>>>()?;
+    let (first, first_path) = (&records[0], &parts[0]);
+    let mut holder: Vec<Option<&Path>> = vec![None; first.shard_count as usize];
+    for (record, path) in records.iter().zip(parts) {
+        let mut differ = differences(&first.settings, &record.settings);
+        if record.shard_count != first.shard_count {
+            differ.push(format!(
+                "shard count was {}, now {}",
+                first.shard_count, record.shard_count
+            ));
+        }
+        if record.input_rows != first.input_rows {
+            differ.push(format!(
+                "input rows were {}, now {}",
+                first.input_rows, record.input_rows
+            ));
+        }
+        if !differ.is_empty() {
+            return Err(refused(format!(
+                "{} and {} are not shards of one run: {}",
+                first_path.display(),
+                path.display(),
+                differ.join("; ")
+            )));
+        }
+        let slot = holder.get_mut(record.shard as usize).ok_or_else(|| {
+            refused(format!(
+                "{}: its shard record is inconsistent",
+                path.display()
+            ))
+        })?;
+        if let Some(other) = slot.replace(path) {
+            return Err(refused(format!(
+                "shard {} of {} is given twice ({} and {}); give each shard once",
+                record.shard,
+                record.shard_count,
+                other.display(),
+                path.display()
+            )));
+        }
+    }
+    let missing: Vec<String> = (0..first.shard_count)
+        .filter(|&i| holder[i as usize].is_none())
+        .map(|i| i.to_string())
+        .collect();
+    if !missing.is_empty() {
+        return Err(refused(format!(
+            "shard {} of {} is missing; give every shard's part",
+            missing.join(", "),
+            first.shard_count
+        )));
+    }
+    Ok(first.input_rows)
+}
 
 /// What a merge wrote.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -65,6 +234,7 @@ pub fn merge_rows(parts: &[PathBuf], output: &Path) -> Result<Merged> {
         }
         readers.push(part);
     }
+    let input_rows = check_records(parts)?;
     let mut sink = Sink::open(output, None)?;
     let name = sink.name();
     let (header, _) = header.expect("at least one part");
@@ -72,6 +242,9 @@ pub fn merge_rows(parts: &[PathBuf], output: &Path) -> Result<Merged> {
     let rows = interleave(parts, &mut readers, |row| {
         sink.write_all(&row.bytes).map_err(|e| Error::io(&name, e))
     })?;
+    if rows != input_rows {
+        return Err(missing(rows + 1, input_rows));
+    }
     sink.commit()?;
     Ok(Merged {
         rows,
@@ -80,9 +253,8 @@ pub fn merge_rows(parts: &[PathBuf], output: &Path) -> Result<Merged> {
 }
 
 /// Feeds the parts' rows to `write` in row order, checking that every row from 1 to the last
-/// appears exactly once. Shards interleave, so a missing shard always leaves a gap before the
-/// last row, except when the input has no more rows than shards and the missing one held the
-/// last row: that cannot be told from the end of the input.
+/// appears exactly once, and returns how many there were. (Rows after the last one seen are
+/// the records' business: they know the input's row count.)
 fn interleave(
     paths: &[PathBuf],
     parts: &mut [Part],

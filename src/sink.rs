@@ -50,8 +50,8 @@ pub struct Checkpoint {
     pub bytes: u64,
 }
 
-/// One line per setting that differs between a partial output and this run.
-fn differences(saved: &Settings, now: &Settings) -> Vec<String> {
+/// One line per setting that differs between `saved` (an earlier run's) and `now`.
+pub fn differences(saved: &Settings, now: &Settings) -> Vec<String> {
     let none = String::from("(not set)");
     let mut names: Vec<&String> = saved.keys().chain(now.keys()).collect();
     names.sort();

@@ -140,20 +140,13 @@ fn merge_refuses_missing_overlapping_mismatched_and_unsharded_parts() {
         dir.path(),
         &["merge", "--rows", &p[0], &p[2], "-o", "m.csv"],
     );
-    assert!(
-        err.contains("row 2 is in no part: a shard is missing"),
-        "{err}"
-    );
+    assert!(err.contains("shard 1 of 3 is missing"), "{err}");
     let err = refused(
         dir.path(),
         &["merge", "--rows", &p[0], &p[1], &p[1], &p[2], "-o", "m.csv"],
     );
-    assert!(
-        err.contains("appears twice") && err.contains("overlap"),
-        "{err}"
-    );
+    assert!(err.contains("shard 1 of 3 is given twice"), "{err}");
 
-    // The last of 7 shards holds rows 7, 14 and 21; without it the gap shows at row 7.
     let seven: Vec<String> = (0..7).map(|i| shard(dir.path(), i, 7, &[])).collect();
     let err = refused(
         dir.path(),
@@ -162,7 +155,7 @@ fn merge_refuses_missing_overlapping_mismatched_and_unsharded_parts() {
             "-o", "m.csv",
         ],
     );
-    assert!(err.contains("row 7 is in no part"), "{err}");
+    assert!(err.contains("shard 6 of 7 is missing"), "{err}");
 
     run(
         dir.path(),
@@ -346,7 +339,105 @@ fn an_empty_shard_merges_and_json_parts_of_other_runs_are_refused() {
         dir.path(),
         &["merge", "--rows", &parts[0], "x.jsonl", "-o", "m2.jsonl"],
     );
-    assert!(err.contains("different columns"), "{err}");
+    assert!(err.contains("--explain was false, now true"), "{err}");
+}
+
+#[test]
+fn merge_refuses_parts_of_another_input_changed_parts_and_parts_without_records() {
+    let dir = tempfile::tempdir().unwrap();
+    write_input(dir.path());
+    let p: Vec<String> = (0..3).map(|i| shard(dir.path(), i, 3, &[])).collect();
+    let merge = |parts: &[&str]| {
+        let mut args = vec!["merge", "--rows"];
+        args.extend_from_slice(parts);
+        args.extend(["-o", "m.csv"]);
+        refused(dir.path(), &args)
+    };
+
+    // Shard 1 of the same rows under another name and order is another input, though its
+    // row numbers fit.
+    let text = std::fs::read_to_string(dir.path().join("in.csv")).unwrap();
+    let mut lines: Vec<&str> = text.lines().collect();
+    lines[1..].reverse();
+    std::fs::write(dir.path().join("other.csv"), lines.join("\n") + "\n").unwrap();
+    run(
+        dir.path(),
+        &[
+            "classify",
+            "other.csv",
+            "-q",
+            "--keep-columns",
+            "team",
+            "--shard",
+            "1/3",
+            "-o",
+            "foreign.csv",
+        ],
+        &[],
+    );
+    let err = merge(&[&p[0], "foreign.csv", &p[2]]);
+    assert!(
+        err.contains("not shards of one run") && err.contains("input was"),
+        "{err}"
+    );
+
+    // Other settings that change the rows.
+    run(
+        dir.path(),
+        &[
+            "classify",
+            "in.csv",
+            "-q",
+            "--keep-columns",
+            "team",
+            "--shard",
+            "1/3",
+            "--long-text",
+            "truncate",
+            "-o",
+            "t.csv",
+        ],
+        &[],
+    );
+    let err = merge(&[&p[0], "t.csv", &p[2]]);
+    assert!(err.contains("--long-text was chunk, now truncate"), "{err}");
+
+    // A part cut after its run, even at a row boundary.
+    let part = dir.path().join(&p[2]);
+    let bytes = std::fs::read(&part).unwrap();
+    let last_row = bytes[..bytes.len() - 1]
+        .iter()
+        .rposition(|&b| b == b'\n')
+        .unwrap();
+    std::fs::write(&part, &bytes[..=last_row]).unwrap();
+    let err = merge(&[&p[0], &p[1], &p[2]]);
+    assert!(err.contains("changed or cut after its run"), "{err}");
+    std::fs::write(&part, &bytes).unwrap();
+
+    // A part whose record was left behind.
+    std::fs::remove_file(dir.path().join(format!("{}.shard", p[1]))).unwrap();
+    let err = merge(&[&p[0], &p[1], &p[2]]);
+    assert!(err.contains("has no readable shard record"), "{err}");
+    assert!(
+        !dir.path().join("m.csv").exists(),
+        "a refused merge writes nothing"
+    );
+}
+
+#[test]
+fn a_missing_shard_that_held_only_the_last_row_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("in.csv"),
+        "id,text,team\n1,We lost the pitch.,a\n2,I was passed over.,b\n3,I hate my new career.,a\n",
+    )
+    .unwrap();
+    let p: Vec<String> = (0..3).map(|i| shard(dir.path(), i, 3, &[])).collect();
+    let err = refused(
+        dir.path(),
+        &["merge", "--rows", &p[0], &p[1], "-o", "m.csv"],
+    );
+    assert!(err.contains("shard 2 of 3 is missing"), "{err}");
 }
 
 #[test]

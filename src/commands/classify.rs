@@ -171,6 +171,14 @@ pub fn run(args: ClassifyArgs) -> Result<()> {
         Err(e) => return Err(e),
     }
     writer.finish()?.commit()?;
+    if let Some(shard) = shard {
+        super::record_shard(
+            &args.output,
+            shard,
+            reader.rows_read(),
+            shard_settings(&settings),
+        )?;
+    }
     tally.warn_rest();
     let report = match (report, &args.summary_out) {
         (Some((builder, info)), Some(path)) => {
@@ -237,23 +245,7 @@ fn resume_settings(
     engine: &Engine,
     shard: Option<Shard>,
 ) -> Result<Settings> {
-    let input = match source {
-        Source::Stdin => "<stdin>".to_string(),
-        Source::File(p) => {
-            let meta = std::fs::metadata(p).map_err(|e| Error::io(source.name(), e))?;
-            let mtime = meta
-                .modified()
-                .ok()
-                .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
-                .map_or(0, |d| d.as_nanos());
-            let path = p.canonicalize().unwrap_or_else(|_| p.clone());
-            format!(
-                "{} ({} bytes, modified {mtime})",
-                path.display(),
-                meta.len()
-            )
-        }
-    };
+    let input = super::input_identity(source)?;
     let model = &args.model;
     let precision = model.engine_options().precision;
     let optional = |v: Option<&str>| v.unwrap_or("(default)").to_string();
@@ -342,6 +334,16 @@ fn summary_settings(resume: &Settings) -> Settings {
         "--explain",
         "kept columns",
     ] {
+        settings.remove(key);
+    }
+    settings
+}
+
+/// What the parts of one sharded run share, so `failup merge --rows` can refuse parts of
+/// different runs: the resume settings, less those that only split the work or set its pace.
+fn shard_settings(resume: &Settings) -> Settings {
+    let mut settings = resume.clone();
+    for key in ["--shard", "--chunk-size", "--batch-size"] {
         settings.remove(key);
     }
     settings

@@ -58,5 +58,41 @@ pub fn run(args: EmbedArgs) -> Result<()> {
         progress.add_rows(chunk.len() as u64, start.elapsed().as_secs_f64());
     }
     progress.finish();
-    sink.commit()
+    sink.commit()?;
+    if let Some(shard) = shard {
+        let settings = shard_settings(&args, &source, &reader, &engine)?;
+        super::record_shard(&args.output, shard, reader.rows_read(), settings)?;
+    }
+    Ok(())
+}
+
+/// The input and the settings that shape an embedding part's bytes, for its shard record.
+fn shard_settings(
+    args: &EmbedArgs,
+    source: &Source,
+    reader: &StoryReader,
+    engine: &Engine,
+) -> Result<failup::sink::Settings> {
+    let precision = args.model.engine_options().precision;
+    let pairs = [
+        ("failup version", env!("CARGO_PKG_VERSION").to_string()),
+        ("command", "embed".to_string()),
+        ("input", super::input_identity(source)?),
+        (
+            "--text-column",
+            reader.headers()[reader.text_index()].clone(),
+        ),
+        (
+            "--id-column",
+            args.columns.id_column.clone().unwrap_or("(default)".into()),
+        ),
+        ("--precision", precision.name().to_string()),
+        ("--backend (as resolved)", engine.backend.name().to_string()),
+        ("--long-text", format!("{:?}", args.model.long_text)),
+        (
+            "--model (SHA-256)",
+            failup::profile::weights_sha256(&engine.model, precision)?,
+        ),
+    ];
+    Ok(pairs.into_iter().map(|(k, v)| (k.to_string(), v)).collect())
 }

@@ -27,6 +27,47 @@ fn shard(spec: Option<&str>) -> Result<Option<failup::shard::Shard>> {
     failup::shard::Shard::parse(spec, |k| std::env::var(k).ok()).map(Some)
 }
 
+/// How a run names its input in settings: the file's full path, size and modification time
+/// (so an edited file is another input), or `<stdin>`.
+fn input_identity(source: &failup::input::Source) -> Result<String> {
+    use failup::input::Source;
+    let Source::File(p) = source else {
+        return Ok("<stdin>".into());
+    };
+    let meta = std::fs::metadata(p).map_err(|e| failup::error::Error::io(source.name(), e))?;
+    let mtime = meta
+        .modified()
+        .ok()
+        .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
+        .map_or(0, |d| d.as_nanos());
+    let path = p.canonicalize().unwrap_or_else(|_| p.clone());
+    Ok(format!(
+        "{} ({} bytes, modified {mtime})",
+        path.display(),
+        meta.len()
+    ))
+}
+
+/// Leaves the record `failup merge --rows` checks beside a complete sharded part, or says why
+/// a part on standard output gets none.
+fn record_shard(
+    output: &std::path::Path,
+    shard: failup::shard::Shard,
+    input_rows: u64,
+    settings: failup::sink::Settings,
+) -> Result<()> {
+    use failup::merge::ShardRecord;
+    if output == std::path::Path::new("-") {
+        eprintln!(
+            "note: a shard written to standard output has no shard record, so failup merge \
+             --rows will refuse it; write shards with -o FILE"
+        );
+        return Ok(());
+    }
+    ShardRecord::of_part(output, (shard.index, shard.count), input_rows, settings)?
+        .write_beside(output)
+}
+
 /// Loads the engine and applies `--examples` or `--profile`, as every classifying command does.
 fn load_engine(model: &ModelArgs, fewshot: &FewShotArgs) -> Result<Engine> {
     let mut engine = Engine::load(&model.engine_options())?;
