@@ -1,5 +1,6 @@
 //! Reading stories from CSV, a chunk at a time, so a file of any size streams through.
 
+use sha2::{Digest, Sha256};
 use std::collections::VecDeque;
 use std::fs::File;
 use std::io::{self, BufRead, BufReader, Read};
@@ -192,6 +193,10 @@ pub struct StoryReader {
     row: u64,
     shard: Shard,
     record: ByteRecord,
+    /// SHA-256 of every record read so far, and as it stood after the last one of the shard:
+    /// what `--resume` checks to know the rows it keeps came from this input.
+    read_digest: Sha256,
+    kept_digest: Sha256,
     bytes_read: Arc<AtomicU64>,
     breaks: Arc<Mutex<LineBreaks>>,
     total_bytes: Option<u64>,
@@ -339,6 +344,8 @@ impl StoryReader {
             row: 0,
             shard: Shard::WHOLE,
             record: ByteRecord::new(),
+            read_digest: Sha256::new(),
+            kept_digest: Sha256::new(),
             bytes_read,
             breaks,
             total_bytes,
@@ -384,8 +391,14 @@ impl StoryReader {
             if !more {
                 return Ok(false);
             }
+            for field in &self.record {
+                self.read_digest.update((field.len() as u64).to_le_bytes());
+                self.read_digest.update(field);
+            }
+            self.read_digest.update(u64::MAX.to_le_bytes());
             self.row += 1;
             if self.shard.holds(self.row - 1) {
+                self.kept_digest = self.read_digest.clone();
                 return Ok(true);
             }
         }
@@ -395,6 +408,13 @@ impl StoryReader {
     /// input's row count.
     pub fn rows_read(&self) -> u64 {
         self.row
+    }
+
+    /// SHA-256 (hex) of the input's records up to the last one returned, so a resumed run can
+    /// check that the rows it keeps were read from the same bytes (a file touched back to
+    /// its old time, or another stream on standard input, is caught).
+    pub fn digest(&self) -> String {
+        hex::encode(self.kept_digest.clone().finalize())
     }
 
     /// Skips up to `n` rows (for `--resume`); returns how many there were.

@@ -48,6 +48,8 @@ pub struct Checkpoint {
     pub rows: u64,
     /// Bytes of the partial file that hold those rows.
     pub bytes: u64,
+    /// SHA-256 of the input records those rows came from (`StoryReader::digest`).
+    pub input_sha256: String,
 }
 
 /// One line per setting that differs between `saved` (an earlier run's) and `now`.
@@ -129,8 +131,13 @@ impl Sink {
     }
 
     /// Reopens the partial output of an interrupted run made with the same `settings`, cut
-    /// back to its last complete chunk. Returns the sink and the rows already written.
-    pub fn resume(path: &Path, input: Option<&Source>, settings: &Settings) -> Result<(Sink, u64)> {
+    /// back to its last complete chunk. Returns the sink, the rows already written, and the
+    /// digest of the input records they came from.
+    pub fn resume(
+        path: &Path,
+        input: Option<&Source>,
+        settings: &Settings,
+    ) -> Result<(Sink, u64, String)> {
         if path == Path::new("-") {
             return Err(Error::Usage(
                 "--resume needs an output file (-o FILE), not standard output".into(),
@@ -189,6 +196,7 @@ impl Sink {
                 done: false,
             }),
             saved.rows,
+            saved.input_sha256,
         ))
     }
 
@@ -207,9 +215,10 @@ impl Sink {
         }
     }
 
-    /// Flushes what is written and, for a file, records that `rows` input rows are complete,
-    /// so the partial file survives an interruption and `--resume` can continue after them.
-    pub fn checkpoint(&mut self, rows: u64, settings: &Settings) -> Result<()> {
+    /// Flushes what is written and, for a file, records that `rows` input rows are complete
+    /// (read from input records whose digest is `input_sha256`), so the partial file survives
+    /// an interruption and `--resume` can continue after them.
+    pub fn checkpoint(&mut self, rows: u64, settings: &Settings, input_sha256: &str) -> Result<()> {
         let name = self.name();
         self.flush().map_err(|e| Error::io(&name, e))?;
         if let Sink::File(f) = self {
@@ -217,6 +226,7 @@ impl Sink {
                 settings: settings.clone(),
                 rows,
                 bytes: f.base_bytes + f.written,
+                input_sha256: input_sha256.to_string(),
             };
             let dir = f.checkpoint.parent().unwrap_or(Path::new("."));
             let json = serde_json::to_vec(&saved).expect("checkpoint serialises");

@@ -579,6 +579,45 @@ fn resume_refuses_a_different_input_or_nothing_to_resume() {
     );
 }
 
+#[test]
+fn resume_refuses_an_input_edited_in_place_with_its_size_and_time_kept() {
+    let dir = tempfile::tempdir().unwrap();
+    write_input(dir.path(), "in.csv", many_stories(64).as_bytes());
+    let input = dir.path().join("in.csv");
+    let modified = std::fs::metadata(&input).unwrap().modified().unwrap();
+    let stopped = interrupt_midway_with(dir.path(), 8, "KILL", &[], &[HASHED]);
+    assert_eq!(stopped.status.code(), None);
+    // One letter of an already classified row, in place: same size, and the time put back.
+    let edited = many_stories(64).replacen("Story 2: We", "Story 2: we", 1);
+    assert_ne!(edited, many_stories(64));
+    assert_eq!(edited.len(), many_stories(64).len());
+    std::fs::write(&input, &edited).unwrap();
+    let file = std::fs::File::options().write(true).open(&input).unwrap();
+    file.set_modified(modified).unwrap();
+    drop(file);
+    let model = repo_path("models/all-MiniLM-L6-v2");
+    let args = [
+        "classify",
+        "in.csv",
+        "-o",
+        "out.csv",
+        "--chunk-size",
+        "8",
+        "--batch-size",
+        "4",
+        "--model",
+        model.to_str().unwrap(),
+        "--resume",
+    ];
+    let out = failup_env(dir.path(), &args, None, &[HASHED]);
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    let err = stderr(&out);
+    assert!(
+        err.contains("first 8 rows of in.csv are not the ones the partial output was made from"),
+        "{err}"
+    );
+}
+
 /// Interrupts a run made with `first` flags, then resumes it with `then` flags: the resume
 /// must be refused (exit 2) with a message that names `setting`. Returns the message.
 fn resume_is_refused(first: &[&str], then: &[&str], setting: &str) -> String {

@@ -37,7 +37,7 @@ pub fn run(args: ClassifyArgs) -> Result<()> {
     } else {
         resume_settings(&args, &source, &reader, &engine, shard)?
     };
-    let (sink, done) = if args.resume {
+    let (sink, done, resumed_digest) = if args.resume {
         Sink::resume(&args.output, Some(&source), &settings)?
     } else {
         if Sink::has_partial(&args.output) {
@@ -47,7 +47,7 @@ pub fn run(args: ClassifyArgs) -> Result<()> {
                 args.output.display()
             );
         }
-        (Sink::open(&args.output, Some(&source))?, 0)
+        (Sink::open(&args.output, Some(&source))?, 0, String::new())
     };
     let sink_name = sink.name();
     let mut writer = RowWriter::new(
@@ -68,6 +68,13 @@ pub fn run(args: ClassifyArgs) -> Result<()> {
         if skipped < done {
             return Err(Error::Usage(format!(
                 "the partial output has {done} rows but {} has only {skipped}; rerun without --resume",
+                reader.name()
+            )));
+        }
+        if reader.digest() != resumed_digest {
+            return Err(Error::Usage(format!(
+                "cannot resume: the first {done} rows of {} are not the ones the partial output \
+                 was made from (their contents differ); rerun without --resume to start over",
                 reader.name()
             )));
         }
@@ -143,7 +150,9 @@ pub fn run(args: ClassifyArgs) -> Result<()> {
             }
         }
         written += rows.len() as u64;
-        writer.get_mut().checkpoint(written, &settings)?;
+        writer
+            .get_mut()
+            .checkpoint(written, &settings, &reader.digest())?;
         pause.after_checkpoint(written, &stop);
         progress.add_rows(rows.len() as u64, start.elapsed().as_secs_f64());
     })();
