@@ -487,6 +487,26 @@ impl StoryReader {
     }
 }
 
+/// True when a text has nothing to read: only whitespace, control characters (a NUL, say) and
+/// invisible format characters (zero-width spaces and joiners, a stray byte-order mark, bidi
+/// marks, soft hyphens). Such a story is written with status `empty` rather than classified
+/// from the model's reading of nothing.
+pub fn is_blank(text: &str) -> bool {
+    text.chars().all(|c| {
+        c.is_whitespace()
+            || c.is_control()
+            || matches!(
+                c,
+                '\u{00AD}'
+                    | '\u{180E}'
+                    | '\u{200B}'..='\u{200F}'
+                    | '\u{202A}'..='\u{202E}'
+                    | '\u{2060}'..='\u{2064}'
+                    | '\u{FEFF}'
+            )
+    })
+}
+
 /// Picks the delimiter from the header line: whichever of `,` `;` tab `|` occurs most
 /// outside quotes, comma when none does. Spreadsheet exports in many locales use `;`, and
 /// `.tsv` files tabs; a header line has no free text, so counting there is reliable.
@@ -544,6 +564,23 @@ fn missing_column(file: &str, headers: &[String], wanted: &str, flag: &str) -> E
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn blank_means_nothing_to_read() {
+        for blank in [
+            "",
+            " \t\n",
+            "\0",
+            "\u{200B}\u{FEFF}",
+            "\x01\x02\u{00A0}",
+            "\u{00AD}",
+        ] {
+            assert!(is_blank(blank), "{blank:?}");
+        }
+        for text in ["Laid off.", "\u{200B}x", "\0 \u{1F62D}", "?"] {
+            assert!(!is_blank(text), "{text:?}");
+        }
+    }
 
     fn reader(csv: &str, columns: &Columns) -> Result<StoryReader> {
         reader_bytes(csv.as_bytes().to_vec(), columns, Dialect::default())

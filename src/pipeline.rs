@@ -353,7 +353,7 @@ impl Encoder {
                 .par_iter()
                 .enumerate()
                 .map(|(i, t)| {
-                    if source[i] != i || t.trim().is_empty() {
+                    if source[i] != i || crate::input::is_blank(t) {
                         return Ok(None);
                     }
                     self.split(t, by_sentence).map(Some)

@@ -271,20 +271,21 @@ fn empty_and_whitespace_text_is_never_sent_to_the_model() {
     let input = write_input(
         dir.path(),
         "empty.csv",
-        b"id,text\n1,\n2,\"   \"\n3,\"\t\n\"\n4,Laid off.\n",
+        "id,text\n1,\n2,\"   \"\n3,\"\t\n\"\n4,Laid off.\n5,\0\n6,\u{200B}\u{FEFF}\n7,\x01\x02 \u{00A0}\n"
+            .as_bytes(),
     );
     let run = classify(dir.path(), &input, &[]);
     assert_eq!(run.out.status.code(), Some(0));
-    assert_eq!(run.ids(), ids(1..=4));
+    assert_eq!(run.ids(), ids(1..=7));
     let flagged = run.flagged();
-    assert_eq!(flagged.len(), 3);
+    assert_eq!(flagged.len(), 6, "{flagged:?}");
     for (id, status) in flagged {
         assert_eq!(status, "empty");
         assert_eq!(run.value(&id, "category"), "");
         assert_eq!(run.value(&id, "tokens"), "0");
     }
-    assert!(stderr(&run.out).contains("4 rows"), "{}", stderr(&run.out));
-    assert!(stderr(&run.out).contains("3 empty"), "{}", stderr(&run.out));
+    assert!(stderr(&run.out).contains("7 rows"), "{}", stderr(&run.out));
+    assert!(stderr(&run.out).contains("6 empty"), "{}", stderr(&run.out));
 }
 
 #[test]

@@ -16,7 +16,7 @@ pub fn run(args: AdviseArgs) -> Result<()> {
             buf
         }
     };
-    if text.trim().is_empty() {
+    if failup::input::is_blank(&text) {
         return Err(Error::Usage(
             "the story is empty; pass it as an argument or on standard input".into(),
         ));
