@@ -15,7 +15,7 @@ use sha2::{Digest, Sha256};
 use crate::embed::ModelDir;
 use crate::error::{Error, Result};
 use crate::fewshot::{Head, TrainingExample};
-use crate::input::{Columns, Dialect, Source, StoryReader};
+use crate::input::{is_blank, Columns, Dialect, RowIssue, Source, Story, StoryReader};
 use crate::pipeline::{Engine, CHUNK_SIZE};
 use crate::taxonomy::Taxonomy;
 
@@ -119,6 +119,17 @@ pub fn read_labelled(
             break;
         }
         for story in chunk {
+            // A labelled set is small and curated, so a row that cannot be scored as labelled
+            // is an error to fix, not a row to drop.
+            let problem = unusable(&story, reader.headers().len());
+            if let Some(problem) = problem {
+                return Err(Error::Input {
+                    file: reader.name().to_string(),
+                    line: Some(story.line),
+                    column: None,
+                    problem,
+                });
+            }
             let label = story.label.as_deref().unwrap_or("").trim().to_string();
             let Some(i) = ids.iter().position(|l| *l == label) else {
                 return Err(Error::Input {
@@ -131,9 +142,7 @@ pub fn read_labelled(
                     ),
                 });
             };
-            if !story.text.trim().is_empty() {
-                out.push((story.id, story.text, i));
-            }
+            out.push((story.id, story.text, i));
         }
     }
     if out.is_empty() {
@@ -145,6 +154,24 @@ pub fn read_labelled(
         });
     }
     Ok(out)
+}
+
+/// Why a labelled row cannot be used, if it cannot: ragged, or without text.
+fn unusable(story: &Story, header_fields: usize) -> Option<String> {
+    if story.issues.contains(&RowIssue::Malformed) {
+        return Some(format!(
+            "row {} has {} fields but the header has {header_fields}; quote the text if it \
+             holds commas",
+            story.row, story.fields
+        ));
+    }
+    is_blank(&story.text).then(|| {
+        format!(
+            "row {} is labelled '{}' but has no text; give it its story or remove the row",
+            story.row,
+            story.label.as_deref().unwrap_or("").trim()
+        )
+    })
 }
 
 /// A labelled story, embedded.

@@ -289,6 +289,37 @@ fn empty_and_whitespace_text_is_never_sent_to_the_model() {
 }
 
 #[test]
+fn labelled_rows_without_text_or_ragged_are_refused_not_dropped() {
+    let dir = tempfile::tempdir().unwrap();
+    let cases: [(&[u8], &str); 2] = [
+        (
+            b"text,label\nI was passed over.,passed_over\n,lost_pitch\n",
+            "e.csv:3: row 2 is labelled 'lost_pitch' but has no text",
+        ),
+        (
+            b"text,label\nI was passed over.,passed_over\nI hate, my new career,pivot_regret\n",
+            "e.csv:3: row 2 has 3 fields but the header has 2",
+        ),
+    ];
+    for (csv, expected) in cases {
+        write_input(dir.path(), "e.csv", csv);
+        for command in ["eval", "calibrate", "train"] {
+            let mut args = vec![command, "e.csv"];
+            if command != "eval" {
+                args.extend(["-o", "p.json"]);
+            }
+            let out = failup_env(dir.path(), &args, None, &[HASHED]);
+            assert_eq!(out.status.code(), Some(2), "{command}: {}", stderr(&out));
+            assert!(
+                stderr(&out).contains(expected),
+                "{command}: {}",
+                stderr(&out)
+            );
+        }
+    }
+}
+
+#[test]
 fn long_texts_are_never_cut_silently() {
     let dir = tempfile::tempdir().unwrap();
     let long = "my manager gave the project to someone else ".repeat(6_000); // ~48,000 words
