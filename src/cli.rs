@@ -319,8 +319,10 @@ pub struct ModelArgs {
     #[arg(long, env = "FAILUP_TAXONOMY", value_name = "FILE")]
     pub taxonomy: Option<PathBuf>,
 
-    /// Worker threads for tokenization and inference; 0 means one per CPU core.
-    #[arg(long, env = "FAILUP_THREADS", default_value_t = 0, value_name = "N")]
+    /// Worker threads for tokenization and inference; 0 means one per CPU core (at most
+    /// 1024: more threads than cores only add overhead).
+    #[arg(long, env = "FAILUP_THREADS", default_value_t = 0, value_name = "N",
+          value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(0..=1024))]
     pub threads: usize,
 
     /// Stories per inference batch (stories are sorted by length before batching). Default:
