@@ -612,6 +612,20 @@ fn resume_refuses_a_different_input_or_nothing_to_resume() {
 }
 
 #[test]
+fn an_interrupted_run_with_a_report_says_how_to_resume_without_it() {
+    let dir = tempfile::tempdir().unwrap();
+    write_input(dir.path(), "in.csv", many_stories(64).as_bytes());
+    let stopped = interrupt_midway_with(dir.path(), 8, "INT", &["--report", "r.html"], &[HASHED]);
+    assert_eq!(stopped.status.code(), Some(130));
+    let said = stderr(&stopped);
+    assert!(
+        said.contains("--resume in place of --report and --summary-out")
+            && said.contains("failup report out.csv"),
+        "{said}"
+    );
+}
+
+#[test]
 fn resume_refuses_an_input_edited_in_place_with_its_size_and_time_kept() {
     let dir = tempfile::tempdir().unwrap();
     write_input(dir.path(), "in.csv", many_stories(64).as_bytes());

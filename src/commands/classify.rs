@@ -163,6 +163,18 @@ pub fn run(args: ClassifyArgs) -> Result<()> {
             tally.warn_rest();
             let sink = writer.finish()?;
             match sink.partial_path() {
+                Some(_) if written == 0 => eprintln!(
+                    "interrupted before the first chunk was complete: nothing was kept; run \
+                     the same command again"
+                ),
+                Some(p) if args.report.is_some() || args.summary_out.is_some() => eprintln!(
+                    "interrupted: {written} complete rows kept in {}; run the same command \
+                     with --resume in place of --report and --summary-out to continue, then \
+                     `failup report {}` for the report (a summary for merging needs a run \
+                     without --resume)",
+                    p.display(),
+                    args.output.display()
+                ),
                 Some(p) => eprintln!(
                     "interrupted: {written} complete rows kept in {}; run the same command with \
                      --resume to continue",
