@@ -238,9 +238,19 @@ impl StoryReader {
             count: bytes_read.clone(),
         };
         // Legacy encodings are decoded to UTF-8 before parsing. UTF-8 passes through untouched
-        // (the CSV parser drops a BOM), so invalid bytes can be flagged per row.
+        // (the CSV parser drops a BOM), so invalid bytes can be flagged per row. A file that
+        // opens with a UTF-16 byte-order mark (Excel's "Unicode text") is decoded from UTF-16.
         let decoded: Box<dyn Read + Send> = match dialect.encoding {
-            InputEncoding::Utf8 => Box::new(counted),
+            InputEncoding::Utf8 => {
+                let mut raw = BufReader::new(counted);
+                let head = raw.fill_buf().map_err(|e| Error::io(&name, e))?;
+                if head.starts_with(&[0xFF, 0xFE]) || head.starts_with(&[0xFE, 0xFF]) {
+                    // The decoder reads the byte-order mark and decodes from UTF-16.
+                    Box::new(encoding_rs_io::DecodeReaderBytesBuilder::new().build(raw))
+                } else {
+                    Box::new(raw)
+                }
+            }
             InputEncoding::Latin1 | InputEncoding::Windows1252 => Box::new(
                 encoding_rs_io::DecodeReaderBytesBuilder::new()
                     .encoding(Some(encoding_rs::WINDOWS_1252))

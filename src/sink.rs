@@ -109,6 +109,12 @@ impl Sink {
             )));
         }
         check_not_input(path, input)?;
+        if path.is_dir() {
+            return Err(Error::Usage(format!(
+                "{} is a folder; give -o a file name inside it",
+                path.display()
+            )));
+        }
         let (partial, checkpoint) = partial_paths(path);
         let name = partial.display().to_string();
         let file = File::create(&partial).map_err(|e| Error::io(&name, e))?;

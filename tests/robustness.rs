@@ -320,6 +320,51 @@ fn labelled_rows_without_text_or_ragged_are_refused_not_dropped() {
 }
 
 #[test]
+fn excel_unicode_text_in_utf16_is_read() {
+    let dir = tempfile::tempdir().unwrap();
+    let text = "\u{FEFF}id\ttext\n1\tWe lost the pitch I led.\n2\tCaf\u{E9} job, then laid off.\n";
+    for (name, bytes) in [
+        (
+            "le.csv",
+            text.encode_utf16()
+                .flat_map(u16::to_le_bytes)
+                .collect::<Vec<u8>>(),
+        ),
+        (
+            "be.csv",
+            text.encode_utf16().flat_map(u16::to_be_bytes).collect(),
+        ),
+    ] {
+        let input = write_input(dir.path(), name, &bytes);
+        let run = classify_env(dir.path(), &input, &[], &[HASHED]);
+        assert_eq!(run.out.status.code(), Some(0), "{}", stderr(&run.out));
+        assert_eq!(run.ids(), ids(1..=2));
+        assert!(run.flagged().is_empty(), "{:?}", run.flagged());
+    }
+}
+
+#[test]
+fn an_output_that_is_a_folder_is_refused_and_leaves_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    write_input(dir.path(), "in.csv", many_stories(4).as_bytes());
+    std::fs::create_dir(dir.path().join("out")).unwrap();
+    let out = failup_env(
+        dir.path(),
+        &["classify", "in.csv", "-o", "out"],
+        None,
+        &[HASHED],
+    );
+    assert_eq!(out.status.code(), Some(2));
+    assert!(stderr(&out).contains("out is a folder"), "{}", stderr(&out));
+    let left: Vec<_> = std::fs::read_dir(dir.path())
+        .unwrap()
+        .map(|e| e.unwrap().file_name().into_string().unwrap())
+        .filter(|n| n.contains("partial"))
+        .collect();
+    assert!(left.is_empty(), "left behind: {left:?}");
+}
+
+#[test]
 fn long_texts_are_never_cut_silently() {
     let dir = tempfile::tempdir().unwrap();
     let long = "my manager gave the project to someone else ".repeat(6_000); // ~48,000 words
