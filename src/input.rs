@@ -337,10 +337,21 @@ impl StoryReader {
             KeepColumns::All => (0..headers.len())
                 .filter(|i| !used.contains(&Some(*i)))
                 .collect(),
-            KeepColumns::Named(names) => names
-                .iter()
-                .map(|n| find(n, "--keep-columns"))
-                .collect::<Result<_>>()?,
+            KeepColumns::Named(names) => {
+                if let Some(twice) = names
+                    .iter()
+                    .enumerate()
+                    .find_map(|(i, n)| names[..i].contains(n).then_some(n))
+                {
+                    return Err(Error::Usage(format!(
+                        "--keep-columns names '{twice}' twice; name each column once"
+                    )));
+                }
+                names
+                    .iter()
+                    .map(|n| find(n, "--keep-columns"))
+                    .collect::<Result<_>>()?
+            }
         };
         Ok(StoryReader {
             reader,

@@ -101,7 +101,15 @@ impl<W: Write> RowWriter<W> {
             if w.explain {
                 header.extend(["nearest", "nearest_similarity"].map(String::from));
             }
-            header.extend(w.kept.iter().cloned());
+            // A kept input column named like one of failup's (re-classifying an earlier
+            // output, say) is prefixed, so no two columns of the output share a name.
+            for kept in &w.kept {
+                let mut name = kept.clone();
+                while header.contains(&name) {
+                    name.insert_str(0, "input_");
+                }
+                header.push(name);
+            }
             w.write_csv_record(&header)?;
         }
         Ok(w)

@@ -365,6 +365,40 @@ fn an_output_that_is_a_folder_is_refused_and_leaves_nothing() {
 }
 
 #[test]
+fn no_two_output_columns_share_a_name() {
+    let dir = tempfile::tempdir().unwrap();
+    write_input(
+        dir.path(),
+        "in.csv",
+        b"id,text,category,team\n1,We lost the pitch.,old,a\n",
+    );
+    let out = failup_env(
+        dir.path(),
+        &["classify", "in.csv", "--keep-all"],
+        None,
+        &[HASHED],
+    );
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let header = stdout(&out).lines().next().unwrap().to_string();
+    assert!(
+        header.ends_with(",advice,text,input_category,team"),
+        "{header}"
+    );
+    let twice = failup_env(
+        dir.path(),
+        &["classify", "in.csv", "--keep-columns", "team,team"],
+        None,
+        &[HASHED],
+    );
+    assert_eq!(twice.status.code(), Some(2));
+    assert!(
+        stderr(&twice).contains("names 'team' twice"),
+        "{}",
+        stderr(&twice)
+    );
+}
+
+#[test]
 fn long_texts_are_never_cut_silently() {
     let dir = tempfile::tempdir().unwrap();
     let long = "my manager gave the project to someone else ".repeat(6_000); // ~48,000 words
