@@ -182,7 +182,24 @@ impl EvalReport {
         }
         let _ = writeln!(s, "stories   {}", self.n);
         let _ = writeln!(s, "accuracy  {:.3}", self.accuracy);
-        let _ = writeln!(s, "macro-F1  {:.3}\n", self.macro_f1);
+        let _ = writeln!(s, "macro-F1  {:.3}", self.macro_f1);
+        let unlabelled: Vec<&str> = self
+            .per_class
+            .iter()
+            .filter(|m| m.support == 0)
+            .map(|m| m.label.as_str())
+            .collect();
+        if !unlabelled.is_empty() {
+            let k = self.per_class.len();
+            let _ = writeln!(
+                s,
+                "note: no story is labelled {}; macro-F1 still averages all {k} scenarios, \
+                 so here it is at most {:.3}",
+                unlabelled.join(", "),
+                (k - unlabelled.len()) as f64 / k as f64
+            );
+        }
+        s.push('\n');
         let _ = writeln!(s, "{:<w$}  precision  recall     f1  support", "class");
         for m in &self.per_class {
             let _ = writeln!(
@@ -301,6 +318,22 @@ mod tests {
         let correct: Vec<bool> = (0..10).map(|i| i < 5).collect();
         let (ece, _) = calibration_error(&conf, &correct);
         assert!((ece - 0.49).abs() < 1e-6);
+    }
+
+    #[test]
+    fn a_scenario_without_stories_is_pointed_out() {
+        let labels: Vec<String> = ["a", "b", "c", "d"].map(String::from).to_vec();
+        let r = evaluate(&labels, &[(0, 0), (1, 1)]);
+        assert!((r.accuracy - 1.0).abs() < 1e-9);
+        assert!((r.macro_f1 - 0.5).abs() < 1e-9);
+        let text = r.to_text();
+        assert!(
+            text.contains("no story is labelled c, d; macro-F1 still averages all 4 scenarios, so here it is at most 0.500"),
+            "{text}"
+        );
+        assert!(!evaluate(&labels, &[(0, 0), (1, 1), (2, 2), (3, 3)])
+            .to_text()
+            .contains("note:"));
     }
 
     #[test]
