@@ -556,7 +556,8 @@ pub struct MergeArgs {
     /// `embed --shard`), merged into one row file. Without it, the parts are partial
     /// summaries (`classify --summary-out`), merged into one summary for `failup report`.
     /// Either way every shard must be given exactly once, and parts of different runs, or with
-    /// different columns, are refused.
+    /// different columns, are refused. Row parts are checked against the `PART.shard` record
+    /// each sharded run leaves beside its part: keep it with the part.
     #[arg(long)]
     pub rows: bool,
 
