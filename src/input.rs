@@ -412,6 +412,8 @@ impl StoryReader {
             if !more {
                 return Ok(false);
             }
+            // Each field is hashed with its length before it and each record closed by a
+            // marker, so no two different inputs give the same stream of hashed bytes.
             for field in &self.record {
                 self.read_digest.update((field.len() as u64).to_le_bytes());
                 self.read_digest.update(field);
@@ -436,6 +438,12 @@ impl StoryReader {
     /// its old time, or another stream on standard input, is caught).
     pub fn digest(&self) -> String {
         hex::encode(self.kept_digest.clone().finalize())
+    }
+
+    /// SHA-256 (hex) of every record read so far, other shards' included: at the end, the
+    /// whole input's.
+    pub fn input_digest(&self) -> String {
+        hex::encode(self.read_digest.clone().finalize())
     }
 
     /// Skips up to `n` rows (for `--resume`); returns how many there were.
@@ -522,8 +530,12 @@ pub fn is_blank(text: &str) -> bool {
                     | '\u{180E}'
                     | '\u{200B}'..='\u{200F}'
                     | '\u{202A}'..='\u{202E}'
-                    | '\u{2060}'..='\u{2064}'
+                    | '\u{034F}'
+                    | '\u{061C}'
+                    | '\u{2060}'..='\u{2069}'
+                    | '\u{FE00}'..='\u{FE0F}'
                     | '\u{FEFF}'
+                    | '\u{E0000}'..='\u{E007F}'
             )
     })
 }

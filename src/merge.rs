@@ -22,7 +22,8 @@ use sha2::{Digest, Sha256};
 use crate::error::{Error, Result};
 use crate::sink::{differences, Settings, Sink};
 
-const RECORD_KIND: &str = "failup shard record";
+/// The `kind` of every shard record.
+pub const RECORD_KIND: &str = "failup shard record";
 
 /// What a sharded run to a file writes beside its part, as `PART.shard`, when the part
 /// is complete.
@@ -32,8 +33,10 @@ pub struct ShardRecord {
     /// The shard, 0-based, and how many there are.
     pub shard: u64,
     pub shard_count: u64,
-    /// Data rows in the whole input, all shards together.
+    /// Data rows in the whole input, all shards together, and the SHA-256 of its records
+    /// (`StoryReader::input_digest`): the same input, wherever it was read from.
     pub input_rows: u64,
+    pub input_sha256: String,
     /// SHA-256 of the part's bytes as the run wrote them.
     pub sha256: String,
     /// The input and the settings that shape the rows' bytes (not those that only split the
@@ -42,23 +45,6 @@ pub struct ShardRecord {
 }
 
 impl ShardRecord {
-    /// The record of the complete part `part`, written by shard `shard` of `shard_count`.
-    pub fn of_part(
-        part: &Path,
-        shard: (u64, u64),
-        input_rows: u64,
-        settings: Settings,
-    ) -> Result<ShardRecord> {
-        Ok(ShardRecord {
-            kind: RECORD_KIND.into(),
-            shard: shard.0,
-            shard_count: shard.1,
-            input_rows,
-            sha256: file_sha256(part)?,
-            settings,
-        })
-    }
-
     /// Where the record of `part` lives: `PART.shard`.
     pub fn path_for(part: &Path) -> PathBuf {
         let mut name = part.as_os_str().to_owned();
@@ -66,6 +52,7 @@ impl ShardRecord {
         name.into()
     }
 
+    /// Writes the record beside `part` (whole or not at all).
     pub fn write_beside(&self, part: &Path) -> Result<()> {
         let path = Self::path_for(part);
         let name = path.display().to_string();
@@ -109,7 +96,7 @@ impl ShardRecord {
 }
 
 /// SHA-256 of a file, read in pieces.
-fn file_sha256(path: &Path) -> Result<String> {
+pub fn file_sha256(path: &Path) -> Result<String> {
     let name = path.display().to_string();
     let mut file = File::open(path).map_err(|e| Error::io(&name, e))?;
     let mut hasher = Sha256::new();
@@ -131,21 +118,9 @@ fn check_records(parts: &[PathBuf]) -> Result<u64> {
         .map(|p| ShardRecord::read_for(p))
         .collect::<Result<Vec<_>>>()?;
     let (first, first_path) = (&records[0], &parts[0]);
-    let mut holder: Vec<Option<&Path>> = vec![None; first.shard_count as usize];
+    let mut given: BTreeMap<u64, &Path> = BTreeMap::new();
     for (record, path) in records.iter().zip(parts) {
-        let mut differ = differences(&first.settings, &record.settings);
-        if record.shard_count != first.shard_count {
-            differ.push(format!(
-                "shard count was {}, now {}",
-                first.shard_count, record.shard_count
-            ));
-        }
-        if record.input_rows != first.input_rows {
-            differ.push(format!(
-                "input rows were {}, now {}",
-                first.input_rows, record.input_rows
-            ));
-        }
+        let differ = mismatches(first, record);
         if !differ.is_empty() {
             return Err(refused(format!(
                 "{} and {} are not shards of one run: {}",
@@ -154,13 +129,15 @@ fn check_records(parts: &[PathBuf]) -> Result<u64> {
                 differ.join("; ")
             )));
         }
-        let slot = holder.get_mut(record.shard as usize).ok_or_else(|| {
-            refused(format!(
-                "{}: its shard record is inconsistent",
-                path.display()
-            ))
-        })?;
-        if let Some(other) = slot.replace(path) {
+        if record.shard >= record.shard_count {
+            return Err(refused(format!(
+                "{}: its record names shard {} of {}, which cannot be; rerun that shard",
+                path.display(),
+                record.shard,
+                record.shard_count
+            )));
+        }
+        if let Some(other) = given.insert(record.shard, path) {
             return Err(refused(format!(
                 "shard {} of {} is given twice ({} and {}); give each shard once",
                 record.shard,
@@ -170,8 +147,10 @@ fn check_records(parts: &[PathBuf]) -> Result<u64> {
             )));
         }
     }
+    // Named up to ten, so a record claiming millions of shards costs nothing to answer.
     let missing: Vec<String> = (0..first.shard_count)
-        .filter(|&i| holder[i as usize].is_none())
+        .filter(|i| !given.contains_key(i))
+        .take(10)
         .map(|i| i.to_string())
         .collect();
     if !missing.is_empty() {
@@ -182,6 +161,26 @@ fn check_records(parts: &[PathBuf]) -> Result<u64> {
         )));
     }
     Ok(first.input_rows)
+}
+
+/// How `record` differs from the first part's: settings, shard count, or input.
+fn mismatches(first: &ShardRecord, record: &ShardRecord) -> Vec<String> {
+    let mut differ = differences(&first.settings, &record.settings);
+    if record.shard_count != first.shard_count {
+        differ.push(format!(
+            "shard count was {}, now {}",
+            first.shard_count, record.shard_count
+        ));
+    }
+    if record.input_rows != first.input_rows {
+        differ.push(format!(
+            "they read different inputs, of {} and {} rows",
+            first.input_rows, record.input_rows
+        ));
+    } else if record.input_sha256 != first.input_sha256 {
+        differ.push("they read different inputs (same row count, other contents)".into());
+    }
+    differ
 }
 
 /// What a merge wrote.
@@ -214,6 +213,16 @@ pub fn merge_rows(parts: &[PathBuf], output: &Path) -> Result<Merged> {
             "failup merge --rows: give the parts to merge".into(),
         ));
     }
+    if let Some(record) = parts
+        .iter()
+        .find(|p| p.extension().is_some_and(|e| e == "shard"))
+    {
+        return Err(refused(format!(
+            "{} is a shard record; give the parts themselves (their records are found beside \
+             them)",
+            record.display()
+        )));
+    }
     let same = |p: &Path| p.canonicalize().ok() == output.canonicalize().ok();
     if output.exists() && parts.iter().any(|p| same(p)) {
         return Err(refused(format!(
@@ -243,7 +252,10 @@ pub fn merge_rows(parts: &[PathBuf], output: &Path) -> Result<Merged> {
         sink.write_all(&row.bytes).map_err(|e| Error::io(&name, e))
     })?;
     if rows != input_rows {
-        return Err(missing(rows + 1, input_rows));
+        return Err(refused(format!(
+            "the parts hold {rows} rows but their records say the input has {input_rows}; \
+             rerun the shards"
+        )));
     }
     sink.commit()?;
     Ok(Merged {

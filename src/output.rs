@@ -103,9 +103,11 @@ impl<W: Write> RowWriter<W> {
             }
             // A kept input column named like one of failup's (re-classifying an earlier
             // output, say) is prefixed, so no two columns of the output share a name.
+            // A sharded run's leading `row` is dropped by the merge, so it is not counted.
+            let own = usize::from(w.row_numbers);
             for kept in &w.kept {
                 let mut name = kept.clone();
-                while header.contains(&name) {
+                while header[own..].contains(&name) {
                     name.insert_str(0, "input_");
                 }
                 header.push(name);

@@ -158,10 +158,10 @@ pub fn read_labelled(
 
 /// Why a labelled row cannot be used, if it cannot: ragged, or without text.
 fn unusable(story: &Story, header_fields: usize) -> Option<String> {
-    if story.issues.contains(&RowIssue::Malformed) {
+    // Too many fields may be a trailing delimiter; too few leave the label or text unread.
+    if story.issues.contains(&RowIssue::Malformed) && story.fields < header_fields {
         return Some(format!(
-            "row {} has {} fields but the header has {header_fields}; quote the text if it \
-             holds commas",
+            "row {} has only {} of the header's {header_fields} fields",
             story.row, story.fields
         ));
     }

@@ -221,6 +221,14 @@ impl Sink {
         }
     }
 
+    /// The final name of a file output.
+    pub fn dest_path(&self) -> Option<&Path> {
+        match self {
+            Sink::Stdout(_) => None,
+            Sink::File(f) => Some(&f.dest),
+        }
+    }
+
     /// Flushes what is written and, for a file, records that `rows` input rows are complete
     /// (read from input records whose digest is `input_sha256`), so the partial file survives
     /// an interruption and `--resume` can continue after them.

@@ -297,8 +297,8 @@ fn labelled_rows_without_text_or_ragged_are_refused_not_dropped() {
             "e.csv:3: row 2 is labelled 'lost_pitch' but has no text",
         ),
         (
-            b"text,label\nI was passed over.,passed_over\nI hate, my new career,pivot_regret\n",
-            "e.csv:3: row 2 has 3 fields but the header has 2",
+            b"text,label\nI was passed over.,passed_over\nI hate my new career\n",
+            "e.csv:3: row 2 has only 1 of the header's 2 fields",
         ),
     ];
     for (csv, expected) in cases {
@@ -698,7 +698,7 @@ fn an_interrupted_run_with_a_report_says_how_to_resume_without_it() {
     assert_eq!(stopped.status.code(), Some(130));
     let said = stderr(&stopped);
     assert!(
-        said.contains("--resume in place of --report and --summary-out")
+        said.contains("--resume and without --report or --summary-out")
             && said.contains("failup report out.csv"),
         "{said}"
     );

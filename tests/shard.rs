@@ -377,7 +377,45 @@ fn merge_refuses_parts_of_another_input_changed_parts_and_parts_without_records(
     );
     let err = merge(&[&p[0], "foreign.csv", &p[2]]);
     assert!(
-        err.contains("not shards of one run") && err.contains("input was"),
+        err.contains("not shards of one run") && err.contains("read different inputs"),
+        "{err}"
+    );
+
+    // The same input under another path and time (a copy on another machine) is the same
+    // input: the record knows it by its content.
+    std::fs::copy(dir.path().join("in.csv"), dir.path().join("copy.csv")).unwrap();
+    run(
+        dir.path(),
+        &[
+            "classify",
+            "copy.csv",
+            "-q",
+            "--keep-columns",
+            "team",
+            "--shard",
+            "1/3",
+            "-o",
+            "c.csv",
+        ],
+        &[],
+    );
+    run(
+        dir.path(),
+        &["merge", "--rows", &p[0], "c.csv", &p[2], "-o", "copied.csv"],
+        &[],
+    );
+    run(
+        dir.path(),
+        &["merge", "--rows", &p[0], &p[1], &p[2], "-o", "original.csv"],
+        &[],
+    );
+    assert_eq!(
+        std::fs::read(dir.path().join("copied.csv")).unwrap(),
+        std::fs::read(dir.path().join("original.csv")).unwrap()
+    );
+    let err = merge(&[&p[0], &format!("{}.shard", p[1]), &p[2]]);
+    assert!(
+        err.contains("is a shard record; give the parts themselves"),
         "{err}"
     );
 
@@ -421,6 +459,42 @@ fn merge_refuses_parts_of_another_input_changed_parts_and_parts_without_records(
     assert!(
         !dir.path().join("m.csv").exists(),
         "a refused merge writes nothing"
+    );
+}
+
+#[test]
+fn a_kept_column_named_row_merges_as_one_run_writes_it() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("in.csv"),
+        "id,text,row\n1,We lost the pitch.,a\n2,I was passed over.,b\n3,I hate my new career.,c\n",
+    )
+    .unwrap();
+    let keep = ["--keep-columns", "row"];
+    let mut whole = vec!["classify", "in.csv", "-q", "-o", "whole.csv"];
+    whole.extend(keep);
+    run(dir.path(), &whole, &[]);
+    let mut merge = vec!["merge", "--rows"];
+    let parts: Vec<String> = (0..2)
+        .map(|i| {
+            let (spec, name) = (format!("{i}/2"), format!("p{i}.csv"));
+            let mut args = vec!["classify", "in.csv", "-q", "--shard", &spec, "-o", &name];
+            args.extend(keep);
+            run(dir.path(), &args, &[]);
+            name
+        })
+        .collect();
+    merge.extend(parts.iter().map(String::as_str));
+    merge.extend(["-o", "merged.csv"]);
+    run(dir.path(), &merge, &[]);
+    let whole = std::fs::read_to_string(dir.path().join("whole.csv")).unwrap();
+    assert!(
+        whole.lines().next().unwrap().ends_with(",advice,row"),
+        "{whole}"
+    );
+    assert_eq!(
+        std::fs::read_to_string(dir.path().join("merged.csv")).unwrap(),
+        whole
     );
 }
 

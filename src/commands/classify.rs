@@ -29,6 +29,7 @@ pub fn run(args: ClassifyArgs) -> Result<()> {
     if let Some(shard) = shard {
         reader.set_shard(shard);
     }
+    super::warn_if_unrecorded(&args.output, shard);
     let engine = super::load_engine(&args.model, &args.fewshot)?;
     // Standard output cannot be resumed, so without a summary it needs no settings (and skips
     // hashing the model).
@@ -168,9 +169,10 @@ pub fn run(args: ClassifyArgs) -> Result<()> {
                      the same command again"
                 ),
                 Some(p) if args.report.is_some() || args.summary_out.is_some() => eprintln!(
-                    "interrupted: {written} complete rows kept in {}; run the same command \
-                     with --resume in place of --report and --summary-out to continue, then \
-                     `failup report {}` for the report (a summary for merging needs a run \
+                    "interrupted: {written} complete rows kept in {}; to continue, run the \
+                     same command with --resume and without --report or --summary-out, then \
+                     `failup report {}` for the report (keep the --group-by column with \
+                     --keep-columns to break it down; a summary for merging needs a run \
                      without --resume)",
                     p.display(),
                     args.output.display()
@@ -191,15 +193,7 @@ pub fn run(args: ClassifyArgs) -> Result<()> {
         }
         Err(e) => return Err(e),
     }
-    writer.finish()?.commit()?;
-    if let Some(shard) = shard {
-        super::record_shard(
-            &args.output,
-            shard,
-            reader.rows_read(),
-            shard_settings(&settings),
-        )?;
-    }
+    super::commit_output(writer.finish()?, shard, &reader, shard_settings(&settings))?;
     tally.warn_rest();
     let report = match (report, &args.summary_out) {
         (Some((builder, info)), Some(path)) => {
@@ -277,7 +271,7 @@ fn resume_settings(
     let pairs = [
         ("failup version", env!("CARGO_PKG_VERSION").to_string()),
         ("input", input),
-        ("--format", value_name(args.format)),
+        ("--format", super::value_name(args.format)),
         (
             "--text-column",
             reader.headers()[reader.text_index()].clone(),
@@ -293,7 +287,7 @@ fn resume_settings(
                     .as_deref(),
             ),
         ),
-        ("--encoding", value_name(args.columns.encoding)),
+        ("--encoding", super::value_name(args.columns.encoding)),
         ("--strict", args.strict.to_string()),
         ("--excel-safe", args.excel_safe.to_string()),
         ("--explain", args.explain.to_string()),
@@ -306,7 +300,7 @@ fn resume_settings(
         ("--batch-size", engine.encoder().batch_size().to_string()),
         ("--precision", precision.name().to_string()),
         ("--backend (as resolved)", engine.backend.name().to_string()),
-        ("--long-text", value_name(model.long_text)),
+        ("--long-text", super::value_name(model.long_text)),
         (
             "--model (SHA-256)",
             failup::profile::weights_sha256(&engine.model, precision)?,
@@ -361,19 +355,15 @@ fn summary_settings(resume: &Settings) -> Settings {
 }
 
 /// What the parts of one sharded run share, so `failup merge --rows` can refuse parts of
-/// different runs: the resume settings, less those that only split the work or set its pace.
+/// different runs: the resume settings, less those that only split the work or set its pace,
+/// and less the input's path and time (the record has its content's digest instead, so a
+/// copied input or one read through a pipe still merges).
 fn shard_settings(resume: &Settings) -> Settings {
     let mut settings = resume.clone();
-    for key in ["--shard", "--chunk-size", "--batch-size"] {
+    for key in ["--shard", "--chunk-size", "--batch-size", "input"] {
         settings.remove(key);
     }
     settings
-}
-
-/// The name a user types for a value of an option (`int8`, `chunk`, …).
-fn value_name(v: impl clap::ValueEnum) -> String {
-    v.to_possible_value()
-        .map_or_else(String::new, |p| p.get_name().to_string())
 }
 
 /// Counts for the closing summary, and warnings about rows that needed care.

@@ -24,6 +24,7 @@ pub fn run(args: EmbedArgs) -> Result<()> {
     if let Some(shard) = shard {
         reader.set_shard(shard);
     }
+    super::warn_if_unrecorded(&args.output, shard);
     let engine = Engine::load(&args.model.engine_options())?;
     let mut sink = Sink::open(&args.output, Some(&source))?;
     let name = sink.name();
@@ -58,18 +59,16 @@ pub fn run(args: EmbedArgs) -> Result<()> {
         progress.add_rows(chunk.len() as u64, start.elapsed().as_secs_f64());
     }
     progress.finish();
-    sink.commit()?;
-    if let Some(shard) = shard {
-        let settings = shard_settings(&args, &source, &reader, &engine)?;
-        super::record_shard(&args.output, shard, reader.rows_read(), settings)?;
-    }
-    Ok(())
+    let settings = match shard {
+        Some(_) => shard_settings(&args, &reader, &engine)?,
+        None => Default::default(),
+    };
+    super::commit_output(sink, shard, &reader, settings)
 }
 
 /// The input and the settings that shape an embedding part's bytes, for its shard record.
 fn shard_settings(
     args: &EmbedArgs,
-    source: &Source,
     reader: &StoryReader,
     engine: &Engine,
 ) -> Result<failup::sink::Settings> {
@@ -77,7 +76,6 @@ fn shard_settings(
     let pairs = [
         ("failup version", env!("CARGO_PKG_VERSION").to_string()),
         ("command", "embed".to_string()),
-        ("input", super::input_identity(source)?),
         (
             "--text-column",
             reader.headers()[reader.text_index()].clone(),
@@ -88,7 +86,14 @@ fn shard_settings(
         ),
         ("--precision", precision.name().to_string()),
         ("--backend (as resolved)", engine.backend.name().to_string()),
-        ("--long-text", format!("{:?}", args.model.long_text)),
+        ("--long-text", super::value_name(args.model.long_text)),
+        (
+            "--delimiter",
+            args.columns
+                .delimiter
+                .map_or("(default)".into(), |d| (d as char).to_string()),
+        ),
+        ("--encoding", super::value_name(args.columns.encoding)),
         (
             "--model (SHA-256)",
             failup::profile::weights_sha256(&engine.model, precision)?,

@@ -48,24 +48,51 @@ fn input_identity(source: &failup::input::Source) -> Result<String> {
     ))
 }
 
-/// Leaves the record `failup merge --rows` checks beside a complete sharded part, or says why
-/// a part on standard output gets none.
-fn record_shard(
-    output: &std::path::Path,
-    shard: failup::shard::Shard,
-    input_rows: u64,
+/// Says at the start, not hours later, that a shard written to standard output cannot be
+/// merged: its record needs a file beside it.
+fn warn_if_unrecorded(output: &std::path::Path, shard: Option<failup::shard::Shard>) {
+    if shard.is_some() && output == std::path::Path::new("-") {
+        eprintln!(
+            "note: a shard written to standard output gets no shard record, so failup merge \
+             --rows will refuse it; write shards with -o FILE"
+        );
+    }
+}
+
+/// Completes a run's output: a sharded part's record (`PART.shard`, for `failup merge
+/// --rows`) is written from the finished bytes before the part takes its name, so a part
+/// under its final name always has its record.
+fn commit_output(
+    mut sink: failup::sink::Sink,
+    shard: Option<failup::shard::Shard>,
+    reader: &failup::input::StoryReader,
     settings: failup::sink::Settings,
 ) -> Result<()> {
     use failup::merge::ShardRecord;
-    if output == std::path::Path::new("-") {
-        eprintln!(
-            "note: a shard written to standard output has no shard record, so failup merge \
-             --rows will refuse it; write shards with -o FILE"
-        );
-        return Ok(());
+    use std::io::Write;
+    if let (Some(shard), Some(partial), Some(dest)) = (shard, sink.partial_path(), sink.dest_path())
+    {
+        let (partial, dest) = (partial.to_path_buf(), dest.to_path_buf());
+        sink.flush()
+            .map_err(|e| failup::error::Error::io(dest.display().to_string(), e))?;
+        let record = ShardRecord {
+            kind: failup::merge::RECORD_KIND.into(),
+            shard: shard.index,
+            shard_count: shard.count,
+            input_rows: reader.rows_read(),
+            input_sha256: reader.input_digest(),
+            sha256: failup::merge::file_sha256(&partial)?,
+            settings,
+        };
+        record.write_beside(&dest)?;
     }
-    ShardRecord::of_part(output, (shard.index, shard.count), input_rows, settings)?
-        .write_beside(output)
+    sink.commit()
+}
+
+/// The name a user types for a value of an option (`int8`, `chunk`, …).
+fn value_name(v: impl clap::ValueEnum) -> String {
+    v.to_possible_value()
+        .map_or_else(String::new, |p| p.get_name().to_string())
 }
 
 /// Loads the engine and applies `--examples` or `--profile`, as every classifying command does.
