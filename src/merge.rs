@@ -12,14 +12,14 @@
 use std::cmp::Reverse;
 use std::collections::{BTreeMap, BinaryHeap};
 use std::fs::File;
-use std::io::{BufRead, BufReader, Read, Write};
+use std::io::{BufRead, BufReader, Write};
 use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 use serde_json::value::RawValue;
-use sha2::{Digest, Sha256};
 
 use crate::error::{Error, Result};
+use crate::profile::file_sha256;
 use crate::sink::{differences, Settings, Sink};
 
 /// The `kind` of every shard record.
@@ -92,21 +92,6 @@ impl ShardRecord {
             )));
         }
         Ok(record)
-    }
-}
-
-/// SHA-256 of a file, read in pieces.
-pub fn file_sha256(path: &Path) -> Result<String> {
-    let name = path.display().to_string();
-    let mut file = File::open(path).map_err(|e| Error::io(&name, e))?;
-    let mut hasher = Sha256::new();
-    let mut buf = vec![0u8; 1 << 16];
-    loop {
-        let n = file.read(&mut buf).map_err(|e| Error::io(&name, e))?;
-        if n == 0 {
-            return Ok(hex::encode(hasher.finalize()));
-        }
-        hasher.update(&buf[..n]);
     }
 }
 

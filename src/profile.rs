@@ -91,9 +91,13 @@ pub fn weights_sha256(model: &ModelDir, precision: crate::embed::Precision) -> R
     Ok(hex::encode(h.finalize()))
 }
 
+/// SHA-256 of a file, read in pieces: a merged part can be larger than memory allows.
 pub fn file_sha256(path: &Path) -> Result<String> {
-    let bytes = std::fs::read(path).map_err(|e| Error::io(path.display().to_string(), e))?;
-    Ok(hex::encode(Sha256::digest(&bytes)))
+    let name = path.display().to_string();
+    let mut file = std::fs::File::open(path).map_err(|e| Error::io(&name, e))?;
+    let mut hasher = Sha256::new();
+    std::io::copy(&mut file, &mut hasher).map_err(|e| Error::io(&name, e))?;
+    Ok(hex::encode(hasher.finalize()))
 }
 
 /// Labelled stories of a CSV file (`text`/`story` and `label` columns): ids, texts and scenario

@@ -566,6 +566,21 @@ fn interrupt_midway_with(
     out
 }
 
+/// Runs [`interrupt_midway`]'s command again with `--resume`, `extra` flags and `env`.
+fn resume_midway(dir: &Path, extra: &[&str], env: &[(&str, &str)]) -> Output {
+    let model = repo_path("models/all-MiniLM-L6-v2");
+    let mut args = vec!["classify", "in.csv", "-o", "out.csv", "--chunk-size", "8"];
+    args.extend([
+        "--batch-size",
+        "4",
+        "--model",
+        model.to_str().unwrap(),
+        "--resume",
+    ]);
+    args.extend(extra);
+    failup_env(dir, &args, None, env)
+}
+
 fn resume_gives_identical_output(signal: &str, expected_code: Option<i32>) {
     let dir = tempfile::tempdir().unwrap();
     write_input(dir.path(), "in.csv", many_stories(64).as_bytes());
@@ -600,23 +615,7 @@ fn resume_gives_identical_output(signal: &str, expected_code: Option<i32>) {
         assert!(err.contains("--resume"), "{err}");
     }
 
-    let resumed = failup_in(
-        dir.path(),
-        &[
-            "classify",
-            "in.csv",
-            "-o",
-            "out.csv",
-            "--chunk-size",
-            "8",
-            "--batch-size",
-            "4",
-            "--model",
-            model,
-            "--resume",
-        ],
-        None,
-    );
+    let resumed = resume_midway(dir.path(), &[], &[]);
     assert_eq!(resumed.status.code(), Some(0), "{}", stderr(&resumed));
     assert!(
         stderr(&resumed).contains("resuming after row"),
@@ -663,24 +662,7 @@ fn resume_refuses_a_different_input_or_nothing_to_resume() {
     let stopped = interrupt_midway(dir.path(), 8, "KILL");
     assert_eq!(stopped.status.code(), None);
     write_input(dir.path(), "in.csv", many_stories(70).as_bytes());
-    let model = repo_path("models/all-MiniLM-L6-v2");
-    let out = failup_in(
-        dir.path(),
-        &[
-            "classify",
-            "in.csv",
-            "-o",
-            "out.csv",
-            "--chunk-size",
-            "8",
-            "--batch-size",
-            "4",
-            "--model",
-            model.to_str().unwrap(),
-            "--resume",
-        ],
-        None,
-    );
+    let out = resume_midway(dir.path(), &[], &[]);
     assert_eq!(out.status.code(), Some(2));
     let err = stderr(&out);
     assert!(err.contains("cannot resume"), "{err}");
@@ -720,21 +702,7 @@ fn resume_refuses_an_input_edited_in_place_with_its_size_and_time_kept() {
     let file = std::fs::File::options().write(true).open(&input).unwrap();
     file.set_modified(modified).unwrap();
     drop(file);
-    let model = repo_path("models/all-MiniLM-L6-v2");
-    let args = [
-        "classify",
-        "in.csv",
-        "-o",
-        "out.csv",
-        "--chunk-size",
-        "8",
-        "--batch-size",
-        "4",
-        "--model",
-        model.to_str().unwrap(),
-        "--resume",
-    ];
-    let out = failup_env(dir.path(), &args, None, &[HASHED]);
+    let out = resume_midway(dir.path(), &[], &[HASHED]);
     assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
     let err = stderr(&out);
     assert!(
@@ -764,17 +732,7 @@ fn resume_is_refused(first: &[&str], then: &[&str], setting: &str) -> String {
     }
     let stopped = interrupt_midway_with(dir.path(), 8, "KILL", first, &[HASHED]);
     assert_eq!(stopped.status.code(), None, "{}", stderr(&stopped));
-    let model = repo_path("models/all-MiniLM-L6-v2");
-    let mut args = vec!["classify", "in.csv", "-o", "out.csv", "--chunk-size", "8"];
-    args.extend([
-        "--batch-size",
-        "4",
-        "--model",
-        model.to_str().unwrap(),
-        "--resume",
-    ]);
-    args.extend(then);
-    let out = failup_env(dir.path(), &args, None, &[HASHED]);
+    let out = resume_midway(dir.path(), then, &[HASHED]);
     let err = stderr(&out);
     assert_eq!(out.status.code(), Some(2), "{err}");
     assert!(err.contains("cannot resume"), "{err}");

@@ -163,30 +163,7 @@ pub fn run(args: ClassifyArgs) -> Result<()> {
         Err(Error::Interrupted) => {
             tally.warn_rest();
             let sink = writer.finish()?;
-            match sink.partial_path() {
-                Some(_) if written == 0 => eprintln!(
-                    "interrupted before the first chunk was complete: nothing was kept; run \
-                     the same command again"
-                ),
-                Some(p) if args.report.is_some() || args.summary_out.is_some() => eprintln!(
-                    "interrupted: {written} complete rows kept in {}; to continue, run the \
-                     same command with --resume and without --report or --summary-out, then \
-                     `failup report {}` for the report (keep the --group-by column with \
-                     --keep-columns to break it down; a summary for merging needs a run \
-                     without --resume)",
-                    p.display(),
-                    args.output.display()
-                ),
-                Some(p) => eprintln!(
-                    "interrupted: {written} complete rows kept in {}; run the same command with \
-                     --resume to continue",
-                    p.display()
-                ),
-                None => eprintln!(
-                    "interrupted after {written} rows; to be able to resume, write to a file \
-                     with -o FILE"
-                ),
-            }
+            eprintln!("{}", interruption(sink.partial_path(), written, &args));
             // Not committed: a checkpointed partial file stays for --resume.
             drop(sink);
             return Err(Error::Interrupted);
@@ -241,6 +218,31 @@ pub fn run(args: ClassifyArgs) -> Result<()> {
     Ok(())
 }
 
+/// What an interrupted run says: what it kept and how to go on.
+fn interruption(partial: Option<&std::path::Path>, written: u64, args: &ClassifyArgs) -> String {
+    match partial {
+        Some(_) if written == 0 => "interrupted before the first chunk was complete: nothing \
+                                    was kept; run the same command again"
+            .into(),
+        Some(p) if args.report.is_some() || args.summary_out.is_some() => format!(
+            "interrupted: {written} complete rows kept in {}; to continue, run the same command \
+             with --resume and without --report or --summary-out, then `failup report {}` for \
+             the report (keep the --group-by column with --keep-columns to break it down; a \
+             summary for merging needs a run without --resume)",
+            p.display(),
+            args.output.display()
+        ),
+        Some(p) => format!(
+            "interrupted: {written} complete rows kept in {}; run the same command with \
+             --resume to continue",
+            p.display()
+        ),
+        None => format!(
+            "interrupted after {written} rows; to be able to resume, write to a file with -o FILE"
+        ),
+    }
+}
+
 /// Ctrl-C asks the run to stop after the current batch; a second Ctrl-C ends it at once.
 fn install_ctrl_c(stop: Arc<AtomicBool>) {
     let _ = ctrlc::set_handler(move || {
@@ -260,7 +262,7 @@ fn resume_settings(
     engine: &Engine,
     shard: Option<Shard>,
 ) -> Result<Settings> {
-    let input = super::input_identity(source)?;
+    let input = input_identity(source)?;
     let model = &args.model;
     let precision = model.engine_options().precision;
     let optional = |v: Option<&str>| v.unwrap_or("(default)").to_string();
@@ -310,6 +312,26 @@ fn resume_settings(
         ("--profile (SHA-256)", file_hash(&args.fewshot.profile)?),
     ];
     Ok(pairs.into_iter().map(|(k, v)| (k.to_string(), v)).collect())
+}
+
+/// How a run names its input in settings: the file's full path, size and modification time
+/// (so an edited file is another input), or `<stdin>`.
+fn input_identity(source: &Source) -> Result<String> {
+    let Source::File(p) = source else {
+        return Ok("<stdin>".into());
+    };
+    let meta = std::fs::metadata(p).map_err(|e| Error::io(source.name(), e))?;
+    let mtime = meta
+        .modified()
+        .ok()
+        .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
+        .map_or(0, |d| d.as_nanos());
+    let path = p.canonicalize().unwrap_or_else(|_| p.clone());
+    Ok(format!(
+        "{} ({} bytes, modified {mtime})",
+        path.display(),
+        meta.len()
+    ))
 }
 
 /// A hook for failup's own tests (env `FAILUP_TEST_PAUSE_AFTER_ROWS=N`): once N rows are

@@ -27,27 +27,6 @@ fn shard(spec: Option<&str>) -> Result<Option<failup::shard::Shard>> {
     failup::shard::Shard::parse(spec, |k| std::env::var(k).ok()).map(Some)
 }
 
-/// How a run names its input in settings: the file's full path, size and modification time
-/// (so an edited file is another input), or `<stdin>`.
-fn input_identity(source: &failup::input::Source) -> Result<String> {
-    use failup::input::Source;
-    let Source::File(p) = source else {
-        return Ok("<stdin>".into());
-    };
-    let meta = std::fs::metadata(p).map_err(|e| failup::error::Error::io(source.name(), e))?;
-    let mtime = meta
-        .modified()
-        .ok()
-        .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
-        .map_or(0, |d| d.as_nanos());
-    let path = p.canonicalize().unwrap_or_else(|_| p.clone());
-    Ok(format!(
-        "{} ({} bytes, modified {mtime})",
-        path.display(),
-        meta.len()
-    ))
-}
-
 /// Says at the start, not hours later, that a shard written to standard output cannot be
 /// merged: its record needs a file beside it.
 fn warn_if_unrecorded(output: &std::path::Path, shard: Option<failup::shard::Shard>) {
@@ -81,7 +60,7 @@ fn commit_output(
             shard_count: shard.count,
             input_rows: reader.rows_read(),
             input_sha256: reader.input_digest(),
-            sha256: failup::merge::file_sha256(&partial)?,
+            sha256: failup::profile::file_sha256(&partial)?,
             settings,
         };
         record.write_beside(&dest)?;
