@@ -1,6 +1,9 @@
 //! Where output goes: standard output, or a file that only appears under its name when
 //! complete.
 //!
+//! A device or pipe named as the output (`-o /dev/null`, a FIFO) is written in place, like
+//! standard output: renaming a finished file over it would replace the device itself.
+//!
 //! A file output is written to `.NAME.partial` in the same folder and renamed to NAME at the
 //! end, so an interrupted run never leaves a half-written file under the final name. Beside
 //! the partial file, `.NAME.partial.json` records after every chunk how many rows and bytes
@@ -19,6 +22,11 @@ use crate::input::Source;
 
 pub enum Sink {
     Stdout(BufWriter<io::Stdout>),
+    /// A device or pipe named with `-o`: written in place, never checkpointed or resumed.
+    Device {
+        out: BufWriter<File>,
+        path: PathBuf,
+    },
     File(FileSink),
 }
 
@@ -85,6 +93,12 @@ fn partial_paths(dest: &Path) -> (PathBuf, PathBuf) {
     )
 }
 
+/// True for `-` and for an existing path that is neither a regular file nor a folder (a
+/// device such as `/dev/null`, a FIFO): outputs written as a stream, with nothing to resume.
+pub fn is_stream(path: &Path) -> bool {
+    path == Path::new("-") || std::fs::metadata(path).is_ok_and(|m| !m.is_file() && !m.is_dir())
+}
+
 fn check_not_input(path: &Path, input: Option<&Source>) -> Result<()> {
     if let Some(Source::File(inp)) = input {
         if let (Ok(a), Ok(b)) = (inp.canonicalize(), path.canonicalize()) {
@@ -109,6 +123,16 @@ impl Sink {
             )));
         }
         check_not_input(path, input)?;
+        if is_stream(path) {
+            let file = OpenOptions::new()
+                .write(true)
+                .open(path)
+                .map_err(|e| Error::io(path.display().to_string(), e))?;
+            return Ok(Sink::Device {
+                out: BufWriter::with_capacity(1 << 16, file),
+                path: path.to_path_buf(),
+            });
+        }
         if path.is_dir() {
             return Err(Error::Usage(format!(
                 "{} is a folder; give -o a file name inside it",
@@ -133,7 +157,7 @@ impl Sink {
 
     /// True when `path` has a partial output left by an interrupted run.
     pub fn has_partial(path: &Path) -> bool {
-        path != Path::new("-") && partial_paths(path).1.is_file()
+        !is_stream(path) && partial_paths(path).1.is_file()
     }
 
     /// Reopens the partial output of an interrupted run made with the same `settings`, cut
@@ -144,10 +168,15 @@ impl Sink {
         input: Option<&Source>,
         settings: &Settings,
     ) -> Result<(Sink, u64, String)> {
-        if path == Path::new("-") {
-            return Err(Error::Usage(
-                "--resume needs an output file (-o FILE), not standard output".into(),
-            ));
+        if is_stream(path) {
+            return Err(Error::Usage(format!(
+                "--resume needs an output file (-o FILE), not {}",
+                if path == Path::new("-") {
+                    "standard output".to_string()
+                } else {
+                    format!("the device or pipe {}", path.display())
+                }
+            )));
         }
         check_not_input(path, input)?;
         let (partial, checkpoint) = partial_paths(path);
@@ -209,6 +238,7 @@ impl Sink {
     pub fn name(&self) -> String {
         match self {
             Sink::Stdout(_) => "<stdout>".into(),
+            Sink::Device { path, .. } => path.display().to_string(),
             Sink::File(f) => f.dest.display().to_string(),
         }
     }
@@ -216,7 +246,7 @@ impl Sink {
     /// The partial file's path, for messages about resuming.
     pub fn partial_path(&self) -> Option<&Path> {
         match self {
-            Sink::Stdout(_) => None,
+            Sink::Stdout(_) | Sink::Device { .. } => None,
             Sink::File(f) => Some(&f.partial),
         }
     }
@@ -224,7 +254,7 @@ impl Sink {
     /// The final name of a file output.
     pub fn dest_path(&self) -> Option<&Path> {
         match self {
-            Sink::Stdout(_) => None,
+            Sink::Stdout(_) | Sink::Device { .. } => None,
             Sink::File(f) => Some(&f.dest),
         }
     }
@@ -258,6 +288,9 @@ impl Sink {
     pub fn commit(self) -> Result<()> {
         match self {
             Sink::Stdout(mut w) => w.flush().map_err(|e| Error::io("<stdout>", e)),
+            Sink::Device { mut out, path } => out
+                .flush()
+                .map_err(|e| Error::io(path.display().to_string(), e)),
             Sink::File(mut f) => {
                 let name = f.dest.display().to_string();
                 f.out.flush().map_err(|e| Error::io(&name, e))?;
@@ -289,6 +322,7 @@ impl Write for Sink {
     fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
         match self {
             Sink::Stdout(w) => w.write(buf),
+            Sink::Device { out, .. } => out.write(buf),
             Sink::File(f) => {
                 let n = f.out.write(buf)?;
                 f.written += n as u64;
@@ -300,6 +334,7 @@ impl Write for Sink {
     fn flush(&mut self) -> io::Result<()> {
         match self {
             Sink::Stdout(w) => w.flush(),
+            Sink::Device { out, .. } => out.flush(),
             Sink::File(f) => f.out.flush(),
         }
     }

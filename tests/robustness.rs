@@ -364,6 +364,54 @@ fn an_output_that_is_a_folder_is_refused_and_leaves_nothing() {
     assert!(left.is_empty(), "left behind: {left:?}");
 }
 
+/// A device or pipe given to -o is written in place. Renaming a finished file over it, as a
+/// regular output is, would replace /dev/null itself with a file (as root), and every later
+/// program reading /dev/null would read what was written there.
+#[cfg(unix)]
+#[test]
+fn an_output_that_is_a_device_or_pipe_is_written_in_place() {
+    use std::os::unix::fs::FileTypeExt;
+    let dir = tempfile::tempdir().unwrap();
+    write_input(dir.path(), "in.csv", many_stories(4).as_bytes());
+    let to = |output: &str, extra: &[&str]| {
+        let mut args = vec!["classify", "in.csv", "-o", output];
+        args.extend_from_slice(extra);
+        failup_env(dir.path(), &args, None, &[HASHED])
+    };
+
+    let out = to("/dev/null", &[]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let null = std::fs::metadata("/dev/null").unwrap().file_type();
+    assert!(null.is_char_device(), "/dev/null is no longer a device");
+    assert!(!Path::new("/dev/.null.partial").exists());
+
+    let out = to("/dev/null", &["--resume"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        stderr(&out).contains("not the device or pipe /dev/null"),
+        "{}",
+        stderr(&out)
+    );
+
+    let fifo = dir.path().join("rows.fifo");
+    assert!(Command::new("mkfifo")
+        .arg(&fifo)
+        .status()
+        .unwrap()
+        .success());
+    let reader = {
+        let fifo = fifo.clone();
+        std::thread::spawn(move || std::fs::read_to_string(fifo).unwrap())
+    };
+    let out = to("rows.fifo", &[]);
+    // Checked before joining: a run that failed never opened the pipe, and the reader waits.
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let (header, rows) = parse_csv(&reader.join().unwrap());
+    assert_eq!(header[0], "id");
+    assert_eq!(rows.len(), 4);
+    assert!(std::fs::metadata(&fifo).unwrap().file_type().is_fifo());
+}
+
 #[test]
 fn no_two_output_columns_share_a_name() {
     let dir = tempfile::tempdir().unwrap();

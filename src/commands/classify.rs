@@ -31,9 +31,9 @@ pub fn run(args: ClassifyArgs) -> Result<()> {
     }
     super::warn_if_unrecorded(&args.output, shard);
     let engine = super::load_engine(&args.model, &args.fewshot)?;
-    // Standard output cannot be resumed, so without a summary it needs no settings (and skips
-    // hashing the model).
-    let settings = if args.output == std::path::Path::new("-") && args.summary_out.is_none() {
+    // A stream cannot be resumed, so without a summary it needs no settings (and skips hashing
+    // the model).
+    let settings = if failup::sink::is_stream(&args.output) && args.summary_out.is_none() {
         Settings::new()
     } else {
         resume_settings(&args, &source, &reader, &engine, shard)?

@@ -27,13 +27,13 @@ fn shard(spec: Option<&str>) -> Result<Option<failup::shard::Shard>> {
     failup::shard::Shard::parse(spec, |k| std::env::var(k).ok()).map(Some)
 }
 
-/// Says at the start, not hours later, that a shard written to standard output cannot be
-/// merged: its record needs a file beside it.
+/// Says at the start, not hours later, that a shard written to standard output (or a device
+/// or pipe) cannot be merged: its record needs a file beside it.
 fn warn_if_unrecorded(output: &std::path::Path, shard: Option<failup::shard::Shard>) {
-    if shard.is_some() && output == std::path::Path::new("-") {
+    if shard.is_some() && failup::sink::is_stream(output) {
         eprintln!(
-            "note: a shard written to standard output gets no shard record, so failup merge \
-             --rows will refuse it; write shards with -o FILE"
+            "note: a shard written to standard output, a device or a pipe gets no shard \
+             record, so failup merge --rows will refuse it; write shards with -o FILE"
         );
     }
 }
