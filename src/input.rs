@@ -3,7 +3,7 @@
 use sha2::{Digest, Sha256};
 use std::collections::VecDeque;
 use std::fs::File;
-use std::io::{self, BufRead, BufReader, Read};
+use std::io::{self, BufReader, Read};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
@@ -84,6 +84,11 @@ pub enum InputEncoding {
 /// memory chunk after chunk.
 pub const MAX_TEXT_BYTES: usize = 1 << 20;
 
+/// What [`RowIssue::UnclosedQuote`] means for the user, and what to do.
+pub const UNCLOSED_QUOTE: &str = "a quoted field opens in this row and never closes, so every \
+     line after it, to the end of the file, was read into this row and not as rows of its own; \
+     close the quote (a quote inside a quoted field is written twice: \"\")";
+
 /// What went wrong with a row that was still read (it is never dropped).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum RowIssue {
@@ -93,6 +98,9 @@ pub enum RowIssue {
     InvalidUtf8,
     /// The text was longer than [`MAX_TEXT_BYTES`] and was cut there.
     TooLong,
+    /// The row opens a quoted field that never closes, so the parser read every line after
+    /// it, to the end of the input, into this row: the rows there were never read as rows.
+    UnclosedQuote,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -128,11 +136,31 @@ impl<R: Read> Read for Counting<R> {
     }
 }
 
-/// Notes where the line breaks are in the (decoded) bytes the CSV parser sees.
+/// Reads the input's first line whole (up to 64 KiB), however few bytes each read brings, and
+/// returns it with the rest of the input. The delimiter is sniffed from it, and the CSV
+/// parser's first read gets all of it: the parser drops a UTF-8 byte-order mark only there.
+fn peek_first_line(mut inner: Box<dyn Read + Send>) -> io::Result<(Vec<u8>, Box<dyn Read + Send>)> {
+    let mut line = Vec::new();
+    let mut buf = [0u8; 4096];
+    while line.len() < 1 << 16 && !line.contains(&b'\n') {
+        match inner.read(&mut buf) {
+            Ok(0) => break,
+            Ok(n) => line.extend_from_slice(&buf[..n]),
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok((line, inner))
+}
+
+/// Notes where the line breaks are in the (decoded) bytes the CSV parser sees, and whether the
+/// input ends inside a quoted field.
 struct LineTracker<R> {
     inner: R,
     offset: u64,
     breaks: Arc<Mutex<LineBreaks>>,
+    quotes: QuoteState,
+    delimiter: u8,
 }
 
 impl<R: Read> Read for LineTracker<R> {
@@ -143,9 +171,39 @@ impl<R: Read> Read for LineTracker<R> {
             if b == b'\n' || b == b'\r' {
                 breaks.pending.push_back((self.offset + i as u64, b));
             }
+            self.quotes = self.quotes.next(b, self.delimiter);
+        }
+        if n == 0 && !buf.is_empty() {
+            breaks.ends_in_quotes = self.quotes == QuoteState::Quoted;
         }
         self.offset += n as u64;
         Ok(n)
+    }
+}
+
+/// Where the parser stands in a field, as the csv crate reads one (quote `"`, doubled inside
+/// quotes). The crate takes a quote that never closes as running to the end of the input, so
+/// the rows after it vanish into one cell without an error; this is followed only to say so.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum QuoteState {
+    FieldStart,
+    Unquoted,
+    Quoted,
+    /// A quote inside a quoted field: its end, or the first of a doubled quote.
+    QuoteInQuoted,
+}
+
+impl QuoteState {
+    fn next(self, b: u8, delimiter: u8) -> QuoteState {
+        let ends_field = b == delimiter || b == b'\n' || b == b'\r';
+        match self {
+            QuoteState::FieldStart if b == b'"' => QuoteState::Quoted,
+            QuoteState::Quoted if b == b'"' => QuoteState::QuoteInQuoted,
+            QuoteState::Quoted => QuoteState::Quoted,
+            QuoteState::QuoteInQuoted if b == b'"' => QuoteState::Quoted,
+            _ if ends_field => QuoteState::FieldStart,
+            _ => QuoteState::Unquoted,
+        }
     }
 }
 
@@ -158,6 +216,8 @@ impl<R: Read> Read for LineTracker<R> {
 struct LineBreaks {
     pending: VecDeque<(u64, u8)>,
     newlines_passed: u64,
+    /// The input ended inside a quoted field: its last record ran to the end of the input.
+    ends_in_quotes: bool,
 }
 
 impl LineBreaks {
@@ -242,9 +302,16 @@ impl StoryReader {
         // opens with a UTF-16 byte-order mark (Excel's "Unicode text") is decoded from UTF-16.
         let decoded: Box<dyn Read + Send> = match dialect.encoding {
             InputEncoding::Utf8 => {
-                let mut raw = BufReader::new(counted);
-                let head = raw.fill_buf().map_err(|e| Error::io(&name, e))?;
-                if head.starts_with(&[0xFF, 0xFE]) || head.starts_with(&[0xFE, 0xFF]) {
+                // Two whole bytes: a pipe may deliver the first one alone.
+                let mut counted = counted;
+                let mut head = Vec::with_capacity(2);
+                (&mut counted)
+                    .take(2)
+                    .read_to_end(&mut head)
+                    .map_err(|e| Error::io(&name, e))?;
+                let is_utf16 = head == [0xFF, 0xFE] || head == [0xFE, 0xFF];
+                let raw = io::Cursor::new(head).chain(counted);
+                if is_utf16 {
                     // The decoder reads the byte-order mark and decodes from UTF-16.
                     Box::new(encoding_rs_io::DecodeReaderBytesBuilder::new().build(raw))
                 } else {
@@ -257,19 +324,19 @@ impl StoryReader {
                     .build(counted),
             ),
         };
-        let mut buffered = BufReader::with_capacity(1 << 16, decoded);
-        let delimiter = match dialect.delimiter {
-            Some(d) => d,
-            None => {
-                let head = buffered.fill_buf().map_err(|e| Error::io(&name, e))?;
-                sniff_delimiter(head)
-            }
-        };
+        let (first_line, decoded) = peek_first_line(decoded).map_err(|e| Error::io(&name, e))?;
+        let delimiter = dialect
+            .delimiter
+            .unwrap_or_else(|| sniff_delimiter(&first_line));
+        let buffered =
+            BufReader::with_capacity(1 << 16, io::Cursor::new(first_line).chain(decoded));
         let breaks = Arc::new(Mutex::new(LineBreaks::default()));
         let tracked: Box<dyn Read + Send> = Box::new(LineTracker {
             inner: buffered,
             offset: 0,
             breaks: breaks.clone(),
+            quotes: QuoteState::FieldStart,
+            delimiter,
         });
         let mut reader = csv::ReaderBuilder::new()
             .flexible(true)
@@ -467,8 +534,15 @@ impl StoryReader {
     fn story_from_record(&self) -> Story {
         let rec = &self.record;
         let start = rec.position().map_or(0, |p| p.byte());
-        let line = self.breaks.lock().expect("never poisoned").line_at(start);
+        let (line, ends_in_quotes) = {
+            let mut breaks = self.breaks.lock().expect("never poisoned");
+            (breaks.line_at(start), breaks.ends_in_quotes)
+        };
         let mut issues = Vec::new();
+        // The end of the input is read only to finish the last record, so this is the one.
+        if ends_in_quotes {
+            issues.push(RowIssue::UnclosedQuote);
+        }
         let mut invalid_utf8 = false;
         let mut field = |i: usize| -> String {
             let bytes = rec.get(i).unwrap_or_default();
@@ -676,6 +750,68 @@ mod tests {
         assert_eq!(s[1].fields, 3);
         assert_eq!(s[2].issues, [RowIssue::InvalidUtf8]);
         assert_eq!(s[2].text, "caf\u{FFFD}");
+    }
+
+    #[test]
+    fn a_quote_that_never_closes_flags_the_row_that_ran_to_the_end() {
+        let bytes =
+            b"id;text\n1;\"a; \"\"b\"\"\"\n2;5'11\" tall\n3;\"never closed\n4;lost\n".to_vec();
+        let dialect = Dialect {
+            delimiter: Some(b';'),
+            ..Dialect::default()
+        };
+        let mut r = reader_bytes(bytes, &Columns::default(), dialect).unwrap();
+        let s = r.next_chunk(10).unwrap();
+        assert_eq!(s.len(), 3);
+        assert!(s[0].issues.is_empty() && s[1].issues.is_empty());
+        assert_eq!(s[0].text, "a; \"b\"");
+        assert_eq!(s[2].issues, [RowIssue::UnclosedQuote]);
+        assert_eq!(s[2].text, "never closed\n4;lost\n");
+
+        // Closed on the last byte, with no final line break: nothing to flag.
+        let bytes = b"id;text\n1;\"two\nlines\"".to_vec();
+        let mut r = reader_bytes(bytes, &Columns::default(), dialect).unwrap();
+        assert!(r.next_chunk(10).unwrap()[0].issues.is_empty());
+    }
+
+    /// Hands out one byte per read, as a slow pipe may.
+    struct Trickle(io::Cursor<Vec<u8>>);
+
+    impl Read for Trickle {
+        fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+            let end = buf.len().min(1);
+            self.0.read(&mut buf[..end])
+        }
+    }
+
+    #[test]
+    fn byte_order_marks_and_delimiters_are_seen_when_bytes_come_one_at_a_time() {
+        let mut bytes = vec![0xFF, 0xFE];
+        for unit in "id\ttext\r\n1\tcaf\u{e9}\r\n".encode_utf16() {
+            bytes.extend_from_slice(&unit.to_le_bytes());
+        }
+        let mut r = StoryReader::from_reader(
+            Box::new(Trickle(io::Cursor::new(bytes))),
+            "t.csv".into(),
+            None,
+            &Columns::default(),
+            Dialect::default(),
+        )
+        .unwrap();
+        assert_eq!(r.next_chunk(10).unwrap()[0].text, "caf\u{e9}");
+
+        // A UTF-8 byte-order mark and a sniffed delimiter, a byte at a time, too.
+        let bytes = b"\xEF\xBB\xBFid;text\n1;fine\n".to_vec();
+        let mut r = StoryReader::from_reader(
+            Box::new(Trickle(io::Cursor::new(bytes))),
+            "t.csv".into(),
+            None,
+            &Columns::default(),
+            Dialect::default(),
+        )
+        .unwrap();
+        assert_eq!(r.headers()[0], "id");
+        assert_eq!(r.next_chunk(10).unwrap()[0].text, "fine");
     }
 
     #[test]

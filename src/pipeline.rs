@@ -267,7 +267,9 @@ impl Engine {
                         .classify(v, e.attended.as_deref(), e.sentences.as_deref())
                 });
                 // A ragged row is flagged as such even when it lost its text cell.
-                let status = if story.issues.contains(&RowIssue::Malformed) {
+                let status = if story.issues.contains(&RowIssue::Malformed)
+                    || story.issues.contains(&RowIssue::UnclosedQuote)
+                {
                     Status::Malformed
                 } else if verdict.is_none() {
                     Status::Empty

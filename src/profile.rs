@@ -15,7 +15,9 @@ use sha2::{Digest, Sha256};
 use crate::embed::ModelDir;
 use crate::error::{Error, Result};
 use crate::fewshot::{Head, TrainingExample};
-use crate::input::{is_blank, Columns, Dialect, RowIssue, Source, Story, StoryReader};
+use crate::input::{
+    is_blank, Columns, Dialect, RowIssue, Source, Story, StoryReader, UNCLOSED_QUOTE,
+};
 use crate::pipeline::{Engine, CHUNK_SIZE};
 use crate::taxonomy::Taxonomy;
 
@@ -162,6 +164,9 @@ pub fn read_labelled(
 
 /// Why a labelled row cannot be used, if it cannot: ragged, or without text.
 fn unusable(story: &Story, header_fields: usize) -> Option<String> {
+    if story.issues.contains(&RowIssue::UnclosedQuote) {
+        return Some(format!("row {}: {UNCLOSED_QUOTE}", story.row));
+    }
     // Too many fields may be a trailing delimiter; too few leave the label or text unread.
     if story.issues.contains(&RowIssue::Malformed) && story.fields < header_fields {
         return Some(format!(

@@ -209,6 +209,35 @@ fn quoted_fields_with_newlines_and_quotes() {
     assert_eq!(run.value("2", "text"), "Line one\n\nLine three");
 }
 
+/// The csv crate reads a quote that never closes as running to the end of the file, so the
+/// rows after it become one cell; failup flags that row and says so, or refuses with --strict.
+#[test]
+fn a_quote_that_never_closes_is_flagged_or_rejected_with_strict() {
+    let dir = tempfile::tempdir().unwrap();
+    let input = write_input(
+        dir.path(),
+        "open.csv",
+        b"id,text\n1,I was passed over for the launch.\n2,\"They gave it to Sam\n3,this row\n4,and this one\n",
+    );
+    let run = classify(dir.path(), &input, &["-q"]);
+    assert_eq!(run.out.status.code(), Some(0), "{}", stderr(&run.out));
+    assert_eq!(run.ids(), ids(1..=2));
+    assert_eq!(run.flagged(), [("2".to_string(), "malformed".to_string())]);
+    let err = stderr(&run.out);
+    assert!(
+        err.contains("open.csv:3: row 2 (id 2): a quoted field opens in this row and never closes"),
+        "{err}"
+    );
+
+    let run = classify(dir.path(), &input, &["-q", "--strict"]);
+    assert_eq!(run.out.status.code(), Some(2));
+    let err = stderr(&run.out);
+    assert!(
+        err.contains("open.csv:3: row 2: a quoted field opens"),
+        "{err}"
+    );
+}
+
 #[test]
 fn ragged_rows_are_kept_and_flagged_or_rejected_with_strict() {
     let dir = tempfile::tempdir().unwrap();

@@ -8,7 +8,7 @@ use std::time::Instant;
 
 use crate::cli::ClassifyArgs;
 use failup::error::{Error, Result};
-use failup::input::{RowIssue, Source, StoryReader};
+use failup::input::{RowIssue, Source, StoryReader, UNCLOSED_QUOTE};
 use failup::output::{RowWriter, WriterOptions};
 use failup::pipeline::Engine;
 use failup::progress::Progress;
@@ -119,21 +119,26 @@ pub fn run(args: ClassifyArgs) -> Result<()> {
             return Ok(());
         }
         if args.strict {
-            if let Some(bad) = chunk
-                .iter()
-                .find(|s| s.issues.contains(&RowIssue::Malformed))
-            {
-                return Err(Error::Input {
-                    file: reader.name().to_string(),
-                    line: Some(bad.line),
-                    column: None,
-                    problem: format!(
+            if let Some(bad) = chunk.iter().find(|s| {
+                s.issues.contains(&RowIssue::Malformed)
+                    || s.issues.contains(&RowIssue::UnclosedQuote)
+            }) {
+                let problem = if bad.issues.contains(&RowIssue::UnclosedQuote) {
+                    format!("row {}: {UNCLOSED_QUOTE} (--strict rejects it)", bad.row)
+                } else {
+                    format!(
                         "row {} has {} fields but the header has {} (--strict rejects ragged \
                          rows; without it the row is classified and flagged status=malformed)",
                         bad.row,
                         bad.fields,
                         reader.headers().len()
-                    ),
+                    )
+                };
+                return Err(Error::Input {
+                    file: reader.name().to_string(),
+                    line: Some(bad.line),
+                    column: None,
+                    problem,
                 });
             }
         }
@@ -450,7 +455,13 @@ impl Tally {
                 )
             }
         };
-        if let Some(problem) = problem {
+        if row.story.issues.contains(&RowIssue::UnclosedQuote) {
+            // Rows were lost into this one: said however many warnings came before.
+            eprintln!(
+                "warning: {file}:{}: row {} (id {}): {UNCLOSED_QUOTE}; flagged status=malformed",
+                row.story.line, row.story.row, row.story.id
+            );
+        } else if let Some(problem) = problem {
             if self.warned < MAX_ROW_WARNINGS {
                 eprintln!(
                     "warning: {file}:{}: row {} (id {}): {problem}",
