@@ -99,6 +99,22 @@ pub fn is_stream(path: &Path) -> bool {
     path == Path::new("-") || std::fs::metadata(path).is_ok_and(|m| !m.is_file() && !m.is_dir())
 }
 
+/// Refuses an output that cannot be written: the input itself, or a folder. `Sink::open`
+/// checks again; commands call this first, so the mistake is told before the model loads.
+pub fn check_output(path: &Path, input: Option<&Source>) -> Result<()> {
+    if path == Path::new("-") {
+        return Ok(());
+    }
+    check_not_input(path, input)?;
+    if path.is_dir() {
+        return Err(Error::Usage(format!(
+            "{} is a folder; give -o a file name inside it",
+            path.display()
+        )));
+    }
+    Ok(())
+}
+
 fn check_not_input(path: &Path, input: Option<&Source>) -> Result<()> {
     if let Some(Source::File(inp)) = input {
         if let (Ok(a), Ok(b)) = (inp.canonicalize(), path.canonicalize()) {
@@ -122,7 +138,7 @@ impl Sink {
                 io::stdout(),
             )));
         }
-        check_not_input(path, input)?;
+        check_output(path, input)?;
         if is_stream(path) {
             let file = OpenOptions::new()
                 .write(true)
@@ -132,12 +148,6 @@ impl Sink {
                 out: BufWriter::with_capacity(1 << 16, file),
                 path: path.to_path_buf(),
             });
-        }
-        if path.is_dir() {
-            return Err(Error::Usage(format!(
-                "{} is a folder; give -o a file name inside it",
-                path.display()
-            )));
         }
         let (partial, checkpoint) = partial_paths(path);
         let name = partial.display().to_string();

@@ -385,6 +385,22 @@ fn an_output_that_is_a_folder_is_refused_and_leaves_nothing() {
     );
     assert_eq!(out.status.code(), Some(2));
     assert!(stderr(&out).contains("out is a folder"), "{}", stderr(&out));
+    // Told before the model is looked for: a missing model does not hide it.
+    let out = failup_env(
+        dir.path(),
+        &[
+            "classify",
+            "in.csv",
+            "-o",
+            "out",
+            "--model",
+            "no-such-model",
+        ],
+        None,
+        &[],
+    );
+    assert_eq!(out.status.code(), Some(2));
+    assert!(stderr(&out).contains("out is a folder"), "{}", stderr(&out));
     let left: Vec<_> = std::fs::read_dir(dir.path())
         .unwrap()
         .map(|e| e.unwrap().file_name().into_string().unwrap())

@@ -29,6 +29,7 @@ pub fn run(args: ClassifyArgs) -> Result<()> {
     if let Some(shard) = shard {
         reader.set_shard(shard);
     }
+    failup::sink::check_output(&args.output, Some(&source))?;
     super::warn_if_unrecorded(&args.output, shard);
     let engine = super::load_engine(&args.model, &args.fewshot)?;
     // A stream cannot be resumed, so without a summary it needs no settings (and skips hashing

@@ -24,6 +24,7 @@ pub fn run(args: EmbedArgs) -> Result<()> {
     if let Some(shard) = shard {
         reader.set_shard(shard);
     }
+    failup::sink::check_output(&args.output, Some(&source))?;
     super::warn_if_unrecorded(&args.output, shard);
     let engine = Engine::load(&args.model.engine_options())?;
     let mut sink = Sink::open(&args.output, Some(&source))?;
