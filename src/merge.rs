@@ -9,17 +9,19 @@
 //! settings, parts changed or cut after their run, shards given twice and shards missing are
 //! refused, naming the problem.
 
+use std::cell::RefCell;
 use std::cmp::Reverse;
 use std::collections::{BTreeMap, BinaryHeap};
 use std::fs::File;
-use std::io::{BufRead, BufReader, Write};
+use std::io::{BufRead, BufReader, Read, Write};
 use std::path::{Path, PathBuf};
+use std::rc::Rc;
 
 use serde::{Deserialize, Serialize};
 use serde_json::value::RawValue;
+use sha2::{Digest, Sha256};
 
 use crate::error::{Error, Result};
-use crate::profile::file_sha256;
 use crate::sink::{differences, Settings, Sink};
 
 /// The `kind` of every shard record.
@@ -82,22 +84,13 @@ impl ShardRecord {
             .ok()
             .filter(|r: &ShardRecord| r.kind == RECORD_KIND)
             .ok_or_else(|| refused(format!("{} is not a failup shard record", path.display())))?;
-        if file_sha256(part)? != record.sha256 {
-            return Err(refused(format!(
-                "{} is not the file its shard record describes (its SHA-256 differs): it was \
-                 changed or cut after its run; rerun shard {} of {}",
-                part.display(),
-                record.shard,
-                record.shard_count
-            )));
-        }
         Ok(record)
     }
 }
 
 /// Checks that the parts' records describe one run's shards, each given once and none
-/// missing, and returns the input's row count.
-fn check_records(parts: &[PathBuf]) -> Result<u64> {
+/// missing, and returns them, in the parts' order.
+fn check_records(parts: &[PathBuf]) -> Result<Vec<ShardRecord>> {
     let records = parts
         .iter()
         .map(|p| ShardRecord::read_for(p))
@@ -145,7 +138,7 @@ fn check_records(parts: &[PathBuf]) -> Result<u64> {
             first.shard_count
         )));
     }
-    Ok(first.input_rows)
+    Ok(records)
 }
 
 /// How `record` differs from the first part's: settings, shard count, or input.
@@ -177,8 +170,40 @@ pub struct Merged {
 
 /// One part, read one row at a time.
 enum Part {
-    Csv(csv::Reader<BufReader<File>>),
-    Jsonl(std::io::Lines<BufReader<File>>),
+    Csv(csv::Reader<BufReader<Hashed>>),
+    Jsonl(std::io::Lines<BufReader<Hashed>>),
+}
+
+impl Part {
+    /// Reads what the merge left unread, so the part's digest covers all of it.
+    fn read_to_end(&mut self, path: &Path) -> Result<()> {
+        let rest = match self {
+            Part::Csv(reader) => std::io::copy(reader.get_mut(), &mut std::io::sink()),
+            // Lines has no way back to its reader: read its lines out (a line that is not
+            // UTF-8 is still read, and hashed, before its error).
+            Part::Jsonl(lines) => lines
+                .filter(|l| !matches!(l, Err(e) if e.kind() == std::io::ErrorKind::InvalidData))
+                .try_for_each(|l| l.map(drop))
+                .map(|_| 0),
+        };
+        rest.map(drop)
+            .map_err(|e| Error::io(path.display().to_string(), e))
+    }
+}
+
+/// A part's file, hashed as it is merged: the bytes checked against the record are the bytes
+/// merged, read once (a second read of the path could see another file).
+struct Hashed {
+    file: File,
+    digest: Rc<RefCell<Sha256>>,
+}
+
+impl Read for Hashed {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let n = self.file.read(buf)?;
+        self.digest.borrow_mut().update(&buf[..n]);
+        Ok(n)
+    }
 }
 
 /// A row of a part: its number in the whole input and its bytes as the unsharded run writes
@@ -216,9 +241,12 @@ pub fn merge_rows(parts: &[PathBuf], output: &Path) -> Result<Merged> {
         )));
     }
     let mut readers = Vec::with_capacity(parts.len());
+    let mut digests = Vec::with_capacity(parts.len());
     let mut header: Option<(Vec<u8>, &Path)> = None;
     for path in parts {
-        let (part, part_header) = open_part(path)?;
+        let digest = Rc::new(RefCell::new(Sha256::new()));
+        let (part, part_header) = open_part(path, digest.clone())?;
+        digests.push(digest);
         match &header {
             Some((first, first_path)) if *first != part_header => {
                 return Err(different_columns(first_path, path));
@@ -228,14 +256,31 @@ pub fn merge_rows(parts: &[PathBuf], output: &Path) -> Result<Merged> {
         }
         readers.push(part);
     }
-    let input_rows = check_records(parts)?;
+    let records = check_records(parts)?;
+    let input_rows = records[0].input_rows;
     let mut sink = Sink::open(output, None)?;
     let name = sink.name();
     let (header, _) = header.expect("at least one part");
     sink.write_all(&header).map_err(|e| Error::io(&name, e))?;
-    let rows = interleave(parts, &mut readers, |row| {
+    let merged = interleave(parts, &mut readers, |row| {
         sink.write_all(&row.bytes).map_err(|e| Error::io(&name, e))
-    })?;
+    });
+    // A changed or cut part explains whatever else the merge ran into, so it is told first.
+    for (((part, digest), record), path) in
+        readers.iter_mut().zip(&digests).zip(&records).zip(parts)
+    {
+        part.read_to_end(path)?;
+        if hex::encode(digest.borrow().clone().finalize()) != record.sha256 {
+            return Err(refused(format!(
+                "{} is not the file its shard record describes (its SHA-256 differs): it was \
+                 changed or cut after its run; rerun shard {} of {}",
+                path.display(),
+                record.shard,
+                record.shard_count
+            )));
+        }
+    }
+    let rows = merged?;
     if rows != input_rows {
         return Err(refused(format!(
             "the parts hold {rows} rows but their records say the input has {input_rows}; \
@@ -313,10 +358,10 @@ fn interleave(
 
 /// Opens a part and reads its header: the CSV header line without `row` (empty for JSON
 /// Lines, which have none).
-fn open_part(path: &Path) -> Result<(Part, Vec<u8>)> {
+fn open_part(path: &Path, digest: Rc<RefCell<Sha256>>) -> Result<(Part, Vec<u8>)> {
     let name = path.display().to_string();
     let file = File::open(path).map_err(|e| Error::io(&name, e))?;
-    let mut buffered = BufReader::new(file);
+    let mut buffered = BufReader::new(Hashed { file, digest });
     let first = buffered
         .fill_buf()
         .map_err(|e| Error::io(&name, e))?
