@@ -661,20 +661,23 @@ fn interrupt_midway_with(
 
 /// Runs [`interrupt_midway`]'s command again with `--resume`, `extra` flags and `env`.
 fn resume_midway(dir: &Path, extra: &[&str], env: &[(&str, &str)]) -> Output {
+    resume_paced(dir, PACE, extra, env)
+}
+
+/// The chunk and batch sizes of [`interrupt_midway`]'s command.
+const PACE: &[&str] = &["--chunk-size", "8", "--batch-size", "4"];
+
+/// [`resume_midway`] at another pace: chunk and batch sizes change no row.
+fn resume_paced(dir: &Path, pace: &[&str], extra: &[&str], env: &[(&str, &str)]) -> Output {
     let model = repo_path("models/all-MiniLM-L6-v2");
-    let mut args = vec!["classify", "in.csv", "-o", "out.csv", "--chunk-size", "8"];
-    args.extend([
-        "--batch-size",
-        "4",
-        "--model",
-        model.to_str().unwrap(),
-        "--resume",
-    ]);
+    let mut args = vec!["classify", "in.csv", "-o", "out.csv"];
+    args.extend(pace);
+    args.extend(["--model", model.to_str().unwrap(), "--resume"]);
     args.extend(extra);
     failup_env(dir, &args, None, env)
 }
 
-fn resume_gives_identical_output(signal: &str, expected_code: Option<i32>) {
+fn resume_gives_identical_output(signal: &str, expected_code: Option<i32>, pace: &[&str]) {
     let dir = tempfile::tempdir().unwrap();
     write_input(dir.path(), "in.csv", many_stories(64).as_bytes());
     let model = repo_path("models/all-MiniLM-L6-v2");
@@ -708,7 +711,7 @@ fn resume_gives_identical_output(signal: &str, expected_code: Option<i32>) {
         assert!(err.contains("--resume"), "{err}");
     }
 
-    let resumed = resume_midway(dir.path(), &[], &[]);
+    let resumed = resume_paced(dir.path(), pace, &[], &[]);
     assert_eq!(resumed.status.code(), Some(0), "{}", stderr(&resumed));
     assert!(
         stderr(&resumed).contains("resuming after row"),
@@ -727,12 +730,13 @@ fn resume_gives_identical_output(signal: &str, expected_code: Option<i32>) {
 
 #[test]
 fn ctrl_c_keeps_complete_rows_and_resume_finishes_identically() {
-    resume_gives_identical_output("INT", Some(130));
+    resume_gives_identical_output("INT", Some(130), PACE);
 }
 
 #[test]
-fn a_killed_run_resumes_identically() {
-    resume_gives_identical_output("KILL", None);
+fn a_killed_run_resumes_identically_at_another_chunk_and_batch_size() {
+    let pace = ["--chunk-size", "5", "--batch-size", "3"];
+    resume_gives_identical_output("KILL", None, &pace);
 }
 
 #[test]

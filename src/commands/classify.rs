@@ -259,7 +259,8 @@ fn install_ctrl_c(stop: Arc<AtomicBool>) {
 }
 
 /// The input and every setting that shapes the output's bytes, so `--resume` never mixes rows
-/// from different runs and can name the setting that changed. Values are written out one by
+/// from different runs and can name the setting that changed. The pace (chunk and batch
+/// sizes, threads) is left out: it changes no row. Values are written out one by
 /// one (not derived from `Debug`), so they stay the same from one failup build to the next.
 fn resume_settings(
     args: &ClassifyArgs,
@@ -299,13 +300,11 @@ fn resume_settings(
         ("--strict", args.strict.to_string()),
         ("--excel-safe", args.excel_safe.to_string()),
         ("--explain", args.explain.to_string()),
-        ("--chunk-size", args.chunk_size.to_string()),
         // As resolved: `auto` under another task index is another shard.
         (
             "--shard",
             optional(shard.map(|s| format!("{}/{}", s.index, s.count)).as_deref()),
         ),
-        ("--batch-size", engine.encoder().batch_size().to_string()),
         ("--precision", precision.name().to_string()),
         ("--backend (as resolved)", engine.backend.name().to_string()),
         ("--long-text", super::value_name(model.long_text)),
@@ -370,8 +369,6 @@ fn summary_settings(resume: &Settings) -> Settings {
     let mut settings = resume.clone();
     for key in [
         "--shard",
-        "--chunk-size",
-        "--batch-size",
         "--format",
         "--excel-safe",
         "--explain",
@@ -383,12 +380,11 @@ fn summary_settings(resume: &Settings) -> Settings {
 }
 
 /// What the parts of one sharded run share, so `failup merge --rows` can refuse parts of
-/// different runs: the resume settings, less those that only split the work or set its pace,
-/// and less the input's path and time (the record has its content's digest instead, so a
+/// different runs: the resume settings, less the shard, and less the input's path and time (the record has its content's digest instead, so a
 /// copied input or one read through a pipe still merges).
 fn shard_settings(resume: &Settings) -> Settings {
     let mut settings = resume.clone();
-    for key in ["--shard", "--chunk-size", "--batch-size", "input"] {
+    for key in ["--shard", "input"] {
         settings.remove(key);
     }
     settings
