@@ -30,6 +30,15 @@ pub enum Sink {
     File(FileSink),
 }
 
+/// An interrupted run's output, reopened by [`Sink::resume`].
+pub struct Resumed {
+    pub sink: Sink,
+    /// Input rows already written.
+    pub rows: u64,
+    /// SHA-256 of the input records those rows came from.
+    pub input_sha256: String,
+}
+
 pub struct FileSink {
     out: BufWriter<File>,
     partial: PathBuf,
@@ -171,13 +180,8 @@ impl Sink {
     }
 
     /// Reopens the partial output of an interrupted run made with the same `settings`, cut
-    /// back to its last complete chunk. Returns the sink, the rows already written, and the
-    /// digest of the input records they came from.
-    pub fn resume(
-        path: &Path,
-        input: Option<&Source>,
-        settings: &Settings,
-    ) -> Result<(Sink, u64, String)> {
+    /// back to its last complete chunk.
+    pub fn resume(path: &Path, input: Option<&Source>, settings: &Settings) -> Result<Resumed> {
         if is_stream(path) {
             return Err(Error::Usage(format!(
                 "--resume needs an output file (-o FILE), not {}",
@@ -229,8 +233,8 @@ impl Sink {
         file.set_len(saved.bytes)
             .and_then(|_| file.seek(SeekFrom::End(0)))
             .map_err(|e| Error::io(&name, e))?;
-        Ok((
-            Sink::File(FileSink {
+        Ok(Resumed {
+            sink: Sink::File(FileSink {
                 out: BufWriter::with_capacity(1 << 16, file),
                 partial,
                 checkpoint,
@@ -240,9 +244,9 @@ impl Sink {
                 keep: true,
                 done: false,
             }),
-            saved.rows,
-            saved.input_sha256,
-        ))
+            rows: saved.rows,
+            input_sha256: saved.input_sha256,
+        })
     }
 
     pub fn name(&self) -> String {

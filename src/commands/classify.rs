@@ -15,7 +15,7 @@ use failup::progress::Progress;
 use failup::record::{Classified, Status};
 use failup::report::{self, partial, partial::PartialSummary};
 use failup::shard::Shard;
-use failup::sink::{Settings, Sink};
+use failup::sink::{Resumed, Settings, Sink};
 use failup::taxonomy::Taxonomy;
 
 /// Warnings printed one by one before they are only counted.
@@ -39,7 +39,11 @@ pub fn run(args: ClassifyArgs) -> Result<()> {
     } else {
         resume_settings(&args, &source, &reader, &engine, shard)?
     };
-    let (sink, done, resumed_digest) = if args.resume {
+    let Resumed {
+        sink,
+        rows: done,
+        input_sha256: resumed_digest,
+    } = if args.resume {
         Sink::resume(&args.output, Some(&source), &settings)?
     } else {
         if Sink::has_partial(&args.output) {
@@ -49,7 +53,11 @@ pub fn run(args: ClassifyArgs) -> Result<()> {
                 args.output.display()
             );
         }
-        (Sink::open(&args.output, Some(&source))?, 0, String::new())
+        Resumed {
+            sink: Sink::open(&args.output, Some(&source))?,
+            rows: 0,
+            input_sha256: String::new(),
+        }
     };
     let sink_name = sink.name();
     let mut writer = RowWriter::new(
