@@ -102,10 +102,15 @@ fn partial_paths(dest: &Path) -> (PathBuf, PathBuf) {
     )
 }
 
-/// True for `-` and for an existing path that is neither a regular file nor a folder (a
-/// device such as `/dev/null`, a FIFO): outputs written as a stream, with nothing to resume.
+/// True for `-`, for an existing path that is neither a regular file nor a folder (a device
+/// such as `/dev/null`, a FIFO), and for any path under `/dev` or `/proc` (`/dev/stdout` may
+/// lead to a regular file, but renaming over it would replace the link): outputs written as a
+/// stream, with nothing to resume.
 pub fn is_stream(path: &Path) -> bool {
-    path == Path::new("-") || std::fs::metadata(path).is_ok_and(|m| !m.is_file() && !m.is_dir())
+    path == Path::new("-")
+        || path.starts_with("/dev")
+        || path.starts_with("/proc")
+        || std::fs::metadata(path).is_ok_and(|m| !m.is_file() && !m.is_dir())
 }
 
 /// Refuses an output that cannot be written: the input itself, or a folder. `Sink::open`

@@ -438,6 +438,25 @@ fn an_output_that_is_a_device_or_pipe_is_written_in_place() {
         stderr(&out)
     );
 
+    // /dev/stdout leading to a regular file (the shell's `> rows.csv`) is a stream too.
+    let file = std::fs::File::create(dir.path().join("rows.csv")).unwrap();
+    let out = failup_command()
+        .current_dir(dir.path())
+        .args(["classify", "in.csv", "-o", "/dev/stdout"])
+        .env(HASHED.0, HASHED.1)
+        .stdin(Stdio::null())
+        .stdout(file)
+        .stderr(Stdio::piped())
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let stdout_link = std::fs::symlink_metadata("/dev/stdout")
+        .unwrap()
+        .file_type();
+    assert!(!stdout_link.is_file(), "/dev/stdout was replaced by a file");
+    let written = std::fs::read_to_string(dir.path().join("rows.csv")).unwrap();
+    assert_eq!(parse_csv(&written).1.len(), 4);
+
     let fifo = dir.path().join("rows.fifo");
     assert!(Command::new("mkfifo")
         .arg(&fifo)
