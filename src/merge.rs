@@ -22,7 +22,7 @@ use serde_json::value::RawValue;
 use sha2::{Digest, Sha256};
 
 use crate::error::{Error, Result};
-use crate::sink::{differences, Settings, Sink};
+use crate::sink::{part_differences, Settings, Sink};
 
 /// The `kind` of every shard record.
 pub const RECORD_KIND: &str = "failup shard record";
@@ -143,10 +143,10 @@ fn check_records(parts: &[PathBuf]) -> Result<Vec<ShardRecord>> {
 
 /// How `record` differs from the first part's: settings, shard count, or input.
 fn mismatches(first: &ShardRecord, record: &ShardRecord) -> Vec<String> {
-    let mut differ = differences(&first.settings, &record.settings);
+    let mut differ = part_differences(&first.settings, &record.settings);
     if record.shard_count != first.shard_count {
         differ.push(format!(
-            "shard count was {}, now {}",
+            "shard count: {} and {}",
             first.shard_count, record.shard_count
         ));
     }

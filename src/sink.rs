@@ -69,21 +69,38 @@ pub struct Checkpoint {
     pub input_sha256: String,
 }
 
-/// One line per setting that differs between `saved` (an earlier run's) and `now`.
-pub fn differences(saved: &Settings, now: &Settings) -> Vec<String> {
-    let none = String::from("(not set)");
-    let mut names: Vec<&String> = saved.keys().chain(now.keys()).collect();
+/// Each setting that differs between `a` and `b`: its name and its value in each, with
+/// `(not set)` where one lacks it.
+pub fn differing<'a>(a: &'a Settings, b: &'a Settings) -> Vec<(&'a str, &'a str, &'a str)> {
+    let mut names: Vec<&String> = a.keys().chain(b.keys()).collect();
     names.sort();
     names.dedup();
     names
         .into_iter()
         .filter_map(|name| {
-            let (was, is) = (
-                saved.get(name).unwrap_or(&none),
-                now.get(name).unwrap_or(&none),
+            let (x, y) = (
+                a.get(name).map_or("(not set)", String::as_str),
+                b.get(name).map_or("(not set)", String::as_str),
             );
-            (was != is).then(|| format!("{name} was {was}, now {is}"))
+            (x != y).then_some((name.as_str(), x, y))
         })
+        .collect()
+}
+
+/// One line per setting that differs between `saved` (an earlier run's) and `now`.
+pub fn differences(saved: &Settings, now: &Settings) -> Vec<String> {
+    differing(saved, now)
+        .into_iter()
+        .map(|(name, was, is)| format!("{name} was {was}, now {is}"))
+        .collect()
+}
+
+/// One line per setting that differs between two parts of a merge, in the order the
+/// message names the parts: `name: a and b`.
+pub fn part_differences(a: &Settings, b: &Settings) -> Vec<String> {
+    differing(a, b)
+        .into_iter()
+        .map(|(name, x, y)| format!("{name}: {x} and {y}"))
         .collect()
 }
 

@@ -339,7 +339,7 @@ fn an_empty_shard_merges_and_json_parts_of_other_runs_are_refused() {
         dir.path(),
         &["merge", "--rows", &parts[0], "x.jsonl", "-o", "m2.jsonl"],
     );
-    assert!(err.contains("--explain was false, now true"), "{err}");
+    assert!(err.contains("--explain: false and true"), "{err}");
 }
 
 #[test]
@@ -438,7 +438,7 @@ fn merge_refuses_parts_of_another_input_changed_parts_and_parts_without_records(
         &[],
     );
     let err = merge(&[&p[0], "t.csv", &p[2]]);
-    assert!(err.contains("--long-text was chunk, now truncate"), "{err}");
+    assert!(err.contains("--long-text: chunk and truncate"), "{err}");
 
     // A part cut after its run, even at a row boundary.
     let part = dir.path().join(&p[2]);
@@ -619,7 +619,7 @@ fn summary_merge_refuses_missing_repeated_and_foreign_parts() {
         &["merge", "s0.json", "x.json", "s2.json", "-o", "m.json"],
     );
     assert!(
-        err.contains("different runs") && err.contains("--long-text: chunk, truncate"),
+        err.contains("different runs") && err.contains("--long-text: chunk and truncate"),
         "{err}"
     );
 

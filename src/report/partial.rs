@@ -10,7 +10,7 @@ use serde::{Deserialize, Serialize};
 
 use super::stats::{Summary, SummaryBuilder, TaxonomyInfo};
 use crate::error::{Error, Result};
-use crate::sink::Sink;
+use crate::sink::{part_differences, Sink};
 use crate::taxonomy::Taxonomy;
 
 /// What a partial summary file starts with, so `failup report` can tell it from a classify
@@ -86,12 +86,12 @@ impl PartialSummary {
             .map(|&s| (s, first_path.clone()))
             .collect();
         for (path, part) in parts {
-            let differ = differences(&merged.settings, &part.settings);
+            let differ = part_differences(&merged.settings, &part.settings);
             if !differ.is_empty() || merged.shard_count != part.shard_count {
                 let mut what = differ;
                 if merged.shard_count != part.shard_count {
                     what.push(format!(
-                        "--shard: of {} shards, of {}",
+                        "shard count: {} and {}",
                         merged.shard_count, part.shard_count
                     ));
                 }
@@ -160,18 +160,6 @@ impl PartialSummary {
         let header = super::header(self.model, self.taxonomy, self.input);
         Ok(self.builder.with_taxonomy(taxonomy).finish(header))
     }
-}
-
-/// Each setting that differs between two parts, as `name: a, b`.
-fn differences(a: &BTreeMap<String, String>, b: &BTreeMap<String, String>) -> Vec<String> {
-    let keys: std::collections::BTreeSet<&String> = a.keys().chain(b.keys()).collect();
-    keys.into_iter()
-        .filter(|k| a.get(*k) != b.get(*k))
-        .map(|k| {
-            let show = |m: &BTreeMap<String, String>| m.get(k).cloned().unwrap_or("(none)".into());
-            format!("{k}: {}, {}", show(a), show(b))
-        })
-        .collect()
 }
 
 fn refused(problem: String) -> Error {
