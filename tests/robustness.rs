@@ -236,6 +236,16 @@ fn a_quote_that_never_closes_is_flagged_or_rejected_with_strict() {
         err.contains("open.csv:3: row 2: a quoted field opens"),
         "{err}"
     );
+
+    // embed has no status column: it warns.
+    let out = failup_env(dir.path(), &["embed", "open.csv", "-q"], None, &[HASHED]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert_eq!(stdout(&out).lines().count(), 2);
+    let err = stderr(&out);
+    assert!(
+        err.contains("open.csv:3: row 2 (id 2): a quoted field opens"),
+        "{err}"
+    );
 }
 
 #[test]

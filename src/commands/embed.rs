@@ -7,7 +7,7 @@ use serde_json::json;
 
 use crate::cli::EmbedArgs;
 use failup::error::{Error, Result};
-use failup::input::{Columns, Source, StoryReader};
+use failup::input::{Columns, RowIssue, Source, StoryReader, UNCLOSED_QUOTE};
 use failup::pipeline::{Engine, Want, CHUNK_SIZE};
 use failup::progress::Progress;
 use failup::sink::Sink;
@@ -36,6 +36,19 @@ pub fn run(args: EmbedArgs) -> Result<()> {
         let chunk = reader.next_chunk(CHUNK_SIZE)?;
         if chunk.is_empty() {
             break;
+        }
+        // Embeddings carry no status column, so the row that swallowed the rest is told here.
+        for story in chunk
+            .iter()
+            .filter(|s| s.issues.contains(&RowIssue::UnclosedQuote))
+        {
+            eprintln!(
+                "warning: {}:{}: row {} (id {}): {UNCLOSED_QUOTE}",
+                reader.name(),
+                story.line,
+                story.row,
+                story.id
+            );
         }
         let texts: Vec<&str> = chunk.iter().map(|s| s.text.as_str()).collect();
         // The whole story's embedding, at parity with the reference implementation, whatever
