@@ -122,6 +122,14 @@ pub struct Story {
     pub fields: usize,
 }
 
+impl Story {
+    /// Flagged `status=malformed`: ragged, or holding the rest of the input after a quote
+    /// that never closes.
+    pub fn is_malformed(&self) -> bool {
+        self.issues.contains(&RowIssue::Malformed) || self.issues.contains(&RowIssue::UnclosedQuote)
+    }
+}
+
 /// Counts raw bytes as they are read, for a progress bar by bytes.
 struct Counting<R> {
     inner: R,
@@ -873,32 +881,30 @@ mod tests {
         }
     }
 
+    fn trickled(bytes: Vec<u8>) -> StoryReader {
+        let source = Box::new(Trickle(io::Cursor::new(bytes)));
+        StoryReader::from_reader(
+            source,
+            "t.csv".into(),
+            None,
+            &Columns::default(),
+            Dialect::default(),
+        )
+        .unwrap()
+    }
+
     #[test]
     fn byte_order_marks_and_delimiters_are_seen_when_bytes_come_one_at_a_time() {
         let mut bytes = vec![0xFF, 0xFE];
         for unit in "id\ttext\r\n1\tcaf\u{e9}\r\n".encode_utf16() {
             bytes.extend_from_slice(&unit.to_le_bytes());
         }
-        let mut r = StoryReader::from_reader(
-            Box::new(Trickle(io::Cursor::new(bytes))),
-            "t.csv".into(),
-            None,
-            &Columns::default(),
-            Dialect::default(),
-        )
-        .unwrap();
+        let mut r = trickled(bytes);
         assert_eq!(r.next_chunk(10).unwrap()[0].text, "caf\u{e9}");
 
         // A UTF-8 byte-order mark and a sniffed delimiter, a byte at a time, too.
         let bytes = b"\xEF\xBB\xBFid;text\n1;fine\n".to_vec();
-        let mut r = StoryReader::from_reader(
-            Box::new(Trickle(io::Cursor::new(bytes))),
-            "t.csv".into(),
-            None,
-            &Columns::default(),
-            Dialect::default(),
-        )
-        .unwrap();
+        let mut r = trickled(bytes);
         assert_eq!(r.headers()[0], "id");
         assert_eq!(r.next_chunk(10).unwrap()[0].text, "fine");
     }

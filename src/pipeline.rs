@@ -267,9 +267,7 @@ impl Engine {
                         .classify(v, e.attended.as_deref(), e.sentences.as_deref())
                 });
                 // A ragged row is flagged as such even when it lost its text cell.
-                let status = if story.issues.contains(&RowIssue::Malformed)
-                    || story.issues.contains(&RowIssue::UnclosedQuote)
-                {
+                let status = if story.is_malformed() {
                     Status::Malformed
                 } else if verdict.is_none() {
                     Status::Empty

@@ -128,10 +128,7 @@ pub fn run(args: ClassifyArgs) -> Result<()> {
             return Ok(());
         }
         if args.strict {
-            if let Some(bad) = chunk.iter().find(|s| {
-                s.issues.contains(&RowIssue::Malformed)
-                    || s.issues.contains(&RowIssue::UnclosedQuote)
-            }) {
+            if let Some(bad) = chunk.iter().find(|s| s.is_malformed()) {
                 let problem = if bad.issues.contains(&RowIssue::UnclosedQuote) {
                     format!("row {}: {UNCLOSED_QUOTE} (--strict rejects it)", bad.row)
                 } else {
@@ -388,8 +385,9 @@ fn summary_settings(resume: &Settings) -> Settings {
 }
 
 /// What the parts of one sharded run share, so `failup merge --rows` can refuse parts of
-/// different runs: the resume settings, less the shard, and less the input's path and time (the record has its content's digest instead, so a
-/// copied input or one read through a pipe still merges).
+/// different runs: the resume settings, less the shard, and less the input's path and time
+/// (the record has its content's digest instead, so a copied input or one read through a pipe
+/// still merges).
 fn shard_settings(resume: &Settings) -> Settings {
     let mut settings = resume.clone();
     for key in ["--shard", "input"] {
