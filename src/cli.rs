@@ -471,7 +471,7 @@ pub struct ClassifyArgs {
 
     /// Also write an aggregate report of this run to FILE (as `failup report` would; its
     /// format follows --report-format or the extension: .html, .md, .json, .txt).
-    #[arg(long, value_name = "FILE", conflicts_with = "resume")]
+    #[arg(long, value_name = "FILE")]
     pub report: Option<PathBuf>,
 
     /// Format of the --report file. Default: from its extension, else text.
@@ -481,7 +481,7 @@ pub struct ClassifyArgs {
     /// Also write this run's partial summary to FILE: the exact state of its report, which
     /// `failup merge` combines with the other shards' (`--shard`) and `failup report` renders
     /// as the report of the whole input (docs/src/scale-out.md).
-    #[arg(long, value_name = "FILE", conflicts_with = "resume")]
+    #[arg(long, value_name = "FILE")]
     pub summary_out: Option<PathBuf>,
 
     /// Input column to break the --report (or --summary-out) down by (e.g. team, year,

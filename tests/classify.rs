@@ -356,26 +356,6 @@ fn classify_with_report_matches_report_on_the_written_file() {
     assert_eq!(inline["totals"]["rows"], 12);
 }
 
-#[test]
-fn report_and_resume_do_not_mix() {
-    let input = fixture("stories.csv");
-    let out = failup(&[
-        "classify",
-        input.to_str().unwrap(),
-        "-o",
-        "x.csv",
-        "--resume",
-        "--report",
-        "r.html",
-    ]);
-    assert_eq!(out.status.code(), Some(2));
-    assert!(
-        stderr(&out).contains("cannot be used with"),
-        "{}",
-        stderr(&out)
-    );
-}
-
 /// Drops the `id` column so rows can be compared by content.
 fn without_id(rows: &[Vec<String>]) -> Vec<Vec<String>> {
     rows.iter().map(|r| r[1..].to_vec()).collect()

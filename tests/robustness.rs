@@ -799,17 +799,92 @@ fn resume_refuses_a_different_input_or_nothing_to_resume() {
 }
 
 #[test]
-fn an_interrupted_run_with_a_report_says_how_to_resume_without_it() {
+fn a_resumed_run_writes_the_report_and_summary_of_an_uninterrupted_one() {
     let dir = tempfile::tempdir().unwrap();
-    write_input(dir.path(), "in.csv", many_stories(64).as_bytes());
-    let stopped = interrupt_midway_with(dir.path(), 8, "INT", &["--report", "r.html"], &[HASHED]);
-    assert_eq!(stopped.status.code(), Some(130));
+    // A team column, kept out of the output, so the resumed run must take the groups (and
+    // the texts) of the rows it keeps from the input, not from the partial output.
+    let mut csv = String::from("id,team,text\n");
+    for line in many_stories(64).lines().skip(1) {
+        let (id, text) = line.split_once(',').unwrap();
+        csv += &format!("{id},team{},{text}\n", id.parse::<u32>().unwrap() % 3);
+    }
+    write_input(dir.path(), "in.csv", csv.as_bytes());
+    let summaries = |tag: &str| {
+        [
+            "--report".to_string(),
+            format!("{tag}.md"),
+            "--summary-out".into(),
+            format!("{tag}.json"),
+            "--group-by".into(),
+            "team".into(),
+        ]
+    };
+    let whole_flags = summaries("whole");
+    let mut args = vec!["classify", "in.csv", "-o", "whole.csv", "-q"];
+    args.extend(PACE);
+    args.extend(whole_flags.iter().map(String::as_str));
+    let whole = failup_env(dir.path(), &args, None, &[HASHED]);
+    assert_eq!(whole.status.code(), Some(0), "{}", stderr(&whole));
+
+    let flags = summaries("part");
+    let flags: Vec<&str> = flags.iter().map(String::as_str).collect();
+    let stopped = interrupt_midway_with(dir.path(), 24, "INT", &flags, &[HASHED]);
+    assert_eq!(stopped.status.code(), Some(130), "{}", stderr(&stopped));
     let said = stderr(&stopped);
     assert!(
-        said.contains("--resume and without --report or --summary-out")
-            && said.contains("failup report out.csv"),
+        said.contains("run the same command with --resume"),
         "{said}"
     );
+    assert!(
+        !dir.path().join("part.md").exists(),
+        "no report of part of the input"
+    );
+    assert!(!dir.path().join("part.json").exists());
+
+    let resumed = resume_paced(dir.path(), &["--chunk-size", "5"], &flags, &[HASHED]);
+    assert_eq!(resumed.status.code(), Some(0), "{}", stderr(&resumed));
+    let read = |name: &str| std::fs::read_to_string(dir.path().join(name)).unwrap();
+    assert!(read("out.csv") == read("whole.csv"), "the rows");
+    // Two runs' reports differ only in the time they were made.
+    let timeless = |name: &str| {
+        let text = read(name);
+        assert!(text.contains("| generated |"), "{text}");
+        text.lines()
+            .filter(|l| !l.starts_with("| generated |"))
+            .collect::<Vec<_>>()
+            .join("\n")
+    };
+    assert!(timeless("part.md") == timeless("whole.md"), "the report");
+    assert!(read("part.json") == read("whole.json"), "the summary");
+    let summary: serde_json::Value = serde_json::from_str(&read("part.json")).unwrap();
+    assert!(
+        summary.to_string().contains("team2"),
+        "the summary is grouped by team: {summary}"
+    );
+}
+
+/// A partial output cut short behind its checkpoint's back cannot feed a resumed report.
+#[test]
+fn a_resumed_report_refuses_a_partial_output_short_of_rows() {
+    let dir = tempfile::tempdir().unwrap();
+    write_input(dir.path(), "in.csv", many_stories(64).as_bytes());
+    let stopped = interrupt_midway_with(dir.path(), 16, "KILL", &[], &[HASHED]);
+    assert_eq!(stopped.status.code(), None);
+    let partial = dir.path().join(".out.csv.partial");
+    let text = std::fs::read_to_string(&partial).unwrap();
+    // Same length, one row fewer: the last row's line break becomes part of its advice.
+    let cut = text.trim_end().rfind('\n').unwrap();
+    let mut bytes = text.into_bytes();
+    bytes[cut] = b' ';
+    std::fs::write(&partial, bytes).unwrap();
+    let out = resume_midway(dir.path(), &["--report", "r.md"], &[HASHED]);
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("fewer rows than its checkpoint"),
+        "{}",
+        stderr(&out)
+    );
+    assert!(!dir.path().join("r.md").exists());
 }
 
 #[test]

@@ -2,6 +2,7 @@
 
 use std::collections::HashSet;
 use std::hash::{DefaultHasher, Hash, Hasher};
+use std::path::Path;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Instant;
@@ -13,7 +14,8 @@ use failup::output::{RowWriter, WriterOptions};
 use failup::pipeline::Engine;
 use failup::progress::Progress;
 use failup::record::{Classified, Status};
-use failup::report::{self, partial, partial::PartialSummary};
+use failup::report::reader::ClassifiedReader;
+use failup::report::{self, partial, partial::PartialSummary, ReportRow, SummaryBuilder};
 use failup::shard::Shard;
 use failup::sink::{Resumed, Settings, Sink};
 use failup::taxonomy::Taxonomy;
@@ -59,40 +61,6 @@ pub fn run(args: ClassifyArgs) -> Result<()> {
             input_sha256: String::new(),
         }
     };
-    let sink_name = sink.name();
-    let mut writer = RowWriter::new(
-        sink,
-        args.format.into(),
-        &sink_name,
-        engine.taxonomy(),
-        WriterOptions {
-            kept: reader.kept_names(),
-            excel_safe: args.excel_safe,
-            header: done == 0,
-            explain: args.explain,
-            row_numbers: shard.is_some(),
-        },
-    )?;
-    if done > 0 {
-        let skipped = reader.skip(done)?;
-        if skipped < done {
-            return Err(Error::Usage(format!(
-                "the partial output has {done} rows but {} has only {skipped}; rerun without --resume",
-                reader.name()
-            )));
-        }
-        if reader.digest() != resumed_digest {
-            return Err(Error::Usage(format!(
-                "cannot resume: the first {done} rows of {} are not the ones the partial output \
-                 was made from (their contents differ); rerun without --resume to start over",
-                reader.name()
-            )));
-        }
-        if !args.quiet {
-            eprintln!("resuming after row {done}");
-        }
-    }
-
     if args.group_by.is_some() && args.report.is_none() && args.summary_out.is_none() {
         return Err(Error::Usage(
             "--group-by breaks down a report: add --report FILE or --summary-out FILE".into(),
@@ -113,6 +81,46 @@ pub fn run(args: ClassifyArgs) -> Result<()> {
         }
         false => None,
     };
+
+    let partial = sink.partial_path().map(Path::to_path_buf);
+    let sink_name = sink.name();
+    let mut writer = RowWriter::new(
+        sink,
+        args.format.into(),
+        &sink_name,
+        engine.taxonomy(),
+        WriterOptions {
+            kept: reader.kept_names(),
+            excel_safe: args.excel_safe,
+            header: done == 0,
+            explain: args.explain,
+            row_numbers: shard.is_some(),
+        },
+    )?;
+    if done > 0 {
+        let skipped = match (report.as_mut(), &partial) {
+            (Some((builder, _)), Some(partial)) => {
+                replay_kept_rows(&mut reader, done, partial, engine.taxonomy(), builder)?
+            }
+            _ => reader.skip(done)?,
+        };
+        if skipped < done {
+            return Err(Error::Usage(format!(
+                "the partial output has {done} rows but {} has only {skipped}; rerun without --resume",
+                reader.name()
+            )));
+        }
+        if reader.digest() != resumed_digest {
+            return Err(Error::Usage(format!(
+                "cannot resume: the first {done} rows of {} are not the ones the partial output \
+                 was made from (their contents differ); rerun without --resume to start over",
+                reader.name()
+            )));
+        }
+        if !args.quiet {
+            eprintln!("resuming after row {done}");
+        }
+    }
 
     let stop = Arc::new(AtomicBool::new(false));
     install_ctrl_c(stop.clone());
@@ -174,7 +182,7 @@ pub fn run(args: ClassifyArgs) -> Result<()> {
         Err(Error::Interrupted) => {
             tally.warn_rest();
             let sink = writer.finish()?;
-            eprintln!("{}", interruption(sink.partial_path(), written, &args));
+            eprintln!("{}", interruption(sink.partial_path(), written));
             // Not committed: a checkpointed partial file stays for --resume.
             drop(sink);
             return Err(Error::Interrupted);
@@ -229,20 +237,52 @@ pub fn run(args: ClassifyArgs) -> Result<()> {
     Ok(())
 }
 
+/// Skips the `done` rows a resumed run keeps, feeding them to its report as an uninterrupted
+/// run would have: each row's verdict as the partial output wrote it (the figures a report
+/// uses are the written, rounded ones), and its text and group from the input, which the
+/// output need not carry. Returns the number of input rows skipped.
+fn replay_kept_rows(
+    reader: &mut StoryReader,
+    done: u64,
+    partial: &Path,
+    taxonomy: &Taxonomy,
+    builder: &mut SummaryBuilder,
+) -> Result<u64> {
+    let mut kept =
+        ClassifiedReader::open(&Source::File(partial.to_path_buf()), taxonomy, None, None)?;
+    let mut replayed = 0;
+    while replayed < done {
+        let chunk = reader.next_chunk((done - replayed).min(1024) as usize)?;
+        if chunk.is_empty() {
+            break;
+        }
+        for story in chunk {
+            let Some(row) = kept.next_row()? else {
+                return Err(Error::Usage(format!(
+                    "{} holds fewer rows than its checkpoint says; delete it and run without \
+                     --resume",
+                    partial.display()
+                )));
+            };
+            builder.add(ReportRow {
+                row: story.row,
+                id: story.id,
+                text: Some(story.text),
+                group: story.group,
+                ..row
+            });
+            replayed += 1;
+        }
+    }
+    Ok(replayed)
+}
+
 /// What an interrupted run says: what it kept and how to go on.
-fn interruption(partial: Option<&std::path::Path>, written: u64, args: &ClassifyArgs) -> String {
+fn interruption(partial: Option<&Path>, written: u64) -> String {
     match partial {
         Some(_) if written == 0 => "interrupted before the first chunk was complete: nothing \
                                     was kept; run the same command again"
             .into(),
-        Some(p) if args.report.is_some() || args.summary_out.is_some() => format!(
-            "interrupted: {written} complete rows kept in {}; to continue, run the same command \
-             with --resume and without --report or --summary-out, then `failup report {}` for \
-             the report (keep the --group-by column with --keep-columns to break it down; a \
-             summary for merging needs a run without --resume)",
-            p.display(),
-            args.output.display()
-        ),
         Some(p) => format!(
             "interrupted: {written} complete rows kept in {}; run the same command with \
              --resume to continue",
