@@ -405,7 +405,7 @@ fn parse_delimiter(s: &str) -> Result<u8, String> {
 
 #[derive(Debug, Args)]
 pub struct ClassifyArgs {
-    /// Input CSV with a header row; `-` reads standard input.
+    /// Input CSV with a header row, plain or gzip-compressed; `-` reads standard input.
     #[arg(value_name = "INPUT")]
     pub input: PathBuf,
 
@@ -573,7 +573,7 @@ pub struct MergeArgs {
 
 #[derive(Debug, Args)]
 pub struct EmbedArgs {
-    /// Input CSV with a header row; `-` reads standard input.
+    /// Input CSV with a header row, plain or gzip-compressed; `-` reads standard input.
     #[arg(value_name = "INPUT")]
     pub input: PathBuf,
 

@@ -161,6 +161,60 @@ fn peek_first_line(mut inner: Box<dyn Read + Send>) -> io::Result<(Vec<u8>, Box<
     Ok((line, inner))
 }
 
+/// The delimiter an Excel `sep=X` first line declares, if the line is one.
+fn excel_separator(first_line: &[u8]) -> Option<u8> {
+    let line = first_line.split(|&b| b == b'\n').next().unwrap_or_default();
+    let line = line.strip_suffix(b"\r").unwrap_or(line);
+    let line = line.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(line);
+    match line.strip_prefix(b"sep=")? {
+        [d] if *d != b'"' => Some(*d),
+        _ => None,
+    }
+}
+
+/// Opens a gzip-compressed input as its decompressed text, and refuses a ZIP archive (an
+/// Excel workbook is one) with what to do instead. Both are told by their first bytes, not
+/// by the file's name, so standard input works too.
+fn decompressed(mut inner: Box<dyn Read + Send>, name: &str) -> Result<Box<dyn Read + Send>> {
+    let mut head = Vec::with_capacity(4);
+    (&mut inner)
+        .take(4)
+        .read_to_end(&mut head)
+        .map_err(|e| Error::io(name, e))?;
+    if head == b"PK\x03\x04" {
+        return Err(Error::Input {
+            file: name.to_string(),
+            line: None,
+            column: None,
+            problem: "is a ZIP archive (an Excel .xlsx workbook is one), not CSV; save the sheet \
+                      as CSV UTF-8 and give failup that file"
+                .into(),
+        });
+    }
+    let is_gzip = head.starts_with(&[0x1F, 0x8B]);
+    let raw = io::Cursor::new(head).chain(inner);
+    Ok(match is_gzip {
+        true => Box::new(Gzip(flate2::read::MultiGzDecoder::new(raw))),
+        false => Box::new(raw),
+    })
+}
+
+/// A gzip decoder whose errors say that the compressed data is at fault.
+struct Gzip<R>(flate2::read::MultiGzDecoder<R>);
+
+impl<R: Read> Read for Gzip<R> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        self.0.read(buf).map_err(|e| {
+            io::Error::new(
+                e.kind(),
+                format!(
+                    "the gzip data is cut short or damaged ({e}); check the file with `gzip -t`"
+                ),
+            )
+        })
+    }
+}
+
 /// Notes where the line breaks are in the (decoded) bytes the CSV parser sees, and whether the
 /// input ends inside a quoted field.
 struct LineTracker<R> {
@@ -308,6 +362,7 @@ impl StoryReader {
         // Legacy encodings are decoded to UTF-8 before parsing. UTF-8 passes through untouched
         // (the CSV parser drops a BOM), so invalid bytes can be flagged per row. A file that
         // opens with a UTF-16 byte-order mark (Excel's "Unicode text") is decoded from UTF-16.
+        let counted = decompressed(Box::new(counted), &name)?;
         let decoded: Box<dyn Read + Send> = match dialect.encoding {
             InputEncoding::Utf8 => {
                 // Two whole bytes: a pipe may deliver the first one alone.
@@ -332,13 +387,35 @@ impl StoryReader {
                     .build(counted),
             ),
         };
-        let (first_line, decoded) = peek_first_line(decoded).map_err(|e| Error::io(&name, e))?;
+        let (mut first_line, mut decoded) =
+            peek_first_line(decoded).map_err(|e| Error::io(&name, e))?;
+        // Excel's `sep=;` line names the delimiter; the header follows it on line 2.
+        let declared = excel_separator(&first_line);
+        let header_line = match declared {
+            Some(_) => {
+                let rest = first_line.split_off(
+                    first_line
+                        .iter()
+                        .position(|&b| b == b'\n')
+                        .map_or(first_line.len(), |i| i + 1),
+                );
+                (first_line, decoded) =
+                    peek_first_line(Box::new(io::Cursor::new(rest).chain(decoded)))
+                        .map_err(|e| Error::io(&name, e))?;
+                2
+            }
+            None => 1,
+        };
         let delimiter = dialect
             .delimiter
+            .or(declared)
             .unwrap_or_else(|| sniff_delimiter(&first_line));
         let buffered =
             BufReader::with_capacity(1 << 16, io::Cursor::new(first_line).chain(decoded));
-        let breaks = Arc::new(Mutex::new(LineBreaks::default()));
+        let breaks = Arc::new(Mutex::new(LineBreaks {
+            newlines_passed: header_line - 1,
+            ..LineBreaks::default()
+        }));
         let tracked: Box<dyn Read + Send> = Box::new(LineTracker {
             inner: buffered,
             offset: 0,
@@ -358,7 +435,7 @@ impl StoryReader {
         if headers.iter().all(|h| h.is_empty()) {
             return Err(Error::Input {
                 file: name,
-                line: Some(1),
+                line: Some(header_line),
                 column: None,
                 problem: "the file is empty or has no header row; the first line must name the \
                           columns (for example: id,text)"
@@ -369,7 +446,7 @@ impl StoryReader {
             if let Some(j) = headers[..i].iter().position(|o| o == h) {
                 return Err(Error::Input {
                     file: name,
-                    line: Some(1),
+                    line: Some(header_line),
                     column: Some(h.clone()),
                     problem: format!(
                         "the header names this column twice (columns {} and {}); rename one so \
@@ -384,7 +461,7 @@ impl StoryReader {
             headers
                 .iter()
                 .position(|h| h == wanted)
-                .ok_or_else(|| missing_column(&name, &headers, wanted, flag))
+                .ok_or_else(|| missing_column(&name, header_line, &headers, wanted, flag))
         };
         let text = match &columns.text {
             Some(c) => find(c, "--text-column")?,
@@ -392,7 +469,9 @@ impl StoryReader {
                 .iter()
                 .position(|h| h == "text")
                 .or_else(|| headers.iter().position(|h| h == "story"))
-                .ok_or_else(|| missing_column(&name, &headers, "text", "--text-column"))?,
+                .ok_or_else(|| {
+                    missing_column(&name, header_line, &headers, "text", "--text-column")
+                })?,
         };
         let id = match &columns.id {
             Some(c) => Some(find(c, "--id-column")?),
@@ -651,7 +730,7 @@ pub fn sniff_delimiter(head: &[u8]) -> u8 {
     }
 }
 
-fn missing_column(file: &str, headers: &[String], wanted: &str, flag: &str) -> Error {
+fn missing_column(file: &str, line: u64, headers: &[String], wanted: &str, flag: &str) -> Error {
     let closest = headers
         .iter()
         .map(|h| {
@@ -666,7 +745,7 @@ fn missing_column(file: &str, headers: &[String], wanted: &str, flag: &str) -> E
         .unwrap_or_default();
     Error::Input {
         file: file.to_string(),
-        line: Some(1),
+        line: Some(line),
         column: None,
         problem: format!(
             "no column named '{wanted}' (columns: {}){closest} Choose one with {flag}; if the \
@@ -872,6 +951,82 @@ mod tests {
     }
 
     /// Hands out one byte per read, as a slow pipe may.
+    fn gzipped(bytes: &[u8]) -> Vec<u8> {
+        let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+        io::Write::write_all(&mut gz, bytes).unwrap();
+        gz.finish().unwrap()
+    }
+
+    #[test]
+    fn gzip_input_reads_as_its_text_and_damage_is_named() {
+        let csv = "id;text\n1;\"one; two\"\n2;three\n";
+        let mut plain = reader(csv, &Columns::default()).unwrap();
+        let mut packed = trickled(gzipped(csv.as_bytes()));
+        let (a, b) = (
+            plain.next_chunk(10).unwrap(),
+            packed.next_chunk(10).unwrap(),
+        );
+        assert_eq!(b.len(), 2);
+        assert_eq!(b[0].text, "one; two");
+        assert_eq!(
+            a.iter()
+                .map(|s| (&s.id, &s.text, s.line))
+                .collect::<Vec<_>>(),
+            b.iter()
+                .map(|s| (&s.id, &s.text, s.line))
+                .collect::<Vec<_>>()
+        );
+        assert_eq!(
+            plain.digest(),
+            packed.digest(),
+            "resume sees the same records"
+        );
+
+        let long: String = (0..2000).map(|i| format!("{i};story {i}\n")).collect();
+        let mut cut = gzipped(format!("id;text\n{long}").as_bytes());
+        cut.truncate(cut.len() / 2);
+        let mut r = reader_bytes(cut, &Columns::default(), Dialect::default()).unwrap();
+        let e = r
+            .next_chunk(5000)
+            .expect_err("a cut gzip file fails")
+            .to_string();
+        assert!(
+            e.contains("t.csv") && e.contains("gzip data is cut short"),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn a_zip_archive_is_refused_with_what_to_do() {
+        let e = reader("PK\x03\x04rest", &Columns::default())
+            .err()
+            .unwrap()
+            .to_string();
+        assert!(e.contains("ZIP archive") && e.contains("CSV UTF-8"), "{e}");
+        // A header that merely starts with PK is a header.
+        let mut r = reader("PK,text\n1,x\n", &Columns::default()).unwrap();
+        assert_eq!(r.next_chunk(10).unwrap()[0].text, "x");
+    }
+
+    #[test]
+    fn an_excel_sep_line_sets_the_delimiter_and_lines_count_from_it() {
+        for head in ["sep=;\n", "sep=;\r\n", "\u{FEFF}sep=;\n"] {
+            let csv = format!("{head}id;text\n1;a, b\n2;\"c\nd\"\n3;e\n");
+            let mut r = reader(&csv, &Columns::default()).unwrap();
+            let s = r.next_chunk(10).unwrap();
+            let got: Vec<_> = s.iter().map(|s| (s.text.as_str(), s.line)).collect();
+            assert_eq!(got, [("a, b", 3), ("c\nd", 4), ("e", 6)], "{head:?}");
+        }
+        let e = reader("sep=;\nid;body\n", &Columns::default())
+            .err()
+            .unwrap()
+            .to_string();
+        assert!(e.contains("t.csv:2"), "the header is on line 2: {e}");
+        // Only the exact form counts: a column named sep=x is a header.
+        let mut r = reader("sep=x,text\n1,y\n", &Columns::default()).unwrap();
+        assert_eq!(r.next_chunk(10).unwrap()[0].text, "y");
+    }
+
     struct Trickle(io::Cursor<Vec<u8>>);
 
     impl Read for Trickle {
