@@ -161,6 +161,176 @@ fn peek_first_line(mut inner: Box<dyn Read + Send>) -> io::Result<(Vec<u8>, Box<
     Ok((line, inner))
 }
 
+/// The input as UTF-8 text: gzip undone, and legacy encodings decoded before parsing. UTF-8
+/// passes through untouched (the CSV parser drops a BOM), so invalid bytes can be flagged per
+/// row. A file that opens with a UTF-16 byte-order mark (Excel's "Unicode text") is decoded
+/// from UTF-16.
+fn text_stream(
+    inner: Box<dyn Read + Send>,
+    name: &str,
+    encoding: InputEncoding,
+) -> Result<Box<dyn Read + Send>> {
+    let mut raw = decompressed(inner, name)?;
+    Ok(match encoding {
+        InputEncoding::Utf8 => {
+            // Two whole bytes: a pipe may deliver the first one alone.
+            let mut head = Vec::with_capacity(2);
+            (&mut raw)
+                .take(2)
+                .read_to_end(&mut head)
+                .map_err(|e| Error::io(name, e))?;
+            let is_utf16 = head == [0xFF, 0xFE] || head == [0xFE, 0xFF];
+            let raw = io::Cursor::new(head).chain(raw);
+            if is_utf16 {
+                // The decoder reads the byte-order mark and decodes from UTF-16.
+                Box::new(encoding_rs_io::DecodeReaderBytesBuilder::new().build(raw))
+            } else {
+                Box::new(raw)
+            }
+        }
+        InputEncoding::Latin1 | InputEncoding::Windows1252 => Box::new(
+            encoding_rs_io::DecodeReaderBytesBuilder::new()
+                .encoding(Some(encoding_rs::WINDOWS_1252))
+                .build(raw),
+        ),
+    })
+}
+
+/// Where the CSV starts: its delimiter, the line its header is on, and the stream from the
+/// header on.
+struct CsvStart {
+    stream: Box<dyn Read + Send>,
+    delimiter: u8,
+    header_line: u64,
+}
+
+impl CsvStart {
+    /// Reads the first line whole (to sniff the delimiter from it) and passes over Excel's
+    /// `sep=;` line, which names the delimiter and puts the header on line 2. `delimiter`,
+    /// when given, wins over both.
+    fn read(text: Box<dyn Read + Send>, name: &str, delimiter: Option<u8>) -> Result<CsvStart> {
+        let (mut first_line, mut rest) = peek_first_line(text).map_err(|e| Error::io(name, e))?;
+        let declared = excel_separator(&first_line);
+        let mut header_line = 1;
+        if declared.is_some() {
+            let after = first_line
+                .iter()
+                .position(|&b| b == b'\n')
+                .map_or(first_line.len(), |i| i + 1);
+            let tail = first_line.split_off(after);
+            (first_line, rest) = peek_first_line(Box::new(io::Cursor::new(tail).chain(rest)))
+                .map_err(|e| Error::io(name, e))?;
+            header_line = 2;
+        }
+        let delimiter = delimiter
+            .or(declared)
+            .unwrap_or_else(|| sniff_delimiter(&first_line));
+        Ok(CsvStart {
+            stream: Box::new(io::Cursor::new(first_line).chain(rest)),
+            delimiter,
+            header_line,
+        })
+    }
+}
+
+/// A header must name its columns, each once.
+fn check_headers(headers: &[String], name: &str, line: u64) -> Result<()> {
+    if headers.iter().all(|h| h.is_empty()) {
+        return Err(Error::Input {
+            file: name.to_string(),
+            line: Some(line),
+            column: None,
+            problem: "the file is empty or has no header row; the first line must name the \
+                      columns (for example: id,text)"
+                .into(),
+        });
+    }
+    for (i, h) in headers.iter().enumerate() {
+        if let Some(j) = headers[..i].iter().position(|o| o == h) {
+            return Err(Error::Input {
+                file: name.to_string(),
+                line: Some(line),
+                column: Some(h.clone()),
+                problem: format!(
+                    "the header names this column twice (columns {} and {}); rename one so \
+                     every column has its own name",
+                    j + 1,
+                    i + 1
+                ),
+            });
+        }
+    }
+    Ok(())
+}
+
+/// The positions of the columns a reader uses.
+struct ColumnIndex {
+    text: usize,
+    id: Option<usize>,
+    label: Option<usize>,
+    group: Option<usize>,
+    keep: Vec<usize>,
+}
+
+impl ColumnIndex {
+    /// Finds `columns` in `headers`; a missing one is an error that lists the header's names
+    /// and suggests the closest.
+    fn find(headers: &[String], columns: &Columns, name: &str, line: u64) -> Result<ColumnIndex> {
+        let find = |wanted: &str, flag: &str| -> Result<usize> {
+            headers
+                .iter()
+                .position(|h| h == wanted)
+                .ok_or_else(|| missing_column(name, line, headers, wanted, flag))
+        };
+        let optional = |wanted: &Option<String>, flag: &str| -> Result<Option<usize>> {
+            wanted.as_deref().map(|c| find(c, flag)).transpose()
+        };
+        let text = match &columns.text {
+            Some(c) => find(c, "--text-column")?,
+            None => headers
+                .iter()
+                .position(|h| h == "text")
+                .or_else(|| headers.iter().position(|h| h == "story"))
+                .ok_or_else(|| missing_column(name, line, headers, "text", "--text-column"))?,
+        };
+        let id = match &columns.id {
+            Some(c) => Some(find(c, "--id-column")?),
+            None => headers.iter().position(|h| h == "id"),
+        };
+        let label = optional(&columns.label, "--label-column")?;
+        let group = optional(&columns.group, "--group-by")?;
+        let used = [id, label];
+        let keep = match &columns.keep {
+            KeepColumns::None => Vec::new(),
+            KeepColumns::All => (0..headers.len())
+                .filter(|i| !used.contains(&Some(*i)))
+                .collect(),
+            KeepColumns::Named(names) => {
+                if let Some(twice) = names
+                    .iter()
+                    .enumerate()
+                    .find_map(|(i, n)| names[..i].contains(n).then_some(n))
+                {
+                    return Err(Error::Usage(format!(
+                        "--keep-columns names '{twice}' twice; name each column once"
+                    )));
+                }
+                names
+                    .iter()
+                    .map(|n| find(n, "--keep-columns"))
+                    .collect::<Result<_>>()?
+            }
+        };
+        Ok(ColumnIndex {
+            text,
+            id,
+            label,
+            group,
+            keep,
+        })
+    }
+}
+
 /// The delimiter an Excel `sep=X` first line declares, if the line is one.
 fn excel_separator(first_line: &[u8]) -> Option<u8> {
     let line = first_line.split(|&b| b == b'\n').next().unwrap_or_default();
@@ -359,65 +529,15 @@ impl StoryReader {
             inner,
             count: bytes_read.clone(),
         };
-        // Legacy encodings are decoded to UTF-8 before parsing. UTF-8 passes through untouched
-        // (the CSV parser drops a BOM), so invalid bytes can be flagged per row. A file that
-        // opens with a UTF-16 byte-order mark (Excel's "Unicode text") is decoded from UTF-16.
-        let counted = decompressed(Box::new(counted), &name)?;
-        let decoded: Box<dyn Read + Send> = match dialect.encoding {
-            InputEncoding::Utf8 => {
-                // Two whole bytes: a pipe may deliver the first one alone.
-                let mut counted = counted;
-                let mut head = Vec::with_capacity(2);
-                (&mut counted)
-                    .take(2)
-                    .read_to_end(&mut head)
-                    .map_err(|e| Error::io(&name, e))?;
-                let is_utf16 = head == [0xFF, 0xFE] || head == [0xFE, 0xFF];
-                let raw = io::Cursor::new(head).chain(counted);
-                if is_utf16 {
-                    // The decoder reads the byte-order mark and decodes from UTF-16.
-                    Box::new(encoding_rs_io::DecodeReaderBytesBuilder::new().build(raw))
-                } else {
-                    Box::new(raw)
-                }
-            }
-            InputEncoding::Latin1 | InputEncoding::Windows1252 => Box::new(
-                encoding_rs_io::DecodeReaderBytesBuilder::new()
-                    .encoding(Some(encoding_rs::WINDOWS_1252))
-                    .build(counted),
-            ),
-        };
-        let (mut first_line, mut decoded) =
-            peek_first_line(decoded).map_err(|e| Error::io(&name, e))?;
-        // Excel's `sep=;` line names the delimiter; the header follows it on line 2.
-        let declared = excel_separator(&first_line);
-        let header_line = match declared {
-            Some(_) => {
-                let rest = first_line.split_off(
-                    first_line
-                        .iter()
-                        .position(|&b| b == b'\n')
-                        .map_or(first_line.len(), |i| i + 1),
-                );
-                (first_line, decoded) =
-                    peek_first_line(Box::new(io::Cursor::new(rest).chain(decoded)))
-                        .map_err(|e| Error::io(&name, e))?;
-                2
-            }
-            None => 1,
-        };
-        let delimiter = dialect
-            .delimiter
-            .or(declared)
-            .unwrap_or_else(|| sniff_delimiter(&first_line));
-        let buffered =
-            BufReader::with_capacity(1 << 16, io::Cursor::new(first_line).chain(decoded));
+        let decoded = text_stream(Box::new(counted), &name, dialect.encoding)?;
+        let start = CsvStart::read(decoded, &name, dialect.delimiter)?;
+        let (header_line, delimiter) = (start.header_line, start.delimiter);
         let breaks = Arc::new(Mutex::new(LineBreaks {
             newlines_passed: header_line - 1,
             ..LineBreaks::default()
         }));
         let tracked: Box<dyn Read + Send> = Box::new(LineTracker {
-            inner: buffered,
+            inner: BufReader::with_capacity(1 << 16, start.stream),
             offset: 0,
             breaks: breaks.clone(),
             quotes: QuoteState::FieldStart,
@@ -432,81 +552,14 @@ impl StoryReader {
             .iter()
             .map(|h| String::from_utf8_lossy(h).trim().to_string())
             .collect();
-        if headers.iter().all(|h| h.is_empty()) {
-            return Err(Error::Input {
-                file: name,
-                line: Some(header_line),
-                column: None,
-                problem: "the file is empty or has no header row; the first line must name the \
-                          columns (for example: id,text)"
-                    .into(),
-            });
-        }
-        for (i, h) in headers.iter().enumerate() {
-            if let Some(j) = headers[..i].iter().position(|o| o == h) {
-                return Err(Error::Input {
-                    file: name,
-                    line: Some(header_line),
-                    column: Some(h.clone()),
-                    problem: format!(
-                        "the header names this column twice (columns {} and {}); rename one so \
-                         every column has its own name",
-                        j + 1,
-                        i + 1
-                    ),
-                });
-            }
-        }
-        let find = |wanted: &str, flag: &str| -> Result<usize> {
-            headers
-                .iter()
-                .position(|h| h == wanted)
-                .ok_or_else(|| missing_column(&name, header_line, &headers, wanted, flag))
-        };
-        let text = match &columns.text {
-            Some(c) => find(c, "--text-column")?,
-            None => headers
-                .iter()
-                .position(|h| h == "text")
-                .or_else(|| headers.iter().position(|h| h == "story"))
-                .ok_or_else(|| {
-                    missing_column(&name, header_line, &headers, "text", "--text-column")
-                })?,
-        };
-        let id = match &columns.id {
-            Some(c) => Some(find(c, "--id-column")?),
-            None => headers.iter().position(|h| h == "id"),
-        };
-        let label = match &columns.label {
-            Some(c) => Some(find(c, "--label-column")?),
-            None => None,
-        };
-        let group = match &columns.group {
-            Some(c) => Some(find(c, "--group-by")?),
-            None => None,
-        };
-        let used = [id, label];
-        let keep = match &columns.keep {
-            KeepColumns::None => Vec::new(),
-            KeepColumns::All => (0..headers.len())
-                .filter(|i| !used.contains(&Some(*i)))
-                .collect(),
-            KeepColumns::Named(names) => {
-                if let Some(twice) = names
-                    .iter()
-                    .enumerate()
-                    .find_map(|(i, n)| names[..i].contains(n).then_some(n))
-                {
-                    return Err(Error::Usage(format!(
-                        "--keep-columns names '{twice}' twice; name each column once"
-                    )));
-                }
-                names
-                    .iter()
-                    .map(|n| find(n, "--keep-columns"))
-                    .collect::<Result<_>>()?
-            }
-        };
+        check_headers(&headers, &name, header_line)?;
+        let ColumnIndex {
+            text,
+            id,
+            label,
+            group,
+            keep,
+        } = ColumnIndex::find(&headers, columns, &name, header_line)?;
         Ok(StoryReader {
             reader,
             name,
