@@ -9,13 +9,15 @@ use std::time::Instant;
 
 use crate::cli::ClassifyArgs;
 use failup::error::{Error, Result};
-use failup::input::{RowIssue, Source, StoryReader, UNCLOSED_QUOTE};
+use failup::input::{RowIssue, Source, Story, StoryReader, UNCLOSED_QUOTE};
 use failup::output::{RowWriter, WriterOptions};
 use failup::pipeline::Engine;
 use failup::progress::Progress;
 use failup::record::{Classified, Status};
 use failup::report::reader::ClassifiedReader;
-use failup::report::{self, partial, partial::PartialSummary, ReportRow, SummaryBuilder};
+use failup::report::{
+    self, partial, partial::PartialSummary, ReportRow, SummaryBuilder, TaxonomyInfo,
+};
 use failup::shard::Shard;
 use failup::sink::{Resumed, Settings, Sink};
 use failup::taxonomy::Taxonomy;
@@ -31,6 +33,11 @@ pub fn run(args: ClassifyArgs) -> Result<()> {
     if let Some(shard) = shard {
         reader.set_shard(shard);
     }
+    if args.group_by.is_some() && args.report.is_none() && args.summary_out.is_none() {
+        return Err(Error::Usage(
+            "--group-by breaks down a report: add --report FILE or --summary-out FILE".into(),
+        ));
+    }
     failup::sink::check_output(&args.output, Some(&source))?;
     super::warn_if_unrecorded(&args.output, shard);
     let engine = super::load_engine(&args.model, &args.fewshot)?;
@@ -41,51 +48,13 @@ pub fn run(args: ClassifyArgs) -> Result<()> {
     } else {
         resume_settings(&args, &source, &reader, &engine, shard)?
     };
-    let Resumed {
-        sink,
-        rows: done,
-        input_sha256: resumed_digest,
-    } = if args.resume {
-        Sink::resume(&args.output, Some(&source), &settings)?
-    } else {
-        if Sink::has_partial(&args.output) {
-            eprintln!(
-                "note: a partial output from an interrupted run exists for {}; starting over \
-                 (add --resume to continue it instead)",
-                args.output.display()
-            );
-        }
-        Resumed {
-            sink: Sink::open(&args.output, Some(&source))?,
-            rows: 0,
-            input_sha256: String::new(),
-        }
-    };
-    if args.group_by.is_some() && args.report.is_none() && args.summary_out.is_none() {
-        return Err(Error::Usage(
-            "--group-by breaks down a report: add --report FILE or --summary-out FILE".into(),
-        ));
-    }
-    let mut report = match args.report.is_some() || args.summary_out.is_some() {
-        true => {
-            let (_, info) = report::load_taxonomy(args.model.taxonomy.as_deref())?;
-            let options = report::SummaryOptions {
-                group_by: args.group_by.clone(),
-                text_column: Some(reader.headers()[reader.text_index()].clone()),
-                ..Default::default()
-            };
-            Some((
-                report::SummaryBuilder::new(engine.taxonomy(), options),
-                info,
-            ))
-        }
-        false => None,
-    };
-
-    let partial = sink.partial_path().map(Path::to_path_buf);
-    let sink_name = sink.name();
+    let resumed = open_sink(&args, &source, &settings)?;
+    let mut report = new_report(&args, &reader, &engine)?;
+    let done = resumed.rows;
+    let partial = resumed.sink.partial_path().map(Path::to_path_buf);
+    let sink_name = resumed.sink.name();
     let mut writer = RowWriter::new(
-        sink,
+        resumed.sink,
         args.format.into(),
         &sink_name,
         engine.taxonomy(),
@@ -98,25 +67,15 @@ pub fn run(args: ClassifyArgs) -> Result<()> {
         },
     )?;
     if done > 0 {
-        let skipped = match (report.as_mut(), &partial) {
-            (Some((builder, _)), Some(partial)) => {
-                replay_kept_rows(&mut reader, done, partial, engine.taxonomy(), builder)?
-            }
-            _ => reader.skip(done)?,
-        };
-        if skipped < done {
-            return Err(Error::Usage(format!(
-                "the partial output has {done} rows but {} has only {skipped}; rerun without --resume",
-                reader.name()
-            )));
-        }
-        if reader.digest() != resumed_digest {
-            return Err(Error::Usage(format!(
-                "cannot resume: the first {done} rows of {} are not the ones the partial output \
-                 was made from (their contents differ); rerun without --resume to start over",
-                reader.name()
-            )));
-        }
+        let builder = report.as_mut().map(|(builder, _)| builder);
+        let kept = partial.as_deref().zip(builder);
+        skip_done(
+            &mut reader,
+            done,
+            &resumed.input_sha256,
+            kept,
+            engine.taxonomy(),
+        )?;
         if !args.quiet {
             eprintln!("resuming after row {done}");
         }
@@ -136,25 +95,7 @@ pub fn run(args: ClassifyArgs) -> Result<()> {
             return Ok(());
         }
         if args.strict {
-            if let Some(bad) = chunk.iter().find(|s| s.is_malformed()) {
-                let problem = if bad.issues.contains(&RowIssue::UnclosedQuote) {
-                    format!("row {}: {UNCLOSED_QUOTE} (--strict rejects it)", bad.row)
-                } else {
-                    format!(
-                        "row {} has {} fields but the header has {} (--strict rejects ragged \
-                         rows; without it the row is classified and flagged status=malformed)",
-                        bad.row,
-                        bad.fields,
-                        reader.headers().len()
-                    )
-                };
-                return Err(Error::Input {
-                    file: reader.name().to_string(),
-                    line: Some(bad.line),
-                    column: None,
-                    problem,
-                });
-            }
+            refuse_malformed(&chunk, &reader)?;
         }
         let rows = engine.classify_chunk_until(chunk, &stop)?;
         for row in &rows {
@@ -191,42 +132,8 @@ pub fn run(args: ClassifyArgs) -> Result<()> {
     }
     super::commit_output(writer.finish()?, shard, &reader, shard_settings(&settings))?;
     tally.warn_rest();
-    let report = match (report, &args.summary_out) {
-        (Some((builder, info)), Some(path)) => {
-            let partial = PartialSummary {
-                kind: partial::KIND.into(),
-                settings: summary_settings(&settings),
-                shard_count: shard.map_or(1, |s| s.count),
-                shards: vec![shard.map_or(0, |s| s.index)],
-                model: engine.model.name(),
-                taxonomy: info,
-                input: report::input_display_name(&args.input),
-                builder,
-            };
-            partial.write(path)?;
-            Some((partial.builder, partial.taxonomy))
-        }
-        (report, _) => report,
-    };
-    if let (Some((builder, info)), Some(path)) = (report, &args.report) {
-        let header = report::header(
-            engine.model.name(),
-            info,
-            report::input_display_name(&args.input),
-        );
-        let summary = builder.finish(header);
-        let format = args
-            .report_format
-            .map(report::Format::from)
-            .or_else(|| report::Format::from_path(path))
-            .unwrap_or(report::Format::Text);
-        report::write_report(
-            &summary,
-            path,
-            format,
-            report::ColorChoice::Auto,
-            Some(&source),
-        )?;
+    if let Some(report) = report {
+        write_summaries(report, &args, &source, &engine, shard, &settings)?;
     }
     if !args.quiet {
         eprint!(
@@ -235,6 +142,149 @@ pub fn run(args: ClassifyArgs) -> Result<()> {
         );
     }
     Ok(())
+}
+
+/// The output to write to: the partial file of an interrupted run with `--resume`, else a
+/// fresh one.
+fn open_sink(args: &ClassifyArgs, source: &Source, settings: &Settings) -> Result<Resumed> {
+    if args.resume {
+        return Sink::resume(&args.output, Some(source), settings);
+    }
+    if Sink::has_partial(&args.output) {
+        eprintln!(
+            "note: a partial output from an interrupted run exists for {}; starting over \
+             (add --resume to continue it instead)",
+            args.output.display()
+        );
+    }
+    Ok(Resumed {
+        sink: Sink::open(&args.output, Some(source))?,
+        rows: 0,
+        input_sha256: String::new(),
+    })
+}
+
+/// The summary under construction, when `--report` or `--summary-out` asks for one.
+fn new_report(
+    args: &ClassifyArgs,
+    reader: &StoryReader,
+    engine: &Engine,
+) -> Result<Option<(SummaryBuilder, TaxonomyInfo)>> {
+    if args.report.is_none() && args.summary_out.is_none() {
+        return Ok(None);
+    }
+    let (_, info) = report::load_taxonomy(args.model.taxonomy.as_deref())?;
+    let options = report::SummaryOptions {
+        group_by: args.group_by.clone(),
+        text_column: Some(reader.headers()[reader.text_index()].clone()),
+        ..Default::default()
+    };
+    Ok(Some((
+        SummaryBuilder::new(engine.taxonomy(), options),
+        info,
+    )))
+}
+
+/// Moves `reader` past the `done` rows a resumed run keeps, checking that they are the rows
+/// the partial output was made from. With a report, `kept` names the partial output, whose
+/// rows are fed to the report on the way.
+fn skip_done(
+    reader: &mut StoryReader,
+    done: u64,
+    resumed_digest: &str,
+    kept: Option<(&Path, &mut SummaryBuilder)>,
+    taxonomy: &Taxonomy,
+) -> Result<()> {
+    let skipped = match kept {
+        Some((partial, builder)) => replay_kept_rows(reader, done, partial, taxonomy, builder)?,
+        None => reader.skip(done)?,
+    };
+    if skipped < done {
+        return Err(Error::Usage(format!(
+            "the partial output has {done} rows but {} has only {skipped}; rerun without --resume",
+            reader.name()
+        )));
+    }
+    if reader.digest() != resumed_digest {
+        return Err(Error::Usage(format!(
+            "cannot resume: the first {done} rows of {} are not the ones the partial output \
+             was made from (their contents differ); rerun without --resume to start over",
+            reader.name()
+        )));
+    }
+    Ok(())
+}
+
+/// `--strict`: the first ragged row, or row holding an unclosed quote, is an error.
+fn refuse_malformed(chunk: &[Story], reader: &StoryReader) -> Result<()> {
+    let Some(bad) = chunk.iter().find(|s| s.is_malformed()) else {
+        return Ok(());
+    };
+    let problem = if bad.issues.contains(&RowIssue::UnclosedQuote) {
+        format!("row {}: {UNCLOSED_QUOTE} (--strict rejects it)", bad.row)
+    } else {
+        format!(
+            "row {} has {} fields but the header has {} (--strict rejects ragged rows; \
+             without it the row is classified and flagged status=malformed)",
+            bad.row,
+            bad.fields,
+            reader.headers().len()
+        )
+    };
+    Err(Error::Input {
+        file: reader.name().to_string(),
+        line: Some(bad.line),
+        column: None,
+        problem,
+    })
+}
+
+/// Writes the finished run's `--summary-out` and `--report`.
+fn write_summaries(
+    (builder, info): (SummaryBuilder, TaxonomyInfo),
+    args: &ClassifyArgs,
+    source: &Source,
+    engine: &Engine,
+    shard: Option<Shard>,
+    settings: &Settings,
+) -> Result<()> {
+    let (builder, info) = match &args.summary_out {
+        Some(path) => {
+            let partial = PartialSummary {
+                kind: partial::KIND.into(),
+                settings: summary_settings(settings),
+                shard_count: shard.map_or(1, |s| s.count),
+                shards: vec![shard.map_or(0, |s| s.index)],
+                model: engine.model.name(),
+                taxonomy: info,
+                input: report::input_display_name(&args.input),
+                builder,
+            };
+            partial.write(path)?;
+            (partial.builder, partial.taxonomy)
+        }
+        None => (builder, info),
+    };
+    let Some(path) = &args.report else {
+        return Ok(());
+    };
+    let header = report::header(
+        engine.model.name(),
+        info,
+        report::input_display_name(&args.input),
+    );
+    let format = args
+        .report_format
+        .map(report::Format::from)
+        .or_else(|| report::Format::from_path(path))
+        .unwrap_or(report::Format::Text);
+    report::write_report(
+        &builder.finish(header),
+        path,
+        format,
+        report::ColorChoice::Auto,
+        Some(source),
+    )
 }
 
 /// Skips the `done` rows a resumed run keeps, feeding them to its report as an uninterrupted
