@@ -137,13 +137,14 @@ pub fn read_labelled(
                 });
             }
             let label = story.label.as_deref().unwrap_or("").trim().to_string();
-            let Some(i) = ids.iter().position(|l| *l == label) else {
+            let Some(i) = label_index(&ids, &label) else {
                 return Err(Error::Input {
                     file: reader.name().to_string(),
                     line: Some(story.line),
                     column: Some(label_column.to_string()),
                     problem: format!(
-                        "label '{label}' is not a scenario id; valid labels: {}",
+                        "label '{label}' is not a scenario id; valid labels: {} (case, spaces \
+                         and hyphens aside)",
                         ids.join(", ")
                     ),
                 });
@@ -160,6 +161,23 @@ pub fn read_labelled(
         });
     }
     Ok(out)
+}
+
+/// The scenario a gold label names: its id exactly, or failing that the one id it matches
+/// with case, spaces and hyphens aside (`Passed over`, `lost-pitch`), as hand-labelled
+/// spreadsheets write them.
+fn label_index(ids: &[&str], label: &str) -> Option<usize> {
+    let loose = |s: &str| s.to_lowercase().replace([' ', '-'], "_");
+    ids.iter().position(|id| *id == label).or_else(|| {
+        let mut matches = ids
+            .iter()
+            .enumerate()
+            .filter(|(_, id)| loose(id) == loose(label));
+        match (matches.next(), matches.next()) {
+            (Some((i, _)), None) => Some(i),
+            _ => None,
+        }
+    })
 }
 
 /// Why a labelled row cannot be used, if it cannot: ragged, or without text.
@@ -393,4 +411,27 @@ pub fn apply_args(
         );
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::label_index;
+
+    #[test]
+    fn labels_match_ids_with_case_spaces_and_hyphens_aside() {
+        let ids = ["passed_over", "pivot_regret", "lost_pitch", "other"];
+        for (label, want) in [
+            ("lost_pitch", Some(2)),
+            ("Passed over", Some(0)),
+            ("PIVOT-REGRET", Some(1)),
+            ("Other", Some(3)),
+            ("lost pitches", None),
+            ("passedover", None),
+        ] {
+            assert_eq!(label_index(&ids, label), want, "{label}");
+        }
+        // An exact id wins; a loose label that fits two ids fits none.
+        assert_eq!(label_index(&["a_b", "A_B"], "A_B"), Some(1));
+        assert_eq!(label_index(&["a_b", "A_B"], "a b"), None);
+    }
 }
