@@ -393,6 +393,47 @@ struct LineTracker<R> {
     breaks: Arc<Mutex<LineBreaks>>,
     quotes: QuoteState,
     delimiter: u8,
+    /// Blank lines: the csv crate passes over them, so they are noted here to be told.
+    blanks: BlankLines,
+}
+
+/// Finds the blank lines outside quoted fields, which CSV does not count as rows. One is
+/// kept only when more text follows it, so the line breaks that end a file are not blank
+/// lines.
+struct BlankLines {
+    /// Line breaks (`\n`) passed so far, plus the lines before the CSV started.
+    newlines: u64,
+    at_line_start: bool,
+    unconfirmed: Vec<u64>,
+}
+
+impl BlankLines {
+    fn new(lines_before: u64) -> BlankLines {
+        BlankLines {
+            newlines: lines_before,
+            at_line_start: false,
+            unconfirmed: Vec::new(),
+        }
+    }
+
+    /// Takes the next byte; `quoted` tells whether it sits inside a quoted field.
+    fn next(&mut self, b: u8, quoted: bool, found: &mut Vec<u64>) {
+        match b {
+            b'\n' => {
+                self.newlines += 1;
+                if self.at_line_start && !quoted {
+                    self.unconfirmed.push(self.newlines);
+                }
+                self.at_line_start = !quoted;
+            }
+            // A carriage return leaves the line as it was: CRLF counts once, at its `\n`.
+            b'\r' if !quoted => {}
+            _ => {
+                self.at_line_start = false;
+                found.append(&mut self.unconfirmed);
+            }
+        }
+    }
 }
 
 impl<R: Read> Read for LineTracker<R> {
@@ -403,6 +444,8 @@ impl<R: Read> Read for LineTracker<R> {
             if b == b'\n' || b == b'\r' {
                 breaks.pending.push_back((self.offset + i as u64, b));
             }
+            let quoted = matches!(self.quotes, QuoteState::Quoted);
+            self.blanks.next(b, quoted, &mut breaks.blank_lines);
             self.quotes = self.quotes.next(b, self.delimiter);
         }
         if n == 0 && !buf.is_empty() {
@@ -450,6 +493,8 @@ struct LineBreaks {
     newlines_passed: u64,
     /// The input ended inside a quoted field: its last record ran to the end of the input.
     ends_in_quotes: bool,
+    /// Blank lines read and not yet taken by [`StoryReader::take_blank_lines`].
+    blank_lines: Vec<u64>,
 }
 
 impl LineBreaks {
@@ -542,6 +587,7 @@ impl StoryReader {
             breaks: breaks.clone(),
             quotes: QuoteState::FieldStart,
             delimiter,
+            blanks: BlankLines::new(header_line - 1),
         });
         let mut reader = csv::ReaderBuilder::new()
             .flexible(true)
@@ -596,6 +642,13 @@ impl StoryReader {
     /// Names of the kept columns, in output order.
     pub fn kept_names(&self) -> Vec<String> {
         self.keep.iter().map(|&i| self.headers[i].clone()).collect()
+    }
+
+    /// The line numbers of the blank lines read since the last call. CSV has no empty record,
+    /// so the parser passes them over; the caller says so. The parser reads ahead, so these
+    /// may lie a little past the last story returned.
+    pub fn take_blank_lines(&self) -> Vec<u64> {
+        std::mem::take(&mut self.breaks.lock().expect("never poisoned").blank_lines)
     }
 
     /// Shared counter of bytes read so far, and the total when known (for progress).
@@ -1078,6 +1131,24 @@ mod tests {
         // Only the exact form counts: a column named sep=x is a header.
         let mut r = reader("sep=x,text\n1,y\n", &Columns::default()).unwrap();
         assert_eq!(r.next_chunk(10).unwrap()[0].text, "y");
+    }
+
+    #[test]
+    fn blank_lines_outside_quotes_are_told_but_not_those_ending_the_file() {
+        let csv = "id,text\n1,a\n\n2,b\r\n\r\n3,\"x\n\ny\"\n\n\n";
+        for mut r in [
+            reader(csv, &Columns::default()).unwrap(),
+            trickled(csv.as_bytes().to_vec()),
+        ] {
+            let stories = r.next_chunk(10).unwrap();
+            let lines: Vec<_> = stories.iter().map(|s| s.line).collect();
+            assert_eq!(lines, [2, 4, 6]);
+            assert_eq!(r.take_blank_lines(), [3, 5]);
+            assert!(r.take_blank_lines().is_empty(), "each is told once");
+        }
+        let mut r = reader("sep=;\ntext\nA\n\nB\n", &Columns::default()).unwrap();
+        assert_eq!(r.next_chunk(10).unwrap().len(), 2);
+        assert_eq!(r.take_blank_lines(), [4]);
     }
 
     struct Trickle(io::Cursor<Vec<u8>>);

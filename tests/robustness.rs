@@ -1039,3 +1039,33 @@ fn resume_under_another_shard_index_is_refused() {
     assert_eq!(out.status.code(), Some(2), "{err}");
     assert!(err.contains("--shard was 0/2, now 1/2"), "{err}");
 }
+
+#[test]
+fn blank_lines_are_not_rows_but_each_is_told() {
+    let dir = tempfile::tempdir().unwrap();
+    let input = write_input(
+        dir.path(),
+        "one.csv",
+        b"text\nI was passed over.\n\nWe lost the bid.\r\n\r\n\"Two\n\nlines\"\n\n",
+    );
+    let run = classify_env(dir.path(), &input, &[], &[HASHED]);
+    assert_eq!(run.out.status.code(), Some(0), "{}", stderr(&run.out));
+    assert_eq!(run.rows.len(), 3, "blank lines are not rows");
+    assert_eq!(run.value("3", "text"), "Two\n\nlines");
+    let said = stderr(&run.out);
+    for line in [3, 5] {
+        assert!(
+            said.contains(&format!("one.csv:{line}: blank line passed over")),
+            "{said}"
+        );
+    }
+    assert!(
+        !said.contains("one.csv:7:"),
+        "a blank line inside quotes is text: {said}"
+    );
+    assert!(
+        !said.contains("one.csv:9:"),
+        "nor does the file's end count: {said}"
+    );
+    assert!(said.contains("(2 blank lines passed over)"), "{said}");
+}
