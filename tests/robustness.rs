@@ -1068,4 +1068,11 @@ fn blank_lines_are_not_rows_but_each_is_told() {
         "nor does the file's end count: {said}"
     );
     assert!(said.contains("(2 blank lines passed over)"), "{said}");
+
+    let embedded = failup_env(dir.path(), &["embed", "one.csv", "-q"], None, &[HASHED]);
+    assert_eq!(embedded.status.code(), Some(0), "{}", stderr(&embedded));
+    assert_eq!(stdout(&embedded).lines().count(), 3);
+    let said = stderr(&embedded);
+    assert!(said.contains("one.csv:3: blank line passed over"), "{said}");
+    assert!(said.contains("one.csv:5: blank line passed over"), "{said}");
 }

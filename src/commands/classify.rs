@@ -91,7 +91,7 @@ pub fn run(args: ClassifyArgs) -> Result<()> {
     let start = Instant::now();
     let outcome: Result<()> = (|| loop {
         let chunk = reader.next_chunk(args.chunk_size as usize)?;
-        tally.blank_lines(reader.name(), reader.take_blank_lines());
+        tally.blank_lines.tell(&reader);
         if chunk.is_empty() {
             return Ok(());
         }
@@ -497,7 +497,7 @@ struct Tally {
     too_long: u64,
     truncated: u64,
     warned: usize,
-    blank_lines: u64,
+    blank_lines: super::BlankLines,
     /// Hashes of the ids seen, to count repeats in bounded memory (8 bytes per row).
     ids: HashSet<u64>,
     duplicate_ids: u64,
@@ -514,7 +514,7 @@ impl Tally {
             too_long: 0,
             truncated: 0,
             warned: 0,
-            blank_lines: 0,
+            blank_lines: Default::default(),
             ids: HashSet::new(),
             duplicate_ids: 0,
         }
@@ -573,20 +573,6 @@ impl Tally {
         }
     }
 
-    /// Blank lines are not rows, so the output has nothing for them; the warning accounts for
-    /// them.
-    fn blank_lines(&mut self, file: &str, lines: Vec<u64>) {
-        for line in lines {
-            if self.blank_lines < MAX_ROW_WARNINGS as u64 {
-                eprintln!(
-                    "warning: {file}:{line}: blank line passed over (CSV has no empty rows; \
-                     write \"\" for an empty story)"
-                );
-            }
-            self.blank_lines += 1;
-        }
-    }
-
     fn warn_rest(&self) {
         if self.warned > MAX_ROW_WARNINGS {
             eprintln!(
@@ -594,12 +580,7 @@ impl Tally {
                 self.warned - MAX_ROW_WARNINGS
             );
         }
-        if self.blank_lines > MAX_ROW_WARNINGS as u64 {
-            eprintln!(
-                "warning: {} more blank lines passed over",
-                self.blank_lines - MAX_ROW_WARNINGS as u64
-            );
-        }
+        self.blank_lines.tell_rest();
         if self.duplicate_ids > 0 {
             eprintln!(
                 "warning: {} rows repeat an id seen earlier; all rows were kept, none merged",
@@ -625,9 +606,10 @@ impl Tally {
         if self.truncated > 0 {
             s += &format!(", {} truncated to the model's window", self.truncated);
         }
-        if self.blank_lines > 0 {
-            let plural = if self.blank_lines == 1 { "" } else { "s" };
-            s += &format!(" ({} blank line{plural} passed over)", self.blank_lines);
+        let blank = self.blank_lines.count;
+        if blank > 0 {
+            let plural = if blank == 1 { "" } else { "s" };
+            s += &format!(" ({blank} blank line{plural} passed over)");
         }
         s.push('\n');
         for (scenario, &n) in taxonomy.scenarios.iter().zip(&self.per_category) {

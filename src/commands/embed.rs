@@ -32,8 +32,10 @@ pub fn run(args: EmbedArgs) -> Result<()> {
     let (bytes, total) = reader.progress_counter();
     let mut progress = Progress::new(args.quiet, bytes, total);
     let start = Instant::now();
+    let mut blank_lines = super::BlankLines::default();
     loop {
         let chunk = reader.next_chunk(CHUNK_SIZE)?;
+        blank_lines.tell(&reader);
         if chunk.is_empty() {
             break;
         }
@@ -73,6 +75,7 @@ pub fn run(args: EmbedArgs) -> Result<()> {
         progress.add_rows(chunk.len() as u64, start.elapsed().as_secs_f64());
     }
     progress.finish();
+    blank_lines.tell_rest();
     let settings = match shard {
         Some(_) => shard_settings(&args, &reader, &engine)?,
         None => Default::default(),

@@ -69,6 +69,39 @@ fn commit_output(
 }
 
 /// The name a user types for a value of an option (`int8`, `chunk`, …).
+/// Tells the blank lines a reader passed over, which CSV does not count as rows and the
+/// output therefore has nothing for: the first ten by file:line, then a count.
+#[derive(Default)]
+struct BlankLines {
+    count: u64,
+}
+
+impl BlankLines {
+    const TOLD_ONE_BY_ONE: u64 = 10;
+
+    fn tell(&mut self, reader: &failup::input::StoryReader) {
+        for line in reader.take_blank_lines() {
+            if self.count < Self::TOLD_ONE_BY_ONE {
+                eprintln!(
+                    "warning: {}:{line}: blank line passed over (CSV has no empty rows; write \
+                     \"\" for an empty story)",
+                    reader.name()
+                );
+            }
+            self.count += 1;
+        }
+    }
+
+    fn tell_rest(&self) {
+        if self.count > Self::TOLD_ONE_BY_ONE {
+            eprintln!(
+                "warning: {} more blank lines passed over",
+                self.count - Self::TOLD_ONE_BY_ONE
+            );
+        }
+    }
+}
+
 fn value_name(v: impl clap::ValueEnum) -> String {
     v.to_possible_value()
         .map_or_else(String::new, |p| p.get_name().to_string())
