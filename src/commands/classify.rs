@@ -3,10 +3,11 @@
 use std::collections::HashSet;
 use std::hash::{DefaultHasher, Hash, Hasher};
 use std::path::Path;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::AtomicBool;
 use std::sync::Arc;
 use std::time::Instant;
 
+use super::resume;
 use crate::cli::ClassifyArgs;
 use failup::error::{Error, Result};
 use failup::input::{RowIssue, Source, Story, StoryReader, UNCLOSED_QUOTE};
@@ -19,7 +20,7 @@ use failup::report::{
     self, partial, partial::PartialSummary, ReportRow, SummaryBuilder, TaxonomyInfo,
 };
 use failup::shard::Shard;
-use failup::sink::{Resumed, Settings, Sink};
+use failup::sink::Settings;
 use failup::taxonomy::Taxonomy;
 
 /// Warnings printed one by one before they are only counted.
@@ -48,7 +49,7 @@ pub fn run(args: ClassifyArgs) -> Result<()> {
     } else {
         resume_settings(&args, &source, &reader, &engine, shard)?
     };
-    let resumed = open_sink(&args, &source, &settings)?;
+    let resumed = resume::open_sink(&args.output, args.resume, &source, &settings)?;
     let mut report = new_report(&args, &reader, &engine)?;
     let done = resumed.rows;
     let partial = resumed.sink.partial_path().map(Path::to_path_buf);
@@ -82,8 +83,8 @@ pub fn run(args: ClassifyArgs) -> Result<()> {
     }
 
     let stop = Arc::new(AtomicBool::new(false));
-    install_ctrl_c(stop.clone());
-    let mut pause = TestPause::from_env();
+    resume::install_ctrl_c(stop.clone());
+    let mut pause = resume::TestPause::from_env();
     let (bytes, total) = reader.progress_counter();
     let mut progress = Progress::new(args.quiet, bytes, total);
     let mut tally = Tally::new(engine.taxonomy().scenarios.len());
@@ -124,7 +125,7 @@ pub fn run(args: ClassifyArgs) -> Result<()> {
         Err(Error::Interrupted) => {
             tally.warn_rest();
             let sink = writer.finish()?;
-            eprintln!("{}", interruption(sink.partial_path(), written));
+            eprintln!("{}", resume::interruption(sink.partial_path(), written));
             // Not committed: a checkpointed partial file stays for --resume.
             drop(sink);
             return Err(Error::Interrupted);
@@ -143,26 +144,6 @@ pub fn run(args: ClassifyArgs) -> Result<()> {
         );
     }
     Ok(())
-}
-
-/// The output to write to: the partial file of an interrupted run with `--resume`, else a
-/// fresh one.
-fn open_sink(args: &ClassifyArgs, source: &Source, settings: &Settings) -> Result<Resumed> {
-    if args.resume {
-        return Sink::resume(&args.output, Some(source), settings);
-    }
-    if Sink::has_partial(&args.output) {
-        eprintln!(
-            "note: a partial output from an interrupted run exists for {}; starting over \
-             (add --resume to continue it instead)",
-            args.output.display()
-        );
-    }
-    Ok(Resumed {
-        sink: Sink::open(&args.output, Some(source))?,
-        rows: 0,
-        input_sha256: String::new(),
-    })
 }
 
 /// The summary under construction, when `--report` or `--summary-out` asks for one.
@@ -200,20 +181,7 @@ fn skip_done(
         Some((partial, builder)) => replay_kept_rows(reader, done, partial, taxonomy, builder)?,
         None => reader.skip(done)?,
     };
-    if skipped < done {
-        return Err(Error::Usage(format!(
-            "the partial output has {done} rows but {} has only {skipped}; rerun without --resume",
-            reader.name()
-        )));
-    }
-    if reader.digest() != resumed_digest {
-        return Err(Error::Usage(format!(
-            "cannot resume: the first {done} rows of {} are not the ones the partial output \
-             was made from (their contents differ); rerun without --resume to start over",
-            reader.name()
-        )));
-    }
-    Ok(())
+    resume::check_skipped(reader, done, skipped, resumed_digest)
 }
 
 /// `--strict`: the first ragged row, or row holding an unclosed quote, is an error.
@@ -328,32 +296,6 @@ fn replay_kept_rows(
     Ok(replayed)
 }
 
-/// What an interrupted run says: what it kept and how to go on.
-fn interruption(partial: Option<&Path>, written: u64) -> String {
-    match partial {
-        Some(_) if written == 0 => "interrupted before the first chunk was complete: nothing \
-                                    was kept; run the same command again"
-            .into(),
-        Some(p) => format!(
-            "interrupted: {written} complete rows kept in {}; run the same command with \
-             --resume to continue",
-            p.display()
-        ),
-        None => format!(
-            "interrupted after {written} rows; to be able to resume, write to a file with -o FILE"
-        ),
-    }
-}
-
-/// Ctrl-C asks the run to stop after the current batch; a second Ctrl-C ends it at once.
-fn install_ctrl_c(stop: Arc<AtomicBool>) {
-    let _ = ctrlc::set_handler(move || {
-        if stop.swap(true, Ordering::SeqCst) {
-            std::process::exit(130);
-        }
-    });
-}
-
 /// The input and every setting that shapes the output's bytes, so `--resume` never mixes rows
 /// from different runs and can name the setting that changed. The pace (chunk and batch
 /// sizes, threads) is left out: it changes no row. Values are written out one by
@@ -365,7 +307,7 @@ fn resume_settings(
     engine: &Engine,
     shard: Option<Shard>,
 ) -> Result<Settings> {
-    let input = input_identity(source)?;
+    let input = resume::input_identity(source)?;
     let model = &args.model;
     let precision = model.engine_options().precision;
     let optional = |v: Option<&str>| v.unwrap_or("(default)").to_string();
@@ -416,48 +358,6 @@ fn resume_settings(
 }
 
 /// How a run names its input in settings: the file's full path, size and modification time
-/// (so an edited file is another input), or `<stdin>`.
-fn input_identity(source: &Source) -> Result<String> {
-    let Source::File(p) = source else {
-        return Ok("<stdin>".into());
-    };
-    let meta = std::fs::metadata(p).map_err(|e| Error::io(source.name(), e))?;
-    let mtime = meta
-        .modified()
-        .ok()
-        .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
-        .map_or(0, |d| d.as_nanos());
-    let path = p.canonicalize().unwrap_or_else(|_| p.clone());
-    Ok(format!(
-        "{} ({} bytes, modified {mtime})",
-        path.display(),
-        meta.len()
-    ))
-}
-
-/// A hook for failup's own tests (env `FAILUP_TEST_PAUSE_AFTER_ROWS=N`): once N rows are
-/// checkpointed, the run waits until it is interrupted, so a test can send Ctrl-C or a kill
-/// at a known row instead of racing the run.
-struct TestPause(Option<u64>);
-
-impl TestPause {
-    fn from_env() -> TestPause {
-        TestPause(
-            std::env::var("FAILUP_TEST_PAUSE_AFTER_ROWS")
-                .ok()
-                .and_then(|v| v.parse().ok()),
-        )
-    }
-
-    fn after_checkpoint(&mut self, written: u64, stop: &AtomicBool) {
-        if self.0.is_some_and(|n| written >= n) {
-            self.0 = None;
-            while !stop.load(Ordering::SeqCst) {
-                std::thread::sleep(std::time::Duration::from_millis(5));
-            }
-        }
-    }
-}
 
 /// What parts of one run share, so `failup merge` can refuse parts of different runs: the
 /// resume settings, less those that only shape the row file or split the work.

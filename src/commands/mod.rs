@@ -11,6 +11,7 @@ pub mod eval;
 pub mod merge;
 pub mod models;
 pub mod report;
+pub mod resume;
 pub mod train;
 
 use std::process::ExitCode;

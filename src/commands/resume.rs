@@ -1,0 +1,130 @@
+//! What `classify` and `embed` share to be interrupted and resumed: the output's partial
+//! file, the input's identity, Ctrl-C, and the check that a resumed run skips the rows it
+//! kept.
+
+use std::path::Path;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+
+use failup::error::{Error, Result};
+use failup::input::{Source, StoryReader};
+use failup::sink::{Resumed, Settings, Sink};
+
+/// The output to write to: the partial file of an interrupted run with `--resume`, else a
+/// fresh one.
+pub fn open_sink(
+    output: &Path,
+    resume: bool,
+    source: &Source,
+    settings: &Settings,
+) -> Result<Resumed> {
+    if resume {
+        return Sink::resume(output, Some(source), settings);
+    }
+    if Sink::has_partial(output) {
+        eprintln!(
+            "note: a partial output from an interrupted run exists for {}; starting over \
+             (add --resume to continue it instead)",
+            output.display()
+        );
+    }
+    Ok(Resumed {
+        sink: Sink::open(output, Some(source))?,
+        rows: 0,
+        input_sha256: String::new(),
+    })
+}
+
+/// Checks that `reader` skipped all `done` rows a resumed run keeps, and that they are the
+/// rows the partial output was made from.
+pub fn check_skipped(
+    reader: &StoryReader,
+    done: u64,
+    skipped: u64,
+    resumed_digest: &str,
+) -> Result<()> {
+    if skipped < done {
+        return Err(Error::Usage(format!(
+            "the partial output has {done} rows but {} has only {skipped}; rerun without --resume",
+            reader.name()
+        )));
+    }
+    if reader.digest() != resumed_digest {
+        return Err(Error::Usage(format!(
+            "cannot resume: the first {done} rows of {} are not the ones the partial output \
+             was made from (their contents differ); rerun without --resume to start over",
+            reader.name()
+        )));
+    }
+    Ok(())
+}
+
+/// What an interrupted run says: what it kept and how to go on.
+pub fn interruption(partial: Option<&Path>, written: u64) -> String {
+    match partial {
+        Some(_) if written == 0 => "interrupted before the first chunk was complete: nothing \
+                                    was kept; run the same command again"
+            .into(),
+        Some(p) => format!(
+            "interrupted: {written} complete rows kept in {}; run the same command with \
+             --resume to continue",
+            p.display()
+        ),
+        None => format!(
+            "interrupted after {written} rows; to be able to resume, write to a file with -o FILE"
+        ),
+    }
+}
+
+/// Ctrl-C asks the run to stop after the current batch; a second Ctrl-C ends it at once.
+pub fn install_ctrl_c(stop: Arc<AtomicBool>) {
+    let _ = ctrlc::set_handler(move || {
+        if stop.swap(true, Ordering::SeqCst) {
+            std::process::exit(130);
+        }
+    });
+}
+
+/// How a run names its input in settings: the file's full path, size and modification time
+/// (so an edited file is another input), or `<stdin>`.
+pub fn input_identity(source: &Source) -> Result<String> {
+    let Source::File(p) = source else {
+        return Ok("<stdin>".into());
+    };
+    let meta = std::fs::metadata(p).map_err(|e| Error::io(source.name(), e))?;
+    let mtime = meta
+        .modified()
+        .ok()
+        .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
+        .map_or(0, |d| d.as_nanos());
+    let path = p.canonicalize().unwrap_or_else(|_| p.clone());
+    Ok(format!(
+        "{} ({} bytes, modified {mtime})",
+        path.display(),
+        meta.len()
+    ))
+}
+
+/// A hook for failup's own tests (env `FAILUP_TEST_PAUSE_AFTER_ROWS=N`): once N rows are
+/// checkpointed, the run waits until it is interrupted, so a test can send Ctrl-C or a kill
+/// at a known row instead of racing the run.
+pub struct TestPause(Option<u64>);
+
+impl TestPause {
+    pub fn from_env() -> TestPause {
+        TestPause(
+            std::env::var("FAILUP_TEST_PAUSE_AFTER_ROWS")
+                .ok()
+                .and_then(|v| v.parse().ok()),
+        )
+    }
+
+    pub fn after_checkpoint(&mut self, written: u64, stop: &AtomicBool) {
+        if self.0.is_some_and(|n| written >= n) {
+            self.0 = None;
+            while !stop.load(Ordering::SeqCst) {
+                std::thread::sleep(std::time::Duration::from_millis(5));
+            }
+        }
+    }
+}
