@@ -591,6 +591,17 @@ pub struct EmbedArgs {
     #[arg(short, long, default_value = "-", value_name = "FILE")]
     pub output: PathBuf,
 
+    /// Continue an interrupted run: keep the complete lines of OUTPUT's partial file and embed
+    /// only the rest. Needs -o FILE and the same input and settings.
+    #[arg(long)]
+    pub resume: bool,
+
+    /// Rows read, length-sorted and checkpointed at a time. Larger chunks pad less; smaller
+    /// ones keep less in memory and lose less work to an interruption.
+    #[arg(long, env = "FAILUP_CHUNK_SIZE", default_value_t = CHUNK_SIZE as u64, value_name = "N",
+          value_parser = clap::value_parser!(u64).range(1..))]
+    pub chunk_size: u64,
+
     #[command(flatten)]
     pub columns: ColumnArgs,
 

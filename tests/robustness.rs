@@ -638,19 +638,25 @@ fn interrupt_midway_with(
     extra: &[&str],
     env: &[(&str, &str)],
 ) -> Output {
+    let mut args = vec!["classify", "in.csv", "-o", "out.csv"];
+    args.extend(extra);
+    interrupt_at(dir, rows, signal, &args, env)
+}
+
+/// Starts failup with `args` (which must write `out.csv` in `dir`) at a chunk size of 8 and
+/// batches of 4, and stops it with `signal` once at least `rows` rows are checkpointed.
+fn interrupt_at(
+    dir: &Path,
+    rows: u64,
+    signal: &str,
+    args: &[&str],
+    env: &[(&str, &str)],
+) -> Output {
     let model = repo_path("models/all-MiniLM-L6-v2");
     let child = failup_command()
-        .args([
-            "classify",
-            "in.csv",
-            "-o",
-            "out.csv",
-            "-q",
-            "--chunk-size",
-            "8",
-        ])
+        .args(args)
+        .args(["-q", "--chunk-size", "8"])
         .args(["--batch-size", "4", "--model", model.to_str().unwrap()])
-        .args(extra)
         .env("FAILUP_TEST_PAUSE_AFTER_ROWS", rows.to_string())
         .envs(env.iter().copied())
         .current_dir(dir)
@@ -1075,4 +1081,76 @@ fn blank_lines_are_not_rows_but_each_is_told() {
     let said = stderr(&embedded);
     assert!(said.contains("one.csv:3: blank line passed over"), "{said}");
     assert!(said.contains("one.csv:5: blank line passed over"), "{said}");
+}
+
+#[test]
+fn an_interrupted_embed_resumes_identically() {
+    let dir = tempfile::tempdir().unwrap();
+    write_input(dir.path(), "in.csv", many_stories(40).as_bytes());
+    let model = repo_path("models/all-MiniLM-L6-v2");
+    let model = model.to_str().unwrap();
+    let whole = failup_in(
+        dir.path(),
+        &["embed", "in.csv", "-q", "--model", model],
+        None,
+    );
+    assert_eq!(whole.status.code(), Some(0), "{}", stderr(&whole));
+
+    let stopped = interrupt_at(
+        dir.path(),
+        16,
+        "INT",
+        &["embed", "in.csv", "-o", "out.csv"],
+        &[],
+    );
+    assert_eq!(stopped.status.code(), Some(130), "{}", stderr(&stopped));
+    let said = stderr(&stopped);
+    assert!(
+        said.contains("16 complete rows kept") && said.contains("--resume"),
+        "{said}"
+    );
+    assert!(!dir.path().join("out.csv").exists());
+
+    let args = [
+        "embed",
+        "in.csv",
+        "-o",
+        "out.csv",
+        "--resume",
+        "--chunk-size",
+        "3",
+    ];
+    let resumed = failup_in(dir.path(), &[&args[..], &["--model", model]].concat(), None);
+    assert_eq!(resumed.status.code(), Some(0), "{}", stderr(&resumed));
+    assert!(stderr(&resumed).contains("resuming after row 16"));
+    let finished = std::fs::read(dir.path().join("out.csv")).unwrap();
+    assert!(
+        finished == whole.stdout,
+        "resumed embeddings equal an uninterrupted run's"
+    );
+    assert_eq!(String::from_utf8(finished).unwrap().lines().count(), 40);
+
+    // Another input is refused rather than mixed in.
+    let stopped = interrupt_at(
+        dir.path(),
+        8,
+        "KILL",
+        &["embed", "in.csv", "-o", "out.csv"],
+        &[],
+    );
+    assert_eq!(stopped.status.code(), None);
+    write_input(dir.path(), "in.csv", many_stories(41).as_bytes());
+    let refused = failup_in(
+        dir.path(),
+        &[
+            "embed", "in.csv", "-o", "out.csv", "--resume", "--model", model,
+        ],
+        None,
+    );
+    assert_eq!(refused.status.code(), Some(2));
+    assert!(
+        stderr(&refused).contains("cannot resume"),
+        "{}",
+        stderr(&refused)
+    );
 }

@@ -357,8 +357,6 @@ fn resume_settings(
     Ok(pairs.into_iter().map(|(k, v)| (k.to_string(), v)).collect())
 }
 
-/// How a run names its input in settings: the file's full path, size and modification time
-
 /// What parts of one run share, so `failup merge` can refuse parts of different runs: the
 /// resume settings, less those that only shape the row file or split the work.
 fn summary_settings(resume: &Settings) -> Settings {

@@ -1,16 +1,20 @@
 //! `failup embed`: sentence embeddings as JSON Lines, one per input row, in order.
 
 use std::io::Write;
+use std::sync::atomic::AtomicBool;
+use std::sync::Arc;
 use std::time::Instant;
 
 use serde_json::json;
 
+use super::resume;
 use crate::cli::EmbedArgs;
 use failup::error::{Error, Result};
-use failup::input::{Columns, RowIssue, Source, StoryReader, UNCLOSED_QUOTE};
-use failup::pipeline::{Engine, Want, CHUNK_SIZE};
+use failup::input::{Columns, RowIssue, Source, Story, StoryReader, UNCLOSED_QUOTE};
+use failup::pipeline::{Embedded, Engine, Want};
 use failup::progress::Progress;
-use failup::sink::Sink;
+use failup::shard::Shard;
+use failup::sink::{Settings, Sink};
 
 pub fn run(args: EmbedArgs) -> Result<()> {
     let source = Source::from_arg(&args.input);
@@ -27,68 +31,135 @@ pub fn run(args: EmbedArgs) -> Result<()> {
     failup::sink::check_output(&args.output, Some(&source))?;
     super::warn_if_unrecorded(&args.output, shard);
     let engine = Engine::load(&args.model.engine_options())?;
-    let mut sink = Sink::open(&args.output, Some(&source))?;
-    let name = sink.name();
+    // A stream can be neither resumed nor recorded, so it needs no settings.
+    let settings = match failup::sink::is_stream(&args.output) {
+        true => Settings::new(),
+        false => settings(&args, &source, &reader, &engine, shard)?,
+    };
+    let resumed = resume::open_sink(&args.output, args.resume, &source, &settings)?;
+    let (mut sink, done) = (resumed.sink, resumed.rows);
+    if done > 0 {
+        let skipped = reader.skip(done)?;
+        resume::check_skipped(&reader, done, skipped, &resumed.input_sha256)?;
+        // Told by the run that read them.
+        reader.take_blank_lines();
+        if !args.quiet {
+            eprintln!("resuming after row {done}");
+        }
+    }
+    let stop = Arc::new(AtomicBool::new(false));
+    resume::install_ctrl_c(stop.clone());
+    let mut pause = resume::TestPause::from_env();
     let (bytes, total) = reader.progress_counter();
     let mut progress = Progress::new(args.quiet, bytes, total);
     let start = Instant::now();
     let mut blank_lines = super::BlankLines::default();
-    loop {
-        let chunk = reader.next_chunk(CHUNK_SIZE)?;
+    let mut written = done;
+    let outcome: Result<()> = (|| loop {
+        let chunk = reader.next_chunk(args.chunk_size as usize)?;
         blank_lines.tell(&reader);
         if chunk.is_empty() {
-            break;
+            return Ok(());
         }
-        // Embeddings carry no status column, so the row that swallowed the rest is told here.
-        for story in chunk
-            .iter()
-            .filter(|s| s.issues.contains(&RowIssue::UnclosedQuote))
-        {
-            eprintln!(
-                "warning: {}:{}: row {} (id {}): {UNCLOSED_QUOTE}",
-                reader.name(),
-                story.line,
-                story.row,
-                story.id
-            );
-        }
+        warn_unclosed(&chunk, reader.name());
         let texts: Vec<&str> = chunk.iter().map(|s| s.text.as_str()).collect();
         // The whole story's embedding, at parity with the reference implementation, whatever
         // the classifier reads.
-        let embedded = engine.encoder().embed_texts(&texts, Want::default())?;
-        for (story, e) in chunk.iter().zip(&embedded) {
-            let mut line = json!({
-                "id": story.id,
-                "tokens": e.tokens,
-                "truncated": e.truncated,
-                "chunks": e.chunks,
-                "embedding": e.embedding,
-            });
-            if shard.is_some() {
-                line["row"] = json!(story.row);
-            }
-            serde_json::to_writer(&mut sink, &line)
-                .map_err(std::io::Error::from)
-                .and_then(|_| sink.write_all(b"\n"))
-                .map_err(|e| Error::io(&name, e))?;
-        }
+        let embedded = engine
+            .encoder()
+            .embed_texts_until(&texts, Want::default(), &stop)?;
+        write_lines(&mut sink, &chunk, &embedded, shard.is_some())?;
+        written += chunk.len() as u64;
+        sink.checkpoint(written, &settings, &reader.digest())?;
+        pause.after_checkpoint(written, &stop);
         progress.add_rows(chunk.len() as u64, start.elapsed().as_secs_f64());
-    }
+    })();
     progress.finish();
     blank_lines.tell_rest();
-    let settings = match shard {
-        Some(_) => shard_settings(&args, &reader, &engine)?,
-        None => Default::default(),
-    };
-    super::commit_output(sink, shard, &reader, settings)
+    match outcome {
+        Ok(()) => {}
+        Err(Error::Interrupted) => {
+            let name = sink.name();
+            sink.flush().map_err(|e| Error::io(&name, e))?;
+            eprintln!("{}", resume::interruption(sink.partial_path(), written));
+            // Not committed: a checkpointed partial file stays for --resume.
+            drop(sink);
+            return Err(Error::Interrupted);
+        }
+        Err(e) => return Err(e),
+    }
+    super::commit_output(sink, shard, &reader, shard_settings(&settings))
 }
 
-/// The input and the settings that shape an embedding part's bytes, for its shard record.
-fn shard_settings(
+/// Embeddings carry no status column, so a row that swallowed the rest of the input behind a
+/// quote that never closes is told here.
+fn warn_unclosed(chunk: &[Story], file: &str) {
+    for story in chunk
+        .iter()
+        .filter(|s| s.issues.contains(&RowIssue::UnclosedQuote))
+    {
+        eprintln!(
+            "warning: {file}:{}: row {} (id {}): {UNCLOSED_QUOTE}",
+            story.line, story.row, story.id
+        );
+    }
+}
+
+/// One JSON line per story: its id, token count and embedding (and its input row in a shard).
+fn write_lines(
+    sink: &mut Sink,
+    chunk: &[Story],
+    embedded: &[Embedded],
+    row_numbers: bool,
+) -> Result<()> {
+    let name = sink.name();
+    for (story, e) in chunk.iter().zip(embedded) {
+        let mut line = json!({
+            "id": story.id,
+            "tokens": e.tokens,
+            "truncated": e.truncated,
+            "chunks": e.chunks,
+            "embedding": e.embedding,
+        });
+        if row_numbers {
+            line["row"] = json!(story.row);
+        }
+        serde_json::to_writer(&mut *sink, &line)
+            .map_err(std::io::Error::from)
+            .and_then(|_| sink.write_all(b"\n"))
+            .map_err(|e| Error::io(&name, e))?;
+    }
+    Ok(())
+}
+
+/// The input and every setting that shapes the output's bytes, so `--resume` never mixes
+/// lines from different runs.
+fn settings(
     args: &EmbedArgs,
+    source: &Source,
     reader: &StoryReader,
     engine: &Engine,
-) -> Result<failup::sink::Settings> {
+    shard: Option<Shard>,
+) -> Result<Settings> {
+    let mut settings = embedding_settings(args, reader, engine)?;
+    settings.insert("input".into(), resume::input_identity(source)?);
+    // As resolved: `auto` under another task index is another shard.
+    let shard = shard.map_or("(none)".into(), |s| format!("{}/{}", s.index, s.count));
+    settings.insert("--shard".into(), shard);
+    Ok(settings)
+}
+
+/// What the parts of one sharded run share, for their records: the settings less the shard,
+/// and less the input's path and time (the record has its content's digest instead).
+fn shard_settings(settings: &Settings) -> Settings {
+    let mut settings = settings.clone();
+    settings.remove("--shard");
+    settings.remove("input");
+    settings
+}
+
+/// The settings that shape the embeddings' bytes.
+fn embedding_settings(args: &EmbedArgs, reader: &StoryReader, engine: &Engine) -> Result<Settings> {
     let precision = args.model.engine_options().precision;
     let pairs = [
         ("failup version", env!("CARGO_PKG_VERSION").to_string()),
