@@ -7,6 +7,7 @@
 //! numbers meaningless. User examples are embedded afresh on every run (`--examples`) or stored
 //! inside the profile, never in the prototype cache, so they cannot be served stale.
 
+use std::io::Write;
 use std::path::Path;
 
 use serde::{Deserialize, Serialize};
@@ -19,6 +20,7 @@ use crate::input::{
     is_blank, Columns, Dialect, RowIssue, Source, Story, StoryReader, UNCLOSED_QUOTE,
 };
 use crate::pipeline::{Engine, CHUNK_SIZE};
+use crate::sink::Sink;
 use crate::taxonomy::Taxonomy;
 
 /// 2: the head has an attention query (format 1's heads had none and cannot be used).
@@ -301,9 +303,13 @@ impl Profile {
         Ok(())
     }
 
+    /// Writes the profile whole or not at all: under a temporary name, renamed when complete.
     pub fn save(&self, path: &Path) -> Result<()> {
         let text = serde_json::to_string(self).expect("profile serialises");
-        std::fs::write(path, text).map_err(|e| Error::io(path.display().to_string(), e))
+        let mut sink = Sink::open(path, None)?;
+        sink.write_all(text.as_bytes())
+            .map_err(|e| Error::io(path.display().to_string(), e))?;
+        sink.commit()
     }
 
     pub fn load(path: &Path) -> Result<Profile> {

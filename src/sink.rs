@@ -143,6 +143,15 @@ pub fn check_output(path: &Path, input: Option<&Source>) -> Result<()> {
             path.display()
         )));
     }
+    let folder = path.parent().filter(|p| !p.as_os_str().is_empty());
+    if let Some(folder) = folder.filter(|f| !f.is_dir()) {
+        return Err(Error::Usage(format!(
+            "cannot write {}: there is no folder {}; create it first (mkdir -p {})",
+            path.display(),
+            folder.display(),
+            folder.display()
+        )));
+    }
     Ok(())
 }
 

@@ -383,6 +383,44 @@ fn excel_unicode_text_in_utf16_is_read() {
 }
 
 #[test]
+fn an_output_in_a_missing_folder_is_refused_before_the_model_loads() {
+    let dir = tempfile::tempdir().unwrap();
+    write_input(dir.path(), "in.csv", many_stories(4).as_bytes());
+    for command in ["classify", "embed"] {
+        let args = [command, "in.csv", "-o", "no/such/out.csv"];
+        let out = failup_env(
+            dir.path(),
+            &[&args[..], &["--model", "no-such-model"]].concat(),
+            None,
+            &[],
+        );
+        assert_eq!(out.status.code(), Some(2), "{command}");
+        let said = stderr(&out);
+        assert!(
+            said.contains("there is no folder no/such") && said.contains("mkdir -p"),
+            "{said}"
+        );
+    }
+    // A report or summary that could not be written is told before the work, not after it.
+    for flag in ["--report", "--summary-out"] {
+        let args = ["classify", "in.csv", "-o", "out.csv", flag, "no/r.md"];
+        let out = failup_env(
+            dir.path(),
+            &[&args[..], &["--model", "no-such-model"]].concat(),
+            None,
+            &[],
+        );
+        assert_eq!(out.status.code(), Some(2), "{flag}");
+        assert!(
+            stderr(&out).contains("there is no folder no"),
+            "{}",
+            stderr(&out)
+        );
+    }
+    assert!(!dir.path().join("no").exists());
+}
+
+#[test]
 fn an_output_that_is_a_folder_is_refused_and_leaves_nothing() {
     let dir = tempfile::tempdir().unwrap();
     write_input(dir.path(), "in.csv", many_stories(4).as_bytes());

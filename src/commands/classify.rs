@@ -39,7 +39,15 @@ pub fn run(args: ClassifyArgs) -> Result<()> {
             "--group-by breaks down a report: add --report FILE or --summary-out FILE".into(),
         ));
     }
-    failup::sink::check_output(&args.output, Some(&source))?;
+    // Every file the run will write, checked before the work rather than after it.
+    let outputs = [
+        Some(&args.output),
+        args.report.as_ref(),
+        args.summary_out.as_ref(),
+    ];
+    for output in outputs.into_iter().flatten() {
+        failup::sink::check_output(output, Some(&source))?;
+    }
     super::warn_if_unrecorded(&args.output, shard);
     let engine = super::load_engine(&args.model, &args.fewshot)?;
     // A stream cannot be resumed, so without a summary it needs no settings (and skips hashing

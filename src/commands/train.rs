@@ -6,6 +6,8 @@ use failup::pipeline::Engine;
 use failup::profile::{embed_labelled, read_labelled, Profile};
 
 pub fn run(args: TrainArgs) -> Result<()> {
+    // Told before the model loads, not after the fitting.
+    failup::sink::check_output(&args.output, None)?;
     let engine = Engine::load(&args.model.engine_options())?;
     let rows = read_labelled(
         &args.input,
