@@ -155,6 +155,42 @@ pub fn check_output(path: &Path, input: Option<&Source>) -> Result<()> {
     Ok(())
 }
 
+/// Refuses two outputs of one run that name the same file (or both standard output): the
+/// second would overwrite the first, and a report written over the rows loses them. Devices
+/// other than standard output (`/dev/null` twice, to time a run) may repeat.
+pub fn check_distinct(outputs: &[(&str, &Path)]) -> Result<()> {
+    let place = |path: &Path| -> Option<PathBuf> {
+        if path == Path::new("-") {
+            return Some(path.to_path_buf());
+        }
+        if is_stream(path) {
+            return None;
+        }
+        let folder = match path.parent().filter(|p| !p.as_os_str().is_empty()) {
+            Some(folder) => folder.canonicalize().ok()?,
+            None => std::env::current_dir().ok()?,
+        };
+        Some(folder.join(path.file_name()?))
+    };
+    for (i, (flag, path)) in outputs.iter().enumerate() {
+        let Some(here) = place(path) else { continue };
+        if let Some((other, _)) = outputs[..i]
+            .iter()
+            .find(|(_, o)| place(o) == Some(here.clone()))
+        {
+            let named = match path == &Path::new("-") {
+                true => "standard output (-)".to_string(),
+                false => path.display().to_string(),
+            };
+            return Err(Error::Usage(format!(
+                "{other} and {flag} both name {named}; one would overwrite or mix into the \
+                 other, so give each its own file"
+            )));
+        }
+    }
+    Ok(())
+}
+
 fn check_not_input(path: &Path, input: Option<&Source>) -> Result<()> {
     if let Some(Source::File(inp)) = input {
         if let (Ok(a), Ok(b)) = (inp.canonicalize(), path.canonicalize()) {

@@ -421,6 +421,43 @@ fn an_output_in_a_missing_folder_is_refused_before_the_model_loads() {
 }
 
 #[test]
+fn two_outputs_naming_one_file_are_refused_before_the_work() {
+    let dir = tempfile::tempdir().unwrap();
+    write_input(dir.path(), "in.csv", many_stories(4).as_bytes());
+    std::fs::create_dir(dir.path().join("sub")).unwrap();
+    let cases: [&[&str]; 4] = [
+        &["-o", "out.csv", "--report", "out.csv"],
+        &["-o", "out.csv", "--summary-out", "sub/../out.csv"],
+        &["--report", "r.md", "--summary-out", "./r.md"],
+        &["--report", "-"],
+    ];
+    for flags in cases {
+        let args = [
+            &["classify", "in.csv", "--model", "no-such-model"][..],
+            flags,
+        ]
+        .concat();
+        let out = failup_env(dir.path(), &args, None, &[]);
+        assert_eq!(out.status.code(), Some(2), "{flags:?}");
+        let said = stderr(&out);
+        assert!(said.contains("give each its own file"), "{flags:?}: {said}");
+    }
+    assert!(!dir.path().join("out.csv").exists() && !dir.path().join("r.md").exists());
+    // Devices may repeat: /dev/null for rows and report alike, to time a run.
+    let args = [
+        "classify",
+        "in.csv",
+        "-o",
+        "/dev/null",
+        "--report",
+        "/dev/null",
+        "-q",
+    ];
+    let out = failup_env(dir.path(), &args, None, &[HASHED]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+}
+
+#[test]
 fn an_output_that_is_a_folder_is_refused_and_leaves_nothing() {
     let dir = tempfile::tempdir().unwrap();
     write_input(dir.path(), "in.csv", many_stories(4).as_bytes());

@@ -40,14 +40,18 @@ pub fn run(args: ClassifyArgs) -> Result<()> {
         ));
     }
     // Every file the run will write, checked before the work rather than after it.
-    let outputs = [
-        Some(&args.output),
-        args.report.as_ref(),
-        args.summary_out.as_ref(),
-    ];
-    for output in outputs.into_iter().flatten() {
+    let outputs: Vec<(&str, &Path)> = [
+        ("-o", Some(&args.output)),
+        ("--report", args.report.as_ref()),
+        ("--summary-out", args.summary_out.as_ref()),
+    ]
+    .into_iter()
+    .filter_map(|(flag, path)| Some((flag, path?.as_path())))
+    .collect();
+    for (_, output) in &outputs {
         failup::sink::check_output(output, Some(&source))?;
     }
+    failup::sink::check_distinct(&outputs)?;
     super::warn_if_unrecorded(&args.output, shard);
     let engine = super::load_engine(&args.model, &args.fewshot)?;
     // A stream cannot be resumed, so without a summary it needs no settings (and skips hashing
