@@ -233,8 +233,7 @@ pub fn merge_rows(parts: &[PathBuf], output: &Path) -> Result<Merged> {
             record.display()
         )));
     }
-    let same = |p: &Path| p.canonicalize().ok() == output.canonicalize().ok();
-    if output.exists() && parts.iter().any(|p| same(p)) {
+    if is_a_part(parts, output) {
         return Err(refused(format!(
             "{} is one of the parts; write the merge to another file",
             output.display()
@@ -485,6 +484,12 @@ fn bad_row(name: &str, line: u64, problem: &str) -> Error {
         column: None,
         problem: problem.to_string(),
     }
+}
+
+/// Whether `output` is one of `parts`: writing the merge there would replace a part.
+pub fn is_a_part(parts: &[PathBuf], output: &Path) -> bool {
+    let same = |p: &Path| p.canonicalize().ok() == output.canonicalize().ok();
+    output.exists() && parts.iter().any(|p| same(p))
 }
 
 fn refused(problem: String) -> Error {

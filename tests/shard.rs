@@ -623,6 +623,15 @@ fn summary_merge_refuses_missing_repeated_and_foreign_parts() {
         "{err}"
     );
 
+    // Written over a part, the merge would lose that shard's summary.
+    let before = std::fs::read(dir.path().join("s0.json")).unwrap();
+    let err = refused(
+        dir.path(),
+        &["merge", "s0.json", "s1.json", "s2.json", "-o", "s0.json"],
+    );
+    assert!(err.contains("is one of the parts"), "{err}");
+    assert_eq!(std::fs::read(dir.path().join("s0.json")).unwrap(), before);
+
     // One shard's summary alone is not the whole input's report.
     let err = refused(dir.path(), &["report", "s0.json"]);
     assert!(err.contains("1 of 3 shards"), "{err}");

@@ -1,7 +1,7 @@
 //! `failup merge`: the outputs of a sharded run, back together.
 
 use crate::cli::MergeArgs;
-use failup::error::Result;
+use failup::error::{Error, Result};
 use failup::report::partial::PartialSummary;
 
 pub fn run(args: MergeArgs) -> Result<()> {
@@ -14,6 +14,12 @@ pub fn run(args: MergeArgs) -> Result<()> {
             args.output.display()
         );
         return Ok(());
+    }
+    if failup::merge::is_a_part(&args.parts, &args.output) {
+        return Err(Error::Usage(format!(
+            "failup merge: {} is one of the parts; write the merge to another file",
+            args.output.display()
+        )));
     }
     let parts = args
         .parts
