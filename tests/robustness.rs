@@ -458,6 +458,30 @@ fn two_outputs_naming_one_file_are_refused_before_the_work() {
 }
 
 #[test]
+fn train_and_calibrate_never_write_a_profile_over_their_labelled_input() {
+    let dir = tempfile::tempdir().unwrap();
+    let labelled =
+        "text,label\nThey gave the lead to the new hire.,passed_over\nI was laid off.,other\n";
+    write_input(dir.path(), "l.csv", labelled.as_bytes());
+    for args in [
+        &["train", "l.csv", "-o", "l.csv"][..],
+        &["calibrate", "l.csv", "-o", "./l.csv"][..],
+    ] {
+        let out = failup_env(dir.path(), args, None, &[HASHED]);
+        assert_eq!(out.status.code(), Some(2), "{args:?}");
+        assert!(
+            stderr(&out).contains("is the input file"),
+            "{}",
+            stderr(&out)
+        );
+    }
+    assert_eq!(
+        std::fs::read_to_string(dir.path().join("l.csv")).unwrap(),
+        labelled
+    );
+}
+
+#[test]
 fn an_output_that_is_a_folder_is_refused_and_leaves_nothing() {
     let dir = tempfile::tempdir().unwrap();
     write_input(dir.path(), "in.csv", many_stories(4).as_bytes());

@@ -35,7 +35,10 @@ fn training_sha256(inputs: &[std::path::PathBuf]) -> Result<String> {
 
 pub fn run(args: CalibrateArgs) -> Result<()> {
     // Told before the model loads, not after the fitting.
-    failup::sink::check_output(&args.output, None)?;
+    for input in &args.inputs {
+        let input = failup::input::Source::from_arg(input);
+        failup::sink::check_output(&args.output, Some(&input))?;
+    }
     let mut engine = Engine::load(&args.model.engine_options())?;
     let mut profile = match &args.fewshot.profile {
         Some(p) => {
