@@ -345,7 +345,7 @@ fn excel_separator(first_line: &[u8]) -> Option<u8> {
 /// Opens a gzip-compressed input as its decompressed text, and refuses a ZIP archive (an
 /// Excel workbook is one) with what to do instead. Both are told by their first bytes, not
 /// by the file's name, so standard input works too.
-fn decompressed(mut inner: Box<dyn Read + Send>, name: &str) -> Result<Box<dyn Read + Send>> {
+pub fn decompressed(mut inner: Box<dyn Read + Send>, name: &str) -> Result<Box<dyn Read + Send>> {
     let mut head = Vec::with_capacity(4);
     (&mut inner)
         .take(4)

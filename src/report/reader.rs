@@ -66,7 +66,7 @@ impl ClassifiedReader {
         group_by: Option<&str>,
     ) -> Result<ClassifiedReader> {
         let name = source.name();
-        let inner: Box<dyn Read> = match source {
+        let inner: Box<dyn Read + Send> = match source {
             Source::Stdin => Box::new(io::stdin()),
             Source::File(path) => {
                 let file = File::open(path).map_err(|e| Error::io(&name, e))?;
@@ -85,12 +85,14 @@ impl ClassifiedReader {
 
     /// Like [`ClassifiedReader::open`] over any reader; `name` is used in messages.
     pub fn from_reader(
-        inner: Box<dyn Read>,
+        inner: Box<dyn Read + Send>,
         name: String,
         taxonomy: &Taxonomy,
         text_column: Option<&str>,
         group_by: Option<&str>,
     ) -> Result<ClassifiedReader> {
+        // A classify output kept gzip-compressed is read as it is, like classify's input.
+        let inner = crate::input::decompressed(inner, &name)?;
         let mut buffered = BufReader::with_capacity(1 << 16, inner);
         let head = buffered.fill_buf().map_err(|e| Error::io(&name, e))?;
         let head = head.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(head);
@@ -531,8 +533,12 @@ mod tests {
     use super::*;
 
     fn read(text: &str, group_by: Option<&str>) -> Result<Vec<ReportRow>> {
+        read_bytes(text.as_bytes().to_vec(), group_by)
+    }
+
+    fn read_bytes(bytes: Vec<u8>, group_by: Option<&str>) -> Result<Vec<ReportRow>> {
         let mut r = ClassifiedReader::from_reader(
-            Box::new(io::Cursor::new(text.as_bytes().to_vec())),
+            Box::new(io::Cursor::new(bytes)),
             "t".into(),
             &Taxonomy::builtin(),
             None,
@@ -560,6 +566,16 @@ mod tests {
         assert_eq!(rows[0].group.as_deref(), Some("x"));
         assert_eq!(rows[1].category, None);
         assert_eq!(rows[1].status, "empty");
+    }
+
+    #[test]
+    fn reads_a_gzip_compressed_output_as_its_text() {
+        let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+        io::Write::write_all(&mut gz, CSV.as_bytes()).unwrap();
+        let packed = read_bytes(gz.finish().unwrap(), Some("team")).unwrap();
+        let plain = read(CSV, Some("team")).unwrap();
+        assert_eq!(packed.len(), 2);
+        assert_eq!(format!("{packed:?}"), format!("{plain:?}"));
     }
 
     #[test]
