@@ -176,7 +176,7 @@ pub fn check_distinct(outputs: &[(&str, &Path)]) -> Result<()> {
         let Some(here) = place(path) else { continue };
         if let Some((other, _)) = outputs[..i]
             .iter()
-            .find(|(_, o)| place(o) == Some(here.clone()))
+            .find(|(_, o)| place(o).as_ref() == Some(&here))
         {
             let named = match path == &Path::new("-") {
                 true => "standard output (-)".to_string(),

@@ -382,20 +382,27 @@ fn excel_unicode_text_in_utf16_is_read() {
     }
 }
 
+/// Runs failup with `args` and a model folder that does not exist, and returns what it said:
+/// the run must be refused (exit 2) by checks made before the model is looked for.
+fn refused_before_the_model(dir: &Path, args: &[&str]) -> String {
+    let args = [args, &["--model", "no-such-model"]].concat();
+    let out = failup_env(dir, &args, None, &[]);
+    let said = stderr(&out);
+    assert_eq!(out.status.code(), Some(2), "{args:?}: {said}");
+    assert!(
+        !said.contains("no-such-model"),
+        "refused for the model: {said}"
+    );
+    said
+}
+
 #[test]
 fn an_output_in_a_missing_folder_is_refused_before_the_model_loads() {
     let dir = tempfile::tempdir().unwrap();
     write_input(dir.path(), "in.csv", many_stories(4).as_bytes());
     for command in ["classify", "embed"] {
-        let args = [command, "in.csv", "-o", "no/such/out.csv"];
-        let out = failup_env(
-            dir.path(),
-            &[&args[..], &["--model", "no-such-model"]].concat(),
-            None,
-            &[],
-        );
-        assert_eq!(out.status.code(), Some(2), "{command}");
-        let said = stderr(&out);
+        let said =
+            refused_before_the_model(dir.path(), &[command, "in.csv", "-o", "no/such/out.csv"]);
         assert!(
             said.contains("there is no folder no/such") && said.contains("mkdir -p"),
             "{said}"
@@ -404,18 +411,8 @@ fn an_output_in_a_missing_folder_is_refused_before_the_model_loads() {
     // A report or summary that could not be written is told before the work, not after it.
     for flag in ["--report", "--summary-out"] {
         let args = ["classify", "in.csv", "-o", "out.csv", flag, "no/r.md"];
-        let out = failup_env(
-            dir.path(),
-            &[&args[..], &["--model", "no-such-model"]].concat(),
-            None,
-            &[],
-        );
-        assert_eq!(out.status.code(), Some(2), "{flag}");
-        assert!(
-            stderr(&out).contains("there is no folder no"),
-            "{}",
-            stderr(&out)
-        );
+        let said = refused_before_the_model(dir.path(), &args);
+        assert!(said.contains("there is no folder no"), "{flag}: {said}");
     }
     assert!(!dir.path().join("no").exists());
 }
@@ -432,14 +429,8 @@ fn two_outputs_naming_one_file_are_refused_before_the_work() {
         &["--report", "-"],
     ];
     for flags in cases {
-        let args = [
-            &["classify", "in.csv", "--model", "no-such-model"][..],
-            flags,
-        ]
-        .concat();
-        let out = failup_env(dir.path(), &args, None, &[]);
-        assert_eq!(out.status.code(), Some(2), "{flags:?}");
-        let said = stderr(&out);
+        let said =
+            refused_before_the_model(dir.path(), &[&["classify", "in.csv"][..], flags].concat());
         assert!(said.contains("give each its own file"), "{flags:?}: {said}");
     }
     assert!(!dir.path().join("out.csv").exists() && !dir.path().join("r.md").exists());

@@ -144,7 +144,7 @@ pub fn run(args: ClassifyArgs) -> Result<()> {
         }
         Err(e) => return Err(e),
     }
-    super::commit_output(writer.finish()?, shard, &reader, shard_settings(&settings))?;
+    super::commit_output(writer.finish()?, shard, &reader, &settings)?;
     tally.warn_rest();
     if let Some(report) = report {
         write_summaries(report, &args, &source, &engine, shard, &settings)?;
@@ -385,18 +385,6 @@ fn summary_settings(resume: &Settings) -> Settings {
     settings
 }
 
-/// What the parts of one sharded run share, so `failup merge --rows` can refuse parts of
-/// different runs: the resume settings, less the shard, and less the input's path and time
-/// (the record has its content's digest instead, so a copied input or one read through a pipe
-/// still merges).
-fn shard_settings(resume: &Settings) -> Settings {
-    let mut settings = resume.clone();
-    for key in ["--shard", "input"] {
-        settings.remove(key);
-    }
-    settings
-}
-
 /// Counts for the closing summary, and warnings about rows that needed care.
 struct Tally {
     rows: u64,
@@ -407,7 +395,7 @@ struct Tally {
     too_long: u64,
     truncated: u64,
     warned: usize,
-    blank_lines: super::BlankLines,
+    blank_lines: super::BlankLineWarnings,
     /// Hashes of the ids seen, to count repeats in bounded memory (8 bytes per row).
     ids: HashSet<u64>,
     duplicate_ids: u64,

@@ -53,7 +53,7 @@ pub fn run(args: EmbedArgs) -> Result<()> {
     let (bytes, total) = reader.progress_counter();
     let mut progress = Progress::new(args.quiet, bytes, total);
     let start = Instant::now();
-    let mut blank_lines = super::BlankLines::default();
+    let mut blank_lines = super::BlankLineWarnings::default();
     let mut written = done;
     let outcome: Result<()> = (|| loop {
         let chunk = reader.next_chunk(args.chunk_size as usize)?;
@@ -88,7 +88,7 @@ pub fn run(args: EmbedArgs) -> Result<()> {
         }
         Err(e) => return Err(e),
     }
-    super::commit_output(sink, shard, &reader, shard_settings(&settings))
+    super::commit_output(sink, shard, &reader, &settings)
 }
 
 /// Embeddings carry no status column, so a row that swallowed the rest of the input behind a
@@ -147,15 +147,6 @@ fn settings(
     let shard = shard.map_or("(none)".into(), |s| format!("{}/{}", s.index, s.count));
     settings.insert("--shard".into(), shard);
     Ok(settings)
-}
-
-/// What the parts of one sharded run share, for their records: the settings less the shard,
-/// and less the input's path and time (the record has its content's digest instead).
-fn shard_settings(settings: &Settings) -> Settings {
-    let mut settings = settings.clone();
-    settings.remove("--shard");
-    settings.remove("input");
-    settings
 }
 
 /// The settings that shape the embeddings' bytes.

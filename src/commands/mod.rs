@@ -42,11 +42,16 @@ fn warn_if_unrecorded(output: &std::path::Path, shard: Option<failup::shard::Sha
 /// Completes a run's output: a sharded part's record (`PART.shard`, for `failup merge
 /// --rows`) is written from the finished bytes before the part takes its name, so a part
 /// under its final name always has its record.
+///
+/// The record keeps what the parts of one run share, so merge can refuse parts of different
+/// runs: the run's resume `settings`, less the shard, and less the input's path and time (the
+/// record has its content's digest instead, so a copied input or one read through a pipe
+/// still merges).
 fn commit_output(
     mut sink: failup::sink::Sink,
     shard: Option<failup::shard::Shard>,
     reader: &failup::input::StoryReader,
-    settings: failup::sink::Settings,
+    settings: &failup::sink::Settings,
 ) -> Result<()> {
     use failup::merge::ShardRecord;
     use std::io::Write;
@@ -62,7 +67,11 @@ fn commit_output(
             input_rows: reader.rows_read(),
             input_sha256: reader.input_digest(),
             sha256: failup::profile::file_sha256(&partial)?,
-            settings,
+            settings: settings
+                .iter()
+                .filter(|(key, _)| !["--shard", "input"].contains(&key.as_str()))
+                .map(|(key, value)| (key.clone(), value.clone()))
+                .collect(),
         };
         record.write_beside(&dest)?;
     }
@@ -73,11 +82,11 @@ fn commit_output(
 /// Tells the blank lines a reader passed over, which CSV does not count as rows and the
 /// output therefore has nothing for: the first ten by file:line, then a count.
 #[derive(Default)]
-struct BlankLines {
+struct BlankLineWarnings {
     count: u64,
 }
 
-impl BlankLines {
+impl BlankLineWarnings {
     const TOLD_ONE_BY_ONE: u64 = 10;
 
     fn tell(&mut self, reader: &failup::input::StoryReader) {
