@@ -7,11 +7,22 @@ Users never run this: the result is committed. It is kept so anyone can check or
 
 Set-up (once, in a throwaway virtualenv):
     python3 -m venv /tmp/q-venv
-    /tmp/q-venv/bin/pip install onnx onnxruntime 'numpy<2'
+    /tmp/q-venv/bin/pip install onnx onnxruntime tokenizers 'numpy<2'
 Run (from the repository root):
     /tmp/q-venv/bin/python models/quantize_int8.py [FOLDER]
 
-How, in two steps:
+How, in three steps:
+0. Smoothing, after SmoothQuant (Xiao et al., 2022). A few input channels of each layer carry
+   activations tens of times larger than the rest, so one scale per token leaves the others
+   only a few of the 255 levels. Each MatMul's input is divided channel by channel by
+   s = max|x|^0.6 / max|w|^0.4 and the weight's matching rows multiplied by s: the same
+   product in exact arithmetic, with the range moved from the activations into the weights,
+   which are quantized per output channel. max|x| is read off the fp32 model run on the
+   sentences of the repository's own stories (data/calibration.csv, data/sample_stories.csv).
+   BERT's LayerNorm output also feeds the residual sum, so the division cannot be folded into
+   the LayerNorm; it is a Mul before the quantizer (one pass over the row). The exponent 0.6
+   was chosen by the fp32-to-int8 cosine on unlabelled benchmark sentences (0.5: 0.9969,
+   0.6: 0.9973, 0.7: 0.9972, without smoothing 0.9937; mean over 200 sentences).
 1. ONNX Runtime's dynamic quantization of the MatMul layers: weights int8 with one scale per
    output channel (per-tensor scales lose too much on this model). `reduce_range` keeps the
    weights to 7 bits, so CPUs without AVX-512 VNNI cannot saturate in their int16 pair sums
@@ -30,8 +41,11 @@ embeddings on a few texts, and checks that a sequence's embedding does not chang
 batched with another; failup's tests hold the int8 model to its documented bound against the
 reference embeddings.
 """
+import csv
 import json
+import re
 import sys
+import tempfile
 from pathlib import Path
 
 import numpy as np
@@ -39,8 +53,74 @@ import onnx
 import onnxruntime
 from onnx import TensorProto, helper, numpy_helper
 from onnxruntime.quantization import QuantType, quantize_dynamic
+from tokenizers import Tokenizer
 
 BUNDLED = Path(__file__).resolve().parent / "all-MiniLM-L6-v2"
+REPOSITORY = Path(__file__).resolve().parent.parent
+SMOOTHING = 0.6
+
+
+def calibration_sentences() -> list[str]:
+    """The sentences of the stories in data/, as failup reads long stories sentence by sentence."""
+    sentences = []
+    for name in ("calibration.csv", "sample_stories.csv"):
+        with open(REPOSITORY / "data" / name, encoding="utf-8", newline="") as f:
+            for row in csv.DictReader(f):
+                text = row.get("text") or row.get("story") or ""
+                sentences += [s for s in re.split(r"(?<=[.!?])\s+", text) if len(s) > 3]
+    return sentences
+
+
+def feed(session, ids: np.ndarray, mask: np.ndarray) -> dict:
+    inputs = {"input_ids": ids, "attention_mask": mask}
+    if "token_type_ids" in {i.name for i in session.get_inputs()}:
+        inputs["token_type_ids"] = np.zeros_like(ids)
+    return inputs
+
+
+def smooth(model: onnx.ModelProto, folder: Path) -> onnx.ModelProto:
+    """Step 0: moves each MatMul input's channel range into its weights (see the docstring)."""
+    g = model.graph
+    weights = {i.name: i for i in g.initializer}
+    matmuls = [n for n in g.node if n.op_type == "MatMul" and n.input[1] in weights]
+    inputs = sorted({n.input[0] for n in matmuls})
+    probe = onnx.ModelProto()
+    probe.CopyFrom(model)
+    probe.graph.output.extend(
+        helper.make_tensor_value_info(x, TensorProto.FLOAT, None) for x in inputs
+    )
+    session = onnxruntime.InferenceSession(probe.SerializeToString())
+    tokenizer = Tokenizer.from_file(str(folder / "tokenizer.json"))
+    tokenizer.no_padding()
+    tokenizer.enable_truncation(256)
+    largest = {x: 0.0 for x in inputs}
+    for sentence in calibration_sentences():
+        ids = np.array([tokenizer.encode(sentence).ids], dtype=np.int64)
+        for x, value in zip(inputs, session.run(inputs, feed(session, ids, np.ones_like(ids)))):
+            rows = np.abs(value.reshape(-1, value.shape[-1]))
+            largest[x] = np.maximum(largest[x], rows.max(0))
+    divide_by = {}
+    for x in inputs:
+        users = [n for n in matmuls if n.input[0] == x]
+        w_max = np.max([np.abs(numpy_helper.to_array(weights[n.input[1]])).max(1) for n in users], 0)
+        s = (np.maximum(largest[x], 1e-5) ** SMOOTHING / np.maximum(w_max, 1e-5) ** (1 - SMOOTHING))
+        for n in users:
+            w = numpy_helper.to_array(weights[n.input[1]]) * s[:, None]
+            weights[n.input[1]].CopyFrom(numpy_helper.from_array(w.astype(np.float32), n.input[1]))
+        g.initializer.append(numpy_helper.from_array((1 / s).astype(np.float32), x + "_smoothing"))
+        divide_by[x] = helper.make_node("Mul", [x, x + "_smoothing"], [x + "_smoothed"])
+    nodes, smoothed = [], {n.name for n in matmuls}
+    for n in g.node:
+        if n.name in smoothed:
+            x = n.input[0]
+            if x in divide_by:  # the Mul goes in once, before its first user
+                nodes.append(divide_by.pop(x))
+            n.input[0] = x + "_smoothed"
+        nodes.append(n)
+    del g.node[:]
+    g.node.extend(nodes)
+    onnx.checker.check_model(model)
+    return model
 
 
 def quantize_per_token(model: onnx.ModelProto) -> onnx.ModelProto:
@@ -116,24 +196,24 @@ def special_ids(folder: Path) -> tuple[int, int, int]:
 
 def embed(session, ids: np.ndarray, mask: np.ndarray) -> np.ndarray:
     """Mean-pooled embeddings of a padded [n, len] batch of ids."""
-    feed = {"input_ids": ids, "attention_mask": mask}
-    if "token_type_ids" in {i.name for i in session.get_inputs()}:
-        feed["token_type_ids"] = np.zeros_like(ids)
-    states = session.run(None, feed)[0]
+    states = session.run(None, feed(session, ids, mask))[0]
     return (states * mask[..., None]).sum(1) / mask.sum(1, keepdims=True)
 
 
 def main() -> None:
     folder = Path(sys.argv[1]) if len(sys.argv) > 1 else BUNDLED
     src, dst = folder / "model.onnx", folder / "model.int8.onnx"
-    quantize_dynamic(
-        str(src),
-        str(dst),
-        op_types_to_quantize=["MatMul"],
-        per_channel=True,
-        reduce_range=True,
-        weight_type=QuantType.QInt8,
-    )
+    with tempfile.TemporaryDirectory() as scratch:
+        smoothed = Path(scratch) / "smoothed.onnx"
+        onnx.save(smooth(onnx.load(str(src)), folder), str(smoothed))
+        quantize_dynamic(
+            str(smoothed),
+            str(dst),
+            op_types_to_quantize=["MatMul"],
+            per_channel=True,
+            reduce_range=True,
+            weight_type=QuantType.QInt8,
+        )
     onnx.save(quantize_per_token(onnx.load(str(dst))), str(dst))
 
     opening, closing, pad = special_ids(folder)

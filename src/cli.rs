@@ -51,8 +51,8 @@ value_enum! {
     PrecisionArg => Precision {
         /// fp32 weights: embeddings at parity with the reference (cosine >= 0.9999).
         Fp32,
-        /// int8 weights with per-channel scales, activations quantized per token: faster,
-        /// cosine to the reference >= 0.98.
+        /// int8 weights with per-channel scales, activations smoothed and quantized per token:
+        /// faster, cosine to the reference >= 0.99.
         Int8,
         /// fp32 weights multiplied in bf16 on the AMX tile unit: fastest, cosine to the
         /// reference >= 0.9999 (CPUs with AMX only).
@@ -333,10 +333,11 @@ pub struct ModelArgs {
 
     /// fp32: exact, at parity with the reference implementation. bf16: the AMX engine's fast
     /// mode (CPUs with AMX only), about 1.7 times fp32's speed there, embeddings within cosine
-    /// 0.9999 of exact. int8: rten's quantized model, about 1.3 to 1.9 times rten's fp32 speed
-    /// on CPUs without AMX, 1 to 2 points lower macro-F1 on real stories; each token's
-    /// activations are quantized on their own, so a story's scores never depend on the stories
-    /// batched beside it. See docs/src/performance.md.
+    /// 0.9999 of exact. int8: rten's quantized model, about 1.8 to 2 times rten's fp32 speed
+    /// (the fast mode on CPUs without AMX), the same macro-F1 as fp32 on real stories by
+    /// cross-validation, about 1 verdict in 70 different from fp32's; each token's activations
+    /// are quantized on their own, so a story's scores never depend on the stories batched
+    /// beside it. See docs/src/performance.md.
     #[arg(long, value_enum, env = "FAILUP_PRECISION", default_value_t = PrecisionArg::Fp32)]
     pub precision: PrecisionArg,
 

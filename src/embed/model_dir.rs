@@ -23,8 +23,8 @@ pub enum Precision {
     /// fp32 weights: embeddings at parity with the reference (cosine >= 0.9999).
     #[default]
     Fp32,
-    /// int8 weights, per-channel scales, dynamic uint8 activations: faster, cosine to the
-    /// reference >= 0.98.
+    /// int8 weights, per-channel scales, activations smoothed and quantized per token: faster,
+    /// cosine to the reference >= 0.99.
     Int8,
     /// fp32 weights multiplied in bf16 on the AMX tile unit: fastest, cosine to the reference
     /// >= 0.9999 (CPUs with AMX only).
