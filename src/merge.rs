@@ -22,6 +22,7 @@ use serde_json::value::RawValue;
 use sha2::{Digest, Sha256};
 
 use crate::error::{Error, Result};
+use crate::input::decompressed;
 use crate::sink::{part_differences, Settings, Sink};
 
 /// The `kind` of every shard record.
@@ -68,9 +69,13 @@ impl ShardRecord {
         Ok(())
     }
 
-    /// The record beside `part`, checked against the part's bytes.
+    /// The record beside `part`, checked against the part's bytes. A part compressed after
+    /// the run (`gzip part.csv`) keeps the record its run wrote, `part.csv.shard`.
     fn read_for(part: &Path) -> Result<ShardRecord> {
-        let path = Self::path_for(part);
+        let mut path = Self::path_for(part);
+        if !path.exists() && part.extension().is_some_and(|e| e == "gz") {
+            path = Self::path_for(&part.with_extension(""));
+        }
         let text = std::fs::read_to_string(&path).map_err(|e| {
             refused(format!(
                 "{} has no readable shard record {} ({e}); classify --shard I/N -o FILE and \
@@ -192,15 +197,16 @@ impl Part {
 }
 
 /// A part's file, hashed as it is merged: the bytes checked against the record are the bytes
-/// merged, read once (a second read of the path could see another file).
+/// merged, read once (a second read of the path could see another file). A gzip-compressed
+/// part is hashed as its text, which is what the record describes.
 struct Hashed {
-    file: File,
+    text: Box<dyn Read + Send>,
     digest: Rc<RefCell<Sha256>>,
 }
 
 impl Read for Hashed {
     fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
-        let n = self.file.read(buf)?;
+        let n = self.text.read(buf)?;
         self.digest.borrow_mut().update(&buf[..n]);
         Ok(n)
     }
@@ -360,7 +366,8 @@ fn interleave(
 fn open_part(path: &Path, digest: Rc<RefCell<Sha256>>) -> Result<(Part, Vec<u8>)> {
     let name = path.display().to_string();
     let file = File::open(path).map_err(|e| Error::io(&name, e))?;
-    let mut buffered = BufReader::new(Hashed { file, digest });
+    let text = decompressed(Box::new(file), &name)?;
+    let mut buffered = BufReader::new(Hashed { text, digest });
     let first = buffered
         .fill_buf()
         .map_err(|e| Error::io(&name, e))?

@@ -637,3 +637,78 @@ fn summary_merge_refuses_missing_repeated_and_foreign_parts() {
     assert!(err.contains("1 of 3 shards"), "{err}");
     assert!(!dir.path().join("m.json").exists());
 }
+
+/// Replaces `dir/name` with `dir/name.gz`, as `gzip name` does.
+fn gzip(dir: &Path, name: &str) -> String {
+    use std::io::Write;
+    let plain = std::fs::read(dir.join(name)).unwrap();
+    let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+    gz.write_all(&plain).unwrap();
+    std::fs::write(dir.join(format!("{name}.gz")), gz.finish().unwrap()).unwrap();
+    std::fs::remove_file(dir.join(name)).unwrap();
+    format!("{name}.gz")
+}
+
+#[test]
+fn parts_compressed_after_the_run_merge_as_the_plain_parts() {
+    let dir = tempfile::tempdir().unwrap();
+    write_input(dir.path());
+    let d = dir.path();
+    let keep = ["--keep-columns", "team"];
+    run(
+        d,
+        &[&["classify", "in.csv", "-q", "-o", "whole.csv"], &keep[..]].concat(),
+        &[],
+    );
+    for i in 0..3 {
+        let (spec, rows, summary) = (
+            format!("{i}/3"),
+            format!("part-{i}.csv"),
+            format!("s{i}.json"),
+        );
+        let mut args = vec!["classify", "in.csv", "-q", "--shard", &spec, "-o", &rows];
+        args.extend(["--summary-out", &summary]);
+        run(d, &[&args[..], &keep[..]].concat(), &[]);
+    }
+    run(
+        d,
+        &["merge", "s0.json", "s1.json", "s2.json", "-o", "plain.json"],
+        &[],
+    );
+    // One row part and one summary stay plain: a mix merges too.
+    let rows = [
+        gzip(d, "part-0.csv"),
+        gzip(d, "part-1.csv"),
+        "part-2.csv".into(),
+    ];
+    let summaries = [gzip(d, "s0.json"), "s1.json".into(), gzip(d, "s2.json")];
+    let rows: Vec<&str> = rows.iter().map(String::as_str).collect();
+    let summaries: Vec<&str> = summaries.iter().map(String::as_str).collect();
+    let merge_rows = |out: &'static str| [&["merge", "--rows"], &rows[..], &["-o", out]].concat();
+    run(d, &merge_rows("merged.csv"), &[]);
+    let read = |name: &str| std::fs::read(d.join(name)).unwrap();
+    assert!(
+        read("merged.csv") == read("whole.csv"),
+        "rows differ from one run"
+    );
+    run(
+        d,
+        &[&["merge"], &summaries[..], &["-o", "summary.json"]].concat(),
+        &[],
+    );
+    assert!(
+        read("summary.json") == read("plain.json"),
+        "summaries differ"
+    );
+
+    // A compressed part whose text is not what its record describes is refused.
+    let text = String::from_utf8(read("whole.csv")).unwrap();
+    std::fs::write(
+        d.join("part-0.csv"),
+        format!("row,{}", text.lines().next().unwrap()),
+    )
+    .unwrap();
+    gzip(d, "part-0.csv");
+    let why = refused(d, &merge_rows("again.csv"));
+    assert!(why.contains("part-0.csv.gz"), "{why}");
+}

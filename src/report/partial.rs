@@ -3,19 +3,27 @@
 //! exactly as it renders one run over the whole input.
 
 use std::collections::BTreeMap;
-use std::io::Write;
+use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
 use super::stats::{Summary, SummaryBuilder, TaxonomyInfo};
 use crate::error::{Error, Result};
+use crate::input::decompressed;
 use crate::sink::{part_differences, Sink};
 use crate::taxonomy::Taxonomy;
 
 /// What a partial summary file starts with, so `failup report` can tell it from a classify
 /// output.
 pub const KIND: &str = "failup partial summary";
+
+/// The text of the file at `path`, gzip-compressed or not.
+fn open(path: &Path) -> Result<Box<dyn Read + Send>> {
+    let name = path.display().to_string();
+    let file = std::fs::File::open(path).map_err(|e| Error::io(&name, e))?;
+    decompressed(Box::new(file), &name)
+}
 
 #[derive(Debug, Serialize, Deserialize)]
 pub struct PartialSummary {
@@ -47,18 +55,24 @@ impl PartialSummary {
         sink.commit()
     }
 
-    /// Whether the file at `path` is a partial summary (by its first bytes).
+    /// Whether the file at `path` is a partial summary (by its first bytes, gzip aside).
     pub fn is_one(path: &Path) -> bool {
-        let mut start = [0u8; 40];
-        let read = std::fs::File::open(path)
-            .and_then(|mut f| std::io::Read::read(&mut f, &mut start))
-            .unwrap_or(0);
-        String::from_utf8_lossy(&start[..read]).starts_with(&format!("{{\"kind\":\"{KIND}\""))
+        let mut start = Vec::new();
+        let read = open(path).and_then(|r| {
+            r.take(40)
+                .read_to_end(&mut start)
+                .map_err(|e| Error::io(path.display().to_string(), e))
+        });
+        read.is_ok()
+            && String::from_utf8_lossy(&start).starts_with(&format!("{{\"kind\":\"{KIND}\""))
     }
 
     pub fn read(path: &Path) -> Result<PartialSummary> {
         let name = path.display().to_string();
-        let text = std::fs::read_to_string(path).map_err(|e| Error::io(&name, e))?;
+        let mut text = String::new();
+        open(path)?
+            .read_to_string(&mut text)
+            .map_err(|e| Error::io(&name, e))?;
         let summary: PartialSummary = serde_json::from_str(&text).map_err(|e| Error::Input {
             file: name.clone(),
             line: Some(e.line() as u64),
