@@ -158,7 +158,16 @@ pub fn check_output(path: &Path, input: Option<&Source>) -> Result<()> {
 /// Refuses two outputs of one run that name the same file (or both standard output): the
 /// second would overwrite the first, and a report written over the rows loses them. Devices
 /// other than standard output (`/dev/null` twice, to time a run) may repeat.
+///
+/// Names are compared, and so are the files they lead to: `--report /dev/stdout` while
+/// standard output is redirected to a file would write over the rows from its start, and an
+/// output that is the file standard error goes to would be overwritten by the warnings.
 pub fn check_distinct(outputs: &[(&str, &Path)]) -> Result<()> {
+    check_same_names(outputs)?;
+    check_same_files(outputs)
+}
+
+fn check_same_names(outputs: &[(&str, &Path)]) -> Result<()> {
     let place = |path: &Path| -> Option<PathBuf> {
         if path == Path::new("-") {
             return Some(path.to_path_buf());
@@ -185,6 +194,60 @@ pub fn check_distinct(outputs: &[(&str, &Path)]) -> Result<()> {
             return Err(Error::Usage(format!(
                 "{other} and {flag} both name {named}; one would overwrite or mix into the \
                  other, so give each its own file"
+            )));
+        }
+    }
+    Ok(())
+}
+
+/// The file an output leads to, as (device, inode), when writing to it twice would lose or
+/// mix bytes: a regular file or a pipe, not a character device such as `/dev/null` or a
+/// terminal. A file that does not exist yet has none.
+#[cfg(unix)]
+fn file_behind(path: &Path) -> Option<(u64, u64)> {
+    use std::os::unix::fs::{FileTypeExt, MetadataExt};
+    let meta = match path == Path::new("-") {
+        true => std::fs::metadata("/dev/stdout").ok()?,
+        false => std::fs::metadata(path).ok()?,
+    };
+    let kind = meta.file_type();
+    (kind.is_file() || kind.is_fifo() || kind.is_socket()).then(|| (meta.dev(), meta.ino()))
+}
+
+#[cfg(not(unix))]
+fn file_behind(_: &Path) -> Option<(u64, u64)> {
+    None
+}
+
+fn check_same_files(outputs: &[(&str, &Path)]) -> Result<()> {
+    let stderr = file_behind(Path::new("/dev/stderr"));
+    for (i, (flag, path)) in outputs.iter().enumerate() {
+        let Some(here) = file_behind(path) else {
+            continue;
+        };
+        let what = |p: &Path| match p == Path::new("-") {
+            true => "standard output".to_string(),
+            false => p.display().to_string(),
+        };
+        if let Some((other, first)) = outputs[..i]
+            .iter()
+            .find(|(_, o)| file_behind(o) == Some(here))
+        {
+            return Err(Error::Usage(format!(
+                "{other} ({}) and {flag} ({}) lead to the same file; one would write over or mix \
+                 into the other, so give each its own file",
+                what(first),
+                what(path)
+            )));
+        }
+        // Standard output sent where standard error goes (`> log 2>&1`) is the user's choice.
+        let named_file =
+            *path != Path::new("-") && std::fs::metadata(path).is_ok_and(|m| m.is_file());
+        if named_file && stderr == Some(here) {
+            return Err(Error::Usage(format!(
+                "{flag} ({}) is the file standard error goes to, where warnings and progress \
+                 are written; give {flag} its own file",
+                what(path)
             )));
         }
     }

@@ -448,6 +448,67 @@ fn two_outputs_naming_one_file_are_refused_before_the_work() {
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
 }
 
+/// Runs classify on `in.csv` with standard output and standard error sent to files, as a
+/// shell's `> out.txt 2> log.txt` does; returns the exit code and the two files' text.
+fn redirected(dir: &Path, flags: &[&str], both_to_one: bool) -> (Option<i32>, String, String) {
+    let out = std::fs::File::create(dir.join("out.txt")).unwrap();
+    let log = match both_to_one {
+        true => out.try_clone().unwrap(),
+        false => std::fs::File::create(dir.join("log.txt")).unwrap(),
+    };
+    let status = failup_command()
+        .args([&["classify", "in.csv", "-q"][..], flags].concat())
+        .current_dir(dir)
+        .env(HASHED.0, HASHED.1)
+        .stdout(out)
+        .stderr(log)
+        .status()
+        .unwrap();
+    let read = |name: &str| std::fs::read_to_string(dir.join(name)).unwrap_or_default();
+    (status.code(), read("out.txt"), read("log.txt"))
+}
+
+#[test]
+#[cfg(target_os = "linux")]
+fn outputs_that_lead_to_the_redirected_standard_streams_are_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    write_input(d, "in.csv", many_stories(4).as_bytes());
+    // The report opened through /dev/stdout would write over the rows from the file's start.
+    let cases: [(&[&str], &str); 4] = [
+        (
+            &["--report", "/dev/stdout"],
+            "-o (standard output) and --report (/dev/stdout)",
+        ),
+        (
+            &["-o", "/dev/stdout", "--report", "/dev/fd/1"],
+            "lead to the same file",
+        ),
+        (
+            &["-o", "out.txt", "--report", "-"],
+            "-o (out.txt) and --report (standard output)",
+        ),
+        (
+            &["-o", "rows.csv", "--report", "/dev/stderr"],
+            "is the file standard error goes to",
+        ),
+    ];
+    for (flags, says) in cases {
+        let (code, _, log) = redirected(d, flags, false);
+        assert_eq!(code, Some(2), "{flags:?}: {log}");
+        assert!(log.contains(says), "{flags:?}: {log}");
+    }
+    assert!(!d.join("rows.csv").exists());
+    // Rows and warnings sent to one file on purpose (`> out.txt 2>&1`) still run.
+    let (code, rows, _) = redirected(d, &[], true);
+    assert_eq!(code, Some(0), "{rows}");
+    assert_eq!(
+        rows.lines().filter(|l| l.contains(",ok,")).count(),
+        4,
+        "{rows}"
+    );
+}
+
 #[test]
 fn train_and_calibrate_never_write_a_profile_over_their_labelled_input() {
     let dir = tempfile::tempdir().unwrap();
