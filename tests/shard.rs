@@ -632,6 +632,45 @@ fn summary_merge_refuses_missing_repeated_and_foreign_parts() {
     assert!(err.contains("is one of the parts"), "{err}");
     assert_eq!(std::fs::read(dir.path().join("s0.json")).unwrap(), before);
 
+    // The input is compared by its content: the same rows from a copy of the file or through a
+    // pipe merge, another file's rows through a pipe do not.
+    let d = dir.path();
+    std::fs::copy(d.join("in.csv"), d.join("copy.csv")).unwrap();
+    let text = std::fs::read_to_string(d.join("in.csv")).unwrap();
+    let summary_of = |i: usize, input: &str, stdin: Option<&str>, name: &str| {
+        let spec = format!("{i}/3");
+        let args = [
+            "classify",
+            input,
+            "-q",
+            "--shard",
+            &spec,
+            "-o",
+            "/dev/null",
+            "--summary-out",
+            name,
+        ];
+        let out = failup_env(d, &args, stdin, &[HASHED]);
+        assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    };
+    summary_of(1, "copy.csv", None, "c1.json");
+    summary_of(2, "-", Some(&text), "p2.json");
+    run(
+        d,
+        &["merge", "s0.json", "c1.json", "p2.json", "-o", "same.json"],
+        &[],
+    );
+    let other = text.replace("Story 4:", "Story four:");
+    summary_of(1, "-", Some(&other), "o1.json");
+    let err = refused(
+        d,
+        &["merge", "s0.json", "o1.json", "s2.json", "-o", "m.json"],
+    );
+    assert!(
+        err.contains("different runs") && err.contains("input"),
+        "{err}"
+    );
+
     // One shard's summary alone is not the whole input's report.
     let err = refused(dir.path(), &["report", "s0.json"]);
     assert!(err.contains("1 of 3 shards"), "{err}");

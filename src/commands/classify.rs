@@ -147,7 +147,7 @@ pub fn run(args: ClassifyArgs) -> Result<()> {
     super::commit_output(writer.finish()?, shard, &reader, &settings)?;
     tally.warn_rest();
     if let Some(report) = report {
-        write_summaries(report, &args, &source, &engine, shard, &settings)?;
+        write_summaries(report, &args, (&source, &reader), &engine, shard, &settings)?;
     }
     if !args.quiet {
         eprint!(
@@ -224,7 +224,7 @@ fn refuse_malformed(chunk: &[Story], reader: &StoryReader) -> Result<()> {
 fn write_summaries(
     (builder, info): (SummaryBuilder, TaxonomyInfo),
     args: &ClassifyArgs,
-    source: &Source,
+    (source, reader): (&Source, &StoryReader),
     engine: &Engine,
     shard: Option<Shard>,
     settings: &Settings,
@@ -233,7 +233,7 @@ fn write_summaries(
         Some(path) => {
             let partial = PartialSummary {
                 kind: partial::KIND.into(),
-                settings: summary_settings(settings),
+                settings: summary_settings(settings, reader),
                 shard_count: shard.map_or(1, |s| s.count),
                 shards: vec![shard.map_or(0, |s| s.index)],
                 model: engine.model.name(),
@@ -371,8 +371,17 @@ fn resume_settings(
 
 /// What parts of one run share, so `failup merge` can refuse parts of different runs: the
 /// resume settings, less those that only shape the row file or split the work.
-fn summary_settings(resume: &Settings) -> Settings {
+/// The settings a partial summary must share with the other shards' to merge. The input is
+/// named by its content (row count and SHA-256, as shard records name it), not by its path and
+/// time: the same file copied to another machine merges, another file through a pipe does not.
+fn summary_settings(resume: &Settings, reader: &StoryReader) -> Settings {
     let mut settings = resume.clone();
+    let input = format!(
+        "{} rows, sha256 {}",
+        reader.rows_read(),
+        reader.input_digest()
+    );
+    settings.insert("input".into(), input);
     for key in [
         "--shard",
         "--format",
