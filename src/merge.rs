@@ -241,7 +241,7 @@ pub fn merge_rows(parts: &[PathBuf], output: &Path) -> Result<Merged> {
     }
     if is_a_part(parts, output) {
         return Err(refused(format!(
-            "{} is one of the parts; write the merge to another file",
+            "{} is one of the parts or their shard records; write the merge to another file",
             output.display()
         )));
     }
@@ -493,10 +493,14 @@ fn bad_row(name: &str, line: u64, problem: &str) -> Error {
     }
 }
 
-/// Whether `output` is one of `parts`: writing the merge there would replace a part.
+/// Whether `output` is one of `parts` or a part's shard record: writing the merge there would
+/// replace a part, or the record that lets it be merged.
 pub fn is_a_part(parts: &[PathBuf], output: &Path) -> bool {
     let same = |p: &Path| p.canonicalize().ok() == output.canonicalize().ok();
-    output.exists() && parts.iter().any(|p| same(p))
+    output.exists()
+        && parts
+            .iter()
+            .any(|p| same(p) || same(&ShardRecord::path_for(p)))
 }
 
 fn refused(problem: String) -> Error {

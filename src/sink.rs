@@ -130,16 +130,18 @@ pub fn is_stream(path: &Path) -> bool {
         || std::fs::metadata(path).is_ok_and(|m| !m.is_file() && !m.is_dir())
 }
 
-/// Refuses an output that cannot be written: the input itself, or a folder. `Sink::open`
-/// checks again; commands call this first, so the mistake is told before the model loads.
-pub fn check_output(path: &Path, input: Option<&Source>) -> Result<()> {
+/// Refuses an output that cannot be written: the input itself, a folder, or a file in a folder
+/// that is missing or that failup may not create files in. `flag` names the option in the
+/// message. `Sink::open` checks again; commands call this first, so the mistake is told before
+/// the model loads, not after the work.
+pub fn check_output(flag: &str, path: &Path, input: Option<&Source>) -> Result<()> {
     if path == Path::new("-") {
         return Ok(());
     }
-    check_not_input(path, input)?;
+    check_not_input(flag, path, input)?;
     if path.is_dir() {
         return Err(Error::Usage(format!(
-            "{} is a folder; give -o a file name inside it",
+            "{} is a folder; give {flag} a file name inside it",
             path.display()
         )));
     }
@@ -150,6 +152,24 @@ pub fn check_output(path: &Path, input: Option<&Source>) -> Result<()> {
             path.display(),
             folder.display(),
             folder.display()
+        )));
+    }
+    if is_stream(path) {
+        return Ok(());
+    }
+    // The output is written beside its final name and renamed, so the folder must take a new
+    // file: try one now rather than after classifying everything.
+    let folder = folder.unwrap_or(Path::new("."));
+    if let Err(e) = tempfile::Builder::new()
+        .prefix(".failup-check")
+        .tempfile_in(folder)
+    {
+        return Err(Error::Usage(format!(
+            "cannot write {flag} {}: failup cannot create files in the folder {} ({}); choose \
+             a folder you can write to",
+            path.display(),
+            folder.display(),
+            e.kind()
         )));
     }
     Ok(())
@@ -254,12 +274,12 @@ fn check_same_files(outputs: &[(&str, &Path)]) -> Result<()> {
     Ok(())
 }
 
-fn check_not_input(path: &Path, input: Option<&Source>) -> Result<()> {
+fn check_not_input(flag: &str, path: &Path, input: Option<&Source>) -> Result<()> {
     if let Some(Source::File(inp)) = input {
         if let (Ok(a), Ok(b)) = (inp.canonicalize(), path.canonicalize()) {
             if a == b {
                 return Err(Error::Usage(format!(
-                    "the output {} is the input file; choose another name with -o",
+                    "the output {} is the input file; give {flag} another name",
                     path.display()
                 )));
             }
@@ -277,7 +297,7 @@ impl Sink {
                 io::stdout(),
             )));
         }
-        check_output(path, input)?;
+        check_output("-o", path, input)?;
         if is_stream(path) {
             let file = OpenOptions::new()
                 .write(true)
@@ -322,7 +342,7 @@ impl Sink {
                 }
             )));
         }
-        check_not_input(path, input)?;
+        check_not_input("-o", path, input)?;
         let (partial, checkpoint) = partial_paths(path);
         let text = std::fs::read_to_string(&checkpoint).map_err(|_| {
             Error::Usage(format!(

@@ -415,6 +415,24 @@ fn an_output_in_a_missing_folder_is_refused_before_the_model_loads() {
         assert!(said.contains("there is no folder no"), "{flag}: {said}");
     }
     assert!(!dir.path().join("no").exists());
+    let args = ["classify", "in.csv", "-o", "out.csv", "--report", "."];
+    let said = refused_before_the_model(dir.path(), &args);
+    assert!(said.contains("give --report a file name"), "{said}");
+    // A folder that takes no new files, even from root: sysfs on Linux.
+    if cfg!(target_os = "linux") {
+        for flag in ["-o", "--report", "--summary-out"] {
+            let mut args = vec!["classify", "in.csv", flag, "/sys/out.md"];
+            if flag != "-o" {
+                args.extend(["-o", "out.csv"]);
+            }
+            let said = refused_before_the_model(dir.path(), &args);
+            assert!(
+                said.contains(&format!("cannot write {flag} /sys/out.md"))
+                    && said.contains("cannot create files in the folder /sys"),
+                "{flag}: {said}"
+            );
+        }
+    }
 }
 
 #[test]

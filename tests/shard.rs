@@ -200,6 +200,15 @@ fn merge_refuses_missing_overlapping_mismatched_and_unsharded_parts() {
         &["merge", "--rows", &p[0], &p[1], &p[2], "-o", &p[0]],
     );
     assert!(err.contains("is one of the parts"), "{err}");
+    // Nor over a part's record, without which that part could never be merged again.
+    let record = format!("{}.shard", p[1]);
+    let before = std::fs::read(dir.path().join(&record)).unwrap();
+    let err = refused(
+        dir.path(),
+        &["merge", "--rows", &p[0], &p[1], &p[2], "-o", &record],
+    );
+    assert!(err.contains("shard records"), "{err}");
+    assert_eq!(std::fs::read(dir.path().join(&record)).unwrap(), before);
     assert!(
         !dir.path().join("m.csv").exists(),
         "a refused merge writes nothing"

@@ -37,7 +37,7 @@ pub fn run(args: CalibrateArgs) -> Result<()> {
     // Told before the model loads, not after the fitting.
     for input in &args.inputs {
         let input = failup::input::Source::from_arg(input);
-        failup::sink::check_output(&args.output, Some(&input))?;
+        failup::sink::check_output("-o", &args.output, Some(&input))?;
     }
     let mut engine = Engine::load(&args.model.engine_options())?;
     let mut profile = match &args.fewshot.profile {

@@ -48,8 +48,8 @@ pub fn run(args: ClassifyArgs) -> Result<()> {
     .into_iter()
     .filter_map(|(flag, path)| Some((flag, path?.as_path())))
     .collect();
-    for (_, output) in &outputs {
-        failup::sink::check_output(output, Some(&source))?;
+    for (flag, output) in &outputs {
+        failup::sink::check_output(flag, output, Some(&source))?;
     }
     failup::sink::check_distinct(&outputs)?;
     super::warn_if_unrecorded(&args.output, shard);

@@ -28,7 +28,7 @@ pub fn run(args: EmbedArgs) -> Result<()> {
     if let Some(shard) = shard {
         reader.set_shard(shard);
     }
-    failup::sink::check_output(&args.output, Some(&source))?;
+    failup::sink::check_output("-o", &args.output, Some(&source))?;
     super::warn_if_unrecorded(&args.output, shard);
     let engine = Engine::load(&args.model.engine_options())?;
     // A stream can be neither resumed nor recorded, so it needs no settings.

@@ -8,7 +8,7 @@ use failup::profile::{embed_labelled, read_labelled, Profile};
 pub fn run(args: TrainArgs) -> Result<()> {
     // Told before the model loads, not after the fitting.
     let input = failup::input::Source::from_arg(&args.input);
-    failup::sink::check_output(&args.output, Some(&input))?;
+    failup::sink::check_output("-o", &args.output, Some(&input))?;
     let engine = Engine::load(&args.model.engine_options())?;
     let rows = read_labelled(
         &args.input,
