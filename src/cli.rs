@@ -392,6 +392,16 @@ impl ColumnArgs {
     }
 }
 
+/// A number from 0 to 1 (NaN is refused: a gate compared with NaN would always pass).
+fn parse_fraction(s: &str) -> Result<f64, String> {
+    match s.trim().parse::<f64>() {
+        Ok(x) if (0.0..=1.0).contains(&x) => Ok(x),
+        _ => Err(format!(
+            "`{s}` is not a number from 0 to 1 (macro-F1 is a fraction, e.g. 0.8)"
+        )),
+    }
+}
+
 fn parse_delimiter(s: &str) -> Result<u8, String> {
     match s {
         "," | "comma" => Ok(b','),
@@ -638,8 +648,9 @@ pub struct EvalArgs {
     #[arg(long, value_enum, default_value_t = ReportFormat::Text)]
     pub format: ReportFormat,
 
-    /// Exit with code 1 when macro-F1 falls below this value (a gate for CI pipelines).
-    #[arg(long, value_name = "X")]
+    /// Exit with code 1 when macro-F1 falls below this value, from 0 to 1 (a gate for CI
+    /// pipelines).
+    #[arg(long, value_name = "X", value_parser = parse_fraction)]
     pub min_macro_f1: Option<f64>,
 
     /// No progress bar on stderr.

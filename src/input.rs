@@ -245,6 +245,17 @@ fn check_headers(headers: &[String], name: &str, line: u64) -> Result<()> {
                 .into(),
         });
     }
+    if headers.iter().any(|h| h.contains('\0')) {
+        return Err(Error::Input {
+            file: name.to_string(),
+            line: Some(line),
+            column: None,
+            problem: "the header holds NUL bytes, so the file looks like UTF-16 without a \
+                      byte-order mark; save it as CSV UTF-8, or convert it (for example \
+                      iconv -f UTF-16LE -t UTF-8 IN.csv > OUT.csv)"
+                .into(),
+        });
+    }
     for (i, h) in headers.iter().enumerate() {
         if let Some(j) = headers[..i].iter().position(|o| o == h) {
             return Err(Error::Input {
@@ -1112,6 +1123,19 @@ mod tests {
         // A header that merely starts with PK is a header.
         let mut r = reader("PK,text\n1,x\n", &Columns::default()).unwrap();
         assert_eq!(r.next_chunk(10).unwrap()[0].text, "x");
+    }
+
+    #[test]
+    fn utf16_without_a_byte_order_mark_is_named_with_how_to_convert_it() {
+        let utf16: String = "id,text\n1,x\n".chars().flat_map(|c| [c, '\0']).collect();
+        let e = reader(&utf16, &Columns::default())
+            .err()
+            .unwrap()
+            .to_string();
+        assert!(
+            e.contains("looks like UTF-16") && e.contains("iconv"),
+            "{e}"
+        );
     }
 
     #[test]

@@ -91,11 +91,28 @@ fn eval_json_has_documented_keys_and_gate_exits_1() {
         .sum();
     assert_eq!(total, 6);
 
-    let gate = failup(&["eval", path, "-q", "--min-macro-f1", "1.01"]);
+    // One gold label changed to a wrong one: macro-F1 falls below 1, and a gate of 0.99 fails.
+    let dir = tempfile::tempdir().unwrap();
+    let text = std::fs::read_to_string(&input).unwrap();
+    let wrong = dir.path().join("wrong.csv");
+    std::fs::write(&wrong, text.replace("l4,other,", "l4,passed_over,")).unwrap();
+    let gate = failup(&[
+        "eval",
+        wrong.to_str().unwrap(),
+        "-q",
+        "--min-macro-f1",
+        "0.99",
+    ]);
     assert_eq!(gate.status.code(), Some(1));
     assert!(stderr(&gate).contains("gate failed"));
     let pass = failup(&["eval", path, "-q", "--min-macro-f1", "0.0"]);
     assert_eq!(pass.status.code(), Some(0));
+    // A gate that could never fail (NaN) or never pass (over 1) is a mistake, told as one.
+    for x in ["nan", "1.01", "80"] {
+        let bad = failup(&["eval", path, "-q", "--min-macro-f1", x]);
+        assert_eq!(bad.status.code(), Some(2), "{x}");
+        assert!(stderr(&bad).contains("not a number from 0 to 1"), "{x}");
+    }
 }
 
 #[test]
