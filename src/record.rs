@@ -20,6 +20,19 @@ pub enum Status {
 }
 
 impl Status {
+    pub const ALL: [Status; 5] = [
+        Status::Ok,
+        Status::Empty,
+        Status::Malformed,
+        Status::InvalidUtf8,
+        Status::TooLong,
+    ];
+
+    /// The status a row's `status` column names, if classify writes it.
+    pub fn from_name(name: &str) -> Option<Status> {
+        Status::ALL.into_iter().find(|s| s.as_str() == name)
+    }
+
     pub fn as_str(self) -> &'static str {
         match self {
             Status::Ok => "ok",

@@ -8,6 +8,7 @@ use serde_json::{Map, Value};
 
 use crate::error::{Error, Result};
 use crate::input::Source;
+use crate::record::Status;
 use crate::report::ReportRow;
 use crate::taxonomy::Taxonomy;
 
@@ -324,6 +325,19 @@ impl ClassifiedReader {
                     return Ok(None);
                 }
                 let line = record.position().map(|p| p.line());
+                let width = reader.byte_headers().map_or(0, |h| h.len());
+                if record.len() != width {
+                    return Err(input_error(
+                        &self.name,
+                        line,
+                        format!(
+                            "the row has {} fields and the header {width}; classify writes \
+                             every row whole, so this file was cut or edited: classify the \
+                             input again",
+                            record.len()
+                        ),
+                    ));
+                }
                 let field = |i: usize| String::from_utf8_lossy(record.get(i).unwrap_or(b""));
                 let fields = RawRow {
                     id: field(index[0]).into_owned(),
@@ -466,6 +480,16 @@ impl ClassifiedReader {
                 .map_err(|_| fail("tokens", format!("'{t}' is not a whole number")))?,
         };
         let status = if !raw.status.is_empty() {
+            Status::from_name(&raw.status).ok_or_else(|| {
+                fail(
+                    "status",
+                    format!(
+                        "'{}' is not a status classify writes ({})",
+                        raw.status,
+                        Status::ALL.map(Status::as_str).join(", ")
+                    ),
+                )
+            })?;
             raw.status
         } else if category.is_some() {
             "ok".to_string()
@@ -566,6 +590,22 @@ mod tests {
         assert_eq!(rows[0].group.as_deref(), Some("x"));
         assert_eq!(rows[1].category, None);
         assert_eq!(rows[1].status, "empty");
+    }
+
+    #[test]
+    fn a_cut_row_or_an_unknown_status_is_refused_with_its_line() {
+        let cut = CSV.replace("ok,x,We lost the pitch.", "ok,x");
+        let e = read(&cut, None).err().unwrap().to_string();
+        assert!(
+            e.contains("t:2") && e.contains("9 fields and the header 10"),
+            "{e}"
+        );
+        let odd = CSV.replace(",ok,", ",weird,");
+        let e = read(&odd, None).err().unwrap().to_string();
+        assert!(
+            e.contains("t:2") && e.contains("'weird' is not a status"),
+            "{e}"
+        );
     }
 
     #[test]
