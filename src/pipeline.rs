@@ -356,7 +356,13 @@ impl Encoder {
                     if source[i] != i || crate::input::is_blank(t) {
                         return Ok(None);
                     }
-                    self.split(t, by_sentence).map(Some)
+                    let split = self.split(t, by_sentence)?;
+                    let tokenizer = &self.tokenizer;
+                    let wordless = split
+                        .windows
+                        .iter()
+                        .all(|w| tokenizer.reads_nothing(&w.ids));
+                    Ok((!wordless).then_some(split))
                 })
                 .collect::<Result<_>>()
         })?;
@@ -661,9 +667,23 @@ fn embed_prototypes(
         .iter()
         .flat_map(|s| s.prototypes.iter().map(String::as_str))
         .collect();
-    let mut flat = encoder
-        .embed_texts_batched(&texts, PROTOTYPE_BATCH, None, want)?
-        .into_iter();
+    let embedded = encoder.embed_texts_batched(&texts, PROTOTYPE_BATCH, None, want)?;
+    if let Some((text, _)) = texts
+        .iter()
+        .zip(&embedded)
+        .find(|(_, e)| e.embedding.is_none())
+    {
+        let scenario = taxonomy
+            .scenarios
+            .iter()
+            .find(|s| s.prototypes.iter().any(|p| p == text))
+            .map_or("", |s| s.id.as_str());
+        return Err(Error::Usage(format!(
+            "the prototype \"{text}\" of scenario {scenario} has no word the model knows (only \
+             emoji, symbols or characters outside its vocabulary); write it in words"
+        )));
+    }
+    let mut flat = embedded.into_iter();
     Ok(taxonomy
         .scenarios
         .iter()

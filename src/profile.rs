@@ -247,20 +247,27 @@ pub fn embed_labelled(
     } else {
         engine.embed_texts(&texts)?
     };
-    Ok(rows
-        .iter()
+    rows.iter()
         .zip(embedded)
-        .filter_map(|(r, e)| {
-            Some(Labelled {
+        .map(|(r, e)| {
+            let embedding = e.embedding.ok_or_else(|| {
+                Error::Usage(format!(
+                    "the story with id {} has no word the model knows (only emoji, symbols or \
+                     characters outside its vocabulary); give it its story in words or remove \
+                     the row",
+                    r.0
+                ))
+            })?;
+            Ok(Labelled {
                 id: r.0.clone(),
                 label: r.2,
-                embedding: e.embedding?,
+                embedding,
                 attended: e.attended,
                 states: e.states,
                 sentences: e.sentences,
             })
         })
-        .collect())
+        .collect()
 }
 
 /// Fits a few-shot head for the engine's classifier on `examples` (embedded with states).

@@ -37,6 +37,37 @@ fn every_input_row_appears_once_in_order() {
 }
 
 #[test]
+fn a_story_with_no_word_the_model_knows_is_left_unclassified_and_told() {
+    // The tokenizer reads emoji as [UNK]: the model would see nothing of the story, and its
+    // verdict would be a confident guess.
+    let dir = tempfile::tempdir().unwrap();
+    let csv = "id,text\ne1,\"\u{1F600}\u{1F600}\u{1F600}\"\ne2,\u{1F525}\ne3,\"They gave my project to a new hire \u{1F600}\"\n";
+    std::fs::write(dir.path().join("in.csv"), csv).unwrap();
+    let out = failup_in(dir.path(), &["classify", "in.csv", "--quiet"], None);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let (header, rows) = parse_csv(&stdout(&out));
+    let col = |name: &str| header.iter().position(|h| h == name).unwrap();
+    let status: Vec<&str> = rows.iter().map(|r| r[col("status")].as_str()).collect();
+    assert_eq!(status, ["empty", "empty", "ok"]);
+    assert_eq!(rows[0][col("category")], "");
+    assert_eq!(rows[2][col("category")], "passed_over");
+    assert_eq!(
+        stderr(&out).matches("no word the model knows").count(),
+        2,
+        "{}",
+        stderr(&out)
+    );
+
+    let advise = failup_in(dir.path(), &["advise", "\u{1F600}"], None);
+    assert_eq!(advise.status.code(), Some(2));
+    assert!(
+        stderr(&advise).contains("no word the model knows"),
+        "{}",
+        stderr(&advise)
+    );
+}
+
+#[test]
 fn clear_stories_land_in_their_scenarios() {
     let input = fixture("stories.csv");
     let out = failup(&["classify", input.to_str().unwrap(), "--quiet"]);

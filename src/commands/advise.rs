@@ -22,9 +22,13 @@ pub fn run(args: AdviseArgs) -> Result<()> {
         ));
     }
     let engine = super::load_engine(&args.model, &args.fewshot)?;
-    let (embedded, verdict) = engine
-        .classify_text(&text)?
-        .expect("non-empty text is always embedded");
+    let Some((embedded, verdict)) = engine.classify_text(&text)? else {
+        return Err(Error::Usage(
+            "the story has no word the model knows (only emoji, symbols or characters outside \
+             its vocabulary), so there is nothing to classify; write it in words"
+                .into(),
+        ));
+    };
     let taxonomy = engine.taxonomy();
     let scenario = &taxonomy.scenarios[verdict.category];
     let runner_up = &taxonomy.scenarios[verdict.runner_up];

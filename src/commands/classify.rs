@@ -437,7 +437,13 @@ impl Tally {
             Status::Ok => None,
             Status::Empty => {
                 self.empty += 1;
-                Some("empty text; written with status=empty and no category")
+                Some(match failup::input::is_blank(&row.story.text) {
+                    true => "empty text; written with status=empty and no category",
+                    false => {
+                        "no word the model knows (only emoji, symbols or characters outside \
+                              its vocabulary); written with status=empty and no category"
+                    }
+                })
             }
             Status::Malformed => {
                 self.malformed += 1;

@@ -39,6 +39,9 @@ pub struct TextTokenizer {
     config: TokenizerConfig,
     /// The special token that closes every sequence (`[SEP]`, `</s>`), kept when truncating.
     closing_id: u32,
+    /// The ids that carry no word of the text: the special tokens around it and the unknown
+    /// token (`[UNK]`, `<unk>`) that stands for characters outside the vocabulary.
+    wordless: Vec<u32>,
 }
 
 impl TextTokenizer {
@@ -62,11 +65,28 @@ impl TextTokenizer {
                     path.display()
                 ))
             })?;
+        let mut wordless = inner
+            .encode_fast("", true)
+            .map(|e| e.get_ids().to_vec())
+            .unwrap_or_default();
+        wordless.extend(
+            ["[UNK]", "<unk>"]
+                .iter()
+                .filter_map(|t| inner.token_to_id(t)),
+        );
         Ok(TextTokenizer {
             inner,
             config,
             closing_id,
+            wordless,
         })
+    }
+
+    /// Whether `ids` hold no word the model knows: only special tokens and unknown ones, as
+    /// for a text of emoji or of characters outside the vocabulary. The model would read
+    /// nothing of it, so it is left unclassified like an empty text.
+    pub fn reads_nothing(&self, ids: &[u32]) -> bool {
+        ids.iter().all(|id| self.wordless.contains(id))
     }
 
     pub fn max_seq_length(&self) -> usize {
