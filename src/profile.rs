@@ -140,13 +140,24 @@ pub fn read_labelled(
             }
             let label = story.label.as_deref().unwrap_or("").trim().to_string();
             let Some(i) = label_index(&ids, &label) else {
+                // A row with more fields than the header has its cells shifted: an unquoted
+                // comma in the story is the usual cause, and the label read is not the label.
+                let extra = match story.issues.contains(&RowIssue::Malformed) {
+                    true => format!(
+                        " (the row has {} fields and the header {}: put a story that holds \
+                         the delimiter in double quotes)",
+                        story.fields,
+                        reader.headers().len()
+                    ),
+                    false => String::new(),
+                };
                 return Err(Error::Input {
                     file: reader.name().to_string(),
                     line: Some(story.line),
                     column: Some(label_column.to_string()),
                     problem: format!(
-                        "label '{label}' is not a scenario id; valid labels: {} (case, spaces \
-                         and hyphens aside)",
+                        "label '{label}' is not a scenario id{extra}; valid labels: {} (case, \
+                         spaces and hyphens aside)",
                         ids.join(", ")
                     ),
                 });

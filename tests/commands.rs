@@ -133,6 +133,25 @@ fn eval_rejects_unknown_labels_with_line_and_valid_labels() {
         err.contains("passed_over, pivot_regret, lost_pitch, other"),
         "{err}"
     );
+    assert!(!err.contains("fields"), "a well-formed row: {err}");
+
+    // An unquoted comma in the story shifts the label: the message says so.
+    let shifted = dir.path().join("shifted.csv");
+    std::fs::write(
+        &shifted,
+        "id,text,label
+1,fired,other
+2,fired, again,other
+",
+    )
+    .unwrap();
+    let out = failup(&["eval", shifted.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(2));
+    let err = stderr(&out);
+    assert!(
+        err.contains("shifted.csv:3") && err.contains("4 fields and the header 3"),
+        "{err}"
+    );
 }
 
 #[test]
