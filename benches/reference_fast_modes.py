@@ -1,12 +1,12 @@
 #!/usr/bin/env python3
 """The reference implementation's fast modes, for comparison with failup's bf16 and int8.
 
-Runs sentence-transformers on PyTorch as ../shared/bench/reference_throughput.py does (batch
-32, one warm-up, median of three passes), with the model first cast to bfloat16 (which PyTorch
-runs on AMX where the CPU has it) or with PyTorch's dynamic int8 quantization of its Linear
-layers. Set-up: the virtualenv of reference_throughput.py's docstring.
+Runs sentence-transformers on PyTorch as the reference throughput script beside the
+benchmark corpus does (batch 32, one warm-up, median of three passes), with the model first
+cast to bfloat16 (which PyTorch runs on AMX where the CPU has it) or with PyTorch's dynamic
+int8 quantization of its Linear layers. Set-up: the virtualenv of that script's docstring.
 
-    python benches/reference_fast_modes.py ../shared/bench/corpus.csv bf16|int8 [--threads 2]
+    python benches/reference_fast_modes.py CORPUS.csv bf16|int8 [--threads 2]
 
 Prints one JSON line like the reference script's.
 """
