@@ -656,6 +656,10 @@ fn prototype_embeddings(
 /// Taxonomy validation refuses blank prototypes, so each one reaches the model.
 const NEVER_EMPTY: &str = "prototypes are never empty";
 
+/// Why a text that is not blank was left unembedded: the model would read only unknown tokens.
+pub const NO_KNOWN_WORD: &str =
+    "no word the model knows (only emoji, symbols or characters outside its vocabulary)";
+
 /// Every scenario's prototypes, embedded in batches of [`PROTOTYPE_BATCH`], per scenario.
 fn embed_prototypes(
     taxonomy: &Taxonomy,
@@ -679,8 +683,7 @@ fn embed_prototypes(
             .find(|s| s.prototypes.iter().any(|p| p == text))
             .map_or("", |s| s.id.as_str());
         return Err(Error::Usage(format!(
-            "the prototype \"{text}\" of scenario {scenario} has no word the model knows (only \
-             emoji, symbols or characters outside its vocabulary); write it in words"
+            "the prototype \"{text}\" of scenario {scenario} has {NO_KNOWN_WORD}; write it in words"
         )));
     }
     let mut flat = embedded.into_iter();

@@ -19,7 +19,7 @@ use crate::fewshot::{Head, TrainingExample};
 use crate::input::{
     is_blank, Columns, Dialect, RowIssue, Source, Story, StoryReader, UNCLOSED_QUOTE,
 };
-use crate::pipeline::{Engine, CHUNK_SIZE};
+use crate::pipeline::{Engine, CHUNK_SIZE, NO_KNOWN_WORD};
 use crate::sink::Sink;
 use crate::taxonomy::Taxonomy;
 
@@ -263,9 +263,8 @@ pub fn embed_labelled(
         .map(|(r, e)| {
             let embedding = e.embedding.ok_or_else(|| {
                 Error::Usage(format!(
-                    "the story with id {} has no word the model knows (only emoji, symbols or \
-                     characters outside its vocabulary); give it its story in words or remove \
-                     the row",
+                    "the story with id {} has {NO_KNOWN_WORD}; give it its story in words or \
+                     remove the row",
                     r.0
                 ))
             })?;

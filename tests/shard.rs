@@ -543,21 +543,27 @@ fn embed_shards_carry_their_row_numbers() {
     assert_eq!(rows, (2..=22).step_by(2).collect::<Vec<u64>>());
 }
 
+/// Classifies shard `i` of `n` into `{rows}{i}.csv` with its summary in `s{i}.json`, and
+/// returns the summary's name.
+fn shard_with_summary(dir: &Path, i: usize, n: usize, rows: &str, extra: &[&str]) -> String {
+    let (spec, rows, summary) = (
+        format!("{i}/{n}"),
+        format!("{rows}{i}.csv"),
+        format!("s{i}.json"),
+    );
+    let mut args = vec!["classify", "in.csv", "-q", "--shard", &spec, "-o", &rows];
+    args.extend(["--summary-out", &summary]);
+    args.extend_from_slice(extra);
+    run(dir, &args, &[("SOURCE_DATE_EPOCH", "0")]);
+    summary
+}
+
 /// Runs each shard with `--summary-out`, merges the summaries and renders them as JSON.
 fn merged_report(dir: &Path, n: usize, extra: &[&str]) -> Vec<u8> {
-    let mut parts = Vec::new();
-    for i in (0..n).rev() {
-        let (spec, rows, summary) = (
-            format!("{i}/{n}"),
-            format!("r{i}.csv"),
-            format!("s{i}.json"),
-        );
-        let mut args = vec!["classify", "in.csv", "-q", "--shard", &spec, "-o", &rows];
-        args.extend(["--summary-out", &summary]);
-        args.extend_from_slice(extra);
-        run(dir, &args, &[("SOURCE_DATE_EPOCH", "0")]);
-        parts.push(summary);
-    }
+    let parts: Vec<String> = (0..n)
+        .rev()
+        .map(|i| shard_with_summary(dir, i, n, "r", extra))
+        .collect();
     let mut args = vec!["merge"];
     args.extend(parts.iter().map(String::as_str));
     args.extend(["-o", "summary.json"]);
@@ -709,14 +715,7 @@ fn parts_compressed_after_the_run_merge_as_the_plain_parts() {
         &[],
     );
     for i in 0..3 {
-        let (spec, rows, summary) = (
-            format!("{i}/3"),
-            format!("part-{i}.csv"),
-            format!("s{i}.json"),
-        );
-        let mut args = vec!["classify", "in.csv", "-q", "--shard", &spec, "-o", &rows];
-        args.extend(["--summary-out", &summary]);
-        run(d, &[&args[..], &keep[..]].concat(), &[]);
+        shard_with_summary(d, i, 3, "part-", &keep);
     }
     run(
         d,

@@ -23,11 +23,10 @@ pub fn run(args: AdviseArgs) -> Result<()> {
     }
     let engine = super::load_engine(&args.model, &args.fewshot)?;
     let Some((embedded, verdict)) = engine.classify_text(&text)? else {
-        return Err(Error::Usage(
-            "the story has no word the model knows (only emoji, symbols or characters outside \
-             its vocabulary), so there is nothing to classify; write it in words"
-                .into(),
-        ));
+        return Err(Error::Usage(format!(
+            "the story has {}, so there is nothing to classify; write it in words",
+            failup::pipeline::NO_KNOWN_WORD
+        )));
     };
     let taxonomy = engine.taxonomy();
     let scenario = &taxonomy.scenarios[verdict.category];

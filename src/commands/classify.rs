@@ -12,7 +12,7 @@ use crate::cli::ClassifyArgs;
 use failup::error::{Error, Result};
 use failup::input::{RowIssue, Source, Story, StoryReader, UNCLOSED_QUOTE};
 use failup::output::{RowWriter, WriterOptions};
-use failup::pipeline::Engine;
+use failup::pipeline::{Engine, NO_KNOWN_WORD};
 use failup::progress::Progress;
 use failup::record::{Classified, Status};
 use failup::report::reader::ClassifiedReader;
@@ -370,8 +370,7 @@ fn resume_settings(
 }
 
 /// What parts of one run share, so `failup merge` can refuse parts of different runs: the
-/// resume settings, less those that only shape the row file or split the work.
-/// The settings a partial summary must share with the other shards' to merge. The input is
+/// resume settings, less those that only shape the row file or split the work. The input is
 /// named by its content (row count and SHA-256, as shard records name it), not by its path and
 /// time: the same file copied to another machine merges, another file through a pipe does not.
 fn summary_settings(resume: &Settings, reader: &StoryReader) -> Settings {
@@ -433,6 +432,7 @@ impl Tally {
             self.per_category[v.category] += 1;
         }
         self.truncated += row.truncated as u64;
+        let unreadable;
         let problem = match row.status {
             Status::Ok => None,
             Status::Empty => {
@@ -440,8 +440,9 @@ impl Tally {
                 Some(match failup::input::is_blank(&row.story.text) {
                     true => "empty text; written with status=empty and no category",
                     false => {
-                        "no word the model knows (only emoji, symbols or characters outside \
-                              its vocabulary); written with status=empty and no category"
+                        unreadable =
+                            format!("{NO_KNOWN_WORD}; written with status=empty and no category");
+                        unreadable.as_str()
                     }
                 })
             }
