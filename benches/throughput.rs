@@ -6,7 +6,7 @@
 use divan::Bencher;
 use failup::chunk::LongText;
 use failup::embed::{
-    load, Backend, Embedder, EngineSpec, ModelDir, Precision, TextTokenizer, TokenizerConfig,
+    load, Backend, Embedder, EngineSpec, ModelDir, TextTokenizer, TokenizerConfig,
 };
 use failup::pipeline::{Engine, EngineOptions};
 
@@ -46,7 +46,7 @@ fn engine() -> Engine {
         threads: 2,
         batch_size: None,
         long_text: LongText::Chunk,
-        precision: Precision::Fp32,
+        precision: None,
     })
     .expect("engine")
 }
@@ -62,11 +62,11 @@ fn tokenize(bencher: Bencher, words: usize) {
 fn embed_batch_of_16(bencher: Bencher, seq_len: usize) {
     let dir = ModelDir::resolve(None).expect("bundled model");
     let tok = tokenizer();
-    // The engine a default run picks on this machine (AMX where the CPU has it, else rten).
+    // The engine and precision a default run picks.
     let spec = EngineSpec {
         model: &dir,
         backend: Backend::Auto,
-        precision: Precision::Fp32,
+        precision: failup::embed::default_precision(Backend::Auto, &dir),
         threads: 2,
     };
     let model: Box<dyn Embedder> = load(&spec).expect("model").1;

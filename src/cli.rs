@@ -331,15 +331,17 @@ pub struct ModelArgs {
     #[arg(long, env = "FAILUP_BATCH_SIZE", value_name = "N")]
     pub batch_size: Option<usize>,
 
-    /// fp32: exact, at parity with the reference implementation. bf16: the AMX engine's fast
-    /// mode (CPUs with AMX only), about 1.7 times fp32's speed there, embeddings within cosine
-    /// 0.9999 of exact. int8: rten's quantized model, about 1.8 to 2 times rten's fp32 speed
-    /// (the fast mode on CPUs without AMX), the same macro-F1 as fp32 on real stories by
-    /// cross-validation, about 1 verdict in 70 different from fp32's; each token's activations
-    /// are quantized on their own, so a story's scores never depend on the stories batched
-    /// beside it. See docs/src/performance.md.
-    #[arg(long, value_enum, env = "FAILUP_PRECISION", default_value_t = PrecisionArg::Fp32)]
-    pub precision: PrecisionArg,
+    /// Which weights run. int8: the quantized model, the default wherever it can run (rten,
+    /// with a model folder that has model.int8.onnx, as the bundled one does): the same
+    /// zero-shot macro-F1 as fp32 on real stories by cross-validation, about twice rten's fp32
+    /// speed, 1 verdict in 70 different from fp32's. fp32: exact, embeddings at parity with the
+    /// reference implementation; the default of `embed`, of a few-shot head (--examples, a
+    /// profile with a head, `train`, `eval --cv`: the head loses 2 points in int8), of
+    /// --backend amx and rust-bert, and of a folder without int8 weights. bf16: the AMX
+    /// engine's fast mode (CPUs with AMX only), within cosine 0.9999 of exact. A story's
+    /// numbers never depend on the stories batched beside it. See docs/src/performance.md.
+    #[arg(long, value_enum, env = "FAILUP_PRECISION")]
+    pub precision: Option<PrecisionArg>,
 
     /// A story longer than the model's 256-token window: `chunk` embeds overlapping windows and
     /// averages them weighted by tokens; `truncate` reads only the first window.
@@ -356,7 +358,7 @@ impl ModelArgs {
             threads: self.threads,
             batch_size: self.batch_size,
             long_text: self.long_text.into(),
-            precision: self.precision.into(),
+            precision: self.precision.map(Into::into),
         }
     }
 }

@@ -49,6 +49,8 @@ pub struct Engine {
     pub model: ModelDir,
     /// The engine `--backend` resolved to (never `auto`).
     pub backend: Backend,
+    /// The precision that runs: `--precision`, or the default for the engine and model.
+    pub precision: Precision,
     encoder: Encoder,
     classifier: Classifier,
 }
@@ -66,8 +68,8 @@ pub struct EngineOptions {
     pub batch_size: Option<usize>,
     /// `--long-text`: chunk (default) or truncate stories longer than the model's window.
     pub long_text: LongText,
-    /// fp32 (exact) or int8 (fast) weights.
-    pub precision: Precision,
+    /// `--precision`; None means [`crate::embed::default_precision`] for the engine and model.
+    pub precision: Option<Precision>,
 }
 
 /// Per-story outcome of tokenizing and embedding.
@@ -148,10 +150,13 @@ impl Engine {
                 do_lower_case: model.do_lower_case,
             },
         )?;
+        let precision = options
+            .precision
+            .unwrap_or_else(|| crate::embed::default_precision(options.backend, &model));
         let (backend, embedder) = crate::embed::load(&EngineSpec {
             model: &model,
             backend: options.backend,
-            precision: options.precision,
+            precision,
             threads,
         })?;
         let pool = rayon::ThreadPoolBuilder::new()
@@ -170,11 +175,12 @@ impl Engine {
             long_text: options.long_text,
             stage_times: Mutex::new((Duration::ZERO, Duration::ZERO)),
         };
-        let prototypes = prototype_embeddings(&taxonomy, &model, options.precision, &encoder)?;
+        let prototypes = prototype_embeddings(&taxonomy, &model, precision, &encoder)?;
         Ok(Engine {
             classifier: Classifier::new(taxonomy, prototypes),
             model,
             backend,
+            precision,
             encoder,
         })
     }

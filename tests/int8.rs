@@ -79,3 +79,22 @@ fn int8_embeddings_do_not_depend_on_batch_size() {
     assert_eq!(text.matches("\"embedding\":[").count(), 8);
     same(d, "b1.jsonl", "b16.jsonl");
 }
+
+#[test]
+fn classify_runs_int8_unless_asked_for_fp32() {
+    let dir = input();
+    let d = dir.path();
+    ok(d, &["classify", "in.csv", "-q", "-o", "int8.csv"]);
+    for (precision, out) in [(None, "default.csv"), (Some("fp32"), "fp32.csv")] {
+        let mut args = vec!["classify", "in.csv", "-q", "-o", out];
+        args.extend(precision.map(|p| ["--precision", p]).iter().flatten());
+        let run = failup_in(d, &args, None);
+        assert_eq!(run.status.code(), Some(0), "{args:?}: {}", stderr(&run));
+    }
+    same(d, "default.csv", "int8.csv");
+    // The two precisions' confidences differ in their last digits, so the check above can fail.
+    assert!(
+        read(d, "fp32.csv") != read(d, "int8.csv"),
+        "fp32 gave int8's bytes"
+    );
+}

@@ -156,7 +156,7 @@ fn the_embed_command_keeps_the_whole_story_embedding() {
         threads: 1,
         batch_size: None,
         long_text: failup::chunk::LongText::Chunk,
-        precision: failup::embed::Precision::Fp32,
+        precision: Some(failup::embed::Precision::Fp32),
     })
     .unwrap();
     let read = engine.embed_texts(&[text]).unwrap().remove(0);

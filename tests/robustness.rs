@@ -1120,11 +1120,11 @@ fn resume_is_refused(first: &[&str], then: &[&str], setting: &str) -> String {
 
 #[test]
 fn resume_with_another_precision_is_refused() {
-    // The bug this guards against: int8 rows, then fp32 rows, in one file.
+    // The bug this guards against: fp32 rows, then the default's int8 rows, in one file.
     let err = resume_is_refused(
-        &["--precision", "int8"],
+        &["--precision", "fp32"],
         &[],
-        "--precision was int8, now fp32",
+        "--precision was fp32, now int8",
     );
     assert!(
         !err.contains("--profile"),
@@ -1150,8 +1150,8 @@ fn amx_cpu_resume_with_another_engine_is_refused() {
         panic!("this test needs a CPU with AMX: {why}");
     }
     resume_is_refused(
-        &["--backend", "rten"],
-        &["--backend", "amx"],
+        &["--backend", "rten", "--precision", "fp32"],
+        &["--backend", "amx", "--precision", "fp32"],
         "--backend (as resolved) was rten, now amx",
     );
 }

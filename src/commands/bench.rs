@@ -51,7 +51,7 @@ pub fn run(args: BenchArgs) -> Result<()> {
         threads,
         batch_size: engine.encoder().batch_size(),
         backend: engine.backend.name().to_string(),
-        precision: format!("{:?}", options.precision).to_lowercase(),
+        precision: engine.precision.name().to_string(),
     };
     let report = run_bench(&engine, &input, settings)?;
     match args.format {

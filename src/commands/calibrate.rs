@@ -39,7 +39,8 @@ pub fn run(args: CalibrateArgs) -> Result<()> {
         let input = failup::input::Source::from_arg(input);
         failup::sink::check_output("-o", &args.output, Some(&input))?;
     }
-    let mut engine = Engine::load(&args.model.engine_options())?;
+    let head = super::brings_head(&args.fewshot)?;
+    let mut engine = Engine::load(&super::engine_options(&args.model, head))?;
     let mut profile = match &args.fewshot.profile {
         Some(p) => {
             let loaded = Profile::load(p)?;

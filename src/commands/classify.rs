@@ -321,7 +321,7 @@ fn resume_settings(
 ) -> Result<Settings> {
     let input = resume::input_identity(source)?;
     let model = &args.model;
-    let precision = model.engine_options().precision;
+    let precision = engine.precision;
     let optional = |v: Option<&str>| v.unwrap_or("(default)").to_string();
     let file_hash = |f: &Option<std::path::PathBuf>| -> Result<String> {
         f.as_deref()

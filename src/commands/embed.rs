@@ -9,6 +9,7 @@ use serde_json::json;
 
 use super::resume;
 use crate::cli::EmbedArgs;
+use failup::embed::Precision;
 use failup::error::{Error, Result};
 use failup::input::{Columns, RowIssue, Source, Story, StoryReader, UNCLOSED_QUOTE};
 use failup::pipeline::{Embedded, Engine, Want};
@@ -30,7 +31,11 @@ pub fn run(args: EmbedArgs) -> Result<()> {
     }
     failup::sink::check_output("-o", &args.output, Some(&source))?;
     super::warn_if_unrecorded(&args.output, shard);
-    let engine = Engine::load(&args.model.engine_options())?;
+    let mut options = args.model.engine_options();
+    // Embeddings are the model's own vectors, which users compare with other tools': exact
+    // unless asked otherwise.
+    options.precision.get_or_insert(Precision::Fp32);
+    let engine = Engine::load(&options)?;
     // A stream can be neither resumed nor recorded, so it needs no settings.
     let settings = match failup::sink::is_stream(&args.output) {
         true => Settings::new(),
@@ -151,7 +156,7 @@ fn settings(
 
 /// The settings that shape the embeddings' bytes.
 fn embedding_settings(args: &EmbedArgs, reader: &StoryReader, engine: &Engine) -> Result<Settings> {
-    let precision = args.model.engine_options().precision;
+    let precision = engine.precision;
     let pairs = [
         ("failup version", env!("CARGO_PKG_VERSION").to_string()),
         ("command", "embed".to_string()),

@@ -13,7 +13,8 @@ use failup::pipeline::Engine;
 use failup::profile::{apply_args, embed_labelled, read_labelled, Labelled};
 
 pub fn run(args: EvalArgs) -> Result<ExitCode> {
-    let mut engine = Engine::load(&args.model.engine_options())?;
+    let head = args.cv.is_some() || super::brings_head(&args.fewshot)?;
+    let mut engine = Engine::load(&super::engine_options(&args.model, head))?;
     if args.cv.is_some() && (args.fewshot.examples.is_some() || args.fewshot.profile.is_some()) {
         return Err(Error::Usage(
             "--cv fits its own few-shot heads from INPUT; leave out --examples and --profile"

@@ -9,7 +9,7 @@ pub fn run(args: TrainArgs) -> Result<()> {
     // Told before the model loads, not after the fitting.
     let input = failup::input::Source::from_arg(&args.input);
     failup::sink::check_output("-o", &args.output, Some(&input))?;
-    let engine = Engine::load(&args.model.engine_options())?;
+    let engine = Engine::load(&super::engine_options(&args.model, true))?;
     let rows = read_labelled(
         &args.input,
         engine.taxonomy(),

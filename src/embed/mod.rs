@@ -22,7 +22,8 @@ mod tokenize;
 #[cfg(all(target_arch = "x86_64", target_os = "linux"))]
 use amx::AmxEmbedder;
 pub use backend::{
-    amx_unavailable, load, prepare, rust_bert_missing, Backend, EngineSpec, Prepared,
+    amx_unavailable, default_precision, load, prepare, rust_bert_missing, Backend, EngineSpec,
+    Prepared,
 };
 pub use hashed::HASHED_DIM;
 pub use model_dir::{ModelDir, Pooling, Precision};

@@ -17,11 +17,11 @@ const REQUIRED: [&str; 4] = [
     "1_Pooling/config.json",
 ];
 
-/// Which weights run: exact fp32, or the int8 fast mode (`model.int8.onnx`).
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+/// Which weights run: exact fp32, the int8 model (`model.int8.onnx`), or fp32 weights
+/// multiplied in bf16. With no `--precision`, [`super::default_precision`] picks.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Precision {
     /// fp32 weights: embeddings at parity with the reference (cosine >= 0.9999).
-    #[default]
     Fp32,
     /// int8 weights, per-channel scales, activations smoothed and quantized per token: faster,
     /// cosine to the reference >= 0.99.
