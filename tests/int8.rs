@@ -98,3 +98,34 @@ fn classify_runs_int8_unless_asked_for_fp32() {
         "fp32 gave int8's bytes"
     );
 }
+
+#[test]
+fn a_few_shot_head_runs_fp32_unless_asked_for_int8() {
+    let dir = input();
+    let d = dir.path();
+    std::fs::copy(fixture("fewshot_examples.csv"), d.join("examples.csv")).unwrap();
+    for (precision, out) in [(None, "default.csv"), (Some("fp32"), "fp32.csv")] {
+        let mut args = vec!["classify", "in.csv", "-q", "-o", out];
+        args.extend(["--examples", "examples.csv"]);
+        args.extend(precision.map(|p| ["--precision", p]).iter().flatten());
+        let run = failup_in(d, &args, None);
+        assert_eq!(run.status.code(), Some(0), "{args:?}: {}", stderr(&run));
+    }
+    ok(
+        d,
+        &[
+            "classify",
+            "in.csv",
+            "-q",
+            "-o",
+            "int8.csv",
+            "--examples",
+            "examples.csv",
+        ],
+    );
+    same(d, "default.csv", "fp32.csv");
+    assert!(
+        read(d, "fp32.csv") != read(d, "int8.csv"),
+        "int8 gave fp32's bytes"
+    );
+}
