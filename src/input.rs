@@ -150,7 +150,7 @@ impl<R: Read> Read for Counting<R> {
 fn peek_first_line(mut inner: Box<dyn Read + Send>) -> io::Result<(Vec<u8>, Box<dyn Read + Send>)> {
     let mut line = Vec::new();
     let mut buf = [0u8; 4096];
-    while line.len() < 1 << 16 && !line.contains(&b'\n') {
+    while line.len() < 1 << 16 && !line.iter().any(|&b| b == b'\n' || b == b'\r') {
         match inner.read(&mut buf) {
             Ok(0) => break,
             Ok(n) => line.extend_from_slice(&buf[..n]),
@@ -213,10 +213,14 @@ impl CsvStart {
         let declared = excel_separator(&first_line);
         let mut header_line = 1;
         if declared.is_some() {
-            let after = first_line
-                .iter()
-                .position(|&b| b == b'\n')
-                .map_or(first_line.len(), |i| i + 1);
+            let line = first_line_of(&first_line).len();
+            // The `sep=` line's own ending: `\r\n`, `\n` or an old Mac's `\r`.
+            let ending = match first_line[line..] {
+                [b'\r', b'\n', ..] => 2,
+                [_, ..] => 1,
+                [] => 0,
+            };
+            let after = line + ending;
             let tail = first_line.split_off(after);
             (first_line, rest) = peek_first_line(Box::new(io::Cursor::new(tail).chain(rest)))
                 .map_err(|e| Error::io(name, e))?;
@@ -342,10 +346,16 @@ impl ColumnIndex {
     }
 }
 
+/// The bytes before the first line break of `head` (`\n`, or `\r` as in CRLF and old Mac files).
+fn first_line_of(head: &[u8]) -> &[u8] {
+    head.split(|&b| b == b'\n' || b == b'\r')
+        .next()
+        .unwrap_or_default()
+}
+
 /// The delimiter an Excel `sep=X` first line declares, if the line is one.
 fn excel_separator(first_line: &[u8]) -> Option<u8> {
-    let line = first_line.split(|&b| b == b'\n').next().unwrap_or_default();
-    let line = line.strip_suffix(b"\r").unwrap_or(line);
+    let line = first_line_of(first_line);
     let line = line.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(line);
     match line.strip_prefix(b"sep=")? {
         [d] if *d != b'"' => Some(*d),
@@ -406,6 +416,14 @@ struct LineTracker<R> {
     delimiter: u8,
     /// Blank lines: the csv crate passes over them, so they are noted here to be told.
     blanks: BlankLines,
+    /// The last byte read was `\r`: a `\n` now is the second half of a CRLF.
+    after_cr: bool,
+}
+
+/// Whether byte `b` ends a line: every `\r` (alone in old Mac files, or opening a CRLF) and a
+/// `\n` that does not close a CRLF. The csv crate ends records at each of the three endings.
+fn ends_line(b: u8, after_cr: bool) -> bool {
+    b == b'\r' || (b == b'\n' && !after_cr)
 }
 
 /// Finds the blank lines outside quoted fields, which CSV does not count as rows. One is
@@ -427,22 +445,18 @@ impl BlankLines {
         }
     }
 
-    /// Takes the next byte; `quoted` tells whether it sits inside a quoted field.
-    fn next(&mut self, b: u8, quoted: bool, found: &mut Vec<u64>) {
-        match b {
-            b'\n' => {
-                self.newlines += 1;
-                if self.at_line_start && !quoted {
-                    self.unconfirmed.push(self.newlines);
-                }
-                self.at_line_start = !quoted;
+    /// Takes the next byte; `line_break` tells whether it ends a line ([`ends_line`]) and
+    /// `quoted` whether it sits inside a quoted field.
+    fn next(&mut self, b: u8, line_break: bool, quoted: bool, found: &mut Vec<u64>) {
+        if line_break {
+            self.newlines += 1;
+            if self.at_line_start && !quoted {
+                self.unconfirmed.push(self.newlines);
             }
-            // A carriage return leaves the line as it was: CRLF counts once, at its `\n`.
-            b'\r' if !quoted => {}
-            _ => {
-                self.at_line_start = false;
-                found.append(&mut self.unconfirmed);
-            }
+            self.at_line_start = !quoted;
+        } else if b != b'\n' {
+            self.at_line_start = false;
+            found.append(&mut self.unconfirmed);
         }
     }
 }
@@ -452,11 +466,13 @@ impl<R: Read> Read for LineTracker<R> {
         let n = self.inner.read(buf)?;
         let mut breaks = self.breaks.lock().expect("never poisoned");
         for (i, &b) in buf[..n].iter().enumerate() {
+            let line_break = ends_line(b, self.after_cr);
+            self.after_cr = b == b'\r';
             if b == b'\n' || b == b'\r' {
-                breaks.pending.push_back((self.offset + i as u64, b));
+                breaks.pending.push_back((self.offset + i as u64, line_break));
             }
             let quoted = matches!(self.quotes, QuoteState::Quoted);
-            self.blanks.next(b, quoted, &mut breaks.blank_lines);
+            self.blanks.next(b, line_break, quoted, &mut breaks.blank_lines);
             self.quotes = self.quotes.next(b, self.delimiter);
         }
         if n == 0 && !buf.is_empty() {
@@ -500,7 +516,8 @@ impl QuoteState {
 /// of a record is one plus the newlines before its first byte that is not a line break.
 #[derive(Default)]
 struct LineBreaks {
-    pending: VecDeque<(u64, u8)>,
+    /// `\r` and `\n` bytes by offset, each with whether it ends a line ([`ends_line`]).
+    pending: VecDeque<(u64, bool)>,
     newlines_passed: u64,
     /// The input ended inside a quoted field: its last record ran to the end of the input.
     ends_in_quotes: bool,
@@ -512,12 +529,12 @@ impl LineBreaks {
     /// 1-based line of the first content byte at or after byte offset `start`.
     fn line_at(&mut self, start: u64) -> u64 {
         let mut cursor = start;
-        while let Some(&(offset, byte)) = self.pending.front() {
+        while let Some(&(offset, line_break)) = self.pending.front() {
             if offset <= cursor {
                 if offset == cursor {
                     cursor += 1;
                 }
-                if byte == b'\n' {
+                if line_break {
                     self.newlines_passed += 1;
                 }
                 self.pending.pop_front();
@@ -599,6 +616,7 @@ impl StoryReader {
             quotes: QuoteState::FieldStart,
             delimiter,
             blanks: BlankLines::new(header_line - 1),
+            after_cr: false,
         });
         let mut reader = csv::ReaderBuilder::new()
             .flexible(true)
@@ -822,7 +840,7 @@ pub fn is_blank(text: &str) -> bool {
 /// outside quotes, comma when none does. Spreadsheet exports in many locales use `;`, and
 /// `.tsv` files tabs; a header line has no free text, so counting there is reliable.
 pub fn sniff_delimiter(head: &[u8]) -> u8 {
-    let line = head.split(|&b| b == b'\n').next().unwrap_or_default();
+    let line = first_line_of(head);
     let mut counts = [0usize; 4];
     let candidates = [b',', b';', b'\t', b'|'];
     let mut quoted = false;
@@ -1290,6 +1308,31 @@ mod tests {
         .unwrap();
         let lines: Vec<u64> = r.next_chunk(10).unwrap().iter().map(|s| s.line).collect();
         assert_eq!(lines, [2, 4, 6, 8]);
+    }
+
+    #[test]
+    fn line_numbers_and_blank_lines_hold_with_old_mac_endings() {
+        // A `\r` alone ends a line, as the csv crate and text editors take it; read a byte
+        // at a time too, so a `\r` at the end of one read and a `\n` at the start of the next
+        // still count once.
+        let csv = "id;text\ra;x\rb;\"two\rlines\"\r\rc;z\r\nd;w\r";
+        for mut r in [
+            reader(csv, &Columns::default()).unwrap(),
+            trickled(csv.as_bytes().to_vec()),
+        ] {
+            let stories = r.next_chunk(10).unwrap();
+            let lines: Vec<u64> = stories.iter().map(|s| s.line).collect();
+            assert_eq!(lines, [2, 3, 6, 7]);
+            assert_eq!(stories[1].text, "two\rlines");
+            assert_eq!(r.take_blank_lines(), [5]);
+        }
+        // The header line alone decides the delimiter, and a `sep=` line ends at its `\r`.
+        let mut r = reader("sep=|\rid|text\r1|a, b, c; d\r", &Columns::default()).unwrap();
+        assert_eq!(r.headers(), ["id", "text"]);
+        let story = &r.next_chunk(10).unwrap()[0];
+        assert_eq!((story.line, story.text.as_str()), (3, "a, b, c; d"));
+        let r = reader("id;text\r1;a, b, c, d, e\r", &Columns::default()).unwrap();
+        assert_eq!(r.headers(), ["id", "text"]);
     }
 
     #[test]
