@@ -469,10 +469,13 @@ impl<R: Read> Read for LineTracker<R> {
             let line_break = ends_line(b, self.after_cr);
             self.after_cr = b == b'\r';
             if b == b'\n' || b == b'\r' {
-                breaks.pending.push_back((self.offset + i as u64, line_break));
+                breaks
+                    .pending
+                    .push_back((self.offset + i as u64, line_break));
             }
             let quoted = matches!(self.quotes, QuoteState::Quoted);
-            self.blanks.next(b, line_break, quoted, &mut breaks.blank_lines);
+            self.blanks
+                .next(b, line_break, quoted, &mut breaks.blank_lines);
             self.quotes = self.quotes.next(b, self.delimiter);
         }
         if n == 0 && !buf.is_empty() {
@@ -675,9 +678,15 @@ impl StoryReader {
 
     /// The line numbers of the blank lines read since the last call. CSV has no empty record,
     /// so the parser passes them over; the caller says so. The parser reads ahead, so these
-    /// may lie a little past the last story returned.
+    /// may lie a little past the last story returned. Every shard of a sharded run reads the
+    /// whole input, so only the first one (`--shard 0/N`) has blank lines to tell, and a
+    /// sharded run tells each once.
     pub fn take_blank_lines(&self) -> Vec<u64> {
-        std::mem::take(&mut self.breaks.lock().expect("never poisoned").blank_lines)
+        let lines = std::mem::take(&mut self.breaks.lock().expect("never poisoned").blank_lines);
+        match self.shard.index {
+            0 => lines,
+            _ => Vec::new(),
+        }
     }
 
     /// Shared counter of bytes read so far, and the total when known (for progress).
@@ -1191,6 +1200,13 @@ mod tests {
         let mut r = reader("sep=;\ntext\nA\n\nB\n", &Columns::default()).unwrap();
         assert_eq!(r.next_chunk(10).unwrap().len(), 2);
         assert_eq!(r.take_blank_lines(), [4]);
+        // Each shard reads every line; the first one tells the blank lines for all.
+        for (index, told) in [(0, vec![3, 5]), (1, vec![]), (2, vec![])] {
+            let mut r = reader("text\nA\n\nB\n\nC\nD\n", &Columns::default()).unwrap();
+            r.set_shard(Shard { index, count: 3 });
+            assert!(r.next_chunk(10).unwrap().len() <= 2);
+            assert_eq!(r.take_blank_lines(), told, "shard {index}");
+        }
     }
 
     struct Trickle(io::Cursor<Vec<u8>>);
