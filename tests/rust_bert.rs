@@ -157,7 +157,14 @@ mod with_the_feature {
         // reuse the other's prototype embeddings.
         let cache = tempfile::tempdir().unwrap();
         let env = [("FAILUP_CACHE_DIR", cache.path().to_str().unwrap())];
-        let args = ["classify", "data/sample_stories.csv", "--quiet"];
+        // rust-bert runs fp32 only, so rten is asked for fp32 too (its default is int8).
+        let args = [
+            "classify",
+            "data/sample_stories.csv",
+            "--quiet",
+            "--precision",
+            "fp32",
+        ];
         let rten = failup_env(
             &root,
             &[&args[..], &["--backend", "rten"]].concat(),
