@@ -36,7 +36,8 @@ value_enum! {
         /// rten, a pure-Rust ONNX runtime running model.onnx (always available).
         Rten,
         /// failup's own BERT encoder with its matrix products on the CPU's AMX tile unit: fp32
-        /// (exact) or bf16 (Intel Xeon 4th generation or later, Linux).
+        /// (exact) or bf16 (Intel Xeon 4th generation or later, Linux); bf16 also runs on AVX-512
+        /// BF16 dot products where there is no AMX (AMD Zen 4 or later).
         Amx,
         /// rust-bert on libtorch 2.4.0 (only in a build with `--features rust-bert`).
         RustBert,
@@ -54,8 +55,8 @@ value_enum! {
         /// int8 weights with per-channel scales, activations smoothed and quantized per token:
         /// faster, cosine to the reference >= 0.99.
         Int8,
-        /// fp32 weights multiplied in bf16 on the AMX tile unit: fastest, cosine to the
-        /// reference >= 0.9999 (CPUs with AMX only).
+        /// fp32 weights multiplied in bf16 on the AMX engine: fastest, cosine to the reference
+        /// >= 0.9999 (CPUs with AMX, or with AVX-512 BF16 as AMD Zen 4 and later).
         Bf16,
     }
 }
@@ -307,10 +308,9 @@ pub struct ModelArgs {
     #[arg(long, env = "FAILUP_MODEL", value_name = "DIR")]
     pub model: Option<PathBuf>,
 
-    /// Inference engine. auto: amx on a CPU with AMX (fp32, bf16), rten otherwise and for
-    /// int8. rten: the built-in
-    /// ONNX runtime. amx: failup's own encoder on the AMX tile unit (Intel Xeon 4th generation
-    /// or later). rust-bert: libtorch, only in a build with `--features rust-bert` (docs/src/engines.md).
+    /// Inference engine. auto: amx for bf16, and for fp32 on a CPU with AMX; rten otherwise
+    /// and for int8. rten: the built-in ONNX runtime. amx: failup's own encoder on the AMX tile
+    /// unit (Intel Xeon 4th generation or later), or for bf16 on AVX-512 BF16 (AMD Zen 4). rust-bert: libtorch, only in a build with `--features rust-bert` (docs/src/engines.md).
     /// All give the same embeddings to within cosine 0.9999.
     #[arg(long, value_enum, env = "FAILUP_BACKEND", default_value_t = Backend::Auto)]
     pub backend: Backend,
@@ -338,8 +338,9 @@ pub struct ModelArgs {
     /// reference implementation; the default of `embed`, of a few-shot head (--examples, a
     /// profile with a head, `train`, `eval --cv`: the head loses 2 points in int8), of
     /// --backend amx and rust-bert, and of a folder without int8 weights. bf16: the AMX
-    /// engine's fast mode (CPUs with AMX only), within cosine 0.9999 of exact. A story's
-    /// numbers never depend on the stories batched beside it. See docs/src/performance.md.
+    /// engine's fast mode (CPUs with AMX, or AVX-512 BF16 as AMD Zen 4), within cosine 0.9999
+    /// of exact. A story's numbers never depend on the stories batched beside it. See
+    /// docs/src/performance.md.
     #[arg(long, value_enum, env = "FAILUP_PRECISION")]
     pub precision: Option<PrecisionArg>,
 

@@ -174,11 +174,9 @@ fn bf16_needs_the_amx_engine_and_says_so() {
 }
 
 #[test]
-#[ignore = "needs a CPU with AMX (Intel Xeon 4th generation or later)"]
-fn amx_cpu_bf16_classifies_like_fp32() {
-    if let Some(why) = failup::embed::amx_unavailable() {
-        panic!("this test needs a CPU with AMX: {why}");
-    }
+#[ignore = "needs a CPU with AMX or AVX-512 BF16"]
+fn bf16_cpu_classifies_like_fp32() {
+    // On a CPU with neither, the advise run below fails and its message says why.
     let story = "My manager gave the big client project to a colleague who joined last year, \
                  even though I have led that account for six years.";
     let category = |precision: &str| {

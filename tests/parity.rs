@@ -219,3 +219,48 @@ fn amx_cpu_bf16_fast_mode_stays_within_its_documented_bound() {
         "bf16 gave fp32-exact embeddings (min cosine {min})"
     );
 }
+
+/// The bf16 mode on what this CPU multiplies it with: AMX tiles, or AVX-512 BF16 dot products
+/// on a CPU without AMX. The test is ignored by default; `.ci/run` runs it where the CPU has
+/// either, and there a CPU with neither fails it, saying why.
+fn bf16_engine() -> Box<dyn Embedder> {
+    let dir = ModelDir::resolve(None).expect("bundled model");
+    let spec = EngineSpec {
+        model: &dir,
+        backend: Backend::Auto,
+        precision: Precision::Bf16,
+        threads: 2,
+    };
+    match failup::embed::load(&spec) {
+        Ok((_, engine)) => engine,
+        Err(e) => panic!("this test needs a CPU with AMX or AVX-512 BF16: {e}"),
+    }
+}
+
+#[test]
+#[ignore = "needs a CPU with AMX or AVX-512 BF16"]
+fn bf16_cpu_fast_mode_stays_within_its_bound_alone_or_in_any_batch() {
+    let engine = bf16_engine();
+    let (refs, tokens) = fixture_tokens();
+    let got = embed_in_batches(engine.as_ref(), &tokens, 16);
+    let (min, mean) = cosine_to_references(&refs, &got);
+    eprintln!("bf16 vs reference: min cosine {min:.6}, mean {mean:.6}");
+    assert!(
+        min >= BF16_MIN_COSINE,
+        "min cosine {min} < {BF16_MIN_COSINE}"
+    );
+    assert!(
+        min < 0.999999,
+        "bf16 gave fp32-exact embeddings (min cosine {min})"
+    );
+    for (t, b) in tokens
+        .iter()
+        .zip(embed_in_batches(engine.as_ref(), &tokens, 7))
+    {
+        assert_eq!(
+            engine.embed(&[t]).unwrap()[0],
+            b,
+            "a story's numbers moved with its batch"
+        );
+    }
+}

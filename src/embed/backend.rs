@@ -2,8 +2,8 @@
 //! about which engine runs which precision, and what to do instead, lives here.
 //!
 //! rten is always built in. The AMX engine is built in on x86-64 Linux and runs where the CPU
-//! has AMX; `auto`, the default, takes it there for fp32 and bf16, and rten everywhere else and
-//! for int8. rust-bert is compiled only with `--features rust-bert`, because it links
+//! has AMX, and in bf16 also where it has AVX-512 BF16 instead; `auto`, the default, takes it
+//! for bf16 and, on a CPU with AMX, for fp32, and rten everywhere else and for int8. rust-bert is compiled only with `--features rust-bert`, because it links
 //! libtorch; without the feature, asking for it is an error that says how to build it.
 
 use super::{Embedder, ModelDir, Precision};
@@ -18,7 +18,8 @@ pub enum Backend {
     /// rten, a pure-Rust ONNX runtime running model.onnx (always available).
     Rten,
     /// failup's own BERT encoder with its matrix products on the CPU's AMX tile unit: fp32
-    /// (exact) or bf16 (Intel Xeon 4th generation or later, Linux).
+    /// (exact) or bf16 (Intel Xeon 4th generation or later, Linux); bf16 also runs on AVX-512
+    /// BF16 dot products where there is no AMX (AMD Zen 4 or later).
     Amx,
     /// rust-bert on libtorch 2.4.0 (only in a build with `--features rust-bert`).
     RustBert,
@@ -137,9 +138,27 @@ pub fn load(spec: &EngineSpec) -> Result<(Backend, Box<dyn Embedder>)> {
     Ok((backend, embedder))
 }
 
+/// Why the AMX engine cannot run `precision` here, or None when it can: fp32 needs AMX, bf16
+/// AMX or else AVX-512 BF16 dot products.
+fn amx_cannot_run_here(precision: Precision) -> Option<String> {
+    let tiles = amx_unavailable();
+    match precision {
+        Precision::Bf16 => tiles.and_then(|_| dots_unavailable()),
+        _ => tiles,
+    }
+}
+
+/// Why the AMX engine's bf16 mode cannot run on AVX-512 BF16 dot products here, or None.
+fn dots_unavailable() -> Option<String> {
+    #[cfg(all(target_arch = "x86_64", target_os = "linux"))]
+    return super::amx::dots_unavailable();
+    #[cfg(not(all(target_arch = "x86_64", target_os = "linux")))]
+    return Some("the AMX engine is built only for x86-64 Linux".into());
+}
+
 /// Loads the AMX engine, or says why this machine cannot run it or `precision`.
 fn load_amx(model: &ModelDir, threads: usize, precision: Precision) -> Result<Box<dyn Embedder>> {
-    if let Some(why) = amx_unavailable() {
+    if let Some(why) = amx_cannot_run_here(precision) {
         return Err(amx_cannot_run(&why, precision));
     }
     if precision == Precision::Int8 {

@@ -9,6 +9,11 @@
 //! products this module runs the rest of BERT itself: embeddings, attention, GELU and layer
 //! norms in fp32.
 //!
+//! On a CPU without AMX but with AVX-512 BF16 (AMD Zen 4 and later), the bf16 mode runs the
+//! same packed products on `vdpbf16ps` dot products instead ([`tiles::matmul_dots`]): about
+//! twice rten's fp32 speed there. Exact fp32 would need three such products per product, slower
+//! than rten's FMA, so it stays AMX-only.
+//!
 //! Layers see the batch's stories end to end, without padding: only attention needs to know
 //! where one story stops, and it runs story by story. Weights come from `model.onnx` (read
 //! with the same converter as the rust-bert engine), are packed once at load, and each lane
@@ -25,7 +30,7 @@ use super::onnx_weights::{bert_weights_from_onnx, NamedTensor, WeightLayout};
 use super::Precision;
 use super::{Embedder, ModelDir, Pooling, Tokenized};
 use crate::error::{Error, Result};
-use tiles::{matmul, PackedA, PackedB, Split};
+use tiles::{matmul, matmul_dots, PackedA, PackedB, Split};
 
 /// Why this machine cannot run the AMX engine, or None when it can. Asks the CPU (AMX-TILE,
 /// AMX-BF16, AVX-512) and the kernel, which must grant the process the tile state once
@@ -72,6 +77,31 @@ fn check() -> Option<String> {
         ));
     }
     None
+}
+
+/// Why this CPU cannot run the bf16 mode on AVX-512 BF16 dot products instead of AMX tiles, or
+/// None when it can.
+pub fn dots_unavailable() -> Option<String> {
+    let dots = std::arch::is_x86_feature_detected!("avx512f")
+        && std::arch::is_x86_feature_detected!("avx512bw")
+        && std::arch::is_x86_feature_detected!("avx512dq")
+        && std::arch::is_x86_feature_detected!("avx512vl")
+        && std::arch::is_x86_feature_detected!("avx512bf16")
+        && std::arch::is_x86_feature_detected!("avx2")
+        && std::arch::is_x86_feature_detected!("fma");
+    (!dots).then(|| {
+        "this CPU has neither AMX nor AVX-512 BF16 (Intel Xeon 4th generation or later, AMD \
+         Zen 4 or later)"
+            .into()
+    })
+}
+
+/// What multiplies the matrices: AMX tiles, or, for bf16 on a CPU without AMX, AVX-512 BF16
+/// dot products.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Unit {
+    Tiles,
+    Dots,
 }
 
 /// The parts of `config.json` the encoder's shape comes from.
@@ -152,7 +182,8 @@ impl RawLinear {
     fn pack(self, split: Split) -> Linear {
         let outputs = self.bias.len();
         let mut weight = PackedB::new();
-        // SAFETY: packing runs only inside `load`, after `unavailable()` found AVX-512.
+        // SAFETY: packing runs only inside `load`, after `unavailable()` or
+        // `dots_unavailable()` found AVX-512.
         unsafe { weight.pack_rows(split, &self.weight, self.inputs, outputs, outputs) };
         Linear {
             weight,
@@ -221,6 +252,7 @@ pub struct AmxEmbedder {
     vocab: usize,
     pooling: Pooling,
     split: Split,
+    unit: Unit,
     scratch: Lanes<Scratch>,
 }
 
@@ -229,11 +261,15 @@ impl AmxEmbedder {
     /// [`super::load`], says what to do instead on a CPU without AMX or for int8.
     pub fn load(dir: &ModelDir, threads: usize, precision: Precision) -> Result<AmxEmbedder> {
         // Checked here too, where the safety of everything below rests on it (cached: cheap).
-        if let Some(why) = unavailable() {
-            return Err(Error::Usage(format!(
-                "the AMX engine cannot run here: {why}"
-            )));
-        }
+        let unit = match (unavailable(), precision) {
+            (None, _) => Unit::Tiles,
+            (Some(_), Precision::Bf16) if dots_unavailable().is_none() => Unit::Dots,
+            (Some(why), _) => {
+                return Err(Error::Usage(format!(
+                    "the AMX engine cannot run here: {why}"
+                )))
+            }
+        };
         let split = match precision {
             Precision::Fp32 => Split::Three,
             Precision::Bf16 => Split::One,
@@ -263,7 +299,7 @@ impl AmxEmbedder {
             split,
         };
         let engine = weights
-            .build(&config, dir.pooling, threads)
+            .build(&config, dir.pooling, threads, unit)
             .map_err(broken)?;
         Ok(engine)
     }
@@ -311,7 +347,7 @@ impl AmxEmbedder {
         // Query, key, value.
         let width = 3 * h;
         s.a.pack(self.split, &s.x, total, h, h);
-        product(&s.a, &layer.qkv.weight, &mut s.product, width);
+        self.product(&s.a, &layer.qkv.weight, &mut s.product, width);
         // The product becomes the QKV buffer (rows past `total` are tile padding), and the old
         // QKV buffer is the next product's: a swap, not a copy.
         std::mem::swap(&mut s.qkv, &mut s.product);
@@ -334,14 +370,14 @@ impl AmxEmbedder {
                 s.a.pack(self.split, &s.qkv[q..], len, head, width);
                 s.b.pack_transposed(self.split, &s.qkv[k..], len, head, width);
                 let ld = len.div_ceil(16) * 16;
-                product(&s.a, &s.b, &mut s.product, ld);
+                self.product(&s.a, &s.b, &mut s.product, ld);
                 for r in s.product.chunks_exact_mut(ld).take(len) {
                     math::scaled_softmax(&mut r[..len], scale);
                 }
                 s.a.pack(self.split, &s.product, len, len, ld);
                 s.b.pack_rows(self.split, &s.qkv[v..], len, head, width);
                 let ld = head.div_ceil(16) * 16;
-                product(&s.a, &s.b, &mut s.product, ld);
+                self.product(&s.a, &s.b, &mut s.product, ld);
                 for (r, out) in s
                     .product
                     .chunks_exact(ld)
@@ -355,7 +391,7 @@ impl AmxEmbedder {
         }
         // Attention output, residual, norm.
         s.a.pack(self.split, &s.context, total, h, h);
-        product(&s.a, &layer.attention_out.weight, &mut s.product, h);
+        self.product(&s.a, &layer.attention_out.weight, &mut s.product, h);
         let n = &layer.attention_norm;
         for (x, y) in s.x.chunks_exact_mut(h).zip(s.product.chunks_exact(h)) {
             math::residual_norm(x, y, &layer.attention_out.bias, &n.gamma, &n.beta, eps);
@@ -363,12 +399,12 @@ impl AmxEmbedder {
         // Feed-forward.
         let inner = self.intermediate;
         s.a.pack(self.split, &s.x, total, h, h);
-        product(&s.a, &layer.up.weight, &mut s.product, inner);
+        self.product(&s.a, &layer.up.weight, &mut s.product, inner);
         for row in s.product.chunks_exact_mut(inner).take(total) {
             math::bias_gelu(row, &layer.up.bias);
         }
         s.a.pack(self.split, &s.product, total, inner, inner);
-        product(&s.a, &layer.down.weight, &mut s.product, h);
+        self.product(&s.a, &layer.down.weight, &mut s.product, h);
         let n = &layer.output_norm;
         for (x, y) in s.x.chunks_exact_mut(h).zip(s.product.chunks_exact(h)) {
             math::residual_norm(x, y, &layer.down.bias, &n.gamma, &n.beta, eps);
@@ -376,12 +412,19 @@ impl AmxEmbedder {
     }
 }
 
-/// `c = a · b` into `c` with row stride `ldc`, growing `c` to the padded size.
-fn product(a: &PackedA, b: &PackedB, c: &mut Vec<f32>, ldc: usize) {
-    c.resize(a.padded_rows() * ldc, 0.0);
-    // SAFETY: products run only inside an engine, which exists only after `unavailable()`
-    // found AMX and the tile state granted.
-    unsafe { matmul(a, b, c, ldc) };
+impl AmxEmbedder {
+    /// `c = a · b` into `c` with row stride `ldc`, growing `c` to the padded size.
+    fn product(&self, a: &PackedA, b: &PackedB, c: &mut Vec<f32>, ldc: usize) {
+        c.resize(a.padded_rows() * ldc, 0.0);
+        // SAFETY: an engine exists only after `load` found what its unit needs: AMX and the
+        // tile state granted (`unavailable()`), or AVX-512 BF16 (`dots_unavailable()`).
+        unsafe {
+            match self.unit {
+                Unit::Tiles => matmul(a, b, c, ldc),
+                Unit::Dots => matmul_dots(a, b, c, ldc),
+            }
+        }
+    }
 }
 
 /// The ONNX file's tensors by Hugging Face name, taken out as the engine is built.
@@ -467,6 +510,7 @@ impl Weights {
         c: &Config,
         pooling: Pooling,
         threads: usize,
+        unit: Unit,
     ) -> std::result::Result<AmxEmbedder, String> {
         let (h, inner) = (c.hidden_size, c.intermediate_size);
         let (vocab, word) = self.table("embeddings.word_embeddings.weight", h)?;
@@ -509,6 +553,7 @@ impl Weights {
             vocab,
             pooling,
             split: self.split,
+            unit,
             scratch: Lanes::new(
                 (0..threads.max(1))
                     .map(|_| Scratch {
@@ -542,7 +587,11 @@ impl Embedder for AmxEmbedder {
     }
 
     fn cache_tag(&self) -> Option<&'static str> {
-        Some("amx")
+        // The two units round differently in bf16, so they keep separate prototype caches.
+        Some(match self.unit {
+            Unit::Tiles => "amx",
+            Unit::Dots => "amx-dots",
+        })
     }
 
     fn pooling(&self) -> Pooling {
@@ -565,8 +614,8 @@ impl Embedder for AmxEmbedder {
             }
         }
         let mut scratch = self.scratch.take()?;
-        // SAFETY: an engine exists only after `unavailable()` found AVX-512 and AMX and the
-        // kernel granted tile state.
+        // SAFETY: an engine exists only after `load` found AVX-512, and AMX with the tile state
+        // granted or AVX-512 BF16.
         Ok(unsafe { self.forward(&mut scratch, batch) })
     }
 }

@@ -175,6 +175,8 @@ impl PackedB {
 pub struct PackedA {
     lines: Vec<Line>,
     split: Split,
+    /// Rows packed, before padding.
+    rows: usize,
     m_tiles: usize,
     segment_steps: usize,
 }
@@ -184,6 +186,7 @@ impl PackedA {
         PackedA {
             lines: Vec::new(),
             split: Split::One,
+            rows: 0,
             m_tiles: 0,
             segment_steps: 0,
         }
@@ -194,6 +197,7 @@ impl PackedA {
     pub fn pack(&mut self, split: Split, a: &[f32], m: usize, k: usize, stride: usize) {
         self.split = split;
         self.segment_steps = segment_steps(k);
+        self.rows = m;
         self.m_tiles = m.div_ceil(TILE);
         let seg = self.segment_steps * DEPTH;
         let per_row = split.a_halves() * self.segment_steps;
@@ -453,6 +457,119 @@ unsafe fn block_steps<const TALL: bool, const WIDE: bool>(
     }
 }
 
+/// `c = a · b` for [`Split::One`] with AVX-512 BF16 dot products (`vdpbf16ps`) instead of the
+/// tile unit, on the same packed layouts: what the bf16 mode runs on a CPU with AVX-512 BF16 and
+/// no AMX (AMD Zen 4 and later, Intel Cooper Lake). Each of B's tile lines (one depth pair of 16
+/// columns) is one vector, multiplied with a broadcast depth pair of each of [`ROWS`] rows of A
+/// into two accumulators per row (32 columns). Only A's real rows are written; C's padding rows
+/// keep whatever they held. Every entry of C sums its depth pairs in the same order whatever
+/// rows surround it, so a story's numbers do not depend on its batch.
+///
+/// # Safety
+/// The CPU must have AVX-512 F and BF16 ([`super::dots_unavailable`] returned None).
+#[target_feature(enable = "avx512f,avx512bw,avx512dq,avx512vl,avx512bf16,avx2,fma")]
+pub unsafe fn matmul_dots(a: &PackedA, b: &PackedB, c: &mut [f32], ldc: usize) {
+    assert!(
+        a.split == Split::One && b.split == Split::One && a.segment_steps == b.segment_steps,
+        "the dot-product kernel multiplies unsplit operands of the same depth"
+    );
+    assert!(ldc >= b.n_tiles * TILE && c.len() >= a.m_tiles * TILE * ldc);
+    let steps = a.segment_steps;
+    for nt in (0..b.n_tiles).step_by(2) {
+        let wide = nt + 1 < b.n_tiles;
+        let b0 = &b.lines[nt * steps * TILE..(nt + 1) * steps * TILE];
+        let b1 = if wide {
+            &b.lines[(nt + 1) * steps * TILE..(nt + 2) * steps * TILE]
+        } else {
+            b0
+        };
+        for r0 in (0..a.rows).step_by(ROWS) {
+            let a0 = &a.lines[r0 * steps..];
+            let c0 = &mut c[r0 * ldc + nt * TILE..];
+            let rows = ROWS.min(a.rows - r0);
+            // SAFETY: `rows` rows of `steps` lines from `a0` and of `ldc` floats from `c0` are
+            // inside A and C (A holds whole row tiles, C `a.m_tiles * TILE` rows, checked
+            // above); B's panels hold `steps * TILE` lines each.
+            unsafe {
+                match (rows, wide) {
+                    (ROWS, true) => dot_block::<ROWS, true>(a0, b0, b1, c0, steps, ldc),
+                    (ROWS, false) => dot_block::<ROWS, false>(a0, b0, b1, c0, steps, ldc),
+                    (_, true) => dot_rows::<true>(rows, a0, b0, b1, c0, steps, ldc),
+                    (_, false) => dot_rows::<false>(rows, a0, b0, b1, c0, steps, ldc),
+                }
+            }
+        }
+    }
+}
+
+/// Rows of A that one pass of [`matmul_dots`] multiplies: 24 accumulators, 2 of B's lines
+/// and a broadcast fit the 32 vector registers.
+const ROWS: usize = 12;
+
+/// Fewer than [`ROWS`] rows, one at a time (the last rows of a product). Safety: as for
+/// [`dot_block`].
+#[target_feature(enable = "avx512f,avx512bw,avx512dq,avx512vl,avx512bf16,avx2,fma")]
+unsafe fn dot_rows<const WIDE: bool>(
+    rows: usize,
+    a: &[Line],
+    b0: &[Line],
+    b1: &[Line],
+    c: &mut [f32],
+    steps: usize,
+    ldc: usize,
+) {
+    for r in 0..rows {
+        // SAFETY: row `r` of A and C is inside the caller's rows.
+        unsafe { dot_block::<1, WIDE>(&a[r * steps..], b0, b1, &mut c[r * ldc..], steps, ldc) };
+    }
+}
+
+/// `R` rows of C, 16 columns (32 when `WIDE`), over the whole depth. Safety: the CPU has
+/// AVX-512 BF16; `a` holds `R` rows of `steps` lines, `c` `R` rows of `ldc` floats with 16 (32)
+/// columns from its start, `b0` and `b1` `steps * TILE` lines.
+#[inline(always)]
+unsafe fn dot_block<const R: usize, const WIDE: bool>(
+    a: &[Line],
+    b0: &[Line],
+    b1: &[Line],
+    c: &mut [f32],
+    steps: usize,
+    ldc: usize,
+) {
+    use std::arch::x86_64::*;
+    assert!(a.len() >= (R - 1) * steps + steps && b0.len() >= steps * TILE);
+    assert!(b1.len() >= steps * TILE && c.len() >= (R - 1) * ldc + TILE * (1 + WIDE as usize));
+    // SAFETY: the caller found AVX-512 F and BF16 on this CPU; every load and store below is
+    // inside the slices, by the assertions above.
+    unsafe {
+        let mut acc = [[_mm512_setzero_ps(); 2]; R];
+        for step in 0..steps {
+            for pair in 0..TILE {
+                let line = step * TILE + pair;
+                let w0: __m512bh =
+                    std::mem::transmute(_mm512_load_si512(b0[line].0.as_ptr().cast()));
+                let w1: __m512bh =
+                    std::mem::transmute(_mm512_load_si512(b1[line].0.as_ptr().cast()));
+                for (r, acc) in acc.iter_mut().enumerate() {
+                    let row = &a[r * steps + step].0;
+                    let x = u32::from(row[2 * pair]) | (u32::from(row[2 * pair + 1]) << 16);
+                    let x: __m512bh = std::mem::transmute(_mm512_set1_epi32(x as i32));
+                    acc[0] = _mm512_dpbf16_ps(acc[0], x, w0);
+                    if WIDE {
+                        acc[1] = _mm512_dpbf16_ps(acc[1], x, w1);
+                    }
+                }
+            }
+        }
+        for (r, acc) in acc.iter().enumerate() {
+            _mm512_storeu_ps(c[r * ldc..].as_mut_ptr(), acc[0]);
+            if WIDE {
+                _mm512_storeu_ps(c[r * ldc + TILE..].as_mut_ptr(), acc[1]);
+            }
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -460,7 +577,10 @@ mod tests {
     /// `a · b` against an f64 product, for shapes that leave partial tiles on every side; the
     /// error of each entry is bounded relative to the sum of its products' magnitudes (the
     /// split's worst case per product is about 2.3e-5; bf16's about 8e-3).
-    fn check(split: Split, m: usize, k: usize, n: usize, bound: f64) {
+    /// A product kernel: [`matmul`] or [`matmul_dots`].
+    type Multiply = unsafe fn(&PackedA, &PackedB, &mut [f32], usize);
+
+    fn check(multiply: Multiply, split: Split, m: usize, k: usize, n: usize, bound: f64) {
         let value =
             |i: usize, salt: usize| ((i * 7919 + salt * 104_729) % 2001) as f32 / 1000.0 - 1.0;
         let a: Vec<f32> = (0..m * k).map(|i| value(i, 1)).collect();
@@ -475,7 +595,7 @@ mod tests {
             pb.pack_rows(split, &b, k, n, n);
         }
         // SAFETY: as above; `c` holds whole tiles of `ldc` columns.
-        unsafe { matmul(&pa, &pb, &mut c, ldc) };
+        unsafe { multiply(&pa, &pb, &mut c, ldc) };
         // B packed from its transpose must give the same bits.
         let bt: Vec<f32> = (0..n * k).map(|i| b[(i % k) * n + i / k]).collect(); // bt[n][k]
         let mut pbt = PackedB::new();
@@ -483,7 +603,7 @@ mod tests {
         // SAFETY: as above.
         unsafe {
             pbt.pack_transposed(split, &bt, n, k, k);
-            matmul(&pa, &pbt, &mut ct, ldc);
+            multiply(&pa, &pbt, &mut ct, ldc);
         }
         assert_eq!(c, ct, "{split:?} {m}x{k}x{n}: the two B packers differ");
         for i in 0..m {
@@ -513,8 +633,27 @@ mod tests {
             (64, 384, 96),
             (33, 31, 16),
         ] {
-            check(Split::Three, m, k, n, 3e-5);
-            check(Split::One, m, k, n, 1e-2);
+            check(matmul, Split::Three, m, k, n, 3e-5);
+            check(matmul, Split::One, m, k, n, 1e-2);
+        }
+    }
+
+    #[test]
+    #[ignore = "needs a CPU with AVX-512 BF16 (AMD Zen 4, Intel Cooper Lake or Xeon 4th generation, or later)"]
+    fn bf16_cpu_dot_products_match_f64_at_bf16_accuracy() {
+        if let Some(why) = super::super::dots_unavailable() {
+            panic!("this test needs a CPU with AVX-512 BF16: {why}");
+        }
+        // Shapes around the 12-row pass and the 32-column pair of tiles, and the model's own.
+        for (m, k, n) in [
+            (1, 1, 1),
+            (12, 32, 32),
+            (13, 40, 20),
+            (25, 100, 50),
+            (40, 384, 96),
+            (33, 31, 16),
+        ] {
+            check(matmul_dots, Split::One, m, k, n, 1e-2);
         }
     }
 }
