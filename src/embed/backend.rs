@@ -3,8 +3,9 @@
 //!
 //! rten is always built in. The AMX engine is built in on x86-64 Linux and runs where the CPU
 //! has AMX, and in bf16 also where it has AVX-512 BF16 instead; `auto`, the default, takes it
-//! for bf16 and, on a CPU with AMX, for fp32, and rten everywhere else and for int8. rust-bert is compiled only with `--features rust-bert`, because it links
-//! libtorch; without the feature, asking for it is an error that says how to build it.
+//! for bf16 and, on a CPU with AMX, for fp32, and rten everywhere else and for int8. rust-bert
+//! is compiled only with `--features rust-bert`, because it links libtorch; without the
+//! feature, asking for it is an error that says how to build it.
 
 use super::{Embedder, ModelDir, Precision};
 use crate::error::{Error, Result};
@@ -67,10 +68,11 @@ impl Backend {
 /// model folder's `model.int8.onnx` (rten, which `auto` is then), else fp32 (the AMX engine
 /// and rust-bert run fp32 weights, and a folder without the int8 file has nothing else).
 ///
-/// Why int8 first: on real stories it scores the same macro-F1 as fp32 by cross-validation,
-/// at about twice rten's fp32 speed (docs/src/performance.md). Its weights are kept to 7 bits,
-/// so no CPU's integer kernel saturates and the products are the same on every x86-64 CPU;
-/// the AMX engine's fp32 would make the default's verdicts depend on the CPU.
+/// Why int8 first: on real stories it scores the same zero-shot macro-F1 as fp32 by
+/// cross-validation, at about twice rten's fp32 speed (docs/src/performance.md). Its weights
+/// are kept to 7 bits, so no CPU's integer kernel saturates and the integer products are the
+/// same on every x86-64 CPU, and one engine serves every CPU (fp32 runs on the AMX engine
+/// where the CPU has AMX, on rten elsewhere). A few-shot head keeps fp32; its commands ask.
 pub fn default_precision(backend: Backend, model: &ModelDir) -> Precision {
     let runs_int8 = matches!(backend, Backend::Auto | Backend::Rten | Backend::TestHashed);
     if runs_int8 && model.onnx_path(Precision::Int8).is_file() {
