@@ -31,7 +31,7 @@ macro_rules! value_enum {
 value_enum! {
     /// `--backend`: the inference engine.
     Backend => failup::embed::Backend {
-        /// The AMX engine for fp32 and bf16 where the CPU has AMX, else rten.
+        /// The AMX engine for bf16, and for fp32 where the CPU has AMX; else rten.
         Auto,
         /// rten, a pure-Rust ONNX runtime running model.onnx (always available).
         Rten,
@@ -55,7 +55,7 @@ value_enum! {
         /// int8 weights with per-channel scales, activations smoothed and quantized per token:
         /// faster, cosine to the reference >= 0.99.
         Int8,
-        /// fp32 weights multiplied in bf16 on the AMX engine: fastest, cosine to the reference
+        /// fp32 weights multiplied in bf16 on the AMX engine: fast, cosine to the reference
         /// >= 0.9999 (CPUs with AMX, or with AVX-512 BF16 as AMD Zen 4 and later).
         Bf16,
     }

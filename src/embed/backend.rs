@@ -13,7 +13,7 @@ use crate::error::{Error, Result};
 /// An inference engine for the bundled model.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub enum Backend {
-    /// The AMX engine for fp32 and bf16 where the CPU has AMX, else rten.
+    /// The AMX engine for bf16, and for fp32 where the CPU has AMX; else rten.
     #[default]
     Auto,
     /// rten, a pure-Rust ONNX runtime running model.onnx (always available).

@@ -26,7 +26,7 @@ pub enum Precision {
     /// int8 weights, per-channel scales, activations smoothed and quantized per token: faster,
     /// cosine to the reference >= 0.99.
     Int8,
-    /// fp32 weights multiplied in bf16 on the AMX engine: fastest, cosine to the reference
+    /// fp32 weights multiplied in bf16 on the AMX engine: fast, cosine to the reference
     /// >= 0.9999 (CPUs with AMX, or with AVX-512 BF16).
     Bf16,
 }
