@@ -1187,10 +1187,7 @@ mod tests {
     #[test]
     fn blank_lines_outside_quotes_are_told_but_not_those_ending_the_file() {
         let csv = "id,text\n1,a\n\n2,b\r\n\r\n3,\"x\n\ny\"\n\n\n";
-        for mut r in [
-            reader(csv, &Columns::default()).unwrap(),
-            trickled(csv.as_bytes().to_vec()),
-        ] {
+        for mut r in whole_and_trickled(csv) {
             let stories = r.next_chunk(10).unwrap();
             let lines: Vec<_> = stories.iter().map(|s| s.line).collect();
             assert_eq!(lines, [2, 4, 6]);
@@ -1216,6 +1213,14 @@ mod tests {
             let end = buf.len().min(1);
             self.0.read(&mut buf[..end])
         }
+    }
+
+    /// Readers of `csv` given all at once and a byte at a time.
+    fn whole_and_trickled(csv: &str) -> [StoryReader; 2] {
+        [
+            reader(csv, &Columns::default()).unwrap(),
+            trickled(csv.as_bytes().to_vec()),
+        ]
     }
 
     fn trickled(bytes: Vec<u8>) -> StoryReader {
@@ -1332,10 +1337,7 @@ mod tests {
         // at a time too, so a `\r` at the end of one read and a `\n` at the start of the next
         // still count once.
         let csv = "id;text\ra;x\rb;\"two\rlines\"\r\rc;z\r\nd;w\r";
-        for mut r in [
-            reader(csv, &Columns::default()).unwrap(),
-            trickled(csv.as_bytes().to_vec()),
-        ] {
+        for mut r in whole_and_trickled(csv) {
             let stories = r.next_chunk(10).unwrap();
             let lines: Vec<u64> = stories.iter().map(|s| s.line).collect();
             assert_eq!(lines, [2, 3, 6, 7]);

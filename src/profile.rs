@@ -411,14 +411,14 @@ impl Profile {
     }
 }
 
-/// `--examples FILE` / `--profile FILE` for the commands that classify.
+/// `--examples FILE` / `--profile FILE` (read, with its path) for the commands that classify.
 pub fn apply_args(
     engine: &mut Engine,
     examples: Option<&Path>,
-    profile: Option<&Path>,
+    profile: Option<(&Profile, &Path)>,
 ) -> Result<()> {
-    if let Some(p) = profile {
-        Profile::load(p)?.apply(engine, &p.display().to_string())?;
+    if let Some((loaded, p)) = profile {
+        loaded.apply(engine, &p.display().to_string())?;
     }
     if let Some(path) = examples {
         let rows = read_labelled(path, engine.taxonomy(), "label", None)?;

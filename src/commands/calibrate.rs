@@ -39,15 +39,14 @@ pub fn run(args: CalibrateArgs) -> Result<()> {
         let input = failup::input::Source::from_arg(input);
         failup::sink::check_output("-o", &args.output, Some(&input))?;
     }
-    let head = super::brings_head(&args.fewshot)?;
+    let (loaded, head) = super::read_few_shot(&args.fewshot)?;
     let mut engine = Engine::load(&super::engine_options(&args.model, head))?;
-    let mut profile = match &args.fewshot.profile {
-        Some(p) => {
-            let loaded = Profile::load(p)?;
+    let mut profile = match (loaded, &args.fewshot.profile) {
+        (Some(loaded), Some(p)) => {
             loaded.apply(&mut engine, &p.display().to_string())?;
             loaded
         }
-        None => Profile::new(&engine, &args.inputs[0], 0)?,
+        _ => Profile::new(&engine, &args.inputs[0], 0)?,
     };
     if let Some(ex) = &args.fewshot.examples {
         let rows = read_labelled(ex, engine.taxonomy(), "label", None)?;

@@ -9,7 +9,6 @@ use serde_json::json;
 
 use super::resume;
 use crate::cli::EmbedArgs;
-use failup::embed::Precision;
 use failup::error::{Error, Result};
 use failup::input::{Columns, RowIssue, Source, Story, StoryReader, UNCLOSED_QUOTE};
 use failup::pipeline::{Embedded, Engine, Want};
@@ -31,11 +30,7 @@ pub fn run(args: EmbedArgs) -> Result<()> {
     }
     failup::sink::check_output("-o", &args.output, Some(&source))?;
     super::warn_if_unrecorded(&args.output, shard);
-    let mut options = args.model.engine_options();
-    // Embeddings are the model's own vectors, which users compare with other tools': exact
-    // unless asked otherwise.
-    options.precision.get_or_insert(Precision::Fp32);
-    let engine = Engine::load(&options)?;
+    let engine = Engine::load(&super::engine_options(&args.model, true))?;
     // A stream can be neither resumed nor recorded, so it needs no settings.
     let settings = match failup::sink::is_stream(&args.output) {
         true => Settings::new(),

@@ -13,18 +13,21 @@ use failup::pipeline::Engine;
 use failup::profile::{apply_args, embed_labelled, read_labelled, Labelled};
 
 pub fn run(args: EvalArgs) -> Result<ExitCode> {
-    let head = args.cv.is_some() || super::brings_head(&args.fewshot)?;
-    let mut engine = Engine::load(&super::engine_options(&args.model, head))?;
     if args.cv.is_some() && (args.fewshot.examples.is_some() || args.fewshot.profile.is_some()) {
         return Err(Error::Usage(
             "--cv fits its own few-shot heads from INPUT; leave out --examples and --profile"
                 .into(),
         ));
     }
+    let (profile, head) = super::read_few_shot(&args.fewshot)?;
+    let mut engine = Engine::load(&super::engine_options(
+        &args.model,
+        head || args.cv.is_some(),
+    ))?;
     apply_args(
         &mut engine,
         args.fewshot.examples.as_deref(),
-        args.fewshot.profile.as_deref(),
+        profile.as_ref().zip(args.fewshot.profile.as_deref()),
     )?;
     let rows = read_labelled(
         &args.input,

@@ -20,6 +20,7 @@ use crate::cli::{Cli, Command, FewShotArgs, ModelArgs};
 use failup::embed::Precision;
 use failup::error::Result;
 use failup::pipeline::{Engine, EngineOptions};
+use failup::profile::Profile;
 
 /// The `--shard` a command was given, read with the process's environment for `auto`.
 fn shard(spec: Option<&str>) -> Result<Option<failup::shard::Shard>> {
@@ -118,34 +119,33 @@ fn value_name(v: impl clap::ValueEnum) -> String {
         .map_or_else(String::new, |p| p.get_name().to_string())
 }
 
-/// `--model`'s engine options for a command that fits or applies a few-shot head when `head`.
-/// With a head the default precision is fp32: by cross-validation on real stories the head
-/// scores about two points of macro-F1 lower on int8's token states, while the zero-shot rule
-/// scores the same on both (docs/src/performance.md).
-fn engine_options(model: &ModelArgs, head: bool) -> EngineOptions {
+/// `--model`'s engine options, with fp32 as the default precision when `exact_by_default`:
+/// for `embed`, whose vectors users compare with other tools', and for a few-shot head, which
+/// by cross-validation on real stories scores about two points of macro-F1 lower on int8's
+/// token states, while the zero-shot rule scores the same on both (docs/src/performance.md).
+fn engine_options(model: &ModelArgs, exact_by_default: bool) -> EngineOptions {
     let mut options = model.engine_options();
-    if head {
+    if exact_by_default {
         options.precision.get_or_insert(Precision::Fp32);
     }
     options
 }
 
-/// Whether `--examples` or `--profile` brings a few-shot head.
-fn brings_head(fewshot: &FewShotArgs) -> Result<bool> {
-    Ok(fewshot.examples.is_some()
-        || match &fewshot.profile {
-            Some(p) => failup::profile::Profile::load(p)?.head.is_some(),
-            None => false,
-        })
+/// `--profile`, read once, and whether it or `--examples` brings a few-shot head.
+fn read_few_shot(fewshot: &FewShotArgs) -> Result<(Option<Profile>, bool)> {
+    let profile = fewshot.profile.as_deref().map(Profile::load).transpose()?;
+    let head = fewshot.examples.is_some() || profile.as_ref().is_some_and(|p| p.head.is_some());
+    Ok((profile, head))
 }
 
 /// Loads the engine and applies `--examples` or `--profile`, as every classifying command does.
 fn load_engine(model: &ModelArgs, fewshot: &FewShotArgs) -> Result<Engine> {
-    let mut engine = Engine::load(&engine_options(model, brings_head(fewshot)?))?;
+    let (profile, head) = read_few_shot(fewshot)?;
+    let mut engine = Engine::load(&engine_options(model, head))?;
     failup::profile::apply_args(
         &mut engine,
         fewshot.examples.as_deref(),
-        fewshot.profile.as_deref(),
+        profile.as_ref().zip(fewshot.profile.as_deref()),
     )?;
     Ok(engine)
 }

@@ -175,9 +175,8 @@ impl PackedB {
 pub struct PackedA {
     lines: Vec<Line>,
     split: Split,
-    /// Rows packed, before padding.
+    /// Rows packed, before padding to whole tiles.
     rows: usize,
-    m_tiles: usize,
     segment_steps: usize,
 }
 
@@ -187,7 +186,6 @@ impl PackedA {
             lines: Vec::new(),
             split: Split::One,
             rows: 0,
-            m_tiles: 0,
             segment_steps: 0,
         }
     }
@@ -198,11 +196,10 @@ impl PackedA {
         self.split = split;
         self.segment_steps = segment_steps(k);
         self.rows = m;
-        self.m_tiles = m.div_ceil(TILE);
         let seg = self.segment_steps * DEPTH;
         let per_row = split.a_halves() * self.segment_steps;
         // Every value is written below (padding as zeros), so the buffer is not cleared first.
-        self.lines.resize(self.m_tiles * TILE * per_row, ZERO);
+        self.lines.resize(self.m_tiles() * TILE * per_row, ZERO);
         for (r, dst) in self.lines.chunks_exact_mut(per_row).enumerate() {
             let dst = values(dst);
             if r >= m {
@@ -229,9 +226,13 @@ impl PackedA {
         }
     }
 
+    fn m_tiles(&self) -> usize {
+        self.rows.div_ceil(TILE)
+    }
+
     /// Rows the product will have, padding included.
     pub fn padded_rows(&self) -> usize {
-        self.m_tiles * TILE
+        self.m_tiles() * TILE
     }
 }
 
@@ -274,7 +275,7 @@ pub unsafe fn matmul(a: &PackedA, b: &PackedB, c: &mut [f32], ldc: usize) {
         a.split == b.split && a.segment_steps == b.segment_steps,
         "inner dimensions differ"
     );
-    assert!(ldc >= b.n_tiles * TILE && c.len() >= a.m_tiles * TILE * ldc);
+    assert!(ldc >= b.n_tiles * TILE && c.len() >= a.padded_rows() * ldc);
     let steps = b.steps();
     let per_segment = b.segment_steps;
     let a_row = a.split.a_halves() * per_segment;
@@ -310,8 +311,9 @@ pub unsafe fn matmul(a: &PackedA, b: &PackedB, c: &mut [f32], ldc: usize) {
         } else {
             b0
         };
-        for mt in (0..a.m_tiles).step_by(2) {
-            let tall = mt + 1 < a.m_tiles;
+        let m_tiles = a.m_tiles();
+        for mt in (0..m_tiles).step_by(2) {
+            let tall = mt + 1 < m_tiles;
             let a0 = &a.lines[mt * TILE * a_row..];
             let c0 = &mut c[mt * TILE * ldc + nt * TILE..];
             // SAFETY: A's rows hold `a_row` lines each and the buffer whole row tiles, so 16
@@ -473,7 +475,7 @@ pub unsafe fn matmul_dots(a: &PackedA, b: &PackedB, c: &mut [f32], ldc: usize) {
         a.split == Split::One && b.split == Split::One && a.segment_steps == b.segment_steps,
         "the dot-product kernel multiplies unsplit operands of the same depth"
     );
-    assert!(ldc >= b.n_tiles * TILE && c.len() >= a.m_tiles * TILE * ldc);
+    assert!(ldc >= b.n_tiles * TILE && c.len() >= a.padded_rows() * ldc);
     let steps = a.segment_steps;
     for nt in (0..b.n_tiles).step_by(2) {
         let wide = nt + 1 < b.n_tiles;
@@ -488,7 +490,7 @@ pub unsafe fn matmul_dots(a: &PackedA, b: &PackedB, c: &mut [f32], ldc: usize) {
             let c0 = &mut c[r0 * ldc + nt * TILE..];
             let rows = ROWS.min(a.rows - r0);
             // SAFETY: `rows` rows of `steps` lines from `a0` and of `ldc` floats from `c0` are
-            // inside A and C (A holds whole row tiles, C `a.m_tiles * TILE` rows, checked
+            // inside A and C (A holds whole row tiles, C `a.padded_rows()` rows, checked
             // above); B's panels hold `steps * TILE` lines each.
             unsafe {
                 match (rows, wide) {
@@ -621,19 +623,27 @@ mod tests {
         }
     }
 
+    /// Products (m, k, n) that leave partial tiles, 8-row passes and 32-column pairs on every
+    /// side, and the model's own widths.
+    const SHAPES: [(usize, usize, usize); 9] = [
+        (1, 1, 1),
+        (8, 32, 32),
+        (9, 40, 20),
+        (17, 40, 20),
+        (25, 100, 50),
+        (40, 100, 50),
+        (40, 384, 96),
+        (64, 384, 96),
+        (33, 31, 16),
+    ];
+
     #[test]
     #[ignore = "needs a CPU with AMX (Intel Xeon 4th generation or later)"]
     fn amx_cpu_products_match_f64_at_fp32_and_bf16_accuracy() {
         if let Some(why) = super::super::unavailable() {
             panic!("this test needs a CPU with AMX: {why}");
         }
-        for (m, k, n) in [
-            (1, 1, 1),
-            (17, 40, 20),
-            (40, 100, 50),
-            (64, 384, 96),
-            (33, 31, 16),
-        ] {
+        for (m, k, n) in SHAPES {
             check(matmul, Split::Three, m, k, n, 3e-5);
             check(matmul, Split::One, m, k, n, 1e-2);
         }
@@ -645,16 +655,7 @@ mod tests {
         if let Some(why) = super::super::dots_unavailable() {
             panic!("this test needs a CPU with AVX-512 BF16: {why}");
         }
-        // Shapes around the 8-row pass and the 32-column pair of tiles, and the model's own.
-        for (m, k, n) in [
-            (1, 1, 1),
-            (8, 32, 32),
-            (9, 40, 20),
-            (16, 64, 48),
-            (25, 100, 50),
-            (40, 384, 96),
-            (33, 31, 16),
-        ] {
+        for (m, k, n) in SHAPES {
             check(matmul_dots, Split::One, m, k, n, 1e-2);
         }
     }
