@@ -72,6 +72,7 @@ impl Split {
         }
     }
 
+    /// Halves of each value a product needs: the remainder only for [`Split::Three`].
     fn a_halves(self) -> usize {
         match self {
             Split::Three => 2,
@@ -118,55 +119,109 @@ impl PackedB {
         self.lines.resize(self.n_tiles * self.steps() * TILE, ZERO);
     }
 
-    /// Stores the pair (`B[2q][col]`, `B[2q+1][col]`) in every segment.
+    /// Writes the lines of depth pair `q` for one 16-column tile, `lines[half]` holding that
+    /// half of every pair, into each segment that takes it.
     #[inline(always)]
-    fn put(&mut self, col: usize, q: usize, pair: [f32; 2]) {
-        let halves = [halves(pair[0]), halves(pair[1])];
-        let (tile, c) = (col / TILE, col % TILE);
+    fn put_lines(&mut self, tile: usize, q: usize, lines: &[Line; 2]) {
         let steps = self.steps();
         for (segment, &half) in self.split.b_halves().iter().enumerate() {
             let step = segment * self.segment_steps + q / TILE;
-            let line = &mut self.lines[(tile * steps + step) * TILE + q % TILE];
-            line.0[2 * c] = halves[0][half];
-            line.0[2 * c + 1] = halves[1][half];
+            self.lines[(tile * steps + step) * TILE + q % TILE] = lines[half];
         }
     }
 
     /// Packs B = Xᵀ for `n` rows of `k` values (`X[col][row]` at `x[col * stride + row]`):
-    /// attention's keys.
+    /// attention's keys. Each 16 × 32 block of X (16 columns of B, one depth step) is turned
+    /// into pairs row by row, which vectorizes, and then transposed into the step's 16 lines.
     #[target_feature(enable = "avx512f,avx512bw,avx512dq,avx512vl,avx2,fma")]
     pub fn pack_transposed(&mut self, split: Split, x: &[f32], n: usize, k: usize, stride: usize) {
         self.reset(split, n, k);
-        for col in 0..n {
-            let row = &x[col * stride..col * stride + k];
-            let (pairs, odd) = row.as_chunks::<2>();
-            for (q, &pair) in pairs.iter().enumerate() {
-                self.put(col, q, pair);
-            }
-            if let [last] = odd {
-                self.put(col, pairs.len(), [*last, 0.0]);
+        let wanted = split.a_halves();
+        for tile in 0..self.n_tiles {
+            let cols = tile * TILE..n.min((tile + 1) * TILE);
+            for step in 0..self.segment_steps {
+                let depth = step * DEPTH..k.min((step + 1) * DEPTH);
+                // words[half][c][p]: column c's pair p of this step, as two bf16 in one u32.
+                let mut words = [[[0u32; TILE]; TILE]; 2];
+                for (half, words) in words.iter_mut().enumerate().take(wanted) {
+                    for (col, words) in cols.clone().zip(words) {
+                        pair_words(&x[col * stride..][depth.clone()], half, words);
+                    }
+                }
+                for p in 0..depth.len().div_ceil(2) {
+                    let mut lines = [ZERO; 2];
+                    for (line, words) in lines.iter_mut().zip(&words).take(wanted) {
+                        for (c, w) in words.iter().enumerate() {
+                            [line.0[2 * c], line.0[2 * c + 1]] = [w[p] as u16, (w[p] >> 16) as u16];
+                        }
+                    }
+                    self.put_lines(tile, step * TILE + p, &lines);
+                }
             }
         }
     }
 
     /// Packs B = X for `k` rows of `n` values (`X[row][col]` at `x[row * stride + col]`): a
-    /// linear layer's `[in, out]` weight, or attention's values.
+    /// linear layer's `[in, out]` weight, or attention's values. Each line is built from 16
+    /// consecutive values of two rows, which vectorizes.
     #[target_feature(enable = "avx512f,avx512bw,avx512dq,avx512vl,avx2,fma")]
     pub fn pack_rows(&mut self, split: Split, x: &[f32], k: usize, n: usize, stride: usize) {
         self.reset(split, n, k);
+        let wanted = split.a_halves();
+        let zeros = [0f32; TILE];
         for q in 0..k.div_ceil(2) {
             let first = &x[2 * q * stride..2 * q * stride + n];
-            if 2 * q + 1 < k {
-                let second = &x[(2 * q + 1) * stride..(2 * q + 1) * stride + n];
-                for (col, (&a, &b)) in first.iter().zip(second).enumerate() {
-                    self.put(col, q, [a, b]);
+            let second =
+                (2 * q + 1 < k).then(|| &x[(2 * q + 1) * stride..(2 * q + 1) * stride + n]);
+            for tile in 0..self.n_tiles {
+                let cols = tile * TILE..n.min((tile + 1) * TILE);
+                let second = second.map_or(&zeros[..cols.len()], |s| &s[cols.clone()]);
+                let mut lines = [ZERO; 2];
+                for (half, line) in lines.iter_mut().enumerate().take(wanted) {
+                    *line = interleaved(&first[cols.clone()], second, half);
                 }
-            } else {
-                for (col, &a) in first.iter().enumerate() {
-                    self.put(col, q, [a, 0.0]);
-                }
+                self.put_lines(tile, q, &lines);
             }
         }
+    }
+}
+
+/// One half (0 the high part, 1 the remainder) of `x` as bf16.
+#[inline(always)]
+fn half_of(x: f32, half: usize) -> u16 {
+    if half == 0 {
+        bf16(x)
+    } else {
+        halves(x)[1]
+    }
+}
+
+/// A tile line holding, for each column `c`, the pair (`first[c]`, `second[c]`); columns past
+/// the slices' ends (at most 16 long) are zero.
+#[inline(always)]
+fn interleaved(first: &[f32], second: &[f32], half: usize) -> Line {
+    // Whole 16-value arrays, so the loop below compiles to a few vector instructions.
+    let (mut a, mut b) = ([0f32; TILE], [0f32; TILE]);
+    a[..first.len()].copy_from_slice(first);
+    b[..second.len()].copy_from_slice(second);
+    let mut line = ZERO;
+    for c in 0..TILE {
+        line.0[2 * c] = half_of(a[c], half);
+        line.0[2 * c + 1] = half_of(b[c], half);
+    }
+    line
+}
+
+/// Consecutive values of `row` (at most one depth step) as pairs, each a u32 with the first
+/// value in its low 16 bits, as a line stores it; an odd last value pairs with zero.
+#[inline(always)]
+fn pair_words(row: &[f32], half: usize, words: &mut [u32; TILE]) {
+    let (pairs, odd) = row.as_chunks::<2>();
+    for (w, &[a, b]) in words.iter_mut().zip(pairs) {
+        *w = u32::from(half_of(a, half)) | (u32::from(half_of(b, half)) << 16);
+    }
+    if let [last] = odd {
+        words[pairs.len()] = u32::from(half_of(*last, half));
     }
 }
 
@@ -646,6 +701,56 @@ mod tests {
         for (m, k, n) in SHAPES {
             check(matmul, Split::Three, m, k, n, 3e-5);
             check(matmul, Split::One, m, k, n, 1e-2);
+        }
+    }
+
+    /// B's layout written out entry by entry: value `B[d][col]`, half `h` of segment `s` sits
+    /// in line `(tile · steps + s · segment_steps + step) · 16 + pair % 16` at `2 · (col % 16) +
+    /// d % 2`, and everything else is zero.
+    fn expected_b(split: Split, b: &[f32], k: usize, n: usize) -> Vec<u16> {
+        let segment_steps = segment_steps(k);
+        let steps = split.b_halves().len() * segment_steps;
+        let mut lines = vec![0u16; n.div_ceil(TILE) * steps * TILE * 32];
+        for d in 0..k {
+            for col in 0..n {
+                let (pair, tile) = (d / 2, col / TILE);
+                for (segment, &half) in split.b_halves().iter().enumerate() {
+                    let step = segment * segment_steps + pair / TILE;
+                    let line = (tile * steps + step) * TILE + pair % TILE;
+                    lines[line * 32 + 2 * (col % TILE) + d % 2] = halves(b[d * n + col])[half];
+                }
+            }
+        }
+        lines
+    }
+
+    #[test]
+    #[ignore = "needs a CPU with AVX-512 BF16 (AMD Zen 4, Intel Cooper Lake or Xeon 4th generation, or later)"]
+    fn bf16_cpu_b_packers_lay_out_both_splits_entry_by_entry() {
+        if let Some(why) = super::super::dots_unavailable() {
+            panic!("this test needs a CPU with AVX-512: {why}");
+        }
+        let value = |i: usize| ((i * 7919) % 2001) as f32 / 997.0 - 1.003;
+        for (_, k, n) in SHAPES {
+            let b: Vec<f32> = (0..k * n).map(value).collect(); // b[k][n]
+            let bt: Vec<f32> = (0..n * k).map(|i| b[(i % k) * n + i / k]).collect(); // bt[n][k]
+            for split in [Split::Three, Split::One] {
+                let want = expected_b(split, &b, k, n);
+                let (mut rows, mut transposed) = (PackedB::new(), PackedB::new());
+                // SAFETY: only reached after `dots_unavailable()` found AVX-512.
+                unsafe {
+                    rows.pack_rows(split, &b, k, n, n);
+                    transposed.pack_transposed(split, &bt, n, k, k);
+                }
+                assert!(
+                    values(&mut rows.lines) == want,
+                    "{split:?} {k}x{n}: pack_rows"
+                );
+                assert!(
+                    values(&mut transposed.lines) == want,
+                    "{split:?} {k}x{n}: pack_transposed"
+                );
+            }
         }
     }
 
