@@ -160,18 +160,49 @@ pub fn check_output(flag: &str, path: &Path, input: Option<&Source>) -> Result<(
     // The output is written beside its final name and renamed, so the folder must take a new
     // file: try one now rather than after classifying everything.
     let folder = folder.unwrap_or(Path::new("."));
-    if let Err(e) = tempfile::Builder::new()
+    let probe = tempfile::Builder::new()
         .prefix(".failup-check")
         .tempfile_in(folder)
-    {
-        return Err(Error::Usage(format!(
-            "cannot write {flag} {}: failup cannot create files in the folder {} ({}); choose \
-             a folder you can write to",
-            path.display(),
-            folder.display(),
-            e.kind()
-        )));
+        .map_err(|e| {
+            Error::Usage(format!(
+                "cannot write {flag} {}: failup cannot create files in the folder {} ({}); \
+                 choose a folder you can write to",
+                path.display(),
+                folder.display(),
+                e.kind()
+            ))
+        })?;
+    check_replaceable(flag, path, folder, probe.path())
+}
+
+/// Refuses an existing output that the final rename could not replace: in a folder with the
+/// sticky bit (such as /tmp), only the file's owner, the folder's owner or root may replace a
+/// file. Who this process is comes from the owner of `probe`, a file it just created there.
+#[cfg(unix)]
+fn check_replaceable(flag: &str, path: &Path, folder: &Path, probe: &Path) -> Result<()> {
+    use std::os::unix::fs::MetadataExt;
+    const STICKY: u32 = 0o1000;
+    let (Ok(file), Ok(dir), Ok(me)) = (
+        std::fs::symlink_metadata(path),
+        std::fs::metadata(folder),
+        std::fs::metadata(probe),
+    ) else {
+        return Ok(());
+    };
+    let me = me.uid();
+    if dir.mode() & STICKY == 0 || me == 0 || file.uid() == me || dir.uid() == me {
+        return Ok(());
     }
+    Err(Error::Usage(format!(
+        "cannot write {flag} {}: the file belongs to another user and its folder {} has the \
+         sticky bit (as /tmp does), so failup could not replace it; choose another file name",
+        path.display(),
+        folder.display()
+    )))
+}
+
+#[cfg(not(unix))]
+fn check_replaceable(_: &str, _: &Path, _: &Path, _: &Path) -> Result<()> {
     Ok(())
 }
 

@@ -435,6 +435,83 @@ fn an_output_in_a_missing_folder_is_refused_before_the_model_loads() {
     }
 }
 
+/// In a folder with the sticky bit, only a file's owner (or the folder's, or root) may replace
+/// it, and failup writes its outputs beside their names and renames them at the end. A file of
+/// another user there must be refused before the work, not when the work is done.
+#[cfg(unix)]
+#[test]
+#[ignore = "needs root, to run failup as another user (uid 65534)"]
+fn root_an_output_of_another_user_in_a_sticky_folder_is_refused_before_the_work() {
+    use std::os::unix::fs::{MetadataExt, PermissionsExt};
+    use std::os::unix::process::CommandExt;
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path();
+    let me = std::fs::metadata(write_input(root, "in.csv", many_stories(4).as_bytes()))
+        .unwrap()
+        .uid();
+    assert_eq!(
+        me, 0,
+        "this test must run as root: it runs failup as uid 65534"
+    );
+    // Everything the other user touches lies in this folder: the binary, the input, the cache.
+    let failup = root.join("failup");
+    std::fs::copy(env!("CARGO_BIN_EXE_failup"), &failup).unwrap();
+    let sticky = root.join("shared");
+    std::fs::create_dir_all(root.join("cache")).unwrap();
+    std::fs::create_dir(&sticky).unwrap();
+    let mode = |path: &Path, mode: u32| {
+        std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode)).unwrap()
+    };
+    for (path, bits) in [
+        (root, 0o755),
+        (&failup, 0o755),
+        (&root.join("in.csv"), 0o644),
+    ] {
+        mode(path, bits);
+    }
+    mode(&root.join("cache"), 0o777);
+    mode(&sticky, 0o1777);
+    std::fs::write(sticky.join("theirs.csv"), "root's file\n").unwrap();
+    mode(&sticky.join("theirs.csv"), 0o666);
+    let run = |output: &str| {
+        let out = Command::new(&failup)
+            .args(["classify", "in.csv", "-o", output])
+            .env_clear()
+            .env("FAILUP_BACKEND", "test-hashed")
+            .env("FAILUP_CACHE_DIR", root.join("cache"))
+            .current_dir(root)
+            .uid(65534)
+            .gid(65534)
+            .output()
+            .expect("failup runs as uid 65534");
+        (out.status.code(), stderr(&out))
+    };
+    // The other user may write new files there (so a refusal is about the owner) ...
+    let (code, said) = run("shared/mine.csv");
+    assert_eq!(code, Some(0), "{said}");
+    assert!(sticky.join("mine.csv").is_file());
+    // ... but not replace root's, even though its mode lets anyone write into it.
+    let (code, said) = run("shared/theirs.csv");
+    assert_eq!(code, Some(2), "{said}");
+    assert!(
+        said.contains("cannot write -o shared/theirs.csv")
+            && said.contains("belongs to another user")
+            && said.contains("sticky bit"),
+        "{said}"
+    );
+    assert!(
+        !said.contains("classified"),
+        "refused after the work: {said}"
+    );
+    let theirs = sticky.join("theirs.csv");
+    assert_eq!(std::fs::read_to_string(&theirs).unwrap(), "root's file\n");
+    // Without the sticky bit the same file is replaced.
+    mode(&sticky, 0o777);
+    let (code, said) = run("shared/theirs.csv");
+    assert_eq!(code, Some(0), "{said}");
+    assert_ne!(std::fs::read_to_string(&theirs).unwrap(), "root's file\n");
+}
+
 #[test]
 fn two_outputs_naming_one_file_are_refused_before_the_work() {
     let dir = tempfile::tempdir().unwrap();
