@@ -755,7 +755,8 @@ impl StoryReader {
 
     /// Reads up to `max` stories; an empty vector means the input is exhausted.
     pub fn next_chunk(&mut self, max: usize) -> Result<Vec<Story>> {
-        let mut chunk = Vec::with_capacity(max);
+        // `max` comes from the user (`--chunk-size`) and may be far larger than the input.
+        let mut chunk = Vec::with_capacity(max.min(4096));
         while chunk.len() < max && self.advance()? {
             chunk.push(self.story_from_record());
         }

@@ -446,6 +446,32 @@ impl Sink {
         }
     }
 
+    /// True when `path`, as an error names it, is this output's final, partial or checkpoint
+    /// file: the failure was in writing the output, not in reading the input.
+    pub fn writes_to(&self, path: &str) -> bool {
+        match self {
+            Sink::Stdout(_) => path == "<stdout>",
+            Sink::Device { path: p, .. } => p.display().to_string() == path,
+            Sink::File(f) => [&f.dest, &f.partial, &f.checkpoint]
+                .iter()
+                .any(|p| p.display().to_string() == path),
+        }
+    }
+
+    /// True when a checkpointed partial file will stay behind for `--resume` if this sink is
+    /// dropped uncommitted.
+    pub fn keeps_partial(&self) -> bool {
+        matches!(self, Sink::File(f) if f.keep)
+    }
+
+    /// Drops an uncommitted output, checkpointed or not: its partial file and checkpoint are
+    /// removed.
+    pub fn discard(self) {
+        if let Sink::File(mut f) = self {
+            f.keep = false;
+        }
+    }
+
     /// The final name of a file output.
     pub fn dest_path(&self) -> Option<&Path> {
         match self {

@@ -292,6 +292,37 @@ fn ragged_rows_are_kept_and_flagged_or_rejected_with_strict() {
         "{err}"
     );
     assert_no_output(dir.path(), "out.csv");
+    // The same when the refused row comes after a checkpoint: row 1 is a chunk of its own,
+    // written and checkpointed before row 2 is read. The input must change before a rerun,
+    // and a changed input cannot be resumed, so nothing is kept.
+    let args = ["classify", "ragged.csv", "--strict", "-o", "out.csv", "-q"];
+    let out = failup_env(
+        dir.path(),
+        &[&args[..], &["--chunk-size", "1"]].concat(),
+        None,
+        &[HASHED],
+    );
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    assert!(stderr(&out).contains("ragged.csv:3"), "{}", stderr(&out));
+    assert_no_output(dir.path(), "out.csv");
+}
+
+/// A chunk size far past the input (even one no memory could hold) reads it as one chunk.
+#[test]
+fn a_chunk_size_past_the_input_reads_it_as_one_chunk() {
+    let dir = tempfile::tempdir().unwrap();
+    let input = write_input(dir.path(), "in.csv", many_stories(5).as_bytes());
+    let whole = classify_env(dir.path(), &input, &[], &[HASHED]);
+    for size in ["100000000000", &u64::MAX.to_string()] {
+        let run = classify_env(dir.path(), &input, &["--chunk-size", size], &[HASHED]);
+        assert_eq!(
+            run.out.status.code(),
+            Some(0),
+            "{size}: {}",
+            stderr(&run.out)
+        );
+        assert_eq!(run.out.stdout, whole.out.stdout, "{size}");
+    }
 }
 
 /// Neither the output nor its partial file exists.

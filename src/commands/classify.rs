@@ -142,7 +142,12 @@ pub fn run(args: ClassifyArgs) -> Result<()> {
             drop(sink);
             return Err(Error::Interrupted);
         }
-        Err(e) => return Err(e),
+        Err(e) => {
+            if let Ok(sink) = writer.finish() {
+                resume::after_failure(sink, &e);
+            }
+            return Err(e);
+        }
     }
     super::commit_output(writer.finish()?, shard, &reader, &settings)?;
     tally.warn_rest();

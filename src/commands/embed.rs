@@ -86,7 +86,10 @@ pub fn run(args: EmbedArgs) -> Result<()> {
             drop(sink);
             return Err(Error::Interrupted);
         }
-        Err(e) => return Err(e),
+        Err(e) => {
+            resume::after_failure(sink, &e);
+            return Err(e);
+        }
     }
     super::commit_output(sink, shard, &reader, &settings)
 }

@@ -76,6 +76,22 @@ pub fn interruption(partial: Option<&Path>, written: u64) -> String {
     }
 }
 
+/// Cleans up after a run that failed. A failure to write the output (a full disk) keeps the
+/// checkpointed rows, since the same command can resume once the output can be written, and
+/// says so. Any other failure removes the partial output: it came from the input, which must
+/// change before a rerun, and a changed input cannot be resumed.
+pub fn after_failure(sink: Sink, error: &Error) {
+    let output_failed = matches!(error, Error::Io { path, .. } if sink.writes_to(path));
+    match sink.partial_path() {
+        Some(partial) if output_failed && sink.keeps_partial() => eprintln!(
+            "note: the rows complete at the last checkpoint are kept in {}; once the output \
+             can be written, run the same command with --resume to continue",
+            partial.display()
+        ),
+        _ => sink.discard(),
+    }
+}
+
 /// Ctrl-C asks the run to stop after the current batch; a second Ctrl-C ends it at once.
 pub fn install_ctrl_c(stop: Arc<AtomicBool>) {
     let _ = ctrlc::set_handler(move || {
