@@ -341,7 +341,14 @@ impl Sink {
         }
         let (partial, checkpoint) = partial_paths(path);
         let name = partial.display().to_string();
-        let file = File::create(&partial).map_err(|e| Error::io(&name, e))?;
+        let file = OpenOptions::new()
+            .write(true)
+            .create(true)
+            .truncate(false)
+            .open(&partial)
+            .map_err(|e| Error::io(&name, e))?;
+        lock_partial(&file, path, &partial)?;
+        file.set_len(0).map_err(|e| Error::io(&name, e))?;
         let _ = std::fs::remove_file(&checkpoint);
         Ok(Sink::File(FileSink {
             out: BufWriter::with_capacity(1 << 16, file),
@@ -405,6 +412,7 @@ impl Sink {
             .write(true)
             .open(&partial)
             .map_err(|e| Error::io(&name, e))?;
+        lock_partial(&file, path, &partial)?;
         let len = file.metadata().map_err(|e| Error::io(&name, e))?.len();
         if len < saved.bytes {
             return Err(Error::Usage(format!(
@@ -525,6 +533,23 @@ impl Sink {
                 Ok(())
             }
         }
+    }
+}
+
+/// Takes the partial file for this run alone. A second run writing the same output would
+/// otherwise truncate or extend the first one's file under it, and the first would rename the
+/// mix into place. The lock goes with the file when the run ends, however it ends.
+fn lock_partial(file: &File, dest: &Path, partial: &Path) -> Result<()> {
+    match file.try_lock() {
+        Ok(()) => Ok(()),
+        Err(std::fs::TryLockError::WouldBlock) => Err(Error::Usage(format!(
+            "another failup run is writing {} (it holds {}); wait for it to end, or give -o \
+             another name",
+            dest.display(),
+            partial.display()
+        ))),
+        // A file system without locks (some network mounts) should not stop the run.
+        Err(std::fs::TryLockError::Error(_)) => Ok(()),
     }
 }
 

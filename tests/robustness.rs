@@ -942,22 +942,7 @@ fn interrupt_at(
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
-    let checkpoint = dir.join(".out.csv.partial.json");
-    let deadline = Instant::now() + Duration::from_secs(120);
-    let checkpointed = || {
-        std::fs::read_to_string(&checkpoint)
-            .ok()
-            .and_then(|t| serde_json::from_str::<serde_json::Value>(&t).ok())
-            .and_then(|v| v["rows"].as_u64())
-            .unwrap_or(0)
-    };
-    while checkpointed() < rows {
-        assert!(
-            Instant::now() < deadline,
-            "the run never reached {rows} rows"
-        );
-        std::thread::sleep(Duration::from_millis(20));
-    }
+    wait_until_checkpointed(dir, rows);
     Command::new("kill")
         .args([&format!("-{signal}"), &child.id().to_string()])
         .status()
@@ -965,11 +950,85 @@ fn interrupt_at(
     let out = child.wait_with_output().unwrap();
     // Chunks are 8 rows, and the run waited at the first checkpoint at or past `rows`.
     assert_eq!(
-        checkpointed(),
+        checkpointed(dir),
         rows.div_ceil(8) * 8,
         "where the run stopped"
     );
     out
+}
+
+/// Rows that `out.csv`'s checkpoint in `dir` says are complete (0 without one).
+fn checkpointed(dir: &Path) -> u64 {
+    std::fs::read_to_string(dir.join(".out.csv.partial.json"))
+        .ok()
+        .and_then(|t| serde_json::from_str::<serde_json::Value>(&t).ok())
+        .and_then(|v| v["rows"].as_u64())
+        .unwrap_or(0)
+}
+
+fn wait_until_checkpointed(dir: &Path, rows: u64) {
+    let deadline = Instant::now() + Duration::from_secs(120);
+    while checkpointed(dir) < rows {
+        assert!(
+            Instant::now() < deadline,
+            "the run never reached {rows} rows"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+/// A second run writing the same output while the first is at work is refused, with or
+/// without --resume, and leaves the first one's partial file whole: it used to truncate it
+/// under the first run, which then renamed the mix into place.
+#[test]
+fn a_second_run_writing_the_same_output_is_refused_while_the_first_works() {
+    let dir = tempfile::tempdir().unwrap();
+    write_input(dir.path(), "in.csv", many_stories(64).as_bytes());
+    let args = ["classify", "in.csv", "-q", "--chunk-size", "8"];
+    let whole = failup_env(dir.path(), &args, None, &[HASHED]);
+    assert_eq!(whole.status.code(), Some(0), "{}", stderr(&whole));
+    let to_file = [&args[..], &["-o", "out.csv"]].concat();
+    let first = failup_command()
+        .args(&to_file)
+        .env(HASHED.0, HASHED.1)
+        .env("FAILUP_TEST_PAUSE_AFTER_ROWS", "16")
+        .current_dir(dir.path())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    wait_until_checkpointed(dir.path(), 16);
+    let partial = std::fs::read(dir.path().join(".out.csv.partial")).unwrap();
+    for extra in [&[][..], &["--resume"]] {
+        let second = failup_env(dir.path(), &[&to_file[..], extra].concat(), None, &[HASHED]);
+        let said = stderr(&second);
+        assert_eq!(second.status.code(), Some(2), "{extra:?}: {said}");
+        assert!(
+            said.contains("another failup run is writing out.csv"),
+            "{said}"
+        );
+    }
+    assert_eq!(
+        std::fs::read(dir.path().join(".out.csv.partial")).unwrap(),
+        partial
+    );
+    Command::new("kill")
+        .args(["-INT", &first.id().to_string()])
+        .status()
+        .unwrap();
+    let first = first.wait_with_output().unwrap();
+    assert_eq!(first.status.code(), Some(130), "{}", stderr(&first));
+    let resumed = failup_env(
+        dir.path(),
+        &[&to_file[..], &["--resume"]].concat(),
+        None,
+        &[HASHED],
+    );
+    assert_eq!(resumed.status.code(), Some(0), "{}", stderr(&resumed));
+    assert_eq!(
+        std::fs::read(dir.path().join("out.csv")).unwrap(),
+        whole.stdout
+    );
 }
 
 /// Runs [`interrupt_midway`]'s command again with `--resume`, `extra` flags and `env`.

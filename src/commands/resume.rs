@@ -21,7 +21,9 @@ pub fn open_sink(
     if resume {
         return Sink::resume(output, Some(source), settings);
     }
-    if Sink::has_partial(output) {
+    let had_partial = Sink::has_partial(output);
+    let sink = Sink::open(output, Some(source))?;
+    if had_partial {
         eprintln!(
             "note: a partial output from an interrupted run exists for {}; starting over \
              (add --resume to continue it instead)",
@@ -29,7 +31,7 @@ pub fn open_sink(
         );
     }
     Ok(Resumed {
-        sink: Sink::open(output, Some(source))?,
+        sink,
         rows: 0,
         input_sha256: String::new(),
     })
