@@ -6,7 +6,7 @@
 
 mod common;
 
-use std::io::Read;
+use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
@@ -975,6 +975,49 @@ fn wait_until_checkpointed(dir: &Path, rows: u64) {
         );
         std::thread::sleep(Duration::from_millis(20));
     }
+}
+
+/// Standard input is known to a resume by its records' digest alone, so the header row is a
+/// setting of its own: the same records under another header are read with other ids.
+#[test]
+fn resume_refuses_the_same_records_under_another_header() {
+    let dir = tempfile::tempdir().unwrap();
+    let input = many_stories(64);
+    let args = ["classify", "-", "-q", "--chunk-size", "8", "-o", "out.csv"];
+    let mut first = failup_command()
+        .args(args)
+        .env(HASHED.0, HASHED.1)
+        .env("FAILUP_TEST_PAUSE_AFTER_ROWS", "16")
+        .current_dir(dir.path())
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    first
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(input.as_bytes())
+        .unwrap();
+    wait_until_checkpointed(dir.path(), 16);
+    Command::new("kill")
+        .args(["-INT", &first.id().to_string()])
+        .status()
+        .unwrap();
+    assert_eq!(first.wait_with_output().unwrap().status.code(), Some(130));
+    let renamed = input.replacen("id,text", "key,text", 1);
+    let resume = [&args[..], &["--resume"]].concat();
+    let out = failup_env(dir.path(), &resume, Some(&renamed), &[HASHED]);
+    let said = stderr(&out);
+    assert_eq!(out.status.code(), Some(2), "{said}");
+    assert!(
+        said.contains(r#"input header was ["id","text"], now ["key","text"]"#),
+        "{said}"
+    );
+    // Under the header it began with, it resumes.
+    let out = failup_env(dir.path(), &resume, Some(&input), &[HASHED]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
 }
 
 /// A second run writing the same output while the first is at work is refused, with or

@@ -759,3 +759,44 @@ fn parts_compressed_after_the_run_merge_as_the_plain_parts() {
     let why = refused(d, &merge_rows("again.csv"));
     assert!(why.contains("part-0.csv.gz"), "{why}");
 }
+
+/// The header row decides which column is the id, the text and the kept ones, so a part read
+/// under another header is a part of another run, even when every record below it is the
+/// same: merged, its rows would carry row numbers for ids, or kept columns swapped.
+#[test]
+fn parts_read_under_another_header_are_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    write_input(dir.path());
+    let text = std::fs::read_to_string(dir.path().join("in.csv")).unwrap();
+    let renamed = text.replacen("id,text,team", "key,text,team", 1);
+    std::fs::write(dir.path().join("renamed.csv"), renamed).unwrap();
+    let parts: Vec<String> = (0..2)
+        .map(|i| shard_with_summary(dir.path(), i, 3, "r", &[]))
+        .collect();
+    let args = [
+        "classify",
+        "renamed.csv",
+        "-q",
+        "--shard",
+        "2/3",
+        "-o",
+        "r2.csv",
+    ];
+    run(
+        dir.path(),
+        &[&args[..], &["--summary-out", "s2.json"]].concat(),
+        &[],
+    );
+    let err = refused(
+        dir.path(),
+        &[
+            "merge", "--rows", "r0.csv", "r1.csv", "r2.csv", "-o", "m.csv",
+        ],
+    );
+    assert!(err.contains("input header"), "{err}");
+    let err = refused(
+        dir.path(),
+        &["merge", &parts[0], &parts[1], "s2.json", "-o", "m.json"],
+    );
+    assert!(err.contains("input header"), "{err}");
+}

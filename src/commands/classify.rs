@@ -335,6 +335,7 @@ fn resume_settings(
     let pairs = [
         ("failup version", env!("CARGO_PKG_VERSION").to_string()),
         ("input", input),
+        ("input header", resume::input_header(reader)),
         ("--format", super::value_name(args.format)),
         (
             "--text-column",

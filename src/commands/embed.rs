@@ -158,6 +158,7 @@ fn embedding_settings(args: &EmbedArgs, reader: &StoryReader, engine: &Engine) -
     let pairs = [
         ("failup version", env!("CARGO_PKG_VERSION").to_string()),
         ("command", "embed".to_string()),
+        ("input header", resume::input_header(reader)),
         (
             "--text-column",
             reader.headers()[reader.text_index()].clone(),

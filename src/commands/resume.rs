@@ -103,6 +103,13 @@ pub fn install_ctrl_c(stop: Arc<AtomicBool>) {
     });
 }
 
+/// The input's header row, as a setting: it decides which columns are the id, the text, the
+/// kept and the grouping ones, so rows read under another header are other rows even where
+/// the records below it are the same.
+pub fn input_header(reader: &StoryReader) -> String {
+    serde_json::to_string(reader.headers()).expect("a list of strings serialises")
+}
+
 /// How a run names its input in settings: the file's full path, size and modification time
 /// (so an edited file is another input), or `<stdin>`.
 pub fn input_identity(source: &Source) -> Result<String> {
