@@ -188,9 +188,13 @@ fn text_stream(
                 Box::new(raw)
             }
         }
+        // A byte-order mark wins over `--encoding`: no Latin-1 text starts with one, and read
+        // as Latin-1 it would become part of the first column's name (`ï»¿id`), so the ids
+        // would silently become row numbers.
         InputEncoding::Latin1 | InputEncoding::Windows1252 => Box::new(
             encoding_rs_io::DecodeReaderBytesBuilder::new()
                 .encoding(Some(encoding_rs::WINDOWS_1252))
+                .bom_override(true)
                 .build(raw),
         ),
     })
@@ -1263,6 +1267,18 @@ mod tests {
         let s = r.next_chunk(10).unwrap();
         assert_eq!(s[0].text, "café crème");
         assert!(s[0].issues.is_empty());
+        // A byte-order mark says the file is UTF-8 or UTF-16 whatever `--encoding` says; read
+        // as Latin-1 it became part of the id column's name, and the ids row numbers.
+        let utf16: Vec<u8> = "\u{FEFF}id,text\nA9,café\n"
+            .encode_utf16()
+            .flat_map(u16::to_le_bytes)
+            .collect();
+        for bytes in [b"\xEF\xBB\xBFid,text\nA9,caf\xC3\xA9\n".to_vec(), utf16] {
+            let mut r = reader_bytes(bytes, &Columns::default(), dialect).unwrap();
+            assert_eq!(r.headers(), ["id", "text"]);
+            let s = r.next_chunk(10).unwrap();
+            assert_eq!((s[0].id.as_str(), s[0].text.as_str()), ("A9", "café"));
+        }
     }
 
     #[test]
