@@ -1387,6 +1387,55 @@ fn a_closed_pipe_ends_the_run_quietly_with_exit_0() {
     assert!(!stderr(&out).contains("error"), "{}", stderr(&out));
 }
 
+/// Every command that prints to standard output ends quietly with its own exit code when the
+/// reader has gone (`| head`), and with exit 2 and a message when the output cannot be
+/// written (a full disk); they used to panic (exit 101) in both cases.
+#[test]
+fn printing_commands_survive_a_closed_pipe_and_a_full_disk() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = |name: &str| repo_path(&format!("data/{name}")).display().to_string();
+    let (labelled, sample) = (data("calibration.csv"), data("sample_stories.csv"));
+    let commands: [(&[&str], i32); 6] = [
+        (&["categories", "--prototypes"], 0),
+        (&["advise", "They gave the project to the new hire."], 0),
+        (&["eval", &labelled, "-q"], 0),
+        (&["eval", &labelled, "-q", "--min-macro-f1", "0.999"], 1),
+        (&["bench", &sample, "--repeat", "1"], 0),
+        (&["calibrate", &labelled, "-o", "profile.json"], 0),
+    ];
+    for (args, code) in commands {
+        let (reader, writer) = std::io::pipe().expect("a pipe");
+        drop(reader);
+        let out = failup_command()
+            .args(args)
+            .env(HASHED.0, HASHED.1)
+            .current_dir(dir.path())
+            .stdout(writer)
+            .stderr(Stdio::piped())
+            .output()
+            .unwrap();
+        let said = stderr(&out);
+        assert!(!said.contains("panicked"), "{args:?}: {said}");
+        assert_eq!(out.status.code(), Some(code), "{args:?}: {said}");
+        if cfg!(target_os = "linux") {
+            let full = std::fs::OpenOptions::new()
+                .write(true)
+                .open("/dev/full")
+                .unwrap();
+            let out = failup_command()
+                .args(args)
+                .env(HASHED.0, HASHED.1)
+                .current_dir(dir.path())
+                .stdout(full)
+                .output()
+                .unwrap();
+            let said = stderr(&out);
+            assert_eq!(out.status.code(), Some(2), "{args:?} > /dev/full: {said}");
+            assert!(said.contains("<stdout>: No space left"), "{args:?}: {said}");
+        }
+    }
+}
+
 #[test]
 fn usage_and_missing_files_exit_2() {
     let out = failup(&["classify"]);

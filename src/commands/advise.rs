@@ -76,7 +76,7 @@ pub fn run(args: AdviseArgs) -> Result<()> {
     for item in &scenario.advice {
         out += &format!("  - {item}\n");
     }
-    print!("{out}");
+    super::print_out(&out)?;
     Ok(())
 }
 

@@ -54,12 +54,10 @@ pub fn run(args: BenchArgs) -> Result<()> {
         precision: engine.precision.name().to_string(),
     };
     let report = run_bench(&engine, &input, settings)?;
-    match args.format {
-        ReportFormat::Text => print!("{}", report.to_text()),
-        ReportFormat::Json => println!(
-            "{}",
-            serde_json::to_string_pretty(&report).expect("bench report serialises")
-        ),
-    }
-    Ok(())
+    super::print_out(&match args.format {
+        ReportFormat::Text => report.to_text(),
+        ReportFormat::Json => {
+            serde_json::to_string_pretty(&report).expect("bench report serialises") + "\n"
+        }
+    })
 }

@@ -123,11 +123,11 @@ pub fn run(args: CalibrateArgs) -> Result<()> {
         settings.min_score,
         settings.min_margin
     );
-    println!(
+    super::print_out(&format!(
         "[classifier]\ntemperature = {:.4}\nmin_score = {:.3}\nmin_margin = {:.3}\n\
-         confidence_slope = {slope:.4}\nconfidence_bias = {bias:.4}",
+         confidence_slope = {slope:.4}\nconfidence_bias = {bias:.4}\n",
         settings.temperature, settings.min_score, settings.min_margin
-    );
+    ))?;
     eprintln!("wrote {}", args.output.display());
     Ok(())
 }

@@ -23,6 +23,6 @@ pub fn run(args: CategoriesArgs) -> Result<()> {
         }
         out.push('\n');
     }
-    print!("{out}");
+    super::print_out(&out)?;
     Ok(())
 }

@@ -106,12 +106,16 @@ pub fn run(args: EvalArgs) -> Result<ExitCode> {
             text: s.text.clone(),
         })
         .collect();
-    match args.format {
-        ReportFormat::Text => print!("{}", report.to_text()),
-        ReportFormat::Json => println!(
-            "{}",
-            serde_json::to_string_pretty(&report).expect("report serialises")
-        ),
+    let printed = super::print_out(&match args.format {
+        ReportFormat::Text => report.to_text(),
+        ReportFormat::Json => {
+            serde_json::to_string_pretty(&report).expect("report serialises") + "\n"
+        }
+    });
+    // A reader that stopped early (`| head`) does not change what the gate says.
+    match printed {
+        Err(e) if !e.is_broken_pipe() => return Err(e),
+        _ => {}
     }
     if let Some(min) = args.min_macro_f1 {
         if report.macro_f1 < min {

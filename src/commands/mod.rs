@@ -114,6 +114,17 @@ impl BlankLineWarnings {
     }
 }
 
+/// Writes `text` to standard output. `print!` panics when the reader has gone (`| head`) or
+/// the disk is full; this returns the error, so a closed pipe ends the run quietly with 0 and
+/// a write error is told with exit 2, as every command promises.
+fn print_out(text: &str) -> Result<()> {
+    use std::io::Write;
+    let mut out = std::io::stdout().lock();
+    out.write_all(text.as_bytes())
+        .and_then(|()| out.flush())
+        .map_err(|e| failup::error::Error::io("<stdout>", e))
+}
+
 fn value_name(v: impl clap::ValueEnum) -> String {
     v.to_possible_value()
         .map_or_else(String::new, |p| p.get_name().to_string())

@@ -33,7 +33,7 @@ fn run_prepare(args: PrepareArgs) -> Result<()> {
                 },
                 size as f64 / 1e6
             );
-            println!("{}", path.display());
+            super::print_out(&format!("{}\n", path.display()))?;
         }
     }
     Ok(())
