@@ -120,6 +120,9 @@ pub struct Story {
     pub issues: Vec<RowIssue>,
     /// Number of fields in the row (the header has `StoryReader::headers().len()`).
     pub fields: usize,
+    /// Cells past the header's last column hold something: not a trailing delimiter but, most
+    /// often, an unquoted delimiter in the story, which cut it short and shifted the cells.
+    pub overflows: bool,
 }
 
 impl Story {
@@ -822,6 +825,10 @@ impl StoryReader {
             kept,
             issues,
             fields: rec.len(),
+            overflows: rec
+                .iter()
+                .skip(self.headers.len())
+                .any(|cell| !cell.is_empty()),
         }
     }
 }

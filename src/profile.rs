@@ -140,23 +140,12 @@ pub fn read_labelled(
             }
             let label = story.label.as_deref().unwrap_or("").trim().to_string();
             let Some(i) = label_index(&ids, &label) else {
-                // A row with more fields than the header has its cells shifted: an unquoted
-                // comma in the story is the usual cause, and the label read is not the label.
-                let extra = match story.issues.contains(&RowIssue::Malformed) {
-                    true => format!(
-                        " (the row has {} fields and the header {}: put a story that holds \
-                         the delimiter in double quotes)",
-                        story.fields,
-                        reader.headers().len()
-                    ),
-                    false => String::new(),
-                };
                 return Err(Error::Input {
                     file: reader.name().to_string(),
                     line: Some(story.line),
                     column: Some(label_column.to_string()),
                     problem: format!(
-                        "label '{label}' is not a scenario id{extra}; valid labels: {} (case, \
+                        "label '{label}' is not a scenario id; valid labels: {} (case, \
                          spaces and hyphens aside)",
                         ids.join(", ")
                     ),
@@ -198,10 +187,18 @@ fn unusable(story: &Story, header_fields: usize) -> Option<String> {
     if story.issues.contains(&RowIssue::UnclosedQuote) {
         return Some(format!("row {}: {UNCLOSED_QUOTE}", story.row));
     }
-    // Too many fields may be a trailing delimiter; too few leave the label or text unread.
+    // Too few fields leave the label or text unread; too many that hold something mean the
+    // cells were cut at a delimiter in the story (a trailing delimiter alone is harmless).
     if story.issues.contains(&RowIssue::Malformed) && story.fields < header_fields {
         return Some(format!(
             "row {} has only {} of the header's {header_fields} fields",
+            story.row, story.fields
+        ));
+    }
+    if story.overflows {
+        return Some(format!(
+            "row {} has {} fields, more than the header's {header_fields}: a story that holds \
+             the delimiter was cut there; put it in double quotes",
             story.row, story.fields
         ));
     }

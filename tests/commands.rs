@@ -149,7 +149,9 @@ fn eval_rejects_unknown_labels_with_line_and_valid_labels() {
     assert_eq!(out.status.code(), Some(2));
     let err = stderr(&out);
     assert!(
-        err.contains("shifted.csv:3") && err.contains("4 fields and the header 3"),
+        err.contains("shifted.csv:3")
+            && err.contains("row 2 has 4 fields, more than the header's 3")
+            && err.contains("double quotes"),
         "{err}"
     );
 }

@@ -361,7 +361,7 @@ fn empty_and_whitespace_text_is_never_sent_to_the_model() {
 #[test]
 fn labelled_rows_without_text_or_ragged_are_refused_not_dropped() {
     let dir = tempfile::tempdir().unwrap();
-    let cases: [(&[u8], &str); 2] = [
+    let cases: [(&[u8], &str); 3] = [
         (
             b"text,label\nI was passed over.,passed_over\n,lost_pitch\n",
             "e.csv:3: row 2 is labelled 'lost_pitch' but has no text",
@@ -369,6 +369,11 @@ fn labelled_rows_without_text_or_ragged_are_refused_not_dropped() {
         (
             b"text,label\nI was passed over.,passed_over\nI hate my new career\n",
             "e.csv:3: row 2 has only 1 of the header's 2 fields",
+        ),
+        // An unquoted comma in the story: the label read is right, the story cut short.
+        (
+            b"id,label,text\n1,passed_over,ok\n2,lost_pitch,I pitched, and then, sadly, lost\n",
+            "e.csv:3: row 2 has 6 fields, more than the header's 3",
         ),
     ];
     for (csv, expected) in cases {
@@ -387,6 +392,14 @@ fn labelled_rows_without_text_or_ragged_are_refused_not_dropped() {
             );
         }
     }
+    // A trailing delimiter leaves an empty cell past the header: harmless, so accepted.
+    write_input(
+        dir.path(),
+        "e.csv",
+        b"text,label\nI was passed over.,passed_over,\n",
+    );
+    let out = failup_env(dir.path(), &["eval", "e.csv", "-q"], None, &[HASHED]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
 }
 
 #[test]
