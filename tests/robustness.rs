@@ -358,6 +358,69 @@ fn empty_and_whitespace_text_is_never_sent_to_the_model() {
     assert!(stderr(&run.out).contains("6 empty"), "{}", stderr(&run.out));
 }
 
+/// A calibration that cannot tell right verdicts from wrong ones is refused, not written: all
+/// stories of one scenario, or a fit whose confidence falls as verdicts grow surer (it
+/// inverted every confidence, and exited 0).
+#[test]
+fn calibrate_refuses_one_scenario_and_an_inverted_fit() {
+    let dir = tempfile::tempdir().unwrap();
+    let labelled = std::fs::read_to_string(repo_path("data/calibration.csv")).unwrap();
+    let mut lines = labelled.lines();
+    let header = lines.next().unwrap();
+    let of = |label: &str, n: usize| -> Vec<&str> {
+        let tag = format!(",{label},");
+        labelled
+            .lines()
+            .filter(|l| l.contains(&tag))
+            .take(n)
+            .collect()
+    };
+    let one = [vec![header], of("other", 24)].concat().join("\n") + "\n";
+    write_input(dir.path(), "one.csv", one.as_bytes());
+    let out = failup_env(
+        dir.path(),
+        &["calibrate", "one.csv", "-o", "p.json"],
+        None,
+        &[HASHED],
+    );
+    let said = stderr(&out);
+    assert_eq!(out.status.code(), Some(2), "{said}");
+    assert!(
+        said.contains("at least two scenarios") && said.contains("all 'other'"),
+        "{said}"
+    );
+    // Two stories of each of two scenarios: under the stand-in engine's meaningless verdicts
+    // the fitted confidence falls with the margin.
+    let few = [vec![header], of("passed_over", 2), of("other", 2)]
+        .concat()
+        .join("\n")
+        + "\n";
+    write_input(dir.path(), "few.csv", few.as_bytes());
+    let out = failup_env(
+        dir.path(),
+        &["calibrate", "few.csv", "-o", "p.json"],
+        None,
+        &[HASHED],
+    );
+    let said = stderr(&out);
+    assert_eq!(out.status.code(), Some(2), "{said}");
+    assert!(said.contains("falls as the verdict grows surer"), "{said}");
+    assert!(!dir.path().join("p.json").exists());
+    // The shipped calibration set passes.
+    let out = failup_env(
+        dir.path(),
+        &[
+            "calibrate",
+            &repo_path("data/calibration.csv").display().to_string(),
+            "-o",
+            "p.json",
+        ],
+        None,
+        &[HASHED],
+    );
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+}
+
 #[test]
 fn labelled_rows_without_text_or_ragged_are_refused_not_dropped() {
     let dir = tempfile::tempdir().unwrap();

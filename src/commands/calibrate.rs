@@ -6,7 +6,7 @@ use sha2::{Digest, Sha256};
 use crate::cli::CalibrateArgs;
 use failup::calibration::{fit_other_rule, fit_platt, fit_temperature};
 use failup::classify::Classifier;
-use failup::error::Result;
+use failup::error::{Error, Result};
 use failup::eval::calibration_error;
 use failup::pipeline::Engine;
 use failup::profile::{embed_labelled, read_labelled, Calibration, Labelled, Profile};
@@ -54,6 +54,7 @@ pub fn run(args: CalibrateArgs) -> Result<()> {
         profile.fit_examples(&engine, &examples)?;
         profile.apply(&mut engine, "the fitted profile")?;
     }
+    let labels = engine.taxonomy().labels();
     let mut rows = Vec::new();
     for input in &args.inputs {
         rows.extend(read_labelled(
@@ -63,9 +64,19 @@ pub fn run(args: CalibrateArgs) -> Result<()> {
             args.text_column.clone(),
         )?);
     }
+    let mut present: Vec<usize> = rows.iter().map(|r| r.2).collect();
+    present.sort_unstable();
+    present.dedup();
+    if present.len() < 2 {
+        return Err(Error::Usage(format!(
+            "calibrate needs stories of at least two scenarios to tell right verdicts from \
+             wrong ones, and these {} are all '{}'; add labelled stories of the others",
+            rows.len(),
+            labels[present[0]]
+        )));
+    }
     let data = embed_labelled(&engine, &rows, false)?;
     let gold: Vec<usize> = data.iter().map(|e| e.label).collect();
-    let labels = engine.taxonomy().labels();
     let other = engine.taxonomy().other_index();
     let mut c = engine.classifier().clone();
     let (conf, correct) = verdicts(&c, &data);
@@ -97,6 +108,14 @@ pub fn run(args: CalibrateArgs) -> Result<()> {
     // 3. Platt scaling of the winner's probability.
     let (conf, correct) = verdicts(&c, &data);
     let (slope, bias) = fit_platt(&conf, &correct);
+    if slope <= 0.0 {
+        return Err(Error::Usage(format!(
+            "these {} stories fit a confidence that falls as the verdict grows surer (slope \
+             {slope:.3}), which would mislead every reader of it; calibrate on more labelled \
+             stories, from every scenario",
+            data.len()
+        )));
+    }
     let s = &mut c.taxonomy_mut().classifier;
     s.confidence_slope = slope;
     s.confidence_bias = bias;
