@@ -338,6 +338,19 @@ fn jsonl_input_gives_the_same_report_as_csv() {
     assert_eq!(a, b);
 }
 
+/// A `--top` past the number of stories lists every story, however large: it used to reserve
+/// room for all of them first and abort for lack of memory.
+#[test]
+fn a_top_past_the_stories_lists_them_all() {
+    let mut all = report_json(CSV, &["--top", "1000"]);
+    let mut huge = report_json(CSV, &["--top", &usize::MAX.to_string()]);
+    for j in [&mut all, &mut huge] {
+        j["header"]["generated_at"] = Value::Null;
+        j["settings"]["top_stories"] = Value::Null;
+    }
+    assert_eq!(all, huge);
+}
+
 #[test]
 fn without_a_group_by_there_is_no_group_table() {
     let j = report_json(CSV, &[]);

@@ -487,7 +487,8 @@ impl BestN {
     fn new(n: usize) -> BestN {
         BestN {
             n,
-            heap: BinaryHeap::with_capacity(n + 1),
+            // `n` comes from the user (`--top`) and may be far more than there are stories.
+            heap: BinaryHeap::with_capacity(n.min(1024) + 1),
         }
     }
 
