@@ -673,7 +673,7 @@ pub struct EvalArgs {
     pub examples_from_self: bool,
 
     /// Seed for the --cv fold assignment.
-    #[arg(long, default_value_t = 42, value_name = "N")]
+    #[arg(long, default_value_t = 42, value_name = "N", requires = "cv")]
     pub seed: u64,
 
     /// List the N most confident mistakes with their text.

@@ -421,6 +421,32 @@ fn calibrate_refuses_one_scenario_and_an_inverted_fit() {
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
 }
 
+/// `eval --cv` with more folds than stories fitted a head for every empty fold (minutes for
+/// nothing), and `--seed` without `--cv` was silently ignored: both are refused.
+#[test]
+fn eval_refuses_more_folds_than_stories_and_a_seed_without_cv() {
+    let dir = tempfile::tempdir().unwrap();
+    let labelled = repo_path("data/calibration.csv").display().to_string();
+    let run = |args: &[&str]| {
+        let out = failup_env(
+            dir.path(),
+            &[&["eval", &labelled, "-q"], args].concat(),
+            None,
+            &[HASHED],
+        );
+        (out.status.code(), stderr(&out))
+    };
+    let (code, said) = run(&["--cv", "91", "--examples-from-self"]);
+    assert_eq!(code, Some(2), "{said}");
+    assert!(
+        said.contains("more folds than the 90 labelled stories"),
+        "{said}"
+    );
+    let (code, said) = run(&["--seed", "7"]);
+    assert_eq!(code, Some(2), "{said}");
+    assert!(said.contains("--cv"), "{said}");
+}
+
 #[test]
 fn labelled_rows_without_text_or_ragged_are_refused_not_dropped() {
     let dir = tempfile::tempdir().unwrap();

@@ -38,6 +38,13 @@ pub fn run(args: EvalArgs) -> Result<ExitCode> {
     if !args.quiet {
         eprintln!("embedding {} labelled stories…", rows.len());
     }
+    if let Some(k) = args.cv.filter(|&k| k as usize > rows.len()) {
+        return Err(Error::Usage(format!(
+            "--cv {k} asks for more folds than the {} labelled stories; give at most --cv {}",
+            rows.len(),
+            rows.len()
+        )));
+    }
     let embedded = embed_labelled(&engine, &rows, args.cv.is_some())?;
     let labels = engine.taxonomy().labels();
     let gold: Vec<usize> = embedded.iter().map(|e| e.label).collect();
