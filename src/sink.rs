@@ -397,6 +397,15 @@ impl Sink {
                 checkpoint.display()
             ))
         })?;
+        if !partial.exists() && path.is_file() {
+            // A run stopped between putting its output in place and removing its checkpoint.
+            let _ = std::fs::remove_file(&checkpoint);
+            return Err(Error::Usage(format!(
+                "nothing to resume: {} is complete (the run that made it stopped just after \
+                 putting it in place); run without --resume to make it again",
+                path.display()
+            )));
+        }
         let differ = differences(&saved.settings, settings);
         if !differ.is_empty() {
             return Err(Error::Usage(format!(

@@ -1122,6 +1122,32 @@ fn resume_refuses_the_same_records_under_another_header() {
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
 }
 
+/// A run killed between putting its output in place and removing its checkpoint leaves a
+/// checkpoint with no partial file: `--resume` says the output is complete and tidies up,
+/// where it failed on the missing partial file.
+#[test]
+fn resume_after_a_crash_at_the_very_end_says_the_output_is_complete() {
+    let dir = tempfile::tempdir().unwrap();
+    write_input(dir.path(), "in.csv", many_stories(24).as_bytes());
+    let stopped = interrupt_midway_with(dir.path(), 8, "KILL", &[], &[HASHED]);
+    assert_eq!(stopped.status.code(), None, "{}", stderr(&stopped));
+    // What the final rename does, without the checkpoint's removal after it.
+    std::fs::rename(
+        dir.path().join(".out.csv.partial"),
+        dir.path().join("out.csv"),
+    )
+    .unwrap();
+    let resumed = resume_midway(dir.path(), &[], &[HASHED]);
+    let said = stderr(&resumed);
+    assert_eq!(resumed.status.code(), Some(2), "{said}");
+    assert!(
+        said.contains("nothing to resume: out.csv is complete"),
+        "{said}"
+    );
+    assert!(!dir.path().join(".out.csv.partial.json").exists());
+    assert!(dir.path().join("out.csv").is_file());
+}
+
 /// A second run writing the same output while the first is at work is refused, with or
 /// without --resume, and leaves the first one's partial file whole: it used to truncate it
 /// under the first run, which then renamed the mix into place.

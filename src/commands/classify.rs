@@ -149,11 +149,13 @@ pub fn run(args: ClassifyArgs) -> Result<()> {
             return Err(e);
         }
     }
-    super::commit_output(writer.finish()?, shard, &reader, &settings)?;
-    tally.warn_rest();
+    // The summaries first: once the rows are in place the run is done, and a crash between
+    // the two would leave rows without their report and nothing to resume.
     if let Some(report) = report {
         write_summaries(report, &args, (&source, &reader), &engine, shard, &settings)?;
     }
+    super::commit_output(writer.finish()?, shard, &reader, &settings)?;
+    tally.warn_rest();
     if !args.quiet {
         eprint!(
             "{}",
