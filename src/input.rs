@@ -447,7 +447,8 @@ impl BlankLines {
     fn new(lines_before: u64) -> BlankLines {
         BlankLines {
             newlines: lines_before,
-            at_line_start: false,
+            // The CSV starts a line: the file's first, or the one after a `sep=` line.
+            at_line_start: true,
             unconfirmed: Vec::new(),
         }
     }
@@ -1209,6 +1210,17 @@ mod tests {
         let mut r = reader("sep=;\ntext\nA\n\nB\n", &Columns::default()).unwrap();
         assert_eq!(r.next_chunk(10).unwrap().len(), 2);
         assert_eq!(r.take_blank_lines(), [4]);
+        // Blank lines before the header, the file's first among them, or after a `sep=` line.
+        for (csv, blank, line) in [
+            ("\n\nid,text\n1,a\n", vec![1, 2], 4),
+            ("\r\nid,text\r\n1,a\r\n", vec![1], 3),
+            ("sep=,\n\nid,text\n1,a\n", vec![2], 4),
+        ] {
+            for mut r in whole_and_trickled(csv) {
+                assert_eq!(r.next_chunk(10).unwrap()[0].line, line, "{csv:?}");
+                assert_eq!(r.take_blank_lines(), blank, "{csv:?}");
+            }
+        }
         // Each shard reads every line; the first one tells the blank lines for all.
         for (index, told) in [(0, vec![3, 5]), (1, vec![]), (2, vec![])] {
             let mut r = reader("text\nA\n\nB\n\nC\nD\n", &Columns::default()).unwrap();
