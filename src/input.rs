@@ -561,6 +561,7 @@ pub struct StoryReader {
     reader: csv::Reader<Box<dyn Read + Send>>,
     name: String,
     headers: Vec<String>,
+    delimiter: u8,
     text: usize,
     id: Option<usize>,
     label: Option<usize>,
@@ -650,6 +651,7 @@ impl StoryReader {
             reader,
             name,
             headers,
+            delimiter,
             text,
             id,
             label,
@@ -677,6 +679,16 @@ impl StoryReader {
     /// Position of the text column in the header.
     pub fn text_index(&self) -> usize {
         self.text
+    }
+
+    /// The delimiter as read: given, declared by a `sep=` line, or sniffed from the header.
+    pub fn delimiter(&self) -> u8 {
+        self.delimiter
+    }
+
+    /// The id column's name, or None when ids are row numbers.
+    pub fn id_column(&self) -> Option<&str> {
+        self.id.map(|i| self.headers[i].as_str())
     }
 
     /// Names of the kept columns, in output order.

@@ -1148,6 +1148,44 @@ fn resume_after_a_crash_at_the_very_end_says_the_output_is_complete() {
     assert!(dir.path().join("out.csv").is_file());
 }
 
+/// Flags that spell out what the defaults chose are the same run: a resume with them goes on,
+/// where it was refused ("--id-column was (default), now id").
+#[test]
+fn resume_accepts_flags_that_spell_out_the_defaults() {
+    let dir = tempfile::tempdir().unwrap();
+    write_input(dir.path(), "in.csv", many_stories(24).as_bytes());
+    let whole = failup_env(
+        dir.path(),
+        &[
+            "classify",
+            "in.csv",
+            "-q",
+            "--chunk-size",
+            "8",
+            "--batch-size",
+            "4",
+        ],
+        None,
+        &[HASHED],
+    );
+    let stopped = interrupt_midway_with(dir.path(), 8, "INT", &[], &[HASHED]);
+    assert_eq!(stopped.status.code(), Some(130), "{}", stderr(&stopped));
+    let spelled = [
+        "--id-column",
+        "id",
+        "--delimiter",
+        ",",
+        "--text-column",
+        "text",
+    ];
+    let resumed = resume_midway(dir.path(), &spelled, &[HASHED]);
+    assert_eq!(resumed.status.code(), Some(0), "{}", stderr(&resumed));
+    assert_eq!(
+        std::fs::read(dir.path().join("out.csv")).unwrap(),
+        whole.stdout
+    );
+}
+
 /// A second run writing the same output while the first is at work is refused, with or
 /// without --resume, and leaves the first one's partial file whole: it used to truncate it
 /// under the first run, which then renamed the mix into place.

@@ -343,17 +343,7 @@ fn resume_settings(
             "--text-column",
             reader.headers()[reader.text_index()].clone(),
         ),
-        ("--id-column", optional(args.columns.id_column.as_deref())),
         ("kept columns", reader.kept_names().join(",")),
-        (
-            "--delimiter",
-            optional(
-                args.columns
-                    .delimiter
-                    .map(|d| (d as char).to_string())
-                    .as_deref(),
-            ),
-        ),
         ("--encoding", super::value_name(args.columns.encoding)),
         ("--strict", args.strict.to_string()),
         ("--excel-safe", args.excel_safe.to_string()),
@@ -374,7 +364,12 @@ fn resume_settings(
         ("--examples (SHA-256)", file_hash(&args.fewshot.examples)?),
         ("--profile (SHA-256)", file_hash(&args.fewshot.profile)?),
     ];
-    Ok(pairs.into_iter().map(|(k, v)| (k.to_string(), v)).collect())
+    let columns = resume::input_columns(reader);
+    Ok(pairs
+        .into_iter()
+        .chain(columns)
+        .map(|(k, v)| (k.to_string(), v))
+        .collect())
 }
 
 /// What parts of one run share, so `failup merge` can refuse parts of different runs: the

@@ -163,24 +163,19 @@ fn embedding_settings(args: &EmbedArgs, reader: &StoryReader, engine: &Engine) -
             "--text-column",
             reader.headers()[reader.text_index()].clone(),
         ),
-        (
-            "--id-column",
-            args.columns.id_column.clone().unwrap_or("(default)".into()),
-        ),
         ("--precision", precision.name().to_string()),
         ("--backend (as resolved)", engine.backend.name().to_string()),
         ("--long-text", super::value_name(args.model.long_text)),
-        (
-            "--delimiter",
-            args.columns
-                .delimiter
-                .map_or("(default)".into(), |d| (d as char).to_string()),
-        ),
         ("--encoding", super::value_name(args.columns.encoding)),
         (
             "--model (SHA-256)",
             failup::profile::weights_sha256(&engine.model, precision)?,
         ),
     ];
-    Ok(pairs.into_iter().map(|(k, v)| (k.to_string(), v)).collect())
+    let columns = resume::input_columns(reader);
+    Ok(pairs
+        .into_iter()
+        .chain(columns)
+        .map(|(k, v)| (k.to_string(), v))
+        .collect())
 }

@@ -110,6 +110,22 @@ pub fn input_header(reader: &StoryReader) -> String {
     serde_json::to_string(reader.headers()).expect("a list of strings serialises")
 }
 
+/// How the input's columns and cells were told apart, as settings: resolved, so that a flag
+/// spelling out what the defaults chose (`--id-column id`, `--delimiter ,`) is the same run.
+pub fn input_columns(reader: &StoryReader) -> [(&'static str, String); 2] {
+    let delimiter = match reader.delimiter() {
+        b'\t' => "tab".to_string(),
+        d => (d as char).to_string(),
+    };
+    [
+        (
+            "--id-column (as resolved)",
+            reader.id_column().unwrap_or("(row numbers)").to_string(),
+        ),
+        ("--delimiter (as resolved)", delimiter),
+    ]
+}
+
 /// How a run names its input in settings: the file's full path, size and modification time
 /// (so an edited file is another input), or `<stdin>`.
 pub fn input_identity(source: &Source) -> Result<String> {
