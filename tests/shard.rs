@@ -800,3 +800,24 @@ fn parts_read_under_another_header_are_refused() {
     );
     assert!(err.contains("input header"), "{err}");
 }
+
+/// A report written by one shard describes that shard alone, which its title does not say:
+/// the run warns and names the way to a report of the whole input.
+#[test]
+fn a_report_of_one_shard_is_warned_about() {
+    let dir = tempfile::tempdir().unwrap();
+    write_input(dir.path());
+    let args = ["classify", "in.csv", "-q", "--shard", "1/3", "-o", "p.csv"];
+    let out = run(
+        dir.path(),
+        &[&args[..], &["--report", "r.md"]].concat(),
+        &[],
+    );
+    let said = stderr(&out);
+    assert!(
+        said.contains("r.md will describe shard 1/3 alone") && said.contains("--summary-out"),
+        "{said}"
+    );
+    let out = run(dir.path(), &args, &[]);
+    assert!(!stderr(&out).contains("describe shard"), "{}", stderr(&out));
+}

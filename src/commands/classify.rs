@@ -53,6 +53,16 @@ pub fn run(args: ClassifyArgs) -> Result<()> {
     }
     failup::sink::check_distinct(&outputs)?;
     super::warn_if_unrecorded(&args.output, shard);
+    if let (Some(shard), Some(report)) = (shard, &args.report) {
+        eprintln!(
+            "warning: {} will describe shard {}/{} alone; for the whole input, write \
+             --summary-out on every shard, then `failup merge` the summaries and `failup report` \
+             the result",
+            report.display(),
+            shard.index,
+            shard.count
+        );
+    }
     let engine = super::load_engine(&args.model, &args.fewshot)?;
     // A stream cannot be resumed, so without a summary it needs no settings (and skips hashing
     // the model).
