@@ -711,13 +711,15 @@ pub struct ReportArgs {
     #[arg(long, value_name = "NAME")]
     pub text_column: Option<String>,
 
-    /// Representative and least certain stories shown per scenario.
-    #[arg(long, default_value_t = failup::report::stats::DEFAULT_TOP, value_name = "N")]
-    pub top: usize,
+    /// Representative and least certain stories shown per scenario. Default: 3. A summary
+    /// (`--summary-out`) keeps the 3 it was made with.
+    #[arg(long, value_name = "N")]
+    pub top: Option<usize>,
 
-    /// Groups with fewer classified stories than this are flagged as small.
-    #[arg(long, default_value_t = failup::report::stats::DEFAULT_MIN_GROUP_SIZE, value_name = "N")]
-    pub min_group_size: u64,
+    /// Groups with fewer classified stories than this are flagged as small. Default: 20. A
+    /// summary (`--summary-out`) keeps the line it was made with.
+    #[arg(long, value_name = "N")]
+    pub min_group_size: Option<u64>,
 
     /// Colour in the text format: auto (only on a terminal), always or never. NO_COLOR set
     /// to anything non-empty turns colour off in every case.

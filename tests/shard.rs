@@ -821,3 +821,24 @@ fn a_report_of_one_shard_is_warned_about() {
     let out = run(dir.path(), &args, &[]);
     assert!(!stderr(&out).contains("describe shard"), "{}", stderr(&out));
 }
+
+/// A summary was made with its grouping, text column, top stories and small-group line;
+/// `report` refuses flags that would change them rather than ignoring them silently.
+#[test]
+fn a_summary_report_refuses_flags_it_cannot_apply() {
+    let dir = tempfile::tempdir().unwrap();
+    write_input(dir.path());
+    let summary = shard_with_summary(dir.path(), 0, 1, "r", &[]);
+    for flags in [
+        &["--top", "5"][..],
+        &["--min-group-size", "2"],
+        &["--group-by", "team"],
+    ] {
+        let err = refused(dir.path(), &[&["report", &summary][..], flags].concat());
+        assert!(
+            err.contains(&format!("so {} cannot change them", flags[0])),
+            "{err}"
+        );
+    }
+    run(dir.path(), &["report", &summary, "-o", "r.txt"], &[]);
+}

@@ -510,8 +510,11 @@ impl Tally {
         self.blank_lines.tell_rest();
         if self.duplicate_ids > 0 {
             eprintln!(
-                "warning: {} rows repeat an id seen earlier; all rows were kept, none merged",
-                self.duplicate_ids
+                "warning: {} an id seen earlier; all rows were kept, none merged",
+                match self.duplicate_ids {
+                    1 => "1 row repeats".to_string(),
+                    n => format!("{n} rows repeat"),
+                }
             );
         }
     }

@@ -16,12 +16,18 @@ pub fn run(args: ReportArgs) -> Result<()> {
         .or_else(|| Format::from_path(&args.output))
         .unwrap_or(Format::Text);
     if PartialSummary::is_one(&args.input) {
-        if args.group_by.is_some() || args.text_column.is_some() {
-            return Err(Error::Usage(
-                "a summary keeps the grouping and text column it was made with; drop \
-                 --group-by and --text-column (or give them to classify)"
-                    .into(),
-            ));
+        let fixed = [
+            ("--group-by", args.group_by.is_some()),
+            ("--text-column", args.text_column.is_some()),
+            ("--top", args.top.is_some()),
+            ("--min-group-size", args.min_group_size.is_some()),
+        ];
+        if let Some((flag, _)) = fixed.iter().find(|(_, given)| *given) {
+            return Err(Error::Usage(format!(
+                "a summary keeps the grouping, text column, top stories and small-group line it \
+                 was made with, so {flag} cannot change them; drop it, or report the rows \
+                 (`failup report ROWS.csv {flag} …`)"
+            )));
         }
         let summary = PartialSummary::read(&args.input)?.finish(&taxonomy, &taxonomy_info)?;
         return report::write_report(
@@ -43,8 +49,10 @@ pub fn run(args: ReportArgs) -> Result<()> {
         SummaryOptions {
             group_by: args.group_by.clone(),
             text_column: reader.text_column().map(str::to_string),
-            top: args.top,
-            min_group_size: args.min_group_size,
+            top: args.top.unwrap_or(report::stats::DEFAULT_TOP),
+            min_group_size: args
+                .min_group_size
+                .unwrap_or(report::stats::DEFAULT_MIN_GROUP_SIZE),
         },
     );
     while let Some(row) = reader.next_row()? {
