@@ -3,7 +3,7 @@
 use sha2::{Digest, Sha256};
 use std::collections::VecDeque;
 use std::fs::File;
-use std::io::{self, BufReader, Read};
+use std::io::{self, BufRead, BufReader, Read};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
@@ -392,24 +392,67 @@ pub fn decompressed(mut inner: Box<dyn Read + Send>, name: &str) -> Result<Box<d
     let is_gzip = head.starts_with(&[0x1F, 0x8B]);
     let raw = io::Cursor::new(head).chain(inner);
     Ok(match is_gzip {
-        true => Box::new(Gzip(flate2::read::MultiGzDecoder::new(raw))),
+        true => Box::new(Gzip::Member(flate2::bufread::GzDecoder::new(
+            io::BufReader::new(raw),
+        ))),
         false => Box::new(raw),
     })
 }
 
-/// A gzip decoder whose errors say that the compressed data is at fault.
-struct Gzip<R>(flate2::read::MultiGzDecoder<R>);
+/// A gzip stream of one or more members, read one member at a time so that what follows the
+/// last one can be judged as `gzip` does: zero bytes (padding that tape and block devices add)
+/// end the data; anything else is damage. Errors say that the compressed data is at fault.
+enum Gzip<R> {
+    Member(flate2::bufread::GzDecoder<R>),
+    Done,
+}
 
-impl<R: Read> Read for Gzip<R> {
+impl<R: BufRead> Gzip<R> {
+    /// After a member: the next member, or the end when only zero bytes (or nothing) follow.
+    fn after_member(mut rest: R) -> io::Result<Gzip<R>> {
+        loop {
+            let ahead = rest.fill_buf()?;
+            match ahead.first() {
+                None => return Ok(Gzip::Done),
+                Some(0x1F) => return Ok(Gzip::Member(flate2::bufread::GzDecoder::new(rest))),
+                Some(_) if ahead.iter().all(|&b| b == 0) => {
+                    let n = ahead.len();
+                    rest.consume(n);
+                }
+                Some(_) => {
+                    return Err(io::Error::new(
+                        io::ErrorKind::InvalidData,
+                        "bytes that are neither gzip data nor zero padding follow the last member",
+                    ))
+                }
+            }
+        }
+    }
+}
+
+impl<R: BufRead> Read for Gzip<R> {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        self.0.read(buf).map_err(|e| {
+        let damaged = |e: io::Error| {
             io::Error::new(
                 e.kind(),
                 format!(
                     "the gzip data is cut short or damaged ({e}); check the file with `gzip -t`"
                 ),
             )
-        })
+        };
+        loop {
+            let Gzip::Member(member) = self else {
+                return Ok(0);
+            };
+            let n = member.read(buf).map_err(damaged)?;
+            if n > 0 || buf.is_empty() {
+                return Ok(n);
+            }
+            let Gzip::Member(member) = std::mem::replace(self, Gzip::Done) else {
+                unreachable!("matched as a member above")
+            };
+            *self = Gzip::after_member(member.into_inner()).map_err(damaged)?;
+        }
     }
 }
 
@@ -1163,6 +1206,26 @@ mod tests {
             e.contains("t.csv") && e.contains("gzip data is cut short"),
             "{e}"
         );
+
+        // Several members, then zero padding, as `gzip` reads them; other bytes are damage.
+        let mut padded = gzipped(b"id;text\n1;a\n");
+        padded.extend(gzipped(b"2;b\n"));
+        padded.extend([0u8; 700]);
+        let mut r = trickled(padded.clone());
+        let texts: Vec<String> = r
+            .next_chunk(10)
+            .unwrap()
+            .into_iter()
+            .map(|s| s.text)
+            .collect();
+        assert_eq!(texts, ["a", "b"]);
+        padded.extend(b"junk");
+        let mut r = reader_bytes(padded, &Columns::default(), Dialect::default()).unwrap();
+        let e = r
+            .next_chunk(10)
+            .expect_err("junk after the padding")
+            .to_string();
+        assert!(e.contains("neither gzip data nor zero padding"), "{e}");
     }
 
     #[test]
