@@ -392,9 +392,9 @@ pub fn decompressed(mut inner: Box<dyn Read + Send>, name: &str) -> Result<Box<d
     let is_gzip = head.starts_with(&[0x1F, 0x8B]);
     let raw = io::Cursor::new(head).chain(inner);
     Ok(match is_gzip {
-        true => Box::new(Gzip::Member(flate2::bufread::GzDecoder::new(
-            io::BufReader::new(raw),
-        ))),
+        true => Box::new(Gzip(Some(flate2::bufread::GzDecoder::new(BufReader::new(
+            raw,
+        ))))),
         false => Box::new(raw),
     })
 }
@@ -402,29 +402,25 @@ pub fn decompressed(mut inner: Box<dyn Read + Send>, name: &str) -> Result<Box<d
 /// A gzip stream of one or more members, read one member at a time so that what follows the
 /// last one can be judged as `gzip` does: zero bytes (padding that tape and block devices add)
 /// end the data; anything else is damage. Errors say that the compressed data is at fault.
-enum Gzip<R> {
-    Member(flate2::bufread::GzDecoder<R>),
-    Done,
-}
+/// None once the data has ended.
+struct Gzip<R>(Option<flate2::bufread::GzDecoder<R>>);
 
-impl<R: BufRead> Gzip<R> {
-    /// After a member: the next member, or the end when only zero bytes (or nothing) follow.
-    fn after_member(mut rest: R) -> io::Result<Gzip<R>> {
-        loop {
-            let ahead = rest.fill_buf()?;
-            match ahead.first() {
-                None => return Ok(Gzip::Done),
-                Some(0x1F) => return Ok(Gzip::Member(flate2::bufread::GzDecoder::new(rest))),
-                Some(_) if ahead.iter().all(|&b| b == 0) => {
-                    let n = ahead.len();
-                    rest.consume(n);
-                }
-                Some(_) => {
-                    return Err(io::Error::new(
-                        io::ErrorKind::InvalidData,
-                        "bytes that are neither gzip data nor zero padding follow the last member",
-                    ))
-                }
+/// After a member: the next member, or None when only zero bytes (or nothing) follow.
+fn next_member<R: BufRead>(mut rest: R) -> io::Result<Option<flate2::bufread::GzDecoder<R>>> {
+    loop {
+        let ahead = rest.fill_buf()?;
+        match ahead.first() {
+            None => return Ok(None),
+            Some(0x1F) => return Ok(Some(flate2::bufread::GzDecoder::new(rest))),
+            Some(_) if ahead.iter().all(|&b| b == 0) => {
+                let n = ahead.len();
+                rest.consume(n);
+            }
+            Some(_) => {
+                return Err(io::Error::new(
+                    io::ErrorKind::InvalidData,
+                    "bytes that are neither gzip data nor zero padding follow the last member",
+                ))
             }
         }
     }
@@ -440,19 +436,16 @@ impl<R: BufRead> Read for Gzip<R> {
                 ),
             )
         };
-        loop {
-            let Gzip::Member(member) = self else {
-                return Ok(0);
-            };
+        while let Some(member) = self.0.as_mut() {
             let n = member.read(buf).map_err(damaged)?;
             if n > 0 || buf.is_empty() {
                 return Ok(n);
             }
-            let Gzip::Member(member) = std::mem::replace(self, Gzip::Done) else {
-                unreachable!("matched as a member above")
-            };
-            *self = Gzip::after_member(member.into_inner()).map_err(damaged)?;
+            if let Some(done) = self.0.take() {
+                self.0 = next_member(done.into_inner()).map_err(damaged)?;
+            }
         }
+        Ok(0)
     }
 }
 

@@ -365,8 +365,7 @@ fn empty_and_whitespace_text_is_never_sent_to_the_model() {
 fn calibrate_refuses_one_scenario_and_an_inverted_fit() {
     let dir = tempfile::tempdir().unwrap();
     let labelled = std::fs::read_to_string(repo_path("data/calibration.csv")).unwrap();
-    let mut lines = labelled.lines();
-    let header = lines.next().unwrap();
+    let header = labelled.lines().next().unwrap();
     let of = |label: &str, n: usize| -> Vec<&str> {
         let tag = format!(",{label},");
         labelled
@@ -375,50 +374,30 @@ fn calibrate_refuses_one_scenario_and_an_inverted_fit() {
             .take(n)
             .collect()
     };
-    let one = [vec![header], of("other", 24)].concat().join("\n") + "\n";
-    write_input(dir.path(), "one.csv", one.as_bytes());
-    let out = failup_env(
-        dir.path(),
-        &["calibrate", "one.csv", "-o", "p.json"],
-        None,
-        &[HASHED],
-    );
-    let said = stderr(&out);
-    assert_eq!(out.status.code(), Some(2), "{said}");
+    // Calibrates on `header` and `rows` written to a file; the exit code and what was said.
+    let calibrate = |rows: &[Vec<&str>]| {
+        let csv = [&[vec![header]], rows].concat().concat().join("\n") + "\n";
+        write_input(dir.path(), "in.csv", csv.as_bytes());
+        let args = ["calibrate", "in.csv", "-o", "p.json"];
+        let out = failup_env(dir.path(), &args, None, &[HASHED]);
+        (out.status.code(), stderr(&out))
+    };
+    let (code, said) = calibrate(&[of("other", 24)]);
+    assert_eq!(code, Some(2), "{said}");
     assert!(
         said.contains("at least two scenarios") && said.contains("all 'other'"),
         "{said}"
     );
     // Two stories of each of two scenarios: under the stand-in engine's meaningless verdicts
     // the fitted confidence falls with the margin.
-    let few = [vec![header], of("passed_over", 2), of("other", 2)]
-        .concat()
-        .join("\n")
-        + "\n";
-    write_input(dir.path(), "few.csv", few.as_bytes());
-    let out = failup_env(
-        dir.path(),
-        &["calibrate", "few.csv", "-o", "p.json"],
-        None,
-        &[HASHED],
-    );
-    let said = stderr(&out);
-    assert_eq!(out.status.code(), Some(2), "{said}");
+    let (code, said) = calibrate(&[of("passed_over", 2), of("other", 2)]);
+    assert_eq!(code, Some(2), "{said}");
     assert!(said.contains("falls as the verdict grows surer"), "{said}");
     assert!(!dir.path().join("p.json").exists());
     // The shipped calibration set passes.
-    let out = failup_env(
-        dir.path(),
-        &[
-            "calibrate",
-            &repo_path("data/calibration.csv").display().to_string(),
-            "-o",
-            "p.json",
-        ],
-        None,
-        &[HASHED],
-    );
-    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let all: Vec<&str> = labelled.lines().skip(1).collect();
+    let (code, said) = calibrate(&[all]);
+    assert_eq!(code, Some(0), "{said}");
 }
 
 /// `eval --cv` with more folds than stories fitted a head for every empty fold (minutes for

@@ -64,15 +64,12 @@ pub fn run(args: CalibrateArgs) -> Result<()> {
             args.text_column.clone(),
         )?);
     }
-    let mut present: Vec<usize> = rows.iter().map(|r| r.2).collect();
-    present.sort_unstable();
-    present.dedup();
-    if present.len() < 2 {
+    if rows.iter().all(|r| r.2 == rows[0].2) {
         return Err(Error::Usage(format!(
             "calibrate needs stories of at least two scenarios to tell right verdicts from \
              wrong ones, and these {} are all '{}'; add labelled stories of the others",
             rows.len(),
-            labels[present[0]]
+            labels[rows[0].2]
         )));
     }
     let data = embed_labelled(&engine, &rows, false)?;

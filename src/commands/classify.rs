@@ -347,7 +347,6 @@ fn resume_settings(
     let pairs = [
         ("failup version", env!("CARGO_PKG_VERSION").to_string()),
         ("input", input),
-        ("input header", resume::input_header(reader)),
         ("--format", super::value_name(args.format)),
         (
             "--text-column",
@@ -374,12 +373,7 @@ fn resume_settings(
         ("--examples (SHA-256)", file_hash(&args.fewshot.examples)?),
         ("--profile (SHA-256)", file_hash(&args.fewshot.profile)?),
     ];
-    let columns = resume::input_columns(reader);
-    Ok(pairs
-        .into_iter()
-        .chain(columns)
-        .map(|(k, v)| (k.to_string(), v))
-        .collect())
+    Ok(resume::with_input_settings(pairs, reader))
 }
 
 /// What parts of one run share, so `failup merge` can refuse parts of different runs: the

@@ -158,7 +158,6 @@ fn embedding_settings(args: &EmbedArgs, reader: &StoryReader, engine: &Engine) -
     let pairs = [
         ("failup version", env!("CARGO_PKG_VERSION").to_string()),
         ("command", "embed".to_string()),
-        ("input header", resume::input_header(reader)),
         (
             "--text-column",
             reader.headers()[reader.text_index()].clone(),
@@ -172,10 +171,5 @@ fn embedding_settings(args: &EmbedArgs, reader: &StoryReader, engine: &Engine) -
             failup::profile::weights_sha256(&engine.model, precision)?,
         ),
     ];
-    let columns = resume::input_columns(reader);
-    Ok(pairs
-        .into_iter()
-        .chain(columns)
-        .map(|(k, v)| (k.to_string(), v))
-        .collect())
+    Ok(resume::with_input_settings(pairs, reader))
 }

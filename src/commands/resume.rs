@@ -103,27 +103,35 @@ pub fn install_ctrl_c(stop: Arc<AtomicBool>) {
     });
 }
 
-/// The input's header row, as a setting: it decides which columns are the id, the text, the
-/// kept and the grouping ones, so rows read under another header are other rows even where
-/// the records below it are the same.
-pub fn input_header(reader: &StoryReader) -> String {
-    serde_json::to_string(reader.headers()).expect("a list of strings serialises")
-}
-
-/// How the input's columns and cells were told apart, as settings: resolved, so that a flag
-/// spelling out what the defaults chose (`--id-column id`, `--delimiter ,`) is the same run.
-pub fn input_columns(reader: &StoryReader) -> [(&'static str, String); 2] {
+/// `pairs` and the settings of how the input was read, as one map. The header row is one: it
+/// decides which columns are the id, the text, the kept and the grouping ones, so rows read
+/// under another header are other rows even where the records below it are the same. The id
+/// column and delimiter are recorded as resolved, so that a flag spelling out what the
+/// defaults chose (`--id-column id`, `--delimiter ,`) is the same run.
+pub fn with_input_settings(
+    pairs: impl IntoIterator<Item = (&'static str, String)>,
+    reader: &StoryReader,
+) -> Settings {
     let delimiter = match reader.delimiter() {
         b'\t' => "tab".to_string(),
         d => (d as char).to_string(),
     };
-    [
+    let input = [
+        (
+            "input header",
+            serde_json::to_string(reader.headers()).expect("a list of strings serialises"),
+        ),
         (
             "--id-column (as resolved)",
             reader.id_column().unwrap_or("(row numbers)").to_string(),
         ),
         ("--delimiter (as resolved)", delimiter),
-    ]
+    ];
+    pairs
+        .into_iter()
+        .chain(input)
+        .map(|(k, v)| (k.to_string(), v))
+        .collect()
 }
 
 /// How a run names its input in settings: the file's full path, size and modification time
