@@ -12,6 +12,7 @@ use csv::ByteRecord;
 
 use crate::error::{Error, Result};
 use crate::shard::Shard;
+use crate::transcode::Utf8Stream;
 
 /// Where stories come from: a file, or standard input for `-`.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -167,7 +168,7 @@ fn peek_first_line(mut inner: Box<dyn Read + Send>) -> io::Result<(Vec<u8>, Box<
 /// The input as UTF-8 text: gzip undone, and legacy encodings decoded before parsing. UTF-8
 /// passes through untouched (the CSV parser drops a BOM), so invalid bytes can be flagged per
 /// row. A file that opens with a UTF-16 byte-order mark (Excel's "Unicode text") is decoded
-/// from UTF-16.
+/// from UTF-16, its broken sequences kept as bad bytes for the same flag.
 fn text_stream(
     inner: Box<dyn Read + Send>,
     name: &str,
@@ -186,7 +187,7 @@ fn text_stream(
             let raw = io::Cursor::new(head).chain(raw);
             if is_utf16 {
                 // The decoder reads the byte-order mark and decodes from UTF-16.
-                Box::new(encoding_rs_io::DecodeReaderBytesBuilder::new().build(raw))
+                Box::new(Utf8Stream::new(raw, encoding_rs::UTF_16LE))
             } else {
                 Box::new(raw)
             }
@@ -194,12 +195,9 @@ fn text_stream(
         // A byte-order mark wins over `--encoding`: no Latin-1 text starts with one, and read
         // as Latin-1 it would become part of the first column's name (`ï»¿id`), so the ids
         // would silently become row numbers.
-        InputEncoding::Latin1 | InputEncoding::Windows1252 => Box::new(
-            encoding_rs_io::DecodeReaderBytesBuilder::new()
-                .encoding(Some(encoding_rs::WINDOWS_1252))
-                .bom_override(true)
-                .build(raw),
-        ),
+        InputEncoding::Latin1 | InputEncoding::Windows1252 => {
+            Box::new(Utf8Stream::new(raw, encoding_rs::WINDOWS_1252))
+        }
     })
 }
 
@@ -1341,6 +1339,32 @@ mod tests {
         let mut r = trickled(bytes);
         assert_eq!(r.headers()[0], "id");
         assert_eq!(r.next_chunk(10).unwrap()[0].text, "fine");
+    }
+
+    #[test]
+    fn broken_utf16_flags_its_row_and_no_other() {
+        // A lone surrogate in row 1's text and half a code unit at the end of row 2's: the
+        // decoder used to replace both with U+FFFD and the rows passed as clean.
+        let mut bytes: Vec<u8> = "\u{FEFF}id,text\n1,before"
+            .encode_utf16()
+            .flat_map(u16::to_le_bytes)
+            .collect();
+        bytes.extend_from_slice(&0xDC00u16.to_le_bytes());
+        for unit in "after\n2,fine\n3,odd".encode_utf16() {
+            bytes.extend_from_slice(&unit.to_le_bytes());
+        }
+        bytes.push(b'!');
+        let mut r = reader_bytes(bytes, &Columns::default(), Dialect::default()).unwrap();
+        let s = r.next_chunk(10).unwrap();
+        let seen: Vec<_> = s.iter().map(|s| (s.text.as_str(), &s.issues[..])).collect();
+        assert_eq!(
+            seen,
+            [
+                ("before\u{FFFD}after", &[RowIssue::InvalidUtf8][..]),
+                ("fine", &[][..]),
+                ("odd\u{FFFD}", &[RowIssue::InvalidUtf8][..]),
+            ]
+        );
     }
 
     #[test]

@@ -31,6 +31,7 @@ pub mod sentences;
 pub mod shard;
 pub mod sink;
 pub mod taxonomy;
+pub mod transcode;
 pub mod vector;
 
 pub use error::{Error, Result};

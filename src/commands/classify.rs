@@ -463,7 +463,7 @@ impl Tally {
             }
             Status::InvalidUtf8 => {
                 self.invalid_utf8 += 1;
-                Some("invalid UTF-8 replaced; classified and flagged status=invalid_utf8")
+                Some("bytes that are not text (invalid UTF-8 or broken UTF-16) replaced with U+FFFD; classified and flagged status=invalid_utf8")
             }
             Status::TooLong => {
                 self.too_long += 1;
