@@ -167,6 +167,21 @@ impl ClassifiedReader {
         )
     }
 
+    /// `classify --group-by category` groups by the input's `category`; its output keeps that
+    /// column as `input_category`, beside failup's own verdict column, so the same flag here
+    /// would quietly group by the verdict instead.
+    fn shadowed_group(&self, column: &str, kept: &str) -> Error {
+        input_error(
+            &self.name,
+            None,
+            format!(
+                "--group-by '{column}' is ambiguous here: '{column}' is failup's own column, and \
+                 the input's '{column}' column was kept as '{kept}'; pass --group-by {kept} to \
+                 group by the input's values"
+            ),
+        )
+    }
+
     fn open_csv(
         &mut self,
         inner: Box<dyn Read>,
@@ -200,6 +215,10 @@ impl ClassifiedReader {
         self.text_column = text.map(|i| headers[i].clone());
         let group = match group_by {
             Some(c) => {
+                let kept = format!("input_{c}");
+                if position(c).is_some() && position(&kept).is_some() {
+                    return Err(self.shadowed_group(c, &kept));
+                }
                 Some(position(c).ok_or_else(|| self.missing_column("--group-by", c, &headers))?)
             }
             None => None,
@@ -653,6 +672,16 @@ mod tests {
             e.contains("t:2") && e.contains("bogus") && e.contains("passed_over"),
             "{e}"
         );
+    }
+
+    #[test]
+    fn grouping_by_a_kept_column_that_failup_renamed_is_refused_with_its_new_name() {
+        let csv = "id,category,confidence,runner_up,margin,tokens,truncated,status,input_category\n\
+                   1,other,0.9,passed_over,0.2,40,false,ok,sales\n";
+        let e = read(csv, Some("category")).unwrap_err().to_string();
+        assert!(e.contains("--group-by input_category"), "{e}");
+        let rows = read(csv, Some("input_category")).unwrap();
+        assert_eq!(rows[0].group.as_deref(), Some("sales"));
     }
 
     #[test]
