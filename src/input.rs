@@ -85,6 +85,19 @@ pub enum InputEncoding {
 /// memory chunk after chunk.
 pub const MAX_TEXT_BYTES: usize = 1 << 20;
 
+/// Cuts `text` to at most [`MAX_TEXT_BYTES`], at a character boundary; true if it was longer.
+pub fn cut_to_max_text(text: &mut String) -> bool {
+    if text.len() <= MAX_TEXT_BYTES {
+        return false;
+    }
+    let mut cut = MAX_TEXT_BYTES;
+    while !text.is_char_boundary(cut) {
+        cut -= 1;
+    }
+    text.truncate(cut);
+    true
+}
+
 /// What [`RowIssue::UnclosedQuote`] means for the user, and what to do.
 pub const UNCLOSED_QUOTE: &str = "a quoted field opens in this row and never closes, so every \
      line after it, to the end of the file, was read into this row and not as rows of its own; \
@@ -841,12 +854,7 @@ impl StoryReader {
             }
         };
         let mut text = field(self.text);
-        if text.len() > MAX_TEXT_BYTES {
-            let mut cut = MAX_TEXT_BYTES;
-            while !text.is_char_boundary(cut) {
-                cut -= 1;
-            }
-            text.truncate(cut);
+        if cut_to_max_text(&mut text) {
             issues.push(RowIssue::TooLong);
         }
         let id = match self.id {

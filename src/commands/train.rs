@@ -21,9 +21,10 @@ pub fn run(args: TrainArgs) -> Result<()> {
     profile.fit_examples(&engine, &examples)?;
     profile.save(&args.output)?;
     eprintln!(
-        "wrote {}: a few-shot head fitted on {} examples and {} prototypes",
+        "wrote {}: a few-shot head fitted on {} example{} and {} prototypes",
         args.output.display(),
         examples.len(),
+        if examples.len() == 1 { "" } else { "s" },
         engine
             .taxonomy()
             .scenarios

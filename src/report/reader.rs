@@ -7,7 +7,7 @@ use std::io::{self, BufRead, BufReader, Read};
 use serde_json::{Map, Value};
 
 use crate::error::{Error, Result};
-use crate::input::Source;
+use crate::input::{cut_to_max_text, Source};
 use crate::record::Status;
 use crate::report::ReportRow;
 use crate::taxonomy::Taxonomy;
@@ -419,8 +419,13 @@ impl ClassifiedReader {
                 other => other.to_string(),
             })
         };
+        // An id is kept exactly as written, spaces and all, as the CSV reading keeps it.
+        let id = match obj.get("id") {
+            Some(Value::String(s)) => s.clone(),
+            _ => as_text("id")?.unwrap_or_default(),
+        };
         Ok(RawRow {
-            id: as_text("id")?.unwrap_or_default(),
+            id,
             category: as_text("category")?,
             confidence: as_text("confidence")?,
             runner_up: as_text("runner_up")?,
@@ -515,6 +520,14 @@ impl ClassifiedReader {
         } else {
             "empty".to_string()
         };
+        // classify read only the cell's first MiB, and its report counted those words; the
+        // kept text column holds the whole cell.
+        let mut text = raw.text;
+        if status == Status::TooLong.as_str() {
+            text.iter_mut().for_each(|t| {
+                cut_to_max_text(t);
+            });
+        }
         Ok(ReportRow {
             row: self.rows,
             id: raw.id,
@@ -529,7 +542,7 @@ impl ClassifiedReader {
                 _ => None,
             },
             status,
-            text: raw.text,
+            text,
             group: raw.group,
         })
     }
@@ -574,6 +587,7 @@ fn input_error(file: &str, line: Option<u64>, problem: String) -> Error {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::input::MAX_TEXT_BYTES;
 
     fn read(text: &str, group_by: Option<&str>) -> Result<Vec<ReportRow>> {
         read_bytes(text.as_bytes().to_vec(), group_by)
@@ -639,7 +653,7 @@ mod tests {
 
     #[test]
     fn reads_jsonl_rows_with_kept_columns() {
-        let text = "{\"id\":\"a\",\"category\":\"passed_over\",\"confidence\":0.9,\"runner_up\":\"other\",\
+        let text = "{\"id\":\" a\\t\",\"category\":\"passed_over\",\"confidence\":0.9,\"runner_up\":\"other\",\
             \"margin\":0.05,\"scores\":{},\"tokens\":20,\"truncated\":true,\"status\":\"ok\",\
             \"advice\":\"x\",\"columns\":{\"text\":\"hi there\",\"team\":\"n\"}}\n\n\
             {\"id\":\"b\",\"category\":null,\"confidence\":null,\"runner_up\":null,\"margin\":null,\
@@ -647,6 +661,10 @@ mod tests {
             \"columns\":{\"text\":\"\",\"team\":\"s\"}}\n";
         let rows = read(text, Some("team")).unwrap();
         assert_eq!(rows.len(), 2);
+        assert_eq!(
+            rows[0].id, " a\t",
+            "an id keeps its spaces, as in a CSV output"
+        );
         assert_eq!(rows[0].category, Some(0));
         assert!(rows[0].truncated);
         assert_eq!(rows[0].text.as_deref(), Some("hi there"));
@@ -676,12 +694,29 @@ mod tests {
 
     #[test]
     fn grouping_by_a_kept_column_that_failup_renamed_is_refused_with_its_new_name() {
-        let csv = "id,category,confidence,runner_up,margin,tokens,truncated,status,input_category\n\
+        let csv =
+            "id,category,confidence,runner_up,margin,tokens,truncated,status,input_category\n\
                    1,other,0.9,passed_over,0.2,40,false,ok,sales\n";
         let e = read(csv, Some("category")).unwrap_err().to_string();
         assert!(e.contains("--group-by input_category"), "{e}");
         let rows = read(csv, Some("input_category")).unwrap();
         assert_eq!(rows[0].group.as_deref(), Some("sales"));
+    }
+
+    #[test]
+    fn a_too_long_rows_kept_text_is_cut_where_classify_cut_it() {
+        let long = "word ".repeat(MAX_TEXT_BYTES / 4);
+        let csv = format!(
+            "id,category,confidence,runner_up,margin,tokens,truncated,status,text\n\
+             1,other,0.9,passed_over,0.2,40,false,too_long,{long}\n\
+             2,other,0.9,passed_over,0.2,40,false,ok,{long}\n"
+        );
+        let rows = read(&csv, None).unwrap();
+        let lens: Vec<_> = rows
+            .iter()
+            .map(|r| r.text.as_ref().unwrap().len())
+            .collect();
+        assert_eq!(lens, [MAX_TEXT_BYTES, long.len()]);
     }
 
     #[test]
