@@ -428,9 +428,9 @@ pub struct ClassifyArgs {
     #[arg(short, long, default_value = "-", value_name = "FILE")]
     pub output: PathBuf,
 
-    /// Output format.
-    #[arg(long, value_enum, default_value_t = Format::Csv)]
-    pub format: Format,
+    /// Output format. Default: jsonl when FILE ends in .jsonl or .ndjson, else csv.
+    #[arg(long, value_enum)]
+    pub format: Option<Format>,
 
     #[command(flatten)]
     pub columns: ColumnArgs,
@@ -516,6 +516,17 @@ pub struct ClassifyArgs {
 }
 
 impl ClassifyArgs {
+    /// `--format`, or the one `-o`'s extension names.
+    pub fn rows_format(&self) -> Format {
+        let by_name = self
+            .output
+            .extension()
+            .and_then(|e| e.to_str())
+            .is_some_and(|e| e.eq_ignore_ascii_case("jsonl") || e.eq_ignore_ascii_case("ndjson"));
+        self.format
+            .unwrap_or(if by_name { Format::Jsonl } else { Format::Csv })
+    }
+
     pub fn columns(&self) -> Columns {
         Columns {
             text: self.columns.text_column.clone(),

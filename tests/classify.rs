@@ -447,3 +447,55 @@ fn duplicate_stories_are_embedded_once_with_identical_results() {
     assert_eq!(firsts, seconds);
     assert!(rows[n].first().unwrap().starts_with("dup-"));
 }
+
+#[test]
+fn the_output_name_chooses_json_lines_and_a_gz_name_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let input = fixture("stories.csv");
+    let input = input.to_str().unwrap();
+    for name in ["out.jsonl", "out.NDJSON"] {
+        let out = failup_env(
+            dir.path(),
+            &["classify", input, "-q", "-o", name],
+            None,
+            &[HASHED],
+        );
+        assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+        let written = std::fs::read_to_string(dir.path().join(name)).unwrap();
+        let first: serde_json::Value = serde_json::from_str(written.lines().next().unwrap())
+            .unwrap_or_else(|e| panic!("{name} is not JSON Lines ({e}): {written}"));
+        assert_eq!(first["id"], "a1");
+    }
+    // --format still wins over the name.
+    let out = failup_env(
+        dir.path(),
+        &[
+            "classify",
+            input,
+            "-q",
+            "-o",
+            "rows.jsonl",
+            "--format",
+            "csv",
+        ],
+        None,
+        &[HASHED],
+    );
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let written = std::fs::read_to_string(dir.path().join("rows.jsonl")).unwrap();
+    assert!(written.starts_with("id,category,"), "{written}");
+
+    let out = failup_env(
+        dir.path(),
+        &["classify", input, "-q", "-o", "out.csv.gz"],
+        None,
+        &[HASHED],
+    );
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        stderr(&out).contains("| gzip > out.csv.gz"),
+        "{}",
+        stderr(&out)
+    );
+    assert!(!dir.path().join("out.csv.gz").exists());
+}

@@ -34,6 +34,7 @@ pub fn run(args: ClassifyArgs) -> Result<()> {
     if let Some(shard) = shard {
         reader.set_shard(shard);
     }
+    refuse_compressed_name(&args.output)?;
     if args.group_by.is_some() && args.report.is_none() && args.summary_out.is_none() {
         return Err(Error::Usage(
             "--group-by breaks down a report: add --report FILE or --summary-out FILE".into(),
@@ -78,7 +79,7 @@ pub fn run(args: ClassifyArgs) -> Result<()> {
     let sink_name = resumed.sink.name();
     let mut writer = RowWriter::new(
         resumed.sink,
-        args.format.into(),
+        args.rows_format().into(),
         &sink_name,
         engine.taxonomy(),
         WriterOptions {
@@ -285,6 +286,22 @@ fn write_summaries(
     )
 }
 
+/// failup writes its rows uncompressed; a `.gz` name would promise what the file is not.
+fn refuse_compressed_name(output: &Path) -> Result<()> {
+    if !output
+        .extension()
+        .is_some_and(|e| e.eq_ignore_ascii_case("gz"))
+    {
+        return Ok(());
+    }
+    Err(Error::Usage(format!(
+        "-o {0}: failup writes its rows uncompressed, so the file would not be gzip as its \
+         name says; write to a plain name, or compress the stream: failup classify INPUT -o - \
+         | gzip > {0}",
+        output.display()
+    )))
+}
+
 /// Skips the `done` rows a resumed run keeps, feeding them to its report as an uninterrupted
 /// run would have: each row's verdict as the partial output wrote it (the figures a report
 /// uses are the written, rounded ones), and its text and group from the input, which the
@@ -347,7 +364,7 @@ fn resume_settings(
     let pairs = [
         ("failup version", env!("CARGO_PKG_VERSION").to_string()),
         ("input", input),
-        ("--format", super::value_name(args.format)),
+        ("--format", super::value_name(args.rows_format())),
         (
             "--text-column",
             reader.headers()[reader.text_index()].clone(),
