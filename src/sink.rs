@@ -306,6 +306,16 @@ fn check_same_files(outputs: &[(&str, &Path)]) -> Result<()> {
 }
 
 fn check_not_input(flag: &str, path: &Path, input: Option<&Source>) -> Result<()> {
+    // `failup classify - -o in.csv < in.csv`: standard input is the file itself.
+    if let Some(Source::Stdin) = input {
+        let stdin = file_behind(Path::new("/dev/stdin"));
+        if stdin.is_some() && stdin == file_behind(path) {
+            return Err(Error::Usage(format!(
+                "the output {} is the file standard input reads from; give {flag} another name",
+                path.display()
+            )));
+        }
+    }
     if let Some(Source::File(inp)) = input {
         if let (Ok(a), Ok(b)) = (inp.canonicalize(), path.canonicalize()) {
             if a == b {

@@ -741,6 +741,36 @@ fn train_and_calibrate_never_write_a_profile_over_their_labelled_input() {
 }
 
 #[test]
+fn an_output_that_is_the_file_standard_input_reads_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let stories = "id,text\n1,They gave the lead to the new hire.\n";
+    write_input(dir.path(), "in.csv", stories.as_bytes());
+    for args in [
+        &["classify", "-", "-o", "in.csv"][..],
+        &["classify", "-", "-o", "out.csv", "--report", "./in.csv"][..],
+    ] {
+        let stdin = std::fs::File::open(dir.path().join("in.csv")).unwrap();
+        let out = failup_command()
+            .args(args)
+            .env(HASHED.0, HASHED.1)
+            .current_dir(dir.path())
+            .stdin(stdin)
+            .output()
+            .unwrap();
+        assert_eq!(out.status.code(), Some(2), "{args:?}");
+        assert!(
+            stderr(&out).contains("is the file standard input reads from"),
+            "{}",
+            stderr(&out)
+        );
+    }
+    assert_eq!(
+        std::fs::read_to_string(dir.path().join("in.csv")).unwrap(),
+        stories
+    );
+}
+
+#[test]
 fn an_output_that_is_a_folder_is_refused_and_leaves_nothing() {
     let dir = tempfile::tempdir().unwrap();
     write_input(dir.path(), "in.csv", many_stories(4).as_bytes());
