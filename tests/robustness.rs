@@ -1562,6 +1562,92 @@ fn a_closed_pipe_ends_the_run_quietly_with_exit_0() {
     assert!(!stderr(&out).contains("error"), "{}", stderr(&out));
 }
 
+/// A run whose output stops taking bytes part way (here a file size limit, as a full disk
+/// would) keeps its checkpointed rows, says so, and `--resume` finishes them into the file an
+/// uninterrupted run writes; likewise when the report is what cannot be written. The failing
+/// flush used to skip the note.
+#[cfg(target_os = "linux")]
+#[test]
+fn a_run_that_cannot_write_says_what_it_kept_and_resume_finishes_it() {
+    let dir = tempfile::tempdir().unwrap();
+    write_input(dir.path(), "in.csv", many_stories(3000).as_bytes());
+    let classify = ["classify", "in.csv", "-q", "--chunk-size", "100"];
+    let limited = |extra: &[&str]| {
+        // Writes past 64 KiB fail with EFBIG; the ignored signal is inherited through exec.
+        let script = r#"trap '' XFSZ; ulimit -f 64; exec "$0" "$@""#;
+        let mut cmd = Command::new("bash");
+        cmd.args(["-c", script, env!("CARGO_BIN_EXE_failup")]);
+        for (k, _) in std::env::vars().filter(|(k, _)| k.starts_with("FAILUP_")) {
+            cmd.env_remove(k);
+        }
+        cmd.args(classify).args(extra).current_dir(dir.path());
+        cmd.env(HASHED.0, HASHED.1)
+            .env("FAILUP_CACHE_DIR", test_cache_dir());
+        cmd.output().unwrap()
+    };
+    // One fixed time, so that two reports of the same rows are the same bytes.
+    let env = [HASHED, ("SOURCE_DATE_EPOCH", "1700000000")];
+    let run = |extra: &[&str]| {
+        let out = failup_env(dir.path(), &[&classify[..], extra].concat(), None, &env);
+        assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    };
+    run(&["-o", "whole.csv", "--report", "whole.json"]);
+
+    let out = limited(&["-o", "rows.csv"]);
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("kept in ./.rows.csv.partial")
+            && stderr(&out).contains("--resume to continue"),
+        "{}",
+        stderr(&out)
+    );
+    run(&["-o", "rows.csv", "--resume"]);
+    let read = |name: &str| std::fs::read(dir.path().join(name)).unwrap();
+    assert_eq!(read("rows.csv"), read("whole.csv"));
+
+    let out = failup_env(
+        dir.path(),
+        &[&classify[..], &["-o", "more.csv", "--report", "/dev/full"]].concat(),
+        None,
+        &[HASHED],
+    );
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("all 3000 rows are complete in ./.more.csv.partial"),
+        "{}",
+        stderr(&out)
+    );
+    run(&["-o", "more.csv", "--report", "more.json", "--resume"]);
+    assert_eq!(read("more.csv"), read("whole.csv"));
+    assert_eq!(read("more.json"), read("whole.json"));
+}
+
+/// A report of the whole input cannot be written once the reader of the rows has gone: that
+/// is said, with exit 2, not passed over with exit 0 and no report.
+#[test]
+fn a_closed_pipe_before_a_requested_report_is_an_error_naming_it() {
+    let dir = tempfile::tempdir().unwrap();
+    write_input(dir.path(), "in.csv", many_stories(400).as_bytes());
+    let (reader, writer) = std::io::pipe().expect("a pipe");
+    drop(reader);
+    let out = failup_command()
+        .args(["classify", "in.csv", "-q", "--chunk-size", "64"])
+        .args(["--report", "r.json", "--summary-out", "s.json"])
+        .env(HASHED.0, HASHED.1)
+        .current_dir(dir.path())
+        .stdout(writer)
+        .stderr(Stdio::piped())
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("before writing --report r.json and --summary-out s.json"),
+        "{}",
+        stderr(&out)
+    );
+    assert!(!dir.path().join("r.json").exists());
+}
+
 /// Every command that prints to standard output ends quietly with its own exit code when the
 /// reader has gone (`| head`), and with exit 2 and a message when the output cannot be
 /// written (a full disk); they used to panic (exit 101) in both cases.

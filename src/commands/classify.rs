@@ -154,16 +154,23 @@ pub fn run(args: ClassifyArgs) -> Result<()> {
             return Err(Error::Interrupted);
         }
         Err(e) => {
-            if let Ok(sink) = writer.finish() {
-                resume::after_failure(sink, &e);
-            }
-            return Err(e);
+            resume::after_failure(writer.abandon(), &e);
+            return Err(unwritten_summaries(e, &args));
         }
     }
     // The summaries first: once the rows are in place the run is done, and a crash between
     // the two would leave rows without their report and nothing to resume.
     if let Some(report) = report {
-        write_summaries(report, &args, (&source, &reader), &engine, shard, &settings)?;
+        let summaries =
+            write_summaries(report, &args, (&source, &reader), &engine, shard, &settings);
+        if let (Err(_), Some(partial)) = (&summaries, &partial) {
+            eprintln!(
+                "note: all {written} rows are complete in {}; once the report can be written, \
+                 run the same command with --resume to write it and finish",
+                partial.display()
+            );
+        }
+        summaries?;
     }
     super::commit_output(writer.finish()?, shard, &reader, &settings)?;
     tally.warn_rest();
@@ -174,6 +181,26 @@ pub fn run(args: ClassifyArgs) -> Result<()> {
         );
     }
     Ok(())
+}
+
+/// A reader that stops early (`| head`) ends the run quietly, but not when a report of the
+/// whole input was asked for: the run stopped before it, so say so and fail.
+fn unwritten_summaries(e: Error, args: &ClassifyArgs) -> Error {
+    let asked: Vec<String> = [
+        ("--report", &args.report),
+        ("--summary-out", &args.summary_out),
+    ]
+    .into_iter()
+    .filter_map(|(flag, path)| Some(format!("{flag} {}", path.as_ref()?.display())))
+    .collect();
+    if !e.is_broken_pipe() || asked.is_empty() {
+        return e;
+    }
+    Error::Usage(format!(
+        "the reader of standard output closed it before the last row, so the run stopped \
+         before writing {}; to get it, write the rows to a file (-o FILE) or read them to the end",
+        asked.join(" and ")
+    ))
 }
 
 /// The summary under construction, when `--report` or `--summary-out` asks for one.
