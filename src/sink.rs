@@ -147,11 +147,20 @@ pub fn check_output(flag: &str, path: &Path, input: Option<&Source>) -> Result<(
     }
     let folder = path.parent().filter(|p| !p.as_os_str().is_empty());
     if let Some(folder) = folder.filter(|f| !f.is_dir()) {
+        // A file where a folder should be cannot be fixed with mkdir.
+        let (what, fix) = match folder.ancestors().find(|a| a.is_file()) {
+            Some(file) => (
+                format!("{} is a file, not a folder", file.display()),
+                "choose a path under a folder".to_string(),
+            ),
+            None => (
+                format!("there is no folder {}", folder.display()),
+                format!("create it first (mkdir -p {})", folder.display()),
+            ),
+        };
         return Err(Error::Usage(format!(
-            "cannot write {}: there is no folder {}; create it first (mkdir -p {})",
-            path.display(),
-            folder.display(),
-            folder.display()
+            "cannot write {}: {what}; {fix}",
+            path.display()
         )));
     }
     if is_stream(path) {

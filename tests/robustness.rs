@@ -527,6 +527,12 @@ fn an_output_in_a_missing_folder_is_refused_before_the_model_loads() {
         assert!(said.contains("there is no folder no"), "{flag}: {said}");
     }
     assert!(!dir.path().join("no").exists());
+    // A file where a folder should be: mkdir would not help.
+    let said = refused_before_the_model(dir.path(), &["classify", "in.csv", "-o", "in.csv/x/o"]);
+    assert!(
+        said.contains("in.csv is a file, not a folder") && !said.contains("mkdir"),
+        "{said}"
+    );
     let args = ["classify", "in.csv", "-o", "out.csv", "--report", "."];
     let said = refused_before_the_model(dir.path(), &args);
     assert!(said.contains("give --report a file name"), "{said}");

@@ -249,9 +249,9 @@ fn histogram(summary: &Summary, s: &ScenarioSummary) -> Histogram {
                 h: r2(bh),
                 count: n,
                 range: if i + 1 == bins {
-                    format!("{lo:.1}–{hi:.1}]")
+                    format!("[{lo:.1}–{hi:.1}]")
                 } else {
-                    format!("{lo:.1}–{hi:.1})")
+                    format!("[{lo:.1}–{hi:.1})")
                 },
                 low: hi <= set.low_confidence_below + 1e-9,
             }
