@@ -98,6 +98,30 @@ pub fn cut_to_max_text(text: &mut String) -> bool {
     true
 }
 
+/// Text from the input as a message on the terminal shows it: control characters (a
+/// terminal's escape codes, a line break that would start a fake line of the log) and the
+/// marks that reorder text right to left are written as escapes such as `\u{1b}`.
+pub fn printable(text: &str) -> std::borrow::Cow<'_, str> {
+    let hidden = |c: char| {
+        c.is_control()
+            || matches!(
+                c,
+                '\u{200E}' | '\u{200F}' | '\u{061C}' | '\u{202A}'..='\u{202E}'
+            )
+            || matches!(c, '\u{2066}'..='\u{2069}')
+    };
+    if !text.chars().any(hidden) {
+        return text.into();
+    }
+    text.chars()
+        .map(|c| match hidden(c) {
+            true => c.escape_unicode().to_string(),
+            false => c.to_string(),
+        })
+        .collect::<String>()
+        .into()
+}
+
 /// What [`RowIssue::UnclosedQuote`] means for the user, and what to do.
 pub const UNCLOSED_QUOTE: &str = "a quoted field opens in this row and never closes, so every \
      line after it, to the end of the file, was read into this row and not as rows of its own; \
@@ -1347,6 +1371,15 @@ mod tests {
         let mut r = trickled(bytes);
         assert_eq!(r.headers()[0], "id");
         assert_eq!(r.next_chunk(10).unwrap()[0].text, "fine");
+    }
+
+    #[test]
+    fn printable_escapes_what_would_change_the_terminal_or_the_log() {
+        assert_eq!(printable("plain id-7 café"), "plain id-7 café");
+        assert_eq!(
+            printable("\u{1b}[31mred\nnext\u{202e}txt"),
+            "\\u{1b}[31mred\\u{a}next\\u{202e}txt"
+        );
     }
 
     #[test]

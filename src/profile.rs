@@ -17,7 +17,7 @@ use crate::embed::ModelDir;
 use crate::error::{Error, Result};
 use crate::fewshot::{Head, TrainingExample};
 use crate::input::{
-    is_blank, Columns, Dialect, RowIssue, Source, Story, StoryReader, UNCLOSED_QUOTE,
+    is_blank, printable, Columns, Dialect, RowIssue, Source, Story, StoryReader, UNCLOSED_QUOTE,
 };
 use crate::pipeline::{Engine, CHUNK_SIZE, NO_KNOWN_WORD};
 use crate::sink::Sink;
@@ -145,8 +145,9 @@ pub fn read_labelled(
                     line: Some(story.line),
                     column: Some(label_column.to_string()),
                     problem: format!(
-                        "label '{label}' is not a scenario id; valid labels: {} (case, \
+                        "label '{}' is not a scenario id; valid labels: {} (case, \
                          spaces and hyphens aside)",
+                        printable(&label),
                         ids.join(", ")
                     ),
                 });
@@ -262,7 +263,7 @@ pub fn embed_labelled(
                 Error::Usage(format!(
                     "the story with id {} has {NO_KNOWN_WORD}; give it its story in words or \
                      remove the row",
-                    r.0
+                    printable(&r.0)
                 ))
             })?;
             Ok(Labelled {

@@ -747,6 +747,29 @@ fn train_and_calibrate_never_write_a_profile_over_their_labelled_input() {
 }
 
 #[test]
+fn ids_in_warnings_cannot_drive_the_terminal_or_fake_a_log_line() {
+    let dir = tempfile::tempdir().unwrap();
+    write_input(
+        dir.path(),
+        "in.csv",
+        b"id,text\n\"\x1b[31mred\nwarning: fake\",\nb,They gave the lead to the new hire.\n",
+    );
+    let out = failup_env(
+        dir.path(),
+        &["classify", "in.csv", "-o", "out.csv"],
+        None,
+        &[HASHED],
+    );
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let said = stderr(&out);
+    assert!(!said.contains('\x1b'), "{said:?}");
+    assert!(
+        said.contains("(id \\u{1b}[31mred\\u{a}warning: fake): empty text"),
+        "{said}"
+    );
+}
+
+#[test]
 fn an_output_that_is_the_file_standard_input_reads_is_refused() {
     let dir = tempfile::tempdir().unwrap();
     let stories = "id,text\n1,They gave the lead to the new hire.\n";

@@ -10,7 +10,7 @@ use std::time::Instant;
 use super::resume;
 use crate::cli::ClassifyArgs;
 use failup::error::{Error, Result};
-use failup::input::{RowIssue, Source, Story, StoryReader, UNCLOSED_QUOTE};
+use failup::input::{printable, RowIssue, Source, Story, StoryReader, UNCLOSED_QUOTE};
 use failup::output::{RowWriter, WriterOptions};
 use failup::pipeline::{Engine, NO_KNOWN_WORD};
 use failup::progress::Progress;
@@ -520,13 +520,17 @@ impl Tally {
             // Rows were lost into this one: said however many warnings came before.
             eprintln!(
                 "warning: {file}:{}: row {} (id {}): {UNCLOSED_QUOTE}; flagged status=malformed",
-                row.story.line, row.story.row, row.story.id
+                row.story.line,
+                row.story.row,
+                printable(&row.story.id)
             );
         } else if let Some(problem) = problem {
             if self.warned < MAX_ROW_WARNINGS {
                 eprintln!(
                     "warning: {file}:{}: row {} (id {}): {problem}",
-                    row.story.line, row.story.row, row.story.id
+                    row.story.line,
+                    row.story.row,
+                    printable(&row.story.id)
                 );
             }
             self.warned += 1;

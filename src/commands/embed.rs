@@ -10,7 +10,7 @@ use serde_json::json;
 use super::resume;
 use crate::cli::EmbedArgs;
 use failup::error::{Error, Result};
-use failup::input::{Columns, RowIssue, Source, Story, StoryReader, UNCLOSED_QUOTE};
+use failup::input::{printable, Columns, RowIssue, Source, Story, StoryReader, UNCLOSED_QUOTE};
 use failup::pipeline::{Embedded, Engine, Want};
 use failup::progress::Progress;
 use failup::shard::Shard;
@@ -103,7 +103,9 @@ fn warn_unclosed(chunk: &[Story], file: &str) {
     {
         eprintln!(
             "warning: {file}:{}: row {} (id {}): {UNCLOSED_QUOTE}",
-            story.line, story.row, story.id
+            story.line,
+            story.row,
+            printable(&story.id)
         );
     }
 }
