@@ -537,6 +537,15 @@ struct ScenarioAcc {
     unsure: BestN,
 }
 
+/// An id as a report lists it: a blank one, which would list as nothing (or, in Markdown, run
+/// into its neighbours), by its row number.
+fn listed_id(row: u64, id: String) -> String {
+    match id.is_empty() {
+        true => format!("(row {row})"),
+        false => id,
+    }
+}
+
 /// Rows of one kind: how many, and the first ids with their row numbers.
 #[derive(Debug, Default, Serialize, Deserialize)]
 struct IdAcc {
@@ -560,7 +569,10 @@ impl IdAcc {
     }
 
     fn into_ids(self) -> Vec<String> {
-        self.ids.into_iter().map(|(_, id)| id).collect()
+        self.ids
+            .into_iter()
+            .map(|(row, id)| listed_id(row, id))
+            .collect()
     }
 }
 
@@ -691,7 +703,7 @@ impl SummaryBuilder {
         acc.histogram[histogram_bin(row.confidence)] += 1;
         let story = |row: &ReportRow| StoryRef {
             row: row_no,
-            id: row.id.clone(),
+            id: listed_id(row_no, row.id.clone()),
             confidence: round4(f64::from(row.confidence)),
             margin: round4(f64::from(row.margin)),
             runner_up: runner_up.clone(),
@@ -1004,6 +1016,36 @@ mod tests {
         assert_eq!(s, "word word word word…");
         assert_eq!(shorten("abcdefghij", 4), "abcd…");
         assert_eq!(shorten("exactly", 7), "exactly");
+    }
+
+    #[test]
+    fn a_blank_id_is_listed_by_its_row_number() {
+        let taxonomy = Taxonomy::builtin();
+        let mut b = SummaryBuilder::new(&taxonomy, SummaryOptions::default());
+        for (row, status) in [(1, "empty"), (2, "ok"), (3, "empty")] {
+            b.add(ReportRow {
+                row,
+                id: if row == 3 { "c".into() } else { String::new() },
+                category: (status == "ok").then_some(0),
+                confidence: 0.9,
+                runner_up: Some(3),
+                margin: 0.1,
+                tokens: 10,
+                truncated: false,
+                also: None,
+                status: status.into(),
+                text: None,
+                group: None,
+            });
+        }
+        let header = crate::report::header(
+            "m".into(),
+            crate::report::load_taxonomy(None).unwrap().1,
+            "x".into(),
+        );
+        let s = b.finish(header);
+        assert_eq!(s.totals.empty.ids, ["(row 1)", "c"]);
+        assert_eq!(s.scenarios[0].representative[0].id, "(row 2)");
     }
 
     #[test]
