@@ -36,6 +36,8 @@ enum Kind {
         group: Option<usize>,
         /// The optional `also` column.
         also: Option<usize>,
+        /// A shard's part, whose first column is the input's row number.
+        part: bool,
     },
     Jsonl {
         lines: Box<dyn BufRead>,
@@ -195,7 +197,16 @@ impl ClassifiedReader {
             .iter()
             .map(|h| String::from_utf8_lossy(h).trim().to_string())
             .collect();
-        let position = |c: &str| headers.iter().position(|h| h == c);
+        // A shard's part (`classify --shard`) leads with the input's row numbers; a kept input
+        // column may be called `row` too, so names are looked up after it.
+        let part = headers.len() > 1 && headers[0] == "row" && headers[1] == "id";
+        let skip = usize::from(part);
+        let position = |c: &str| {
+            headers[skip..]
+                .iter()
+                .position(|h| h == c)
+                .map(|i| i + skip)
+        };
         let missing: Vec<&str> = EXPECTED_COLUMNS
             .iter()
             .copied()
@@ -231,6 +242,7 @@ impl ClassifiedReader {
             text,
             group,
             also,
+            part,
         };
         Ok(())
     }
@@ -336,6 +348,7 @@ impl ClassifiedReader {
                 text,
                 group,
                 also,
+                part,
             } => {
                 let more = reader
                     .read_byte_record(record)
@@ -370,6 +383,7 @@ impl ClassifiedReader {
                     also: also.and_then(|i| non_empty(field(i).trim())),
                     text: text.map(|i| field(i).into_owned()),
                     group: group.map(|i| field(i).into_owned()),
+                    row: part.then(|| field(0).trim().to_string()),
                 };
                 self.rows += 1;
                 self.build(fields, line).map(Some)
@@ -443,6 +457,7 @@ impl ClassifiedReader {
                 .group_by
                 .as_deref()
                 .map(|c| column(c).unwrap_or_default()),
+            row: as_text("row")?,
         })
     }
 
@@ -528,8 +543,17 @@ impl ClassifiedReader {
                 cut_to_max_text(t);
             });
         }
+        let row = match raw.row.as_deref() {
+            None => self.rows,
+            Some(r) => r.parse::<u64>().ok().filter(|&r| r > 0).ok_or_else(|| {
+                fail(
+                    "row",
+                    format!("'{r}' is not a row number; a shard's part numbers its rows from 1"),
+                )
+            })?,
+        };
         Ok(ReportRow {
-            row: self.rows,
+            row,
             id: raw.id,
             category,
             confidence,
@@ -561,6 +585,8 @@ struct RawRow {
     also: Option<String>,
     text: Option<String>,
     group: Option<String>,
+    /// The input's row number, in a shard's part.
+    row: Option<String>,
 }
 
 fn non_empty(s: &str) -> Option<String> {
@@ -717,6 +743,21 @@ mod tests {
             .map(|r| r.text.as_ref().unwrap().len())
             .collect();
         assert_eq!(lens, [MAX_TEXT_BYTES, long.len()]);
+    }
+
+    #[test]
+    fn a_shards_part_gives_its_input_row_numbers_and_its_kept_row_column() {
+        let csv = "row,id,category,confidence,runner_up,margin,tokens,truncated,status,row\n\
+                   5,a,other,0.9,passed_over,0.2,40,false,ok,r5\n\
+                   23,b,other,0.9,passed_over,0.2,40,false,ok,r23\n";
+        let rows = read(csv, Some("row")).unwrap();
+        let seen: Vec<_> = rows.iter().map(|r| (r.row, r.group.as_deref())).collect();
+        assert_eq!(seen, [(5, Some("r5")), (23, Some("r23"))]);
+        let jsonl = "{\"row\":7,\"id\":\"a\",\"category\":\"other\",\"confidence\":0.9,\
+            \"runner_up\":\"passed_over\",\"margin\":0.2,\"tokens\":4,\"truncated\":false,\
+            \"status\":\"ok\",\"columns\":{\"row\":\"r7\"}}\n";
+        let rows = read(jsonl, Some("row")).unwrap();
+        assert_eq!((rows[0].row, rows[0].group.as_deref()), (7, Some("r7")));
     }
 
     #[test]
