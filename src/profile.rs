@@ -104,21 +104,29 @@ pub fn file_sha256(path: &Path) -> Result<String> {
     Ok(hex::encode(hasher.finalize()))
 }
 
-/// Labelled stories of a CSV file (`text`/`story` and `label` columns): ids, texts and scenario
-/// indexes. An unknown label is an error naming its line and the valid labels.
+/// The columns of a labelled CSV file: `label` (its name), the text and the id, as
+/// [`Columns`] names them.
+pub fn labelled_columns(label: &str, text: Option<String>, id: Option<String>) -> Columns {
+    Columns {
+        text,
+        id,
+        label: Some(label.to_string()),
+        ..Columns::default()
+    }
+}
+
+/// Labelled stories of a CSV file (`text`/`story` and `label` columns, or those `columns`
+/// names): ids, texts and scenario indexes. An unknown label is an error naming its line and
+/// the valid labels.
 pub fn read_labelled(
     path: &Path,
     taxonomy: &Taxonomy,
-    label_column: &str,
-    text_column: Option<String>,
+    columns: &Columns,
+    dialect: Dialect,
 ) -> Result<Vec<(String, String, usize)>> {
     let source = Source::from_arg(path);
-    let columns = Columns {
-        text: text_column,
-        label: Some(label_column.to_string()),
-        ..Columns::default()
-    };
-    let mut reader = StoryReader::open(&source, &columns, Dialect::default())?;
+    let label_column = columns.label.as_deref().unwrap_or("label");
+    let mut reader = StoryReader::open(&source, columns, dialect)?;
     let ids = taxonomy.ids();
     let mut out = Vec::new();
     loop {
@@ -419,7 +427,8 @@ pub fn apply_args(
         loaded.apply(engine, &p.display().to_string())?;
     }
     if let Some(path) = examples {
-        let rows = read_labelled(path, engine.taxonomy(), "label", None)?;
+        let columns = labelled_columns("label", None, None);
+        let rows = read_labelled(path, engine.taxonomy(), &columns, Dialect::default())?;
         let embedded = embed_labelled(engine, &rows, true)?;
         let head = fit_head(engine, &embedded)?;
         let classifier = engine.classifier_mut();

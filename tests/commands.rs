@@ -222,3 +222,53 @@ fn embed_defaults_to_exact_vectors_at_parity_with_the_reference() {
     let cosine = failup::vector::cosine(&reference.embedding, &got);
     assert!(cosine >= 0.9999, "cosine {cosine} to the reference");
 }
+
+/// eval reads a labelled file with the reading flags classify takes: a tab-separated legacy
+/// export whose id column has another name. They were silently ignored.
+#[test]
+fn eval_reads_with_the_delimiter_encoding_and_id_column_given() {
+    let dir = tempfile::tempdir().unwrap();
+    let plain = std::fs::read_to_string(fixture("labelled.csv")).unwrap();
+    let (_, rows) = parse_csv(&plain);
+    let mut tsv = b"story_id\tlabel\tstory\n".to_vec();
+    for r in &rows {
+        tsv.extend(format!("S-{}\t{}\t{} Caf", r[0], r[1], r[2]).bytes());
+        tsv.extend(b"\xE9.\n"); // é in Latin-1
+    }
+    std::fs::write(dir.path().join("l.tsv"), tsv).unwrap();
+    let args = [
+        "eval",
+        "l.tsv",
+        "--delimiter",
+        "tab",
+        "--encoding",
+        "latin1",
+        "--id-column",
+        "story_id",
+        "--text-column",
+        "story",
+        "--errors",
+        "9",
+        "--format",
+        "json",
+        "-q",
+    ];
+    let out = failup_env(dir.path(), &args, None, &[HASHED]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(report["n"], rows.len());
+    let errors = report["errors"].as_array().unwrap();
+    assert!(!errors.is_empty(), "{report}");
+    for e in errors {
+        assert!(e["id"].as_str().unwrap().starts_with("S-l"), "{e}");
+        assert!(e["text"].as_str().unwrap().ends_with("Café."), "{e}");
+    }
+    let out = failup_env(
+        dir.path(),
+        &["eval", "l.tsv", "--delimiter", "tab", "--id-column", "nope"],
+        None,
+        &[HASHED],
+    );
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    assert!(stderr(&out).contains("nope"), "{}", stderr(&out));
+}

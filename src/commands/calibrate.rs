@@ -8,8 +8,11 @@ use failup::calibration::{fit_other_rule, fit_platt, fit_temperature};
 use failup::classify::Classifier;
 use failup::error::{Error, Result};
 use failup::eval::calibration_error;
+use failup::input::Dialect;
 use failup::pipeline::Engine;
-use failup::profile::{embed_labelled, read_labelled, Calibration, Labelled, Profile};
+use failup::profile::{
+    embed_labelled, labelled_columns, read_labelled, Calibration, Labelled, Profile,
+};
 
 /// Confidence and correctness of each story's verdict.
 fn verdicts(c: &Classifier, data: &[Labelled]) -> (Vec<f32>, Vec<bool>) {
@@ -49,7 +52,8 @@ pub fn run(args: CalibrateArgs) -> Result<()> {
         _ => Profile::new(&engine, &args.inputs[0], 0)?,
     };
     if let Some(ex) = &args.fewshot.examples {
-        let rows = read_labelled(ex, engine.taxonomy(), "label", None)?;
+        let columns = labelled_columns("label", None, None);
+        let rows = read_labelled(ex, engine.taxonomy(), &columns, Dialect::default())?;
         let examples = embed_labelled(&engine, &rows, true)?;
         profile.fit_examples(&engine, &examples)?;
         profile.apply(&mut engine, "the fitted profile")?;
@@ -57,11 +61,12 @@ pub fn run(args: CalibrateArgs) -> Result<()> {
     let labels = engine.taxonomy().labels();
     let mut rows = Vec::new();
     for input in &args.inputs {
+        let columns = labelled_columns(&args.label_column, args.text_column.clone(), None);
         rows.extend(read_labelled(
             input,
             engine.taxonomy(),
-            &args.label_column,
-            args.text_column.clone(),
+            &columns,
+            Dialect::default(),
         )?);
     }
     if rows.iter().all(|r| r.2 == rows[0].2) {

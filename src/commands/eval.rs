@@ -10,7 +10,7 @@ use failup::error::{Error, Result};
 use failup::eval::calibration_error;
 use failup::eval::{cross_validate_indexes, evaluate, stratified_folds, Mistake, Scored};
 use failup::pipeline::Engine;
-use failup::profile::{apply_args, embed_labelled, read_labelled, Labelled};
+use failup::profile::{apply_args, embed_labelled, labelled_columns, read_labelled, Labelled};
 
 pub fn run(args: EvalArgs) -> Result<ExitCode> {
     if args.cv.is_some() && (args.fewshot.examples.is_some() || args.fewshot.profile.is_some()) {
@@ -29,11 +29,16 @@ pub fn run(args: EvalArgs) -> Result<ExitCode> {
         args.fewshot.examples.as_deref(),
         profile.as_ref().zip(args.fewshot.profile.as_deref()),
     )?;
+    let columns = labelled_columns(
+        &args.label_column,
+        args.columns.text_column.clone(),
+        args.columns.id_column.clone(),
+    );
     let rows = read_labelled(
         &args.input,
         engine.taxonomy(),
-        &args.label_column,
-        args.columns.text_column.clone(),
+        &columns,
+        args.columns.dialect(),
     )?;
     if !args.quiet {
         eprintln!("embedding {} labelled stories…", rows.len());

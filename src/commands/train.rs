@@ -2,20 +2,17 @@
 
 use crate::cli::TrainArgs;
 use failup::error::Result;
+use failup::input::Dialect;
 use failup::pipeline::Engine;
-use failup::profile::{embed_labelled, read_labelled, Profile};
+use failup::profile::{embed_labelled, labelled_columns, read_labelled, Profile};
 
 pub fn run(args: TrainArgs) -> Result<()> {
     // Told before the model loads, not after the fitting.
     let input = failup::input::Source::from_arg(&args.input);
     failup::sink::check_output("-o", &args.output, Some(&input))?;
     let engine = Engine::load(&super::engine_options(&args.model, true))?;
-    let rows = read_labelled(
-        &args.input,
-        engine.taxonomy(),
-        &args.label_column,
-        args.text_column.clone(),
-    )?;
+    let columns = labelled_columns(&args.label_column, args.text_column.clone(), None);
+    let rows = read_labelled(&args.input, engine.taxonomy(), &columns, Dialect::default())?;
     let examples = embed_labelled(&engine, &rows, true)?;
     let mut profile = Profile::new(&engine, &args.input, examples.len())?;
     profile.fit_examples(&engine, &examples)?;
