@@ -272,3 +272,54 @@ fn eval_reads_with_the_delimiter_encoding_and_id_column_given() {
     assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
     assert!(stderr(&out).contains("nope"), "{}", stderr(&out));
 }
+
+/// `calibrate -o -` writes the profile alone to standard output (the taxonomy snippet goes to
+/// standard error), so it loads; a fit on few stories is written with a warning; with a
+/// few-shot head, no snippet claims the zero-shot temperature.
+#[test]
+fn calibrate_to_standard_output_writes_a_profile_that_loads() {
+    let dir = tempfile::tempdir().unwrap();
+    let labelled = fixture("labelled.csv");
+    let labelled = labelled.to_str().unwrap();
+    let out = failup_env(
+        dir.path(),
+        &["calibrate", labelled, "-o", "-"],
+        None,
+        &[HASHED],
+    );
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let profile: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert!(
+        profile["calibration"]["temperature"].is_number(),
+        "{profile}"
+    );
+    assert!(stderr(&out).contains("[classifier]\ntemperature = "));
+    assert!(stderr(&out).contains("6 stories are few for a calibration"));
+    std::fs::write(dir.path().join("p.json"), &out.stdout).unwrap();
+    let out = failup_env(
+        dir.path(),
+        &[
+            "advise",
+            "--profile",
+            "p.json",
+            "They gave the lead to the new hire.",
+        ],
+        None,
+        &[HASHED],
+    );
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+
+    let examples = fixture("fewshot_examples.csv");
+    let args = [
+        "calibrate",
+        labelled,
+        "--examples",
+        examples.to_str().unwrap(),
+        "-o",
+        "h.json",
+    ];
+    let out = failup_env(dir.path(), &args, None, &[HASHED]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert!(!stdout(&out).contains("temperature"), "{}", stdout(&out));
+    assert!(stderr(&out).contains("lives in the profile alone"));
+}

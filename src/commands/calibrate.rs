@@ -144,11 +144,50 @@ pub fn run(args: CalibrateArgs) -> Result<()> {
         settings.min_score,
         settings.min_margin
     );
-    super::print_out(&format!(
+    warn_if_degenerate(data.len(), t, (ece_before, ece_after));
+    let snippet = format!(
         "[classifier]\ntemperature = {:.4}\nmin_score = {:.3}\nmin_margin = {:.3}\n\
          confidence_slope = {slope:.4}\nconfidence_bias = {bias:.4}\n",
         settings.temperature, settings.min_score, settings.min_margin
-    ))?;
-    eprintln!("wrote {}", args.output.display());
+    );
+    // The snippet sets a taxonomy file's zero-shot rule; a head's temperature lives only in
+    // the profile. With `-o -` the profile itself is on standard output, which must stay JSON.
+    match (&profile.head, args.output == std::path::Path::new("-")) {
+        (Some(_), _) => eprintln!(
+            "the fitted head's calibration lives in the profile alone: a taxonomy file cannot \
+             carry it"
+        ),
+        (None, true) => eprint!("the same settings for a taxonomy file:\n{snippet}"),
+        (None, false) => super::print_out(&snippet)?,
+    }
+    if args.output != std::path::Path::new("-") {
+        eprintln!("wrote {}", args.output.display());
+    }
     Ok(())
+}
+
+/// A fit that should not be trusted as it stands is written, but said so: too few stories,
+/// a temperature at the end of the range searched (the scores part the labels perfectly, so
+/// every confidence would be near 0 or 1), or confidences that fit these very stories worse.
+fn warn_if_degenerate(stories: usize, temperature: f32, (before, after): (f64, f64)) {
+    const FEW: usize = 40;
+    if stories < FEW {
+        eprintln!(
+            "warning: {stories} stories are few for a calibration (at least {FEW}, from every \
+             scenario, give steadier figures); treat its confidences with care"
+        );
+    }
+    if !(0.0011..=9.9).contains(&temperature) {
+        eprintln!(
+            "warning: the temperature ({temperature:.4}) is at the end of the range searched \
+             (0.001 to 10): these stories do not pin it down, and confidences will be extreme; \
+             calibrate on more, and harder, labelled stories"
+        );
+    }
+    if after > before {
+        eprintln!(
+            "warning: the calibrated confidences fit these stories worse than before (ECE \
+             {before:.3} -> {after:.3}); calibrate on more labelled stories"
+        );
+    }
 }
