@@ -323,3 +323,49 @@ fn calibrate_to_standard_output_writes_a_profile_that_loads() {
     assert!(!stdout(&out).contains("temperature"), "{}", stdout(&out));
     assert!(stderr(&out).contains("lives in the profile alone"));
 }
+
+/// A trained profile's head is not silently replaced by --examples, and eval names what it
+/// scored: a calibration-only profile is zero-shot.
+#[test]
+fn examples_never_silently_replace_a_profiles_head_and_eval_names_its_mode() {
+    let dir = tempfile::tempdir().unwrap();
+    let (labelled, examples) = (fixture("labelled.csv"), fixture("fewshot_examples.csv"));
+    let (labelled, examples) = (labelled.to_str().unwrap(), examples.to_str().unwrap());
+    for args in [
+        &["train", examples, "-o", "head.json"][..],
+        &["calibrate", labelled, "-o", "cal.json"][..],
+    ] {
+        let out = failup_env(dir.path(), args, None, &[HASHED]);
+        assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    }
+    let both = ["--profile", "head.json", "--examples", examples];
+    for args in [
+        [&["eval", labelled][..], &both].concat(),
+        [&["calibrate", labelled, "-o", "x.json"][..], &both].concat(),
+    ] {
+        let out = failup_env(dir.path(), &args, None, &[HASHED]);
+        assert_eq!(out.status.code(), Some(2), "{args:?}: {}", stderr(&out));
+        let said = stderr(&out);
+        assert!(said.contains("already holds a few-shot head"), "{said}");
+    }
+    let mode = |extra: &[&str]| {
+        let args = [&["eval", labelled, "-q", "--format", "json"][..], extra].concat();
+        let out = failup_env(dir.path(), &args, None, &[HASHED]);
+        assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+        let r: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+        r["mode"].as_str().unwrap().to_string()
+    };
+    assert_eq!(mode(&[]), "zero-shot");
+    assert_eq!(
+        mode(&["--profile", "cal.json"]),
+        "zero-shot, calibrated by --profile cal.json"
+    );
+    assert_eq!(
+        mode(&["--profile", "head.json"]),
+        "few-shot (the head of --profile head.json)"
+    );
+    assert_eq!(
+        mode(&["--examples", examples, "--profile", "cal.json"]),
+        "few-shot (--examples)"
+    );
+}

@@ -97,12 +97,20 @@ pub fn run(args: EvalArgs) -> Result<ExitCode> {
     let (ece, bins) = calibration_error(&conf, &correct);
     report.ece = Some(ece);
     report.reliability = bins;
+    let shown = |p: &Option<std::path::PathBuf>| {
+        p.as_ref()
+            .map_or_else(String::new, |p| p.display().to_string())
+    };
     report.mode = Some(match (args.cv, &args.fewshot) {
         (Some(k), _) => format!(
             "few-shot, stratified {k}-fold cross-validation (seed {})",
             args.seed
         ),
-        (None, f) if f.examples.is_some() || f.profile.is_some() => "few-shot / profile".into(),
+        (None, f) if f.examples.is_some() => "few-shot (--examples)".into(),
+        (None, f) if head => format!("few-shot (the head of --profile {})", shown(&f.profile)),
+        (None, f) if f.profile.is_some() => {
+            format!("zero-shot, calibrated by --profile {}", shown(&f.profile))
+        }
         _ => "zero-shot".into(),
     });
     let mut mistakes: Vec<&Scored> = scored.iter().filter(|s| s.gold != s.predicted).collect();

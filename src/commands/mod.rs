@@ -18,7 +18,7 @@ use std::process::ExitCode;
 
 use crate::cli::{Cli, Command, FewShotArgs, ModelArgs};
 use failup::embed::Precision;
-use failup::error::Result;
+use failup::error::{Error, Result};
 use failup::pipeline::{Engine, EngineOptions};
 use failup::profile::Profile;
 
@@ -145,6 +145,17 @@ fn engine_options(model: &ModelArgs, exact_by_default: bool) -> EngineOptions {
 /// `--profile`, read once, and whether it or `--examples` brings a few-shot head.
 fn read_few_shot(fewshot: &FewShotArgs) -> Result<(Option<Profile>, bool)> {
     let profile = fewshot.profile.as_deref().map(Profile::load).transpose()?;
+    if let (Some(p), Some(path), Some(examples)) = (&profile, &fewshot.profile, &fewshot.examples) {
+        if p.head.is_some() {
+            return Err(Error::Usage(format!(
+                "--profile {} already holds a few-shot head, and --examples {} would replace \
+                 it; give one of the two (to learn from both sets of examples, put them in one \
+                 file and run failup train on it)",
+                path.display(),
+                examples.display()
+            )));
+        }
+    }
     let head = fewshot.examples.is_some() || profile.as_ref().is_some_and(|p| p.head.is_some());
     Ok((profile, head))
 }
