@@ -358,7 +358,42 @@ impl Profile {
                  calibrated)"
             )));
         }
-        serde_json::from_str(&text).map_err(not_a_profile)
+        let profile: Profile = serde_json::from_str(&text).map_err(not_a_profile)?;
+        profile.check_values().map_err(|problem| Error::Input {
+            file: name.clone(),
+            line: None,
+            column: None,
+            problem: format!(
+                "{problem} (edited or damaged?); refit it with failup train/calibrate"
+            ),
+        })?;
+        Ok(profile)
+    }
+
+    /// Refuses numbers no fit writes: a temperature or confidence slope that is not positive
+    /// would turn every confidence into NaN or turn the verdicts upside down.
+    fn check_values(&self) -> std::result::Result<(), String> {
+        let positive = |what: &str, x: f32| match x.is_finite() && x > 0.0 {
+            true => Ok(()),
+            false => Err(format!("its {what} is {x}, and must be a positive number")),
+        };
+        if let Some(c) = &self.calibration {
+            positive("calibration's temperature", c.temperature)?;
+            positive("calibration's confidence_slope", c.confidence_slope)?;
+            for (what, x) in [
+                ("min_score", c.min_score),
+                ("min_margin", c.min_margin),
+                ("confidence_bias", c.confidence_bias),
+            ] {
+                if !x.is_finite() {
+                    return Err(format!("its calibration's {what} is {x}"));
+                }
+            }
+        }
+        if let Some(h) = &self.head {
+            positive("head's temperature", h.temperature)?;
+        }
+        Ok(())
     }
 
     /// Refuses a profile fitted against another model or taxonomy, then installs its head,
@@ -394,6 +429,28 @@ impl Profile {
                 });
             }
         }
+        let dim = engine.encoder().dim();
+        let examples = self
+            .examples
+            .iter()
+            .map(|e| match ids.iter().position(|i| *i == e.label) {
+                Some(l) if e.embedding.len() == dim => Ok((e.id.clone(), l, e.embedding.clone())),
+                _ => Err(Error::Input {
+                    file: name.to_string(),
+                    line: None,
+                    column: None,
+                    problem: format!(
+                        "its example '{}' has the label '{}' or an embedding of {} numbers, \
+                         where this model and taxonomy need one of {} and {dim} (edited or \
+                         damaged?); refit it with failup train",
+                        printable(&e.id),
+                        printable(&e.label),
+                        e.embedding.len(),
+                        ids.join(", ")
+                    ),
+                }),
+            })
+            .collect::<Result<Vec<_>>>()?;
         let classifier = engine.classifier_mut();
         if let Some(c) = self.calibration {
             let s = &mut classifier.taxonomy_mut().classifier;
@@ -404,15 +461,7 @@ impl Profile {
             s.confidence_bias = c.confidence_bias;
         }
         classifier.set_head(self.head.clone());
-        classifier.set_examples(
-            self.examples
-                .iter()
-                .filter_map(|e| {
-                    let l = ids.iter().position(|i| *i == e.label)?;
-                    Some((e.id.clone(), l, e.embedding.clone()))
-                })
-                .collect(),
-        );
+        classifier.set_examples(examples);
         Ok(())
     }
 }

@@ -369,3 +369,62 @@ fn examples_never_silently_replace_a_profiles_head_and_eval_names_its_mode() {
         "few-shot (--examples)"
     );
 }
+
+/// A hand-edited profile whose numbers no fit writes is refused by name, not used to turn
+/// every confidence into NaN or verdicts upside down; nor is an example dropped unseen.
+#[test]
+fn a_profile_with_impossible_values_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let examples = fixture("fewshot_examples.csv");
+    let labelled = fixture("labelled.csv");
+    for args in [
+        &["train", examples.to_str().unwrap(), "-o", "head.json"][..],
+        &["calibrate", labelled.to_str().unwrap(), "-o", "cal.json"][..],
+    ] {
+        let out = failup_env(dir.path(), args, None, &[HASHED]);
+        assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    }
+    let read = |name: &str| -> serde_json::Value {
+        serde_json::from_slice(&std::fs::read(dir.path().join(name)).unwrap()).unwrap()
+    };
+    let edits: [(&str, fn(&mut serde_json::Value), &str); 4] = [
+        (
+            "head.json",
+            |p| p["head"]["temperature"] = 0.into(),
+            "head's temperature is 0",
+        ),
+        (
+            "cal.json",
+            |p| p["calibration"]["temperature"] = (-1).into(),
+            "temperature is -1",
+        ),
+        (
+            "cal.json",
+            |p| p["calibration"]["confidence_slope"] = (-0.5).into(),
+            "slope is -0.5",
+        ),
+        (
+            "head.json",
+            |p| p["examples"][0]["label"] = "fired".into(),
+            "the label 'fired'",
+        ),
+    ];
+    for (from, edit, says) in edits {
+        let mut profile = read(from);
+        edit(&mut profile);
+        std::fs::write(dir.path().join("edited.json"), profile.to_string()).unwrap();
+        let args = [
+            "advise",
+            "--profile",
+            "edited.json",
+            "They gave the lead to the new hire.",
+        ];
+        let out = failup_env(dir.path(), &args, None, &[HASHED]);
+        assert_eq!(out.status.code(), Some(2), "{says}: {}", stdout(&out));
+        let said = stderr(&out);
+        assert!(
+            said.contains("edited.json") && said.contains(says),
+            "{said}"
+        );
+    }
+}
