@@ -387,7 +387,8 @@ fn a_profile_with_impossible_values_is_refused() {
     let read = |name: &str| -> serde_json::Value {
         serde_json::from_slice(&std::fs::read(dir.path().join(name)).unwrap()).unwrap()
     };
-    let edits: [(&str, fn(&mut serde_json::Value), &str); 4] = [
+    type Edit = fn(&mut serde_json::Value);
+    let edits: [(&str, Edit, &str); 4] = [
         (
             "head.json",
             |p| p["head"]["temperature"] = 0.into(),
