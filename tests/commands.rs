@@ -429,3 +429,26 @@ fn a_profile_with_impossible_values_is_refused() {
         );
     }
 }
+
+/// train and calibrate read their input twice, so standard input is refused up front with
+/// what to do; it used to fail after the fit with "-: No such file or directory".
+#[test]
+fn train_and_calibrate_refuse_standard_input_with_what_to_do() {
+    let dir = tempfile::tempdir().unwrap();
+    let text = std::fs::read_to_string(fixture("labelled.csv")).unwrap();
+    for command in ["train", "calibrate"] {
+        let out = failup_env(
+            dir.path(),
+            &[command, "-", "-o", "p.json"],
+            Some(&text),
+            &[HASHED],
+        );
+        assert_eq!(out.status.code(), Some(2), "{command}: {}", stderr(&out));
+        assert!(
+            stderr(&out).contains("save it to a file first"),
+            "{}",
+            stderr(&out)
+        );
+        assert!(!dir.path().join("p.json").exists());
+    }
+}

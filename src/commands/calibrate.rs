@@ -39,6 +39,7 @@ fn training_sha256(inputs: &[std::path::PathBuf]) -> Result<String> {
 pub fn run(args: CalibrateArgs) -> Result<()> {
     // Told before the model loads, not after the fitting.
     for input in &args.inputs {
+        super::refuse_a_stream("calibrate", input)?;
         let input = failup::input::Source::from_arg(input);
         failup::sink::check_output("-o", &args.output, Some(&input))?;
     }

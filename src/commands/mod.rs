@@ -160,6 +160,22 @@ fn read_few_shot(fewshot: &FewShotArgs) -> Result<(Option<Profile>, bool)> {
     Ok((profile, head))
 }
 
+/// `train` and `calibrate` read their labelled input twice: to fit, then for the SHA-256 the
+/// profile records. Standard input or a pipe would be empty the second time.
+fn refuse_a_stream(command: &str, input: &std::path::Path) -> Result<()> {
+    let stream =
+        input == std::path::Path::new("-") || std::fs::metadata(input).is_ok_and(|m| !m.is_file());
+    if !stream {
+        return Ok(());
+    }
+    Err(Error::Usage(format!(
+        "{command} reads its labelled stories twice (to fit, then to record their SHA-256 in \
+         the profile), so {} must be a file, not standard input or a pipe; save it to a file \
+         first",
+        input.display()
+    )))
+}
+
 /// Loads the engine and applies `--examples` or `--profile`, as every classifying command does.
 fn load_engine(model: &ModelArgs, fewshot: &FewShotArgs) -> Result<Engine> {
     let (profile, head) = read_few_shot(fewshot)?;
