@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 
 use serde::Serialize;
 
-use crate::error::Result;
+use crate::error::{Error, Result};
 use crate::input::{Columns, Dialect, Source, StoryReader};
 use crate::output::{Format, RowWriter, WriterOptions};
 use crate::pipeline::{Engine, CHUNK_SIZE};
@@ -181,7 +181,20 @@ pub fn run(engine: &Engine, input: &BenchInput, settings: BenchSettings) -> Resu
     pass(engine, input, Some(64))?;
     let mut results = Vec::new();
     for _ in 0..settings.repeat.max(1) {
-        results.push(pass(engine, input, None)?);
+        let timed = pass(engine, input, None)?;
+        // Rows with nothing to read never reach the model: a rate of them measures nothing.
+        if timed.tokens == 0 {
+            let rows = match timed.stories {
+                0 => "no data rows".to_string(),
+                n => format!("{n} rows, all empty or without a text cell"),
+            };
+            return Err(Error::Usage(format!(
+                "{}: no story with text to read ({rows}), so there is nothing to time; \
+                 benchmark a file of stories, or leave out the input for the built-in corpus",
+                settings.input_name
+            )));
+        }
+        results.push(timed);
     }
     let rate = |count: fn(&Pass) -> usize| -> Spread {
         let rates: Vec<f64> = results

@@ -452,3 +452,18 @@ fn train_and_calibrate_refuse_standard_input_with_what_to_do() {
         assert!(!dir.path().join("p.json").exists());
     }
 }
+
+/// A benchmark of a file with nothing to read is refused; it reported a rate of empty rows.
+#[test]
+fn bench_refuses_a_file_with_no_story_to_read() {
+    let dir = tempfile::tempdir().unwrap();
+    for (name, text, says) in [
+        ("header.csv", "id,text\n", "no data rows"),
+        ("empty.csv", "id,text\n1,\n2,  \n", "2 rows, all empty"),
+    ] {
+        std::fs::write(dir.path().join(name), text).unwrap();
+        let out = failup_env(dir.path(), &["bench", name], None, &[HASHED]);
+        assert_eq!(out.status.code(), Some(2), "{name}: {}", stdout(&out));
+        assert!(stderr(&out).contains(says), "{}", stderr(&out));
+    }
+}
