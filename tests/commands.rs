@@ -467,3 +467,29 @@ fn bench_refuses_a_file_with_no_story_to_read() {
         assert!(stderr(&out).contains(says), "{}", stderr(&out));
     }
 }
+
+/// Cross-validation with fewer stories of a scenario than folds says so.
+#[test]
+fn eval_cv_warns_when_a_scenario_has_fewer_stories_than_folds() {
+    let small = fixture("labelled.csv");
+    let out = failup_env(
+        &repo_path(""),
+        &["eval", small.to_str().unwrap(), "--cv", "2", "-q"],
+        None,
+        &[HASHED],
+    );
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("fewer stories than folds in passed_over (1), pivot_regret (1);"),
+        "{}",
+        stderr(&out)
+    );
+    let out = failup_env(
+        &repo_path(""),
+        &["eval", "data/calibration.csv", "--cv", "5", "-q"],
+        None,
+        &[HASHED],
+    );
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert!(!stderr(&out).contains("warning"), "{}", stderr(&out));
+}

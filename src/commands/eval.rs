@@ -12,6 +12,30 @@ use failup::eval::{cross_validate_indexes, evaluate, stratified_folds, Mistake, 
 use failup::pipeline::Engine;
 use failup::profile::{apply_args, embed_labelled, labelled_columns, read_labelled, Labelled};
 
+/// Stratified folds spread each scenario over the folds; a scenario with fewer stories than
+/// folds is missing from some held-out folds, and one with a single story is missing from the
+/// training folds that score it, so its figures say little.
+fn warn_of_thin_folds(k: usize, rows: &[(String, String, usize)], labels: &[String]) {
+    let mut counts = vec![0usize; labels.len()];
+    for r in rows {
+        counts[r.2] += 1;
+    }
+    let thin: Vec<String> = counts
+        .iter()
+        .zip(labels)
+        .filter(|(&n, _)| n > 0 && n < k)
+        .map(|(n, l)| format!("{l} ({n})"))
+        .collect();
+    if !thin.is_empty() {
+        eprintln!(
+            "warning: --cv {k}: fewer stories than folds in {}; some folds score these \
+             scenarios with few or no examples of them to learn from, so their figures are \
+             unsteady (use fewer folds, or label more stories)",
+            thin.join(", ")
+        );
+    }
+}
+
 pub fn run(args: EvalArgs) -> Result<ExitCode> {
     if args.cv.is_some() && (args.fewshot.examples.is_some() || args.fewshot.profile.is_some()) {
         return Err(Error::Usage(
@@ -50,8 +74,11 @@ pub fn run(args: EvalArgs) -> Result<ExitCode> {
             rows.len()
         )));
     }
-    let embedded = embed_labelled(&engine, &rows, args.cv.is_some())?;
     let labels = engine.taxonomy().labels();
+    if let Some(k) = args.cv {
+        warn_of_thin_folds(k as usize, &rows, &labels);
+    }
+    let embedded = embed_labelled(&engine, &rows, args.cv.is_some())?;
     let gold: Vec<usize> = embedded.iter().map(|e| e.label).collect();
     let verdicts = match args.cv {
         None => embedded
