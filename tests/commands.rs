@@ -493,3 +493,25 @@ fn eval_cv_warns_when_a_scenario_has_fewer_stories_than_folds() {
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
     assert!(!stderr(&out).contains("warning"), "{}", stderr(&out));
 }
+
+/// eval says so when it scores a profile on the file the profile was fitted on.
+#[test]
+fn eval_warns_when_a_profile_is_scored_on_its_own_training_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let (examples, labelled) = (fixture("fewshot_examples.csv"), fixture("labelled.csv"));
+    let (examples, labelled) = (examples.to_str().unwrap(), labelled.to_str().unwrap());
+    let out = failup_env(
+        dir.path(),
+        &["train", examples, "-o", "p.json"],
+        None,
+        &[HASHED],
+    );
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    for (input, warned) in [(examples, true), (labelled, false)] {
+        let args = ["eval", input, "--profile", "p.json", "-q"];
+        let out = failup_env(dir.path(), &args, None, &[HASHED]);
+        assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+        let said = stderr(&out);
+        assert_eq!(said.contains("was fitted on"), warned, "{input}: {said}");
+    }
+}

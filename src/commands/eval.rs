@@ -10,7 +10,22 @@ use failup::error::{Error, Result};
 use failup::eval::calibration_error;
 use failup::eval::{cross_validate_indexes, evaluate, stratified_folds, Mistake, Scored};
 use failup::pipeline::Engine;
-use failup::profile::{apply_args, embed_labelled, labelled_columns, read_labelled, Labelled};
+use failup::profile::{
+    apply_args, embed_labelled, file_sha256, labelled_columns, read_labelled, Labelled, Profile,
+};
+
+/// A profile scored on the very file it was fitted on is scored on what it learned from.
+fn warn_if_fitted_on(profile: &Profile, input: &std::path::Path) {
+    let is_file = std::fs::metadata(input).is_ok_and(|m| m.is_file());
+    if is_file && file_sha256(input).is_ok_and(|h| h == profile.training_sha256) {
+        eprintln!(
+            "warning: the profile was fitted on {} itself, so these figures score it on the \
+             stories it learned from and overstate it; score it on stories it has not seen \
+             (or use --cv for an honest figure)",
+            input.display()
+        );
+    }
+}
 
 /// Stratified folds spread each scenario over the folds; a scenario with fewer stories than
 /// folds is missing from some held-out folds, and one with a single story is missing from the
@@ -44,6 +59,9 @@ pub fn run(args: EvalArgs) -> Result<ExitCode> {
         ));
     }
     let (profile, head) = super::read_few_shot(&args.fewshot)?;
+    if let Some(p) = &profile {
+        warn_if_fitted_on(p, &args.input);
+    }
     let mut engine = Engine::load(&super::engine_options(
         &args.model,
         head || args.cv.is_some(),
