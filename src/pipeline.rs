@@ -22,7 +22,7 @@ use crate::embed::{pool, Backend, EngineSpec};
 use crate::embed::{Embedder, ModelDir, Precision, TextTokenizer, Tokenized, TokenizerConfig};
 use crate::error::{Error, Result};
 use crate::fewshot::{attend, combine_attended, Attended};
-use crate::input::{RowIssue, Story};
+use crate::input::Story;
 use crate::record::{Classified, Status};
 use crate::taxonomy::Taxonomy;
 
@@ -272,18 +272,7 @@ impl Engine {
                     self.classifier
                         .classify(v, e.attended.as_deref(), e.sentences.as_deref())
                 });
-                // A ragged row is flagged as such even when it lost its text cell.
-                let status = if story.is_malformed() {
-                    Status::Malformed
-                } else if verdict.is_none() {
-                    Status::Empty
-                } else if story.issues.contains(&RowIssue::TooLong) {
-                    Status::TooLong
-                } else if story.issues.contains(&RowIssue::InvalidUtf8) {
-                    Status::InvalidUtf8
-                } else {
-                    Status::Ok
-                };
+                let status = Status::of(&story, verdict.is_some());
                 Classified {
                     story,
                     tokens: e.tokens,

@@ -2,7 +2,7 @@
 //! writers and the report read them.
 
 use crate::classify::Verdict;
-use crate::input::Story;
+use crate::input::{RowIssue, Story};
 
 /// Row status written to the output's `status` column.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -31,6 +31,22 @@ impl Status {
     /// The status a row's `status` column names, if classify writes it.
     pub fn from_name(name: &str) -> Option<Status> {
         Status::ALL.into_iter().find(|s| s.as_str() == name)
+    }
+
+    /// A row's status, the most serious first: a ragged row is flagged as such even when it
+    /// lost its text cell; a row with nothing to read (`read` false) is empty.
+    pub fn of(story: &Story, read: bool) -> Status {
+        if story.is_malformed() {
+            Status::Malformed
+        } else if !read {
+            Status::Empty
+        } else if story.issues.contains(&RowIssue::TooLong) {
+            Status::TooLong
+        } else if story.issues.contains(&RowIssue::InvalidUtf8) {
+            Status::InvalidUtf8
+        } else {
+            Status::Ok
+        }
     }
 
     pub fn as_str(self) -> &'static str {

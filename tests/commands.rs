@@ -515,3 +515,50 @@ fn eval_warns_when_a_profile_is_scored_on_its_own_training_file() {
         assert_eq!(said.contains("was fitted on"), warned, "{input}: {said}");
     }
 }
+
+/// embed accounts for every row as classify does: a status in each line, and a warning for
+/// each row that is not ok. It wrote null or a partial text's vector without a word.
+#[test]
+fn embed_gives_each_row_a_status_and_warns_of_bad_ones() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("in.csv"),
+        b"id,text\ne,\nshort\nu3,too,many,fields\nb,caf\xff\nok,They gave the lead to the new hire.\n",
+    )
+    .unwrap();
+    let out = failup_env(
+        dir.path(),
+        &["embed", "in.csv", "-o", "out.jsonl"],
+        None,
+        &[HASHED],
+    );
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let lines = std::fs::read_to_string(dir.path().join("out.jsonl")).unwrap();
+    let statuses: Vec<String> = lines
+        .lines()
+        .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap()["status"].to_string())
+        .collect();
+    assert_eq!(
+        statuses,
+        [
+            "\"empty\"",
+            "\"malformed\"",
+            "\"malformed\"",
+            "\"invalid_utf8\"",
+            "\"ok\""
+        ]
+    );
+    let said = stderr(&out);
+    for (at, status) in [
+        ("in.csv:2: row 1 (id e)", "empty"),
+        ("in.csv:3: row 2 (id short)", "malformed"),
+        ("in.csv:4: row 3 (id u3)", "malformed"),
+        ("in.csv:5: row 4 (id b)", "invalid_utf8"),
+    ] {
+        assert!(
+            said.contains(at) && said.contains(&format!("status={status}")),
+            "{said}"
+        );
+    }
+    assert_eq!(said.matches("warning").count(), 4, "{said}");
+}

@@ -1,5 +1,6 @@
 //! `failup embed`: sentence embeddings as JSON Lines, one per input row, in order.
 
+use std::collections::BTreeMap;
 use std::io::Write;
 use std::sync::atomic::AtomicBool;
 use std::sync::Arc;
@@ -13,6 +14,7 @@ use failup::error::{Error, Result};
 use failup::input::{printable, Columns, RowIssue, Source, Story, StoryReader, UNCLOSED_QUOTE};
 use failup::pipeline::{Embedded, Engine, Want};
 use failup::progress::Progress;
+use failup::record::Status;
 use failup::shard::Shard;
 use failup::sink::{Settings, Sink};
 
@@ -54,6 +56,7 @@ pub fn run(args: EmbedArgs) -> Result<()> {
     let mut progress = Progress::new(args.quiet, bytes, total);
     let start = Instant::now();
     let mut blank_lines = super::BlankLineWarnings::default();
+    let mut warnings = RowWarnings::default();
     let mut written = done;
     let outcome: Result<()> = (|| loop {
         let chunk = reader.next_chunk(args.chunk_size as usize)?;
@@ -61,14 +64,19 @@ pub fn run(args: EmbedArgs) -> Result<()> {
         if chunk.is_empty() {
             return Ok(());
         }
-        warn_unclosed(&chunk, reader.name());
         let texts: Vec<&str> = chunk.iter().map(|s| s.text.as_str()).collect();
         // The whole story's embedding, at parity with the reference implementation, whatever
         // the classifier reads.
         let embedded = engine
             .encoder()
             .embed_texts_until(&texts, Want::default(), &stop)?;
-        write_lines(&mut sink, &chunk, &embedded, shard.is_some())?;
+        let statuses: Vec<Status> = (chunk.iter().zip(&embedded))
+            .map(|(story, e)| Status::of(story, e.embedding.is_some()))
+            .collect();
+        for (story, &status) in chunk.iter().zip(&statuses) {
+            warnings.tell(story, status, reader.name());
+        }
+        write_lines(&mut sink, &chunk, &embedded, &statuses, shard.is_some())?;
         written += chunk.len() as u64;
         sink.checkpoint(written, &settings, &reader.digest())?;
         pause.after_checkpoint(written, &stop);
@@ -76,6 +84,7 @@ pub fn run(args: EmbedArgs) -> Result<()> {
     })();
     progress.finish();
     blank_lines.tell_rest();
+    warnings.tell_rest();
     match outcome {
         Ok(()) => {}
         Err(Error::Interrupted) => {
@@ -94,36 +103,77 @@ pub fn run(args: EmbedArgs) -> Result<()> {
     super::commit_output(sink, shard, &reader, &settings)
 }
 
-/// Embeddings carry no status column, so a row that swallowed the rest of the input behind a
-/// quote that never closes is told here.
-fn warn_unclosed(chunk: &[Story], file: &str) {
-    for story in chunk
-        .iter()
-        .filter(|s| s.issues.contains(&RowIssue::UnclosedQuote))
-    {
-        eprintln!(
-            "warning: {file}:{}: row {} (id {}): {UNCLOSED_QUOTE}",
+/// Rows that are not `ok`, told as classify tells them: the first few one by one (a quote
+/// that never closes always, as it swallowed rows), then a count per status at the end.
+#[derive(Default)]
+struct RowWarnings {
+    told: usize,
+    counts: BTreeMap<&'static str, u64>,
+}
+
+impl RowWarnings {
+    const ONE_BY_ONE: usize = 10;
+
+    fn tell(&mut self, story: &Story, status: Status, file: &str) {
+        let at = format!(
+            "{file}:{}: row {} (id {})",
             story.line,
             story.row,
             printable(&story.id)
         );
+        if story.issues.contains(&RowIssue::UnclosedQuote) {
+            eprintln!("warning: {at}: {UNCLOSED_QUOTE}; flagged status=malformed");
+        }
+        let problem = match status {
+            Status::Ok => return,
+            Status::Malformed => "number of fields differs from the header",
+            Status::Empty => "nothing to read (empty, or no word the model knows); embedding null",
+            Status::InvalidUtf8 => "bytes that are not text replaced with U+FFFD",
+            Status::TooLong => "text longer than 1 MiB; embedded from its start",
+        };
+        *self.counts.entry(status.as_str()).or_default() += 1;
+        if self.told < Self::ONE_BY_ONE {
+            eprintln!(
+                "warning: {at}: {problem}; flagged status={}",
+                status.as_str()
+            );
+        }
+        self.told += 1;
+    }
+
+    fn tell_rest(&self) {
+        if self.told > Self::ONE_BY_ONE {
+            let counts: Vec<String> = self
+                .counts
+                .iter()
+                .map(|(s, n)| format!("{n} {s}"))
+                .collect();
+            eprintln!(
+                "warning: {} rows flagged in all ({}); their status is in each line",
+                self.told,
+                counts.join(", ")
+            );
+        }
     }
 }
 
-/// One JSON line per story: its id, token count and embedding (and its input row in a shard).
+/// One JSON line per story: its id, token count, status and embedding (and its input row in a
+/// shard).
 fn write_lines(
     sink: &mut Sink,
     chunk: &[Story],
     embedded: &[Embedded],
+    statuses: &[Status],
     row_numbers: bool,
 ) -> Result<()> {
     let name = sink.name();
-    for (story, e) in chunk.iter().zip(embedded) {
+    for ((story, e), status) in chunk.iter().zip(embedded).zip(statuses) {
         let mut line = json!({
             "id": story.id,
             "tokens": e.tokens,
             "truncated": e.truncated,
             "chunks": e.chunks,
+            "status": status.as_str(),
             "embedding": e.embedding,
         });
         if row_numbers {
