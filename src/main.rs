@@ -10,6 +10,13 @@ mod commands;
 use cli::Cli;
 
 fn main() -> ExitCode {
+    // `FAILUP_PROFILE= failup …` is how a shell user switches a setting off for one command;
+    // clap would read the empty value as a missing or unparsable one.
+    for (key, value) in std::env::vars_os() {
+        if value.is_empty() && key.to_str().is_some_and(|k| k.starts_with("FAILUP_")) {
+            std::env::remove_var(key);
+        }
+    }
     let cli = Cli::parse();
     match commands::run(cli) {
         Ok(code) => code,

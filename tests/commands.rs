@@ -562,3 +562,17 @@ fn embed_gives_each_row_a_status_and_warns_of_bad_ones() {
     }
     assert_eq!(said.matches("warning").count(), 4, "{said}");
 }
+
+/// An empty FAILUP_ variable (`FAILUP_PROFILE= failup …`) counts as unset, as shells use it;
+/// it failed every command with "a value is required".
+#[test]
+fn an_empty_failup_variable_counts_as_unset() {
+    let out = failup_env(
+        &repo_path(""),
+        &["advise", "They gave the lead to the new hire."],
+        None,
+        &[HASHED, ("FAILUP_PROFILE", ""), ("FAILUP_THREADS", "")],
+    );
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert!(stdout(&out).contains("confidence"), "{}", stdout(&out));
+}
