@@ -19,6 +19,30 @@ fn models_prepare_for_rten_has_nothing_to_do() {
         stderr(&out)
     );
     assert_eq!(stdout(&out), "");
+    assert!(stderr(&out).contains("loads all-MiniLM-L6-v2 on the rten engine"));
+}
+
+/// `models prepare` checks that the model loads, as its help says: a damaged model file is
+/// told there, not at the first run.
+#[test]
+fn models_prepare_refuses_a_model_that_does_not_load() {
+    let dir = tempfile::tempdir().unwrap();
+    let bundled = repo_path("models/all-MiniLM-L6-v2");
+    std::fs::create_dir(dir.path().join("1_Pooling")).unwrap();
+    for name in [
+        "config.json",
+        "tokenizer.json",
+        "modules.json",
+        "sentence_bert_config.json",
+        "1_Pooling/config.json",
+    ] {
+        std::fs::copy(bundled.join(name), dir.path().join(name)).unwrap();
+    }
+    std::fs::write(dir.path().join("model.onnx"), "junk\n").unwrap();
+    let model = dir.path().to_str().unwrap();
+    let out = failup(&["models", "prepare", "--backend", "rten", "--model", model]);
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    assert!(stderr(&out).contains("model.onnx"), "{}", stderr(&out));
 }
 
 #[cfg(not(feature = "rust-bert"))]

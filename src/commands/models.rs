@@ -1,8 +1,10 @@
 //! `failup models prepare`: make what a backend needs beyond the model folder.
 
 use crate::cli::{ModelsCommand, PrepareArgs};
+use failup::chunk::LongText;
 use failup::embed::{prepare, Backend, ModelDir};
 use failup::error::Result;
+use failup::pipeline::{Engine, EngineOptions};
 
 pub fn run(command: ModelsCommand) -> Result<()> {
     match command {
@@ -36,5 +38,23 @@ fn run_prepare(args: PrepareArgs) -> Result<()> {
             super::print_out(&format!("{}\n", path.display()))?;
         }
     }
+    // As the help promises: a broken model file, or an engine this CPU cannot run, is told
+    // now rather than at the first real run.
+    let engine = Engine::load(&EngineOptions {
+        model: args.model.clone(),
+        taxonomy: None,
+        backend,
+        threads: 0,
+        batch_size: None,
+        long_text: LongText::default(),
+        precision: None,
+    })?;
+    eprintln!(
+        "failup: {} loads {} on the {} engine in {}",
+        model.dir.display(),
+        engine.model.name(),
+        engine.backend.name(),
+        engine.precision.name()
+    );
     Ok(())
 }
