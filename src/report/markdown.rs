@@ -46,7 +46,7 @@ fn ids(list: &[String], count: u64) -> String {
     }
     let mut s = list
         .iter()
-        .map(|i| format!("`{}`", code(i)))
+        .map(|i| code_span(i, true))
         .collect::<Vec<_>>()
         .join(", ");
     if (list.len() as u64) < count {
@@ -55,17 +55,28 @@ fn ids(list: &[String], count: u64) -> String {
     s
 }
 
-/// Text inside a code span: no backticks, pipes or line breaks (GitHub still splits table
-/// cells on `|` inside code spans, so it is replaced by a look-alike).
-fn code(s: &str) -> String {
-    s.chars()
-        .map(|c| match c {
-            '`' => '\'',
-            '|' => '¦',
-            c if c.is_control() || c.is_whitespace() => ' ',
-            c => c,
-        })
-        .collect()
+/// `s` as a code span that shows it exactly: fenced with one backtick more than its longest
+/// run of them, and padded with a space where it starts or ends with a backtick or a space
+/// (CommonMark takes one space off each end). Line breaks become spaces, as in any span. In a
+/// table cell a `|` would end the cell, even inside code, so it is escaped as GFM asks.
+fn code_span(s: &str, in_table: bool) -> String {
+    let mut text: String = s
+        .chars()
+        .map(|c| if c.is_control() { ' ' } else { c })
+        .collect();
+    if text.is_empty() {
+        return "` `".into();
+    }
+    let longest = text.split(|c| c != '`').map(str::len).max().unwrap_or(0);
+    let fence = "`".repeat(longest + 1);
+    let edge = |c: Option<char>| matches!(c, Some('`' | ' '));
+    if edge(text.chars().next()) || edge(text.chars().last()) {
+        text = format!(" {text} ");
+    }
+    if in_table {
+        text = text.replace('|', "\\|");
+    }
+    format!("{fence}{text}{fence}")
 }
 
 pub fn render(summary: &Summary) -> String {
@@ -74,11 +85,11 @@ pub fn render(summary: &Summary) -> String {
     let set = &summary.settings;
     let mut o = String::new();
 
-    o += &format!("# failup report: `{}`\n\n", code(&h.input.name));
+    o += &format!("# failup report: {}\n\n", code_span(&h.input.name, false));
     o += "| | |\n|---|---|\n";
     o += &format!(
-        "| input | `{}`, {} rows |\n",
-        code(&h.input.name),
+        "| input | {}, {} rows |\n",
+        code_span(&h.input.name, true),
         h.input.rows
     );
     o += &format!("| failup | {} |\n", h.failup_version);
@@ -92,14 +103,14 @@ pub fn render(summary: &Summary) -> String {
     o += &format!(
         "| story text | {} |\n",
         match &h.text_column {
-            Some(c) => format!("column `{}`", code(c)),
+            Some(c) => format!("column {}", code_span(c, true)),
             None => "not in the input: stories are shown by id only (pass it through with \
                      `failup classify --keep-columns text`)"
                 .to_string(),
         }
     );
     if let Some(g) = &h.group_by {
-        o += &format!("| grouped by | `{}` |\n", code(g));
+        o += &format!("| grouped by | {} |\n", code_span(g, true));
     }
 
     o += "\n## Totals\n\n| | count | rows |\n|---|---:|---|\n";
@@ -115,7 +126,7 @@ pub fn render(summary: &Summary) -> String {
         .errored
         .statuses
         .iter()
-        .map(|(s, n)| format!("`{}`: {n}", code(s)))
+        .map(|(s, n)| format!("{}: {n}", code_span(s, true)))
         .collect();
     o += &format!(
         "| errored | {} | {}{} |\n",
@@ -129,8 +140,8 @@ pub fn render(summary: &Summary) -> String {
     );
     for f in &t.flagged {
         o += &format!(
-            "| flagged `{}` (classified) | {} | {} |\n",
-            code(&f.status),
+            "| flagged {} (classified) | {} | {} |\n",
+            code_span(&f.status, true),
             f.count,
             ids(&f.ids, f.count)
         );
@@ -140,7 +151,7 @@ pub fn render(summary: &Summary) -> String {
         let pairs: Vec<String> = t
             .also_pairs
             .iter()
-            .map(|p| format!("{} + {}: {}", code(&p.category), code(&p.also), p.count))
+            .map(|p| format!("{} + {}: {}", escape(&p.category), escape(&p.also), p.count))
             .collect();
         o += &format!(
             "| with a second scenario (`also`) | {} | {} |\n",
@@ -209,10 +220,10 @@ pub fn render(summary: &Summary) -> String {
 
     if let Some(g) = &summary.groups {
         o += &format!(
-            "\n## By `{}`\n\nShare of each group's classified stories, with counts; largest \
+            "\n## By {}\n\nShare of each group's classified stories, with counts; largest \
              groups first. ⚠ marks a small group (fewer than {} stories), whose shares are \
              unreliable.\n\n",
-            code(&g.column),
+            code_span(&g.column, false),
             set.small_group_below
         );
         o += &format!("| {} | stories |", escape(&g.column));
@@ -292,8 +303,8 @@ fn story(st: &StoryRef, with_margin: bool) -> String {
         format!("confidence {:.4}", st.confidence)
     };
     match &st.text {
-        Some(t) => format!("- `{}` ({figure}): {}\n", code(&st.id), escape(t)),
-        None => format!("- `{}` ({figure})\n", code(&st.id)),
+        Some(t) => format!("- {} ({figure}): {}\n", code_span(&st.id, false), escape(t)),
+        None => format!("- {} ({figure})\n", code_span(&st.id, false)),
     }
 }
 
@@ -313,7 +324,12 @@ mod tests {
     }
 
     #[test]
-    fn code_spans_cannot_break_out() {
-        assert_eq!(code("a`b|c\n"), "a'b¦c ");
+    fn code_spans_show_their_text_exactly_and_cannot_break_out() {
+        assert_eq!(code_span("plain", false), "`plain`");
+        assert_eq!(code_span("a`b|c\n", false), "`` a`b|c  ``");
+        assert_eq!(code_span("a`b|c", true), "``a`b\\|c``");
+        assert_eq!(code_span("`x``", false), "``` `x`` ```");
+        assert_eq!(code_span(" x ", false), "`  x  `");
+        assert_eq!(code_span("", false), "` `");
     }
 }
