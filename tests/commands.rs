@@ -576,3 +576,30 @@ fn an_empty_failup_variable_counts_as_unset() {
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
     assert!(stdout(&out).contains("confidence"), "{}", stdout(&out));
 }
+
+/// advise names where standard input stops being UTF-8 and how to convert it.
+#[test]
+fn advise_names_the_first_byte_of_stdin_that_is_not_utf8() {
+    let mut child = failup_command()
+        .args(["advise", "-"])
+        .env(HASHED.0, HASHED.1)
+        .stdin(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    use std::io::Write;
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(b"They gave the caf\xe9 to him.")
+        .unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        stderr(&out).contains("byte 17 (counting from 0)") && stderr(&out).contains("iconv"),
+        "{}",
+        stderr(&out)
+    );
+}

@@ -9,11 +9,17 @@ pub fn run(args: AdviseArgs) -> Result<()> {
     let text = match args.text.as_deref() {
         Some(t) if t != "-" => t.to_string(),
         _ => {
-            let mut buf = String::new();
+            let mut buf = Vec::new();
             std::io::stdin()
-                .read_to_string(&mut buf)
+                .read_to_end(&mut buf)
                 .map_err(|e| Error::io("<stdin>", e))?;
-            buf
+            String::from_utf8(buf).map_err(|e| {
+                Error::Usage(format!(
+                    "standard input is not UTF-8 text: byte {} (counting from 0) starts no \
+                     character; convert it first, e.g. iconv -f windows-1252 -t utf-8",
+                    e.utf8_error().valid_up_to()
+                ))
+            })?
         }
     };
     if failup::input::is_blank(&text) {
