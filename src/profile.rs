@@ -51,9 +51,17 @@ pub struct Profile {
     pub model: String,
     pub model_sha256: String,
     pub taxonomy_sha256: String,
-    /// SHA-256 of the labelled file the profile was fitted on.
+    /// SHA-256 of the labelled file the profile was fitted on: the few-shot head's examples,
+    /// or, for a calibration alone, its stories.
     pub training_sha256: String,
     pub training_rows: usize,
+    /// SHA-256 of the stories the calibration was fitted on (of the list of their files'
+    /// SHA-256s, for several), when it was; kept apart so a calibrated head still names its
+    /// examples.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub calibration_sha256: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub calibration_rows: Option<usize>,
     pub calibration: Option<Calibration>,
     pub head: Option<Head>,
     pub examples: Vec<StoredExample>,
@@ -304,10 +312,17 @@ impl Profile {
             taxonomy_sha256: taxonomy_sha256(engine.taxonomy()),
             training_sha256: file_sha256(training)?,
             training_rows: rows,
+            calibration_sha256: None,
+            calibration_rows: None,
             calibration: None,
             head: None,
             examples: Vec::new(),
         })
+    }
+
+    /// Whether the head or the calibration was fitted on the file whose SHA-256 is `sha256`.
+    pub fn was_fitted_on(&self, sha256: &str) -> bool {
+        self.training_sha256 == sha256 || self.calibration_sha256.as_deref() == Some(sha256)
     }
 
     /// Fits a few-shot head on `examples` (embedded with states) for the engine's classifier

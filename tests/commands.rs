@@ -435,14 +435,18 @@ fn a_profile_with_impossible_values_is_refused() {
 #[test]
 fn train_and_calibrate_refuse_standard_input_with_what_to_do() {
     let dir = tempfile::tempdir().unwrap();
-    let text = std::fs::read_to_string(fixture("labelled.csv")).unwrap();
     for command in ["train", "calibrate"] {
-        let out = failup_env(
-            dir.path(),
-            &[command, "-", "-o", "p.json"],
-            Some(&text),
-            &[HASHED],
-        );
+        // A pipe, as `cat l.csv | failup train -` gives (closed at once: failup refuses
+        // before it reads, and a regression that reads finds it empty rather than hanging).
+        let (reader, writer) = std::io::pipe().unwrap();
+        drop(writer);
+        let out = failup_command()
+            .args([command, "-", "-o", "p.json"])
+            .env(HASHED.0, HASHED.1)
+            .current_dir(dir.path())
+            .stdin(reader)
+            .output()
+            .unwrap();
         assert_eq!(out.status.code(), Some(2), "{command}: {}", stderr(&out));
         assert!(
             stderr(&out).contains("save it to a file first"),
@@ -513,6 +517,26 @@ fn eval_warns_when_a_profile_is_scored_on_its_own_training_file() {
         assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
         let said = stderr(&out);
         assert_eq!(said.contains("was fitted on"), warned, "{input}: {said}");
+    }
+    // Calibrating the head keeps the record of its examples and adds the calibration's.
+    let args = [
+        "calibrate",
+        labelled,
+        "--profile",
+        "p.json",
+        "-o",
+        "pc.json",
+    ];
+    let out = failup_env(dir.path(), &args, None, &[HASHED]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    for input in [examples, labelled] {
+        let args = ["eval", input, "--profile", "pc.json", "-q"];
+        let out = failup_env(dir.path(), &args, None, &[HASHED]);
+        assert!(
+            stderr(&out).contains("was fitted on"),
+            "{input}: {}",
+            stderr(&out)
+        );
     }
 }
 

@@ -57,6 +57,8 @@ pub fn run(args: CalibrateArgs) -> Result<()> {
         let rows = read_labelled(ex, engine.taxonomy(), &columns, Dialect::default())?;
         let examples = embed_labelled(&engine, &rows, true)?;
         profile.fit_examples(&engine, &examples)?;
+        profile.training_sha256 = failup::profile::file_sha256(ex)?;
+        profile.training_rows = examples.len();
         profile.apply(&mut engine, "the fitted profile")?;
     }
     let labels = engine.taxonomy().labels();
@@ -134,8 +136,13 @@ pub fn run(args: CalibrateArgs) -> Result<()> {
         confidence_slope: slope,
         confidence_bias: bias,
     });
-    profile.training_sha256 = training_sha256(&args.inputs)?;
-    profile.training_rows = data.len();
+    let calibrated_on = training_sha256(&args.inputs)?;
+    if profile.head.is_none() {
+        profile.training_sha256 = calibrated_on.clone();
+        profile.training_rows = data.len();
+    }
+    profile.calibration_sha256 = Some(calibrated_on);
+    profile.calibration_rows = Some(data.len());
     profile.save(&args.output)?;
     eprintln!(
         "calibrated on {} stories: temperature {t:.4}, other rule min_score {:.3} min_margin \

@@ -17,7 +17,7 @@ use failup::profile::{
 /// A profile scored on the very file it was fitted on is scored on what it learned from.
 fn warn_if_fitted_on(profile: &Profile, input: &std::path::Path) {
     let is_file = std::fs::metadata(input).is_ok_and(|m| m.is_file());
-    if is_file && file_sha256(input).is_ok_and(|h| h == profile.training_sha256) {
+    if is_file && file_sha256(input).is_ok_and(|h| profile.was_fitted_on(&h)) {
         eprintln!(
             "warning: the profile was fitted on {} itself, so these figures score it on the \
              stories it learned from and overstate it; score it on stories it has not seen \
