@@ -11,6 +11,7 @@ const LAYERS: &[&str] = &[
     "vector",
     "taxonomy",
     "shard",
+    "transcode",
     "input",
     "sentences",
     "sink",
