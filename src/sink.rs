@@ -135,10 +135,10 @@ pub fn is_stream(path: &Path) -> bool {
 /// message. `Sink::open` checks again; commands call this first, so the mistake is told before
 /// the model loads, not after the work.
 pub fn check_output(flag: &str, path: &Path, input: Option<&Source>) -> Result<()> {
+    check_not_input(flag, path, input)?;
     if path == Path::new("-") {
         return Ok(());
     }
-    check_not_input(flag, path, input)?;
     if path.is_dir() {
         return Err(Error::Usage(format!(
             "{} is a folder; give {flag} a file name inside it",
@@ -315,27 +315,37 @@ fn check_same_files(outputs: &[(&str, &Path)]) -> Result<()> {
 }
 
 fn check_not_input(flag: &str, path: &Path, input: Option<&Source>) -> Result<()> {
-    // `failup classify - -o in.csv < in.csv`: standard input is the file itself.
-    if let Some(Source::Stdin) = input {
-        let stdin = file_behind(Path::new("/dev/stdin"));
-        if stdin.is_some() && stdin == file_behind(path) {
-            return Err(Error::Usage(format!(
-                "the output {} is the file standard input reads from; give {flag} another name",
-                path.display()
-            )));
-        }
+    let Some(input) = input else {
+        return Ok(());
+    };
+    // By identity, not name: `failup classify - -o in.csv < in.csv`, and standard output sent
+    // into the input (`>> in.csv`), where the run would read its own rows back without end.
+    let source = match input {
+        Source::Stdin => file_behind(Path::new("/dev/stdin")),
+        Source::File(p) => file_behind(p),
+    };
+    let reads_itself = source.is_some() && source == file_behind(path);
+    let named_alike = match input {
+        Source::File(inp) => matches!(
+            (inp.canonicalize(), path.canonicalize()),
+            (Ok(a), Ok(b)) if a == b
+        ),
+        Source::Stdin => false,
+    };
+    if !reads_itself && !named_alike {
+        return Ok(());
     }
-    if let Some(Source::File(inp)) = input {
-        if let (Ok(a), Ok(b)) = (inp.canonicalize(), path.canonicalize()) {
-            if a == b {
-                return Err(Error::Usage(format!(
-                    "the output {} is the input file; give {flag} another name",
-                    path.display()
-                )));
-            }
-        }
-    }
-    Ok(())
+    let output = match path == Path::new("-") {
+        true => "standard output".to_string(),
+        false => format!("the output {}", path.display()),
+    };
+    let input = match input {
+        Source::Stdin => "the file standard input reads from",
+        Source::File(_) => "the input file",
+    };
+    Err(Error::Usage(format!(
+        "{output} is {input}; give {flag} another file, so the input is not written over"
+    )))
 }
 
 impl Sink {

@@ -797,6 +797,41 @@ fn an_output_that_is_the_file_standard_input_reads_is_refused() {
         std::fs::read_to_string(dir.path().join("in.csv")).unwrap(),
         stories
     );
+    // Standard output appended to the input (`>> in.csv`): the run would read its own rows
+    // back without end.
+    for (args, stdin) in [
+        (&["classify", "in.csv"][..], false),
+        (&["classify", "-"][..], true),
+        (
+            &["classify", "in.csv", "-o", "o.csv", "--report", "-"][..],
+            false,
+        ),
+    ] {
+        let append = || {
+            std::fs::OpenOptions::new()
+                .append(true)
+                .open(dir.path().join("in.csv"))
+                .unwrap()
+        };
+        let mut cmd = failup_command();
+        cmd.args(args)
+            .env(HASHED.0, HASHED.1)
+            .current_dir(dir.path());
+        if stdin {
+            cmd.stdin(std::fs::File::open(dir.path().join("in.csv")).unwrap());
+        }
+        let out = cmd.stdout(append()).output().unwrap();
+        assert_eq!(out.status.code(), Some(2), "{args:?}");
+        assert!(
+            stderr(&out).contains("standard output is the"),
+            "{}",
+            stderr(&out)
+        );
+    }
+    assert_eq!(
+        std::fs::read_to_string(dir.path().join("in.csv")).unwrap(),
+        stories
+    );
 }
 
 #[test]
