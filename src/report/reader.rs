@@ -535,14 +535,12 @@ impl ClassifiedReader {
         } else {
             "empty".to_string()
         };
-        // classify read only the cell's first MiB, and its report counted those words; the
-        // kept text column holds the whole cell.
+        // classify reads only a cell's first MiB (whatever the row's status: a ragged row's
+        // too), and its report counted those words; the kept text column holds the whole cell.
         let mut text = raw.text;
-        if status == Status::TooLong.as_str() {
-            text.iter_mut().for_each(|t| {
-                cut_to_max_text(t);
-            });
-        }
+        text.iter_mut().for_each(|t| {
+            cut_to_max_text(t);
+        });
         let row = match raw.row.as_deref() {
             None => self.rows,
             Some(r) => r.parse::<u64>().ok().filter(|&r| r > 0).ok_or_else(|| {
@@ -730,19 +728,20 @@ mod tests {
     }
 
     #[test]
-    fn a_too_long_rows_kept_text_is_cut_where_classify_cut_it() {
+    fn a_long_kept_text_is_cut_where_classify_cut_it() {
         let long = "word ".repeat(MAX_TEXT_BYTES / 4);
         let csv = format!(
             "id,category,confidence,runner_up,margin,tokens,truncated,status,text\n\
              1,other,0.9,passed_over,0.2,40,false,too_long,{long}\n\
-             2,other,0.9,passed_over,0.2,40,false,ok,{long}\n"
+             2,other,0.9,passed_over,0.2,40,false,malformed,{long}\n\
+             3,other,0.9,passed_over,0.2,40,false,ok,short\n"
         );
         let rows = read(&csv, None).unwrap();
         let lens: Vec<_> = rows
             .iter()
             .map(|r| r.text.as_ref().unwrap().len())
             .collect();
-        assert_eq!(lens, [MAX_TEXT_BYTES, long.len()]);
+        assert_eq!(lens, [MAX_TEXT_BYTES, MAX_TEXT_BYTES, 5]);
     }
 
     #[test]
