@@ -139,6 +139,17 @@ pub fn check_output(flag: &str, path: &Path, input: Option<&Source>) -> Result<(
     if path == Path::new("-") {
         return Ok(());
     }
+    // failup writes plain text; a `.gz` name would promise what the file is not.
+    if path
+        .extension()
+        .is_some_and(|e| e.eq_ignore_ascii_case("gz"))
+    {
+        return Err(Error::Usage(format!(
+            "{flag} {0}: failup writes it uncompressed, so it would not be gzip as its name \
+             says; write to a plain name, or compress the stream: {flag} - | gzip > {0}",
+            path.display()
+        )));
+    }
     if path.is_dir() {
         return Err(Error::Usage(format!(
             "{} is a folder; give {flag} a file name inside it",

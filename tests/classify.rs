@@ -498,4 +498,23 @@ fn the_output_name_chooses_json_lines_and_a_gz_name_is_refused() {
         stderr(&out)
     );
     assert!(!dir.path().join("out.csv.gz").exists());
+    // Every output, not only the rows.
+    for args in [
+        &["embed", input, "-q", "-o", "e.jsonl.gz"][..],
+        &[
+            "classify",
+            input,
+            "-q",
+            "-o",
+            "o.csv",
+            "--report",
+            "r.json.GZ",
+        ][..],
+        &["merge", "--rows", "a.csv", "b.csv", "-o", "m.csv.gz"][..],
+    ] {
+        let out = failup_env(dir.path(), args, None, &[HASHED]);
+        assert_eq!(out.status.code(), Some(2), "{args:?}");
+        assert!(stderr(&out).contains("uncompressed"), "{}", stderr(&out));
+    }
+    assert!(!dir.path().join("o.csv").exists());
 }

@@ -38,7 +38,7 @@ fn training_sha256(inputs: &[std::path::PathBuf]) -> Result<String> {
 
 pub fn run(args: CalibrateArgs) -> Result<()> {
     // Told before the model loads, not after the fitting.
-    for input in &args.inputs {
+    for input in args.inputs.iter().chain(&args.fewshot.examples) {
         super::refuse_a_stream("calibrate", input)?;
         let input = failup::input::Source::from_arg(input);
         failup::sink::check_output("-o", &args.output, Some(&input))?;

@@ -34,7 +34,6 @@ pub fn run(args: ClassifyArgs) -> Result<()> {
     if let Some(shard) = shard {
         reader.set_shard(shard);
     }
-    refuse_compressed_name(&args.output)?;
     if args.group_by.is_some() && args.report.is_none() && args.summary_out.is_none() {
         return Err(Error::Usage(
             "--group-by breaks down a report: add --report FILE or --summary-out FILE".into(),
@@ -311,22 +310,6 @@ fn write_summaries(
         report::ColorChoice::Auto,
         Some(source),
     )
-}
-
-/// failup writes its rows uncompressed; a `.gz` name would promise what the file is not.
-fn refuse_compressed_name(output: &Path) -> Result<()> {
-    if !output
-        .extension()
-        .is_some_and(|e| e.eq_ignore_ascii_case("gz"))
-    {
-        return Ok(());
-    }
-    Err(Error::Usage(format!(
-        "-o {0}: failup writes its rows uncompressed, so the file would not be gzip as its \
-         name says; write to a plain name, or compress the stream: failup classify INPUT -o - \
-         | gzip > {0}",
-        output.display()
-    )))
 }
 
 /// Skips the `done` rows a resumed run keeps, feeding them to its report as an uninterrupted

@@ -5,6 +5,8 @@ use failup::error::{Error, Result};
 use failup::report::partial::PartialSummary;
 
 pub fn run(args: MergeArgs) -> Result<()> {
+    // Told before the parts are read and checked.
+    failup::sink::check_output("-o", &args.output, None)?;
     if args.rows {
         let merged = failup::merge::merge_rows(&args.parts, &args.output)?;
         eprintln!(
