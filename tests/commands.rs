@@ -573,18 +573,36 @@ fn embed_gives_each_row_a_status_and_warns_of_bad_ones() {
         ]
     );
     let said = stderr(&out);
-    for (at, status) in [
+    let warnings: Vec<&str> = said.lines().filter(|l| l.starts_with("warning")).collect();
+    assert_eq!(warnings.len(), 4, "{said}");
+    for (line, (at, status)) in warnings.iter().zip([
         ("in.csv:2: row 1 (id e)", "empty"),
         ("in.csv:3: row 2 (id short)", "malformed"),
         ("in.csv:4: row 3 (id u3)", "malformed"),
         ("in.csv:5: row 4 (id b)", "invalid_utf8"),
-    ] {
+    ]) {
         assert!(
-            said.contains(at) && said.contains(&format!("status={status}")),
-            "{said}"
+            line.contains(at) && line.ends_with(&format!("status={status}")),
+            "{line}"
         );
     }
-    assert_eq!(said.matches("warning").count(), 4, "{said}");
+    // A quote that never closes is told once, as such.
+    let quoted = "id,text\n1,I lost my job\n2,\"open\n3,more\n";
+    std::fs::write(dir.path().join("q.csv"), quoted).unwrap();
+    let out = failup_env(
+        dir.path(),
+        &["embed", "q.csv", "-o", "q.jsonl"],
+        None,
+        &[HASHED],
+    );
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let said = stderr(&out);
+    let warnings: Vec<&str> = said.lines().filter(|l| l.starts_with("warning")).collect();
+    assert_eq!(warnings.len(), 1, "{said}");
+    assert!(
+        warnings[0].contains("row 2 (id 2): a quoted field opens"),
+        "{said}"
+    );
 }
 
 /// An empty FAILUP_ variable (`FAILUP_PROFILE= failup …`) counts as unset, as shells use it;

@@ -121,7 +121,10 @@ impl RowWarnings {
             story.row,
             printable(&story.id)
         );
-        if story.issues.contains(&RowIssue::UnclosedQuote) {
+        // Rows were lost into this one: said however many warnings came before, and said
+        // once, in place of the ragged-row warning its status would give.
+        let unclosed = story.issues.contains(&RowIssue::UnclosedQuote);
+        if unclosed {
             eprintln!("warning: {at}: {UNCLOSED_QUOTE}; flagged status=malformed");
         }
         let problem = match status {
@@ -132,7 +135,7 @@ impl RowWarnings {
             Status::TooLong => "text longer than 1 MiB; embedded from its start",
         };
         *self.counts.entry(status.as_str()).or_default() += 1;
-        if self.told < Self::ONE_BY_ONE {
+        if self.told < Self::ONE_BY_ONE && !unclosed {
             eprintln!(
                 "warning: {at}: {problem}; flagged status={}",
                 status.as_str()
