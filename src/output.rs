@@ -227,13 +227,13 @@ impl<W: Write> RowWriter<W> {
         }
     }
 
-    /// Flushes and returns the underlying writer.
     /// The destination as it stands, for a run that failed: nothing more is flushed, as the
     /// failure may be the destination's own (a full disk).
     pub fn abandon(self) -> W {
         self.out
     }
 
+    /// Flushes and returns the underlying writer.
     pub fn finish(mut self) -> Result<W> {
         self.out.flush().map_err(|e| Error::io(&self.name, e))?;
         Ok(self.out)

@@ -366,7 +366,7 @@ fn examples_never_silently_replace_a_profiles_head_and_eval_names_its_mode() {
     );
     assert_eq!(
         mode(&["--examples", examples, "--profile", "cal.json"]),
-        "few-shot (--examples)"
+        "few-shot (--examples), calibrated by --profile cal.json"
     );
 }
 
@@ -644,4 +644,20 @@ fn advise_names_the_first_byte_of_stdin_that_is_not_utf8() {
         "{}",
         stderr(&out)
     );
+    // UTF-16 with a byte-order mark ("Unicode" text on Windows) is read as such.
+    let story = "\u{FEFF}They gave the café project to the new hire.";
+    let utf16: Vec<u8> = story.encode_utf16().flat_map(u16::to_le_bytes).collect();
+    let plain = failup_env(&repo_path(""), &["advise", &story[3..]], None, &[HASHED]);
+    let mut child = failup_command()
+        .args(["advise", "-"])
+        .env(HASHED.0, HASHED.1)
+        .stdin(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    child.stdin.take().unwrap().write_all(&utf16).unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert_eq!(stdout(&out), stdout(&plain));
 }

@@ -13,13 +13,28 @@ pub fn run(args: AdviseArgs) -> Result<()> {
             std::io::stdin()
                 .read_to_end(&mut buf)
                 .map_err(|e| Error::io("<stdin>", e))?;
-            String::from_utf8(buf).map_err(|e| {
-                Error::Usage(format!(
-                    "standard input is not UTF-8 text: byte {} (counting from 0) starts no \
+            // Text saved as "Unicode" on Windows is UTF-16 with a byte-order mark.
+            if buf.starts_with(&[0xFF, 0xFE]) || buf.starts_with(&[0xFE, 0xFF]) {
+                let mut text = String::new();
+                failup::transcode::Utf8Stream::new(&buf[..], encoding_rs::UTF_16LE)
+                    .read_to_string(&mut text)
+                    .map_err(|_| {
+                        Error::Usage(
+                            "standard input starts as UTF-16 but holds a broken sequence; \
+                             save it again as UTF-8"
+                                .into(),
+                        )
+                    })?;
+                text
+            } else {
+                String::from_utf8(buf).map_err(|e| {
+                    Error::Usage(format!(
+                        "standard input is not UTF-8 text: byte {} (counting from 0) starts no \
                      character; convert it first, e.g. iconv -f windows-1252 -t utf-8",
-                    e.utf8_error().valid_up_to()
-                ))
-            })?
+                        e.utf8_error().valid_up_to()
+                    ))
+                })?
+            }
         }
     };
     if failup::input::is_blank(&text) {

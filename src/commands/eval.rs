@@ -151,7 +151,13 @@ pub fn run(args: EvalArgs) -> Result<ExitCode> {
             "few-shot, stratified {k}-fold cross-validation (seed {})",
             args.seed
         ),
-        (None, f) if f.examples.is_some() => "few-shot (--examples)".into(),
+        (None, f) if f.examples.is_some() => match &f.profile {
+            Some(_) => format!(
+                "few-shot (--examples), calibrated by --profile {}",
+                shown(&f.profile)
+            ),
+            None => "few-shot (--examples)".into(),
+        },
         (None, f) if head => format!("few-shot (the head of --profile {})", shown(&f.profile)),
         (None, f) if f.profile.is_some() => {
             format!("zero-shot, calibrated by --profile {}", shown(&f.profile))

@@ -537,10 +537,10 @@ struct ScenarioAcc {
     unsure: BestN,
 }
 
-/// An id as a report lists it: a blank one, which would list as nothing (or, in Markdown, run
+/// An id as a report lists it: a blank one (empty or spaces), which would list as nothing (or, in Markdown, run
 /// into its neighbours), by its row number.
 fn listed_id(row: u64, id: String) -> String {
-    match id.is_empty() {
+    match id.trim().is_empty() {
         true => format!("(row {row})"),
         false => id,
     }
@@ -1025,7 +1025,7 @@ mod tests {
         for (row, status) in [(1, "empty"), (2, "ok"), (3, "empty")] {
             b.add(ReportRow {
                 row,
-                id: if row == 3 { "c".into() } else { String::new() },
+                id: ["", "  ", "c"][row as usize - 1].into(),
                 category: (status == "ok").then_some(0),
                 confidence: 0.9,
                 runner_up: Some(3),
