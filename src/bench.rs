@@ -186,7 +186,7 @@ pub fn run(engine: &Engine, input: &BenchInput, settings: BenchSettings) -> Resu
         if timed.tokens == 0 {
             let rows = match timed.stories {
                 0 => "no data rows".to_string(),
-                n => format!("{n} rows, all empty or without a text cell"),
+                n => format!("{n} rows, none with a word the model knows"),
             };
             return Err(Error::Usage(format!(
                 "{}: no story with text to read ({rows}), so there is nothing to time; \

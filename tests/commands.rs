@@ -463,13 +463,32 @@ fn bench_refuses_a_file_with_no_story_to_read() {
     let dir = tempfile::tempdir().unwrap();
     for (name, text, says) in [
         ("header.csv", "id,text\n", "no data rows"),
-        ("empty.csv", "id,text\n1,\n2,  \n", "2 rows, all empty"),
+        (
+            "empty.csv",
+            "id,text\n1,\n2,  \n",
+            "2 rows, none with a word",
+        ),
     ] {
         std::fs::write(dir.path().join(name), text).unwrap();
         let out = failup_env(dir.path(), &["bench", name], None, &[HASHED]);
         assert_eq!(out.status.code(), Some(2), "{name}: {}", stdout(&out));
         assert!(stderr(&out).contains(says), "{}", stderr(&out));
     }
+    // A pipe (closed at once: bench refuses before it reads).
+    let (reader, writer) = std::io::pipe().unwrap();
+    drop(writer);
+    let out = failup_command()
+        .args(["bench", "-"])
+        .env(HASHED.0, HASHED.1)
+        .stdin(reader)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        stderr(&out).contains("save it to a file first"),
+        "{}",
+        stderr(&out)
+    );
 }
 
 /// Cross-validation with fewer stories of a scenario than folds says so.
