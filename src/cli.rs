@@ -267,9 +267,8 @@ pub struct TrainArgs {
     #[arg(long, default_value = "label", value_name = "NAME")]
     pub label_column: String,
 
-    /// Column holding the story text. Default: `text`, or `story`.
-    #[arg(long, value_name = "NAME")]
-    pub text_column: Option<String>,
+    #[command(flatten)]
+    pub columns: ColumnArgs,
 
     #[command(flatten)]
     pub model: ModelArgs,
@@ -291,9 +290,8 @@ pub struct CalibrateArgs {
     #[arg(long, default_value = "label", value_name = "NAME")]
     pub label_column: String,
 
-    /// Column holding the story text. Default: `text`, or `story`.
-    #[arg(long, value_name = "NAME")]
-    pub text_column: Option<String>,
+    #[command(flatten)]
+    pub columns: ColumnArgs,
 
     #[command(flatten)]
     pub fewshot: FewShotArgs,

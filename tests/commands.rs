@@ -680,3 +680,46 @@ fn advise_names_the_first_byte_of_stdin_that_is_not_utf8() {
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
     assert_eq!(stdout(&out), stdout(&plain));
 }
+
+/// train and calibrate take the reading flags eval takes (they had only --text-column): a
+/// tab-separated file whose header has more commas than tabs needs --delimiter tab.
+#[test]
+fn train_and_calibrate_read_with_the_delimiter_and_encoding_given() {
+    let dir = tempfile::tempdir().unwrap();
+    let (_, rows) = parse_csv(&std::fs::read_to_string(fixture("labelled.csv")).unwrap());
+    let mut tsv = b"story_id\tlabel\tstory (who, what, where, when)\n".to_vec();
+    for r in &rows {
+        tsv.extend(format!("S-{}\t{}\t{} Caf", r[0], r[1], r[2]).bytes());
+        tsv.extend(b"\xE9.\n");
+    }
+    std::fs::write(dir.path().join("l.tsv"), tsv).unwrap();
+    let reading = [
+        "--delimiter",
+        "tab",
+        "--encoding",
+        "latin1",
+        "--id-column",
+        "story_id",
+        "--text-column",
+        "story (who, what, where, when)",
+    ];
+    for command in ["train", "calibrate"] {
+        let args = [&[command, "l.tsv", "-o", "p.json"][..], &reading].concat();
+        let out = failup_env(dir.path(), &args, None, &[HASHED]);
+        assert_eq!(out.status.code(), Some(0), "{command}: {}", stderr(&out));
+        if command == "train" {
+            let profile = std::fs::read_to_string(dir.path().join("p.json")).unwrap();
+            assert!(profile.contains("\"S-l1\""), "ids from --id-column");
+        }
+        let args = [
+            command,
+            "l.tsv",
+            "-o",
+            "p.json",
+            "--text-column",
+            reading[7],
+        ];
+        let out = failup_env(dir.path(), &args, None, &[HASHED]);
+        assert_eq!(out.status.code(), Some(2), "{command} without --delimiter");
+    }
+}

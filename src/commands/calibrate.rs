@@ -64,12 +64,17 @@ pub fn run(args: CalibrateArgs) -> Result<()> {
     let labels = engine.taxonomy().labels();
     let mut rows = Vec::new();
     for input in &args.inputs {
-        let columns = labelled_columns(&args.label_column, args.text_column.clone(), None);
+        let c = &args.columns;
+        let columns = labelled_columns(
+            &args.label_column,
+            c.text_column.clone(),
+            c.id_column.clone(),
+        );
         rows.extend(read_labelled(
             input,
             engine.taxonomy(),
             &columns,
-            Dialect::default(),
+            c.dialect(),
         )?);
     }
     if rows.iter().all(|r| r.2 == rows[0].2) {

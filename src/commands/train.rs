@@ -2,7 +2,6 @@
 
 use crate::cli::TrainArgs;
 use failup::error::Result;
-use failup::input::Dialect;
 use failup::pipeline::Engine;
 use failup::profile::{embed_labelled, labelled_columns, read_labelled, Profile};
 
@@ -12,8 +11,13 @@ pub fn run(args: TrainArgs) -> Result<()> {
     let input = failup::input::Source::from_arg(&args.input);
     failup::sink::check_output("-o", &args.output, Some(&input))?;
     let engine = Engine::load(&super::engine_options(&args.model, true))?;
-    let columns = labelled_columns(&args.label_column, args.text_column.clone(), None);
-    let rows = read_labelled(&args.input, engine.taxonomy(), &columns, Dialect::default())?;
+    let c = &args.columns;
+    let columns = labelled_columns(
+        &args.label_column,
+        c.text_column.clone(),
+        c.id_column.clone(),
+    );
+    let rows = read_labelled(&args.input, engine.taxonomy(), &columns, c.dialect())?;
     let examples = embed_labelled(&engine, &rows, true)?;
     let mut profile = Profile::new(&engine, &args.input, examples.len())?;
     profile.fit_examples(&engine, &examples)?;
