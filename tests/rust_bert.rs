@@ -43,6 +43,16 @@ fn models_prepare_refuses_a_model_that_does_not_load() {
     let out = failup(&["models", "prepare", "--backend", "rten", "--model", model]);
     assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
     assert!(stderr(&out).contains("model.onnx"), "{}", stderr(&out));
+    // Beside good int8 weights, the damaged fp32 file is still found.
+    std::fs::copy(
+        bundled.join("model.int8.onnx"),
+        dir.path().join("model.int8.onnx"),
+    )
+    .unwrap();
+    let out = failup(&["models", "prepare", "--backend", "rten", "--model", model]);
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    assert!(stderr(&out).contains("in int8"), "{}", stderr(&out));
+    assert!(stderr(&out).contains("model.onnx"), "{}", stderr(&out));
 }
 
 #[cfg(not(feature = "rust-bert"))]

@@ -2,7 +2,7 @@
 
 use crate::cli::{ModelsCommand, PrepareArgs};
 use failup::chunk::LongText;
-use failup::embed::{prepare, Backend, ModelDir};
+use failup::embed::{prepare, Backend, ModelDir, Precision};
 use failup::error::Result;
 use failup::pipeline::{Engine, EngineOptions};
 
@@ -18,9 +18,9 @@ fn run_prepare(args: PrepareArgs) -> Result<()> {
     let prepared = prepare(backend, &model, args.force)?;
     match (&prepared.path, backend) {
         (None, Backend::Rten | Backend::Amx | Backend::Auto) => eprintln!(
-            "failup: {} runs {} as it is; nothing to prepare",
+            "failup: {} runs the model folder {} as it is; nothing to prepare",
             backend.name(),
-            model.dir.join("model.onnx").display()
+            model.dir.display()
         ),
         (None, backend) => eprintln!("failup: {}: nothing to prepare", backend.name()),
         (Some(path), backend) => {
@@ -39,22 +39,29 @@ fn run_prepare(args: PrepareArgs) -> Result<()> {
         }
     }
     // As the help promises: a broken model file, or an engine this CPU cannot run, is told
-    // now rather than at the first real run.
-    let engine = Engine::load(&EngineOptions {
-        model: args.model.clone(),
-        taxonomy: None,
-        backend,
-        threads: 0,
-        batch_size: None,
-        long_text: LongText::default(),
-        precision: None,
-    })?;
-    eprintln!(
-        "failup: {} loads {} on the {} engine in {}",
-        model.dir.display(),
-        engine.model.name(),
-        engine.backend.name(),
-        engine.precision.name()
-    );
+    // now rather than at the first real run. The default precision first, then fp32 where that
+    // is another file (model.onnx beside model.int8.onnx), as a few-shot head and embed use it.
+    let mut loaded = Vec::new();
+    for precision in [None, Some(Precision::Fp32)] {
+        let engine = Engine::load(&EngineOptions {
+            model: args.model.clone(),
+            taxonomy: None,
+            backend,
+            threads: 0,
+            batch_size: None,
+            long_text: LongText::default(),
+            precision,
+        })?;
+        if !loaded.contains(&engine.precision) {
+            eprintln!(
+                "failup: {} loads {} on the {} engine in {}",
+                model.dir.display(),
+                engine.model.name(),
+                engine.backend.name(),
+                engine.precision.name()
+            );
+            loaded.push(engine.precision);
+        }
+    }
     Ok(())
 }
