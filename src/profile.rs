@@ -55,11 +55,10 @@ pub struct Profile {
     /// or, for a calibration alone, its stories.
     pub training_sha256: String,
     pub training_rows: usize,
-    /// SHA-256 of the stories the calibration was fitted on (of the list of their files'
-    /// SHA-256s, for several), when it was; kept apart so a calibrated head still names its
-    /// examples.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub calibration_sha256: Option<String>,
+    /// SHA-256 of each file the calibration was fitted on, when it was; kept apart so a
+    /// calibrated head still names its examples.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub calibration_sha256: Vec<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub calibration_rows: Option<usize>,
     pub calibration: Option<Calibration>,
@@ -312,7 +311,7 @@ impl Profile {
             taxonomy_sha256: taxonomy_sha256(engine.taxonomy()),
             training_sha256: file_sha256(training)?,
             training_rows: rows,
-            calibration_sha256: None,
+            calibration_sha256: Vec::new(),
             calibration_rows: None,
             calibration: None,
             head: None,
@@ -322,7 +321,7 @@ impl Profile {
 
     /// Whether the head or the calibration was fitted on the file whose SHA-256 is `sha256`.
     pub fn was_fitted_on(&self, sha256: &str) -> bool {
-        self.training_sha256 == sha256 || self.calibration_sha256.as_deref() == Some(sha256)
+        self.training_sha256 == sha256 || self.calibration_sha256.iter().any(|c| c == sha256)
     }
 
     /// Fits a few-shot head on `examples` (embedded with states) for the engine's classifier

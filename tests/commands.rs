@@ -551,11 +551,24 @@ fn eval_warns_when_a_profile_is_scored_on_its_own_training_file() {
     for input in [examples, labelled] {
         let args = ["eval", input, "--profile", "pc.json", "-q"];
         let out = failup_env(dir.path(), &args, None, &[HASHED]);
-        assert!(
-            stderr(&out).contains("was fitted on"),
-            "{input}: {}",
-            stderr(&out)
-        );
+        assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+        let said = stderr(&out);
+        assert!(said.contains("was fitted on"), "{input}: {said}");
+    }
+    // One of several calibration files, and --examples that are the input.
+    let calibration = repo_path("data/calibration.csv");
+    let calibration = calibration.to_str().unwrap();
+    let args = ["calibrate", calibration, labelled, "-o", "two.json"];
+    let out = failup_env(dir.path(), &args, None, &[HASHED]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    for args in [
+        &["eval", labelled, "--profile", "two.json", "-q"][..],
+        &["eval", examples, "--examples", examples, "-q"][..],
+    ] {
+        let out = failup_env(dir.path(), args, None, &[HASHED]);
+        assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+        let said = stderr(&out);
+        assert!(said.contains("was fitted on"), "{args:?}: {said}");
     }
 }
 

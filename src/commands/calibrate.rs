@@ -141,12 +141,15 @@ pub fn run(args: CalibrateArgs) -> Result<()> {
         confidence_slope: slope,
         confidence_bias: bias,
     });
-    let calibrated_on = training_sha256(&args.inputs)?;
     if profile.head.is_none() {
-        profile.training_sha256 = calibrated_on.clone();
+        profile.training_sha256 = training_sha256(&args.inputs)?;
         profile.training_rows = data.len();
     }
-    profile.calibration_sha256 = Some(calibrated_on);
+    profile.calibration_sha256 = args
+        .inputs
+        .iter()
+        .map(|p| failup::profile::file_sha256(p))
+        .collect::<Result<_>>()?;
     profile.calibration_rows = Some(data.len());
     profile.save(&args.output)?;
     eprintln!(

@@ -14,12 +14,28 @@ use failup::profile::{
     apply_args, embed_labelled, file_sha256, labelled_columns, read_labelled, Labelled, Profile,
 };
 
-/// A profile scored on the very file it was fitted on is scored on what it learned from.
-fn warn_if_fitted_on(profile: &Profile, input: &std::path::Path) {
+/// A profile or examples scored on the very file they were fitted on are scored on what they
+/// learned from.
+fn warn_if_fitted_on(
+    profile: Option<&Profile>,
+    examples: Option<&std::path::Path>,
+    input: &std::path::Path,
+) {
     let is_file = std::fs::metadata(input).is_ok_and(|m| m.is_file());
-    if is_file && file_sha256(input).is_ok_and(|h| profile.was_fitted_on(&h)) {
+    let Some(input_sha256) = is_file.then(|| file_sha256(input).ok()).flatten() else {
+        return;
+    };
+    let learned_from = [
+        profile
+            .is_some_and(|p| p.was_fitted_on(&input_sha256))
+            .then_some("--profile"),
+        examples
+            .is_some_and(|e| file_sha256(e).is_ok_and(|h| h == input_sha256))
+            .then_some("--examples"),
+    ];
+    for flag in learned_from.into_iter().flatten() {
         eprintln!(
-            "warning: the profile was fitted on {} itself, so these figures score it on the \
+            "warning: {flag} was fitted on {} itself, so these figures score it on the \
              stories it learned from and overstate it; score it on stories it has not seen \
              (or use --cv for an honest figure)",
             input.display()
@@ -59,9 +75,11 @@ pub fn run(args: EvalArgs) -> Result<ExitCode> {
         ));
     }
     let (profile, head) = super::read_few_shot(&args.fewshot)?;
-    if let Some(p) = &profile {
-        warn_if_fitted_on(p, &args.input);
-    }
+    warn_if_fitted_on(
+        profile.as_ref(),
+        args.fewshot.examples.as_deref(),
+        &args.input,
+    );
     let mut engine = Engine::load(&super::engine_options(
         &args.model,
         head || args.cv.is_some(),
