@@ -1710,6 +1710,7 @@ fn a_closed_pipe_before_a_requested_report_is_an_error_naming_it() {
         stderr(&out)
     );
     assert!(!dir.path().join("r.json").exists());
+    assert!(!dir.path().join("s.json").exists());
 }
 
 /// Every command that prints to standard output ends quietly with its own exit code when the
