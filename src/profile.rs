@@ -218,6 +218,15 @@ fn unusable(story: &Story, header_fields: usize) -> Option<String> {
             story.row, story.fields
         ));
     }
+    // Learned from or scored as written, a story with U+FFFD in place of its letters would
+    // pass unseen: here it is an error to fix, as the rest of a curated set's problems are.
+    if story.issues.contains(&RowIssue::InvalidUtf8) {
+        return Some(format!(
+            "row {} has bytes that are not UTF-8 text; save the file as UTF-8, or give \
+             --encoding latin1 (or windows-1252) for a legacy export where the command takes it",
+            story.row
+        ));
+    }
     is_blank(&story.text).then(|| {
         format!(
             "row {} is labelled '{}' but has no text; give it its story or remove the row",

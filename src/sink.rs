@@ -145,8 +145,9 @@ pub fn check_output(flag: &str, path: &Path, input: Option<&Source>) -> Result<(
         .is_some_and(|e| e.eq_ignore_ascii_case("gz"))
     {
         return Err(Error::Usage(format!(
-            "{flag} {0}: failup writes it uncompressed, so it would not be gzip as its name \
-             says; write to a plain name, or compress the stream: {flag} - | gzip > {0}",
+            "{flag} {}: failup writes it uncompressed, so it would not be gzip as its name \
+             says; give it a plain name (to compress rows, a report or embeddings, send that \
+             output alone to standard output with `-` and pipe it into gzip)",
             path.display()
         )));
     }
@@ -331,17 +332,22 @@ fn check_not_input(flag: &str, path: &Path, input: Option<&Source>) -> Result<()
     };
     // By identity, not name: `failup classify - -o in.csv < in.csv`, and standard output sent
     // into the input (`>> in.csv`), where the run would read its own rows back without end.
+    // Only a regular file reads back what was written to it: standard input and output may
+    // well be one socket (inetd, socat), and that is a filter, not a loop.
     let source = match input {
-        Source::Stdin => file_behind(Path::new("/dev/stdin")),
-        Source::File(p) => file_behind(p),
+        Source::Stdin => Path::new("/dev/stdin"),
+        Source::File(p) => p.as_path(),
     };
+    let is_file = std::fs::metadata(source).is_ok_and(|m| m.is_file());
+    let source = file_behind(source).filter(|_| is_file);
     let reads_itself = source.is_some() && source == file_behind(path);
+    // `-` is standard output, whatever a file called `-` beside the input is.
     let named_alike = match input {
-        Source::File(inp) => matches!(
+        Source::File(inp) if path != Path::new("-") => matches!(
             (inp.canonicalize(), path.canonicalize()),
             (Ok(a), Ok(b)) if a == b
         ),
-        Source::Stdin => false,
+        _ => false,
     };
     if !reads_itself && !named_alike {
         return Ok(());

@@ -735,4 +735,20 @@ fn train_and_calibrate_read_with_the_delimiter_and_encoding_given() {
         let out = failup_env(dir.path(), &args, None, &[HASHED]);
         assert_eq!(out.status.code(), Some(2), "{command} without --delimiter");
     }
+    // Without --encoding, the Latin-1 bytes are refused by line, not learned as U+FFFD.
+    for command in ["train", "calibrate", "eval"] {
+        let mut args = vec![command, "l.tsv"];
+        args.extend(&reading[..2]);
+        args.extend(&reading[4..]);
+        if command != "eval" {
+            args.extend(["-o", "p.json"]);
+        }
+        let out = failup_env(dir.path(), &args, None, &[HASHED]);
+        assert_eq!(out.status.code(), Some(2), "{command}: {}", stderr(&out));
+        let said = stderr(&out);
+        assert!(
+            said.contains("l.tsv:2: row 1 has bytes that are not UTF-8"),
+            "{said}"
+        );
+    }
 }

@@ -832,6 +832,31 @@ fn an_output_that_is_the_file_standard_input_reads_is_refused() {
         std::fs::read_to_string(dir.path().join("in.csv")).unwrap(),
         stories
     );
+    // Not a loop: standard input and output one socket (inetd, socat), and a file named `-`
+    // beside the input while the rows go to standard output.
+    #[cfg(unix)]
+    {
+        use std::os::unix::net::UnixStream;
+        let (mine, theirs) = UnixStream::pair().unwrap();
+        let child = failup_command()
+            .args(["classify", "-", "-q"])
+            .env(HASHED.0, HASHED.1)
+            .stdin(std::os::fd::OwnedFd::from(theirs.try_clone().unwrap()))
+            .stdout(std::os::fd::OwnedFd::from(theirs))
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        (&mine).write_all(stories.as_bytes()).unwrap();
+        mine.shutdown(std::net::Shutdown::Write).unwrap();
+        let mut rows = String::new();
+        (&mine).read_to_string(&mut rows).unwrap();
+        let out = child.wait_with_output().unwrap();
+        assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+        assert!(rows.starts_with("id,category,"), "{rows}");
+    }
+    std::fs::write(dir.path().join("-"), stories).unwrap();
+    let out = failup_env(dir.path(), &["classify", "./-", "-q"], None, &[HASHED]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
 }
 
 #[test]

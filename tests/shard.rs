@@ -842,3 +842,37 @@ fn a_summary_report_refuses_flags_it_cannot_apply() {
     }
     run(dir.path(), &["report", &summary, "-o", "r.txt"], &[]);
 }
+
+/// `merge -o -` with standard output appended to one of its parts is refused, as `-o PART` is:
+/// the part would change under the merge.
+#[test]
+fn merge_refuses_standard_output_appended_to_a_part() {
+    let dir = tempfile::tempdir().unwrap();
+    let stories = "id,text\n1,They gave the lead to the new hire.\n2,We lost the pitch.\n";
+    std::fs::write(dir.path().join("in.csv"), stories).unwrap();
+    for i in 0..2 {
+        let shard = format!("{i}/2");
+        let part = format!("p{i}.csv");
+        let args = ["classify", "in.csv", "-q", "--shard", &shard, "-o", &part];
+        let out = failup_env(dir.path(), &args, None, &[HASHED]);
+        assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    }
+    let before = std::fs::read(dir.path().join("p0.csv")).unwrap();
+    let append = std::fs::OpenOptions::new()
+        .append(true)
+        .open(dir.path().join("p0.csv"))
+        .unwrap();
+    let out = failup_command()
+        .args(["merge", "--rows", "p0.csv", "p1.csv", "-o", "-"])
+        .current_dir(dir.path())
+        .stdout(append)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("standard output is the input file"),
+        "{}",
+        stderr(&out)
+    );
+    assert_eq!(std::fs::read(dir.path().join("p0.csv")).unwrap(), before);
+}

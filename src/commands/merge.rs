@@ -7,6 +7,11 @@ use failup::report::partial::PartialSummary;
 pub fn run(args: MergeArgs) -> Result<()> {
     // Told before the parts are read and checked.
     failup::sink::check_output("-o", &args.output, None)?;
+    // Standard output appended to a part (`>> part0.csv`) would change it under the merge.
+    for part in &args.parts {
+        let part = failup::input::Source::File(part.clone());
+        failup::sink::check_output("-o", &args.output, Some(&part))?;
+    }
     if args.rows {
         let merged = failup::merge::merge_rows(&args.parts, &args.output)?;
         eprintln!(
