@@ -7,8 +7,13 @@ use failup::report::partial::PartialSummary;
 pub fn run(args: MergeArgs) -> Result<()> {
     // Told before the parts are read and checked.
     failup::sink::check_output("-o", &args.output, None)?;
-    // Standard output appended to a part (`>> part0.csv`) would change it under the merge.
-    for part in &args.parts {
+    // Standard output appended to a part (`>> part0.csv`) would change it under the merge (a
+    // named part is told below, with its shard record).
+    let parts = args
+        .parts
+        .iter()
+        .filter(|_| args.output == std::path::Path::new("-"));
+    for part in parts {
         let part = failup::input::Source::File(part.clone());
         failup::sink::check_output("-o", &args.output, Some(&part))?;
     }
