@@ -4,6 +4,34 @@ mod common;
 
 use common::*;
 
+/// labelled.csv as a tab-separated Latin-1 export, ids renamed `S-…` in a column `story_id`,
+/// the story under `text_header`, each ending in "Café." with é as the Latin-1 byte.
+fn latin1_tsv(dir: &std::path::Path, text_header: &str) -> usize {
+    let (_, rows) = parse_csv(&std::fs::read_to_string(fixture("labelled.csv")).unwrap());
+    let mut tsv = format!("story_id\tlabel\t{text_header}\n").into_bytes();
+    for r in &rows {
+        tsv.extend(format!("S-{}\t{}\t{} Caf", r[0], r[1], r[2]).bytes());
+        tsv.extend(b"\xE9.\n");
+    }
+    std::fs::write(dir.join("l.tsv"), tsv).unwrap();
+    rows.len()
+}
+
+/// Runs failup in `dir` with standard input a pipe that is already closed, as `cat f | failup
+/// … -` gives to a command that refuses before it reads (one that reads finds it empty rather
+/// than hanging).
+fn failup_on_a_closed_pipe(dir: &std::path::Path, args: &[&str]) -> std::process::Output {
+    let (reader, writer) = std::io::pipe().unwrap();
+    drop(writer);
+    failup_command()
+        .args(args)
+        .env(HASHED.0, HASHED.1)
+        .current_dir(dir)
+        .stdin(reader)
+        .output()
+        .unwrap()
+}
+
 #[test]
 fn advise_prints_scenario_and_full_advice() {
     let out = failup(&[
@@ -228,14 +256,7 @@ fn embed_defaults_to_exact_vectors_at_parity_with_the_reference() {
 #[test]
 fn eval_reads_with_the_delimiter_encoding_and_id_column_given() {
     let dir = tempfile::tempdir().unwrap();
-    let plain = std::fs::read_to_string(fixture("labelled.csv")).unwrap();
-    let (_, rows) = parse_csv(&plain);
-    let mut tsv = b"story_id\tlabel\tstory\n".to_vec();
-    for r in &rows {
-        tsv.extend(format!("S-{}\t{}\t{} Caf", r[0], r[1], r[2]).bytes());
-        tsv.extend(b"\xE9.\n"); // é in Latin-1
-    }
-    std::fs::write(dir.path().join("l.tsv"), tsv).unwrap();
+    let stories = latin1_tsv(dir.path(), "story");
     let args = [
         "eval",
         "l.tsv",
@@ -256,7 +277,7 @@ fn eval_reads_with_the_delimiter_encoding_and_id_column_given() {
     let out = failup_env(dir.path(), &args, None, &[HASHED]);
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
     let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
-    assert_eq!(report["n"], rows.len());
+    assert_eq!(report["n"], stories);
     let errors = report["errors"].as_array().unwrap();
     assert!(!errors.is_empty(), "{report}");
     for e in errors {
@@ -436,17 +457,7 @@ fn a_profile_with_impossible_values_is_refused() {
 fn train_and_calibrate_refuse_standard_input_with_what_to_do() {
     let dir = tempfile::tempdir().unwrap();
     for command in ["train", "calibrate"] {
-        // A pipe, as `cat l.csv | failup train -` gives (closed at once: failup refuses
-        // before it reads, and a regression that reads finds it empty rather than hanging).
-        let (reader, writer) = std::io::pipe().unwrap();
-        drop(writer);
-        let out = failup_command()
-            .args([command, "-", "-o", "p.json"])
-            .env(HASHED.0, HASHED.1)
-            .current_dir(dir.path())
-            .stdin(reader)
-            .output()
-            .unwrap();
+        let out = failup_on_a_closed_pipe(dir.path(), &[command, "-", "-o", "p.json"]);
         assert_eq!(out.status.code(), Some(2), "{command}: {}", stderr(&out));
         assert!(
             stderr(&out).contains("save it to a file first"),
@@ -474,15 +485,7 @@ fn bench_refuses_a_file_with_no_story_to_read() {
         assert_eq!(out.status.code(), Some(2), "{name}: {}", stdout(&out));
         assert!(stderr(&out).contains(says), "{}", stderr(&out));
     }
-    // A pipe (closed at once: bench refuses before it reads).
-    let (reader, writer) = std::io::pipe().unwrap();
-    drop(writer);
-    let out = failup_command()
-        .args(["bench", "-"])
-        .env(HASHED.0, HASHED.1)
-        .stdin(reader)
-        .output()
-        .unwrap();
+    let out = failup_on_a_closed_pipe(dir.path(), &["bench", "-"]);
     assert_eq!(out.status.code(), Some(2));
     assert!(
         stderr(&out).contains("save it to a file first"),
@@ -699,13 +702,7 @@ fn advise_names_the_first_byte_of_stdin_that_is_not_utf8() {
 #[test]
 fn train_and_calibrate_read_with_the_delimiter_and_encoding_given() {
     let dir = tempfile::tempdir().unwrap();
-    let (_, rows) = parse_csv(&std::fs::read_to_string(fixture("labelled.csv")).unwrap());
-    let mut tsv = b"story_id\tlabel\tstory (who, what, where, when)\n".to_vec();
-    for r in &rows {
-        tsv.extend(format!("S-{}\t{}\t{} Caf", r[0], r[1], r[2]).bytes());
-        tsv.extend(b"\xE9.\n");
-    }
-    std::fs::write(dir.path().join("l.tsv"), tsv).unwrap();
+    latin1_tsv(dir.path(), "story (who, what, where, when)");
     let reading = [
         "--delimiter",
         "tab",

@@ -4,7 +4,7 @@ use std::time::Instant;
 
 use crate::cli::{BenchArgs, ReportFormat};
 use failup::bench::{builtin_corpus, run as run_bench, BenchInput, BenchSettings};
-use failup::error::{Error, Result};
+use failup::error::Result;
 use failup::input::{Columns, Source};
 use failup::pipeline::Engine;
 
@@ -15,15 +15,7 @@ pub fn run(args: BenchArgs) -> Result<()> {
     let (input, name) = match &args.input {
         Some(path) => {
             // A warm-up and the timed passes each read the input from its start.
-            if path == std::path::Path::new("-")
-                || std::fs::metadata(path).is_ok_and(|m| !m.is_file())
-            {
-                return Err(Error::Usage(format!(
-                    "bench reads its input once per pass, so {} must be a file, not standard \
-                     input or a pipe; save it to a file first",
-                    path.display()
-                )));
-            }
+            super::refuse_a_stream(path, "bench reads its input once per pass")?;
             let source = Source::from_arg(path);
             let columns = Columns {
                 text: args.columns.text_column.clone(),

@@ -25,21 +25,18 @@ fn verdicts(c: &Classifier, data: &[Labelled]) -> (Vec<f32>, Vec<bool>) {
 }
 
 /// SHA-256 of the one training file, or of the list of the files' own SHA-256s.
-fn training_sha256(inputs: &[std::path::PathBuf]) -> Result<String> {
-    let hashes = inputs
-        .iter()
-        .map(|p| failup::profile::file_sha256(p))
-        .collect::<Result<Vec<_>>>()?;
-    Ok(match hashes.as_slice() {
+fn training_sha256(hashes: &[String]) -> String {
+    match hashes {
         [one] => one.clone(),
         _ => hex::encode(Sha256::digest(hashes.join("\n"))),
-    })
+    }
 }
 
 pub fn run(args: CalibrateArgs) -> Result<()> {
     // Told before the model loads, not after the fitting.
+    let why = format!("calibrate {}", super::READ_TWICE);
     for input in args.inputs.iter().chain(&args.fewshot.examples) {
-        super::refuse_a_stream("calibrate", input)?;
+        super::refuse_a_stream(input, &why)?;
         let input = failup::input::Source::from_arg(input);
         failup::sink::check_output("-o", &args.output, Some(&input))?;
     }
@@ -62,14 +59,14 @@ pub fn run(args: CalibrateArgs) -> Result<()> {
         profile.apply(&mut engine, "the fitted profile")?;
     }
     let labels = engine.taxonomy().labels();
+    let c = &args.columns;
+    let columns = labelled_columns(
+        &args.label_column,
+        c.text_column.clone(),
+        c.id_column.clone(),
+    );
     let mut rows = Vec::new();
     for input in &args.inputs {
-        let c = &args.columns;
-        let columns = labelled_columns(
-            &args.label_column,
-            c.text_column.clone(),
-            c.id_column.clone(),
-        );
         rows.extend(read_labelled(
             input,
             engine.taxonomy(),
@@ -141,15 +138,16 @@ pub fn run(args: CalibrateArgs) -> Result<()> {
         confidence_slope: slope,
         confidence_bias: bias,
     });
-    if profile.head.is_none() {
-        profile.training_sha256 = training_sha256(&args.inputs)?;
-        profile.training_rows = data.len();
-    }
-    profile.calibration_sha256 = args
+    let hashes = args
         .inputs
         .iter()
         .map(|p| failup::profile::file_sha256(p))
-        .collect::<Result<_>>()?;
+        .collect::<Result<Vec<_>>>()?;
+    if profile.head.is_none() {
+        profile.training_sha256 = training_sha256(&hashes);
+        profile.training_rows = data.len();
+    }
+    profile.calibration_sha256 = hashes;
     profile.calibration_rows = Some(data.len());
     profile.save(&args.output)?;
     eprintln!(

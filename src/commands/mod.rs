@@ -160,21 +160,24 @@ fn read_few_shot(fewshot: &FewShotArgs) -> Result<(Option<Profile>, bool)> {
     Ok((profile, head))
 }
 
-/// `train` and `calibrate` read their labelled input twice: to fit, then for the SHA-256 the
-/// profile records. Standard input or a pipe would be empty the second time.
-fn refuse_a_stream(command: &str, input: &std::path::Path) -> Result<()> {
+/// Refuses standard input or a pipe as the input of a command that reads it more than once
+/// (`why` says how), which would find it empty the second time.
+fn refuse_a_stream(input: &std::path::Path, why: &str) -> Result<()> {
     let stream =
         input == std::path::Path::new("-") || std::fs::metadata(input).is_ok_and(|m| !m.is_file());
     if !stream {
         return Ok(());
     }
     Err(Error::Usage(format!(
-        "{command} reads its labelled stories twice (to fit, then to record their SHA-256 in \
-         the profile), so {} must be a file, not standard input or a pipe; save it to a file \
-         first",
+        "{why}, so {} must be a file, not standard input or a pipe; save it to a file first",
         input.display()
     )))
 }
+
+/// Why `train` and `calibrate` take no stream: they read a labelled file to fit, then again
+/// for the SHA-256 the profile records.
+const READ_TWICE: &str =
+    "reads its labelled stories twice (to fit, then to record their SHA-256 in the profile)";
 
 /// Loads the engine and applies `--examples` or `--profile`, as every classifying command does.
 fn load_engine(model: &ModelArgs, fewshot: &FewShotArgs) -> Result<Engine> {

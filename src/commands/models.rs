@@ -41,8 +41,7 @@ fn run_prepare(args: PrepareArgs) -> Result<()> {
     // As the help promises: a broken model file, or an engine this CPU cannot run, is told
     // now rather than at the first real run. The default precision first, then fp32 where that
     // is another file (model.onnx beside model.int8.onnx), as a few-shot head and embed use it.
-    let mut loaded = Vec::new();
-    for precision in [None, Some(Precision::Fp32)] {
+    let load = |precision| {
         let engine = Engine::load(&EngineOptions {
             model: args.model.clone(),
             taxonomy: None,
@@ -52,16 +51,17 @@ fn run_prepare(args: PrepareArgs) -> Result<()> {
             long_text: LongText::default(),
             precision,
         })?;
-        if !loaded.contains(&engine.precision) {
-            eprintln!(
-                "failup: {} loads {} on the {} engine in {}",
-                model.dir.display(),
-                engine.model.name(),
-                engine.backend.name(),
-                engine.precision.name()
-            );
-            loaded.push(engine.precision);
-        }
+        eprintln!(
+            "failup: {} loads {} on the {} engine in {}",
+            model.dir.display(),
+            engine.model.name(),
+            engine.backend.name(),
+            engine.precision.name()
+        );
+        Ok::<_, failup::Error>(engine.precision)
+    };
+    if load(None)? != Precision::Fp32 {
+        load(Some(Precision::Fp32))?;
     }
     Ok(())
 }

@@ -7,7 +7,7 @@ use failup::profile::{embed_labelled, labelled_columns, read_labelled, Profile};
 
 pub fn run(args: TrainArgs) -> Result<()> {
     // Told before the model loads, not after the fitting.
-    super::refuse_a_stream("train", &args.input)?;
+    super::refuse_a_stream(&args.input, &format!("train {}", super::READ_TWICE))?;
     let input = failup::input::Source::from_arg(&args.input);
     failup::sink::check_output("-o", &args.output, Some(&input))?;
     let engine = Engine::load(&super::engine_options(&args.model, true))?;
