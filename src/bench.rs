@@ -63,7 +63,11 @@ impl Spread {
 #[derive(Debug, Clone, Serialize, PartialEq)]
 pub struct BenchReport {
     pub input: String,
+    /// Stories per pass with text the model read: stories/s counts these only.
     pub stories: usize,
+    /// Rows per pass with nothing to read (empty, blank or without a word the model knows):
+    /// written out like every row, but not counted in stories/s, which they would inflate.
+    pub rows_without_text: usize,
     /// Tokens per pass, each story counted up to the model's window (special tokens
     /// included): the reference's work, the same whatever `--long-text` says, so tokens/s
     /// compares across modes. Chunking reads more than this (overlapping windows).
@@ -87,6 +91,7 @@ pub struct BenchReport {
 /// What one pass over the input measured.
 struct Pass {
     stories: usize,
+    rows_without_text: usize,
     tokens: usize,
     wall_s: f64,
     stages: Stages,
@@ -132,7 +137,7 @@ fn pass(engine: &Engine, input: &BenchInput, limit: Option<usize>) -> Result<Pas
         },
     )?;
     let mut stages = Stages::default();
-    let (mut stories, mut tokens) = (0usize, 0usize);
+    let (mut stories, mut rows_without_text, mut tokens) = (0usize, 0usize, 0usize);
     let before = engine.encoder().stage_times();
     let start = Instant::now();
     loop {
@@ -154,7 +159,9 @@ fn pass(engine: &Engine, input: &BenchInput, limit: Option<usize>) -> Result<Pas
             writer.write(row, engine.taxonomy())?;
         }
         stages.write += t.elapsed().as_secs_f64();
-        stories += rows.len();
+        let read = rows.iter().filter(|r| r.verdict.is_some()).count();
+        stories += read;
+        rows_without_text += rows.len() - read;
         tokens += rows
             .iter()
             .map(|r| r.tokens.min(engine.model.max_seq_length))
@@ -170,6 +177,7 @@ fn pass(engine: &Engine, input: &BenchInput, limit: Option<usize>) -> Result<Pas
     writer.finish()?;
     Ok(Pass {
         stories,
+        rows_without_text,
         tokens,
         wall_s: wall,
         stages,
@@ -184,7 +192,7 @@ pub fn run(engine: &Engine, input: &BenchInput, settings: BenchSettings) -> Resu
         let timed = pass(engine, input, None)?;
         // Rows with nothing to read never reach the model: a rate of them measures nothing.
         if timed.tokens == 0 {
-            let rows = match timed.stories {
+            let rows = match timed.rows_without_text {
                 0 => "no data rows".to_string(),
                 n => format!("{n} rows, none with a word the model knows"),
             };
@@ -211,6 +219,7 @@ pub fn run(engine: &Engine, input: &BenchInput, settings: BenchSettings) -> Resu
     Ok(BenchReport {
         input: settings.input_name,
         stories: median.stories,
+        rows_without_text: median.rows_without_text,
         tokens: median.tokens,
         repeat: results.len(),
         threads: settings.threads,
@@ -238,8 +247,12 @@ impl BenchReport {
         let s = &self.stages_s;
         let total = (s.read + s.tokenize + s.embed + s.score + s.write).max(1e-9);
         let pct = |x: f64| 100.0 * x / total;
+        let skipped = match self.rows_without_text {
+            0 => String::new(),
+            n => format!("; {n} rows without text, not counted"),
+        };
         let mut out = format!(
-            "input        {} ({} stories, {} tokens per pass)\n\
+            "input        {} ({} stories, {} tokens per pass{skipped})\n\
              settings     threads {}, batch size {}, backend {}, precision {}, {} timed passes after a warm-up\n\
              model load   {:.3} s\n\
              stories/s    {:.1} median (min {:.1}, max {:.1})\n\

@@ -494,6 +494,36 @@ fn bench_refuses_a_file_with_no_story_to_read() {
     );
 }
 
+/// Rows with nothing to read are not counted as stories: one story among many empty rows
+/// gave a rate of thousands of stories/s.
+#[test]
+fn bench_counts_only_the_stories_it_read() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut csv = String::from("id,text\n1,I was passed over for the project lead role.\n");
+    for i in 2..=40 {
+        csv += &format!("{i},\n");
+    }
+    std::fs::write(dir.path().join("sparse.csv"), csv).unwrap();
+    let args = ["bench", "sparse.csv", "--repeat", "1", "--format", "json"];
+    let out = failup_env(dir.path(), &args, None, &[HASHED]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let report: serde_json::Value = serde_json::from_str(&stdout(&out)).unwrap();
+    assert_eq!(report["stories"], 1, "{report}");
+    assert_eq!(report["rows_without_text"], 39, "{report}");
+    let out = failup_env(
+        dir.path(),
+        &["bench", "sparse.csv", "--repeat", "1"],
+        None,
+        &[HASHED],
+    );
+    assert!(
+        stdout(&out).contains("(1 stories, ")
+            && stdout(&out).contains("39 rows without text, not counted"),
+        "{}",
+        stdout(&out)
+    );
+}
+
 /// Cross-validation with fewer stories of a scenario than folds says so.
 #[test]
 fn eval_cv_warns_when_a_scenario_has_fewer_stories_than_folds() {
