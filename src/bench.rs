@@ -249,10 +249,11 @@ impl BenchReport {
         let pct = |x: f64| 100.0 * x / total;
         let skipped = match self.rows_without_text {
             0 => String::new(),
+            1 => "; 1 row without text, not counted".to_string(),
             n => format!("; {n} rows without text, not counted"),
         };
         let mut out = format!(
-            "input        {} ({} stories, {} tokens per pass{skipped})\n\
+            "input        {} ({} {}, {} tokens per pass{skipped})\n\
              settings     threads {}, batch size {}, backend {}, precision {}, {} timed passes after a warm-up\n\
              model load   {:.3} s\n\
              stories/s    {:.1} median (min {:.1}, max {:.1})\n\
@@ -261,6 +262,7 @@ impl BenchReport {
              score {:.2} s ({:.0}%), write {:.2} s ({:.0}%)\n",
             self.input,
             self.stories,
+            if self.stories == 1 { "story" } else { "stories" },
             self.tokens,
             self.threads,
             self.batch_size,

@@ -517,7 +517,7 @@ fn bench_counts_only_the_stories_it_read() {
         &[HASHED],
     );
     assert!(
-        stdout(&out).contains("(1 stories, ")
+        stdout(&out).contains("(1 story, ")
             && stdout(&out).contains("39 rows without text, not counted"),
         "{}",
         stdout(&out)
