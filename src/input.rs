@@ -127,6 +127,12 @@ pub const UNCLOSED_QUOTE: &str = "a quoted field opens in this row and never clo
      line after it, to the end of the file, was read into this row and not as rows of its own; \
      close the quote (a quote inside a quoted field is written twice: \"\")";
 
+/// What [`RowIssue::StrayQuote`] means for the user, and what to do, after "the quote at
+/// line L, column C".
+const STRAY_QUOTE: &str = "closes a quoted field, but more text follows it in the same cell, \
+     so the quotes were dropped and the pieces joined (with every line between them, which may \
+     hold rows of their own); a quote inside a quoted field is written twice: \"\"";
+
 /// What went wrong with a row that was still read (it is never dropped).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum RowIssue {
@@ -139,6 +145,10 @@ pub enum RowIssue {
     /// The row opens a quoted field that never closes, so the parser read every line after
     /// it, to the end of the input, into this row: the rows there were never read as rows.
     UnclosedQuote,
+    /// A quoted field closes with more text after it in the same cell (`"ab"cd`): the parser
+    /// reads on unquoted and joins the pieces, and any lines between them, into one cell.
+    /// `line` and `column` (1-based, in characters) place the quote that closed the field.
+    StrayQuote { line: u64, column: u64 },
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -167,7 +177,21 @@ impl Story {
     /// Flagged `status=malformed`: ragged, or holding the rest of the input after a quote
     /// that never closes.
     pub fn is_malformed(&self) -> bool {
-        self.issues.contains(&RowIssue::Malformed) || self.issues.contains(&RowIssue::UnclosedQuote)
+        self.issues.contains(&RowIssue::Malformed) || self.quote_problem().is_some()
+    }
+
+    /// What is wrong with the row's quotes, for the user, if anything is: its cells are not
+    /// what the file meant, and rows may have been read into it.
+    pub fn quote_problem(&self) -> Option<String> {
+        if self.issues.contains(&RowIssue::UnclosedQuote) {
+            return Some(UNCLOSED_QUOTE.to_string());
+        }
+        self.issues.iter().find_map(|issue| match issue {
+            RowIssue::StrayQuote { line, column } => Some(format!(
+                "the quote at line {line}, column {column} {STRAY_QUOTE}"
+            )),
+            _ => None,
+        })
     }
 }
 
@@ -496,6 +520,8 @@ struct LineTracker<R> {
     blanks: BlankLines,
     /// The last byte read was `\r`: a `\n` now is the second half of a CRLF.
     after_cr: bool,
+    /// Characters read so far on the current line.
+    column: u64,
 }
 
 /// Whether byte `b` ends a line: every `\r` (alone in old Mac files, or opening a CRLF) and a
@@ -547,12 +573,27 @@ impl<R: Read> Read for LineTracker<R> {
         for (i, &b) in buf[..n].iter().enumerate() {
             let line_break = ends_line(b, self.after_cr);
             self.after_cr = b == b'\r';
-            if b == b'\n' || b == b'\r' {
-                breaks
-                    .pending
-                    .push_back((self.offset + i as u64, line_break));
-            }
             let quoted = matches!(self.quotes, QuoteState::Quoted);
+            if b == b'\n' || b == b'\r' {
+                breaks.pending.push_back(Break {
+                    offset: self.offset + i as u64,
+                    line_break,
+                    quoted,
+                });
+            }
+            if self.quotes.strays_at(b, self.delimiter) {
+                breaks.stray_quotes.push_back(StrayQuote {
+                    offset: self.offset + i as u64,
+                    line: self.blanks.newlines + 1,
+                    column: self.column,
+                });
+            }
+            // Characters, not bytes: a UTF-8 continuation byte starts none.
+            if b == b'\n' || b == b'\r' {
+                self.column = 0;
+            } else if b & 0xC0 != 0x80 {
+                self.column += 1;
+            }
             self.blanks
                 .next(b, line_break, quoted, &mut breaks.blank_lines);
             self.quotes = self.quotes.next(b, self.delimiter);
@@ -578,8 +619,14 @@ enum QuoteState {
 }
 
 impl QuoteState {
+    /// Whether `b` is text right after a quoted field closed: the csv crate reads on unquoted
+    /// and joins it to the field, where it was most likely a quote meant inside the field.
+    fn strays_at(self, b: u8, delimiter: u8) -> bool {
+        self == QuoteState::QuoteInQuoted && b != b'"' && !ends_field(b, delimiter)
+    }
+
     fn next(self, b: u8, delimiter: u8) -> QuoteState {
-        let ends_field = b == delimiter || b == b'\n' || b == b'\r';
+        let ends_field = ends_field(b, delimiter);
         match self {
             QuoteState::FieldStart if b == b'"' => QuoteState::Quoted,
             QuoteState::Quoted if b == b'"' => QuoteState::QuoteInQuoted,
@@ -591,6 +638,27 @@ impl QuoteState {
     }
 }
 
+fn ends_field(b: u8, delimiter: u8) -> bool {
+    b == delimiter || b == b'\n' || b == b'\r'
+}
+
+/// Text right after a quoted field closed ([`QuoteState::strays_at`]).
+struct StrayQuote {
+    offset: u64,
+    /// Where the quote that closed the field is, for the user.
+    line: u64,
+    column: u64,
+}
+
+/// A `\r` or `\n` byte of the input.
+struct Break {
+    offset: u64,
+    /// It ends a line ([`ends_line`]).
+    line_break: bool,
+    /// It sits inside a quoted field, so it ends no record.
+    quoted: bool,
+}
+
 /// Line breaks read but not yet passed by the parser.
 ///
 /// The csv crate reports a record's start as the byte after the previous record's
@@ -598,8 +666,11 @@ impl QuoteState {
 /// of a record is one plus the newlines before its first byte that is not a line break.
 #[derive(Default)]
 struct LineBreaks {
-    /// `\r` and `\n` bytes by offset, each with whether it ends a line ([`ends_line`]).
-    pending: VecDeque<(u64, bool)>,
+    /// `\r` and `\n` bytes, by offset.
+    pending: VecDeque<Break>,
+    /// Offsets of text right after a closing quote ([`QuoteState::strays_at`]) not yet
+    /// given to their rows.
+    stray_quotes: VecDeque<StrayQuote>,
     newlines_passed: u64,
     /// The input ended inside a quoted field: its last record ran to the end of the input.
     ends_in_quotes: bool,
@@ -611,7 +682,10 @@ impl LineBreaks {
     /// 1-based line of the first content byte at or after byte offset `start`.
     fn line_at(&mut self, start: u64) -> u64 {
         let mut cursor = start;
-        while let Some(&(offset, line_break)) = self.pending.front() {
+        while let Some(&Break {
+            offset, line_break, ..
+        }) = self.pending.front()
+        {
             if offset <= cursor {
                 if offset == cursor {
                     cursor += 1;
@@ -625,6 +699,32 @@ impl LineBreaks {
             }
         }
         self.newlines_passed + 1
+    }
+
+    /// Whether the record whose first content byte [`LineBreaks::line_at`] just passed holds
+    /// stray text after a closing quote. The record ends at the first line break outside
+    /// quotes; what lies before `start` belonged to the header or to rows skipped unread.
+    fn take_stray_quote(&mut self, start: u64) -> Option<RowIssue> {
+        let end = self
+            .pending
+            .iter()
+            .find(|b| !b.quoted)
+            .map_or(u64::MAX, |b| b.offset);
+        let mut found = None;
+        while let Some(stray) = self.stray_quotes.front() {
+            if stray.offset >= end {
+                break;
+            }
+            if stray.offset >= start && found.is_none() {
+                found = Some(RowIssue::StrayQuote {
+                    line: stray.line,
+                    // The quote that closed the field, just before the stray text.
+                    column: stray.column,
+                });
+            }
+            self.stray_quotes.pop_front();
+        }
+        found
     }
 }
 
@@ -700,6 +800,7 @@ impl StoryReader {
             delimiter,
             blanks: BlankLines::new(header_line - 1),
             after_cr: false,
+            column: 0,
         });
         let mut reader = csv::ReaderBuilder::new()
             .flexible(true)
@@ -857,15 +958,17 @@ impl StoryReader {
     fn story_from_record(&self) -> Story {
         let rec = &self.record;
         let start = rec.position().map_or(0, |p| p.byte());
-        let (line, ends_in_quotes) = {
+        let (line, ends_in_quotes, stray_quote) = {
             let mut breaks = self.breaks.lock().expect("never poisoned");
-            (breaks.line_at(start), breaks.ends_in_quotes)
+            let line = breaks.line_at(start);
+            (line, breaks.ends_in_quotes, breaks.take_stray_quote(start))
         };
         let mut issues = Vec::new();
         // The end of the input is read only to finish the last record, so this is the one.
         if ends_in_quotes {
             issues.push(RowIssue::UnclosedQuote);
         }
+        issues.extend(stray_quote);
         let mut invalid_utf8 = false;
         let mut field = |i: usize| -> String {
             let bytes = rec.get(i).unwrap_or_default();
@@ -1072,6 +1175,43 @@ mod tests {
         assert_eq!(s[1].fields, 3);
         assert_eq!(s[2].issues, [RowIssue::InvalidUtf8]);
         assert_eq!(s[2].text, "caf\u{FFFD}");
+    }
+
+    #[test]
+    fn text_after_a_closing_quote_flags_its_row_with_the_quote_s_place() {
+        // Row 1 reopens a quote on line 4, so rows 2 and 3 vanish into it; row 2 of the second
+        // file glues "cd" to "ab". Doubled quotes, and quotes inside unquoted cells, are fine.
+        let bytes = b"id,text\n1,\"oops\n2,plain\n3,\"more\n4,fine\n".to_vec();
+        let mut r = reader_bytes(bytes, &Columns::default(), Dialect::default()).unwrap();
+        let s = r.next_chunk(10).unwrap();
+        assert_eq!(s.len(), 2);
+        let stray = RowIssue::StrayQuote { line: 4, column: 3 };
+        assert_eq!((s[0].issues.as_slice(), s[0].line), ([stray].as_slice(), 2));
+        assert_eq!(s[0].text, "oops\n2,plain\n3,more");
+        assert!(s[0].is_malformed() && s[1].issues.is_empty());
+        let quote = s[0].quote_problem().unwrap();
+        assert!(
+            quote.starts_with("the quote at line 4, column 3 closes"),
+            "{quote}"
+        );
+
+        let bytes =
+            "id,text\r\n1,\"a \"\"b\"\"\"\r\n\"9\"x,\"ab\"cd\r\n3,5'11\" tall\r\n4,\"é\" x\r\n"
+                .as_bytes()
+                .to_vec();
+        let mut r = reader_bytes(bytes, &Columns::default(), Dialect::default()).unwrap();
+        let s = r.next_chunk(10).unwrap();
+        let issues: Vec<&[RowIssue]> = s.iter().map(|s| s.issues.as_slice()).collect();
+        assert_eq!(
+            issues,
+            [
+                &[][..],
+                &[RowIssue::StrayQuote { line: 3, column: 3 }],
+                &[],
+                &[RowIssue::StrayQuote { line: 5, column: 5 }],
+            ]
+        );
+        assert_eq!((s[1].id.as_str(), s[1].text.as_str()), ("9x", "abcd"));
     }
 
     #[test]

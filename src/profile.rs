@@ -16,9 +16,7 @@ use sha2::{Digest, Sha256};
 use crate::embed::ModelDir;
 use crate::error::{Error, Result};
 use crate::fewshot::{Head, TrainingExample};
-use crate::input::{
-    is_blank, printable, Columns, Dialect, RowIssue, Source, Story, StoryReader, UNCLOSED_QUOTE,
-};
+use crate::input::{is_blank, printable, Columns, Dialect, RowIssue, Source, Story, StoryReader};
 use crate::pipeline::{Engine, CHUNK_SIZE, NO_KNOWN_WORD};
 use crate::sink::Sink;
 use crate::taxonomy::Taxonomy;
@@ -200,8 +198,8 @@ fn label_index(ids: &[&str], label: &str) -> Option<usize> {
 
 /// Why a labelled row cannot be used, if it cannot: ragged, or without text.
 fn unusable(story: &Story, header_fields: usize) -> Option<String> {
-    if story.issues.contains(&RowIssue::UnclosedQuote) {
-        return Some(format!("row {}: {UNCLOSED_QUOTE}", story.row));
+    if let Some(quotes) = story.quote_problem() {
+        return Some(format!("row {}: {quotes}", story.row));
     }
     // Too few fields leave the label or text unread; too many that hold something mean the
     // cells were cut at a delimiter in the story (a trailing delimiter alone is harmless).

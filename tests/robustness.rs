@@ -209,6 +209,48 @@ fn quoted_fields_with_newlines_and_quotes() {
     assert_eq!(run.value("2", "text"), "Line one\n\nLine three");
 }
 
+/// A quoted cell that closes with more text after it (`"ab"cd`, or a quote reopened rows
+/// later) is read by the csv crate as one joined cell, swallowing any rows between: failup
+/// flags the row and names where the quote is, or refuses with --strict.
+#[test]
+fn text_after_a_closing_quote_is_flagged_or_rejected_with_strict() {
+    let dir = tempfile::tempdir().unwrap();
+    let input = write_input(
+        dir.path(),
+        "stray.csv",
+        b"id,text\n1,\"They gave it to Sam\n2,this row\n3,\"and this one\n4,I lost the pitch.\n5,\"ab\"cd\n",
+    );
+    let run = classify(dir.path(), &input, &[]);
+    assert_eq!(run.out.status.code(), Some(0), "{}", stderr(&run.out));
+    assert_eq!(run.ids(), ["1", "4", "5"]);
+    let malformed = |id: &str| (id.to_string(), "malformed".to_string());
+    assert_eq!(run.flagged(), [malformed("1"), malformed("5")]);
+    let err = stderr(&run.out);
+    for warning in [
+        "stray.csv:2: row 1 (id 1): the quote at line 4, column 3 closes a quoted field, but more text follows it",
+        "stray.csv:6: row 3 (id 5): the quote at line 6, column 6 closes",
+    ] {
+        assert!(err.contains(warning), "{err}");
+    }
+
+    let run = classify(dir.path(), &input, &["-q", "--strict"]);
+    assert_eq!(run.out.status.code(), Some(2));
+    let err = stderr(&run.out);
+    assert!(
+        err.contains("stray.csv:2: row 1: the quote at line 4, column 3 closes"),
+        "{err}"
+    );
+
+    let out = failup_env(dir.path(), &["embed", "stray.csv"], None, &[HASHED]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert_eq!(stdout(&out).lines().count(), 3);
+    assert!(
+        stderr(&out).contains("stray.csv:6: row 3 (id 5): the quote at line 6, column 6"),
+        "{}",
+        stderr(&out)
+    );
+}
+
 /// The csv crate reads a quote that never closes as running to the end of the file, so the
 /// rows after it become one cell; failup flags that row and says so, or refuses with --strict.
 #[test]

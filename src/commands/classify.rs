@@ -245,8 +245,8 @@ fn refuse_malformed(chunk: &[Story], reader: &StoryReader) -> Result<()> {
     let Some(bad) = chunk.iter().find(|s| s.is_malformed()) else {
         return Ok(());
     };
-    let problem = if bad.issues.contains(&RowIssue::UnclosedQuote) {
-        format!("row {}: {UNCLOSED_QUOTE} (--strict rejects it)", bad.row)
+    let problem = if let Some(quotes) = bad.quote_problem() {
+        format!("row {}: {quotes} (--strict rejects it)", bad.row)
     } else {
         format!(
             "row {} has {} fields but the header has {} (--strict rejects ragged rows; \
@@ -466,7 +466,7 @@ impl Tally {
             self.per_category[v.category] += 1;
         }
         self.truncated += row.truncated as u64;
-        let unreadable;
+        let (unreadable, stray): (String, String);
         let problem = match row.status {
             Status::Ok => None,
             Status::Empty => {
@@ -482,10 +482,14 @@ impl Tally {
             }
             Status::Malformed => {
                 self.malformed += 1;
-                Some(if row.verdict.is_some() {
-                    "number of fields differs from the header; classified and flagged status=malformed"
-                } else {
-                    "number of fields differs from the header and the text cell is missing or empty; flagged status=malformed, not classified"
+                Some(match (row.story.quote_problem(), row.verdict.is_some()) {
+                    (Some(quotes), classified) => {
+                        let done = if classified { "classified" } else { "not classified" };
+                        stray = format!("{quotes}; {done} and flagged status=malformed");
+                        stray.as_str()
+                    }
+                    (None, true) => "number of fields differs from the header; classified and flagged status=malformed",
+                    (None, false) => "number of fields differs from the header and the text cell is missing or empty; flagged status=malformed, not classified",
                 })
             }
             Status::InvalidUtf8 => {

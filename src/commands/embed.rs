@@ -127,9 +127,12 @@ impl RowWarnings {
         if unclosed {
             eprintln!("warning: {at}: {UNCLOSED_QUOTE}; flagged status=malformed");
         }
+        let quotes = story.quote_problem();
         let problem = match status {
             Status::Ok => return,
-            Status::Malformed => "number of fields differs from the header",
+            Status::Malformed => quotes
+                .as_deref()
+                .unwrap_or("number of fields differs from the header"),
             Status::Empty => "nothing to read (empty, or no word the model knows); embedding null",
             Status::InvalidUtf8 => "bytes that are not text replaced with U+FFFD",
             Status::TooLong => "text longer than 1 MiB; embedded from its start",
