@@ -989,7 +989,11 @@ impl StoryReader {
             None => self.row.to_string(),
         };
         let label = self.label.map(&mut field);
-        let group = self.group.map(&mut field);
+        // The group is read for the report alone: bad bytes there do not change the row, which
+        // must be the same with or without --group-by.
+        let group = self
+            .group
+            .map(|i| String::from_utf8_lossy(rec.get(i).unwrap_or_default()).into_owned());
         let kept = self.keep.iter().map(|&i| field(i)).collect();
         if rec.len() != self.headers.len() {
             issues.push(RowIssue::Malformed);

@@ -524,6 +524,41 @@ fn bench_counts_only_the_stories_it_read() {
     );
 }
 
+/// The rows are the same with or without a report grouped by a column the rows do not keep,
+/// even when that column holds bytes that are not UTF-8 (they flagged the row before).
+#[test]
+fn grouping_the_report_leaves_the_rows_alone() {
+    let dir = tempfile::tempdir().unwrap();
+    let csv =
+        b"id,text,team\n1,I was passed over for the lead role.,r\xe9d\n2,We lost the pitch.,blue\n";
+    std::fs::write(dir.path().join("teams.csv"), csv).unwrap();
+    let plain = failup_env(
+        dir.path(),
+        &["classify", "teams.csv", "-q"],
+        None,
+        &[HASHED],
+    );
+    let args = [
+        "classify",
+        "teams.csv",
+        "-q",
+        "--group-by",
+        "team",
+        "--report",
+        "r.json",
+    ];
+    let grouped = failup_env(dir.path(), &args, None, &[HASHED]);
+    assert_eq!(grouped.status.code(), Some(0), "{}", stderr(&grouped));
+    assert_eq!(stdout(&plain), stdout(&grouped));
+    assert!(
+        !stdout(&grouped).contains("invalid_utf8"),
+        "{}",
+        stdout(&grouped)
+    );
+    let report = std::fs::read_to_string(dir.path().join("r.json")).unwrap();
+    assert!(report.contains("r\u{FFFD}d"), "{report}");
+}
+
 /// Cross-validation with fewer stories of a scenario than folds says so.
 #[test]
 fn eval_cv_warns_when_a_scenario_has_fewer_stories_than_folds() {
