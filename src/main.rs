@@ -4,6 +4,24 @@ use std::process::ExitCode;
 
 use clap::Parser;
 
+// Standard error's own `eprintln!` and `eprint!` panic when the stream cannot be written: a
+// reader that closed it (`2>&1 | head`) or a full disk (`2>/dev/full`) ended the run with exit
+// 101 and its output unfinished. These shadow them for the whole binary (they are defined
+// before its modules) and drop the message instead, as a closed standard output drops rows.
+macro_rules! eprintln {
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        let _ = writeln!(std::io::stderr(), $($arg)*);
+    }};
+}
+
+macro_rules! eprint {
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        let _ = write!(std::io::stderr(), $($arg)*);
+    }};
+}
+
 mod cli;
 mod commands;
 

@@ -559,6 +559,30 @@ fn grouping_the_report_leaves_the_rows_alone() {
     assert!(report.contains("r\u{FFFD}d"), "{report}");
 }
 
+/// Standard error that cannot be written (a reader that closed it, a full disk) costs the
+/// messages, not the run: the first warning used to panic with exit 101, before any row was
+/// kept.
+#[test]
+fn a_closed_standard_error_does_not_stop_a_run() {
+    let dir = tempfile::tempdir().unwrap();
+    let csv = "id,text\n1,\n2,I was passed over for the lead role.\n3,\n";
+    std::fs::write(dir.path().join("in.csv"), csv).unwrap();
+    let (reader, writer) = std::io::pipe().unwrap();
+    drop(reader);
+    let status = failup_command()
+        .args(["classify", "in.csv", "-o", "out.csv"])
+        .env(HASHED.0, HASHED.1)
+        .current_dir(dir.path())
+        .stderr(writer)
+        .status()
+        .unwrap();
+    assert_eq!(status.code(), Some(0));
+    let written = std::fs::read_to_string(dir.path().join("out.csv")).unwrap();
+    let plain = failup_env(dir.path(), &["classify", "in.csv", "-q"], None, &[HASHED]);
+    assert_eq!(written, stdout(&plain));
+    assert_eq!(written.lines().count(), 4, "{written}");
+}
+
 /// Cross-validation with fewer stories of a scenario than folds says so.
 #[test]
 fn eval_cv_warns_when_a_scenario_has_fewer_stories_than_folds() {
