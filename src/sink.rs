@@ -12,10 +12,11 @@
 
 use std::collections::BTreeMap;
 use std::fs::{File, OpenOptions};
-use std::io::{self, BufWriter, Seek, SeekFrom, Write};
+use std::io::{self, BufWriter, Read, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
 
 use crate::error::{Error, Result};
 use crate::input::Source;
@@ -47,6 +48,8 @@ pub struct FileSink {
     /// Bytes already in the partial file when this run started (after a resume).
     base_bytes: u64,
     written: u64,
+    /// Every byte of the partial file so far, the resumed ones included.
+    hashed: Sha256,
     /// Keep the partial file when dropped (an interrupted run that can be resumed).
     keep: bool,
     done: bool,
@@ -65,6 +68,9 @@ pub struct Checkpoint {
     pub rows: u64,
     /// Bytes of the partial file that hold those rows.
     pub bytes: u64,
+    /// SHA-256 of those bytes: a resume refuses a partial file changed since (an editor or
+    /// sync tool adding a byte-order mark or CRLF would otherwise cut a row in two).
+    pub output_sha256: String,
     /// SHA-256 of the input records those rows came from (`StoryReader::digest`).
     pub input_sha256: String,
 }
@@ -403,6 +409,7 @@ impl Sink {
             dest: path.to_path_buf(),
             base_bytes: 0,
             written: 0,
+            hashed: Sha256::new(),
             keep: false,
             done: false,
         }))
@@ -474,6 +481,15 @@ impl Sink {
                 "{name} is shorter than its checkpoint says; delete it and run without --resume"
             )));
         }
+        let hashed = hash_prefix(&partial, saved.bytes).map_err(|e| Error::io(&name, e))?;
+        if hex::encode(hashed.clone().finalize()) != saved.output_sha256 {
+            return Err(Error::Usage(format!(
+                "{name} changed after the run was interrupted: its first {} bytes are not the \
+                 ones failup wrote (an editor or sync tool may have rewritten it), so the rows \
+                 kept there cannot be trusted; delete it and run without --resume",
+                saved.bytes
+            )));
+        }
         file.set_len(saved.bytes)
             .and_then(|_| file.seek(SeekFrom::End(0)))
             .map_err(|e| Error::io(&name, e))?;
@@ -485,6 +501,7 @@ impl Sink {
                 dest: path.to_path_buf(),
                 base_bytes: saved.bytes,
                 written: 0,
+                hashed,
                 keep: true,
                 done: false,
             }),
@@ -554,6 +571,7 @@ impl Sink {
                 settings: settings.clone(),
                 rows,
                 bytes: f.base_bytes + f.written,
+                output_sha256: hex::encode(f.hashed.clone().finalize()),
                 input_sha256: input_sha256.to_string(),
             };
             let dir = f.checkpoint.parent().unwrap_or(Path::new("."));
@@ -589,6 +607,13 @@ impl Sink {
             }
         }
     }
+}
+
+/// The SHA-256 state after the first `bytes` bytes of the file at `path`.
+fn hash_prefix(path: &Path, bytes: u64) -> io::Result<Sha256> {
+    let mut hashed = Sha256::new();
+    io::copy(&mut File::open(path)?.take(bytes), &mut hashed)?;
+    Ok(hashed)
 }
 
 /// Takes the partial file for this run alone. A second run writing the same output would
@@ -627,6 +652,7 @@ impl Write for Sink {
             Sink::File(f) => {
                 let n = f.out.write(buf)?;
                 f.written += n as u64;
+                f.hashed.update(&buf[..n]);
                 Ok(n)
             }
         }
