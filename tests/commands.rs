@@ -583,6 +583,42 @@ fn a_closed_standard_error_does_not_stop_a_run() {
     assert_eq!(written.lines().count(), 4, "{written}");
 }
 
+/// A summary on standard output whose reader has gone (`--summary-out - | head`) is cut
+/// short by the reader's choice, as rows are; the rows file and the report file are still
+/// put in place. The rows file used to be left behind as a partial file, with exit 0.
+#[test]
+fn a_summary_reader_that_stops_early_leaves_the_files_complete() {
+    let dir = tempfile::tempdir().unwrap();
+    let csv = "id,text\n1,I was passed over for the lead role.\n2,We lost the pitch.\n";
+    std::fs::write(dir.path().join("in.csv"), csv).unwrap();
+    let (reader, writer) = std::io::pipe().unwrap();
+    drop(reader);
+    let args = [
+        "classify",
+        "in.csv",
+        "-o",
+        "out.csv",
+        "-q",
+        "--summary-out",
+        "-",
+    ];
+    let status = failup_command()
+        .args(args)
+        .args(["--report", "r.json"])
+        .env(HASHED.0, HASHED.1)
+        .current_dir(dir.path())
+        .stdout(writer)
+        .status()
+        .unwrap();
+    assert_eq!(status.code(), Some(0));
+    let plain = failup_env(dir.path(), &["classify", "in.csv", "-q"], None, &[HASHED]);
+    let written = std::fs::read_to_string(dir.path().join("out.csv")).unwrap();
+    assert_eq!(written, stdout(&plain));
+    let report = std::fs::read_to_string(dir.path().join("r.json")).unwrap();
+    assert!(report.contains("\"rows\": 2"), "{report}");
+    assert!(!dir.path().join(".out.csv.partial").exists());
+}
+
 /// Cross-validation with fewer stories of a scenario than folds says so.
 #[test]
 fn eval_cv_warns_when_a_scenario_has_fewer_stories_than_folds() {

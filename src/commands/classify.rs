@@ -159,20 +159,30 @@ pub fn run(args: ClassifyArgs) -> Result<()> {
     }
     // The summaries first: once the rows are in place the run is done, and a crash between
     // the two would leave rows without their report and nothing to resume.
+    let mut cut_short = None;
     if let Some(report) = report {
-        let summaries =
-            write_summaries(report, &args, (&source, &reader), &engine, shard, &settings);
-        if let (Err(_), Some(partial)) = (&summaries, &partial) {
-            eprintln!(
-                "note: all {written} rows are complete in {}; once the report can be written, \
-                 run the same command with --resume to write it and finish",
-                partial.display()
-            );
+        match write_summaries(report, &args, (&source, &reader), &engine, shard, &settings) {
+            Ok(()) => {}
+            // The reader of a summary or report on standard output stopped reading it: its
+            // choice, as with rows (`| head`). The rows are complete and go in place.
+            Err(e) if e.is_broken_pipe() => cut_short = Some(e),
+            Err(e) => {
+                if let Some(partial) = &partial {
+                    eprintln!(
+                        "note: all {written} rows are complete in {}; once the report can be \
+                         written, run the same command with --resume to write it and finish",
+                        partial.display()
+                    );
+                }
+                return Err(e);
+            }
         }
-        summaries?;
     }
     super::commit_output(writer.finish()?, shard, &reader, &settings)?;
     tally.warn_rest();
+    if let Some(e) = cut_short {
+        return Err(e);
+    }
     if !args.quiet {
         eprint!(
             "{}",
@@ -273,6 +283,7 @@ fn write_summaries(
     shard: Option<Shard>,
     settings: &Settings,
 ) -> Result<()> {
+    let mut cut_short = None;
     let (builder, info) = match &args.summary_out {
         Some(path) => {
             let partial = PartialSummary {
@@ -285,13 +296,17 @@ fn write_summaries(
                 input: report::input_display_name(&args.input),
                 builder,
             };
-            partial.write(path)?;
+            match partial.write(path) {
+                // Standard output's reader stopped early: the report file is still owed.
+                Err(e) if e.is_broken_pipe() => cut_short = Some(e),
+                other => other?,
+            }
             (partial.builder, partial.taxonomy)
         }
         None => (builder, info),
     };
     let Some(path) = &args.report else {
-        return Ok(());
+        return cut_short.map_or(Ok(()), Err);
     };
     let header = report::header(
         engine.model.name(),
@@ -309,7 +324,8 @@ fn write_summaries(
         format,
         report::ColorChoice::Auto,
         Some(source),
-    )
+    )?;
+    cut_short.map_or(Ok(()), Err)
 }
 
 /// Skips the `done` rows a resumed run keeps, feeding them to its report as an uninterrupted
