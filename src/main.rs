@@ -28,6 +28,15 @@ mod commands;
 use cli::Cli;
 
 fn main() -> ExitCode {
+    // A file-size limit (`ulimit -f`) kills the process with SIGXFSZ by default, silently and
+    // before failup can say which rows it kept. Ignored, the write fails with EFBIG instead
+    // and is handled as a full disk is.
+    #[cfg(unix)]
+    // SAFETY: SIG_IGN installs no handler code and touches none of our memory; this runs
+    // first, before any other thread exists.
+    unsafe {
+        libc::signal(libc::SIGXFSZ, libc::SIG_IGN);
+    }
     // `FAILUP_PROFILE= failup …` is how a shell user switches a setting off for one command;
     // clap would read the empty value as a missing or unparsable one.
     for (key, value) in std::env::vars_os() {

@@ -1739,8 +1739,9 @@ fn a_run_that_cannot_write_says_what_it_kept_and_resume_finishes_it() {
     write_input(dir.path(), "in.csv", many_stories(3000).as_bytes());
     let classify = ["classify", "in.csv", "-q", "--chunk-size", "100"];
     let limited = |extra: &[&str]| {
-        // Writes past 64 KiB fail with EFBIG; the ignored signal is inherited through exec.
-        let script = r#"trap '' XFSZ; ulimit -f 64; exec "$0" "$@""#;
+        // Writes past 64 KiB fail: failup ignores the SIGXFSZ that would kill it silently,
+        // so the write fails with EFBIG, as on a full disk.
+        let script = r#"ulimit -f 64; exec "$0" "$@""#;
         let mut cmd = Command::new("bash");
         cmd.args(["-c", script, env!("CARGO_BIN_EXE_failup")]);
         for (k, _) in std::env::vars().filter(|(k, _)| k.starts_with("FAILUP_")) {
