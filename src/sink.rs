@@ -460,6 +460,19 @@ impl Sink {
             )));
         }
         let differ = differences(&saved.settings, settings);
+        let only_input = differing(&saved.settings, settings)
+            .iter()
+            .all(|(name, ..)| *name == "input");
+        if !differ.is_empty() && only_input {
+            return Err(Error::Usage(format!(
+                "cannot resume {}: the input is not the file the run was reading (its path, \
+                 size or modification time differ), so the rows kept may not match it. {}. \
+                 Give the input it was made from, unchanged, or run without --resume to start \
+                 over",
+                partial.display(),
+                differ.join("; ")
+            )));
+        }
         if !differ.is_empty() {
             return Err(Error::Usage(format!(
                 "cannot resume {}: it was made with other settings, and mixing them would give \

@@ -1488,6 +1488,12 @@ fn resume_refuses_a_different_input_or_nothing_to_resume() {
         err.contains("input was "),
         "the message names the input: {err}"
     );
+    // Only the input differs: no talk of other settings to rerun with.
+    assert!(
+        err.contains("the input is not the file the run was reading")
+            && !err.contains("other settings"),
+        "{err}"
+    );
 }
 
 /// A partial output rewritten after the interruption (a byte-order mark or CRLF added by an
