@@ -100,7 +100,8 @@ pub fn cut_to_max_text(text: &mut String) -> bool {
 
 /// Text from the input as a message on the terminal shows it: control characters (a
 /// terminal's escape codes, a line break that would start a fake line of the log) and the
-/// marks that reorder text right to left are written as escapes such as `\u{1b}`.
+/// marks that reorder text right to left are written as escapes such as `\u{1b}`, and text
+/// longer than [`PRINTABLE_CHARS`] is shortened (an id that swallowed a file, say).
 pub fn printable(text: &str) -> std::borrow::Cow<'_, str> {
     let hidden = |c: char| {
         c.is_control()
@@ -110,17 +111,26 @@ pub fn printable(text: &str) -> std::borrow::Cow<'_, str> {
             )
             || matches!(c, '\u{2066}'..='\u{2069}')
     };
-    if !text.chars().any(hidden) {
+    let long = text.len() > PRINTABLE_CHARS && text.chars().nth(PRINTABLE_CHARS).is_some();
+    if !long && !text.chars().any(hidden) {
         return text.into();
     }
-    text.chars()
+    let mut shown: String = text
+        .chars()
+        .take(PRINTABLE_CHARS)
         .map(|c| match hidden(c) {
             true => c.escape_unicode().to_string(),
             false => c.to_string(),
         })
-        .collect::<String>()
-        .into()
+        .collect();
+    if long {
+        shown += &format!("… ({} characters in all)", text.chars().count());
+    }
+    shown.into()
 }
+
+/// The most characters of an input value [`printable`] shows.
+const PRINTABLE_CHARS: usize = 100;
 
 /// What [`RowIssue::UnclosedQuote`] means for the user, and what to do.
 pub const UNCLOSED_QUOTE: &str = "a quoted field opens in this row and never closes, so every \
@@ -320,10 +330,16 @@ fn check_headers(headers: &[String], name: &str, line: u64) -> Result<()> {
             file: name.to_string(),
             line: Some(line),
             column: None,
-            problem: "the header holds NUL bytes, so the file looks like UTF-16 without a \
-                      byte-order mark; save it as CSV UTF-8, or convert it (for example \
-                      iconv -f UTF-16LE -t UTF-8 IN.csv > OUT.csv)"
-                .into(),
+            problem: format!(
+                "the header holds NUL bytes, so the file looks like {utf16} without a \
+                 byte-order mark; save it as CSV UTF-8, or convert it (for example iconv -f \
+                 {utf16} -t UTF-8 IN.csv > OUT.csv)",
+                // Big-endian puts the NUL of each ASCII letter first.
+                utf16 = match headers[0].starts_with('\0') {
+                    true => "UTF-16BE",
+                    false => "UTF-16LE",
+                }
+            ),
         });
     }
     for (i, h) in headers.iter().enumerate() {
@@ -433,12 +449,23 @@ fn excel_separator(first_line: &[u8]) -> Option<u8> {
 /// Excel workbook is one) with what to do instead. Both are told by their first bytes, not
 /// by the file's name, so standard input works too.
 pub fn decompressed(mut inner: Box<dyn Read + Send>, name: &str) -> Result<Box<dyn Read + Send>> {
-    let mut head = Vec::with_capacity(4);
+    let mut head = Vec::with_capacity(10);
     (&mut inner)
-        .take(4)
+        .take(10)
         .read_to_end(&mut head)
         .map_err(|e| Error::io(name, e))?;
-    if head == b"PK\x03\x04" {
+    if let Some(tool) = other_compression(&head) {
+        return Err(Error::Input {
+            file: name.to_string(),
+            line: None,
+            column: None,
+            problem: format!(
+                "is {tool}-compressed, which failup does not read (it reads gzip); decompress \
+                 it first, for example {tool} -dc {name} > stories.csv"
+            ),
+        });
+    }
+    if head.starts_with(b"PK\x03\x04") {
         return Err(Error::Input {
             file: name.to_string(),
             line: None,
@@ -456,6 +483,18 @@ pub fn decompressed(mut inner: Box<dyn Read + Send>, name: &str) -> Result<Box<d
         ))))),
         false => Box::new(raw),
     })
+}
+
+/// The tool that made `head`, the first bytes of a file, when it is a compressed format other
+/// than gzip. Each of their signatures holds bytes that no UTF-8 text starts with, or a
+/// block header no header row spells.
+fn other_compression(head: &[u8]) -> Option<&'static str> {
+    match head {
+        [b'B', b'Z', b'h', b'1'..=b'9', b'1', b'A', b'Y', b'&', b'S', b'Y', ..] => Some("bzip2"),
+        [0xFD, b'7', b'z', b'X', b'Z', 0, ..] => Some("xz"),
+        [0x28, 0xB5, 0x2F, 0xFD, ..] => Some("zstd"),
+        _ => None,
+    }
 }
 
 /// A gzip stream of one or more members, read one member at a time so that what follows the
@@ -522,7 +561,15 @@ struct LineTracker<R> {
     after_cr: bool,
     /// Characters read so far on the current line.
     column: u64,
+    /// Bytes of the current cell passed on to the parser.
+    cell_bytes: usize,
+    /// Dropping the current cell's bytes past [`CELL_CAP`].
+    dropping: bool,
 }
+
+/// The most of one cell the parser is given: past [`MAX_TEXT_BYTES`], so a cut story is
+/// still seen as too long and flagged.
+const CELL_CAP: usize = MAX_TEXT_BYTES + 4;
 
 /// Whether byte `b` ends a line: every `\r` (alone in old Mac files, or opening a CRLF) and a
 /// `\n` that does not close a CRLF. The csv crate ends records at each of the three endings.
@@ -568,41 +615,83 @@ impl BlankLines {
 
 impl<R: Read> Read for LineTracker<R> {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        let n = self.inner.read(buf)?;
+        loop {
+            let n = self.inner.read(buf)?;
+            if n == 0 {
+                if !buf.is_empty() {
+                    let mut breaks = self.breaks.lock().expect("never poisoned");
+                    breaks.ends_in_quotes = self.quotes == QuoteState::Quoted;
+                }
+                return Ok(0);
+            }
+            let kept = self.track(&mut buf[..n]);
+            // Zero would read as the end of the input: a piece wholly past a cell's cap
+            // is passed over, and the next one read.
+            if kept > 0 {
+                return Ok(kept);
+            }
+        }
+    }
+}
+
+impl<R> LineTracker<R> {
+    /// Notes the line breaks and quotes of `buf`, and keeps in its front the bytes the
+    /// parser should see; returns how many. What a cell holds past [`CELL_CAP`] is dropped, so
+    /// a giant cell (or a quote that never closes in a huge file) is never held whole: the
+    /// story is cut at [`MAX_TEXT_BYTES`] anyway. Quotes, delimiters and line breaks stay,
+    /// so the parser reads the same rows and lines as without the cap.
+    fn track(&mut self, buf: &mut [u8]) -> usize {
         let mut breaks = self.breaks.lock().expect("never poisoned");
-        for (i, &b) in buf[..n].iter().enumerate() {
+        let mut kept = 0;
+        for i in 0..buf.len() {
+            let b = buf[i];
             let line_break = ends_line(b, self.after_cr);
             self.after_cr = b == b'\r';
             let quoted = matches!(self.quotes, QuoteState::Quoted);
+            let offset = self.offset + kept as u64;
             if b == b'\n' || b == b'\r' {
-                breaks.pending.push_back(Break {
-                    offset: self.offset + i as u64,
-                    line_break,
+                breaks.note(Break {
+                    offset,
+                    lines: line_break.into(),
                     quoted,
                 });
             }
             if self.quotes.strays_at(b, self.delimiter) {
                 breaks.stray_quotes.push_back(StrayQuote {
-                    offset: self.offset + i as u64,
+                    offset,
                     line: self.blanks.newlines + 1,
                     column: self.column,
                 });
             }
             // Characters, not bytes: a UTF-8 continuation byte starts none.
+            let starts_char = b & 0xC0 != 0x80;
             if b == b'\n' || b == b'\r' {
                 self.column = 0;
-            } else if b & 0xC0 != 0x80 {
+            } else if starts_char {
                 self.column += 1;
             }
             self.blanks
                 .next(b, line_break, quoted, &mut breaks.blank_lines);
+            let droppable = self.quotes.passes_over(b, self.delimiter);
+            // Whole characters only: one begun before the cap is finished (up to 3 more
+            // bytes, which also bounds a run of stray continuation bytes).
+            let drop = droppable
+                && (self.dropping
+                    || (self.cell_bytes >= CELL_CAP
+                        && (starts_char || self.cell_bytes >= CELL_CAP + 3)));
+            self.dropping = drop;
             self.quotes = self.quotes.next(b, self.delimiter);
+            if self.quotes == QuoteState::FieldStart {
+                self.cell_bytes = 0;
+            }
+            if !drop {
+                self.cell_bytes += 1;
+                buf[kept] = b;
+                kept += 1;
+            }
         }
-        if n == 0 && !buf.is_empty() {
-            breaks.ends_in_quotes = self.quotes == QuoteState::Quoted;
-        }
-        self.offset += n as u64;
-        Ok(n)
+        self.offset += kept as u64;
+        kept
     }
 }
 
@@ -619,6 +708,16 @@ enum QuoteState {
 }
 
 impl QuoteState {
+    /// Whether the parser, standing here, reads `b` as plain cell content that changes
+    /// nothing about where cells and rows end (so a cell past its cap may drop it).
+    fn passes_over(self, b: u8, delimiter: u8) -> bool {
+        match self {
+            QuoteState::Quoted => !matches!(b, b'"' | b'\n' | b'\r'),
+            QuoteState::Unquoted => !ends_field(b, delimiter),
+            QuoteState::FieldStart | QuoteState::QuoteInQuoted => false,
+        }
+    }
+
     /// Whether `b` is text right after a quoted field closed: the csv crate reads on unquoted
     /// and joins it to the field, where it was most likely a quote meant inside the field.
     fn strays_at(self, b: u8, delimiter: u8) -> bool {
@@ -650,11 +749,11 @@ struct StrayQuote {
     column: u64,
 }
 
-/// A `\r` or `\n` byte of the input.
+/// A `\r` or `\n` byte of the input, or a run of them inside one quoted cell.
 struct Break {
     offset: u64,
-    /// It ends a line ([`ends_line`]).
-    line_break: bool,
+    /// Lines the bytes end ([`ends_line`]): 0 or 1, or more for a run.
+    lines: u64,
     /// It sits inside a quoted field, so it ends no record.
     quoted: bool,
 }
@@ -679,20 +778,25 @@ struct LineBreaks {
 }
 
 impl LineBreaks {
+    /// Keeps `b` until the parser passes it. Breaks inside one quoted cell belong to one
+    /// record and are only counted, so they are kept as one run: a quote that never closes in
+    /// a file of millions of lines would otherwise hold an entry per line.
+    fn note(&mut self, b: Break) {
+        match self.pending.back_mut() {
+            Some(last) if last.quoted && b.quoted => last.lines += b.lines,
+            _ => self.pending.push_back(b),
+        }
+    }
+
     /// 1-based line of the first content byte at or after byte offset `start`.
     fn line_at(&mut self, start: u64) -> u64 {
         let mut cursor = start;
-        while let Some(&Break {
-            offset, line_break, ..
-        }) = self.pending.front()
-        {
+        while let Some(&Break { offset, lines, .. }) = self.pending.front() {
             if offset <= cursor {
                 if offset == cursor {
                     cursor += 1;
                 }
-                if line_break {
-                    self.newlines_passed += 1;
-                }
+                self.newlines_passed += lines;
                 self.pending.pop_front();
             } else {
                 break;
@@ -801,6 +905,8 @@ impl StoryReader {
             blanks: BlankLines::new(header_line - 1),
             after_cr: false,
             column: 0,
+            cell_bytes: 0,
+            dropping: false,
         });
         let mut reader = csv::ReaderBuilder::new()
             .flexible(true)
@@ -1415,9 +1521,34 @@ mod tests {
             .unwrap()
             .to_string();
         assert!(
-            e.contains("looks like UTF-16") && e.contains("iconv"),
+            e.contains("looks like UTF-16LE") && e.contains("iconv -f UTF-16LE"),
             "{e}"
         );
+        let utf16be: String = "id,text\n1,x\n".chars().flat_map(|c| ['\0', c]).collect();
+        let e = reader(&utf16be, &Columns::default())
+            .err()
+            .unwrap()
+            .to_string();
+        assert!(e.contains("iconv -f UTF-16BE"), "{e}");
+    }
+
+    #[test]
+    fn other_compressed_formats_are_named_with_how_to_open_them() {
+        let heads: [(&[u8], &str); 3] = [
+            (b"BZh91AY&SY\x01\x02", "bzip2 -dc"),
+            (b"\xFD7zXZ\x00\x00\x04", "xz -dc"),
+            (b"\x28\xB5\x2F\xFD\x24\x00", "zstd -dc"),
+        ];
+        for (head, tool) in heads {
+            let e = reader_bytes(head.to_vec(), &Columns::default(), Dialect::default())
+                .err()
+                .unwrap()
+                .to_string();
+            assert!(e.contains(tool) && e.contains("compressed"), "{e}");
+        }
+        // A header that merely starts like one is a header.
+        let mut r = reader("BZh9,text\n1,x\n", &Columns::default()).unwrap();
+        assert_eq!(r.next_chunk(10).unwrap()[0].text, "x");
     }
 
     #[test]
@@ -1524,6 +1655,17 @@ mod tests {
             printable("\u{1b}[31mred\nnext\u{202e}txt"),
             "\\u{1b}[31mred\\u{a}next\\u{202e}txt"
         );
+        // An id that swallowed a file is shortened, on a character boundary.
+        let long = "é".repeat(PRINTABLE_CHARS) + "\n" + &"x".repeat(5000);
+        let shown = printable(&long);
+        assert_eq!(
+            shown,
+            "é".repeat(PRINTABLE_CHARS) + "… (5101 characters in all)"
+        );
+        assert_eq!(
+            printable(&"é".repeat(PRINTABLE_CHARS)),
+            "é".repeat(PRINTABLE_CHARS)
+        );
     }
 
     #[test]
@@ -1611,6 +1753,29 @@ mod tests {
         assert!(s[0].text.len() <= MAX_TEXT_BYTES);
         assert!(s[0].text.chars().all(|c| c == 'é'));
         assert!(s[1].issues.is_empty());
+    }
+
+    /// A cell past the cap is dropped as it is read, not held whole and cut afterwards: the
+    /// id, which is never cut, shows it. Quotes, delimiters and line breaks past the cap
+    /// still count, so the rows after it and their line numbers are the same.
+    #[test]
+    fn a_giant_cell_is_capped_as_it_is_read() {
+        let big = "é".repeat(3 * MAX_TEXT_BYTES);
+        let quoted = format!("{big}\n\"\"{big},\n{big}");
+        let csv = format!("id,text\n{big},short\n2,\"{quoted}\"\n3,\"never\n{big}\n4,closed\n");
+        for bytes in [csv.clone().into_bytes(), gzipped(csv.as_bytes())] {
+            let mut r = reader_bytes(bytes, &Columns::default(), Dialect::default()).unwrap();
+            let s = r.next_chunk(10).unwrap();
+            assert_eq!(s.len(), 3);
+            assert!(s[0].id.len() <= CELL_CAP && s[0].id.chars().all(|c| c == 'é'));
+            assert!(s[0].issues.is_empty(), "{:?}", s[0].issues);
+            assert_eq!((s[1].id.as_str(), s[1].line), ("2", 3));
+            assert_eq!(s[1].issues, [RowIssue::TooLong]);
+            assert!(s[1].text.len() <= MAX_TEXT_BYTES && s[1].text.chars().all(|c| c == 'é'));
+            assert_eq!((s[2].id.as_str(), s[2].line), ("3", 6));
+            assert_eq!(s[2].issues, [RowIssue::UnclosedQuote, RowIssue::TooLong]);
+            assert!(s[2].text.starts_with("never\né"));
+        }
     }
 
     #[test]
