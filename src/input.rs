@@ -313,8 +313,9 @@ impl CsvStart {
     }
 }
 
-/// A header must name its columns, each once.
-fn check_headers(headers: &[String], name: &str, line: u64) -> Result<()> {
+/// A header must name its columns, each once; a column with an empty header cell is named for
+/// its place ([`name_unnamed_columns`]).
+fn check_headers(headers: &mut [String], name: &str, line: u64) -> Result<()> {
     if headers.iter().all(|h| h.is_empty()) {
         return Err(Error::Input {
             file: name.to_string(),
@@ -342,6 +343,7 @@ fn check_headers(headers: &[String], name: &str, line: u64) -> Result<()> {
             ),
         });
     }
+    name_unnamed_columns(headers);
     for (i, h) in headers.iter().enumerate() {
         if let Some(j) = headers[..i].iter().position(|o| o == h) {
             return Err(Error::Input {
@@ -358,6 +360,17 @@ fn check_headers(headers: &[String], name: &str, line: u64) -> Result<()> {
         }
     }
     Ok(())
+}
+
+/// Names each column whose header cell is empty `column_N` (N counting from 1), as
+/// spreadsheets export trailing empty columns (`id,text,,`): it can then be kept, and two of
+/// them are not one name twice.
+fn name_unnamed_columns(headers: &mut [String]) {
+    for (i, h) in headers.iter_mut().enumerate() {
+        if h.is_empty() {
+            *h = format!("column_{}", i + 1);
+        }
+    }
 }
 
 /// The positions of the columns a reader uses.
@@ -913,11 +926,11 @@ impl StoryReader {
             .delimiter(delimiter)
             .from_reader(tracked);
         let header_record = reader.byte_headers().map_err(|e| Error::csv(&name, e))?;
-        let headers: Vec<String> = header_record
+        let mut headers: Vec<String> = header_record
             .iter()
             .map(|h| String::from_utf8_lossy(h).trim().to_string())
             .collect();
-        check_headers(&headers, &name, header_line)?;
+        check_headers(&mut headers, &name, header_line)?;
         let ColumnIndex {
             text,
             id,
@@ -1776,6 +1789,24 @@ mod tests {
             assert_eq!(s[2].issues, [RowIssue::UnclosedQuote, RowIssue::TooLong]);
             assert!(s[2].text.starts_with("never\né"));
         }
+    }
+
+    /// Spreadsheets export empty trailing columns (`id,text,,`): each is named for its place,
+    /// not refused as one name twice, and can be kept.
+    #[test]
+    fn columns_with_empty_header_cells_are_named_for_their_place() {
+        let columns = Columns {
+            keep: KeepColumns::All,
+            ..Columns::default()
+        };
+        let mut r = reader("id,,text,,\n1,a,x,,b\n", &columns).unwrap();
+        assert_eq!(
+            r.headers(),
+            ["id", "column_2", "text", "column_4", "column_5"]
+        );
+        let s = r.next_chunk(10).unwrap();
+        assert_eq!(s[0].text, "x");
+        assert_eq!(s[0].kept, ["a", "x", "", "b"]);
     }
 
     #[test]
