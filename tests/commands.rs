@@ -619,6 +619,28 @@ fn a_summary_reader_that_stops_early_leaves_the_files_complete() {
     assert!(!dir.path().join(".out.csv.partial").exists());
 }
 
+/// Rows with bytes that are not UTF-8 end with a pointer to --encoding, which a legacy
+/// export needs; once it is given, the file reads clean and nothing is said.
+#[test]
+fn bytes_that_are_not_utf8_point_to_the_encoding_flag() {
+    let dir = tempfile::tempdir().unwrap();
+    let csv = b"id,text\n1,caf\xe9 cr\xe8me lost the pitch\n2,caf\xe9\n3,fine\n";
+    std::fs::write(dir.path().join("legacy.csv"), csv).unwrap();
+    let args = ["classify", "legacy.csv", "-q", "-o", "out.csv"];
+    let out = failup_env(dir.path(), &args, None, &[HASHED]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("note: 2 rows held bytes that are not UTF-8")
+            && stderr(&out).contains("--encoding windows-1252"),
+        "{}",
+        stderr(&out)
+    );
+    let latin1 = [&args[..], &["--encoding", "latin1"]].concat();
+    let out = failup_env(dir.path(), &latin1, None, &[HASHED]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert_eq!(stderr(&out), "");
+}
+
 /// Cross-validation with fewer stories of a scenario than folds says so.
 #[test]
 fn eval_cv_warns_when_a_scenario_has_fewer_stories_than_folds() {

@@ -8,7 +8,7 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use super::resume;
-use crate::cli::ClassifyArgs;
+use crate::cli::{ClassifyArgs, InputEncoding};
 use failup::error::{Error, Result};
 use failup::input::{printable, RowIssue, Source, Story, StoryReader, UNCLOSED_QUOTE};
 use failup::output::{RowWriter, WriterOptions};
@@ -180,6 +180,17 @@ pub fn run(args: ClassifyArgs) -> Result<()> {
     }
     super::commit_output(writer.finish()?, shard, &reader, &settings)?;
     tally.warn_rest();
+    if tally.invalid_utf8 > 0 && matches!(args.columns.encoding, InputEncoding::Utf8) {
+        eprintln!(
+            "note: {} held bytes that are not UTF-8 (status=invalid_utf8); if {} is a legacy \
+             export (Excel on Windows, say), run again with --encoding windows-1252",
+            match tally.invalid_utf8 {
+                1 => "1 row".to_string(),
+                n => format!("{n} rows"),
+            },
+            reader.name()
+        );
+    }
     if let Some(e) = cut_short {
         return Err(e);
     }
