@@ -244,9 +244,10 @@ fn text_stream(
     inner: Box<dyn Read + Send>,
     name: &str,
     encoding: InputEncoding,
-) -> Result<Box<dyn Read + Send>> {
+) -> Result<(Box<dyn Read + Send>, bool)> {
     let mut raw = decompressed(inner, name)?;
-    Ok(match encoding {
+    let mut utf16 = false;
+    let stream: Box<dyn Read + Send> = match encoding {
         InputEncoding::Utf8 => {
             // Two whole bytes: a pipe may deliver the first one alone.
             let mut head = Vec::with_capacity(2);
@@ -254,9 +255,9 @@ fn text_stream(
                 .take(2)
                 .read_to_end(&mut head)
                 .map_err(|e| Error::io(name, e))?;
-            let is_utf16 = head == [0xFF, 0xFE] || head == [0xFE, 0xFF];
+            utf16 = head == [0xFF, 0xFE] || head == [0xFE, 0xFF];
             let raw = io::Cursor::new(head).chain(raw);
-            if is_utf16 {
+            if utf16 {
                 // The decoder reads the byte-order mark and decodes from UTF-16.
                 Box::new(Utf8Stream::new(raw, encoding_rs::UTF_16LE))
             } else {
@@ -269,7 +270,8 @@ fn text_stream(
         InputEncoding::Latin1 | InputEncoding::Windows1252 => {
             Box::new(Utf8Stream::new(raw, encoding_rs::WINDOWS_1252))
         }
-    })
+    };
+    Ok((stream, utf16))
 }
 
 /// Where the CSV starts: its delimiter, the line its header is on, and the stream from the
@@ -278,6 +280,9 @@ struct CsvStart {
     stream: Box<dyn Read + Send>,
     delimiter: u8,
     header_line: u64,
+    /// The header line opens with a NUL byte: UTF-16 without a byte-order mark is then
+    /// big-endian (ASCII's NUL comes first).
+    nul_first: bool,
 }
 
 impl CsvStart {
@@ -306,6 +311,7 @@ impl CsvStart {
             .or(declared)
             .unwrap_or_else(|| sniff_delimiter(&first_line));
         Ok(CsvStart {
+            nul_first: first_line.first() == Some(&0),
             stream: Box::new(io::Cursor::new(first_line).chain(rest)),
             delimiter,
             header_line,
@@ -315,7 +321,7 @@ impl CsvStart {
 
 /// A header must name its columns, each once; a column with an empty header cell is named for
 /// its place ([`name_unnamed_columns`]).
-fn check_headers(headers: &mut [String], name: &str, line: u64) -> Result<()> {
+fn check_headers(headers: &mut [String], name: &str, line: u64, nul_first: bool) -> Result<()> {
     if headers.iter().all(|h| h.is_empty()) {
         return Err(Error::Input {
             file: name.to_string(),
@@ -336,7 +342,7 @@ fn check_headers(headers: &mut [String], name: &str, line: u64) -> Result<()> {
                  byte-order mark; save it as CSV UTF-8, or convert it (for example iconv -f \
                  {utf16} -t UTF-8 IN.csv > OUT.csv)",
                 // Big-endian puts the NUL of each ASCII letter first.
-                utf16 = match headers[0].starts_with('\0') {
+                utf16 = match nul_first {
                     true => "UTF-16BE",
                     false => "UTF-16LE",
                 }
@@ -362,13 +368,19 @@ fn check_headers(headers: &mut [String], name: &str, line: u64) -> Result<()> {
     Ok(())
 }
 
-/// Names each column whose header cell is empty `column_N` (N counting from 1), as
+/// Names each column whose header cell is empty `column_N` (N counting from 1, with `_` added
+/// while another column has the name), as
 /// spreadsheets export trailing empty columns (`id,text,,`): it can then be kept, and two of
 /// them are not one name twice.
 fn name_unnamed_columns(headers: &mut [String]) {
-    for (i, h) in headers.iter_mut().enumerate() {
-        if h.is_empty() {
-            *h = format!("column_{}", i + 1);
+    for i in 0..headers.len() {
+        if headers[i].is_empty() {
+            // A column of the file may already bear the name: then one more `_`.
+            let mut name = format!("column_{}", i + 1);
+            while headers.contains(&name) {
+                name.push('_');
+            }
+            headers[i] = name;
         }
     }
 }
@@ -574,14 +586,15 @@ struct LineTracker<R> {
     after_cr: bool,
     /// Characters read so far on the current line.
     column: u64,
-    /// Bytes of the current cell passed on to the parser.
+    /// Bytes of the current cell as the parser gives it (its quoting undone), so far.
     cell_bytes: usize,
     /// Dropping the current cell's bytes past [`CELL_CAP`].
     dropping: bool,
 }
 
-/// The most of one cell the parser is given: past [`MAX_TEXT_BYTES`], so a cut story is
-/// still seen as too long and flagged.
+/// The most of one cell the parser is given, counted as the parser reads it (quotes undone):
+/// past [`MAX_TEXT_BYTES`], so a story is cut exactly where it was before, and still flagged
+/// as too long. What is kept past it (quotes, line breaks) lies beyond that cut.
 const CELL_CAP: usize = MAX_TEXT_BYTES + 4;
 
 /// Whether byte `b` ends a line: every `\r` (alone in old Mac files, or opening a CRLF) and a
@@ -686,6 +699,7 @@ impl<R> LineTracker<R> {
             self.blanks
                 .next(b, line_break, quoted, &mut breaks.blank_lines);
             let droppable = self.quotes.passes_over(b, self.delimiter);
+            let emitted = self.quotes.emits(b, self.delimiter);
             // Whole characters only: one begun before the cap is finished (up to 3 more
             // bytes, which also bounds a run of stray continuation bytes).
             let drop = droppable
@@ -698,7 +712,7 @@ impl<R> LineTracker<R> {
                 self.cell_bytes = 0;
             }
             if !drop {
-                self.cell_bytes += 1;
+                self.cell_bytes += usize::from(emitted);
                 buf[kept] = b;
                 kept += 1;
             }
@@ -728,6 +742,16 @@ impl QuoteState {
             QuoteState::Quoted => !matches!(b, b'"' | b'\n' | b'\r'),
             QuoteState::Unquoted => !ends_field(b, delimiter),
             QuoteState::FieldStart | QuoteState::QuoteInQuoted => false,
+        }
+    }
+
+    /// Whether the parser, standing here, puts `b` into the cell: not an opening quote, the
+    /// first quote of a doubled one, or what ends the cell.
+    fn emits(self, b: u8, delimiter: u8) -> bool {
+        match self {
+            QuoteState::FieldStart => b != b'"' && !ends_field(b, delimiter),
+            QuoteState::Unquoted | QuoteState::QuoteInQuoted => !ends_field(b, delimiter),
+            QuoteState::Quoted => b != b'"',
         }
     }
 
@@ -865,6 +889,7 @@ pub struct StoryReader {
     bytes_read: Arc<AtomicU64>,
     breaks: Arc<Mutex<LineBreaks>>,
     total_bytes: Option<u64>,
+    utf16: bool,
 }
 
 impl StoryReader {
@@ -902,9 +927,10 @@ impl StoryReader {
             inner,
             count: bytes_read.clone(),
         };
-        let decoded = text_stream(Box::new(counted), &name, dialect.encoding)?;
+        let (decoded, utf16) = text_stream(Box::new(counted), &name, dialect.encoding)?;
         let start = CsvStart::read(decoded, &name, dialect.delimiter)?;
-        let (header_line, delimiter) = (start.header_line, start.delimiter);
+        let (header_line, delimiter, nul_first) =
+            (start.header_line, start.delimiter, start.nul_first);
         let breaks = Arc::new(Mutex::new(LineBreaks {
             newlines_passed: header_line - 1,
             ..LineBreaks::default()
@@ -930,7 +956,7 @@ impl StoryReader {
             .iter()
             .map(|h| String::from_utf8_lossy(h).trim().to_string())
             .collect();
-        check_headers(&mut headers, &name, header_line)?;
+        check_headers(&mut headers, &name, header_line, nul_first)?;
         let ColumnIndex {
             text,
             id,
@@ -956,7 +982,13 @@ impl StoryReader {
             bytes_read,
             breaks,
             total_bytes,
+            utf16,
         })
+    }
+
+    /// The input opened with a UTF-16 byte-order mark and was decoded from UTF-16.
+    pub fn decoded_utf16(&self) -> bool {
+        self.utf16
     }
 
     pub fn name(&self) -> &str {
@@ -1089,31 +1121,31 @@ impl StoryReader {
         }
         issues.extend(stray_quote);
         let mut invalid_utf8 = false;
-        let mut field = |i: usize| -> String {
-            let bytes = rec.get(i).unwrap_or_default();
-            match std::str::from_utf8(bytes) {
-                Ok(s) => s.to_string(),
-                Err(_) => {
-                    invalid_utf8 = true;
-                    String::from_utf8_lossy(bytes).into_owned()
-                }
-            }
+        // Every cell is cut at MAX_TEXT_BYTES: the reader held it to little more (CELL_CAP),
+        // and what it kept past that is only quotes and line breaks. True when it was cut.
+        let lossy = |bytes: &[u8]| {
+            let mut value = String::from_utf8_lossy(bytes).into_owned();
+            let cut = cut_to_max_text(&mut value);
+            (value, cut)
         };
-        let mut text = field(self.text);
-        if cut_to_max_text(&mut text) {
+        let mut field = |i: usize| {
+            let bytes = rec.get(i).unwrap_or_default();
+            invalid_utf8 |= std::str::from_utf8(bytes).is_err();
+            lossy(bytes)
+        };
+        let (text, cut) = field(self.text);
+        if cut {
             issues.push(RowIssue::TooLong);
         }
         let id = match self.id {
-            Some(i) => field(i),
+            Some(i) => field(i).0,
             None => self.row.to_string(),
         };
-        let label = self.label.map(&mut field);
+        let label = self.label.map(|i| field(i).0);
         // The group is read for the report alone: bad bytes there do not change the row, which
         // must be the same with or without --group-by.
-        let group = self
-            .group
-            .map(|i| String::from_utf8_lossy(rec.get(i).unwrap_or_default()).into_owned());
-        let kept = self.keep.iter().map(|&i| field(i)).collect();
+        let group = self.group.map(|i| lossy(rec.get(i).unwrap_or_default()).0);
+        let kept = self.keep.iter().map(|&i| field(i).0).collect();
         if rec.len() != self.headers.len() {
             issues.push(RowIssue::Malformed);
         }
@@ -1543,6 +1575,16 @@ mod tests {
             .unwrap()
             .to_string();
         assert!(e.contains("iconv -f UTF-16BE"), "{e}");
+        // Told from the file's first bytes: a quoted header cell starts with NUL in LE too.
+        let quoted: String = "\"id\",\"text\"\n"
+            .chars()
+            .flat_map(|c| [c, '\0'])
+            .collect();
+        let e = reader(&quoted, &Columns::default())
+            .err()
+            .unwrap()
+            .to_string();
+        assert!(e.contains("iconv -f UTF-16LE"), "{e}");
     }
 
     #[test]
@@ -1780,7 +1822,7 @@ mod tests {
             let mut r = reader_bytes(bytes, &Columns::default(), Dialect::default()).unwrap();
             let s = r.next_chunk(10).unwrap();
             assert_eq!(s.len(), 3);
-            assert!(s[0].id.len() <= CELL_CAP && s[0].id.chars().all(|c| c == 'é'));
+            assert!(s[0].id.len() <= MAX_TEXT_BYTES && s[0].id.chars().all(|c| c == 'é'));
             assert!(s[0].issues.is_empty(), "{:?}", s[0].issues);
             assert_eq!((s[1].id.as_str(), s[1].line), ("2", 3));
             assert_eq!(s[1].issues, [RowIssue::TooLong]);
@@ -1791,6 +1833,54 @@ mod tests {
         }
     }
 
+    /// What the tracker hands the parser: a giant cell stops at the cap (so it is never held
+    /// whole), counted as the parser reads it, doubled quotes as one byte.
+    #[test]
+    fn the_tracker_passes_on_at_most_the_cap_of_a_cell() {
+        let passed = |csv: &[u8]| {
+            let mut tracker = LineTracker {
+                inner: io::Cursor::new(csv.to_vec()),
+                offset: 0,
+                breaks: Arc::new(Mutex::new(LineBreaks::default())),
+                quotes: QuoteState::FieldStart,
+                delimiter: b',',
+                blanks: BlankLines::new(0),
+                after_cr: false,
+                column: 0,
+                cell_bytes: 0,
+                dropping: false,
+            };
+            let mut out = Vec::new();
+            tracker.read_to_end(&mut out).unwrap();
+            out
+        };
+        let big = "x".repeat(3 * MAX_TEXT_BYTES);
+        let out = passed(format!("1,{big},2\n3,4\n").as_bytes());
+        assert_eq!(out.len(), 2 + CELL_CAP + 7);
+        assert!(out.ends_with(b",2\n3,4\n"));
+        // Under the cap as text, over it as bytes: passed on whole.
+        let quotes = "\"\"".repeat(MAX_TEXT_BYTES / 2);
+        let cell = format!("\"{quotes}\"");
+        assert_eq!(passed(cell.as_bytes()), cell.as_bytes());
+    }
+
+    /// Doubled quotes count as the one quote they stand for: a story under 1 MiB is read
+    /// whole, and one over it is cut at exactly 1 MiB of its text, as before the cap.
+    #[test]
+    fn the_cap_cuts_a_story_where_its_text_reaches_1_mib() {
+        let text = "say \"hi\" ".repeat(MAX_TEXT_BYTES / 10 - 1);
+        let long = "say \"hi\" ".repeat(MAX_TEXT_BYTES / 5);
+        let csv = |t: &str| format!("id,text\n1,\"{}\"\n", t.replace('"', "\"\""));
+        let mut r = reader(&csv(&text), &Columns::default()).unwrap();
+        let s = r.next_chunk(10).unwrap();
+        assert!(s[0].issues.is_empty());
+        assert_eq!(s[0].text, text);
+        let mut r = reader(&csv(&long), &Columns::default()).unwrap();
+        let s = r.next_chunk(10).unwrap();
+        assert_eq!(s[0].issues, [RowIssue::TooLong]);
+        assert_eq!(s[0].text, long[..MAX_TEXT_BYTES]);
+    }
+
     /// Spreadsheets export empty trailing columns (`id,text,,`): each is named for its place,
     /// not refused as one name twice, and can be kept.
     #[test]
@@ -1799,6 +1889,9 @@ mod tests {
             keep: KeepColumns::All,
             ..Columns::default()
         };
+        // A name the file already uses is not taken again.
+        let r = reader("id,text,,column_3\n", &columns).unwrap();
+        assert_eq!(r.headers(), ["id", "text", "column_3_", "column_3"]);
         let mut r = reader("id,,text,,\n1,a,x,,b\n", &columns).unwrap();
         assert_eq!(
             r.headers(),

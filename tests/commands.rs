@@ -639,6 +639,15 @@ fn bytes_that_are_not_utf8_point_to_the_encoding_flag() {
     let out = failup_env(dir.path(), &latin1, None, &[HASHED]);
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
     assert_eq!(stderr(&out), "");
+    // UTF-16 with a lone surrogate: broken, but no encoding flag would mend it.
+    let mut utf16: Vec<u16> = "\u{FEFF}id,text\n1,caf".encode_utf16().collect();
+    utf16.extend([0xD800, u16::from(b'\n')]);
+    let bytes: Vec<u8> = utf16.iter().flat_map(|u| u.to_le_bytes()).collect();
+    std::fs::write(dir.path().join("legacy.csv"), bytes).unwrap();
+    let out = failup_env(dir.path(), &args, None, &[HASHED]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert!(stderr(&out).contains("invalid_utf8"), "{}", stderr(&out));
+    assert!(!stderr(&out).contains("--encoding"), "{}", stderr(&out));
 }
 
 /// Cross-validation with fewer stories of a scenario than folds says so.

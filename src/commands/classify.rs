@@ -180,7 +180,10 @@ pub fn run(args: ClassifyArgs) -> Result<()> {
     }
     super::commit_output(writer.finish()?, shard, &reader, &settings)?;
     tally.warn_rest();
-    if tally.invalid_utf8 > 0 && matches!(args.columns.encoding, InputEncoding::Utf8) {
+    // A UTF-16 file's bad bytes are broken sequences, which no --encoding mends.
+    let utf8_input =
+        matches!(args.columns.encoding, InputEncoding::Utf8) && !reader.decoded_utf16();
+    if tally.invalid_utf8 > 0 && utf8_input {
         eprintln!(
             "note: {} held bytes that are not UTF-8 (status=invalid_utf8); if {} is a legacy \
              export (Excel on Windows, say), run again with --encoding windows-1252",
