@@ -23,13 +23,21 @@ fn latin1_tsv(dir: &std::path::Path, text_header: &str) -> usize {
 fn failup_on_a_closed_pipe(dir: &std::path::Path, args: &[&str]) -> std::process::Output {
     let (reader, writer) = std::io::pipe().unwrap();
     drop(writer);
-    failup_command()
-        .args(args)
-        .env(HASHED.0, HASHED.1)
-        .current_dir(dir)
-        .stdin(reader)
-        .output()
-        .unwrap()
+    hashed_command(dir, args).stdin(reader).output().unwrap()
+}
+
+/// failup with `args` in `dir` on the test embedder, its streams left for the caller to set.
+fn hashed_command(dir: &std::path::Path, args: &[&str]) -> std::process::Command {
+    let mut cmd = failup_command();
+    cmd.args(args).env(HASHED.0, HASHED.1).current_dir(dir);
+    cmd
+}
+
+/// The writing end of a pipe whose reader has gone: every write to it fails.
+fn pipe_nobody_reads() -> std::io::PipeWriter {
+    let (reader, writer) = std::io::pipe().unwrap();
+    drop(reader);
+    writer
 }
 
 #[test]
@@ -567,13 +575,8 @@ fn a_closed_standard_error_does_not_stop_a_run() {
     let dir = tempfile::tempdir().unwrap();
     let csv = "id,text\n1,\n2,I was passed over for the lead role.\n3,\n";
     std::fs::write(dir.path().join("in.csv"), csv).unwrap();
-    let (reader, writer) = std::io::pipe().unwrap();
-    drop(reader);
-    let status = failup_command()
-        .args(["classify", "in.csv", "-o", "out.csv"])
-        .env(HASHED.0, HASHED.1)
-        .current_dir(dir.path())
-        .stderr(writer)
+    let status = hashed_command(dir.path(), &["classify", "in.csv", "-o", "out.csv"])
+        .stderr(pipe_nobody_reads())
         .status()
         .unwrap();
     assert_eq!(status.code(), Some(0));
@@ -591,8 +594,6 @@ fn a_summary_reader_that_stops_early_leaves_the_files_complete() {
     let dir = tempfile::tempdir().unwrap();
     let csv = "id,text\n1,I was passed over for the lead role.\n2,We lost the pitch.\n";
     std::fs::write(dir.path().join("in.csv"), csv).unwrap();
-    let (reader, writer) = std::io::pipe().unwrap();
-    drop(reader);
     let args = [
         "classify",
         "in.csv",
@@ -602,12 +603,9 @@ fn a_summary_reader_that_stops_early_leaves_the_files_complete() {
         "--summary-out",
         "-",
     ];
-    let status = failup_command()
-        .args(args)
+    let status = hashed_command(dir.path(), &args)
         .args(["--report", "r.json"])
-        .env(HASHED.0, HASHED.1)
-        .current_dir(dir.path())
-        .stdout(writer)
+        .stdout(pipe_nobody_reads())
         .status()
         .unwrap();
     assert_eq!(status.code(), Some(0));

@@ -496,7 +496,8 @@ impl Tally {
             self.per_category[v.category] += 1;
         }
         self.truncated += row.truncated as u64;
-        let (unreadable, stray): (String, String);
+        // The message, where it is made for this row.
+        let made: String;
         let problem = match row.status {
             Status::Ok => None,
             Status::Empty => {
@@ -504,9 +505,9 @@ impl Tally {
                 Some(match failup::input::is_blank(&row.story.text) {
                     true => "empty text; written with status=empty and no category",
                     false => {
-                        unreadable =
+                        made =
                             format!("{NO_KNOWN_WORD}; written with status=empty and no category");
-                        unreadable.as_str()
+                        made.as_str()
                     }
                 })
             }
@@ -515,8 +516,8 @@ impl Tally {
                 Some(match (row.story.quote_problem(), row.verdict.is_some()) {
                     (Some(quotes), classified) => {
                         let done = if classified { "classified" } else { "not classified" };
-                        stray = format!("{quotes}; {done} and flagged status=malformed");
-                        stray.as_str()
+                        made = format!("{quotes}; {done} and flagged status=malformed");
+                        made.as_str()
                     }
                     (None, true) => "number of fields differs from the header; classified and flagged status=malformed",
                     (None, false) => "number of fields differs from the header and the text cell is missing or empty; flagged status=malformed, not classified",
