@@ -100,14 +100,15 @@ pub fn cut_to_max_text(text: &mut String) -> bool {
 
 /// Text from the input as a message on the terminal shows it: control characters (a
 /// terminal's escape codes, a line break that would start a fake line of the log) and the
-/// marks that reorder text right to left are written as escapes such as `\u{1b}`, and text
+/// marks that reorder text right to left are written as escapes such as `\u{1b}`, as is a
+/// byte-order mark, which would make two values that look the same differ; and text
 /// longer than [`PRINTABLE_CHARS`] is shortened (an id that swallowed a file, say).
 pub fn printable(text: &str) -> std::borrow::Cow<'_, str> {
     let hidden = |c: char| {
         c.is_control()
             || matches!(
                 c,
-                '\u{200E}' | '\u{200F}' | '\u{061C}' | '\u{202A}'..='\u{202E}'
+                '\u{200E}' | '\u{200F}' | '\u{061C}' | '\u{202A}'..='\u{202E}' | '\u{FEFF}'
             )
             || matches!(c, '\u{2066}'..='\u{2069}')
     };
@@ -143,6 +144,11 @@ const STRAY_QUOTE: &str = "closes a quoted field, but more text follows it in th
      so the quotes were dropped and the pieces joined (with every line between them, which may \
      hold rows of their own); a quote inside a quoted field is written twice: \"\"";
 
+/// What [`RowIssue::RepeatedHeader`] means for the user, and what to do.
+const REPEATED_HEADER: &str = "repeats the header row, so it is most likely the header of a \
+     second export appended to this file; it is not read as a story (if it is one, change a \
+     cell)";
+
 /// What went wrong with a row that was still read (it is never dropped).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum RowIssue {
@@ -159,6 +165,9 @@ pub enum RowIssue {
     /// reads on unquoted and joins the pieces, and any lines between them, into one cell.
     /// `line` and `column` (1-based, in characters) place the quote that closed the field.
     StrayQuote { line: u64, column: u64 },
+    /// The row repeats the header's cells: most often a second export appended to the file,
+    /// whose header is not a story.
+    RepeatedHeader,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -184,15 +193,15 @@ pub struct Story {
 }
 
 impl Story {
-    /// Flagged `status=malformed`: ragged, or holding the rest of the input after a quote
-    /// that never closes.
+    /// Flagged `status=malformed`: ragged, holding the rest of the input after a quote that
+    /// never closes, or a header row.
     pub fn is_malformed(&self) -> bool {
-        self.issues.contains(&RowIssue::Malformed) || self.quote_problem().is_some()
+        self.issues.contains(&RowIssue::Malformed) || self.cell_problem().is_some()
     }
 
-    /// What is wrong with the row's quotes, for the user, if anything is: its cells are not
-    /// what the file meant, and rows may have been read into it.
-    pub fn quote_problem(&self) -> Option<String> {
+    /// Why the row's cells are not what the file meant, for the user, if they are not: its
+    /// quotes went wrong, so rows may have been read into it, or it is a header.
+    pub fn cell_problem(&self) -> Option<String> {
         if self.issues.contains(&RowIssue::UnclosedQuote) {
             return Some(UNCLOSED_QUOTE.to_string());
         }
@@ -200,8 +209,17 @@ impl Story {
             RowIssue::StrayQuote { line, column } => Some(format!(
                 "the quote at line {line}, column {column} {STRAY_QUOTE}"
             )),
+            RowIssue::RepeatedHeader => Some(REPEATED_HEADER.to_string()),
             _ => None,
         })
+    }
+
+    /// The text the model reads: none for a header row, whose "text" is a column name.
+    pub fn text_to_read(&self) -> &str {
+        match self.issues.contains(&RowIssue::RepeatedHeader) {
+            true => "",
+            false => &self.text,
+        }
     }
 }
 
@@ -873,6 +891,8 @@ pub struct StoryReader {
     reader: csv::Reader<Box<dyn Read + Send>>,
     name: String,
     headers: Vec<String>,
+    /// The header's cells as read, trimmed, to know a header row met again.
+    header_cells: Vec<Vec<u8>>,
     delimiter: u8,
     text: usize,
     id: Option<usize>,
@@ -952,6 +972,10 @@ impl StoryReader {
             .delimiter(delimiter)
             .from_reader(tracked);
         let header_record = reader.byte_headers().map_err(|e| Error::csv(&name, e))?;
+        let header_cells: Vec<Vec<u8>> = header_record
+            .iter()
+            .map(|h| h.trim_ascii().to_vec())
+            .collect();
         let mut headers: Vec<String> = header_record
             .iter()
             .map(|h| String::from_utf8_lossy(h).trim().to_string())
@@ -968,6 +992,7 @@ impl StoryReader {
             reader,
             name,
             headers,
+            header_cells,
             delimiter,
             text,
             id,
@@ -1092,6 +1117,12 @@ impl StoryReader {
         let mut skipped = 0;
         while skipped < n && self.advance()? {
             skipped += 1;
+            // Pass the skipped row's line breaks as reading it would: otherwise a resume
+            // after millions of rows held an entry for every line until the first row read.
+            let start = self.record.position().map_or(0, |p| p.byte());
+            let mut breaks = self.breaks.lock().expect("never poisoned");
+            breaks.line_at(start);
+            breaks.take_stray_quote(start);
         }
         Ok(skipped)
     }
@@ -1104,6 +1135,27 @@ impl StoryReader {
             chunk.push(self.story_from_record());
         }
         Ok(chunk)
+    }
+
+    /// Whether `rec` holds the header's cells again. An appended export's header may start
+    /// with its own byte-order mark, and the parser then reads the first cell's quotes as
+    /// text.
+    fn repeats_header(&self, rec: &ByteRecord) -> bool {
+        rec.iter()
+            .zip(&self.header_cells)
+            .enumerate()
+            .all(|(i, (cell, head))| {
+                let mut cell = cell.trim_ascii();
+                if i == 0 {
+                    if let Some(rest) = cell.strip_prefix(b"\xEF\xBB\xBF") {
+                        cell = rest
+                            .strip_prefix(b"\"")
+                            .and_then(|c| c.strip_suffix(b"\""))
+                            .unwrap_or(rest);
+                    }
+                }
+                cell == head.as_slice()
+            })
     }
 
     fn story_from_record(&self) -> Story {
@@ -1148,6 +1200,8 @@ impl StoryReader {
         let kept = self.keep.iter().map(|&i| field(i).0).collect();
         if rec.len() != self.headers.len() {
             issues.push(RowIssue::Malformed);
+        } else if self.repeats_header(rec) {
+            issues.push(RowIssue::RepeatedHeader);
         }
         if invalid_utf8 {
             issues.push(RowIssue::InvalidUtf8);
@@ -1344,7 +1398,7 @@ mod tests {
         assert_eq!((s[0].issues.as_slice(), s[0].line), ([stray].as_slice(), 2));
         assert_eq!(s[0].text, "oops\n2,plain\n3,more");
         assert!(s[0].is_malformed() && s[1].issues.is_empty());
-        let quote = s[0].quote_problem().unwrap();
+        let quote = s[0].cell_problem().unwrap();
         assert!(
             quote.starts_with("the quote at line 4, column 3 closes"),
             "{quote}"
@@ -1389,6 +1443,45 @@ mod tests {
         let bytes = b"id;text\n1;\"two\nlines\"".to_vec();
         let mut r = reader_bytes(bytes, &Columns::default(), dialect).unwrap();
         assert!(r.next_chunk(10).unwrap()[0].issues.is_empty());
+    }
+
+    /// A header met again, spaced, quoted or behind a byte-order mark, is flagged and has no
+    /// text to read; a row that only shares some of its cells is a story.
+    #[test]
+    fn a_repeated_header_is_flagged() {
+        let csv = "id,text\n1,story\n\u{FEFF}\"id\", text \nid,texts\ntext,id\n";
+        let mut r = reader(csv, &Columns::default()).unwrap();
+        let s = r.next_chunk(10).unwrap();
+        let flagged: Vec<bool> = s
+            .iter()
+            .map(|s| s.issues == [RowIssue::RepeatedHeader])
+            .collect();
+        assert_eq!(flagged, [false, true, false, false]);
+        assert!(s[1].is_malformed());
+        assert_eq!((s[1].text.as_str(), s[1].text_to_read()), (" text ", ""));
+        assert_eq!(s[2].text_to_read(), "texts");
+        assert!(s[1]
+            .cell_problem()
+            .unwrap()
+            .starts_with("repeats the header row"));
+    }
+
+    /// `--resume` skips the rows already written: what follows has its own line numbers and
+    /// quote problems, not a skipped row's, and the skipped rows' line breaks are not held.
+    #[test]
+    fn skipped_rows_leave_nothing_behind() {
+        let mut csv = String::from("id,text\n1,\"ab\"cd\n");
+        for i in 2..=5000 {
+            csv.push_str(&format!("{i},\"story\n{i}\"\n"));
+        }
+        csv.push_str("last,plain\n");
+        let mut r = reader(&csv, &Columns::default()).unwrap();
+        assert_eq!(r.skip(5000).unwrap(), 5000);
+        assert!(r.breaks.lock().unwrap().pending.len() < 10);
+        let rest = r.next_chunk(10).unwrap();
+        assert_eq!(rest.len(), 1);
+        assert_eq!((rest[0].row, rest[0].line), (5001, 2 + 2 * 4999 + 1));
+        assert!(rest[0].issues.is_empty(), "{:?}", rest[0].issues);
     }
 
     /// Random CSV-ish bytes (quotes, delimiters, line breaks of both kinds, a byte-order mark,

@@ -262,7 +262,7 @@ impl Engine {
         stories: Vec<Story>,
         stop: &AtomicBool,
     ) -> Result<Vec<Classified>> {
-        let texts: Vec<&str> = stories.iter().map(|s| s.text.as_str()).collect();
+        let texts: Vec<&str> = stories.iter().map(|s| s.text_to_read()).collect();
         let embedded = self.encoder.embed_texts_until(&texts, self.want(), stop)?;
         // Scoring is a few hundred dot products per sentence: on one thread it left the other
         // cores idle for about 4% of a run.

@@ -198,8 +198,8 @@ fn label_index(ids: &[&str], label: &str) -> Option<usize> {
 
 /// Why a labelled row cannot be used, if it cannot: ragged, or without text.
 fn unusable(story: &Story, header_fields: usize) -> Option<String> {
-    if let Some(quotes) = story.quote_problem() {
-        return Some(format!("row {}: {quotes}", story.row));
+    if let Some(cells) = story.cell_problem() {
+        return Some(format!("row {}: {cells}", story.row));
     }
     // Too few fields leave the label or text unread; too many that hold something mean the
     // cells were cut at a delimiter in the story (a trailing delimiter alone is harmless).

@@ -10,8 +10,9 @@ pub enum Status {
     Ok,
     /// Empty or whitespace-only text: not classified.
     Empty,
-    /// The row had a different number of fields from the header; classified when its text
-    /// cell exists, otherwise left without a category.
+    /// The row's cells are not what the file meant: a different number of fields from the
+    /// header, quotes gone wrong or the header again. Classified when it has a text cell
+    /// with a story, otherwise left without a category.
     Malformed,
     /// Classified, but invalid UTF-8 bytes were replaced.
     InvalidUtf8,

@@ -251,6 +251,40 @@ fn text_after_a_closing_quote_is_flagged_or_rejected_with_strict() {
     );
 }
 
+/// Two exports joined with `cat`: the second one's header (here with its own byte-order mark)
+/// is a row of the first. It is kept, flagged and never read as a story, or refused.
+#[test]
+fn an_appended_exports_header_is_flagged_not_classified() {
+    let dir = tempfile::tempdir().unwrap();
+    let input = write_input(
+        dir.path(),
+        "joined.csv",
+        b"id,text\n1,They gave the project to the new hire.\n\xEF\xBB\xBFid, text\n2,I lost the pitch we led.\n",
+    );
+    let run = classify(dir.path(), &input, &[]);
+    assert_eq!(run.out.status.code(), Some(0), "{}", stderr(&run.out));
+    assert_eq!(run.ids(), ["1", "\u{FEFF}id", "2"]);
+    assert_eq!(
+        run.flagged(),
+        [("\u{FEFF}id".to_string(), "malformed".to_string())]
+    );
+    assert_eq!(run.value("\u{FEFF}id", "category"), "");
+    assert_ne!(run.value("2", "category"), "");
+    let err = stderr(&run.out);
+    assert!(
+        err.contains("joined.csv:3: row 2 (id \\u{feff}id): repeats the header row, so it is most likely the header of a second export appended to this file; it is not read as a story (if it is one, change a cell); not classified and flagged status=malformed"),
+        "{err}"
+    );
+
+    let run = classify(dir.path(), &input, &["-q", "--strict"]);
+    assert_eq!(run.out.status.code(), Some(2));
+    let err = stderr(&run.out);
+    assert!(
+        err.contains("joined.csv:3: row 2: repeats the header row"),
+        "{err}"
+    );
+}
+
 /// The csv crate reads a quote that never closes as running to the end of the file, so the
 /// rows after it become one cell; failup flags that row and says so, or refuses with --strict.
 #[test]

@@ -264,13 +264,14 @@ fn skip_done(
     resume::check_skipped(reader, done, skipped, resumed_digest)
 }
 
-/// `--strict`: the first ragged row, or row holding an unclosed quote, is an error.
+/// `--strict`: the first ragged row, or row whose cells are misread (see
+/// `Story::cell_problem`), is an error.
 fn refuse_malformed(chunk: &[Story], reader: &StoryReader) -> Result<()> {
     let Some(bad) = chunk.iter().find(|s| s.is_malformed()) else {
         return Ok(());
     };
-    let problem = if let Some(quotes) = bad.quote_problem() {
-        format!("row {}: {quotes} (--strict rejects it)", bad.row)
+    let problem = if let Some(cells) = bad.cell_problem() {
+        format!("row {}: {cells} (--strict rejects it)", bad.row)
     } else {
         format!(
             "row {} has {} fields but the header has {} (--strict rejects ragged rows; \
@@ -513,10 +514,10 @@ impl Tally {
             }
             Status::Malformed => {
                 self.malformed += 1;
-                Some(match (row.story.quote_problem(), row.verdict.is_some()) {
-                    (Some(quotes), classified) => {
+                Some(match (row.story.cell_problem(), row.verdict.is_some()) {
+                    (Some(cells), classified) => {
                         let done = if classified { "classified" } else { "not classified" };
-                        made = format!("{quotes}; {done} and flagged status=malformed");
+                        made = format!("{cells}; {done} and flagged status=malformed");
                         made.as_str()
                     }
                     (None, true) => "number of fields differs from the header; classified and flagged status=malformed",

@@ -64,7 +64,7 @@ pub fn run(args: EmbedArgs) -> Result<()> {
         if chunk.is_empty() {
             return Ok(());
         }
-        let texts: Vec<&str> = chunk.iter().map(|s| s.text.as_str()).collect();
+        let texts: Vec<&str> = chunk.iter().map(|s| s.text_to_read()).collect();
         // The whole story's embedding, at parity with the reference implementation, whatever
         // the classifier reads.
         let embedded = engine
@@ -127,10 +127,10 @@ impl RowWarnings {
         if unclosed {
             eprintln!("warning: {at}: {UNCLOSED_QUOTE}; flagged status=malformed");
         }
-        let quotes = story.quote_problem();
+        let cells = story.cell_problem();
         let problem = match status {
             Status::Ok => return,
-            Status::Malformed => quotes
+            Status::Malformed => cells
                 .as_deref()
                 .unwrap_or("number of fields differs from the header"),
             Status::Empty => "nothing to read (empty, or no word the model knows); embedding null",
