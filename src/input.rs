@@ -678,6 +678,67 @@ impl<R: Read> Read for LineTracker<R> {
     }
 }
 
+impl<R: Read + Send + 'static> LineTracker<BufReader<R>> {
+    /// `stream` read through a tracker, its first line being `first_line` of the file, and
+    /// where the tracker notes the line breaks.
+    fn wrap(
+        stream: R,
+        delimiter: u8,
+        first_line: u64,
+    ) -> (Box<dyn Read + Send>, Arc<Mutex<LineBreaks>>) {
+        let breaks = Arc::new(Mutex::new(LineBreaks {
+            newlines_passed: first_line - 1,
+            ..LineBreaks::default()
+        }));
+        let tracker = LineTracker {
+            inner: BufReader::with_capacity(1 << 16, stream),
+            offset: 0,
+            breaks: breaks.clone(),
+            quotes: QuoteState::FieldStart,
+            delimiter,
+            blanks: BlankLines::new(first_line - 1),
+            after_cr: false,
+            column: 0,
+            cell_bytes: 0,
+            dropping: false,
+        };
+        (Box::new(tracker), breaks)
+    }
+}
+
+/// Line numbers of a CSV stream's records, and whether it ends inside a quoted field, for a
+/// reader of CSV other than [`StoryReader`]: a classify output read back. The csv crate's
+/// own line numbers are one short after CRLF line endings, and it reads a cut file's last,
+/// unclosed quote as a whole cell. Cells past 1 MiB are cut, as stories are.
+pub(crate) struct CsvLines(Arc<Mutex<LineBreaks>>);
+
+impl CsvLines {
+    /// Wraps `inner`, whose first byte starts line 1; give the CSV parser the reader returned.
+    pub(crate) fn track(
+        inner: Box<dyn Read + Send>,
+        delimiter: u8,
+    ) -> (Box<dyn Read + Send>, CsvLines) {
+        let (tracked, breaks) = LineTracker::wrap(inner, delimiter, 1);
+        (tracked, CsvLines(breaks))
+    }
+
+    /// The line of the record that starts at byte `start`; asked in the order of the records.
+    pub(crate) fn line_at(&self, start: u64) -> u64 {
+        let mut breaks = self.0.lock().expect("never poisoned");
+        let line = breaks.line_at(start);
+        // Only lines are asked for here: what else was noted is let go as it is passed.
+        breaks.take_stray_quote(start);
+        breaks.blank_lines.clear();
+        line
+    }
+
+    /// The input ended inside a quoted field: known once its end was read, which the parser
+    /// does only to finish the last record.
+    pub(crate) fn ends_in_quotes(&self) -> bool {
+        self.0.lock().expect("never poisoned").ends_in_quotes
+    }
+}
+
 impl<R> LineTracker<R> {
     /// Notes the line breaks and quotes of `buf`, and keeps in its front the bytes the
     /// parser should see; returns how many. What a cell holds past [`CELL_CAP`] is dropped, so
@@ -951,22 +1012,7 @@ impl StoryReader {
         let start = CsvStart::read(decoded, &name, dialect.delimiter)?;
         let (header_line, delimiter, nul_first) =
             (start.header_line, start.delimiter, start.nul_first);
-        let breaks = Arc::new(Mutex::new(LineBreaks {
-            newlines_passed: header_line - 1,
-            ..LineBreaks::default()
-        }));
-        let tracked: Box<dyn Read + Send> = Box::new(LineTracker {
-            inner: BufReader::with_capacity(1 << 16, start.stream),
-            offset: 0,
-            breaks: breaks.clone(),
-            quotes: QuoteState::FieldStart,
-            delimiter,
-            blanks: BlankLines::new(header_line - 1),
-            after_cr: false,
-            column: 0,
-            cell_bytes: 0,
-            dropping: false,
-        });
+        let (tracked, breaks) = LineTracker::wrap(start.stream, delimiter, header_line);
         let mut reader = csv::ReaderBuilder::new()
             .flexible(true)
             .delimiter(delimiter)

@@ -574,6 +574,97 @@ fn report_reads_standard_input() {
     assert_eq!(j["totals"]["classified"], 10);
 }
 
+/// A summary is known by its `kind`, not by its first bytes: on standard input, pretty-printed
+/// by a tool over many lines, or with its keys in another order, it gives the report the file
+/// as written gives. A JSON report given back is refused, saying what report reads.
+#[test]
+fn a_summary_is_read_from_stdin_and_after_reformatting() {
+    let dir = tempfile::tempdir().unwrap();
+    let run = failup_env(
+        dir.path(),
+        &[
+            "classify",
+            &fixture_str("stories.csv"),
+            "-q",
+            "-o",
+            "rows.csv",
+            "--summary-out",
+            "summary.json",
+        ],
+        None,
+        &[("FAILUP_BACKEND", "test-hashed")],
+    );
+    assert!(run.status.success(), "{}", stderr(&run));
+    let text = std::fs::read_to_string(dir.path().join("summary.json")).unwrap();
+    let report_of = |args: &[&str], stdin: Option<&str>| {
+        let mut all = vec!["report"];
+        all.extend_from_slice(args);
+        all.extend_from_slice(&["--format", "json"]);
+        let out = failup_in(dir.path(), &all, stdin);
+        assert!(out.status.success(), "{all:?}: {}", stderr(&out));
+        let mut j: Value = serde_json::from_str(&stdout(&out)).unwrap();
+        j["header"]["input"]["name"] = Value::Null;
+        j["header"]["generated_at"] = Value::Null;
+        j
+    };
+    let expected = report_of(&["summary.json"], None);
+    assert_eq!(expected["totals"]["rows"], 12);
+    assert_eq!(report_of(&["-"], Some(&text)), expected);
+
+    let mut value: serde_json::Map<String, Value> = serde_json::from_str(&text).unwrap();
+    let kind = value.remove("kind").unwrap();
+    value.insert("kind".into(), kind);
+    let reordered = serde_json::to_string_pretty(&value).unwrap();
+    assert!(!reordered.starts_with("{\n  \"kind\""), "{reordered:.40}");
+    std::fs::write(dir.path().join("pretty.json"), &reordered).unwrap();
+    assert_eq!(report_of(&["pretty.json"], None), expected);
+    assert_eq!(report_of(&["-"], Some(&reordered)), expected);
+
+    let out = failup_in(
+        dir.path(),
+        &["report", "summary.json", "-o", "r.json"],
+        None,
+    );
+    assert!(out.status.success(), "{}", stderr(&out));
+    let out = failup_in(dir.path(), &["report", "r.json"], None);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        stderr(&out).contains("r.json is a JSON document, not a summary"),
+        "{}",
+        stderr(&out)
+    );
+}
+
+/// A classify output cut inside its last quoted cell (the story text, most often) is refused
+/// where the quote opens, not reported with the piece of text left; errors name the right
+/// line in a file with CRLF line endings too.
+#[test]
+fn a_cut_classified_file_is_refused_and_lines_count_with_crlf() {
+    let dir = tempfile::tempdir().unwrap();
+    let text = std::fs::read_to_string(fixture(CSV)).unwrap();
+    let quote = text.rfind(",\"").expect("a quoted cell") + 2;
+    let line = text[..quote].lines().count();
+    std::fs::write(dir.path().join("cut.csv"), &text[..quote + 10]).unwrap();
+    let out = failup_in(dir.path(), &["report", "cut.csv"], None);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        stderr(&out).contains(&format!(
+            "cut.csv:{line}: a quoted field opens in this row and the file ends before it closes"
+        )),
+        "{}",
+        stderr(&out)
+    );
+
+    let crlf = text
+        .replace("\r\n", "\n")
+        .replace('\n', "\r\n")
+        .replace("r06,lost_pitch", "r06,lost_tender");
+    std::fs::write(dir.path().join("crlf.csv"), crlf).unwrap();
+    let out = failup_in(dir.path(), &["report", "crlf.csv"], None);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(stderr(&out).contains("crlf.csv:7"), "{}", stderr(&out));
+}
+
 // ---------------------------------------------------------------------------------------------
 // The HTML page in a real browser.
 

@@ -3,8 +3,8 @@
 use crate::cli::ReportArgs;
 use failup::error::{Error, Result};
 use failup::input::Source;
-use failup::report::partial::PartialSummary;
-use failup::report::reader::ClassifiedReader;
+use failup::report::partial::ReportInput;
+use failup::report::reader::{open_source, ClassifiedReader};
 use failup::report::{self, Format, SummaryBuilder, SummaryOptions};
 
 pub fn run(args: ReportArgs) -> Result<()> {
@@ -15,31 +15,23 @@ pub fn run(args: ReportArgs) -> Result<()> {
         .map(Format::from)
         .or_else(|| Format::from_path(&args.output))
         .unwrap_or(Format::Text);
-    if PartialSummary::is_one(&args.input) {
-        let fixed = [
-            ("--group-by", args.group_by.is_some()),
-            ("--text-column", args.text_column.is_some()),
-            ("--top", args.top.is_some()),
-            ("--min-group-size", args.min_group_size.is_some()),
-        ];
-        if let Some((flag, _)) = fixed.iter().find(|(_, given)| *given) {
-            return Err(Error::Usage(format!(
-                "a summary keeps the grouping, text column, top stories and small-group line it \
-                 was made with, so {flag} cannot change them; drop it, or report the rows \
-                 (`failup report ROWS.csv {flag} …`)"
-            )));
+    let rows = match ReportInput::sniff(open_source(&source)?, &source.name())? {
+        ReportInput::Rows(rows) => rows,
+        ReportInput::Summary(summary) => {
+            refuse_changes_to_a_summary(&args)?;
+            let summary = summary.finish(&taxonomy, &taxonomy_info)?;
+            return report::write_report(
+                &summary,
+                &args.output,
+                format,
+                args.color.into(),
+                Some(&source),
+            );
         }
-        let summary = PartialSummary::read(&args.input)?.finish(&taxonomy, &taxonomy_info)?;
-        return report::write_report(
-            &summary,
-            &args.output,
-            format,
-            args.color.into(),
-            Some(&source),
-        );
-    }
-    let mut reader = ClassifiedReader::open(
-        &source,
+    };
+    let mut reader = ClassifiedReader::from_reader(
+        rows,
+        source.name(),
         &taxonomy,
         args.text_column.as_deref(),
         args.group_by.as_deref(),
@@ -71,4 +63,22 @@ pub fn run(args: ReportArgs) -> Result<()> {
         args.color.into(),
         Some(&source),
     )
+}
+
+/// A summary is rendered as it was made: the flags that would change it are refused.
+fn refuse_changes_to_a_summary(args: &ReportArgs) -> Result<()> {
+    let fixed = [
+        ("--group-by", args.group_by.is_some()),
+        ("--text-column", args.text_column.is_some()),
+        ("--top", args.top.is_some()),
+        ("--min-group-size", args.min_group_size.is_some()),
+    ];
+    match fixed.iter().find(|(_, given)| *given) {
+        Some((flag, _)) => Err(Error::Usage(format!(
+            "a summary keeps the grouping, text column, top stories and small-group line it \
+             was made with, so {flag} cannot change them; drop it, or report the rows \
+             (`failup report ROWS.csv {flag} …`)"
+        ))),
+        None => Ok(()),
+    }
 }

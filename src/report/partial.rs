@@ -3,10 +3,11 @@
 //! exactly as it renders one run over the whole input.
 
 use std::collections::BTreeMap;
-use std::io::{Read, Write};
+use std::io::{BufRead, BufReader, Cursor, Read, Write};
 use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
+use serde_json::Value;
 
 use super::stats::{Summary, SummaryBuilder, TaxonomyInfo};
 use crate::error::{Error, Result};
@@ -14,15 +15,73 @@ use crate::input::decompressed;
 use crate::sink::{part_differences, Sink};
 use crate::taxonomy::Taxonomy;
 
-/// What a partial summary file starts with, so `failup report` can tell it from a classify
-/// output.
+/// The `kind` of a partial summary, so `failup report` can tell it from a classify output.
 pub const KIND: &str = "failup partial summary";
 
-/// The text of the file at `path`, gzip-compressed or not.
-fn open(path: &Path) -> Result<Box<dyn Read + Send>> {
-    let name = path.display().to_string();
-    let file = std::fs::File::open(path).map_err(|e| Error::io(&name, e))?;
-    decompressed(Box::new(file), &name)
+/// What `failup report` was given: a partial summary, or the rows of a classify output.
+pub enum ReportInput {
+    Summary(Box<PartialSummary>),
+    Rows(Box<dyn Read + Send>),
+}
+
+impl ReportInput {
+    /// Tells a summary from rows by the first line. Rows are CSV, or JSON lines of one row
+    /// each; a summary is one JSON object whose `kind` is [`KIND`], on one line as failup
+    /// writes it or over many (as `jq .` or an editor leaves it), its keys in any order.
+    pub fn sniff(inner: Box<dyn Read + Send>, name: &str) -> Result<ReportInput> {
+        let mut buffered = BufReader::new(decompressed(inner, name)?);
+        let mut first = Vec::new();
+        buffered
+            .read_until(b'\n', &mut first)
+            .map_err(|e| Error::io(name, e))?;
+        let json = first.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(&first);
+        if json.trim_ascii_start().starts_with(b"{") {
+            match serde_json::from_slice::<Value>(json) {
+                Ok(value) if is_summary(&value) => return summary_from(value, name),
+                // Rows, whose reader says what is wrong with them, and where.
+                Ok(_) => {}
+                Err(e) if !e.is_eof() => {}
+                Err(_) => {
+                    let mut whole = json.to_vec();
+                    buffered
+                        .read_to_end(&mut whole)
+                        .map_err(|e| Error::io(name, e))?;
+                    return match serde_json::from_slice::<Value>(&whole) {
+                        Ok(value) if is_summary(&value) => summary_from(value, name),
+                        Ok(_) => Err(Error::Usage(format!(
+                            "{name} is a JSON document, not a summary from `classify \
+                             --summary-out` or `merge`, nor the rows of a classify output (CSV, \
+                             or JSON lines of one row each); a JSON report is not read back: \
+                             report the rows or the summary it was made from"
+                        ))),
+                        Err(e) => Err(Error::Input {
+                            file: name.to_string(),
+                            line: Some(e.line() as u64),
+                            column: None,
+                            problem: format!("not valid JSON: {e}"),
+                        }),
+                    };
+                }
+            }
+        }
+        Ok(ReportInput::Rows(Box::new(
+            Cursor::new(first).chain(buffered),
+        )))
+    }
+}
+
+fn is_summary(value: &Value) -> bool {
+    value.get("kind").and_then(Value::as_str) == Some(KIND)
+}
+
+fn summary_from(value: Value, name: &str) -> Result<ReportInput> {
+    let summary = serde_json::from_value(value).map_err(|e| Error::Input {
+        file: name.to_string(),
+        line: None,
+        column: None,
+        problem: format!("not a failup partial summary: {e}"),
+    })?;
+    Ok(ReportInput::Summary(Box::new(summary)))
 }
 
 #[derive(Debug, Serialize, Deserialize)]
@@ -55,36 +114,15 @@ impl PartialSummary {
         sink.commit()
     }
 
-    /// Whether the file at `path` is a partial summary (by its first bytes, gzip aside).
-    pub fn is_one(path: &Path) -> bool {
-        let mut start = Vec::new();
-        let read = open(path).and_then(|r| {
-            r.take(40)
-                .read_to_end(&mut start)
-                .map_err(|e| Error::io(path.display().to_string(), e))
-        });
-        read.is_ok()
-            && String::from_utf8_lossy(&start).starts_with(&format!("{{\"kind\":\"{KIND}\""))
-    }
-
     pub fn read(path: &Path) -> Result<PartialSummary> {
         let name = path.display().to_string();
-        let mut text = String::new();
-        open(path)?
-            .read_to_string(&mut text)
-            .map_err(|e| Error::io(&name, e))?;
-        let summary: PartialSummary = serde_json::from_str(&text).map_err(|e| Error::Input {
-            file: name.clone(),
-            line: Some(e.line() as u64),
-            column: None,
-            problem: format!("not a failup partial summary: {e}"),
-        })?;
-        if summary.kind != KIND {
-            return Err(Error::Usage(format!(
-                "{name} is not a failup partial summary"
-            )));
+        let file = std::fs::File::open(path).map_err(|e| Error::io(&name, e))?;
+        match ReportInput::sniff(Box::new(file), &name)? {
+            ReportInput::Summary(summary) => Ok(*summary),
+            ReportInput::Rows(_) => Err(Error::Usage(format!(
+                "{name} is not a failup partial summary (`classify --summary-out` writes them)"
+            ))),
         }
-        Ok(summary)
     }
 
     /// Combines the partial summaries of the shards of one run, refusing parts made with other

@@ -7,7 +7,7 @@ use std::io::{self, BufRead, BufReader, Read};
 use serde_json::{Map, Value};
 
 use crate::error::{Error, Result};
-use crate::input::{cut_to_max_text, Source};
+use crate::input::{cut_to_max_text, CsvLines, Source};
 use crate::record::Status;
 use crate::report::ReportRow;
 use crate::taxonomy::Taxonomy;
@@ -29,7 +29,8 @@ const DEFAULT_TEXT_COLUMNS: [&str; 2] = ["text", "story"];
 
 enum Kind {
     Csv {
-        reader: Box<csv::Reader<Box<dyn Read>>>,
+        reader: Box<csv::Reader<Box<dyn Read + Send>>>,
+        lines: CsvLines,
         record: csv::ByteRecord,
         index: [usize; EXPECTED_COLUMNS.len()],
         text: Option<usize>,
@@ -59,6 +60,27 @@ pub struct ClassifiedReader {
     rows: u64,
 }
 
+/// The bytes of `source`, a file or standard input, for `failup report`.
+pub fn open_source(source: &Source) -> Result<Box<dyn Read + Send>> {
+    let name = source.name();
+    Ok(match source {
+        Source::Stdin => Box::new(io::stdin()),
+        Source::File(path) => {
+            let file = File::open(path).map_err(|e| Error::io(&name, e))?;
+            if file.metadata().is_ok_and(|m| m.is_dir()) {
+                return Err(input_error(
+                    &name,
+                    None,
+                    "is a folder; give the file `failup classify` wrote (its rows, or its \
+                     --summary-out)"
+                        .into(),
+                ));
+            }
+            Box::new(file)
+        }
+    })
+}
+
 impl ClassifiedReader {
     /// Opens `source` and checks that it is a classify output. `text_column` overrides the
     /// default story column (`text`, else `story`); `group_by` must name a column.
@@ -68,22 +90,8 @@ impl ClassifiedReader {
         text_column: Option<&str>,
         group_by: Option<&str>,
     ) -> Result<ClassifiedReader> {
-        let name = source.name();
-        let inner: Box<dyn Read + Send> = match source {
-            Source::Stdin => Box::new(io::stdin()),
-            Source::File(path) => {
-                let file = File::open(path).map_err(|e| Error::io(&name, e))?;
-                if file.metadata().is_ok_and(|m| m.is_dir()) {
-                    return Err(input_error(
-                        &name,
-                        None,
-                        "is a folder; give the CSV or JSONL file `failup classify` wrote".into(),
-                    ));
-                }
-                Box::new(file)
-            }
-        };
-        ClassifiedReader::from_reader(inner, name, taxonomy, text_column, group_by)
+        let inner = open_source(source)?;
+        ClassifiedReader::from_reader(inner, source.name(), taxonomy, text_column, group_by)
     }
 
     /// Like [`ClassifiedReader::open`] over any reader; `name` is used in messages.
@@ -186,11 +194,14 @@ impl ClassifiedReader {
 
     fn open_csv(
         &mut self,
-        inner: Box<dyn Read>,
+        inner: Box<dyn Read + Send>,
         text_column: Option<&str>,
         group_by: Option<&str>,
     ) -> Result<()> {
-        let mut reader = csv::ReaderBuilder::new().flexible(true).from_reader(inner);
+        let (tracked, lines) = CsvLines::track(inner, b',');
+        let mut reader = csv::ReaderBuilder::new()
+            .flexible(true)
+            .from_reader(tracked);
         let headers: Vec<String> = reader
             .byte_headers()
             .map_err(|e| Error::csv(&self.name, e))?
@@ -237,6 +248,7 @@ impl ClassifiedReader {
         let also = position("also");
         self.kind = Kind::Csv {
             reader: Box::new(reader),
+            lines,
             record: csv::ByteRecord::new(),
             index,
             text,
@@ -343,6 +355,7 @@ impl ClassifiedReader {
         match &mut self.kind {
             Kind::Csv {
                 reader,
+                lines,
                 record,
                 index,
                 text,
@@ -356,7 +369,17 @@ impl ClassifiedReader {
                 if !more {
                     return Ok(None);
                 }
-                let line = record.position().map(|p| p.line());
+                let line = record.position().map(|p| lines.line_at(p.byte()));
+                if lines.ends_in_quotes() {
+                    return Err(input_error(
+                        &self.name,
+                        line,
+                        "a quoted field opens in this row and the file ends before it closes, \
+                         so the file was cut short (classify writes every row whole): copy it \
+                         again, or classify the input again"
+                            .into(),
+                    ));
+                }
                 let width = reader.byte_headers().map_or(0, |h| h.len());
                 if record.len() != width {
                     return Err(input_error(
