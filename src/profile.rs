@@ -392,7 +392,8 @@ impl Profile {
     }
 
     /// Refuses numbers no fit writes: a temperature or confidence slope that is not positive
-    /// would turn every confidence into NaN or turn the verdicts upside down.
+    /// would turn every confidence into NaN or turn the verdicts upside down, and a number too
+    /// large for f32 (read as infinity) in the head or an example makes every score NaN.
     fn check_values(&self) -> std::result::Result<(), String> {
         let positive = |what: &str, x: f32| match x.is_finite() && x > 0.0 {
             true => Ok(()),
@@ -401,18 +402,40 @@ impl Profile {
         if let Some(c) = &self.calibration {
             positive("calibration's temperature", c.temperature)?;
             positive("calibration's confidence_slope", c.confidence_slope)?;
-            for (what, x) in [
-                ("min_score", c.min_score),
-                ("min_margin", c.min_margin),
-                ("confidence_bias", c.confidence_bias),
-            ] {
-                if !x.is_finite() {
-                    return Err(format!("its calibration's {what} is {x}"));
+            if !c.confidence_bias.is_finite() {
+                return Err(format!(
+                    "its calibration's confidence_bias is {}",
+                    c.confidence_bias
+                ));
+            }
+            // Cosines, as in the taxonomy's [classifier] settings.
+            for (what, x) in [("min_score", c.min_score), ("min_margin", c.min_margin)] {
+                if !(-1.0..=1.0).contains(&x) {
+                    return Err(format!(
+                        "its calibration's {what} is {x}, and must lie between -1 and 1"
+                    ));
                 }
             }
         }
         if let Some(h) = &self.head {
             positive("head's temperature", h.temperature)?;
+            let numbers = [
+                ("weights", h.weights.iter().flatten().collect::<Vec<_>>()),
+                ("bias", h.bias.iter().collect()),
+                ("query", h.query.iter().collect()),
+            ];
+            for (what, values) in numbers {
+                if let Some(x) = values.into_iter().find(|x| !x.is_finite()) {
+                    return Err(format!("its head's {what} hold {x}"));
+                }
+            }
+        }
+        if let Some(e) = (self.examples.iter()).find(|e| e.embedding.iter().any(|x| !x.is_finite()))
+        {
+            return Err(format!(
+                "example {}'s embedding holds a number that is not finite",
+                e.id
+            ));
         }
         Ok(())
     }

@@ -134,16 +134,23 @@ impl Taxonomy {
             line: span.map(|s| line_of(text, s.start)),
             problem,
         };
-        let raw: RawTaxonomy =
-            toml::from_str(text).map_err(|e| fail(e.span(), e.message().trim().to_string()))?;
+        let raw: RawTaxonomy = toml::from_str(text).map_err(|e| {
+            let problem = explained(e.message().trim(), e.span().and_then(|s| text.get(s)));
+            fail(e.span(), problem)
+        })?;
+        // The [classifier] settings are plain numbers; their line is found by their key.
+        let setting = |key: &str| key_span(text, key);
 
         let c = raw.classifier;
         if c.top_k == 0 {
-            return Err(fail(None, "[classifier] top_k must be at least 1".into()));
+            return Err(fail(
+                setting("top_k"),
+                "[classifier] top_k must be at least 1".into(),
+            ));
         }
         if c.sentence_top_k == 0 {
             return Err(fail(
-                None,
+                setting("sentence_top_k"),
                 "[classifier] sentence_top_k must be at least 1".into(),
             ));
         }
@@ -153,23 +160,32 @@ impl Taxonomy {
         ] {
             if !(v > 0.0 && v.is_finite()) {
                 return Err(fail(
-                    None,
+                    setting(key),
                     format!("[classifier] {key} must be a positive number"),
                 ));
             }
         }
         if !(0.0..=1.0).contains(&c.sentence_weight) {
             return Err(fail(
-                None,
+                setting("sentence_weight"),
                 "[classifier] sentence_weight must lie between 0 (whole story only) and 1 \
                  (sentences only)"
+                    .into(),
+            ));
+        }
+        let slope = c.confidence_slope;
+        if !(slope > 0.0 && slope.is_finite() && c.confidence_bias.is_finite()) {
+            return Err(fail(
+                setting("confidence_slope").or_else(|| setting("confidence_bias")),
+                "[classifier] confidence_slope must be a positive number (at or below 0 it \
+                 turns confidences upside down or flat), and confidence_bias a number"
                     .into(),
             ));
         }
         for (key, v) in [("min_score", c.min_score), ("min_margin", c.min_margin)] {
             if !(-1.0..=1.0).contains(&v) {
                 return Err(fail(
-                    None,
+                    setting(key),
                     format!("[classifier] {key} must lie between -1 and 1 (it is a cosine)"),
                 ));
             }
@@ -299,6 +315,35 @@ impl Taxonomy {
 }
 
 /// 1-based line number of a byte offset.
+/// Where `key = …` is set in `text`, if it is.
+fn key_span(text: &str, key: &str) -> Option<Range<usize>> {
+    let mut offset = 0;
+    for line in text.split_inclusive('\n') {
+        let set = line.trim_start().strip_prefix(key);
+        if set.is_some_and(|rest| rest.trim_start().starts_with('=')) {
+            return Some(offset..offset + line.len());
+        }
+        offset += line.len();
+    }
+    None
+}
+
+/// The TOML parser's message, with what to do where it says only "duplicate key": `found` is
+/// the text it points at.
+fn explained(message: &str, found: Option<&str>) -> String {
+    let found = found.map(str::trim).unwrap_or_default();
+    if !message.starts_with("duplicate key") {
+        return message.to_string();
+    }
+    if found.contains("scenario") {
+        format!("{message} `{found}`: write each scenario as its own [[scenario]] table, with two brackets")
+    } else if found.contains("classifier") {
+        format!("{message} `{found}`: the file has a [classifier] table already; set the values there, once")
+    } else {
+        format!("{message} `{found}`: a key is set twice in one table; keep one")
+    }
+}
+
 fn line_of(text: &str, offset: usize) -> usize {
     text[..offset.min(text.len())].matches('\n').count() + 1
 }
@@ -402,6 +447,43 @@ prototypes = ["p3"]
                 .contains("temperature")
         );
         assert!(err_of(&GOOD.replace("min_score = 0.3", "min_score = 3.0")).contains("min_score"));
+        // As a profile's calibration is held: a slope at or below 0 flattens or inverts.
+        for slope in ["0.0", "-3.0"] {
+            let bad = GOOD.replace(
+                "min_score = 0.3",
+                &format!("min_score = 0.3\nconfidence_slope = {slope}"),
+            );
+            assert!(err_of(&bad).contains("confidence_slope must be a positive number"));
+        }
+    }
+
+    /// A setting out of range names its line, as a wrong type does.
+    #[test]
+    fn bad_settings_name_their_line() {
+        let bad = GOOD.replace("min_score = 0.3", "min_score = 3.0");
+        assert!(err_of(&bad).starts_with("taxonomy t.toml:5: [classifier] min_score"));
+        let bad = GOOD.replace("top_k = 2", "top_k = 0");
+        assert!(err_of(&bad).starts_with("taxonomy t.toml:3: [classifier] top_k"));
+    }
+
+    /// "duplicate key" alone does not say which, nor what the slip most likely was.
+    #[test]
+    fn a_duplicate_key_says_which_and_what_to_do() {
+        let twice = GOOD.replace(
+            "headline = \"do a\"",
+            "headline = \"do a\"\nheadline = \"b\"",
+        );
+        let said = err_of(&twice);
+        assert!(
+            said.contains("`headline`: a key is set twice in one table"),
+            "{said}"
+        );
+        let table = GOOD.replacen("[[scenario]]", "[scenario]", 1);
+        let said = err_of(&table);
+        assert!(said.contains("with two brackets"), "{said}");
+        let appended = format!("{GOOD}\n[classifier]\ntop_k = 3\n");
+        let said = err_of(&appended);
+        assert!(said.contains("has a [classifier] table already"), "{said}");
     }
 
     #[test]

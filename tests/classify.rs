@@ -279,6 +279,58 @@ fn broken_model_file_fails_with_exit_2() {
     );
 }
 
+/// A broken int8 file is met with the fix for it, not for model.onnx; a window longer than the
+/// model's positions is refused when the folder loads, not when the first long story comes.
+#[cfg(unix)]
+#[test]
+fn a_broken_int8_file_or_too_long_a_window_is_told_at_load() {
+    let dir = tempfile::tempdir().unwrap();
+    let model = dir.path().join("model");
+    let src = repo_path("models/all-MiniLM-L6-v2");
+    std::fs::create_dir_all(model.join("1_Pooling")).unwrap();
+    for f in [
+        "config.json",
+        "tokenizer.json",
+        "sentence_bert_config.json",
+        "1_Pooling/config.json",
+    ] {
+        std::fs::copy(src.join(f), model.join(f)).unwrap();
+    }
+    std::os::unix::fs::symlink(src.join("model.onnx"), model.join("model.onnx")).unwrap();
+    std::fs::write(model.join("model.int8.onnx"), b"not a model").unwrap();
+    let advise = |extra: &[&str]| {
+        let args = [
+            &["advise", "hello", "--model", model.to_str().unwrap()],
+            extra,
+        ]
+        .concat();
+        failup(&args)
+    };
+    let out = advise(&[]);
+    assert_eq!(out.status.code(), Some(2));
+    let err = stderr(&out);
+    assert!(err.contains("model.int8.onnx could not be loaded"), "{err}");
+    assert!(
+        err.contains("models/quantize_int8.py") && err.contains("--precision fp32"),
+        "{err}"
+    );
+    let out = advise(&["--precision", "fp32"]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+
+    std::fs::write(
+        model.join("sentence_bert_config.json"),
+        r#"{"max_seq_length": 100000, "do_lower_case": false}"#,
+    )
+    .unwrap();
+    let out = advise(&["--precision", "fp32"]);
+    assert_eq!(out.status.code(), Some(2));
+    let err = stderr(&out);
+    assert!(
+        err.contains("max_seq_length 100000 is more than the 512 positions"),
+        "{err}"
+    );
+}
+
 #[test]
 fn invalid_taxonomy_fails_with_exit_2_and_names_the_line() {
     let dir = tempfile::tempdir().unwrap();

@@ -377,6 +377,22 @@ fn examples_never_silently_replace_a_profiles_head_and_eval_names_its_mode() {
         let said = stderr(&out);
         assert!(said.contains("already holds a few-shot head"), "{said}");
     }
+    // A profile exported in the environment is named as such, not as a flag never typed.
+    for extra in [&["--cv", "2"][..], &["--examples", examples]] {
+        let args = [&["eval", labelled][..], extra].concat();
+        let out = failup_env(
+            dir.path(),
+            &args,
+            None,
+            &[HASHED, ("FAILUP_PROFILE", "head.json")],
+        );
+        assert_eq!(out.status.code(), Some(2), "{args:?}: {}", stderr(&out));
+        let said = stderr(&out);
+        assert!(
+            said.contains("FAILUP_PROFILE=head.json (set in the environment)"),
+            "{said}"
+        );
+    }
     let mode = |extra: &[&str]| {
         let args = [&["eval", labelled, "-q", "--format", "json"][..], extra].concat();
         let out = failup_env(dir.path(), &args, None, &[HASHED]);
@@ -417,7 +433,7 @@ fn a_profile_with_impossible_values_is_refused() {
         serde_json::from_slice(&std::fs::read(dir.path().join(name)).unwrap()).unwrap()
     };
     type Edit = fn(&mut serde_json::Value);
-    let edits: [(&str, Edit, &str); 4] = [
+    let edits: [(&str, Edit, &str); 7] = [
         (
             "head.json",
             |p| p["head"]["temperature"] = 0.into(),
@@ -437,6 +453,22 @@ fn a_profile_with_impossible_values_is_refused() {
             "head.json",
             |p| p["examples"][0]["label"] = "fired".into(),
             "the label 'fired'",
+        ),
+        // Past f32's range: read as infinity, which made every score NaN.
+        (
+            "head.json",
+            |p| p["head"]["weights"][0][0] = 1e300.into(),
+            "head's weights hold inf",
+        ),
+        (
+            "head.json",
+            |p| p["examples"][0]["embedding"][3] = (-1e300).into(),
+            "embedding holds a number that is not finite",
+        ),
+        (
+            "cal.json",
+            |p| p["calibration"]["min_score"] = 5.into(),
+            "min_score is 5, and must lie between -1 and 1",
         ),
     ];
     for (from, edit, says) in edits {

@@ -68,11 +68,23 @@ fn warn_of_thin_folds(k: usize, rows: &[(String, String, usize)], labels: &[Stri
 }
 
 pub fn run(args: EvalArgs) -> Result<ExitCode> {
-    if args.cv.is_some() && (args.fewshot.examples.is_some() || args.fewshot.profile.is_some()) {
-        return Err(Error::Usage(
-            "--cv fits its own few-shot heads from INPUT; leave out --examples and --profile"
-                .into(),
-        ));
+    if args.cv.is_some() {
+        let given: Vec<String> = [
+            args.fewshot
+                .examples
+                .as_ref()
+                .map(|e| format!("--examples {}", e.display())),
+            args.fewshot.profile.as_deref().map(super::profile_given_as),
+        ]
+        .into_iter()
+        .flatten()
+        .collect();
+        if !given.is_empty() {
+            return Err(Error::Usage(format!(
+                "--cv fits its own few-shot heads from INPUT; leave out {}",
+                given.join(" and ")
+            )));
+        }
     }
     let (profile, head) = super::read_few_shot(&args.fewshot)?;
     warn_if_fitted_on(

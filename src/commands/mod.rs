@@ -142,16 +142,27 @@ fn engine_options(model: &ModelArgs, exact_by_default: bool) -> EngineOptions {
     options
 }
 
+/// How the user gave the profile at `path`, for messages: with `--profile`, or through
+/// `FAILUP_PROFILE` set in the environment, which they may have forgotten.
+fn profile_given_as(path: &std::path::Path) -> String {
+    let flag = std::env::args_os()
+        .any(|a| a == "--profile" || a.to_string_lossy().starts_with("--profile="));
+    match flag {
+        true => format!("--profile {}", path.display()),
+        false => format!("FAILUP_PROFILE={} (set in the environment)", path.display()),
+    }
+}
+
 /// `--profile`, read once, and whether it or `--examples` brings a few-shot head.
 fn read_few_shot(fewshot: &FewShotArgs) -> Result<(Option<Profile>, bool)> {
     let profile = fewshot.profile.as_deref().map(Profile::load).transpose()?;
     if let (Some(p), Some(path), Some(examples)) = (&profile, &fewshot.profile, &fewshot.examples) {
         if p.head.is_some() {
             return Err(Error::Usage(format!(
-                "--profile {} already holds a few-shot head, and --examples {} would replace \
-                 it; give one of the two (to learn from both sets of examples, put them in one \
-                 file and run failup train on it)",
-                path.display(),
+                "{} already holds a few-shot head, and --examples {} would replace it; give \
+                 one of the two (to learn from both sets of examples, put them in one file and \
+                 run failup train on it)",
+                profile_given_as(path),
                 examples.display()
             )));
         }

@@ -73,6 +73,8 @@ pub struct ModelDir {
 #[derive(Deserialize)]
 struct ModelConfig {
     model_type: String,
+    /// The longest input the position embeddings cover.
+    max_position_embeddings: Option<usize>,
 }
 
 #[derive(Deserialize)]
@@ -164,13 +166,20 @@ impl ModelDir {
         let pool: PoolingConfig = read_json(dir, "1_Pooling/config.json").map_err(broken)?;
         // Only the AMX and rust-bert engines read config.json; without it the architecture
         // is unknown and `auto` keeps rten.
-        let model_type = if dir.join("config.json").is_file() {
-            read_json::<ModelConfig>(dir, "config.json")
-                .map_err(broken)?
-                .model_type
-        } else {
-            "unknown".into()
+        let config = match dir.join("config.json").is_file() {
+            true => Some(read_json::<ModelConfig>(dir, "config.json").map_err(broken)?),
+            false => None,
         };
+        let positions = config.as_ref().and_then(|c| c.max_position_embeddings);
+        if let Some(positions) = positions.filter(|&p| st.max_seq_length > p) {
+            // Found at load time, not when the first long story reaches the engine.
+            return Err(broken(format!(
+                "sentence_bert_config.json: max_seq_length {} is more than the {positions} \
+                 positions the model has (config.json's max_position_embeddings)",
+                st.max_seq_length
+            )));
+        }
+        let model_type = config.map_or_else(|| "unknown".into(), |c| c.model_type);
         let pooling = match (
             pool.pooling_mode_mean_tokens,
             pool.pooling_mode_cls_token,

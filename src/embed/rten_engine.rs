@@ -42,12 +42,20 @@ impl RtenEmbedder {
                     .into(),
             });
         }
+        let fix = match precision {
+            Precision::Int8 => {
+                "re-create model.int8.onnx with models/quantize_int8.py, or restore it with \
+                 git checkout -- models/; --precision fp32 runs model.onnx meanwhile"
+            }
+            _ => {
+                "re-create model.onnx with models/export_onnx.py, or restore it with \
+                  git checkout -- models/"
+            }
+        };
         let broken = |problem: String| Error::Model {
             dir: dir.dir.clone(),
             problem,
-            fix: "re-create model.onnx with models/export_onnx.py, or restore it with \
-                  git checkout -- models/"
-                .into(),
+            fix: fix.into(),
         };
         let mut options = ModelOptions::with_all_ops();
         options.prepack_weights(true);
