@@ -151,6 +151,13 @@ impl Classifier {
             .collect();
     }
 
+    /// Whether a story embedding (as `failup embed` gives it) is one of the labelled examples:
+    /// the same text gives cosine 1 in the same precision and above 0.99 in another.
+    pub fn is_an_example(&self, embedding: &[f32]) -> bool {
+        let v = self.comparable(embedding);
+        self.examples.iter().any(|e| dot(&v, &e.embedding) > 0.99)
+    }
+
     /// Similarity of a prepared embedding to every prototype, per scenario. Both sides are
     /// unit-length, so the dot product is the cosine.
     fn prototype_similarities(&self, prepared: &[f32]) -> Vec<Vec<f32>> {

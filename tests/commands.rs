@@ -759,6 +759,38 @@ fn eval_warns_when_a_profile_is_scored_on_its_own_training_file() {
         let said = stderr(&out);
         assert!(said.contains("was fitted on"), "{args:?}: {said}");
     }
+    // The examples inside another file (saved again with CRLF, beside stories of its own):
+    // found by the stories, not by the file's bytes, and counted.
+    let mut mixed = std::fs::read_to_string(labelled).unwrap();
+    mixed.extend(
+        std::fs::read_to_string(examples)
+            .unwrap()
+            .lines()
+            .skip(1)
+            .map(|l| l.to_string() + "\n"),
+    );
+    std::fs::write(dir.path().join("mixed.csv"), mixed.replace('\n', "\r\n")).unwrap();
+    for source in [&["--profile", "p.json"][..], &["--examples", examples]] {
+        let args = [&["eval", "mixed.csv", "-q"][..], source].concat();
+        let out = failup_env(dir.path(), &args, None, &[HASHED]);
+        assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+        let said = stderr(&out);
+        assert!(
+            said.contains("warning: 8 of the 14 stories in mixed.csv are among the examples"),
+            "{args:?}: {said}"
+        );
+    }
+    let out = failup_env(
+        dir.path(),
+        &["eval", labelled, "--examples", examples, "-q"],
+        None,
+        &[HASHED],
+    );
+    assert!(
+        !stderr(&out).contains("among the examples"),
+        "{}",
+        stderr(&out)
+    );
 }
 
 /// embed accounts for every row as classify does: a status in each line, and a warning for

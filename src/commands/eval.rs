@@ -4,6 +4,8 @@
 
 use std::process::ExitCode;
 
+use rayon::prelude::*;
+
 use crate::cli::{EvalArgs, ReportFormat};
 use failup::classify::Classifier;
 use failup::error::{Error, Result};
@@ -20,10 +22,10 @@ fn warn_if_fitted_on(
     profile: Option<&Profile>,
     examples: Option<&std::path::Path>,
     input: &std::path::Path,
-) {
+) -> bool {
     let is_file = std::fs::metadata(input).is_ok_and(|m| m.is_file());
     let Some(input_sha256) = is_file.then(|| file_sha256(input).ok()).flatten() else {
-        return;
+        return false;
     };
     let learned_from = [
         profile
@@ -41,6 +43,34 @@ fn warn_if_fitted_on(
             input.display()
         );
     }
+    learned_from.iter().any(Option::is_some)
+}
+
+/// The head's examples found among INPUT's stories, whatever file they came in (a part of
+/// INPUT, or INPUT saved again), so a score on stories it learned from is not taken for one
+/// on new stories.
+fn warn_of_examples_in_input(engine: &Engine, embedded: &[Labelled], args: &EvalArgs) {
+    let seen = engine.install(|| {
+        embedded
+            .par_iter()
+            .filter(|e| engine.classifier().is_an_example(&e.embedding))
+            .count()
+    });
+    if seen == 0 {
+        return;
+    }
+    let source = match (&args.fewshot.examples, &args.fewshot.profile) {
+        (Some(examples), _) => format!("--examples {}", examples.display()),
+        (None, Some(profile)) => super::profile_given_as(profile),
+        (None, None) => return,
+    };
+    eprintln!(
+        "warning: {seen} of the {} stories in {} are among the examples the few-shot head of \
+         {source} learned from, so these figures overstate it; score it on stories it has not \
+         seen (or use --cv for an honest figure)",
+        embedded.len(),
+        args.input.display()
+    );
 }
 
 /// Stratified folds spread each scenario over the folds; a scenario with fewer stories than
@@ -87,7 +117,7 @@ pub fn run(args: EvalArgs) -> Result<ExitCode> {
         }
     }
     let (profile, head) = super::read_few_shot(&args.fewshot)?;
-    warn_if_fitted_on(
+    let fitted_on_input = warn_if_fitted_on(
         profile.as_ref(),
         args.fewshot.examples.as_deref(),
         &args.input,
@@ -127,6 +157,9 @@ pub fn run(args: EvalArgs) -> Result<ExitCode> {
         warn_of_thin_folds(k as usize, &rows, &labels);
     }
     let embedded = embed_labelled(&engine, &rows, args.cv.is_some())?;
+    if head && args.cv.is_none() && !fitted_on_input {
+        warn_of_examples_in_input(&engine, &embedded, &args);
+    }
     let gold: Vec<usize> = embedded.iter().map(|e| e.label).collect();
     let verdicts = match args.cv {
         None => embedded
