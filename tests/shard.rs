@@ -820,6 +820,46 @@ fn a_report_of_one_shard_is_warned_about() {
     );
     let out = run(dir.path(), &args, &[]);
     assert!(!stderr(&out).contains("describe shard"), "{}", stderr(&out));
+    // `report` on the part says so too; on a whole run's rows it says nothing.
+    let out = run(dir.path(), &["report", "p.csv"], &[]);
+    assert!(
+        stderr(&out).contains("p.csv is one shard's part") && stderr(&out).contains("merge --rows"),
+        "{}",
+        stderr(&out)
+    );
+    run(
+        dir.path(),
+        &["classify", "in.csv", "-q", "-o", "whole.csv"],
+        &[],
+    );
+    let out = run(dir.path(), &["report", "whole.csv"], &[]);
+    assert!(!stderr(&out).contains("shard"), "{}", stderr(&out));
+}
+
+/// Shards may read one input under two names (the file, and a pipe): the merged summary
+/// names the lowest shard's input, whatever order the parts are given in.
+#[test]
+fn merged_summaries_do_not_depend_on_the_parts_order() {
+    let dir = tempfile::tempdir().unwrap();
+    write_input(dir.path());
+    let input = std::fs::read_to_string(dir.path().join("in.csv")).unwrap();
+    let args = ["classify", "-", "-q", "--shard", "0/2", "-o", "r0.csv"];
+    let args = [&args[..], &["--summary-out", "s0.json"]].concat();
+    let out = failup_env(dir.path(), &args, Some(&input), &[HASHED]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    shard_with_summary(dir.path(), 1, 2, "r", &[]);
+    let merged = |parts: [&str; 2], out: &str| {
+        run(dir.path(), &["merge", parts[0], parts[1], "-o", out], &[]);
+        std::fs::read(dir.path().join(out)).unwrap()
+    };
+    let forward = merged(["s0.json", "s1.json"], "a.json");
+    let backward = merged(["s1.json", "s0.json"], "b.json");
+    assert!(
+        backward == forward,
+        "the parts' order changed the merged summary"
+    );
+    let summary: serde_json::Value = serde_json::from_slice(&forward).unwrap();
+    assert_eq!(summary["input"], "<stdin>");
 }
 
 /// A summary was made with its grouping, text column, top stories and small-group line;

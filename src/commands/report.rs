@@ -50,6 +50,14 @@ pub fn run(args: ReportArgs) -> Result<()> {
     while let Some(row) = reader.next_row()? {
         builder.add(row);
     }
+    if reader.read_a_shard_part() {
+        eprintln!(
+            "warning: {} is one shard's part (its rows carry their input row numbers), so the \
+             report covers that shard alone; for the whole input, put the parts together first \
+             with `failup merge --rows PART… -o classified.csv`",
+            source.name()
+        );
+    }
     let header = report::header(
         report::model_name(args.model.as_deref()),
         taxonomy_info,

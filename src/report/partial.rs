@@ -127,7 +127,11 @@ impl PartialSummary {
 
     /// Combines the partial summaries of the shards of one run, refusing parts made with other
     /// settings, shards given twice and shards missing.
-    pub fn merge(parts: Vec<(PathBuf, PartialSummary)>) -> Result<PartialSummary> {
+    pub fn merge(mut parts: Vec<(PathBuf, PartialSummary)>) -> Result<PartialSummary> {
+        // Taken in shard order, so the order the parts are given in never shows: not in the
+        // stories' order, nor in the input's name where shards read one input under several
+        // (a copy, standard input), which is the lowest shard's.
+        parts.sort_by_key(|(_, part)| part.shards.iter().min().copied());
         let mut parts = parts.into_iter();
         let (first_path, mut merged) = parts
             .next()
@@ -137,6 +141,7 @@ impl PartialSummary {
             .iter()
             .map(|&s| (s, first_path.clone()))
             .collect();
+
         for (path, part) in parts {
             let differ = part_differences(&merged.settings, &part.settings);
             if !differ.is_empty() || merged.shard_count != part.shard_count {

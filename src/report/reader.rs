@@ -58,6 +58,8 @@ pub struct ClassifiedReader {
     group_by: Option<String>,
     /// Rows read so far: the next row's number, less one.
     rows: u64,
+    /// A row carried the input's row number: the file is one shard's part.
+    numbered: bool,
 }
 
 /// The bytes of `source`, a file or standard input, for `failup report`.
@@ -123,6 +125,7 @@ impl ClassifiedReader {
             text_column: None,
             group_by: group_by.map(str::to_string),
             rows: 0,
+            numbered: false,
         };
         if is_jsonl {
             me.open_jsonl(Box::new(buffered), text_column, group_by)?;
@@ -135,6 +138,12 @@ impl ClassifiedReader {
     /// The column the story texts come from, if any.
     pub fn text_column(&self) -> Option<&str> {
         self.text_column.as_deref()
+    }
+
+    /// Whether the rows read so far came from one shard's part (`classify --shard`), whose
+    /// report covers that shard alone.
+    pub fn read_a_shard_part(&self) -> bool {
+        self.numbered
     }
 
     pub fn name(&self) -> &str {
@@ -409,6 +418,7 @@ impl ClassifiedReader {
                     row: part.then(|| field(0).trim().to_string()),
                 };
                 self.rows += 1;
+                self.numbered |= fields.row.is_some();
                 self.build(fields, line).map(Some)
             }
             Kind::Jsonl { first, .. } => {
@@ -421,6 +431,7 @@ impl ClassifiedReader {
                 };
                 let fields = self.jsonl_fields(&obj, line)?;
                 self.rows += 1;
+                self.numbered |= fields.row.is_some();
                 self.build(fields, Some(line)).map(Some)
             }
         }
