@@ -1336,12 +1336,13 @@ fn missing_column(file: &str, line: u64, headers: &[String], wanted: &str, flag:
         .filter(|(d, _)| *d <= wanted.len().max(3) / 2)
         .map(|(_, h)| format!("; did you mean '{h}'?"))
         .unwrap_or_default();
+    let stop = if closest.is_empty() { "." } else { "" };
     Error::Input {
         file: file.to_string(),
         line: Some(line),
         column: None,
         problem: format!(
-            "no column named '{wanted}' (columns: {}){closest} Choose one with {flag}; if the \
+            "no column named '{wanted}' (columns: {}){closest}{stop} Choose one with {flag}; if the \
              first line is data rather than column names, add a header row.",
             headers.join(", ")
         ),

@@ -131,6 +131,12 @@ pub fn read_labelled(
 ) -> Result<Vec<(String, String, usize)>> {
     let source = Source::from_arg(path);
     let label_column = columns.label.as_deref().unwrap_or("label");
+    if columns.text.as_deref() == Some(label_column) {
+        return Err(Error::Usage(format!(
+            "--text-column and --label-column both name '{label_column}'; the stories and \
+             their labels need a column each"
+        )));
+    }
     let mut reader = StoryReader::open(&source, columns, dialect)?;
     let ids = taxonomy.ids();
     let mut out = Vec::new();
@@ -359,6 +365,8 @@ impl Profile {
     pub fn load(path: &Path) -> Result<Profile> {
         let name = path.display().to_string();
         let text = std::fs::read_to_string(path).map_err(|e| Error::io(&name, e))?;
+        // An editor may save it with a byte-order mark.
+        let text = text.strip_prefix('\u{feff}').unwrap_or(&text);
         let not_a_profile = |e: serde_json::Error| Error::Input {
             file: name.clone(),
             line: Some(e.line() as u64),
@@ -371,7 +379,7 @@ impl Profile {
         struct Format {
             format: u32,
         }
-        let Format { format } = serde_json::from_str(&text).map_err(not_a_profile)?;
+        let Format { format } = serde_json::from_str(text).map_err(not_a_profile)?;
         if format != PROFILE_FORMAT {
             return Err(Error::Usage(format!(
                 "{name}: profile format {format} is not supported (this failup reads \
@@ -379,7 +387,7 @@ impl Profile {
                  calibrated)"
             )));
         }
-        let profile: Profile = serde_json::from_str(&text).map_err(not_a_profile)?;
+        let profile: Profile = serde_json::from_str(text).map_err(not_a_profile)?;
         profile.check_values().map_err(|problem| Error::Input {
             file: name.clone(),
             line: None,

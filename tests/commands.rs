@@ -967,3 +967,62 @@ fn train_and_calibrate_read_with_the_delimiter_and_encoding_given() {
         );
     }
 }
+
+/// Slips with labelled files are told, not scored: the same file given twice to calibrate,
+/// one column named for both the stories and the labels; a profile an editor saved with a
+/// byte-order mark still loads; a failed gate shows two numbers that differ.
+#[test]
+fn labelled_file_slips_are_told() {
+    let dir = tempfile::tempdir().unwrap();
+    let labelled = fixture("labelled.csv");
+    let labelled = labelled.to_str().unwrap();
+    std::fs::copy(labelled, dir.path().join("copy.csv")).unwrap();
+    let refused = |args: &[&str], says: &str| {
+        let out = failup_env(dir.path(), args, None, &[HASHED]);
+        assert_eq!(out.status.code(), Some(2), "{args:?}: {}", stderr(&out));
+        assert!(stderr(&out).contains(says), "{args:?}: {}", stderr(&out));
+    };
+    refused(
+        &["calibrate", labelled, "copy.csv", "-o", "c.json"],
+        "copy.csv hold the same bytes, so their stories would count twice",
+    );
+    refused(
+        &["eval", labelled, "--text-column", "label"],
+        "--text-column and --label-column both name 'label'",
+    );
+
+    let out = failup_env(
+        dir.path(),
+        &["train", labelled, "-o", "p.json"],
+        None,
+        &[HASHED],
+    );
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let mut bom = b"\xEF\xBB\xBF".to_vec();
+    bom.extend(std::fs::read(dir.path().join("p.json")).unwrap());
+    std::fs::write(dir.path().join("bom.json"), bom).unwrap();
+    let args = ["eval", labelled, "--profile", "bom.json", "-q"];
+    let out = failup_env(dir.path(), &args, None, &[HASHED]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    // Zero-shot, whose figure is below 1 on the stand-in engine.
+    let args = ["eval", labelled, "-q", "--format", "json"];
+    let out = failup_env(dir.path(), &args, None, &[HASHED]);
+    let f1 = serde_json::from_slice::<serde_json::Value>(&out.stdout).unwrap()["macro_f1"]
+        .as_f64()
+        .unwrap();
+    let min = format!("{}", f1 + 1e-6);
+    let out = failup_env(
+        dir.path(),
+        &["eval", labelled, "-q", "--min-macro-f1", &min],
+        None,
+        &[HASHED],
+    );
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    let said = stderr(&out);
+    let shown: Vec<&str> = said
+        .split_whitespace()
+        .filter(|w| w.parse::<f64>().is_ok())
+        .collect();
+    assert_eq!(shown.len(), 2, "{said}");
+    assert_ne!(shown[0], shown[1], "{said}");
+}

@@ -32,6 +32,24 @@ fn training_sha256(hashes: &[String]) -> String {
     }
 }
 
+/// The same stories given twice (a glob that matches a file also named) would weigh double.
+fn refuse_a_file_twice(inputs: &[std::path::PathBuf]) -> Result<()> {
+    let mut seen: Vec<(String, &std::path::PathBuf)> = Vec::new();
+    for input in inputs {
+        let hash = failup::profile::file_sha256(input)?;
+        if let Some((_, first)) = seen.iter().find(|(h, _)| *h == hash) {
+            return Err(Error::Usage(format!(
+                "{} and {} hold the same bytes, so their stories would count twice; give each \
+                 file once",
+                first.display(),
+                input.display()
+            )));
+        }
+        seen.push((hash, input));
+    }
+    Ok(())
+}
+
 pub fn run(args: CalibrateArgs) -> Result<()> {
     // Told before the model loads, not after the fitting.
     let why = format!("calibrate {}", super::READ_TWICE);
@@ -40,6 +58,7 @@ pub fn run(args: CalibrateArgs) -> Result<()> {
         let input = failup::input::Source::from_arg(input);
         failup::sink::check_output("-o", &args.output, Some(&input))?;
     }
+    refuse_a_file_twice(&args.inputs)?;
     let (loaded, head) = super::read_few_shot(&args.fewshot)?;
     let mut engine = Engine::load(&super::engine_options(&args.model, head))?;
     let mut profile = match (loaded, &args.fewshot.profile) {

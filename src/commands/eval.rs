@@ -253,8 +253,13 @@ pub fn run(args: EvalArgs) -> Result<ExitCode> {
     }
     if let Some(min) = args.min_macro_f1 {
         if report.macro_f1 < min {
+            // Four decimals, or as many as it takes to show the gap ({:.4} can print two equal
+            // numbers).
+            let digits = (4..=9)
+                .find(|&d| format!("{:.d$}", report.macro_f1) != format!("{min:.d$}"))
+                .unwrap_or(9);
             eprintln!(
-                "gate failed: macro-F1 {:.4} is below --min-macro-f1 {min}",
+                "gate failed: macro-F1 {:.digits$} is below --min-macro-f1 {min}",
                 report.macro_f1
             );
             return Ok(ExitCode::from(1));

@@ -24,7 +24,10 @@ pub fn run(args: TrainArgs) -> Result<()> {
     profile.save(&args.output)?;
     eprintln!(
         "wrote {}: a few-shot head fitted on {} example{} and {} prototypes",
-        args.output.display(),
+        match args.output.to_str() {
+            Some("-") => "the profile to standard output".into(),
+            _ => args.output.display().to_string(),
+        },
         examples.len(),
         if examples.len() == 1 { "" } else { "s" },
         engine
