@@ -916,3 +916,43 @@ fn merge_refuses_standard_output_appended_to_a_part() {
     );
     assert_eq!(std::fs::read(dir.path().join("p0.csv")).unwrap(), before);
 }
+
+/// A summary carries no checksum, so what no run writes is refused by name: more stories
+/// classified than read, a scenario left out, a confidence past 1, a shard out of range.
+#[test]
+fn an_edited_summary_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    write_input(dir.path());
+    let summary = shard_with_summary(dir.path(), 0, 1, "r", &[]);
+    let text = std::fs::read_to_string(dir.path().join(&summary)).unwrap();
+    run(dir.path(), &["report", &summary], &[]);
+    type Edit = fn(&mut serde_json::Value);
+    let edits: [(Edit, &str); 4] = [
+        (
+            |s| s["builder"]["scenarios"][0]["count"] = 999.into(),
+            "counts its stories in ways that disagree",
+        ),
+        (
+            |s| {
+                let scenarios = s["builder"]["scenarios"].as_array_mut().unwrap();
+                scenarios.truncate(2);
+            },
+            "scenarios",
+        ),
+        (
+            |s| s["builder"]["scenarios"][0]["confidences"][0] = 5.0.into(),
+            "a confidence of 5, outside 0 to 1",
+        ),
+        (
+            |s| s["shards"] = serde_json::json!([5]),
+            "its shards [5] are not shards of 1",
+        ),
+    ];
+    for (edit, says) in edits {
+        let mut value: serde_json::Value = serde_json::from_str(&text).unwrap();
+        edit(&mut value);
+        std::fs::write(dir.path().join("edited.json"), value.to_string()).unwrap();
+        let said = refused(dir.path(), &["report", "edited.json"]);
+        assert!(said.contains(says), "{says}: {said}");
+    }
+}

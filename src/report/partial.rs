@@ -75,11 +75,19 @@ fn is_summary(value: &Value) -> bool {
 }
 
 fn summary_from(value: Value, name: &str) -> Result<ReportInput> {
-    let summary = serde_json::from_value(value).map_err(|e| Error::Input {
+    let bad = |problem: String| Error::Input {
         file: name.to_string(),
         line: None,
         column: None,
-        problem: format!("not a failup partial summary: {e}"),
+        problem,
+    };
+    let summary: PartialSummary = serde_json::from_value(value)
+        .map_err(|e| bad(format!("not a failup partial summary: {e}")))?;
+    summary.check().map_err(|why| {
+        bad(format!(
+            "a failup summary, but {why}: it was edited or damaged; make it again with \
+             `classify --summary-out`"
+        ))
     })?;
     Ok(ReportInput::Summary(Box::new(summary)))
 }
@@ -112,6 +120,22 @@ impl PartialSummary {
             .and_then(|_| sink.write_all(b"\n"))
             .map_err(|e| Error::io(&name, e))?;
         sink.commit()
+    }
+
+    /// Shards that a run cannot have written, and the builder's own [`SummaryBuilder::check`]
+    /// against the taxonomy's size it records.
+    fn check(&self) -> std::result::Result<(), String> {
+        let mut shards = self.shards.clone();
+        shards.sort_unstable();
+        shards.dedup();
+        let in_range = shards.iter().all(|&s| s < self.shard_count);
+        if self.shard_count == 0 || !in_range || shards.len() != self.shards.len() {
+            return Err(format!(
+                "its shards {:?} are not shards of {}",
+                self.shards, self.shard_count
+            ));
+        }
+        self.builder.check(self.builder.scenario_count())
     }
 
     pub fn read(path: &Path) -> Result<PartialSummary> {
@@ -212,6 +236,13 @@ impl PartialSummary {
                  failup merge",
                 self.shards.len(),
                 self.shard_count
+            )));
+        }
+        // Its hash matched, so only an edit can make the counts disagree with the taxonomy.
+        if let Err(why) = self.builder.check(taxonomy.scenarios.len()) {
+            return Err(Error::Usage(format!(
+                "the summary was edited or damaged: {why}; make it again with `classify \
+                 --summary-out`"
             )));
         }
         let header = super::header(self.model, self.taxonomy, self.input);

@@ -730,6 +730,48 @@ impl SummaryBuilder {
     /// Adds the rows of `other`, a builder over other rows of the same input (another shard),
     /// with the same taxonomy and options. The result is the state one builder fed both sets
     /// of rows in input order would reach.
+    /// How many scenarios the builder counts stories for.
+    pub fn scenario_count(&self) -> usize {
+        self.scenarios.len()
+    }
+
+    /// What no run writes, in a summary read back for `scenarios` scenarios: a hand-edited or
+    /// damaged one would render impossible figures (more stories classified than read, a
+    /// scenario missing, confidences past 1).
+    pub fn check(&self, scenarios: usize) -> std::result::Result<(), String> {
+        let square = self.also.len() == scenarios && self.also.iter().all(|r| r.len() == scenarios);
+        if self.scenarios.len() != scenarios || !square {
+            return Err(format!(
+                "it does not hold the taxonomy's {scenarios} scenarios"
+            ));
+        }
+        let mut classified = 0;
+        for (i, s) in self.scenarios.iter().enumerate() {
+            let binned: u64 = s.histogram.iter().sum();
+            let counted = s.confidences.len() as u64 == s.count && binned == s.count;
+            if !counted || s.low > s.count {
+                return Err(format!(
+                    "scenario {} counts its stories in ways that disagree",
+                    i + 1
+                ));
+            }
+            if let Some(c) = s.confidences.iter().find(|c| !(0.0..=1.0).contains(*c)) {
+                return Err(format!("it holds a confidence of {c}, outside 0 to 1"));
+            }
+            classified += s.count;
+        }
+        if classified > self.rows {
+            return Err(format!(
+                "it counts {classified} stories classified of {} rows read",
+                self.rows
+            ));
+        }
+        if self.groups.values().any(|g| g.counts.len() != scenarios) {
+            return Err("a group's counts do not match the taxonomy's scenarios".into());
+        }
+        Ok(())
+    }
+
     pub fn merge(&mut self, other: SummaryBuilder) -> std::result::Result<(), String> {
         if self.options != other.options {
             return Err(
