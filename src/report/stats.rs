@@ -742,7 +742,7 @@ impl SummaryBuilder {
         let square = self.also.len() == scenarios && self.also.iter().all(|r| r.len() == scenarios);
         if self.scenarios.len() != scenarios || !square {
             return Err(format!(
-                "it does not hold the taxonomy's {scenarios} scenarios"
+                "its tables are not all for the same {scenarios} scenarios"
             ));
         }
         let mut classified = 0;
