@@ -104,14 +104,7 @@ pub fn cut_to_max_text(text: &mut String) -> bool {
 /// byte-order mark, which would make two values that look the same differ; and text
 /// longer than [`PRINTABLE_CHARS`] is shortened (an id that swallowed a file, say).
 pub fn printable(text: &str) -> std::borrow::Cow<'_, str> {
-    let hidden = |c: char| {
-        c.is_control()
-            || matches!(
-                c,
-                '\u{200E}' | '\u{200F}' | '\u{061C}' | '\u{202A}'..='\u{202E}' | '\u{FEFF}'
-            )
-            || matches!(c, '\u{2066}'..='\u{2069}')
-    };
+    let hidden = |c: char| unsafe_to_show(c) || c == '\u{FEFF}';
     let long = text.len() > PRINTABLE_CHARS && text.chars().nth(PRINTABLE_CHARS).is_some();
     if !long && !text.chars().any(hidden) {
         return text.into();
@@ -128,6 +121,17 @@ pub fn printable(text: &str) -> std::borrow::Cow<'_, str> {
         shown += &format!("… ({} characters in all)", text.chars().count());
     }
     shown.into()
+}
+
+/// A character that must not reach a terminal or a document as it is: a control character
+/// (a terminal's escape codes, a line break) or a mark that reorders the text after it right
+/// to left, which can make a line read as something else.
+pub fn unsafe_to_show(c: char) -> bool {
+    c.is_control()
+        || matches!(
+            c,
+            '\u{200E}' | '\u{200F}' | '\u{061C}' | '\u{202A}'..='\u{202E}' | '\u{2066}'..='\u{2069}'
+        )
 }
 
 /// The most characters of an input value [`printable`] shows.

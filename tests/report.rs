@@ -665,6 +665,32 @@ fn a_cut_classified_file_is_refused_and_lines_count_with_crlf() {
     assert!(stderr(&out).contains("crlf.csv:7"), "{}", stderr(&out));
 }
 
+/// A right-to-left override in a group or a story would reverse the rest of a line of the
+/// text report or of the Markdown source; it is taken out there, as control characters are.
+#[test]
+fn bidi_overrides_do_not_reach_text_or_markdown_reports() {
+    let dir = tempfile::tempdir().unwrap();
+    let text = std::fs::read_to_string(fixture(CSV))
+        .unwrap()
+        .replace(",north,They gave", ",\u{202E}north,They \u{2067}gave");
+    std::fs::write(dir.path().join("c.csv"), text).unwrap();
+    for format in ["text", "markdown"] {
+        let args = ["report", "c.csv", "--group-by", "team", "--format", format];
+        let args = [&args[..], &["--top", "20", "--color", "never"]].concat();
+        let out = failup_in(dir.path(), &args, None);
+        assert!(out.status.success(), "{}", stderr(&out));
+        let report = stdout(&out);
+        assert!(
+            report.contains("north") && report.contains("gave"),
+            "{report}"
+        );
+        assert!(
+            !report.contains('\u{202E}') && !report.contains('\u{2067}'),
+            "{format}: {report}"
+        );
+    }
+}
+
 // ---------------------------------------------------------------------------------------------
 // The HTML page in a real browser.
 

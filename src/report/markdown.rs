@@ -4,6 +4,7 @@
 //! Markdown punctuation gets a backslash, `<`, `>` and `&` become entities (GitHub would
 //! otherwise read `<script>` as HTML), `|` cannot break a table and line breaks become spaces.
 
+use crate::input::unsafe_to_show;
 use crate::report::stats::{StoryRef, Summary};
 use crate::report::{group_label, num, pct};
 
@@ -28,7 +29,7 @@ pub fn escape(s: &str) -> String {
                 o.push('\\');
                 o.push(c);
             }
-            c if c.is_whitespace() || c.is_control() => o.push(' '),
+            c if c.is_whitespace() || unsafe_to_show(c) => o.push(' '),
             c => o.push(c),
         }
     }
@@ -62,7 +63,7 @@ fn ids(list: &[String], count: u64) -> String {
 fn code_span(s: &str, in_table: bool) -> String {
     let mut text: String = s
         .chars()
-        .map(|c| if c.is_control() { ' ' } else { c })
+        .map(|c| if unsafe_to_show(c) { ' ' } else { c })
         .collect();
     if text.is_empty() {
         return "` `".into();

@@ -20,6 +20,7 @@ use std::collections::{BTreeMap, BinaryHeap};
 
 use serde::{Deserialize, Serialize};
 
+use crate::input::unsafe_to_show;
 use crate::record::Classified;
 use crate::taxonomy::{Taxonomy, OTHER};
 
@@ -408,7 +409,7 @@ pub fn shorten(text: &str, max: usize) -> String {
             pending_space = chars > 0;
             continue;
         }
-        if ch.is_control() {
+        if unsafe_to_show(ch) {
             continue;
         }
         if pending_space {

@@ -6,6 +6,7 @@
 
 use anstyle::{AnsiColor, Style};
 
+use crate::input::unsafe_to_show;
 use crate::report::stats::{ScenarioSummary, StoryRef, Summary};
 use crate::report::{group_label, num, pct};
 
@@ -47,10 +48,11 @@ impl Painter {
     }
 }
 
-/// Removes control characters (escape sequences, bells, line breaks) from input text.
+/// Removes control characters (escape sequences, bells, line breaks) and right-to-left
+/// reordering marks from input text.
 fn clean(s: &str) -> String {
     s.chars()
-        .map(|c| if c.is_control() { ' ' } else { c })
+        .map(|c| if unsafe_to_show(c) { ' ' } else { c })
         .collect()
 }
 
