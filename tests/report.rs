@@ -665,6 +665,31 @@ fn a_cut_classified_file_is_refused_and_lines_count_with_crlf() {
     assert!(stderr(&out).contains("crlf.csv:7"), "{}", stderr(&out));
 }
 
+/// A classified file that a spreadsheet saved again with `;` between cells reads as the
+/// file classify wrote.
+#[test]
+fn a_semicolon_delimited_classified_file_is_read() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut reader = csv::Reader::from_path(fixture(CSV)).unwrap();
+    let mut writer = csv::WriterBuilder::new()
+        .delimiter(b';')
+        .from_path(dir.path().join("semi.csv"))
+        .unwrap();
+    writer.write_record(reader.headers().unwrap()).unwrap();
+    for record in reader.records() {
+        writer.write_record(&record.unwrap()).unwrap();
+    }
+    writer.flush().unwrap();
+    let semi = dir.path().join("semi.csv").display().to_string();
+    let mut got = report_json(&semi, &["--group-by", "team"]);
+    let mut expected = report_json(CSV, &["--group-by", "team"]);
+    for j in [&mut got, &mut expected] {
+        j["header"]["input"]["name"] = Value::Null;
+        j["header"]["generated_at"] = Value::Null;
+    }
+    assert_eq!(got, expected);
+}
+
 /// A right-to-left override in a group or a story would reverse the rest of a line of the
 /// text report or of the Markdown source; it is taken out there, as control characters are.
 #[test]

@@ -114,6 +114,8 @@ impl ClassifiedReader {
             .iter()
             .find(|b| !b.is_ascii_whitespace())
             .is_some_and(|&b| b == b'{');
+        // classify writes commas; a spreadsheet that saved the file again may have used `;`.
+        let delimiter = crate::input::sniff_delimiter(head);
         let mut me = ClassifiedReader {
             kind: Kind::Jsonl {
                 lines: Box::new(io::empty()),
@@ -131,7 +133,7 @@ impl ClassifiedReader {
         if is_jsonl {
             me.open_jsonl(Box::new(buffered), text_column, group_by)?;
         } else {
-            me.open_csv(Box::new(buffered), text_column, group_by)?;
+            me.open_csv(Box::new(buffered), delimiter, text_column, group_by)?;
         }
         Ok(me)
     }
@@ -205,12 +207,14 @@ impl ClassifiedReader {
     fn open_csv(
         &mut self,
         inner: Box<dyn Read + Send>,
+        delimiter: u8,
         text_column: Option<&str>,
         group_by: Option<&str>,
     ) -> Result<()> {
-        let (tracked, lines) = CsvLines::track(inner, b',');
+        let (tracked, lines) = CsvLines::track(inner, delimiter);
         let mut reader = csv::ReaderBuilder::new()
             .flexible(true)
+            .delimiter(delimiter)
             .from_reader(tracked);
         let headers: Vec<String> = reader
             .byte_headers()
