@@ -267,6 +267,10 @@ pub struct TrainArgs {
     #[arg(long, default_value = "label", value_name = "NAME")]
     pub label_column: String,
 
+    /// No summary on stderr (warnings still show).
+    #[arg(short, long)]
+    pub quiet: bool,
+
     #[command(flatten)]
     pub columns: ColumnArgs,
 
@@ -289,6 +293,10 @@ pub struct CalibrateArgs {
     /// Column holding the label.
     #[arg(long, default_value = "label", value_name = "NAME")]
     pub label_column: String,
+
+    /// No summary on stderr (warnings still show; the taxonomy snippet still goes to stdout).
+    #[arg(short, long)]
+    pub quiet: bool,
 
     #[command(flatten)]
     pub columns: ColumnArgs,

@@ -1026,3 +1026,36 @@ fn labelled_file_slips_are_told() {
     assert_eq!(shown.len(), 2, "{said}");
     assert_ne!(shown[0], shown[1], "{said}");
 }
+
+/// `-q` on train and calibrate, as on the other commands: no summary, warnings still shown.
+#[test]
+fn train_and_calibrate_take_quiet() {
+    let dir = tempfile::tempdir().unwrap();
+    let labelled = fixture("labelled.csv");
+    let labelled = labelled.to_str().unwrap();
+    for args in [
+        &["train", labelled, "-o", "p.json", "-q"][..],
+        &["calibrate", labelled, "-o", "c.json", "-q"],
+    ] {
+        let out = failup_env(dir.path(), args, None, &[HASHED]);
+        assert_eq!(out.status.code(), Some(0), "{args:?}: {}", stderr(&out));
+        let said = stderr(&out);
+        assert!(
+            said.lines().all(|l| l.starts_with("warning:")),
+            "{args:?}: {said}"
+        );
+        assert!(dir.path().join(args[3]).is_file());
+    }
+    // The 7 stories are few for a calibration: that warning is kept.
+    let out = failup_env(
+        dir.path(),
+        &["calibrate", labelled, "-o", "c.json", "-q"],
+        None,
+        &[HASHED],
+    );
+    assert!(
+        stderr(&out).contains("are few for a calibration"),
+        "{}",
+        stderr(&out)
+    );
+}

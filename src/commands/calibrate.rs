@@ -169,14 +169,17 @@ pub fn run(args: CalibrateArgs) -> Result<()> {
     profile.calibration_sha256 = hashes;
     profile.calibration_rows = Some(data.len());
     profile.save(&args.output)?;
-    eprintln!(
-        "calibrated on {} stories: temperature {t:.4}, other rule min_score {:.3} min_margin \
-         {:.3}, confidence slope {slope:.4} bias {bias:.4}; ECE on these stories {ece_before:.3} \
-         -> {ece_after:.3}",
-        data.len(),
-        settings.min_score,
-        settings.min_margin
-    );
+    let quiet = args.quiet;
+    if !quiet {
+        eprintln!(
+            "calibrated on {} stories: temperature {t:.4}, other rule min_score {:.3} \
+             min_margin {:.3}, confidence slope {slope:.4} bias {bias:.4}; ECE on these \
+             stories {ece_before:.3} -> {ece_after:.3}",
+            data.len(),
+            settings.min_score,
+            settings.min_margin
+        );
+    }
     warn_if_degenerate(data.len(), t, (ece_before, ece_after));
     let snippet = format!(
         "[classifier]\ntemperature = {:.4}\nmin_score = {:.3}\nmin_margin = {:.3}\n\
@@ -186,14 +189,15 @@ pub fn run(args: CalibrateArgs) -> Result<()> {
     // The snippet sets a taxonomy file's zero-shot rule; a head's temperature lives only in
     // the profile. With `-o -` the profile itself is on standard output, which must stay JSON.
     match (&profile.head, args.output == std::path::Path::new("-")) {
-        (Some(_), _) => eprintln!(
+        (Some(_), _) if !quiet => eprintln!(
             "the fitted head's calibration lives in the profile alone: a taxonomy file cannot \
              carry it"
         ),
-        (None, true) => eprint!("the same settings for a taxonomy file:\n{snippet}"),
+        (None, true) if !quiet => eprint!("the same settings for a taxonomy file:\n{snippet}"),
         (None, false) => super::print_out(&snippet)?,
+        _ => {}
     }
-    if args.output != std::path::Path::new("-") {
+    if args.output != std::path::Path::new("-") && !quiet {
         eprintln!("wrote {}", args.output.display());
     }
     Ok(())

@@ -22,6 +22,9 @@ pub fn run(args: TrainArgs) -> Result<()> {
     let mut profile = Profile::new(&engine, &args.input, examples.len())?;
     profile.fit_examples(&engine, &examples)?;
     profile.save(&args.output)?;
+    if args.quiet {
+        return Ok(());
+    }
     eprintln!(
         "wrote {}: a few-shot head fitted on {} example{} and {} prototypes",
         match args.output.to_str() {
