@@ -30,6 +30,13 @@ impl ReportInput {
     /// writes it or over many (as `jq .` or an editor leaves it), its keys in any order.
     pub fn sniff(inner: Box<dyn Read + Send>, name: &str) -> Result<ReportInput> {
         let mut buffered = BufReader::new(decompressed(inner, name)?);
+        // CSV rows are passed on unread: their first line may be the whole file (old Mac
+        // line ends), which should not be held in memory.
+        let head = buffered.fill_buf().map_err(|e| Error::io(name, e))?;
+        let head = head.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(head);
+        if !head.trim_ascii_start().starts_with(b"{") {
+            return Ok(ReportInput::Rows(Box::new(buffered)));
+        }
         let mut first = Vec::new();
         buffered
             .read_until(b'\n', &mut first)
