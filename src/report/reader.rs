@@ -8,7 +8,6 @@ use serde_json::{Map, Value};
 
 use crate::error::{Error, Result};
 use crate::input::{cut_to_max_text, CsvLines, Source};
-use crate::output::excel_plain;
 use crate::record::Status;
 use crate::report::ReportRow;
 use crate::taxonomy::Taxonomy;
@@ -408,11 +407,8 @@ impl ClassifiedReader {
                     ));
                 }
                 let field = |i: usize| String::from_utf8_lossy(record.get(i).unwrap_or(b""));
-                // `--excel-safe` wrote `'` before a formula's start: the report shows the
-                // value, as the run's own --report did.
-                let plain = |i: usize| excel_plain(&field(i)).to_string();
                 let fields = RawRow {
-                    id: plain(index[0]),
+                    id: field(index[0]).into_owned(),
                     category: non_empty(field(index[1]).trim()),
                     confidence: non_empty(field(index[2]).trim()),
                     runner_up: non_empty(field(index[3]).trim()),
@@ -421,8 +417,8 @@ impl ClassifiedReader {
                     truncated: field(index[6]).trim().eq_ignore_ascii_case("true"),
                     status: field(index[7]).trim().to_string(),
                     also: also.and_then(|i| non_empty(field(i).trim())),
-                    text: text.map(plain),
-                    group: group.map(plain),
+                    text: text.map(|i| field(i).into_owned()),
+                    group: group.map(|i| field(i).into_owned()),
                     row: part.then(|| field(0).trim().to_string()),
                 };
                 self.rows += 1;
