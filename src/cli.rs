@@ -467,7 +467,7 @@ pub struct ClassifyArgs {
     /// Rows read, length-sorted and checkpointed at a time. Larger chunks pad less; smaller
     /// ones keep less in memory and lose less work to an interruption.
     #[arg(long, env = "FAILUP_CHUNK_SIZE", default_value_t = CHUNK_SIZE as u64, value_name = "N",
-          value_parser = clap::value_parser!(u64).range(1..))]
+          value_parser = at_least::<1>)]
     pub chunk_size: u64,
 
     /// Process one shard of the input: `I/N` takes the data rows whose 0-based index is I
@@ -630,7 +630,7 @@ pub struct EmbedArgs {
     /// Rows read, length-sorted and checkpointed at a time. Larger chunks pad less; smaller
     /// ones keep less in memory and lose less work to an interruption.
     #[arg(long, env = "FAILUP_CHUNK_SIZE", default_value_t = CHUNK_SIZE as u64, value_name = "N",
-          value_parser = clap::value_parser!(u64).range(1..))]
+          value_parser = at_least::<1>)]
     pub chunk_size: u64,
 
     #[command(flatten)]
@@ -682,7 +682,7 @@ pub struct EvalArgs {
 
     /// Stratified K-fold cross-validation of the few-shot method on INPUT itself: each fold
     /// is scored by a head fitted on the prototypes and the other folds (never on itself).
-    #[arg(long, value_name = "K", value_parser = clap::value_parser!(u64).range(2..))]
+    #[arg(long, value_name = "K", value_parser = at_least::<2>)]
     pub cv: Option<u64>,
 
     /// Accepted for clarity with --cv (the examples come from INPUT itself).
@@ -762,7 +762,7 @@ pub struct BenchArgs {
 
     /// Timed passes over the input (after one warm-up); the figures are median, min and max.
     #[arg(long, default_value_t = 3, value_name = "R",
-          value_parser = clap::value_parser!(u64).range(1..))]
+          value_parser = at_least::<1>)]
     pub repeat: u64,
 
     /// Output format: readable text, or JSON for machines.
@@ -774,4 +774,17 @@ pub struct BenchArgs {
 
     #[command(flatten)]
     pub model: ModelArgs,
+}
+
+/// A whole number of at least `MIN`, refused in words: clap's range check names u64's
+/// maximum ("1 is not in 2..18446744073709551615").
+fn at_least<const MIN: u64>(s: &str) -> Result<u64, String> {
+    let n: u64 = s
+        .trim()
+        .parse()
+        .map_err(|_| format!("`{s}` is not a whole number of at least {MIN}"))?;
+    match n >= MIN {
+        true => Ok(n),
+        false => Err(format!("it must be at least {MIN}")),
+    }
 }

@@ -407,6 +407,9 @@ impl Profile {
             true => Ok(()),
             false => Err(format!("its {what} is {x}, and must be a positive number")),
         };
+        if self.head.is_none() && self.calibration.is_none() {
+            return Err("it holds neither a few-shot head nor a calibration".into());
+        }
         if let Some(c) = &self.calibration {
             positive("calibration's temperature", c.temperature)?;
             positive("calibration's confidence_slope", c.confidence_slope)?;

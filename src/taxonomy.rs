@@ -176,7 +176,10 @@ impl Taxonomy {
         let slope = c.confidence_slope;
         if !(slope > 0.0 && slope.is_finite() && c.confidence_bias.is_finite()) {
             return Err(fail(
-                setting("confidence_slope").or_else(|| setting("confidence_bias")),
+                match slope > 0.0 && slope.is_finite() {
+                    true => setting("confidence_bias"),
+                    false => setting("confidence_slope"),
+                },
                 "[classifier] confidence_slope must be a positive number (at or below 0 it \
                  turns confidences upside down or flat), and confidence_bias a number"
                     .into(),
@@ -314,7 +317,6 @@ impl Taxonomy {
     }
 }
 
-/// 1-based line number of a byte offset.
 /// Where `key = …` is set in `text`, if it is.
 fn key_span(text: &str, key: &str) -> Option<Range<usize>> {
     let mut offset = 0;
@@ -344,6 +346,7 @@ fn explained(message: &str, found: Option<&str>) -> String {
     }
 }
 
+/// 1-based line number of a byte offset.
 fn line_of(text: &str, offset: usize) -> usize {
     text[..offset.min(text.len())].matches('\n').count() + 1
 }

@@ -433,7 +433,7 @@ fn a_profile_with_impossible_values_is_refused() {
         serde_json::from_slice(&std::fs::read(dir.path().join(name)).unwrap()).unwrap()
     };
     type Edit = fn(&mut serde_json::Value);
-    let edits: [(&str, Edit, &str); 7] = [
+    let edits: [(&str, Edit, &str); 8] = [
         (
             "head.json",
             |p| p["head"]["temperature"] = 0.into(),
@@ -469,6 +469,11 @@ fn a_profile_with_impossible_values_is_refused() {
             "cal.json",
             |p| p["calibration"]["min_score"] = 5.into(),
             "min_score is 5, and must lie between -1 and 1",
+        ),
+        (
+            "head.json",
+            |p| p["head"] = serde_json::Value::Null,
+            "neither a few-shot head nor a calibration",
         ),
     ];
     for (from, edit, says) in edits {

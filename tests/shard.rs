@@ -937,7 +937,7 @@ fn an_edited_summary_is_refused() {
                 let scenarios = s["builder"]["scenarios"].as_array_mut().unwrap();
                 scenarios.truncate(2);
             },
-            "scenarios",
+            "its tables are not all for the same 2 scenarios",
         ),
         (
             |s| s["builder"]["scenarios"][0]["confidences"][0] = 5.0.into(),

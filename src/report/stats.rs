@@ -728,9 +728,6 @@ impl SummaryBuilder {
         }
     }
 
-    /// Adds the rows of `other`, a builder over other rows of the same input (another shard),
-    /// with the same taxonomy and options. The result is the state one builder fed both sets
-    /// of rows in input order would reach.
     /// How many scenarios the builder counts stories for.
     pub fn scenario_count(&self) -> usize {
         self.scenarios.len()
@@ -773,6 +770,9 @@ impl SummaryBuilder {
         Ok(())
     }
 
+    /// Adds the rows of `other`, a builder over other rows of the same input (another shard),
+    /// with the same taxonomy and options. The result is the state one builder fed both sets
+    /// of rows in input order would reach.
     pub fn merge(&mut self, other: SummaryBuilder) -> std::result::Result<(), String> {
         if self.options != other.options {
             return Err(
