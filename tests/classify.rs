@@ -255,10 +255,9 @@ fn missing_model_file_fails_with_exit_2_and_names_the_file() {
     assert!(err.contains("fix:"), "{err}");
 }
 
-#[test]
-fn broken_model_file_fails_with_exit_2() {
-    let dir = tempfile::tempdir().unwrap();
-    let model = dir.path().join("model");
+/// A copy of the bundled model folder in `dir` with everything but its weights.
+fn model_without_weights(dir: &std::path::Path) -> std::path::PathBuf {
+    let model = dir.join("model");
     let src = repo_path("models/all-MiniLM-L6-v2");
     std::fs::create_dir_all(model.join("1_Pooling")).unwrap();
     for f in [
@@ -269,6 +268,13 @@ fn broken_model_file_fails_with_exit_2() {
     ] {
         std::fs::copy(src.join(f), model.join(f)).unwrap();
     }
+    model
+}
+
+#[test]
+fn broken_model_file_fails_with_exit_2() {
+    let dir = tempfile::tempdir().unwrap();
+    let model = model_without_weights(dir.path());
     std::fs::write(model.join("model.onnx"), b"not a model").unwrap();
     let out = failup(&["advise", "hello", "--model", model.to_str().unwrap()]);
     assert_eq!(out.status.code(), Some(2));
@@ -285,18 +291,9 @@ fn broken_model_file_fails_with_exit_2() {
 #[test]
 fn a_broken_int8_file_or_too_long_a_window_is_told_at_load() {
     let dir = tempfile::tempdir().unwrap();
-    let model = dir.path().join("model");
-    let src = repo_path("models/all-MiniLM-L6-v2");
-    std::fs::create_dir_all(model.join("1_Pooling")).unwrap();
-    for f in [
-        "config.json",
-        "tokenizer.json",
-        "sentence_bert_config.json",
-        "1_Pooling/config.json",
-    ] {
-        std::fs::copy(src.join(f), model.join(f)).unwrap();
-    }
-    std::os::unix::fs::symlink(src.join("model.onnx"), model.join("model.onnx")).unwrap();
+    let model = model_without_weights(dir.path());
+    let weights = repo_path("models/all-MiniLM-L6-v2/model.onnx");
+    std::os::unix::fs::symlink(weights, model.join("model.onnx")).unwrap();
     std::fs::write(model.join("model.int8.onnx"), b"not a model").unwrap();
     let advise = |extra: &[&str]| {
         let args = [
