@@ -728,8 +728,9 @@ pub struct ReportArgs {
     #[arg(long, value_name = "NAME")]
     pub text_column: Option<String>,
 
-    /// Representative and least certain stories shown per scenario. Default: 3. A summary
-    /// (`--summary-out`) keeps the 3 it was made with.
+    /// Representative and least certain stories shown per scenario. Default: 3; 0 leaves the
+    /// stories out, for a report without any story's words. A summary (`--summary-out`) keeps
+    /// the 3 it was made with.
     #[arg(long, value_name = "N")]
     pub top: Option<usize>,
 

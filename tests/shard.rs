@@ -638,6 +638,20 @@ fn summary_merge_refuses_missing_repeated_and_foreign_parts() {
         "{err}"
     );
 
+    // A report option that differs is named, with both values.
+    let mut grouped = args.to_vec();
+    grouped.truncate(9);
+    grouped.extend(["--keep-columns", "team", "--group-by", "team"]);
+    run(dir.path(), &grouped, &[]);
+    let err = refused(
+        dir.path(),
+        &["merge", "s0.json", "x.json", "s2.json", "-o", "m.json"],
+    );
+    assert!(
+        err.contains("different report options (--group-by none against \"team\")"),
+        "{err}"
+    );
+
     // Written over a part, the merge would lose that shard's summary.
     let before = std::fs::read(dir.path().join("s0.json")).unwrap();
     let err = refused(

@@ -255,23 +255,8 @@ pub fn render(summary: &Summary) -> String {
         }
     }
 
-    o += "\n## Stories to check the sorting\n\nPer scenario, the most representative stories \
-          (highest confidence) and the least certain ones (smallest margin over the \
-          runner-up).\n";
-    for s in &summary.scenarios {
-        o += &format!("\n### {} (`{}`)\n\n", escape(&s.title), s.id);
-        if s.count == 0 {
-            o += "No stories.\n";
-            continue;
-        }
-        o += "Most representative:\n\n";
-        for st in &s.representative {
-            o += &story(st, false);
-        }
-        o += "\nLeast certain:\n\n";
-        for st in &s.least_certain {
-            o += &story(st, true);
-        }
+    if summary.settings.top_stories > 0 {
+        o += &stories(summary);
     }
 
     o += "\n## What to do\n\nThe article's advice for each scenario.\n";
@@ -288,6 +273,31 @@ pub fn render(summary: &Summary) -> String {
         );
         for (i, a) in s.advice.iter().enumerate() {
             o += &format!("{}. {}\n", i + 1, escape(a));
+        }
+    }
+    o
+}
+
+/// The most representative and least certain stories of each scenario.
+fn stories(summary: &Summary) -> String {
+    let mut o = String::from(
+        "\n## Stories to check the sorting\n\nPer scenario, the most representative stories \
+         (highest confidence) and the least certain ones (smallest margin over the \
+         runner-up).\n",
+    );
+    for s in &summary.scenarios {
+        o += &format!("\n### {} (`{}`)\n\n", escape(&s.title), s.id);
+        if s.count == 0 {
+            o += "No stories.\n";
+            continue;
+        }
+        o += "Most representative:\n\n";
+        for st in &s.representative {
+            o += &story(st, false);
+        }
+        o += "\nLeast certain:\n\n";
+        for st in &s.least_certain {
+            o += &story(st, true);
         }
     }
     o

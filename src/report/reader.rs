@@ -239,6 +239,30 @@ impl ClassifiedReader {
         if !missing.is_empty() {
             return Err(self.not_classify_output(&missing, &headers));
         }
+        let read = EXPECTED_COLUMNS
+            .iter()
+            .copied()
+            .chain(text_column)
+            .chain(group_by);
+        for c in read {
+            let at: Vec<String> = (skip..headers.len())
+                .filter(|&i| headers[i] == c)
+                .map(|i| (i + 1).to_string())
+                .collect();
+            if at.len() > 1 {
+                return Err(input_error(
+                    &self.name,
+                    Some(1),
+                    format!(
+                        "the header names '{c}' {} times (columns {}), and classify writes \
+                         each name once, so this file was edited: rename or drop the extra \
+                         column",
+                        at.len(),
+                        at.join(", ")
+                    ),
+                ));
+            }
+        }
         let mut index = [0; EXPECTED_COLUMNS.len()];
         for (slot, c) in index.iter_mut().zip(EXPECTED_COLUMNS) {
             *slot = position(c).expect("checked above");
@@ -414,7 +438,7 @@ impl ClassifiedReader {
                     runner_up: non_empty(field(index[3]).trim()),
                     margin: non_empty(field(index[4]).trim()),
                     tokens: non_empty(field(index[5]).trim()),
-                    truncated: field(index[6]).trim().eq_ignore_ascii_case("true"),
+                    truncated: non_empty(field(index[6]).trim()),
                     status: field(index[7]).trim().to_string(),
                     also: also.and_then(|i| non_empty(field(i).trim())),
                     text: text.map(|i| field(i).into_owned()),
@@ -483,8 +507,7 @@ impl ClassifiedReader {
             runner_up: as_text("runner_up")?,
             margin: as_text("margin")?,
             tokens: as_text("tokens")?,
-            truncated: matches!(obj.get("truncated"), Some(Value::Bool(true)))
-                || as_text("truncated")?.is_some_and(|t| t.eq_ignore_ascii_case("true")),
+            truncated: as_text("truncated")?,
             status: as_text("status")?.unwrap_or_default(),
             also: as_text("also")?.filter(|a| !a.is_empty()),
             text: self
@@ -522,10 +545,11 @@ impl ClassifiedReader {
         let number = |column: &str, value: Option<&str>| -> Result<f32> {
             let v =
                 value.ok_or_else(|| fail(column, "is empty but the row has a category".into()))?;
-            v.parse::<f32>()
-                .ok()
-                .filter(|x| x.is_finite())
-                .ok_or_else(|| fail(column, format!("'{v}' is not a number")))
+            match v.parse::<f32>() {
+                Ok(x) if x.is_finite() => Ok(x),
+                Ok(_) => Err(fail(column, format!("'{v}' is not a finite number in f32's range"))),
+                Err(_) => Err(fail(column, format!("'{v}' is not a number"))),
+            }
         };
         let category = raw
             .category
@@ -555,6 +579,12 @@ impl ClassifiedReader {
             Some(t) => t
                 .parse::<u64>()
                 .map_err(|_| fail("tokens", format!("'{t}' is not a whole number")))?,
+        };
+        let truncated = match raw.truncated.as_deref() {
+            None => false,
+            Some(t) if t.eq_ignore_ascii_case("true") => true,
+            Some(t) if t.eq_ignore_ascii_case("false") => false,
+            Some(t) => return Err(fail("truncated", format!("'{t}' is neither true nor false"))),
         };
         let status = if !raw.status.is_empty() {
             Status::from_name(&raw.status).ok_or_else(|| {
@@ -596,7 +626,7 @@ impl ClassifiedReader {
             runner_up,
             margin,
             tokens,
-            truncated: raw.truncated,
+            truncated,
             also: match (&category, raw.also.as_deref()) {
                 (Some(_), Some(a)) => Some(scenario("also", a)?),
                 _ => None,
@@ -616,7 +646,7 @@ struct RawRow {
     runner_up: Option<String>,
     margin: Option<String>,
     tokens: Option<String>,
-    truncated: bool,
+    truncated: Option<String>,
     status: String,
     also: Option<String>,
     text: Option<String>,
@@ -741,6 +771,46 @@ mod tests {
             .to_string();
         assert!(e.contains("missing columns 'category'"), "{e}");
         assert!(e.contains("id, category, confidence"), "{e}");
+    }
+
+    #[test]
+    fn a_truncated_cell_other_than_true_or_false_is_refused() {
+        let rows = read(&CSV.replace(",false,ok,", ",TRUE,ok,"), None).unwrap();
+        assert!(rows[0].truncated && !rows[1].truncated);
+        let e = read(&CSV.replace(",false,ok,", ",yes,ok,"), None)
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("t:2") && e.contains("'yes' is neither true nor false"), "{e}");
+        let jsonl = "{\"id\":\"a\",\"category\":null,\"confidence\":null,\"runner_up\":null,\
+            \"margin\":null,\"tokens\":0,\"truncated\":1,\"status\":\"empty\"}\n";
+        let e = read(jsonl, None).unwrap_err().to_string();
+        assert!(e.contains("'1' is neither true nor false"), "{e}");
+    }
+
+    #[test]
+    fn a_number_past_f32s_range_is_called_so() {
+        let e = read(&CSV.replace("0.1000", "1e300"), None)
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("'1e300' is not a finite number"), "{e}");
+        let e = read(&CSV.replace("0.1000", "lots"), None)
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("'lots' is not a number"), "{e}");
+    }
+
+    #[test]
+    fn a_column_the_report_reads_named_twice_is_refused() {
+        let twice = CSV.replace(",team,text\n", ",status,text\n");
+        let e = read(&twice, None).unwrap_err().to_string();
+        assert!(
+            e.contains("t:1") && e.contains("names 'status' 2 times (columns 8, 9)"),
+            "{e}"
+        );
+        let team = CSV.replace(",team,text\n", ",team,team\n");
+        assert!(read(&team, None).is_ok(), "a column the report does not read may repeat");
+        let e = read(&team, Some("team")).unwrap_err().to_string();
+        assert!(e.contains("names 'team' 2 times"), "{e}");
     }
 
     #[test]

@@ -128,6 +128,30 @@ pub struct SummaryOptions {
     pub min_group_size: u64,
 }
 
+impl SummaryOptions {
+    /// Each option on which `self` and `other` differ, as "--flag A against B".
+    fn differences(&self, other: &SummaryOptions) -> Vec<String> {
+        let shown = |c: &Option<String>| c.as_deref().map_or("none".into(), |c| format!("{c:?}"));
+        let mut out = Vec::new();
+        if self.group_by != other.group_by {
+            let (a, b) = (shown(&self.group_by), shown(&other.group_by));
+            out.push(format!("--group-by {a} against {b}"));
+        }
+        if self.text_column != other.text_column {
+            let (a, b) = (shown(&self.text_column), shown(&other.text_column));
+            out.push(format!("the text column {a} against {b}"));
+        }
+        if self.top != other.top {
+            out.push(format!("--top {} against {}", self.top, other.top));
+        }
+        if self.min_group_size != other.min_group_size {
+            let (a, b) = (self.min_group_size, other.min_group_size);
+            out.push(format!("--min-group-size {a} against {b}"));
+        }
+        out
+    }
+}
+
 impl Default for SummaryOptions {
     fn default() -> Self {
         SummaryOptions {
@@ -775,11 +799,11 @@ impl SummaryBuilder {
     /// of rows in input order would reach.
     pub fn merge(&mut self, other: SummaryBuilder) -> std::result::Result<(), String> {
         if self.options != other.options {
-            return Err(
-                "they were made with different report options (--group-by, --top, \
-                        --min-group-size or the text column)"
-                    .into(),
-            );
+            return Err(format!(
+                "they were made with different report options ({}); classify every shard \
+                 with the same ones",
+                self.options.differences(&other.options).join(", ")
+            ));
         }
         if self.scenarios.len() != other.scenarios.len() || self.also.len() != other.also.len() {
             return Err("they were made with taxonomies of different sizes".into());

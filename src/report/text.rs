@@ -383,8 +383,25 @@ pub fn render(summary: &Summary, color: bool) -> String {
         }
     }
 
-    // Stories.
+    // Stories, unless `--top 0` asked for none.
+    if summary.settings.top_stories > 0 {
+        o += &stories(&p, summary);
+    }
+
+    // Advice.
     o += &format!(
+        "\n{}\n",
+        p.heading("What to do: the article's advice per scenario")
+    );
+    for s in &summary.scenarios {
+        o += &advice(&p, s);
+    }
+    o.lines().map(|l| format!("{}\n", l.trim_end())).collect()
+}
+
+/// The most representative and least certain stories of each scenario.
+fn stories(p: &Painter, summary: &Summary) -> String {
+    let mut o = format!(
         "\n{}\n",
         p.heading("Stories to check the sorting: most representative (highest confidence) and least certain (smallest margin)")
     );
@@ -400,23 +417,14 @@ pub fn render(summary: &Summary, color: bool) -> String {
         }
         o += "    most representative\n";
         for st in &s.representative {
-            o += &story_line(&p, st, false);
+            o += &story_line(p, st, false);
         }
         o += "    least certain\n";
         for st in &s.least_certain {
-            o += &story_line(&p, st, true);
+            o += &story_line(p, st, true);
         }
     }
-
-    // Advice.
-    o += &format!(
-        "\n{}\n",
-        p.heading("What to do: the article's advice per scenario")
-    );
-    for s in &summary.scenarios {
-        o += &advice(&p, s);
-    }
-    o.lines().map(|l| format!("{}\n", l.trim_end())).collect()
+    o
 }
 
 fn story_line(p: &Painter, st: &StoryRef, with_margin: bool) -> String {
