@@ -777,6 +777,53 @@ pub struct BenchArgs {
     pub model: ModelArgs,
 }
 
+/// Parses the command line, or exits with clap's message. A bad value that came from a
+/// `FAILUP_*` variable, not from the command line, is said to come from there: clap names
+/// only the flag, which the user never typed.
+pub fn parse() -> Cli {
+    use clap::error::{ContextKind, ContextValue, ErrorKind};
+    use clap::CommandFactory;
+    let e = match Cli::try_parse() {
+        Ok(cli) => return cli,
+        Err(e) => e,
+    };
+    let bad_value = matches!(
+        e.kind(),
+        ErrorKind::InvalidValue | ErrorKind::ValueValidation
+    );
+    let flag = match e.get(ContextKind::InvalidArg) {
+        Some(ContextValue::String(shown)) if bad_value => shown.split(' ').next().unwrap_or(""),
+        _ => e.exit(),
+    };
+    let typed = std::env::args_os()
+        .filter_map(|a| a.into_string().ok())
+        .any(|a| a == flag || a.starts_with(&format!("{flag}=")));
+    let long = flag.trim_start_matches("--");
+    let mut commands = vec![Cli::command()];
+    let mut var = None;
+    while let (Some(c), None) = (commands.pop(), &var) {
+        var = c
+            .get_arguments()
+            .find(|a| a.get_long() == Some(long))
+            .and_then(|a| a.get_env())
+            .map(|v| v.to_owned());
+        commands.extend(c.get_subcommands().cloned());
+    }
+    match (typed, var) {
+        (false, Some(var)) if std::env::var_os(&var).is_some() => {
+            let value = std::env::var_os(&var).unwrap_or_default();
+            let _ = e.print();
+            eprintln!(
+                "note: {flag} was not given; its value came from the environment, {}={value:?}. \
+                 Unset it or fix it, or give {flag} on the command line.",
+                var.to_string_lossy()
+            );
+            std::process::exit(e.exit_code());
+        }
+        _ => e.exit(),
+    }
+}
+
 /// A whole number of at least `MIN`, refused in words: clap's range check names u64's
 /// maximum ("1 is not in 2..18446744073709551615").
 fn at_least<const MIN: u64>(s: &str) -> Result<u64, String> {

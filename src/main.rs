@@ -2,8 +2,6 @@
 
 use std::process::ExitCode;
 
-use clap::Parser;
-
 // Standard error's own `eprintln!` and `eprint!` panic when the stream cannot be written: a
 // reader that closed it (`2>&1 | head`) or a full disk (`2>/dev/full`) ended the run with exit
 // 101 and its output unfinished. These shadow them for the whole binary (they are defined
@@ -25,8 +23,6 @@ macro_rules! eprint {
 mod cli;
 mod commands;
 
-use cli::Cli;
-
 fn main() -> ExitCode {
     // A file-size limit (`ulimit -f`) kills the process with SIGXFSZ by default, silently and
     // before failup can say which rows it kept. Ignored, the write fails with EFBIG instead
@@ -44,7 +40,7 @@ fn main() -> ExitCode {
             std::env::remove_var(key);
         }
     }
-    let cli = Cli::parse();
+    let cli = cli::parse();
     match commands::run(cli) {
         Ok(code) => code,
         // A reader that stops early (`failup classify big.csv | head`) is not a failure.

@@ -877,6 +877,38 @@ fn an_empty_failup_variable_counts_as_unset() {
     assert!(stdout(&out).contains("confidence"), "{}", stdout(&out));
 }
 
+/// A bad value from a FAILUP_ variable is said to come from there: clap blames the flag, which
+/// the user never typed. A bad value typed on the command line gets no such note.
+#[test]
+fn a_bad_value_from_the_environment_names_its_variable() {
+    let story = "They gave the lead to the new hire.";
+    let from_env = failup_env(
+        &repo_path(""),
+        &["advise", story],
+        None,
+        &[HASHED, ("FAILUP_THREADS", "lots")],
+    );
+    assert_eq!(from_env.status.code(), Some(2));
+    let said = stderr(&from_env);
+    assert!(
+        said.contains("'lots' for '--threads <N>'")
+            && said.contains("came from the environment, FAILUP_THREADS=\"lots\""),
+        "{said}"
+    );
+    let typed = failup_env(
+        &repo_path(""),
+        &["advise", story, "--threads=lots"],
+        None,
+        &[HASHED, ("FAILUP_THREADS", "lots")],
+    );
+    assert_eq!(typed.status.code(), Some(2));
+    assert!(
+        !stderr(&typed).contains("environment"),
+        "{}",
+        stderr(&typed)
+    );
+}
+
 /// advise names where standard input stops being UTF-8 and how to convert it.
 #[test]
 fn advise_names_the_first_byte_of_stdin_that_is_not_utf8() {

@@ -356,14 +356,25 @@ fn a_top_past_the_stories_lists_them_all() {
 #[test]
 fn top_zero_leaves_the_stories_section_out_of_every_format() {
     for (format, heading, story) in [
-        ("text", "Stories to check the sorting", "most representative"),
-        ("markdown", "## Stories to check the sorting", "Most representative"),
+        (
+            "text",
+            "Stories to check the sorting",
+            "most representative",
+        ),
+        (
+            "markdown",
+            "## Stories to check the sorting",
+            "Most representative",
+        ),
         ("html", "Least certain", "Most representative"),
     ] {
         let shown = report(CSV, &["--format", format, "--color", "never"]);
         assert!(shown.contains(heading) && shown.contains(story), "{format}");
         let none = report(CSV, &["--format", format, "--top", "0", "--color", "never"]);
-        assert!(!none.contains(heading) && !none.contains(story), "{format}: {none}");
+        assert!(
+            !none.contains(heading) && !none.contains(story),
+            "{format}: {none}"
+        );
         assert!(none.contains("What to do"), "{format}: the advice stays");
     }
     let j = report_json(CSV, &["--top", "0"]);

@@ -547,7 +547,10 @@ impl ClassifiedReader {
                 value.ok_or_else(|| fail(column, "is empty but the row has a category".into()))?;
             match v.parse::<f32>() {
                 Ok(x) if x.is_finite() => Ok(x),
-                Ok(_) => Err(fail(column, format!("'{v}' is not a finite number in f32's range"))),
+                Ok(_) => Err(fail(
+                    column,
+                    format!("'{v}' is not a finite number in f32's range"),
+                )),
                 Err(_) => Err(fail(column, format!("'{v}' is not a number"))),
             }
         };
@@ -584,7 +587,12 @@ impl ClassifiedReader {
             None => false,
             Some(t) if t.eq_ignore_ascii_case("true") => true,
             Some(t) if t.eq_ignore_ascii_case("false") => false,
-            Some(t) => return Err(fail("truncated", format!("'{t}' is neither true nor false"))),
+            Some(t) => {
+                return Err(fail(
+                    "truncated",
+                    format!("'{t}' is neither true nor false"),
+                ))
+            }
         };
         let status = if !raw.status.is_empty() {
             Status::from_name(&raw.status).ok_or_else(|| {
@@ -780,7 +788,10 @@ mod tests {
         let e = read(&CSV.replace(",false,ok,", ",yes,ok,"), None)
             .unwrap_err()
             .to_string();
-        assert!(e.contains("t:2") && e.contains("'yes' is neither true nor false"), "{e}");
+        assert!(
+            e.contains("t:2") && e.contains("'yes' is neither true nor false"),
+            "{e}"
+        );
         let jsonl = "{\"id\":\"a\",\"category\":null,\"confidence\":null,\"runner_up\":null,\
             \"margin\":null,\"tokens\":0,\"truncated\":1,\"status\":\"empty\"}\n";
         let e = read(jsonl, None).unwrap_err().to_string();
@@ -808,7 +819,10 @@ mod tests {
             "{e}"
         );
         let team = CSV.replace(",team,text\n", ",team,team\n");
-        assert!(read(&team, None).is_ok(), "a column the report does not read may repeat");
+        assert!(
+            read(&team, None).is_ok(),
+            "a column the report does not read may repeat"
+        );
         let e = read(&team, Some("team")).unwrap_err().to_string();
         assert!(e.contains("names 'team' 2 times"), "{e}");
     }
