@@ -1096,3 +1096,51 @@ fn train_and_calibrate_take_quiet() {
         stderr(&out)
     );
 }
+
+/// Examples that leave a scenario out are fitted, with a warning naming it; a head brought by
+/// FAILUP_PROFILE, not typed, is named when calibrate fits on it (silent, it changed the fit).
+#[test]
+fn train_names_missing_scenarios_and_calibrate_a_head_from_the_environment() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut csv = String::from("id,label,text\n");
+    for i in 0..5 {
+        csv += &format!("{i},passed_over,they gave project {i} to the new hire\n");
+    }
+    std::fs::write(dir.path().join("one.csv"), csv).unwrap();
+    let out = failup_env(
+        dir.path(),
+        &["train", "one.csv", "-o", "p.json", "-q"],
+        None,
+        &[HASHED],
+    );
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains(
+            "the 5 examples hold no story of 'pivot_regret', 'lost_pitch', 'other': the head \
+             learns them from the prototypes alone"
+        ),
+        "{}",
+        stderr(&out)
+    );
+    let labelled = fixture("labelled.csv");
+    let calibrate = [
+        "calibrate",
+        labelled.to_str().unwrap(),
+        "-o",
+        "c.json",
+        "-q",
+    ];
+    let out = failup_env(
+        dir.path(),
+        &calibrate,
+        None,
+        &[HASHED, ("FAILUP_PROFILE", "p.json")],
+    );
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let head_from_env = "calibrating the few-shot head of FAILUP_PROFILE=p.json";
+    assert!(stderr(&out).contains(head_from_env), "{}", stderr(&out));
+    let typed = [&calibrate[..], &["--profile", "p.json"]].concat();
+    let out = failup_env(dir.path(), &typed, None, &[HASHED]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert!(!stderr(&out).contains(head_from_env), "{}", stderr(&out));
+}

@@ -63,6 +63,14 @@ pub fn run(args: CalibrateArgs) -> Result<()> {
     let mut engine = Engine::load(&super::engine_options(&args.model, head))?;
     let mut profile = match (loaded, &args.fewshot.profile) {
         (Some(loaded), Some(p)) => {
+            // Set once in a shell profile, the variable is easily forgotten; the fit differs.
+            let given = super::profile_given_as(p);
+            if given.starts_with("FAILUP_PROFILE") && loaded.head.is_some() {
+                eprintln!(
+                    "warning: calibrating the few-shot head of {given}; unset it to calibrate \
+                     the zero-shot scores"
+                );
+            }
             loaded.apply(&mut engine, &p.display().to_string())?;
             loaded
         }
@@ -72,6 +80,7 @@ pub fn run(args: CalibrateArgs) -> Result<()> {
         let columns = labelled_columns("label", None, None);
         let rows = read_labelled(ex, engine.taxonomy(), &columns, Dialect::default())?;
         let examples = embed_labelled(&engine, &rows, true)?;
+        super::warn_of_missing_scenarios(engine.taxonomy(), &examples);
         profile.fit_examples(&engine, &examples)?;
         profile.training_sha256 = failup::profile::file_sha256(ex)?;
         profile.training_rows = examples.len();

@@ -20,7 +20,7 @@ use crate::cli::{Cli, Command, FewShotArgs, ModelArgs};
 use failup::embed::Precision;
 use failup::error::{Error, Result};
 use failup::pipeline::{Engine, EngineOptions};
-use failup::profile::Profile;
+use failup::profile::{Labelled, Profile};
 
 /// The `--shard` a command was given, read with the process's environment for `auto`.
 fn shard(spec: Option<&str>) -> Result<Option<failup::shard::Shard>> {
@@ -150,6 +150,28 @@ fn profile_given_as(path: &std::path::Path) -> String {
     match flag {
         true => format!("--profile {}", path.display()),
         false => format!("FAILUP_PROFILE={} (set in the environment)", path.display()),
+    }
+}
+
+/// Says which scenarios a head's examples leave out: the head learns those from the
+/// prototypes alone, which a user who meant to teach it every scenario should know.
+fn warn_of_missing_scenarios(taxonomy: &failup::taxonomy::Taxonomy, examples: &[Labelled]) {
+    let missing: Vec<String> = (0..taxonomy.scenarios.len())
+        .filter(|&i| examples.iter().all(|e| e.label != i))
+        .map(|i| format!("'{}'", taxonomy.scenarios[i].id))
+        .collect();
+    if !missing.is_empty() {
+        eprintln!(
+            "warning: the {} example{} hold{} no story of {}: the head learns {} from the \
+             prototypes alone; add labelled stories of {} to teach {} too",
+            examples.len(),
+            if examples.len() == 1 { "" } else { "s" },
+            if examples.len() == 1 { "s" } else { "" },
+            missing.join(", "),
+            if missing.len() == 1 { "it" } else { "them" },
+            if missing.len() == 1 { "it" } else { "each" },
+            if missing.len() == 1 { "it" } else { "them" },
+        );
     }
 }
 

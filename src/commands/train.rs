@@ -19,6 +19,7 @@ pub fn run(args: TrainArgs) -> Result<()> {
     );
     let rows = read_labelled(&args.input, engine.taxonomy(), &columns, c.dialect())?;
     let examples = embed_labelled(&engine, &rows, true)?;
+    super::warn_of_missing_scenarios(engine.taxonomy(), &examples);
     let mut profile = Profile::new(&engine, &args.input, examples.len())?;
     profile.fit_examples(&engine, &examples)?;
     profile.save(&args.output)?;
