@@ -1144,3 +1144,33 @@ fn train_names_missing_scenarios_and_calibrate_a_head_from_the_environment() {
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
     assert!(!stderr(&out).contains(head_from_env), "{}", stderr(&out));
 }
+
+/// A labelled story given twice counts twice, and a repeated id makes eval's lists ambiguous:
+/// both are warned about, with the ids, and the run goes on.
+#[test]
+fn labelled_files_with_repeated_ids_or_stories_are_warned_about() {
+    let dir = tempfile::tempdir().unwrap();
+    let csv = "id,label,text\n\
+               a,passed_over,they gave the project to the new hire\n\
+               b,lost_pitch,we lost the pitch to a rival agency\n\
+               a,other,my manager left the company\n\
+               c,passed_over,  they gave the project to the new hire\n\
+               d,other,the office moved across town\n";
+    std::fs::write(dir.path().join("twice.csv"), csv).unwrap();
+    for command in ["eval", "train", "calibrate"] {
+        let out = failup_env(
+            dir.path(),
+            &[command, "twice.csv", "-o", "p.json", "-q"][..if command == "eval" { 2 } else { 5 }],
+            None,
+            &[HASHED],
+        );
+        assert_eq!(out.status.code(), Some(0), "{command}: {}", stderr(&out));
+        let said = stderr(&out);
+        assert!(
+            said.contains("twice.csv: 1 id is on more than one row ('a')")
+                && said
+                    .contains("1 story is given more than once, word for word (again as id 'c')"),
+            "{command}: {said}"
+        );
+    }
+}

@@ -79,6 +79,7 @@ pub fn run(args: CalibrateArgs) -> Result<()> {
     if let Some(ex) = &args.fewshot.examples {
         let columns = labelled_columns("label", None, None);
         let rows = read_labelled(ex, engine.taxonomy(), &columns, Dialect::default())?;
+        super::warn_of_repeats(ex, &rows);
         let examples = embed_labelled(&engine, &rows, true)?;
         super::warn_of_missing_scenarios(engine.taxonomy(), &examples);
         profile.fit_examples(&engine, &examples)?;
@@ -95,12 +96,9 @@ pub fn run(args: CalibrateArgs) -> Result<()> {
     );
     let mut rows = Vec::new();
     for input in &args.inputs {
-        rows.extend(read_labelled(
-            input,
-            engine.taxonomy(),
-            &columns,
-            c.dialect(),
-        )?);
+        let part = read_labelled(input, engine.taxonomy(), &columns, c.dialect())?;
+        super::warn_of_repeats(input, &part);
+        rows.extend(part);
     }
     if rows.iter().all(|r| r.2 == rows[0].2) {
         return Err(Error::Usage(format!(

@@ -142,6 +142,7 @@ pub fn run(args: EvalArgs) -> Result<ExitCode> {
         &columns,
         args.columns.dialect(),
     )?;
+    super::warn_of_repeats(&args.input, &rows);
     if !args.quiet {
         eprintln!("embedding {} labelled stories…", rows.len());
     }

@@ -153,6 +153,52 @@ fn profile_given_as(path: &std::path::Path) -> String {
     }
 }
 
+/// Warns of ids and of story texts that a labelled file holds more than once: a story given
+/// twice counts twice in a fit and in a score, and a repeated id makes eval's lists ambiguous.
+fn warn_of_repeats(file: &std::path::Path, rows: &[(String, String, usize)]) {
+    use std::collections::HashMap;
+    let repeated = |key: &dyn Fn(&(String, String, usize)) -> &str| {
+        let mut seen: HashMap<&str, usize> = HashMap::new();
+        let mut twice = Vec::new();
+        for row in rows {
+            let n = seen.entry(key(row)).or_default();
+            *n += 1;
+            if *n == 2 {
+                twice.push(&row.0);
+            }
+        }
+        twice
+    };
+    let shown = |ids: &[&String]| {
+        let mut list: Vec<String> = ids.iter().take(3).map(|i| format!("'{i}'")).collect();
+        if ids.len() > 3 {
+            list.push(format!("and {} more", ids.len() - 3));
+        }
+        list.join(", ")
+    };
+    let ids = repeated(&|r| r.0.as_str());
+    if !ids.is_empty() {
+        eprintln!(
+            "warning: {}: {} id{} on more than one row ({}); give each story its own id",
+            file.display(),
+            ids.len(),
+            if ids.len() == 1 { " is" } else { "s are" },
+            shown(&ids)
+        );
+    }
+    let texts = repeated(&|r| r.1.trim());
+    if !texts.is_empty() {
+        eprintln!(
+            "warning: {}: {} stor{} given more than once, word for word (again as id {}); each \
+             copy counts, so drop the copies unless the weight is meant",
+            file.display(),
+            texts.len(),
+            if texts.len() == 1 { "y is" } else { "ies are" },
+            shown(&texts)
+        );
+    }
+}
+
 /// Says which scenarios a head's examples leave out: the head learns those from the
 /// prototypes alone, which a user who meant to teach it every scenario should know.
 fn warn_of_missing_scenarios(taxonomy: &failup::taxonomy::Taxonomy, examples: &[Labelled]) {

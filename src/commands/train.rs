@@ -18,6 +18,7 @@ pub fn run(args: TrainArgs) -> Result<()> {
         c.id_column.clone(),
     );
     let rows = read_labelled(&args.input, engine.taxonomy(), &columns, c.dialect())?;
+    super::warn_of_repeats(&args.input, &rows);
     let examples = embed_labelled(&engine, &rows, true)?;
     super::warn_of_missing_scenarios(engine.taxonomy(), &examples);
     let mut profile = Profile::new(&engine, &args.input, examples.len())?;
