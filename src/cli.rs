@@ -552,9 +552,10 @@ impl ClassifyArgs {
 
 #[derive(Debug, Args)]
 pub struct AdviseArgs {
-    /// The story; `-` or nothing reads it from standard input.
-    #[arg(value_name = "TEXT")]
-    pub text: Option<String>,
+    /// The story, best in quotes; unquoted words are joined with single spaces. `-` or
+    /// nothing reads it from standard input.
+    #[arg(value_name = "TEXT", num_args = 0..)]
+    pub text: Vec<String>,
 
     /// Also print the nearest prototype or example and its similarity.
     #[arg(long)]

@@ -1341,13 +1341,27 @@ fn missing_column(file: &str, line: u64, headers: &[String], wanted: &str, flag:
         .map(|(_, h)| format!("; did you mean '{h}'?"))
         .unwrap_or_default();
     let stop = if closest.is_empty() { "." } else { "" };
+    // A header read as one column that holds another delimiter: the wrong --delimiter.
+    let split = match headers {
+        [one] if one.contains([',', ';', '\t', '|']) => {
+            let shown = match sniff_delimiter(one.as_bytes()) {
+                b'\t' => "tab".to_string(),
+                d => format!("'{}'", d as char),
+            };
+            format!(
+                " The header was read as one column, but it looks separated by {shown}: give \
+                 --delimiter {shown}, or leave --delimiter out and failup detects it."
+            )
+        }
+        _ => String::new(),
+    };
     Error::Input {
         file: file.to_string(),
         line: Some(line),
         column: None,
         problem: format!(
-            "no column named '{wanted}' (columns: {}){closest}{stop} Choose one with {flag}; if the \
-             first line is data rather than column names, add a header row.",
+            "no column named '{wanted}' (columns: {}){closest}{stop}{split} Choose one with \
+             {flag}; if the first line is data rather than column names, add a header row.",
             headers.join(", ")
         ),
     }
@@ -1407,6 +1421,20 @@ mod tests {
         let mut r = reader("team,story\nx,one\ny,two\n", &Columns::default()).unwrap();
         let s = r.next_chunk(10).unwrap();
         assert_eq!((s[1].id.as_str(), s[1].text.as_str()), ("2", "two"));
+    }
+
+    #[test]
+    fn a_header_read_as_one_column_suggests_its_delimiter() {
+        let headers = ["id,team,text".to_string()];
+        let e = missing_column("f", 1, &headers, "text", "--text-column").to_string();
+        assert!(
+            e.contains("looks separated by ',': give --delimiter ','"),
+            "{e}"
+        );
+        let e = missing_column("f", 1, &["id\ttext".into()], "text", "x").to_string();
+        assert!(e.contains("give --delimiter tab"), "{e}");
+        let e = missing_column("f", 1, &["id".into(), "x".into()], "text", "x").to_string();
+        assert!(!e.contains("--delimiter"), "{e}");
     }
 
     #[test]

@@ -1174,3 +1174,17 @@ fn labelled_files_with_repeated_ids_or_stories_are_warned_about() {
         );
     }
 }
+
+/// An unquoted story is read as its words joined by spaces, as the quoted one: it used to be
+/// refused with "unexpected argument" at its second word.
+#[test]
+fn advise_reads_an_unquoted_story_as_the_quoted_one() {
+    let root = repo_path("");
+    let words = ["They", "gave", "the", "lead", "to", "the", "new", "hire."];
+    let quoted = failup_env(&root, &["advise", &words.join(" ")], None, &[HASHED]);
+    let unquoted = failup_env(&root, &[&["advise"][..], &words].concat(), None, &[HASHED]);
+    assert_eq!(quoted.status.code(), Some(0), "{}", stderr(&quoted));
+    assert_eq!(unquoted.status.code(), Some(0), "{}", stderr(&unquoted));
+    assert_eq!(stdout(&quoted), stdout(&unquoted));
+    assert!(stdout(&quoted).contains("confidence"), "{}", stdout(&quoted));
+}

@@ -6,36 +6,10 @@ use crate::cli::AdviseArgs;
 use failup::error::{Error, Result};
 
 pub fn run(args: AdviseArgs) -> Result<()> {
-    let text = match args.text.as_deref() {
-        Some(t) if t != "-" => t.to_string(),
-        _ => {
-            let mut buf = Vec::new();
-            std::io::stdin()
-                .read_to_end(&mut buf)
-                .map_err(|e| Error::io("<stdin>", e))?;
-            // Text saved as "Unicode" on Windows is UTF-16 with a byte-order mark.
-            if buf.starts_with(&[0xFF, 0xFE]) || buf.starts_with(&[0xFE, 0xFF]) {
-                let mut text = String::new();
-                failup::transcode::Utf8Stream::new(&buf[..], encoding_rs::UTF_16LE)
-                    .read_to_string(&mut text)
-                    .map_err(|_| {
-                        Error::Usage(
-                            "standard input starts as UTF-16 but holds a broken sequence; \
-                             save it again as UTF-8"
-                                .into(),
-                        )
-                    })?;
-                text
-            } else {
-                String::from_utf8(buf).map_err(|e| {
-                    Error::Usage(format!(
-                        "standard input is not UTF-8 text: byte {} (counting from 0) starts no \
-                     character; convert it first, e.g. iconv -f windows-1252 -t utf-8",
-                        e.utf8_error().valid_up_to()
-                    ))
-                })?
-            }
-        }
+    let text = match args.text.as_slice() {
+        [] => read_stdin()?,
+        [dash] if dash == "-" => read_stdin()?,
+        words => words.join(" "),
     };
     if failup::input::is_blank(&text) {
         return Err(Error::Usage(
@@ -99,6 +73,38 @@ pub fn run(args: AdviseArgs) -> Result<()> {
     }
     super::print_out(&out)?;
     Ok(())
+}
+
+/// The story from standard input: UTF-8, or UTF-16 with a byte-order mark.
+fn read_stdin() -> Result<String> {
+    let mut buf = Vec::new();
+    std::io::stdin()
+        .read_to_end(&mut buf)
+        .map_err(|e| Error::io("<stdin>", e))?;
+    // Text saved as "Unicode" on Windows is UTF-16 with a byte-order mark.
+    Ok(
+        if buf.starts_with(&[0xFF, 0xFE]) || buf.starts_with(&[0xFE, 0xFF]) {
+            let mut text = String::new();
+            failup::transcode::Utf8Stream::new(&buf[..], encoding_rs::UTF_16LE)
+                .read_to_string(&mut text)
+                .map_err(|_| {
+                    Error::Usage(
+                        "standard input starts as UTF-16 but holds a broken sequence; \
+                     save it again as UTF-8"
+                            .into(),
+                    )
+                })?;
+            text
+        } else {
+            String::from_utf8(buf).map_err(|e| {
+                Error::Usage(format!(
+                    "standard input is not UTF-8 text: byte {} (counting from 0) starts no \
+             character; convert it first, e.g. iconv -f windows-1252 -t utf-8",
+                    e.utf8_error().valid_up_to()
+                ))
+            })?
+        },
+    )
 }
 
 /// The text of prototype `<scenario>#<n>` (n from 1); None for examples and unknown ids.
