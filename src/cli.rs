@@ -546,6 +546,7 @@ impl ClassifyArgs {
             } else {
                 KeepColumns::Named(self.keep_columns.clone())
             },
+            fixed_names: false,
         }
     }
 }

@@ -60,6 +60,9 @@ pub struct Columns {
     /// The column a report groups by (`classify --report --group-by`).
     pub group: Option<String>,
     pub keep: KeepColumns,
+    /// The names are fixed, as an `--examples` file's are: no flag renames them, so a missing
+    /// column is to be renamed in the file.
+    pub fixed_names: bool,
 }
 
 /// How the input file is encoded and delimited.
@@ -420,11 +423,17 @@ impl ColumnIndex {
     /// Finds `columns` in `headers`; a missing one is an error that lists the header's names
     /// and suggests the closest.
     fn find(headers: &[String], columns: &Columns, name: &str, line: u64) -> Result<ColumnIndex> {
+        let choose = |flag: &str| match columns.fixed_names {
+            false => format!("Choose one with {flag}"),
+            true => "Rename the file's column (this file's columns are read by their names; \
+                     `failup train FILE --label-column NAME` reads other names into a profile)"
+                .to_string(),
+        };
         let find = |wanted: &str, flag: &str| -> Result<usize> {
             headers
                 .iter()
                 .position(|h| h == wanted)
-                .ok_or_else(|| missing_column(name, line, headers, wanted, flag))
+                .ok_or_else(|| missing_column(name, line, headers, wanted, &choose(flag)))
         };
         let optional = |wanted: &Option<String>, flag: &str| -> Result<Option<usize>> {
             wanted.as_deref().map(|c| find(c, flag)).transpose()
@@ -435,7 +444,10 @@ impl ColumnIndex {
                 .iter()
                 .position(|h| h == "text")
                 .or_else(|| headers.iter().position(|h| h == "story"))
-                .ok_or_else(|| missing_column(name, line, headers, "text", "--text-column"))?,
+                .ok_or_else(|| {
+                    let fix = choose("--text-column");
+                    missing_column(name, line, headers, "text", &fix)
+                })?,
         };
         let id = match &columns.id {
             Some(c) => Some(find(c, "--id-column")?),
@@ -1327,7 +1339,8 @@ pub fn sniff_delimiter(head: &[u8]) -> u8 {
     }
 }
 
-fn missing_column(file: &str, line: u64, headers: &[String], wanted: &str, flag: &str) -> Error {
+/// `fix` says how to name another column ("Choose one with --text-column").
+fn missing_column(file: &str, line: u64, headers: &[String], wanted: &str, fix: &str) -> Error {
     let closest = headers
         .iter()
         .map(|h| {
@@ -1360,8 +1373,8 @@ fn missing_column(file: &str, line: u64, headers: &[String], wanted: &str, flag:
         line: Some(line),
         column: None,
         problem: format!(
-            "no column named '{wanted}' (columns: {}){closest}{stop}{split} Choose one with \
-             {flag}; if the first line is data rather than column names, add a header row.",
+            "no column named '{wanted}' (columns: {}){closest}{stop}{split} {fix}; if the first \
+             line is data rather than column names, add a header row.",
             headers.join(", ")
         ),
     }
@@ -1426,7 +1439,8 @@ mod tests {
     #[test]
     fn a_header_read_as_one_column_suggests_its_delimiter() {
         let headers = ["id,team,text".to_string()];
-        let e = missing_column("f", 1, &headers, "text", "--text-column").to_string();
+        let e =
+            missing_column("f", 1, &headers, "text", "Choose one with --text-column").to_string();
         assert!(
             e.contains("looks separated by ',': give --delimiter ','"),
             "{e}"

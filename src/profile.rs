@@ -531,7 +531,10 @@ pub fn apply_args(
         loaded.apply(engine, &p.display().to_string())?;
     }
     if let Some(path) = examples {
-        let columns = labelled_columns("label", None, None);
+        let columns = Columns {
+            fixed_names: true,
+            ..labelled_columns("label", None, None)
+        };
         let rows = read_labelled(path, engine.taxonomy(), &columns, Dialect::default())?;
         let embedded = embed_labelled(engine, &rows, true)?;
         let head = fit_head(engine, &embedded)?;

@@ -1186,5 +1186,43 @@ fn advise_reads_an_unquoted_story_as_the_quoted_one() {
     assert_eq!(quoted.status.code(), Some(0), "{}", stderr(&quoted));
     assert_eq!(unquoted.status.code(), Some(0), "{}", stderr(&unquoted));
     assert_eq!(stdout(&quoted), stdout(&unquoted));
-    assert!(stdout(&quoted).contains("confidence"), "{}", stdout(&quoted));
+    assert!(
+        stdout(&quoted).contains("confidence"),
+        "{}",
+        stdout(&quoted)
+    );
+}
+
+/// An --examples file reads fixed column names, so a missing one is to be renamed; it was told
+/// to use --label-column, which classify does not take.
+#[test]
+fn an_examples_file_without_a_label_column_is_told_to_rename_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    std::fs::write(
+        d.join("ex.csv"),
+        "id,scenario,text\n1,passed_over,gave it away\n",
+    )
+    .unwrap();
+    std::fs::write(d.join("in.csv"), "id,text\n1,hello there friend\n").unwrap();
+    let out = failup_env(
+        d,
+        &["classify", "in.csv", "--examples", "ex.csv", "-o", "o.csv"],
+        None,
+        &[HASHED],
+    );
+    assert_eq!(out.status.code(), Some(2));
+    let said = stderr(&out);
+    assert!(
+        said.contains("ex.csv:1: no column named 'label'")
+            && said.contains("Rename the file's column")
+            && !said.contains("Choose one with --label-column"),
+        "{said}"
+    );
+    let out = failup_env(d, &["train", "ex.csv", "-o", "p.json"], None, &[HASHED]);
+    assert!(
+        stderr(&out).contains("Choose one with --label-column"),
+        "{}",
+        stderr(&out)
+    );
 }
