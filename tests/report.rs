@@ -901,3 +901,38 @@ fn html_report_renders_in_headless_chromium() {
         "no injected handler attribute"
     );
 }
+
+/// The totals' figures end in one column, the long "second scenario" row's too (it was one
+/// cell off), and group values line up in terminal cells: a CJK value takes two per character,
+/// and a value too long for the column is shortened with an ellipsis.
+#[test]
+fn text_columns_line_up_with_long_labels_and_wide_characters() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut csv =
+        String::from("id,category,confidence,runner_up,margin,tokens,truncated,status,also,team\n");
+    let teams = ["販売チーム", "eng", &"a very long team name ".repeat(3)];
+    for (i, team) in teams.iter().enumerate() {
+        csv += &format!("{i},passed_over,0.9,other,0.2,12,false,ok,lost_pitch,{team}\n");
+    }
+    std::fs::write(dir.path().join("c.csv"), csv).unwrap();
+    let args = ["report", "c.csv", "--group-by", "team", "--color", "never"];
+    let out = failup_in(dir.path(), &args, None);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let text = stdout(&out);
+    let cells = |line: &str| unicode_width::UnicodeWidthStr::width(line);
+    let rows = text.lines().find(|l| l.contains("rows read")).unwrap();
+    let second = text
+        .lines()
+        .find(|l| l.contains("second scenario"))
+        .unwrap();
+    assert_eq!(rows.find('3'), second.find(" 3").map(|i| i + 1), "{text}");
+    let group_lines: Vec<&str> = text
+        .lines()
+        .skip_while(|l| !l.starts_with("By team"))
+        .skip(1)
+        .take(4)
+        .collect();
+    let widths: Vec<usize> = group_lines.iter().map(|l| cells(l)).collect();
+    assert!(widths.windows(2).all(|w| w[0] == w[1]), "{group_lines:#?}");
+    assert!(text.contains("a very long team name a ver… *"), "{text}");
+}

@@ -5,6 +5,7 @@
 //! characters removed first, so a story cannot drive the terminal.
 
 use anstyle::{AnsiColor, Style};
+use unicode_width::{UnicodeWidthChar, UnicodeWidthStr};
 
 use crate::input::unsafe_to_show;
 use crate::report::stats::{ScenarioSummary, StoryRef, Summary};
@@ -56,16 +57,31 @@ fn clean(s: &str) -> String {
         .collect()
 }
 
-/// Pads `s` to `width` characters (left-aligned).
+/// Pads `s` to `width` terminal cells (left-aligned); a wide character (CJK) takes two.
 fn pad(s: &str, width: usize) -> String {
-    let n = s.chars().count();
-    format!("{s}{}", " ".repeat(width.saturating_sub(n)))
+    format!("{s}{}", " ".repeat(width.saturating_sub(s.width())))
 }
 
-/// Pads `s` to `width` characters (right-aligned).
+/// Pads `s` to `width` terminal cells (right-aligned).
 fn rpad(s: &str, width: usize) -> String {
-    let n = s.chars().count();
-    format!("{}{s}", " ".repeat(width.saturating_sub(n)))
+    format!("{}{s}", " ".repeat(width.saturating_sub(s.width())))
+}
+
+/// `s` cut to at most `width` terminal cells, ending in `…` where it was cut.
+fn shorten(s: &str, width: usize) -> String {
+    if s.width() <= width {
+        return s.to_string();
+    }
+    let mut out = String::new();
+    let mut used = 1;
+    for c in s.chars() {
+        used += c.width().unwrap_or(0);
+        if used > width {
+            break;
+        }
+        out.push(c);
+    }
+    out + "…"
 }
 
 /// A horizontal bar of `share` × [`BAR_WIDTH`] cells, in eighths of a cell.
@@ -164,7 +180,7 @@ pub fn render(summary: &Summary, color: bool) -> String {
     // Totals.
     o += &format!("\n{}\n", p.heading("Totals"));
     let row = |label: &str, value: String, extra: String| {
-        format!("  {} {:>8}   {extra}\n", pad(label, 14), value)
+        format!("  {} {:>8}   {extra}\n", pad(label, 15), value)
     };
     o += &row("rows read", t.rows.to_string(), String::new());
     o += &row(
@@ -325,20 +341,23 @@ pub fn render(summary: &Summary, color: bool) -> String {
                 clean(&g.column)
             ))
         );
+        // At most 28 cells of a value, and 2 for the small-group mark.
+        const LABEL_CELLS: usize = 28;
         let labels: Vec<String> = g
             .groups
             .iter()
             .chain(g.overflow.iter())
-            .map(|r| clean(group_label(&r.value)))
+            .map(|r| shorten(&clean(group_label(&r.value)), LABEL_CELLS))
             .collect();
         let gw = labels
             .iter()
-            .map(|l| l.chars().count() + 2)
+            .map(|l| l.width() + 2)
             .max()
             .unwrap_or(5)
-            .clamp(5, 30);
+            .max(5);
         let cw = idw.max(12);
-        let mut head = format!("  {}  {:>7}", pad(&clean(&g.column), gw), "stories");
+        let column = shorten(&clean(&g.column), gw);
+        let mut head = format!("  {}  {:>7}", pad(&column, gw), "stories");
         for s in &summary.scenarios {
             head += &format!("  {}", rpad(&s.id, cw));
         }
@@ -470,6 +489,17 @@ fn advice(p: &Painter, s: &ScenarioSummary) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn columns_count_terminal_cells_and_long_values_are_shortened() {
+        // 販売 takes four cells, as a terminal draws it.
+        assert_eq!(pad("販売", 6), "販売  ");
+        assert_eq!(rpad("café", 6), "  café");
+        assert_eq!(shorten("engineering", 6), "engin…");
+        assert_eq!(shorten("販売チーム", 6), "販売…");
+        assert_eq!(shorten("販売チーム", 10), "販売チーム");
+        assert!(shorten(&"x".repeat(100), 28).width() == 28);
+    }
 
     #[test]
     fn bars_have_eighths() {
