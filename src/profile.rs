@@ -189,7 +189,14 @@ pub fn read_labelled(
 /// with case, spaces and hyphens aside (`Passed over`, `lost-pitch`), as hand-labelled
 /// spreadsheets write them.
 fn label_index(ids: &[&str], label: &str) -> Option<usize> {
-    let loose = |s: &str| s.to_lowercase().replace([' ', '-'], "_");
+    // "Passed over", "passed-over" and "passed  over" all mean passed_over.
+    let loose = |s: &str| {
+        s.to_lowercase()
+            .split(|c: char| c.is_whitespace() || c == '-' || c == '_')
+            .filter(|w| !w.is_empty())
+            .collect::<Vec<_>>()
+            .join("_")
+    };
     ids.iter().position(|id| *id == label).or_else(|| {
         let mut matches = ids
             .iter()
@@ -561,6 +568,8 @@ mod tests {
             ("lost_pitch", Some(2)),
             ("Passed over", Some(0)),
             ("PIVOT-REGRET", Some(1)),
+            ("passed  over", Some(0)),
+            ("lost - pitch", Some(2)),
             ("Other", Some(3)),
             ("lost pitches", None),
             ("passedover", None),
