@@ -285,6 +285,26 @@ fn broken_model_file_fails_with_exit_2() {
     );
 }
 
+/// A tokenizer.json that is JSON of another shape is met with where to get a sound one.
+#[cfg(unix)]
+#[test]
+fn a_tokenizer_file_of_the_wrong_shape_is_told_how_to_fix_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let model = model_without_weights(dir.path());
+    let weights = repo_path("models/all-MiniLM-L6-v2/model.onnx");
+    std::os::unix::fs::symlink(weights, model.join("model.onnx")).unwrap();
+    std::fs::write(model.join("tokenizer.json"), "[1, 2]").unwrap();
+    let args = ["advise", "hello", "--model", model.to_str().unwrap()];
+    let out = failup(&[&args[..], &["--precision", "fp32"]].concat());
+    assert_eq!(out.status.code(), Some(2));
+    let err = stderr(&out);
+    assert!(
+        err.contains("tokenizer.json: invalid type")
+            && err.contains("copy it again from the model's sentence-transformers folder"),
+        "{err}"
+    );
+}
+
 /// A broken int8 file is met with the fix for it, not for model.onnx; a window longer than the
 /// model's positions is refused when the folder loads, not when the first long story comes.
 #[cfg(unix)]

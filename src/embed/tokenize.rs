@@ -46,8 +46,14 @@ pub struct TextTokenizer {
 
 impl TextTokenizer {
     pub fn load(path: &Path, config: TokenizerConfig) -> Result<TextTokenizer> {
-        let mut inner = Tokenizer::from_file(path)
-            .map_err(|e| Error::Tokenizer(format!("{}: {e}", path.display())))?;
+        let mut inner = Tokenizer::from_file(path).map_err(|e| {
+            Error::Tokenizer(format!(
+                "{}: {e}; failup reads a tokenizer.json saved by the Hugging Face tokenizers \
+                 library: copy it again from the model's sentence-transformers folder, as \
+                 models/export_onnx.py does",
+                path.display()
+            ))
+        })?;
         inner
             .with_truncation(None)
             .map_err(|e| Error::Tokenizer(e.to_string()))?;
