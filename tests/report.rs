@@ -656,13 +656,21 @@ fn a_summary_is_read_from_stdin_and_after_reformatting() {
         None,
     );
     assert!(out.status.success(), "{}", stderr(&out));
-    let out = failup_in(dir.path(), &["report", "r.json"], None);
-    assert_eq!(out.status.code(), Some(2));
-    assert!(
-        stderr(&out).contains("r.json is a JSON document, not a summary"),
-        "{}",
-        stderr(&out)
-    );
+    // Blank lines above a summary (an editor's) are passed over.
+    assert_eq!(report_of(&["-"], Some(&format!("\n\n{text}"))), expected);
+    // The JSON report is refused pretty-printed, as written, and squeezed onto one line.
+    let written = std::fs::read_to_string(dir.path().join("r.json")).unwrap();
+    let squeezed = serde_json::from_str::<Value>(&written).unwrap().to_string();
+    std::fs::write(dir.path().join("one-line.json"), squeezed).unwrap();
+    for given in ["r.json", "one-line.json"] {
+        let out = failup_in(dir.path(), &["report", given], None);
+        assert_eq!(out.status.code(), Some(2));
+        assert!(
+            stderr(&out).contains(&format!("{given} is a JSON document, not a summary")),
+            "{}",
+            stderr(&out)
+        );
+    }
 }
 
 /// A classify output cut inside its last quoted cell (the story text, most often) is refused

@@ -37,14 +37,21 @@ impl ReportInput {
         if !head.trim_ascii_start().starts_with(b"{") {
             return Ok(ReportInput::Rows(Box::new(buffered)));
         }
+        // The first line that holds something: an editor may leave blank lines above it.
         let mut first = Vec::new();
-        buffered
-            .read_until(b'\n', &mut first)
-            .map_err(|e| Error::io(name, e))?;
+        while first.trim_ascii().is_empty() || first == b"\xEF\xBB\xBF" {
+            let n = buffered
+                .read_until(b'\n', &mut first)
+                .map_err(|e| Error::io(name, e))?;
+            if n == 0 {
+                break;
+            }
+        }
         let json = first.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(&first);
         if json.trim_ascii_start().starts_with(b"{") {
             match serde_json::from_slice::<Value>(json) {
                 Ok(value) if is_summary(&value) => return summary_from(value, name),
+                Ok(value) if is_json_report(&value) => return Err(not_read_back(name)),
                 // Rows, whose reader says what is wrong with them, and where.
                 Ok(_) => {}
                 Err(e) if !e.is_eof() => {}
@@ -55,12 +62,7 @@ impl ReportInput {
                         .map_err(|e| Error::io(name, e))?;
                     return match serde_json::from_slice::<Value>(&whole) {
                         Ok(value) if is_summary(&value) => summary_from(value, name),
-                        Ok(_) => Err(Error::Usage(format!(
-                            "{name} is a JSON document, not a summary from `classify \
-                             --summary-out` or `merge`, nor the rows of a classify output (CSV, \
-                             or JSON lines of one row each); a JSON report is not read back: \
-                             report the rows or the summary it was made from"
-                        ))),
+                        Ok(_) => Err(not_read_back(name)),
                         Err(e) => Err(Error::Input {
                             file: name.to_string(),
                             line: Some(e.line() as u64),
@@ -75,6 +77,21 @@ impl ReportInput {
             Cursor::new(first).chain(buffered),
         )))
     }
+}
+
+/// `report --format json`'s output, which holds figures, not the rows or counts behind them.
+fn is_json_report(value: &Value) -> bool {
+    ["schema_version", "totals", "scenarios"]
+        .iter()
+        .all(|k| value.get(k).is_some())
+}
+
+fn not_read_back(name: &str) -> Error {
+    Error::Usage(format!(
+        "{name} is a JSON document, not a summary from `classify --summary-out` or `merge`, \
+         nor the rows of a classify output (CSV, or JSON lines of one row each); a JSON report \
+         is not read back: report the rows or the summary it was made from"
+    ))
 }
 
 fn is_summary(value: &Value) -> bool {
