@@ -254,7 +254,7 @@ impl BenchReport {
         };
         let mut out = format!(
             "input        {} ({} {}, {} tokens per pass{skipped})\n\
-             settings     threads {}, batch size {}, backend {}, precision {}, {} timed passes after a warm-up\n\
+             settings     threads {}, batch size {}, backend {}, precision {}, {} timed pass{} after a warm-up\n\
              model load   {:.3} s\n\
              stories/s    {:.1} median (min {:.1}, max {:.1})\n\
              tokens/s     {:.0} median (min {:.0}, max {:.0})\n\
@@ -269,6 +269,7 @@ impl BenchReport {
             self.backend,
             self.precision,
             self.repeat,
+            if self.repeat == 1 { "" } else { "es" },
             self.load_s,
             self.stories_per_s.median,
             self.stories_per_s.min,

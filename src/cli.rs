@@ -334,8 +334,8 @@ pub struct ModelArgs {
     /// Stories per inference batch (stories are sorted by length before batching). Default:
     /// 2 with rten and amx, 8 with rust-bert, the fastest measured (docs/src/performance.md);
     /// small batches also keep memory low.
-    #[arg(long, env = "FAILUP_BATCH_SIZE", value_name = "N")]
-    pub batch_size: Option<usize>,
+    #[arg(long, env = "FAILUP_BATCH_SIZE", value_name = "N", value_parser = at_least::<1>)]
+    pub batch_size: Option<u64>,
 
     /// Which weights run. int8: the quantized model, the default wherever it can run (rten,
     /// with a model folder that has model.int8.onnx, as the bundled one does): the same
@@ -363,7 +363,7 @@ impl ModelArgs {
             taxonomy: self.taxonomy.clone(),
             backend: self.backend.into(),
             threads: self.threads,
-            batch_size: self.batch_size,
+            batch_size: self.batch_size.map(|n| n as usize),
             long_text: self.long_text.into(),
             precision: self.precision.map(Into::into),
         }
@@ -388,7 +388,8 @@ pub struct ColumnArgs {
 
     /// Input encoding. UTF-8 (with or without BOM) is the default; invalid bytes are replaced
     /// and the row flagged `invalid_utf8`. Use latin1 or windows-1252 for legacy exports.
-    #[arg(long, value_enum, default_value_t = InputEncoding::Utf8, value_name = "NAME")]
+    #[arg(long, value_enum, default_value_t = InputEncoding::Utf8, value_name = "NAME",
+          ignore_case = true)]
     pub encoding: InputEncoding,
 }
 

@@ -895,6 +895,20 @@ fn a_bad_value_from_the_environment_names_its_variable() {
             && said.contains("came from the environment, FAILUP_THREADS=\"lots\""),
         "{said}"
     );
+    // A number that parses but is out of range is traced to its variable too.
+    let zero = failup_env(
+        &repo_path(""),
+        &["advise", story],
+        None,
+        &[HASHED, ("FAILUP_BATCH_SIZE", "0")],
+    );
+    assert_eq!(zero.status.code(), Some(2));
+    assert!(
+        stderr(&zero).contains("it must be at least 1")
+            && stderr(&zero).contains("FAILUP_BATCH_SIZE=\"0\""),
+        "{}",
+        stderr(&zero)
+    );
     let typed = failup_env(
         &repo_path(""),
         &["advise", story, "--threads=lots"],
@@ -1225,4 +1239,28 @@ fn an_examples_file_without_a_label_column_is_told_to_rename_it() {
         "{}",
         stderr(&out)
     );
+}
+
+/// Encoding names are matched whatever their case, as help spells them ("UTF-8"); a folder
+/// given to bench is called a folder, not a stream.
+#[test]
+fn encoding_names_ignore_case_and_bench_names_a_folder() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("in.csv"), b"id,text\n1,caf\xe9 job lost\n").unwrap();
+    for name in ["UTF-8", "Latin1", "WINDOWS-1252"] {
+        let args = [
+            "classify",
+            "in.csv",
+            "--encoding",
+            name,
+            "-q",
+            "-o",
+            "o.csv",
+        ];
+        let out = failup_env(dir.path(), &args, None, &[HASHED]);
+        assert_eq!(out.status.code(), Some(0), "{name}: {}", stderr(&out));
+    }
+    let out = failup_env(dir.path(), &["bench", "."], None, &[HASHED]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(stderr(&out).contains(". is a folder"), "{}", stderr(&out));
 }

@@ -242,6 +242,12 @@ fn read_few_shot(fewshot: &FewShotArgs) -> Result<(Option<Profile>, bool)> {
 /// Refuses standard input or a pipe as the input of a command that reads it more than once
 /// (`why` says how), which would find it empty the second time.
 fn refuse_a_stream(input: &std::path::Path, why: &str) -> Result<()> {
+    if std::fs::metadata(input).is_ok_and(|m| m.is_dir()) {
+        return Err(Error::Usage(format!(
+            "{} is a folder; give the CSV file of stories inside it",
+            input.display()
+        )));
+    }
     let stream =
         input == std::path::Path::new("-") || std::fs::metadata(input).is_ok_and(|m| !m.is_file());
     if !stream {
