@@ -351,9 +351,10 @@ pub struct ModelArgs {
     pub precision: Option<PrecisionArg>,
 
     /// A story longer than the model's 256-token window: `chunk` embeds overlapping windows and
-    /// averages them weighted by tokens; `truncate` reads only the first window.
-    #[arg(long, value_enum, env = "FAILUP_LONG_TEXT", default_value_t = LongText::Chunk)]
-    pub long_text: LongText,
+    /// averages them weighted by tokens; `truncate` reads only the first window. Default:
+    /// chunk; for `embed`, truncate, as the reference reads a story, so its vectors match.
+    #[arg(long, value_enum, env = "FAILUP_LONG_TEXT")]
+    pub long_text: Option<LongText>,
 }
 
 impl ModelArgs {
@@ -364,7 +365,7 @@ impl ModelArgs {
             backend: self.backend.into(),
             threads: self.threads,
             batch_size: self.batch_size.map(|n| n as usize),
-            long_text: self.long_text.into(),
+            long_text: self.long_text.unwrap_or(LongText::Chunk).into(),
             precision: self.precision.map(Into::into),
         }
     }

@@ -1264,3 +1264,47 @@ fn encoding_names_ignore_case_and_bench_names_a_folder() {
     assert_eq!(out.status.code(), Some(2));
     assert!(stderr(&out).contains(". is a folder"), "{}", stderr(&out));
 }
+
+/// `failup embed` with no flags writes the reference's vectors for every fixture text, the
+/// ones past the model's 256-token window included: it reads a story's first window as the
+/// reference does (its chunked average differed, cosine 0.88 for a 744-token story).
+#[test]
+fn embed_by_default_matches_the_reference_for_long_stories_too() {
+    let dir = tempfile::tempdir().unwrap();
+    let jsonl = std::fs::read_to_string(fixture("reference_embeddings.jsonl")).unwrap();
+    let refs: Vec<serde_json::Value> = jsonl
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    let mut w = csv::Writer::from_path(dir.path().join("refs.csv")).unwrap();
+    w.write_record(["id", "text"]).unwrap();
+    for (i, r) in refs.iter().enumerate() {
+        w.write_record([&i.to_string(), r["text"].as_str().unwrap()])
+            .unwrap();
+    }
+    w.flush().unwrap();
+    let out = failup_in(dir.path(), &["embed", "refs.csv", "-q"], None);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let rows: Vec<serde_json::Value> = stdout(&out)
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(rows.len(), refs.len());
+    let vector = |v: &serde_json::Value| -> Vec<f64> {
+        v.as_array()
+            .unwrap()
+            .iter()
+            .map(|x| x.as_f64().unwrap())
+            .collect()
+    };
+    let mut long = 0;
+    for (row, r) in rows.iter().zip(&refs) {
+        let (a, b) = (vector(&row["embedding"]), vector(&r["embedding"]));
+        let dot: f64 = a.iter().zip(&b).map(|(x, y)| x * y).sum();
+        let norm = |v: &[f64]| v.iter().map(|x| x * x).sum::<f64>().sqrt();
+        let cosine = dot / (norm(&a) * norm(&b));
+        assert!(cosine >= 0.9999, "row {}: cosine {cosine}", row["id"]);
+        long += usize::from(row["truncated"] == true);
+    }
+    assert!(long >= 2, "the fixture holds stories past the window");
+}

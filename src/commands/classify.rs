@@ -8,7 +8,7 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use super::resume;
-use crate::cli::{ClassifyArgs, InputEncoding};
+use crate::cli::{ClassifyArgs, InputEncoding, LongText};
 use failup::error::{Error, Result};
 use failup::input::{printable, RowIssue, Source, Story, StoryReader, UNCLOSED_QUOTE};
 use failup::output::{RowWriter, WriterOptions};
@@ -422,7 +422,10 @@ fn resume_settings(
         ),
         ("--precision", precision.name().to_string()),
         ("--backend (as resolved)", engine.backend.name().to_string()),
-        ("--long-text", super::value_name(model.long_text)),
+        (
+            "--long-text",
+            super::value_name(model.long_text.unwrap_or(LongText::Chunk)),
+        ),
         (
             "--model (SHA-256)",
             failup::profile::weights_sha256(&engine.model, precision)?,

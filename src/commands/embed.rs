@@ -9,7 +9,7 @@ use std::time::Instant;
 use serde_json::json;
 
 use super::resume;
-use crate::cli::EmbedArgs;
+use crate::cli::{EmbedArgs, LongText};
 use failup::error::{Error, Result};
 use failup::input::{printable, Columns, RowIssue, Source, Story, StoryReader, UNCLOSED_QUOTE};
 use failup::pipeline::{Embedded, Engine, Want};
@@ -32,7 +32,9 @@ pub fn run(args: EmbedArgs) -> Result<()> {
     }
     failup::sink::check_output("-o", &args.output, Some(&source))?;
     super::warn_if_unrecorded(&args.output, shard);
-    let engine = Engine::load(&super::engine_options(&args.model, true))?;
+    let mut options = super::engine_options(&args.model, true);
+    options.long_text = long_text(&args).into();
+    let engine = Engine::load(&options)?;
     // A stream can be neither resumed nor recorded, so it needs no settings.
     let settings = match failup::sink::is_stream(&args.output) {
         true => Settings::new(),
@@ -210,6 +212,12 @@ fn settings(
     Ok(settings)
 }
 
+/// `--long-text`, truncate by default: the reference reads a story's first window alone, and
+/// embed's vectors are to match it.
+fn long_text(args: &EmbedArgs) -> LongText {
+    args.model.long_text.unwrap_or(LongText::Truncate)
+}
+
 /// The settings that shape the embeddings' bytes.
 fn embedding_settings(args: &EmbedArgs, reader: &StoryReader, engine: &Engine) -> Result<Settings> {
     let precision = engine.precision;
@@ -222,7 +230,7 @@ fn embedding_settings(args: &EmbedArgs, reader: &StoryReader, engine: &Engine) -
         ),
         ("--precision", precision.name().to_string()),
         ("--backend (as resolved)", engine.backend.name().to_string()),
-        ("--long-text", super::value_name(args.model.long_text)),
+        ("--long-text", super::value_name(long_text(args))),
         ("--encoding", super::value_name(args.columns.encoding)),
         (
             "--model (SHA-256)",
