@@ -175,6 +175,10 @@ pub enum RowIssue {
     /// The row repeats the header's cells: most often a second export appended to the file,
     /// whose header is not a story.
     RepeatedHeader,
+    /// A cell other than the text (the id, a kept column) was longer than
+    /// [`MAX_TEXT_BYTES`] and was cut there. The row's status stays as it is; it is warned.
+    /// `column` is the cell's 0-based place in the header.
+    CellCut { column: usize },
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -218,6 +222,33 @@ impl Story {
             )),
             RowIssue::RepeatedHeader => Some(REPEATED_HEADER.to_string()),
             _ => None,
+        })
+    }
+
+    /// The cells other than the text that were cut at [`MAX_TEXT_BYTES`], said for a warning;
+    /// `headers` are the reader's.
+    pub fn cut_cells(&self, headers: &[String]) -> Option<String> {
+        let columns: Vec<String> = self
+            .issues
+            .iter()
+            .filter_map(|issue| match issue {
+                RowIssue::CellCut { column } => {
+                    let name = headers.get(*column).map_or("", String::as_str);
+                    Some(format!("'{}'", printable(name)))
+                }
+                _ => None,
+            })
+            .collect();
+        (!columns.is_empty()).then(|| {
+            let noun = if columns.len() == 1 {
+                "column"
+            } else {
+                "columns"
+            };
+            format!(
+                "{noun} {} held more than 1 MiB, cut there in the output",
+                columns.join(" and ")
+            )
         })
     }
 
@@ -1251,15 +1282,23 @@ impl StoryReader {
         if cut {
             issues.push(RowIssue::TooLong);
         }
+        let mut cut_cells = Vec::new();
+        let mut cell = |i: usize| {
+            let (value, cut) = field(i);
+            if cut {
+                cut_cells.push(RowIssue::CellCut { column: i });
+            }
+            value
+        };
         let id = match self.id {
-            Some(i) => field(i).0,
+            Some(i) => cell(i),
             None => self.row.to_string(),
         };
-        let label = self.label.map(|i| field(i).0);
+        let label = self.label.map(&mut cell);
+        let kept = self.keep.iter().map(|&i| cell(i)).collect();
         // The group is read for the report alone: bad bytes there do not change the row, which
         // must be the same with or without --group-by.
         let group = self.group.map(|i| lossy(rec.get(i).unwrap_or_default()).0);
-        let kept = self.keep.iter().map(|&i| field(i).0).collect();
         if rec.len() != self.headers.len() {
             issues.push(RowIssue::Malformed);
         } else if self.repeats_header(rec) {
@@ -1268,6 +1307,7 @@ impl StoryReader {
         if invalid_utf8 {
             issues.push(RowIssue::InvalidUtf8);
         }
+        issues.extend(cut_cells);
         Story {
             row: self.row,
             line,
@@ -2009,7 +2049,15 @@ mod tests {
             let s = r.next_chunk(10).unwrap();
             assert_eq!(s.len(), 3);
             assert!(s[0].id.len() <= MAX_TEXT_BYTES && s[0].id.chars().all(|c| c == 'é'));
-            assert!(s[0].issues.is_empty(), "{:?}", s[0].issues);
+            // The id is cut too: warned, its status left as it is.
+            assert_eq!(s[0].issues, [RowIssue::CellCut { column: 0 }]);
+            let headers = r.headers().to_vec();
+            let said = s[0].cut_cells(&headers).unwrap();
+            assert_eq!(
+                said,
+                "column 'id' held more than 1 MiB, cut there in the output"
+            );
+            assert_eq!(s[1].cut_cells(&headers), None);
             assert_eq!((s[1].id.as_str(), s[1].line), ("2", 3));
             assert_eq!(s[1].issues, [RowIssue::TooLong]);
             assert!(s[1].text.len() <= MAX_TEXT_BYTES && s[1].text.chars().all(|c| c == 'é'));

@@ -1308,3 +1308,46 @@ fn embed_by_default_matches_the_reference_for_long_stories_too() {
     }
     assert!(long >= 2, "the fixture holds stories past the window");
 }
+
+/// An id or kept column over 1 MiB is cut there, as documented, and now said: the row keeps
+/// its status (the story was read whole), the warning names the columns and the line.
+#[test]
+fn cells_cut_at_the_cap_are_warned_about_with_their_columns() {
+    let dir = tempfile::tempdir().unwrap();
+    let big = "x".repeat(1_100_000);
+    let csv = format!("id,text,note\n{big},they gave it to the new hire,{big}\nb,fine,short\n");
+    std::fs::write(dir.path().join("c.csv"), csv).unwrap();
+    let classify = [
+        "classify",
+        "c.csv",
+        "--keep-columns",
+        "note",
+        "-o",
+        "o.csv",
+        "-q",
+    ];
+    for (args, says) in [
+        (
+            &classify[..],
+            "columns 'id' and 'note' held more than 1 MiB",
+        ),
+        (
+            &["embed", "c.csv", "-o", "o.jsonl", "-q"],
+            "column 'id' held more than 1 MiB",
+        ),
+    ] {
+        let out = failup_env(dir.path(), args, None, &[HASHED]);
+        assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+        let said = stderr(&out);
+        let warnings: Vec<&str> = said.lines().filter(|l| l.starts_with("warning")).collect();
+        assert_eq!(warnings.len(), 1, "{said:.300}");
+        assert!(
+            warnings[0].starts_with("warning: c.csv:2: row 1") && warnings[0].contains(says),
+            "{:.300}",
+            warnings[0]
+        );
+    }
+    let (_, rows) = parse_csv(&std::fs::read_to_string(dir.path().join("o.csv")).unwrap());
+    assert_eq!(rows[0][0].len(), 1 << 20);
+    assert!(rows[0].contains(&"ok".to_string()), "the status stays ok");
+}

@@ -124,7 +124,7 @@ pub fn run(args: ClassifyArgs) -> Result<()> {
         let rows = engine.classify_chunk_until(chunk, &stop)?;
         for row in &rows {
             writer.write(row, engine.taxonomy())?;
-            tally.add(row, reader.name());
+            tally.add(row, reader.name(), reader.headers());
             if let Some((builder, _)) = report.as_mut() {
                 builder.add(report::ReportRow::from_classified(
                     row,
@@ -494,7 +494,7 @@ impl Tally {
         }
     }
 
-    fn add(&mut self, row: &Classified, file: &str) {
+    fn add(&mut self, row: &Classified, file: &str, headers: &[String]) {
         self.rows += 1;
         if let Some(v) = &row.verdict {
             self.per_category[v.category] += 1;
@@ -537,6 +537,11 @@ impl Tally {
                     "text longer than 1 MiB; classified from its start and flagged status=too_long",
                 )
             }
+        };
+        // A cut id or kept column leaves the status as it is, so it is told beside it.
+        let problem = match (problem, row.story.cut_cells(headers)) {
+            (Some(p), Some(cut)) => Some(format!("{p}; {cut}")),
+            (p, cut) => p.map(str::to_string).or(cut),
         };
         if row.story.issues.contains(&RowIssue::UnclosedQuote) {
             // Rows were lost into this one: said however many warnings came before.

@@ -76,7 +76,7 @@ pub fn run(args: EmbedArgs) -> Result<()> {
             .map(|(story, e)| Status::of(story, e.embedding.is_some()))
             .collect();
         for (story, &status) in chunk.iter().zip(&statuses) {
-            warnings.tell(story, status, reader.name());
+            warnings.tell(story, status, reader.name(), reader.headers());
         }
         write_lines(&mut sink, &chunk, &embedded, &statuses, shard.is_some())?;
         written += chunk.len() as u64;
@@ -116,7 +116,7 @@ struct RowWarnings {
 impl RowWarnings {
     const ONE_BY_ONE: usize = 10;
 
-    fn tell(&mut self, story: &Story, status: Status, file: &str) {
+    fn tell(&mut self, story: &Story, status: Status, file: &str, headers: &[String]) {
         let at = format!(
             "{file}:{}: row {} (id {})",
             story.line,
@@ -131,20 +131,34 @@ impl RowWarnings {
         }
         let cells = story.cell_problem();
         let problem = match status {
-            Status::Ok => return,
-            Status::Malformed => cells
-                .as_deref()
-                .unwrap_or("number of fields differs from the header"),
-            Status::Empty => "nothing to read (empty, or no word the model knows); embedding null",
-            Status::InvalidUtf8 => "bytes that are not text replaced with U+FFFD",
-            Status::TooLong => "text longer than 1 MiB; embedded from its start",
+            Status::Ok => None,
+            Status::Malformed => Some(
+                cells
+                    .as_deref()
+                    .unwrap_or("number of fields differs from the header"),
+            ),
+            Status::Empty => {
+                Some("nothing to read (empty, or no word the model knows); embedding null")
+            }
+            Status::InvalidUtf8 => Some("bytes that are not text replaced with U+FFFD"),
+            Status::TooLong => Some("text longer than 1 MiB; embedded from its start"),
         };
-        *self.counts.entry(status.as_str()).or_default() += 1;
+        let flagged = problem.map(|p| {
+            *self.counts.entry(status.as_str()).or_default() += 1;
+            format!("{p}; flagged status={}", status.as_str())
+        });
+        // A cut id or kept column leaves the status as it is, so it is told beside it.
+        let told = match (flagged, story.cut_cells(headers)) {
+            (Some(f), Some(cut)) => format!("{f}; {cut}"),
+            (Some(f), None) => f,
+            (None, Some(cut)) => {
+                *self.counts.entry("ok with a cell cut").or_default() += 1;
+                cut
+            }
+            (None, None) => return,
+        };
         if self.told < Self::ONE_BY_ONE && !unclosed {
-            eprintln!(
-                "warning: {at}: {problem}; flagged status={}",
-                status.as_str()
-            );
+            eprintln!("warning: {at}: {told}");
         }
         self.told += 1;
     }
@@ -157,7 +171,7 @@ impl RowWarnings {
                 .map(|(s, n)| format!("{n} {s}"))
                 .collect();
             eprintln!(
-                "warning: {} rows flagged in all ({}); their status is in each line",
+                "warning: {} rows warned about in all ({}); their status is in each line",
                 self.told,
                 counts.join(", ")
             );
