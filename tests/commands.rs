@@ -1351,3 +1351,17 @@ fn cells_cut_at_the_cap_are_warned_about_with_their_columns() {
     assert_eq!(rows[0][0].len(), 1 << 20);
     assert!(rows[0].contains(&"ok".to_string()), "the status stays ok");
 }
+
+/// advise reads a story as classify does: at most its first MiB, with a warning.
+#[test]
+fn advise_reads_the_first_mib_of_a_giant_story() {
+    let story = "I lost the pitch I led. ".repeat(50_000);
+    let out = failup_env(&repo_path(""), &["advise", "-"], Some(&story), &[HASHED]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("longer than 1 MiB; read from its start"),
+        "{}",
+        stderr(&out)
+    );
+    assert!(stdout(&out).contains("confidence"));
+}

@@ -6,11 +6,17 @@ use crate::cli::AdviseArgs;
 use failup::error::{Error, Result};
 
 pub fn run(args: AdviseArgs) -> Result<()> {
-    let text = match args.text.as_slice() {
+    let mut text = match args.text.as_slice() {
         [] => read_stdin()?,
         [dash] if dash == "-" => read_stdin()?,
         words => words.join(" "),
     };
+    // As classify does: the model reads far less, and a giant input would only cost memory.
+    if failup::input::cut_to_max_text(&mut text) {
+        eprintln!(
+            "warning: the story is longer than 1 MiB; read from its start, as classify reads one"
+        );
+    }
     if failup::input::is_blank(&text) {
         return Err(Error::Usage(
             "the story is empty; pass it as an argument or on standard input".into(),
