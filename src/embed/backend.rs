@@ -251,16 +251,37 @@ fn prepare_rust_bert(_model: &ModelDir, _force: bool) -> Result<Prepared> {
 fn amx_cannot_run(why: &str, precision: Precision) -> Error {
     let instead = match precision {
         Precision::Bf16 => "use --precision fp32 (exact) or int8 (rten's fast mode) instead",
+        // Without tiles, the engine's bf16 mode may still run on AVX-512 BF16 dot products.
+        _ if dots_unavailable().is_none() => {
+            "its bf16 mode runs here on AVX-512 BF16 (--precision bf16); or use --backend rten \
+             (or auto, the default) for fp32, or --precision int8 for rten's fast mode"
+        }
         _ => "use --backend rten (or auto, the default), or --precision int8 for a fast mode",
     };
     Error::Usage(format!(
-        "the AMX engine (--backend amx, or --precision bf16) cannot run here: {why}; {instead}"
+        "the AMX engine cannot run {} here: {why}; {instead}",
+        precision.name()
     ))
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Where tiles are missing but AVX-512 BF16 is there, fp32 on the AMX engine is pointed
+    /// at the bf16 mode that runs; it used to say that bf16 could not run either.
+    #[test]
+    fn the_amx_refusal_names_the_precision_and_what_runs_instead() {
+        let fp32 = amx_cannot_run("no tiles", Precision::Fp32).to_string();
+        assert!(fp32.contains("cannot run fp32 here: no tiles"), "{fp32}");
+        let bf16_runs = dots_unavailable().is_none();
+        assert_eq!(fp32.contains("(--precision bf16)"), bf16_runs, "{fp32}");
+        let bf16 = amx_cannot_run("no dots", Precision::Bf16).to_string();
+        assert!(
+            bf16.contains("cannot run bf16 here") && bf16.contains("int8"),
+            "{bf16}"
+        );
+    }
 
     fn model(model_type: &str) -> ModelDir {
         ModelDir {
