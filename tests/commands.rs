@@ -1365,3 +1365,23 @@ fn advise_reads_the_first_mib_of_a_giant_story() {
     );
     assert!(stdout(&out).contains("confidence"));
 }
+
+/// embed writes JSON lines, so a CSV name for its output is refused with the name to use.
+#[test]
+fn embed_refuses_an_output_named_as_csv() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("in.csv"), "id,text\n1,lost the pitch\n").unwrap();
+    let out = failup_env(
+        dir.path(),
+        &["embed", "in.csv", "-o", "vec.CSV"],
+        None,
+        &[HASHED],
+    );
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        stderr(&out).contains("not CSV; name the output .jsonl, e.g. -o vec.jsonl"),
+        "{}",
+        stderr(&out)
+    );
+    assert!(!dir.path().join("vec.CSV").exists());
+}
