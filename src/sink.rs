@@ -84,13 +84,19 @@ pub fn differing<'a>(a: &'a Settings, b: &'a Settings) -> Vec<(&'a str, &'a str,
     names
         .into_iter()
         .filter_map(|name| {
-            let (x, y) = (
-                a.get(name).map_or("(not set)", String::as_str),
-                b.get(name).map_or("(not set)", String::as_str),
-            );
+            let (x, y) = (shown(a.get(name)), shown(b.get(name)));
             (x != y).then_some((name.as_str(), x, y))
         })
         .collect()
+}
+
+/// A setting's value in messages: an empty one (no kept columns, say) as such, not as nothing.
+fn shown(value: Option<&String>) -> &str {
+    match value.map(String::as_str) {
+        None => "(not set)",
+        Some("") => "(none)",
+        Some(v) => v,
+    }
 }
 
 /// One line per setting that differs between `saved` (an earlier run's) and `now`.
@@ -457,6 +463,14 @@ impl Sink {
                 "nothing to resume: {} is complete (the run that made it stopped just after \
                  putting it in place); run without --resume to make it again",
                 path.display()
+            )));
+        }
+        if !partial.exists() {
+            return Err(Error::Usage(format!(
+                "cannot resume: the partial output {} is gone, though its checkpoint {} is \
+                 still there; run without --resume to start over",
+                partial.display(),
+                checkpoint.display()
             )));
         }
         let differ = differences(&saved.settings, settings);

@@ -1296,6 +1296,99 @@ fn resume_refuses_the_same_records_under_another_header() {
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
 }
 
+/// Writes `text` into a new FIFO at `dir/name` from a thread, as `<(cat file)` feeds a pipe.
+#[cfg(unix)]
+fn fifo_fed(dir: &Path, name: &str, text: String) -> std::thread::JoinHandle<()> {
+    let path = dir.join(name);
+    let _ = std::fs::remove_file(&path);
+    assert!(Command::new("mkfifo")
+        .arg(&path)
+        .status()
+        .unwrap()
+        .success());
+    std::thread::spawn(move || {
+        // The reader may stop early (an interrupted run): a broken pipe is expected then.
+        if let Ok(mut f) = std::fs::OpenOptions::new().write(true).open(&path) {
+            let _ = f.write_all(text.as_bytes());
+        }
+    })
+}
+
+/// A pipe given by path (`<(cat in.csv)`, a FIFO) is resumed as standard input is, by its
+/// rows' contents: its modification time is new at every run, so the run it asked to be
+/// resumed was always refused. Standard input may take over from it.
+#[cfg(unix)]
+#[test]
+fn a_run_reading_a_pipe_by_path_resumes() {
+    let dir = tempfile::tempdir().unwrap();
+    let input = many_stories(64);
+    std::fs::write(dir.path().join("in.csv"), &input).unwrap();
+    let whole = failup_env(
+        dir.path(),
+        &["classify", "in.csv", "-q", "-o", "whole.csv"],
+        None,
+        &[HASHED],
+    );
+    assert_eq!(whole.status.code(), Some(0), "{}", stderr(&whole));
+    let args = [
+        "classify",
+        "pipe",
+        "-q",
+        "--chunk-size",
+        "8",
+        "-o",
+        "out.csv",
+    ];
+    let feeder = fifo_fed(dir.path(), "pipe", input.clone());
+    let first = failup_command()
+        .args(args)
+        .env(HASHED.0, HASHED.1)
+        .env("FAILUP_TEST_PAUSE_AFTER_ROWS", "16")
+        .current_dir(dir.path())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    wait_until_checkpointed(dir.path(), 16);
+    Command::new("kill")
+        .args(["-INT", &first.id().to_string()])
+        .status()
+        .unwrap();
+    let out = first.wait_with_output().unwrap();
+    assert_eq!(out.status.code(), Some(130), "{}", stderr(&out));
+    feeder.join().unwrap();
+    let feeder = fifo_fed(dir.path(), "pipe", input.clone());
+    let resume = [&args[..], &["--resume"]].concat();
+    let out = failup_env(dir.path(), &resume, None, &[HASHED]);
+    feeder.join().unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let read = |name: &str| std::fs::read(dir.path().join(name)).unwrap();
+    assert_eq!(read("out.csv"), read("whole.csv"));
+}
+
+/// A partial output deleted by hand, its checkpoint left, is named in the refusal (it gave the
+/// bare "No such file"); a setting with no value is shown as "(none)", not as nothing.
+#[test]
+fn resume_names_a_missing_partial_file_and_an_empty_setting() {
+    let dir = tempfile::tempdir().unwrap();
+    write_input(dir.path(), "in.csv", many_stories(24).as_bytes());
+    let stopped = interrupt_midway_with(dir.path(), 8, "INT", &[], &[HASHED]);
+    assert_eq!(stopped.status.code(), Some(130), "{}", stderr(&stopped));
+    let resumed = resume_midway(dir.path(), &["--keep-columns", "id"], &[HASHED]);
+    let said = stderr(&resumed);
+    assert_eq!(resumed.status.code(), Some(2), "{said}");
+    assert!(said.contains("kept columns was (none), now id"), "{said}");
+    std::fs::remove_file(dir.path().join(".out.csv.partial")).unwrap();
+    let resumed = resume_midway(dir.path(), &[], &[HASHED]);
+    let said = stderr(&resumed);
+    assert_eq!(resumed.status.code(), Some(2), "{said}");
+    assert!(
+        said.contains("the partial output ./.out.csv.partial is gone")
+            && said.contains("run without --resume to start over"),
+        "{said}"
+    );
+}
+
 /// A run killed between putting its output in place and removing its checkpoint leaves a
 /// checkpoint with no partial file: `--resume` says the output is complete and tidies up,
 /// where it failed on the missing partial file.

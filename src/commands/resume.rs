@@ -135,12 +135,18 @@ pub fn with_input_settings(
 }
 
 /// How a run names its input in settings: the file's full path, size and modification time
-/// (so an edited file is another input), or `<stdin>`.
+/// (so an edited file is another input), or, for standard input and any other stream (a
+/// pipe given by path, as `<(…)` gives one), one name for them all: a stream has a new
+/// modification time at every run, and its rows are checked by their contents alone.
 pub fn input_identity(source: &Source) -> Result<String> {
+    const STREAM: &str = "<stdin or a pipe>";
     let Source::File(p) = source else {
-        return Ok("<stdin>".into());
+        return Ok(STREAM.into());
     };
     let meta = std::fs::metadata(p).map_err(|e| Error::io(source.name(), e))?;
+    if !meta.is_file() {
+        return Ok(STREAM.into());
+    }
     let mtime = meta
         .modified()
         .ok()
