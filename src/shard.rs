@@ -14,6 +14,7 @@ pub struct Shard {
 const SLURM_ID: &str = "SLURM_ARRAY_TASK_ID";
 const SLURM_MIN: &str = "SLURM_ARRAY_TASK_MIN";
 const SLURM_COUNT: &str = "SLURM_ARRAY_TASK_COUNT";
+const SLURM_STEP: &str = "SLURM_ARRAY_TASK_STEP";
 const KUBERNETES_INDEX: &str = "JOB_COMPLETION_INDEX";
 
 impl Shard {
@@ -62,12 +63,27 @@ fn scheduler_index(env: &impl Fn(&str) -> Option<String>, spec: &str) -> Result<
             None => 0,
         };
         let id = number(&id, SLURM_ID, spec)?;
-        return id.checked_sub(first).ok_or_else(|| {
+        // `--array=0-6:2` runs tasks 0, 2, 4 and 6: shards 0 to 3.
+        let step = match env(SLURM_STEP) {
+            Some(step) => number(&step, SLURM_STEP, spec)?.max(1),
+            None => 1,
+        };
+        let offset = id.checked_sub(first).ok_or_else(|| {
             usage(
                 spec,
                 &format!("{SLURM_ID} {id} is below {SLURM_MIN} {first}"),
             )
-        });
+        })?;
+        if offset % step != 0 {
+            return Err(usage(
+                spec,
+                &format!(
+                    "{SLURM_ID} {id} is not on the array's steps of {step} from {first}; auto \
+                     reads arrays of evenly spaced ids (0-3, 1-4, 0-6:2), not lists"
+                ),
+            ));
+        }
+        return Ok(offset / step);
     }
     if let Some(index) = env(KUBERNETES_INDEX) {
         return number(&index, KUBERNETES_INDEX, spec);
@@ -153,6 +169,15 @@ mod tests {
             Shard::parse("auto", env(&from_one)).unwrap(),
             Shard { index: 3, count: 4 }
         );
+        // `--array=0-6:2`: tasks 0, 2, 4, 6 are shards 0 to 3 of 4.
+        for (id, index) in [("0", 0), ("2", 1), ("6", 3)] {
+            let stepped = [(SLURM_ID, id), (SLURM_MIN, "0"), (SLURM_COUNT, "4")];
+            let stepped = [&stepped[..], &[(SLURM_STEP, "2")]].concat();
+            assert_eq!(
+                Shard::parse("auto", env(&stepped)).unwrap(),
+                Shard { index, count: 4 }
+            );
+        }
         let k8s = [(KUBERNETES_INDEX, "5")];
         assert_eq!(
             Shard::parse("auto/6", env(&k8s)).unwrap(),
@@ -173,5 +198,7 @@ mod tests {
         assert!(err("auto/3", &[(KUBERNETES_INDEX, "3")]).contains("out of range"));
         assert!(err("1/0", &[]).contains("at least 1"));
         assert!(err("x/2", &[]).contains("'x'"));
+        let off_step = [(SLURM_ID, "3"), (SLURM_COUNT, "4"), (SLURM_STEP, "2")];
+        assert!(err("auto", &off_step).contains("not on the array's steps of 2"));
     }
 }
