@@ -1197,7 +1197,7 @@ fn interrupt_midway_with(
     interrupt_at(dir, rows, signal, &args, env)
 }
 
-/// Starts failup with `args` (which must write `out.csv` in `dir`) at a chunk size of 8 and
+/// Starts failup with `args` (which must write `out.csv`, or `out.jsonl`, in `dir`) at a chunk size of 8 and
 /// batches of 4, and stops it with `signal` once at least `rows` rows are checkpointed.
 fn interrupt_at(
     dir: &Path,
@@ -1233,10 +1233,15 @@ fn interrupt_at(
     out
 }
 
-/// Rows that `out.csv`'s checkpoint in `dir` says are complete (0 without one).
+/// Rows that the checkpoint in `dir` (`out.csv`'s, or `out.jsonl`'s for embed) says are
+/// complete (0 without one).
 fn checkpointed(dir: &Path) -> u64 {
-    std::fs::read_to_string(dir.join(".out.csv.partial.json"))
-        .ok()
+    let checkpoint = [".out.csv.partial.json", ".out.jsonl.partial.json"]
+        .iter()
+        .map(|name| dir.join(name))
+        .find(|path| path.exists());
+    checkpoint
+        .and_then(|path| std::fs::read_to_string(path).ok())
         .and_then(|t| serde_json::from_str::<serde_json::Value>(&t).ok())
         .and_then(|v| v["rows"].as_u64())
         .unwrap_or(0)
@@ -2088,7 +2093,7 @@ fn an_interrupted_embed_resumes_identically() {
         dir.path(),
         16,
         "INT",
-        &["embed", "in.csv", "-o", "out.csv"],
+        &["embed", "in.csv", "-o", "out.jsonl"],
         &[],
     );
     assert_eq!(stopped.status.code(), Some(130), "{}", stderr(&stopped));
@@ -2097,13 +2102,13 @@ fn an_interrupted_embed_resumes_identically() {
         said.contains("16 complete rows kept") && said.contains("--resume"),
         "{said}"
     );
-    assert!(!dir.path().join("out.csv").exists());
+    assert!(!dir.path().join("out.jsonl").exists());
 
     let args = [
         "embed",
         "in.csv",
         "-o",
-        "out.csv",
+        "out.jsonl",
         "--resume",
         "--chunk-size",
         "3",
@@ -2111,7 +2116,7 @@ fn an_interrupted_embed_resumes_identically() {
     let resumed = failup_in(dir.path(), &[&args[..], &["--model", model]].concat(), None);
     assert_eq!(resumed.status.code(), Some(0), "{}", stderr(&resumed));
     assert!(stderr(&resumed).contains("resuming after row 16"));
-    let finished = std::fs::read(dir.path().join("out.csv")).unwrap();
+    let finished = std::fs::read(dir.path().join("out.jsonl")).unwrap();
     assert!(
         finished == whole.stdout,
         "resumed embeddings equal an uninterrupted run's"
@@ -2123,7 +2128,7 @@ fn an_interrupted_embed_resumes_identically() {
         dir.path(),
         8,
         "KILL",
-        &["embed", "in.csv", "-o", "out.csv"],
+        &["embed", "in.csv", "-o", "out.jsonl"],
         &[],
     );
     assert_eq!(stopped.status.code(), None);
@@ -2131,7 +2136,13 @@ fn an_interrupted_embed_resumes_identically() {
     let refused = failup_in(
         dir.path(),
         &[
-            "embed", "in.csv", "-o", "out.csv", "--resume", "--model", model,
+            "embed",
+            "in.csv",
+            "-o",
+            "out.jsonl",
+            "--resume",
+            "--model",
+            model,
         ],
         None,
     );
