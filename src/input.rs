@@ -456,9 +456,10 @@ impl ColumnIndex {
     fn find(headers: &[String], columns: &Columns, name: &str, line: u64) -> Result<ColumnIndex> {
         let choose = |flag: &str| match columns.fixed_names {
             false => format!("Choose one with {flag}"),
-            true => "Rename the file's column (this file's columns are read by their names; \
-                     `failup train FILE --label-column NAME` reads other names into a profile)"
-                .to_string(),
+            true => format!(
+                "Rename the file's column (this file's columns are read by their names; \
+                 `failup train FILE {flag} NAME` reads other names into a profile)"
+            ),
         };
         let find = |wanted: &str, flag: &str| -> Result<usize> {
             headers
@@ -1285,7 +1286,8 @@ impl StoryReader {
         let mut cut_cells = Vec::new();
         let mut cell = |i: usize| {
             let (value, cut) = field(i);
-            if cut {
+            // An id kept as a column too is one cell, told once.
+            if cut && !cut_cells.contains(&RowIssue::CellCut { column: i }) {
                 cut_cells.push(RowIssue::CellCut { column: i });
             }
             value
@@ -1403,7 +1405,7 @@ fn missing_column(file: &str, line: u64, headers: &[String], wanted: &str, fix: 
             };
             format!(
                 " The header was read as one column, but it looks separated by {shown}: give \
-                 --delimiter {shown}, or leave --delimiter out and failup detects it."
+                 --delimiter {shown}."
             )
         }
         _ => String::new(),

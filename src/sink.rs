@@ -84,8 +84,8 @@ pub fn differing<'a>(a: &'a Settings, b: &'a Settings) -> Vec<(&'a str, &'a str,
     names
         .into_iter()
         .filter_map(|name| {
-            let (x, y) = (shown(a.get(name)), shown(b.get(name)));
-            (x != y).then_some((name.as_str(), x, y))
+            let (x, y) = (a.get(name), b.get(name));
+            (x != y).then_some((name.as_str(), shown(x), shown(y)))
         })
         .collect()
 }
@@ -697,6 +697,19 @@ impl Write for Sink {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Values are compared as recorded, not as shown: an empty one is "(none)" in messages,
+    /// which a real value may also be.
+    #[test]
+    fn settings_differ_by_their_values_not_their_display() {
+        let empty = settings(&[("kept columns", "")]);
+        let named = settings(&[("kept columns", "(none)")]);
+        assert_eq!(
+            differences(&empty, &named),
+            ["kept columns was (none), now (none)"]
+        );
+        assert!(differences(&empty, &empty.clone()).is_empty());
+    }
 
     fn settings(pairs: &[(&str, &str)]) -> Settings {
         pairs

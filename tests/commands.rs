@@ -1233,6 +1233,23 @@ fn an_examples_file_without_a_label_column_is_told_to_rename_it() {
             && !said.contains("Choose one with --label-column"),
         "{said}"
     );
+    std::fs::write(
+        d.join("ex2.csv"),
+        "id,label,story_text\n1,passed_over,gave it\n",
+    )
+    .unwrap();
+    let out = failup_env(
+        d,
+        &["advise", "hi", "--examples", "ex2.csv"],
+        None,
+        &[HASHED],
+    );
+    assert!(
+        stderr(&out).contains("no column named 'text'")
+            && stderr(&out).contains("`failup train FILE --text-column NAME`"),
+        "{}",
+        stderr(&out)
+    );
     let out = failup_env(d, &["train", "ex.csv", "-o", "p.json"], None, &[HASHED]);
     assert!(
         stderr(&out).contains("Choose one with --label-column"),
@@ -1350,6 +1367,37 @@ fn cells_cut_at_the_cap_are_warned_about_with_their_columns() {
     let (_, rows) = parse_csv(&std::fs::read_to_string(dir.path().join("o.csv")).unwrap());
     assert_eq!(rows[0][0].len(), 1 << 20);
     assert!(rows[0].contains(&"ok".to_string()), "the status stays ok");
+
+    // An id kept as a column too is one cut cell, named once.
+    let both = [
+        "classify",
+        "c.csv",
+        "--keep-columns",
+        "id,note",
+        "-o",
+        "o.csv",
+        "-q",
+    ];
+    let said = stderr(&failup_env(dir.path(), &both, None, &[HASHED]));
+    assert!(
+        said.contains("columns 'id' and 'note' held more than 1 MiB"),
+        "{said:.300}"
+    );
+
+    // Past the first ten, such rows are counted apart from the flagged ones.
+    let mut csv = String::from("id,text,note\n");
+    for i in 0..12 {
+        csv += &format!("{i},they gave it to the new hire,{big}\n");
+    }
+    std::fs::write(dir.path().join("c.csv"), csv).unwrap();
+    let out = failup_env(dir.path(), &classify, None, &[HASHED]);
+    let said = stderr(&out);
+    assert!(
+        said.contains("2 more rows with an id or kept column cut at 1 MiB (status ok)")
+            && !said.contains("more rows flagged"),
+        "{:.300}",
+        said.lines().last().unwrap_or("")
+    );
 }
 
 /// advise reads a story as classify does: at most its first MiB, with a warning.
@@ -1384,4 +1432,20 @@ fn embed_refuses_an_output_named_as_csv() {
         stderr(&out)
     );
     assert!(!dir.path().join("vec.CSV").exists());
+}
+
+/// int8 on the AMX engine is refused for what it is, on any CPU: it was told that this CPU
+/// cannot run int8 there, and to use --precision int8.
+#[test]
+fn int8_on_the_amx_engine_is_refused_as_never_running_there() {
+    let args = ["advise", "hello", "--backend", "amx", "--precision", "int8"];
+    let out = failup(&args);
+    assert_eq!(out.status.code(), Some(2));
+    let said = stderr(&out);
+    assert!(
+        said.contains(
+            "--precision int8 is rten's quantized model; the AMX engine runs fp32 or bf16"
+        ) && !said.contains("cannot run"),
+        "{said}"
+    );
 }

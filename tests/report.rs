@@ -366,7 +366,11 @@ fn top_zero_leaves_the_stories_section_out_of_every_format() {
             "## Stories to check the sorting",
             "Most representative",
         ),
-        ("html", "Least certain", "Most representative"),
+        (
+            "html",
+            "with the stories that best show it",
+            "Most representative",
+        ),
     ] {
         let shown = report(CSV, &["--format", format, "--color", "never"]);
         assert!(shown.contains(heading) && shown.contains(story), "{format}");
@@ -656,8 +660,10 @@ fn a_summary_is_read_from_stdin_and_after_reformatting() {
         None,
     );
     assert!(out.status.success(), "{}", stderr(&out));
-    // Blank lines above a summary (an editor's) are passed over.
+    // Blank lines above a summary (an editor's) are passed over, after a byte-order mark too.
     assert_eq!(report_of(&["-"], Some(&format!("\n\n{text}"))), expected);
+    let marked = format!("\u{feff}\n{reordered}");
+    assert_eq!(report_of(&["-"], Some(&marked)), expected);
     // The JSON report is refused pretty-printed, as written, and squeezed onto one line.
     let written = std::fs::read_to_string(dir.path().join("r.json")).unwrap();
     let squeezed = serde_json::from_str::<Value>(&written).unwrap().to_string();

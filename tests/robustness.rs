@@ -1369,6 +1369,39 @@ fn a_run_reading_a_pipe_by_path_resumes() {
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
     let read = |name: &str| std::fs::read(dir.path().join(name)).unwrap();
     assert_eq!(read("out.csv"), read("whole.csv"));
+
+    // Standard input takes over from the pipe, and the other way round.
+    std::fs::remove_file(dir.path().join("out.csv")).unwrap();
+    let feeder = fifo_fed(dir.path(), "pipe", input.clone());
+    let first = failup_command()
+        .args(args)
+        .env(HASHED.0, HASHED.1)
+        .env("FAILUP_TEST_PAUSE_AFTER_ROWS", "16")
+        .current_dir(dir.path())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    wait_until_checkpointed(dir.path(), 16);
+    Command::new("kill")
+        .args(["-INT", &first.id().to_string()])
+        .status()
+        .unwrap();
+    assert_eq!(first.wait_with_output().unwrap().status.code(), Some(130));
+    feeder.join().unwrap();
+    let from_stdin = [
+        "classify",
+        "-",
+        "-q",
+        "--chunk-size",
+        "8",
+        "-o",
+        "out.csv",
+        "--resume",
+    ];
+    let out = failup_env(dir.path(), &from_stdin, Some(&input), &[HASHED]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert_eq!(read("out.csv"), read("whole.csv"));
 }
 
 /// A partial output deleted by hand, its checkpoint left, is named in the refusal (it gave the

@@ -83,10 +83,17 @@ pub fn run(args: AdviseArgs) -> Result<()> {
 
 /// The story from standard input: UTF-8, or UTF-16 with a byte-order mark.
 fn read_stdin() -> Result<String> {
+    // Enough for more than the MiB kept in any encoding read here (UTF-16 takes up to twice
+    // UTF-8's bytes), and no more: the rest of a giant input is never held.
+    const LIMIT: u64 = 4 * failup::input::MAX_TEXT_BYTES as u64;
     let mut buf = Vec::new();
     std::io::stdin()
+        .take(LIMIT)
         .read_to_end(&mut buf)
         .map_err(|e| Error::io("<stdin>", e))?;
+    if buf.len() as u64 == LIMIT {
+        drop_a_cut_character(&mut buf);
+    }
     // Text saved as "Unicode" on Windows is UTF-16 with a byte-order mark.
     Ok(
         if buf.starts_with(&[0xFF, 0xFE]) || buf.starts_with(&[0xFE, 0xFF]) {
@@ -111,6 +118,19 @@ fn read_stdin() -> Result<String> {
             })?
         },
     )
+}
+
+/// Drops what the read limit left of a last character: a UTF-8 sequence begun and not ended,
+/// or a UTF-16 code unit (which may be half a pair) and any odd byte.
+fn drop_a_cut_character(buf: &mut Vec<u8>) {
+    if buf.starts_with(&[0xFF, 0xFE]) || buf.starts_with(&[0xFE, 0xFF]) {
+        let even = buf.len() & !1;
+        buf.truncate(even.saturating_sub(2));
+    } else if let Err(e) = std::str::from_utf8(buf) {
+        if e.error_len().is_none() {
+            buf.truncate(e.valid_up_to());
+        }
+    }
 }
 
 /// The text of prototype `<scenario>#<n>` (n from 1); None for examples and unknown ids.

@@ -471,6 +471,8 @@ struct Tally {
     too_long: u64,
     truncated: u64,
     warned: usize,
+    /// Rows past the warnings' cap whose only problem is a cell cut at 1 MiB: status ok.
+    cut_only_untold: usize,
     blank_lines: super::BlankLineWarnings,
     /// Hashes of the ids seen, to count repeats in bounded memory (8 bytes per row).
     ids: HashSet<u64>,
@@ -488,6 +490,7 @@ impl Tally {
             too_long: 0,
             truncated: 0,
             warned: 0,
+            cut_only_untold: 0,
             blank_lines: Default::default(),
             ids: HashSet::new(),
             duplicate_ids: 0,
@@ -559,6 +562,8 @@ impl Tally {
                     row.story.row,
                     printable(&row.story.id)
                 );
+            } else if row.status == Status::Ok {
+                self.cut_only_untold += 1;
             }
             self.warned += 1;
         }
@@ -570,10 +575,15 @@ impl Tally {
     }
 
     fn warn_rest(&self) {
-        if self.warned > MAX_ROW_WARNINGS {
+        let untold = self.warned.saturating_sub(MAX_ROW_WARNINGS);
+        let flagged = untold - self.cut_only_untold;
+        if flagged > 0 {
+            eprintln!("warning: {flagged} more rows flagged (see the status column)");
+        }
+        if self.cut_only_untold > 0 {
             eprintln!(
-                "warning: {} more rows flagged (see the status column)",
-                self.warned - MAX_ROW_WARNINGS
+                "warning: {} more rows with an id or kept column cut at 1 MiB (status ok)",
+                self.cut_only_untold
             );
         }
         self.blank_lines.tell_rest();

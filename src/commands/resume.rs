@@ -139,7 +139,8 @@ pub fn with_input_settings(
 /// pipe given by path, as `<(…)` gives one), one name for them all: a stream has a new
 /// modification time at every run, and its rows are checked by their contents alone.
 pub fn input_identity(source: &Source) -> Result<String> {
-    const STREAM: &str = "<stdin or a pipe>";
+    // The name earlier runs recorded for standard input, kept so their partials resume.
+    const STREAM: &str = "<stdin>";
     let Source::File(p) = source else {
         return Ok(STREAM.into());
     };

@@ -160,15 +160,16 @@ fn dots_unavailable() -> Option<String> {
 
 /// Loads the AMX engine, or says why this machine cannot run it or `precision`.
 fn load_amx(model: &ModelDir, threads: usize, precision: Precision) -> Result<Box<dyn Embedder>> {
-    if let Some(why) = amx_cannot_run_here(precision) {
-        return Err(amx_cannot_run(&why, precision));
-    }
+    // Said first: int8 runs on no machine's AMX engine, whatever this one has.
     if precision == Precision::Int8 {
         return Err(Error::Usage(
             "--precision int8 is rten's quantized model; the AMX engine runs fp32 or bf16 (use \
              --backend rten, or auto, with int8)"
                 .into(),
         ));
+    }
+    if let Some(why) = amx_cannot_run_here(precision) {
+        return Err(amx_cannot_run(&why, precision));
     }
     #[cfg(all(target_arch = "x86_64", target_os = "linux"))]
     return Ok(Box::new(super::AmxEmbedder::load(

@@ -39,7 +39,12 @@ impl ReportInput {
         }
         // The first line that holds something: an editor may leave blank lines above it.
         let mut first = Vec::new();
-        while first.trim_ascii().is_empty() || first == b"\xEF\xBB\xBF" {
+        while first
+            .strip_prefix(b"\xEF\xBB\xBF")
+            .unwrap_or(&first)
+            .trim_ascii()
+            .is_empty()
+        {
             let n = buffered
                 .read_until(b'\n', &mut first)
                 .map_err(|e| Error::io(name, e))?;
@@ -48,6 +53,7 @@ impl ReportInput {
             }
         }
         let json = first.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(&first);
+        let json = json.trim_ascii_start();
         if json.trim_ascii_start().starts_with(b"{") {
             match serde_json::from_slice::<Value>(json) {
                 Ok(value) if is_summary(&value) => return summary_from(value, name),

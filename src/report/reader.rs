@@ -239,30 +239,6 @@ impl ClassifiedReader {
         if !missing.is_empty() {
             return Err(self.not_classify_output(&missing, &headers));
         }
-        let read = EXPECTED_COLUMNS
-            .iter()
-            .copied()
-            .chain(text_column)
-            .chain(group_by);
-        for c in read {
-            let at: Vec<String> = (skip..headers.len())
-                .filter(|&i| headers[i] == c)
-                .map(|i| (i + 1).to_string())
-                .collect();
-            if at.len() > 1 {
-                return Err(input_error(
-                    &self.name,
-                    Some(1),
-                    format!(
-                        "the header names '{c}' {} times (columns {}), and classify writes \
-                         each name once, so this file was edited: rename or drop the extra \
-                         column",
-                        at.len(),
-                        at.join(", ")
-                    ),
-                ));
-            }
-        }
         let mut index = [0; EXPECTED_COLUMNS.len()];
         for (slot, c) in index.iter_mut().zip(EXPECTED_COLUMNS) {
             *slot = position(c).expect("checked above");
@@ -283,6 +259,12 @@ impl ClassifiedReader {
             None => None,
         };
         let also = position("also");
+        let read = EXPECTED_COLUMNS.iter().copied().chain(
+            [self.text_column.as_deref(), group_by, Some("also")]
+                .into_iter()
+                .flatten(),
+        );
+        self.refuse_repeated_columns(&headers, skip, read)?;
         self.kind = Kind::Csv {
             reader: Box::new(reader),
             lines,
@@ -293,6 +275,36 @@ impl ClassifiedReader {
             also,
             part,
         };
+        Ok(())
+    }
+
+    /// A column the report reads, named twice in the header: only an edit makes one (classify
+    /// writes each name once), and which of the two was meant cannot be told.
+    fn refuse_repeated_columns<'a>(
+        &self,
+        headers: &[String],
+        skip: usize,
+        read: impl Iterator<Item = &'a str>,
+    ) -> Result<()> {
+        for c in read {
+            let at: Vec<String> = (skip..headers.len())
+                .filter(|&i| headers[i] == c)
+                .map(|i| (i + 1).to_string())
+                .collect();
+            if at.len() > 1 {
+                return Err(input_error(
+                    &self.name,
+                    Some(1),
+                    format!(
+                        "the header names '{c}' {} times (columns {}), and classify writes \
+                         each name once, so this file was edited: rename or drop the extra \
+                         column",
+                        at.len(),
+                        at.join(", ")
+                    ),
+                ));
+            }
+        }
         Ok(())
     }
 
@@ -817,6 +829,13 @@ mod tests {
         assert!(
             e.contains("t:1") && e.contains("names 'status' 2 times (columns 8, 9)"),
             "{e}"
+        );
+        let e = read(&CSV.replace(",team,text\n", ",text,text\n"), None)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("names 'text' 2 times"),
+            "the default text column: {e}"
         );
         let team = CSV.replace(",team,text\n", ",team,team\n");
         assert!(
