@@ -799,9 +799,7 @@ pub fn parse() -> Cli {
         Some(ContextValue::String(shown)) if bad_value => shown.split(' ').next().unwrap_or(""),
         _ => e.exit(),
     };
-    let typed = std::env::args_os()
-        .filter_map(|a| a.into_string().ok())
-        .any(|a| a == flag || a.starts_with(&format!("{flag}=")));
+    let typed = typed(flag);
     let long = flag.trim_start_matches("--");
     let mut commands = vec![Cli::command()];
     let mut var = None;
@@ -813,9 +811,9 @@ pub fn parse() -> Cli {
             .map(|v| v.to_owned());
         commands.extend(c.get_subcommands().cloned());
     }
-    match (typed, var) {
-        (false, Some(var)) if std::env::var_os(&var).is_some() => {
-            let value = std::env::var_os(&var).unwrap_or_default();
+    let from_env = var.and_then(|var| Some((std::env::var_os(&var)?, var)));
+    match (typed, from_env) {
+        (false, Some((value, var))) => {
             let _ = e.print();
             eprintln!(
                 "note: {flag} was not given; its value came from the environment, {}={value:?}. \
@@ -826,6 +824,15 @@ pub fn parse() -> Cli {
         }
         _ => e.exit(),
     }
+}
+
+/// Whether `flag` (`--profile`) is on the command line, as `--flag VALUE` or `--flag=VALUE`;
+/// where it is not, its value may have come from its `FAILUP_*` variable.
+pub fn typed(flag: &str) -> bool {
+    std::env::args_os().any(|a| {
+        let a = a.to_string_lossy();
+        a == flag || a.starts_with(&format!("{flag}="))
+    })
 }
 
 /// A whole number of at least `MIN`, refused in words: clap's range check names u64's

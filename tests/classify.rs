@@ -271,6 +271,15 @@ fn model_without_weights(dir: &std::path::Path) -> std::path::PathBuf {
     model
 }
 
+/// A copy of the bundled folder whose fp32 weights are the bundled ones, linked, and no more.
+#[cfg(unix)]
+fn model_with_fp32_weights(dir: &std::path::Path) -> std::path::PathBuf {
+    let model = model_without_weights(dir);
+    let weights = repo_path("models/all-MiniLM-L6-v2/model.onnx");
+    std::os::unix::fs::symlink(weights, model.join("model.onnx")).unwrap();
+    model
+}
+
 #[test]
 fn broken_model_file_fails_with_exit_2() {
     let dir = tempfile::tempdir().unwrap();
@@ -290,9 +299,7 @@ fn broken_model_file_fails_with_exit_2() {
 #[test]
 fn a_tokenizer_file_of_the_wrong_shape_is_told_how_to_fix_it() {
     let dir = tempfile::tempdir().unwrap();
-    let model = model_without_weights(dir.path());
-    let weights = repo_path("models/all-MiniLM-L6-v2/model.onnx");
-    std::os::unix::fs::symlink(weights, model.join("model.onnx")).unwrap();
+    let model = model_with_fp32_weights(dir.path());
     std::fs::write(model.join("tokenizer.json"), "[1, 2]").unwrap();
     let args = ["advise", "hello", "--model", model.to_str().unwrap()];
     let out = failup(&[&args[..], &["--precision", "fp32"]].concat());
@@ -311,9 +318,7 @@ fn a_tokenizer_file_of_the_wrong_shape_is_told_how_to_fix_it() {
 #[test]
 fn a_broken_int8_file_or_too_long_a_window_is_told_at_load() {
     let dir = tempfile::tempdir().unwrap();
-    let model = model_without_weights(dir.path());
-    let weights = repo_path("models/all-MiniLM-L6-v2/model.onnx");
-    std::os::unix::fs::symlink(weights, model.join("model.onnx")).unwrap();
+    let model = model_with_fp32_weights(dir.path());
     std::fs::write(model.join("model.int8.onnx"), b"not a model").unwrap();
     let advise = |extra: &[&str]| {
         let args = [

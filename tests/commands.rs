@@ -232,6 +232,9 @@ fn bf16_cpu_classifies_like_fp32() {
     assert_eq!(bf16, category("fp32"));
 }
 
+/// `failup embed` with no flags writes the reference's vectors for every fixture text, the
+/// ones past the model's 256-token window included: it reads a story's first window as the
+/// reference does (its chunked average differed, cosine 0.88 for a 744-token story).
 #[test]
 fn embed_defaults_to_exact_vectors_at_parity_with_the_reference() {
     #[derive(serde::Deserialize)]
@@ -239,24 +242,42 @@ fn embed_defaults_to_exact_vectors_at_parity_with_the_reference() {
         text: String,
         embedding: Vec<f32>,
     }
-    let line = std::fs::read_to_string(fixture("reference_embeddings.jsonl")).unwrap();
-    let reference: Reference = serde_json::from_str(line.lines().next().unwrap()).unwrap();
+    let jsonl = std::fs::read_to_string(fixture("reference_embeddings.jsonl")).unwrap();
+    let references: Vec<Reference> = jsonl
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
     let dir = tempfile::tempdir().unwrap();
     let mut w = csv::Writer::from_path(dir.path().join("in.csv")).unwrap();
     w.write_record(["text"]).unwrap();
-    w.write_record([reference.text.as_str()]).unwrap();
+    for reference in &references {
+        w.write_record([reference.text.as_str()]).unwrap();
+    }
     w.flush().unwrap();
     let out = failup_in(dir.path(), &["embed", "in.csv", "-q"], None);
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
-    let row: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
-    let got: Vec<f32> = row["embedding"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|v| v.as_f64().unwrap() as f32)
+    let rows: Vec<serde_json::Value> = stdout(&out)
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
         .collect();
-    let cosine = failup::vector::cosine(&reference.embedding, &got);
-    assert!(cosine >= 0.9999, "cosine {cosine} to the reference");
+    assert_eq!(rows.len(), references.len());
+    let mut long = 0;
+    for (row, reference) in rows.iter().zip(&references) {
+        let got: Vec<f32> = row["embedding"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|v| v.as_f64().unwrap() as f32)
+            .collect();
+        let cosine = failup::vector::cosine(&reference.embedding, &got);
+        assert!(
+            cosine >= 0.9999,
+            "row {}: cosine {cosine} to the reference",
+            row["id"]
+        );
+        long += usize::from(row["truncated"] == true);
+    }
+    assert!(long >= 2, "the fixture holds stories past the window");
 }
 
 /// eval reads a labelled file with the reading flags classify takes: a tab-separated legacy
@@ -1280,50 +1301,6 @@ fn encoding_names_ignore_case_and_bench_names_a_folder() {
     let out = failup_env(dir.path(), &["bench", "."], None, &[HASHED]);
     assert_eq!(out.status.code(), Some(2));
     assert!(stderr(&out).contains(". is a folder"), "{}", stderr(&out));
-}
-
-/// `failup embed` with no flags writes the reference's vectors for every fixture text, the
-/// ones past the model's 256-token window included: it reads a story's first window as the
-/// reference does (its chunked average differed, cosine 0.88 for a 744-token story).
-#[test]
-fn embed_by_default_matches_the_reference_for_long_stories_too() {
-    let dir = tempfile::tempdir().unwrap();
-    let jsonl = std::fs::read_to_string(fixture("reference_embeddings.jsonl")).unwrap();
-    let refs: Vec<serde_json::Value> = jsonl
-        .lines()
-        .map(|l| serde_json::from_str(l).unwrap())
-        .collect();
-    let mut w = csv::Writer::from_path(dir.path().join("refs.csv")).unwrap();
-    w.write_record(["id", "text"]).unwrap();
-    for (i, r) in refs.iter().enumerate() {
-        w.write_record([&i.to_string(), r["text"].as_str().unwrap()])
-            .unwrap();
-    }
-    w.flush().unwrap();
-    let out = failup_in(dir.path(), &["embed", "refs.csv", "-q"], None);
-    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
-    let rows: Vec<serde_json::Value> = stdout(&out)
-        .lines()
-        .map(|l| serde_json::from_str(l).unwrap())
-        .collect();
-    assert_eq!(rows.len(), refs.len());
-    let vector = |v: &serde_json::Value| -> Vec<f64> {
-        v.as_array()
-            .unwrap()
-            .iter()
-            .map(|x| x.as_f64().unwrap())
-            .collect()
-    };
-    let mut long = 0;
-    for (row, r) in rows.iter().zip(&refs) {
-        let (a, b) = (vector(&row["embedding"]), vector(&r["embedding"]));
-        let dot: f64 = a.iter().zip(&b).map(|(x, y)| x * y).sum();
-        let norm = |v: &[f64]| v.iter().map(|x| x * x).sum::<f64>().sqrt();
-        let cosine = dot / (norm(&a) * norm(&b));
-        assert!(cosine >= 0.9999, "row {}: cosine {cosine}", row["id"]);
-        long += usize::from(row["truncated"] == true);
-    }
-    assert!(long >= 2, "the fixture holds stories past the window");
 }
 
 /// An id or kept column over 1 MiB is cut there, as documented, and now said: the row keeps

@@ -1335,70 +1335,27 @@ fn a_run_reading_a_pipe_by_path_resumes() {
         &[HASHED],
     );
     assert_eq!(whole.status.code(), Some(0), "{}", stderr(&whole));
-    let args = [
-        "classify",
-        "pipe",
-        "-q",
-        "--chunk-size",
-        "8",
-        "-o",
-        "out.csv",
-    ];
+    let read = |name: &str| std::fs::read(dir.path().join(name)).unwrap();
+    let interrupted_on_the_pipe = || {
+        let feeder = fifo_fed(dir.path(), "pipe", input.clone());
+        let args = ["classify", "pipe", "-o", "out.csv"];
+        let out = interrupt_at(dir.path(), 16, "INT", &args, &[HASHED]);
+        assert_eq!(out.status.code(), Some(130), "{}", stderr(&out));
+        feeder.join().unwrap();
+    };
+
+    interrupted_on_the_pipe();
     let feeder = fifo_fed(dir.path(), "pipe", input.clone());
-    let first = failup_command()
-        .args(args)
-        .env(HASHED.0, HASHED.1)
-        .env("FAILUP_TEST_PAUSE_AFTER_ROWS", "16")
-        .current_dir(dir.path())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    wait_until_checkpointed(dir.path(), 16);
-    Command::new("kill")
-        .args(["-INT", &first.id().to_string()])
-        .status()
-        .unwrap();
-    let out = first.wait_with_output().unwrap();
-    assert_eq!(out.status.code(), Some(130), "{}", stderr(&out));
-    feeder.join().unwrap();
-    let feeder = fifo_fed(dir.path(), "pipe", input.clone());
-    let resume = [&args[..], &["--resume"]].concat();
+    let resume = ["classify", "pipe", "-q", "-o", "out.csv", "--resume"];
     let out = failup_env(dir.path(), &resume, None, &[HASHED]);
     feeder.join().unwrap();
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
-    let read = |name: &str| std::fs::read(dir.path().join(name)).unwrap();
     assert_eq!(read("out.csv"), read("whole.csv"));
 
-    // Standard input takes over from the pipe, and the other way round.
+    // Standard input takes over from the pipe.
     std::fs::remove_file(dir.path().join("out.csv")).unwrap();
-    let feeder = fifo_fed(dir.path(), "pipe", input.clone());
-    let first = failup_command()
-        .args(args)
-        .env(HASHED.0, HASHED.1)
-        .env("FAILUP_TEST_PAUSE_AFTER_ROWS", "16")
-        .current_dir(dir.path())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    wait_until_checkpointed(dir.path(), 16);
-    Command::new("kill")
-        .args(["-INT", &first.id().to_string()])
-        .status()
-        .unwrap();
-    assert_eq!(first.wait_with_output().unwrap().status.code(), Some(130));
-    feeder.join().unwrap();
-    let from_stdin = [
-        "classify",
-        "-",
-        "-q",
-        "--chunk-size",
-        "8",
-        "-o",
-        "out.csv",
-        "--resume",
-    ];
+    interrupted_on_the_pipe();
+    let from_stdin = ["classify", "-", "-q", "-o", "out.csv", "--resume"];
     let out = failup_env(dir.path(), &from_stdin, Some(&input), &[HASHED]);
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
     assert_eq!(read("out.csv"), read("whole.csv"));

@@ -103,7 +103,7 @@ fn read_stdin() -> Result<String> {
                 .map_err(|_| {
                     Error::Usage(
                         "standard input starts as UTF-16 but holds a broken sequence; \
-                     save it again as UTF-8"
+                         save it again as UTF-8"
                             .into(),
                     )
                 })?;
@@ -112,7 +112,7 @@ fn read_stdin() -> Result<String> {
             String::from_utf8(buf).map_err(|e| {
                 Error::Usage(format!(
                     "standard input is not UTF-8 text: byte {} (counting from 0) starts no \
-             character; convert it first, e.g. iconv -f windows-1252 -t utf-8",
+                     character; convert it first, e.g. iconv -f windows-1252 -t utf-8",
                     e.utf8_error().valid_up_to()
                 ))
             })?

@@ -64,11 +64,11 @@ pub fn run(args: CalibrateArgs) -> Result<()> {
     let mut profile = match (loaded, &args.fewshot.profile) {
         (Some(loaded), Some(p)) => {
             // Set once in a shell profile, the variable is easily forgotten; the fit differs.
-            let given = super::profile_given_as(p);
-            if given.starts_with("FAILUP_PROFILE") && loaded.head.is_some() {
+            if !crate::cli::typed("--profile") && loaded.head.is_some() {
                 eprintln!(
-                    "warning: calibrating the few-shot head of {given}; unset it to calibrate \
-                     the zero-shot scores"
+                    "warning: calibrating the few-shot head of {}; unset it to calibrate the \
+                     zero-shot scores",
+                    super::profile_given_as(p)
                 );
             }
             loaded.apply(&mut engine, &p.display().to_string())?;

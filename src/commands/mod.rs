@@ -145,9 +145,7 @@ fn engine_options(model: &ModelArgs, exact_by_default: bool) -> EngineOptions {
 /// How the user gave the profile at `path`, for messages: with `--profile`, or through
 /// `FAILUP_PROFILE` set in the environment, which they may have forgotten.
 fn profile_given_as(path: &std::path::Path) -> String {
-    let flag = std::env::args_os()
-        .any(|a| a == "--profile" || a.to_string_lossy().starts_with("--profile="));
-    match flag {
+    match crate::cli::typed("--profile") {
         true => format!("--profile {}", path.display()),
         false => format!("FAILUP_PROFILE={} (set in the environment)", path.display()),
     }
