@@ -27,7 +27,7 @@ pub enum Error {
         problem: String,
     },
 
-    #[error("{path}: {source}")]
+    #[error("{path}: {source}{}", io_fix(source))]
     Io {
         path: String,
         #[source]
@@ -54,6 +54,20 @@ fn location(line: Option<u64>, column: Option<&String>) -> String {
         (Some(l), None) => format!(":{l}"),
         (None, Some(c)) => format!(", column '{c}'"),
         (None, None) => String::new(),
+    }
+}
+
+/// Advice for the I/O errors a user can act on; the rest speak for themselves.
+fn io_fix(e: &std::io::Error) -> &'static str {
+    use std::io::ErrorKind;
+    match e.kind() {
+        ErrorKind::StorageFull | ErrorKind::QuotaExceeded => {
+            "\n  fix: free space on that disk, or write to another one"
+        }
+        ErrorKind::PermissionDenied => {
+            "\n  fix: check the file's and its folder's permissions, or use another path"
+        }
+        _ => "",
     }
 }
 
@@ -89,3 +103,22 @@ impl Error {
 }
 
 pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::io::ErrorKind;
+
+    #[test]
+    fn a_full_disk_and_a_refused_path_come_with_a_fix() {
+        let full = Error::io("out.csv", ErrorKind::StorageFull.into()).to_string();
+        assert!(
+            full.starts_with("out.csv: ") && full.contains("free space"),
+            "{full}"
+        );
+        let denied = Error::io("out.csv", ErrorKind::PermissionDenied.into()).to_string();
+        assert!(denied.contains("permissions"), "{denied}");
+        let other = Error::io("out.csv", ErrorKind::UnexpectedEof.into()).to_string();
+        assert!(!other.contains("fix:"), "{other}");
+    }
+}

@@ -246,7 +246,7 @@ impl Story {
                 "columns"
             };
             format!(
-                "{noun} {} held more than 1 MiB, cut there in the output",
+                "{noun} {} held more than 1 MiB and was cut there",
                 columns.join(" and ")
             )
         })
@@ -336,9 +336,44 @@ struct CsvStart {
     stream: Box<dyn Read + Send>,
     delimiter: u8,
     header_line: u64,
-    /// The header line opens with a NUL byte: UTF-16 without a byte-order mark is then
-    /// big-endian (ASCII's NUL comes first).
-    nul_first: bool,
+    /// What the NUL bytes of the header line, if any, say the file is.
+    nuls: Option<NulPattern>,
+}
+
+/// A header line with NUL bytes is UTF-16 without a byte-order mark when they fall on every
+/// other byte (ASCII's high byte), and not text at all otherwise.
+#[derive(Clone, Copy, Debug, PartialEq)]
+enum NulPattern {
+    Utf16Le,
+    Utf16Be,
+    Binary,
+}
+
+impl NulPattern {
+    fn of(line: &[u8]) -> Option<NulPattern> {
+        if !line.contains(&0) {
+            return None;
+        }
+        // The line may end inside a code unit, or start one byte into the file's first one.
+        let head = &line[..line.len().min(512)];
+        let share = |parity: usize| {
+            let nuls = head
+                .iter()
+                .skip(parity)
+                .step_by(2)
+                .filter(|&&b| b == 0)
+                .count();
+            nuls as f64 / head.len().div_ceil(2).max(1) as f64
+        };
+        let (even, odd) = (share(0), share(1));
+        Some(if odd >= 0.8 && even <= 0.2 {
+            NulPattern::Utf16Le
+        } else if even >= 0.8 && odd <= 0.2 {
+            NulPattern::Utf16Be
+        } else {
+            NulPattern::Binary
+        })
+    }
 }
 
 impl CsvStart {
@@ -367,7 +402,7 @@ impl CsvStart {
             .or(declared)
             .unwrap_or_else(|| sniff_delimiter(&first_line));
         Ok(CsvStart {
-            nul_first: first_line.first() == Some(&0),
+            nuls: NulPattern::of(&first_line),
             stream: Box::new(io::Cursor::new(first_line).chain(rest)),
             delimiter,
             header_line,
@@ -377,7 +412,12 @@ impl CsvStart {
 
 /// A header must name its columns, each once; a column with an empty header cell is named for
 /// its place ([`name_unnamed_columns`]).
-fn check_headers(headers: &mut [String], name: &str, line: u64, nul_first: bool) -> Result<()> {
+fn check_headers(
+    headers: &mut [String],
+    name: &str,
+    line: u64,
+    nuls: Option<NulPattern>,
+) -> Result<()> {
     if headers.iter().all(|h| h.is_empty()) {
         return Err(Error::Input {
             file: name.to_string(),
@@ -388,7 +428,22 @@ fn check_headers(headers: &mut [String], name: &str, line: u64, nul_first: bool)
                 .into(),
         });
     }
-    if headers.iter().any(|h| h.contains('\0')) {
+    if let Some(nuls) = nuls.filter(|_| headers.iter().any(|h| h.contains('\0'))) {
+        let utf16 = match nuls {
+            NulPattern::Utf16Le => "UTF-16LE",
+            NulPattern::Utf16Be => "UTF-16BE",
+            NulPattern::Binary => {
+                return Err(Error::Input {
+                    file: name.to_string(),
+                    line: Some(line),
+                    column: None,
+                    problem: "the header holds NUL bytes scattered as in a binary file, not \
+                              text; give a CSV file (a spreadsheet must be saved as CSV UTF-8 \
+                              first)"
+                        .into(),
+                });
+            }
+        };
         return Err(Error::Input {
             file: name.to_string(),
             line: Some(line),
@@ -396,12 +451,7 @@ fn check_headers(headers: &mut [String], name: &str, line: u64, nul_first: bool)
             problem: format!(
                 "the header holds NUL bytes, so the file looks like {utf16} without a \
                  byte-order mark; save it as CSV UTF-8, or convert it (for example iconv -f \
-                 {utf16} -t UTF-8 IN.csv > OUT.csv)",
-                // Big-endian puts the NUL of each ASCII letter first.
-                utf16 = match nul_first {
-                    true => "UTF-16BE",
-                    false => "UTF-16LE",
-                }
+                 {utf16} -t UTF-8 IN.csv > OUT.csv)"
             ),
         });
     }
@@ -1058,8 +1108,7 @@ impl StoryReader {
         };
         let (decoded, utf16) = text_stream(Box::new(counted), &name, dialect.encoding)?;
         let start = CsvStart::read(decoded, &name, dialect.delimiter)?;
-        let (header_line, delimiter, nul_first) =
-            (start.header_line, start.delimiter, start.nul_first);
+        let (header_line, delimiter, nuls) = (start.header_line, start.delimiter, start.nuls);
         let (tracked, breaks) = LineTracker::wrap(start.stream, delimiter, header_line);
         let mut reader = csv::ReaderBuilder::new()
             .flexible(true)
@@ -1074,7 +1123,7 @@ impl StoryReader {
             .iter()
             .map(|h| String::from_utf8_lossy(h).trim().to_string())
             .collect();
-        check_headers(&mut headers, &name, header_line, nul_first)?;
+        check_headers(&mut headers, &name, header_line, nuls)?;
         let ColumnIndex {
             text,
             id,
@@ -1221,6 +1270,16 @@ impl StoryReader {
         Ok(skipped)
     }
 
+    /// Lets go of the blank lines above the last row read: a resumed run passes over rows
+    /// the interrupted run read, and told, already. Those read ahead of it stay to be told.
+    pub fn forget_blank_lines_above(&self) {
+        let start = self.record.position().map_or(0, |p| p.byte());
+        let mut breaks = self.breaks.lock().expect("never poisoned");
+        // Asked again for the same record, this passes no more line breaks.
+        let line = breaks.line_at(start);
+        breaks.blank_lines.retain(|&l| l > line);
+    }
+
     /// Reads up to `max` stories; an empty vector means the input is exhausted.
     pub fn next_chunk(&mut self, max: usize) -> Result<Vec<Story>> {
         // `max` comes from the user (`--chunk-size`) and may be far larger than the input.
@@ -1300,7 +1359,13 @@ impl StoryReader {
         let kept = self.keep.iter().map(|&i| cell(i)).collect();
         // The group is read for the report alone: bad bytes there do not change the row, which
         // must be the same with or without --group-by.
-        let group = self.group.map(|i| lossy(rec.get(i).unwrap_or_default()).0);
+        let group = self.group.map(|i| {
+            let (value, cut) = lossy(rec.get(i).unwrap_or_default());
+            if cut && !cut_cells.contains(&RowIssue::CellCut { column: i }) {
+                cut_cells.push(RowIssue::CellCut { column: i });
+            }
+            value
+        });
         if rec.len() != self.headers.len() {
             issues.push(RowIssue::Malformed);
         } else if self.repeats_header(rec) {
@@ -1816,6 +1881,16 @@ mod tests {
     }
 
     #[test]
+    fn a_binary_file_is_not_taken_for_utf16() {
+        let binary = "\u{7}\0\0\0id\0\0\u{1}\0\0,text\0\0\0\u{3}\n1,x\n";
+        let e = reader(binary, &Columns::default())
+            .err()
+            .unwrap()
+            .to_string();
+        assert!(e.contains("binary file") && !e.contains("UTF-16"), "{e}");
+    }
+
+    #[test]
     fn other_compressed_formats_are_named_with_how_to_open_them() {
         let heads: [(&[u8], &str); 3] = [
             (b"BZh91AY&SY\x01\x02", "bzip2 -dc"),
@@ -2055,10 +2130,7 @@ mod tests {
             assert_eq!(s[0].issues, [RowIssue::CellCut { column: 0 }]);
             let headers = r.headers().to_vec();
             let said = s[0].cut_cells(&headers).unwrap();
-            assert_eq!(
-                said,
-                "column 'id' held more than 1 MiB, cut there in the output"
-            );
+            assert_eq!(said, "column 'id' held more than 1 MiB and was cut there");
             assert_eq!(s[1].cut_cells(&headers), None);
             assert_eq!((s[1].id.as_str(), s[1].line), ("2", 3));
             assert_eq!(s[1].issues, [RowIssue::TooLong]);

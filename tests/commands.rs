@@ -1303,6 +1303,31 @@ fn encoding_names_ignore_case_and_bench_names_a_folder() {
     assert!(stderr(&out).contains(". is a folder"), "{}", stderr(&out));
 }
 
+/// embed's vectors are exact by default; FAILUP_PRECISION, set for classify's speed, changes
+/// them with a warning, and a typed --precision is taken as meant.
+#[test]
+fn embed_warns_when_the_environment_makes_its_vectors_inexact() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("c.csv"),
+        "id,text\n1,they gave it to the new hire\n",
+    )
+    .unwrap();
+    let env = [HASHED, ("FAILUP_PRECISION", "int8")];
+    let out = failup_env(dir.path(), &["embed", "c.csv", "-q"], None, &env);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert!(
+        stderr(&out)
+            .contains("FAILUP_PRECISION=int8 (set in the environment) makes these vectors int8"),
+        "{}",
+        stderr(&out)
+    );
+    let typed = ["embed", "c.csv", "-q", "--precision", "int8"];
+    let out = failup_env(dir.path(), &typed, None, &env);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert!(stderr(&out).is_empty(), "{}", stderr(&out));
+}
+
 /// An id or kept column over 1 MiB is cut there, as documented, and now said: the row keeps
 /// its status (the story was read whole), the warning names the columns and the line.
 #[test]
@@ -1343,6 +1368,27 @@ fn cells_cut_at_the_cap_are_warned_about_with_their_columns() {
     }
     let (_, rows) = parse_csv(&std::fs::read_to_string(dir.path().join("o.csv")).unwrap());
     assert_eq!(rows[0][0].len(), 1 << 20);
+    // A group cell, read for the report alone, is cut for it and said the same way.
+    let grouped = [
+        "classify",
+        "c.csv",
+        "--group-by",
+        "note",
+        "--id-column",
+        "text",
+        "--report",
+        "r.md",
+        "-q",
+    ];
+    let out = failup_env(dir.path(), &grouped, None, &[HASHED]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains(
+            "c.csv:2: row 1 (id they gave it to the new hire): column 'note' held more than 1 MiB"
+        ),
+        "{:.300}",
+        stderr(&out)
+    );
     assert!(rows[0].contains(&"ok".to_string()), "the status stays ok");
 
     // An id kept as a column too is one cut cell, named once.

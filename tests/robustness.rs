@@ -1118,6 +1118,25 @@ fn duplicate_ids_warn_once_and_rows_stay_separate() {
 }
 
 #[test]
+fn empty_ids_are_warned_apart_from_repeats() {
+    let dir = tempfile::tempdir().unwrap();
+    let input = write_input(
+        dir.path(),
+        "blank_ids.csv",
+        b"id,text\n1,Laid off.\n,Lost the pitch.\n3,Fine.\n\"\",Fired.\n",
+    );
+    let run = classify_env(dir.path(), &input, &[], &[HASHED]);
+    assert_eq!(run.out.status.code(), Some(0));
+    assert_eq!(run.ids(), ["1", "", "3", ""]);
+    let err = stderr(&run.out);
+    assert!(
+        err.contains("2 rows have an empty id cell (the first at line 3)"),
+        "{err}"
+    );
+    assert!(!err.contains("repeat"), "{err}");
+}
+
+#[test]
 fn header_problems_fail_with_exit_2_and_say_what_to_do() {
     let dir = tempfile::tempdir().unwrap();
     let cases: [(&str, &[u8], &str); 4] = [
@@ -1359,6 +1378,39 @@ fn a_run_reading_a_pipe_by_path_resumes() {
     let out = failup_env(dir.path(), &from_stdin, Some(&input), &[HASHED]);
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
     assert_eq!(read("out.csv"), read("whole.csv"));
+}
+
+/// A resumed run tells the blank lines of the part it reads, not again those of the rows the
+/// interrupted run read and told, for classify and embed alike.
+#[test]
+fn a_resume_tells_only_the_blank_lines_it_reads() {
+    let dir = tempfile::tempdir().unwrap();
+    // A blank line after row 2 (line 4), one after row 60 (line 63).
+    let mut lines: Vec<String> = many_stories(64).lines().map(str::to_string).collect();
+    lines.insert(61, String::new());
+    lines.insert(3, String::new());
+    write_input(dir.path(), "in.csv", (lines.join("\n") + "\n").as_bytes());
+    for output in ["out.csv", "out.jsonl"] {
+        let command = if output == "out.csv" {
+            "classify"
+        } else {
+            "embed"
+        };
+        let args = [command, "in.csv", "-o", output];
+        let stopped = interrupt_at(dir.path(), 16, "INT", &args, &[HASHED]);
+        assert_eq!(stopped.status.code(), Some(130), "{}", stderr(&stopped));
+        assert!(
+            stderr(&stopped).contains("in.csv:4: blank line"),
+            "{}",
+            stderr(&stopped)
+        );
+        let resume = [command, "in.csv", "-q", "-o", output, "--resume"];
+        let out = failup_env(dir.path(), &resume, None, &[HASHED]);
+        assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+        let said = stderr(&out);
+        assert!(!said.contains("in.csv:4:"), "{command}: {said}");
+        assert!(said.contains("in.csv:63: blank line"), "{command}: {said}");
+    }
 }
 
 /// A partial output deleted by hand, its checkpoint left, is named in the refusal (it gave the

@@ -261,6 +261,7 @@ fn skip_done(
         Some((partial, builder)) => replay_kept_rows(reader, done, partial, taxonomy, builder)?,
         None => reader.skip(done)?,
     };
+    reader.forget_blank_lines_above();
     resume::check_skipped(reader, done, skipped, resumed_digest)
 }
 
@@ -477,6 +478,9 @@ struct Tally {
     /// Hashes of the ids seen, to count repeats in bounded memory (8 bytes per row).
     ids: HashSet<u64>,
     duplicate_ids: u64,
+    /// Rows whose id cell is empty, and the line of the first.
+    empty_ids: u64,
+    first_empty_id: u64,
 }
 
 impl Tally {
@@ -494,6 +498,8 @@ impl Tally {
             blank_lines: Default::default(),
             ids: HashSet::new(),
             duplicate_ids: 0,
+            empty_ids: 0,
+            first_empty_id: 0,
         }
     }
 
@@ -567,6 +573,14 @@ impl Tally {
             }
             self.warned += 1;
         }
+        // An id is empty only when read from a column (row numbers never are); told apart.
+        if row.story.id.is_empty() {
+            if self.empty_ids == 0 {
+                self.first_empty_id = row.story.line;
+            }
+            self.empty_ids += 1;
+            return;
+        }
         let mut h = DefaultHasher::new();
         row.story.id.hash(&mut h);
         if !self.ids.insert(h.finish()) {
@@ -594,6 +608,17 @@ impl Tally {
                     1 => "1 row repeats".to_string(),
                     n => format!("{n} rows repeat"),
                 }
+            );
+        }
+        if self.empty_ids > 0 {
+            eprintln!(
+                "warning: {} an empty id cell (the first at line {}); written with an empty \
+                 id, so fill in the ids to tell those rows apart",
+                match self.empty_ids {
+                    1 => "1 row has".to_string(),
+                    n => format!("{n} rows have"),
+                },
+                self.first_empty_id
             );
         }
     }

@@ -90,7 +90,20 @@ pub fn man_page() -> io::Result<Vec<u8>> {
         append(&mut page, |w| top.render_extra_section(w), Demote::No)?;
     }
     append(&mut page, |w| top.render_version_section(w), Demote::No)?;
-    Ok(page)
+    Ok(ascii_roff(&page))
+}
+
+/// Every character past ASCII as roff's `\[uXXXX]` escape: man and groff read a page as
+/// Latin-1 or ASCII unless told otherwise, so raw UTF-8 shows as mojibake.
+fn ascii_roff(page: &[u8]) -> Vec<u8> {
+    let mut out = String::with_capacity(page.len());
+    for c in String::from_utf8_lossy(page).chars() {
+        match c.is_ascii() {
+            true => out.push(c),
+            false => out += &format!("\\[u{:04X}]", u32::from(c)),
+        }
+    }
+    out.into_bytes()
 }
 
 /// Every visible subcommand below `cmd`, depth first, with the words that invoke it.

@@ -10,6 +10,7 @@ use serde_json::json;
 
 use super::resume;
 use crate::cli::{EmbedArgs, LongText};
+use failup::embed::Precision;
 use failup::error::{Error, Result};
 use failup::input::{printable, Columns, RowIssue, Source, Story, StoryReader, UNCLOSED_QUOTE};
 use failup::pipeline::{Embedded, Engine, Want};
@@ -35,6 +36,7 @@ pub fn run(args: EmbedArgs) -> Result<()> {
     super::warn_if_unrecorded(&args.output, shard);
     let mut options = super::engine_options(&args.model, true);
     options.long_text = long_text(&args).into();
+    warn_of_inexact_precision(options.precision);
     let engine = Engine::load(&options)?;
     // A stream can be neither resumed nor recorded, so it needs no settings.
     let settings = match failup::sink::is_stream(&args.output) {
@@ -46,8 +48,7 @@ pub fn run(args: EmbedArgs) -> Result<()> {
     if done > 0 {
         let skipped = reader.skip(done)?;
         resume::check_skipped(&reader, done, skipped, &resumed.input_sha256)?;
-        // Told by the run that read them.
-        reader.take_blank_lines();
+        reader.forget_blank_lines_above();
         if !args.quiet {
             eprintln!("resuming after row {done}");
         }
@@ -104,6 +105,19 @@ pub fn run(args: EmbedArgs) -> Result<()> {
         }
     }
     super::commit_output(sink, shard, &reader, &settings)
+}
+
+/// embed's vectors are exact unless asked otherwise; FAILUP_PRECISION, set for classify's
+/// speed, would change them unseen.
+fn warn_of_inexact_precision(precision: Option<Precision>) {
+    match precision {
+        Some(p) if p != Precision::Fp32 && !crate::cli::typed("--precision") => eprintln!(
+            "warning: FAILUP_PRECISION={} (set in the environment) makes these vectors {0}, \
+             not the exact fp32 ones; give --precision fp32 for those",
+            p.name()
+        ),
+        _ => (),
+    }
 }
 
 /// Rows that are not `ok`, told as classify tells them: the first few one by one (a quote

@@ -80,7 +80,6 @@ fn commit_output(
     sink.commit()
 }
 
-/// The name a user types for a value of an option (`int8`, `chunk`, …).
 /// Tells the blank lines a reader passed over, which CSV does not count as rows and the
 /// output therefore has nothing for: the first ten by file:line, then a count.
 #[derive(Default)]

@@ -29,11 +29,12 @@ impl ReportInput {
     /// each; a summary is one JSON object whose `kind` is [`KIND`], on one line as failup
     /// writes it or over many (as `jq .` or an editor leaves it), its keys in any order.
     pub fn sniff(inner: Box<dyn Read + Send>, name: &str) -> Result<ReportInput> {
-        let mut buffered = BufReader::new(decompressed(inner, name)?);
-        // CSV rows are passed on unread: their first line may be the whole file (old Mac
+        // At most 64 KiB are looked at: a CSV's first line may be the whole file (old Mac
         // line ends), which should not be held in memory.
-        let head = buffered.fill_buf().map_err(|e| Error::io(name, e))?;
-        let head = head.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(head);
+        let (head, inner) = super::reader::peek_header(decompressed(inner, name)?)
+            .map_err(|e| Error::io(name, e))?;
+        let mut buffered = BufReader::new(Cursor::new(head.clone()).chain(inner));
+        let head = head.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(&head);
         if !head.trim_ascii_start().starts_with(b"{") {
             return Ok(ReportInput::Rows(Box::new(buffered)));
         }

@@ -83,6 +83,30 @@ pub fn open_source(source: &Source) -> Result<Box<dyn Read + Send>> {
     })
 }
 
+/// Reads up to the end of the first line that holds something (64 KiB at most), however few
+/// bytes each read brings: a pipe or a decompressor may hand over a few bytes first, and the
+/// format and delimiter are told from this line.
+pub(super) fn peek_header(
+    mut inner: Box<dyn Read + Send>,
+) -> io::Result<(Vec<u8>, Box<dyn Read + Send>)> {
+    let mut head = Vec::new();
+    let mut buf = [0u8; 4096];
+    let complete = |head: &[u8]| {
+        let head = head.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(head);
+        let start = head.iter().position(|b| !b.is_ascii_whitespace());
+        start.is_some_and(|s| head[s..].iter().any(|&b| b == b'\n' || b == b'\r'))
+    };
+    while head.len() < 1 << 16 && !complete(&head) {
+        match inner.read(&mut buf) {
+            Ok(0) => break,
+            Ok(n) => head.extend_from_slice(&buf[..n]),
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok((head, inner))
+}
+
 impl ClassifiedReader {
     /// Opens `source` and checks that it is a classify output. `text_column` overrides the
     /// default story column (`text`, else `story`); `group_by` must name a column.
@@ -106,9 +130,10 @@ impl ClassifiedReader {
     ) -> Result<ClassifiedReader> {
         // A classify output kept gzip-compressed is read as it is, like classify's input.
         let inner = crate::input::decompressed(inner, &name)?;
-        let mut buffered = BufReader::with_capacity(1 << 16, inner);
-        let head = buffered.fill_buf().map_err(|e| Error::io(&name, e))?;
-        let head = head.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(head);
+        let (head, inner) = peek_header(inner).map_err(|e| Error::io(&name, e))?;
+        let buffered =
+            BufReader::with_capacity(1 << 16, io::Cursor::new(head.clone()).chain(inner));
+        let head = head.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(&head);
         let is_jsonl = head
             .iter()
             .find(|b| !b.is_ascii_whitespace())
@@ -761,6 +786,32 @@ mod tests {
         let plain = read(CSV, Some("team")).unwrap();
         assert_eq!(packed.len(), 2);
         assert_eq!(format!("{packed:?}"), format!("{plain:?}"));
+    }
+
+    /// A pipe may bring a byte at a time; the delimiter is still told from the whole header.
+    #[test]
+    fn a_semicolon_file_trickling_in_is_read_as_one() {
+        struct Trickle(io::Cursor<Vec<u8>>);
+        impl Read for Trickle {
+            fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+                let n = buf.len().min(1);
+                self.0.read(&mut buf[..n])
+            }
+        }
+        let semicolons = CSV.replace(',', ";");
+        let mut r = ClassifiedReader::from_reader(
+            Box::new(Trickle(io::Cursor::new(semicolons.into_bytes()))),
+            "t".into(),
+            &Taxonomy::builtin(),
+            None,
+            Some("team"),
+        )
+        .unwrap();
+        let first = r.next_row().unwrap().unwrap();
+        assert_eq!(
+            (first.category, first.group.as_deref()),
+            (Some(2), Some("x"))
+        );
     }
 
     #[test]

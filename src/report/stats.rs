@@ -141,12 +141,14 @@ impl SummaryOptions {
             let (a, b) = (shown(&self.text_column), shown(&other.text_column));
             out.push(format!("the text column {a} against {b}"));
         }
+        // classify always writes the defaults of these two: only an edited summary differs.
         if self.top != other.top {
-            out.push(format!("--top {} against {}", self.top, other.top));
+            let (a, b) = (self.top, other.top);
+            out.push(format!("the summary's top-stories count {a} against {b}"));
         }
         if self.min_group_size != other.min_group_size {
             let (a, b) = (self.min_group_size, other.min_group_size);
-            out.push(format!("--min-group-size {a} against {b}"));
+            out.push(format!("the summary's smallest group size {a} against {b}"));
         }
         out
     }
@@ -1047,6 +1049,28 @@ mod tests {
         assert_eq!(wilson(0, 5, Z_95).unwrap().low, 0.0);
         assert_eq!(wilson(5, 5, Z_95).unwrap().high, 1.0);
         assert!(wilson(0, 0, Z_95).is_none());
+    }
+
+    /// Only an edited summary can differ in these two, so no classify flag is named for them.
+    #[test]
+    fn merging_different_options_names_each_difference() {
+        let taxonomy = Taxonomy::builtin();
+        let mut a = SummaryBuilder::new(&taxonomy, SummaryOptions::default());
+        let other = SummaryOptions {
+            group_by: Some("team".into()),
+            top: DEFAULT_TOP + 2,
+            ..SummaryOptions::default()
+        };
+        let e = a.merge(SummaryBuilder::new(&taxonomy, other)).unwrap_err();
+        assert!(
+            e.contains("--group-by none against \"team\"")
+                && e.contains(&format!(
+                    "top-stories count {DEFAULT_TOP} against {}",
+                    DEFAULT_TOP + 2
+                ))
+                && !e.contains("--top"),
+            "{e}"
+        );
     }
 
     #[test]
