@@ -249,12 +249,36 @@ impl EvalReport {
                 let _ = writeln!(
                     s,
                     "{} gold {} predicted {} (confidence {:.2}): {}",
-                    m.id, m.gold, m.predicted, m.confidence, m.text
+                    crate::input::printable(&m.id),
+                    m.gold,
+                    m.predicted,
+                    m.confidence,
+                    one_line(&m.text)
                 );
             }
         }
         s
     }
+}
+
+/// A story whole, on one line of the mistakes list: its line breaks as ⏎, other characters a
+/// terminal would act on as escapes.
+fn one_line(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut chars = text.chars().peekable();
+    while let Some(c) = chars.next() {
+        match c {
+            '\r' | '\n' => {
+                if c == '\r' && chars.peek() == Some(&'\n') {
+                    chars.next();
+                }
+                out += " ⏎ ";
+            }
+            c if crate::input::unsafe_to_show(c) => out += &c.escape_unicode().to_string(),
+            c => out.push(c),
+        }
+    }
+    out
 }
 
 /// One bin of a reliability table.
@@ -302,6 +326,14 @@ pub fn calibration_error(confidence: &[f32], correct: &[bool]) -> (f64, Vec<Reli
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_mistake_is_listed_on_one_line() {
+        assert_eq!(
+            one_line("Dear all,\r\nthey hired\noutside.\u{1b}[2J"),
+            "Dear all, ⏎ they hired ⏎ outside.\\u{1b}[2J"
+        );
+    }
 
     #[test]
     fn perfectly_calibrated_has_zero_ece() {

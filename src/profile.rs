@@ -140,12 +140,25 @@ pub fn read_labelled(
     let mut reader = StoryReader::open(&source, columns, dialect)?;
     let ids = taxonomy.ids();
     let mut out = Vec::new();
+    // Rows with neither text nor label, as a spreadsheet exports below its data: (count,
+    // first line).
+    let mut blank_rows = (0u64, 0u64);
     loop {
         let chunk = reader.next_chunk(CHUNK_SIZE)?;
         if chunk.is_empty() {
             break;
         }
         for story in chunk {
+            let no_label = story.label.as_deref().is_none_or(|l| l.trim().is_empty());
+            if no_label && is_blank(&story.text) && !story.is_malformed() {
+                blank_rows.1 = if blank_rows.0 == 0 {
+                    story.line
+                } else {
+                    blank_rows.1
+                };
+                blank_rows.0 += 1;
+                continue;
+            }
             // A labelled set is small and curated, so a row that cannot be scored as labelled
             // is an error to fix, not a row to drop.
             let problem = unusable(&story, reader.headers().len());
@@ -164,8 +177,8 @@ pub fn read_labelled(
                     line: Some(story.line),
                     column: Some(label_column.to_string()),
                     problem: format!(
-                        "label '{}' is not a scenario id; valid labels: {} (case, \
-                         spaces and hyphens aside)",
+                        "label '{}' is not a scenario id; valid labels: {} (in any case, \
+                         with spaces or hyphens for _)",
                         printable(&label),
                         ids.join(", ")
                     ),
@@ -173,6 +186,18 @@ pub fn read_labelled(
             };
             out.push((story.id, story.text, i));
         }
+    }
+    if blank_rows.0 > 0 {
+        eprintln!(
+            "warning: {}:{}: {} with neither a label nor a text passed over (the first on \
+             this line; spreadsheets export such rows below their data)",
+            reader.name(),
+            blank_rows.1,
+            match blank_rows.0 {
+                1 => "1 row".to_string(),
+                n => format!("{n} rows"),
+            }
+        );
     }
     if out.is_empty() {
         return Err(Error::Input {
@@ -380,14 +405,34 @@ impl Profile {
             column: None,
             problem: format!("not a failup profile: {e}"),
         };
+        let value: serde_json::Value = serde_json::from_str(text).map_err(|e| Error::Input {
+            file: name.clone(),
+            line: Some(e.line() as u64),
+            column: None,
+            problem: format!(
+                "not valid JSON, so not a failup profile ({e}){}",
+                match text.contains("NaN") || text.contains("Infinity") {
+                    true =>
+                        "; NaN and Infinity are not JSON numbers (a script's JSON writer \
+                             may have put them there)",
+                    false => "",
+                }
+            ),
+        })?;
         // The format first: an older profile lacks fields this one needs, and "missing field"
         // would not tell the user what to do.
-        #[derive(Deserialize)]
-        struct Format {
-            format: u32,
-        }
-        let Format { format } = serde_json::from_str(text).map_err(not_a_profile)?;
-        if format != PROFILE_FORMAT {
+        let Some(format) = value.get("format").and_then(|f| f.as_u64()) else {
+            return Err(Error::Input {
+                file: name.clone(),
+                line: None,
+                column: None,
+                problem: "not a failup profile: that is a JSON object with a whole-number \
+                          \"format\" (and the head or calibration), as failup train and failup \
+                          calibrate write it"
+                    .into(),
+            });
+        };
+        if format != u64::from(PROFILE_FORMAT) {
             return Err(Error::Usage(format!(
                 "{name}: profile format {format} is not supported (this failup reads \
                  {PROFILE_FORMAT}); refit it with failup train (and failup calibrate, if it was \
@@ -495,22 +540,31 @@ impl Profile {
         let examples = self
             .examples
             .iter()
-            .map(|e| match ids.iter().position(|i| *i == e.label) {
-                Some(l) if e.embedding.len() == dim => Ok((e.id.clone(), l, e.embedding.clone())),
-                _ => Err(Error::Input {
+            .map(|e| {
+                let wrong = match ids.iter().position(|i| *i == e.label) {
+                    Some(l) if e.embedding.len() == dim => {
+                        return Ok((e.id.clone(), l, e.embedding.clone()))
+                    }
+                    Some(_) => format!(
+                        "an embedding of {} numbers, where this model makes {dim}",
+                        e.embedding.len()
+                    ),
+                    None => format!(
+                        "the label '{}', which is not one of this taxonomy's ({})",
+                        printable(&e.label),
+                        ids.join(", ")
+                    ),
+                };
+                Err(Error::Input {
                     file: name.to_string(),
                     line: None,
                     column: None,
                     problem: format!(
-                        "its example '{}' has the label '{}' or an embedding of {} numbers, \
-                         where this model and taxonomy need one of {} and {dim} (edited or \
-                         damaged?); refit it with failup train",
-                        printable(&e.id),
-                        printable(&e.label),
-                        e.embedding.len(),
-                        ids.join(", ")
+                        "its example '{}' has {wrong} (edited or damaged?); refit it with \
+                         failup train",
+                        printable(&e.id)
                     ),
-                }),
+                })
             })
             .collect::<Result<Vec<_>>>()?;
         let classifier = engine.classifier_mut();

@@ -151,6 +151,69 @@ fn eval_json_has_documented_keys_and_gate_exits_1() {
     }
 }
 
+/// A spreadsheet's blank rows below its data (`,,`) hold no story to score: passed over with
+/// one warning, where they were an error blaming an empty label.
+#[test]
+fn labelled_files_pass_over_rows_with_neither_label_nor_text() {
+    let dir = tempfile::tempdir().unwrap();
+    let csv =
+        "id,label,text\n1,other,I was laid off\n2,lost_pitch,We lost the pitch I led\n,,\n,,\n";
+    std::fs::write(dir.path().join("sheet.csv"), csv).unwrap();
+    let out = failup_env(
+        dir.path(),
+        &["eval", "sheet.csv", "--format", "json", "-q"],
+        None,
+        &[HASHED],
+    );
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(report["n"], 2, "{report}");
+    assert!(
+        stderr(&out).contains("sheet.csv:4: 2 rows with neither a label nor a text passed over"),
+        "{}",
+        stderr(&out)
+    );
+    // A label without its text is still an error to fix.
+    std::fs::write(dir.path().join("half.csv"), "id,label,text\n1,other,\n").unwrap();
+    let out = failup_env(dir.path(), &["eval", "half.csv", "-q"], None, &[HASHED]);
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("labelled 'other' but has no text"),
+        "{}",
+        stderr(&out)
+    );
+}
+
+/// A profile path that fails to load, from FAILUP_PROFILE, is blamed on the variable: the user
+/// may never have typed it.
+#[test]
+fn a_missing_profile_from_the_environment_names_the_variable() {
+    let dir = tempfile::tempdir().unwrap();
+    let env = [HASHED, ("FAILUP_PROFILE", "nope.json")];
+    let out = failup_env(
+        dir.path(),
+        &["advise", "They gave it to the new hire."],
+        None,
+        &env,
+    );
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("nope.json")
+            && stderr(&out).contains("FAILUP_PROFILE=nope.json, set in the environment"),
+        "{}",
+        stderr(&out)
+    );
+    let typed = [
+        "advise",
+        "--profile",
+        "nope.json",
+        "They gave it to the new hire.",
+    ];
+    let out = failup_env(dir.path(), &typed, None, &[HASHED]);
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    assert!(!stderr(&out).contains("FAILUP_PROFILE"), "{}", stderr(&out));
+}
+
 #[test]
 fn eval_rejects_unknown_labels_with_line_and_valid_labels() {
     let dir = tempfile::tempdir().unwrap();
@@ -372,6 +435,31 @@ fn calibrate_to_standard_output_writes_a_profile_that_loads() {
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
     assert!(!stdout(&out).contains("temperature"), "{}", stdout(&out));
     assert!(stderr(&out).contains("lives in the profile alone"));
+    // A head learns `other` from its examples; no rule of thresholds is claimed for it.
+    assert!(!stderr(&out).contains("other rule"), "{}", stderr(&out));
+}
+
+/// Two stories the model gets right leave the temperature free to run to the bottom of its
+/// range, where every confidence would read 1.0000: no profile is written.
+#[test]
+fn calibrate_refuses_a_temperature_the_stories_do_not_pin_down() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("two.csv"),
+        "id,label,text\n\
+         a,lost_pitch,First time leading a pitch and we came dead last out of four.\n\
+         b,passed_over,Promotion went to the guy I trained. Brilliant.\n",
+    )
+    .unwrap();
+    let out = failup_in(dir.path(), &["calibrate", "two.csv", "-o", "p.json"], None);
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("these 2 stories do not pin the confidence temperature down")
+            && stderr(&out).contains("every confidence would be 1.0000"),
+        "{}",
+        stderr(&out)
+    );
+    assert!(!dir.path().join("p.json").exists());
 }
 
 /// A trained profile's head is not silently replaced by --examples, and eval names what it
@@ -430,9 +518,24 @@ fn examples_never_silently_replace_a_profiles_head_and_eval_names_its_mode() {
         mode(&["--profile", "head.json"]),
         "few-shot (the head of --profile head.json)"
     );
-    assert_eq!(
-        mode(&["--examples", examples, "--profile", "cal.json"]),
-        "few-shot (--examples), calibrated by --profile cal.json"
+    // A zero-shot calibration does not fit the head the examples fit: refused, with the way
+    // to calibrate that head (its confidence scaling was applied to the head's).
+    let both = [
+        "eval",
+        labelled,
+        "-q",
+        "--examples",
+        examples,
+        "--profile",
+        "cal.json",
+    ];
+    let out = failup_env(dir.path(), &both, None, &[HASHED]);
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("calibration of the zero-shot scores")
+            && stderr(&out).contains("failup calibrate LABELLED.csv --examples"),
+        "{}",
+        stderr(&out)
     );
 }
 
@@ -454,7 +557,7 @@ fn a_profile_with_impossible_values_is_refused() {
         serde_json::from_slice(&std::fs::read(dir.path().join(name)).unwrap()).unwrap()
     };
     type Edit = fn(&mut serde_json::Value);
-    let edits: [(&str, Edit, &str); 8] = [
+    let edits: [(&str, Edit, &str); 11] = [
         (
             "head.json",
             |p| p["head"]["temperature"] = 0.into(),
@@ -495,6 +598,21 @@ fn a_profile_with_impossible_values_is_refused() {
             "head.json",
             |p| p["head"] = serde_json::Value::Null,
             "neither a few-shot head nor a calibration",
+        ),
+        (
+            "head.json",
+            |p| p["examples"][0]["embedding"] = serde_json::json!([0.5, 0.5]),
+            "an embedding of 2 numbers, where this model makes",
+        ),
+        (
+            "cal.json",
+            |p| *p = serde_json::json!([]),
+            "not a failup profile: that is a JSON object with a whole-number \"format\"",
+        ),
+        (
+            "cal.json",
+            |p| p["format"] = "2".into(),
+            "not a failup profile",
         ),
     ];
     for (from, edit, says) in edits {

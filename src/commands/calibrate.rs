@@ -59,7 +59,7 @@ pub fn run(args: CalibrateArgs) -> Result<()> {
         failup::sink::check_output("-o", &args.output, Some(&input))?;
     }
     refuse_a_file_twice(&args.inputs)?;
-    let (loaded, head) = super::read_few_shot(&args.fewshot)?;
+    let (loaded, head) = super::read_few_shot(&args.fewshot, true)?;
     let mut engine = Engine::load(&super::engine_options(&args.model, head))?;
     let mut profile = match (loaded, &args.fewshot.profile) {
         (Some(loaded), Some(p)) => {
@@ -106,8 +106,11 @@ pub fn run(args: CalibrateArgs) -> Result<()> {
     if rows.iter().all(|r| r.2 == rows[0].2) {
         return Err(Error::Usage(format!(
             "calibrate needs stories of at least two scenarios to tell right verdicts from \
-             wrong ones, and these {} are all '{}'; add labelled stories of the others",
-            rows.len(),
+             wrong ones, and {} '{}'; add labelled stories of the others",
+            match rows.len() {
+                1 => "the one story is".to_string(),
+                n => format!("these {n} are all"),
+            },
             labels[rows[0].2]
         )));
     }
@@ -124,6 +127,7 @@ pub fn run(args: CalibrateArgs) -> Result<()> {
         .map(|e| c.raw_scores(&e.embedding, e.attended.as_deref(), e.sentences.as_deref()))
         .collect();
     let t = fit_temperature(&raw, &gold);
+    refuse_an_unpinned_temperature(data.len(), t)?;
     let mut head = c.head().cloned();
     let s = &mut c.taxonomy_mut().classifier;
     s.confidence_slope = 1.0;
@@ -181,16 +185,21 @@ pub fn run(args: CalibrateArgs) -> Result<()> {
     profile.save(&args.output)?;
     let quiet = args.quiet;
     if !quiet {
+        // A head learns `other` from its examples: no rule of thresholds applies to it.
+        let other_rule = match profile.head {
+            Some(_) => String::new(),
+            None => format!(
+                ", other rule min_score {:.3} min_margin {:.3}",
+                settings.min_score, settings.min_margin
+            ),
+        };
         eprintln!(
-            "calibrated on {} stories: temperature {t:.4}, other rule min_score {:.3} \
-             min_margin {:.3}, confidence slope {slope:.4} bias {bias:.4}; ECE on these \
-             stories {ece_before:.3} -> {ece_after:.3}",
+            "calibrated on {} stories: temperature {t:.4}{other_rule}, confidence slope \
+             {slope:.4} bias {bias:.4}; ECE on these stories {ece_before:.3} -> {ece_after:.3}",
             data.len(),
-            settings.min_score,
-            settings.min_margin
         );
     }
-    warn_if_degenerate(data.len(), t, (ece_before, ece_after));
+    warn_if_degenerate(data.len(), (ece_before, ece_after));
     let snippet = format!(
         "[classifier]\ntemperature = {:.4}\nmin_score = {:.3}\nmin_margin = {:.3}\n\
          confidence_slope = {slope:.4}\nconfidence_bias = {bias:.4}\n",
@@ -213,22 +222,35 @@ pub fn run(args: CalibrateArgs) -> Result<()> {
     Ok(())
 }
 
+/// A temperature at the end of the range searched is not pinned down by the stories: at the
+/// low end their scores part the labels perfectly, so every confidence would be 1.0000; at
+/// the high end they say nothing, and every confidence would be near even. Such a profile
+/// would mislead every run that uses it, so it is not written.
+fn refuse_an_unpinned_temperature(stories: usize, temperature: f32) -> Result<()> {
+    if (0.0011..=9.9).contains(&temperature) {
+        return Ok(());
+    }
+    let extreme = match temperature < 1.0 {
+        true => "every confidence would be 1.0000",
+        false => "every confidence would be near even",
+    };
+    Err(Error::Usage(format!(
+        "these {stories} {} do not pin the confidence temperature down: it ran to \
+         {temperature:.4}, the end of the range searched (0.001 to 10), and {extreme}; \
+         calibrate on more, and harder, labelled stories, from every scenario (at least 40 \
+         give steadier figures)",
+        if stories == 1 { "story" } else { "stories" }
+    )))
+}
+
 /// A fit that should not be trusted as it stands is written, but said so: too few stories,
-/// a temperature at the end of the range searched (the scores part the labels perfectly, so
-/// every confidence would be near 0 or 1), or confidences that fit these very stories worse.
-fn warn_if_degenerate(stories: usize, temperature: f32, (before, after): (f64, f64)) {
+/// or confidences that fit these very stories worse.
+fn warn_if_degenerate(stories: usize, (before, after): (f64, f64)) {
     const FEW: usize = 40;
     if stories < FEW {
         eprintln!(
             "warning: {stories} stories are few for a calibration (at least {FEW}, from every \
              scenario, give steadier figures); treat its confidences with care"
-        );
-    }
-    if !(0.0011..=9.9).contains(&temperature) {
-        eprintln!(
-            "warning: the temperature ({temperature:.4}) is at the end of the range searched \
-             (0.001 to 10): these stories do not pin it down, and confidences will be extreme; \
-             calibrate on more, and harder, labelled stories"
         );
     }
     if after > before {

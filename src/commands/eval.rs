@@ -116,7 +116,7 @@ pub fn run(args: EvalArgs) -> Result<ExitCode> {
             )));
         }
     }
-    let (profile, head) = super::read_few_shot(&args.fewshot)?;
+    let (profile, head) = super::read_few_shot(&args.fewshot, false)?;
     let fitted_on_input = warn_if_fitted_on(
         profile.as_ref(),
         args.fewshot.examples.as_deref(),
@@ -147,11 +147,18 @@ pub fn run(args: EvalArgs) -> Result<ExitCode> {
         eprintln!("embedding {} labelled stories…", rows.len());
     }
     if let Some(k) = args.cv.filter(|&k| k as usize > rows.len()) {
-        return Err(Error::Usage(format!(
-            "--cv {k} asks for more folds than the {} labelled stories; give at most --cv {}",
-            rows.len(),
-            rows.len()
-        )));
+        return Err(Error::Usage(match rows.len() {
+            0 | 1 => format!(
+                "--cv needs at least 2 labelled stories, one to score and one to fit on, and \
+                 {} has {}",
+                args.input.display(),
+                rows.len()
+            ),
+            n => format!(
+                "--cv {k} asks for more folds than the {n} labelled stories; give at most \
+                 --cv {n}"
+            ),
+        }));
     }
     let labels = engine.taxonomy().labels();
     if let Some(k) = args.cv {
@@ -215,13 +222,7 @@ pub fn run(args: EvalArgs) -> Result<ExitCode> {
             "few-shot, stratified {k}-fold cross-validation (seed {})",
             args.seed
         ),
-        (None, f) if f.examples.is_some() => match &f.profile {
-            Some(_) => format!(
-                "few-shot (--examples), calibrated by --profile {}",
-                shown(&f.profile)
-            ),
-            None => "few-shot (--examples)".into(),
-        },
+        (None, f) if f.examples.is_some() => "few-shot (--examples)".into(),
         (None, f) if head => format!("few-shot (the head of --profile {})", shown(&f.profile)),
         (None, f) if f.profile.is_some() => {
             format!("zero-shot, calibrated by --profile {}", shown(&f.profile))

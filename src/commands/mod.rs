@@ -218,15 +218,40 @@ fn warn_of_missing_scenarios(taxonomy: &failup::taxonomy::Taxonomy, examples: &[
     }
 }
 
-/// `--profile`, read once, and whether it or `--examples` brings a few-shot head.
-fn read_few_shot(fewshot: &FewShotArgs) -> Result<(Option<Profile>, bool)> {
-    let profile = fewshot.profile.as_deref().map(Profile::load).transpose()?;
+/// Reads the profile at `path`; a path from `FAILUP_PROFILE` that fails is said to come from
+/// there, since the user may never have typed it.
+fn load_profile(path: &std::path::Path) -> Result<Profile> {
+    Profile::load(path).map_err(|e| match crate::cli::typed("--profile") {
+        true => e,
+        false => Error::Usage(format!(
+            "{e}\n  note: the profile is FAILUP_PROFILE={}, set in the environment; fix the \
+             variable or unset it",
+            path.display()
+        )),
+    })
+}
+
+/// `--profile`, read once, and whether it or `--examples` brings a few-shot head. Only
+/// `calibrate` (`calibrating`) takes a calibration with `--examples`: it fits them anew.
+fn read_few_shot(fewshot: &FewShotArgs, calibrating: bool) -> Result<(Option<Profile>, bool)> {
+    let profile = fewshot.profile.as_deref().map(load_profile).transpose()?;
     if let (Some(p), Some(path), Some(examples)) = (&profile, &fewshot.profile, &fewshot.examples) {
         if p.head.is_some() {
             return Err(Error::Usage(format!(
                 "{} already holds a few-shot head, and --examples {} would replace it; give \
                  one of the two (to learn from both sets of examples, put them in one file and \
                  run failup train on it)",
+                profile_given_as(path),
+                examples.display()
+            )));
+        }
+        if !calibrating {
+            // Its confidence scaling was fitted to zero-shot scores, not the head's.
+            return Err(Error::Usage(format!(
+                "{} holds a calibration of the zero-shot scores, which does not fit the head \
+                 that --examples {} fits; give one of the two, or calibrate that head: failup \
+                 calibrate LABELLED.csv --examples {1} -o profile.json, then --profile \
+                 profile.json",
                 profile_given_as(path),
                 examples.display()
             )));
@@ -263,7 +288,7 @@ const READ_TWICE: &str =
 
 /// Loads the engine and applies `--examples` or `--profile`, as every classifying command does.
 fn load_engine(model: &ModelArgs, fewshot: &FewShotArgs) -> Result<Engine> {
-    let (profile, head) = read_few_shot(fewshot)?;
+    let (profile, head) = read_few_shot(fewshot, false)?;
     let mut engine = Engine::load(&engine_options(model, head))?;
     failup::profile::apply_args(
         &mut engine,

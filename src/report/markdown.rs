@@ -222,10 +222,10 @@ pub fn render(summary: &Summary) -> String {
     if let Some(g) = &summary.groups {
         o += &format!(
             "\n## By {}\n\nShare of each group's classified stories, with counts; largest \
-             groups first. ⚠ marks a small group (fewer than {} stories), whose shares are \
+             groups first. ⚠ marks a small group (fewer than {}), whose shares are \
              unreliable.\n\n",
             code_span(&g.column, false),
-            set.small_group_below
+            super::story_count(set.small_group_below)
         );
         o += &format!("| {} | stories |", escape(&g.column));
         for s in &summary.scenarios {

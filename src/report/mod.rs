@@ -30,6 +30,14 @@ pub use stats::{
     Header, InputInfo, ReportRow, Summary, SummaryBuilder, SummaryOptions, TaxonomyInfo,
 };
 
+/// "1 story", "5 stories": `--min-group-size 1` is a count too.
+fn story_count(n: u64) -> String {
+    match n {
+        1 => "1 story".into(),
+        n => format!("{n} stories"),
+    }
+}
+
 /// A report's format.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Format {

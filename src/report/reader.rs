@@ -606,12 +606,28 @@ impl ClassifiedReader {
                 .as_deref()
                 .map(|r| scenario("runner_up", r))
                 .transpose()?;
-            (
-                confidence,
-                number("margin", raw.margin.as_deref())?,
-                runner_up,
-            )
+            let margin = number("margin", raw.margin.as_deref())?;
+            // Scores are cosines (or a head's probabilities), so two differ by at most 2; a
+            // margin may be negative where the `other` rule overrode a better named scenario.
+            if !(-2.0..=2.0).contains(&margin) {
+                return Err(fail(
+                    "margin",
+                    format!("{margin} is outside -2 to 2, where a difference of two scores lies"),
+                ));
+            }
+            (confidence, margin, runner_up)
         } else {
+            // classify gives a category to every row it reads a story in.
+            if ["ok", "invalid_utf8", "too_long"].contains(&raw.status.as_str()) {
+                return Err(fail(
+                    "category",
+                    format!(
+                        "is empty but the row's status is {}, which classify writes only with \
+                         a category; was the file edited? Classify it again",
+                        raw.status
+                    ),
+                ));
+            }
             (0.0, 0.0, None)
         };
         let tokens = match raw.tokens.as_deref() {
@@ -760,6 +776,25 @@ mod tests {
         assert_eq!(rows[0].group.as_deref(), Some("x"));
         assert_eq!(rows[1].category, None);
         assert_eq!(rows[1].status, "empty");
+    }
+
+    #[test]
+    fn a_row_classify_could_not_have_written_is_refused() {
+        let uncategorised = CSV.replace("a,lost_pitch,0.8000", "a,,0.8000");
+        let e = read(&uncategorised, None).err().unwrap().to_string();
+        assert!(
+            e.contains("t:2") && e.contains("empty but the row's status is ok"),
+            "{e}"
+        );
+        let wide = CSV.replace(",0.1000,", ",-5,");
+        let e = read(&wide, None).err().unwrap().to_string();
+        assert!(
+            e.contains("t:2") && e.contains("-5 is outside -2 to 2"),
+            "{e}"
+        );
+        // The `other` rule can override a better named scenario: its margin is negative.
+        let overridden = CSV.replace(",0.1000,", ",-0.0300,");
+        assert_eq!(read(&overridden, None).unwrap()[0].margin, -0.03);
     }
 
     #[test]

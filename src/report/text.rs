@@ -395,8 +395,13 @@ pub fn render(summary: &Summary, color: bool) -> String {
         }
         if g.groups.iter().any(|r| r.small) {
             o += &p.dim(&format!(
-                "  * small group: fewer than {} classified stories, so its shares are unreliable",
-                set.small_group_below
+                "  * small group: fewer than {} classified {}, so its shares are unreliable",
+                set.small_group_below,
+                if set.small_group_below == 1 {
+                    "story"
+                } else {
+                    "stories"
+                }
             ));
             o.push('\n');
         }
