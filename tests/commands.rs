@@ -1317,7 +1317,10 @@ fn labelled_files_with_repeated_ids_or_stories_are_warned_about() {
             None,
             &[HASHED],
         );
-        assert_eq!(out.status.code(), Some(0), "{command}: {}", stderr(&out));
+        // Five stories this easy leave calibrate's temperature unpinned: it refuses to fit,
+        // after the warnings.
+        let fits = if command == "calibrate" { 2 } else { 0 };
+        assert_eq!(out.status.code(), Some(fits), "{command}: {}", stderr(&out));
         let said = stderr(&out);
         assert!(
             said.contains("twice.csv: 1 id is on more than one row ('a')")

@@ -617,8 +617,8 @@ impl ClassifiedReader {
             }
             (confidence, margin, runner_up)
         } else {
-            // classify gives a category to every row it reads a story in.
-            if ["ok", "invalid_utf8", "too_long"].contains(&raw.status.as_str()) {
+            // classify gives a category to every story it reads without a problem.
+            if raw.status == "ok" {
                 return Err(fail(
                     "category",
                     format!(
