@@ -24,9 +24,11 @@ pub fn cache_dir() -> Option<PathBuf> {
     match std::env::var_os("FAILUP_CACHE_DIR") {
         Some(v) if v == "off" => None,
         Some(v) if !v.is_empty() => Some(PathBuf::from(v)),
+        // The XDG rules ignore a relative path, which would put a cache in every folder.
         _ => std::env::var_os("XDG_CACHE_HOME")
-            .filter(|v| !v.is_empty())
-            .map(|v| PathBuf::from(v).join("failup"))
+            .map(PathBuf::from)
+            .filter(|v| v.is_absolute())
+            .map(|v| v.join("failup"))
             .or_else(|| {
                 std::env::var_os("HOME")
                     .filter(|v| !v.is_empty())
@@ -41,8 +43,9 @@ impl PrototypeCache {
     pub fn new(taxonomy: &Taxonomy, model_identity: &str, dim: usize) -> Option<PrototypeCache> {
         let dir = cache_dir()?;
         let mut h = Sha256::new();
+        // v2: the file ends in a checksum.
         h.update(concat!(
-            "failup-prototypes ",
+            "failup-prototypes v2 ",
             env!("CARGO_PKG_VERSION"),
             "\n"
         ));
@@ -73,11 +76,14 @@ impl PrototypeCache {
         self
     }
 
-    /// The cached embeddings, if present and of the expected shape.
+    /// The cached embeddings, if present, of the expected shape and whole: the file ends in
+    /// the SHA-256 of the numbers before it, so a damaged file (zeros after a crash, flipped
+    /// bits) is embedded again rather than trusted.
     pub fn load(&self, taxonomy: &Taxonomy) -> Option<Vec<Vec<Vec<f32>>>> {
         let bytes = std::fs::read(&self.file).ok()?;
         let total: usize = taxonomy.scenarios.iter().map(|s| s.prototypes.len()).sum();
-        if bytes.len() != total * self.dim * 4 {
+        let (bytes, sum) = bytes.split_at_checked(total * self.dim * 4)?;
+        if sum != Sha256::digest(bytes).as_slice() {
             return None;
         }
         let floats: Vec<f32> = bytes
@@ -94,20 +100,24 @@ impl PrototypeCache {
         )
     }
 
-    /// Stores embeddings; written to a temporary file and renamed, so readers never see half.
+    /// Stores embeddings and their checksum; written to a temporary file, flushed to disk and
+    /// renamed, so readers never see half.
     pub fn store(&self, embeddings: &[Vec<Vec<f32>>]) {
         let Some(dir) = self.file.parent() else {
             return;
         };
-        let bytes: Vec<u8> = embeddings
+        let mut bytes: Vec<u8> = embeddings
             .iter()
             .flatten()
             .flatten()
             .flat_map(|x| x.to_le_bytes())
             .collect();
+        let sum = Sha256::digest(&bytes);
+        bytes.extend_from_slice(&sum);
         let _ = std::fs::create_dir_all(dir).and_then(|_| {
             let mut tmp = tempfile::NamedTempFile::new_in(dir)?;
             tmp.write_all(&bytes)?;
+            tmp.as_file().sync_all()?;
             tmp.persist(&self.file).map_err(|e| e.error)?;
             Ok(())
         });

@@ -634,7 +634,10 @@ fn prototype_embeddings(
     encoder: &Encoder,
 ) -> Result<Vec<Vec<Vec<f32>>>> {
     let dim = encoder.embedder.dim();
-    let identity = model.identity(precision);
+    // A prototype past the model's window is read whole or cut, as --long-text says.
+    let identity = model
+        .identity(precision)
+        .map(|id| format!("{id}\nlong_text={:?}", encoder.long_text));
     let cache = identity
         .and_then(|id| PrototypeCache::new(taxonomy, &id, dim))
         .map(|c| match encoder.embedder.cache_tag() {

@@ -403,6 +403,70 @@ fn prototype_cache_hit_gives_the_same_output_as_a_fresh_computation() {
     assert_eq!(miss.status.code(), Some(0), "{}", stderr(&miss));
     assert_eq!(miss.stdout, hit.stdout);
     assert_eq!(miss.stdout, off.stdout);
+
+    // A file damaged at its full size (zeros, as a crash can leave) fails its checksum: the
+    // prototypes are embedded again and the file rewritten, not trusted.
+    let file = std::fs::read_dir(cache.path())
+        .unwrap()
+        .next()
+        .unwrap()
+        .unwrap()
+        .path();
+    let size = std::fs::metadata(&file).unwrap().len() as usize;
+    std::fs::write(&file, vec![0u8; size]).unwrap();
+    let damaged = failup_env(&root, &args, None, &env);
+    assert_eq!(damaged.stdout, off.stdout, "{}", stderr(&damaged));
+    assert_ne!(std::fs::read(&file).unwrap(), vec![0u8; size], "rewritten");
+
+    // A prototype past the window is read whole or cut, as --long-text says: its own file.
+    let truncate = [&args[..], &["--long-text", "truncate"]].concat();
+    let run = failup_env(&root, &truncate, None, &env);
+    assert_eq!(run.status.code(), Some(0), "{}", stderr(&run));
+    assert_eq!(std::fs::read_dir(cache.path()).unwrap().count(), 2);
+}
+
+/// The tokenizer shapes every prototype's embedding, so a changed tokenizer.json gets a cache
+/// file of its own.
+#[test]
+fn a_changed_tokenizer_is_not_served_cached_prototypes() {
+    let cache = tempfile::tempdir().unwrap();
+    let model = tempfile::tempdir().unwrap();
+    let bundled = repo_path("models/all-MiniLM-L6-v2");
+    std::fs::create_dir(model.path().join("1_Pooling")).unwrap();
+    for file in [
+        "1_Pooling/config.json",
+        "config.json",
+        "model.int8.onnx",
+        "model.onnx",
+        "modules.json",
+        "sentence_bert_config.json",
+    ] {
+        std::os::unix::fs::symlink(bundled.join(file), model.path().join(file)).unwrap();
+    }
+    let tokenizer = model.path().join("tokenizer.json");
+    std::fs::copy(bundled.join("tokenizer.json"), &tokenizer).unwrap();
+    let input = fixture("stories.csv");
+    let args = [
+        "classify",
+        input.to_str().unwrap(),
+        "-q",
+        "--model",
+        model.path().to_str().unwrap(),
+    ];
+    let env = [("FAILUP_CACHE_DIR", cache.path().to_str().unwrap()), HASHED];
+    let files = || std::fs::read_dir(cache.path()).unwrap().count();
+    let run = failup_env(&repo_path(""), &args, None, &env);
+    assert_eq!(run.status.code(), Some(0), "{}", stderr(&run));
+    assert_eq!(files(), 1);
+    let later = std::time::SystemTime::now() + std::time::Duration::from_secs(60);
+    let edited = std::fs::File::options()
+        .append(true)
+        .open(&tokenizer)
+        .unwrap();
+    edited.set_modified(later).unwrap();
+    let run = failup_env(&repo_path(""), &args, None, &env);
+    assert_eq!(run.status.code(), Some(0), "{}", stderr(&run));
+    assert_eq!(files(), 2, "a new key for the changed tokenizer");
 }
 
 #[test]

@@ -98,22 +98,26 @@ struct PoolingConfig {
 }
 
 impl ModelDir {
-    /// A string that changes whenever the weights `precision` runs on change: the folder, the
-    /// precision, the file's size and modification time, the window and the pooling. Caches of
-    /// what the model computed are keyed by it. None when the file cannot be read.
+    /// A string that changes whenever what the model computes with `precision` changes: the
+    /// folder, the precision, the size and modification time of the weights and of the
+    /// tokenizer, the window and the pooling. Caches of what the model computed are keyed by
+    /// it. None when a file cannot be read.
     pub fn identity(&self, precision: Precision) -> Option<String> {
-        let onnx = std::fs::metadata(self.onnx_path(precision)).ok()?;
-        let mtime = onnx
-            .modified()
-            .ok()?
-            .duration_since(std::time::UNIX_EPOCH)
-            .ok()?
-            .as_nanos();
+        let stamp = |path: PathBuf| {
+            let meta = std::fs::metadata(path).ok()?;
+            let mtime = meta
+                .modified()
+                .ok()?
+                .duration_since(std::time::UNIX_EPOCH)
+                .ok()?;
+            Some(format!("{} {}", meta.len(), mtime.as_nanos()))
+        };
+        let onnx = stamp(self.onnx_path(precision))?;
+        let tokenizer = stamp(self.tokenizer_path())?;
         let folder = self.dir.canonicalize().unwrap_or_else(|_| self.dir.clone());
         Some(format!(
-            "{}\n{precision:?}\n{}\n{mtime}\n{}\n{:?}",
+            "{}\n{precision:?}\n{onnx}\n{tokenizer}\n{}\n{:?}",
             folder.display(),
-            onnx.len(),
             self.max_seq_length,
             self.pooling
         ))
