@@ -409,13 +409,16 @@ fn top_k_mean(mut sims: Vec<f32>, k: usize) -> f32 {
 }
 
 /// `T · ln(mean(exp(x / T)))`: the largest value for a small `T`, the mean for a large one;
-/// computed from the largest value so no exponential overflows.
+/// computed from the largest value so no exponential overflows, and as `exp(d) - 1` and
+/// `ln(1 + m)` in f64 so a large `T` still gives the mean (plain `exp` rounds each tiny `d`
+/// to 1, which gave the maximum).
 fn soft_max(values: impl Iterator<Item = f32> + Clone, t: f32) -> f32 {
     let top = values.clone().fold(f32::NEG_INFINITY, f32::max);
-    let (sum, n) = values.fold((0.0f32, 0usize), |(sum, n), x| {
-        (sum + ((x - top) / t).exp(), n + 1)
+    let t = f64::from(t);
+    let (sum, n) = values.fold((0.0f64, 0usize), |(sum, n), x| {
+        (sum + (f64::from(x - top) / t).exp_m1(), n + 1)
     });
-    top + t * (sum / n as f32).ln()
+    (f64::from(top) + t * (sum / n as f64).ln_1p()) as f32
 }
 
 /// Applies the decision rule to per-scenario scores.
@@ -532,6 +535,13 @@ mod tests {
         assert!((soft_max(values.iter().copied(), 1e-3) - 0.5).abs() < 2e-3);
         let mean = values.iter().sum::<f32>() / 3.0;
         assert!((soft_max(values.iter().copied(), 1e3) - mean).abs() < 1e-3);
+        // A temperature far past the scores' scale is the mean too, not the maximum.
+        for t in [1e7, 1e30] {
+            assert!(
+                (soft_max(values.iter().copied(), t) - mean).abs() < 1e-6,
+                "{t}"
+            );
+        }
         let mid = soft_max(values.iter().copied(), 0.05);
         assert!(mid > mean && mid < 0.5, "{mid}");
         assert!((soft_max(std::iter::once(0.3), 0.05) - 0.3).abs() < 1e-6);

@@ -110,7 +110,11 @@ impl<W: Write> RowWriter<W> {
                 while header[own..].contains(&name) {
                     name.insert_str(0, "input_");
                 }
-                header.push(name);
+                // A header cell from the input is input too.
+                header.push(match w.excel_safe {
+                    true => excel_safe(&name),
+                    false => name,
+                });
             }
             w.write_csv_record(&header)?;
         }
@@ -167,13 +171,14 @@ impl<W: Write> RowWriter<W> {
                 rec.push(row.chunks.to_string());
                 rec.push(row.truncated.to_string());
                 rec.push(row.status.as_str().to_string());
+                // A custom taxonomy's advice and an example's id come from files too.
                 rec.push(
-                    v.map(|v| taxonomy.scenarios[v.category].headline.clone())
+                    v.map(|v| safe(&taxonomy.scenarios[v.category].headline))
                         .unwrap_or_default(),
                 );
                 if self.explain {
                     let n = v.and_then(|v| v.nearest.as_ref());
-                    rec.push(n.map(|n| n.id.clone()).unwrap_or_default());
+                    rec.push(n.map(|n| safe(&n.id)).unwrap_or_default());
                     rec.push(n.map(|n| four_decimals(n.similarity)).unwrap_or_default());
                 }
                 rec.extend(row.story.kept.iter().map(|c| safe(c)));

@@ -1180,6 +1180,27 @@ fn formula_cells_are_kept_as_is_unless_excel_safe() {
     // Numbers failup writes itself are never prefixed, even negative margins.
     let margins = safe.col("margin");
     assert!(safe.rows.iter().all(|r| !r[margins].starts_with('\'')));
+
+    // A header cell from the input and a custom taxonomy's advice come from files too.
+    let input = write_input(dir.path(), "head.csv", b"id,=cmd,text\n1,x,Laid off.\n");
+    let builtin = std::fs::read_to_string(repo_path("data/taxonomy.toml")).unwrap();
+    let taxonomy = builtin.replace("headline = \"", "headline = \"=HYPERLINK(1) ");
+    assert_ne!(taxonomy, builtin);
+    std::fs::write(dir.path().join("t.toml"), taxonomy).unwrap();
+    let args = ["-q", "--excel-safe", "--taxonomy", "t.toml"];
+    let safe = classify_env(dir.path(), &input, &args, &[HASHED]);
+    assert_eq!(safe.out.status.code(), Some(0), "{}", stderr(&safe.out));
+    assert!(
+        safe.header.contains(&"'=cmd".to_string()),
+        "{:?}",
+        safe.header
+    );
+    let advice = safe.col("advice");
+    assert!(
+        safe.rows[0][advice].starts_with("'=HYPERLINK(1) "),
+        "{:?}",
+        safe.rows
+    );
 }
 
 fn many_stories(n: usize) -> String {

@@ -290,6 +290,10 @@ impl ClassifiedReader {
                 .flatten(),
         );
         self.refuse_repeated_columns(&headers, skip, read)?;
+        let scored = headers[skip..]
+            .iter()
+            .filter_map(|h| h.strip_prefix("score_"));
+        self.refuse_another_taxonomy(scored.collect(), "score_ columns")?;
         self.kind = Kind::Csv {
             reader: Box::new(reader),
             lines,
@@ -301,6 +305,27 @@ impl ClassifiedReader {
             part,
         };
         Ok(())
+    }
+
+    /// Rows classified under another taxonomy than the report's: their scores name other
+    /// scenarios, and the report would count theirs under the wrong titles and advice (a
+    /// report run without the `--taxonomy` classify had). `scenarios` come from `source`.
+    fn refuse_another_taxonomy(&self, scenarios: Vec<&str>, source: &str) -> Result<()> {
+        let ids = self.taxonomy.ids();
+        let same = scenarios.len() == ids.len() && ids.iter().all(|i| scenarios.contains(i));
+        if scenarios.is_empty() || same {
+            return Ok(());
+        }
+        Err(input_error(
+            &self.name,
+            None,
+            format!(
+                "these rows were classified with the scenarios {} (their {source}), and this \
+                 taxonomy has {}; pass the --taxonomy they were classified with",
+                scenarios.join(", "),
+                ids.join(", ")
+            ),
+        ))
     }
 
     /// A column the report reads, named twice in the header: only an edit makes one (classify
@@ -357,6 +382,9 @@ impl ClassifiedReader {
             .collect();
         if !missing.is_empty() {
             return Err(self.not_classify_output(&missing, &found));
+        }
+        if let Some(Value::Object(scores)) = obj.get("scores") {
+            self.refuse_another_taxonomy(scores.keys().map(String::as_str).collect(), "scores")?;
         }
         let kept: Vec<String> = match obj.get("columns") {
             Some(Value::Object(m)) => m.keys().cloned().collect(),
@@ -795,6 +823,23 @@ mod tests {
         // The `other` rule can override a better named scenario: its margin is negative.
         let overridden = CSV.replace(",0.1000,", ",-0.0300,");
         assert_eq!(read(&overridden, None).unwrap()[0].margin, -0.03);
+    }
+
+    #[test]
+    fn rows_of_another_taxonomy_are_refused() {
+        let csv = "id,category,confidence,runner_up,margin,score_fired,score_other,tokens,\
+                   truncated,status\na,other,0.8,fired,0.1,0.2,0.3,12,false,ok\n";
+        let e = read(csv, None).err().unwrap().to_string();
+        assert!(
+            e.contains("classified with the scenarios fired, other (their score_ columns)")
+                && e.contains("--taxonomy"),
+            "{e}"
+        );
+        let jsonl = "{\"id\":\"a\",\"category\":\"other\",\"confidence\":0.9,\
+            \"runner_up\":\"fired\",\"margin\":0.1,\"scores\":{\"fired\":0.2,\"other\":0.3},\
+            \"tokens\":3,\"truncated\":false,\"status\":\"ok\"}\n";
+        let e = read(jsonl, None).err().unwrap().to_string();
+        assert!(e.contains("(their scores)"), "{e}");
     }
 
     #[test]
