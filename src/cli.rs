@@ -327,14 +327,14 @@ pub struct ModelArgs {
 
     /// Worker threads for tokenization and inference; 0 means one per CPU core (at most
     /// 1024: more threads than cores only add overhead).
-    #[arg(long, env = "FAILUP_THREADS", default_value_t = 0, value_name = "N",
-          value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(0..=1024))]
+    #[arg(long, allow_negative_numbers = true, env = "FAILUP_THREADS", default_value_t = 0, value_name = "N",
+          value_parser = count::<1024>)]
     pub threads: usize,
 
     /// Stories per inference batch (stories are sorted by length before batching). Default:
     /// 2 with rten and amx, 8 with rust-bert, the fastest measured (docs/src/performance.md);
     /// small batches also keep memory low.
-    #[arg(long, env = "FAILUP_BATCH_SIZE", value_name = "N", value_parser = at_least::<1>)]
+    #[arg(long, allow_negative_numbers = true, env = "FAILUP_BATCH_SIZE", value_name = "N", value_parser = at_least::<1>)]
     pub batch_size: Option<u64>,
 
     /// Which weights run. int8: the quantized model, the default wherever it can run (rten,
@@ -468,7 +468,7 @@ pub struct ClassifyArgs {
 
     /// Rows read, length-sorted and checkpointed at a time. Larger chunks pad less; smaller
     /// ones keep less in memory and lose less work to an interruption.
-    #[arg(long, env = "FAILUP_CHUNK_SIZE", default_value_t = CHUNK_SIZE as u64, value_name = "N",
+    #[arg(long, allow_negative_numbers = true, env = "FAILUP_CHUNK_SIZE", default_value_t = CHUNK_SIZE as u64, value_name = "N",
           value_parser = at_least::<1>)]
     pub chunk_size: u64,
 
@@ -633,7 +633,7 @@ pub struct EmbedArgs {
 
     /// Rows read, length-sorted and checkpointed at a time. Larger chunks pad less; smaller
     /// ones keep less in memory and lose less work to an interruption.
-    #[arg(long, env = "FAILUP_CHUNK_SIZE", default_value_t = CHUNK_SIZE as u64, value_name = "N",
+    #[arg(long, allow_negative_numbers = true, env = "FAILUP_CHUNK_SIZE", default_value_t = CHUNK_SIZE as u64, value_name = "N",
           value_parser = at_least::<1>)]
     pub chunk_size: u64,
 
@@ -674,7 +674,7 @@ pub struct EvalArgs {
 
     /// Exit with code 1 when macro-F1 falls below this value, from 0 to 1 (a gate for CI
     /// pipelines).
-    #[arg(long, value_name = "X", value_parser = parse_fraction)]
+    #[arg(long, allow_negative_numbers = true, value_name = "X", value_parser = parse_fraction)]
     pub min_macro_f1: Option<f64>,
 
     /// No progress bar on stderr.
@@ -686,7 +686,7 @@ pub struct EvalArgs {
 
     /// Stratified K-fold cross-validation of the few-shot method on INPUT itself: each fold
     /// is scored by a head fitted on the prototypes and the other folds (never on itself).
-    #[arg(long, value_name = "K", value_parser = at_least::<2>)]
+    #[arg(long, allow_negative_numbers = true, value_name = "K", value_parser = at_least::<2>)]
     pub cv: Option<u64>,
 
     /// Accepted for clarity with --cv (the examples come from INPUT itself).
@@ -694,11 +694,13 @@ pub struct EvalArgs {
     pub examples_from_self: bool,
 
     /// Seed for the --cv fold assignment.
-    #[arg(long, default_value_t = 42, value_name = "N", requires = "cv")]
+    #[arg(long, allow_negative_numbers = true, default_value_t = 42, value_name = "N", requires = "cv",
+          value_parser = at_least::<0>)]
     pub seed: u64,
 
     /// List the N most confident mistakes with their text.
-    #[arg(long, default_value_t = 0, value_name = "N")]
+    #[arg(long, allow_negative_numbers = true, default_value_t = 0, value_name = "N",
+          value_parser = count::<{ usize::MAX }>)]
     pub errors: usize,
 
     #[command(flatten)]
@@ -735,12 +737,12 @@ pub struct ReportArgs {
     /// Representative and least certain stories shown per scenario. Default: 3; 0 leaves the
     /// stories out, for a report without any story's words. A summary (`--summary-out`) keeps
     /// the 3 it was made with.
-    #[arg(long, value_name = "N")]
+    #[arg(long, allow_negative_numbers = true, value_name = "N", value_parser = count::<{ usize::MAX }>)]
     pub top: Option<usize>,
 
     /// Groups with fewer classified stories than this are flagged as small. Default: 20. A
     /// summary (`--summary-out`) keeps the line it was made with.
-    #[arg(long, value_name = "N")]
+    #[arg(long, allow_negative_numbers = true, value_name = "N", value_parser = at_least::<0>)]
     pub min_group_size: Option<u64>,
 
     /// Colour in the text format: auto (only on a terminal), always or never. NO_COLOR set
@@ -766,7 +768,7 @@ pub struct BenchArgs {
     pub input: Option<PathBuf>,
 
     /// Timed passes over the input (after one warm-up); the figures are median, min and max.
-    #[arg(long, default_value_t = 3, value_name = "R",
+    #[arg(long, allow_negative_numbers = true, default_value_t = 3, value_name = "R",
           value_parser = at_least::<1>)]
     pub repeat: u64,
 
@@ -841,9 +843,24 @@ fn at_least<const MIN: u64>(s: &str) -> Result<u64, String> {
     let n: u64 = s
         .trim()
         .parse()
-        .map_err(|_| format!("`{s}` is not a whole number of at least {MIN}"))?;
+        .map_err(|e: std::num::ParseIntError| match e.kind() {
+            std::num::IntErrorKind::PosOverflow => format!("`{s}` is too large a number"),
+            _ if MIN == 0 => format!("`{s}` is not a whole number (0 or more)"),
+            _ => format!("`{s}` is not a whole number of at least {MIN}"),
+        })?;
     match n >= MIN {
         true => Ok(n),
         false => Err(format!("it must be at least {MIN}")),
+    }
+}
+
+/// A count (`--top`, `--errors`, `--threads`), refused in words: the standard parser says
+/// "invalid digit found in string" to `-1`.
+fn count<const MAX: usize>(s: &str) -> Result<usize, String> {
+    let n =
+        usize::try_from(at_least::<0>(s)?).map_err(|_| format!("`{s}` is too large a number"))?;
+    match n <= MAX {
+        true => Ok(n),
+        false => Err(format!("it must be at most {MAX}")),
     }
 }

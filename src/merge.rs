@@ -461,8 +461,8 @@ fn record_bytes(record: &csv::ByteRecord, name: &str) -> Result<Vec<u8>> {
 
 fn different_columns(a: &Path, b: &Path) -> Error {
     refused(format!(
-        "{} and {} were written with different columns or formats (was one run with --explain, \
-         --keep-columns or --format jsonl, or by another command?)",
+        "{} and {} were written with different columns or formats (was one run with another \
+         --taxonomy, --explain, --keep-columns or --format jsonl, or by another command?)",
         a.display(),
         b.display()
     ))

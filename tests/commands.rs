@@ -295,6 +295,20 @@ fn bf16_cpu_classifies_like_fp32() {
     assert_eq!(bf16, category("fp32"));
 }
 
+/// `models prepare --backend amx` checks what the engine can run here: on a CPU with AVX-512
+/// BF16 but no AMX tiles it said bf16 would run, then failed on fp32 with exit 2.
+#[test]
+#[ignore = "needs a CPU with AMX or AVX-512 BF16"]
+fn bf16_cpu_models_prepare_for_the_amx_engine_succeeds() {
+    let out = failup(&["models", "prepare", "--backend", "amx"]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("on the amx engine in"),
+        "{}",
+        stderr(&out)
+    );
+}
+
 /// `failup embed` with no flags writes the reference's vectors for every fixture text, the
 /// ones past the model's 256-token window included: it reads a story's first window as the
 /// reference does (its chunked average differed, cosine 0.88 for a 744-token story).
@@ -1059,6 +1073,44 @@ fn a_bad_value_from_the_environment_names_its_variable() {
         !stderr(&typed).contains("environment"),
         "{}",
         stderr(&typed)
+    );
+}
+
+/// A negative or huge count is refused in words: clap took `-1` for a flag and suggested
+/// `-- -1`, and the standard parser said "invalid digit found in string".
+#[test]
+fn negative_and_huge_counts_are_refused_in_words() {
+    let cases: [(&[&str], &str); 5] = [
+        (
+            &["--threads", "-1"],
+            "`-1` is not a whole number (0 or more)",
+        ),
+        (&["--threads", "2000"], "it must be at most 1024"),
+        (
+            &["--batch-size", "-3"],
+            "`-3` is not a whole number of at least 1",
+        ),
+        (
+            &["--batch-size", "99999999999999999999"],
+            "`99999999999999999999` is too large a number",
+        ),
+        (
+            &["--chunk-size", "-1"],
+            "`-1` is not a whole number of at least 1",
+        ),
+    ];
+    for (flags, says) in cases {
+        let args = [&["classify", "in.csv"][..], flags].concat();
+        let out = failup(&args);
+        assert_eq!(out.status.code(), Some(2), "{flags:?}");
+        assert!(stderr(&out).contains(says), "{flags:?}: {}", stderr(&out));
+        assert!(!stderr(&out).contains("-- -"), "{}", stderr(&out));
+    }
+    let out = failup(&["eval", "in.csv", "--errors", "-2"]);
+    assert!(
+        stderr(&out).contains("`-2` is not a whole number (0 or more)"),
+        "{}",
+        stderr(&out)
     );
 }
 

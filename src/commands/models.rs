@@ -60,8 +60,21 @@ fn run_prepare(args: PrepareArgs) -> Result<()> {
         );
         Ok::<_, failup::Error>(engine.precision)
     };
-    if load(None)? != Precision::Fp32 {
-        load(Some(Precision::Fp32))?;
+    match (load(None), backend) {
+        // Without tiles the AMX engine's fp32 cannot run, but its bf16 mode may.
+        (Err(fp32), Backend::Amx) => {
+            load(Some(Precision::Bf16)).map_err(|_| fp32)?;
+            eprintln!(
+                "failup: on this CPU the AMX engine runs bf16 only (fp32 needs AMX tiles): give \
+                 --precision bf16 with --backend amx"
+            );
+        }
+        (Ok(precision), _) if precision != Precision::Fp32 => {
+            load(Some(Precision::Fp32))?;
+        }
+        (loaded, _) => {
+            loaded?;
+        }
     }
     Ok(())
 }

@@ -79,15 +79,20 @@ pub enum ColorChoice {
 
 impl ColorChoice {
     /// Decides for output going to a terminal (`tty`) or not: never with NO_COLOR set (to
-    /// anything but the empty string), never when `Never`, otherwise on a terminal or when
-    /// `Always`.
+    /// anything but the empty string), never when `Never`, otherwise when `Always`, or on a
+    /// terminal that is not `TERM=dumb` (which shows escape codes as text).
     pub fn enabled(self, tty: bool) -> bool {
         let no_color = std::env::var_os("NO_COLOR").is_some_and(|v| !v.is_empty());
+        let dumb = std::env::var_os("TERM").is_some_and(|t| t == "dumb");
+        self.decide(tty, no_color, dumb)
+    }
+
+    fn decide(self, tty: bool, no_color: bool, dumb: bool) -> bool {
         !no_color
             && match self {
                 ColorChoice::Never => false,
                 ColorChoice::Always => true,
-                ColorChoice::Auto => tty,
+                ColorChoice::Auto => tty && !dumb,
             }
     }
 }
@@ -248,6 +253,15 @@ pub(crate) fn group_label(value: &str) -> &str {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn colour_is_off_for_a_dumb_terminal_unless_forced() {
+        assert!(ColorChoice::Auto.decide(true, false, false));
+        assert!(!ColorChoice::Auto.decide(true, false, true), "TERM=dumb");
+        assert!(ColorChoice::Always.decide(false, false, true));
+        assert!(!ColorChoice::Always.decide(true, true, false), "NO_COLOR");
+        assert!(!ColorChoice::Never.decide(true, false, false));
+    }
 
     #[test]
     fn rfc3339_of_known_instants() {
