@@ -59,6 +59,10 @@ pub struct Profile {
     pub calibration_sha256: Vec<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub calibration_rows: Option<usize>,
+    /// The [`story_key`] of each story the calibration was fitted on, sorted: `eval` finds
+    /// them again in any file, as it finds a head's examples by their embeddings.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub calibration_stories: Vec<String>,
     pub calibration: Option<Calibration>,
     pub head: Option<Head>,
     pub examples: Vec<StoredExample>,
@@ -98,6 +102,12 @@ pub fn weights_sha256(model: &ModelDir, precision: crate::embed::Precision) -> R
         h.update(&bytes);
     }
     Ok(hex::encode(h.finalize()))
+}
+
+/// The first 16 hex digits of the SHA-256 of a story's text, spaces at its ends aside: enough
+/// to know a story again, in a few bytes per story.
+pub fn story_key(text: &str) -> String {
+    hex::encode(&Sha256::digest(text.trim().as_bytes())[..8])
 }
 
 /// SHA-256 of a file, read in pieces: a merged part can be larger than memory allows.
@@ -358,6 +368,7 @@ impl Profile {
             training_rows: rows,
             calibration_sha256: Vec::new(),
             calibration_rows: None,
+            calibration_stories: Vec::new(),
             calibration: None,
             head: None,
             examples: Vec::new(),

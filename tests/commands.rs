@@ -476,6 +476,44 @@ fn calibrate_refuses_a_temperature_the_stories_do_not_pin_down() {
     assert!(!dir.path().join("p.json").exists());
 }
 
+/// A calibration scored on its own stories overstates itself, in whatever file they come
+/// again: known by their texts, not only by the file's bytes.
+#[test]
+fn eval_finds_a_calibrations_own_stories_in_another_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let labelled = std::fs::read_to_string(fixture("labelled.csv")).unwrap();
+    std::fs::write(dir.path().join("cal.csv"), &labelled).unwrap();
+    let out = failup_env(
+        dir.path(),
+        &["calibrate", "cal.csv", "-o", "cal.json", "-q"],
+        None,
+        &[HASHED],
+    );
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    // The same stories less one, and one new one, saved with other line ends.
+    let mut lines: Vec<&str> = labelled.lines().collect();
+    lines.pop();
+    lines.push("n1,other,The office moved across town and my commute doubled.");
+    std::fs::write(dir.path().join("edited.csv"), lines.join("\r\n")).unwrap();
+    let eval = ["eval", "edited.csv", "--profile", "cal.json", "-q"];
+    let out = failup_env(dir.path(), &eval, None, &[HASHED]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains(
+            "5 of the 6 stories in edited.csv are among the 6 the calibration of --profile \
+             cal.json was fitted on"
+        ),
+        "{}",
+        stderr(&out)
+    );
+    let fresh = "id,label,text\nn1,other,The office moved across town.\n\
+                 n2,lost_pitch,We lost the bid I led to a rival.\n";
+    std::fs::write(dir.path().join("fresh.csv"), fresh).unwrap();
+    let eval = ["eval", "fresh.csv", "--profile", "cal.json", "-q"];
+    let out = failup_env(dir.path(), &eval, None, &[HASHED]);
+    assert!(!stderr(&out).contains("fitted on"), "{}", stderr(&out));
+}
+
 /// A trained profile's head is not silently replaced by --examples, and eval names what it
 /// scored: a calibration-only profile is zero-shot.
 #[test]

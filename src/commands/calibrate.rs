@@ -182,6 +182,13 @@ pub fn run(args: CalibrateArgs) -> Result<()> {
     }
     profile.calibration_sha256 = hashes;
     profile.calibration_rows = Some(data.len());
+    let mut keys: Vec<String> = rows
+        .iter()
+        .map(|r| failup::profile::story_key(&r.1))
+        .collect();
+    keys.sort_unstable();
+    keys.dedup();
+    profile.calibration_stories = keys;
     profile.save(&args.output)?;
     let quiet = args.quiet;
     if !quiet {

@@ -73,6 +73,44 @@ fn warn_of_examples_in_input(engine: &Engine, embedded: &[Labelled], args: &Eval
     );
 }
 
+/// The stories a profile's calibration was fitted on, found among INPUT's word for word (a
+/// part of the file it was fitted on, or that file edited), so confidences and an `other`
+/// rule scored on their own fitting data are not taken for honest ones.
+fn warn_of_calibration_stories_in_input(
+    profile: Option<&Profile>,
+    rows: &[(String, String, usize)],
+    args: &EvalArgs,
+) {
+    let Some(profile) = profile.filter(|p| !p.calibration_stories.is_empty()) else {
+        return;
+    };
+    let fitted: std::collections::HashSet<&str> = profile
+        .calibration_stories
+        .iter()
+        .map(String::as_str)
+        .collect();
+    let seen = rows
+        .iter()
+        .filter(|r| fitted.contains(failup::profile::story_key(&r.1).as_str()))
+        .count();
+    if seen == 0 {
+        return;
+    }
+    let source = args
+        .fewshot
+        .profile
+        .as_deref()
+        .map_or_else(|| "--profile".into(), super::profile_given_as);
+    eprintln!(
+        "warning: {seen} of the {} stories in {} are among the {} the calibration of {source} \
+         was fitted on, so its confidences and `other` rule are scored on what they were fitted \
+         to and these figures overstate it; score it on stories it has not seen",
+        rows.len(),
+        args.input.display(),
+        fitted.len()
+    );
+}
+
 /// Stratified folds spread each scenario over the folds; a scenario with fewer stories than
 /// folds is missing from some held-out folds, and one with a single story is missing from the
 /// training folds that score it, so its figures say little.
@@ -143,6 +181,9 @@ pub fn run(args: EvalArgs) -> Result<ExitCode> {
         args.columns.dialect(),
     )?;
     super::warn_of_repeats(&args.input, &rows);
+    if !fitted_on_input {
+        warn_of_calibration_stories_in_input(profile.as_ref(), &rows, &args);
+    }
     if !args.quiet {
         eprintln!("embedding {} labelled stories…", rows.len());
     }
