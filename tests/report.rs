@@ -950,3 +950,27 @@ fn text_columns_line_up_with_long_labels_and_wide_characters() {
     assert!(widths.windows(2).all(|w| w[0] == w[1]), "{group_lines:#?}");
     assert!(text.contains("a very long team name a ver… *"), "{text}");
 }
+
+/// Group values typed two ways (`Sales`, ` Sales`, `sales`) are counted apart, as the data
+/// says, and look alike in a table: the report warns, naming them.
+#[test]
+fn groups_that_differ_only_in_case_or_end_spaces_are_warned_about() {
+    let dir = tempfile::tempdir().unwrap();
+    let csv = "id,category,confidence,runner_up,margin,tokens,truncated,status,team\n\
+               a,lost_pitch,0.8,other,0.1,12,false,ok,Sales\n\
+               b,lost_pitch,0.8,other,0.1,12,false,ok, Sales\n\
+               c,other,0.8,lost_pitch,0.1,12,false,ok,sales\n\
+               d,other,0.8,lost_pitch,0.1,12,false,ok,ops\n";
+    std::fs::write(dir.path().join("g.csv"), csv).unwrap();
+    let args = ["report", "g.csv", "--group-by", "team", "--format", "json"];
+    let out = failup_in(dir.path(), &args, None);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let report: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(report["groups"]["groups"].as_array().unwrap().len(), 4);
+    let said = stderr(&out);
+    assert!(
+        said.contains("the groups ' Sales', 'Sales', 'sales' differ only in case"),
+        "{said}"
+    );
+    assert!(!said.contains("'ops'"), "{said}");
+}

@@ -334,8 +334,10 @@ fn write_summaries(
         .map(report::Format::from)
         .or_else(|| report::Format::from_path(path))
         .unwrap_or(report::Format::Text);
+    let summary = builder.finish(header);
+    super::warn_of_look_alike_groups(&summary);
     report::write_report(
-        &builder.finish(header),
+        &summary,
         path,
         format,
         report::ColorChoice::Auto,

@@ -196,6 +196,26 @@ fn warn_of_repeats(file: &std::path::Path, rows: &[(String, String, usize)]) {
     }
 }
 
+/// Warns of group values a report keeps apart that differ only in case or end spaces.
+fn warn_of_look_alike_groups(summary: &failup::report::Summary) {
+    use failup::input::printable;
+    let alike = summary.look_alike_groups();
+    for values in alike.iter().take(5) {
+        let shown: Vec<String> = values
+            .iter()
+            .map(|v| format!("'{}'", printable(v)))
+            .collect();
+        eprintln!(
+            "warning: the groups {} differ only in case or in spaces at their ends, and the \
+             report counts them apart; make them alike in the input to count them as one",
+            shown.join(", ")
+        );
+    }
+    if alike.len() > 5 {
+        eprintln!("warning: {} more sets of such groups", alike.len() - 5);
+    }
+}
+
 /// Says which scenarios a head's examples leave out: the head learns those from the
 /// prototypes alone, which a user who meant to teach it every scenario should know.
 fn warn_of_missing_scenarios(taxonomy: &failup::taxonomy::Taxonomy, examples: &[Labelled]) {

@@ -20,6 +20,7 @@ pub fn run(args: ReportArgs) -> Result<()> {
         ReportInput::Summary(summary) => {
             refuse_changes_to_a_summary(&args)?;
             let summary = summary.finish(&taxonomy, &taxonomy_info)?;
+            super::warn_of_look_alike_groups(&summary);
             return report::write_report(
                 &summary,
                 &args.output,
@@ -64,6 +65,7 @@ pub fn run(args: ReportArgs) -> Result<()> {
         report::input_display_name(&args.input),
     );
     let summary = builder.finish(header);
+    super::warn_of_look_alike_groups(&summary);
     report::write_report(
         &summary,
         &args.output,

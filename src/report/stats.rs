@@ -179,6 +179,23 @@ pub struct Summary {
     pub groups: Option<GroupTable>,
 }
 
+impl Summary {
+    /// Group values that differ only in case or in spaces at their ends (`Sales`, ` sales`):
+    /// most often one group typed two ways, which the report keeps apart and which look alike
+    /// in a table.
+    pub fn look_alike_groups(&self) -> Vec<Vec<&str>> {
+        let Some(table) = &self.groups else {
+            return Vec::new();
+        };
+        let mut alike: BTreeMap<String, Vec<&str>> = BTreeMap::new();
+        for group in &table.groups {
+            let key = group.value.trim().to_lowercase();
+            alike.entry(key).or_default().push(&group.value);
+        }
+        alike.into_values().filter(|v| v.len() > 1).collect()
+    }
+}
+
 /// Enough to reproduce the report.
 #[derive(Debug, Clone, Serialize, PartialEq)]
 pub struct Header {
