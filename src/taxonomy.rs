@@ -5,7 +5,7 @@
 //! the classifier: unknown keys, empty lists or texts, duplicate ids, bad settings and a
 //! missing `other` scenario are all errors that name the line.
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::ops::Range;
 use std::path::Path;
 
@@ -195,6 +195,9 @@ impl Taxonomy {
         }
 
         let mut seen = HashSet::new();
+        // Each prototype's text, trimmed, and its scenario: one in two scenarios ties them on
+        // every story like it, and one given twice counts twice.
+        let mut prototypes: HashMap<String, String> = HashMap::new();
         let mut scenarios = Vec::new();
         for s in raw.scenario.into_inner() {
             let id = s.id.get_ref();
@@ -237,6 +240,22 @@ impl Taxonomy {
                     return Err(fail(
                         Some(list.span()),
                         format!("scenario '{id}': {key} has an empty entry"),
+                    ));
+                }
+            }
+            for p in s.prototypes.get_ref() {
+                if let Some(first) = prototypes.insert(p.trim().to_string(), id.clone()) {
+                    let place = match first == *id {
+                        true => "twice in this scenario".to_string(),
+                        false => format!("in scenario '{first}' too"),
+                    };
+                    return Err(fail(
+                        Some(s.prototypes.span()),
+                        format!(
+                            "scenario '{id}': the prototype \"{}\" is given {place}; give each \
+                             prototype once, in the scenario it belongs to",
+                            p.trim()
+                        ),
                     ));
                 }
             }
@@ -434,6 +453,18 @@ prototypes = ["p3"]
         let bad = GOOD.replace("prototypes = [\"p1\", \"p2\"]", "prototypes = []");
         let e = err_of(&bad);
         assert!(e.contains("t.toml:14") && e.contains("empty list"), "{e}");
+    }
+
+    #[test]
+    fn a_prototype_given_twice_names_its_line_and_scenarios() {
+        let across = GOOD.replace("prototypes = [\"p3\"]", "prototypes = [\" p1\"]");
+        let e = err_of(&across);
+        assert!(
+            e.contains("t.toml:22") && e.contains("\"p1\" is given in scenario 'a' too"),
+            "{e}"
+        );
+        let within = GOOD.replace("[\"p1\", \"p2\"]", "[\"p1\", \"p1\"]");
+        assert!(err_of(&within).contains("twice in this scenario"));
     }
 
     #[test]
