@@ -443,7 +443,8 @@ pub struct ClassifyArgs {
     #[command(flatten)]
     pub columns: ColumnArgs,
 
-    /// Input columns to copy into the output, comma-separated (e.g. team,year).
+    /// Input columns to copy into the output, comma-separated (e.g. team,year); a column whose
+    /// name holds a comma is found from its pieces.
     #[arg(
         long,
         value_delimiter = ',',

@@ -410,6 +410,25 @@ impl CsvStart {
     }
 }
 
+/// `--keep-columns` is split at commas, so a column whose name holds one arrives in pieces:
+/// pieces that are no column, and join back (with their commas) into one, are joined.
+fn rejoin_split_names(names: &[String], headers: &[String]) -> Vec<String> {
+    let mut out = Vec::with_capacity(names.len());
+    let mut i = 0;
+    while i < names.len() {
+        let taken = match headers.contains(&names[i]) {
+            true => 1,
+            false => (i + 2..=names.len())
+                .rev()
+                .find(|&j| headers.contains(&names[i..j].join(",")))
+                .map_or(1, |j| j - i),
+        };
+        out.push(names[i..i + taken].join(","));
+        i += taken;
+    }
+    out
+}
+
 /// A header must name its columns, each once; a column with an empty header cell is named for
 /// its place ([`name_unnamed_columns`]).
 fn check_headers(
@@ -544,6 +563,7 @@ impl ColumnIndex {
                 .filter(|i| !used.contains(&Some(*i)))
                 .collect(),
             KeepColumns::Named(names) => {
+                let names = &rejoin_split_names(names, &headers);
                 if let Some(twice) = names
                     .iter()
                     .enumerate()
@@ -2099,6 +2119,18 @@ mod tests {
             e.contains("t.csv:1") && e.contains("'text'") && e.contains("twice"),
             "{e}"
         );
+    }
+
+    #[test]
+    fn a_kept_column_named_with_a_comma_is_found_from_its_pieces() {
+        let headers = ["id", "text", "team, region", "year"].map(String::from);
+        let names = ["team", " region", "year"].map(String::from);
+        assert_eq!(
+            rejoin_split_names(&names, &headers),
+            ["team, region", "year"]
+        );
+        let unknown = ["team", "nope"].map(String::from);
+        assert_eq!(rejoin_split_names(&unknown, &headers), unknown);
     }
 
     #[test]
