@@ -563,7 +563,7 @@ impl ColumnIndex {
                 .filter(|i| !used.contains(&Some(*i)))
                 .collect(),
             KeepColumns::Named(names) => {
-                let names = &rejoin_split_names(names, &headers);
+                let names = &rejoin_split_names(names, headers);
                 if let Some(twice) = names
                     .iter()
                     .enumerate()
