@@ -974,3 +974,26 @@ fn groups_that_differ_only_in_case_or_end_spaces_are_warned_about() {
     );
     assert!(!said.contains("'ops'"), "{said}");
 }
+
+/// Two outputs joined by hand count their stories twice: the report still counts every row,
+/// and says how many repeat an id.
+#[test]
+fn rows_repeating_an_id_are_counted_and_warned_about() {
+    let dir = tempfile::tempdir().unwrap();
+    let one = std::fs::read_to_string(fixture("report_classified.csv")).unwrap();
+    let body: Vec<&str> = one.lines().skip(1).collect();
+    std::fs::write(dir.path().join("twice.csv"), format!("{one}{}\n", body[0])).unwrap();
+    let out = failup_in(
+        dir.path(),
+        &["report", "twice.csv", "--format", "json"],
+        None,
+    );
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let report: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(report["totals"]["rows"], body.len() + 1, "{report}");
+    assert!(
+        stderr(&out).contains("1 row of twice.csv repeats an id seen earlier"),
+        "{}",
+        stderr(&out)
+    );
+}

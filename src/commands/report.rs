@@ -48,8 +48,26 @@ pub fn run(args: ReportArgs) -> Result<()> {
                 .unwrap_or(report::stats::DEFAULT_MIN_GROUP_SIZE),
         },
     );
+    // Hashes of the ids seen, to count repeats in bounded memory (8 bytes a row).
+    let mut ids = std::collections::HashSet::new();
+    let mut repeats = 0u64;
     while let Some(row) = reader.next_row()? {
+        repeats += u64::from(!ids.insert(id_hash(&row.id)));
         builder.add(row);
+    }
+    if repeats > 0 {
+        eprintln!(
+            "warning: {} of {} {} an id seen earlier, and each is counted; if outputs were \
+             joined by hand, `failup merge` puts a sharded run's parts together and refuses \
+             overlaps",
+            if repeats == 1 {
+                "1 row".to_string()
+            } else {
+                format!("{repeats} rows")
+            },
+            source.name(),
+            if repeats == 1 { "repeats" } else { "repeat" }
+        );
     }
     if reader.read_a_shard_part() {
         eprintln!(
@@ -73,6 +91,13 @@ pub fn run(args: ReportArgs) -> Result<()> {
         args.color.into(),
         Some(&source),
     )
+}
+
+fn id_hash(id: &str) -> u64 {
+    use std::hash::{DefaultHasher, Hash, Hasher};
+    let mut h = DefaultHasher::new();
+    id.hash(&mut h);
+    h.finish()
 }
 
 /// A summary is rendered as it was made: the flags that would change it are refused.
