@@ -240,13 +240,12 @@ impl Story {
             })
             .collect();
         (!columns.is_empty()).then(|| {
-            let noun = if columns.len() == 1 {
-                "column"
-            } else {
-                "columns"
+            let (noun, verb) = match columns.len() {
+                1 => ("column", "was"),
+                _ => ("columns", "were"),
             };
             format!(
-                "{noun} {} held more than 1 MiB and was cut there",
+                "{noun} {} held more than 1 MiB and {verb} cut there",
                 columns.join(" and ")
             )
         })
@@ -354,21 +353,17 @@ impl NulPattern {
         if !line.contains(&0) {
             return None;
         }
-        // The line may end inside a code unit, or start one byte into the file's first one.
+        // ASCII's high byte is NUL, on one side of each code unit; other scripts' code units
+        // hold few NULs, and those may fall on either side (U+4E00 is 00 4E in UTF-16LE).
         let head = &line[..line.len().min(512)];
-        let share = |parity: usize| {
-            let nuls = head
-                .iter()
-                .skip(parity)
-                .step_by(2)
-                .filter(|&&b| b == 0)
-                .count();
-            nuls as f64 / head.len().div_ceil(2).max(1) as f64
+        let nuls = |parity: usize| {
+            let n = head.iter().skip(parity).step_by(2).filter(|&&b| b == 0);
+            n.count()
         };
-        let (even, odd) = (share(0), share(1));
-        Some(if odd >= 0.8 && even <= 0.2 {
+        let (even, odd) = (nuls(0), nuls(1));
+        Some(if odd >= 4 * even {
             NulPattern::Utf16Le
-        } else if even >= 0.8 && odd <= 0.2 {
+        } else if even >= 4 * odd {
             NulPattern::Utf16Be
         } else {
             NulPattern::Binary
@@ -411,18 +406,16 @@ impl CsvStart {
 }
 
 /// `--keep-columns` is split at commas, so a column whose name holds one arrives in pieces:
-/// pieces that are no column, and join back (with their commas) into one, are joined.
+/// the most pieces that join back (with their commas) into a column's name are joined, even
+/// where the first piece names a column too (`team` beside `team, region`).
 fn rejoin_split_names(names: &[String], headers: &[String]) -> Vec<String> {
     let mut out = Vec::with_capacity(names.len());
     let mut i = 0;
     while i < names.len() {
-        let taken = match headers.contains(&names[i]) {
-            true => 1,
-            false => (i + 2..=names.len())
-                .rev()
-                .find(|&j| headers.contains(&names[i..j].join(",")))
-                .map_or(1, |j| j - i),
-        };
+        let taken = (i + 2..=names.len())
+            .rev()
+            .find(|&j| headers.contains(&names[i..j].join(",")))
+            .map_or(1, |j| j - i);
         out.push(names[i..i + taken].join(","));
         i += taken;
     }
@@ -1898,6 +1891,16 @@ mod tests {
             .unwrap()
             .to_string();
         assert!(e.contains("iconv -f UTF-16LE"), "{e}");
+        // A header in another script has few NULs, on one side still.
+        let cjk: Vec<u8> = "编号,故事,团队\n1,我被解雇了,销售\n"
+            .encode_utf16()
+            .flat_map(u16::to_le_bytes)
+            .collect();
+        let e = reader_bytes(cjk, &Columns::default(), Dialect::default())
+            .err()
+            .unwrap()
+            .to_string();
+        assert!(e.contains("iconv -f UTF-16LE"), "{e}");
     }
 
     #[test]
@@ -2123,11 +2126,16 @@ mod tests {
 
     #[test]
     fn a_kept_column_named_with_a_comma_is_found_from_its_pieces() {
-        let headers = ["id", "text", "team, region", "year"].map(String::from);
+        let headers = ["id", "text", "team", "team, region", "year"].map(String::from);
         let names = ["team", " region", "year"].map(String::from);
         assert_eq!(
             rejoin_split_names(&names, &headers),
             ["team, region", "year"]
+        );
+        let both = ["team", "team", " region"].map(String::from);
+        assert_eq!(
+            rejoin_split_names(&both, &headers),
+            ["team", "team, region"]
         );
         let unknown = ["team", "nope"].map(String::from);
         assert_eq!(rejoin_split_names(&unknown, &headers), unknown);

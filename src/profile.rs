@@ -160,7 +160,9 @@ pub fn read_labelled(
         }
         for story in chunk {
             let no_label = story.label.as_deref().is_none_or(|l| l.trim().is_empty());
-            if no_label && is_blank(&story.text) && !story.is_malformed() {
+            // A row numbered for want of an id column has no id cell to be empty.
+            let no_id = story.id.trim().is_empty() || reader.id_column().is_none();
+            if no_label && no_id && is_blank(&story.text) && !story.is_malformed() {
                 blank_rows.1 = if blank_rows.0 == 0 {
                     story.line
                 } else {
@@ -199,8 +201,8 @@ pub fn read_labelled(
     }
     if blank_rows.0 > 0 {
         eprintln!(
-            "warning: {}:{}: {} with neither a label nor a text passed over (the first on \
-             this line; spreadsheets export such rows below their data)",
+            "warning: {}:{}: {} with no id, label or text passed over (the first on this \
+             line; spreadsheets export such rows below their data)",
             reader.name(),
             blank_rows.1,
             match blank_rows.0 {
@@ -437,8 +439,8 @@ impl Profile {
                 file: name.clone(),
                 line: None,
                 column: None,
-                problem: "not a failup profile: that is a JSON object with a whole-number \
-                          \"format\" (and the head or calibration), as failup train and failup \
+                problem: "not a failup profile, which is a JSON object with a whole-number \
+                          \"format\" (and a head or a calibration), as failup train and failup \
                           calibrate write it"
                     .into(),
             });

@@ -169,7 +169,7 @@ fn labelled_files_pass_over_rows_with_neither_label_nor_text() {
     let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(report["n"], 2, "{report}");
     assert!(
-        stderr(&out).contains("sheet.csv:4: 2 rows with neither a label nor a text passed over"),
+        stderr(&out).contains("sheet.csv:4: 2 rows with no id, label or text passed over"),
         "{}",
         stderr(&out)
     );
@@ -182,6 +182,12 @@ fn labelled_files_pass_over_rows_with_neither_label_nor_text() {
         "{}",
         stderr(&out)
     );
+    // An id with neither label nor text is an omission to fix, not a spreadsheet's blank row.
+    let csv = "id,label,text\n1,other,I was laid off\nl2,,\n";
+    std::fs::write(dir.path().join("omitted.csv"), csv).unwrap();
+    let out = failup_env(dir.path(), &["eval", "omitted.csv", "-q"], None, &[HASHED]);
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    assert!(stderr(&out).contains("omitted.csv:3"), "{}", stderr(&out));
 }
 
 /// A profile path that fails to load, from FAILUP_PROFILE, is blamed on the variable: the user
@@ -453,6 +459,35 @@ fn calibrate_to_standard_output_writes_a_profile_that_loads() {
     assert!(!stderr(&out).contains("other rule"), "{}", stderr(&out));
 }
 
+/// A head calibrated on the very stories it learned from gets them all right: the refusal
+/// says so, rather than asking for more stories.
+#[test]
+fn calibrating_a_head_on_its_own_examples_is_refused_saying_why() {
+    let dir = tempfile::tempdir().unwrap();
+    let examples = fixture("fewshot_examples.csv");
+    let examples = examples.to_str().unwrap();
+    let train = ["train", examples, "-o", "head.json", "-q"];
+    let out = failup_env(dir.path(), &train, None, &[HASHED]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let calibrate = [
+        "calibrate",
+        examples,
+        "--profile",
+        "head.json",
+        "-o",
+        "h2.json",
+        "-q",
+    ];
+    let out = failup_env(dir.path(), &calibrate, None, &[HASHED]);
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("(8 of them are examples the few-shot head learned from)")
+            && stderr(&out).contains("on labelled stories it has not learned from"),
+        "{}",
+        stderr(&out)
+    );
+}
+
 /// Two stories the model gets right leave the temperature free to run to the bottom of its
 /// range, where every confidence would read 1.0000: no profile is written.
 #[test]
@@ -659,7 +694,7 @@ fn a_profile_with_impossible_values_is_refused() {
         (
             "cal.json",
             |p| *p = serde_json::json!([]),
-            "not a failup profile: that is a JSON object with a whole-number \"format\"",
+            "not a failup profile, which is a JSON object with a whole-number \"format\"",
         ),
         (
             "cal.json",

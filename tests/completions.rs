@@ -135,12 +135,9 @@ fn man_page_is_roff_covering_every_subcommand_and_flag() {
     assert!(page.contains("\n.SH \"EXIT CODES AND EXAMPLES\"\n"));
     assert!(page.contains("130"), "the exit codes from --help");
     // man reads a page as ASCII unless told otherwise: the ellipsis in embed's summary is
-    // written as roff's escape for it.
+    // written as three dots, which every device shows.
     assert!(page.is_ascii(), "raw characters past ASCII");
-    assert!(
-        page.contains("{\"id\":\\[u2026]"),
-        "embed's ellipsis as an escape"
-    );
+    assert!(page.contains("{\"id\":...,"), "embed's ellipsis in ASCII");
 
     let subs = subcommands();
     for (i, (path, longs)) in subs.iter().enumerate() {

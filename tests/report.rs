@@ -996,4 +996,11 @@ fn rows_repeating_an_id_are_counted_and_warned_about() {
         "{}",
         stderr(&out)
     );
+    // Empty ids are not one story told twice (classify warns of them itself).
+    let blank_ids = one.replace("\nr01,", "\n,").replace("\nr02,", "\n,");
+    assert_eq!(blank_ids.matches("\n,").count(), 2);
+    std::fs::write(dir.path().join("blank.csv"), blank_ids).unwrap();
+    let out = failup_in(dir.path(), &["report", "blank.csv", "-o", "r.txt"], None);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert!(!stderr(&out).contains("repeat"), "{}", stderr(&out));
 }

@@ -127,7 +127,11 @@ pub fn run(args: CalibrateArgs) -> Result<()> {
         .map(|e| c.raw_scores(&e.embedding, e.attended.as_deref(), e.sentences.as_deref()))
         .collect();
     let t = fit_temperature(&raw, &gold);
-    refuse_an_unpinned_temperature(data.len(), t)?;
+    let learned = data
+        .iter()
+        .filter(|e| c.is_an_example(&e.embedding))
+        .count();
+    refuse_an_unpinned_temperature(data.len(), learned, t)?;
     let mut head = c.head().cloned();
     let s = &mut c.taxonomy_mut().classifier;
     s.confidence_slope = 1.0;
@@ -232,8 +236,9 @@ pub fn run(args: CalibrateArgs) -> Result<()> {
 /// A temperature at the end of the range searched is not pinned down by the stories: at the
 /// low end their scores part the labels perfectly, so every confidence would be 1.0000; at
 /// the high end they say nothing, and every confidence would be near even. Such a profile
-/// would mislead every run that uses it, so it is not written.
-fn refuse_an_unpinned_temperature(stories: usize, temperature: f32) -> Result<()> {
+/// would mislead every run that uses it, so it is not written. `learned` of the stories are
+/// among the few-shot head's examples, which it gets right too easily to be calibrated on.
+fn refuse_an_unpinned_temperature(stories: usize, learned: usize, temperature: f32) -> Result<()> {
     if (0.0011..=9.9).contains(&temperature) {
         return Ok(());
     }
@@ -241,11 +246,20 @@ fn refuse_an_unpinned_temperature(stories: usize, temperature: f32) -> Result<()
         true => "every confidence would be 1.0000",
         false => "every confidence would be near even",
     };
+    let (why, fix) = match learned {
+        0 => (
+            String::new(),
+            "calibrate on more, and harder, labelled stories, from every scenario (at least 40 \
+             give steadier figures)",
+        ),
+        n => (
+            format!(" ({n} of them are examples the few-shot head learned from)"),
+            "calibrate the head on labelled stories it has not learned from",
+        ),
+    };
     Err(Error::Usage(format!(
-        "these {stories} {} do not pin the confidence temperature down: it ran to \
-         {temperature:.4}, the end of the range searched (0.001 to 10), and {extreme}; \
-         calibrate on more, and harder, labelled stories, from every scenario (at least 40 \
-         give steadier figures)",
+        "these {stories} {}{why} do not pin the confidence temperature down: it ran to \
+         {temperature:.4}, the end of the range searched (0.001 to 10), and {extreme}; {fix}",
         if stories == 1 { "story" } else { "stories" }
     )))
 }

@@ -93,14 +93,22 @@ pub fn man_page() -> io::Result<Vec<u8>> {
     Ok(ascii_roff(&page))
 }
 
-/// Every character past ASCII as roff's `\[uXXXX]` escape: man and groff read a page as
-/// Latin-1 or ASCII unless told otherwise, so raw UTF-8 shows as mojibake.
+/// The page in ASCII: man and groff read a page as Latin-1 or ASCII unless told otherwise, so
+/// raw UTF-8 shows as mojibake. Punctuation becomes its ASCII or roff equivalent, which every
+/// device has (a C locale's groff drops a `\[uXXXX]` it has no glyph for); anything else
+/// becomes that escape.
 fn ascii_roff(page: &[u8]) -> Vec<u8> {
     let mut out = String::with_capacity(page.len());
     for c in String::from_utf8_lossy(page).chars() {
-        match c.is_ascii() {
-            true => out.push(c),
-            false => out += &format!("\\[u{:04X}]", u32::from(c)),
+        match c {
+            c if c.is_ascii() => out.push(c),
+            '…' => out += "...",
+            '—' => out += "\\(em",
+            '–' => out += "\\(en",
+            '‘' | '’' => out.push('\''),
+            '“' | '”' => out.push('"'),
+            '×' => out += "\\(mu",
+            c => out += &format!("\\[u{:04X}]", u32::from(c)),
         }
     }
     out.into_bytes()

@@ -101,10 +101,15 @@ fn warn_of_calibration_stories_in_input(
         .profile
         .as_deref()
         .map_or_else(|| "--profile".into(), super::profile_given_as);
+    // A head learns `other` from its examples; only a zero-shot calibration fits a rule.
+    let fitted_parts = match profile.head {
+        Some(_) => "its confidences are",
+        None => "its confidences and `other` rule are",
+    };
     eprintln!(
         "warning: {seen} of the {} stories in {} are among the {} the calibration of {source} \
-         was fitted on, so its confidences and `other` rule are scored on what they were fitted \
-         to and these figures overstate it; score it on stories it has not seen",
+         was fitted on, so {fitted_parts} scored on what they were fitted to and these figures \
+         overstate it; score it on stories it has not seen",
         rows.len(),
         args.input.display(),
         fitted.len()

@@ -290,9 +290,10 @@ impl ClassifiedReader {
                 .flatten(),
         );
         self.refuse_repeated_columns(&headers, skip, read)?;
-        let scored = headers[skip..]
-            .iter()
-            .filter_map(|h| h.strip_prefix("score_"));
+        // classify's own scores lie between `margin` and `tokens`; a kept input column may be
+        // named `score_…` too, after them.
+        let own = &headers[index[4] + 1..index[5].max(index[4] + 1)];
+        let scored = own.iter().filter_map(|h| h.strip_prefix("score_"));
         self.refuse_another_taxonomy(scored.collect(), "score_ columns")?;
         self.kind = Kind::Csv {
             reader: Box::new(reader),
@@ -382,9 +383,6 @@ impl ClassifiedReader {
             .collect();
         if !missing.is_empty() {
             return Err(self.not_classify_output(&missing, &found));
-        }
-        if let Some(Value::Object(scores)) = obj.get("scores") {
-            self.refuse_another_taxonomy(scores.keys().map(String::as_str).collect(), "scores")?;
         }
         let kept: Vec<String> = match obj.get("columns") {
             Some(Value::Object(m)) => m.keys().cloned().collect(),
@@ -522,6 +520,11 @@ impl ClassifiedReader {
                 let Some((line, obj)) = next else {
                     return Ok(None);
                 };
+                // Every row's: an empty row has no scores to tell by.
+                if let Some(Value::Object(scores)) = obj.get("scores") {
+                    let ids = scores.keys().map(String::as_str).collect();
+                    self.refuse_another_taxonomy(ids, "scores")?;
+                }
                 let fields = self.jsonl_fields(&obj, line)?;
                 self.rows += 1;
                 self.numbered |= fields.row.is_some();
@@ -840,6 +843,19 @@ mod tests {
             \"tokens\":3,\"truncated\":false,\"status\":\"ok\"}\n";
         let e = read(jsonl, None).err().unwrap().to_string();
         assert!(e.contains("(their scores)"), "{e}");
+        // Told by a later row when the first is empty and has no scores.
+        let empty = "{\"id\":\"e\",\"category\":null,\"confidence\":null,\"runner_up\":null,\
+            \"margin\":null,\"scores\":{},\"tokens\":0,\"truncated\":false,\"status\":\"empty\"}\n";
+        let e = read(&format!("{empty}{jsonl}"), None)
+            .err()
+            .unwrap()
+            .to_string();
+        assert!(e.contains("(their scores)"), "{e}");
+        // A kept input column named score_… is not one of classify's scores.
+        let kept = "id,category,confidence,runner_up,margin,score_passed_over,score_pivot_regret,\
+                    score_lost_pitch,score_other,tokens,truncated,status,score_manual\n\
+                    a,other,0.8,lost_pitch,0.1,0.2,0.3,0.2,0.4,12,false,ok,7\n";
+        assert_eq!(read(kept, None).unwrap().len(), 1);
     }
 
     #[test]
