@@ -397,7 +397,8 @@ impl CsvStart {
             .or(declared)
             .unwrap_or_else(|| sniff_delimiter(&first_line));
         Ok(CsvStart {
-            nuls: NulPattern::of(&first_line),
+            // The first line alone: the peek may hold more of the input, as reads fell.
+            nuls: NulPattern::of(first_line_of(&first_line)),
             stream: Box::new(io::Cursor::new(first_line).chain(rest)),
             delimiter,
             header_line,
@@ -1901,6 +1902,27 @@ mod tests {
             .unwrap()
             .to_string();
         assert!(e.contains("iconv -f UTF-16LE"), "{e}");
+    }
+
+    /// Found by fuzzing: the NULs were counted over all that the first reads brought, so a
+    /// file read whole and the same file trickling in were told apart.
+    #[test]
+    fn nul_bytes_are_judged_on_the_first_line_however_the_input_arrives() {
+        let bytes = b"id,l\0id,team,text\na0,nort\0\0\0\0\0\0\0\x04ave the new".to_vec();
+        let whole = reader_bytes(bytes.clone(), &Columns::default(), Dialect::default());
+        let whole = whole.err().unwrap().to_string();
+        assert!(whole.contains("UTF-16BE"), "{whole}");
+        let e = StoryReader::from_reader(
+            Box::new(Trickle(io::Cursor::new(bytes))),
+            "t.csv".into(),
+            None,
+            &Columns::default(),
+            Dialect::default(),
+        )
+        .err()
+        .unwrap()
+        .to_string();
+        assert_eq!(e.replace("t.csv", "f"), whole.replace("t.csv", "f"));
     }
 
     #[test]
