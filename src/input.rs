@@ -277,18 +277,27 @@ impl<R: Read> Read for Counting<R> {
 /// Reads the input's first line whole (up to 64 KiB), however few bytes each read brings, and
 /// returns it with the rest of the input. The delimiter is sniffed from it, and the CSV
 /// parser's first read gets all of it: the parser drops a UTF-8 byte-order mark only there.
-fn peek_first_line(mut inner: Box<dyn Read + Send>) -> io::Result<(Vec<u8>, Box<dyn Read + Send>)> {
-    let mut line = Vec::new();
+fn peek_first_line(inner: Box<dyn Read + Send>) -> io::Result<(Vec<u8>, Box<dyn Read + Send>)> {
+    peek_until(inner, |line| line.iter().any(|&b| b == b'\n' || b == b'\r'))
+}
+
+/// Reads from `inner` until what it read is `enough` (or 64 KiB, or the end), however few
+/// bytes each read brings, and returns that with the rest of the input.
+pub(crate) fn peek_until(
+    mut inner: Box<dyn Read + Send>,
+    enough: impl Fn(&[u8]) -> bool,
+) -> io::Result<(Vec<u8>, Box<dyn Read + Send>)> {
+    let mut head = Vec::new();
     let mut buf = [0u8; 4096];
-    while line.len() < 1 << 16 && !line.iter().any(|&b| b == b'\n' || b == b'\r') {
+    while head.len() < 1 << 16 && !enough(&head) {
         match inner.read(&mut buf) {
             Ok(0) => break,
-            Ok(n) => line.extend_from_slice(&buf[..n]),
+            Ok(n) => head.extend_from_slice(&buf[..n]),
             Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
             Err(e) => return Err(e),
         }
     }
-    Ok((line, inner))
+    Ok((head, inner))
 }
 
 /// The input as UTF-8 text: gzip undone, and legacy encodings decoded before parsing. UTF-8

@@ -127,11 +127,13 @@ pub fn run(args: CalibrateArgs) -> Result<()> {
         .map(|e| c.raw_scores(&e.embedding, e.attended.as_deref(), e.sentences.as_deref()))
         .collect();
     let t = fit_temperature(&raw, &gold);
-    let learned = data
-        .iter()
-        .filter(|e| c.is_an_example(&e.embedding))
-        .count();
-    refuse_an_unpinned_temperature(data.len(), learned, t)?;
+    if !(0.0011..=9.9).contains(&t) {
+        let learned = data
+            .iter()
+            .filter(|e| c.is_an_example(&e.embedding))
+            .count();
+        return Err(unpinned_temperature(data.len(), learned, t));
+    }
     let mut head = c.head().cloned();
     let s = &mut c.taxonomy_mut().classifier;
     s.confidence_slope = 1.0;
@@ -236,12 +238,10 @@ pub fn run(args: CalibrateArgs) -> Result<()> {
 /// A temperature at the end of the range searched is not pinned down by the stories: at the
 /// low end their scores part the labels perfectly, so every confidence would be 1.0000; at
 /// the high end they say nothing, and every confidence would be near even. Such a profile
-/// would mislead every run that uses it, so it is not written. `learned` of the stories are
-/// among the few-shot head's examples, which it gets right too easily to be calibrated on.
-fn refuse_an_unpinned_temperature(stories: usize, learned: usize, temperature: f32) -> Result<()> {
-    if (0.0011..=9.9).contains(&temperature) {
-        return Ok(());
-    }
+/// would mislead every run that uses it, so it is not written; this says why. `learned` of
+/// the stories are among the few-shot head's examples, which it gets right too easily to be
+/// calibrated on.
+fn unpinned_temperature(stories: usize, learned: usize, temperature: f32) -> Error {
     let extreme = match temperature < 1.0 {
         true => "every confidence would be 1.0000",
         false => "every confidence would be near even",
@@ -257,11 +257,11 @@ fn refuse_an_unpinned_temperature(stories: usize, learned: usize, temperature: f
             "calibrate the head on labelled stories it has not learned from",
         ),
     };
-    Err(Error::Usage(format!(
+    Error::Usage(format!(
         "these {stories} {}{why} do not pin the confidence temperature down: it ran to \
          {temperature:.4}, the end of the range searched (0.001 to 10), and {extreme}; {fix}",
         if stories == 1 { "story" } else { "stories" }
-    )))
+    ))
 }
 
 /// A fit that should not be trusted as it stands is written, but said so: too few stories,

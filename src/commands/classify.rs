@@ -1,7 +1,6 @@
 //! `failup classify`: stream a CSV of stories through the classifier.
 
 use std::collections::HashSet;
-use std::hash::{DefaultHasher, Hash, Hasher};
 use std::path::Path;
 use std::sync::atomic::AtomicBool;
 use std::sync::Arc;
@@ -583,9 +582,7 @@ impl Tally {
             self.empty_ids += 1;
             return;
         }
-        let mut h = DefaultHasher::new();
-        row.story.id.hash(&mut h);
-        if !self.ids.insert(h.finish()) {
+        if !self.ids.insert(super::id_hash(&row.story.id)) {
             self.duplicate_ids += 1;
         }
     }

@@ -53,7 +53,7 @@ pub fn run(args: ReportArgs) -> Result<()> {
     let mut repeats = 0u64;
     while let Some(row) = reader.next_row()? {
         // Empty ids are classify's to warn of; they are not one story told twice.
-        repeats += u64::from(!row.id.is_empty() && !ids.insert(id_hash(&row.id)));
+        repeats += u64::from(!row.id.is_empty() && !ids.insert(super::id_hash(&row.id)));
         builder.add(row);
     }
     if repeats > 0 {
@@ -92,13 +92,6 @@ pub fn run(args: ReportArgs) -> Result<()> {
         args.color.into(),
         Some(&source),
     )
-}
-
-fn id_hash(id: &str) -> u64 {
-    use std::hash::{DefaultHasher, Hash, Hasher};
-    let mut h = DefaultHasher::new();
-    id.hash(&mut h);
-    h.finish()
 }
 
 /// A summary is rendered as it was made: the flags that would change it are refused.

@@ -33,9 +33,10 @@ impl ReportInput {
         // line ends), which should not be held in memory.
         let (head, inner) = super::reader::peek_header(decompressed(inner, name)?)
             .map_err(|e| Error::io(name, e))?;
-        let mut buffered = BufReader::new(Cursor::new(head.clone()).chain(inner));
-        let head = head.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(&head);
-        if !head.trim_ascii_start().starts_with(b"{") {
+        let text = head.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(&head);
+        let is_json = text.trim_ascii_start().starts_with(b"{");
+        let mut buffered = BufReader::new(Cursor::new(head).chain(inner));
+        if !is_json {
             return Ok(ReportInput::Rows(Box::new(buffered)));
         }
         // The first line that holds something: an editor may leave blank lines above it.

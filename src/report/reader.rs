@@ -87,24 +87,13 @@ pub fn open_source(source: &Source) -> Result<Box<dyn Read + Send>> {
 /// bytes each read brings: a pipe or a decompressor may hand over a few bytes first, and the
 /// format and delimiter are told from this line.
 pub(super) fn peek_header(
-    mut inner: Box<dyn Read + Send>,
+    inner: Box<dyn Read + Send>,
 ) -> io::Result<(Vec<u8>, Box<dyn Read + Send>)> {
-    let mut head = Vec::new();
-    let mut buf = [0u8; 4096];
-    let complete = |head: &[u8]| {
+    crate::input::peek_until(inner, |head| {
         let head = head.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(head);
         let start = head.iter().position(|b| !b.is_ascii_whitespace());
         start.is_some_and(|s| head[s..].iter().any(|&b| b == b'\n' || b == b'\r'))
-    };
-    while head.len() < 1 << 16 && !complete(&head) {
-        match inner.read(&mut buf) {
-            Ok(0) => break,
-            Ok(n) => head.extend_from_slice(&buf[..n]),
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-            Err(e) => return Err(e),
-        }
-    }
-    Ok((head, inner))
+    })
 }
 
 impl ClassifiedReader {
@@ -131,15 +120,14 @@ impl ClassifiedReader {
         // A classify output kept gzip-compressed is read as it is, like classify's input.
         let inner = crate::input::decompressed(inner, &name)?;
         let (head, inner) = peek_header(inner).map_err(|e| Error::io(&name, e))?;
-        let buffered =
-            BufReader::with_capacity(1 << 16, io::Cursor::new(head.clone()).chain(inner));
-        let head = head.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(&head);
-        let is_jsonl = head
+        let text = head.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(&head);
+        let is_jsonl = text
             .iter()
             .find(|b| !b.is_ascii_whitespace())
             .is_some_and(|&b| b == b'{');
         // classify writes commas; a spreadsheet that saved the file again may have used `;`.
-        let delimiter = crate::input::sniff_delimiter(head);
+        let delimiter = crate::input::sniff_delimiter(text);
+        let buffered = BufReader::with_capacity(1 << 16, io::Cursor::new(head).chain(inner));
         let mut me = ClassifiedReader {
             kind: Kind::Jsonl {
                 lines: Box::new(io::empty()),
