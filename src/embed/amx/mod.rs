@@ -30,7 +30,7 @@ use super::onnx_weights::{bert_weights_from_onnx, NamedTensor, WeightLayout};
 use super::Precision;
 use super::{Embedder, ModelDir, Pooling, Tokenized};
 use crate::error::{Error, Result};
-use tiles::{matmul, matmul_dots, PackedA, PackedB, Split};
+use tiles::{matmul, matmul_dots, matmul_fma, PackedA, PackedB, Split};
 
 /// Why this machine cannot run the AMX engine, or None when it can. Asks the CPU (AMX-TILE,
 /// AMX-BF16, AVX-512) and the kernel, which must grant the process the tile state once
@@ -96,12 +96,22 @@ pub fn dots_unavailable() -> Option<String> {
     })
 }
 
+/// Whether the bf16 mode without AMX runs its products as fp32 FMAs ([`tiles::matmul_fma`])
+/// rather than `vdpbf16ps`: on Intel CPUs, where `vdpbf16ps` gives the same bits at half the
+/// FMA rate (one every other cycle, measured on a Xeon whose AMX was hidden by its hypervisor).
+/// AMD's Zen 4 runs it about once a cycle, twice its FMA rate, and keeps it.
+pub fn dots_by_fma() -> bool {
+    let leaf = std::arch::x86_64::__cpuid(0);
+    [leaf.ebx, leaf.edx, leaf.ecx] == [0x756e_6547, 0x4965_6e69, 0x6c65_746e] // "GenuineIntel"
+}
+
 /// What multiplies the matrices: AMX tiles, or, for bf16 on a CPU without AMX, AVX-512 BF16
-/// dot products.
+/// dot products or the FMAs that give their bits.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Unit {
     Tiles,
     Dots,
+    Fma,
 }
 
 /// The parts of `config.json` the encoder's shape comes from.
@@ -263,7 +273,13 @@ impl AmxEmbedder {
         // Checked here too, where the safety of everything below rests on it (cached: cheap).
         let unit = match (unavailable(), precision) {
             (None, _) => Unit::Tiles,
-            (Some(_), Precision::Bf16) if dots_unavailable().is_none() => Unit::Dots,
+            (Some(_), Precision::Bf16) if dots_unavailable().is_none() => {
+                if dots_by_fma() {
+                    Unit::Fma
+                } else {
+                    Unit::Dots
+                }
+            }
             (Some(why), _) => {
                 return Err(Error::Usage(format!(
                     "the AMX engine cannot run here: {why}"
@@ -417,11 +433,13 @@ impl AmxEmbedder {
     fn product(&self, a: &PackedA, b: &PackedB, c: &mut Vec<f32>, ldc: usize) {
         c.resize(a.padded_rows() * ldc, 0.0);
         // SAFETY: an engine exists only after `load` found what its unit needs: AMX and the
-        // tile state granted (`unavailable()`), or AVX-512 BF16 (`dots_unavailable()`).
+        // tile state granted (`unavailable()`), or AVX-512 BF16 and FMA (`dots_unavailable()`)
+        // for the dot-product and FMA kernels; only the FMA unit widens its A.
         unsafe {
             match self.unit {
                 Unit::Tiles => matmul(a, b, c, ldc),
                 Unit::Dots => matmul_dots(a, b, c, ldc),
+                Unit::Fma => matmul_fma(a, b, c, ldc),
             }
         }
     }
@@ -561,7 +579,7 @@ impl Weights {
                         qkv: Vec::new(),
                         context: Vec::new(),
                         product: Vec::new(),
-                        a: PackedA::new(),
+                        a: PackedA::new(unit == Unit::Fma),
                         b: PackedB::new(),
                     })
                     .collect(),
@@ -587,10 +605,11 @@ impl Embedder for AmxEmbedder {
     }
 
     fn cache_tag(&self) -> Option<&'static str> {
-        // The two units round differently in bf16, so they keep separate prototype caches.
+        // Tiles and dot products round differently in bf16, so they keep separate prototype
+        // caches; the FMA kernel gives the dot products' bits.
         Some(match self.unit {
             Unit::Tiles => "amx",
-            Unit::Dots => "amx-dots",
+            Unit::Dots | Unit::Fma => "amx-dots",
         })
     }
 

@@ -34,7 +34,14 @@ const DEPTH: usize = 32;
 #[inline(always)]
 fn bf16(x: f32) -> u16 {
     let b = x.to_bits();
-    (b.wrapping_add(0x7fff + ((b >> 16) & 1)) >> 16) as u16
+    let h = (b.wrapping_add(0x7fff + ((b >> 16) & 1)) >> 16) as u16;
+    // The bf16 product instructions read denormal inputs as zero; zeroing them here, where it
+    // changes none of their sums, lets `matmul_fma`'s plain FMAs agree with them bit for bit.
+    if h & 0x7f80 == 0 {
+        h & 0x8000
+    } else {
+        h
+    }
 }
 
 /// `x` as a bf16 high part and the bf16 of what the high part leaves out.
@@ -229,6 +236,10 @@ fn pair_words(row: &[f32], half: usize, words: &mut [u32; TILE]) {
 /// padded to whole tiles.
 pub struct PackedA {
     lines: Vec<Line>,
+    /// With `widen`, [`Split::One`] packs hold their bf16 values as fp32 here instead of in
+    /// `lines`, in the same order, for [`matmul_fma`] to broadcast straight from memory.
+    widened: Vec<f32>,
+    widen: bool,
     split: Split,
     /// Rows packed, before padding to whole tiles.
     rows: usize,
@@ -236,9 +247,12 @@ pub struct PackedA {
 }
 
 impl PackedA {
-    pub fn new() -> PackedA {
+    /// A buffer for [`matmul`] and [`matmul_dots`], or with `widen` for [`matmul_fma`].
+    pub fn new(widen: bool) -> PackedA {
         PackedA {
             lines: Vec::new(),
+            widened: Vec::new(),
+            widen,
             split: Split::One,
             rows: 0,
             segment_steps: 0,
@@ -253,6 +267,11 @@ impl PackedA {
         self.rows = m;
         let seg = self.segment_steps * DEPTH;
         let per_row = split.a_halves() * self.segment_steps;
+        if self.widen {
+            assert!(split == Split::One, "only unsplit operands are widened");
+            self.pack_widened(a, k, stride);
+            return;
+        }
         // Every value is written below (padding as zeros), so the buffer is not cleared first.
         self.lines.resize(self.m_tiles() * TILE * per_row, ZERO);
         for (r, dst) in self.lines.chunks_exact_mut(per_row).enumerate() {
@@ -278,6 +297,21 @@ impl PackedA {
                     dst[k..].fill(0);
                 }
             }
+        }
+    }
+
+    /// [`Split::One`]'s values as fp32, row `r` at `widened[r * seg..]` (`seg` the depth in
+    /// whole steps, zero-padded); only the real rows, which are all [`matmul_fma`] reads.
+    #[inline(always)]
+    fn pack_widened(&mut self, a: &[f32], k: usize, stride: usize) {
+        let seg = self.segment_steps * DEPTH;
+        self.widened.resize(self.rows * seg, 0.0);
+        for (r, dst) in self.widened.chunks_exact_mut(seg).enumerate() {
+            let row = &a[r * stride..r * stride + k];
+            for (x, w) in row.iter().zip(dst.iter_mut()) {
+                *w = f32::from_bits(u32::from(bf16(*x)) << 16);
+            }
+            dst[k..].fill(0.0);
         }
     }
 
@@ -327,8 +361,8 @@ impl Config {
 /// ([`super::unavailable`] returned None).
 pub unsafe fn matmul(a: &PackedA, b: &PackedB, c: &mut [f32], ldc: usize) {
     assert!(
-        a.split == b.split && a.segment_steps == b.segment_steps,
-        "inner dimensions differ"
+        a.split == b.split && a.segment_steps == b.segment_steps && !a.widen,
+        "inner dimensions differ, or A is widened"
     );
     assert!(ldc >= b.n_tiles * TILE && c.len() >= a.padded_rows() * ldc);
     let steps = b.steps();
@@ -530,6 +564,10 @@ pub unsafe fn matmul_dots(a: &PackedA, b: &PackedB, c: &mut [f32], ldc: usize) {
         a.split == Split::One && b.split == Split::One && a.segment_steps == b.segment_steps,
         "the dot-product kernel multiplies unsplit operands of the same depth"
     );
+    assert!(
+        !a.widen,
+        "the dot-product kernel reads bf16 lines, not a widened A"
+    );
     assert!(ldc >= b.n_tiles * TILE && c.len() >= a.padded_rows() * ldc);
     let steps = a.segment_steps;
     for nt in (0..b.n_tiles).step_by(2) {
@@ -628,6 +666,132 @@ unsafe fn dot_block<const R: usize, const WIDE: bool>(
     }
 }
 
+/// `c = a · b` for [`Split::One`] with fp32 FMAs, bit for bit what [`matmul_dots`] computes on
+/// an Intel CPU: there `vdpbf16ps` adds each depth pair's second product, then its first, each
+/// rounded as an FMA rounds (checked on random operands by the `bf16_cpu_` tests). Two FMAs do
+/// the work of one `vdpbf16ps`, but Intel runs two FMAs a cycle and one `vdpbf16ps` every
+/// other cycle, so this kernel is the faster there. The one difference: a partial sum below
+/// fp32's smallest normal number, which `vdpbf16ps` flushes to zero and an FMA keeps. `a` must
+/// be a widening [`PackedA`]; B's lines are widened in registers, each shared by [`ROWS`] rows.
+///
+/// # Safety
+/// The CPU must have AVX-512 F and FMA ([`super::dots_unavailable`] returned None).
+#[target_feature(enable = "avx512f,avx512bw,avx512dq,avx512vl,avx2,fma")]
+pub unsafe fn matmul_fma(a: &PackedA, b: &PackedB, c: &mut [f32], ldc: usize) {
+    assert!(
+        a.widen && a.split == Split::One && b.split == Split::One,
+        "the FMA kernel multiplies a widened A with an unsplit B"
+    );
+    assert!(
+        a.segment_steps == b.segment_steps,
+        "inner dimensions differ"
+    );
+    assert!(ldc >= b.n_tiles * TILE && c.len() >= a.padded_rows() * ldc);
+    let steps = a.segment_steps;
+    let seg = steps * DEPTH;
+    for nt in (0..b.n_tiles).step_by(2) {
+        let wide = nt + 1 < b.n_tiles;
+        let b0 = &b.lines[nt * steps * TILE..(nt + 1) * steps * TILE];
+        let b1 = if wide {
+            &b.lines[(nt + 1) * steps * TILE..(nt + 2) * steps * TILE]
+        } else {
+            b0
+        };
+        for r0 in (0..a.rows).step_by(FMA_ROWS) {
+            let a0 = &a.widened[r0 * seg..];
+            let c0 = &mut c[r0 * ldc + nt * TILE..];
+            let rows = FMA_ROWS.min(a.rows - r0);
+            // SAFETY: `rows` rows of `seg` values from `a0` and of `ldc` floats from `c0` are
+            // inside A and C (A holds its real rows, C `a.padded_rows()` rows, checked above);
+            // B's panels hold `steps * TILE` lines each.
+            unsafe {
+                match (rows, wide) {
+                    (FMA_ROWS, true) => fma_block::<FMA_ROWS, true>(a0, b0, b1, c0, seg, ldc),
+                    (FMA_ROWS, false) => fma_block::<FMA_ROWS, false>(a0, b0, b1, c0, seg, ldc),
+                    (_, true) => fma_rows::<true>(rows, a0, b0, b1, c0, seg, ldc),
+                    (_, false) => fma_rows::<false>(rows, a0, b0, b1, c0, seg, ldc),
+                }
+            }
+        }
+    }
+}
+
+/// Rows of A that one pass of [`matmul_fma`] multiplies: 24 accumulators and 4 widened lines of
+/// B in registers.
+const FMA_ROWS: usize = 12;
+
+/// Fewer than [`FMA_ROWS`] rows, one at a time. Safety: as for [`fma_block`].
+#[target_feature(enable = "avx512f,avx512bw,avx512dq,avx512vl,avx2,fma")]
+unsafe fn fma_rows<const WIDE: bool>(
+    rows: usize,
+    a: &[f32],
+    b0: &[Line],
+    b1: &[Line],
+    c: &mut [f32],
+    seg: usize,
+    ldc: usize,
+) {
+    for r in 0..rows {
+        // SAFETY: row `r` of A and C is inside the caller's rows.
+        unsafe { fma_block::<1, WIDE>(&a[r * seg..], b0, b1, &mut c[r * ldc..], seg, ldc) };
+    }
+}
+
+/// `R` rows of C, 16 columns (32 when `WIDE`), over the whole depth. Safety: the CPU has
+/// AVX-512 F and FMA; `a` holds `R` rows of `seg` values, `c` `R` rows of `ldc` floats with 16
+/// (32) columns from its start, `b0` and `b1` `seg / 2` lines.
+#[inline(always)]
+unsafe fn fma_block<const R: usize, const WIDE: bool>(
+    a: &[f32],
+    b0: &[Line],
+    b1: &[Line],
+    c: &mut [f32],
+    seg: usize,
+    ldc: usize,
+) {
+    use std::arch::x86_64::*;
+    assert!(a.len() >= R * seg && b0.len() >= seg / 2 && b1.len() >= seg / 2);
+    assert!(c.len() >= (R - 1) * ldc + TILE * (1 + WIDE as usize));
+    // SAFETY: the caller found AVX-512 F and FMA on this CPU; every load and store below is
+    // inside the slices, by the assertions above.
+    unsafe {
+        // A line's 32-bit words hold (first, second) of a depth pair; as fp32, the second is
+        // the word with its low half cleared and the first the word shifted up 16 bits.
+        let high = _mm512_set1_epi32(-65536);
+        let widen = |line: &Line| {
+            let w = _mm512_load_si512(line.0.as_ptr().cast());
+            (
+                _mm512_castsi512_ps(_mm512_slli_epi32::<16>(w)),
+                _mm512_castsi512_ps(_mm512_and_si512(w, high)),
+            )
+        };
+        let mut acc = [[_mm512_setzero_ps(); 2]; R];
+        for line in 0..seg / 2 {
+            let (first0, second0) = widen(&b0[line]);
+            let (first1, second1) = if WIDE {
+                widen(&b1[line])
+            } else {
+                (first0, second0)
+            };
+            for (r, acc) in acc.iter_mut().enumerate() {
+                let first = _mm512_set1_ps(a[r * seg + 2 * line]);
+                let second = _mm512_set1_ps(a[r * seg + 2 * line + 1]);
+                acc[0] = _mm512_fmadd_ps(first, first0, _mm512_fmadd_ps(second, second0, acc[0]));
+                if WIDE {
+                    acc[1] =
+                        _mm512_fmadd_ps(first, first1, _mm512_fmadd_ps(second, second1, acc[1]));
+                }
+            }
+        }
+        for (r, acc) in acc.iter().enumerate() {
+            _mm512_storeu_ps(c[r * ldc..].as_mut_ptr(), acc[0]);
+            if WIDE {
+                _mm512_storeu_ps(c[r * ldc + TILE..].as_mut_ptr(), acc[1]);
+            }
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -635,15 +799,24 @@ mod tests {
     /// `a · b` against an f64 product, for shapes that leave partial tiles on every side; the
     /// error of each entry is bounded relative to the sum of its products' magnitudes (the
     /// split's worst case per product is about 2.3e-5; bf16's about 8e-3).
-    /// A product kernel: [`matmul`] or [`matmul_dots`].
+    /// A product kernel: [`matmul`], [`matmul_dots`] or [`matmul_fma`].
     type Multiply = unsafe fn(&PackedA, &PackedB, &mut [f32], usize);
 
-    fn check(multiply: Multiply, split: Split, m: usize, k: usize, n: usize, bound: f64) {
+    /// `widen` packs A for [`matmul_fma`].
+    fn check(
+        multiply: Multiply,
+        widen: bool,
+        split: Split,
+        m: usize,
+        k: usize,
+        n: usize,
+        bound: f64,
+    ) {
         let value =
             |i: usize, salt: usize| ((i * 7919 + salt * 104_729) % 2001) as f32 / 1000.0 - 1.0;
         let a: Vec<f32> = (0..m * k).map(|i| value(i, 1)).collect();
         let b: Vec<f32> = (0..k * n).map(|i| value(i, 2) * 0.3).collect(); // b[k][n]
-        let mut pa = PackedA::new();
+        let mut pa = PackedA::new(widen);
         let mut pb = PackedB::new();
         let ldc = n.div_ceil(16) * 16;
         let mut c = vec![0f32; m.div_ceil(16) * 16 * ldc];
@@ -699,8 +872,8 @@ mod tests {
             panic!("this test needs a CPU with AMX: {why}");
         }
         for (m, k, n) in SHAPES {
-            check(matmul, Split::Three, m, k, n, 3e-5);
-            check(matmul, Split::One, m, k, n, 1e-2);
+            check(matmul, false, Split::Three, m, k, n, 3e-5);
+            check(matmul, false, Split::One, m, k, n, 1e-2);
         }
     }
 
@@ -761,7 +934,55 @@ mod tests {
             panic!("this test needs a CPU with AVX-512 BF16: {why}");
         }
         for (m, k, n) in SHAPES {
-            check(matmul_dots, Split::One, m, k, n, 1e-2);
+            check(matmul_dots, false, Split::One, m, k, n, 1e-2);
+            check(matmul_fma, true, Split::One, m, k, n, 1e-2);
+        }
+    }
+
+    /// Where the engine runs [`matmul_fma`] in place of [`matmul_dots`] (Intel), both give the
+    /// same bits, on operands whose magnitudes span 2^-40 to 2^40 and include zeros and bf16
+    /// denormals, so that sharing one prototype cache between them is sound.
+    #[test]
+    #[ignore = "needs a CPU with AVX-512 BF16 (AMD Zen 4, Intel Cooper Lake or Xeon 4th generation, or later)"]
+    fn bf16_cpu_fma_products_give_the_dot_products_bits_where_they_replace_them() {
+        if let Some(why) = super::super::dots_unavailable() {
+            panic!("this test needs a CPU with AVX-512 BF16: {why}");
+        }
+        if !super::super::dots_by_fma() {
+            // Elsewhere the FMA kernel is not used; its accuracy is checked above.
+            eprintln!(
+                "not an Intel CPU: the engine keeps vdpbf16ps, so there is nothing to compare"
+            );
+            return;
+        }
+        let value = |i: usize, salt: usize| {
+            let h = (i * 7919 + salt * 104_729) % 100_003;
+            match h % 50 {
+                0 => 0.0,
+                1 => 1e-39, // an fp32 denormal, and a bf16 one
+                _ => ((h % 2001) as f32 / 1000.0 - 1.0) * 2f32.powi((h % 81) as i32 - 40),
+            }
+        };
+        for (m, k, n) in SHAPES.into_iter().chain([(70, 1536, 40), (33, 200, 200)]) {
+            let a: Vec<f32> = (0..m * k).map(|i| value(i, 1)).collect();
+            let b: Vec<f32> = (0..k * n).map(|i| value(i, 2)).collect();
+            let ldc = n.div_ceil(16) * 16;
+            let (mut lines, mut widened, mut pb) =
+                (PackedA::new(false), PackedA::new(true), PackedB::new());
+            let mut dots = vec![0f32; m.div_ceil(16) * 16 * ldc];
+            let mut fma = dots.clone();
+            // SAFETY: only reached after `dots_unavailable()` found AVX-512 BF16 and FMA.
+            unsafe {
+                lines.pack(Split::One, &a, m, k, k);
+                widened.pack(Split::One, &a, m, k, k);
+                pb.pack_rows(Split::One, &b, k, n, n);
+                matmul_dots(&lines, &pb, &mut dots, ldc);
+                matmul_fma(&widened, &pb, &mut fma, ldc);
+            }
+            let differ = (0..m * ldc)
+                .filter(|&i| dots[i].to_bits() != fma[i].to_bits())
+                .count();
+            assert_eq!(differ, 0, "{m}x{k}x{n}: {differ} entries differ");
         }
     }
 }
