@@ -50,9 +50,7 @@ pub struct ShardRecord {
 impl ShardRecord {
     /// Where the record of `part` lives: `PART.shard`.
     pub fn path_for(part: &Path) -> PathBuf {
-        let mut name = part.as_os_str().to_owned();
-        name.push(".shard");
-        name.into()
+        crate::sink::shard_record_path(part)
     }
 
     /// Writes the record beside `part` (whole or not at all).
@@ -263,7 +261,7 @@ pub fn merge_rows(parts: &[PathBuf], output: &Path) -> Result<Merged> {
     }
     let records = check_records(parts)?;
     let input_rows = records[0].input_rows;
-    let mut sink = Sink::open(output, None)?;
+    let mut sink = Sink::open("-o", output, None)?;
     let name = sink.name();
     let (header, _) = header.expect("at least one part");
     sink.write_all(&header).map_err(|e| Error::io(&name, e))?;

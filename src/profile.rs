@@ -401,7 +401,7 @@ impl Profile {
     /// Writes the profile whole or not at all: under a temporary name, renamed when complete.
     pub fn save(&self, path: &Path) -> Result<()> {
         let text = serde_json::to_string(self).expect("profile serialises");
-        let mut sink = Sink::open(path, None)?;
+        let mut sink = Sink::open("-o", path, None)?;
         sink.write_all(text.as_bytes())
             .map_err(|e| Error::io(path.display().to_string(), e))?;
         sink.commit()

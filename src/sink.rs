@@ -116,6 +116,30 @@ pub fn part_differences(a: &Settings, b: &Settings) -> Vec<String> {
         .collect()
 }
 
+/// The files a run writes beside its output `dest` on the way to it, with what each is: the
+/// partial file, its checkpoint and, for a shard, the record `merge` reads. None for a stream.
+pub fn companions(dest: &Path, shard: bool) -> Vec<(&'static str, PathBuf)> {
+    if is_stream(dest) {
+        return Vec::new();
+    }
+    let (partial, checkpoint) = partial_paths(dest);
+    let mut files = vec![
+        ("-o's partial file", partial),
+        ("-o's checkpoint", checkpoint),
+    ];
+    if shard {
+        files.push(("-o's shard record", shard_record_path(dest)));
+    }
+    files
+}
+
+/// Where the record of a shard's output `part` lives: `PART.shard`.
+pub fn shard_record_path(part: &Path) -> PathBuf {
+    let mut name = part.as_os_str().to_owned();
+    name.push(".shard");
+    name.into()
+}
+
 fn partial_paths(dest: &Path) -> (PathBuf, PathBuf) {
     let dir = match dest.parent() {
         Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
@@ -338,7 +362,7 @@ fn check_same_files(outputs: &[(&str, &Path)]) -> Result<()> {
     Ok(())
 }
 
-fn check_not_input(flag: &str, path: &Path, input: Option<&Source>) -> Result<()> {
+pub fn check_not_input(flag: &str, path: &Path, input: Option<&Source>) -> Result<()> {
     let Some(input) = input else {
         return Ok(());
     };
@@ -378,15 +402,16 @@ fn check_not_input(flag: &str, path: &Path, input: Option<&Source>) -> Result<()
 }
 
 impl Sink {
-    /// Opens `path` (`-` is standard output) for a fresh run. Refuses to write over `input`.
-    pub fn open(path: &Path, input: Option<&Source>) -> Result<Sink> {
+    /// Opens `path` (`-` is standard output) for a fresh run. Refuses to write over `input`;
+    /// `flag` names the option that gave `path` in the messages.
+    pub fn open(flag: &str, path: &Path, input: Option<&Source>) -> Result<Sink> {
         if path == Path::new("-") {
             return Ok(Sink::Stdout(BufWriter::with_capacity(
                 1 << 16,
                 io::stdout(),
             )));
         }
-        check_output("-o", path, input)?;
+        check_output(flag, path, input)?;
         if is_stream(path) {
             let file = OpenOptions::new()
                 .write(true)

@@ -970,3 +970,99 @@ fn an_edited_summary_is_refused() {
         assert!(said.contains(says), "{says}: {said}");
     }
 }
+
+/// The files a run writes beside `-o` (its partial file, checkpoint and shard record) replace
+/// whatever has their name when the run ends, so another output or the input named like one is
+/// refused before the work, and left as it was.
+#[test]
+fn outputs_or_an_input_named_like_the_files_beside_o_are_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    write_input(dir.path());
+    let summary = refused(
+        dir.path(),
+        &[
+            "classify",
+            "in.csv",
+            "--shard",
+            "0/2",
+            "-o",
+            "p.csv",
+            "--summary-out",
+            "p.csv.shard",
+        ],
+    );
+    assert!(
+        summary.contains("--summary-out and -o's shard record both name"),
+        "{summary}"
+    );
+    let report = refused(
+        dir.path(),
+        &[
+            "classify",
+            "in.csv",
+            "-o",
+            "o.csv",
+            "--report",
+            ".o.csv.partial",
+        ],
+    );
+    assert!(
+        report.contains("--report and -o's partial file both name"),
+        "{report}"
+    );
+    let checkpoint = refused(
+        dir.path(),
+        &[
+            "classify",
+            "in.csv",
+            "-o",
+            "o.csv",
+            "--summary-out",
+            ".o.csv.partial.json",
+        ],
+    );
+    assert!(checkpoint.contains("-o's checkpoint"), "{checkpoint}");
+    std::fs::copy(dir.path().join("in.csv"), dir.path().join("x.csv.shard")).unwrap();
+    for command in ["classify", "embed"] {
+        let output = if command == "embed" {
+            "x.jsonl"
+        } else {
+            "x.csv"
+        };
+        let mut args = vec![command, "x.csv.shard", "--shard", "0/2", "-o", output];
+        if command == "embed" {
+            args[1] = "x.jsonl.shard";
+            std::fs::copy(dir.path().join("in.csv"), dir.path().join("x.jsonl.shard")).unwrap();
+        }
+        let input = refused(dir.path(), &args);
+        assert!(
+            input.contains("is the input file, and this run writes -o's shard record"),
+            "{input}"
+        );
+    }
+    let kept = std::fs::read(dir.path().join("x.csv.shard")).unwrap();
+    assert_eq!(kept, std::fs::read(dir.path().join("in.csv")).unwrap());
+    for name in [
+        "p.csv",
+        "p.csv.shard",
+        "o.csv",
+        ".o.csv.partial",
+        ".o.csv.partial.json",
+        "x.csv",
+    ] {
+        assert!(!dir.path().join(name).exists(), "{name} was written");
+    }
+    // Without a shard there is no record, so the name is free.
+    run(
+        dir.path(),
+        &[
+            "classify",
+            "in.csv",
+            "-o",
+            "q.csv",
+            "--summary-out",
+            "q.csv.shard",
+        ],
+        &[],
+    );
+}

@@ -47,10 +47,7 @@ pub fn run(args: ClassifyArgs) -> Result<()> {
     .into_iter()
     .filter_map(|(flag, path)| Some((flag, path?.as_path())))
     .collect();
-    for (flag, output) in &outputs {
-        failup::sink::check_output(flag, output, Some(&source))?;
-    }
-    failup::sink::check_distinct(&outputs)?;
+    super::check_outputs(&outputs, &source, shard.is_some())?;
     super::warn_if_unrecorded(&args.output, shard);
     if let (Some(shard), Some(report)) = (shard, &args.report) {
         eprintln!(
@@ -311,7 +308,7 @@ fn write_summaries(
                 input: report::input_display_name(&args.input),
                 builder,
             };
-            match partial.write(path) {
+            match partial.write("--summary-out", path) {
                 // Standard output's reader stopped early: the report file is still owed.
                 Err(e) if e.is_broken_pipe() => cut_short = Some(e),
                 other => other?,
@@ -337,7 +334,7 @@ fn write_summaries(
     super::warn_of_look_alike_groups(&summary);
     report::write_report(
         &summary,
-        path,
+        ("--report", path),
         format,
         report::ColorChoice::Auto,
         Some(source),

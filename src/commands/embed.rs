@@ -31,7 +31,7 @@ pub fn run(args: EmbedArgs) -> Result<()> {
     if let Some(shard) = shard {
         reader.set_shard(shard);
     }
-    failup::sink::check_output("-o", &args.output, Some(&source))?;
+    super::check_outputs(&[("-o", &args.output)], &source, shard.is_some())?;
     refuse_a_csv_name(&args.output)?;
     super::warn_if_unrecorded(&args.output, shard);
     let mut options = super::engine_options(&args.model, true);

@@ -39,7 +39,7 @@ pub fn run(args: MergeArgs) -> Result<()> {
         .map(|p| Ok((p.clone(), PartialSummary::read(p)?)))
         .collect::<Result<Vec<_>>>()?;
     let merged = PartialSummary::merge(parts)?;
-    merged.write(&args.output)?;
+    merged.write("-o", &args.output)?;
     eprintln!(
         "merged the summaries of {} shards into {}; render it with failup report {}",
         merged.shard_count,

@@ -30,6 +30,38 @@ fn shard(spec: Option<&str>) -> Result<Option<failup::shard::Shard>> {
     failup::shard::Shard::parse(spec, |k| std::env::var(k).ok()).map(Some)
 }
 
+/// Refuses, before the work, outputs (`-o` first) that name the input or one another, or a file
+/// the run writes beside `-o`: its partial file, checkpoint or shard record, which would
+/// replace that output or the input at the end of the run, with exit 0.
+fn check_outputs(
+    outputs: &[(&str, &std::path::Path)],
+    source: &failup::input::Source,
+    shard: bool,
+) -> Result<()> {
+    for (flag, output) in outputs {
+        failup::sink::check_output(flag, output, Some(source))?;
+    }
+    let companions = failup::sink::companions(outputs[0].1, shard);
+    for (what, path) in &companions {
+        if failup::sink::check_not_input(what, path, Some(source)).is_err() {
+            return Err(Error::Usage(format!(
+                "{} is the input file, and this run writes {what} there; give -o another name",
+                path.display()
+            )));
+        }
+    }
+    let all: Vec<(&str, &std::path::Path)> = outputs
+        .iter()
+        .copied()
+        .chain(
+            companions
+                .iter()
+                .map(|(what, path)| (*what, path.as_path())),
+        )
+        .collect();
+    failup::sink::check_distinct(&all)
+}
+
 /// Says at the start, not hours later, that a shard written to standard output (or a device
 /// or pipe) cannot be merged: its record needs a file beside it.
 fn warn_if_unrecorded(output: &std::path::Path, shard: Option<failup::shard::Shard>) {

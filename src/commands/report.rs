@@ -23,7 +23,7 @@ pub fn run(args: ReportArgs) -> Result<()> {
             super::warn_of_look_alike_groups(&summary);
             return report::write_report(
                 &summary,
-                &args.output,
+                ("-o", &args.output),
                 format,
                 args.color.into(),
                 Some(&source),
@@ -87,7 +87,7 @@ pub fn run(args: ReportArgs) -> Result<()> {
     super::warn_of_look_alike_groups(&summary);
     report::write_report(
         &summary,
-        &args.output,
+        ("-o", &args.output),
         format,
         args.color.into(),
         Some(&source),

@@ -22,7 +22,7 @@ pub fn open_sink(
         return Sink::resume(output, Some(source), settings);
     }
     let had_partial = Sink::has_partial(output);
-    let sink = Sink::open(output, Some(source))?;
+    let sink = Sink::open("-o", output, Some(source))?;
     if had_partial {
         eprintln!(
             "note: a partial output from an interrupted run exists for {}; starting over \

@@ -112,7 +112,7 @@ pub fn render(summary: &Summary, format: Format, color: bool) -> Result<String> 
 /// one call `classify --report FILE` needs after its loop.
 pub fn write_report(
     summary: &Summary,
-    path: &Path,
+    (flag, path): (&str, &Path),
     format: Format,
     color: ColorChoice,
     input: Option<&crate::input::Source>,
@@ -121,7 +121,7 @@ pub fn write_report(
     let to_stdout = path == Path::new("-");
     let colored = color.enabled(to_stdout && std::io::stdout().is_terminal());
     let rendered = render(summary, format, colored)?;
-    let mut sink = Sink::open(path, input)?;
+    let mut sink = Sink::open(flag, path, input)?;
     let name = sink.name();
     sink.write_all(rendered.as_bytes())
         .map_err(|e| Error::io(&name, e))?;

@@ -143,9 +143,9 @@ pub struct PartialSummary {
 }
 
 impl PartialSummary {
-    /// Writes the summary as one line of JSON, atomically.
-    pub fn write(&self, path: &Path) -> Result<()> {
-        let mut sink = Sink::open(path, None)?;
+    /// Writes the summary as one line of JSON, atomically; `flag` gave `path`.
+    pub fn write(&self, flag: &str, path: &Path) -> Result<()> {
+        let mut sink = Sink::open(flag, path, None)?;
         let name = sink.name();
         serde_json::to_writer(&mut sink, self)
             .map_err(std::io::Error::from)
