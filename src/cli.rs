@@ -374,11 +374,13 @@ impl ModelArgs {
 /// How the input CSV's columns are found.
 #[derive(Debug, Args, Clone)]
 pub struct ColumnArgs {
-    /// Column holding the story text. Default: `text`, or `story` if there is no `text`.
+    /// Column holding the story text. Default: `text`, or `story` if there is no `text`; a
+    /// header in another case (`Text`) is found too, when only one column is named so.
     #[arg(long, value_name = "NAME")]
     pub text_column: Option<String>,
 
-    /// Column holding the story id. Default: `id` if present, else the 1-based row number.
+    /// Column holding the story id. Default: `id` if present (also `ID` or `Id`, when only one
+    /// column is named so), else the 1-based row number.
     #[arg(long, value_name = "NAME")]
     pub id_column: Option<String>,
 

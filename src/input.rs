@@ -544,10 +544,8 @@ impl ColumnIndex {
         };
         let text = match &columns.text {
             Some(c) => find(c, "--text-column")?,
-            None => headers
-                .iter()
-                .position(|h| h == "text")
-                .or_else(|| headers.iter().position(|h| h == "story"))
+            None => default_column(headers, "text")
+                .or_else(|| default_column(headers, "story"))
                 .ok_or_else(|| {
                     let fix = choose("--text-column");
                     missing_column(name, line, headers, "text", &fix)
@@ -555,7 +553,7 @@ impl ColumnIndex {
         };
         let id = match &columns.id {
             Some(c) => Some(find(c, "--id-column")?),
-            None => headers.iter().position(|h| h == "id"),
+            None => default_column(headers, "id"),
         };
         let label = optional(&columns.label, "--label-column")?;
         let group = optional(&columns.group, "--group-by")?;
@@ -1469,6 +1467,16 @@ pub fn sniff_delimiter(head: &[u8]) -> u8 {
     }
 }
 
+/// The column a default name finds: `name` itself, else the one column named so in another
+/// case (`ID`, `Text`: spreadsheets capitalise headers). Two such columns are left unread
+/// rather than one picked by chance.
+fn default_column(headers: &[String], name: &str) -> Option<usize> {
+    headers.iter().position(|h| h == name).or_else(|| {
+        let mut alike = (0..headers.len()).filter(|&i| headers[i].eq_ignore_ascii_case(name));
+        alike.next().filter(|_| alike.next().is_none())
+    })
+}
+
 /// `fix` says how to name another column ("Choose one with --text-column").
 fn missing_column(file: &str, line: u64, headers: &[String], wanted: &str, fix: &str) -> Error {
     let closest = headers
@@ -2310,6 +2318,23 @@ mod tests {
         .unwrap();
         let lines: Vec<u64> = r.next_chunk(10).unwrap().iter().map(|s| s.line).collect();
         assert_eq!(lines, [2, 4, 6, 8]);
+    }
+
+    /// Spreadsheets capitalise headers: `ID` and `Text` are the default columns when no other
+    /// column is named so in any case; an exact `id` wins over `ID`, and two look-alikes are
+    /// not chosen between.
+    #[test]
+    fn default_columns_are_found_in_any_case_when_only_one_matches() {
+        let mut r = reader("ID,Text\nX9,a story\n", &Columns::default()).unwrap();
+        let story = &r.next_chunk(10).unwrap()[0];
+        assert_eq!((story.id.as_str(), story.text.as_str()), ("X9", "a story"));
+        let mut r = reader("Id,ID,id,STORY\nA,B,C,told\n", &Columns::default()).unwrap();
+        let story = &r.next_chunk(10).unwrap()[0];
+        assert_eq!((story.id.as_str(), story.text.as_str()), ("C", "told"));
+        let mut r = reader("Id,ID,text\nA,B,told\n", &Columns::default()).unwrap();
+        assert_eq!(r.next_chunk(10).unwrap()[0].id, "1");
+        let two = reader("Text,TEXT\na,b\n", &Columns::default()).err().unwrap();
+        assert!(two.to_string().contains("no column named 'text'"), "{two}");
     }
 
     #[test]
