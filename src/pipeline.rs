@@ -22,7 +22,7 @@ use crate::embed::{pool, Backend, EngineSpec};
 use crate::embed::{Embedder, ModelDir, Precision, TextTokenizer, Tokenized, TokenizerConfig};
 use crate::error::{Error, Result};
 use crate::fewshot::{attend, combine_attended, Attended};
-use crate::input::Story;
+use crate::input::{not_a_story, Story};
 use crate::record::{Classified, Status};
 use crate::taxonomy::Taxonomy;
 
@@ -262,7 +262,12 @@ impl Engine {
         stories: Vec<Story>,
         stop: &AtomicBool,
     ) -> Result<Vec<Classified>> {
-        let texts: Vec<&str> = stories.iter().map(|s| s.text_to_read()).collect();
+        // A placeholder (`N/A`, `-`) is read as the blank cell it stands for.
+        let texts: Vec<&str> = stories
+            .iter()
+            .map(|s| s.text_to_read())
+            .map(|t| if not_a_story(t).is_some() { "" } else { t })
+            .collect();
         let embedded = self.encoder.embed_texts_until(&texts, self.want(), stop)?;
         // Scoring is a few hundred dot products per sentence: on one thread it left the other
         // cores idle for about 4% of a run.
@@ -291,6 +296,11 @@ impl Engine {
 
     /// Classifies a single text (for `advise`).
     pub fn classify_text(&self, text: &str) -> Result<Option<(Embedded, Verdict)>> {
+        let text = if not_a_story(text).is_some() {
+            ""
+        } else {
+            text
+        };
         let mut embedded = self.embed_texts(&[text])?;
         let e = embedded.pop().expect("one text in, one out");
         Ok(e.embedding

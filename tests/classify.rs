@@ -36,6 +36,45 @@ fn every_input_row_appears_once_in_order() {
     }
 }
 
+/// Spreadsheet exports put `N/A`, `-` or `?` where there was no answer. Classified, each got a
+/// named scenario at about 0.7 confidence and fed the report's shares; they are blank cells.
+#[test]
+fn placeholders_and_punctuation_are_empty_cells_not_stories() {
+    let dir = tempfile::tempdir().unwrap();
+    let csv = "id,text\np1,N/A\np2,-\np3,?\np4,n.a.\np5, TBD \np6,...\np7,0\n\
+               s1,None of my pitches won the client.\ns2,\"N/A, they said, when I asked why.\"\n";
+    std::fs::write(dir.path().join("in.csv"), csv).unwrap();
+    let out = failup_in(dir.path(), &["classify", "in.csv", "--quiet"], None);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let (header, rows) = parse_csv(&stdout(&out));
+    let col = |name: &str| header.iter().position(|h| h == name).unwrap();
+    let status: Vec<&str> = rows.iter().map(|r| r[col("status")].as_str()).collect();
+    assert_eq!(
+        status,
+        ["empty", "empty", "empty", "empty", "empty", "empty", "empty", "ok", "ok"]
+    );
+    assert!(rows[..7].iter().all(|r| r[col("category")].is_empty()));
+    let err = stderr(&out);
+    assert_eq!(
+        err.matches("only a placeholder such as N/A").count(),
+        3,
+        "{err}"
+    );
+    assert_eq!(
+        err.matches("no words, only digits or punctuation").count(),
+        4,
+        "{err}"
+    );
+
+    let advise = failup_in(dir.path(), &["advise", "n/a"], None);
+    assert_eq!(advise.status.code(), Some(2));
+    assert!(
+        stderr(&advise).contains("nothing to classify"),
+        "{}",
+        stderr(&advise)
+    );
+}
+
 #[test]
 fn a_story_with_no_word_the_model_knows_is_left_unclassified_and_told() {
     // The tokenizer reads emoji as [UNK]: the model would see nothing of the story, and its

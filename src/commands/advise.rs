@@ -24,9 +24,9 @@ pub fn run(args: AdviseArgs) -> Result<()> {
     }
     let engine = super::load_engine(&args.model, &args.fewshot)?;
     let Some((embedded, verdict)) = engine.classify_text(&text)? else {
+        let why = failup::input::not_a_story(&text).unwrap_or(failup::pipeline::NO_KNOWN_WORD);
         return Err(Error::Usage(format!(
-            "the story has {}, so there is nothing to classify; write it in words",
-            failup::pipeline::NO_KNOWN_WORD
+            "nothing to classify: the story has {why}; write it in words"
         )));
     };
     let taxonomy = engine.taxonomy();

@@ -513,14 +513,14 @@ impl Tally {
             Status::Ok => None,
             Status::Empty => {
                 self.empty += 1;
-                Some(match failup::input::is_blank(&row.story.text) {
-                    true => "empty text; written with status=empty and no category",
-                    false => {
-                        made =
-                            format!("{NO_KNOWN_WORD}; written with status=empty and no category");
-                        made.as_str()
-                    }
-                })
+                let text = &row.story.text;
+                let why = match failup::input::not_a_story(text) {
+                    _ if failup::input::is_blank(text) => "empty text",
+                    Some(why) => why,
+                    None => NO_KNOWN_WORD,
+                };
+                made = format!("{why}; written with status=empty and no category");
+                Some(made.as_str())
             }
             Status::Malformed => {
                 self.malformed += 1;
