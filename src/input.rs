@@ -304,7 +304,7 @@ pub(crate) fn peek_until(
 /// passes through untouched (the CSV parser drops a BOM), so invalid bytes can be flagged per
 /// row. A file that opens with a UTF-16 byte-order mark (Excel's "Unicode text") is decoded
 /// from UTF-16, its broken sequences kept as bad bytes for the same flag.
-fn text_stream(
+pub(crate) fn text_stream(
     inner: Box<dyn Read + Send>,
     name: &str,
     encoding: InputEncoding,

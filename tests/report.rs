@@ -338,6 +338,41 @@ fn jsonl_input_gives_the_same_report_as_csv() {
     assert_eq!(a, b);
 }
 
+/// A classify output saved again in UTF-16 with a byte-order mark reads as the original does; in Windows-1252 its bytes that are not UTF-8
+/// are shown as U+FFFD, with a warning that says how many rows and why, not silently.
+#[test]
+fn a_classify_output_saved_again_as_utf16_reads_and_one_in_windows_1252_is_warned() {
+    let dir = tempfile::tempdir().unwrap();
+    let original = std::fs::read_to_string(fixture(CSV)).unwrap();
+    let mut utf16 = vec![0xFF, 0xFE];
+    utf16.extend(original.encode_utf16().flat_map(u16::to_le_bytes));
+    std::fs::write(dir.path().join("unicode.txt"), utf16).unwrap();
+    let mut a = report_json(CSV, &["--group-by", "team"]);
+    let path = dir.path().join("unicode.txt").display().to_string();
+    let out = failup(&["report", &path, "--group-by", "team", "--format", "json"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let mut b: Value = serde_json::from_str(&stdout(&out)).unwrap();
+    for j in [&mut a, &mut b] {
+        j["header"]["input"] = Value::Null;
+        j["header"]["generated_at"] = Value::Null;
+    }
+    assert_eq!(a, b);
+
+    let mut legacy = original.into_bytes();
+    let at = legacy.iter().position(|&b| b == b'\n').unwrap() + 1;
+    legacy.splice(at..at, *b"caf\xe9"); // the first row's id, in Windows-1252
+    std::fs::write(dir.path().join("legacy.csv"), legacy).unwrap();
+    let path = dir.path().join("legacy.csv").display().to_string();
+    let out = failup(&["report", &path]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("1 row of ")
+            && stderr(&out).contains("not UTF-8 (the first on line 2)"),
+        "{}",
+        stderr(&out)
+    );
+}
+
 /// A `--top` past the number of stories lists every story, however large: it used to reserve
 /// room for all of them first and abort for lack of memory.
 #[test]

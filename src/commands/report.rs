@@ -70,6 +70,18 @@ pub fn run(args: ReportArgs) -> Result<()> {
             if repeats == 1 { "repeats" } else { "repeat" }
         );
     }
+    if let (bad @ 1.., first) = reader.rows_not_utf8() {
+        let at = first.map_or(String::new(), |line| format!(" (the first on line {line})"));
+        eprintln!(
+            "warning: {bad} {} of {} {} bytes that are not UTF-8{at}, shown as U+FFFD: \
+             classify writes UTF-8, so the file was probably saved again in a legacy encoding \
+             such as Windows-1252; save it as UTF-8 (in Excel, \"CSV UTF-8\"), or report \
+             classify's own output",
+            if bad == 1 { "row" } else { "rows" },
+            source.name(),
+            if bad == 1 { "holds" } else { "hold" }
+        );
+    }
     if reader.read_a_shard_part() {
         eprintln!(
             "warning: {} is one shard's part (its rows carry their input row numbers), so the \

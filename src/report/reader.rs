@@ -7,7 +7,7 @@ use std::io::{self, BufRead, BufReader, Read};
 use serde_json::{Map, Value};
 
 use crate::error::{Error, Result};
-use crate::input::{cut_to_max_text, CsvLines, Source};
+use crate::input::{cut_to_max_text, CsvLines, InputEncoding, Source};
 use crate::record::Status;
 use crate::report::ReportRow;
 use crate::taxonomy::Taxonomy;
@@ -60,6 +60,8 @@ pub struct ClassifiedReader {
     rows: u64,
     /// A row carried the input's row number: the file is one shard's part.
     numbered: bool,
+    /// Rows whose id, text or group held bytes that are not UTF-8, and the first one's line.
+    not_utf8: (u64, Option<u64>),
 }
 
 /// The bytes of `source`, a file or standard input, for `failup report`.
@@ -117,8 +119,9 @@ impl ClassifiedReader {
         text_column: Option<&str>,
         group_by: Option<&str>,
     ) -> Result<ClassifiedReader> {
-        // A classify output kept gzip-compressed is read as it is, like classify's input.
-        let inner = crate::input::decompressed(inner, &name)?;
+        // A classify output kept gzip-compressed is read as it is, like classify's input, and
+        // so is one a spreadsheet saved again as "Unicode text" (UTF-16 with a byte-order mark).
+        let (inner, _) = crate::input::text_stream(inner, &name, InputEncoding::Utf8)?;
         let (head, inner) = peek_header(inner).map_err(|e| Error::io(&name, e))?;
         let text = head.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(&head);
         let is_jsonl = text
@@ -141,6 +144,7 @@ impl ClassifiedReader {
             group_by: group_by.map(str::to_string),
             rows: 0,
             numbered: false,
+            not_utf8: (0, None),
         };
         if is_jsonl {
             me.open_jsonl(Box::new(buffered), text_column, group_by)?;
@@ -163,6 +167,12 @@ impl ClassifiedReader {
 
     pub fn name(&self) -> &str {
         &self.name
+    }
+
+    /// Rows read so far whose id, story or group held bytes that are not UTF-8 (shown as
+    /// U+FFFD), and the first one's line.
+    pub fn rows_not_utf8(&self) -> (u64, Option<u64>) {
+        self.not_utf8
     }
 
     fn not_classify_output(&self, missing: &[&str], found: &[String]) -> Error {
@@ -482,6 +492,15 @@ impl ClassifiedReader {
                     ));
                 }
                 let field = |i: usize| String::from_utf8_lossy(record.get(i).unwrap_or(b""));
+                let shown = [Some(index[0]), *text, *group];
+                if shown
+                    .into_iter()
+                    .flatten()
+                    .any(|i| std::str::from_utf8(&record[i]).is_err())
+                {
+                    self.not_utf8.0 += 1;
+                    self.not_utf8.1 = self.not_utf8.1.or(line);
+                }
                 let fields = RawRow {
                     id: field(index[0]).into_owned(),
                     category: non_empty(field(index[1]).trim()),
