@@ -387,6 +387,18 @@ impl CsvStart {
     fn read(text: Box<dyn Read + Send>, name: &str, delimiter: Option<u8>) -> Result<CsvStart> {
         let (mut first_line, mut rest) = peek_first_line(text).map_err(|e| Error::io(name, e))?;
         let declared = excel_separator(&first_line);
+        if let Some(d) = declared.filter(|d| delimiter.is_none() && !b",;|\t".contains(d)) {
+            return Err(Error::Input {
+                file: name.to_string(),
+                line: Some(1),
+                column: None,
+                problem: format!(
+                    "the first line, sep={}, declares a delimiter failup does not read (it reads \
+                     , ; | or tab); fix the line, or give --delimiter",
+                    char::from(d).escape_default()
+                ),
+            });
+        }
         let mut header_line = 1;
         if declared.is_some() {
             let line = first_line_of(&first_line).len();
@@ -597,12 +609,17 @@ fn first_line_of(head: &[u8]) -> &[u8] {
         .unwrap_or_default()
 }
 
-/// The delimiter an Excel `sep=X` first line declares, if the line is one.
+/// The delimiter an Excel `sep=X` first line declares, if the line is one: in any case, and
+/// quoted as some tools write it again (`"sep=;"`).
 fn excel_separator(first_line: &[u8]) -> Option<u8> {
     let line = first_line_of(first_line);
     let line = line.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(line);
-    match line.strip_prefix(b"sep=")? {
-        [d] if *d != b'"' => Some(*d),
+    let line = match line {
+        [b'"', inner @ .., b'"'] => inner,
+        _ => line,
+    };
+    match line {
+        [s, e, p, b'=', d] if [*s, *e, *p].eq_ignore_ascii_case(b"sep") && *d != b'"' => Some(*d),
         _ => None,
     }
 }
@@ -2008,7 +2025,13 @@ mod tests {
 
     #[test]
     fn an_excel_sep_line_sets_the_delimiter_and_lines_count_from_it() {
-        for head in ["sep=;\n", "sep=;\r\n", "\u{FEFF}sep=;\n"] {
+        for head in [
+            "sep=;\n",
+            "sep=;\r\n",
+            "\u{FEFF}sep=;\n",
+            "SEP=;\n",
+            "\"sep=;\"\n",
+        ] {
             let csv = format!("{head}id;text\n1;a, b\n2;\"c\nd\"\n3;e\n");
             let mut r = reader(&csv, &Columns::default()).unwrap();
             let s = r.next_chunk(10).unwrap();
@@ -2023,6 +2046,12 @@ mod tests {
         // Only the exact form counts: a column named sep=x is a header.
         let mut r = reader("sep=x,text\n1,y\n", &Columns::default()).unwrap();
         assert_eq!(r.next_chunk(10).unwrap()[0].text, "y");
+        // A delimiter failup does not read is refused where it is declared, not taken.
+        let e = reader("sep=x\nid,text\n1,a\n", &Columns::default())
+            .err()
+            .unwrap()
+            .to_string();
+        assert!(e.contains("t.csv:1") && e.contains("sep=x"), "{e}");
     }
 
     #[test]
