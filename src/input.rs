@@ -126,6 +126,21 @@ pub fn printable(text: &str) -> std::borrow::Cow<'_, str> {
     shown.into()
 }
 
+/// A header's column names for a message: each [`printable`], and at most 30 of them, so a
+/// binary file or a header that swallowed the data cannot flood the terminal.
+pub fn column_list(headers: &[String]) -> String {
+    const SHOWN: usize = 30;
+    let mut list: Vec<String> = headers
+        .iter()
+        .take(SHOWN)
+        .map(|h| printable(h).into_owned())
+        .collect();
+    if headers.len() > SHOWN {
+        list.push(format!("and {} more", headers.len() - SHOWN));
+    }
+    list.join(", ")
+}
+
 /// A character that must not reach a terminal or a document as it is: a control character
 /// (a terminal's escape codes, a line break) or a mark that reorders the text after it right
 /// to left, which can make a line read as something else.
@@ -1541,7 +1556,7 @@ fn missing_column(file: &str, line: u64, headers: &[String], wanted: &str, fix: 
         })
         .min_by_key(|(d, _)| *d)
         .filter(|(d, _)| *d <= wanted.len().max(3) / 2)
-        .map(|(_, h)| format!("; did you mean '{h}'?"))
+        .map(|(_, h)| format!("; did you mean '{}'?", printable(h)))
         .unwrap_or_default();
     let stop = if closest.is_empty() { "." } else { "" };
     // A header read as one column that holds another delimiter: the wrong --delimiter.
@@ -1563,9 +1578,10 @@ fn missing_column(file: &str, line: u64, headers: &[String], wanted: &str, fix: 
         line: Some(line),
         column: None,
         problem: format!(
-            "no column named '{wanted}' (columns: {}){closest}{stop}{split} {fix}; if the first \
+            "no column named '{}' (columns: {}){closest}{stop}{split} {fix}; if the first \
              line is data rather than column names, add a header row.",
-            headers.join(", ")
+            printable(wanted),
+            column_list(headers)
         ),
     }
 }
@@ -2130,6 +2146,23 @@ mod tests {
         let mut r = trickled(bytes);
         assert_eq!(r.headers()[0], "id");
         assert_eq!(r.next_chunk(10).unwrap()[0].text, "fine");
+    }
+
+    /// A header of escape codes, or one that swallowed the data, is named in a message without
+    /// reaching the terminal as it is or flooding it.
+    #[test]
+    fn missing_column_messages_show_names_escaped_and_few() {
+        let e = reader("id,\u{1b}[31mRED\n1,a\n", &Columns::default())
+            .err()
+            .unwrap();
+        assert!(e.to_string().contains("\\u{1b}[31mRED"), "{e}");
+        let wide: String =
+            (0..100).map(|i| format!("c{i},")).collect::<String>() + &"h".repeat(5000);
+        let e = reader(&format!("{wide}\n1\n"), &Columns::default())
+            .err()
+            .unwrap()
+            .to_string();
+        assert!(e.contains("c29, and 71 more") && e.len() < 1000, "{e}");
     }
 
     #[test]

@@ -193,7 +193,7 @@ impl ClassifiedReader {
                 if found.is_empty() {
                     "nothing".to_string()
                 } else {
-                    found.join(", ")
+                    crate::input::column_list(found)
                 },
             ),
         )
@@ -206,7 +206,7 @@ impl ClassifiedReader {
             format!(
                 "{what} column '{column}' is not in the file; its columns are: {}. Pass it \
                  through with `failup classify --keep-columns {column}`",
-                available.join(", ")
+                crate::input::column_list(available)
             ),
         )
     }
