@@ -2216,3 +2216,16 @@ fn an_interrupted_embed_resumes_identically() {
         stderr(&refused)
     );
 }
+
+/// A missing input is named, with how to find the mistake: it was the bare system message.
+#[test]
+fn a_missing_input_file_is_named_with_a_fix() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = failup_in(dir.path(), &["classify", "no-such-file.csv"], None);
+    assert_eq!(out.status.code(), Some(2));
+    let err = stderr(&out);
+    assert!(
+        err.contains("no-such-file.csv") && err.contains("fix: check the path's spelling"),
+        "{err}"
+    );
+}
