@@ -388,6 +388,13 @@ pub fn check_not_input(flag: &str, path: &Path, input: Option<&Source>) -> Resul
     if !reads_itself && !named_alike {
         return Ok(());
     }
+    // `failup classify in.csv > in.csv`: the shell emptied the input before failup started.
+    let emptied = match input {
+        Source::File(p) if path == Path::new("-") => {
+            std::fs::metadata(p).is_ok_and(|m| m.len() == 0)
+        }
+        _ => false,
+    };
     let output = match path == Path::new("-") {
         true => "standard output".to_string(),
         false => format!("the output {}", path.display()),
@@ -396,8 +403,13 @@ pub fn check_not_input(flag: &str, path: &Path, input: Option<&Source>) -> Resul
         Source::Stdin => "the file standard input reads from",
         Source::File(_) => "the input file",
     };
+    let emptied = match emptied {
+        true => " (the shell has already emptied it for the `>`: restore it from a copy)",
+        false => "",
+    };
     Err(Error::Usage(format!(
-        "{output} is {input}; give {flag} another file, so the input is not written over"
+        "{output} is {input}{emptied}; give {flag} another file, so the input is not written \
+         over"
     )))
 }
 

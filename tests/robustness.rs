@@ -2229,3 +2229,29 @@ fn a_missing_input_file_is_named_with_a_fix() {
         "{err}"
     );
 }
+
+/// `failup classify in.csv > in.csv`: the shell empties the input before failup starts, so the
+/// message says that, rather than that the file is empty.
+#[test]
+#[cfg(target_os = "linux")]
+fn an_input_emptied_by_redirecting_onto_it_is_told_as_such() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    for command in ["classify", "embed"] {
+        write_input(d, "in.csv", many_stories(4).as_bytes());
+        let truncated = std::fs::File::create(d.join("in.csv")).unwrap(); // as `>` opens it
+        let err = failup_command()
+            .args([command, "in.csv"])
+            .current_dir(d)
+            .env(HASHED.0, HASHED.1)
+            .stdout(truncated)
+            .output()
+            .unwrap();
+        assert_eq!(err.status.code(), Some(2));
+        let err = String::from_utf8_lossy(&err.stderr);
+        assert!(
+            err.contains("standard output is the input file (the shell has already emptied it"),
+            "{command}: {err}"
+        );
+    }
+}

@@ -27,12 +27,7 @@ const MAX_ROW_WARNINGS: usize = 10;
 
 pub fn run(args: ClassifyArgs) -> Result<()> {
     let source = Source::from_arg(&args.input);
-    // Check the input's header before the slower model load, so a wrong column fails fast.
-    let mut reader = StoryReader::open(&source, &args.columns(), args.columns.dialect())?;
     let shard = super::shard(args.shard.as_deref())?;
-    if let Some(shard) = shard {
-        reader.set_shard(shard);
-    }
     if args.group_by.is_some() && args.report.is_none() && args.summary_out.is_none() {
         return Err(Error::Usage(
             "--group-by breaks down a report: add --report FILE or --summary-out FILE".into(),
@@ -47,7 +42,13 @@ pub fn run(args: ClassifyArgs) -> Result<()> {
     .into_iter()
     .filter_map(|(flag, path)| Some((flag, path?.as_path())))
     .collect();
+    // Before the input is read: `> in.csv` has emptied it, and that is the mistake to tell.
     super::check_outputs(&outputs, &source, shard.is_some())?;
+    // The input's header before the slower model load, so a wrong column fails fast.
+    let mut reader = StoryReader::open(&source, &args.columns(), args.columns.dialect())?;
+    if let Some(shard) = shard {
+        reader.set_shard(shard);
+    }
     super::warn_if_unrecorded(&args.output, shard);
     if let (Some(shard), Some(report)) = (shard, &args.report) {
         eprintln!(

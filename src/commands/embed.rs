@@ -26,12 +26,13 @@ pub fn run(args: EmbedArgs) -> Result<()> {
         id: args.columns.id_column.clone(),
         ..Columns::default()
     };
-    let mut reader = StoryReader::open(&source, &columns, args.columns.dialect())?;
     let shard = super::shard(args.shard.as_deref())?;
+    // Before the input is read: `> in.csv` has emptied it, and that is the mistake to tell.
+    super::check_outputs(&[("-o", &args.output)], &source, shard.is_some())?;
+    let mut reader = StoryReader::open(&source, &columns, args.columns.dialect())?;
     if let Some(shard) = shard {
         reader.set_shard(shard);
     }
-    super::check_outputs(&[("-o", &args.output)], &source, shard.is_some())?;
     refuse_a_csv_name(&args.output)?;
     super::warn_if_unrecorded(&args.output, shard);
     let mut options = super::engine_options(&args.model, true);
