@@ -370,6 +370,8 @@ enum NulPattern {
     Utf16Le,
     Utf16Be,
     Binary,
+    /// One NUL alone: a stray byte, not a code unit's half.
+    Stray,
 }
 
 impl NulPattern {
@@ -385,7 +387,9 @@ impl NulPattern {
             n.count()
         };
         let (even, odd) = (nuls(0), nuls(1));
-        Some(if odd >= 4 * even {
+        Some(if even + odd == 1 {
+            NulPattern::Stray
+        } else if odd >= 4 * even {
             NulPattern::Utf16Le
         } else if even >= 4 * odd {
             NulPattern::Utf16Be
@@ -481,6 +485,16 @@ fn check_headers(
         let utf16 = match nuls {
             NulPattern::Utf16Le => "UTF-16LE",
             NulPattern::Utf16Be => "UTF-16BE",
+            NulPattern::Stray => {
+                return Err(Error::Input {
+                    file: name.to_string(),
+                    line: Some(line),
+                    column: None,
+                    problem: "the header holds a NUL byte, which no column name has; remove it \
+                              (for example tr -d '\\000' < IN.csv > OUT.csv)"
+                        .into(),
+                });
+            }
             NulPattern::Binary => {
                 return Err(Error::Input {
                     file: name.to_string(),
@@ -1996,7 +2010,10 @@ mod tests {
         let bytes = b"id,l\0id,team,text\na0,nort\0\0\0\0\0\0\0\x04ave the new".to_vec();
         let whole = reader_bytes(bytes.clone(), &Columns::default(), Dialect::default());
         let whole = whole.err().unwrap().to_string();
-        assert!(whole.contains("UTF-16BE"), "{whole}");
+        assert!(
+            whole.contains("a NUL byte"),
+            "one NUL is a stray byte: {whole}"
+        );
         let e = StoryReader::from_reader(
             Box::new(Trickle(io::Cursor::new(bytes))),
             "t.csv".into(),
@@ -2018,6 +2035,15 @@ mod tests {
             .unwrap()
             .to_string();
         assert!(e.contains("binary file") && !e.contains("UTF-16"), "{e}");
+        // One NUL alone is a stray byte, not half of a UTF-16 code unit.
+        let e = reader("id,te\0xt\n1,a\n", &Columns::default())
+            .err()
+            .unwrap()
+            .to_string();
+        assert!(
+            e.contains("holds a NUL byte") && !e.contains("UTF-16"),
+            "{e}"
+        );
     }
 
     #[test]

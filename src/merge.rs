@@ -259,6 +259,9 @@ pub fn merge_rows(parts: &[PathBuf], output: &Path) -> Result<Merged> {
         }
         readers.push(part);
     }
+    if let Some((first, _)) = &header {
+        refuse_a_misnamed_output(output, first.is_empty())?;
+    }
     let records = check_records(parts)?;
     let input_rows = records[0].input_rows;
     let mut sink = Sink::open("-o", output, None)?;
@@ -455,6 +458,29 @@ fn record_bytes(record: &csv::ByteRecord, name: &str) -> Result<Vec<u8>> {
     writer
         .into_inner()
         .map_err(|e| Error::io(name, e.into_error()))
+}
+
+/// classify picks its format from the output's name; merge keeps the parts' format, so a name
+/// that says the other one (`.csv` for JSON Lines parts) is refused rather than written.
+fn refuse_a_misnamed_output(output: &Path, jsonl: bool) -> Result<()> {
+    let ext = output
+        .extension()
+        .map(|e| e.to_string_lossy().to_ascii_lowercase());
+    let (says_csv, says_json) = match ext.as_deref() {
+        Some("csv" | "tsv") => (true, false),
+        Some("jsonl" | "json" | "ndjson") => (false, true),
+        _ => (false, false),
+    };
+    let (parts, name) = match (jsonl, says_csv, says_json) {
+        (true, true, _) => ("JSON Lines", ".jsonl"),
+        (false, _, true) => ("CSV", ".csv"),
+        _ => return Ok(()),
+    };
+    Err(refused(format!(
+        "the parts are {parts} and the merge keeps their format, but {} is named for the other \
+         one; name it {name}",
+        output.display()
+    )))
 }
 
 fn different_columns(a: &Path, b: &Path) -> Error {

@@ -1066,3 +1066,96 @@ fn outputs_or_an_input_named_like_the_files_beside_o_are_refused() {
         &[],
     );
 }
+
+/// A shard's partial summary among `merge --rows`'s parts is named for what it is, with the
+/// command that merges summaries; it was told as a part written with other columns.
+#[test]
+fn a_summary_among_rows_to_merge_is_named() {
+    let dir = tempfile::tempdir().unwrap();
+    write_input(dir.path());
+    for i in 0..2 {
+        let (part, summary) = (format!("p{i}.csv"), format!("s{i}.json"));
+        let shard = format!("{i}/2");
+        let args = [
+            "classify",
+            "in.csv",
+            "--shard",
+            &shard,
+            "-o",
+            &part,
+            "--summary-out",
+            &summary,
+        ];
+        run(dir.path(), &args, &[]);
+    }
+    let err = refused(
+        dir.path(),
+        &["merge", "--rows", "p0.csv", "s1.json", "-o", "m.csv"],
+    );
+    assert!(
+        err.contains("s1.json is a partial summary") && err.contains("without --rows"),
+        "{err}"
+    );
+}
+
+/// merge keeps the parts' format, so an output named for the other one is refused: JSON Lines
+/// were written into `merged.csv` without a word.
+#[test]
+fn a_merge_output_named_for_the_other_format_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    write_input(dir.path());
+    for i in 0..2 {
+        let shard = format!("{i}/2");
+        run(
+            dir.path(),
+            &[
+                "classify",
+                "in.csv",
+                "--shard",
+                &shard,
+                "-o",
+                &format!("p{i}.jsonl"),
+            ],
+            &[],
+        );
+        run(
+            dir.path(),
+            &[
+                "classify",
+                "in.csv",
+                "--shard",
+                &shard,
+                "-o",
+                &format!("p{i}.csv"),
+            ],
+            &[],
+        );
+    }
+    let err = refused(
+        dir.path(),
+        &["merge", "--rows", "p0.jsonl", "p1.jsonl", "-o", "m.csv"],
+    );
+    assert!(
+        err.contains("the parts are JSON Lines") && err.contains("name it .jsonl"),
+        "{err}"
+    );
+    let err = refused(
+        dir.path(),
+        &["merge", "--rows", "p0.csv", "p1.csv", "-o", "m.jsonl"],
+    );
+    assert!(
+        err.contains("the parts are CSV") && err.contains("name it .csv"),
+        "{err}"
+    );
+    assert!(!dir.path().join("m.csv").exists() && !dir.path().join("m.jsonl").exists());
+    run(
+        dir.path(),
+        &["merge", "--rows", "p0.jsonl", "p1.jsonl", "-o", "m.jsonl"],
+        &[],
+    );
+    run(
+        dir.path(),
+        &["merge", "--rows", "p0.csv", "p1.csv", "-o", "merged"],
+        &[],
+    );
+}

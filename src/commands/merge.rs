@@ -18,6 +18,7 @@ pub fn run(args: MergeArgs) -> Result<()> {
         failup::sink::check_output("-o", &args.output, Some(&part))?;
     }
     if args.rows {
+        refuse_summaries_among_rows(&args.parts)?;
         let merged = failup::merge::merge_rows(&args.parts, &args.output)?;
         eprintln!(
             "merged {} rows from {} parts into {}",
@@ -46,5 +47,30 @@ pub fn run(args: MergeArgs) -> Result<()> {
         args.output.display(),
         args.output.display()
     );
+    Ok(())
+}
+
+/// A partial summary given to `merge --rows` was told as parts "written with different columns
+/// or formats"; it is named for what it is. Only regular files are looked at: a pipe's bytes
+/// would be used up, and whatever else is wrong with a part is left to the merge to tell.
+fn refuse_summaries_among_rows(parts: &[std::path::PathBuf]) -> Result<()> {
+    use failup::report::partial::ReportInput;
+    for part in parts
+        .iter()
+        .filter(|p| std::fs::metadata(p).is_ok_and(|m| m.is_file()))
+    {
+        let source = failup::input::Source::File(part.clone());
+        // Anything else wrong with a part is merge's own to tell, with its checks.
+        let Ok(bytes) = failup::report::reader::open_source(&source) else {
+            continue;
+        };
+        if let Ok(ReportInput::Summary(_)) = ReportInput::sniff(bytes, &source.name()) {
+            return Err(Error::Usage(format!(
+                "{} is a partial summary (--summary-out), not rows; merge summaries without \
+                 --rows: failup merge SUMMARY... -o merged.json",
+                part.display()
+            )));
+        }
+    }
     Ok(())
 }
