@@ -270,8 +270,10 @@ fn unusable(story: &Story, header_fields: usize) -> Option<String> {
     // pass unseen: here it is an error to fix, as the rest of a curated set's problems are.
     if story.issues.contains(&RowIssue::InvalidUtf8) {
         return Some(format!(
-            "row {} has bytes that are not UTF-8 text; save the file as UTF-8, or give \
-             --encoding latin1 (or windows-1252) for a legacy export where the command takes it",
+            "row {} has bytes that are not UTF-8 text; save the file as UTF-8 (for example \
+             iconv -f WINDOWS-1252 -t UTF-8 IN.csv > OUT.csv); eval, train and calibrate also \
+             read their own labelled file with --encoding windows-1252, but an --examples file \
+             must be UTF-8",
             story.row
         ));
     }

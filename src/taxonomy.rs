@@ -353,6 +353,12 @@ fn key_span(text: &str, key: &str) -> Option<Range<usize>> {
 /// the text it points at.
 fn explained(message: &str, found: Option<&str>) -> String {
     let found = found.map(str::trim).unwrap_or_default();
+    // serde's words for a count out of range ("invalid value: integer `-1`, expected usize").
+    if message.contains("expected usize") || message.contains("as i128") {
+        return format!(
+            "`{found}` is not a count this setting takes: give a whole number from 0 up"
+        );
+    }
     if !message.starts_with("duplicate key") {
         return message.to_string();
     }
@@ -401,6 +407,19 @@ headline = "do the rest"
 advice = ["y"]
 prototypes = ["p3"]
 "#;
+
+    /// serde's "invalid value: integer `-1`, expected usize" is said in words, on its line.
+    #[test]
+    fn a_count_out_of_range_is_told_in_words() {
+        for bad in ["-1", "99999999999999999999"] {
+            let e = err_of(&GOOD.replace("top_k = 2", &format!("top_k = {bad}")));
+            assert!(
+                e.contains(":3:") && e.contains(&format!("`{bad}` is not a count")),
+                "{e}"
+            );
+            assert!(!e.contains("usize") && !e.contains("i128"), "{e}");
+        }
+    }
 
     #[test]
     fn builtin_taxonomy_has_the_articles_scenarios() {
