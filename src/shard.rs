@@ -40,7 +40,10 @@ impl Shard {
             return Err(usage(spec, "N must be at least 1"));
         }
         let index = match index {
-            "auto" => scheduler_index(&env, spec)?,
+            "auto" => {
+                check_slurm_count(&env, spec, count)?;
+                scheduler_index(&env, spec)?
+            }
             i => number(i, "I", spec)?,
         };
         if index >= count {
@@ -56,7 +59,31 @@ impl Shard {
     }
 }
 
+/// `auto/N` in a Slurm array of another size: the tasks past N would fail only when they start,
+/// and with fewer tasks than N a shard would never run.
+fn check_slurm_count(env: &impl Fn(&str) -> Option<String>, spec: &str, count: u64) -> Result<()> {
+    let Some(tasks) = env(SLURM_COUNT).filter(|_| env(SLURM_ID).is_some()) else {
+        return Ok(());
+    };
+    match number(&tasks, SLURM_COUNT, spec)? {
+        n if n == count => Ok(()),
+        n => Err(usage(
+            spec,
+            &format!("the Slurm array has {n} tasks ({SLURM_COUNT}), not {count}; give plain auto"),
+        )),
+    }
+}
+
 fn scheduler_index(env: &impl Fn(&str) -> Option<String>, spec: &str) -> Result<u64> {
+    if env(SLURM_ID).is_some() && env(KUBERNETES_INDEX).is_some() {
+        return Err(usage(
+            spec,
+            &format!(
+                "both {SLURM_ID} and {KUBERNETES_INDEX} are set, so the scheduler is unclear; \
+                 unset the one that does not belong to this job, or give the index as I/N"
+            ),
+        ));
+    }
     if let Some(id) = env(SLURM_ID) {
         let first = match env(SLURM_MIN) {
             Some(min) => number(&min, SLURM_MIN, spec)?,
@@ -182,6 +209,27 @@ mod tests {
         assert_eq!(
             Shard::parse("auto/6", env(&k8s)).unwrap(),
             Shard { index: 5, count: 6 }
+        );
+    }
+
+    /// Two schedulers' variables, or an `auto/N` that disagrees with the Slurm array's size,
+    /// are refused: one index was picked silently, and the other tasks failed only later.
+    #[test]
+    fn a_scheduler_environment_that_disagrees_is_refused() {
+        let both = [(SLURM_ID, "0"), (KUBERNETES_INDEX, "1")];
+        let e = Shard::parse("auto/3", env(&both)).unwrap_err().to_string();
+        assert!(
+            e.contains("both SLURM_ARRAY_TASK_ID and JOB_COMPLETION_INDEX"),
+            "{e}"
+        );
+        let slurm = [(SLURM_ID, "1"), (SLURM_COUNT, "4")];
+        let e = Shard::parse("auto/3", env(&slurm)).unwrap_err().to_string();
+        assert!(e.contains("the Slurm array has 4 tasks"), "{e}");
+        // Without a Slurm task id the count is not Slurm's to check.
+        let k8s = [(KUBERNETES_INDEX, "2"), (SLURM_COUNT, "4")];
+        assert_eq!(
+            Shard::parse("auto/3", env(&k8s)).unwrap(),
+            Shard { index: 2, count: 3 }
         );
     }
 
