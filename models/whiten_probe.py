@@ -1,0 +1,115 @@
+#!/usr/bin/env python3
+"""Dev-time measurement: do label-free corrections of the embedding space help on real stories?
+
+Sentence embeddings share a few dominant directions, and a common remedy in the literature is
+to take them out before comparing: whitening (scaling every principal direction to unit
+variance, here with shrinkage lam) or removing the top d principal directions. Both need only
+unlabelled text, so they could be shipped without fitting anything on real_dev. The space is
+estimated on failup's prototypes alone, on the prototypes plus the sentences of
+models/probe_data/unlabelled_stories.txt, or on those plus data/calibration.csv and the
+development set; the centre is that set's mean. A last variant subtracts from each scenario's
+score its mean over the unlabelled stories.
+
+Scoring is finetune_probe.py's zero-shot rule without calibration, with each story's whole
+reading taken as the mean of its sentences (as failup does), on the transformed vectors.
+Nothing it makes is shipped; it reproduces the "whitening" row of the Quality page.
+
+Set-up: the virtualenv of finetune_probe.py. Run, from the repository root (about 3 minutes):
+    /tmp/ft-venv/bin/python models/whiten_probe.py
+"""
+
+import numpy as np
+import torch
+from sentence_transformers import SentenceTransformer
+from sklearn.metrics import f1_score
+
+from finetune_probe import base_model_dir, prototypes, read_labelled, sentences
+
+
+def unit(x):
+    return x / np.linalg.norm(x, axis=-1, keepdims=True)
+
+
+def embed_sets(model):
+    def emb(texts):
+        return model.encode(texts, batch_size=64, convert_to_numpy=True, normalize_embeddings=True)
+
+    sets = {
+        "real": read_labelled("../shared/eval/real_dev.csv"),
+        "dev": read_labelled("../shared/eval/dev_stories.csv"),
+        "cal": read_labelled("data/calibration.csv"),
+    }
+    with open("models/probe_data/unlabelled_stories.txt", encoding="utf-8") as f:
+        sets["unl"] = [(line.strip(), -1) for line in f if line.strip()]
+    out = {}
+    for name, rows in sets.items():
+        split = [sentences(t) for t, _ in rows]
+        out[name] = (emb([s for story in split for s in story]), [len(s) for s in split],
+                     np.array([label for _, label in rows]))
+    return out
+
+
+def scores(data, p, p_label, transform):
+    sent, counts, _ = data
+    p = unit(transform(p))
+
+    def top_k_mean(x, k):
+        cos = unit(transform(np.atleast_2d(x))) @ p.T
+        return np.stack([np.sort(cos[:, p_label == j], 1)[:, ::-1][:, :k].mean(1)
+                         for j in range(4)], 1)
+
+    starts = np.cumsum([0] + counts)
+    whole = top_k_mean(unit(np.array([sent[a:b].mean(0) for a, b in zip(starts, starts[1:])])), 6)
+    each = top_k_mean(sent, 10)
+    pooled = []
+    for a, b in zip(starts, starts[1:]):
+        s = each[a:b]
+        top = s.max(0)
+        pooled.append(top + 0.05 * np.log(np.exp((s - top) / 0.05).mean(0)))
+    return 0.25 * whole + 0.75 * np.array(pooled)
+
+
+def main():
+    torch.set_num_threads(2)
+    model = SentenceTransformer(base_model_dir(), device="cpu")
+    protos = prototypes("data/taxonomy.toml")
+    p = model.encode([t for t, _ in protos], batch_size=64, convert_to_numpy=True,
+                     normalize_embeddings=True)
+    p_label = np.array([label for _, label in protos])
+    data = embed_sets(model)
+
+    def f1(name, transform):
+        s = scores(data[name], p, p_label, transform)
+        return f1_score(data[name][2], s.argmax(1), average="macro")
+
+    def show(label, transform):
+        print(f"{label:45s} real_dev {f1('real', transform):.3f}  dev_stories {f1('dev', transform):.3f}")
+
+    show("centred on the prototypes (the baseline)", lambda x, c=p.mean(0): x - c)
+    pools = {
+        "prototypes": p,
+        "prototypes + unlabelled": np.vstack([p, data["unl"][0]]),
+        "prototypes + unlabelled + calibration + dev": np.vstack(
+            [p, data["unl"][0], data["cal"][0], data["dev"][0]]),
+    }
+    for name, x in pools.items():
+        c = x.mean(0)
+        _, s, vt = np.linalg.svd(x - c, full_matrices=False)
+        variance = s**2 / len(x)
+        show(f"{name}: centre", lambda v, c=c: v - c)
+        for d in [1, 2, 3, 5, 8, 12, 20]:
+            u = vt[:d]
+            show(f"  remove top {d}", lambda v, c=c, u=u: (v - c) - ((v - c) @ u.T) @ u)
+        for rel in [0.03, 0.1, 0.3, 1, 3]:
+            m = vt.T @ np.diag(1 / np.sqrt(variance + rel * variance.mean())) @ vt
+            show(f"  whiten, lam {rel} x mean variance", lambda v, c=c, m=m: (v - c) @ m)
+    base = lambda x, c=p.mean(0): x - c
+    offset = scores(data["unl"], p, p_label, base).mean(0)
+    for name in ["real", "dev"]:
+        s = scores(data[name], p, p_label, base) - offset
+        print(f"scores less their unlabelled mean, {name}: "
+              f"{f1_score(data[name][2], s.argmax(1), average='macro'):.3f}")
+
+
+if __name__ == "__main__":
+    main()
