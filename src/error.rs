@@ -68,8 +68,8 @@ fn io_fix(e: &std::io::Error) -> &'static str {
             "\n  fix: check the file's and its folder's permissions, or use another path"
         }
         ErrorKind::NotFound => {
-            "\n  fix: check the path's spelling; a relative path starts from the folder failup \
-             runs in (`ls` it there)"
+            "\n  fix: check that the path exists as spelt; a relative path starts from the \
+             folder failup runs in"
         }
         _ => "",
     }

@@ -583,10 +583,21 @@ impl ColumnIndex {
         let optional = |wanted: &Option<String>, flag: &str| -> Result<Option<usize>> {
             wanted.as_deref().map(|c| find(c, flag)).transpose()
         };
+        let twice = |[a, b]: [String; 2], flag: &str| Error::Input {
+            file: name.to_string(),
+            line: Some(line),
+            column: None,
+            problem: format!(
+                "columns '{}' and '{}' differ only in case, so either could be the one meant; \
+                 choose one with {flag}",
+                printable(&a),
+                printable(&b)
+            ),
+        };
         let text = match &columns.text {
             Some(c) => find(c, "--text-column")?,
-            None => default_column(headers, "text")
-                .or_else(|| default_column(headers, "story"))
+            None => default_column(headers, &["text", "story"])
+                .map_err(|two| twice(two, "--text-column"))?
                 .ok_or_else(|| {
                     let fix = choose("--text-column");
                     missing_column(name, line, headers, "text", &fix)
@@ -594,7 +605,7 @@ impl ColumnIndex {
         };
         let id = match &columns.id {
             Some(c) => Some(find(c, "--id-column")?),
-            None => default_column(headers, "id"),
+            None => default_column(headers, &["id"]).map_err(|two| twice(two, "--id-column"))?,
         };
         let label = optional(&columns.label, "--label-column")?;
         let group = optional(&columns.group, "--group-by")?;
@@ -1460,24 +1471,29 @@ impl StoryReader {
     }
 }
 
-/// True when a text has nothing to read: only whitespace, control characters (a NUL, say) and
-/// invisible format characters (zero-width spaces and joiners, a stray byte-order mark, bidi
-/// marks, soft hyphens). Such a story is written with status `empty` rather than classified
-/// from the model's reading of nothing.
 /// Why a cell that is not blank holds no story, when it does not: only digits and punctuation
 /// (`-`, `?`, `...`, `0`), or a word spreadsheets put for no answer (`N/A`, `none`, `TBD`).
 /// Classified, such a cell got a named scenario at about 0.7 confidence. Emoji and other
 /// symbols are left to the tokenizer, which tells them as words the model does not know.
 pub fn not_a_story(text: &str) -> Option<&'static str> {
-    let punctuation =
-        |c: char| c.is_ascii() || c.is_whitespace() || ('\u{2010}'..='\u{205E}').contains(&c);
+    // ASCII, Latin-1's and the general punctuation, and CJK and full-width punctuation.
+    let punctuation = |c: char| {
+        c.is_ascii()
+            || c.is_whitespace()
+            || c.is_numeric()
+            || matches!(c, '\u{A1}'..='\u{BF}' | '\u{2010}'..='\u{205E}')
+            || matches!(c, '\u{3000}'..='\u{303F}' | '\u{FF01}'..='\u{FF0F}')
+            || matches!(c, '\u{FF1A}'..='\u{FF20}' | '\u{FF5B}'..='\u{FF65}')
+    };
     if !text.chars().any(char::is_alphabetic) && text.chars().all(punctuation) {
         return Some("no words, only digits or punctuation");
     }
+    // The longest placeholder has 13 letters: a story is not copied beyond that.
     let letters: String = text
         .chars()
         .filter(|c| c.is_alphanumeric())
         .flat_map(char::to_lowercase)
+        .take(14)
         .collect();
     const PLACEHOLDERS: [&str; 13] = [
         "na",
@@ -1499,6 +1515,10 @@ pub fn not_a_story(text: &str) -> Option<&'static str> {
         .then_some("only a placeholder such as N/A, none or TBD")
 }
 
+/// True when a text has nothing to read: only whitespace, control characters (a NUL, say) and
+/// invisible format characters (zero-width spaces and joiners, a stray byte-order mark, bidi
+/// marks, soft hyphens). Such a story is written with status `empty` rather than classified
+/// from the model's reading of nothing.
 pub fn is_blank(text: &str) -> bool {
     text.chars().all(|c| {
         c.is_whitespace()
@@ -1548,14 +1568,28 @@ pub fn sniff_delimiter(head: &[u8]) -> u8 {
     }
 }
 
-/// The column a default name finds: `name` itself, else the one column named so in another
-/// case (`ID`, `Text`: spreadsheets capitalise headers). Two such columns are left unread
-/// rather than one picked by chance.
-fn default_column(headers: &[String], name: &str) -> Option<usize> {
-    headers.iter().position(|h| h == name).or_else(|| {
+/// The column default `names` find, the first name first: one named so exactly, else one
+/// named so in another case (`ID`, `Text`: spreadsheets capitalise headers). Two columns of one
+/// name in different cases are returned as an error, rather than one picked by chance.
+pub(crate) fn default_column(
+    headers: &[String],
+    names: &[&str],
+) -> std::result::Result<Option<usize>, [String; 2]> {
+    if let Some(i) = names
+        .iter()
+        .find_map(|n| headers.iter().position(|h| h == n))
+    {
+        return Ok(Some(i));
+    }
+    for name in names {
         let mut alike = (0..headers.len()).filter(|&i| headers[i].eq_ignore_ascii_case(name));
-        alike.next().filter(|_| alike.next().is_none())
-    })
+        match (alike.next(), alike.next()) {
+            (Some(i), None) => return Ok(Some(i)),
+            (Some(i), Some(j)) => return Err([headers[i].clone(), headers[j].clone()]),
+            _ => {}
+        }
+    }
+    Ok(None)
 }
 
 /// `fix` says how to name another column ("Choose one with --text-column").
@@ -2444,8 +2478,8 @@ mod tests {
     }
 
     /// Spreadsheets capitalise headers: `ID` and `Text` are the default columns when no other
-    /// column is named so in any case; an exact `id` wins over `ID`, and two look-alikes are
-    /// not chosen between.
+    /// column is named so in any case; an exact name wins over one in another case, and two
+    /// look-alikes are refused, not chosen between.
     #[test]
     fn default_columns_are_found_in_any_case_when_only_one_matches() {
         let mut r = reader("ID,Text\nX9,a story\n", &Columns::default()).unwrap();
@@ -2454,12 +2488,16 @@ mod tests {
         let mut r = reader("Id,ID,id,STORY\nA,B,C,told\n", &Columns::default()).unwrap();
         let story = &r.next_chunk(10).unwrap()[0];
         assert_eq!((story.id.as_str(), story.text.as_str()), ("C", "told"));
-        let mut r = reader("Id,ID,text\nA,B,told\n", &Columns::default()).unwrap();
-        assert_eq!(r.next_chunk(10).unwrap()[0].id, "1");
-        let two = reader("Text,TEXT\na,b\n", &Columns::default())
-            .err()
-            .unwrap();
-        assert!(two.to_string().contains("no column named 'text'"), "{two}");
+        // Exact names first: `story` over a `Text` that may be a title.
+        let mut r = reader("Text,story\ntitle,told\n", &Columns::default()).unwrap();
+        assert_eq!(r.next_chunk(10).unwrap()[0].text, "told");
+        for (csv, flag) in [
+            ("Id,ID,text\nA,B,told\n", "--id-column"),
+            ("Text,TEXT\na,b\n", "--text-column"),
+        ] {
+            let e = reader(csv, &Columns::default()).err().unwrap().to_string();
+            assert!(e.contains("differ only in case") && e.contains(flag), "{e}");
+        }
     }
 
     #[test]

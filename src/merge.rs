@@ -460,15 +460,16 @@ fn record_bytes(record: &csv::ByteRecord, name: &str) -> Result<Vec<u8>> {
         .map_err(|e| Error::io(name, e.into_error()))
 }
 
-/// classify picks its format from the output's name; merge keeps the parts' format, so a name
-/// that says the other one (`.csv` for JSON Lines parts) is refused rather than written.
+/// classify takes `-o`'s extension for the format when `--format` is not given; merge keeps the
+/// parts' format, so a name that says the other one (`.csv` for JSON Lines parts, `.jsonl` for
+/// CSV parts) is refused rather than written.
 fn refuse_a_misnamed_output(output: &Path, jsonl: bool) -> Result<()> {
     let ext = output
         .extension()
         .map(|e| e.to_string_lossy().to_ascii_lowercase());
     let (says_csv, says_json) = match ext.as_deref() {
         Some("csv" | "tsv") => (true, false),
-        Some("jsonl" | "json" | "ndjson") => (false, true),
+        Some("jsonl" | "ndjson") => (false, true),
         _ => (false, false),
     };
     let (parts, name) = match (jsonl, says_csv, says_json) {

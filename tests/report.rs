@@ -338,8 +338,9 @@ fn jsonl_input_gives_the_same_report_as_csv() {
     assert_eq!(a, b);
 }
 
-/// A classify output saved again in UTF-16 with a byte-order mark reads as the original does; in Windows-1252 its bytes that are not UTF-8
-/// are shown as U+FFFD, with a warning that says how many rows and why, not silently.
+/// A classify output saved again in UTF-16 with a byte-order mark reads as the original
+/// does; in Windows-1252 its bytes that are not UTF-8 are shown as U+FFFD, with a warning
+/// that says how many rows and why, not silently.
 #[test]
 fn a_classify_output_saved_again_as_utf16_reads_and_one_in_windows_1252_is_warned() {
     let dir = tempfile::tempdir().unwrap();

@@ -2225,7 +2225,8 @@ fn a_missing_input_file_is_named_with_a_fix() {
     assert_eq!(out.status.code(), Some(2));
     let err = stderr(&out);
     assert!(
-        err.contains("no-such-file.csv") && err.contains("fix: check the path's spelling"),
+        err.contains("no-such-file.csv")
+            && err.contains("fix: check that the path exists as spelt"),
         "{err}"
     );
 }

@@ -515,10 +515,10 @@ impl Tally {
             Status::Empty => {
                 self.empty += 1;
                 let text = &row.story.text;
-                let why = match failup::input::not_a_story(text) {
-                    _ if failup::input::is_blank(text) => "empty text",
-                    Some(why) => why,
-                    None => NO_KNOWN_WORD,
+                let why = if failup::input::is_blank(text) {
+                    "empty text"
+                } else {
+                    failup::input::not_a_story(text).unwrap_or(NO_KNOWN_WORD)
                 };
                 made = format!("{why}; written with status=empty and no category");
                 Some(made.as_str())

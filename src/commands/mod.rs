@@ -41,11 +41,18 @@ fn check_outputs(
     for (flag, output) in outputs {
         failup::sink::check_output(flag, output, Some(source))?;
     }
-    let companions = failup::sink::companions(outputs[0].1, shard);
+    let ("-o", rows) = outputs[0] else {
+        unreachable!("the rows' output, -o, comes first");
+    };
+    let companions = failup::sink::companions(rows, shard);
+    let input = match source {
+        failup::input::Source::Stdin => "the file standard input reads from",
+        failup::input::Source::File(_) => "the input file",
+    };
     for (what, path) in &companions {
         if failup::sink::check_not_input(what, path, Some(source)).is_err() {
             return Err(Error::Usage(format!(
-                "{} is the input file, and this run writes {what} there; give -o another name",
+                "{} is {input}, and this run writes {what} there; give -o another name",
                 path.display()
             )));
         }

@@ -268,7 +268,10 @@ impl ClassifiedReader {
         }
         let text = match text_column {
             Some(c) => Some(position(c).ok_or_else(|| self.missing_column("text", c, &headers))?),
-            None => DEFAULT_TEXT_COLUMNS.iter().find_map(|c| position(c)),
+            // As classify finds its input's (a kept `Text` column); two look-alikes, none.
+            None => crate::input::default_column(&headers, &DEFAULT_TEXT_COLUMNS)
+                .ok()
+                .flatten(),
         };
         self.text_column = text.map(|i| headers[i].clone());
         let group = match group_by {

@@ -97,9 +97,10 @@ pub fn dots_unavailable() -> Option<String> {
 }
 
 /// Whether the bf16 mode without AMX runs its products as fp32 FMAs ([`tiles::matmul_fma`])
-/// rather than `vdpbf16ps`: on Intel CPUs, where `vdpbf16ps` gives the same bits at half the
-/// FMA rate (one every other cycle, measured on a Xeon whose AMX was hidden by its hypervisor).
-/// AMD's Zen 4 runs it about once a cycle, twice its FMA rate, and keeps it.
+/// rather than `vdpbf16ps`: on Intel CPUs, where `vdpbf16ps` ran at half the FMA rate (one
+/// every other cycle) and gave the FMAs' bits, measured on a Xeon (family 6, model 207) whose
+/// AMX was hidden by its hypervisor; the `bf16_cpu_` tests check the bits on every CPU that
+/// runs them. AMD's Zen 4 runs `vdpbf16ps` about once a cycle, twice its FMA rate, and keeps it.
 pub fn dots_by_fma() -> bool {
     let leaf = std::arch::x86_64::__cpuid(0);
     [leaf.ebx, leaf.edx, leaf.ecx] == [0x756e_6547, 0x4965_6e69, 0x6c65_746e] // "GenuineIntel"
@@ -606,10 +607,12 @@ impl Embedder for AmxEmbedder {
 
     fn cache_tag(&self) -> Option<&'static str> {
         // Tiles and dot products round differently in bf16, so they keep separate prototype
-        // caches; the FMA kernel gives the dot products' bits.
+        // caches. The FMA kernel gave the dot products' bits on the Intel CPU measured; its own
+        // cache keeps a model where that might not hold from ever reading their prototypes.
         Some(match self.unit {
             Unit::Tiles => "amx",
-            Unit::Dots | Unit::Fma => "amx-dots",
+            Unit::Dots => "amx-dots",
+            Unit::Fma => "amx-fma",
         })
     }
 
