@@ -1423,8 +1423,9 @@ fn train_names_missing_scenarios_and_calibrate_a_head_from_the_environment() {
     assert!(!stderr(&out).contains(head_from_env), "{}", stderr(&out));
 }
 
-/// A labelled story given twice counts twice, and a repeated id makes eval's lists ambiguous:
-/// both are warned about, with the ids, and the run goes on.
+/// A labelled story given twice counts twice, a repeated id makes eval's lists ambiguous, and a
+/// copy under another label contradicts the first: each is warned about, with the ids, and the
+/// run goes on.
 #[test]
 fn labelled_files_with_repeated_ids_or_stories_are_warned_about() {
     let dir = tempfile::tempdir().unwrap();
@@ -1433,7 +1434,8 @@ fn labelled_files_with_repeated_ids_or_stories_are_warned_about() {
                b,lost_pitch,we lost the pitch to a rival agency\n\
                a,other,my manager left the company\n\
                c,passed_over,  they gave the project to the new hire\n\
-               d,other,the office moved across town\n";
+               d,other,the office moved across town\n\
+               e,other,they gave the project to the new hire\n";
     std::fs::write(dir.path().join("twice.csv"), csv).unwrap();
     for command in ["eval", "train", "calibrate"] {
         let out = failup_env(
@@ -1450,7 +1452,9 @@ fn labelled_files_with_repeated_ids_or_stories_are_warned_about() {
         assert!(
             said.contains("twice.csv: 1 id is on more than one row ('a')")
                 && said
-                    .contains("1 story is given more than once, word for word (again as id 'c')"),
+                    .contains("1 story is given more than once, word for word (again as id 'c')")
+                && said
+                    .contains("1 row repeats a story word for word under another label (id 'e')"),
             "{command}: {said}"
         );
     }

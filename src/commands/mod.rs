@@ -233,6 +233,24 @@ fn warn_of_repeats(file: &std::path::Path, rows: &[(String, String, usize)]) {
             shown(&texts)
         );
     }
+    // A copy under another label is a contradiction, not extra weight: worth its own words.
+    let mut first_label: HashMap<&str, usize> = HashMap::new();
+    let conflicting: Vec<&String> = rows
+        .iter()
+        .filter(|r| *first_label.entry(r.1.trim()).or_insert(r.2) != r.2)
+        .map(|r| &r.0)
+        .collect();
+    if !conflicting.is_empty() {
+        eprintln!(
+            "warning: {}: {} row{} repeat{} a story word for word under another label (id {}); \
+             a story has one scenario, so fix its label or drop the copy",
+            file.display(),
+            conflicting.len(),
+            if conflicting.len() == 1 { "" } else { "s" },
+            if conflicting.len() == 1 { "s" } else { "" },
+            shown(&conflicting)
+        );
+    }
 }
 
 /// An id's hash: repeated ids are counted in 8 bytes a row, not a copy of every id.
