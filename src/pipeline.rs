@@ -262,11 +262,9 @@ impl Engine {
         stories: Vec<Story>,
         stop: &AtomicBool,
     ) -> Result<Vec<Classified>> {
-        // A placeholder (`N/A`, `-`) is read as the blank cell it stands for.
         let texts: Vec<&str> = stories
             .iter()
-            .map(|s| s.text_to_read())
-            .map(|t| if not_a_story(t).is_some() { "" } else { t })
+            .map(|s| story_text(s.text_to_read()))
             .collect();
         let embedded = self.encoder.embed_texts_until(&texts, self.want(), stop)?;
         // Scoring is a few hundred dot products per sentence: on one thread it left the other
@@ -296,12 +294,7 @@ impl Engine {
 
     /// Classifies a single text (for `advise`).
     pub fn classify_text(&self, text: &str) -> Result<Option<(Embedded, Verdict)>> {
-        let text = if not_a_story(text).is_some() {
-            ""
-        } else {
-            text
-        };
-        let mut embedded = self.embed_texts(&[text])?;
+        let mut embedded = self.embed_texts(&[story_text(text)])?;
         let e = embedded.pop().expect("one text in, one out");
         Ok(e.embedding
             .as_deref()
@@ -669,6 +662,15 @@ fn prototype_embeddings(
         c.store(&per_scenario);
     }
     Ok(per_scenario)
+}
+
+/// The text classify and advise read: a placeholder (`N/A`, `-`) as the blank cell it stands
+/// for.
+fn story_text(text: &str) -> &str {
+    match not_a_story(text) {
+        Some(_) => "",
+        None => text,
+    }
 }
 
 /// Taxonomy validation refuses blank prototypes, so each one reaches the model.

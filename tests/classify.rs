@@ -36,6 +36,16 @@ fn every_input_row_appears_once_in_order() {
     }
 }
 
+/// Classifies `csv`, written as `in.csv` in `dir`, which must succeed: its header, rows and
+/// standard error.
+fn classify_csv(dir: &std::path::Path, csv: &str) -> (Vec<String>, Vec<Vec<String>>, String) {
+    std::fs::write(dir.join("in.csv"), csv).unwrap();
+    let out = failup_in(dir, &["classify", "in.csv", "--quiet"], None);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let (header, rows) = parse_csv(&stdout(&out));
+    (header, rows, stderr(&out))
+}
+
 /// Spreadsheet exports put `N/A`, `-` or `?` where there was no answer. Classified, each got a
 /// named scenario at about 0.7 confidence and fed the report's shares; they are blank cells.
 #[test]
@@ -43,16 +53,12 @@ fn placeholders_and_punctuation_are_empty_cells_not_stories() {
     let dir = tempfile::tempdir().unwrap();
     let csv = "id,text\np1,N/A\np2,-\np3,?\np4,n.a.\np5, TBD \np6,...\np7,0\np8,？？\n\
                s1,None of my pitches won the client.\ns2,\"N/A, they said, when I asked why.\"\n";
-    std::fs::write(dir.path().join("in.csv"), csv).unwrap();
-    let out = failup_in(dir.path(), &["classify", "in.csv", "--quiet"], None);
-    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
-    let (header, rows) = parse_csv(&stdout(&out));
+    let (header, rows, err) = classify_csv(dir.path(), csv);
     let col = |name: &str| header.iter().position(|h| h == name).unwrap();
     let status: Vec<&str> = rows.iter().map(|r| r[col("status")].as_str()).collect();
     assert_eq!(status[..8], ["empty"; 8]);
     assert_eq!(status[8..], ["ok", "ok"]);
     assert!(rows[..8].iter().all(|r| r[col("category")].is_empty()));
-    let err = stderr(&out);
     assert_eq!(
         err.matches("only a placeholder such as N/A").count(),
         3,
@@ -79,21 +85,13 @@ fn a_story_with_no_word_the_model_knows_is_left_unclassified_and_told() {
     // verdict would be a confident guess.
     let dir = tempfile::tempdir().unwrap();
     let csv = "id,text\ne1,\"\u{1F600}\u{1F600}\u{1F600}\"\ne2,\u{1F525}\ne3,\"They gave my project to a new hire \u{1F600}\"\n";
-    std::fs::write(dir.path().join("in.csv"), csv).unwrap();
-    let out = failup_in(dir.path(), &["classify", "in.csv", "--quiet"], None);
-    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
-    let (header, rows) = parse_csv(&stdout(&out));
+    let (header, rows, err) = classify_csv(dir.path(), csv);
     let col = |name: &str| header.iter().position(|h| h == name).unwrap();
     let status: Vec<&str> = rows.iter().map(|r| r[col("status")].as_str()).collect();
     assert_eq!(status, ["empty", "empty", "ok"]);
     assert_eq!(rows[0][col("category")], "");
     assert_eq!(rows[2][col("category")], "passed_over");
-    assert_eq!(
-        stderr(&out).matches("no word the model knows").count(),
-        2,
-        "{}",
-        stderr(&out)
-    );
+    assert_eq!(err.matches("no word the model knows").count(), 2, "{err}");
 
     let advise = failup_in(dir.path(), &["advise", "\u{1F600}"], None);
     assert_eq!(advise.status.code(), Some(2));

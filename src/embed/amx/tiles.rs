@@ -570,14 +570,7 @@ pub unsafe fn matmul_dots(a: &PackedA, b: &PackedB, c: &mut [f32], ldc: usize) {
     );
     assert!(ldc >= b.n_tiles * TILE && c.len() >= a.padded_rows() * ldc);
     let steps = a.segment_steps;
-    for nt in (0..b.n_tiles).step_by(2) {
-        let wide = nt + 1 < b.n_tiles;
-        let b0 = &b.lines[nt * steps * TILE..(nt + 1) * steps * TILE];
-        let b1 = if wide {
-            &b.lines[(nt + 1) * steps * TILE..(nt + 2) * steps * TILE]
-        } else {
-            b0
-        };
+    for (nt, wide, b0, b1) in panel_pairs(b) {
         for r0 in (0..a.rows).step_by(ROWS) {
             let a0 = &a.lines[r0 * steps..];
             let c0 = &mut c[r0 * ldc + nt * TILE..];
@@ -595,6 +588,23 @@ pub unsafe fn matmul_dots(a: &PackedA, b: &PackedB, c: &mut [f32], ldc: usize) {
             }
         }
     }
+}
+
+/// B's 16-column tiles two at a time, as the dot-product and FMA kernels take them: the first
+/// tile's index, whether a second follows, and the two panels of `steps * TILE` lines (the
+/// first twice when it is alone).
+fn panel_pairs(b: &PackedB) -> impl Iterator<Item = (usize, bool, &[Line], &[Line])> {
+    let panel = b.segment_steps * TILE;
+    (0..b.n_tiles).step_by(2).map(move |nt| {
+        let wide = nt + 1 < b.n_tiles;
+        let b0 = &b.lines[nt * panel..(nt + 1) * panel];
+        let b1 = if wide {
+            &b.lines[(nt + 1) * panel..(nt + 2) * panel]
+        } else {
+            b0
+        };
+        (nt, wide, b0, b1)
+    })
 }
 
 /// Rows of A that one pass of [`matmul_dots`] multiplies: 16 accumulators, 2 of B's lines and
@@ -691,14 +701,7 @@ pub unsafe fn matmul_fma(a: &PackedA, b: &PackedB, c: &mut [f32], ldc: usize) {
     assert!(ldc >= b.n_tiles * TILE && c.len() >= a.padded_rows() * ldc);
     let steps = a.segment_steps;
     let seg = steps * DEPTH;
-    for nt in (0..b.n_tiles).step_by(2) {
-        let wide = nt + 1 < b.n_tiles;
-        let b0 = &b.lines[nt * steps * TILE..(nt + 1) * steps * TILE];
-        let b1 = if wide {
-            &b.lines[(nt + 1) * steps * TILE..(nt + 2) * steps * TILE]
-        } else {
-            b0
-        };
+    for (nt, wide, b0, b1) in panel_pairs(b) {
         for r0 in (0..a.rows).step_by(FMA_ROWS) {
             let a0 = &a.widened[r0 * seg..];
             let c0 = &mut c[r0 * ldc + nt * TILE..];
