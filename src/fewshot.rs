@@ -38,6 +38,7 @@ const ROWS_PER_TASK: usize = 32;
 
 /// A fitted head.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct Head {
     /// `weights[class][feature]`; features are [`features`]' layout.
     pub weights: Vec<Vec<f32>>,

@@ -26,6 +26,7 @@ pub const PROFILE_FORMAT: u32 = 2;
 
 /// Settings fitted by `failup calibrate`.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct Calibration {
     pub temperature: f32,
     pub min_score: f32,
@@ -36,6 +37,7 @@ pub struct Calibration {
 
 /// A stored example: id, scenario id and raw embedding.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct StoredExample {
     pub id: String,
     pub label: String,
@@ -43,6 +45,7 @@ pub struct StoredExample {
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct Profile {
     pub format: u32,
     pub failup_version: String,
@@ -414,11 +417,27 @@ impl Profile {
         let text = std::fs::read_to_string(path).map_err(|e| Error::io(&name, e))?;
         // An editor may save it with a byte-order mark.
         let text = text.strip_prefix('\u{feff}').unwrap_or(&text);
-        let not_a_profile = |e: serde_json::Error| Error::Input {
-            file: name.clone(),
-            line: Some(e.line() as u64),
-            column: None,
-            problem: format!("not a failup profile: {e}"),
+        let not_a_profile = |e: serde_json::Error| {
+            // The line goes in the message's head, as for every input; the column (a profile
+            // is one long line) after what was wrong.
+            let said = e.to_string();
+            let said = said
+                .rsplit_once(" at line ")
+                .map_or(said.as_str(), |(s, _)| s);
+            Error::Input {
+                file: name.clone(),
+                line: Some(e.line() as u64),
+                column: None,
+                problem: match said.strip_prefix("unknown field ") {
+                    // A misspelt key would otherwise leave the setting it meant unchanged.
+                    Some(rest) => format!(
+                        "not a failup profile: unknown key {rest}, at character {} \
+                         (misspelt, or edited by hand?); refit it with failup train/calibrate",
+                        e.column()
+                    ),
+                    None => format!("not a failup profile: {said}, at character {}", e.column()),
+                },
+            }
         };
         let value: serde_json::Value = serde_json::from_str(text).map_err(|e| Error::Input {
             file: name.clone(),

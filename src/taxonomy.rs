@@ -117,12 +117,27 @@ impl Taxonomy {
         match path {
             None => Ok(Taxonomy::builtin()),
             Some(p) => {
-                let text = std::fs::read_to_string(p).map_err(|e| Error::Taxonomy {
-                    source_name: p.display().to_string(),
+                let name = p.display().to_string();
+                let bytes = std::fs::read(p).map_err(|e| Error::Taxonomy {
+                    source_name: name.clone(),
                     line: None,
                     problem: format!("cannot read the file: {e}"),
                 })?;
-                Taxonomy::parse(&text, &p.display().to_string())
+                // TOML is UTF-8 only; an editor's legacy encoding is told where it shows.
+                let text = String::from_utf8(bytes).map_err(|e| {
+                    let start = e.utf8_error().valid_up_to();
+                    let bytes = e.as_bytes();
+                    Error::Taxonomy {
+                        source_name: name.clone(),
+                        line: Some(1 + bytes[..start].iter().filter(|&&b| b == b'\n').count()),
+                        problem: format!(
+                            "byte 0x{:02X} is not UTF-8, which a taxonomy must be; save it as \
+                             UTF-8 (from Latin-1 or Windows-1252: iconv -f windows-1252 -t utf-8)",
+                            bytes[start]
+                        ),
+                    }
+                })?;
+                Taxonomy::parse(&text, &name)
             }
         }
     }
@@ -195,9 +210,10 @@ impl Taxonomy {
         }
 
         let mut seen = HashSet::new();
-        // Each prototype's text, trimmed, and its scenario: one in two scenarios ties them on
-        // every story like it, and one given twice counts twice.
-        let mut prototypes: HashMap<String, String> = HashMap::new();
+        // Each prototype's text, as the model reads it (its tokenizer lowercases and splits on
+        // spaces of any kind and length), with its scenario and its text as written: one in
+        // two scenarios ties them on every story like it, and one given twice counts twice.
+        let mut prototypes: HashMap<String, (String, String)> = HashMap::new();
         let mut scenarios = Vec::new();
         for s in raw.scenario.into_inner() {
             let id = s.id.get_ref();
@@ -244,16 +260,24 @@ impl Taxonomy {
                 }
             }
             for p in s.prototypes.get_ref() {
-                if let Some(first) = prototypes.insert(p.trim().to_string(), id.clone()) {
+                let key = p.split_whitespace().collect::<Vec<_>>().join(" ");
+                let entry = (id.clone(), p.trim().to_string());
+                if let Some((first, as_written)) = prototypes.insert(key.to_lowercase(), entry) {
                     let place = match first == *id {
                         true => "twice in this scenario".to_string(),
                         false => format!("in scenario '{first}' too"),
                     };
+                    let like = match as_written == p.trim() {
+                        true => String::new(),
+                        false => format!(
+                            " (as \"{as_written}\": the model reads case and spacing alike)"
+                        ),
+                    };
                     return Err(fail(
                         Some(s.prototypes.span()),
                         format!(
-                            "scenario '{id}': the prototype \"{}\" is given {place}; give each \
-                             prototype once, in the scenario it belongs to",
+                            "scenario '{id}': the prototype \"{}\" is given {place}{like}; give \
+                             each prototype once, in the scenario it belongs to",
                             p.trim()
                         ),
                     ));
@@ -484,6 +508,31 @@ prototypes = ["p3"]
         );
         let within = GOOD.replace("[\"p1\", \"p2\"]", "[\"p1\", \"p1\"]");
         assert!(err_of(&within).contains("twice in this scenario"));
+        // The model lowercases and splits on whitespace, so these are one prototype too.
+        let alike = GOOD.replace("[\"p1\", \"p2\"]", "[\"a b\", \"A \\t b\"]");
+        let e = err_of(&alike);
+        assert!(
+            e.contains("\"A \t b\" is given twice in this scenario (as \"a b\": the model reads"),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn a_taxonomy_not_in_utf8_names_the_line_and_the_fix() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("latin1.toml");
+        let latin1 = GOOD.replace("p3", "caf\u{e9}").replace('\u{e9}', "\u{1}");
+        let bytes: Vec<u8> = latin1
+            .bytes()
+            .map(|b| if b == 1 { 0xE9 } else { b })
+            .collect();
+        std::fs::write(&path, bytes).unwrap();
+        let e = Taxonomy::load(Some(&path)).unwrap_err().to_string();
+        let line = GOOD[..GOOD.find("p3").unwrap()].lines().count();
+        assert!(
+            e.contains(&format!("latin1.toml:{line}:")) && e.contains("0xE9 is not UTF-8"),
+            "{e}"
+        );
     }
 
     #[test]

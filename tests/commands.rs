@@ -644,7 +644,7 @@ fn a_profile_with_impossible_values_is_refused() {
         serde_json::from_slice(&std::fs::read(dir.path().join(name)).unwrap()).unwrap()
     };
     type Edit = fn(&mut serde_json::Value);
-    let edits: [(&str, Edit, &str); 11] = [
+    let edits: [(&str, Edit, &str); 13] = [
         (
             "head.json",
             |p| p["head"]["temperature"] = 0.into(),
@@ -700,6 +700,17 @@ fn a_profile_with_impossible_values_is_refused() {
             "cal.json",
             |p| p["format"] = "2".into(),
             "not a failup profile",
+        ),
+        // A misspelt key was ignored, so the setting it meant to change silently was not.
+        (
+            "cal.json",
+            |p| p["calibration"]["min_margn"] = 0.1.into(),
+            "unknown key `min_margn`",
+        ),
+        (
+            "head.json",
+            |p| p["exampels"] = serde_json::json!([]),
+            "unknown key `exampels`",
         ),
     ];
     for (from, edit, says) in edits {

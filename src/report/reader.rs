@@ -647,6 +647,16 @@ impl ClassifiedReader {
                 .as_deref()
                 .map(|r| scenario("runner_up", r))
                 .transpose()?;
+            if runner_up.is_some() && runner_up == category {
+                return Err(fail(
+                    "runner_up",
+                    format!(
+                        "is '{}', the row's category too, where classify always names another \
+                         scenario; was the file edited? Classify it again",
+                        raw.runner_up.as_deref().unwrap_or_default()
+                    ),
+                ));
+            }
             let margin = number("margin", raw.margin.as_deref())?;
             // Scores are cosines (or a head's probabilities), so two differ by at most 2; a
             // margin may be negative where the `other` rule overrode a better named scenario.
@@ -831,6 +841,12 @@ mod tests {
         let e = read(&wide, None).err().unwrap().to_string();
         assert!(
             e.contains("t:2") && e.contains("-5 is outside -2 to 2"),
+            "{e}"
+        );
+        let twice = CSV.replace("lost_pitch,0.8000,other", "lost_pitch,0.8000,lost_pitch");
+        let e = read(&twice, None).err().unwrap().to_string();
+        assert!(
+            e.contains("t:2") && e.contains("runner_up") && e.contains("the row's category too"),
             "{e}"
         );
         // The `other` rule can override a better named scenario: its margin is negative.
