@@ -108,6 +108,17 @@ impl Error {
 
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 
+/// A character that must not reach a terminal or a document as it is: a control character
+/// (a terminal's escape codes, a line break) or a mark that reorders the text after it right
+/// to left, which can make a line read as something else.
+pub fn unsafe_to_show(c: char) -> bool {
+    c.is_control()
+        || matches!(
+            c,
+            '\u{200E}' | '\u{200F}' | '\u{061C}' | '\u{202A}'..='\u{202E}' | '\u{2066}'..='\u{2069}'
+        )
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

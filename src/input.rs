@@ -10,6 +10,7 @@ use std::sync::{Arc, Mutex};
 
 use csv::ByteRecord;
 
+pub use crate::error::unsafe_to_show;
 use crate::error::{Error, Result};
 use crate::shard::Shard;
 use crate::transcode::Utf8Stream;
@@ -30,11 +31,12 @@ impl Source {
         }
     }
 
-    /// How the source is named in messages.
+    /// How the source is named in messages: a name's control characters are escaped, so a
+    /// file named with a terminal's escape codes cannot recolour the terminal.
     pub fn name(&self) -> String {
         match self {
             Source::Stdin => "<stdin>".into(),
-            Source::File(p) => p.display().to_string(),
+            Source::File(p) => escaped(&p.display().to_string()).into_owned(),
         }
     }
 }
@@ -103,27 +105,38 @@ pub fn cut_to_max_text(text: &mut String) -> bool {
 
 /// Text from the input as a message on the terminal shows it: control characters (a
 /// terminal's escape codes, a line break that would start a fake line of the log) and the
-/// marks that reorder text right to left are written as escapes such as `\u{1b}`, as is a
-/// byte-order mark, which would make two values that look the same differ; and text
-/// longer than [`PRINTABLE_CHARS`] is shortened (an id that swallowed a file, say).
+/// marks that reorder text right to left are written as escapes such as `\u{1b}`, as are a
+/// byte-order mark and the other invisible characters (a zero-width space, a soft hyphen),
+/// which make two values that look the same differ; and text longer than
+/// [`PRINTABLE_CHARS`] is shortened (an id that swallowed a file, say). The zero-width joiner
+/// is shown as it is: it is what holds an emoji sequence together.
 pub fn printable(text: &str) -> std::borrow::Cow<'_, str> {
-    let hidden = |c: char| unsafe_to_show(c) || c == '\u{FEFF}';
     let long = text.len() > PRINTABLE_CHARS && text.chars().nth(PRINTABLE_CHARS).is_some();
-    if !long && !text.chars().any(hidden) {
+    if !long {
+        return escaped(text);
+    }
+    let head: String = text.chars().take(PRINTABLE_CHARS).collect();
+    let shown = escaped(&head).into_owned();
+    format!("{shown}… ({} characters in all)", text.chars().count()).into()
+}
+
+/// [`printable`] without the shortening: for a file's path, which is shown whole.
+pub fn escaped(text: &str) -> std::borrow::Cow<'_, str> {
+    let hidden = |c: char| {
+        unsafe_to_show(c)
+            || matches!(
+                c,
+                '\u{FEFF}' | '\u{200B}' | '\u{200C}' | '\u{00AD}' | '\u{2060}'..='\u{2064}'
+            )
+    };
+    if !text.chars().any(hidden) {
         return text.into();
     }
-    let mut shown: String = text
-        .chars()
-        .take(PRINTABLE_CHARS)
-        .map(|c| match hidden(c) {
-            true => c.escape_unicode().to_string(),
-            false => c.to_string(),
-        })
-        .collect();
-    if long {
-        shown += &format!("… ({} characters in all)", text.chars().count());
-    }
-    shown.into()
+    let shown = text.chars().map(|c| match hidden(c) {
+        true => c.escape_unicode().to_string(),
+        false => c.to_string(),
+    });
+    shown.collect::<String>().into()
 }
 
 /// A header's column names for a message: each [`printable`], and at most 30 of them, so a
@@ -139,17 +152,6 @@ pub fn column_list(headers: &[String]) -> String {
         list.push(format!("and {} more", headers.len() - SHOWN));
     }
     list.join(", ")
-}
-
-/// A character that must not reach a terminal or a document as it is: a control character
-/// (a terminal's escape codes, a line break) or a mark that reorders the text after it right
-/// to left, which can make a line read as something else.
-pub fn unsafe_to_show(c: char) -> bool {
-    c.is_control()
-        || matches!(
-            c,
-            '\u{200E}' | '\u{200F}' | '\u{061C}' | '\u{202A}'..='\u{202E}' | '\u{2066}'..='\u{2069}'
-        )
 }
 
 /// The most characters of an input value [`printable`] shows.
@@ -2232,6 +2234,14 @@ mod tests {
             printable("\u{1b}[31mred\nnext\u{202e}txt"),
             "\\u{1b}[31mred\\u{a}next\\u{202e}txt"
         );
+        // A label that looks like `other` but is not: the difference is made visible. An
+        // emoji's joiner stays.
+        assert_eq!(printable("\u{200b}other\u{ad}"), "\\u{200b}other\\u{ad}");
+        assert_eq!(printable("👩\u{200d}💻"), "👩\u{200d}💻");
+        // A file's name is escaped the same way, and never shortened.
+        let deep = format!("{}/g\u{1b}[31m.csv", "d".repeat(150));
+        let name = Source::File(deep.clone().into()).name();
+        assert_eq!(name, deep.replace('\u{1b}', "\\u{1b}"));
         // An id that swallowed a file is shortened, on a character boundary.
         let long = "é".repeat(PRINTABLE_CHARS) + "\n" + &"x".repeat(5000);
         let shown = printable(&long);

@@ -269,7 +269,7 @@ impl Engine {
         let embedded = self.encoder.embed_texts_until(&texts, self.want(), stop)?;
         // Scoring is a few hundred dot products per sentence: on one thread it left the other
         // cores idle for about 4% of a run.
-        Ok(self.install(|| {
+        self.install(|| {
             stories
                 .into_par_iter()
                 .zip(embedded)
@@ -278,32 +278,48 @@ impl Engine {
                         self.classifier
                             .classify(v, e.attended.as_deref(), e.sentences.as_deref())
                     });
+                    if let Some(v) = &verdict {
+                        numbers_check(v, &story.id)?;
+                    }
                     let status = Status::of(&story, verdict.is_some());
-                    Classified {
+                    Ok(Classified {
                         story,
                         tokens: e.tokens,
                         truncated: e.truncated,
                         chunks: e.chunks,
                         status,
                         verdict,
-                    }
+                    })
                 })
                 .collect()
-        }))
+        })
     }
 
     /// Classifies a single text (for `advise`).
     pub fn classify_text(&self, text: &str) -> Result<Option<(Embedded, Verdict)>> {
         let mut embedded = self.embed_texts(&[story_text(text)])?;
         let e = embedded.pop().expect("one text in, one out");
-        Ok(e.embedding
-            .as_deref()
-            .map(|v| {
-                self.classifier
-                    .classify(v, e.attended.as_deref(), e.sentences.as_deref())
-            })
-            .map(|v| (e, v)))
+        let Some(v) = e.embedding.as_deref() else {
+            return Ok(None);
+        };
+        let verdict = (self.classifier).classify(v, e.attended.as_deref(), e.sentences.as_deref());
+        numbers_check(&verdict, "the story")?;
+        Ok(Some((e, verdict)))
     }
+}
+
+/// A verdict whose scores or confidence are not numbers would be written as a story read
+/// without a problem; only damaged weights (a model's, or a hand-edited profile's) give one.
+fn numbers_check(verdict: &Verdict, id: &str) -> Result<()> {
+    if verdict.confidence.is_finite() && verdict.scores.iter().all(|s| s.is_finite()) {
+        return Ok(());
+    }
+    Err(Error::Inference(format!(
+        "story {} got scores that are not numbers (NaN or infinite), which only damaged \
+         weights give: check the model folder (--model) and any --profile, or refit the \
+         profile",
+        crate::input::printable(id)
+    )))
 }
 
 impl Encoder {
@@ -717,6 +733,31 @@ fn embed_prototypes(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_verdict_that_is_not_numbers_stops_the_run_naming_the_story() {
+        let verdict = |score: f32, confidence: f32| Verdict {
+            category: 0,
+            confidence,
+            runner_up: 1,
+            margin: 0.1,
+            scores: vec![0.5, score],
+            also: None,
+            nearest: None,
+        };
+        assert!(numbers_check(&verdict(0.4, 0.8), "s1").is_ok());
+        for bad in [
+            verdict(f32::NAN, 0.8),
+            verdict(0.4, f32::NAN),
+            verdict(f32::INFINITY, 0.8),
+        ] {
+            let e = numbers_check(&bad, "s\u{1b}2").unwrap_err().to_string();
+            assert!(
+                e.contains("story s\\u{1b}2 got scores that are not numbers"),
+                "{e}"
+            );
+        }
+    }
 
     #[test]
     fn token_batches_fill_a_budget_of_padded_tokens() {

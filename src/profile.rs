@@ -165,7 +165,10 @@ pub fn read_labelled(
             let no_label = story.label.as_deref().is_none_or(|l| l.trim().is_empty());
             // A row numbered for want of an id column has no id cell to be empty.
             let no_id = story.id.trim().is_empty() || reader.id_column().is_none();
-            if no_label && no_id && is_blank(&story.text) && !story.is_malformed() {
+            // A blank row with a stray empty cell or one too few (`,,` under two columns) is
+            // as blank; one whose quotes went wrong, or whose extra cells hold text, is not.
+            let cells_sound = !story.overflows && story.cell_problem().is_none();
+            if no_label && no_id && is_blank(&story.text) && cells_sound {
                 blank_rows.1 = if blank_rows.0 == 0 {
                     story.line
                 } else {
@@ -486,12 +489,22 @@ impl Profile {
     }
 
     /// Refuses numbers no fit writes: a temperature or confidence slope that is not positive
-    /// would turn every confidence into NaN or turn the verdicts upside down, and a number too
-    /// large for f32 (read as infinity) in the head or an example makes every score NaN.
+    /// would turn every confidence into NaN or turn the verdicts upside down, one far outside
+    /// what a fit finds pins every confidence to 0 or 1, and a huge number in the head or an
+    /// example (even one within f32's range) makes every score NaN.
     fn check_values(&self) -> std::result::Result<(), String> {
-        let positive = |what: &str, x: f32| match x.is_finite() && x > 0.0 {
+        // Fits write temperatures of 0.001 to 10 and slopes near 1, and weights near 1.
+        const SCALE: std::ops::RangeInclusive<f32> = 1e-4..=100.0;
+        const MAX_WEIGHT: f32 = 1e3;
+        // NaN is outside too.
+        let wild = |x: &f32| !(-MAX_WEIGHT..=MAX_WEIGHT).contains(x);
+        let positive = |what: &str, x: f32| match SCALE.contains(&x) {
             true => Ok(()),
-            false => Err(format!("its {what} is {x}, and must be a positive number")),
+            false => Err(format!(
+                "its {what} is {x}, and must lie between {} and {}",
+                SCALE.start(),
+                SCALE.end()
+            )),
         };
         if self.head.is_none() && self.calibration.is_none() {
             return Err("it holds neither a few-shot head nor a calibration".into());
@@ -499,10 +512,11 @@ impl Profile {
         if let Some(c) = &self.calibration {
             positive("calibration's temperature", c.temperature)?;
             positive("calibration's confidence_slope", c.confidence_slope)?;
-            if !c.confidence_bias.is_finite() {
+            if !(-SCALE.end()..=*SCALE.end()).contains(&c.confidence_bias) {
                 return Err(format!(
-                    "its calibration's confidence_bias is {}",
-                    c.confidence_bias
+                    "its calibration's confidence_bias is {}, and must lie between -{1} and {1}",
+                    c.confidence_bias,
+                    SCALE.end()
                 ));
             }
             // Cosines, as in the taxonomy's [classifier] settings.
@@ -522,16 +536,20 @@ impl Profile {
                 ("query", h.query.iter().collect()),
             ];
             for (what, values) in numbers {
-                if let Some(x) = values.into_iter().find(|x| !x.is_finite()) {
-                    return Err(format!("its head's {what} hold {x}"));
+                if let Some(x) = values.into_iter().find(|x| wild(x)) {
+                    return Err(format!(
+                        "its head's {what} hold {x}, where a fit writes numbers within \
+                         ±{MAX_WEIGHT}"
+                    ));
                 }
             }
         }
-        if let Some(e) = (self.examples.iter()).find(|e| e.embedding.iter().any(|x| !x.is_finite()))
-        {
+        let wild_example = |e: &&StoredExample| e.embedding.iter().any(wild);
+        if let Some(e) = self.examples.iter().find(wild_example) {
             return Err(format!(
-                "example {}'s embedding holds a number that is not finite",
-                e.id
+                "example {}'s embedding holds a number that is not finite or beyond \
+                 ±{MAX_WEIGHT}, where embeddings lie within ±1",
+                printable(&e.id)
             ));
         }
         Ok(())

@@ -13,7 +13,7 @@ use serde::Deserialize;
 use sha2::{Digest, Sha256};
 use toml::Spanned;
 
-use crate::error::{Error, Result};
+use crate::error::{unsafe_to_show, Error, Result};
 
 /// The taxonomy shipped with failup (the article's three scenarios plus `other`).
 pub const DEFAULT_TOML: &str = include_str!("../data/taxonomy.toml");
@@ -242,6 +242,27 @@ impl Taxonomy {
                     return Err(fail(
                         Some(value.span()),
                         format!("scenario '{id}': {key} is empty"),
+                    ));
+                }
+            }
+            // These are shown on terminals and in reports as written, so a terminal's escape
+            // codes, or a mark that reverses the text after it, must not be in them.
+            let shown = [("title", &s.title), ("headline", &s.headline)].into_iter();
+            let shown = shown.chain([("description", &s.description)]);
+            let lines = (s.advice.get_ref().iter()).map(|a| ("advice", a, s.advice.span()));
+            let hidden = |t: &str| {
+                t.chars()
+                    .find(|&c| unsafe_to_show(c) && !"\n\t".contains(c))
+            };
+            let texts = shown.map(|(k, v)| (k, v.get_ref(), v.span())).chain(lines);
+            for (key, text, span) in texts {
+                if let Some(c) = hidden(text) {
+                    return Err(fail(
+                        Some(span),
+                        format!(
+                            "scenario '{id}': {key} holds the control character {}; remove it",
+                            c.escape_unicode()
+                        ),
                     ));
                 }
             }
@@ -533,6 +554,21 @@ prototypes = ["p3"]
             e.contains(&format!("latin1.toml:{line}:")) && e.contains("0xE9 is not UTF-8"),
             "{e}"
         );
+    }
+
+    #[test]
+    fn control_characters_in_shown_texts_are_errors() {
+        let escape = GOOD.replace("title = \"A\"", "title = \"A\\u001b[31m\"");
+        let e = err_of(&escape);
+        assert!(
+            e.contains("t.toml:") && e.contains("title holds the control character \\u{1b}"),
+            "{e}"
+        );
+        let reversed = GOOD.replace("advice = [\"x\"]", "advice = [\"x\\u202e\"]");
+        assert!(err_of(&reversed).contains("advice holds the control character \\u{202e}"));
+        // A line break in advice is text, not a control code to refuse.
+        let lines = GOOD.replace("advice = [\"x\"]", "advice = [\"x\\ny\"]");
+        assert!(Taxonomy::parse(&lines, "t.toml").is_ok());
     }
 
     #[test]

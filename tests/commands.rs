@@ -156,8 +156,9 @@ fn eval_json_has_documented_keys_and_gate_exits_1() {
 #[test]
 fn labelled_files_pass_over_rows_with_neither_label_nor_text() {
     let dir = tempfile::tempdir().unwrap();
+    // The last has a stray empty cell, and the one before too few: blank all the same.
     let csv =
-        "id,label,text\n1,other,I was laid off\n2,lost_pitch,We lost the pitch I led\n,,\n,,\n";
+        "id,label,text\n1,other,I was laid off\n2,lost_pitch,We lost the pitch I led\n,,,\n,\n";
     std::fs::write(dir.path().join("sheet.csv"), csv).unwrap();
     let out = failup_env(
         dir.path(),
@@ -644,7 +645,7 @@ fn a_profile_with_impossible_values_is_refused() {
         serde_json::from_slice(&std::fs::read(dir.path().join(name)).unwrap()).unwrap()
     };
     type Edit = fn(&mut serde_json::Value);
-    let edits: [(&str, Edit, &str); 13] = [
+    let edits: [(&str, Edit, &str); 15] = [
         (
             "head.json",
             |p| p["head"]["temperature"] = 0.into(),
@@ -700,6 +701,18 @@ fn a_profile_with_impossible_values_is_refused() {
             "cal.json",
             |p| p["format"] = "2".into(),
             "not a failup profile",
+        ),
+        // Within f32's range, but far past what a fit writes: every score was NaN, and every
+        // confidence 0 or 1.
+        (
+            "head.json",
+            |p| p["head"]["weights"][1][0] = 3e10.into(),
+            "head's weights hold 30000000000, where a fit writes numbers within ±1000",
+        ),
+        (
+            "cal.json",
+            |p| p["calibration"]["confidence_slope"] = 1e30.into(),
+            "must lie between 0.0001 and 100",
         ),
         // A misspelt key was ignored, so the setting it meant to change silently was not.
         (

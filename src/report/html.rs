@@ -4,12 +4,15 @@
 //! No markup is built from strings here. This module only computes chart geometry (numbers)
 //! and display strings; the template writes every element, and minijinja escapes every value
 //! it inserts, so a story like `<script>alert(1)</script>` appears as literal text. The page
-//! also carries a Content-Security-Policy that forbids scripts and network requests.
+//! also carries a Content-Security-Policy that forbids scripts and network requests. Control
+//! characters in any value (an id's terminal escape codes, a backspace), which HTML counts as
+//! errors, are written as spaces.
 
-use minijinja::{AutoEscape, Environment, Value};
+use minijinja::{escape_formatter, AutoEscape, Environment, Value};
 use serde::Serialize;
 
 use crate::error::{Error, Result};
+use crate::input::unsafe_to_show;
 use crate::report::stats::{GroupRow, ScenarioSummary, Summary};
 use crate::report::{group_label, num, pct};
 
@@ -386,6 +389,15 @@ pub fn render(summary: &Summary) -> Result<String> {
     env.set_undefined_behavior(minijinja::UndefinedBehavior::Strict);
     env.set_trim_blocks(true);
     env.set_lstrip_blocks(true);
+    env.set_formatter(|out, state, value| match value.as_str() {
+        Some(text) if !value.is_safe() && text.chars().any(unsafe_to_show) => {
+            let shown: String = (text.chars())
+                .map(|c| if unsafe_to_show(c) { ' ' } else { c })
+                .collect();
+            escape_formatter(out, state, &Value::from(shown))
+        }
+        _ => escape_formatter(out, state, value),
+    });
     let fail = |e: minijinja::Error| Error::Usage(format!("rendering the HTML report: {e:#}"));
     env.add_template("report.html", TEMPLATE).map_err(fail)?;
     let template = env.get_template("report.html").map_err(fail)?;

@@ -200,13 +200,23 @@ impl ClassifiedReader {
     }
 
     fn missing_column(&self, what: &str, column: &str, available: &[String]) -> Error {
+        use crate::input::{column_list, printable};
+        let wanted = column.to_lowercase();
+        // A column named in another case is there already; keeping it again would not help.
+        let fix = match available.iter().find(|h| h.to_lowercase() == wanted) {
+            Some(h) => format!("Did you mean '{}'? Names are matched exactly", printable(h)),
+            None => format!(
+                "Pass it through with `failup classify --keep-columns {}`",
+                printable(column)
+            ),
+        };
         input_error(
             &self.name,
             None,
             format!(
-                "{what} column '{column}' is not in the file; its columns are: {}. Pass it \
-                 through with `failup classify --keep-columns {column}`",
-                crate::input::column_list(available)
+                "{what} column '{}' is not in the file; its columns are: {}. {fix}",
+                printable(column),
+                column_list(available)
             ),
         )
     }
@@ -715,6 +725,16 @@ impl ClassifiedReader {
         } else {
             "empty".to_string()
         };
+        // `empty` is the one status classify writes only without a category: the story had
+        // nothing to read.
+        if category.is_some() && status == "empty" {
+            return Err(fail(
+                "status",
+                "is empty, which classify writes only for a story with nothing to read, but \
+                 the row has a category; was the file edited? Classify it again"
+                    .into(),
+            ));
+        }
         // classify reads only a cell's first MiB (whatever the row's status: a ragged row's
         // too), and its report counted those words; the kept text column holds the whole cell.
         let mut text = raw.text;
@@ -841,6 +861,12 @@ mod tests {
         let e = read(&wide, None).err().unwrap().to_string();
         assert!(
             e.contains("t:2") && e.contains("-5 is outside -2 to 2"),
+            "{e}"
+        );
+        let contradicted = CSV.replace("12,false,ok,x", "12,false,empty,x");
+        let e = read(&contradicted, None).err().unwrap().to_string();
+        assert!(
+            e.contains("t:2") && e.contains("status") && e.contains("but the row has a category"),
             "{e}"
         );
         let twice = CSV.replace("lost_pitch,0.8000,other", "lost_pitch,0.8000,lost_pitch");
@@ -997,6 +1023,12 @@ mod tests {
 
     #[test]
     fn a_column_the_report_reads_named_twice_is_refused() {
+        let contradicted = CSV.replace("12,false,ok,x", "12,false,empty,x");
+        let e = read(&contradicted, None).err().unwrap().to_string();
+        assert!(
+            e.contains("t:2") && e.contains("status") && e.contains("but the row has a category"),
+            "{e}"
+        );
         let twice = CSV.replace(",team,text\n", ",status,text\n");
         let e = read(&twice, None).unwrap_err().to_string();
         assert!(
@@ -1078,6 +1110,12 @@ mod tests {
         let e = read(CSV, Some("region")).unwrap_err().to_string();
         assert!(
             e.contains("'region'") && e.contains("--keep-columns region"),
+            "{e}"
+        );
+        // Kept already, in another case: keeping it again would not help.
+        let e = read(CSV, Some("Team")).unwrap_err().to_string();
+        assert!(
+            e.contains("Did you mean 'team'?") && !e.contains("--keep-columns"),
             "{e}"
         );
     }

@@ -31,10 +31,12 @@ pub const SCHEMA_VERSION: u32 = 1;
 /// z for a two-sided 95% interval.
 pub const Z_95: f64 = 1.96;
 
-/// A story whose confidence is below this line is counted as low-confidence: the winning
-/// scenario got less than half of the softmax mass, so the classifier was closer to a coin
-/// toss between scenarios than to a clear decision.
-pub const LOW_CONFIDENCE: f64 = 0.5;
+/// A story whose confidence is below this line is counted as low-confidence. Confidence is
+/// calibrated as the chance that the verdict is right, so below 0.7 about one such verdict in
+/// three is expected to be wrong: the stories worth a second look. (The line was 0.5, which the
+/// shipped calibration never goes below with four scenarios: a winner has at least a quarter of
+/// the probability, which it maps to about 0.59.)
+pub const LOW_CONFIDENCE: f64 = 0.7;
 
 /// Confidence histograms have this many bins of equal width over [0, 1]; each bin is
 /// [lo, hi) except the last, which is closed, [0.9, 1.0].
@@ -1104,8 +1106,10 @@ mod tests {
 
     #[test]
     fn low_confidence_line_is_strict() {
-        assert!(is_low_confidence(0.4999));
-        assert!(!is_low_confidence(0.5));
+        assert!(is_low_confidence(0.6999));
+        assert!(!is_low_confidence(0.7));
+        // The least a winner of four scenarios gets under the shipped calibration is low.
+        assert!(is_low_confidence(0.5864));
     }
 
     #[test]

@@ -300,7 +300,7 @@ pub fn render(summary: &Summary, color: bool) -> String {
         );
     }
     o += &p.dim(&format!(
-        "  low confidence: below {} (the winning scenario got less than half the probability)",
+        "  low confidence: below {} (about one such verdict in three is expected to be wrong)",
         set.low_confidence_below
     ));
     o.push('\n');
