@@ -763,6 +763,28 @@ fn train_and_calibrate_refuse_standard_input_with_what_to_do() {
     }
 }
 
+/// A profile written under a table's name was JSON in a `.csv`, found by whoever opened it.
+#[test]
+fn train_and_calibrate_refuse_a_table_name_for_the_profile_before_the_fit() {
+    let dir = tempfile::tempdir().unwrap();
+    let labelled = fixture("labelled.csv");
+    for (command, name) in [("train", "p.csv"), ("calibrate", "p.JSONL")] {
+        let args = [command, labelled.to_str().unwrap(), "-o", name];
+        let out = failup_env(dir.path(), &args, None, &[HASHED]);
+        assert_eq!(out.status.code(), Some(2), "{command}: {}", stderr(&out));
+        assert!(
+            stderr(&out).contains("a profile is one JSON object") && stderr(&out).contains(".json"),
+            "{}",
+            stderr(&out)
+        );
+        assert!(
+            !stderr(&out).contains("embedding"),
+            "refused before the fit"
+        );
+        assert!(!dir.path().join(name).exists());
+    }
+}
+
 /// A benchmark of a file with nothing to read is refused; it reported a rate of empty rows.
 #[test]
 fn bench_refuses_a_file_with_no_story_to_read() {

@@ -59,6 +59,7 @@ pub fn run(args: CalibrateArgs) -> Result<()> {
         failup::sink::check_output("-o", &args.output, Some(&input))?;
     }
     refuse_a_file_twice(&args.inputs)?;
+    super::refuse_a_table_name(&args.output)?;
     let (loaded, head) = super::read_few_shot(&args.fewshot, true)?;
     let mut engine = Engine::load(&super::engine_options(&args.model, head))?;
     let mut profile = match (loaded, &args.fewshot.profile) {

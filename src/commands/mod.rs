@@ -346,6 +346,20 @@ fn read_few_shot(fewshot: &FewShotArgs, calibrating: bool) -> Result<(Option<Pro
     Ok((profile, head))
 }
 
+/// A profile is one JSON object: under a table's name, a spreadsheet or a script expecting rows
+/// would open it next, or `--examples` be handed it.
+fn refuse_a_table_name(output: &std::path::Path) -> Result<()> {
+    let ext = (output.extension()).map(|e| e.to_string_lossy().to_lowercase());
+    match ext.as_deref() {
+        Some(ext @ ("csv" | "tsv" | "jsonl" | "ndjson")) => Err(Error::Usage(format!(
+            "a profile is one JSON object, not {}; name the output .json, e.g. -o {}",
+            ext.to_uppercase(),
+            output.with_extension("json").display()
+        ))),
+        _ => Ok(()),
+    }
+}
+
 /// Refuses standard input or a pipe as the input of a command that reads it more than once
 /// (`why` says how), which would find it empty the second time.
 fn refuse_a_stream(input: &std::path::Path, why: &str) -> Result<()> {
