@@ -22,8 +22,8 @@ pub struct PrototypeCache {
 /// The cache folder, or None when caching is off or there is no home to put it in.
 pub fn cache_dir() -> Option<PathBuf> {
     match std::env::var_os("FAILUP_CACHE_DIR") {
-        Some(v) if v == "off" => None,
-        Some(v) if !v.is_empty() => Some(PathBuf::from(v)),
+        Some(v) if v.eq_ignore_ascii_case("off") => None,
+        Some(v) if !v.to_string_lossy().trim().is_empty() => Some(PathBuf::from(v)),
         // The XDG rules ignore a relative path, which would put a cache in every folder.
         _ => std::env::var_os("XDG_CACHE_HOME")
             .map(PathBuf::from)
@@ -43,9 +43,9 @@ impl PrototypeCache {
     pub fn new(taxonomy: &Taxonomy, model_identity: &str, dim: usize) -> Option<PrototypeCache> {
         let dir = cache_dir()?;
         let mut h = Sha256::new();
-        // v2: the file ends in a checksum.
+        // v3: the file ends in a checksum of its name and numbers.
         h.update(concat!(
-            "failup-prototypes v2 ",
+            "failup-prototypes v3 ",
             env!("CARGO_PKG_VERSION"),
             "\n"
         ));
@@ -77,13 +77,14 @@ impl PrototypeCache {
     }
 
     /// The cached embeddings, if present, of the expected shape and whole: the file ends in
-    /// the SHA-256 of the numbers before it, so a damaged file (zeros after a crash, flipped
-    /// bits) is embedded again rather than trusted.
+    /// the SHA-256 of its name and the numbers before it, so a damaged file (zeros after a
+    /// crash, flipped bits) is embedded again rather than trusted, and so is another key's
+    /// file copied under this one's name (another taxonomy's, engine's or precision's).
     pub fn load(&self, taxonomy: &Taxonomy) -> Option<Vec<Vec<Vec<f32>>>> {
         let bytes = std::fs::read(&self.file).ok()?;
         let total: usize = taxonomy.scenarios.iter().map(|s| s.prototypes.len()).sum();
         let (bytes, sum) = bytes.split_at_checked(total * self.dim * 4)?;
-        if sum != Sha256::digest(bytes).as_slice() {
+        if sum != self.checksum(bytes).as_slice() {
             return None;
         }
         let floats: Vec<f32> = bytes
@@ -112,14 +113,31 @@ impl PrototypeCache {
             .flatten()
             .flat_map(|x| x.to_le_bytes())
             .collect();
-        let sum = Sha256::digest(&bytes);
+        let sum = self.checksum(&bytes);
         bytes.extend_from_slice(&sum);
-        let _ = std::fs::create_dir_all(dir).and_then(|_| {
+        let stored = std::fs::create_dir_all(dir).and_then(|_| {
             let mut tmp = tempfile::NamedTempFile::new_in(dir)?;
             tmp.write_all(&bytes)?;
             tmp.as_file().sync_all()?;
             tmp.persist(&self.file).map_err(|e| e.error)?;
             Ok(())
         });
+        // The run goes on without the cache; only the next run's few seconds are lost.
+        if let Err(e) = stored {
+            eprintln!(
+                "warning: cannot cache the prototype embeddings in {} ({e}), so each run embeds \
+                 them again; set FAILUP_CACHE_DIR to a writable folder, or to off",
+                crate::input::escaped(&dir.display().to_string())
+            );
+        }
+    }
+
+    /// The file's name is summed with its numbers: its name is its key.
+    fn checksum(&self, numbers: &[u8]) -> [u8; 32] {
+        let name = self.file.file_name().unwrap_or_default();
+        let mut h = Sha256::new();
+        h.update(name.as_encoded_bytes());
+        h.update(numbers);
+        h.finalize().into()
     }
 }

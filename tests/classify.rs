@@ -458,6 +458,31 @@ fn prototype_cache_hit_gives_the_same_output_as_a_fresh_computation() {
     let run = failup_env(&root, &truncate, None, &env);
     assert_eq!(run.status.code(), Some(0), "{}", stderr(&run));
     assert_eq!(std::fs::read_dir(cache.path()).unwrap().count(), 2);
+
+    // Another key's whole file under this key's name (a sync tool's doing, say) fails its
+    // checksum too, which covers the name: it was trusted, with another setup's numbers.
+    let other = std::fs::read_dir(cache.path())
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .find(|p| *p != file)
+        .unwrap();
+    let copied = std::fs::read(&other).unwrap();
+    std::fs::write(&file, &copied).unwrap();
+    let misnamed = failup_env(&root, &args, None, &env);
+    assert_eq!(misnamed.stdout, off.stdout, "{}", stderr(&misnamed));
+    assert_ne!(std::fs::read(&file).unwrap(), copied, "embedded again and rewritten");
+
+    // A cache that cannot be written is said, once, and the run goes on.
+    let blocked = cache.path().join("a-file");
+    std::fs::write(&blocked, "").unwrap();
+    let env = [("FAILUP_CACHE_DIR", blocked.to_str().unwrap()), HASHED];
+    let run = failup_env(&root, &args, None, &env);
+    assert_eq!(run.stdout, off.stdout, "{}", stderr(&run));
+    assert!(
+        stderr(&run).contains("cannot cache the prototype embeddings in"),
+        "{}",
+        stderr(&run)
+    );
 }
 
 /// The tokenizer shapes every prototype's embedding, so a changed tokenizer.json gets a cache
