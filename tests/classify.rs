@@ -470,7 +470,11 @@ fn prototype_cache_hit_gives_the_same_output_as_a_fresh_computation() {
     std::fs::write(&file, &copied).unwrap();
     let misnamed = failup_env(&root, &args, None, &env);
     assert_eq!(misnamed.stdout, off.stdout, "{}", stderr(&misnamed));
-    assert_ne!(std::fs::read(&file).unwrap(), copied, "embedded again and rewritten");
+    assert_ne!(
+        std::fs::read(&file).unwrap(),
+        copied,
+        "embedded again and rewritten"
+    );
 
     // A cache that cannot be written is said, once, and the run goes on.
     let blocked = cache.path().join("a-file");

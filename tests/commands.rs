@@ -302,6 +302,45 @@ fn bf16_cpu_classifies_like_fp32() {
     assert_eq!(bf16, category("fp32"));
 }
 
+/// A config.json whose layer count is below model.onnx's ran the first layers alone, with
+/// exit 0 and other verdicts.
+#[test]
+#[ignore = "needs a CPU with AMX or AVX-512 BF16"]
+fn bf16_cpu_a_config_with_fewer_layers_than_the_weights_is_refused() {
+    let model = tempfile::tempdir().unwrap();
+    let bundled = repo_path("models/all-MiniLM-L6-v2");
+    std::fs::create_dir(model.path().join("1_Pooling")).unwrap();
+    for file in [
+        "1_Pooling/config.json",
+        "model.onnx",
+        "modules.json",
+        "sentence_bert_config.json",
+        "tokenizer.json",
+    ] {
+        std::os::unix::fs::symlink(bundled.join(file), model.path().join(file)).unwrap();
+    }
+    let config = std::fs::read_to_string(bundled.join("config.json")).unwrap();
+    let fewer = config.replace("\"num_hidden_layers\": 6", "\"num_hidden_layers\": 2");
+    assert_ne!(config, fewer);
+    std::fs::write(model.path().join("config.json"), fewer).unwrap();
+    let model = model.path().to_str().unwrap();
+    let args = [
+        "advise",
+        "We lost the pitch.",
+        "--precision",
+        "bf16",
+        "--model",
+        model,
+    ];
+    let out = failup(&args);
+    assert_eq!(out.status.code(), Some(2), "{}", stdout(&out));
+    assert!(
+        stderr(&out).contains("more encoder layers than config.json's num_hidden_layers 2"),
+        "{}",
+        stderr(&out)
+    );
+}
+
 /// `models prepare --backend amx` checks what the engine can run here: on a CPU with AVX-512
 /// BF16 but no AMX tiles it said bf16 would run, then failed on fp32 with exit 2.
 #[test]

@@ -75,7 +75,10 @@ impl Backend {
 /// where the CPU has AMX, on rten elsewhere). A few-shot head keeps fp32; its commands ask.
 pub fn default_precision(backend: Backend, model: &ModelDir) -> Precision {
     let runs_int8 = matches!(backend, Backend::Auto | Backend::Rten | Backend::TestHashed);
-    if runs_int8 && model.onnx_path(Precision::Int8).is_file() {
+    // Anything at the name counts (a folder, a link to nothing): the engine then says what is
+    // wrong with it, where a quiet fp32 run would be slower and give other verdicts.
+    let int8 = std::fs::symlink_metadata(model.onnx_path(Precision::Int8));
+    if runs_int8 && int8.is_ok() {
         Precision::Int8
     } else {
         Precision::Fp32
@@ -341,6 +344,22 @@ mod tests {
         for backend in [Backend::Amx, Backend::RustBert] {
             assert_eq!(default_precision(backend, &bert), Precision::Fp32);
         }
+        // A folder at the name is not quietly passed over for fp32: loading it says what it is.
+        std::fs::remove_file(folder.path().join("model.int8.onnx")).expect("remove");
+        std::fs::create_dir(folder.path().join("model.int8.onnx")).expect("mkdir");
+        assert_eq!(default_precision(Backend::Auto, &bert), Precision::Int8);
+        let said = super::super::model_dir::not_a_file(folder.path(), "model.int8.onnx");
+        assert_eq!(
+            said.as_deref(),
+            Some("model.int8.onnx is a folder, not a file")
+        );
+        std::os::unix::fs::symlink("nowhere", folder.path().join("tokenizer.json")).expect("ln");
+        let said = super::super::model_dir::not_a_file(folder.path(), "tokenizer.json");
+        assert!(said
+            .unwrap()
+            .starts_with("tokenizer.json is a link that cannot be followed"));
+        let said = super::super::model_dir::not_a_file(folder.path(), "model.onnx");
+        assert_eq!(said.as_deref(), Some("missing file model.onnx"));
     }
 
     #[test]

@@ -97,6 +97,18 @@ struct PoolingConfig {
     pooling_mode_mean_sqrt_len_tokens: bool,
 }
 
+/// Why `file` in `dir` cannot be read as a file, or None when it can be opened: missing, or
+/// something else at its name.
+pub fn not_a_file(dir: &Path, file: &str) -> Option<String> {
+    let path = dir.join(file);
+    match (std::fs::symlink_metadata(&path), std::fs::metadata(&path)) {
+        (Err(_), _) => Some(format!("missing file {file}")),
+        (Ok(_), Err(e)) => Some(format!("{file} is a link that cannot be followed ({e})")),
+        (Ok(_), Ok(m)) if m.is_dir() => Some(format!("{file} is a folder, not a file")),
+        (Ok(_), Ok(_)) => None,
+    }
+}
+
 impl ModelDir {
     /// A string that changes whenever what the model computes with `precision` changes: the
     /// folder, the precision, the size and modification time of the weights and of the
@@ -162,8 +174,8 @@ impl ModelDir {
             return Err(broken("not a folder".into()));
         }
         for file in REQUIRED {
-            if !dir.join(file).is_file() {
-                return Err(broken(format!("missing file {file}")));
+            if let Some(problem) = not_a_file(dir, file) {
+                return Err(broken(problem));
             }
         }
         let st: SentenceBertConfig = read_json(dir, "sentence_bert_config.json").map_err(broken)?;

@@ -32,11 +32,10 @@ impl RtenEmbedder {
     pub fn load(dir: &ModelDir, threads: usize, precision: Precision) -> Result<RtenEmbedder> {
         let path = dir.onnx_path(precision);
         let file = precision.file_name();
-        if !path.is_file() {
+        if let Some(problem) = super::model_dir::not_a_file(&dir.dir, file) {
             return Err(Error::Model {
                 dir: dir.dir.clone(),
-                problem: format!("missing file {file} (needed for --precision {precision:?})")
-                    .to_lowercase(),
+                problem: format!("{problem} (needed for --precision {})", precision.name()),
                 fix: "restore it with git checkout -- models/, or re-create it with \
                       models/quantize_int8.py"
                     .into(),

@@ -157,6 +157,14 @@ impl Config {
                 self.hidden_size, self.intermediate_size, pooled_dim, self.num_attention_heads
             ));
         }
+        // BERT's is 1e-12; past about 1e-3 the norm no longer normalises, and every story
+        // comes out alike.
+        if !(self.layer_norm_eps > 0.0 && self.layer_norm_eps <= 1e-3) {
+            return Some(format!(
+                "layer_norm_eps {} (a BERT model's is a small positive number, such as 1e-12)",
+                self.layer_norm_eps
+            ));
+        }
         None
     }
 }
@@ -557,6 +565,18 @@ impl Weights {
                 })
             })
             .collect::<std::result::Result<Vec<_>, String>>()?;
+        // Layers past the count would be left out without a word, and every embedding changed.
+        let count = c.num_hidden_layers;
+        if self
+            .tensors
+            .keys()
+            .any(|n| n.starts_with(&format!("encoder.layer.{count}.")))
+        {
+            return Err(format!(
+                "model.onnx has more encoder layers than config.json's num_hidden_layers {count}; \
+                 config.json is not this model's"
+            ));
+        }
         let layers = pack_layers(raw, self.split, threads);
         Ok(AmxEmbedder {
             word,
@@ -666,5 +686,14 @@ mod tests {
         );
         let wide = config.unsupported(768).expect("refused");
         assert!(wide.contains("pooling width 768"), "{wide}");
+        // An edited epsilon made every story come out alike, with exit 0.
+        for eps in [1e6, 0.0, -1e-12, f32::NAN] {
+            let edited = Config {
+                layer_norm_eps: eps,
+                ..bundled_config()
+            };
+            let why = edited.unsupported(384).expect("refused");
+            assert!(why.contains("layer_norm_eps"), "{eps}: {why}");
+        }
     }
 }
