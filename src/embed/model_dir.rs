@@ -171,7 +171,11 @@ impl ModelDir {
                 .into(),
         };
         if !dir.is_dir() {
-            return Err(broken("not a folder".into()));
+            let what = match dir.exists() {
+                true => "not a folder",
+                false => "no such folder",
+            };
+            return Err(broken(what.into()));
         }
         for file in REQUIRED {
             if let Some(problem) = not_a_file(dir, file) {
@@ -248,4 +252,23 @@ impl ModelDir {
 pub(super) fn read_json<T: for<'de> Deserialize<'de>>(dir: &Path, file: &str) -> Result<T, String> {
     let text = std::fs::read_to_string(dir.join(file)).map_err(|e| format!("{file}: {e}"))?;
     serde_json::from_str(&text).map_err(|e| format!("{file}: {e}"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_model_path_that_is_no_folder_says_which_way() {
+        let folder = tempfile::tempdir().expect("temp dir");
+        let file = folder.path().join("model.onnx");
+        std::fs::write(&file, b"").expect("write");
+        for (path, says) in [
+            (folder.path().join("nowhere"), "no such folder"),
+            (file, "not a folder"),
+        ] {
+            let e = ModelDir::open(&path).expect_err("refused").to_string();
+            assert!(e.contains(says), "{e}");
+        }
+    }
 }
