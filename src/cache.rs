@@ -4,8 +4,8 @@
 //! `failup advise` and every short run. The result depends only on the model, the failup
 //! version and the prototype texts, so it is stored once per combination under
 //! `$FAILUP_CACHE_DIR` (default `$XDG_CACHE_HOME/failup` or `~/.cache/failup`; `off` disables
-//! it). The cache is only ever an optimisation: any failure to read or write it is ignored
-//! and the embeddings are computed instead.
+//! it). The cache is only ever an optimisation: a file that cannot be read, or is not whole,
+//! is embedded again, and one that cannot be written is warned of; the run goes on.
 
 use std::io::Write;
 use std::path::PathBuf;

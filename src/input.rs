@@ -109,7 +109,8 @@ pub fn cut_to_max_text(text: &mut String) -> bool {
 /// byte-order mark and the other invisible characters (a zero-width space, a soft hyphen),
 /// which make two values that look the same differ; and text longer than
 /// [`PRINTABLE_CHARS`] is shortened (an id that swallowed a file, say). The zero-width joiner
-/// is shown as it is: it is what holds an emoji sequence together.
+/// and non-joiner are shown as they are: emoji sequences and Persian words are written with
+/// them.
 pub fn printable(text: &str) -> std::borrow::Cow<'_, str> {
     let long = text.len() > PRINTABLE_CHARS && text.chars().nth(PRINTABLE_CHARS).is_some();
     if !long {
@@ -126,7 +127,7 @@ pub fn escaped(text: &str) -> std::borrow::Cow<'_, str> {
         unsafe_to_show(c)
             || matches!(
                 c,
-                '\u{FEFF}' | '\u{200B}' | '\u{200C}' | '\u{00AD}' | '\u{2060}'..='\u{2064}'
+                '\u{FEFF}' | '\u{200B}' | '\u{00AD}' | '\u{2060}'..='\u{2064}'
             )
     };
     if !text.chars().any(hidden) {

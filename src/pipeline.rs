@@ -22,7 +22,7 @@ use crate::embed::{pool, Backend, EngineSpec};
 use crate::embed::{Embedder, ModelDir, Precision, TextTokenizer, Tokenized, TokenizerConfig};
 use crate::error::{Error, Result};
 use crate::fewshot::{attend, combine_attended, Attended};
-use crate::input::{not_a_story, Story};
+use crate::input::{not_a_story, printable, Story};
 use crate::record::{Classified, Status};
 use crate::taxonomy::Taxonomy;
 
@@ -279,7 +279,7 @@ impl Engine {
                             .classify(v, e.attended.as_deref(), e.sentences.as_deref())
                     });
                     if let Some(v) = &verdict {
-                        numbers_check(v, &story.id)?;
+                        numbers_check(v, &format!("story {}", printable(&story.id)))?;
                     }
                     let status = Status::of(&story, verdict.is_some());
                     Ok(Classified {
@@ -310,15 +310,14 @@ impl Engine {
 
 /// A verdict whose scores or confidence are not numbers would be written as a story read
 /// without a problem; only damaged weights (a model's, or a hand-edited profile's) give one.
-fn numbers_check(verdict: &Verdict, id: &str) -> Result<()> {
+fn numbers_check(verdict: &Verdict, story: &str) -> Result<()> {
     if verdict.confidence.is_finite() && verdict.scores.iter().all(|s| s.is_finite()) {
         return Ok(());
     }
     Err(Error::Inference(format!(
-        "story {} got scores that are not numbers (NaN or infinite), which only damaged \
+        "{story} got scores that are not numbers (NaN or infinite), which only damaged \
          weights give: check the model folder (--model) and any --profile, or refit the \
-         profile",
-        crate::input::printable(id)
+         profile"
     )))
 }
 
@@ -745,15 +744,15 @@ mod tests {
             also: None,
             nearest: None,
         };
-        assert!(numbers_check(&verdict(0.4, 0.8), "s1").is_ok());
+        assert!(numbers_check(&verdict(0.4, 0.8), "story s1").is_ok());
         for bad in [
             verdict(f32::NAN, 0.8),
             verdict(0.4, f32::NAN),
             verdict(f32::INFINITY, 0.8),
         ] {
-            let e = numbers_check(&bad, "s\u{1b}2").unwrap_err().to_string();
+            let e = numbers_check(&bad, "story s2").unwrap_err().to_string();
             assert!(
-                e.contains("story s\\u{1b}2 got scores that are not numbers"),
+                e.contains("story s2 got scores that are not numbers"),
                 "{e}"
             );
         }

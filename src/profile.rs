@@ -21,7 +21,9 @@ use crate::pipeline::{Engine, CHUNK_SIZE, NO_KNOWN_WORD};
 use crate::sink::Sink;
 use crate::taxonomy::Taxonomy;
 
-/// 2: the head has an attention query (format 1's heads had none and cannot be used).
+/// 2: the head has an attention query (format 1's heads had none and cannot be used). A
+/// profile's unknown keys are refused (a misspelt one would change nothing), so a new field
+/// needs a new format, or older failups blame the user for it.
 pub const PROFILE_FORMAT: u32 = 2;
 
 /// Settings fitted by `failup calibrate`.
@@ -165,7 +167,7 @@ pub fn read_labelled(
             let no_label = story.label.as_deref().is_none_or(|l| l.trim().is_empty());
             // A row numbered for want of an id column has no id cell to be empty.
             let no_id = story.id.trim().is_empty() || reader.id_column().is_none();
-            // A blank row with a stray empty cell or one too few (`,,` under two columns) is
+            // A blank row with a stray empty cell (`,,` under two columns) or one too few is
             // as blank; one whose quotes went wrong, or whose extra cells hold text, is not.
             let cells_sound = !story.overflows && story.cell_problem().is_none();
             if no_label && no_id && is_blank(&story.text) && cells_sound {
@@ -408,6 +410,14 @@ impl Profile {
 
     /// Writes the profile whole or not at all: under a temporary name, renamed when complete.
     pub fn save(&self, path: &Path) -> Result<()> {
+        // failup never writes a profile it would refuse to read (a taxonomy's temperature
+        // past what a profile may hold, say).
+        self.check_values().map_err(|problem| {
+            Error::Usage(format!(
+                "the fitted profile would not load again: {problem}; check the taxonomy's \
+                 [classifier] settings and the labelled stories"
+            ))
+        })?;
         let text = serde_json::to_string(self).expect("profile serialises");
         let mut sink = Sink::open("-o", path, None)?;
         sink.write_all(text.as_bytes())

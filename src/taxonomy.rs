@@ -127,13 +127,19 @@ impl Taxonomy {
                 let text = String::from_utf8(bytes).map_err(|e| {
                     let start = e.utf8_error().valid_up_to();
                     let bytes = e.as_bytes();
+                    // A byte-order mark, or a NUL beside every ASCII letter.
+                    let utf16 = bytes.starts_with(&[0xFF, 0xFE])
+                        || bytes.starts_with(&[0xFE, 0xFF])
+                        || bytes.iter().take(64).filter(|&&b| b == 0).count() > 8;
                     Error::Taxonomy {
                         source_name: name.clone(),
                         line: Some(1 + bytes[..start].iter().filter(|&&b| b == b'\n').count()),
                         problem: format!(
                             "byte 0x{:02X} is not UTF-8, which a taxonomy must be; save it as \
-                             UTF-8 (from Latin-1 or Windows-1252: iconv -f windows-1252 -t utf-8)",
-                            bytes[start]
+                             UTF-8 (from {}: iconv -f {} -t utf-8)",
+                            bytes[start],
+                            ["Latin-1 or Windows-1252", "UTF-16"][usize::from(utf16)],
+                            ["windows-1252", "utf-16"][usize::from(utf16)],
                         ),
                     }
                 })?;
@@ -252,7 +258,7 @@ impl Taxonomy {
             let lines = (s.advice.get_ref().iter()).map(|a| ("advice", a, s.advice.span()));
             let hidden = |t: &str| {
                 t.chars()
-                    .find(|&c| unsafe_to_show(c) && !"\n\t".contains(c))
+                    .find(|&c| unsafe_to_show(c) && !"\n\t\r".contains(c))
             };
             let texts = shown.map(|(k, v)| (k, v.get_ref(), v.span())).chain(lines);
             for (key, text, span) in texts {
@@ -554,6 +560,17 @@ prototypes = ["p3"]
             e.contains(&format!("latin1.toml:{line}:")) && e.contains("0xE9 is not UTF-8"),
             "{e}"
         );
+        assert!(e.contains("iconv -f windows-1252"), "{e}");
+        let utf16: Vec<u8> = "\u{feff}[classifier]\n"
+            .encode_utf16()
+            .flat_map(u16::to_le_bytes)
+            .collect();
+        std::fs::write(&path, utf16).unwrap();
+        let e = Taxonomy::load(Some(&path)).unwrap_err().to_string();
+        assert!(
+            e.contains("latin1.toml:1:") && e.contains("iconv -f utf-16"),
+            "{e}"
+        );
     }
 
     #[test]
@@ -566,8 +583,8 @@ prototypes = ["p3"]
         );
         let reversed = GOOD.replace("advice = [\"x\"]", "advice = [\"x\\u202e\"]");
         assert!(err_of(&reversed).contains("advice holds the control character \\u{202e}"));
-        // A line break in advice is text, not a control code to refuse.
-        let lines = GOOD.replace("advice = [\"x\"]", "advice = [\"x\\ny\"]");
+        // A line break in advice is text, not a control code to refuse, saved on Windows too.
+        let lines = GOOD.replace("advice = [\"x\"]", "advice = [\"x\\r\\ny\"]");
         assert!(Taxonomy::parse(&lines, "t.toml").is_ok());
     }
 

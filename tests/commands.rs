@@ -808,7 +808,15 @@ fn train_and_calibrate_refuse_a_table_name_for_the_profile_before_the_fit() {
     let dir = tempfile::tempdir().unwrap();
     let labelled = fixture("labelled.csv");
     for (command, name) in [("train", "p.csv"), ("calibrate", "p.JSONL")] {
-        let args = [command, labelled.to_str().unwrap(), "-o", name];
+        // A model that is not there would fail the fit: the name is refused before it.
+        let args = [
+            command,
+            labelled.to_str().unwrap(),
+            "-o",
+            name,
+            "--model",
+            "nowhere",
+        ];
         let out = failup_env(dir.path(), &args, None, &[HASHED]);
         assert_eq!(out.status.code(), Some(2), "{command}: {}", stderr(&out));
         assert!(

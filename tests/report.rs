@@ -705,6 +705,24 @@ fn a_summary_is_read_from_stdin_and_after_reformatting() {
     assert_eq!(expected["totals"]["rows"], 12);
     assert_eq!(report_of(&["-"], Some(&text)), expected);
 
+    // A summary saved by an earlier failup holds its own count of low confidences, taken
+    // against another line: the report counts them again, from the confidences.
+    let mut older: Value = serde_json::from_str(&text).unwrap();
+    for s in older["builder"]["scenarios"].as_array_mut().unwrap() {
+        s["low"] = 999.into();
+    }
+    std::fs::write(dir.path().join("older.json"), older.to_string()).unwrap();
+    assert_eq!(report_of(&["older.json"], None), expected);
+    let low: u64 = (expected["scenarios"].as_array().unwrap().iter())
+        .map(|s| s["confidence"]["low_count"].as_u64().unwrap())
+        .sum();
+    let confidences = older["builder"]["scenarios"].as_array().unwrap().iter();
+    let below = confidences
+        .flat_map(|s| s["confidences"].as_array().unwrap().clone())
+        .filter(|c| (c.as_f64().unwrap() * 10_000.0).round() < 7_000.0)
+        .count();
+    assert_eq!(low, below as u64);
+
     let mut value: serde_json::Map<String, Value> = serde_json::from_str(&text).unwrap();
     let kind = value.remove("kind").unwrap();
     value.insert("kind".into(), kind);

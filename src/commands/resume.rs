@@ -95,32 +95,12 @@ pub fn after_failure(sink: Sink, error: &Error) {
 }
 
 /// Ctrl-C asks the run to stop after the current batch; a second Ctrl-C ends it at once.
-/// An interrupt that was ignored when failup started (`failup … &` in a script, `nohup`)
-/// stays ignored, as the shell meant.
 pub fn install_ctrl_c(stop: Arc<AtomicBool>) {
-    if interrupt_ignored() {
-        return;
-    }
     let _ = ctrlc::set_handler(move || {
         if stop.swap(true, Ordering::SeqCst) {
             std::process::exit(130);
         }
     });
-}
-
-#[cfg(unix)]
-fn interrupt_ignored() -> bool {
-    let mut current = std::mem::MaybeUninit::<libc::sigaction>::zeroed();
-    // SAFETY: a null new action only reads SIGINT's disposition into `current`, which is
-    // valid for writes; the call changes nothing.
-    let read = unsafe { libc::sigaction(libc::SIGINT, std::ptr::null(), current.as_mut_ptr()) };
-    // SAFETY: zeroed is a valid sigaction, and a successful call has filled it in.
-    read == 0 && unsafe { current.assume_init() }.sa_sigaction == libc::SIG_IGN
-}
-
-#[cfg(not(unix))]
-fn interrupt_ignored() -> bool {
-    false
 }
 
 /// `pairs` and the settings of how the input was read, as one map. The header row is one: it

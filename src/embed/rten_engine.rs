@@ -32,19 +32,11 @@ impl RtenEmbedder {
     pub fn load(dir: &ModelDir, threads: usize, precision: Precision) -> Result<RtenEmbedder> {
         let path = dir.onnx_path(precision);
         let file = precision.file_name();
-        if let Some(problem) = super::model_dir::not_a_file(&dir.dir, file) {
-            return Err(Error::Model {
-                dir: dir.dir.clone(),
-                problem: format!("{problem} (needed for --precision {})", precision.name()),
-                fix: "restore it with git checkout -- models/, or re-create it with \
-                      models/quantize_int8.py"
-                    .into(),
-            });
-        }
         let fix = match precision {
             Precision::Int8 => {
-                "re-create model.int8.onnx with models/quantize_int8.py, or restore it with \
-                 git checkout -- models/; --precision fp32 runs model.onnx meanwhile"
+                "re-create model.int8.onnx with models/quantize_int8.py (remove whatever is at its \
+                 name first), or restore it with git checkout -- models/; --precision fp32 runs \
+                 model.onnx meanwhile"
             }
             _ => {
                 "re-create model.onnx with models/export_onnx.py, or restore it with \
@@ -56,6 +48,10 @@ impl RtenEmbedder {
             problem,
             fix: fix.into(),
         };
+        if let Some(problem) = super::model_dir::not_a_file(&dir.dir, file) {
+            let needed = format!("{problem} (needed for --precision {})", precision.name());
+            return Err(broken(needed));
+        }
         let mut options = ModelOptions::with_all_ops();
         options.prepack_weights(true);
         let model = options

@@ -576,8 +576,9 @@ fn quantise(x: f32) -> i64 {
 #[derive(Debug, Serialize, Deserialize)]
 struct ScenarioAcc {
     count: u64,
+    /// Every confidence, so the low ones are counted against this failup's line when the
+    /// report is made (a summary saved by an earlier failup counted against its own).
     confidences: Vec<f32>,
-    low: u64,
     histogram: [u64; HISTOGRAM_BINS],
     best: BestN,
     unsure: BestN,
@@ -683,7 +684,6 @@ impl SummaryBuilder {
                 .map(|_| ScenarioAcc {
                     count: 0,
                     confidences: Vec::new(),
-                    low: 0,
                     histogram: [0; HISTOGRAM_BINS],
                     best: BestN::new(top),
                     unsure: BestN::new(top),
@@ -745,7 +745,6 @@ impl SummaryBuilder {
         let acc = &mut self.scenarios[cat];
         acc.count += 1;
         acc.confidences.push(row.confidence);
-        acc.low += is_low_confidence(row.confidence) as u64;
         acc.histogram[histogram_bin(row.confidence)] += 1;
         let story = |row: &ReportRow| StoryRef {
             row: row_no,
@@ -792,7 +791,7 @@ impl SummaryBuilder {
         for (i, s) in self.scenarios.iter().enumerate() {
             let binned: u64 = s.histogram.iter().sum();
             let counted = s.confidences.len() as u64 == s.count && binned == s.count;
-            if !counted || s.low > s.count {
+            if !counted {
                 return Err(format!(
                     "scenario {} counts its stories in ways that disagree",
                     i + 1
@@ -848,7 +847,6 @@ impl SummaryBuilder {
         for (mine, theirs) in self.scenarios.iter_mut().zip(other.scenarios) {
             mine.count += theirs.count;
             mine.confidences.extend(theirs.confidences);
-            mine.low += theirs.low;
             mine.histogram
                 .iter_mut()
                 .zip(theirs.histogram)
@@ -970,7 +968,9 @@ impl SummaryBuilder {
                     confidence: ConfidenceSummary {
                         mean: mean(&acc.confidences).map(round4),
                         median,
-                        low_count: acc.low,
+                        low_count: (acc.confidences.iter())
+                            .filter(|&&c| is_low_confidence(c))
+                            .count() as u64,
                         histogram: acc.histogram.to_vec(),
                     },
                     representative: acc.best.into_sorted(),
