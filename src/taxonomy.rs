@@ -123,26 +123,7 @@ impl Taxonomy {
                     line: None,
                     problem: format!("cannot read the file: {e}"),
                 })?;
-                // TOML is UTF-8 only; an editor's legacy encoding is told where it shows.
-                let text = String::from_utf8(bytes).map_err(|e| {
-                    let start = e.utf8_error().valid_up_to();
-                    let bytes = e.as_bytes();
-                    // A byte-order mark, or a NUL beside every ASCII letter.
-                    let utf16 = bytes.starts_with(&[0xFF, 0xFE])
-                        || bytes.starts_with(&[0xFE, 0xFF])
-                        || bytes.iter().take(64).filter(|&&b| b == 0).count() > 8;
-                    Error::Taxonomy {
-                        source_name: name.clone(),
-                        line: Some(1 + bytes[..start].iter().filter(|&&b| b == b'\n').count()),
-                        problem: format!(
-                            "byte 0x{:02X} is not UTF-8, which a taxonomy must be; save it as \
-                             UTF-8 (from {}: iconv -f {} -t utf-8)",
-                            bytes[start],
-                            ["Latin-1 or Windows-1252", "UTF-16"][usize::from(utf16)],
-                            ["windows-1252", "utf-16"][usize::from(utf16)],
-                        ),
-                    }
-                })?;
+                let text = String::from_utf8(bytes).map_err(|e| not_utf8(&name, &e))?;
                 Taxonomy::parse(&text, &name)
             }
         }
@@ -239,38 +220,30 @@ impl Taxonomy {
                     format!("duplicate scenario id '{id}'"),
                 ));
             }
-            for (key, value) in [
-                ("title", &s.title),
-                ("description", &s.description),
-                ("headline", &s.headline),
-            ] {
-                if value.get_ref().trim().is_empty() {
-                    return Err(fail(
-                        Some(value.span()),
-                        format!("scenario '{id}': {key} is empty"),
-                    ));
-                }
-            }
-            // These are shown on terminals and in reports as written, so a terminal's escape
-            // codes, or a mark that reverses the text after it, must not be in them.
-            let shown = [("title", &s.title), ("headline", &s.headline)].into_iter();
-            let shown = shown.chain([("description", &s.description)]);
-            let lines = (s.advice.get_ref().iter()).map(|a| ("advice", a, s.advice.span()));
-            let hidden = |t: &str| {
-                t.chars()
-                    .find(|&c| unsafe_to_show(c) && !"\n\t\r".contains(c))
-            };
-            let texts = shown.map(|(k, v)| (k, v.get_ref(), v.span())).chain(lines);
-            for (key, text, span) in texts {
-                if let Some(c) = hidden(text) {
-                    return Err(fail(
-                        Some(span),
-                        format!(
-                            "scenario '{id}': {key} holds the control character {}; remove it",
-                            c.escape_unicode()
-                        ),
-                    ));
-                }
+            // Shown on terminals and in reports as written: a terminal's escape codes, or a
+            // mark that reverses the text after it, must not be in them.
+            let shown = s
+                .advice
+                .get_ref()
+                .iter()
+                .map(|a| ("advice", a, s.advice.span()));
+            for (key, text, span) in [
+                ("title", s.title.get_ref(), s.title.span()),
+                ("description", s.description.get_ref(), s.description.span()),
+                ("headline", s.headline.get_ref(), s.headline.span()),
+            ]
+            .into_iter()
+            .chain(shown)
+            {
+                // An empty advice entry is told with the lists' checks below.
+                let problem = if key != "advice" && text.trim().is_empty() {
+                    format!("{key} is empty")
+                } else if let Some(c) = control_character(text) {
+                    format!("{key} holds the control character {c}; remove it")
+                } else {
+                    continue;
+                };
+                return Err(fail(Some(span), format!("scenario '{id}': {problem}")));
             }
             for (key, list) in [("advice", &s.advice), ("prototypes", &s.prototypes)] {
                 if list.get_ref().is_empty() {
@@ -398,6 +371,38 @@ fn key_span(text: &str, key: &str) -> Option<Range<usize>> {
         offset += line.len();
     }
     None
+}
+
+/// A control character a shown text may not hold, escaped for the message; line breaks,
+/// Windows' included, and tabs are text.
+fn control_character(text: &str) -> Option<String> {
+    let hidden = |c: char| unsafe_to_show(c) && !"\n\t\r".contains(c);
+    text.chars()
+        .find(|&c| hidden(c))
+        .map(|c| c.escape_unicode().to_string())
+}
+
+/// TOML is UTF-8 only: an editor's legacy encoding is told where it shows, with its fix.
+fn not_utf8(name: &str, e: &std::string::FromUtf8Error) -> Error {
+    let start = e.utf8_error().valid_up_to();
+    let bytes = e.as_bytes();
+    // A byte-order mark, or a NUL beside every ASCII letter.
+    let utf16 = bytes.starts_with(&[0xFF, 0xFE])
+        || bytes.starts_with(&[0xFE, 0xFF])
+        || bytes.iter().take(64).filter(|&&b| b == 0).count() > 8;
+    let (from, code) = match utf16 {
+        true => ("UTF-16", "utf-16"),
+        false => ("Latin-1 or Windows-1252", "windows-1252"),
+    };
+    Error::Taxonomy {
+        source_name: name.to_string(),
+        line: Some(1 + bytes[..start].iter().filter(|&&b| b == b'\n').count()),
+        problem: format!(
+            "byte 0x{:02X} is not UTF-8, which a taxonomy must be; save it as UTF-8 (from \
+             {from}: iconv -f {code} -t utf-8)",
+            bytes[start]
+        ),
+    }
 }
 
 /// The TOML parser's message, with what to do where it says only "duplicate key": `found` is
@@ -548,7 +553,8 @@ prototypes = ["p3"]
     fn a_taxonomy_not_in_utf8_names_the_line_and_the_fix() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("latin1.toml");
-        let latin1 = GOOD.replace("p3", "caf\u{e9}").replace('\u{e9}', "\u{1}");
+        // "café" in Latin-1: é is the one byte 0xE9, written in place of a stand-in.
+        let latin1 = GOOD.replace("p3", "caf\u{1}");
         let bytes: Vec<u8> = latin1
             .bytes()
             .map(|b| if b == 1 { 0xE9 } else { b })

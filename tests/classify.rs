@@ -495,17 +495,7 @@ fn a_changed_tokenizer_is_not_served_cached_prototypes() {
     let cache = tempfile::tempdir().unwrap();
     let model = tempfile::tempdir().unwrap();
     let bundled = repo_path("models/all-MiniLM-L6-v2");
-    std::fs::create_dir(model.path().join("1_Pooling")).unwrap();
-    for file in [
-        "1_Pooling/config.json",
-        "config.json",
-        "model.int8.onnx",
-        "model.onnx",
-        "modules.json",
-        "sentence_bert_config.json",
-    ] {
-        std::os::unix::fs::symlink(bundled.join(file), model.path().join(file)).unwrap();
-    }
+    link_bundled_model_except(model.path(), "tokenizer.json");
     let tokenizer = model.path().join("tokenizer.json");
     std::fs::copy(bundled.join("tokenizer.json"), &tokenizer).unwrap();
     let input = fixture("stories.csv");

@@ -308,18 +308,8 @@ fn bf16_cpu_classifies_like_fp32() {
 #[ignore = "needs a CPU with AMX or AVX-512 BF16"]
 fn bf16_cpu_a_config_with_fewer_layers_than_the_weights_is_refused() {
     let model = tempfile::tempdir().unwrap();
-    let bundled = repo_path("models/all-MiniLM-L6-v2");
-    std::fs::create_dir(model.path().join("1_Pooling")).unwrap();
-    for file in [
-        "1_Pooling/config.json",
-        "model.onnx",
-        "modules.json",
-        "sentence_bert_config.json",
-        "tokenizer.json",
-    ] {
-        std::os::unix::fs::symlink(bundled.join(file), model.path().join(file)).unwrap();
-    }
-    let config = std::fs::read_to_string(bundled.join("config.json")).unwrap();
+    link_bundled_model_except(model.path(), "config.json");
+    let config = std::fs::read_to_string(repo_path("models/all-MiniLM-L6-v2/config.json")).unwrap();
     let fewer = config.replace("\"num_hidden_layers\": 6", "\"num_hidden_layers\": 2");
     assert_ne!(config, fewer);
     std::fs::write(model.path().join("config.json"), fewer).unwrap();

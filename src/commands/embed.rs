@@ -33,7 +33,8 @@ pub fn run(args: EmbedArgs) -> Result<()> {
     if let Some(shard) = shard {
         reader.set_shard(shard);
     }
-    refuse_a_csv_name(&args.output)?;
+    let writes = "embed writes JSON lines (one object with its embedding per row)";
+    super::refuse_a_misleading_name(&args.output, &["csv", "tsv"], writes, "jsonl")?;
     super::warn_if_unrecorded(&args.output, shard);
     let mut options = super::engine_options(&args.model, true);
     options.long_text = long_text(&args).into();
@@ -240,22 +241,6 @@ fn settings(
     let shard = shard.map_or("(none)".into(), |s| format!("{}/{}", s.index, s.count));
     settings.insert("--shard".into(), shard);
     Ok(settings)
-}
-
-/// A `.csv` or `.tsv` name for embed's JSON lines would mislead whoever opens it next.
-fn refuse_a_csv_name(output: &std::path::Path) -> Result<()> {
-    let ext = output
-        .extension()
-        .map(|e| e.to_string_lossy().to_lowercase());
-    match ext.as_deref() {
-        Some(ext @ ("csv" | "tsv")) => Err(Error::Usage(format!(
-            "embed writes JSON lines (one object with its embedding per row), not {}; name \
-             the output .jsonl, e.g. -o {}",
-            ext.to_uppercase(),
-            output.with_extension("jsonl").display()
-        ))),
-        _ => Ok(()),
-    }
 }
 
 /// `--long-text`, truncate by default: the reference reads a story's first window alone, and

@@ -346,18 +346,30 @@ fn read_few_shot(fewshot: &FewShotArgs, calibrating: bool) -> Result<(Option<Pro
     Ok((profile, head))
 }
 
-/// A profile is one JSON object: under a table's name, a spreadsheet or a script expecting rows
-/// would open it next, or `--examples` be handed it.
-fn refuse_a_table_name(output: &std::path::Path) -> Result<()> {
-    let ext = (output.extension()).map(|e| e.to_string_lossy().to_lowercase());
-    match ext.as_deref() {
-        Some(ext @ ("csv" | "tsv" | "jsonl" | "ndjson")) => Err(Error::Usage(format!(
-            "a profile is one JSON object, not {}; name the output .json, e.g. -o {}",
-            ext.to_uppercase(),
-            output.with_extension("json").display()
+/// Refuses an `-o` named for a format the command does not write (`refused`, lowercase
+/// extensions): whoever opens it next, a spreadsheet or a script, expects that format.
+/// `writes` says what the command writes, `ext` the extension to name it with.
+fn refuse_a_misleading_name(
+    output: &std::path::Path,
+    refused: &[&str],
+    writes: &str,
+    ext: &str,
+) -> Result<()> {
+    let given = (output.extension()).map(|e| e.to_string_lossy().to_lowercase());
+    match given.filter(|g| refused.contains(&g.as_str())) {
+        Some(given) => Err(Error::Usage(format!(
+            "{writes}, not {}; name the output .{ext}, e.g. -o {}",
+            given.to_uppercase(),
+            output.with_extension(ext).display()
         ))),
-        _ => Ok(()),
+        None => Ok(()),
     }
+}
+
+/// A profile is one JSON object; under a table's name, `--examples` could be handed it.
+fn refuse_a_table_name(output: &std::path::Path) -> Result<()> {
+    let tables = ["csv", "tsv", "jsonl", "ndjson"];
+    refuse_a_misleading_name(output, &tables, "a profile is one JSON object", "json")
 }
 
 /// Refuses standard input or a pipe as the input of a command that reads it more than once

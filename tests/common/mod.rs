@@ -16,6 +16,26 @@ pub fn repo_path(rel: &str) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join(rel)
 }
 
+/// Fills `dir` with links to the bundled model's files, all but `except`, which the test
+/// writes itself (an edited config, a tokenizer to touch).
+#[cfg(unix)]
+pub fn link_bundled_model_except(dir: &Path, except: &str) {
+    let bundled = repo_path("models/all-MiniLM-L6-v2");
+    std::fs::create_dir_all(dir.join("1_Pooling")).unwrap();
+    let files = [
+        "1_Pooling/config.json",
+        "config.json",
+        "model.int8.onnx",
+        "model.onnx",
+        "modules.json",
+        "sentence_bert_config.json",
+        "tokenizer.json",
+    ];
+    for file in files.into_iter().filter(|&f| f != except) {
+        std::os::unix::fs::symlink(bundled.join(file), dir.join(file)).unwrap();
+    }
+}
+
 /// Runs failup with `args`, optional stdin, in `dir`; the environment is cleared of
 /// FAILUP_* variables so a developer's settings cannot change the result.
 pub fn failup_in(dir: &Path, args: &[&str], stdin: Option<&str>) -> Output {
