@@ -49,7 +49,23 @@ fn main() -> ExitCode {
         Err(failup::Error::Interrupted) => ExitCode::from(130),
         Err(e) => {
             eprintln!("failup: error: {e}");
+            if model_from_environment(&e) {
+                eprintln!("  note: the folder came from the environment variable FAILUP_MODEL");
+            }
             ExitCode::from(2)
         }
     }
+}
+
+/// True when a model folder failup could not use was named by `FAILUP_MODEL`, not by a
+/// `--model` on the command line: a variable set long ago in a shell profile is easy to
+/// forget.
+fn model_from_environment(e: &failup::Error) -> bool {
+    let failup::Error::Model { dir, .. } = e else {
+        return false;
+    };
+    let named = std::env::args_os()
+        .filter_map(|a| a.into_string().ok())
+        .any(|a| a == "--model" || a.starts_with("--model="));
+    !named && std::env::var_os("FAILUP_MODEL").is_some_and(|v| std::path::Path::new(&v) == dir)
 }

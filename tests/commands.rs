@@ -1790,6 +1790,34 @@ fn embed_refuses_an_output_named_as_csv() {
     assert!(!dir.path().join("vec.CSV").exists());
 }
 
+/// embed says nothing when all is well, so an output with no vectors is told: an input with a
+/// header alone, or a shard that got none of the rows.
+#[test]
+fn embed_tells_of_an_output_with_no_vectors() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("empty.csv"), "id,text\n").unwrap();
+    std::fs::write(dir.path().join("two.csv"), "id,text\n1,a\n2,b\n").unwrap();
+    let run = |args: &[&str]| failup_env(dir.path(), args, None, &[HASHED]);
+    let out = run(&["embed", "empty.csv", "-o", "e.jsonl"]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert_eq!(std::fs::read(dir.path().join("e.jsonl")).unwrap(), b"");
+    assert!(
+        stderr(&out)
+            .contains("empty.csv has no rows below its header, so e.jsonl holds no vectors"),
+        "{}",
+        stderr(&out)
+    );
+    let out = run(&["embed", "two.csv", "-o", "s.jsonl", "--shard", "3/4"]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("shard 3/4 of two.csv (2 rows in all) has no rows"),
+        "{}",
+        stderr(&out)
+    );
+    let out = run(&["embed", "two.csv", "-o", "t.jsonl"]);
+    assert_eq!(stderr(&out), "", "quiet when there are vectors");
+}
+
 /// int8 on the AMX engine is refused for what it is, on any CPU: it was told that this CPU
 /// cannot run int8 there, and to use --precision int8.
 #[test]

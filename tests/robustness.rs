@@ -629,6 +629,29 @@ fn an_output_in_a_missing_folder_is_refused_before_the_model_loads() {
     }
 }
 
+/// A model folder that cannot be used is traced to `FAILUP_MODEL` when the variable named it,
+/// and not when `--model` did.
+#[test]
+fn a_bad_model_folder_from_the_environment_says_where_it_came_from() {
+    let dir = tempfile::tempdir().unwrap();
+    write_input(dir.path(), "in.csv", many_stories(2).as_bytes());
+    let env = [("FAILUP_MODEL", "no-such-model")];
+    let out = failup_env(dir.path(), &["classify", "in.csv"], None, &env);
+    let said = stderr(&out);
+    assert_eq!(out.status.code(), Some(2), "{said}");
+    assert!(
+        said.contains("no-such-model: no such folder")
+            && said.contains("the folder came from the environment variable FAILUP_MODEL"),
+        "{said}"
+    );
+    let args = ["classify", "in.csv", "--model", "no-such-model"];
+    let out = failup_env(dir.path(), &args, None, &env);
+    let said = stderr(&out);
+    assert_eq!(out.status.code(), Some(2), "{said}");
+    assert!(said.contains("no-such-model: no such folder"), "{said}");
+    assert!(!said.contains("came from the environment"), "{said}");
+}
+
 /// In a folder with the sticky bit, only a file's owner (or the folder's, or root) may replace
 /// it, and failup writes its outputs beside their names and renames them at the end. A file of
 /// another user there must be refused before the work, not when the work is done.
@@ -1401,6 +1424,60 @@ fn a_run_reading_a_pipe_by_path_resumes() {
     assert_eq!(read("out.csv"), read("whole.csv"));
 }
 
+/// A failed run keeps the rows complete at its last checkpoint where the same command could
+/// resume them: a resumed run keeps the partial it continued (a failure further on once threw
+/// that earlier work away), and a stream resumes by its rows, so the same rows piped again
+/// with the bad one fixed finish as an uninterrupted run. A fresh run from a file that fails
+/// on its input still leaves nothing behind: the file must change, which starts over.
+#[cfg(unix)]
+#[test]
+fn a_failure_keeps_the_partial_where_it_can_be_resumed() {
+    let dir = tempfile::tempdir().unwrap();
+    let input = many_stories(64);
+    // Row 40's quoted text closes early: `--strict` refuses it.
+    let broken = input.replacen("40,\"Story 40:", "40,\"Story 40\" then:", 1);
+    assert_ne!(broken, input);
+    std::fs::write(dir.path().join("in.csv"), &input).unwrap();
+    std::fs::write(dir.path().join("broken.csv"), &broken).unwrap();
+    let run = |args: &[&str], stdin: Option<&str>| failup_env(dir.path(), args, stdin, &[HASHED]);
+    let whole = run(&["classify", "in.csv", "-q", "-o", "whole.csv"], None);
+    assert_eq!(whole.status.code(), Some(0), "{}", stderr(&whole));
+
+    let fresh = ["classify", "broken.csv", "-q", "-o", "out.csv", "--strict"];
+    let failed = run(&[&fresh[..], PACE].concat(), None);
+    assert_eq!(failed.status.code(), Some(2), "{}", stderr(&failed));
+    assert!(stderr(&failed).contains("row 40"), "{}", stderr(&failed));
+    assert!(!dir.path().join(".out.csv.partial").exists());
+    assert!(!dir.path().join(".out.csv.partial.json").exists());
+
+    let feeder = fifo_fed(dir.path(), "pipe", input.clone());
+    let args = ["classify", "pipe", "-o", "out.csv", "--strict"];
+    let out = interrupt_at(dir.path(), 16, "INT", &args, &[HASHED]);
+    assert_eq!(out.status.code(), Some(130), "{}", stderr(&out));
+    feeder.join().unwrap();
+
+    let resume = [
+        "classify", "-", "-q", "-o", "out.csv", "--strict", "--resume",
+    ];
+    let failed = run(&[&resume[..], PACE].concat(), Some(&broken));
+    let err = stderr(&failed);
+    assert_eq!(failed.status.code(), Some(2), "{err}");
+    assert!(
+        err.contains("row 40") && err.contains("are kept in"),
+        "{err}"
+    );
+    assert_eq!(
+        checkpointed(dir.path()),
+        32,
+        "the resumed run's own checkpoints stay too"
+    );
+
+    let finished = run(&resume, Some(&input));
+    assert_eq!(finished.status.code(), Some(0), "{}", stderr(&finished));
+    let read = |name: &str| std::fs::read(dir.path().join(name)).unwrap();
+    assert_eq!(read("out.csv"), read("whole.csv"));
+}
+
 /// A resumed run tells the blank lines of the part it reads, not again those of the rows the
 /// interrupted run read and told, for classify and embed alike.
 #[test]
@@ -1682,6 +1759,17 @@ fn resume_refuses_a_different_input_or_nothing_to_resume() {
     assert!(
         err.contains("input was "),
         "the message names the input: {err}"
+    );
+    // The modification time reads as a date and time in UTC, to the nanosecond (it was a
+    // bare count of nanoseconds since 1970).
+    let modified = err.split("modified ").nth(1).unwrap_or_default();
+    let stamp = modified.split(')').next().unwrap_or_default();
+    assert!(
+        stamp.len() == "2026-12-03T22:10:35.486207805Z".len()
+            && stamp.starts_with("20")
+            && stamp.as_bytes()[10] == b'T'
+            && stamp.ends_with('Z'),
+        "{err}"
     );
     // Only the input differs: no talk of other settings to rerun with.
     assert!(

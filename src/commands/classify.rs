@@ -150,7 +150,7 @@ pub fn run(args: ClassifyArgs) -> Result<()> {
             return Err(Error::Interrupted);
         }
         Err(e) => {
-            resume::after_failure(writer.abandon(), &e);
+            resume::after_failure(writer.abandon(), &e, done > 0, &source);
             return Err(unwritten_summaries(e, &args));
         }
     }

@@ -102,9 +102,23 @@ pub fn run(args: EmbedArgs) -> Result<()> {
             return Err(Error::Interrupted);
         }
         Err(e) => {
-            resume::after_failure(sink, &e);
+            resume::after_failure(sink, &e, done > 0, &source);
             return Err(e);
         }
+    }
+    // embed is quiet when all is well, so an empty output would otherwise pass unremarked.
+    if written == 0 && !args.quiet {
+        let rows = match shard {
+            Some(s) if reader.rows_read() > 0 => format!(
+                "shard {}/{} of {} ({} rows in all) has no rows",
+                s.index,
+                s.count,
+                reader.name(),
+                reader.rows_read()
+            ),
+            _ => format!("{} has no rows below its header", reader.name()),
+        };
+        eprintln!("note: {rows}, so {} holds no vectors", sink.name());
     }
     super::commit_output(sink, shard, &reader, &settings)
 }

@@ -78,19 +78,37 @@ pub fn interruption(partial: Option<&Path>, written: u64) -> String {
     }
 }
 
-/// Cleans up after a run that failed. A failure to write the output (a full disk) keeps the
-/// checkpointed rows, since the same command can resume once the output can be written, and
-/// says so. Any other failure removes the partial output: it came from the input, which must
-/// change before a rerun, and a changed input cannot be resumed.
-pub fn after_failure(sink: Sink, error: &Error) {
+/// Cleans up after a run that failed, keeping the rows complete at the last checkpoint
+/// wherever the same command could resume them:
+/// - the output could not be written (a full disk): resume once it can be;
+/// - the run was itself resumed: the partial it continued is earlier work, and a failure
+///   further on is no reason to throw it away;
+/// - the input is a stream: a stream is resumed by its rows' contents, so the same rows piped
+///   again, with the bad one past them fixed, continue.
+///
+/// A fresh run from a file that failed for any other reason removes its partial output: the
+/// file must change before a rerun, and a changed file is another input, which starts over.
+pub fn after_failure(sink: Sink, error: &Error, resumed: bool, source: &Source) {
     let output_failed = matches!(error, Error::Io { path, .. } if sink.writes_to(path));
-    match sink.partial_path() {
-        Some(partial) if output_failed && sink.keeps_partial() => eprintln!(
+    let partial = match sink.partial_path() {
+        Some(p) if sink.keeps_partial() => p.to_path_buf(),
+        _ => return sink.discard(),
+    };
+    if output_failed {
+        eprintln!(
             "note: the rows complete at the last checkpoint are kept in {}; once the output \
              can be written, run the same command with --resume to continue",
             partial.display()
-        ),
-        _ => sink.discard(),
+        );
+    } else if resumed || is_stream(source) {
+        eprintln!(
+            "note: the rows complete at the last checkpoint are kept in {}; run the same \
+             command with --resume to continue after them once the cause is fixed (the rows \
+             they were made from must be unchanged), or without --resume to start over",
+            partial.display()
+        );
+    } else {
+        sink.discard();
     }
 }
 
@@ -134,6 +152,15 @@ pub fn with_input_settings(
         .collect()
 }
 
+/// True for standard input and any other input that is not a regular file (a pipe given by
+/// path, as `<(…)` gives one).
+fn is_stream(source: &Source) -> bool {
+    match source {
+        Source::File(p) => std::fs::metadata(p).is_ok_and(|m| !m.is_file()),
+        _ => true,
+    }
+}
+
 /// How a run names its input in settings: the file's full path, size and modification time
 /// (so an edited file is another input), or, for standard input and any other stream (a
 /// pipe given by path, as `<(…)` gives one), one name for them all: a stream has a new
@@ -148,11 +175,17 @@ pub fn input_identity(source: &Source) -> Result<String> {
     if !meta.is_file() {
         return Ok(STREAM.into());
     }
+    // To the nanosecond, as the file system keeps it: a rewrite within the same second is
+    // another input too.
     let mtime = meta
         .modified()
         .ok()
         .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
-        .map_or(0, |d| d.as_nanos());
+        .map_or("at an unknown time".into(), |d| {
+            let second = failup::report::rfc3339_utc(d.as_secs() as i64);
+            let second = second.trim_end_matches('Z');
+            format!("{second}.{:09}Z", d.subsec_nanos())
+        });
     let path = p.canonicalize().unwrap_or_else(|_| p.clone());
     Ok(format!(
         "{} ({} bytes, modified {mtime})",

@@ -360,6 +360,9 @@ mod tests {
             .starts_with("tokenizer.json is a link that cannot be followed"));
         let said = super::super::model_dir::not_a_file(folder.path(), "model.onnx");
         assert_eq!(said.as_deref(), Some("missing file model.onnx"));
+        std::fs::write(folder.path().join("model.onnx"), b"").expect("write");
+        let said = super::super::model_dir::not_a_file(folder.path(), "model.onnx");
+        assert_eq!(said.as_deref(), Some("model.onnx is empty (0 bytes)"));
     }
 
     #[test]

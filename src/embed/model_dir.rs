@@ -97,14 +97,17 @@ struct PoolingConfig {
     pooling_mode_mean_sqrt_len_tokens: bool,
 }
 
-/// Why `file` in `dir` cannot be read as a file, or None when it can be opened: missing, or
-/// something else at its name.
+/// Why `file` in `dir` cannot be read as a file, or None when it can be opened: missing,
+/// empty, or something else at its name.
 pub fn not_a_file(dir: &Path, file: &str) -> Option<String> {
     let path = dir.join(file);
     match (std::fs::symlink_metadata(&path), std::fs::metadata(&path)) {
         (Err(_), _) => Some(format!("missing file {file}")),
         (Ok(_), Err(e)) => Some(format!("{file} is a link that cannot be followed ({e})")),
         (Ok(_), Ok(m)) if m.is_dir() => Some(format!("{file} is a folder, not a file")),
+        // An empty ONNX file loads as a model with no nodes, which was then blamed on a
+        // missing input; an empty JSON file, on a parse error at line 1.
+        (Ok(_), Ok(m)) if m.is_file() && m.len() == 0 => Some(format!("{file} is empty (0 bytes)")),
         (Ok(_), Ok(_)) => None,
     }
 }
