@@ -135,15 +135,25 @@ pub fn labelled_columns(label: &str, text: Option<String>, id: Option<String>) -
     }
 }
 
+/// A story of a labelled file, with its gold scenario.
+#[derive(Debug, Clone)]
+pub struct LabelledRow {
+    pub id: String,
+    pub text: String,
+    /// Scenario index.
+    pub label: usize,
+    /// `file:line`, for messages about the story.
+    pub at: String,
+}
+
 /// Labelled stories of a CSV file (`text`/`story` and `label` columns, or those `columns`
-/// names): ids, texts and scenario indexes. An unknown label is an error naming its line and
-/// the valid labels.
+/// names). An unknown label is an error naming its line and the valid labels.
 pub fn read_labelled(
     path: &Path,
     taxonomy: &Taxonomy,
     columns: &Columns,
     dialect: Dialect,
-) -> Result<Vec<(String, String, usize)>> {
+) -> Result<Vec<LabelledRow>> {
     let source = Source::from_arg(path);
     let label_column = columns.label.as_deref().unwrap_or("label");
     if columns.text.as_deref() == Some(label_column) {
@@ -204,7 +214,12 @@ pub fn read_labelled(
                     ),
                 });
             };
-            out.push((story.id, story.text, i));
+            out.push(LabelledRow {
+                at: format!("{}:{}", reader.name(), story.line),
+                id: story.id,
+                text: story.text,
+                label: i,
+            });
         }
     }
     if blank_rows.0 > 0 {
@@ -329,10 +344,10 @@ impl Labelled {
 /// `states` is set (to fit a few-shot head on them).
 pub fn embed_labelled(
     engine: &Engine,
-    rows: &[(String, String, usize)],
+    rows: &[LabelledRow],
     states: bool,
 ) -> Result<Vec<Labelled>> {
-    let texts: Vec<&str> = rows.iter().map(|r| r.1.as_str()).collect();
+    let texts: Vec<&str> = rows.iter().map(|r| r.text.as_str()).collect();
     let embedded = if states {
         engine.embed_texts_with_states(&texts)?
     } else {
@@ -343,14 +358,15 @@ pub fn embed_labelled(
         .map(|(r, e)| {
             let embedding = e.embedding.ok_or_else(|| {
                 Error::Usage(format!(
-                    "the story with id {} has {NO_KNOWN_WORD}; give it its story in words or \
-                     remove the row",
-                    printable(&r.0)
+                    "{}: the story with id {} has {NO_KNOWN_WORD}; give it its story in words \
+                     or remove the row",
+                    r.at,
+                    printable(&r.id)
                 ))
             })?;
             Ok(Labelled {
-                id: r.0.clone(),
-                label: r.2,
+                id: r.id.clone(),
+                label: r.label,
                 embedding,
                 attended: e.attended,
                 states: e.states,
@@ -480,10 +496,14 @@ impl Profile {
             });
         };
         if format != u64::from(PROFILE_FORMAT) {
+            let newer = match format > u64::from(PROFILE_FORMAT) {
+                true => "a newer failup wrote it: update this one, or ",
+                false => "",
+            };
             return Err(Error::Usage(format!(
                 "{name}: profile format {format} is not supported (this failup reads \
-                 {PROFILE_FORMAT}); refit it with failup train (and failup calibrate, if it was \
-                 calibrated)"
+                 {PROFILE_FORMAT}); {newer}refit it with failup train (and failup calibrate, \
+                 if it was calibrated)"
             )));
         }
         let profile: Profile = serde_json::from_str(text).map_err(not_a_profile)?;
@@ -675,7 +695,44 @@ pub fn apply_args(
 
 #[cfg(test)]
 mod tests {
-    use super::label_index;
+    use super::{label_index, Calibration, Profile, PROFILE_FORMAT};
+
+    fn calibrated(temperature: f32) -> Profile {
+        Profile {
+            format: PROFILE_FORMAT,
+            failup_version: "0".into(),
+            model: "m".into(),
+            model_sha256: String::new(),
+            taxonomy_sha256: String::new(),
+            training_sha256: String::new(),
+            training_rows: 1,
+            calibration_sha256: Vec::new(),
+            calibration_rows: Some(1),
+            calibration_stories: Vec::new(),
+            calibration: Some(Calibration {
+                temperature,
+                min_score: 0.0,
+                min_margin: 0.0,
+                confidence_slope: 1.0,
+                confidence_bias: 0.0,
+            }),
+            head: None,
+            examples: Vec::new(),
+        }
+    }
+
+    /// A profile that load would refuse is not written: the file is not created, and a
+    /// sound one is, and loads back as it was.
+    #[test]
+    fn save_writes_only_what_load_accepts() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("p.json");
+        let err = calibrated(500.0).save(&path).unwrap_err().to_string();
+        assert!(err.contains("would not load again"), "{err}");
+        assert!(!path.exists());
+        calibrated(0.5).save(&path).unwrap();
+        assert_eq!(Profile::load(&path).unwrap(), calibrated(0.5));
+    }
 
     #[test]
     fn labels_match_ids_with_case_spaces_and_hyphens_aside() {

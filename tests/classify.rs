@@ -102,6 +102,28 @@ fn a_story_with_no_word_the_model_knows_is_left_unclassified_and_told() {
     );
 }
 
+/// In a labelled file such a story is an error, named by file and line (it was named by id
+/// alone), in every command that reads one.
+#[test]
+fn a_labelled_story_with_no_word_the_model_knows_is_named_by_file_and_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let csv = "id,label,text\nA,other,Hello there\nB,lost_pitch,\"\u{1F600}\u{1F525}\"\n";
+    std::fs::write(dir.path().join("l.csv"), csv).unwrap();
+    for args in [
+        vec!["eval", "l.csv"],
+        vec!["train", "l.csv", "-o", "p.json"],
+        vec!["calibrate", "l.csv", "-o", "c.json"],
+    ] {
+        let out = failup_in(dir.path(), &args, None);
+        let err = stderr(&out);
+        assert_eq!(out.status.code(), Some(2), "{args:?}: {err}");
+        assert!(
+            err.contains("l.csv:3: the story with id B has no word the model knows"),
+            "{args:?}: {err}"
+        );
+    }
+}
+
 #[test]
 fn clear_stories_land_in_their_scenarios() {
     let input = fixture("stories.csv");

@@ -302,6 +302,44 @@ fn bf16_cpu_classifies_like_fp32() {
     assert_eq!(bf16, category("fp32"));
 }
 
+/// A pooling width that is not the model's names both files that disagree: it was blamed on
+/// model.onnx alone, and on model.onnx when model.int8.onnx was the file read.
+#[cfg(unix)]
+#[test]
+fn a_pooling_width_other_than_the_models_names_both_files() {
+    let model = tempfile::tempdir().unwrap();
+    link_bundled_model_except(model.path(), "1_Pooling/config.json");
+    let bundled = repo_path("models/all-MiniLM-L6-v2/1_Pooling/config.json");
+    let config = std::fs::read_to_string(bundled).unwrap();
+    let narrow = config.replace(
+        "\"word_embedding_dimension\": 384",
+        "\"word_embedding_dimension\": 300",
+    );
+    assert_ne!(config, narrow);
+    std::fs::write(model.path().join("1_Pooling/config.json"), narrow).unwrap();
+    let model = model.path().to_str().unwrap();
+    for (precision, file) in [("int8", "model.int8.onnx"), ("fp32", "model.onnx")] {
+        let args = [
+            "advise",
+            "We lost the pitch.",
+            "--precision",
+            precision,
+            "--model",
+            model,
+        ];
+        let out = failup(&args);
+        let err = stderr(&out);
+        assert_eq!(out.status.code(), Some(2), "{err}");
+        assert!(
+            err.contains(&format!(
+                "{file} gives 384 values per token, but 1_Pooling/config.json says \
+                 word_embedding_dimension 300"
+            )),
+            "{err}"
+        );
+    }
+}
+
 /// A config.json whose layer count is below model.onnx's ran the first layers alone, with
 /// exit 0 and other verdicts.
 #[test]

@@ -574,7 +574,27 @@ fn a_profile_of_the_old_format_is_refused_with_a_way_out() {
     assert_eq!(out.status.code(), Some(2));
     let err = stderr(&out);
     assert!(
-        err.contains("format 1") && err.contains("failup train"),
+        err.contains("format 1") && err.contains("failup train") && !err.contains("newer"),
+        "{err}"
+    );
+    // One from a later failup, with a key this one does not know, is told as that, not as a
+    // misspelt key.
+    let mut later = p.clone();
+    later["format"] = 3.into();
+    later["a_later_setting"] = 1.into();
+    std::fs::write(dir.path().join("later.json"), later.to_string()).unwrap();
+    let out = failup_env(
+        dir.path(),
+        &["classify", "in.csv", "-q", "--profile", "later.json"],
+        None,
+        &[HASHED],
+    );
+    assert_eq!(out.status.code(), Some(2));
+    let err = stderr(&out);
+    assert!(
+        err.contains("profile format 3 is not supported")
+            && err.contains("a newer failup wrote it: update this one")
+            && !err.contains("unknown key"),
         "{err}"
     );
 

@@ -104,7 +104,7 @@ pub fn run(args: CalibrateArgs) -> Result<()> {
         super::warn_of_repeats(input, &part);
         rows.extend(part);
     }
-    if rows.iter().all(|r| r.2 == rows[0].2) {
+    if rows.iter().all(|r| r.label == rows[0].label) {
         return Err(Error::Usage(format!(
             "calibrate needs stories of at least two scenarios to tell right verdicts from \
              wrong ones, and {} '{}'; add labelled stories of the others",
@@ -112,7 +112,7 @@ pub fn run(args: CalibrateArgs) -> Result<()> {
                 1 => "the one story is".to_string(),
                 n => format!("these {n} are all"),
             },
-            labels[rows[0].2]
+            labels[rows[0].label]
         )));
     }
     let data = embed_labelled(&engine, &rows, false)?;
@@ -191,7 +191,7 @@ pub fn run(args: CalibrateArgs) -> Result<()> {
     profile.calibration_rows = Some(data.len());
     let mut keys: Vec<String> = rows
         .iter()
-        .map(|r| failup::profile::story_key(&r.1))
+        .map(|r| failup::profile::story_key(&r.text))
         .collect();
     keys.sort_unstable();
     keys.dedup();

@@ -13,7 +13,8 @@ use failup::eval::calibration_error;
 use failup::eval::{cross_validate_indexes, evaluate, stratified_folds, Mistake, Scored};
 use failup::pipeline::Engine;
 use failup::profile::{
-    apply_args, embed_labelled, file_sha256, labelled_columns, read_labelled, Labelled, Profile,
+    apply_args, embed_labelled, file_sha256, labelled_columns, read_labelled, Labelled,
+    LabelledRow, Profile,
 };
 
 /// A profile or examples scored on the very file they were fitted on are scored on what they
@@ -78,7 +79,7 @@ fn warn_of_examples_in_input(engine: &Engine, embedded: &[Labelled], args: &Eval
 /// rule scored on their own fitting data are not taken for honest ones.
 fn warn_of_calibration_stories_in_input(
     profile: Option<&Profile>,
-    rows: &[(String, String, usize)],
+    rows: &[LabelledRow],
     args: &EvalArgs,
 ) {
     let Some(profile) = profile.filter(|p| !p.calibration_stories.is_empty()) else {
@@ -91,7 +92,7 @@ fn warn_of_calibration_stories_in_input(
         .collect();
     let seen = rows
         .iter()
-        .filter(|r| fitted.contains(failup::profile::story_key(&r.1).as_str()))
+        .filter(|r| fitted.contains(failup::profile::story_key(&r.text).as_str()))
         .count();
     if seen == 0 {
         return;
@@ -119,10 +120,10 @@ fn warn_of_calibration_stories_in_input(
 /// Stratified folds spread each scenario over the folds; a scenario with fewer stories than
 /// folds is missing from some held-out folds, and one with a single story is missing from the
 /// training folds that score it, so its figures say little.
-fn warn_of_thin_folds(k: usize, rows: &[(String, String, usize)], labels: &[String]) {
+fn warn_of_thin_folds(k: usize, rows: &[LabelledRow], labels: &[String]) {
     let mut counts = vec![0usize; labels.len()];
     for r in rows {
-        counts[r.2] += 1;
+        counts[r.label] += 1;
     }
     let thin: Vec<String> = counts
         .iter()
@@ -246,7 +247,7 @@ pub fn run(args: EvalArgs) -> Result<ExitCode> {
         .zip(&rows)
         .map(|((v, e), r)| Scored {
             id: e.id.clone(),
-            text: r.1.clone(),
+            text: r.text.clone(),
             gold: e.label,
             predicted: v.category,
             confidence: v.confidence,

@@ -20,7 +20,7 @@ use crate::cli::{Cli, Command, FewShotArgs, ModelArgs};
 use failup::embed::Precision;
 use failup::error::{Error, Result};
 use failup::pipeline::{Engine, EngineOptions};
-use failup::profile::{Labelled, Profile};
+use failup::profile::{Labelled, LabelledRow, Profile};
 
 /// The `--shard` a command was given, read with the process's environment for `auto`.
 fn shard(spec: Option<&str>) -> Result<Option<failup::shard::Shard>> {
@@ -191,16 +191,16 @@ fn profile_given_as(path: &std::path::Path) -> String {
 
 /// Warns of ids and of story texts that a labelled file holds more than once: a story given
 /// twice counts twice in a fit and in a score, and a repeated id makes eval's lists ambiguous.
-fn warn_of_repeats(file: &std::path::Path, rows: &[(String, String, usize)]) {
+fn warn_of_repeats(file: &std::path::Path, rows: &[LabelledRow]) {
     use std::collections::HashMap;
-    let repeated = |key: &dyn Fn(&(String, String, usize)) -> &str| {
+    let repeated = |key: &dyn Fn(&LabelledRow) -> &str| {
         let mut seen: HashMap<&str, usize> = HashMap::new();
         let mut twice = Vec::new();
         for row in rows {
             let n = seen.entry(key(row)).or_default();
             *n += 1;
             if *n == 2 {
-                twice.push(&row.0);
+                twice.push(&row.id);
             }
         }
         twice
@@ -212,7 +212,7 @@ fn warn_of_repeats(file: &std::path::Path, rows: &[(String, String, usize)]) {
         }
         list.join(", ")
     };
-    let ids = repeated(&|r| r.0.as_str());
+    let ids = repeated(&|r| r.id.as_str());
     if !ids.is_empty() {
         eprintln!(
             "warning: {}: {} id{} on more than one row ({}); give each story its own id",
@@ -222,7 +222,7 @@ fn warn_of_repeats(file: &std::path::Path, rows: &[(String, String, usize)]) {
             shown(&ids)
         );
     }
-    let texts = repeated(&|r| r.1.trim());
+    let texts = repeated(&|r| r.text.trim());
     if !texts.is_empty() {
         eprintln!(
             "warning: {}: {} stor{} given more than once, word for word (again as id {}); each \
@@ -237,8 +237,8 @@ fn warn_of_repeats(file: &std::path::Path, rows: &[(String, String, usize)]) {
     let mut first_label: HashMap<&str, usize> = HashMap::new();
     let conflicting: Vec<&String> = rows
         .iter()
-        .filter(|r| *first_label.entry(r.1.trim()).or_insert(r.2) != r.2)
-        .map(|r| &r.0)
+        .filter(|r| *first_label.entry(r.text.trim()).or_insert(r.label) != r.label)
+        .map(|r| &r.id)
         .collect();
     if !conflicting.is_empty() {
         eprintln!(

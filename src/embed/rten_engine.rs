@@ -18,6 +18,8 @@ pub struct RtenEmbedder {
     output: NodeId,
     pooling: Pooling,
     dim: usize,
+    /// The model file's name, for messages.
+    file: &'static str,
     /// Single-threaded rten pools, one per lane. Batches run side by side, one per thread,
     /// because that measured faster than splitting every operator across the threads
     /// (docs/src/dev/measurements.md): small operators such as softmax and layer norm do not gain enough from two
@@ -76,6 +78,7 @@ impl RtenEmbedder {
             output,
             pooling: dir.pooling,
             dim: dir.dim,
+            file,
             pools: Lanes::new(
                 (0..threads.max(1))
                     .map(|_| Arc::new(ThreadPool::with_num_threads(1)))
@@ -130,12 +133,23 @@ impl Embedder for RtenEmbedder {
             .model
             .run_n(inputs, [self.output], Some(options))
             .map_err(|e| Error::Inference(e.to_string()))?;
-        let hidden: NdTensor<f32, 3> = hidden
-            .try_into()
-            .map_err(|e| Error::Inference(format!("unexpected output from model.onnx: {e:?}")))?;
+        let hidden: NdTensor<f32, 3> = hidden.try_into().map_err(|e| {
+            Error::Inference(format!("unexpected output from {}: {e:?}", self.file))
+        })?;
+        let width = hidden.shape()[2];
+        if width != self.dim {
+            // Which of the two files is wrong cannot be told from here; both are named.
+            return Err(Error::Inference(format!(
+                "{} gives {width} values per token, but 1_Pooling/config.json says \
+                 word_embedding_dimension {}; the two files come from different models: \
+                 restore the folder whole (git checkout -- models/ for the bundled one)",
+                self.file, self.dim
+            )));
+        }
         if hidden.shape() != [n, seq_len, self.dim] {
             return Err(Error::Inference(format!(
-                "model.onnx returned shape {:?}, expected [{n}, {seq_len}, {}]",
+                "{} returned shape {:?}, expected [{n}, {seq_len}, {}]",
+                self.file,
                 hidden.shape(),
                 self.dim
             )));
