@@ -699,12 +699,28 @@ pub fn decompressed(mut inner: Box<dyn Read + Send>, name: &str) -> Result<Box<d
     }
     let is_gzip = head.starts_with(&[0x1F, 0x8B]);
     let raw = io::Cursor::new(head).chain(inner);
-    Ok(match is_gzip {
-        true => Box::new(Gzip(Some(flate2::bufread::GzDecoder::new(BufReader::new(
-            raw,
-        ))))),
-        false => Box::new(raw),
-    })
+    if !is_gzip {
+        return Ok(Box::new(raw));
+    }
+    let mut text = Gzip(Some(flate2::bufread::GzDecoder::new(BufReader::new(raw))));
+    // Compressed twice, its text would be read as binary bytes and blamed on NULs.
+    let mut text_head = Vec::with_capacity(2);
+    (&mut text)
+        .take(2)
+        .read_to_end(&mut text_head)
+        .map_err(|e| Error::io(name, e))?;
+    if text_head == [0x1F, 0x8B] {
+        return Err(Error::Input {
+            file: name.to_string(),
+            line: None,
+            column: None,
+            problem: format!(
+                "is gzip-compressed twice (a .gz of a .gz); undo one of them, for example \
+                 gzip -dc {name} > stories.csv.gz, and give failup that file"
+            ),
+        });
+    }
+    Ok(Box::new(io::Cursor::new(text_head).chain(text)))
 }
 
 /// The tool that made `head`, the first bytes of a file, when it is a compressed format other
@@ -1338,9 +1354,23 @@ impl StoryReader {
 
     /// Skips up to `n` rows (for `--resume`); returns how many there were.
     pub fn skip(&mut self, n: u64) -> Result<u64> {
+        self.skip_seeing_ids(n, |_| ())
+    }
+
+    /// [`skip`](Self::skip), handing `seen` each skipped row's id as a row read would hold it
+    /// (none without an id column: row numbers never repeat), so a resumed run can tell an id
+    /// that repeats one of the rows it skipped.
+    pub fn skip_seeing_ids(&mut self, n: u64, mut seen: impl FnMut(&str)) -> Result<u64> {
         let mut skipped = 0;
         while skipped < n && self.advance()? {
             skipped += 1;
+            if let Some(i) = self.id {
+                let mut id = String::from_utf8_lossy(self.record.get(i).unwrap_or_default());
+                if id.len() > MAX_TEXT_BYTES {
+                    cut_to_max_text(id.to_mut());
+                }
+                seen(&id);
+            }
             // Pass the skipped row's line breaks as reading it would: otherwise a resume
             // after millions of rows held an entry for every line until the first row read.
             let start = self.record.position().map_or(0, |p| p.byte());
@@ -1965,6 +1995,17 @@ mod tests {
             .to_string();
         assert!(
             e.contains("t.csv") && e.contains("gzip data is cut short"),
+            "{e}"
+        );
+
+        // Compressed twice: named as that, not as a binary file's NUL bytes.
+        let twice = gzipped(&gzipped(csv.as_bytes()));
+        let e = reader_bytes(twice, &Columns::default(), Dialect::default())
+            .err()
+            .expect("a file compressed twice is refused")
+            .to_string();
+        assert!(
+            e.contains("t.csv") && e.contains("gzip-compressed twice"),
             "{e}"
         );
 

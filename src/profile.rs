@@ -201,19 +201,26 @@ pub fn read_labelled(
                 });
             }
             let label = story.label.as_deref().unwrap_or("").trim().to_string();
-            let Some(i) = label_index(&ids, &label) else {
-                return Err(Error::Input {
-                    file: reader.name().to_string(),
-                    line: Some(story.line),
-                    column: Some(label_column.to_string()),
-                    problem: format!(
+            let i = label_index(&ids, &label).map_err(|fits| Error::Input {
+                file: reader.name().to_string(),
+                line: Some(story.line),
+                column: Some(label_column.to_string()),
+                problem: match fits.as_slice() {
+                    [] => format!(
                         "label '{}' is not a scenario id; valid labels: {} (in any case, \
                          with spaces or hyphens for _)",
                         printable(&label),
                         ids.join(", ")
                     ),
-                });
-            };
+                    // The taxonomy's ids differ only in what a loose reading sets aside.
+                    fits => format!(
+                        "label '{}' could be any of {}, which differ only in case, spaces, \
+                         hyphens or underscores; write the id exactly",
+                        printable(&label),
+                        fits.join(", ")
+                    ),
+                },
+            })?;
             out.push(LabelledRow {
                 at: format!("{}:{}", reader.name(), story.line),
                 id: story.id,
@@ -247,8 +254,8 @@ pub fn read_labelled(
 
 /// The scenario a gold label names: its id exactly, or failing that the one id it matches
 /// with case, spaces and hyphens aside (`Passed over`, `lost-pitch`), as hand-labelled
-/// spreadsheets write them.
-fn label_index(ids: &[&str], label: &str) -> Option<usize> {
+/// spreadsheets write them. Otherwise the ids it fits loosely: none, or several.
+fn label_index<'a>(ids: &[&'a str], label: &str) -> std::result::Result<usize, Vec<&'a str>> {
     // "Passed over", "passed-over" and "passed  over" all mean passed_over.
     let loose = |s: &str| {
         s.to_lowercase()
@@ -257,16 +264,16 @@ fn label_index(ids: &[&str], label: &str) -> Option<usize> {
             .collect::<Vec<_>>()
             .join("_")
     };
-    ids.iter().position(|id| *id == label).or_else(|| {
-        let mut matches = ids
-            .iter()
-            .enumerate()
-            .filter(|(_, id)| loose(id) == loose(label));
-        match (matches.next(), matches.next()) {
-            (Some((i, _)), None) => Some(i),
-            _ => None,
-        }
-    })
+    if let Some(i) = ids.iter().position(|id| *id == label) {
+        return Ok(i);
+    }
+    let fits: Vec<usize> = (0..ids.len())
+        .filter(|&i| loose(ids[i]) == loose(label))
+        .collect();
+    match fits.as_slice() {
+        [i] => Ok(*i),
+        _ => Err(fits.iter().map(|&i| ids[i]).collect()),
+    }
 }
 
 /// Why a labelled row cannot be used, if it cannot: ragged, or without text.
@@ -747,10 +754,15 @@ mod tests {
             ("lost pitches", None),
             ("passedover", None),
         ] {
-            assert_eq!(label_index(&ids, label), want, "{label}");
+            assert_eq!(label_index(&ids, label).ok(), want, "{label}");
         }
-        // An exact id wins; a loose label that fits two ids fits none.
-        assert_eq!(label_index(&["a_b", "A_B"], "A_B"), Some(1));
-        assert_eq!(label_index(&["a_b", "A_B"], "a b"), None);
+        assert_eq!(label_index(&ids, "passedover"), Err(vec![]));
+        // An exact id wins; a loose label that fits two ids fits none, and names both.
+        assert_eq!(label_index(&["a_b", "A_B"], "A_B"), Ok(1));
+        assert_eq!(label_index(&["a_b", "A_B"], "a b"), Err(vec!["a_b", "A_B"]));
+        assert_eq!(
+            label_index(&["a_b", "a__b", "c"], "a-b"),
+            Err(vec!["a_b", "a__b"])
+        );
     }
 }

@@ -412,7 +412,8 @@ fn explained(message: &str, found: Option<&str>) -> String {
     // serde's words for a count out of range ("invalid value: integer `-1`, expected usize").
     if message.contains("expected usize") || message.contains("as i128") {
         return format!(
-            "`{found}` is not a count this setting takes: give a whole number from 0 up"
+            "`{found}` is not a count this setting takes: give a whole number, not a \
+             negative one or a fraction"
         );
     }
     if !message.starts_with("duplicate key") {

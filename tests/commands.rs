@@ -1032,9 +1032,10 @@ fn bytes_that_are_not_utf8_point_to_the_encoding_flag() {
     assert!(!stderr(&out).contains("--encoding"), "{}", stderr(&out));
 }
 
-/// Cross-validation with fewer stories of a scenario than folds says so.
+/// Cross-validation says so when the heads that score a scenario learn from few of its
+/// stories, and not merely because it has fewer stories than folds (leave-one-out).
 #[test]
-fn eval_cv_warns_when_a_scenario_has_fewer_stories_than_folds() {
+fn eval_cv_warns_when_a_scenario_has_few_stories_to_learn_from() {
     let small = fixture("labelled.csv");
     let out = failup_env(
         &repo_path(""),
@@ -1044,18 +1045,29 @@ fn eval_cv_warns_when_a_scenario_has_fewer_stories_than_folds() {
     );
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
     assert!(
-        stderr(&out).contains("fewer stories than folds in passed_over (1), pivot_regret (1);"),
+        stderr(&out).contains(
+            "score passed_over (1 story, 0 to learn from), pivot_regret (1 story, 0 to learn \
+             from), lost_pitch (2 stories, 1 to learn from), other (2 stories, 1 to learn from) \
+             learn from at most"
+        ),
         "{}",
         stderr(&out)
     );
-    let out = failup_env(
-        &repo_path(""),
-        &["eval", "data/calibration.csv", "--cv", "5", "-q"],
-        None,
-        &[HASHED],
-    );
-    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
-    assert!(!stderr(&out).contains("warning"), "{}", stderr(&out));
+    // 21 to 24 stories a scenario: 5 folds, and leave-one-out's 90, leave plenty.
+    for k in ["5", "90"] {
+        let out = failup_env(
+            &repo_path(""),
+            &["eval", "data/calibration.csv", "--cv", k, "-q"],
+            None,
+            &[HASHED],
+        );
+        assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+        assert!(
+            !stderr(&out).contains("warning"),
+            "--cv {k}: {}",
+            stderr(&out)
+        );
+    }
 }
 
 /// eval says so when it scores a profile on the file the profile was fitted on.

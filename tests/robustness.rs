@@ -1478,6 +1478,39 @@ fn a_failure_keeps_the_partial_where_it_can_be_resumed() {
     assert_eq!(read("out.csv"), read("whole.csv"));
 }
 
+/// A resumed run tells a row that repeats the id of a row the interrupted run classified
+/// (it knew only the ids it read itself), with or without a report, which replays those rows.
+#[test]
+fn a_resume_tells_an_id_that_repeats_one_before_the_resume_point() {
+    let dir = tempfile::tempdir().unwrap();
+    // Row 40 takes row 3's id.
+    let input = many_stories(64).replacen("\n40,", "\n3,", 1);
+    write_input(dir.path(), "in.csv", input.as_bytes());
+    for report in [&[][..], &["--report", "r.md"]] {
+        let args = [&["classify", "in.csv", "-o", "out.csv"][..], report].concat();
+        let stopped = interrupt_at(dir.path(), 16, "INT", &args, &[HASHED]);
+        assert_eq!(stopped.status.code(), Some(130), "{}", stderr(&stopped));
+        assert!(
+            !stderr(&stopped).contains("repeats an id"),
+            "{}",
+            stderr(&stopped)
+        );
+        let resume = [
+            &["classify", "in.csv", "-q", "-o", "out.csv", "--resume"][..],
+            report,
+        ]
+        .concat();
+        let out = failup_env(dir.path(), &resume, None, &[HASHED]);
+        assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+        assert!(
+            stderr(&out).contains("1 row repeats an id seen earlier"),
+            "{report:?}: {}",
+            stderr(&out)
+        );
+        std::fs::remove_file(dir.path().join("out.csv")).unwrap();
+    }
+}
+
 /// A resumed run tells the blank lines of the part it reads, not again those of the rows the
 /// interrupted run read and told, for classify and embed alike.
 #[test]
@@ -1699,9 +1732,10 @@ fn resume_gives_identical_output(signal: &str, expected_code: Option<i32>, pace:
         "no file under the final name yet"
     );
     assert!(dir.path().join(".out.csv.partial").exists());
-    if signal == "INT" {
+    if expected_code == Some(130) {
         let err = stderr(&stopped);
         assert!(err.contains("--resume"), "{err}");
+        assert!(err.contains("stopping after the current batch"), "{err}");
     }
 
     let resumed = resume_paced(dir.path(), pace, &[], &[]);
@@ -1724,6 +1758,14 @@ fn resume_gives_identical_output(signal: &str, expected_code: Option<i32>, pace:
 #[test]
 fn ctrl_c_keeps_complete_rows_and_resume_finishes_identically() {
     resume_gives_identical_output("INT", Some(130), PACE);
+}
+
+/// A scheduler's stop (Slurm at a time limit, Kubernetes at a pod's end) is SIGTERM: it stops
+/// as Ctrl-C does, saying so at once (it ended the run without a word).
+#[test]
+fn sigterm_and_sighup_stop_as_ctrl_c_does_and_resume_identically() {
+    resume_gives_identical_output("TERM", Some(130), PACE);
+    resume_gives_identical_output("HUP", Some(130), PACE);
 }
 
 #[test]

@@ -11,7 +11,7 @@ use failup::eval::calibration_error;
 use failup::input::{Columns, Dialect};
 use failup::pipeline::Engine;
 use failup::profile::{
-    embed_labelled, labelled_columns, read_labelled, Calibration, Labelled, Profile,
+    embed_labelled, labelled_columns, read_labelled, Calibration, Labelled, LabelledRow, Profile,
 };
 
 /// Confidence and correctness of each story's verdict.
@@ -104,6 +104,7 @@ pub fn run(args: CalibrateArgs) -> Result<()> {
         super::warn_of_repeats(input, &part);
         rows.extend(part);
     }
+    warn_of_stories_in_several_files(&rows);
     if rows.iter().all(|r| r.label == rows[0].label) {
         return Err(Error::Usage(format!(
             "calibrate needs stories of at least two scenarios to tell right verdicts from \
@@ -281,4 +282,35 @@ fn warn_if_degenerate(stories: usize, (before, after): (f64, f64)) {
              {before:.3} -> {after:.3}); calibrate on more labelled stories"
         );
     }
+}
+
+/// A story in two of the INPUT files counts twice in the fit, as a copy within one file does
+/// (those were told file by file).
+fn warn_of_stories_in_several_files(rows: &[LabelledRow]) {
+    fn file_of(r: &LabelledRow) -> &str {
+        r.at.rsplit_once(':').map_or("", |(file, _)| file)
+    }
+    let mut first: std::collections::HashMap<&str, &LabelledRow> = Default::default();
+    let mut again = Vec::new();
+    for row in rows {
+        let seen = *first.entry(row.text.trim()).or_insert(row);
+        if file_of(seen) != file_of(row) {
+            again.push((seen, row));
+        }
+    }
+    let Some((seen, row)) = again.first() else {
+        return;
+    };
+    eprintln!(
+        "warning: {} {} in more than one INPUT file, word for word (the first at {}, as at \
+         {}); each copy counts in the fit, so drop the copies unless the weight is meant",
+        again.len(),
+        if again.len() == 1 {
+            "story is"
+        } else {
+            "stories are"
+        },
+        row.at,
+        seen.at
+    );
 }

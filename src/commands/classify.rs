@@ -86,6 +86,7 @@ pub fn run(args: ClassifyArgs) -> Result<()> {
             row_numbers: shard.is_some(),
         },
     )?;
+    let mut tally = Tally::new(engine.taxonomy().scenarios.len());
     if done > 0 {
         let builder = report.as_mut().map(|(builder, _)| builder);
         let kept = partial.as_deref().zip(builder);
@@ -95,6 +96,7 @@ pub fn run(args: ClassifyArgs) -> Result<()> {
             &resumed.input_sha256,
             kept,
             engine.taxonomy(),
+            &mut tally,
         )?;
         if !args.quiet {
             eprintln!("resuming after row {done}");
@@ -106,7 +108,6 @@ pub fn run(args: ClassifyArgs) -> Result<()> {
     let mut pause = resume::TestPause::from_env();
     let (bytes, total) = reader.progress_counter();
     let mut progress = Progress::new(args.quiet, bytes, total);
-    let mut tally = Tally::new(engine.taxonomy().scenarios.len());
     let mut written = done;
     let start = Instant::now();
     let outcome: Result<()> = (|| loop {
@@ -246,17 +247,21 @@ fn new_report(
 
 /// Moves `reader` past the `done` rows a resumed run keeps, checking that they are the rows
 /// the partial output was made from. With a report, `kept` names the partial output, whose
-/// rows are fed to the report on the way.
+/// rows are fed to the report on the way. Their ids go to `tally`, which tells the rows read
+/// after them that repeat one.
 fn skip_done(
     reader: &mut StoryReader,
     done: u64,
     resumed_digest: &str,
     kept: Option<(&Path, &mut SummaryBuilder)>,
     taxonomy: &Taxonomy,
+    tally: &mut Tally,
 ) -> Result<()> {
     let skipped = match kept {
-        Some((partial, builder)) => replay_kept_rows(reader, done, partial, taxonomy, builder)?,
-        None => reader.skip(done)?,
+        Some((partial, builder)) => {
+            replay_kept_rows(reader, done, partial, taxonomy, builder, tally)?
+        }
+        None => reader.skip_seeing_ids(done, |id| tally.seen_id(id))?,
     };
     reader.forget_blank_lines_above();
     resume::check_skipped(reader, done, skipped, resumed_digest)
@@ -353,6 +358,7 @@ fn replay_kept_rows(
     partial: &Path,
     taxonomy: &Taxonomy,
     builder: &mut SummaryBuilder,
+    tally: &mut Tally,
 ) -> Result<u64> {
     let mut kept =
         ClassifiedReader::open(&Source::File(partial.to_path_buf()), taxonomy, None, None)?;
@@ -370,6 +376,7 @@ fn replay_kept_rows(
                     partial.display()
                 )));
             };
+            tally.seen_id(&story.id);
             builder.add(ReportRow {
                 row: story.row,
                 id: story.id,
@@ -582,6 +589,14 @@ impl Tally {
         }
         if !self.ids.insert(super::id_hash(&row.story.id)) {
             self.duplicate_ids += 1;
+        }
+    }
+
+    /// An id of a row an interrupted run classified: not told again, but a later row that
+    /// repeats it is.
+    fn seen_id(&mut self, id: &str) {
+        if !id.is_empty() {
+            self.ids.insert(super::id_hash(id));
         }
     }
 

@@ -117,9 +117,12 @@ fn warn_of_calibration_stories_in_input(
     );
 }
 
-/// Stratified folds spread each scenario over the folds; a scenario with fewer stories than
-/// folds is missing from some held-out folds, and one with a single story is missing from the
-/// training folds that score it, so its figures say little.
+/// A story is scored by a head fitted on the other folds, which hold at least
+/// `n - ceil(n / k)` of its scenario's `n` stories; with fewer than this many to learn from,
+/// a scenario's figures say little. (Fewer stories than folds alone is no harm: leave-one-out
+/// has that for every scenario, and the pooled figures still score each story once.)
+const FEWEST_TO_LEARN_FROM: usize = 3;
+
 fn warn_of_thin_folds(k: usize, rows: &[LabelledRow], labels: &[String]) {
     let mut counts = vec![0usize; labels.len()];
     for r in rows {
@@ -128,14 +131,18 @@ fn warn_of_thin_folds(k: usize, rows: &[LabelledRow], labels: &[String]) {
     let thin: Vec<String> = counts
         .iter()
         .zip(labels)
-        .filter(|(&n, _)| n > 0 && n < k)
-        .map(|(n, l)| format!("{l} ({n})"))
+        .map(|(&n, l)| (n, n - n.div_ceil(k), l))
+        .filter(|&(n, learn, _)| n > 0 && learn < FEWEST_TO_LEARN_FROM)
+        .map(|(n, learn, l)| {
+            let stories = if n == 1 { "story" } else { "stories" };
+            format!("{l} ({n} {stories}, {learn} to learn from)")
+        })
         .collect();
     if !thin.is_empty() {
         eprintln!(
-            "warning: --cv {k}: fewer stories than folds in {}; some folds score these \
-             scenarios with few or no examples of them to learn from, so their figures are \
-             unsteady (use fewer folds, or label more stories)",
+            "warning: --cv {k}: the heads that score {} learn from at most the counts given \
+             of their scenario's stories, so their figures are unsteady; label more of them \
+             (or use fewer folds)",
             thin.join(", ")
         );
     }

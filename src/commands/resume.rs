@@ -112,12 +112,16 @@ pub fn after_failure(sink: Sink, error: &Error, resumed: bool, source: &Source) 
     }
 }
 
-/// Ctrl-C asks the run to stop after the current batch; a second Ctrl-C ends it at once.
+/// Ctrl-C, or a SIGTERM or SIGHUP (a batch scheduler's stop, a closed terminal), asks the run
+/// to stop after the current batch, so the rows read by then are kept; a second one ends it at
+/// once. The first says so at once, since the current batch (or a stalled input) may take a
+/// while.
 pub fn install_ctrl_c(stop: Arc<AtomicBool>) {
     let _ = ctrlc::set_handler(move || {
         if stop.swap(true, Ordering::SeqCst) {
             std::process::exit(130);
         }
+        eprintln!("stopping after the current batch; press Ctrl-C again to stop at once");
     });
 }
 
