@@ -579,6 +579,53 @@ fn calibrate_refuses_a_temperature_the_stories_do_not_pin_down() {
     assert!(!dir.path().join("p.json").exists());
 }
 
+/// A story in two of calibrate's INPUT files counts twice in the fit, as a copy within one
+/// file does; it was told only within a file.
+#[test]
+fn calibrate_warns_of_a_story_in_two_of_its_files() {
+    let dir = tempfile::tempdir().unwrap();
+    let (_, rows) = parse_csv(&std::fs::read_to_string(repo_path("data/calibration.csv")).unwrap());
+    let csv = |rows: &[Vec<String>]| -> String {
+        let mut w = csv::Writer::from_writer(Vec::new());
+        w.write_record(["id", "label", "text"]).unwrap();
+        for r in rows {
+            w.write_record(r).unwrap();
+        }
+        String::from_utf8(w.into_inner().unwrap()).unwrap()
+    };
+    // Rows 40 to 45 in both halves; the second half's ids are its own.
+    let mut second: Vec<Vec<String>> = rows[39..].to_vec();
+    for (i, r) in second.iter_mut().enumerate() {
+        r[0] = format!("b{i}");
+    }
+    std::fs::write(dir.path().join("a.csv"), csv(&rows[..45])).unwrap();
+    std::fs::write(dir.path().join("b.csv"), csv(&second)).unwrap();
+    let args = ["calibrate", "a.csv", "b.csv", "-o", "p.json", "-q"];
+    let out = failup_env(dir.path(), &args, None, &[HASHED]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains(
+            "6 stories are in more than one INPUT file, word for word (the first at b.csv:2, \
+             as at a.csv:41)"
+        ),
+        "{}",
+        stderr(&out)
+    );
+    // Within one file each is told once, as before, and not again as across files.
+    let out = failup_env(
+        dir.path(),
+        &["calibrate", "a.csv", "-o", "q.json", "-q"],
+        None,
+        &[HASHED],
+    );
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert!(
+        !stderr(&out).contains("more than one INPUT file"),
+        "{}",
+        stderr(&out)
+    );
+}
+
 /// A calibration scored on its own stories overstates itself, in whatever file they come
 /// again: known by their texts, not only by the file's bytes.
 #[test]
