@@ -671,6 +671,11 @@ fn excel_separator(first_line: &[u8]) -> Option<u8> {
 /// Excel workbook is one) with what to do instead. Both are told by their first bytes, not
 /// by the file's name, so standard input works too.
 pub fn decompressed(mut inner: Box<dyn Read + Send>, name: &str) -> Result<Box<dyn Read + Send>> {
+    // What to put in a command line the messages suggest: standard input has no file name.
+    let file = match name {
+        "<stdin>" => "FILE",
+        name => name,
+    };
     let mut head = Vec::with_capacity(10);
     (&mut inner)
         .take(10)
@@ -683,7 +688,7 @@ pub fn decompressed(mut inner: Box<dyn Read + Send>, name: &str) -> Result<Box<d
             column: None,
             problem: format!(
                 "is {tool}-compressed, which failup does not read (it reads gzip); decompress \
-                 it first, for example {tool} -dc {name} > stories.csv"
+                 it first, for example {tool} -dc {file} > stories.csv"
             ),
         });
     }
@@ -716,7 +721,7 @@ pub fn decompressed(mut inner: Box<dyn Read + Send>, name: &str) -> Result<Box<d
             column: None,
             problem: format!(
                 "is gzip-compressed twice (a .gz of a .gz); undo one of them, for example \
-                 gzip -dc {name} > stories.csv.gz, and give failup that file"
+                 gzip -dc {file} > stories.csv.gz, and give failup that file"
             ),
         });
     }

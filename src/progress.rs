@@ -39,6 +39,11 @@ impl Progress {
         }
     }
 
+    /// The bar, for a message printed from another thread without tearing it.
+    pub fn bar(&self) -> Option<ProgressBar> {
+        self.bar.clone()
+    }
+
     pub fn add_rows(&mut self, n: u64, elapsed_s: f64) {
         self.rows += n;
         if let Some(bar) = &self.bar {

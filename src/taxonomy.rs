@@ -259,6 +259,23 @@ impl Taxonomy {
                     ));
                 }
             }
+            // Emoji or symbols alone: the model reads nothing of them, and the commands that
+            // embed prototypes would fail without naming this file.
+            let prototypes_list = &s.prototypes;
+            if let Some(p) = prototypes_list
+                .get_ref()
+                .iter()
+                .find(|p| !p.chars().any(char::is_alphanumeric))
+            {
+                return Err(fail(
+                    Some(prototypes_list.span()),
+                    format!(
+                        "scenario '{id}': the prototype \"{}\" has no letter or digit, so the \
+                         model would read nothing of it; write it in words",
+                        p.escape_debug()
+                    ),
+                ));
+            }
             for p in s.prototypes.get_ref() {
                 let key = p.split_whitespace().collect::<Vec<_>>().join(" ");
                 let entry = (id.clone(), p.trim().to_string());
@@ -593,6 +610,17 @@ prototypes = ["p3"]
         // A line break in advice is text, not a control code to refuse, saved on Windows too.
         let lines = GOOD.replace("advice = [\"x\"]", "advice = [\"x\\r\\ny\"]");
         assert!(Taxonomy::parse(&lines, "t.toml").is_ok());
+    }
+
+    #[test]
+    fn a_prototype_without_a_letter_or_digit_is_an_error_naming_its_list() {
+        let emoji = GOOD.replacen("prototypes = [\"", "prototypes = [\"\u{1F600} !\", \"", 1);
+        assert_ne!(emoji, GOOD);
+        let e = err_of(&emoji);
+        assert!(
+            e.contains("t.toml:") && e.contains("has no letter or digit"),
+            "{e}"
+        );
     }
 
     #[test]

@@ -1476,6 +1476,47 @@ fn a_failure_keeps_the_partial_where_it_can_be_resumed() {
     assert_eq!(finished.status.code(), Some(0), "{}", stderr(&finished));
     let read = |name: &str| std::fs::read(dir.path().join(name)).unwrap();
     assert_eq!(read("out.csv"), read("whole.csv"));
+
+    // A fresh run reading a stream keeps its checkpoints too, for the fixed rows to resume.
+    std::fs::remove_file(dir.path().join("out.csv")).unwrap();
+    let fresh = ["classify", "-", "-q", "-o", "out.csv", "--strict"];
+    let failed = run(&[&fresh[..], PACE].concat(), Some(&broken));
+    assert_eq!(failed.status.code(), Some(2), "{}", stderr(&failed));
+    assert!(
+        stderr(&failed).contains("--resume continues after them"),
+        "{}",
+        stderr(&failed)
+    );
+    assert_eq!(checkpointed(dir.path()), 32);
+    let finished = run(&resume, Some(&input));
+    assert_eq!(finished.status.code(), Some(0), "{}", stderr(&finished));
+    assert_eq!(read("out.csv"), read("whole.csv"));
+
+    // A resumed run from a file keeps the earlier run's rows, and says that the fixed file
+    // starts over rather than promising a resume it would refuse.
+    std::fs::remove_file(dir.path().join("out.csv")).unwrap();
+    let args = ["classify", "broken.csv", "-o", "out.csv", "--strict"];
+    let out = interrupt_at(dir.path(), 16, "INT", &args, &[HASHED]);
+    assert_eq!(out.status.code(), Some(130), "{}", stderr(&out));
+    let resume = [
+        "classify",
+        "broken.csv",
+        "-q",
+        "-o",
+        "out.csv",
+        "--strict",
+        "--resume",
+    ];
+    let failed = run(&[&resume[..], PACE].concat(), None);
+    let err = stderr(&failed);
+    assert_eq!(failed.status.code(), Some(2), "{err}");
+    assert!(
+        err.contains("from the run this one resumed")
+            && err.contains("run without --resume then to start over")
+            && !err.contains("--resume continues"),
+        "{err}"
+    );
+    assert_eq!(checkpointed(dir.path()), 32);
 }
 
 /// A resumed run tells a row that repeats the id of a row the interrupted run classified
@@ -1763,9 +1804,60 @@ fn ctrl_c_keeps_complete_rows_and_resume_finishes_identically() {
 /// A scheduler's stop (Slurm at a time limit, Kubernetes at a pod's end) is SIGTERM: it stops
 /// as Ctrl-C does, saying so at once (it ended the run without a word).
 #[test]
-fn sigterm_and_sighup_stop_as_ctrl_c_does_and_resume_identically() {
+fn sigterm_stops_as_ctrl_c_does_and_resumes_identically() {
     resume_gives_identical_output("TERM", Some(130), PACE);
-    resume_gives_identical_output("HUP", Some(130), PACE);
+}
+
+/// Under `nohup`, SIGHUP stays ignored (a logout must not stop the run), while SIGINT and
+/// SIGTERM are caught to stop it cleanly. Read from the kernel's signal masks of the running
+/// process, which is waiting at a checkpoint.
+#[cfg(target_os = "linux")]
+#[test]
+fn nohup_keeps_sighup_ignored() {
+    let dir = tempfile::tempdir().unwrap();
+    write_input(dir.path(), "in.csv", many_stories(64).as_bytes());
+    let mut nohup = Command::new("nohup");
+    for (k, _) in std::env::vars().filter(|(k, _)| k.starts_with("FAILUP_")) {
+        nohup.env_remove(k);
+    }
+    let child = nohup
+        .arg(env!("CARGO_BIN_EXE_failup"))
+        .args([
+            "classify",
+            "in.csv",
+            "-o",
+            "out.csv",
+            "-q",
+            "--chunk-size",
+            "8",
+        ])
+        .env("FAILUP_TEST_PAUSE_AFTER_ROWS", "16")
+        .env(HASHED.0, HASHED.1)
+        .current_dir(dir.path())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    wait_until_checkpointed(dir.path(), 16);
+    let status = std::fs::read_to_string(format!("/proc/{}/status", child.id())).unwrap();
+    let mask = |name: &str| {
+        let line = status.lines().find(|l| l.starts_with(name)).unwrap();
+        u64::from_str_radix(line[name.len()..].trim(), 16).unwrap()
+    };
+    let bit = |signal: u32| 1u64 << (signal - 1);
+    let (ignored, caught) = (mask("SigIgn:"), mask("SigCgt:"));
+    let (hup, int, term) = (1, 2, 15);
+    assert!(ignored & bit(hup) != 0, "SIGHUP ignored: {status}");
+    assert!(
+        caught & bit(int) != 0 && caught & bit(term) != 0,
+        "{status}"
+    );
+    Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status()
+        .unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert_eq!(out.status.code(), Some(130), "{}", stderr(&out));
 }
 
 #[test]

@@ -291,10 +291,12 @@ fn warn_of_stories_in_several_files(rows: &[LabelledRow]) {
         r.at.rsplit_once(':').map_or("", |(file, _)| file)
     }
     let mut first: std::collections::HashMap<&str, &LabelledRow> = Default::default();
-    let mut again = Vec::new();
+    // The first copy in another file of each story (a third file's copy is not another story).
+    let mut again: Vec<(&LabelledRow, &LabelledRow)> = Vec::new();
+    let mut told = std::collections::HashSet::new();
     for row in rows {
         let seen = *first.entry(row.text.trim()).or_insert(row);
-        if file_of(seen) != file_of(row) {
+        if file_of(seen) != file_of(row) && told.insert(row.text.trim()) {
             again.push((seen, row));
         }
     }

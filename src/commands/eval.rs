@@ -140,7 +140,7 @@ fn warn_of_thin_folds(k: usize, rows: &[LabelledRow], labels: &[String]) {
         .collect();
     if !thin.is_empty() {
         eprintln!(
-            "warning: --cv {k}: the heads that score {} learn from at most the counts given \
+            "warning: --cv {k}: the heads that score {} learn from as few as the counts given \
              of their scenario's stories, so their figures are unsteady; label more of them \
              (or use fewer folds)",
             thin.join(", ")

@@ -79,50 +79,92 @@ pub fn interruption(partial: Option<&Path>, written: u64) -> String {
 }
 
 /// Cleans up after a run that failed, keeping the rows complete at the last checkpoint
-/// wherever the same command could resume them:
+/// wherever they can still be of use, and saying what to do with them:
 /// - the output could not be written (a full disk): resume once it can be;
-/// - the run was itself resumed: the partial it continued is earlier work, and a failure
-///   further on is no reason to throw it away;
 /// - the input is a stream: a stream is resumed by its rows' contents, so the same rows piped
-///   again, with the bad one past them fixed, continue.
+///   again, with the bad one past them fixed, continue;
+/// - the run was itself resumed: the partial it continued is earlier work, not this run's to
+///   throw away, even where fixing the input file means starting over.
 ///
 /// A fresh run from a file that failed for any other reason removes its partial output: the
-/// file must change before a rerun, and a changed file is another input, which starts over.
+/// file or a setting must change before a rerun, and either starts over.
 pub fn after_failure(sink: Sink, error: &Error, resumed: bool, source: &Source) {
     let output_failed = matches!(error, Error::Io { path, .. } if sink.writes_to(path));
     let partial = match sink.partial_path() {
         Some(p) if sink.keeps_partial() => p.to_path_buf(),
         _ => return sink.discard(),
     };
+    let input = source.name();
+    let input_at_fault = match error {
+        Error::Input { file, .. } => *file == input,
+        Error::Io { path, .. } => *path == input,
+        _ => false,
+    };
+    let kept = format!(
+        "note: the rows complete at the last checkpoint are kept in {}",
+        partial.display()
+    );
     if output_failed {
         eprintln!(
-            "note: the rows complete at the last checkpoint are kept in {}; once the output \
-             can be written, run the same command with --resume to continue",
-            partial.display()
+            "{kept}; once the output can be written, run the same command with --resume to \
+             continue"
         );
-    } else if resumed || is_stream(source) {
+    } else if input_is_stream(source) || (resumed && !input_at_fault) {
         eprintln!(
-            "note: the rows complete at the last checkpoint are kept in {}; run the same \
-             command with --resume to continue after them once the cause is fixed (the rows \
-             they were made from must be unchanged), or without --resume to start over",
-            partial.display()
+            "{kept}; once the cause is fixed, the same command with --resume continues after \
+             them, provided the rows they were made from and the settings are unchanged"
+        );
+    } else if resumed {
+        eprintln!(
+            "{kept}, from the run this one resumed; a fixed {input} is another input, which \
+             cannot be resumed, so run without --resume then to start over"
         );
     } else {
         sink.discard();
     }
 }
 
-/// Ctrl-C, or a SIGTERM or SIGHUP (a batch scheduler's stop, a closed terminal), asks the run
-/// to stop after the current batch, so the rows read by then are kept; a second one ends it at
-/// once. The first says so at once, since the current batch (or a stalled input) may take a
-/// while.
-pub fn install_ctrl_c(stop: Arc<AtomicBool>) {
+/// Ctrl-C, or a SIGTERM (a batch scheduler's stop) or SIGHUP (a closed terminal), asks the
+/// run to stop after the current batch, so the rows read by then are kept; a second one ends
+/// it at once. The first says so at once, above the progress bar: the current batch, or a
+/// stalled input, may take a while. A SIGTERM or SIGHUP that the parent set to be ignored
+/// (`nohup`) stays ignored.
+pub fn install_ctrl_c(stop: Arc<AtomicBool>, bar: Option<indicatif::ProgressBar>) {
+    #[cfg(unix)]
+    let ignored: Vec<libc::c_int> = [libc::SIGTERM, libc::SIGHUP]
+        .into_iter()
+        .filter(|&s| signal_ignored(s))
+        .collect();
     let _ = ctrlc::set_handler(move || {
         if stop.swap(true, Ordering::SeqCst) {
             std::process::exit(130);
         }
-        eprintln!("stopping after the current batch; press Ctrl-C again to stop at once");
+        let say =
+            || eprintln!("stopping after the current batch; press Ctrl-C again to stop at once");
+        match &bar {
+            Some(bar) => bar.suspend(say),
+            None => say(),
+        }
     });
+    #[cfg(unix)]
+    for signal in ignored {
+        // SAFETY: SIG_IGN installs no handler code and touches none of our memory.
+        unsafe {
+            libc::signal(signal, libc::SIG_IGN);
+        }
+    }
+}
+
+/// Whether `signal` is set to be ignored, as `nohup` sets SIGHUP for the program it runs.
+#[cfg(unix)]
+fn signal_ignored(signal: libc::c_int) -> bool {
+    // SAFETY: `sigaction` with a null new action only reads the current one, into `old`,
+    // which lives on this stack frame; all-zero bytes are a valid `sigaction` struct.
+    unsafe {
+        let mut old: libc::sigaction = std::mem::zeroed();
+        libc::sigaction(signal, std::ptr::null(), &mut old) == 0
+            && old.sa_sigaction == libc::SIG_IGN
+    }
 }
 
 /// `pairs` and the settings of how the input was read, as one map. The header row is one: it
@@ -157,8 +199,8 @@ pub fn with_input_settings(
 }
 
 /// True for standard input and any other input that is not a regular file (a pipe given by
-/// path, as `<(…)` gives one).
-fn is_stream(source: &Source) -> bool {
+/// path, as `<(…)` gives one): what [`input_identity`] names by its rows alone.
+fn input_is_stream(source: &Source) -> bool {
     match source {
         Source::File(p) => std::fs::metadata(p).is_ok_and(|m| !m.is_file()),
         _ => true,
