@@ -49,23 +49,26 @@ fn main() -> ExitCode {
         Err(failup::Error::Interrupted) => ExitCode::from(130),
         Err(e) => {
             eprintln!("failup: error: {e}");
-            if model_from_environment(&e) {
-                eprintln!("  note: the folder came from the environment variable FAILUP_MODEL");
+            if let Some(var) = named_by_environment(&e) {
+                eprintln!("  note: that came from the environment variable {var}");
             }
             ExitCode::from(2)
         }
     }
 }
 
-/// True when a model folder failup could not use was named by `FAILUP_MODEL`, not by a
-/// `--model` on the command line: a variable set long ago in a shell profile is easy to
-/// forget.
-fn model_from_environment(e: &failup::Error) -> bool {
-    let failup::Error::Model { dir, .. } = e else {
-        return false;
+/// The `FAILUP_*` variable that named the model folder or taxonomy an error is about, when
+/// the command line did not: a variable set long ago in a shell profile is easy to forget.
+fn named_by_environment(e: &failup::Error) -> Option<&'static str> {
+    let (flag, var, named) = match e {
+        failup::Error::Model { dir, .. } => ("--model", "FAILUP_MODEL", dir.as_os_str()),
+        failup::Error::Taxonomy { source_name, .. } => (
+            "--taxonomy",
+            "FAILUP_TAXONOMY",
+            std::ffi::OsStr::new(source_name.as_str()),
+        ),
+        _ => return None,
     };
-    let named = std::env::args_os()
-        .filter_map(|a| a.into_string().ok())
-        .any(|a| a == "--model" || a.starts_with("--model="));
-    !named && std::env::var_os("FAILUP_MODEL").is_some_and(|v| std::path::Path::new(&v) == dir)
+    let from_variable = std::env::var_os(var).is_some_and(|v| v == named);
+    (from_variable && !cli::typed(flag)).then_some(var)
 }

@@ -629,10 +629,10 @@ fn an_output_in_a_missing_folder_is_refused_before_the_model_loads() {
     }
 }
 
-/// A model folder that cannot be used is traced to `FAILUP_MODEL` when the variable named it,
-/// and not when `--model` did.
+/// A model folder (or taxonomy) that cannot be used is traced to `FAILUP_MODEL` (or
+/// `FAILUP_TAXONOMY`) when the variable named it, and not when `--model` did.
 #[test]
-fn a_bad_model_folder_from_the_environment_says_where_it_came_from() {
+fn a_bad_model_folder_or_taxonomy_from_the_environment_says_where_it_came_from() {
     let dir = tempfile::tempdir().unwrap();
     write_input(dir.path(), "in.csv", many_stories(2).as_bytes());
     let env = [("FAILUP_MODEL", "no-such-model")];
@@ -641,7 +641,17 @@ fn a_bad_model_folder_from_the_environment_says_where_it_came_from() {
     assert_eq!(out.status.code(), Some(2), "{said}");
     assert!(
         said.contains("no-such-model: no such folder")
-            && said.contains("the folder came from the environment variable FAILUP_MODEL"),
+            && said.contains("that came from the environment variable FAILUP_MODEL"),
+        "{said}"
+    );
+    // So too a taxonomy.
+    let taxonomy = [("FAILUP_TAXONOMY", "no-such.toml")];
+    let out = failup_env(dir.path(), &["categories"], None, &taxonomy);
+    let said = stderr(&out);
+    assert_eq!(out.status.code(), Some(2), "{said}");
+    assert!(
+        said.contains("taxonomy no-such.toml")
+            && said.contains("that came from the environment variable FAILUP_TAXONOMY"),
         "{said}"
     );
     let args = ["classify", "in.csv", "--model", "no-such-model"];

@@ -124,7 +124,8 @@ struct HistBar {
 struct GroupsView {
     column: String,
     rows: Vec<GroupView>,
-    more: usize,
+    /// What the table leaves out, in words; empty when nothing.
+    more: String,
     any_small: bool,
 }
 
@@ -326,7 +327,10 @@ fn view(summary: &Summary) -> View<'_> {
             column: g.column.clone(),
             any_small: rows.iter().any(|r| r.small),
             rows,
-            more: g.groups.len() - shown,
+            more: match g.groups.len() - shown {
+                0 => String::new(),
+                hidden => crate::report::more_groups(hidden, &g.overflow),
+            },
         }
     });
     View {

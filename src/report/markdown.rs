@@ -248,10 +248,8 @@ pub fn render(summary: &Summary) -> String {
             o.push('\n');
         }
         if g.groups.len() > shown {
-            o += &format!(
-                "\n… and {} more groups (all are in the JSON report).\n",
-                g.groups.len() - shown
-            );
+            let more = crate::report::more_groups(g.groups.len() - shown, &g.overflow);
+            o += &format!("\n… and {more}.\n");
         }
     }
 

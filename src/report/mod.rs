@@ -250,6 +250,20 @@ pub(crate) fn group_label(value: &str) -> &str {
     }
 }
 
+/// What a rendered report says of the groups it leaves out of its table: `hidden` of those
+/// with a row of their own, all in the JSON report unless smaller ones were pooled past the
+/// largest.
+pub(crate) fn more_groups(hidden: usize, overflow: &Option<stats::GroupRow>) -> String {
+    match overflow {
+        None => format!("{hidden} more groups (all are in the JSON report, --format json)"),
+        Some(_) => format!(
+            "{hidden} more groups (the JSON report, --format json, has the {} largest; the \
+             smaller ones past those are pooled as (further groups))",
+            stats::MAX_GROUPS
+        ),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -55,8 +55,9 @@ pub const STORY_CHARS: usize = 200;
 /// Ids listed for empty, errored or flagged rows; the count is always exact.
 pub const MAX_LISTED_IDS: usize = 100;
 
-/// Distinct `--group-by` values shown, in order of first appearance; rows with further values
-/// are pooled into one overflow row.
+/// Distinct `--group-by` values given a row of their own: the largest, ties going to the first
+/// to appear; rows of the smaller ones past them are pooled into one overflow row, so a column
+/// with a value per row still makes a readable summary.
 pub const MAX_GROUPS: usize = 1000;
 
 /// One classified row, as the report needs it. `category` and `runner_up` are indexes into
@@ -344,7 +345,7 @@ pub struct GroupTable {
     pub column: String,
     /// Largest first (ties by value).
     pub groups: Vec<GroupRow>,
-    /// Rows whose value came after [`MAX_GROUPS`] distinct values, pooled; null if none.
+    /// Rows of the groups past the [`MAX_GROUPS`] largest, pooled; null if none.
     pub overflow: Option<GroupRow>,
 }
 
@@ -1003,10 +1004,13 @@ impl SummaryBuilder {
             }
         };
         let groups = self.options.group_by.clone().map(|column| {
-            // The first MAX_GROUPS values by first appearance get a row; the rest are pooled.
-            let mut by_first: Vec<(String, GroupAcc)> = self.groups.into_iter().collect();
-            by_first.sort_by_key(|(_, g)| g.first_row);
-            let rest = by_first.split_off(by_first.len().min(MAX_GROUPS));
+            // Every value is counted; the MAX_GROUPS largest get a row (ties to the first to
+            // appear), so a large group that first appears late is not pooled away.
+            let mut by_size: Vec<(String, GroupAcc)> = self.groups.into_iter().collect();
+            by_size.sort_by_key(|(_, g)| {
+                (std::cmp::Reverse(g.counts.iter().sum::<u64>()), g.first_row)
+            });
+            let rest = by_size.split_off(by_size.len().min(MAX_GROUPS));
             let overflow = (!rest.is_empty()).then(|| {
                 let mut counts = vec![0; ids.len()];
                 for (_, g) in &rest {
@@ -1014,7 +1018,7 @@ impl SummaryBuilder {
                 }
                 group_row("(further groups)".into(), counts)
             });
-            let mut groups: Vec<GroupRow> = by_first
+            let mut groups: Vec<GroupRow> = by_size
                 .into_iter()
                 .map(|(value, g)| group_row(value, g.counts))
                 .collect();
@@ -1211,6 +1215,53 @@ mod tests {
             g.groups.iter().map(|r| r.count).sum::<u64>() + overflow.count,
             s.totals.classified
         );
+    }
+
+    /// The groups given rows are the largest, not the first to appear: a team that first
+    /// shows up after a thousand one-story values was pooled away, unseen.
+    #[test]
+    fn a_large_group_that_appears_late_keeps_its_row() {
+        let taxonomy = Taxonomy::builtin();
+        let options = SummaryOptions {
+            group_by: Some("team".into()),
+            ..SummaryOptions::default()
+        };
+        let mut b = SummaryBuilder::new(&taxonomy, options);
+        let singles = MAX_GROUPS as u64 + 10;
+        for i in 0..singles + 500 {
+            let group = match i < singles {
+                true => format!("t{i}"),
+                false => "late".into(),
+            };
+            b.add(ReportRow {
+                row: i + 1,
+                id: format!("s{i}"),
+                category: Some((i % 4) as usize),
+                confidence: 0.9,
+                runner_up: Some(3),
+                margin: 0.1,
+                tokens: 10,
+                truncated: false,
+                also: None,
+                status: "ok".into(),
+                text: None,
+                group: Some(group),
+            });
+        }
+        let header = crate::report::header(
+            "m".into(),
+            crate::report::load_taxonomy(None).unwrap().1,
+            "x".into(),
+        );
+        let g = b.finish(header).groups.unwrap();
+        assert_eq!(
+            (g.groups[0].value.as_str(), g.groups[0].count),
+            ("late", 500)
+        );
+        assert_eq!(g.groups.len(), MAX_GROUPS);
+        // 1,010 groups of one beside it: the 999 first to appear keep a row, 11 are pooled.
+        assert_eq!(g.groups[1].value, "t0");
+        assert_eq!(g.overflow.unwrap().count, 11);
     }
 
     #[test]

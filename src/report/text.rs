@@ -389,8 +389,8 @@ pub fn render(summary: &Summary, color: bool) -> String {
         }
         if g.groups.len() > shown {
             o += &format!(
-                "  … {} more groups (all are in --format json)\n",
-                g.groups.len() - shown
+                "  … {}\n",
+                crate::report::more_groups(g.groups.len() - shown, &g.overflow)
             );
         }
         if g.groups.iter().any(|r| r.small) {
