@@ -877,7 +877,8 @@ fn merged_summaries_do_not_depend_on_the_parts_order() {
 }
 
 /// A summary was made with its grouping, text column, top stories and small-group line;
-/// `report` refuses flags that would change them rather than ignoring them silently.
+/// `report` refuses flags that would change them rather than ignoring them silently, and takes
+/// those that repeat them.
 #[test]
 fn a_summary_report_refuses_flags_it_cannot_apply() {
     let dir = tempfile::tempdir().unwrap();
@@ -895,6 +896,26 @@ fn a_summary_report_refuses_flags_it_cannot_apply() {
         );
     }
     run(dir.path(), &["report", &summary, "-o", "r.txt"], &[]);
+    // The values it was made with change nothing, and are taken (a script may give them every
+    // time).
+    let top = failup::report::stats::DEFAULT_TOP.to_string();
+    let same = [
+        "report",
+        &summary,
+        "--top",
+        &top,
+        "--min-group-size",
+        "20",
+        "-o",
+        "s.txt",
+    ];
+    let at = [("SOURCE_DATE_EPOCH", "0")];
+    run(dir.path(), &["report", &summary, "-o", "r.txt"], &at);
+    run(dir.path(), &same, &at);
+    assert_eq!(
+        std::fs::read(dir.path().join("s.txt")).unwrap(),
+        std::fs::read(dir.path().join("r.txt")).unwrap()
+    );
 }
 
 /// `merge -o -` with standard output appended to one of its parts is refused, as `-o PART` is:

@@ -18,7 +18,7 @@ pub fn run(args: ReportArgs) -> Result<()> {
     let rows = match ReportInput::sniff(open_source(&source)?, &source.name())? {
         ReportInput::Rows(rows) => rows,
         ReportInput::Summary(summary) => {
-            refuse_changes_to_a_summary(&args)?;
+            refuse_changes_to_a_summary(&args, summary.builder.options())?;
             let summary = summary.finish(&taxonomy, &taxonomy_info)?;
             super::warn_of_look_alike_groups(&summary);
             return report::write_report(
@@ -106,13 +106,26 @@ pub fn run(args: ReportArgs) -> Result<()> {
     )
 }
 
-/// A summary is rendered as it was made: the flags that would change it are refused.
-fn refuse_changes_to_a_summary(args: &ReportArgs) -> Result<()> {
+/// A summary is rendered as it was made: the flags that would change it are refused, and
+/// those that repeat what it was made with (a script that gives them every time) are not.
+fn refuse_changes_to_a_summary(args: &ReportArgs, made: &SummaryOptions) -> Result<()> {
+    let differs =
+        |given: Option<&String>, made: Option<&String>| given.is_some_and(|g| Some(g) != made);
     let fixed = [
-        ("--group-by", args.group_by.is_some()),
-        ("--text-column", args.text_column.is_some()),
-        ("--top", args.top.is_some()),
-        ("--min-group-size", args.min_group_size.is_some()),
+        (
+            "--group-by",
+            differs(args.group_by.as_ref(), made.group_by.as_ref()),
+        ),
+        (
+            "--text-column",
+            differs(args.text_column.as_ref(), made.text_column.as_ref()),
+        ),
+        ("--top", args.top.is_some_and(|t| t != made.top)),
+        (
+            "--min-group-size",
+            args.min_group_size
+                .is_some_and(|m| m != made.min_group_size),
+        ),
     ];
     match fixed.iter().find(|(_, given)| *given) {
         Some((flag, _)) => Err(Error::Usage(format!(

@@ -203,6 +203,11 @@ impl ClassifiedReader {
         use crate::input::{column_list, printable};
         let wanted = column.to_lowercase();
         // A column named in another case is there already; keeping it again would not help.
+        // A JSONL output keeps input columns under "columns"; `columns.team` means `team`.
+        let wanted = wanted
+            .strip_prefix("columns.")
+            .unwrap_or(&wanted)
+            .to_string();
         let fix = match available.iter().find(|h| h.to_lowercase() == wanted) {
             Some(h) => format!("Did you mean '{}'? Names are matched exactly", printable(h)),
             None => format!(
@@ -399,9 +404,13 @@ impl ClassifiedReader {
             Some(Value::Object(m)) => m.keys().cloned().collect(),
             _ => Vec::new(),
         };
+        // What --group-by and --text-column take: the kept columns by their own names (not
+        // as `columns.X`, which neither takes), and the fields that hold one value, not the
+        // `columns` and `scores` objects.
+        let one_value = |k: &str| obj.get(k).is_some_and(|v| !v.is_object() && !v.is_array());
         let available = || {
-            let mut all = found.clone();
-            all.extend(kept.iter().map(|k| format!("columns.{k}")));
+            let mut all: Vec<String> = found.iter().filter(|k| one_value(k)).cloned().collect();
+            all.extend(kept.iter().cloned());
             all
         };
         self.text_column = match text_column {
@@ -413,7 +422,7 @@ impl ClassifiedReader {
                 .map(|c| c.to_string()),
         };
         if let Some(g) = group_by {
-            if !kept.iter().any(|k| k == g) && !obj.contains_key(g) {
+            if !kept.iter().any(|k| k == g) && !one_value(g) {
                 return Err(self.missing_column("--group-by", g, &available()));
             }
         }
@@ -981,6 +990,31 @@ mod tests {
         assert_eq!(rows[0].text.as_deref(), Some("hi there"));
         assert_eq!(rows[1].group.as_deref(), Some("s"));
         assert_eq!(rows[1].category, None);
+    }
+
+    /// --group-by takes a JSONL output's kept columns by their own names: the list in the
+    /// message gave `columns.team`, which was then refused with "did you mean 'columns.team'".
+    /// The `columns` and `scores` objects are no groups.
+    #[test]
+    fn jsonl_columns_are_listed_by_the_names_group_by_takes() {
+        let text =
+            "{\"id\":\"a\",\"category\":\"other\",\"confidence\":0.9,\"runner_up\":\"lost_pitch\",\
+            \"margin\":0.05,\"scores\":{},\"tokens\":2,\"truncated\":false,\"status\":\"ok\",\
+            \"advice\":\"x\",\"columns\":{\"team\":\"n\"}}\n";
+        let e = read(text, Some("columns.team")).unwrap_err().to_string();
+        assert!(e.contains("Did you mean 'team'?"), "{e}");
+        assert!(
+            !e.contains("columns.team,") && !e.contains(" scores,"),
+            "{e}"
+        );
+        for object in ["columns", "scores"] {
+            let e = read(text, Some(object)).unwrap_err().to_string();
+            assert!(e.contains("is not in the file"), "{object}: {e}");
+        }
+        assert_eq!(
+            read(text, Some("team")).unwrap()[0].group.as_deref(),
+            Some("n")
+        );
     }
 
     #[test]

@@ -663,6 +663,11 @@ pub struct SummaryBuilder {
 }
 
 impl SummaryBuilder {
+    /// What the summary is being made with.
+    pub fn options(&self) -> &SummaryOptions {
+        &self.options
+    }
+
     pub fn new(taxonomy: &Taxonomy, options: SummaryOptions) -> SummaryBuilder {
         let top = options.top;
         SummaryBuilder {
