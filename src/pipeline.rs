@@ -693,7 +693,8 @@ const NEVER_EMPTY: &str = "prototypes are never empty";
 
 /// Why a text that is not blank was left unembedded: the model would read only unknown tokens.
 pub const NO_KNOWN_WORD: &str =
-    "no word the model knows (only emoji, symbols or characters outside its vocabulary)";
+    "no word the model knows (only emoji, symbols, characters outside its vocabulary or words \
+     of over 100 letters)";
 
 /// Every scenario's prototypes, embedded in batches of [`PROTOTYPE_BATCH`], per scenario.
 fn embed_prototypes(

@@ -422,6 +422,43 @@ fn top_zero_leaves_the_stories_section_out_of_every_format() {
     assert_eq!(j["scenarios"][0]["representative"], serde_json::json!([]));
 }
 
+/// The text report's group table stays aligned when counts run to five digits and more (its
+/// cells were sized for four).
+#[test]
+fn the_text_group_table_stays_aligned_for_large_counts() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut csv = String::from(
+        "id,category,confidence,runner_up,margin,score_passed_over,score_pivot_regret,\
+         score_lost_pitch,score_other,tokens,truncated,status,advice,team\n",
+    );
+    for i in 0..30_000 {
+        let (category, team) = match i % 3 {
+            0 => ("passed_over", "north"),
+            1 => ("other", "north"),
+            _ => ("lost_pitch", "south"),
+        };
+        csv +=
+            &format!("r{i},{category},0.9,pivot_regret,0.1,0.5,0.3,0.4,0.3,9,false,ok,x,{team}\n");
+    }
+    std::fs::write(dir.path().join("c.csv"), csv).unwrap();
+    let out = failup_in(dir.path(), &["report", "c.csv", "--group-by", "team"], None);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let text = stdout(&out);
+    let table: Vec<&str> = text
+        .lines()
+        .skip_while(|l| !l.starts_with("By team"))
+        .skip(1)
+        .take(3)
+        .collect();
+    assert!(text.contains("100.0% (10000)"), "{text}");
+    let width = |l: &str| l.trim_end().chars().count();
+    assert!(
+        table.iter().all(|l| width(l) == width(table[0])),
+        "{}",
+        table.join("\n")
+    );
+}
+
 #[test]
 fn without_a_group_by_there_is_no_group_table() {
     let j = report_json(CSV, &[]);

@@ -8,7 +8,7 @@ use anstyle::{AnsiColor, Style};
 use unicode_width::{UnicodeWidthChar, UnicodeWidthStr};
 
 use crate::input::unsafe_to_show;
-use crate::report::stats::{ScenarioSummary, StoryRef, Summary};
+use crate::report::stats::{GroupCell, ScenarioSummary, StoryRef, Summary};
 use crate::report::{group_label, num, pct};
 
 /// Width of a share bar at 100%, in character cells.
@@ -355,9 +355,18 @@ pub fn render(summary: &Summary, color: bool) -> String {
             .max()
             .unwrap_or(5)
             .max(5);
-        let cw = idw.max(12);
+        let rows = || g.groups.iter().chain(g.overflow.iter());
+        // Wide enough for the widest cell: counts of a large input run to five digits and more.
+        let cell = |c: &GroupCell| format!("{} ({})", pct(c.share), c.count);
+        let widest = rows().flat_map(|r| &r.cells).map(|c| cell(c).width()).max();
+        let cw = idw.max(12).max(widest.unwrap_or(0));
+        let sw = rows()
+            .map(|r| r.count.to_string().len())
+            .max()
+            .unwrap_or(0)
+            .max(7);
         let column = shorten(&clean(&g.column), gw);
-        let mut head = format!("  {}  {:>7}", pad(&column, gw), "stories");
+        let mut head = format!("  {}  {:>sw$}", pad(&column, gw), "stories");
         for s in &summary.scenarios {
             head += &format!("  {}", rpad(&s.id, cw));
         }
@@ -377,12 +386,12 @@ pub fn render(summary: &Summary, color: bool) -> String {
             };
             let name = pad(&name, gw);
             let mut line = format!(
-                "  {}  {:>7}",
+                "  {}  {:>sw$}",
                 if r.small { p.warn(&name) } else { name },
                 r.count
             );
             for c in &r.cells {
-                line += &format!("  {}", rpad(&format!("{} ({})", pct(c.share), c.count), cw));
+                line += &format!("  {}", rpad(&cell(c), cw));
             }
             o += &line;
             o.push('\n');
