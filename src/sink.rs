@@ -443,6 +443,15 @@ impl Sink {
             .open(&partial)
             .map_err(|e| Error::io(&name, e))?;
         lock_partial(&file, path, &partial)?;
+        // Any command writing here replaces what an interrupted classify or embed kept for
+        // --resume: said, so a slip of `-o` (a report over the rows' name) is not silent.
+        if checkpoint.is_file() {
+            eprintln!(
+                "note: a partial output from an interrupted run exists for {}; this run starts \
+                 over in its place (to continue that run instead, give its command --resume)",
+                path.display()
+            );
+        }
         file.set_len(0).map_err(|e| Error::io(&name, e))?;
         let _ = std::fs::remove_file(&checkpoint);
         Ok(Sink::File(FileSink {
@@ -456,11 +465,6 @@ impl Sink {
             keep: false,
             done: false,
         }))
-    }
-
-    /// True when `path` has a partial output left by an interrupted run.
-    pub fn has_partial(path: &Path) -> bool {
-        !is_stream(path) && partial_paths(path).1.is_file()
     }
 
     /// Reopens the partial output of an interrupted run made with the same `settings`, cut

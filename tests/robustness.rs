@@ -1529,6 +1529,37 @@ fn a_failure_keeps_the_partial_where_it_can_be_resumed() {
     assert_eq!(checkpointed(dir.path()), 32);
 }
 
+/// Whatever command writes over an interrupted run's partial output says so: a rerun without
+/// --resume, and a report given the rows' name by a slip of `-o` (which replaced it silently).
+#[test]
+fn replacing_an_interrupted_runs_partial_output_is_told() {
+    let dir = tempfile::tempdir().unwrap();
+    write_input(dir.path(), "in.csv", many_stories(64).as_bytes());
+    let note = "a partial output from an interrupted run exists for out.csv; this run starts over";
+    let rows = failup_env(
+        dir.path(),
+        &["classify", "in.csv", "-q", "-o", "rows.csv"],
+        None,
+        &[HASHED],
+    );
+    assert_eq!(rows.status.code(), Some(0), "{}", stderr(&rows));
+    for again in [
+        &["classify", "in.csv", "-q", "-o", "out.csv"][..],
+        &["report", "rows.csv", "-o", "out.csv"],
+    ] {
+        let args = ["classify", "in.csv", "-o", "out.csv"];
+        let stopped = interrupt_at(dir.path(), 16, "INT", &args, &[HASHED]);
+        assert_eq!(stopped.status.code(), Some(130), "{}", stderr(&stopped));
+        let out = failup_env(dir.path(), again, None, &[HASHED]);
+        assert_eq!(out.status.code(), Some(0), "{again:?}: {}", stderr(&out));
+        assert!(stderr(&out).contains(note), "{again:?}: {}", stderr(&out));
+        // Told once, and not when there is nothing to replace.
+        assert_eq!(stderr(&out).matches(note).count(), 1);
+        let out = failup_env(dir.path(), again, None, &[HASHED]);
+        assert!(!stderr(&out).contains(note), "{again:?}: {}", stderr(&out));
+    }
+}
+
 /// A resumed run tells a row that repeats the id of a row the interrupted run classified
 /// (it knew only the ids it read itself), with or without a report, which replays those rows.
 #[test]

@@ -21,15 +21,8 @@ pub fn open_sink(
     if resume {
         return Sink::resume(output, Some(source), settings);
     }
-    let had_partial = Sink::has_partial(output);
+    // Sink::open says so when it replaces an interrupted run's partial output.
     let sink = Sink::open("-o", output, Some(source))?;
-    if had_partial {
-        eprintln!(
-            "note: a partial output from an interrupted run exists for {}; starting over \
-             (add --resume to continue it instead)",
-            output.display()
-        );
-    }
     Ok(Resumed {
         sink,
         rows: 0,
