@@ -436,6 +436,9 @@ impl Sink {
         }
         let (partial, checkpoint) = partial_paths(path);
         let name = partial.display().to_string();
+        // A checkpoint beside no rows is what a run left that stopped after putting its output
+        // in place: nothing resumable is replaced then.
+        let replaces_rows = checkpoint.is_file() && partial.metadata().is_ok_and(|m| m.len() > 0);
         let file = OpenOptions::new()
             .write(true)
             .create(true)
@@ -444,12 +447,13 @@ impl Sink {
             .map_err(|e| Error::io(&name, e))?;
         lock_partial(&file, path, &partial)?;
         // Any command writing here replaces what an interrupted classify or embed kept for
-        // --resume: said, so a slip of `-o` (a report over the rows' name) is not silent.
-        if checkpoint.is_file() {
+        // --resume: said, so a slip of `-o` (a report over the rows' name) is not silent. It
+        // is said once the lock is held, so a run still writing there is refused instead.
+        if replaces_rows {
             eprintln!(
-                "note: a partial output from an interrupted run exists for {}; this run starts \
-                 over in its place (to continue that run instead, give its command --resume)",
-                path.display()
+                "note: this run replaces the partial output an interrupted run had kept for \
+                 --resume in {}; that run can no longer be continued",
+                partial.display()
             );
         }
         file.set_len(0).map_err(|e| Error::io(&name, e))?;

@@ -88,9 +88,14 @@ pub fn after_failure(sink: Sink, error: &Error, resumed: bool, source: &Source) 
         _ => return sink.discard(),
     };
     let input = source.name();
+    // Bad rows, or damaged compressed data: the file must change. Any other read error (a
+    // network mount's) may pass with the file unchanged, and then --resume works.
     let input_at_fault = match error {
         Error::Input { file, .. } => *file == input,
-        Error::Io { path, .. } => *path == input,
+        Error::Io { path, source } => {
+            use std::io::ErrorKind::{InvalidData, UnexpectedEof};
+            *path == input && matches!(source.kind(), InvalidData | UnexpectedEof)
+        }
         _ => false,
     };
     let kept = format!(
@@ -121,7 +126,8 @@ pub fn after_failure(sink: Sink, error: &Error, resumed: bool, source: &Source) 
 /// run to stop after the current batch, so the rows read by then are kept; a second one ends
 /// it at once. The first says so at once, above the progress bar: the current batch, or a
 /// stalled input, may take a while. A SIGTERM or SIGHUP that the parent set to be ignored
-/// (`nohup`) stays ignored.
+/// (`nohup`) stays ignored, bar one that arrives in the microseconds between the handler's
+/// install and the restore.
 pub fn install_ctrl_c(stop: Arc<AtomicBool>, bar: Option<indicatif::ProgressBar>) {
     #[cfg(unix)]
     let ignored: Vec<libc::c_int> = [libc::SIGTERM, libc::SIGHUP]

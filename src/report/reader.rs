@@ -404,9 +404,9 @@ impl ClassifiedReader {
             Some(Value::Object(m)) => m.keys().cloned().collect(),
             _ => Vec::new(),
         };
-        // What --group-by and --text-column take: the kept columns by their own names (not
-        // as `columns.X`, which neither takes), and the fields that hold one value, not the
-        // `columns` and `scores` objects.
+        // What --group-by takes: the kept columns by their own names (not as `columns.X`), and
+        // failup's fields that hold one value, not the `columns` and `scores` objects.
+        // --text-column takes the kept columns alone: failup's fields hold no story.
         let one_value = |k: &str| obj.get(k).is_some_and(|v| !v.is_object() && !v.is_array());
         let available = || {
             let mut all: Vec<String> = found.iter().filter(|k| one_value(k)).cloned().collect();
@@ -415,7 +415,7 @@ impl ClassifiedReader {
         };
         self.text_column = match text_column {
             Some(c) if kept.iter().any(|k| k == c) => Some(c.to_string()),
-            Some(c) => return Err(self.missing_column("text", c, &available())),
+            Some(c) => return Err(self.missing_column("text", c, &kept)),
             None => DEFAULT_TEXT_COLUMNS
                 .iter()
                 .find(|c| kept.iter().any(|k| k == *c))

@@ -1264,8 +1264,11 @@ mod tests {
             ("late", 500)
         );
         assert_eq!(g.groups.len(), MAX_GROUPS);
-        // 1,010 groups of one beside it: the 999 first to appear keep a row, 11 are pooled.
-        assert_eq!(g.groups[1].value, "t0");
+        // 1,010 groups of one beside it: the 999 first to appear keep a row (ties go to the
+        // first, not to the value that sorts first), 11 are pooled.
+        let has_row = |v: &str| g.groups.iter().any(|r| r.value == v);
+        assert!(has_row("t0") && has_row("t998"));
+        assert!(!has_row("t999") && !has_row("t1000") && !has_row("t1009"));
         assert_eq!(g.overflow.unwrap().count, 11);
     }
 
