@@ -40,6 +40,11 @@ pub struct ShardRecord {
     /// (`StoryReader::input_digest`): the same input, wherever it was read from.
     pub input_rows: u64,
     pub input_sha256: String,
+    /// Where the input file was, canonical, so a merge refuses to write over it. Not
+    /// compared between parts: a shard run on another machine read its own copy. (None for
+    /// standard input, a path that is not UTF-8, and records written before it was kept.)
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub input_file: Option<String>,
     /// SHA-256 of the part's bytes as the run wrote them.
     pub sha256: String,
     /// The input and the settings that shape the rows' bytes (not those that only split the
@@ -263,6 +268,7 @@ pub fn merge_rows(parts: &[PathBuf], output: &Path) -> Result<Merged> {
         refuse_a_misnamed_output(output, first.is_empty())?;
     }
     let records = check_records(parts)?;
+    refuse_the_input(&records, output)?;
     let input_rows = records[0].input_rows;
     let mut sink = Sink::open("-o", output, None)?;
     let name = sink.name();
@@ -482,6 +488,23 @@ fn refuse_a_misnamed_output(output: &Path, jsonl: bool) -> Result<()> {
          one; name it {name}",
         output.display()
     )))
+}
+
+/// Writing the merge over the file the shards read would lose the stories themselves.
+fn refuse_the_input(records: &[ShardRecord], output: &Path) -> Result<()> {
+    let Some(output) = output.canonicalize().ok() else {
+        return Ok(());
+    };
+    let input = records
+        .iter()
+        .filter_map(|r| r.input_file.as_deref())
+        .find(|input| output.to_str() == Some(input));
+    match input {
+        Some(input) => Err(refused(format!(
+            "{input} is the input the shards read; write the merge to another file"
+        ))),
+        None => Ok(()),
+    }
 }
 
 fn different_columns(a: &Path, b: &Path) -> Error {

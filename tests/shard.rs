@@ -209,6 +209,14 @@ fn merge_refuses_missing_overlapping_mismatched_and_unsharded_parts() {
     );
     assert!(err.contains("shard records"), "{err}");
     assert_eq!(std::fs::read(dir.path().join(&record)).unwrap(), before);
+    // Nor over the input the shards read, which would lose the stories themselves.
+    let input = std::fs::read(dir.path().join("in.csv")).unwrap();
+    let mut args = vec!["merge", "--rows"];
+    args.extend(seven.iter().map(String::as_str));
+    args.extend(["-o", "./in.csv"]);
+    let err = refused(dir.path(), &args);
+    assert!(err.contains("in.csv is the input the shards read"), "{err}");
+    assert_eq!(std::fs::read(dir.path().join("in.csv")).unwrap(), input);
     assert!(
         !dir.path().join("m.csv").exists(),
         "a refused merge writes nothing"
@@ -613,6 +621,17 @@ fn summary_merge_refuses_missing_repeated_and_foreign_parts() {
         ],
     );
     assert!(err.contains("shard 1/3 is in both"), "{err}");
+    // Not over the input, nor any file but a summary; an earlier summary is replaced.
+    let input = std::fs::read(dir.path().join("in.csv")).unwrap();
+    let all = ["merge", "s0.json", "s1.json", "s2.json", "-o"];
+    let err = refused(dir.path(), &[&all[..], &["in.csv"]].concat());
+    assert!(
+        err.contains("in.csv exists and is not a failup summary"),
+        "{err}"
+    );
+    assert_eq!(std::fs::read(dir.path().join("in.csv")).unwrap(), input);
+    run(dir.path(), &[&all[..], &["again.json"]].concat(), &[]);
+    run(dir.path(), &[&all[..], &["again.json"]].concat(), &[]);
 
     // Another setting: a different run, named.
     let args = [

@@ -176,7 +176,7 @@ pub fn run(args: ClassifyArgs) -> Result<()> {
             }
         }
     }
-    super::commit_output(writer.finish()?, shard, &reader, &settings)?;
+    super::commit_output(writer.finish()?, shard, (&source, &reader), &settings)?;
     tally.warn_rest();
     // A UTF-16 file's bad bytes are broken sequences, which no --encoding mends.
     let utf8_input =

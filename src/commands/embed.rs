@@ -120,7 +120,7 @@ pub fn run(args: EmbedArgs) -> Result<()> {
         };
         eprintln!("note: {rows}, so {} holds no vectors", sink.name());
     }
-    super::commit_output(sink, shard, &reader, &settings)
+    super::commit_output(sink, shard, (&source, &reader), &settings)
 }
 
 /// embed's vectors are exact unless asked otherwise; FAILUP_PRECISION, set for classify's

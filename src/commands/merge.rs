@@ -34,6 +34,7 @@ pub fn run(args: MergeArgs) -> Result<()> {
             args.output.display()
         )));
     }
+    refuse_to_replace_other_than_a_summary(&args.output)?;
     let parts = args
         .parts
         .iter()
@@ -73,4 +74,28 @@ fn refuse_summaries_among_rows(parts: &[std::path::PathBuf]) -> Result<()> {
         }
     }
     Ok(())
+}
+
+/// A summary merge writes one line of JSON, so a file of anything else at `-o` (the input the
+/// shards read, their rows) would be lost to a slip of the name; an earlier summary may be
+/// replaced.
+fn refuse_to_replace_other_than_a_summary(output: &std::path::Path) -> Result<()> {
+    use std::io::Read;
+    let Ok(file) = std::fs::File::open(output) else {
+        return Ok(());
+    };
+    if !file.metadata().is_ok_and(|m| m.is_file() && m.len() > 0) {
+        return Ok(());
+    }
+    let opening = format!("{{\"kind\":\"{}\"", failup::report::partial::KIND);
+    let mut head = Vec::with_capacity(opening.len());
+    let read = file.take(opening.len() as u64).read_to_end(&mut head);
+    if read.is_ok() && head == opening.as_bytes() {
+        return Ok(());
+    }
+    Err(Error::Usage(format!(
+        "failup merge: {} exists and is not a failup summary; the merge would replace it. Name \
+         a new file for the merged summary (or remove that one first)",
+        output.display()
+    )))
 }

@@ -87,13 +87,14 @@ fn warn_if_unrecorded(output: &std::path::Path, shard: Option<failup::shard::Sha
 /// The record keeps what the parts of one run share, so merge can refuse parts of different
 /// runs: the run's resume `settings`, less the shard, and less the input's path and time (the
 /// record has its content's digest instead, so a copied input or one read through a pipe
-/// still merges).
+/// still merges). The input's path is kept apart, only so the merge does not write over it.
 fn commit_output(
     mut sink: failup::sink::Sink,
     shard: Option<failup::shard::Shard>,
-    reader: &failup::input::StoryReader,
+    (source, reader): (&failup::input::Source, &failup::input::StoryReader),
     settings: &failup::sink::Settings,
 ) -> Result<()> {
+    use failup::input::Source;
     use failup::merge::ShardRecord;
     use std::io::Write;
     if let (Some(shard), Some(partial), Some(dest)) = (shard, sink.partial_path(), sink.dest_path())
@@ -107,6 +108,13 @@ fn commit_output(
             shard_count: shard.count,
             input_rows: reader.rows_read(),
             input_sha256: reader.input_digest(),
+            input_file: match source {
+                Source::File(path) => path
+                    .canonicalize()
+                    .ok()
+                    .and_then(|p| p.to_str().map(Into::into)),
+                Source::Stdin => None,
+            },
             sha256: failup::profile::file_sha256(&partial)?,
             settings: settings
                 .iter()
