@@ -1280,23 +1280,7 @@ fn interrupt_at(
     env: &[(&str, &str)],
 ) -> Output {
     let model = repo_path("models/all-MiniLM-L6-v2");
-    let mut command = failup_command();
-    // A test run started under `nohup` passes on an ignored SIGHUP, which failup keeps
-    // ignored; the stops tested here are those of a run that was free to catch them.
-    #[cfg(unix)]
-    {
-        use std::os::unix::process::CommandExt;
-        // SAFETY: between fork and exec the closure calls only signal(2), which is
-        // async-signal-safe, and touches no memory of the parent.
-        unsafe {
-            command.pre_exec(|| {
-                libc::signal(libc::SIGHUP, libc::SIG_DFL);
-                libc::signal(libc::SIGTERM, libc::SIG_DFL);
-                Ok(())
-            });
-        }
-    }
-    let child = command
+    let child = failup_command()
         .args(args)
         .args(["-q", "--chunk-size", "8"])
         .args(["--batch-size", "4", "--model", model.to_str().unwrap()])
@@ -1866,56 +1850,72 @@ fn sigterm_and_sighup_stop_as_ctrl_c_does_and_resume_identically() {
     resume_gives_identical_output("HUP", Some(130), PACE);
 }
 
-/// Under `nohup`, SIGHUP stays ignored (a logout must not stop the run), while SIGINT and
-/// SIGTERM are caught to stop it cleanly. Read from the kernel's signal masks of the running
-/// process, which is waiting at a checkpoint.
+/// A stop signal that failup's parent set to be ignored stays ignored: SIGHUP under `nohup` (a
+/// logout must not stop the run), SIGINT for a job a script started in the background (the
+/// terminal's Ctrl-C is the script's). The others are caught to stop the run cleanly. Read from
+/// the kernel's signal masks of the running process, which is waiting at a checkpoint.
 #[cfg(target_os = "linux")]
 #[test]
-fn nohup_keeps_sighup_ignored() {
-    let dir = tempfile::tempdir().unwrap();
-    write_input(dir.path(), "in.csv", many_stories(64).as_bytes());
+fn stop_signals_ignored_by_the_parent_stay_ignored() {
+    use std::os::unix::process::CommandExt;
+    let (hup, int, term) = (libc::SIGHUP, libc::SIGINT, libc::SIGTERM);
     let mut nohup = Command::new("nohup");
+    default_stop_signals(&mut nohup);
     for (k, _) in std::env::vars().filter(|(k, _)| k.starts_with("FAILUP_")) {
         nohup.env_remove(k);
     }
-    let child = nohup
-        .arg(env!("CARGO_BIN_EXE_failup"))
-        .args([
-            "classify",
-            "in.csv",
-            "-o",
-            "out.csv",
-            "-q",
-            "--chunk-size",
-            "8",
-        ])
-        .env("FAILUP_TEST_PAUSE_AFTER_ROWS", "16")
-        .env(HASHED.0, HASHED.1)
-        .current_dir(dir.path())
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    wait_until_checkpointed(dir.path(), 16);
-    let status = std::fs::read_to_string(format!("/proc/{}/status", child.id())).unwrap();
-    let mask = |name: &str| {
-        let line = status.lines().find(|l| l.starts_with(name)).unwrap();
-        u64::from_str_radix(line[name.len()..].trim(), 16).unwrap()
-    };
-    let bit = |signal: u32| 1u64 << (signal - 1);
-    let (ignored, caught) = (mask("SigIgn:"), mask("SigCgt:"));
-    let (hup, int, term) = (1, 2, 15);
-    assert!(ignored & bit(hup) != 0, "SIGHUP ignored: {status}");
-    assert!(
-        caught & bit(int) != 0 && caught & bit(term) != 0,
-        "{status}"
-    );
-    Command::new("kill")
-        .args(["-INT", &child.id().to_string()])
-        .status()
-        .unwrap();
-    let out = child.wait_with_output().unwrap();
-    assert_eq!(out.status.code(), Some(130), "{}", stderr(&out));
+    nohup.arg(env!("CARGO_BIN_EXE_failup"));
+    let mut background = failup_command();
+    // SAFETY: between fork and exec the closure calls only signal(2), which is
+    // async-signal-safe, and touches no memory of the parent.
+    unsafe {
+        background.pre_exec(|| {
+            libc::signal(libc::SIGINT, libc::SIG_IGN);
+            Ok(())
+        });
+    }
+    for (command, ignored, stop) in [(nohup, hup, "-INT"), (background, int, "-TERM")] {
+        let dir = tempfile::tempdir().unwrap();
+        write_input(dir.path(), "in.csv", many_stories(64).as_bytes());
+        let child = { command }
+            .args([
+                "classify",
+                "in.csv",
+                "-o",
+                "out.csv",
+                "-q",
+                "--chunk-size",
+                "8",
+            ])
+            .env("FAILUP_TEST_PAUSE_AFTER_ROWS", "16")
+            .env(HASHED.0, HASHED.1)
+            .current_dir(dir.path())
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        wait_until_checkpointed(dir.path(), 16);
+        let status = std::fs::read_to_string(format!("/proc/{}/status", child.id())).unwrap();
+        let mask = |name: &str| {
+            let line = status.lines().find(|l| l.starts_with(name)).unwrap();
+            u64::from_str_radix(line[name.len()..].trim(), 16).unwrap()
+        };
+        let bit = |signal: i32| 1u64 << (signal - 1);
+        let (ignoring, caught) = (mask("SigIgn:"), mask("SigCgt:"));
+        assert!(
+            ignoring & bit(ignored) != 0,
+            "signal {ignored} ignored: {status}"
+        );
+        for other in [hup, int, term].into_iter().filter(|&s| s != ignored) {
+            assert!(caught & bit(other) != 0, "signal {other} caught: {status}");
+        }
+        Command::new("kill")
+            .args([stop, &child.id().to_string()])
+            .status()
+            .unwrap();
+        let out = child.wait_with_output().unwrap();
+        assert_eq!(out.status.code(), Some(130), "{}", stderr(&out));
+    }
 }
 
 #[test]

@@ -70,10 +70,11 @@ pub fn test_cache_dir() -> PathBuf {
     Path::new(env!("CARGO_TARGET_TMPDIR")).join("failup-cache")
 }
 
-/// The failup binary with the caller's FAILUP_* and scheduler variables removed and the test
-/// run's cache folder set.
+/// The failup binary with the caller's FAILUP_* and scheduler variables removed, the test
+/// run's cache folder set, and the stop signals back to their defaults.
 pub fn failup_command() -> Command {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_failup"));
+    default_stop_signals(&mut cmd);
     for (k, _) in std::env::vars() {
         // A scheduler's task index would change what `--shard auto` reads.
         if k.starts_with("FAILUP_") || k.starts_with("SLURM_") || k == "JOB_COMPLETION_INDEX" {
@@ -82,6 +83,26 @@ pub fn failup_command() -> Command {
     }
     cmd.env("FAILUP_CACHE_DIR", test_cache_dir());
     cmd
+}
+
+/// A test run started in the background of a script, or under `nohup`, passes on an ignored
+/// SIGINT or SIGHUP, which failup keeps ignored; the stops tested are those of a run that was
+/// free to catch them.
+pub fn default_stop_signals(cmd: &mut Command) {
+    #[cfg(unix)]
+    {
+        use std::os::unix::process::CommandExt;
+        // SAFETY: between fork and exec the closure calls only signal(2), which is
+        // async-signal-safe, and touches no memory of the parent.
+        unsafe {
+            cmd.pre_exec(|| {
+                for signal in [libc::SIGINT, libc::SIGHUP, libc::SIGTERM] {
+                    libc::signal(signal, libc::SIG_DFL);
+                }
+                Ok(())
+            });
+        }
+    }
 }
 
 /// Runs failup from the repository root.
