@@ -459,6 +459,76 @@ fn the_text_group_table_stays_aligned_for_large_counts() {
     );
 }
 
+/// A group whose value reads like one of the report's own labels, `(blank)` for an empty value
+/// or `(further groups)` for the pooled row, is put in quotes in the text, Markdown and HTML
+/// reports, so the two never look alike; JSON keeps the values as they are.
+#[test]
+fn group_values_that_read_like_the_reports_labels_are_quoted() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut csv = String::from(
+        "id,category,confidence,runner_up,margin,score_passed_over,score_pivot_regret,\
+         score_lost_pitch,score_other,tokens,truncated,status,advice,team\n",
+    );
+    let row = |i: usize, team: &str| {
+        format!("r{i},other,0.9,pivot_regret,0.1,0.5,0.3,0.4,0.3,9,false,ok,x,{team}\n")
+    };
+    // The three odd values twice each, so they are among the groups shown, then enough
+    // groups of one that the last three are pooled.
+    for (i, team) in ["", "(blank)", r#""""(further groups)""""#]
+        .iter()
+        .enumerate()
+    {
+        csv += &row(2 * i, team);
+        csv += &row(2 * i + 1, team);
+    }
+    for g in 0..1000 {
+        csv += &row(6 + g, &format!("g{g}"));
+    }
+    std::fs::write(dir.path().join("c.csv"), csv).unwrap();
+    let render = |format: &str| {
+        let args = ["report", "c.csv", "--group-by", "team", "--format", format];
+        let out = failup_in(dir.path(), &args, None);
+        assert!(out.status.success(), "{}", stderr(&out));
+        stdout(&out)
+    };
+    let text = render("text");
+    let starts = |prefix: &str| {
+        text.lines()
+            .filter(|l| l.trim_start().starts_with(prefix))
+            .count()
+    };
+    for label in [
+        "(blank) ",
+        "\"(blank)\" ",
+        "\"\"(further groups)\"\" ",
+        "(further groups) ",
+    ] {
+        assert_eq!(starts(label), 1, "{label}: {text}");
+    }
+    let markdown = render("markdown");
+    for label in [
+        "| (blank) ",
+        "| \"(blank)\" ",
+        "| \"\"(further groups)\"\" ",
+        "| (further groups) ",
+    ] {
+        assert_eq!(markdown.matches(label).count(), 1, "{label}: {markdown}");
+    }
+    let html = render("html");
+    for label in [">(blank)<", ">&quot;(blank)&quot;<", ">(further groups)<"] {
+        assert!(html.contains(label), "{label}");
+    }
+    assert!(html.contains("&quot;&quot;(further groups)&quot;&quot;"));
+    let json: Value = serde_json::from_str(&render("json")).unwrap();
+    let values: Vec<&str> = json["groups"]["groups"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|g| g["value"].as_str().unwrap())
+        .collect();
+    assert_eq!(&values[..3], ["", "\"(further groups)\"", "(blank)"]);
+}
+
 #[test]
 fn without_a_group_by_there_is_no_group_table() {
     let j = report_json(CSV, &[]);

@@ -290,7 +290,10 @@ fn histogram(summary: &Summary, s: &ScenarioSummary) -> Histogram {
 
 fn group_view(r: &GroupRow, overflow: bool) -> GroupView {
     GroupView {
-        label: group_label(&r.value).to_string(),
+        label: match overflow {
+            true => crate::report::POOLED.to_string(),
+            false => group_label(&r.value).into_owned(),
+        },
         count: r.count,
         small: r.small,
         overflow,

@@ -235,10 +235,16 @@ pub fn render(summary: &Summary) -> String {
         o += &"---:|".repeat(summary.scenarios.len());
         o.push('\n');
         let shown = g.groups.len().min(MAX_GROUPS_SHOWN);
-        for r in g.groups.iter().take(shown).chain(g.overflow.iter()) {
+        let labelled = g
+            .groups
+            .iter()
+            .take(shown)
+            .map(|r| (group_label(&r.value), r));
+        let pooled = g.overflow.iter().map(|r| (crate::report::POOLED.into(), r));
+        for (label, r) in labelled.chain(pooled) {
             o += &format!(
                 "| {}{} | {} |",
-                escape(group_label(&r.value)),
+                escape(&label),
                 if r.small { " ⚠" } else { "" },
                 r.count
             );

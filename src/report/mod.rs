@@ -241,12 +241,22 @@ pub(crate) fn num(x: Option<f64>, decimals: usize) -> String {
     x.map_or_else(|| "–".to_string(), |v| format!("{v:.decimals$}"))
 }
 
-/// The label of a group value (an empty value reads "(blank)").
-pub(crate) fn group_label(value: &str) -> &str {
+/// How the text, Markdown and HTML reports label an empty group value, and the row that pools
+/// the groups past the largest.
+pub(crate) const BLANK: &str = "(blank)";
+pub(crate) const POOLED: &str = "(further groups)";
+
+/// The label of a group value: an empty value reads [`BLANK`], and a value that reads like one
+/// of the report's own labels (`(blank)`, or `"(blank)"` in quotes) is put in quotes, so that
+/// the two never look alike.
+pub(crate) fn group_label(value: &str) -> std::borrow::Cow<'_, str> {
+    let core = value.trim_matches('"');
     if value.is_empty() {
-        "(blank)"
+        BLANK.into()
+    } else if core == BLANK || core == POOLED {
+        format!("\"{value}\"").into()
     } else {
-        value
+        value.into()
     }
 }
 
@@ -258,7 +268,7 @@ pub(crate) fn more_groups(hidden: usize, overflow: &Option<stats::GroupRow>) -> 
         None => format!("{hidden} more groups (all are in the JSON report, --format json)"),
         Some(_) => format!(
             "{hidden} more groups (the JSON report, --format json, has the {} largest; the \
-             smaller ones past those are pooled as (further groups))",
+             smaller ones past those are pooled as {POOLED})",
             stats::MAX_GROUPS
         ),
     }

@@ -1021,7 +1021,7 @@ impl SummaryBuilder {
                 for (_, g) in &rest {
                     counts.iter_mut().zip(&g.counts).for_each(|(t, n)| *t += n);
                 }
-                group_row("(further groups)".into(), counts)
+                group_row(crate::report::POOLED.into(), counts)
             });
             let mut groups: Vec<GroupRow> = by_size
                 .into_iter()

@@ -346,8 +346,9 @@ pub fn render(summary: &Summary, color: bool) -> String {
         let labels: Vec<String> = g
             .groups
             .iter()
-            .chain(g.overflow.iter())
-            .map(|r| shorten(&clean(group_label(&r.value)), LABEL_CELLS))
+            .map(|r| group_label(&r.value))
+            .chain(g.overflow.iter().map(|_| crate::report::POOLED.into()))
+            .map(|label| shorten(&clean(&label), LABEL_CELLS))
             .collect();
         let gw = labels
             .iter()
