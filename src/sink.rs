@@ -327,6 +327,29 @@ fn file_behind(_: &Path) -> Option<(u64, u64)> {
     None
 }
 
+/// Refuses an output that is one of the other files the command reads (`read`, given by
+/// `read_flag`): examples, a profile or a taxonomy written over with rows or a report are lost.
+pub fn check_not_read(flag: &str, path: &Path, read_flag: &str, read: &Path) -> Result<()> {
+    let same_file = file_behind(read).is_some_and(|f| Some(f) == file_behind(path));
+    let named_alike = matches!(
+        (read.canonicalize(), path.canonicalize()),
+        (Ok(a), Ok(b)) if a == b
+    );
+    // `-` is standard output, whatever a file called `-` beside it is.
+    if !same_file && (path == Path::new("-") || !named_alike) {
+        return Ok(());
+    }
+    let output = match path == Path::new("-") {
+        true => "standard output".to_string(),
+        false => path.display().to_string(),
+    };
+    Err(Error::Usage(format!(
+        "{output} ({flag}) is the file {read_flag} reads; give {flag} another file, so {} is \
+         not written over",
+        read.display()
+    )))
+}
+
 fn check_same_files(outputs: &[(&str, &Path)]) -> Result<()> {
     let stderr = file_behind(Path::new("/dev/stderr"));
     for (i, (flag, path)) in outputs.iter().enumerate() {

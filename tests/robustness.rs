@@ -855,6 +855,110 @@ fn train_and_calibrate_never_write_a_profile_over_their_labelled_input() {
     );
 }
 
+/// The files a command reads beside its input (examples, a profile, a taxonomy) are never
+/// written over by its rows, report or profile; a profile recalibrated in place is allowed.
+#[test]
+fn no_output_is_written_over_the_examples_profile_or_taxonomy_it_reads() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let labelled =
+        "text,label\nThey gave the lead to the new hire.,passed_over\nI was laid off.,other\n";
+    write_input(d, "l.csv", labelled.as_bytes());
+    write_input(d, "ex.csv", labelled.as_bytes());
+    write_input(d, "in.csv", many_stories(3).as_bytes());
+    let taxonomy = std::fs::read(repo_path("data/taxonomy.toml")).unwrap();
+    write_input(d, "t.toml", &taxonomy);
+    let out = failup_env(
+        d,
+        &["train", "l.csv", "-o", "p.json", "-q"],
+        None,
+        &[HASHED],
+    );
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let profile = std::fs::read(d.join("p.json")).unwrap();
+    let cases: [(&[&str], &str); 7] = [
+        (
+            &["classify", "in.csv", "--examples", "ex.csv", "-o", "ex.csv"],
+            "-o",
+        ),
+        (
+            &[
+                "classify",
+                "in.csv",
+                "--profile",
+                "p.json",
+                "--report",
+                "./p.json",
+            ],
+            "--report",
+        ),
+        (
+            &[
+                "classify",
+                "in.csv",
+                "--taxonomy",
+                "t.toml",
+                "--summary-out",
+                "t.toml",
+            ],
+            "--summary-out",
+        ),
+        (
+            &["train", "l.csv", "--taxonomy", "t.toml", "-o", "t.toml"],
+            "-o",
+        ),
+        (
+            &["calibrate", "l.csv", "--taxonomy", "t.toml", "-o", "t.toml"],
+            "-o",
+        ),
+        (
+            &["embed", "in.csv", "--taxonomy", "t.toml", "-o", "t.toml"],
+            "-o",
+        ),
+        (
+            &["report", "in.csv", "--taxonomy", "t.toml", "-o", "t.toml"],
+            "-o",
+        ),
+    ];
+    for (args, flag) in cases {
+        let out = failup_env(d, args, None, &[HASHED]);
+        assert_eq!(out.status.code(), Some(2), "{args:?}: {}", stderr(&out));
+        let says = format!("({flag}) is the file --");
+        assert!(stderr(&out).contains(&says), "{args:?}: {}", stderr(&out));
+    }
+    // Standard output appended to the profile it reads.
+    let append = std::fs::OpenOptions::new()
+        .append(true)
+        .open(d.join("p.json"))
+        .unwrap();
+    let out = failup_command()
+        .args(["classify", "in.csv", "--profile", "p.json"])
+        .env(HASHED.0, HASHED.1)
+        .current_dir(d)
+        .stdout(append)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    assert!(stderr(&out).contains("standard output (-o) is the file --profile reads"));
+    assert_eq!(
+        std::fs::read(d.join("ex.csv")).unwrap(),
+        labelled.as_bytes()
+    );
+    assert_eq!(std::fs::read(d.join("t.toml")).unwrap(), taxonomy);
+    assert_eq!(std::fs::read(d.join("p.json")).unwrap(), profile);
+    let calibration = repo_path("data/calibration.csv");
+    let calibration = calibration.to_str().unwrap();
+    for profile in [&[][..], &["--profile", "c.json"]] {
+        let args = [
+            &["calibrate", calibration, "-o", "c.json", "-q"][..],
+            profile,
+        ]
+        .concat();
+        let out = failup_env(d, &args, None, &[HASHED]);
+        assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    }
+}
+
 #[test]
 fn ids_in_warnings_cannot_drive_the_terminal_or_fake_a_log_line() {
     let dir = tempfile::tempdir().unwrap();

@@ -58,6 +58,10 @@ pub fn run(args: CalibrateArgs) -> Result<()> {
         let input = failup::input::Source::from_arg(input);
         failup::sink::check_output("-o", &args.output, Some(&input))?;
     }
+    // `--profile P -o P` recalibrates a profile in place (it is read whole before the new
+    // one is renamed over it), so only the taxonomy is guarded.
+    let reads = [("--taxonomy", args.model.taxonomy.as_ref())];
+    super::check_not_read(&[("-o", &args.output)], &reads)?;
     refuse_a_file_twice(&args.inputs)?;
     super::refuse_a_table_name(&args.output)?;
     let (loaded, head) = super::read_few_shot(&args.fewshot, true)?;

@@ -44,6 +44,12 @@ pub fn run(args: ClassifyArgs) -> Result<()> {
     .collect();
     // Before the input is read: `> in.csv` has emptied it, and that is the mistake to tell.
     super::check_outputs(&outputs, &source, shard.is_some())?;
+    let reads = [
+        ("--examples", args.fewshot.examples.as_ref()),
+        ("--profile", args.fewshot.profile.as_ref()),
+        ("--taxonomy", args.model.taxonomy.as_ref()),
+    ];
+    super::check_not_read(&outputs, &reads)?;
     // The input's header before the slower model load, so a wrong column fails fast.
     let mut reader = StoryReader::open(&source, &args.columns(), args.columns.dialect())?;
     if let Some(shard) = shard {

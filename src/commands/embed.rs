@@ -29,6 +29,8 @@ pub fn run(args: EmbedArgs) -> Result<()> {
     let shard = super::shard(args.shard.as_deref())?;
     // Before the input is read: `> in.csv` has emptied it, and that is the mistake to tell.
     super::check_outputs(&[("-o", &args.output)], &source, shard.is_some())?;
+    let reads = [("--taxonomy", args.model.taxonomy.as_ref())];
+    super::check_not_read(&[("-o", &args.output)], &reads)?;
     let mut reader = StoryReader::open(&source, &columns, args.columns.dialect())?;
     if let Some(shard) = shard {
         reader.set_shard(shard);

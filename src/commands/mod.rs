@@ -69,6 +69,22 @@ fn check_outputs(
     failup::sink::check_distinct(&all)
 }
 
+/// Refuses an output that is one of the files the command reads beside its input (examples,
+/// a profile, a taxonomy), before any work.
+fn check_not_read(
+    outputs: &[(&str, &std::path::Path)],
+    reads: &[(&str, Option<&std::path::PathBuf>)],
+) -> Result<()> {
+    for (flag, output) in outputs {
+        for (read_flag, read) in reads {
+            if let Some(read) = read {
+                failup::sink::check_not_read(flag, output, read_flag, read)?;
+            }
+        }
+    }
+    Ok(())
+}
+
 /// Says at the start, not hours later, that a shard written to standard output (or a device
 /// or pipe) cannot be merged: its record needs a file beside it.
 fn warn_if_unrecorded(output: &std::path::Path, shard: Option<failup::shard::Shard>) {

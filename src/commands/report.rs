@@ -9,6 +9,8 @@ use failup::report::{self, Format, SummaryBuilder, SummaryOptions};
 
 pub fn run(args: ReportArgs) -> Result<()> {
     let source = Source::from_arg(&args.input);
+    let reads = [("--taxonomy", args.taxonomy.as_ref())];
+    super::check_not_read(&[("-o", &args.output)], &reads)?;
     let (taxonomy, taxonomy_info) = report::load_taxonomy(args.taxonomy.as_deref())?;
     let format = args
         .format

@@ -10,6 +10,8 @@ pub fn run(args: TrainArgs) -> Result<()> {
     super::refuse_a_stream(&args.input, &format!("train {}", super::READ_TWICE))?;
     let input = failup::input::Source::from_arg(&args.input);
     failup::sink::check_output("-o", &args.output, Some(&input))?;
+    let reads = [("--taxonomy", args.model.taxonomy.as_ref())];
+    super::check_not_read(&[("-o", &args.output)], &reads)?;
     super::refuse_a_table_name(&args.output)?;
     let engine = Engine::load(&super::engine_options(&args.model, true))?;
     let c = &args.columns;
