@@ -529,6 +529,25 @@ fn group_values_that_read_like_the_reports_labels_are_quoted() {
     assert_eq!(&values[..3], ["", "\"(further groups)\"", "(blank)"]);
 }
 
+/// Two outputs joined with `cat` are told as that, at the line of the second header (it was
+/// "'category' is not a scenario", with advice to pass another taxonomy).
+#[test]
+fn two_outputs_joined_into_one_file_are_named_as_that() {
+    let dir = tempfile::tempdir().unwrap();
+    let one = std::fs::read_to_string(fixture(CSV)).unwrap();
+    let second_header = one.lines().count() + 1;
+    std::fs::write(dir.path().join("two.csv"), format!("{one}{one}")).unwrap();
+    let out = failup_in(dir.path(), &["report", "two.csv"], None);
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    let says = format!("two.csv:{second_header}: this line repeats the header row");
+    assert!(stderr(&out).contains(&says), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("failup merge --rows"),
+        "{}",
+        stderr(&out)
+    );
+}
+
 #[test]
 fn without_a_group_by_there_is_no_group_table() {
     let j = report_json(CSV, &[]);
