@@ -350,10 +350,43 @@ pub(crate) fn text_stream(
         // as Latin-1 it would become part of the first column's name (`ï»¿id`), so the ids
         // would silently become row numbers.
         InputEncoding::Latin1 | InputEncoding::Windows1252 => {
+            let mut head = Vec::with_capacity(UTF8_SNIFF_BYTES as usize);
+            (&mut raw)
+                .take(UTF8_SNIFF_BYTES)
+                .read_to_end(&mut head)
+                .map_err(|e| Error::io(name, e))?;
+            // A UTF-8 byte-order mark wins over the flag (below), so nothing is misread.
+            if !head.starts_with(b"\xEF\xBB\xBF") && reads_as_utf8(&head) {
+                let flag = match encoding {
+                    InputEncoding::Latin1 => "latin1",
+                    _ => "windows-1252",
+                };
+                eprintln!(
+                    "warning: {name} reads as UTF-8 (its accented or other non-ASCII text is \
+                     valid UTF-8), but --encoding {flag} reads each of those bytes as a \
+                     character of its own, so café becomes cafÃ©; if the file is UTF-8, drop \
+                     --encoding"
+                );
+            }
+            let raw = io::Cursor::new(head).chain(raw);
             Box::new(Utf8Stream::new(raw, encoding_rs::WINDOWS_1252))
         }
     };
     Ok((stream, utf16))
+}
+
+/// How much of a file given a legacy `--encoding` is looked at for UTF-8 first.
+const UTF8_SNIFF_BYTES: u64 = 1 << 16;
+
+/// Whether `head` holds non-ASCII text that is valid UTF-8 (a sequence cut at its end aside):
+/// windows-1252 text almost never is, as its accented letters stand alone between ASCII ones.
+fn reads_as_utf8(head: &[u8]) -> bool {
+    let valid = match std::str::from_utf8(head) {
+        Ok(_) => head.len(),
+        Err(e) if e.error_len().is_none() => e.valid_up_to(),
+        Err(_) => return false,
+    };
+    !head[..valid].is_ascii()
 }
 
 /// Where the CSV starts: its delimiter, the line its header is on, and the stream from the
@@ -2300,6 +2333,19 @@ mod tests {
             printable(&"é".repeat(PRINTABLE_CHARS)),
             "é".repeat(PRINTABLE_CHARS)
         );
+    }
+
+    #[test]
+    fn utf8_is_told_from_windows_1252_by_its_non_ascii_bytes() {
+        assert!(reads_as_utf8("id,text\n1,café\n".as_bytes()));
+        // Cut inside the last character, as a 64 KiB head may be.
+        assert!(reads_as_utf8(b"1,caf\xC3\xA9 na\xC3"));
+        assert!(!reads_as_utf8(b"id,text\n1,caf\xE9\n"), "windows-1252");
+        assert!(
+            !reads_as_utf8(b"id,text\n1,plain\n"),
+            "ASCII reads alike either way"
+        );
+        assert!(!reads_as_utf8(b"1,plain \xC3"), "only a cut lead byte");
     }
 
     #[test]

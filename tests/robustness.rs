@@ -147,6 +147,19 @@ fn latin1_and_windows_1252_are_decoded_on_request() {
             "Café manager, laid off € no severance"
         );
         assert!(run.flagged().is_empty());
+        assert!(!stderr(&run.out).contains("reads as UTF-8"));
+    }
+    // A UTF-8 file given a legacy encoding by mistake is read as asked, with a warning.
+    let utf8 = write_input(
+        dir.path(),
+        "utf8.csv",
+        "id,text\n1,Café closed\n".as_bytes(),
+    );
+    for enc in ["latin1", "windows-1252"] {
+        let run = classify(dir.path(), &utf8, &["-q", "--encoding", enc]);
+        assert_eq!(run.value("1", "text"), "CafÃ© closed");
+        let says = format!("utf8.csv reads as UTF-8 (its accented or other non-ASCII text is valid UTF-8), but --encoding {enc}");
+        assert!(stderr(&run.out).contains(&says), "{}", stderr(&run.out));
     }
 }
 
