@@ -84,14 +84,15 @@ fn a_story_with_no_word_the_model_knows_is_left_unclassified_and_told() {
     // The tokenizer reads emoji as [UNK]: the model would see nothing of the story, and its
     // verdict would be a confident guess.
     let dir = tempfile::tempdir().unwrap();
-    let csv = "id,text\ne1,\"\u{1F600}\u{1F600}\u{1F600}\"\ne2,\u{1F525}\ne3,\"They gave my project to a new hire \u{1F600}\"\n";
+    // So are the model's own markers spelt out, which it reads as those markers.
+    let csv = "id,text\ne1,\"\u{1F600}\u{1F600}\u{1F600}\"\ne2,\u{1F525}\ne3,\"They gave my project to a new hire \u{1F600}\"\ne4,[MASK]\ne5,[PAD] [CLS] [SEP]\n";
     let (header, rows, err) = classify_csv(dir.path(), csv);
     let col = |name: &str| header.iter().position(|h| h == name).unwrap();
     let status: Vec<&str> = rows.iter().map(|r| r[col("status")].as_str()).collect();
-    assert_eq!(status, ["empty", "empty", "ok"]);
+    assert_eq!(status, ["empty", "empty", "ok", "empty", "empty"]);
     assert_eq!(rows[0][col("category")], "");
     assert_eq!(rows[2][col("category")], "passed_over");
-    assert_eq!(err.matches("no word the model knows").count(), 2, "{err}");
+    assert_eq!(err.matches("no word the model knows").count(), 4, "{err}");
 
     let advise = failup_in(dir.path(), &["advise", "\u{1F600}"], None);
     assert_eq!(advise.status.code(), Some(2));

@@ -39,8 +39,9 @@ pub struct TextTokenizer {
     config: TokenizerConfig,
     /// The special token that closes every sequence (`[SEP]`, `</s>`), kept when truncating.
     closing_id: u32,
-    /// The ids that carry no word of the text: the special tokens around it and the unknown
-    /// token (`[UNK]`, `<unk>`) that stands for characters outside the vocabulary.
+    /// The ids that carry no word of the text: the special tokens around it, the unknown
+    /// token (`[UNK]`, `<unk>`) that stands for characters outside the vocabulary, and any
+    /// other special token a text may spell out (`[MASK]`, `[PAD]`).
     wordless: Vec<u32>,
 }
 
@@ -80,6 +81,15 @@ impl TextTokenizer {
                 .iter()
                 .filter_map(|t| inner.token_to_id(t)),
         );
+        let specials = inner.get_added_tokens_decoder();
+        wordless.extend(
+            specials
+                .iter()
+                .filter(|(_, t)| t.special)
+                .map(|(id, _)| *id),
+        );
+        wordless.sort_unstable();
+        wordless.dedup();
         Ok(TextTokenizer {
             inner,
             config,
@@ -92,7 +102,7 @@ impl TextTokenizer {
     /// for a text of emoji or of characters outside the vocabulary. The model would read
     /// nothing of it, so it is left unclassified like an empty text.
     pub fn reads_nothing(&self, ids: &[u32]) -> bool {
-        ids.iter().all(|id| self.wordless.contains(id))
+        ids.iter().all(|id| self.wordless.binary_search(id).is_ok())
     }
 
     pub fn max_seq_length(&self) -> usize {
@@ -155,6 +165,7 @@ mod tests {
             ("</s>".into(), 1),
             ("<s>".into(), 0),
         )));
+        tokenizer.add_special_tokens(&[tokenizers::AddedToken::from("<mask>", true)]);
         let path = dir.join("tokenizer.json");
         tokenizer.save(&path, false).unwrap();
         path
@@ -176,5 +187,20 @@ mod tests {
         assert_eq!(t.ids, [0, 3, 4, 1]);
         assert_eq!(t.full_len, 7);
         assert_eq!(tokenizer.tokenize("a").unwrap().ids, [0, 3, 1]);
+    }
+
+    #[test]
+    fn a_text_of_the_models_own_markers_reads_nothing() {
+        let dir = tempfile::tempdir().unwrap();
+        let config = TokenizerConfig {
+            max_seq_length: 16,
+            do_lower_case: false,
+        };
+        let tokenizer = TextTokenizer::load(&roberta_style(dir.path()), config).unwrap();
+        let reads_nothing =
+            |text: &str| tokenizer.reads_nothing(&tokenizer.encode_full(text).unwrap());
+        assert!(reads_nothing("<mask>"));
+        assert!(reads_nothing("<mask> <s> </s> zzz"), "zzz is <unk>");
+        assert!(!reads_nothing("a <mask>"));
     }
 }
