@@ -1938,12 +1938,19 @@ fn resume_gives_identical_output(signal: &str, expected_code: Option<i32>, pace:
     }
 
     let resumed = resume_paced(dir.path(), pace, &[], &[]);
-    assert_eq!(resumed.status.code(), Some(0), "{}", stderr(&resumed));
-    assert!(
-        stderr(&resumed).contains("resuming after row"),
-        "{}",
-        stderr(&resumed)
-    );
+    let err = stderr(&resumed);
+    assert_eq!(resumed.status.code(), Some(0), "{err}");
+    let kept: u64 = err
+        .split("resuming after row ")
+        .nth(1)
+        .and_then(|rest| rest.lines().next())
+        .and_then(|n| n.parse().ok())
+        .unwrap_or_else(|| panic!("{err}"));
+    // The closing summary counts this run's rows, and says so.
+    let says = format!("{} rows in", 64 - kept);
+    assert!(err.contains(&says), "{err}");
+    let says = format!("(this run's rows alone: the {kept} an interrupted run wrote come first in the output, 64 rows in all;");
+    assert!(err.contains(&says), "{err}");
     let finished = std::fs::read(dir.path().join("out.csv")).unwrap();
     assert_eq!(
         finished, whole.stdout,

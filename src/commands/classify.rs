@@ -104,6 +104,7 @@ pub fn run(args: ClassifyArgs) -> Result<()> {
             engine.taxonomy(),
             &mut tally,
         )?;
+        tally.kept = done;
         if !args.quiet {
             eprintln!("resuming after row {done}");
         }
@@ -476,6 +477,8 @@ fn summary_settings(resume: &Settings, reader: &StoryReader) -> Settings {
 
 /// Counts for the closing summary, and warnings about rows that needed care.
 struct Tally {
+    /// Rows an interrupted run wrote, which this resumed run kept: not counted below.
+    kept: u64,
     rows: u64,
     per_category: Vec<u64>,
     empty: u64,
@@ -498,6 +501,7 @@ struct Tally {
 impl Tally {
     fn new(categories: usize) -> Tally {
         Tally {
+            kept: 0,
             rows: 0,
             per_category: vec![0; categories],
             empty: 0,
@@ -621,10 +625,14 @@ impl Tally {
         self.blank_lines.tell_rest();
         if self.duplicate_ids > 0 {
             eprintln!(
-                "warning: {} an id seen earlier; all rows were kept, none merged",
+                "warning: {} an id seen earlier{}; all rows were kept, none merged",
                 match self.duplicate_ids {
                     1 => "1 row repeats".to_string(),
                     n => format!("{n} rows repeat"),
+                },
+                match self.kept {
+                    0 => "",
+                    _ => " (of the rows since the resume)",
                 }
             );
         }
@@ -664,6 +672,14 @@ impl Tally {
             s += &format!(" ({blank} blank line{plural} passed over)");
         }
         s.push('\n');
+        if self.kept > 0 {
+            s += &format!(
+                "  (this run's rows alone: the {} an interrupted run wrote come first in the \
+                 output, {} rows in all; failup report on it counts them all)\n",
+                self.kept,
+                self.kept + self.rows
+            );
+        }
         for (scenario, &n) in taxonomy.scenarios.iter().zip(&self.per_category) {
             let share = 100.0 * n as f64 / (classified.max(1)) as f64;
             s += &format!("  {:<14} {n:>8}  {share:5.1}%\n", scenario.id);
