@@ -726,6 +726,37 @@ fn a_category_outside_the_taxonomy_exits_2() {
     );
 }
 
+/// The report does not use the scores, but a row whose scores are not numbers was not written
+/// by classify, as one whose confidence is not a number was not.
+#[test]
+fn a_score_that_is_not_a_number_exits_2_naming_its_column() {
+    let dir = tempfile::tempdir().unwrap();
+    let csv = std::fs::read_to_string(fixture(CSV)).unwrap().replace(
+        "r06,lost_pitch,1.0000,other,0.2500,0.3000,",
+        "r06,lost_pitch,1.0000,other,0.2500,zz,",
+    );
+    let jsonl = std::fs::read_to_string(fixture(JSONL)).unwrap().replace(
+        r#""scores":{"passed_over":0.6,"pivot_regret":0.3,"lost_pitch":0.48"#,
+        r#""scores":{"passed_over":"zz","pivot_regret":0.3,"lost_pitch":0.48"#,
+    );
+    std::fs::write(dir.path().join("c.csv"), csv).unwrap();
+    std::fs::write(dir.path().join("c.jsonl"), jsonl).unwrap();
+    for (file, says) in [
+        (
+            "c.csv",
+            "c.csv:7, column 'score_passed_over': 'zz' is not a number",
+        ),
+        (
+            "c.jsonl",
+            "c.jsonl:1, column 'scores.passed_over': 'zz' is not a number",
+        ),
+    ] {
+        let out = failup_in(dir.path(), &["report", file], None);
+        assert_eq!(out.status.code(), Some(2), "{file}");
+        assert!(stderr(&out).contains(says), "{}", stderr(&out));
+    }
+}
+
 #[test]
 fn output_file_format_follows_the_extension_and_never_overwrites_the_input() {
     let dir = tempfile::tempdir().unwrap();

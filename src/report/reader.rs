@@ -39,6 +39,8 @@ enum Kind {
         also: Option<usize>,
         /// A shard's part, whose first column is the input's row number.
         part: bool,
+        /// classify's `score_…` columns, with their names.
+        scores: Vec<(usize, String)>,
     },
     Jsonl {
         lines: Box<dyn BufRead>,
@@ -308,9 +310,15 @@ impl ClassifiedReader {
         self.refuse_repeated_columns(&headers, skip, read)?;
         // classify's own scores lie between `margin` and `tokens`; a kept input column may be
         // named `score_…` too, after them.
-        let own = &headers[index[4] + 1..index[5].max(index[4] + 1)];
-        let scored = own.iter().filter_map(|h| h.strip_prefix("score_"));
+        let own = index[4] + 1..index[5].max(index[4] + 1);
+        let scored = headers[own.clone()]
+            .iter()
+            .filter_map(|h| h.strip_prefix("score_"));
         self.refuse_another_taxonomy(scored.collect(), "score_ columns")?;
+        let scores = own
+            .filter(|&i| headers[i].starts_with("score_"))
+            .map(|i| (i, headers[i].clone()))
+            .collect();
         self.kind = Kind::Csv {
             reader: Box::new(reader),
             lines,
@@ -320,6 +328,7 @@ impl ClassifiedReader {
             group,
             also,
             part,
+            scores,
         };
         Ok(())
     }
@@ -482,6 +491,7 @@ impl ClassifiedReader {
                 group,
                 also,
                 part,
+                scores,
             } => {
                 let more = reader
                     .read_byte_record(record)
@@ -551,6 +561,10 @@ impl ClassifiedReader {
                     text: text.map(|i| field(i).into_owned()),
                     group: group.map(|i| field(i).into_owned()),
                     row: part.then(|| field(0).trim().to_string()),
+                    scores: scores
+                        .iter()
+                        .map(|(i, name)| (name.clone(), non_empty(field(*i).trim())))
+                        .collect(),
                 };
                 self.rows += 1;
                 self.numbered |= fields.row.is_some();
@@ -631,6 +645,20 @@ impl ClassifiedReader {
                 .as_deref()
                 .map(|c| column(c).unwrap_or_default()),
             row: as_text("row")?,
+            scores: match obj.get("scores") {
+                Some(Value::Object(scores)) => scores
+                    .iter()
+                    .map(|(k, v)| {
+                        let v = match v {
+                            Value::Null => None,
+                            Value::String(s) => Some(s.clone()),
+                            other => Some(other.to_string()),
+                        };
+                        (format!("scores.{k}"), v)
+                    })
+                    .collect(),
+                _ => Vec::new(),
+            },
         })
     }
 
@@ -699,6 +727,9 @@ impl ClassifiedReader {
                     "margin",
                     format!("{margin} is outside -2 to 2, where a difference of two scores lies"),
                 ));
+            }
+            for (column, score) in &raw.scores {
+                number(column, score.as_deref())?;
             }
             (confidence, margin, runner_up)
         } else {
@@ -809,6 +840,9 @@ struct RawRow {
     group: Option<String>,
     /// The input's row number, in a shard's part.
     row: Option<String>,
+    /// The scores, by column (or JSON field) name: unused by the report, but a row whose
+    /// scores are not numbers was not written by classify.
+    scores: Vec<(String, Option<String>)>,
 }
 
 fn non_empty(s: &str) -> Option<String> {
