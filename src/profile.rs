@@ -53,6 +53,11 @@ pub struct Profile {
     pub failup_version: String,
     pub model: String,
     pub model_sha256: String,
+    /// How the model folder reads a text beside its weights ([`ModelDir::reading`]): the same
+    /// weights pooled or cut otherwise give other vectors. Profiles written before it was kept
+    /// have none, and are not checked for it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub model_reading: Option<String>,
     pub taxonomy_sha256: String,
     /// SHA-256 of the labelled file the profile was fitted on: the few-shot head's examples,
     /// or, for a calibration alone, its stories.
@@ -398,6 +403,7 @@ impl Profile {
             failup_version: env!("CARGO_PKG_VERSION").to_string(),
             model: engine.model.name(),
             model_sha256: model_sha256(&engine.model)?,
+            model_reading: Some(engine.model.reading()),
             taxonomy_sha256: taxonomy_sha256(engine.taxonomy()),
             training_sha256: file_sha256(training)?,
             training_rows: rows,
@@ -612,6 +618,14 @@ impl Profile {
                 &self.model_sha256[..12.min(self.model_sha256.len())]
             )));
         }
+        let reading = engine.model.reading();
+        if let Some(fitted) = self.model_reading.as_ref().filter(|r| **r != reading) {
+            return Err(Error::Usage(format!(
+                "{name} was fitted with these weights read with {fitted}, but this model folder \
+                 reads them with {reading} (its sentence_bert_config.json or 1_Pooling/config.json \
+                 differ); refit it with this --model"
+            )));
+        }
         let ids = engine.taxonomy().labels();
         if let Some(head) = &self.head {
             if !head.fits(engine.encoder().dim(), ids.len()) {
@@ -710,6 +724,7 @@ mod tests {
             failup_version: "0".into(),
             model: "m".into(),
             model_sha256: String::new(),
+            model_reading: None,
             taxonomy_sha256: String::new(),
             training_sha256: String::new(),
             training_rows: 1,

@@ -302,6 +302,64 @@ fn bf16_cpu_classifies_like_fp32() {
     assert_eq!(bf16, category("fp32"));
 }
 
+/// A profile remembers how its model folder reads a text beside the weights: the same weights
+/// pooled otherwise give other vectors, and a profile fitted on them was taken as fitting.
+#[cfg(unix)]
+#[test]
+fn a_profile_fitted_on_the_same_weights_pooled_otherwise_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let cls = dir.path().join("cls");
+    link_bundled_model_except(&cls, "1_Pooling/config.json");
+    let bundled = repo_path("models/all-MiniLM-L6-v2/1_Pooling/config.json");
+    let config = std::fs::read_to_string(bundled).unwrap();
+    let by_cls = config
+        .replace(
+            "\"pooling_mode_cls_token\": false",
+            "\"pooling_mode_cls_token\": true",
+        )
+        .replace(
+            "\"pooling_mode_mean_tokens\": true",
+            "\"pooling_mode_mean_tokens\": false",
+        );
+    assert_ne!(config, by_cls);
+    std::fs::write(cls.join("1_Pooling/config.json"), by_cls).unwrap();
+    let calibration = repo_path("data/calibration.csv");
+    let calibration = calibration.to_str().unwrap();
+    let cls = cls.to_str().unwrap();
+    let fit = [
+        "calibrate",
+        calibration,
+        "--model",
+        cls,
+        "-o",
+        "p.json",
+        "-q",
+    ];
+    let out = failup_env(dir.path(), &fit, None, &[HASHED]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let profile: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(dir.path().join("p.json")).unwrap()).unwrap();
+    assert_eq!(
+        profile["model_reading"],
+        "a window of 256 tokens, case kept, cls pooling"
+    );
+    let args = ["advise", "We lost the pitch.", "--profile", "p.json"];
+    let out = failup_env(dir.path(), &args, None, &[HASHED]);
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains(
+            "p.json was fitted with these weights read with a window of 256 tokens, case kept, \
+             cls pooling, but this model folder reads them with a window of 256 tokens, case \
+             kept, mean pooling"
+        ),
+        "{}",
+        stderr(&out)
+    );
+    let with_cls = [&args[..], &["--model", cls]].concat();
+    let out = failup_env(dir.path(), &with_cls, None, &[HASHED]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+}
+
 /// A pooling width that is not the model's names both files that disagree: it was blamed on
 /// model.onnx alone, and on model.onnx when model.int8.onnx was the file read.
 #[cfg(unix)]

@@ -138,6 +138,24 @@ impl ModelDir {
         ))
     }
 
+    /// The settings beside the weights that shape every vector, in words: the window, the
+    /// lower-casing and the pooling.
+    pub fn reading(&self) -> String {
+        let pooling = match self.pooling {
+            Pooling::Mean => "mean",
+            Pooling::MeanSqrtLen => "mean-sqrt-len",
+            Pooling::Cls => "cls",
+        };
+        format!(
+            "a window of {} tokens, {}, {pooling} pooling",
+            self.max_seq_length,
+            match self.do_lower_case {
+                true => "lower-cased",
+                false => "case kept",
+            }
+        )
+    }
+
     /// Resolves the model folder: `explicit` (from `--model` or `FAILUP_MODEL`), else
     /// `models/all-MiniLM-L6-v2` under the current directory, else under the source tree
     /// this binary was built from (so `cargo run` works from any directory of the checkout).
