@@ -125,13 +125,14 @@ pub fn after_failure(sink: Sink, error: &Error, resumed: bool, source: &Source) 
 /// Ctrl-C, or a SIGTERM (a batch scheduler's stop) or SIGHUP (a closed terminal), asks the
 /// run to stop after the current batch, so the rows read by then are kept; a second one ends
 /// it at once. The first says so at once, above the progress bar: the current batch, or a
-/// stalled input, may take a while. A stop signal that the parent set to be ignored stays
-/// ignored, bar one that arrives in the microseconds between the handler's install and the
-/// restore: SIGHUP under `nohup`, and SIGINT for a job a script started in the background,
-/// whom the terminal's Ctrl-C is not meant for.
+/// stalled input, may take a while. A SIGTERM or SIGHUP that the parent set to be ignored
+/// (`nohup`) stays ignored, bar one that arrives in the microseconds between the handler's
+/// install and the restore. SIGINT is always caught, though a shell ignores it in the jobs a
+/// script starts in the background: scripts and test harnesses stop such runs with
+/// `kill -INT`, and would wait for ever on one that ignored it.
 pub fn install_ctrl_c(stop: Arc<AtomicBool>, bar: Option<indicatif::ProgressBar>) {
     #[cfg(unix)]
-    let ignored: Vec<libc::c_int> = [libc::SIGINT, libc::SIGTERM, libc::SIGHUP]
+    let ignored: Vec<libc::c_int> = [libc::SIGTERM, libc::SIGHUP]
         .into_iter()
         .filter(|&s| signal_ignored(s))
         .collect();

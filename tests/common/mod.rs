@@ -85,9 +85,8 @@ pub fn failup_command() -> Command {
     cmd
 }
 
-/// A test run started in the background of a script, or under `nohup`, passes on an ignored
-/// SIGINT or SIGHUP, which failup keeps ignored; the stops tested are those of a run that was
-/// free to catch them.
+/// A test run started under `nohup` passes on an ignored SIGHUP, which failup keeps ignored;
+/// the stops tested are those of a run that was free to catch them.
 pub fn default_stop_signals(cmd: &mut Command) {
     #[cfg(unix)]
     {
