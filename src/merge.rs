@@ -492,16 +492,18 @@ fn refuse_a_misnamed_output(output: &Path, jsonl: bool) -> Result<()> {
 
 /// Writing the merge over the file the shards read would lose the stories themselves.
 fn refuse_the_input(records: &[ShardRecord], output: &Path) -> Result<()> {
-    let Some(output) = output.canonicalize().ok() else {
-        return Ok(());
-    };
     let input = records
         .iter()
         .filter_map(|r| r.input_file.as_deref())
-        .find(|input| output.to_str() == Some(input));
+        .find(|input| crate::sink::writes_into(output, Path::new(input)));
     match input {
         Some(input) => Err(refused(format!(
-            "{input} is the input the shards read; write the merge to another file"
+            "{} is the input the shards read; write the merge to another file{}",
+            match output == Path::new("-") {
+                true => format!("standard output goes to {input}, which"),
+                false => input.to_string(),
+            },
+            crate::sink::emptied_by_the_shell(output, Path::new(input))
         ))),
         None => Ok(()),
     }

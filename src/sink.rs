@@ -330,13 +330,7 @@ fn file_behind(_: &Path) -> Option<(u64, u64)> {
 /// Refuses an output that is one of the other files the command reads (`read`, given by
 /// `read_flag`): examples, a profile or a taxonomy written over with rows or a report are lost.
 pub fn check_not_read(flag: &str, path: &Path, read_flag: &str, read: &Path) -> Result<()> {
-    let same_file = file_behind(read).is_some_and(|f| Some(f) == file_behind(path));
-    let named_alike = matches!(
-        (read.canonicalize(), path.canonicalize()),
-        (Ok(a), Ok(b)) if a == b
-    );
-    // `-` is standard output, whatever a file called `-` beside it is.
-    if !same_file && (path == Path::new("-") || !named_alike) {
+    if !writes_into(path, read) {
         return Ok(());
     }
     let output = match path == Path::new("-") {
@@ -345,9 +339,35 @@ pub fn check_not_read(flag: &str, path: &Path, read_flag: &str, read: &Path) -> 
     };
     Err(Error::Usage(format!(
         "{output} ({flag}) is the file {read_flag} reads; give {flag} another file, so {} is \
-         not written over",
-        read.display()
+         not written over{}",
+        read.display(),
+        emptied_by_the_shell(path, read)
     )))
+}
+
+/// Whether writing the output `path` (`-` for standard output) would write into the file
+/// `read`, by name or by identity. `-` as `read` is standard input, which is not written over.
+pub fn writes_into(path: &Path, read: &Path) -> bool {
+    if read == Path::new("-") {
+        return false;
+    }
+    let same_file = file_behind(read).is_some_and(|f| Some(f) == file_behind(path));
+    // `-` is standard output, whatever a file called `-` beside it is.
+    let named_alike = path != Path::new("-")
+        && matches!(
+            (read.canonicalize(), path.canonicalize()),
+            (Ok(a), Ok(b)) if a == b
+        );
+    same_file || named_alike
+}
+
+/// What to add when standard output was sent into `read` with `>`: the shell emptied it
+/// before failup started.
+pub fn emptied_by_the_shell(path: &Path, read: &Path) -> &'static str {
+    match path == Path::new("-") && std::fs::metadata(read).is_ok_and(|m| m.len() == 0) {
+        true => " (the shell has already emptied it for the `>`: restore it from a copy)",
+        false => "",
+    }
 }
 
 fn check_same_files(outputs: &[(&str, &Path)]) -> Result<()> {

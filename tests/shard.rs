@@ -217,6 +217,27 @@ fn merge_refuses_missing_overlapping_mismatched_and_unsharded_parts() {
     let err = refused(dir.path(), &args);
     assert!(err.contains("in.csv is the input the shards read"), "{err}");
     assert_eq!(std::fs::read(dir.path().join("in.csv")).unwrap(), input);
+    // Standard output appended to it, too.
+    args.pop();
+    args.push("-");
+    let append = std::fs::OpenOptions::new()
+        .append(true)
+        .open(dir.path().join("in.csv"))
+        .unwrap();
+    let out = failup_command()
+        .args(&args)
+        .env(HASHED.0, HASHED.1)
+        .current_dir(dir.path())
+        .stdout(append)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        stderr(&out).contains("in.csv, which is the input the shards read"),
+        "{}",
+        stderr(&out)
+    );
+    assert_eq!(std::fs::read(dir.path().join("in.csv")).unwrap(), input);
     assert!(
         !dir.path().join("m.csv").exists(),
         "a refused merge writes nothing"
@@ -632,6 +653,25 @@ fn summary_merge_refuses_missing_repeated_and_foreign_parts() {
     assert_eq!(std::fs::read(dir.path().join("in.csv")).unwrap(), input);
     run(dir.path(), &[&all[..], &["again.json"]].concat(), &[]);
     run(dir.path(), &[&all[..], &["again.json"]].concat(), &[]);
+    // A summary laid out by another tool is a summary still.
+    let summary = std::fs::read_to_string(dir.path().join("again.json")).unwrap();
+    let value: serde_json::Value = serde_json::from_str(&summary).unwrap();
+    let pretty = serde_json::to_string_pretty(&value).unwrap();
+    std::fs::write(dir.path().join("again.json"), pretty).unwrap();
+    run(dir.path(), &[&all[..], &["again.json"]].concat(), &[]);
+    // A FIFO is written, not read first (opening it to read would wait for ever).
+    #[cfg(unix)]
+    {
+        let fifo = dir.path().join("fifo");
+        let made = std::process::Command::new("mkfifo")
+            .arg(&fifo)
+            .status()
+            .unwrap();
+        assert!(made.success());
+        let reader = std::thread::spawn(move || std::fs::read_to_string(fifo).unwrap());
+        run(dir.path(), &[&all[..], &["fifo"]].concat(), &[]);
+        assert_eq!(reader.join().unwrap(), summary);
+    }
 
     // Another setting: a different run, named.
     let args = [

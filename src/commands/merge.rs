@@ -78,19 +78,18 @@ fn refuse_summaries_among_rows(parts: &[std::path::PathBuf]) -> Result<()> {
 
 /// A summary merge writes one line of JSON, so a file of anything else at `-o` (the input the
 /// shards read, their rows) would be lost to a slip of the name; an earlier summary may be
-/// replaced.
+/// replaced. Only a regular file is looked at: opening a FIFO to read it would wait for a
+/// writer that never comes, and standard output or a device is written, not replaced.
 fn refuse_to_replace_other_than_a_summary(output: &std::path::Path) -> Result<()> {
-    use std::io::Read;
-    let Ok(file) = std::fs::File::open(output) else {
-        return Ok(());
-    };
-    if !file.metadata().is_ok_and(|m| m.is_file() && m.len() > 0) {
+    use failup::report::partial::ReportInput;
+    let regular = std::fs::metadata(output).is_ok_and(|m| m.is_file() && m.len() > 0);
+    if output == std::path::Path::new("-") || failup::sink::is_stream(output) || !regular {
         return Ok(());
     }
-    let opening = format!("{{\"kind\":\"{}\"", failup::report::partial::KIND);
-    let mut head = Vec::with_capacity(opening.len());
-    let read = file.take(opening.len() as u64).read_to_end(&mut head);
-    if read.is_ok() && head == opening.as_bytes() {
+    let source = failup::input::Source::File(output.to_path_buf());
+    let summary = failup::report::reader::open_source(&source)
+        .and_then(|bytes| ReportInput::sniff(bytes, &source.name()));
+    if let Ok(ReportInput::Summary(_)) = summary {
         return Ok(());
     }
     Err(Error::Usage(format!(
