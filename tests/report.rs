@@ -461,7 +461,8 @@ fn the_text_group_table_stays_aligned_for_large_counts() {
 
 /// A group whose value reads like one of the report's own labels, `(blank)` for an empty value
 /// or `(further groups)` for the pooled row, is put in quotes in the text, Markdown and HTML
-/// reports, so the two never look alike; JSON keeps the values as they are.
+/// reports, so the two never look alike (spaces at a value's ends included, which Markdown and
+/// HTML do not show); JSON keeps the values as they are.
 #[test]
 fn group_values_that_read_like_the_reports_labels_are_quoted() {
     let dir = tempfile::tempdir().unwrap();
@@ -472,9 +473,9 @@ fn group_values_that_read_like_the_reports_labels_are_quoted() {
     let row = |i: usize, team: &str| {
         format!("r{i},other,0.9,pivot_regret,0.1,0.5,0.3,0.4,0.3,9,false,ok,x,{team}\n")
     };
-    // The three odd values twice each, so they are among the groups shown, then enough
-    // groups of one that the last three are pooled.
-    for (i, team) in ["", "(blank)", r#""""(further groups)""""#]
+    // The four odd values twice each, so they are among the groups shown, then enough
+    // groups of one that the last four are pooled.
+    for (i, team) in ["", "(blank)", r#""""(further groups)""""#, r#"" (blank)""#]
         .iter()
         .enumerate()
     {
@@ -482,7 +483,7 @@ fn group_values_that_read_like_the_reports_labels_are_quoted() {
         csv += &row(2 * i + 1, team);
     }
     for g in 0..1000 {
-        csv += &row(6 + g, &format!("g{g}"));
+        csv += &row(8 + g, &format!("g{g}"));
     }
     std::fs::write(dir.path().join("c.csv"), csv).unwrap();
     let render = |format: &str| {
@@ -502,6 +503,7 @@ fn group_values_that_read_like_the_reports_labels_are_quoted() {
         "\"(blank)\" ",
         "\"\"(further groups)\"\" ",
         "(further groups) ",
+        "\" (blank)\" ",
     ] {
         assert_eq!(starts(label), 1, "{label}: {text}");
     }
@@ -511,6 +513,7 @@ fn group_values_that_read_like_the_reports_labels_are_quoted() {
         "| \"(blank)\" ",
         "| \"\"(further groups)\"\" ",
         "| (further groups) ",
+        "| \" (blank)\" ",
     ] {
         assert_eq!(markdown.matches(label).count(), 1, "{label}: {markdown}");
     }
@@ -526,7 +529,10 @@ fn group_values_that_read_like_the_reports_labels_are_quoted() {
         .iter()
         .map(|g| g["value"].as_str().unwrap())
         .collect();
-    assert_eq!(&values[..3], ["", "\"(further groups)\"", "(blank)"]);
+    assert_eq!(
+        &values[..4],
+        ["", " (blank)", "\"(further groups)\"", "(blank)"]
+    );
 }
 
 /// Two outputs joined with `cat` are told as that, at the line of the second header (it was
@@ -741,6 +747,16 @@ fn a_score_that_is_not_a_number_exits_2_naming_its_column() {
     );
     std::fs::write(dir.path().join("c.csv"), csv).unwrap();
     std::fs::write(dir.path().join("c.jsonl"), jsonl).unwrap();
+    // Scores left out of a row with a category, as a whole (told as empty) or one scenario's
+    // (told as another taxonomy's).
+    let original = std::fs::read_to_string(fixture(JSONL)).unwrap();
+    let first = original.lines().next().unwrap();
+    let mut row: Value = serde_json::from_str(first).unwrap();
+    row["scores"] = Value::Null;
+    std::fs::write(dir.path().join("null.jsonl"), format!("{row}\n")).unwrap();
+    let mut row: Value = serde_json::from_str(first).unwrap();
+    row["scores"].as_object_mut().unwrap().remove("other");
+    std::fs::write(dir.path().join("gap.jsonl"), format!("{row}\n")).unwrap();
     for (file, says) in [
         (
             "c.csv",
@@ -750,6 +766,11 @@ fn a_score_that_is_not_a_number_exits_2_naming_its_column() {
             "c.jsonl",
             "c.jsonl:1, column 'scores.passed_over': 'zz' is not a number",
         ),
+        (
+            "null.jsonl",
+            "null.jsonl:1, column 'scores.passed_over': is empty",
+        ),
+        ("gap.jsonl", "gap.jsonl: these rows were classified with the scenarios lost_pitch, passed_over, pivot_regret"),
     ] {
         let out = failup_in(dir.path(), &["report", file], None);
         assert_eq!(out.status.code(), Some(2), "{file}");

@@ -247,10 +247,11 @@ pub(crate) const BLANK: &str = "(blank)";
 pub(crate) const POOLED: &str = "(further groups)";
 
 /// The label of a group value: an empty value reads [`BLANK`], and a value that reads like one
-/// of the report's own labels (`(blank)`, or `"(blank)"` in quotes) is put in quotes, so that
-/// the two never look alike.
+/// of the report's own labels (`(blank)`, `"(blank)"` in quotes, or either with spaces at its
+/// ends, which Markdown and HTML do not show) is put in quotes, so that the two never look
+/// alike.
 pub(crate) fn group_label(value: &str) -> std::borrow::Cow<'_, str> {
-    let core = value.trim_matches('"');
+    let core = value.trim().trim_matches('"').trim();
     if value.is_empty() {
         BLANK.into()
     } else if core == BLANK || core == POOLED {

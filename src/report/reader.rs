@@ -645,20 +645,21 @@ impl ClassifiedReader {
                 .as_deref()
                 .map(|c| column(c).unwrap_or_default()),
             row: as_text("row")?,
-            scores: match obj.get("scores") {
-                Some(Value::Object(scores)) => scores
-                    .iter()
-                    .map(|(k, v)| {
-                        let v = match v {
-                            Value::Null => None,
-                            Value::String(s) => Some(s.clone()),
-                            other => Some(other.to_string()),
-                        };
-                        (format!("scores.{k}"), v)
-                    })
-                    .collect(),
-                _ => Vec::new(),
-            },
+            // Every scenario's, so a row with a category and a score missing is told, as an
+            // empty score cell is in CSV.
+            scores: self
+                .taxonomy
+                .ids()
+                .into_iter()
+                .map(|id| {
+                    let score = match obj.get("scores").and_then(|s| s.get(id)) {
+                        None | Some(Value::Null) => None,
+                        Some(Value::String(s)) => Some(s.clone()),
+                        Some(other) => Some(other.to_string()),
+                    };
+                    (format!("scores.{id}"), score)
+                })
+                .collect(),
         })
     }
 
