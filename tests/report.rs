@@ -552,6 +552,16 @@ fn two_outputs_joined_into_one_file_are_named_as_that() {
         "{}",
         stderr(&out)
     );
+    // Also where the second output kept fewer columns (it was told as a cut row).
+    let fewer: String = one
+        .lines()
+        .map(|l| format!("{}\n", &l[..l.rfind(',').unwrap()]))
+        .collect();
+    std::fs::write(dir.path().join("mixed.csv"), format!("{one}{fewer}")).unwrap();
+    let out = failup_in(dir.path(), &["report", "mixed.csv"], None);
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    let says = format!("mixed.csv:{second_header}: this line repeats the header row");
+    assert!(stderr(&out).contains(&says), "{}", stderr(&out));
 }
 
 #[test]
