@@ -953,6 +953,12 @@ fn no_output_is_written_over_the_examples_profile_or_taxonomy_it_reads() {
         .unwrap();
     assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
     assert!(stderr(&out).contains("standard output (-o) is the file --profile reads"));
+    // A taxonomy named by its variable is told by it.
+    let args = ["classify", "in.csv", "-o", "t.toml"];
+    let out = failup_env(d, &args, None, &[HASHED, ("FAILUP_TAXONOMY", "t.toml")]);
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    let says = "t.toml (-o) is the file the environment variable FAILUP_TAXONOMY reads";
+    assert!(stderr(&out).contains(says), "{}", stderr(&out));
     assert_eq!(
         std::fs::read(d.join("ex.csv")).unwrap(),
         labelled.as_bytes()

@@ -77,8 +77,18 @@ fn check_not_read(
 ) -> Result<()> {
     for (flag, output) in outputs {
         for (read_flag, read) in reads {
+            // A file named by its variable is told by it, as the user may not have typed it.
+            let var = match *read_flag {
+                "--taxonomy" => Some("FAILUP_TAXONOMY"),
+                "--profile" => Some("FAILUP_PROFILE"),
+                _ => None,
+            };
+            let read_flag = match var.filter(|_| !crate::cli::typed(read_flag)) {
+                Some(var) => format!("the environment variable {var}"),
+                None => read_flag.to_string(),
+            };
             if let Some(read) = read {
-                failup::sink::check_not_read(flag, output, read_flag, read)?;
+                failup::sink::check_not_read(flag, output, &read_flag, read)?;
             }
         }
     }
