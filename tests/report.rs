@@ -757,12 +757,12 @@ fn a_score_that_is_not_a_number_exits_2_naming_its_column() {
     );
     std::fs::write(dir.path().join("c.csv"), csv).unwrap();
     std::fs::write(dir.path().join("c.jsonl"), jsonl).unwrap();
-    // Scores left out of a row with a category, as a whole (told as empty) or one scenario's
+    // A null score in a row with a category (told as empty), and a scenario's score left out
     // (told as another taxonomy's).
     let original = std::fs::read_to_string(fixture(JSONL)).unwrap();
     let first = original.lines().next().unwrap();
     let mut row: Value = serde_json::from_str(first).unwrap();
-    row["scores"] = Value::Null;
+    row["scores"]["passed_over"] = Value::Null;
     std::fs::write(dir.path().join("null.jsonl"), format!("{row}\n")).unwrap();
     let mut row: Value = serde_json::from_str(first).unwrap();
     row["scores"].as_object_mut().unwrap().remove("other");

@@ -643,21 +643,22 @@ impl ClassifiedReader {
                 .as_deref()
                 .map(|c| column(c).unwrap_or_default()),
             row: as_text("row")?,
-            // Every scenario's, so a row with a category and a score missing is told, as an
-            // empty score cell is in CSV.
-            scores: self
-                .taxonomy
-                .ids()
-                .into_iter()
-                .map(|id| {
-                    let score = match obj.get("scores").and_then(|s| s.get(id)) {
-                        None | Some(Value::Null) => None,
-                        Some(Value::String(s)) => Some(s.clone()),
-                        Some(other) => Some(other.to_string()),
-                    };
-                    (format!("scores.{id}"), score)
-                })
-                .collect(),
+            // As in CSV, where a file may have no score columns but not an empty score cell:
+            // no scores (none, null or `{}`) pass, and a null among them does not.
+            scores: match obj.get("scores") {
+                Some(Value::Object(scores)) if !scores.is_empty() => self.taxonomy.ids(),
+                _ => Vec::new(),
+            }
+            .into_iter()
+            .map(|id| {
+                let score = match obj.get("scores").and_then(|s| s.get(id)) {
+                    None | Some(Value::Null) => None,
+                    Some(Value::String(s)) => Some(s.clone()),
+                    Some(other) => Some(other.to_string()),
+                };
+                (format!("scores.{id}"), score)
+            })
+            .collect(),
         })
     }
 
