@@ -80,10 +80,30 @@ pub fn cross_validate_indexes<M, P>(
         .collect()
 }
 
+/// How two copies of one story are known as the same: case and runs of white space aside, since
+/// a copy that differs only in those reads the same to the model.
+pub fn copy_key(text: &str) -> String {
+    text.split_whitespace()
+        .map(str::to_lowercase)
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+/// For each story, the index of its first copy in `texts` (by [`copy_key`]); its own index when
+/// it is the first or only one.
+pub fn first_copies<S: AsRef<str>>(texts: &[S]) -> Vec<usize> {
+    let mut first = std::collections::HashMap::new();
+    (0..texts.len())
+        .map(|i| *first.entry(copy_key(texts[i].as_ref())).or_insert(i))
+        .collect()
+}
+
 /// Assigns each story to one of `k` folds so that every label is spread evenly over the folds
 /// (stratified); the order within a label is shuffled with `seed` (a small xorshift, so the
-/// folds are the same on every platform).
-pub fn stratified_folds(gold: &[usize], k: usize, seed: u64) -> Vec<usize> {
+/// folds are the same on every platform). Copies of a story (`first_copy`, from
+/// [`first_copies`]) share its first copy's fold, so no copy is scored by a model that learnt
+/// another; without copies the folds are as they were before copies were looked for.
+pub fn stratified_folds(gold: &[usize], first_copy: &[usize], k: usize, seed: u64) -> Vec<usize> {
     let mut state = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
     let mut next = move || {
         state ^= state << 13;
@@ -95,7 +115,9 @@ pub fn stratified_folds(gold: &[usize], k: usize, seed: u64) -> Vec<usize> {
     let labels = gold.iter().copied().max().map_or(0, |m| m + 1);
     let mut offset = 0;
     for l in 0..labels {
-        let mut idx: Vec<usize> = (0..gold.len()).filter(|&i| gold[i] == l).collect();
+        let mut idx: Vec<usize> = (0..gold.len())
+            .filter(|&i| gold[i] == l && first_copy[i] == i)
+            .collect();
         for i in (1..idx.len()).rev() {
             let j = (next() % (i as u64 + 1)) as usize;
             idx.swap(i, j);
@@ -104,6 +126,9 @@ pub fn stratified_folds(gold: &[usize], k: usize, seed: u64) -> Vec<usize> {
             folds[i] = (j + offset) % k.max(1);
         }
         offset += idx.len();
+    }
+    for i in 0..folds.len() {
+        folds[i] = folds[first_copy[i]];
     }
     folds
 }
@@ -326,6 +351,44 @@ pub fn calibration_error(confidence: &[f32], correct: &[bool]) -> (f64, Vec<Reli
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn copies_of_a_story_share_a_fold() {
+        let texts = [
+            "They gave it to Sam.",
+            "a",
+            "b",
+            "  they GAVE it\nto sam. ",
+            "c",
+            "d",
+            "They gave it to Sam.",
+            "e",
+        ];
+        let gold = [0, 0, 0, 1, 1, 0, 0, 1];
+        let first = first_copies(&texts);
+        assert_eq!(first, [0, 1, 2, 0, 4, 5, 0, 7]);
+        for seed in 0..20 {
+            let folds = stratified_folds(&gold, &first, 3, seed);
+            assert_eq!(folds[3], folds[0], "seed {seed}: {folds:?}");
+            assert_eq!(folds[6], folds[0], "seed {seed}: {folds:?}");
+        }
+    }
+
+    #[test]
+    fn without_copies_the_folds_are_stratified_and_unchanged() {
+        let gold: Vec<usize> = (0..40).map(|i| i % 4).collect();
+        let alone: Vec<usize> = (0..40).collect();
+        let folds = stratified_folds(&gold, &alone, 5, 42);
+        for l in 0..4 {
+            let mut per_fold = [0; 5];
+            for i in (0..40).filter(|&i| gold[i] == l) {
+                per_fold[folds[i]] += 1;
+            }
+            assert_eq!(per_fold, [2; 5], "label {l}: {folds:?}");
+        }
+        // The folds of seed 42 behind the published cross-validated figures.
+        assert_eq!(&folds[..8], &[0, 3, 3, 3, 2, 0, 0, 2]);
+    }
 
     #[test]
     fn a_mistake_is_listed_on_one_line() {

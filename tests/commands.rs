@@ -1675,7 +1675,7 @@ fn labelled_files_with_repeated_ids_or_stories_are_warned_about() {
                a,passed_over,they gave the project to the new hire\n\
                b,lost_pitch,we lost the pitch to a rival agency\n\
                a,other,my manager left the company\n\
-               c,passed_over,  they gave the project to the new hire\n\
+               c,passed_over,  They gave the project  to the new hire\n\
                d,other,the office moved across town\n\
                e,other,they gave the project to the new hire\n";
     std::fs::write(dir.path().join("twice.csv"), csv).unwrap();
@@ -1694,7 +1694,7 @@ fn labelled_files_with_repeated_ids_or_stories_are_warned_about() {
         assert!(
             said.contains("twice.csv: 1 id is on more than one row ('a')")
                 && said
-                    .contains("1 story is given more than once, word for word (again as id 'c')")
+                    .contains("1 story is given more than once, word for word, case and spacing aside (again as id 'c')")
                 && said
                     .contains("1 row repeats a story word for word under another label (id 'e')"),
             "{command}: {said}"

@@ -10,7 +10,9 @@ use crate::cli::{EvalArgs, ReportFormat};
 use failup::classify::Classifier;
 use failup::error::{Error, Result};
 use failup::eval::calibration_error;
-use failup::eval::{cross_validate_indexes, evaluate, stratified_folds, Mistake, Scored};
+use failup::eval::{
+    cross_validate_indexes, evaluate, first_copies, stratified_folds, Mistake, Scored,
+};
 use failup::pipeline::Engine;
 use failup::profile::{
     apply_args, embed_labelled, file_sha256, labelled_columns, read_labelled, Labelled,
@@ -235,7 +237,8 @@ pub fn run(args: EvalArgs) -> Result<ExitCode> {
             })
             .collect::<Vec<_>>(),
         Some(k) => {
-            let folds = stratified_folds(&gold, k as usize, args.seed);
+            let texts: Vec<&str> = rows.iter().map(|r| r.text.as_str()).collect();
+            let folds = stratified_folds(&gold, &first_copies(&texts), k as usize, args.seed);
             let prototype_states = engine.prototype_states()?;
             engine.install(|| {
                 cross_validate(

@@ -227,8 +227,8 @@ fn profile_given_as(path: &std::path::Path) -> String {
 /// twice counts twice in a fit and in a score, and a repeated id makes eval's lists ambiguous.
 fn warn_of_repeats(file: &std::path::Path, rows: &[LabelledRow]) {
     use std::collections::HashMap;
-    let repeated = |key: &dyn Fn(&LabelledRow) -> &str| {
-        let mut seen: HashMap<&str, usize> = HashMap::new();
+    let repeated = |key: &dyn Fn(&LabelledRow) -> String| {
+        let mut seen: HashMap<String, usize> = HashMap::new();
         let mut twice = Vec::new();
         for row in rows {
             let n = seen.entry(key(row)).or_default();
@@ -246,7 +246,7 @@ fn warn_of_repeats(file: &std::path::Path, rows: &[LabelledRow]) {
         }
         list.join(", ")
     };
-    let ids = repeated(&|r| r.id.as_str());
+    let ids = repeated(&|r| r.id.clone());
     if !ids.is_empty() {
         eprintln!(
             "warning: {}: {} id{} on more than one row ({}); give each story its own id",
@@ -256,11 +256,12 @@ fn warn_of_repeats(file: &std::path::Path, rows: &[LabelledRow]) {
             shown(&ids)
         );
     }
-    let texts = repeated(&|r| r.text.trim());
+    // Case and spacing aside, as `eval --cv` keeps copies in one fold.
+    let texts = repeated(&|r| failup::eval::copy_key(&r.text));
     if !texts.is_empty() {
         eprintln!(
-            "warning: {}: {} stor{} given more than once, word for word (again as id {}); each \
-             copy counts, so drop the copies unless the weight is meant",
+            "warning: {}: {} stor{} given more than once, word for word, case and spacing aside \
+             (again as id {}); each copy counts, so drop the copies unless the weight is meant",
             file.display(),
             texts.len(),
             if texts.len() == 1 { "y is" } else { "ies are" },
@@ -268,10 +269,15 @@ fn warn_of_repeats(file: &std::path::Path, rows: &[LabelledRow]) {
         );
     }
     // A copy under another label is a contradiction, not extra weight: worth its own words.
-    let mut first_label: HashMap<&str, usize> = HashMap::new();
+    let mut first_label: HashMap<String, usize> = HashMap::new();
     let conflicting: Vec<&String> = rows
         .iter()
-        .filter(|r| *first_label.entry(r.text.trim()).or_insert(r.label) != r.label)
+        .filter(|r| {
+            *first_label
+                .entry(failup::eval::copy_key(&r.text))
+                .or_insert(r.label)
+                != r.label
+        })
         .map(|r| &r.id)
         .collect();
     if !conflicting.is_empty() {
