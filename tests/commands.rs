@@ -589,8 +589,8 @@ fn calibrate_to_standard_output_writes_a_profile_that_loads() {
     assert!(!stderr(&out).contains("other rule"), "{}", stderr(&out));
 }
 
-/// A head calibrated on the very stories it learned from gets them all right: the refusal
-/// says so, rather than asking for more stories.
+/// A head calibrated on the very stories it learned from gets them all right, so every later
+/// confidence would run high: refused when all are its examples, warned of when some are.
 #[test]
 fn calibrating_a_head_on_its_own_examples_is_refused_saying_why() {
     let dir = tempfile::tempdir().unwrap();
@@ -611,8 +611,20 @@ fn calibrating_a_head_on_its_own_examples_is_refused_saying_why() {
     let out = failup_env(dir.path(), &calibrate, None, &[HASHED]);
     assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
     assert!(
-        stderr(&out).contains("(8 of them are examples the few-shot head learned from)")
+        stderr(&out).contains("all 8 of these stories are examples the few-shot head learned")
             && stderr(&out).contains("on labelled stories it has not learned from"),
+        "{}",
+        stderr(&out)
+    );
+    assert!(!dir.path().join("h2.json").exists());
+    // Mixed with stories it has not seen, the fit goes on, and the examples among them are told.
+    let long = fixture("long_stories.csv");
+    let mut mixed = calibrate.to_vec();
+    mixed.insert(2, long.to_str().unwrap());
+    let out = failup_env(dir.path(), &mixed, None, &[HASHED]);
+    assert!(
+        stderr(&out)
+            .contains("warning: 8 of these 32 stories are examples the few-shot head learned from"),
         "{}",
         stderr(&out)
     );

@@ -121,6 +121,11 @@ pub fn run(args: CalibrateArgs) -> Result<()> {
         )));
     }
     let data = embed_labelled(&engine, &rows, false)?;
+    let learned = data
+        .iter()
+        .filter(|e| engine.classifier().is_an_example(&e.embedding))
+        .count();
+    check_not_learned(data.len(), learned)?;
     let gold: Vec<usize> = data.iter().map(|e| e.label).collect();
     let other = engine.taxonomy().other_index();
     let mut c = engine.classifier().clone();
@@ -134,10 +139,6 @@ pub fn run(args: CalibrateArgs) -> Result<()> {
         .collect();
     let t = fit_temperature(&raw, &gold);
     if !(0.0011..=9.9).contains(&t) {
-        let learned = data
-            .iter()
-            .filter(|e| c.is_an_example(&e.embedding))
-            .count();
         return Err(unpinned_temperature(data.len(), learned, t));
     }
     let mut head = c.head().cloned();
@@ -237,6 +238,27 @@ pub fn run(args: CalibrateArgs) -> Result<()> {
     }
     if args.output != std::path::Path::new("-") && !quiet {
         eprintln!("wrote {}", args.output.display());
+    }
+    Ok(())
+}
+
+/// A head gets its own examples right with a confidence it never has on new stories, so a
+/// calibration fitted on them makes every later confidence too high: refused when every story
+/// is one, told when some are.
+fn check_not_learned(stories: usize, learned: usize) -> Result<()> {
+    let fix = "calibrate the head on labelled stories it has not learned from";
+    if learned == stories {
+        return Err(Error::Usage(format!(
+            "all {stories} of these stories are examples the few-shot head learned from, which \
+             it gets right too easily to show how sure it should be on new ones; {fix}"
+        )));
+    }
+    if learned > 0 {
+        eprintln!(
+            "warning: {learned} of these {stories} stories are examples the few-shot head \
+             learned from; it gets them right too easily, so the confidences fitted here will \
+             run high on new stories; {fix}"
+        );
     }
     Ok(())
 }
