@@ -856,6 +856,87 @@ fn report_reads_standard_input() {
     assert_eq!(j["totals"]["classified"], 10);
 }
 
+/// A summary whose counts were edited so that they no longer add up is refused, saying what
+/// disagrees: rows read that are neither classified, empty nor errored, an `other` that is not
+/// the taxonomy's, a histogram that is not its confidences', group counts past the scenarios'
+/// and a count of empty rows that its ids do not bear out. Each of these went into the
+/// report with exit 0.
+#[test]
+fn a_summary_whose_counts_disagree_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let run = failup_env(
+        dir.path(),
+        &[
+            "classify",
+            &fixture_str("stories.csv"),
+            "--keep-columns",
+            "team",
+            "-q",
+            "-o",
+            "rows.csv",
+            "--summary-out",
+            "summary.json",
+            "--group-by",
+            "team",
+        ],
+        None,
+        &[("FAILUP_BACKEND", "test-hashed")],
+    );
+    assert!(run.status.success(), "{}", stderr(&run));
+    let text = std::fs::read_to_string(dir.path().join("summary.json")).unwrap();
+    let whole: Value = serde_json::from_str(&text).unwrap();
+    let edits: [(&str, fn(&mut Value), &str); 6] = [
+        ("rows", |b| b["rows"] = 1000.into(), "of 1000 rows read"),
+        (
+            "other out of range",
+            |b| b["other"] = 30.into(),
+            "names scenario 31 as `other`",
+        ),
+        (
+            "other moved",
+            |b| b["other"] = 0.into(),
+            "its `other` is not the taxonomy's",
+        ),
+        (
+            "histogram",
+            |b| {
+                let s = &mut b["scenarios"][0];
+                s["histogram"] = serde_json::json!([0, 0, 0, 0, 0, 0, 0, 0, 0, s["count"]]);
+            },
+            "scenario 1 counts its stories in ways that disagree",
+        ),
+        (
+            "groups",
+            |b| {
+                let (_, group) = b["groups"]
+                    .as_object_mut()
+                    .unwrap()
+                    .iter_mut()
+                    .next()
+                    .unwrap();
+                group["counts"][0] = 100.into();
+            },
+            "its groups' counts do not add up",
+        ),
+        ("empty", |b| b["empty"]["count"] = 5.into(), "5 empty"),
+    ];
+    let report = failup_in(dir.path(), &["report", "summary.json"], None);
+    assert!(report.status.success(), "{}", stderr(&report));
+    for (what, edit, said) in edits {
+        let mut edited = whole.clone();
+        edit(&mut edited["builder"]);
+        assert_ne!(edited, whole, "{what}: the edit changed nothing");
+        std::fs::write(dir.path().join("edited.json"), edited.to_string()).unwrap();
+        let out = failup_in(dir.path(), &["report", "edited.json"], None);
+        assert_eq!(out.status.code(), Some(2), "{what}: {}", stdout(&out));
+        assert!(
+            stderr(&out).contains(said) && stderr(&out).contains("edited or damaged"),
+            "{what}: {}",
+            stderr(&out)
+        );
+    }
+}
+
 /// A summary is known by its `kind`, not by its first bytes: on standard input, pretty-printed
 /// by a tool over many lines, or with its keys in another order, it gives the report the file
 /// as written gives. A JSON report given back is refused, saying what report reads.

@@ -271,7 +271,9 @@ impl PartialSummary {
             )));
         }
         // Its hash matched, so only an edit can make the counts disagree with the taxonomy.
-        if let Err(why) = self.builder.check(taxonomy.scenarios.len()) {
+        let checked = (self.builder.check(taxonomy.scenarios.len()))
+            .and_then(|()| self.builder.check_other(taxonomy));
+        if let Err(why) = checked {
             return Err(Error::Usage(format!(
                 "the summary was edited or damaged: {why}; make it again with `classify \
                  --summary-out`"

@@ -793,31 +793,89 @@ impl SummaryBuilder {
                 "its tables are not all for the same {scenarios} scenarios"
             ));
         }
-        let mut classified = 0;
+        if self.other >= scenarios && self.other != usize::MAX {
+            return Err(format!("it names scenario {} as `other`", self.other + 1));
+        }
         for (i, s) in self.scenarios.iter().enumerate() {
-            let binned: u64 = s.histogram.iter().sum();
-            let counted = s.confidences.len() as u64 == s.count && binned == s.count;
-            if !counted {
+            if let Some(c) = s.confidences.iter().find(|c| !(0.0..=1.0).contains(*c)) {
+                return Err(format!("it holds a confidence of {c}, outside 0 to 1"));
+            }
+            let mut binned = [0; HISTOGRAM_BINS];
+            s.confidences
+                .iter()
+                .for_each(|&c| binned[histogram_bin(c)] += 1);
+            let also: u64 = self.also[i].iter().sum();
+            let counted = s.confidences.len() as u64 == s.count && s.histogram == binned;
+            if !counted || also > s.count || self.also[i][i] != 0 {
                 return Err(format!(
                     "scenario {} counts its stories in ways that disagree",
                     i + 1
                 ));
             }
-            if let Some(c) = s.confidences.iter().find(|c| !(0.0..=1.0).contains(*c)) {
-                return Err(format!("it holds a confidence of {c}, outside 0 to 1"));
-            }
-            classified += s.count;
         }
-        if classified > self.rows {
+        self.check_rows()?;
+        self.check_groups()
+    }
+
+    /// Every row read is classified, empty or errored, each once, and the lists agree with
+    /// their counts.
+    fn check_rows(&self) -> std::result::Result<(), String> {
+        let classified: u64 = self.scenarios.iter().map(|s| s.count).sum();
+        let (empty, errored) = (self.empty.count, self.errored.count);
+        if classified
+            .checked_add(empty)
+            .and_then(|n| n.checked_add(errored))
+            != Some(self.rows)
+        {
             return Err(format!(
-                "it counts {classified} stories classified of {} rows read",
+                "it counts {classified} stories classified, {empty} empty and {errored} errored \
+                 of {} rows read",
                 self.rows
             ));
         }
-        if self.groups.values().any(|g| g.counts.len() != scenarios) {
-            return Err("a group's counts do not match the taxonomy's scenarios".into());
+        let flagged: u64 = self.flagged.values().map(|f| f.count).sum();
+        let statuses: u64 = self.errored_statuses.values().sum();
+        let lists = [&self.empty, &self.errored]
+            .into_iter()
+            .chain(self.flagged.values())
+            .all(|acc| acc.ids.len() as u64 == acc.count.min(MAX_LISTED_IDS as u64));
+        let lengths = self.tokens.len() as u64 == classified
+            && self.words.len() as u64 <= classified
+            && self.truncated <= self.rows;
+        if flagged > classified || statuses != errored || !lists || !lengths {
+            return Err("its counts of rows by status disagree".into());
         }
         Ok(())
+    }
+
+    /// Groups are kept only under `--group-by`, and they share out the classified stories.
+    fn check_groups(&self) -> std::result::Result<(), String> {
+        if self
+            .groups
+            .values()
+            .any(|g| g.counts.len() != self.scenarios.len())
+        {
+            return Err("a group's counts do not match the taxonomy's scenarios".into());
+        }
+        let shared = match self.options.group_by {
+            None => self.groups.is_empty(),
+            Some(_) => self.scenarios.iter().enumerate().all(|(i, s)| {
+                let in_groups = self.groups.values().map(|g| g.counts[i]).sum::<u64>();
+                in_groups == s.count
+            }),
+        };
+        match shared {
+            true => Ok(()),
+            false => Err("its groups' counts do not add up to the scenarios'".into()),
+        }
+    }
+
+    /// The `other` the builder counted against is the taxonomy's.
+    pub fn check_other(&self, taxonomy: &Taxonomy) -> std::result::Result<(), String> {
+        match taxonomy.index_of(OTHER).unwrap_or(usize::MAX) == self.other {
+            true => Ok(()),
+            false => Err("its `other` is not the taxonomy's".into()),
+        }
     }
 
     /// Adds the rows of `other`, a builder over other rows of the same input (another shard),
