@@ -885,7 +885,8 @@ fn a_summary_whose_counts_disagree_is_refused() {
     assert!(run.status.success(), "{}", stderr(&run));
     let text = std::fs::read_to_string(dir.path().join("summary.json")).unwrap();
     let whole: Value = serde_json::from_str(&text).unwrap();
-    let edits: [(&str, fn(&mut Value), &str); 6] = [
+    type Edit = fn(&mut Value);
+    let edits: [(&str, Edit, &str); 6] = [
         ("rows", |b| b["rows"] = 1000.into(), "of 1000 rows read"),
         (
             "other out of range",
