@@ -1714,6 +1714,26 @@ fn labelled_files_with_repeated_ids_or_stories_are_warned_about() {
     }
 }
 
+/// Every story is read sentence by sentence, so a short one of three sentences gets no note
+/// about windows; a story past the model's window is told how it was read.
+#[test]
+fn advise_notes_only_a_story_longer_than_the_window() {
+    let dir = tempfile::tempdir().unwrap();
+    let short = "I was fired on Monday. My boss yelled at me. Then I cried.";
+    let out = failup_env(dir.path(), &["advise", short], None, &[HASHED]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert!(!stdout(&out).contains("note:"), "{}", stdout(&out));
+    let long = std::fs::read_to_string(fixture("long_story.txt")).unwrap();
+    let out = failup_env(dir.path(), &["advise", &long], None, &[HASHED]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert!(
+        stdout(&out)
+            .contains("more than the model's window of 256; it was read sentence by sentence"),
+        "{}",
+        stdout(&out)
+    );
+}
+
 /// An unquoted story is read as its words joined by spaces, as the quoted one: it used to be
 /// refused with "unexpected argument" at its second word.
 #[test]

@@ -58,9 +58,13 @@ pub fn run(args: AdviseArgs) -> Result<()> {
             );
         }
     }
-    if embedded.chunks > 1 {
+    // Every story is read sentence by sentence; only one past the model's window is worth a
+    // word, since a whole-story reading would have lost its end.
+    let window = engine.model.max_seq_length;
+    if embedded.chunks > 1 && embedded.tokens > window {
         out += &format!(
-            "note: the story has {} tokens; it was read in {} overlapping windows\n",
+            "note: the story has {} tokens, more than the model's window of {window}; it was \
+             read sentence by sentence, in {} pieces\n",
             embedded.tokens, embedded.chunks
         );
     }
