@@ -331,13 +331,14 @@ pub(crate) fn text_stream(
     let mut utf16 = false;
     let stream: Box<dyn Read + Send> = match encoding {
         InputEncoding::Utf8 => {
-            // Two whole bytes: a pipe may deliver the first one alone.
-            let mut head = Vec::with_capacity(2);
+            // Whole bytes: a pipe may deliver the first one alone.
+            let mut head = Vec::with_capacity(4);
             (&mut raw)
-                .take(2)
+                .take(4)
                 .read_to_end(&mut head)
                 .map_err(|e| Error::io(name, e))?;
-            utf16 = head == [0xFF, 0xFE] || head == [0xFE, 0xFF];
+            refuse_utf32(&head, name)?;
+            utf16 = head.starts_with(&[0xFF, 0xFE]) || head.starts_with(&[0xFE, 0xFF]);
             let raw = io::Cursor::new(head).chain(raw);
             if utf16 {
                 // The decoder reads the byte-order mark and decodes from UTF-16.
@@ -375,6 +376,30 @@ pub(crate) fn text_stream(
     Ok((stream, utf16))
 }
 
+/// UTF-32's byte-order mark opens with UTF-16's, so without this a UTF-32 file would be told
+/// as UTF-16, with a conversion that makes nonsense of it.
+fn refuse_utf32(head: &[u8], name: &str) -> Result<()> {
+    let order = match head {
+        [0xFF, 0xFE, 0, 0] => "UTF-32LE",
+        [0, 0, 0xFE, 0xFF] => "UTF-32BE",
+        _ => return Ok(()),
+    };
+    let how = format!("opens with the byte-order mark of {order}");
+    Err(utf32_error(order, name, 1, &how))
+}
+
+fn utf32_error(order: &str, name: &str, line: u64, how: &str) -> Error {
+    Error::Input {
+        file: name.to_string(),
+        line: Some(line),
+        column: None,
+        problem: format!(
+            "the file {how}, which failup does not read; save it as CSV UTF-8, or \
+             convert it (for example iconv -f {order} -t UTF-8 IN.csv > OUT.csv)"
+        ),
+    }
+}
+
 /// How much of a file given a legacy `--encoding` is looked at for UTF-8 first.
 const UTF8_SNIFF_BYTES: u64 = 1 << 16;
 
@@ -405,6 +430,8 @@ struct CsvStart {
 enum NulPattern {
     Utf16Le,
     Utf16Be,
+    Utf32Le,
+    Utf32Be,
     Binary,
     /// One NUL alone: a stray byte, not a code unit's half.
     Stray,
@@ -423,8 +450,26 @@ impl NulPattern {
             n.count()
         };
         let (even, odd) = (nuls(0), nuls(1));
+        // ASCII in UTF-32 is one byte and three NULs: in little-endian order, every fourth
+        // byte from the first is the only one not NUL.
+        let units = head.len() / 4;
+        let whole = &head[..units * 4];
+        let quarter = |at: usize| {
+            whole
+                .iter()
+                .skip(at)
+                .step_by(4)
+                .filter(|&&b| b == 0)
+                .count()
+        };
+        let (first, last) = (quarter(0), quarter(3));
+        let others = quarter(1) + quarter(2);
         Some(if even + odd == 1 {
             NulPattern::Stray
+        } else if units >= 2 && others == 2 * units && last == units && first * 4 <= units {
+            NulPattern::Utf32Le
+        } else if units >= 2 && others == 2 * units && first == units && last * 4 <= units {
+            NulPattern::Utf32Be
         } else if odd >= 4 * even {
             NulPattern::Utf16Le
         } else if even >= 4 * odd {
@@ -521,6 +566,15 @@ fn check_headers(
         let utf16 = match nuls {
             NulPattern::Utf16Le => "UTF-16LE",
             NulPattern::Utf16Be => "UTF-16BE",
+            NulPattern::Utf32Le | NulPattern::Utf32Be => {
+                let order = match nuls {
+                    NulPattern::Utf32Le => "UTF-32LE",
+                    _ => "UTF-32BE",
+                };
+                let how =
+                    format!("looks like {order} (its header has three NUL bytes to a letter)");
+                return Err(utf32_error(order, name, line, &how));
+            }
             NulPattern::Stray => {
                 return Err(Error::Input {
                     file: name.to_string(),
@@ -2078,6 +2132,39 @@ mod tests {
         // A header that merely starts with PK is a header.
         let mut r = reader("PK,text\n1,x\n", &Columns::default()).unwrap();
         assert_eq!(r.next_chunk(10).unwrap()[0].text, "x");
+    }
+
+    #[test]
+    fn utf32_is_named_as_such_with_or_without_a_byte_order_mark() {
+        let le: Vec<u8> = "id,text\n1,x\n"
+            .bytes()
+            .flat_map(|b| [b, 0, 0, 0])
+            .collect();
+        let be: Vec<u8> = "id,text\n1,x\n"
+            .bytes()
+            .flat_map(|b| [0, 0, 0, b])
+            .collect();
+        let bom_le = [&[0xFF, 0xFE, 0, 0][..], &le].concat();
+        let bom_be = [&[0, 0, 0xFE, 0xFF][..], &be].concat();
+        for (bytes, order, bom) in [
+            (le, "UTF-32LE", false),
+            (be, "UTF-32BE", false),
+            (bom_le, "UTF-32LE", true),
+            (bom_be, "UTF-32BE", true),
+        ] {
+            let e = reader_bytes(bytes, &Columns::default(), Dialect::default())
+                .err()
+                .expect("UTF-32 is refused")
+                .to_string();
+            let told = match bom {
+                true => format!("opens with the byte-order mark of {order}"),
+                false => format!("looks like {order}"),
+            };
+            assert!(
+                e.contains(&told) && e.contains(&format!("iconv -f {order} -t UTF-8")),
+                "{e}"
+            );
+        }
     }
 
     #[test]
