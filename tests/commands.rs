@@ -1714,6 +1714,68 @@ fn labelled_files_with_repeated_ids_or_stories_are_warned_about() {
     }
 }
 
+/// An output named for what it will not hold is refused before the work, unless a format flag
+/// says what is meant: classify's rows under a report's name, `.json` or `.tsv`, and a report
+/// under a table's name. Each wrote CSV or a text report under that name with exit 0.
+#[test]
+fn outputs_named_for_another_format_are_refused_unless_the_format_is_given() {
+    let dir = tempfile::tempdir().unwrap();
+    let input = fixture("stories.csv");
+    let input = input.to_str().unwrap();
+    let refused = [
+        (
+            &["-o", "out.tsv"][..],
+            "-o out.tsv would hold comma-separated values",
+        ),
+        (&["-o", "out.json"], "name it out.jsonl for JSON lines"),
+        (&["-o", "r.html"], "for a report add --report r.html"),
+        (
+            &["-o", "-", "--report", "r.csv"],
+            "--report r.csv names a table",
+        ),
+    ];
+    for (args, said) in refused {
+        let all = [&["classify", input, "-q"][..], args].concat();
+        let out = failup_env(dir.path(), &all, None, &[HASHED]);
+        assert_eq!(out.status.code(), Some(2), "{args:?}: {}", stderr(&out));
+        assert!(stderr(&out).contains(said), "{args:?}: {}", stderr(&out));
+    }
+    assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 0);
+    let given = [
+        &["-o", "out.tsv", "--format", "csv"][..],
+        &["-o", "out.json", "--format", "jsonl"],
+        &[
+            "-o",
+            "rows.csv",
+            "--report",
+            "r.csv",
+            "--report-format",
+            "markdown",
+        ],
+    ];
+    for args in given {
+        let all = [&["classify", input, "-q"][..], args].concat();
+        let out = failup_env(dir.path(), &all, None, &[HASHED]);
+        assert_eq!(out.status.code(), Some(0), "{args:?}: {}", stderr(&out));
+    }
+    assert!(std::fs::read_to_string(dir.path().join("r.csv"))
+        .unwrap()
+        .starts_with('#'));
+    let out = failup_in(dir.path(), &["report", "rows.csv", "-o", "r.tsv"], None);
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("-o r.tsv names a table"),
+        "{}",
+        stderr(&out)
+    );
+    let out = failup_in(
+        dir.path(),
+        &["report", "rows.csv", "-o", "r.tsv", "--format", "text"],
+        None,
+    );
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+}
+
 /// Every story is read sentence by sentence, so a short one of three sentences gets no note
 /// about windows; a story past the model's window is told how it was read.
 #[test]

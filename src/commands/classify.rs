@@ -42,6 +42,16 @@ pub fn run(args: ClassifyArgs) -> Result<()> {
     .into_iter()
     .filter_map(|(flag, path)| Some((flag, path?.as_path())))
     .collect();
+    if args.format.is_none() {
+        super::refuse_a_misnamed_rows_output(&args.output)?;
+    }
+    if let Some(report) = args
+        .report
+        .as_ref()
+        .filter(|_| args.report_format.is_none())
+    {
+        super::refuse_a_report_under_a_table_name("--report", report, "--report-format")?;
+    }
     // Before the input is read: `> in.csv` has emptied it, and that is the mistake to tell.
     super::check_outputs(&outputs, &source, shard.is_some())?;
     let reads = [

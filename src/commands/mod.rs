@@ -395,14 +395,72 @@ fn refuse_a_misleading_name(
     writes: &str,
     ext: &str,
 ) -> Result<()> {
-    let given = (output.extension()).map(|e| e.to_string_lossy().to_lowercase());
-    match given.filter(|g| refused.contains(&g.as_str())) {
+    match extension_of(output).filter(|g| refused.contains(&g.as_str())) {
         Some(given) => Err(Error::Usage(format!(
             "{writes}, not {}; name the output .{ext}, e.g. -o {}",
             given.to_uppercase(),
             output.with_extension(ext).display()
         ))),
         None => Ok(()),
+    }
+}
+
+/// The lowercase extension of `path`, if any.
+fn extension_of(path: &std::path::Path) -> Option<String> {
+    (path.extension()).map(|e| e.to_string_lossy().to_lowercase())
+}
+
+/// Refuses classify's `-o` under the name of something it does not write, when no `--format`
+/// says what is meant: a report's name (the user meant `--report`), `.json` (which would hold
+/// CSV) or `.tsv` (which would hold commas).
+fn refuse_a_misnamed_rows_output(output: &std::path::Path) -> Result<()> {
+    let Some(ext) = extension_of(output) else {
+        return Ok(());
+    };
+    let csv = output.with_extension("csv");
+    let why = match ext.as_str() {
+        "html" | "htm" | "md" | "markdown" => format!(
+            "-o {} names a report, but -o gets the classified rows (CSV or JSON lines); for a \
+             report add --report {0}, and send the rows to -o {} or -o -",
+            output.display(),
+            csv.display()
+        ),
+        "json" => format!(
+            "-o {} would hold CSV under a JSON name; name it {} for JSON lines (one object per \
+             row) or {} for CSV, or pass --format to keep the name",
+            output.display(),
+            output.with_extension("jsonl").display(),
+            csv.display()
+        ),
+        "tsv" => format!(
+            "-o {} would hold comma-separated values under a tab-separated name; name it {}, \
+             or pass --format csv to keep the name",
+            output.display(),
+            csv.display()
+        ),
+        _ => return Ok(()),
+    };
+    Err(Error::Usage(why))
+}
+
+/// Refuses a report (`flag` names it) under a table's name, when no format flag says what is
+/// meant: a report is text, Markdown, JSON or HTML, and a spreadsheet or script opening it
+/// as rows would find neither.
+fn refuse_a_report_under_a_table_name(
+    flag: &str,
+    path: &std::path::Path,
+    format_flag: &str,
+) -> Result<()> {
+    match extension_of(path) {
+        Some(ext) if ["csv", "tsv", "jsonl", "ndjson"].contains(&ext.as_str()) => {
+            Err(Error::Usage(format!(
+                "{flag} {} names a table, but a report is text, Markdown, JSON or HTML; name it \
+                 {} (or .md, .json, .html), or pass {format_flag} to keep the name",
+                path.display(),
+                path.with_extension("txt").display()
+            )))
+        }
+        _ => Ok(()),
     }
 }
 

@@ -11,6 +11,9 @@ pub fn run(args: ReportArgs) -> Result<()> {
     let source = Source::from_arg(&args.input);
     let reads = [("--taxonomy", args.taxonomy.as_ref())];
     super::check_not_read(&[("-o", &args.output)], &reads)?;
+    if args.format.is_none() {
+        super::refuse_a_report_under_a_table_name("-o", &args.output, "--format")?;
+    }
     let (taxonomy, taxonomy_info) = report::load_taxonomy(args.taxonomy.as_deref())?;
     let format = args
         .format
