@@ -273,7 +273,7 @@ impl EvalReport {
             for m in &self.errors {
                 let _ = writeln!(
                     s,
-                    "{} gold {} predicted {} (confidence {:.2}): {}",
+                    "{} gold {} predicted {} (confidence {:.4}): {}",
                     crate::input::printable(&m.id),
                     m.gold,
                     m.predicted,

@@ -557,9 +557,12 @@ fn check_headers(
             file: name.to_string(),
             line: Some(line),
             column: None,
-            problem: "the file is empty or has no header row; the first line must name the \
-                      columns (for example: id,text)"
-                .into(),
+            // After Excel's `sep=` line, the header is the second line.
+            problem: format!(
+                "the file is empty or has no header row; the {} line must name the columns \
+                 (for example: id,text)",
+                if line == 1 { "first" } else { "next" }
+            ),
         });
     }
     if let Some(nuls) = nuls.filter(|_| headers.iter().any(|h| h.contains('\0'))) {

@@ -227,6 +227,9 @@ impl Taxonomy {
                 .get_ref()
                 .iter()
                 .map(|a| ("advice", a, s.advice.span()));
+            // Prototypes are shown too: by `categories --prototypes` and `--explain`.
+            let prototypes_shown =
+                (s.prototypes.get_ref().iter()).map(|p| ("a prototype", p, s.prototypes.span()));
             for (key, text, span) in [
                 ("title", s.title.get_ref(), s.title.span()),
                 ("description", s.description.get_ref(), s.description.span()),
@@ -234,9 +237,11 @@ impl Taxonomy {
             ]
             .into_iter()
             .chain(shown)
+            .chain(prototypes_shown)
             {
-                // An empty advice entry is told with the lists' checks below.
-                let problem = if key != "advice" && text.trim().is_empty() {
+                // An empty list entry is told with the lists' checks below.
+                let listed = ["advice", "a prototype"].contains(&key);
+                let problem = if !listed && text.trim().is_empty() {
                     format!("{key} is empty")
                 } else if let Some(c) = control_character(text) {
                     format!("{key} holds the control character {c}; remove it")
@@ -607,6 +612,13 @@ prototypes = ["p3"]
         );
         let reversed = GOOD.replace("advice = [\"x\"]", "advice = [\"x\\u202e\"]");
         assert!(err_of(&reversed).contains("advice holds the control character \\u{202e}"));
+        let escape = GOOD.replacen("prototypes = [\"", "prototypes = [\"cut\\u001b[2J ", 1);
+        assert_ne!(escape, GOOD);
+        assert!(
+            err_of(&escape).contains("a prototype holds the control character \\u{1b}"),
+            "{}",
+            err_of(&escape)
+        );
         // A line break in advice is text, not a control code to refuse, saved on Windows too.
         let lines = GOOD.replace("advice = [\"x\"]", "advice = [\"x\\r\\ny\"]");
         assert!(Taxonomy::parse(&lines, "t.toml").is_ok());

@@ -856,6 +856,50 @@ fn report_reads_standard_input() {
     assert_eq!(j["totals"]["classified"], 10);
 }
 
+/// A report meant to be reproducible is not stamped with the time of day: a
+/// `SOURCE_DATE_EPOCH` that is not whole seconds from 1970 to the year 9999 is refused, by
+/// `report` and by `classify --report` before the work; a good one fixes the time.
+#[test]
+fn a_malformed_source_date_epoch_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let input = fixture_str("stories.csv");
+    let env = [
+        ("FAILUP_BACKEND", "test-hashed"),
+        ("SOURCE_DATE_EPOCH", "86400"),
+    ];
+    let classify = [
+        "classify", &input, "-q", "-o", "rows.csv", "--report", "r.json",
+    ];
+    let out = failup_env(dir.path(), &classify, None, &env);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let report: Value =
+        serde_json::from_str(&std::fs::read_to_string(dir.path().join("r.json")).unwrap()).unwrap();
+    assert_eq!(report["header"]["generated_at"], "1970-01-02T00:00:00Z");
+    for bad in ["abc", "1.5", "-1", "99999999999999"] {
+        let env = [
+            ("FAILUP_BACKEND", "test-hashed"),
+            ("SOURCE_DATE_EPOCH", bad),
+        ];
+        let said = format!("SOURCE_DATE_EPOCH (set in the environment) is '{bad}'");
+        let classify = [
+            "classify",
+            &input,
+            "-q",
+            "-o",
+            "again.csv",
+            "--report",
+            "r.md",
+        ];
+        let out = failup_env(dir.path(), &classify, None, &env);
+        assert_eq!(out.status.code(), Some(2), "{bad}: {}", stderr(&out));
+        assert!(stderr(&out).contains(&said), "{}", stderr(&out));
+        assert!(!dir.path().join("again.csv").exists());
+        let out = failup_env(dir.path(), &["report", "rows.csv"], None, &env);
+        assert_eq!(out.status.code(), Some(2), "{bad}: {}", stderr(&out));
+        assert!(stderr(&out).contains(&said), "{}", stderr(&out));
+    }
+}
+
 /// A summary whose counts were edited so that they no longer add up is refused, saying what
 /// disagrees: rows read that are neither classified, empty nor errored, an `other` that is not
 /// the taxonomy's, a histogram that is not its confidences', group counts past the scenarios'

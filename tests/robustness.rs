@@ -1668,7 +1668,7 @@ fn replacing_an_interrupted_runs_partial_output_is_told() {
     assert_eq!(rows.status.code(), Some(0), "{}", stderr(&rows));
     for again in [
         &["classify", "in.csv", "-q", "-o", "out.csv"][..],
-        &["report", "rows.csv", "-o", "out.csv"],
+        &["report", "rows.csv", "-o", "out.csv", "--format", "text"],
     ] {
         let args = ["classify", "in.csv", "-o", "out.csv"];
         let stopped = interrupt_at(dir.path(), 16, "INT", &args, &[HASHED]);

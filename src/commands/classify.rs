@@ -42,16 +42,6 @@ pub fn run(args: ClassifyArgs) -> Result<()> {
     .into_iter()
     .filter_map(|(flag, path)| Some((flag, path?.as_path())))
     .collect();
-    if args.format.is_none() {
-        super::refuse_a_misnamed_rows_output(&args.output)?;
-    }
-    if let Some(report) = args
-        .report
-        .as_ref()
-        .filter(|_| args.report_format.is_none())
-    {
-        super::refuse_a_report_under_a_table_name("--report", report, "--report-format")?;
-    }
     // Before the input is read: `> in.csv` has emptied it, and that is the mistake to tell.
     super::check_outputs(&outputs, &source, shard.is_some())?;
     let reads = [
@@ -60,6 +50,16 @@ pub fn run(args: ClassifyArgs) -> Result<()> {
         ("--taxonomy", args.model.taxonomy.as_ref()),
     ];
     super::check_not_read(&outputs, &reads)?;
+    if args.format.is_none() {
+        super::refuse_a_misnamed_rows_output(&args.output)?;
+    }
+    if let Some(report) = args.report.as_ref() {
+        if args.report_format.is_none() {
+            super::refuse_a_report_under_a_table_name("--report", report, "--report-format")?;
+        }
+        // Told before the work, not after it, when the report is stamped.
+        failup::report::source_date_epoch()?;
+    }
     // The input's header before the slower model load, so a wrong column fails fast.
     let mut reader = StoryReader::open(&source, &args.columns(), args.columns.dialect())?;
     if let Some(shard) = shard {
@@ -662,8 +662,9 @@ impl Tally {
     fn summary(&self, taxonomy: &Taxonomy, elapsed_s: f64) -> String {
         let classified: u64 = self.per_category.iter().sum();
         let mut s = format!(
-            "{} rows in {elapsed_s:.1} s ({:.1} rows/s): {classified} classified, {} empty",
+            "{} row{} in {elapsed_s:.1} s ({:.1} rows/s): {classified} classified, {} empty",
             self.rows,
+            if self.rows == 1 { "" } else { "s" },
             self.rows as f64 / elapsed_s.max(1e-9),
             self.empty
         );

@@ -14,6 +14,7 @@ pub fn run(args: ReportArgs) -> Result<()> {
     if args.format.is_none() {
         super::refuse_a_report_under_a_table_name("-o", &args.output, "--format")?;
     }
+    report::source_date_epoch()?;
     let (taxonomy, taxonomy_info) = report::load_taxonomy(args.taxonomy.as_deref())?;
     let format = args
         .format

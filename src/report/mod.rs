@@ -199,15 +199,34 @@ pub fn input_display_name(path: &Path) -> String {
 /// Now, in UTC, as RFC 3339 to the second; `SOURCE_DATE_EPOCH` (seconds since 1970) replaces
 /// the clock, for reproducible reports.
 pub fn generated_at() -> String {
-    let secs = std::env::var("SOURCE_DATE_EPOCH")
-        .ok()
-        .and_then(|v| v.trim().parse::<i64>().ok())
-        .unwrap_or_else(|| {
-            SystemTime::now()
-                .duration_since(UNIX_EPOCH)
-                .map_or(0, |d| d.as_secs() as i64)
-        });
+    let secs = source_date_epoch().ok().flatten().unwrap_or_else(|| {
+        SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map_or(0, |d| d.as_secs() as i64)
+    });
     rfc3339_utc(secs)
+}
+
+/// The last second a four-digit year can name: 9999-12-31T23:59:59Z.
+const LAST_SECOND: i64 = 253_402_300_799;
+
+/// `SOURCE_DATE_EPOCH`, when set: a value that is not whole seconds from 1970 to the year
+/// 9999 is an error, as the reproducible-builds convention asks, so a report that was meant
+/// to be reproducible is not stamped with the time of day.
+pub fn source_date_epoch() -> Result<Option<i64>> {
+    let Some(value) = std::env::var_os("SOURCE_DATE_EPOCH") else {
+        return Ok(None);
+    };
+    let text = value.to_string_lossy();
+    match text.trim().parse::<i64>() {
+        Ok(secs) if (0..=LAST_SECOND).contains(&secs) => Ok(Some(secs)),
+        _ => Err(Error::Usage(format!(
+            "SOURCE_DATE_EPOCH (set in the environment) is '{}', not a whole number of seconds \
+             since 1970 from 0 to {LAST_SECOND} (the end of the year 9999); fix it, or unset \
+             it to stamp the report with the time it is made",
+            crate::input::printable(&text)
+        ))),
+    }
 }
 
 /// Seconds since 1970 as `YYYY-MM-DDTHH:MM:SSZ` (Howard Hinnant's civil-from-days).
