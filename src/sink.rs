@@ -156,13 +156,15 @@ fn partial_paths(dest: &Path) -> (PathBuf, PathBuf) {
 }
 
 /// True for `-`, for an existing path that is neither a regular file nor a folder (a device
-/// such as `/dev/null`, a FIFO), and for any path under `/dev` or `/proc` (`/dev/stdout` may
-/// lead to a regular file, but renaming over it would replace the link): outputs written as a
-/// stream, with nothing to resume.
+/// such as `/dev/null`, a FIFO), and for a link under `/dev` or `/proc` (`/dev/stdout`,
+/// `/dev/fd/1`: it may lead to a regular file, but renaming over it would replace the link):
+/// outputs written as a stream, with nothing to resume. A file in a folder under `/dev`, such
+/// as the memory-backed `/dev/shm`, is a file like any other.
 pub fn is_stream(path: &Path) -> bool {
+    let system_link = (path.starts_with("/dev") || path.starts_with("/proc"))
+        && std::fs::symlink_metadata(path).is_ok_and(|m| m.file_type().is_symlink());
     path == Path::new("-")
-        || path.starts_with("/dev")
-        || path.starts_with("/proc")
+        || system_link
         || std::fs::metadata(path).is_ok_and(|m| !m.is_file() && !m.is_dir())
 }
 
@@ -788,6 +790,30 @@ mod tests {
 
     /// Values are compared as recorded, not as shown: an empty one is "(none)" in messages,
     /// which a real value may also be.
+    /// A file in a folder under `/dev` (the memory-backed `/dev/shm`) is written as a file, to a
+    /// partial renamed into place; it was written in place, so an interruption left half a
+    /// file under the final name, and --resume was refused.
+    #[cfg(target_os = "linux")]
+    #[test]
+    fn only_devices_pipes_and_system_links_are_streams() {
+        for stream in [
+            "-",
+            "/dev/null",
+            "/dev/stdout",
+            "/dev/fd/1",
+            "/proc/self/fd/2",
+        ] {
+            assert!(is_stream(Path::new(stream)), "{stream}");
+        }
+        for file in [
+            "/dev/shm/failup-test-none/out.csv",
+            "/dev/out.csv",
+            "out.csv",
+        ] {
+            assert!(!is_stream(Path::new(file)), "{file}");
+        }
+    }
+
     #[test]
     fn settings_differ_by_their_values_not_their_display() {
         let empty = settings(&[("kept columns", "")]);
