@@ -484,12 +484,7 @@ impl Sink {
         // A checkpoint beside no rows is what a run left that stopped after putting its output
         // in place: nothing resumable is replaced then.
         let replaces_rows = checkpoint.is_file() && partial.metadata().is_ok_and(|m| m.len() > 0);
-        let file = OpenOptions::new()
-            .write(true)
-            .create(true)
-            .truncate(false)
-            .open(&partial)
-            .map_err(|e| Error::io(&name, e))?;
+        let file = open_partial(OpenOptions::new().create(true).truncate(false), &partial)?;
         lock_partial(&file, path, &partial)?;
         // Any command writing here replaces what an interrupted classify or embed kept for
         // --resume: said, so a slip of `-o` (a report over the rows' name) is not silent. It
@@ -587,10 +582,7 @@ impl Sink {
             )));
         }
         let name = partial.display().to_string();
-        let mut file = OpenOptions::new()
-            .write(true)
-            .open(&partial)
-            .map_err(|e| Error::io(&name, e))?;
+        let mut file = open_partial(&mut OpenOptions::new(), &partial)?;
         lock_partial(&file, path, &partial)?;
         let len = file.metadata().map_err(|e| Error::io(&name, e))?.len();
         if len < saved.bytes {
@@ -736,6 +728,25 @@ fn hash_prefix(path: &Path, bytes: u64) -> io::Result<Sha256> {
 /// Takes the partial file for this run alone. A second run writing the same output would
 /// otherwise truncate or extend the first one's file under it, and the first would rename the
 /// mix into place. The lock goes with the file when the run ends, however it ends.
+/// Opens a partial file for writing without following a link at its name: one planted there
+/// (in a shared folder, say) would have the rows written into whatever it leads to, and the
+/// rename then put the link in place of the output.
+fn open_partial(options: &mut OpenOptions, partial: &Path) -> Result<File> {
+    let name = partial.display().to_string();
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::custom_flags(&mut *options, libc::O_NOFOLLOW);
+    let linked = std::fs::symlink_metadata(partial).is_ok_and(|m| m.file_type().is_symlink());
+    match options.write(true).open(partial) {
+        Ok(file) => Ok(file),
+        Err(_) if linked => Err(Error::Usage(format!(
+            "{name} is a link, not a partial file failup made, and writing through it would \
+             replace what it leads to; remove the link (what it leads to is left as it is) and \
+             run again"
+        ))),
+        Err(e) => Err(Error::io(&name, e)),
+    }
+}
+
 fn lock_partial(file: &File, dest: &Path, partial: &Path) -> Result<()> {
     match file.try_lock() {
         Ok(()) => Ok(()),

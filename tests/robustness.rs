@@ -1652,6 +1652,28 @@ fn a_failure_keeps_the_partial_where_it_can_be_resumed() {
     assert_eq!(checkpointed(dir.path()), 32);
 }
 
+/// A link planted at the partial file's name is not written through: the rows went into the
+/// file it led to, and the rename then put the link in place of the output, with exit 0.
+#[cfg(unix)]
+#[test]
+fn a_link_at_the_partial_files_name_is_refused_and_left_alone() {
+    let dir = tempfile::tempdir().unwrap();
+    write_input(dir.path(), "in.csv", many_stories(8).as_bytes());
+    std::fs::write(dir.path().join("precious.txt"), "precious\n").unwrap();
+    std::os::unix::fs::symlink("precious.txt", dir.path().join(".out.csv.partial")).unwrap();
+    let args = ["classify", "in.csv", "-q", "-o", "out.csv"];
+    let out = failup_env(dir.path(), &args, None, &[HASHED]);
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains(".out.csv.partial is a link, not a partial file failup made"),
+        "{}",
+        stderr(&out)
+    );
+    let kept = std::fs::read_to_string(dir.path().join("precious.txt")).unwrap();
+    assert_eq!(kept, "precious\n");
+    assert!(!dir.path().join("out.csv").exists());
+}
+
 /// Whatever command writes over an interrupted run's partial output says so: a rerun without
 /// --resume, and a report given the rows' name by a slip of `-o` (which replaced it silently).
 #[test]
