@@ -1652,6 +1652,61 @@ fn a_failure_keeps_the_partial_where_it_can_be_resumed() {
     assert_eq!(checkpointed(dir.path()), 32);
 }
 
+/// How the model folder reads a text (its window, from `sentence_bert_config.json`, and its
+/// pooling) shapes every row, as its weights do: a resume after either changed is refused. It
+/// was accepted, and the output matched neither run.
+#[cfg(unix)]
+#[test]
+fn a_resume_after_the_model_folder_reads_otherwise_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    write_input(dir.path(), "in.csv", many_stories(24).as_bytes());
+    let model = dir.path().join("m");
+    link_bundled_model_except(&model, "sentence_bert_config.json");
+    let config = model.join("sentence_bert_config.json");
+    std::fs::write(
+        &config,
+        r#"{"max_seq_length": 256, "do_lower_case": false}"#,
+    )
+    .unwrap();
+    let args = [
+        "classify",
+        "in.csv",
+        "-q",
+        "-o",
+        "out.csv",
+        "--chunk-size",
+        "8",
+        "--model",
+        "m",
+    ];
+    let child = failup_command()
+        .args(args)
+        .env("FAILUP_TEST_PAUSE_AFTER_ROWS", "8")
+        .envs([HASHED])
+        .current_dir(dir.path())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    wait_until_checkpointed(dir.path(), 8);
+    Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status()
+        .unwrap();
+    let stopped = child.wait_with_output().unwrap();
+    assert_eq!(stopped.status.code(), Some(130));
+    std::fs::write(&config, r#"{"max_seq_length": 64, "do_lower_case": false}"#).unwrap();
+    let resume = [&args[..], &["--resume"]].concat();
+    let out = failup_env(dir.path(), &resume, None, &[HASHED]);
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    assert!(
+        stderr(&out)
+            .contains("a window of 256 tokens, case kept, mean pooling, now a window of 64"),
+        "{}",
+        stderr(&out)
+    );
+}
+
 /// A link planted at the partial file's name is not written through: the rows went into the
 /// file it led to, and the rename then put the link in place of the output, with exit 0.
 #[cfg(unix)]

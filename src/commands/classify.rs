@@ -454,6 +454,8 @@ fn resume_settings(
             "--model (SHA-256)",
             failup::profile::weights_sha256(&engine.model, precision)?,
         ),
+        // The folder's configs, beside its weights: window, case and pooling.
+        ("--model (how it reads)", engine.model.reading()),
         ("--taxonomy (SHA-256)", engine.taxonomy().content_sha256()),
         ("--examples (SHA-256)", file_hash(&args.fewshot.examples)?),
         ("--profile (SHA-256)", file_hash(&args.fewshot.profile)?),

@@ -283,6 +283,8 @@ fn embedding_settings(args: &EmbedArgs, reader: &StoryReader, engine: &Engine) -
             "--model (SHA-256)",
             failup::profile::weights_sha256(&engine.model, precision)?,
         ),
+        // The folder's configs, beside its weights: window, case and pooling.
+        ("--model (how it reads)", engine.model.reading()),
     ];
     Ok(resume::with_input_settings(pairs, reader))
 }
