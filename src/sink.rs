@@ -133,6 +133,29 @@ pub fn companions(dest: &Path, shard: bool) -> Vec<(&'static str, PathBuf)> {
     files
 }
 
+/// Refuses an output named as failup names the files it keeps beside another output (a
+/// partial file `.NAME.partial`, its checkpoint `.NAME.partial.json`, a shard record
+/// `NAME.shard`): the run that owns that name would replace or delete it, or commit it as its
+/// own rows.
+fn check_not_a_companion_name(flag: &str, path: &Path) -> Result<()> {
+    let name = path
+        .file_name()
+        .map(|n| n.to_string_lossy())
+        .unwrap_or_default();
+    let hidden = name.starts_with('.') && name.len() > ".partial".len();
+    let kept = match () {
+        _ if hidden && name.ends_with(".partial") => "an interrupted run's partial output",
+        _ if hidden && name.ends_with(".partial.json") => "an interrupted run's checkpoint",
+        _ if name.ends_with(".shard") && name.len() > ".shard".len() => "a shard's record",
+        _ => return Ok(()),
+    };
+    Err(Error::Usage(format!(
+        "{flag} {}: that is how failup names {kept}, kept beside another output, and the run \
+         that owns it would replace it or take it for its own; give {flag} another name",
+        path.display()
+    )))
+}
+
 /// Where the record of a shard's output `part` lives: `PART.shard`.
 pub fn shard_record_path(part: &Path) -> PathBuf {
     let mut name = part.as_os_str().to_owned();
@@ -189,6 +212,7 @@ pub fn check_output(flag: &str, path: &Path, input: Option<&Source>) -> Result<(
             path.display()
         )));
     }
+    check_not_a_companion_name(flag, path)?;
     if path.is_dir() {
         return Err(Error::Usage(format!(
             "{} is a folder; give {flag} a file name inside it",

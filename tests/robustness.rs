@@ -1707,6 +1707,37 @@ fn a_resume_after_the_model_folder_reads_otherwise_is_refused() {
     );
 }
 
+/// An output named as failup names the files it keeps beside another output is refused: a
+/// shard's record written later replaced a part named `p.csv.shard`, and a run that owned
+/// `.x.csv.partial` committed another run's rows as its own.
+#[test]
+fn outputs_named_like_another_runs_companions_are_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    write_input(dir.path(), "in.csv", many_stories(8).as_bytes());
+    let cases = [
+        ("p.csv.shard", "a shard's record"),
+        (".x.csv.partial", "an interrupted run's partial output"),
+        (".x.csv.partial.json", "an interrupted run's checkpoint"),
+    ];
+    for (name, said) in cases {
+        for flag in ["-o", "--report", "--summary-out"] {
+            let mut args = vec!["classify", "in.csv", "-q", flag, name];
+            if flag != "-o" {
+                args.extend(["-o", "rows.csv"]);
+            }
+            let out = failup_env(dir.path(), &args, None, &[HASHED]);
+            assert_eq!(out.status.code(), Some(2), "{args:?}: {}", stderr(&out));
+            let expected = format!("{flag} {name}: that is how failup names {said}");
+            assert!(
+                stderr(&out).contains(&expected),
+                "{args:?}: {}",
+                stderr(&out)
+            );
+            assert!(!dir.path().join(name).exists());
+        }
+    }
+}
+
 /// A link planted at the partial file's name is not written through: the rows went into the
 /// file it led to, and the rename then put the link in place of the output, with exit 0.
 #[cfg(unix)]

@@ -207,7 +207,7 @@ fn merge_refuses_missing_overlapping_mismatched_and_unsharded_parts() {
         dir.path(),
         &["merge", "--rows", &p[0], &p[1], &p[2], "-o", &record],
     );
-    assert!(err.contains("shard records"), "{err}");
+    assert!(err.contains("how failup names a shard's record"), "{err}");
     assert_eq!(std::fs::read(dir.path().join(&record)).unwrap(), before);
     // Nor over the input the shards read, which would lose the stories themselves.
     let input = std::fs::read(dir.path().join("in.csv")).unwrap();
@@ -1072,7 +1072,7 @@ fn outputs_or_an_input_named_like_the_files_beside_o_are_refused() {
         ],
     );
     assert!(
-        summary.contains("--summary-out and -o's shard record both name"),
+        summary.contains("--summary-out p.csv.shard: that is how failup names a shard's record"),
         "{summary}"
     );
     let report = refused(
@@ -1087,7 +1087,7 @@ fn outputs_or_an_input_named_like_the_files_beside_o_are_refused() {
         ],
     );
     assert!(
-        report.contains("--report and -o's partial file both name"),
+        report.contains("that is how failup names an interrupted run's partial output"),
         "{report}"
     );
     let checkpoint = refused(
@@ -1101,7 +1101,10 @@ fn outputs_or_an_input_named_like_the_files_beside_o_are_refused() {
             ".o.csv.partial.json",
         ],
     );
-    assert!(checkpoint.contains("-o's checkpoint"), "{checkpoint}");
+    assert!(
+        checkpoint.contains("that is how failup names an interrupted run's checkpoint"),
+        "{checkpoint}"
+    );
     std::fs::copy(dir.path().join("in.csv"), dir.path().join("x.csv.shard")).unwrap();
     for command in ["classify", "embed"] {
         let output = if command == "embed" {
@@ -1132,19 +1135,18 @@ fn outputs_or_an_input_named_like_the_files_beside_o_are_refused() {
     ] {
         assert!(!dir.path().join(name).exists(), "{name} was written");
     }
-    // Without a shard there is no record, so the name is free.
-    run(
-        dir.path(),
-        &[
-            "classify",
-            "in.csv",
-            "-o",
-            "q.csv",
-            "--summary-out",
-            "q.csv.shard",
-        ],
-        &[],
-    );
+    // Without a shard this run writes no record, but a sharded run writing q.csv would
+    // replace the file: the name is refused all the same.
+    let args = [
+        "classify",
+        "in.csv",
+        "-o",
+        "q.csv",
+        "--summary-out",
+        "q.csv.shard",
+    ];
+    let said = refused(dir.path(), &args);
+    assert!(said.contains("how failup names a shard's record"), "{said}");
 }
 
 /// A shard's partial summary among `merge --rows`'s parts is named for what it is, with the
