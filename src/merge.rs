@@ -58,8 +58,9 @@ impl ShardRecord {
         crate::sink::shard_record_path(part)
     }
 
-    /// Writes the record beside `part` (whole or not at all).
-    pub fn write_beside(&self, part: &Path) -> Result<()> {
+    /// Writes the record beside `part` (whole or not at all), with the mode of `rows`, the
+    /// file that becomes the part.
+    pub fn write_beside(&self, part: &Path, rows: &Path) -> Result<()> {
         let path = Self::path_for(part);
         let name = path.display().to_string();
         let dir = path.parent().filter(|d| !d.as_os_str().is_empty());
@@ -67,6 +68,9 @@ impl ShardRecord {
             .map_err(|e| Error::io(&name, e))?;
         let mut json = serde_json::to_vec_pretty(self).expect("a shard record serialises");
         json.push(b'\n');
+        // As readable as the part it describes (a temporary file is private), so an account
+        // that may read the parts may merge them.
+        crate::sink::give_the_mode_of(tmp.as_file(), rows).map_err(|e| Error::io(&name, e))?;
         tmp.write_all(&json).map_err(|e| Error::io(&name, e))?;
         tmp.persist(&path).map_err(|e| Error::io(&name, e.error))?;
         Ok(())

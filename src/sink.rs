@@ -521,6 +521,9 @@ impl Sink {
             );
         }
         file.set_len(0).map_err(|e| Error::io(&name, e))?;
+        // A file to be replaced lends its mode from the start: rows the user had locked away
+        // (`chmod 600`) are not readable by others in the partial either.
+        give_the_mode_of(&file, path).map_err(|e| Error::io(&name, e))?;
         let _ = std::fs::remove_file(&checkpoint);
         Ok(Sink::File(FileSink {
             out: BufWriter::with_capacity(1 << 16, file),
@@ -711,6 +714,9 @@ impl Sink {
             let json = serde_json::to_vec(&saved).expect("checkpoint serialises");
             let cp = f.checkpoint.display().to_string();
             let mut tmp = tempfile::NamedTempFile::new_in(dir).map_err(|e| Error::io(&cp, e))?;
+            // Readable by whoever may read the partial rows, as they are (a temporary file
+            // is private), so another account sharing the folder can resume.
+            give_the_mode_of(tmp.as_file(), &f.partial).map_err(|e| Error::io(&cp, e))?;
             tmp.write_all(&json).map_err(|e| Error::io(&cp, e))?;
             tmp.persist(&f.checkpoint)
                 .map_err(|e| Error::io(&cp, e.error))?;
@@ -733,6 +739,8 @@ impl Sink {
                     .get_ref()
                     .sync_all()
                     .map_err(|e| Error::io(&name, e))?;
+                // Again, for a file put there or changed while the run went on.
+                give_the_mode_of(f.out.get_ref(), &f.dest).map_err(|e| Error::io(&name, e))?;
                 std::fs::rename(&f.partial, &f.dest).map_err(|e| Error::io(&name, e))?;
                 let _ = std::fs::remove_file(&f.checkpoint);
                 f.done = true;
@@ -740,6 +748,26 @@ impl Sink {
             }
         }
     }
+}
+
+/// Gives `file` the permissions of the regular file at `like`, when there is one, with the
+/// owner's right to write kept: a partial file must stay writable for `--resume`.
+pub(crate) fn give_the_mode_of(file: &File, like: &Path) -> io::Result<()> {
+    let Some(mut permissions) = std::fs::metadata(like)
+        .ok()
+        .filter(|m| m.is_file())
+        .map(|m| m.permissions())
+    else {
+        return Ok(());
+    };
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        permissions.set_mode(permissions.mode() | 0o200);
+    }
+    #[cfg(not(unix))]
+    permissions.set_readonly(false);
+    file.set_permissions(permissions)
 }
 
 /// The SHA-256 state after the first `bytes` bytes of the file at `path`.

@@ -1738,6 +1738,48 @@ fn outputs_named_like_another_runs_companions_are_refused() {
     }
 }
 
+/// A file run again keeps the mode its owner gave it: a rerun made a `chmod 600` output of
+/// stories readable by all. A shard's record takes its part's mode (it was always private, so
+/// another account that could read the parts could not merge them).
+#[cfg(unix)]
+#[test]
+fn a_rerun_keeps_the_outputs_mode_and_a_record_takes_its_parts() {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = tempfile::tempdir().unwrap();
+    write_input(dir.path(), "in.csv", many_stories(8).as_bytes());
+    let mode = |name: &str| {
+        let m = std::fs::metadata(dir.path().join(name)).unwrap();
+        m.permissions().mode() & 0o777
+    };
+    let chmod = |name: &str, mode: u32| {
+        let perms = std::fs::Permissions::from_mode(mode);
+        std::fs::set_permissions(dir.path().join(name), perms).unwrap();
+    };
+    let runs: [&[&str]; 3] = [
+        &["classify", "in.csv", "-q", "-o", "rows.csv"],
+        &[
+            "classify", "in.csv", "-q", "-o", "part.csv", "--shard", "0/2",
+        ],
+        &["report", "rows.csv", "-o", "r.md"],
+    ];
+    for args in runs {
+        let out = failup_env(dir.path(), args, None, &[HASHED]);
+        assert_eq!(out.status.code(), Some(0), "{args:?}: {}", stderr(&out));
+    }
+    for (name, wanted) in [("rows.csv", 0o600), ("part.csv", 0o640), ("r.md", 0o400)] {
+        chmod(name, wanted);
+    }
+    for args in runs {
+        let out = failup_env(dir.path(), args, None, &[HASHED]);
+        assert_eq!(out.status.code(), Some(0), "{args:?}: {}", stderr(&out));
+    }
+    assert_eq!(mode("rows.csv"), 0o600);
+    assert_eq!(mode("part.csv"), 0o640);
+    assert_eq!(mode("part.csv.shard"), 0o640);
+    // Read-only for its owner, it is replaced writable by them, so a rerun could resume.
+    assert_eq!(mode("r.md"), 0o600);
+}
+
 /// A link planted at the partial file's name is not written through: the rows went into the
 /// file it led to, and the rename then put the link in place of the output, with exit 0.
 #[cfg(unix)]

@@ -148,7 +148,7 @@ fn commit_output(
                 .map(|(key, value)| (key.clone(), value.clone()))
                 .collect(),
         };
-        record.write_beside(&dest)?;
+        record.write_beside(&dest, &partial)?;
     }
     sink.commit()
 }
