@@ -553,13 +553,21 @@ impl Sink {
         }
         check_not_input("-o", path, input)?;
         let (partial, checkpoint) = partial_paths(path);
-        let text = std::fs::read_to_string(&checkpoint).map_err(|_| {
-            Error::Usage(format!(
+        let text = std::fs::read_to_string(&checkpoint).map_err(|e| match e.kind() {
+            io::ErrorKind::NotFound => Error::Usage(format!(
                 "nothing to resume: there is no partial output for {} (looked for {}); run \
                  without --resume",
                 path.display(),
                 checkpoint.display()
-            ))
+            )),
+            // Not "nothing to resume": starting over would throw the kept rows away.
+            _ => Error::Usage(format!(
+                "cannot read the checkpoint {} of the interrupted run ({e}), so its kept rows \
+                 cannot be resumed from here; run failup as an account that may read and write \
+                 it and {}",
+                checkpoint.display(),
+                partial.display()
+            )),
         })?;
         let saved: Checkpoint = serde_json::from_str(&text).map_err(|e| {
             Error::Usage(format!(

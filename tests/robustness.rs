@@ -1780,6 +1780,24 @@ fn a_rerun_keeps_the_outputs_mode_and_a_record_takes_its_parts() {
     assert_eq!(mode("r.md"), 0o600);
 }
 
+/// A checkpoint that is there but cannot be read (another account's, or a folder) is not told
+/// as "nothing to resume": following that advice threw the kept rows away.
+#[test]
+fn an_unreadable_checkpoint_is_not_told_as_nothing_to_resume() {
+    let dir = tempfile::tempdir().unwrap();
+    write_input(dir.path(), "in.csv", many_stories(8).as_bytes());
+    std::fs::create_dir(dir.path().join(".out.csv.partial.json")).unwrap();
+    let args = ["classify", "in.csv", "-q", "-o", "out.csv", "--resume"];
+    let out = failup_env(dir.path(), &args, None, &[HASHED]);
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    let said = stderr(&out);
+    assert!(
+        said.contains("cannot read the checkpoint ./.out.csv.partial.json")
+            && !said.contains("nothing to resume"),
+        "{said}"
+    );
+}
+
 /// A link planted at the partial file's name is not written through: the rows went into the
 /// file it led to, and the rename then put the link in place of the output, with exit 0.
 #[cfg(unix)]
