@@ -123,8 +123,8 @@ pub fn after_failure(sink: Sink, error: &Error, resumed: bool, source: &Source) 
 }
 
 /// Ctrl-C, or a SIGTERM (a batch scheduler's stop) or SIGHUP (a closed terminal), asks the
-/// run to stop after the current batch, so the rows read by then are kept; a second one ends
-/// it at once. The first says so at once, above the progress bar: the current batch, or a
+/// run to stop after the current batch, keeping the rows of the chunks checkpointed by then;
+/// a second one ends it at once. The first says so at once, above the progress bar: the current batch, or a
 /// stalled input, may take a while. A SIGTERM or SIGHUP that the parent set to be ignored
 /// (`nohup`) stays ignored, bar one that arrives in the microseconds between the handler's
 /// install and the restore. SIGINT is always caught, though a shell ignores it in the jobs a
