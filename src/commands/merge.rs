@@ -43,8 +43,9 @@ pub fn run(args: MergeArgs) -> Result<()> {
     let merged = PartialSummary::merge(parts)?;
     merged.write("-o", &args.output)?;
     eprintln!(
-        "merged the summaries of {} shards into {}; render it with failup report {}",
+        "merged the summaries of {} shard{} into {}; render it with failup report {}",
         merged.shard_count,
+        if merged.shard_count == 1 { "" } else { "s" },
         args.output.display(),
         args.output.display()
     );
