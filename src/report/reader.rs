@@ -64,6 +64,9 @@ pub struct ClassifiedReader {
     numbered: bool,
     /// Rows whose id, text or group held bytes that are not UTF-8, and the first one's line.
     not_utf8: (u64, Option<u64>),
+    /// Numbers may be written `0,8924`: a spreadsheet that saves with `;` between cells does
+    /// so because its locale writes decimals with a comma.
+    decimal_comma: bool,
 }
 
 /// The bytes of `source`, a file or standard input, for `failup report`.
@@ -147,6 +150,7 @@ impl ClassifiedReader {
             rows: 0,
             numbered: false,
             not_utf8: (0, None),
+            decimal_comma: false,
         };
         if is_jsonl {
             me.open_jsonl(Box::new(buffered), text_column, group_by)?;
@@ -250,6 +254,7 @@ impl ClassifiedReader {
         text_column: Option<&str>,
         group_by: Option<&str>,
     ) -> Result<()> {
+        self.decimal_comma = delimiter == b';';
         let (tracked, lines) = CsvLines::track(inner, delimiter);
         let mut reader = csv::ReaderBuilder::new()
             .flexible(true)
@@ -685,7 +690,12 @@ impl ClassifiedReader {
         let number = |column: &str, value: Option<&str>| -> Result<f32> {
             let v =
                 value.ok_or_else(|| fail(column, "is empty but the row has a category".into()))?;
-            match v.parse::<f32>() {
+            let one_comma = v.matches(',').count() == 1 && !v.contains('.');
+            let parsed = match self.decimal_comma && one_comma {
+                true => v.replacen(',', ".", 1).parse::<f32>(),
+                false => v.parse::<f32>(),
+            };
+            match parsed {
                 Ok(x) if x.is_finite() => Ok(x),
                 Ok(_) => Err(fail(
                     column,
