@@ -446,7 +446,7 @@ pub struct ClassifyArgs {
     pub columns: ColumnArgs,
 
     /// Input columns to copy into the output, comma-separated (e.g. team,year); a column whose
-    /// name holds a comma is found from its pieces.
+    /// name holds a comma is found from its pieces (an error where the pieces name columns too).
     #[arg(
         long,
         value_delimiter = ',',

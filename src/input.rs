@@ -529,8 +529,10 @@ impl CsvStart {
 
 /// `--keep-columns` is split at commas, so a column whose name holds one arrives in pieces:
 /// the most pieces that join back (with their commas) into a column's name are joined, even
-/// where the first piece names a column too (`team` beside `team, region`).
-fn rejoin_split_names(names: &[String], headers: &[String]) -> Vec<String> {
+/// where the first piece names a column too (`team` beside `team, region`). Where every piece
+/// names a column as well (`team,name` beside `team` and `name`), the list could mean either,
+/// and that is an error.
+fn rejoin_split_names(names: &[String], headers: &[String]) -> Result<Vec<String>> {
     let mut out = Vec::with_capacity(names.len());
     let mut i = 0;
     while i < names.len() {
@@ -538,10 +540,21 @@ fn rejoin_split_names(names: &[String], headers: &[String]) -> Vec<String> {
             .rev()
             .find(|&j| headers.contains(&names[i..j].join(",")))
             .map_or(1, |j| j - i);
-        out.push(names[i..i + taken].join(","));
+        let pieces = &names[i..i + taken];
+        let joined = pieces.join(",");
+        if taken > 1 && pieces.iter().all(|p| headers.contains(p)) {
+            let each: Vec<String> = pieces.iter().map(|p| format!("'{p}'")).collect();
+            return Err(Error::Usage(format!(
+                "--keep-columns {joined} could mean the column '{joined}' or the columns {}, \
+                 as the file has all of them; rename one in the file, or keep every column \
+                 with --keep-all",
+                each.join(" and ")
+            )));
+        }
+        out.push(joined);
         i += taken;
     }
-    out
+    Ok(out)
 }
 
 /// A header must name its columns, each once; a column with an empty header cell is named for
@@ -709,7 +722,7 @@ impl ColumnIndex {
                 .filter(|i| !used.contains(&Some(*i)))
                 .collect(),
             KeepColumns::Named(names) => {
-                let names = &rejoin_split_names(names, headers);
+                let names = &rejoin_split_names(names, headers)?;
                 if let Some(twice) = names
                     .iter()
                     .enumerate()
@@ -2518,16 +2531,26 @@ mod tests {
         let headers = ["id", "text", "team", "team, region", "year"].map(String::from);
         let names = ["team", " region", "year"].map(String::from);
         assert_eq!(
-            rejoin_split_names(&names, &headers),
+            rejoin_split_names(&names, &headers).unwrap(),
             ["team, region", "year"]
         );
         let both = ["team", "team", " region"].map(String::from);
         assert_eq!(
-            rejoin_split_names(&both, &headers),
+            rejoin_split_names(&both, &headers).unwrap(),
             ["team", "team, region"]
         );
         let unknown = ["team", "nope"].map(String::from);
-        assert_eq!(rejoin_split_names(&unknown, &headers), unknown);
+        assert_eq!(rejoin_split_names(&unknown, &headers).unwrap(), unknown);
+        // Each piece a column too: either reading could be meant.
+        let headers = ["id", "text", "team,name", "team", "name"].map(String::from);
+        let either = ["team", "name"].map(String::from);
+        let e = rejoin_split_names(&either, &headers)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("could mean the column 'team,name' or the columns 'team' and 'name'"),
+            "{e}"
+        );
     }
 
     #[test]
