@@ -438,7 +438,8 @@ pub struct ClassifyArgs {
     #[arg(short, long, default_value = "-", value_name = "FILE")]
     pub output: PathBuf,
 
-    /// Output format. Default: jsonl when FILE ends in .jsonl or .ndjson, else csv.
+    /// Output format. Default: jsonl when FILE ends in .jsonl or .ndjson, else csv; a FILE named
+    /// for something else (.json, .tsv, a report's .html or .md) is refused unless this is given.
     #[arg(long, value_enum)]
     pub format: Option<Format>,
 
@@ -499,7 +500,8 @@ pub struct ClassifyArgs {
     #[arg(long, value_name = "FILE")]
     pub report: Option<PathBuf>,
 
-    /// Format of the --report file. Default: from its extension, else text.
+    /// Format of the --report file. Default: from its extension, else text; a table's name
+    /// (.csv, .tsv, .jsonl) is refused unless this is given.
     #[arg(long, value_enum, requires = "report", value_name = "FORMAT")]
     pub report_format: Option<SummaryFormat>,
 
@@ -725,7 +727,7 @@ pub struct ReportArgs {
     pub output: PathBuf,
 
     /// Report format. Default: from the output file's extension (.html, .md, .json, .txt),
-    /// else text.
+    /// else text; a table's name (.csv, .tsv, .jsonl) is refused unless this is given.
     #[arg(long, value_enum, value_name = "FORMAT")]
     pub format: Option<SummaryFormat>,
 

@@ -12,10 +12,12 @@ pub enum Error {
         fix: String,
     },
 
-    #[error("taxonomy {source_name}{}: {problem}", line.map(|l| format!(":{l}")).unwrap_or_default())]
+    #[error("taxonomy {source_name}{}: {problem}", text_place(*line, *column))]
     Taxonomy {
         source_name: String,
         line: Option<usize>,
+        /// 1-based, in characters, where the place is known to the character.
+        column: Option<usize>,
         problem: String,
     },
 
@@ -46,6 +48,15 @@ pub enum Error {
     /// The user pressed Ctrl-C; what was complete has been kept.
     #[error("interrupted")]
     Interrupted,
+}
+
+/// `:LINE:COLUMN` in a text file, as editors and compilers write it.
+fn text_place(line: Option<usize>, column: Option<usize>) -> String {
+    match (line, column) {
+        (Some(l), Some(c)) => format!(":{l}:{c}"),
+        (Some(l), None) => format!(":{l}"),
+        _ => String::new(),
+    }
 }
 
 fn location(line: Option<u64>, column: Option<&String>) -> String {

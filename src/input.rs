@@ -356,6 +356,7 @@ pub(crate) fn text_stream(
                 .take(UTF8_SNIFF_BYTES)
                 .read_to_end(&mut head)
                 .map_err(|e| Error::io(name, e))?;
+            refuse_utf32(&head[..head.len().min(4)], name)?;
             // A UTF-8 byte-order mark wins over the flag (below), so nothing is misread.
             if !head.starts_with(b"\xEF\xBB\xBF") && reads_as_utf8(&head) {
                 let flag = match encoding {
@@ -2168,6 +2169,18 @@ mod tests {
             (bom_le, "UTF-32LE", true),
             (bom_be, "UTF-32BE", true),
         ] {
+            let latin1 = Dialect {
+                delimiter: None,
+                encoding: InputEncoding::Latin1,
+            };
+            // With a mark, told so whatever --encoding says.
+            if bom {
+                let e = reader_bytes(bytes.clone(), &Columns::default(), latin1)
+                    .err()
+                    .expect("UTF-32 is refused")
+                    .to_string();
+                assert!(e.contains(&format!("byte-order mark of {order}")), "{e}");
+            }
             let e = reader_bytes(bytes, &Columns::default(), Dialect::default())
                 .err()
                 .expect("UTF-32 is refused")

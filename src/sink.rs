@@ -562,9 +562,10 @@ impl Sink {
             )),
             // Not "nothing to resume": starting over would throw the kept rows away.
             _ => Error::Usage(format!(
-                "cannot read the checkpoint {} of the interrupted run ({e}), so its kept rows \
-                 cannot be resumed from here; run failup as an account that may read and write \
-                 it and {}",
+                "cannot read the checkpoint {} of the interrupted run ({e}); the rows it kept in \
+                 {} can be resumed only once failup can read it (run as an account that may \
+                 read and write both, or put the checkpoint back), and without --resume the \
+                 run starts over",
                 checkpoint.display(),
                 partial.display()
             )),
@@ -771,7 +772,8 @@ pub(crate) fn give_the_mode_of(file: &File, like: &Path) -> io::Result<()> {
     #[cfg(unix)]
     {
         use std::os::unix::fs::PermissionsExt;
-        permissions.set_mode(permissions.mode() | 0o200);
+        // Read and write bits alone: a set-id, sticky or execute bit has no place on rows.
+        permissions.set_mode((permissions.mode() & 0o666) | 0o200);
     }
     #[cfg(not(unix))]
     permissions.set_readonly(false);
@@ -785,9 +787,6 @@ fn hash_prefix(path: &Path, bytes: u64) -> io::Result<Sha256> {
     Ok(hashed)
 }
 
-/// Takes the partial file for this run alone. A second run writing the same output would
-/// otherwise truncate or extend the first one's file under it, and the first would rename the
-/// mix into place. The lock goes with the file when the run ends, however it ends.
 /// Opens a partial file for writing without following a link at its name: one planted there
 /// (in a shared folder, say) would have the rows written into whatever it leads to, and the
 /// rename then put the link in place of the output.
@@ -807,6 +806,9 @@ fn open_partial(options: &mut OpenOptions, partial: &Path) -> Result<File> {
     }
 }
 
+/// Takes the partial file for this run alone. A second run writing the same output would
+/// otherwise truncate or extend the first one's file under it, and the first would rename the
+/// mix into place. The lock goes with the file when the run ends, however it ends.
 fn lock_partial(file: &File, dest: &Path, partial: &Path) -> Result<()> {
     match file.try_lock() {
         Ok(()) => Ok(()),
@@ -859,8 +861,6 @@ impl Write for Sink {
 mod tests {
     use super::*;
 
-    /// Values are compared as recorded, not as shown: an empty one is "(none)" in messages,
-    /// which a real value may also be.
     /// A file in a folder under `/dev` (the memory-backed `/dev/shm`) is written as a file, to a
     /// partial renamed into place; it was written in place, so an interruption left half a
     /// file under the final name, and --resume was refused.
@@ -885,6 +885,8 @@ mod tests {
         }
     }
 
+    /// Values are compared as recorded, not as shown: an empty one is "(none)" in messages,
+    /// which a real value may also be.
     #[test]
     fn settings_differ_by_their_values_not_their_display() {
         let empty = settings(&[("kept columns", "")]);

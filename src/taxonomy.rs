@@ -121,6 +121,7 @@ impl Taxonomy {
                 let bytes = std::fs::read(p).map_err(|e| Error::Taxonomy {
                     source_name: name.clone(),
                     line: None,
+                    column: None,
                     problem: format!("cannot read the file: {e}"),
                 })?;
                 let text = String::from_utf8(bytes).map_err(|e| not_utf8(&name, &e))?;
@@ -133,7 +134,8 @@ impl Taxonomy {
     pub fn parse(text: &str, name: &str) -> Result<Taxonomy> {
         let fail = |span: Option<Range<usize>>, problem: String| Error::Taxonomy {
             source_name: name.to_string(),
-            line: span.map(|s| line_of(text, s.start)),
+            line: span.as_ref().map(|s| line_of(text, s.start)),
+            column: span.map(|s| column_of(text, s.start)),
             problem,
         };
         let raw: RawTaxonomy = toml::from_str(text).map_err(|e| {
@@ -228,8 +230,6 @@ impl Taxonomy {
                 .iter()
                 .map(|a| ("advice", a, s.advice.span()));
             // Prototypes are shown too: by `categories --prototypes` and `--explain`.
-            let prototypes_shown =
-                (s.prototypes.get_ref().iter()).map(|p| ("a prototype", p, s.prototypes.span()));
             for (key, text, span) in [
                 ("title", s.title.get_ref(), s.title.span()),
                 ("description", s.description.get_ref(), s.description.span()),
@@ -237,11 +237,9 @@ impl Taxonomy {
             ]
             .into_iter()
             .chain(shown)
-            .chain(prototypes_shown)
             {
-                // An empty list entry is told with the lists' checks below.
-                let listed = ["advice", "a prototype"].contains(&key);
-                let problem = if !listed && text.trim().is_empty() {
+                // An empty advice entry is told with the lists' checks below.
+                let problem = if key != "advice" && text.trim().is_empty() {
                     format!("{key} is empty")
                 } else if let Some(c) = control_character(text) {
                     format!("{key} holds the control character {c}; remove it")
@@ -249,6 +247,23 @@ impl Taxonomy {
                     continue;
                 };
                 return Err(fail(Some(span), format!("scenario '{id}': {problem}")));
+            }
+            // Prototypes are shown too (`categories --prototypes`, `--explain`); a long list's
+            // line alone would not find the one, so it is named by its place and first words.
+            let mut listed = s.prototypes.get_ref().iter().enumerate();
+            if let Some((i, p, c)) =
+                listed.find_map(|(i, p)| control_character(p).map(|c| (i, p, c)))
+            {
+                let opening: String = p.split_whitespace().take(6).collect::<Vec<_>>().join(" ");
+                return Err(fail(
+                    Some(s.prototypes.span()),
+                    format!(
+                        "scenario '{id}': prototype {} of the list (\"{}…\") holds the control \
+                         character {c}; remove it",
+                        i + 1,
+                        opening.escape_debug()
+                    ),
+                ));
             }
             for (key, list) in [("advice", &s.advice), ("prototypes", &s.prototypes)] {
                 if list.get_ref().is_empty() {
@@ -388,7 +403,8 @@ fn key_span(text: &str, key: &str) -> Option<Range<usize>> {
     for line in text.split_inclusive('\n') {
         let set = line.trim_start().strip_prefix(key);
         if set.is_some_and(|rest| rest.trim_start().starts_with('=')) {
-            return Some(offset..offset + line.len());
+            let indent = line.len() - line.trim_start().len();
+            return Some(offset + indent..offset + line.len());
         }
         offset += line.len();
     }
@@ -419,6 +435,7 @@ fn not_utf8(name: &str, e: &std::string::FromUtf8Error) -> Error {
     Error::Taxonomy {
         source_name: name.to_string(),
         line: Some(1 + bytes[..start].iter().filter(|&&b| b == b'\n').count()),
+        column: None,
         problem: format!(
             "byte 0x{:02X} is not UTF-8, which a taxonomy must be; save it as UTF-8 (from \
              {from}: iconv -f {code} -t utf-8)",
@@ -453,6 +470,13 @@ fn explained(message: &str, found: Option<&str>) -> String {
 /// 1-based line number of a byte offset.
 fn line_of(text: &str, offset: usize) -> usize {
     text[..offset.min(text.len())].matches('\n').count() + 1
+}
+
+/// 1-based column, in characters, of a byte offset within its line.
+fn column_of(text: &str, offset: usize) -> usize {
+    let before = text.get(..offset).unwrap_or(text);
+    let line = before.rsplit('\n').next().unwrap_or_default();
+    line.chars().count() + 1
 }
 
 #[cfg(test)]
@@ -615,7 +639,8 @@ prototypes = ["p3"]
         let escape = GOOD.replacen("prototypes = [\"", "prototypes = [\"cut\\u001b[2J ", 1);
         assert_ne!(escape, GOOD);
         assert!(
-            err_of(&escape).contains("a prototype holds the control character \\u{1b}"),
+            err_of(&escape).contains("prototype 1 of the list (\"cut\\u{1b}[2J")
+                && err_of(&escape).contains("holds the control character \\u{1b}"),
             "{}",
             err_of(&escape)
         );
@@ -663,9 +688,24 @@ prototypes = ["p3"]
     #[test]
     fn bad_settings_name_their_line() {
         let bad = GOOD.replace("min_score = 0.3", "min_score = 3.0");
-        assert!(err_of(&bad).starts_with("taxonomy t.toml:5: [classifier] min_score"));
-        let bad = GOOD.replace("top_k = 2", "top_k = 0");
-        assert!(err_of(&bad).starts_with("taxonomy t.toml:3: [classifier] top_k"));
+        assert!(err_of(&bad).starts_with("taxonomy t.toml:5:1: [classifier] min_score"));
+        let bad = GOOD.replace("top_k = 2", "  top_k = 0");
+        assert!(err_of(&bad).starts_with("taxonomy t.toml:3:3: [classifier] top_k"));
+    }
+
+    /// A syntax error names its column too, counted in characters.
+    #[test]
+    fn a_syntax_error_names_its_line_and_column() {
+        let bad = GOOD.replacen("title = \"A\"", "title = \"Á\" x", 1);
+        assert_ne!(bad, GOOD);
+        let e = err_of(&bad);
+        let line = 1 + bad[..bad.find("title = \"Á\" x").unwrap()]
+            .matches('\n')
+            .count();
+        assert!(
+            e.starts_with(&format!("taxonomy t.toml:{line}:13: ")),
+            "{e}"
+        );
     }
 
     /// "duplicate key" alone does not say which, nor what the slip most likely was.

@@ -1708,7 +1708,7 @@ fn labelled_files_with_repeated_ids_or_stories_are_warned_about() {
                 && said
                     .contains("1 story is given more than once, word for word, case and spacing aside (again as id 'c')")
                 && said
-                    .contains("1 row repeats a story word for word under another label (id 'e')"),
+                    .contains("1 row repeats a story word for word (case and spacing aside) under another label (id 'e')"),
             "{command}: {said}"
         );
     }
@@ -1790,10 +1790,16 @@ fn advise_notes_only_a_story_longer_than_the_window() {
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
     assert!(
         stdout(&out)
-            .contains("more than the model's window of 256; it was read sentence by sentence"),
+            .contains("more than the model's window of 256; it was read sentence by sentence ("),
         "{}",
         stdout(&out)
     );
+    // One sentence past the window is read in overlapping windows, and told so.
+    let one = "word ".repeat(600);
+    let out = failup_env(dir.path(), &["advise", &one], None, &[HASHED]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let said = "it was read as one sentence, in overlapping windows, 3 pieces in all";
+    assert!(stdout(&out).contains(said), "{}", stdout(&out));
 }
 
 /// An unquoted story is read as its words joined by spaces, as the quoted one: it used to be

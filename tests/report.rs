@@ -875,6 +875,15 @@ fn a_malformed_source_date_epoch_is_refused() {
     let report: Value =
         serde_json::from_str(&std::fs::read_to_string(dir.path().join("r.json")).unwrap()).unwrap();
     assert_eq!(report["header"]["generated_at"], "1970-01-02T00:00:00Z");
+    // Blank is unset, as CI templates that export it empty mean it.
+    for blank in ["", " "] {
+        let env = [
+            ("FAILUP_BACKEND", "test-hashed"),
+            ("SOURCE_DATE_EPOCH", blank),
+        ];
+        let out = failup_env(dir.path(), &["report", "rows.csv"], None, &env);
+        assert_eq!(out.status.code(), Some(0), "{blank:?}: {}", stderr(&out));
+    }
     for bad in ["abc", "1.5", "-1", "99999999999999"] {
         let env = [
             ("FAILUP_BACKEND", "test-hashed"),
@@ -1103,17 +1112,17 @@ fn a_cut_classified_file_is_refused_and_lines_count_with_crlf() {
 
 /// A classified file that a spreadsheet saved again with `;` between cells reads as the
 /// file classify wrote, with its numbers written `0,8924` too, as such a spreadsheet's locale
-/// writes them (they were refused as "not a number").
+/// writes them (they were refused as "not a number"), and so does its tab-separated save.
 #[test]
 fn a_semicolon_delimited_classified_file_is_read() {
     let dir = tempfile::tempdir().unwrap();
     let mut expected = report_json(CSV, &["--group-by", "team"]);
     expected["header"]["input"]["name"] = Value::Null;
     expected["header"]["generated_at"] = Value::Null;
-    for decimal_comma in [false, true] {
+    for (delimiter, decimal_comma) in [(b';', false), (b';', true), (b'\t', true)] {
         let mut reader = csv::Reader::from_path(fixture(CSV)).unwrap();
         let mut writer = csv::WriterBuilder::new()
-            .delimiter(b';')
+            .delimiter(delimiter)
             .from_path(dir.path().join("semi.csv"))
             .unwrap();
         writer.write_record(reader.headers().unwrap()).unwrap();
@@ -1134,7 +1143,7 @@ fn a_semicolon_delimited_classified_file_is_read() {
         let mut got = report_json(&semi, &["--group-by", "team"]);
         got["header"]["input"]["name"] = Value::Null;
         got["header"]["generated_at"] = Value::Null;
-        assert_eq!(got, expected, "decimal comma: {decimal_comma}");
+        assert_eq!(got, expected, "{delimiter}, decimal comma: {decimal_comma}");
     }
 }
 

@@ -1755,8 +1755,9 @@ fn a_rerun_keeps_the_outputs_mode_and_a_record_takes_its_parts() {
         let perms = std::fs::Permissions::from_mode(mode);
         std::fs::set_permissions(dir.path().join(name), perms).unwrap();
     };
-    let runs: [&[&str]; 3] = [
+    let runs: [&[&str]; 4] = [
         &["classify", "in.csv", "-q", "-o", "rows.csv"],
+        &["classify", "in.csv", "-q", "-o", "setuid.csv"],
         &[
             "classify", "in.csv", "-q", "-o", "part.csv", "--shard", "0/2",
         ],
@@ -1766,7 +1767,13 @@ fn a_rerun_keeps_the_outputs_mode_and_a_record_takes_its_parts() {
         let out = failup_env(dir.path(), args, None, &[HASHED]);
         assert_eq!(out.status.code(), Some(0), "{args:?}: {}", stderr(&out));
     }
-    for (name, wanted) in [("rows.csv", 0o600), ("part.csv", 0o640), ("r.md", 0o400)] {
+    let modes = [
+        ("rows.csv", 0o600),
+        ("setuid.csv", 0o4755),
+        ("part.csv", 0o640),
+        ("r.md", 0o400),
+    ];
+    for (name, wanted) in modes {
         chmod(name, wanted);
     }
     for args in runs {
@@ -1776,6 +1783,9 @@ fn a_rerun_keeps_the_outputs_mode_and_a_record_takes_its_parts() {
     assert_eq!(mode("rows.csv"), 0o600);
     assert_eq!(mode("part.csv"), 0o640);
     assert_eq!(mode("part.csv.shard"), 0o640);
+    // Read and write bits alone: no set-id or execute bit on rows.
+    let m = std::fs::metadata(dir.path().join("setuid.csv")).unwrap();
+    assert_eq!(m.permissions().mode() & 0o7777, 0o644);
     // Read-only for its owner, it is replaced writable by them, so a rerun could resume.
     assert_eq!(mode("r.md"), 0o600);
 }

@@ -9,6 +9,13 @@ pub fn run(args: AdviseArgs) -> Result<()> {
     let mut text = match args.text.as_slice() {
         [] => read_stdin()?,
         [dash] if dash == "-" => read_stdin()?,
+        [dash, rest @ ..] if dash == "-" => {
+            return Err(Error::Usage(format!(
+                "`-` reads the story from standard input, and the words after it ({}) would be \
+                 left out; give the story either way, not both",
+                rest.join(" ")
+            )));
+        }
         words => words.join(" "),
     };
     // As classify does: the model reads far less, and a giant input would only cost memory.
@@ -62,9 +69,18 @@ pub fn run(args: AdviseArgs) -> Result<()> {
     // word, since a whole-story reading would have lost its end.
     let window = engine.model.max_seq_length;
     if embedded.chunks > 1 && embedded.tokens > window {
+        let sentences = embedded.sentences.as_ref().map_or(1, Vec::len);
+        let how = match (sentences, embedded.chunks > sentences) {
+            (1, _) => "as one sentence, in overlapping windows".to_string(),
+            (n, false) => format!("sentence by sentence ({n} sentences)"),
+            (n, true) => format!(
+                "sentence by sentence ({n} sentences, those past the window in overlapping \
+                 windows)"
+            ),
+        };
         out += &format!(
             "note: the story has {} tokens, more than the model's window of {window}; it was \
-             read sentence by sentence, in {} pieces\n",
+             read {how}, {} pieces in all\n",
             embedded.tokens, embedded.chunks
         );
     }

@@ -126,9 +126,13 @@ fn warn_of_calibration_stories_in_input(
 const FEWEST_TO_LEARN_FROM: usize = 3;
 
 fn warn_of_thin_folds(k: usize, rows: &[LabelledRow], labels: &[String]) {
+    // Copies of a story share a fold, so only the first copy counts here.
+    let texts: Vec<&str> = rows.iter().map(|r| r.text.as_str()).collect();
     let mut counts = vec![0usize; labels.len()];
-    for r in rows {
-        counts[r.label] += 1;
+    for (i, first) in first_copies(&texts).into_iter().enumerate() {
+        if first == i {
+            counts[rows[i].label] += 1;
+        }
     }
     let thin: Vec<String> = counts
         .iter()

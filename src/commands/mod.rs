@@ -282,8 +282,9 @@ fn warn_of_repeats(file: &std::path::Path, rows: &[LabelledRow]) {
         .collect();
     if !conflicting.is_empty() {
         eprintln!(
-            "warning: {}: {} row{} repeat{} a story word for word under another label (id {}); \
-             a story has one scenario, so fix its label or drop the copy",
+            "warning: {}: {} row{} repeat{} a story word for word (case and spacing aside) \
+             under another label (id {}); a story has one scenario, so fix its label or drop \
+             the copy",
             file.display(),
             conflicting.len(),
             if conflicting.len() == 1 { "" } else { "s" },

@@ -143,6 +143,7 @@ pub fn load_taxonomy(path: Option<&Path>) -> Result<(Taxonomy, TaxonomyInfo)> {
             let text = std::fs::read_to_string(p).map_err(|e| Error::Taxonomy {
                 source_name: name.clone(),
                 line: None,
+                column: None,
                 problem: format!("cannot read the file: {e}"),
             })?;
             let taxonomy = Taxonomy::parse(&text, &name)?;
@@ -214,7 +215,10 @@ const LAST_SECOND: i64 = 253_402_300_799;
 /// 9999 is an error, as the reproducible-builds convention asks, so a report that was meant
 /// to be reproducible is not stamped with the time of day.
 pub fn source_date_epoch() -> Result<Option<i64>> {
-    let Some(value) = std::env::var_os("SOURCE_DATE_EPOCH") else {
+    // Blank is unset, as CI templates that export it empty mean it.
+    let Some(value) =
+        std::env::var_os("SOURCE_DATE_EPOCH").filter(|v| !v.to_string_lossy().trim().is_empty())
+    else {
         return Ok(None);
     };
     let text = value.to_string_lossy();

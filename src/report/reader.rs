@@ -65,7 +65,8 @@ pub struct ClassifiedReader {
     /// Rows whose id, text or group held bytes that are not UTF-8, and the first one's line.
     not_utf8: (u64, Option<u64>),
     /// Numbers may be written `0,8924`: a spreadsheet that saves with `;` between cells does
-    /// so because its locale writes decimals with a comma.
+    /// so because its locale writes decimals with a comma, and its tab-separated "Unicode
+    /// text" writes them so too.
     decimal_comma: bool,
 }
 
@@ -254,7 +255,7 @@ impl ClassifiedReader {
         text_column: Option<&str>,
         group_by: Option<&str>,
     ) -> Result<()> {
-        self.decimal_comma = delimiter == b';';
+        self.decimal_comma = delimiter == b';' || delimiter == b'\t';
         let (tracked, lines) = CsvLines::track(inner, delimiter);
         let mut reader = csv::ReaderBuilder::new()
             .flexible(true)
