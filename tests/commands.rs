@@ -1802,6 +1802,27 @@ fn advise_notes_only_a_story_longer_than_the_window() {
     assert!(stdout(&out).contains(said), "{}", stdout(&out));
 }
 
+/// `-` reads the story from standard input; words after it were dropped without a word.
+#[test]
+fn advise_refuses_a_dash_followed_by_words() {
+    let dir = tempfile::tempdir().unwrap();
+    let args = ["advise", "-", "They", "gave", "it", "away"];
+    let out = failup_env(dir.path(), &args, Some("We lost the pitch."), &[HASHED]);
+    assert_eq!(out.status.code(), Some(2), "{}", stdout(&out));
+    assert!(
+        stderr(&out).contains("the words after it (They gave it away) would be left out"),
+        "{}",
+        stderr(&out)
+    );
+    let out = failup_env(
+        dir.path(),
+        &["advise", "-"],
+        Some("We lost the pitch."),
+        &[HASHED],
+    );
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+}
+
 /// An unquoted story is read as its words joined by spaces, as the quoted one: it used to be
 /// refused with "unexpected argument" at its second word.
 #[test]
