@@ -544,7 +544,12 @@ impl Profile {
         let positive = |what: &str, x: f32| match SCALE.contains(&x) {
             true => Ok(()),
             false => Err(format!(
-                "its {what} is {x}, and must lie between {} and {}",
+                "its {what} is {}, and must lie between {} and {}",
+                // JSON has no infinity: a number too large for f32 was written there.
+                match x.is_infinite() {
+                    true => format!("{}beyond f32's range", if x < 0.0 { "-" } else { "" }),
+                    false => x.to_string(),
+                },
                 SCALE.start(),
                 SCALE.end()
             )),
@@ -754,6 +759,13 @@ mod tests {
         assert!(!path.exists());
         calibrated(0.5).save(&path).unwrap();
         assert_eq!(Profile::load(&path).unwrap(), calibrated(0.5));
+        // A number past f32's range reads as infinity, which is told as what it was.
+        let text = std::fs::read_to_string(&path).unwrap();
+        let huge = text.replacen("\"temperature\":0.5", "\"temperature\":1e308", 1);
+        assert_ne!(huge, text);
+        std::fs::write(&path, huge).unwrap();
+        let err = Profile::load(&path).unwrap_err().to_string();
+        assert!(err.contains("temperature is beyond f32's range"), "{err}");
     }
 
     #[test]
