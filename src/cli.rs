@@ -460,8 +460,9 @@ pub struct ClassifyArgs {
     #[arg(long)]
     pub keep_all: bool,
 
-    /// Treat a row with more or fewer fields than the header as an error (exit 2) instead of
-    /// classifying it and flagging it `status=malformed`.
+    /// Treat a malformed row (more or fewer fields than the header, a quote that never closes or
+    /// text after a closing one, a repeated header row) as an error (exit 2) instead of keeping
+    /// it flagged `status=malformed`, with a warning.
     #[arg(long)]
     pub strict: bool,
 
