@@ -26,12 +26,15 @@ mod commands;
 fn main() -> ExitCode {
     // A file-size limit (`ulimit -f`) kills the process with SIGXFSZ by default, silently and
     // before failup can say which rows it kept. Ignored, the write fails with EFBIG instead
-    // and is handled as a full disk is.
+    // and is handled as a full disk is. SIGINT, which a shell ignores in a script's background
+    // jobs, stops every command as it stops classify and embed (which catch it later):
+    // `train … & kill -INT $!` ran on and replaced the profile.
     #[cfg(unix)]
-    // SAFETY: SIG_IGN installs no handler code and touches none of our memory; this runs
-    // first, before any other thread exists.
+    // SAFETY: SIG_IGN and SIG_DFL install no handler code and touch none of our memory; this
+    // runs first, before any other thread exists.
     unsafe {
         libc::signal(libc::SIGXFSZ, libc::SIG_IGN);
+        libc::signal(libc::SIGINT, libc::SIG_DFL);
     }
     // `FAILUP_PROFILE= failup …` is how a shell user switches a setting off for one command;
     // clap would read the empty value as a missing or unparsable one.

@@ -132,6 +132,12 @@ impl Split {
 }
 
 impl Engine {
+    /// The engine that runs, down to the kernel where engines differ in the last bits (the AMX
+    /// engine's tiles, dot products or FMA in bf16): what resumes and merges must agree on.
+    pub fn kernel(&self) -> &'static str {
+        (self.encoder.embedder.cache_tag()).unwrap_or(self.backend.name())
+    }
+
     pub fn load(options: &EngineOptions) -> Result<Engine> {
         if options.batch_size == Some(0) {
             return Err(Error::Usage("--batch-size must be at least 1".into()));

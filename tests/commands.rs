@@ -1916,8 +1916,8 @@ fn encoding_names_ignore_case_and_bench_names_a_folder() {
     assert!(stderr(&out).contains(". is a folder"), "{}", stderr(&out));
 }
 
-/// embed's vectors are exact by default; FAILUP_PRECISION, set for classify's speed, changes
-/// them with a warning, and a typed --precision is taken as meant.
+/// embed's vectors are exact by default; FAILUP_PRECISION or FAILUP_LONG_TEXT, set for
+/// classify, changes them with a warning, and a typed flag is taken as meant.
 #[test]
 fn embed_warns_when_the_environment_makes_its_vectors_inexact() {
     let dir = tempfile::tempdir().unwrap();
@@ -1939,6 +1939,33 @@ fn embed_warns_when_the_environment_makes_its_vectors_inexact() {
     let out = failup_env(dir.path(), &typed, None, &env);
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
     assert!(stderr(&out).is_empty(), "{}", stderr(&out));
+    // FAILUP_LONG_TEXT=chunk, set for classify, moves a long story's vector off the reference.
+    let env = [HASHED, ("FAILUP_LONG_TEXT", "chunk")];
+    let out = failup_env(dir.path(), &["embed", "c.csv", "-q"], None, &env);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("FAILUP_LONG_TEXT=chunk (set in the environment) makes a long"),
+        "{}",
+        stderr(&out)
+    );
+    let typed = ["embed", "c.csv", "-q", "--long-text", "chunk"];
+    let out = failup_env(dir.path(), &typed, None, &env);
+    assert!(stderr(&out).is_empty(), "{}", stderr(&out));
+    // Nor is it written under a name for something else.
+    for name in ["e.json", "e.html", "e.md"] {
+        let out = failup_env(
+            dir.path(),
+            &["embed", "c.csv", "-q", "-o", name],
+            None,
+            &[HASHED],
+        );
+        assert_eq!(out.status.code(), Some(2), "{name}: {}", stderr(&out));
+        assert!(
+            stderr(&out).contains("embed writes JSON lines"),
+            "{}",
+            stderr(&out)
+        );
+    }
 }
 
 /// An id or kept column over 1 MiB is cut there, as documented, and now said: the row keeps

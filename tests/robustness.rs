@@ -1808,6 +1808,57 @@ fn an_unreadable_checkpoint_is_not_told_as_nothing_to_resume() {
     );
 }
 
+/// A command without a handler of its own stops on SIGINT in a script's background job too,
+/// where the shell ignores it: `train … & kill -INT $!` ran on and replaced the profile.
+/// `advise -` waiting on standard input stands in for any such command.
+#[cfg(target_os = "linux")]
+#[test]
+fn sigint_stops_every_command_even_where_the_shell_ignored_it() {
+    use std::os::unix::process::{CommandExt, ExitStatusExt};
+    let mut background = failup_command();
+    // SAFETY: between fork and exec the closure calls only signal(2), which is
+    // async-signal-safe, and touches no memory of the parent.
+    unsafe {
+        background.pre_exec(|| {
+            libc::signal(libc::SIGINT, libc::SIG_IGN);
+            Ok(())
+        });
+    }
+    let mut child = background
+        .args(["advise", "-"])
+        .env(HASHED.0, HASHED.1)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    // Waits until failup itself runs (past exec and its start) and blocks on its input.
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let stat = format!("/proc/{}/stat", child.id());
+    while !std::fs::read_to_string(&stat).is_ok_and(|s| s.contains("(failup) S ")) {
+        assert!(
+            Instant::now() < deadline,
+            "advise never waited on its input"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    std::thread::sleep(Duration::from_millis(200));
+    Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status()
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let status = loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            break status;
+        }
+        assert!(Instant::now() < deadline, "SIGINT did not stop advise");
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    assert_eq!(status.signal(), Some(libc::SIGINT), "{status:?}");
+    drop(child.stdin.take());
+}
+
 /// A link planted at the partial file's name is not written through: the rows went into the
 /// file it led to, and the rename then put the link in place of the output, with exit 0.
 #[cfg(unix)]

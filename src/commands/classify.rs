@@ -445,7 +445,7 @@ fn resume_settings(
             optional(shard.map(|s| format!("{}/{}", s.index, s.count)).as_deref()),
         ),
         ("--precision", precision.name().to_string()),
-        ("--backend (as resolved)", engine.backend.name().to_string()),
+        ("--backend (as resolved)", engine.kernel().to_string()),
         (
             "--long-text",
             super::value_name(model.long_text.unwrap_or(LongText::Chunk)),

@@ -36,11 +36,13 @@ pub fn run(args: EmbedArgs) -> Result<()> {
         reader.set_shard(shard);
     }
     let writes = "embed writes JSON lines (one object with its embedding per row)";
-    super::refuse_a_misleading_name(&args.output, &["csv", "tsv"], writes, "jsonl")?;
+    let others = ["csv", "tsv", "json", "html", "htm", "md", "markdown"];
+    super::refuse_a_misleading_name(&args.output, &others, writes, "jsonl")?;
     super::warn_if_unrecorded(&args.output, shard);
     let mut options = super::engine_options(&args.model, true);
     options.long_text = long_text(&args).into();
     warn_of_inexact_precision(options.precision);
+    warn_of_chunked_long_text(&args);
     let engine = Engine::load(&options)?;
     // A stream can be neither resumed nor recorded, so it needs no settings.
     let settings = match failup::sink::is_stream(&args.output) {
@@ -123,6 +125,18 @@ pub fn run(args: EmbedArgs) -> Result<()> {
         eprintln!("note: {rows}, so {} holds no vectors", sink.name());
     }
     super::commit_output(sink, shard, (&source, &reader), &settings)
+}
+
+/// embed's vectors are the reference's (whole story read in its first window) unless asked
+/// otherwise; FAILUP_LONG_TEXT=chunk, set for classify, would change a long story's unseen.
+fn warn_of_chunked_long_text(args: &EmbedArgs) {
+    if long_text(args) == LongText::Chunk && !crate::cli::typed("--long-text") {
+        eprintln!(
+            "warning: FAILUP_LONG_TEXT=chunk (set in the environment) makes a long story's \
+             vector the mean of its windows, not the reference's first window; give \
+             --long-text truncate for those"
+        );
+    }
 }
 
 /// embed's vectors are exact unless asked otherwise; FAILUP_PRECISION, set for classify's
@@ -276,7 +290,7 @@ fn embedding_settings(args: &EmbedArgs, reader: &StoryReader, engine: &Engine) -
             reader.headers()[reader.text_index()].clone(),
         ),
         ("--precision", precision.name().to_string()),
-        ("--backend (as resolved)", engine.backend.name().to_string()),
+        ("--backend (as resolved)", engine.kernel().to_string()),
         ("--long-text", super::value_name(long_text(args))),
         ("--encoding", super::value_name(args.columns.encoding)),
         (
