@@ -1807,7 +1807,8 @@ fn advise_notes_only_a_story_longer_than_the_window() {
 fn advise_refuses_a_dash_followed_by_words() {
     let dir = tempfile::tempdir().unwrap();
     let args = ["advise", "-", "They", "gave", "it", "away"];
-    let out = failup_env(dir.path(), &args, Some("We lost the pitch."), &[HASHED]);
+    // No input is written: failup refuses before reading it, and may be gone by then.
+    let out = failup_env(dir.path(), &args, None, &[HASHED]);
     assert_eq!(out.status.code(), Some(2), "{}", stdout(&out));
     assert!(
         stderr(&out).contains("the words after it (They gave it away) would be left out"),
