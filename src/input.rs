@@ -431,8 +431,8 @@ struct CsvStart {
 enum NulPattern {
     Utf16Le,
     Utf16Be,
-    Utf32Le,
-    Utf32Be,
+    /// UTF-32, named with its byte order (`UTF-32LE`, `UTF-32BE`).
+    Utf32(&'static str),
     Binary,
     /// One NUL alone: a stray byte, not a code unit's half.
     Stray,
@@ -468,9 +468,9 @@ impl NulPattern {
         Some(if even + odd == 1 {
             NulPattern::Stray
         } else if units >= 2 && others == 2 * units && last == units && first * 4 <= units {
-            NulPattern::Utf32Le
+            NulPattern::Utf32("UTF-32LE")
         } else if units >= 2 && others == 2 * units && first == units && last * 4 <= units {
-            NulPattern::Utf32Be
+            NulPattern::Utf32("UTF-32BE")
         } else if odd >= 4 * even {
             NulPattern::Utf16Le
         } else if even >= 4 * odd {
@@ -583,11 +583,7 @@ fn check_headers(
         let utf16 = match nuls {
             NulPattern::Utf16Le => "UTF-16LE",
             NulPattern::Utf16Be => "UTF-16BE",
-            NulPattern::Utf32Le | NulPattern::Utf32Be => {
-                let order = match nuls {
-                    NulPattern::Utf32Le => "UTF-32LE",
-                    _ => "UTF-32BE",
-                };
+            NulPattern::Utf32(order) => {
                 let how =
                     format!("looks like {order} (its header has three NUL bytes to a letter)");
                 return Err(utf32_error(order, name, line, &how));

@@ -142,11 +142,17 @@ fn check_not_a_companion_name(flag: &str, path: &Path) -> Result<()> {
         .file_name()
         .map(|n| n.to_string_lossy())
         .unwrap_or_default();
-    let hidden = name.starts_with('.') && name.len() > ".partial".len();
+    // What is left when the name is taken off: a partial's `.NAME` or a record's `NAME`.
+    let owner = |prefix: &str, suffix: &str| {
+        let rest = name
+            .strip_prefix(prefix)
+            .and_then(|n| n.strip_suffix(suffix));
+        rest.is_some_and(|n| !n.is_empty())
+    };
     let kept = match () {
-        _ if hidden && name.ends_with(".partial") => "an interrupted run's partial output",
-        _ if hidden && name.ends_with(".partial.json") => "an interrupted run's checkpoint",
-        _ if name.ends_with(".shard") && name.len() > ".shard".len() => "a shard's record",
+        _ if owner(".", PARTIAL) => "an interrupted run's partial output",
+        _ if owner(".", CHECKPOINT) => "an interrupted run's checkpoint",
+        _ if owner("", RECORD) => "a shard's record",
         _ => return Ok(()),
     };
     Err(Error::Usage(format!(
@@ -156,10 +162,16 @@ fn check_not_a_companion_name(flag: &str, path: &Path) -> Result<()> {
     )))
 }
 
+/// How failup names the files beside an output NAME: `.NAME.partial`, `.NAME.partial.json`
+/// and, for a shard's part, `NAME.shard`.
+const PARTIAL: &str = ".partial";
+const CHECKPOINT: &str = ".partial.json";
+const RECORD: &str = ".shard";
+
 /// Where the record of a shard's output `part` lives: `PART.shard`.
 pub fn shard_record_path(part: &Path) -> PathBuf {
     let mut name = part.as_os_str().to_owned();
-    name.push(".shard");
+    name.push(RECORD);
     name.into()
 }
 
@@ -173,8 +185,8 @@ fn partial_paths(dest: &Path) -> (PathBuf, PathBuf) {
         .map(|n| n.to_string_lossy().into_owned())
         .unwrap_or_else(|| "output".into());
     (
-        dir.join(format!(".{name}.partial")),
-        dir.join(format!(".{name}.partial.json")),
+        dir.join(format!(".{name}{PARTIAL}")),
+        dir.join(format!(".{name}{CHECKPOINT}")),
     )
 }
 
@@ -794,10 +806,10 @@ fn open_partial(options: &mut OpenOptions, partial: &Path) -> Result<File> {
     let name = partial.display().to_string();
     #[cfg(unix)]
     std::os::unix::fs::OpenOptionsExt::custom_flags(&mut *options, libc::O_NOFOLLOW);
-    let linked = std::fs::symlink_metadata(partial).is_ok_and(|m| m.file_type().is_symlink());
+    let linked = || std::fs::symlink_metadata(partial).is_ok_and(|m| m.file_type().is_symlink());
     match options.write(true).open(partial) {
         Ok(file) => Ok(file),
-        Err(_) if linked => Err(Error::Usage(format!(
+        Err(_) if linked() => Err(Error::Usage(format!(
             "{name} is a link, not a partial file failup made, and writing through it would \
              replace what it leads to; remove the link (what it leads to is left as it is) and \
              run again"

@@ -229,7 +229,6 @@ impl Taxonomy {
                 .get_ref()
                 .iter()
                 .map(|a| ("advice", a, s.advice.span()));
-            // Prototypes are shown too: by `categories --prototypes` and `--explain`.
             for (key, text, span) in [
                 ("title", s.title.get_ref(), s.title.span()),
                 ("description", s.description.get_ref(), s.description.span()),

@@ -125,11 +125,11 @@ fn warn_of_calibration_stories_in_input(
 /// has that for every scenario, and the pooled figures still score each story once.)
 const FEWEST_TO_LEARN_FROM: usize = 3;
 
-fn warn_of_thin_folds(k: usize, rows: &[LabelledRow], labels: &[String]) {
-    // Copies of a story share a fold, so only the first copy counts here.
-    let texts: Vec<&str> = rows.iter().map(|r| r.text.as_str()).collect();
+/// `first_copy` is [`first_copies`]' of the rows' texts: copies of a story share a fold, so
+/// only the first copy counts here.
+fn warn_of_thin_folds(k: usize, rows: &[LabelledRow], first_copy: &[usize], labels: &[String]) {
     let mut counts = vec![0usize; labels.len()];
-    for (i, first) in first_copies(&texts).into_iter().enumerate() {
+    for (i, &first) in first_copy.iter().enumerate() {
         if first == i {
             counts[rows[i].label] += 1;
         }
@@ -221,8 +221,10 @@ pub fn run(args: EvalArgs) -> Result<ExitCode> {
         }));
     }
     let labels = engine.taxonomy().labels();
+    let texts: Vec<&str> = rows.iter().map(|r| r.text.as_str()).collect();
+    let first_copy = first_copies(&texts);
     if let Some(k) = args.cv {
-        warn_of_thin_folds(k as usize, &rows, &labels);
+        warn_of_thin_folds(k as usize, &rows, &first_copy, &labels);
     }
     let embedded = embed_labelled(&engine, &rows, args.cv.is_some())?;
     if head && args.cv.is_none() && !fitted_on_input {
@@ -241,8 +243,7 @@ pub fn run(args: EvalArgs) -> Result<ExitCode> {
             })
             .collect::<Vec<_>>(),
         Some(k) => {
-            let texts: Vec<&str> = rows.iter().map(|r| r.text.as_str()).collect();
-            let folds = stratified_folds(&gold, &first_copies(&texts), k as usize, args.seed);
+            let folds = stratified_folds(&gold, &first_copy, k as usize, args.seed);
             let prototype_states = engine.prototype_states()?;
             engine.install(|| {
                 cross_validate(

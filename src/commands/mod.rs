@@ -453,22 +453,22 @@ fn refuse_a_report_under_a_table_name(
     format_flag: &str,
 ) -> Result<()> {
     match extension_of(path) {
-        Some(ext) if ["csv", "tsv", "jsonl", "ndjson"].contains(&ext.as_str()) => {
-            Err(Error::Usage(format!(
-                "{flag} {} names a table, but a report is text, Markdown, JSON or HTML; name it \
+        Some(ext) if TABLES.contains(&ext.as_str()) => Err(Error::Usage(format!(
+            "{flag} {} names a table, but a report is text, Markdown, JSON or HTML; name it \
                  {} (or .md, .json, .html), or pass {format_flag} to keep the name",
-                path.display(),
-                path.with_extension("txt").display()
-            )))
-        }
+            path.display(),
+            path.with_extension("txt").display()
+        ))),
         _ => Ok(()),
     }
 }
 
+/// The extensions of files of rows, which a report or profile must not be named with.
+const TABLES: [&str; 4] = ["csv", "tsv", "jsonl", "ndjson"];
+
 /// A profile is one JSON object; under a table's name, `--examples` could be handed it.
 fn refuse_a_table_name(output: &std::path::Path) -> Result<()> {
-    let tables = ["csv", "tsv", "jsonl", "ndjson"];
-    refuse_a_misleading_name(output, &tables, "a profile is one JSON object", "json")
+    refuse_a_misleading_name(output, &TABLES, "a profile is one JSON object", "json")
 }
 
 /// Refuses standard input or a pipe as the input of a command that reads it more than once

@@ -215,13 +215,12 @@ const LAST_SECOND: i64 = 253_402_300_799;
 /// 9999 is an error, as the reproducible-builds convention asks, so a report that was meant
 /// to be reproducible is not stamped with the time of day.
 pub fn source_date_epoch() -> Result<Option<i64>> {
-    // Blank is unset, as CI templates that export it empty mean it.
-    let Some(value) =
-        std::env::var_os("SOURCE_DATE_EPOCH").filter(|v| !v.to_string_lossy().trim().is_empty())
-    else {
-        return Ok(None);
-    };
+    let value = std::env::var_os("SOURCE_DATE_EPOCH").unwrap_or_default();
     let text = value.to_string_lossy();
+    // Blank is unset, as CI templates that export it empty mean it.
+    if text.trim().is_empty() {
+        return Ok(None);
+    }
     match text.trim().parse::<i64>() {
         Ok(secs) if (0..=LAST_SECOND).contains(&secs) => Ok(Some(secs)),
         _ => Err(Error::Usage(format!(

@@ -652,12 +652,15 @@ impl ClassifiedReader {
             // As in CSV, where a file may have no score columns but not an empty score cell:
             // no scores (none, null or `{}`) pass, and a null among them does not.
             scores: match obj.get("scores") {
-                Some(Value::Object(scores)) if !scores.is_empty() => self.taxonomy.ids(),
+                Some(Value::Object(scores)) if !scores.is_empty() => (self.taxonomy.ids())
+                    .into_iter()
+                    .map(|id| (id, scores.get(id)))
+                    .collect(),
                 _ => Vec::new(),
             }
             .into_iter()
-            .map(|id| {
-                let score = match obj.get("scores").and_then(|s| s.get(id)) {
+            .map(|(id, score)| {
+                let score = match score {
                     None | Some(Value::Null) => None,
                     Some(Value::String(s)) => Some(s.clone()),
                     Some(other) => Some(other.to_string()),
