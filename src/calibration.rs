@@ -29,10 +29,12 @@ pub fn fit_temperature(raw: &[Vec<f32>], gold: &[usize]) -> f32 {
     best.1
 }
 
-/// The `other` rule (min_score, min_margin) with the best macro-F1 on zero-shot scores; ties go
-/// to the rule that overrides fewest stories (the smallest thresholds).
+/// The `other` rule (min_score, min_margin) with the best macro-F1 on zero-shot scores (with
+/// each story's relevance, which `min_relevance` judges as it stands); ties go to the rule
+/// that overrides fewest stories (the smallest thresholds).
 pub fn fit_other_rule(
     scores: &[Vec<f32>],
+    relevance: &[f32],
     gold: &[usize],
     other: usize,
     base: &ClassifierSettings,
@@ -50,8 +52,9 @@ pub fn fit_other_rule(
             };
             let pairs: Vec<(usize, usize)> = scores
                 .iter()
+                .zip(relevance)
                 .zip(gold)
-                .map(|(sc, &g)| (g, decide(sc.clone(), other, &s).category))
+                .map(|((sc, &r), &g)| (g, decide(sc.clone(), other, &s, r).category))
                 .collect();
             let f1 = evaluate(labels, &pairs).macro_f1;
             if f1 > best.0 + 1e-9 {

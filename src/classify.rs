@@ -38,6 +38,9 @@ pub struct Verdict {
     pub also: Option<usize>,
     /// The closest prototype or example, with its similarity (for `--explain`).
     pub nearest: Option<Nearest>,
+    /// The story reads like none of the prototypes (its [`Classifier::relevance`] is below
+    /// `min_relevance`), so it is `other` whatever its scores.
+    pub off_topic: bool,
 }
 
 /// The reference story closest to a classified story.
@@ -66,6 +69,9 @@ pub struct Classifier {
     prototypes: Vec<Vec<Vec<f32>>>,
     /// Mean of all prototype embeddings, subtracted from every embedding when centring.
     center: Option<Vec<f32>>,
+    /// Every prototype as the model gave it, unit-length and not centred, for
+    /// [`Classifier::relevance`].
+    uncentred: Vec<Vec<f32>>,
     other: usize,
     head: Option<Head>,
     examples: Vec<Example>,
@@ -91,6 +97,15 @@ impl Classifier {
             taxonomy,
             prototypes: Vec::new(),
             center,
+            uncentred: prototypes
+                .iter()
+                .flatten()
+                .map(|p| {
+                    let mut p = p.clone();
+                    normalise(&mut p);
+                    p
+                })
+                .collect(),
             other,
             head: None,
             examples: Vec::new(),
@@ -123,6 +138,16 @@ impl Classifier {
             Some(c) => embedding.iter().zip(c).map(|(x, m)| x - m).collect(),
             None => embedding.to_vec(),
         }
+    }
+
+    /// How much a story reads like the prototypes at all: its mean cosine to its `top_k`
+    /// closest prototypes, of any scenario, before centring. Centring removes the direction
+    /// every career story shares, which is just what sets "hello" or a recipe apart.
+    pub fn relevance(&self, embedding: &[f32]) -> f32 {
+        let mut v = embedding.to_vec();
+        normalise(&mut v);
+        let sims = self.uncentred.iter().map(|p| dot(&v, p)).collect();
+        top_k_mean(sims, self.taxonomy.classifier.top_k)
     }
 
     /// Prepared prototype embeddings, per scenario.
@@ -328,12 +353,14 @@ impl Classifier {
         let nearest = self.nearest(&prepared, &sims);
         let scores = self.blend(sims, sentences, None);
         let settings = &self.taxonomy.classifier;
+        let relevance = self.relevance(embedding);
         let mut v = match &self.head {
-            None => decide(scores, self.other, settings),
+            None => decide(scores, self.other, settings, relevance),
             Some(h) => decide_probabilities(
                 h.probabilities(&prepared, &scores, Self::attended(attended)),
                 self.other,
                 settings,
+                relevance,
             ),
         };
         v.nearest = nearest;
@@ -421,15 +448,20 @@ fn soft_max(values: impl Iterator<Item = f32> + Clone, t: f32) -> f32 {
     (f64::from(top) + t * (sum / n as f64).ln_1p()) as f32
 }
 
-/// Applies the decision rule to per-scenario scores.
+/// Applies the decision rule to per-scenario scores of a story with `relevance` (see
+/// [`Classifier::relevance`]).
 pub fn decide(
     scores: Vec<f32>,
     other: usize,
     settings: &crate::taxonomy::ClassifierSettings,
+    relevance: f32,
 ) -> Verdict {
     let best = argmax(&scores, None);
+    let off_topic = relevance < settings.min_relevance;
     let category = if best != other
-        && (scores[best] < settings.min_score || scores[best] - scores[other] < settings.min_margin)
+        && (off_topic
+            || scores[best] < settings.min_score
+            || scores[best] - scores[other] < settings.min_margin)
     {
         other
     } else {
@@ -439,7 +471,7 @@ pub fn decide(
     let probs = softmax(&scores, settings.temperature);
     let also = second_named(&scores, category, other)
         .filter(|&s| scores[s] >= ALSO_MIN_SCORE && scores[category] - scores[s] <= ALSO_MAX_GAP);
-    finish(scores, probs, category, runner_up, also, settings)
+    finish(scores, probs, category, runner_up, also, settings).with_off_topic(off_topic)
 }
 
 /// The best-scoring named scenario other than `category`, when `category` is named.
@@ -464,16 +496,22 @@ pub fn recalibrate(p: f32, settings: &crate::taxonomy::ClassifierSettings) -> f3
 }
 
 /// The decision when the scores already are probabilities (a few-shot head): the most
-/// probable scenario wins.
+/// probable scenario wins, unless the story is off-topic (as for [`decide`]).
 pub fn decide_probabilities(
     probs: Vec<f32>,
     other: usize,
     settings: &crate::taxonomy::ClassifierSettings,
+    relevance: f32,
 ) -> Verdict {
-    let category = argmax(&probs, None);
+    let off_topic = relevance < settings.min_relevance;
+    let category = if off_topic {
+        other
+    } else {
+        argmax(&probs, None)
+    };
     let runner_up = argmax(&probs, Some(category));
     let also = second_named(&probs, category, other).filter(|&s| probs[s] >= ALSO_MIN_PROBABILITY);
-    finish(probs.clone(), probs, category, runner_up, also, settings)
+    finish(probs.clone(), probs, category, runner_up, also, settings).with_off_topic(off_topic)
 }
 
 fn finish(
@@ -492,6 +530,13 @@ fn finish(
         scores,
         also,
         nearest: None,
+        off_topic: false,
+    }
+}
+
+impl Verdict {
+    fn with_off_topic(self, off_topic: bool) -> Verdict {
+        Verdict { off_topic, ..self }
     }
 }
 
@@ -523,6 +568,7 @@ mod tests {
             temperature: 0.05,
             min_score,
             min_margin,
+            min_relevance: -1.0,
             center: false,
             confidence_slope: 1.0,
             confidence_bias: 0.0,
@@ -593,7 +639,7 @@ mod tests {
 
     #[test]
     fn best_scenario_wins_when_strong() {
-        let v = decide(vec![0.6, 0.4, 0.3], 2, &settings(0.3, 0.0));
+        let v = decide(vec![0.6, 0.4, 0.3], 2, &settings(0.3, 0.0), 1.0);
         assert_eq!((v.category, v.runner_up), (0, 1));
         assert!((v.margin - 0.2).abs() < 1e-6);
         assert!(v.confidence > 0.9);
@@ -601,7 +647,7 @@ mod tests {
 
     #[test]
     fn weak_best_becomes_other() {
-        let v = decide(vec![0.25, 0.2, 0.1], 2, &settings(0.3, 0.0));
+        let v = decide(vec![0.25, 0.2, 0.1], 2, &settings(0.3, 0.0), 1.0);
         assert_eq!(v.category, 2);
         assert_eq!(v.runner_up, 0);
         assert!(v.margin < 0.0);
@@ -609,10 +655,56 @@ mod tests {
 
     #[test]
     fn close_to_other_becomes_other() {
-        let v = decide(vec![0.50, 0.2, 0.48], 2, &settings(0.3, 0.05));
+        let v = decide(vec![0.50, 0.2, 0.48], 2, &settings(0.3, 0.05), 1.0);
         assert_eq!(v.category, 2);
-        let v = decide(vec![0.50, 0.2, 0.40], 2, &settings(0.3, 0.05));
+        let v = decide(vec![0.50, 0.2, 0.40], 2, &settings(0.3, 0.05), 1.0);
         assert_eq!(v.category, 0);
+    }
+
+    #[test]
+    fn a_story_like_no_prototype_is_other_whatever_its_scores() {
+        let s = ClassifierSettings {
+            min_relevance: 0.25,
+            ..settings(0.3, 0.0)
+        };
+        let v = decide(vec![0.6, 0.4, 0.3], 2, &s, 0.2);
+        assert_eq!((v.category, v.runner_up, v.off_topic), (2, 0, true));
+        assert!(v.margin < 0.0);
+        let v = decide(vec![0.6, 0.4, 0.3], 2, &s, 0.25);
+        assert_eq!((v.category, v.off_topic), (0, false));
+        // The same with a few-shot head's probabilities.
+        let v = decide_probabilities(vec![0.7, 0.2, 0.1], 2, &s, 0.2);
+        assert_eq!((v.category, v.runner_up, v.off_topic), (2, 0, true));
+        let v = decide_probabilities(vec![0.7, 0.2, 0.1], 2, &s, 0.3);
+        assert_eq!((v.category, v.off_topic), (0, false));
+    }
+
+    #[test]
+    fn relevance_is_measured_before_centring() {
+        // Both prototypes share the first axis and differ on the second. A story off to the
+        // third axis, leaning a little to scenario 0, wins scenario 0 once centring removes the
+        // shared axis, yet it is like neither prototype.
+        let mut t = crate::taxonomy::Taxonomy::builtin();
+        t.scenarios.truncate(2);
+        t.scenarios[1].id = crate::taxonomy::OTHER.into();
+        t.classifier = ClassifierSettings {
+            center: true,
+            min_relevance: 0.25,
+            ..settings(-1.0, -1.0)
+        };
+        let c = Classifier::new(
+            t,
+            vec![vec![vec![1.0, 0.2, 0.0]], vec![vec![1.0, -0.2, 0.0]]],
+        );
+        let off = [0.0, 1.0, 3.0];
+        assert!(c.relevance(&off) < 0.1, "{}", c.relevance(&off));
+        let v = c.classify(&off, None, None);
+        assert!(v.scores[0] > v.scores[1], "{v:?}");
+        assert_eq!((v.category, v.off_topic), (1, true));
+        let on = [1.0, 0.3, 0.0];
+        assert!(c.relevance(&on) > 0.9);
+        let v = c.classify(&on, None, None);
+        assert_eq!((v.category, v.off_topic), (0, false));
     }
 
     #[test]

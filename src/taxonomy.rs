@@ -49,6 +49,10 @@ pub struct ClassifierSettings {
     pub min_score: f32,
     /// A named scenario must beat `other` by at least this much.
     pub min_margin: f32,
+    /// A story whose mean cosine to its `top_k` closest prototypes, before centring, is below
+    /// this reads like none of them (a greeting, a recipe, a text not in English): it is
+    /// `other`, whatever its scenario scores.
+    pub min_relevance: f32,
     /// Subtract the mean of all prototype embeddings before comparing (removes the direction
     /// every career story shares, so the scenario-specific part decides).
     pub center: bool,
@@ -69,6 +73,7 @@ impl Default for ClassifierSettings {
             temperature: 0.0269,
             min_score: -0.1,
             min_margin: -0.05,
+            min_relevance: 0.25,
             center: true,
             confidence_slope: 0.4458,
             confidence_bias: 0.8388,
@@ -189,7 +194,11 @@ impl Taxonomy {
                     .into(),
             ));
         }
-        for (key, v) in [("min_score", c.min_score), ("min_margin", c.min_margin)] {
+        for (key, v) in [
+            ("min_score", c.min_score),
+            ("min_margin", c.min_margin),
+            ("min_relevance", c.min_relevance),
+        ] {
             if !(-1.0..=1.0).contains(&v) {
                 return Err(fail(
                     setting(key),
@@ -352,8 +361,8 @@ impl Taxonomy {
         let c = &self.classifier;
         let mut h = Sha256::new();
         h.update(format!(
-            "top_k={} sentences={},{},{} temperature={} min_score={} min_margin={} center={} \
-             slope={} bias={}\n",
+            "top_k={} sentences={},{},{} temperature={} min_score={} min_margin={} \
+             min_relevance={} center={} slope={} bias={}\n",
             c.top_k,
             c.sentence_weight,
             c.sentence_top_k,
@@ -361,6 +370,7 @@ impl Taxonomy {
             c.temperature,
             c.min_score,
             c.min_margin,
+            c.min_relevance,
             c.center,
             c.confidence_slope,
             c.confidence_bias

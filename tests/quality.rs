@@ -616,3 +616,56 @@ fn a_profile_of_the_old_format_is_refused_with_a_way_out() {
         "{err}"
     );
 }
+
+#[test]
+fn text_like_no_prototype_is_other_and_a_warning_counts_it() {
+    // Texts of data/off_topic.csv's `check` set (the `fit` set chose min_relevance) that
+    // centring alone reads as a named scenario, beside the labelled career stories.
+    let dir = tempfile::tempdir().unwrap();
+    let off_topic = std::fs::read_to_string(repo_path("data/off_topic.csv")).unwrap();
+    let (_, rows) = parse_csv(&off_topic);
+    let picked = ["otb01", "otb03", "otb17", "otb20", "otb24"];
+    let chosen: Vec<(&str, &str)> = rows
+        .iter()
+        .filter(|r| picked.contains(&r[0].as_str()))
+        .inspect(|r| assert_eq!(r[1], "check", "{r:?}"))
+        .map(|r| (r[0].as_str(), r[2].as_str()))
+        .collect();
+    assert_eq!(chosen.len(), picked.len());
+    std::fs::write(dir.path().join("off.csv"), csv_of(&chosen)).unwrap();
+    let taxonomy = std::fs::read_to_string(repo_path("data/taxonomy.toml")).unwrap();
+    let rule = "\nmin_relevance = 0.25\n";
+    assert!(taxonomy.contains(rule));
+    let without = taxonomy.replace(rule, "\nmin_relevance = -1\n");
+    std::fs::write(dir.path().join("without.toml"), without).unwrap();
+    let categories = |input: &str, extra: &[&str]| {
+        let mut args = vec!["classify", input, "-o", "-"];
+        args.extend(extra);
+        let out = failup_in(dir.path(), &args, None);
+        assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+        let (header, rows) = parse_csv(&stdout(&out));
+        let c = header.iter().position(|h| h == "category").unwrap();
+        let cats: Vec<String> = rows.iter().map(|r| r[c].clone()).collect();
+        (cats, stdout(&out), stderr(&out))
+    };
+
+    let (with_rule, _, err) = categories("off.csv", &[]);
+    assert!(with_rule.iter().all(|c| c == "other"), "{with_rule:?}");
+    assert!(
+        err.contains(
+            "warning: 5 rows read like none of the scenarios' prototypes (the first at line 2)"
+        ),
+        "{err}"
+    );
+    let (unruled, _, err) = categories("off.csv", &["--taxonomy", "without.toml"]);
+    assert!(unruled.iter().all(|c| c != "other"), "{unruled:?}");
+    assert!(!err.contains("like none"), "{err}");
+
+    // Career stories, short ones too, are not moved: the same rows and no warning.
+    let labelled = fixture("labelled.csv");
+    let labelled = labelled.to_str().unwrap();
+    let (_, ruled, err) = categories(labelled, &[]);
+    assert!(!err.contains("like none"), "{err}");
+    let (_, plain, _) = categories(labelled, &["--taxonomy", "without.toml"]);
+    assert_eq!(ruled, plain);
+}

@@ -84,6 +84,10 @@ pub fn run(args: AdviseArgs) -> Result<()> {
             embedded.tokens, embedded.chunks
         );
     }
+    if verdict.off_topic {
+        out += "note: the story reads like none of the scenarios' prototypes (off-topic, or not \
+                in English, which the model reads), so it is `other`\n";
+    }
     if embedded.truncated {
         out += &format!(
             "note: the story has {} tokens; only the first {} were read\n",

@@ -152,7 +152,9 @@ pub fn run(args: CalibrateArgs) -> Result<()> {
     // 2. The `other` rule by macro-F1 (zero-shot only: a head learns `other` from its data).
     if head.is_none() {
         let settings = c.taxonomy().classifier;
-        let (min_score, min_margin) = fit_other_rule(&raw, &gold, other, &settings, &labels);
+        let relevance: Vec<f32> = data.iter().map(|e| c.relevance(&e.embedding)).collect();
+        let (min_score, min_margin) =
+            fit_other_rule(&raw, &relevance, &gold, other, &settings, &labels);
         let s = &mut c.taxonomy_mut().classifier;
         s.min_score = min_score;
         s.min_margin = min_margin;

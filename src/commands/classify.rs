@@ -508,6 +508,9 @@ struct Tally {
     /// Rows whose id cell is empty, and the line of the first.
     empty_ids: u64,
     first_empty_id: u64,
+    /// Rows that read like no prototype (off-topic), and the line of the first.
+    off_topic: u64,
+    first_off_topic: u64,
 }
 
 impl Tally {
@@ -528,6 +531,8 @@ impl Tally {
             duplicate_ids: 0,
             empty_ids: 0,
             first_empty_id: 0,
+            off_topic: 0,
+            first_off_topic: 0,
         }
     }
 
@@ -535,6 +540,12 @@ impl Tally {
         self.rows += 1;
         if let Some(v) = &row.verdict {
             self.per_category[v.category] += 1;
+            if v.off_topic {
+                if self.off_topic == 0 {
+                    self.first_off_topic = row.story.line;
+                }
+                self.off_topic += 1;
+            }
         }
         self.truncated += row.truncated as u64;
         // The message, where it is made for this row.
@@ -646,6 +657,17 @@ impl Tally {
                     0 => "",
                     _ => " (of the rows since the resume)",
                 }
+            );
+        }
+        if self.off_topic > 0 {
+            eprintln!(
+                "warning: {} like none of the scenarios' prototypes (the first at line {}): \
+                 off-topic, or not in English, which the model reads; written as other",
+                match self.off_topic {
+                    1 => "1 row reads".to_string(),
+                    n => format!("{n} rows read"),
+                },
+                self.first_off_topic
             );
         }
         if self.empty_ids > 0 {
