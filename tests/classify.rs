@@ -595,9 +595,13 @@ fn classify_with_report_matches_report_on_the_written_file() {
         serde_json::from_str(&std::fs::read_to_string(dir.path().join(name)).unwrap()).unwrap()
     };
     let (mut inline, mut after) = (read("inline.json"), read("later.json"));
-    // The header names the file each was made from; everything else must agree.
+    // The header names the file each was made from, and the run's reading of the stories,
+    // which the row file does not record; everything else must agree.
     inline["header"]["input"]["name"] = serde_json::Value::Null;
     after["header"]["input"]["name"] = serde_json::Value::Null;
+    assert_eq!(inline["header"]["reading"]["precision"], "int8");
+    assert_eq!(after["header"]["reading"], serde_json::Value::Null);
+    inline["header"]["reading"] = serde_json::Value::Null;
     assert_eq!(inline, after);
     assert_eq!(inline["totals"]["rows"], 12);
 }

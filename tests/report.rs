@@ -1417,3 +1417,67 @@ fn rows_repeating_an_id_are_counted_and_warned_about() {
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
     assert!(!stderr(&out).contains("repeat"), "{}", stderr(&out));
 }
+
+/// A report made by classify names the precision, long-text mode and few-shot file that shaped
+/// every verdict, and so does one rendered from its summary; one made from a row file says it
+/// cannot know.
+#[test]
+fn a_report_names_how_the_stories_were_read() {
+    let dir = tempfile::tempdir().unwrap();
+    let examples = fixture_str("fewshot_examples.csv");
+    let run = failup_env(
+        dir.path(),
+        &[
+            "classify",
+            &fixture_str("stories.csv"),
+            "-q",
+            "-o",
+            "rows.csv",
+            "--examples",
+            &examples,
+            "--precision",
+            "fp32",
+            "--long-text",
+            "truncate",
+            "--report",
+            "run.json",
+            "--summary-out",
+            "summary.json",
+        ],
+        None,
+        &[("FAILUP_BACKEND", "test-hashed")],
+    );
+    assert!(run.status.success(), "{}", stderr(&run));
+    let examples_sha = hex::encode(Sha256::digest(std::fs::read(&examples).unwrap()));
+    let expected = serde_json::json!({
+        "precision": "fp32",
+        "long_text": "truncate",
+        "profile_sha256": null,
+        "examples_sha256": examples_sha,
+    });
+    let reading = |args: &[&str]| -> Value {
+        let out = failup_in(dir.path(), args, None);
+        assert!(out.status.success(), "{}", stderr(&out));
+        let report: Value = serde_json::from_str(&stdout(&out)).unwrap();
+        report["header"]["reading"].clone()
+    };
+    let written: Value =
+        serde_json::from_str(&std::fs::read_to_string(dir.path().join("run.json")).unwrap())
+            .unwrap();
+    assert_eq!(written["header"]["reading"], expected);
+    let json = ["--format", "json", "-o", "-"];
+    let from_summary = [&["report", "summary.json"][..], &json].concat();
+    assert_eq!(reading(&from_summary), expected);
+    let from_rows = [&["report", "rows.csv"][..], &json].concat();
+    assert_eq!(reading(&from_rows), Value::Null);
+    let md = failup_in(
+        dir.path(),
+        &["report", "summary.json", "-o", "-", "--format", "markdown"],
+        None,
+    );
+    let line = format!(
+        "| read with | fp32, --long-text truncate, examples sha256 {} |",
+        &examples_sha[..12]
+    );
+    assert!(stdout(&md).contains(&line), "{}", stdout(&md));
+}

@@ -16,7 +16,7 @@ use failup::progress::Progress;
 use failup::record::{Classified, Status};
 use failup::report::reader::ClassifiedReader;
 use failup::report::{
-    self, partial, partial::PartialSummary, ReportRow, SummaryBuilder, TaxonomyInfo,
+    self, partial, partial::PartialSummary, Reading, ReportRow, SummaryBuilder, TaxonomyInfo,
 };
 use failup::shard::Shard;
 use failup::sink::Settings;
@@ -319,6 +319,7 @@ fn write_summaries(
     settings: &Settings,
 ) -> Result<()> {
     let mut cut_short = None;
+    let reading = reading(args, engine)?;
     let (builder, info) = match &args.summary_out {
         Some(path) => {
             let partial = PartialSummary {
@@ -327,6 +328,7 @@ fn write_summaries(
                 shard_count: shard.map_or(1, |s| s.count),
                 shards: vec![shard.map_or(0, |s| s.index)],
                 model: engine.model.name(),
+                reading: Some(reading.clone()),
                 taxonomy: info,
                 input: report::input_display_name(&args.input),
                 builder,
@@ -343,11 +345,12 @@ fn write_summaries(
     let Some(path) = &args.report else {
         return cut_short.map_or(Ok(()), Err);
     };
-    let header = report::header(
+    let mut header = report::header(
         engine.model.name(),
         info,
         report::input_display_name(&args.input),
     );
+    header.reading = Some(reading);
     let format = args
         .report_format
         .map(report::Format::from)
@@ -405,6 +408,17 @@ fn replay_kept_rows(
         }
     }
     Ok(replayed)
+}
+
+/// The settings a report's header names beside the model and taxonomy.
+fn reading(args: &ClassifyArgs, engine: &Engine) -> Result<Reading> {
+    let hash = |f: &Option<std::path::PathBuf>| f.as_deref().map(failup::profile::file_sha256);
+    Ok(Reading {
+        precision: engine.precision.name().to_string(),
+        long_text: super::value_name(args.model.long_text.unwrap_or(LongText::Chunk)),
+        profile_sha256: hash(&args.fewshot.profile).transpose()?,
+        examples_sha256: hash(&args.fewshot.examples).transpose()?,
+    })
 }
 
 /// The input and every setting that shapes the output's bytes, so `--resume` never mixes rows

@@ -13,7 +13,7 @@ use serde::Serialize;
 
 use crate::error::{Error, Result};
 use crate::input::unsafe_to_show;
-use crate::report::stats::{GroupRow, ScenarioSummary, Summary};
+use crate::report::stats::{GroupRow, Reading, ScenarioSummary, Summary};
 use crate::report::{group_label, num, pct};
 
 /// The page template, compiled into the binary.
@@ -34,6 +34,7 @@ fn r2(x: f64) -> f64 {
 struct View<'a> {
     s: &'a Summary,
     taxonomy_short: String,
+    reading: String,
     words: Option<(String, String)>,
     tokens: Option<(String, String)>,
     share_chart: ShareChart,
@@ -339,6 +340,7 @@ fn view(summary: &Summary) -> View<'_> {
     View {
         s: summary,
         taxonomy_short: summary.header.taxonomy.sha256.chars().take(12).collect(),
+        reading: Reading::describe(summary.header.reading.as_ref()),
         words: t
             .words
             .map(|w| (num(Some(w.mean), 1), num(Some(w.median), 1))),

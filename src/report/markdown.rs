@@ -5,7 +5,7 @@
 //! otherwise read `<script>` as HTML), `|` cannot break a table and line breaks become spaces.
 
 use crate::input::unsafe_to_show;
-use crate::report::stats::{StoryRef, Summary};
+use crate::report::stats::{Reading, StoryRef, Summary};
 use crate::report::{group_label, num, pct};
 
 /// Groups listed in the Markdown table; the JSON has them all.
@@ -95,6 +95,10 @@ pub fn render(summary: &Summary) -> String {
     );
     o += &format!("| failup | {} |\n", h.failup_version);
     o += &format!("| model | {} |\n", escape(&h.model));
+    o += &format!(
+        "| read with | {} |\n",
+        escape(&Reading::describe(h.reading.as_ref()))
+    );
     o += &format!(
         "| taxonomy | {} (sha256 `{}`) |\n",
         escape(&h.taxonomy.name),

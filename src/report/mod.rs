@@ -27,7 +27,7 @@ use crate::sink::Sink;
 use crate::taxonomy::{Taxonomy, DEFAULT_TOML};
 
 pub use stats::{
-    Header, InputInfo, ReportRow, Summary, SummaryBuilder, SummaryOptions, TaxonomyInfo,
+    Header, InputInfo, Reading, ReportRow, Summary, SummaryBuilder, SummaryOptions, TaxonomyInfo,
 };
 
 /// "1 story", "5 stories": `--min-group-size 1` is a count too.
@@ -176,6 +176,7 @@ pub fn header(model: String, taxonomy: TaxonomyInfo, input_name: String) -> Head
     Header {
         failup_version: env!("CARGO_PKG_VERSION").to_string(),
         model,
+        reading: None,
         taxonomy,
         input: InputInfo {
             name: input_name,

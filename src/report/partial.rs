@@ -9,7 +9,7 @@ use std::path::{Path, PathBuf};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-use super::stats::{Summary, SummaryBuilder, TaxonomyInfo};
+use super::stats::{Reading, Summary, SummaryBuilder, TaxonomyInfo};
 use crate::error::{Error, Result};
 use crate::input::decompressed;
 use crate::sink::{part_differences, Sink};
@@ -137,6 +137,9 @@ pub struct PartialSummary {
     pub shards: Vec<u64>,
     /// For the report's header.
     pub model: String,
+    /// Absent from the summaries of failup 0.2.0.
+    #[serde(default)]
+    pub reading: Option<Reading>,
     pub taxonomy: TaxonomyInfo,
     pub input: String,
     pub builder: SummaryBuilder,
@@ -279,7 +282,8 @@ impl PartialSummary {
                  --summary-out`"
             )));
         }
-        let header = super::header(self.model, self.taxonomy, self.input);
+        let mut header = super::header(self.model, self.taxonomy, self.input);
+        header.reading = self.reading;
         Ok(self.builder.with_taxonomy(taxonomy).finish(header))
     }
 }

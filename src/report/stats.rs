@@ -204,12 +204,45 @@ impl Summary {
 pub struct Header {
     pub failup_version: String,
     pub model: String,
+    /// How `classify` read the stories; `None` for a report made from a row file, which does
+    /// not record it.
+    pub reading: Option<Reading>,
     pub taxonomy: TaxonomyInfo,
     pub input: InputInfo,
     /// UTC, RFC 3339 (`SOURCE_DATE_EPOCH` fixes it for reproducible output).
     pub generated_at: String,
     pub text_column: Option<String>,
     pub group_by: Option<String>,
+}
+
+/// The settings besides the model and taxonomy that change every verdict.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct Reading {
+    /// `--precision`: `fp32`, `int8` or `bf16`.
+    pub precision: String,
+    /// `--long-text`: `chunk` or `truncate`.
+    pub long_text: String,
+    /// SHA-256 of the `--profile` file, when one was given.
+    pub profile_sha256: Option<String>,
+    /// SHA-256 of the `--examples` file, when one was given.
+    pub examples_sha256: Option<String>,
+}
+
+impl Reading {
+    /// One line for a report's header.
+    pub fn describe(reading: Option<&Reading>) -> String {
+        let Some(r) = reading else {
+            return "not recorded in a row file (classify --report or --summary-out records it)"
+                .into();
+        };
+        let short = |h: &str| h.chars().take(12).collect::<String>();
+        let few_shot = match (&r.profile_sha256, &r.examples_sha256) {
+            (Some(p), _) => format!("profile sha256 {}", short(p)),
+            (None, Some(e)) => format!("examples sha256 {}", short(e)),
+            (None, None) => "zero-shot".into(),
+        };
+        format!("{}, --long-text {}, {few_shot}", r.precision, r.long_text)
+    }
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]

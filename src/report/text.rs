@@ -8,7 +8,7 @@ use anstyle::{AnsiColor, Style};
 use unicode_width::{UnicodeWidthChar, UnicodeWidthStr};
 
 use crate::input::unsafe_to_show;
-use crate::report::stats::{GroupCell, ScenarioSummary, StoryRef, Summary};
+use crate::report::stats::{GroupCell, Reading, ScenarioSummary, StoryRef, Summary};
 use crate::report::{group_label, num, pct};
 
 /// Width of a share bar at 100%, in character cells.
@@ -158,9 +158,13 @@ pub fn render(summary: &Summary, color: bool) -> String {
         h.input.rows
     );
     o += &p.dim(&format!(
-        "failup {} · model {} · taxonomy {} (sha256 {}) · generated {}",
+        "failup {} · model {} {} · taxonomy {} (sha256 {}) · generated {}",
         h.failup_version,
         clean(&h.model),
+        match &h.reading {
+            Some(r) => format!("read with {}", Reading::describe(Some(r))),
+            None => "(how it read is not in a row file)".into(),
+        },
         clean(&h.taxonomy.name),
         &h.taxonomy.sha256[..h.taxonomy.sha256.len().min(12)],
         h.generated_at
