@@ -58,6 +58,11 @@ pub struct Profile {
     /// have none, and are not checked for it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub model_reading: Option<String>,
+    /// The precision whose vectors the head and calibration were fitted on (`--precision`).
+    /// Another precision's vectors differ a little, so a run at it is warned; profiles written
+    /// before it was kept have none.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub precision: Option<String>,
     pub taxonomy_sha256: String,
     /// SHA-256 of the labelled file the profile was fitted on: the few-shot head's examples,
     /// or, for a calibration alone, its stories.
@@ -404,6 +409,7 @@ impl Profile {
             model: engine.model.name(),
             model_sha256: model_sha256(&engine.model)?,
             model_reading: Some(engine.model.reading()),
+            precision: Some(engine.precision.name().to_string()),
             taxonomy_sha256: taxonomy_sha256(engine.taxonomy()),
             training_sha256: file_sha256(training)?,
             training_rows: rows,
@@ -631,6 +637,14 @@ impl Profile {
                  differ); refit it with this --model"
             )));
         }
+        let running = engine.precision.name();
+        if let Some(fitted) = self.precision.as_deref().filter(|p| *p != running) {
+            eprintln!(
+                "warning: {name} was fitted on {fitted} vectors and this run reads {running} \
+                 ones, which differ a little, so a few verdicts and confidences may differ \
+                 from the fit's; pass --precision {fitted} to match it"
+            );
+        }
         let ids = engine.taxonomy().labels();
         if let Some(head) = &self.head {
             if !head.fits(engine.encoder().dim(), ids.len()) {
@@ -730,6 +744,7 @@ mod tests {
             model: "m".into(),
             model_sha256: String::new(),
             model_reading: None,
+            precision: None,
             taxonomy_sha256: String::new(),
             training_sha256: String::new(),
             training_rows: 1,

@@ -589,6 +589,53 @@ fn calibrate_to_standard_output_writes_a_profile_that_loads() {
     assert!(!stderr(&out).contains("other rule"), "{}", stderr(&out));
 }
 
+/// A profile records the precision it was fitted at, and a run at another is warned, naming the
+/// flag that matches it; the same precision runs quietly.
+#[test]
+fn a_profile_used_at_another_precision_is_warned_of() {
+    let dir = tempfile::tempdir().unwrap();
+    let examples = fixture("fewshot_examples.csv");
+    let train = [
+        "train",
+        examples.to_str().unwrap(),
+        "-o",
+        "head.json",
+        "-q",
+        "--precision",
+        "int8",
+    ];
+    let out = failup_env(dir.path(), &train, None, &[HASHED]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let profile: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(dir.path().join("head.json")).unwrap())
+            .unwrap();
+    assert_eq!(profile["precision"], "int8");
+    let stories = fixture("labelled.csv");
+    let classify = |precision: &str| {
+        let args = [
+            "classify",
+            stories.to_str().unwrap(),
+            "--profile",
+            "head.json",
+            "-q",
+            "-o",
+            "out.csv",
+            "--precision",
+            precision,
+        ];
+        let out = failup_env(dir.path(), &args, None, &[HASHED]);
+        assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+        stderr(&out)
+    };
+    let other = classify("fp32");
+    assert!(
+        other.contains("head.json was fitted on int8 vectors and this run reads fp32 ones")
+            && other.contains("pass --precision int8 to match it"),
+        "{other}"
+    );
+    assert!(!classify("int8").contains("was fitted on"));
+}
+
 /// A head calibrated on the very stories it learned from gets them all right, so every later
 /// confidence would run high: refused when all are its examples, warned of when some are.
 #[test]
