@@ -583,7 +583,8 @@ pub struct CategoriesArgs {
     #[arg(long, env = "FAILUP_TAXONOMY", value_name = "FILE")]
     pub taxonomy: Option<PathBuf>,
 
-    /// Also list each scenario's prototype stories.
+    /// Also list each scenario's prototype stories, numbered as `classify --explain` names the
+    /// nearest one (`passed_over#3`).
     #[arg(long)]
     pub prototypes: bool,
 }

@@ -2188,3 +2188,38 @@ fn int8_on_the_amx_engine_is_refused_as_never_running_there() {
         "{said}"
     );
 }
+
+/// `categories --prototypes` numbers each prototype as `classify --explain` names the nearest
+/// one, so a row's `nearest` can be looked up: a prototype's own text finds itself.
+#[test]
+fn explain_names_a_prototype_by_the_number_categories_lists() {
+    let dir = tempfile::tempdir().unwrap();
+    let listing = failup_in(dir.path(), &["categories", "--prototypes"], None);
+    assert_eq!(listing.status.code(), Some(0), "{}", stderr(&listing));
+    let listing = stdout(&listing);
+    let text = failup::taxonomy::Taxonomy::builtin().scenarios[1].prototypes[6].clone();
+    let line = listing
+        .lines()
+        .find(|l| l.ends_with(&text))
+        .unwrap_or_else(|| panic!("{text} is not listed"));
+    assert!(line.trim_start().starts_with("#7 "), "{line}");
+    assert!(
+        listing.contains("Prototypes (pivot_regret#N):"),
+        "{listing}"
+    );
+
+    let mut w = csv::Writer::from_writer(Vec::new());
+    w.write_record(["id", "text"]).unwrap();
+    w.write_record(["p", &text]).unwrap();
+    std::fs::write(dir.path().join("in.csv"), w.into_inner().unwrap()).unwrap();
+    let out = failup_env(
+        dir.path(),
+        &["classify", "in.csv", "--explain", "-q", "-o", "-"],
+        None,
+        &[HASHED],
+    );
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let (header, rows) = parse_csv(&stdout(&out));
+    let nearest = header.iter().position(|h| h == "nearest").unwrap();
+    assert_eq!(rows[0][nearest], "pivot_regret#7");
+}

@@ -16,9 +16,11 @@ pub fn run(args: CategoriesArgs) -> Result<()> {
             out += &format!("    - {a}\n");
         }
         if args.prototypes {
-            out += "\n  Prototypes:\n";
-            for p in &s.prototypes {
-                out += &format!("    - {p}\n");
+            // Numbered as `classify --explain` names the nearest one (`passed_over#3`).
+            out += &format!("\n  Prototypes ({}#N):\n", s.id);
+            let width = s.prototypes.len().to_string().len();
+            for (n, p) in s.prototypes.iter().enumerate() {
+                out += &format!("    #{:<width$}  {p}\n", n + 1);
             }
         }
         out.push('\n');
