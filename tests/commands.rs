@@ -1084,6 +1084,26 @@ fn bench_counts_only_the_stories_it_read() {
     );
 }
 
+/// FAILUP_PROFILE, set for classify, is not used by bench, which says so rather than letting
+/// zero-shot figures pass for the head's.
+#[test]
+fn bench_says_it_does_not_use_a_profile_from_the_environment() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("in.csv"), "id,text\n1,I lost the pitch.\n").unwrap();
+    let args = ["bench", "in.csv", "--repeat", "1"];
+    let note = "does not use FAILUP_PROFILE";
+    let out = failup_env(
+        dir.path(),
+        &args,
+        None,
+        &[HASHED, ("FAILUP_PROFILE", "head.json")],
+    );
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert!(stderr(&out).contains(note), "{}", stderr(&out));
+    let out = failup_env(dir.path(), &args, None, &[HASHED]);
+    assert!(!stderr(&out).contains(note), "{}", stderr(&out));
+}
+
 /// The rows are the same with or without a report grouped by a column the rows do not keep,
 /// even when that column holds bytes that are not UTF-8 (they flagged the row before).
 #[test]

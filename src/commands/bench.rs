@@ -37,6 +37,13 @@ pub fn run(args: BenchArgs) -> Result<()> {
             format!("built-in corpus of {BUILTIN_STORIES} generated stories"),
         ),
     };
+    // Set for classify's sake, it would be taken as timed here too.
+    if std::env::var_os("FAILUP_PROFILE").is_some_and(|v| !v.is_empty()) {
+        eprintln!(
+            "note: bench times zero-shot classification and does not use FAILUP_PROFILE; time \
+             a few-shot head with `classify` on the same input"
+        );
+    }
     let options = args.model.engine_options();
     let started = Instant::now();
     let engine = Engine::load(&options)?;
