@@ -16,7 +16,9 @@ use sha2::{Digest, Sha256};
 use crate::embed::ModelDir;
 use crate::error::{Error, Result};
 use crate::fewshot::{Head, TrainingExample};
-use crate::input::{is_blank, printable, Columns, Dialect, RowIssue, Source, Story, StoryReader};
+use crate::input::{
+    is_blank, not_a_story, printable, Columns, Dialect, RowIssue, Source, Story, StoryReader,
+};
 use crate::pipeline::{Engine, CHUNK_SIZE, NO_KNOWN_WORD};
 use crate::sink::Sink;
 use crate::taxonomy::Taxonomy;
@@ -317,11 +319,16 @@ fn unusable(story: &Story, header_fields: usize) -> Option<String> {
             story.row
         ));
     }
-    is_blank(&story.text).then(|| {
+    // A placeholder is read as the blank cell it stands for, as classify reads it.
+    let no_text = match is_blank(&story.text) {
+        true => Some("no text"),
+        false => not_a_story(&story.text),
+    };
+    no_text.map(|why| {
         format!(
-            "row {} is labelled '{}' but has no text; give it its story or remove the row",
+            "row {} is labelled '{}' but has {why}; give it its story or remove the row",
             story.row,
-            story.label.as_deref().unwrap_or("").trim()
+            story.label.as_deref().unwrap_or("").trim(),
         )
     })
 }

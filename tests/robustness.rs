@@ -518,10 +518,19 @@ fn eval_refuses_more_folds_than_stories_and_a_seed_without_cv() {
 #[test]
 fn labelled_rows_without_text_or_ragged_are_refused_not_dropped() {
     let dir = tempfile::tempdir().unwrap();
-    let cases: [(&[u8], &str); 3] = [
+    let cases: [(&[u8], &str); 5] = [
         (
             b"text,label\nI was passed over.,passed_over\n,lost_pitch\n",
             "e.csv:3: row 2 is labelled 'lost_pitch' but has no text",
+        ),
+        // Placeholders, which classify reads as blank cells, were scored as stories.
+        (
+            b"text,label\nI was passed over.,passed_over\nN/A,lost_pitch\n",
+            "e.csv:3: row 2 is labelled 'lost_pitch' but has only a placeholder such as N/A",
+        ),
+        (
+            b"text,label\nI was passed over.,passed_over\n...,other\n",
+            "e.csv:3: row 2 is labelled 'other' but has no words, only digits or punctuation",
         ),
         (
             b"text,label\nI was passed over.,passed_over\nI hate my new career\n",
