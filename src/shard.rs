@@ -49,10 +49,13 @@ impl Shard {
         if index >= count {
             return Err(usage(
                 spec,
-                &format!(
-                    "shard index {index} is out of range for {count} shards (0 to {})",
-                    count - 1
-                ),
+                &match count {
+                    1 => format!("shard index {index} is out of range for 1 shard (only 0)"),
+                    _ => format!(
+                        "shard index {index} is out of range for {count} shards (0 to {})",
+                        count - 1
+                    ),
+                },
             ));
         }
         Ok(Shard { index, count })
@@ -210,6 +213,13 @@ mod tests {
             Shard::parse("auto/6", env(&k8s)).unwrap(),
             Shard { index: 5, count: 6 }
         );
+    }
+
+    #[test]
+    fn an_index_past_the_shards_is_refused_naming_the_range() {
+        let said = |spec: &str| Shard::parse(spec, env(&[])).unwrap_err().to_string();
+        assert!(said("3/3").contains("out of range for 3 shards (0 to 2)"));
+        assert!(said("1/1").contains("out of range for 1 shard (only 0)"));
     }
 
     /// Two schedulers' variables, or an `auto/N` that disagrees with the Slurm array's size,
