@@ -40,6 +40,7 @@ pub fn fit_other_rule(
     base: &ClassifierSettings,
     labels: &[String],
 ) -> (f32, f32) {
+    assert!(scores.len() == gold.len() && relevance.len() == gold.len());
     let mut best = (f64::NEG_INFINITY, 0.0f32, 0.0f32);
     for si in 0..=30 {
         let min_score = -0.10 + 0.01 * si as f32;
@@ -95,6 +96,25 @@ pub fn fit_platt(confidence: &[f32], correct: &[bool]) -> (f32, f32) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A story that reads like no prototype is `other` under every rule searched, so the fit
+    /// judges the rules on the rest. Story 1 is such a story; scored as it stands, it would
+    /// call for a margin of 0.025 to send it to `other`.
+    #[test]
+    fn the_other_rule_is_fitted_with_the_relevance_rule_in_place() {
+        let base = ClassifierSettings {
+            min_relevance: 0.25,
+            ..ClassifierSettings::default()
+        };
+        let labels: Vec<String> = ["a", "other"].map(String::from).to_vec();
+        let scores = vec![vec![0.5, 0.1], vec![0.30, 0.28], vec![0.30, 0.27]];
+        let gold = [0, 1, 0];
+        let fit =
+            |relevance: [f32; 3]| fit_other_rule(&scores, &relevance, &gold, 1, &base, &labels);
+        assert_eq!(fit([0.5, 0.1, 0.5]), (-0.10, -0.05));
+        let (_, margin) = fit([0.5; 3]);
+        assert!((margin - 0.025).abs() < 1e-6, "{margin}");
+    }
 
     #[test]
     fn temperature_fit_softens_overconfident_scores() {

@@ -4,9 +4,10 @@
 //! prototypes. Top-k mean sits between the two obvious choices: `max` lets one odd prototype
 //! decide, while a centroid blurs a scenario's varied phrasings (a "lost the tender" story and a
 //! "client went another way" story point in different directions) into one average that fits
-//! neither well. The best-scoring scenario wins, except that a named scenario scoring below
-//! `min_score`, or beating `other` by less than `min_margin`, yields `other`. A softmax over
-//! the scores at `temperature` gives the confidence.
+//! neither well. The best-scoring scenario wins, except that a story that reads like no
+//! prototype at all (`min_relevance`), a named scenario scoring below `min_score`, or one
+//! beating `other` by less than `min_margin`, yields `other`. A softmax over the scores at
+//! `temperature` gives the confidence.
 
 use crate::fewshot::{example_weight, fit, fixed_features, Head, Row, TrainingExample};
 use crate::taxonomy::Taxonomy;
@@ -38,8 +39,10 @@ pub struct Verdict {
     pub also: Option<usize>,
     /// The closest prototype or example, with its similarity (for `--explain`).
     pub nearest: Option<Nearest>,
-    /// The story reads like none of the prototypes (its [`Classifier::relevance`] is below
-    /// `min_relevance`), so it is `other` whatever its scores.
+    /// The story's [`Classifier::relevance`] (for `--explain`).
+    pub relevance: f32,
+    /// The story reads like none of the prototypes (its relevance is below `min_relevance`),
+    /// so it is `other` whatever its scores.
     pub off_topic: bool,
 }
 
@@ -471,7 +474,7 @@ pub fn decide(
     let probs = softmax(&scores, settings.temperature);
     let also = second_named(&scores, category, other)
         .filter(|&s| scores[s] >= ALSO_MIN_SCORE && scores[category] - scores[s] <= ALSO_MAX_GAP);
-    finish(scores, probs, category, runner_up, also, settings).with_off_topic(off_topic)
+    finish(scores, probs, category, runner_up, also, settings).with_relevance(relevance, off_topic)
 }
 
 /// The best-scoring named scenario other than `category`, when `category` is named.
@@ -511,7 +514,8 @@ pub fn decide_probabilities(
     };
     let runner_up = argmax(&probs, Some(category));
     let also = second_named(&probs, category, other).filter(|&s| probs[s] >= ALSO_MIN_PROBABILITY);
-    finish(probs.clone(), probs, category, runner_up, also, settings).with_off_topic(off_topic)
+    finish(probs.clone(), probs, category, runner_up, also, settings)
+        .with_relevance(relevance, off_topic)
 }
 
 fn finish(
@@ -530,13 +534,18 @@ fn finish(
         scores,
         also,
         nearest: None,
+        relevance: 1.0,
         off_topic: false,
     }
 }
 
 impl Verdict {
-    fn with_off_topic(self, off_topic: bool) -> Verdict {
-        Verdict { off_topic, ..self }
+    fn with_relevance(self, relevance: f32, off_topic: bool) -> Verdict {
+        Verdict {
+            relevance,
+            off_topic,
+            ..self
+        }
     }
 }
 

@@ -517,8 +517,9 @@ pub struct ClassifyArgs {
     #[arg(long, value_name = "COLUMN")]
     pub group_by: Option<String>,
 
-    /// Add the nearest prototype or example (its id and similarity) to every row, to see why
-    /// a story landed where it did.
+    /// Add the nearest prototype or example (its id and similarity) and the story's relevance
+    /// (how much it reads like the prototypes at all: below the taxonomy's min_relevance it is
+    /// `other`) to every row, to see why a story landed where it did.
     #[arg(long)]
     pub explain: bool,
 
@@ -566,7 +567,8 @@ pub struct AdviseArgs {
     #[arg(value_name = "TEXT", num_args = 0..)]
     pub text: Vec<String>,
 
-    /// Also print the nearest prototype or example and its similarity.
+    /// Also print the nearest prototype or example and its similarity, and the story's
+    /// relevance (below the taxonomy's min_relevance it is `other`).
     #[arg(long)]
     pub explain: bool,
 

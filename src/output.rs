@@ -56,7 +56,7 @@ pub struct WriterOptions {
     pub excel_safe: bool,
     /// Write the CSV header (false when appending to a resumed file).
     pub header: bool,
-    /// Add the `nearest` and `nearest_similarity` columns (`--explain`).
+    /// Add the `nearest`, `nearest_similarity` and `relevance` columns (`--explain`).
     pub explain: bool,
     /// Start each row with its 1-based row number in the whole input (`row`), so the
     /// outputs of shards can be put back in order.
@@ -99,7 +99,7 @@ impl<W: Write> RowWriter<W> {
             header.extend(w.ids.iter().map(|id| format!("score_{id}")));
             header.extend(["tokens", "chunks", "truncated", "status", "advice"].map(String::from));
             if w.explain {
-                header.extend(["nearest", "nearest_similarity"].map(String::from));
+                header.extend(["nearest", "nearest_similarity", "relevance"].map(String::from));
             }
             // A kept input column named like one of failup's (re-classifying an earlier
             // output, say) is prefixed, so no two columns of the output share a name.
@@ -180,6 +180,7 @@ impl<W: Write> RowWriter<W> {
                     let n = v.and_then(|v| v.nearest.as_ref());
                     rec.push(n.map(|n| safe(&n.id)).unwrap_or_default());
                     rec.push(n.map(|n| four_decimals(n.similarity)).unwrap_or_default());
+                    rec.push(v.map(|v| four_decimals(v.relevance)).unwrap_or_default());
                 }
                 rec.extend(row.story.kept.iter().map(|c| safe(c)));
                 self.write_csv_record(&rec)
@@ -222,6 +223,7 @@ impl<W: Write> RowWriter<W> {
                     let n = v.and_then(|v| v.nearest.as_ref());
                     obj["nearest"] = json!(n.map(|n| n.id.clone()));
                     obj["nearest_similarity"] = json!(n.map(|n| four_decimals_json(n.similarity)));
+                    obj["relevance"] = json!(v.map(|v| four_decimals_json(v.relevance)));
                 }
                 let out = &mut self.out;
                 let result = serde_json::to_writer(&mut *out, &obj)

@@ -750,6 +750,7 @@ mod tests {
             scores: vec![0.5, score],
             also: None,
             nearest: None,
+            relevance: 1.0,
             off_topic: false,
         };
         assert!(numbers_check(&verdict(0.4, 0.8), "story s1").is_ok());

@@ -24,8 +24,10 @@ use crate::sink::Sink;
 use crate::taxonomy::Taxonomy;
 
 /// 2: the head has an attention query (format 1's heads had none and cannot be used). A
-/// profile's unknown keys are refused (a misspelt one would change nothing), so a new field
-/// needs a new format, or older failups blame the user for it.
+/// profile's unknown keys are refused (a misspelt one would change nothing). A new field that
+/// every later failup needs takes a new format; the optional `model_reading` and `precision`
+/// were added within format 2 rather than refuse every profile fitted before them, so a
+/// failup older than them refuses a profile that holds them, naming the key.
 pub const PROFILE_FORMAT: u32 = 2;
 
 /// Settings fitted by `failup calibrate`.
@@ -60,9 +62,9 @@ pub struct Profile {
     /// have none, and are not checked for it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub model_reading: Option<String>,
-    /// The precision whose vectors the head and calibration were fitted on (`--precision`).
-    /// Another precision's vectors differ a little, so a run at it is warned; profiles written
-    /// before it was kept have none.
+    /// The precision whose vectors the head and calibration were last fitted on
+    /// (`--precision`): the profile runs at it unless told otherwise, since another
+    /// precision's vectors differ a little. Profiles written before it was kept have none.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub precision: Option<String>,
     pub taxonomy_sha256: String,
@@ -429,6 +431,13 @@ impl Profile {
         })
     }
 
+    /// The precision the profile was fitted at, when it records one.
+    pub fn fitted_precision(&self) -> Option<crate::embed::Precision> {
+        self.precision
+            .as_deref()
+            .and_then(crate::embed::Precision::from_name)
+    }
+
     /// Whether the head or the calibration was fitted on the file whose SHA-256 is `sha256`.
     pub fn was_fitted_on(&self, sha256: &str) -> bool {
         self.training_sha256 == sha256 || self.calibration_sha256.iter().any(|c| c == sha256)
@@ -570,6 +579,14 @@ impl Profile {
         if self.head.is_none() && self.calibration.is_none() {
             return Err("it holds neither a few-shot head nor a calibration".into());
         }
+        if let Some(p) = self.precision.as_deref() {
+            if crate::embed::Precision::from_name(p).is_none() {
+                return Err(format!(
+                    "its precision is '{}', which is none of fp32, int8 and bf16",
+                    printable(p)
+                ));
+            }
+        }
         if let Some(c) = &self.calibration {
             positive("calibration's temperature", c.temperature)?;
             positive("calibration's confidence_slope", c.confidence_slope)?;
@@ -644,6 +661,7 @@ impl Profile {
                  differ); refit it with this --model"
             )));
         }
+        // Only a --precision given by hand differs: the profile's own is the default.
         let running = engine.precision.name();
         if let Some(fitted) = self.precision.as_deref().filter(|p| *p != running) {
             eprintln!(

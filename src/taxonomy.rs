@@ -683,6 +683,16 @@ prototypes = ["p3"]
                 .contains("temperature")
         );
         assert!(err_of(&GOOD.replace("min_score = 0.3", "min_score = 3.0")).contains("min_score"));
+        for relevance in ["1.5", "nan", "-2.0"] {
+            let bad = GOOD.replace(
+                "min_score = 0.3",
+                &format!("min_score = 0.3\nmin_relevance = {relevance}"),
+            );
+            assert!(
+                err_of(&bad).contains("min_relevance must lie between -1 and 1"),
+                "{relevance}"
+            );
+        }
         // As a profile's calibration is held: a slope at or below 0 flattens or inverts.
         for slope in ["0.0", "-3.0"] {
             let bad = GOOD.replace(

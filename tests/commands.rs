@@ -589,10 +589,10 @@ fn calibrate_to_standard_output_writes_a_profile_that_loads() {
     assert!(!stderr(&out).contains("other rule"), "{}", stderr(&out));
 }
 
-/// A profile records the precision it was fitted at, and a run at another is warned, naming the
-/// flag that matches it; the same precision runs quietly.
+/// A profile records the precision it was fitted at and runs at it by default; a run at another
+/// is warned, naming the flag that matches; `calibrate` records the precision it fitted at.
 #[test]
-fn a_profile_used_at_another_precision_is_warned_of() {
+fn a_profile_runs_at_its_precision_and_another_is_warned_of() {
     let dir = tempfile::tempdir().unwrap();
     let examples = fixture("fewshot_examples.csv");
     let train = [
@@ -606,34 +606,52 @@ fn a_profile_used_at_another_precision_is_warned_of() {
     ];
     let out = failup_env(dir.path(), &train, None, &[HASHED]);
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
-    let profile: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(dir.path().join("head.json")).unwrap())
-            .unwrap();
-    assert_eq!(profile["precision"], "int8");
+    let precision_of = |profile: &str| -> serde_json::Value {
+        let text = std::fs::read_to_string(dir.path().join(profile)).unwrap();
+        serde_json::from_str::<serde_json::Value>(&text).unwrap()["precision"].clone()
+    };
+    assert_eq!(precision_of("head.json"), "int8");
     let stories = fixture("labelled.csv");
-    let classify = |precision: &str| {
+    let stories = stories.to_str().unwrap();
+    let classify = |extra: &[&str]| {
         let args = [
-            "classify",
-            stories.to_str().unwrap(),
-            "--profile",
-            "head.json",
-            "-q",
-            "-o",
-            "out.csv",
-            "--precision",
-            precision,
-        ];
+            &["classify", stories, "--profile", "head.json", "-q"][..],
+            &["-o", "out.csv", "--report", "r.json"],
+            extra,
+        ]
+        .concat();
         let out = failup_env(dir.path(), &args, None, &[HASHED]);
         assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
-        stderr(&out)
+        let report = std::fs::read_to_string(dir.path().join("r.json")).unwrap();
+        let report: serde_json::Value = serde_json::from_str(&report).unwrap();
+        let ran = report["header"]["reading"]["precision"].clone();
+        (ran, stderr(&out))
     };
-    let other = classify("fp32");
+    // A head runs in fp32 by default, but this one was fitted in int8.
+    let (ran, said) = classify(&[]);
+    assert_eq!(ran, "int8");
+    assert!(!said.contains("was fitted on"), "{said}");
+    let (ran, said) = classify(&["--precision", "fp32"]);
+    assert_eq!(ran, "fp32");
     assert!(
-        other.contains("head.json was fitted on int8 vectors and this run reads fp32 ones")
-            && other.contains("pass --precision int8 to match it"),
-        "{other}"
+        said.contains("head.json was fitted on int8 vectors and this run reads fp32 ones")
+            && said.contains("pass --precision int8 to match it"),
+        "{said}"
     );
-    assert!(!classify("int8").contains("was fitted on"));
+    let calibrate = [
+        "calibrate",
+        stories,
+        "--profile",
+        "head.json",
+        "-o",
+        "calibrated.json",
+        "-q",
+        "--precision",
+        "fp32",
+    ];
+    let out = failup_env(dir.path(), &calibrate, None, &[HASHED]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert_eq!(precision_of("calibrated.json"), "fp32");
 }
 
 /// A head calibrated on the very stories it learned from gets them all right, so every later
@@ -880,11 +898,16 @@ fn a_profile_with_impossible_values_is_refused() {
         serde_json::from_slice(&std::fs::read(dir.path().join(name)).unwrap()).unwrap()
     };
     type Edit = fn(&mut serde_json::Value);
-    let edits: [(&str, Edit, &str); 15] = [
+    let edits: [(&str, Edit, &str); 16] = [
         (
             "head.json",
             |p| p["head"]["temperature"] = 0.into(),
             "head's temperature is 0",
+        ),
+        (
+            "head.json",
+            |p| p["precision"] = "fp64".into(),
+            "its precision is 'fp64', which is none of fp32, int8 and bf16",
         ),
         (
             "cal.json",

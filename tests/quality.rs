@@ -660,6 +660,24 @@ fn text_like_no_prototype_is_other_and_a_warning_counts_it() {
     let (unruled, _, err) = categories("off.csv", &["--taxonomy", "without.toml"]);
     assert!(unruled.iter().all(|c| c != "other"), "{unruled:?}");
     assert!(!err.contains("like none"), "{err}");
+    // --explain shows why: each row's relevance, below the threshold.
+    let (_, explained, _) = categories("off.csv", &["--explain"]);
+    let (header, rows) = parse_csv(&explained);
+    let r = header.iter().position(|h| h == "relevance").unwrap();
+    for row in &rows {
+        let relevance: f64 = row[r].parse().unwrap();
+        assert!((0.0..0.25).contains(&relevance), "{row:?}");
+    }
+    // advise says so of one story.
+    let out = failup_in(dir.path(), &["advise", "--explain", chosen[2].1], None);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let said = stdout(&out);
+    assert!(said.starts_with("Another career setback (other)"), "{said}");
+    assert!(
+        said.contains("note: the story reads like none of the scenarios' prototypes")
+            && said.contains("relevance: 0."),
+        "{said}"
+    );
 
     // Career stories, short ones too, are not moved: the same rows and no warning.
     let labelled = fixture("labelled.csv");
@@ -668,4 +686,14 @@ fn text_like_no_prototype_is_other_and_a_warning_counts_it() {
     assert!(!err.contains("like none"), "{err}");
     let (_, plain, _) = categories(labelled, &["--taxonomy", "without.toml"]);
     assert_eq!(ruled, plain);
+    let out = failup_in(
+        dir.path(),
+        &["advise", "I was passed over for the promotion."],
+        None,
+    );
+    assert!(
+        !stdout(&out).contains("reads like none"),
+        "{}",
+        stdout(&out)
+    );
 }

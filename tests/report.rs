@@ -1451,6 +1451,7 @@ fn a_report_names_how_the_stories_were_read() {
     let examples_sha = hex::encode(Sha256::digest(std::fs::read(&examples).unwrap()));
     let expected = serde_json::json!({
         "precision": "fp32",
+        "backend": "test-hashed",
         "long_text": "truncate",
         "profile_sha256": null,
         "examples_sha256": examples_sha,
@@ -1470,14 +1471,17 @@ fn a_report_names_how_the_stories_were_read() {
     assert_eq!(reading(&from_summary), expected);
     let from_rows = [&["report", "rows.csv"][..], &json].concat();
     assert_eq!(reading(&from_rows), Value::Null);
-    let md = failup_in(
-        dir.path(),
-        &["report", "summary.json", "-o", "-", "--format", "markdown"],
-        None,
-    );
-    let line = format!(
-        "| read with | fp32, --long-text truncate, examples sha256 {} |",
+    let said = format!(
+        "fp32 on test-hashed, --long-text truncate, examples sha256 {}",
         &examples_sha[..12]
     );
-    assert!(stdout(&md).contains(&line), "{}", stdout(&md));
+    for (format, line) in [
+        ("markdown", format!("| read with | {said} |")),
+        ("html", format!("<dt>read with</dt><dd>{said}</dd>")),
+        ("text", format!("· reading {said} ·")),
+    ] {
+        let args = ["report", "summary.json", "-o", "-", "--format", format];
+        let out = failup_in(dir.path(), &args, None);
+        assert!(stdout(&out).contains(&line), "{format}: {}", stdout(&out));
+    }
 }

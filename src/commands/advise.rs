@@ -64,6 +64,10 @@ pub fn run(args: AdviseArgs) -> Result<()> {
                 }
             );
         }
+        out += &format!(
+            "relevance: {:.3} (below {} a story reads like no prototype and is other)\n",
+            verdict.relevance, taxonomy.classifier.min_relevance
+        );
     }
     // Every story is read sentence by sentence; only one past the model's window is worth a
     // word, since a whole-story reading would have lost its end.
@@ -85,8 +89,9 @@ pub fn run(args: AdviseArgs) -> Result<()> {
         );
     }
     if verdict.off_topic {
-        out += "note: the story reads like none of the scenarios' prototypes (off-topic, or not \
-                in English, which the model reads), so it is `other`\n";
+        out += "note: the story reads like none of the scenarios' prototypes (off-topic, or in a \
+                language the model does not read), so it is `other`; min_relevance = -1 in a \
+                --taxonomy file keeps its scenario\n";
     }
     if embedded.truncated {
         out += &format!(

@@ -65,7 +65,11 @@ pub fn run(args: CalibrateArgs) -> Result<()> {
     refuse_a_file_twice(&args.inputs)?;
     super::refuse_a_table_name(&args.output)?;
     let (loaded, head) = super::read_few_shot(&args.fewshot, true)?;
-    let mut engine = Engine::load(&super::engine_options(&args.model, head))?;
+    let mut engine = Engine::load(&super::engine_options_for(
+        &args.model,
+        head,
+        loaded.as_ref(),
+    ))?;
     let mut profile = match (loaded, &args.fewshot.profile) {
         (Some(loaded), Some(p)) => {
             // Set once in a shell profile, the variable is easily forgotten; the fit differs.
@@ -179,6 +183,8 @@ pub fn run(args: CalibrateArgs) -> Result<()> {
     let ece_after = calibration_error(&conf, &correct).0;
 
     profile.head = head;
+    // The calibration was fitted on this run's vectors, whatever the profile it started from.
+    profile.precision = Some(engine.precision.name().to_string());
     profile.calibration = Some(Calibration {
         temperature: settings.temperature,
         min_score: settings.min_score,
@@ -207,7 +213,8 @@ pub fn run(args: CalibrateArgs) -> Result<()> {
     profile.save(&args.output)?;
     let quiet = args.quiet;
     if !quiet {
-        // A head learns `other` from its examples: no rule of thresholds applies to it.
+        // A head learns `other` from its examples: only `min_relevance`, which is not fitted,
+        // applies to it.
         let other_rule = match profile.head {
             Some(_) => String::new(),
             None => format!(

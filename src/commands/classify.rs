@@ -104,7 +104,7 @@ pub fn run(args: ClassifyArgs) -> Result<()> {
     )?;
     let mut tally = Tally::new(engine.taxonomy().scenarios.len());
     if done > 0 {
-        let builder = report.as_mut().map(|(builder, _)| builder);
+        let builder = report.as_mut().map(|(builder, _, _)| builder);
         let kept = partial.as_deref().zip(builder);
         skip_done(
             &mut reader,
@@ -140,7 +140,7 @@ pub fn run(args: ClassifyArgs) -> Result<()> {
         for row in &rows {
             writer.write(row, engine.taxonomy())?;
             tally.add(row, reader.name(), reader.headers());
-            if let Some((builder, _)) = report.as_mut() {
+            if let Some((builder, _, _)) = report.as_mut() {
                 builder.add(report::ReportRow::from_classified(
                     row,
                     engine.taxonomy(),
@@ -246,7 +246,7 @@ fn new_report(
     args: &ClassifyArgs,
     reader: &StoryReader,
     engine: &Engine,
-) -> Result<Option<(SummaryBuilder, TaxonomyInfo)>> {
+) -> Result<Option<(SummaryBuilder, TaxonomyInfo, Reading)>> {
     if args.report.is_none() && args.summary_out.is_none() {
         return Ok(None);
     }
@@ -259,6 +259,7 @@ fn new_report(
     Ok(Some((
         SummaryBuilder::new(engine.taxonomy(), options),
         info,
+        reading(args, engine)?,
     )))
 }
 
@@ -311,7 +312,7 @@ fn refuse_malformed(chunk: &[Story], reader: &StoryReader) -> Result<()> {
 
 /// Writes the finished run's `--summary-out` and `--report`.
 fn write_summaries(
-    (builder, info): (SummaryBuilder, TaxonomyInfo),
+    (builder, info, reading): (SummaryBuilder, TaxonomyInfo, Reading),
     args: &ClassifyArgs,
     (source, reader): (&Source, &StoryReader),
     engine: &Engine,
@@ -319,7 +320,6 @@ fn write_summaries(
     settings: &Settings,
 ) -> Result<()> {
     let mut cut_short = None;
-    let reading = reading(args, engine)?;
     let (builder, info) = match &args.summary_out {
         Some(path) => {
             let partial = PartialSummary {
@@ -345,12 +345,12 @@ fn write_summaries(
     let Some(path) = &args.report else {
         return cut_short.map_or(Ok(()), Err);
     };
-    let mut header = report::header(
+    let header = report::header(
         engine.model.name(),
+        Some(reading),
         info,
         report::input_display_name(&args.input),
     );
-    header.reading = Some(reading);
     let format = args
         .report_format
         .map(report::Format::from)
@@ -410,11 +410,13 @@ fn replay_kept_rows(
     Ok(replayed)
 }
 
-/// The settings a report's header names beside the model and taxonomy.
+/// The settings a report's header names beside the model and taxonomy, taken before the run
+/// so that a file replaced during it is not hashed in place of the one read.
 fn reading(args: &ClassifyArgs, engine: &Engine) -> Result<Reading> {
     let hash = |f: &Option<std::path::PathBuf>| f.as_deref().map(failup::profile::file_sha256);
     Ok(Reading {
         precision: engine.precision.name().to_string(),
+        backend: engine.kernel().to_string(),
         long_text: super::value_name(args.model.long_text.unwrap_or(LongText::Chunk)),
         profile_sha256: hash(&args.fewshot.profile).transpose()?,
         examples_sha256: hash(&args.fewshot.examples).transpose()?,
@@ -675,13 +677,22 @@ impl Tally {
         }
         if self.off_topic > 0 {
             eprintln!(
-                "warning: {} like none of the scenarios' prototypes (the first at line {}): \
-                 off-topic, or not in English, which the model reads; written as other",
+                "warning: {} like none of the scenarios' prototypes ({}{}): off-topic, or in a \
+                 language the model does not read; written as other (--explain shows each \
+                 row's relevance; min_relevance = -1 in a --taxonomy file keeps their \
+                 scenarios)",
                 match self.off_topic {
                     1 => "1 row reads".to_string(),
                     n => format!("{n} rows read"),
                 },
-                self.first_off_topic
+                match self.off_topic {
+                    1 => format!("line {}", self.first_off_topic),
+                    _ => format!("the first at line {}", self.first_off_topic),
+                },
+                match self.kept {
+                    0 => "",
+                    _ => ", of the rows since the resume",
+                }
             );
         }
         if self.empty_ids > 0 {

@@ -179,9 +179,10 @@ pub fn run(args: EvalArgs) -> Result<ExitCode> {
         args.fewshot.examples.as_deref(),
         &args.input,
     );
-    let mut engine = Engine::load(&super::engine_options(
+    let mut engine = Engine::load(&super::engine_options_for(
         &args.model,
         head || args.cv.is_some(),
+        profile.as_ref(),
     ))?;
     apply_args(
         &mut engine,

@@ -207,7 +207,21 @@ fn value_name(v: impl clap::ValueEnum) -> String {
 /// by cross-validation on real stories scores about two points of macro-F1 lower on int8's
 /// token states, while the zero-shot rule scores the same on both (docs/src/performance.md).
 fn engine_options(model: &ModelArgs, exact_by_default: bool) -> EngineOptions {
+    engine_options_for(model, exact_by_default, None)
+}
+
+/// [`engine_options`] for a run that applies `profile`, which runs at the precision it was
+/// fitted at unless `--precision` says otherwise: another precision's vectors move a few of
+/// its verdicts.
+fn engine_options_for(
+    model: &ModelArgs,
+    exact_by_default: bool,
+    profile: Option<&Profile>,
+) -> EngineOptions {
     let mut options = model.engine_options();
+    if options.precision.is_none() {
+        options.precision = profile.and_then(Profile::fitted_precision);
+    }
     if exact_by_default {
         options.precision.get_or_insert(Precision::Fp32);
     }
@@ -499,7 +513,7 @@ const READ_TWICE: &str =
 /// Loads the engine and applies `--examples` or `--profile`, as every classifying command does.
 fn load_engine(model: &ModelArgs, fewshot: &FewShotArgs) -> Result<Engine> {
     let (profile, head) = read_few_shot(fewshot, false)?;
-    let mut engine = Engine::load(&engine_options(model, head))?;
+    let mut engine = Engine::load(&engine_options_for(model, head, profile.as_ref()))?;
     failup::profile::apply_args(
         &mut engine,
         fewshot.examples.as_deref(),

@@ -98,6 +98,7 @@ pub fn run(args: ReportArgs) -> Result<()> {
     }
     let header = report::header(
         report::model_name(args.model.as_deref()),
+        None,
         taxonomy_info,
         report::input_display_name(&args.input),
     );

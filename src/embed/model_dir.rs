@@ -32,6 +32,8 @@ pub enum Precision {
 }
 
 impl Precision {
+    pub const ALL: [Precision; 3] = [Precision::Fp32, Precision::Int8, Precision::Bf16];
+
     /// The name `--precision` takes.
     pub fn name(self) -> &'static str {
         match self {
@@ -39,6 +41,11 @@ impl Precision {
             Precision::Int8 => "int8",
             Precision::Bf16 => "bf16",
         }
+    }
+
+    /// The precision [`Precision::name`] gives `name`.
+    pub fn from_name(name: &str) -> Option<Precision> {
+        Precision::ALL.into_iter().find(|p| p.name() == name)
     }
 
     pub fn file_name(self) -> &'static str {

@@ -170,13 +170,18 @@ pub fn model_name(explicit: Option<&Path>) -> String {
         .unwrap_or_else(|_| "unknown".into())
 }
 
-/// A header for a report over `input_name`; the row count is filled in by
-/// [`SummaryBuilder::finish`].
-pub fn header(model: String, taxonomy: TaxonomyInfo, input_name: String) -> Header {
+/// A header for a report over `input_name`, whose stories `model` read as `reading` (`None`
+/// where that is not known); the row count is filled in by [`SummaryBuilder::finish`].
+pub fn header(
+    model: String,
+    reading: Option<Reading>,
+    taxonomy: TaxonomyInfo,
+    input_name: String,
+) -> Header {
     Header {
         failup_version: env!("CARGO_PKG_VERSION").to_string(),
         model,
-        reading: None,
+        reading,
         taxonomy,
         input: InputInfo {
             name: input_name,

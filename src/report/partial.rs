@@ -137,7 +137,7 @@ pub struct PartialSummary {
     pub shards: Vec<u64>,
     /// For the report's header.
     pub model: String,
-    /// Absent from the summaries of failup 0.2.0.
+    /// Absent from summaries written before it was kept.
     #[serde(default)]
     pub reading: Option<Reading>,
     pub taxonomy: TaxonomyInfo,
@@ -233,6 +233,9 @@ impl PartialSummary {
                 .merge(part.builder)
                 .map_err(|why| refused(format!("{} cannot be merged: {why}", path.display())))?;
             merged.shards.extend(part.shards);
+            // Parts of one run read alike (their settings agree); one from before `reading`
+            // was kept does not say.
+            merged.reading = merged.reading.or(part.reading);
         }
         merged.shards.sort_unstable();
         let missing: Vec<String> = (0..merged.shard_count)
@@ -282,8 +285,7 @@ impl PartialSummary {
                  --summary-out`"
             )));
         }
-        let mut header = super::header(self.model, self.taxonomy, self.input);
-        header.reading = self.reading;
+        let header = super::header(self.model, self.reading, self.taxonomy, self.input);
         Ok(self.builder.with_taxonomy(taxonomy).finish(header))
     }
 }

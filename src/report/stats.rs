@@ -220,6 +220,9 @@ pub struct Header {
 pub struct Reading {
     /// `--precision`: `fp32`, `int8` or `bf16`.
     pub precision: String,
+    /// The engine and kernel that ran (`rten`, `amx`, `amx-fma`, …): engines round alike
+    /// only to about 1e-6, so a verdict on the edge can differ between them.
+    pub backend: String,
     /// `--long-text`: `chunk` or `truncate`.
     pub long_text: String,
     /// SHA-256 of the `--profile` file, when one was given.
@@ -232,7 +235,8 @@ impl Reading {
     /// One line for a report's header.
     pub fn describe(reading: Option<&Reading>) -> String {
         let Some(r) = reading else {
-            return "not recorded in a row file (classify --report or --summary-out records it)"
+            return "not recorded (classify --report and --summary-out record it; a row file \
+                    does not)"
                 .into();
         };
         let short = |h: &str| h.chars().take(12).collect::<String>();
@@ -241,7 +245,10 @@ impl Reading {
             (None, Some(e)) => format!("examples sha256 {}", short(e)),
             (None, None) => "zero-shot".into(),
         };
-        format!("{}, --long-text {}, {few_shot}", r.precision, r.long_text)
+        format!(
+            "{} on {}, --long-text {}, {few_shot}",
+            r.precision, r.backend, r.long_text
+        )
     }
 }
 
@@ -1252,6 +1259,7 @@ mod tests {
         }
         let header = crate::report::header(
             "m".into(),
+            None,
             crate::report::load_taxonomy(None).unwrap().1,
             "x".into(),
         );
@@ -1291,6 +1299,7 @@ mod tests {
         }
         let header = crate::report::header(
             "m".into(),
+            None,
             crate::report::load_taxonomy(None).unwrap().1,
             "x".into(),
         );
@@ -1346,6 +1355,7 @@ mod tests {
         }
         let header = crate::report::header(
             "m".into(),
+            None,
             crate::report::load_taxonomy(None).unwrap().1,
             "x".into(),
         );

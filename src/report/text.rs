@@ -158,13 +158,10 @@ pub fn render(summary: &Summary, color: bool) -> String {
         h.input.rows
     );
     o += &p.dim(&format!(
-        "failup {} · model {} {} · taxonomy {} (sha256 {}) · generated {}",
+        "failup {} · model {} · reading {} · taxonomy {} (sha256 {}) · generated {}",
         h.failup_version,
         clean(&h.model),
-        match &h.reading {
-            Some(r) => format!("read with {}", Reading::describe(Some(r))),
-            None => "(how it read is not in a row file)".into(),
-        },
+        Reading::describe(h.reading.as_ref()),
         clean(&h.taxonomy.name),
         &h.taxonomy.sha256[..h.taxonomy.sha256.len().min(12)],
         h.generated_at
