@@ -558,6 +558,51 @@ fn rejoin_split_names(names: &[String], headers: &[String]) -> Result<Vec<String
     Ok(out)
 }
 
+/// Why a header line with NUL bytes (`nuls`, as [`NulPattern::of`] reads them) cannot be
+/// read: UTF-16 or UTF-32 without a byte-order mark, a stray NUL or a binary file.
+fn nul_error(nuls: NulPattern, name: &str, line: u64) -> Error {
+    let input = |problem: String| Error::Input {
+        file: name.to_string(),
+        line: Some(line),
+        column: None,
+        problem,
+    };
+    let utf16 =
+        match nuls {
+            NulPattern::Utf16Le => "UTF-16LE",
+            NulPattern::Utf16Be => "UTF-16BE",
+            NulPattern::Utf32(order) => {
+                let how =
+                    format!("looks like {order} (its header has three NUL bytes to a letter)");
+                return utf32_error(order, name, line, &how);
+            }
+            NulPattern::Stray => return input(
+                "the header holds a NUL byte, which no column name has; remove it (for example \
+                 tr -d '\\000' < IN.csv > OUT.csv)"
+                    .into(),
+            ),
+            NulPattern::Binary => return input(
+                "the header holds NUL bytes scattered as in a binary file, not text; give a CSV \
+                 file (a spreadsheet must be saved as CSV UTF-8 first)"
+                    .into(),
+            ),
+        };
+    input(format!(
+        "the header holds NUL bytes, so the file looks like {utf16} without a byte-order mark; \
+         save it as CSV UTF-8, or convert it (for example iconv -f {utf16} -t UTF-8 IN.csv > \
+         OUT.csv)"
+    ))
+}
+
+/// Refuses a file whose first line holds NUL bytes, naming what it looks like: for readers of
+/// failup's own outputs, which a tool may have saved again in another encoding.
+pub fn refuse_nul_header(head: &[u8], name: &str) -> Result<()> {
+    match NulPattern::of(first_line_of(head)) {
+        Some(nuls) => Err(nul_error(nuls, name, 1)),
+        None => Ok(()),
+    }
+}
+
 /// A header must name its columns, each once; a column with an empty header cell is named for
 /// its place ([`name_unnamed_columns`]).
 fn check_headers(
@@ -580,46 +625,7 @@ fn check_headers(
         });
     }
     if let Some(nuls) = nuls.filter(|_| headers.iter().any(|h| h.contains('\0'))) {
-        let utf16 = match nuls {
-            NulPattern::Utf16Le => "UTF-16LE",
-            NulPattern::Utf16Be => "UTF-16BE",
-            NulPattern::Utf32(order) => {
-                let how =
-                    format!("looks like {order} (its header has three NUL bytes to a letter)");
-                return Err(utf32_error(order, name, line, &how));
-            }
-            NulPattern::Stray => {
-                return Err(Error::Input {
-                    file: name.to_string(),
-                    line: Some(line),
-                    column: None,
-                    problem: "the header holds a NUL byte, which no column name has; remove it \
-                              (for example tr -d '\\000' < IN.csv > OUT.csv)"
-                        .into(),
-                });
-            }
-            NulPattern::Binary => {
-                return Err(Error::Input {
-                    file: name.to_string(),
-                    line: Some(line),
-                    column: None,
-                    problem: "the header holds NUL bytes scattered as in a binary file, not \
-                              text; give a CSV file (a spreadsheet must be saved as CSV UTF-8 \
-                              first)"
-                        .into(),
-                });
-            }
-        };
-        return Err(Error::Input {
-            file: name.to_string(),
-            line: Some(line),
-            column: None,
-            problem: format!(
-                "the header holds NUL bytes, so the file looks like {utf16} without a \
-                 byte-order mark; save it as CSV UTF-8, or convert it (for example iconv -f \
-                 {utf16} -t UTF-8 IN.csv > OUT.csv)"
-            ),
-        });
+        return Err(nul_error(nuls, name, line));
     }
     name_unnamed_columns(headers);
     for (i, h) in headers.iter().enumerate() {

@@ -375,6 +375,34 @@ fn a_classify_output_saved_again_as_utf16_reads_and_one_in_windows_1252_is_warne
     );
 }
 
+/// Saved again in UTF-16 or UTF-32 without a byte-order mark, a classify output is named as
+/// such, with the command that converts it; it was told as "not an output of classify",
+/// listing its columns with a NUL between every letter.
+#[test]
+fn a_classify_output_in_utf16_or_utf32_without_a_mark_is_named_so() {
+    let dir = tempfile::tempdir().unwrap();
+    let original = std::fs::read_to_string(fixture(CSV)).unwrap();
+    let utf16: Vec<u8> = original.encode_utf16().flat_map(u16::to_le_bytes).collect();
+    let utf32: Vec<u8> = original
+        .chars()
+        .flat_map(|c| (c as u32).to_be_bytes())
+        .collect();
+    for (bytes, said) in [
+        (utf16, "looks like UTF-16LE without a byte-order mark"),
+        (utf32, "looks like UTF-32BE"),
+    ] {
+        let path = dir.path().join("saved.csv");
+        std::fs::write(&path, bytes).unwrap();
+        let out = failup(&["report", path.to_str().unwrap()]);
+        assert_eq!(out.status.code(), Some(2), "{}", stdout(&out));
+        assert!(
+            stderr(&out).contains(said) && stderr(&out).contains("iconv -f UTF-"),
+            "{}",
+            stderr(&out)
+        );
+    }
+}
+
 /// A `--top` past the number of stories lists every story, however large: it used to reserve
 /// room for all of them first and abort for lack of memory.
 #[test]

@@ -129,6 +129,7 @@ impl ClassifiedReader {
         // so is one a spreadsheet saved again as "Unicode text" (UTF-16 with a byte-order mark).
         let (inner, _) = crate::input::text_stream(inner, &name, InputEncoding::Utf8)?;
         let (head, inner) = peek_header(inner).map_err(|e| Error::io(&name, e))?;
+        crate::input::refuse_nul_header(&head, &name)?;
         let text = head.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(&head);
         let is_jsonl = text
             .iter()
