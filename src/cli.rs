@@ -341,9 +341,10 @@ pub struct ModelArgs {
     /// with a model folder that has model.int8.onnx, as the bundled one does): the same
     /// zero-shot macro-F1 as fp32 on real stories by cross-validation, about twice rten's fp32
     /// speed, 1 verdict in 70 different from fp32's. fp32: exact, embeddings at parity with the
-    /// reference implementation; the default of `embed`, of a few-shot head (--examples, a
-    /// profile with a head, `train`, `eval --cv`: the head loses 2 points in int8), of
-    /// --backend amx and rust-bert, and of a folder without int8 weights. bf16: the AMX
+    /// reference implementation; the default of `embed`, of a few-shot head (--examples,
+    /// `train`, `eval --cv`: the head loses 2 points in int8), of --backend amx and rust-bert,
+    /// and of a folder without int8 weights. A --profile runs at the precision it was fitted
+    /// at, and another given here is warned of. bf16: the AMX
     /// engine's fast mode (CPUs with AMX, or AVX-512 BF16 as AMD Zen 4), within cosine 0.9999
     /// of exact. A story's numbers never depend on the stories batched beside it. See
     /// docs/src/performance.md.
