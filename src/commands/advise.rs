@@ -39,9 +39,13 @@ pub fn run(args: AdviseArgs) -> Result<()> {
     let taxonomy = engine.taxonomy();
     let scenario = &taxonomy.scenarios[verdict.category];
     let runner_up = &taxonomy.scenarios[verdict.runner_up];
+    let title = match verdict.off_topic {
+        true => "Not read as a career setback",
+        false => scenario.title.as_str(),
+    };
     let mut out = format!(
         "{} ({})\nconfidence {:.0}%, runner-up: {} (margin {:.3})\n",
-        scenario.title,
+        title,
         scenario.id,
         100.0 * verdict.confidence,
         runner_up.id,
@@ -99,12 +103,18 @@ pub fn run(args: AdviseArgs) -> Result<()> {
             embedded.tokens, engine.model.max_seq_length
         );
     }
-    out += &format!(
-        "\n{}\n\n{}\n\nWhat to do:\n",
-        scenario.description, scenario.headline
-    );
-    for item in &scenario.advice {
-        out += &format!("  - {item}\n");
+    if verdict.off_topic {
+        // `other`'s advice is for a career setback, which this text does not read as.
+        out += "\nThe advice is for career setbacks: tell what happened at work and what came of \
+                it, in English, and advise names its scenario and what to do.\n";
+    } else {
+        out += &format!(
+            "\n{}\n\n{}\n\nWhat to do:\n",
+            scenario.description, scenario.headline
+        );
+        for item in &scenario.advice {
+            out += &format!("  - {item}\n");
+        }
     }
     super::print_out(&out)?;
     Ok(())
