@@ -485,7 +485,8 @@ pub struct ClassifyArgs {
     /// the whole input (`row`), and `-o PART` gets a record beside it, `PART.shard`, by which
     /// `failup merge --rows` checks the parts before putting them back together
     /// (docs/src/scale-out.md).
-    #[arg(long, value_name = "I/N")]
+    // Hyphens let `-1/2` reach failup's own message, which says what a shard must be.
+    #[arg(long, allow_hyphen_values = true, value_name = "I/N")]
     pub shard: Option<String>,
 
     /// Continue an interrupted run: keep the complete rows of OUTPUT's partial file and
@@ -509,7 +510,8 @@ pub struct ClassifyArgs {
 
     /// Also write this run's partial summary to FILE: the exact state of its report, which
     /// `failup merge` combines with the other shards' (`--shard`) and `failup report` renders
-    /// as the report of the whole input (docs/src/scale-out.md).
+    /// as the report of the whole input (docs/src/scale-out.md). It may replace an earlier
+    /// summary, never another file; name it .json (a table's name is refused).
     #[arg(long, value_name = "FILE")]
     pub summary_out: Option<PathBuf>,
 
@@ -629,7 +631,7 @@ pub struct EmbedArgs {
     /// the whole input (`row`), and `-o PART` gets a record beside it, `PART.shard`, by which
     /// `failup merge --rows` checks the parts before putting them back together
     /// (docs/src/scale-out.md).
-    #[arg(long, value_name = "I/N")]
+    #[arg(long, allow_hyphen_values = true, value_name = "I/N")]
     pub shard: Option<String>,
 
     /// Output file; `-` (the default) writes standard output.

@@ -971,6 +971,7 @@ impl<R: Read> Read for LineTracker<R> {
                 if !buf.is_empty() {
                     let mut breaks = self.breaks.lock().expect("never poisoned");
                     breaks.ends_in_quotes = self.quotes == QuoteState::Quoted;
+                    breaks.ends_mid_line = self.column > 0;
                 }
                 return Ok(0);
             }
@@ -1042,6 +1043,11 @@ impl CsvLines {
     /// does only to finish the last record.
     pub(crate) fn ends_in_quotes(&self) -> bool {
         self.0.lock().expect("never poisoned").ends_in_quotes
+    }
+
+    /// The input ended with no line break after its last line; known once its end was read.
+    pub(crate) fn ends_mid_line(&self) -> bool {
+        self.0.lock().expect("never poisoned").ends_mid_line
     }
 }
 
@@ -1195,6 +1201,8 @@ struct LineBreaks {
     newlines_passed: u64,
     /// The input ended inside a quoted field: its last record ran to the end of the input.
     ends_in_quotes: bool,
+    /// The input's last line has no line break after it.
+    ends_mid_line: bool,
     /// Blank lines read and not yet taken by [`StoryReader::take_blank_lines`].
     blank_lines: Vec<u64>,
 }

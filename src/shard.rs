@@ -26,6 +26,11 @@ impl Shard {
         row % self.count == self.index
     }
 
+    /// How many of an input's `total` data rows this shard holds.
+    pub fn rows_of(self, total: u64) -> u64 {
+        total / self.count + u64::from(self.index < total % self.count)
+    }
+
     /// Reads `--shard`: `I/N`, `auto/N` or `auto`. `auto` takes the index from the
     /// scheduler's environment, read through `env`: a Slurm job array's task id (less the
     /// array's first id, so `--array=1-4` works too), or a Kubernetes Indexed Job's completion
@@ -164,6 +169,19 @@ mod tests {
             vars.iter()
                 .find(|(n, _)| *n == k)
                 .map(|(_, v)| v.to_string())
+        }
+    }
+
+    #[test]
+    fn a_shard_counts_the_rows_it_holds() {
+        for count in [1, 2, 3, 7] {
+            for total in 0..30 {
+                for index in 0..count {
+                    let shard = Shard { index, count };
+                    let held = (0..total).filter(|&row| shard.holds(row)).count() as u64;
+                    assert_eq!(shard.rows_of(total), held, "{index}/{count} of {total}");
+                }
+            }
         }
     }
 

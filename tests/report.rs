@@ -968,7 +968,11 @@ fn a_summary_whose_counts_disagree_is_refused() {
     let whole: Value = serde_json::from_str(&text).unwrap();
     type Edit = fn(&mut Value);
     let edits: [(&str, Edit, &str); 6] = [
-        ("rows", |b| b["rows"] = 1000.into(), "of 1000 rows read"),
+        (
+            "rows",
+            |b| b["rows"] = 1000.into(),
+            "it counts 1000 rows where shards [0] of 1 of its input's 12 hold 12",
+        ),
         (
             "other out of range",
             |b| b["other"] = 30.into(),
@@ -1136,6 +1140,38 @@ fn a_cut_classified_file_is_refused_and_lines_count_with_crlf() {
     let out = failup_in(dir.path(), &["report", "crlf.csv"], None);
     assert_eq!(out.status.code(), Some(2));
     assert!(stderr(&out).contains("crlf.csv:7"), "{}", stderr(&out));
+}
+
+/// A classify output cut at its end outside any quotes (a kept column's `mkt` left as `m`)
+/// would otherwise be counted with the cut value; classify ends every row with a line break,
+/// so one missing says the file was cut.
+#[test]
+fn a_classified_file_cut_in_its_last_unquoted_value_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let text = std::fs::read_to_string(fixture(CSV)).unwrap();
+    assert!(
+        text.ends_with('\n'),
+        "the fixture ends as classify writes it"
+    );
+    let last = text.trim_end().lines().count();
+    // The last story unquoted, as classify writes one without commas or quotes.
+    let open = text.rfind(",\"").expect("a quoted cell");
+    let unquoted = format!("{},Laid off in May\n", &text[..open]);
+    for cut in [&text[..text.len() - 1], &unquoted[..unquoted.len() - 3]] {
+        std::fs::write(dir.path().join("cut.csv"), cut).unwrap();
+        let out = failup_in(dir.path(), &["report", "cut.csv"], None);
+        assert_eq!(out.status.code(), Some(2), "{cut}");
+        assert!(
+            stderr(&out).contains(&format!(
+                "cut.csv:{last}: the file ends inside this row, with no line break after it"
+            )),
+            "{}",
+            stderr(&out)
+        );
+    }
+    std::fs::write(dir.path().join("whole.csv"), &unquoted).unwrap();
+    let out = failup_in(dir.path(), &["report", "whole.csv"], None);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
 }
 
 /// A classified file that a spreadsheet saved again with `;` between cells reads as the

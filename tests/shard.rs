@@ -628,6 +628,122 @@ fn merged_summaries_report_exactly_as_one_run() {
     }
 }
 
+/// A run split into millions of shards, one of them given: the answer names ten and counts the
+/// rest, at once (it once listed them all, in a message of gigabytes).
+#[test]
+fn a_summary_merge_missing_millions_of_shards_names_ten() {
+    let dir = tempfile::tempdir().unwrap();
+    write_input(dir.path());
+    let summary = shard_with_summary(dir.path(), 0, 100_000_000, "r", &[]);
+    let err = refused(dir.path(), &["merge", &summary, "-o", "m.json"]);
+    assert!(
+        err.contains("shards 1/100000000, 2/100000000,")
+            && err.contains(", 10/100000000, and 99999989 more are missing"),
+        "{err}"
+    );
+    assert!(err.len() < 1000, "{} bytes: {err}", err.len());
+}
+
+/// `--summary-out` replaces an earlier summary, never another shard's rows or any other file,
+/// and a summary is not named like a table.
+#[test]
+fn summary_out_replaces_only_a_summary() {
+    let dir = tempfile::tempdir().unwrap();
+    write_input(dir.path());
+    let rows = shard(dir.path(), 1, 2, &[]);
+    let kept = std::fs::read(dir.path().join(&rows)).unwrap();
+    let base = [
+        "classify",
+        "in.csv",
+        "-q",
+        "--shard",
+        "0/2",
+        "-o",
+        "part-0.csv",
+    ];
+    let err = refused(dir.path(), &[&base[..], &["--summary-out", &rows]].concat());
+    assert!(
+        err.contains(
+            "--summary-out part-1.csv exists and is not a failup summary; the run would replace it"
+        ),
+        "{err}"
+    );
+    assert_eq!(std::fs::read(dir.path().join(&rows)).unwrap(), kept);
+    std::fs::write(dir.path().join("notes.json"), "{\"mine\": true}\n").unwrap();
+    let err = refused(
+        dir.path(),
+        &[&base[..], &["--summary-out", "notes.json"]].concat(),
+    );
+    assert!(
+        err.contains("notes.json exists and is not a failup summary"),
+        "{err}"
+    );
+    let err = refused(
+        dir.path(),
+        &[&base[..], &["--summary-out", "new.csv"]].concat(),
+    );
+    assert!(
+        err.contains("a summary is one JSON object, not CSV; name the output .json, e.g. --summary-out new.json"),
+        "{err}"
+    );
+    assert!(!dir.path().join("new.csv").exists());
+    run(
+        dir.path(),
+        &[&base[..], &["--summary-out", "s.json"]].concat(),
+        &[],
+    );
+    run(
+        dir.path(),
+        &[&base[..], &["--summary-out", "s.json"]].concat(),
+        &[],
+    );
+}
+
+/// A summary is reported with the taxonomy it was made with, told by content as resume and
+/// merge tell it: a copy with a comment changed gives the same report, a changed title is
+/// refused.
+#[test]
+fn a_summary_reports_with_a_copy_of_its_taxonomy() {
+    let dir = tempfile::tempdir().unwrap();
+    write_input(dir.path());
+    let summary = shard_with_summary(dir.path(), 0, 1, "r", &[]);
+    let builtin = include_str!("../data/taxonomy.toml");
+    let commented = builtin.replacen("# failup taxonomy", "# A copy of failup's taxonomy", 1);
+    assert_ne!(commented, builtin);
+    std::fs::write(dir.path().join("copy.toml"), commented).unwrap();
+    let retitled = builtin.replacen("Another career setback", "Some other setback", 1);
+    assert_ne!(retitled, builtin);
+    std::fs::write(dir.path().join("retitled.toml"), retitled).unwrap();
+    let epoch = [("SOURCE_DATE_EPOCH", "0")];
+    let plain = run(dir.path(), &["report", &summary], &epoch).stdout;
+    let copy = ["report", &summary, "--taxonomy", "copy.toml"];
+    assert_eq!(run(dir.path(), &copy, &epoch).stdout, plain);
+    let err = refused(
+        dir.path(),
+        &["report", &summary, "--taxonomy", "retitled.toml"],
+    );
+    assert!(
+        err.contains("the summary was made with the taxonomy built-in")
+            && err.contains("not retitled.toml"),
+        "{err}"
+    );
+}
+
+/// A negative index reaches failup's own message, which names the flag and its forms.
+#[test]
+fn a_negative_shard_index_is_told_as_such() {
+    let dir = tempfile::tempdir().unwrap();
+    write_input(dir.path());
+    let err = refused(
+        dir.path(),
+        &["classify", "in.csv", "-o", "x.csv", "--shard", "-1/2"],
+    );
+    assert!(
+        err.contains("--shard -1/2: I must be a whole number, not '-1'"),
+        "{err}"
+    );
+}
+
 #[test]
 fn summary_merge_refuses_missing_repeated_and_foreign_parts() {
     let dir = tempfile::tempdir().unwrap();
@@ -1021,7 +1137,7 @@ fn an_edited_summary_is_refused() {
     let text = std::fs::read_to_string(dir.path().join(&summary)).unwrap();
     run(dir.path(), &["report", &summary], &[]);
     type Edit = fn(&mut serde_json::Value);
-    let edits: [(Edit, &str); 4] = [
+    let edits: [(Edit, &str); 5] = [
         (
             |s| s["builder"]["scenarios"][0]["count"] = 999.into(),
             "counts its stories in ways that disagree",
@@ -1040,6 +1156,11 @@ fn an_edited_summary_is_refused() {
         (
             |s| s["shards"] = serde_json::json!([5]),
             "its shards [5] are not shards of 1",
+        ),
+        // A shard of 3 of the 23 rows holds 8; claiming all three does not make it the whole.
+        (
+            |s| s["shard_count"] = 3.into(),
+            "it counts 23 rows where shards [0] of 3 of its input's 23 hold 8",
         ),
     ];
     for (edit, says) in edits {

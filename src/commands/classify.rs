@@ -53,6 +53,9 @@ pub fn run(args: ClassifyArgs) -> Result<()> {
     if args.format.is_none() {
         super::refuse_a_misnamed_rows_output(&args.output)?;
     }
+    if let Some(summary) = args.summary_out.as_ref() {
+        super::refuse_to_replace_other_than_a_summary("--summary-out", summary, "the run")?;
+    }
     if let Some(report) = args.report.as_ref() {
         if args.report_format.is_none() {
             super::refuse_a_report_under_a_table_name("--report", report, "--report-format")?;
@@ -472,7 +475,10 @@ fn resume_settings(
         ),
         // The folder's configs, beside its weights: window, case and pooling.
         ("--model (how it reads)", engine.model.reading()),
-        ("--taxonomy (SHA-256)", engine.taxonomy().content_sha256()),
+        (
+            partial::TAXONOMY_SETTING,
+            engine.taxonomy().content_sha256(),
+        ),
         ("--examples (SHA-256)", file_hash(&args.fewshot.examples)?),
         ("--profile (SHA-256)", file_hash(&args.fewshot.profile)?),
     ];
@@ -485,11 +491,7 @@ fn resume_settings(
 /// time: the same file copied to another machine merges, another file through a pipe does not.
 fn summary_settings(resume: &Settings, reader: &StoryReader) -> Settings {
     let mut settings = resume.clone();
-    let input = format!(
-        "{} rows, sha256 {}",
-        reader.rows_read(),
-        reader.input_digest()
-    );
+    let input = partial::input_identity(reader.rows_read(), &reader.input_digest());
     settings.insert("input".into(), input);
     for key in [
         "--shard",

@@ -34,7 +34,7 @@ pub fn run(args: MergeArgs) -> Result<()> {
             args.output.display()
         )));
     }
-    refuse_to_replace_other_than_a_summary(&args.output)?;
+    super::refuse_to_replace_other_than_a_summary("-o", &args.output, "the merge")?;
     let parts = args
         .parts
         .iter()
@@ -75,27 +75,4 @@ fn refuse_summaries_among_rows(parts: &[std::path::PathBuf]) -> Result<()> {
         }
     }
     Ok(())
-}
-
-/// A summary merge writes one line of JSON, so a file of anything else at `-o` (the input the
-/// shards read, their rows) would be lost to a slip of the name; an earlier summary may be
-/// replaced. Only a regular file is looked at: opening a FIFO to read it would wait for a
-/// writer that never comes, and standard output or a device is written, not replaced.
-fn refuse_to_replace_other_than_a_summary(output: &std::path::Path) -> Result<()> {
-    use failup::report::partial::ReportInput;
-    let regular = std::fs::metadata(output).is_ok_and(|m| m.is_file() && m.len() > 0);
-    if output == std::path::Path::new("-") || failup::sink::is_stream(output) || !regular {
-        return Ok(());
-    }
-    let source = failup::input::Source::File(output.to_path_buf());
-    let summary = failup::report::reader::open_source(&source)
-        .and_then(|bytes| ReportInput::sniff(bytes, &source.name()));
-    if let Ok(ReportInput::Summary(_)) = summary {
-        return Ok(());
-    }
-    Err(Error::Usage(format!(
-        "failup merge: {} exists and is not a failup summary; the merge would replace it. Name \
-         a new file for the merged summary (or remove that one first)",
-        output.display()
-    )))
 }

@@ -410,9 +410,20 @@ fn refuse_a_misleading_name(
     writes: &str,
     ext: &str,
 ) -> Result<()> {
+    refuse_a_name_for("-o", output, refused, writes, ext)
+}
+
+/// [`refuse_a_misleading_name`] for a file given with `flag`.
+fn refuse_a_name_for(
+    flag: &str,
+    output: &std::path::Path,
+    refused: &[&str],
+    writes: &str,
+    ext: &str,
+) -> Result<()> {
     match extension_of(output).filter(|g| refused.contains(&g.as_str())) {
         Some(given) => Err(Error::Usage(format!(
-            "{writes}, not {}; name the output .{ext}, e.g. -o {}",
+            "{writes}, not {}; name the output .{ext}, e.g. {flag} {}",
             given.to_uppercase(),
             output.with_extension(ext).display()
         ))),
@@ -475,6 +486,40 @@ fn refuse_a_report_under_a_table_name(
         ))),
         _ => Ok(()),
     }
+}
+
+/// A summary is one line of JSON, so a file of anything else where one is written (the input
+/// the shards read, a shard's rows) would be lost to a slip of the name; an earlier summary may
+/// be replaced. `flag` names where the path was given and `writer` what would replace it. Only a
+/// regular file is looked at: opening a FIFO to read it would wait for a writer that never
+/// comes, and standard output or a device is written, not replaced.
+fn refuse_to_replace_other_than_a_summary(
+    flag: &str,
+    output: &std::path::Path,
+    writer: &str,
+) -> Result<()> {
+    use failup::report::partial::ReportInput;
+    let regular = std::fs::metadata(output).is_ok_and(|m| m.is_file() && m.len() > 0);
+    let written = output == std::path::Path::new("-") || failup::sink::is_stream(output);
+    if regular && !written {
+        let source = failup::input::Source::File(output.to_path_buf());
+        let summary = failup::report::reader::open_source(&source)
+            .and_then(|bytes| ReportInput::sniff(bytes, &source.name()));
+        if !matches!(summary, Ok(ReportInput::Summary(_))) {
+            return Err(Error::Usage(format!(
+                "{flag} {} exists and is not a failup summary; {writer} would replace it. Name \
+                 a new file for the summary (or remove that one first)",
+                output.display()
+            )));
+        }
+    }
+    refuse_a_name_for(
+        flag,
+        output,
+        &TABLES,
+        "a summary is one JSON object",
+        "json",
+    )
 }
 
 /// The extensions of files of rows, which a report or profile must not be named with.

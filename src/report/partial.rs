@@ -12,6 +12,7 @@ use serde_json::Value;
 use super::stats::{Reading, Summary, SummaryBuilder, TaxonomyInfo};
 use crate::error::{Error, Result};
 use crate::input::decompressed;
+use crate::shard::Shard;
 use crate::sink::{part_differences, Sink};
 use crate::taxonomy::Taxonomy;
 
@@ -85,6 +86,21 @@ impl ReportInput {
             Cursor::new(first).chain(buffered),
         )))
     }
+}
+
+/// The setting that records the taxonomy, by [`Taxonomy::content_sha256`].
+pub const TAXONOMY_SETTING: &str = "--taxonomy (SHA-256)";
+
+/// How a summary's settings name its input: by its content, so that the same file copied to
+/// another machine merges and another one does not.
+pub fn input_identity(rows: u64, sha256: &str) -> String {
+    format!("{rows} rows, sha256 {sha256}")
+}
+
+/// The input's data rows, as [`input_identity`] recorded them.
+fn input_rows(settings: &BTreeMap<String, String>) -> Option<u64> {
+    let (rows, _) = settings.get("input")?.split_once(" rows, sha256 ")?;
+    rows.parse().ok()
 }
 
 /// `report --format json`'s output, which holds figures, not the rows or counts behind them.
@@ -170,6 +186,21 @@ impl PartialSummary {
                 self.shards, self.shard_count
             ));
         }
+        // Which shards it holds decides how many rows it must have counted.
+        if let Some(total) = input_rows(&self.settings) {
+            let count = self.shard_count;
+            let expected: u64 = (self.shards.iter())
+                .map(|&index| Shard { index, count }.rows_of(total))
+                .sum();
+            if self.builder.rows() != expected {
+                return Err(format!(
+                    "it counts {} rows where shards {:?} of {count} of its input's {total} \
+                     hold {expected}",
+                    self.builder.rows(),
+                    self.shards
+                ));
+            }
+        }
         self.builder.check(self.builder.scenario_count())
     }
 
@@ -238,19 +269,26 @@ impl PartialSummary {
             merged.reading = merged.reading.or(part.reading);
         }
         merged.shards.sort_unstable();
-        let missing: Vec<String> = (0..merged.shard_count)
-            .filter(|s| !holder.contains_key(s))
-            .map(|s| format!("{s}/{}", merged.shard_count))
-            .collect();
-        if !missing.is_empty() {
-            let (noun, verb) = if missing.len() == 1 {
+        // Every shard held is below the count (checked on reading), so this cannot underflow.
+        let absent = merged.shard_count - holder.len() as u64;
+        if absent > 0 {
+            // Named up to ten, so a run split into millions of shards costs nothing to answer.
+            let mut named: Vec<String> = (0..merged.shard_count)
+                .filter(|s| !holder.contains_key(s))
+                .take(10)
+                .map(|s| format!("{s}/{}", merged.shard_count))
+                .collect();
+            if absent > 10 {
+                named.push(format!("and {} more", absent - 10));
+            }
+            let (noun, verb) = if absent == 1 {
                 ("shard", "is")
             } else {
                 ("shards", "are")
             };
             return Err(refused(format!(
                 "{noun} {} {verb} missing; every shard of the run is needed",
-                missing.join(", ")
+                named.join(", ")
             )));
         }
         Ok(merged)
@@ -259,7 +297,14 @@ impl PartialSummary {
     /// The report of a complete summary, with `taxonomy` (which must be the one it was made
     /// with) for the titles and advice.
     pub fn finish(self, taxonomy: &Taxonomy, info: &TaxonomyInfo) -> Result<Summary> {
-        if info.sha256 != self.taxonomy.sha256 {
+        // By content, as classify's resume and merge compare taxonomies: a copy of the file
+        // with a comment changed reads alike. A summary that does not record it (none that
+        // failup writes) is held to the file's own hash.
+        let same = match self.settings.get(TAXONOMY_SETTING) {
+            Some(content) => *content == taxonomy.content_sha256(),
+            None => info.sha256 == self.taxonomy.sha256,
+        };
+        if !same {
             return Err(Error::Usage(format!(
                 "the summary was made with the taxonomy {} (sha256 {}…), not {}; pass the same \
                  --taxonomy",

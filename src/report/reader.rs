@@ -41,6 +41,8 @@ enum Kind {
         part: bool,
         /// classify's `score_…` columns, with their names.
         scores: Vec<(usize, String)>,
+        /// The line of the last row read, if any.
+        last_line: Option<u64>,
     },
     Jsonl {
         lines: Box<dyn BufRead>,
@@ -336,6 +338,7 @@ impl ClassifiedReader {
             also,
             part,
             scores,
+            last_line: None,
         };
         Ok(())
     }
@@ -499,14 +502,19 @@ impl ClassifiedReader {
                 also,
                 part,
                 scores,
+                last_line,
             } => {
                 let more = reader
                     .read_byte_record(record)
                     .map_err(|e| Error::csv(&self.name, e))?;
                 if !more {
-                    return Ok(None);
+                    return match last_line {
+                        Some(line) if lines.ends_mid_line() => Err(cut_last_row(&self.name, *line)),
+                        _ => Ok(None),
+                    };
                 }
                 let line = record.position().map(|p| lines.line_at(p.byte()));
+                *last_line = line.or(*last_line);
                 if lines.ends_in_quotes() {
                     return Err(input_error(
                         &self.name,
@@ -870,6 +878,20 @@ fn quoted(names: &[&str]) -> String {
         .map(|n| format!("'{n}'"))
         .collect::<Vec<_>>()
         .join(", ")
+}
+
+/// A classify output ends every row with a line break, so one missing after the last row
+/// means the file was cut there, maybe inside an unquoted value ("mkt" read as "m").
+fn cut_last_row(file: &str, line: u64) -> Error {
+    input_error(
+        file,
+        Some(line),
+        "the file ends inside this row, with no line break after it, though classify ends every \
+         row with one: the file was cut short, and the row's last value may be cut too. Copy it \
+         again or classify the input again (if an editor dropped the final line break, add it \
+         back)"
+            .into(),
+    )
 }
 
 fn input_error(file: &str, line: Option<u64>, problem: String) -> Error {
