@@ -485,8 +485,7 @@ pub struct ClassifyArgs {
     /// the whole input (`row`), and `-o PART` gets a record beside it, `PART.shard`, by which
     /// `failup merge --rows` checks the parts before putting them back together
     /// (docs/src/scale-out.md).
-    // Hyphens let `-1/2` reach failup's own message, which says what a shard must be.
-    #[arg(long, allow_hyphen_values = true, value_name = "I/N")]
+    #[arg(long, value_name = "I/N")]
     pub shard: Option<String>,
 
     /// Continue an interrupted run: keep the complete rows of OUTPUT's partial file and
@@ -631,7 +630,7 @@ pub struct EmbedArgs {
     /// the whole input (`row`), and `-o PART` gets a record beside it, `PART.shard`, by which
     /// `failup merge --rows` checks the parts before putting them back together
     /// (docs/src/scale-out.md).
-    #[arg(long, allow_hyphen_values = true, value_name = "I/N")]
+    #[arg(long, value_name = "I/N")]
     pub shard: Option<String>,
 
     /// Output file; `-` (the default) writes standard output.

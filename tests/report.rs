@@ -971,7 +971,7 @@ fn a_summary_whose_counts_disagree_is_refused() {
         (
             "rows",
             |b| b["rows"] = 1000.into(),
-            "it counts 1000 rows where shards [0] of 1 of its input's 12 hold 12",
+            "it counts 1000 rows where shard 0/1 of its input of 12 rows should hold 12",
         ),
         (
             "other out of range",
@@ -1143,10 +1143,11 @@ fn a_cut_classified_file_is_refused_and_lines_count_with_crlf() {
 }
 
 /// A classify output cut at its end outside any quotes (a kept column's `mkt` left as `m`)
-/// would otherwise be counted with the cut value; classify ends every row with a line break,
-/// so one missing says the file was cut.
+/// would otherwise be counted with the cut value and no word; classify ends every row with a
+/// line break, so a missing one is warned of with the line. It is not refused: a tool that
+/// saves the file again may drop the final line break of a whole file.
 #[test]
-fn a_classified_file_cut_in_its_last_unquoted_value_is_refused() {
+fn a_classified_file_without_its_last_line_break_is_warned_of() {
     let dir = tempfile::tempdir().unwrap();
     let text = std::fs::read_to_string(fixture(CSV)).unwrap();
     assert!(
@@ -1157,21 +1158,17 @@ fn a_classified_file_cut_in_its_last_unquoted_value_is_refused() {
     // The last story unquoted, as classify writes one without commas or quotes.
     let open = text.rfind(",\"").expect("a quoted cell");
     let unquoted = format!("{},Laid off in May\n", &text[..open]);
+    let warning = format!("cut.csv:{last}: the last row has no line break after it");
     for cut in [&text[..text.len() - 1], &unquoted[..unquoted.len() - 3]] {
         std::fs::write(dir.path().join("cut.csv"), cut).unwrap();
         let out = failup_in(dir.path(), &["report", "cut.csv"], None);
-        assert_eq!(out.status.code(), Some(2), "{cut}");
-        assert!(
-            stderr(&out).contains(&format!(
-                "cut.csv:{last}: the file ends inside this row, with no line break after it"
-            )),
-            "{}",
-            stderr(&out)
-        );
+        assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+        assert!(stderr(&out).contains(&warning), "{cut}: {}", stderr(&out));
     }
-    std::fs::write(dir.path().join("whole.csv"), &unquoted).unwrap();
-    let out = failup_in(dir.path(), &["report", "whole.csv"], None);
+    std::fs::write(dir.path().join("cut.csv"), &unquoted).unwrap();
+    let out = failup_in(dir.path(), &["report", "cut.csv"], None);
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert!(!stderr(&out).contains("line break"), "{}", stderr(&out));
 }
 
 /// A classified file that a spreadsheet saved again with `;` between cells reads as the

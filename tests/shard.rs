@@ -687,15 +687,51 @@ fn summary_out_replaces_only_a_summary() {
         "{err}"
     );
     assert!(!dir.path().join("new.csv").exists());
+    let again = [&base[..], &["--summary-out", "s.json"]].concat();
+    run(dir.path(), &again, &[("SOURCE_DATE_EPOCH", "0")]);
+    run(dir.path(), &again, &[("SOURCE_DATE_EPOCH", "0")]);
+    // A damaged summary is made again where it was, as the message refusing it says.
+    let whole = std::fs::read_to_string(dir.path().join("s.json")).unwrap();
+    std::fs::write(dir.path().join("s.json"), &whole[..whole.len() / 2]).unwrap();
+    refused(dir.path(), &["report", "s.json"]);
+    run(dir.path(), &again, &[("SOURCE_DATE_EPOCH", "0")]);
+    assert_eq!(
+        std::fs::read_to_string(dir.path().join("s.json")).unwrap(),
+        whole
+    );
+    // Rows merged without --rows: the table's name is told, with the flag it wants.
+    let rows_0 = shard(dir.path(), 0, 2, &[]);
+    let err = refused(dir.path(), &["merge", &rows_0, &rows, "-o", "all.csv"]);
+    assert!(
+        err.contains("-o all.csv names a table, but without --rows merge puts partial summaries"),
+        "{err}"
+    );
+}
+
+/// A run calibrated by a profile records the taxonomy as its file reads, so its summary is
+/// reported with that file (the profile's calibration is recorded apart, by its hash).
+#[test]
+fn a_summary_of_a_calibrated_run_is_reported() {
+    let dir = tempfile::tempdir().unwrap();
+    write_input(dir.path());
+    let labelled = concat!(env!("CARGO_MANIFEST_DIR"), "/data/calibration.csv");
     run(
         dir.path(),
-        &[&base[..], &["--summary-out", "s.json"]].concat(),
+        &["calibrate", labelled, "-o", "cal.json", "-q"],
         &[],
     );
+    shard_with_summary(dir.path(), 0, 2, "r", &["--profile", "cal.json"]);
+    shard_with_summary(dir.path(), 1, 2, "r", &["--profile", "cal.json"]);
     run(
         dir.path(),
-        &[&base[..], &["--summary-out", "s.json"]].concat(),
+        &["merge", "s0.json", "s1.json", "-o", "m.json"],
         &[],
+    );
+    let out = run(dir.path(), &["report", "m.json"], &[]);
+    assert!(
+        stdout(&out).contains("in.csv (23 rows)"),
+        "{}",
+        stdout(&out)
     );
 }
 
@@ -725,21 +761,6 @@ fn a_summary_reports_with_a_copy_of_its_taxonomy() {
     assert!(
         err.contains("the summary was made with the taxonomy built-in")
             && err.contains("not retitled.toml"),
-        "{err}"
-    );
-}
-
-/// A negative index reaches failup's own message, which names the flag and its forms.
-#[test]
-fn a_negative_shard_index_is_told_as_such() {
-    let dir = tempfile::tempdir().unwrap();
-    write_input(dir.path());
-    let err = refused(
-        dir.path(),
-        &["classify", "in.csv", "-o", "x.csv", "--shard", "-1/2"],
-    );
-    assert!(
-        err.contains("--shard -1/2: I must be a whole number, not '-1'"),
         "{err}"
     );
 }
@@ -1137,7 +1158,7 @@ fn an_edited_summary_is_refused() {
     let text = std::fs::read_to_string(dir.path().join(&summary)).unwrap();
     run(dir.path(), &["report", &summary], &[]);
     type Edit = fn(&mut serde_json::Value);
-    let edits: [(Edit, &str); 5] = [
+    let edits: [(Edit, &str); 6] = [
         (
             |s| s["builder"]["scenarios"][0]["count"] = 999.into(),
             "counts its stories in ways that disagree",
@@ -1157,10 +1178,15 @@ fn an_edited_summary_is_refused() {
             |s| s["shards"] = serde_json::json!([5]),
             "its shards [5] are not shards of 1",
         ),
-        // A shard of 3 of the 23 rows holds 8; claiming all three does not make it the whole.
+        // A whole run's summary edited to be shard 0 of 3, which holds 8 of the 23 rows.
         (
             |s| s["shard_count"] = 3.into(),
-            "it counts 23 rows where shards [0] of 3 of its input's 23 hold 8",
+            "it counts 23 rows where shard 0/3 of its input of 23 rows should hold 8",
+        ),
+        // Named up to ten, however many a file claims.
+        (
+            |s| s["shards"] = (0..12).collect::<Vec<u64>>().into(),
+            "its shards [0, 1, 2, 3, 4, 5, 6, 7, 8, 9, … 12 in all] are not shards of 1",
         ),
     ];
     for (edit, says) in edits {

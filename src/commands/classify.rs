@@ -55,6 +55,8 @@ pub fn run(args: ClassifyArgs) -> Result<()> {
     }
     if let Some(summary) = args.summary_out.as_ref() {
         super::refuse_to_replace_other_than_a_summary("--summary-out", summary, "the run")?;
+        let json = "a summary is one JSON object";
+        super::refuse_a_name_for("--summary-out", summary, &super::TABLES, json, "json")?;
     }
     if let Some(report) = args.report.as_ref() {
         if args.report_format.is_none() {
@@ -475,9 +477,13 @@ fn resume_settings(
         ),
         // The folder's configs, beside its weights: window, case and pooling.
         ("--model (how it reads)", engine.model.reading()),
+        // As its file reads, before a --profile's calibration (whose own hash is below), so
+        // `report` can tell a summary's taxonomy from the file alone.
         (
             partial::TAXONOMY_SETTING,
-            engine.taxonomy().content_sha256(),
+            failup::report::load_taxonomy(args.model.taxonomy.as_deref())?
+                .0
+                .content_sha256(),
         ),
         ("--examples (SHA-256)", file_hash(&args.fewshot.examples)?),
         ("--profile (SHA-256)", file_hash(&args.fewshot.profile)?),

@@ -35,6 +35,14 @@ pub fn run(args: MergeArgs) -> Result<()> {
         )));
     }
     super::refuse_to_replace_other_than_a_summary("-o", &args.output, "the merge")?;
+    if super::extension_of(&args.output).is_some_and(|e| super::TABLES.contains(&e.as_str())) {
+        return Err(Error::Usage(format!(
+            "-o {} names a table, but without --rows merge puts partial summaries \
+             (--summary-out) together into one summary, a JSON object: to merge a sharded run's \
+             rows add --rows, or name the output .json for summaries",
+            args.output.display()
+        )));
+    }
     let parts = args
         .parts
         .iter()

@@ -489,8 +489,8 @@ fn refuse_a_report_under_a_table_name(
 }
 
 /// A summary is one line of JSON, so a file of anything else where one is written (the input
-/// the shards read, a shard's rows) would be lost to a slip of the name; an earlier summary may
-/// be replaced. `flag` names where the path was given and `writer` what would replace it. Only a
+/// the shards read, a shard's rows) would be lost to a slip of the name; an earlier summary,
+/// whole or damaged, may be replaced. `flag` names where the path was given and `writer` what would replace it. Only a
 /// regular file is looked at: opening a FIFO to read it would wait for a writer that never
 /// comes, and standard output or a device is written, not replaced.
 fn refuse_to_replace_other_than_a_summary(
@@ -498,28 +498,28 @@ fn refuse_to_replace_other_than_a_summary(
     output: &std::path::Path,
     writer: &str,
 ) -> Result<()> {
-    use failup::report::partial::ReportInput;
+    use failup::report::partial::{self, ReportInput};
     let regular = std::fs::metadata(output).is_ok_and(|m| m.is_file() && m.len() > 0);
     let written = output == std::path::Path::new("-") || failup::sink::is_stream(output);
-    if regular && !written {
-        let source = failup::input::Source::File(output.to_path_buf());
-        let summary = failup::report::reader::open_source(&source)
-            .and_then(|bytes| ReportInput::sniff(bytes, &source.name()));
-        if !matches!(summary, Ok(ReportInput::Summary(_))) {
-            return Err(Error::Usage(format!(
-                "{flag} {} exists and is not a failup summary; {writer} would replace it. Name \
-                 a new file for the summary (or remove that one first)",
-                output.display()
-            )));
-        }
+    if !regular || written {
+        return Ok(());
     }
-    refuse_a_name_for(
-        flag,
-        output,
-        &TABLES,
-        "a summary is one JSON object",
-        "json",
-    )
+    let source = failup::input::Source::File(output.to_path_buf());
+    let open = || failup::report::reader::open_source(&source);
+    // A damaged summary too: the message that refuses one says to make it again here.
+    let summary = open().is_ok_and(partial::begins_as_a_summary)
+        || matches!(
+            open().and_then(|bytes| ReportInput::sniff(bytes, &source.name())),
+            Ok(ReportInput::Summary(_))
+        );
+    if summary {
+        return Ok(());
+    }
+    Err(Error::Usage(format!(
+        "{flag} {} exists and is not a failup summary; {writer} would replace it. Name a new \
+         file for the summary (or remove that one first)",
+        output.display()
+    )))
 }
 
 /// The extensions of files of rows, which a report or profile must not be named with.

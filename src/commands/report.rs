@@ -88,6 +88,15 @@ pub fn run(args: ReportArgs) -> Result<()> {
             if bad == 1 { "holds" } else { "hold" }
         );
     }
+    if let Some(line) = reader.last_row_unended() {
+        eprintln!(
+            "warning: {}:{line}: the last row has no line break after it, though classify ends \
+             every row with one: if the file was cut short there, the row's last value is cut \
+             too and counted as it is; copy the file again or classify the input again (a file \
+             saved again by a tool that drops the final line break is whole)",
+            source.name()
+        );
+    }
     if reader.read_a_shard_part() {
         eprintln!(
             "warning: {} is one shard's part (its rows carry their input row numbers), so the \

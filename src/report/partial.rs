@@ -88,7 +88,8 @@ impl ReportInput {
     }
 }
 
-/// The setting that records the taxonomy, by [`Taxonomy::content_sha256`].
+/// The setting that records the taxonomy as its file reads (before a profile's calibration is
+/// applied), by [`Taxonomy::content_sha256`].
 pub const TAXONOMY_SETTING: &str = "--taxonomy (SHA-256)";
 
 /// How a summary's settings name its input: by its content, so that the same file copied to
@@ -101,6 +102,23 @@ pub fn input_identity(rows: u64, sha256: &str) -> String {
 fn input_rows(settings: &BTreeMap<String, String>) -> Option<u64> {
     let (rows, _) = settings.get("input")?.split_once(" rows, sha256 ")?;
     rows.parse().ok()
+}
+
+/// Whether `bytes` begin as a summary does, whole or not: with its `kind`, which failup writes
+/// first (and a tool that lays the JSON out again keeps first), in the first 4 KiB.
+pub fn begins_as_a_summary(bytes: impl Read) -> bool {
+    let mut head = Vec::new();
+    if bytes.take(4096).read_to_end(&mut head).is_err() {
+        return false;
+    }
+    let squeezed = |b: &[u8]| -> Vec<u8> {
+        b.iter()
+            .copied()
+            .filter(|c| !c.is_ascii_whitespace())
+            .collect()
+    };
+    let kind = squeezed(format!("\"kind\":\"{KIND}\"").as_bytes());
+    squeezed(&head).windows(kind.len()).any(|w| w == kind)
 }
 
 /// `report --format json`'s output, which holds figures, not the rows or counts behind them.
@@ -182,8 +200,9 @@ impl PartialSummary {
         let in_range = shards.iter().all(|&s| s < self.shard_count);
         if self.shard_count == 0 || !in_range || shards.len() != self.shards.len() {
             return Err(format!(
-                "its shards {:?} are not shards of {}",
-                self.shards, self.shard_count
+                "its shards {} are not shards of {}",
+                listed(&self.shards),
+                self.shard_count
             ));
         }
         // Which shards it holds decides how many rows it must have counted.
@@ -193,11 +212,14 @@ impl PartialSummary {
                 .map(|&index| Shard { index, count }.rows_of(total))
                 .sum();
             if self.builder.rows() != expected {
+                let held = match self.shards.as_slice() {
+                    [one] => format!("shard {one}/{count}"),
+                    many => format!("{} of {count} shards", many.len()),
+                };
                 return Err(format!(
-                    "it counts {} rows where shards {:?} of {count} of its input's {total} \
-                     hold {expected}",
-                    self.builder.rows(),
-                    self.shards
+                    "it counts {} rows where {held} of its input of {total} rows should hold \
+                     {expected}",
+                    self.builder.rows()
                 ));
             }
         }
@@ -304,6 +326,14 @@ impl PartialSummary {
             Some(content) => *content == taxonomy.content_sha256(),
             None => info.sha256 == self.taxonomy.sha256,
         };
+        if !same && self.taxonomy.name == info.name {
+            return Err(Error::Usage(format!(
+                "the summary was made with the taxonomy {}, which has changed since (its \
+                 scenarios, texts or settings); report it with the taxonomy as the stories were \
+                 classified with it",
+                info.name
+            )));
+        }
         if !same {
             return Err(Error::Usage(format!(
                 "the summary was made with the taxonomy {} (sha256 {}…), not {}; pass the same \
@@ -321,7 +351,7 @@ impl PartialSummary {
                 self.shard_count
             )));
         }
-        // Its hash matched, so only an edit can make the counts disagree with the taxonomy.
+        // Its taxonomy matched, so only an edit can make the counts disagree with it.
         let checked = (self.builder.check(taxonomy.scenarios.len()))
             .and_then(|()| self.builder.check_other(taxonomy));
         if let Err(why) = checked {
@@ -332,6 +362,16 @@ impl PartialSummary {
         }
         let header = super::header(self.model, self.reading, self.taxonomy, self.input);
         Ok(self.builder.with_taxonomy(taxonomy).finish(header))
+    }
+}
+
+/// Shards as a list, the first ten of a longer one named and the rest counted, so that a
+/// message stays short whatever a file claims.
+fn listed(shards: &[u64]) -> String {
+    let named: Vec<String> = shards.iter().take(10).map(u64::to_string).collect();
+    match shards.len() {
+        0..=10 => format!("[{}]", named.join(", ")),
+        n => format!("[{}, … {n} in all]", named.join(", ")),
     }
 }
 

@@ -66,6 +66,8 @@ pub struct ClassifiedReader {
     numbered: bool,
     /// Rows whose id, text or group held bytes that are not UTF-8, and the first one's line.
     not_utf8: (u64, Option<u64>),
+    /// The line of the last row, when no line break follows it.
+    unended: Option<u64>,
     /// Numbers may be written `0,8924`: a spreadsheet that saves with `;` between cells does
     /// so because its locale writes decimals with a comma, and its tab-separated "Unicode
     /// text" writes them so too.
@@ -154,6 +156,7 @@ impl ClassifiedReader {
             rows: 0,
             numbered: false,
             not_utf8: (0, None),
+            unended: None,
             decimal_comma: false,
         };
         if is_jsonl {
@@ -183,6 +186,13 @@ impl ClassifiedReader {
     /// U+FFFD), and the first one's line.
     pub fn rows_not_utf8(&self) -> (u64, Option<u64>) {
         self.not_utf8
+    }
+
+    /// At the end of the rows: the line of the last one when no line break follows it.
+    /// classify ends every row with one, so the file may have been cut there, inside an
+    /// unquoted value ("mkt" read as "m"); a spreadsheet saving it again may drop it too.
+    pub fn last_row_unended(&self) -> Option<u64> {
+        self.unended
     }
 
     fn not_classify_output(&self, missing: &[&str], found: &[String]) -> Error {
@@ -508,10 +518,10 @@ impl ClassifiedReader {
                     .read_byte_record(record)
                     .map_err(|e| Error::csv(&self.name, e))?;
                 if !more {
-                    return match last_line {
-                        Some(line) if lines.ends_mid_line() => Err(cut_last_row(&self.name, *line)),
-                        _ => Ok(None),
-                    };
+                    if lines.ends_mid_line() {
+                        self.unended = *last_line;
+                    }
+                    return Ok(None);
                 }
                 let line = record.position().map(|p| lines.line_at(p.byte()));
                 *last_line = line.or(*last_line);
@@ -878,20 +888,6 @@ fn quoted(names: &[&str]) -> String {
         .map(|n| format!("'{n}'"))
         .collect::<Vec<_>>()
         .join(", ")
-}
-
-/// A classify output ends every row with a line break, so one missing after the last row
-/// means the file was cut there, maybe inside an unquoted value ("mkt" read as "m").
-fn cut_last_row(file: &str, line: u64) -> Error {
-    input_error(
-        file,
-        Some(line),
-        "the file ends inside this row, with no line break after it, though classify ends every \
-         row with one: the file was cut short, and the row's last value may be cut too. Copy it \
-         again or classify the input again (if an editor dropped the final line break, add it \
-         back)"
-            .into(),
-    )
 }
 
 fn input_error(file: &str, line: Option<u64>, problem: String) -> Error {
