@@ -22,6 +22,22 @@ pub enum LongText {
     Chunk,
 }
 
+impl LongText {
+    /// The name `--long-text` takes.
+    pub fn name(self) -> &'static str {
+        match self {
+            LongText::Truncate => "truncate",
+            LongText::Chunk => "chunk",
+        }
+    }
+
+    pub fn from_name(name: &str) -> Option<LongText> {
+        [LongText::Truncate, LongText::Chunk]
+            .into_iter()
+            .find(|l| l.name() == name)
+    }
+}
+
 /// One window of a story: ids fed to the model and the weight of its embedding (the number
 /// of story tokens it holds, special tokens not counted).
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -351,9 +351,13 @@ pub struct ModelArgs {
     #[arg(long, value_enum, env = "FAILUP_PRECISION")]
     pub precision: Option<PrecisionArg>,
 
-    /// A story longer than the model's 256-token window: `chunk` embeds overlapping windows and
-    /// averages them weighted by tokens; `truncate` reads only the first window. Default:
-    /// chunk; for `embed`, truncate, as the reference reads a story, so its vectors match.
+    /// How stories are read. `chunk`: sentence by sentence (a long post's verdict often sits in
+    /// one sentence), any sentence over the model's 256-token window in overlapping windows;
+    /// `embed` reads each story whole, in such windows. `truncate`: each story whole, cut at
+    /// the first window, as the reference reads it; classify then reads no sentence alone,
+    /// which costs about 4 points of macro-F1 on short stories too
+    /// (docs/src/classification.md). Default: chunk; for `embed`, truncate, so its vectors
+    /// match the reference's. A --profile fitted with the other value is warned of.
     #[arg(long, value_enum, env = "FAILUP_LONG_TEXT")]
     pub long_text: Option<LongText>,
 }

@@ -328,6 +328,11 @@ fn numbers_check(verdict: &Verdict, story: &str) -> Result<()> {
 }
 
 impl Encoder {
+    /// How a story longer than the window is read, and whether stories are read by sentence.
+    pub fn long_text(&self) -> LongText {
+        self.long_text
+    }
+
     pub fn dim(&self) -> usize {
         self.embedder.dim()
     }

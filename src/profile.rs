@@ -67,6 +67,11 @@ pub struct Profile {
     /// precision's vectors differ a little. Profiles written before it was kept have none.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub precision: Option<String>,
+    /// How the stories were read when it was fitted (`--long-text`): `truncate` reads each
+    /// story whole, not by sentence, so its vectors differ from `chunk`'s for every story.
+    /// Profiles written before it was kept have none.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub long_text: Option<String>,
     pub taxonomy_sha256: String,
     /// SHA-256 of the labelled file the profile was fitted on: the few-shot head's examples,
     /// or, for a calibration alone, its stories.
@@ -419,6 +424,7 @@ impl Profile {
             model_sha256: model_sha256(&engine.model)?,
             model_reading: Some(engine.model.reading()),
             precision: Some(engine.precision.name().to_string()),
+            long_text: Some(engine.encoder().long_text().name().to_string()),
             taxonomy_sha256: taxonomy_sha256(engine.taxonomy()),
             training_sha256: file_sha256(training)?,
             training_rows: rows,
@@ -587,6 +593,14 @@ impl Profile {
                 ));
             }
         }
+        if let Some(l) = self.long_text.as_deref() {
+            if crate::chunk::LongText::from_name(l).is_none() {
+                return Err(format!(
+                    "its long_text is '{}', which is neither chunk nor truncate",
+                    printable(l)
+                ));
+            }
+        }
         if let Some(c) = &self.calibration {
             positive("calibration's temperature", c.temperature)?;
             positive("calibration's confidence_slope", c.confidence_slope)?;
@@ -668,6 +682,15 @@ impl Profile {
                 "warning: {name} was fitted on {fitted} vectors and this run reads {running} \
                  ones, which differ a little, so a few verdicts and confidences may differ \
                  from the fit's; pass --precision {fitted} to match it"
+            );
+        }
+        let reading = engine.encoder().long_text().name();
+        if let Some(fitted) = self.long_text.as_deref().filter(|l| *l != reading) {
+            eprintln!(
+                "warning: {name} was fitted on stories read with --long-text {fitted} and this \
+                 run reads them with --long-text {reading}, which gives every story other \
+                 vectors (truncate reads a story whole, chunk sentence by sentence), so its \
+                 verdicts may differ from the fit's; pass --long-text {fitted} to match it"
             );
         }
         let ids = engine.taxonomy().labels();
@@ -770,6 +793,7 @@ mod tests {
             model_sha256: String::new(),
             model_reading: None,
             precision: None,
+            long_text: None,
             taxonomy_sha256: String::new(),
             training_sha256: String::new(),
             training_rows: 1,

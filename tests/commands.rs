@@ -654,6 +654,65 @@ fn a_profile_runs_at_its_precision_and_another_is_warned_of() {
     assert_eq!(precision_of("calibrated.json"), "fp32");
 }
 
+/// A profile records how its stories were read (`--long-text`); a run that reads them the
+/// other way is warned, naming the flag that matches, and `calibrate` records its own.
+#[test]
+fn a_profile_records_how_its_stories_were_read() {
+    let dir = tempfile::tempdir().unwrap();
+    let examples = fixture("fewshot_examples.csv");
+    let examples = examples.to_str().unwrap();
+    let stories = fixture("labelled.csv");
+    let stories = stories.to_str().unwrap();
+    let run = |args: &[&str]| {
+        let out = failup_env(dir.path(), args, None, &[HASHED]);
+        assert_eq!(out.status.code(), Some(0), "{args:?}: {}", stderr(&out));
+        stderr(&out)
+    };
+    let long_text_of = |profile: &str| -> serde_json::Value {
+        let text = std::fs::read_to_string(dir.path().join(profile)).unwrap();
+        serde_json::from_str::<serde_json::Value>(&text).unwrap()["long_text"].clone()
+    };
+    run(&[
+        "train",
+        examples,
+        "-o",
+        "whole.json",
+        "-q",
+        "--long-text",
+        "truncate",
+    ]);
+    assert_eq!(long_text_of("whole.json"), "truncate");
+    let classify = [
+        "classify",
+        stories,
+        "-o",
+        "out.csv",
+        "-q",
+        "--profile",
+        "whole.json",
+    ];
+    let said = run(&classify);
+    assert!(
+        said.contains("whole.json was fitted on stories read with --long-text truncate and this run reads them with --long-text chunk")
+            && said.contains("pass --long-text truncate to match it"),
+        "{said}"
+    );
+    let said = run(&[&classify[..], &["--long-text", "truncate"]].concat());
+    assert!(!said.contains("was fitted on"), "{said}");
+    run(&[
+        "calibrate",
+        stories,
+        "--profile",
+        "whole.json",
+        "-o",
+        "cal.json",
+        "-q",
+        "--long-text",
+        "chunk",
+    ]);
+    assert_eq!(long_text_of("cal.json"), "chunk");
+}
+
 /// A head calibrated on the very stories it learned from gets them all right, so every later
 /// confidence would run high: refused when all are its examples, warned of when some are.
 #[test]
@@ -898,7 +957,7 @@ fn a_profile_with_impossible_values_is_refused() {
         serde_json::from_slice(&std::fs::read(dir.path().join(name)).unwrap()).unwrap()
     };
     type Edit = fn(&mut serde_json::Value);
-    let edits: [(&str, Edit, &str); 16] = [
+    let edits: [(&str, Edit, &str); 17] = [
         (
             "head.json",
             |p| p["head"]["temperature"] = 0.into(),
@@ -908,6 +967,11 @@ fn a_profile_with_impossible_values_is_refused() {
             "head.json",
             |p| p["precision"] = "fp64".into(),
             "its precision is 'fp64', which is none of fp32, int8 and bf16",
+        ),
+        (
+            "head.json",
+            |p| p["long_text"] = "whole".into(),
+            "its long_text is 'whole', which is neither chunk nor truncate",
         ),
         (
             "cal.json",
