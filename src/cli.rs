@@ -395,7 +395,9 @@ pub struct ColumnArgs {
     pub delimiter: Option<u8>,
 
     /// Input encoding. UTF-8 (with or without BOM) is the default; invalid bytes are replaced
-    /// and the row flagged `invalid_utf8`. Use latin1 or windows-1252 for legacy exports.
+    /// and the row flagged `invalid_utf8`, except in labelled stories (eval, train,
+    /// calibrate), where they are an error naming the row, since a fit or a score would learn
+    /// from garbled text. Use latin1 or windows-1252 for legacy exports.
     #[arg(long, value_enum, default_value_t = InputEncoding::Utf8, value_name = "NAME",
           ignore_case = true)]
     pub encoding: InputEncoding,

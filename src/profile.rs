@@ -167,12 +167,48 @@ pub struct LabelledRow {
 
 /// Labelled stories of a CSV file (`text`/`story` and `label` columns, or those `columns`
 /// names). An unknown label is an error naming its line and the valid labels.
+/// A first line with a comma and a `label` cell: labelled stories given where a profile goes.
+fn reads_like_labelled_csv(text: &str) -> bool {
+    let first = text.lines().next().unwrap_or("").to_lowercase();
+    first.contains(',')
+        && first
+            .split(',')
+            .any(|cell| cell.trim().trim_matches('"') == "label")
+}
+
+/// Refuses a JSON object where labelled stories go (a profile given as `--examples`, say),
+/// which the CSV reader would take for a header of strange columns.
+fn refuse_json(path: &Path) -> Result<()> {
+    let Ok(mut file) = std::fs::File::open(path) else {
+        return Ok(());
+    };
+    let mut head = [0u8; 64];
+    let n = std::io::Read::read(&mut file, &mut head).unwrap_or(0);
+    let text = head[..n]
+        .strip_prefix(b"\xEF\xBB\xBF")
+        .unwrap_or(&head[..n]);
+    if !text.trim_ascii_start().starts_with(b"{") {
+        return Ok(());
+    }
+    Err(Error::Input {
+        file: path.display().to_string(),
+        line: Some(1),
+        column: None,
+        problem: "holds JSON, not labelled stories (a CSV with columns text and label); a \
+                  profile from failup train or calibrate is given with --profile"
+            .into(),
+    })
+}
+
 pub fn read_labelled(
     path: &Path,
     taxonomy: &Taxonomy,
     columns: &Columns,
     dialect: Dialect,
 ) -> Result<Vec<LabelledRow>> {
+    if std::fs::metadata(path).is_ok_and(|m| m.is_file()) {
+        refuse_json(path)?;
+    }
     let source = Source::from_arg(path);
     let label_column = columns.label.as_deref().unwrap_or("label");
     if columns.text.as_deref() == Some(label_column) {
@@ -187,8 +223,15 @@ pub fn read_labelled(
     // Rows with neither text nor label, as a spreadsheet exports below its data: (count,
     // first line).
     let mut blank_rows = (0u64, 0u64);
+    // Empty lines, which the CSV reader passes over: (count, first line).
+    let mut blank_lines = (0usize, None);
     loop {
         let chunk = reader.next_chunk(CHUNK_SIZE)?;
+        let lines = reader.take_blank_lines();
+        blank_lines = (
+            blank_lines.0 + lines.len(),
+            blank_lines.1.or(lines.first().copied()),
+        );
         if chunk.is_empty() {
             break;
         }
@@ -225,6 +268,10 @@ pub fn read_labelled(
                 line: Some(story.line),
                 column: Some(label_column.to_string()),
                 problem: match fits.as_slice() {
+                    [] if label.is_empty() => format!(
+                        "the label cell is empty; give each story one of: {}",
+                        ids.join(", ")
+                    ),
                     [] => format!(
                         "label '{}' is not a scenario id; valid labels: {} (in any case, \
                          with spaces or hyphens for _)",
@@ -247,6 +294,17 @@ pub fn read_labelled(
                 label: i,
             });
         }
+    }
+    if let (count @ 1.., Some(first)) = blank_lines {
+        eprintln!(
+            "warning: {}:{first}: {} passed over (the first on this line; CSV has no empty \
+             rows)",
+            reader.name(),
+            match count {
+                1 => "1 blank line".to_string(),
+                n => format!("{n} blank lines"),
+            }
+        );
     }
     if blank_rows.0 > 0 {
         eprintln!(
@@ -331,12 +389,16 @@ fn unusable(story: &Story, header_fields: usize) -> Option<String> {
         true => Some("no text"),
         false => not_a_story(&story.text),
     };
-    no_text.map(|why| {
-        format!(
-            "row {} is labelled '{}' but has {why}; give it its story or remove the row",
-            story.row,
-            story.label.as_deref().unwrap_or("").trim(),
-        )
+    let label = story.label.as_deref().unwrap_or("").trim();
+    no_text.map(|why| match label {
+        "" => format!(
+            "row {} has neither a label nor a story ({why}); give it both, or remove the row",
+            story.row
+        ),
+        label => format!(
+            "row {} is labelled '{label}' but has {why}; give it its story or remove the row",
+            story.row
+        ),
     })
 }
 
@@ -519,6 +581,9 @@ impl Profile {
                     true =>
                         "; NaN and Infinity are not JSON numbers (a script's JSON writer \
                              may have put them there)",
+                    false if reads_like_labelled_csv(text) =>
+                        "; it reads like a CSV of labelled stories, which is given with \
+                         --examples, or fitted into a profile once with failup train",
                     false => "",
                 }
             ),
@@ -752,32 +817,18 @@ impl Profile {
     }
 }
 
-/// `--examples FILE` / `--profile FILE` (read, with its path) for the commands that classify.
-pub fn apply_args(
-    engine: &mut Engine,
-    examples: Option<&Path>,
-    profile: Option<(&Profile, &Path)>,
-) -> Result<()> {
-    if let Some((loaded, p)) = profile {
-        loaded.apply(engine, &p.display().to_string())?;
-    }
-    if let Some(path) = examples {
-        let columns = Columns {
-            fixed_names: true,
-            ..labelled_columns("label", None, None)
-        };
-        let rows = read_labelled(path, engine.taxonomy(), &columns, Dialect::default())?;
-        let embedded = embed_labelled(engine, &rows, true)?;
-        let head = fit_head(engine, &embedded)?;
-        let classifier = engine.classifier_mut();
-        classifier.set_head(Some(head));
-        classifier.set_examples(
-            embedded
-                .into_iter()
-                .map(|e| (e.id, e.label, e.embedding))
-                .collect(),
-        );
-    }
+/// A few-shot head fitted on `examples` (`--examples FILE`, embedded) and the prototypes, put
+/// in place with the examples for `--explain` to name.
+pub fn apply_examples(engine: &mut Engine, examples: Vec<Labelled>) -> Result<()> {
+    let head = fit_head(engine, &examples)?;
+    let classifier = engine.classifier_mut();
+    classifier.set_head(Some(head));
+    classifier.set_examples(
+        examples
+            .into_iter()
+            .map(|e| (e.id, e.label, e.embedding))
+            .collect(),
+    );
     Ok(())
 }
 

@@ -654,6 +654,93 @@ fn a_profile_runs_at_its_precision_and_another_is_warned_of() {
     assert_eq!(precision_of("calibrated.json"), "fp32");
 }
 
+/// `--examples` is warned of as `train` warns of the same file (a scenario with no story);
+/// `calibrate` warns of a scenario it has no story of; a profile given as examples, or
+/// labelled stories given as a profile, are told for what they are; an empty label cell, a
+/// row of an id alone and blank lines are named so.
+#[test]
+fn labelled_files_given_wrongly_are_told_so() {
+    let dir = tempfile::tempdir().unwrap();
+    let examples = fixture("fewshot_examples.csv");
+    let examples = examples.to_str().unwrap();
+    let stories = fixture("labelled.csv");
+    let stories = stories.to_str().unwrap();
+    let run = |args: &[&str], code: i32| {
+        let out = failup_env(dir.path(), args, None, &[HASHED]);
+        assert_eq!(out.status.code(), Some(code), "{args:?}: {}", stderr(&out));
+        stderr(&out)
+    };
+    // The fixture holds no pivot_regret story.
+    let said = run(
+        &[
+            "classify",
+            stories,
+            "-o",
+            "out.csv",
+            "-q",
+            "--examples",
+            examples,
+        ],
+        0,
+    );
+    assert!(
+        said.contains("warning: the 8 examples hold no story of 'pivot_regret'"),
+        "{said}"
+    );
+    let said = run(&["calibrate", examples, "-o", "cal.json", "-q"], 0);
+    assert!(
+        said.contains("hold no story of 'pivot_regret', so the confidence is fitted without it;"),
+        "{said}"
+    );
+    run(&["train", examples, "-o", "head.json", "-q"], 0);
+    let said = run(
+        &[
+            "classify",
+            stories,
+            "-o",
+            "out.csv",
+            "--examples",
+            "head.json",
+        ],
+        2,
+    );
+    assert!(
+        said.contains("head.json:1: holds JSON, not labelled stories")
+            && said.contains("is given with --profile"),
+        "{said}"
+    );
+    let said = run(
+        &["classify", stories, "-o", "out.csv", "--profile", examples],
+        2,
+    );
+    assert!(
+        said.contains("it reads like a CSV of labelled stories, which is given with --examples"),
+        "{said}"
+    );
+    let text = std::fs::read_to_string(stories).unwrap();
+    let no_label = text.replacen("l1,passed_over,", "l1,,", 1);
+    std::fs::write(dir.path().join("no-label.csv"), no_label).unwrap();
+    let said = run(&["eval", "no-label.csv"], 2);
+    assert!(
+        said.contains("no-label.csv:2, column 'label': the label cell is empty"),
+        "{said}"
+    );
+    std::fs::write(dir.path().join("id-only.csv"), format!("{text}l9,,\n")).unwrap();
+    let said = run(&["eval", "id-only.csv"], 2);
+    assert!(
+        said.contains("has neither a label nor a story (no text)"),
+        "{said}"
+    );
+    // Blank lines are passed over, as classify passes them, and told as classify tells them.
+    let gaps = text.replacen("\nl2,", "\n\n\nl2,", 1);
+    std::fs::write(dir.path().join("gaps.csv"), gaps).unwrap();
+    let said = run(&["eval", "gaps.csv"], 0);
+    assert!(
+        said.contains("gaps.csv:3: 2 blank lines passed over (the first on this line"),
+        "{said}"
+    );
+}
+
 /// A profile records how its stories were read (`--long-text`); a run that reads them the
 /// other way is warned, naming the flag that matches, and `calibrate` records its own.
 #[test]

@@ -124,6 +124,7 @@ pub fn run(args: CalibrateArgs) -> Result<()> {
             labels[rows[0].label]
         )));
     }
+    warn_of_scenarios_left_out(&labels, &rows);
     let data = embed_labelled(&engine, &rows, false)?;
     let learned = data
         .iter()
@@ -322,6 +323,32 @@ fn warn_if_degenerate(stories: usize, (before, after): (f64, f64)) {
 
 /// A story in two of the INPUT files counts twice in the fit, as a copy within one file does
 /// (those were told file by file).
+/// A scenario with no calibration story is fitted blind: how sure its verdicts should be,
+/// and for `other` the rule that sends a story there, are learned from the others alone.
+fn warn_of_scenarios_left_out(labels: &[String], rows: &[LabelledRow]) {
+    let missing: Vec<&String> = (labels.iter().enumerate())
+        .filter(|&(i, _)| rows.iter().all(|r| r.label != i))
+        .map(|(_, label)| label)
+        .collect();
+    if missing.is_empty() {
+        return;
+    }
+    let named: Vec<String> = missing.iter().map(|l| format!("'{l}'")).collect();
+    let other = missing.iter().any(|l| *l == failup::taxonomy::OTHER);
+    eprintln!(
+        "warning: the {} stories to calibrate on hold no story of {}, so the confidence is \
+         fitted without {}{}; add labelled stories of every scenario",
+        rows.len(),
+        named.join(", "),
+        if missing.len() == 1 { "it" } else { "them" },
+        if other {
+            ", and the rule that sends a story to `other` without one that belongs there"
+        } else {
+            ""
+        }
+    );
+}
+
 fn warn_of_stories_in_several_files(rows: &[LabelledRow]) {
     fn file_of(r: &LabelledRow) -> &str {
         r.at.rsplit_once(':').map_or("", |(file, _)| file)

@@ -15,8 +15,7 @@ use failup::eval::{
 };
 use failup::pipeline::Engine;
 use failup::profile::{
-    apply_args, embed_labelled, file_sha256, labelled_columns, read_labelled, Labelled,
-    LabelledRow, Profile,
+    embed_labelled, file_sha256, labelled_columns, read_labelled, Labelled, LabelledRow, Profile,
 };
 
 /// A profile or examples scored on the very file they were fitted on are scored on what they
@@ -184,11 +183,7 @@ pub fn run(args: EvalArgs) -> Result<ExitCode> {
         head || args.cv.is_some(),
         profile.as_ref(),
     ))?;
-    apply_args(
-        &mut engine,
-        args.fewshot.examples.as_deref(),
-        profile.as_ref().zip(args.fewshot.profile.as_deref()),
-    )?;
+    super::apply_few_shot(&mut engine, &args.fewshot, profile.as_ref())?;
     let columns = labelled_columns(
         &args.label_column,
         args.columns.text_column.clone(),

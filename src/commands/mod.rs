@@ -559,12 +559,33 @@ const READ_TWICE: &str =
 fn load_engine(model: &ModelArgs, fewshot: &FewShotArgs) -> Result<Engine> {
     let (profile, head) = read_few_shot(fewshot, false)?;
     let mut engine = Engine::load(&engine_options_for(model, head, profile.as_ref()))?;
-    failup::profile::apply_args(
-        &mut engine,
-        fewshot.examples.as_deref(),
-        profile.as_ref().zip(fewshot.profile.as_deref()),
-    )?;
+    apply_few_shot(&mut engine, fewshot, profile.as_ref())?;
     Ok(engine)
+}
+
+/// Puts `--profile` (read as `profile`) and `--examples` in place, warning of what `train`
+/// warns of in examples: a story or id given twice, a scenario with none.
+fn apply_few_shot(
+    engine: &mut Engine,
+    fewshot: &FewShotArgs,
+    profile: Option<&Profile>,
+) -> Result<()> {
+    if let Some((loaded, path)) = profile.zip(fewshot.profile.as_deref()) {
+        loaded.apply(engine, &path.display().to_string())?;
+    }
+    let Some(path) = fewshot.examples.as_deref() else {
+        return Ok(());
+    };
+    let columns = failup::input::Columns {
+        fixed_names: true,
+        ..failup::profile::labelled_columns("label", None, None)
+    };
+    let dialect = failup::input::Dialect::default();
+    let rows = failup::profile::read_labelled(path, engine.taxonomy(), &columns, dialect)?;
+    warn_of_repeats(path, &rows);
+    let examples = failup::profile::embed_labelled(engine, &rows, true)?;
+    warn_of_missing_scenarios(engine.taxonomy(), &examples);
+    failup::profile::apply_examples(engine, examples)
 }
 
 /// Runs a parsed command line; `Ok` carries the exit code (1 when a requested gate failed).
