@@ -684,8 +684,8 @@ pub struct EvalArgs {
     #[command(flatten)]
     pub columns: ColumnArgs,
 
-    /// Output format: a readable table, or JSON with the keys accuracy, macro_f1, per_class,
-    /// confusion.
+    /// Output format: a readable table, or one JSON object with the keys n, mode, accuracy,
+    /// macro_f1, per_class, confusion, ece, reliability and errors (docs/src/commands.md).
     #[arg(long, value_enum, default_value_t = ReportFormat::Text)]
     pub format: ReportFormat,
 

@@ -694,8 +694,13 @@ impl Profile {
             ];
             for (what, values) in numbers {
                 if let Some(x) = values.into_iter().find(|x| wild(x)) {
+                    // f32 reads a number past its range (1e300) as infinite.
+                    let x = match x.is_finite() {
+                        true => x.to_string(),
+                        false => "a number beyond the range of 32-bit floats".to_string(),
+                    };
                     return Err(format!(
-                        "its head's {what} hold {x}, where a fit writes numbers within \
+                        "its head's {what} include {x}, where a fit writes numbers within \
                          ±{MAX_WEIGHT}"
                     ));
                 }

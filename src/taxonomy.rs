@@ -144,7 +144,19 @@ impl Taxonomy {
             problem,
         };
         let raw: RawTaxonomy = toml::from_str(text).map_err(|e| {
-            let problem = explained(e.message().trim(), e.span().and_then(|s| text.get(s)));
+            if let Some(at) = single_bracket_scenario(text) {
+                let problem = "[scenario] with one bracket is one table, but scenarios are a \
+                               list: write each as its own [[scenario]] table, with two brackets";
+                return fail(Some(at..at), problem.into());
+            }
+            let problem = match e.message().trim() {
+                "missing field `scenario`" => "the file defines no scenario: each is a \
+                    [[scenario]] table with id, title, description, headline, advice and \
+                    prototypes, and one has id \"other\" (docs/src/taxonomy.md; the built-in \
+                    data/taxonomy.toml is a start)"
+                    .to_string(),
+                message => explained(message, e.span().and_then(|s| text.get(s))),
+            };
             fail(e.span(), problem)
         })?;
         // The [classifier] settings are plain numbers; their line is found by their key.
@@ -455,6 +467,18 @@ fn not_utf8(name: &str, e: &std::string::FromUtf8Error) -> Error {
 
 /// The TOML parser's message, with what to do where it says only "duplicate key": `found` is
 /// the text it points at.
+/// Where a line reads `[scenario]`, one bracket short of a scenario of the list.
+fn single_bracket_scenario(text: &str) -> Option<usize> {
+    let mut offset = 0;
+    for line in text.split_inclusive('\n') {
+        if line.trim() == "[scenario]" {
+            return Some(offset + line.find('[').unwrap_or(0));
+        }
+        offset += line.len();
+    }
+    None
+}
+
 fn explained(message: &str, found: Option<&str>) -> String {
     let found = found.map(str::trim).unwrap_or_default();
     // serde's words for a count out of range ("invalid value: integer `-1`, expected usize").
@@ -745,6 +769,22 @@ prototypes = ["p3"]
         let appended = format!("{GOOD}\n[classifier]\ntop_k = 3\n");
         let said = err_of(&appended);
         assert!(said.contains("has a [classifier] table already"), "{said}");
+    }
+
+    /// A lone `[scenario]` table (the TOML reader says only "expected a sequence") and a file
+    /// with no scenario at all are told in the taxonomy's own words, with the line.
+    #[test]
+    fn a_single_bracket_scenario_and_no_scenario_say_what_to_write() {
+        let only = "[classifier]\ntop_k = 6\n\n[scenario]\nid = \"other\"\n";
+        let said = err_of(only);
+        assert!(
+            said.contains(
+                "t.toml:4:1: [scenario] with one bracket is one table, but scenarios are a list"
+            ),
+            "{said}"
+        );
+        let said = err_of("");
+        assert!(said.contains("the file defines no scenario"), "{said}");
     }
 
     #[test]

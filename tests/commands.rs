@@ -1079,7 +1079,7 @@ fn a_profile_with_impossible_values_is_refused() {
         (
             "head.json",
             |p| p["head"]["weights"][0][0] = 1e300.into(),
-            "head's weights hold inf",
+            "head's weights include a number beyond the range of 32-bit floats",
         ),
         (
             "head.json",
@@ -1116,7 +1116,7 @@ fn a_profile_with_impossible_values_is_refused() {
         (
             "head.json",
             |p| p["head"]["weights"][1][0] = 3e10.into(),
-            "head's weights hold 30000000000, where a fit writes numbers within ±1000",
+            "head's weights include 30000000000, where a fit writes numbers within ±1000",
         ),
         (
             "cal.json",

@@ -41,7 +41,7 @@ fn warn_if_fitted_on(
         eprintln!(
             "warning: {flag} was fitted on {} itself, so these figures score it on the \
              stories it learned from and overstate it; score it on stories it has not seen \
-             (or use --cv for an honest figure)",
+             (or, without {flag}, --cv 5 fits a head on four folds and scores the fifth)",
             input.display()
         );
     }
@@ -69,7 +69,7 @@ fn warn_of_examples_in_input(engine: &Engine, embedded: &[Labelled], args: &Eval
     eprintln!(
         "warning: {seen} of the {} stories in {} are among the examples the few-shot head of \
          {source} learned from, so these figures overstate it; score it on stories it has not \
-         seen (or use --cv for an honest figure)",
+         seen (or, without it, --cv 5 fits a head on four folds and scores the fifth)",
         embedded.len(),
         args.input.display()
     );
