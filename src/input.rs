@@ -610,6 +610,7 @@ fn check_headers(
     name: &str,
     line: u64,
     nuls: Option<NulPattern>,
+    labelled: bool,
 ) -> Result<()> {
     if headers.iter().all(|h| h.is_empty()) {
         return Err(Error::Input {
@@ -619,9 +620,28 @@ fn check_headers(
             // After Excel's `sep=` line, the header is the second line.
             problem: format!(
                 "the file is empty or has no header row; the {} line must name the columns \
-                 (for example: id,text)",
-                if line == 1 { "first" } else { "next" }
+                 (for example: {})",
+                if line == 1 { "first" } else { "next" },
+                if labelled { "id,label,text" } else { "id,text" }
             ),
+        });
+    }
+    // A profile given as `--examples`, or stories kept as JSON: read as CSV, the object's
+    // keys would be told as strange column names.
+    if headers[0].trim_start().starts_with('{') {
+        let problem = if labelled {
+            "holds JSON, not labelled stories (a CSV with columns text and label); a profile \
+             from failup train or calibrate is given with --profile, and stories kept as JSON \
+             are saved as CSV first"
+        } else {
+            "holds JSON, not a CSV of stories; save the stories as CSV first (a profile from \
+             failup train or calibrate is given with --profile)"
+        };
+        return Err(Error::Input {
+            file: name.to_string(),
+            line: Some(line),
+            column: None,
+            problem: problem.into(),
         });
     }
     if let Some(nuls) = nuls.filter(|_| headers.iter().any(|h| h.contains('\0'))) {
@@ -1339,7 +1359,13 @@ impl StoryReader {
             .iter()
             .map(|h| String::from_utf8_lossy(h).trim().to_string())
             .collect();
-        check_headers(&mut headers, &name, header_line, nuls)?;
+        check_headers(
+            &mut headers,
+            &name,
+            header_line,
+            nuls,
+            columns.label.is_some(),
+        )?;
         let ColumnIndex {
             text,
             id,

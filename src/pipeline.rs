@@ -51,6 +51,10 @@ pub struct Engine {
     pub backend: Backend,
     /// The precision that runs: `--precision`, or the default for the engine and model.
     pub precision: Precision,
+    /// [`Taxonomy::content_sha256`] of the taxonomy as its file reads, taken at load: a
+    /// profile's calibration changes the classifier's copy afterwards, and a taxonomy given
+    /// through a pipe cannot be read twice.
+    pub taxonomy_sha256: String,
     encoder: Encoder,
     classifier: Classifier,
 }
@@ -183,6 +187,7 @@ impl Engine {
         };
         let prototypes = prototype_embeddings(&taxonomy, &model, precision, &encoder)?;
         Ok(Engine {
+            taxonomy_sha256: taxonomy.content_sha256(),
             classifier: Classifier::new(taxonomy, prototypes),
             model,
             backend,

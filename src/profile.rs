@@ -165,8 +165,6 @@ pub struct LabelledRow {
     pub at: String,
 }
 
-/// Labelled stories of a CSV file (`text`/`story` and `label` columns, or those `columns`
-/// names). An unknown label is an error naming its line and the valid labels.
 /// A first line with a comma and a `label` cell: labelled stories given where a profile goes.
 fn reads_like_labelled_csv(text: &str) -> bool {
     let first = text.lines().next().unwrap_or("").to_lowercase();
@@ -176,39 +174,14 @@ fn reads_like_labelled_csv(text: &str) -> bool {
             .any(|cell| cell.trim().trim_matches('"') == "label")
 }
 
-/// Refuses a JSON object where labelled stories go (a profile given as `--examples`, say),
-/// which the CSV reader would take for a header of strange columns.
-fn refuse_json(path: &Path) -> Result<()> {
-    let Ok(mut file) = std::fs::File::open(path) else {
-        return Ok(());
-    };
-    let mut head = [0u8; 64];
-    let n = std::io::Read::read(&mut file, &mut head).unwrap_or(0);
-    let text = head[..n]
-        .strip_prefix(b"\xEF\xBB\xBF")
-        .unwrap_or(&head[..n]);
-    if !text.trim_ascii_start().starts_with(b"{") {
-        return Ok(());
-    }
-    Err(Error::Input {
-        file: path.display().to_string(),
-        line: Some(1),
-        column: None,
-        problem: "holds JSON, not labelled stories (a CSV with columns text and label); a \
-                  profile from failup train or calibrate is given with --profile"
-            .into(),
-    })
-}
-
+/// Labelled stories of a CSV file (`text`/`story` and `label` columns, or those `columns`
+/// names). An unknown label is an error naming its line and the valid labels.
 pub fn read_labelled(
     path: &Path,
     taxonomy: &Taxonomy,
     columns: &Columns,
     dialect: Dialect,
 ) -> Result<Vec<LabelledRow>> {
-    if std::fs::metadata(path).is_ok_and(|m| m.is_file()) {
-        refuse_json(path)?;
-    }
     let source = Source::from_arg(path);
     let label_column = columns.label.as_deref().unwrap_or("label");
     if columns.text.as_deref() == Some(label_column) {
@@ -295,16 +268,17 @@ pub fn read_labelled(
             });
         }
     }
-    if let (count @ 1.., Some(first)) = blank_lines {
-        eprintln!(
-            "warning: {}:{first}: {} passed over (the first on this line; CSV has no empty \
-             rows)",
-            reader.name(),
-            match count {
-                1 => "1 blank line".to_string(),
-                n => format!("{n} blank lines"),
-            }
-        );
+    match blank_lines {
+        (1, Some(line)) => eprintln!(
+            "warning: {}:{line}: blank line passed over (CSV has no empty rows)",
+            reader.name()
+        ),
+        (count @ 2.., Some(first)) => eprintln!(
+            "warning: {}:{first}: {count} blank lines passed over (the first on this line; \
+             CSV has no empty rows)",
+            reader.name()
+        ),
+        _ => {}
     }
     if blank_rows.0 > 0 {
         eprintln!(
@@ -515,6 +489,9 @@ impl Profile {
     /// and stores them.
     pub fn fit_examples(&mut self, engine: &Engine, examples: &[Labelled]) -> Result<()> {
         self.head = Some(fit_head(engine, examples)?);
+        // Read as this run reads them, whatever a profile it started from was fitted on.
+        self.precision = Some(engine.precision.name().to_string());
+        self.long_text = Some(engine.encoder().long_text().name().to_string());
         let ids = engine.taxonomy().ids();
         self.examples = examples
             .iter()
@@ -758,9 +735,9 @@ impl Profile {
         if let Some(fitted) = self.long_text.as_deref().filter(|l| *l != reading) {
             eprintln!(
                 "warning: {name} was fitted on stories read with --long-text {fitted} and this \
-                 run reads them with --long-text {reading}, which gives every story other \
-                 vectors (truncate reads a story whole, chunk sentence by sentence), so its \
-                 verdicts may differ from the fit's; pass --long-text {fitted} to match it"
+                 run reads them with --long-text {reading} (truncate reads a story whole, chunk \
+                 sentence by sentence), so its verdicts may differ from the fit's; pass \
+                 --long-text {fitted} to match it"
             );
         }
         let ids = engine.taxonomy().labels();

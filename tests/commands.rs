@@ -798,6 +798,34 @@ fn a_profile_records_how_its_stories_were_read() {
         "chunk",
     ]);
     assert_eq!(long_text_of("cal.json"), "chunk");
+    // A head fitted here on top of a calibration read whole is read as this run reads: the
+    // loaded profile is warned of once, the head just fitted not at all.
+    run(&[
+        "calibrate",
+        stories,
+        "-o",
+        "whole-cal.json",
+        "-q",
+        "--long-text",
+        "truncate",
+    ]);
+    let said = run(&[
+        "calibrate",
+        stories,
+        "--profile",
+        "whole-cal.json",
+        "--examples",
+        examples,
+        "-o",
+        "head-cal.json",
+        "-q",
+    ]);
+    assert_eq!(
+        said.matches("was fitted on stories read with").count(),
+        1,
+        "{said}"
+    );
+    assert_eq!(long_text_of("head-cal.json"), "chunk");
 }
 
 /// A head calibrated on the very stories it learned from gets them all right, so every later

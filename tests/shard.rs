@@ -763,6 +763,37 @@ fn a_summary_reports_with_a_copy_of_its_taxonomy() {
             && err.contains("not retitled.toml"),
         "{err}"
     );
+    // Made with a file that was edited since: said so, under its own name.
+    std::fs::write(dir.path().join("mine.toml"), builtin).unwrap();
+    let mine = [
+        "classify",
+        "in.csv",
+        "-q",
+        "-o",
+        "mine.csv",
+        "--taxonomy",
+        "mine.toml",
+    ];
+    run(
+        dir.path(),
+        &[&mine[..], &["--summary-out", "mine.json"]].concat(),
+        &[],
+    );
+    run(
+        dir.path(),
+        &["report", "mine.json", "--taxonomy", "mine.toml"],
+        &[],
+    );
+    let edited = builtin.replacen("Another career setback", "Some other setback", 1);
+    std::fs::write(dir.path().join("mine.toml"), edited).unwrap();
+    let err = refused(
+        dir.path(),
+        &["report", "mine.json", "--taxonomy", "mine.toml"],
+    );
+    assert!(
+        err.contains("the summary was made with the taxonomy mine.toml, which has changed since"),
+        "{err}"
+    );
 }
 
 #[test]
@@ -784,10 +815,20 @@ fn summary_merge_refuses_missing_repeated_and_foreign_parts() {
     let all = ["merge", "s0.json", "s1.json", "s2.json", "-o"];
     let err = refused(dir.path(), &[&all[..], &["in.csv"]].concat());
     assert!(
-        err.contains("in.csv exists and is not a failup summary"),
+        err.contains("-o in.csv names a table, but without --rows"),
         "{err}"
     );
     assert_eq!(std::fs::read(dir.path().join("in.csv")).unwrap(), input);
+    std::fs::write(dir.path().join("notes.txt"), "mine\n").unwrap();
+    let err = refused(dir.path(), &[&all[..], &["notes.txt"]].concat());
+    assert!(
+        err.contains("notes.txt exists and is not a failup summary"),
+        "{err}"
+    );
+    assert_eq!(
+        std::fs::read(dir.path().join("notes.txt")).unwrap(),
+        b"mine\n"
+    );
     run(dir.path(), &[&all[..], &["again.json"]].concat(), &[]);
     run(dir.path(), &[&all[..], &["again.json"]].concat(), &[]);
     // A summary laid out by another tool is a summary still.

@@ -321,8 +321,6 @@ fn warn_if_degenerate(stories: usize, (before, after): (f64, f64)) {
     }
 }
 
-/// A story in two of the INPUT files counts twice in the fit, as a copy within one file does
-/// (those were told file by file).
 /// A scenario with no calibration story is fitted blind: how sure its verdicts should be,
 /// and for `other` the rule that sends a story there, are learned from the others alone.
 fn warn_of_scenarios_left_out(labels: &[String], rows: &[LabelledRow]) {
@@ -334,21 +332,27 @@ fn warn_of_scenarios_left_out(labels: &[String], rows: &[LabelledRow]) {
         return;
     }
     let named: Vec<String> = missing.iter().map(|l| format!("'{l}'")).collect();
+    let named = match named.split_last() {
+        Some((last, [])) => last.clone(),
+        Some((last, rest)) => format!("{} or {last}", rest.join(", ")),
+        None => unreachable!("some scenario is missing"),
+    };
     let other = missing.iter().any(|l| *l == failup::taxonomy::OTHER);
     eprintln!(
-        "warning: the {} stories to calibrate on hold no story of {}, so the confidence is \
-         fitted without {}{}; add labelled stories of every scenario",
+        "warning: the {} stories to calibrate on hold no story of {named}, so the confidence \
+         is fitted without {}{}; add labelled stories of every scenario",
         rows.len(),
-        named.join(", "),
         if missing.len() == 1 { "it" } else { "them" },
         if other {
-            ", and the rule that sends a story to `other` without one that belongs there"
+            ", and the rule that sends a story to 'other' without one that belongs there"
         } else {
             ""
         }
     );
 }
 
+/// A story in two of the INPUT files counts twice in the fit, as a copy within one file does
+/// (those were told file by file).
 fn warn_of_stories_in_several_files(rows: &[LabelledRow]) {
     fn file_of(r: &LabelledRow) -> &str {
         r.at.rsplit_once(':').map_or("", |(file, _)| file)

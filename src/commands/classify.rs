@@ -479,12 +479,7 @@ fn resume_settings(
         ("--model (how it reads)", engine.model.reading()),
         // As its file reads, before a --profile's calibration (whose own hash is below), so
         // `report` can tell a summary's taxonomy from the file alone.
-        (
-            partial::TAXONOMY_SETTING,
-            failup::report::load_taxonomy(args.model.taxonomy.as_deref())?
-                .0
-                .content_sha256(),
-        ),
+        (partial::TAXONOMY_SETTING, engine.taxonomy_sha256.clone()),
         ("--examples (SHA-256)", file_hash(&args.fewshot.examples)?),
         ("--profile (SHA-256)", file_hash(&args.fewshot.profile)?),
     ];

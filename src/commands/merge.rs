@@ -34,7 +34,6 @@ pub fn run(args: MergeArgs) -> Result<()> {
             args.output.display()
         )));
     }
-    super::refuse_to_replace_other_than_a_summary("-o", &args.output, "the merge")?;
     if super::extension_of(&args.output).is_some_and(|e| super::TABLES.contains(&e.as_str())) {
         return Err(Error::Usage(format!(
             "-o {} names a table, but without --rows merge puts partial summaries \
@@ -43,6 +42,7 @@ pub fn run(args: MergeArgs) -> Result<()> {
             args.output.display()
         )));
     }
+    super::refuse_to_replace_other_than_a_summary("-o", &args.output, "the merge")?;
     let parts = args
         .parts
         .iter()

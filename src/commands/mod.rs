@@ -490,9 +490,9 @@ fn refuse_a_report_under_a_table_name(
 
 /// A summary is one line of JSON, so a file of anything else where one is written (the input
 /// the shards read, a shard's rows) would be lost to a slip of the name; an earlier summary,
-/// whole or damaged, may be replaced. `flag` names where the path was given and `writer` what would replace it. Only a
-/// regular file is looked at: opening a FIFO to read it would wait for a writer that never
-/// comes, and standard output or a device is written, not replaced.
+/// whole or damaged, may be replaced. `flag` names where the path was given and `writer` what
+/// would replace it. Only a regular file is looked at: opening a FIFO to read it would wait
+/// for a writer that never comes, and standard output or a device is written, not replaced.
 fn refuse_to_replace_other_than_a_summary(
     flag: &str,
     output: &std::path::Path,

@@ -90,7 +90,7 @@ impl ReportInput {
 
 /// The setting that records the taxonomy as its file reads (before a profile's calibration is
 /// applied), by [`Taxonomy::content_sha256`].
-pub const TAXONOMY_SETTING: &str = "--taxonomy (SHA-256)";
+pub const TAXONOMY_SETTING: &str = "--taxonomy (content SHA-256)";
 
 /// How a summary's settings name its input: by its content, so that the same file copied to
 /// another machine merges and another one does not.
@@ -105,7 +105,8 @@ fn input_rows(settings: &BTreeMap<String, String>) -> Option<u64> {
 }
 
 /// Whether `bytes` begin as a summary does, whole or not: with its `kind`, which failup writes
-/// first (and a tool that lays the JSON out again keeps first), in the first 4 KiB.
+/// first (as `jq .` keeps it; a tool that sorts the keys puts it after the large `builder`, so
+/// such a file is known only whole), in the first 4 KiB.
 pub fn begins_as_a_summary(bytes: impl Read) -> bool {
     let mut head = Vec::new();
     if bytes.take(4096).read_to_end(&mut head).is_err() {
@@ -326,6 +327,13 @@ impl PartialSummary {
             Some(content) => *content == taxonomy.content_sha256(),
             None => info.sha256 == self.taxonomy.sha256,
         };
+        if !same && info.name == "built-in" && self.taxonomy.name == info.name {
+            return Err(Error::Usage(
+                "the summary was made with the built-in taxonomy of another failup build; \
+                 report it with the failup that made it"
+                    .into(),
+            ));
+        }
         if !same && self.taxonomy.name == info.name {
             return Err(Error::Usage(format!(
                 "the summary was made with the taxonomy {}, which has changed since (its \
