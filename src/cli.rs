@@ -64,9 +64,11 @@ value_enum! {
 value_enum! {
     /// `--long-text`: what to do with a story longer than the model's window.
     LongText => failup::chunk::LongText {
-        /// Read only the first window (the story's first 255 tokens and a closing `[SEP]`).
+        /// Read each story whole, its first window only (its first 255 tokens and a closing
+        /// `[SEP]`).
         Truncate,
-        /// Embed overlapping windows and average them, weighted by tokens.
+        /// Read sentence by sentence (`embed`: the whole story), any piece over the window in
+        /// overlapping windows averaged by their tokens.
         Chunk,
     }
 }
@@ -352,8 +354,9 @@ pub struct ModelArgs {
     pub precision: Option<PrecisionArg>,
 
     /// How stories are read. `chunk`: sentence by sentence (a long post's verdict often sits in
-    /// one sentence), any sentence over the model's 256-token window in overlapping windows;
-    /// `embed` reads each story whole, in such windows. `truncate`: each story whole, cut at
+    /// one sentence), any sentence over the model's 256-token window in overlapping windows
+    /// (`failup embed` with chunk reads each story whole, in such windows). `truncate`: each
+    /// story whole, cut at
     /// the first window, as the reference reads it; classify then reads no sentence alone,
     /// which costs about 4 points of macro-F1 on short stories too (the synthetic dev set:
     /// 0.802 against 0.844). Default: chunk; for `embed`, truncate, so its vectors match the
@@ -395,9 +398,10 @@ pub struct ColumnArgs {
     pub delimiter: Option<u8>,
 
     /// Input encoding. UTF-8 (with or without BOM) is the default; invalid bytes are replaced
-    /// and the row flagged `invalid_utf8`, except in labelled stories (eval, train,
-    /// calibrate), where they are an error naming the row, since a fit or a score would learn
-    /// from garbled text. Use latin1 or windows-1252 for legacy exports.
+    /// and the row flagged `invalid_utf8`, except in labelled stories (the input of eval, train
+    /// and calibrate, and any --examples file, which is always read as UTF-8), where they are an
+    /// error naming the row, since a fit would learn from garbled text and a score would count
+    /// it. Use latin1 or windows-1252 for legacy exports.
     #[arg(long, value_enum, default_value_t = InputEncoding::Utf8, value_name = "NAME",
           ignore_case = true)]
     pub encoding: InputEncoding,

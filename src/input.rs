@@ -626,9 +626,10 @@ fn check_headers(
             ),
         });
     }
-    // A profile given as `--examples`, or stories kept as JSON: read as CSV, the object's
-    // keys would be told as strange column names.
-    if headers[0].trim_start().starts_with('{') {
+    // A profile given as `--examples`, or stories kept as JSON (an object a line, or an array
+    // of them): read as CSV, the keys would be told as strange column names.
+    let first = headers[0].trim_start();
+    if first.starts_with('{') || first.starts_with("[{") || first == "[" {
         let problem = if labelled {
             "holds JSON, not labelled stories (a CSV with columns text and label); a profile \
              from failup train or calibrate is given with --profile, and stories kept as JSON \

@@ -138,15 +138,24 @@ fn check_records(parts: &[PathBuf]) -> Result<Vec<ShardRecord>> {
         }
     }
     // Named up to ten, so a record claiming millions of shards costs nothing to answer.
-    let missing: Vec<String> = (0..first.shard_count)
-        .filter(|i| !given.contains_key(i))
-        .take(10)
-        .map(|i| i.to_string())
-        .collect();
-    if !missing.is_empty() {
+    let absent = first.shard_count - given.len() as u64;
+    if absent > 0 {
+        let mut named: Vec<String> = (0..first.shard_count)
+            .filter(|i| !given.contains_key(i))
+            .take(10)
+            .map(|i| i.to_string())
+            .collect();
+        if absent > 10 {
+            named.push(format!("and {} more", absent - 10));
+        }
+        let (noun, verb) = if absent == 1 {
+            ("shard", "is")
+        } else {
+            ("shards", "are")
+        };
         return Err(refused(format!(
-            "shard {} of {} is missing; give every shard's part",
-            missing.join(", "),
+            "{noun} {} of {} {verb} missing; give every shard's part",
+            named.join(", "),
             first.shard_count
         )));
     }

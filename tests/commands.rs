@@ -731,6 +731,14 @@ fn labelled_files_given_wrongly_are_told_so() {
         said.contains("has neither a label nor a story (no text)"),
         "{said}"
     );
+    // Stories kept as a JSON array are told as JSON too, not as a header of odd columns.
+    let array = "[{\"label\": \"other\", \"text\": \"I was laid off.\"}]\n";
+    std::fs::write(dir.path().join("stories.json"), array).unwrap();
+    let said = run(&["eval", "stories.json"], 2);
+    assert!(
+        said.contains("stories.json:1: holds JSON, not labelled stories"),
+        "{said}"
+    );
     // Blank lines are passed over, as classify passes them, and told as classify tells them.
     let gaps = text.replacen("\nl2,", "\n\n\nl2,", 1);
     std::fs::write(dir.path().join("gaps.csv"), gaps).unwrap();

@@ -642,6 +642,23 @@ fn a_summary_merge_missing_millions_of_shards_names_ten() {
         "{err}"
     );
     assert!(err.len() < 1000, "{} bytes: {err}", err.len());
+    let rows = [
+        "classify",
+        "in.csv",
+        "-q",
+        "--shard",
+        "0/100000000",
+        "-o",
+        "p0.csv",
+    ];
+    run(dir.path(), &rows, &[]);
+    let err = refused(dir.path(), &["merge", "--rows", "p0.csv", "-o", "all.csv"]);
+    assert!(
+        err.contains(
+            "shards 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, and 99999989 more of 100000000 are missing"
+        ),
+        "{err}"
+    );
 }
 
 /// `--summary-out` replaces an earlier summary, never another shard's rows or any other file,
