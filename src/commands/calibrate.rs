@@ -8,7 +8,6 @@ use failup::calibration::{fit_other_rule, fit_platt, fit_temperature};
 use failup::classify::Classifier;
 use failup::error::{Error, Result};
 use failup::eval::calibration_error;
-use failup::input::{Columns, Dialect};
 use failup::pipeline::Engine;
 use failup::profile::{
     embed_labelled, labelled_columns, read_labelled, Calibration, Labelled, LabelledRow, Profile,
@@ -86,14 +85,7 @@ pub fn run(args: CalibrateArgs) -> Result<()> {
         _ => Profile::new(&engine, &args.inputs[0], 0)?,
     };
     if let Some(ex) = &args.fewshot.examples {
-        let columns = Columns {
-            fixed_names: true,
-            ..labelled_columns("label", None, None)
-        };
-        let rows = read_labelled(ex, engine.taxonomy(), &columns, Dialect::default())?;
-        super::warn_of_repeats(ex, &rows);
-        let examples = embed_labelled(&engine, &rows, true)?;
-        super::warn_of_missing_scenarios(engine.taxonomy(), &examples);
+        let examples = super::read_examples(&engine, ex)?;
         profile.fit_examples(&engine, &examples)?;
         profile.training_sha256 = failup::profile::file_sha256(ex)?;
         profile.training_rows = examples.len();

@@ -573,9 +573,15 @@ fn apply_few_shot(
     if let Some((loaded, path)) = profile.zip(fewshot.profile.as_deref()) {
         loaded.apply(engine, &path.display().to_string())?;
     }
-    let Some(path) = fewshot.examples.as_deref() else {
-        return Ok(());
-    };
+    match fewshot.examples.as_deref() {
+        Some(path) => failup::profile::apply_examples(engine, read_examples(engine, path)?),
+        None => Ok(()),
+    }
+}
+
+/// An `--examples` file (a plain UTF-8 CSV with columns text and label), embedded for a head,
+/// with warnings of a story or id given twice and of a scenario with none.
+fn read_examples(engine: &Engine, path: &std::path::Path) -> Result<Vec<Labelled>> {
     let columns = failup::input::Columns {
         fixed_names: true,
         ..failup::profile::labelled_columns("label", None, None)
@@ -585,7 +591,7 @@ fn apply_few_shot(
     warn_of_repeats(path, &rows);
     let examples = failup::profile::embed_labelled(engine, &rows, true)?;
     warn_of_missing_scenarios(engine.taxonomy(), &examples);
-    failup::profile::apply_examples(engine, examples)
+    Ok(examples)
 }
 
 /// Runs a parsed command line; `Ok` carries the exit code (1 when a requested gate failed).
