@@ -23,6 +23,7 @@ use sha2::{Digest, Sha256};
 
 use crate::error::{Error, Result};
 use crate::input::decompressed;
+use crate::shard::name_missing;
 use crate::sink::{part_differences, Settings, Sink};
 
 /// The `kind` of every shard record.
@@ -137,25 +138,17 @@ fn check_records(parts: &[PathBuf]) -> Result<Vec<ShardRecord>> {
             )));
         }
     }
-    // Named up to ten, so a record claiming millions of shards costs nothing to answer.
     let absent = first.shard_count - given.len() as u64;
     if absent > 0 {
-        let mut named: Vec<String> = (0..first.shard_count)
-            .filter(|i| !given.contains_key(i))
-            .take(10)
-            .map(|i| i.to_string())
-            .collect();
-        if absent > 10 {
-            named.push(format!("and {} more", absent - 10));
-        }
+        let held = |i| given.contains_key(&i);
+        let named = name_missing(first.shard_count, absent, held, |i| i.to_string());
         let (noun, verb) = if absent == 1 {
             ("shard", "is")
         } else {
             ("shards", "are")
         };
         return Err(refused(format!(
-            "{noun} {} of {} {verb} missing; give every shard's part",
-            named.join(", "),
+            "{noun} {named} of {} {verb} missing; give every shard's part",
             first.shard_count
         )));
     }

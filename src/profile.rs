@@ -485,13 +485,18 @@ impl Profile {
         self.training_sha256 == sha256 || self.calibration_sha256.iter().any(|c| c == sha256)
     }
 
+    /// Records how `engine` reads stories (precision and `--long-text`) as the profile's own:
+    /// what it fits now is fitted on those vectors, whatever a profile it started from was.
+    pub fn record_reading(&mut self, engine: &Engine) {
+        self.precision = Some(engine.precision.name().to_string());
+        self.long_text = Some(engine.encoder().long_text().name().to_string());
+    }
+
     /// Fits a few-shot head on `examples` (embedded with states) for the engine's classifier
     /// and stores them.
     pub fn fit_examples(&mut self, engine: &Engine, examples: &[Labelled]) -> Result<()> {
         self.head = Some(fit_head(engine, examples)?);
-        // Read as this run reads them, whatever a profile it started from was fitted on.
-        self.precision = Some(engine.precision.name().to_string());
-        self.long_text = Some(engine.encoder().long_text().name().to_string());
+        self.record_reading(engine);
         let ids = engine.taxonomy().ids();
         self.examples = examples
             .iter()

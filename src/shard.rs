@@ -10,6 +10,26 @@ pub struct Shard {
     pub count: u64,
 }
 
+/// The `absent` shards of `count` that `held` lacks, for a message: the first ten named by
+/// `name` and the rest counted ("1/9, 2/9, and 4 more"), so a run claiming millions of shards
+/// costs nothing to answer.
+pub fn name_missing(
+    count: u64,
+    absent: u64,
+    held: impl Fn(u64) -> bool,
+    name: impl Fn(u64) -> String,
+) -> String {
+    let mut named: Vec<String> = (0..count)
+        .filter(|&i| !held(i))
+        .take(10)
+        .map(name)
+        .collect();
+    if absent > 10 {
+        named.push(format!("and {} more", absent - 10));
+    }
+    named.join(", ")
+}
+
 /// Where a scheduler puts the task's index (and Slurm the array's size and first index).
 const SLURM_ID: &str = "SLURM_ARRAY_TASK_ID";
 const SLURM_MIN: &str = "SLURM_ARRAY_TASK_MIN";

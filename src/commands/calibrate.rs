@@ -176,9 +176,7 @@ pub fn run(args: CalibrateArgs) -> Result<()> {
     let ece_after = calibration_error(&conf, &correct).0;
 
     profile.head = head;
-    // The calibration was fitted on this run's vectors, whatever the profile it started from.
-    profile.precision = Some(engine.precision.name().to_string());
-    profile.long_text = Some(engine.encoder().long_text().name().to_string());
+    profile.record_reading(&engine);
     profile.calibration = Some(Calibration {
         temperature: settings.temperature,
         min_score: settings.min_score,

@@ -12,7 +12,7 @@ use serde_json::Value;
 use super::stats::{Reading, Summary, SummaryBuilder, TaxonomyInfo};
 use crate::error::{Error, Result};
 use crate::input::decompressed;
-use crate::shard::Shard;
+use crate::shard::{name_missing, Shard};
 use crate::sink::{part_differences, Sink};
 use crate::taxonomy::Taxonomy;
 
@@ -295,23 +295,16 @@ impl PartialSummary {
         // Every shard held is below the count (checked on reading), so this cannot underflow.
         let absent = merged.shard_count - holder.len() as u64;
         if absent > 0 {
-            // Named up to ten, so a run split into millions of shards costs nothing to answer.
-            let mut named: Vec<String> = (0..merged.shard_count)
-                .filter(|s| !holder.contains_key(s))
-                .take(10)
-                .map(|s| format!("{s}/{}", merged.shard_count))
-                .collect();
-            if absent > 10 {
-                named.push(format!("and {} more", absent - 10));
-            }
+            let count = merged.shard_count;
+            let held = |s| holder.contains_key(&s);
+            let named = name_missing(count, absent, held, |s| format!("{s}/{count}"));
             let (noun, verb) = if absent == 1 {
                 ("shard", "is")
             } else {
                 ("shards", "are")
             };
             return Err(refused(format!(
-                "{noun} {} {verb} missing; every shard of the run is needed",
-                named.join(", ")
+                "{noun} {named} {verb} missing; every shard of the run is needed"
             )));
         }
         Ok(merged)
@@ -327,29 +320,26 @@ impl PartialSummary {
             Some(content) => *content == taxonomy.content_sha256(),
             None => info.sha256 == self.taxonomy.sha256,
         };
-        if !same && info.name == "built-in" && self.taxonomy.name == info.name {
-            return Err(Error::Usage(
-                "the summary was made with the built-in taxonomy of another failup build; \
-                 report it with the failup that made it"
-                    .into(),
-            ));
-        }
-        if !same && self.taxonomy.name == info.name {
-            return Err(Error::Usage(format!(
-                "the summary was made with the taxonomy {}, which has changed since (its \
-                 scenarios, texts or settings); report it with the taxonomy as the stories were \
-                 classified with it",
-                info.name
-            )));
-        }
         if !same {
-            return Err(Error::Usage(format!(
-                "the summary was made with the taxonomy {} (sha256 {}…), not {}; pass the same \
-                 --taxonomy",
-                self.taxonomy.name,
-                &self.taxonomy.sha256[..12],
-                info.name
-            )));
+            let why = match info.name == self.taxonomy.name {
+                true if info.name == "built-in" => "the summary was made with the built-in \
+                    taxonomy of another failup build; report it with the failup that made it"
+                    .to_string(),
+                true => format!(
+                    "the summary was made with the taxonomy {}, which has changed since (its \
+                     scenarios, texts or settings); report it with the taxonomy as the stories \
+                     were classified with it",
+                    info.name
+                ),
+                false => format!(
+                    "the summary was made with the taxonomy {} (sha256 {}…), not {}; pass the \
+                     same --taxonomy",
+                    self.taxonomy.name,
+                    &self.taxonomy.sha256[..12],
+                    info.name
+                ),
+            };
+            return Err(Error::Usage(why));
         }
         if self.shards.len() as u64 != self.shard_count {
             return Err(Error::Usage(format!(
