@@ -360,7 +360,8 @@ pub struct ModelArgs {
     /// the first window, as the reference reads it; classify then reads no sentence alone,
     /// which costs about 4 points of macro-F1 on short stories too (the synthetic dev set:
     /// 0.802 against 0.844). Default: chunk; for `embed`, truncate, so its vectors match the
-    /// reference's. A profile records the value it was fitted with.
+    /// reference's. A profile records the value it was fitted with, and a run with it reads
+    /// that way unless this flag is given.
     #[arg(long, value_enum, env = "FAILUP_LONG_TEXT")]
     pub long_text: Option<LongText>,
 }

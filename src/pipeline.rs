@@ -55,6 +55,9 @@ pub struct Engine {
     /// profile's calibration changes the classifier's copy afterwards, and a taxonomy given
     /// through a pipe cannot be read twice.
     pub taxonomy_sha256: String,
+    /// SHA-256 of the taxonomy file's bytes (of the built-in TOML without one), for a report's
+    /// header, from the same single read.
+    pub taxonomy_file_sha256: String,
     encoder: Encoder,
     classifier: Classifier,
 }
@@ -151,7 +154,7 @@ impl Engine {
         } else {
             options.threads
         };
-        let taxonomy = Taxonomy::load(options.taxonomy.as_deref())?;
+        let (taxonomy, taxonomy_file_sha256) = Taxonomy::load_hashed(options.taxonomy.as_deref())?;
         let model = ModelDir::resolve(options.model.as_deref())?;
         let tokenizer = TextTokenizer::load(
             &model.tokenizer_path(),
@@ -188,6 +191,7 @@ impl Engine {
         let prototypes = prototype_embeddings(&taxonomy, &model, precision, &encoder)?;
         Ok(Engine {
             taxonomy_sha256: taxonomy.content_sha256(),
+            taxonomy_file_sha256,
             classifier: Classifier::new(taxonomy, prototypes),
             model,
             backend,

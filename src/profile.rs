@@ -480,6 +480,13 @@ impl Profile {
             .and_then(crate::embed::Precision::from_name)
     }
 
+    /// How the profile's stories were read (`--long-text`), if it records a value failup knows.
+    pub fn fitted_long_text(&self) -> Option<crate::chunk::LongText> {
+        self.long_text
+            .as_deref()
+            .and_then(crate::chunk::LongText::from_name)
+    }
+
     /// Whether the head or the calibration was fitted on the file whose SHA-256 is `sha256`.
     pub fn was_fitted_on(&self, sha256: &str) -> bool {
         self.training_sha256 == sha256 || self.calibration_sha256.iter().any(|c| c == sha256)
@@ -736,6 +743,7 @@ impl Profile {
                  from the fit's; pass --precision {fitted} to match it"
             );
         }
+        // Likewise only a --long-text given by hand.
         let reading = engine.encoder().long_text().name();
         if let Some(fitted) = self.long_text.as_deref().filter(|l| *l != reading) {
             eprintln!(

@@ -119,8 +119,17 @@ impl Taxonomy {
 
     /// Loads `path`, or the built-in taxonomy when `path` is None.
     pub fn load(path: Option<&Path>) -> Result<Taxonomy> {
+        Taxonomy::load_hashed(path).map(|(taxonomy, _)| taxonomy)
+    }
+
+    /// [`Taxonomy::load`], with the SHA-256 of the file's bytes (lowercase hex), taken from the
+    /// one read: a taxonomy given through a pipe cannot be read a second time for its hash.
+    pub fn load_hashed(path: Option<&Path>) -> Result<(Taxonomy, String)> {
         match path {
-            None => Ok(Taxonomy::builtin()),
+            None => Ok((
+                Taxonomy::builtin(),
+                hex::encode(Sha256::digest(DEFAULT_TOML)),
+            )),
             Some(p) => {
                 let name = p.display().to_string();
                 let bytes = std::fs::read(p).map_err(|e| Error::Taxonomy {
@@ -129,8 +138,9 @@ impl Taxonomy {
                     column: None,
                     problem: format!("cannot read the file: {e}"),
                 })?;
+                let sha256 = hex::encode(Sha256::digest(&bytes));
                 let text = String::from_utf8(bytes).map_err(|e| not_utf8(&name, &e))?;
-                Taxonomy::parse(&text, &name)
+                Ok((Taxonomy::parse(&text, &name)?, sha256))
             }
         }
     }

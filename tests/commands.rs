@@ -749,8 +749,9 @@ fn labelled_files_given_wrongly_are_told_so() {
     );
 }
 
-/// A profile records how its stories were read (`--long-text`); a run that reads them the
-/// other way is warned, naming the flag that matches, and `calibrate` records its own.
+/// A profile records how its stories were read (`--long-text`) and a run with it reads them
+/// so by default; a `--long-text` that reads them the other way is warned, naming the flag
+/// that matches, and `calibrate` records its own.
 #[test]
 fn a_profile_records_how_its_stories_were_read() {
     let dir = tempfile::tempdir().unwrap();
@@ -786,14 +787,20 @@ fn a_profile_records_how_its_stories_were_read() {
         "--profile",
         "whole.json",
     ];
+    let rows = || std::fs::read(dir.path().join("out.csv")).unwrap();
     let said = run(&classify);
+    assert!(!said.contains("was fitted on"), "{said}");
+    let by_default = rows();
+    let said = run(&[&classify[..], &["--long-text", "truncate"]].concat());
+    assert!(!said.contains("was fitted on"), "{said}");
+    assert_eq!(rows(), by_default, "the profile's reading is the default");
+    let said = run(&[&classify[..], &["--long-text", "chunk"]].concat());
     assert!(
         said.contains("whole.json was fitted on stories read with --long-text truncate and this run reads them with --long-text chunk")
             && said.contains("pass --long-text truncate to match it"),
         "{said}"
     );
-    let said = run(&[&classify[..], &["--long-text", "truncate"]].concat());
-    assert!(!said.contains("was fitted on"), "{said}");
+    assert_ne!(rows(), by_default, "chunk reads these stories otherwise");
     run(&[
         "calibrate",
         stories,
@@ -806,8 +813,8 @@ fn a_profile_records_how_its_stories_were_read() {
         "chunk",
     ]);
     assert_eq!(long_text_of("cal.json"), "chunk");
-    // A head fitted here on top of a calibration read whole is read as this run reads: the
-    // loaded profile is warned of once, the head just fitted not at all.
+    // A head fitted here on top of a calibration read whole is read as this run's flag says:
+    // the loaded profile is warned of once, the head just fitted not at all.
     run(&[
         "calibrate",
         stories,
@@ -827,6 +834,8 @@ fn a_profile_records_how_its_stories_were_read() {
         "-o",
         "head-cal.json",
         "-q",
+        "--long-text",
+        "chunk",
     ]);
     assert_eq!(
         said.matches("was fitted on stories read with").count(),

@@ -939,9 +939,9 @@ fn a_malformed_source_date_epoch_is_refused() {
 
 /// A summary whose counts were edited so that they no longer add up is refused, saying what
 /// disagrees: rows read that are neither classified, empty nor errored, an `other` that is not
-/// the taxonomy's, a histogram that is not its confidences', group counts past the scenarios'
-/// and a count of empty rows that its ids do not bear out. Each of these went into the
-/// report with exit 0.
+/// the taxonomy's, a histogram that is not its confidences', group counts past the scenarios',
+/// a count of empty rows that its ids do not bear out, and a story text no run writes
+/// (escape sequences, past 200 characters). Each of these went into the report with exit 0.
 #[test]
 fn a_summary_whose_counts_disagree_is_refused() {
     let dir = tempfile::tempdir().unwrap();
@@ -967,7 +967,7 @@ fn a_summary_whose_counts_disagree_is_refused() {
     let text = std::fs::read_to_string(dir.path().join("summary.json")).unwrap();
     let whole: Value = serde_json::from_str(&text).unwrap();
     type Edit = fn(&mut Value);
-    let edits: [(&str, Edit, &str); 6] = [
+    let edits: [(&str, Edit, &str); 8] = [
         (
             "rows",
             |b| b["rows"] = 1000.into(),
@@ -1005,6 +1005,19 @@ fn a_summary_whose_counts_disagree_is_refused() {
             "its groups' counts do not add up",
         ),
         ("empty", |b| b["empty"]["count"] = 5.into(), "5 empty"),
+        (
+            "escape sequence in a story",
+            |b| b["scenarios"][0]["best"]["heap"][0]["story"]["text"] = "\u{1b}[2Jowned".into(),
+            "scenario 1 keeps a story text that no run writes",
+        ),
+        (
+            "story past its length",
+            |b| {
+                b["scenarios"][0]["unsure"]["heap"][0]["story"]["text"] =
+                    "long ".repeat(100).trim().into()
+            },
+            "more than 200 characters",
+        ),
     ];
     let report = failup_in(dir.path(), &["report", "summary.json"], None);
     assert!(report.status.success(), "{}", stderr(&report));
@@ -1545,4 +1558,85 @@ fn a_report_names_how_the_stories_were_read() {
         let out = failup_in(dir.path(), &args, None);
         assert!(stdout(&out).contains(&line), "{format}: {}", stdout(&out));
     }
+}
+
+/// A taxonomy given through a pipe is read once: `classify --report` and `--summary-out` used
+/// to read it a second time for the header's hash, and failed on the emptied pipe.
+#[cfg(unix)]
+#[test]
+fn a_taxonomy_through_a_pipe_is_read_once_for_the_report() {
+    let dir = tempfile::tempdir().unwrap();
+    let taxonomy = std::fs::read_to_string(common::repo_path("data/taxonomy.toml")).unwrap();
+    let taxonomy = format!("# given through a pipe\n{taxonomy}");
+    let run = failup_env(
+        dir.path(),
+        &[
+            "classify",
+            &fixture_str("stories.csv"),
+            "--taxonomy",
+            "/dev/stdin",
+            "-q",
+            "-o",
+            "rows.csv",
+            "--summary-out",
+            "summary.json",
+            "--report",
+            "report.md",
+        ],
+        Some(&taxonomy),
+        &[("FAILUP_BACKEND", "test-hashed")],
+    );
+    assert!(run.status.success(), "{}", stderr(&run));
+    let summary: Value =
+        serde_json::from_str(&std::fs::read_to_string(dir.path().join("summary.json")).unwrap())
+            .unwrap();
+    let recorded = &summary["taxonomy"];
+    assert_eq!(recorded["name"], "/dev/stdin", "{summary}");
+    let sha256 = hex::encode(Sha256::digest(taxonomy.as_bytes()));
+    assert_eq!(recorded["sha256"], sha256.as_str(), "{summary}");
+    let report = std::fs::read_to_string(dir.path().join("report.md")).unwrap();
+    assert!(report.contains(&sha256[..12]), "{report}");
+}
+
+/// The text report's group table names its column in full even when every value is shorter
+/// (it was cut to the values' width: `depa…`), and lists a group whose rows were all empty.
+#[test]
+fn the_group_table_names_its_column_whole_and_keeps_empty_groups() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("dept.csv"),
+        "id,department,text\n1,hr,I was passed over for the promotion\n\
+         2,it,We lost the pitch to a rival agency\n3,ops,\n",
+    )
+    .unwrap();
+    let run = failup_env(
+        dir.path(),
+        &[
+            "classify",
+            "dept.csv",
+            "--keep-columns",
+            "department",
+            "-q",
+            "-o",
+            "rows.csv",
+            "--report",
+            "report.txt",
+            "--group-by",
+            "department",
+        ],
+        None,
+        &[("FAILUP_BACKEND", "test-hashed")],
+    );
+    assert!(run.status.success(), "{}", stderr(&run));
+    let report = std::fs::read_to_string(dir.path().join("report.txt")).unwrap();
+    let table = &report[report.find("By department").expect(&report)..];
+    let head = table.lines().nth(1).unwrap();
+    assert!(
+        head.trim_start().starts_with("department  stories"),
+        "{report}"
+    );
+    assert!(
+        table.lines().any(|l| l.trim_start().starts_with("ops")),
+        "{report}"
+    );
 }

@@ -7,7 +7,7 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use super::resume;
-use crate::cli::{ClassifyArgs, InputEncoding, LongText};
+use crate::cli::{ClassifyArgs, InputEncoding};
 use failup::error::{Error, Result};
 use failup::input::{printable, RowIssue, Source, Story, StoryReader, UNCLOSED_QUOTE};
 use failup::output::{RowWriter, WriterOptions};
@@ -255,7 +255,10 @@ fn new_report(
     if args.report.is_none() && args.summary_out.is_none() {
         return Ok(None);
     }
-    let (_, info) = report::load_taxonomy(args.model.taxonomy.as_deref())?;
+    let info = TaxonomyInfo::new(
+        args.model.taxonomy.as_deref(),
+        engine.taxonomy_file_sha256.clone(),
+    );
     let options = report::SummaryOptions {
         group_by: args.group_by.clone(),
         text_column: Some(reader.headers()[reader.text_index()].clone()),
@@ -422,7 +425,7 @@ fn reading(args: &ClassifyArgs, engine: &Engine) -> Result<Reading> {
     Ok(Reading {
         precision: engine.precision.name().to_string(),
         backend: engine.kernel().to_string(),
-        long_text: super::value_name(args.model.long_text.unwrap_or(LongText::Chunk)),
+        long_text: engine.encoder().long_text().name().to_string(),
         profile_sha256: hash(&args.fewshot.profile).transpose()?,
         examples_sha256: hash(&args.fewshot.examples).transpose()?,
     })
@@ -440,7 +443,6 @@ fn resume_settings(
     shard: Option<Shard>,
 ) -> Result<Settings> {
     let input = resume::input_identity(source)?;
-    let model = &args.model;
     let precision = engine.precision;
     let optional = |v: Option<&str>| v.unwrap_or("(default)").to_string();
     let file_hash = |f: &Option<std::path::PathBuf>| -> Result<String> {
@@ -469,7 +471,7 @@ fn resume_settings(
         ("--backend (as resolved)", engine.kernel().to_string()),
         (
             "--long-text",
-            super::value_name(model.long_text.unwrap_or(LongText::Chunk)),
+            engine.encoder().long_text().name().to_string(),
         ),
         (
             "--model (SHA-256)",

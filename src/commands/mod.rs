@@ -210,9 +210,9 @@ fn engine_options(model: &ModelArgs, exact_by_default: bool) -> EngineOptions {
     engine_options_for(model, exact_by_default, None)
 }
 
-/// [`engine_options`] for a run that applies `profile`, which runs at the precision it was
-/// fitted at unless `--precision` says otherwise: another precision's vectors move a few of
-/// its verdicts.
+/// [`engine_options`] for a run that applies `profile`, which reads stories as it was fitted
+/// (precision and `--long-text`) unless a flag says otherwise: vectors read another way move
+/// some of its verdicts.
 fn engine_options_for(
     model: &ModelArgs,
     exact_by_default: bool,
@@ -221,6 +221,9 @@ fn engine_options_for(
     let mut options = model.engine_options();
     if options.precision.is_none() {
         options.precision = profile.and_then(Profile::fitted_precision);
+    }
+    if let (None, Some(fitted)) = (model.long_text, profile.and_then(Profile::fitted_long_text)) {
+        options.long_text = fitted;
     }
     if exact_by_default {
         options.precision.get_or_insert(Precision::Fp32);

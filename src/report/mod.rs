@@ -19,12 +19,10 @@ use std::io::Write;
 use std::path::Path;
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use sha2::{Digest, Sha256};
-
 use crate::embed::ModelDir;
 use crate::error::{Error, Result};
 use crate::sink::Sink;
-use crate::taxonomy::{Taxonomy, DEFAULT_TOML};
+use crate::taxonomy::Taxonomy;
 
 pub use stats::{
     Header, InputInfo, Reading, ReportRow, Summary, SummaryBuilder, SummaryOptions, TaxonomyInfo,
@@ -130,36 +128,8 @@ pub fn write_report(
 
 /// Loads the taxonomy (`None`: the built-in one) with its name and the SHA-256 of its text.
 pub fn load_taxonomy(path: Option<&Path>) -> Result<(Taxonomy, TaxonomyInfo)> {
-    match path {
-        None => Ok((
-            Taxonomy::builtin(),
-            TaxonomyInfo {
-                name: "built-in".into(),
-                sha256: sha256_hex(DEFAULT_TOML.as_bytes()),
-            },
-        )),
-        Some(p) => {
-            let name = p.display().to_string();
-            let text = std::fs::read_to_string(p).map_err(|e| Error::Taxonomy {
-                source_name: name.clone(),
-                line: None,
-                column: None,
-                problem: format!("cannot read the file: {e}"),
-            })?;
-            let taxonomy = Taxonomy::parse(&text, &name)?;
-            Ok((
-                taxonomy,
-                TaxonomyInfo {
-                    name,
-                    sha256: sha256_hex(text.as_bytes()),
-                },
-            ))
-        }
-    }
-}
-
-fn sha256_hex(bytes: &[u8]) -> String {
-    hex::encode(Sha256::digest(bytes))
+    let (taxonomy, sha256) = Taxonomy::load_hashed(path)?;
+    Ok((taxonomy, TaxonomyInfo::new(path, sha256)))
 }
 
 /// The model's name for the header: the folder `--model`/`FAILUP_MODEL` names or the bundled
@@ -333,9 +303,19 @@ mod tests {
     }
 
     #[test]
-    fn builtin_taxonomy_hash_is_of_its_text() {
+    fn taxonomy_hash_is_of_its_text() {
+        use sha2::{Digest, Sha256};
         let (_, info) = load_taxonomy(None).unwrap();
-        assert_eq!(info.sha256.len(), 64);
-        assert_eq!(info.sha256, sha256_hex(DEFAULT_TOML.as_bytes()));
+        assert_eq!(info.name, "built-in");
+        let builtin = crate::taxonomy::DEFAULT_TOML;
+        assert_eq!(info.sha256, hex::encode(Sha256::digest(builtin)));
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("mine.toml");
+        let text = builtin.replace("# ", "#  ");
+        std::fs::write(&path, &text).unwrap();
+        let (_, info) = load_taxonomy(Some(&path)).unwrap();
+        assert_eq!(info.name, path.display().to_string());
+        assert_eq!(info.sha256, hex::encode(Sha256::digest(text.as_bytes())));
+        assert_ne!(info.sha256, hex::encode(Sha256::digest(builtin)));
     }
 }

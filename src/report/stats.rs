@@ -260,6 +260,14 @@ pub struct TaxonomyInfo {
     pub sha256: String,
 }
 
+impl TaxonomyInfo {
+    /// The taxonomy read from `path` (`None`: the built-in one), whose text hashes to `sha256`.
+    pub fn new(path: Option<&std::path::Path>, sha256: String) -> TaxonomyInfo {
+        let name = path.map_or("built-in".into(), |p| p.display().to_string());
+        TaxonomyInfo { name, sha256 }
+    }
+}
+
 #[derive(Debug, Clone, Serialize, PartialEq)]
 pub struct InputInfo {
     /// The input's file name (`<stdin>` for standard input).
@@ -579,6 +587,10 @@ impl BestN {
         }
     }
 
+    fn stories(&self) -> impl Iterator<Item = &StoryRef> {
+        self.heap.iter().map(|Reverse(ranked)| &ranked.story)
+    }
+
     /// Whether a candidate with this key and row would enter the list (checked before the
     /// candidate's text is copied).
     fn admits(&self, key: i64, row: u64) -> bool {
@@ -744,10 +756,23 @@ impl SummaryBuilder {
         self.rows
     }
 
+    /// The `--group-by` group of `row`, counted from its first row; `None` without grouping.
+    fn group_of(&mut self, row: &ReportRow) -> Option<&mut GroupAcc> {
+        self.options.group_by.as_ref()?;
+        let n_scenarios = self.scenarios.len();
+        let value = row.group.clone().unwrap_or_default();
+        Some(self.groups.entry(value).or_insert_with(|| GroupAcc {
+            first_row: row.row,
+            counts: vec![0; n_scenarios],
+        }))
+    }
+
     pub fn add(&mut self, row: ReportRow) {
         self.rows += 1;
         let row_no = row.row;
         self.truncated += row.truncated as u64;
+        // A group whose rows are all empty or errored still gets its row, of zeros.
+        self.group_of(&row);
         let Some(cat) = row.category.filter(|&c| c < self.scenarios.len()) else {
             if row.status == "empty" {
                 self.empty.add(row_no, &row.id);
@@ -774,13 +799,7 @@ impl SummaryBuilder {
             self.words.push(u32::try_from(words).unwrap_or(u32::MAX));
         }
 
-        let n_scenarios = self.scenarios.len();
-        if self.options.group_by.is_some() {
-            let value = row.group.clone().unwrap_or_default();
-            let group = self.groups.entry(value).or_insert_with(|| GroupAcc {
-                first_row: row_no,
-                counts: vec![0; n_scenarios],
-            });
+        if let Some(group) = self.group_of(&row) {
             group.counts[cat] += 1;
         }
 
@@ -849,6 +868,20 @@ impl SummaryBuilder {
             if !counted || also > s.count || self.also[i][i] != 0 {
                 return Err(format!(
                     "scenario {} counts its stories in ways that disagree",
+                    i + 1
+                ));
+            }
+            // Renderers show a kept text as it is, since a run wrote it shortened and clean:
+            // one edited to hold escape sequences would drive the reader's terminal.
+            let mut texts = s.best.stories().chain(s.unsure.stories());
+            if texts.any(|st| {
+                st.text
+                    .as_ref()
+                    .is_some_and(|t| *t != shorten(t, STORY_CHARS + 1))
+            }) {
+                return Err(format!(
+                    "scenario {} keeps a story text that no run writes: control characters, \
+                     line breaks or more than {STORY_CHARS} characters",
                     i + 1
                 ));
             }

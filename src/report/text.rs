@@ -161,7 +161,7 @@ pub fn render(summary: &Summary, color: bool) -> String {
         "failup {} · model {} · reading {} · taxonomy {} (sha256 {}) · generated {}",
         h.failup_version,
         clean(&h.model),
-        Reading::describe(h.reading.as_ref()),
+        clean(&Reading::describe(h.reading.as_ref())),
         clean(&h.taxonomy.name),
         &h.taxonomy.sha256[..h.taxonomy.sha256.len().min(12)],
         h.generated_at
@@ -351,12 +351,15 @@ pub fn render(summary: &Summary, color: bool) -> String {
             .chain(g.overflow.iter().map(|_| crate::report::POOLED.into()))
             .map(|label| shorten(&clean(&label), LABEL_CELLS))
             .collect();
+        // The column's name is shown whole up to the values' limit, even over short values.
+        let column = shorten(&clean(&g.column), LABEL_CELLS + 2);
         let gw = labels
             .iter()
             .map(|l| l.width() + 2)
             .max()
             .unwrap_or(5)
-            .max(5);
+            .max(5)
+            .max(column.width());
         let rows = || g.groups.iter().chain(g.overflow.iter());
         // Wide enough for the widest cell: counts of a large input run to five digits and more.
         let cell = |c: &GroupCell| format!("{} ({})", pct(c.share), c.count);
@@ -367,7 +370,6 @@ pub fn render(summary: &Summary, color: bool) -> String {
             .max()
             .unwrap_or(0)
             .max(7);
-        let column = shorten(&clean(&g.column), gw);
         let mut head = format!("  {}  {:>sw$}", pad(&column, gw), "stories");
         for s in &summary.scenarios {
             head += &format!("  {}", rpad(&s.id, cw));
