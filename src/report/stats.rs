@@ -637,12 +637,18 @@ struct ScenarioAcc {
     unsure: BestN,
 }
 
-/// An id as a report lists it: a blank one (empty or spaces), which would list as nothing (or, in Markdown, run
-/// into its neighbours), by its row number.
+/// An id as a report lists it: a blank one (empty or spaces), which would list as nothing (or,
+/// in Markdown, run into its neighbours), by its row number, and a real id that reads like
+/// such a label in quotes, so the two are told apart (as group values are).
 fn listed_id(row: u64, id: String) -> String {
-    match id.trim().is_empty() {
-        true => format!("(row {row})"),
-        false => id,
+    let core = id.trim().trim_matches('"').trim();
+    let numbered = core.strip_prefix("(row ").and_then(|n| n.strip_suffix(')'));
+    if id.trim().is_empty() {
+        format!("(row {row})")
+    } else if numbered.is_some_and(|n| n.trim().parse::<u64>().is_ok()) {
+        format!("\"{id}\"")
+    } else {
+        id
     }
 }
 
@@ -1299,6 +1305,15 @@ mod tests {
         let s = b.finish(header);
         assert_eq!(s.totals.empty.ids, ["(row 1)", "c"]);
         assert_eq!(s.scenarios[0].representative[0].id, "(row 2)");
+    }
+
+    #[test]
+    fn a_blank_id_is_listed_by_its_row_and_an_id_like_that_label_in_quotes() {
+        assert_eq!(listed_id(3, " ".into()), "(row 3)");
+        assert_eq!(listed_id(1, "(row 3)".into()), "\"(row 3)\"");
+        assert_eq!(listed_id(1, "\"(row 3)\"".into()), "\"\"(row 3)\"\"");
+        assert_eq!(listed_id(1, "(row x)".into()), "(row x)");
+        assert_eq!(listed_id(1, "a7".into()), "a7");
     }
 
     #[test]
