@@ -163,6 +163,7 @@ impl Engine {
                 do_lower_case: model.do_lower_case,
             },
         )?;
+        model.check_token_ids(tokenizer.id_bound())?;
         let precision = options
             .precision
             .unwrap_or_else(|| crate::embed::default_precision(options.backend, &model));
@@ -683,6 +684,7 @@ fn prototype_embeddings(
             None => c,
         });
     if let Some(hit) = cache.as_ref().and_then(|c| c.load(taxonomy)) {
+        refuse_prototypes_read_alike(taxonomy, &hit)?;
         return Ok(hit);
     }
     let per_scenario: Vec<Vec<Vec<f32>>> = embed_prototypes(taxonomy, encoder, Want::default())?
@@ -693,10 +695,41 @@ fn prototype_embeddings(
                 .collect()
         })
         .collect();
+    refuse_prototypes_read_alike(taxonomy, &per_scenario)?;
     if let Some(c) = cache {
         c.store(&per_scenario);
     }
     Ok(per_scenario)
+}
+
+/// Two prototypes with the same vector are the same tokens to the model: a tokenizer sets
+/// aside more than the taxonomy's own check of case and spacing can know (BERT's drops
+/// accents). In two scenarios they would tie them on every story like them; in one, count
+/// twice.
+fn refuse_prototypes_read_alike(taxonomy: &Taxonomy, vectors: &[Vec<Vec<f32>>]) -> Result<()> {
+    let mut seen: HashMap<Vec<u32>, (usize, usize)> = HashMap::new();
+    for (s, scenario) in vectors.iter().enumerate() {
+        for (p, v) in scenario.iter().enumerate() {
+            let bits = v.iter().map(|x| x.to_bits()).collect();
+            let Some((s0, p0)) = seen.insert(bits, (s, p)) else {
+                continue;
+            };
+            let text = |s: usize, p: usize| &taxonomy.scenarios[s].prototypes[p];
+            let id = &taxonomy.scenarios[s].id;
+            let place = match s0 == s {
+                true => "in this scenario too".to_string(),
+                false => format!("in scenario '{}'", taxonomy.scenarios[s0].id),
+            };
+            return Err(Error::Usage(format!(
+                "taxonomy: scenario '{id}': the prototype \"{}\" reads to the model exactly as \
+                 \"{}\" {place} (its tokenizer sets aside case, accents and spacing); give \
+                 each prototype once, in the scenario it belongs to",
+                text(s, p),
+                text(s0, p0)
+            )));
+        }
+    }
+    Ok(())
 }
 
 /// The text classify and advise read: a placeholder (`N/A`, `-`) as the blank cell it stands

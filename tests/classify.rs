@@ -511,38 +511,39 @@ fn prototype_cache_hit_gives_the_same_output_as_a_fresh_computation() {
     assert_eq!(warned, 1, "{}", stderr(&run));
 }
 
-/// The tokenizer shapes every prototype's embedding, so a changed tokenizer.json gets a cache
-/// file of its own.
+/// The tokenizer shapes every prototype's embedding, and config.json the AMX engine's network
+/// (its heads and sizes), so a changed tokenizer.json or config.json gets a cache file of its
+/// own. The cache ignored config.json: a bf16 run after a broken config was put right kept the
+/// broken one's prototypes.
 #[test]
-fn a_changed_tokenizer_is_not_served_cached_prototypes() {
-    let cache = tempfile::tempdir().unwrap();
-    let model = tempfile::tempdir().unwrap();
-    let bundled = repo_path("models/all-MiniLM-L6-v2");
-    link_bundled_model_except(model.path(), "tokenizer.json");
-    let tokenizer = model.path().join("tokenizer.json");
-    std::fs::copy(bundled.join("tokenizer.json"), &tokenizer).unwrap();
-    let input = fixture("stories.csv");
-    let args = [
-        "classify",
-        input.to_str().unwrap(),
-        "-q",
-        "--model",
-        model.path().to_str().unwrap(),
-    ];
-    let env = [("FAILUP_CACHE_DIR", cache.path().to_str().unwrap()), HASHED];
-    let files = || std::fs::read_dir(cache.path()).unwrap().count();
-    let run = failup_env(&repo_path(""), &args, None, &env);
-    assert_eq!(run.status.code(), Some(0), "{}", stderr(&run));
-    assert_eq!(files(), 1);
-    let later = std::time::SystemTime::now() + std::time::Duration::from_secs(60);
-    let edited = std::fs::File::options()
-        .append(true)
-        .open(&tokenizer)
-        .unwrap();
-    edited.set_modified(later).unwrap();
-    let run = failup_env(&repo_path(""), &args, None, &env);
-    assert_eq!(run.status.code(), Some(0), "{}", stderr(&run));
-    assert_eq!(files(), 2, "a new key for the changed tokenizer");
+fn a_changed_tokenizer_or_config_is_not_served_cached_prototypes() {
+    for file in ["tokenizer.json", "config.json"] {
+        let cache = tempfile::tempdir().unwrap();
+        let model = tempfile::tempdir().unwrap();
+        let bundled = repo_path("models/all-MiniLM-L6-v2");
+        link_bundled_model_except(model.path(), file);
+        let copy = model.path().join(file);
+        std::fs::copy(bundled.join(file), &copy).unwrap();
+        let input = fixture("stories.csv");
+        let args = [
+            "classify",
+            input.to_str().unwrap(),
+            "-q",
+            "--model",
+            model.path().to_str().unwrap(),
+        ];
+        let env = [("FAILUP_CACHE_DIR", cache.path().to_str().unwrap()), HASHED];
+        let files = || std::fs::read_dir(cache.path()).unwrap().count();
+        let run = failup_env(&repo_path(""), &args, None, &env);
+        assert_eq!(run.status.code(), Some(0), "{file}: {}", stderr(&run));
+        assert_eq!(files(), 1, "{file}");
+        let later = std::time::SystemTime::now() + std::time::Duration::from_secs(60);
+        let edited = std::fs::File::options().append(true).open(&copy).unwrap();
+        edited.set_modified(later).unwrap();
+        let run = failup_env(&repo_path(""), &args, None, &env);
+        assert_eq!(run.status.code(), Some(0), "{file}: {}", stderr(&run));
+        assert_eq!(files(), 2, "a new key for the changed {file}");
+    }
 }
 
 #[test]

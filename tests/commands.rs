@@ -2462,3 +2462,92 @@ fn explain_names_a_prototype_by_the_number_categories_lists() {
     let nearest = header.iter().position(|h| h == "nearest").unwrap();
     assert_eq!(rows[0][nearest], "pivot_regret#7");
 }
+
+/// A model folder whose files are not one model's is refused when it loads, naming the file:
+/// a modules.json with a stage failup does not run (its vectors would be other than the
+/// model's, silently), a tokenizer with ids past the embedding table (it failed inside the
+/// engine, on the first story with such a token), and a config.json that is a folder or a
+/// dangling link (read as no config.json at all, so its checks were skipped).
+#[cfg(unix)]
+#[test]
+fn a_model_folder_whose_files_are_not_its_own_is_refused_at_load() {
+    let bundled = repo_path("models/all-MiniLM-L6-v2");
+    let read = |file: &str| std::fs::read_to_string(bundled.join(file)).unwrap();
+    let modules = read("modules.json").replace("models.Normalize", "models.Dense");
+    let config = read("config.json").replace("\"vocab_size\": 30522", "\"vocab_size\": 1000");
+    type Make = Box<dyn Fn(&std::path::Path)>;
+    let cases: [(&str, Make, &str); 4] = [
+        (
+            "modules.json",
+            Box::new(move |p| std::fs::write(p, &modules).unwrap()),
+            "modules.json lists a sentence_transformers.models.Dense stage, which failup does \
+             not run",
+        ),
+        (
+            "config.json",
+            Box::new(move |p| std::fs::write(p, &config).unwrap()),
+            "tokenizer.json gives token ids up to 30521, but config.json's vocab_size is 1000",
+        ),
+        (
+            "config.json",
+            Box::new(|p| std::fs::create_dir(p).unwrap()),
+            "config.json is a folder, not a file",
+        ),
+        (
+            "config.json",
+            Box::new(|p| std::os::unix::fs::symlink(p.with_extension("gone"), p).unwrap()),
+            "config.json is a link that cannot be followed",
+        ),
+    ];
+    for (file, make, says) in cases {
+        let model = tempfile::tempdir().unwrap();
+        link_bundled_model_except(model.path(), file);
+        make(&model.path().join(file));
+        let dir = model.path().to_str().unwrap();
+        let out = failup(&["advise", "We lost the pitch.", "--model", dir]);
+        assert_eq!(out.status.code(), Some(2), "{says}: {}", stdout(&out));
+        assert!(stderr(&out).contains(says), "{says}: {}", stderr(&out));
+        assert!(stderr(&out).contains("  fix: "), "{}", stderr(&out));
+    }
+}
+
+/// Two prototypes that differ only in what the tokenizer sets aside (an accent) read as the
+/// same tokens, so in two scenarios they tie them: refused once embedded, as the taxonomy's
+/// own check refuses the same text with other case or spacing.
+#[test]
+fn prototypes_the_model_reads_alike_are_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let taxonomy = std::fs::read_to_string(repo_path("data/taxonomy.toml")).unwrap();
+    let parsed: toml::Value = toml::from_str(&taxonomy).unwrap();
+    assert_eq!(parsed["scenario"][0]["id"].as_str(), Some("passed_over"));
+    let first = parsed["scenario"][0]["prototypes"][0].as_str().unwrap();
+    let accented = first.replacen('o', "ó", 1);
+    assert_ne!(first, accented);
+    // At the head of the second scenario's prototypes.
+    let list = "prototypes = [";
+    let second = taxonomy.match_indices(list).nth(1).unwrap().0 + list.len();
+    let edited = format!(
+        "{}\n  \"{accented}\",{}",
+        &taxonomy[..second],
+        &taxonomy[second..]
+    );
+    std::fs::write(dir.path().join("t.toml"), edited).unwrap();
+    let out = failup_in(
+        dir.path(),
+        &[
+            "advise",
+            "We lost the pitch.",
+            "--taxonomy",
+            "t.toml",
+            "--model",
+            repo_path("models/all-MiniLM-L6-v2").to_str().unwrap(),
+        ],
+        None,
+    );
+    assert_eq!(out.status.code(), Some(2), "{}", stdout(&out));
+    let said = stderr(&out);
+    assert!(
+        said.contains(&format!("the prototype \"{accented}\" reads to the model exactly as \"{first}\" in scenario 'passed_over'")),
+        "{said}"
+    );
+}

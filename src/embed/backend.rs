@@ -295,6 +295,7 @@ mod tests {
             pooling: super::super::Pooling::Mean,
             dim: 768,
             model_type: model_type.into(),
+            vocab_size: None,
         }
     }
 

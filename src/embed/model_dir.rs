@@ -75,6 +75,9 @@ pub struct ModelDir {
     pub dim: usize,
     /// The architecture, from config.json (`bert`, `mpnet`, …): the AMX engine runs BERT only.
     pub model_type: String,
+    /// Rows of the model's token embedding table (config.json's vocab_size), if given: a
+    /// tokenizer id past them would fail inside the engine, on the first story that has it.
+    pub vocab_size: Option<usize>,
 }
 
 #[derive(Deserialize)]
@@ -82,7 +85,19 @@ struct ModelConfig {
     model_type: String,
     /// The longest input the position embeddings cover.
     max_position_embeddings: Option<usize>,
+    vocab_size: Option<usize>,
 }
+
+/// One entry of modules.json: a stage of the sentence-transformers pipeline.
+#[derive(Deserialize)]
+struct Module {
+    #[serde(rename = "type")]
+    kind: String,
+}
+
+/// The stages failup runs: the transformer, its pooling and the normalisation to unit length
+/// (which cosine similarity makes no matter).
+const MODULES_RUN: [&str; 3] = ["models.Transformer", "models.Pooling", "models.Normalize"];
 
 #[derive(Deserialize)]
 struct SentenceBertConfig {
@@ -112,6 +127,8 @@ pub fn not_a_file(dir: &Path, file: &str) -> Option<String> {
         (Err(_), _) => Some(format!("missing file {file}")),
         (Ok(_), Err(e)) => Some(format!("{file} is a link that cannot be followed ({e})")),
         (Ok(_), Ok(m)) if m.is_dir() => Some(format!("{file} is a folder, not a file")),
+        // A pipe at the name would hang the load until something wrote to it.
+        (Ok(_), Ok(m)) if !m.is_file() => Some(format!("{file} is not a regular file")),
         // An empty ONNX file loads as a model with no nodes, which was then blamed on a
         // missing input; an empty JSON file, on a parse error at line 1.
         (Ok(_), Ok(m)) if m.is_file() && m.len() == 0 => Some(format!("{file} is empty (0 bytes)")),
@@ -121,8 +138,8 @@ pub fn not_a_file(dir: &Path, file: &str) -> Option<String> {
 
 impl ModelDir {
     /// A string that changes whenever what the model computes with `precision` changes: the
-    /// folder, the precision, the size and modification time of the weights and of the
-    /// tokenizer, the window and the pooling. Caches of what the model computed are keyed by
+    /// folder, the precision, the size and modification time of the weights, of the tokenizer
+    /// and of config.json, the window and the pooling. Caches of what the model computed are keyed by
     /// it. None when a file cannot be read.
     pub fn identity(&self, precision: Precision) -> Option<String> {
         let stamp = |path: PathBuf| {
@@ -136,9 +153,11 @@ impl ModelDir {
         };
         let onnx = stamp(self.onnx_path(precision))?;
         let tokenizer = stamp(self.tokenizer_path())?;
+        // The AMX engine builds its network from config.json's heads and sizes.
+        let config = stamp(self.dir.join("config.json")).unwrap_or_else(|| "none".into());
         let folder = self.dir.canonicalize().unwrap_or_else(|_| self.dir.clone());
         Some(format!(
-            "{}\n{precision:?}\n{onnx}\n{tokenizer}\n{}\n{:?}",
+            "{}\n{precision:?}\n{onnx}\n{tokenizer}\n{config}\n{}\n{:?}",
             folder.display(),
             self.max_seq_length,
             self.pooling
@@ -194,9 +213,18 @@ impl ModelDir {
         let broken = |problem: String| Error::Model {
             dir: dir.to_path_buf(),
             problem,
-            fix: "restore the folder from the repository (git checkout -- models/) or point \
-                  --model / FAILUP_MODEL at a complete copy; see docs/src/model.md"
-                .into(),
+            fix: match dir.file_name().is_some_and(|n| n == DEFAULT_MODEL) {
+                true => {
+                    "restore the folder from the repository (git checkout -- models/) or \
+                         point --model / FAILUP_MODEL at a complete copy; see docs/src/model.md"
+                }
+                false => {
+                    "export the folder again (models/export_onnx.py makes one from a \
+                          sentence-transformers folder) or point --model / FAILUP_MODEL at a \
+                          complete copy; see docs/src/model.md"
+                }
+            }
+            .into(),
         };
         if !dir.is_dir() {
             let what = match dir.exists() {
@@ -214,10 +242,16 @@ impl ModelDir {
         let pool: PoolingConfig = read_json(dir, "1_Pooling/config.json").map_err(broken)?;
         // Only the AMX and rust-bert engines read config.json; without it the architecture
         // is unknown and `auto` keeps rten.
-        let config = match dir.join("config.json").is_file() {
-            true => Some(read_json::<ModelConfig>(dir, "config.json").map_err(broken)?),
-            false => None,
+        let config = match std::fs::symlink_metadata(dir.join("config.json")) {
+            Ok(_) => {
+                if let Some(problem) = not_a_file(dir, "config.json") {
+                    return Err(broken(problem));
+                }
+                Some(read_json::<ModelConfig>(dir, "config.json").map_err(broken)?)
+            }
+            Err(_) => None,
         };
+        check_modules(dir).map_err(broken)?;
         let positions = config.as_ref().and_then(|c| c.max_position_embeddings);
         if let Some(positions) = positions.filter(|&p| st.max_seq_length > p) {
             // Found at load time, not when the first long story reaches the engine.
@@ -227,6 +261,7 @@ impl ModelDir {
                 st.max_seq_length
             )));
         }
+        let vocab_size = config.as_ref().and_then(|c| c.vocab_size);
         let model_type = config.map_or_else(|| "unknown".into(), |c| c.model_type);
         let pooling = match (
             pool.pooling_mode_mean_tokens,
@@ -257,7 +292,26 @@ impl ModelDir {
             pooling,
             dim: pool.word_embedding_dimension,
             model_type,
+            vocab_size,
         })
+    }
+
+    /// Refuses a tokenizer whose ids (below `bound`) run past the token embedding table.
+    pub fn check_token_ids(&self, bound: usize) -> Result<()> {
+        match self.vocab_size.filter(|&rows| bound > rows) {
+            Some(rows) => Err(Error::Model {
+                dir: self.dir.clone(),
+                problem: format!(
+                    "tokenizer.json gives token ids up to {}, but config.json's vocab_size is \
+                     {rows}: the tokenizer is not this model's",
+                    bound - 1
+                ),
+                fix: "copy the tokenizer.json saved with these weights (models/export_onnx.py \
+                      copies both from one sentence-transformers folder)"
+                    .into(),
+            }),
+            None => Ok(()),
+        }
     }
 
     pub fn onnx_path(&self, precision: Precision) -> PathBuf {
@@ -274,6 +328,29 @@ impl ModelDir {
             .file_name()
             .map(|n| n.to_string_lossy().into_owned())
             .unwrap_or_else(|| self.dir.display().to_string())
+    }
+}
+
+/// modules.json, where the folder has one, lists only stages failup runs: a Dense layer, say,
+/// would change every vector, and running without it would give other vectors silently.
+fn check_modules(dir: &Path) -> Result<(), String> {
+    if std::fs::symlink_metadata(dir.join("modules.json")).is_err() {
+        return Ok(());
+    }
+    if let Some(problem) = not_a_file(dir, "modules.json") {
+        return Err(problem);
+    }
+    let modules: Vec<Module> = read_json(dir, "modules.json")?;
+    match modules
+        .iter()
+        .find(|m| !MODULES_RUN.iter().any(|run| m.kind.ends_with(run)))
+    {
+        Some(m) => Err(format!(
+            "modules.json lists a {} stage, which failup does not run (it runs a transformer, \
+             its pooling and normalisation), so its vectors would not be this model's",
+            m.kind
+        )),
+        None => Ok(()),
     }
 }
 

@@ -105,6 +105,12 @@ impl TextTokenizer {
         ids.iter().all(|id| self.wordless.binary_search(id).is_ok())
     }
 
+    /// One past the largest token id the tokenizer can give, added tokens included.
+    pub fn id_bound(&self) -> usize {
+        let vocab = self.inner.get_vocab(true);
+        vocab.values().max().map_or(0, |&id| id as usize + 1)
+    }
+
     pub fn max_seq_length(&self) -> usize {
         self.config.max_seq_length
     }
