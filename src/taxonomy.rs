@@ -192,7 +192,10 @@ impl Taxonomy {
             if !(v > 0.0 && v.is_finite()) {
                 return Err(fail(
                     setting(key),
-                    format!("[classifier] {key} must be a positive number"),
+                    format!(
+                        "[classifier] {key} must be a positive number that a 32-bit float \
+                         holds (about 1e-38 to 3e38)"
+                    ),
                 ));
             }
         }
@@ -269,8 +272,11 @@ impl Taxonomy {
             .chain(shown)
             {
                 // An empty advice entry is told with the lists' checks below.
+                let one_line = key == "title" || key == "headline";
                 let problem = if key != "advice" && text.trim().is_empty() {
                     format!("{key} is empty")
+                } else if one_line && text.trim().contains(['\n', '\r']) {
+                    format!("{key} holds a line break, but is shown on one line; join its lines")
                 } else if let Some(c) = control_character(text) {
                     format!("{key} holds the control character {c}; remove it")
                 } else {
@@ -667,6 +673,15 @@ prototypes = ["p3"]
             e.contains("latin1.toml:1:") && e.contains("iconv -f utf-16"),
             "{e}"
         );
+    }
+
+    #[test]
+    fn a_line_break_in_a_title_or_headline_is_an_error() {
+        let broken = GOOD.replace("title = \"A\"", "title = \"A\\nB\"");
+        assert_ne!(broken, GOOD);
+        assert!(err_of(&broken).contains("title holds a line break"));
+        let trailing = GOOD.replace("title = \"A\"", "title = \"A\\n\"");
+        assert!(Taxonomy::parse(&trailing, "t.toml").is_ok());
     }
 
     #[test]

@@ -1640,3 +1640,16 @@ fn the_group_table_names_its_column_whole_and_keeps_empty_groups() {
         "{report}"
     );
 }
+
+/// `report --model DIR` names a model folder in the header: one that is not there is an error,
+/// not a header that reads "model unknown".
+#[test]
+fn a_report_model_that_is_not_a_model_folder_is_refused() {
+    let out = failup(&["report", &fixture_str(CSV), "--model", "/nonexistent/model"]);
+    assert_eq!(out.status.code(), Some(2), "{}", stdout(&out));
+    assert!(
+        stderr(&out).contains("model folder /nonexistent/model: no such folder"),
+        "{}",
+        stderr(&out)
+    );
+}

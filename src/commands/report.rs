@@ -36,6 +36,8 @@ pub fn run(args: ReportArgs) -> Result<()> {
             );
         }
     };
+    // Before the rows are read: a --model that is no model folder is told at once.
+    let model = report::model_name(args.model.as_deref())?;
     let mut reader = ClassifiedReader::from_reader(
         rows,
         source.name(),
@@ -106,7 +108,7 @@ pub fn run(args: ReportArgs) -> Result<()> {
         );
     }
     let header = report::header(
-        report::model_name(args.model.as_deref()),
+        model,
         None,
         taxonomy_info,
         report::input_display_name(&args.input),
