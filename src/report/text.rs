@@ -240,7 +240,10 @@ pub fn render(summary: &Summary, color: bool) -> String {
         "words",
         num(t.words.map(|s| s.mean), 1),
         t.words.map_or_else(
-            || "(no story text)".to_string(),
+            || match (h.text_column.is_some(), t.classified) {
+                (true, 0) => "(no classified story)".to_string(),
+                _ => "(no story text)".to_string(),
+            },
             |s| format!("mean; median {:.1}", s.median),
         ),
     );
