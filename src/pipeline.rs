@@ -189,6 +189,11 @@ impl Engine {
             long_text: options.long_text,
             stage_times: Mutex::new((Duration::ZERO, Duration::ZERO)),
         };
+        let name = options
+            .taxonomy
+            .as_deref()
+            .map_or("built-in".into(), |p| p.display().to_string());
+        refuse_prototypes_read_alike(&taxonomy, &name, &encoder)?;
         let prototypes = prototype_embeddings(&taxonomy, &model, precision, &encoder)?;
         Ok(Engine {
             taxonomy_sha256: taxonomy.content_sha256(),
@@ -684,7 +689,6 @@ fn prototype_embeddings(
             None => c,
         });
     if let Some(hit) = cache.as_ref().and_then(|c| c.load(taxonomy)) {
-        refuse_prototypes_read_alike(taxonomy, &hit)?;
         return Ok(hit);
     }
     let per_scenario: Vec<Vec<Vec<f32>>> = embed_prototypes(taxonomy, encoder, Want::default())?
@@ -695,38 +699,40 @@ fn prototype_embeddings(
                 .collect()
         })
         .collect();
-    refuse_prototypes_read_alike(taxonomy, &per_scenario)?;
     if let Some(c) = cache {
         c.store(&per_scenario);
     }
     Ok(per_scenario)
 }
 
-/// Two prototypes with the same vector are the same tokens to the model: a tokenizer sets
+/// Two prototypes that the tokenizer turns into the same tokens are one to the model: it sets
 /// aside more than the taxonomy's own check of case and spacing can know (BERT's drops
-/// accents). In two scenarios they would tie them on every story like them; in one, count
-/// twice.
-fn refuse_prototypes_read_alike(taxonomy: &Taxonomy, vectors: &[Vec<Vec<f32>>]) -> Result<()> {
-    let mut seen: HashMap<Vec<u32>, (usize, usize)> = HashMap::new();
-    for (s, scenario) in vectors.iter().enumerate() {
-        for (p, v) in scenario.iter().enumerate() {
-            let bits = v.iter().map(|x| x.to_bits()).collect();
-            let Some((s0, p0)) = seen.insert(bits, (s, p)) else {
+/// accents, and reads every character outside its vocabulary as one unknown token). In two
+/// scenarios they would tie them on every story like them; in one, count twice.
+fn refuse_prototypes_read_alike(taxonomy: &Taxonomy, name: &str, encoder: &Encoder) -> Result<()> {
+    let mut seen: HashMap<Vec<u32>, (usize, &str)> = HashMap::new();
+    for (s, scenario) in taxonomy.scenarios.iter().enumerate() {
+        for p in &scenario.prototypes {
+            let ids = encoder.tokenizer.encode_full(p)?;
+            let Some((s0, p0)) = seen.insert(ids, (s, p)) else {
                 continue;
             };
-            let text = |s: usize, p: usize| &taxonomy.scenarios[s].prototypes[p];
-            let id = &taxonomy.scenarios[s].id;
             let place = match s0 == s {
                 true => "in this scenario too".to_string(),
                 false => format!("in scenario '{}'", taxonomy.scenarios[s0].id),
             };
-            return Err(Error::Usage(format!(
-                "taxonomy: scenario '{id}': the prototype \"{}\" reads to the model exactly as \
-                 \"{}\" {place} (its tokenizer sets aside case, accents and spacing); give \
-                 each prototype once, in the scenario it belongs to",
-                text(s, p),
-                text(s0, p0)
-            )));
+            return Err(Error::Taxonomy {
+                source_name: name.to_string(),
+                line: None,
+                column: None,
+                problem: format!(
+                    "scenario '{}': the prototype \"{p}\" is the same tokens to the model as \
+                     \"{p0}\" {place} (its tokenizer sets aside case, accents and spacing, \
+                     and reads any character it does not know as one unknown token); give \
+                     each prototype once, in the scenario it belongs to",
+                    scenario.id
+                ),
+            });
         }
     }
     Ok(())

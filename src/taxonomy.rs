@@ -194,7 +194,7 @@ impl Taxonomy {
                     setting(key),
                     format!(
                         "[classifier] {key} must be a positive number that a 32-bit float \
-                         holds (about 1e-38 to 3e38)"
+                         holds (about 1e-45 to 3e38)"
                     ),
                 ));
             }

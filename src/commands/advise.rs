@@ -126,7 +126,11 @@ fn read_stdin() -> Result<String> {
     // UTF-8's bytes), and no more: the rest of a giant input is never held.
     const LIMIT: u64 = 4 * failup::input::MAX_TEXT_BYTES as u64;
     if std::io::IsTerminal::is_terminal(&std::io::stdin()) {
-        eprintln!("failup: type or paste the story, then press Ctrl-D on a line of its own");
+        let end = match cfg!(windows) {
+            true => "Ctrl-Z, then Enter",
+            false => "Ctrl-D on a line of its own",
+        };
+        eprintln!("failup: type or paste the story, then press {end}");
     }
     let mut buf = Vec::new();
     std::io::stdin()

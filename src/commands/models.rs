@@ -65,8 +65,8 @@ fn run_prepare(args: PrepareArgs) -> Result<()> {
         (Err(fp32), Backend::Amx) => {
             load(Some(Precision::Bf16)).map_err(|_| fp32)?;
             eprintln!(
-                "failup: on this CPU the AMX engine runs bf16 only (fp32 needs AMX tiles), so a \
-                 classify, advise or eval run with --backend amx needs --precision bf16"
+                "failup: on this CPU the AMX engine runs bf16 only (fp32 needs AMX tiles), so any \
+                 run with --backend amx needs --precision bf16"
             );
         }
         (Ok(precision), _) if precision != Precision::Fp32 => {

@@ -36,8 +36,15 @@ pub fn run(args: ReportArgs) -> Result<()> {
             );
         }
     };
-    // Before the rows are read: a --model that is no model folder is told at once.
-    let model = report::model_name(args.model.as_deref())?;
+    // The model is not loaded, only named, so a folder that is not there is no error; but a
+    // header saying "unknown" should not come as a surprise.
+    if let Some(dir) = args.model.as_deref().filter(|d| !d.is_dir()) {
+        eprintln!(
+            "warning: model folder {}: no such folder, so the report names the model 'unknown'",
+            dir.display()
+        );
+    }
+    let model = report::model_name(args.model.as_deref());
     let mut reader = ClassifiedReader::from_reader(
         rows,
         source.name(),

@@ -95,9 +95,10 @@ struct Module {
     kind: String,
 }
 
-/// The stages failup runs: the transformer, its pooling and the normalisation to unit length
-/// (which cosine similarity makes no matter).
-const MODULES_RUN: [&str; 3] = ["models.Transformer", "models.Pooling", "models.Normalize"];
+/// The stages failup runs, by the class name that ends a module's type (its package path
+/// moves between sentence-transformers releases): the transformer, its pooling and the
+/// normalisation to unit length (which cosine similarity makes no matter).
+const MODULES_RUN: [&str; 3] = ["Transformer", "Pooling", "Normalize"];
 
 #[derive(Deserialize)]
 struct SentenceBertConfig {
@@ -213,16 +214,13 @@ impl ModelDir {
         let broken = |problem: String| Error::Model {
             dir: dir.to_path_buf(),
             problem,
-            fix: match dir.file_name().is_some_and(|n| n == DEFAULT_MODEL) {
-                true => {
-                    "restore the folder from the repository (git checkout -- models/) or \
-                         point --model / FAILUP_MODEL at a complete copy; see docs/src/model.md"
-                }
-                false => {
-                    "export the folder again (models/export_onnx.py makes one from a \
-                          sentence-transformers folder) or point --model / FAILUP_MODEL at a \
-                          complete copy; see docs/src/model.md"
-                }
+            fix: if dir.file_name().is_some_and(|n| n == DEFAULT_MODEL) {
+                "restore the folder from the repository (git checkout -- models/) or point \
+                 --model / FAILUP_MODEL at a complete copy; see docs/src/model.md"
+            } else {
+                "export the folder again (models/export_onnx.py makes one from a \
+                 sentence-transformers folder) or point --model / FAILUP_MODEL at a complete \
+                 copy; see docs/src/model.md"
             }
             .into(),
         };
@@ -231,7 +229,13 @@ impl ModelDir {
                 true => "not a folder",
                 false => "no such folder",
             };
-            return Err(broken(what.into()));
+            return Err(Error::Model {
+                dir: dir.to_path_buf(),
+                problem: what.into(),
+                fix: "check the path given with --model or FAILUP_MODEL: it names the model's \
+                      folder (models/all-MiniLM-L6-v2 for the bundled one)"
+                    .into(),
+            });
         }
         for file in REQUIRED {
             if let Some(problem) = not_a_file(dir, file) {
@@ -251,7 +255,20 @@ impl ModelDir {
             }
             Err(_) => None,
         };
-        check_modules(dir).map_err(broken)?;
+        check_modules(dir).map_err(|problem| match problem {
+            ModulesProblem::Unreadable(problem) => broken(problem),
+            ModulesProblem::NotRun(kind) => Error::Model {
+                dir: dir.to_path_buf(),
+                problem: format!(
+                    "modules.json lists a {kind} stage, which failup does not run (it runs a \
+                     transformer, its pooling and normalisation), so its vectors would not be \
+                     this model's"
+                ),
+                fix: "use a model whose modules.json lists only Transformer, Pooling and \
+                      Normalize, as all-MiniLM-L6-v2's and all-mpnet-base-v2's do"
+                    .into(),
+            },
+        })?;
         let positions = config.as_ref().and_then(|c| c.max_position_embeddings);
         if let Some(positions) = positions.filter(|&p| st.max_seq_length > p) {
             // Found at load time, not when the first long story reaches the engine.
@@ -331,25 +348,30 @@ impl ModelDir {
     }
 }
 
+/// Why modules.json stops a folder from loading.
+enum ModulesProblem {
+    Unreadable(String),
+    /// The type of a stage failup does not run.
+    NotRun(String),
+}
+
 /// modules.json, where the folder has one, lists only stages failup runs: a Dense layer, say,
 /// would change every vector, and running without it would give other vectors silently.
-fn check_modules(dir: &Path) -> Result<(), String> {
+fn check_modules(dir: &Path) -> Result<(), ModulesProblem> {
     if std::fs::symlink_metadata(dir.join("modules.json")).is_err() {
         return Ok(());
     }
     if let Some(problem) = not_a_file(dir, "modules.json") {
-        return Err(problem);
+        return Err(ModulesProblem::Unreadable(problem));
     }
-    let modules: Vec<Module> = read_json(dir, "modules.json")?;
+    let modules: Vec<Module> =
+        read_json(dir, "modules.json").map_err(ModulesProblem::Unreadable)?;
+    let class = |m: &Module| m.kind.rsplit('.').next().unwrap_or_default().to_string();
     match modules
         .iter()
-        .find(|m| !MODULES_RUN.iter().any(|run| m.kind.ends_with(run)))
+        .find(|m| !MODULES_RUN.contains(&class(m).as_str()))
     {
-        Some(m) => Err(format!(
-            "modules.json lists a {} stage, which failup does not run (it runs a transformer, \
-             its pooling and normalisation), so its vectors would not be this model's",
-            m.kind
-        )),
+        Some(m) => Err(ModulesProblem::NotRun(m.kind.clone())),
         None => Ok(()),
     }
 }

@@ -105,9 +105,11 @@ impl TextTokenizer {
         ids.iter().all(|id| self.wordless.binary_search(id).is_ok())
     }
 
-    /// One past the largest token id the tokenizer can give, added tokens included.
+    /// One past the largest id of the tokenizer's own vocabulary. Added tokens are left out:
+    /// some tokenizers carry unused ones past the model's table, which no story can spell
+    /// unless it writes them out.
     pub fn id_bound(&self) -> usize {
-        let vocab = self.inner.get_vocab(true);
+        let vocab = self.inner.get_vocab(false);
         vocab.values().max().map_or(0, |&id| id as usize + 1)
     }
 

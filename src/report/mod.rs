@@ -132,13 +132,12 @@ pub fn load_taxonomy(path: Option<&Path>) -> Result<(Taxonomy, TaxonomyInfo)> {
     Ok((taxonomy, TaxonomyInfo::new(path, sha256)))
 }
 
-/// The model's name for the header: the folder `--model`/`FAILUP_MODEL` names, which must be
-/// a model folder, or the bundled one, if it can be found (it is not loaded), else "unknown".
-pub fn model_name(explicit: Option<&Path>) -> Result<String> {
-    match explicit {
-        Some(_) => ModelDir::resolve(explicit).map(|m| m.name()),
-        None => Ok(ModelDir::resolve(None).map_or_else(|_| "unknown".into(), |m| m.name())),
-    }
+/// The model's name for the header: the folder `--model`/`FAILUP_MODEL` names or the bundled
+/// one, if it can be found (it is not loaded), else "unknown".
+pub fn model_name(explicit: Option<&Path>) -> String {
+    ModelDir::resolve(explicit)
+        .map(|m| m.name())
+        .unwrap_or_else(|_| "unknown".into())
 }
 
 /// A header for a report over `input_name`, whose stories `model` read as `reading` (`None`

@@ -777,9 +777,12 @@ impl SummaryBuilder {
         self.rows += 1;
         let row_no = row.row;
         self.truncated += row.truncated as u64;
-        // A group whose rows are all empty or errored still gets its row, of zeros.
-        self.group_of(&row);
         let Some(cat) = row.category.filter(|&c| c < self.scenarios.len()) else {
+            // A group whose rows are all empty or errored still gets its row, of zeros; a
+            // malformed row's cells are not where the header says, so its value is no group.
+            if row.status != "malformed" {
+                self.group_of(&row);
+            }
             if row.status == "empty" {
                 self.empty.add(row_no, &row.id);
             } else {
@@ -879,12 +882,12 @@ impl SummaryBuilder {
             }
             // Renderers show a kept text as it is, since a run wrote it shortened and clean:
             // one edited to hold escape sequences would drive the reader's terminal.
+            let written = |t: &String| {
+                let cut = usize::from(t.ends_with('…'));
+                t.chars().count() <= STORY_CHARS + cut && *t == shorten(t, STORY_CHARS + cut)
+            };
             let mut texts = s.best.stories().chain(s.unsure.stories());
-            if texts.any(|st| {
-                st.text
-                    .as_ref()
-                    .is_some_and(|t| *t != shorten(t, STORY_CHARS + 1))
-            }) {
+            if texts.any(|st| st.text.as_ref().is_some_and(|t| !written(t))) {
                 return Err(format!(
                     "scenario {} keeps a story text that no run writes: control characters, \
                      line breaks or more than {STORY_CHARS} characters",
