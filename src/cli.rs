@@ -128,6 +128,11 @@ Exit codes:
   2  usage, input, model or I/O error (the message names the file, line, column or flag)
   130  interrupted with Ctrl-C (complete rows are kept; rerun with --resume)
 
+Environment:
+  Each flag's help names the variable that sets its default (FAILUP_MODEL, FAILUP_TAXONOMY
+  and so on). FAILUP_CACHE_DIR, which no flag sets, is where prototype embeddings are kept
+  between runs (default ~/.cache/failup, or $XDG_CACHE_HOME/failup; `off` turns it off).
+
 Examples:
   failup classify data/sample_stories.csv -o classified.csv
   cat stories.csv | failup classify - --format jsonl
