@@ -5,6 +5,7 @@
 //! and max over the repeats.
 
 use std::io::Cursor;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use serde::Serialize;
@@ -13,6 +14,7 @@ use crate::error::{Error, Result};
 use crate::input::{Columns, Dialect, Source, StoryReader};
 use crate::output::{Format, RowWriter, WriterOptions};
 use crate::pipeline::{Engine, CHUNK_SIZE};
+use crate::record::Status;
 
 /// Where the stories come from.
 pub enum BenchInput {
@@ -68,6 +70,9 @@ pub struct BenchReport {
     /// Rows per pass with nothing to read (empty, blank or without a word the model knows):
     /// written out like every row, but not counted in stories/s, which they would inflate.
     pub rows_without_text: usize,
+    /// Rows per pass that classify would flag (malformed, invalid UTF-8, over 1 MiB): the
+    /// file is not read as it was meant, so the rate is not the one of its stories.
+    pub rows_flagged: usize,
     /// Tokens per pass, each story counted up to the model's window (special tokens
     /// included): the reference's work, the same whatever `--long-text` says, so tokens/s
     /// compares across modes. Chunking reads more than this (overlapping windows).
@@ -92,6 +97,7 @@ pub struct BenchReport {
 struct Pass {
     stories: usize,
     rows_without_text: usize,
+    rows_flagged: usize,
     tokens: usize,
     wall_s: f64,
     stages: Stages,
@@ -109,8 +115,14 @@ pub struct BenchSettings {
     pub precision: String,
 }
 
-/// One timed pass over the input (at most `limit` stories).
-fn pass(engine: &Engine, input: &BenchInput, limit: Option<usize>) -> Result<Pass> {
+/// One timed pass over the input (at most `limit` stories); `Interrupted` once `stop` is set,
+/// between chunks.
+fn pass(
+    engine: &Engine,
+    input: &BenchInput,
+    limit: Option<usize>,
+    stop: &AtomicBool,
+) -> Result<Pass> {
     let mut reader = match input {
         BenchInput::File {
             source,
@@ -138,12 +150,16 @@ fn pass(engine: &Engine, input: &BenchInput, limit: Option<usize>) -> Result<Pas
     )?;
     let mut stages = Stages::default();
     let (mut stories, mut rows_without_text, mut tokens) = (0usize, 0usize, 0usize);
+    let mut rows_flagged = 0usize;
     let before = engine.encoder().stage_times();
     let start = Instant::now();
     loop {
         let want = limit.map_or(CHUNK_SIZE, |l| CHUNK_SIZE.min(l - stories));
         if want == 0 {
             break;
+        }
+        if stop.load(Ordering::SeqCst) {
+            return Err(Error::Interrupted);
         }
         let t = Instant::now();
         let chunk = reader.next_chunk(want)?;
@@ -162,6 +178,10 @@ fn pass(engine: &Engine, input: &BenchInput, limit: Option<usize>) -> Result<Pas
         let read = rows.iter().filter(|r| r.verdict.is_some()).count();
         stories += read;
         rows_without_text += rows.len() - read;
+        rows_flagged += rows
+            .iter()
+            .filter(|r| !matches!(r.status, Status::Ok | Status::Empty))
+            .count();
         tokens += rows
             .iter()
             .map(|r| r.tokens.min(engine.model.max_seq_length))
@@ -178,6 +198,7 @@ fn pass(engine: &Engine, input: &BenchInput, limit: Option<usize>) -> Result<Pas
     Ok(Pass {
         stories,
         rows_without_text,
+        rows_flagged,
         tokens,
         wall_s: wall,
         stages,
@@ -185,11 +206,20 @@ fn pass(engine: &Engine, input: &BenchInput, limit: Option<usize>) -> Result<Pas
 }
 
 /// Runs the benchmark: a warm-up on the first stories, then `settings.repeat` timed passes.
-pub fn run(engine: &Engine, input: &BenchInput, settings: BenchSettings) -> Result<BenchReport> {
-    pass(engine, input, Some(64))?;
+/// Once `stop` is set, the passes done are reported (`Interrupted` if none is).
+pub fn run(
+    engine: &Engine,
+    input: &BenchInput,
+    settings: BenchSettings,
+    stop: &AtomicBool,
+) -> Result<BenchReport> {
+    pass(engine, input, Some(64), stop)?;
     let mut results = Vec::new();
     for _ in 0..settings.repeat.max(1) {
-        let timed = pass(engine, input, None)?;
+        let timed = match pass(engine, input, None, stop) {
+            Err(Error::Interrupted) if !results.is_empty() => break,
+            timed => timed?,
+        };
         // Rows with nothing to read never reach the model: a rate of them measures nothing.
         if timed.tokens == 0 {
             let rows = match timed.rows_without_text {
@@ -220,6 +250,7 @@ pub fn run(engine: &Engine, input: &BenchInput, settings: BenchSettings) -> Resu
         input: settings.input_name,
         stories: median.stories,
         rows_without_text: median.rows_without_text,
+        rows_flagged: median.rows_flagged,
         tokens: median.tokens,
         repeat: results.len(),
         threads: settings.threads,

@@ -1303,6 +1303,35 @@ fn bench_counts_only_the_stories_it_read() {
     );
 }
 
+/// A file that classify would warn of (a quote that never closes swallows the rest of it) is
+/// timed with a warning and its rows counted as flagged: bench timed it without a word.
+#[test]
+fn bench_warns_of_rows_not_read_as_the_file_meant() {
+    let dir = tempfile::tempdir().unwrap();
+    let csv = "id,text\n1,\"unclosed\n2,hello\n3,We lost the pitch.\n";
+    std::fs::write(dir.path().join("mal.csv"), csv).unwrap();
+    let args = ["bench", "mal.csv", "--repeat", "1", "--format", "json"];
+    let out = failup_env(dir.path(), &args, None, &[HASHED]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let report: serde_json::Value = serde_json::from_str(&stdout(&out)).unwrap();
+    assert_eq!(report["rows_flagged"], 1, "{report}");
+    assert!(
+        stderr(&out).contains("mal.csv: 1 of its rows is not read as the file meant"),
+        "{}",
+        stderr(&out)
+    );
+    std::fs::write(
+        dir.path().join("fine.csv"),
+        "id,text\n1,We lost the pitch.\n",
+    )
+    .unwrap();
+    let args = ["bench", "fine.csv", "--repeat", "1", "--format", "json"];
+    let out = failup_env(dir.path(), &args, None, &[HASHED]);
+    let report: serde_json::Value = serde_json::from_str(&stdout(&out)).unwrap();
+    assert_eq!(report["rows_flagged"], 0, "{report}");
+    assert!(!stderr(&out).contains("warning"), "{}", stderr(&out));
+}
+
 /// FAILUP_PROFILE, set for classify, is not used by bench, which says so rather than letting
 /// zero-shot figures pass for the head's.
 #[test]

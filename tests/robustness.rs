@@ -2907,3 +2907,51 @@ fn an_input_emptied_by_redirecting_onto_it_is_told_as_such() {
         );
     }
 }
+
+/// Ctrl-C in `bench` stops it after the current chunk and still prints the figures of the
+/// passes done, saying how many of those asked for, with exit 130 (it printed nothing).
+#[cfg(target_os = "linux")]
+#[test]
+fn an_interrupted_bench_reports_the_passes_done() {
+    let child = failup_command()
+        .args(["bench", "data/sample_stories.csv", "--repeat", "1000000000"])
+        .env(HASHED.0, HASHED.1)
+        .current_dir(repo_path(""))
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    // Waits for a second and a half of its CPU time (utime + stime, in ticks of 1/100 s),
+    // so on a loaded machine too it is well past its warm-up and first passes of 34 rows.
+    let stat = format!("/proc/{}/stat", child.id());
+    let cpu_ticks = || -> u64 {
+        let text = std::fs::read_to_string(&stat).unwrap_or_default();
+        let fields: Vec<&str> = text
+            .rsplit(')')
+            .next()
+            .unwrap_or("")
+            .split_whitespace()
+            .collect();
+        fields
+            .get(11..13)
+            .map_or(0, |f| f.iter().filter_map(|v| v.parse::<u64>().ok()).sum())
+    };
+    let deadline = Instant::now() + Duration::from_secs(120);
+    while cpu_ticks() < 150 {
+        assert!(Instant::now() < deadline, "bench never ran");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status()
+        .unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert_eq!(out.status.code(), Some(130), "{}", stderr(&out));
+    assert!(stdout(&out).contains("stories/s"), "{}", stdout(&out));
+    assert!(
+        stderr(&out).contains("interrupted: the figures are of the ")
+            && stderr(&out).contains("timed passes done, of 1000000000 asked for"),
+        "{}",
+        stderr(&out)
+    );
+}

@@ -1,10 +1,12 @@
 //! `failup bench`: stories per second through the whole classify path.
 
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
 use std::time::Instant;
 
 use crate::cli::{BenchArgs, ReportFormat};
 use failup::bench::{builtin_corpus, run as run_bench, BenchInput, BenchSettings};
-use failup::error::Result;
+use failup::error::{Error, Result};
 use failup::input::{Columns, Source};
 use failup::pipeline::Engine;
 
@@ -63,11 +65,40 @@ pub fn run(args: BenchArgs) -> Result<()> {
         backend: engine.backend.name().to_string(),
         precision: engine.precision.name().to_string(),
     };
-    let report = run_bench(&engine, &input, settings)?;
+    let repeat = settings.repeat;
+    let stop = Arc::new(AtomicBool::new(false));
+    super::resume::install_ctrl_c(Arc::clone(&stop), None);
+    let report = match run_bench(&engine, &input, settings, &stop) {
+        Err(Error::Interrupted) => {
+            eprintln!("interrupted before a timed pass was done: nothing to report");
+            return Err(Error::Interrupted);
+        }
+        report => report?,
+    };
+    if report.rows_flagged > 0 {
+        let (n, are) = match report.rows_flagged {
+            1 => ("1 of its rows".to_string(), "is"),
+            n => (format!("{n} of its rows"), "are"),
+        };
+        eprintln!(
+            "warning: {}: {n} {are} not read as the file meant (malformed, invalid UTF-8 or over \
+             1 MiB), so this times other stories than it holds; `failup classify` on it names \
+             each line",
+            report.input
+        );
+    }
     super::print_out(&match args.format {
         ReportFormat::Text => report.to_text(),
         ReportFormat::Json => {
             serde_json::to_string_pretty(&report).expect("bench report serialises") + "\n"
         }
-    })
+    })?;
+    if stop.load(Ordering::SeqCst) {
+        eprintln!(
+            "interrupted: the figures are of the {} timed passes done, of {repeat} asked for",
+            report.repeat
+        );
+        return Err(Error::Interrupted);
+    }
+    Ok(())
 }
