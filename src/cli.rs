@@ -820,6 +820,19 @@ pub fn parse() -> Cli {
         Ok(cli) => return cli,
         Err(e) => e,
     };
+    // clap's own exit ignores a failed write, so `--help > /dev/full` ended 0. A reader that
+    // stopped early (`| head`) took what it wanted, as for every other output.
+    if matches!(e.kind(), ErrorKind::DisplayHelp | ErrorKind::DisplayVersion) {
+        use std::io::Write;
+        let written = e.print().and_then(|()| std::io::stdout().flush());
+        match written {
+            Err(why) if why.kind() != std::io::ErrorKind::BrokenPipe => {
+                eprintln!("failup: error: <stdout>: {why}");
+                std::process::exit(2);
+            }
+            _ => std::process::exit(0),
+        }
+    }
     let bad_value = matches!(
         e.kind(),
         ErrorKind::InvalidValue | ErrorKind::ValueValidation

@@ -1773,6 +1773,14 @@ pub(crate) fn default_column(
 
 /// `fix` says how to name another column ("Choose one with --text-column").
 fn missing_column(file: &str, line: u64, headers: &[String], wanted: &str, fix: &str) -> Error {
+    // No header has an empty name (failup names unnamed ones), so this is a slip in a list.
+    if wanted.is_empty() {
+        return Error::Usage(format!(
+            "an empty column name was given (in a comma-separated list, a comma at either end \
+             or two together make one); the columns are: {}",
+            column_list(headers)
+        ));
+    }
     let closest = headers
         .iter()
         .map(|h| {
@@ -1896,6 +1904,9 @@ mod tests {
             e.contains("columns: id, story") && e.contains("did you mean 'story'"),
             "{e}"
         );
+        let e = missing_column("f.csv", 1, &["id".into(), "text".into()], "", "").to_string();
+        assert!(e.starts_with("an empty column name was given"), "{e}");
+        assert!(e.contains("the columns are: id, text"), "{e}");
     }
 
     #[test]

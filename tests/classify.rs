@@ -737,3 +737,36 @@ fn the_output_name_chooses_json_lines_and_a_gz_name_is_refused() {
     }
     assert!(!dir.path().join("o.csv").exists());
 }
+
+/// `--excel-safe` guards CSV cells; with JSON Lines it does nothing, and says so rather than
+/// leaving the user to think the cells were guarded.
+#[test]
+fn excel_safe_with_json_lines_says_it_does_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("in.csv"),
+        "id,text\n=1,We lost the pitch.\n",
+    )
+    .unwrap();
+    let args = ["classify", "in.csv", "--excel-safe", "-q"];
+    let jsonl = failup_env(
+        dir.path(),
+        &[&args[..], &["--format", "jsonl"]].concat(),
+        None,
+        &[HASHED],
+    );
+    assert_eq!(jsonl.status.code(), Some(0), "{}", stderr(&jsonl));
+    assert!(stderr(&jsonl).contains("note: --excel-safe guards the cells of CSV output"));
+    assert!(
+        stdout(&jsonl).contains("\"id\":\"=1\""),
+        "{}",
+        stdout(&jsonl)
+    );
+    let csv = failup_env(dir.path(), &args, None, &[HASHED]);
+    assert!(
+        !stderr(&csv).contains("note: --excel-safe"),
+        "{}",
+        stderr(&csv)
+    );
+    assert!(stdout(&csv).contains("\n'=1,"), "{}", stdout(&csv));
+}

@@ -2676,7 +2676,9 @@ fn printing_commands_survive_a_closed_pipe_and_a_full_disk() {
     let dir = tempfile::tempdir().unwrap();
     let data = |name: &str| repo_path(&format!("data/{name}")).display().to_string();
     let (labelled, sample) = (data("calibration.csv"), data("sample_stories.csv"));
-    let commands: [(&[&str], i32); 6] = [
+    let commands: [(&[&str], i32); 8] = [
+        (&["--help"], 0),
+        (&["--version"], 0),
         (&["categories", "--prototypes"], 0),
         (&["advise", "They gave the project to the new hire."], 0),
         (&["eval", &labelled, "-q"], 0),

@@ -65,6 +65,12 @@ pub fn run(args: ClassifyArgs) -> Result<()> {
         // Told before the work, not after it, when the report is stamped.
         failup::report::source_date_epoch()?;
     }
+    if args.excel_safe && args.rows_format() == crate::cli::Format::Jsonl {
+        eprintln!(
+            "note: --excel-safe guards the cells of CSV output, which a spreadsheet may read as \
+             formulas; JSON Lines is written as it is"
+        );
+    }
     // The input's header before the slower model load, so a wrong column fails fast.
     let mut reader = StoryReader::open(&source, &args.columns(), args.columns.dialect())?;
     if let Some(shard) = shard {
