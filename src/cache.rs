@@ -124,9 +124,15 @@ impl PrototypeCache {
         });
         // The run goes on without the cache; only the next run's few seconds are lost.
         if let Err(e) = stored {
+            // create_dir_all says only "File exists" of a file, or a dangling link, at the name.
+            let why = match std::fs::symlink_metadata(dir) {
+                Ok(m) if !dir.is_dir() && m.is_symlink() => "a link to no folder".to_string(),
+                Ok(_) if !dir.is_dir() => "not a folder".to_string(),
+                _ => e.to_string(),
+            };
             eprintln!(
-                "warning: cannot cache the prototype embeddings in {} ({e}), so each run embeds \
-                 them again; set FAILUP_CACHE_DIR to a writable folder, or to off",
+                "warning: cannot cache the prototype embeddings in {} ({why}), so each run \
+                 embeds them again; set FAILUP_CACHE_DIR to a writable folder, or to off",
                 crate::input::escaped(&dir.display().to_string())
             );
         }

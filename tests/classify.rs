@@ -509,6 +509,12 @@ fn prototype_cache_hit_gives_the_same_output_as_a_fresh_computation() {
         .matches("cannot cache the prototype embeddings in")
         .count();
     assert_eq!(warned, 1, "{}", stderr(&run));
+    // Named for what is in the way: the system's own word for a file there is "File exists".
+    assert!(
+        stderr(&run).contains("a-file (not a folder)"),
+        "{}",
+        stderr(&run)
+    );
 }
 
 /// The tokenizer shapes every prototype's embedding, and config.json the AMX engine's network

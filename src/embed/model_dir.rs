@@ -125,7 +125,10 @@ struct PoolingConfig {
 pub fn not_a_file(dir: &Path, file: &str) -> Option<String> {
     let path = dir.join(file);
     match (std::fs::symlink_metadata(&path), std::fs::metadata(&path)) {
-        (Err(_), _) => Some(format!("missing file {file}")),
+        (Err(e), _) if e.kind() == std::io::ErrorKind::NotFound => {
+            Some(format!("missing file {file}"))
+        }
+        (Err(e), _) => Some(format!("{file} cannot be read ({e})")),
         (Ok(_), Err(e)) => Some(format!("{file} is a link that cannot be followed ({e})")),
         (Ok(_), Ok(m)) if m.is_dir() => Some(format!("{file} is a folder, not a file")),
         // A pipe at the name would hang the load until something wrote to it.
@@ -225,13 +228,17 @@ impl ModelDir {
             .into(),
         };
         if !dir.is_dir() {
-            let what = match dir.exists() {
-                true => "not a folder",
-                false => "no such folder",
+            let what = match (std::fs::symlink_metadata(dir), std::fs::metadata(dir)) {
+                (Ok(_), Ok(_)) => "not a folder".to_string(),
+                (Ok(_), Err(e)) => format!("a link that cannot be followed ({e})"),
+                (Err(e), _) if e.kind() == std::io::ErrorKind::NotFound => {
+                    "no such folder".to_string()
+                }
+                (Err(e), _) => format!("cannot be read ({e})"),
             };
             return Err(Error::Model {
                 dir: dir.to_path_buf(),
-                problem: what.into(),
+                problem: what,
                 fix: "check the path given with --model or FAILUP_MODEL: it names the model's \
                       folder (models/all-MiniLM-L6-v2 for the bundled one)"
                     .into(),
@@ -396,6 +403,14 @@ mod tests {
         ] {
             let e = ModelDir::open(&path).expect_err("refused").to_string();
             assert!(e.contains(says), "{e}");
+        }
+        // A link to itself is there, but leads nowhere: it read as "no such folder".
+        #[cfg(unix)]
+        {
+            let looped = folder.path().join("loop");
+            std::os::unix::fs::symlink(&looped, &looped).expect("link");
+            let e = ModelDir::open(&looped).expect_err("refused").to_string();
+            assert!(e.contains("a link that cannot be followed"), "{e}");
         }
     }
 }
