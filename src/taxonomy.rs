@@ -136,7 +136,13 @@ impl Taxonomy {
                     source_name: name.clone(),
                     line: None,
                     column: None,
-                    problem: format!("cannot read the file: {e}"),
+                    problem: match p == Path::new("-") && !p.exists() {
+                        // Standard input may be the stories'; one stream cannot be both.
+                        true => "`-` names no file here; for a taxonomy on standard input, \
+                                 give /dev/stdin"
+                            .into(),
+                        false => format!("cannot read the file: {e}"),
+                    },
                 })?;
                 let sha256 = hex::encode(Sha256::digest(&bytes));
                 let text = String::from_utf8(bytes).map_err(|e| not_utf8(&name, &e))?;
@@ -673,6 +679,24 @@ prototypes = ["p3"]
             e.contains("latin1.toml:1:") && e.contains("iconv -f utf-16"),
             "{e}"
         );
+    }
+
+    #[test]
+    fn a_dash_for_the_taxonomy_points_to_dev_stdin() {
+        let dir = tempfile::tempdir().unwrap();
+        let here = std::env::current_dir().unwrap();
+        // Relative to the test's own folder, where no file is named `-`.
+        assert!(!here.join("-").exists());
+        let e = Taxonomy::load(Some(Path::new("-")))
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("for a taxonomy on standard input, give /dev/stdin"),
+            "{e}"
+        );
+        let named = dir.path().join("missing.toml");
+        let e = Taxonomy::load(Some(&named)).unwrap_err().to_string();
+        assert!(e.contains("cannot read the file"), "{e}");
     }
 
     #[test]
