@@ -126,8 +126,10 @@ impl PrototypeCache {
         if let Err(e) = stored {
             // create_dir_all says only "File exists" of a file, or a dangling link, at the name.
             let why = match std::fs::symlink_metadata(dir) {
-                Ok(m) if !dir.is_dir() && m.is_symlink() => "a link to no folder".to_string(),
-                Ok(_) if !dir.is_dir() => "not a folder".to_string(),
+                Ok(m) if !dir.is_dir() => match m.is_symlink() {
+                    true => "a link to no folder".to_string(),
+                    false => "not a folder".to_string(),
+                },
                 _ => e.to_string(),
             };
             eprintln!(

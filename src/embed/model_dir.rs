@@ -253,15 +253,7 @@ impl ModelDir {
         let pool: PoolingConfig = read_json(dir, "1_Pooling/config.json").map_err(broken)?;
         // Only the AMX and rust-bert engines read config.json; without it the architecture
         // is unknown and `auto` keeps rten.
-        let config = match std::fs::symlink_metadata(dir.join("config.json")) {
-            Ok(_) => {
-                if let Some(problem) = not_a_file(dir, "config.json") {
-                    return Err(broken(problem));
-                }
-                Some(read_json::<ModelConfig>(dir, "config.json").map_err(broken)?)
-            }
-            Err(_) => None,
-        };
+        let config = read_optional_json::<ModelConfig>(dir, "config.json").map_err(broken)?;
         check_modules(dir).map_err(|problem| match problem {
             ModulesProblem::Unreadable(problem) => broken(problem),
             ModulesProblem::NotRun(kind) => Error::Model {
@@ -365,14 +357,10 @@ enum ModulesProblem {
 /// modules.json, where the folder has one, lists only stages failup runs: a Dense layer, say,
 /// would change every vector, and running without it would give other vectors silently.
 fn check_modules(dir: &Path) -> Result<(), ModulesProblem> {
-    if std::fs::symlink_metadata(dir.join("modules.json")).is_err() {
+    let read = read_optional_json::<Vec<Module>>(dir, "modules.json");
+    let Some(modules) = read.map_err(ModulesProblem::Unreadable)? else {
         return Ok(());
-    }
-    if let Some(problem) = not_a_file(dir, "modules.json") {
-        return Err(ModulesProblem::Unreadable(problem));
-    }
-    let modules: Vec<Module> =
-        read_json(dir, "modules.json").map_err(ModulesProblem::Unreadable)?;
+    };
     let class = |m: &Module| m.kind.rsplit('.').next().unwrap_or_default().to_string();
     match modules
         .iter()
@@ -381,6 +369,21 @@ fn check_modules(dir: &Path) -> Result<(), ModulesProblem> {
         Some(m) => Err(ModulesProblem::NotRun(m.kind.clone())),
         None => Ok(()),
     }
+}
+
+/// `file` in `dir`, which a folder may leave out: None when nothing is at its name, and an
+/// error when what is there is no readable file (a folder, a dangling link, a pipe).
+fn read_optional_json<T: for<'de> Deserialize<'de>>(
+    dir: &Path,
+    file: &str,
+) -> Result<Option<T>, String> {
+    if std::fs::symlink_metadata(dir.join(file)).is_err() {
+        return Ok(None);
+    }
+    if let Some(problem) = not_a_file(dir, file) {
+        return Err(problem);
+    }
+    read_json(dir, file).map(Some)
 }
 
 pub(super) fn read_json<T: for<'de> Deserialize<'de>>(dir: &Path, file: &str) -> Result<T, String> {
