@@ -501,7 +501,7 @@ pub struct ClassifyArgs {
     /// the whole input (`row`), and `-o PART` gets a record beside it, `PART.shard`, by which
     /// `failup merge --rows` checks the parts before putting them back together
     /// (docs/src/scale-out.md).
-    #[arg(long, value_name = "I/N")]
+    #[arg(long, value_name = "I/N", allow_hyphen_values = true)]
     pub shard: Option<String>,
 
     /// Continue an interrupted run: keep the complete rows of OUTPUT's partial file and
@@ -631,6 +631,10 @@ pub struct MergeArgs {
     /// when complete).
     #[arg(short, long, value_name = "FILE")]
     pub output: PathBuf,
+
+    /// No line on stderr saying what was merged (errors are still told).
+    #[arg(short, long)]
+    pub quiet: bool,
 }
 
 #[derive(Debug, Args)]
@@ -646,7 +650,7 @@ pub struct EmbedArgs {
     /// the whole input (`row`), and `-o PART` gets a record beside it, `PART.shard`, by which
     /// `failup merge --rows` checks the parts before putting them back together
     /// (docs/src/scale-out.md).
-    #[arg(long, value_name = "I/N")]
+    #[arg(long, value_name = "I/N", allow_hyphen_values = true)]
     pub shard: Option<String>,
 
     /// Output file; `-` (the default) writes standard output.

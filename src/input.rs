@@ -13,7 +13,7 @@ use csv::ByteRecord;
 pub use crate::error::unsafe_to_show;
 use crate::error::{Error, Result};
 use crate::shard::Shard;
-use crate::transcode::Utf8Stream;
+use crate::transcode::{Utf8Spotter, Utf8Stream};
 
 /// Where stories come from: a file, or standard input for `-`.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -179,8 +179,9 @@ const REPEATED_HEADER: &str = "repeats the header row, so it is most likely the 
 pub enum RowIssue {
     /// The row has a different number of fields from the header.
     Malformed,
-    /// The row had bytes that are not UTF-8; they were replaced with U+FFFD.
-    InvalidUtf8,
+    /// The row had bytes that are not UTF-8; they were replaced with U+FFFD. `column` is the
+    /// 0-based place in the header of the first cell read that held some.
+    InvalidUtf8 { column: usize },
     /// The text was longer than [`MAX_TEXT_BYTES`] and was cut there.
     TooLong,
     /// The row opens a quoted field that never closes, so the parser read every line after
@@ -267,6 +268,26 @@ impl Story {
                 columns.join(" and ")
             )
         })
+    }
+
+    /// Whether some cell read held bytes that are not UTF-8.
+    pub fn has_invalid_utf8(&self) -> bool {
+        self.invalid_utf8_column().is_some()
+    }
+
+    /// The first cell read that held bytes that are not UTF-8, by its place in the header.
+    pub fn invalid_utf8_column(&self) -> Option<usize> {
+        self.issues.iter().find_map(|issue| match issue {
+            RowIssue::InvalidUtf8 { column } => Some(*column),
+            _ => None,
+        })
+    }
+
+    /// Where the row's bytes that are not text were, said for a message: `in column 'team'`.
+    pub fn invalid_utf8_place(&self, headers: &[String]) -> Option<String> {
+        let column = self.invalid_utf8_column()?;
+        let name = headers.get(column).map_or("", String::as_str);
+        Some(format!("in column '{}'", printable(name)))
     }
 
     /// The text the model reads: none for a header row, whose "text" is a column name.
@@ -357,8 +378,12 @@ pub(crate) fn text_stream(
                 .read_to_end(&mut head)
                 .map_err(|e| Error::io(name, e))?;
             refuse_utf32(&head[..head.len().min(4)], name)?;
-            // A UTF-8 byte-order mark wins over the flag (below), so nothing is misread.
-            if !head.starts_with(b"\xEF\xBB\xBF") && reads_as_utf8(&head) {
+            // A byte-order mark wins over the flag (below), so nothing is misread.
+            let marked = [&b"\xEF\xBB\xBF"[..], &[0xFF, 0xFE], &[0xFE, 0xFF]]
+                .iter()
+                .any(|mark| head.starts_with(mark));
+            let utf8 = !marked && reads_as_utf8(&head);
+            if utf8 {
                 let flag = match encoding {
                     InputEncoding::Latin1 => "latin1",
                     _ => "windows-1252",
@@ -371,7 +396,14 @@ pub(crate) fn text_stream(
                 );
             }
             let raw = io::Cursor::new(head).chain(raw);
-            Box::new(Utf8Stream::new(raw, encoding_rs::WINDOWS_1252))
+            match marked || utf8 {
+                true => Box::new(Utf8Stream::new(raw, encoding_rs::WINDOWS_1252)),
+                // Told already when the whole start is UTF-8; this finds it in the rest.
+                false => Box::new(Utf8Stream::new(
+                    Utf8Spotter::new(raw, name),
+                    encoding_rs::WINDOWS_1252,
+                )),
+            }
         }
     };
     Ok((stream, utf16))
@@ -931,6 +963,8 @@ struct LineTracker<R> {
     after_cr: bool,
     /// Characters read so far on the current line.
     column: u64,
+    /// The column of the last quote read, for a stray after it and the spaces between.
+    quote_column: u64,
     /// Bytes of the current cell as the parser gives it (its quoting undone), so far.
     cell_bytes: usize,
     /// Dropping the current cell's bytes past [`CELL_CAP`].
@@ -1027,6 +1061,7 @@ impl<R: Read + Send + 'static> LineTracker<BufReader<R>> {
             blanks: BlankLines::new(first_line - 1),
             after_cr: false,
             column: 0,
+            quote_column: 0,
             cell_bytes: 0,
             dropping: false,
         };
@@ -1098,8 +1133,11 @@ impl<R> LineTracker<R> {
                 breaks.stray_quotes.push_back(StrayQuote {
                     offset,
                     line: self.blanks.newlines + 1,
-                    column: self.column,
+                    column: self.quote_column,
                 });
+            }
+            if b == b'"' {
+                self.quote_column = self.column + 1;
             }
             // Characters, not bytes: a UTF-8 continuation byte starts none.
             let starts_char = b & 0xC0 != 0x80;
@@ -1144,6 +1182,9 @@ enum QuoteState {
     Quoted,
     /// A quote inside a quoted field: its end, or the first of a doubled quote.
     QuoteInQuoted,
+    /// Spaces or tabs after a quoted field closed: the parser adds them to the cell, which
+    /// the reading trims, so they change nothing (`"id" ,"text"`); other text would.
+    Closed,
 }
 
 impl QuoteState {
@@ -1152,7 +1193,7 @@ impl QuoteState {
     fn passes_over(self, b: u8, delimiter: u8) -> bool {
         match self {
             QuoteState::Quoted => !matches!(b, b'"' | b'\n' | b'\r'),
-            QuoteState::Unquoted => !ends_field(b, delimiter),
+            QuoteState::Unquoted | QuoteState::Closed => !ends_field(b, delimiter),
             QuoteState::FieldStart | QuoteState::QuoteInQuoted => false,
         }
     }
@@ -1162,7 +1203,9 @@ impl QuoteState {
     fn emits(self, b: u8, delimiter: u8) -> bool {
         match self {
             QuoteState::FieldStart => b != b'"' && !ends_field(b, delimiter),
-            QuoteState::Unquoted | QuoteState::QuoteInQuoted => !ends_field(b, delimiter),
+            QuoteState::Unquoted | QuoteState::QuoteInQuoted | QuoteState::Closed => {
+                !ends_field(b, delimiter)
+            }
             QuoteState::Quoted => b != b'"',
         }
     }
@@ -1170,7 +1213,12 @@ impl QuoteState {
     /// Whether `b` is text right after a quoted field closed: the csv crate reads on unquoted
     /// and joins it to the field, where it was most likely a quote meant inside the field.
     fn strays_at(self, b: u8, delimiter: u8) -> bool {
-        self == QuoteState::QuoteInQuoted && b != b'"' && !ends_field(b, delimiter)
+        let space = matches!(b, b' ' | b'\t') && b != delimiter;
+        match self {
+            QuoteState::QuoteInQuoted => b != b'"' && !space && !ends_field(b, delimiter),
+            QuoteState::Closed => !space && !ends_field(b, delimiter),
+            _ => false,
+        }
     }
 
     fn next(self, b: u8, delimiter: u8) -> QuoteState {
@@ -1181,6 +1229,9 @@ impl QuoteState {
             QuoteState::Quoted => QuoteState::Quoted,
             QuoteState::QuoteInQuoted if b == b'"' => QuoteState::Quoted,
             _ if ends_field => QuoteState::FieldStart,
+            QuoteState::QuoteInQuoted | QuoteState::Closed if matches!(b, b' ' | b'\t') => {
+                QuoteState::Closed
+            }
             _ => QuoteState::Unquoted,
         }
     }
@@ -1352,13 +1403,14 @@ impl StoryReader {
             .delimiter(delimiter)
             .from_reader(tracked);
         let header_record = reader.byte_headers().map_err(|e| Error::csv(&name, e))?;
+        let header_start = header_record.position().map_or(0, |p| p.byte());
         let header_cells: Vec<Vec<u8>> = header_record
             .iter()
             .map(|h| h.trim_ascii().to_vec())
             .collect();
         let mut headers: Vec<String> = header_record
             .iter()
-            .map(|h| String::from_utf8_lossy(h).trim().to_string())
+            .map(|h| trim_header(&String::from_utf8_lossy(h)).to_string())
             .collect();
         check_headers(
             &mut headers,
@@ -1367,6 +1419,7 @@ impl StoryReader {
             nuls,
             columns.label.is_some(),
         )?;
+        refuse_broken_header_quotes(header_start, &breaks, &name)?;
         let ColumnIndex {
             text,
             id,
@@ -1582,7 +1635,7 @@ impl StoryReader {
             issues.push(RowIssue::UnclosedQuote);
         }
         issues.extend(stray_quote);
-        let mut invalid_utf8 = false;
+        let mut invalid_utf8: Option<usize> = None;
         // Every cell is cut at MAX_TEXT_BYTES: the reader held it to little more (CELL_CAP),
         // and what it kept past that is only quotes and line breaks. True when it was cut.
         let lossy = |bytes: &[u8]| {
@@ -1591,8 +1644,16 @@ impl StoryReader {
             (value, cut)
         };
         let mut field = |i: usize| {
-            let bytes = rec.get(i).unwrap_or_default();
-            invalid_utf8 |= std::str::from_utf8(bytes).is_err();
+            let mut bytes = rec.get(i).unwrap_or_default();
+            // A byte-order mark opening a line (files joined with `cat`) is no more part of the
+            // id than the file's own first one: kept, `1` and `\u{FEFF}1` looked alike and
+            // were two ids.
+            if i == 0 {
+                bytes = bytes.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(bytes);
+            }
+            if std::str::from_utf8(bytes).is_err() {
+                invalid_utf8 = Some(invalid_utf8.map_or(i, |first| first.min(i)));
+            }
             lossy(bytes)
         };
         let (text, cut) = field(self.text);
@@ -1628,8 +1689,8 @@ impl StoryReader {
         } else if self.repeats_header(rec) {
             issues.push(RowIssue::RepeatedHeader);
         }
-        if invalid_utf8 {
-            issues.push(RowIssue::InvalidUtf8);
+        if let Some(column) = invalid_utf8 {
+            issues.push(RowIssue::InvalidUtf8 { column });
         }
         issues.extend(cut_cells);
         Story {
@@ -1745,6 +1806,45 @@ pub fn sniff_delimiter(head: &[u8]) -> u8 {
     } else {
         candidates[best]
     }
+}
+
+/// A header whose quotes went wrong names its columns wrongly (`"id"x` reads as `idx`, and
+/// the ids became row numbers without a word), or holds the whole file: no column can be
+/// trusted, so it is refused where a data row would only be flagged.
+fn refuse_broken_header_quotes(
+    start: u64,
+    breaks: &Arc<Mutex<LineBreaks>>,
+    name: &str,
+) -> Result<()> {
+    let mut breaks = breaks.lock().expect("never poisoned");
+    let line = breaks.line_at(start);
+    // The input ends inside quotes with no line ended outside them since the header began: the
+    // header is the row that never closed (not a later one read ahead with it).
+    let never_closes = breaks.ends_in_quotes && breaks.pending.iter().all(|b| b.quoted);
+    let problem = match breaks.take_stray_quote(start) {
+        _ if never_closes => UNCLOSED_QUOTE.to_string(),
+        Some(RowIssue::StrayQuote { line, column }) => {
+            format!("the quote at line {line}, column {column} {STRAY_QUOTE}")
+        }
+        _ => return Ok(()),
+    };
+    Err(Error::Input {
+        file: name.to_string(),
+        line: Some(line),
+        column: None,
+        problem: format!(
+            "the header row's quotes went wrong, so its column names cannot be trusted: {problem}"
+        ),
+    })
+}
+
+/// A header cell's name without the spaces and invisible marks around it: a second byte-order
+/// mark (a file saved twice with one) or a zero-width space before `id` left the name unmatched,
+/// and every id was silently replaced by its row number.
+fn trim_header(cell: &str) -> &str {
+    cell.trim_matches(|c: char| {
+        c.is_whitespace() || matches!(c, '\u{FEFF}' | '\u{200B}'..='\u{200D}' | '\u{2060}')
+    })
 }
 
 /// The column default `names` find, the first name first: one named so exactly, else one
@@ -1919,8 +2019,25 @@ mod tests {
         assert!(s[0].issues.is_empty());
         assert_eq!(s[1].issues, [RowIssue::Malformed]);
         assert_eq!(s[1].fields, 3);
-        assert_eq!(s[2].issues, [RowIssue::InvalidUtf8]);
+        assert_eq!(s[2].issues, [RowIssue::InvalidUtf8 { column: 1 }]);
         assert_eq!(s[2].text, "caf\u{FFFD}");
+        // The first column read that holds such bytes is named, whichever was read first.
+        let bytes = b"id,text,team\n1,caf\xE9,sa\xFCles\n2,fine,\xFC\n".to_vec();
+        let columns = Columns {
+            keep: KeepColumns::All,
+            ..Columns::default()
+        };
+        let mut r = reader_bytes(bytes, &columns, Dialect::default()).unwrap();
+        let s = r.next_chunk(10).unwrap();
+        let headers = r.headers();
+        assert_eq!(
+            s[0].invalid_utf8_place(headers).unwrap(),
+            "in column 'text'"
+        );
+        assert_eq!(
+            s[1].invalid_utf8_place(headers).unwrap(),
+            "in column 'team'"
+        );
     }
 
     #[test]
@@ -1958,6 +2075,63 @@ mod tests {
             ]
         );
         assert_eq!((s[1].id.as_str(), s[1].text.as_str()), ("9x", "abcd"));
+    }
+
+    /// Spaces after a closing quote are trimmed away, so they leave the row as it was meant.
+    #[test]
+    fn spaces_after_a_closing_quote_are_not_stray_text() {
+        let csv = "\"id\" ,\"text\"\t\n1 , \"a story\"  \n2,\"b\"  \"c\"\n";
+        let mut r = reader(csv, &Columns::default()).unwrap();
+        let s = r.next_chunk(10).unwrap();
+        assert_eq!(s[0].id, "1 ");
+        assert!(s[0].issues.is_empty(), "{:?}", s[0].issues);
+        assert_eq!(s[1].issues, [RowIssue::StrayQuote { line: 3, column: 5 }]);
+    }
+
+    /// A header whose quotes went wrong would name its columns wrongly (`"id"x` is `idx`, and
+    /// every id a row number) or swallow the file: it is refused, naming the quote.
+    #[test]
+    fn a_header_with_broken_quotes_is_refused() {
+        let err = |csv: &str| reader(csv, &Columns::default()).err().unwrap().to_string();
+        let stray = err("\"id\"x,text\n1,a story\n");
+        assert!(
+            stray.contains("t.csv:1") && stray.contains("quote at line 1, column 4"),
+            "{stray}"
+        );
+        let unclosed = err("\n\"id,text\n1,a story\n");
+        assert!(
+            unclosed.contains("t.csv:2") && unclosed.contains("never closes"),
+            "{unclosed}"
+        );
+        // A later row's open quote, read ahead with the header, is that row's own problem.
+        let mut r = reader("id,text\n1,\"a story\n", &Columns::default()).unwrap();
+        assert_eq!(
+            r.next_chunk(10).unwrap()[0].issues,
+            [RowIssue::UnclosedQuote]
+        );
+    }
+
+    /// Invisible marks around a header name (a second byte-order mark, a zero-width space)
+    /// and a byte-order mark opening a data line are not part of the names and ids.
+    #[test]
+    fn invisible_marks_around_names_and_ids_are_dropped() {
+        for mark in ["\u{FEFF}", "\u{200B}", "\u{2060}"] {
+            let csv = format!("\u{FEFF}{mark}id,text{mark}\nA7,a story\n{mark}B9,another\n");
+            let mut r = reader(&csv, &Columns::default()).unwrap();
+            assert_eq!(r.id_column(), Some("id"), "{mark:?}");
+            let s = r.next_chunk(10).unwrap();
+            assert_eq!(s[0].id, "A7");
+            assert_eq!(
+                (s[0].text.as_str(), s[1].text.as_str()),
+                ("a story", "another")
+            );
+            let second = if mark == "\u{FEFF}" {
+                "B9".to_string()
+            } else {
+                format!("{mark}B9")
+            };
+            assert_eq!(s[1].id, second, "{mark:?}");
+        }
     }
 
     #[test]
@@ -2531,9 +2705,12 @@ mod tests {
         assert_eq!(
             seen,
             [
-                ("before\u{FFFD}after", &[RowIssue::InvalidUtf8][..]),
+                (
+                    "before\u{FFFD}after",
+                    &[RowIssue::InvalidUtf8 { column: 1 }][..]
+                ),
                 ("fine", &[][..]),
-                ("odd\u{FFFD}", &[RowIssue::InvalidUtf8][..]),
+                ("odd\u{FFFD}", &[RowIssue::InvalidUtf8 { column: 1 }][..]),
             ]
         );
     }
@@ -2668,6 +2845,7 @@ mod tests {
                 blanks: BlankLines::new(0),
                 after_cr: false,
                 column: 0,
+                quote_column: 0,
                 cell_bytes: 0,
                 dropping: false,
             };

@@ -473,25 +473,28 @@ fn record_bytes(record: &csv::ByteRecord, name: &str) -> Result<Vec<u8>> {
 }
 
 /// classify takes `-o`'s extension for the format when `--format` is not given; merge keeps the
-/// parts' format, so a name that says the other one (`.csv` for JSON Lines parts, `.jsonl` for
-/// CSV parts) is refused rather than written.
+/// parts' format, so a name that says another (`.csv` for JSON Lines parts, `.jsonl` for CSV
+/// parts, or a summary's or report's: `-o part-1.json` replaced a shard's partial summary) is
+/// refused rather than written.
 fn refuse_a_misnamed_output(output: &Path, jsonl: bool) -> Result<()> {
     let ext = output
         .extension()
         .map(|e| e.to_string_lossy().to_ascii_lowercase());
-    let (says_csv, says_json) = match ext.as_deref() {
-        Some("csv" | "tsv") => (true, false),
-        Some("jsonl" | "ndjson") => (false, true),
-        _ => (false, false),
-    };
-    let (parts, name) = match (jsonl, says_csv, says_json) {
-        (true, true, _) => ("JSON Lines", ".jsonl"),
-        (false, _, true) => ("CSV", ".csv"),
+    let named_for = match ext.as_deref() {
+        Some("csv") if jsonl => "CSV",
+        Some("jsonl" | "ndjson") if !jsonl => "JSON Lines",
+        Some("tsv") => "tab-separated values",
+        Some("json") => "JSON (a summary's name)",
+        Some("html" | "htm" | "md" | "markdown" | "txt") => "a report",
         _ => return Ok(()),
     };
+    let (parts, name) = match jsonl {
+        true => ("JSON Lines", ".jsonl"),
+        false => ("CSV", ".csv"),
+    };
     Err(refused(format!(
-        "the parts are {parts} and the merge keeps their format, but {} is named for the other \
-         one; name it {name}",
+        "the parts are {parts} and the merge keeps their format, but {} is named for {named_for}; \
+         name it {name}",
         output.display()
     )))
 }

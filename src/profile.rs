@@ -113,6 +113,10 @@ pub fn taxonomy_sha256(t: &Taxonomy) -> String {
     hex::encode(h.finalize())
 }
 
+/// The most of a profile read: each example takes about 4 KiB, so this holds some 60,000, far
+/// past any few-shot set, and /dev/zero given by mistake is refused before memory runs out.
+const MAX_PROFILE_BYTES: u64 = 256 << 20;
+
 /// SHA-256 of the model's fp32 ONNX file and tokenizer.
 pub fn model_sha256(model: &ModelDir) -> Result<String> {
     weights_sha256(model, crate::embed::Precision::Fp32)
@@ -226,7 +230,7 @@ pub fn read_labelled(
             }
             // A labelled set is small and curated, so a row that cannot be scored as labelled
             // is an error to fix, not a row to drop.
-            let problem = unusable(&story, reader.headers().len());
+            let problem = unusable(&story, reader.headers());
             if let Some(problem) = problem {
                 return Err(Error::Input {
                     file: reader.name().to_string(),
@@ -328,7 +332,8 @@ fn label_index<'a>(ids: &[&'a str], label: &str) -> std::result::Result<usize, V
 }
 
 /// Why a labelled row cannot be used, if it cannot: ragged, or without text.
-fn unusable(story: &Story, header_fields: usize) -> Option<String> {
+fn unusable(story: &Story, headers: &[String]) -> Option<String> {
+    let header_fields = headers.len();
     if let Some(cells) = story.cell_problem() {
         return Some(format!("row {}: {cells}", story.row));
     }
@@ -349,9 +354,9 @@ fn unusable(story: &Story, header_fields: usize) -> Option<String> {
     }
     // Learned from or scored as written, a story with U+FFFD in place of its letters would
     // pass unseen: here it is an error to fix, as the rest of a curated set's problems are.
-    if story.issues.contains(&RowIssue::InvalidUtf8) {
+    if let Some(place) = story.invalid_utf8_place(headers) {
         return Some(format!(
-            "row {} has bytes that are not UTF-8 text; save the file as UTF-8 (for example \
+            "row {} has bytes that are not UTF-8 text {place}; save the file as UTF-8 (for example \
              iconv -f WINDOWS-1252 -t UTF-8 IN.csv > OUT.csv); eval, train and calibrate also \
              read their own labelled file with --encoding windows-1252, but an --examples file \
              must be UTF-8",
@@ -535,7 +540,17 @@ impl Profile {
 
     pub fn load(path: &Path) -> Result<Profile> {
         let name = path.display().to_string();
-        let text = std::fs::read_to_string(path).map_err(|e| Error::io(&name, e))?;
+        let bytes = crate::taxonomy::read_at_most(path, MAX_PROFILE_BYTES, "profile")
+            .map_err(|e| Error::io(&name, e))?;
+        let text = String::from_utf8(bytes).map_err(|e| Error::Input {
+            file: name.clone(),
+            line: None,
+            column: None,
+            problem: format!(
+                "not a failup profile: byte {} is not UTF-8 text, as failup writes",
+                e.utf8_error().valid_up_to() + 1
+            ),
+        })?;
         // An editor may save it with a byte-order mark.
         let text = text.strip_prefix('\u{feff}').unwrap_or(&text);
         let not_a_profile = |e: serde_json::Error| {

@@ -43,7 +43,7 @@ impl Status {
             Status::Empty
         } else if story.issues.contains(&RowIssue::TooLong) {
             Status::TooLong
-        } else if story.issues.contains(&RowIssue::InvalidUtf8) {
+        } else if story.has_invalid_utf8() {
             Status::InvalidUtf8
         } else {
             Status::Ok

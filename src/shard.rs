@@ -165,8 +165,12 @@ fn slurm_count(env: &impl Fn(&str) -> Option<String>) -> Result<u64> {
     }
 }
 
+/// Digits only: Rust's parser also takes a leading `+`, which would let `+0/2` and `0/2` name
+/// one shard in two spellings.
 fn number(text: &str, what: &str, spec: &str) -> Result<u64> {
-    text.trim().parse().map_err(|_| {
+    let text = text.trim();
+    let digits = !text.is_empty() && text.bytes().all(|b| b.is_ascii_digit());
+    digits.then(|| text.parse().ok()).flatten().ok_or_else(|| {
         usage(
             spec,
             &format!("{what} must be a whole number, not '{text}'"),
@@ -294,6 +298,11 @@ mod tests {
         assert!(err("auto/3", &[(KUBERNETES_INDEX, "3")]).contains("out of range"));
         assert!(err("1/0", &[]).contains("at least 1"));
         assert!(err("x/2", &[]).contains("'x'"));
+        // One shard, one spelling: a sign is not part of a shard number.
+        assert!(err("+0/2", &[]).contains("'+0'"));
+        assert!(err("0/+2", &[]).contains("'+2'"));
+        assert!(err("-1/2", &[]).contains("'-1'"));
+        assert!(err("auto", &[(SLURM_ID, "+1"), (SLURM_COUNT, "2")]).contains("'+1'"));
         let off_step = [(SLURM_ID, "3"), (SLURM_COUNT, "4"), (SLURM_STEP, "2")];
         assert!(err("auto", &off_step).contains("not on the array's steps of 2"));
     }

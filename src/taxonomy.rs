@@ -21,6 +21,27 @@ pub const DEFAULT_TOML: &str = include_str!("../data/taxonomy.toml");
 /// Id of the catch-all scenario every taxonomy must have.
 pub const OTHER: &str = "other";
 
+/// The most of a taxonomy file read: the built-in one is under 100 KiB, and a device such as
+/// /dev/zero given by mistake would otherwise be read until memory ran out.
+const MAX_TAXONOMY_BYTES: u64 = 16 << 20;
+
+/// Reads `path` whole, refusing one of more than `limit` bytes (a file of this `kind` is far
+/// smaller, so it is not one; a device never ends) before holding more than that.
+pub(crate) fn read_at_most(path: &Path, limit: u64, kind: &str) -> std::io::Result<Vec<u8>> {
+    use std::io::Read;
+    let mut bytes = Vec::new();
+    std::fs::File::open(path)?
+        .take(limit + 1)
+        .read_to_end(&mut bytes)?;
+    match bytes.len() as u64 > limit {
+        true => Err(std::io::Error::other(format!(
+            "it holds more than {} MiB, far more than any {kind} file; is it the right file?",
+            limit >> 20
+        ))),
+        false => Ok(bytes),
+    }
+}
+
 #[derive(Debug, Clone, PartialEq)]
 pub struct Taxonomy {
     pub classifier: ClassifierSettings,
@@ -132,17 +153,19 @@ impl Taxonomy {
             )),
             Some(p) => {
                 let name = p.display().to_string();
-                let bytes = std::fs::read(p).map_err(|e| Error::Taxonomy {
-                    source_name: name.clone(),
-                    line: None,
-                    column: None,
-                    problem: match p == Path::new("-") && !p.exists() {
-                        // Standard input may be the stories'; one stream cannot be both.
-                        true => "`-` names no file here; for a taxonomy on standard input, \
+                let bytes = read_at_most(p, MAX_TAXONOMY_BYTES, "taxonomy").map_err(|e| {
+                    Error::Taxonomy {
+                        source_name: name.clone(),
+                        line: None,
+                        column: None,
+                        problem: match p == Path::new("-") && !p.exists() {
+                            // Standard input may be the stories'; one stream cannot be both.
+                            true => "`-` names no file here; for a taxonomy on standard input, \
                                  give /dev/stdin"
-                            .into(),
-                        false => format!("cannot read the file: {e}"),
-                    },
+                                .into(),
+                            false => format!("cannot read the file: {e}"),
+                        },
+                    }
                 })?;
                 let sha256 = hex::encode(Sha256::digest(&bytes));
                 let text = String::from_utf8(bytes).map_err(|e| not_utf8(&name, &e))?;
@@ -537,6 +560,20 @@ fn column_of(text: &str, offset: usize) -> usize {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A file past the limit is refused before more than the limit is held; a device that
+    /// never ends (/dev/zero given by mistake) is such a file.
+    #[test]
+    fn reading_stops_past_the_limit() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("ten.toml");
+        std::fs::write(&path, b"0123456789").unwrap();
+        assert_eq!(read_at_most(&path, 10, "taxonomy").unwrap(), b"0123456789");
+        let e = read_at_most(&path, 9, "taxonomy").unwrap_err().to_string();
+        assert!(e.contains("far more than any taxonomy file"), "{e}");
+        #[cfg(unix)]
+        assert!(read_at_most(Path::new("/dev/zero"), 1 << 20, "profile").is_err());
+    }
 
     fn err_of(text: &str) -> String {
         Taxonomy::parse(text, "t.toml").unwrap_err().to_string()

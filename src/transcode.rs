@@ -18,6 +18,85 @@ const BROKEN: u8 = 0xFF;
 /// encoding never more than 3 bytes a byte.
 const RAW_CHUNK: usize = 8 * 1024;
 
+/// Passes a legacy-encoded input through unchanged, looking for UTF-8 in it: a file that
+/// mixes the two (rows pasted from another export) is read right only in part, and its UTF-8
+/// rows turn into other letters (`café` into `cafÃ©`) with no byte the CSV reader could flag.
+/// When the input ends, the file is warned of, naming the line of the first such sequence.
+pub struct Utf8Spotter<R> {
+    inner: R,
+    name: String,
+    /// Continuation bytes still owed by the sequence begun, and the line it began on.
+    owed: u8,
+    begun_on: u64,
+    line: u64,
+    found: u64,
+    first_line: u64,
+    told: bool,
+}
+
+impl<R: Read> Utf8Spotter<R> {
+    pub fn new(inner: R, name: &str) -> Utf8Spotter<R> {
+        Utf8Spotter {
+            inner,
+            name: name.to_string(),
+            owed: 0,
+            begun_on: 1,
+            line: 1,
+            found: 0,
+            first_line: 0,
+            told: false,
+        }
+    }
+
+    fn look_at(&mut self, b: u8) {
+        match (self.owed, b) {
+            (1.., 0x80..=0xBF) => {
+                self.owed -= 1;
+                if self.owed == 0 {
+                    if self.found == 0 {
+                        self.first_line = self.begun_on;
+                    }
+                    self.found += 1;
+                }
+                return;
+            }
+            (_, 0xC2..=0xDF) => self.owed = 1,
+            (_, 0xE0..=0xEF) => self.owed = 2,
+            (_, 0xF0..=0xF4) => self.owed = 3,
+            _ => self.owed = 0,
+        }
+        self.begun_on = self.line;
+        self.line += u64::from(b == b'\n');
+    }
+
+    fn tell(&mut self) {
+        if self.found > 0 && !self.told {
+            self.told = true;
+            eprintln!(
+                "warning: {}: {} place{} from line {} on read as UTF-8 (é written as two \
+                 bytes), which the legacy --encoding turns into other letters (café into \
+                 cafÃ©); the file may mix encodings: check those rows, and convert the file so \
+                 that it is one (all UTF-8 is best)",
+                self.name,
+                self.found,
+                if self.found == 1 { "" } else { "s" },
+                self.first_line
+            );
+        }
+    }
+}
+
+impl<R: Read> Read for Utf8Spotter<R> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        buf[..n].iter().for_each(|&b| self.look_at(b));
+        if n == 0 && !buf.is_empty() {
+            self.tell();
+        }
+        Ok(n)
+    }
+}
+
 /// UTF-8 text decoded from `inner`. A byte-order mark at the start wins over `encoding` (no
 /// Latin-1 text starts with one) and is dropped.
 pub struct Utf8Stream<R> {
@@ -114,6 +193,38 @@ mod tests {
             .read_to_end(&mut out)
             .expect("reading from memory does not fail");
         out
+    }
+
+    /// UTF-8 sequences are counted with the line of the first; the single accented letters
+    /// of windows-1252 text, and a sequence cut by the end of a read, are not mistaken.
+    #[test]
+    fn utf8_in_a_legacy_file_is_spotted_by_line() {
+        let bytes = "id,text\n1,na\u{EF}ve\n2,caf\u{E9} \u{2014} x\n"
+            .chars()
+            .flat_map(|c| match c {
+                '\u{EF}' => vec![0xEF],
+                c => c.to_string().into_bytes(),
+            })
+            .collect::<Vec<u8>>();
+        for piece in [1, 2, 4096] {
+            struct Trickle<'a>(&'a [u8], usize);
+            impl Read for Trickle<'_> {
+                fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+                    let n = self.0.len().min(self.1).min(buf.len());
+                    buf[..n].copy_from_slice(&self.0[..n]);
+                    self.0 = &self.0[n..];
+                    Ok(n)
+                }
+            }
+            let mut spotter = Utf8Spotter::new(Trickle(&bytes, piece), "t.csv");
+            let mut out = Vec::new();
+            spotter.read_to_end(&mut out).unwrap();
+            assert_eq!(out, bytes);
+            assert_eq!((spotter.found, spotter.first_line), (2, 3), "{piece}");
+        }
+        let mut plain = Utf8Spotter::new(&b"id,text\n1,caf\xE9 \xAB ok \xBB\n"[..], "t.csv");
+        plain.read_to_end(&mut Vec::new()).unwrap();
+        assert_eq!(plain.found, 0);
     }
 
     fn utf16le(text: &str) -> Vec<u8> {

@@ -638,6 +638,7 @@ fn a_profile_runs_at_its_precision_and_another_is_warned_of() {
             && said.contains("pass --precision int8 to match it"),
         "{said}"
     );
+    // Calibrated at another precision, the head would be written down as fitted at it.
     let calibrate = [
         "calibrate",
         stories,
@@ -646,12 +647,19 @@ fn a_profile_runs_at_its_precision_and_another_is_warned_of() {
         "-o",
         "calibrated.json",
         "-q",
-        "--precision",
-        "fp32",
     ];
+    let at_fp32 = [&calibrate[..], &["--precision", "fp32"]].concat();
+    let out = failup_env(dir.path(), &at_fp32, None, &[HASHED]);
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    assert!(
+        stderr(&out)
+            .contains("fitted with --precision int8, and this run reads with --precision fp32"),
+        "{}",
+        stderr(&out)
+    );
     let out = failup_env(dir.path(), &calibrate, None, &[HASHED]);
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
-    assert_eq!(precision_of("calibrated.json"), "fp32");
+    assert_eq!(precision_of("calibrated.json"), "int8");
 }
 
 /// `--examples` is warned of as `train` warns of the same file (a scenario with no story);
@@ -801,7 +809,9 @@ fn a_profile_records_how_its_stories_were_read() {
         "{said}"
     );
     assert_ne!(rows(), by_default, "chunk reads these stories otherwise");
-    run(&[
+    // The head was fitted on stories read whole: calibrated on another reading, it would be
+    // written down as fitted on that one, so that is refused.
+    let calibrate = [
         "calibrate",
         stories,
         "--profile",
@@ -809,10 +819,34 @@ fn a_profile_records_how_its_stories_were_read() {
         "-o",
         "cal.json",
         "-q",
-        "--long-text",
-        "chunk",
-    ]);
-    assert_eq!(long_text_of("cal.json"), "chunk");
+    ];
+    let out = failup_env(
+        dir.path(),
+        &[&calibrate[..], &["--long-text", "chunk"]].concat(),
+        None,
+        &[HASHED],
+    );
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains(
+            "was fitted with --long-text truncate, and this run reads with --long-text chunk"
+        ),
+        "{}",
+        stderr(&out)
+    );
+    assert!(!dir.path().join("cal.json").exists());
+    let out = failup_env(
+        dir.path(),
+        &[&calibrate[..], &["--precision", "int8"]].concat(),
+        None,
+        &[HASHED],
+    );
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("--precision fp32"),
+        "{}",
+        stderr(&out)
+    );
     // A head fitted here on top of a calibration read whole is read as this run's flag says:
     // the loaded profile is warned of once, the head just fitted not at all.
     run(&[
@@ -884,6 +918,105 @@ fn calibrating_a_head_on_its_own_examples_is_refused_saying_why() {
         "{}",
         stderr(&out)
     );
+}
+
+/// The taxonomy's own prototypes, scored as stories, are told: each reads as its own scenario.
+#[test]
+fn eval_warns_of_the_taxonomys_own_prototypes_among_its_stories() {
+    let dir = tempfile::tempdir().unwrap();
+    let taxonomy: toml::Table = toml::from_str(
+        &std::fs::read_to_string(
+            std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("data/taxonomy.toml"),
+        )
+        .unwrap(),
+    )
+    .unwrap();
+    let mut csv = String::from("id,label,text\nown,other,A story of my own about the office.\n");
+    for scenario in taxonomy["scenario"].as_array().unwrap() {
+        let id = scenario["id"].as_str().unwrap();
+        let first = scenario["prototypes"][0].as_str().unwrap().to_uppercase();
+        csv += &format!("{id},{id},\"{}\"\n", first.replace('"', "\"\""));
+    }
+    std::fs::write(dir.path().join("p.csv"), csv).unwrap();
+    let out = failup_env(dir.path(), &["eval", "p.csv", "-q"], None, &[HASHED]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert!(
+        stderr(&out)
+            .contains("4 of the 5 stories in p.csv are among the taxonomy's own prototypes")
+            && stderr(&out).contains("(the first: id 'passed_over')"),
+        "{}",
+        stderr(&out)
+    );
+}
+
+/// An output inside the model folder the run reads (a slip of `-o`) is refused before anything
+/// is read or written, for every command that writes a file.
+#[test]
+fn outputs_inside_the_model_folder_are_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::create_dir_all(dir.path().join("m/1_Pooling")).unwrap();
+    let stories = fixture("labelled.csv");
+    let stories = stories.to_str().unwrap();
+    let runs: [&[&str]; 5] = [
+        &["train", stories, "-o", "m/tokenizer.json"],
+        &["calibrate", stories, "-o", "m/config.json"],
+        &["classify", stories, "--report", "m/1_Pooling/r.md"],
+        &["embed", stories, "-o", "m/v.jsonl"],
+        &["report", stories, "-o", "m/r.md"],
+    ];
+    for args in runs {
+        let out = failup_env(
+            dir.path(),
+            &[args, &["--model", "m"]].concat(),
+            None,
+            &[HASHED],
+        );
+        assert_eq!(out.status.code(), Some(2), "{args:?}: {}", stderr(&out));
+        assert!(
+            stderr(&out).contains("is inside the model folder"),
+            "{}",
+            stderr(&out)
+        );
+    }
+    let names = |sub: &str| -> Vec<String> {
+        std::fs::read_dir(dir.path().join(sub))
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .collect()
+    };
+    assert_eq!(
+        names("m"),
+        ["1_Pooling"],
+        "nothing was written into the folder"
+    );
+    assert!(names("m/1_Pooling").is_empty());
+}
+
+/// `eval F --examples F` is warned that it scores what it learned from, and F's own warnings
+/// (a story given twice) are told once, not once per reading.
+#[test]
+fn eval_on_its_own_examples_warns_once_of_each_thing() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut csv = std::fs::read_to_string(fixture("fewshot_examples.csv")).unwrap();
+    let last = csv.lines().last().unwrap().to_string();
+    csv += &format!("{last}\n");
+    std::fs::write(dir.path().join("twice.csv"), csv).unwrap();
+    let out = failup_env(
+        dir.path(),
+        &["eval", "twice.csv", "--examples", "twice.csv", "-q"],
+        None,
+        &[HASHED],
+    );
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let said = stderr(&out);
+    assert_eq!(
+        said.matches("--examples was fitted on twice.csv itself")
+            .count(),
+        1,
+        "{said}"
+    );
+    assert_eq!(said.matches("given more than once").count(), 1, "{said}");
+    assert_eq!(said.matches("on more than one row").count(), 1, "{said}");
 }
 
 /// Two stories the model gets right leave the temperature free to run to the bottom of its

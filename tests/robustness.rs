@@ -160,7 +160,25 @@ fn latin1_and_windows_1252_are_decoded_on_request() {
         assert_eq!(run.value("1", "text"), "CafÃ© closed");
         let says = format!("utf8.csv reads as UTF-8 (its accented or other non-ASCII text is valid UTF-8), but --encoding {enc}");
         assert!(stderr(&run.out).contains(&says), "{}", stderr(&run.out));
+        assert!(!stderr(&run.out).contains("may mix encodings"));
     }
+    // A file that mixes the two, past the start looked at first, is read as asked, and the
+    // UTF-8 in it is told with the line it starts on.
+    let mut mixed = b"id,text\n1,na\xEFve pitch lost\n".to_vec();
+    for i in 2..3000 {
+        mixed.extend_from_slice(format!("{i},a story of forty characters or so here\n").as_bytes());
+    }
+    mixed.extend_from_slice("3000,café manager passed me over\n".as_bytes());
+    let mixed = write_input(dir.path(), "mixed.csv", &mixed);
+    let run = classify(dir.path(), &mixed, &["-q", "--encoding", "windows-1252"]);
+    assert_eq!(run.out.status.code(), Some(0), "{}", stderr(&run.out));
+    assert_eq!(run.value("3000", "text"), "cafÃ© manager passed me over");
+    assert!(
+        stderr(&run.out).contains("mixed.csv: 1 place from line 3001 on read as UTF-8")
+            && stderr(&run.out).contains("may mix encodings"),
+        "{}",
+        stderr(&run.out)
+    );
 }
 
 #[test]
@@ -276,16 +294,14 @@ fn an_appended_exports_header_is_flagged_not_classified() {
     );
     let run = classify(dir.path(), &input, &[]);
     assert_eq!(run.out.status.code(), Some(0), "{}", stderr(&run.out));
-    assert_eq!(run.ids(), ["1", "\u{FEFF}id", "2"]);
-    assert_eq!(
-        run.flagged(),
-        [("\u{FEFF}id".to_string(), "malformed".to_string())]
-    );
-    assert_eq!(run.value("\u{FEFF}id", "category"), "");
+    // The second export's byte-order mark is no part of the id, as the first one's is not.
+    assert_eq!(run.ids(), ["1", "id", "2"]);
+    assert_eq!(run.flagged(), [("id".to_string(), "malformed".to_string())]);
+    assert_eq!(run.value("id", "category"), "");
     assert_ne!(run.value("2", "category"), "");
     let err = stderr(&run.out);
     assert!(
-        err.contains("joined.csv:3: row 2 (id \\u{feff}id): repeats the header row, so it is most likely the header of a second export appended to this file; it is not read as a story (if it is one, change a cell); not classified and flagged status=malformed"),
+        err.contains("joined.csv:3: row 2 (id id): repeats the header row, so it is most likely the header of a second export appended to this file; it is not read as a story (if it is one, change a cell); not classified and flagged status=malformed"),
         "{err}"
     );
 
@@ -1946,12 +1962,54 @@ fn a_resume_tells_an_id_that_repeats_one_before_the_resume_point() {
         let out = failup_env(dir.path(), &resume, None, &[HASHED]);
         assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
         assert!(
-            stderr(&out).contains("1 row repeats an id seen earlier"),
+            stderr(&out).contains(
+                "1 row repeats an id seen earlier (the first at line 41, id '3'), of the rows \
+                 since the resume"
+            ),
             "{report:?}: {}",
             stderr(&out)
         );
         std::fs::remove_file(dir.path().join("out.csv")).unwrap();
     }
+    // embed, whose output is read by id alone, tells it too.
+    let embed = ["embed", "in.csv", "-o", "out.jsonl"];
+    let stopped = interrupt_at(dir.path(), 16, "INT", &embed, &[HASHED]);
+    assert_eq!(stopped.status.code(), Some(130), "{}", stderr(&stopped));
+    let out = failup_env(
+        dir.path(),
+        &[&embed[..], &["--resume", "-q"]].concat(),
+        None,
+        &[HASHED],
+    );
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("1 row repeats an id seen earlier (the first at line 41, id '3')"),
+        "{}",
+        stderr(&out)
+    );
+}
+
+/// embed tells repeated and empty ids as classify does: its vectors are joined back by id.
+#[test]
+fn embed_tells_repeated_and_empty_ids() {
+    let dir = tempfile::tempdir().unwrap();
+    write_input(
+        dir.path(),
+        "in.csv",
+        b"id,text\n1,one\n1,one again\n,blank id\n,blank id too\n2,two\n",
+    );
+    let out = failup_env(dir.path(), &["embed", "in.csv", "-q"], None, &[HASHED]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let said = stderr(&out);
+    assert!(
+        said.contains("1 row repeats an id seen earlier (the first at line 3, id '1')"),
+        "{said}"
+    );
+    assert!(
+        said.contains("2 rows have an empty id cell (the first at line 4)"),
+        "{said}"
+    );
+    assert_eq!(String::from_utf8(out.stdout).unwrap().lines().count(), 5);
 }
 
 /// A resumed run tells the blank lines of the part it reads, not again those of the rows the

@@ -124,7 +124,16 @@ fn merged_json_lines_equal_one_run() {
     let mut args = vec!["merge", "--rows"];
     args.extend(parts.iter().map(String::as_str));
     args.extend(["-o", "merged.jsonl"]);
-    run(dir.path(), &args, &[]);
+    let told = run(dir.path(), &args, &[]);
+    assert!(stderr(&told).contains("merged 23 rows from 3 parts"));
+    assert_eq!(
+        std::fs::read(dir.path().join("merged.jsonl")).unwrap(),
+        whole
+    );
+    // -q keeps stderr quiet and the merge the same.
+    args.push("-q");
+    let quiet = run(dir.path(), &args, &[]);
+    assert_eq!(stderr(&quiet), "");
     assert_eq!(
         std::fs::read(dir.path().join("merged.jsonl")).unwrap(),
         whole
@@ -550,6 +559,25 @@ fn a_missing_shard_that_held_only_the_last_row_is_refused() {
         &["merge", "--rows", &p[0], &p[1], "-o", "m.csv"],
     );
     assert!(err.contains("shard 2 of 3 is missing"), "{err}");
+}
+
+/// A negative shard reaches failup's own message, not clap's tip to write `-- -1/2`.
+#[test]
+fn a_signed_shard_is_refused_in_failups_words() {
+    let dir = tempfile::tempdir().unwrap();
+    write_input(dir.path());
+    for (command, spec) in [
+        ("classify", "-1/2"),
+        ("embed", "-1/2"),
+        ("classify", "+0/2"),
+    ] {
+        let err = refused(dir.path(), &[command, "in.csv", "--shard", spec]);
+        assert!(
+            err.contains("must be a whole number"),
+            "{command} {spec}: {err}"
+        );
+        assert!(!err.contains("tip:"), "{command} {spec}: {err}");
+    }
 }
 
 #[test]
@@ -1435,6 +1463,23 @@ fn a_merge_output_named_for_the_other_format_is_refused() {
         "{err}"
     );
     assert!(!dir.path().join("m.csv").exists() && !dir.path().join("m.jsonl").exists());
+    // A summary's or a report's name: `-o part-1.json` replaced a shard's partial summary.
+    std::fs::write(dir.path().join("s1.json"), "{\"kept\": true}").unwrap();
+    for (name, kind) in [
+        ("s1.json", "JSON"),
+        ("r.html", "a report"),
+        ("m.tsv", "tab-"),
+    ] {
+        let err = refused(
+            dir.path(),
+            &["merge", "--rows", "p0.csv", "p1.csv", "-o", name],
+        );
+        assert!(err.contains(&format!("named for {kind}")), "{name}: {err}");
+    }
+    assert_eq!(
+        std::fs::read_to_string(dir.path().join("s1.json")).unwrap(),
+        "{\"kept\": true}"
+    );
     run(
         dir.path(),
         &["merge", "--rows", "p0.jsonl", "p1.jsonl", "-o", "m.jsonl"],

@@ -61,6 +61,7 @@ pub fn run(args: CalibrateArgs) -> Result<()> {
     // one is renamed over it), so only the taxonomy is guarded.
     let reads = [("--taxonomy", args.model.taxonomy.as_ref())];
     super::check_not_read(&[("-o", &args.output)], &reads)?;
+    super::check_not_in_model(&[("-o", &args.output)], args.model.model.as_deref())?;
     refuse_a_file_twice(&args.inputs)?;
     super::refuse_a_table_name(&args.output)?;
     let (loaded, head) = super::read_few_shot(&args.fewshot, true)?;
@@ -78,6 +79,9 @@ pub fn run(args: CalibrateArgs) -> Result<()> {
                      zero-shot scores",
                     super::profile_given_as(p)
                 );
+            }
+            if args.fewshot.examples.is_none() {
+                refuse_another_reading_of_a_head(&loaded, &engine, p)?;
             }
             loaded.apply(&mut engine, &p.display().to_string())?;
             loaded
@@ -295,6 +299,36 @@ fn unpinned_temperature(stories: usize, learned: usize, temperature: f32) -> Err
 
 /// A fit that should not be trusted as it stands is written, but said so: too few stories,
 /// or confidences that fit these very stories worse.
+/// A head fitted on one reading (precision, `--long-text`), calibrated on another, would be
+/// written down as fitted on the second: every later run at the head's true reading would then
+/// be warned, and told to take the wrong one.
+fn refuse_another_reading_of_a_head(
+    profile: &Profile,
+    engine: &Engine,
+    path: &std::path::Path,
+) -> Result<()> {
+    if profile.head.is_none() {
+        return Ok(());
+    }
+    let precision = engine.precision.name();
+    let long_text = engine.encoder().long_text().name();
+    let differs = [
+        ("--precision", profile.precision.as_deref(), precision),
+        ("--long-text", profile.long_text.as_deref(), long_text),
+    ]
+    .into_iter()
+    .find(|(_, fitted, now)| fitted.is_some_and(|f| f != *now));
+    match differs {
+        Some((flag, Some(fitted), now)) => Err(Error::Usage(format!(
+            "the few-shot head of {} was fitted with {flag} {fitted}, and this run reads with \
+             {flag} {now}: calibrate it as it was fitted (leave out {flag}), or fit a head with \
+             {flag} {now} first (failup train ... {flag} {now})",
+            path.display()
+        ))),
+        _ => Ok(()),
+    }
+}
+
 fn warn_if_degenerate(stories: usize, (before, after): (f64, f64)) {
     const FEW: usize = 40;
     if stories < FEW {

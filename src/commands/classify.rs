@@ -1,6 +1,5 @@
 //! `failup classify`: stream a CSV of stories through the classifier.
 
-use std::collections::HashSet;
 use std::path::Path;
 use std::sync::atomic::AtomicBool;
 use std::sync::Arc;
@@ -50,6 +49,7 @@ pub fn run(args: ClassifyArgs) -> Result<()> {
         ("--taxonomy", args.model.taxonomy.as_ref()),
     ];
     super::check_not_read(&outputs, &reads)?;
+    super::check_not_in_model(&outputs, args.model.model.as_deref())?;
     if args.format.is_none() {
         super::refuse_a_misnamed_rows_output(&args.output)?;
     }
@@ -293,7 +293,7 @@ fn skip_done(
         Some((partial, builder)) => {
             replay_kept_rows(reader, done, partial, taxonomy, builder, tally)?
         }
-        None => reader.skip_seeing_ids(done, |id| tally.seen_id(id))?,
+        None => reader.skip_seeing_ids(done, |id| tally.ids.seen(id))?,
     };
     reader.forget_blank_lines_above();
     resume::check_skipped(reader, done, skipped, resumed_digest)
@@ -410,7 +410,7 @@ fn replay_kept_rows(
                     partial.display()
                 )));
             };
-            tally.seen_id(&story.id);
+            tally.ids.seen(&story.id);
             builder.add(ReportRow {
                 row: story.row,
                 id: story.id,
@@ -529,12 +529,7 @@ struct Tally {
     /// Rows past the warnings' cap whose only problem is a cell cut at 1 MiB: status ok.
     cut_only_untold: usize,
     blank_lines: super::BlankLineWarnings,
-    /// Hashes of the ids seen, to count repeats in bounded memory (8 bytes per row).
-    ids: HashSet<u64>,
-    duplicate_ids: u64,
-    /// Rows whose id cell is empty, and the line of the first.
-    empty_ids: u64,
-    first_empty_id: u64,
+    ids: super::IdWarnings,
     /// Rows that read like no prototype (off-topic), and the line of the first.
     off_topic: u64,
     first_off_topic: u64,
@@ -554,10 +549,7 @@ impl Tally {
             warned: 0,
             cut_only_untold: 0,
             blank_lines: Default::default(),
-            ids: HashSet::new(),
-            duplicate_ids: 0,
-            empty_ids: 0,
-            first_empty_id: 0,
+            ids: super::IdWarnings::default(),
             off_topic: 0,
             first_off_topic: 0,
         }
@@ -604,7 +596,12 @@ impl Tally {
             }
             Status::InvalidUtf8 => {
                 self.invalid_utf8 += 1;
-                Some("bytes that are not text (invalid UTF-8 or broken UTF-16) replaced with U+FFFD; classified and flagged status=invalid_utf8")
+                made = format!(
+                    "bytes that are not text (invalid UTF-8 or broken UTF-16) {} replaced with \
+                     U+FFFD; classified and flagged status=invalid_utf8",
+                    row.story.invalid_utf8_place(headers).unwrap_or_default()
+                );
+                Some(made.as_str())
             }
             Status::TooLong => {
                 self.too_long += 1;
@@ -639,25 +636,7 @@ impl Tally {
             }
             self.warned += 1;
         }
-        // An id is empty only when read from a column (row numbers never are); told apart.
-        if row.story.id.is_empty() {
-            if self.empty_ids == 0 {
-                self.first_empty_id = row.story.line;
-            }
-            self.empty_ids += 1;
-            return;
-        }
-        if !self.ids.insert(super::id_hash(&row.story.id)) {
-            self.duplicate_ids += 1;
-        }
-    }
-
-    /// An id of a row an interrupted run classified: not told again, but a later row that
-    /// repeats it is.
-    fn seen_id(&mut self, id: &str) {
-        if !id.is_empty() {
-            self.ids.insert(super::id_hash(id));
-        }
+        self.ids.see(&row.story.id, row.story.line);
     }
 
     fn warn_rest(&self) {
@@ -673,19 +652,7 @@ impl Tally {
             );
         }
         self.blank_lines.tell_rest();
-        if self.duplicate_ids > 0 {
-            eprintln!(
-                "warning: {} an id seen earlier{}; all rows were kept, none merged",
-                match self.duplicate_ids {
-                    1 => "1 row repeats".to_string(),
-                    n => format!("{n} rows repeat"),
-                },
-                match self.kept {
-                    0 => "",
-                    _ => " (of the rows since the resume)",
-                }
-            );
-        }
+        self.ids.tell_repeats(self.kept > 0);
         if self.off_topic > 0 {
             eprintln!(
                 "warning: {} like none of the scenarios' prototypes ({}{}): off-topic, or in a \
@@ -706,17 +673,7 @@ impl Tally {
                 }
             );
         }
-        if self.empty_ids > 0 {
-            eprintln!(
-                "warning: {} an empty id cell (the first at line {}); written with an empty \
-                 id, so fill in the ids to tell those rows apart",
-                match self.empty_ids {
-                    1 => "1 row has".to_string(),
-                    n => format!("{n} rows have"),
-                },
-                self.first_empty_id
-            );
-        }
+        self.ids.tell_empty();
     }
 
     fn summary(&self, taxonomy: &Taxonomy, elapsed_s: f64) -> String {

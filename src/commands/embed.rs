@@ -31,6 +31,7 @@ pub fn run(args: EmbedArgs) -> Result<()> {
     super::check_outputs(&[("-o", &args.output)], &source, shard.is_some())?;
     let reads = [("--taxonomy", args.model.taxonomy.as_ref())];
     super::check_not_read(&[("-o", &args.output)], &reads)?;
+    super::check_not_in_model(&[("-o", &args.output)], args.model.model.as_deref())?;
     let mut reader = StoryReader::open(&source, &columns, args.columns.dialect())?;
     if let Some(shard) = shard {
         reader.set_shard(shard);
@@ -51,8 +52,9 @@ pub fn run(args: EmbedArgs) -> Result<()> {
     };
     let resumed = resume::open_sink(&args.output, args.resume, &source, &settings)?;
     let (mut sink, done) = (resumed.sink, resumed.rows);
+    let mut ids = super::IdWarnings::default();
     if done > 0 {
-        let skipped = reader.skip(done)?;
+        let skipped = reader.skip_seeing_ids(done, |id| ids.seen(id))?;
         resume::check_skipped(&reader, done, skipped, &resumed.input_sha256)?;
         reader.forget_blank_lines_above();
         if !args.quiet {
@@ -85,6 +87,7 @@ pub fn run(args: EmbedArgs) -> Result<()> {
             .collect();
         for (story, &status) in chunk.iter().zip(&statuses) {
             warnings.tell(story, status, reader.name(), reader.headers());
+            ids.see(&story.id, story.line);
         }
         write_lines(&mut sink, &chunk, &embedded, &statuses, shard.is_some())?;
         written += chunk.len() as u64;
@@ -95,6 +98,8 @@ pub fn run(args: EmbedArgs) -> Result<()> {
     progress.finish();
     blank_lines.tell_rest();
     warnings.tell_rest();
+    ids.tell_repeats(done > 0);
+    ids.tell_empty();
     match outcome {
         Ok(()) => {}
         Err(Error::Interrupted) => {
@@ -177,6 +182,7 @@ impl RowWarnings {
             eprintln!("warning: {at}: {UNCLOSED_QUOTE}; flagged status=malformed");
         }
         let cells = story.cell_problem();
+        let made: String;
         let problem = match status {
             Status::Ok => None,
             Status::Malformed => Some(
@@ -187,7 +193,13 @@ impl RowWarnings {
             Status::Empty => {
                 Some("nothing to read (empty, or no word the model knows); embedding null")
             }
-            Status::InvalidUtf8 => Some("bytes that are not text replaced with U+FFFD"),
+            Status::InvalidUtf8 => {
+                made = format!(
+                    "bytes that are not text {} replaced with U+FFFD",
+                    story.invalid_utf8_place(headers).unwrap_or_default()
+                );
+                Some(made.as_str())
+            }
             Status::TooLong => Some("text longer than 1 MiB; embedded from its start"),
         };
         let flagged = problem.map(|p| {

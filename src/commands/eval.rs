@@ -19,25 +19,28 @@ use failup::profile::{
 };
 
 /// A profile or examples scored on the very file they were fitted on are scored on what they
-/// learned from.
+/// learned from. Returns the flags that were.
 fn warn_if_fitted_on(
     profile: Option<&Profile>,
     examples: Option<&std::path::Path>,
     input: &std::path::Path,
-) -> bool {
+) -> Vec<&'static str> {
     let is_file = std::fs::metadata(input).is_ok_and(|m| m.is_file());
     let Some(input_sha256) = is_file.then(|| file_sha256(input).ok()).flatten() else {
-        return false;
+        return Vec::new();
     };
-    let learned_from = [
+    let learned_from: Vec<&str> = [
         profile
             .is_some_and(|p| p.was_fitted_on(&input_sha256))
             .then_some("--profile"),
         examples
             .is_some_and(|e| file_sha256(e).is_ok_and(|h| h == input_sha256))
             .then_some("--examples"),
-    ];
-    for flag in learned_from.into_iter().flatten() {
+    ]
+    .into_iter()
+    .flatten()
+    .collect();
+    for flag in &learned_from {
         eprintln!(
             "warning: {flag} was fitted on {} itself, so these figures score it on the \
              stories it learned from and overstate it; score it on stories it has not seen \
@@ -45,7 +48,7 @@ fn warn_if_fitted_on(
             input.display()
         );
     }
-    learned_from.iter().any(Option::is_some)
+    learned_from
 }
 
 /// The head's examples found among INPUT's stories, whatever file they came in (a part of
@@ -118,6 +121,39 @@ fn warn_of_calibration_stories_in_input(
     );
 }
 
+/// The taxonomy's own prototypes among the stories scored (`categories --prototypes` prints
+/// them, so they are easily taken for test stories): each is nearest to itself, and scored
+/// right whatever the classifier is worth.
+fn warn_of_prototypes_in_input(
+    taxonomy: &failup::taxonomy::Taxonomy,
+    rows: &[LabelledRow],
+    input: &std::path::Path,
+) {
+    use failup::eval::copy_key;
+    let prototypes: std::collections::HashSet<String> = taxonomy
+        .scenarios
+        .iter()
+        .flat_map(|s| s.prototypes.iter().map(|p| copy_key(p)))
+        .collect();
+    let found: Vec<&LabelledRow> = rows
+        .iter()
+        .filter(|r| prototypes.contains(&copy_key(&r.text)))
+        .collect();
+    let Some(first) = found.first() else {
+        return;
+    };
+    eprintln!(
+        "warning: {} of the {} stories in {} {} the taxonomy's own prototypes, word for word, \
+         case and spacing aside (the first: id '{}'), which the classifier reads as their own scenario, so these \
+         figures overstate it; score it on stories that are not prototypes",
+        found.len(),
+        rows.len(),
+        input.display(),
+        if found.len() == 1 { "is one of" } else { "are among" },
+        failup::input::printable(&first.id)
+    );
+}
+
 /// A story is scored by a head fitted on the other folds, which hold at least
 /// `n - ceil(n / k)` of its scenario's `n` stories; with fewer than this many to learn from,
 /// a scenario's figures say little. (Fewer stories than folds alone is no harm: leave-one-out
@@ -173,7 +209,7 @@ pub fn run(args: EvalArgs) -> Result<ExitCode> {
         }
     }
     let (profile, head) = super::read_few_shot(&args.fewshot, false)?;
-    let fitted_on_input = warn_if_fitted_on(
+    let learned_from = warn_if_fitted_on(
         profile.as_ref(),
         args.fewshot.examples.as_deref(),
         &args.input,
@@ -195,7 +231,12 @@ pub fn run(args: EvalArgs) -> Result<ExitCode> {
         &columns,
         args.columns.dialect(),
     )?;
-    super::warn_of_repeats(&args.input, &rows);
+    let fitted_on_input = !learned_from.is_empty();
+    // The examples are INPUT: their reading told its repeats already.
+    if !learned_from.contains(&"--examples") {
+        super::warn_of_repeats(&args.input, &rows);
+    }
+    warn_of_prototypes_in_input(engine.taxonomy(), &rows, &args.input);
     if !fitted_on_input {
         warn_of_calibration_stories_in_input(profile.as_ref(), &rows, &args);
     }

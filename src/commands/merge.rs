@@ -20,6 +20,9 @@ pub fn run(args: MergeArgs) -> Result<()> {
     if args.rows {
         refuse_summaries_among_rows(&args.parts)?;
         let merged = failup::merge::merge_rows(&args.parts, &args.output)?;
+        if args.quiet {
+            return Ok(());
+        }
         eprintln!(
             "merged {} rows from {} parts into {}",
             merged.rows,
@@ -50,6 +53,9 @@ pub fn run(args: MergeArgs) -> Result<()> {
         .collect::<Result<Vec<_>>>()?;
     let merged = PartialSummary::merge(parts)?;
     merged.write("-o", &args.output)?;
+    if args.quiet {
+        return Ok(());
+    }
     eprintln!(
         "merged the summaries of {} shard{} into {}; render it with failup report {}",
         merged.shard_count,

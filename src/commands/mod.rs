@@ -95,6 +95,37 @@ fn check_not_read(
     Ok(())
 }
 
+/// Refuses an output inside the model folder the command reads (`-o` slipped to
+/// `models/all-MiniLM-L6-v2/tokenizer.json`): writing there would break the model for every
+/// later run.
+fn check_not_in_model(
+    outputs: &[(&str, &std::path::Path)],
+    model: Option<&std::path::Path>,
+) -> Result<()> {
+    let Some(dir) = failup::embed::ModelDir::locate(model) else {
+        return Ok(());
+    };
+    let Ok(dir) = dir.canonicalize() else {
+        return Ok(());
+    };
+    for (flag, output) in outputs {
+        let folder = match output.parent() {
+            _ if failup::sink::is_stream(output) => continue,
+            Some(p) if !p.as_os_str().is_empty() => p,
+            _ => std::path::Path::new("."),
+        };
+        if folder.canonicalize().is_ok_and(|f| f.starts_with(&dir)) {
+            return Err(Error::Usage(format!(
+                "{} ({flag}) is inside the model folder {}, which this run reads; write it \
+                 to another folder, so the model's files are not written over",
+                output.display(),
+                dir.display()
+            )));
+        }
+    }
+    Ok(())
+}
+
 /// Says at the start, not hours later, that a shard written to standard output (or a device
 /// or pipe) cannot be merged: its record needs a file beside it.
 fn warn_if_unrecorded(output: &std::path::Path, shard: Option<failup::shard::Shard>) {
@@ -317,6 +348,78 @@ fn id_hash(id: &str) -> u64 {
     let mut h = DefaultHasher::new();
     id.hash(&mut h);
     h.finish()
+}
+
+/// Ids met more than once, or empty, told at the end of a run: an output row is joined back
+/// to its input by its id.
+#[derive(Default)]
+pub struct IdWarnings {
+    /// Hashes of the ids seen, to count repeats in bounded memory (8 bytes per row).
+    hashes: std::collections::HashSet<u64>,
+    repeats: u64,
+    /// The line and id of the first row that repeats an id.
+    first_repeat: Option<(u64, String)>,
+    /// Rows whose id cell is empty, and the line of the first.
+    empty: u64,
+    first_empty: u64,
+}
+
+impl IdWarnings {
+    pub fn see(&mut self, id: &str, line: u64) {
+        // An id is empty only when read from a column (row numbers never are); told apart.
+        if id.is_empty() {
+            if self.empty == 0 {
+                self.first_empty = line;
+            }
+            self.empty += 1;
+        } else if !self.hashes.insert(id_hash(id)) {
+            self.repeats += 1;
+            self.first_repeat
+                .get_or_insert_with(|| (line, id.to_string()));
+        }
+    }
+
+    /// An id of a row an interrupted run wrote: not told again, but a later row that repeats
+    /// it is.
+    pub fn seen(&mut self, id: &str) {
+        if !id.is_empty() {
+            self.hashes.insert(id_hash(id));
+        }
+    }
+
+    pub fn tell_repeats(&self, resumed: bool) {
+        let Some((line, id)) = &self.first_repeat else {
+            return;
+        };
+        eprintln!(
+            "warning: {} an id seen earlier (the first at line {line}, id '{}'){}; all rows \
+             were kept, none merged",
+            match self.repeats {
+                1 => "1 row repeats".to_string(),
+                n => format!("{n} rows repeat"),
+            },
+            failup::input::printable(id),
+            if resumed {
+                ", of the rows since the resume"
+            } else {
+                ""
+            }
+        );
+    }
+
+    pub fn tell_empty(&self) {
+        if self.empty > 0 {
+            eprintln!(
+                "warning: {} an empty id cell (the first at line {}); written with an empty \
+                 id, so fill in the ids to tell those rows apart",
+                match self.empty {
+                    1 => "1 row has".to_string(),
+                    n => format!("{n} rows have"),
+                },
+                self.first_empty
+            );
+        }
+    }
 }
 
 /// Warns of group values a report keeps apart that differ only in case or end spaces.

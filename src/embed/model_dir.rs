@@ -190,26 +190,28 @@ impl ModelDir {
     /// `models/all-MiniLM-L6-v2` under the current directory, else under the source tree
     /// this binary was built from (so `cargo run` works from any directory of the checkout).
     pub fn resolve(explicit: Option<&Path>) -> Result<ModelDir> {
+        match ModelDir::locate(explicit) {
+            Some(dir) => ModelDir::open(&dir),
+            None => Err(Error::Model {
+                dir: Path::new("models").join(DEFAULT_MODEL),
+                problem: "no model folder found".into(),
+                fix: "run failup from the repository root, or pass --model DIR (or set \
+                      FAILUP_MODEL) to a folder laid out like models/all-MiniLM-L6-v2"
+                    .into(),
+            }),
+        }
+    }
+
+    /// The folder [`ModelDir::resolve`] opens, if there is one, unchecked.
+    pub fn locate(explicit: Option<&Path>) -> Option<PathBuf> {
         if let Some(dir) = explicit {
-            return ModelDir::open(dir);
+            return Some(dir.to_path_buf());
         }
         let local = Path::new("models").join(DEFAULT_MODEL);
-        if local.is_dir() {
-            return ModelDir::open(&local);
-        }
         let built_from = Path::new(env!("CARGO_MANIFEST_DIR"))
             .join("models")
             .join(DEFAULT_MODEL);
-        if built_from.is_dir() {
-            return ModelDir::open(&built_from);
-        }
-        Err(Error::Model {
-            dir: local,
-            problem: "no model folder found".into(),
-            fix: "run failup from the repository root, or pass --model DIR (or set FAILUP_MODEL) \
-                  to a folder laid out like models/all-MiniLM-L6-v2"
-                .into(),
-        })
+        [local, built_from].into_iter().find(|dir| dir.is_dir())
     }
 
     /// Checks one folder: required files present, configs readable.

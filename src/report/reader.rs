@@ -690,6 +690,30 @@ impl ClassifiedReader {
         })
     }
 
+    /// classify names in `also` a second named scenario beside a named category, never the
+    /// category itself nor `other`.
+    fn check_also(
+        &self,
+        category: usize,
+        also: usize,
+        name: &str,
+        fail: &impl Fn(&str, String) -> Error,
+    ) -> Result<usize> {
+        let other = self.taxonomy.other_index();
+        let problem = match () {
+            _ if also == category => "the row's category too",
+            _ if also == other => "other, which classify never names there",
+            _ if category == other => {
+                "set beside the category other, where classify leaves it empty"
+            }
+            _ => return Ok(also),
+        };
+        Err(fail(
+            "also",
+            format!("is '{name}', {problem}; was the file edited? Classify it again"),
+        ))
+    }
+
     /// Checks and converts one row's fields.
     fn build(&self, raw: RawRow, line: Option<u64>) -> Result<ReportRow> {
         let fail = |column: &str, problem: String| Error::Input {
@@ -761,8 +785,18 @@ impl ClassifiedReader {
                     format!("{margin} is outside -2 to 2, where a difference of two scores lies"),
                 ));
             }
+            // A score is a cosine or, with a few-shot head, a probability.
             for (column, score) in &raw.scores {
-                number(column, score.as_deref())?;
+                let score = number(column, score.as_deref())?;
+                if !(-1.0..=1.0).contains(&score) {
+                    return Err(fail(
+                        column,
+                        format!(
+                            "{score} is outside -1 to 1, where a similarity or a probability \
+                             lies; was the file edited? Classify it again"
+                        ),
+                    ));
+                }
             }
             (confidence, margin, runner_up)
         } else {
@@ -847,8 +881,8 @@ impl ClassifiedReader {
             margin,
             tokens,
             truncated,
-            also: match (&category, raw.also.as_deref()) {
-                (Some(_), Some(a)) => Some(scenario("also", a)?),
+            also: match (category, raw.also.as_deref()) {
+                (Some(c), Some(a)) => Some(self.check_also(c, scenario("also", a)?, a, &fail)?),
                 _ => None,
             },
             status,
@@ -969,6 +1003,43 @@ mod tests {
         // The `other` rule can override a better named scenario: its margin is negative.
         let overridden = CSV.replace(",0.1000,", ",-0.0300,");
         assert_eq!(read(&overridden, None).unwrap()[0].margin, -0.03);
+    }
+
+    #[test]
+    fn scores_and_also_that_classify_cannot_write_are_refused() {
+        let scored =
+            "id,category,confidence,runner_up,margin,score_passed_over,score_pivot_regret,\
+            score_lost_pitch,score_other,tokens,truncated,status,also\n\
+            a,lost_pitch,0.8,passed_over,0.02,0.40,0.1,0.42,0.2,12,false,ok,passed_over\n";
+        let row = &read(scored, None).unwrap()[0];
+        assert_eq!((row.category, row.also), (Some(2), Some(0)));
+        let refused = |from: &str, to: &str| {
+            let edited = scored.replace(from, to);
+            assert_ne!(edited, scored, "{from}");
+            read(&edited, None).err().unwrap().to_string()
+        };
+        let e = refused(",0.42,", ",5,");
+        assert!(
+            e.contains("score_lost_pitch") && e.contains("5 is outside -1 to 1"),
+            "{e}"
+        );
+        let e = refused(",0.1,", ",-1.5,");
+        assert!(
+            e.contains("score_pivot_regret") && e.contains("outside -1 to 1"),
+            "{e}"
+        );
+        let e = refused("ok,passed_over", "ok,lost_pitch");
+        assert!(
+            e.contains("also") && e.contains("the row's category too"),
+            "{e}"
+        );
+        let e = refused("ok,passed_over", "ok,other");
+        assert!(e.contains("also") && e.contains("never names there"), "{e}");
+        let e = refused("a,lost_pitch,0.8,passed_over", "a,other,0.8,passed_over");
+        assert!(
+            e.contains("also") && e.contains("beside the category other"),
+            "{e}"
+        );
     }
 
     #[test]
