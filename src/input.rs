@@ -270,6 +270,15 @@ impl Story {
         })
     }
 
+    /// A ragged row's fields against the header's, said for a message.
+    pub fn fields_against(&self, header_fields: usize) -> String {
+        format!(
+            "has {} field{} where the header has {header_fields}",
+            self.fields,
+            if self.fields == 1 { "" } else { "s" }
+        )
+    }
+
     /// Whether some cell read held bytes that are not UTF-8.
     pub fn has_invalid_utf8(&self) -> bool {
         self.invalid_utf8_column().is_some()

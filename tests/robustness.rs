@@ -382,8 +382,14 @@ fn ragged_rows_are_kept_and_flagged_or_rejected_with_strict() {
         "text cell present: classified"
     );
     let err = stderr(&run.out);
-    assert!(err.contains("ragged.csv:3: row 2 (id 2)"), "{err}");
-    assert!(err.contains("ragged.csv:4: row 3 (id 3)"), "{err}");
+    assert!(
+        err.contains("ragged.csv:3: row 2 (id 2): has 2 fields where the header has 3, and its text cell is missing"),
+        "{err}"
+    );
+    assert!(
+        err.contains("ragged.csv:4: row 3 (id 3): has 4 fields where the header has 3; classified"),
+        "{err}"
+    );
 
     let out = failup_in(
         dir.path(),
@@ -393,7 +399,7 @@ fn ragged_rows_are_kept_and_flagged_or_rejected_with_strict() {
     assert_eq!(out.status.code(), Some(2));
     let err = stderr(&out);
     assert!(
-        err.contains("ragged.csv:3") && err.contains("--strict"),
+        err.contains("ragged.csv:3: row 2 has 2 fields where the header has 3 (--strict"),
         "{err}"
     );
     assert_no_output(dir.path(), "out.csv");

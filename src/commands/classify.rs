@@ -309,11 +309,10 @@ fn refuse_malformed(chunk: &[Story], reader: &StoryReader) -> Result<()> {
         format!("row {}: {cells} (--strict rejects it)", bad.row)
     } else {
         format!(
-            "row {} has {} fields but the header has {} (--strict rejects ragged rows; \
-             without it the row is classified and flagged status=malformed)",
+            "row {} {} (--strict rejects ragged rows; without it the row is classified and \
+             flagged status=malformed)",
             bad.row,
-            bad.fields,
-            reader.headers().len()
+            bad.fields_against(reader.headers().len())
         )
     };
     Err(Error::Input {
@@ -586,12 +585,25 @@ impl Tally {
                 self.malformed += 1;
                 Some(match (row.story.cell_problem(), row.verdict.is_some()) {
                     (Some(cells), classified) => {
-                        let done = if classified { "classified" } else { "not classified" };
+                        let done = if classified {
+                            "classified"
+                        } else {
+                            "not classified"
+                        };
                         made = format!("{cells}; {done} and flagged status=malformed");
                         made.as_str()
                     }
-                    (None, true) => "number of fields differs from the header; classified and flagged status=malformed",
-                    (None, false) => "number of fields differs from the header and the text cell is missing or empty; flagged status=malformed, not classified",
+                    (None, classified) => {
+                        let fields = row.story.fields_against(headers.len());
+                        made = match classified {
+                            true => format!("{fields}; classified and flagged status=malformed"),
+                            false => format!(
+                                "{fields}, and its text cell is missing or empty; flagged \
+                                 status=malformed, not classified"
+                            ),
+                        };
+                        made.as_str()
+                    }
                 })
             }
             Status::InvalidUtf8 => {

@@ -185,11 +185,10 @@ impl RowWarnings {
         let made: String;
         let problem = match status {
             Status::Ok => None,
-            Status::Malformed => Some(
-                cells
-                    .as_deref()
-                    .unwrap_or("number of fields differs from the header"),
-            ),
+            Status::Malformed => {
+                made = cells.unwrap_or_else(|| story.fields_against(headers.len()));
+                Some(made.as_str())
+            }
             Status::Empty => {
                 Some("nothing to read (empty, or no word the model knows); embedding null")
             }
