@@ -660,8 +660,8 @@ fn check_headers(
             column: None,
             // After Excel's `sep=` line, the header is the second line.
             problem: format!(
-                "the file is empty or has no header row; the {} line must name the columns \
-                 (for example: {})",
+                "the file is empty or has no header row (a line of only spaces or delimiters \
+                 names no column); the {} line must name the columns (for example: {})",
                 if line == 1 { "first" } else { "next" },
                 if labelled { "id,label,text" } else { "id,text" }
             ),
@@ -1626,7 +1626,8 @@ impl StoryReader {
                             .unwrap_or(rest);
                     }
                 }
-                cell == head.as_slice()
+                // Another export of the same sheet may spell its header in another case.
+                cell.eq_ignore_ascii_case(head)
             })
     }
 
@@ -2169,14 +2170,14 @@ mod tests {
     /// text to read; a row that only shares some of its cells is a story.
     #[test]
     fn a_repeated_header_is_flagged() {
-        let csv = "id,text\n1,story\n\u{FEFF}\"id\", text \nid,texts\ntext,id\n";
+        let csv = "id,text\n1,story\n\u{FEFF}\"id\", text \nid,texts\ntext,id\nID,Text\n";
         let mut r = reader(csv, &Columns::default()).unwrap();
         let s = r.next_chunk(10).unwrap();
         let flagged: Vec<bool> = s
             .iter()
             .map(|s| s.issues == [RowIssue::RepeatedHeader])
             .collect();
-        assert_eq!(flagged, [false, true, false, false]);
+        assert_eq!(flagged, [false, true, false, false, true]);
         assert!(s[1].is_malformed());
         assert_eq!((s[1].text.as_str(), s[1].text_to_read()), (" text ", ""));
         assert_eq!(s[2].text_to_read(), "texts");

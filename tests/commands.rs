@@ -695,6 +695,10 @@ fn labelled_files_given_wrongly_are_told_so() {
         said.contains("warning: the 8 examples hold no story of 'pivot_regret'"),
         "{said}"
     );
+    assert!(
+        said.contains("fewer than 5 stories of 'passed_over' (1), 'other' (1)"),
+        "{said}"
+    );
     let said = run(&["calibrate", examples, "-o", "cal.json", "-q"], 0);
     assert!(
         said.contains("hold no story of 'pivot_regret', so the confidence is fitted without it;"),
