@@ -404,10 +404,10 @@ pub struct ColumnArgs {
     pub delimiter: Option<u8>,
 
     /// Input encoding. UTF-8 (with or without BOM) is the default; invalid bytes are replaced
-    /// and the row flagged `invalid_utf8`, except in labelled stories (the input of eval, train
-    /// and calibrate, and any --examples file, which is always read as UTF-8), where they are an
-    /// error naming the row, since a fit would learn from garbled text and a score would count
-    /// it. Use latin1 or windows-1252 for legacy exports.
+    /// and the row flagged `invalid_utf8`. In labelled stories (the INPUT of eval, train and
+    /// calibrate, which this flag reads too) they are an error naming the row instead, since a
+    /// fit would learn from garbled text and a score would count it; an --examples file is
+    /// always read as UTF-8. Use latin1 or windows-1252 for legacy exports.
     #[arg(long, value_enum, default_value_t = InputEncoding::Utf8, value_name = "NAME",
           ignore_case = true)]
     pub encoding: InputEncoding,

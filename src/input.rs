@@ -856,7 +856,7 @@ pub fn decompressed(mut inner: Box<dyn Read + Send>, name: &str) -> Result<Box<d
             column: None,
             problem: format!(
                 "is {tool}-compressed, which failup does not read (it reads gzip); decompress \
-                 it first, for example {tool} -dc {file} > stories.csv"
+                 it first, for example {tool} -dc {file} > OUT.csv"
             ),
         });
     }
@@ -889,7 +889,7 @@ pub fn decompressed(mut inner: Box<dyn Read + Send>, name: &str) -> Result<Box<d
             column: None,
             problem: format!(
                 "is gzip-compressed twice (a .gz of a .gz); undo one of them, for example \
-                 gzip -dc {file} > stories.csv.gz, and give failup that file"
+                 gzip -dc {file} > OUT.csv.gz, and give failup that file"
             ),
         });
     }

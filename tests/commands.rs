@@ -2182,6 +2182,10 @@ fn outputs_named_for_another_format_are_refused_unless_the_format_is_given() {
         (&["-o", "out.json"], "name it out.jsonl for JSON lines"),
         (&["-o", "r.html"], "for a report add --report r.html"),
         (
+            &["-o", "out.xlsx"],
+            "names a workbook, but failup writes CSV",
+        ),
+        (
             &["-o", "-", "--report", "r.csv"],
             "--report r.csv names a table",
         ),

@@ -1596,15 +1596,16 @@ fn a_taxonomy_through_a_pipe_is_read_once_for_the_report() {
 }
 
 /// The text report's group table names its column in full even when every value is shorter
-/// (it was cut to the values' width: `depa…`), and lists a group whose rows were all empty,
-/// with 0 stories; a repeated header row (malformed, never a story) makes no group.
+/// (it was cut to the values' width: `depa…`), and lists a group whose rows were all empty or
+/// unreadable (a short row), with 0 stories; a repeated header row (malformed, never a story)
+/// makes no group.
 #[test]
 fn the_group_table_names_its_column_whole_and_keeps_empty_groups() {
     let dir = tempfile::tempdir().unwrap();
     std::fs::write(
         dir.path().join("dept.csv"),
         "id,department,text\n1,hr,I was passed over for the promotion\n\
-         2,it,We lost the pitch to a rival agency\n3,ops,\nid,department,text\n",
+         2,it,We lost the pitch to a rival agency\n3,ops,\nid,department,text\n4,legal\n",
     )
     .unwrap();
     let run = failup_env(
@@ -1633,15 +1634,19 @@ fn the_group_table_names_its_column_whole_and_keeps_empty_groups() {
         head.trim_start().starts_with("department  stories"),
         "{report}"
     );
-    let ops = table.lines().find(|l| l.trim_start().starts_with("ops *"));
-    let count = ops.and_then(|l| l.split_whitespace().nth(2));
-    assert_eq!(count, Some("0"), "{report}");
+    for group in ["ops", "legal"] {
+        let line = table
+            .lines()
+            .find(|l| l.trim_start().starts_with(&format!("{group} *")));
+        let count = line.and_then(|l| l.split_whitespace().nth(2));
+        assert_eq!(count, Some("0"), "{group}: {report}");
+    }
     let rows = table.lines().skip(2).take_while(|l| !l.trim().is_empty());
     assert!(!rows.clone().any(|l| l.contains("department")), "{report}");
     assert_eq!(
         rows.count(),
-        4,
-        "hr, it, ops and the small-group note: {report}"
+        5,
+        "hr, it, legal, ops and the small-group note: {report}"
     );
 }
 

@@ -125,13 +125,7 @@ fn read_stdin() -> Result<String> {
     // Enough for more than the MiB kept in any encoding read here (UTF-16 takes up to twice
     // UTF-8's bytes), and no more: the rest of a giant input is never held.
     const LIMIT: u64 = 4 * failup::input::MAX_TEXT_BYTES as u64;
-    if std::io::IsTerminal::is_terminal(&std::io::stdin()) {
-        let end = match cfg!(windows) {
-            true => "Ctrl-Z, then Enter",
-            false => "Ctrl-D on a line of its own",
-        };
-        eprintln!("failup: type or paste the story, then press {end}");
-    }
+    super::prompt_if_stdin_is_a_terminal("the story");
     let mut buf = Vec::new();
     std::io::stdin()
         .take(LIMIT)

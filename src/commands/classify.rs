@@ -72,6 +72,9 @@ pub fn run(args: ClassifyArgs) -> Result<()> {
         );
     }
     // The input's header before the slower model load, so a wrong column fails fast.
+    if source == Source::Stdin {
+        super::prompt_if_stdin_is_a_terminal("the CSV, its header row first");
+    }
     let mut reader = StoryReader::open(&source, &args.columns(), args.columns.dialect())?;
     if let Some(shard) = shard {
         reader.set_shard(shard);

@@ -32,6 +32,9 @@ pub fn run(args: EmbedArgs) -> Result<()> {
     let reads = [("--taxonomy", args.model.taxonomy.as_ref())];
     super::check_not_read(&[("-o", &args.output)], &reads)?;
     super::check_not_in_model(&[("-o", &args.output)], args.model.model.as_deref())?;
+    if source == Source::Stdin {
+        super::prompt_if_stdin_is_a_terminal("the CSV, its header row first");
+    }
     let mut reader = StoryReader::open(&source, &columns, args.columns.dialect())?;
     if let Some(shard) = shard {
         reader.set_shard(shard);

@@ -126,6 +126,18 @@ fn check_not_in_model(
     Ok(())
 }
 
+/// Says what a run waiting on a terminal for its standard input wants, and how to end it: it
+/// would otherwise sit silent, looking hung.
+fn prompt_if_stdin_is_a_terminal(what: &str) {
+    if std::io::IsTerminal::is_terminal(&std::io::stdin()) {
+        let end = match cfg!(windows) {
+            true => "Ctrl-Z, then Enter",
+            false => "Ctrl-D on a line of its own",
+        };
+        eprintln!("failup: type or paste {what}, then press {end}");
+    }
+}
+
 /// Says at the start, not hours later, that a shard written to standard output (or a device
 /// or pipe) cannot be merged: its record needs a file beside it.
 fn warn_if_unrecorded(output: &std::path::Path, shard: Option<failup::shard::Shard>) {
@@ -569,7 +581,7 @@ fn extension_of(path: &std::path::Path) -> Option<String> {
 
 /// Refuses classify's `-o` under the name of something it does not write, when no `--format`
 /// says what is meant: a report's name (the user meant `--report`), `.json` (which would hold
-/// CSV) or `.tsv` (which would hold commas).
+/// CSV), `.tsv` (which would hold commas) or a workbook's (which Excel would refuse to open).
 fn refuse_a_misnamed_rows_output(output: &std::path::Path) -> Result<()> {
     let Some(ext) = extension_of(output) else {
         return Ok(());
@@ -592,6 +604,13 @@ fn refuse_a_misnamed_rows_output(output: &std::path::Path) -> Result<()> {
         "tsv" => format!(
             "-o {} would hold comma-separated values under a tab-separated name; name it {}, \
              or pass --format csv to keep the name",
+            output.display(),
+            csv.display()
+        ),
+        "xlsx" | "xls" | "xlsm" | "ods" => format!(
+            "-o {} names a workbook, but failup writes CSV, which a spreadsheet program opens \
+             as it is (add --excel-safe when the cells come from people you do not trust); name \
+             it {}",
             output.display(),
             csv.display()
         ),

@@ -110,7 +110,8 @@ pub fn render(summary: &Summary) -> String {
         match &h.text_column {
             Some(c) => format!("column {}", code_span(c, true)),
             None => "not in the input: stories are shown by id only (pass it through with \
-                     `failup classify --keep-columns text`)"
+                     `failup classify --keep-columns text`, or name the kept column that holds \
+                     it with `failup report --text-column NAME`)"
                 .to_string(),
         }
     );

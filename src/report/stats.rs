@@ -778,9 +778,13 @@ impl SummaryBuilder {
         let row_no = row.row;
         self.truncated += row.truncated as u64;
         let Some(cat) = row.category.filter(|&c| c < self.scenarios.len()) else {
-            // A group whose rows are all empty or errored still gets its row, of zeros; a
-            // malformed row's cells are not where the header says, so its value is no group.
-            if row.status != "malformed" {
+            // A group whose rows are all empty or errored still gets its row, of zeros (a team
+            // whose stories were all unreadable is told so), but a header row met again is no
+            // group: its value is the column's own name.
+            let header_again = (row.group.as_deref().map(str::trim))
+                .zip(self.options.group_by.as_deref())
+                .is_some_and(|(value, column)| value.eq_ignore_ascii_case(column.trim()));
+            if !(row.status == "malformed" && header_again) {
                 self.group_of(&row);
             }
             if row.status == "empty" {
@@ -804,7 +808,7 @@ impl SummaryBuilder {
             .push(u32::try_from(row.tokens).unwrap_or(u32::MAX));
         if let Some(text) = &row.text {
             self.text_seen = true;
-            let words = text.split_whitespace().count();
+            let words = count_words(text);
             self.words.push(u32::try_from(words).unwrap_or(u32::MAX));
         }
 
@@ -1196,9 +1200,45 @@ impl SummaryBuilder {
     }
 }
 
+/// Words as a reader counts them: runs between spaces, except in scripts written without
+/// spaces (Chinese, Japanese), where each character is a word; a story there was one "word".
+fn count_words(text: &str) -> usize {
+    let unspaced = |c: char| {
+        matches!(c, '\u{3040}'..='\u{30FF}' | '\u{3400}'..='\u{4DBF}' | '\u{4E00}'..='\u{9FFF}'
+            | '\u{F900}'..='\u{FAFF}' | '\u{20000}'..='\u{2FA1F}')
+    };
+    text.split_whitespace()
+        .map(|run| match run.chars().any(unspaced) {
+            false => 1,
+            true => {
+                // Each such character, and each run of letters or digits between them.
+                let mut words = 0;
+                let mut in_word = false;
+                for c in run.chars() {
+                    let letter = c.is_alphanumeric() && !unspaced(c);
+                    words += usize::from(unspaced(c) || (letter && !in_word));
+                    in_word = letter;
+                }
+                words
+            }
+        })
+        .sum()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn words_are_counted_by_spaces_and_by_character_where_a_script_has_no_spaces() {
+        assert_eq!(count_words("We lost the pitch — again."), 6);
+        assert_eq!(count_words("  don't   stop "), 2);
+        // Nine characters of Chinese and a number among them; the comma is no word.
+        assert_eq!(count_words("我的经理，把项目2024给了"), 10);
+        assert_eq!(count_words("プロジェクトを失った"), 10);
+        assert_eq!(count_words("승진에서 떨어졌다"), 2);
+        assert_eq!(count_words(""), 0);
+    }
 
     fn close(a: f64, b: f64) -> bool {
         (a - b).abs() < 5e-5

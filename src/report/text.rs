@@ -171,8 +171,9 @@ pub fn render(summary: &Summary, color: bool) -> String {
         Some(c) => o += &p.dim(&format!("story text from column '{}'", clean(c))),
         None => {
             o += &p.warn(
-                "no story text in the input: stories are shown by id only \
-             (pass it through with `failup classify --keep-columns text`)",
+                "no story text in the input: stories are shown by id only (pass it through \
+                 with `failup classify --keep-columns text`, or name the kept column that \
+                 holds it with `failup report --text-column NAME`)",
             )
         }
     }
