@@ -689,6 +689,20 @@ fn check_headers(
     if let Some(nuls) = nuls.filter(|_| headers.iter().any(|h| h.contains('\0'))) {
         return Err(nul_error(nuls, name, line));
     }
+    // A binary file with no NUL on its first line (an ONNX model) was told as a CSV missing
+    // its `text` column, its "names" full of control characters. A spreadsheet's header cell
+    // may hold a line break or a tab.
+    let binary = |c: char| c.is_control() && !matches!(c, '\t' | '\n' | '\r');
+    if headers.iter().any(|h| h.chars().any(binary)) {
+        return Err(Error::Input {
+            file: name.to_string(),
+            line: Some(line),
+            column: None,
+            problem: "the first line holds control characters, as a binary file does, not \
+                      column names; give failup a CSV file (saved as CSV UTF-8)"
+                .into(),
+        });
+    }
     name_unnamed_columns(headers);
     for (i, h) in headers.iter().enumerate() {
         if let Some(j) = headers[..i].iter().position(|o| o == h) {
@@ -1429,6 +1443,19 @@ impl StoryReader {
             columns.label.is_some(),
         )?;
         refuse_broken_header_quotes(header_start, &breaks, &name)?;
+        if let Some(i) = header_record
+            .iter()
+            .position(|h| std::str::from_utf8(h).is_err())
+        {
+            // Its rows are flagged one by one; a column's name has no status to carry it.
+            eprintln!(
+                "warning: {name}:{header_line}: the header holds bytes that are not UTF-8 (column \
+                 {}, read as '{}'); if the file is a legacy export (Excel on Windows, say), run \
+                 again with --encoding windows-1252",
+                i + 1,
+                printable(&headers[i])
+            );
+        }
         let ColumnIndex {
             text,
             id,
@@ -2121,6 +2148,28 @@ mod tests {
         );
     }
 
+    /// A binary file whose first line holds no NUL is told as one by its control characters;
+    /// a header cell with a line break or a tab in it (spreadsheets allow both) is not.
+    #[test]
+    fn control_characters_in_the_header_tell_a_binary_file() {
+        let bytes = b"\x08\x08\x12\x07pytorch\x1a\x052.4.0:\xe5\n\x01\x02".to_vec();
+        let e = reader_bytes(bytes, &Columns::default(), Dialect::default())
+            .err()
+            .unwrap()
+            .to_string();
+        assert!(
+            e.contains("t.csv:1") && e.contains("as a binary file does"),
+            "{e}"
+        );
+        let csv = "id,\"Story\n(free text)\",\"team\tname\"\n1,a story,x\n";
+        let columns = Columns {
+            text: Some("Story\n(free text)".into()),
+            ..Columns::default()
+        };
+        let mut r = reader(csv, &columns).unwrap();
+        assert_eq!(r.next_chunk(10).unwrap()[0].text, "a story");
+    }
+
     /// Invisible marks around a header name (a second byte-order mark, a zero-width space)
     /// and a byte-order mark opening a data line are not part of the names and ids.
     #[test]
@@ -2644,8 +2693,16 @@ mod tests {
     fn missing_column_messages_show_names_escaped_and_few() {
         let e = reader("id,\u{1b}[31mRED\n1,a\n", &Columns::default())
             .err()
+            .unwrap()
+            .to_string();
+        assert!(
+            e.contains("control characters") && !e.contains('\u{1b}'),
+            "{e}"
+        );
+        let e = reader("id,\u{2067}RED\n1,a\n", &Columns::default())
+            .err()
             .unwrap();
-        assert!(e.to_string().contains("\\u{1b}[31mRED"), "{e}");
+        assert!(e.to_string().contains("\\u{2067}RED"), "{e}");
         let wide: String =
             (0..100).map(|i| format!("c{i},")).collect::<String>() + &"h".repeat(5000);
         let e = reader(&format!("{wide}\n1\n"), &Columns::default())
