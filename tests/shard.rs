@@ -1178,6 +1178,29 @@ fn a_summary_report_refuses_flags_it_cannot_apply() {
         );
     }
     run(dir.path(), &["report", &summary, "-o", "r.txt"], &[]);
+    assert!(std::fs::read_to_string(dir.path().join("r.txt"))
+        .unwrap()
+        .contains("they gave my project"));
+    // A smaller --top shows fewer of the stories it keeps: 0, a report without their words.
+    run(
+        dir.path(),
+        &["report", &summary, "--top", "0", "-o", "none.txt"],
+        &[],
+    );
+    let none = std::fs::read_to_string(dir.path().join("none.txt")).unwrap();
+    assert!(!none.contains("they gave my project"), "{none}");
+    run(
+        dir.path(),
+        &["report", &summary, "--top", "1", "-o", "one.json"],
+        &[],
+    );
+    let one: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(dir.path().join("one.json")).unwrap()).unwrap();
+    assert_eq!(one["settings"]["top_stories"], 1);
+    for scenario in one["scenarios"].as_array().unwrap() {
+        assert!(scenario["representative"].as_array().unwrap().len() <= 1);
+        assert!(scenario["least_certain"].as_array().unwrap().len() <= 1);
+    }
     // The values it was made with change nothing, and are taken (a script may give them every
     // time).
     let top = failup::report::stats::DEFAULT_TOP.to_string();

@@ -26,7 +26,10 @@ pub fn run(args: ReportArgs) -> Result<()> {
         ReportInput::Rows(rows) => rows,
         ReportInput::Summary(summary) => {
             refuse_changes_to_a_summary(&args, summary.builder.options())?;
-            let summary = summary.finish(&taxonomy, &taxonomy_info)?;
+            let mut summary = summary.finish(&taxonomy, &taxonomy_info)?;
+            if let Some(top) = args.top {
+                summary.keep_top(top);
+            }
             super::warn_of_look_alike_groups(&summary);
             return report::write_report(
                 &summary,
@@ -133,7 +136,8 @@ pub fn run(args: ReportArgs) -> Result<()> {
 }
 
 /// A summary is rendered as it was made: the flags that would change it are refused, and
-/// those that repeat what it was made with (a script that gives them every time) are not.
+/// those that repeat what it was made with (a script that gives them every time) are not. A
+/// smaller `--top` only shows fewer of the stories it keeps.
 fn refuse_changes_to_a_summary(args: &ReportArgs, made: &SummaryOptions) -> Result<()> {
     let differs =
         |given: Option<&String>, made: Option<&String>| given.is_some_and(|g| Some(g) != made);
@@ -146,7 +150,7 @@ fn refuse_changes_to_a_summary(args: &ReportArgs, made: &SummaryOptions) -> Resu
             "--text-column",
             differs(args.text_column.as_ref(), made.text_column.as_ref()),
         ),
-        ("--top", args.top.is_some_and(|t| t != made.top)),
+        ("--top", args.top.is_some_and(|t| t > made.top)),
         (
             "--min-group-size",
             args.min_group_size
@@ -156,8 +160,8 @@ fn refuse_changes_to_a_summary(args: &ReportArgs, made: &SummaryOptions) -> Resu
     match fixed.iter().find(|(_, given)| *given) {
         Some((flag, _)) => Err(Error::Usage(format!(
             "a summary keeps the grouping, text column, top stories and small-group line it \
-             was made with, so {flag} cannot change them; drop it, or report the rows \
-             (`failup report ROWS.csv {flag} …`)"
+             was made with, so {flag} cannot change them (--top may only show fewer); drop it, \
+             or report the rows (`failup report ROWS.csv {flag} …`)"
         ))),
         None => Ok(()),
     }

@@ -183,6 +183,16 @@ pub struct Summary {
 }
 
 impl Summary {
+    /// Keeps at most `top` of each scenario's representative and least certain stories: a
+    /// report of a summary may show fewer than the summary holds (`--top 0`: no story's words).
+    pub fn keep_top(&mut self, top: usize) {
+        self.settings.top_stories = self.settings.top_stories.min(top);
+        for scenario in &mut self.scenarios {
+            scenario.representative.truncate(top);
+            scenario.least_certain.truncate(top);
+        }
+    }
+
     /// Group values that differ only in case or in spaces at their ends (`Sales`, ` sales`):
     /// most often one group typed two ways, which the report keeps apart and which look alike
     /// in a table.
