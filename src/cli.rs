@@ -270,7 +270,7 @@ pub struct TrainArgs {
     #[arg(short, long, value_name = "FILE")]
     pub output: PathBuf,
 
-    /// Column holding the label.
+    /// Column holding the label (in any case, `Label` too, when only one column is named so).
     #[arg(long, default_value = "label", value_name = "NAME")]
     pub label_column: String,
 
@@ -297,7 +297,7 @@ pub struct CalibrateArgs {
     #[arg(short, long, value_name = "FILE")]
     pub output: PathBuf,
 
-    /// Column holding the label.
+    /// Column holding the label (in any case, `Label` too, when only one column is named so).
     #[arg(long, default_value = "label", value_name = "NAME")]
     pub label_column: String,
 
@@ -691,7 +691,8 @@ pub struct EvalArgs {
     #[arg(value_name = "INPUT")]
     pub input: PathBuf,
 
-    /// Column holding the gold label.
+    /// Column holding the gold label (in any case, `Label` too, when only one column is named
+    /// so).
     #[arg(long, default_value = "label", value_name = "NAME")]
     pub label_column: String,
 

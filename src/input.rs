@@ -156,7 +156,7 @@ pub fn column_list(headers: &[String]) -> String {
 }
 
 /// The most characters of an input value [`printable`] shows.
-const PRINTABLE_CHARS: usize = 100;
+pub const PRINTABLE_CHARS: usize = 100;
 
 /// What [`RowIssue::UnclosedQuote`] means for the user, and what to do.
 pub const UNCLOSED_QUOTE: &str = "a quoted field opens in this row and never closes, so every \
@@ -792,7 +792,15 @@ impl ColumnIndex {
             Some(c) => Some(find(c, "--id-column")?),
             None => default_column(headers, &["id"]).map_err(|two| twice(two, "--id-column"))?,
         };
-        let label = optional(&columns.label, "--label-column")?;
+        // As `text` and `id` are: spreadsheets capitalise headers (`Label`).
+        let label = match columns.label.as_deref() {
+            Some(wanted) => Some(match default_column(headers, &[wanted]) {
+                Ok(Some(i)) => i,
+                Ok(None) => find(wanted, "--label-column")?,
+                Err(two) => return Err(twice(two, "--label-column")),
+            }),
+            None => None,
+        };
         let group = optional(&columns.group, "--group-by")?;
         let used = [id, label];
         let keep = match &columns.keep {
@@ -1918,16 +1926,15 @@ fn missing_column(file: &str, line: u64, headers: &[String], wanted: &str, fix: 
             column_list(headers)
         ));
     }
+    // A slip of a letter or two in three (a swap counts as one): `year` is no slip for `team`.
     let closest = headers
         .iter()
         .map(|h| {
-            (
-                strsim::levenshtein(&h.to_lowercase(), &wanted.to_lowercase()),
-                h,
-            )
+            let d = strsim::damerau_levenshtein(&h.to_lowercase(), &wanted.to_lowercase());
+            (d, h)
         })
         .min_by_key(|(d, _)| *d)
-        .filter(|(d, _)| *d <= wanted.len().max(3) / 2)
+        .filter(|(d, _)| 3 * d <= wanted.chars().count().max(3))
         .map(|(_, h)| format!("; did you mean '{}'?", printable(h)))
         .unwrap_or_default();
     let stop = if closest.is_empty() { "." } else { "" };
@@ -2041,6 +2048,12 @@ mod tests {
             e.contains("columns: id, story") && e.contains("did you mean 'story'"),
             "{e}"
         );
+        // Half the letters of a short name is no slip: `year` is not told `team`.
+        let headers = ["id".into(), "team".into(), "text".into()];
+        let e = missing_column("f.csv", 1, &headers, "year", "").to_string();
+        assert!(!e.contains("did you mean"), "{e}");
+        let e = missing_column("f.csv", 1, &headers, "taem", "").to_string();
+        assert!(e.contains("did you mean 'team'"), "{e}");
         let e = missing_column("f.csv", 1, &["id".into(), "text".into()], "", "").to_string();
         assert!(e.starts_with("an empty column name was given"), "{e}");
         assert!(e.contains("the columns are: id, text"), "{e}");
@@ -2168,6 +2181,24 @@ mod tests {
         };
         let mut r = reader(csv, &columns).unwrap();
         assert_eq!(r.next_chunk(10).unwrap()[0].text, "a story");
+    }
+
+    /// The label column is found in another case, as the text and id columns are; two
+    /// look-alikes are refused, not chosen between.
+    #[test]
+    fn the_label_column_is_found_in_another_case() {
+        let columns = Columns {
+            label: Some("label".into()),
+            ..Columns::default()
+        };
+        let mut r = reader("ID,Label,Text\n1,other,a story\n", &columns).unwrap();
+        assert_eq!(r.next_chunk(10).unwrap()[0].label.as_deref(), Some("other"));
+        let e = reader("id,Label,LABEL,text\n1,a,b,c\n", &columns)
+            .err()
+            .unwrap();
+        assert!(e.to_string().contains("--label-column"), "{e}");
+        let e = reader("id,gold,text\n1,a,c\n", &columns).err().unwrap();
+        assert!(e.to_string().contains("no column named 'label'"), "{e}");
     }
 
     /// Invisible marks around a header name (a second byte-order mark, a zero-width space)

@@ -1663,3 +1663,32 @@ fn a_report_model_that_is_not_there_is_warned_of() {
     );
     assert!(stdout(&out).contains("model unknown"), "{}", stdout(&out));
 }
+
+/// Past the ids a report lists (100), every format says how many more there are; a long id is
+/// cut in the text report as warnings cut it.
+#[test]
+fn id_lists_say_how_many_more_and_long_ids_are_cut() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut csv = format!("id,text\n{},\n", "x".repeat(5000));
+    for i in 0..130 {
+        csv += &format!("e{i},\n");
+    }
+    std::fs::write(dir.path().join("in.csv"), csv).unwrap();
+    let args = ["classify", "in.csv", "-q", "-o", "rows.csv"];
+    let out = failup_env(
+        dir.path(),
+        &args,
+        None,
+        &[("FAILUP_BACKEND", "test-hashed")],
+    );
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    for name in ["r.txt", "r.md", "r.html"] {
+        let out = failup_in(dir.path(), &["report", "rows.csv", "-o", name], None);
+        assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+        let text = std::fs::read_to_string(dir.path().join(name)).unwrap();
+        assert!(text.contains("… (31 more)"), "{name}: {text}");
+    }
+    let text = std::fs::read_to_string(dir.path().join("r.txt")).unwrap();
+    assert!(text.contains(&format!("{}…", "x".repeat(100))), "{text}");
+    assert!(!text.contains(&"x".repeat(101)), "{text}");
+}

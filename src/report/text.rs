@@ -135,8 +135,18 @@ fn wrap(text: &str, indent: usize, hang: usize) -> String {
     out
 }
 
+/// An id as the text report shows it: cleaned, and cut where it would fill the terminal (a
+/// 50,000-character id was printed whole), as warnings cut it.
+fn shown_id(id: &str) -> String {
+    let limit = crate::input::PRINTABLE_CHARS;
+    match id.chars().nth(limit) {
+        None => clean(id),
+        Some(_) => format!("{}…", clean(&id.chars().take(limit).collect::<String>())),
+    }
+}
+
 fn id_list(ids: &[String], count: u64) -> String {
-    let shown: Vec<String> = ids.iter().map(|i| clean(i)).collect();
+    let shown: Vec<String> = ids.iter().map(|i| shown_id(i)).collect();
     let mut s = shown.join(", ");
     if (ids.len() as u64) < count {
         s += &format!(", … ({} more)", count - ids.len() as u64);
@@ -480,7 +490,7 @@ fn story_line(p: &Painter, st: &StoryRef, with_margin: bool) -> String {
     };
     let mut line = format!(
         "      {} {}",
-        p.bold(&clean(&st.id)),
+        p.bold(&shown_id(&st.id)),
         p.dim(&format!("({figure})"))
     );
     if let Some(text) = &st.text {
@@ -539,5 +549,13 @@ mod tests {
     #[test]
     fn clean_removes_escape_sequences() {
         assert_eq!(clean("a\u{1b}[2Jb\n"), "a [2Jb ");
+    }
+
+    #[test]
+    fn a_long_id_is_cut_as_warnings_cut_it() {
+        let limit = crate::input::PRINTABLE_CHARS;
+        assert_eq!(shown_id(&"é".repeat(limit)), "é".repeat(limit));
+        let long = shown_id(&format!("{}\u{1b}x", "a".repeat(limit)));
+        assert_eq!(long, format!("{}…", "a".repeat(limit)));
     }
 }
