@@ -285,7 +285,7 @@ impl Story {
     }
 
     /// The first cell read that held bytes that are not UTF-8, by its place in the header.
-    pub fn invalid_utf8_column(&self) -> Option<usize> {
+    fn invalid_utf8_column(&self) -> Option<usize> {
         self.issues.iter().find_map(|issue| match issue {
             RowIssue::InvalidUtf8 { column } => Some(*column),
             _ => None,

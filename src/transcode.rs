@@ -176,18 +176,21 @@ impl<R: Read> Read for Utf8Stream<R> {
 mod tests {
     use super::*;
 
+    /// `bytes`, at most `piece` of them a read.
+    struct Trickle<'a>(&'a [u8], usize);
+
+    impl Read for Trickle<'_> {
+        fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+            let n = self.0.len().min(self.1).min(buf.len());
+            buf[..n].copy_from_slice(&self.0[..n]);
+            self.0 = &self.0[n..];
+            Ok(n)
+        }
+    }
+
     /// Reads all of `bytes` through the stream, `piece` bytes of input at a time, so that
     /// sequences split between reads are covered.
     fn decode(bytes: &[u8], encoding: &'static Encoding, piece: usize) -> Vec<u8> {
-        struct Trickle<'a>(&'a [u8], usize);
-        impl Read for Trickle<'_> {
-            fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-                let n = self.0.len().min(self.1).min(buf.len());
-                buf[..n].copy_from_slice(&self.0[..n]);
-                self.0 = &self.0[n..];
-                Ok(n)
-            }
-        }
         let mut out = Vec::new();
         Utf8Stream::new(Trickle(bytes, piece), encoding)
             .read_to_end(&mut out)
@@ -199,24 +202,10 @@ mod tests {
     /// of windows-1252 text, and a sequence cut by the end of a read, are not mistaken.
     #[test]
     fn utf8_in_a_legacy_file_is_spotted_by_line() {
-        let bytes = "id,text\n1,na\u{EF}ve\n2,caf\u{E9} \u{2014} x\n"
-            .chars()
-            .flat_map(|c| match c {
-                '\u{EF}' => vec![0xEF],
-                c => c.to_string().into_bytes(),
-            })
-            .collect::<Vec<u8>>();
+        // A lone windows-1252 ï, then é and an em dash in UTF-8 on line 3.
+        let bytes = b"id,text\n1,na\xEFve\n2,caf\xC3\xA9 \xE2\x80\x94 x\n";
         for piece in [1, 2, 4096] {
-            struct Trickle<'a>(&'a [u8], usize);
-            impl Read for Trickle<'_> {
-                fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-                    let n = self.0.len().min(self.1).min(buf.len());
-                    buf[..n].copy_from_slice(&self.0[..n]);
-                    self.0 = &self.0[n..];
-                    Ok(n)
-                }
-            }
-            let mut spotter = Utf8Spotter::new(Trickle(&bytes, piece), "t.csv");
+            let mut spotter = Utf8Spotter::new(Trickle(bytes, piece), "t.csv");
             let mut out = Vec::new();
             spotter.read_to_end(&mut out).unwrap();
             assert_eq!(out, bytes);

@@ -60,8 +60,7 @@ pub fn run(args: CalibrateArgs) -> Result<()> {
     // `--profile P -o P` recalibrates a profile in place (it is read whole before the new
     // one is renamed over it), so only the taxonomy is guarded.
     let reads = [("--taxonomy", args.model.taxonomy.as_ref())];
-    super::check_not_read(&[("-o", &args.output)], &reads)?;
-    super::check_not_in_model(&[("-o", &args.output)], args.model.model.as_deref())?;
+    super::check_not_read(&[("-o", &args.output)], &reads, args.model.model.as_deref())?;
     refuse_a_file_twice(&args.inputs)?;
     super::refuse_a_table_name(&args.output)?;
     let (loaded, head) = super::read_few_shot(&args.fewshot, true)?;
@@ -297,8 +296,6 @@ fn unpinned_temperature(stories: usize, learned: usize, temperature: f32) -> Err
     ))
 }
 
-/// A fit that should not be trusted as it stands is written, but said so: too few stories,
-/// or confidences that fit these very stories worse.
 /// A head fitted on one reading (precision, `--long-text`), calibrated on another, would be
 /// written down as fitted on the second: every later run at the head's true reading would then
 /// be warned, and told to take the wrong one.
@@ -329,6 +326,8 @@ fn refuse_another_reading_of_a_head(
     }
 }
 
+/// A fit that should not be trusted as it stands is written, but said so: too few stories,
+/// or confidences that fit these very stories worse.
 fn warn_if_degenerate(stories: usize, (before, after): (f64, f64)) {
     const FEW: usize = 40;
     if stories < FEW {

@@ -48,8 +48,7 @@ pub fn run(args: ClassifyArgs) -> Result<()> {
         ("--profile", args.fewshot.profile.as_ref()),
         ("--taxonomy", args.model.taxonomy.as_ref()),
     ];
-    super::check_not_read(&outputs, &reads)?;
-    super::check_not_in_model(&outputs, args.model.model.as_deref())?;
+    super::check_not_read(&outputs, &reads, args.model.model.as_deref())?;
     if args.format.is_none() {
         super::refuse_a_misnamed_rows_output(&args.output)?;
     }

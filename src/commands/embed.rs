@@ -30,8 +30,7 @@ pub fn run(args: EmbedArgs) -> Result<()> {
     // Before the input is read: `> in.csv` has emptied it, and that is the mistake to tell.
     super::check_outputs(&[("-o", &args.output)], &source, shard.is_some())?;
     let reads = [("--taxonomy", args.model.taxonomy.as_ref())];
-    super::check_not_read(&[("-o", &args.output)], &reads)?;
-    super::check_not_in_model(&[("-o", &args.output)], args.model.model.as_deref())?;
+    super::check_not_read(&[("-o", &args.output)], &reads, args.model.model.as_deref())?;
     if source == Source::Stdin {
         super::prompt_if_stdin_is_a_terminal("the CSV, its header row first");
     }

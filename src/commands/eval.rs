@@ -144,12 +144,16 @@ fn warn_of_prototypes_in_input(
     };
     eprintln!(
         "warning: {} of the {} stories in {} {} the taxonomy's own prototypes, word for word, \
-         case and spacing aside (the first: id '{}'), which the classifier reads as their own scenario, so these \
-         figures overstate it; score it on stories that are not prototypes",
+         case and spacing aside (the first: id '{}'), which the classifier reads as their own \
+         scenario, so these figures overstate it; score it on stories that are not prototypes",
         found.len(),
         rows.len(),
         input.display(),
-        if found.len() == 1 { "is one of" } else { "are among" },
+        if found.len() == 1 {
+            "is one of"
+        } else {
+            "are among"
+        },
         failup::input::printable(&first.id)
     );
 }

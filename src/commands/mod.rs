@@ -70,10 +70,11 @@ fn check_outputs(
 }
 
 /// Refuses an output that is one of the files the command reads beside its input (examples,
-/// a profile, a taxonomy), before any work.
+/// a profile, a taxonomy) or lies in the folder of the `model` it reads, before any work.
 fn check_not_read(
     outputs: &[(&str, &std::path::Path)],
     reads: &[(&str, Option<&std::path::PathBuf>)],
+    model: Option<&std::path::Path>,
 ) -> Result<()> {
     for (flag, output) in outputs {
         for (read_flag, read) in reads {
@@ -92,7 +93,7 @@ fn check_not_read(
             }
         }
     }
-    Ok(())
+    check_not_in_model(outputs, model)
 }
 
 /// Refuses an output inside the model folder the command reads (`-o` slipped to
@@ -457,8 +458,10 @@ fn warn_of_look_alike_groups(summary: &failup::report::Summary) {
 /// Says which scenarios a head's examples leave out: the head learns those from the
 /// prototypes alone, which a user who meant to teach it every scenario should know.
 fn warn_of_missing_scenarios(taxonomy: &failup::taxonomy::Taxonomy, examples: &[Labelled]) {
-    let missing: Vec<String> = (0..taxonomy.scenarios.len())
-        .filter(|&i| examples.iter().all(|e| e.label != i))
+    let mut counts = vec![0usize; taxonomy.scenarios.len()];
+    examples.iter().for_each(|e| counts[e.label] += 1);
+    let missing: Vec<String> = (0..counts.len())
+        .filter(|&i| counts[i] == 0)
         .map(|i| format!("'{}'", taxonomy.scenarios[i].id))
         .collect();
     if !missing.is_empty() {
@@ -474,7 +477,7 @@ fn warn_of_missing_scenarios(taxonomy: &failup::taxonomy::Taxonomy, examples: &[
             if missing.len() == 1 { "it" } else { "them" },
         );
     }
-    warn_of_thin_scenarios(taxonomy, examples);
+    warn_of_thin_scenarios(taxonomy, &counts);
 }
 
 /// Fewer examples of a scenario than this leave the head to learn it from almost nothing:
@@ -482,14 +485,11 @@ fn warn_of_missing_scenarios(taxonomy: &failup::taxonomy::Taxonomy, examples: &[
 /// against zero-shot's 0.784.
 const FEWEST_EXAMPLES: usize = 5;
 
-fn warn_of_thin_scenarios(taxonomy: &failup::taxonomy::Taxonomy, examples: &[Labelled]) {
-    let thin: Vec<String> = (0..taxonomy.scenarios.len())
-        .filter_map(|i| {
-            let n = examples.iter().filter(|e| e.label == i).count();
-            (1..FEWEST_EXAMPLES)
-                .contains(&n)
-                .then(|| format!("'{}' ({n})", taxonomy.scenarios[i].id))
-        })
+/// `counts`: the examples of each scenario.
+fn warn_of_thin_scenarios(taxonomy: &failup::taxonomy::Taxonomy, counts: &[usize]) {
+    let thin: Vec<String> = (counts.iter().enumerate())
+        .filter(|(_, n)| (1..FEWEST_EXAMPLES).contains(n))
+        .map(|(i, n)| format!("'{}' ({n})", taxonomy.scenarios[i].id))
         .collect();
     if !thin.is_empty() {
         eprintln!(

@@ -10,8 +10,7 @@ use failup::report::{self, Format, SummaryBuilder, SummaryOptions};
 pub fn run(args: ReportArgs) -> Result<()> {
     let source = Source::from_arg(&args.input);
     let reads = [("--taxonomy", args.taxonomy.as_ref())];
-    super::check_not_read(&[("-o", &args.output)], &reads)?;
-    super::check_not_in_model(&[("-o", &args.output)], args.model.as_deref())?;
+    super::check_not_read(&[("-o", &args.output)], &reads, args.model.as_deref())?;
     if args.format.is_none() {
         super::refuse_a_report_under_a_table_name("-o", &args.output, "--format")?;
     }

@@ -11,8 +11,7 @@ pub fn run(args: TrainArgs) -> Result<()> {
     let input = failup::input::Source::from_arg(&args.input);
     failup::sink::check_output("-o", &args.output, Some(&input))?;
     let reads = [("--taxonomy", args.model.taxonomy.as_ref())];
-    super::check_not_read(&[("-o", &args.output)], &reads)?;
-    super::check_not_in_model(&[("-o", &args.output)], args.model.model.as_deref())?;
+    super::check_not_read(&[("-o", &args.output)], &reads, args.model.model.as_deref())?;
     super::refuse_a_table_name(&args.output)?;
     let engine = Engine::load(&super::engine_options(&args.model, true))?;
     let c = &args.columns;
