@@ -15,6 +15,7 @@ use sha2::{Digest, Sha256};
 
 use crate::embed::ModelDir;
 use crate::error::{Error, Result};
+use crate::eval::copy_key;
 use crate::fewshot::{Head, TrainingExample};
 use crate::input::{
     is_blank, not_a_story, printable, Columns, Dialect, RowIssue, Source, Story, StoryReader,
@@ -132,9 +133,15 @@ pub fn weights_sha256(model: &ModelDir, precision: crate::embed::Precision) -> R
     Ok(hex::encode(h.finalize()))
 }
 
-/// The first 16 hex digits of the SHA-256 of a story's text, spaces at its ends aside: enough
-/// to know a story again, in a few bytes per story.
+/// The first 16 hex digits of the SHA-256 of a story's [`copy_key`]: enough to know a story
+/// again, in a few bytes per story, in another case or with its punctuation changed.
 pub fn story_key(text: &str) -> String {
+    hex::encode(&Sha256::digest(copy_key(text).as_bytes())[..8])
+}
+
+/// The key that profiles written before [`story_key`] looked past case and punctuation
+/// recorded (the text, spaces at its ends aside), so their calibration stories are still found.
+pub fn story_key_as_written(text: &str) -> String {
     hex::encode(&Sha256::digest(text.trim().as_bytes())[..8])
 }
 
@@ -844,7 +851,21 @@ pub fn apply_examples(engine: &mut Engine, examples: Vec<Labelled>) -> Result<()
 
 #[cfg(test)]
 mod tests {
-    use super::{label_index, Calibration, Profile, PROFILE_FORMAT};
+    use super::{
+        label_index, story_key, story_key_as_written, Calibration, Profile, PROFILE_FORMAT,
+    };
+
+    #[test]
+    fn a_story_is_known_again_in_another_case_or_punctuation() {
+        let key = story_key("They gave it to Sam.");
+        assert_eq!(story_key("  they GAVE it to \u{201c}Sam\u{201d}!"), key);
+        assert_ne!(story_key("They gave it to Pat."), key);
+        // What earlier profiles recorded, so their stories are still found.
+        assert_eq!(
+            story_key_as_written(" They gave it to Sam.\n"),
+            "2170e146ef72caf6"
+        );
+    }
 
     fn calibrated(temperature: f32) -> Profile {
         Profile {

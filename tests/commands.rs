@@ -1107,9 +1107,18 @@ fn eval_finds_a_calibrations_own_stories_in_another_file() {
         &[HASHED],
     );
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
-    // The same stories less one, and one new one, saved with other line ends.
+    // The same stories less one, one of them in capitals with an exclamation mark, and one new
+    // one, saved with other line ends.
     let mut lines: Vec<&str> = labelled.lines().collect();
     lines.pop();
+    assert!(
+        lines[3].starts_with("l3,lost_pitch,I presented"),
+        "{}",
+        lines[3]
+    );
+    let shouted = "l3,lost_pitch,I PRESENTED OUR PROPOSAL TO THE HOSPITAL BOARD MYSELF AND THEY \
+                   SIGNED WITH A RIVAL SUPPLIER!";
+    lines[3] = shouted;
     lines.push("n1,other,The office moved across town and my commute doubled.");
     std::fs::write(dir.path().join("edited.csv"), lines.join("\r\n")).unwrap();
     let eval = ["eval", "edited.csv", "--profile", "cal.json", "-q"];
@@ -2139,7 +2148,7 @@ fn labelled_files_with_repeated_ids_or_stories_are_warned_about() {
                a,passed_over,they gave the project to the new hire\n\
                b,lost_pitch,we lost the pitch to a rival agency\n\
                a,other,my manager left the company\n\
-               c,passed_over,  They gave the project  to the new hire\n\
+               c,passed_over,  They gave the project  to the new hire!\n\
                d,other,the office moved across town\n\
                e,other,they gave the project to the new hire\n";
     std::fs::write(dir.path().join("twice.csv"), csv).unwrap();
@@ -2157,10 +2166,14 @@ fn labelled_files_with_repeated_ids_or_stories_are_warned_about() {
         let said = stderr(&out);
         assert!(
             said.contains("twice.csv: 1 id is on more than one row ('a')")
-                && said
-                    .contains("1 story is given more than once, word for word, case and spacing aside (again as id 'c')")
-                && said
-                    .contains("1 row repeats a story word for word (case and spacing aside) under another label (id 'e')"),
+                && said.contains(concat!(
+                    "1 story is given more than once, word for word, case, spacing and ",
+                    "punctuation aside (again as id 'c')"
+                ))
+                && said.contains(concat!(
+                    "1 row repeats a story word for word (case, spacing and punctuation aside) ",
+                    "under another label (id 'e')"
+                )),
             "{command}: {said}"
         );
     }

@@ -96,7 +96,10 @@ fn warn_of_calibration_stories_in_input(
         .collect();
     let seen = rows
         .iter()
-        .filter(|r| fitted.contains(failup::profile::story_key(&r.text).as_str()))
+        .filter(|r| {
+            fitted.contains(failup::profile::story_key(&r.text).as_str())
+                || fitted.contains(failup::profile::story_key_as_written(&r.text).as_str())
+        })
         .count();
     if seen == 0 {
         return;
@@ -144,8 +147,9 @@ fn warn_of_prototypes_in_input(
     };
     eprintln!(
         "warning: {} of the {} stories in {} {} the taxonomy's own prototypes, word for word, \
-         case and spacing aside (the first: id '{}'), which the classifier reads as their own \
-         scenario, so these figures overstate it; score it on stories that are not prototypes",
+         case, spacing and punctuation aside (the first: id '{}'), which the classifier reads \
+         as their own scenario, so these figures overstate it; score it on stories that are \
+         not prototypes",
         found.len(),
         rows.len(),
         input.display(),

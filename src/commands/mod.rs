@@ -317,12 +317,13 @@ fn warn_of_repeats(file: &std::path::Path, rows: &[LabelledRow]) {
             shown(&ids)
         );
     }
-    // Case and spacing aside, as `eval --cv` keeps copies in one fold.
+    // Case, spacing and punctuation aside, as `eval --cv` keeps copies in one fold.
     let texts = repeated(&|r| failup::eval::copy_key(&r.text));
     if !texts.is_empty() {
         eprintln!(
-            "warning: {}: {} stor{} given more than once, word for word, case and spacing aside \
-             (again as id {}); each copy counts, so drop the copies unless the weight is meant",
+            "warning: {}: {} stor{} given more than once, word for word, case, spacing and \
+             punctuation aside (again as id {}); each copy counts, so drop the copies unless the \
+             weight is meant",
             file.display(),
             texts.len(),
             if texts.len() == 1 { "y is" } else { "ies are" },
@@ -343,9 +344,9 @@ fn warn_of_repeats(file: &std::path::Path, rows: &[LabelledRow]) {
         .collect();
     if !conflicting.is_empty() {
         eprintln!(
-            "warning: {}: {} row{} repeat{} a story word for word (case and spacing aside) \
-             under another label (id {}); a story has one scenario, so fix its label or drop \
-             the copy",
+            "warning: {}: {} row{} repeat{} a story word for word (case, spacing and \
+             punctuation aside) under another label (id {}); a story has one scenario, so fix \
+             its label or drop the copy",
             file.display(),
             conflicting.len(),
             if conflicting.len() == 1 { "" } else { "s" },
