@@ -68,6 +68,12 @@ pub struct Profile {
     /// precision's vectors differ a little. Profiles written before it was kept have none.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub precision: Option<String>,
+    /// SHA-256 of `model.int8.onnx` and the tokenizer, when it was fitted on int8 vectors:
+    /// `model_sha256` covers the fp32 weights only, and another quantization of them (a
+    /// release's new int8 file, say) gives vectors that differ a little. Profiles written
+    /// before it was kept, or fitted at another precision, have none.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub int8_sha256: Option<String>,
     /// How the stories were read when it was fitted (`--long-text`): `truncate` reads each
     /// story whole, not by sentence, so its vectors differ from `chunk`'s for every story.
     /// Profiles written before it was kept have none.
@@ -131,6 +137,14 @@ pub fn weights_sha256(model: &ModelDir, precision: crate::embed::Precision) -> R
         h.update(&bytes);
     }
     Ok(hex::encode(h.finalize()))
+}
+
+/// [`weights_sha256`] of the int8 file when `engine` reads int8 vectors, None otherwise.
+fn int8_sha256(engine: &Engine) -> Result<Option<String>> {
+    use crate::embed::Precision;
+    (engine.precision == Precision::Int8)
+        .then(|| weights_sha256(&engine.model, Precision::Int8))
+        .transpose()
 }
 
 /// The first 16 hex digits of the SHA-256 of a story's [`copy_key`]: enough to know a story
@@ -472,6 +486,7 @@ impl Profile {
             model_sha256: model_sha256(&engine.model)?,
             model_reading: Some(engine.model.reading()),
             precision: Some(engine.precision.name().to_string()),
+            int8_sha256: int8_sha256(engine)?,
             long_text: Some(engine.encoder().long_text().name().to_string()),
             taxonomy_sha256: taxonomy_sha256(engine.taxonomy()),
             training_sha256: file_sha256(training)?,
@@ -483,6 +498,29 @@ impl Profile {
             head: None,
             examples: Vec::new(),
         })
+    }
+
+    /// Warns when the profile was fitted on int8 vectors of another `model.int8.onnx` than the
+    /// one this int8 run reads: the same fp32 weights quantized again read a little otherwise.
+    fn warn_of_another_int8_file(&self, engine: &Engine, name: &str) -> Result<()> {
+        let (Some(fitted), Some(running)) = (&self.int8_sha256, int8_sha256(engine)?) else {
+            return Ok(());
+        };
+        if *fitted != running {
+            eprintln!(
+                "warning: {name} was fitted on the int8 vectors of another {} (sha256 {}…; this \
+                 one's is {}…), which differ a little from this one's, so a few verdicts and \
+                 confidences may differ from the fit's; refit it with failup calibrate or train \
+                 to match",
+                engine
+                    .model
+                    .onnx_path(crate::embed::Precision::Int8)
+                    .display(),
+                &fitted[..12.min(fitted.len())],
+                &running[..12]
+            );
+        }
+        Ok(())
     }
 
     /// The precision the profile was fitted at, when it records one.
@@ -504,18 +542,21 @@ impl Profile {
         self.training_sha256 == sha256 || self.calibration_sha256.iter().any(|c| c == sha256)
     }
 
-    /// Records how `engine` reads stories (precision and `--long-text`) as the profile's own:
-    /// what it fits now is fitted on those vectors, whatever a profile it started from was.
-    pub fn record_reading(&mut self, engine: &Engine) {
+    /// Records how `engine` reads stories (precision, its int8 file and `--long-text`) as the
+    /// profile's own: what it fits now is fitted on those vectors, whatever a profile it
+    /// started from was.
+    pub fn record_reading(&mut self, engine: &Engine) -> Result<()> {
         self.precision = Some(engine.precision.name().to_string());
+        self.int8_sha256 = int8_sha256(engine)?;
         self.long_text = Some(engine.encoder().long_text().name().to_string());
+        Ok(())
     }
 
     /// Fits a few-shot head on `examples` (embedded with states) for the engine's classifier
     /// and stores them.
     pub fn fit_examples(&mut self, engine: &Engine, examples: &[Labelled]) -> Result<()> {
         self.head = Some(fit_head(engine, examples)?);
-        self.record_reading(engine);
+        self.record_reading(engine)?;
         let ids = engine.taxonomy().ids();
         self.examples = examples
             .iter()
@@ -765,6 +806,7 @@ impl Profile {
                  from the fit's; pass --precision {fitted} to match it"
             );
         }
+        self.warn_of_another_int8_file(engine, name)?;
         // Likewise only a --long-text given by hand.
         let reading = engine.encoder().long_text().name();
         if let Some(fitted) = self.long_text.as_deref().filter(|l| *l != reading) {
@@ -875,6 +917,7 @@ mod tests {
             model_sha256: String::new(),
             model_reading: None,
             precision: None,
+            int8_sha256: None,
             long_text: None,
             taxonomy_sha256: String::new(),
             training_sha256: String::new(),

@@ -1140,6 +1140,52 @@ fn eval_finds_a_calibrations_own_stories_in_another_file() {
     assert!(!stderr(&out).contains("fitted on"), "{}", stderr(&out));
 }
 
+/// A profile fitted on int8 vectors knows its int8 file: the same fp32 weights quantized again
+/// (a release's new model.int8.onnx) read a little otherwise, which is warned of, and the same
+/// file, or an fp32 run, is not.
+#[cfg(unix)]
+#[test]
+fn a_profile_fitted_at_int8_warns_of_another_int8_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let model = dir.path().join("model");
+    link_bundled_model_except(&model, "model.int8.onnx");
+    std::fs::write(model.join("model.int8.onnx"), "the first quantization").unwrap();
+    std::fs::copy(fixture("labelled.csv"), dir.path().join("cal.csv")).unwrap();
+    let calibrate = [
+        "calibrate",
+        "cal.csv",
+        "--model",
+        "model",
+        "-o",
+        "p.json",
+        "-q",
+    ];
+    let out = failup_env(dir.path(), &calibrate, None, &[HASHED]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let classify = [
+        "classify",
+        "cal.csv",
+        "--model",
+        "model",
+        "--profile",
+        "p.json",
+        "-q",
+    ];
+    let another = "p.json was fitted on the int8 vectors of another model/model.int8.onnx";
+    let out = failup_env(dir.path(), &classify, None, &[HASHED]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert!(!stderr(&out).contains(another), "{}", stderr(&out));
+
+    std::fs::write(model.join("model.int8.onnx"), "the second quantization").unwrap();
+    let out = failup_env(dir.path(), &classify, None, &[HASHED]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert!(stderr(&out).contains(another), "{}", stderr(&out));
+    let fp32 = [&classify[..], &["--precision", "fp32"]].concat();
+    let out = failup_env(dir.path(), &fp32, None, &[HASHED]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert!(!stderr(&out).contains(another), "{}", stderr(&out));
+}
+
 /// A trained profile's head is not silently replaced by --examples, and eval names what it
 /// scored: a calibration-only profile is zero-shot.
 #[test]

@@ -179,7 +179,7 @@ pub fn run(args: CalibrateArgs) -> Result<()> {
     let ece_after = calibration_error(&conf, &correct).0;
 
     profile.head = head;
-    profile.record_reading(&engine);
+    profile.record_reading(&engine)?;
     profile.calibration = Some(Calibration {
         temperature: settings.temperature,
         min_score: settings.min_score,
