@@ -158,10 +158,25 @@ pub fn column_list(headers: &[String]) -> String {
 /// The most characters of an input value [`printable`] shows.
 pub const PRINTABLE_CHARS: usize = 100;
 
-/// What [`RowIssue::UnclosedQuote`] means for the user, and what to do.
-pub const UNCLOSED_QUOTE: &str = "a quoted field opens in this row and never closes, so every \
-     line after it, to the end of the file, was read into this row and not as rows of its own; \
-     close the quote (a quote inside a quoted field is written twice: \"\")";
+/// What [`RowIssue::UnclosedQuote`] means for the user, and what to do, for a row that starts
+/// at `line` of a file whose last line is `last_line`: how many lines it took in.
+fn unclosed_quote_problem(line: u64, last_line: u64) -> String {
+    let taken = match last_line.saturating_sub(line) {
+        0 => " before the file ends".to_string(),
+        1 => format!(
+            ", so line {last_line}, the last, was read into this row and not as a row of its own"
+        ),
+        n => format!(
+            ", so lines {}\u{2013}{last_line} ({n} lines, to the end of the file) were read into \
+             this row and not as rows of their own",
+            line + 1
+        ),
+    };
+    format!(
+        "a quoted field opens in this row and never closes{taken}; close the quote (a quote \
+         inside a quoted field is written twice: \"\")"
+    )
+}
 
 /// What [`RowIssue::StrayQuote`] means for the user, and what to do, after "the quote at
 /// line L, column C".
@@ -185,8 +200,9 @@ pub enum RowIssue {
     /// The text was longer than [`MAX_TEXT_BYTES`] and was cut there.
     TooLong,
     /// The row opens a quoted field that never closes, so the parser read every line after
-    /// it, to the end of the input, into this row: the rows there were never read as rows.
-    UnclosedQuote,
+    /// it, to the end of the input (`last_line`), into this row: the rows there were never
+    /// read as rows.
+    UnclosedQuote { last_line: u64 },
     /// A quoted field closes with more text after it in the same cell (`"ab"cd`): the parser
     /// reads on unquoted and joins the pieces, and any lines between them, into one cell.
     /// `line` and `column` (1-based, in characters) place the quote that closed the field.
@@ -232,14 +248,24 @@ impl Story {
     /// Why the row's cells are not what the file meant, for the user, if they are not: its
     /// quotes went wrong, so rows may have been read into it, or it is a header.
     pub fn cell_problem(&self) -> Option<String> {
-        if self.issues.contains(&RowIssue::UnclosedQuote) {
-            return Some(UNCLOSED_QUOTE.to_string());
+        if let Some(problem) = self.unclosed_quote() {
+            return Some(problem);
         }
         self.issues.iter().find_map(|issue| match issue {
             RowIssue::StrayQuote { line, column } => Some(format!(
                 "the quote at line {line}, column {column} {STRAY_QUOTE}"
             )),
             RowIssue::RepeatedHeader => Some(REPEATED_HEADER.to_string()),
+            _ => None,
+        })
+    }
+
+    /// What a quote that never closes did to this row and the lines after it, if one did.
+    pub fn unclosed_quote(&self) -> Option<String> {
+        self.issues.iter().find_map(|issue| match issue {
+            RowIssue::UnclosedQuote { last_line } => {
+                Some(unclosed_quote_problem(self.line, *last_line))
+            }
             _ => None,
         })
     }
@@ -1321,6 +1347,13 @@ impl LineBreaks {
         }
     }
 
+    /// The input's last line, once it has all been read: the line breaks passed and pending,
+    /// and one more for text after the last break.
+    fn last_line(&self) -> u64 {
+        let pending: u64 = self.pending.iter().map(|b| b.lines).sum();
+        self.newlines_passed + pending + u64::from(self.ends_mid_line)
+    }
+
     /// 1-based line of the first content byte at or after byte offset `start`.
     fn line_at(&mut self, start: u64) -> u64 {
         let mut cursor = start;
@@ -1669,15 +1702,16 @@ impl StoryReader {
     fn story_from_record(&self) -> Story {
         let rec = &self.record;
         let start = rec.position().map_or(0, |p| p.byte());
-        let (line, ends_in_quotes, stray_quote) = {
+        let (line, unclosed, stray_quote) = {
             let mut breaks = self.breaks.lock().expect("never poisoned");
             let line = breaks.line_at(start);
-            (line, breaks.ends_in_quotes, breaks.take_stray_quote(start))
+            let unclosed = breaks.ends_in_quotes.then(|| breaks.last_line());
+            (line, unclosed, breaks.take_stray_quote(start))
         };
         let mut issues = Vec::new();
         // The end of the input is read only to finish the last record, so this is the one.
-        if ends_in_quotes {
-            issues.push(RowIssue::UnclosedQuote);
+        if let Some(last_line) = unclosed {
+            issues.push(RowIssue::UnclosedQuote { last_line });
         }
         issues.extend(stray_quote);
         let mut invalid_utf8: Option<usize> = None;
@@ -1867,7 +1901,7 @@ fn refuse_broken_header_quotes(
     // header is the row that never closed (not a later one read ahead with it).
     let never_closes = breaks.ends_in_quotes && breaks.pending.iter().all(|b| b.quoted);
     let problem = match breaks.take_stray_quote(start) {
-        _ if never_closes => UNCLOSED_QUOTE.to_string(),
+        _ if never_closes => unclosed_quote_problem(line, breaks.last_line()),
         Some(RowIssue::StrayQuote { line, column }) => {
             format!("the quote at line {line}, column {column} {STRAY_QUOTE}")
         }
@@ -2157,7 +2191,30 @@ mod tests {
         let mut r = reader("id,text\n1,\"a story\n", &Columns::default()).unwrap();
         assert_eq!(
             r.next_chunk(10).unwrap()[0].issues,
-            [RowIssue::UnclosedQuote]
+            [RowIssue::UnclosedQuote { last_line: 2 }]
+        );
+    }
+
+    /// A quote that never closes is told with the lines it took in, so the rows lost into it
+    /// are counted, whatever the line ends; one on the last line took none.
+    #[test]
+    fn an_unclosed_quote_says_which_lines_it_took_in() {
+        let said = |csv: &str| {
+            let mut r = reader(csv, &Columns::default()).unwrap();
+            let chunk = r.next_chunk(10).unwrap();
+            chunk.last().unwrap().unclosed_quote().unwrap()
+        };
+        let lf = said("id,text\n1,a\n2,\"open\n3,b\n\n4,c\n");
+        assert!(
+            lf.contains("so lines 4\u{2013}6 (3 lines, to the end of the file)"),
+            "{lf}"
+        );
+        let crlf = said("id,text\r\n1,\"open\r\n2,b\r\n3,c");
+        assert!(crlf.contains("so lines 3\u{2013}4 (2 lines,"), "{crlf}");
+        let last = said("id,text\n1,a\n2,\"open\n");
+        assert!(
+            last.contains("never closes before the file ends;"),
+            "{last}"
         );
     }
 
@@ -2237,8 +2294,13 @@ mod tests {
         assert_eq!(s.len(), 3);
         assert!(s[0].issues.is_empty() && s[1].issues.is_empty());
         assert_eq!(s[0].text, "a; \"b\"");
-        assert_eq!(s[2].issues, [RowIssue::UnclosedQuote]);
+        assert_eq!(s[2].issues, [RowIssue::UnclosedQuote { last_line: 5 }]);
         assert_eq!(s[2].text, "never closed\n4;lost\n");
+        let said = s[2].unclosed_quote().unwrap();
+        assert!(
+            said.contains("never closes, so line 5, the last, was read into this row"),
+            "{said}"
+        );
 
         // Closed on the last byte, with no final line break: nothing to flag.
         let bytes = b"id;text\n1;\"two\nlines\"".to_vec();
@@ -2364,7 +2426,7 @@ mod tests {
             assert_eq!(stories.len(), records, "{context:?}");
             for (i, story) in stories.iter().enumerate() {
                 assert_eq!(story.row, i as u64 + 1, "{context:?}");
-                let open = story.issues.contains(&RowIssue::UnclosedQuote);
+                let open = story.unclosed_quote().is_some();
                 assert_eq!(
                     open,
                     ends_in_quotes && i + 1 == stories.len(),
@@ -2924,7 +2986,14 @@ mod tests {
             assert_eq!(s[1].issues, [RowIssue::TooLong]);
             assert!(s[1].text.len() <= MAX_TEXT_BYTES && s[1].text.chars().all(|c| c == 'é'));
             assert_eq!((s[2].id.as_str(), s[2].line), ("3", 6));
-            assert_eq!(s[2].issues, [RowIssue::UnclosedQuote, RowIssue::TooLong]);
+            assert!(
+                matches!(
+                    s[2].issues[..],
+                    [RowIssue::UnclosedQuote { .. }, RowIssue::TooLong]
+                ),
+                "{:?}",
+                s[2].issues
+            );
             assert!(s[2].text.starts_with("never\né"));
         }
     }

@@ -8,7 +8,7 @@ use std::time::Instant;
 use super::resume;
 use crate::cli::{ClassifyArgs, InputEncoding};
 use failup::error::{Error, Result};
-use failup::input::{printable, RowIssue, Source, Story, StoryReader, UNCLOSED_QUOTE};
+use failup::input::{printable, Source, Story, StoryReader};
 use failup::output::{RowWriter, WriterOptions};
 use failup::pipeline::{Engine, NO_KNOWN_WORD};
 use failup::progress::Progress;
@@ -629,10 +629,10 @@ impl Tally {
             (Some(p), Some(cut)) => Some(format!("{p}; {cut}")),
             (p, cut) => p.map(str::to_string).or(cut),
         };
-        if row.story.issues.contains(&RowIssue::UnclosedQuote) {
+        if let Some(unclosed) = row.story.unclosed_quote() {
             // Rows were lost into this one: said however many warnings came before.
             eprintln!(
-                "warning: {file}:{}: row {} (id {}): {UNCLOSED_QUOTE}; flagged status=malformed",
+                "warning: {file}:{}: row {} (id {}): {unclosed}; flagged status=malformed",
                 row.story.line,
                 row.story.row,
                 printable(&row.story.id)

@@ -12,7 +12,7 @@ use super::resume;
 use crate::cli::{EmbedArgs, LongText};
 use failup::embed::Precision;
 use failup::error::{Error, Result};
-use failup::input::{printable, Columns, RowIssue, Source, Story, StoryReader, UNCLOSED_QUOTE};
+use failup::input::{printable, Columns, Source, Story, StoryReader};
 use failup::pipeline::{Embedded, Engine, Want};
 use failup::progress::Progress;
 use failup::record::Status;
@@ -179,9 +179,9 @@ impl RowWarnings {
         );
         // Rows were lost into this one: said however many warnings came before, and said
         // once, in place of the ragged-row warning its status would give.
-        let unclosed = story.issues.contains(&RowIssue::UnclosedQuote);
-        if unclosed {
-            eprintln!("warning: {at}: {UNCLOSED_QUOTE}; flagged status=malformed");
+        let unclosed = story.unclosed_quote();
+        if let Some(problem) = &unclosed {
+            eprintln!("warning: {at}: {problem}; flagged status=malformed");
         }
         let cells = story.cell_problem();
         let made: String;
@@ -217,7 +217,7 @@ impl RowWarnings {
             }
             (None, None) => return,
         };
-        if self.told < Self::ONE_BY_ONE && !unclosed {
+        if self.told < Self::ONE_BY_ONE && unclosed.is_none() {
             eprintln!("warning: {at}: {told}");
         }
         self.told += 1;
