@@ -508,10 +508,10 @@ impl Profile {
         };
         if *fitted != running {
             eprintln!(
-                "warning: {name} was fitted on the int8 vectors of another {} (sha256 {}…; this \
-                 one's is {}…), which differ a little from this one's, so a few verdicts and \
-                 confidences may differ from the fit's; refit it with failup calibrate or train \
-                 to match",
+                "warning: {name} was fitted on int8 vectors from another {} (sha256 {}…; this \
+                 one is {}…), another quantization that reads a little otherwise, so a few \
+                 verdicts and confidences may differ from the fit's; refit it with failup \
+                 calibrate or train to match",
                 engine
                     .model
                     .onnx_path(crate::embed::Precision::Int8)

@@ -1171,7 +1171,7 @@ fn a_profile_fitted_at_int8_warns_of_another_int8_file() {
         "p.json",
         "-q",
     ];
-    let another = "p.json was fitted on the int8 vectors of another model/model.int8.onnx";
+    let another = "p.json was fitted on int8 vectors from another model/model.int8.onnx";
     let out = failup_env(dir.path(), &classify, None, &[HASHED]);
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
     assert!(!stderr(&out).contains(another), "{}", stderr(&out));
