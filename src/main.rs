@@ -52,26 +52,52 @@ fn main() -> ExitCode {
         Err(failup::Error::Interrupted) => ExitCode::from(130),
         Err(e) => {
             eprintln!("failup: error: {e}");
-            if let Some(var) = named_by_environment(&e) {
-                eprintln!("  note: that came from the environment variable {var}");
+            for (flag, var, value) in named_by_environment(&e) {
+                eprintln!(
+                    "  note: {flag} was not given; its value came from the environment, \
+                     {var}={value:?}. Unset it or fix it, or give {flag} on the command line."
+                );
             }
             ExitCode::from(2)
         }
     }
 }
 
-/// The `FAILUP_*` variable that named the model folder or taxonomy an error is about, when
-/// the command line did not: a variable set long ago in a shell profile is easy to forget.
-fn named_by_environment(e: &failup::Error) -> Option<&'static str> {
-    let (flag, var, named) = match e {
-        failup::Error::Model { dir, .. } => ("--model", "FAILUP_MODEL", dir.as_os_str()),
-        failup::Error::Taxonomy { source_name, .. } => (
-            "--taxonomy",
-            "FAILUP_TAXONOMY",
-            std::ffi::OsStr::new(source_name.as_str()),
-        ),
-        _ => return None,
+/// The settings and files whose flag an error names, or whose file it names, but which came
+/// from a `FAILUP_*` variable and not the command line: a variable set long ago in a shell
+/// profile is easy to forget, and the error's advice to change the flag would not help.
+fn named_by_environment(e: &failup::Error) -> Vec<(&'static str, &'static str, String)> {
+    // Flag, variable, and whether the value is a path an error may name instead of the flag.
+    const SET_BY_VARIABLES: [(&str, &str, bool); 9] = [
+        ("--model", "FAILUP_MODEL", true),
+        ("--taxonomy", "FAILUP_TAXONOMY", true),
+        ("--profile", "FAILUP_PROFILE", true),
+        ("--backend", "FAILUP_BACKEND", false),
+        ("--precision", "FAILUP_PRECISION", false),
+        ("--long-text", "FAILUP_LONG_TEXT", false),
+        ("--threads", "FAILUP_THREADS", false),
+        ("--batch-size", "FAILUP_BATCH_SIZE", false),
+        ("--chunk-size", "FAILUP_CHUNK_SIZE", false),
+    ];
+    let said = e.to_string();
+    let names_flag = |flag: &str| {
+        said.match_indices(flag).any(|(at, _)| {
+            let next = said[at + flag.len()..].chars().next();
+            !next.is_some_and(|c| c.is_ascii_alphanumeric() || c == '-')
+        })
     };
-    let from_variable = std::env::var_os(var).is_some_and(|v| v == named);
-    (from_variable && !cli::typed(flag)).then_some(var)
+    let named_path = match e {
+        failup::Error::Model { dir, .. } => Some(dir.display().to_string()),
+        failup::Error::Taxonomy { source_name, .. } => Some(source_name.clone()),
+        _ => None,
+    };
+    SET_BY_VARIABLES
+        .into_iter()
+        .filter_map(|(flag, var, is_path)| {
+            let value = std::env::var(var).ok()?;
+            let names_value =
+                is_path && (named_path.as_deref() == Some(value.as_str()) || said.contains(&value));
+            ((names_flag(flag) || names_value) && !cli::typed(flag)).then_some((flag, var, value))
+        })
+        .collect()
 }

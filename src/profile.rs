@@ -775,7 +775,8 @@ impl Profile {
         let tax = taxonomy_sha256(engine.taxonomy());
         if tax != self.taxonomy_sha256 {
             return Err(Error::Usage(format!(
-                "{name} was fitted against another taxonomy (sha256 {}…, this one is {}…); \
+                "{name} was fitted against another taxonomy: its ids, prototypes or scoring \
+                 settings differ (their SHA-256 {}…, this taxonomy's {}…, not the file's own); \
                  refit it with failup train/calibrate and this --taxonomy",
                 &self.taxonomy_sha256[..12.min(self.taxonomy_sha256.len())],
                 &tax[..12]

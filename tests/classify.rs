@@ -552,6 +552,31 @@ fn a_changed_tokenizer_or_config_is_not_served_cached_prototypes() {
     }
 }
 
+/// bf16 runs on failup's own engine, which takes the network's shape from config.json: a folder
+/// without one is told so, not called a model of type "unknown".
+#[cfg(unix)]
+#[test]
+fn bf16_without_config_json_says_what_is_missing() {
+    let model = tempfile::tempdir().unwrap();
+    link_bundled_model_except(model.path(), "config.json");
+    let args = ["advise", "They gave the lead to the new hire."];
+    let dir = [
+        "--model",
+        model.path().to_str().unwrap(),
+        "--precision",
+        "bf16",
+    ];
+    let out = failup(&[&args[..], &dir[..]].concat());
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("reads the model's shape from its config.json, and")
+            && stderr(&out).contains("has none; copy it from the model's sentence-transformers")
+            && !stderr(&out).contains("unknown"),
+        "{}",
+        stderr(&out)
+    );
+}
+
 #[test]
 fn classify_with_report_matches_report_on_the_written_file() {
     let dir = tempfile::tempdir().unwrap();

@@ -1910,6 +1910,36 @@ fn a_bad_value_from_the_environment_names_its_variable() {
     );
 }
 
+/// A value that parses but does not go with the others (bf16 on rten) is traced to its
+/// variable too, when the error names its flag and the command line did not give it.
+#[test]
+fn a_setting_from_the_environment_that_does_not_fit_names_its_variable() {
+    let story = "They gave the lead to the new hire.";
+    let args = ["advise", story, "--backend", "rten"];
+    let out = failup_env(&repo_path(""), &args, None, &[("FAILUP_PRECISION", "bf16")]);
+    assert_eq!(out.status.code(), Some(2));
+    let said = stderr(&out);
+    assert!(
+        said.contains("--precision bf16 runs on the AMX engine only")
+            && said.contains(
+                "--precision was not given; its value came from the environment, \
+                 FAILUP_PRECISION=\"bf16\""
+            )
+            && !said.contains("FAILUP_BACKEND"),
+        "{said}"
+    );
+    // Given on the command line, the same setting gets no note.
+    let typed = [&args[..], &["--precision", "bf16"]].concat();
+    let out = failup_env(
+        &repo_path(""),
+        &typed,
+        None,
+        &[("FAILUP_PRECISION", "bf16")],
+    );
+    assert_eq!(out.status.code(), Some(2));
+    assert!(!stderr(&out).contains("environment"), "{}", stderr(&out));
+}
+
 /// A negative or huge count is refused in words: clap took `-1` for a flag and suggested
 /// `-- -1`, and the standard parser said "invalid digit found in string".
 #[test]

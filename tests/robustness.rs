@@ -685,7 +685,10 @@ fn a_bad_model_folder_or_taxonomy_from_the_environment_says_where_it_came_from()
     assert_eq!(out.status.code(), Some(2), "{said}");
     assert!(
         said.contains("no-such-model: no such folder")
-            && said.contains("that came from the environment variable FAILUP_MODEL"),
+            && said.contains(
+                "--model was not given; its value came from the environment, \
+                 FAILUP_MODEL=\"no-such-model\""
+            ),
         "{said}"
     );
     // So too a taxonomy.
@@ -695,7 +698,10 @@ fn a_bad_model_folder_or_taxonomy_from_the_environment_says_where_it_came_from()
     assert_eq!(out.status.code(), Some(2), "{said}");
     assert!(
         said.contains("taxonomy no-such.toml")
-            && said.contains("that came from the environment variable FAILUP_TAXONOMY"),
+            && said.contains(
+                "--taxonomy was not given; its value came from the environment, \
+                 FAILUP_TAXONOMY=\"no-such.toml\""
+            ),
         "{said}"
     );
     let args = ["classify", "in.csv", "--model", "no-such-model"];

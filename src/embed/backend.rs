@@ -107,6 +107,14 @@ pub fn load(spec: &EngineSpec) -> Result<(Backend, Box<dyn Embedder>)> {
     let backend = spec.backend.resolve(spec.precision, spec.model);
     let (model, threads, precision) = (spec.model, spec.threads, spec.precision);
     let embedder: Box<dyn Embedder> = match backend {
+        Backend::Rten if precision == Precision::Bf16 && model.model_type == "unknown" => {
+            return Err(Error::Usage(format!(
+                "--precision bf16 runs on the AMX engine, which reads the model's shape from its \
+                 config.json, and {} has none; copy it from the model's sentence-transformers \
+                 folder, or use --precision fp32 or int8",
+                model.dir.display()
+            )));
+        }
         Backend::Rten if precision == Precision::Bf16 && model.model_type != "bert" => {
             return Err(Error::Usage(format!(
                 "--precision bf16 runs on the AMX engine, which runs BERT models only, and {} \

@@ -144,17 +144,30 @@ impl Config {
                 self.hidden_act
             ));
         }
+        if self.hidden_size != pooled_dim {
+            return Some(format!(
+                "hidden_size {} is not the pooling width {pooled_dim} of \
+                 1_Pooling/config.json",
+                self.hidden_size
+            ));
+        }
+        let heads = self.num_attention_heads;
+        if heads == 0 || !self.hidden_size.is_multiple_of(heads) {
+            return Some(format!(
+                "num_attention_heads {heads} does not divide hidden_size {} into heads of one \
+                 width",
+                self.hidden_size
+            ));
+        }
         // The products write whole 16-column tiles into rows as wide as these.
         let tiled = [self.hidden_size, self.intermediate_size]
             .iter()
             .all(|w| w.is_multiple_of(16));
-        let heads_fit = self.num_attention_heads > 0
-            && self.hidden_size.is_multiple_of(self.num_attention_heads);
-        if self.hidden_size != pooled_dim || !heads_fit || !tiled {
+        if !tiled {
             return Some(format!(
-                "hidden_size {} and intermediate_size {} do not fit the pooling width {} and {} \
-                 heads (the AMX engine needs both sizes in multiples of 16)",
-                self.hidden_size, self.intermediate_size, pooled_dim, self.num_attention_heads
+                "hidden_size {} and intermediate_size {} (the AMX engine needs both in multiples \
+                 of 16; use --backend rten)",
+                self.hidden_size, self.intermediate_size
             ));
         }
         // BERT's is 1e-12; past about 1e-3 the norm no longer normalises, and every story
@@ -307,9 +320,16 @@ impl AmxEmbedder {
                   git checkout -- models/"
                 .into(),
         };
-        let config: Config = read_json(&dir.dir, "config.json").map_err(broken)?;
+        let bad_config = |problem: String| Error::Model {
+            dir: dir.dir.clone(),
+            problem,
+            fix: "copy config.json again from the model's sentence-transformers folder (the \
+                  bundled one: git checkout -- models/)"
+                .into(),
+        };
+        let config: Config = read_json(&dir.dir, "config.json").map_err(bad_config)?;
         if let Some(problem) = config.unsupported(dir.dim) {
-            return Err(broken(format!("config.json: {problem}")));
+            return Err(bad_config(format!("config.json: {problem}")));
         }
         let path = dir.onnx_path(Precision::Fp32);
         let bytes = std::fs::read(&path).map_err(|e| Error::io(path.display().to_string(), e))?;
@@ -686,6 +706,22 @@ mod tests {
         );
         let wide = config.unsupported(768).expect("refused");
         assert!(wide.contains("pooling width 768"), "{wide}");
+        // Each size is blamed for its own fault: 384 is a multiple of 16, but not of 7 heads.
+        let heads = Config {
+            num_attention_heads: 7,
+            ..bundled_config()
+        };
+        let why = heads.unsupported(384).expect("refused");
+        assert!(
+            why.contains("num_attention_heads 7 does not divide hidden_size 384"),
+            "{why}"
+        );
+        let untiled = Config {
+            intermediate_size: 1540,
+            ..bundled_config()
+        };
+        let why = untiled.unsupported(384).expect("refused");
+        assert!(why.contains("multiples of 16"), "{why}");
         // An edited epsilon made every story come out alike, with exit 0.
         for eps in [1e6, 0.0, -1e-12, f32::NAN] {
             let edited = Config {
