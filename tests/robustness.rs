@@ -712,6 +712,85 @@ fn a_bad_model_folder_or_taxonomy_from_the_environment_says_where_it_came_from()
     assert!(!said.contains("came from the environment"), "{said}");
 }
 
+/// A model file or folder this user may not read is told as such, with the fix, not blamed on
+/// the file's contents ("copy it again", "export the folder again").
+#[cfg(unix)]
+#[test]
+#[ignore = "needs root, to run failup as another user (uid 65534)"]
+fn root_a_model_folder_this_user_may_not_read_is_told_as_such() {
+    use std::os::unix::fs::{MetadataExt, PermissionsExt};
+    use std::os::unix::process::CommandExt;
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path();
+    assert_eq!(
+        std::fs::metadata(root).unwrap().uid(),
+        0,
+        "this test must run as root: it runs failup as uid 65534"
+    );
+    // A folder the other user can reach, with the small files copied: the test embedder reads
+    // no weights, so any bytes stand for them.
+    let failup = root.join("failup");
+    std::fs::copy(env!("CARGO_BIN_EXE_failup"), &failup).unwrap();
+    let model = root.join("model");
+    std::fs::create_dir_all(model.join("1_Pooling")).unwrap();
+    let bundled = repo_path("models/all-MiniLM-L6-v2");
+    for file in [
+        "config.json",
+        "tokenizer.json",
+        "sentence_bert_config.json",
+        "1_Pooling/config.json",
+        "modules.json",
+    ] {
+        std::fs::copy(bundled.join(file), model.join(file)).unwrap();
+    }
+    std::fs::write(model.join("model.onnx"), "weights").unwrap();
+    let mode = |path: &Path, mode: u32| {
+        std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode)).unwrap()
+    };
+    for folder in [root, &model, &model.join("1_Pooling")] {
+        mode(folder, 0o755);
+    }
+    let run = || {
+        let out = Command::new(&failup)
+            .args([
+                "advise",
+                "They gave the lead to the new hire.",
+                "--model",
+                "model",
+            ])
+            .env_clear()
+            .env("FAILUP_BACKEND", "test-hashed")
+            .env("FAILUP_CACHE_DIR", "off")
+            .current_dir(root)
+            .uid(65534)
+            .gid(65534)
+            .output()
+            .expect("failup runs as uid 65534");
+        (out.status.code(), stderr(&out))
+    };
+    let (code, said) = run();
+    assert_eq!(code, Some(0), "readable: {said}");
+    let fix = "let this user read the folder and its files";
+    mode(&model.join("tokenizer.json"), 0o000);
+    let (code, said) = run();
+    assert_eq!(code, Some(2), "{said}");
+    assert!(
+        said.contains("tokenizer.json cannot be read by this user") && said.contains(fix),
+        "{said}"
+    );
+    assert!(!said.contains("copy it again"), "{said}");
+    mode(&model.join("tokenizer.json"), 0o644);
+    mode(&model, 0o000);
+    let (code, said) = run();
+    assert_eq!(code, Some(2), "{said}");
+    assert!(
+        said.contains("cannot be read by this user") && said.contains(fix),
+        "{said}"
+    );
+    assert!(!said.contains("export the folder again"), "{said}");
+    mode(&model, 0o755);
+}
+
 /// In a folder with the sticky bit, only a file's owner (or the folder's, or root) may replace
 /// it, and failup writes its outputs beside their names and renames them at the end. A file of
 /// another user there must be refused before the work, not when the work is done.

@@ -120,6 +120,22 @@ struct PoolingConfig {
     pooling_mode_mean_sqrt_len_tokens: bool,
 }
 
+/// Refuses `file` in `dir` when this user may not read it (or the folder), saying so: the
+/// parsers' own errors, or a look at the file's metadata, would send the user to export or copy
+/// a sound file again.
+pub fn refuse_unreadable(dir: &Path, file: &str) -> Result<()> {
+    match std::fs::File::open(dir.join(file)) {
+        Err(e) if e.kind() == std::io::ErrorKind::PermissionDenied => Err(Error::Model {
+            dir: dir.to_path_buf(),
+            problem: format!("{file} cannot be read by this user ({e})"),
+            fix: "let this user read the folder and its files (chmod a+r on the files, a+rx on \
+                  the folders), or run failup as a user who can"
+                .into(),
+        }),
+        _ => Ok(()),
+    }
+}
+
 /// Why `file` in `dir` cannot be read as a file, or None when it can be opened: missing,
 /// empty, or something else at its name.
 pub fn not_a_file(dir: &Path, file: &str) -> Option<String> {
@@ -247,6 +263,7 @@ impl ModelDir {
             });
         }
         for file in REQUIRED {
+            refuse_unreadable(dir, file)?;
             if let Some(problem) = not_a_file(dir, file) {
                 return Err(broken(problem));
             }

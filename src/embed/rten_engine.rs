@@ -50,6 +50,7 @@ impl RtenEmbedder {
             problem,
             fix: fix.into(),
         };
+        super::model_dir::refuse_unreadable(&dir.dir, file)?;
         if let Some(problem) = super::model_dir::not_a_file(&dir.dir, file) {
             let needed = format!("{problem} (needed for --precision {})", precision.name());
             return Err(broken(needed));
