@@ -552,6 +552,42 @@ fn a_changed_tokenizer_or_config_is_not_served_cached_prototypes() {
     }
 }
 
+/// A copy of the binary with the repository's models/ folder beside it finds the model there,
+/// whatever folder it runs from: the folder beside it is the one read, and an incomplete one is
+/// named.
+#[cfg(unix)]
+#[test]
+fn the_models_folder_beside_the_binary_is_found_from_any_folder() {
+    let install = tempfile::tempdir().unwrap();
+    let elsewhere = tempfile::tempdir().unwrap();
+    let failup = install.path().join("failup");
+    std::fs::copy(env!("CARGO_BIN_EXE_failup"), &failup).unwrap();
+    let model = install.path().join("models/all-MiniLM-L6-v2");
+    link_bundled_model_except(&model, "tokenizer.json");
+    let run = || {
+        std::process::Command::new(&failup)
+            .args(["advise", "They gave the lead to the new hire."])
+            .env_clear()
+            .env("FAILUP_BACKEND", "test-hashed")
+            .env("FAILUP_CACHE_DIR", "off")
+            .current_dir(elsewhere.path())
+            .output()
+            .unwrap()
+    };
+    let out = run();
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains(&format!("model folder {}", model.display()))
+            && stderr(&out).contains("missing file tokenizer.json"),
+        "{}",
+        stderr(&out)
+    );
+    let bundled = repo_path("models/all-MiniLM-L6-v2/tokenizer.json");
+    std::os::unix::fs::symlink(bundled, model.join("tokenizer.json")).unwrap();
+    let out = run();
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+}
+
 /// bf16 runs on failup's own engine, which takes the network's shape from config.json: a folder
 /// without one is told so, not called a model of type "unknown".
 #[cfg(unix)]

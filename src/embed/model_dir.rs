@@ -211,8 +211,9 @@ impl ModelDir {
             None => Err(Error::Model {
                 dir: Path::new("models").join(DEFAULT_MODEL),
                 problem: "no model folder found".into(),
-                fix: "run failup from the repository root, or pass --model DIR (or set \
-                      FAILUP_MODEL) to a folder laid out like models/all-MiniLM-L6-v2"
+                fix: "run failup from the repository root, put the repository's models/ folder \
+                      beside the failup binary, or pass --model DIR (or set FAILUP_MODEL) to a \
+                      folder laid out like models/all-MiniLM-L6-v2"
                     .into(),
             }),
         }
@@ -224,10 +225,18 @@ impl ModelDir {
             return Some(dir.to_path_buf());
         }
         let local = Path::new("models").join(DEFAULT_MODEL);
+        // A copy installed with its `models/` folder beside it runs from any folder, and once
+        // the source tree it was built from is gone.
+        let beside_binary = std::env::current_exe()
+            .ok()
+            .and_then(|exe| Some(exe.parent()?.join("models").join(DEFAULT_MODEL)));
         let built_from = Path::new(env!("CARGO_MANIFEST_DIR"))
             .join("models")
             .join(DEFAULT_MODEL);
-        [local, built_from].into_iter().find(|dir| dir.is_dir())
+        [Some(local), beside_binary, Some(built_from)]
+            .into_iter()
+            .flatten()
+            .find(|dir| dir.is_dir())
     }
 
     /// Checks one folder: required files present, configs readable.
