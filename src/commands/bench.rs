@@ -94,10 +94,11 @@ pub fn run(args: BenchArgs) -> Result<()> {
         }
     })?;
     if stop.load(Ordering::SeqCst) {
-        eprintln!(
-            "interrupted: the figures are of the {} timed passes done, of {repeat} asked for",
-            report.repeat
-        );
+        let done = match report.repeat {
+            1 => "the 1 timed pass".to_string(),
+            n => format!("the {n} timed passes"),
+        };
+        eprintln!("interrupted: the figures are of {done} done, of {repeat} asked for");
         return Err(Error::Interrupted);
     }
     Ok(())

@@ -121,11 +121,14 @@ pub fn run(args: EmbedArgs) -> Result<()> {
     if written == 0 && !args.quiet {
         let rows = match shard {
             Some(s) if reader.rows_read() > 0 => format!(
-                "shard {}/{} of {} ({} rows in all) has no rows",
+                "shard {}/{} of {} ({} in all) has no rows",
                 s.index,
                 s.count,
                 reader.name(),
-                reader.rows_read()
+                match reader.rows_read() {
+                    1 => "1 row".to_string(),
+                    n => format!("{n} rows"),
+                }
             ),
             _ => format!("{} has no rows below its header", reader.name()),
         };
