@@ -276,7 +276,12 @@ impl Taxonomy {
             {
                 return Err(fail(
                     Some(s.id.span()),
-                    format!("scenario id '{id}' must be lowercase letters, digits and '_' (it names output columns)"),
+                    // Escaped: a terminal's escape codes in the id would act, not show.
+                    format!(
+                        "scenario id '{}' must be lowercase letters, digits and '_' (it names \
+                         output columns)",
+                        id.escape_debug()
+                    ),
                 ));
             }
             if !seen.insert(id.clone()) {
@@ -752,6 +757,13 @@ prototypes = ["p3"]
         assert!(
             e.contains("t.toml:") && e.contains("title holds the control character \\u{1b}"),
             "{e}"
+        );
+        let id = GOOD.replacen("id = \"a\"", "id = \"a\\u001b[31m\"", 1);
+        assert_ne!(id, GOOD);
+        assert!(
+            err_of(&id).contains("scenario id 'a\\u{1b}[31m' must be"),
+            "{}",
+            err_of(&id)
         );
         let reversed = GOOD.replace("advice = [\"x\"]", "advice = [\"x\\u202e\"]");
         assert!(err_of(&reversed).contains("advice holds the control character \\u{202e}"));
