@@ -24,7 +24,7 @@ use sha2::{Digest, Sha256};
 use crate::error::{Error, Result};
 use crate::input::decompressed;
 use crate::shard::name_missing;
-use crate::sink::{part_differences, Settings, Sink};
+use crate::sink::{part_differences, written_by, Settings, Sink};
 
 /// The `kind` of every shard record.
 pub const RECORD_KIND: &str = "failup shard record";
@@ -157,6 +157,12 @@ fn check_records(parts: &[PathBuf]) -> Result<Vec<ShardRecord>> {
 
 /// How `record` differs from the first part's: settings, shard count, or input.
 fn mismatches(first: &ShardRecord, record: &ShardRecord) -> Vec<String> {
+    let (a, b) = (written_by(&first.settings), written_by(&record.settings));
+    if a != b {
+        return vec![format!(
+            "failup {a} wrote the first and failup {b} the second"
+        )];
+    }
     let mut differ = part_differences(&first.settings, &record.settings);
     if record.shard_count != first.shard_count {
         differ.push(format!(

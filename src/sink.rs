@@ -90,6 +90,13 @@ pub fn differing<'a>(a: &'a Settings, b: &'a Settings) -> Vec<(&'a str, &'a str,
         .collect()
 }
 
+/// The command that wrote a file with these settings: embed records itself; classify, whose
+/// settings came first, does not. Files of two commands share few settings, so their
+/// differences would bury the one that matters.
+pub fn written_by(settings: &Settings) -> &str {
+    settings.get("command").map_or("classify", String::as_str)
+}
+
 /// A setting's value in messages: an empty one (no kept columns, say) as such, not as nothing.
 fn shown(value: Option<&String>) -> &str {
     match value.map(String::as_str) {
@@ -604,6 +611,15 @@ impl Sink {
                  still there; run without --resume to start over",
                 partial.display(),
                 checkpoint.display()
+            )));
+        }
+        let (was, now) = (written_by(&saved.settings), written_by(settings));
+        if was != now {
+            return Err(Error::Usage(format!(
+                "cannot resume {}: failup {was} wrote it, and this is failup {now}; resume it \
+                 with the failup {was} command that made it, or run without --resume to start \
+                 over",
+                partial.display()
             )));
         }
         let differ = differences(&saved.settings, settings);

@@ -2080,6 +2080,26 @@ fn a_resume_tells_an_id_that_repeats_one_before_the_resume_point() {
     );
 }
 
+/// A classify run's partial output resumed by embed (both may write `out.jsonl`) is refused
+/// for that one reason, not with a list of every setting the two commands record apart.
+#[test]
+fn a_partial_output_of_another_command_is_refused_for_that() {
+    let dir = tempfile::tempdir().unwrap();
+    write_input(dir.path(), "in.csv", many_stories(40).as_bytes());
+    let classify = ["classify", "in.csv", "-o", "out.jsonl"];
+    let stopped = interrupt_at(dir.path(), 16, "INT", &classify, &[HASHED]);
+    assert_eq!(stopped.status.code(), Some(130), "{}", stderr(&stopped));
+    let embed = ["embed", "in.csv", "-o", "out.jsonl", "--resume", "-q"];
+    let out = failup_env(dir.path(), &embed, None, &[HASHED]);
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("failup classify wrote it, and this is failup embed")
+            && !stderr(&out).contains(" was "),
+        "{}",
+        stderr(&out)
+    );
+}
+
 /// embed tells repeated and empty ids as classify does: its vectors are joined back by id.
 #[test]
 fn embed_tells_repeated_and_empty_ids() {

@@ -40,6 +40,33 @@ fn refused(dir: &Path, args: &[&str]) -> String {
     stderr(&out)
 }
 
+/// A classify part and an embed part of one input are not shards of one run: said so, and
+/// not as a list of every setting the two commands record apart.
+#[test]
+fn parts_written_by_two_commands_are_refused_for_that() {
+    let dir = tempfile::tempdir().unwrap();
+    write_input(dir.path());
+    let classify = [
+        "classify", "in.csv", "-q", "--shard", "0/2", "-o", "c.jsonl",
+    ];
+    run(dir.path(), &classify, &[]);
+    run(
+        dir.path(),
+        &["embed", "in.csv", "-q", "--shard", "1/2", "-o", "e.jsonl"],
+        &[],
+    );
+    let said = refused(
+        dir.path(),
+        &["merge", "--rows", "c.jsonl", "e.jsonl", "-o", "m.jsonl"],
+    );
+    assert!(
+        said.contains(
+            "not shards of one run: failup classify wrote the first and failup embed the second"
+        ) && !said.contains(" and (not set)"),
+        "{said}"
+    );
+}
+
 /// Classifies shard `i` of `n` into `part-i.<ext>`.
 fn shard(dir: &Path, i: usize, n: usize, extra: &[&str]) -> String {
     let spec = format!("{i}/{n}");
