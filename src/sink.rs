@@ -573,6 +573,18 @@ impl Sink {
         check_not_input("-o", path, input)?;
         let (partial, checkpoint) = partial_paths(path);
         let text = std::fs::read_to_string(&checkpoint).map_err(|e| match e.kind() {
+            io::ErrorKind::NotFound if partial.exists() => Error::Usage(format!(
+                "nothing to resume: the run that began {} stopped before its first checkpoint \
+                 (there is no {}), so it kept no rows; run without --resume to start over",
+                partial.display(),
+                checkpoint.display()
+            )),
+            io::ErrorKind::NotFound if path.exists() => Error::Usage(format!(
+                "nothing to resume: {} is there and no run writing it was interrupted (there is \
+                 no {}); run without --resume to write it again",
+                path.display(),
+                checkpoint.display()
+            )),
             io::ErrorKind::NotFound => Error::Usage(format!(
                 "nothing to resume: there is no partial output for {} (looked for {}); run \
                  without --resume",

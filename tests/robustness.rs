@@ -2464,6 +2464,37 @@ fn a_killed_run_resumes_identically_at_another_chunk_and_batch_size() {
     resume_gives_identical_output("KILL", None, &pace);
 }
 
+/// With nothing to resume, --resume says why: the output is there from a run that finished, or
+/// the run that began it was killed before its first checkpoint (an empty partial file is left);
+/// it had said "there is no partial output" of a partial file in plain sight.
+#[test]
+fn nothing_to_resume_says_whether_the_output_is_done_or_never_checkpointed() {
+    let dir = tempfile::tempdir().unwrap();
+    write_input(dir.path(), "in.csv", many_stories(4).as_bytes());
+    let classify = ["classify", "in.csv", "-o", "out.csv", "-q"];
+    let out = failup_env(dir.path(), &classify, None, &[HASHED]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let resume = [&classify[..], &["--resume"]].concat();
+    let out = failup_env(dir.path(), &resume, None, &[HASHED]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        stderr(&out)
+            .contains("nothing to resume: out.csv is there and no run writing it was interrupted"),
+        "{}",
+        stderr(&out)
+    );
+    // What a run killed before its first checkpoint leaves.
+    std::fs::write(dir.path().join(".out.csv.partial"), "").unwrap();
+    let out = failup_env(dir.path(), &resume, None, &[HASHED]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        stderr(&out).contains("stopped before its first checkpoint")
+            && stderr(&out).contains("so it kept no rows; run without --resume"),
+        "{}",
+        stderr(&out)
+    );
+}
+
 #[test]
 fn resume_refuses_a_different_input_or_nothing_to_resume() {
     let dir = tempfile::tempdir().unwrap();
