@@ -77,7 +77,9 @@ pub struct BenchReport {
     /// included): the reference's work, the same whatever `--long-text` says, so tokens/s
     /// compares across modes. Chunking reads more than this (overlapping windows).
     pub tokens: usize,
+    /// Timed passes done: fewer than `repeat_asked` when the run was interrupted.
     pub repeat: usize,
+    pub repeat_asked: u64,
     pub threads: usize,
     pub batch_size: usize,
     /// The inference engine (`--backend`) as resolved: rten, amx or rust-bert.
@@ -253,6 +255,7 @@ pub fn run(
         rows_flagged: median.rows_flagged,
         tokens: median.tokens,
         repeat: results.len(),
+        repeat_asked: settings.repeat.max(1),
         threads: settings.threads,
         batch_size: settings.batch_size,
         backend: settings.backend,

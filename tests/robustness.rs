@@ -3111,12 +3111,15 @@ fn an_input_emptied_by_redirecting_onto_it_is_told_as_such() {
 }
 
 /// Ctrl-C in `bench` stops it after the current chunk and still prints the figures of the
-/// passes done, saying how many of those asked for, with exit 130 (it printed nothing).
+/// passes done, saying how many of those asked for, with exit 130 (it printed nothing); the
+/// JSON says both counts too, for a script that keeps only standard output.
 #[cfg(target_os = "linux")]
 #[test]
 fn an_interrupted_bench_reports_the_passes_done() {
+    let args = ["bench", "data/sample_stories.csv", "--repeat", "1000000000"];
     let child = failup_command()
-        .args(["bench", "data/sample_stories.csv", "--repeat", "1000000000"])
+        .args(args)
+        .args(["--format", "json"])
         .env(HASHED.0, HASHED.1)
         .current_dir(repo_path(""))
         .stdout(Stdio::piped())
@@ -3149,7 +3152,10 @@ fn an_interrupted_bench_reports_the_passes_done() {
         .unwrap();
     let out = child.wait_with_output().unwrap();
     assert_eq!(out.status.code(), Some(130), "{}", stderr(&out));
-    assert!(stdout(&out).contains("stories/s"), "{}", stdout(&out));
+    let report: serde_json::Value = serde_json::from_str(&stdout(&out)).unwrap();
+    assert_eq!(report["repeat_asked"], 1_000_000_000, "{report}");
+    let done = report["repeat"].as_u64().unwrap();
+    assert!((1..1_000_000_000).contains(&done), "{report}");
     assert!(
         stderr(&out).contains("interrupted: the figures are of the ")
             && stderr(&out).contains(" done, of 1000000000 asked for"),
