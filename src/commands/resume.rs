@@ -140,8 +140,13 @@ pub fn install_ctrl_c(stop: Arc<AtomicBool>, bar: Option<indicatif::ProgressBar>
         if stop.swap(true, Ordering::SeqCst) {
             std::process::exit(130);
         }
-        let say =
-            || eprintln!("stopping after the current batch; press Ctrl-C again to stop at once");
+        // The handler also takes SIGTERM (`kill`), which has no key to press.
+        let say = || {
+            eprintln!(
+                "stopping after the current batch; press Ctrl-C (or send the signal) again to \
+                 stop at once"
+            )
+        };
         match &bar {
             Some(bar) => bar.suspend(say),
             None => say(),
