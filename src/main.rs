@@ -86,17 +86,12 @@ fn named_by_environment(e: &failup::Error) -> Vec<(&'static str, &'static str, S
             !next.is_some_and(|c| c.is_ascii_alphanumeric() || c == '-')
         })
     };
-    let named_path = match e {
-        failup::Error::Model { dir, .. } => Some(dir.display().to_string()),
-        failup::Error::Taxonomy { source_name, .. } => Some(source_name.clone()),
-        _ => None,
-    };
     SET_BY_VARIABLES
         .into_iter()
         .filter_map(|(flag, var, is_path)| {
             let value = std::env::var(var).ok()?;
-            let names_value =
-                is_path && (named_path.as_deref() == Some(value.as_str()) || said.contains(&value));
+            // A model folder's or taxonomy's error names the path it was given.
+            let names_value = is_path && said.contains(&value);
             ((names_flag(flag) || names_value) && !cli::typed(flag)).then_some((flag, var, value))
         })
         .collect()
