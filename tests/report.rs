@@ -29,7 +29,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use common::{failup, failup_env, failup_in, fixture, stderr, stdout};
+use common::{failup, failup_env, failup_in, fixture, stderr, stdout, HASHED};
 use serde_json::Value;
 
 const CSV: &str = "report_classified.csv";
@@ -1555,6 +1555,56 @@ fn a_report_names_how_the_stories_were_read() {
         let out = failup_in(dir.path(), &args, None);
         assert!(stdout(&out).contains(&line), "{format}: {}", stdout(&out));
     }
+}
+
+/// A summary names the model its rows were read with: a typed --model for another folder is
+/// refused, not passed over without a word; the same model, or one set for every command in
+/// FAILUP_MODEL, is not.
+#[test]
+fn report_of_a_summary_refuses_a_typed_model_it_was_not_made_with() {
+    let dir = tempfile::tempdir().unwrap();
+    let stories = fixture_str("stories.csv");
+    let classify = ["classify", &stories, "-q", "-o", "rows.csv"];
+    let summary = [&classify[..], &["--summary-out", "summary.json"]].concat();
+    let run = failup_env(dir.path(), &summary, None, &[HASHED]);
+    assert!(run.status.success(), "{}", stderr(&run));
+    let args = [
+        "report",
+        "summary.json",
+        "-o",
+        "-",
+        "--model",
+        "no-such-folder",
+    ];
+    let out = failup_in(dir.path(), &args, None);
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains(
+            "summary.json is a summary of rows read with the model all-MiniLM-L6-v2, which its \
+             report names, and --model no-such-folder is not a model folder"
+        ),
+        "{}",
+        stderr(&out)
+    );
+    let bundled = common::repo_path("models/all-MiniLM-L6-v2");
+    let same = [
+        "report",
+        "summary.json",
+        "-o",
+        "-",
+        "--model",
+        bundled.to_str().unwrap(),
+    ];
+    let out = failup_in(dir.path(), &same, None);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let from_env = [("FAILUP_MODEL", "no-such-folder")];
+    let out = failup_env(
+        dir.path(),
+        &["report", "summary.json", "-o", "-"],
+        None,
+        &from_env,
+    );
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
 }
 
 /// A taxonomy given through a pipe is read once: `classify --report` and `--summary-out` used

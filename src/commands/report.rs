@@ -25,6 +25,7 @@ pub fn run(args: ReportArgs) -> Result<()> {
         ReportInput::Rows(rows) => rows,
         ReportInput::Summary(summary) => {
             refuse_changes_to_a_summary(&args, summary.builder.options())?;
+            refuse_another_model_for_a_summary(&args, &summary.model, &source.name())?;
             let mut summary = summary.finish(&taxonomy, &taxonomy_info)?;
             if let Some(top) = args.top {
                 summary.keep_top(top);
@@ -137,6 +138,33 @@ pub fn run(args: ReportArgs) -> Result<()> {
 /// A summary is rendered as it was made: the flags that would change it are refused, and
 /// those that repeat what it was made with (a script that gives them every time) are not. A
 /// smaller `--top` only shows fewer of the stories it keeps.
+/// A summary names the model its rows were read with; a `--model` typed for another one would
+/// be passed over without a word. One from `FAILUP_MODEL`, set for every command, is not
+/// refused: the summary's own model is the one the report names.
+fn refuse_another_model_for_a_summary(args: &ReportArgs, made: &str, name: &str) -> Result<()> {
+    let Some(dir) = args
+        .model
+        .as_deref()
+        .filter(|_| crate::cli::typed("--model"))
+    else {
+        return Ok(());
+    };
+    let given = report::model_name(Some(dir));
+    if given == made {
+        return Ok(());
+    }
+    Err(Error::Usage(format!(
+        "{name} is a summary of rows read with the model {made}, which its report names, and \
+         --model {} is {}; drop --model, or report the rows (`failup report ROWS.csv --model \
+         …`)",
+        dir.display(),
+        match given.as_str() {
+            "unknown" => "not a model folder".to_string(),
+            _ => format!("the model {given}"),
+        }
+    )))
+}
+
 fn refuse_changes_to_a_summary(args: &ReportArgs, made: &SummaryOptions) -> Result<()> {
     let differs =
         |given: Option<&String>, made: Option<&String>| given.is_some_and(|g| Some(g) != made);
