@@ -194,6 +194,9 @@ impl Engine {
             .as_deref()
             .map_or("built-in".into(), |p| p.display().to_string());
         refuse_prototypes_read_alike(&taxonomy, &name, &encoder)?;
+        if let Some(uneven) = taxonomy.uneven_prototype_counts() {
+            eprintln!("warning: taxonomy {name}: {uneven}");
+        }
         let prototypes = prototype_embeddings(&taxonomy, &model, precision, &encoder)?;
         Ok(Engine {
             taxonomy_sha256: taxonomy.content_sha256(),

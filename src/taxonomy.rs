@@ -417,6 +417,41 @@ impl Taxonomy {
         })
     }
 
+    /// Why scenarios are scored over different numbers of prototypes, if they are: a score is
+    /// the mean of a scenario's `top_k` closest prototypes (a sentence's, of its
+    /// `sentence_top_k`), or of all it has when it has fewer, and a mean over fewer runs
+    /// higher, which favours the scenario that has fewer.
+    pub fn uneven_prototype_counts(&self) -> Option<String> {
+        let c = &self.classifier;
+        let sentences = if c.sentence_weight > 0.0 {
+            c.sentence_top_k
+        } else {
+            0
+        };
+        let k = c.top_k.max(sentences);
+        let count = |s: &&Scenario| s.prototypes.len();
+        let fewest = self.scenarios.iter().min_by_key(count)?;
+        let most = self.scenarios.iter().map(|s| s.prototypes.len()).max()?;
+        if fewest.prototypes.len().min(k) == most.min(k) {
+            return None;
+        }
+        Some(format!(
+            "scenario '{}' has {} prototype{} and another {most}, so it is scored on fewer: a \
+             score is the mean of a scenario's {k} closest prototypes (top_k {}, sentence_top_k \
+             {}), or of all it has when it has fewer, and a mean over fewer runs higher, which \
+             favours it; give every scenario at least {k}",
+            fewest.id,
+            fewest.prototypes.len(),
+            if fewest.prototypes.len() == 1 {
+                ""
+            } else {
+                "s"
+            },
+            c.top_k,
+            c.sentence_top_k
+        ))
+    }
+
     /// SHA-256 of everything in the taxonomy, settings and texts alike (all of it can reach an
     /// output row), written out field by field so it does not change with the struct's layout.
     pub fn content_sha256(&self) -> String {
@@ -619,6 +654,41 @@ prototypes = ["p3"]
             );
             assert!(!e.contains("usize") && !e.contains("i128"), "{e}");
         }
+    }
+
+    /// A scenario with fewer prototypes than the means take is scored on fewer, which favours
+    /// it: told when the counts differ below that number, not when all scenarios are alike.
+    #[test]
+    fn scenarios_scored_on_fewer_prototypes_are_pointed_out() {
+        let t = Taxonomy::parse(GOOD, "t.toml").unwrap();
+        let said = t.uneven_prototype_counts().expect("1 prototype against 2");
+        assert!(
+            said.starts_with("scenario 'other' has 1 prototype and another 2")
+                && said.contains("(top_k 2, sentence_top_k 10)")
+                && said.contains("give every scenario at least 10"),
+            "{said}"
+        );
+        let even = GOOD.replace("prototypes = [\"p3\"]", "prototypes = [\"p3\", \"p4\"]");
+        assert_ne!(even, GOOD);
+        assert_eq!(
+            Taxonomy::parse(&even, "t.toml")
+                .unwrap()
+                .uneven_prototype_counts(),
+            None
+        );
+        // Read whole only, the means take top_k's 2, which both scenarios have.
+        let whole = even.replace("top_k = 2", "top_k = 2\nsentence_weight = 0.0");
+        let whole = whole.replace(
+            "prototypes = [\"p3\", \"p4\"]",
+            "prototypes = [\"p3\", \"p4\", \"p5\"]",
+        );
+        assert_eq!(
+            Taxonomy::parse(&whole, "t.toml")
+                .unwrap()
+                .uneven_prototype_counts(),
+            None
+        );
+        assert_eq!(Taxonomy::builtin().uneven_prototype_counts(), None);
     }
 
     #[test]
