@@ -429,8 +429,7 @@ impl Taxonomy {
             0
         };
         let k = c.top_k.max(sentences);
-        let count = |s: &&Scenario| s.prototypes.len();
-        let fewest = self.scenarios.iter().min_by_key(count)?;
+        let fewest = self.scenarios.iter().min_by_key(|s| s.prototypes.len())?;
         let most = self.scenarios.iter().map(|s| s.prototypes.len()).max()?;
         if fewest.prototypes.len().min(k) == most.min(k) {
             return None;

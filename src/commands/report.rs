@@ -135,9 +135,6 @@ pub fn run(args: ReportArgs) -> Result<()> {
     )
 }
 
-/// A summary is rendered as it was made: the flags that would change it are refused, and
-/// those that repeat what it was made with (a script that gives them every time) are not. A
-/// smaller `--top` only shows fewer of the stories it keeps.
 /// A summary names the model its rows were read with; a `--model` typed for another one would
 /// be passed over without a word. One from `FAILUP_MODEL`, set for every command, is not
 /// refused: the summary's own model is the one the report names.
@@ -165,6 +162,9 @@ fn refuse_another_model_for_a_summary(args: &ReportArgs, made: &str, name: &str)
     )))
 }
 
+/// A summary is rendered as it was made: the flags that would change it are refused, and
+/// those that repeat what it was made with (a script that gives them every time) are not. A
+/// smaller `--top` only shows fewer of the stories it keeps.
 fn refuse_changes_to_a_summary(args: &ReportArgs, made: &SummaryOptions) -> Result<()> {
     let differs =
         |given: Option<&String>, made: Option<&String>| given.is_some_and(|g| Some(g) != made);
