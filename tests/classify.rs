@@ -313,22 +313,6 @@ fn missing_model_file_fails_with_exit_2_and_names_the_file() {
     assert!(err.contains("fix:"), "{err}");
 }
 
-/// A copy of the bundled model folder in `dir` with everything but its weights.
-fn model_without_weights(dir: &std::path::Path) -> std::path::PathBuf {
-    let model = dir.join("model");
-    let src = repo_path("models/all-MiniLM-L6-v2");
-    std::fs::create_dir_all(model.join("1_Pooling")).unwrap();
-    for f in [
-        "config.json",
-        "tokenizer.json",
-        "sentence_bert_config.json",
-        "1_Pooling/config.json",
-    ] {
-        std::fs::copy(src.join(f), model.join(f)).unwrap();
-    }
-    model
-}
-
 /// A copy of the bundled folder whose fp32 weights are the bundled ones, linked, and no more.
 #[cfg(unix)]
 fn model_with_fp32_weights(dir: &std::path::Path) -> std::path::PathBuf {

@@ -712,66 +712,78 @@ fn a_bad_model_folder_or_taxonomy_from_the_environment_says_where_it_came_from()
     assert!(!said.contains("came from the environment"), "{said}");
 }
 
+#[cfg(unix)]
+fn set_mode(path: &Path, bits: u32) {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(bits)).unwrap()
+}
+
+/// A copy of failup in `root` that another user can run (the build folder may be out of its
+/// reach), `root` opened to it; panics unless the test runs as root, which may switch users.
+#[cfg(unix)]
+fn failup_for_another_user(root: &Path) -> PathBuf {
+    use std::os::unix::fs::MetadataExt;
+    assert_eq!(
+        std::fs::metadata(root).unwrap().uid(),
+        0,
+        "this test must run as root: it runs failup as uid 65534"
+    );
+    let failup = root.join("failup");
+    std::fs::copy(env!("CARGO_BIN_EXE_failup"), &failup).unwrap();
+    set_mode(root, 0o755);
+    set_mode(&failup, 0o755);
+    failup
+}
+
+/// Runs `failup` with `args` in `root` as uid 65534, on the test embedder with its prototype
+/// cache at `cache` (or `off`): the exit code and what it said.
+#[cfg(unix)]
+fn run_as_uid_65534(
+    failup: &Path,
+    root: &Path,
+    args: &[&str],
+    cache: &Path,
+) -> (Option<i32>, String) {
+    use std::os::unix::process::CommandExt;
+    let out = Command::new(failup)
+        .args(args)
+        .env_clear()
+        .env("FAILUP_BACKEND", "test-hashed")
+        .env("FAILUP_CACHE_DIR", cache)
+        .current_dir(root)
+        .uid(65534)
+        .gid(65534)
+        .output()
+        .expect("failup runs as uid 65534");
+    (out.status.code(), stderr(&out))
+}
+
 /// A model file or folder this user may not read is told as such, with the fix, not blamed on
 /// the file's contents ("copy it again", "export the folder again").
 #[cfg(unix)]
 #[test]
 #[ignore = "needs root, to run failup as another user (uid 65534)"]
 fn root_a_model_folder_this_user_may_not_read_is_told_as_such() {
-    use std::os::unix::fs::{MetadataExt, PermissionsExt};
-    use std::os::unix::process::CommandExt;
     let dir = tempfile::tempdir().unwrap();
     let root = dir.path();
-    assert_eq!(
-        std::fs::metadata(root).unwrap().uid(),
-        0,
-        "this test must run as root: it runs failup as uid 65534"
-    );
-    // A folder the other user can reach, with the small files copied: the test embedder reads
-    // no weights, so any bytes stand for them.
-    let failup = root.join("failup");
-    std::fs::copy(env!("CARGO_BIN_EXE_failup"), &failup).unwrap();
-    let model = root.join("model");
-    std::fs::create_dir_all(model.join("1_Pooling")).unwrap();
-    let bundled = repo_path("models/all-MiniLM-L6-v2");
-    for file in [
-        "config.json",
-        "tokenizer.json",
-        "sentence_bert_config.json",
-        "1_Pooling/config.json",
-        "modules.json",
-    ] {
-        std::fs::copy(bundled.join(file), model.join(file)).unwrap();
-    }
+    let failup = failup_for_another_user(root);
+    // The test embedder reads no weights, so any bytes stand for them.
+    let model = model_without_weights(root);
     std::fs::write(model.join("model.onnx"), "weights").unwrap();
-    let mode = |path: &Path, mode: u32| {
-        std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode)).unwrap()
-    };
-    for folder in [root, &model, &model.join("1_Pooling")] {
-        mode(folder, 0o755);
+    for folder in [&model, &model.join("1_Pooling")] {
+        set_mode(folder, 0o755);
     }
-    let run = || {
-        let out = Command::new(&failup)
-            .args([
-                "advise",
-                "They gave the lead to the new hire.",
-                "--model",
-                "model",
-            ])
-            .env_clear()
-            .env("FAILUP_BACKEND", "test-hashed")
-            .env("FAILUP_CACHE_DIR", "off")
-            .current_dir(root)
-            .uid(65534)
-            .gid(65534)
-            .output()
-            .expect("failup runs as uid 65534");
-        (out.status.code(), stderr(&out))
-    };
+    let advise = [
+        "advise",
+        "They gave the lead to the new hire.",
+        "--model",
+        "model",
+    ];
+    let run = || run_as_uid_65534(&failup, root, &advise, Path::new("off"));
     let (code, said) = run();
     assert_eq!(code, Some(0), "readable: {said}");
     let fix = "let this user read the folder and its files";
-    mode(&model.join("tokenizer.json"), 0o000);
+    set_mode(&model.join("tokenizer.json"), 0o000);
     let (code, said) = run();
     assert_eq!(code, Some(2), "{said}");
     assert!(
@@ -779,8 +791,8 @@ fn root_a_model_folder_this_user_may_not_read_is_told_as_such() {
         "{said}"
     );
     assert!(!said.contains("copy it again"), "{said}");
-    mode(&model.join("tokenizer.json"), 0o644);
-    mode(&model, 0o000);
+    set_mode(&model.join("tokenizer.json"), 0o644);
+    set_mode(&model, 0o000);
     let (code, said) = run();
     assert_eq!(code, Some(2), "{said}");
     assert!(
@@ -788,7 +800,7 @@ fn root_a_model_folder_this_user_may_not_read_is_told_as_such() {
         "{said}"
     );
     assert!(!said.contains("export the folder again"), "{said}");
-    mode(&model, 0o755);
+    set_mode(&model, 0o755);
 }
 
 /// In a folder with the sticky bit, only a file's owner (or the folder's, or root) may replace
@@ -798,49 +810,22 @@ fn root_a_model_folder_this_user_may_not_read_is_told_as_such() {
 #[test]
 #[ignore = "needs root, to run failup as another user (uid 65534)"]
 fn root_an_output_of_another_user_in_a_sticky_folder_is_refused_before_the_work() {
-    use std::os::unix::fs::{MetadataExt, PermissionsExt};
-    use std::os::unix::process::CommandExt;
     let dir = tempfile::tempdir().unwrap();
     let root = dir.path();
-    let me = std::fs::metadata(write_input(root, "in.csv", many_stories(4).as_bytes()))
-        .unwrap()
-        .uid();
-    assert_eq!(
-        me, 0,
-        "this test must run as root: it runs failup as uid 65534"
-    );
     // Everything the other user touches lies in this folder: the binary, the input, the cache.
-    let failup = root.join("failup");
-    std::fs::copy(env!("CARGO_BIN_EXE_failup"), &failup).unwrap();
+    let failup = failup_for_another_user(root);
+    write_input(root, "in.csv", many_stories(4).as_bytes());
     let sticky = root.join("shared");
-    std::fs::create_dir_all(root.join("cache")).unwrap();
+    let cache = root.join("cache");
+    std::fs::create_dir_all(&cache).unwrap();
     std::fs::create_dir(&sticky).unwrap();
-    let mode = |path: &Path, mode: u32| {
-        std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode)).unwrap()
-    };
-    for (path, bits) in [
-        (root, 0o755),
-        (&failup, 0o755),
-        (&root.join("in.csv"), 0o644),
-    ] {
-        mode(path, bits);
-    }
-    mode(&root.join("cache"), 0o777);
-    mode(&sticky, 0o1777);
+    set_mode(&root.join("in.csv"), 0o644);
+    set_mode(&cache, 0o777);
+    set_mode(&sticky, 0o1777);
     std::fs::write(sticky.join("theirs.csv"), "root's file\n").unwrap();
-    mode(&sticky.join("theirs.csv"), 0o666);
+    set_mode(&sticky.join("theirs.csv"), 0o666);
     let run = |output: &str| {
-        let out = Command::new(&failup)
-            .args(["classify", "in.csv", "-o", output])
-            .env_clear()
-            .env("FAILUP_BACKEND", "test-hashed")
-            .env("FAILUP_CACHE_DIR", root.join("cache"))
-            .current_dir(root)
-            .uid(65534)
-            .gid(65534)
-            .output()
-            .expect("failup runs as uid 65534");
-        (out.status.code(), stderr(&out))
+        run_as_uid_65534(&failup, root, &["classify", "in.csv", "-o", output], &cache)
     };
     // The other user may write new files there (so a refusal is about the owner) ...
     let (code, said) = run("shared/mine.csv");
@@ -862,7 +847,7 @@ fn root_an_output_of_another_user_in_a_sticky_folder_is_refused_before_the_work(
     let theirs = sticky.join("theirs.csv");
     assert_eq!(std::fs::read_to_string(&theirs).unwrap(), "root's file\n");
     // Without the sticky bit the same file is replaced.
-    mode(&sticky, 0o777);
+    set_mode(&sticky, 0o777);
     let (code, said) = run("shared/theirs.csv");
     assert_eq!(code, Some(0), "{said}");
     assert_ne!(std::fs::read_to_string(&theirs).unwrap(), "root's file\n");

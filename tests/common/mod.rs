@@ -16,6 +16,22 @@ pub fn repo_path(rel: &str) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join(rel)
 }
 
+/// A copy of the bundled model folder in `dir/model` with everything but its weights.
+pub fn model_without_weights(dir: &Path) -> PathBuf {
+    let model = dir.join("model");
+    let src = repo_path("models/all-MiniLM-L6-v2");
+    std::fs::create_dir_all(model.join("1_Pooling")).unwrap();
+    for f in [
+        "config.json",
+        "tokenizer.json",
+        "sentence_bert_config.json",
+        "1_Pooling/config.json",
+    ] {
+        std::fs::copy(src.join(f), model.join(f)).unwrap();
+    }
+    model
+}
+
 /// Fills `dir` with links to the bundled model's files, all but `except`, which the test
 /// writes itself (an edited config, a tokenizer to touch).
 #[cfg(unix)]
