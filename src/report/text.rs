@@ -8,7 +8,7 @@ use anstyle::{AnsiColor, Style};
 use unicode_width::{UnicodeWidthChar, UnicodeWidthStr};
 
 use crate::input::unsafe_to_show;
-use crate::report::stats::{GroupCell, Reading, ScenarioSummary, StoryRef, Summary};
+use crate::report::stats::{GroupCell, GroupTable, Reading, ScenarioSummary, StoryRef, Summary};
 use crate::report::{group_label, num, pct};
 
 /// Width of a share bar at 100%, in character cells.
@@ -156,11 +156,41 @@ fn id_list(ids: &[String], count: u64) -> String {
 
 pub fn render(summary: &Summary, color: bool) -> String {
     let p = Painter { color };
-    let h = &summary.header;
-    let t = &summary.totals;
-    let set = &summary.settings;
-    let mut o = String::new();
+    // The scenario column fits the longest id and its own heading.
+    let idw = summary
+        .scenarios
+        .iter()
+        .map(|s| s.id.chars().count())
+        .max()
+        .unwrap_or(8)
+        .max(8);
+    let mut o = header(&p, summary);
+    o += &totals(&p, summary);
+    o += &scenario_table(&p, summary, idw);
+    o += &histograms(&p, summary, idw);
+    if let Some(g) = &summary.groups {
+        o += &groups(&p, summary, g, idw);
+    }
+    // Stories, unless `--top 0` asked for none.
+    if summary.settings.top_stories > 0 {
+        o += &stories(&p, summary);
+    }
 
+    // Advice.
+    o += &format!(
+        "\n{}\n",
+        p.heading("What to do: the article's advice per scenario")
+    );
+    for s in &summary.scenarios {
+        o += &advice(&p, s);
+    }
+    o.lines().map(|l| format!("{}\n", l.trim_end())).collect()
+}
+
+/// The title line, where the rows came from, and which column held the story text.
+fn header(p: &Painter, summary: &Summary) -> String {
+    let h = &summary.header;
+    let mut o = String::new();
     o += &format!(
         "{} {} ({} rows)\n",
         p.bold("failup report:"),
@@ -189,7 +219,14 @@ pub fn render(summary: &Summary, color: bool) -> String {
     }
     o.push('\n');
 
-    // Totals.
+    o
+}
+
+/// Every row accounted for: classified, empty, errored, flagged, truncated.
+fn totals(p: &Painter, summary: &Summary) -> String {
+    let h = &summary.header;
+    let t = &summary.totals;
+    let mut o = String::new();
     o += &format!("\n{}\n", p.heading("Totals"));
     let row = |label: &str, value: String, extra: String| {
         format!("  {} {:>8}   {extra}\n", pad(label, 15), value)
@@ -265,7 +302,14 @@ pub fn render(summary: &Summary, color: bool) -> String {
             .map_or_else(String::new, |s| format!("mean; median {:.1}", s.median)),
     );
 
-    // Scenario table.
+    o
+}
+
+/// Each scenario's count and share, with its interval and confidence.
+fn scenario_table(p: &Painter, summary: &Summary, idw: usize) -> String {
+    let t = &summary.totals;
+    let set = &summary.settings;
+    let mut o = String::new();
     o += &format!(
         "\n{}\n",
         p.heading(&format!(
@@ -274,13 +318,6 @@ pub fn render(summary: &Summary, color: bool) -> String {
             set.confidence_level * 100.0
         ))
     );
-    let idw = summary
-        .scenarios
-        .iter()
-        .map(|s| s.id.chars().count())
-        .max()
-        .unwrap_or(8)
-        .max(8);
     let low_label = format!("conf<{}", set.low_confidence_below);
     o += &format!(
         "  {}  {:>6}  {:>6}  {:<13}  {}  {:>9}  {:>6}  {:>8}\n",
@@ -320,7 +357,13 @@ pub fn render(summary: &Summary, color: bool) -> String {
     ));
     o.push('\n');
 
-    // Histograms.
+    o
+}
+
+/// Each scenario's confidence histogram, as counts and a sparkline.
+fn histograms(p: &Painter, summary: &Summary, idw: usize) -> String {
+    let set = &summary.settings;
+    let mut o = String::new();
     o += &format!(
         "\n{}\n",
         p.heading(&format!(
@@ -347,107 +390,97 @@ pub fn render(summary: &Summary, color: bool) -> String {
         );
     }
 
-    // Groups.
-    if let Some(g) = &summary.groups {
-        o += &format!(
-            "\n{}\n",
-            p.heading(&format!(
-                "By {}: share of each group's classified stories (count)",
-                clean(&g.column)
-            ))
-        );
-        // At most 28 cells of a value, and 2 for the small-group mark.
-        const LABEL_CELLS: usize = 28;
-        let labels: Vec<String> = g
-            .groups
-            .iter()
-            .map(|r| group_label(&r.value))
-            .chain(g.overflow.iter().map(|_| crate::report::POOLED.into()))
-            .map(|label| shorten(&clean(&label), LABEL_CELLS))
-            .collect();
-        // The column's name is shown whole up to the values' limit, even over short values.
-        let column = shorten(&clean(&g.column), LABEL_CELLS + 2);
-        let gw = labels
-            .iter()
-            .map(|l| l.width() + 2)
-            .max()
-            .unwrap_or(5)
-            .max(5)
-            .max(column.width());
-        let rows = || g.groups.iter().chain(g.overflow.iter());
-        // Wide enough for the widest cell: counts of a large input run to five digits and more.
-        let cell = |c: &GroupCell| format!("{} ({})", pct(c.share), c.count);
-        let widest = rows().flat_map(|r| &r.cells).map(|c| cell(c).width()).max();
-        let cw = idw.max(12).max(widest.unwrap_or(0));
-        let sw = rows()
-            .map(|r| r.count.to_string().len())
-            .max()
-            .unwrap_or(0)
-            .max(7);
-        let mut head = format!("  {}  {:>sw$}", pad(&column, gw), "stories");
-        for s in &summary.scenarios {
-            head += &format!("  {}", rpad(&s.id, cw));
-        }
-        o += &head;
-        o.push('\n');
-        let shown = g.groups.len().min(MAX_GROUPS_SHOWN);
-        for (r, label) in g.groups.iter().take(shown).chain(g.overflow.iter()).zip(
-            labels
-                .iter()
-                .take(shown)
-                .chain(labels.iter().skip(g.groups.len())),
-        ) {
-            let name = if r.small {
-                format!("{label} *")
-            } else {
-                label.clone()
-            };
-            let name = pad(&name, gw);
-            let mut line = format!(
-                "  {}  {:>sw$}",
-                if r.small { p.warn(&name) } else { name },
-                r.count
-            );
-            for c in &r.cells {
-                line += &format!("  {}", rpad(&cell(c), cw));
-            }
-            o += &line;
-            o.push('\n');
-        }
-        if g.groups.len() > shown {
-            o += &format!(
-                "  … {}\n",
-                crate::report::more_groups(g.groups.len() - shown, &g.overflow)
-            );
-        }
-        if g.groups.iter().any(|r| r.small) {
-            o += &p.dim(&format!(
-                "  * small group: fewer than {} classified {}, so its shares are unreliable",
-                set.small_group_below,
-                if set.small_group_below == 1 {
-                    "story"
-                } else {
-                    "stories"
-                }
-            ));
-            o.push('\n');
-        }
-    }
+    o
+}
 
-    // Stories, unless `--top 0` asked for none.
-    if summary.settings.top_stories > 0 {
-        o += &stories(&p, summary);
-    }
-
-    // Advice.
+/// The `--group-by` table: each group's share of every scenario.
+fn groups(p: &Painter, summary: &Summary, g: &GroupTable, idw: usize) -> String {
+    let set = &summary.settings;
+    let mut o = String::new();
     o += &format!(
         "\n{}\n",
-        p.heading("What to do: the article's advice per scenario")
+        p.heading(&format!(
+            "By {}: share of each group's classified stories (count)",
+            clean(&g.column)
+        ))
     );
+    // At most 28 cells of a value, and 2 for the small-group mark.
+    const LABEL_CELLS: usize = 28;
+    let labels: Vec<String> = g
+        .groups
+        .iter()
+        .map(|r| group_label(&r.value))
+        .chain(g.overflow.iter().map(|_| crate::report::POOLED.into()))
+        .map(|label| shorten(&clean(&label), LABEL_CELLS))
+        .collect();
+    // The column's name is shown whole up to the values' limit, even over short values.
+    let column = shorten(&clean(&g.column), LABEL_CELLS + 2);
+    let gw = labels
+        .iter()
+        .map(|l| l.width() + 2)
+        .max()
+        .unwrap_or(5)
+        .max(5)
+        .max(column.width());
+    let rows = || g.groups.iter().chain(g.overflow.iter());
+    // Wide enough for the widest cell: counts of a large input run to five digits and more.
+    let cell = |c: &GroupCell| format!("{} ({})", pct(c.share), c.count);
+    let widest = rows().flat_map(|r| &r.cells).map(|c| cell(c).width()).max();
+    let cw = idw.max(12).max(widest.unwrap_or(0));
+    let sw = rows()
+        .map(|r| r.count.to_string().len())
+        .max()
+        .unwrap_or(0)
+        .max(7);
+    let mut head = format!("  {}  {:>sw$}", pad(&column, gw), "stories");
     for s in &summary.scenarios {
-        o += &advice(&p, s);
+        head += &format!("  {}", rpad(&s.id, cw));
     }
-    o.lines().map(|l| format!("{}\n", l.trim_end())).collect()
+    o += &head;
+    o.push('\n');
+    let shown = g.groups.len().min(MAX_GROUPS_SHOWN);
+    for (r, label) in g.groups.iter().take(shown).chain(g.overflow.iter()).zip(
+        labels
+            .iter()
+            .take(shown)
+            .chain(labels.iter().skip(g.groups.len())),
+    ) {
+        let name = if r.small {
+            format!("{label} *")
+        } else {
+            label.clone()
+        };
+        let name = pad(&name, gw);
+        let mut line = format!(
+            "  {}  {:>sw$}",
+            if r.small { p.warn(&name) } else { name },
+            r.count
+        );
+        for c in &r.cells {
+            line += &format!("  {}", rpad(&cell(c), cw));
+        }
+        o += &line;
+        o.push('\n');
+    }
+    if g.groups.len() > shown {
+        o += &format!(
+            "  … {}\n",
+            crate::report::more_groups(g.groups.len() - shown, &g.overflow)
+        );
+    }
+    if g.groups.iter().any(|r| r.small) {
+        o += &p.dim(&format!(
+            "  * small group: fewer than {} classified {}, so its shares are unreliable",
+            set.small_group_below,
+            if set.small_group_below == 1 {
+                "story"
+            } else {
+                "stories"
+            }
+        ));
+        o.push('\n');
+    }
+    o
 }
 
 /// The most representative and least certain stories of each scenario.
