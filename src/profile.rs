@@ -13,7 +13,7 @@ use std::path::Path;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
-use crate::embed::ModelDir;
+use crate::embed::{Backend, ModelDir};
 use crate::error::{Error, Result};
 use crate::eval::copy_key;
 use crate::fewshot::{Head, TrainingExample};
@@ -79,6 +79,11 @@ pub struct Profile {
     /// Profiles written before it was kept have none.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub long_text: Option<String>,
+    /// Fitted on the vectors of failup's own test embedder (`--backend test-hashed`), which
+    /// hashes tokens and never runs the model: its head and calibration fit no model's vectors,
+    /// though the model folder's hashes are recorded all the same.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub test_embedder: bool,
     pub taxonomy_sha256: String,
     /// SHA-256 of the labelled file the profile was fitted on: the few-shot head's examples,
     /// or, for a calibration alone, its stories.
@@ -488,6 +493,7 @@ impl Profile {
             precision: Some(engine.precision.name().to_string()),
             int8_sha256: int8_sha256(engine)?,
             long_text: Some(engine.encoder().long_text().name().to_string()),
+            test_embedder: engine.backend == Backend::TestHashed,
             taxonomy_sha256: taxonomy_sha256(engine.taxonomy()),
             training_sha256: file_sha256(training)?,
             training_rows: rows,
@@ -521,6 +527,30 @@ impl Profile {
             );
         }
         Ok(())
+    }
+
+    /// Refuses a profile fitted with the test embedder in a run of the model, and the other way
+    /// round: the two read the same model folder, so its hashes match, but their vectors have
+    /// nothing in common.
+    fn refuse_another_embedder(&self, engine: &Engine, name: &str) -> Result<()> {
+        let testing = engine.backend == Backend::TestHashed;
+        if self.test_embedder == testing {
+            return Ok(());
+        }
+        Err(Error::Usage(if self.test_embedder {
+            format!(
+                "{name} was fitted with failup's test embedder (--backend test-hashed), which \
+                 hashes tokens and never runs the model, so its head and calibration fit no \
+                 model's vectors; refit it with failup train/calibrate without --backend \
+                 test-hashed (and with FAILUP_BACKEND unset)"
+            )
+        } else {
+            format!(
+                "{name} was fitted on the model's vectors, and this run uses failup's test \
+                 embedder (--backend test-hashed), which hashes tokens instead; run without it, \
+                 or fit a profile for it"
+            )
+        }))
     }
 
     /// The precision the profile was fitted at, when it records one.
@@ -782,6 +812,7 @@ impl Profile {
                 &tax[..12]
             )));
         }
+        self.refuse_another_embedder(engine, name)?;
         let model = model_sha256(&engine.model)?;
         if model != self.model_sha256 {
             return Err(Error::Usage(format!(
@@ -920,6 +951,7 @@ mod tests {
             precision: None,
             int8_sha256: None,
             long_text: None,
+            test_embedder: false,
             taxonomy_sha256: String::new(),
             training_sha256: String::new(),
             training_rows: 1,

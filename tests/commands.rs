@@ -1023,6 +1023,50 @@ fn eval_on_its_own_examples_warns_once_of_each_thing() {
     assert_eq!(said.matches("on more than one row").count(), 1, "{said}");
 }
 
+/// A profile fitted on the test embedder's vectors is refused by a run of the model, and one
+/// fitted on the model's by a run of the test embedder: both read the same model folder, so
+/// its hashes alone had let either through, with confidences that mean nothing.
+#[test]
+fn a_profile_is_refused_by_the_other_embedder() {
+    let dir = tempfile::tempdir().unwrap();
+    let labelled = repo_path("data/calibration.csv");
+    let labelled = labelled.to_str().unwrap();
+    let fit = ["calibrate", labelled, "-o", "hashed.json", "-q"];
+    let out = failup_env(dir.path(), &fit, None, &[HASHED]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let out = failup_in(
+        dir.path(),
+        &["calibrate", labelled, "-o", "model.json", "-q"],
+        None,
+    );
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let story = "They gave the project to the new hire.";
+    let out = failup_in(
+        dir.path(),
+        &["advise", story, "--profile", "hashed.json"],
+        None,
+    );
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        stderr(&out).contains("hashed.json was fitted with failup's test embedder"),
+        "{}",
+        stderr(&out)
+    );
+    let args = ["advise", story, "--profile", "model.json"];
+    let out = failup_env(dir.path(), &args, None, &[HASHED]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        stderr(&out).contains("model.json was fitted on the model's vectors"),
+        "{}",
+        stderr(&out)
+    );
+    for (profile, env) in [("hashed.json", &[HASHED][..]), ("model.json", &[][..])] {
+        let args = ["advise", story, "--profile", profile];
+        let out = failup_env(dir.path(), &args, None, env);
+        assert_eq!(out.status.code(), Some(0), "{profile}: {}", stderr(&out));
+    }
+}
+
 /// Two stories the model gets right leave the temperature free to run to the bottom of its
 /// range, where every confidence would read 1.0000: no profile is written.
 #[test]
@@ -1060,11 +1104,13 @@ fn calibrate_warns_of_a_story_in_two_of_its_files() {
         }
         String::from_utf8(w.into_inner().unwrap()).unwrap()
     };
-    // Rows 40 to 45 in both halves; the second half's ids are its own.
+    // Rows 40 to 45 in both halves, the first of them in capitals in the second; the second
+    // half's ids are its own.
     let mut second: Vec<Vec<String>> = rows[39..].to_vec();
     for (i, r) in second.iter_mut().enumerate() {
         r[0] = format!("b{i}");
     }
+    second[0][2] = second[0][2].to_uppercase();
     std::fs::write(dir.path().join("a.csv"), csv(&rows[..45])).unwrap();
     std::fs::write(dir.path().join("b.csv"), csv(&second)).unwrap();
     let args = ["calibrate", "a.csv", "b.csv", "-o", "p.json", "-q"];
@@ -1072,8 +1118,8 @@ fn calibrate_warns_of_a_story_in_two_of_its_files() {
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
     assert!(
         stderr(&out).contains(
-            "6 stories are in more than one INPUT file, word for word (the first at b.csv:2, \
-             as at a.csv:41)"
+            "6 stories are in more than one INPUT file, word for word, case, spacing and \
+             punctuation aside (the first at b.csv:2, as at a.csv:41)"
         ),
         "{}",
         stderr(&out)
@@ -2244,7 +2290,7 @@ fn labelled_files_with_repeated_ids_or_stories_are_warned_about() {
             said.contains("twice.csv: 1 id is on more than one row ('a')")
                 && said.contains(concat!(
                     "1 story is given more than once, word for word, case, spacing and ",
-                    "punctuation aside (again as id 'c')"
+                    "punctuation aside (2 copies, as ids 'c', 'e')"
                 ))
                 && said.contains(concat!(
                     "1 row repeats a story word for word (case, spacing and punctuation aside) ",
@@ -2253,6 +2299,30 @@ fn labelled_files_with_repeated_ids_or_stories_are_warned_about() {
             "{command}: {said}"
         );
     }
+}
+
+/// A repeated id is shown as other messages show input: a terminal's escape codes written out,
+/// a long one shortened. It was printed raw, so a file could retitle or clear the terminal.
+#[test]
+fn a_repeated_labelled_id_is_shown_escaped_and_short() {
+    let dir = tempfile::tempdir().unwrap();
+    let long = "j".repeat(5000);
+    let csv = format!(
+        "id,label,text\n\
+         \u{1b}[2J,passed_over,they gave the project to the new hire\n\
+         \u{1b}[2J,other,my manager left the company\n\
+         {long},lost_pitch,we lost the pitch to a rival agency\n\
+         {long},other,the office moved across town\n"
+    );
+    std::fs::write(dir.path().join("ids.csv"), csv).unwrap();
+    let out = failup_env(dir.path(), &["eval", "ids.csv", "-q"], None, &[HASHED]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let said = stderr(&out);
+    assert!(
+        said.contains("2 ids are on more than one row ('\\u{1b}[2J', 'jjj"),
+        "{said}"
+    );
+    assert!(!said.contains('\u{1b}') && said.len() < 2000, "{said}");
 }
 
 /// An output named for what it will not hold is refused before the work, unless a format flag

@@ -32,7 +32,8 @@ fn training_sha256(hashes: &[String]) -> String {
 }
 
 /// The same stories given twice (a glob that matches a file also named) would weigh double.
-fn refuse_a_file_twice(inputs: &[std::path::PathBuf]) -> Result<()> {
+/// Returns each file's SHA-256, taken before it is read.
+fn refuse_a_file_twice(inputs: &[std::path::PathBuf]) -> Result<Vec<String>> {
     let mut seen: Vec<(String, &std::path::PathBuf)> = Vec::new();
     for input in inputs {
         let hash = failup::profile::file_sha256(input)?;
@@ -46,7 +47,7 @@ fn refuse_a_file_twice(inputs: &[std::path::PathBuf]) -> Result<()> {
         }
         seen.push((hash, input));
     }
-    Ok(())
+    Ok(seen.into_iter().map(|(hash, _)| hash).collect())
 }
 
 pub fn run(args: CalibrateArgs) -> Result<()> {
@@ -61,7 +62,7 @@ pub fn run(args: CalibrateArgs) -> Result<()> {
     // one is renamed over it), so only the taxonomy is guarded.
     let reads = [("--taxonomy", args.model.taxonomy.as_ref())];
     super::check_not_read(&[("-o", &args.output)], &reads, args.model.model.as_deref())?;
-    refuse_a_file_twice(&args.inputs)?;
+    let before = refuse_a_file_twice(&args.inputs)?;
     super::refuse_a_table_name(&args.output)?;
     let (loaded, head) = super::read_few_shot(&args.fewshot, true)?;
     let mut engine = Engine::load(&super::engine_options_for(
@@ -88,9 +89,11 @@ pub fn run(args: CalibrateArgs) -> Result<()> {
         _ => Profile::new(&engine, &args.inputs[0], 0)?,
     };
     if let Some(ex) = &args.fewshot.examples {
+        let examples_before = failup::profile::file_sha256(ex)?;
         let examples = super::read_examples(&engine, ex)?;
         profile.fit_examples(&engine, &examples)?;
         profile.training_sha256 = failup::profile::file_sha256(ex)?;
+        super::refuse_a_changed_file(ex, &examples_before, &profile.training_sha256)?;
         profile.training_rows = examples.len();
         profile.apply(&mut engine, "the fitted profile")?;
     }
@@ -192,6 +195,9 @@ pub fn run(args: CalibrateArgs) -> Result<()> {
         .iter()
         .map(|p| failup::profile::file_sha256(p))
         .collect::<Result<Vec<_>>>()?;
+    for ((input, before), after) in args.inputs.iter().zip(&before).zip(&hashes) {
+        super::refuse_a_changed_file(input, before, after)?;
+    }
     if profile.head.is_none() {
         profile.training_sha256 = training_sha256(&hashes);
         profile.training_rows = data.len();
@@ -380,13 +386,15 @@ fn warn_of_stories_in_several_files(rows: &[LabelledRow]) {
     fn file_of(r: &LabelledRow) -> &str {
         r.at.rsplit_once(':').map_or("", |(file, _)| file)
     }
-    let mut first: std::collections::HashMap<&str, &LabelledRow> = Default::default();
+    let mut first: std::collections::HashMap<String, &LabelledRow> = Default::default();
     // The first copy in another file of each story (a third file's copy is not another story).
     let mut again: Vec<(&LabelledRow, &LabelledRow)> = Vec::new();
     let mut told = std::collections::HashSet::new();
     for row in rows {
-        let seen = *first.entry(row.text.trim()).or_insert(row);
-        if file_of(seen) != file_of(row) && told.insert(row.text.trim()) {
+        // Case, spacing and punctuation aside, as within one file.
+        let key = failup::eval::copy_key(&row.text);
+        let seen = *first.entry(key.clone()).or_insert(row);
+        if file_of(seen) != file_of(row) && told.insert(key) {
             again.push((seen, row));
         }
     }
@@ -394,8 +402,8 @@ fn warn_of_stories_in_several_files(rows: &[LabelledRow]) {
         return;
     };
     eprintln!(
-        "warning: {} {} in more than one INPUT file, word for word (the first at {}, as at \
-         {}); each copy counts in the fit, so drop the copies unless the weight is meant",
+        "warning: {} {} in more than one INPUT file, word for word, case, spacing and \
+         punctuation aside (the first at {}, as at {}); each copy counts in the fit, so drop the copies unless the weight is meant",
         again.len(),
         if again.len() == 1 {
             "story is"

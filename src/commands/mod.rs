@@ -288,26 +288,32 @@ fn profile_given_as(path: &std::path::Path) -> String {
 /// twice counts twice in a fit and in a score, and a repeated id makes eval's lists ambiguous.
 fn warn_of_repeats(file: &std::path::Path, rows: &[LabelledRow]) {
     use std::collections::HashMap;
-    let repeated = |key: &dyn Fn(&LabelledRow) -> String| {
+    // The ids of the rows whose key was met before: of the second row of each key alone, or,
+    // with `every`, of every row after the first; and how many keys repeat.
+    let repeated = |key: &dyn Fn(&LabelledRow) -> String, every: bool| {
         let mut seen: HashMap<String, usize> = HashMap::new();
-        let mut twice = Vec::new();
+        let mut later = Vec::new();
         for row in rows {
             let n = seen.entry(key(row)).or_default();
             *n += 1;
-            if *n == 2 {
-                twice.push(&row.id);
+            if *n == 2 || (every && *n > 2) {
+                later.push(&row.id);
             }
         }
-        twice
+        (seen.values().filter(|&&n| n > 1).count(), later)
     };
     let shown = |ids: &[&String]| {
-        let mut list: Vec<String> = ids.iter().take(3).map(|i| format!("'{i}'")).collect();
+        let mut list: Vec<String> = ids
+            .iter()
+            .take(3)
+            .map(|i| format!("'{}'", failup::input::printable(i)))
+            .collect();
         if ids.len() > 3 {
             list.push(format!("and {} more", ids.len() - 3));
         }
         list.join(", ")
     };
-    let ids = repeated(&|r| r.id.clone());
+    let (_, ids) = repeated(&|r| r.id.clone(), false);
     if !ids.is_empty() {
         eprintln!(
             "warning: {}: {} id{} on more than one row ({}); give each story its own id",
@@ -318,16 +324,18 @@ fn warn_of_repeats(file: &std::path::Path, rows: &[LabelledRow]) {
         );
     }
     // Case, spacing and punctuation aside, as `eval --cv` keeps copies in one fold.
-    let texts = repeated(&|r| failup::eval::copy_key(&r.text));
-    if !texts.is_empty() {
+    let (stories, copies) = repeated(&|r| failup::eval::copy_key(&r.text), true);
+    if stories > 0 {
         eprintln!(
-            "warning: {}: {} stor{} given more than once, word for word, case, spacing and \
-             punctuation aside (again as id {}); each copy counts, so drop the copies unless the \
-             weight is meant",
+            "warning: {}: {stories} stor{} given more than once, word for word, case, spacing \
+             and punctuation aside ({} cop{}, as id{} {}); each copy counts, so drop the copies \
+             unless the weight is meant",
             file.display(),
-            texts.len(),
-            if texts.len() == 1 { "y is" } else { "ies are" },
-            shown(&texts)
+            if stories == 1 { "y is" } else { "ies are" },
+            copies.len(),
+            if copies.len() == 1 { "y" } else { "ies" },
+            if copies.len() == 1 { "" } else { "s" },
+            shown(&copies)
         );
     }
     // A copy under another label is a contradiction, not extra weight: worth its own words.
@@ -699,6 +707,24 @@ fn refuse_a_stream(input: &std::path::Path, why: &str) -> Result<()> {
         "{why}, so {} must be a file, not standard input or a pipe; save it to a file first",
         input.display()
     )))
+}
+
+/// Refuses a labelled file whose SHA-256 when the fit began (`before`) is not its SHA-256 as
+/// the profile records it (`after`): it changed while failup read it (an export still being
+/// written, say), and the profile would name stories it was not fitted on.
+fn refuse_a_changed_file(input: &std::path::Path, before: &str, after: &str) -> Result<()> {
+    if before == after {
+        return Ok(());
+    }
+    Err(Error::Input {
+        file: input.display().to_string(),
+        line: None,
+        column: None,
+        problem: "it changed while failup read it, so the profile would name other stories \
+                  than those it was fitted on; nothing was written: run again once nothing \
+                  writes to it"
+            .into(),
+    })
 }
 
 /// Why `train` and `calibrate` take no stream: they read a labelled file to fit, then again

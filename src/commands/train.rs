@@ -14,6 +14,7 @@ pub fn run(args: TrainArgs) -> Result<()> {
     super::check_not_read(&[("-o", &args.output)], &reads, args.model.model.as_deref())?;
     super::refuse_a_table_name(&args.output)?;
     let engine = Engine::load(&super::engine_options(&args.model, true))?;
+    let before = failup::profile::file_sha256(&args.input)?;
     let c = &args.columns;
     let columns = labelled_columns(
         &args.label_column,
@@ -25,6 +26,7 @@ pub fn run(args: TrainArgs) -> Result<()> {
     let examples = embed_labelled(&engine, &rows, true)?;
     super::warn_of_missing_scenarios(engine.taxonomy(), &examples);
     let mut profile = Profile::new(&engine, &args.input, examples.len())?;
+    super::refuse_a_changed_file(&args.input, &before, &profile.training_sha256)?;
     profile.fit_examples(&engine, &examples)?;
     profile.save(&args.output)?;
     if args.quiet {
