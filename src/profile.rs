@@ -389,6 +389,15 @@ fn unusable(story: &Story, headers: &[String]) -> Option<String> {
             story.row
         ));
     }
+    // Cut at 1 MiB, the story would be scored or learned from as it was not written.
+    if story.issues.contains(&RowIssue::TooLong) {
+        return Some(format!(
+            "row {} has a story longer than 1 MiB, which failup cuts there, and a labelled \
+             story is scored and learned from as written; shorten it, or split it if it holds \
+             several stories",
+            story.row
+        ));
+    }
     // A placeholder is read as the blank cell it stands for, as classify reads it.
     let no_text = match is_blank(&story.text) {
         true => Some("no text"),
