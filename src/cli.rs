@@ -126,7 +126,8 @@ Exit codes:
   0  success
   1  a quality gate you asked for failed (eval --min-macro-f1)
   2  usage, input, model or I/O error (the message names the file, line, column or flag)
-  130  interrupted with Ctrl-C (complete rows are kept; rerun with --resume)
+  130  interrupted with Ctrl-C (classify and embed keep their complete rows: rerun with
+       --resume; eval, train and calibrate leave no partial profile or output)
 
 Environment:
   Each flag's help names the variable that sets its default (FAILUP_MODEL, FAILUP_TAXONOMY

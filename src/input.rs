@@ -827,6 +827,14 @@ impl ColumnIndex {
             }),
             None => None,
         };
+        if label == Some(text) {
+            return Err(Error::Usage(format!(
+                "the label column and the story text are both column '{}'; the stories and \
+                 their labels need a column each: name the labels' with --label-column, or the \
+                 stories' with --text-column",
+                printable(&headers[text])
+            )));
+        }
         let group = optional(&columns.group, "--group-by")?;
         let used = [id, label];
         let keep = match &columns.keep {
@@ -2256,6 +2264,29 @@ mod tests {
         assert!(e.to_string().contains("--label-column"), "{e}");
         let e = reader("id,gold,text\n1,a,c\n", &columns).err().unwrap();
         assert!(e.to_string().contains("no column named 'label'"), "{e}");
+    }
+
+    /// `--label-column text` names the column the stories are read from by default: it is
+    /// refused, as `--text-column label` is, where each row's story was taken for its label.
+    #[test]
+    fn the_label_column_cannot_be_the_story_column() {
+        let columns = Columns {
+            label: Some("Text".into()),
+            ..Columns::default()
+        };
+        let e = reader("id,label,text\n1,other,a story\n", &columns)
+            .err()
+            .unwrap();
+        assert!(
+            e.to_string()
+                .contains("the label column and the story text are both column 'text'"),
+            "{e}"
+        );
+        let columns = Columns {
+            text: Some("label".into()),
+            ..columns
+        };
+        assert!(reader("id,label,text\n1,a story,other\n", &columns).is_ok());
     }
 
     /// Invisible marks around a header name (a second byte-order mark, a zero-width space)

@@ -625,6 +625,19 @@ impl Profile {
         sink.commit()
     }
 
+    /// Whether the file at `path` opens as failup writes a profile (`{"format":`, spacing
+    /// aside): one damaged later on still does, a table or notes of the user's do not.
+    pub fn begins_as_one(path: &Path) -> bool {
+        use std::io::Read;
+        let mut head = Vec::new();
+        let read = std::fs::File::open(path).and_then(|f| f.take(256).read_to_end(&mut head));
+        let squeezed: Vec<u8> = head
+            .into_iter()
+            .filter(|b| !b.is_ascii_whitespace())
+            .collect();
+        read.is_ok() && squeezed.starts_with(b"{\"format\":")
+    }
+
     pub fn load(path: &Path) -> Result<Profile> {
         let name = path.display().to_string();
         let bytes = crate::taxonomy::read_at_most(path, MAX_PROFILE_BYTES, "profile")

@@ -2301,6 +2301,43 @@ fn labelled_files_with_repeated_ids_or_stories_are_warned_about() {
     }
 }
 
+/// `-o` of train and calibrate replaces an earlier profile, whole or cut short, but not a file
+/// of anything else: notes given the profile's name by a slip were overwritten.
+#[test]
+fn a_fit_replaces_a_profile_but_not_another_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let labelled = repo_path("data/calibration.csv");
+    let labelled = labelled.to_str().unwrap();
+    std::fs::write(dir.path().join("notes.txt"), "my notes\n").unwrap();
+    for command in ["train", "calibrate"] {
+        let out = failup_env(
+            dir.path(),
+            &[command, labelled, "-o", "notes.txt", "-q"],
+            None,
+            &[HASHED],
+        );
+        assert_eq!(out.status.code(), Some(2), "{command}: {}", stderr(&out));
+        assert!(
+            stderr(&out).contains("-o notes.txt exists and is not a failup profile"),
+            "{command}: {}",
+            stderr(&out)
+        );
+        let fit = [command, labelled, "-o", "p.json", "-q"];
+        let out = failup_env(dir.path(), &fit, None, &[HASHED]);
+        assert_eq!(out.status.code(), Some(0), "{command}: {}", stderr(&out));
+        // A damaged profile is replaced too: the message that refuses it says to fit again.
+        let whole = std::fs::read(dir.path().join("p.json")).unwrap();
+        std::fs::write(dir.path().join("p.json"), &whole[..whole.len() / 2]).unwrap();
+        let out = failup_env(dir.path(), &fit, None, &[HASHED]);
+        assert_eq!(out.status.code(), Some(0), "{command}: {}", stderr(&out));
+        assert_eq!(std::fs::read(dir.path().join("p.json")).unwrap(), whole);
+    }
+    assert_eq!(
+        std::fs::read_to_string(dir.path().join("notes.txt")).unwrap(),
+        "my notes\n"
+    );
+}
+
 /// A labelled story over 1 MiB is an error naming its row in eval, train and calibrate: it is
 /// cut there, and had been scored and learned from cut, without a word (classify flags it).
 #[test]

@@ -529,12 +529,40 @@ fn eval_refuses_more_folds_than_stories_and_a_seed_without_cv() {
     let (code, said) = run(&["--cv", "91", "--examples-from-self"]);
     assert_eq!(code, Some(2), "{said}");
     assert!(
-        said.contains("more folds than the 90 labelled stories"),
+        said.contains("more folds than the 90 different labelled stories"),
         "{said}"
     );
     let (code, said) = run(&["--seed", "7"]);
     assert_eq!(code, Some(2), "{said}");
     assert!(said.contains("--cv"), "{said}");
+    // Copies of a story share a fold, so they are one story here: --cv 6 left folds empty.
+    let copies = "id,label,text\n\
+                  1,passed_over,I was passed over for the promotion again.\n\
+                  2,passed_over,i was passed over for the promotion again\n\
+                  3,passed_over,I was passed over for the promotion again!\n\
+                  4,passed_over,They gave the account to the new hire.\n\
+                  5,other,I was laid off.\n\
+                  6,other,I was fired on Friday.\n";
+    std::fs::write(dir.path().join("copies.csv"), copies).unwrap();
+    let args = ["eval", "copies.csv", "-q", "--cv", "6"];
+    let out = failup_env(dir.path(), &args, None, &[HASHED]);
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains(
+            "--cv 6 asks for more folds than the 4 different labelled stories in 6 rows (a copy \
+             of a story is scored in its fold); give at most --cv 4"
+        ),
+        "{}",
+        stderr(&out)
+    );
+    let args = ["eval", "copies.csv", "-q", "--cv", "4"];
+    let out = failup_env(dir.path(), &args, None, &[HASHED]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("passed_over (2 stories in 4 rows, 1 to learn from)"),
+        "{}",
+        stderr(&out)
+    );
 }
 
 #[test]

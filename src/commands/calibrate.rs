@@ -64,6 +64,7 @@ pub fn run(args: CalibrateArgs) -> Result<()> {
     super::check_not_read(&[("-o", &args.output)], &reads, args.model.model.as_deref())?;
     let before = refuse_a_file_twice(&args.inputs)?;
     super::refuse_a_table_name(&args.output)?;
+    super::refuse_to_replace_other_than_a_profile(&args.output)?;
     let (loaded, head) = super::read_few_shot(&args.fewshot, true)?;
     let mut engine = Engine::load(&super::engine_options_for(
         &args.model,

@@ -2,6 +2,7 @@
 //! metrics, confusion, calibration (ECE and a reliability table) and the most confident
 //! mistakes; with `--cv K`, stratified K-fold cross-validation of the few-shot method.
 
+use std::path::Path;
 use std::process::ExitCode;
 
 use rayon::prelude::*;
@@ -70,11 +71,12 @@ fn warn_of_examples_in_input(engine: &Engine, embedded: &[Labelled], args: &Eval
         (None, None) => return,
     };
     eprintln!(
-        "warning: {seen} of the {} stories in {} are among the examples the few-shot head of \
+        "warning: {seen} of the {} stories in {} {} among the examples the few-shot head of \
          {source} learned from, so these figures overstate it; score it on stories it has not \
          seen (or, without it, --cv 5 fits a head on four folds and scores the fifth)",
         embedded.len(),
-        args.input.display()
+        args.input.display(),
+        if seen == 1 { "is" } else { "are" }
     );
 }
 
@@ -115,11 +117,12 @@ fn warn_of_calibration_stories_in_input(
         None => "its confidences and `other` rule are",
     };
     eprintln!(
-        "warning: {seen} of the {} stories in {} are among the {} the calibration of {source} \
+        "warning: {seen} of the {} stories in {} {} among the {} the calibration of {source} \
          was fitted on, so {fitted_parts} scored on what they were fitted to and these figures \
          overstate it; score it on stories it has not seen",
         rows.len(),
         args.input.display(),
+        if seen == 1 { "is" } else { "are" },
         fitted.len()
     );
 }
@@ -171,20 +174,24 @@ const FEWEST_TO_LEARN_FROM: usize = 3;
 /// `first_copy` is [`first_copies`]' of the rows' texts: copies of a story share a fold, so
 /// only the first copy counts here.
 fn warn_of_thin_folds(k: usize, rows: &[LabelledRow], first_copy: &[usize], labels: &[String]) {
-    let mut counts = vec![0usize; labels.len()];
+    // Distinct stories and rows of each scenario.
+    let mut counts = vec![(0usize, 0usize); labels.len()];
     for (i, &first) in first_copy.iter().enumerate() {
-        if first == i {
-            counts[rows[i].label] += 1;
-        }
+        counts[rows[i].label].0 += usize::from(first == i);
+        counts[rows[i].label].1 += 1;
     }
     let thin: Vec<String> = counts
         .iter()
         .zip(labels)
-        .map(|(&n, l)| (n, n - n.div_ceil(k), l))
-        .filter(|&(n, learn, _)| n > 0 && learn < FEWEST_TO_LEARN_FROM)
-        .map(|(n, learn, l)| {
+        .map(|(&(n, rows), l)| (n, rows, n - n.div_ceil(k), l))
+        .filter(|&(n, _, learn, _)| n > 0 && learn < FEWEST_TO_LEARN_FROM)
+        .map(|(n, rows, learn, l)| {
             let stories = if n == 1 { "story" } else { "stories" };
-            format!("{l} ({n} {stories}, {learn} to learn from)")
+            let copies = match rows > n {
+                true => format!(" in {rows} rows"),
+                false => String::new(),
+            };
+            format!("{l} ({n} {stories}{copies}, {learn} to learn from)")
         })
         .collect();
     if !thin.is_empty() {
@@ -195,6 +202,37 @@ fn warn_of_thin_folds(k: usize, rows: &[LabelledRow], first_copy: &[usize], labe
             thin.join(", ")
         );
     }
+}
+
+/// Copies of a story share a fold, so there can be no more folds than distinct stories: a
+/// fold without one would score nothing.
+fn refuse_more_folds_than_stories(k: usize, first_copy: &[usize], input: &Path) -> Result<()> {
+    let n = first_copy
+        .iter()
+        .enumerate()
+        .filter(|&(i, &f)| f == i)
+        .count();
+    if k <= n {
+        return Ok(());
+    }
+    let copies = match first_copy.len() > n {
+        true => format!(
+            " in {} rows (a copy of a story is scored in its fold)",
+            first_copy.len()
+        ),
+        false => String::new(),
+    };
+    Err(Error::Usage(match n {
+        0 | 1 => format!(
+            "--cv needs at least 2 different labelled stories, one to score and one to fit on, \
+             and {} has {n}{copies}",
+            input.display()
+        ),
+        n => format!(
+            "--cv {k} asks for more folds than the {n} different labelled stories{copies}; give \
+             at most --cv {n}"
+        ),
+    }))
 }
 
 pub fn run(args: EvalArgs) -> Result<ExitCode> {
@@ -251,24 +289,11 @@ pub fn run(args: EvalArgs) -> Result<ExitCode> {
     if !args.quiet {
         eprintln!("embedding {} labelled stories…", rows.len());
     }
-    if let Some(k) = args.cv.filter(|&k| k as usize > rows.len()) {
-        return Err(Error::Usage(match rows.len() {
-            0 | 1 => format!(
-                "--cv needs at least 2 labelled stories, one to score and one to fit on, and \
-                 {} has {}",
-                args.input.display(),
-                rows.len()
-            ),
-            n => format!(
-                "--cv {k} asks for more folds than the {n} labelled stories; give at most \
-                 --cv {n}"
-            ),
-        }));
-    }
     let labels = engine.taxonomy().labels();
     let texts: Vec<&str> = rows.iter().map(|r| r.text.as_str()).collect();
     let first_copy = first_copies(&texts);
     if let Some(k) = args.cv {
+        refuse_more_folds_than_stories(k as usize, &first_copy, &args.input)?;
         warn_of_thin_folds(k as usize, &rows, &first_copy, &labels);
     }
     let embedded = embed_labelled(&engine, &rows, args.cv.is_some())?;

@@ -681,6 +681,21 @@ fn refuse_to_replace_other_than_a_summary(
     )))
 }
 
+/// A profile is written over an earlier one, whole or damaged, but not over a file of
+/// anything else (notes, a labelled set under another name), which a slip of `-o` would lose.
+/// Only a regular file is looked at, as for a summary.
+fn refuse_to_replace_other_than_a_profile(output: &std::path::Path) -> Result<()> {
+    let regular = std::fs::metadata(output).is_ok_and(|m| m.is_file() && m.len() > 0);
+    if !regular || Profile::begins_as_one(output) {
+        return Ok(());
+    }
+    Err(Error::Usage(format!(
+        "-o {} exists and is not a failup profile; the fit would replace it. Name a new file \
+         for the profile (or remove that one first)",
+        output.display()
+    )))
+}
+
 /// The extensions of files of rows, which a report or profile must not be named with.
 const TABLES: [&str; 4] = ["csv", "tsv", "jsonl", "ndjson"];
 

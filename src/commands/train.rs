@@ -13,6 +13,7 @@ pub fn run(args: TrainArgs) -> Result<()> {
     let reads = [("--taxonomy", args.model.taxonomy.as_ref())];
     super::check_not_read(&[("-o", &args.output)], &reads, args.model.model.as_deref())?;
     super::refuse_a_table_name(&args.output)?;
+    super::refuse_to_replace_other_than_a_profile(&args.output)?;
     let engine = Engine::load(&super::engine_options(&args.model, true))?;
     let before = failup::profile::file_sha256(&args.input)?;
     let c = &args.columns;
