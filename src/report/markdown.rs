@@ -5,7 +5,7 @@
 //! otherwise read `<script>` as HTML), `|` cannot break a table and line breaks become spaces.
 
 use crate::input::unsafe_to_show;
-use crate::report::stats::{Reading, StoryRef, Summary};
+use crate::report::stats::{GroupTable, Reading, StoryRef, Summary};
 use crate::report::{group_label, num, pct};
 
 /// Groups listed in the Markdown table; the JSON has them all.
@@ -81,11 +81,23 @@ fn code_span(s: &str, in_table: bool) -> String {
 }
 
 pub fn render(summary: &Summary) -> String {
-    let h = &summary.header;
-    let t = &summary.totals;
-    let set = &summary.settings;
-    let mut o = String::new();
+    let mut o = header(summary);
+    o += &totals(summary);
+    o += &scenario_table(summary);
+    o += &histograms(summary);
+    if let Some(g) = &summary.groups {
+        o += &groups(summary, g);
+    }
+    if summary.settings.top_stories > 0 {
+        o += &stories(summary);
+    }
+    o + &advice(summary)
+}
 
+/// Where the rows came from, the model and taxonomy, and which column held the story text.
+fn header(summary: &Summary) -> String {
+    let h = &summary.header;
+    let mut o = String::new();
     o += &format!("# failup report: {}\n\n", code_span(&h.input.name, false));
     o += "| | |\n|---|---|\n";
     o += &format!(
@@ -118,7 +130,13 @@ pub fn render(summary: &Summary) -> String {
     if let Some(g) = &h.group_by {
         o += &format!("| grouped by | {} |\n", code_span(g, true));
     }
+    o
+}
 
+/// Every row accounted for, and the stories' lengths.
+fn totals(summary: &Summary) -> String {
+    let t = &summary.totals;
+    let mut o = String::new();
     o += "\n## Totals\n\n| | count | rows |\n|---|---:|---|\n";
     o += &format!("| rows read | {} | |\n", t.rows);
     o += &format!("| classified | {} | |\n", t.classified);
@@ -176,7 +194,14 @@ pub fn render(summary: &Summary) -> String {
         num(t.tokens.map(|s| s.mean), 1),
         num(t.tokens.map(|s| s.median), 1)
     );
+    o
+}
 
+/// Each scenario's count and share, with its interval and confidence.
+fn scenario_table(summary: &Summary) -> String {
+    let t = &summary.totals;
+    let set = &summary.settings;
+    let mut o = String::new();
     o += &format!(
         "\n## Scenarios\n\nShares of the {} classified stories, with {:.0}% Wilson score \
          intervals. *Low confidence* counts stories whose confidence is below {}.\n\n",
@@ -202,7 +227,13 @@ pub fn render(summary: &Summary) -> String {
             s.confidence.low_count
         );
     }
+    o
+}
 
+/// Stories per confidence bin of each scenario.
+fn histograms(summary: &Summary) -> String {
+    let set = &summary.settings;
+    let mut o = String::new();
     o += &format!(
         "\n### Confidence histograms\n\nStories per confidence bin ({} bins of {}; each bin \
          includes its lower edge, the last one also 1.0).\n\n",
@@ -223,51 +254,56 @@ pub fn render(summary: &Summary) -> String {
         }
         o.push('\n');
     }
+    o
+}
 
-    if let Some(g) = &summary.groups {
+/// The `--group-by` table: each group's share of every scenario.
+fn groups(summary: &Summary, g: &GroupTable) -> String {
+    let set = &summary.settings;
+    let mut o = String::new();
+    o += &format!(
+        "\n## By {}\n\nShare of each group's classified stories, with counts; largest \
+         groups first. ⚠ marks a small group (fewer than {}), whose shares are \
+         unreliable.\n\n",
+        code_span(&g.column, false),
+        super::story_count(set.small_group_below)
+    );
+    o += &format!("| {} | stories |", escape(&g.column));
+    for s in &summary.scenarios {
+        o += &format!(" `{}` |", s.id);
+    }
+    o += "\n|---|---:|";
+    o += &"---:|".repeat(summary.scenarios.len());
+    o.push('\n');
+    let shown = g.groups.len().min(MAX_GROUPS_SHOWN);
+    let labelled = g
+        .groups
+        .iter()
+        .take(shown)
+        .map(|r| (group_label(&r.value), r));
+    let pooled = g.overflow.iter().map(|r| (crate::report::POOLED.into(), r));
+    for (label, r) in labelled.chain(pooled) {
         o += &format!(
-            "\n## By {}\n\nShare of each group's classified stories, with counts; largest \
-             groups first. ⚠ marks a small group (fewer than {}), whose shares are \
-             unreliable.\n\n",
-            code_span(&g.column, false),
-            super::story_count(set.small_group_below)
+            "| {}{} | {} |",
+            escape(&label),
+            if r.small { " ⚠" } else { "" },
+            r.count
         );
-        o += &format!("| {} | stories |", escape(&g.column));
-        for s in &summary.scenarios {
-            o += &format!(" `{}` |", s.id);
+        for c in &r.cells {
+            o += &format!(" {} ({}) |", pct(c.share), c.count);
         }
-        o += "\n|---|---:|";
-        o += &"---:|".repeat(summary.scenarios.len());
         o.push('\n');
-        let shown = g.groups.len().min(MAX_GROUPS_SHOWN);
-        let labelled = g
-            .groups
-            .iter()
-            .take(shown)
-            .map(|r| (group_label(&r.value), r));
-        let pooled = g.overflow.iter().map(|r| (crate::report::POOLED.into(), r));
-        for (label, r) in labelled.chain(pooled) {
-            o += &format!(
-                "| {}{} | {} |",
-                escape(&label),
-                if r.small { " ⚠" } else { "" },
-                r.count
-            );
-            for c in &r.cells {
-                o += &format!(" {} ({}) |", pct(c.share), c.count);
-            }
-            o.push('\n');
-        }
-        if g.groups.len() > shown {
-            let more = crate::report::more_groups(g.groups.len() - shown, &g.overflow);
-            o += &format!("\n… and {more}.\n");
-        }
     }
-
-    if summary.settings.top_stories > 0 {
-        o += &stories(summary);
+    if g.groups.len() > shown {
+        let more = crate::report::more_groups(g.groups.len() - shown, &g.overflow);
+        o += &format!("\n… and {more}.\n");
     }
+    o
+}
 
+/// The article's advice for each scenario.
+fn advice(summary: &Summary) -> String {
+    let mut o = String::new();
     o += "\n## What to do\n\nThe article's advice for each scenario.\n";
     for s in &summary.scenarios {
         o += &format!(
