@@ -198,198 +198,24 @@ impl Taxonomy {
             };
             fail(e.span(), problem)
         })?;
-        // The [classifier] settings are plain numbers; their line is found by their key.
-        let setting = |key: &str| key_span(text, key);
-
+        let located = |(span, problem): Problem| fail(span, problem);
         let c = raw.classifier;
-        if c.top_k == 0 {
-            return Err(fail(
-                setting("top_k"),
-                "[classifier] top_k must be at least 1".into(),
-            ));
-        }
-        if c.sentence_top_k == 0 {
-            return Err(fail(
-                setting("sentence_top_k"),
-                "[classifier] sentence_top_k must be at least 1".into(),
-            ));
-        }
-        for (key, v) in [
-            ("temperature", c.temperature),
-            ("sentence_temperature", c.sentence_temperature),
-        ] {
-            if !(v > 0.0 && v.is_finite()) {
-                return Err(fail(
-                    setting(key),
-                    format!(
-                        "[classifier] {key} must be a positive number that a 32-bit float \
-                         holds (about 1e-45 to 3e38)"
-                    ),
-                ));
-            }
-        }
-        if !(0.0..=1.0).contains(&c.sentence_weight) {
-            return Err(fail(
-                setting("sentence_weight"),
-                "[classifier] sentence_weight must lie between 0 (whole story only) and 1 \
-                 (sentences only)"
-                    .into(),
-            ));
-        }
-        let slope = c.confidence_slope;
-        if !(slope > 0.0 && slope.is_finite() && c.confidence_bias.is_finite()) {
-            return Err(fail(
-                match slope > 0.0 && slope.is_finite() {
-                    true => setting("confidence_bias"),
-                    false => setting("confidence_slope"),
-                },
-                "[classifier] confidence_slope must be a positive number (at or below 0 it \
-                 turns confidences upside down or flat), and confidence_bias a number"
-                    .into(),
-            ));
-        }
-        for (key, v) in [
-            ("min_score", c.min_score),
-            ("min_margin", c.min_margin),
-            ("min_relevance", c.min_relevance),
-        ] {
-            if !(-1.0..=1.0).contains(&v) {
-                return Err(fail(
-                    setting(key),
-                    format!("[classifier] {key} must lie between -1 and 1 (it is a cosine)"),
-                ));
-            }
-        }
+        check_settings(&c, text).map_err(located)?;
 
         let mut seen = HashSet::new();
-        // Each prototype's text, as the model reads it (its tokenizer lowercases and splits on
-        // spaces of any kind and length), with its scenario and its text as written: one in
-        // two scenarios ties them on every story like it, and one given twice counts twice.
-        let mut prototypes: HashMap<String, (String, String)> = HashMap::new();
+        let mut prototypes = HashMap::new();
         let mut scenarios = Vec::new();
         for s in raw.scenario.into_inner() {
+            check_scenario(&s).map_err(located)?;
+            check_lists(&s).map_err(located)?;
             let id = s.id.get_ref();
-            if id.is_empty()
-                || !id
-                    .chars()
-                    .all(|ch| ch.is_ascii_lowercase() || ch.is_ascii_digit() || ch == '_')
-            {
-                return Err(fail(
-                    Some(s.id.span()),
-                    // Escaped: a terminal's escape codes in the id would act, not show.
-                    format!(
-                        "scenario id '{}' must be lowercase letters, digits and '_' (it names \
-                         output columns)",
-                        id.escape_debug()
-                    ),
-                ));
-            }
             if !seen.insert(id.clone()) {
                 return Err(fail(
                     Some(s.id.span()),
                     format!("duplicate scenario id '{id}'"),
                 ));
             }
-            // Shown on terminals and in reports as written: a terminal's escape codes, or a
-            // mark that reverses the text after it, must not be in them.
-            let shown = s
-                .advice
-                .get_ref()
-                .iter()
-                .map(|a| ("advice", a, s.advice.span()));
-            for (key, text, span) in [
-                ("title", s.title.get_ref(), s.title.span()),
-                ("description", s.description.get_ref(), s.description.span()),
-                ("headline", s.headline.get_ref(), s.headline.span()),
-            ]
-            .into_iter()
-            .chain(shown)
-            {
-                // An empty advice entry is told with the lists' checks below.
-                let one_line = key == "title" || key == "headline";
-                let problem = if key != "advice" && text.trim().is_empty() {
-                    format!("{key} is empty")
-                } else if one_line && text.trim().contains(['\n', '\r']) {
-                    format!("{key} holds a line break, but is shown on one line; join its lines")
-                } else if let Some(c) = control_character(text) {
-                    format!("{key} holds the control character {c}; remove it")
-                } else {
-                    continue;
-                };
-                return Err(fail(Some(span), format!("scenario '{id}': {problem}")));
-            }
-            // Prototypes are shown too (`categories --prototypes`, `--explain`); a long list's
-            // line alone would not find the one, so it is named by its place and first words.
-            let mut listed = s.prototypes.get_ref().iter().enumerate();
-            if let Some((i, p, c)) =
-                listed.find_map(|(i, p)| control_character(p).map(|c| (i, p, c)))
-            {
-                let opening: String = p.split_whitespace().take(6).collect::<Vec<_>>().join(" ");
-                return Err(fail(
-                    Some(s.prototypes.span()),
-                    format!(
-                        "scenario '{id}': prototype {} of the list (\"{}…\") holds the control \
-                         character {c}; remove it",
-                        i + 1,
-                        opening.escape_debug()
-                    ),
-                ));
-            }
-            for (key, list) in [("advice", &s.advice), ("prototypes", &s.prototypes)] {
-                if list.get_ref().is_empty() {
-                    return Err(fail(
-                        Some(list.span()),
-                        format!("scenario '{id}': {key} is an empty list; give at least one entry"),
-                    ));
-                }
-                if list.get_ref().iter().any(|t| t.trim().is_empty()) {
-                    return Err(fail(
-                        Some(list.span()),
-                        format!("scenario '{id}': {key} has an empty entry"),
-                    ));
-                }
-            }
-            // Emoji or symbols alone: the model reads nothing of them, and the commands that
-            // embed prototypes would fail without naming this file.
-            let prototypes_list = &s.prototypes;
-            if let Some(p) = prototypes_list
-                .get_ref()
-                .iter()
-                .find(|p| !p.chars().any(char::is_alphanumeric))
-            {
-                return Err(fail(
-                    Some(prototypes_list.span()),
-                    format!(
-                        "scenario '{id}': the prototype \"{}\" has no letter or digit, so the \
-                         model would read nothing of it; write it in words",
-                        p.escape_debug()
-                    ),
-                ));
-            }
-            for p in s.prototypes.get_ref() {
-                let key = p.split_whitespace().collect::<Vec<_>>().join(" ");
-                let entry = (id.clone(), p.trim().to_string());
-                if let Some((first, as_written)) = prototypes.insert(key.to_lowercase(), entry) {
-                    let place = match first == *id {
-                        true => "twice in this scenario".to_string(),
-                        false => format!("in scenario '{first}' too"),
-                    };
-                    let like = match as_written == p.trim() {
-                        true => String::new(),
-                        false => format!(
-                            " (as \"{as_written}\": the model reads case and spacing alike)"
-                        ),
-                    };
-                    return Err(fail(
-                        Some(s.prototypes.span()),
-                        format!(
-                            "scenario '{id}': the prototype \"{}\" is given {place}{like}; give \
-                             each prototype once, in the scenario it belongs to",
-                            p.trim()
-                        ),
-                    ));
-                }
-            }
+            check_prototype_repeats(&s, &mut prototypes).map_err(located)?;
             scenarios.push(Scenario {
                 id: s.id.into_inner(),
                 title: s.title.into_inner().trim().to_string(),
@@ -594,6 +420,211 @@ fn column_of(text: &str, offset: usize) -> usize {
     let before = text.get(..offset).unwrap_or(text);
     let line = before.rsplit('\n').next().unwrap_or_default();
     line.chars().count() + 1
+}
+
+/// A problem found while checking a taxonomy: where in the text (if anywhere), and what.
+type Problem = (Option<Range<usize>>, String);
+
+/// Checks the [classifier] settings; a problem's place is found by its key in `text`.
+fn check_settings(c: &ClassifierSettings, text: &str) -> std::result::Result<(), Problem> {
+    // The [classifier] settings are plain numbers; their line is found by their key.
+    let setting = |key: &str| key_span(text, key);
+    if c.top_k == 0 {
+        return Err((
+            setting("top_k"),
+            "[classifier] top_k must be at least 1".into(),
+        ));
+    }
+    if c.sentence_top_k == 0 {
+        return Err((
+            setting("sentence_top_k"),
+            "[classifier] sentence_top_k must be at least 1".into(),
+        ));
+    }
+    for (key, v) in [
+        ("temperature", c.temperature),
+        ("sentence_temperature", c.sentence_temperature),
+    ] {
+        if !(v > 0.0 && v.is_finite()) {
+            return Err((
+                setting(key),
+                format!(
+                    "[classifier] {key} must be a positive number that a 32-bit float \
+                     holds (about 1e-45 to 3e38)"
+                ),
+            ));
+        }
+    }
+    if !(0.0..=1.0).contains(&c.sentence_weight) {
+        return Err((
+            setting("sentence_weight"),
+            "[classifier] sentence_weight must lie between 0 (whole story only) and 1 \
+             (sentences only)"
+                .into(),
+        ));
+    }
+    let slope = c.confidence_slope;
+    if !(slope > 0.0 && slope.is_finite() && c.confidence_bias.is_finite()) {
+        return Err((
+            match slope > 0.0 && slope.is_finite() {
+                true => setting("confidence_bias"),
+                false => setting("confidence_slope"),
+            },
+            "[classifier] confidence_slope must be a positive number (at or below 0 it \
+             turns confidences upside down or flat), and confidence_bias a number"
+                .into(),
+        ));
+    }
+    for (key, v) in [
+        ("min_score", c.min_score),
+        ("min_margin", c.min_margin),
+        ("min_relevance", c.min_relevance),
+    ] {
+        if !(-1.0..=1.0).contains(&v) {
+            return Err((
+                setting(key),
+                format!("[classifier] {key} must lie between -1 and 1 (it is a cosine)"),
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// Checks one scenario's id and the texts shown of it (title, description, headline,
+/// advice).
+fn check_scenario(s: &RawScenario) -> std::result::Result<(), Problem> {
+    let id = s.id.get_ref();
+    if id.is_empty()
+        || !id
+            .chars()
+            .all(|ch| ch.is_ascii_lowercase() || ch.is_ascii_digit() || ch == '_')
+    {
+        return Err((
+            Some(s.id.span()),
+            // Escaped: a terminal's escape codes in the id would act, not show.
+            format!(
+                "scenario id '{}' must be lowercase letters, digits and '_' (it names \
+                 output columns)",
+                id.escape_debug()
+            ),
+        ));
+    }
+    // Shown on terminals and in reports as written: a terminal's escape codes, or a
+    // mark that reverses the text after it, must not be in them.
+    let shown = s
+        .advice
+        .get_ref()
+        .iter()
+        .map(|a| ("advice", a, s.advice.span()));
+    for (key, text, span) in [
+        ("title", s.title.get_ref(), s.title.span()),
+        ("description", s.description.get_ref(), s.description.span()),
+        ("headline", s.headline.get_ref(), s.headline.span()),
+    ]
+    .into_iter()
+    .chain(shown)
+    {
+        // An empty advice entry is told with the lists' checks below.
+        let one_line = key == "title" || key == "headline";
+        let problem = if key != "advice" && text.trim().is_empty() {
+            format!("{key} is empty")
+        } else if one_line && text.trim().contains(['\n', '\r']) {
+            format!("{key} holds a line break, but is shown on one line; join its lines")
+        } else if let Some(c) = control_character(text) {
+            format!("{key} holds the control character {c}; remove it")
+        } else {
+            continue;
+        };
+        return Err((Some(span), format!("scenario '{id}': {problem}")));
+    }
+    Ok(())
+}
+
+/// Checks a scenario's advice and prototype lists: no empty list or entry, and no prototype
+/// the model cannot read or a terminal would act on.
+fn check_lists(s: &RawScenario) -> std::result::Result<(), Problem> {
+    let id = s.id.get_ref();
+    // Prototypes are shown too (`categories --prototypes`, `--explain`); a long list's
+    // line alone would not find the one, so it is named by its place and first words.
+    let mut listed = s.prototypes.get_ref().iter().enumerate();
+    if let Some((i, p, c)) = listed.find_map(|(i, p)| control_character(p).map(|c| (i, p, c))) {
+        let opening: String = p.split_whitespace().take(6).collect::<Vec<_>>().join(" ");
+        return Err((
+            Some(s.prototypes.span()),
+            format!(
+                "scenario '{id}': prototype {} of the list (\"{}…\") holds the control \
+                 character {c}; remove it",
+                i + 1,
+                opening.escape_debug()
+            ),
+        ));
+    }
+    for (key, list) in [("advice", &s.advice), ("prototypes", &s.prototypes)] {
+        if list.get_ref().is_empty() {
+            return Err((
+                Some(list.span()),
+                format!("scenario '{id}': {key} is an empty list; give at least one entry"),
+            ));
+        }
+        if list.get_ref().iter().any(|t| t.trim().is_empty()) {
+            return Err((
+                Some(list.span()),
+                format!("scenario '{id}': {key} has an empty entry"),
+            ));
+        }
+    }
+    // Emoji or symbols alone: the model reads nothing of them, and the commands that
+    // embed prototypes would fail without naming this file.
+    let prototypes_list = &s.prototypes;
+    if let Some(p) = prototypes_list
+        .get_ref()
+        .iter()
+        .find(|p| !p.chars().any(char::is_alphanumeric))
+    {
+        return Err((
+            Some(prototypes_list.span()),
+            format!(
+                "scenario '{id}': the prototype \"{}\" has no letter or digit, so the \
+                 model would read nothing of it; write it in words",
+                p.escape_debug()
+            ),
+        ));
+    }
+    Ok(())
+}
+
+/// Refuses a prototype given twice, in this scenario or another. `prototypes` maps each one
+/// met so far, as the model reads it (its tokenizer lowercases and splits on spaces of any
+/// kind and length), to its scenario and its text as written: one in two scenarios ties them
+/// on every story like it, and one given twice counts twice.
+fn check_prototype_repeats(
+    s: &RawScenario,
+    prototypes: &mut HashMap<String, (String, String)>,
+) -> std::result::Result<(), Problem> {
+    let id = s.id.get_ref();
+    for p in s.prototypes.get_ref() {
+        let key = p.split_whitespace().collect::<Vec<_>>().join(" ");
+        let entry = (id.clone(), p.trim().to_string());
+        if let Some((first, as_written)) = prototypes.insert(key.to_lowercase(), entry) {
+            let place = match first == *id {
+                true => "twice in this scenario".to_string(),
+                false => format!("in scenario '{first}' too"),
+            };
+            let like = match as_written == p.trim() {
+                true => String::new(),
+                false => format!(" (as \"{as_written}\": the model reads case and spacing alike)"),
+            };
+            return Err((
+                Some(s.prototypes.span()),
+                format!(
+                    "scenario '{id}': the prototype \"{}\" is given {place}{like}; give \
+                     each prototype once, in the scenario it belongs to",
+                    p.trim()
+                ),
+            ));
+        }
+    }
+    Ok(())
 }
 
 #[cfg(test)]
