@@ -210,6 +210,35 @@ pub fn is_stream(path: &Path) -> bool {
         || std::fs::metadata(path).is_ok_and(|m| !m.is_file() && !m.is_dir())
 }
 
+/// Whether `path` is a link of the system's to the file standard output writes to
+/// (`/dev/stdout`, `/dev/fd/1`, `/proc/self/fd/1`). Opened again by its name, such a file
+/// would be written from its start, not where standard output stands: over what `>>` had
+/// kept there, and under what a shell's `{ …; } > file` writes after failup. So it is written
+/// through standard output itself.
+fn is_standard_output(path: &Path) -> bool {
+    #[cfg(unix)]
+    {
+        use std::os::fd::AsFd;
+        use std::os::unix::fs::MetadataExt;
+        let system_link = (path.starts_with("/dev") || path.starts_with("/proc"))
+            && std::fs::symlink_metadata(path).is_ok_and(|m| m.file_type().is_symlink());
+        let stdout = io::stdout()
+            .as_fd()
+            .try_clone_to_owned()
+            .map(std::fs::File::from)
+            .and_then(|f| f.metadata());
+        match (system_link, stdout, std::fs::metadata(path)) {
+            (true, Ok(out), Ok(named)) => out.dev() == named.dev() && out.ino() == named.ino(),
+            _ => false,
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = path;
+        false
+    }
+}
+
 /// Refuses an output that cannot be written: the input itself, a folder, or a file in a folder
 /// that is missing or that failup may not create files in. `flag` names the option in the
 /// message. `Sink::open` checks again; commands call this first, so the mistake is told before
@@ -505,13 +534,15 @@ impl Sink {
     /// Opens `path` (`-` is standard output) for a fresh run. Refuses to write over `input`;
     /// `flag` names the option that gave `path` in the messages.
     pub fn open(flag: &str, path: &Path, input: Option<&Source>) -> Result<Sink> {
-        if path == Path::new("-") {
+        if path != Path::new("-") {
+            check_output(flag, path, input)?;
+        }
+        if path == Path::new("-") || is_standard_output(path) {
             return Ok(Sink::Stdout(BufWriter::with_capacity(
                 1 << 16,
                 io::stdout(),
             )));
         }
-        check_output(flag, path, input)?;
         if is_stream(path) {
             let file = OpenOptions::new()
                 .write(true)

@@ -1304,6 +1304,25 @@ fn an_output_that_is_a_device_or_pipe_is_written_in_place() {
     assert!(!stdout_link.is_file(), "/dev/stdout was replaced by a file");
     let written = std::fs::read_to_string(dir.path().join("rows.csv")).unwrap();
     assert_eq!(parse_csv(&written).1.len(), 4);
+    // Standard output appending to a file (`>> log`) is written where it stands: opened again
+    // by its name, the file was written from its start, over its first lines.
+    std::fs::write(dir.path().join("log.txt"), "OLD LINE 1\nOLD LINE 2\n").unwrap();
+    let log = std::fs::OpenOptions::new()
+        .append(true)
+        .open(dir.path().join("log.txt"))
+        .unwrap();
+    let out = failup_command()
+        .current_dir(dir.path())
+        .args(["classify", "in.csv", "-o", "/dev/stdout", "-q"])
+        .env(HASHED.0, HASHED.1)
+        .stdin(Stdio::null())
+        .stdout(log)
+        .stderr(Stdio::piped())
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let logged = std::fs::read_to_string(dir.path().join("log.txt")).unwrap();
+    assert_eq!(logged, format!("OLD LINE 1\nOLD LINE 2\n{written}"));
 
     let fifo = dir.path().join("rows.fifo");
     assert!(Command::new("mkfifo")
