@@ -783,6 +783,7 @@ impl Sink {
         let name = self.name();
         self.flush().map_err(|e| Error::io(&name, e))?;
         if let Sink::File(f) = self {
+            f.refuse_a_lost_partial()?;
             let saved = Checkpoint {
                 settings: settings.clone(),
                 rows,
@@ -821,6 +822,7 @@ impl Sink {
                     .map_err(|e| Error::io(&name, e))?;
                 // Again, for a file put there or changed while the run went on.
                 give_the_mode_of(f.out.get_ref(), &f.dest).map_err(|e| Error::io(&name, e))?;
+                f.refuse_a_lost_partial()?;
                 std::fs::rename(&f.partial, &f.dest).map_err(|e| Error::io(&name, e))?;
                 let _ = std::fs::remove_file(&f.checkpoint);
                 f.done = true;
@@ -891,6 +893,42 @@ fn lock_partial(file: &File, dest: &Path, partial: &Path) -> Result<()> {
         ))),
         // A file system without locks (some network mounts) should not stop the run.
         Err(std::fs::TryLockError::Error(_)) => Ok(()),
+    }
+}
+
+impl FileSink {
+    /// Refuses to go on when the partial file's name no longer leads to the file this run
+    /// writes: removed (or its folder), or replaced by another program or run. Renamed into
+    /// place, it would put another file's bytes at the output with exit 0. Nothing at that
+    /// name is removed then, since it may be another run's.
+    fn refuse_a_lost_partial(&mut self) -> Result<()> {
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::MetadataExt;
+            let ours = self.out.get_ref().metadata();
+            let named = std::fs::metadata(&self.partial);
+            if let (Ok(a), Ok(b)) = (&ours, &named) {
+                if a.dev() == b.dev() && a.ino() == b.ino() {
+                    return Ok(());
+                }
+            }
+            self.keep = false;
+            self.done = true;
+            Err(Error::Input {
+                file: self.partial.display().to_string(),
+                line: None,
+                column: None,
+                problem: format!(
+                    "this run's partial output was removed or replaced while it wrote there \
+                     (by another program or run, or with its folder), so its rows are lost and \
+                     nothing was put at {}; run the command again, with nothing else writing \
+                     there",
+                    self.dest.display()
+                ),
+            })
+        }
+        #[cfg(not(unix))]
+        Ok(())
     }
 }
 

@@ -1257,6 +1257,54 @@ fn an_output_that_is_a_folder_is_refused_and_leaves_nothing() {
     assert!(left.is_empty(), "left behind: {left:?}");
 }
 
+/// A partial output replaced while the run writes (a clean-up, or another run that found its
+/// name free) is not renamed into place: the run had put the stranger's bytes at the output
+/// with exit 0. It stops at its next checkpoint, and leaves the file at that name alone.
+#[test]
+fn a_partial_output_replaced_during_the_run_is_not_put_in_place() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut child = failup_command()
+        .current_dir(dir.path())
+        .args(["classify", "-", "-o", "out.csv", "--chunk-size", "2", "-q"])
+        .env(HASHED.0, HASHED.1)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stdin = child.stdin.take().unwrap();
+    let row = |i: usize| format!("{i},They gave the project I had planned to the new hire.\n");
+    stdin.write_all(b"id,text\n").unwrap();
+    for i in 0..5 {
+        stdin.write_all(row(i).as_bytes()).unwrap();
+    }
+    stdin.flush().unwrap();
+    // The first chunk is checkpointed once the partial file holds its rows.
+    let partial = dir.path().join(".out.csv.partial");
+    let checkpoint = dir.path().join(".out.csv.partial.json");
+    let start = Instant::now();
+    while !checkpoint.exists() {
+        assert!(start.elapsed() < Duration::from_secs(60), "no checkpoint");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    std::fs::write(dir.path().join("stranger"), "not rows\n").unwrap();
+    std::fs::rename(dir.path().join("stranger"), &partial).unwrap();
+    for i in 5..9 {
+        let _ = stdin.write_all(row(i).as_bytes());
+    }
+    drop(stdin);
+    let out = child.wait_with_output().unwrap();
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    assert!(
+        stderr(&out)
+            .contains("this run's partial output was removed or replaced while it wrote there"),
+        "{}",
+        stderr(&out)
+    );
+    assert!(!dir.path().join("out.csv").exists());
+    assert_eq!(std::fs::read_to_string(&partial).unwrap(), "not rows\n");
+}
+
 /// A device or pipe given to -o is written in place. Renaming a finished file over it, as a
 /// regular output is, would replace /dev/null itself with a file (as root), and every later
 /// program reading /dev/null would read what was written there.
