@@ -488,8 +488,6 @@ struct CsvStart {
     stream: Box<dyn Read + Send>,
     delimiter: u8,
     header_line: u64,
-    /// What the NUL bytes of the header line, if any, say the file is.
-    nuls: Option<NulPattern>,
 }
 
 /// A header line with NUL bytes is UTF-16 without a byte-order mark when they fall on every
@@ -582,12 +580,16 @@ impl CsvStart {
                 .map_err(|e| Error::io(name, e))?;
             header_line = 2;
         }
+        // No column name holds a NUL, so the header is refused now, from the first 64 KiB
+        // (the first line alone: the peek may hold more of the input, as reads fell). Parsed
+        // first, a line of NULs with no end (/dev/zero) was read for ever.
+        if let Some(nuls) = NulPattern::of(first_line_of(&first_line)) {
+            return Err(nul_error(nuls, name, header_line));
+        }
         let delimiter = delimiter
             .or(declared)
             .unwrap_or_else(|| sniff_delimiter(&first_line));
         Ok(CsvStart {
-            // The first line alone: the peek may hold more of the input, as reads fell.
-            nuls: NulPattern::of(first_line_of(&first_line)),
             stream: Box::new(io::Cursor::new(first_line).chain(rest)),
             delimiter,
             header_line,
@@ -672,13 +674,7 @@ pub fn refuse_nul_header(head: &[u8], name: &str) -> Result<()> {
 
 /// A header must name its columns, each once; a column with an empty header cell is named for
 /// its place ([`name_unnamed_columns`]).
-fn check_headers(
-    headers: &mut [String],
-    name: &str,
-    line: u64,
-    nuls: Option<NulPattern>,
-    labelled: bool,
-) -> Result<()> {
+fn check_headers(headers: &mut [String], name: &str, line: u64, labelled: bool) -> Result<()> {
     if headers.iter().all(|h| h.is_empty()) {
         return Err(Error::Input {
             file: name.to_string(),
@@ -711,9 +707,6 @@ fn check_headers(
             column: None,
             problem: problem.into(),
         });
-    }
-    if let Some(nuls) = nuls.filter(|_| headers.iter().any(|h| h.contains('\0'))) {
-        return Err(nul_error(nuls, name, line));
     }
     // A binary file with no NUL on its first line (an ONNX model) was told as a CSV missing
     // its `text` column, its "names" full of control characters. A spreadsheet's header cell
@@ -1468,7 +1461,7 @@ impl StoryReader {
         };
         let (decoded, utf16) = text_stream(Box::new(counted), &name, dialect.encoding)?;
         let start = CsvStart::read(decoded, &name, dialect.delimiter)?;
-        let (header_line, delimiter, nuls) = (start.header_line, start.delimiter, start.nuls);
+        let (header_line, delimiter) = (start.header_line, start.delimiter);
         let (tracked, breaks) = LineTracker::wrap(start.stream, delimiter, header_line);
         let mut reader = csv::ReaderBuilder::new()
             .flexible(true)
@@ -1484,13 +1477,7 @@ impl StoryReader {
             .iter()
             .map(|h| trim_header(&String::from_utf8_lossy(h)).to_string())
             .collect();
-        check_headers(
-            &mut headers,
-            &name,
-            header_line,
-            nuls,
-            columns.label.is_some(),
-        )?;
+        check_headers(&mut headers, &name, header_line, columns.label.is_some())?;
         refuse_broken_header_quotes(header_start, &breaks, &name)?;
         if let Some(i) = header_record
             .iter()
@@ -2681,6 +2668,23 @@ mod tests {
             e.contains("holds a NUL byte") && !e.contains("UTF-16"),
             "{e}"
         );
+    }
+
+    /// NULs with no line break (/dev/zero, a sparse file) are refused from the first 64 KiB:
+    /// the header was parsed first, and a line with no end was read for ever.
+    #[test]
+    fn an_endless_line_of_nuls_is_refused_from_its_start() {
+        let e = StoryReader::from_reader(
+            Box::new(io::repeat(0)),
+            "zero".into(),
+            None,
+            &Columns::default(),
+            Dialect::default(),
+        )
+        .err()
+        .unwrap()
+        .to_string();
+        assert!(e.contains("zero:1: the header holds NUL bytes"), "{e}");
     }
 
     #[test]
