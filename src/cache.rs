@@ -19,7 +19,7 @@ pub struct PrototypeCache {
     dim: usize,
 }
 
-/// The cache folder, or None when caching is off or there is no home to put it in.
+/// The cache folder, or None when caching is off or there is no home folder to put it in.
 pub fn cache_dir() -> Option<PathBuf> {
     match std::env::var_os("FAILUP_CACHE_DIR") {
         Some(v) if v.eq_ignore_ascii_case("off") => None,
@@ -30,9 +30,12 @@ pub fn cache_dir() -> Option<PathBuf> {
             .filter(|v| v.is_absolute())
             .map(|v| v.join("failup"))
             .or_else(|| {
+                // A home that is not there (`/nonexistent`, as system accounts have) is not
+                // made: such an account writes nothing of its own.
                 std::env::var_os("HOME")
-                    .filter(|v| !v.is_empty())
-                    .map(|h| PathBuf::from(h).join(".cache/failup"))
+                    .map(PathBuf::from)
+                    .filter(|h| h.is_dir())
+                    .map(|h| h.join(".cache/failup"))
             }),
     }
 }

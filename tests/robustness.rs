@@ -1257,6 +1257,28 @@ fn an_output_that_is_a_folder_is_refused_and_leaves_nothing() {
     assert!(left.is_empty(), "left behind: {left:?}");
 }
 
+/// A home folder that is not there (`/nonexistent`, a system account's) is not made for the
+/// cache: the run goes on without one. It was made, with `.cache/failup` inside.
+#[test]
+fn a_missing_home_folder_is_not_made_for_the_cache() {
+    let dir = tempfile::tempdir().unwrap();
+    let home = dir.path().join("nonexistent");
+    let out = failup_command()
+        .current_dir(dir.path())
+        .args([
+            "advise",
+            "They gave the project I had planned to the new hire.",
+        ])
+        .env(HASHED.0, HASHED.1)
+        .env_remove("FAILUP_CACHE_DIR")
+        .env_remove("XDG_CACHE_HOME")
+        .env("HOME", &home)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert!(!home.exists(), "{} was made", home.display());
+}
+
 /// A partial output replaced while the run writes (a clean-up, or another run that found its
 /// name free) is not renamed into place: the run had put the stranger's bytes at the output
 /// with exit 0. It stops at its next checkpoint, and leaves the file at that name alone.
