@@ -289,19 +289,30 @@ pub fn check_output(flag: &str, path: &Path, input: Option<&Source>) -> Result<(
         return Ok(());
     }
     // The output is written beside its final name and renamed, so the folder must take a new
-    // file: try one now rather than after classifying everything.
+    // file: try one now rather than after classifying everything, with a name as long as the
+    // checkpoint's (`.NAME.partial.json`), which may pass what the file system allows.
     let folder = folder.unwrap_or(Path::new("."));
+    let (_, checkpoint) = partial_paths(path);
+    let longest = checkpoint.file_name().map_or(0, |n| n.len());
+    let prefix = ".failup-check";
     let probe = tempfile::Builder::new()
-        .prefix(".failup-check")
+        .prefix(prefix)
+        .rand_bytes(longest.saturating_sub(prefix.len()).max(6))
         .tempfile_in(folder)
-        .map_err(|e| {
-            Error::Usage(format!(
-                "cannot write {flag} {}: failup cannot create files in the folder {} ({}); \
-                 choose a folder you can write to",
+        .map_err(|e| match e.kind() {
+            io::ErrorKind::InvalidFilename => Error::Usage(format!(
+                "cannot write {flag} {}: failup writes it beside its name first, as {} ({} \
+                 bytes), a name longer than the file system allows; give a shorter name",
+                path.display(),
+                checkpoint.display(),
+                longest
+            )),
+            kind => Error::Usage(format!(
+                "cannot write {flag} {}: failup cannot create files in the folder {} \
+                 ({kind}); choose a folder you can write to",
                 path.display(),
                 folder.display(),
-                e.kind()
-            ))
+            )),
         })?;
     check_replaceable(flag, path, folder, probe.path())
 }

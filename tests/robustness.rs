@@ -1257,6 +1257,30 @@ fn an_output_that_is_a_folder_is_refused_and_leaves_nothing() {
     assert!(left.is_empty(), "left behind: {left:?}");
 }
 
+/// An output name the file system takes, but whose partial file and checkpoint beside it
+/// (`.NAME.partial.json`, 14 bytes more) it does not, is refused before the work with that
+/// reason: it failed with a bare "File name too long" for a name the user had not given.
+#[test]
+fn an_output_name_too_long_for_its_partial_file_is_refused_with_why() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("in.csv"), "id,text\n1,We lost the pitch.\n").unwrap();
+    let name = format!("{}.csv", "a".repeat(246));
+    let out = failup_env(
+        dir.path(),
+        &["classify", "in.csv", "-o", &name, "-q"],
+        None,
+        &[HASHED],
+    );
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains(".partial.json (264 bytes), a name longer than the file system"),
+        "{}",
+        stderr(&out)
+    );
+    let left: Vec<_> = std::fs::read_dir(dir.path()).unwrap().collect();
+    assert_eq!(left.len(), 1, "{left:?}");
+}
+
 /// A home folder that is not there (`/nonexistent`, a system account's) is not made for the
 /// cache: the run goes on without one. It was made, with `.cache/failup` inside.
 #[test]

@@ -247,9 +247,13 @@ fn unwritten_summaries(e: Error, args: &ClassifyArgs) -> Error {
     if !e.is_broken_pipe() || asked.is_empty() {
         return e;
     }
+    let output = match args.output.to_str() {
+        Some("-") => "standard output".to_string(),
+        _ => args.output.display().to_string(),
+    };
     Error::Usage(format!(
-        "the reader of standard output closed it before the last row, so the run stopped \
-         before writing {}; to get it, write the rows to a file (-o FILE) or read them to the end",
+        "the reader of {output} closed it before the last row, so the run stopped before \
+         writing {}; to get it, write the rows to a file (-o FILE) or read them to the end",
         asked.join(" and ")
     ))
 }
