@@ -490,6 +490,15 @@ impl ClassifiedReader {
                     Some(*line_no),
                     "not a JSON object; each line of a `failup classify --format jsonl` output is one".into(),
                 )),
+                // The last line, ending inside its object: classify ends every line.
+                Err(e) if e.is_eof() && !buf.ends_with('\n') => Err(input_error(
+                    &self.name,
+                    Some(*line_no),
+                    "the file ends inside this line's JSON object, so it was cut short \
+                     (classify writes every row whole, each with its line break): copy it \
+                     again, or classify the input again"
+                        .into(),
+                )),
                 Err(e) => Err(input_error(
                     &self.name,
                     Some(*line_no),
@@ -1143,6 +1152,24 @@ mod tests {
         assert_eq!(rows[0].text.as_deref(), Some("hi there"));
         assert_eq!(rows[1].group.as_deref(), Some("s"));
         assert_eq!(rows[1].category, None);
+    }
+
+    /// A JSON Lines output cut inside its last row is said to be cut short, as a CSV one is; a
+    /// broken line with its line break is bad JSON, not a cut.
+    #[test]
+    fn a_jsonl_output_cut_inside_its_last_row_is_called_cut_short() {
+        let row = "{\"id\":\"a\",\"category\":\"other\",\"confidence\":0.9,\"runner_up\":\
+            \"passed_over\",\"margin\":0.05,\"scores\":{},\"tokens\":20,\"truncated\":false,\
+            \"status\":\"ok\",\"advice\":\"x\"}\n";
+        let cut = format!("{row}{}", &row[..40]);
+        let e = read(&cut, None).err().unwrap().to_string();
+        assert!(
+            e.contains(":2: the file ends inside this line's JSON object"),
+            "{e}"
+        );
+        let broken = format!("{row}{}\n{row}", &row[..40]);
+        let e = read(&broken, None).err().unwrap().to_string();
+        assert!(e.contains(":2: not valid JSON"), "{e}");
     }
 
     /// --group-by takes a JSONL output's kept columns by their own names: the list in the
