@@ -8,10 +8,12 @@ use failup::calibration::{fit_other_rule, fit_platt, fit_temperature};
 use failup::classify::Classifier;
 use failup::error::{Error, Result};
 use failup::eval::calibration_error;
+use failup::fewshot::Head;
 use failup::pipeline::Engine;
 use failup::profile::{
     embed_labelled, labelled_columns, read_labelled, Calibration, Labelled, LabelledRow, Profile,
 };
+use failup::taxonomy::ClassifierSettings;
 
 /// Confidence and correctness of each story's verdict.
 fn verdicts(c: &Classifier, data: &[Labelled]) -> (Vec<f32>, Vec<bool>) {
@@ -51,7 +53,19 @@ fn refuse_a_file_twice(inputs: &[std::path::PathBuf]) -> Result<Vec<String>> {
 }
 
 pub fn run(args: CalibrateArgs) -> Result<()> {
-    // Told before the model loads, not after the fitting.
+    let before = check_arguments(&args)?;
+    let (engine, mut profile) = start_profile(&args)?;
+    let rows = read_stories(&args, &engine)?;
+    let data = embed_labelled(&engine, &rows, false)?;
+    let fitted = fit(&engine, &data)?;
+    record(&mut profile, &engine, &fitted, &args, &before, &rows)?;
+    profile.save(&args.output)?;
+    tell(&args, &profile, &fitted, data.len())
+}
+
+/// The checks told before the model loads, not after the fitting. Returns each INPUT's
+/// SHA-256, taken before it is read.
+fn check_arguments(args: &CalibrateArgs) -> Result<Vec<String>> {
     let why = format!("calibrate {}", super::READ_TWICE);
     for input in args.inputs.iter().chain(&args.fewshot.examples) {
         super::refuse_a_stream(input, &why)?;
@@ -65,6 +79,12 @@ pub fn run(args: CalibrateArgs) -> Result<()> {
     let before = refuse_a_file_twice(&args.inputs)?;
     super::refuse_a_table_name(&args.output)?;
     super::refuse_to_replace_other_than_a_profile(&args.output)?;
+    Ok(before)
+}
+
+/// The engine, and the profile to calibrate: the one given with `--profile`, with a head
+/// fitted on `--examples` when they are given, or a new one.
+fn start_profile(args: &CalibrateArgs) -> Result<(Engine, Profile)> {
     let (loaded, head) = super::read_few_shot(&args.fewshot, true)?;
     let mut engine = Engine::load(&super::engine_options_for(
         &args.model,
@@ -98,6 +118,11 @@ pub fn run(args: CalibrateArgs) -> Result<()> {
         profile.training_rows = examples.len();
         profile.apply(&mut engine, "the fitted profile")?;
     }
+    Ok((engine, profile))
+}
+
+/// The labelled stories of every INPUT, with their repeats and gaps told.
+fn read_stories(args: &CalibrateArgs, engine: &Engine) -> Result<Vec<LabelledRow>> {
     let labels = engine.taxonomy().labels();
     let c = &args.columns;
     let columns = labelled_columns(
@@ -124,7 +149,24 @@ pub fn run(args: CalibrateArgs) -> Result<()> {
         )));
     }
     warn_of_scenarios_left_out(&labels, &rows);
-    let data = embed_labelled(&engine, &rows, false)?;
+    Ok(rows)
+}
+
+/// What a calibration fits, and the expected calibration error before and after it.
+struct Fitted {
+    /// The few-shot head, its temperature fitted, when the profile has one.
+    head: Option<Head>,
+    /// The fitted temperature: the head's, or the zero-shot scores'.
+    temperature: f32,
+    /// The classifier's settings as fitted (the `other` rule and Platt's slope and bias).
+    settings: ClassifierSettings,
+    ece: (f64, f64),
+}
+
+/// Fits, on `data`, the temperature by log-loss of the gold label, then (zero-shot only) the
+/// `other` rule by macro-F1, then a Platt scaling of the winner's probability.
+fn fit(engine: &Engine, data: &[Labelled]) -> Result<Fitted> {
+    let labels = engine.taxonomy().labels();
     let learned = data
         .iter()
         .filter(|e| engine.classifier().is_an_example(&e.embedding))
@@ -133,7 +175,7 @@ pub fn run(args: CalibrateArgs) -> Result<()> {
     let gold: Vec<usize> = data.iter().map(|e| e.label).collect();
     let other = engine.taxonomy().other_index();
     let mut c = engine.classifier().clone();
-    let (conf, correct) = verdicts(&c, &data);
+    let (conf, correct) = verdicts(&c, data);
     let ece_before = calibration_error(&conf, &correct).0;
 
     // 1. Temperature by log-loss of the gold label.
@@ -165,7 +207,7 @@ pub fn run(args: CalibrateArgs) -> Result<()> {
     }
     c.set_head(head.clone());
     // 3. Platt scaling of the winner's probability.
-    let (conf, correct) = verdicts(&c, &data);
+    let (conf, correct) = verdicts(&c, data);
     let (slope, bias) = fit_platt(&conf, &correct);
     if slope <= 0.0 {
         return Err(Error::Usage(format!(
@@ -179,32 +221,51 @@ pub fn run(args: CalibrateArgs) -> Result<()> {
     s.confidence_slope = slope;
     s.confidence_bias = bias;
     let settings = *s;
-    let (conf, correct) = verdicts(&c, &data);
+    let (conf, correct) = verdicts(&c, data);
     let ece_after = calibration_error(&conf, &correct).0;
+    Ok(Fitted {
+        head,
+        temperature: t,
+        settings,
+        ece: (ece_before, ece_after),
+    })
+}
 
-    profile.head = head;
-    profile.record_reading(&engine)?;
+/// Records the fit in `profile`, with the SHA-256 of each INPUT (refused if it changed from
+/// `before` while it was read) and a key of each story.
+fn record(
+    profile: &mut Profile,
+    engine: &Engine,
+    fitted: &Fitted,
+    args: &CalibrateArgs,
+    before: &[String],
+    rows: &[LabelledRow],
+) -> Result<()> {
+    let stories = rows.len();
+    let settings = &fitted.settings;
+    profile.head = fitted.head.clone();
+    profile.record_reading(engine)?;
     profile.calibration = Some(Calibration {
         temperature: settings.temperature,
         min_score: settings.min_score,
         min_margin: settings.min_margin,
-        confidence_slope: slope,
-        confidence_bias: bias,
+        confidence_slope: settings.confidence_slope,
+        confidence_bias: settings.confidence_bias,
     });
     let hashes = args
         .inputs
         .iter()
         .map(|p| failup::profile::file_sha256(p))
         .collect::<Result<Vec<_>>>()?;
-    for ((input, before), after) in args.inputs.iter().zip(&before).zip(&hashes) {
+    for ((input, before), after) in args.inputs.iter().zip(before).zip(&hashes) {
         super::refuse_a_changed_file(input, before, after)?;
     }
     if profile.head.is_none() {
         profile.training_sha256 = training_sha256(&hashes);
-        profile.training_rows = data.len();
+        profile.training_rows = stories;
     }
     profile.calibration_sha256 = hashes;
-    profile.calibration_rows = Some(data.len());
+    profile.calibration_rows = Some(stories);
     let mut keys: Vec<String> = rows
         .iter()
         .map(|r| failup::profile::story_key(&r.text))
@@ -212,7 +273,18 @@ pub fn run(args: CalibrateArgs) -> Result<()> {
     keys.sort_unstable();
     keys.dedup();
     profile.calibration_stories = keys;
-    profile.save(&args.output)?;
+    Ok(())
+}
+
+/// Says what was fitted, and prints the settings for a taxonomy file.
+fn tell(args: &CalibrateArgs, profile: &Profile, fitted: &Fitted, stories: usize) -> Result<()> {
+    let settings = &fitted.settings;
+    let (t, slope, bias) = (
+        fitted.temperature,
+        settings.confidence_slope,
+        settings.confidence_bias,
+    );
+    let (ece_before, ece_after) = fitted.ece;
     let quiet = args.quiet;
     if !quiet {
         // A head learns `other` from its examples: only `min_relevance`, which is not fitted,
@@ -227,10 +299,10 @@ pub fn run(args: CalibrateArgs) -> Result<()> {
         eprintln!(
             "calibrated on {} stories: temperature {t:.4}{other_rule}, confidence slope \
              {slope:.4} bias {bias:.4}; ECE on these stories {ece_before:.3} -> {ece_after:.3}",
-            data.len(),
+            stories,
         );
     }
-    warn_if_degenerate(data.len(), (ece_before, ece_after));
+    warn_if_degenerate(stories, (ece_before, ece_after));
     let snippet = format!(
         "[classifier]\ntemperature = {:.4}\nmin_score = {:.3}\nmin_margin = {:.3}\n\
          confidence_slope = {slope:.4}\nconfidence_bias = {bias:.4}\n",
