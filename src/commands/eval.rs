@@ -12,7 +12,7 @@ use failup::classify::Classifier;
 use failup::error::{Error, Result};
 use failup::eval::calibration_error;
 use failup::eval::{
-    cross_validate_indexes, evaluate, first_copies, stratified_folds, Mistake, Scored,
+    cross_validate_indexes, evaluate, first_copies, stratified_folds, EvalReport, Mistake, Scored,
 };
 use failup::pipeline::Engine;
 use failup::profile::{
@@ -235,7 +235,8 @@ fn refuse_more_folds_than_stories(k: usize, first_copy: &[usize], input: &Path) 
     }))
 }
 
-pub fn run(args: EvalArgs) -> Result<ExitCode> {
+/// `--cv` fits its own heads, so a head or calibration given beside it is refused.
+fn refuse_a_fit_beside_cv(args: &EvalArgs) -> Result<()> {
     if args.cv.is_some() {
         let given: Vec<String> = [
             args.fewshot
@@ -254,6 +255,11 @@ pub fn run(args: EvalArgs) -> Result<ExitCode> {
             )));
         }
     }
+    Ok(())
+}
+
+pub fn run(args: EvalArgs) -> Result<ExitCode> {
+    refuse_a_fit_beside_cv(&args)?;
     let (profile, head) = super::read_few_shot(&args.fewshot, false)?;
     let learned_from = warn_if_fitted_on(
         profile.as_ref(),
@@ -300,32 +306,7 @@ pub fn run(args: EvalArgs) -> Result<ExitCode> {
     if head && args.cv.is_none() && !fitted_on_input {
         warn_of_examples_in_input(&engine, &embedded, &args);
     }
-    let gold: Vec<usize> = embedded.iter().map(|e| e.label).collect();
-    let verdicts = match args.cv {
-        None => embedded
-            .iter()
-            .map(|e| {
-                engine.classifier().classify(
-                    &e.embedding,
-                    e.attended.as_deref(),
-                    e.sentences.as_deref(),
-                )
-            })
-            .collect::<Vec<_>>(),
-        Some(k) => {
-            let folds = stratified_folds(&gold, &first_copy, k as usize, args.seed);
-            let prototype_states = engine.prototype_states()?;
-            engine.install(|| {
-                cross_validate(
-                    engine.classifier(),
-                    &prototype_states,
-                    &embedded,
-                    &folds,
-                    k as usize,
-                )
-            })
-        }
-    };
+    let verdicts = verdicts(&engine, &embedded, &first_copy, &args)?;
     let scored: Vec<Scored> = verdicts
         .iter()
         .zip(&embedded)
@@ -345,11 +326,52 @@ pub fn run(args: EvalArgs) -> Result<ExitCode> {
     let (ece, bins) = calibration_error(&conf, &correct);
     report.ece = Some(ece);
     report.reliability = bins;
+    report.mode = Some(mode(&args, head));
+    report.errors = mistakes(&scored, &labels, args.errors);
+    print_and_gate(&report, &args)
+}
+
+/// Each story's verdict: by the engine as it is, or with `--cv` by a head fitted on the other
+/// folds. `first_copy` is [`first_copies`]' of the stories: copies share a fold.
+fn verdicts(
+    engine: &Engine,
+    embedded: &[Labelled],
+    first_copy: &[usize],
+    args: &EvalArgs,
+) -> Result<Vec<failup::classify::Verdict>> {
+    let Some(k) = args.cv else {
+        return Ok(embedded
+            .iter()
+            .map(|e| {
+                engine.classifier().classify(
+                    &e.embedding,
+                    e.attended.as_deref(),
+                    e.sentences.as_deref(),
+                )
+            })
+            .collect());
+    };
+    let gold: Vec<usize> = embedded.iter().map(|e| e.label).collect();
+    let folds = stratified_folds(&gold, first_copy, k as usize, args.seed);
+    let prototype_states = engine.prototype_states()?;
+    Ok(engine.install(|| {
+        cross_validate(
+            engine.classifier(),
+            &prototype_states,
+            embedded,
+            &folds,
+            k as usize,
+        )
+    }))
+}
+
+/// How the stories were scored, for the report's header.
+fn mode(args: &EvalArgs, head: bool) -> String {
     let shown = |p: &Option<std::path::PathBuf>| {
         p.as_ref()
             .map_or_else(String::new, |p| p.display().to_string())
     };
-    report.mode = Some(match (args.cv, &args.fewshot) {
+    match (args.cv, &args.fewshot) {
         (Some(k), _) => format!(
             "few-shot, stratified {k}-fold cross-validation (seed {})",
             args.seed
@@ -360,12 +382,16 @@ pub fn run(args: EvalArgs) -> Result<ExitCode> {
             format!("zero-shot, calibrated by --profile {}", shown(&f.profile))
         }
         _ => "zero-shot".into(),
-    });
+    }
+}
+
+/// The `count` surest wrong verdicts, surest first.
+fn mistakes(scored: &[Scored], labels: &[String], count: usize) -> Vec<Mistake> {
     let mut mistakes: Vec<&Scored> = scored.iter().filter(|s| s.gold != s.predicted).collect();
     mistakes.sort_by(|a, b| b.confidence.total_cmp(&a.confidence));
-    report.errors = mistakes
+    mistakes
         .into_iter()
-        .take(args.errors)
+        .take(count)
         .map(|s| Mistake {
             id: s.id.clone(),
             gold: labels[s.gold].clone(),
@@ -373,11 +399,15 @@ pub fn run(args: EvalArgs) -> Result<ExitCode> {
             confidence: s.confidence as f64,
             text: s.text.clone(),
         })
-        .collect();
+        .collect()
+}
+
+/// Prints the report, then applies `--min-macro-f1`: exit code 1 when it fails.
+fn print_and_gate(report: &EvalReport, args: &EvalArgs) -> Result<ExitCode> {
     let printed = super::print_out(&match args.format {
         ReportFormat::Text => report.to_text(),
         ReportFormat::Json => {
-            serde_json::to_string_pretty(&report).expect("report serialises") + "\n"
+            serde_json::to_string_pretty(report).expect("report serialises") + "\n"
         }
     });
     // A reader that stopped early (`| head`) does not change what the gate says.
