@@ -27,68 +27,8 @@ const MAX_ROW_WARNINGS: usize = 10;
 pub fn run(args: ClassifyArgs) -> Result<()> {
     let source = Source::from_arg(&args.input);
     let shard = super::shard(args.shard.as_deref())?;
-    if args.group_by.is_some() && args.report.is_none() && args.summary_out.is_none() {
-        return Err(Error::Usage(
-            "--group-by breaks down a report: add --report FILE or --summary-out FILE".into(),
-        ));
-    }
-    // Every file the run will write, checked before the work rather than after it.
-    let outputs: Vec<(&str, &Path)> = [
-        ("-o", Some(&args.output)),
-        ("--report", args.report.as_ref()),
-        ("--summary-out", args.summary_out.as_ref()),
-    ]
-    .into_iter()
-    .filter_map(|(flag, path)| Some((flag, path?.as_path())))
-    .collect();
-    // Before the input is read: `> in.csv` has emptied it, and that is the mistake to tell.
-    super::check_outputs(&outputs, &source, shard.is_some())?;
-    let reads = [
-        ("--examples", args.fewshot.examples.as_ref()),
-        ("--profile", args.fewshot.profile.as_ref()),
-        ("--taxonomy", args.model.taxonomy.as_ref()),
-    ];
-    super::check_not_read(&outputs, &reads, args.model.model.as_deref())?;
-    if args.format.is_none() {
-        super::refuse_a_misnamed_rows_output(&args.output)?;
-    }
-    if let Some(summary) = args.summary_out.as_ref() {
-        super::refuse_to_replace_other_than_a_summary("--summary-out", summary, "the run")?;
-        let json = "a summary is one JSON object";
-        super::refuse_a_name_for("--summary-out", summary, &super::TABLES, json, "json")?;
-    }
-    if let Some(report) = args.report.as_ref() {
-        if args.report_format.is_none() {
-            super::refuse_a_report_under_a_table_name("--report", report, "--report-format")?;
-        }
-        // Told before the work, not after it, when the report is stamped.
-        failup::report::source_date_epoch()?;
-    }
-    if args.excel_safe && args.rows_format() == crate::cli::Format::Jsonl {
-        eprintln!(
-            "note: --excel-safe guards the cells of CSV output, which a spreadsheet may read as \
-             formulas; JSON Lines is written as it is"
-        );
-    }
-    // The input's header before the slower model load, so a wrong column fails fast.
-    if source == Source::Stdin {
-        super::prompt_if_stdin_is_a_terminal("the CSV, its header row first");
-    }
-    let mut reader = StoryReader::open(&source, &args.columns(), args.columns.dialect())?;
-    if let Some(shard) = shard {
-        reader.set_shard(shard);
-    }
-    super::warn_if_unrecorded(&args.output, shard);
-    if let (Some(shard), Some(report)) = (shard, &args.report) {
-        eprintln!(
-            "warning: {} will describe shard {}/{} alone; for the whole input, write \
-             --summary-out on every shard, then `failup merge` the summaries and `failup report` \
-             the result",
-            report.display(),
-            shard.index,
-            shard.count
-        );
-    }
+    check_arguments(&args, &source, shard)?;
+    let mut reader = open_reader(&args, &source, shard)?;
     let engine = super::load_engine(&args.model, &args.fewshot)?;
     // A stream cannot be resumed, so without a summary it needs no settings (and skips hashing
     // the model).
@@ -208,20 +148,7 @@ pub fn run(args: ClassifyArgs) -> Result<()> {
     }
     super::commit_output(writer.finish()?, shard, (&source, &reader), &settings)?;
     tally.warn_rest();
-    // A UTF-16 file's bad bytes are broken sequences, which no --encoding mends.
-    let utf8_input =
-        matches!(args.columns.encoding, InputEncoding::Utf8) && !reader.decoded_utf16();
-    if tally.invalid_utf8 > 0 && utf8_input {
-        eprintln!(
-            "note: {} held bytes that are not UTF-8 (status=invalid_utf8); if {} is a legacy \
-             export (Excel on Windows, say), run again with --encoding windows-1252",
-            match tally.invalid_utf8 {
-                1 => "1 row".to_string(),
-                n => format!("{n} rows"),
-            },
-            reader.name()
-        );
-    }
+    suggest_an_encoding(&args, &reader, tally.invalid_utf8);
     if let Some(e) = cut_short {
         return Err(e);
     }
@@ -232,6 +159,96 @@ pub fn run(args: ClassifyArgs) -> Result<()> {
         );
     }
     Ok(())
+}
+
+/// Every refusal that can be told from the arguments alone, before the input is read.
+fn check_arguments(args: &ClassifyArgs, source: &Source, shard: Option<Shard>) -> Result<()> {
+    if args.group_by.is_some() && args.report.is_none() && args.summary_out.is_none() {
+        return Err(Error::Usage(
+            "--group-by breaks down a report: add --report FILE or --summary-out FILE".into(),
+        ));
+    }
+    // Every file the run will write, checked before the work rather than after it.
+    let outputs: Vec<(&str, &Path)> = [
+        ("-o", Some(&args.output)),
+        ("--report", args.report.as_ref()),
+        ("--summary-out", args.summary_out.as_ref()),
+    ]
+    .into_iter()
+    .filter_map(|(flag, path)| Some((flag, path?.as_path())))
+    .collect();
+    // Before the input is read: `> in.csv` has emptied it, and that is the mistake to tell.
+    super::check_outputs(&outputs, source, shard.is_some())?;
+    let reads = [
+        ("--examples", args.fewshot.examples.as_ref()),
+        ("--profile", args.fewshot.profile.as_ref()),
+        ("--taxonomy", args.model.taxonomy.as_ref()),
+    ];
+    super::check_not_read(&outputs, &reads, args.model.model.as_deref())?;
+    if args.format.is_none() {
+        super::refuse_a_misnamed_rows_output(&args.output)?;
+    }
+    if let Some(summary) = args.summary_out.as_ref() {
+        super::refuse_to_replace_other_than_a_summary("--summary-out", summary, "the run")?;
+        let json = "a summary is one JSON object";
+        super::refuse_a_name_for("--summary-out", summary, &super::TABLES, json, "json")?;
+    }
+    if let Some(report) = args.report.as_ref() {
+        if args.report_format.is_none() {
+            super::refuse_a_report_under_a_table_name("--report", report, "--report-format")?;
+        }
+        // Told before the work, not after it, when the report is stamped.
+        failup::report::source_date_epoch()?;
+    }
+    if args.excel_safe && args.rows_format() == crate::cli::Format::Jsonl {
+        eprintln!(
+            "note: --excel-safe guards the cells of CSV output, which a spreadsheet may read as \
+             formulas; JSON Lines is written as it is"
+        );
+    }
+    Ok(())
+}
+
+/// The input's reader, its header read, before the slower model load, so a wrong column
+/// fails fast.
+fn open_reader(args: &ClassifyArgs, source: &Source, shard: Option<Shard>) -> Result<StoryReader> {
+    if *source == Source::Stdin {
+        super::prompt_if_stdin_is_a_terminal("the CSV, its header row first");
+    }
+    let mut reader = StoryReader::open(source, &args.columns(), args.columns.dialect())?;
+    if let Some(shard) = shard {
+        reader.set_shard(shard);
+    }
+    super::warn_if_unrecorded(&args.output, shard);
+    if let (Some(shard), Some(report)) = (shard, &args.report) {
+        eprintln!(
+            "warning: {} will describe shard {}/{} alone; for the whole input, write \
+             --summary-out on every shard, then `failup merge` the summaries and `failup report` \
+             the result",
+            report.display(),
+            shard.index,
+            shard.count
+        );
+    }
+    Ok(reader)
+}
+
+/// Suggests `--encoding windows-1252` when rows of a file read as UTF-8 held other bytes. A
+/// UTF-16 file's bad bytes are broken sequences, which no --encoding mends.
+fn suggest_an_encoding(args: &ClassifyArgs, reader: &StoryReader, invalid_utf8: u64) {
+    let utf8_input =
+        matches!(args.columns.encoding, InputEncoding::Utf8) && !reader.decoded_utf16();
+    if invalid_utf8 > 0 && utf8_input {
+        eprintln!(
+            "note: {} held bytes that are not UTF-8 (status=invalid_utf8); if {} is a legacy \
+             export (Excel on Windows, say), run again with --encoding windows-1252",
+            match invalid_utf8 {
+                1 => "1 row".to_string(),
+                n => format!("{n} rows"),
+            },
+            reader.name()
+        );
+    }
 }
 
 /// A reader that stops early (`| head`) ends the run quietly, but not when a report of the
