@@ -22,7 +22,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::input::unsafe_to_show;
 use crate::record::Classified;
-use crate::taxonomy::{Taxonomy, OTHER};
+use crate::taxonomy::{Scenario, Taxonomy, OTHER};
 
 /// Version of the JSON report's schema (docs/report-schema.md); bumped on any change
 /// that could break a reader.
@@ -1080,20 +1080,7 @@ impl SummaryBuilder {
                 .collect(),
             truncated: self.truncated,
             also: self.also.iter().flatten().sum(),
-            also_pairs: {
-                let mut pairs: Vec<AlsoPair> = Vec::new();
-                for (c, row) in self.also.iter().enumerate() {
-                    for (a, &count) in row.iter().enumerate().filter(|(_, &n)| n > 0) {
-                        pairs.push(AlsoPair {
-                            category: self.taxonomy.scenarios[c].id.clone(),
-                            also: self.taxonomy.scenarios[a].id.clone(),
-                            count,
-                        });
-                    }
-                }
-                pairs.sort_by_key(|p| std::cmp::Reverse(p.count));
-                pairs
-            },
+            also_pairs: also_pairs(&self.also, &self.taxonomy),
             words: if self.text_seen {
                 stat(&mut words)
             } else {
@@ -1107,87 +1094,12 @@ impl SummaryBuilder {
             .scenarios
             .iter()
             .zip(self.scenarios)
-            .map(|(s, mut acc)| {
-                // Sorted first, so the mean's sum runs in the same order however the rows
-                // arrived (one run or merged shards).
-                let median = median(&mut acc.confidences).map(round4);
-                let share = (classified > 0).then(|| round4(acc.count as f64 / classified as f64));
-                let share_ci = wilson(acc.count, classified, Z_95).map(|i| Interval {
-                    low: round4(i.low),
-                    high: round4(i.high),
-                });
-                ScenarioSummary {
-                    id: s.id.clone(),
-                    title: s.title.clone(),
-                    description: s.description.clone(),
-                    headline: s.headline.clone(),
-                    advice: s.advice.clone(),
-                    count: acc.count,
-                    share,
-                    share_ci,
-                    confidence: ConfidenceSummary {
-                        mean: mean(&acc.confidences).map(round4),
-                        median,
-                        low_count: (acc.confidences.iter())
-                            .filter(|&&c| is_low_confidence(c))
-                            .count() as u64,
-                        histogram: acc.histogram.to_vec(),
-                    },
-                    representative: acc.best.into_sorted(),
-                    least_certain: acc.unsure.into_sorted(),
-                }
-            })
+            .map(|(s, acc)| scenario_summary(s, acc, classified))
             .collect();
-
         let min_group = self.options.min_group_size;
         let ids = self.taxonomy.labels();
-        let group_row = |value: String, counts: Vec<u64>| {
-            let count: u64 = counts.iter().sum();
-            GroupRow {
-                value,
-                count,
-                small: count < min_group,
-                cells: ids
-                    .iter()
-                    .zip(counts)
-                    .map(|(id, n)| GroupCell {
-                        scenario: id.clone(),
-                        count: n,
-                        share: if count == 0 {
-                            0.0
-                        } else {
-                            round4(n as f64 / count as f64)
-                        },
-                    })
-                    .collect(),
-            }
-        };
-        let groups = self.options.group_by.clone().map(|column| {
-            // Every value is counted; the MAX_GROUPS largest get a row (ties to the first to
-            // appear), so a large group that first appears late is not pooled away.
-            let mut by_size: Vec<(String, GroupAcc)> = self.groups.into_iter().collect();
-            by_size.sort_by_key(|(_, g)| {
-                (std::cmp::Reverse(g.counts.iter().sum::<u64>()), g.first_row)
-            });
-            let rest = by_size.split_off(by_size.len().min(MAX_GROUPS));
-            let overflow = (!rest.is_empty()).then(|| {
-                let mut counts = vec![0; ids.len()];
-                for (_, g) in &rest {
-                    counts.iter_mut().zip(&g.counts).for_each(|(t, n)| *t += n);
-                }
-                group_row(crate::report::POOLED.into(), counts)
-            });
-            let mut groups: Vec<GroupRow> = by_size
-                .into_iter()
-                .map(|(value, g)| group_row(value, g.counts))
-                .collect();
-            groups.sort_by(|a, b| b.count.cmp(&a.count).then_with(|| a.value.cmp(&b.value)));
-            GroupTable {
-                column,
-                groups,
-                overflow,
-            }
-        });
+        let groups = (self.options.group_by.clone())
+            .map(|column| group_table(column, self.groups, &ids, min_group));
 
         Summary {
             schema_version: SCHEMA_VERSION,
@@ -1207,6 +1119,109 @@ impl SummaryBuilder {
             scenarios,
             groups,
         }
+    }
+}
+
+/// Each pair of a verdict and the second scenario (`also`) its stories carry, most common
+/// first.
+fn also_pairs(also: &[Vec<u64>], taxonomy: &Taxonomy) -> Vec<AlsoPair> {
+    let mut pairs: Vec<AlsoPair> = Vec::new();
+    for (c, row) in also.iter().enumerate() {
+        for (a, &count) in row.iter().enumerate().filter(|(_, &n)| n > 0) {
+            pairs.push(AlsoPair {
+                category: taxonomy.scenarios[c].id.clone(),
+                also: taxonomy.scenarios[a].id.clone(),
+                count,
+            });
+        }
+    }
+    pairs.sort_by_key(|p| std::cmp::Reverse(p.count));
+    pairs
+}
+
+/// A scenario's share of the `classified` stories, its confidence and its stories.
+fn scenario_summary(s: &Scenario, mut acc: ScenarioAcc, classified: u64) -> ScenarioSummary {
+    // Sorted first, so the mean's sum runs in the same order however the rows arrived (one
+    // run or merged shards).
+    let median = median(&mut acc.confidences).map(round4);
+    let share = (classified > 0).then(|| round4(acc.count as f64 / classified as f64));
+    let share_ci = wilson(acc.count, classified, Z_95).map(|i| Interval {
+        low: round4(i.low),
+        high: round4(i.high),
+    });
+    ScenarioSummary {
+        id: s.id.clone(),
+        title: s.title.clone(),
+        description: s.description.clone(),
+        headline: s.headline.clone(),
+        advice: s.advice.clone(),
+        count: acc.count,
+        share,
+        share_ci,
+        confidence: ConfidenceSummary {
+            mean: mean(&acc.confidences).map(round4),
+            median,
+            low_count: (acc.confidences.iter())
+                .filter(|&&c| is_low_confidence(c))
+                .count() as u64,
+            histogram: acc.histogram.to_vec(),
+        },
+        representative: acc.best.into_sorted(),
+        least_certain: acc.unsure.into_sorted(),
+    }
+}
+
+/// The `--group-by` table: every value is counted, and the MAX_GROUPS largest get a row
+/// (ties to the first to appear), so a large group that first appears late is not pooled
+/// away; the rest are pooled in one row.
+fn group_table(
+    column: String,
+    groups: BTreeMap<String, GroupAcc>,
+    ids: &[String],
+    min_group: u64,
+) -> GroupTable {
+    let mut by_size: Vec<(String, GroupAcc)> = groups.into_iter().collect();
+    by_size.sort_by_key(|(_, g)| (std::cmp::Reverse(g.counts.iter().sum::<u64>()), g.first_row));
+    let rest = by_size.split_off(by_size.len().min(MAX_GROUPS));
+    let overflow = (!rest.is_empty()).then(|| {
+        let mut counts = vec![0; ids.len()];
+        for (_, g) in &rest {
+            counts.iter_mut().zip(&g.counts).for_each(|(t, n)| *t += n);
+        }
+        group_row(crate::report::POOLED.into(), counts, ids, min_group)
+    });
+    let mut groups: Vec<GroupRow> = by_size
+        .into_iter()
+        .map(|(value, g)| group_row(value, g.counts, ids, min_group))
+        .collect();
+    groups.sort_by(|a, b| b.count.cmp(&a.count).then_with(|| a.value.cmp(&b.value)));
+    GroupTable {
+        column,
+        groups,
+        overflow,
+    }
+}
+
+/// One group's row: its count, and each scenario's count and share of it.
+fn group_row(value: String, counts: Vec<u64>, ids: &[String], min_group: u64) -> GroupRow {
+    let count: u64 = counts.iter().sum();
+    GroupRow {
+        value,
+        count,
+        small: count < min_group,
+        cells: ids
+            .iter()
+            .zip(counts)
+            .map(|(id, n)| GroupCell {
+                scenario: id.clone(),
+                count: n,
+                share: if count == 0 {
+                    0.0
+                } else {
+                    round4(n as f64 / count as f64)
+                },
+            })
+            .collect(),
     }
 }
 
