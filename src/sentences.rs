@@ -3,20 +3,32 @@
 //! instead of being averaged away by the preamble around it.
 //!
 //! The rules are deliberately plain, since stories come from forums and chat as often as from
-//! careful writers: a sentence ends at `.`, `!` or `?` (with any closing quotes or brackets
-//! after it) followed by whitespace, at a `;` followed by whitespace, and at a line break.
-//! Fragments shorter than [`MIN_WORDS`] words ("Didn't happen.", "Anyway.") carry too little to
-//! be scored alone and are joined to the sentence before them (the first one to the sentence
-//! after it).
+//! careful writers: a sentence ends at `.`, `!`, `?` or `…` (with any closing quotes, brackets
+//! or Markdown emphasis after it) followed by a space, at a `;` followed by a space, at a
+//! full-width `。`, `！`, `？` or `．`, and at a line break (`\n`, `\r\n` or a lone `\r`). A
+//! stop after a title or a Latin abbreviation (`Mr.`, `Dr.`, `e.g.`, `vs.`) ends nothing. A
+//! line break inside a sentence, as text wrapped at a fixed width has (an email's 72
+//! columns), ends nothing either (see [`unwrapped_lines`]). Fragments
+//! shorter than [`MIN_WORDS`] words ("Didn't happen.", "Anyway.") carry too little to be scored
+//! alone and are joined to the sentence before them (the first one to the sentence after it).
 
 /// Sentences shorter than this many words are joined to a neighbour.
 pub const MIN_WORDS: usize = 3;
 
+/// Text whose longest line is shorter than this is not taken for text wrapped at a width: its
+/// lines are a chat's, each its own sentence.
+pub const WRAPPED_LINE: usize = 40;
+
+/// Words whose full stop ends no sentence: titles and Latin abbreviations, in lower case.
+const ABBREVIATIONS: [&str; 13] = [
+    "mr", "mrs", "ms", "dr", "prof", "sr", "jr", "st", "vs", "e.g", "i.e", "cf", "approx",
+];
+
 /// The sentences of `text`, trimmed, in order; none for blank text.
 pub fn split(text: &str) -> Vec<String> {
     let mut parts: Vec<String> = Vec::new();
-    for line in text.lines() {
-        split_line(line, &mut parts);
+    for line in unwrapped_lines(text) {
+        split_line(&line, &mut parts);
     }
     let mut out: Vec<String> = Vec::with_capacity(parts.len());
     for part in parts {
@@ -39,6 +51,66 @@ fn words(s: &str) -> usize {
     s.split_whitespace().count()
 }
 
+/// The lines of `text`, each line wrapped mid-sentence joined to the next. Text wrapped at a
+/// width breaks a line where the next word would not fit: a line that ends without a stop,
+/// and would pass the longest line of the text with the next line's first word added, was
+/// wrapped there, when that longest line is [`WRAPPED_LINE`] characters or more. A chat's
+/// short lines, a list's items (`- …`) and paragraphs (a blank line between) stay apart.
+fn unwrapped_lines(text: &str) -> Vec<String> {
+    // `\r\n` is one break, as is a lone `\r` (old Mac files).
+    let lines: Vec<&str> = text
+        .split('\n')
+        .flat_map(|l| l.strip_suffix('\r').unwrap_or(l).split('\r'))
+        .map(str::trim)
+        .collect();
+    let width = lines.iter().map(|l| l.chars().count()).max().unwrap_or(0);
+    let wrapped = |line: &str, next: &str| {
+        let Some(word) = next.split_whitespace().next() else {
+            return false;
+        };
+        width >= WRAPPED_LINE
+            && next.starts_with(char::is_alphanumeric)
+            && !line.ends_with(|c: char| is_stop(c) || is_closer(c) || matches!(c, ';' | ':'))
+            && line.chars().count() + 1 + word.chars().count() > width
+    };
+    let mut out: Vec<String> = Vec::new();
+    for (i, line) in lines.iter().enumerate() {
+        match out.last_mut() {
+            Some(last) if i > 0 && !lines[i - 1].is_empty() && wrapped(lines[i - 1], line) => {
+                last.push(' ');
+                last.push_str(line);
+            }
+            _ => out.push(line.to_string()),
+        }
+    }
+    out
+}
+
+/// Characters that end a sentence when a space follows.
+fn is_stop(c: char) -> bool {
+    matches!(c, '.' | '!' | '?' | '\u{2026}') || is_full_width_stop(c)
+}
+
+/// Full-width stops, as CJK text writes them, end a sentence with no space after.
+fn is_full_width_stop(c: char) -> bool {
+    matches!(c, '\u{3002}' | '\u{FF01}' | '\u{FF1F}' | '\u{FF0E}')
+}
+
+/// A space after a stop: whitespace, or an invisible mark a web page may put there.
+fn is_space(c: char) -> bool {
+    c.is_whitespace() || matches!(c, '\u{200B}' | '\u{2060}' | '\u{FEFF}')
+}
+
+/// Whether the full stop at `at` in `chars` follows a word of [`ABBREVIATIONS`].
+fn after_abbreviation(chars: &[(usize, char)], at: usize) -> bool {
+    let start = chars[..at]
+        .iter()
+        .rposition(|&(_, c)| !(c.is_alphabetic() || c == '.'))
+        .map_or(0, |p| p + 1);
+    let word: String = chars[start..at].iter().map(|&(_, c)| c).collect();
+    ABBREVIATIONS.contains(&word.to_lowercase().as_str())
+}
+
 /// Splits one line at sentence ends, pushing the non-empty pieces.
 fn split_line(line: &str, parts: &mut Vec<String>) {
     let chars: Vec<(usize, char)> = line.char_indices().collect();
@@ -47,7 +119,7 @@ fn split_line(line: &str, parts: &mut Vec<String>) {
     while i < chars.len() {
         let c = chars[i].1;
         let mut end = i + 1;
-        if matches!(c, '.' | '!' | '?') {
+        if is_stop(c) {
             while end < chars.len() && is_closer(chars[end].1) {
                 end += 1;
             }
@@ -55,7 +127,13 @@ fn split_line(line: &str, parts: &mut Vec<String>) {
             i += 1;
             continue;
         }
-        if end < chars.len() && chars[end].1.is_whitespace() {
+        let spaced = end < chars.len() && is_space(chars[end].1);
+        let ends = match c {
+            '.' => spaced && !after_abbreviation(&chars, i),
+            _ if is_full_width_stop(c) => end < chars.len(),
+            _ => spaced,
+        };
+        if ends {
             let cut = if c == ';' { chars[i].0 } else { chars[end].0 };
             push_trimmed(&line[start..cut], parts);
             start = chars[end].0;
@@ -65,13 +143,16 @@ fn split_line(line: &str, parts: &mut Vec<String>) {
     push_trimmed(&line[start..], parts);
 }
 
-/// Quotes and brackets that may close a sentence after its full stop.
+/// Quotes, brackets and Markdown emphasis that may close a sentence after its full stop.
 fn is_closer(c: char) -> bool {
-    matches!(c, '"' | '\'' | ')' | ']' | '\u{201d}' | '\u{2019}')
+    matches!(
+        c,
+        '"' | '\'' | ')' | ']' | '\u{201d}' | '\u{2019}' | '\u{bb}' | '*' | '_'
+    )
 }
 
 fn push_trimmed(s: &str, parts: &mut Vec<String>) {
-    let s = s.trim();
+    let s = s.trim_matches(is_space);
     if !s.is_empty() {
         parts.push(s.to_string());
     }
@@ -134,6 +215,69 @@ mod tests {
             ["Didn't happen. The manager picked Jessie instead of me. Anyway."]
         );
         assert_eq!(split("Lost it."), ["Lost it."]);
+    }
+
+    /// Text wrapped at a fixed width (an email's 72 columns) is read as the sentences it
+    /// holds, whatever its line ends; a chat's short lines stay apart however they start.
+    #[test]
+    fn lines_wrapped_mid_sentence_are_joined() {
+        let one = "My manager took the regional lead role I had been promised and gave it \
+                   to a colleague who joined in March. I found out from the newsletter.";
+        let wrapped = "My manager took the regional lead role I had been promised and gave it\n\
+                       to a colleague who joined in March. I found out from the newsletter.";
+        for ends in ["\n", "\r\n", "\r"] {
+            assert_eq!(split(&wrapped.replace('\n', ends)), split(one), "{ends:?}");
+        }
+        assert_eq!(split(one).len(), 2);
+        // A wrapped line may go on with a capital: the break falls where the word did not fit.
+        let capital = "At the review in March my manager told me that the new team lead\n\
+                       I had trained would take over the account from me next quarter.";
+        assert_eq!(split(capital).len(), 1);
+        // Not across a paragraph, nor onto a line that starts a name or a list.
+        let apart = "My manager took the regional lead role I had been promised\n\n\
+                     and I heard nothing more about it for weeks\n\
+                     Jessie from the Leeds office got it in the end";
+        assert_eq!(split(apart).len(), 3);
+        assert_eq!(
+            split("got passed over again\nthey picked the new guy"),
+            ["got passed over again", "they picked the new guy"]
+        );
+    }
+
+    /// An ellipsis, a stop inside Markdown emphasis, a full-width stop and a stop followed by
+    /// an invisible space each end a sentence; a title's or an abbreviation's stop does not.
+    #[test]
+    fn other_stops_end_sentences_and_abbreviations_do_not() {
+        let two = [
+            "I waited for the answer for weeks\u{2026}",
+            "They hired someone else.",
+        ];
+        assert_eq!(
+            split("I waited for the answer for weeks\u{2026} They hired someone else."),
+            two
+        );
+        assert_eq!(
+            split("I led the **whole pitch.** We lost it to a rival agency."),
+            [
+                "I led the **whole pitch.**",
+                "We lost it to a rival agency."
+            ]
+        );
+        assert_eq!(
+            split("I led the whole pitch.\u{200B}We lost it to a rival agency."),
+            ["I led the whole pitch.", "We lost it to a rival agency."]
+        );
+        assert_eq!(
+            split("I led the whole pitch\u{3002}We lost it to a rival agency\u{3002}"),
+            [
+                "I led the whole pitch\u{3002}",
+                "We lost it to a rival agency\u{3002}"
+            ]
+        );
+        assert_eq!(
+            split("My manager Mr. Jones gave the lead role, e.g. the one I wanted, to Dr. Patel."),
+            ["My manager Mr. Jones gave the lead role, e.g. the one I wanted, to Dr. Patel."]
+        );
     }
 
     #[test]

@@ -46,6 +46,45 @@ fn classify_csv(dir: &std::path::Path, csv: &str) -> (Vec<String>, Vec<Vec<Strin
     (header, rows, stderr(&out))
 }
 
+/// A story wrapped at 72 columns, as a plain-text email export has it, with any line ends, is
+/// classified as the same story unwrapped: its lines had been read as sentences, and 11 of 90
+/// real stories wrapped so changed scenario.
+#[test]
+fn a_story_wrapped_at_a_width_reads_as_the_story() {
+    let story = "I had been told at my review in January that the regional lead role would be \
+                 mine once Sam retired, and I spent the spring training the team for it. In \
+                 May my manager announced at the all-hands that he had given it to a colleague \
+                 who joined in March. Nobody told me before the meeting.";
+    let mut wrapped = String::new();
+    let mut line = String::new();
+    for word in story.split(' ') {
+        if !line.is_empty() && line.len() + 1 + word.len() > 72 {
+            wrapped += &line;
+            wrapped += "\n";
+            line.clear();
+        }
+        if !line.is_empty() {
+            line.push(' ');
+        }
+        line += word;
+    }
+    wrapped += &line;
+    let dir = tempfile::tempdir().unwrap();
+    let csv = format!(
+        "id,text\none,\"{story}\"\nlf,\"{wrapped}\"\ncrlf,\"{}\"\n",
+        wrapped.replace('\n', "\r\n")
+    );
+    let (header, rows, _) = classify_csv(dir.path(), &csv);
+    let scores: Vec<usize> = (0..header.len())
+        .filter(|&i| header[i] != "id" && header[i] != "tokens")
+        .collect();
+    for row in &rows[1..] {
+        for &i in &scores {
+            assert_eq!(row[i], rows[0][i], "{} of {}", header[i], row[0]);
+        }
+    }
+}
+
 /// Spreadsheet exports put `N/A`, `-` or `?` where there was no answer. Classified, each got a
 /// named scenario at about 0.7 confidence and fed the report's shares; they are blank cells.
 #[test]
