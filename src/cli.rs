@@ -351,8 +351,9 @@ pub struct ModelArgs {
     /// speed, 1 verdict in 70 different from fp32's. fp32: exact, embeddings at parity with the
     /// reference implementation; the default of `embed`, of a few-shot head (--examples,
     /// `train`, `eval --cv`: the head loses 2 points in int8), of --backend amx and rust-bert,
-    /// and of a folder without int8 weights. A --profile runs at the precision it was fitted
-    /// at, and another given here is warned of. bf16: the AMX
+    /// and of a folder without int8 weights. Where a command takes --profile (classify,
+    /// advise, eval, calibrate), the profile runs at the precision it was fitted at, and
+    /// another given here is warned of. bf16: the AMX
     /// engine's fast mode (CPUs with AMX, or AVX-512 BF16 as AMD Zen 4), within cosine 0.9999
     /// of exact. A story's numbers never depend on the stories batched beside it. See
     /// docs/src/performance.md.
@@ -366,8 +367,8 @@ pub struct ModelArgs {
     /// the first window, as the reference reads it; classify then reads no sentence alone,
     /// which costs about 4 points of macro-F1 on short stories too (the synthetic dev set:
     /// 0.802 against 0.844). Default: chunk; for `embed`, truncate, so its vectors match the
-    /// reference's. A profile records the value it was fitted with, and a run with it reads
-    /// that way unless this flag is given.
+    /// reference's. Where a command takes --profile (classify, advise, eval, calibrate), the
+    /// profile's value, recorded when it was fitted, is the default.
     #[arg(long, value_enum, env = "FAILUP_LONG_TEXT")]
     pub long_text: Option<LongText>,
 }
@@ -405,7 +406,7 @@ pub struct ColumnArgs {
     pub delimiter: Option<u8>,
 
     /// Input encoding. UTF-8 (with or without BOM) is the default; invalid bytes are replaced
-    /// and the row flagged `invalid_utf8`. In labelled stories (the INPUT of eval, train and
+    /// (classify flags the row `invalid_utf8`). In labelled stories (the INPUT of eval, train and
     /// calibrate, which this flag reads too) they are an error naming the row instead, since a
     /// fit would learn from garbled text and a score would count it; an --examples file is
     /// always read as UTF-8. Use latin1 or windows-1252 for legacy exports.

@@ -82,6 +82,29 @@ fn categories_lists_every_scenario() {
     }
 }
 
+/// `categories`, the command for looking at a taxonomy, warns of a scenario scored over fewer
+/// prototypes than the others, as the commands that score with it do; it had said nothing.
+#[test]
+fn categories_warns_of_a_scenario_with_fewer_prototypes() {
+    let dir = tempfile::tempdir().unwrap();
+    let taxonomy = "[[scenario]]\nid = \"lost\"\ntitle = \"Lost\"\ndescription = \"d\"\n\
+                    headline = \"h\"\nadvice = [\"a\"]\nprototypes = [\"We lost the pitch.\", \
+                    \"The client chose a rival.\"]\n\n[[scenario]]\nid = \"other\"\n\
+                    title = \"Other\"\ndescription = \"d\"\nheadline = \"h\"\nadvice = [\"a\"]\n\
+                    prototypes = [\"I was laid off.\"]\n";
+    std::fs::write(dir.path().join("few.toml"), taxonomy).unwrap();
+    let out = failup_in(dir.path(), &["categories", "--taxonomy", "few.toml"], None);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert!(
+        stderr(&out)
+            .contains("warning: taxonomy few.toml: scenario 'other' has 1 prototype and another 2"),
+        "{}",
+        stderr(&out)
+    );
+    let out = failup_in(dir.path(), &["categories"], None);
+    assert_eq!(stderr(&out), "");
+}
+
 #[test]
 fn embed_writes_unit_vectors_in_order() {
     let input = fixture("stories.csv");

@@ -6,6 +6,14 @@ use failup::taxonomy::Taxonomy;
 
 pub fn run(args: CategoriesArgs) -> Result<()> {
     let taxonomy = Taxonomy::load(args.taxonomy.as_deref())?;
+    // The command for looking at a taxonomy says what every command that scores with it says.
+    if let Some(uneven) = taxonomy.uneven_prototype_counts() {
+        let name = args
+            .taxonomy
+            .as_deref()
+            .map_or("built-in".into(), |p| p.display().to_string());
+        eprintln!("warning: taxonomy {name}: {uneven}");
+    }
     let mut out = String::new();
     for s in &taxonomy.scenarios {
         out += &format!(
