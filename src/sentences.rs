@@ -5,7 +5,9 @@
 //! The rules are deliberately plain, since stories come from forums and chat as often as from
 //! careful writers: a sentence ends at `.`, `!`, `?` or `…` (with any closing quotes, brackets
 //! or Markdown emphasis after it) followed by a space, at a `;` followed by a space, at a
-//! full-width `。`, `！`, `？` or `．`, and at a line break (`\n`, `\r\n` or a lone `\r`). A
+//! full-width `。`, `！`, `？` or `．`, before a bullet (`•`) that follows a space, and at a line
+//! break (`\n`, `\r\n`, a lone `\r`, or an HTML `<br>`, `<p>` or `<li>`, whose character
+//! references such as `&#39;` are read as what they stand for). A
 //! stop after a title or a Latin abbreviation (`Mr.`, `Dr.`, `e.g.`, `vs.`) ends nothing. A
 //! line break inside a sentence, as text wrapped at a fixed width has (an email's 72
 //! columns), ends nothing either (see [`unwrapped_lines`]). Fragments
@@ -27,7 +29,7 @@ const ABBREVIATIONS: [&str; 13] = [
 /// The sentences of `text`, trimmed, in order; none for blank text.
 pub fn split(text: &str) -> Vec<String> {
     let mut parts: Vec<String> = Vec::new();
-    for line in unwrapped_lines(text) {
+    for line in unwrapped_lines(&without_markup(text)) {
         split_line(&line, &mut parts);
     }
     let mut out: Vec<String> = Vec::with_capacity(parts.len());
@@ -86,6 +88,53 @@ fn unwrapped_lines(text: &str) -> Vec<String> {
     out
 }
 
+/// HTML tags that break lines (`<br>`, `<p>`, `<li>` and their ends), as a web form's export
+/// keeps them.
+const BREAKING_TAGS: [&str; 7] = ["<br>", "<br/>", "<br />", "<p>", "</p>", "<li>", "</li>"];
+
+/// HTML character references a web form's export may keep, and what they stand for.
+const ENTITIES: [(&str, &str); 8] = [
+    ("&amp;", "&"),
+    ("&quot;", "\""),
+    ("&#39;", "'"),
+    ("&#x27;", "'"),
+    ("&apos;", "'"),
+    ("&lt;", "<"),
+    ("&gt;", ">"),
+    ("&nbsp;", " "),
+];
+
+/// `text` with [`BREAKING_TAGS`] (in any case) as line breaks and [`ENTITIES`] as what they
+/// stand for: read as written, a paragraph's `</p><p>` glued two sentences into one, and
+/// `didn&#x27;t` was read as four words.
+fn without_markup(text: &str) -> std::borrow::Cow<'_, str> {
+    if !text.contains(['<', '&']) {
+        return text.into();
+    }
+    let mut out = String::with_capacity(text.len());
+    let mut rest = text;
+    while let Some(at) = rest.find(['<', '&']) {
+        out.push_str(&rest[..at]);
+        rest = &rest[at..];
+        let head = |n: usize| rest.get(..n).map(str::to_ascii_lowercase);
+        if let Some(tag) = BREAKING_TAGS
+            .iter()
+            .find(|t| head(t.len()).as_deref() == Some(**t))
+        {
+            out.push('\n');
+            rest = &rest[tag.len()..];
+        } else if let Some((name, stands)) = ENTITIES.iter().find(|(e, _)| rest.starts_with(e)) {
+            out.push_str(stands);
+            rest = &rest[name.len()..];
+        } else {
+            out.push_str(&rest[..1]);
+            rest = &rest[1..];
+        }
+    }
+    out.push_str(rest);
+    out.into()
+}
+
 /// Characters that end a sentence when a space follows.
 fn is_stop(c: char) -> bool {
     matches!(c, '.' | '!' | '?' | '\u{2026}') || is_full_width_stop(c)
@@ -118,6 +167,13 @@ fn split_line(line: &str, parts: &mut Vec<String>) {
     let mut i = 0;
     while i < chars.len() {
         let c = chars[i].1;
+        // A bullet after a space starts an item of a list written on one line.
+        if is_bullet(c) && (i == 0 || is_space(chars[i - 1].1)) {
+            push_trimmed(&line[start..chars[i].0], parts);
+            start = chars[i].0 + c.len_utf8();
+            i += 1;
+            continue;
+        }
         let mut end = i + 1;
         if is_stop(c) {
             while end < chars.len() && is_closer(chars[end].1) {
@@ -141,6 +197,14 @@ fn split_line(line: &str, parts: &mut Vec<String>) {
         i = end;
     }
     push_trimmed(&line[start..], parts);
+}
+
+/// Bullets that start a list's items.
+fn is_bullet(c: char) -> bool {
+    matches!(
+        c,
+        '\u{2022}' | '\u{2023}' | '\u{25E6}' | '\u{25AA}' | '\u{2043}'
+    )
 }
 
 /// Quotes, brackets and Markdown emphasis that may close a sentence after its full stop.
@@ -277,6 +341,46 @@ mod tests {
         assert_eq!(
             split("My manager Mr. Jones gave the lead role, e.g. the one I wanted, to Dr. Patel."),
             ["My manager Mr. Jones gave the lead role, e.g. the one I wanted, to Dr. Patel."]
+        );
+    }
+
+    /// A web form's HTML is read as the text it shows: `<p>`, `<br>` and `<li>` break lines,
+    /// and character references are what they stand for. A list on one line is its items.
+    #[test]
+    fn html_and_bullets_are_read_as_the_text_they_show() {
+        let plain = [
+            "My manager didn't tell me & I heard it from HR.",
+            "They gave the project to the new hire.",
+        ];
+        assert_eq!(
+            split(
+                "<p>My manager didn&#x27;t tell me &amp; I heard it from HR.</p><P>They gave \
+                   the project to the new hire.</p>"
+            ),
+            plain
+        );
+        assert_eq!(
+            split(
+                "My manager didn't tell me & I heard it from HR.<br />They gave the project \
+                   to the new hire."
+            ),
+            plain
+        );
+        assert_eq!(
+            split(
+                "Worked every weekend for the launch \u{2022} Trained the two new hires \
+                   \u{2022} Lost the lead role to one of them"
+            ),
+            [
+                "Worked every weekend for the launch",
+                "Trained the two new hires",
+                "Lost the lead role to one of them"
+            ]
+        );
+        // Text that only looks like markup stays as written.
+        assert_eq!(
+            split("We bid <50k & lost to R&D Ltd."),
+            ["We bid <50k & lost to R&D Ltd."]
         );
     }
 
