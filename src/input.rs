@@ -2029,6 +2029,20 @@ mod tests {
         )
     }
 
+    /// The error `source`, named `name`, is refused with, read with the default columns.
+    fn refusal(source: Box<dyn Read + Send>, name: &str) -> String {
+        StoryReader::from_reader(
+            source,
+            name.into(),
+            None,
+            &Columns::default(),
+            Dialect::default(),
+        )
+        .err()
+        .unwrap()
+        .to_string()
+    }
+
     #[test]
     fn reads_rows_with_defaults() {
         let mut r = reader("id,text\na,hello\nb,\"two\nlines\"\n", &Columns::default()).unwrap();
@@ -2638,16 +2652,7 @@ mod tests {
             whole.contains("a NUL byte"),
             "one NUL is a stray byte: {whole}"
         );
-        let e = StoryReader::from_reader(
-            Box::new(Trickle(io::Cursor::new(bytes))),
-            "t.csv".into(),
-            None,
-            &Columns::default(),
-            Dialect::default(),
-        )
-        .err()
-        .unwrap()
-        .to_string();
+        let e = refusal(Box::new(Trickle(io::Cursor::new(bytes))), "t.csv");
         assert_eq!(e.replace("t.csv", "f"), whole.replace("t.csv", "f"));
     }
 
@@ -2674,16 +2679,7 @@ mod tests {
     /// the header was parsed first, and a line with no end was read for ever.
     #[test]
     fn an_endless_line_of_nuls_is_refused_from_its_start() {
-        let e = StoryReader::from_reader(
-            Box::new(io::repeat(0)),
-            "zero".into(),
-            None,
-            &Columns::default(),
-            Dialect::default(),
-        )
-        .err()
-        .unwrap()
-        .to_string();
+        let e = refusal(Box::new(io::repeat(0)), "zero");
         assert!(e.contains("zero:1: the header holds NUL bytes"), "{e}");
     }
 

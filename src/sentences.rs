@@ -116,11 +116,11 @@ fn without_markup(text: &str) -> std::borrow::Cow<'_, str> {
     while let Some(at) = rest.find(['<', '&']) {
         out.push_str(&rest[..at]);
         rest = &rest[at..];
-        let head = |n: usize| rest.get(..n).map(str::to_ascii_lowercase);
-        if let Some(tag) = BREAKING_TAGS
-            .iter()
-            .find(|t| head(t.len()).as_deref() == Some(**t))
-        {
+        let opens_with = |t: &str| {
+            rest.get(..t.len())
+                .is_some_and(|h| h.eq_ignore_ascii_case(t))
+        };
+        if let Some(tag) = BREAKING_TAGS.iter().find(|t| opens_with(t)) {
             out.push('\n');
             rest = &rest[tag.len()..];
         } else if let Some((name, stands)) = ENTITIES.iter().find(|(e, _)| rest.starts_with(e)) {

@@ -203,11 +203,16 @@ fn partial_paths(dest: &Path) -> (PathBuf, PathBuf) {
 /// outputs written as a stream, with nothing to resume. A file in a folder under `/dev`, such
 /// as the memory-backed `/dev/shm`, is a file like any other.
 pub fn is_stream(path: &Path) -> bool {
-    let system_link = (path.starts_with("/dev") || path.starts_with("/proc"))
-        && std::fs::symlink_metadata(path).is_ok_and(|m| m.file_type().is_symlink());
     path == Path::new("-")
-        || system_link
+        || is_system_link(path)
         || std::fs::metadata(path).is_ok_and(|m| !m.is_file() && !m.is_dir())
+}
+
+/// A link under `/dev` or `/proc` (`/dev/stdout`, `/proc/self/fd/1`): the system's name for an
+/// open file, written in place, never replaced.
+fn is_system_link(path: &Path) -> bool {
+    (path.starts_with("/dev") || path.starts_with("/proc"))
+        && std::fs::symlink_metadata(path).is_ok_and(|m| m.file_type().is_symlink())
 }
 
 /// Whether `path` is a link of the system's to the file standard output writes to
@@ -220,14 +225,12 @@ fn is_standard_output(path: &Path) -> bool {
     {
         use std::os::fd::AsFd;
         use std::os::unix::fs::MetadataExt;
-        let system_link = (path.starts_with("/dev") || path.starts_with("/proc"))
-            && std::fs::symlink_metadata(path).is_ok_and(|m| m.file_type().is_symlink());
         let stdout = io::stdout()
             .as_fd()
             .try_clone_to_owned()
             .map(std::fs::File::from)
             .and_then(|f| f.metadata());
-        match (system_link, stdout, std::fs::metadata(path)) {
+        match (is_system_link(path), stdout, std::fs::metadata(path)) {
             (true, Ok(out), Ok(named)) => out.dev() == named.dev() && out.ino() == named.ino(),
             _ => false,
         }

@@ -329,16 +329,7 @@ fn missing_text_column_fails_with_exit_2_and_names_columns() {
 #[test]
 fn missing_model_file_fails_with_exit_2_and_names_the_file() {
     let dir = tempfile::tempdir().unwrap();
-    let model = dir.path().join("model");
-    let src = repo_path("models/all-MiniLM-L6-v2");
-    std::fs::create_dir_all(model.join("1_Pooling")).unwrap();
-    for f in [
-        "tokenizer.json",
-        "sentence_bert_config.json",
-        "1_Pooling/config.json",
-    ] {
-        std::fs::copy(src.join(f), model.join(f)).unwrap();
-    }
+    let model = model_without_weights(dir.path());
     let input = fixture("stories.csv");
     let out = failup(&[
         "classify",
