@@ -26,7 +26,13 @@ Run, from the repository root (about 1 minute per fine-tuning on 2 cores):
     /tmp/ft-venv/bin/python models/finetune_probe.py cv --sources protos,calibration
   `transfer` tunes without real_dev and scores all of it; `cv` tunes on the sources plus four
   folds of real_dev and scores the fifth, five times. Options: --epochs, --lr, --seed,
-  --other-negatives, --real-dev PATH, --dev PATH.
+  --other-negatives, --real-dev PATH, --dev PATH, --max-len N (tokens per text while tuning).
+The source `written` is models/probe_data/written_long_stories.csv: 471 labelled stories of
+100-220 words written for this probe in the manner of real posts (see the Quality page).
+--as-prototypes also scores every story against them, as extra prototypes:
+    /tmp/ft-venv/bin/python models/finetune_probe.py base --as-prototypes
+    /tmp/ft-venv/bin/python models/finetune_probe.py transfer \
+        --sources protos,calibration,written --other-negatives --lr 1e-5
 """
 import argparse
 import collections
@@ -117,7 +123,7 @@ def fine_tune(model, rows, args, seed, batch=32):
     random.seed(seed)
     np.random.seed(seed)
     torch.manual_seed(seed)
-    model.max_seq_length = 128
+    model.max_seq_length = args.max_len
     model.train()
     optimiser = torch.optim.AdamW(model.parameters(), lr=args.lr, weight_decay=0.01)
     by_label = collections.defaultdict(list)
@@ -185,19 +191,27 @@ def report(name, gold, score_matrix):
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("mode", choices=["base", "transfer", "cv"])
-    ap.add_argument("--sources", default="protos,calibration", help="protos,calibration,dev")
+    ap.add_argument("--sources", default="protos,calibration", help="protos,calibration,dev,written")
     ap.add_argument("--epochs", type=int, default=1)
     ap.add_argument("--lr", type=float, default=2e-5)
     ap.add_argument("--seed", type=int, default=42)
     ap.add_argument("--other-negatives", action="store_true")
     ap.add_argument("--real-dev", default="../shared/eval/real_dev.csv")
     ap.add_argument("--dev", default="../shared/eval/dev_stories.csv")
+    ap.add_argument("--written", default="models/probe_data/written_long_stories.csv",
+                    help="labelled long stories written for the probe (source 'written')")
+    ap.add_argument("--as-prototypes", action="store_true",
+                    help="also score against the 'written' stories as prototypes")
+    ap.add_argument("--max-len", type=int, default=128, help="tokens per text while tuning")
     args = ap.parse_args()
     torch.set_num_threads(2)
 
     protos = prototypes("data/taxonomy.toml")
     real, dev = read_labelled(args.real_dev), read_labelled(args.dev)
     available = {"protos": protos, "calibration": read_labelled("data/calibration.csv"), "dev": dev}
+    if os.path.exists(args.written):
+        available["written"] = read_labelled(args.written)
+    scored_against = protos + (available["written"] if args.as_prototypes else [])
     train = [row for name in args.sources.split(",") for row in available[name]]
     gold = np.array([l for _, l in real])
     print(f"{args.mode}: sources {args.sources}, {args.epochs} epoch(s), lr {args.lr}, "
@@ -207,8 +221,8 @@ def main():
         model = SentenceTransformer(base_model_dir(), device="cpu")
         if args.mode == "transfer":
             fine_tune(model, train, args, args.seed)
-        report("real_dev", gold, scores(model, protos, real))
-        report("dev_stories", np.array([l for _, l in dev]), scores(model, protos, dev))
+        report("real_dev", gold, scores(model, scored_against, real))
+        report("dev_stories", np.array([l for _, l in dev]), scores(model, scored_against, dev))
         return
     fold = stratified_folds(real, args.seed)
     held_out_scores = np.zeros((len(real), len(LABELS)))
@@ -217,7 +231,7 @@ def main():
         seen = [row for row, f in zip(real, fold) if f != k]
         fine_tune(model, train + seen, args, args.seed + k)
         held = [i for i, f in enumerate(fold) if f == k]
-        held_out_scores[held] = scores(model, protos, [real[i] for i in held])
+        held_out_scores[held] = scores(model, scored_against, [real[i] for i in held])
     report("real_dev, 5-fold CV", gold, held_out_scores)
 
 
