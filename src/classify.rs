@@ -44,6 +44,10 @@ pub struct Verdict {
     /// The story reads like none of the prototypes (its relevance is below `min_relevance`),
     /// so it is `other` whatever its scores.
     pub off_topic: bool,
+    /// For `--explain`: which of the story's sentences (numbered from 0 as
+    /// [`crate::sentences::split`] cuts them) reads most like the verdict's scenario. None
+    /// when the story was not read by sentence, or is off-topic.
+    pub evidence: Option<usize>,
 }
 
 /// The reference story closest to a classified story.
@@ -248,6 +252,17 @@ impl Classifier {
         sentences: Option<&[Vec<f32>]>,
         skip: Option<(usize, usize)>,
     ) -> Vec<f32> {
+        self.blend_keeping_sentences(sims, sentences, skip).0
+    }
+
+    /// [`Classifier::blend`], with each sentence's own scores (empty when the sentence
+    /// reading is off or the story came without its sentences).
+    fn blend_keeping_sentences(
+        &self,
+        sims: Vec<Vec<f32>>,
+        sentences: Option<&[Vec<f32>]>,
+        skip: Option<(usize, usize)>,
+    ) -> (Vec<f32>, Vec<Vec<f32>>) {
         let c = &self.taxonomy.classifier;
         let w = c.sentence_weight;
         let unit_scores = |u: &[Vec<f32>]| -> Vec<f32> {
@@ -266,16 +281,20 @@ impl Classifier {
         };
         let whole = self.top_k_means(sims);
         if w == 0.0 {
-            return whole;
+            return (whole, per_unit);
         }
-        whole
+        let scores = whole
             .iter()
             .enumerate()
             .map(|(j, &score)| {
                 let pooled = soft_max(per_unit.iter().map(|u| u[j]), c.sentence_temperature);
                 (1.0 - w) * score + w * pooled
             })
-            .collect()
+            .collect();
+        match sentences {
+            Some(s) if !s.is_empty() => (scores, per_unit),
+            _ => (scores, Vec::new()),
+        }
     }
 
     /// The few-shot head's attention query, when a head is set: the encoder pools each
@@ -354,7 +373,7 @@ impl Classifier {
         let prepared = self.comparable(embedding);
         let sims = self.prototype_similarities(&prepared);
         let nearest = self.nearest(&prepared, &sims);
-        let scores = self.blend(sims, sentences, None);
+        let (scores, per_sentence) = self.blend_keeping_sentences(sims, sentences, None);
         let settings = &self.taxonomy.classifier;
         let relevance = self.relevance(embedding);
         let mut v = match &self.head {
@@ -367,6 +386,10 @@ impl Classifier {
             ),
         };
         v.nearest = nearest;
+        v.evidence = match v.off_topic {
+            true => None,
+            false => strongest(&per_sentence, v.category),
+        };
         v
     }
 
@@ -436,6 +459,13 @@ fn top_k_mean(mut sims: Vec<f32>, k: usize) -> f32 {
     let top = &mut sims[..k];
     top.sort_by(|a, b| b.total_cmp(a));
     top.iter().sum::<f32>() / k as f32
+}
+
+/// Which of the sentences (each a row of per-scenario scores) scores highest for `scenario`;
+/// the first one wins ties.
+fn strongest(per_sentence: &[Vec<f32>], scenario: usize) -> Option<usize> {
+    let column: Vec<f32> = per_sentence.iter().map(|u| u[scenario]).collect();
+    (!column.is_empty()).then(|| argmax(&column, None))
 }
 
 /// `T · ln(mean(exp(x / T)))`: the largest value for a small `T`, the mean for a large one;
@@ -536,6 +566,7 @@ fn finish(
         nearest: None,
         relevance: 1.0,
         off_topic: false,
+        evidence: None,
     }
 }
 

@@ -537,9 +537,10 @@ pub struct ClassifyArgs {
     #[arg(long, value_name = "COLUMN")]
     pub group_by: Option<String>,
 
-    /// Add the nearest prototype or example (its id and similarity) and the story's relevance
+    /// Add the nearest prototype or example (its id and similarity), the story's relevance
     /// (how much it reads like the prototypes at all: below the taxonomy's min_relevance it is
-    /// `other`) to every row, to see why a story landed where it did.
+    /// `other`) and its evidence (the sentence that reads most like its scenario) to every row,
+    /// to see why a story landed where it did.
     #[arg(long)]
     pub explain: bool,
 
@@ -587,8 +588,9 @@ pub struct AdviseArgs {
     #[arg(value_name = "TEXT", num_args = 0..)]
     pub text: Vec<String>,
 
-    /// Also print the nearest prototype or example and its similarity, and the story's
-    /// relevance (below the taxonomy's min_relevance it is `other`).
+    /// Also print the nearest prototype or example and its similarity, the story's relevance
+    /// (below the taxonomy's min_relevance it is `other`) and, for a story of several
+    /// sentences, the one that reads most like its scenario.
     #[arg(long)]
     pub explain: bool,
 

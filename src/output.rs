@@ -38,6 +38,15 @@ fn four_decimals_json(x: f32) -> Value {
     json!(four_decimals(x).parse::<f64>().unwrap_or(0.0))
 }
 
+/// The sentence that reads most like the row's scenario, as the classifier cut it (the
+/// sentence splitter is deterministic, so cutting the story again finds the same one).
+fn evidence(row: &Classified) -> Option<String> {
+    let at = row.verdict.as_ref()?.evidence?;
+    crate::sentences::split(row.story.text_to_read())
+        .into_iter()
+        .nth(at)
+}
+
 /// Neutralises a cell a spreadsheet would run as a formula, by prefixing `'`.
 pub fn excel_safe(cell: &str) -> String {
     if cell.starts_with(['=', '+', '-', '@', '\t', '\r']) {
@@ -56,7 +65,8 @@ pub struct WriterOptions {
     pub excel_safe: bool,
     /// Write the CSV header (false when appending to a resumed file).
     pub header: bool,
-    /// Add the `nearest`, `nearest_similarity` and `relevance` columns (`--explain`).
+    /// Add the `nearest`, `nearest_similarity`, `relevance` and `evidence` columns
+    /// (`--explain`).
     pub explain: bool,
     /// Start each row with its 1-based row number in the whole input (`row`), so the
     /// outputs of shards can be put back in order.
@@ -99,7 +109,9 @@ impl<W: Write> RowWriter<W> {
             header.extend(w.ids.iter().map(|id| format!("score_{id}")));
             header.extend(["tokens", "chunks", "truncated", "status", "advice"].map(String::from));
             if w.explain {
-                header.extend(["nearest", "nearest_similarity", "relevance"].map(String::from));
+                header.extend(
+                    ["nearest", "nearest_similarity", "relevance", "evidence"].map(String::from),
+                );
             }
             // A kept input column named like one of failup's (re-classifying an earlier
             // output, say) is prefixed, so no two columns of the output share a name.
@@ -181,6 +193,7 @@ impl<W: Write> RowWriter<W> {
                     rec.push(n.map(|n| safe(&n.id)).unwrap_or_default());
                     rec.push(n.map(|n| four_decimals(n.similarity)).unwrap_or_default());
                     rec.push(v.map(|v| four_decimals(v.relevance)).unwrap_or_default());
+                    rec.push(safe(&evidence(row).unwrap_or_default()));
                 }
                 rec.extend(row.story.kept.iter().map(|c| safe(c)));
                 self.write_csv_record(&rec)
@@ -224,6 +237,7 @@ impl<W: Write> RowWriter<W> {
                     obj["nearest"] = json!(n.map(|n| n.id.clone()));
                     obj["nearest_similarity"] = json!(n.map(|n| four_decimals_json(n.similarity)));
                     obj["relevance"] = json!(v.map(|v| four_decimals_json(v.relevance)));
+                    obj["evidence"] = json!(evidence(row));
                 }
                 let out = &mut self.out;
                 let result = serde_json::to_writer(&mut *out, &obj)

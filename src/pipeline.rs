@@ -808,6 +808,7 @@ mod tests {
             nearest: None,
             relevance: 1.0,
             off_topic: false,
+            evidence: None,
         };
         assert!(numbers_check(&verdict(0.4, 0.8), "story s1").is_ok());
         for bad in [

@@ -510,6 +510,74 @@ fn also_and_explain_columns() {
 }
 
 #[test]
+fn explain_names_the_sentence_that_decided_a_long_story() {
+    let dir = tempfile::tempdir().unwrap();
+    let verdict = "Then on Monday the regional lead job went to a guy who started in March.";
+    let story = format!(
+        "I have worked at the same logistics firm for eleven years, mostly on the night shift. \
+         My kids are in secondary school now and my wife works days at the hospital. \
+         Last spring I finished a part-time degree in operations management. {verdict} \
+         I drove home and sat in the car for a while before going in."
+    );
+    let hello = "Hello, and thanks for reading.";
+    std::fs::write(
+        dir.path().join("in.csv"),
+        csv_of(&[("long", &story), ("hi", hello)]),
+    )
+    .unwrap();
+    let out = failup_in(dir.path(), &["classify", "in.csv", "-q", "--explain"], None);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let text = stdout(&out);
+    let mut r = csv::Reader::from_reader(text.as_bytes());
+    let header = r.headers().unwrap().clone();
+    assert_eq!(header.iter().next_back(), Some("evidence"), "{header:?}");
+    let rows: Vec<csv::StringRecord> = r.records().map(Result::unwrap).collect();
+    let column = |row: &csv::StringRecord, name: &str| {
+        row[header.iter().position(|h| h == name).unwrap()].to_string()
+    };
+    assert_eq!(column(&rows[0], "category"), "passed_over");
+    assert_eq!(column(&rows[0], "evidence"), verdict);
+    // Off-topic text reads like no scenario, so no sentence speaks for its verdict.
+    assert_eq!(column(&rows[1], "category"), "other");
+    assert_eq!(column(&rows[1], "evidence"), "");
+
+    let out = failup_in(
+        dir.path(),
+        &["classify", "in.csv", "-q", "--explain", "--format", "jsonl"],
+        None,
+    );
+    let first: Value = serde_json::from_str(stdout(&out).lines().next().unwrap()).unwrap();
+    assert_eq!(first["evidence"], verdict);
+
+    let out = failup_in(dir.path(), &["advise", "--explain", &story], None);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let shown = format!(
+        "evidence: \"{verdict}\" (of the story's 5 sentences, the one that reads most like \
+         passed_over)"
+    );
+    assert!(stdout(&out).contains(&shown), "{}", stdout(&out));
+
+    // A story read whole has no sentence to name.
+    let taxonomy = std::fs::read_to_string(repo_path("data/taxonomy.toml")).unwrap();
+    let whole = taxonomy.replace("\nsentence_weight = 0.75\n", "\nsentence_weight = 0\n");
+    std::fs::write(dir.path().join("whole.toml"), whole).unwrap();
+    let args = [
+        "classify",
+        "in.csv",
+        "-q",
+        "--explain",
+        "--taxonomy",
+        "whole.toml",
+    ];
+    let out = failup_in(dir.path(), &args, None);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let text = stdout(&out);
+    let mut r = csv::Reader::from_reader(text.as_bytes());
+    let row = r.records().next().unwrap().unwrap();
+    assert_eq!(row.iter().next_back(), Some(""), "{row:?}");
+}
+
+#[test]
 fn the_report_counts_second_scenarios() {
     let dir = tempfile::tempdir().unwrap();
     let rows = [

@@ -72,6 +72,18 @@ pub fn run(args: AdviseArgs) -> Result<()> {
             "relevance: {:.3} (below {} a story reads like no prototype and is other)\n",
             verdict.relevance, taxonomy.classifier.min_relevance
         );
+        let sentences = failup::sentences::split(&text);
+        if let Some(sentence) = verdict.evidence.and_then(|i| sentences.get(i)) {
+            // A one-sentence story is its own evidence; naming it would only repeat it.
+            if sentences.len() > 1 {
+                out += &format!(
+                    "evidence: \"{sentence}\" (of the story's {} sentences, the one that reads \
+                     most like {})\n",
+                    sentences.len(),
+                    scenario.id
+                );
+            }
+        }
     }
     // Every story is read sentence by sentence; only one past the model's window is worth a
     // word, since a whole-story reading would have lost its end.
