@@ -73,8 +73,8 @@ pub trait Embedder: Send + Sync {
         8
     }
 
-    /// Set by an engine other than rten, so cached prototype embeddings are kept apart per
-    /// engine (their numbers differ in the last bits).
+    /// The engine and kernel as they differ in the last bits, so cached prototype embeddings
+    /// are kept apart per kernel and a resume or merge across kernels is refused.
     fn cache_tag(&self) -> Option<&'static str> {
         None
     }

@@ -109,6 +109,10 @@ impl Embedder for RtenEmbedder {
         self.pooling
     }
 
+    fn cache_tag(&self) -> Option<&'static str> {
+        Some(instruction_set())
+    }
+
     fn hidden_states(&self, batch: &[&Tokenized]) -> Result<Vec<Vec<f32>>> {
         if batch.is_empty() {
             return Ok(Vec::new());
@@ -158,5 +162,31 @@ impl Embedder for RtenEmbedder {
         // Borrowed when contiguous (the model's output always is): unpad is the only copy.
         let hidden = hidden.to_contiguous();
         Ok(unpad(hidden.data(), seq_len, self.dim, &lengths))
+    }
+}
+
+/// The instruction set rten runs on. It picks its matrix kernels and vector code by the CPU,
+/// as rten-simd finds it, and each rounds the float steps (attention, layer norms, each
+/// token's quantization scale) in its own order: in int8 too, a CPU with AVX2 but no AVX-512
+/// gives scores that differ from an AVX-512 CPU's in the fourth decimal. So runs on the two
+/// are told apart, as engines are, where a resume or merge must equal one run.
+fn instruction_set() -> &'static str {
+    #[cfg(target_arch = "x86_64")]
+    {
+        if rten_simd::isa::Avx512Isa::new().is_some() {
+            "rten-avx512"
+        } else if rten_simd::isa::Avx2Isa::new().is_some() {
+            "rten-avx2"
+        } else {
+            "rten-x86-64"
+        }
+    }
+    #[cfg(target_arch = "aarch64")]
+    {
+        "rten-aarch64"
+    }
+    #[cfg(not(any(target_arch = "x86_64", target_arch = "aarch64")))]
+    {
+        "rten-generic"
     }
 }

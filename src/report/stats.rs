@@ -230,8 +230,8 @@ pub struct Header {
 pub struct Reading {
     /// `--precision`: `fp32`, `int8` or `bf16`.
     pub precision: String,
-    /// The engine and kernel that ran (`rten`, `amx`, `amx-fma`, …): engines round alike
-    /// only to about 1e-6, so a verdict on the edge can differ between them.
+    /// The engine and kernel that ran (`rten-avx512`, `rten-avx2`, `amx`, `amx-fma`, …):
+    /// they round alike only to the last digits, so a verdict on the edge can differ.
     pub backend: String,
     /// `--long-text`: `chunk` or `truncate`.
     pub long_text: String,

@@ -89,7 +89,21 @@ pub fn test_cache_dir() -> PathBuf {
 /// The failup binary with the caller's FAILUP_* and scheduler variables removed, the test
 /// run's cache folder set, and the stop signals back to their defaults.
 pub fn failup_command() -> Command {
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_failup"));
+    failup_command_under(&[])
+}
+
+/// [`failup_command`] started through `wrapper` (a program and its arguments, such as an
+/// emulator), which is given the failup binary and then failup's arguments.
+pub fn failup_command_under(wrapper: &[&str]) -> Command {
+    let binary = env!("CARGO_BIN_EXE_failup");
+    let mut cmd = match wrapper.split_first() {
+        None => Command::new(binary),
+        Some((program, args)) => {
+            let mut cmd = Command::new(program);
+            cmd.args(args).arg(binary);
+            cmd
+        }
+    };
     default_stop_signals(&mut cmd);
     for (k, _) in std::env::vars() {
         // A scheduler's task index would change what `--shard auto` reads.
