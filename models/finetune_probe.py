@@ -209,8 +209,13 @@ def main():
     protos = prototypes("data/taxonomy.toml")
     real, dev = read_labelled(args.real_dev), read_labelled(args.dev)
     available = {"protos": protos, "calibration": read_labelled("data/calibration.csv"), "dev": dev}
-    if os.path.exists(args.written):
+    wanted = set(args.sources.split(",")) | ({"written"} if args.as_prototypes else set())
+    if "written" in wanted:
+        if not os.path.exists(args.written):
+            sys.exit(f"{args.written} is missing: give --written PATH")
         available["written"] = read_labelled(args.written)
+    if unknown := wanted - set(available):
+        sys.exit(f"unknown source(s) {', '.join(sorted(unknown))}: use protos,calibration,dev,written")
     scored_against = protos + (available["written"] if args.as_prototypes else [])
     train = [row for name in args.sources.split(",") for row in available[name]]
     gold = np.array([l for _, l in real])

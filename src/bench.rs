@@ -82,7 +82,8 @@ pub struct BenchReport {
     pub repeat_asked: u64,
     pub threads: usize,
     pub batch_size: usize,
-    /// The inference engine (`--backend`) as resolved: rten, amx or rust-bert.
+    /// The inference engine (`--backend`) as resolved, down to its kernel: `rten-avx512`,
+    /// `amx`, `rust-bert`, ….
     pub backend: String,
     pub precision: String,
     /// Seconds to load the model, tokenizer and taxonomy (prototype embeddings included).

@@ -66,8 +66,8 @@ impl PrototypeCache {
         })
     }
 
-    /// Keeps an engine's embeddings apart from rten's: `tag` (e.g. `rust-bert`) is added to the
-    /// file name. rten's own files carry no tag.
+    /// Keeps each kernel's embeddings apart (see [`crate::embed::Embedder::kernel`]): `tag`
+    /// (e.g. `rten-avx2`) is added to the file name.
     pub fn tagged(mut self, tag: &str) -> PrototypeCache {
         if let Some(name) = self
             .file

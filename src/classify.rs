@@ -44,9 +44,9 @@ pub struct Verdict {
     /// The story reads like none of the prototypes (its relevance is below `min_relevance`),
     /// so it is `other` whatever its scores.
     pub off_topic: bool,
-    /// For `--explain`: which of the story's sentences (numbered from 0 as
-    /// [`crate::sentences::split`] cuts them) reads most like the verdict's scenario. None
-    /// when the story was not read by sentence, or is off-topic.
+    /// Which of the story's sentences (numbered from 0 as [`crate::sentences::split`] cuts
+    /// them) reads most like the verdict's scenario. None when the story was not read by
+    /// sentence, is off-topic, or was sent to `other` by a rule past a higher-scoring scenario.
     pub evidence: Option<usize>,
 }
 
@@ -281,7 +281,7 @@ impl Classifier {
         };
         let whole = self.top_k_means(sims);
         if w == 0.0 {
-            return (whole, per_unit);
+            return (whole, Vec::new());
         }
         let scores = whole
             .iter()
@@ -293,6 +293,7 @@ impl Classifier {
             .collect();
         match sentences {
             Some(s) if !s.is_empty() => (scores, per_unit),
+            // The story stood in for its own one sentence: there is no sentence to name.
             _ => (scores, Vec::new()),
         }
     }
@@ -386,7 +387,8 @@ impl Classifier {
             ),
         };
         v.nearest = nearest;
-        v.evidence = match v.off_topic {
+        // A story sent to `other` by a rule, past a higher score, rests on no sentence of its.
+        v.evidence = match v.off_topic || v.margin < 0.0 {
             true => None,
             false => strongest(&per_sentence, v.category),
         };

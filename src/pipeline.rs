@@ -139,10 +139,11 @@ impl Split {
 }
 
 impl Engine {
-    /// The engine that runs, down to the kernel where engines differ in the last bits (the AMX
-    /// engine's tiles, dot products or FMA in bf16): what resumes and merges must agree on.
+    /// The engine that runs, down to the kernel where two differ in the last bits (rten's
+    /// instruction set; the AMX engine's tiles, dot products or FMA in bf16): what resumes and
+    /// merges must agree on.
     pub fn kernel(&self) -> &'static str {
-        (self.encoder.embedder.cache_tag()).unwrap_or(self.backend.name())
+        self.encoder.embedder.kernel()
     }
 
     pub fn load(options: &EngineOptions) -> Result<Engine> {
@@ -687,10 +688,7 @@ fn prototype_embeddings(
         .map(|id| format!("{id}\nlong_text={:?}", encoder.long_text));
     let cache = identity
         .and_then(|id| PrototypeCache::new(taxonomy, &id, dim))
-        .map(|c| match encoder.embedder.cache_tag() {
-            Some(tag) => c.tagged(tag),
-            None => c,
-        });
+        .map(|c| c.tagged(encoder.embedder.kernel()));
     if let Some(hit) = cache.as_ref().and_then(|c| c.load(taxonomy)) {
         return Ok(hit);
     }

@@ -110,8 +110,21 @@ fn shown(value: Option<&String>) -> &str {
 pub fn differences(saved: &Settings, now: &Settings) -> Vec<String> {
     differing(saved, now)
         .into_iter()
-        .map(|(name, was, is)| format!("{name} was {was}, now {is}"))
+        .map(|(name, was, is)| format!("{name} was {was}, now {is}{}", cpu_note(name, was, is)))
         .collect()
+}
+
+/// Why two runs' engines differ when no flag of theirs did: rten picks its kernels by the CPU's
+/// instruction set, so a run continued or sharded onto another kind of CPU reads differently.
+fn cpu_note(name: &str, a: &str, b: &str) -> &'static str {
+    let rten = |v: &str| v.starts_with("rten-");
+    match name == "--backend (as resolved)" && rten(a) && rten(b) {
+        true => {
+            " (the CPUs differ: rten runs on AVX-512, on AVX2 without it, or on neither, and \
+             their scores differ in the third or fourth decimal; use CPUs of one kind)"
+        }
+        false => "",
+    }
 }
 
 /// One line per setting that differs between two parts of a merge, in the order the
@@ -119,7 +132,7 @@ pub fn differences(saved: &Settings, now: &Settings) -> Vec<String> {
 pub fn part_differences(a: &Settings, b: &Settings) -> Vec<String> {
     differing(a, b)
         .into_iter()
-        .map(|(name, x, y)| format!("{name}: {x} and {y}"))
+        .map(|(name, x, y)| format!("{name}: {x} and {y}{}", cpu_note(name, x, y)))
         .collect()
 }
 
@@ -983,6 +996,29 @@ impl Write for Sink {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A resume or merge across kinds of CPU says why the engines differ, since no flag did.
+    #[test]
+    fn runs_on_other_kinds_of_cpu_are_told_why_they_differ() {
+        let with =
+            |backend: &str| Settings::from([("--backend (as resolved)".into(), backend.into())]);
+        let (avx512, avx2, amx) = (with("rten-avx512"), with("rten-avx2"), with("amx"));
+        let resumed = differences(&avx512, &avx2);
+        assert_eq!(resumed.len(), 1);
+        assert!(
+            resumed[0].starts_with(
+                "--backend (as resolved) was rten-avx512, now rten-avx2 (the CPUs differ"
+            ),
+            "{resumed:?}"
+        );
+        let merged = part_differences(&avx2, &avx512);
+        assert!(merged[0].contains("use CPUs of one kind"), "{merged:?}");
+        // Another engine is a choice of flags, which the message's own advice covers.
+        assert_eq!(
+            differences(&avx512, &amx),
+            ["--backend (as resolved) was rten-avx512, now amx"]
+        );
+    }
 
     /// A file in a folder under `/dev` (the memory-backed `/dev/shm`) is written as a file, to a
     /// partial renamed into place; it was written in place, so an interruption left half a

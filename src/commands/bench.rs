@@ -62,7 +62,7 @@ pub fn run(args: BenchArgs) -> Result<()> {
         load,
         threads,
         batch_size: engine.encoder().batch_size(),
-        backend: engine.backend.name().to_string(),
+        backend: engine.kernel().to_string(),
         precision: engine.precision.name().to_string(),
     };
     let repeat = settings.repeat;

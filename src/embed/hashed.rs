@@ -29,8 +29,8 @@ impl Embedder for HashedEmbedder {
             .collect())
     }
 
-    fn cache_tag(&self) -> Option<&'static str> {
-        Some("test-hashed")
+    fn kernel(&self) -> &'static str {
+        "test-hashed"
     }
 }
 

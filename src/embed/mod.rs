@@ -73,11 +73,10 @@ pub trait Embedder: Send + Sync {
         8
     }
 
-    /// The engine and kernel as they differ in the last bits, so cached prototype embeddings
-    /// are kept apart per kernel and a resume or merge across kernels is refused.
-    fn cache_tag(&self) -> Option<&'static str> {
-        None
-    }
+    /// The engine and kernel, named apart wherever two round differently in the last bits:
+    /// cached prototype embeddings are kept per kernel, and a resume or merge across kernels
+    /// is refused.
+    fn kernel(&self) -> &'static str;
 }
 
 /// A batch padded to its longest story, as every engine feeds it to the model.

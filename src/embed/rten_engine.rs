@@ -109,8 +109,8 @@ impl Embedder for RtenEmbedder {
         self.pooling
     }
 
-    fn cache_tag(&self) -> Option<&'static str> {
-        Some(instruction_set())
+    fn kernel(&self) -> &'static str {
+        instruction_set()
     }
 
     fn hidden_states(&self, batch: &[&Tokenized]) -> Result<Vec<Vec<f32>>> {

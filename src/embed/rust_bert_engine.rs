@@ -104,8 +104,8 @@ impl Embedder for RustBertEmbedder {
         self.dim
     }
 
-    fn cache_tag(&self) -> Option<&'static str> {
-        Some("rust-bert")
+    fn kernel(&self) -> &'static str {
+        "rust-bert"
     }
 
     fn pooling(&self) -> Pooling {

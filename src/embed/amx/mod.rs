@@ -645,15 +645,15 @@ impl Embedder for AmxEmbedder {
         2
     }
 
-    fn cache_tag(&self) -> Option<&'static str> {
+    fn kernel(&self) -> &'static str {
         // Tiles and dot products round differently in bf16, so they keep separate prototype
         // caches. The FMA kernel gave the dot products' bits on the Intel CPU measured; its own
-        // cache keeps a model where that might not hold from ever reading their prototypes.
-        Some(match self.unit {
+        // name keeps a model where that might not hold from ever reading their prototypes.
+        match self.unit {
             Unit::Tiles => "amx",
             Unit::Dots => "amx-dots",
             Unit::Fma => "amx-fma",
-        })
+        }
     }
 
     fn pooling(&self) -> Pooling {
