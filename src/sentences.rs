@@ -8,7 +8,8 @@
 //! full-width `。`, `！`, `？` or `．`, before a bullet (`•`) that follows a space, and at a line
 //! break (`\n`, `\r\n`, a lone `\r`, or an HTML `<br>`, `<p>` or `<li>`, whose character
 //! references such as `&#39;` are read as what they stand for). A
-//! stop after a title or a Latin abbreviation (`Mr.`, `Dr.`, `e.g.`, `vs.`) ends nothing. A
+//! stop after a title or a Latin abbreviation (`Mr.`, `Dr.`, `e.g.`, `vs.`) ends nothing, nor
+//! does one closing an initialism (`a.m.`, `U.S.`) when a lower-case word or a number follows. A
 //! line break inside a sentence, as text wrapped at a fixed width has (an email's 72
 //! columns), ends nothing either (see [`unwrapped_lines`]). Fragments
 //! shorter than [`MIN_WORDS`] words ("Didn't happen.", "Anyway.") carry too little to be scored
@@ -150,14 +151,25 @@ fn is_space(c: char) -> bool {
     c.is_whitespace() || matches!(c, '\u{200B}' | '\u{2060}' | '\u{FEFF}')
 }
 
-/// Whether the full stop at `at` in `chars` follows a word of [`ABBREVIATIONS`].
+/// Whether the full stop at `at` in `chars` follows a word of [`ABBREVIATIONS`], or closes
+/// an initialism (`a.m.`, `U.S.`) that the next word, in lower case or a number, goes on
+/// from: "a 7 a.m. alarm" is one sentence, and "I moved to the U.S. Then …" two.
 fn after_abbreviation(chars: &[(usize, char)], at: usize) -> bool {
     let start = chars[..at]
         .iter()
         .rposition(|&(_, c)| !(c.is_alphabetic() || c == '.'))
         .map_or(0, |p| p + 1);
     let word: String = chars[start..at].iter().map(|&(_, c)| c).collect();
-    ABBREVIATIONS.contains(&word.to_lowercase().as_str())
+    if ABBREVIATIONS.contains(&word.to_lowercase().as_str()) {
+        return true;
+    }
+    let letters: Vec<&str> = word.split('.').collect();
+    let initialism = letters.len() >= 2 && letters.iter().all(|l| l.chars().count() == 1);
+    let next = chars[at + 1..]
+        .iter()
+        .map(|&(_, c)| c)
+        .find(|&c| !is_space(c) && !is_closer(c));
+    initialism && next.is_some_and(|c| c.is_lowercase() || c.is_ascii_digit())
 }
 
 /// Splits one line at sentence ends, pushing the non-empty pieces.
@@ -269,6 +281,30 @@ mod tests {
         assert_eq!(
             split("We bid 2.5 million on the tender for example.com and lost it."),
             ["We bid 2.5 million on the tender for example.com and lost it."]
+        );
+    }
+
+    #[test]
+    fn an_initialism_the_sentence_goes_on_from_ends_nothing() {
+        assert_eq!(
+            split("I set a 7 a.m. alarm every day. Then the U.S. office took the project."),
+            [
+                "I set a 7 a.m. alarm every day.",
+                "Then the U.S. office took the project."
+            ]
+        );
+        // A capital after it may start a sentence, and does here.
+        assert_eq!(
+            split("Last year I moved to the U.S. Then my visa ran out before the promotion."),
+            [
+                "Last year I moved to the U.S.",
+                "Then my visa ran out before the promotion."
+            ]
+        );
+        // A number after it goes on from it too.
+        assert_eq!(
+            split("We finished at 5 p.m. 2 hours later they rang."),
+            ["We finished at 5 p.m. 2 hours later they rang."]
         );
     }
 
