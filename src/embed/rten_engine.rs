@@ -168,8 +168,8 @@ impl Embedder for RtenEmbedder {
 /// The instruction set rten runs on. It picks its matrix kernels and vector code by the CPU,
 /// as rten-simd finds it, and each rounds the float steps (attention, layer norms, each
 /// token's quantization scale) in its own order: in int8 too, a CPU with AVX2 but no AVX-512
-/// gives scores that differ from an AVX-512 CPU's in the fourth decimal. So runs on the two
-/// are told apart, as engines are, where a resume or merge must equal one run.
+/// gives scores that differ from an AVX-512 CPU's in the third or fourth decimal. So runs on
+/// the two are told apart, as engines are, where a resume or merge must equal one run.
 fn instruction_set() -> &'static str {
     #[cfg(target_arch = "x86_64")]
     {
