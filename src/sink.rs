@@ -114,11 +114,14 @@ pub fn differences(saved: &Settings, now: &Settings) -> Vec<String> {
         .collect()
 }
 
+/// The setting naming the engine and kernel a run used ([`crate::pipeline::Engine::kernel`]).
+pub const BACKEND_SETTING: &str = "--backend (as resolved)";
+
 /// Why two runs' engines differ when no flag of theirs did: rten picks its kernels by the CPU's
 /// instruction set, so a run continued or sharded onto another kind of CPU reads differently.
 fn cpu_note(name: &str, a: &str, b: &str) -> &'static str {
     let rten = |v: &str| v.starts_with("rten-");
-    match name == "--backend (as resolved)" && rten(a) && rten(b) {
+    match name == BACKEND_SETTING && rten(a) && rten(b) {
         true => {
             " (the CPUs differ: rten runs on AVX-512, on AVX2 without it, or on neither, and \
              their scores differ in the third or fourth decimal; use CPUs of one kind)"
@@ -1000,8 +1003,7 @@ mod tests {
     /// A resume or merge across kinds of CPU says why the engines differ, since no flag did.
     #[test]
     fn runs_on_other_kinds_of_cpu_are_told_why_they_differ() {
-        let with =
-            |backend: &str| Settings::from([("--backend (as resolved)".into(), backend.into())]);
+        let with = |backend: &str| Settings::from([(BACKEND_SETTING.into(), backend.into())]);
         let (avx512, avx2, amx) = (with("rten-avx512"), with("rten-avx2"), with("amx"));
         let resumed = differences(&avx512, &avx2);
         assert_eq!(resumed.len(), 1);

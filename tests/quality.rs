@@ -557,44 +557,28 @@ fn explain_names_the_sentence_that_decided_a_long_story() {
     );
     assert!(stdout(&out).contains(&shown), "{}", stdout(&out));
 
-    // A story that a rule sends to `other` past a higher score rests on no sentence of its.
+    // The first row's cells under the shipped taxonomy with one setting changed.
     let taxonomy = std::fs::read_to_string(repo_path("data/taxonomy.toml")).unwrap();
-    assert!(taxonomy.contains("\nmin_margin = -0.05\n"));
-    let strict = taxonomy.replace("\nmin_margin = -0.05\n", "\nmin_margin = 0.9\n");
-    std::fs::write(dir.path().join("strict.toml"), strict).unwrap();
-    let args = [
-        "classify",
-        "in.csv",
-        "-q",
-        "--explain",
-        "--taxonomy",
-        "strict.toml",
-    ];
-    let out = failup_in(dir.path(), &args, None);
-    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
-    let text = stdout(&out);
-    let mut r = csv::Reader::from_reader(text.as_bytes());
-    let row = r.records().next().unwrap().unwrap();
+    let first_row_with = |setting: &str, changed: &str| {
+        assert!(taxonomy.contains(setting), "{setting}");
+        let name = "changed.toml";
+        std::fs::write(dir.path().join(name), taxonomy.replace(setting, changed)).unwrap();
+        let args = ["classify", "in.csv", "-q", "--explain", "--taxonomy", name];
+        let out = failup_in(dir.path(), &args, None);
+        assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+        let text = stdout(&out);
+        let mut r = csv::Reader::from_reader(text.as_bytes());
+        r.records().next().unwrap().unwrap()
+    };
+
+    // A story that a rule sends to `other` past a higher score rests on no sentence of its.
+    let row = first_row_with("\nmin_margin = -0.05\n", "\nmin_margin = 0.9\n");
     assert_eq!((&row[1], &row[3]), ("other", "passed_over"), "{row:?}");
     assert!(row[4].starts_with('-'), "margin {}", &row[4]);
     assert_eq!(row.iter().next_back(), Some(""), "{row:?}");
 
     // A story read whole has no sentence to name.
-    let whole = taxonomy.replace("\nsentence_weight = 0.75\n", "\nsentence_weight = 0\n");
-    std::fs::write(dir.path().join("whole.toml"), whole).unwrap();
-    let args = [
-        "classify",
-        "in.csv",
-        "-q",
-        "--explain",
-        "--taxonomy",
-        "whole.toml",
-    ];
-    let out = failup_in(dir.path(), &args, None);
-    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
-    let text = stdout(&out);
-    let mut r = csv::Reader::from_reader(text.as_bytes());
-    let row = r.records().next().unwrap().unwrap();
+    let row = first_row_with("\nsentence_weight = 0.75\n", "\nsentence_weight = 0\n");
     assert_eq!(row.iter().next_back(), Some(""), "{row:?}");
 }
 

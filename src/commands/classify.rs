@@ -496,7 +496,7 @@ fn resume_settings(
             optional(shard.map(|s| format!("{}/{}", s.index, s.count)).as_deref()),
         ),
         ("--precision", precision.name().to_string()),
-        ("--backend (as resolved)", engine.kernel().to_string()),
+        (failup::sink::BACKEND_SETTING, engine.kernel().to_string()),
         (
             "--long-text",
             engine.encoder().long_text().name().to_string(),

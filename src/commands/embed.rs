@@ -306,7 +306,7 @@ fn embedding_settings(args: &EmbedArgs, reader: &StoryReader, engine: &Engine) -
             reader.headers()[reader.text_index()].clone(),
         ),
         ("--precision", precision.name().to_string()),
-        ("--backend (as resolved)", engine.kernel().to_string()),
+        (failup::sink::BACKEND_SETTING, engine.kernel().to_string()),
         ("--long-text", super::value_name(long_text(args))),
         ("--encoding", super::value_name(args.columns.encoding)),
         (
