@@ -92,6 +92,11 @@ pub struct BenchReport {
     pub tokens_per_s: Spread,
     /// Per-stage seconds of the median pass.
     pub stages_s: Stages,
+    /// Windows per pass the stories were cut into (sentences, and parts of long ones).
+    pub windows: usize,
+    /// Of those, the windows the model ran: a repeat within a chunk of rows runs once, so
+    /// a file of repeated sentences runs faster than one of the same length without.
+    pub windows_run: usize,
     /// Peak resident memory of the process, in MB (None where the OS does not say).
     pub peak_rss_mb: Option<f64>,
 }
@@ -104,6 +109,8 @@ struct Pass {
     tokens: usize,
     wall_s: f64,
     stages: Stages,
+    windows: usize,
+    windows_run: usize,
 }
 
 /// How the benchmark ran, for the report.
@@ -154,7 +161,7 @@ fn pass(
     let mut stages = Stages::default();
     let (mut stories, mut rows_without_text, mut tokens) = (0usize, 0usize, 0usize);
     let mut rows_flagged = 0usize;
-    let before = engine.encoder().stage_times();
+    let before = engine.encoder().tally();
     let start = Instant::now();
     loop {
         let want = limit.map_or(CHUNK_SIZE, |l| CHUNK_SIZE.min(l - stories));
@@ -192,9 +199,9 @@ fn pass(
         stages.score += classify;
     }
     let wall = start.elapsed().as_secs_f64();
-    let after = engine.encoder().stage_times();
-    stages.tokenize = (after.0 - before.0).as_secs_f64();
-    stages.embed = (after.1 - before.1).as_secs_f64();
+    let after = engine.encoder().tally();
+    stages.tokenize = (after.tokenizing - before.tokenizing).as_secs_f64();
+    stages.embed = (after.embedding - before.embedding).as_secs_f64();
     // classify_chunk's time minus tokenizing and embedding is the scoring.
     stages.score = (stages.score - stages.tokenize - stages.embed).max(0.0);
     writer.finish()?;
@@ -205,6 +212,8 @@ fn pass(
         tokens,
         wall_s: wall,
         stages,
+        windows: after.windows - before.windows,
+        windows_run: after.windows_run - before.windows_run,
     })
 }
 
@@ -265,6 +274,8 @@ pub fn run(
         stories_per_s,
         tokens_per_s,
         stages_s: median.stages,
+        windows: median.windows,
+        windows_run: median.windows_run,
         peak_rss_mb: peak_rss_mb(),
     })
 }
@@ -294,7 +305,8 @@ impl BenchReport {
              stories/s    {:.1} median (min {:.1}, max {:.1})\n\
              tokens/s     {:.0} median (min {:.0}, max {:.0})\n\
              stages       read {:.2} s ({:.0}%), tokenize {:.2} s ({:.0}%), embed {:.2} s ({:.0}%), \
-             score {:.2} s ({:.0}%), write {:.2} s ({:.0}%)\n",
+             score {:.2} s ({:.0}%), write {:.2} s ({:.0}%)\n\
+             windows      {} per pass, {} run by the model (a repeat within a chunk of rows runs once)\n",
             self.input,
             self.stories,
             if self.stories == 1 { "story" } else { "stories" },
@@ -322,6 +334,8 @@ impl BenchReport {
             pct(s.score),
             s.write,
             pct(s.write),
+            self.windows,
+            self.windows_run,
         );
         match self.peak_rss_mb {
             Some(mb) => out += &format!("peak RSS     {mb:.0} MB\n"),
@@ -332,17 +346,20 @@ impl BenchReport {
 }
 
 /// A built-in corpus of `n` first-person setback stories of realistic, varied length, made
-/// deterministically from phrase lists (so `failup bench` works with no input file).
+/// deterministically from phrase lists (so `failup bench` works with no input file). Each
+/// sentence takes a name, a month and a number, so that, as in real posts, few sentences
+/// repeat: a repeat runs through the model once, and a corpus of a few dozen sentences
+/// would time nothing but the tokenizer.
 pub fn builtin_corpus(n: usize) -> Vec<u8> {
     const OPENINGS: [&str; 8] = [
-        "I need to get this off my chest.",
-        "Long-time reader, first post.",
-        "Not sure where else to put this.",
-        "So this happened last month.",
-        "Some context first.",
-        "I have been sitting on this for weeks.",
-        "Throwaway account for obvious reasons.",
-        "Here is my story, sorry it is long.",
+        "{name} said to get this off my chest, {n} days on.",
+        "Long-time reader, first post, {n} days after talking to {name}.",
+        "Not sure where else to put this, {name}, day {n}.",
+        "So this happened {n} days ago, {name} knows.",
+        "Some context first, as {name} asked, {n} of them.",
+        "I have been sitting on this for {n} days, {name}.",
+        "Throwaway number {n}, because {name} reads this forum.",
+        "Here is my story, {name}, sorry it runs to {n} lines.",
     ];
     const JOBS: [&str; 10] = [
         "a nurse on a busy surgical ward",
@@ -357,26 +374,46 @@ pub fn builtin_corpus(n: usize) -> Vec<u8> {
         "a lab technician at a university",
     ];
     const SETBACKS: [&str; 8] = [
-        "My manager gave the new project to a colleague who joined six months ago, even though I had asked to lead it for a year.",
-        "I left a steady career to retrain in a new field, and now I dread every single shift and wonder why I did it.",
-        "I led our pitch for a big new client, rehearsed for weeks, and they chose our competitor anyway.",
-        "The company restructured and my whole team was laid off with two weeks of notice.",
-        "I failed my professional exam for the second time and my offer depends on passing it.",
-        "The promotion went to someone I trained, and nobody could tell me what I should have done differently.",
-        "After years at home with my kids I went back to work and everything has changed; I feel lost.",
-        "We lost the tender I spent three months on; the contract went to the incumbent again.",
+        "My manager gave the new project to {name}, who joined {n} weeks ago, though I had asked to lead it for a year.",
+        "I left a steady career of {n} years to retrain, and now I dread every shift with {name} and wonder why I did it.",
+        "I led our pitch for a big new client with {name}, rehearsed for {n} days, and they chose our competitor anyway.",
+        "The company restructured and my team of {n}, {name} too, was laid off with two weeks of notice.",
+        "I failed my professional exam a second time, {n} points short, and my offer from {name} depends on it.",
+        "The promotion went to {name}, whom I trained {n} weeks ago, and nobody could tell me what I did wrong.",
+        "After {n} months at home with my kids I went back to work under {name}, and I feel lost.",
+        "We lost the tender {name} and I spent {n} days on, and the contract went to the incumbent again.",
     ];
     const DETAILS: [&str; 10] = [
-        "I stayed late most evenings and covered for people when they were off.",
-        "My partner says I should let it go, but I keep replaying the meeting in my head.",
-        "The worst part is that nobody told me directly; I found out from an email.",
-        "I have had good reviews every year and thought I was doing the right things.",
-        "Money is tight and I cannot afford to just walk away.",
-        "A friend suggested I ask for feedback, but I am worried about how it will look.",
-        "I keep wondering whether I played it too safe or whether it was never going to happen.",
-        "It has knocked my confidence more than I expected.",
-        "I am trying to work out what to do next and would welcome any advice.",
-        "Some days I think about changing direction completely, other days I want to stay and prove them wrong.",
+        "I stayed late most evenings in {month} and covered for {name} on {n} of their days off.",
+        "{name} says I should let it go, but I replay the meeting from {month} {n} times a day.",
+        "The worst part is that {name} only forwarded me the email {n} days later, in {month}.",
+        "I have had good reviews for {n} years, the last from {name} in {month}.",
+        "Money is tight since {month}, {name} and I have {n} weeks of savings, and I cannot just walk away.",
+        "{name} suggested I ask for feedback in {month}, but after {n} weeks I worry how it will look.",
+        "I keep wondering whether I played it too safe in {month}, or whether, as {name} says, it was never going to happen in {n} years.",
+        "It has knocked my confidence more than I expected, {n} weeks on, and {name} noticed in {month}.",
+        "I am trying to work out what to do next by {month}, with {n} options on a list {name} made, and would welcome any advice.",
+        "Some days I think about changing direction, other days I want to stay {n} more months and prove {name} wrong by {month}.",
+    ];
+    const NAMES: [&str; 40] = [
+        "Sam", "Priya", "Tom", "Aisha", "Marco", "Lena", "Kwame", "Yuki", "Dev", "Rosa", "Ollie",
+        "Fatima", "Jonas", "Mei", "Tariq", "Ines", "Callum", "Zara", "Pavel", "Nia", "Arjun",
+        "Chloe", "Emeka", "Sofia", "Luis", "Hannah", "Ravi", "Greta", "Omar", "Beth", "Kenji",
+        "Amara", "Finn", "Leila", "Mateo", "Anya", "Jamal", "Ruth", "Diego", "Maya",
+    ];
+    const MONTHS: [&str; 12] = [
+        "January",
+        "February",
+        "March",
+        "April",
+        "May",
+        "June",
+        "July",
+        "August",
+        "September",
+        "October",
+        "November",
+        "December",
     ];
     let mut state: u64 = 0x2545_F491_4F6C_DD1D;
     let mut next = |m: usize| {
@@ -385,23 +422,29 @@ pub fn builtin_corpus(n: usize) -> Vec<u8> {
         state ^= state << 17;
         (state % m as u64) as usize
     };
+    let mut fill = |template: &str| {
+        template
+            .replace("{name}", NAMES[next(NAMES.len())])
+            .replace("{month}", MONTHS[next(MONTHS.len())])
+            .replace("{n}", &(2 + next(98)).to_string())
+    };
     let mut csv = String::from("id,text\n");
     for i in 1..=n {
-        let mut story = format!(
-            "{} I work as {}. {}",
-            OPENINGS[next(OPENINGS.len())],
-            JOBS[next(JOBS.len())],
-            SETBACKS[next(SETBACKS.len())]
-        );
+        let opening = fill(OPENINGS[i % OPENINGS.len()]);
+        let job = fill(&format!(
+            "I work as {} with {{name}} and {{n}} others.",
+            JOBS[i % JOBS.len()]
+        ));
+        let setback = fill(SETBACKS[(i / 3) % SETBACKS.len()]);
         // Lengths like real posts: a quarter short, half medium, a quarter long.
-        let details = match next(4) {
-            0 => 0,
-            1 | 2 => 2 + next(4),
-            _ => 8 + next(10),
+        let (mut story, details) = match i % 4 {
+            0 => (format!("{job} {setback}"), 0),
+            1 | 2 => (format!("{opening} {job} {setback}"), 2 + (i / 4) % 4),
+            _ => (format!("{opening} {job} {setback}"), 7 + (i / 4) % 8),
         };
-        for _ in 0..details {
+        for d in 0..details {
             story.push(' ');
-            story.push_str(DETAILS[next(DETAILS.len())]);
+            story.push_str(&fill(DETAILS[(i + d) % DETAILS.len()]));
         }
         csv += &format!("b{i:04},\"{}\"\n", story.replace('"', "\"\""));
     }
@@ -425,6 +468,19 @@ mod tests {
         let short = lens.iter().filter(|&&l| l < 40).count();
         let long = lens.iter().filter(|&&l| l > 120).count();
         assert!(short > 20 && long > 20, "short {short}, long {long}");
+        // Repeated sentences run once, so a corpus of repeats would time the tokenizer.
+        let mut r = csv::Reader::from_reader(a.as_slice());
+        let sentences: Vec<String> = r
+            .records()
+            .flat_map(|rec| crate::sentences::split(&rec.unwrap()[1]))
+            .collect();
+        let distinct: std::collections::HashSet<&String> = sentences.iter().collect();
+        assert!(
+            distinct.len() * 100 >= sentences.len() * 98,
+            "{} distinct of {} sentences",
+            distinct.len(),
+            sentences.len()
+        );
     }
 
     #[test]

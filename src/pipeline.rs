@@ -40,8 +40,20 @@ pub struct Encoder {
     pool: rayon::ThreadPool,
     batch_size: usize,
     long_text: LongText,
-    /// Time spent tokenizing and embedding so far, for `failup bench`.
-    stage_times: Mutex<(Duration, Duration)>,
+    /// What this encoder has done so far, for `failup bench`.
+    tally: Mutex<Tally>,
+}
+
+/// Work an [`Encoder`] has done so far.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Tally {
+    pub tokenizing: Duration,
+    pub embedding: Duration,
+    /// Windows the stories were cut into (a sentence each, when read by sentence), a
+    /// repeated story's counted again.
+    pub windows: usize,
+    /// Of those, the windows the model ran: a repeat within one call runs once.
+    pub windows_run: usize,
 }
 
 /// Everything needed to classify: the model folder, the encoder and the classifier.
@@ -113,6 +125,7 @@ pub struct Want<'a> {
 }
 
 /// One window's share of a story: its pooled embedding and whatever else [`Want`] asked for.
+#[derive(Clone)]
 struct WindowOut {
     embedding: Vec<f32>,
     attended: Option<Attended>,
@@ -188,7 +201,7 @@ impl Engine {
             pool,
             batch_size,
             long_text: options.long_text,
-            stage_times: Mutex::new((Duration::ZERO, Duration::ZERO)),
+            tally: Mutex::new(Tally::default()),
         };
         let name = options
             .taxonomy
@@ -430,7 +443,15 @@ impl Encoder {
             })
             .collect();
 
-        let mut order: Vec<usize> = (0..items.len()).collect();
+        // Stories repeat sentences too (greetings, sign-offs, the lines of a form), and a
+        // window's output depends on its tokens alone, so each distinct window runs once.
+        let mut first_window: HashMap<&[u32], usize> = HashMap::new();
+        let same: Vec<usize> = items
+            .iter()
+            .enumerate()
+            .map(|(j, (_, t))| *first_window.entry(&t.ids).or_insert(j))
+            .collect();
+        let mut order: Vec<usize> = (0..items.len()).filter(|&j| same[j] == j).collect();
         order.sort_by_key(|&j| items[j].1.ids.len());
         let tokenized = Instant::now();
         let batches: Vec<&[usize]> = if by_sentence {
@@ -451,9 +472,19 @@ impl Encoder {
                 window_outs[j] = Some(out);
             }
         }
-        if let Ok(mut times) = self.stage_times.lock() {
-            times.0 += tokenized - started;
-            times.1 += tokenized.elapsed();
+        if let Ok(mut tally) = self.tally.lock() {
+            tally.tokenizing += tokenized - started;
+            tally.embedding += tokenized.elapsed();
+            tally.windows += source
+                .iter()
+                .map(|&s| tokens[s].as_ref().map_or(0, |t| t.windows.len()))
+                .sum::<usize>();
+            tally.windows_run += order.len();
+        }
+        for (j, &first) in same.iter().enumerate() {
+            if first != j {
+                window_outs[j] = window_outs[first].clone();
+            }
         }
         let mut next = window_outs
             .into_iter()
@@ -651,9 +682,9 @@ impl Encoder {
         Ok(out)
     }
 
-    /// Total time spent (tokenizing, embedding) by this encoder so far.
-    pub fn stage_times(&self) -> (Duration, Duration) {
-        self.stage_times.lock().map(|t| *t).unwrap_or_default()
+    /// What this encoder has done so far.
+    pub fn tally(&self) -> Tally {
+        self.tally.lock().map(|t| *t).unwrap_or_default()
     }
 }
 

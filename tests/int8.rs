@@ -129,3 +129,50 @@ fn a_few_shot_head_runs_fp32_unless_asked_for_int8() {
         "int8 gave fp32's bytes"
     );
 }
+
+/// Four stories that share sentences, one of them twice.
+const REPEATS: &str = "id,text\n\
+    a,Thanks for reading. They gave the project lead role to a guy who started in March. Any advice from anyone here?\n\
+    b,Thanks for reading. Our pitch to the bank lost to a cheaper agency. Any advice from anyone here?\n\
+    c,I left teaching for sales and I regret it every day. Any advice from anyone here?\n\
+    d,Thanks for reading. They gave the project lead role to a guy who started in March. Any advice from anyone here?\n";
+
+/// A sentence that several stories share runs through the model once, and every story still
+/// reads exactly as it does alone (`--chunk-size 1` gives each story a chunk of its own).
+#[test]
+fn a_repeated_sentence_runs_once_and_reads_as_it_does_alone() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    std::fs::write(d.join("in.csv"), REPEATS).unwrap();
+    std::fs::copy(fixture("fewshot_examples.csv"), d.join("examples.csv")).unwrap();
+    for (name, extra) in [
+        ("zero", &["--explain"][..]),
+        ("head", &["--explain", "--examples", "examples.csv"][..]),
+    ] {
+        for (size, tag) in [("1024", "together"), ("1", "alone")] {
+            let out = format!("{name}-{tag}.csv");
+            let mut args = vec!["classify", "in.csv", "-q", "-o", &out, "--chunk-size", size];
+            args.extend_from_slice(extra);
+            let run = failup_in(d, &args, None);
+            assert_eq!(run.status.code(), Some(0), "{args:?}: {}", stderr(&run));
+        }
+        same(
+            d,
+            &format!("{name}-together.csv"),
+            &format!("{name}-alone.csv"),
+        );
+    }
+    let (_, rows) = parse_csv(&read(d, "zero-together.csv"));
+    assert_eq!(rows.len(), 4);
+
+    let out = failup_in(
+        d,
+        &["bench", "in.csv", "--repeat", "1", "--format", "json"],
+        None,
+    );
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let report: serde_json::Value = serde_json::from_str(&stdout(&out)).unwrap();
+    // 3 + 3 + 2 + 3 sentences, of which five differ.
+    assert_eq!(report["windows"], 11, "{report}");
+    assert_eq!(report["windows_run"], 5, "{report}");
+}
