@@ -40,7 +40,7 @@ fn four_decimals_json(x: f32) -> Value {
 
 /// The sentence that reads most like the row's scenario, as the classifier cut it (the
 /// sentence splitter is deterministic, so cutting the story again finds the same one).
-fn evidence(row: &Classified) -> Option<String> {
+pub fn evidence(row: &Classified) -> Option<String> {
     let at = row.verdict.as_ref()?.evidence?;
     crate::sentences::split(row.story.text_to_read())
         .into_iter()

@@ -1742,3 +1742,117 @@ fn id_lists_say_how_many_more_and_long_ids_are_cut() {
     assert!(text.contains(&format!("{}…", "x".repeat(100))), "{text}");
     assert!(!text.contains(&"x".repeat(101)), "{text}");
 }
+
+/// Three stories whose verdicts sit in one sentence each; the last sentence of `e3` is markup.
+const EXPLAINED: &str = "id,text,evidence\n\
+    e1,I have worked the ward for six years. They gave the charge nurse post to a woman who started in March. I am tired.,a kept column\n\
+    e2,Our agency spent six weeks on the deck. The bank picked a cheaper rival for the new account. We drank a lot after.,a kept column\n\
+    e3,I left accounting for teaching two years ago. I regret the change every single day. <b>Send help</b>,a kept column\n";
+
+/// `classify --explain` writes each story's deciding sentence, and the report quotes it under
+/// each listed story in every format, as `classify --report` does; a kept input column named
+/// `evidence`, without `--explain`, is the input's and is not quoted.
+#[test]
+fn the_report_quotes_the_sentence_that_decided_each_listed_story() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    std::fs::write(d.join("in.csv"), EXPLAINED).unwrap();
+    let ok = |args: &[&str]| {
+        let out = failup_in(d, args, None);
+        assert_eq!(out.status.code(), Some(0), "{args:?}: {}", stderr(&out));
+        stdout(&out)
+    };
+    ok(&[
+        "classify",
+        "in.csv",
+        "--explain",
+        "-q",
+        "-o",
+        "out.csv",
+        "--report",
+        "live.md",
+    ]);
+    ok(&[
+        "classify",
+        "in.csv",
+        "--explain",
+        "-q",
+        "-o",
+        "out.jsonl",
+        "--format",
+        "jsonl",
+    ]);
+    let rows = std::fs::read_to_string(d.join("out.csv")).unwrap();
+    let mut reader = csv::Reader::from_reader(rows.as_bytes());
+    let headers = reader.headers().unwrap().clone();
+    let at = |name: &str| headers.iter().position(|h| h == name).unwrap();
+    let evidence: Vec<(String, String)> = reader
+        .records()
+        .map(|r| {
+            let r = r.unwrap();
+            (r[at("id")].to_string(), r[at("evidence")].to_string())
+        })
+        .collect();
+    assert!(
+        evidence
+            .iter()
+            .all(|(_, e)| !e.is_empty() && e != "a kept column"),
+        "{evidence:?}"
+    );
+
+    for input in ["out.csv", "out.jsonl"] {
+        let json: Value =
+            serde_json::from_str(&ok(&["report", input, "--format", "json"])).unwrap();
+        let listed: Vec<&Value> = json["scenarios"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .flat_map(|s| s["representative"].as_array().unwrap())
+            .collect();
+        assert_eq!(listed.len(), 3, "{input}");
+        for story in listed {
+            let id = story["id"].as_str().unwrap();
+            let (_, want) = evidence.iter().find(|(i, _)| i == id).unwrap();
+            assert_eq!(
+                story["evidence"].as_str(),
+                Some(want.as_str()),
+                "{input} {id}"
+            );
+        }
+        let text = ok(&["report", input, "--color", "never"]);
+        let markdown = ok(&["report", input, "--format", "markdown"]);
+        let html = ok(&["report", input, "--format", "html"]);
+        for (_, e) in &evidence {
+            assert!(
+                text.contains(&format!("decided by: {e}")),
+                "{input}: {text}"
+            );
+            if !e.contains('<') {
+                assert!(
+                    markdown.contains(&format!("decided by: **{e}**")),
+                    "{markdown}"
+                );
+                assert!(html.contains(&format!("decided by: <q>{e}</q>")), "{html}");
+            }
+        }
+        let markup = evidence.iter().any(|(_, e)| e.contains("<b>"));
+        assert!(!html.contains("<b>Send"), "markup is escaped");
+        assert_eq!(markup, html.contains("&lt;b&gt;Send help&lt;/b&gt;"));
+    }
+    let live = std::fs::read_to_string(d.join("live.md")).unwrap();
+    assert_eq!(live.matches("decided by: **").count(), 6, "{live}");
+
+    ok(&[
+        "classify",
+        "in.csv",
+        "-q",
+        "-o",
+        "plain.csv",
+        "--keep-columns",
+        "evidence",
+    ]);
+    let json: Value =
+        serde_json::from_str(&ok(&["report", "plain.csv", "--format", "json"])).unwrap();
+    assert!(!json.to_string().contains("\"evidence\""), "{json}");
+    assert!(!ok(&["report", "plain.csv"]).contains("decided by"));
+}

@@ -98,6 +98,9 @@ pub fn run(args: ClassifyArgs) -> Result<()> {
                     row,
                     engine.taxonomy(),
                     Some(&row.story.text),
+                    args.explain
+                        .then(|| failup::output::evidence(row))
+                        .flatten(),
                     row.story.group.as_deref(),
                 ));
             }

@@ -94,6 +94,7 @@ struct StoryView<'a> {
     id: &'a str,
     figure: String,
     text: Option<&'a str>,
+    evidence: Option<&'a str>,
 }
 
 #[derive(Serialize)]
@@ -368,6 +369,7 @@ fn view(summary: &Summary) -> View<'_> {
                         id: &st.id,
                         figure: format!("confidence {:.4}", st.confidence),
                         text: st.text.as_deref(),
+                        evidence: st.evidence.as_deref(),
                     })
                     .collect(),
                 least_certain: sc
@@ -381,6 +383,7 @@ fn view(summary: &Summary) -> View<'_> {
                             st.runner_up.as_deref().unwrap_or("–")
                         ),
                         text: st.text.as_deref(),
+                        evidence: st.evidence.as_deref(),
                     })
                     .collect(),
             })

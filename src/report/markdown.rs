@@ -358,10 +358,14 @@ fn story(st: &StoryRef, with_margin: bool) -> String {
     } else {
         format!("confidence {:.4}", st.confidence)
     };
-    match &st.text {
+    let mut line = match &st.text {
         Some(t) => format!("- {} ({figure}): {}\n", code_span(&st.id, false), escape(t)),
         None => format!("- {} ({figure})\n", code_span(&st.id, false)),
+    };
+    if let Some(e) = &st.evidence {
+        line += &format!("  - decided by: **{}**\n", escape(e));
     }
+    line
 }
 
 #[cfg(test)]

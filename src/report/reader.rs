@@ -37,6 +37,8 @@ enum Kind {
         group: Option<usize>,
         /// The optional `also` column.
         also: Option<usize>,
+        /// `--explain`'s evidence column.
+        evidence: Option<usize>,
         /// A shard's part, whose first column is the input's row number.
         part: bool,
         /// classify's `score_…` columns, with their names.
@@ -321,6 +323,18 @@ impl ClassifiedReader {
             None => None,
         };
         let also = position("also");
+        // `--explain` writes its four columns right after `advice`, which follows `status`;
+        // a kept input column of that name comes later, and is not classify's.
+        let explained = [
+            "advice",
+            "nearest",
+            "nearest_similarity",
+            "relevance",
+            "evidence",
+        ];
+        let evidence = (headers.get(index[7] + 1..index[7] + 6)
+            == Some(&explained.map(String::from)[..]))
+        .then_some(index[7] + 5);
         let read = EXPECTED_COLUMNS.iter().copied().chain(
             [self.text_column.as_deref(), group_by, Some("also")]
                 .into_iter()
@@ -346,6 +360,7 @@ impl ClassifiedReader {
             text,
             group,
             also,
+            evidence,
             part,
             scores,
             last_line: None,
@@ -519,6 +534,7 @@ impl ClassifiedReader {
                 text,
                 group,
                 also,
+                evidence,
                 part,
                 scores,
                 last_line,
@@ -590,6 +606,7 @@ impl ClassifiedReader {
                     truncated: non_empty(field(index[6]).trim()),
                     status: field(index[7]).trim().to_string(),
                     also: also.and_then(|i| non_empty(field(i).trim())),
+                    evidence: evidence.and_then(|i| non_empty(&field(i))),
                     text: text.map(|i| field(i).into_owned()),
                     group: group.map(|i| field(i).into_owned()),
                     row: part.then(|| field(0).trim().to_string()),
@@ -668,6 +685,10 @@ impl ClassifiedReader {
             truncated: as_text("truncated")?,
             status: as_text("status")?.unwrap_or_default(),
             also: as_text("also")?.filter(|a| !a.is_empty()),
+            evidence: match obj.get("evidence") {
+                Some(Value::String(s)) if !s.is_empty() => Some(s.clone()),
+                _ => None,
+            },
             text: self
                 .text_column
                 .as_deref()
@@ -896,6 +917,7 @@ impl ClassifiedReader {
             },
             status,
             text,
+            evidence: raw.evidence,
             group: raw.group,
         })
     }
@@ -912,6 +934,7 @@ struct RawRow {
     truncated: Option<String>,
     status: String,
     also: Option<String>,
+    evidence: Option<String>,
     text: Option<String>,
     group: Option<String>,
     /// The input's row number, in a shard's part.

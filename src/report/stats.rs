@@ -80,6 +80,8 @@ pub struct ReportRow {
     pub status: String,
     /// The story, when the input carries it.
     pub text: Option<String>,
+    /// The sentence that decided the scenario, when classify ran with `--explain`.
+    pub evidence: Option<String>,
     /// The value of the `--group-by` column.
     pub group: Option<String>,
 }
@@ -92,6 +94,7 @@ impl ReportRow {
         row: &Classified,
         taxonomy: &Taxonomy,
         text: Option<&str>,
+        evidence: Option<String>,
         group: Option<&str>,
     ) -> ReportRow {
         let v = row.verdict.as_ref();
@@ -108,6 +111,7 @@ impl ReportRow {
             also: v.and_then(|v| v.also).filter(|&c| c < n),
             status: row.status.as_str().to_string(),
             text: text.map(str::to_string),
+            evidence,
             group: group.map(str::to_string),
         }
     }
@@ -396,6 +400,10 @@ pub struct StoryRef {
     pub runner_up: Option<String>,
     /// Shortened to about `settings.story_chars` characters; null without story text.
     pub text: Option<String>,
+    /// The sentence that decided the scenario, shortened likewise; absent without one (rows
+    /// classified without `--explain`, or a story read whole).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub evidence: Option<String>,
 }
 
 #[derive(Debug, Clone, Serialize, PartialEq)]
@@ -841,6 +849,7 @@ impl SummaryBuilder {
             margin: round4(f64::from(row.margin)),
             runner_up: runner_up.clone(),
             text: row.text.as_deref().map(|t| shorten(t, STORY_CHARS)),
+            evidence: row.evidence.as_deref().map(|t| shorten(t, STORY_CHARS)),
         };
         let best_key = quantise(row.confidence);
         if acc.best.admits(best_key, row_no) {
@@ -1361,6 +1370,7 @@ mod tests {
                 also: None,
                 status: status.into(),
                 text: None,
+                evidence: None,
                 group: None,
             });
         }
@@ -1409,6 +1419,7 @@ mod tests {
                 also: None,
                 status: if empty { "empty" } else { "ok" }.into(),
                 text: Some("a story".into()),
+                evidence: None,
                 // Every row its own group: far more than MAX_GROUPS.
                 group: Some(format!("g{i}")),
             });
@@ -1466,6 +1477,7 @@ mod tests {
                 also: None,
                 status: "ok".into(),
                 text: None,
+                evidence: None,
                 group: Some(group),
             });
         }
@@ -1504,6 +1516,7 @@ mod tests {
                         margin: 0.0,
                         runner_up: None,
                         text: None,
+                        evidence: None,
                     },
                 });
             }

@@ -530,6 +530,9 @@ fn story_line(p: &Painter, st: &StoryRef, with_margin: bool) -> String {
         line += &format!("  {text}");
     }
     line.push('\n');
+    if let Some(evidence) = &st.evidence {
+        line += &format!("        {} {evidence}\n", p.dim("decided by:"));
+    }
     line
 }
 
