@@ -95,10 +95,16 @@ impl ColorChoice {
     }
 }
 
-/// Renders a summary. `color` only affects the text format.
-pub fn render(summary: &Summary, format: Format, color: bool) -> Result<String> {
+/// Renders a summary. `color` and `width` (the terminal's columns, if it is one) only affect
+/// the text format.
+pub fn render(
+    summary: &Summary,
+    format: Format,
+    color: bool,
+    width: Option<usize>,
+) -> Result<String> {
     match format {
-        Format::Text => Ok(text::render(summary, color)),
+        Format::Text => Ok(text::render(summary, color, width)),
         Format::Markdown => Ok(markdown::render(summary)),
         Format::Json => Ok(json::render(summary)),
         Format::Html => html::render(summary),
@@ -117,8 +123,13 @@ pub fn write_report(
 ) -> Result<()> {
     use std::io::IsTerminal;
     let to_stdout = path == Path::new("-");
-    let colored = color.enabled(to_stdout && std::io::stdout().is_terminal());
-    let rendered = render(summary, format, colored)?;
+    let terminal = to_stdout && std::io::stdout().is_terminal();
+    let colored = color.enabled(terminal);
+    let width = terminal
+        .then(|| console::Term::stdout().size_checked())
+        .flatten()
+        .map(|(_, columns)| usize::from(columns));
+    let rendered = render(summary, format, colored, width)?;
     let mut sink = Sink::open(flag, path, input)?;
     let name = sink.name();
     sink.write_all(rendered.as_bytes())

@@ -14,14 +14,19 @@ use crate::report::{group_label, num, pct};
 /// Width of a share bar at 100%, in character cells.
 const BAR_WIDTH: usize = 25;
 
-/// Lines of prose are wrapped to this width.
+/// Lines of prose are wrapped to this width, or to a narrower terminal's.
 const WRAP: usize = 96;
+
+/// Prose is never wrapped narrower than this, however narrow the terminal.
+const MIN_WRAP: usize = 40;
 
 /// Groups listed in the text table; the JSON has them all.
 pub const MAX_GROUPS_SHOWN: usize = 40;
 
 struct Painter {
     color: bool,
+    /// Columns prose is wrapped to.
+    width: usize,
 }
 
 impl Painter {
@@ -112,14 +117,14 @@ pub fn sparkline(bins: &[u64]) -> String {
         .collect()
 }
 
-/// Wraps prose to [`WRAP`] columns with `indent` spaces before the first line and
+/// Wraps prose to `columns` terminal cells with `indent` spaces before the first line and
 /// `indent + hang` before the others.
-fn wrap(text: &str, indent: usize, hang: usize) -> String {
+fn wrap(text: &str, indent: usize, hang: usize, columns: usize) -> String {
     let mut out = String::new();
     let mut line = String::new();
     let mut width = indent;
     for word in text.split_whitespace() {
-        if !line.is_empty() && width + line.chars().count() + 1 + word.chars().count() > WRAP {
+        if !line.is_empty() && width + line.width() + 1 + word.width() > columns {
             out += &format!("{}{line}\n", " ".repeat(width));
             line.clear();
             width = indent + hang;
@@ -154,8 +159,11 @@ fn id_list(ids: &[String], count: u64) -> String {
     s
 }
 
-pub fn render(summary: &Summary, color: bool) -> String {
-    let p = Painter { color };
+/// The text report; prose and stories are wrapped to [`WRAP`] columns, or to `terminal`'s
+/// when it is narrower.
+pub fn render(summary: &Summary, color: bool, terminal: Option<usize>) -> String {
+    let width = terminal.map_or(WRAP, |t| t.clamp(MIN_WRAP, WRAP));
+    let p = Painter { color, width };
     // The scenario column fits the longest id and its own heading.
     let idw = summary
         .scenarios
@@ -521,17 +529,19 @@ fn story_line(p: &Painter, st: &StoryRef, with_margin: bool) -> String {
     } else {
         format!("confidence {:.4}", st.confidence)
     };
-    let mut line = format!(
-        "      {} {}",
-        p.bold(&shown_id(&st.id)),
-        p.dim(&format!("({figure})"))
-    );
-    if let Some(text) = &st.text {
-        line += &format!("  {text}");
+    let (id, figure) = (shown_id(&st.id), format!("({figure})"));
+    let mut line = format!("      {} {}", p.bold(&id), p.dim(&figure));
+    // A text that fits goes on the id's line, a longer one wrapped under it.
+    let used = 6 + id.width() + 1 + figure.width() + 2;
+    match &st.text {
+        Some(text) if used + text.width() <= p.width => line += &format!("  {text}\n"),
+        Some(text) => line += &format!("\n{}", wrap(text, 8, 0, p.width)),
+        None => line.push('\n'),
     }
-    line.push('\n');
     if let Some(evidence) = &st.evidence {
-        line += &format!("        {} {evidence}\n", p.dim("decided by:"));
+        let label = "decided by:";
+        line +=
+            &wrap(&format!("{label} {evidence}"), 8, 2, p.width).replacen(label, &p.dim(label), 1);
     }
     line
 }
@@ -545,11 +555,11 @@ fn advice(p: &Painter, s: &ScenarioSummary) -> String {
         if s.count == 1 { "story" } else { "stories" },
         s.share.map_or_else(|| "–".into(), pct)
     );
-    o += &wrap(&s.description, 4, 0);
-    o += &wrap(&format!("→ {}", s.headline), 4, 2);
+    o += &wrap(&s.description, 4, 0, p.width);
+    o += &wrap(&format!("→ {}", s.headline), 4, 2, p.width);
     for (i, a) in s.advice.iter().enumerate() {
         let number = format!("{}. ", i + 1);
-        o += &wrap(&format!("{number}{a}"), 6, number.len());
+        o += &wrap(&format!("{number}{a}"), 6, number.len(), p.width);
     }
     o
 }
@@ -567,6 +577,67 @@ mod tests {
         assert_eq!(shorten("販売チーム", 6), "販売…");
         assert_eq!(shorten("販売チーム", 10), "販売チーム");
         assert!(shorten(&"x".repeat(100), 28).width() == 28);
+    }
+
+    /// A listed story's text and evidence wrap to the terminal's width, keeping every word in
+    /// order, and the evidence's later lines hang under its first.
+    #[test]
+    fn a_listed_story_wraps_to_the_terminal() {
+        let story = StoryRef {
+            row: 7,
+            id: "s7".into(),
+            confidence: 0.9,
+            margin: 0.1,
+            runner_up: Some("other".into()),
+            text: Some(
+                "I have worked the ward for six years and the 販売 team knew it. ".repeat(3),
+            ),
+            evidence: Some(
+                "They gave the charge nurse post to a woman who started in March.".into(),
+            ),
+        };
+        for columns in [40, 61, 96] {
+            let p = Painter {
+                color: false,
+                width: columns,
+            };
+            let shown = story_line(&p, &story, false);
+            let lines: Vec<&str> = shown.lines().collect();
+            assert!(lines.len() > 3, "{shown}");
+            assert!(
+                lines.iter().all(|l| l.width() <= columns),
+                "{columns}: {shown}"
+            );
+            let words = |t: &str| t.split_whitespace().map(String::from).collect::<Vec<_>>();
+            let mut want = words("s7 (confidence 0.9000)");
+            want.extend(words(story.text.as_deref().unwrap()));
+            want.push("decided".into());
+            want.push("by:".into());
+            want.extend(words(story.evidence.as_deref().unwrap()));
+            assert_eq!(words(&shown), want);
+            let evidence = lines
+                .iter()
+                .position(|l| l.contains("decided by:"))
+                .unwrap();
+            assert!(lines[evidence].starts_with("        decided by: They"));
+            if let Some(next) = lines.get(evidence + 1) {
+                assert!(next.starts_with("          ") && !next.starts_with("           "));
+            }
+        }
+        let wide = Painter {
+            color: false,
+            width: WRAP,
+        };
+        assert_eq!(story_line(&wide, &story, false).lines().count(), 5);
+        let short = StoryRef {
+            text: Some("They gave it to the new hire.".into()),
+            evidence: None,
+            ..story
+        };
+        assert_eq!(
+            story_line(&wide, &short, false),
+            "      s7 (confidence 0.9000)  They gave it to the new hire.\n"
+        );
     }
 
     #[test]
