@@ -45,13 +45,15 @@ fuzz_target!(|input: &[u8]| {
             Err(_) => return,
         }
     }
-    let header = report::header("model".into(), info.clone(), "f.csv".into());
+    let header = report::header("model".into(), None, info.clone(), "f.csv".into());
     let summary = builder.finish(header);
-    let json = report::render(&summary, Format::Json, false).expect("JSON always renders");
+    let json = report::render(&summary, Format::Json, false, None).expect("JSON always renders");
     if let Err(e) = serde_json::from_str::<serde_json::Value>(&json) {
         panic!("the JSON report does not parse ({e}):\n{json}");
     }
     for format in [Format::Text, Format::Markdown, Format::Html] {
-        report::render(&summary, format, false).expect("a summary renders");
+        report::render(&summary, format, false, None).expect("a summary renders");
     }
+    // The narrowest terminal the text report wraps to.
+    report::render(&summary, Format::Text, false, Some(1)).expect("a summary renders");
 });
