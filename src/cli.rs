@@ -540,7 +540,8 @@ pub struct ClassifyArgs {
     /// Add the nearest prototype or example (its id and similarity), the story's relevance
     /// (how much it reads like the prototypes at all: below the taxonomy's min_relevance it is
     /// `other`) and its evidence (the sentence that reads most like its scenario) to every row,
-    /// to see why a story landed where it did.
+    /// to see why a story landed where it did. A report of the rows quotes the evidence under
+    /// each story it lists.
     #[arg(long)]
     pub explain: bool,
 
