@@ -38,6 +38,9 @@ fn four_decimals_json(x: f32) -> Value {
     json!(four_decimals(x).parse::<f64>().unwrap_or(0.0))
 }
 
+/// The columns `--explain` adds, right after `advice`.
+pub const EXPLAIN_COLUMNS: [&str; 4] = ["nearest", "nearest_similarity", "relevance", "evidence"];
+
 /// The sentence that reads most like the row's scenario, as the classifier cut it (the
 /// sentence splitter is deterministic, so cutting the story again finds the same one).
 pub fn evidence(row: &Classified) -> Option<String> {
@@ -109,9 +112,7 @@ impl<W: Write> RowWriter<W> {
             header.extend(w.ids.iter().map(|id| format!("score_{id}")));
             header.extend(["tokens", "chunks", "truncated", "status", "advice"].map(String::from));
             if w.explain {
-                header.extend(
-                    ["nearest", "nearest_similarity", "relevance", "evidence"].map(String::from),
-                );
+                header.extend(EXPLAIN_COLUMNS.map(String::from));
             }
             // A kept input column named like one of failup's (re-classifying an earlier
             // output, say) is prefixed, so no two columns of the output share a name.

@@ -121,12 +121,11 @@ pub const BACKEND_SETTING: &str = "--backend (as resolved)";
 /// instruction set, so a run continued or sharded onto another kind of CPU reads differently.
 fn cpu_note(name: &str, a: &str, b: &str) -> &'static str {
     let rten = |v: &str| v.starts_with("rten-");
-    match name == BACKEND_SETTING && rten(a) && rten(b) {
-        true => {
-            " (the CPUs differ: rten runs on AVX-512, on AVX2 without it, or on neither, and \
-             their scores differ in the third or fourth decimal; use CPUs of one kind)"
-        }
-        false => "",
+    if name == BACKEND_SETTING && rten(a) && rten(b) {
+        " (the CPUs differ: rten runs on AVX-512, on AVX2 without it, or on neither, and \
+         their scores differ in the third or fourth decimal; use CPUs of one kind)"
+    } else {
+        ""
     }
 }
 

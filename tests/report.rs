@@ -1762,26 +1762,13 @@ fn the_report_quotes_the_sentence_that_decided_each_listed_story() {
         assert_eq!(out.status.code(), Some(0), "{args:?}: {}", stderr(&out));
         stdout(&out)
     };
-    ok(&[
-        "classify",
-        "in.csv",
-        "--explain",
-        "-q",
-        "-o",
-        "out.csv",
-        "--report",
-        "live.md",
-    ]);
-    ok(&[
-        "classify",
-        "in.csv",
-        "--explain",
-        "-q",
-        "-o",
-        "out.jsonl",
-        "--format",
-        "jsonl",
-    ]);
+    for (out, extra) in [
+        ("out.csv", ["--report", "live.md"]),
+        ("out.jsonl", ["--format", "jsonl"]),
+    ] {
+        let classify = ["classify", "in.csv", "--explain", "-q", "-o", out];
+        ok(&[&classify[..], &extra[..]].concat());
+    }
     let rows = std::fs::read_to_string(d.join("out.csv")).unwrap();
     let mut reader = csv::Reader::from_reader(rows.as_bytes());
     let headers = reader.headers().unwrap().clone();

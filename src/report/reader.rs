@@ -8,6 +8,7 @@ use serde_json::{Map, Value};
 
 use crate::error::{Error, Result};
 use crate::input::{cut_to_max_text, CsvLines, InputEncoding, Source};
+use crate::output::EXPLAIN_COLUMNS;
 use crate::record::Status;
 use crate::report::ReportRow;
 use crate::taxonomy::Taxonomy;
@@ -323,18 +324,13 @@ impl ClassifiedReader {
             None => None,
         };
         let also = position("also");
-        // `--explain` writes its four columns right after `advice`, which follows `status`;
-        // a kept input column of that name comes later, and is not classify's.
-        let explained = [
-            "advice",
-            "nearest",
-            "nearest_similarity",
-            "relevance",
-            "evidence",
-        ];
-        let evidence = (headers.get(index[7] + 1..index[7] + 6)
-            == Some(&explained.map(String::from)[..]))
-        .then_some(index[7] + 5);
+        // `--explain` writes its columns right after `advice`, which follows `status`; a kept
+        // input column named `evidence` comes later, and is not classify's.
+        let explained = ["advice"].iter().chain(&EXPLAIN_COLUMNS);
+        let evidence = headers
+            .get(index[7] + 1..index[7] + 2 + EXPLAIN_COLUMNS.len())
+            .is_some_and(|h| h.iter().eq(explained))
+            .then_some(index[7] + 1 + EXPLAIN_COLUMNS.len());
         let read = EXPECTED_COLUMNS.iter().copied().chain(
             [self.text_column.as_deref(), group_by, Some("also")]
                 .into_iter()
