@@ -144,7 +144,7 @@ pub fn companions(dest: &Path, shard: bool) -> Vec<(&'static str, PathBuf)> {
     if is_stream(dest) {
         return Vec::new();
     }
-    let (partial, checkpoint) = partial_paths(dest);
+    let (partial, checkpoint) = partial_paths(&followed(dest));
     let mut files = vec![
         ("-o's partial file", partial),
         ("-o's checkpoint", checkpoint),
@@ -190,9 +190,10 @@ const PARTIAL: &str = ".partial";
 const CHECKPOINT: &str = ".partial.json";
 const RECORD: &str = ".shard";
 
-/// Where the record of a shard's output `part` lives: `PART.shard`.
+/// Where the record of a shard's output `part` lives: `PART.shard`, beside the file a link
+/// named as the part leads to, where the run that wrote through the link put it.
 pub fn shard_record_path(part: &Path) -> PathBuf {
-    let mut name = part.as_os_str().to_owned();
+    let mut name = followed(part).into_os_string();
     name.push(RECORD);
     name.into()
 }
@@ -221,6 +222,34 @@ pub fn is_stream(path: &Path) -> bool {
     path == Path::new("-")
         || is_system_link(path)
         || std::fs::metadata(path).is_ok_and(|m| !m.is_file() && !m.is_dir())
+}
+
+/// The file an output name leads to. A symbolic link is followed, as the shell's `>` follows
+/// it: the run writes the file it points to and leaves the link in place. The partial file,
+/// its checkpoint and a shard's record go beside that file too, so the final rename stays
+/// within one folder (a link may lead to another file system) and `--resume` and `merge`,
+/// following the same link, find them. A link under `/dev` or `/proc` is the system's name
+/// for an open file and is written as a stream, so it is kept as given.
+fn followed(path: &Path) -> PathBuf {
+    let mut path = path.to_path_buf();
+    if path == Path::new("-") {
+        return path;
+    }
+    // The limit Linux puts on links in one lookup; a loop of links is left for the open to
+    // refuse.
+    for _ in 0..40 {
+        if is_system_link(&path) {
+            break;
+        }
+        let Ok(target) = std::fs::read_link(&path) else {
+            break;
+        };
+        path = match path.parent() {
+            Some(dir) => dir.join(target),
+            None => target,
+        };
+    }
+    path
 }
 
 /// A link under `/dev` or `/proc` (`/dev/stdout`, `/proc/self/fd/1`): the system's name for an
@@ -279,6 +308,7 @@ pub fn check_output(flag: &str, path: &Path, input: Option<&Source>) -> Result<(
         )));
     }
     check_not_a_companion_name(flag, path)?;
+    let path = &followed(path);
     if path.is_dir() {
         return Err(Error::Usage(format!(
             "{} is a folder; give {flag} a file name inside it",
@@ -566,6 +596,7 @@ impl Sink {
         if path != Path::new("-") {
             check_output(flag, path, input)?;
         }
+        let path = &followed(path);
         if path == Path::new("-") || is_standard_output(path) {
             return Ok(Sink::Stdout(BufWriter::with_capacity(
                 1 << 16,
@@ -631,6 +662,7 @@ impl Sink {
             )));
         }
         check_not_input("-o", path, input)?;
+        let path = &followed(path);
         let (partial, checkpoint) = partial_paths(path);
         let text = std::fs::read_to_string(&checkpoint).map_err(|e| match e.kind() {
             io::ErrorKind::NotFound if partial.exists() => Error::Usage(format!(

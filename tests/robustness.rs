@@ -2123,6 +2123,74 @@ fn a_link_at_the_partial_files_name_is_refused_and_left_alone() {
     assert!(!dir.path().join("out.csv").exists());
 }
 
+/// `-o` naming a link writes the file it leads to, as the shell's `>` does, and leaves the
+/// link: interrupted and resumed through the link, or sharded through links and merged
+/// through them, the rows equal a plain run's. (The rename used to put the rows in place of
+/// the link, leaving what it led to stale.)
+#[cfg(unix)]
+#[test]
+fn an_output_named_by_a_link_is_written_through_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let at = |name: &str| dir.path().join(name);
+    write_input(dir.path(), "in.csv", many_stories(40).as_bytes());
+    std::fs::create_dir(at("links")).unwrap();
+    for name in ["out.csv", "p0.csv", "p1.csv"] {
+        // Dangling at first: the file they lead to does not exist yet.
+        std::os::unix::fs::symlink(format!("../{name}"), at(&format!("links/{name}"))).unwrap();
+    }
+    let run = |args: &[&str]| {
+        let out = failup_env(dir.path(), args, None, &[HASHED]);
+        assert_eq!(out.status.code(), Some(0), "{args:?}: {}", stderr(&out));
+    };
+    run(&["classify", "in.csv", "-q", "-o", "plain.csv"]);
+    let plain = std::fs::read(at("plain.csv")).unwrap();
+
+    let args = ["classify", "in.csv", "-o", "links/out.csv"];
+    let stopped = interrupt_at(dir.path(), 16, "INT", &args, &[HASHED]);
+    assert_eq!(stopped.status.code(), Some(130), "{}", stderr(&stopped));
+    run(&[
+        "classify",
+        "in.csv",
+        "-q",
+        "-o",
+        "links/out.csv",
+        "--resume",
+    ]);
+    for name in ["0", "1"] {
+        let part = format!("links/p{name}.csv");
+        run(&[
+            "classify",
+            "in.csv",
+            "-q",
+            "-o",
+            &part,
+            "--shard",
+            &format!("{name}/2"),
+        ]);
+    }
+    run(&[
+        "merge",
+        "--rows",
+        "links/p0.csv",
+        "links/p1.csv",
+        "-o",
+        "merged.csv",
+    ]);
+
+    assert_eq!(std::fs::read(at("out.csv")).unwrap(), plain);
+    assert_eq!(std::fs::read(at("merged.csv")).unwrap(), plain);
+    for name in ["out.csv", "p0.csv", "p1.csv"] {
+        let link = at(&format!("links/{name}"));
+        let meta = std::fs::symlink_metadata(&link).unwrap();
+        assert!(meta.file_type().is_symlink(), "{name} is no longer a link");
+    }
+    // What the run keeps on the way sits beside the file written, not beside the link.
+    assert!(at("p0.csv.shard").is_file() && at("p1.csv.shard").is_file());
+    let beside_links: Vec<_> = std::fs::read_dir(at("links")).unwrap().collect();
+    assert_eq!(beside_links.len(), 3, "{beside_links:?}");
+    assert!(!at(".out.csv.partial").exists() && !at(".out.csv.partial.json").exists());
+}
+
 /// Whatever command writes over an interrupted run's partial output says so: a rerun without
 /// --resume, and a report given the rows' name by a slip of `-o` (which replaced it silently).
 #[test]
