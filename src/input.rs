@@ -236,6 +236,8 @@ pub struct Story {
     /// Cells past the header's last column hold something: not a trailing delimiter but, most
     /// often, an unquoted delimiter in the story, which cut it short and shifted the cells.
     pub overflows: bool,
+    /// The text was the last column and ran on past it: those cells were read back into it.
+    pub rejoined: bool,
 }
 
 impl Story {
@@ -1694,6 +1696,16 @@ impl StoryReader {
             })
     }
 
+    /// Whether the text is the header's last column and the record has cells past it that
+    /// hold something: most often a story with the delimiter in it, unquoted, which cut it
+    /// there. Those cells are the rest of the story, and are read back into it (with the
+    /// delimiter between them), so the model reads the whole story; the row is still
+    /// flagged malformed.
+    fn text_runs_on(&self, rec: &ByteRecord) -> bool {
+        self.text + 1 == self.headers.len()
+            && rec.iter().skip(self.headers.len()).any(|c| !c.is_empty())
+    }
+
     fn story_from_record(&self) -> Story {
         let rec = &self.record;
         let start = rec.position().map_or(0, |p| p.byte());
@@ -1717,8 +1729,19 @@ impl StoryReader {
             let cut = cut_to_max_text(&mut value);
             (value, cut)
         };
+        let joined;
+        let mut text_bytes = rec.get(self.text).unwrap_or_default();
+        let rejoined = self.text_runs_on(rec);
+        if rejoined {
+            let delimiter = [self.delimiter];
+            joined = rec.iter().skip(self.text).collect::<Vec<_>>().join(&delimiter[..]);
+            text_bytes = &joined;
+        }
         let mut field = |i: usize| {
-            let mut bytes = rec.get(i).unwrap_or_default();
+            let mut bytes = match i == self.text {
+                true => text_bytes,
+                false => rec.get(i).unwrap_or_default(),
+            };
             // A byte-order mark opening a line (files joined with `cat`) is no more part of the
             // id than the file's own first one: kept, `1` and `\u{FEFF}1` looked alike and
             // were two ids.
@@ -1781,6 +1804,7 @@ impl StoryReader {
                 .iter()
                 .skip(self.headers.len())
                 .any(|cell| !cell.is_empty()),
+            rejoined,
         }
     }
 }

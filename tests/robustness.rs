@@ -387,9 +387,29 @@ fn ragged_rows_are_kept_and_flagged_or_rejected_with_strict() {
         "{err}"
     );
     assert!(
-        err.contains("ragged.csv:4: row 3 (id 3): has 4 fields where the header has 3; classified"),
+        err.contains(
+            "ragged.csv:4: row 3 (id 3): has 4 fields where the header has 3: the cells past \
+             the text, the last column, were read back into it; a story that holds the \
+             delimiter belongs in double quotes; classified"
+        ),
         "{err}"
     );
+    assert_eq!(run.value("3", "text"), "Promotion went to the new guy,extra");
+
+    // A story with commas in it, unquoted, in a file whose text is the last column (a file
+    // of one column, here) is read whole: it was classified on its words up to the first
+    // comma, and the rest was in no column of the output.
+    let story = "Honestly I was fine, but then, out of nowhere, my boss gave the big project to \
+                 the new hire";
+    let csv = format!("text\n\"{story}\"\n{story}\n");
+    let input = write_input(dir.path(), "unquoted.csv", csv.as_bytes());
+    let run = classify(dir.path(), &input, &[]);
+    assert_eq!(run.out.status.code(), Some(0), "{}", stderr(&run.out));
+    assert_eq!(run.flagged(), [("2".to_string(), "malformed".to_string())]);
+    for column in ["text", "category", "confidence", "score_passed_over", "tokens"] {
+        assert_eq!(run.value("1", column), run.value("2", column), "{column}");
+    }
+    assert_eq!(run.value("2", "text"), story);
 
     let out = failup_in(
         dir.path(),

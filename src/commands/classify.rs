@@ -621,8 +621,24 @@ impl Tally {
                     }
                     (None, classified) => {
                         let fields = row.story.fields_against(headers.len());
+                        let story = &row.story;
+                        let cut = match (story.rejoined, story.overflows) {
+                            (true, _) => {
+                                ": the cells past the text, the last column, were read back \
+                                 into it; a story that holds the delimiter belongs in double \
+                                 quotes"
+                            }
+                            (false, true) => {
+                                ": most often a story that holds the delimiter, cut there, \
+                                 with the cells after it shifted; put such a story in double \
+                                 quotes"
+                            }
+                            (false, false) => "",
+                        };
                         made = match classified {
-                            true => format!("{fields}; classified and flagged status=malformed"),
+                            true => format!(
+                                "{fields}{cut}; classified and flagged status=malformed"
+                            ),
                             false => format!(
                                 "{fields}, and its text cell is missing or empty; flagged \
                                  status=malformed, not classified"

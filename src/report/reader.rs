@@ -143,7 +143,11 @@ impl ClassifiedReader {
             .find(|b| !b.is_ascii_whitespace())
             .is_some_and(|&b| b == b'{');
         // classify writes commas; a spreadsheet that saved the file again may have used `;`.
-        let delimiter = crate::input::sniff_delimiter(text);
+        let delimiter = if names_classify_columns_with_commas(text) {
+            b','
+        } else {
+            crate::input::sniff_delimiter(text)
+        };
         let buffered = BufReader::with_capacity(1 << 16, io::Cursor::new(head).chain(inner));
         let mut me = ClassifiedReader {
             kind: Kind::Jsonl {
@@ -961,6 +965,18 @@ fn input_error(file: &str, line: Option<u64>, problem: String) -> Error {
     }
 }
 
+/// Whether the header line `head` begins holds classify's own columns between commas. Kept
+/// input columns follow them unquoted unless they hold a comma, so a kept name with more `;`
+/// or `|` than the header has commas would otherwise win the delimiter count.
+fn names_classify_columns_with_commas(head: &[u8]) -> bool {
+    let line = head
+        .split(|&b| b == b'\n' || b == b'\r')
+        .next()
+        .unwrap_or_default();
+    let mut cells = line.split(|&b| b == b',');
+    cells.next() == Some(b"id") && cells.next() == Some(b"category")
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -1000,6 +1016,21 @@ mod tests {
         assert_eq!(rows[0].group.as_deref(), Some("x"));
         assert_eq!(rows[1].category, None);
         assert_eq!(rows[1].status, "empty");
+    }
+
+    /// classify writes a kept column's name unquoted unless it holds a comma, so one full of
+    /// `;` outnumbered the header's commas and the file was split at `;` and refused.
+    #[test]
+    fn a_kept_column_named_with_semicolons_does_not_change_the_delimiter() {
+        let name = ["notes"; 20].join(";");
+        let csv = CSV.replace(",team,text\n", &format!(",team,text,{name}\n"));
+        let csv = csv.replace("pitch.\n", "pitch.,n\n").replace("y,\n", "y,,n\n");
+        let rows = read(&csv, Some("team")).unwrap();
+        assert_eq!(rows.len(), 2);
+        assert_eq!(rows[0].text.as_deref(), Some("We lost the pitch."));
+        // A spreadsheet's `;` file is still read as one.
+        let semi = CSV.replace(',', ";").replace("0.8000", "0,8000").replace("0.1000", "0,1000");
+        assert_eq!(read(&semi, None).unwrap()[0].confidence, 0.8);
     }
 
     #[test]
