@@ -590,6 +590,7 @@ impl CsvStart {
         }
         let delimiter = delimiter
             .or(declared)
+            .or_else(|| tabs_by_name(name, &first_line))
             .unwrap_or_else(|| sniff_delimiter(&first_line));
         Ok(CsvStart {
             stream: Box::new(io::Cursor::new(first_line).chain(rest)),
@@ -1734,7 +1735,11 @@ impl StoryReader {
         let rejoined = self.text_runs_on(rec);
         if rejoined {
             let delimiter = [self.delimiter];
-            joined = rec.iter().skip(self.text).collect::<Vec<_>>().join(&delimiter[..]);
+            joined = rec
+                .iter()
+                .skip(self.text)
+                .collect::<Vec<_>>()
+                .join(&delimiter[..]);
             text_bytes = &joined;
         }
         let mut field = |i: usize| {
@@ -1877,6 +1882,15 @@ pub fn is_blank(text: &str) -> bool {
     })
 }
 
+/// Tab for a file named `.tsv` or `.tab` (gzipped or not) whose header line holds one: a
+/// survey's question for a column name may hold more commas than the header has tabs.
+fn tabs_by_name(name: &str, head: &[u8]) -> Option<u8> {
+    let name = name.to_ascii_lowercase();
+    let name = name.strip_suffix(".gz").unwrap_or(&name);
+    let tsv = name.ends_with(".tsv") || name.ends_with(".tab");
+    (tsv && first_line_of(head).contains(&b'\t')).then_some(b'\t')
+}
+
 /// Picks the delimiter from the header line: whichever of `,` `;` tab `|` occurs most
 /// outside quotes, comma when none does. Spreadsheet exports in many locales use `;`, and
 /// `.tsv` files tabs; a header line has no free text, so counting there is reliable.
@@ -1993,6 +2007,12 @@ fn missing_column(file: &str, line: u64, headers: &[String], wanted: &str, fix: 
     let stop = if closest.is_empty() { "." } else { "" };
     // A header read as one column that holds another delimiter: the wrong --delimiter.
     let split = match headers {
+        // A name holding a tab is all but certainly two columns of a tab-separated file.
+        [_, _, ..] if headers.iter().any(|h| h.contains('\t')) => {
+            " The column names hold tabs: if the file is separated by tabs, give --delimiter \
+             tab."
+                .to_string()
+        }
         [one] if one.contains([',', ';', '\t', '|']) => {
             let shown = match sniff_delimiter(one.as_bytes()) {
                 b'\t' => "tab".to_string(),
@@ -2041,6 +2061,11 @@ mod tests {
 
     fn reader(csv: &str, columns: &Columns) -> Result<StoryReader> {
         reader_bytes(csv.as_bytes().to_vec(), columns, Dialect::default())
+    }
+
+    fn reader_named(name: &str, bytes: &[u8], columns: &Columns) -> Result<StoryReader> {
+        let bytes = Box::new(io::Cursor::new(bytes.to_vec()));
+        StoryReader::from_reader(bytes, name.into(), None, columns, Dialect::default())
     }
 
     fn reader_bytes(bytes: Vec<u8>, columns: &Columns, dialect: Dialect) -> Result<StoryReader> {
@@ -2963,6 +2988,18 @@ mod tests {
         assert_eq!(sniff_delimiter(b"id,text\n"), b',');
         assert_eq!(sniff_delimiter(b"text\n"), b',');
         assert_eq!(sniff_delimiter(b"\"a;b\",text\n"), b',');
+        // A survey question for a column name: its commas tie with the tabs.
+        let survey = b"id\ttext\tTell us, in a word, how\n1\tI was passed over, again\tbadly\n";
+        assert_eq!(sniff_delimiter(survey), b',');
+        assert_eq!(tabs_by_name("answers.TSV", survey), Some(b'\t'));
+        assert_eq!(tabs_by_name("answers.tsv.gz", survey), Some(b'\t'));
+        assert_eq!(tabs_by_name("answers.csv", survey), None);
+        assert_eq!(tabs_by_name("answers.tsv", b"id,text\n"), None);
+        let mut r = reader_named("answers.tsv", survey, &Columns::default()).unwrap();
+        assert_eq!(
+            r.next_chunk(10).unwrap()[0].text,
+            "I was passed over, again"
+        );
         let mut r = reader("id;text\n1;hello, world\n", &Columns::default()).unwrap();
         assert_eq!(r.next_chunk(10).unwrap()[0].text, "hello, world");
     }

@@ -56,7 +56,12 @@ impl Shard {
     /// array's first id, so `--array=1-4` works too), or a Kubernetes Indexed Job's completion
     /// index; plain `auto` takes N from the Slurm array's task count.
     pub fn parse(spec: &str, env: impl Fn(&str) -> Option<String>) -> Result<Shard> {
-        let (index, count) = spec.split_once('/').unwrap_or((spec, ""));
+        let Some((index, count)) = spec
+            .split_once('/')
+            .or((spec == "auto").then_some((spec, "")))
+        else {
+            return Err(usage(spec, "it has no /"));
+        };
         let count = match count {
             "" if index == "auto" => slurm_count(&env)?,
             n => number(n, "N", spec)?,
@@ -169,13 +174,18 @@ fn slurm_count(env: &impl Fn(&str) -> Option<String>) -> Result<u64> {
 /// one shard in two spellings.
 fn number(text: &str, what: &str, spec: &str) -> Result<u64> {
     let text = text.trim();
-    let digits = !text.is_empty() && text.bytes().all(|b| b.is_ascii_digit());
-    digits.then(|| text.parse().ok()).flatten().ok_or_else(|| {
-        usage(
-            spec,
-            &format!("{what} must be a whole number, not '{text}'"),
-        )
-    })
+    let problem = match text.parse() {
+        _ if text.is_empty() => format!("{what} is missing"),
+        _ if !text.bytes().all(|b| b.is_ascii_digit()) => {
+            format!("{what} must be a whole number, not '{text}'")
+        }
+        Ok(n) => return Ok(n),
+        Err(_) => format!(
+            "{what} is {text}, more than failup can count ({})",
+            u64::MAX
+        ),
+    };
+    Err(usage(spec, &problem))
 }
 
 fn usage(spec: &str, problem: &str) -> Error {
@@ -262,6 +272,16 @@ mod tests {
         let said = |spec: &str| Shard::parse(spec, env(&[])).unwrap_err().to_string();
         assert!(said("3/3").contains("out of range for 3 shards (0 to 2)"));
         assert!(said("1/1").contains("out of range for 1 shard (only 0)"));
+        // Each part of a spec that is not a number says which and why.
+        assert!(said("abc").contains("--shard abc: it has no /"));
+        assert!(said("1/").contains("N is missing"));
+        assert!(said("/2").contains("I is missing"));
+        assert!(said("x/2").contains("I must be a whole number, not 'x'"));
+        let e = said("0/99999999999999999999");
+        assert!(
+            e.contains("N is 99999999999999999999, more than failup can count"),
+            "{e}"
+        );
     }
 
     /// Two schedulers' variables, or an `auto/N` that disagrees with the Slurm array's size,

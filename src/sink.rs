@@ -293,7 +293,7 @@ fn is_standard_output(path: &Path) -> bool {
 pub fn check_output(flag: &str, path: &Path, input: Option<&Source>) -> Result<()> {
     check_not_input(flag, path, input)?;
     if path == Path::new("-") {
-        return Ok(());
+        return check_stdout_writable();
     }
     // failup writes plain text; a `.gz` name would promise what the file is not.
     if path
@@ -363,6 +363,32 @@ pub fn check_output(flag: &str, path: &Path, input: Option<&Source>) -> Result<(
             )),
         })?;
     check_replaceable(flag, path, folder, probe.path())
+}
+
+/// Refuses a standard output that cannot take a byte: closed (`>&-`) or open for reading
+/// only (`1<file`). The standard library drops what is written to a closed one without an
+/// error, so the run ended with 0 and its rows went nowhere.
+pub fn check_stdout_writable() -> Result<()> {
+    #[cfg(unix)]
+    {
+        // SAFETY: F_GETFL only reads the descriptor's flags; on a closed descriptor it fails
+        // with EBADF and changes nothing.
+        let flags = unsafe { libc::fcntl(libc::STDOUT_FILENO, libc::F_GETFL) };
+        let problem = if flags == -1 {
+            "is closed"
+        } else if flags & libc::O_ACCMODE == libc::O_RDONLY {
+            "is open for reading only"
+        } else {
+            return Ok(());
+        };
+        Err(Error::Usage(format!(
+            "standard output {problem}, so what failup writes there would be lost; run it \
+             with standard output open for writing (redirect it to a file with > FILE), or \
+             give -o FILE"
+        )))
+    }
+    #[cfg(not(unix))]
+    Ok(())
 }
 
 /// Refuses an existing output that the final rename could not replace: in a folder with the
@@ -598,6 +624,7 @@ impl Sink {
         }
         let path = &followed(path);
         if path == Path::new("-") || is_standard_output(path) {
+            check_stdout_writable()?;
             return Ok(Sink::Stdout(BufWriter::with_capacity(
                 1 << 16,
                 io::stdout(),

@@ -394,7 +394,10 @@ fn ragged_rows_are_kept_and_flagged_or_rejected_with_strict() {
         ),
         "{err}"
     );
-    assert_eq!(run.value("3", "text"), "Promotion went to the new guy,extra");
+    assert_eq!(
+        run.value("3", "text"),
+        "Promotion went to the new guy,extra"
+    );
 
     // A story with commas in it, unquoted, in a file whose text is the last column (a file
     // of one column, here) is read whole: it was classified on its words up to the first
@@ -406,7 +409,13 @@ fn ragged_rows_are_kept_and_flagged_or_rejected_with_strict() {
     let run = classify(dir.path(), &input, &[]);
     assert_eq!(run.out.status.code(), Some(0), "{}", stderr(&run.out));
     assert_eq!(run.flagged(), [("2".to_string(), "malformed".to_string())]);
-    for column in ["text", "category", "confidence", "score_passed_over", "tokens"] {
+    for column in [
+        "text",
+        "category",
+        "confidence",
+        "score_passed_over",
+        "tokens",
+    ] {
         assert_eq!(run.value("1", column), run.value("2", column), "{column}");
     }
     assert_eq!(run.value("2", "text"), story);
@@ -2209,6 +2218,44 @@ fn an_output_named_by_a_link_is_written_through_it() {
     let beside_links: Vec<_> = std::fs::read_dir(at("links")).unwrap().collect();
     assert_eq!(beside_links.len(), 3, "{beside_links:?}");
     assert!(!at(".out.csv.partial").exists() && !at(".out.csv.partial.json").exists());
+}
+
+/// A standard output open for reading only (`1<file`) takes no byte; the standard library
+/// dropped the failed writes, and every command ended with 0 and wrote nothing.
+#[cfg(unix)]
+#[test]
+fn a_standard_output_open_for_reading_only_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    write_input(dir.path(), "in.csv", many_stories(4).as_bytes());
+    let rows = failup_env(
+        dir.path(),
+        &["classify", "in.csv", "-q", "-o", "rows.csv"],
+        None,
+        &[HASHED],
+    );
+    assert_eq!(rows.status.code(), Some(0), "{}", stderr(&rows));
+    let runs: [&[&str]; 3] = [
+        &["classify", "in.csv", "-q"],
+        &["report", "rows.csv"],
+        &["advise", "They gave the project to the new hire."],
+    ];
+    for args in runs {
+        std::fs::write(dir.path().join("ro.txt"), "").unwrap();
+        let read_only = std::fs::File::open(dir.path().join("ro.txt")).unwrap();
+        let out = failup_command()
+            .args(args)
+            .env(HASHED.0, HASHED.1)
+            .current_dir(dir.path())
+            .stdout(read_only)
+            .output()
+            .unwrap();
+        assert_eq!(out.status.code(), Some(2), "{args:?}: {}", stderr(&out));
+        assert!(
+            stderr(&out).contains("standard output is open for reading only"),
+            "{args:?}: {}",
+            stderr(&out)
+        );
+    }
 }
 
 /// Whatever command writes over an interrupted run's partial output says so: a rerun without

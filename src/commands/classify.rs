@@ -636,9 +636,9 @@ impl Tally {
                             (false, false) => "",
                         };
                         made = match classified {
-                            true => format!(
-                                "{fields}{cut}; classified and flagged status=malformed"
-                            ),
+                            true => {
+                                format!("{fields}{cut}; classified and flagged status=malformed")
+                            }
                             false => format!(
                                 "{fields}, and its text cell is missing or empty; flagged \
                                  status=malformed, not classified"

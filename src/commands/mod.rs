@@ -235,6 +235,7 @@ impl BlankLineWarnings {
 /// a write error is told with exit 2, as every command promises.
 fn print_out(text: &str) -> Result<()> {
     use std::io::Write;
+    failup::sink::check_stdout_writable()?;
     let mut out = std::io::stdout().lock();
     out.write_all(text.as_bytes())
         .and_then(|()| out.flush())

@@ -1024,12 +1024,17 @@ mod tests {
     fn a_kept_column_named_with_semicolons_does_not_change_the_delimiter() {
         let name = ["notes"; 20].join(";");
         let csv = CSV.replace(",team,text\n", &format!(",team,text,{name}\n"));
-        let csv = csv.replace("pitch.\n", "pitch.,n\n").replace("y,\n", "y,,n\n");
+        let csv = csv
+            .replace("pitch.\n", "pitch.,n\n")
+            .replace("y,\n", "y,,n\n");
         let rows = read(&csv, Some("team")).unwrap();
         assert_eq!(rows.len(), 2);
         assert_eq!(rows[0].text.as_deref(), Some("We lost the pitch."));
         // A spreadsheet's `;` file is still read as one.
-        let semi = CSV.replace(',', ";").replace("0.8000", "0,8000").replace("0.1000", "0,1000");
+        let semi = CSV
+            .replace(',', ";")
+            .replace("0.8000", "0,8000")
+            .replace("0.1000", "0,1000");
         assert_eq!(read(&semi, None).unwrap()[0].confidence, 0.8);
     }
 
