@@ -511,23 +511,10 @@ fn warn_of_thin_scenarios(taxonomy: &failup::taxonomy::Taxonomy, counts: &[usize
     }
 }
 
-/// Reads the profile at `path`; a path from `FAILUP_PROFILE` that fails is said to come from
-/// there, since the user may never have typed it.
-fn load_profile(path: &std::path::Path) -> Result<Profile> {
-    Profile::load(path).map_err(|e| match crate::cli::typed("--profile") {
-        true => e,
-        false => Error::Usage(format!(
-            "{e}\n  note: the profile is FAILUP_PROFILE={}, set in the environment; fix the \
-             variable or unset it",
-            path.display()
-        )),
-    })
-}
-
 /// `--profile`, read once, and whether it or `--examples` brings a few-shot head. Only
 /// `calibrate` (`calibrating`) takes a calibration with `--examples`: it fits them anew.
 fn read_few_shot(fewshot: &FewShotArgs, calibrating: bool) -> Result<(Option<Profile>, bool)> {
-    let profile = fewshot.profile.as_deref().map(load_profile).transpose()?;
+    let profile = fewshot.profile.as_deref().map(Profile::load).transpose()?;
     if let (Some(p), Some(path), Some(examples)) = (&profile, &fewshot.profile, &fewshot.examples) {
         if p.head.is_some() {
             return Err(Error::Usage(format!(
