@@ -1417,6 +1417,9 @@ pub struct StoryReader {
     row: u64,
     shard: Shard,
     record: ByteRecord,
+    /// The line `record` starts on, and the stray quote found in it, if any.
+    record_line: u64,
+    record_stray: Option<RowIssue>,
     /// SHA-256 of every record read so far, and as it stood after the last one of the shard:
     /// what `--resume` checks to know the rows it keeps came from this input.
     read_digest: Sha256,
@@ -1516,6 +1519,8 @@ impl StoryReader {
             row: 0,
             shard: Shard::WHOLE,
             record: ByteRecord::new(),
+            record_line: 0,
+            record_stray: None,
             read_digest: Sha256::new(),
             kept_digest: Sha256::new(),
             bytes_read,
@@ -1592,11 +1597,23 @@ impl StoryReader {
             if !more {
                 return Ok(false);
             }
+            // Every record's line breaks are passed, the other shards' too: a resume after
+            // millions of rows held an entry for every line until the first row read.
+            let start = self.record.position().map_or(0, |p| p.byte());
+            (self.record_line, self.record_stray) = {
+                let mut breaks = self.breaks.lock().expect("never poisoned");
+                (breaks.line_at(start), breaks.take_stray_quote(start))
+            };
             // Each field is hashed with its length before it and each record closed by a
             // marker, so no two different inputs give the same stream of hashed bytes.
             for field in &self.record {
                 self.read_digest.update((field.len() as u64).to_le_bytes());
                 self.read_digest.update(field);
+            }
+            // A stray quote leaves the cells as a well-quoted row's but flags the row, so a
+            // row fixed by its quotes alone must not read the same to a resume.
+            if self.record_stray.is_some() {
+                self.read_digest.update((u64::MAX - 1).to_le_bytes());
             }
             self.read_digest.update(u64::MAX.to_le_bytes());
             self.row += 1;
@@ -1645,12 +1662,6 @@ impl StoryReader {
                 }
                 seen(&id);
             }
-            // Pass the skipped row's line breaks as reading it would: otherwise a resume
-            // after millions of rows held an entry for every line until the first row read.
-            let start = self.record.position().map_or(0, |p| p.byte());
-            let mut breaks = self.breaks.lock().expect("never poisoned");
-            breaks.line_at(start);
-            breaks.take_stray_quote(start);
         }
         Ok(skipped)
     }
@@ -1709,12 +1720,10 @@ impl StoryReader {
 
     fn story_from_record(&self) -> Story {
         let rec = &self.record;
-        let start = rec.position().map_or(0, |p| p.byte());
-        let (line, unclosed, stray_quote) = {
-            let mut breaks = self.breaks.lock().expect("never poisoned");
-            let line = breaks.line_at(start);
-            let unclosed = breaks.ends_in_quotes.then(|| breaks.last_line());
-            (line, unclosed, breaks.take_stray_quote(start))
+        let (line, stray_quote) = (self.record_line, self.record_stray);
+        let unclosed = {
+            let breaks = self.breaks.lock().expect("never poisoned");
+            breaks.ends_in_quotes.then(|| breaks.last_line())
         };
         let mut issues = Vec::new();
         // The end of the input is read only to finish the last record, so this is the one.

@@ -2924,29 +2924,46 @@ fn a_resumed_report_refuses_a_partial_output_short_of_rows() {
     assert!(!dir.path().join("r.md").exists());
 }
 
+/// An input edited in place, its size and time kept, is refused: one letter of a row already
+/// classified, or only its quotes (a stray quote fixed leaves the same cells, but the row was
+/// flagged malformed for it, so the kept rows would match no run of the fixed file).
 #[test]
 fn resume_refuses_an_input_edited_in_place_with_its_size_and_time_kept() {
-    let dir = tempfile::tempdir().unwrap();
-    write_input(dir.path(), "in.csv", many_stories(64).as_bytes());
-    let input = dir.path().join("in.csv");
-    let modified = std::fs::metadata(&input).unwrap().modified().unwrap();
-    let stopped = interrupt_midway_with(dir.path(), 8, "KILL", &[], &[HASHED]);
-    assert_eq!(stopped.status.code(), None);
-    // One letter of an already classified row, in place: same size, and the time put back.
-    let edited = many_stories(64).replacen("Story 2: We", "Story 2: we", 1);
-    assert_ne!(edited, many_stories(64));
-    assert_eq!(edited.len(), many_stories(64).len());
-    std::fs::write(&input, &edited).unwrap();
-    let file = std::fs::File::options().write(true).open(&input).unwrap();
-    file.set_modified(modified).unwrap();
-    drop(file);
-    let out = resume_midway(dir.path(), &[], &[HASHED]);
-    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
-    let err = stderr(&out);
-    assert!(
-        err.contains("first 8 rows of in.csv are not the ones the partial output was made from"),
-        "{err}"
-    );
+    let stories = many_stories(64);
+    let row = "2,\"Story 2: We lost the tender I led.\"";
+    let stray = stories.replacen(row, "2,\"Story 2:\" We lost the tender I led.", 1);
+    assert_ne!(stray, stories);
+    let edits = [
+        (
+            stories.clone(),
+            stories.replacen("Story 2: We", "Story 2: we", 1),
+        ),
+        (stray.clone(), stories.clone()),
+    ];
+    for (first, edited) in edits {
+        let dir = tempfile::tempdir().unwrap();
+        write_input(dir.path(), "in.csv", first.as_bytes());
+        let input = dir.path().join("in.csv");
+        let modified = std::fs::metadata(&input).unwrap().modified().unwrap();
+        let stopped = interrupt_midway_with(dir.path(), 8, "KILL", &[], &[HASHED]);
+        assert_eq!(stopped.status.code(), None);
+        // In place: same size, and the time put back.
+        assert_ne!(edited, first);
+        assert_eq!(edited.len(), first.len());
+        std::fs::write(&input, &edited).unwrap();
+        let file = std::fs::File::options().write(true).open(&input).unwrap();
+        file.set_modified(modified).unwrap();
+        drop(file);
+        let out = resume_midway(dir.path(), &[], &[HASHED]);
+        assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+        let err = stderr(&out);
+        assert!(
+            err.contains(
+                "first 8 rows of in.csv are not the ones the partial output was made from"
+            ),
+            "{err}"
+        );
+    }
 }
 
 /// Interrupts a run made with `first` flags, then resumes it with `then` flags: the resume
