@@ -43,7 +43,8 @@ pub struct ShardRecord {
     pub input_sha256: String,
     /// Where the input file was, canonical, so a merge refuses to write over it. Not
     /// compared between parts: a shard run on another machine read its own copy. (None for
-    /// standard input, a path that is not UTF-8, and records written before it was kept.)
+    /// standard input that is not a file, a path that is not UTF-8, and records written
+    /// before it was kept.)
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub input_file: Option<String>,
     /// SHA-256 of the part's bytes as the run wrote them.

@@ -278,6 +278,31 @@ fn merge_refuses_missing_overlapping_mismatched_and_unsharded_parts() {
         !dir.path().join("m.csv").exists(),
         "a refused merge writes nothing"
     );
+    // Nor over a file the shards read on standard input (`< in.csv`): their records had no
+    // input file to guard, and the merge replaced the stories with its rows.
+    for i in 0..2 {
+        let stdin = std::fs::File::open(dir.path().join("in.csv")).unwrap();
+        let (spec, part) = (format!("{i}/2"), format!("stdin{i}.csv"));
+        let out = failup_command()
+            .args(["classify", "-", "-q", "--shard", &spec, "-o", &part])
+            .env(HASHED.0, HASHED.1)
+            .current_dir(dir.path())
+            .stdin(stdin)
+            .output()
+            .unwrap();
+        assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    }
+    let args = [
+        "merge",
+        "--rows",
+        "stdin0.csv",
+        "stdin1.csv",
+        "-o",
+        "in.csv",
+    ];
+    let err = refused(dir.path(), &args);
+    assert!(err.contains("in.csv is the input the shards read"), "{err}");
+    assert_eq!(std::fs::read(dir.path().join("in.csv")).unwrap(), input);
 }
 
 #[test]
@@ -668,18 +693,21 @@ fn merged_report(dir: &Path, n: usize, extra: &[&str]) -> Vec<u8> {
 fn merged_summaries_report_exactly_as_one_run() {
     let dir = tempfile::tempdir().unwrap();
     write_input(dir.path());
-    let options = ["--keep-columns", "team", "--group-by", "team"];
-    let mut args = vec!["classify", "in.csv", "-q", "-o", "whole.csv"];
-    args.extend(["--report", "single.json"]);
-    args.extend_from_slice(&options);
-    run(dir.path(), &args, &[("SOURCE_DATE_EPOCH", "0")]);
-    let single = std::fs::read(dir.path().join("single.json")).unwrap();
-    for n in [1, 2, 3, 7] {
-        let merged = merged_report(dir.path(), n, &options);
-        assert!(
-            merged == single,
-            "{n} shards: the merged report differs from one run"
-        );
+    let plain = ["--keep-columns", "team", "--group-by", "team"];
+    let explained = ["--keep-columns", "team", "--group-by", "team", "--explain"];
+    for options in [&plain[..], &explained[..]] {
+        let mut args = vec!["classify", "in.csv", "-q", "-o", "whole.csv"];
+        args.extend(["--report", "single.json"]);
+        args.extend_from_slice(options);
+        run(dir.path(), &args, &[("SOURCE_DATE_EPOCH", "0")]);
+        let single = std::fs::read(dir.path().join("single.json")).unwrap();
+        for n in [1, 2, 3, 7] {
+            let merged = merged_report(dir.path(), n, options);
+            assert!(
+                merged == single,
+                "{n} shards, {options:?}: the merged report differs from one run"
+            );
+        }
     }
 }
 
@@ -946,6 +974,17 @@ fn summary_merge_refuses_missing_repeated_and_foreign_parts() {
         err.contains("different runs") && err.contains("--long-text: chunk and truncate"),
         "{err}"
     );
+    // --explain changes the report (it quotes each listed story's evidence): a part run with
+    // it and parts without made a report that matched neither run.
+    let mut explained = args.to_vec();
+    explained.truncate(9);
+    explained.push("--explain");
+    run(dir.path(), &explained, &[]);
+    let err = refused(
+        dir.path(),
+        &["merge", "s0.json", "x.json", "s2.json", "-o", "m.json"],
+    );
+    assert!(err.contains("--explain: false and true"), "{err}");
 
     // A report option that differs is named, with both values.
     let mut grouped = args.to_vec();

@@ -520,20 +520,15 @@ fn resume_settings(
 }
 
 /// What parts of one run share, so `failup merge` can refuse parts of different runs: the
-/// resume settings, less those that only shape the row file or split the work. The input is
+/// resume settings, less those that only shape the row file or split the work (`--explain`
+/// stays: a report quotes the evidence it writes). The input is
 /// named by its content (row count and SHA-256, as shard records name it), not by its path and
 /// time: the same file copied to another machine merges, another file through a pipe does not.
 fn summary_settings(resume: &Settings, reader: &StoryReader) -> Settings {
     let mut settings = resume.clone();
     let input = partial::input_identity(reader.rows_read(), &reader.input_digest());
     settings.insert("input".into(), input);
-    for key in [
-        "--shard",
-        "--format",
-        "--excel-safe",
-        "--explain",
-        "kept columns",
-    ] {
+    for key in ["--shard", "--format", "--excel-safe", "kept columns"] {
         settings.remove(key);
     }
     settings

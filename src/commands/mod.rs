@@ -179,12 +179,11 @@ fn commit_output(
             input_rows: reader.rows_read(),
             input_sha256: reader.input_digest(),
             input_file: match source {
-                Source::File(path) => path
-                    .canonicalize()
-                    .ok()
-                    .and_then(|p| p.to_str().map(Into::into)),
-                Source::Stdin => None,
-            },
+                Source::File(path) => path.canonicalize().ok(),
+                // A file redirected in (`< in.csv`) is the input as much as one named.
+                Source::Stdin => stdin_file(),
+            }
+            .and_then(|p| p.to_str().map(Into::into)),
             sha256: failup::profile::file_sha256(&partial)?,
             settings: settings
                 .iter()
@@ -195,6 +194,15 @@ fn commit_output(
         record.write_beside(&dest, &partial)?;
     }
     sink.commit()
+}
+
+/// The regular file standard input reads, when it reads one: where the system names it.
+fn stdin_file() -> Option<std::path::PathBuf> {
+    let link = std::path::Path::new("/dev/stdin");
+    std::fs::metadata(link)
+        .is_ok_and(|m| m.is_file())
+        .then(|| link.canonicalize().ok())
+        .flatten()
 }
 
 /// Tells the blank lines a reader passed over, which CSV does not count as rows and the
