@@ -127,7 +127,8 @@ Exit codes:
   1  a quality gate you asked for failed (eval --min-macro-f1)
   2  usage, input, model or I/O error (the message names the file, line, column or flag)
   130  interrupted with Ctrl-C (classify and embed keep their complete rows: rerun with
-       --resume; eval, train and calibrate leave no partial profile or output)
+       --resume; eval, train and calibrate leave no partial profile or output; bench
+       prints the whole passes done)
 
 Environment:
   Each flag's help names the variable that sets its default (FAILUP_MODEL, FAILUP_TAXONOMY

@@ -197,7 +197,7 @@ pub fn rust_bert_missing() -> Error {
          install libtorch 2.4.0 from Python (python3 -m venv VENV; VENV/bin/pip install \
          torch==2.4.0), then build with LIBTORCH_USE_PYTORCH=1 and VENV/bin first on PATH: \
          cargo build --release --features rust-bert (docs/src/engines.md, 'rust-bert backend', \
-         has the exact steps); or use --backend rten, the default"
+         has the exact steps); or use --backend rten (what --backend auto, the default, takes for int8)"
             .into(),
     )
 }
