@@ -491,8 +491,9 @@ pub struct ClassifyArgs {
     #[arg(long)]
     pub excel_safe: bool,
 
-    /// Rows read, length-sorted and checkpointed at a time. Larger chunks pad less; smaller
-    /// ones keep less in memory and lose less work to an interruption.
+    /// Rows read, length-sorted and checkpointed at a time (fewer once they hold 4 MiB of
+    /// text). Larger chunks pad less; smaller ones keep less in memory and lose less work to
+    /// an interruption.
     #[arg(long, allow_negative_numbers = true, env = "FAILUP_CHUNK_SIZE", default_value_t = CHUNK_SIZE as u64, value_name = "N",
           value_parser = at_least::<1>)]
     pub chunk_size: u64,
@@ -668,8 +669,9 @@ pub struct EmbedArgs {
     #[arg(long)]
     pub resume: bool,
 
-    /// Rows read, length-sorted and checkpointed at a time. Larger chunks pad less; smaller
-    /// ones keep less in memory and lose less work to an interruption.
+    /// Rows read, length-sorted and checkpointed at a time (fewer once they hold 4 MiB of
+    /// text). Larger chunks pad less; smaller ones keep less in memory and lose less work to
+    /// an interruption.
     #[arg(long, allow_negative_numbers = true, env = "FAILUP_CHUNK_SIZE", default_value_t = CHUNK_SIZE as u64, value_name = "N",
           value_parser = at_least::<1>)]
     pub chunk_size: u64,

@@ -90,6 +90,12 @@ pub enum InputEncoding {
 /// memory chunk after chunk.
 pub const MAX_TEXT_BYTES: usize = 1 << 20;
 
+/// The text a chunk holds at most, whatever `--chunk-size` allows. Its sentences' tokens and
+/// vectors are held until the chunk is scored, about 35 bytes for each byte of text, so 1,024
+/// posts of 20 KB took 700 MB; capped, a chunk of long posts stays near 150 MB. Stories of
+/// ordinary length fill 1,024 rows long before this.
+pub const CHUNK_TEXT_BYTES: usize = 4 << 20;
+
 /// Cuts `text` to at most [`MAX_TEXT_BYTES`], at a character boundary; true if it was longer.
 pub fn cut_to_max_text(text: &mut String) -> bool {
     if text.len() <= MAX_TEXT_BYTES {
@@ -1676,12 +1682,16 @@ impl StoryReader {
         breaks.blank_lines.retain(|&l| l > line);
     }
 
-    /// Reads up to `max` stories; an empty vector means the input is exhausted.
+    /// Reads up to `max` stories, and no more once they hold [`CHUNK_TEXT_BYTES`] of text;
+    /// an empty vector means the input is exhausted.
     pub fn next_chunk(&mut self, max: usize) -> Result<Vec<Story>> {
         // `max` comes from the user (`--chunk-size`) and may be far larger than the input.
         let mut chunk = Vec::with_capacity(max.min(4096));
-        while chunk.len() < max && self.advance()? {
-            chunk.push(self.story_from_record());
+        let mut text = 0;
+        while chunk.len() < max && text < CHUNK_TEXT_BYTES && self.advance()? {
+            let story = self.story_from_record();
+            text += story.text.len();
+            chunk.push(story);
         }
         Ok(chunk)
     }
@@ -2987,6 +2997,27 @@ mod tests {
             let s = r.next_chunk(10).unwrap();
             assert_eq!((s[0].id.as_str(), s[0].text.as_str()), ("A9", "café"));
         }
+    }
+
+    /// However many rows a chunk may take, it stops once its stories hold 4 MiB of text
+    /// (the story that crosses it is kept whole), so long posts do not fill memory.
+    #[test]
+    fn a_chunk_of_long_stories_stops_at_its_text_budget() {
+        let story = "x".repeat(MAX_TEXT_BYTES);
+        let csv: String = (0..6).fold("id,text\n".into(), |csv, i| csv + &format!("{i},{story}\n"));
+        let mut r = reader(&csv, &Columns::default()).unwrap();
+        let sizes: Vec<usize> = std::iter::from_fn(|| {
+            let chunk = r.next_chunk(1024).unwrap();
+            (!chunk.is_empty()).then_some(chunk.len())
+        })
+        .collect();
+        assert_eq!(sizes, [4, 2]);
+        let mut r = reader(&csv, &Columns::default()).unwrap();
+        assert_eq!(
+            r.next_chunk(3).unwrap().len(),
+            3,
+            "the row limit still holds"
+        );
     }
 
     #[test]

@@ -55,7 +55,8 @@ pub fn run(args: ClassifyArgs) -> Result<()> {
             row_numbers: shard.is_some(),
         },
     )?;
-    let mut tally = Tally::new(engine.taxonomy().scenarios.len());
+    let ids = super::IdWarnings::of(&reader);
+    let mut tally = Tally::new(engine.taxonomy().scenarios.len(), ids);
     if done > 0 {
         let builder = report.as_mut().map(|(builder, _, _)| builder);
         let kept = partial.as_deref().zip(builder);
@@ -556,7 +557,7 @@ struct Tally {
 }
 
 impl Tally {
-    fn new(categories: usize) -> Tally {
+    fn new(categories: usize, ids: super::IdWarnings) -> Tally {
         Tally {
             kept: 0,
             rows: 0,
@@ -569,7 +570,7 @@ impl Tally {
             warned: 0,
             cut_only_untold: 0,
             blank_lines: Default::default(),
-            ids: super::IdWarnings::default(),
+            ids,
             off_topic: 0,
             first_off_topic: 0,
         }

@@ -54,7 +54,7 @@ pub fn run(args: EmbedArgs) -> Result<()> {
     };
     let resumed = resume::open_sink(&args.output, args.resume, &source, &settings)?;
     let (mut sink, done) = (resumed.sink, resumed.rows);
-    let mut ids = super::IdWarnings::default();
+    let mut ids = super::IdWarnings::of(&reader);
     if done > 0 {
         let skipped = reader.skip_seeing_ids(done, |id| ids.seen(id))?;
         resume::check_skipped(&reader, done, skipped, &resumed.input_sha256)?;

