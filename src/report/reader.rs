@@ -965,16 +965,17 @@ fn input_error(file: &str, line: Option<u64>, problem: String) -> Error {
     }
 }
 
-/// Whether the header line `head` begins holds classify's own columns between commas. Kept
-/// input columns follow them unquoted unless they hold a comma, so a kept name with more `;`
-/// or `|` than the header has commas would otherwise win the delimiter count.
+/// Whether the header line `head` begins with classify's own columns between commas (after
+/// the `row` column of a shard's part). Kept input columns follow them unquoted unless they
+/// hold a comma, so a kept name with more `;` or `|` than the header has commas would
+/// otherwise win the delimiter count.
 fn names_classify_columns_with_commas(head: &[u8]) -> bool {
     let line = head
         .split(|&b| b == b'\n' || b == b'\r')
         .next()
         .unwrap_or_default();
-    let mut cells = line.split(|&b| b == b',');
-    cells.next() == Some(b"id") && cells.next() == Some(b"category")
+    let line = line.strip_prefix(b"row,").unwrap_or(line);
+    line.starts_with(b"id,category,")
 }
 
 #[cfg(test)]
@@ -1030,6 +1031,10 @@ mod tests {
         let rows = read(&csv, Some("team")).unwrap();
         assert_eq!(rows.len(), 2);
         assert_eq!(rows[0].text.as_deref(), Some("We lost the pitch."));
+        // A shard's part begins with its row numbers.
+        let part = csv.replace("id,category,", "row,id,category,");
+        let part = part.replace("a,lost", "1,a,lost").replace("b,,", "2,b,,");
+        assert_eq!(read(&part, Some("team")).unwrap()[1].status, "empty");
         // A spreadsheet's `;` file is still read as one.
         let semi = CSV
             .replace(',', ";")
