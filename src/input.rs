@@ -872,7 +872,7 @@ impl ColumnIndex {
 }
 
 /// The bytes before the first line break of `head` (`\n`, or `\r` as in CRLF and old Mac files).
-fn first_line_of(head: &[u8]) -> &[u8] {
+pub(crate) fn first_line_of(head: &[u8]) -> &[u8] {
     head.split(|&b| b == b'\n' || b == b'\r')
         .next()
         .unwrap_or_default()

@@ -2239,8 +2239,8 @@ fn a_standard_output_open_for_reading_only_is_refused() {
         &["report", "rows.csv"],
         &["advise", "They gave the project to the new hire."],
     ];
+    std::fs::write(dir.path().join("ro.txt"), "").unwrap();
     for args in runs {
-        std::fs::write(dir.path().join("ro.txt"), "").unwrap();
         let read_only = std::fs::File::open(dir.path().join("ro.txt")).unwrap();
         let out = failup_command()
             .args(args)

@@ -970,10 +970,7 @@ fn input_error(file: &str, line: Option<u64>, problem: String) -> Error {
 /// hold a comma, so a kept name with more `;` or `|` than the header has commas would
 /// otherwise win the delimiter count.
 fn names_classify_columns_with_commas(head: &[u8]) -> bool {
-    let line = head
-        .split(|&b| b == b'\n' || b == b'\r')
-        .next()
-        .unwrap_or_default();
+    let line = crate::input::first_line_of(head);
     let line = line.strip_prefix(b"row,").unwrap_or(line);
     line.starts_with(b"id,category,")
 }
