@@ -1,0 +1,590 @@
+//! The header row: where the CSV starts, its delimiter, its column names, and the columns
+//! failup reads.
+
+use std::io::{self, Read};
+use std::sync::{Arc, Mutex};
+
+use super::{
+    column_list,
+    decode::{peek_first_line, utf32_error},
+    lines::LineBreaks,
+    printable, unclosed_quote_problem, Columns, KeepColumns, RowIssue, STRAY_QUOTE,
+};
+use crate::error::{Error, Result};
+
+/// Where the CSV starts: its delimiter, the line its header is on, and the stream from the
+/// header on.
+pub(super) struct CsvStart {
+    pub(super) stream: Box<dyn Read + Send>,
+    pub(super) delimiter: u8,
+    pub(super) header_line: u64,
+}
+
+/// A header line with NUL bytes is UTF-16 without a byte-order mark when they fall on every
+/// other byte (ASCII's high byte), and not text at all otherwise.
+#[derive(Clone, Copy, Debug, PartialEq)]
+enum NulPattern {
+    Utf16Le,
+    Utf16Be,
+    /// UTF-32, named with its byte order (`UTF-32LE`, `UTF-32BE`).
+    Utf32(&'static str),
+    Binary,
+    /// One NUL alone: a stray byte, not a code unit's half.
+    Stray,
+}
+
+impl NulPattern {
+    fn of(line: &[u8]) -> Option<NulPattern> {
+        if !line.contains(&0) {
+            return None;
+        }
+        // ASCII's high byte is NUL, on one side of each code unit; other scripts' code units
+        // hold few NULs, and those may fall on either side (U+4E00 is 00 4E in UTF-16LE).
+        let head = &line[..line.len().min(512)];
+        let nuls = |parity: usize| {
+            let n = head.iter().skip(parity).step_by(2).filter(|&&b| b == 0);
+            n.count()
+        };
+        let (even, odd) = (nuls(0), nuls(1));
+        // ASCII in UTF-32 is one byte and three NULs: in little-endian order, every fourth
+        // byte from the first is the only one not NUL.
+        let units = head.len() / 4;
+        let whole = &head[..units * 4];
+        let quarter = |at: usize| {
+            whole
+                .iter()
+                .skip(at)
+                .step_by(4)
+                .filter(|&&b| b == 0)
+                .count()
+        };
+        let (first, last) = (quarter(0), quarter(3));
+        let others = quarter(1) + quarter(2);
+        Some(if even + odd == 1 {
+            NulPattern::Stray
+        } else if units >= 2 && others == 2 * units && last == units && first * 4 <= units {
+            NulPattern::Utf32("UTF-32LE")
+        } else if units >= 2 && others == 2 * units && first == units && last * 4 <= units {
+            NulPattern::Utf32("UTF-32BE")
+        } else if odd >= 4 * even {
+            NulPattern::Utf16Le
+        } else if even >= 4 * odd {
+            NulPattern::Utf16Be
+        } else {
+            NulPattern::Binary
+        })
+    }
+}
+
+impl CsvStart {
+    /// Reads the first line whole (to sniff the delimiter from it) and passes over Excel's
+    /// `sep=;` line, which names the delimiter and puts the header on line 2. `delimiter`,
+    /// when given, wins over both.
+    pub(super) fn read(
+        text: Box<dyn Read + Send>,
+        name: &str,
+        delimiter: Option<u8>,
+    ) -> Result<CsvStart> {
+        let (mut first_line, mut rest) = peek_first_line(text).map_err(|e| Error::io(name, e))?;
+        let declared = excel_separator(&first_line);
+        if let Some(d) = declared.filter(|d| delimiter.is_none() && !b",;|\t".contains(d)) {
+            return Err(Error::Input {
+                file: name.to_string(),
+                line: Some(1),
+                column: None,
+                problem: format!(
+                    "the first line, sep={}, declares a delimiter failup does not read (it reads \
+                     , ; | or tab); fix the line, or give --delimiter",
+                    char::from(d).escape_default()
+                ),
+            });
+        }
+        let mut header_line = 1;
+        if declared.is_some() {
+            let line = first_line_of(&first_line).len();
+            // The `sep=` line's own ending: `\r\n`, `\n` or an old Mac's `\r`.
+            let ending = match first_line[line..] {
+                [b'\r', b'\n', ..] => 2,
+                [_, ..] => 1,
+                [] => 0,
+            };
+            let after = line + ending;
+            let tail = first_line.split_off(after);
+            (first_line, rest) = peek_first_line(Box::new(io::Cursor::new(tail).chain(rest)))
+                .map_err(|e| Error::io(name, e))?;
+            header_line = 2;
+        }
+        // No column name holds a NUL, so the header is refused now, from the first 64 KiB
+        // (the first line alone: the peek may hold more of the input, as reads fell). Parsed
+        // first, a line of NULs with no end (/dev/zero) was read for ever.
+        if let Some(nuls) = NulPattern::of(first_line_of(&first_line)) {
+            return Err(nul_error(nuls, name, header_line));
+        }
+        let delimiter = delimiter
+            .or(declared)
+            .or_else(|| tabs_by_name(name, &first_line))
+            .unwrap_or_else(|| sniff_delimiter(&first_line));
+        Ok(CsvStart {
+            stream: Box::new(io::Cursor::new(first_line).chain(rest)),
+            delimiter,
+            header_line,
+        })
+    }
+}
+
+/// `--keep-columns` is split at commas, so a column whose name holds one arrives in pieces:
+/// the most pieces that join back (with their commas) into a column's name are joined, even
+/// where the first piece names a column too (`team` beside `team, region`). Where every piece
+/// names a column as well (`team,name` beside `team` and `name`), the list could mean either,
+/// and that is an error.
+pub(super) fn rejoin_split_names(names: &[String], headers: &[String]) -> Result<Vec<String>> {
+    let mut out = Vec::with_capacity(names.len());
+    let mut i = 0;
+    while i < names.len() {
+        let taken = (i + 2..=names.len())
+            .rev()
+            .find(|&j| headers.contains(&names[i..j].join(",")))
+            .map_or(1, |j| j - i);
+        let pieces = &names[i..i + taken];
+        let joined = pieces.join(",");
+        if taken > 1 && pieces.iter().all(|p| headers.contains(p)) {
+            let each: Vec<String> = pieces.iter().map(|p| format!("'{p}'")).collect();
+            return Err(Error::Usage(format!(
+                "--keep-columns {joined} could mean the column '{joined}' or the columns {}, \
+                 as the file has all of them; rename one in the file, or keep every column \
+                 with --keep-all",
+                each.join(" and ")
+            )));
+        }
+        out.push(joined);
+        i += taken;
+    }
+    Ok(out)
+}
+
+/// Why a header line with NUL bytes (`nuls`, as [`NulPattern::of`] reads them) cannot be
+/// read: UTF-16 or UTF-32 without a byte-order mark, a stray NUL or a binary file.
+fn nul_error(nuls: NulPattern, name: &str, line: u64) -> Error {
+    let input = |problem: String| Error::Input {
+        file: name.to_string(),
+        line: Some(line),
+        column: None,
+        problem,
+    };
+    let utf16 =
+        match nuls {
+            NulPattern::Utf16Le => "UTF-16LE",
+            NulPattern::Utf16Be => "UTF-16BE",
+            NulPattern::Utf32(order) => {
+                let how =
+                    format!("looks like {order} (its header has three NUL bytes to a letter)");
+                return utf32_error(order, name, line, &how);
+            }
+            NulPattern::Stray => return input(
+                "the header holds a NUL byte, which no column name has; remove it (for example \
+                 tr -d '\\000' < IN.csv > OUT.csv)"
+                    .into(),
+            ),
+            NulPattern::Binary => return input(
+                "the header holds NUL bytes scattered as in a binary file, not text; give a CSV \
+                 file (a spreadsheet must be saved as CSV UTF-8 first)"
+                    .into(),
+            ),
+        };
+    input(format!(
+        "the header holds NUL bytes, so the file looks like {utf16} without a byte-order mark; \
+         save it as CSV UTF-8, or convert it (for example iconv -f {utf16} -t UTF-8 IN.csv > \
+         OUT.csv)"
+    ))
+}
+
+/// Refuses a file whose first line holds NUL bytes, naming what it looks like: for readers of
+/// failup's own outputs, which a tool may have saved again in another encoding.
+pub fn refuse_nul_header(head: &[u8], name: &str) -> Result<()> {
+    match NulPattern::of(first_line_of(head)) {
+        Some(nuls) => Err(nul_error(nuls, name, 1)),
+        None => Ok(()),
+    }
+}
+
+/// A header must name its columns, each once; a column with an empty header cell is named for
+/// its place ([`name_unnamed_columns`]).
+pub(super) fn check_headers(
+    headers: &mut [String],
+    name: &str,
+    line: u64,
+    labelled: bool,
+) -> Result<()> {
+    if headers.iter().all(|h| h.is_empty()) {
+        return Err(Error::Input {
+            file: name.to_string(),
+            line: Some(line),
+            column: None,
+            // After Excel's `sep=` line, the header is the second line.
+            problem: format!(
+                "the file is empty or has no header row (a line of only spaces or delimiters \
+                 names no column); the {} line must name the columns (for example: {})",
+                if line == 1 { "first" } else { "next" },
+                if labelled { "id,label,text" } else { "id,text" }
+            ),
+        });
+    }
+    // A profile given as `--examples`, or stories kept as JSON (an object a line, or an array
+    // of them): read as CSV, the keys would be told as strange column names.
+    let first = headers[0].trim_start();
+    if first.starts_with('{') || first.starts_with("[{") || first == "[" {
+        let problem = if labelled {
+            "holds JSON, not labelled stories (a CSV with columns text and label); a profile \
+             from failup train or calibrate is given with --profile, and stories kept as JSON \
+             are saved as CSV first"
+        } else {
+            "holds JSON, not a CSV of stories; save the stories as CSV first (a profile from \
+             failup train or calibrate is given with --profile)"
+        };
+        return Err(Error::Input {
+            file: name.to_string(),
+            line: Some(line),
+            column: None,
+            problem: problem.into(),
+        });
+    }
+    // A binary file with no NUL on its first line (an ONNX model) was told as a CSV missing
+    // its `text` column, its "names" full of control characters. A spreadsheet's header cell
+    // may hold a line break or a tab.
+    let binary = |c: char| c.is_control() && !matches!(c, '\t' | '\n' | '\r');
+    if headers.iter().any(|h| h.chars().any(binary)) {
+        return Err(Error::Input {
+            file: name.to_string(),
+            line: Some(line),
+            column: None,
+            problem: "the first line holds control characters, as a binary file does, not \
+                      column names; give failup a CSV file (saved as CSV UTF-8)"
+                .into(),
+        });
+    }
+    name_unnamed_columns(headers);
+    for (i, h) in headers.iter().enumerate() {
+        if let Some(j) = headers[..i].iter().position(|o| o == h) {
+            return Err(Error::Input {
+                file: name.to_string(),
+                line: Some(line),
+                column: Some(h.clone()),
+                problem: format!(
+                    "the header names this column twice (columns {} and {}); rename one so \
+                     every column has its own name",
+                    j + 1,
+                    i + 1
+                ),
+            });
+        }
+    }
+    Ok(())
+}
+
+/// Names each column whose header cell is empty `column_N` (N counting from 1, with `_` added
+/// while another column has the name), as
+/// spreadsheets export trailing empty columns (`id,text,,`): it can then be kept, and two of
+/// them are not one name twice.
+fn name_unnamed_columns(headers: &mut [String]) {
+    for i in 0..headers.len() {
+        if headers[i].is_empty() {
+            // A column of the file may already bear the name: then one more `_`.
+            let mut name = format!("column_{}", i + 1);
+            while headers.contains(&name) {
+                name.push('_');
+            }
+            headers[i] = name;
+        }
+    }
+}
+
+/// The positions of the columns a reader uses.
+pub(super) struct ColumnIndex {
+    pub(super) text: usize,
+    pub(super) id: Option<usize>,
+    pub(super) label: Option<usize>,
+    pub(super) group: Option<usize>,
+    pub(super) keep: Vec<usize>,
+}
+
+impl ColumnIndex {
+    /// Finds `columns` in `headers`; a missing one is an error that lists the header's names
+    /// and suggests the closest.
+    pub(super) fn find(
+        headers: &[String],
+        columns: &Columns,
+        name: &str,
+        line: u64,
+    ) -> Result<ColumnIndex> {
+        let choose = |flag: &str| match columns.fixed_names {
+            false => format!("Choose one with {flag}"),
+            true => format!(
+                "Rename the file's column (this file's columns are read by their names; \
+                 `failup train FILE {flag} NAME` reads other names into a profile)"
+            ),
+        };
+        let find = |wanted: &str, flag: &str| -> Result<usize> {
+            headers
+                .iter()
+                .position(|h| h == wanted)
+                .ok_or_else(|| missing_column(name, line, headers, wanted, &choose(flag)))
+        };
+        let optional = |wanted: &Option<String>, flag: &str| -> Result<Option<usize>> {
+            wanted.as_deref().map(|c| find(c, flag)).transpose()
+        };
+        let twice = |[a, b]: [String; 2], flag: &str| Error::Input {
+            file: name.to_string(),
+            line: Some(line),
+            column: None,
+            problem: format!(
+                "columns '{}' and '{}' differ only in case, so either could be the one meant; \
+                 choose one with {flag}",
+                printable(&a),
+                printable(&b)
+            ),
+        };
+        let text = match &columns.text {
+            Some(c) => find(c, "--text-column")?,
+            None => default_column(headers, &["text", "story"])
+                .map_err(|two| twice(two, "--text-column"))?
+                .ok_or_else(|| {
+                    let fix = choose("--text-column");
+                    missing_column(name, line, headers, "text", &fix)
+                })?,
+        };
+        let id = match &columns.id {
+            Some(c) => Some(find(c, "--id-column")?),
+            None => default_column(headers, &["id"]).map_err(|two| twice(two, "--id-column"))?,
+        };
+        // As `text` and `id` are: spreadsheets capitalise headers (`Label`).
+        let label = match columns.label.as_deref() {
+            Some(wanted) => Some(match default_column(headers, &[wanted]) {
+                Ok(Some(i)) => i,
+                Ok(None) => find(wanted, "--label-column")?,
+                Err(two) => return Err(twice(two, "--label-column")),
+            }),
+            None => None,
+        };
+        if label == Some(text) {
+            return Err(Error::Usage(format!(
+                "the label column and the story text are both column '{}'; the stories and \
+                 their labels need a column each: name the labels' with --label-column, or the \
+                 stories' with --text-column",
+                printable(&headers[text])
+            )));
+        }
+        let group = optional(&columns.group, "--group-by")?;
+        let used = [id, label];
+        let keep = match &columns.keep {
+            KeepColumns::None => Vec::new(),
+            KeepColumns::All => (0..headers.len())
+                .filter(|i| !used.contains(&Some(*i)))
+                .collect(),
+            KeepColumns::Named(names) => {
+                let names = &rejoin_split_names(names, headers)?;
+                if let Some(twice) = names
+                    .iter()
+                    .enumerate()
+                    .find_map(|(i, n)| names[..i].contains(n).then_some(n))
+                {
+                    return Err(Error::Usage(format!(
+                        "--keep-columns names '{twice}' twice; name each column once"
+                    )));
+                }
+                names
+                    .iter()
+                    .map(|n| find(n, "--keep-columns"))
+                    .collect::<Result<_>>()?
+            }
+        };
+        Ok(ColumnIndex {
+            text,
+            id,
+            label,
+            group,
+            keep,
+        })
+    }
+}
+
+/// The bytes before the first line break of `head` (`\n`, or `\r` as in CRLF and old Mac files).
+pub(crate) fn first_line_of(head: &[u8]) -> &[u8] {
+    head.split(|&b| b == b'\n' || b == b'\r')
+        .next()
+        .unwrap_or_default()
+}
+
+/// The delimiter an Excel `sep=X` first line declares, if the line is one: in any case, and
+/// quoted as some tools write it again (`"sep=;"`).
+fn excel_separator(first_line: &[u8]) -> Option<u8> {
+    let line = first_line_of(first_line);
+    let line = line.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(line);
+    let line = match line {
+        [b'"', inner @ .., b'"'] => inner,
+        _ => line,
+    };
+    match line {
+        [s, e, p, b'=', d] if [*s, *e, *p].eq_ignore_ascii_case(b"sep") && *d != b'"' => Some(*d),
+        _ => None,
+    }
+}
+
+/// Tab for a file named `.tsv` or `.tab` (gzipped or not) whose header line holds one: a
+/// survey's question for a column name may hold more commas than the header has tabs.
+pub(super) fn tabs_by_name(name: &str, head: &[u8]) -> Option<u8> {
+    let name = name.to_ascii_lowercase();
+    let name = name.strip_suffix(".gz").unwrap_or(&name);
+    let tsv = name.ends_with(".tsv") || name.ends_with(".tab");
+    (tsv && first_line_of(head).contains(&b'\t')).then_some(b'\t')
+}
+
+/// Picks the delimiter from the header line: whichever of `,` `;` tab `|` occurs most
+/// outside quotes, comma when none does. Spreadsheet exports in many locales use `;`, and
+/// `.tsv` files tabs; a header line has no free text, so counting there is reliable.
+pub fn sniff_delimiter(head: &[u8]) -> u8 {
+    let line = first_line_of(head);
+    let mut counts = [0usize; 4];
+    let candidates = [b',', b';', b'\t', b'|'];
+    let mut quoted = false;
+    for &b in line {
+        if b == b'"' {
+            quoted = !quoted;
+        } else if !quoted {
+            if let Some(i) = candidates.iter().position(|&c| c == b) {
+                counts[i] += 1;
+            }
+        }
+    }
+    let (best, &n) = counts
+        .iter()
+        .enumerate()
+        .max_by_key(|&(i, n)| (n, std::cmp::Reverse(i)))
+        .expect("four candidates");
+    if n == 0 {
+        b','
+    } else {
+        candidates[best]
+    }
+}
+
+/// A header whose quotes went wrong names its columns wrongly (`"id"x` reads as `idx`, and
+/// the ids became row numbers without a word), or holds the whole file: no column can be
+/// trusted, so it is refused where a data row would only be flagged.
+pub(super) fn refuse_broken_header_quotes(
+    start: u64,
+    breaks: &Arc<Mutex<LineBreaks>>,
+    name: &str,
+) -> Result<()> {
+    let mut breaks = breaks.lock().expect("never poisoned");
+    let line = breaks.line_at(start);
+    let never_closes = breaks.never_closed();
+    let problem = match breaks.take_stray_quote(start) {
+        _ if never_closes => unclosed_quote_problem(line, breaks.last_line()),
+        Some(RowIssue::StrayQuote { line, column }) => {
+            format!("the quote at line {line}, column {column} {STRAY_QUOTE}")
+        }
+        _ => return Ok(()),
+    };
+    Err(Error::Input {
+        file: name.to_string(),
+        line: Some(line),
+        column: None,
+        problem: format!(
+            "the header row's quotes went wrong, so its column names cannot be trusted: {problem}"
+        ),
+    })
+}
+
+/// A header cell's name without the spaces and invisible marks around it: a second byte-order
+/// mark (a file saved twice with one) or a zero-width space before `id` left the name unmatched,
+/// and every id was silently replaced by its row number.
+pub(super) fn trim_header(cell: &str) -> &str {
+    cell.trim_matches(|c: char| {
+        c.is_whitespace() || matches!(c, '\u{FEFF}' | '\u{200B}'..='\u{200D}' | '\u{2060}')
+    })
+}
+
+/// The column default `names` find, the first name first: one named so exactly, else one
+/// named so in another case (`ID`, `Text`: spreadsheets capitalise headers). Two columns of one
+/// name in different cases are returned as an error, rather than one picked by chance.
+pub(crate) fn default_column(
+    headers: &[String],
+    names: &[&str],
+) -> std::result::Result<Option<usize>, [String; 2]> {
+    if let Some(i) = names
+        .iter()
+        .find_map(|n| headers.iter().position(|h| h == n))
+    {
+        return Ok(Some(i));
+    }
+    for name in names {
+        let mut alike = (0..headers.len()).filter(|&i| headers[i].eq_ignore_ascii_case(name));
+        match (alike.next(), alike.next()) {
+            (Some(i), None) => return Ok(Some(i)),
+            (Some(i), Some(j)) => return Err([headers[i].clone(), headers[j].clone()]),
+            _ => {}
+        }
+    }
+    Ok(None)
+}
+
+/// `fix` says how to name another column ("Choose one with --text-column").
+pub(super) fn missing_column(
+    file: &str,
+    line: u64,
+    headers: &[String],
+    wanted: &str,
+    fix: &str,
+) -> Error {
+    // No header has an empty name (failup names unnamed ones), so this is a slip in a list.
+    if wanted.is_empty() {
+        return Error::Usage(format!(
+            "an empty column name was given (in a comma-separated list, a comma at either end \
+             or two together make one); the columns are: {}",
+            column_list(headers)
+        ));
+    }
+    // A slip of a letter or two in three (a swap counts as one): `year` is no slip for `team`.
+    let closest = headers
+        .iter()
+        .map(|h| {
+            let d = strsim::damerau_levenshtein(&h.to_lowercase(), &wanted.to_lowercase());
+            (d, h)
+        })
+        .min_by_key(|(d, _)| *d)
+        .filter(|(d, _)| 3 * d <= wanted.chars().count().max(3))
+        .map(|(_, h)| format!("; did you mean '{}'?", printable(h)))
+        .unwrap_or_default();
+    let stop = if closest.is_empty() { "." } else { "" };
+    // A header read as one column that holds another delimiter: the wrong --delimiter.
+    let split = match headers {
+        // A name holding a tab is all but certainly two columns of a tab-separated file.
+        [_, _, ..] if headers.iter().any(|h| h.contains('\t')) => {
+            " The column names hold tabs: if the file is separated by tabs, give --delimiter \
+             tab."
+                .to_string()
+        }
+        [one] if one.contains([',', ';', '\t', '|']) => {
+            let shown = match sniff_delimiter(one.as_bytes()) {
+                b'\t' => "tab".to_string(),
+                d => format!("'{}'", d as char),
+            };
+            format!(
+                " The header was read as one column, but it looks separated by {shown}: give \
+                 --delimiter {shown}."
+            )
+        }
+        _ => String::new(),
+    };
+    Error::Input {
+        file: file.to_string(),
+        line: Some(line),
+        column: None,
+        problem: format!(
+            "no column named '{}' (columns: {}){closest}{stop}{split} {fix}; if the first \
+             line is data rather than column names, add a header row.",
+            printable(wanted),
+            column_list(headers)
+        ),
+    }
+}
