@@ -720,190 +720,40 @@ impl ClassifiedReader {
         })
     }
 
-    /// classify names in `also` a second named scenario beside a named category, never the
-    /// category itself nor `other`.
-    fn check_also(
-        &self,
-        category: usize,
-        also: usize,
-        name: &str,
-        fail: &impl Fn(&str, String) -> Error,
-    ) -> Result<usize> {
-        let other = self.taxonomy.other_index();
-        let problem = match () {
-            _ if also == category => "the row's category too",
-            _ if also == other => "other, which classify never names there",
-            _ if category == other => {
-                "set beside the category other, where classify leaves it empty"
-            }
-            _ => return Ok(also),
-        };
-        Err(fail(
-            "also",
-            format!("is '{name}', {problem}; was the file edited? Classify it again"),
-        ))
-    }
-
     /// Checks and converts one row's fields.
     fn build(&self, raw: RawRow, line: Option<u64>) -> Result<ReportRow> {
-        let fail = |column: &str, problem: String| Error::Input {
-            file: self.name.clone(),
-            line,
-            column: Some(column.to_string()),
-            problem,
-        };
-        let scenario = |column: &str, id: &str| {
-            self.taxonomy.index_of(id).ok_or_else(|| {
-                fail(
-                    column,
-                    format!(
-                        "'{id}' is not a scenario of this taxonomy ({}); pass the --taxonomy \
-                         the stories were classified with",
-                        self.taxonomy.ids().join(", ")
-                    ),
-                )
-            })
-        };
-        let number = |column: &str, value: Option<&str>| -> Result<f32> {
-            let v =
-                value.ok_or_else(|| fail(column, "is empty but the row has a category".into()))?;
-            let one_comma = v.matches(',').count() == 1 && !v.contains('.');
-            let parsed = match self.decimal_comma && one_comma {
-                true => v.replacen(',', ".", 1).parse::<f32>(),
-                false => v.parse::<f32>(),
-            };
-            match parsed {
-                Ok(x) if x.is_finite() => Ok(x),
-                Ok(_) => Err(fail(
-                    column,
-                    format!("'{v}' is not a finite number in f32's range"),
-                )),
-                Err(_) => Err(fail(column, format!("'{v}' is not a number"))),
-            }
-        };
+        let check = RowCheck { reader: self, line };
         let category = raw
             .category
             .as_deref()
-            .map(|c| scenario("category", c))
+            .map(|c| check.scenario("category", c))
             .transpose()?;
-        let (confidence, margin, runner_up) = if category.is_some() {
-            let confidence = number("confidence", raw.confidence.as_deref())?;
-            if !(0.0..=1.0).contains(&confidence) {
-                return Err(fail("confidence", format!("{confidence} is outside 0–1")));
-            }
-            let runner_up = raw
-                .runner_up
-                .as_deref()
-                .map(|r| scenario("runner_up", r))
-                .transpose()?;
-            if runner_up.is_some() && runner_up == category {
-                return Err(fail(
-                    "runner_up",
-                    format!(
-                        "is '{}', the row's category too, where classify always names another \
-                         scenario; was the file edited? Classify it again",
-                        raw.runner_up.as_deref().unwrap_or_default()
-                    ),
-                ));
-            }
-            let margin = number("margin", raw.margin.as_deref())?;
-            // Scores are cosines (or a head's probabilities), so two differ by at most 2; a
-            // margin may be negative where the `other` rule overrode a better named scenario.
-            if !(-2.0..=2.0).contains(&margin) {
-                return Err(fail(
-                    "margin",
-                    format!("{margin} is outside -2 to 2, where a difference of two scores lies"),
-                ));
-            }
-            // A score is a cosine or, with a few-shot head, a probability.
-            for (column, score) in &raw.scores {
-                let score = number(column, score.as_deref())?;
-                if !(-1.0..=1.0).contains(&score) {
-                    return Err(fail(
-                        column,
-                        format!(
-                            "{score} is outside -1 to 1, where a similarity or a probability \
-                             lies; was the file edited? Classify it again"
-                        ),
-                    ));
-                }
-            }
-            (confidence, margin, runner_up)
-        } else {
+        let (confidence, margin, runner_up) = match category {
+            Some(category) => check.scored(&raw, category)?,
             // classify gives a category to every story it reads without a problem.
-            if raw.status == "ok" {
-                return Err(fail(
+            None if raw.status == "ok" => {
+                return Err(check.fail(
                     "category",
                     format!(
                         "is empty but the row's status is {}, which classify writes only with \
                          a category; was the file edited? Classify it again",
                         raw.status
                     ),
-                ));
-            }
-            (0.0, 0.0, None)
-        };
-        let tokens = match raw.tokens.as_deref() {
-            None => 0,
-            Some(t) => t
-                .parse::<u64>()
-                .map_err(|_| fail("tokens", format!("'{t}' is not a whole number")))?,
-        };
-        let truncated = match raw.truncated.as_deref() {
-            None => false,
-            Some(t) if t.eq_ignore_ascii_case("true") => true,
-            Some(t) if t.eq_ignore_ascii_case("false") => false,
-            Some(t) => {
-                return Err(fail(
-                    "truncated",
-                    format!("'{t}' is neither true nor false"),
                 ))
             }
+            None => (0.0, 0.0, None),
         };
-        let status = if !raw.status.is_empty() {
-            Status::from_name(&raw.status).ok_or_else(|| {
-                fail(
-                    "status",
-                    format!(
-                        "'{}' is not a status classify writes ({})",
-                        raw.status,
-                        Status::ALL.map(Status::as_str).join(", ")
-                    ),
-                )
-            })?;
-            raw.status
-        } else if category.is_some() {
-            "ok".to_string()
-        } else {
-            "empty".to_string()
-        };
-        // `empty` is the one status classify writes only without a category: the story had
-        // nothing to read.
-        if category.is_some() && status == "empty" {
-            return Err(fail(
-                "status",
-                "is empty, which classify writes only for a story with nothing to read, but \
-                 the row has a category; was the file edited? Classify it again"
-                    .into(),
-            ));
-        }
+        let tokens = check.tokens(raw.tokens.as_deref())?;
+        let truncated = check.truncated(raw.truncated.as_deref())?;
+        let status = check.status(raw.status, category.is_some())?;
         // classify reads only a cell's first MiB (whatever the row's status: a ragged row's
         // too), and its report counted those words; the kept text column holds the whole cell.
         let mut text = raw.text;
         text.iter_mut().for_each(|t| {
             cut_to_max_text(t);
         });
-        let row = match raw.row.as_deref() {
-            None => self.rows,
-            Some(r) => r.parse::<u64>().ok().filter(|&r| r > 0).ok_or_else(|| {
-                fail(
-                    "row",
-                    format!("'{r}' is not a row number; a shard's part numbers its rows from 1"),
-                )
-            })?,
-        };
         Ok(ReportRow {
-            row,
+            row: check.row(raw.row.as_deref())?,
             id: raw.id,
             category,
             confidence,
@@ -912,7 +762,7 @@ impl ClassifiedReader {
             tokens,
             truncated,
             also: match (category, raw.also.as_deref()) {
-                (Some(c), Some(a)) => Some(self.check_also(c, scenario("also", a)?, a, &fail)?),
+                (Some(c), Some(a)) => Some(check.also(c, check.scenario("also", a)?, a)?),
                 _ => None,
             },
             status,
@@ -920,6 +770,180 @@ impl ClassifiedReader {
             evidence: raw.evidence,
             group: raw.group,
         })
+    }
+}
+
+/// The checks of one row's fields, each failing with the file, line and column.
+struct RowCheck<'a> {
+    reader: &'a ClassifiedReader,
+    line: Option<u64>,
+}
+
+impl RowCheck<'_> {
+    fn fail(&self, column: &str, problem: String) -> Error {
+        Error::Input {
+            file: self.reader.name.clone(),
+            line: self.line,
+            column: Some(column.to_string()),
+            problem,
+        }
+    }
+
+    fn scenario(&self, column: &str, id: &str) -> Result<usize> {
+        let taxonomy = &self.reader.taxonomy;
+        taxonomy.index_of(id).ok_or_else(|| {
+            self.fail(
+                column,
+                format!(
+                    "'{id}' is not a scenario of this taxonomy ({}); pass the --taxonomy \
+                     the stories were classified with",
+                    taxonomy.ids().join(", ")
+                ),
+            )
+        })
+    }
+
+    fn number(&self, column: &str, value: Option<&str>) -> Result<f32> {
+        let v =
+            value.ok_or_else(|| self.fail(column, "is empty but the row has a category".into()))?;
+        let one_comma = v.matches(',').count() == 1 && !v.contains('.');
+        let parsed = match self.reader.decimal_comma && one_comma {
+            true => v.replacen(',', ".", 1).parse::<f32>(),
+            false => v.parse::<f32>(),
+        };
+        match parsed {
+            Ok(x) if x.is_finite() => Ok(x),
+            Ok(_) => Err(self.fail(
+                column,
+                format!("'{v}' is not a finite number in f32's range"),
+            )),
+            Err(_) => Err(self.fail(column, format!("'{v}' is not a number"))),
+        }
+    }
+
+    /// The confidence, margin and runner-up of a row with a category, and its scores checked.
+    fn scored(&self, raw: &RawRow, category: usize) -> Result<(f32, f32, Option<usize>)> {
+        let confidence = self.number("confidence", raw.confidence.as_deref())?;
+        if !(0.0..=1.0).contains(&confidence) {
+            return Err(self.fail("confidence", format!("{confidence} is outside 0–1")));
+        }
+        let runner_up = raw
+            .runner_up
+            .as_deref()
+            .map(|r| self.scenario("runner_up", r))
+            .transpose()?;
+        if runner_up == Some(category) {
+            return Err(self.fail(
+                "runner_up",
+                format!(
+                    "is '{}', the row's category too, where classify always names another \
+                     scenario; was the file edited? Classify it again",
+                    raw.runner_up.as_deref().unwrap_or_default()
+                ),
+            ));
+        }
+        let margin = self.number("margin", raw.margin.as_deref())?;
+        // Scores are cosines (or a head's probabilities), so two differ by at most 2; a
+        // margin may be negative where the `other` rule overrode a better named scenario.
+        if !(-2.0..=2.0).contains(&margin) {
+            return Err(self.fail(
+                "margin",
+                format!("{margin} is outside -2 to 2, where a difference of two scores lies"),
+            ));
+        }
+        // A score is a cosine or, with a few-shot head, a probability.
+        for (column, score) in &raw.scores {
+            let score = self.number(column, score.as_deref())?;
+            if !(-1.0..=1.0).contains(&score) {
+                return Err(self.fail(
+                    column,
+                    format!(
+                        "{score} is outside -1 to 1, where a similarity or a probability \
+                         lies; was the file edited? Classify it again"
+                    ),
+                ));
+            }
+        }
+        Ok((confidence, margin, runner_up))
+    }
+
+    /// The `also` column: a second scenario classify names only beside a named category.
+    fn also(&self, category: usize, also: usize, name: &str) -> Result<usize> {
+        let other = self.reader.taxonomy.other_index();
+        let problem = match () {
+            _ if also == category => "the row's category too",
+            _ if also == other => "other, which classify never names there",
+            _ if category == other => {
+                "set beside the category other, where classify leaves it empty"
+            }
+            _ => return Ok(also),
+        };
+        Err(self.fail(
+            "also",
+            format!("is '{name}', {problem}; was the file edited? Classify it again"),
+        ))
+    }
+
+    fn tokens(&self, value: Option<&str>) -> Result<u64> {
+        match value {
+            None => Ok(0),
+            Some(t) => t
+                .parse::<u64>()
+                .map_err(|_| self.fail("tokens", format!("'{t}' is not a whole number"))),
+        }
+    }
+
+    fn truncated(&self, value: Option<&str>) -> Result<bool> {
+        match value {
+            None => Ok(false),
+            Some(t) if t.eq_ignore_ascii_case("true") => Ok(true),
+            Some(t) if t.eq_ignore_ascii_case("false") => Ok(false),
+            Some(t) => Err(self.fail("truncated", format!("'{t}' is neither true nor false"))),
+        }
+    }
+
+    /// The row's status as written, or what classify would have written where the column is
+    /// missing.
+    fn status(&self, status: String, has_category: bool) -> Result<String> {
+        let status = if !status.is_empty() {
+            Status::from_name(&status).ok_or_else(|| {
+                self.fail(
+                    "status",
+                    format!(
+                        "'{status}' is not a status classify writes ({})",
+                        Status::ALL.map(Status::as_str).join(", ")
+                    ),
+                )
+            })?;
+            status
+        } else if has_category {
+            "ok".to_string()
+        } else {
+            "empty".to_string()
+        };
+        // `empty` is the one status classify writes only without a category: the story had
+        // nothing to read.
+        if has_category && status == "empty" {
+            return Err(self.fail(
+                "status",
+                "is empty, which classify writes only for a story with nothing to read, but \
+                 the row has a category; was the file edited? Classify it again"
+                    .into(),
+            ));
+        }
+        Ok(status)
+    }
+
+    fn row(&self, value: Option<&str>) -> Result<u64> {
+        match value {
+            None => Ok(self.reader.rows),
+            Some(r) => r.parse::<u64>().ok().filter(|&r| r > 0).ok_or_else(|| {
+                self.fail(
+                    "row",
+                    format!("'{r}' is not a row number; a shard's part numbers its rows from 1"),
+                )
+            }),
+        }
     }
 }
 
