@@ -691,112 +691,10 @@ impl Sink {
         check_not_input("-o", path, input)?;
         let path = &followed(path);
         let (partial, checkpoint) = partial_paths(path);
-        let text = std::fs::read_to_string(&checkpoint).map_err(|e| match e.kind() {
-            io::ErrorKind::NotFound if partial.exists() => Error::Usage(format!(
-                "nothing to resume: the run that began {} stopped before its first checkpoint \
-                 (there is no {}), so it kept no rows; run without --resume to start over",
-                partial.display(),
-                checkpoint.display()
-            )),
-            io::ErrorKind::NotFound if path.exists() => Error::Usage(format!(
-                "nothing to resume: {} is there and no run writing it was interrupted (there is \
-                 no {}); run without --resume to write it again",
-                path.display(),
-                checkpoint.display()
-            )),
-            io::ErrorKind::NotFound => Error::Usage(format!(
-                "nothing to resume: there is no partial output for {} (looked for {}); run \
-                 without --resume",
-                path.display(),
-                checkpoint.display()
-            )),
-            // Not "nothing to resume": starting over would throw the kept rows away.
-            _ => Error::Usage(format!(
-                "cannot read the checkpoint {} of the interrupted run ({e}); the rows it kept in \
-                 {} can be resumed only once failup can read it (run as an account that may \
-                 read and write both, or put the checkpoint back), and without --resume the \
-                 run starts over",
-                checkpoint.display(),
-                partial.display()
-            )),
-        })?;
-        let saved: Checkpoint = serde_json::from_str(&text).map_err(|e| {
-            Error::Usage(format!(
-                "{}: unreadable checkpoint, perhaps from an older failup ({e}); run without \
-                 --resume to start over",
-                checkpoint.display()
-            ))
-        })?;
-        if !partial.exists() && path.is_file() {
-            // A run stopped between putting its output in place and removing its checkpoint.
-            let _ = std::fs::remove_file(&checkpoint);
-            return Err(Error::Usage(format!(
-                "nothing to resume: {} is complete (the run that made it stopped just after \
-                 putting it in place); run without --resume to make it again",
-                path.display()
-            )));
-        }
-        if !partial.exists() {
-            return Err(Error::Usage(format!(
-                "cannot resume: the partial output {} is gone, though its checkpoint {} is \
-                 still there; run without --resume to start over",
-                partial.display(),
-                checkpoint.display()
-            )));
-        }
-        let (was, now) = (written_by(&saved.settings), written_by(settings));
-        if was != now {
-            return Err(Error::Usage(format!(
-                "cannot resume {}: failup {was} wrote it, and this is failup {now}; resume it \
-                 with the failup {was} command that made it, or run without --resume to start \
-                 over",
-                partial.display()
-            )));
-        }
-        let differ = differences(&saved.settings, settings);
-        let only_input = differing(&saved.settings, settings)
-            .iter()
-            .all(|(name, ..)| *name == "input");
-        if !differ.is_empty() && only_input {
-            return Err(Error::Usage(format!(
-                "cannot resume {}: the input is not the file the run was reading (its path, \
-                 size or modification time differ), so the rows kept may not match it. {}. \
-                 Give the input it was made from, unchanged, or run without --resume to start \
-                 over",
-                partial.display(),
-                differ.join("; ")
-            )));
-        }
-        if !differ.is_empty() {
-            return Err(Error::Usage(format!(
-                "cannot resume {}: it was made with other settings, and mixing them would give \
-                 rows that disagree. {}. Rerun with the settings it was made with, or without \
-                 --resume to start over",
-                partial.display(),
-                differ.join("; ")
-            )));
-        }
-        let name = partial.display().to_string();
-        let mut file = open_partial(&mut OpenOptions::new(), &partial)?;
-        lock_partial(&file, path, &partial)?;
-        let len = file.metadata().map_err(|e| Error::io(&name, e))?.len();
-        if len < saved.bytes {
-            return Err(Error::Usage(format!(
-                "{name} is shorter than its checkpoint says; delete it and run without --resume"
-            )));
-        }
-        let hashed = hash_prefix(&partial, saved.bytes).map_err(|e| Error::io(&name, e))?;
-        if hex::encode(hashed.clone().finalize()) != saved.output_sha256 {
-            return Err(Error::Usage(format!(
-                "{name} changed after the run was interrupted: its first {} bytes are not the \
-                 ones failup wrote (an editor or sync tool may have rewritten it), so the rows \
-                 kept there cannot be trusted; delete it and run without --resume",
-                saved.bytes
-            )));
-        }
-        file.set_len(saved.bytes)
-            .and_then(|_| file.seek(SeekFrom::End(0)))
-            .map_err(|e| Error::io(&name, e))?;
+        let saved = read_checkpoint(path, &partial, &checkpoint)?;
+        check_partial_is_there(path, &partial, &checkpoint)?;
+        check_same_settings(&saved.settings, settings, &partial)?;
+        let (file, hashed) = reopen_partial(path, &partial, &saved)?;
         Ok(Resumed {
             sink: Sink::File(FileSink {
                 out: BufWriter::with_capacity(1 << 16, file),
@@ -939,6 +837,132 @@ pub(crate) fn give_the_mode_of(file: &File, like: &Path) -> io::Result<()> {
     #[cfg(not(unix))]
     permissions.set_readonly(false);
     file.set_permissions(permissions)
+}
+
+/// The checkpoint of an interrupted run writing `path`, or why there is nothing to resume.
+fn read_checkpoint(path: &Path, partial: &Path, checkpoint: &Path) -> Result<Checkpoint> {
+    let text = std::fs::read_to_string(checkpoint).map_err(|e| match e.kind() {
+        io::ErrorKind::NotFound if partial.exists() => Error::Usage(format!(
+            "nothing to resume: the run that began {} stopped before its first checkpoint \
+             (there is no {}), so it kept no rows; run without --resume to start over",
+            partial.display(),
+            checkpoint.display()
+        )),
+        io::ErrorKind::NotFound if path.exists() => Error::Usage(format!(
+            "nothing to resume: {} is there and no run writing it was interrupted (there is \
+             no {}); run without --resume to write it again",
+            path.display(),
+            checkpoint.display()
+        )),
+        io::ErrorKind::NotFound => Error::Usage(format!(
+            "nothing to resume: there is no partial output for {} (looked for {}); run \
+             without --resume",
+            path.display(),
+            checkpoint.display()
+        )),
+        // Not "nothing to resume": starting over would throw the kept rows away.
+        _ => Error::Usage(format!(
+            "cannot read the checkpoint {} of the interrupted run ({e}); the rows it kept in \
+             {} can be resumed only once failup can read it (run as an account that may \
+             read and write both, or put the checkpoint back), and without --resume the \
+             run starts over",
+            checkpoint.display(),
+            partial.display()
+        )),
+    })?;
+    serde_json::from_str(&text).map_err(|e| {
+        Error::Usage(format!(
+            "{}: unreadable checkpoint, perhaps from an older failup ({e}); run without \
+             --resume to start over",
+            checkpoint.display()
+        ))
+    })
+}
+
+/// The partial output a checkpoint belongs to is there, and the output not already complete.
+fn check_partial_is_there(path: &Path, partial: &Path, checkpoint: &Path) -> Result<()> {
+    if !partial.exists() && path.is_file() {
+        // A run stopped between putting its output in place and removing its checkpoint.
+        let _ = std::fs::remove_file(checkpoint);
+        return Err(Error::Usage(format!(
+            "nothing to resume: {} is complete (the run that made it stopped just after \
+             putting it in place); run without --resume to make it again",
+            path.display()
+        )));
+    }
+    if !partial.exists() {
+        return Err(Error::Usage(format!(
+            "cannot resume: the partial output {} is gone, though its checkpoint {} is \
+             still there; run without --resume to start over",
+            partial.display(),
+            checkpoint.display()
+        )));
+    }
+    Ok(())
+}
+
+/// A resume is refused unless every setting is the one the run was started with.
+fn check_same_settings(saved: &Settings, settings: &Settings, partial: &Path) -> Result<()> {
+    let (was, now) = (written_by(saved), written_by(settings));
+    if was != now {
+        return Err(Error::Usage(format!(
+            "cannot resume {}: failup {was} wrote it, and this is failup {now}; resume it \
+             with the failup {was} command that made it, or run without --resume to start \
+             over",
+            partial.display()
+        )));
+    }
+    let differ = differences(saved, settings);
+    let only_input = differing(saved, settings)
+        .iter()
+        .all(|(name, ..)| *name == "input");
+    if !differ.is_empty() && only_input {
+        return Err(Error::Usage(format!(
+            "cannot resume {}: the input is not the file the run was reading (its path, \
+             size or modification time differ), so the rows kept may not match it. {}. \
+             Give the input it was made from, unchanged, or run without --resume to start \
+             over",
+            partial.display(),
+            differ.join("; ")
+        )));
+    }
+    if !differ.is_empty() {
+        return Err(Error::Usage(format!(
+            "cannot resume {}: it was made with other settings, and mixing them would give \
+             rows that disagree. {}. Rerun with the settings it was made with, or without \
+             --resume to start over",
+            partial.display(),
+            differ.join("; ")
+        )));
+    }
+    Ok(())
+}
+
+/// Opens and locks the partial output, checks that its first `saved.bytes` are the ones
+/// failup wrote, and cuts it there: what follows the checkpoint is written again.
+fn reopen_partial(path: &Path, partial: &Path, saved: &Checkpoint) -> Result<(File, Sha256)> {
+    let name = partial.display().to_string();
+    let mut file = open_partial(&mut OpenOptions::new(), partial)?;
+    lock_partial(&file, path, partial)?;
+    let len = file.metadata().map_err(|e| Error::io(&name, e))?.len();
+    if len < saved.bytes {
+        return Err(Error::Usage(format!(
+            "{name} is shorter than its checkpoint says; delete it and run without --resume"
+        )));
+    }
+    let hashed = hash_prefix(partial, saved.bytes).map_err(|e| Error::io(&name, e))?;
+    if hex::encode(hashed.clone().finalize()) != saved.output_sha256 {
+        return Err(Error::Usage(format!(
+            "{name} changed after the run was interrupted: its first {} bytes are not the \
+             ones failup wrote (an editor or sync tool may have rewritten it), so the rows \
+             kept there cannot be trusted; delete it and run without --resume",
+            saved.bytes
+        )));
+    }
+    file.set_len(saved.bytes)
+        .and_then(|_| file.seek(SeekFrom::End(0)))
+        .map_err(|e| Error::io(&name, e))?;
+    Ok((file, hashed))
 }
 
 /// The SHA-256 state after the first `bytes` bytes of the file at `path`.
