@@ -653,7 +653,7 @@ pub struct EmbedArgs {
     /// Process one shard of the input: `I/N` takes the data rows whose 0-based index is I
     /// modulo N, so N runs over the same file share it, each row in exactly one. `auto/N` (or
     /// `auto`, with N from SLURM_ARRAY_TASK_COUNT) reads I from SLURM_ARRAY_TASK_ID or
-    /// Kubernetes' JOB_COMPLETION_INDEX. Each output row then starts with its row number in
+    /// Kubernetes' JOB_COMPLETION_INDEX. Each output line then also holds its row number in
     /// the whole input (`row`), and `-o PART` gets a record beside it, `PART.shard`, by which
     /// `failup merge --rows` checks the parts before putting them back together
     /// (docs/src/scale-out.md).

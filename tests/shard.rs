@@ -1239,7 +1239,14 @@ fn a_summary_report_refuses_flags_it_cannot_apply() {
     ] {
         let err = refused(dir.path(), &[&["report", &summary][..], flags].concat());
         assert!(
-            err.contains(&format!("so {} cannot change them", flags[0])),
+            err.contains(&format!("{summary} is a summary"))
+                && err.contains(&format!("so {} cannot change them", flags[0])),
+            "{err}"
+        );
+        // Only a larger --top is told that --top may show fewer.
+        assert_eq!(
+            err.contains("may only show fewer"),
+            flags[0] == "--top",
             "{err}"
         );
     }

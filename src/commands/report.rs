@@ -24,7 +24,7 @@ pub fn run(args: ReportArgs) -> Result<()> {
     let rows = match ReportInput::sniff(open_source(&source)?, &source.name())? {
         ReportInput::Rows(rows) => rows,
         ReportInput::Summary(summary) => {
-            refuse_changes_to_a_summary(&args, summary.builder.options())?;
+            refuse_changes_to_a_summary(&args, summary.builder.options(), &source.name())?;
             refuse_another_model_for_a_summary(&args, &summary.model, &source.name())?;
             let mut summary = summary.finish(&taxonomy, &taxonomy_info)?;
             if let Some(top) = args.top {
@@ -165,7 +165,7 @@ fn refuse_another_model_for_a_summary(args: &ReportArgs, made: &str, name: &str)
 /// A summary is rendered as it was made: the flags that would change it are refused, and
 /// those that repeat what it was made with (a script that gives them every time) are not. A
 /// smaller `--top` only shows fewer of the stories it keeps.
-fn refuse_changes_to_a_summary(args: &ReportArgs, made: &SummaryOptions) -> Result<()> {
+fn refuse_changes_to_a_summary(args: &ReportArgs, made: &SummaryOptions, name: &str) -> Result<()> {
     let differs =
         |given: Option<&String>, made: Option<&String>| given.is_some_and(|g| Some(g) != made);
     let fixed = [
@@ -186,9 +186,13 @@ fn refuse_changes_to_a_summary(args: &ReportArgs, made: &SummaryOptions) -> Resu
     ];
     match fixed.iter().find(|(_, given)| *given) {
         Some((flag, _)) => Err(Error::Usage(format!(
-            "a summary keeps the grouping, text column, top stories and small-group line it \
-             was made with, so {flag} cannot change them (--top may only show fewer); drop it, \
-             or report the rows (`failup report ROWS.csv {flag} …`)"
+            "{name} is a summary, which keeps the grouping, text column, top stories and \
+             small-group line it was made with, so {flag} cannot change them{}; drop it, or \
+             report the rows (`failup report ROWS.csv {flag} …`)",
+            match *flag {
+                "--top" => format!(" (it keeps {}: --top may only show fewer)", made.top),
+                _ => String::new(),
+            }
         ))),
         None => Ok(()),
     }
