@@ -1475,8 +1475,12 @@ fn rows_repeating_an_id_are_counted_and_warned_about() {
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
     let report: Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(report["totals"]["rows"], body.len() + 1, "{report}");
+    // Named by the line it is on and its id, as classify names a repeat.
+    let (line, id) = (one.lines().count() + 1, body[0].split(',').next().unwrap());
     assert!(
-        stderr(&out).contains("1 row of twice.csv repeats an id seen earlier"),
+        stderr(&out).contains(&format!(
+            "1 row of twice.csv repeats an id seen earlier (the first at line {line}, id '{id}')"
+        )),
         "{}",
         stderr(&out)
     );

@@ -69,24 +69,29 @@ pub fn run(args: ReportArgs) -> Result<()> {
     );
     // Hashes of the ids seen, to count repeats in bounded memory (8 bytes a row).
     let mut ids = std::collections::HashSet::new();
-    let mut repeats = 0u64;
+    let (mut repeats, mut first_repeat) = (0u64, None);
     while let Some(row) = reader.next_row()? {
         // Empty ids are classify's to warn of; they are not one story told twice.
-        repeats += u64::from(!row.id.is_empty() && !ids.insert(super::id_hash(&row.id)));
+        if !row.id.is_empty() && !ids.insert(super::id_hash(&row.id)) {
+            repeats += 1;
+            first_repeat.get_or_insert_with(|| (reader.row_line(), row.id.clone()));
+        }
         builder.add(row);
     }
-    if repeats > 0 {
+    if let Some((line, id)) = first_repeat {
         eprintln!(
-            "warning: {} of {} {} an id seen earlier, and each is counted; if outputs were \
-             joined by hand, `failup merge` puts a sharded run's parts together and refuses \
-             overlaps",
+            "warning: {} of {} {} an id seen earlier (the first{}, id '{}'), and each is \
+             counted; if outputs were joined by hand, `failup merge` puts a sharded run's parts \
+             together and refuses overlaps",
             if repeats == 1 {
                 "1 row".to_string()
             } else {
                 format!("{repeats} rows")
             },
             source.name(),
-            if repeats == 1 { "repeats" } else { "repeat" }
+            if repeats == 1 { "repeats" } else { "repeat" },
+            line.map_or(String::new(), |l| format!(" at line {l}")),
+            failup::input::printable(&id),
         );
     }
     if let (bad @ 1.., first) = reader.rows_not_utf8() {

@@ -69,6 +69,8 @@ pub struct ClassifiedReader {
     numbered: bool,
     /// Rows whose id, text or group held bytes that are not UTF-8, and the first one's line.
     not_utf8: (u64, Option<u64>),
+    /// The line the last row read starts on.
+    row_line: Option<u64>,
     /// The line of the last row, when no line break follows it.
     unended: Option<u64>,
     /// Numbers may be written `0,8924`: a spreadsheet that saves with `;` between cells does
@@ -163,6 +165,7 @@ impl ClassifiedReader {
             rows: 0,
             numbered: false,
             not_utf8: (0, None),
+            row_line: None,
             unended: None,
             decimal_comma: false,
         };
@@ -193,6 +196,11 @@ impl ClassifiedReader {
     /// U+FFFD), and the first one's line.
     pub fn rows_not_utf8(&self) -> (u64, Option<u64>) {
         self.not_utf8
+    }
+
+    /// The line the last row read starts on (none before the first row).
+    pub fn row_line(&self) -> Option<u64> {
+        self.row_line
     }
 
     /// At the end of the rows: the line of the last one when no line break follows it.
@@ -617,6 +625,7 @@ impl ClassifiedReader {
                 };
                 self.rows += 1;
                 self.numbered |= fields.row.is_some();
+                self.row_line = line;
                 self.build(fields, line).map(Some)
             }
             Kind::Jsonl { first, .. } => {
@@ -635,6 +644,7 @@ impl ClassifiedReader {
                 let fields = self.jsonl_fields(&obj, line)?;
                 self.rows += 1;
                 self.numbered |= fields.row.is_some();
+                self.row_line = Some(line);
                 self.build(fields, Some(line)).map(Some)
             }
         }
