@@ -390,6 +390,9 @@ impl Encoder {
         self.embed_texts_batched(texts, self.batch_size, Some(stop), want)
     }
 
+    /// Tokenizes the distinct texts, runs their distinct windows through the model in
+    /// batches of similar length, and gathers each text's embedding, a repeat's from its
+    /// first occurrence.
     fn embed_texts_batched(
         &self,
         texts: &[&str],
@@ -401,14 +404,45 @@ impl Encoder {
         // --long-text chunk is on, or it is read sentence by sentence); None for empty text.
         let by_sentence = want.sentences && self.long_text == LongText::Chunk;
         // Exports often repeat a story: each distinct text is tokenized and embedded once.
-        let mut first_seen: HashMap<&str, usize> = HashMap::new();
-        let source: Vec<usize> = texts
-            .iter()
-            .enumerate()
-            .map(|(i, t)| *first_seen.entry(*t).or_insert(i))
-            .collect();
+        let source = first_occurrences(texts.iter().copied());
         let started = Instant::now();
-        let tokens: Vec<Option<Split>> = self.pool.install(|| {
+        let tokens = self.tokenize_distinct(texts, &source, by_sentence)?;
+        let items = windows_of(&tokens);
+        // Stories repeat sentences too (greetings, sign-offs, the lines of a form), and a
+        // window's output depends on its tokens alone, so each distinct window runs once.
+        let same = first_occurrences(items.iter().map(|(_, t)| t.ids.as_slice()));
+        let mut order: Vec<usize> = (0..items.len()).filter(|&j| same[j] == j).collect();
+        order.sort_by_key(|&j| items[j].1.ids.len());
+        let tokenized = Instant::now();
+        let batches = self.batches(&order, &items, batch_size, by_sentence);
+        let window_outs = self.run_windows(&items, &same, &batches, stop, want)?;
+        if let Ok(mut tally) = self.tally.lock() {
+            tally.tokenizing += tokenized - started;
+            tally.embedding += tokenized.elapsed();
+            tally.windows += source
+                .iter()
+                .map(|&s| tokens[s].as_ref().map_or(0, |t| t.windows.len()))
+                .sum::<usize>();
+            tally.windows_run += order.len();
+        }
+        let mut embedded = self.gather_all(tokens, window_outs, want);
+        for (i, &first) in source.iter().enumerate() {
+            if first != i {
+                embedded[i] = embedded[first].clone();
+            }
+        }
+        Ok(embedded)
+    }
+
+    /// The windows of each text that is its own first occurrence (`source[i] == i`); None
+    /// for a repeat, a blank text, or one with no word the model knows.
+    fn tokenize_distinct(
+        &self,
+        texts: &[&str],
+        source: &[usize],
+        by_sentence: bool,
+    ) -> Result<Vec<Option<Split>>> {
+        self.pool.install(|| {
             texts
                 .par_iter()
                 .enumerate()
@@ -425,70 +459,67 @@ impl Encoder {
                     Ok((!wordless).then_some(split))
                 })
                 .collect::<Result<_>>()
-        })?;
-        let items: Vec<(usize, Tokenized)> = tokens
-            .iter()
-            .enumerate()
-            .filter_map(|(i, t)| t.as_ref().map(|t| (i, t.full_len, &t.windows)))
-            .flat_map(|(i, full_len, ws)| {
-                ws.iter().map(move |w| {
-                    (
-                        i,
-                        Tokenized {
-                            ids: w.ids.clone(),
-                            full_len,
-                        },
-                    )
-                })
-            })
-            .collect();
+        })
+    }
 
-        // Stories repeat sentences too (greetings, sign-offs, the lines of a form), and a
-        // window's output depends on its tokens alone, so each distinct window runs once.
-        let mut first_window: HashMap<&[u32], usize> = HashMap::new();
-        let same: Vec<usize> = items
-            .iter()
-            .enumerate()
-            .map(|(j, (_, t))| *first_window.entry(&t.ids).or_insert(j))
-            .collect();
-        let mut order: Vec<usize> = (0..items.len()).filter(|&j| same[j] == j).collect();
-        order.sort_by_key(|&j| items[j].1.ids.len());
-        let tokenized = Instant::now();
-        let batches: Vec<&[usize]> = if by_sentence {
+    /// `order`'s windows (shortest first) in batches: `batch_size` windows each, or, read by
+    /// sentence, as many as fit in the tokens of `batch_size` full windows.
+    fn batches<'a>(
+        &self,
+        order: &'a [usize],
+        items: &[(usize, Tokenized)],
+        batch_size: usize,
+        by_sentence: bool,
+    ) -> Vec<&'a [usize]> {
+        if by_sentence {
             // Sentences are short: batches of `batch_size` of them would be mostly overhead
-            // (a third slower on the benchmark corpus), so a batch takes as many as fit in
-            // the tokens of `batch_size` full windows.
+            // (a third slower on the benchmark corpus).
             let budget = batch_size * self.tokenizer.max_seq_length();
-            token_batches(&order, |j| items[j].1.ids.len(), budget)
+            token_batches(order, |j| items[j].1.ids.len(), budget)
         } else {
             order.chunks(batch_size).collect()
-        };
+        }
+    }
+
+    /// Every window's output: the batches run through the model, and a repeated window
+    /// (`same[j] != j`) given its first occurrence's.
+    fn run_windows(
+        &self,
+        items: &[(usize, Tokenized)],
+        same: &[usize],
+        batches: &[&[usize]],
+        stop: Option<&AtomicBool>,
+        want: Want,
+    ) -> Result<Vec<WindowOut>> {
         let mut window_outs: Vec<Option<WindowOut>> = (0..items.len()).map(|_| None).collect();
         for (batch, outs) in batches
             .iter()
-            .zip(self.embed_batches(&batches, &items, stop, want)?)
+            .zip(self.embed_batches(batches, items, stop, want)?)
         {
             for (&j, out) in batch.iter().zip(outs) {
                 window_outs[j] = Some(out);
             }
-        }
-        if let Ok(mut tally) = self.tally.lock() {
-            tally.tokenizing += tokenized - started;
-            tally.embedding += tokenized.elapsed();
-            tally.windows += source
-                .iter()
-                .map(|&s| tokens[s].as_ref().map_or(0, |t| t.windows.len()))
-                .sum::<usize>();
-            tally.windows_run += order.len();
         }
         for (j, &first) in same.iter().enumerate() {
             if first != j {
                 window_outs[j] = window_outs[first].clone();
             }
         }
-        let mut next = window_outs
+        Ok(window_outs
             .into_iter()
-            .map(|w| w.expect("every window is embedded"));
+            .map(|w| w.expect("every window is embedded"))
+            .collect())
+    }
+
+    /// Each text's embedding from its windows' outputs, taken in order; an empty one for a
+    /// text with no windows.
+    fn gather_all(
+        &self,
+        tokens: Vec<Option<Split>>,
+        window_outs: Vec<WindowOut>,
+        want: Want,
+    ) -> Vec<Embedded> {
+        let mut next = window_outs.into_iter();
         let per_text: Vec<(Option<Split>, Vec<WindowOut>)> = tokens
             .into_iter()
             .map(|t| {
@@ -496,7 +527,7 @@ impl Encoder {
                 (t, (&mut next).take(n).collect())
             })
             .collect();
-        let mut embedded: Vec<Embedded> = self.pool.install(|| {
+        self.pool.install(|| {
             per_text
                 .into_par_iter()
                 .map(|(t, outs)| match t {
@@ -512,13 +543,7 @@ impl Encoder {
                     Some(split) => self.gather(split, outs, want),
                 })
                 .collect()
-        });
-        for i in 0..texts.len() {
-            if source[i] != i {
-                embedded[i] = embedded[source[i]].clone();
-            }
-        }
-        Ok(embedded)
+        })
     }
 
     /// A story's windows: the whole story's (one, or several overlapping ones when it is long
@@ -686,6 +711,36 @@ impl Encoder {
     pub fn tally(&self) -> Tally {
         self.tally.lock().map(|t| *t).unwrap_or_default()
     }
+}
+
+/// For each key, the index of its first occurrence (its own index when it is the first).
+fn first_occurrences<'a, K: std::hash::Hash + Eq + ?Sized + 'a>(
+    keys: impl Iterator<Item = &'a K>,
+) -> Vec<usize> {
+    let mut first: HashMap<&K, usize> = HashMap::new();
+    keys.enumerate()
+        .map(|(i, k)| *first.entry(k).or_insert(i))
+        .collect()
+}
+
+/// Every window of every text, in order, with its text's index and full length in tokens.
+fn windows_of(tokens: &[Option<Split>]) -> Vec<(usize, Tokenized)> {
+    tokens
+        .iter()
+        .enumerate()
+        .filter_map(|(i, t)| t.as_ref().map(|t| (i, t.full_len, &t.windows)))
+        .flat_map(|(i, full_len, ws)| {
+            ws.iter().map(move |w| {
+                (
+                    i,
+                    Tokenized {
+                        ids: w.ids.clone(),
+                        full_len,
+                    },
+                )
+            })
+        })
+        .collect()
 }
 
 /// Cuts `order` (sorted by length, shortest first) into consecutive batches of at most
