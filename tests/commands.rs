@@ -1141,8 +1141,8 @@ fn calibrate_warns_of_a_story_in_two_of_its_files() {
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
     assert!(
         stderr(&out).contains(
-            "6 stories are in more than one INPUT file, word for word, case, spacing and \
-             punctuation aside (the first at b.csv:2, as at a.csv:41)"
+            "6 stories are in more than one INPUT file, word for word, case, accents, \
+             spacing and punctuation aside (the first at b.csv:2, as at a.csv:41)"
         ),
         "{}",
         stderr(&out)
@@ -2285,7 +2285,7 @@ fn train_names_missing_scenarios_and_calibrate_a_head_from_the_environment() {
 
 /// A labelled story given twice counts twice, a repeated id makes eval's lists ambiguous, and a
 /// copy under another label contradicts the first: each is warned about, with the ids, and the
-/// run goes on.
+/// run goes on. A copy with accents added is one too: the model reads "é" as "e".
 #[test]
 fn labelled_files_with_repeated_ids_or_stories_are_warned_about() {
     let dir = tempfile::tempdir().unwrap();
@@ -2295,7 +2295,7 @@ fn labelled_files_with_repeated_ids_or_stories_are_warned_about() {
                a,other,my manager left the company\n\
                c,passed_over,  They gave the project  to the new hire!\n\
                d,other,the office moved across town\n\
-               e,other,they gave the project to the new hire\n";
+               e,other,thèy gave the project to the new hiré\n";
     std::fs::write(dir.path().join("twice.csv"), csv).unwrap();
     for command in ["eval", "train", "calibrate"] {
         let out = failup_env(
@@ -2312,12 +2312,12 @@ fn labelled_files_with_repeated_ids_or_stories_are_warned_about() {
         assert!(
             said.contains("twice.csv: 1 id is on more than one row ('a')")
                 && said.contains(concat!(
-                    "1 story is given more than once, word for word, case, spacing and ",
-                    "punctuation aside (2 copies, as ids 'c', 'e')"
+                    "1 story is given more than once, word for word, case, accents, spacing ",
+                    "and punctuation aside (2 copies, as ids 'c', 'e')"
                 ))
                 && said.contains(concat!(
-                    "1 row repeats a story word for word (case, spacing and punctuation aside) ",
-                    "under another label (id 'e')"
+                    "1 row repeats a story word for word (case, accents, spacing and punctuation ",
+                    "aside) under another label (id 'e')"
                 )),
             "{command}: {said}"
         );

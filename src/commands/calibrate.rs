@@ -464,7 +464,7 @@ fn warn_of_stories_in_several_files(rows: &[LabelledRow]) {
     let mut again: Vec<(&LabelledRow, &LabelledRow)> = Vec::new();
     let mut told = std::collections::HashSet::new();
     for row in rows {
-        // Case, spacing and punctuation aside, as within one file.
+        // Case, accents, spacing and punctuation aside, as within one file.
         let key = failup::eval::copy_key(&row.text);
         let seen = *first.entry(key.clone()).or_insert(row);
         if file_of(seen) != file_of(row) && told.insert(key) {
@@ -475,8 +475,8 @@ fn warn_of_stories_in_several_files(rows: &[LabelledRow]) {
         return;
     };
     eprintln!(
-        "warning: {} {} in more than one INPUT file, word for word, case, spacing and \
-         punctuation aside (the first at {}, as at {}); each copy counts in the fit, so drop the copies unless the weight is meant",
+        "warning: {} {} in more than one INPUT file, word for word, case, accents, \
+         spacing and punctuation aside (the first at {}, as at {}); each copy counts in the fit, so drop the copies unless the weight is meant",
         again.len(),
         if again.len() == 1 {
             "story is"

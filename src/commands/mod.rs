@@ -332,12 +332,12 @@ fn warn_of_repeats(file: &std::path::Path, rows: &[LabelledRow]) {
             shown(&ids)
         );
     }
-    // Case, spacing and punctuation aside, as `eval --cv` keeps copies in one fold.
+    // Case, accents, spacing and punctuation aside, as `eval --cv` keeps copies in one fold.
     let (stories, copies) = repeated(&|r| failup::eval::copy_key(&r.text), true);
     if stories > 0 {
         eprintln!(
-            "warning: {}: {stories} stor{} given more than once, word for word, case, spacing \
-             and punctuation aside ({} cop{}, as id{} {}); each copy counts, so drop the copies \
+            "warning: {}: {stories} stor{} given more than once, word for word, case, accents, \
+             spacing and punctuation aside ({} cop{}, as id{} {}); each copy counts, so drop the copies \
              unless the weight is meant",
             file.display(),
             if stories == 1 { "y is" } else { "ies are" },
@@ -361,8 +361,8 @@ fn warn_of_repeats(file: &std::path::Path, rows: &[LabelledRow]) {
         .collect();
     if !conflicting.is_empty() {
         eprintln!(
-            "warning: {}: {} row{} repeat{} a story word for word (case, spacing and \
-             punctuation aside) under another label (id {}); a story has one scenario, so fix \
+            "warning: {}: {} row{} repeat{} a story word for word (case, accents, spacing \
+             and punctuation aside) under another label (id {}); a story has one scenario, so fix \
              its label or drop the copy",
             file.display(),
             conflicting.len(),
