@@ -82,6 +82,7 @@ fn io_fix(e: &std::io::Error) -> &'static str {
             "\n  fix: check that the path exists as spelt; a relative path starts from the \
              folder failup runs in"
         }
+        ErrorKind::IsADirectory => "\n  fix: give the path of a file in that folder",
         _ => "",
     }
 }
@@ -144,6 +145,8 @@ mod tests {
         );
         let denied = Error::io("out.csv", ErrorKind::PermissionDenied.into()).to_string();
         assert!(denied.contains("permissions"), "{denied}");
+        let folder = Error::io("profiles", ErrorKind::IsADirectory.into()).to_string();
+        assert!(folder.contains("fix: give the path of a file"), "{folder}");
         let other = Error::io("out.csv", ErrorKind::UnexpectedEof.into()).to_string();
         assert!(!other.contains("fix:"), "{other}");
     }
