@@ -367,7 +367,9 @@ fn unusable(story: &Story, headers: &[String]) -> Option<String> {
     // cells were cut at a delimiter in the story (a trailing delimiter alone is harmless).
     if story.issues.contains(&RowIssue::Malformed) && story.fields < header_fields {
         return Some(format!(
-            "row {} has only {} of the header's {header_fields} fields",
+            "row {} has only {} of the header's {header_fields} fields, so its label or story \
+             is missing; give it every column (an empty one as two delimiters side by side), or \
+             join it to the line before if a line break cut it",
             story.row, story.fields
         ));
     }
