@@ -795,7 +795,7 @@ impl Profile {
             positive("head's temperature", h.temperature)?;
             let numbers = [
                 ("weights", h.weights.iter().flatten().collect::<Vec<_>>()),
-                ("bias", h.bias.iter().collect()),
+                ("biases", h.bias.iter().collect()),
                 ("query", h.query.iter().collect()),
             ];
             for (what, values) in numbers {
@@ -806,7 +806,7 @@ impl Profile {
                         false => "a number beyond the range of 32-bit floats".to_string(),
                     };
                     return Err(format!(
-                        "its head's {what} include {x}, where a fit writes numbers within \
+                        "its head's {what} hold {x}, where a fit writes numbers within \
                          ±{MAX_WEIGHT}"
                     ));
                 }

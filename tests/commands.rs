@@ -1385,7 +1385,7 @@ fn a_profile_with_impossible_values_is_refused() {
         (
             "head.json",
             |p| p["head"]["weights"][0][0] = 1e300.into(),
-            "head's weights include a number beyond the range of 32-bit floats",
+            "head's weights hold a number beyond the range of 32-bit floats",
         ),
         (
             "head.json",
@@ -1422,7 +1422,7 @@ fn a_profile_with_impossible_values_is_refused() {
         (
             "head.json",
             |p| p["head"]["weights"][1][0] = 3e10.into(),
-            "head's weights include 30000000000, where a fit writes numbers within ±1000",
+            "head's weights hold 30000000000, where a fit writes numbers within ±1000",
         ),
         (
             "cal.json",
@@ -1743,9 +1743,9 @@ fn eval_cv_warns_when_a_scenario_has_few_stories_to_learn_from() {
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
     assert!(
         stderr(&out).contains(
-            "score passed_over (1 story, 0 to learn from), pivot_regret (1 story, 0 to learn \
-             from), lost_pitch (2 stories, 1 to learn from), other (2 stories, 1 to learn from) \
-             learn from as few as"
+            "learn from few of them, passed_over (1 story, 0 to learn from), pivot_regret (1 \
+             story, 0 to learn from), lost_pitch (2 stories, 1 to learn from), other (2 stories, \
+             1 to learn from), so their figures are unsteady"
         ),
         "{}",
         stderr(&out)

@@ -196,9 +196,8 @@ fn warn_of_thin_folds(k: usize, rows: &[LabelledRow], first_copy: &[usize], labe
         .collect();
     if !thin.is_empty() {
         eprintln!(
-            "warning: --cv {k}: the heads that score {} learn from as few as the counts given \
-             of their scenario's stories, so their figures are unsteady; label more of them \
-             (or use fewer folds)",
+            "warning: --cv {k}: the heads that score these scenarios' stories learn from few of \
+             them, {}, so their figures are unsteady; label more of them (or use fewer folds)",
             thin.join(", ")
         );
     }
