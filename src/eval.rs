@@ -4,8 +4,8 @@
 use std::fmt::Write as _;
 
 use serde::Serialize;
-use tokenizers::normalizers::StripAccents;
-use tokenizers::{NormalizedString, Normalizer};
+use unicode_normalization_alignments::char::is_combining_mark;
+use unicode_normalization_alignments::UnicodeNormalization;
 
 #[derive(Debug, Clone, Serialize, PartialEq)]
 pub struct ClassMetrics {
@@ -88,13 +88,17 @@ pub fn cross_validate_indexes<M, P>(
 /// model, and the same to BERT's tokenizer where only case or accents differ ("é" is "e"). A
 /// text with no letter or digit keeps its punctuation, so "???" and "!!!" stay apart.
 pub fn copy_key(text: &str) -> String {
-    let mut plain = NormalizedString::from(text);
-    plain.nfd();
-    StripAccents
-        .normalize(&mut plain)
-        .expect("removing combining marks cannot fail");
-    let words: Vec<String> = plain
-        .get()
+    let plain: String = text
+        .nfd()
+        .map(|(c, _)| c)
+        .filter(|&c| !is_combining_mark(c))
+        .collect();
+    words_key(&plain)
+}
+
+/// [`copy_key`] with accents kept: how copies were known before accents were set aside.
+pub fn words_key(text: &str) -> String {
+    let words: Vec<String> = text
         .split(|c: char| !c.is_alphanumeric())
         .filter(|w| !w.is_empty())
         .map(str::to_lowercase)

@@ -15,7 +15,7 @@ use sha2::{Digest, Sha256};
 
 use crate::embed::{Backend, ModelDir};
 use crate::error::{Error, Result};
-use crate::eval::copy_key;
+use crate::eval::{copy_key, words_key};
 use crate::fewshot::{Head, TrainingExample};
 use crate::input::{
     is_blank, not_a_story, printable, Columns, Dialect, RowIssue, Source, Story, StoryReader,
@@ -158,6 +158,12 @@ pub fn story_key(text: &str) -> String {
     hex::encode(&Sha256::digest(copy_key(text).as_bytes())[..8])
 }
 
+/// The key that profiles written before [`story_key`] set accents aside recorded (words, case
+/// and punctuation aside), so their calibration stories are still found.
+pub fn story_key_with_accents(text: &str) -> String {
+    hex::encode(&Sha256::digest(words_key(text).as_bytes())[..8])
+}
+
 /// The key that profiles written before [`story_key`] looked past case and punctuation
 /// recorded (the text, spaces at its ends aside), so their calibration stories are still found.
 pub fn story_key_as_written(text: &str) -> String {
@@ -239,13 +245,7 @@ pub fn read_labelled(
             break;
         }
         for story in chunk {
-            let no_label = story.label.as_deref().is_none_or(|l| l.trim().is_empty());
-            // A row numbered for want of an id column has no id cell to be empty.
-            let no_id = story.id.trim().is_empty() || reader.id_column().is_none();
-            // A blank row with a stray empty cell (`,,` under two columns) or one too few is
-            // as blank; one whose quotes went wrong, or whose extra cells hold text, is not.
-            let cells_sound = !story.overflows && story.cell_problem().is_none();
-            if no_label && no_id && is_blank(&story.text) && cells_sound {
+            if is_blank_row(&story, &reader) {
                 blank_rows.1 = if blank_rows.0 == 0 {
                     story.line
                 } else {
@@ -270,25 +270,7 @@ pub fn read_labelled(
                 file: reader.name().to_string(),
                 line: Some(story.line),
                 column: Some(label_column.to_string()),
-                problem: match fits.as_slice() {
-                    [] if label.is_empty() => format!(
-                        "the label cell is empty; give each story one of: {}",
-                        ids.join(", ")
-                    ),
-                    [] => format!(
-                        "label '{}' is not a scenario id; valid labels: {} (in any case, \
-                         with spaces or hyphens for _)",
-                        printable(&label),
-                        ids.join(", ")
-                    ),
-                    // The taxonomy's ids differ only in what a loose reading sets aside.
-                    fits => format!(
-                        "label '{}' could be any of {}, which differ only in case, spaces, \
-                         hyphens or underscores; write the id exactly",
-                        printable(&label),
-                        fits.join(", ")
-                    ),
-                },
+                problem: unknown_label(&label, &ids, &fits),
             })?;
             out.push(LabelledRow {
                 at: format!("{}:{}", reader.name(), story.line),
@@ -298,30 +280,7 @@ pub fn read_labelled(
             });
         }
     }
-    match blank_lines {
-        (1, Some(line)) => eprintln!(
-            "warning: {}:{line}: blank line passed over (CSV has no empty rows)",
-            reader.name()
-        ),
-        (count @ 2.., Some(first)) => eprintln!(
-            "warning: {}:{first}: {count} blank lines passed over (the first on this line; \
-             CSV has no empty rows)",
-            reader.name()
-        ),
-        _ => {}
-    }
-    if blank_rows.0 > 0 {
-        eprintln!(
-            "warning: {}:{}: {} with no id, label or text passed over (the first on this \
-             line; spreadsheets export such rows below their data)",
-            reader.name(),
-            blank_rows.1,
-            match blank_rows.0 {
-                1 => "1 row".to_string(),
-                n => format!("{n} rows"),
-            }
-        );
-    }
+    warn_of_blanks(reader.name(), blank_lines, blank_rows);
     if out.is_empty() {
         return Err(Error::Input {
             file: path.display().to_string(),
@@ -331,6 +290,70 @@ pub fn read_labelled(
         });
     }
     Ok(out)
+}
+
+/// A row with neither id, label nor text, as a spreadsheet exports below its data.
+fn is_blank_row(story: &Story, reader: &StoryReader) -> bool {
+    let no_label = story.label.as_deref().is_none_or(|l| l.trim().is_empty());
+    // A row numbered for want of an id column has no id cell to be empty.
+    let no_id = story.id.trim().is_empty() || reader.id_column().is_none();
+    // A blank row with a stray empty cell (`,,` under two columns) or one too few is as
+    // blank; one whose quotes went wrong, or whose extra cells hold text, is not.
+    let cells_sound = !story.overflows && story.cell_problem().is_none();
+    no_label && no_id && is_blank(&story.text) && cells_sound
+}
+
+/// Why `label` names no scenario: it is empty, matches none, or matches several (`fits`)
+/// loosely.
+fn unknown_label(label: &str, ids: &[&str], fits: &[&str]) -> String {
+    match fits {
+        [] if label.is_empty() => format!(
+            "the label cell is empty; give each story one of: {}",
+            ids.join(", ")
+        ),
+        [] => format!(
+            "label '{}' is not a scenario id; valid labels: {} (in any case, with spaces or \
+             hyphens for _)",
+            printable(label),
+            ids.join(", ")
+        ),
+        // The taxonomy's ids differ only in what a loose reading sets aside.
+        fits => format!(
+            "label '{}' could be any of {}, which differ only in case, spaces, hyphens or \
+             underscores; write the id exactly",
+            printable(label),
+            fits.join(", ")
+        ),
+    }
+}
+
+/// Warns of the blank lines (count, first line) and blank rows (count, first line) passed
+/// over in the labelled file `name`.
+fn warn_of_blanks(name: &str, blank_lines: (usize, Option<u64>), blank_rows: (u64, u64)) {
+    match blank_lines {
+        (1, Some(line)) => eprintln!(
+            "warning: {}:{line}: blank line passed over (CSV has no empty rows)",
+            name
+        ),
+        (count @ 2.., Some(first)) => eprintln!(
+            "warning: {}:{first}: {count} blank lines passed over (the first on this line; \
+             CSV has no empty rows)",
+            name
+        ),
+        _ => {}
+    }
+    if blank_rows.0 > 0 {
+        eprintln!(
+            "warning: {}:{}: {} with no id, label or text passed over (the first on this \
+             line; spreadsheets export such rows below their data)",
+            name,
+            blank_rows.1,
+            match blank_rows.0 {
+                1 => "1 row".to_string(),
+                n => format!("{n} rows"),
+            }
+        );
+    }
 }
 
 /// The scenario a gold label names: its id exactly, or failing that the one id it matches
@@ -367,9 +390,9 @@ fn unusable(story: &Story, headers: &[String]) -> Option<String> {
     // cells were cut at a delimiter in the story (a trailing delimiter alone is harmless).
     if story.issues.contains(&RowIssue::Malformed) && story.fields < header_fields {
         return Some(format!(
-            "row {} has only {} of the header's {header_fields} fields, so its label or story \
-             is missing; give it every column (an empty one as two delimiters side by side), or \
-             join it to the line before if a line break cut it",
+            "row {} has only {} of the header's {header_fields} fields, so the last columns' \
+             cells are missing; give it every column (an empty one as two delimiters side by \
+             side), or join it to the line before if a line break cut it",
             story.row, story.fields
         ));
     }
@@ -950,7 +973,8 @@ pub fn apply_examples(engine: &mut Engine, examples: Vec<Labelled>) -> Result<()
 #[cfg(test)]
 mod tests {
     use super::{
-        label_index, story_key, story_key_as_written, Calibration, Profile, PROFILE_FORMAT,
+        label_index, story_key, story_key_as_written, story_key_with_accents, Calibration, Profile,
+        PROFILE_FORMAT,
     };
 
     #[test]
@@ -958,7 +982,12 @@ mod tests {
         let key = story_key("They gave it to Sam.");
         assert_eq!(story_key("  they GAVE it to \u{201c}Sam\u{201d}!"), key);
         assert_ne!(story_key("They gave it to Pat."), key);
+        assert_eq!(story_key("Thèy gave it to Sám"), key);
         // What earlier profiles recorded, so their stories are still found.
+        assert_eq!(
+            story_key_with_accents("Thèy gave it to Sám!"),
+            "204652af86f51bbf"
+        );
         assert_eq!(
             story_key_as_written(" They gave it to Sam.\n"),
             "2170e146ef72caf6"

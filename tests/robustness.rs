@@ -613,7 +613,8 @@ fn labelled_rows_without_text_or_ragged_are_refused_not_dropped() {
         ),
         (
             b"text,label\nI was passed over.,passed_over\nI hate my new career\n",
-            "e.csv:3: row 2 has only 1 of the header's 2 fields, so its label or story is missing; give it every column",
+            "e.csv:3: row 2 has only 1 of the header's 2 fields, so the last columns' cells \
+             are missing; give it every column",
         ),
         // An unquoted comma in the story: the label read is right, the story cut short.
         (

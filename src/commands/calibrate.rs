@@ -476,7 +476,8 @@ fn warn_of_stories_in_several_files(rows: &[LabelledRow]) {
     };
     eprintln!(
         "warning: {} {} in more than one INPUT file, word for word, case, accents, \
-         spacing and punctuation aside (the first at {}, as at {}); each copy counts in the fit, so drop the copies unless the weight is meant",
+         spacing and punctuation aside (the first at {}, as at {}); each copy counts in the \
+         fit, so drop the copies unless the weight is meant",
         again.len(),
         if again.len() == 1 {
             "story is"

@@ -100,6 +100,7 @@ fn warn_of_calibration_stories_in_input(
         .iter()
         .filter(|r| {
             fitted.contains(failup::profile::story_key(&r.text).as_str())
+                || fitted.contains(failup::profile::story_key_with_accents(&r.text).as_str())
                 || fitted.contains(failup::profile::story_key_as_written(&r.text).as_str())
         })
         .count();
@@ -150,9 +151,9 @@ fn warn_of_prototypes_in_input(
     };
     eprintln!(
         "warning: {} of the {} stories in {} {} the taxonomy's own prototypes, word for word, \
-         case, accents, spacing and punctuation aside (the first: id '{}'), which the classifier reads \
-         as their own scenario, so these figures overstate it; score it on stories that are \
-         not prototypes",
+         case, accents, spacing and punctuation aside (the first: id '{}'), which the \
+         classifier reads as their own scenario, so these figures overstate it; score it on \
+         stories that are not prototypes",
         found.len(),
         rows.len(),
         input.display(),

@@ -337,8 +337,8 @@ fn warn_of_repeats(file: &std::path::Path, rows: &[LabelledRow]) {
     if stories > 0 {
         eprintln!(
             "warning: {}: {stories} stor{} given more than once, word for word, case, accents, \
-             spacing and punctuation aside ({} cop{}, as id{} {}); each copy counts, so drop the copies \
-             unless the weight is meant",
+             spacing and punctuation aside ({} cop{}, as id{} {}); each copy counts, so drop \
+             the copies unless the weight is meant",
             file.display(),
             if stories == 1 { "y is" } else { "ies are" },
             copies.len(),
