@@ -18,7 +18,7 @@ use failup::report::{
     self, partial, partial::PartialSummary, Reading, ReportRow, SummaryBuilder, TaxonomyInfo,
 };
 use failup::shard::Shard;
-use failup::sink::Settings;
+use failup::sink::{Settings, Sink};
 use failup::taxonomy::Taxonomy;
 
 /// Warnings printed one by one before they are only counted.
@@ -41,20 +41,7 @@ pub fn run(args: ClassifyArgs) -> Result<()> {
     let mut report = new_report(&args, &reader, &engine)?;
     let done = resumed.rows;
     let partial = resumed.sink.partial_path().map(Path::to_path_buf);
-    let sink_name = resumed.sink.name();
-    let mut writer = RowWriter::new(
-        resumed.sink,
-        args.rows_format().into(),
-        &sink_name,
-        engine.taxonomy(),
-        WriterOptions {
-            kept: reader.kept_names(),
-            excel_safe: args.excel_safe,
-            header: done == 0,
-            explain: args.explain,
-            row_numbers: shard.is_some(),
-        },
-    )?;
+    let mut writer = row_writer(&args, resumed.sink, &reader, &engine, done == 0, shard)?;
     let ids = super::IdWarnings::of(&reader);
     let mut tally = Tally::new(engine.taxonomy().scenarios.len(), ids);
     if done > 0 {
@@ -95,15 +82,7 @@ pub fn run(args: ClassifyArgs) -> Result<()> {
             writer.write(row, engine.taxonomy())?;
             tally.add(row, reader.name(), reader.headers());
             if let Some((builder, _, _)) = report.as_mut() {
-                builder.add(report::ReportRow::from_classified(
-                    row,
-                    engine.taxonomy(),
-                    Some(&row.story.text),
-                    args.explain
-                        .then(|| failup::output::evidence(row))
-                        .flatten(),
-                    row.story.group.as_deref(),
-                ));
+                builder.add(report_row(row, engine.taxonomy(), args.explain));
             }
         }
         written += rows.len() as u64;
@@ -121,7 +100,6 @@ pub fn run(args: ClassifyArgs) -> Result<()> {
             let sink = writer.finish()?;
             eprintln!("{}", resume::interruption(sink.partial_path(), written));
             // Not committed: a checkpointed partial file stays for --resume.
-            drop(sink);
             return Err(Error::Interrupted);
         }
         Err(e) => {
@@ -140,11 +118,7 @@ pub fn run(args: ClassifyArgs) -> Result<()> {
             Err(e) if e.is_broken_pipe() => cut_short = Some(e),
             Err(e) => {
                 if let Some(partial) = &partial {
-                    eprintln!(
-                        "note: all {written} rows are complete in {}; once the report can be \
-                         written, run the same command with --resume to write it and finish",
-                        partial.display()
-                    );
+                    eprintln!("{}", rows_without_their_report(partial, written));
                 }
                 return Err(e);
             }
@@ -163,6 +137,52 @@ pub fn run(args: ClassifyArgs) -> Result<()> {
         );
     }
     Ok(())
+}
+
+/// The writer of the output rows: the header first unless a resumed file has it already,
+/// and a row number first in a shard.
+fn row_writer(
+    args: &ClassifyArgs,
+    sink: Sink,
+    reader: &StoryReader,
+    engine: &Engine,
+    header: bool,
+    shard: Option<Shard>,
+) -> Result<RowWriter<Sink>> {
+    let sink_name = sink.name();
+    RowWriter::new(
+        sink,
+        args.rows_format().into(),
+        &sink_name,
+        engine.taxonomy(),
+        WriterOptions {
+            kept: reader.kept_names(),
+            excel_safe: args.excel_safe,
+            header,
+            explain: args.explain,
+            row_numbers: shard.is_some(),
+        },
+    )
+}
+
+/// A classified row as the report counts it, with its evidence under `--explain`.
+fn report_row(row: &Classified, taxonomy: &Taxonomy, explain: bool) -> report::ReportRow {
+    report::ReportRow::from_classified(
+        row,
+        taxonomy,
+        Some(&row.story.text),
+        explain.then(|| failup::output::evidence(row)).flatten(),
+        row.story.group.as_deref(),
+    )
+}
+
+/// What to do when the rows are complete and their report could not be written.
+fn rows_without_their_report(partial: &Path, written: u64) -> String {
+    format!(
+        "note: all {written} rows are complete in {}; once the report can be written, run the \
+         same command with --resume to write it and finish",
+        partial.display()
+    )
 }
 
 /// Every refusal that can be told from the arguments alone, before the input is read.
