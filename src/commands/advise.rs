@@ -3,32 +3,13 @@
 use std::io::Read;
 
 use crate::cli::AdviseArgs;
+use failup::classify::Verdict;
 use failup::error::{Error, Result};
+use failup::pipeline::Embedded;
+use failup::taxonomy::{Scenario, Taxonomy};
 
 pub fn run(args: AdviseArgs) -> Result<()> {
-    let mut text = match args.text.as_slice() {
-        [] => read_stdin()?,
-        [dash] if dash == "-" => read_stdin()?,
-        [dash, rest @ ..] if dash == "-" => {
-            return Err(Error::Usage(format!(
-                "`-` reads the story from standard input, and the words after it ({}) would be \
-                 left out; give the story either way, not both",
-                rest.join(" ")
-            )));
-        }
-        words => words.join(" "),
-    };
-    // As classify does: the model reads far less, and a giant input would only cost memory.
-    if failup::input::cut_to_max_text(&mut text) {
-        eprintln!(
-            "warning: the story is longer than 1 MiB; read from its start, as classify reads one"
-        );
-    }
-    if failup::input::is_blank(&text) {
-        return Err(Error::Usage(
-            "the story is empty; pass it as an argument or on standard input".into(),
-        ));
-    }
+    let text = story(&args)?;
     let engine = super::load_engine(&args.model, &args.fewshot)?;
     let Some((embedded, verdict)) = engine.classify_text(&text)? else {
         let why = failup::input::not_a_story(&text).unwrap_or(failup::pipeline::NO_KNOWN_WORD);
@@ -55,39 +36,83 @@ pub fn run(args: AdviseArgs) -> Result<()> {
         out += &format!("also: {}\n", taxonomy.scenarios[also].id);
     }
     if args.explain {
-        if let Some(n) = &verdict.nearest {
-            let text = nearest_text(taxonomy, &n.id).unwrap_or_default();
+        out += &explanation(&text, &verdict, taxonomy);
+    }
+    out += &reading_notes(&embedded, &verdict, engine.model.max_seq_length);
+    out += &advice(scenario, verdict.off_topic);
+    super::print_out(&out)?;
+    Ok(())
+}
+
+/// The story as given: the words on the command line, or standard input.
+fn story(args: &AdviseArgs) -> Result<String> {
+    let mut text = match args.text.as_slice() {
+        [] => read_stdin()?,
+        [dash] if dash == "-" => read_stdin()?,
+        [dash, rest @ ..] if dash == "-" => {
+            return Err(Error::Usage(format!(
+                "`-` reads the story from standard input, and the words after it ({}) would be \
+                 left out; give the story either way, not both",
+                rest.join(" ")
+            )));
+        }
+        words => words.join(" "),
+    };
+    // As classify does: the model reads far less, and a giant input would only cost memory.
+    if failup::input::cut_to_max_text(&mut text) {
+        eprintln!(
+            "warning: the story is longer than 1 MiB; read from its start, as classify reads one"
+        );
+    }
+    if failup::input::is_blank(&text) {
+        return Err(Error::Usage(
+            "the story is empty; pass it as an argument or on standard input".into(),
+        ));
+    }
+    Ok(text)
+}
+
+/// `--explain`: the nearest prototype, the relevance, and the sentence the verdict rests on.
+fn explanation(text: &str, verdict: &Verdict, taxonomy: &Taxonomy) -> String {
+    let scenario = &taxonomy.scenarios[verdict.category];
+    let mut out = String::new();
+    if let Some(n) = &verdict.nearest {
+        let text = nearest_text(taxonomy, &n.id).unwrap_or_default();
+        out += &format!(
+            "nearest: {} (similarity {:.3}){}\n",
+            n.id,
+            n.similarity,
+            if text.is_empty() {
+                String::new()
+            } else {
+                format!(": \"{text}\"")
+            }
+        );
+    }
+    out += &format!(
+        "relevance: {:.3} (below {} a story reads like no prototype and is other)\n",
+        verdict.relevance, taxonomy.classifier.min_relevance
+    );
+    let sentences = failup::sentences::split(text);
+    if let Some(sentence) = verdict.evidence.and_then(|i| sentences.get(i)) {
+        // A one-sentence story is its own evidence; naming it would only repeat it.
+        if sentences.len() > 1 {
             out += &format!(
-                "nearest: {} (similarity {:.3}){}\n",
-                n.id,
-                n.similarity,
-                if text.is_empty() {
-                    String::new()
-                } else {
-                    format!(": \"{text}\"")
-                }
+                "evidence: \"{sentence}\" (of the story's {} sentences, the one that reads \
+                 most like {})\n",
+                sentences.len(),
+                scenario.id
             );
         }
-        out += &format!(
-            "relevance: {:.3} (below {} a story reads like no prototype and is other)\n",
-            verdict.relevance, taxonomy.classifier.min_relevance
-        );
-        let sentences = failup::sentences::split(&text);
-        if let Some(sentence) = verdict.evidence.and_then(|i| sentences.get(i)) {
-            // A one-sentence story is its own evidence; naming it would only repeat it.
-            if sentences.len() > 1 {
-                out += &format!(
-                    "evidence: \"{sentence}\" (of the story's {} sentences, the one that reads \
-                     most like {})\n",
-                    sentences.len(),
-                    scenario.id
-                );
-            }
-        }
     }
+    out
+}
+
+/// Notes on how the story was read: past the model's window, off-topic, or cut short.
+fn reading_notes(embedded: &Embedded, verdict: &Verdict, window: usize) -> String {
+    let mut out = String::new();
     // Every story is read sentence by sentence; only one past the model's window is worth a
     // word, since a whole-story reading would have lost its end.
-    let window = engine.model.max_seq_length;
     if embedded.chunks > 1 && embedded.tokens > window {
         let sentences = embedded.sentences.as_ref().map_or(1, Vec::len);
         let how = match (sentences, embedded.chunks > sentences) {
@@ -112,10 +137,16 @@ pub fn run(args: AdviseArgs) -> Result<()> {
     if embedded.truncated {
         out += &format!(
             "note: the story has {} tokens; only the first {} were read\n",
-            embedded.tokens, engine.model.max_seq_length
+            embedded.tokens, window
         );
     }
-    if verdict.off_topic {
+    out
+}
+
+/// The scenario's description, headline and advice; for off-topic text, what advise is for.
+fn advice(scenario: &Scenario, off_topic: bool) -> String {
+    let mut out = String::new();
+    if off_topic {
         // `other`'s advice is for a career setback, which this text does not read as.
         out += "\nThe advice is for career setbacks: tell what happened at work and what came of \
                 it, in English, and advise names its scenario and what to do.\n";
@@ -128,8 +159,7 @@ pub fn run(args: AdviseArgs) -> Result<()> {
             out += &format!("  - {item}\n");
         }
     }
-    super::print_out(&out)?;
-    Ok(())
+    out
 }
 
 /// The story from standard input: UTF-8, or UTF-16 with a byte-order mark.
