@@ -67,62 +67,8 @@ pub fn run(args: ReportArgs) -> Result<()> {
                 .unwrap_or(report::stats::DEFAULT_MIN_GROUP_SIZE),
         },
     );
-    // Hashes of the ids seen, to count repeats in bounded memory (8 bytes a row).
-    let mut ids = std::collections::HashSet::new();
-    let (mut repeats, mut first_repeat) = (0u64, None);
-    while let Some(row) = reader.next_row()? {
-        // Empty ids are classify's to warn of; they are not one story told twice.
-        if !row.id.is_empty() && !ids.insert(super::id_hash(&row.id)) {
-            repeats += 1;
-            first_repeat.get_or_insert_with(|| (reader.row_line(), row.id.clone()));
-        }
-        builder.add(row);
-    }
-    if let Some((line, id)) = first_repeat {
-        eprintln!(
-            "warning: {} of {} {} an id seen earlier (the first{}, id '{}'), and each is \
-             counted; if outputs were joined by hand, `failup merge` puts a sharded run's parts \
-             together and refuses overlaps",
-            if repeats == 1 {
-                "1 row".to_string()
-            } else {
-                format!("{repeats} rows")
-            },
-            source.name(),
-            if repeats == 1 { "repeats" } else { "repeat" },
-            line.map_or(String::new(), |l| format!(" at line {l}")),
-            failup::input::printable(&id),
-        );
-    }
-    if let (bad @ 1.., first) = reader.rows_not_utf8() {
-        let at = first.map_or(String::new(), |line| format!(" (the first on line {line})"));
-        eprintln!(
-            "warning: {bad} {} of {} {} bytes that are not UTF-8{at}, shown as U+FFFD: \
-             classify writes UTF-8, so the file was probably saved again in a legacy encoding \
-             such as Windows-1252; save it as UTF-8 (in Excel, \"CSV UTF-8\"), or report \
-             classify's own output",
-            if bad == 1 { "row" } else { "rows" },
-            source.name(),
-            if bad == 1 { "holds" } else { "hold" }
-        );
-    }
-    if let Some(line) = reader.last_row_unended() {
-        eprintln!(
-            "warning: {}:{line}: the last row has no line break after it, though classify ends \
-             every row with one: if the file was cut short there, the row's last value is cut \
-             too and counted as it is; copy the file again or classify the input again (a file \
-             saved again by a tool that drops the final line break is whole)",
-            source.name()
-        );
-    }
-    if reader.read_a_shard_part() {
-        eprintln!(
-            "warning: {} is one shard's part (its rows carry their input row numbers), so the \
-             report covers that shard alone; for the whole input, put the parts together first \
-             with `failup merge --rows PART… -o classified.csv`",
-            source.name()
-        );
-    }
+    add_rows(&mut reader, &mut builder, &source.name())?;
+    warn_of_odd_rows(&reader, &source.name());
     let header = report::header(
         model,
         None,
@@ -165,6 +111,72 @@ fn refuse_another_model_for_a_summary(args: &ReportArgs, made: &str, name: &str)
             _ => format!("the model {given}"),
         }
     )))
+}
+
+/// Adds every row to the report, warning of rows that repeat an id.
+fn add_rows(reader: &mut ClassifiedReader, builder: &mut SummaryBuilder, name: &str) -> Result<()> {
+    // Hashes of the ids seen, to count repeats in bounded memory (8 bytes a row).
+    let mut ids = std::collections::HashSet::new();
+    let (mut repeats, mut first_repeat) = (0u64, None);
+    while let Some(row) = reader.next_row()? {
+        // Empty ids are classify's to warn of; they are not one story told twice.
+        if !row.id.is_empty() && !ids.insert(super::id_hash(&row.id)) {
+            repeats += 1;
+            first_repeat.get_or_insert_with(|| (reader.row_line(), row.id.clone()));
+        }
+        builder.add(row);
+    }
+    if let Some((line, id)) = first_repeat {
+        eprintln!(
+            "warning: {} of {} {} an id seen earlier (the first{}, id '{}'), and each is \
+             counted; if outputs were joined by hand, `failup merge` puts a sharded run's parts \
+             together and refuses overlaps",
+            if repeats == 1 {
+                "1 row".to_string()
+            } else {
+                format!("{repeats} rows")
+            },
+            name,
+            if repeats == 1 { "repeats" } else { "repeat" },
+            line.map_or(String::new(), |l| format!(" at line {l}")),
+            failup::input::printable(&id),
+        );
+    }
+    Ok(())
+}
+
+/// Warns of what the rows read suggest about the file: bytes that are not UTF-8, a last row
+/// cut short, or one shard's part where the whole input was probably meant.
+fn warn_of_odd_rows(reader: &ClassifiedReader, name: &str) {
+    if let (bad @ 1.., first) = reader.rows_not_utf8() {
+        let at = first.map_or(String::new(), |line| format!(" (the first on line {line})"));
+        eprintln!(
+            "warning: {bad} {} of {} {} bytes that are not UTF-8{at}, shown as U+FFFD: \
+             classify writes UTF-8, so the file was probably saved again in a legacy encoding \
+             such as Windows-1252; save it as UTF-8 (in Excel, \"CSV UTF-8\"), or report \
+             classify's own output",
+            if bad == 1 { "row" } else { "rows" },
+            name,
+            if bad == 1 { "holds" } else { "hold" }
+        );
+    }
+    if let Some(line) = reader.last_row_unended() {
+        eprintln!(
+            "warning: {}:{line}: the last row has no line break after it, though classify ends \
+             every row with one: if the file was cut short there, the row's last value is cut \
+             too and counted as it is; copy the file again or classify the input again (a file \
+             saved again by a tool that drops the final line break is whole)",
+            name
+        );
+    }
+    if reader.read_a_shard_part() {
+        eprintln!(
+            "warning: {} is one shard's part (its rows carry their input row numbers), so the \
+             report covers that shard alone; for the whole input, put the parts together first \
+             with `failup merge --rows PART… -o classified.csv`",
+            name
+        );
+    }
 }
 
 /// A summary is rendered as it was made: the flags that would change it are refused, and
