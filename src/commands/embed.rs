@@ -21,27 +21,8 @@ use failup::sink::{Settings, Sink};
 
 pub fn run(args: EmbedArgs) -> Result<()> {
     let source = Source::from_arg(&args.input);
-    let columns = Columns {
-        text: args.columns.text_column.clone(),
-        id: args.columns.id_column.clone(),
-        ..Columns::default()
-    };
     let shard = super::shard(args.shard.as_deref())?;
-    // Before the input is read: `> in.csv` has emptied it, and that is the mistake to tell.
-    super::check_outputs(&[("-o", &args.output)], &source, shard.is_some())?;
-    let reads = [("--taxonomy", args.model.taxonomy.as_ref())];
-    super::check_not_read(&[("-o", &args.output)], &reads, args.model.model.as_deref())?;
-    if source == Source::Stdin {
-        super::prompt_if_stdin_is_a_terminal("the CSV, its header row first");
-    }
-    let mut reader = StoryReader::open(&source, &columns, args.columns.dialect())?;
-    if let Some(shard) = shard {
-        reader.set_shard(shard);
-    }
-    let writes = "embed writes JSON lines (one object with its embedding per row)";
-    let others = ["csv", "tsv", "json", "html", "htm", "md", "markdown"];
-    super::refuse_a_misleading_name(&args.output, &others, writes, "jsonl")?;
-    super::warn_if_unrecorded(&args.output, shard);
+    let mut reader = open_input(&args, &source, shard)?;
     let mut options = super::engine_options(&args.model, true);
     options.long_text = long_text(&args).into();
     warn_of_inexact_precision(options.precision);
@@ -119,22 +100,52 @@ pub fn run(args: EmbedArgs) -> Result<()> {
     }
     // embed is quiet when all is well, so an empty output would otherwise pass unremarked.
     if written == 0 && !args.quiet {
-        let rows = match shard {
-            Some(s) if reader.rows_read() > 0 => format!(
-                "shard {}/{} of {} ({} in all) has no rows",
-                s.index,
-                s.count,
-                reader.name(),
-                match reader.rows_read() {
-                    1 => "1 row".to_string(),
-                    n => format!("{n} rows"),
-                }
-            ),
-            _ => format!("{} has no rows below its header", reader.name()),
-        };
+        let rows = no_rows(shard, &reader);
         eprintln!("note: {rows}, so {} holds no vectors", sink.name());
     }
     super::commit_output(sink, shard, (&source, &reader), &settings)
+}
+
+/// The input's reader, on its shard, once the output's name has been checked against it.
+fn open_input(args: &EmbedArgs, source: &Source, shard: Option<Shard>) -> Result<StoryReader> {
+    let columns = Columns {
+        text: args.columns.text_column.clone(),
+        id: args.columns.id_column.clone(),
+        ..Columns::default()
+    };
+    // Before the input is read: `> in.csv` has emptied it, and that is the mistake to tell.
+    super::check_outputs(&[("-o", &args.output)], source, shard.is_some())?;
+    let reads = [("--taxonomy", args.model.taxonomy.as_ref())];
+    super::check_not_read(&[("-o", &args.output)], &reads, args.model.model.as_deref())?;
+    if *source == Source::Stdin {
+        super::prompt_if_stdin_is_a_terminal("the CSV, its header row first");
+    }
+    let mut reader = StoryReader::open(source, &columns, args.columns.dialect())?;
+    if let Some(shard) = shard {
+        reader.set_shard(shard);
+    }
+    let writes = "embed writes JSON lines (one object with its embedding per row)";
+    let others = ["csv", "tsv", "json", "html", "htm", "md", "markdown"];
+    super::refuse_a_misleading_name(&args.output, &others, writes, "jsonl")?;
+    super::warn_if_unrecorded(&args.output, shard);
+    Ok(reader)
+}
+
+/// Where the rows were when none was written: the shard's, or the file's.
+fn no_rows(shard: Option<Shard>, reader: &StoryReader) -> String {
+    match shard {
+        Some(s) if reader.rows_read() > 0 => format!(
+            "shard {}/{} of {} ({} in all) has no rows",
+            s.index,
+            s.count,
+            reader.name(),
+            match reader.rows_read() {
+                1 => "1 row".to_string(),
+                n => format!("{n} rows"),
+            }
+        ),
+        _ => format!("{} has no rows below its header", reader.name()),
+    }
 }
 
 /// embed's vectors are the reference's (whole story read in its first window) unless asked
