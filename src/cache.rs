@@ -21,9 +21,14 @@ pub struct PrototypeCache {
 
 /// The cache folder, or None when caching is off or there is no home folder to put it in.
 pub fn cache_dir() -> Option<PathBuf> {
-    match std::env::var_os("FAILUP_CACHE_DIR") {
-        Some(v) if v.eq_ignore_ascii_case("off") => None,
-        Some(v) if !v.to_string_lossy().trim().is_empty() => Some(PathBuf::from(v)),
+    let value = std::env::var_os("FAILUP_CACHE_DIR");
+    // Spaces at the ends are a slip of the shell (`=" off"`), not part of a folder's name: one
+    // was made, named " off", in the folder failup ran in.
+    match value.as_ref().map(|v| v.to_str().map(str::trim).ok_or(v)) {
+        Some(Ok(v)) if v.eq_ignore_ascii_case("off") => None,
+        Some(Ok(v)) if !v.is_empty() => Some(PathBuf::from(v)),
+        // Not UTF-8: a path as given.
+        Some(Err(v)) => Some(PathBuf::from(v)),
         // The XDG rules ignore a relative path, which would put a cache in every folder.
         _ => std::env::var_os("XDG_CACHE_HOME")
             .map(PathBuf::from)

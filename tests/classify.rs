@@ -459,6 +459,22 @@ fn missing_input_file_fails_with_exit_2() {
     );
 }
 
+/// `off` with spaces around it, as a shell slip leaves it, turns the cache off too: it was taken
+/// for a folder named " off", made in the folder failup ran in.
+#[test]
+fn a_cache_dir_of_off_with_spaces_around_it_is_off() {
+    let dir = tempfile::tempdir().unwrap();
+    let input = fixture("stories.csv");
+    let args = ["classify", input.to_str().unwrap(), "-q"];
+    for value in [" off", "OFF ", "\toff\n"] {
+        let env = [("FAILUP_CACHE_DIR", value), HASHED];
+        let out = failup_env(dir.path(), &args, None, &env);
+        assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+        let made: Vec<_> = std::fs::read_dir(dir.path()).unwrap().collect();
+        assert!(made.is_empty(), "{value:?}: {made:?}");
+    }
+}
+
 #[test]
 fn prototype_cache_hit_gives_the_same_output_as_a_fresh_computation() {
     let cache = tempfile::tempdir().unwrap();
