@@ -110,9 +110,23 @@ fn shown(value: Option<&String>) -> &str {
 pub fn differences(saved: &Settings, now: &Settings) -> Vec<String> {
     differing(saved, now)
         .into_iter()
-        .map(|(name, was, is)| format!("{name} was {was}, now {is}{}", cpu_note(name, was, is)))
+        .map(|(name, was, is)| {
+            let note = match name {
+                // The hash is of the file the precision reads, so a precision changed alone
+                // changes it too.
+                MODEL_SETTING => {
+                    " (of the weights file read: model.int8.onnx for int8, \
+                                  model.onnx otherwise)"
+                }
+                _ => cpu_note(name, was, is),
+            };
+            format!("{name} was {was}, now {is}{note}")
+        })
         .collect()
 }
+
+/// The setting holding the SHA-256 of the model weights a run read.
+pub const MODEL_SETTING: &str = "--model (SHA-256)";
 
 /// The setting naming the engine and kernel a run used ([`crate::pipeline::Engine::kernel`]).
 pub const BACKEND_SETTING: &str = "--backend (as resolved)";
@@ -1161,5 +1175,16 @@ mod tests {
             ]
         );
         assert!(differences(&now, &now).is_empty());
+        // The weights' hash follows the precision: said, so a changed --precision alone does
+        // not read as another --model.
+        let saved = settings(&[(MODEL_SETTING, "aa")]);
+        let now = settings(&[(MODEL_SETTING, "bb")]);
+        assert_eq!(
+            differences(&saved, &now),
+            [
+                "--model (SHA-256) was aa, now bb (of the weights file read: model.int8.onnx for \
+              int8, model.onnx otherwise)"
+            ]
+        );
     }
 }

@@ -526,7 +526,7 @@ fn resume_settings(
             engine.encoder().long_text().name().to_string(),
         ),
         (
-            "--model (SHA-256)",
+            failup::sink::MODEL_SETTING,
             failup::profile::weights_sha256(&engine.model, precision)?,
         ),
         // The folder's configs, beside its weights: window, case and pooling.

@@ -321,7 +321,7 @@ fn embedding_settings(args: &EmbedArgs, reader: &StoryReader, engine: &Engine) -
         ("--long-text", super::value_name(long_text(args))),
         ("--encoding", super::value_name(args.columns.encoding)),
         (
-            "--model (SHA-256)",
+            failup::sink::MODEL_SETTING,
             failup::profile::weights_sha256(&engine.model, precision)?,
         ),
         // The folder's configs, beside its weights: window, case and pooling.
