@@ -263,6 +263,11 @@ impl TestPause {
     pub fn after_checkpoint(&mut self, written: u64, stop: &AtomicBool) {
         if self.0.is_some_and(|n| written >= n) {
             self.0 = None;
+            // Set by a slip outside failup's tests, it would look like a hang.
+            eprintln!(
+                "note: paused after {written} rows by FAILUP_TEST_PAUSE_AFTER_ROWS, a hook for \
+                 failup's own tests; Ctrl-C stops the run, and --resume goes on from here"
+            );
             while !stop.load(Ordering::SeqCst) {
                 std::thread::sleep(std::time::Duration::from_millis(5));
             }
