@@ -323,6 +323,18 @@ fn bf16_cpu_classifies_like_fp32() {
     let bf16 = category("bf16");
     assert!(bf16.contains("(passed_over)"), "{bf16}");
     assert_eq!(bf16, category("fp32"));
+    // An Intel CPU without AMX runs bf16's products as fp32 FMAs, at fp32's speed: said, since
+    // bf16 is chosen for speed. Where it is fast (AMX, AMD's bf16 products) nothing is said.
+    let cpuinfo = std::fs::read_to_string("/proc/cpuinfo").unwrap_or_default();
+    let intel_without_amx = cpuinfo.contains("GenuineIntel")
+        && !cpuinfo.split_whitespace().any(|flag| flag == "amx_tile");
+    let said = stderr(&failup(&["advise", story, "--precision", "bf16"]));
+    assert_eq!(
+        said.contains("runs at about fp32's speed on this CPU"),
+        intel_without_amx,
+        "{said}"
+    );
+    assert!(!stderr(&failup(&["advise", story])).contains("fp32's speed"));
 }
 
 /// A profile remembers how its model folder reads a text beside the weights: the same weights

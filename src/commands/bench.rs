@@ -50,6 +50,7 @@ pub fn run(args: BenchArgs) -> Result<()> {
     let options = args.model.engine_options();
     let started = Instant::now();
     let engine = Engine::load(&options)?;
+    super::note_a_slow_bf16(&engine);
     let load = started.elapsed();
     let threads = if options.threads == 0 {
         std::thread::available_parallelism().map_or(1, |n| n.get())

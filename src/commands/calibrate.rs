@@ -91,6 +91,7 @@ fn start_profile(args: &CalibrateArgs) -> Result<(Engine, Profile)> {
         head,
         loaded.as_ref(),
     ))?;
+    super::note_a_slow_bf16(&engine);
     let mut profile = match (loaded, &args.fewshot.profile) {
         (Some(loaded), Some(p)) => {
             // Set once in a shell profile, the variable is easily forgotten; the fit differs.

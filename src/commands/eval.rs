@@ -271,6 +271,7 @@ pub fn run(args: EvalArgs) -> Result<ExitCode> {
         head || args.cv.is_some(),
         profile.as_ref(),
     ))?;
+    super::note_a_slow_bf16(&engine);
     super::apply_few_shot(&mut engine, &args.fewshot, profile.as_ref())?;
     let columns = labelled_columns(
         &args.label_column,

@@ -15,6 +15,7 @@ pub fn run(args: TrainArgs) -> Result<()> {
     super::refuse_a_table_name(&args.output)?;
     super::refuse_to_replace_other_than_a_profile(&args.output)?;
     let engine = Engine::load(&super::engine_options(&args.model, true))?;
+    super::note_a_slow_bf16(&engine);
     let before = failup::profile::file_sha256(&args.input)?;
     let c = &args.columns;
     let columns = labelled_columns(
