@@ -155,19 +155,24 @@ fn int8_sha256(engine: &Engine) -> Result<Option<String>> {
 /// The first 16 hex digits of the SHA-256 of a story's [`copy_key`]: enough to know a story
 /// again, in a few bytes per story, in another case or with its punctuation changed.
 pub fn story_key(text: &str) -> String {
-    hex::encode(&Sha256::digest(copy_key(text).as_bytes())[..8])
+    short_sha256(&copy_key(text))
 }
 
 /// The key that profiles written before [`story_key`] set accents aside recorded (words, case
 /// and punctuation aside), so their calibration stories are still found.
 pub fn story_key_with_accents(text: &str) -> String {
-    hex::encode(&Sha256::digest(words_key(text).as_bytes())[..8])
+    short_sha256(&words_key(text))
 }
 
 /// The key that profiles written before [`story_key`] looked past case and punctuation
 /// recorded (the text, spaces at its ends aside), so their calibration stories are still found.
 pub fn story_key_as_written(text: &str) -> String {
-    hex::encode(&Sha256::digest(text.trim().as_bytes())[..8])
+    short_sha256(text.trim())
+}
+
+/// The first 16 hex digits of `key`'s SHA-256.
+fn short_sha256(key: &str) -> String {
+    hex::encode(&Sha256::digest(key.as_bytes())[..8])
 }
 
 /// SHA-256 of a file, read in pieces: a merged part can be larger than memory allows.
