@@ -211,6 +211,19 @@ impl ClassifiedReader {
     }
 
     fn not_classify_output(&self, missing: &[&str], found: &[String]) -> Error {
+        if found.iter().all(|f| f.is_empty()) {
+            return input_error(
+                &self.name,
+                Some(1),
+                format!(
+                    "no column names (an empty or blank file, or an empty first row), so this \
+                     is not an output of `failup classify`, which starts with a header line \
+                     naming its columns ({}) even when it classified nothing. Run `failup \
+                     classify INPUT -o classified.csv` first and report on its output",
+                    EXPECTED_COLUMNS.join(", ")
+                ),
+            );
+        }
         input_error(
             &self.name,
             None,
@@ -225,11 +238,7 @@ impl ClassifiedReader {
                 },
                 quoted(missing),
                 EXPECTED_COLUMNS.join(", "),
-                if found.is_empty() {
-                    "nothing".to_string()
-                } else {
-                    crate::input::column_list(found)
-                },
+                crate::input::column_list(found),
             ),
         )
     }
@@ -355,7 +364,7 @@ impl ClassifiedReader {
         let scored = headers[own.clone()]
             .iter()
             .filter_map(|h| h.strip_prefix("score_"));
-        self.refuse_another_taxonomy(scored.collect(), "score_ columns")?;
+        self.refuse_another_taxonomy(scored.collect(), "score_ columns", Some(1))?;
         let scores = own
             .filter(|&i| headers[i].starts_with("score_"))
             .map(|i| (i, headers[i].clone()))
@@ -379,7 +388,12 @@ impl ClassifiedReader {
     /// Rows classified under another taxonomy than the report's: their scores name other
     /// scenarios, and the report would count theirs under the wrong titles and advice (a
     /// report run without the `--taxonomy` classify had). `scenarios` come from `source`.
-    fn refuse_another_taxonomy(&self, scenarios: Vec<&str>, source: &str) -> Result<()> {
+    fn refuse_another_taxonomy(
+        &self,
+        scenarios: Vec<&str>,
+        source: &str,
+        line: Option<u64>,
+    ) -> Result<()> {
         let ids = self.taxonomy.ids();
         let same = scenarios.len() == ids.len() && ids.iter().all(|i| scenarios.contains(i));
         if scenarios.is_empty() || same {
@@ -387,7 +401,7 @@ impl ClassifiedReader {
         }
         Err(input_error(
             &self.name,
-            None,
+            line,
             format!(
                 "these rows were classified with the scenarios {} (their {source}), and this \
                  taxonomy has {}; pass the --taxonomy they were classified with",
@@ -639,7 +653,7 @@ impl ClassifiedReader {
                 // Every row's: an empty row has no scores to tell by.
                 if let Some(Value::Object(scores)) = obj.get("scores") {
                     let ids = scores.keys().map(String::as_str).collect();
-                    self.refuse_another_taxonomy(ids, "scores")?;
+                    self.refuse_another_taxonomy(ids, "scores", Some(line))?;
                 }
                 let fields = self.jsonl_fields(&obj, line)?;
                 self.rows += 1;
@@ -1143,20 +1157,39 @@ mod tests {
     }
 
     #[test]
+    fn an_empty_or_blank_file_is_told_as_such() {
+        for text in ["", "\n\n", " \r\n"] {
+            let e = read(text, None).err().unwrap().to_string();
+            assert!(
+                e.starts_with("t:1: no column names (an empty or blank file")
+                    && e.contains("id, category, confidence"),
+                "{text:?}: {e}"
+            );
+        }
+        // A header without classify's columns is told which are missing.
+        let e = read("id,text\na,b\n", None).err().unwrap().to_string();
+        assert!(
+            e.contains("missing columns 'category'") && e.contains("found: id, text"),
+            "{e}"
+        );
+    }
+
+    #[test]
     fn rows_of_another_taxonomy_are_refused() {
         let csv = "id,category,confidence,runner_up,margin,score_fired,score_other,tokens,\
                    truncated,status\na,other,0.8,fired,0.1,0.2,0.3,12,false,ok\n";
         let e = read(csv, None).err().unwrap().to_string();
         assert!(
             e.contains("classified with the scenarios fired, other (their score_ columns)")
-                && e.contains("--taxonomy"),
+                && e.contains("--taxonomy")
+                && e.starts_with("t:1:"),
             "{e}"
         );
         let jsonl = "{\"id\":\"a\",\"category\":\"other\",\"confidence\":0.9,\
             \"runner_up\":\"fired\",\"margin\":0.1,\"scores\":{\"fired\":0.2,\"other\":0.3},\
             \"tokens\":3,\"truncated\":false,\"status\":\"ok\"}\n";
         let e = read(jsonl, None).err().unwrap().to_string();
-        assert!(e.contains("(their scores)"), "{e}");
+        assert!(e.contains("(their scores)") && e.starts_with("t:1:"), "{e}");
         // Told by a later row when the first is empty and has no scores.
         let empty = "{\"id\":\"e\",\"category\":null,\"confidence\":null,\"runner_up\":null,\
             \"margin\":null,\"scores\":{},\"tokens\":0,\"truncated\":false,\"status\":\"empty\"}\n";
@@ -1164,7 +1197,7 @@ mod tests {
             .err()
             .unwrap()
             .to_string();
-        assert!(e.contains("(their scores)"), "{e}");
+        assert!(e.contains("(their scores)") && e.starts_with("t:2:"), "{e}");
         // A kept input column named score_… is not one of classify's scores.
         let kept = "id,category,confidence,runner_up,margin,score_passed_over,score_pivot_regret,\
                     score_lost_pitch,score_other,tokens,truncated,status,score_manual\n\
