@@ -808,7 +808,7 @@ fn a_score_that_is_not_a_number_exits_2_naming_its_column() {
             "null.jsonl",
             "null.jsonl:1, column 'scores.passed_over': is empty",
         ),
-        ("gap.jsonl", "gap.jsonl: these rows were classified with the scenarios lost_pitch, passed_over, pivot_regret"),
+        ("gap.jsonl", "gap.jsonl:1: these rows were classified with the scenarios lost_pitch, passed_over, pivot_regret"),
     ] {
         let out = failup_in(dir.path(), &["report", file], None);
         assert_eq!(out.status.code(), Some(2), "{file}");

@@ -388,14 +388,39 @@ pub struct IdWarnings {
     /// Whether ids come from a column: row numbers never repeat, and keeping their hashes
     /// grew memory by some 30 bytes a row (50 MB against 22 MB for a million rows).
     from_column: bool,
-    /// Hashes of the ids seen, to count repeats (8 bytes a row, and the table's slack).
-    hashes: std::collections::HashSet<u64>,
-    repeats: u64,
-    /// The line and id of the first row that repeats an id.
-    first_repeat: Option<(u64, String)>,
+    repeated: RepeatedIds,
     /// Rows whose id cell is empty, and the line of the first.
     empty: u64,
     first_empty: u64,
+}
+
+/// Counts rows whose id was seen before, in bounded memory: a hash of each id, 8 bytes a row
+/// and the table's slack.
+#[derive(Default)]
+pub struct RepeatedIds {
+    hashes: std::collections::HashSet<u64>,
+    count: u64,
+    /// The line (where known) and id of the first row that repeats an id.
+    first: Option<(Option<u64>, String)>,
+}
+
+impl RepeatedIds {
+    pub fn see(&mut self, id: &str, line: Option<u64>) {
+        if !self.hashes.insert(id_hash(id)) {
+            self.count += 1;
+            self.first.get_or_insert_with(|| (line, id.to_string()));
+        }
+    }
+
+    /// "the first at line L, id 'X'", for a warning; none when no id repeats.
+    pub fn first(&self) -> Option<String> {
+        let (line, id) = self.first.as_ref()?;
+        Some(format!(
+            "the first{}, id '{}'",
+            line.map_or(String::new(), |l| format!(" at line {l}")),
+            failup::input::printable(id)
+        ))
+    }
 }
 
 impl IdWarnings {
@@ -414,10 +439,8 @@ impl IdWarnings {
                 self.first_empty = line;
             }
             self.empty += 1;
-        } else if self.from_column && !self.hashes.insert(id_hash(id)) {
-            self.repeats += 1;
-            self.first_repeat
-                .get_or_insert_with(|| (line, id.to_string()));
+        } else if self.from_column {
+            self.repeated.see(id, Some(line));
         }
     }
 
@@ -425,22 +448,20 @@ impl IdWarnings {
     /// it is.
     pub fn seen(&mut self, id: &str) {
         if self.from_column && !id.is_empty() {
-            self.hashes.insert(id_hash(id));
+            self.repeated.hashes.insert(id_hash(id));
         }
     }
 
     pub fn tell_repeats(&self, resumed: bool) {
-        let Some((line, id)) = &self.first_repeat else {
+        let Some(first) = self.repeated.first() else {
             return;
         };
         eprintln!(
-            "warning: {} an id seen earlier (the first at line {line}, id '{}'){}; all rows \
-             were kept, none merged",
-            match self.repeats {
+            "warning: {} an id seen earlier ({first}){}; all rows were kept, none merged",
+            match self.repeated.count {
                 1 => "1 row repeats".to_string(),
                 n => format!("{n} rows repeat"),
             },
-            failup::input::printable(id),
             if resumed {
                 ", of the rows since the resume"
             } else {

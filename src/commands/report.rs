@@ -115,31 +115,29 @@ fn refuse_another_model_for_a_summary(args: &ReportArgs, made: &str, name: &str)
 
 /// Adds every row to the report, warning of rows that repeat an id.
 fn add_rows(reader: &mut ClassifiedReader, builder: &mut SummaryBuilder, name: &str) -> Result<()> {
-    // Hashes of the ids seen, to count repeats in bounded memory (8 bytes a row).
-    let mut ids = std::collections::HashSet::new();
-    let (mut repeats, mut first_repeat) = (0u64, None);
+    let mut repeated = super::RepeatedIds::default();
     while let Some(row) = reader.next_row()? {
         // Empty ids are classify's to warn of; they are not one story told twice.
-        if !row.id.is_empty() && !ids.insert(super::id_hash(&row.id)) {
-            repeats += 1;
-            first_repeat.get_or_insert_with(|| (reader.row_line(), row.id.clone()));
+        if !row.id.is_empty() {
+            repeated.see(&row.id, reader.row_line());
         }
         builder.add(row);
     }
-    if let Some((line, id)) = first_repeat {
+    if let Some(first) = repeated.first() {
         eprintln!(
-            "warning: {} of {} {} an id seen earlier (the first{}, id '{}'), and each is \
-             counted; if outputs were joined by hand, `failup merge` puts a sharded run's parts \
-             together and refuses overlaps",
-            if repeats == 1 {
-                "1 row".to_string()
-            } else {
-                format!("{repeats} rows")
+            "warning: {} of {} {} an id seen earlier ({first}), and each is counted; if \
+             outputs were joined by hand, `failup merge` puts a sharded run's parts together \
+             and refuses overlaps",
+            match repeated.count {
+                1 => "1 row".to_string(),
+                n => format!("{n} rows"),
             },
             name,
-            if repeats == 1 { "repeats" } else { "repeat" },
-            line.map_or(String::new(), |l| format!(" at line {l}")),
-            failup::input::printable(&id),
+            if repeated.count == 1 {
+                "repeats"
+            } else {
+                "repeat"
+            },
         );
     }
     Ok(())
