@@ -314,6 +314,29 @@ fn summary_on_stderr_counts_rows() {
     );
 }
 
+/// Rows classified, empty and not classified add up to the rows read; flags on classified
+/// rows are counted apart, so no row is counted twice or left out.
+#[test]
+fn summary_counts_add_up_with_malformed_rows() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("in.csv"),
+        "id,text\n1,I was passed over\n2,Lost the pitch,x\nid,text\n3,\"a\" b\n4,\n",
+    )
+    .unwrap();
+    let out = failup_in(dir.path(), &["classify", "in.csv"], None);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let err = stderr(&out);
+    assert!(
+        err.contains("5 rows in ")
+            && err.contains(
+                ": 3 classified, 1 empty, 1 errored (malformed, not classified); of \
+             those classified, flagged: 2 malformed, 0 invalid UTF-8, 0 too long"
+            ),
+        "{err}"
+    );
+}
+
 #[test]
 fn missing_text_column_fails_with_exit_2_and_names_columns() {
     let input = fixture("stories.csv");

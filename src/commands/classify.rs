@@ -755,10 +755,17 @@ impl Tally {
             self.rows as f64 / elapsed_s.max(1e-9),
             self.empty
         );
-        if self.malformed + self.invalid_utf8 + self.too_long > 0 {
+        // Every row is classified, empty, or malformed past reading; flags are on top.
+        let unread = self.rows - classified - self.empty;
+        if unread > 0 {
+            s += &format!(", {unread} errored (malformed, not classified)");
+        }
+        let flagged_malformed = self.malformed - unread;
+        if flagged_malformed + self.invalid_utf8 + self.too_long > 0 {
             s += &format!(
-                ", {} malformed, {} invalid UTF-8, {} too long",
-                self.malformed, self.invalid_utf8, self.too_long
+                "; of those classified, flagged: {flagged_malformed} malformed, {} invalid \
+                 UTF-8, {} too long",
+                self.invalid_utf8, self.too_long
             );
         }
         if self.truncated > 0 {
