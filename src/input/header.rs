@@ -86,6 +86,12 @@ impl CsvStart {
         delimiter: Option<u8>,
     ) -> Result<CsvStart> {
         let (mut first_line, mut rest) = peek_first_line(text).map_err(|e| Error::io(name, e))?;
+        // The CSV parser would drop a UTF-8 byte-order mark itself, but the line tracker
+        // would then read it as the start of an unquoted cell, and miss that the header's
+        // quotes went wrong (`"id"x` read as `idx`); dropped here, both start at the text.
+        if first_line.starts_with(b"\xEF\xBB\xBF") {
+            first_line.drain(..3);
+        }
         let declared = excel_separator(&first_line);
         if let Some(d) = declared.filter(|d| delimiter.is_none() && !b",;|\t".contains(d)) {
             return Err(Error::Input {

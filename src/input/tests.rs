@@ -211,6 +211,17 @@ fn a_header_with_broken_quotes_is_refused() {
         unclosed.contains("t.csv:2") && unclosed.contains("never closes"),
         "{unclosed}"
     );
+    // The same behind a UTF-8 byte-order mark, which the parser drops, at the same columns.
+    let stray = err("\u{FEFF}\"id\"x,text\n1,a story\n");
+    assert!(
+        stray.contains("t.csv:1") && stray.contains("quote at line 1, column 4"),
+        "{stray}"
+    );
+    let unclosed = err("\u{FEFF}\"id,text\n4,a story\n");
+    assert!(
+        unclosed.contains("t.csv:1") && unclosed.contains("never closes"),
+        "{unclosed}"
+    );
     // A later row's open quote, read ahead with the header, is that row's own problem.
     let mut r = reader("id,text\n1,\"a story\n", &Columns::default()).unwrap();
     assert_eq!(
