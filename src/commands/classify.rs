@@ -667,7 +667,7 @@ impl Tally {
             Status::InvalidUtf8 => {
                 self.invalid_utf8 += 1;
                 made = format!(
-                    "bytes that are not text (invalid UTF-8 or broken UTF-16) {} replaced with \
+                    "bytes that are not text (invalid UTF-8, NUL or broken UTF-16) {} replaced with \
                      U+FFFD; classified and flagged status=invalid_utf8",
                     row.story.invalid_utf8_place(headers).unwrap_or_default()
                 );

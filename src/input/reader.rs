@@ -1,6 +1,7 @@
 //! Stories out of a CSV stream, a record at a time, each with the line it started on.
 
 use sha2::{Digest, Sha256};
+use std::borrow::Cow;
 use std::fs::File;
 use std::io::{self, Read};
 use std::sync::atomic::AtomicU64;
@@ -273,7 +274,13 @@ impl StoryReader {
         while skipped < n && self.advance()? {
             skipped += 1;
             if let Some(i) = self.id {
-                let mut id = String::from_utf8_lossy(self.record.get(i).unwrap_or_default());
+                let bytes = self.record.get(i).unwrap_or_default();
+                // As a row read holds it (`story_from_record`).
+                let bytes = match i {
+                    0 => bytes.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(bytes),
+                    _ => bytes,
+                };
+                let (mut id, _) = cell_text(bytes);
                 if id.len() > MAX_TEXT_BYTES {
                     cut_to_max_text(id.to_mut());
                 }
@@ -356,9 +363,10 @@ impl StoryReader {
         // Every cell is cut at MAX_TEXT_BYTES: the reader held it to little more (CELL_CAP),
         // and what it kept past that is only quotes and line breaks. True when it was cut.
         let lossy = |bytes: &[u8]| {
-            let mut value = String::from_utf8_lossy(bytes).into_owned();
+            let (value, not_text) = cell_text(bytes);
+            let mut value = value.into_owned();
             let cut = cut_to_max_text(&mut value);
-            (value, cut)
+            (value, cut, not_text)
         };
         let joined;
         let mut text_bytes = rec.get(self.text).unwrap_or_default();
@@ -383,10 +391,11 @@ impl StoryReader {
             if i == 0 {
                 bytes = bytes.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(bytes);
             }
-            if std::str::from_utf8(bytes).is_err() {
+            let (value, cut, not_text) = lossy(bytes);
+            if not_text {
                 invalid_utf8 = Some(invalid_utf8.map_or(i, |first| first.min(i)));
             }
-            lossy(bytes)
+            (value, cut)
         };
         let (text, cut) = field(self.text);
         if cut {
@@ -410,7 +419,7 @@ impl StoryReader {
         // The group is read for the report alone: bad bytes there do not change the row, which
         // must be the same with or without --group-by.
         let group = self.group.map(|i| {
-            let (value, cut) = lossy(rec.get(i).unwrap_or_default());
+            let (value, cut, _) = lossy(rec.get(i).unwrap_or_default());
             if cut && !cut_cells.contains(&RowIssue::CellCut { column: i }) {
                 cut_cells.push(RowIssue::CellCut { column: i });
             }
@@ -441,5 +450,17 @@ impl StoryReader {
                 .any(|cell| !cell.is_empty()),
             rejoined,
         }
+    }
+}
+
+/// A cell's bytes as text, and whether some of them were not text: invalid UTF-8, or a NUL,
+/// which no story holds (it comes of UTF-16 text or binary data pasted into a UTF-8 file)
+/// and which would pass into the output as it is. Both are shown as U+FFFD.
+fn cell_text(bytes: &[u8]) -> (Cow<'_, str>, bool) {
+    let text = String::from_utf8_lossy(bytes);
+    let invalid = matches!(text, Cow::Owned(_));
+    match text.contains('\0') {
+        true => (Cow::Owned(text.replace('\0', "\u{FFFD}")), true),
+        false => (text, invalid),
     }
 }

@@ -147,6 +147,18 @@ fn ragged_and_non_utf8_rows_are_kept_and_flagged() {
         s[1].invalid_utf8_place(headers).unwrap(),
         "in column 'team'"
     );
+    // A NUL is no more text than an invalid byte (UTF-16 or binary data pasted into the
+    // file): shown as U+FFFD and flagged, in the id and kept columns as in the story.
+    let bytes = b"id,text,team\n1\0,passed\0 over,a\n2,fine,b\0\n".to_vec();
+    let mut r = reader_bytes(bytes, &columns, Dialect::default()).unwrap();
+    let s = r.next_chunk(10).unwrap();
+    assert_eq!(
+        (s[0].id.as_str(), s[0].text.as_str()),
+        ("1\u{FFFD}", "passed\u{FFFD} over")
+    );
+    assert_eq!(s[0].issues, [RowIssue::InvalidUtf8 { column: 0 }]);
+    assert_eq!(s[1].kept.last().unwrap(), "b\u{FFFD}");
+    assert_eq!(s[1].issues, [RowIssue::InvalidUtf8 { column: 2 }]);
 }
 
 #[test]
