@@ -1499,6 +1499,19 @@ fn no_two_output_columns_share_a_name() {
         "{}",
         stderr(&twice)
     );
+    // Two empty names are a slip in the list, not one name given twice.
+    let empty = failup_env(
+        dir.path(),
+        &["classify", "in.csv", "--keep-columns", "team,,,text"],
+        None,
+        &[HASHED],
+    );
+    assert_eq!(empty.status.code(), Some(2));
+    assert!(
+        stderr(&empty).contains("an empty column name was given"),
+        "{}",
+        stderr(&empty)
+    );
 }
 
 #[test]

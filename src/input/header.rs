@@ -391,7 +391,7 @@ impl ColumnIndex {
                 if let Some(twice) = names
                     .iter()
                     .enumerate()
-                    .find_map(|(i, n)| names[..i].contains(n).then_some(n))
+                    .find_map(|(i, n)| (!n.is_empty() && names[..i].contains(n)).then_some(n))
                 {
                     return Err(Error::Usage(format!(
                         "--keep-columns names '{twice}' twice; name each column once"
@@ -559,7 +559,17 @@ pub(super) fn missing_column(
         })
         .min_by_key(|(d, _)| *d)
         .filter(|(d, _)| 3 * d <= wanted.chars().count().max(3))
-        .map(|(_, h)| format!("; did you mean '{}'?", printable(h)))
+        .map(|(_, h)| h)
+        // Else a name that holds it whole (`story_text`, `Text of the post`), if it is long
+        // enough not to sit inside unrelated words by chance (`id` in `paid`).
+        .or_else(|| {
+            let wanted = wanted.to_lowercase();
+            let long = wanted.chars().count() >= 4;
+            headers
+                .iter()
+                .find(|h| long && h.to_lowercase().contains(&wanted))
+        })
+        .map(|h| format!("; did you mean '{}'?", printable(h)))
         .unwrap_or_default();
     let stop = if closest.is_empty() { "." } else { "" };
     // A header read as one column that holds another delimiter: the wrong --delimiter.

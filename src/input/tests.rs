@@ -113,6 +113,15 @@ fn missing_text_column_lists_columns_and_suggests() {
     assert!(!e.contains("did you mean"), "{e}");
     let e = missing_column("f.csv", 1, &headers, "taem", "").to_string();
     assert!(e.contains("did you mean 'team'"), "{e}");
+    // A name that holds the one wanted whole is suggested, unless that is a short one.
+    let e = reader("id,Story_Text\n1,x\n", &Columns::default())
+        .err()
+        .unwrap()
+        .to_string();
+    assert!(e.contains("did you mean 'Story_Text'"), "{e}");
+    let headers = ["paid".into(), "text".into()];
+    let e = missing_column("f.csv", 1, &headers, "id", "").to_string();
+    assert!(!e.contains("did you mean"), "{e}");
     let e = missing_column("f.csv", 1, &["id".into(), "text".into()], "", "").to_string();
     assert!(e.starts_with("an empty column name was given"), "{e}");
     assert!(e.contains("the columns are: id, text"), "{e}");
