@@ -2100,6 +2100,32 @@ fn advise_names_the_first_byte_of_stdin_that_is_not_utf8() {
     let out = child.wait_with_output().unwrap();
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
     assert_eq!(stdout(&out), stdout(&plain));
+    // Compressed input is told as such, not as text in a legacy encoding.
+    let mut child = failup_command()
+        .args(["advise", "-"])
+        .env(HASHED.0, HASHED.1)
+        .stdin(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+    gz.write_all(b"id,text\n1,They gave the project to the new hire.\n")
+        .unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(&gz.finish().unwrap())
+        .unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        stderr(&out).contains("standard input is gzip-compressed")
+            && !stderr(&out).contains("iconv"),
+        "{}",
+        stderr(&out)
+    );
 }
 
 /// train and calibrate take the reading flags eval takes (they had only --text-column): a

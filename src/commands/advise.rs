@@ -190,6 +190,13 @@ fn read_stdin() -> Result<String> {
                     )
                 })?;
             text
+        } else if buf.starts_with(&[0x1F, 0x8B]) {
+            return Err(Error::Usage(
+                "standard input is gzip-compressed, not text; decompress it first (gunzip -c \
+                 FILE | failup advise -), or for a CSV of stories run failup classify FILE, \
+                 which reads gzip as it is"
+                    .into(),
+            ));
         } else {
             String::from_utf8(buf).map_err(|e| {
                 Error::Usage(format!(
