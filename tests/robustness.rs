@@ -3194,6 +3194,14 @@ fn printing_commands_survive_a_closed_pipe_and_a_full_disk() {
         assert!(!said.contains("panicked"), "{args:?}: {said}");
         assert_eq!(out.status.code(), Some(code), "{args:?}: {said}");
         if cfg!(target_os = "linux") {
+            let profile = dir.path().join("profile.json");
+            if args[0] == "calibrate" {
+                assert!(
+                    profile.exists(),
+                    "a closed stdout still gets the profile written"
+                );
+                std::fs::remove_file(&profile).unwrap();
+            }
             let full = std::fs::OpenOptions::new()
                 .write(true)
                 .open("/dev/full")
@@ -3208,6 +3216,8 @@ fn printing_commands_survive_a_closed_pipe_and_a_full_disk() {
             let said = stderr(&out);
             assert_eq!(out.status.code(), Some(2), "{args:?} > /dev/full: {said}");
             assert!(said.contains("<stdout>: No space left"), "{args:?}: {said}");
+            // A failed run leaves no profile behind.
+            assert!(!profile.exists(), "{args:?}");
         }
     }
 }

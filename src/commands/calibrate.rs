@@ -59,8 +59,18 @@ pub fn run(args: CalibrateArgs) -> Result<()> {
     let data = embed_labelled(&engine, &rows, false)?;
     let fitted = fit(&engine, &data)?;
     record(&mut profile, &engine, &fitted, &args, &before, &rows)?;
+    // Told first: a standard output that fails (a full disk) then leaves no profile behind
+    // a failed run. One closed by its reader (`| head`) is no failure, and the profile is
+    // still written.
+    match tell(&args, &profile, &fitted, data.len()) {
+        Err(e) if !e.is_broken_pipe() => return Err(e),
+        _ => {}
+    }
     profile.save(&args.output)?;
-    tell(&args, &profile, &fitted, data.len())
+    if args.output != std::path::Path::new("-") && !args.quiet {
+        eprintln!("wrote {}", args.output.display());
+    }
+    Ok(())
 }
 
 /// The checks told before the model loads, not after the fitting. Returns each INPUT's
@@ -319,9 +329,6 @@ fn tell(args: &CalibrateArgs, profile: &Profile, fitted: &Fitted, stories: usize
         (None, true) if !quiet => eprint!("the same settings for a taxonomy file:\n{snippet}"),
         (None, false) => super::print_out(&snippet)?,
         _ => {}
-    }
-    if args.output != std::path::Path::new("-") && !quiet {
-        eprintln!("wrote {}", args.output.display());
     }
     Ok(())
 }
