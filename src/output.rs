@@ -59,6 +59,19 @@ pub fn excel_safe(cell: &str) -> String {
     }
 }
 
+/// The evidence sentence that `written`, an `--excel-safe` output's cell, stands for: a
+/// sentence of `text` whose guarded form it is. A `'` the guard added is so told from one the
+/// sentence opens with; a cell that is no sentence of the text is returned as it is.
+pub fn unguarded_evidence(text: &str, written: String) -> String {
+    let sentences = crate::sentences::split(text);
+    // A sentence written as it is wins: the guard never leaves a cell opening with `=`.
+    let found = sentences
+        .iter()
+        .find(|s| **s == written)
+        .or_else(|| sentences.iter().find(|s| excel_safe(s) == written));
+    found.cloned().unwrap_or(written)
+}
+
 /// Options for [`RowWriter::new`].
 #[derive(Debug, Clone, Default)]
 pub struct WriterOptions {
@@ -274,5 +287,15 @@ mod tests {
         assert_eq!(excel_safe("@cmd"), "'@cmd");
         assert_eq!(excel_safe("plain = fine"), "plain = fine");
         assert_eq!(excel_safe(""), "");
+    }
+
+    #[test]
+    fn the_guard_on_evidence_is_undone_by_the_story_sentences() {
+        let text = "I lost again. - They gave it to Sam. 'Quoted' words.";
+        let undo = |w: &str| unguarded_evidence(text, w.to_string());
+        assert_eq!(undo("'- They gave it to Sam."), "- They gave it to Sam.");
+        assert_eq!(undo("'Quoted' words."), "'Quoted' words.");
+        assert_eq!(undo("I lost again."), "I lost again.");
+        assert_eq!(undo("'=not a sentence"), "'=not a sentence");
     }
 }

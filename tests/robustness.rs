@@ -2858,24 +2858,52 @@ const EPOCH: (&str, &str) = ("SOURCE_DATE_EPOCH", "0");
 
 #[test]
 fn a_resumed_run_writes_the_report_and_summary_of_an_uninterrupted_one() {
+    resumed_report_is_the_whole_runs(&[], "");
+}
+
+/// The evidence a report quotes is the story's sentence, not the `'` that `--excel-safe`
+/// puts before one opening with `+` in the output, which a resumed run reads its kept rows
+/// from.
+#[test]
+fn a_resumed_excel_safe_report_quotes_evidence_without_the_guard() {
+    let dir = resumed_report_is_the_whole_runs(&["--excel-safe", "--explain"], "+ ");
+    let rows = std::fs::read_to_string(dir.path().join("whole.csv")).unwrap();
+    assert!(
+        rows.contains(",'+ Story 3:"),
+        "the output carries the guard"
+    );
+    let report = std::fs::read_to_string(dir.path().join("whole.json")).unwrap();
+    assert!(
+        report.contains("\"+ Story ") && !report.contains("'+ Story"),
+        "{report}"
+    );
+}
+
+/// Classifies 64 stories (each text opening with `prefix`) whole, and again stopped midway
+/// and resumed, both with `extra` flags, a report and a summary; checks that the two runs
+/// wrote the same bytes. Returns the folder, holding `whole.csv`, `whole.md`, `whole.json`.
+fn resumed_report_is_the_whole_runs(extra: &[&str], prefix: &str) -> tempfile::TempDir {
     let dir = tempfile::tempdir().unwrap();
     // A team column, kept out of the output, so the resumed run must take the groups (and
     // the texts) of the rows it keeps from the input, not from the partial output.
     let mut csv = String::from("id,team,text\n");
     for line in many_stories(64).lines().skip(1) {
         let (id, text) = line.split_once(',').unwrap();
+        let text = text.replacen('"', &format!("\"{prefix}"), 1);
         csv += &format!("{id},team{},{text}\n", id.parse::<u32>().unwrap() % 3);
     }
     write_input(dir.path(), "in.csv", csv.as_bytes());
     let summaries = |tag: &str| {
-        [
+        let mut flags = vec![
             "--report".to_string(),
             format!("{tag}.md"),
             "--summary-out".into(),
             format!("{tag}.json"),
             "--group-by".into(),
             "team".into(),
-        ]
+        ];
+        flags.extend(extra.iter().map(|f| f.to_string()));
+        flags
     };
     let whole_flags = summaries("whole");
     let mut args = vec!["classify", "in.csv", "-o", "whole.csv", "-q"];
@@ -2911,6 +2939,7 @@ fn a_resumed_run_writes_the_report_and_summary_of_an_uninterrupted_one() {
         summary.to_string().contains("team2"),
         "the summary is grouped by team: {summary}"
     );
+    dir
 }
 
 /// A partial output cut short behind its checkpoint's back cannot feed a resumed report.

@@ -54,6 +54,7 @@ pub fn run(args: ClassifyArgs) -> Result<()> {
             kept,
             engine.taxonomy(),
             &mut tally,
+            args.excel_safe,
         )?;
         tally.kept = done;
         if !args.quiet {
@@ -335,10 +336,12 @@ fn skip_done(
     kept: Option<(&Path, &mut SummaryBuilder)>,
     taxonomy: &Taxonomy,
     tally: &mut Tally,
+    excel_safe: bool,
 ) -> Result<()> {
     let skipped = match kept {
         Some((partial, builder)) => {
-            replay_kept_rows(reader, done, partial, taxonomy, builder, tally)?
+            let kept = (partial, excel_safe);
+            replay_kept_rows(reader, done, kept, taxonomy, builder, tally)?
         }
         None => reader.skip_seeing_ids(done, |id| tally.ids.seen(id))?,
     };
@@ -431,11 +434,13 @@ fn write_summaries(
 /// Skips the `done` rows a resumed run keeps, feeding them to its report as an uninterrupted
 /// run would have: each row's verdict as the partial output wrote it (the figures a report
 /// uses are the written, rounded ones), and its text and group from the input, which the
-/// output need not carry. Returns the number of input rows skipped.
+/// output need not carry. `excel_safe` tells that the partial output's evidence cells carry
+/// the guard, which the report of an uninterrupted run does not show. Returns the number of
+/// input rows skipped.
 fn replay_kept_rows(
     reader: &mut StoryReader,
     done: u64,
-    partial: &Path,
+    (partial, excel_safe): (&Path, bool),
     taxonomy: &Taxonomy,
     builder: &mut SummaryBuilder,
     tally: &mut Tally,
@@ -457,7 +462,14 @@ fn replay_kept_rows(
                 )));
             };
             tally.ids.seen(&story.id);
+            let evidence = match excel_safe {
+                true => row
+                    .evidence
+                    .map(|e| failup::output::unguarded_evidence(story.text_to_read(), e)),
+                false => row.evidence,
+            };
             builder.add(ReportRow {
+                evidence,
                 row: story.row,
                 id: story.id,
                 text: Some(story.text),
