@@ -405,6 +405,11 @@ pub struct RepeatedIds {
 }
 
 impl RepeatedIds {
+    /// An id seen without being counted: a later row that repeats it is.
+    pub fn remember(&mut self, id: &str) {
+        self.hashes.insert(id_hash(id));
+    }
+
     pub fn see(&mut self, id: &str, line: Option<u64>) {
         if !self.hashes.insert(id_hash(id)) {
             self.count += 1;
@@ -448,7 +453,7 @@ impl IdWarnings {
     /// it is.
     pub fn seen(&mut self, id: &str) {
         if self.from_column && !id.is_empty() {
-            self.repeated.hashes.insert(id_hash(id));
+            self.repeated.remember(id);
         }
     }
 
