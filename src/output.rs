@@ -291,10 +291,13 @@ mod tests {
 
     #[test]
     fn the_guard_on_evidence_is_undone_by_the_story_sentences() {
-        let text = "I lost again. - They gave it to Sam. 'Quoted' words.";
+        let text = "'Quoted' words first. I lost again. +1 for them: they gave it to Sam.";
         let undo = |w: &str| unguarded_evidence(text, w.to_string());
-        assert_eq!(undo("'- They gave it to Sam."), "- They gave it to Sam.");
-        assert_eq!(undo("'Quoted' words."), "'Quoted' words.");
+        assert_eq!(
+            undo("'+1 for them: they gave it to Sam."),
+            "+1 for them: they gave it to Sam."
+        );
+        assert_eq!(undo("'Quoted' words first."), "'Quoted' words first.");
         assert_eq!(undo("I lost again."), "I lost again.");
         assert_eq!(undo("'=not a sentence"), "'=not a sentence");
     }
