@@ -11,7 +11,9 @@ development set; the centre is that set's mean. A last variant subtracts from ea
 score its mean over the unlabelled stories. The "hubness" variant (cross-domain similarity local
 scaling, as used to match word vectors across languages) lowers every cosine to a prototype by
 alpha times that prototype's mean cosine to its K closest unlabelled sentences, so a prototype
-that sits close to everything stops winning for every story.
+that sits close to everything stops winning for every story. A last section leaves the space
+alone and weights each sentence in the soft maximum by where it sits in its story (later
+sentences, earlier ones, or both ends favoured): a real post's verdict often closes it.
 
 Scoring is finetune_probe.py's zero-shot rule without calibration, with each story's whole
 reading taken as the mean of its sentences (as failup does), on the transformed vectors.
@@ -52,7 +54,7 @@ def embed_sets(model):
     return out
 
 
-def scores(data, p, p_label, transform, hub=0.0):
+def scores(data, p, p_label, transform, hub=0.0, place=None):
     sent, counts, _ = data
     p = unit(transform(p))
 
@@ -68,7 +70,10 @@ def scores(data, p, p_label, transform, hub=0.0):
     for a, b in zip(starts, starts[1:]):
         s = each[a:b]
         top = s.max(0)
-        pooled.append(top + 0.05 * np.log(np.exp((s - top) / 0.05).mean(0)))
+        # place(n): each of n sentences' weight in the soft maximum (equal by default).
+        w = np.ones(b - a) if place is None else place(b - a)
+        w = (w / w.sum())[:, None]
+        pooled.append(top + 0.05 * np.log((w * np.exp((s - top) / 0.05)).sum(0)))
     return 0.25 * whole + 0.75 * np.array(pooled)
 
 
@@ -119,6 +124,18 @@ def main():
         for alpha in [0.25, 0.5, 1.0]:
             hub = alpha * near
             show(f"hubness: K {k}, alpha {alpha}", lambda x, c=p.mean(0): x - c, hub)
+    places = {
+        "later": lambda at: at,
+        "earlier": lambda at: 1 - at,
+        "both ends": lambda at: np.abs(2 * at - 1),
+    }
+    for name, where in places.items():
+        for g in [0.5, 1, 2, 4]:
+            place = lambda n, g=g, where=where: np.exp(g * where(np.arange(n) / max(n - 1, 1)))
+            s = {k: scores(data[k], p, p_label, base, place=place) for k in ["real", "dev"]}
+            print(f"sentences weighted by place, {name} favoured, e^({g} x place): "
+                  f"real_dev {f1_score(data['real'][2], s['real'].argmax(1), average='macro'):.3f}"
+                  f"  dev_stories {f1_score(data['dev'][2], s['dev'].argmax(1), average='macro'):.3f}")
 
 
 if __name__ == "__main__":
