@@ -1435,8 +1435,9 @@ fn text_columns_line_up_with_long_labels_and_wide_characters() {
     assert!(text.contains("a very long team name a ver… *"), "{text}");
 }
 
-/// Group values typed two ways (`Sales`, ` Sales`, `sales`) are counted apart, as the data
-/// says, and look alike in a table: the report warns, naming them.
+/// Group values typed two ways (`Sales`, ` Sales`, `sales`, or `é` as one character and as
+/// two) are counted apart, as the data says, and look alike in a table: the report warns,
+/// naming them (spelt out where they would print alike).
 #[test]
 fn groups_that_differ_only_in_case_or_end_spaces_are_warned_about() {
     let dir = tempfile::tempdir().unwrap();
@@ -1444,16 +1445,22 @@ fn groups_that_differ_only_in_case_or_end_spaces_are_warned_about() {
                a,lost_pitch,0.8,other,0.1,12,false,ok,Sales\n\
                b,lost_pitch,0.8,other,0.1,12,false,ok, Sales\n\
                c,other,0.8,lost_pitch,0.1,12,false,ok,sales\n\
-               d,other,0.8,lost_pitch,0.1,12,false,ok,ops\n";
+               d,other,0.8,lost_pitch,0.1,12,false,ok,ops\n\
+               e,other,0.8,lost_pitch,0.1,12,false,ok,Caf\u{e9}\n\
+               f,other,0.8,lost_pitch,0.1,12,false,ok,Cafe\u{301}\n";
     std::fs::write(dir.path().join("g.csv"), csv).unwrap();
     let args = ["report", "g.csv", "--group-by", "team", "--format", "json"];
     let out = failup_in(dir.path(), &args, None);
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
     let report: Value = serde_json::from_slice(&out.stdout).unwrap();
-    assert_eq!(report["groups"]["groups"].as_array().unwrap().len(), 4);
+    assert_eq!(report["groups"]["groups"].as_array().unwrap().len(), 6);
     let said = stderr(&out);
     assert!(
         said.contains("the groups ' Sales', 'Sales', 'sales' differ only in case"),
+        "{said}"
+    );
+    assert!(
+        said.contains(r"the groups 'Cafe\u{301}', 'Caf\u{e9}' differ only"),
         "{said}"
     );
     assert!(!said.contains("'ops'"), "{said}");

@@ -490,24 +490,55 @@ impl IdWarnings {
     }
 }
 
-/// Warns of group values a report keeps apart that differ only in case or end spaces.
+/// Warns of group values a report keeps apart that differ only in case, end spaces or how an
+/// accent is encoded.
 fn warn_of_look_alike_groups(summary: &failup::report::Summary) {
     use failup::input::printable;
+    use unicode_normalization_alignments::UnicodeNormalization;
     let alike = summary.look_alike_groups();
     for values in alike.iter().take(5) {
-        let shown: Vec<String> = values
+        let mut shown: Vec<String> = values
             .iter()
             .map(|v| format!("'{}'", printable(v)))
             .collect();
+        // Values that differ only in how an accent is encoded print alike: spelt out.
+        let composed: Vec<String> = shown
+            .iter()
+            .map(|v| v.nfc().map(|(c, _)| c).collect())
+            .collect();
+        if (1..composed.len()).any(|i| composed[..i].contains(&composed[i])) {
+            shown = values
+                .iter()
+                .map(|v| format!("'{}'", spelt_out(v)))
+                .collect();
+        }
         eprintln!(
-            "warning: the groups {} differ only in case or in spaces at their ends, and the \
-             report counts them apart; make them alike in the input to count them as one",
+            "warning: the groups {} differ only in case, in spaces at their ends or in how \
+             an accented letter is encoded, and the report counts them apart; make them alike \
+             in the input to count them as one",
             shown.join(", ")
         );
     }
     if alike.len() > 5 {
         eprintln!("warning: {} more sets of such groups", alike.len() - 5);
     }
+}
+
+/// The first 80 characters of `v`, each past printable ASCII written as its code point
+/// (`Cafe\u{301}`).
+fn spelt_out(v: &str) -> String {
+    let mut out: String = v
+        .chars()
+        .take(80)
+        .map(|c| match c.is_ascii_graphic() || c == ' ' {
+            true => c.to_string(),
+            false => c.escape_unicode().to_string(),
+        })
+        .collect();
+    if v.chars().nth(80).is_some() {
+        out.push('…');
+    }
+    out
 }
 
 /// Says which scenarios a head's examples leave out: the head learns those from the

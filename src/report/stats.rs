@@ -197,7 +197,8 @@ impl Summary {
         }
     }
 
-    /// Group values that differ only in case or in spaces at their ends (`Sales`, ` sales`):
+    /// Group values that differ only in case, in spaces at their ends (`Sales`, ` sales`) or
+    /// in how an accented letter is encoded (one character, or a letter and an accent):
     /// most often one group typed two ways, which the report keeps apart and which look alike
     /// in a table.
     pub fn look_alike_groups(&self) -> Vec<Vec<&str>> {
@@ -206,7 +207,10 @@ impl Summary {
         };
         let mut alike: BTreeMap<String, Vec<&str>> = BTreeMap::new();
         for group in &table.groups {
-            let key = group.value.trim().to_lowercase();
+            use unicode_normalization_alignments::UnicodeNormalization;
+            // `é` typed as one character or as `e` and a combining accent looks the same.
+            let composed: String = group.value.trim().nfc().map(|(c, _)| c).collect();
+            let key = composed.to_lowercase();
             alike.entry(key).or_default().push(&group.value);
         }
         alike.into_values().filter(|v| v.len() > 1).collect()
