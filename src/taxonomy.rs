@@ -176,6 +176,22 @@ impl Taxonomy {
 
     /// Parses and validates TOML text; `name` is used in error messages.
     pub fn parse(text: &str, name: &str) -> Result<Taxonomy> {
+        // An old Mac file ends its lines with a lone `\r`, which TOML refuses and the CSV
+        // reading takes: read as `\n`, byte for byte, so every place keeps its offset.
+        let lf;
+        let text = match text.contains('\r') {
+            true => {
+                let after = |i: usize| text.as_bytes().get(i + 1).copied();
+                lf = (text.char_indices())
+                    .map(|(i, c)| match c == '\r' && after(i) != Some(b'\n') {
+                        true => '\n',
+                        false => c,
+                    })
+                    .collect::<String>();
+                lf.as_str()
+            }
+            false => text,
+        };
         let fail = |span: Option<Range<usize>>, problem: String| Error::Taxonomy {
             source_name: name.to_string(),
             line: span.as_ref().map(|s| line_of(text, s.start)),
@@ -255,25 +271,39 @@ impl Taxonomy {
             0
         };
         let k = c.top_k.max(sentences);
-        let fewest = self.scenarios.iter().min_by_key(|s| s.prototypes.len())?;
         let most = self.scenarios.iter().map(|s| s.prototypes.len()).max()?;
-        if fewest.prototypes.len().min(k) == most.min(k) {
-            return None;
-        }
+        let fewer: Vec<&Scenario> = (self.scenarios.iter())
+            .filter(|s| s.prototypes.len().min(k) < most.min(k))
+            .collect();
+        let plural = |n: usize| if n == 1 { "" } else { "s" };
+        let (who, them) = match fewer.as_slice() {
+            [] => return None,
+            [one] => (
+                format!(
+                    "scenario '{}' has {} prototype{} and another {most}, so it is",
+                    one.id,
+                    one.prototypes.len(),
+                    plural(one.prototypes.len())
+                ),
+                "it",
+            ),
+            many => {
+                let named: Vec<String> = many
+                    .iter()
+                    .map(|s| format!("'{}' ({})", s.id, s.prototypes.len()))
+                    .collect();
+                let named = named.join(", ");
+                (
+                    format!("scenarios {named} have fewer prototypes than another's {most}, so they are"),
+                    "them",
+                )
+            }
+        };
         Some(format!(
-            "scenario '{}' has {} prototype{} and another {most}, so it is scored on fewer: a \
-             score is the mean of a scenario's {k} closest prototypes (top_k {}, sentence_top_k \
-             {}), or of all it has when it has fewer, and a mean over fewer runs higher, which \
-             favours it; give every scenario at least {k}",
-            fewest.id,
-            fewest.prototypes.len(),
-            if fewest.prototypes.len() == 1 {
-                ""
-            } else {
-                "s"
-            },
-            c.top_k,
-            c.sentence_top_k
+            "{who} scored on fewer: a score is the mean of a scenario's {k} closest prototypes \
+             (top_k {}, sentence_top_k {}), or of all it has when it has fewer, and a mean over \
+             fewer runs higher, which favours {them}; give every scenario at least {k}",
+            c.top_k, c.sentence_top_k
         ))
     }
 
@@ -464,14 +494,19 @@ fn check_settings(c: &ClassifierSettings, text: &str) -> std::result::Result<(),
         ));
     }
     let slope = c.confidence_slope;
-    if !(slope > 0.0 && slope.is_finite() && c.confidence_bias.is_finite()) {
+    if !(slope > 0.0 && slope.is_finite()) {
         return Err((
-            match slope > 0.0 && slope.is_finite() {
-                true => setting("confidence_bias"),
-                false => setting("confidence_slope"),
-            },
-            "[classifier] confidence_slope must be a positive number (at or below 0 it \
-             turns confidences upside down or flat), and confidence_bias a number"
+            setting("confidence_slope"),
+            "[classifier] confidence_slope must be a positive number that a 32-bit float \
+             holds (at or below 0 it turns confidences upside down or flat)"
+                .into(),
+        ));
+    }
+    if !c.confidence_bias.is_finite() {
+        return Err((
+            setting("confidence_bias"),
+            "[classifier] confidence_bias must be a number that a 32-bit float holds \
+             (between about -3e38 and 3e38)"
                 .into(),
         ));
     }
@@ -696,6 +731,21 @@ prototypes = ["p3"]
             said.starts_with("scenario 'other' has 1 prototype and another 2")
                 && said.contains("(top_k 2, sentence_top_k 10)")
                 && said.contains("give every scenario at least 10"),
+            "{said}"
+        );
+        // Every scenario short of the most is named, not only the one with the fewest.
+        let three = GOOD.replace(
+            "prototypes = [\"p3\"]",
+            "prototypes = [\"p3\"]\n\n[[scenario]]\nid = \"c\"\ntitle = \"C\"\n\
+             description = \"c\"\nheadline = \"do c\"\nadvice = [\"c\"]\nprototypes = [\"p7\"]",
+        );
+        let said = (Taxonomy::parse(&three, "t.toml").unwrap())
+            .uneven_prototype_counts()
+            .unwrap();
+        assert!(
+            said.starts_with(
+                "scenarios 'other' (1), 'c' (1) have fewer prototypes than another's 2"
+            ),
             "{said}"
         );
         let even = GOOD.replace("prototypes = [\"p3\"]", "prototypes = [\"p3\", \"p4\"]");
@@ -923,6 +973,30 @@ prototypes = ["p3"]
             );
             assert!(err_of(&bad).contains("confidence_slope must be a positive number"));
         }
+        // A bias past a 32-bit float's range is named alone, the slope being fine.
+        let bad = GOOD.replace(
+            "min_score = 0.3",
+            "min_score = 0.3\nconfidence_bias = 1e300",
+        );
+        let e = err_of(&bad);
+        assert!(
+            e.contains("confidence_bias must be a number that a 32-bit float holds")
+                && !e.contains("confidence_slope"),
+            "{e}"
+        );
+    }
+
+    /// Lines ended by a lone `\r` (old Mac files) are read as the CSV reading reads them, and
+    /// a problem's line is counted by them.
+    #[test]
+    fn lines_ended_by_a_lone_carriage_return_are_read() {
+        let mac = GOOD.replace('\n', "\r");
+        let t = Taxonomy::parse(&mac, "t.toml").unwrap();
+        assert_eq!(t.scenarios.len(), 2);
+        let e = err_of(&GOOD.replace("top_k = 2", "top_k = -1").replace('\n', "\r"));
+        assert!(e.contains(":3:"), "{e}");
+        // CRLF as before.
+        assert!(Taxonomy::parse(&GOOD.replace('\n', "\r\n"), "t.toml").is_ok());
     }
 
     /// A setting out of range names its line, as a wrong type does.
