@@ -238,8 +238,13 @@ struct Row {
 }
 
 /// Merges the sharded outputs `parts` (CSV or JSON Lines, as `classify --shard` wrote them)
-/// into `output` in input order.
-pub fn merge_rows(parts: &[PathBuf], output: &Path) -> Result<Merged> {
+/// into `output` in input order. `after_row` is told how many rows are written after each;
+/// an error from it (an interruption) ends the merge, leaving no output behind.
+pub fn merge_rows(
+    parts: &[PathBuf],
+    output: &Path,
+    mut after_row: impl FnMut(u64) -> Result<()>,
+) -> Result<Merged> {
     if parts.is_empty() {
         return Err(Error::Usage(
             "failup merge --rows: give the parts to merge".into(),
@@ -287,8 +292,12 @@ pub fn merge_rows(parts: &[PathBuf], output: &Path) -> Result<Merged> {
     let name = sink.name();
     let (header, _) = header.expect("at least one part");
     sink.write_all(&header).map_err(|e| Error::io(&name, e))?;
+    let mut written = 0;
     let merged = interleave(parts, &mut readers, |row| {
-        sink.write_all(&row.bytes).map_err(|e| Error::io(&name, e))
+        sink.write_all(&row.bytes)
+            .map_err(|e| Error::io(&name, e))?;
+        written += 1;
+        after_row(written)
     });
     // A changed or cut part explains whatever else the merge ran into, so it is told first.
     for (((part, digest), record), path) in

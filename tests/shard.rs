@@ -1587,3 +1587,57 @@ fn a_merge_output_named_for_the_other_format_is_refused() {
         &[],
     );
 }
+
+/// A merge stopped by Ctrl-C or a scheduler's SIGTERM has no `--resume`: it leaves no output
+/// and no hidden partial file behind (the signal's default had left one as large as the
+/// merge had got), and says so. The merge waits at a known row (FAILUP_TEST_PAUSE_AFTER_ROWS),
+/// so where it stops never depends on timing.
+#[test]
+fn an_interrupted_merge_leaves_nothing_behind() {
+    let dir = tempfile::tempdir().unwrap();
+    write_input(dir.path());
+    let d = dir.path();
+    let parts: Vec<String> = (0..2).map(|i| shard(d, i, 2, &[])).collect();
+    for signal in ["INT", "TERM"] {
+        let mut cmd = failup_command();
+        cmd.args(["merge", "--rows", &parts[0], &parts[1], "-o", "merged.csv"])
+            .env(HASHED.0, HASHED.1)
+            .env("FAILUP_TEST_PAUSE_AFTER_ROWS", "5")
+            .current_dir(d)
+            .stderr(std::process::Stdio::piped());
+        default_stop_signals(&mut cmd);
+        let child = cmd.spawn().unwrap();
+        // The signals are caught before the partial output is made; the merge then waits
+        // at row 5 of 23, or stops sooner if the signal comes first.
+        let partial = d.join(".merged.csv.partial");
+        let start = std::time::Instant::now();
+        while !partial.exists() {
+            assert!(start.elapsed().as_secs() < 60, "the merge never started");
+            std::thread::sleep(std::time::Duration::from_millis(5));
+        }
+        std::process::Command::new("kill")
+            .args([&format!("-{signal}"), &child.id().to_string()])
+            .status()
+            .unwrap();
+        let out = child.wait_with_output().unwrap();
+        assert_eq!(out.status.code(), Some(130), "{signal}: {}", stderr(&out));
+        assert!(
+            stderr(&out).contains("merge stopped; nothing was written to merged.csv"),
+            "{}",
+            stderr(&out)
+        );
+        let left: Vec<String> = std::fs::read_dir(d)
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .filter(|n| n.contains("merged"))
+            .collect();
+        assert!(left.is_empty(), "{signal}: {left:?}");
+    }
+    // Not stopped, the same merge completes.
+    run(
+        d,
+        &["merge", "--rows", &parts[0], &parts[1], "-o", "merged.csv"],
+        &[],
+    );
+    assert!(d.join("merged.csv").exists());
+}

@@ -19,7 +19,7 @@ pub fn run(args: MergeArgs) -> Result<()> {
     }
     if args.rows {
         refuse_summaries_among_rows(&args.parts)?;
-        let merged = failup::merge::merge_rows(&args.parts, &args.output)?;
+        let merged = merge_rows_until_stopped(&args)?;
         if args.quiet {
             return Ok(());
         }
@@ -64,6 +64,33 @@ pub fn run(args: MergeArgs) -> Result<()> {
         args.output.display()
     );
     Ok(())
+}
+
+/// `merge --rows`, stopped by Ctrl-C, SIGTERM or SIGHUP at the next row: a merge has no
+/// `--resume`, so what it wrote is removed, where the signal's default would leave a hidden
+/// partial file as large as the merge had got.
+fn merge_rows_until_stopped(args: &MergeArgs) -> Result<failup::merge::Merged> {
+    use std::sync::atomic::{AtomicBool, Ordering};
+    let stop = std::sync::Arc::new(AtomicBool::new(false));
+    super::resume::install_ctrl_c(stop.clone(), None);
+    let mut pause = super::resume::TestPause::from_env();
+    let merged = failup::merge::merge_rows(&args.parts, &args.output, |rows| {
+        pause.after_checkpoint(rows, &stop);
+        match stop.load(Ordering::SeqCst) {
+            true => Err(Error::Interrupted),
+            false => Ok(()),
+        }
+    });
+    if let Err(Error::Interrupted) = merged {
+        match args.output == std::path::Path::new("-") {
+            true => eprintln!("merge stopped; the rows on standard output are incomplete"),
+            false => eprintln!(
+                "merge stopped; nothing was written to {} (run the merge again)",
+                args.output.display()
+            ),
+        }
+    }
+    merged
 }
 
 /// A partial summary given to `merge --rows` was told as parts "written with different columns

@@ -266,7 +266,7 @@ impl TestPause {
             // Set by a slip outside failup's tests, it would look like a hang.
             eprintln!(
                 "note: paused after {written} rows by FAILUP_TEST_PAUSE_AFTER_ROWS, a hook for \
-                 failup's own tests; Ctrl-C stops the run, and --resume goes on from here"
+                 failup's own tests; Ctrl-C stops the run as it would here"
             );
             while !stop.load(Ordering::SeqCst) {
                 std::thread::sleep(std::time::Duration::from_millis(5));
