@@ -293,10 +293,11 @@ impl Taxonomy {
                     .map(|s| format!("'{}' ({})", s.id, s.prototypes.len()))
                     .collect();
                 let named = named.join(", ");
-                (
-                    format!("scenarios {named} have fewer prototypes than another's {most}, so they are"),
-                    "them",
-                )
+                let who = format!(
+                    "scenarios {named} have fewer prototypes than another's {most}, so they \
+                     are"
+                );
+                (who, "them")
             }
         };
         Some(format!(
