@@ -2062,22 +2062,20 @@ fn negative_and_huge_counts_are_refused_in_words() {
 /// advise names where standard input stops being UTF-8 and how to convert it.
 #[test]
 fn advise_names_the_first_byte_of_stdin_that_is_not_utf8() {
-    let mut child = failup_command()
-        .args(["advise", "-"])
-        .env(HASHED.0, HASHED.1)
-        .stdin(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .stdout(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
     use std::io::Write;
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(b"They gave the caf\xe9 to him.")
-        .unwrap();
-    let out = child.wait_with_output().unwrap();
+    let advise_stdin = |bytes: &[u8]| {
+        let mut child = failup_command()
+            .args(["advise", "-"])
+            .env(HASHED.0, HASHED.1)
+            .stdin(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        child.stdin.take().unwrap().write_all(bytes).unwrap();
+        child.wait_with_output().unwrap()
+    };
+    let out = advise_stdin(b"They gave the caf\xe9 to him.");
     assert_eq!(out.status.code(), Some(2));
     assert!(
         stderr(&out).contains("byte 17 (counting from 0)") && stderr(&out).contains("iconv"),
@@ -2088,37 +2086,14 @@ fn advise_names_the_first_byte_of_stdin_that_is_not_utf8() {
     let story = "\u{FEFF}They gave the café project to the new hire.";
     let utf16: Vec<u8> = story.encode_utf16().flat_map(u16::to_le_bytes).collect();
     let plain = failup_env(&repo_path(""), &["advise", &story[3..]], None, &[HASHED]);
-    let mut child = failup_command()
-        .args(["advise", "-"])
-        .env(HASHED.0, HASHED.1)
-        .stdin(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .stdout(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
-    child.stdin.take().unwrap().write_all(&utf16).unwrap();
-    let out = child.wait_with_output().unwrap();
+    let out = advise_stdin(&utf16);
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
     assert_eq!(stdout(&out), stdout(&plain));
     // Compressed input is told as such, not as text in a legacy encoding.
-    let mut child = failup_command()
-        .args(["advise", "-"])
-        .env(HASHED.0, HASHED.1)
-        .stdin(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .stdout(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
     let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
     gz.write_all(b"id,text\n1,They gave the project to the new hire.\n")
         .unwrap();
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(&gz.finish().unwrap())
-        .unwrap();
-    let out = child.wait_with_output().unwrap();
+    let out = advise_stdin(&gz.finish().unwrap());
     assert_eq!(out.status.code(), Some(2));
     assert!(
         stderr(&out).contains("standard input is gzip-compressed")

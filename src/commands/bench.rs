@@ -8,7 +8,6 @@ use crate::cli::{BenchArgs, ReportFormat};
 use failup::bench::{builtin_corpus, run as run_bench, BenchInput, BenchSettings};
 use failup::error::{Error, Result};
 use failup::input::{Columns, Source};
-use failup::pipeline::Engine;
 
 /// Stories in the built-in corpus used when no input is given.
 const BUILTIN_STORIES: usize = 1000;
@@ -49,8 +48,7 @@ pub fn run(args: BenchArgs) -> Result<()> {
     }
     let options = args.model.engine_options();
     let started = Instant::now();
-    let engine = Engine::load(&options)?;
-    super::note_a_slow_bf16(&engine);
+    let engine = super::open_engine(&options)?;
     let load = started.elapsed();
     let threads = if options.threads == 0 {
         std::thread::available_parallelism().map_or(1, |n| n.get())

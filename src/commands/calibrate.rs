@@ -96,12 +96,11 @@ fn check_arguments(args: &CalibrateArgs) -> Result<Vec<String>> {
 /// fitted on `--examples` when they are given, or a new one.
 fn start_profile(args: &CalibrateArgs) -> Result<(Engine, Profile)> {
     let (loaded, head) = super::read_few_shot(&args.fewshot, true)?;
-    let mut engine = Engine::load(&super::engine_options_for(
+    let mut engine = super::open_engine(&super::engine_options_for(
         &args.model,
         head,
         loaded.as_ref(),
     ))?;
-    super::note_a_slow_bf16(&engine);
     let mut profile = match (loaded, &args.fewshot.profile) {
         (Some(loaded), Some(p)) => {
             // Set once in a shell profile, the variable is easily forgotten; the fit differs.

@@ -27,8 +27,7 @@ pub fn run(args: EmbedArgs) -> Result<()> {
     options.long_text = long_text(&args).into();
     warn_of_inexact_precision(options.precision);
     warn_of_chunked_long_text(&args);
-    let engine = Engine::load(&options)?;
-    super::note_a_slow_bf16(&engine);
+    let engine = super::open_engine(&options)?;
     // A stream can be neither resumed nor recorded, so it needs no settings.
     let settings = match failup::sink::is_stream(&args.output) {
         true => Settings::new(),

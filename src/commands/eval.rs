@@ -266,12 +266,11 @@ pub fn run(args: EvalArgs) -> Result<ExitCode> {
         args.fewshot.examples.as_deref(),
         &args.input,
     );
-    let mut engine = Engine::load(&super::engine_options_for(
+    let mut engine = super::open_engine(&super::engine_options_for(
         &args.model,
         head || args.cv.is_some(),
         profile.as_ref(),
     ))?;
-    super::note_a_slow_bf16(&engine);
     super::apply_few_shot(&mut engine, &args.fewshot, profile.as_ref())?;
     let columns = labelled_columns(
         &args.label_column,

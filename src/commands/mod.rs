@@ -814,16 +814,17 @@ const READ_TWICE: &str =
 /// Loads the engine and applies `--examples` or `--profile`, as every classifying command does.
 fn load_engine(model: &ModelArgs, fewshot: &FewShotArgs) -> Result<Engine> {
     let (profile, head) = read_few_shot(fewshot, false)?;
-    let mut engine = Engine::load(&engine_options_for(model, head, profile.as_ref()))?;
-    note_a_slow_bf16(&engine);
+    let mut engine = open_engine(&engine_options_for(model, head, profile.as_ref()))?;
     apply_few_shot(&mut engine, fewshot, profile.as_ref())?;
     Ok(engine)
 }
 
-/// bf16 is the fast mode where the CPU has AMX or a fast bf16 product; on an Intel CPU with
-/// neither (AMX hidden by a hypervisor) its products run as fp32 FMAs, at fp32's speed, which
-/// a user choosing it for speed should know (measured: 48 stories/s against int8's 82).
-pub fn note_a_slow_bf16(engine: &Engine) {
+/// [`Engine::load`], as every command that embeds loads it. bf16 is the fast mode where the
+/// CPU has AMX or a fast bf16 product; on an Intel CPU with neither (AMX hidden by a
+/// hypervisor) its products run as fp32 FMAs, at fp32's speed, which a user choosing it for
+/// speed should know (measured: 48 stories/s against int8's 82).
+pub fn open_engine(options: &EngineOptions) -> Result<Engine> {
+    let engine = Engine::load(options)?;
     if engine.kernel() == "amx-fma" {
         eprintln!(
             "note: --precision bf16 runs at about fp32's speed on this CPU: it has no AMX (or \
@@ -831,6 +832,7 @@ pub fn note_a_slow_bf16(engine: &Engine) {
              failup uses instead, with the same results; the default, int8, is faster here"
         );
     }
+    Ok(engine)
 }
 
 /// Puts `--profile` (read as `profile`) and `--examples` in place, warning of what `train`

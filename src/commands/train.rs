@@ -2,7 +2,6 @@
 
 use crate::cli::TrainArgs;
 use failup::error::Result;
-use failup::pipeline::Engine;
 use failup::profile::{embed_labelled, labelled_columns, read_labelled, Profile};
 
 pub fn run(args: TrainArgs) -> Result<()> {
@@ -14,8 +13,7 @@ pub fn run(args: TrainArgs) -> Result<()> {
     super::check_not_read(&[("-o", &args.output)], &reads, args.model.model.as_deref())?;
     super::refuse_a_table_name(&args.output)?;
     super::refuse_to_replace_other_than_a_profile(&args.output)?;
-    let engine = Engine::load(&super::engine_options(&args.model, true))?;
-    super::note_a_slow_bf16(&engine);
+    let engine = super::open_engine(&super::engine_options(&args.model, true))?;
     let before = failup::profile::file_sha256(&args.input)?;
     let c = &args.columns;
     let columns = labelled_columns(
