@@ -2103,6 +2103,39 @@ fn advise_names_the_first_byte_of_stdin_that_is_not_utf8() {
     );
 }
 
+/// A CSV file piped to advise is still read as one story, but the user is told to run
+/// classify; a story of several lines, one with commas among them, is not taken for one.
+#[test]
+fn advise_warns_when_given_a_csv_file() {
+    use std::io::Write;
+    let advise_stdin = |bytes: &[u8]| {
+        let mut child = failup_command()
+            .args(["advise", "-"])
+            .env(HASHED.0, HASHED.1)
+            .stdin(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        child.stdin.take().unwrap().write_all(bytes).unwrap();
+        child.wait_with_output().unwrap()
+    };
+    let csv = b"\xEF\xBB\xBFid;\"Story Text\"\n1;They gave the project to the new hire.\n";
+    let out = advise_stdin(csv);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("`id;\"Story Text\"`, reads as column names")
+            && stderr(&out).contains("failup classify - for standard input"),
+        "{}",
+        stderr(&out)
+    );
+    let story = b"I wrote the text, the slides, all of it.\nThen the project, my story for \
+                  the launch included, went to a new hire.\n";
+    let out = advise_stdin(story);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert!(!stderr(&out).contains("CSV"), "{}", stderr(&out));
+}
+
 /// train and calibrate take the reading flags eval takes (they had only --text-column): a
 /// tab-separated file whose header has more commas than tabs needs --delimiter tab.
 #[test]

@@ -69,7 +69,41 @@ fn story(args: &AdviseArgs) -> Result<String> {
             "the story is empty; pass it as an argument or on standard input".into(),
         ));
     }
+    if let Some(header) = csv_header(&text) {
+        eprintln!(
+            "warning: this looks like a CSV file (its first line, `{header}`, reads as column \
+             names), and advise reads all it is given as one story; to classify each row, run \
+             failup classify FILE, or failup classify - for standard input"
+        );
+    }
     Ok(text)
+}
+
+/// The first line, where it reads as a CSV header naming a text column and more lines follow:
+/// a file given to advise by mistake, which it would read as one long story.
+fn csv_header(text: &str) -> Option<&str> {
+    let mut lines = text.lines().filter(|l| !l.trim().is_empty());
+    let first = lines.next()?.trim().trim_start_matches('\u{FEFF}');
+    lines.next()?;
+    let delimiter = [',', ';', '\t', '|']
+        .into_iter()
+        .max_by_key(|&d| first.matches(d).count())?;
+    let names: Vec<&str> = first
+        .split(delimiter)
+        .map(|n| n.trim().trim_matches('"').trim())
+        .collect();
+    let short_name = |n: &&str| {
+        !n.is_empty()
+            && n.chars().count() <= 32
+            && n.split_whitespace().count() <= 3
+            && !n.contains(['.', '!', '?'])
+    };
+    let names_text = |n: &&str| {
+        let n = n.to_lowercase();
+        n.contains("text") || n.contains("story")
+    };
+    (names.len() >= 2 && names.iter().all(short_name) && names.iter().any(names_text))
+        .then_some(first)
 }
 
 /// `--explain`: the nearest prototype, the relevance, and the sentence the verdict rests on.
