@@ -422,6 +422,9 @@ fn single_bracket_scenario(text: &str) -> Option<usize> {
 
 fn explained(message: &str, found: Option<&str>) -> String {
     let found = found.map(str::trim).unwrap_or_default();
+    if message.starts_with("invalid type:") && !message.contains("as i128") {
+        return format!("{message}; {}", type_fix(message));
+    }
     // serde's words for a count out of range ("invalid value: integer `-1`, expected usize").
     if message.contains("expected usize") || message.contains("as i128") {
         return format!(
@@ -438,6 +441,21 @@ fn explained(message: &str, found: Option<&str>) -> String {
         format!("{message} `{found}`: the file has a [classifier] table already; set the values there, once")
     } else {
         format!("{message} `{found}`: a key is set twice in one table; keep one")
+    }
+}
+
+/// How to write a value of the type serde expected, from its words ("…, expected a string").
+fn type_fix(message: &str) -> &'static str {
+    let expected = message.rsplit("expected ").next().unwrap_or_default();
+    match expected {
+        "a sequence" => {
+            "this key takes a list: write it in brackets, as advice = [\"first\", \"second\"]"
+        }
+        "a string" => "this key takes text: write it in quotes, as title = \"Passed over\"",
+        "a boolean" => "this setting takes true or false, without quotes",
+        "usize" => "this setting takes a whole number, without quotes, as top_k = 6",
+        "f32" => "this setting takes a number, without quotes, as temperature = 0.05",
+        _ => "docs/src/taxonomy.md says what each key takes",
     }
 }
 
@@ -1042,6 +1060,46 @@ prototypes = ["p3"]
         let appended = format!("{GOOD}\n[classifier]\ntop_k = 3\n");
         let said = err_of(&appended);
         assert!(said.contains("has a [classifier] table already"), "{said}");
+    }
+
+    /// A value of the wrong type gets serde's words and how to write the right one.
+    #[test]
+    fn a_value_of_the_wrong_type_says_how_to_write_it() {
+        let cases = [
+            (
+                "advice = [\"x\"]",
+                "advice = \"x\"",
+                "13:10",
+                "write it in brackets",
+            ),
+            ("title = \"A\"", "title = 5", "10:9", "write it in quotes"),
+            (
+                "top_k = 2",
+                "top_k = \"2\"",
+                "3:9",
+                "whole number, without quotes",
+            ),
+            (
+                "temperature = 0.05",
+                "temperature = \"0.05\"",
+                "4:15",
+                "a number, without",
+            ),
+            (
+                "[classifier]",
+                "[classifier]\ncenter = 1",
+                "3:10",
+                "true or false",
+            ),
+        ];
+        for (from, to, at, says) in cases {
+            let said = err_of(&GOOD.replacen(from, to, 1));
+            assert!(
+                said.contains(&format!("t.toml:{at}: invalid type")),
+                "{said}"
+            );
+            assert!(said.contains(says), "{to}: {said}");
+        }
     }
 
     /// A lone `[scenario]` table (the TOML reader says only "expected a sequence") and a file
