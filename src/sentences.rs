@@ -12,7 +12,8 @@
 //! does one closing an initialism (`a.m.`, `U.S.`) when a lower-case word or a number follows. A
 //! line break inside a sentence, as text wrapped at a fixed width has (an email's 72
 //! columns), ends nothing either (see [`unwrapped_lines`]). Fragments
-//! shorter than [`MIN_WORDS`] words ("Didn't happen.", "Anyway.") carry too little to be scored
+//! shorter than [`MIN_WORDS`] words ("Didn't happen.", "Anyway."; a Chinese or Japanese
+//! character counts as a word) carry too little to be scored
 //! alone and are joined to the sentence before them (the first one to the sentence after it).
 
 /// Sentences shorter than this many words are joined to a neighbour.
@@ -50,8 +51,18 @@ pub fn split(text: &str) -> Vec<String> {
     out
 }
 
+/// Words, where Chinese and Japanese, written without spaces, count each character as one:
+/// a Chinese sentence is one run of characters, and was joined to its neighbour as one word.
 fn words(s: &str) -> usize {
-    s.split_whitespace().count()
+    let ideographs = |w: &str| w.chars().filter(|&c| is_ideograph_or_kana(c)).count();
+    s.split_whitespace().map(|w| ideographs(w).max(1)).sum()
+}
+
+/// Han characters and kana; Korean is left out, since it puts spaces between its words.
+fn is_ideograph_or_kana(c: char) -> bool {
+    matches!(c,
+        '\u{3040}'..='\u{30FF}' | '\u{3400}'..='\u{4DBF}' | '\u{4E00}'..='\u{9FFF}'
+        | '\u{F900}'..='\u{FAFF}' | '\u{20000}'..='\u{3134F}')
 }
 
 /// The lines of `text`, each line wrapped mid-sentence joined to the next. Text wrapped at a
@@ -315,6 +326,27 @@ mod tests {
             ["Didn't happen. The manager picked Jessie instead of me. Anyway."]
         );
         assert_eq!(split("Lost it."), ["Lost it."]);
+    }
+
+    /// Chinese and Japanese put no spaces between words: a sentence of them is many words,
+    /// kept apart at its full-width stop, while a fragment of two characters is still joined.
+    #[test]
+    fn sentences_without_spaces_count_their_characters() {
+        assert_eq!(
+            split("我的创业公司失败了，我们没有钱了。投资人撤资，团队解散。"),
+            [
+                "我的创业公司失败了，我们没有钱了。",
+                "投资人撤资，团队解散。"
+            ]
+        );
+        assert_eq!(
+            split("昇進を逃しました。新人が選ばれた。"),
+            ["昇進を逃しました。", "新人が選ばれた。"]
+        );
+        assert_eq!(
+            split("They gave it away. 残念。"),
+            ["They gave it away. 残念。"]
+        );
     }
 
     /// Text wrapped at a fixed width (an email's 72 columns) is read as the sentences it
