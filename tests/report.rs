@@ -696,6 +696,44 @@ fn html_escapes_story_text_and_has_no_scripts_or_external_resources() {
     }
 }
 
+/// A scenario title too long for the share chart is cut with an ellipsis there, and shown
+/// whole on hover; it was cut off mid-word by the chart's edge.
+#[test]
+fn a_long_scenario_title_is_shortened_in_the_chart_and_whole_on_hover() {
+    let dir = tempfile::tempdir().unwrap();
+    let long = "Passed over for a promotion, a big project or a key account given to a newer \
+                colleague";
+    let taxonomy = std::fs::read_to_string(common::repo_path("data/taxonomy.toml"))
+        .unwrap()
+        .replacen(
+            "\"Passed over for a big project\"",
+            &format!("\"{long}\""),
+            1,
+        );
+    std::fs::write(dir.path().join("t.toml"), taxonomy).unwrap();
+    let out = failup_in(
+        dir.path(),
+        &[
+            "report",
+            &fixture_str(CSV),
+            "--taxonomy",
+            "t.toml",
+            "--format",
+            "html",
+        ],
+        None,
+    );
+    assert!(out.status.success(), "{}", stderr(&out));
+    let page = stdout(&out);
+    assert!(
+        page.contains(&format!(
+            "font-weight=\"600\">Passed over for a promotion, a big project or…<title>{long}</title>"
+        )),
+        "{page}"
+    );
+    assert!(page.contains("font-weight=\"600\">A career pivot you now hate</text>"));
+}
+
 #[test]
 fn colour_follows_color_flag_and_no_color() {
     let path = fixture_str(CSV);

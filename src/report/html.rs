@@ -14,7 +14,7 @@ use serde::Serialize;
 use crate::error::{Error, Result};
 use crate::input::unsafe_to_show;
 use crate::report::stats::{GroupRow, Reading, ScenarioSummary, Summary};
-use crate::report::{group_label, num, pct};
+use crate::report::{fit_cells, group_label, num, pct};
 
 /// The page template, compiled into the binary.
 pub const TEMPLATE: &str = include_str!("../../templates/report.html");
@@ -24,6 +24,10 @@ pub const MAX_GROUPS_SHOWN: usize = 100;
 
 /// Width of the SVG charts' coordinate system (they scale to the page).
 const CHART_W: f64 = 400.0;
+
+/// The most of a scenario's title the share chart shows, in terminal cells (a CJK character
+/// takes two): about what fits across [`CHART_W`] in the bars' 14-unit bold type.
+const BAR_LABEL_CELLS: usize = 46;
 
 /// Rounds a coordinate to two decimals, so the SVG stays short and stable.
 fn r2(x: f64) -> f64 {
@@ -64,6 +68,8 @@ struct Tick {
 #[derive(Serialize)]
 struct ShareBar {
     label: String,
+    /// The whole title, shown on hover, where `label` is cut short.
+    full: Option<String>,
     value: String,
     label_y: f64,
     value_y: f64,
@@ -175,8 +181,10 @@ fn share_chart(summary: &Summary) -> ShareChart {
         .map(|(i, s)| {
             let y = top + i as f64 * row_h;
             let share = s.share.unwrap_or(0.0);
+            let label = fit_cells(&s.title, BAR_LABEL_CELLS);
             ShareBar {
-                label: s.title.clone(),
+                full: (label != s.title).then(|| s.title.clone()),
+                label,
                 value: match (s.share, s.share_ci) {
                     (Some(sh), Some(ci)) => format!(
                         "{} ({}) · 95% CI {}–{}",

@@ -240,6 +240,25 @@ pub fn rfc3339_utc(secs: i64) -> String {
     )
 }
 
+/// `s` cut to at most `width` terminal cells, ending in `…` where it was cut. A wide
+/// character (CJK) takes two.
+pub(crate) fn fit_cells(s: &str, width: usize) -> String {
+    use unicode_width::{UnicodeWidthChar, UnicodeWidthStr};
+    if s.width() <= width {
+        return s.to_string();
+    }
+    let mut out = String::new();
+    let mut used = 1;
+    for c in s.chars() {
+        used += c.width().unwrap_or(0);
+        if used > width {
+            break;
+        }
+        out.push(c);
+    }
+    out + "…"
+}
+
 /// A share as a percentage with one decimal, e.g. `40.0%`.
 pub(crate) fn pct(x: f64) -> String {
     format!("{:.1}%", x * 100.0)

@@ -9,7 +9,7 @@ use unicode_width::{UnicodeWidthChar, UnicodeWidthStr};
 
 use crate::input::unsafe_to_show;
 use crate::report::stats::{GroupCell, GroupTable, Reading, ScenarioSummary, StoryRef, Summary};
-use crate::report::{group_label, num, pct};
+use crate::report::{fit_cells, group_label, num, pct};
 
 /// Width of a share bar at 100%, in character cells.
 const BAR_WIDTH: usize = 25;
@@ -72,23 +72,6 @@ fn rpad(s: &str, width: usize) -> String {
     format!("{}{s}", " ".repeat(width.saturating_sub(s.width())))
 }
 
-/// `s` cut to at most `width` terminal cells, ending in `…` where it was cut.
-fn shorten(s: &str, width: usize) -> String {
-    if s.width() <= width {
-        return s.to_string();
-    }
-    let mut out = String::new();
-    let mut used = 1;
-    for c in s.chars() {
-        used += c.width().unwrap_or(0);
-        if used > width {
-            break;
-        }
-        out.push(c);
-    }
-    out + "…"
-}
-
 /// A horizontal bar of `share` × [`BAR_WIDTH`] cells, in eighths of a cell.
 pub fn share_bar(share: f64) -> String {
     const PARTS: [char; 8] = [' ', '▏', '▎', '▍', '▌', '▋', '▊', '▉'];
@@ -118,26 +101,54 @@ pub fn sparkline(bins: &[u64]) -> String {
 }
 
 /// Wraps prose to `columns` terminal cells with `indent` spaces before the first line and
-/// `indent + hang` before the others.
+/// `indent + hang` before the others. A word wider than a line (Chinese or Japanese, written
+/// without spaces, or a URL) starts a line and is broken between characters, as the HTML page
+/// breaks it.
 fn wrap(text: &str, indent: usize, hang: usize, columns: usize) -> String {
     let mut out = String::new();
     let mut line = String::new();
     let mut width = indent;
+    let mut flush = |line: &mut String, width: &mut usize| {
+        out += &format!("{}{line}\n", " ".repeat(*width));
+        line.clear();
+        *width = indent + hang;
+    };
     for word in text.split_whitespace() {
-        if !line.is_empty() && width + line.width() + 1 + word.width() > columns {
-            out += &format!("{}{line}\n", " ".repeat(width));
-            line.clear();
-            width = indent + hang;
+        let mut rest = word;
+        while !rest.is_empty() {
+            let gap = usize::from(!line.is_empty());
+            let room = columns.saturating_sub(width + line.width() + gap);
+            if rest.width() > room && !line.is_empty() {
+                flush(&mut line, &mut width);
+                continue;
+            }
+            if gap == 1 {
+                line.push(' ');
+            }
+            let (head, tail) = split_at_width(rest, room);
+            line.push_str(head);
+            rest = tail;
+            if !rest.is_empty() {
+                flush(&mut line, &mut width);
+            }
         }
-        if !line.is_empty() {
-            line.push(' ');
-        }
-        line.push_str(word);
     }
     if !line.is_empty() {
-        out += &format!("{}{line}\n", " ".repeat(width));
+        flush(&mut line, &mut width);
     }
     out
+}
+
+/// `s` split after as many characters as fit in `room` cells, and at least one.
+fn split_at_width(s: &str, room: usize) -> (&str, &str) {
+    let mut used = 0;
+    for (i, c) in s.char_indices() {
+        used += c.width().unwrap_or(0);
+        if used > room && i > 0 {
+            return s.split_at(i);
+        }
+    }
+    (s, "")
 }
 
 /// An id as the text report shows it: cleaned, and cut where it would fill the terminal (a
@@ -419,10 +430,10 @@ fn groups(p: &Painter, summary: &Summary, g: &GroupTable, idw: usize) -> String 
         .iter()
         .map(|r| group_label(&r.value))
         .chain(g.overflow.iter().map(|_| crate::report::POOLED.into()))
-        .map(|label| shorten(&clean(&label), LABEL_CELLS))
+        .map(|label| fit_cells(&clean(&label), LABEL_CELLS))
         .collect();
     // The column's name is shown whole up to the values' limit, even over short values.
-    let column = shorten(&clean(&g.column), LABEL_CELLS + 2);
+    let column = fit_cells(&clean(&g.column), LABEL_CELLS + 2);
     let gw = labels
         .iter()
         .map(|l| l.width() + 2)
@@ -573,10 +584,10 @@ mod tests {
         // 販売 takes four cells, as a terminal draws it.
         assert_eq!(pad("販売", 6), "販売  ");
         assert_eq!(rpad("café", 6), "  café");
-        assert_eq!(shorten("engineering", 6), "engin…");
-        assert_eq!(shorten("販売チーム", 6), "販売…");
-        assert_eq!(shorten("販売チーム", 10), "販売チーム");
-        assert!(shorten(&"x".repeat(100), 28).width() == 28);
+        assert_eq!(fit_cells("engineering", 6), "engin…");
+        assert_eq!(fit_cells("販売チーム", 6), "販売…");
+        assert_eq!(fit_cells("販売チーム", 10), "販売チーム");
+        assert!(fit_cells(&"x".repeat(100), 28).width() == 28);
     }
 
     /// A listed story's text and evidence wrap to the terminal's width, keeping every word in
@@ -638,6 +649,30 @@ mod tests {
             story_line(&wide, &short, false),
             "      s7 (confidence 0.9000)  They gave it to the new hire.\n"
         );
+    }
+
+    /// Text with no spaces to break at is broken between characters, and no line is wider
+    /// than the terminal; every character is kept, in order.
+    #[test]
+    fn a_run_without_spaces_is_broken_between_characters() {
+        let chinese = "我的创业公司失败了，我们没有钱了。投资人撤资，团队解散。".repeat(4);
+        let url = format!("see https://example.org/{}", "a".repeat(150));
+        for (text, columns) in [(chinese.as_str(), 40), (url.as_str(), 60), ("ab cd", 3)] {
+            let shown = wrap(text, 4, 2, columns);
+            assert!(
+                // Past an indent as wide as the terminal, one character to a line.
+                shown.lines().all(|l| l.width() <= columns.max(4 + 2 + 1)),
+                "{columns}: {shown}"
+            );
+            let joined: String = shown.split_whitespace().collect();
+            assert_eq!(joined, text.replace(' ', ""));
+            assert!(shown.lines().count() > 1, "{shown}");
+        }
+        assert_eq!(
+            wrap("see https://x.org/abc", 0, 0, 10),
+            "see\nhttps://x.\norg/abc\n"
+        );
+        assert_eq!(wrap("a 販売チーム", 2, 0, 7), "  a\n  販売\n  チー\n  ム\n");
     }
 
     #[test]
