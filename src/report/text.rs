@@ -216,7 +216,7 @@ fn header(p: &Painter, summary: &Summary) -> String {
         clean(&h.input.name),
         h.input.rows
     );
-    o += &p.dim(&format!(
+    let meta = format!(
         "failup {} · model {} · reading {} · taxonomy {} (sha256 {}) · generated {}",
         h.failup_version,
         clean(&h.model),
@@ -224,8 +224,10 @@ fn header(p: &Painter, summary: &Summary) -> String {
         clean(&h.taxonomy.name),
         &h.taxonomy.sha256[..h.taxonomy.sha256.len().min(12)],
         h.generated_at
-    ));
-    o.push('\n');
+    );
+    for line in wrap(&meta, 0, 2, p.width).lines() {
+        o += &format!("{}\n", p.dim(line));
+    }
     match &h.text_column {
         Some(c) => o += &p.dim(&format!("story text from column '{}'", clean(c))),
         None => {
