@@ -151,15 +151,18 @@ impl Split {
     }
 }
 
-impl Engine {
-    /// The engine that runs, down to the kernel where two differ in the last bits (rten's
-    /// instruction set; the AMX engine's tiles, dot products or FMA in bf16): what resumes and
-    /// merges must agree on.
-    pub fn kernel(&self) -> &'static str {
-        self.encoder.embedder.kernel()
-    }
+/// The model alone, ready to embed, with no taxonomy: what `embed` needs, and the first half
+/// of an [`Engine`].
+pub struct LoadedEncoder {
+    pub model: ModelDir,
+    pub backend: Backend,
+    pub precision: Precision,
+    pub encoder: Encoder,
+}
 
-    pub fn load(options: &EngineOptions) -> Result<Engine> {
+impl LoadedEncoder {
+    /// Loads the model, tokenizer and engine `options` name; `options.taxonomy` is not read.
+    pub fn load(options: &EngineOptions) -> Result<LoadedEncoder> {
         if options.batch_size == Some(0) {
             return Err(Error::Usage("--batch-size must be at least 1".into()));
         }
@@ -168,7 +171,6 @@ impl Engine {
         } else {
             options.threads
         };
-        let (taxonomy, taxonomy_file_sha256) = Taxonomy::load_hashed(options.taxonomy.as_deref())?;
         let model = ModelDir::resolve(options.model.as_deref())?;
         let tokenizer = TextTokenizer::load(
             &model.tokenizer_path(),
@@ -203,6 +205,36 @@ impl Engine {
             long_text: options.long_text,
             tally: Mutex::new(Tally::default()),
         };
+        Ok(LoadedEncoder {
+            model,
+            backend,
+            precision,
+            encoder,
+        })
+    }
+
+    /// As [`Engine::kernel`].
+    pub fn kernel(&self) -> &'static str {
+        self.encoder.embedder.kernel()
+    }
+}
+
+impl Engine {
+    /// The engine that runs, down to the kernel where two differ in the last bits (rten's
+    /// instruction set; the AMX engine's tiles, dot products or FMA in bf16): what resumes and
+    /// merges must agree on.
+    pub fn kernel(&self) -> &'static str {
+        self.encoder.embedder.kernel()
+    }
+
+    pub fn load(options: &EngineOptions) -> Result<Engine> {
+        let (taxonomy, taxonomy_file_sha256) = Taxonomy::load_hashed(options.taxonomy.as_deref())?;
+        let LoadedEncoder {
+            model,
+            backend,
+            precision,
+            encoder,
+        } = LoadedEncoder::load(options)?;
         let name = options
             .taxonomy
             .as_deref()

@@ -2662,6 +2662,42 @@ fn encoding_names_ignore_case_and_bench_names_a_folder() {
     assert!(stderr(&out).contains(". is a folder"), "{}", stderr(&out));
 }
 
+/// embed writes the model's vectors, which no taxonomy changes: it reads none and embeds no
+/// prototypes (it took 9 s for a 3-row file without a cache), so a FAILUP_TAXONOMY set for
+/// classify, even a missing one, changes nothing, and a typed --taxonomy is said to be unread.
+#[test]
+fn embed_reads_no_taxonomy() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("c.csv"),
+        "id,text\n1,they gave it to the new hire\n",
+    )
+    .unwrap();
+    let plain = failup_env(dir.path(), &["embed", "c.csv", "-q"], None, &[HASHED]);
+    assert_eq!(plain.status.code(), Some(0), "{}", stderr(&plain));
+    let cache = dir.path().join("cache");
+    let env = [
+        HASHED,
+        ("FAILUP_TAXONOMY", "missing.toml"),
+        ("FAILUP_CACHE_DIR", cache.to_str().unwrap()),
+    ];
+    let out = failup_env(dir.path(), &["embed", "c.csv", "-q"], None, &env);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert_eq!(stdout(&out), stdout(&plain));
+    assert!(stderr(&out).is_empty(), "{}", stderr(&out));
+    let cached = std::fs::read_dir(&cache).map_or(0, |d| d.count());
+    assert_eq!(cached, 0, "no prototype was embedded and cached");
+    let typed = ["embed", "c.csv", "-q", "--taxonomy", "missing.toml"];
+    let out = failup_env(dir.path(), &typed, None, &[HASHED]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert_eq!(stdout(&out), stdout(&plain));
+    assert!(
+        stderr(&out).contains("--taxonomy is not read"),
+        "{}",
+        stderr(&out)
+    );
+}
+
 /// embed's vectors are exact by default; FAILUP_PRECISION or FAILUP_LONG_TEXT, set for
 /// classify, changes them with a warning, and a typed flag is taken as meant.
 #[test]

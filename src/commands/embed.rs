@@ -13,7 +13,7 @@ use crate::cli::{EmbedArgs, LongText};
 use failup::embed::Precision;
 use failup::error::{Error, Result};
 use failup::input::{printable, Columns, Source, Story, StoryReader};
-use failup::pipeline::{Embedded, Engine, Want};
+use failup::pipeline::{Embedded, LoadedEncoder, Want};
 use failup::progress::Progress;
 use failup::record::Status;
 use failup::shard::Shard;
@@ -27,7 +27,13 @@ pub fn run(args: EmbedArgs) -> Result<()> {
     options.long_text = long_text(&args).into();
     warn_of_inexact_precision(options.precision);
     warn_of_chunked_long_text(&args);
-    let engine = super::open_engine(&options)?;
+    if args.model.taxonomy.is_some() && crate::cli::typed("--taxonomy") {
+        eprintln!(
+            "note: embed writes the model's own vectors, which no taxonomy changes; --taxonomy \
+             is not read"
+        );
+    }
+    let engine = super::open_encoder(&options)?;
     // A stream can be neither resumed nor recorded, so it needs no settings.
     let settings = match failup::sink::is_stream(&args.output) {
         true => Settings::new(),
@@ -63,7 +69,7 @@ pub fn run(args: EmbedArgs) -> Result<()> {
         // The whole story's embedding, at parity with the reference implementation, whatever
         // the classifier reads.
         let embedded = engine
-            .encoder()
+            .encoder
             .embed_texts_until(&texts, Want::default(), &stop)?;
         let statuses: Vec<Status> = (chunk.iter().zip(&embedded))
             .map(|(story, e)| Status::of(story, e.embedding.is_some()))
@@ -289,7 +295,7 @@ fn settings(
     args: &EmbedArgs,
     source: &Source,
     reader: &StoryReader,
-    engine: &Engine,
+    engine: &LoadedEncoder,
     shard: Option<Shard>,
 ) -> Result<Settings> {
     let mut settings = embedding_settings(args, reader, engine)?;
@@ -307,7 +313,11 @@ fn long_text(args: &EmbedArgs) -> LongText {
 }
 
 /// The settings that shape the embeddings' bytes.
-fn embedding_settings(args: &EmbedArgs, reader: &StoryReader, engine: &Engine) -> Result<Settings> {
+fn embedding_settings(
+    args: &EmbedArgs,
+    reader: &StoryReader,
+    engine: &LoadedEncoder,
+) -> Result<Settings> {
     let precision = engine.precision;
     let pairs = [
         ("failup version", env!("CARGO_PKG_VERSION").to_string()),

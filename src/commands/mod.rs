@@ -825,14 +825,25 @@ fn load_engine(model: &ModelArgs, fewshot: &FewShotArgs) -> Result<Engine> {
 /// speed should know (measured: 48 stories/s against int8's 82).
 pub fn open_engine(options: &EngineOptions) -> Result<Engine> {
     let engine = Engine::load(options)?;
-    if engine.kernel() == "amx-fma" {
+    note_a_slow_bf16(engine.kernel());
+    Ok(engine)
+}
+
+/// [`open_engine`] for `embed`, which reads no taxonomy: its vectors are the model's alone.
+pub fn open_encoder(options: &EngineOptions) -> Result<failup::pipeline::LoadedEncoder> {
+    let encoder = failup::pipeline::LoadedEncoder::load(options)?;
+    note_a_slow_bf16(encoder.kernel());
+    Ok(encoder)
+}
+
+fn note_a_slow_bf16(kernel: &str) {
+    if kernel == "amx-fma" {
         eprintln!(
             "note: --precision bf16 runs at about fp32's speed on this CPU: it has no AMX (or \
              its hypervisor hides it), and its bf16 products are slower than fp32 FMAs, which \
              failup uses instead, with the same results; the default, int8, is faster here"
         );
     }
-    Ok(engine)
 }
 
 /// Puts `--profile` (read as `profile`) and `--examples` in place, warning of what `train`
