@@ -535,6 +535,16 @@ fn refuse_the_input(records: &[ShardRecord], output: &Path) -> Result<()> {
 }
 
 fn different_columns(a: &Path, b: &Path) -> Error {
+    // An empty file reads as a JSON Lines part with no rows, which is all it can be.
+    let empty = |p: &Path| std::fs::metadata(p).is_ok_and(|m| m.len() == 0);
+    if let Some((empty, other)) = [(a, b), (b, a)].into_iter().find(|(p, _)| empty(p)) {
+        return refused(format!(
+            "{} is empty, and {} is CSV: a shard's CSV part has its header row even with no \
+             rows (was it cut short, or made by another command?)",
+            empty.display(),
+            other.display()
+        ));
+    }
     refused(format!(
         "{} and {} were written with different columns or formats (was one run with another \
          --taxonomy, --explain, --keep-columns or --format jsonl, or by another command?)",

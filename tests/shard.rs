@@ -222,6 +222,16 @@ fn merge_refuses_missing_overlapping_mismatched_and_unsharded_parts() {
         ],
     );
     assert!(err.contains("different columns"), "{err}");
+    // An empty file, where a CSV part is due, is named as empty, in either place.
+    std::fs::write(dir.path().join("empty.csv"), "").unwrap();
+    for parts in [["empty.csv", &p[1]], [&p[1], "empty.csv"]] {
+        let args = [&["merge", "--rows"][..], &parts, &[&p[2], "-o", "m.csv"]].concat();
+        let err = refused(dir.path(), &args);
+        assert!(
+            err.contains(&format!("empty.csv is empty, and {} is CSV", p[1])),
+            "{err}"
+        );
+    }
 
     run(
         dir.path(),
