@@ -29,7 +29,7 @@ pub enum Error {
         problem: String,
     },
 
-    #[error("{path}: {source}{}", io_fix(source))]
+    #[error("{path}: {source}{}", io_fix(path, source))]
     Io {
         path: String,
         #[source]
@@ -69,9 +69,13 @@ fn location(line: Option<u64>, column: Option<&String>) -> String {
 }
 
 /// Advice for the I/O errors a user can act on; the rest speak for themselves.
-fn io_fix(e: &std::io::Error) -> &'static str {
+fn io_fix(path: &str, e: &std::io::Error) -> &'static str {
     use std::io::ErrorKind;
     match e.kind() {
+        // `< folder` in the shell: there is no path to give, only another redirection.
+        ErrorKind::IsADirectory if path == "<stdin>" => {
+            "\n  fix: standard input was redirected from a folder; redirect a file (< FILE)"
+        }
         ErrorKind::StorageFull | ErrorKind::QuotaExceeded => {
             "\n  fix: free space on that disk, or write to another one"
         }
@@ -147,6 +151,12 @@ mod tests {
         assert!(denied.contains("permissions"), "{denied}");
         let folder = Error::io("profiles", ErrorKind::IsADirectory.into()).to_string();
         assert!(folder.contains("fix: give the path of a file"), "{folder}");
+        let redirected = Error::io("<stdin>", ErrorKind::IsADirectory.into()).to_string();
+        assert!(
+            redirected.contains("redirect a file (< FILE)"),
+            "{redirected}"
+        );
+        assert!(!redirected.contains("give the path"), "{redirected}");
         let other = Error::io("out.csv", ErrorKind::UnexpectedEof.into()).to_string();
         assert!(!other.contains("fix:"), "{other}");
     }

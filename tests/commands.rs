@@ -2101,6 +2101,15 @@ fn advise_names_the_first_byte_of_stdin_that_is_not_utf8() {
         "{}",
         stderr(&out)
     );
+    // Zeros (`< /dev/zero`) are no text, and not a long story read from its start.
+    let out = advise_stdin(&vec![0; 3 << 20]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        stderr(&out).contains("no text, only control characters")
+            && !stderr(&out).contains("longer than 1 MiB"),
+        "{}",
+        stderr(&out)
+    );
 }
 
 /// A CSV file piped to advise is still read as one story, but the user is told to run

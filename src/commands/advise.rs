@@ -59,15 +59,20 @@ fn story(args: &AdviseArgs) -> Result<String> {
         words => words.join(" "),
     };
     // As classify does: the model reads far less, and a giant input would only cost memory.
-    if failup::input::cut_to_max_text(&mut text) {
+    let cut = failup::input::cut_to_max_text(&mut text);
+    if failup::input::is_blank(&text) {
+        let what = match text.trim().is_empty() {
+            true => "the story is empty",
+            false => "the story holds no text, only control characters (is it a binary file?)",
+        };
+        return Err(Error::Usage(format!(
+            "{what}; pass it as an argument or on standard input"
+        )));
+    }
+    if cut {
         eprintln!(
             "warning: the story is longer than 1 MiB; read from its start, as classify reads one"
         );
-    }
-    if failup::input::is_blank(&text) {
-        return Err(Error::Usage(
-            "the story is empty; pass it as an argument or on standard input".into(),
-        ));
     }
     if let Some(header) = csv_header(&text) {
         eprintln!(
