@@ -48,10 +48,18 @@ pub struct TextTokenizer {
 impl TextTokenizer {
     pub fn load(path: &Path, config: TokenizerConfig) -> Result<TextTokenizer> {
         let mut inner = Tokenizer::from_file(path).map_err(|e| {
+            // The library reports a JSON file that is no tokenizer's as a syntax error at a
+            // place where the JSON is sound.
+            let json = std::fs::read(path)
+                .is_ok_and(|b| serde_json::from_slice::<serde_json::Value>(&b).is_ok());
+            let problem = match json {
+                true => format!("it is JSON, but not a tokenizer's (the tokenizers library: {e})"),
+                false => e.to_string(),
+            };
             Error::Tokenizer(format!(
-                "{}: {e}; failup reads a tokenizer.json saved by the Hugging Face tokenizers \
-                 library: copy it again from the model's sentence-transformers folder, as \
-                 models/export_onnx.py does",
+                "{}: {problem}; failup reads a tokenizer.json saved by the Hugging Face \
+                 tokenizers library: copy it again from the model's sentence-transformers \
+                 folder, as models/export_onnx.py does",
                 path.display()
             ))
         })?;
