@@ -600,6 +600,14 @@ fn without_a_group_by_there_is_no_group_table() {
     // With the default line of 20, both groups would be small.
     let j = report_json(CSV, &["--group-by", "team"]);
     assert_eq!(j["groups"]["groups"][0]["small"], true);
+    // A group size with no groups would change nothing the report shows.
+    let out = failup(&["report", &fixture_str(CSV), "--min-group-size", "3"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        stderr(&out).contains("give --group-by too"),
+        "{}",
+        stderr(&out)
+    );
 }
 
 #[test]

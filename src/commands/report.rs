@@ -22,6 +22,13 @@ pub fn run(args: ReportArgs) -> Result<()> {
         .or_else(|| Format::from_path(&args.output))
         .unwrap_or(Format::Text);
     let rows = match ReportInput::sniff(open_source(&source)?, &source.name())? {
+        ReportInput::Rows(_) if args.min_group_size.is_some() && args.group_by.is_none() => {
+            return Err(Error::Usage(
+                "--min-group-size flags small groups in the table --group-by COLUMN makes; \
+                 give --group-by too, or leave --min-group-size out"
+                    .into(),
+            ));
+        }
         ReportInput::Rows(rows) => rows,
         ReportInput::Summary(summary) => {
             refuse_changes_to_a_summary(&args, summary.builder.options(), &source.name())?;
