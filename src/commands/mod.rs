@@ -839,7 +839,7 @@ pub fn open_encoder(options: &EngineOptions) -> Result<failup::pipeline::LoadedE
 fn note_a_slow_bf16(kernel: &str) {
     if kernel == "amx-fma" {
         eprintln!(
-            "note: --precision bf16 runs at about fp32's speed on this CPU: it has no AMX (or \
+            "note: bf16 precision runs at about fp32's speed on this CPU: it has no AMX (or \
              its hypervisor hides it), and its bf16 products are slower than fp32 FMAs, which \
              failup uses instead, with the same results; the default, int8, is faster here"
         );
