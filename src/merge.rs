@@ -238,11 +238,14 @@ struct Row {
 }
 
 /// Merges the sharded outputs `parts` (CSV or JSON Lines, as `classify --shard` wrote them)
-/// into `output` in input order. `after_row` is told how many rows are written after each;
-/// an error from it (an interruption) ends the merge, leaving no output behind.
+/// into `output` in input order. `opened` is told the hidden file the rows go to until they
+/// are complete (None for a stream), once it is open and this merge's own; `after_row` is
+/// told how many rows are written after each, and an error from it (an interruption) ends
+/// the merge, leaving no output behind.
 pub fn merge_rows(
     parts: &[PathBuf],
     output: &Path,
+    opened: impl FnOnce(Option<&Path>),
     mut after_row: impl FnMut(u64) -> Result<()>,
 ) -> Result<Merged> {
     if parts.is_empty() {
@@ -289,6 +292,7 @@ pub fn merge_rows(
     refuse_the_input(&records, output)?;
     let input_rows = records[0].input_rows;
     let mut sink = Sink::open("-o", output, None)?;
+    opened(sink.partial_path());
     let name = sink.name();
     let (header, _) = header.expect("at least one part");
     sink.write_all(&header).map_err(|e| Error::io(&name, e))?;

@@ -1651,3 +1651,64 @@ fn an_interrupted_merge_leaves_nothing_behind() {
     );
     assert!(d.join("merged.csv").exists());
 }
+
+/// A merge stalled on a part that stops coming (a pipe whose writer hangs) does not see the
+/// first signal; the second ends it at once and takes the rows written so far with it, where
+/// it had left them in a hidden partial file.
+#[cfg(unix)]
+#[test]
+fn a_merge_ended_by_a_second_signal_leaves_nothing_behind() {
+    use std::io::Write;
+    let dir = tempfile::tempdir().unwrap();
+    write_input(dir.path());
+    let d = dir.path();
+    let parts: Vec<String> = (0..2).map(|i| shard(d, i, 2, &[])).collect();
+    let rows = std::fs::read(d.join(&parts[1])).unwrap();
+    std::fs::remove_file(d.join(&parts[1])).unwrap();
+    let made = std::process::Command::new("mkfifo")
+        .arg(d.join(&parts[1]))
+        .status();
+    assert!(made.unwrap().success());
+    // The writer sends the part's header and first row, then hangs until the merge is over.
+    let fifo = d.join(&parts[1]);
+    let (done, hang) = std::sync::mpsc::channel::<()>();
+    let writer = std::thread::spawn(move || {
+        let mut pipe = std::fs::OpenOptions::new().write(true).open(fifo).unwrap();
+        let second_line_end = rows.iter().enumerate().filter(|(_, &b)| b == b'\n').nth(1);
+        pipe.write_all(&rows[..=second_line_end.unwrap().0])
+            .unwrap();
+        let _ = hang.recv();
+    });
+    let mut cmd = failup_command();
+    cmd.args(["merge", "--rows", &parts[0], &parts[1], "-o", "merged.csv"])
+        .env(HASHED.0, HASHED.1)
+        .current_dir(d)
+        .stderr(std::process::Stdio::piped());
+    default_stop_signals(&mut cmd);
+    let child = cmd.spawn().unwrap();
+    let partial = d.join(".merged.csv.partial");
+    let start = std::time::Instant::now();
+    while !partial.exists() {
+        assert!(start.elapsed().as_secs() < 60, "the merge never started");
+        std::thread::sleep(std::time::Duration::from_millis(5));
+    }
+    // Time to reach the hanging part; the outcome asked for is the same if it has not.
+    std::thread::sleep(std::time::Duration::from_millis(300));
+    for _ in 0..2 {
+        let kill = std::process::Command::new("kill")
+            .args(["-INT", &child.id().to_string()])
+            .status();
+        assert!(kill.unwrap().success());
+        std::thread::sleep(std::time::Duration::from_millis(200));
+    }
+    let out = child.wait_with_output().unwrap();
+    done.send(()).unwrap();
+    writer.join().unwrap();
+    assert_eq!(out.status.code(), Some(130), "{}", stderr(&out));
+    let left: Vec<String> = std::fs::read_dir(d)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|n| n.contains("merged"))
+        .collect();
+    assert!(left.is_empty(), "{left:?}");
+}

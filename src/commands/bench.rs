@@ -66,7 +66,7 @@ pub fn run(args: BenchArgs) -> Result<()> {
     };
     let repeat = settings.repeat;
     let stop = Arc::new(AtomicBool::new(false));
-    super::resume::install_ctrl_c(Arc::clone(&stop), None);
+    super::resume::install_ctrl_c(Arc::clone(&stop), None, || ());
     let report = match run_bench(&engine, &input, settings, &stop) {
         Err(Error::Interrupted) => {
             eprintln!("interrupted before a timed pass was done: nothing to report");

@@ -66,7 +66,7 @@ pub fn run(args: ClassifyArgs) -> Result<()> {
     let mut pause = resume::TestPause::from_env();
     let (bytes, total) = reader.progress_counter();
     let mut progress = Progress::new(args.quiet, bytes, total);
-    resume::install_ctrl_c(stop.clone(), progress.bar());
+    resume::install_ctrl_c(stop.clone(), progress.bar(), || ());
     let mut written = done;
     let start = Instant::now();
     let outcome: Result<()> = (|| loop {

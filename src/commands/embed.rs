@@ -54,7 +54,7 @@ pub fn run(args: EmbedArgs) -> Result<()> {
     let mut pause = resume::TestPause::from_env();
     let (bytes, total) = reader.progress_counter();
     let mut progress = Progress::new(args.quiet, bytes, total);
-    resume::install_ctrl_c(stop.clone(), progress.bar());
+    resume::install_ctrl_c(stop.clone(), progress.bar(), || ());
     let start = Instant::now();
     let mut blank_lines = super::BlankLineWarnings::default();
     let mut warnings = RowWarnings::default();

@@ -70,11 +70,26 @@ pub fn run(args: MergeArgs) -> Result<()> {
 /// `--resume`, so what it wrote is removed, where the signal's default would leave a hidden
 /// partial file as large as the merge had got.
 fn merge_rows_until_stopped(args: &MergeArgs) -> Result<failup::merge::Merged> {
+    use std::path::{Path, PathBuf};
     use std::sync::atomic::{AtomicBool, Ordering};
-    let stop = std::sync::Arc::new(AtomicBool::new(false));
-    super::resume::install_ctrl_c(stop.clone(), None);
+    use std::sync::{Arc, Mutex};
+    let stop = Arc::new(AtomicBool::new(false));
+    // A second signal ends the merge at once (a part read from a stalled pipe), and takes
+    // the rows written so far with it.
+    let partial: Arc<Mutex<Option<PathBuf>>> = Arc::default();
+    let written = partial.clone();
+    super::resume::install_ctrl_c(stop.clone(), None, move || {
+        if let Some(path) = written.lock().ok().and_then(|mut p| p.take()) {
+            let _ = std::fs::remove_file(path);
+        }
+    });
     let mut pause = super::resume::TestPause::from_env();
-    let merged = failup::merge::merge_rows(&args.parts, &args.output, |rows| {
+    let opened = |path: Option<&Path>| {
+        if let Ok(mut slot) = partial.lock() {
+            *slot = path.map(Path::to_path_buf);
+        }
+    };
+    let merged = failup::merge::merge_rows(&args.parts, &args.output, opened, |rows| {
         pause.after_checkpoint(rows, &stop);
         match stop.load(Ordering::SeqCst) {
             true => Err(Error::Interrupted),
@@ -82,7 +97,7 @@ fn merge_rows_until_stopped(args: &MergeArgs) -> Result<failup::merge::Merged> {
         }
     });
     if let Err(Error::Interrupted) = merged {
-        match args.output == std::path::Path::new("-") {
+        match args.output == Path::new("-") {
             true => eprintln!("merge stopped; the rows on standard output are incomplete"),
             false => eprintln!(
                 "merge stopped; nothing was written to {} (run the merge again)",

@@ -124,13 +124,17 @@ pub fn after_failure(sink: Sink, error: &Error, resumed: bool, source: &Source) 
 
 /// Ctrl-C, or a SIGTERM (a batch scheduler's stop) or SIGHUP (a closed terminal), asks the
 /// run to stop after the current batch, keeping the rows of the chunks checkpointed by then;
-/// a second one ends it at once. The first says so at once, above the progress bar: the current batch, or a
-/// stalled input, may take a while. A SIGTERM or SIGHUP that the parent set to be ignored
-/// (`nohup`) stays ignored, bar one that arrives in the microseconds between the handler's
-/// install and the restore. SIGINT is always caught, though a shell ignores it in the jobs a
+/// a second one ends it at once, after `at_once`. The first says so at once, above the
+/// progress bar: the current batch, or a stalled input, may take a while. A SIGTERM or SIGHUP
+/// that the parent set to be ignored (`nohup`) stays ignored, bar one that arrives in the
+/// microseconds between the handler's install and the restore. SIGINT is always caught, though a shell ignores it in the jobs a
 /// script starts in the background: scripts and test harnesses stop such runs with
 /// `kill -INT`, and would wait for ever on one that ignored it.
-pub fn install_ctrl_c(stop: Arc<AtomicBool>, bar: Option<indicatif::ProgressBar>) {
+pub fn install_ctrl_c(
+    stop: Arc<AtomicBool>,
+    bar: Option<indicatif::ProgressBar>,
+    at_once: impl Fn() + Send + 'static,
+) {
     #[cfg(unix)]
     let ignored: Vec<libc::c_int> = [libc::SIGTERM, libc::SIGHUP]
         .into_iter()
@@ -138,6 +142,7 @@ pub fn install_ctrl_c(stop: Arc<AtomicBool>, bar: Option<indicatif::ProgressBar>
         .collect();
     let _ = ctrlc::set_handler(move || {
         if stop.swap(true, Ordering::SeqCst) {
+            at_once();
             std::process::exit(130);
         }
         // The handler also takes SIGTERM (`kill`), which has no key to press.
