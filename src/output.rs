@@ -61,15 +61,20 @@ pub fn excel_safe(cell: &str) -> String {
 
 /// The evidence sentence that `written`, an `--excel-safe` output's cell, stands for: a
 /// sentence of `text` whose guarded form it is. A `'` the guard added is so told from one the
-/// sentence opens with; a cell that is no sentence of the text is returned as it is.
-pub fn unguarded_evidence(text: &str, written: String) -> String {
+/// sentence opens with; a cell that is no sentence of the text is returned as it is. None for
+/// a story holding both `=x` and `'=x`, which the guard writes alike: its own verdict says
+/// which was its evidence.
+pub fn unguarded_evidence(text: &str, written: String) -> Option<String> {
     let sentences = crate::sentences::split(text);
-    // A sentence written as it is wins: the guard never leaves a cell opening with `=`.
-    let found = sentences
+    let as_written = sentences.iter().find(|s| **s == written);
+    let guarded = sentences
         .iter()
-        .find(|s| **s == written)
-        .or_else(|| sentences.iter().find(|s| excel_safe(s) == written));
-    found.cloned().unwrap_or(written)
+        .find(|s| **s != written && excel_safe(s) == written);
+    match (guarded, as_written) {
+        (Some(_), Some(_)) => None,
+        (Some(found), None) | (None, Some(found)) => Some(found.clone()),
+        (None, None) => Some(written),
+    }
 }
 
 /// Options for [`RowWriter::new`].
@@ -292,7 +297,7 @@ mod tests {
     #[test]
     fn the_guard_on_evidence_is_undone_by_the_story_sentences() {
         let text = "'Quoted' words first. I lost again. +1 for them: they gave it to Sam.";
-        let undo = |w: &str| unguarded_evidence(text, w.to_string());
+        let undo = |w: &str| unguarded_evidence(text, w.to_string()).unwrap();
         assert_eq!(
             undo("'+1 for them: they gave it to Sam."),
             "+1 for them: they gave it to Sam."
@@ -300,5 +305,9 @@ mod tests {
         assert_eq!(undo("'Quoted' words first."), "'Quoted' words first.");
         assert_eq!(undo("I lost again."), "I lost again.");
         assert_eq!(undo("'=not a sentence"), "'=not a sentence");
+        // Both `=x` and `'=x` are written `'=x`: the cell alone cannot tell which.
+        let both = "=They gave it to Sam again. '=They gave it to Sam again.";
+        let written = "'=They gave it to Sam again.".to_string();
+        assert_eq!(unguarded_evidence(both, written), None);
     }
 }

@@ -2858,7 +2858,7 @@ const EPOCH: (&str, &str) = ("SOURCE_DATE_EPOCH", "0");
 
 #[test]
 fn a_resumed_run_writes_the_report_and_summary_of_an_uninterrupted_one() {
-    resumed_report_is_the_whole_runs(&[], "");
+    resumed_report_is_the_whole_runs(&[], |text| text.to_string());
 }
 
 /// The evidence a report quotes is the story's sentence, not the `'` that `--excel-safe`
@@ -2866,7 +2866,8 @@ fn a_resumed_run_writes_the_report_and_summary_of_an_uninterrupted_one() {
 /// from.
 #[test]
 fn a_resumed_excel_safe_report_quotes_evidence_without_the_guard() {
-    let dir = resumed_report_is_the_whole_runs(&["--excel-safe", "--explain"], "+ ");
+    let dir =
+        resumed_report_is_the_whole_runs(&["--excel-safe", "--explain"], |t| format!("+ {t}"));
     let rows = std::fs::read_to_string(dir.path().join("whole.csv")).unwrap();
     assert!(
         rows.contains(",'+ Story 3:"),
@@ -2879,17 +2880,34 @@ fn a_resumed_excel_safe_report_quotes_evidence_without_the_guard() {
     );
 }
 
-/// Classifies 64 stories (each text opening with `prefix`) whole, and again stopped midway
-/// and resumed, both with `extra` flags, a report and a summary; checks that the two runs
-/// wrote the same bytes. Returns the folder, holding `whole.csv`, `whole.md`, `whole.json`.
-fn resumed_report_is_the_whole_runs(extra: &[&str], prefix: &str) -> tempfile::TempDir {
+/// A story holding both `=x` and `'=x`, which the guard writes alike as `'=x`: the resumed
+/// report quotes the sentence the run chose, not always the one the cell reads as.
+#[test]
+fn a_resumed_excel_safe_report_tells_a_guarded_sentence_from_its_twin() {
+    let dir =
+        resumed_report_is_the_whole_runs(&["--excel-safe", "--explain"], |t| format!("={t} '={t}"));
+    let report = std::fs::read_to_string(dir.path().join("whole.json")).unwrap();
+    assert!(
+        report.contains("\"=Story ") && report.contains("\"'=Story "),
+        "both kinds of evidence are quoted: {report}"
+    );
+}
+
+/// Classifies 64 stories (each text made by `story` from a plain one) whole, and again
+/// stopped midway and resumed, both with `extra` flags, a report and a summary; checks that
+/// the two runs wrote the same bytes. Returns the folder, holding `whole.csv`, `whole.md`,
+/// `whole.json`.
+fn resumed_report_is_the_whole_runs(
+    extra: &[&str],
+    story: fn(&str) -> String,
+) -> tempfile::TempDir {
     let dir = tempfile::tempdir().unwrap();
     // A team column, kept out of the output, so the resumed run must take the groups (and
     // the texts) of the rows it keeps from the input, not from the partial output.
     let mut csv = String::from("id,team,text\n");
     for line in many_stories(64).lines().skip(1) {
         let (id, text) = line.split_once(',').unwrap();
-        let text = text.replacen('"', &format!("\"{prefix}"), 1);
+        let text = format!("\"{}\"", story(text.trim_matches('"')));
         csv += &format!("{id},team{},{text}\n", id.parse::<u32>().unwrap() % 3);
     }
     write_input(dir.path(), "in.csv", csv.as_bytes());

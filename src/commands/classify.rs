@@ -52,7 +52,7 @@ pub fn run(args: ClassifyArgs) -> Result<()> {
             done,
             &resumed.input_sha256,
             kept,
-            engine.taxonomy(),
+            &engine,
             &mut tally,
             args.excel_safe,
         )?;
@@ -334,14 +334,14 @@ fn skip_done(
     done: u64,
     resumed_digest: &str,
     kept: Option<(&Path, &mut SummaryBuilder)>,
-    taxonomy: &Taxonomy,
+    engine: &Engine,
     tally: &mut Tally,
     excel_safe: bool,
 ) -> Result<()> {
     let skipped = match kept {
         Some((partial, builder)) => {
             let kept = (partial, excel_safe);
-            replay_kept_rows(reader, done, kept, taxonomy, builder, tally)?
+            replay_kept_rows(reader, done, kept, engine, builder, tally)?
         }
         None => reader.skip_seeing_ids(done, |id| tally.ids.seen(id))?,
     };
@@ -441,12 +441,16 @@ fn replay_kept_rows(
     reader: &mut StoryReader,
     done: u64,
     (partial, excel_safe): (&Path, bool),
-    taxonomy: &Taxonomy,
+    engine: &Engine,
     builder: &mut SummaryBuilder,
     tally: &mut Tally,
 ) -> Result<u64> {
-    let mut kept =
-        ClassifiedReader::open(&Source::File(partial.to_path_buf()), taxonomy, None, None)?;
+    let mut kept = ClassifiedReader::open(
+        &Source::File(partial.to_path_buf()),
+        engine.taxonomy(),
+        None,
+        None,
+    )?;
     let mut replayed = 0;
     while replayed < done {
         let chunk = reader.next_chunk((done - replayed).min(1024) as usize)?;
@@ -462,11 +466,9 @@ fn replay_kept_rows(
                 )));
             };
             tally.ids.seen(&story.id);
-            let evidence = match excel_safe {
-                true => row
-                    .evidence
-                    .map(|e| failup::output::unguarded_evidence(story.text_to_read(), e)),
-                false => row.evidence,
+            let evidence = match (excel_safe, row.evidence) {
+                (true, Some(e)) => Some(unguarded_evidence(engine, &story, e)?),
+                (_, evidence) => evidence,
             };
             builder.add(ReportRow {
                 evidence,
@@ -480,6 +482,21 @@ fn replay_kept_rows(
         }
     }
     Ok(replayed)
+}
+
+/// The sentence an `--excel-safe` evidence cell stands for. Where the cell alone cannot tell
+/// (the story holds both `=x` and `'=x`, both written `'=x`), the story is read again, as the
+/// run read it, for its own evidence.
+fn unguarded_evidence(engine: &Engine, story: &Story, written: String) -> Result<String> {
+    let text = story.text_to_read();
+    if let Some(sentence) = failup::output::unguarded_evidence(text, written.clone()) {
+        return Ok(sentence);
+    }
+    let verdict = engine.classify_text(text)?.map(|(_, v)| v);
+    let sentences = failup::sentences::split(text);
+    Ok(verdict
+        .and_then(|v| sentences.get(v.evidence?).cloned())
+        .unwrap_or(written))
 }
 
 /// The settings a report's header names beside the model and taxonomy, taken before the run
