@@ -1123,6 +1123,21 @@ fn calibrate_refuses_a_temperature_the_stories_do_not_pin_down() {
         stderr(&out)
     );
     assert!(!dir.path().join("p.json").exists());
+    // The same two with their labels swapped drive it to the top of its range instead: the
+    // scores do not follow the labels, which harder stories would not mend.
+    let swapped = std::fs::read_to_string(dir.path().join("two.csv"))
+        .unwrap()
+        .replace("a,lost_pitch", "a,passed_over")
+        .replace("b,passed_over", "b,lost_pitch");
+    std::fs::write(dir.path().join("two.csv"), swapped).unwrap();
+    let out = failup_in(dir.path(), &["calibrate", "two.csv", "-o", "p.json"], None);
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    let said = stderr(&out);
+    assert!(
+        said.contains("near even; the scores do not follow the labels") && !said.contains("harder"),
+        "{said}"
+    );
+    assert!(!dir.path().join("p.json").exists());
 }
 
 /// A story in two of calibrate's INPUT files counts twice in the fit, as a copy within one

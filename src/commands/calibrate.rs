@@ -360,20 +360,28 @@ fn check_not_learned(stories: usize, learned: usize) -> Result<()> {
 /// the stories are among the few-shot head's examples, which it gets right too easily to be
 /// calibrated on.
 fn unpinned_temperature(stories: usize, learned: usize, temperature: f32) -> Error {
-    let extreme = match temperature < 1.0 {
+    let too_sure = temperature < 1.0;
+    let extreme = match too_sure {
         true => "every confidence would be 1.0000",
         false => "every confidence would be near even",
     };
-    let (why, fix) = match learned {
-        0 => (
-            String::new(),
+    let why = match learned {
+        0 => String::new(),
+        n => format!(" ({n} of them are examples the few-shot head learned from)"),
+    };
+    // At the low end every story is read right with room to spare; at the high end the
+    // scores say little about the labels, which harder stories would only make worse.
+    let fix = match (too_sure, learned) {
+        (true, 0) => {
             "calibrate on more, and harder, labelled stories, from every scenario (at least 40 \
-             give steadier figures)",
-        ),
-        n => (
-            format!(" ({n} of them are examples the few-shot head learned from)"),
-            "calibrate the head on labelled stories it has not learned from",
-        ),
+             give steadier figures)"
+        }
+        (true, _) => "calibrate the head on labelled stories it has not learned from",
+        (false, _) => {
+            "the scores do not follow the labels: check that the label column is the one \
+             meant (--label-column) and that its labels name the scenarios as \
+             `failup categories` defines them"
+        }
     };
     Error::Usage(format!(
         "these {stories} {}{why} do not pin the confidence temperature down: it ran to \
