@@ -840,6 +840,11 @@ impl Profile {
                 }
             }
         }
+        // eval finds a head's examples by them, and --explain names the nearest: a head
+        // without them would pass both over without a word.
+        if self.head.is_some() && self.examples.is_empty() {
+            return Err("it holds a few-shot head but none of the examples it learned from".into());
+        }
         let wild_example = |e: &&StoredExample| e.embedding.iter().any(wild);
         if let Some(e) = self.examples.iter().find(wild_example) {
             return Err(format!(

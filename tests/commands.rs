@@ -1377,7 +1377,7 @@ fn a_profile_with_impossible_values_is_refused() {
         serde_json::from_slice(&std::fs::read(dir.path().join(name)).unwrap()).unwrap()
     };
     type Edit = fn(&mut serde_json::Value);
-    let edits: [(&str, Edit, &str); 17] = [
+    let edits: [(&str, Edit, &str); 18] = [
         (
             "head.json",
             |p| p["head"]["temperature"] = 0.into(),
@@ -1428,6 +1428,11 @@ fn a_profile_with_impossible_values_is_refused() {
             "head.json",
             |p| p["head"] = serde_json::Value::Null,
             "neither a few-shot head nor a calibration",
+        ),
+        (
+            "head.json",
+            |p| p["examples"] = serde_json::json!([]),
+            "a few-shot head but none of the examples it learned from",
         ),
         (
             "head.json",
