@@ -798,6 +798,15 @@ fn an_unknown_group_by_column_exits_2() {
     assert_eq!(out.status.code(), Some(2));
     let err = stderr(&out);
     assert!(err.contains("'region'") && err.contains("team"), "{err}");
+    assert!(!err.contains("Did you mean"), "{err}");
+    // A slip of a letter is told what it likely meant, as classify tells it.
+    let out = failup(&["report", &path, "--group-by", "tema"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        stderr(&out).contains("Did you mean 'team'?"),
+        "{}",
+        stderr(&out)
+    );
 }
 
 #[test]

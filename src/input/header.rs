@@ -534,24 +534,10 @@ pub(crate) fn default_column(
     Ok(None)
 }
 
-/// `fix` says how to name another column ("Choose one with --text-column").
-pub(super) fn missing_column(
-    file: &str,
-    line: u64,
-    headers: &[String],
-    wanted: &str,
-    fix: &str,
-) -> Error {
-    // No header has an empty name (failup names unnamed ones), so this is a slip in a list.
-    if wanted.is_empty() {
-        return Error::Usage(format!(
-            "an empty column name was given (in a comma-separated list, a comma at either end \
-             or two together make one); the columns are: {}",
-            column_list(headers)
-        ));
-    }
+/// The column a mistyped name most likely meant, if any.
+pub fn closest_column<'h>(headers: &'h [String], wanted: &str) -> Option<&'h String> {
     // A slip of a letter or two in three (a swap counts as one): `year` is no slip for `team`.
-    let closest = headers
+    headers
         .iter()
         .map(|h| {
             let d = strsim::damerau_levenshtein(&h.to_lowercase(), &wanted.to_lowercase());
@@ -569,6 +555,25 @@ pub(super) fn missing_column(
                 .iter()
                 .find(|h| long && h.to_lowercase().contains(&wanted))
         })
+}
+
+/// `fix` says how to name another column ("Choose one with --text-column").
+pub(super) fn missing_column(
+    file: &str,
+    line: u64,
+    headers: &[String],
+    wanted: &str,
+    fix: &str,
+) -> Error {
+    // No header has an empty name (failup names unnamed ones), so this is a slip in a list.
+    if wanted.is_empty() {
+        return Error::Usage(format!(
+            "an empty column name was given (in a comma-separated list, a comma at either end \
+             or two together make one); the columns are: {}",
+            column_list(headers)
+        ));
+    }
+    let closest = closest_column(headers, wanted)
         .map(|h| format!("; did you mean '{}'?", printable(h)))
         .unwrap_or_default();
     let stop = if closest.is_empty() { "." } else { "" };

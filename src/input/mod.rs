@@ -18,8 +18,8 @@ mod tests;
 
 pub use decode::decompressed;
 pub(crate) use decode::{peek_until, text_stream};
+pub use header::{closest_column, refuse_nul_header, sniff_delimiter};
 pub(crate) use header::{default_column, first_line_of};
-pub use header::{refuse_nul_header, sniff_delimiter};
 pub(crate) use lines::CsvLines;
 pub use reader::StoryReader;
 

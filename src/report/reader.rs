@@ -252,12 +252,22 @@ impl ClassifiedReader {
             .strip_prefix("columns.")
             .unwrap_or(&wanted)
             .to_string();
+        // A column named in another case, or one a letter or two away (a slip of the flag);
+        // else one classify did not keep.
         let fix = match available.iter().find(|h| h.to_lowercase() == wanted) {
             Some(h) => format!("Did you mean '{}'? Names are matched exactly", printable(h)),
-            None => format!(
-                "Pass it through with `failup classify --keep-columns {}`",
-                printable(column)
-            ),
+            None => match crate::input::closest_column(available, &wanted) {
+                Some(h) => format!(
+                    "Did you mean '{}'? Or, for a column of the input, pass it through with \
+                     `failup classify --keep-columns {}`",
+                    printable(h),
+                    printable(column)
+                ),
+                None => format!(
+                    "Pass it through with `failup classify --keep-columns {}`",
+                    printable(column)
+                ),
+            },
         };
         input_error(
             &self.name,
