@@ -139,7 +139,7 @@ Examples:
   failup classify data/sample_stories.csv -o classified.csv
   cat stories.csv | failup classify - --format jsonl
   failup advise \"They gave the big client to the new guy and I have been here nine years.\"
-  failup eval labelled.csv --label-column label --min-macro-f1 0.75";
+  failup eval data/calibration.csv --label-column label --min-macro-f1 0.75";
 
 /// Sort career-setback stories into the scenarios of "How to Embrace the Idea of Failing
 /// Upward" with a local sentence-embedding model (all-MiniLM-L6-v2), and give the advice
@@ -154,25 +154,33 @@ pub struct Cli {
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Classify every story in a CSV file and write one output row per input row, in order.
+    #[command(after_help = CLASSIFY_HELP)]
     Classify(ClassifyArgs),
     /// Classify one story given as an argument (or on stdin with `-`) and print its advice.
+    #[command(after_help = ADVISE_HELP)]
     Advise(AdviseArgs),
     /// List the scenarios with their descriptions and advice.
     Categories(CategoriesArgs),
     /// Write each story's sentence embedding as JSON Lines: {"id":…,"embedding":[…]}.
+    #[command(after_help = EMBED_HELP)]
     Embed(EmbedArgs),
     /// Measure throughput: the whole classify path on a file (or a built-in corpus), timed.
+    #[command(after_help = BENCH_HELP)]
     Bench(BenchArgs),
     /// Score the classifier on a labelled CSV: accuracy, macro-F1, per-class metrics, confusion.
+    #[command(after_help = EVAL_HELP)]
     Eval(EvalArgs),
     /// Summarise a `classify` output: shares with confidence intervals, confidence, stories to
     /// check, groups and the article's advice, as text, Markdown, JSON or an HTML page.
+    #[command(after_help = REPORT_HELP)]
     Report(ReportArgs),
     /// Fit a few-shot profile on your own labelled stories (CSV: text,label), once, for
     /// `classify --profile`.
+    #[command(after_help = TRAIN_HELP)]
     Train(TrainArgs),
     /// Fit the confidence temperature and the `other` rule on labelled stories and write them
     /// to a profile.
+    #[command(after_help = CALIBRATE_HELP)]
     Calibrate(CalibrateArgs),
     /// Put the outputs of a sharded run back together: its rows (`--rows`), in input order,
     /// exactly as one unsharded run writes them, or its partial summaries (`--summary-out`),
@@ -190,6 +198,49 @@ pub enum Command {
     #[command(after_help = MAN_HELP)]
     Man,
 }
+
+const CLASSIFY_HELP: &str = "\
+Examples:
+  failup classify data/sample_stories.csv -o classified.csv
+  failup classify stories.csv --keep-columns team,text -o classified.csv --report report.html --group-by team
+  failup classify stories.csv --explain -o classified.csv
+  failup classify big.csv.gz -o classified.csv --resume      (after Ctrl-C: keeps the rows done)";
+
+const ADVISE_HELP: &str = "\
+Examples:
+  failup advise \"They gave the big client to the new guy and I have been here nine years.\"
+  failup advise --explain - < story.txt";
+
+const EMBED_HELP: &str = "\
+Example:
+  failup embed data/sample_stories.csv -o embeddings.jsonl";
+
+const BENCH_HELP: &str = "\
+Examples:
+  failup bench                                   (a built-in corpus)
+  failup bench stories.csv --threads 2 --repeat 3 --format json";
+
+const EVAL_HELP: &str = "\
+Examples:
+  failup eval data/calibration.csv
+  failup eval labelled.csv --cv 5 --examples-from-self     (few-shot, by cross-validation)
+  failup eval labelled.csv --profile profile.json --errors 20";
+
+const REPORT_HELP: &str = "\
+Examples:
+  failup report classified.csv --group-by team
+  failup report classified.csv -o report.html          (the format follows the extension)
+  failup report summary.json --format markdown";
+
+const TRAIN_HELP: &str = "\
+Example:
+  failup train labelled.csv -o profile.json
+  failup classify stories.csv --profile profile.json -o classified.csv";
+
+const CALIBRATE_HELP: &str = "\
+Example:
+  failup calibrate data/calibration.csv labelled.csv -o profile.json
+  failup classify stories.csv --profile profile.json -o classified.csv";
 
 const COMPLETIONS_HELP: &str = "\
 Install (the script is made from this failup, so regenerate it after an upgrade):
