@@ -2691,6 +2691,31 @@ fn encoding_names_ignore_case_and_bench_names_a_folder() {
     assert!(stderr(&out).contains(". is a folder"), "{}", stderr(&out));
 }
 
+/// A head is fitted on fp32 vectors by default; FAILUP_PRECISION, set for classify, fits it
+/// on int8 ones with a warning, and a typed flag is taken as meant.
+#[test]
+fn train_warns_when_the_environment_fits_the_head_inexact() {
+    let dir = tempfile::tempdir().unwrap();
+    let labelled = repo_path("tests/fixtures/labelled.csv");
+    let args = ["train", labelled.to_str().unwrap(), "-q", "-o", "p.json"];
+    let env = [HASHED, ("FAILUP_PRECISION", "int8")];
+    let out = failup_env(dir.path(), &args, None, &env);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("FAILUP_PRECISION=int8 (set in the environment) fits the head"),
+        "{}",
+        stderr(&out)
+    );
+    let typed = [&args[..], &["--precision", "int8"]].concat();
+    let out = failup_env(dir.path(), &typed, None, &env);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert!(
+        !stderr(&out).contains("FAILUP_PRECISION"),
+        "{}",
+        stderr(&out)
+    );
+}
+
 /// embed writes the model's vectors, which no taxonomy changes: it reads none and embeds no
 /// prototypes (it took 9 s for a 3-row file without a cache), so a FAILUP_TAXONOMY set for
 /// classify, even a missing one, changes nothing, and a typed --taxonomy is said to be unread.
