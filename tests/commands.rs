@@ -1338,6 +1338,19 @@ fn examples_never_silently_replace_a_profiles_head_and_eval_names_its_mode() {
         mode(&["--profile", "head.json"]),
         "few-shot (the head of --profile head.json)"
     );
+    // Set in the environment, the profile is named as such there too.
+    let args = ["eval", labelled, "-q", "--format", "json"];
+    let out = failup_env(
+        dir.path(),
+        &args,
+        None,
+        &[HASHED, ("FAILUP_PROFILE", "head.json")],
+    );
+    let r: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(
+        r["mode"],
+        "few-shot (the head of FAILUP_PROFILE=head.json (set in the environment))"
+    );
     // A zero-shot calibration does not fit the head the examples fit: refused, with the way
     // to calibrate that head (its confidence scaling was applied to the head's).
     let both = [

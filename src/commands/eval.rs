@@ -367,9 +367,10 @@ fn verdicts(
 
 /// How the stories were scored, for the report's header.
 fn mode(args: &EvalArgs, head: bool) -> String {
+    // `--profile FILE`, or FAILUP_PROFILE's, which the user may have forgotten.
     let shown = |p: &Option<std::path::PathBuf>| {
-        p.as_ref()
-            .map_or_else(String::new, |p| p.display().to_string())
+        p.as_deref()
+            .map_or_else(String::new, super::profile_given_as)
     };
     match (args.cv, &args.fewshot) {
         (Some(k), _) => format!(
@@ -377,9 +378,9 @@ fn mode(args: &EvalArgs, head: bool) -> String {
             args.seed
         ),
         (None, f) if f.examples.is_some() => "few-shot (--examples)".into(),
-        (None, f) if head => format!("few-shot (the head of --profile {})", shown(&f.profile)),
+        (None, f) if head => format!("few-shot (the head of {})", shown(&f.profile)),
         (None, f) if f.profile.is_some() => {
-            format!("zero-shot, calibrated by --profile {}", shown(&f.profile))
+            format!("zero-shot, calibrated by {}", shown(&f.profile))
         }
         _ => "zero-shot".into(),
     }
