@@ -1849,6 +1849,14 @@ fn eval_warns_when_a_profile_is_scored_on_its_own_training_file() {
         assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
         let said = stderr(&out);
         assert!(said.contains("was fitted on"), "{input}: {said}");
+        // The calibration's own stories are told as such, not as what the head learned.
+        let calibrated_on = input == labelled;
+        assert_eq!(
+            said.contains("the calibration of --profile"),
+            calibrated_on,
+            "{said}"
+        );
+        assert_eq!(said.contains("--cv 5"), !calibrated_on, "{said}");
     }
     // One of several calibration files, and --examples that are the input.
     let calibration = repo_path("data/calibration.csv");

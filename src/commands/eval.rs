@@ -30,9 +30,15 @@ fn warn_if_fitted_on(
     let Some(input_sha256) = is_file.then(|| file_sha256(input).ok()).flatten() else {
         return Vec::new();
     };
+    // A calibration that names its stories is told by them, in its own words (see
+    // warn_of_calibration_stories_in_input); a head is told here.
+    let learned_from_input = |p: &Profile| match p.calibration_stories.is_empty() {
+        true => p.was_fitted_on(&input_sha256),
+        false => p.head.is_some() && p.training_sha256 == input_sha256,
+    };
     let learned_from: Vec<&str> = [
         profile
-            .is_some_and(|p| p.was_fitted_on(&input_sha256))
+            .is_some_and(learned_from_input)
             .then_some("--profile"),
         examples
             .is_some_and(|e| file_sha256(e).is_ok_and(|h| h == input_sha256))
