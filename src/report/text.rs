@@ -139,11 +139,14 @@ fn wrap(text: &str, indent: usize, hang: usize, columns: usize) -> String {
     out
 }
 
-/// `s` split after as many characters as fit in `room` cells, and at least one.
+/// `s` split after as many characters as fit in `room` cells, and at least one. A character
+/// is what is drawn as one (an emoji joined from several, a letter with its accent), measured
+/// as drawn.
 fn split_at_width(s: &str, room: usize) -> (&str, &str) {
+    use unicode_segmentation::UnicodeSegmentation;
     let mut used = 0;
-    for (i, c) in s.char_indices() {
-        used += c.width().unwrap_or(0);
+    for (i, g) in s.grapheme_indices(true) {
+        used += g.width();
         if used > room && i > 0 {
             return s.split_at(i);
         }
@@ -675,6 +678,18 @@ mod tests {
             "see\nhttps://x.\norg/abc\n"
         );
         assert_eq!(wrap("a 販売チーム", 2, 0, 7), "  a\n  販売\n  チー\n  ム\n");
+        // An emoji joined from several characters, or with a skin tone or a presentation
+        // mark, is drawn as one and never cut; a letter keeps its accent.
+        let family = "\u{1F468}\u{200D}\u{1F469}\u{200D}\u{1F467}";
+        let thumb = "\u{1F44D}\u{1F3FD}";
+        let heart = "\u{2764}\u{FE0F}";
+        for glyph in [family, thumb, heart, "e\u{301}"] {
+            let run = glyph.repeat(30);
+            let shown = wrap(&run, 0, 0, 21);
+            assert!(shown.lines().all(|l| l.width() <= 21), "{shown}");
+            assert!(shown.lines().all(|l| l.len() % glyph.len() == 0), "{shown}");
+            assert_eq!(shown.replace('\n', ""), run);
+        }
     }
 
     #[test]
