@@ -2179,11 +2179,30 @@ fn advise_warns_when_given_a_csv_file() {
         "{}",
         stderr(&out)
     );
-    let story = b"I wrote the text, the slides, all of it.\nThen the project, my story for \
-                  the launch included, went to a new hire.\n";
-    let out = advise_stdin(story);
-    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
-    assert!(!stderr(&out).contains("CSV"), "{}", stderr(&out));
+    // A spreadsheet's header with empty names at its end, and a file of one text column.
+    for csv in [
+        &b"id,text,,\n1,They gave it to Sam,,\n"[..],
+        b"text\nThey gave it to Sam.\n",
+    ] {
+        let out = advise_stdin(csv);
+        assert!(
+            stderr(&out).contains("looks like a CSV file"),
+            "{}",
+            stderr(&out)
+        );
+    }
+    // Stories whose first line has commas and a word like "story" or "text" in it.
+    for story in [
+        &b"I wrote the text, the slides, all of it.\nThen the project, my story for the launch \
+           included, went to a new hire.\n"[..],
+        b"Long story short, they fired me\nI had been there for nine years.\n",
+        b"She texted, I waited\nThe next day, the promotion went to Sam.\n",
+        b"Work history, briefly\nI was let go in March, after nine years.\n",
+    ] {
+        let out = advise_stdin(story);
+        assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+        assert!(!stderr(&out).contains("CSV"), "{}", stderr(&out));
+    }
 }
 
 /// train and calibrate take the reading flags eval takes (they had only --text-column): a

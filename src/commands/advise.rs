@@ -84,31 +84,49 @@ fn story(args: &AdviseArgs) -> Result<String> {
     Ok(text)
 }
 
-/// The first line, where it reads as a CSV header naming a text column and more lines follow:
-/// a file given to advise by mistake, which it would read as one long story.
+/// The first line, where it reads as a CSV header naming a text column and the next line
+/// has as many fields: a file given to advise by mistake, which it would read as one story.
 fn csv_header(text: &str) -> Option<&str> {
     let mut lines = text.lines().filter(|l| !l.trim().is_empty());
     let first = lines.next()?.trim().trim_start_matches('\u{FEFF}');
-    lines.next()?;
+    let second = lines.next()?;
     let delimiter = [',', ';', '\t', '|']
         .into_iter()
         .max_by_key(|&d| first.matches(d).count())?;
-    let names: Vec<&str> = first
-        .split(delimiter)
-        .map(|n| n.trim().trim_matches('"').trim())
-        .collect();
+    let fields = |line: &str| -> Option<Vec<String>> {
+        let mut reader = csv::ReaderBuilder::new()
+            .has_headers(false)
+            .delimiter(delimiter as u8)
+            .from_reader(line.as_bytes());
+        let record = reader.records().next()?.ok()?;
+        Some(record.iter().map(|f| f.trim().to_string()).collect())
+    };
+    let header = fields(first)?;
+    if fields(second)?.len() != header.len() {
+        return None;
+    }
+    // Spreadsheets end a header with empty names for columns they once held.
+    let names: Vec<&str> = match header.iter().rposition(|n| !n.is_empty()) {
+        Some(last) => header[..=last].iter().map(String::as_str).collect(),
+        None => return None,
+    };
     let short_name = |n: &&str| {
         !n.is_empty()
             && n.chars().count() <= 32
             && n.split_whitespace().count() <= 3
             && !n.contains(['.', '!', '?'])
     };
+    // A whole word of the name: `story_text`, `Story Text`, not `history` or `texted`.
     let names_text = |n: &&str| {
-        let n = n.to_lowercase();
-        n.contains("text") || n.contains("story")
+        n.to_lowercase()
+            .split(['_', '-', ' ', '.'])
+            .any(|w| w == "text" || w == "story")
     };
-    (names.len() >= 2 && names.iter().all(short_name) && names.iter().any(names_text))
-        .then_some(first)
+    let a_header = match names.as_slice() {
+        [one] => ["text", "story"].contains(&one.to_lowercase().as_str()),
+        _ => names.iter().all(short_name) && names.iter().any(names_text),
+    };
+    a_header.then_some(first)
 }
 
 /// `--explain`: the nearest prototype, the relevance, and the sentence the verdict rests on.

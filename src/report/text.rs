@@ -5,7 +5,7 @@
 //! characters removed first, so a story cannot drive the terminal.
 
 use anstyle::{AnsiColor, Style};
-use unicode_width::{UnicodeWidthChar, UnicodeWidthStr};
+use unicode_width::UnicodeWidthStr;
 
 use crate::input::unsafe_to_show;
 use crate::report::stats::{GroupCell, GroupTable, Reading, ScenarioSummary, StoryRef, Summary};
