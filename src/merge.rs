@@ -238,14 +238,14 @@ struct Row {
 }
 
 /// Merges the sharded outputs `parts` (CSV or JSON Lines, as `classify --shard` wrote them)
-/// into `output` in input order. `opened` is told the hidden file the rows go to until they
-/// are complete (None for a stream), once it is open and this merge's own; `after_row` is
-/// told how many rows are written after each, and an error from it (an interruption) ends
-/// the merge, leaving no output behind.
+/// into `output` in input order. `owned` is told the hidden file the rows go to until they
+/// are complete (None for a stream), once it is open and this merge's own, and None before
+/// it is put in place; `after_row` is told how many rows are written after each, and an
+/// error from it (an interruption) ends the merge, leaving no output behind.
 pub fn merge_rows(
     parts: &[PathBuf],
     output: &Path,
-    opened: impl FnOnce(Option<&Path>),
+    mut owned: impl FnMut(Option<&Path>),
     mut after_row: impl FnMut(u64) -> Result<()>,
 ) -> Result<Merged> {
     if parts.is_empty() {
@@ -292,7 +292,7 @@ pub fn merge_rows(
     refuse_the_input(&records, output)?;
     let input_rows = records[0].input_rows;
     let mut sink = Sink::open("-o", output, None)?;
-    opened(sink.partial_path());
+    owned(sink.partial_path());
     let name = sink.name();
     let (header, _) = header.expect("at least one part");
     sink.write_all(&header).map_err(|e| Error::io(&name, e))?;
@@ -325,6 +325,7 @@ pub fn merge_rows(
              rerun the shards"
         )));
     }
+    owned(None);
     sink.commit()?;
     Ok(Merged {
         rows,
@@ -540,7 +541,7 @@ fn refuse_the_input(records: &[ShardRecord], output: &Path) -> Result<()> {
 
 fn different_columns(a: &Path, b: &Path) -> Error {
     // An empty file reads as a JSON Lines part with no rows, which is all it can be.
-    let empty = |p: &Path| std::fs::metadata(p).is_ok_and(|m| m.len() == 0);
+    let empty = |p: &Path| std::fs::metadata(p).is_ok_and(|m| m.is_file() && m.len() == 0);
     if let Some((empty, other)) = [(a, b), (b, a)].into_iter().find(|(p, _)| empty(p)) {
         return refused(format!(
             "{} is empty, and {} is CSV: a shard's CSV part has its header row even with no \

@@ -79,23 +79,30 @@ fn merge_rows_until_stopped(args: &MergeArgs) -> Result<failup::merge::Merged> {
     let partial: Arc<Mutex<Option<PathBuf>>> = Arc::default();
     let written = partial.clone();
     super::resume::install_ctrl_c(stop.clone(), None, move || {
-        if let Some(path) = written.lock().ok().and_then(|mut p| p.take()) {
-            let _ = std::fs::remove_file(path);
+        if let Ok(slot) = written.lock() {
+            if let Some(path) = slot.as_ref() {
+                let _ = std::fs::remove_file(path);
+            }
+            // Held until the exit that follows: the merge cannot put the file in place, nor
+            // let it go to another run, in between.
+            std::mem::forget(slot);
         }
     });
     let mut pause = super::resume::TestPause::from_env();
-    let opened = |path: Option<&Path>| {
+    // Filled while the partial file is this merge's own, and emptied before it is not.
+    let owned = |path: Option<&Path>| {
         if let Ok(mut slot) = partial.lock() {
             *slot = path.map(Path::to_path_buf);
         }
     };
-    let merged = failup::merge::merge_rows(&args.parts, &args.output, opened, |rows| {
+    let merged = failup::merge::merge_rows(&args.parts, &args.output, owned, |rows| {
         pause.after_checkpoint(rows, &stop);
         match stop.load(Ordering::SeqCst) {
             true => Err(Error::Interrupted),
             false => Ok(()),
         }
     });
+    owned(None);
     if let Err(Error::Interrupted) = merged {
         match args.output == Path::new("-") {
             true => eprintln!("merge stopped; the rows on standard output are incomplete"),
