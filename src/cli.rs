@@ -233,12 +233,12 @@ Examples:
   failup report summary.json --format markdown";
 
 const TRAIN_HELP: &str = "\
-Example:
+Examples:
   failup train labelled.csv -o profile.json
   failup classify stories.csv --profile profile.json -o classified.csv";
 
 const CALIBRATE_HELP: &str = "\
-Example:
+Examples:
   failup calibrate data/calibration.csv labelled.csv -o profile.json
   failup classify stories.csv --profile profile.json -o classified.csv";
 

@@ -365,7 +365,8 @@ impl Engine {
         })
     }
 
-    /// Classifies a single text (for `advise`).
+    /// Classifies a single text (`advise`, and a resumed run's story whose evidence cell is
+    /// ambiguous).
     pub fn classify_text(&self, text: &str) -> Result<Option<(Embedded, Verdict)>> {
         let mut embedded = self.embed_texts(&[story_text(text)])?;
         let e = embedded.pop().expect("one text in, one out");

@@ -2151,6 +2151,14 @@ fn advise_names_the_first_byte_of_stdin_that_is_not_utf8() {
         "{}",
         stderr(&out)
     );
+    // An empty file saved with a byte-order mark is empty, not binary.
+    let out = advise_stdin(b"\xEF\xBB\xBF\r\n");
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        stderr(&out).contains("the story is empty"),
+        "{}",
+        stderr(&out)
+    );
 }
 
 /// A CSV file piped to advise is still read as one story, but the user is told to run
@@ -2751,6 +2759,24 @@ fn train_warns_when_the_environment_fits_the_head_inexact() {
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
     assert!(
         !stderr(&out).contains("FAILUP_PRECISION"),
+        "{}",
+        stderr(&out)
+    );
+    // calibrate fits a head on --examples too.
+    let calibration = repo_path("data/calibration.csv");
+    let args = [
+        "calibrate",
+        calibration.to_str().unwrap(),
+        "-q",
+        "-o",
+        "c.json",
+        "--examples",
+        labelled.to_str().unwrap(),
+    ];
+    let out = failup_env(dir.path(), &args, None, &env);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("FAILUP_PRECISION=int8 (set in the environment) fits the head"),
         "{}",
         stderr(&out)
     );

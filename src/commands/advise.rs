@@ -61,9 +61,11 @@ fn story(args: &AdviseArgs) -> Result<String> {
     // As classify does: the model reads far less, and a giant input would only cost memory.
     let cut = failup::input::cut_to_max_text(&mut text);
     if failup::input::is_blank(&text) {
-        let what = match text.trim().is_empty() {
-            true => "the story is empty",
-            false => "the story holds no text, only control characters (is it a binary file?)",
+        // A NUL or another control code, not a space or an invisible mark (a byte-order mark).
+        let binary = text.chars().any(|c| c.is_control() && !c.is_whitespace());
+        let what = match binary {
+            true => "the story holds no text, only control characters (is it a binary file?)",
+            false => "the story is empty",
         };
         return Err(Error::Usage(format!(
             "{what}; pass it as an argument or on standard input"

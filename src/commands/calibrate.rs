@@ -96,11 +96,11 @@ fn check_arguments(args: &CalibrateArgs) -> Result<Vec<String>> {
 /// fitted on `--examples` when they are given, or a new one.
 fn start_profile(args: &CalibrateArgs) -> Result<(Engine, Profile)> {
     let (loaded, head) = super::read_few_shot(&args.fewshot, true)?;
-    let mut engine = super::open_engine(&super::engine_options_for(
-        &args.model,
-        head,
-        loaded.as_ref(),
-    ))?;
+    let options = super::engine_options_for(&args.model, head, loaded.as_ref());
+    if args.fewshot.examples.is_some() {
+        super::warn_of_a_head_fitted_inexact(options.precision);
+    }
+    let mut engine = super::open_engine(&options)?;
     let mut profile = match (loaded, &args.fewshot.profile) {
         (Some(loaded), Some(p)) => {
             // Set once in a shell profile, the variable is easily forgotten; the fit differs.
@@ -365,9 +365,9 @@ fn unpinned_temperature(stories: usize, learned: usize, temperature: f32) -> Err
         true => "every confidence would be 1.0000",
         false => "every confidence would be near even",
     };
-    let why = match learned {
-        0 => String::new(),
-        n => format!(" ({n} of them are examples the few-shot head learned from)"),
+    let why = match (too_sure, learned) {
+        (true, n) if n > 0 => format!(" ({n} of them are examples the few-shot head learned from)"),
+        _ => String::new(),
     };
     // At the low end every story is read right with room to spare; at the high end the
     // scores say little about the labels, which harder stories would only make worse.

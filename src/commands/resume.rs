@@ -127,9 +127,9 @@ pub fn after_failure(sink: Sink, error: &Error, resumed: bool, source: &Source) 
 /// a second one ends it at once, after `at_once`. The first says so at once, above the
 /// progress bar: the current batch, or a stalled input, may take a while. A SIGTERM or SIGHUP
 /// that the parent set to be ignored (`nohup`) stays ignored, bar one that arrives in the
-/// microseconds between the handler's install and the restore. SIGINT is always caught, though a shell ignores it in the jobs a
-/// script starts in the background: scripts and test harnesses stop such runs with
-/// `kill -INT`, and would wait for ever on one that ignored it.
+/// microseconds between the handler's install and the restore. SIGINT is always caught,
+/// though a shell ignores it in the jobs a script starts in the background: scripts and test
+/// harnesses stop such runs with `kill -INT`, and would wait for ever on one that ignored it.
 pub fn install_ctrl_c(
     stop: Arc<AtomicBool>,
     bar: Option<indicatif::ProgressBar>,

@@ -14,7 +14,7 @@ pub fn run(args: TrainArgs) -> Result<()> {
     super::refuse_a_table_name(&args.output)?;
     super::refuse_to_replace_other_than_a_profile(&args.output)?;
     let options = super::engine_options(&args.model, true);
-    warn_of_a_head_fitted_inexact(options.precision);
+    super::warn_of_a_head_fitted_inexact(options.precision);
     let engine = super::open_engine(&options)?;
     let before = failup::profile::file_sha256(&args.input)?;
     let c = &args.columns;
@@ -50,20 +50,4 @@ pub fn run(args: TrainArgs) -> Result<()> {
             .sum::<usize>()
     );
     Ok(())
-}
-
-/// A head is fitted on fp32 vectors unless asked otherwise: FAILUP_PRECISION, set for
-/// classify's speed, would fit it on int8 ones unseen, which scored about two points lower.
-fn warn_of_a_head_fitted_inexact(precision: Option<failup::embed::Precision>) {
-    match precision {
-        Some(p) if p != failup::embed::Precision::Fp32 && !crate::cli::typed("--precision") => {
-            eprintln!(
-                "warning: FAILUP_PRECISION={} (set in the environment) fits the head on {0} \
-                 vectors, not the fp32 ones a head is fitted on by default (int8 scored about \
-                 two points lower); give --precision fp32 for those",
-                p.name()
-            )
-        }
-        _ => (),
-    }
 }
