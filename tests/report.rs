@@ -1807,9 +1807,17 @@ fn id_lists_say_how_many_more_and_long_ids_are_cut() {
         let out = failup_in(dir.path(), &["report", "rows.csv", "-o", name], None);
         assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
         let text = std::fs::read_to_string(dir.path().join(name)).unwrap();
+        // The text report wraps the list to the terminal's width.
+        let text = text.split_whitespace().collect::<Vec<_>>().join(" ");
         assert!(text.contains("… (31 more)"), "{name}: {text}");
     }
     let text = std::fs::read_to_string(dir.path().join("r.txt")).unwrap();
+    let ids = text.lines().filter(|l| l.contains(", e1"));
+    assert!(
+        ids.clone().count() > 1 && ids.clone().all(|l| l.chars().count() <= 96),
+        "{text}"
+    );
+    let text: String = text.split_whitespace().collect();
     assert!(text.contains(&format!("{}…", "x".repeat(100))), "{text}");
     assert!(!text.contains(&"x".repeat(101)), "{text}");
 }

@@ -234,11 +234,14 @@ fn header(p: &Painter, summary: &Summary) -> String {
     match &h.text_column {
         Some(c) => o += &p.dim(&format!("story text from column '{}'", clean(c))),
         None => {
-            o += &p.warn(
-                "no story text in the input: stories are shown by id only (pass it through \
-                 with `failup classify --keep-columns text`, or name the kept column that \
-                 holds it with `failup report --text-column NAME`)",
-            )
+            let warning = "no story text in the input: stories are shown by id only (pass it \
+                           through with `failup classify --keep-columns text`, or name the kept \
+                           column that holds it with `failup report --text-column NAME`)";
+            let lines: Vec<String> = wrap(warning, 0, 0, p.width)
+                .lines()
+                .map(|l| p.warn(l))
+                .collect();
+            o += &lines.join("\n");
         }
     }
     o.push('\n');
@@ -252,19 +255,34 @@ fn totals(p: &Painter, summary: &Summary) -> String {
     let t = &summary.totals;
     let mut o = String::new();
     o += &format!("\n{}\n", p.heading("Totals"));
-    let row = |label: &str, value: String, extra: String| {
-        format!("  {} {:>8}   {extra}\n", pad(label, 15), value)
+    // The note after a figure (a list of up to 100 ids) wraps under itself; `dim` greys it.
+    let row = |label: &str, value: String, extra: String, dim: bool| {
+        let lead = format!("  {} {:>8}   ", pad(label, 15), value);
+        let at = lead.width();
+        let lines: Vec<String> = wrap(&extra, at, 0, p.width)
+            .lines()
+            .map(|l| l[at..].to_string())
+            .map(|l| if dim { p.dim(&l) } else { l })
+            .collect();
+        match lines.split_first() {
+            None => format!("{lead}\n"),
+            Some((first, rest)) => rest.iter().fold(format!("{lead}{first}\n"), |o, l| {
+                format!("{o}{}{l}\n", " ".repeat(at))
+            }),
+        }
     };
-    o += &row("rows read", t.rows.to_string(), String::new());
+    o += &row("rows read", t.rows.to_string(), String::new(), false);
     o += &row(
         "classified",
         t.classified.to_string(),
         format!("(of which other: {})", t.other),
+        false,
     );
     o += &row(
         "empty",
         t.empty.count.to_string(),
-        p.dim(&id_list(&t.empty.ids, t.empty.count)),
+        id_list(&t.empty.ids, t.empty.count),
+        true,
     );
     let statuses: Vec<String> = t
         .errored
@@ -280,10 +298,11 @@ fn totals(p: &Painter, summary: &Summary) -> String {
         } else {
             format!(
                 "{} ({})",
-                p.dim(&id_list(&t.errored.ids, t.errored.count)),
+                id_list(&t.errored.ids, t.errored.count),
                 statuses.join(", ")
             )
         },
+        true,
     );
     for f in &t.flagged {
         o += &row(
@@ -291,11 +310,12 @@ fn totals(p: &Painter, summary: &Summary) -> String {
             f.count.to_string(),
             format!(
                 "{} (classified, but flagged: check these rows)",
-                p.dim(&id_list(&f.ids, f.count))
+                id_list(&f.ids, f.count)
             ),
+            true,
         );
     }
-    o += &row("truncated", t.truncated.to_string(), String::new());
+    o += &row("truncated", t.truncated.to_string(), String::new(), false);
     if t.also > 0 {
         let pairs: Vec<String> = t
             .also_pairs
@@ -306,6 +326,7 @@ fn totals(p: &Painter, summary: &Summary) -> String {
             "second scenario",
             t.also.to_string(),
             format!("(column also) {}", pairs.join(", ")),
+            false,
         );
     }
     o += &row(
@@ -318,12 +339,14 @@ fn totals(p: &Painter, summary: &Summary) -> String {
             },
             |s| format!("mean; median {:.1}", s.median),
         ),
+        false,
     );
     o += &row(
         "tokens",
         num(t.tokens.map(|s| s.mean), 1),
         t.tokens
             .map_or_else(String::new, |s| format!("mean; median {:.1}", s.median)),
+        false,
     );
 
     o
