@@ -2100,22 +2100,25 @@ fn negative_and_huge_counts_are_refused_in_words() {
     );
 }
 
+/// `failup advise -` with `bytes` on standard input, on the test embedder.
+fn advise_stdin(bytes: &[u8]) -> std::process::Output {
+    use std::io::Write;
+    let mut child = failup_command()
+        .args(["advise", "-"])
+        .env(HASHED.0, HASHED.1)
+        .stdin(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    child.stdin.take().unwrap().write_all(bytes).unwrap();
+    child.wait_with_output().unwrap()
+}
+
 /// advise names where standard input stops being UTF-8 and how to convert it.
 #[test]
 fn advise_names_the_first_byte_of_stdin_that_is_not_utf8() {
     use std::io::Write;
-    let advise_stdin = |bytes: &[u8]| {
-        let mut child = failup_command()
-            .args(["advise", "-"])
-            .env(HASHED.0, HASHED.1)
-            .stdin(std::process::Stdio::piped())
-            .stderr(std::process::Stdio::piped())
-            .stdout(std::process::Stdio::piped())
-            .spawn()
-            .unwrap();
-        child.stdin.take().unwrap().write_all(bytes).unwrap();
-        child.wait_with_output().unwrap()
-    };
     let out = advise_stdin(b"They gave the caf\xe9 to him.");
     assert_eq!(out.status.code(), Some(2));
     assert!(
@@ -2165,19 +2168,6 @@ fn advise_names_the_first_byte_of_stdin_that_is_not_utf8() {
 /// classify; a story of several lines, one with commas among them, is not taken for one.
 #[test]
 fn advise_warns_when_given_a_csv_file() {
-    use std::io::Write;
-    let advise_stdin = |bytes: &[u8]| {
-        let mut child = failup_command()
-            .args(["advise", "-"])
-            .env(HASHED.0, HASHED.1)
-            .stdin(std::process::Stdio::piped())
-            .stderr(std::process::Stdio::piped())
-            .stdout(std::process::Stdio::piped())
-            .spawn()
-            .unwrap();
-        child.stdin.take().unwrap().write_all(bytes).unwrap();
-        child.wait_with_output().unwrap()
-    };
     let csv = b"\xEF\xBB\xBFid;\"Story Text\"\n1;They gave the project to the new hire.\n";
     let out = advise_stdin(csv);
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));

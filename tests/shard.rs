@@ -1609,26 +1609,10 @@ fn an_interrupted_merge_leaves_nothing_behind() {
     let d = dir.path();
     let parts: Vec<String> = (0..2).map(|i| shard(d, i, 2, &[])).collect();
     for signal in ["INT", "TERM"] {
-        let mut cmd = failup_command();
-        cmd.args(["merge", "--rows", &parts[0], &parts[1], "-o", "merged.csv"])
-            .env(HASHED.0, HASHED.1)
-            .env("FAILUP_TEST_PAUSE_AFTER_ROWS", "5")
-            .current_dir(d)
-            .stderr(std::process::Stdio::piped());
-        default_stop_signals(&mut cmd);
-        let child = cmd.spawn().unwrap();
         // The signals are caught before the partial output is made; the merge then waits
         // at row 5 of 23, or stops sooner if the signal comes first.
-        let partial = d.join(".merged.csv.partial");
-        let start = std::time::Instant::now();
-        while !partial.exists() {
-            assert!(start.elapsed().as_secs() < 60, "the merge never started");
-            std::thread::sleep(std::time::Duration::from_millis(5));
-        }
-        std::process::Command::new("kill")
-            .args([&format!("-{signal}"), &child.id().to_string()])
-            .status()
-            .unwrap();
+        let child = start_merge(d, &parts, &[("FAILUP_TEST_PAUSE_AFTER_ROWS", "5")]);
+        send(signal, &child);
         let out = child.wait_with_output().unwrap();
         assert_eq!(out.status.code(), Some(130), "{signal}: {}", stderr(&out));
         assert!(
@@ -1636,11 +1620,7 @@ fn an_interrupted_merge_leaves_nothing_behind() {
             "{}",
             stderr(&out)
         );
-        let left: Vec<String> = std::fs::read_dir(d)
-            .unwrap()
-            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
-            .filter(|n| n.contains("merged"))
-            .collect();
+        let left = merged_files(d);
         assert!(left.is_empty(), "{signal}: {left:?}");
     }
     // Not stopped, the same merge completes.
@@ -1679,36 +1659,53 @@ fn a_merge_ended_by_a_second_signal_leaves_nothing_behind() {
             .unwrap();
         let _ = hang.recv();
     });
-    let mut cmd = failup_command();
-    cmd.args(["merge", "--rows", &parts[0], &parts[1], "-o", "merged.csv"])
-        .env(HASHED.0, HASHED.1)
-        .current_dir(d)
-        .stderr(std::process::Stdio::piped());
-    default_stop_signals(&mut cmd);
-    let child = cmd.spawn().unwrap();
-    let partial = d.join(".merged.csv.partial");
-    let start = std::time::Instant::now();
-    while !partial.exists() {
-        assert!(start.elapsed().as_secs() < 60, "the merge never started");
-        std::thread::sleep(std::time::Duration::from_millis(5));
-    }
+    let child = start_merge(d, &parts, &[]);
     // Time to reach the hanging part; the outcome asked for is the same if it has not.
     std::thread::sleep(std::time::Duration::from_millis(300));
     for _ in 0..2 {
-        let kill = std::process::Command::new("kill")
-            .args(["-INT", &child.id().to_string()])
-            .status();
-        assert!(kill.unwrap().success());
+        send("INT", &child);
         std::thread::sleep(std::time::Duration::from_millis(200));
     }
     let out = child.wait_with_output().unwrap();
     done.send(()).unwrap();
     writer.join().unwrap();
     assert_eq!(out.status.code(), Some(130), "{}", stderr(&out));
-    let left: Vec<String> = std::fs::read_dir(d)
+    let left = merged_files(d);
+    assert!(left.is_empty(), "{left:?}");
+}
+
+/// `merge --rows` of `parts` in `d` to `merged.csv`, started with the test embedder and `env`,
+/// once its hidden partial file is there.
+fn start_merge(d: &Path, parts: &[String], env: &[(&str, &str)]) -> std::process::Child {
+    let mut cmd = failup_command();
+    cmd.args(["merge", "--rows", &parts[0], &parts[1], "-o", "merged.csv"])
+        .env(HASHED.0, HASHED.1)
+        .envs(env.iter().copied())
+        .current_dir(d)
+        .stderr(std::process::Stdio::piped());
+    default_stop_signals(&mut cmd);
+    let child = cmd.spawn().unwrap();
+    let start = std::time::Instant::now();
+    while !d.join(".merged.csv.partial").exists() {
+        assert!(start.elapsed().as_secs() < 60, "the merge never started");
+        std::thread::sleep(std::time::Duration::from_millis(5));
+    }
+    child
+}
+
+/// Sends `signal` (`INT`, `TERM`) to `child`.
+fn send(signal: &str, child: &std::process::Child) {
+    let kill = std::process::Command::new("kill")
+        .args([&format!("-{signal}"), &child.id().to_string()])
+        .status();
+    assert!(kill.unwrap().success());
+}
+
+/// The files in `d` a merge to `merged.csv` has left: the output and its hidden partial.
+fn merged_files(d: &Path) -> Vec<String> {
+    std::fs::read_dir(d)
         .unwrap()
         .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
         .filter(|n| n.contains("merged"))
-        .collect();
-    assert!(left.is_empty(), "{left:?}");
+        .collect()
 }
