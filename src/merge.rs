@@ -540,8 +540,15 @@ fn refuse_the_input(records: &[ShardRecord], output: &Path) -> Result<()> {
 }
 
 fn different_columns(a: &Path, b: &Path) -> Error {
-    // An empty file reads as a JSON Lines part with no rows, which is all it can be.
-    let empty = |p: &Path| std::fs::metadata(p).is_ok_and(|m| m.is_file() && m.len() == 0);
+    // An empty file reads as a JSON Lines part with no rows, which is all it can be. A pipe
+    // is not opened again: it would wait for a writer.
+    let empty = |p: &Path| {
+        std::fs::metadata(p).is_ok_and(|m| m.is_file())
+            && File::open(p)
+                .ok()
+                .and_then(|f| decompressed(Box::new(f), "").ok())
+                .is_some_and(|mut text| text.read(&mut [0]).is_ok_and(|n| n == 0))
+    };
     if let Some((empty, other)) = [(a, b), (b, a)].into_iter().find(|(p, _)| empty(p)) {
         return refused(format!(
             "{} is empty, and {} is CSV: a shard's CSV part has its header row even with no \

@@ -222,15 +222,20 @@ fn merge_refuses_missing_overlapping_mismatched_and_unsharded_parts() {
         ],
     );
     assert!(err.contains("different columns"), "{err}");
-    // An empty file, where a CSV part is due, is named as empty, in either place.
+    // An empty file, where a CSV part is due, is named as empty, in either place, and so is
+    // a gzip file that holds nothing.
     std::fs::write(dir.path().join("empty.csv"), "").unwrap();
-    for parts in [["empty.csv", &p[1]], [&p[1], "empty.csv"]] {
-        let args = [&["merge", "--rows"][..], &parts, &[&p[2], "-o", "m.csv"]].concat();
-        let err = refused(dir.path(), &args);
-        assert!(
-            err.contains(&format!("empty.csv is empty, and {} is CSV", p[1])),
-            "{err}"
-        );
+    let gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+    std::fs::write(dir.path().join("empty.csv.gz"), gz.finish().unwrap()).unwrap();
+    for empty in ["empty.csv", "empty.csv.gz"] {
+        for parts in [[empty, &p[1]], [&p[1], empty]] {
+            let args = [&["merge", "--rows"][..], &parts, &[&p[2], "-o", "m.csv"]].concat();
+            let err = refused(dir.path(), &args);
+            assert!(
+                err.contains(&format!("{empty} is empty, and {} is CSV", p[1])),
+                "{err}"
+            );
+        }
     }
 
     run(
