@@ -1490,8 +1490,8 @@ fn text_columns_line_up_with_long_labels_and_wide_characters() {
     assert!(text.contains("a very long team name a ver… *"), "{text}");
 }
 
-/// Group values typed two ways (`Sales`, ` Sales`, `sales`, or `é` as one character and as
-/// two) are counted apart, as the data says, and look alike in a table: the report warns,
+/// Group values typed two ways (`Sales`, ` Sales`, `sales`, `é` as one character and as
+/// two, full-width letters, a zero-width space) are counted apart, as the data says, and look alike in a table: the report warns,
 /// naming them (spelt out where they would print alike).
 #[test]
 fn groups_that_differ_only_in_case_or_end_spaces_are_warned_about() {
@@ -1502,13 +1502,16 @@ fn groups_that_differ_only_in_case_or_end_spaces_are_warned_about() {
                c,other,0.8,lost_pitch,0.1,12,false,ok,sales\n\
                d,other,0.8,lost_pitch,0.1,12,false,ok,ops\n\
                e,other,0.8,lost_pitch,0.1,12,false,ok,Caf\u{e9}\n\
-               f,other,0.8,lost_pitch,0.1,12,false,ok,Cafe\u{301}\n";
+               f,other,0.8,lost_pitch,0.1,12,false,ok,Cafe\u{301}\n\
+               g,other,0.8,lost_pitch,0.1,12,false,ok,OPS\n\
+               h,other,0.8,lost_pitch,0.1,12,false,ok,\u{ff2f}\u{ff30}\u{ff33}\n\
+               i,other,0.8,lost_pitch,0.1,12,false,ok,Ops\u{200b}\n";
     std::fs::write(dir.path().join("g.csv"), csv).unwrap();
     let args = ["report", "g.csv", "--group-by", "team", "--format", "json"];
     let out = failup_in(dir.path(), &args, None);
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
     let report: Value = serde_json::from_slice(&out.stdout).unwrap();
-    assert_eq!(report["groups"]["groups"].as_array().unwrap().len(), 6);
+    assert_eq!(report["groups"]["groups"].as_array().unwrap().len(), 9);
     let said = stderr(&out);
     assert!(
         said.contains("the groups ' Sales', 'Sales', 'sales' differ only in case"),
@@ -1518,7 +1521,11 @@ fn groups_that_differ_only_in_case_or_end_spaces_are_warned_about() {
         said.contains(r"the groups 'Cafe\u{301}', 'Caf\u{e9}' differ only"),
         "{said}"
     );
-    assert!(!said.contains("'ops'"), "{said}");
+    // Full-width letters and a zero-width space, as pasted from a chat or a web page.
+    assert!(
+        said.contains(r"the groups 'OPS', 'Ops\u{200b}', 'ops', 'ＯＰＳ' differ only"),
+        "{said}"
+    );
 }
 
 /// Two outputs joined by hand count their stories twice: the report still counts every row,

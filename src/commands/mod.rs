@@ -490,8 +490,8 @@ impl IdWarnings {
     }
 }
 
-/// Warns of group values a report keeps apart that differ only in case, end spaces or how an
-/// accent is encoded.
+/// Warns of group values a report keeps apart that look alike (see
+/// [`failup::report::Summary::look_alike_groups`]).
 fn warn_of_look_alike_groups(summary: &failup::report::Summary) {
     use failup::input::printable;
     use unicode_normalization_alignments::UnicodeNormalization;
@@ -513,9 +513,10 @@ fn warn_of_look_alike_groups(summary: &failup::report::Summary) {
                 .collect();
         }
         eprintln!(
-            "warning: the groups {} differ only in case, in spaces at their ends or in how \
-             an accented letter is encoded, and the report counts them apart; make them alike \
-             in the input to count them as one",
+            "warning: the groups {} differ only in case, in spaces at their ends, in how \
+             an accented letter is encoded, in full-width letters or in invisible characters, \
+             and the report counts them apart; make them alike in the input to count them as \
+             one",
             shown.join(", ")
         );
     }

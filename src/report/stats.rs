@@ -197,19 +197,23 @@ impl Summary {
         }
     }
 
-    /// Group values that differ only in case, in spaces at their ends (`Sales`, ` sales`) or
-    /// in how an accented letter is encoded (one character, or a letter and an accent):
-    /// most often one group typed two ways, which the report keeps apart and which look alike
-    /// in a table.
+    /// Group values that differ only in case, in spaces at their ends (`Sales`, ` sales`),
+    /// in how an accented letter is encoded (one character, or a letter and an accent), in
+    /// full-width letters (`ＳＡＬＥＳ`) or in invisible characters (a zero-width space): most
+    /// often one group typed or pasted two ways, which the report keeps apart and which look
+    /// alike in a table.
     pub fn look_alike_groups(&self) -> Vec<Vec<&str>> {
         let Some(table) = &self.groups else {
             return Vec::new();
         };
+        let invisible = |c: &char| matches!(c, '\u{200B}'..='\u{200D}' | '\u{2060}'..='\u{2064}' | '\u{FEFF}' | '\u{00AD}');
         let mut alike: BTreeMap<String, Vec<&str>> = BTreeMap::new();
         for group in &table.groups {
             use unicode_normalization_alignments::UnicodeNormalization;
-            // `é` typed as one character or as `e` and a combining accent looks the same.
-            let composed: String = group.value.trim().nfc().map(|(c, _)| c).collect();
+            // Compatibility composition folds full-width forms and joins `e` and a combining
+            // accent into `é`, so each pair is one key.
+            let visible: String = group.value.chars().filter(|c| !invisible(c)).collect();
+            let composed: String = visible.trim().nfkc().map(|(c, _)| c).collect();
             let key = composed.to_lowercase();
             alike.entry(key).or_default().push(&group.value);
         }
