@@ -27,6 +27,9 @@ struct Painter {
     color: bool,
     /// Columns prose is wrapped to.
     width: usize,
+    /// The terminal's columns, when the report goes to one: tables drop their decoration to
+    /// fit a narrow one.
+    terminal: Option<usize>,
 }
 
 impl Painter {
@@ -38,7 +41,11 @@ impl Painter {
         }
     }
     fn heading(&self, text: &str) -> String {
-        self.paint(Style::new().bold().underline(), text)
+        let lines: Vec<String> = wrap(text, 0, 2, self.width)
+            .lines()
+            .map(|l| self.paint(Style::new().bold().underline(), l))
+            .collect();
+        lines.join("\n")
     }
     fn bold(&self, text: &str) -> String {
         self.paint(Style::new().bold(), text)
@@ -72,10 +79,10 @@ fn rpad(s: &str, width: usize) -> String {
     format!("{}{s}", " ".repeat(width.saturating_sub(s.width())))
 }
 
-/// A horizontal bar of `share` × [`BAR_WIDTH`] cells, in eighths of a cell.
-pub fn share_bar(share: f64) -> String {
+/// A horizontal bar of `share` × `cells` cells, in eighths of a cell.
+pub fn share_bar(share: f64, cells: usize) -> String {
     const PARTS: [char; 8] = [' ', '▏', '▎', '▍', '▌', '▋', '▊', '▉'];
-    let eighths = (share.clamp(0.0, 1.0) * (BAR_WIDTH * 8) as f64).round() as usize;
+    let eighths = (share.clamp(0.0, 1.0) * (cells * 8) as f64).round() as usize;
     let mut s = "█".repeat(eighths / 8);
     let rest = eighths % 8;
     if rest > 0 {
@@ -177,7 +184,11 @@ fn id_list(ids: &[String], count: u64) -> String {
 /// when it is narrower.
 pub fn render(summary: &Summary, color: bool, terminal: Option<usize>) -> String {
     let width = terminal.map_or(WRAP, |t| t.clamp(MIN_WRAP, WRAP));
-    let p = Painter { color, width };
+    let p = Painter {
+        color,
+        width,
+        terminal,
+    };
     // The scenario column fits the longest id and its own heading.
     let idw = summary
         .scenarios
@@ -366,13 +377,27 @@ fn scenario_table(p: &Painter, summary: &Summary, idw: usize) -> String {
         ))
     );
     let low_label = format!("conf<{}", set.low_confidence_below);
+    // The bar repeats the share in picture: on a narrow terminal it shrinks, and goes when
+    // it would be too short to read, before the table wraps.
+    let without_bar = 2 + idw + 2 + 6 + 2 + 6 + 2 + 13 + 2 + 9 + 2 + 6 + 2 + 8;
+    let bar_cells = match p.terminal {
+        Some(t) => t.saturating_sub(without_bar + 2).min(BAR_WIDTH),
+        None => BAR_WIDTH,
+    };
+    let bar = |share: f64| match bar_cells {
+        0..8 => String::new(),
+        cells => format!("{}  ", p.bar(&pad(&share_bar(share, cells), cells))),
+    };
     o += &format!(
-        "  {}  {:>6}  {:>6}  {:<13}  {}  {:>9}  {:>6}  {:>8}\n",
+        "  {}  {:>6}  {:>6}  {:<13}  {}{:>9}  {:>6}  {:>8}\n",
         pad("scenario", idw),
         "count",
         "share",
         "95% CI",
-        pad("", BAR_WIDTH),
+        match bar_cells {
+            0..8 => String::new(),
+            cells => pad("", cells + 2),
+        },
         "mean conf",
         "median",
         low_label
@@ -383,12 +408,12 @@ fn scenario_table(p: &Painter, summary: &Summary, idw: usize) -> String {
             .map_or_else(|| "–".into(), |i| format!("{}–{}", pct(i.low), pct(i.high)));
         let low = format!("{:>8}", s.confidence.low_count);
         o += &format!(
-            "  {}  {:>6}  {:>6}  {:<13}  {}  {:>9}  {:>6}  {}\n",
+            "  {}  {:>6}  {:>6}  {:<13}  {}{:>9}  {:>6}  {}\n",
             p.bold(&pad(&s.id, idw)),
             s.count,
             s.share.map_or_else(|| "–".into(), pct),
             ci,
-            p.bar(&pad(&share_bar(s.share.unwrap_or(0.0)), BAR_WIDTH)),
+            bar(s.share.unwrap_or(0.0)),
             num(s.confidence.mean, 3),
             num(s.confidence.median, 3),
             if s.confidence.low_count > 0 {
@@ -639,6 +664,7 @@ mod tests {
             let p = Painter {
                 color: false,
                 width: columns,
+                terminal: Some(columns),
             };
             let shown = story_line(&p, &story, false);
             let lines: Vec<&str> = shown.lines().collect();
@@ -666,6 +692,7 @@ mod tests {
         let wide = Painter {
             color: false,
             width: WRAP,
+            terminal: None,
         };
         assert_eq!(story_line(&wide, &story, false).lines().count(), 5);
         let short = StoryRef {
@@ -715,12 +742,92 @@ mod tests {
         }
     }
 
+    /// A summary of one story per scenario, for tests of the layout.
+    fn small_summary() -> Summary {
+        use crate::report::stats::{Header, InputInfo, ReportRow, SummaryBuilder, TaxonomyInfo};
+        let taxonomy = crate::taxonomy::Taxonomy::builtin();
+        let mut builder = SummaryBuilder::new(&taxonomy, Default::default());
+        for i in 0..taxonomy.scenarios.len() {
+            builder.add(ReportRow {
+                row: i as u64 + 1,
+                id: format!("s{i}"),
+                category: Some(i),
+                confidence: 0.8,
+                runner_up: None,
+                margin: 0.1,
+                tokens: 12,
+                truncated: false,
+                also: None,
+                status: "ok".into(),
+                text: None,
+                evidence: None,
+                group: None,
+            });
+        }
+        builder.finish(Header {
+            failup_version: "0".into(),
+            model: "m".into(),
+            reading: None,
+            taxonomy: TaxonomyInfo::new(None, "0".repeat(64)),
+            input: InputInfo {
+                name: "in.csv".into(),
+                rows: 0,
+            },
+            generated_at: "2026-01-01T00:00:00Z".into(),
+            text_column: None,
+            group_by: None,
+        })
+    }
+
+    /// On a terminal narrower than the scenario table, its share bars shrink, then go, before
+    /// its lines would wrap; a file, or a wide terminal, gets them whole.
+    #[test]
+    fn the_share_bars_give_way_on_a_narrow_terminal() {
+        let summary = small_summary();
+        let table = |terminal: Option<usize>| -> Vec<String> {
+            render(&summary, false, terminal)
+                .lines()
+                .skip_while(|l| !l.starts_with("Scenarios:"))
+                .skip(1)
+                .take(5)
+                .map(String::from)
+                .collect()
+        };
+        let full = table(None);
+        assert_eq!(full, table(Some(200)));
+        assert!(full[1].contains(&"█".repeat(6)), "{full:#?}");
+        let widest = |lines: &[String]| lines.iter().map(|l| l.width()).max().unwrap();
+        assert!(widest(&full) > 96, "{full:#?}");
+        for columns in [96, 90, 84] {
+            let lines = table(Some(columns));
+            assert!(widest(&lines) <= columns, "{columns}: {lines:#?}");
+            assert!(lines[1].contains('█'), "{lines:#?}");
+        }
+        let narrow = table(Some(80));
+        assert!(widest(&narrow) <= 80, "{narrow:#?}");
+        assert!(narrow.iter().all(|l| !l.contains('█')), "{narrow:#?}");
+        // Every figure is still there.
+        assert!(narrow[0].contains("mean conf") && narrow[1].contains("25.0%"));
+    }
+
+    /// A heading longer than the terminal wraps like prose.
+    #[test]
+    fn headings_wrap_to_the_terminal() {
+        let text = render(&small_summary(), false, Some(80));
+        assert!(text.contains("Stories to check the sorting: most representative (highest"));
+        assert!(text
+            .lines()
+            .filter(|l| l.starts_with("Stories"))
+            .all(|l| l.width() <= 80));
+    }
+
     #[test]
     fn bars_have_eighths() {
-        assert_eq!(share_bar(0.0), "");
-        assert_eq!(share_bar(1.0).chars().count(), BAR_WIDTH);
-        assert_eq!(share_bar(0.4), "██████████");
-        assert_eq!(share_bar(0.41), "██████████▎");
+        assert_eq!(share_bar(0.0, BAR_WIDTH), "");
+        assert_eq!(share_bar(1.0, BAR_WIDTH).chars().count(), BAR_WIDTH);
+        assert_eq!(share_bar(0.4, BAR_WIDTH), "██████████");
+        assert_eq!(share_bar(0.41, BAR_WIDTH), "██████████▎");
+        assert_eq!(share_bar(0.5, 10), "█████");
     }
 
     #[test]
