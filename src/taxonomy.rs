@@ -237,7 +237,13 @@ impl Taxonomy {
                 title: s.title.into_inner().trim().to_string(),
                 description: s.description.into_inner().trim().to_string(),
                 headline: s.headline.into_inner().trim().to_string(),
-                advice: s.advice.into_inner(),
+                // An indented `"""` string's spaces would make a code block in Markdown.
+                advice: s
+                    .advice
+                    .into_inner()
+                    .iter()
+                    .map(|a| a.trim().into())
+                    .collect(),
                 prototypes: s.prototypes.into_inner(),
             });
         }
@@ -374,12 +380,17 @@ fn key_span(text: &str, key: &str) -> Option<Range<usize>> {
 }
 
 /// A control character a shown text may not hold, escaped for the message; line breaks,
-/// Windows' included, and tabs are text.
+/// Windows' included, and tabs are text. A lone `\r` (written `\r` in a TOML string) is not:
+/// a terminal goes back to the line's start and prints the rest over what came before.
 fn control_character(text: &str) -> Option<String> {
-    let hidden = |c: char| unsafe_to_show(c) && !"\n\t\r".contains(c);
-    text.chars()
-        .find(|&c| hidden(c))
-        .map(|c| c.escape_unicode().to_string())
+    let mut chars = text.chars().peekable();
+    while let Some(c) = chars.next() {
+        let line_break = c == '\r' && chars.peek() == Some(&'\n');
+        if unsafe_to_show(c) && !"\n\t".contains(c) && !line_break {
+            return Some(c.escape_unicode().to_string());
+        }
+    }
+    None
 }
 
 /// TOML is UTF-8 only: an editor's legacy encoding is told where it shows, with its fix.
@@ -947,6 +958,26 @@ prototypes = ["p3"]
         // A line break in advice is text, not a control code to refuse, saved on Windows too.
         let lines = GOOD.replace("advice = [\"x\"]", "advice = [\"x\\r\\ny\"]");
         assert!(Taxonomy::parse(&lines, "t.toml").is_ok());
+        // A lone carriage return would print the rest of the text over its start.
+        let over = GOOD.replace("advice = [\"x\"]", "advice = [\"Sign now.\\rNever sign.\"]");
+        assert_ne!(over, GOOD);
+        assert!(err_of(&over).contains("advice holds the control character \\u{d}"));
+        let described = GOOD.replacen("description = \"", "description = \"x\\ry ", 1);
+        assert_ne!(described, GOOD);
+        assert!(err_of(&described).contains("description holds the control character \\u{d}"));
+    }
+
+    /// Advice written in an indented multi-line string keeps none of its indent: Markdown
+    /// would read four spaces as a code block.
+    #[test]
+    fn advice_is_trimmed_as_the_other_texts_are() {
+        let indented = GOOD.replace(
+            "advice = [\"x\"]",
+            "advice = [\"\"\"\n    Ask why.\n    \"\"\"]",
+        );
+        assert_ne!(indented, GOOD);
+        let t = Taxonomy::parse(&indented, "t.toml").unwrap();
+        assert_eq!(t.scenarios[0].advice, ["Ask why."]);
     }
 
     #[test]
