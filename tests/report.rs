@@ -1929,3 +1929,54 @@ fn the_report_quotes_the_sentence_that_decided_each_listed_story() {
     assert!(!json.to_string().contains("\"evidence\""), "{json}");
     assert!(!ok(&["report", "plain.csv"]).contains("decided by"));
 }
+
+/// A report credits its scenarios and advice to the article only when they are the article's:
+/// the shipped taxonomy, read from anywhere. An edited copy's advice is named as its own.
+#[test]
+fn only_the_articles_taxonomy_is_credited_to_the_article() {
+    let dir = tempfile::tempdir().unwrap();
+    let shipped = common::repo_path("data/taxonomy.toml");
+    let taxonomy = std::fs::read_to_string(&shipped).unwrap();
+    std::fs::write(dir.path().join("ours.toml"), format!("# ours\n{taxonomy}")).unwrap();
+    let rows = fixture_str("report_classified.csv");
+    let shipped = shipped.to_str().unwrap();
+    for (taxonomy, articles) in [
+        (None, true),
+        (Some(shipped), true),
+        (Some("ours.toml"), false),
+    ] {
+        for (format, credit, own) in [
+            (
+                "text",
+                "the article's advice",
+                "the advice of the taxonomy ours.toml",
+            ),
+            (
+                "markdown",
+                "The article's advice",
+                "The advice of the taxonomy ours.toml",
+            ),
+            (
+                "html",
+                "Failing Upward",
+                "the taxonomy <code>ours.toml</code>",
+            ),
+        ] {
+            let mut args = vec!["report", &rows, "--format", format];
+            args.extend(taxonomy.iter().flat_map(|t| ["--taxonomy", *t]));
+            let out = failup_in(dir.path(), &args, None);
+            assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+            let page = stdout(&out);
+            assert_eq!(
+                page.contains(credit),
+                articles,
+                "{taxonomy:?} {format}: {page}"
+            );
+            assert_eq!(
+                page.contains(own),
+                !articles,
+                "{taxonomy:?} {format}: {page}"
+            );
+        }
+    }
+}

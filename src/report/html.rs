@@ -38,6 +38,8 @@ fn r2(x: f64) -> f64 {
 struct View<'a> {
     s: &'a Summary,
     taxonomy_short: String,
+    /// Whether the scenarios are the article's (the built-in taxonomy), to credit it.
+    articles: bool,
     reading: String,
     words: Option<(String, String)>,
     tokens: Option<(String, String)>,
@@ -349,6 +351,7 @@ fn view(summary: &Summary) -> View<'_> {
     View {
         s: summary,
         taxonomy_short: summary.header.taxonomy.sha256.chars().take(12).collect(),
+        articles: summary.header.taxonomy.is_the_articles(),
         reading: Reading::describe(summary.header.reading.as_ref()),
         words: t
             .words

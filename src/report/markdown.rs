@@ -301,10 +301,12 @@ fn groups(summary: &Summary, g: &GroupTable) -> String {
     o
 }
 
-/// The article's advice for each scenario.
+/// The advice for each scenario.
 fn advice(summary: &Summary) -> String {
     let mut o = String::new();
-    o += "\n## What to do\n\nThe article's advice for each scenario.\n";
+    // "the article's advice" starts with an ASCII letter: capitalised for a sentence.
+    let source = escape(&summary.header.taxonomy.advice_source());
+    o += &format!("\n## What to do\n\nT{} for each scenario.\n", &source[1..]);
     for s in &summary.scenarios {
         o += &format!(
             "\n### {}\n\n`{}` · {} {} · {}\n\n{}\n\n**{}**\n\n",

@@ -288,6 +288,22 @@ impl TaxonomyInfo {
         let name = path.map_or("built-in".into(), |p| p.display().to_string());
         TaxonomyInfo { name, sha256 }
     }
+
+    /// Whether this is the article's taxonomy as shipped (wherever it was read from), whose
+    /// scenarios and advice a report may credit to the article; a taxonomy of one's own, or
+    /// an edited copy, may say something else.
+    pub fn is_the_articles(&self) -> bool {
+        use sha2::{Digest, Sha256};
+        self.sha256 == hex::encode(Sha256::digest(crate::taxonomy::DEFAULT_TOML))
+    }
+
+    /// Whose advice a report shows: the article's, or that of the taxonomy file given.
+    pub fn advice_source(&self) -> String {
+        match self.is_the_articles() {
+            true => "the article's advice".into(),
+            false => format!("the advice of the taxonomy {}", self.name),
+        }
+    }
 }
 
 #[derive(Debug, Clone, Serialize, PartialEq)]

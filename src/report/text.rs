@@ -212,7 +212,10 @@ pub fn render(summary: &Summary, color: bool, terminal: Option<usize>) -> String
     // Advice.
     o += &format!(
         "\n{}\n",
-        p.heading("What to do: the article's advice per scenario")
+        p.heading(&format!(
+            "What to do: {} per scenario",
+            summary.header.taxonomy.advice_source()
+        ))
     );
     for s in &summary.scenarios {
         o += &advice(&p, s);
