@@ -138,7 +138,7 @@ Environment:
 Examples:
   failup classify data/sample_stories.csv -o classified.csv
   cat stories.csv | failup classify - --format jsonl
-  failup advise \"They gave the big client to the new guy and I have been here nine years.\"
+  failup advise \"They gave the big client to the new guy after my nine years.\"
   failup eval data/calibration.csv --label-column label --min-macro-f1 0.75";
 
 /// Sort career-setback stories into the scenarios of "How to Embrace the Idea of Failing
@@ -202,13 +202,13 @@ pub enum Command {
 const CLASSIFY_HELP: &str = "\
 Examples:
   failup classify data/sample_stories.csv -o classified.csv
-  failup classify stories.csv --keep-columns team,text -o classified.csv --report report.html --group-by team
+  failup classify stories.csv -o out.csv --report report.html --group-by team
   failup classify stories.csv --explain -o classified.csv
-  failup classify big.csv.gz -o classified.csv --resume      (after Ctrl-C: keeps the rows done)";
+  failup classify big.csv.gz -o out.csv --resume    (after Ctrl-C: goes on)";
 
 const ADVISE_HELP: &str = "\
 Examples:
-  failup advise \"They gave the big client to the new guy and I have been here nine years.\"
+  failup advise \"They gave the big client to the new guy after my nine years.\"
   failup advise --explain - < story.txt";
 
 const EMBED_HELP: &str = "\
@@ -223,13 +223,13 @@ Examples:
 const EVAL_HELP: &str = "\
 Examples:
   failup eval data/calibration.csv
-  failup eval labelled.csv --cv 5 --examples-from-self     (few-shot, by cross-validation)
+  failup eval labelled.csv --cv 5 --examples-from-self    (few-shot, by CV)
   failup eval labelled.csv --profile profile.json --errors 20";
 
 const REPORT_HELP: &str = "\
 Examples:
   failup report classified.csv --group-by team
-  failup report classified.csv -o report.html          (the format follows the extension)
+  failup report classified.csv -o report.html    (format from the extension)
   failup report summary.json --format markdown";
 
 const TRAIN_HELP: &str = "\
