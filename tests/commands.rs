@@ -3187,3 +3187,45 @@ fn prototypes_that_are_the_same_tokens_are_refused() {
     let kept = with(&[(1, &reordered.join(" "))]);
     assert_eq!(kept.status.code(), Some(0), "{}", stderr(&kept));
 }
+
+/// A calibrated profile's temperature, `other` rule and confidence replace a taxonomy's own:
+/// with a taxonomy of one's own, whose values a coach may have edited since, a note says which
+/// were replaced; the shipped taxonomy, unedited, gets none.
+#[test]
+fn a_profiles_calibration_over_an_own_taxonomy_is_noted() {
+    let dir = tempfile::tempdir().unwrap();
+    let shipped = std::fs::read_to_string(common::repo_path("data/taxonomy.toml")).unwrap();
+    let labelled = common::repo_path("data/calibration.csv");
+    let labelled = labelled.to_str().unwrap();
+    let run = |args: &[&str]| {
+        let out = failup_env(dir.path(), args, None, &[HASHED]);
+        assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+        stderr(&out)
+    };
+    std::fs::write(dir.path().join("ours.toml"), format!("# ours\n{shipped}")).unwrap();
+    run(&[
+        "calibrate",
+        labelled,
+        "--taxonomy",
+        "ours.toml",
+        "-o",
+        "cal.json",
+        "-q",
+    ]);
+    let edited = shipped.replacen("min_score = ", "min_score = 0.5 # was ", 1);
+    assert_ne!(edited, shipped);
+    std::fs::write(dir.path().join("ours.toml"), edited).unwrap();
+    let advise = [
+        "advise",
+        "They gave the project to the new hire.",
+        "--profile",
+        "cal.json",
+    ];
+    let said = run(&[&advise[..], &["--taxonomy", "ours.toml"]].concat());
+    assert!(
+        said.contains("note: cal.json is calibrated, so its values replace the taxonomy's:")
+            && said.contains("(the taxonomy's: 0.5000)"),
+        "{said}"
+    );
+    assert!(!run(&advise).contains("replace the taxonomy's"));
+}

@@ -870,11 +870,56 @@ fn apply_few_shot(
     profile: Option<&Profile>,
 ) -> Result<()> {
     if let Some((loaded, path)) = profile.zip(fewshot.profile.as_deref()) {
+        let before = engine.taxonomy().classifier.clone();
         loaded.apply(engine, &path.display().to_string())?;
+        note_calibrated_settings_replaced(engine, &before, path);
     }
     match fewshot.examples.as_deref() {
         Some(path) => failup::profile::apply_examples(engine, read_examples(engine, path)?),
         None => Ok(()),
+    }
+}
+
+/// A profile's calibration replaces five of the taxonomy's settings; in a taxonomy of one's
+/// own, values edited after calibrating would otherwise be passed over without a word.
+fn note_calibrated_settings_replaced(
+    engine: &Engine,
+    before: &failup::taxonomy::ClassifierSettings,
+    profile: &std::path::Path,
+) {
+    use sha2::{Digest, Sha256};
+    let builtin = hex::encode(Sha256::digest(failup::taxonomy::DEFAULT_TOML));
+    if engine.taxonomy_file_sha256 == builtin {
+        return;
+    }
+    let after = &engine.taxonomy().classifier;
+    let replaced: Vec<String> = [
+        ("temperature", before.temperature, after.temperature),
+        ("min_score", before.min_score, after.min_score),
+        ("min_margin", before.min_margin, after.min_margin),
+        (
+            "confidence_slope",
+            before.confidence_slope,
+            after.confidence_slope,
+        ),
+        (
+            "confidence_bias",
+            before.confidence_bias,
+            after.confidence_bias,
+        ),
+    ]
+    .into_iter()
+    .filter(|(_, a, b)| a != b)
+    .map(|(key, a, b)| format!("{key} {b:.4} (the taxonomy's: {a:.4})"))
+    .collect();
+    if !replaced.is_empty() {
+        eprintln!(
+            "note: {} is calibrated, so its values replace the taxonomy's: {}; recalibrate \
+             with failup calibrate after editing these in the taxonomy, or leave out \
+             --profile to use the taxonomy's",
+            profile.display(),
+            replaced.join(", ")
+        );
     }
 }
 
