@@ -80,6 +80,42 @@ fn categories_lists_every_scenario() {
     for id in ["passed_over", "pivot_regret", "lost_pitch", "other"] {
         assert!(text.contains(id), "{id} missing");
     }
+    // The headline, which every classified row carries, is shown with the rest.
+    assert!(
+        text.contains("  In classify's advice column:\n    "),
+        "{text}"
+    );
+}
+
+/// Taxonomy texts written on several lines stay under their bullet in categories and advise:
+/// a second line at the margin read as an item of its own.
+#[test]
+fn advice_on_several_lines_stays_under_its_bullet() {
+    let dir = tempfile::tempdir().unwrap();
+    let shipped = std::fs::read_to_string(common::repo_path("data/taxonomy.toml")).unwrap();
+    let edited = shipped.replace("advice = [", "advice = [\"Ask why.\\nThen listen.\", ");
+    assert_ne!(edited, shipped);
+    std::fs::write(dir.path().join("lines.toml"), edited).unwrap();
+    let out = failup_in(
+        dir.path(),
+        &["categories", "--taxonomy", "lines.toml"],
+        None,
+    );
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert!(
+        stdout(&out).contains("    - Ask why.\n      Then listen.\n"),
+        "{}",
+        stdout(&out)
+    );
+    let story = "My manager gave the big project to the new hire.";
+    let args = ["advise", story, "--taxonomy", "lines.toml"];
+    let out = failup_in(dir.path(), &args, None);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert!(
+        stdout(&out).contains("  - Ask why.\n    Then listen.\n"),
+        "{}",
+        stdout(&out)
+    );
 }
 
 /// `categories`, the command for looking at a taxonomy, warns of a scenario scored over fewer

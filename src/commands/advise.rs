@@ -215,7 +215,8 @@ fn advice(scenario: &Scenario, off_topic: bool) -> String {
             scenario.description, scenario.headline
         );
         for item in &scenario.advice {
-            out += &format!("  - {item}\n");
+            out += &super::indented(item, "  - ", "    ");
+            out.push('\n');
         }
     }
     out

@@ -17,11 +17,15 @@ pub fn run(args: CategoriesArgs) -> Result<()> {
     let mut out = String::new();
     for s in &taxonomy.scenarios {
         out += &format!(
-            "{}  {}\n\n  {}\n\n  Advice:\n",
-            s.id, s.title, s.description
+            "{}  {}\n\n{}\n\n  In classify's advice column:\n{}\n\n  Advice:\n",
+            s.id,
+            s.title,
+            super::indented(&s.description, "  ", "  "),
+            super::indented(&s.headline, "    ", "    "),
         );
         for a in &s.advice {
-            out += &format!("    - {a}\n");
+            out += &super::indented(a, "    - ", "      ");
+            out.push('\n');
         }
         if args.prototypes {
             // Numbered as `classify --explain` names the nearest one (`passed_over#3`).

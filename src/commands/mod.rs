@@ -880,6 +880,19 @@ fn apply_few_shot(
     }
 }
 
+/// `text` with `first` before its first line and `rest` before each later one, so a taxonomy
+/// text written on several lines stays under its bullet.
+fn indented(text: &str, first: &str, rest: &str) -> String {
+    let lines: Vec<String> = (text.lines().enumerate())
+        .map(|(i, line)| match (i, line.is_empty()) {
+            (0, _) => format!("{first}{line}"),
+            (_, true) => String::new(),
+            _ => format!("{rest}{line}"),
+        })
+        .collect();
+    lines.join("\n")
+}
+
 /// A profile's calibration replaces five of the taxonomy's settings; in a taxonomy of one's
 /// own, values edited after calibrating would otherwise be passed over without a word.
 fn note_calibrated_settings_replaced(
