@@ -158,7 +158,7 @@ fn warn_of_prototypes_in_input(
     eprintln!(
         "warning: {} of the {} stories in {} {} the taxonomy's own prototypes, word for word, \
          case, accents, spacing and punctuation aside (the first: id '{}'), which the \
-         classifier reads as their own scenario, so these figures overstate it; score it on \
+         classifier mostly reads as their own scenario, so these figures overstate it; score it on \
          stories that are not prototypes",
         found.len(),
         rows.len(),
