@@ -79,6 +79,10 @@ fn io_fix(path: &str, e: &std::io::Error) -> &'static str {
         ErrorKind::StorageFull | ErrorKind::QuotaExceeded => {
             "\n  fix: free space on that disk, or write to another one"
         }
+        ErrorKind::FileTooLarge => {
+            "\n  fix: raise the file-size limit (ulimit -f), or write to a file system that \
+             takes files this large"
+        }
         ErrorKind::PermissionDenied => {
             "\n  fix: check the file's and its folder's permissions, or use another path"
         }
@@ -146,6 +150,11 @@ mod tests {
         assert!(
             full.starts_with("out.csv: ") && full.contains("free space"),
             "{full}"
+        );
+        let limited = Error::io("out.csv", ErrorKind::FileTooLarge.into()).to_string();
+        assert!(
+            limited.contains("fix: raise the file-size limit"),
+            "{limited}"
         );
         let denied = Error::io("out.csv", ErrorKind::PermissionDenied.into()).to_string();
         assert!(denied.contains("permissions"), "{denied}");

@@ -322,6 +322,20 @@ pub fn check_output(flag: &str, path: &Path, input: Option<&Source>) -> Result<(
         )));
     }
     check_not_a_companion_name(flag, path)?;
+    // `out.csv/` names a folder: its parent reads as empty, so every check below passed and
+    // the run failed only at its final rename.
+    if path
+        .as_os_str()
+        .to_string_lossy()
+        .ends_with(std::path::is_separator)
+        && !path.is_dir()
+    {
+        return Err(Error::Usage(format!(
+            "{flag} {}: a name ending in '/' is a folder's, and there is no such folder; give \
+             {flag} a file name (without the '/')",
+            path.display()
+        )));
+    }
     let path = &followed(path);
     if path.is_dir() {
         return Err(Error::Usage(format!(
@@ -331,8 +345,8 @@ pub fn check_output(flag: &str, path: &Path, input: Option<&Source>) -> Result<(
     }
     let folder = path.parent().filter(|p| !p.as_os_str().is_empty());
     if let Some(folder) = folder.filter(|f| !f.is_dir()) {
-        // A file where a folder should be cannot be fixed with mkdir.
-        let (what, fix) = match folder.ancestors().find(|a| a.is_file()) {
+        // A file (or a device) where a folder should be cannot be fixed with mkdir.
+        let (what, fix) = match folder.ancestors().find(|a| a.exists() && !a.is_dir()) {
             Some(file) => (
                 format!("{} is a file, not a folder", file.display()),
                 "choose a path under a folder".to_string(),
@@ -379,9 +393,11 @@ pub fn check_output(flag: &str, path: &Path, input: Option<&Source>) -> Result<(
     check_replaceable(flag, path, folder, probe.path())
 }
 
-/// Refuses a standard output that cannot take a byte: closed (`>&-`) or open for reading
-/// only (`1<file`). The standard library drops what is written to a closed one without an
-/// error, so the run ended with 0 and its rows went nowhere.
+/// Refuses a standard output that cannot take a byte: open for reading only (`1<file`), or
+/// closed where the descriptor stays closed. (On Linux and macOS the standard library opens
+/// a closed one (`>&-`) on /dev/null before `main`, for reading and writing, as Python's
+/// `subprocess.DEVNULL` does on purpose, so the two cannot be told apart, and a run whose
+/// output was sent to /dev/null on purpose must go on.)
 pub fn check_stdout_writable() -> Result<()> {
     #[cfg(unix)]
     {

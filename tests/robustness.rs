@@ -711,9 +711,34 @@ fn an_output_in_a_missing_folder_is_refused_before_the_model_loads() {
         said.contains("in.csv is a file, not a folder") && !said.contains("mkdir"),
         "{said}"
     );
+    // Nor would it for a device, such as /dev/full.
+    if cfg!(unix) {
+        let args = ["classify", "in.csv", "-o", "/dev/full/x.csv"];
+        let said = refused_before_the_model(dir.path(), &args);
+        assert!(
+            said.contains("/dev/full is a file, not a folder") && !said.contains("mkdir"),
+            "{said}"
+        );
+    }
     let args = ["classify", "in.csv", "-o", "out.csv", "--report", "."];
     let said = refused_before_the_model(dir.path(), &args);
     assert!(said.contains("give --report a file name"), "{said}");
+    // A name ending in '/' is a folder's: it failed at the final rename, after all the work.
+    for flag in ["-o", "--report", "--summary-out"] {
+        let mut args = vec!["classify", "in.csv", flag, "new.csv/"];
+        if flag != "-o" {
+            args.extend(["-o", "out.csv"]);
+        }
+        let said = refused_before_the_model(dir.path(), &args);
+        assert!(
+            said.contains(&format!(
+                "{flag} new.csv/: a name ending in '/' is a folder's"
+            )),
+            "{said}"
+        );
+    }
+    let said = refused_before_the_model(dir.path(), &["embed", "in.csv", "-o", "e.jsonl/"]);
+    assert!(said.contains("a name ending in '/'"), "{said}");
     // A folder that takes no new files, even from root: sysfs on Linux.
     if cfg!(target_os = "linux") {
         for flag in ["-o", "--report", "--summary-out"] {
@@ -1780,6 +1805,58 @@ fn resume_refuses_the_same_records_under_another_header() {
     // Under the header it began with, it resumes.
     let out = failup_env(dir.path(), &resume, Some(&input), &[HASHED]);
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+}
+
+/// A second signal stops a run at once, even one waiting on a stalled pipe, and says where
+/// the rows of its last checkpoint are kept (it exited without a word); they resume into
+/// the rows of an uninterrupted run.
+#[test]
+fn a_run_stopped_at_once_says_what_it_kept() {
+    let dir = tempfile::tempdir().unwrap();
+    let input = many_stories(64);
+    let args = ["classify", "-", "-q", "--chunk-size", "8", "-o", "out.csv"];
+    let mut run = failup_command()
+        .args(args)
+        .env(HASHED.0, HASHED.1)
+        .current_dir(dir.path())
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    // Half the rows, then the pipe stalls, open: the run waits for the next row.
+    let mut pipe = run.stdin.take().unwrap();
+    let half = input
+        .lines()
+        .take(33)
+        .map(|l| format!("{l}\n"))
+        .collect::<String>();
+    pipe.write_all(half.as_bytes()).unwrap();
+    wait_until_checkpointed(dir.path(), 24);
+    for _ in 0..2 {
+        Command::new("kill")
+            .args(["-INT", &run.id().to_string()])
+            .status()
+            .unwrap();
+        std::thread::sleep(Duration::from_millis(300));
+    }
+    let stopped = run.wait_with_output().unwrap();
+    drop(pipe);
+    let said = stderr(&stopped);
+    assert_eq!(stopped.status.code(), Some(130), "{said}");
+    assert!(
+        said.contains("stopped at once: the rows complete at the last checkpoint")
+            && said.contains(".out.csv.partial; run the same command with --resume"),
+        "{said}"
+    );
+    let resume = [&args[..], &["--resume"]].concat();
+    let out = failup_env(dir.path(), &resume, Some(&input), &[HASHED]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let whole = ["classify", "-", "-q", "-o", "whole.csv"];
+    let out = failup_env(dir.path(), &whole, Some(&input), &[HASHED]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let read = |name: &str| std::fs::read(dir.path().join(name)).unwrap();
+    assert_eq!(read("out.csv"), read("whole.csv"));
 }
 
 /// Writes `text` into a new FIFO at `dir/name` from a thread, as `<(cat file)` feeds a pipe.

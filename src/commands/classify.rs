@@ -66,7 +66,8 @@ pub fn run(args: ClassifyArgs) -> Result<()> {
     let mut pause = resume::TestPause::from_env();
     let (bytes, total) = reader.progress_counter();
     let mut progress = Progress::new(args.quiet, bytes, total);
-    resume::install_ctrl_c(stop.clone(), progress.bar(), || ());
+    let at_once = resume::stopped_at_once(partial.clone());
+    resume::install_ctrl_c(stop.clone(), progress.bar(), at_once);
     let mut written = done;
     let start = Instant::now();
     let outcome: Result<()> = (|| loop {
@@ -119,7 +120,12 @@ pub fn run(args: ClassifyArgs) -> Result<()> {
             Err(e) if e.is_broken_pipe() => cut_short = Some(e),
             Err(e) => {
                 if let Some(partial) = &partial {
-                    eprintln!("{}", rows_without_their_report(partial, written));
+                    let owed = match (&args.summary_out, &args.report) {
+                        (Some(_), Some(_)) => "the summary and report",
+                        (Some(_), None) => "the summary",
+                        _ => "the report",
+                    };
+                    eprintln!("{}", rows_without_their_report(partial, written, owed));
                 }
                 return Err(e);
             }
@@ -177,12 +183,14 @@ fn report_row(row: &Classified, taxonomy: &Taxonomy, explain: bool) -> report::R
     )
 }
 
-/// What to do when the rows are complete and their report could not be written.
-fn rows_without_their_report(partial: &Path, written: u64) -> String {
+/// What to do when the rows are complete and their summary or report (`owed`) could not be
+/// written.
+fn rows_without_their_report(partial: &Path, written: u64, owed: &str) -> String {
     format!(
-        "note: all {written} rows are complete in {}; once the report can be written, run the \
-         same command with --resume to write it and finish",
-        partial.display()
+        "note: all {written} rows are complete in {}; once {owed} can be written, run the \
+         same command with --resume to write {} and finish",
+        partial.display(),
+        if owed.contains(" and ") { "them" } else { "it" }
     )
 }
 

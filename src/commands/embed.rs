@@ -2,6 +2,7 @@
 
 use std::collections::BTreeMap;
 use std::io::Write;
+use std::path::Path;
 use std::sync::atomic::AtomicBool;
 use std::sync::Arc;
 use std::time::Instant;
@@ -54,7 +55,12 @@ pub fn run(args: EmbedArgs) -> Result<()> {
     let mut pause = resume::TestPause::from_env();
     let (bytes, total) = reader.progress_counter();
     let mut progress = Progress::new(args.quiet, bytes, total);
-    resume::install_ctrl_c(stop.clone(), progress.bar(), || ());
+    let partial = sink.partial_path().map(Path::to_path_buf);
+    resume::install_ctrl_c(
+        stop.clone(),
+        progress.bar(),
+        resume::stopped_at_once(partial),
+    );
     let start = Instant::now();
     let mut blank_lines = super::BlankLineWarnings::default();
     let mut warnings = RowWarnings::default();

@@ -283,6 +283,9 @@ pub fn run(args: EvalArgs) -> Result<ExitCode> {
         args.columns.text_column.clone(),
         args.columns.id_column.clone(),
     );
+    if args.input == std::path::Path::new("-") {
+        super::prompt_if_stdin_is_a_terminal("the labelled CSV, its header row first");
+    }
     let rows = read_labelled(
         &args.input,
         engine.taxonomy(),

@@ -21,6 +21,9 @@ pub fn run(args: ReportArgs) -> Result<()> {
         .map(Format::from)
         .or_else(|| Format::from_path(&args.output))
         .unwrap_or(Format::Text);
+    if source == Source::Stdin {
+        super::prompt_if_stdin_is_a_terminal("classify's rows or summary, the header row first");
+    }
     let rows = match ReportInput::sniff(open_source(&source)?, &source.name())? {
         ReportInput::Rows(_) if args.min_group_size.is_some() && args.group_by.is_none() => {
             return Err(Error::Usage(

@@ -2,7 +2,7 @@
 //! file, the input's identity, Ctrl-C, and the check that a resumed run skips the rows it
 //! kept.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
@@ -68,6 +68,19 @@ pub fn interruption(partial: Option<&Path>, written: u64) -> String {
         None => format!(
             "interrupted after {written} rows; to be able to resume, write to a file with -o FILE"
         ),
+    }
+}
+
+/// What a run stopped at once by a second signal says on its way out: it cannot count the
+/// rows (the loop holds them), but what its last checkpoint kept is there to resume.
+pub fn stopped_at_once(partial: Option<PathBuf>) -> impl Fn() + Send + 'static {
+    move || match &partial {
+        Some(p) => eprintln!(
+            "stopped at once: the rows complete at the last checkpoint (each chunk's end) are \
+             kept in {}; run the same command with --resume to continue",
+            p.display()
+        ),
+        None => eprintln!("stopped at once; to be able to resume, write to a file with -o FILE"),
     }
 }
 
