@@ -203,6 +203,12 @@ const REPEATED_HEADER: &str = "repeats the header row, so it is most likely the 
      second export appended to this file; it is not read as a story (if it is one, change a \
      cell)";
 
+/// What [`RowIssue::SurveyHeader`] means for the user, and what to do.
+const SURVEY_HEADER: &str = "reads as a survey export's extra header row (the questions' words, \
+     their import ids or the answers' types, as Qualtrics and SurveyMonkey write under the \
+     header), so it is not read as a story; delete it from the file to keep such rows out of \
+     the output and its counts";
+
 /// What went wrong with a row that was still read (it is never dropped).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum RowIssue {
@@ -224,6 +230,9 @@ pub enum RowIssue {
     /// The row repeats the header's cells: most often a second export appended to the file,
     /// whose header is not a story.
     RepeatedHeader,
+    /// One of the first two rows is a survey tool's extra header row: its cells are the
+    /// questions, their import ids or the answers' types, not a story.
+    SurveyHeader,
     /// A cell other than the text (the id, a kept column) was longer than
     /// [`MAX_TEXT_BYTES`] and was cut there. The row's status stays as it is; it is warned.
     /// `column` is the cell's 0-based place in the header.
@@ -272,6 +281,7 @@ impl Story {
                 "the quote at line {line}, column {column} {STRAY_QUOTE}"
             )),
             RowIssue::RepeatedHeader => Some(REPEATED_HEADER.to_string()),
+            RowIssue::SurveyHeader => Some(SURVEY_HEADER.to_string()),
             _ => None,
         })
     }
@@ -343,7 +353,8 @@ impl Story {
 
     /// The text the model reads: none for a header row, whose "text" is a column name.
     pub fn text_to_read(&self) -> &str {
-        match self.issues.contains(&RowIssue::RepeatedHeader) {
+        let header = [RowIssue::RepeatedHeader, RowIssue::SurveyHeader];
+        match self.issues.iter().any(|i| header.contains(i)) {
             true => "",
             false => &self.text,
         }

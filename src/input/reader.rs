@@ -336,6 +336,33 @@ impl StoryReader {
             })
     }
 
+    /// Whether `rec`, one of the first two data rows, is a survey tool's second or third
+    /// header row: Qualtrics writes each question's words under its id (and its metadata
+    /// columns' names again, spaced: `StartDate`, `Start Date`), then a row of
+    /// `{"ImportId": …}` cells; SurveyMonkey writes each answer's type (`Open-Ended
+    /// Response`). Read as stories, the question itself was the most confident one.
+    fn is_survey_header(&self, rec: &ByteRecord) -> bool {
+        if self.row > 2 {
+            return false;
+        }
+        let cells = || rec.iter().map(<[u8]>::trim_ascii);
+        if cells().any(|c| c.starts_with(br#"{"ImportId":"#) || c == b"Open-Ended Response") {
+            return true;
+        }
+        let squeezed = |c: &[u8]| -> Vec<u8> {
+            c.iter()
+                .filter(|b| !b.is_ascii_whitespace())
+                .map(u8::to_ascii_lowercase)
+                .collect()
+        };
+        let named = cells()
+            .zip(&self.header_cells)
+            .filter(|(cell, head)| !cell.is_empty() && squeezed(cell) == squeezed(head));
+        let filled = cells().filter(|c| !c.is_empty()).count();
+        let named = named.count();
+        self.row == 1 && named >= 3 && 2 * named >= filled
+    }
+
     /// Whether the text is the header's last column and the record has cells past it that
     /// hold something: most often a story with the delimiter in it, unquoted, which cut it
     /// there. Those cells are the rest of the story, and are read back into it (with the
@@ -429,6 +456,8 @@ impl StoryReader {
             issues.push(RowIssue::Malformed);
         } else if self.repeats_header(rec) {
             issues.push(RowIssue::RepeatedHeader);
+        } else if self.is_survey_header(rec) {
+            issues.push(RowIssue::SurveyHeader);
         }
         if let Some(column) = invalid_utf8 {
             issues.push(RowIssue::InvalidUtf8 { column });

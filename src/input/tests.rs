@@ -407,6 +407,45 @@ fn a_repeated_header_is_flagged() {
         .starts_with("repeats the header row"));
 }
 
+/// The extra header rows of a survey export (Qualtrics: the questions' words under their
+/// ids, then import ids; SurveyMonkey: the answers' types) are flagged, as a repeated header
+/// is; the same cells further down, or a first row that names a column or two, are stories.
+#[test]
+fn a_survey_exports_extra_header_rows_are_flagged() {
+    let columns = |text: &str| Columns {
+        text: Some(text.into()),
+        ..Columns::default()
+    };
+    let qualtrics = "StartDate,EndDate,Progress,ResponseId,Q2\n\
+        Start Date,End Date,Progress,Response ID,Please describe a time you were passed over.\n\
+        \"{\"\"ImportId\"\":\"\"startDate\"\"}\",x,y,z,\"{\"\"ImportId\"\":\"\"QID2_TEXT\"\"}\"\n\
+        2024-03-01,2024-03-01,100,R_1,They gave my project to the new hire.\n\
+        Start Date,End Date,Progress,Response ID,A later row that names the columns.\n";
+    let mut r = reader(qualtrics, &columns("Q2")).unwrap();
+    let s = r.next_chunk(10).unwrap();
+    let flagged: Vec<bool> = s
+        .iter()
+        .map(|s| s.issues == [RowIssue::SurveyHeader])
+        .collect();
+    assert_eq!(flagged, [true, true, false, false]);
+    assert_eq!(s[0].text_to_read(), "");
+    assert!(s[0].is_malformed());
+    assert!(s[1]
+        .cell_problem()
+        .unwrap()
+        .starts_with("reads as a survey export's"));
+    let monkey = "Respondent ID,Department,Story\n,Response,Open-Ended Response\n\
+                  1,Sales,They gave my project to the new hire.\n";
+    let mut r = reader(monkey, &columns("Story")).unwrap();
+    let s = r.next_chunk(10).unwrap();
+    assert_eq!(s[0].issues, [RowIssue::SurveyHeader]);
+    assert!(s[1].issues.is_empty());
+    // A story whose row happens to repeat a column name or two is a story.
+    let csv = "id,team,progress,text\n1,Team,Progress,We lost the pitch.\n";
+    let mut r = reader(csv, &Columns::default()).unwrap();
+    assert!(r.next_chunk(10).unwrap()[0].issues.is_empty());
+}
+
 /// `--resume` skips the rows already written: what follows has its own line numbers and
 /// quote problems, not a skipped row's, and the skipped rows' line breaks are not held.
 #[test]
