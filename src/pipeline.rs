@@ -872,8 +872,8 @@ const NEVER_EMPTY: &str = "prototypes are never empty";
 
 /// Why a text that is not blank was left unembedded: the model would read only unknown tokens.
 pub const NO_KNOWN_WORD: &str =
-    "no word the model knows (only emoji, symbols, characters outside its vocabulary, words of \
-     over 100 letters, or markers of the model's own such as [MASK])";
+    "no word the model knows (only emoji, symbols, HTML tags, characters outside its \
+     vocabulary, words of over 100 letters, or markers of the model's own such as [MASK])";
 
 /// Every scenario's prototypes, embedded in batches of [`PROTOTYPE_BATCH`], per scenario.
 fn embed_prototypes(

@@ -100,25 +100,83 @@ fn unwrapped_lines(text: &str) -> Vec<String> {
     out
 }
 
-/// HTML tags that break lines (`<br>`, `<p>`, `<li>` and their ends), as a web form's export
-/// keeps them.
-const BREAKING_TAGS: [&str; 7] = ["<br>", "<br/>", "<br />", "<p>", "</p>", "<li>", "</li>"];
+/// HTML elements that stand on lines of their own, so their tags break the text: a
+/// paragraph's `</p><p>` glued two sentences into one.
+const BLOCK_ELEMENTS: [&str; 20] = [
+    "br",
+    "p",
+    "div",
+    "li",
+    "ul",
+    "ol",
+    "h1",
+    "h2",
+    "h3",
+    "h4",
+    "h5",
+    "h6",
+    "tr",
+    "table",
+    "blockquote",
+    "pre",
+    "hr",
+    "section",
+    "article",
+    "td",
+];
 
-/// HTML character references a web form's export may keep, and what they stand for.
-const ENTITIES: [(&str, &str); 8] = [
+/// Elements that sit within a line (and the tags of chat exports: Teams' `<at>` mention,
+/// `<emoji>` and `<systemEventMessage/>`): their tags go, their words stay.
+const INLINE_ELEMENTS: [&str; 24] = [
+    "span",
+    "strong",
+    "b",
+    "i",
+    "em",
+    "u",
+    "a",
+    "font",
+    "code",
+    "small",
+    "sub",
+    "sup",
+    "s",
+    "strike",
+    "del",
+    "ins",
+    "mark",
+    "label",
+    "img",
+    "th",
+    "tbody",
+    "at",
+    "emoji",
+    "systemeventmessage",
+];
+
+/// Named HTML character references a web form's or chat tool's export may keep, and what
+/// they stand for; numeric ones (`&#8217;`, `&#x27;`) are read by their number.
+const ENTITIES: [(&str, &str); 14] = [
     ("&amp;", "&"),
     ("&quot;", "\""),
-    ("&#39;", "'"),
-    ("&#x27;", "'"),
     ("&apos;", "'"),
     ("&lt;", "<"),
     ("&gt;", ">"),
     ("&nbsp;", " "),
+    ("&rsquo;", "\u{2019}"),
+    ("&lsquo;", "\u{2018}"),
+    ("&rdquo;", "\u{201D}"),
+    ("&ldquo;", "\u{201C}"),
+    ("&mdash;", "\u{2014}"),
+    ("&ndash;", "\u{2013}"),
+    ("&hellip;", "\u{2026}"),
+    ("&eacute;", "\u{E9}"),
 ];
 
-/// `text` with [`BREAKING_TAGS`] (in any case) as line breaks and [`ENTITIES`] as what they
-/// stand for: read as written, a paragraph's `</p><p>` glued two sentences into one, and
-/// `didn&#x27;t` was read as four words.
+/// `text` with HTML tags of [`BLOCK_ELEMENTS`] as line breaks, those of [`INLINE_ELEMENTS`]
+/// left out, and character references as what they stand for: a message exported with its
+/// markup (`<div style=…><span>…`) read as words of no story, and `didn&#x27;t` as four
+/// words. A `<` that opens no such tag (`<@U01>`, `a < b`) is text.
 fn without_markup(text: &str) -> std::borrow::Cow<'_, str> {
     if !text.contains(['<', '&']) {
         return text.into();
@@ -128,23 +186,53 @@ fn without_markup(text: &str) -> std::borrow::Cow<'_, str> {
     while let Some(at) = rest.find(['<', '&']) {
         out.push_str(&rest[..at]);
         rest = &rest[at..];
-        let opens_with = |t: &str| {
-            rest.get(..t.len())
-                .is_some_and(|h| h.eq_ignore_ascii_case(t))
-        };
-        if let Some(tag) = BREAKING_TAGS.iter().find(|t| opens_with(t)) {
-            out.push('\n');
-            rest = &rest[tag.len()..];
-        } else if let Some((name, stands)) = ENTITIES.iter().find(|(e, _)| rest.starts_with(e)) {
-            out.push_str(stands);
-            rest = &rest[name.len()..];
-        } else {
-            out.push_str(&rest[..1]);
-            rest = &rest[1..];
+        let (stands, taken) = match rest.as_bytes()[0] {
+            b'<' => tag(rest).map(|(block, len)| (if block { "\n" } else { "" }.to_string(), len)),
+            _ => character_reference(rest),
         }
+        .unwrap_or_else(|| (rest[..1].to_string(), 1));
+        out.push_str(&stands);
+        rest = &rest[taken..];
     }
     out.push_str(rest);
     out.into()
+}
+
+/// The HTML tag `rest` opens with, if it is one of a known element: whether it breaks the
+/// line, and its length up to its `>`.
+fn tag(rest: &str) -> Option<(bool, usize)> {
+    let inner = rest[1..].strip_prefix('/').unwrap_or(&rest[1..]);
+    let name_len = inner
+        .find(|c: char| !c.is_ascii_alphanumeric())
+        .unwrap_or(inner.len());
+    let after = inner[name_len..].chars().next()?;
+    if !(after == '>' || after == '/' || after.is_ascii_whitespace()) {
+        return None;
+    }
+    let name = inner[..name_len].to_ascii_lowercase();
+    let block = BLOCK_ELEMENTS.contains(&name.as_str());
+    if !block && !INLINE_ELEMENTS.contains(&name.as_str()) {
+        return None;
+    }
+    // A tag ends at its `>`, before any other `<` and within a line's reach.
+    let end = rest[1..].find(['>', '<', '\n'])? + 1;
+    (rest.as_bytes()[end] == b'>' && end < 2048).then_some((block, end + 1))
+}
+
+/// The character reference `rest` opens with (`&amp;`, `&#8217;`, `&#x2019;`): what it stands
+/// for and its length.
+fn character_reference(rest: &str) -> Option<(String, usize)> {
+    if let Some((name, stands)) = ENTITIES.iter().find(|(e, _)| rest.starts_with(e)) {
+        return Some((stands.to_string(), name.len()));
+    }
+    let body = rest.strip_prefix("&#")?;
+    let end = body.find(';').filter(|&e| e > 0 && e <= 8)?;
+    let code = match body.strip_prefix(['x', 'X']) {
+        Some(hex) => u32::from_str_radix(&hex[..end - 1], 16).ok()?,
+        None => body[..end].parse().ok()?,
+    };
+    let c = char::from_u32(code).filter(|c| !c.is_control() || c.is_whitespace())?;
+    Some((c.to_string(), end + 3))
 }
 
 /// Characters that end a sentence when a space follows.
@@ -450,6 +538,29 @@ mod tests {
             split("We bid <50k & lost to R&D Ltd."),
             ["We bid <50k & lost to R&D Ltd."]
         );
+        assert_eq!(
+            split("If a < b and <@U01> says so, <b is not a tag."),
+            ["If a < b and <@U01> says so, <b is not a tag."]
+        );
+    }
+
+    /// A chat or mail export's markup (Teams keeps `<div>`, `<span style=…>` and `<at>`;
+    /// Outlook `&rsquo;`) is read as the text it shows, as a web form's is: it had left a
+    /// story reading like no prototype, and `</div>` in its evidence.
+    #[test]
+    fn a_chat_exports_markup_is_read_as_its_text() {
+        let html = "<div class=\"msg\" style=\"font-size:14px\"><span>My manager didn&rsquo;t \
+                    pick me</span> &mdash; <strong>again</strong>.</div><div>She gave the lead \
+                    role to <at id=\"0\">Sam</at>, who joined in March&#8230;</div>\
+                    <systemEventMessage/>";
+        assert_eq!(
+            split(html),
+            [
+                "My manager didn\u{2019}t pick me \u{2014} again.",
+                "She gave the lead role to Sam, who joined in March\u{2026}"
+            ]
+        );
+        assert_eq!(split("<div><span></span></div>"), Vec::<String>::new());
     }
 
     #[test]
