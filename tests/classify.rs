@@ -85,19 +85,37 @@ fn a_story_wrapped_at_a_width_reads_as_the_story() {
     }
 }
 
-/// Spreadsheet exports put `N/A`, `-` or `?` where there was no answer. Classified, each got a
-/// named scenario at about 0.7 confidence and fed the report's shares; they are blank cells.
+/// Spreadsheet exports put `N/A`, `-` or `?` where there was no answer, a survey `Prefer not
+/// to say`, a failed formula `#VALUE!`. Classified, each got a named scenario or `other` at
+/// up to 0.87 confidence and fed the report's shares; they are blank cells.
 #[test]
 fn placeholders_and_punctuation_are_empty_cells_not_stories() {
     let dir = tempfile::tempdir().unwrap();
     let csv = "id,text\np1,N/A\np2,-\np3,?\np4,n.a.\np5, TBD \np6,...\np7,0\np8,？？\n\
-               s1,None of my pitches won the client.\ns2,\"N/A, they said, when I asked why.\"\n";
+               d1,Prefer not to say\nd2,No comment.\nd3,[removed]\nd4,Does not apply\n\
+               e1,#VALUE!\ne2,#DIV/0!\n\
+               s1,None of my pitches won the client.\ns2,\"N/A, they said, when I asked why.\"\n\
+               s3,\"No, I would rather not say what happened, but they gave my role away.\"\n";
     let (header, rows, err) = classify_csv(dir.path(), csv);
     let col = |name: &str| header.iter().position(|h| h == name).unwrap();
     let status: Vec<&str> = rows.iter().map(|r| r[col("status")].as_str()).collect();
-    assert_eq!(status[..8], ["empty"; 8]);
-    assert_eq!(status[8..], ["ok", "ok"]);
-    assert!(rows[..8].iter().all(|r| r[col("category")].is_empty()));
+    assert_eq!(status[..14], ["empty"; 14]);
+    assert_eq!(status[14..], ["ok", "ok", "ok"]);
+    assert!(rows[..14].iter().all(|r| r[col("category")].is_empty()));
+    // Ten warnings are printed, the rest counted: the first eight rows' and two of these.
+    assert_eq!(
+        err.matches("an answer that tells no story").count(),
+        2,
+        "{err}"
+    );
+    for (text, why) in [
+        ("#VALUE!", "a spreadsheet's error value"),
+        ("Rather not say", "an answer that tells no story"),
+    ] {
+        let advise = failup_in(dir.path(), &["advise", text], None);
+        assert_eq!(advise.status.code(), Some(2));
+        assert!(stderr(&advise).contains(why), "{}", stderr(&advise));
+    }
     assert_eq!(
         err.matches("only a placeholder such as N/A").count(),
         3,

@@ -378,13 +378,40 @@ pub fn not_a_story(text: &str) -> Option<&'static str> {
     if !text.chars().any(char::is_alphabetic) && text.chars().all(punctuation) {
         return Some("no words, only digits or punctuation");
     }
-    // The longest placeholder has 13 letters: a story is not copied beyond that.
+    // A spreadsheet's error value, where a formula failed: `#VALUE!`, `#N/A`, `#DIV/0!`.
+    let trimmed = text.trim();
+    if trimmed.starts_with('#')
+        && trimmed.len() <= 8
+        && trimmed[1..]
+            .chars()
+            .all(|c| c.is_ascii_uppercase() || "/0!?".contains(c))
+        && trimmed.ends_with(['!', '?', 'A'])
+    {
+        return Some("a spreadsheet's error value, such as #VALUE!, where a formula failed");
+    }
+    // The longest placeholder has 14 letters: a story is not copied beyond that.
     let letters: String = text
         .chars()
         .filter(|c| c.is_alphanumeric())
         .flat_map(char::to_lowercase)
-        .take(14)
+        .take(15)
         .collect();
+    // Survey answers that decline to answer, and a forum's removed post.
+    const DECLINED: [&str; 10] = [
+        "no",
+        "nothing",
+        "nocomment",
+        "prefernottosay",
+        "rathernotsay",
+        "idrathernotsay",
+        "doesnotapply",
+        "idk",
+        "removed",
+        "deleted",
+    ];
+    if DECLINED.contains(&letters.as_str()) {
+        return Some("an answer that tells no story, such as prefer not to say or no comment");
+    }
     const PLACEHOLDERS: [&str; 13] = [
         "na",
         "nan",
