@@ -280,7 +280,7 @@ pub fn run(
 }
 
 /// Peak resident set size of this process (Linux: VmHWM in /proc/self/status).
-pub fn peak_rss_mb() -> Option<f64> {
+fn peak_rss_mb() -> Option<f64> {
     let status = std::fs::read_to_string("/proc/self/status").ok()?;
     let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
     let kb: f64 = line.split_whitespace().nth(1)?.parse().ok()?;

@@ -7,7 +7,7 @@ use crate::taxonomy::ClassifierSettings;
 use crate::vector::softmax;
 
 /// Mean negative log-likelihood of the gold labels under softmax(raw / t).
-pub fn log_loss(raw: &[Vec<f32>], gold: &[usize], t: f32) -> f64 {
+fn log_loss(raw: &[Vec<f32>], gold: &[usize], t: f32) -> f64 {
     let total: f64 = raw
         .iter()
         .zip(gold)

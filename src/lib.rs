@@ -10,6 +10,16 @@
 // inside `unsafe fn`s.
 #![deny(unsafe_op_in_unsafe_fn, clippy::undocumented_unsafe_blocks)]
 
+// The library warns on standard error too (a profile's precision, an unreadable cache), and
+// std's `eprintln!` panics where that stream cannot be written (`2>/dev/full`, `2>&1 | head`):
+// shadowed for every module below, as the binary shadows it, the message is dropped instead.
+macro_rules! eprintln {
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        let _ = writeln!(std::io::stderr(), $($arg)*);
+    }};
+}
+
 pub mod bench;
 pub mod cache;
 pub mod calibration;

@@ -56,7 +56,7 @@ pub struct ShardRecord {
 
 impl ShardRecord {
     /// Where the record of `part` lives: `PART.shard`.
-    pub fn path_for(part: &Path) -> PathBuf {
+    fn path_for(part: &Path) -> PathBuf {
         crate::sink::shard_record_path(part)
     }
 

@@ -514,7 +514,7 @@ pub fn embed_labelled(
 }
 
 /// Fits a few-shot head for the engine's classifier on `examples` (embedded with states).
-pub fn fit_head(engine: &Engine, examples: &[Labelled]) -> Result<Head> {
+fn fit_head(engine: &Engine, examples: &[Labelled]) -> Result<Head> {
     let prototype_states = engine.prototype_states()?;
     let examples: Vec<TrainingExample> = examples.iter().map(Labelled::example).collect();
     Ok(engine.install(|| engine.classifier().train_head(&prototype_states, &examples)))

@@ -77,7 +77,7 @@ pub struct Checkpoint {
 
 /// Each setting that differs between `a` and `b`: its name and its value in each, with
 /// `(not set)` where one lacks it.
-pub fn differing<'a>(a: &'a Settings, b: &'a Settings) -> Vec<(&'a str, &'a str, &'a str)> {
+fn differing<'a>(a: &'a Settings, b: &'a Settings) -> Vec<(&'a str, &'a str, &'a str)> {
     let mut names: Vec<&String> = a.keys().chain(b.keys()).collect();
     names.sort();
     names.dedup();

@@ -3346,6 +3346,30 @@ fn printing_commands_survive_a_closed_pipe_and_a_full_disk() {
     }
 }
 
+/// A warning the library prints (a header's bytes that are not UTF-8), with standard error
+/// on a full disk, is dropped and the run goes on: it panicked, exit 101, with no rows.
+#[cfg(target_os = "linux")]
+#[test]
+fn a_library_warning_to_a_full_standard_error_does_not_stop_the_run() {
+    let dir = tempfile::tempdir().unwrap();
+    let csv = b"id,text,t\xe9am\n1,They gave my project to the new hire.,x\n";
+    std::fs::write(dir.path().join("in.csv"), csv).unwrap();
+    let full = std::fs::OpenOptions::new()
+        .write(true)
+        .open("/dev/full")
+        .unwrap();
+    let out = failup_command()
+        .args(["classify", "in.csv", "-o", "out.csv"])
+        .env(HASHED.0, HASHED.1)
+        .current_dir(dir.path())
+        .stderr(full)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0));
+    let rows = std::fs::read_to_string(dir.path().join("out.csv")).unwrap();
+    assert_eq!(rows.lines().count(), 2, "{rows}");
+}
+
 #[test]
 fn usage_and_missing_files_exit_2() {
     let out = failup(&["classify"]);

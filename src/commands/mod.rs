@@ -870,7 +870,7 @@ fn apply_few_shot(
     profile: Option<&Profile>,
 ) -> Result<()> {
     if let Some((loaded, path)) = profile.zip(fewshot.profile.as_deref()) {
-        let before = engine.taxonomy().classifier.clone();
+        let before = engine.taxonomy().classifier;
         loaded.apply(engine, &path.display().to_string())?;
         note_calibrated_settings_replaced(engine, &before, path);
     }

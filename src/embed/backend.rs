@@ -41,15 +41,6 @@ impl Backend {
         }
     }
 
-    /// Whether this build of failup contains the engine.
-    pub fn is_built_in(self) -> bool {
-        match self {
-            Backend::Auto | Backend::Rten | Backend::TestHashed => true,
-            Backend::Amx => cfg!(all(target_arch = "x86_64", target_os = "linux")),
-            Backend::RustBert => cfg!(feature = "rust-bert"),
-        }
-    }
-
     /// The engine `self` stands for on this machine at `precision` for `model`: `auto`
     /// becomes `amx` for a BERT model in bf16, and in fp32 where the CPU has AMX, else `rten`;
     /// the others stand for themselves.
