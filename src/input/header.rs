@@ -446,31 +446,46 @@ pub(super) fn tabs_by_name(name: &str, head: &[u8]) -> Option<u8> {
 
 /// Picks the delimiter from the header line: whichever of `,` `;` tab `|` occurs most
 /// outside quotes, comma when none does. Spreadsheet exports in many locales use `;`, and
-/// `.tsv` files tabs; a header line has no free text, so counting there is reliable.
+/// `.tsv` files tabs. A header may hold two of them, where a survey question is a column's
+/// name (`ID;Dept;Describe a time you were overlooked, or sidelined`): then the one that
+/// splits the lines after it (those `head` holds, up to 20) into as many fields as the
+/// header wins, since a story's own commas split it unevenly.
 pub fn sniff_delimiter(head: &[u8]) -> u8 {
-    let line = first_line_of(head);
-    let mut counts = [0usize; 4];
     let candidates = [b',', b';', b'\t', b'|'];
+    let counts = candidates.map(|c| count_outside_quotes(first_line_of(head), c));
+    // The last line may be cut where the peek ended: it is left out.
+    let lines: Vec<&[u8]> = head.split(|&b| b == b'\n').skip(1).collect();
+    let complete = &lines[..lines.len().saturating_sub(1)];
+    let data: Vec<&[u8]> = (complete.iter())
+        .filter(|l| !l.trim_ascii().is_empty())
+        .take(20)
+        .copied()
+        .collect();
+    let in_header = counts.iter().filter(|&&n| n > 0).count();
+    let agreeing = |i: usize| match in_header > 1 {
+        true => (data.iter())
+            .filter(|l| count_outside_quotes(l, candidates[i]) == counts[i])
+            .count(),
+        false => 0,
+    };
+    let best = (0..candidates.len())
+        .filter(|&i| counts[i] > 0)
+        .max_by_key(|&i| (agreeing(i), counts[i], std::cmp::Reverse(i)));
+    best.map_or(b',', |i| candidates[i])
+}
+
+/// How often `delimiter` occurs in `line` outside double quotes.
+fn count_outside_quotes(line: &[u8], delimiter: u8) -> usize {
     let mut quoted = false;
+    let mut n = 0;
     for &b in line {
         if b == b'"' {
             quoted = !quoted;
-        } else if !quoted {
-            if let Some(i) = candidates.iter().position(|&c| c == b) {
-                counts[i] += 1;
-            }
+        } else if !quoted && b == delimiter {
+            n += 1;
         }
     }
-    let (best, &n) = counts
-        .iter()
-        .enumerate()
-        .max_by_key(|&(i, n)| (n, std::cmp::Reverse(i)))
-        .expect("four candidates");
-    if n == 0 {
-        b','
-    } else {
-        candidates[best]
-    }
+    n
 }
 
 /// A header whose quotes went wrong names its columns wrongly (`"id"x` reads as `idx`, and

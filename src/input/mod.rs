@@ -155,13 +155,19 @@ pub fn escaped(text: &str) -> std::borrow::Cow<'_, str> {
 }
 
 /// A header's column names for a message: each [`printable`], and at most 30 of them, so a
-/// binary file or a header that swallowed the data cannot flood the terminal.
+/// binary file or a header that swallowed the data cannot flood the terminal. Where a name
+/// holds a comma (a survey question), each is quoted, or the list would not show where one
+/// ends.
 pub fn column_list(headers: &[String]) -> String {
     const SHOWN: usize = 30;
+    let quoted = headers.iter().take(SHOWN).any(|h| h.contains(','));
     let mut list: Vec<String> = headers
         .iter()
         .take(SHOWN)
-        .map(|h| printable(h).into_owned())
+        .map(|h| match quoted {
+            true => format!("'{}'", printable(h)),
+            false => printable(h).into_owned(),
+        })
         .collect();
     if headers.len() > SHOWN {
         list.push(format!("and {} more", headers.len() - SHOWN));

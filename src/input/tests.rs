@@ -1039,9 +1039,25 @@ fn delimiters_are_sniffed_from_the_header() {
     assert_eq!(sniff_delimiter(b"id,text\n"), b',');
     assert_eq!(sniff_delimiter(b"text\n"), b',');
     assert_eq!(sniff_delimiter(b"\"a;b\",text\n"), b',');
-    // A survey question for a column name: its commas tie with the tabs.
+    // A survey question for a column name: its commas tie with the tabs, and the rows
+    // after it, split by tabs alone into as many fields, decide.
     let survey = b"id\ttext\tTell us, in a word, how\n1\tI was passed over, again\tbadly\n";
-    assert_eq!(sniff_delimiter(survey), b',');
+    assert_eq!(sniff_delimiter(survey), b'\t');
+    let excel = b"ID;Dept;Describe a time you were overlooked, or sidelined\n\
+                  1;Sales;My manager gave the role to my junior, who I had trained.\n\
+                  2;HR;\"We lost the pitch; months of work, gone.\"\n";
+    assert_eq!(sniff_delimiter(excel), b';');
+    let Err(e) = reader_bytes(excel.to_vec(), &Columns::default(), Dialect::default()) else {
+        panic!("the header has no text column");
+    };
+    assert!(
+        e.to_string().contains(
+            "(columns: 'ID', 'Dept', 'Describe a time you were overlooked, or sidelined')"
+        ),
+        "{e}"
+    );
+    // With no row after it, or only one cut where the peek ended, the header's count holds.
+    assert_eq!(sniff_delimiter(b"ID;Describe, or sidelined\n1;Sal"), b',');
     assert_eq!(tabs_by_name("answers.TSV", survey), Some(b'\t'));
     assert_eq!(tabs_by_name("answers.tsv.gz", survey), Some(b'\t'));
     assert_eq!(tabs_by_name("answers.csv", survey), None);
