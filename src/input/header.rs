@@ -269,22 +269,40 @@ pub(super) fn check_headers(
         });
     }
     name_unnamed_columns(headers);
+    // Every name given more than once, with its places: a Jira export repeats several
+    // (Labels, Watchers, Comment), and told one at a time they took a run each.
+    let mut repeated: Vec<(&String, Vec<usize>)> = Vec::new();
     for (i, h) in headers.iter().enumerate() {
-        if let Some(j) = headers[..i].iter().position(|o| o == h) {
-            return Err(Error::Input {
-                file: name.to_string(),
-                line: Some(line),
-                column: Some(h.clone()),
-                problem: format!(
-                    "the header names this column twice (columns {} and {}); rename one so \
-                     every column has its own name",
-                    j + 1,
-                    i + 1
-                ),
-            });
+        match repeated.iter_mut().find(|(name, _)| *name == h) {
+            Some((_, places)) => places.push(i + 1),
+            None if headers[i + 1..].contains(h) => repeated.push((h, vec![i + 1])),
+            None => {}
         }
     }
-    Ok(())
+    let Some((first, _)) = repeated.first() else {
+        return Ok(());
+    };
+    let named: Vec<String> = (repeated.iter().take(10))
+        .map(|(name, places)| {
+            let places: Vec<String> = places.iter().map(usize::to_string).collect();
+            format!("'{}' (columns {})", printable(name), places.join(", "))
+        })
+        .collect();
+    Err(Error::Input {
+        file: name.to_string(),
+        line: Some(line),
+        column: Some(first.to_string()),
+        problem: format!(
+            "the header names {} more than once: {}; rename them so every column has its own \
+             name (for example {}_2)",
+            match repeated.len() {
+                1 => "this column".to_string(),
+                n => format!("{n} columns"),
+            },
+            named.join(", "),
+            printable(first)
+        ),
+    })
 }
 
 /// Names each column whose header cell is empty `column_N` (N counting from 1, with `_` added

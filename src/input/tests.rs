@@ -1078,7 +1078,18 @@ fn duplicate_header_names_are_an_error() {
         .unwrap()
         .to_string();
     assert!(
-        e.contains("t.csv:1") && e.contains("'text'") && e.contains("twice"),
+        e.contains("t.csv:1")
+            && e.contains("names this column more than once: 'text' (columns 2, 3)"),
+        "{e}"
+    );
+    // A Jira export repeats several: all are named at once.
+    let jira = "Key,Labels,Labels,Description,Watchers,Labels,Watchers\nA-1,x,y,z,u,v,w\n";
+    let e = reader(jira, &Columns::default()).err().unwrap().to_string();
+    assert!(
+        e.contains(
+            "names 2 columns more than once: 'Labels' (columns 2, 3, 6), 'Watchers' \
+                    (columns 5, 7)"
+        ),
         "{e}"
     );
 }
