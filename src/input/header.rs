@@ -347,10 +347,22 @@ impl ColumnIndex {
                  `failup train FILE {flag} NAME` reads other names into a profile)"
             ),
         };
+        // A spreadsheet's header cell may hold a line break (Alt+Enter) or doubled spaces,
+        // which no one types: the one column that differs from the name only in its spaces
+        // is the one meant.
+        let squeezed = |s: &str| s.split_whitespace().collect::<Vec<_>>().join(" ");
+        let spaced = |wanted: &str| {
+            let mut alike = (headers.iter().enumerate())
+                .filter(|(_, h)| squeezed(h) == squeezed(wanted))
+                .map(|(i, _)| i);
+            match (alike.next(), alike.next()) {
+                (Some(i), None) => Some(i),
+                _ => None,
+            }
+        };
         let find = |wanted: &str, flag: &str| -> Result<usize> {
-            headers
-                .iter()
-                .position(|h| h == wanted)
+            (headers.iter().position(|h| h == wanted))
+                .or_else(|| spaced(wanted))
                 .ok_or_else(|| missing_column(name, line, headers, wanted, &choose(flag)))
         };
         let optional = |wanted: &Option<String>, flag: &str| -> Result<Option<usize>> {

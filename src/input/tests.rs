@@ -1071,6 +1071,25 @@ fn delimiters_are_sniffed_from_the_header() {
     assert_eq!(r.next_chunk(10).unwrap()[0].text, "hello, world");
 }
 
+/// A header cell with a line break in it (Excel's Alt+Enter) or doubled spaces is found by
+/// the name as one would type it; two columns alike that way are not chosen between.
+#[test]
+fn a_column_is_found_by_its_name_with_its_spaces_as_typed() {
+    let columns = |text: &str| Columns {
+        text: Some(text.into()),
+        ..Columns::default()
+    };
+    let csv = "id,\"Your story\n(please be specific)\"\n1,They gave my role away.\n";
+    let mut r = reader(csv, &columns("Your story (please be specific)")).unwrap();
+    assert_eq!(r.next_chunk(1).unwrap()[0].text, "They gave my role away.");
+    let csv = "id,Your  story,\"Your\nstory\"\n1,a,b\n";
+    let e = reader(csv, &columns("Your story"))
+        .err()
+        .unwrap()
+        .to_string();
+    assert!(e.contains("no column named 'Your story'"), "{e}");
+}
+
 #[test]
 fn duplicate_header_names_are_an_error() {
     let e = reader("id,text,text\n1,a,b\n", &Columns::default())
