@@ -194,6 +194,68 @@ fn rows_without_their_report(partial: &Path, written: u64, owed: &str) -> String
     )
 }
 
+/// What a warning says of `row`, if anything is wrong with it: its status's reason, and any
+/// cell cut at 1 MiB (which leaves the status as it is).
+fn row_problem(row: &Classified, headers: &[String]) -> Option<String> {
+    let problem = match row.status {
+        Status::Ok => None,
+        Status::Empty => {
+            let text = &row.story.text;
+            let why = if failup::input::is_blank(text) {
+                "empty text"
+            } else {
+                failup::input::not_a_story(text).unwrap_or(NO_KNOWN_WORD)
+            };
+            Some(format!("{why}; written with status=empty and no category"))
+        }
+        Status::Malformed => Some(malformed_problem(row, headers)),
+        Status::InvalidUtf8 => Some(format!(
+            "bytes that are not text (invalid UTF-8, NUL or broken UTF-16) {} replaced with \
+             U+FFFD; classified and flagged status=invalid_utf8",
+            row.story.invalid_utf8_place(headers).unwrap_or_default()
+        )),
+        Status::TooLong => Some(
+            "text longer than 1 MiB; classified from its start and flagged status=too_long".into(),
+        ),
+    };
+    match (problem, row.story.cut_cells(headers)) {
+        (Some(p), Some(cut)) => Some(format!("{p}; {cut}")),
+        (p, cut) => p.or(cut),
+    }
+}
+
+/// Why a malformed row is flagged, and whether it was still classified: its cells' problem
+/// (quotes, a header row), or its count of fields against the header's.
+fn malformed_problem(row: &Classified, headers: &[String]) -> String {
+    let done = match row.verdict.is_some() {
+        true => "classified",
+        false => "not classified",
+    };
+    if let Some(cells) = row.story.cell_problem() {
+        return format!("{cells}; {done} and flagged status=malformed");
+    }
+    let story = &row.story;
+    let fields = story.fields_against(headers.len());
+    let cut = match (story.rejoined, story.overflows) {
+        (true, _) => {
+            ": the cells past the text, the last column, were read back into it; a story \
+             that holds the delimiter belongs in double quotes"
+        }
+        (false, true) => {
+            ": most often a story that holds the delimiter, cut there, with the cells after \
+             it shifted; put such a story in double quotes"
+        }
+        (false, false) => "",
+    };
+    match row.verdict.is_some() {
+        true => format!("{fields}{cut}; classified and flagged status=malformed"),
+        false => format!(
+            "{fields}, and its text cell is missing or empty; flagged status=malformed, not \
+             classified"
+        ),
+    }
+}
+
 /// Every refusal that can be told from the arguments alone, before the input is read.
 fn check_arguments(args: &ClassifyArgs, source: &Source, shard: Option<Shard>) -> Result<()> {
     if args.group_by.is_some() && args.report.is_none() && args.summary_out.is_none() {
@@ -645,83 +707,14 @@ impl Tally {
             }
         }
         self.truncated += row.truncated as u64;
-        // The message, where it is made for this row.
-        let made: String;
-        let problem = match row.status {
-            Status::Ok => None,
-            Status::Empty => {
-                self.empty += 1;
-                let text = &row.story.text;
-                let why = if failup::input::is_blank(text) {
-                    "empty text"
-                } else {
-                    failup::input::not_a_story(text).unwrap_or(NO_KNOWN_WORD)
-                };
-                made = format!("{why}; written with status=empty and no category");
-                Some(made.as_str())
-            }
-            Status::Malformed => {
-                self.malformed += 1;
-                Some(match (row.story.cell_problem(), row.verdict.is_some()) {
-                    (Some(cells), classified) => {
-                        let done = if classified {
-                            "classified"
-                        } else {
-                            "not classified"
-                        };
-                        made = format!("{cells}; {done} and flagged status=malformed");
-                        made.as_str()
-                    }
-                    (None, classified) => {
-                        let fields = row.story.fields_against(headers.len());
-                        let story = &row.story;
-                        let cut = match (story.rejoined, story.overflows) {
-                            (true, _) => {
-                                ": the cells past the text, the last column, were read back \
-                                 into it; a story that holds the delimiter belongs in double \
-                                 quotes"
-                            }
-                            (false, true) => {
-                                ": most often a story that holds the delimiter, cut there, \
-                                 with the cells after it shifted; put such a story in double \
-                                 quotes"
-                            }
-                            (false, false) => "",
-                        };
-                        made = match classified {
-                            true => {
-                                format!("{fields}{cut}; classified and flagged status=malformed")
-                            }
-                            false => format!(
-                                "{fields}, and its text cell is missing or empty; flagged \
-                                 status=malformed, not classified"
-                            ),
-                        };
-                        made.as_str()
-                    }
-                })
-            }
-            Status::InvalidUtf8 => {
-                self.invalid_utf8 += 1;
-                made = format!(
-                    "bytes that are not text (invalid UTF-8, NUL or broken UTF-16) {} replaced with \
-                     U+FFFD; classified and flagged status=invalid_utf8",
-                    row.story.invalid_utf8_place(headers).unwrap_or_default()
-                );
-                Some(made.as_str())
-            }
-            Status::TooLong => {
-                self.too_long += 1;
-                Some(
-                    "text longer than 1 MiB; classified from its start and flagged status=too_long",
-                )
-            }
-        };
-        // A cut id or kept column leaves the status as it is, so it is told beside it.
-        let problem = match (problem, row.story.cut_cells(headers)) {
-            (Some(p), Some(cut)) => Some(format!("{p}; {cut}")),
-            (p, cut) => p.map(str::to_string).or(cut),
-        };
+        match row.status {
+            Status::Ok => {}
+            Status::Empty => self.empty += 1,
+            Status::Malformed => self.malformed += 1,
+            Status::InvalidUtf8 => self.invalid_utf8 += 1,
+            Status::TooLong => self.too_long += 1,
+        }
+        let problem = row_problem(row, headers);
         if let Some(unclosed) = row.story.unclosed_quote() {
             // Rows were lost into this one: said however many warnings came before.
             eprintln!(
