@@ -1980,3 +1980,31 @@ fn only_the_articles_taxonomy_is_credited_to_the_article() {
         }
     }
 }
+
+/// `failup report rows.csv >> rows.csv` is refused, as classify refuses it: the report was
+/// added to the end of the rows it summarises.
+#[cfg(unix)]
+#[test]
+fn a_report_appended_to_its_own_input_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let rows = std::fs::read(fixture("report_classified.csv")).unwrap();
+    let path = dir.path().join("rows.csv");
+    std::fs::write(&path, &rows).unwrap();
+    let append = std::fs::OpenOptions::new()
+        .append(true)
+        .open(&path)
+        .unwrap();
+    let out = common::failup_command()
+        .args(["report", "rows.csv"])
+        .current_dir(dir.path())
+        .stdout(append)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        stderr(&out).contains("standard output is the input file"),
+        "{}",
+        stderr(&out)
+    );
+    assert_eq!(std::fs::read(&path).unwrap(), rows);
+}

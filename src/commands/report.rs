@@ -9,6 +9,8 @@ use failup::report::{self, Format, SummaryBuilder, SummaryOptions};
 
 pub fn run(args: ReportArgs) -> Result<()> {
     let source = Source::from_arg(&args.input);
+    // `failup report rows.csv >> rows.csv` would add the report to the rows it summarises.
+    failup::sink::check_output("-o", &args.output, Some(&source))?;
     let reads = [("--taxonomy", args.taxonomy.as_ref())];
     super::check_not_read(&[("-o", &args.output)], &reads, args.model.as_deref())?;
     if args.format.is_none() {
