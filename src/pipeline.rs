@@ -830,29 +830,44 @@ fn prototype_embeddings(
 /// accents, and reads every character outside its vocabulary as one unknown token). In two
 /// scenarios they would tie them on every story like them; in one, count twice.
 fn refuse_prototypes_read_alike(taxonomy: &Taxonomy, name: &str, encoder: &Encoder) -> Result<()> {
-    let mut seen: HashMap<Vec<u32>, (usize, &str)> = HashMap::new();
+    let mut seen: HashMap<Vec<u32>, (usize, usize)> = HashMap::new();
+    let refuse = |problem: String| Error::Taxonomy {
+        source_name: name.to_string(),
+        line: None,
+        column: None,
+        problem,
+    };
+    // Named as `categories --prototypes` and `--explain` number them, and quoted short: a
+    // prototype may be a long post.
+    let named = |s: usize, n: usize| {
+        let scenario = &taxonomy.scenarios[s];
+        let words: Vec<&str> = scenario.prototypes[n].split_whitespace().collect();
+        let quote = match words.len() > 12 {
+            true => format!("{}…", words[..12].join(" ")),
+            false => words.join(" "),
+        };
+        format!("{}#{} (\"{}\")", scenario.id, n + 1, printable(&quote))
+    };
     for (s, scenario) in taxonomy.scenarios.iter().enumerate() {
-        for p in &scenario.prototypes {
+        for (n, p) in scenario.prototypes.iter().enumerate() {
             let ids = encoder.tokenizer.encode_full(p)?;
-            let Some((s0, p0)) = seen.insert(ids, (s, p)) else {
+            // Emoji or letters outside the vocabulary alone: the model reads nothing of it.
+            if encoder.tokenizer.reads_nothing(&ids) {
+                return Err(refuse(format!(
+                    "the prototype {} has {NO_KNOWN_WORD}; write it in words",
+                    named(s, n)
+                )));
+            }
+            let Some((s0, n0)) = seen.insert(ids, (s, n)) else {
                 continue;
             };
-            let place = match s0 == s {
-                true => "in this scenario too".to_string(),
-                false => format!("in scenario '{}'", taxonomy.scenarios[s0].id),
-            };
-            return Err(Error::Taxonomy {
-                source_name: name.to_string(),
-                line: None,
-                column: None,
-                problem: format!(
-                    "scenario '{}': the prototype \"{p}\" is the same tokens to the model as \
-                     \"{p0}\" {place} (its tokenizer sets aside case, accents and spacing, \
-                     and reads any character it does not know as one unknown token); give \
-                     each prototype once, in the scenario it belongs to",
-                    scenario.id
-                ),
-            });
+            return Err(refuse(format!(
+                "the prototype {} is the same tokens to the model as {} (its tokenizer sets \
+                 aside case, accents and spacing, and reads any character it does not know as \
+                 one unknown token); give each prototype once, in the scenario it belongs to",
+                named(s, n),
+                named(s0, n0)
+            )));
         }
     }
     Ok(())

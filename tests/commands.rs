@@ -3210,15 +3210,33 @@ fn prototypes_that_are_the_same_tokens_are_refused() {
     };
     let accented = first.replacen('o', "ó", 1);
     assert_ne!(first, accented);
+    // Each is named by its number, as categories --prototypes lists it, and quoted short.
+    let short = |p: &str| match p.split_whitespace().count() > 12 {
+        true => format!(
+            "{}…",
+            p.split_whitespace().take(12).collect::<Vec<_>>().join(" ")
+        ),
+        false => p.to_string(),
+    };
     refused(
         with(&[(1, &accented)]),
         &format!(
-            "scenario 'pivot_regret': the prototype \"{accented}\" is the same tokens to the \
-             model as \"{first}\" in scenario 'passed_over'"
+            "the prototype pivot_regret#1 (\"{}\") is the same tokens to the model as \
+             passed_over#1 (\"{}\")",
+            short(&accented),
+            short(first)
         ),
     );
     let (smile, cry) = (format!("{first} \u{1F600}"), format!("{first} \u{1F622}"));
-    refused(with(&[(0, &smile), (0, &cry)]), "in this scenario too");
+    refused(
+        with(&[(0, &smile), (0, &cry)]),
+        "the prototype passed_over#2 (",
+    );
+    // A word of no letters the model knows, however long, is named with the file too.
+    refused(
+        with(&[(2, &"x".repeat(150))]),
+        "the prototype lost_pitch#1 (\"xxxx",
+    );
     let reordered: Vec<&str> = first.split_whitespace().rev().collect();
     let kept = with(&[(1, &reordered.join(" "))]);
     assert_eq!(kept.status.code(), Some(0), "{}", stderr(&kept));
