@@ -453,7 +453,8 @@ pub struct ColumnArgs {
     pub id_column: Option<String>,
 
     /// Field delimiter: `,` `;` `|` or `tab`. Default: sniffed from the header line (the most
-    /// frequent of these outside quotes; comma if none).
+    /// frequent of these outside quotes; comma if none), checked against the next rows where
+    /// the header holds two of them.
     #[arg(long, value_parser = parse_delimiter, value_name = "CHAR")]
     pub delimiter: Option<u8>,
 

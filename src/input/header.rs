@@ -477,45 +477,79 @@ pub(super) fn tabs_by_name(name: &str, head: &[u8]) -> Option<u8> {
 /// Picks the delimiter from the header line: whichever of `,` `;` tab `|` occurs most
 /// outside quotes, comma when none does. Spreadsheet exports in many locales use `;`, and
 /// `.tsv` files tabs. A header may hold two of them, where a survey question is a column's
-/// name (`ID;Dept;Describe a time you were overlooked, or sidelined`): then the one that
-/// splits the lines after it (those `head` holds, up to 20) into as many fields as the
-/// header wins, since a story's own commas split it unevenly.
+/// name (`ID;Dept;Describe a time you were overlooked, or sidelined`). Then, where the records
+/// after it (those `head` holds whole, up to 20) contradict the header's choice, splitting
+/// neither into its count of fields nor all alike, another candidate that splits every one
+/// of them into the header's count, or else all alike, wins: a story's own commas split
+/// records unevenly.
 pub fn sniff_delimiter(head: &[u8]) -> u8 {
     let candidates = [b',', b';', b'\t', b'|'];
-    let counts = candidates.map(|c| count_outside_quotes(first_line_of(head), c));
-    // The last line may be cut where the peek ended: it is left out.
-    let lines: Vec<&[u8]> = head.split(|&b| b == b'\n').skip(1).collect();
-    let complete = &lines[..lines.len().saturating_sub(1)];
-    let data: Vec<&[u8]> = (complete.iter())
-        .filter(|l| !l.trim_ascii().is_empty())
-        .take(20)
-        .copied()
-        .collect();
-    let in_header = counts.iter().filter(|&&n| n > 0).count();
-    let agreeing = |i: usize| match in_header > 1 {
-        true => (data.iter())
-            .filter(|l| count_outside_quotes(l, candidates[i]) == counts[i])
-            .count(),
-        false => 0,
-    };
-    let best = (0..candidates.len())
+    let header = first_line_of(head);
+    let line_ended = [header, b"\n"].concat();
+    let counts = candidates.map(|c| records_counts(&line_ended, c).first().copied().unwrap_or(0));
+    let by_header = (0..candidates.len())
         .filter(|&i| counts[i] > 0)
-        .max_by_key(|&i| (agreeing(i), counts[i], std::cmp::Reverse(i)));
-    best.map_or(b',', |i| candidates[i])
+        .max_by_key(|&i| (counts[i], std::cmp::Reverse(i)));
+    let Some(by_header) = by_header else {
+        return b',';
+    };
+    let present: Vec<usize> = (0..candidates.len()).filter(|&i| counts[i] > 0).collect();
+    if present.len() < 2 {
+        return candidates[by_header];
+    }
+    let rest = &head[header.len()..];
+    let per_record: Vec<Vec<usize>> = (present.iter())
+        .map(|&i| records_counts(rest, candidates[i]))
+        .collect();
+    let only = |test: &dyn Fn(usize, &[usize]) -> bool| -> Option<usize> {
+        let passing: Vec<usize> = (0..present.len())
+            .filter(|&k| !per_record[k].is_empty() && test(present[k], &per_record[k]))
+            .collect();
+        (passing.len() == 1).then(|| present[passing[0]])
+    };
+    let matches_header = |i: usize, r: &[usize]| r.iter().all(|&n| n == counts[i]);
+    // Records that all split alike, one field short of the header (a trailing empty cell
+    // left out), still confirm it; records it does not split at all do not.
+    let constant = |_: usize, r: &[usize]| r.len() > 1 && r[0] > 0 && r.iter().all(|&n| n == r[0]);
+    let k = present
+        .iter()
+        .position(|&i| i == by_header)
+        .expect("present");
+    let records = &per_record[k];
+    if records.is_empty() || matches_header(by_header, records) || constant(by_header, records) {
+        return candidates[by_header];
+    }
+    let chosen = only(&matches_header)
+        .or_else(|| only(&constant))
+        .unwrap_or(by_header);
+    candidates[chosen]
 }
 
-/// How often `delimiter` occurs in `line` outside double quotes.
-fn count_outside_quotes(line: &[u8], delimiter: u8) -> usize {
-    let mut quoted = false;
-    let mut n = 0;
-    for &b in line {
-        if b == b'"' {
-            quoted = !quoted;
-        } else if !quoted && b == delimiter {
-            n += 1;
+/// How often `delimiter` occurs outside double quotes in each complete record of `text` (up
+/// to 20), a quoted field's line breaks being inside its record. The last record, which
+/// `text` may cut short, is left out unless `text` ends with its line break.
+fn records_counts(text: &[u8], delimiter: u8) -> Vec<usize> {
+    let mut out = Vec::new();
+    let (mut quoted, mut n, mut filled) = (false, 0, false);
+    for &b in text {
+        match b {
+            b'"' => quoted = !quoted,
+            b'\n' | b'\r' if !quoted => {
+                if filled {
+                    out.push(n);
+                    if out.len() == 20 {
+                        return out;
+                    }
+                }
+                (n, filled) = (0, false);
+                continue;
+            }
+            _ if !quoted && b == delimiter => n += 1,
+            _ => {}
         }
+        filled = true;
     }
-    n
+    out
 }
 
 /// A header whose quotes went wrong names its columns wrongly (`"id"x` reads as `idx`, and

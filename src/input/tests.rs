@@ -1056,6 +1056,24 @@ fn delimiters_are_sniffed_from_the_header() {
         ),
         "{e}"
     );
+    // Records, not lines: a story's line breaks inside its quotes are inside its record.
+    let lines = b"ID;Dept;Describe a time you were overlooked, or sidelined\n\
+                  1;Sales;\"My manager gave the account to a new rep.\n\
+                  I had carried it for six years, and nobody asked.\nLater, I found out why.\"\n\
+                  2;HR;\"We lost the pitch, and then the client.\"\n";
+    assert_eq!(sniff_delimiter(lines), b';');
+    // Rows one field short (a trailing empty cell dropped) still split alike by `;`.
+    let short = b"id;team;text;rating, 1-5\n1;sales;I was passed over, again\n\
+                  2;ops;They gave it, to him, again\n3;hr;Lost the pitch\n";
+    assert_eq!(sniff_delimiter(short), b';');
+    let one_comma_each = b"id;team;text;rating, 1-5\n1;sales;Passed over, again\n\
+                           2;ops;My pitch lost, badly\n3;it;Laid off, then rehired\n";
+    assert_eq!(sniff_delimiter(one_comma_each), b';');
+    // One record to go by, which the header's choice cannot split as its header.
+    let one = b"id;What happened, in short, at work\n1;\"I was passed over, again.\"\n";
+    assert_eq!(sniff_delimiter(one), b';');
+    let quoted = b"id;What happened, in short, at work\n1;\"Passed over, again.\"\n2;\"Lost.\"\n";
+    assert_eq!(sniff_delimiter(quoted), b';');
     // With no row after it, or only one cut where the peek ended, the header's count holds.
     assert_eq!(sniff_delimiter(b"ID;Describe, or sidelined\n1;Sal"), b',');
     assert_eq!(tabs_by_name("answers.TSV", survey), Some(b'\t'));
