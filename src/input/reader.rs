@@ -337,16 +337,18 @@ impl StoryReader {
     }
 
     /// Whether `rec`, one of the first two data rows, is a survey tool's second or third
-    /// header row: Qualtrics writes each question's words under its id (and its metadata
-    /// columns' names again, spaced: `StartDate`, `Start Date`), then a row of
+    /// header row: Qualtrics writes each question's words under its id, and its metadata
+    /// columns' names again with spaces (`Start Date` under `StartDate`), then a row of
     /// `{"ImportId": …}` cells; SurveyMonkey writes each answer's type (`Open-Ended
-    /// Response`). Read as stories, the question itself was the most confident one.
+    /// Response`). Read as stories, the question itself was the most confident one. The text
+    /// cell decides the last two (a column of answer types is no header), and the first needs
+    /// a name spelt otherwise: a ticked box that holds its option's name is an answer.
     fn is_survey_header(&self, rec: &ByteRecord) -> bool {
         if self.row > 2 {
             return false;
         }
-        let cells = || rec.iter().map(<[u8]>::trim_ascii);
-        if cells().any(|c| c.starts_with(br#"{"ImportId":"#) || c == b"Open-Ended Response") {
+        let text = rec.get(self.text).unwrap_or_default().trim_ascii();
+        if text.starts_with(br#"{"ImportId":"#) || text == b"Open-Ended Response" {
             return true;
         }
         let squeezed = |c: &[u8]| -> Vec<u8> {
@@ -355,12 +357,13 @@ impl StoryReader {
                 .map(u8::to_ascii_lowercase)
                 .collect()
         };
-        let named = cells()
-            .zip(&self.header_cells)
-            .filter(|(cell, head)| !cell.is_empty() && squeezed(cell) == squeezed(head));
+        let cells = || rec.iter().map(<[u8]>::trim_ascii);
+        let named: Vec<(&[u8], &Vec<u8>)> = (cells().zip(&self.header_cells))
+            .filter(|(cell, head)| !cell.is_empty() && squeezed(cell) == squeezed(head))
+            .collect();
+        let respelt = named.iter().any(|(cell, head)| cell != &head.as_slice());
         let filled = cells().filter(|c| !c.is_empty()).count();
-        let named = named.count();
-        self.row == 1 && named >= 3 && 2 * named >= filled
+        self.row == 1 && respelt && named.len() >= 3 && 2 * named.len() >= filled
     }
 
     /// Whether the text is the header's last column and the record has cells past it that

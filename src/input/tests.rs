@@ -444,6 +444,15 @@ fn a_survey_exports_extra_header_rows_are_flagged() {
     let csv = "id,team,progress,text\n1,Team,Progress,We lost the pitch.\n";
     let mut r = reader(csv, &Columns::default()).unwrap();
     assert!(r.next_chunk(10).unwrap()[0].issues.is_empty());
+    // So is a first answer that ticks boxes holding their options' names, and a column of
+    // answer types beside the stories.
+    let ticked = "id,Layoff,Demotion,Passed over,text\n\
+                  1,Layoff,Demotion,Passed over,I was laid off and then demoted.\n";
+    let mut r = reader(ticked, &Columns::default()).unwrap();
+    assert!(r.next_chunk(10).unwrap()[0].issues.is_empty());
+    let typed = "id,kind,text\n1,Open-Ended Response,They gave my role away.\n";
+    let mut r = reader(typed, &Columns::default()).unwrap();
+    assert!(r.next_chunk(10).unwrap()[0].issues.is_empty());
 }
 
 /// `--resume` skips the rows already written: what follows has its own line numbers and
