@@ -214,9 +214,16 @@ fn tag(rest: &str) -> Option<(bool, usize)> {
     if !block && !INLINE_ELEMENTS.contains(&name.as_str()) {
         return None;
     }
-    // A tag ends at its `>`, before any other `<` and within a line's reach.
+    // A tag ends at its `>`, before any other `<` and within a line's reach, and what it
+    // holds past its name is attributes (`class="x"`) or nothing: `<a year, and then >6`
+    // is words.
     let end = rest[1..].find(['>', '<', '\n'])? + 1;
-    (rest.as_bytes()[end] == b'>' && end < 2048).then_some((block, end + 1))
+    // `inner` ends where `rest` does, so this is where the name ends in `rest`.
+    let name_end = rest.len() - inner.len() + name_len;
+    let attributes = rest[name_end..end].trim();
+    let attributes = attributes.strip_suffix('/').unwrap_or(attributes).trim();
+    let plain = attributes.is_empty() || attributes.contains('=');
+    (rest.as_bytes()[end] == b'>' && end < 2048 && plain).then_some((block, end + 1))
 }
 
 /// The character reference `rest` opens with (`&amp;`, `&#8217;`, `&#x2019;`): what it stands
@@ -541,6 +548,13 @@ mod tests {
         assert_eq!(
             split("If a < b and <@U01> says so, <b is not a tag."),
             ["If a < b and <@U01> says so, <b is not a tag."]
+        );
+        // Nor is `<` before a word and `>` later: words, not attributes, lie between.
+        let text = "The new hire had been here <a year, and I had >6 years on it.";
+        assert_eq!(split(text), [text]);
+        assert_eq!(
+            split("if (a<b && c>d) we lose."),
+            ["if (a<b && c>d) we lose."]
         );
     }
 
