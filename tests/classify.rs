@@ -95,12 +95,13 @@ fn placeholders_and_punctuation_are_empty_cells_not_stories() {
                d1,Prefer not to say\nd2,No comment.\nd3,[removed]\nd4,Does not apply\n\
                e1,#VALUE!\ne2,#DIV/0!\n\
                s1,None of my pitches won the client.\ns2,\"N/A, they said, when I asked why.\"\n\
-               s3,\"No, I would rather not say what happened, but they gave my role away.\"\n";
+               s3,\"No, I would rather not say what happened, but they gave my role away.\"\n\
+               s4,No.\ns5,#FIRED!\n";
     let (header, rows, err) = classify_csv(dir.path(), csv);
     let col = |name: &str| header.iter().position(|h| h == name).unwrap();
     let status: Vec<&str> = rows.iter().map(|r| r[col("status")].as_str()).collect();
     assert_eq!(status[..14], ["empty"; 14]);
-    assert_eq!(status[14..], ["ok", "ok", "ok"]);
+    assert_eq!(status[14..], ["ok"; 5]);
     assert!(rows[..14].iter().all(|r| r[col("category")].is_empty()));
     // Ten warnings are printed, the rest counted: the first eight rows' and two of these.
     assert_eq!(

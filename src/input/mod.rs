@@ -384,15 +384,11 @@ pub fn not_a_story(text: &str) -> Option<&'static str> {
     if !text.chars().any(char::is_alphabetic) && text.chars().all(punctuation) {
         return Some("no words, only digits or punctuation");
     }
-    // A spreadsheet's error value, where a formula failed: `#VALUE!`, `#N/A`, `#DIV/0!`.
-    let trimmed = text.trim();
-    if trimmed.starts_with('#')
-        && trimmed.len() <= 8
-        && trimmed[1..]
-            .chars()
-            .all(|c| c.is_ascii_uppercase() || "/0!?".contains(c))
-        && trimmed.ends_with(['!', '?', 'A'])
-    {
+    // A spreadsheet's error value, where a formula failed.
+    const ERRORS: [&str; 9] = [
+        "#VALUE!", "#N/A", "#DIV/0!", "#NAME?", "#REF!", "#NULL!", "#NUM!", "#SPILL!", "#CALC!",
+    ];
+    if ERRORS.iter().any(|e| text.trim().eq_ignore_ascii_case(e)) {
         return Some("a spreadsheet's error value, such as #VALUE!, where a formula failed");
     }
     // The longest placeholder has 14 letters: a story is not copied beyond that.
@@ -402,16 +398,14 @@ pub fn not_a_story(text: &str) -> Option<&'static str> {
         .flat_map(char::to_lowercase)
         .take(15)
         .collect();
-    // Survey answers that decline to answer, and a forum's removed post.
-    const DECLINED: [&str; 10] = [
-        "no",
-        "nothing",
+    // Survey answers that decline to answer, and a forum's removed post. (A bare "No" or
+    // "Nothing" is left a story: labelled sets mark such answers `other`.)
+    const DECLINED: [&str; 7] = [
         "nocomment",
         "prefernottosay",
         "rathernotsay",
         "idrathernotsay",
         "doesnotapply",
-        "idk",
         "removed",
         "deleted",
     ];
