@@ -233,7 +233,13 @@ fn character_reference(rest: &str) -> Option<(String, usize)> {
         return Some((stands.to_string(), name.len()));
     }
     let body = rest.strip_prefix("&#")?;
-    let end = body.find(';').filter(|&e| e > 0 && e <= 8)?;
+    // Within the longest number a reference holds: a text of `&#1` and no `;` was searched
+    // to its end at each `&`.
+    let end = body
+        .bytes()
+        .take(9)
+        .position(|b| b == b';')
+        .filter(|&e| e > 0)?;
     let code = match body.strip_prefix(['x', 'X']) {
         Some(hex) => u32::from_str_radix(&hex[..end - 1], 16).ok()?,
         None => body[..end].parse().ok()?,

@@ -1832,7 +1832,9 @@ fn a_run_stopped_at_once_says_what_it_kept() {
         .map(|l| format!("{l}\n"))
         .collect::<String>();
     pipe.write_all(half.as_bytes()).unwrap();
-    wait_until_checkpointed(dir.path(), 24);
+    // All 32 rows written are checkpointed: the run waits on the pipe, not in a chunk, when
+    // the signals come.
+    wait_until_checkpointed(dir.path(), 32);
     for _ in 0..2 {
         Command::new("kill")
             .args(["-INT", &run.id().to_string()])
@@ -1857,6 +1859,48 @@ fn a_run_stopped_at_once_says_what_it_kept() {
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
     let read = |name: &str| std::fs::read(dir.path().join(name)).unwrap();
     assert_eq!(read("out.csv"), read("whole.csv"));
+}
+
+/// Stopped at once before its first checkpoint, a run has kept nothing, says so, and leaves
+/// no partial file (it pointed to a resume that could only fail).
+#[test]
+fn a_run_stopped_at_once_before_its_first_checkpoint_keeps_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let args = ["classify", "-", "-q", "--chunk-size", "8", "-o", "out.csv"];
+    let mut run = failup_command()
+        .args(args)
+        .env(HASHED.0, HASHED.1)
+        .current_dir(dir.path())
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut pipe = run.stdin.take().unwrap();
+    let few = many_stories(4);
+    pipe.write_all(few.as_bytes()).unwrap();
+    let partial = dir.path().join(".out.csv.partial");
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while !partial.exists() {
+        assert!(Instant::now() < deadline, "the run never opened its output");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    for _ in 0..2 {
+        Command::new("kill")
+            .args(["-INT", &run.id().to_string()])
+            .status()
+            .unwrap();
+        std::thread::sleep(Duration::from_millis(300));
+    }
+    let stopped = run.wait_with_output().unwrap();
+    drop(pipe);
+    let said = stderr(&stopped);
+    assert_eq!(stopped.status.code(), Some(130), "{said}");
+    assert!(
+        said.contains("before the first chunk was complete: nothing was kept"),
+        "{said}"
+    );
+    assert!(!partial.exists() && !dir.path().join("out.csv").exists());
 }
 
 /// Writes `text` into a new FIFO at `dir/name` from a thread, as `<(cat file)` feeds a pipe.

@@ -72,9 +72,22 @@ pub fn interruption(partial: Option<&Path>, written: u64) -> String {
 }
 
 /// What a run stopped at once by a second signal says on its way out: it cannot count the
-/// rows (the loop holds them), but what its last checkpoint kept is there to resume.
+/// rows (the loop holds them), but what its last checkpoint kept is there to resume. Before
+/// the first checkpoint nothing is, and the partial file, which no resume would take, goes.
 pub fn stopped_at_once(partial: Option<PathBuf>) -> impl Fn() + Send + 'static {
+    let checkpoint = partial.as_ref().map(|p| {
+        let mut name = p.clone().into_os_string();
+        name.push(".json");
+        PathBuf::from(name)
+    });
     move || match &partial {
+        Some(p) if !checkpoint.as_ref().is_some_and(|c| c.exists()) => {
+            let _ = std::fs::remove_file(p);
+            eprintln!(
+                "stopped at once, before the first chunk was complete: nothing was kept; run \
+                 the same command again"
+            );
+        }
         Some(p) => eprintln!(
             "stopped at once: the rows complete at the last checkpoint (each chunk's end) are \
              kept in {}; run the same command with --resume to continue",
