@@ -171,7 +171,7 @@ pub enum Command {
     #[command(after_help = EVAL_HELP)]
     Eval(EvalArgs),
     /// Summarise a `classify` output: shares with confidence intervals, confidence, stories to
-    /// check, groups and the article's advice, as text, Markdown, JSON or an HTML page.
+    /// check, groups and each scenario's advice, as text, Markdown, JSON or an HTML page.
     #[command(after_help = REPORT_HELP)]
     Report(ReportArgs),
     /// Fit a few-shot profile on your own labelled stories (CSV: text,label), once, for

@@ -304,9 +304,14 @@ fn groups(summary: &Summary, g: &GroupTable) -> String {
 /// The advice for each scenario.
 fn advice(summary: &Summary) -> String {
     let mut o = String::new();
-    // "the article's advice" starts with an ASCII letter: capitalised for a sentence.
     let source = escape(&summary.header.taxonomy.advice_source());
-    o += &format!("\n## What to do\n\nT{} for each scenario.\n", &source[1..]);
+    let mut letters = source.chars();
+    let first = letters.next().map(|c| c.to_uppercase().to_string());
+    o += &format!(
+        "\n## What to do\n\n{}{} for each scenario.\n",
+        first.unwrap_or_default(),
+        letters.as_str()
+    );
     for s in &summary.scenarios {
         o += &format!(
             "\n### {}\n\n`{}` · {} {} · {}\n\n{}\n\n**{}**\n\n",

@@ -426,11 +426,14 @@ fn scenario_table(p: &Painter, summary: &Summary, idw: usize) -> String {
             }
         );
     }
-    o += &p.dim(&format!(
-        "  low confidence: below {} (about one such verdict in three is expected to be wrong)",
+    let note = format!(
+        "low confidence: below {} (about one such verdict in three is expected to be wrong)",
         set.low_confidence_below
-    ));
-    o.push('\n');
+    );
+    for line in wrap(&note, 2, 2, p.width).lines() {
+        o += &p.dim(line);
+        o.push('\n');
+    }
 
     o
 }
@@ -808,6 +811,16 @@ mod tests {
         }
         let narrow = table(Some(80));
         assert!(widest(&narrow) <= 80, "{narrow:#?}");
+        // Its note too, at the narrowest.
+        let text = render(&summary, false, Some(60));
+        let note: Vec<&str> = (text.lines())
+            .skip_while(|l| !l.contains("low confidence:"))
+            .take(2)
+            .collect();
+        assert!(
+            note.iter().all(|l| l.width() <= 60) && note[1].starts_with("    "),
+            "{note:?}"
+        );
         assert!(narrow.iter().all(|l| !l.contains('█')), "{narrow:#?}");
         // Every figure is still there.
         assert!(narrow[0].contains("mean conf") && narrow[1].contains("25.0%"));
@@ -817,11 +830,10 @@ mod tests {
     #[test]
     fn headings_wrap_to_the_terminal() {
         let text = render(&small_summary(), false, Some(80));
-        assert!(text.contains("Stories to check the sorting: most representative (highest"));
-        assert!(text
-            .lines()
-            .filter(|l| l.starts_with("Stories"))
-            .all(|l| l.width() <= 80));
+        let at = text.find("Stories to check the sorting:").unwrap();
+        let heading: Vec<&str> = text[at..].lines().take(2).collect();
+        assert!(heading.iter().all(|l| l.width() <= 80), "{heading:?}");
+        assert!(heading[1].starts_with("  ") && heading[1].ends_with("(smallest margin)"));
     }
 
     #[test]
