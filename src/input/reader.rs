@@ -342,7 +342,7 @@ impl StoryReader {
     /// `{"ImportId": …}` cells; SurveyMonkey writes each answer's type (`Open-Ended
     /// Response`). Read as stories, the question itself was the most confident one. The text
     /// cell decides the last two (a column of answer types is no header), and the first needs
-    /// a name spelt otherwise: a ticked box that holds its option's name is an answer.
+    /// names spelt otherwise: a ticked box that holds its option's name is an answer.
     fn is_survey_header(&self, rec: &ByteRecord) -> bool {
         if self.row > 2 {
             return false;
@@ -358,12 +358,15 @@ impl StoryReader {
                 .collect()
         };
         let cells = || rec.iter().map(<[u8]>::trim_ascii);
-        let named: Vec<(&[u8], &Vec<u8>)> = (cells().zip(&self.header_cells))
-            .filter(|(cell, head)| !cell.is_empty() && squeezed(cell) == squeezed(head))
-            .collect();
-        let respelt = named.iter().any(|(cell, head)| cell != &head.as_slice());
-        let filled = cells().filter(|c| !c.is_empty()).count();
-        self.row == 1 && respelt && named.len() >= 3 && 2 * named.len() >= filled
+        // Two columns named again with spaces of their own (`Start Date` under `StartDate`):
+        // a wide survey's questions outnumber its metadata, so no share of the row is asked
+        // for, and a cell that differs from its column's name in case alone is an answer.
+        let respelt = (cells().zip(&self.header_cells))
+            .filter(|(cell, head)| {
+                !cell.eq_ignore_ascii_case(head) && squeezed(cell) == squeezed(head)
+            })
+            .count();
+        self.row == 1 && respelt >= 2
     }
 
     /// Whether the text is the header's last column and the record has cells past it that

@@ -434,6 +434,22 @@ fn a_survey_exports_extra_header_rows_are_flagged() {
         .cell_problem()
         .unwrap()
         .starts_with("reads as a survey export's"));
+    // A wide survey (its questions outnumber the metadata) and a trimmed export alike.
+    let questions: Vec<String> = (1..=20).map(|i| format!("Q{i}")).collect();
+    let wide = format!(
+        "StartDate,EndDate,{}\nStart Date,End Date,{}\n",
+        questions.join(","),
+        questions
+            .iter()
+            .map(|q| format!("What of {q}?"))
+            .collect::<Vec<_>>()
+            .join(",")
+    );
+    let mut r = reader(&wide, &columns("Q20")).unwrap();
+    assert_eq!(
+        r.next_chunk(10).unwrap()[0].issues,
+        [RowIssue::SurveyHeader]
+    );
     let monkey = "Respondent ID,Department,Story\n,Response,Open-Ended Response\n\
                   1,Sales,They gave my project to the new hire.\n";
     let mut r = reader(monkey, &columns("Story")).unwrap();
