@@ -3243,8 +3243,8 @@ fn prototypes_that_are_the_same_tokens_are_refused() {
 }
 
 /// A calibrated profile's temperature, `other` rule and confidence replace a taxonomy's own:
-/// with a taxonomy of one's own, whose values a coach may have edited since, a note says which
-/// were replaced; the shipped taxonomy, unedited, gets none.
+/// where a taxonomy sets one of them to a value of its own, a note says it was replaced; a
+/// taxonomy that keeps the built-in values gets none, run after run.
 #[test]
 fn a_profiles_calibration_over_an_own_taxonomy_is_noted() {
     let dir = tempfile::tempdir().unwrap();
@@ -3266,19 +3266,24 @@ fn a_profiles_calibration_over_an_own_taxonomy_is_noted() {
         "cal.json",
         "-q",
     ]);
-    let edited = shipped.replacen("min_score = ", "min_score = 0.5 # was ", 1);
-    assert_ne!(edited, shipped);
-    std::fs::write(dir.path().join("ours.toml"), edited).unwrap();
     let advise = [
         "advise",
         "They gave the project to the new hire.",
         "--profile",
         "cal.json",
     ];
-    let said = run(&[&advise[..], &["--taxonomy", "ours.toml"]].concat());
+    let ours = [&advise[..], &["--taxonomy", "ours.toml"]].concat();
+    // A taxonomy that keeps the built-in values has nothing of its own replaced.
+    assert!(!run(&ours).contains("replace the taxonomy's"));
+    let edited = shipped.replacen("min_score = ", "min_score = 0.5 # was ", 1);
+    assert_ne!(edited, shipped);
+    std::fs::write(dir.path().join("ours.toml"), edited).unwrap();
+    let said = run(&ours);
     assert!(
-        said.contains("note: cal.json is calibrated, so its values replace the taxonomy's:")
-            && said.contains("(the taxonomy's: 0.5000)"),
+        said.contains(
+            "note: cal.json is calibrated, so its values replace the taxonomy's own: min_score"
+        ) && said.contains("(the taxonomy's: 0.5000); leave out --profile")
+            && !said.contains("temperature"),
         "{said}"
     );
     assert!(!run(&advise).contains("replace the taxonomy's"));

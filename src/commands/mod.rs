@@ -893,42 +893,41 @@ fn indented(text: &str, first: &str, rest: &str) -> String {
     lines.join("\n")
 }
 
-/// A profile's calibration replaces five of the taxonomy's settings; in a taxonomy of one's
-/// own, values edited after calibrating would otherwise be passed over without a word.
+/// A profile's calibration replaces five of the taxonomy's settings. A taxonomy that sets one
+/// of them to a value of its own (not the built-in value, which every taxonomy that leaves
+/// it out gets) would otherwise have that value passed over without a word; one that keeps
+/// the built-in values hears nothing, run after run.
 fn note_calibrated_settings_replaced(
     engine: &Engine,
     before: &failup::taxonomy::ClassifierSettings,
     profile: &std::path::Path,
 ) {
-    use sha2::{Digest, Sha256};
-    let builtin = hex::encode(Sha256::digest(failup::taxonomy::DEFAULT_TOML));
-    if engine.taxonomy_file_sha256 == builtin {
-        return;
-    }
+    let shipped = failup::taxonomy::ClassifierSettings::default();
     let after = &engine.taxonomy().classifier;
-    let replaced: Vec<String> = [
-        ("temperature", before.temperature, after.temperature),
-        ("min_score", before.min_score, after.min_score),
-        ("min_margin", before.min_margin, after.min_margin),
-        (
-            "confidence_slope",
-            before.confidence_slope,
-            after.confidence_slope,
-        ),
-        (
-            "confidence_bias",
-            before.confidence_bias,
-            after.confidence_bias,
-        ),
-    ]
-    .into_iter()
-    .filter(|(_, a, b)| a != b)
-    .map(|(key, a, b)| format!("{key} {b:.4} (the taxonomy's: {a:.4})"))
-    .collect();
+    let values = |c: &failup::taxonomy::ClassifierSettings| {
+        [
+            c.temperature,
+            c.min_score,
+            c.min_margin,
+            c.confidence_slope,
+            c.confidence_bias,
+        ]
+    };
+    let keys = [
+        "temperature",
+        "min_score",
+        "min_margin",
+        "confidence_slope",
+        "confidence_bias",
+    ];
+    let (own, shipped, used) = (values(before), values(&shipped), values(after));
+    let replaced: Vec<String> = (0..keys.len())
+        .filter(|&i| own[i] != shipped[i] && own[i] != used[i])
+        .map(|i| format!("{} {:.4} (the taxonomy's: {:.4})", keys[i], used[i], own[i]))
+        .collect();
     if !replaced.is_empty() {
         eprintln!(
-            "note: {} is calibrated, so its values replace the taxonomy's: {}; recalibrate \
-             with failup calibrate after editing these in the taxonomy, or leave out \
+            "note: {} is calibrated, so its values replace the taxonomy's own: {}; leave out \
              --profile to use the taxonomy's",
             profile.display(),
             replaced.join(", ")
