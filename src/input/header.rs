@@ -269,8 +269,13 @@ pub(super) fn check_headers(
         });
     }
     name_unnamed_columns(headers);
-    // Every name given more than once, with its places: a Jira export repeats several
-    // (Labels, Watchers, Comment), and told one at a time they took a run each.
+    refuse_repeated_names(headers, name, line)
+}
+
+/// Refuses a header that gives a name more than once, naming every such name with its
+/// places: a Jira export repeats several (Labels, Watchers, Comment), and told one at a time
+/// they took a run each.
+fn refuse_repeated_names(headers: &[String], name: &str, line: u64) -> Result<()> {
     let mut repeated: Vec<(&String, Vec<usize>)> = Vec::new();
     for (i, h) in headers.iter().enumerate() {
         match repeated.iter_mut().find(|(name, _)| *name == h) {
@@ -282,25 +287,33 @@ pub(super) fn check_headers(
     let Some((first, _)) = repeated.first() else {
         return Ok(());
     };
-    let named: Vec<String> = (repeated.iter().take(10))
+    let mut named: Vec<String> = (repeated.iter().take(10))
         .map(|(name, places)| {
             let places: Vec<String> = places.iter().map(usize::to_string).collect();
             format!("'{}' (columns {})", printable(name), places.join(", "))
         })
         .collect();
+    if repeated.len() > 10 {
+        named.push(format!("and {} more", repeated.len() - 10));
+    }
+    // A new name no column has yet.
+    let free = (2..)
+        .map(|k| format!("{first}_{k}"))
+        .find(|n| !headers.contains(n))
+        .expect("a free name");
     Err(Error::Input {
         file: name.to_string(),
         line: Some(line),
         column: Some(first.to_string()),
         problem: format!(
             "the header names {} more than once: {}; rename them so every column has its own \
-             name (for example {}_2)",
+             name (for example {})",
             match repeated.len() {
                 1 => "this column".to_string(),
                 n => format!("{n} columns"),
             },
             named.join(", "),
-            printable(first)
+            printable(&free)
         ),
     })
 }

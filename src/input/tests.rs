@@ -1154,6 +1154,11 @@ fn duplicate_header_names_are_an_error() {
         ),
         "{e}"
     );
+    // The name suggested is one no column has yet.
+    let e = reader("id,text,text_2,text\n1,a,b,c\n", &Columns::default())
+        .err()
+        .unwrap();
+    assert!(e.to_string().contains("(for example text_3)"), "{e}");
 }
 
 #[test]
