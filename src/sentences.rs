@@ -102,7 +102,7 @@ fn unwrapped_lines(text: &str) -> Vec<String> {
 
 /// HTML elements that stand on lines of their own, so their tags break the text: a
 /// paragraph's `</p><p>` glued two sentences into one.
-const BLOCK_ELEMENTS: [&str; 20] = [
+const BLOCK_ELEMENTS: [&str; 25] = [
     "br",
     "p",
     "div",
@@ -123,11 +123,16 @@ const BLOCK_ELEMENTS: [&str; 20] = [
     "section",
     "article",
     "td",
+    "th",
+    "thead",
+    "tbody",
+    "html",
+    "body",
 ];
 
 /// Elements that sit within a line (and the tags of chat exports: Teams' `<at>` mention,
 /// `<emoji>` and `<systemEventMessage/>`): their tags go, their words stay.
-const INLINE_ELEMENTS: [&str; 24] = [
+const INLINE_ELEMENTS: [&str; 22] = [
     "span",
     "strong",
     "b",
@@ -147,8 +152,6 @@ const INLINE_ELEMENTS: [&str; 24] = [
     "mark",
     "label",
     "img",
-    "th",
-    "tbody",
     "at",
     "emoji",
     "systemeventmessage",
@@ -186,6 +189,15 @@ fn without_markup(text: &str) -> std::borrow::Cow<'_, str> {
     while let Some(at) = rest.find(['<', '&']) {
         out.push_str(&rest[..at]);
         rest = &rest[at..];
+        // A comment (`<!-- … -->`, as Outlook leaves them) is no text.
+        let comment = rest.strip_prefix("<!--").and_then(|c| {
+            let near = &c.as_bytes()[..c.len().min(4096)];
+            near.windows(3).position(|w| w == b"-->")
+        });
+        if let Some(end) = comment {
+            rest = &rest[4 + end + 3..];
+            continue;
+        }
         let (stands, taken) = match rest.as_bytes()[0] {
             b'<' => tag(rest).map(|(block, len)| (if block { "\n" } else { "" }.to_string(), len)),
             _ => character_reference(rest),
@@ -581,6 +593,11 @@ mod tests {
             ]
         );
         assert_eq!(split("<div><span></span></div>"), Vec::<String>::new());
+        // Table cells are cells, and an Outlook comment is no text.
+        assert_eq!(
+            split("<!-- [if mso] --><table><tr><th>Name</th><th>Role</th></tr></table>"),
+            ["Name Role"]
+        );
     }
 
     #[test]

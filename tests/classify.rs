@@ -112,6 +112,8 @@ fn placeholders_and_punctuation_are_empty_cells_not_stories() {
     for (text, why) in [
         ("#VALUE!", "a spreadsheet's error value"),
         ("Rather not say", "an answer that tells no story"),
+        ("I'd prefer not to say.", "an answer that tells no story"),
+        ("Prefer not to answer", "an answer that tells no story"),
     ] {
         let advise = failup_in(dir.path(), &["advise", text], None);
         assert_eq!(advise.status.code(), Some(2));

@@ -391,18 +391,20 @@ pub fn not_a_story(text: &str) -> Option<&'static str> {
     if ERRORS.iter().any(|e| text.trim().eq_ignore_ascii_case(e)) {
         return Some("a spreadsheet's error value, such as #VALUE!, where a formula failed");
     }
-    // The longest placeholder has 14 letters: a story is not copied beyond that.
+    // The longest placeholder has 17 letters: a story is not copied beyond that.
     let letters: String = text
         .chars()
         .filter(|c| c.is_alphanumeric())
         .flat_map(char::to_lowercase)
-        .take(15)
+        .take(18)
         .collect();
     // Survey answers that decline to answer, and a forum's removed post. (A bare "No" or
     // "Nothing" is left a story: labelled sets mark such answers `other`.)
-    const DECLINED: [&str; 7] = [
+    const DECLINED: [&str; 9] = [
         "nocomment",
         "prefernottosay",
+        "prefernottoanswer",
+        "idprefernottosay",
         "rathernotsay",
         "idrathernotsay",
         "doesnotapply",
