@@ -1505,13 +1505,15 @@ fn groups_that_differ_only_in_case_or_end_spaces_are_warned_about() {
                f,other,0.8,lost_pitch,0.1,12,false,ok,Cafe\u{301}\n\
                g,other,0.8,lost_pitch,0.1,12,false,ok,OPS\n\
                h,other,0.8,lost_pitch,0.1,12,false,ok,\u{ff2f}\u{ff30}\u{ff33}\n\
-               i,other,0.8,lost_pitch,0.1,12,false,ok,Ops\u{200b}\n";
+               i,other,0.8,lost_pitch,0.1,12,false,ok,Ops\u{200b}\n\
+               j,other,0.8,lost_pitch,0.1,12,false,ok,Legal\n\
+               k,other,0.8,lost_pitch,0.1,12,false,ok,Legal\u{200d}\n";
     std::fs::write(dir.path().join("g.csv"), csv).unwrap();
     let args = ["report", "g.csv", "--group-by", "team", "--format", "json"];
     let out = failup_in(dir.path(), &args, None);
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
     let report: Value = serde_json::from_slice(&out.stdout).unwrap();
-    assert_eq!(report["groups"]["groups"].as_array().unwrap().len(), 9);
+    assert_eq!(report["groups"]["groups"].as_array().unwrap().len(), 11);
     let said = stderr(&out);
     assert!(
         said.contains("the groups ' Sales', 'Sales', 'sales' differ only in case"),
@@ -1524,6 +1526,11 @@ fn groups_that_differ_only_in_case_or_end_spaces_are_warned_about() {
     // Full-width letters and a zero-width space, as pasted from a chat or a web page.
     assert!(
         said.contains(r"the groups 'OPS', 'Ops\u{200b}', 'ops', 'ＯＰＳ' differ only"),
+        "{said}"
+    );
+    // A joiner, which prints as nothing, is spelt out with the rest.
+    assert!(
+        said.contains(r"the groups 'Legal', 'Legal\u{200d}' differ only"),
         "{said}"
     );
 }

@@ -501,10 +501,12 @@ fn warn_of_look_alike_groups(summary: &failup::report::Summary) {
             .iter()
             .map(|v| format!("'{}'", printable(v)))
             .collect();
-        // Values that differ only in how an accent is encoded print alike: spelt out.
+        // Values that differ only in how an accent is encoded, or in a joiner a terminal
+        // does not draw, print alike: spelt out.
+        let joiner = |c: &char| matches!(c, '\u{200C}' | '\u{200D}');
         let composed: Vec<String> = shown
             .iter()
-            .map(|v| v.nfc().map(|(c, _)| c).collect())
+            .map(|v| v.nfc().map(|(c, _)| c).filter(|c| !joiner(c)).collect())
             .collect();
         if (1..composed.len()).any(|i| composed[..i].contains(&composed[i])) {
             shown = values
@@ -514,7 +516,8 @@ fn warn_of_look_alike_groups(summary: &failup::report::Summary) {
         }
         eprintln!(
             "warning: the groups {} differ only in case, in spaces at their ends, in how \
-             an accented letter is encoded, in full-width letters or in invisible characters, \
+             an accented letter is encoded, in full-width or other compatibility forms (², \
+             ﬁ) or in invisible characters, \
              and the report counts them apart; make them alike in the input to count them as \
              one",
             shown.join(", ")
