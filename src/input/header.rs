@@ -126,10 +126,25 @@ impl CsvStart {
         if let Some(nuls) = NulPattern::of(first_line_of(&first_line)) {
             return Err(nul_error(nuls, name, header_line));
         }
-        let delimiter = delimiter
+        let delimiter = match delimiter
             .or(declared)
             .or_else(|| tabs_by_name(name, &first_line))
-            .unwrap_or_else(|| sniff_delimiter(&first_line));
+        {
+            Some(d) => d,
+            None => {
+                // Where the header holds two candidates the rows after it decide, so they
+                // must be the same bytes however reads fall: as many as a first read of
+                // 64 KiB (or the whole input) holds.
+                if two_candidates(first_line_of(&first_line)) {
+                    let want = (SNIFFED_BYTES as u64).saturating_sub(first_line.len() as u64);
+                    (&mut rest)
+                        .take(want)
+                        .read_to_end(&mut first_line)
+                        .map_err(|e| Error::io(name, e))?;
+                }
+                sniff_delimiter(&first_line)
+            }
+        };
         Ok(CsvStart {
             stream: Box::new(io::Cursor::new(first_line).chain(rest)),
             delimiter,
@@ -536,6 +551,23 @@ pub fn sniff_delimiter(head: &[u8]) -> u8 {
         .or_else(|| only(&constant))
         .unwrap_or(by_header);
     candidates[chosen]
+}
+
+/// The most of the input the delimiter is sniffed from.
+const SNIFFED_BYTES: usize = 64 << 10;
+
+/// Whether the header line holds two or more of the candidate delimiters outside quotes.
+fn two_candidates(header: &[u8]) -> bool {
+    let line_ended = [header, b"\n"].concat();
+    let present = [b',', b';', b'\t', b'|']
+        .iter()
+        .filter(|&&c| {
+            records_counts(&line_ended, c)
+                .first()
+                .is_some_and(|&n| n > 0)
+        })
+        .count();
+    present >= 2
 }
 
 /// How often `delimiter` occurs outside double quotes in each complete record of `text` (up

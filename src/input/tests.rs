@@ -914,6 +914,12 @@ fn byte_order_marks_and_delimiters_are_seen_when_bytes_come_one_at_a_time() {
     let mut r = trickled(bytes);
     assert_eq!(r.headers()[0], "id");
     assert_eq!(r.next_chunk(10).unwrap()[0].text, "fine");
+    // A header of two candidates, whose rows decide: the same, a byte at a time.
+    let bytes =
+        b"id;text;Who, when, why\n1;They gave it away, again;x\n2;\"Lost, gone\";y\n".to_vec();
+    let mut r = trickled(bytes);
+    assert_eq!(r.headers().len(), 3);
+    assert_eq!(r.next_chunk(10).unwrap()[1].text, "Lost, gone");
 }
 
 /// A header of escape codes, or one that swallowed the data, is named in a message without

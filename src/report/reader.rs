@@ -145,10 +145,11 @@ impl ClassifiedReader {
             .find(|b| !b.is_ascii_whitespace())
             .is_some_and(|&b| b == b'{');
         // classify writes commas; a spreadsheet that saved the file again may have used `;`.
+        // The header line alone decides: what else the peek holds depends on how reads fell.
         let delimiter = if names_classify_columns_with_commas(text) {
             b','
         } else {
-            crate::input::sniff_delimiter(text)
+            crate::input::sniff_delimiter(crate::input::first_line_of(text))
         };
         let buffered = BufReader::with_capacity(1 << 16, io::Cursor::new(head).chain(inner));
         let mut me = ClassifiedReader {
