@@ -758,6 +758,14 @@ impl Sink {
         }
     }
 
+    /// The checkpoint file's path, beside the partial file.
+    pub fn checkpoint_path(&self) -> Option<&Path> {
+        match self {
+            Sink::Stdout(_) | Sink::Device { .. } => None,
+            Sink::File(f) => Some(&f.checkpoint),
+        }
+    }
+
     /// True when `path`, as an error names it, is this output's final, partial or checkpoint
     /// file: the failure was in writing the output, not in reading the input.
     pub fn writes_to(&self, path: &str) -> bool {

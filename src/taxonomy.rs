@@ -18,6 +18,11 @@ use crate::error::{unsafe_to_show, Error, Result};
 /// The taxonomy shipped with failup (the article's three scenarios plus `other`).
 pub const DEFAULT_TOML: &str = include_str!("../data/taxonomy.toml");
 
+/// SHA-256 of the built-in taxonomy's text, lowercase hex.
+pub fn builtin_sha256() -> String {
+    hex::encode(Sha256::digest(DEFAULT_TOML))
+}
+
 /// Id of the catch-all scenario every taxonomy must have.
 pub const OTHER: &str = "other";
 
@@ -147,10 +152,7 @@ impl Taxonomy {
     /// one read: a taxonomy given through a pipe cannot be read a second time for its hash.
     pub fn load_hashed(path: Option<&Path>) -> Result<(Taxonomy, String)> {
         match path {
-            None => Ok((
-                Taxonomy::builtin(),
-                hex::encode(Sha256::digest(DEFAULT_TOML)),
-            )),
+            None => Ok((Taxonomy::builtin(), builtin_sha256())),
             Some(p) => {
                 let name = p.display().to_string();
                 let bytes = read_at_most(p, MAX_TAXONOMY_BYTES, "taxonomy").map_err(|e| {

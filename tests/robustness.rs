@@ -1815,17 +1815,8 @@ fn a_run_stopped_at_once_says_what_it_kept() {
     let dir = tempfile::tempdir().unwrap();
     let input = many_stories(64);
     let args = ["classify", "-", "-q", "--chunk-size", "8", "-o", "out.csv"];
-    let mut run = failup_command()
-        .args(args)
-        .env(HASHED.0, HASHED.1)
-        .current_dir(dir.path())
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
     // Half the rows, then the pipe stalls, open: the run waits for the next row.
-    let mut pipe = run.stdin.take().unwrap();
+    let (run, mut pipe) = spawn_reading_a_pipe(dir.path(), &args);
     let half = input
         .lines()
         .take(33)
@@ -1835,14 +1826,7 @@ fn a_run_stopped_at_once_says_what_it_kept() {
     // All 32 rows written are checkpointed: the run waits on the pipe, not in a chunk, when
     // the signals come.
     wait_until_checkpointed(dir.path(), 32);
-    for _ in 0..2 {
-        Command::new("kill")
-            .args(["-INT", &run.id().to_string()])
-            .status()
-            .unwrap();
-        std::thread::sleep(Duration::from_millis(300));
-    }
-    let stopped = run.wait_with_output().unwrap();
+    let stopped = signal_twice(run);
     drop(pipe);
     let said = stderr(&stopped);
     assert_eq!(stopped.status.code(), Some(130), "{said}");
@@ -1861,22 +1845,44 @@ fn a_run_stopped_at_once_says_what_it_kept() {
     assert_eq!(read("out.csv"), read("whole.csv"));
 }
 
+/// failup run with `args` in `dir` (with the test embedder), reading a pipe this test holds
+/// open.
+fn spawn_reading_a_pipe(
+    dir: &Path,
+    args: &[&str],
+) -> (std::process::Child, std::process::ChildStdin) {
+    let mut run = failup_command()
+        .args(args)
+        .env(HASHED.0, HASHED.1)
+        .current_dir(dir)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let pipe = run.stdin.take().unwrap();
+    (run, pipe)
+}
+
+/// Sends `run` SIGINT twice, a moment apart, and waits for it.
+fn signal_twice(run: std::process::Child) -> std::process::Output {
+    for _ in 0..2 {
+        Command::new("kill")
+            .args(["-INT", &run.id().to_string()])
+            .status()
+            .unwrap();
+        std::thread::sleep(Duration::from_millis(300));
+    }
+    run.wait_with_output().unwrap()
+}
+
 /// Stopped at once before its first checkpoint, a run has kept nothing, says so, and leaves
 /// no partial file (it pointed to a resume that could only fail).
 #[test]
 fn a_run_stopped_at_once_before_its_first_checkpoint_keeps_nothing() {
     let dir = tempfile::tempdir().unwrap();
     let args = ["classify", "-", "-q", "--chunk-size", "8", "-o", "out.csv"];
-    let mut run = failup_command()
-        .args(args)
-        .env(HASHED.0, HASHED.1)
-        .current_dir(dir.path())
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut pipe = run.stdin.take().unwrap();
+    let (run, mut pipe) = spawn_reading_a_pipe(dir.path(), &args);
     let few = many_stories(4);
     pipe.write_all(few.as_bytes()).unwrap();
     let partial = dir.path().join(".out.csv.partial");
@@ -1885,14 +1891,7 @@ fn a_run_stopped_at_once_before_its_first_checkpoint_keeps_nothing() {
         assert!(Instant::now() < deadline, "the run never opened its output");
         std::thread::sleep(Duration::from_millis(20));
     }
-    for _ in 0..2 {
-        Command::new("kill")
-            .args(["-INT", &run.id().to_string()])
-            .status()
-            .unwrap();
-        std::thread::sleep(Duration::from_millis(300));
-    }
-    let stopped = run.wait_with_output().unwrap();
+    let stopped = signal_twice(run);
     drop(pipe);
     let said = stderr(&stopped);
     assert_eq!(stopped.status.code(), Some(130), "{said}");

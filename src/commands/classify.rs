@@ -66,7 +66,7 @@ pub fn run(args: ClassifyArgs) -> Result<()> {
     let mut pause = resume::TestPause::from_env();
     let (bytes, total) = reader.progress_counter();
     let mut progress = Progress::new(args.quiet, bytes, total);
-    let at_once = resume::stopped_at_once(partial.clone());
+    let at_once = resume::stopped_at_once(writer.get_mut());
     resume::install_ctrl_c(stop.clone(), progress.bar(), at_once);
     let mut written = done;
     let start = Instant::now();

@@ -2,7 +2,6 @@
 
 use std::collections::BTreeMap;
 use std::io::Write;
-use std::path::Path;
 use std::sync::atomic::AtomicBool;
 use std::sync::Arc;
 use std::time::Instant;
@@ -55,12 +54,8 @@ pub fn run(args: EmbedArgs) -> Result<()> {
     let mut pause = resume::TestPause::from_env();
     let (bytes, total) = reader.progress_counter();
     let mut progress = Progress::new(args.quiet, bytes, total);
-    let partial = sink.partial_path().map(Path::to_path_buf);
-    resume::install_ctrl_c(
-        stop.clone(),
-        progress.bar(),
-        resume::stopped_at_once(partial),
-    );
+    let at_once = resume::stopped_at_once(&sink);
+    resume::install_ctrl_c(stop.clone(), progress.bar(), at_once);
     let start = Instant::now();
     let mut blank_lines = super::BlankLineWarnings::default();
     let mut warnings = RowWarnings::default();

@@ -2,7 +2,7 @@
 //! file, the input's identity, Ctrl-C, and the check that a resumed run skips the rows it
 //! kept.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
@@ -74,12 +74,9 @@ pub fn interruption(partial: Option<&Path>, written: u64) -> String {
 /// What a run stopped at once by a second signal says on its way out: it cannot count the
 /// rows (the loop holds them), but what its last checkpoint kept is there to resume. Before
 /// the first checkpoint nothing is, and the partial file, which no resume would take, goes.
-pub fn stopped_at_once(partial: Option<PathBuf>) -> impl Fn() + Send + 'static {
-    let checkpoint = partial.as_ref().map(|p| {
-        let mut name = p.clone().into_os_string();
-        name.push(".json");
-        PathBuf::from(name)
-    });
+pub fn stopped_at_once(sink: &Sink) -> impl Fn() + Send + 'static {
+    let partial = sink.partial_path().map(Path::to_path_buf);
+    let checkpoint = sink.checkpoint_path().map(Path::to_path_buf);
     move || match &partial {
         Some(p) if !checkpoint.as_ref().is_some_and(|c| c.exists()) => {
             let _ = std::fs::remove_file(p);

@@ -511,10 +511,9 @@ pub(super) fn tabs_by_name(name: &str, head: &[u8]) -> Option<u8> {
 /// of them into the header's count, or else all alike, wins: a story's own commas split
 /// records unevenly.
 pub fn sniff_delimiter(head: &[u8]) -> u8 {
-    let candidates = [b',', b';', b'\t', b'|'];
+    let candidates = CANDIDATES;
     let header = first_line_of(head);
-    let line_ended = [header, b"\n"].concat();
-    let counts = candidates.map(|c| records_counts(&line_ended, c).first().copied().unwrap_or(0));
+    let counts = header_counts(header);
     let by_header = (0..candidates.len())
         .filter(|&i| counts[i] > 0)
         .max_by_key(|&i| (counts[i], std::cmp::Reverse(i)));
@@ -556,18 +555,18 @@ pub fn sniff_delimiter(head: &[u8]) -> u8 {
 /// The most of the input the delimiter is sniffed from.
 const SNIFFED_BYTES: usize = 64 << 10;
 
+/// The delimiters failup sniffs, in the order a tie goes.
+const CANDIDATES: [u8; 4] = [b',', b';', b'\t', b'|'];
+
+/// How often each of [`CANDIDATES`] occurs outside quotes in the header line.
+fn header_counts(header: &[u8]) -> [usize; 4] {
+    let line_ended = [header, b"\n"].concat();
+    CANDIDATES.map(|c| records_counts(&line_ended, c).first().copied().unwrap_or(0))
+}
+
 /// Whether the header line holds two or more of the candidate delimiters outside quotes.
 fn two_candidates(header: &[u8]) -> bool {
-    let line_ended = [header, b"\n"].concat();
-    let present = [b',', b';', b'\t', b'|']
-        .iter()
-        .filter(|&&c| {
-            records_counts(&line_ended, c)
-                .first()
-                .is_some_and(|&n| n > 0)
-        })
-        .count();
-    present >= 2
+    header_counts(header).iter().filter(|&&n| n > 0).count() >= 2
 }
 
 /// How often `delimiter` occurs outside double quotes in each complete record of `text` (up

@@ -293,8 +293,7 @@ impl TaxonomyInfo {
     /// scenarios and advice a report may credit to the article; a taxonomy of one's own, or
     /// an edited copy, may say something else.
     pub fn is_the_articles(&self) -> bool {
-        use sha2::{Digest, Sha256};
-        self.sha256 == hex::encode(Sha256::digest(crate::taxonomy::DEFAULT_TOML))
+        self.sha256 == crate::taxonomy::builtin_sha256()
     }
 
     /// Whose advice a report shows: the article's, or that of the taxonomy file given.
