@@ -28,7 +28,7 @@ pub fn run(args: ClassifyArgs) -> Result<()> {
     let source = Source::from_arg(&args.input);
     let shard = super::shard(args.shard.as_deref())?;
     check_arguments(&args, &source, shard)?;
-    let mut reader = open_reader(&args, &source, shard)?;
+    let reader = open_reader(&args, &source, shard)?;
     let engine = super::load_engine(&args.model, &args.fewshot)?;
     // A stream cannot be resumed, so without a summary it needs no settings (and skips hashing
     // the model).
@@ -38,99 +38,35 @@ pub fn run(args: ClassifyArgs) -> Result<()> {
         resume_settings(&args, &source, &reader, &engine, shard)?
     };
     let resumed = resume::open_sink(&args.output, args.resume, &source, &settings)?;
-    let mut report = new_report(&args, &reader, &engine)?;
     let done = resumed.rows;
     let partial = resumed.sink.partial_path().map(Path::to_path_buf);
-    let mut writer = row_writer(&args, resumed.sink, &reader, &engine, done == 0, shard)?;
-    let ids = super::IdWarnings::of(&reader);
-    let mut tally = Tally::new(engine.taxonomy().scenarios.len(), ids);
+    let mut job = Classifying {
+        report: new_report(&args, &reader, &engine)?,
+        writer: row_writer(&args, resumed.sink, &reader, &engine, done == 0, shard)?,
+        tally: Tally::new(
+            engine.taxonomy().scenarios.len(),
+            super::IdWarnings::of(&reader),
+        ),
+        written: done,
+        reader,
+        args: &args,
+        engine: &engine,
+        settings: &settings,
+    };
     if done > 0 {
-        let builder = report.as_mut().map(|(builder, _, _)| builder);
-        let kept = partial.as_deref().zip(builder);
-        skip_done(
-            &mut reader,
-            done,
-            &resumed.input_sha256,
-            kept,
-            &engine,
-            &mut tally,
-            args.excel_safe,
-        )?;
-        tally.kept = done;
-        if !args.quiet {
-            eprintln!("resuming after row {done}");
-        }
+        job.skip_done(&resumed.input_sha256, partial.as_deref())?;
     }
-
-    let stop = Arc::new(AtomicBool::new(false));
-    let mut pause = resume::TestPause::from_env();
-    let (bytes, total) = reader.progress_counter();
-    let mut progress = Progress::new(args.quiet, bytes, total);
-    let at_once = resume::stopped_at_once(writer.get_mut());
-    resume::install_ctrl_c(stop.clone(), progress.bar(), at_once);
-    let mut written = done;
     let start = Instant::now();
-    let outcome: Result<()> = (|| loop {
-        let chunk = reader.next_chunk(args.chunk_size as usize)?;
-        tally.blank_lines.tell(&reader);
-        if chunk.is_empty() {
-            return Ok(());
-        }
-        if args.strict {
-            refuse_malformed(&chunk, &reader)?;
-        }
-        let rows = engine.classify_chunk_until(chunk, &stop)?;
-        for row in &rows {
-            writer.write(row, engine.taxonomy())?;
-            tally.add(row, reader.name(), reader.headers());
-            if let Some((builder, _, _)) = report.as_mut() {
-                builder.add(report_row(row, engine.taxonomy(), args.explain));
-            }
-        }
-        written += rows.len() as u64;
-        writer
-            .get_mut()
-            .checkpoint(written, &settings, &reader.digest())?;
-        pause.after_checkpoint(written, &stop);
-        progress.add_rows(rows.len() as u64, start.elapsed().as_secs_f64());
-    })();
-    progress.finish();
-    match outcome {
-        Ok(()) => {}
-        Err(Error::Interrupted) => {
-            tally.warn_rest();
-            let sink = writer.finish()?;
-            eprintln!("{}", resume::interruption(sink.partial_path(), written));
-            // Not committed: a checkpointed partial file stays for --resume.
-            return Err(Error::Interrupted);
-        }
-        Err(e) => {
-            resume::after_failure(writer.abandon(), &e, done > 0, &source);
-            return Err(unwritten_summaries(e, &args));
-        }
+    if let Err(e) = job.stream(start) {
+        return Err(job.stopped(e, done > 0, &source));
     }
-    // The summaries first: once the rows are in place the run is done, and a crash between
-    // the two would leave rows without their report and nothing to resume.
-    let mut cut_short = None;
-    if let Some(report) = report {
-        match write_summaries(report, &args, (&source, &reader), &engine, shard, &settings) {
-            Ok(()) => {}
-            // The reader of a summary or report on standard output stopped reading it: its
-            // choice, as with rows (`| head`). The rows are complete and go in place.
-            Err(e) if e.is_broken_pipe() => cut_short = Some(e),
-            Err(e) => {
-                if let Some(partial) = &partial {
-                    let owed = match (&args.summary_out, &args.report) {
-                        (Some(_), Some(_)) => "the summary and report",
-                        (Some(_), None) => "the summary",
-                        _ => "the report",
-                    };
-                    eprintln!("{}", rows_without_their_report(partial, written, owed));
-                }
-                return Err(e);
-            }
-        }
-    }
+    let cut_short = job.summaries_first(&source, shard, partial.as_deref())?;
+    let Classifying {
+        writer,
+        tally,
+        reader,
+        ..
+    } = job;
     super::commit_output(writer.finish()?, shard, (&source, &reader), &settings)?;
     tally.warn_rest();
     suggest_an_encoding(&args, &reader, tally.invalid_utf8);
@@ -144,6 +80,163 @@ pub fn run(args: ClassifyArgs) -> Result<()> {
         );
     }
     Ok(())
+}
+
+/// The summary a run builds for `--report` and `--summary-out`, with what its header names.
+type Report = (SummaryBuilder, TaxonomyInfo, Reading);
+
+/// A run in progress: the input read so far, the rows written, and what they add up to.
+struct Classifying<'a> {
+    args: &'a ClassifyArgs,
+    engine: &'a Engine,
+    settings: &'a Settings,
+    reader: StoryReader,
+    writer: RowWriter<Sink>,
+    tally: Tally,
+    report: Option<Report>,
+    /// Rows in the output, those a resumed run kept included.
+    written: u64,
+}
+
+impl Classifying<'_> {
+    /// Moves the reader past the rows a resumed run keeps (`self.written`), checking that
+    /// they are the rows the partial output was made from (`digest`). With a report, the
+    /// partial output's rows are fed to it on the way; their ids go to the tally, which tells
+    /// the rows read after them that repeat one.
+    fn skip_done(&mut self, digest: &str, partial: Option<&Path>) -> Result<()> {
+        let done = self.written;
+        let builder = self.report.as_mut().map(|(builder, _, _)| builder);
+        let skipped = match partial.zip(builder) {
+            Some((partial, builder)) => {
+                let kept = (partial, self.args.excel_safe);
+                let (reader, tally) = (&mut self.reader, &mut self.tally);
+                replay_kept_rows(reader, done, kept, self.engine, builder, tally)?
+            }
+            None => {
+                let ids = &mut self.tally.ids;
+                self.reader.skip_seeing_ids(done, |id| ids.seen(id))?
+            }
+        };
+        self.reader.forget_blank_lines_above();
+        resume::check_skipped(&self.reader, done, skipped, digest)?;
+        self.tally.kept = done;
+        if !self.args.quiet {
+            eprintln!("resuming after row {done}");
+        }
+        Ok(())
+    }
+
+    /// Classifies the rest of the input chunk by chunk, each chunk's rows written and
+    /// checkpointed, until it ends or Ctrl-C stops the run.
+    fn stream(&mut self, start: Instant) -> Result<()> {
+        let stop = Arc::new(AtomicBool::new(false));
+        let mut pause = resume::TestPause::from_env();
+        let (bytes, total) = self.reader.progress_counter();
+        let mut progress = Progress::new(self.args.quiet, bytes, total);
+        let at_once = resume::stopped_at_once(self.writer.get_mut());
+        resume::install_ctrl_c(stop.clone(), progress.bar(), at_once);
+        let outcome = loop {
+            match self.next_chunk(&stop) {
+                Ok(Some(rows)) => {
+                    pause.after_checkpoint(self.written, &stop);
+                    progress.add_rows(rows, start.elapsed().as_secs_f64());
+                }
+                Ok(None) => break Ok(()),
+                Err(e) => break Err(e),
+            }
+        };
+        progress.finish();
+        outcome
+    }
+
+    /// Reads, classifies, writes and checkpoints one chunk; the number of its rows, or None
+    /// at the end of the input.
+    fn next_chunk(&mut self, stop: &AtomicBool) -> Result<Option<u64>> {
+        let chunk = self.reader.next_chunk(self.args.chunk_size as usize)?;
+        self.tally.blank_lines.tell(&self.reader);
+        if chunk.is_empty() {
+            return Ok(None);
+        }
+        if self.args.strict {
+            refuse_malformed(&chunk, &self.reader)?;
+        }
+        let rows = self.engine.classify_chunk_until(chunk, stop)?;
+        for row in &rows {
+            self.writer.write(row, self.engine.taxonomy())?;
+            self.tally
+                .add(row, self.reader.name(), self.reader.headers());
+            if let Some((builder, _, _)) = self.report.as_mut() {
+                builder.add(report_row(row, self.engine.taxonomy(), self.args.explain));
+            }
+        }
+        self.written += rows.len() as u64;
+        let digest = self.reader.digest();
+        self.writer
+            .get_mut()
+            .checkpoint(self.written, self.settings, &digest)?;
+        Ok(Some(rows.len() as u64))
+    }
+
+    /// The error a run stopped by `e` ends with. Interrupted, the checkpointed partial output
+    /// stays for --resume and the user is told how; otherwise the output is left as
+    /// `resume::after_failure` decides.
+    fn stopped(self, e: Error, resumed: bool, source: &Source) -> Error {
+        if !matches!(e, Error::Interrupted) {
+            resume::after_failure(self.writer.abandon(), &e, resumed, source);
+            return unwritten_summaries(e, self.args);
+        }
+        self.tally.warn_rest();
+        match self.writer.finish() {
+            Ok(sink) => {
+                eprintln!(
+                    "{}",
+                    resume::interruption(sink.partial_path(), self.written)
+                );
+                e
+            }
+            Err(finishing) => finishing,
+        }
+    }
+
+    /// Writes the summaries, before the rows go in place: once the rows are in place the run
+    /// is done, and a crash between the two would leave rows without their report and nothing
+    /// to resume. A reader of a summary on standard output that stopped reading it made its
+    /// choice, as with rows (`| head`): that error is returned to end the run with once the
+    /// complete rows are in place.
+    fn summaries_first(
+        &mut self,
+        source: &Source,
+        shard: Option<Shard>,
+        partial: Option<&Path>,
+    ) -> Result<Option<Error>> {
+        let Some(report) = self.report.take() else {
+            return Ok(None);
+        };
+        let sources = (source, &self.reader);
+        match write_summaries(
+            report,
+            self.args,
+            sources,
+            self.engine,
+            shard,
+            self.settings,
+        ) {
+            Ok(()) => Ok(None),
+            Err(e) if e.is_broken_pipe() => Ok(Some(e)),
+            Err(e) => {
+                if let Some(partial) = partial {
+                    let owed = match (&self.args.summary_out, &self.args.report) {
+                        (Some(_), Some(_)) => "the summary and report",
+                        (Some(_), None) => "the summary",
+                        _ => "the report",
+                    };
+                    let note = rows_without_their_report(partial, self.written, owed);
+                    eprintln!("{note}");
+                }
+                Err(e)
+            }
+        }
+    }
 }
 
 /// The writer of the output rows: the header first unless a resumed file has it already,
@@ -375,7 +468,7 @@ fn new_report(
     args: &ClassifyArgs,
     reader: &StoryReader,
     engine: &Engine,
-) -> Result<Option<(SummaryBuilder, TaxonomyInfo, Reading)>> {
+) -> Result<Option<Report>> {
     if args.report.is_none() && args.summary_out.is_none() {
         return Ok(None);
     }
@@ -393,30 +486,6 @@ fn new_report(
         info,
         reading(args, engine)?,
     )))
-}
-
-/// Moves `reader` past the `done` rows a resumed run keeps, checking that they are the rows
-/// the partial output was made from. With a report, `kept` names the partial output, whose
-/// rows are fed to the report on the way. Their ids go to `tally`, which tells the rows read
-/// after them that repeat one.
-fn skip_done(
-    reader: &mut StoryReader,
-    done: u64,
-    resumed_digest: &str,
-    kept: Option<(&Path, &mut SummaryBuilder)>,
-    engine: &Engine,
-    tally: &mut Tally,
-    excel_safe: bool,
-) -> Result<()> {
-    let skipped = match kept {
-        Some((partial, builder)) => {
-            let kept = (partial, excel_safe);
-            replay_kept_rows(reader, done, kept, engine, builder, tally)?
-        }
-        None => reader.skip_seeing_ids(done, |id| tally.ids.seen(id))?,
-    };
-    reader.forget_blank_lines_above();
-    resume::check_skipped(reader, done, skipped, resumed_digest)
 }
 
 /// `--strict`: the first ragged row, or row whose cells are misread (see
@@ -445,7 +514,7 @@ fn refuse_malformed(chunk: &[Story], reader: &StoryReader) -> Result<()> {
 
 /// Writes the finished run's `--summary-out` and `--report`.
 fn write_summaries(
-    (builder, info, reading): (SummaryBuilder, TaxonomyInfo, Reading),
+    (builder, info, reading): Report,
     args: &ClassifyArgs,
     (source, reader): (&Source, &StoryReader),
     engine: &Engine,

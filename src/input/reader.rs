@@ -381,7 +381,52 @@ impl StoryReader {
 
     fn story_from_record(&self) -> Story {
         let rec = &self.record;
-        let (line, stray_quote) = (self.record_line, self.record_stray);
+        let rejoined = self.text_runs_on(rec);
+        let text_bytes = match rejoined {
+            true => {
+                let delimiter = [self.delimiter];
+                let cells = rec.iter().skip(self.text).collect::<Vec<_>>();
+                Cow::Owned(cells.join(&delimiter[..]))
+            }
+            false => Cow::Borrowed(rec.get(self.text).unwrap_or_default()),
+        };
+        let mut cells = Cells {
+            rec,
+            text: self.text,
+            text_bytes,
+            invalid_utf8: None,
+            cut: Vec::new(),
+        };
+        let (text, text_cut) = cells.read(self.text);
+        let id = match self.id {
+            Some(i) => cells.cell(i),
+            None => self.row.to_string(),
+        };
+        let label = self.label.map(|i| cells.cell(i));
+        let kept = self.keep.iter().map(|&i| cells.cell(i)).collect();
+        let group = self.group.map(|i| cells.group(i));
+        Story {
+            row: self.row,
+            line: self.record_line,
+            id,
+            text,
+            label,
+            group,
+            kept,
+            issues: self.issues(text_cut, cells),
+            fields: rec.len(),
+            overflows: rec
+                .iter()
+                .skip(self.headers.len())
+                .any(|cell| !cell.is_empty()),
+            rejoined,
+        }
+    }
+
+    /// What is wrong with the record just read, given whether its text was cut and what
+    /// reading its other cells found.
+    fn issues(&self, text_cut: bool, cells: Cells) -> Vec<RowIssue> {
+        let rec = &self.record;
         let unclosed = {
             let breaks = self.breaks.lock().expect("never poisoned");
             breaks.ends_in_quotes.then(|| breaks.last_line())
@@ -391,73 +436,10 @@ impl StoryReader {
         if let Some(last_line) = unclosed {
             issues.push(RowIssue::UnclosedQuote { last_line });
         }
-        issues.extend(stray_quote);
-        let mut invalid_utf8: Option<usize> = None;
-        // Every cell is cut at MAX_TEXT_BYTES: the reader held it to little more (CELL_CAP),
-        // and what it kept past that is only quotes and line breaks. True when it was cut.
-        let lossy = |bytes: &[u8]| {
-            let (value, not_text) = cell_text(bytes);
-            let mut value = value.into_owned();
-            let cut = cut_to_max_text(&mut value);
-            (value, cut, not_text)
-        };
-        let joined;
-        let mut text_bytes = rec.get(self.text).unwrap_or_default();
-        let rejoined = self.text_runs_on(rec);
-        if rejoined {
-            let delimiter = [self.delimiter];
-            joined = rec
-                .iter()
-                .skip(self.text)
-                .collect::<Vec<_>>()
-                .join(&delimiter[..]);
-            text_bytes = &joined;
-        }
-        let mut field = |i: usize| {
-            let mut bytes = match i == self.text {
-                true => text_bytes,
-                false => rec.get(i).unwrap_or_default(),
-            };
-            // A byte-order mark opening a line (files joined with `cat`) is no more part of the
-            // id than the file's own first one: kept, `1` and `\u{FEFF}1` looked alike and
-            // were two ids.
-            if i == 0 {
-                bytes = bytes.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(bytes);
-            }
-            let (value, cut, not_text) = lossy(bytes);
-            if not_text {
-                invalid_utf8 = Some(invalid_utf8.map_or(i, |first| first.min(i)));
-            }
-            (value, cut)
-        };
-        let (text, cut) = field(self.text);
-        if cut {
+        issues.extend(self.record_stray);
+        if text_cut {
             issues.push(RowIssue::TooLong);
         }
-        let mut cut_cells = Vec::new();
-        let mut cell = |i: usize| {
-            let (value, cut) = field(i);
-            // An id kept as a column too is one cell, told once.
-            if cut && !cut_cells.contains(&RowIssue::CellCut { column: i }) {
-                cut_cells.push(RowIssue::CellCut { column: i });
-            }
-            value
-        };
-        let id = match self.id {
-            Some(i) => cell(i),
-            None => self.row.to_string(),
-        };
-        let label = self.label.map(&mut cell);
-        let kept = self.keep.iter().map(|&i| cell(i)).collect();
-        // The group is read for the report alone: bad bytes there do not change the row, which
-        // must be the same with or without --group-by.
-        let group = self.group.map(|i| {
-            let (value, cut, _) = lossy(rec.get(i).unwrap_or_default());
-            if cut && !cut_cells.contains(&RowIssue::CellCut { column: i }) {
-                cut_cells.push(RowIssue::CellCut { column: i });
-            }
-            value
-        });
         if rec.len() != self.headers.len() {
             issues.push(RowIssue::Malformed);
         } else if self.repeats_header(rec) {
@@ -465,27 +447,80 @@ impl StoryReader {
         } else if self.is_survey_header(rec) {
             issues.push(RowIssue::SurveyHeader);
         }
-        if let Some(column) = invalid_utf8 {
+        if let Some(column) = cells.invalid_utf8 {
             issues.push(RowIssue::InvalidUtf8 { column });
         }
-        issues.extend(cut_cells);
-        Story {
-            row: self.row,
-            line,
-            id,
-            text,
-            label,
-            group,
-            kept,
-            issues,
-            fields: rec.len(),
-            overflows: rec
-                .iter()
-                .skip(self.headers.len())
-                .any(|cell| !cell.is_empty()),
-            rejoined,
+        issues.extend(cells.cut);
+        issues
+    }
+}
+
+/// The cells of one record read as text, noting those cut at MAX_TEXT_BYTES and those that
+/// held bytes that are not text.
+struct Cells<'a> {
+    rec: &'a ByteRecord,
+    /// The text's column.
+    text: usize,
+    /// The text cell's bytes: with the cells after it joined on, where the text ran on.
+    text_bytes: Cow<'a, [u8]>,
+    /// The first column read whose cell held bytes that are not text.
+    invalid_utf8: Option<usize>,
+    /// The cells other than the text that were cut, each told once.
+    cut: Vec<RowIssue>,
+}
+
+impl Cells<'_> {
+    /// The cell in column `i` as text, and whether it was cut.
+    fn read(&mut self, i: usize) -> (String, bool) {
+        let mut bytes: &[u8] = match i == self.text {
+            true => &self.text_bytes,
+            false => self.rec.get(i).unwrap_or_default(),
+        };
+        // A byte-order mark opening a line (files joined with `cat`) is no more part of the
+        // id than the file's own first one: kept, `1` and `\u{FEFF}1` looked alike and were
+        // two ids.
+        if i == 0 {
+            bytes = bytes.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(bytes);
+        }
+        let (value, cut, not_text) = cell_value(bytes);
+        if not_text {
+            self.invalid_utf8 = Some(self.invalid_utf8.map_or(i, |first| first.min(i)));
+        }
+        (value, cut)
+    }
+
+    /// The cell in column `i`, other than the text, as text.
+    fn cell(&mut self, i: usize) -> String {
+        let (value, cut) = self.read(i);
+        self.note_cut(i, cut);
+        value
+    }
+
+    /// The group's cell, read for the report alone: bad bytes there do not change the row,
+    /// which must be the same with or without --group-by.
+    fn group(&mut self, i: usize) -> String {
+        let (value, cut, _) = cell_value(self.rec.get(i).unwrap_or_default());
+        self.note_cut(i, cut);
+        value
+    }
+
+    /// An id kept as a column too is one cell, whose cut is told once.
+    fn note_cut(&mut self, column: usize, cut: bool) {
+        let issue = RowIssue::CellCut { column };
+        if cut && !self.cut.contains(&issue) {
+            self.cut.push(issue);
         }
     }
+}
+
+/// A cell as text cut at MAX_TEXT_BYTES (the reader held it to little more, CELL_CAP, and
+/// what it kept past that is only quotes and line breaks), whether it was cut, and whether
+/// some of its bytes were not text.
+fn cell_value(bytes: &[u8]) -> (String, bool, bool) {
+    let (value, not_text) = cell_text(bytes);
+    let mut value = value.into_owned();
+    let cut = cut_to_max_text(&mut value);
+    (value, cut, not_text)
 }
 
 /// A cell's bytes as text, and whether some of them were not text: invalid UTF-8, or a NUL,

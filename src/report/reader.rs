@@ -29,24 +29,7 @@ pub const EXPECTED_COLUMNS: [&str; 8] = [
 const DEFAULT_TEXT_COLUMNS: [&str; 2] = ["text", "story"];
 
 enum Kind {
-    Csv {
-        reader: Box<csv::Reader<Box<dyn Read + Send>>>,
-        lines: CsvLines,
-        record: csv::ByteRecord,
-        index: [usize; EXPECTED_COLUMNS.len()],
-        text: Option<usize>,
-        group: Option<usize>,
-        /// The optional `also` column.
-        also: Option<usize>,
-        /// `--explain`'s evidence column.
-        evidence: Option<usize>,
-        /// A shard's part, whose first column is the input's row number.
-        part: bool,
-        /// classify's `score_…` columns, with their names.
-        scores: Vec<(usize, String)>,
-        /// The line of the last row read, if any.
-        last_line: Option<u64>,
-    },
+    Csv(CsvRows),
     Jsonl {
         lines: Box<dyn BufRead>,
         /// The first object, read ahead to find the columns.
@@ -54,6 +37,39 @@ enum Kind {
         line_no: u64,
         buf: String,
     },
+}
+
+/// A classify output in CSV, read row by row.
+struct CsvRows {
+    reader: Box<csv::Reader<Box<dyn Read + Send>>>,
+    lines: CsvLines,
+    record: csv::ByteRecord,
+    columns: CsvColumns,
+    /// The line of the last row read, if any.
+    last_line: Option<u64>,
+}
+
+/// Where classify's columns, and those a report reads beside them, sit in a CSV row.
+struct CsvColumns {
+    index: [usize; EXPECTED_COLUMNS.len()],
+    text: Option<usize>,
+    group: Option<usize>,
+    /// The optional `also` column.
+    also: Option<usize>,
+    /// `--explain`'s evidence column.
+    evidence: Option<usize>,
+    /// A shard's part, whose first column is the input's row number.
+    part: bool,
+    /// classify's `score_…` columns, with their names.
+    scores: Vec<(usize, String)>,
+}
+
+/// A row read from a CSV classify output.
+struct CsvRow {
+    fields: RawRow,
+    line: Option<u64>,
+    /// Its id, text or group, which a report shows, held bytes that are not UTF-8.
+    not_utf8: bool,
 }
 
 /// A stream of [`ReportRow`]s from a classify output.
@@ -380,19 +396,21 @@ impl ClassifiedReader {
             .filter(|&i| headers[i].starts_with("score_"))
             .map(|i| (i, headers[i].clone()))
             .collect();
-        self.kind = Kind::Csv {
+        self.kind = Kind::Csv(CsvRows {
             reader: Box::new(reader),
             lines,
             record: csv::ByteRecord::new(),
-            index,
-            text,
-            group,
-            also,
-            evidence,
-            part,
-            scores,
+            columns: CsvColumns {
+                index,
+                text,
+                group,
+                also,
+                evidence,
+                part,
+                scores,
+            },
             last_line: None,
-        };
+        });
         Ok(())
     }
 
@@ -558,100 +576,17 @@ impl ClassifiedReader {
 
     /// The next row, or None at the end of the input.
     pub fn next_row(&mut self) -> Result<Option<ReportRow>> {
-        match &mut self.kind {
-            Kind::Csv {
-                reader,
-                lines,
-                record,
-                index,
-                text,
-                group,
-                also,
-                evidence,
-                part,
-                scores,
-                last_line,
-            } => {
-                let more = reader
-                    .read_byte_record(record)
-                    .map_err(|e| Error::csv(&self.name, e))?;
-                if !more {
-                    if lines.ends_mid_line() {
-                        self.unended = *last_line;
-                    }
+        let (fields, line) = match &mut self.kind {
+            Kind::Csv(rows) => {
+                let Some(row) = rows.next(&self.name)? else {
+                    self.unended = rows.unended_line();
                     return Ok(None);
-                }
-                let line = record.position().map(|p| lines.line_at(p.byte()));
-                *last_line = line.or(*last_line);
-                if lines.ends_in_quotes() {
-                    return Err(input_error(
-                        &self.name,
-                        line,
-                        "a quoted field opens in this row and the file ends before it closes, \
-                         so the file was cut short (classify writes every row whole): copy it \
-                         again, or classify the input again"
-                            .into(),
-                    ));
-                }
-                // Two outputs joined with `cat`: the second one's header is not a row, whatever
-                // columns each kept (no scenario is called `category`).
-                let own = |i: usize, name: &str| record.get(i) == Some(name.as_bytes());
-                if own(index[1], "category") && own(index[2], "confidence") {
-                    return Err(input_error(
-                        &self.name,
-                        line,
-                        "this line repeats the header row, so two outputs were joined into one \
-                         file: put a sharded run's parts together with failup merge --rows, or \
-                         remove the repeated header"
-                            .into(),
-                    ));
-                }
-                let width = reader.byte_headers().map_or(0, |h| h.len());
-                if record.len() != width {
-                    return Err(input_error(
-                        &self.name,
-                        line,
-                        format!(
-                            "the row has {} fields and the header {width}; classify writes \
-                             every row whole, so this file was cut or edited: classify the \
-                             input again",
-                            record.len()
-                        ),
-                    ));
-                }
-                let field = |i: usize| String::from_utf8_lossy(record.get(i).unwrap_or(b""));
-                let shown = [Some(index[0]), *text, *group];
-                if shown
-                    .into_iter()
-                    .flatten()
-                    .any(|i| std::str::from_utf8(&record[i]).is_err())
-                {
-                    self.not_utf8.0 += 1;
-                    self.not_utf8.1 = self.not_utf8.1.or(line);
-                }
-                let fields = RawRow {
-                    id: field(index[0]).into_owned(),
-                    category: non_empty(field(index[1]).trim()),
-                    confidence: non_empty(field(index[2]).trim()),
-                    runner_up: non_empty(field(index[3]).trim()),
-                    margin: non_empty(field(index[4]).trim()),
-                    tokens: non_empty(field(index[5]).trim()),
-                    truncated: non_empty(field(index[6]).trim()),
-                    status: field(index[7]).trim().to_string(),
-                    also: also.and_then(|i| non_empty(field(i).trim())),
-                    evidence: evidence.and_then(|i| non_empty(&field(i))),
-                    text: text.map(|i| field(i).into_owned()),
-                    group: group.map(|i| field(i).into_owned()),
-                    row: part.then(|| field(0).trim().to_string()),
-                    scores: scores
-                        .iter()
-                        .map(|(i, name)| (name.clone(), non_empty(field(*i).trim())))
-                        .collect(),
                 };
-                self.rows += 1;
-                self.numbered |= fields.row.is_some();
-                self.row_line = line;
-                self.build(fields, line).map(Some)
+                if row.not_utf8 {
+                    self.not_utf8.0 += 1;
+                    self.not_utf8.1 = self.not_utf8.1.or(row.line);
+                }
+                (row.fields, row.line)
             }
             Kind::Jsonl { first, .. } => {
                 let next = match first.take() {
@@ -666,13 +601,13 @@ impl ClassifiedReader {
                     let ids = scores.keys().map(String::as_str).collect();
                     self.refuse_another_taxonomy(ids, "scores", Some(line))?;
                 }
-                let fields = self.jsonl_fields(&obj, line)?;
-                self.rows += 1;
-                self.numbered |= fields.row.is_some();
-                self.row_line = Some(line);
-                self.build(fields, Some(line)).map(Some)
+                (self.jsonl_fields(&obj, line)?, Some(line))
             }
-        }
+        };
+        self.rows += 1;
+        self.numbered |= fields.row.is_some();
+        self.row_line = line;
+        self.build(fields, line).map(Some)
     }
 
     fn jsonl_fields(&self, obj: &Map<String, Value>, line: u64) -> Result<RawRow> {
@@ -1001,6 +936,106 @@ struct RawRow {
     /// The scores, by column (or JSON field) name: unused by the report, but a row whose
     /// scores are not numbers was not written by classify.
     scores: Vec<(String, Option<String>)>,
+}
+
+impl CsvRows {
+    /// The next row, or None at the end of the input; `name` is the file's, for messages.
+    fn next(&mut self, name: &str) -> Result<Option<CsvRow>> {
+        let more = self
+            .reader
+            .read_byte_record(&mut self.record)
+            .map_err(|e| Error::csv(name, e))?;
+        if !more {
+            return Ok(None);
+        }
+        let line = self.record.position().map(|p| self.lines.line_at(p.byte()));
+        self.last_line = line.or(self.last_line);
+        let width = self.reader.byte_headers().map_or(0, |h| h.len());
+        if let Some(problem) = self.damage(width) {
+            return Err(input_error(name, line, problem));
+        }
+        let record = &self.record;
+        let columns = &self.columns;
+        let not_utf8 = [Some(columns.index[0]), columns.text, columns.group]
+            .into_iter()
+            .flatten()
+            .any(|i| std::str::from_utf8(&record[i]).is_err());
+        Ok(Some(CsvRow {
+            fields: columns.fields(record),
+            line,
+            not_utf8,
+        }))
+    }
+
+    /// What shows that the row just read was not written whole by classify, which writes
+    /// every row whole: the file was cut short, joined to another or edited. `width` is the
+    /// header's.
+    fn damage(&self, width: usize) -> Option<String> {
+        let record = &self.record;
+        if self.lines.ends_in_quotes() {
+            return Some(
+                "a quoted field opens in this row and the file ends before it closes, so the \
+                 file was cut short (classify writes every row whole): copy it again, or \
+                 classify the input again"
+                    .into(),
+            );
+        }
+        // Two outputs joined with `cat`: the second one's header is not a row, whatever
+        // columns each kept (no scenario is called `category`).
+        let index = &self.columns.index;
+        let own = |i: usize, name: &str| record.get(i) == Some(name.as_bytes());
+        if own(index[1], "category") && own(index[2], "confidence") {
+            return Some(
+                "this line repeats the header row, so two outputs were joined into one file: \
+                 put a sharded run's parts together with failup merge --rows, or remove the \
+                 repeated header"
+                    .into(),
+            );
+        }
+        (record.len() != width).then(|| {
+            format!(
+                "the row has {} fields and the header {width}; classify writes every row \
+                 whole, so this file was cut or edited: classify the input again",
+                record.len()
+            )
+        })
+    }
+
+    /// The line of the last row, when the file ends in the middle of a line.
+    fn unended_line(&self) -> Option<u64> {
+        self.lines
+            .ends_mid_line()
+            .then_some(self.last_line)
+            .flatten()
+    }
+}
+
+impl CsvColumns {
+    /// The fields of `record`, a row as wide as the header.
+    fn fields(&self, record: &csv::ByteRecord) -> RawRow {
+        let field = |i: usize| String::from_utf8_lossy(record.get(i).unwrap_or(b""));
+        let index = &self.index;
+        RawRow {
+            id: field(index[0]).into_owned(),
+            category: non_empty(field(index[1]).trim()),
+            confidence: non_empty(field(index[2]).trim()),
+            runner_up: non_empty(field(index[3]).trim()),
+            margin: non_empty(field(index[4]).trim()),
+            tokens: non_empty(field(index[5]).trim()),
+            truncated: non_empty(field(index[6]).trim()),
+            status: field(index[7]).trim().to_string(),
+            also: self.also.and_then(|i| non_empty(field(i).trim())),
+            evidence: self.evidence.and_then(|i| non_empty(&field(i))),
+            text: self.text.map(|i| field(i).into_owned()),
+            group: self.group.map(|i| field(i).into_owned()),
+            row: self.part.then(|| field(0).trim().to_string()),
+            scores: self
+                .scores
+                .iter()
+                .map(|(i, name)| (name.clone(), non_empty(field(*i).trim())))
+                .collect(),
+        }
+    }
 }
 
 fn non_empty(s: &str) -> Option<String> {
