@@ -171,93 +171,13 @@ impl<W: Write> RowWriter<W> {
     }
 
     pub fn write(&mut self, row: &Classified, taxonomy: &Taxonomy) -> Result<()> {
-        let v = row.verdict.as_ref();
-        let name_of = |i: usize| taxonomy.scenarios[i].id.clone();
         match self.format {
             Format::Csv => {
-                let safe = |cell: &str| {
-                    if self.excel_safe {
-                        excel_safe(cell)
-                    } else {
-                        cell.to_string()
-                    }
-                };
-                let mut rec: Vec<String> = self
-                    .row_numbers
-                    .then(|| row.story.row.to_string())
-                    .into_iter()
-                    .collect();
-                rec.extend([
-                    safe(&row.story.id),
-                    v.map(|v| name_of(v.category)).unwrap_or_default(),
-                    v.map(|v| four_decimals(v.confidence)).unwrap_or_default(),
-                    v.map(|v| name_of(v.runner_up)).unwrap_or_default(),
-                    v.map(|v| four_decimals(v.margin)).unwrap_or_default(),
-                    v.and_then(|v| v.also).map(name_of).unwrap_or_default(),
-                ]);
-                for i in 0..self.ids.len() {
-                    rec.push(v.map(|v| four_decimals(v.scores[i])).unwrap_or_default());
-                }
-                rec.push(row.tokens.to_string());
-                rec.push(row.chunks.to_string());
-                rec.push(row.truncated.to_string());
-                rec.push(row.status.as_str().to_string());
-                // A custom taxonomy's advice and an example's id come from files too.
-                rec.push(
-                    v.map(|v| safe(&taxonomy.scenarios[v.category].headline))
-                        .unwrap_or_default(),
-                );
-                if self.explain {
-                    let n = v.and_then(|v| v.nearest.as_ref());
-                    rec.push(n.map(|n| safe(&n.id)).unwrap_or_default());
-                    rec.push(n.map(|n| four_decimals(n.similarity)).unwrap_or_default());
-                    rec.push(v.map(|v| four_decimals(v.relevance)).unwrap_or_default());
-                    rec.push(safe(&evidence(row).unwrap_or_default()));
-                }
-                rec.extend(row.story.kept.iter().map(|c| safe(c)));
+                let rec = self.csv_record(row, taxonomy);
                 self.write_csv_record(&rec)
             }
             Format::Jsonl => {
-                let scores: Map<String, Value> = match v {
-                    Some(v) => self
-                        .ids
-                        .iter()
-                        .zip(&v.scores)
-                        .map(|(id, s)| (id.clone(), four_decimals_json(*s)))
-                        .collect(),
-                    None => Map::new(),
-                };
-                let columns: Map<String, Value> = self
-                    .kept
-                    .iter()
-                    .zip(&row.story.kept)
-                    .map(|(k, val)| (k.clone(), json!(val)))
-                    .collect();
-                let mut obj = json!({
-                    "id": row.story.id,
-                    "category": v.map(|v| name_of(v.category)),
-                    "confidence": v.map(|v| four_decimals_json(v.confidence)),
-                    "runner_up": v.map(|v| name_of(v.runner_up)),
-                    "margin": v.map(|v| four_decimals_json(v.margin)),
-                    "also": v.and_then(|v| v.also).map(name_of),
-                    "scores": scores,
-                    "tokens": row.tokens,
-                    "chunks": row.chunks,
-                    "truncated": row.truncated,
-                    "status": row.status.as_str(),
-                    "advice": v.map(|v| taxonomy.scenarios[v.category].headline.clone()),
-                    "columns": columns,
-                });
-                if self.row_numbers {
-                    obj["row"] = json!(row.story.row);
-                }
-                if self.explain {
-                    let n = v.and_then(|v| v.nearest.as_ref());
-                    obj["nearest"] = json!(n.map(|n| n.id.clone()));
-                    obj["nearest_similarity"] = json!(n.map(|n| four_decimals_json(n.similarity)));
-                    obj["relevance"] = json!(v.map(|v| four_decimals_json(v.relevance)));
-                    obj["evidence"] = json!(evidence(row));
-                }
+                let obj = self.json_object(row, taxonomy);
                 let out = &mut self.out;
                 let result = serde_json::to_writer(&mut *out, &obj)
                     .map_err(std::io::Error::from)
@@ -265,6 +185,100 @@ impl<W: Write> RowWriter<W> {
                 result.map_err(|e| Error::io(&self.name, e))
             }
         }
+    }
+
+    /// `row`'s cells, in the header's order.
+    fn csv_record(&self, row: &Classified, taxonomy: &Taxonomy) -> Vec<String> {
+        let v = row.verdict.as_ref();
+        let name_of = |i: usize| taxonomy.scenarios[i].id.clone();
+        let safe = |cell: &str| {
+            if self.excel_safe {
+                excel_safe(cell)
+            } else {
+                cell.to_string()
+            }
+        };
+        let mut rec: Vec<String> = self
+            .row_numbers
+            .then(|| row.story.row.to_string())
+            .into_iter()
+            .collect();
+        rec.extend([
+            safe(&row.story.id),
+            v.map(|v| name_of(v.category)).unwrap_or_default(),
+            v.map(|v| four_decimals(v.confidence)).unwrap_or_default(),
+            v.map(|v| name_of(v.runner_up)).unwrap_or_default(),
+            v.map(|v| four_decimals(v.margin)).unwrap_or_default(),
+            v.and_then(|v| v.also).map(name_of).unwrap_or_default(),
+        ]);
+        for i in 0..self.ids.len() {
+            rec.push(v.map(|v| four_decimals(v.scores[i])).unwrap_or_default());
+        }
+        rec.push(row.tokens.to_string());
+        rec.push(row.chunks.to_string());
+        rec.push(row.truncated.to_string());
+        rec.push(row.status.as_str().to_string());
+        // A custom taxonomy's advice and an example's id come from files too.
+        rec.push(
+            v.map(|v| safe(&taxonomy.scenarios[v.category].headline))
+                .unwrap_or_default(),
+        );
+        if self.explain {
+            let n = v.and_then(|v| v.nearest.as_ref());
+            rec.push(n.map(|n| safe(&n.id)).unwrap_or_default());
+            rec.push(n.map(|n| four_decimals(n.similarity)).unwrap_or_default());
+            rec.push(v.map(|v| four_decimals(v.relevance)).unwrap_or_default());
+            rec.push(safe(&evidence(row).unwrap_or_default()));
+        }
+        rec.extend(row.story.kept.iter().map(|c| safe(c)));
+        rec
+    }
+
+    /// `row` as one JSON object.
+    fn json_object(&self, row: &Classified, taxonomy: &Taxonomy) -> Value {
+        let v = row.verdict.as_ref();
+        let name_of = |i: usize| taxonomy.scenarios[i].id.clone();
+        let scores: Map<String, Value> = match v {
+            Some(v) => self
+                .ids
+                .iter()
+                .zip(&v.scores)
+                .map(|(id, s)| (id.clone(), four_decimals_json(*s)))
+                .collect(),
+            None => Map::new(),
+        };
+        let columns: Map<String, Value> = self
+            .kept
+            .iter()
+            .zip(&row.story.kept)
+            .map(|(k, val)| (k.clone(), json!(val)))
+            .collect();
+        let mut obj = json!({
+            "id": row.story.id,
+            "category": v.map(|v| name_of(v.category)),
+            "confidence": v.map(|v| four_decimals_json(v.confidence)),
+            "runner_up": v.map(|v| name_of(v.runner_up)),
+            "margin": v.map(|v| four_decimals_json(v.margin)),
+            "also": v.and_then(|v| v.also).map(name_of),
+            "scores": scores,
+            "tokens": row.tokens,
+            "chunks": row.chunks,
+            "truncated": row.truncated,
+            "status": row.status.as_str(),
+            "advice": v.map(|v| taxonomy.scenarios[v.category].headline.clone()),
+            "columns": columns,
+        });
+        if self.row_numbers {
+            obj["row"] = json!(row.story.row);
+        }
+        if self.explain {
+            let n = v.and_then(|v| v.nearest.as_ref());
+            obj["nearest"] = json!(n.map(|n| n.id.clone()));
+            obj["nearest_similarity"] = json!(n.map(|n| four_decimals_json(n.similarity)));
+            obj["relevance"] = json!(v.map(|v| four_decimals_json(v.relevance)));
+            obj["evidence"] = json!(evidence(row));
+        }
+        obj
     }
 
     /// The destination as it stands, for a run that failed: nothing more is flushed, as the

@@ -859,6 +859,25 @@ impl Profile {
     /// Refuses a profile fitted against another model or taxonomy, then installs its head,
     /// examples and calibrated settings into the engine's classifier.
     pub fn apply(&self, engine: &mut Engine, name: &str) -> Result<()> {
+        self.refuse_another_fit(engine, name)?;
+        self.warn_of_another_reading(engine, name)?;
+        let examples = self.checked_examples(engine, name)?;
+        let classifier = engine.classifier_mut();
+        if let Some(c) = self.calibration {
+            let s = &mut classifier.taxonomy_mut().classifier;
+            s.temperature = c.temperature;
+            s.min_score = c.min_score;
+            s.min_margin = c.min_margin;
+            s.confidence_slope = c.confidence_slope;
+            s.confidence_bias = c.confidence_bias;
+        }
+        classifier.set_head(self.head.clone());
+        classifier.set_examples(examples);
+        Ok(())
+    }
+
+    /// Refuses a profile fitted against another taxonomy, embedder, model or pooling.
+    fn refuse_another_fit(&self, engine: &Engine, name: &str) -> Result<()> {
         let tax = taxonomy_sha256(engine.taxonomy());
         if tax != self.taxonomy_sha256 {
             return Err(Error::Usage(format!(
@@ -886,7 +905,12 @@ impl Profile {
                  differ); refit it with this --model"
             )));
         }
-        // Only a --precision given by hand differs: the profile's own is the default.
+        Ok(())
+    }
+
+    /// Warns where this run reads stories otherwise than the fit did, by a flag given by hand
+    /// (the profile's own precision and long-text reading are the defaults).
+    fn warn_of_another_reading(&self, engine: &Engine, name: &str) -> Result<()> {
         let running = engine.precision.name();
         if let Some(fitted) = self.precision.as_deref().filter(|p| *p != running) {
             eprintln!(
@@ -896,7 +920,6 @@ impl Profile {
             );
         }
         self.warn_of_another_int8_file(engine, name)?;
-        // Likewise only a --long-text given by hand.
         let reading = engine.encoder().long_text().name();
         if let Some(fitted) = self.long_text.as_deref().filter(|l| *l != reading) {
             eprintln!(
@@ -906,6 +929,16 @@ impl Profile {
                  --long-text {fitted} to match it"
             );
         }
+        Ok(())
+    }
+
+    /// The profile's examples, for `--explain` to name, once its head and examples are found
+    /// to fit this model and taxonomy.
+    fn checked_examples(
+        &self,
+        engine: &Engine,
+        name: &str,
+    ) -> Result<Vec<(String, usize, Vec<f32>)>> {
         let ids = engine.taxonomy().labels();
         if let Some(head) = &self.head {
             if !head.fits(engine.encoder().dim(), ids.len()) {
@@ -920,8 +953,7 @@ impl Profile {
             }
         }
         let dim = engine.encoder().dim();
-        let examples = self
-            .examples
+        self.examples
             .iter()
             .map(|e| {
                 let wrong = match ids.iter().position(|i| *i == e.label) {
@@ -949,19 +981,7 @@ impl Profile {
                     ),
                 })
             })
-            .collect::<Result<Vec<_>>>()?;
-        let classifier = engine.classifier_mut();
-        if let Some(c) = self.calibration {
-            let s = &mut classifier.taxonomy_mut().classifier;
-            s.temperature = c.temperature;
-            s.min_score = c.min_score;
-            s.min_margin = c.min_margin;
-            s.confidence_slope = c.confidence_slope;
-            s.confidence_bias = c.confidence_bias;
-        }
-        classifier.set_head(self.head.clone());
-        classifier.set_examples(examples);
-        Ok(())
+            .collect()
     }
 }
 

@@ -368,67 +368,18 @@ impl ColumnIndex {
         name: &str,
         line: u64,
     ) -> Result<ColumnIndex> {
-        let choose = |flag: &str| match columns.fixed_names {
-            false => format!("Choose one with {flag}"),
-            true => format!(
-                "Rename the file's column (this file's columns are read by their names; \
-                 `failup train FILE {flag} NAME` reads other names into a profile)"
-            ),
+        let finder = Finder {
+            headers,
+            fixed_names: columns.fixed_names,
+            name,
+            line,
         };
-        // A spreadsheet's header cell may hold a line break (Alt+Enter) or doubled spaces,
-        // which no one types: the one column that differs from the name only in its spaces
-        // is the one meant.
-        let squeezed = |s: &str| s.split_whitespace().collect::<Vec<_>>().join(" ");
-        let spaced = |wanted: &str| {
-            let mut alike = (headers.iter().enumerate())
-                .filter(|(_, h)| squeezed(h) == squeezed(wanted))
-                .map(|(i, _)| i);
-            match (alike.next(), alike.next()) {
-                (Some(i), None) => Some(i),
-                _ => None,
-            }
-        };
-        let find = |wanted: &str, flag: &str| -> Result<usize> {
-            (headers.iter().position(|h| h == wanted))
-                .or_else(|| spaced(wanted))
-                .ok_or_else(|| missing_column(name, line, headers, wanted, &choose(flag)))
-        };
-        let optional = |wanted: &Option<String>, flag: &str| -> Result<Option<usize>> {
-            wanted.as_deref().map(|c| find(c, flag)).transpose()
-        };
-        let twice = |[a, b]: [String; 2], flag: &str| Error::Input {
-            file: name.to_string(),
-            line: Some(line),
-            column: None,
-            problem: format!(
-                "columns '{}' and '{}' differ only in case, so either could be the one meant; \
-                 choose one with {flag}",
-                printable(&a),
-                printable(&b)
-            ),
-        };
-        let text = match &columns.text {
-            Some(c) => find(c, "--text-column")?,
-            None => default_column(headers, &["text", "story"])
-                .map_err(|two| twice(two, "--text-column"))?
-                .ok_or_else(|| {
-                    let fix = choose("--text-column");
-                    missing_column(name, line, headers, "text", &fix)
-                })?,
-        };
+        let text = finder.text(columns.text.as_deref())?;
         let id = match &columns.id {
-            Some(c) => Some(find(c, "--id-column")?),
-            None => default_column(headers, &["id"]).map_err(|two| twice(two, "--id-column"))?,
+            Some(c) => Some(finder.find(c, "--id-column")?),
+            None => finder.default_column("id", "--id-column")?,
         };
-        // As `text` and `id` are: spreadsheets capitalise headers (`Label`).
-        let label = match columns.label.as_deref() {
-            Some(wanted) => Some(match default_column(headers, &[wanted]) {
-                Ok(Some(i)) => i,
-                Ok(None) => find(wanted, "--label-column")?,
-                Err(two) => return Err(twice(two, "--label-column")),
-            }),
-            None => None,
-        };
+        let label = finder.label(columns.label.as_deref())?;
         if label == Some(text) {
             return Err(Error::Usage(format!(
                 "the label column and the story text are both column '{}'; the stories and \
@@ -437,15 +388,110 @@ impl ColumnIndex {
                 printable(&headers[text])
             )));
         }
-        let group = optional(&columns.group, "--group-by")?;
-        let used = [id, label];
-        let keep = match &columns.keep {
-            KeepColumns::None => Vec::new(),
-            KeepColumns::All => (0..headers.len())
+        let group = (columns.group.as_deref())
+            .map(|c| finder.find(c, "--group-by"))
+            .transpose()?;
+        Ok(ColumnIndex {
+            text,
+            id,
+            label,
+            group,
+            keep: finder.keep(&columns.keep, [id, label])?,
+        })
+    }
+}
+
+/// Finds the columns named by flags in a header, for messages about `name`'s `line`.
+struct Finder<'a> {
+    headers: &'a [String],
+    /// The file's columns are read by their names (a profile's examples), not chosen by flags.
+    fixed_names: bool,
+    name: &'a str,
+    line: u64,
+}
+
+impl Finder<'_> {
+    /// The column named `wanted` by `flag`: the one named so, or else the one column that
+    /// differs from the name only in its spaces, since a spreadsheet's header cell may hold a
+    /// line break (Alt+Enter) or doubled spaces, which no one types.
+    fn find(&self, wanted: &str, flag: &str) -> Result<usize> {
+        let squeezed = |s: &str| s.split_whitespace().collect::<Vec<_>>().join(" ");
+        let spaced = || {
+            let mut alike = (self.headers.iter().enumerate())
+                .filter(|(_, h)| squeezed(h) == squeezed(wanted))
+                .map(|(i, _)| i);
+            match (alike.next(), alike.next()) {
+                (Some(i), None) => Some(i),
+                _ => None,
+            }
+        };
+        (self.headers.iter().position(|h| h == wanted))
+            .or_else(spaced)
+            .ok_or_else(|| self.missing(wanted, flag))
+    }
+
+    fn missing(&self, wanted: &str, flag: &str) -> Error {
+        let fix = match self.fixed_names {
+            false => format!("Choose one with {flag}"),
+            true => format!(
+                "Rename the file's column (this file's columns are read by their names; \
+                 `failup train FILE {flag} NAME` reads other names into a profile)"
+            ),
+        };
+        missing_column(self.name, self.line, self.headers, wanted, &fix)
+    }
+
+    /// The column named `wanted` in any case, when only one is; None when none is.
+    fn default_column(&self, wanted: &str, flag: &str) -> Result<Option<usize>> {
+        default_column(self.headers, &[wanted]).map_err(|two| self.twice(two, flag))
+    }
+
+    fn twice(&self, [a, b]: [String; 2], flag: &str) -> Error {
+        Error::Input {
+            file: self.name.to_string(),
+            line: Some(self.line),
+            column: None,
+            problem: format!(
+                "columns '{}' and '{}' differ only in case, so either could be the one meant; \
+                 choose one with {flag}",
+                printable(&a),
+                printable(&b)
+            ),
+        }
+    }
+
+    /// `--text-column`'s, or else `text` or `story` in any case.
+    fn text(&self, named: Option<&str>) -> Result<usize> {
+        let flag = "--text-column";
+        match named {
+            Some(c) => self.find(c, flag),
+            None => default_column(self.headers, &["text", "story"])
+                .map_err(|two| self.twice(two, flag))?
+                .ok_or_else(|| self.missing("text", flag)),
+        }
+    }
+
+    /// The labels' column, found in any case as `text` and `id` are, since spreadsheets
+    /// capitalise headers (`Label`).
+    fn label(&self, named: Option<&str>) -> Result<Option<usize>> {
+        let Some(wanted) = named else {
+            return Ok(None);
+        };
+        match self.default_column(wanted, "--label-column")? {
+            Some(i) => Ok(Some(i)),
+            None => self.find(wanted, "--label-column").map(Some),
+        }
+    }
+
+    /// The columns `keep` names, those in `used` left out of `--keep-all`.
+    fn keep(&self, keep: &KeepColumns, used: [Option<usize>; 2]) -> Result<Vec<usize>> {
+        match keep {
+            KeepColumns::None => Ok(Vec::new()),
+            KeepColumns::All => Ok((0..self.headers.len())
                 .filter(|i| !used.contains(&Some(*i)))
-                .collect(),
+                .collect()),
             KeepColumns::Named(names) => {
-                let names = &rejoin_split_names(names, headers)?;
+                let names = &rejoin_split_names(names, self.headers)?;
                 if let Some(twice) = names
                     .iter()
                     .enumerate()
@@ -457,17 +503,10 @@ impl ColumnIndex {
                 }
                 names
                     .iter()
-                    .map(|n| find(n, "--keep-columns"))
-                    .collect::<Result<_>>()?
+                    .map(|n| self.find(n, "--keep-columns"))
+                    .collect()
             }
-        };
-        Ok(ColumnIndex {
-            text,
-            id,
-            label,
-            group,
-            keep,
-        })
+        }
     }
 }
 

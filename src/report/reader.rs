@@ -331,6 +331,24 @@ impl ClassifiedReader {
             .iter()
             .map(|h| String::from_utf8_lossy(h).trim().to_string())
             .collect();
+        let columns = self.csv_columns(&headers, text_column, group_by)?;
+        self.kind = Kind::Csv(CsvRows {
+            reader: Box::new(reader),
+            lines,
+            record: csv::ByteRecord::new(),
+            columns,
+            last_line: None,
+        });
+        Ok(())
+    }
+
+    /// Where the columns a report reads sit in a classify output's `headers`.
+    fn csv_columns(
+        &mut self,
+        headers: &[String],
+        text_column: Option<&str>,
+        group_by: Option<&str>,
+    ) -> Result<CsvColumns> {
         // A shard's part (`classify --shard`) leads with the input's row numbers; a kept input
         // column may be called `row` too, so names are looked up after it.
         let part = headers.len() > 1 && headers[0] == "row" && headers[1] == "id";
@@ -347,16 +365,16 @@ impl ClassifiedReader {
             .filter(|c| position(c).is_none())
             .collect();
         if !missing.is_empty() {
-            return Err(self.not_classify_output(&missing, &headers));
+            return Err(self.not_classify_output(&missing, headers));
         }
         let mut index = [0; EXPECTED_COLUMNS.len()];
         for (slot, c) in index.iter_mut().zip(EXPECTED_COLUMNS) {
             *slot = position(c).expect("checked above");
         }
         let text = match text_column {
-            Some(c) => Some(position(c).ok_or_else(|| self.missing_column("text", c, &headers))?),
+            Some(c) => Some(position(c).ok_or_else(|| self.missing_column("text", c, headers))?),
             // As classify finds its input's (a kept `Text` column); two look-alikes, none.
-            None => crate::input::default_column(&headers, &DEFAULT_TEXT_COLUMNS)
+            None => crate::input::default_column(headers, &DEFAULT_TEXT_COLUMNS)
                 .ok()
                 .flatten(),
         };
@@ -367,51 +385,44 @@ impl ClassifiedReader {
                 if position(c).is_some() && position(&kept).is_some() {
                     return Err(self.shadowed_group(c, &kept));
                 }
-                Some(position(c).ok_or_else(|| self.missing_column("--group-by", c, &headers))?)
+                Some(position(c).ok_or_else(|| self.missing_column("--group-by", c, headers))?)
             }
             None => None,
         };
-        let also = position("also");
-        // `--explain` writes its columns right after `advice`, which follows `status`; a kept
-        // input column named `evidence` comes later, and is not classify's.
-        let explained = ["advice"].iter().chain(&EXPLAIN_COLUMNS);
-        let evidence = headers
-            .get(index[7] + 1..index[7] + 2 + EXPLAIN_COLUMNS.len())
-            .is_some_and(|h| h.iter().eq(explained))
-            .then_some(index[7] + 1 + EXPLAIN_COLUMNS.len());
         let read = EXPECTED_COLUMNS.iter().copied().chain(
             [self.text_column.as_deref(), group_by, Some("also")]
                 .into_iter()
                 .flatten(),
         );
-        self.refuse_repeated_columns(&headers, skip, read)?;
-        // classify's own scores lie between `margin` and `tokens`; a kept input column may be
-        // named `score_…` too, after them.
+        self.refuse_repeated_columns(headers, skip, read)?;
+        Ok(CsvColumns {
+            index,
+            text,
+            group,
+            also: position("also"),
+            evidence: evidence_column(headers, &index),
+            part,
+            scores: self.score_columns(headers, &index)?,
+        })
+    }
+
+    /// classify's own `score_…` columns, with their names: those between `margin` and
+    /// `tokens`, since a kept input column may be named `score_…` too, after them. Scores
+    /// named for another taxonomy's scenarios are refused.
+    fn score_columns(
+        &self,
+        headers: &[String],
+        index: &[usize; EXPECTED_COLUMNS.len()],
+    ) -> Result<Vec<(usize, String)>> {
         let own = index[4] + 1..index[5].max(index[4] + 1);
         let scored = headers[own.clone()]
             .iter()
             .filter_map(|h| h.strip_prefix("score_"));
         self.refuse_another_taxonomy(scored.collect(), "score_ columns", Some(1))?;
-        let scores = own
+        Ok(own
             .filter(|&i| headers[i].starts_with("score_"))
             .map(|i| (i, headers[i].clone()))
-            .collect();
-        self.kind = Kind::Csv(CsvRows {
-            reader: Box::new(reader),
-            lines,
-            record: csv::ByteRecord::new(),
-            columns: CsvColumns {
-                index,
-                text,
-                group,
-                also,
-                evidence,
-                part,
-                scores,
-            },
-            last_line: None,
-        });
-        Ok(())
+            .collect())
     }
 
     /// Rows classified under another taxonomy than the report's: their scores name other
@@ -936,6 +947,16 @@ struct RawRow {
     /// The scores, by column (or JSON field) name: unused by the report, but a row whose
     /// scores are not numbers was not written by classify.
     scores: Vec<(String, Option<String>)>,
+}
+
+/// `--explain`'s evidence column: its columns come right after `advice`, which follows
+/// `status`; a kept input column named `evidence` comes later, and is not classify's.
+fn evidence_column(headers: &[String], index: &[usize; EXPECTED_COLUMNS.len()]) -> Option<usize> {
+    let explained = ["advice"].iter().chain(&EXPLAIN_COLUMNS);
+    headers
+        .get(index[7] + 1..index[7] + 2 + EXPLAIN_COLUMNS.len())
+        .is_some_and(|h| h.iter().eq(explained))
+        .then_some(index[7] + 1 + EXPLAIN_COLUMNS.len())
 }
 
 impl CsvRows {

@@ -8,7 +8,9 @@ use anstyle::{AnsiColor, Style};
 use unicode_width::UnicodeWidthStr;
 
 use crate::input::unsafe_to_show;
-use crate::report::stats::{GroupCell, GroupTable, Reading, ScenarioSummary, StoryRef, Summary};
+use crate::report::stats::{
+    GroupCell, GroupTable, Reading, ScenarioSummary, StoryRef, Summary, Totals,
+};
 use crate::report::{fit_cells, group_label, num, pct};
 
 /// Width of a share bar at 100%, in character cells.
@@ -265,25 +267,11 @@ fn header(p: &Painter, summary: &Summary) -> String {
 
 /// Every row accounted for: classified, empty, errored, flagged, truncated.
 fn totals(p: &Painter, summary: &Summary) -> String {
-    let h = &summary.header;
     let t = &summary.totals;
     let mut o = String::new();
     o += &format!("\n{}\n", p.heading("Totals"));
-    // The note after a figure (a list of up to 100 ids) wraps under itself; `dim` greys it.
     let row = |label: &str, value: String, extra: String, dim: bool| {
-        let lead = format!("  {} {:>8}   ", pad(label, 15), value);
-        let at = lead.width();
-        let lines: Vec<String> = wrap(&extra, at, 0, p.width)
-            .lines()
-            .map(|l| l[at..].to_string())
-            .map(|l| if dim { p.dim(&l) } else { l })
-            .collect();
-        match lines.split_first() {
-            None => format!("{lead}\n"),
-            Some((first, rest)) => rest.iter().fold(format!("{lead}{first}\n"), |o, l| {
-                format!("{o}{}{l}\n", " ".repeat(at))
-            }),
-        }
+        total_line(p, label, value, extra, dim)
     };
     o += &row("rows read", t.rows.to_string(), String::new(), false);
     o += &row(
@@ -298,24 +286,10 @@ fn totals(p: &Painter, summary: &Summary) -> String {
         id_list(&t.empty.ids, t.empty.count),
         true,
     );
-    let statuses: Vec<String> = t
-        .errored
-        .statuses
-        .iter()
-        .map(|(s, n)| format!("{}: {n}", clean(s)))
-        .collect();
     o += &row(
         "errored",
         t.errored.count.to_string(),
-        if t.errored.count == 0 {
-            String::new()
-        } else {
-            format!(
-                "{} ({})",
-                id_list(&t.errored.ids, t.errored.count),
-                statuses.join(", ")
-            )
-        },
+        errored_note(t),
         true,
     );
     for f in &t.flagged {
@@ -347,7 +321,7 @@ fn totals(p: &Painter, summary: &Summary) -> String {
         "words",
         num(t.words.map(|s| s.mean), 1),
         t.words.map_or_else(
-            || match (h.text_column.is_some(), t.classified) {
+            || match (summary.header.text_column.is_some(), t.classified) {
                 (true, 0) => "(no classified story)".to_string(),
                 _ => "(no story text)".to_string(),
             },
@@ -364,6 +338,39 @@ fn totals(p: &Painter, summary: &Summary) -> String {
     );
 
     o
+}
+
+/// One line of the totals: a label, its figure and a note after it. A long note (a list of
+/// up to 100 ids) wraps under itself; `dim` greys it.
+fn total_line(p: &Painter, label: &str, value: String, note: String, dim: bool) -> String {
+    let lead = format!("  {} {:>8}   ", pad(label, 15), value);
+    let at = lead.width();
+    let lines: Vec<String> = wrap(&note, at, 0, p.width)
+        .lines()
+        .map(|l| l[at..].to_string())
+        .map(|l| if dim { p.dim(&l) } else { l })
+        .collect();
+    match lines.split_first() {
+        None => format!("{lead}\n"),
+        Some((first, rest)) => rest.iter().fold(format!("{lead}{first}\n"), |o, l| {
+            format!("{o}{}{l}\n", " ".repeat(at))
+        }),
+    }
+}
+
+/// The errored rows' ids and how many failed in each way.
+fn errored_note(t: &Totals) -> String {
+    if t.errored.count == 0 {
+        return String::new();
+    }
+    let statuses: Vec<String> = (t.errored.statuses.iter())
+        .map(|(s, n)| format!("{}: {n}", clean(s)))
+        .collect();
+    format!(
+        "{} ({})",
+        id_list(&t.errored.ids, t.errored.count),
+        statuses.join(", ")
+    )
 }
 
 /// Each scenario's count and share, with its interval and confidence.
