@@ -520,6 +520,77 @@ fn fit_head(engine: &Engine, examples: &[Labelled]) -> Result<Head> {
     Ok(engine.install(|| engine.classifier().train_head(&prototype_states, &examples)))
 }
 
+/// The range of a profile's temperatures and confidence slopes: fits write temperatures of
+/// 0.001 to 10 and slopes near 1.
+const SCALE: std::ops::RangeInclusive<f32> = 1e-4..=100.0;
+/// The largest weight a profile's head or example holds: fits write weights near 1.
+const MAX_WEIGHT: f32 = 1e3;
+
+/// A number outside ±MAX_WEIGHT, NaN included.
+fn wild(x: &f32) -> bool {
+    !(-MAX_WEIGHT..=MAX_WEIGHT).contains(x)
+}
+
+/// Refuses a temperature or slope outside SCALE.
+fn positive(what: &str, x: f32) -> std::result::Result<(), String> {
+    if SCALE.contains(&x) {
+        return Ok(());
+    }
+    // JSON has no infinity: a number too large for f32 was written there.
+    let x = match x.is_infinite() {
+        true => format!("{}beyond f32's range", if x < 0.0 { "-" } else { "" }),
+        false => x.to_string(),
+    };
+    Err(format!(
+        "its {what} is {x}, and must lie between {} and {}",
+        SCALE.start(),
+        SCALE.end()
+    ))
+}
+
+fn check_calibration(c: &Calibration) -> std::result::Result<(), String> {
+    positive("calibration's temperature", c.temperature)?;
+    positive("calibration's confidence_slope", c.confidence_slope)?;
+    if !(-SCALE.end()..=*SCALE.end()).contains(&c.confidence_bias) {
+        return Err(format!(
+            "its calibration's confidence_bias is {}, and must lie between -{1} and {1}",
+            c.confidence_bias,
+            SCALE.end()
+        ));
+    }
+    // Cosines, as in the taxonomy's [classifier] settings.
+    for (what, x) in [("min_score", c.min_score), ("min_margin", c.min_margin)] {
+        if !(-1.0..=1.0).contains(&x) {
+            return Err(format!(
+                "its calibration's {what} is {x}, and must lie between -1 and 1"
+            ));
+        }
+    }
+    Ok(())
+}
+
+fn check_head(h: &Head) -> std::result::Result<(), String> {
+    positive("head's temperature", h.temperature)?;
+    let numbers = [
+        ("weights", h.weights.iter().flatten().collect::<Vec<_>>()),
+        ("biases", h.bias.iter().collect()),
+        ("query", h.query.iter().collect()),
+    ];
+    for (what, values) in numbers {
+        if let Some(x) = values.into_iter().find(|x| wild(x)) {
+            // f32 reads a number past its range (1e300) as infinite.
+            let x = match x.is_finite() {
+                true => x.to_string(),
+                false => "a number beyond the range of 32-bit floats".to_string(),
+            };
+            return Err(format!(
+                "its head's {what} hold {x}, where a fit writes numbers within ±{MAX_WEIGHT}"
+            ));
+        }
+    }
+    Ok(())
+}
+
 impl Profile {
     /// A new profile for this engine's model and taxonomy.
     pub fn new(engine: &Engine, training: &Path, rows: usize) -> Result<Profile> {
@@ -763,24 +834,6 @@ impl Profile {
     /// what a fit finds pins every confidence to 0 or 1, and a huge number in the head or an
     /// example (even one within f32's range) makes every score NaN.
     fn check_values(&self) -> std::result::Result<(), String> {
-        // Fits write temperatures of 0.001 to 10 and slopes near 1, and weights near 1.
-        const SCALE: std::ops::RangeInclusive<f32> = 1e-4..=100.0;
-        const MAX_WEIGHT: f32 = 1e3;
-        // NaN is outside too.
-        let wild = |x: &f32| !(-MAX_WEIGHT..=MAX_WEIGHT).contains(x);
-        let positive = |what: &str, x: f32| match SCALE.contains(&x) {
-            true => Ok(()),
-            false => Err(format!(
-                "its {what} is {}, and must lie between {} and {}",
-                // JSON has no infinity: a number too large for f32 was written there.
-                match x.is_infinite() {
-                    true => format!("{}beyond f32's range", if x < 0.0 { "-" } else { "" }),
-                    false => x.to_string(),
-                },
-                SCALE.start(),
-                SCALE.end()
-            )),
-        };
         if self.head.is_none() && self.calibration.is_none() {
             return Err("it holds neither a few-shot head nor a calibration".into());
         }
@@ -801,44 +854,10 @@ impl Profile {
             }
         }
         if let Some(c) = &self.calibration {
-            positive("calibration's temperature", c.temperature)?;
-            positive("calibration's confidence_slope", c.confidence_slope)?;
-            if !(-SCALE.end()..=*SCALE.end()).contains(&c.confidence_bias) {
-                return Err(format!(
-                    "its calibration's confidence_bias is {}, and must lie between -{1} and {1}",
-                    c.confidence_bias,
-                    SCALE.end()
-                ));
-            }
-            // Cosines, as in the taxonomy's [classifier] settings.
-            for (what, x) in [("min_score", c.min_score), ("min_margin", c.min_margin)] {
-                if !(-1.0..=1.0).contains(&x) {
-                    return Err(format!(
-                        "its calibration's {what} is {x}, and must lie between -1 and 1"
-                    ));
-                }
-            }
+            check_calibration(c)?;
         }
         if let Some(h) = &self.head {
-            positive("head's temperature", h.temperature)?;
-            let numbers = [
-                ("weights", h.weights.iter().flatten().collect::<Vec<_>>()),
-                ("biases", h.bias.iter().collect()),
-                ("query", h.query.iter().collect()),
-            ];
-            for (what, values) in numbers {
-                if let Some(x) = values.into_iter().find(|x| wild(x)) {
-                    // f32 reads a number past its range (1e300) as infinite.
-                    let x = match x.is_finite() {
-                        true => x.to_string(),
-                        false => "a number beyond the range of 32-bit floats".to_string(),
-                    };
-                    return Err(format!(
-                        "its head's {what} hold {x}, where a fit writes numbers within \
-                         ±{MAX_WEIGHT}"
-                    ));
-                }
-            }
+            check_head(h)?;
         }
         // eval finds a head's examples by them, and --explain names the nearest: a head
         // without them would pass both over without a word.

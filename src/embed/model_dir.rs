@@ -241,36 +241,8 @@ impl ModelDir {
 
     /// Checks one folder: required files present, configs readable.
     pub fn open(dir: &Path) -> Result<ModelDir> {
-        let broken = |problem: String| Error::Model {
-            dir: dir.to_path_buf(),
-            problem,
-            fix: if dir.file_name().is_some_and(|n| n == DEFAULT_MODEL) {
-                "restore the folder from the repository (git checkout -- models/) or point \
-                 --model / FAILUP_MODEL at a complete copy; see docs/src/model.md"
-            } else {
-                "export the folder again (models/export_onnx.py makes one from a \
-                 sentence-transformers folder) or point --model / FAILUP_MODEL at a complete \
-                 copy; see docs/src/model.md"
-            }
-            .into(),
-        };
-        if !dir.is_dir() {
-            let what = match (std::fs::symlink_metadata(dir), std::fs::metadata(dir)) {
-                (Ok(_), Ok(_)) => "not a folder".to_string(),
-                (Ok(_), Err(e)) => format!("a link that cannot be followed ({e})"),
-                (Err(e), _) if e.kind() == std::io::ErrorKind::NotFound => {
-                    "no such folder".to_string()
-                }
-                (Err(e), _) => format!("cannot be read ({e})"),
-            };
-            return Err(Error::Model {
-                dir: dir.to_path_buf(),
-                problem: what,
-                fix: "check the path given with --model or FAILUP_MODEL: it names the model's \
-                      folder (models/all-MiniLM-L6-v2 for the bundled one)"
-                    .into(),
-            });
-        }
+        let broken = |problem: String| broken(dir, problem);
+        refuse_not_a_folder(dir)?;
         for file in REQUIRED {
             refuse_unreadable(dir, file)?;
             if let Some(problem) = not_a_file(dir, file) {
@@ -282,20 +254,7 @@ impl ModelDir {
         // Only the AMX and rust-bert engines read config.json; without it the architecture
         // is unknown and `auto` keeps rten.
         let config = read_optional_json::<ModelConfig>(dir, "config.json").map_err(broken)?;
-        check_modules(dir).map_err(|problem| match problem {
-            ModulesProblem::Unreadable(problem) => broken(problem),
-            ModulesProblem::NotRun(kind) => Error::Model {
-                dir: dir.to_path_buf(),
-                problem: format!(
-                    "modules.json lists a {kind} stage, which failup does not run (it runs a \
-                     transformer, its pooling and normalisation), so its vectors would not be \
-                     this model's"
-                ),
-                fix: "use a model whose modules.json lists only Transformer, Pooling and \
-                      Normalize, as all-MiniLM-L6-v2's and all-mpnet-base-v2's do"
-                    .into(),
-            },
-        })?;
+        check_modules(dir).map_err(|problem| modules_error(dir, problem))?;
         let positions = config.as_ref().and_then(|c| c.max_position_embeddings);
         if let Some(positions) = positions.filter(|&p| st.max_seq_length > p) {
             // Found at load time, not when the first long story reaches the engine.
@@ -307,22 +266,7 @@ impl ModelDir {
         }
         let vocab_size = config.as_ref().and_then(|c| c.vocab_size);
         let model_type = config.map_or_else(|| "unknown".into(), |c| c.model_type);
-        let pooling = match (
-            pool.pooling_mode_mean_tokens,
-            pool.pooling_mode_cls_token,
-            pool.pooling_mode_mean_sqrt_len_tokens,
-            pool.pooling_mode_max_tokens,
-        ) {
-            (true, false, false, false) => Pooling::Mean,
-            (false, true, false, false) => Pooling::Cls,
-            (false, false, true, false) => Pooling::MeanSqrtLen,
-            _ => {
-                return Err(broken(
-                    "1_Pooling/config.json: only one of mean, CLS or mean-sqrt-len pooling is supported"
-                        .into(),
-                ))
-            }
-        };
+        let pooling = pool.pooling().map_err(broken)?;
         if st.max_seq_length < 3 {
             return Err(broken(format!(
                 "sentence_bert_config.json: max_seq_length {} is too small",
@@ -380,6 +324,81 @@ enum ModulesProblem {
     Unreadable(String),
     /// The type of a stage failup does not run.
     NotRun(String),
+}
+
+/// A model folder that lacks a file or holds a broken one, with how to mend it.
+fn broken(dir: &Path, problem: String) -> Error {
+    Error::Model {
+        dir: dir.to_path_buf(),
+        problem,
+        fix: if dir.file_name().is_some_and(|n| n == DEFAULT_MODEL) {
+            "restore the folder from the repository (git checkout -- models/) or point \
+             --model / FAILUP_MODEL at a complete copy; see docs/src/model.md"
+        } else {
+            "export the folder again (models/export_onnx.py makes one from a \
+             sentence-transformers folder) or point --model / FAILUP_MODEL at a complete \
+             copy; see docs/src/model.md"
+        }
+        .into(),
+    }
+}
+
+/// Refuses a path that is not a folder, saying what it is.
+fn refuse_not_a_folder(dir: &Path) -> Result<()> {
+    if !dir.is_dir() {
+        let what = match (std::fs::symlink_metadata(dir), std::fs::metadata(dir)) {
+            (Ok(_), Ok(_)) => "not a folder".to_string(),
+            (Ok(_), Err(e)) => format!("a link that cannot be followed ({e})"),
+            (Err(e), _) if e.kind() == std::io::ErrorKind::NotFound => "no such folder".to_string(),
+            (Err(e), _) => format!("cannot be read ({e})"),
+        };
+        return Err(Error::Model {
+            dir: dir.to_path_buf(),
+            problem: what,
+            fix: "check the path given with --model or FAILUP_MODEL: it names the model's \
+                  folder (models/all-MiniLM-L6-v2 for the bundled one)"
+                .into(),
+        });
+    }
+    Ok(())
+}
+
+fn modules_error(dir: &Path, problem: ModulesProblem) -> Error {
+    match problem {
+        ModulesProblem::Unreadable(problem) => broken(dir, problem),
+        ModulesProblem::NotRun(kind) => Error::Model {
+            dir: dir.to_path_buf(),
+            problem: format!(
+                "modules.json lists a {kind} stage, which failup does not run (it runs a \
+                 transformer, its pooling and normalisation), so its vectors would not be \
+                 this model's"
+            ),
+            fix: "use a model whose modules.json lists only Transformer, Pooling and \
+                  Normalize, as all-MiniLM-L6-v2's and all-mpnet-base-v2's do"
+                .into(),
+        },
+    }
+}
+
+impl PoolingConfig {
+    /// The one pooling the config turns on.
+    fn pooling(&self) -> std::result::Result<Pooling, String> {
+        match (
+            self.pooling_mode_mean_tokens,
+            self.pooling_mode_cls_token,
+            self.pooling_mode_mean_sqrt_len_tokens,
+            self.pooling_mode_max_tokens,
+        ) {
+            (true, false, false, false) => Ok(Pooling::Mean),
+            (false, true, false, false) => Ok(Pooling::Cls),
+            (false, false, true, false) => Ok(Pooling::MeanSqrtLen),
+            _ => Err(
+                "1_Pooling/config.json: only one of mean, CLS or mean-sqrt-len pooling \
+                 is supported"
+                    .into(),
+            ),
+        }
+    }
 }
 
 /// modules.json, where the folder has one, lists only stages failup runs: a Dense layer, say,
