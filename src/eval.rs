@@ -215,36 +215,19 @@ impl EvalReport {
     /// A plain-text rendering for the terminal.
     pub fn to_text(&self) -> String {
         let mut s = String::new();
-        let w = self
-            .per_class
-            .iter()
-            .map(|m| m.label.len())
-            .max()
-            .unwrap_or(5)
-            .max(9);
         if let Some(m) = &self.mode {
             let _ = writeln!(s, "mode      {m}");
         }
         let _ = writeln!(s, "stories   {}", self.n);
         let _ = writeln!(s, "accuracy  {:.3}", self.accuracy);
         let _ = writeln!(s, "macro-F1  {:.3}", self.macro_f1);
-        let unlabelled: Vec<&str> = self
-            .per_class
-            .iter()
-            .filter(|m| m.support == 0)
-            .map(|m| m.label.as_str())
-            .collect();
-        if !unlabelled.is_empty() {
-            let k = self.per_class.len();
-            let _ = writeln!(
-                s,
-                "note: no story is labelled {}; macro-F1 still averages all {k} scenarios, \
-                 so here it is at most {:.3}",
-                unlabelled.join(", "),
-                (k - unlabelled.len()) as f64 / k as f64
-            );
-        }
+        s += &self.unlabelled_note();
         s.push('\n');
+        let w = (self.per_class.iter())
+            .map(|m| m.label.len())
+            .max()
+            .unwrap_or(5)
+            .max(9);
         let _ = writeln!(s, "{:<w$}  precision  recall     f1  support", "class");
         for m in &self.per_class {
             let _ = writeln!(
@@ -253,11 +236,35 @@ impl EvalReport {
                 m.label, m.precision, m.recall, m.f1, m.support
             );
         }
+        s += &self.confusion_table(w);
+        s += &self.reliability_table();
+        s += &self.mistakes();
+        s
+    }
+
+    /// A note when some scenario has no labelled story, which caps macro-F1.
+    fn unlabelled_note(&self) -> String {
+        let unlabelled: Vec<&str> = (self.per_class.iter())
+            .filter(|m| m.support == 0)
+            .map(|m| m.label.as_str())
+            .collect();
+        if unlabelled.is_empty() {
+            return String::new();
+        }
+        let k = self.per_class.len();
+        format!(
+            "note: no story is labelled {}; macro-F1 still averages all {k} scenarios, so here \
+             it is at most {:.3}\n",
+            unlabelled.join(", "),
+            (k - unlabelled.len()) as f64 / k as f64
+        )
+    }
+
+    /// The confusion matrix, its first column `w` wide.
+    fn confusion_table(&self, w: usize) -> String {
+        let mut s = String::new();
         let _ = writeln!(s, "\nconfusion (rows: gold, columns: predicted)");
-        let cw = self
-            .confusion
-            .labels
-            .iter()
+        let cw = (self.confusion.labels.iter())
             .map(|l| l.len())
             .max()
             .unwrap_or(5)
@@ -274,33 +281,47 @@ impl EvalReport {
             }
             s.push('\n');
         }
-        if let Some(ece) = self.ece {
+        s
+    }
+
+    /// The ECE and its reliability bins, where confidences were scored.
+    fn reliability_table(&self) -> String {
+        let mut s = String::new();
+        let Some(ece) = self.ece else {
+            return s;
+        };
+        let _ = writeln!(
+            s,
+            "\ncalibration: expected calibration error (ECE) {ece:.3}"
+        );
+        let _ = writeln!(s, "confidence   stories  mean conf  accuracy");
+        for b in &self.reliability {
             let _ = writeln!(
                 s,
-                "\ncalibration: expected calibration error (ECE) {ece:.3}"
+                "{:.1}-{:.1}      {:>7}  {:>9.3}  {:>8.3}",
+                b.from, b.to, b.count, b.mean_confidence, b.accuracy
             );
-            let _ = writeln!(s, "confidence   stories  mean conf  accuracy");
-            for b in &self.reliability {
-                let _ = writeln!(
-                    s,
-                    "{:.1}-{:.1}      {:>7}  {:>9.3}  {:>8.3}",
-                    b.from, b.to, b.count, b.mean_confidence, b.accuracy
-                );
-            }
         }
-        if !self.errors.is_empty() {
-            let _ = writeln!(s, "\nmost confident mistakes");
-            for m in &self.errors {
-                let _ = writeln!(
-                    s,
-                    "{} gold {} predicted {} (confidence {:.4}): {}",
-                    crate::input::printable(&m.id),
-                    m.gold,
-                    m.predicted,
-                    m.confidence,
-                    one_line(&m.text)
-                );
-            }
+        s
+    }
+
+    /// The most confident mistakes, where they were asked for.
+    fn mistakes(&self) -> String {
+        let mut s = String::new();
+        if self.errors.is_empty() {
+            return s;
+        }
+        let _ = writeln!(s, "\nmost confident mistakes");
+        for m in &self.errors {
+            let _ = writeln!(
+                s,
+                "{} gold {} predicted {} (confidence {:.4}): {}",
+                crate::input::printable(&m.id),
+                m.gold,
+                m.predicted,
+                m.confidence,
+                one_line(&m.text)
+            );
         }
         s
     }

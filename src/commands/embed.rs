@@ -22,7 +22,7 @@ use failup::sink::{Settings, Sink};
 pub fn run(args: EmbedArgs) -> Result<()> {
     let source = Source::from_arg(&args.input);
     let shard = super::shard(args.shard.as_deref())?;
-    let mut reader = open_input(&args, &source, shard)?;
+    let reader = open_input(&args, &source, shard)?;
     let mut options = super::engine_options(&args.model, true);
     options.long_text = long_text(&args).into();
     warn_of_inexact_precision(options.precision);
@@ -40,77 +40,135 @@ pub fn run(args: EmbedArgs) -> Result<()> {
         false => settings(&args, &source, &reader, &engine, shard)?,
     };
     let resumed = resume::open_sink(&args.output, args.resume, &source, &settings)?;
-    let (mut sink, done) = (resumed.sink, resumed.rows);
-    let mut ids = super::IdWarnings::of(&reader);
+    let done = resumed.rows;
+    let mut job = Embedding {
+        ids: super::IdWarnings::of(&reader),
+        reader,
+        sink: resumed.sink,
+        args: &args,
+        engine: &engine,
+        settings: &settings,
+        shard,
+        warnings: RowWarnings::default(),
+        blank_lines: super::BlankLineWarnings::default(),
+        written: done,
+    };
     if done > 0 {
-        let skipped = reader.skip_seeing_ids(done, |id| ids.seen(id))?;
-        resume::check_skipped(&reader, done, skipped, &resumed.input_sha256)?;
-        reader.forget_blank_lines_above();
-        if !args.quiet {
+        job.skip_done(&resumed.input_sha256)?;
+    }
+    let outcome = job.stream();
+    job.blank_lines.tell_rest();
+    job.warnings.tell_rest();
+    job.ids.tell_repeats(done > 0);
+    job.ids.tell_empty();
+    if let Err(e) = outcome {
+        return Err(job.stopped(e, done > 0, &source));
+    }
+    // embed is quiet when all is well, so an empty output would otherwise pass unremarked.
+    if job.written == 0 && !args.quiet {
+        let rows = no_rows(shard, &job.reader);
+        eprintln!("note: {rows}, so {} holds no vectors", job.sink.name());
+    }
+    super::commit_output(job.sink, shard, (&source, &job.reader), &settings)
+}
+
+/// A run of embed in progress.
+struct Embedding<'a> {
+    args: &'a EmbedArgs,
+    engine: &'a LoadedEncoder,
+    settings: &'a Settings,
+    shard: Option<Shard>,
+    reader: StoryReader,
+    sink: Sink,
+    ids: super::IdWarnings,
+    warnings: RowWarnings,
+    blank_lines: super::BlankLineWarnings,
+    /// Rows in the output, those a resumed run kept included.
+    written: u64,
+}
+
+impl Embedding<'_> {
+    /// Moves the reader past the rows a resumed run keeps, checking that they are the rows
+    /// the partial output was made from (`digest`).
+    fn skip_done(&mut self, digest: &str) -> Result<()> {
+        let done = self.written;
+        let ids = &mut self.ids;
+        let skipped = self.reader.skip_seeing_ids(done, |id| ids.seen(id))?;
+        resume::check_skipped(&self.reader, done, skipped, digest)?;
+        self.reader.forget_blank_lines_above();
+        if !self.args.quiet {
             eprintln!("resuming after row {done}");
         }
+        Ok(())
     }
-    let stop = Arc::new(AtomicBool::new(false));
-    let mut pause = resume::TestPause::from_env();
-    let (bytes, total) = reader.progress_counter();
-    let mut progress = Progress::new(args.quiet, bytes, total);
-    let at_once = resume::stopped_at_once(&sink);
-    resume::install_ctrl_c(stop.clone(), progress.bar(), at_once);
-    let start = Instant::now();
-    let mut blank_lines = super::BlankLineWarnings::default();
-    let mut warnings = RowWarnings::default();
-    let mut written = done;
-    let outcome: Result<()> = (|| loop {
-        let chunk = reader.next_chunk(args.chunk_size as usize)?;
-        blank_lines.tell(&reader);
+
+    /// Embeds the rest of the input chunk by chunk, each chunk's lines written and
+    /// checkpointed, until it ends or Ctrl-C stops the run.
+    fn stream(&mut self) -> Result<()> {
+        let stop = Arc::new(AtomicBool::new(false));
+        let mut pause = resume::TestPause::from_env();
+        let (bytes, total) = self.reader.progress_counter();
+        let mut progress = Progress::new(self.args.quiet, bytes, total);
+        let at_once = resume::stopped_at_once(&self.sink);
+        resume::install_ctrl_c(stop.clone(), progress.bar(), at_once);
+        let start = Instant::now();
+        let outcome = loop {
+            match self.next_chunk(&stop) {
+                Ok(Some(rows)) => {
+                    pause.after_checkpoint(self.written, &stop);
+                    progress.add_rows(rows, start.elapsed().as_secs_f64());
+                }
+                Ok(None) => break Ok(()),
+                Err(e) => break Err(e),
+            }
+        };
+        progress.finish();
+        outcome
+    }
+
+    /// Reads, embeds, writes and checkpoints one chunk; the number of its rows, or None at
+    /// the end of the input.
+    fn next_chunk(&mut self, stop: &AtomicBool) -> Result<Option<u64>> {
+        let chunk = self.reader.next_chunk(self.args.chunk_size as usize)?;
+        self.blank_lines.tell(&self.reader);
         if chunk.is_empty() {
-            return Ok(());
+            return Ok(None);
         }
         let texts: Vec<&str> = chunk.iter().map(|s| s.text_to_read()).collect();
         // The whole story's embedding, at parity with the reference implementation, whatever
         // the classifier reads.
-        let embedded = engine
-            .encoder
-            .embed_texts_until(&texts, Want::default(), &stop)?;
+        let embedded = (self.engine.encoder).embed_texts_until(&texts, Want::default(), stop)?;
         let statuses: Vec<Status> = (chunk.iter().zip(&embedded))
             .map(|(story, e)| Status::of(story, e.embedding.is_some()))
             .collect();
         for (story, &status) in chunk.iter().zip(&statuses) {
-            warnings.tell(story, status, reader.name(), reader.headers());
-            ids.see(&story.id, story.line);
+            (self.warnings).tell(story, status, self.reader.name(), self.reader.headers());
+            self.ids.see(&story.id, story.line);
         }
-        write_lines(&mut sink, &chunk, &embedded, &statuses, shard.is_some())?;
-        written += chunk.len() as u64;
-        sink.checkpoint(written, &settings, &reader.digest())?;
-        pause.after_checkpoint(written, &stop);
-        progress.add_rows(chunk.len() as u64, start.elapsed().as_secs_f64());
-    })();
-    progress.finish();
-    blank_lines.tell_rest();
-    warnings.tell_rest();
-    ids.tell_repeats(done > 0);
-    ids.tell_empty();
-    match outcome {
-        Ok(()) => {}
-        Err(Error::Interrupted) => {
-            let name = sink.name();
-            sink.flush().map_err(|e| Error::io(&name, e))?;
-            eprintln!("{}", resume::interruption(sink.partial_path(), written));
-            // Not committed: a checkpointed partial file stays for --resume.
-            drop(sink);
-            return Err(Error::Interrupted);
-        }
-        Err(e) => {
-            resume::after_failure(sink, &e, done > 0, &source);
-            return Err(e);
-        }
+        let numbered = self.shard.is_some();
+        write_lines(&mut self.sink, &chunk, &embedded, &statuses, numbered)?;
+        self.written += chunk.len() as u64;
+        let digest = self.reader.digest();
+        self.sink.checkpoint(self.written, self.settings, &digest)?;
+        Ok(Some(chunk.len() as u64))
     }
-    // embed is quiet when all is well, so an empty output would otherwise pass unremarked.
-    if written == 0 && !args.quiet {
-        let rows = no_rows(shard, &reader);
-        eprintln!("note: {rows}, so {} holds no vectors", sink.name());
+
+    /// The error a run stopped by `e` ends with. Interrupted, the checkpointed partial output
+    /// stays for --resume and the user is told how; otherwise the output is left as
+    /// `resume::after_failure` decides.
+    fn stopped(mut self, e: Error, resumed: bool, source: &Source) -> Error {
+        if !matches!(e, Error::Interrupted) {
+            resume::after_failure(self.sink, &e, resumed, source);
+            return e;
+        }
+        let name = self.sink.name();
+        if let Err(flushing) = self.sink.flush() {
+            return Error::io(&name, flushing);
+        }
+        let partial = self.sink.partial_path();
+        eprintln!("{}", resume::interruption(partial, self.written));
+        e
     }
-    super::commit_output(sink, shard, (&source, &reader), &settings)
 }
 
 /// The input's reader, on its shard, once the output's name has been checked against it.
