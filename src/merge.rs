@@ -248,6 +248,42 @@ pub fn merge_rows(
     mut owned: impl FnMut(Option<&Path>),
     mut after_row: impl FnMut(u64) -> Result<()>,
 ) -> Result<Merged> {
+    refuse_the_arguments(parts, output)?;
+    let (mut readers, digests, header) = open_parts(parts)?;
+    refuse_a_misnamed_output(output, header.is_empty())?;
+    let records = check_records(parts)?;
+    refuse_the_input(&records, output)?;
+    let input_rows = records[0].input_rows;
+    let mut sink = Sink::open("-o", output, None)?;
+    owned(sink.partial_path());
+    let name = sink.name();
+    sink.write_all(&header).map_err(|e| Error::io(&name, e))?;
+    let mut written = 0;
+    let merged = interleave(parts, &mut readers, |row| {
+        sink.write_all(&row.bytes)
+            .map_err(|e| Error::io(&name, e))?;
+        written += 1;
+        after_row(written)
+    });
+    // A changed or cut part explains whatever else the merge ran into, so it is told first.
+    check_parts_whole(parts, &mut readers, &digests, &records)?;
+    let rows = merged?;
+    if rows != input_rows {
+        return Err(refused(format!(
+            "the parts hold {rows} rows but their records say the input has {input_rows}; \
+             rerun the shards"
+        )));
+    }
+    owned(None);
+    sink.commit()?;
+    Ok(Merged {
+        rows,
+        parts: parts.len(),
+    })
+}
+
+/// Refuses no parts, a shard record given as a part, and an output that is a part.
+fn refuse_the_arguments(parts: &[PathBuf], output: &Path) -> Result<()> {
     if parts.is_empty() {
         return Err(Error::Usage(
             "failup merge --rows: give the parts to merge".into(),
@@ -269,6 +305,14 @@ pub fn merge_rows(
             output.display()
         )));
     }
+    Ok(())
+}
+
+type Digests = Vec<Rc<RefCell<Sha256>>>;
+
+/// Opens every part, each hashed as it is read, and returns them with their common header;
+/// parts with another header than the first's are refused.
+fn open_parts(parts: &[PathBuf]) -> Result<(Vec<Part>, Digests, Vec<u8>)> {
     let mut readers = Vec::with_capacity(parts.len());
     let mut digests = Vec::with_capacity(parts.len());
     let mut header: Option<(Vec<u8>, &Path)> = None;
@@ -285,27 +329,19 @@ pub fn merge_rows(
         }
         readers.push(part);
     }
-    if let Some((first, _)) = &header {
-        refuse_a_misnamed_output(output, first.is_empty())?;
-    }
-    let records = check_records(parts)?;
-    refuse_the_input(&records, output)?;
-    let input_rows = records[0].input_rows;
-    let mut sink = Sink::open("-o", output, None)?;
-    owned(sink.partial_path());
-    let name = sink.name();
-    let (header, _) = header.expect("at least one part");
-    sink.write_all(&header).map_err(|e| Error::io(&name, e))?;
-    let mut written = 0;
-    let merged = interleave(parts, &mut readers, |row| {
-        sink.write_all(&row.bytes)
-            .map_err(|e| Error::io(&name, e))?;
-        written += 1;
-        after_row(written)
-    });
-    // A changed or cut part explains whatever else the merge ran into, so it is told first.
-    for (((part, digest), record), path) in
-        readers.iter_mut().zip(&digests).zip(&records).zip(parts)
+    let (header, _) = header.expect("refuse_the_arguments refuses no parts");
+    Ok((readers, digests, header))
+}
+
+/// Reads each part to its end and refuses one whose hash is not its shard record's: it was
+/// changed or cut after its run.
+fn check_parts_whole(
+    parts: &[PathBuf],
+    readers: &mut [Part],
+    digests: &Digests,
+    records: &[ShardRecord],
+) -> Result<()> {
+    for (((part, digest), record), path) in readers.iter_mut().zip(digests).zip(records).zip(parts)
     {
         part.read_to_end(path)?;
         if hex::encode(digest.borrow().clone().finalize()) != record.sha256 {
@@ -318,19 +354,7 @@ pub fn merge_rows(
             )));
         }
     }
-    let rows = merged?;
-    if rows != input_rows {
-        return Err(refused(format!(
-            "the parts hold {rows} rows but their records say the input has {input_rows}; \
-             rerun the shards"
-        )));
-    }
-    owned(None);
-    sink.commit()?;
-    Ok(Merged {
-        rows,
-        parts: parts.len(),
-    })
+    Ok(())
 }
 
 /// Feeds the parts' rows to `write` in row order, checking that every row from 1 to the last

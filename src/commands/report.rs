@@ -5,17 +5,13 @@ use failup::error::{Error, Result};
 use failup::input::Source;
 use failup::report::partial::ReportInput;
 use failup::report::reader::{open_source, ClassifiedReader};
-use failup::report::{self, Format, SummaryBuilder, SummaryOptions};
+use failup::report::{self, Format, Summary, SummaryBuilder, SummaryOptions, TaxonomyInfo};
+use failup::taxonomy::Taxonomy;
+use std::io::Read;
 
 pub fn run(args: ReportArgs) -> Result<()> {
     let source = Source::from_arg(&args.input);
-    // `failup report rows.csv >> rows.csv` would add the report to the rows it summarises.
-    failup::sink::check_output("-o", &args.output, Some(&source))?;
-    let reads = [("--taxonomy", args.taxonomy.as_ref())];
-    super::check_not_read(&[("-o", &args.output)], &reads, args.model.as_deref())?;
-    if args.format.is_none() {
-        super::refuse_a_report_under_a_table_name("-o", &args.output, "--format")?;
-    }
+    check_arguments(&args, &source)?;
     report::source_date_epoch()?;
     let (taxonomy, taxonomy_info) = report::load_taxonomy(args.taxonomy.as_deref())?;
     let format = args
@@ -26,7 +22,7 @@ pub fn run(args: ReportArgs) -> Result<()> {
     if source == Source::Stdin {
         super::prompt_if_stdin_is_a_terminal("classify's rows or summary, the header row first");
     }
-    let rows = match ReportInput::sniff(open_source(&source)?, &source.name())? {
+    let summary = match ReportInput::sniff(open_source(&source)?, &source.name())? {
         ReportInput::Rows(_) if args.min_group_size.is_some() && args.group_by.is_none() => {
             return Err(Error::Usage(
                 "--min-group-size flags small groups in the table --group-by COLUMN makes; \
@@ -34,7 +30,7 @@ pub fn run(args: ReportArgs) -> Result<()> {
                     .into(),
             ));
         }
-        ReportInput::Rows(rows) => rows,
+        ReportInput::Rows(rows) => summary_of_rows(&args, rows, &source, &taxonomy, taxonomy_info)?,
         ReportInput::Summary(summary) => {
             refuse_changes_to_a_summary(&args, summary.builder.options(), &source.name())?;
             refuse_another_model_for_a_summary(&args, &summary.model, &source.name())?;
@@ -42,16 +38,40 @@ pub fn run(args: ReportArgs) -> Result<()> {
             if let Some(top) = args.top {
                 summary.keep_top(top);
             }
-            super::warn_of_look_alike_groups(&summary);
-            return report::write_report(
-                &summary,
-                ("-o", &args.output),
-                format,
-                args.color.into(),
-                Some(&source),
-            );
+            summary
         }
     };
+    super::warn_of_look_alike_groups(&summary);
+    report::write_report(
+        &summary,
+        ("-o", &args.output),
+        format,
+        args.color.into(),
+        Some(&source),
+    )
+}
+
+/// Refuses an output that would overwrite or add to what the report reads, or that is named
+/// for a table without `--format`.
+fn check_arguments(args: &ReportArgs, source: &Source) -> Result<()> {
+    // `failup report rows.csv >> rows.csv` would add the report to the rows it summarises.
+    failup::sink::check_output("-o", &args.output, Some(source))?;
+    let reads = [("--taxonomy", args.taxonomy.as_ref())];
+    super::check_not_read(&[("-o", &args.output)], &reads, args.model.as_deref())?;
+    if args.format.is_none() {
+        super::refuse_a_report_under_a_table_name("-o", &args.output, "--format")?;
+    }
+    Ok(())
+}
+
+/// The summary of a classify output's `rows`.
+fn summary_of_rows(
+    args: &ReportArgs,
+    rows: Box<dyn Read + Send>,
+    source: &Source,
+    taxonomy: &Taxonomy,
+    taxonomy_info: TaxonomyInfo,
+) -> Result<Summary> {
     // The model is not loaded, only named, so a folder that is not there is no error; but a
     // header saying "unknown" should not come as a surprise.
     if let Some(dir) = args.model.as_deref().filter(|d| !d.is_dir()) {
@@ -64,12 +84,12 @@ pub fn run(args: ReportArgs) -> Result<()> {
     let mut reader = ClassifiedReader::from_reader(
         rows,
         source.name(),
-        &taxonomy,
+        taxonomy,
         args.text_column.as_deref(),
         args.group_by.as_deref(),
     )?;
     let mut builder = SummaryBuilder::new(
-        &taxonomy,
+        taxonomy,
         SummaryOptions {
             group_by: args.group_by.clone(),
             text_column: reader.text_column().map(str::to_string),
@@ -87,15 +107,7 @@ pub fn run(args: ReportArgs) -> Result<()> {
         taxonomy_info,
         report::input_display_name(&args.input),
     );
-    let summary = builder.finish(header);
-    super::warn_of_look_alike_groups(&summary);
-    report::write_report(
-        &summary,
-        ("-o", &args.output),
-        format,
-        args.color.into(),
-        Some(&source),
-    )
+    Ok(builder.finish(header))
 }
 
 /// A summary names the model its rows were read with; a `--model` typed for another one would
