@@ -520,6 +520,77 @@ fn fit_head(engine: &Engine, examples: &[Labelled]) -> Result<Head> {
     Ok(engine.install(|| engine.classifier().train_head(&prototype_states, &examples)))
 }
 
+/// A profile file that is JSON but not a profile's.
+fn not_a_profile(name: &str, e: serde_json::Error) -> Error {
+    // The line goes in the message's head, as for every input; the column (a profile is one
+    // long line) after what was wrong.
+    let said = e.to_string();
+    let said = (said.rsplit_once(" at line ")).map_or(said.as_str(), |(s, _)| s);
+    Error::Input {
+        file: name.to_string(),
+        line: Some(e.line() as u64),
+        column: None,
+        problem: match said.strip_prefix("unknown field ") {
+            // A misspelt key would otherwise leave the setting it meant unchanged.
+            Some(rest) => format!(
+                "not a failup profile: unknown key {rest}, at character {} (misspelt, or \
+                 edited by hand?); refit it with failup train/calibrate",
+                e.column()
+            ),
+            None => format!("not a failup profile: {said}, at character {}", e.column()),
+        },
+    }
+}
+
+/// A profile file that is not JSON, with what it may be instead.
+fn not_json(name: &str, text: &str, e: serde_json::Error) -> Error {
+    let hint = match text.contains("NaN") || text.contains("Infinity") {
+        true => {
+            "; NaN and Infinity are not JSON numbers (a script's JSON writer may have put them \
+             there)"
+        }
+        false if reads_like_labelled_csv(text) => {
+            "; it reads like a CSV of labelled stories, which is given with --examples, or \
+             fitted into a profile once with failup train"
+        }
+        false => "",
+    };
+    Error::Input {
+        file: name.to_string(),
+        line: Some(e.line() as u64),
+        column: None,
+        problem: format!("not valid JSON, so not a failup profile ({e}){hint}"),
+    }
+}
+
+/// Refuses a profile of another format first: an older profile lacks fields this one needs,
+/// and "missing field" would not tell the user what to do.
+fn check_format(name: &str, value: &serde_json::Value) -> Result<()> {
+    let Some(format) = value.get("format").and_then(|f| f.as_u64()) else {
+        return Err(Error::Input {
+            file: name.to_string(),
+            line: None,
+            column: None,
+            problem: "not a failup profile, which is a JSON object with a whole-number \
+                      \"format\" (and a head or a calibration), as failup train and failup \
+                      calibrate write it"
+                .into(),
+        });
+    };
+    if format != u64::from(PROFILE_FORMAT) {
+        let newer = match format > u64::from(PROFILE_FORMAT) {
+            true => "a newer failup wrote it: update this one, or ",
+            false => "",
+        };
+        return Err(Error::Usage(format!(
+            "{name}: profile format {format} is not supported (this failup reads \
+             {PROFILE_FORMAT}); {newer}refit it with failup train (and failup calibrate, if it \
+             was calibrated)"
+        )));
+    }
+    Ok(())
+}
+
 /// The range of a profile's temperatures and confidence slopes: fits write temperatures of
 /// 0.001 to 10 and slopes near 1.
 const SCALE: std::ops::RangeInclusive<f32> = 1e-4..=100.0;
@@ -754,70 +825,10 @@ impl Profile {
         })?;
         // An editor may save it with a byte-order mark.
         let text = text.strip_prefix('\u{feff}').unwrap_or(&text);
-        let not_a_profile = |e: serde_json::Error| {
-            // The line goes in the message's head, as for every input; the column (a profile
-            // is one long line) after what was wrong.
-            let said = e.to_string();
-            let said = said
-                .rsplit_once(" at line ")
-                .map_or(said.as_str(), |(s, _)| s);
-            Error::Input {
-                file: name.clone(),
-                line: Some(e.line() as u64),
-                column: None,
-                problem: match said.strip_prefix("unknown field ") {
-                    // A misspelt key would otherwise leave the setting it meant unchanged.
-                    Some(rest) => format!(
-                        "not a failup profile: unknown key {rest}, at character {} \
-                         (misspelt, or edited by hand?); refit it with failup train/calibrate",
-                        e.column()
-                    ),
-                    None => format!("not a failup profile: {said}, at character {}", e.column()),
-                },
-            }
-        };
-        let value: serde_json::Value = serde_json::from_str(text).map_err(|e| Error::Input {
-            file: name.clone(),
-            line: Some(e.line() as u64),
-            column: None,
-            problem: format!(
-                "not valid JSON, so not a failup profile ({e}){}",
-                match text.contains("NaN") || text.contains("Infinity") {
-                    true =>
-                        "; NaN and Infinity are not JSON numbers (a script's JSON writer \
-                             may have put them there)",
-                    false if reads_like_labelled_csv(text) =>
-                        "; it reads like a CSV of labelled stories, which is given with \
-                         --examples, or fitted into a profile once with failup train",
-                    false => "",
-                }
-            ),
-        })?;
-        // The format first: an older profile lacks fields this one needs, and "missing field"
-        // would not tell the user what to do.
-        let Some(format) = value.get("format").and_then(|f| f.as_u64()) else {
-            return Err(Error::Input {
-                file: name.clone(),
-                line: None,
-                column: None,
-                problem: "not a failup profile, which is a JSON object with a whole-number \
-                          \"format\" (and a head or a calibration), as failup train and failup \
-                          calibrate write it"
-                    .into(),
-            });
-        };
-        if format != u64::from(PROFILE_FORMAT) {
-            let newer = match format > u64::from(PROFILE_FORMAT) {
-                true => "a newer failup wrote it: update this one, or ",
-                false => "",
-            };
-            return Err(Error::Usage(format!(
-                "{name}: profile format {format} is not supported (this failup reads \
-                 {PROFILE_FORMAT}); {newer}refit it with failup train (and failup calibrate, \
-                 if it was calibrated)"
-            )));
-        }
-        let profile: Profile = serde_json::from_str(text).map_err(not_a_profile)?;
+        let value: serde_json::Value =
+            serde_json::from_str(text).map_err(|e| not_json(&name, text, e))?;
+        check_format(&name, &value)?;
+        let profile: Profile = serde_json::from_str(text).map_err(|e| not_a_profile(&name, e))?;
         profile.check_values().map_err(|problem| Error::Input {
             file: name.clone(),
             line: None,

@@ -5,6 +5,7 @@
 //! the classifier: unknown keys, empty lists or texts, duplicate ids, bad settings and a
 //! missing `other` scenario are all errors that name the line.
 
+use std::borrow::Cow;
 use std::collections::{HashMap, HashSet};
 use std::ops::Range;
 use std::path::Path;
@@ -136,6 +137,55 @@ struct RawScenario {
     prototypes: Spanned<Vec<String>>,
 }
 
+/// `text` with each lone `\r` (an old Mac file's line end, which TOML refuses and the CSV
+/// reading takes) read as `\n`, byte for byte, so every place keeps its offset.
+fn lone_cr_as_lf(text: &str) -> Cow<'_, str> {
+    if !text.contains('\r') {
+        return Cow::Borrowed(text);
+    }
+    let after = |i: usize| text.as_bytes().get(i + 1).copied();
+    let lf = (text.char_indices())
+        .map(|(i, c)| match c == '\r' && after(i) != Some(b'\n') {
+            true => '\n',
+            false => c,
+        })
+        .collect::<String>();
+    Cow::Owned(lf)
+}
+
+/// Where a file that is not a taxonomy's TOML goes wrong, and how, in words for its writer.
+fn toml_problem(text: &str, e: &toml::de::Error) -> (Option<Range<usize>>, String) {
+    if let Some(at) = single_bracket_scenario(text) {
+        let problem = "[scenario] with one bracket is one table, but scenarios are a list: \
+                       write each as its own [[scenario]] table, with two brackets";
+        return (Some(at..at), problem.into());
+    }
+    let problem = match e.message().trim() {
+        "missing field `scenario`" => "the file defines no scenario: each is a [[scenario]] \
+            table with id, title, description, headline, advice and prototypes, and one has id \
+            \"other\" (docs/src/taxonomy.md; the built-in data/taxonomy.toml is a start)"
+            .to_string(),
+        message => explained(message, e.span().and_then(|s| text.get(s))),
+    };
+    (e.span(), problem)
+}
+
+impl RawScenario {
+    fn into_scenario(self) -> Scenario {
+        Scenario {
+            id: self.id.into_inner(),
+            title: self.title.into_inner().trim().to_string(),
+            description: self.description.into_inner().trim().to_string(),
+            headline: self.headline.into_inner().trim().to_string(),
+            // An indented `"""` string's spaces would make a code block in Markdown.
+            advice: (self.advice.into_inner().iter())
+                .map(|a| a.trim().into())
+                .collect(),
+            prototypes: self.prototypes.into_inner(),
+        }
+    }
+}
+
 impl Taxonomy {
     /// The built-in taxonomy.
     pub fn builtin() -> Taxonomy {
@@ -178,22 +228,7 @@ impl Taxonomy {
 
     /// Parses and validates TOML text; `name` is used in error messages.
     pub fn parse(text: &str, name: &str) -> Result<Taxonomy> {
-        // An old Mac file ends its lines with a lone `\r`, which TOML refuses and the CSV
-        // reading takes: read as `\n`, byte for byte, so every place keeps its offset.
-        let lf;
-        let text = match text.contains('\r') {
-            true => {
-                let after = |i: usize| text.as_bytes().get(i + 1).copied();
-                lf = (text.char_indices())
-                    .map(|(i, c)| match c == '\r' && after(i) != Some(b'\n') {
-                        true => '\n',
-                        false => c,
-                    })
-                    .collect::<String>();
-                lf.as_str()
-            }
-            false => text,
-        };
+        let text = &*lone_cr_as_lf(text);
         let fail = |span: Option<Range<usize>>, problem: String| Error::Taxonomy {
             source_name: name.to_string(),
             line: span.as_ref().map(|s| line_of(text, s.start)),
@@ -201,20 +236,8 @@ impl Taxonomy {
             problem,
         };
         let raw: RawTaxonomy = toml::from_str(text).map_err(|e| {
-            if let Some(at) = single_bracket_scenario(text) {
-                let problem = "[scenario] with one bracket is one table, but scenarios are a \
-                               list: write each as its own [[scenario]] table, with two brackets";
-                return fail(Some(at..at), problem.into());
-            }
-            let problem = match e.message().trim() {
-                "missing field `scenario`" => "the file defines no scenario: each is a \
-                    [[scenario]] table with id, title, description, headline, advice and \
-                    prototypes, and one has id \"other\" (docs/src/taxonomy.md; the built-in \
-                    data/taxonomy.toml is a start)"
-                    .to_string(),
-                message => explained(message, e.span().and_then(|s| text.get(s))),
-            };
-            fail(e.span(), problem)
+            let (span, problem) = toml_problem(text, &e);
+            fail(span, problem)
         })?;
         let located = |(span, problem): Problem| fail(span, problem);
         let c = raw.classifier;
@@ -234,20 +257,7 @@ impl Taxonomy {
                 ));
             }
             check_prototype_repeats(&s, &mut prototypes).map_err(located)?;
-            scenarios.push(Scenario {
-                id: s.id.into_inner(),
-                title: s.title.into_inner().trim().to_string(),
-                description: s.description.into_inner().trim().to_string(),
-                headline: s.headline.into_inner().trim().to_string(),
-                // An indented `"""` string's spaces would make a code block in Markdown.
-                advice: s
-                    .advice
-                    .into_inner()
-                    .iter()
-                    .map(|a| a.trim().into())
-                    .collect(),
-                prototypes: s.prototypes.into_inner(),
-            });
+            scenarios.push(s.into_scenario());
         }
         if !seen.contains(OTHER) {
             return Err(fail(
