@@ -309,6 +309,29 @@ pub fn check_output(flag: &str, path: &Path, input: Option<&Source>) -> Result<(
     if path == Path::new("-") {
         return check_stdout_writable();
     }
+    refuse_a_misleading_name(flag, path)?;
+    let path = &followed(path);
+    if path.is_dir() {
+        return Err(Error::Usage(format!(
+            "{} is a folder; give {flag} a file name inside it",
+            path.display()
+        )));
+    }
+    let folder = path.parent().filter(|p| !p.as_os_str().is_empty());
+    if let Some(folder) = folder.filter(|f| !f.is_dir()) {
+        return Err(no_such_folder(path, folder));
+    }
+    if is_stream(path) {
+        return Ok(());
+    }
+    let folder = folder.unwrap_or(Path::new("."));
+    let probe = probe_folder(flag, path, folder)?;
+    check_replaceable(flag, path, folder, probe.path())
+}
+
+/// Refuses an output name that promises what failup will not write: a `.gz` file, a name
+/// failup gives its own companion files, or a folder's name.
+fn refuse_a_misleading_name(flag: &str, path: &Path) -> Result<()> {
     // failup writes plain text; a `.gz` name would promise what the file is not.
     if path
         .extension()
@@ -336,42 +359,33 @@ pub fn check_output(flag: &str, path: &Path, input: Option<&Source>) -> Result<(
             path.display()
         )));
     }
-    let path = &followed(path);
-    if path.is_dir() {
-        return Err(Error::Usage(format!(
-            "{} is a folder; give {flag} a file name inside it",
-            path.display()
-        )));
-    }
-    let folder = path.parent().filter(|p| !p.as_os_str().is_empty());
-    if let Some(folder) = folder.filter(|f| !f.is_dir()) {
-        // A file (or a device) where a folder should be cannot be fixed with mkdir.
-        let (what, fix) = match folder.ancestors().find(|a| a.exists() && !a.is_dir()) {
-            Some(file) => (
-                format!("{} is a file, not a folder", file.display()),
-                "choose a path under a folder".to_string(),
-            ),
-            None => (
-                format!("there is no folder {}", folder.display()),
-                format!("create it first (mkdir -p {})", folder.display()),
-            ),
-        };
-        return Err(Error::Usage(format!(
-            "cannot write {}: {what}; {fix}",
-            path.display()
-        )));
-    }
-    if is_stream(path) {
-        return Ok(());
-    }
-    // The output is written beside its final name and renamed, so the folder must take a new
-    // file: try one now rather than after classifying everything, with a name as long as the
-    // checkpoint's (`.NAME.partial.json`), which may pass what the file system allows.
-    let folder = folder.unwrap_or(Path::new("."));
+    Ok(())
+}
+
+/// The error for an output whose folder is not there; a file (or a device) where a folder
+/// should be cannot be fixed with mkdir.
+fn no_such_folder(path: &Path, folder: &Path) -> Error {
+    let (what, fix) = match folder.ancestors().find(|a| a.exists() && !a.is_dir()) {
+        Some(file) => (
+            format!("{} is a file, not a folder", file.display()),
+            "choose a path under a folder".to_string(),
+        ),
+        None => (
+            format!("there is no folder {}", folder.display()),
+            format!("create it first (mkdir -p {})", folder.display()),
+        ),
+    };
+    Error::Usage(format!("cannot write {}: {what}; {fix}", path.display()))
+}
+
+/// A new file in `folder`, which the output is written beside its final name and renamed
+/// from: tried now rather than after classifying everything, with a name as long as the
+/// checkpoint's (`.NAME.partial.json`), which may pass what the file system allows.
+fn probe_folder(flag: &str, path: &Path, folder: &Path) -> Result<tempfile::NamedTempFile> {
     let (_, checkpoint) = partial_paths(path);
     let longest = checkpoint.file_name().map_or(0, |n| n.len());
     let prefix = ".failup-check";
-    let probe = tempfile::Builder::new()
+    tempfile::Builder::new()
         .prefix(prefix)
         .rand_bytes(longest.saturating_sub(prefix.len()).max(6))
         .tempfile_in(folder)
@@ -389,8 +403,7 @@ pub fn check_output(flag: &str, path: &Path, input: Option<&Source>) -> Result<(
                 path.display(),
                 folder.display(),
             )),
-        })?;
-    check_replaceable(flag, path, folder, probe.path())
+        })
 }
 
 /// Refuses a standard output that cannot take a byte: open for reading only (`1<file`), or

@@ -9,7 +9,7 @@ use unicode_width::UnicodeWidthStr;
 
 use crate::input::unsafe_to_show;
 use crate::report::stats::{
-    GroupCell, GroupTable, Reading, ScenarioSummary, StoryRef, Summary, Totals,
+    GroupCell, GroupRow, GroupTable, Reading, ScenarioSummary, StoryRef, Summary, Totals,
 };
 use crate::report::{fit_cells, group_label, num, pct};
 
@@ -480,72 +480,41 @@ fn histograms(p: &Painter, summary: &Summary, idw: usize) -> String {
 
 /// The `--group-by` table: each group's share of every scenario.
 fn groups(p: &Painter, summary: &Summary, g: &GroupTable, idw: usize) -> String {
-    let set = &summary.settings;
-    let mut o = String::new();
-    o += &format!(
+    let mut o = format!(
         "\n{}\n",
         p.heading(&format!(
             "By {}: share of each group's classified stories (count)",
             clean(&g.column)
         ))
     );
-    // At most 28 cells of a value, and 2 for the small-group mark.
-    const LABEL_CELLS: usize = 28;
-    let labels: Vec<String> = g
-        .groups
-        .iter()
+    let labels: Vec<String> = (g.groups.iter())
         .map(|r| group_label(&r.value))
         .chain(g.overflow.iter().map(|_| crate::report::POOLED.into()))
         .map(|label| fit_cells(&clean(&label), LABEL_CELLS))
         .collect();
     // The column's name is shown whole up to the values' limit, even over short values.
     let column = fit_cells(&clean(&g.column), LABEL_CELLS + 2);
-    let gw = labels
-        .iter()
-        .map(|l| l.width() + 2)
-        .max()
-        .unwrap_or(5)
-        .max(5)
-        .max(column.width());
-    let rows = || g.groups.iter().chain(g.overflow.iter());
-    // Wide enough for the widest cell: counts of a large input run to five digits and more.
-    let cell = |c: &GroupCell| format!("{} ({})", pct(c.share), c.count);
-    let widest = rows().flat_map(|r| &r.cells).map(|c| cell(c).width()).max();
-    let cw = idw.max(12).max(widest.unwrap_or(0));
-    let sw = rows()
-        .map(|r| r.count.to_string().len())
-        .max()
-        .unwrap_or(0)
-        .max(7);
-    let mut head = format!("  {}  {:>sw$}", pad(&column, gw), "stories");
+    let w = GroupWidths::of(g, &labels, &column, idw);
+    o += &format!(
+        "  {}  {:>sw$}",
+        pad(&column, w.label),
+        "stories",
+        sw = w.stories
+    );
     for s in &summary.scenarios {
-        head += &format!("  {}", rpad(&s.id, cw));
+        o += &format!("  {}", rpad(&s.id, w.cell));
     }
-    o += &head;
     o.push('\n');
     let shown = g.groups.len().min(MAX_GROUPS_SHOWN);
-    for (r, label) in g.groups.iter().take(shown).chain(g.overflow.iter()).zip(
-        labels
-            .iter()
-            .take(shown)
-            .chain(labels.iter().skip(g.groups.len())),
-    ) {
-        let name = if r.small {
-            format!("{label} *")
-        } else {
-            label.clone()
-        };
-        let name = pad(&name, gw);
-        let mut line = format!(
-            "  {}  {:>sw$}",
-            if r.small { p.warn(&name) } else { name },
-            r.count
-        );
-        for c in &r.cells {
-            line += &format!("  {}", rpad(&cell(c), cw));
-        }
-        o += &line;
-        o.push('\n');
+    let shown_labels = (labels.iter().take(shown)).chain(labels.iter().skip(g.groups.len()));
+    for (r, label) in g
+        .groups
+        .iter()
+        .take(shown)
+        .chain(&g.overflow)
+        .zip(shown_labels)
+    {
+        o += &group_line(p, r, label, &w);
     }
     if g.groups.len() > shown {
         o += &format!(
@@ -554,18 +523,69 @@ fn groups(p: &Painter, summary: &Summary, g: &GroupTable, idw: usize) -> String 
         );
     }
     if g.groups.iter().any(|r| r.small) {
+        let below = summary.settings.small_group_below;
         o += &p.dim(&format!(
-            "  * small group: fewer than {} classified {}, so its shares are unreliable",
-            set.small_group_below,
-            if set.small_group_below == 1 {
-                "story"
-            } else {
-                "stories"
-            }
+            "  * small group: fewer than {below} classified {}, so its shares are unreliable",
+            if below == 1 { "story" } else { "stories" }
         ));
         o.push('\n');
     }
     o
+}
+
+/// At most 28 cells of a group's value, and 2 for the small-group mark.
+const LABEL_CELLS: usize = 28;
+
+/// The widths of the group table's columns.
+struct GroupWidths {
+    label: usize,
+    stories: usize,
+    cell: usize,
+}
+
+impl GroupWidths {
+    fn of(g: &GroupTable, labels: &[String], column: &str, idw: usize) -> GroupWidths {
+        let label = (labels.iter())
+            .map(|l| l.width() + 2)
+            .max()
+            .unwrap_or(5)
+            .max(5)
+            .max(column.width());
+        let rows = || g.groups.iter().chain(g.overflow.iter());
+        // Wide enough for the widest cell: counts of a large input run to five digits and more.
+        let widest = (rows().flat_map(|r| &r.cells))
+            .map(|c| group_cell(c).width())
+            .max();
+        let stories = (rows().map(|r| r.count.to_string().len()))
+            .max()
+            .unwrap_or(0)
+            .max(7);
+        GroupWidths {
+            label,
+            stories,
+            cell: idw.max(12).max(widest.unwrap_or(0)),
+        }
+    }
+}
+
+fn group_cell(c: &GroupCell) -> String {
+    format!("{} ({})", pct(c.share), c.count)
+}
+
+/// One group's row: its value, marked when the group is small, its count and its shares.
+fn group_line(p: &Painter, r: &GroupRow, label: &str, w: &GroupWidths) -> String {
+    let name = match r.small {
+        true => format!("{label} *"),
+        false => label.to_string(),
+    };
+    let name = pad(&name, w.label);
+    let name = if r.small { p.warn(&name) } else { name };
+    let mut line = format!("  {name}  {:>sw$}", r.count, sw = w.stories);
+    for c in &r.cells {
+        line += &format!("  {}", rpad(&group_cell(c), w.cell));
+    }
+    line.push('\n');
+    line
 }
 
 /// The most representative and least certain stories of each scenario.
