@@ -14,7 +14,7 @@ use crate::error::{Error, Result};
 use crate::input::{Columns, Dialect, Source, StoryReader};
 use crate::output::{Format, RowWriter, WriterOptions};
 use crate::pipeline::{Engine, CHUNK_SIZE};
-use crate::record::Status;
+use crate::record::{Classified, Status};
 
 /// Where the stories come from.
 pub enum BenchInput {
@@ -113,6 +113,49 @@ struct Pass {
     windows_run: usize,
 }
 
+/// What a pass has read so far.
+#[derive(Default)]
+struct Counts {
+    stories: usize,
+    rows_without_text: usize,
+    rows_flagged: usize,
+    /// The tokens the model read, each story's cut at `max_seq_length`.
+    tokens: usize,
+}
+
+impl Counts {
+    fn add(&mut self, rows: &[Classified], max_seq_length: usize) {
+        let read = rows.iter().filter(|r| r.verdict.is_some()).count();
+        self.stories += read;
+        self.rows_without_text += rows.len() - read;
+        self.rows_flagged += (rows.iter())
+            .filter(|r| !matches!(r.status, Status::Ok | Status::Empty))
+            .count();
+        self.tokens += (rows.iter())
+            .map(|r| r.tokens.min(max_seq_length))
+            .sum::<usize>();
+    }
+}
+
+impl BenchInput {
+    fn reader(&self) -> Result<StoryReader> {
+        match self {
+            BenchInput::File {
+                source,
+                columns,
+                dialect,
+            } => StoryReader::open(source, columns, *dialect),
+            BenchInput::Builtin(bytes) => StoryReader::from_reader(
+                Box::new(Cursor::new(bytes.clone())),
+                "built-in corpus".into(),
+                Some(bytes.len() as u64),
+                &Columns::default(),
+                Dialect::default(),
+            ),
+        }
+    }
+}
+
 /// How the benchmark ran, for the report.
 pub struct BenchSettings {
     pub input_name: String,
@@ -133,20 +176,7 @@ fn pass(
     limit: Option<usize>,
     stop: &AtomicBool,
 ) -> Result<Pass> {
-    let mut reader = match input {
-        BenchInput::File {
-            source,
-            columns,
-            dialect,
-        } => StoryReader::open(source, columns, *dialect)?,
-        BenchInput::Builtin(bytes) => StoryReader::from_reader(
-            Box::new(Cursor::new(bytes.clone())),
-            "built-in corpus".into(),
-            Some(bytes.len() as u64),
-            &Columns::default(),
-            Dialect::default(),
-        )?,
-    };
+    let mut reader = input.reader()?;
     let mut writer = RowWriter::new(
         std::io::sink(),
         Format::Csv,
@@ -159,12 +189,11 @@ fn pass(
         },
     )?;
     let mut stages = Stages::default();
-    let (mut stories, mut rows_without_text, mut tokens) = (0usize, 0usize, 0usize);
-    let mut rows_flagged = 0usize;
+    let mut counts = Counts::default();
     let before = engine.encoder().tally();
     let start = Instant::now();
     loop {
-        let want = limit.map_or(CHUNK_SIZE, |l| CHUNK_SIZE.min(l - stories));
+        let want = limit.map_or(CHUNK_SIZE, |l| CHUNK_SIZE.min(l - counts.stories));
         if want == 0 {
             break;
         }
@@ -184,17 +213,7 @@ fn pass(
             writer.write(row, engine.taxonomy())?;
         }
         stages.write += t.elapsed().as_secs_f64();
-        let read = rows.iter().filter(|r| r.verdict.is_some()).count();
-        stories += read;
-        rows_without_text += rows.len() - read;
-        rows_flagged += rows
-            .iter()
-            .filter(|r| !matches!(r.status, Status::Ok | Status::Empty))
-            .count();
-        tokens += rows
-            .iter()
-            .map(|r| r.tokens.min(engine.model.max_seq_length))
-            .sum::<usize>();
+        counts.add(&rows, engine.model.max_seq_length);
         stages.score += classify;
     }
     let wall = start.elapsed().as_secs_f64();
@@ -205,10 +224,10 @@ fn pass(
     stages.score = (stages.score - stages.tokenize - stages.embed).max(0.0);
     writer.finish()?;
     Ok(Pass {
-        stories,
-        rows_without_text,
-        rows_flagged,
-        tokens,
+        stories: counts.stories,
+        rows_without_text: counts.rows_without_text,
+        rows_flagged: counts.rows_flagged,
+        tokens: counts.tokens,
         wall_s: wall,
         stages,
         windows: after.windows - before.windows,
@@ -344,76 +363,77 @@ impl BenchReport {
     }
 }
 
+// The pieces the built-in corpus's stories are made of.
+const OPENINGS: [&str; 8] = [
+    "{name} said to get this off my chest, {n} days on.",
+    "Long-time reader, first post, {n} days after talking to {name}.",
+    "Not sure where else to put this, {name}, day {n}.",
+    "So this happened {n} days ago, {name} knows.",
+    "Some context first, as {name} asked, {n} of them.",
+    "I have been sitting on this for {n} days, {name}.",
+    "Throwaway number {n}, because {name} reads this forum.",
+    "Here is my story, {name}, sorry it runs to {n} lines.",
+];
+const JOBS: [&str; 10] = [
+    "a nurse on a busy surgical ward",
+    "a backend developer at a payments startup",
+    "an account manager at a design agency",
+    "a site engineer for a regional builder",
+    "a secondary school maths teacher",
+    "a sous chef in a hotel kitchen",
+    "a policy adviser in local government",
+    "a warehouse shift lead",
+    "a junior associate at a law firm",
+    "a lab technician at a university",
+];
+const SETBACKS: [&str; 8] = [
+    "My manager gave the new project to {name}, who joined {n} weeks ago, though I had asked to lead it for a year.",
+    "I left a steady career of {n} years to retrain, and now I dread every shift with {name} and wonder why I did it.",
+    "I led our pitch for a big new client with {name}, rehearsed for {n} days, and they chose our competitor anyway.",
+    "The company restructured and my team of {n}, {name} too, was laid off with two weeks of notice.",
+    "I failed my professional exam a second time, {n} points short, and my offer from {name} depends on it.",
+    "The promotion went to {name}, whom I trained {n} weeks ago, and nobody could tell me what I did wrong.",
+    "After {n} months at home with my kids I went back to work under {name}, and I feel lost.",
+    "We lost the tender {name} and I spent {n} days on, and the contract went to the incumbent again.",
+];
+const DETAILS: [&str; 10] = [
+    "I stayed late most evenings in {month} and covered for {name} on {n} of their days off.",
+    "{name} says I should let it go, but I replay the meeting from {month} {n} times a day.",
+    "The worst part is that {name} only forwarded me the email {n} days later, in {month}.",
+    "I have had good reviews for {n} years, the last from {name} in {month}.",
+    "Money is tight since {month}, {name} and I have {n} weeks of savings, and I cannot just walk away.",
+    "{name} suggested I ask for feedback in {month}, but after {n} weeks I worry how it will look.",
+    "I keep wondering whether I played it too safe in {month}, or whether, as {name} says, it was never going to happen in {n} years.",
+    "It has knocked my confidence more than I expected, {n} weeks on, and {name} noticed in {month}.",
+    "I am trying to work out what to do next by {month}, with {n} options on a list {name} made, and would welcome any advice.",
+    "Some days I think about changing direction, other days I want to stay {n} more months and prove {name} wrong by {month}.",
+];
+const NAMES: [&str; 40] = [
+    "Sam", "Priya", "Tom", "Aisha", "Marco", "Lena", "Kwame", "Yuki", "Dev", "Rosa", "Ollie",
+    "Fatima", "Jonas", "Mei", "Tariq", "Ines", "Callum", "Zara", "Pavel", "Nia", "Arjun", "Chloe",
+    "Emeka", "Sofia", "Luis", "Hannah", "Ravi", "Greta", "Omar", "Beth", "Kenji", "Amara", "Finn",
+    "Leila", "Mateo", "Anya", "Jamal", "Ruth", "Diego", "Maya",
+];
+const MONTHS: [&str; 12] = [
+    "January",
+    "February",
+    "March",
+    "April",
+    "May",
+    "June",
+    "July",
+    "August",
+    "September",
+    "October",
+    "November",
+    "December",
+];
 /// A built-in corpus of `n` first-person setback stories of realistic, varied length, made
 /// deterministically from phrase lists (so `failup bench` works with no input file). Each
 /// sentence takes a name, a month and a number, so that, as in real posts, few sentences
 /// repeat: a repeat runs through the model once, and a corpus of a few dozen sentences
 /// would time nothing but the tokenizer.
 pub fn builtin_corpus(n: usize) -> Vec<u8> {
-    const OPENINGS: [&str; 8] = [
-        "{name} said to get this off my chest, {n} days on.",
-        "Long-time reader, first post, {n} days after talking to {name}.",
-        "Not sure where else to put this, {name}, day {n}.",
-        "So this happened {n} days ago, {name} knows.",
-        "Some context first, as {name} asked, {n} of them.",
-        "I have been sitting on this for {n} days, {name}.",
-        "Throwaway number {n}, because {name} reads this forum.",
-        "Here is my story, {name}, sorry it runs to {n} lines.",
-    ];
-    const JOBS: [&str; 10] = [
-        "a nurse on a busy surgical ward",
-        "a backend developer at a payments startup",
-        "an account manager at a design agency",
-        "a site engineer for a regional builder",
-        "a secondary school maths teacher",
-        "a sous chef in a hotel kitchen",
-        "a policy adviser in local government",
-        "a warehouse shift lead",
-        "a junior associate at a law firm",
-        "a lab technician at a university",
-    ];
-    const SETBACKS: [&str; 8] = [
-        "My manager gave the new project to {name}, who joined {n} weeks ago, though I had asked to lead it for a year.",
-        "I left a steady career of {n} years to retrain, and now I dread every shift with {name} and wonder why I did it.",
-        "I led our pitch for a big new client with {name}, rehearsed for {n} days, and they chose our competitor anyway.",
-        "The company restructured and my team of {n}, {name} too, was laid off with two weeks of notice.",
-        "I failed my professional exam a second time, {n} points short, and my offer from {name} depends on it.",
-        "The promotion went to {name}, whom I trained {n} weeks ago, and nobody could tell me what I did wrong.",
-        "After {n} months at home with my kids I went back to work under {name}, and I feel lost.",
-        "We lost the tender {name} and I spent {n} days on, and the contract went to the incumbent again.",
-    ];
-    const DETAILS: [&str; 10] = [
-        "I stayed late most evenings in {month} and covered for {name} on {n} of their days off.",
-        "{name} says I should let it go, but I replay the meeting from {month} {n} times a day.",
-        "The worst part is that {name} only forwarded me the email {n} days later, in {month}.",
-        "I have had good reviews for {n} years, the last from {name} in {month}.",
-        "Money is tight since {month}, {name} and I have {n} weeks of savings, and I cannot just walk away.",
-        "{name} suggested I ask for feedback in {month}, but after {n} weeks I worry how it will look.",
-        "I keep wondering whether I played it too safe in {month}, or whether, as {name} says, it was never going to happen in {n} years.",
-        "It has knocked my confidence more than I expected, {n} weeks on, and {name} noticed in {month}.",
-        "I am trying to work out what to do next by {month}, with {n} options on a list {name} made, and would welcome any advice.",
-        "Some days I think about changing direction, other days I want to stay {n} more months and prove {name} wrong by {month}.",
-    ];
-    const NAMES: [&str; 40] = [
-        "Sam", "Priya", "Tom", "Aisha", "Marco", "Lena", "Kwame", "Yuki", "Dev", "Rosa", "Ollie",
-        "Fatima", "Jonas", "Mei", "Tariq", "Ines", "Callum", "Zara", "Pavel", "Nia", "Arjun",
-        "Chloe", "Emeka", "Sofia", "Luis", "Hannah", "Ravi", "Greta", "Omar", "Beth", "Kenji",
-        "Amara", "Finn", "Leila", "Mateo", "Anya", "Jamal", "Ruth", "Diego", "Maya",
-    ];
-    const MONTHS: [&str; 12] = [
-        "January",
-        "February",
-        "March",
-        "April",
-        "May",
-        "June",
-        "July",
-        "August",
-        "September",
-        "October",
-        "November",
-        "December",
-    ];
     let mut state: u64 = 0x2545_F491_4F6C_DD1D;
     let mut next = |m: usize| {
         state ^= state << 13;
