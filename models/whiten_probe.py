@@ -14,7 +14,9 @@ alpha times that prototype's mean cosine to its K closest unlabelled sentences, 
 that sits close to everything stops winning for every story. A last section leaves the space
 alone and weights each sentence in the soft maximum by where it sits in its story (later
 sentences, earlier ones, or both ends favoured): a real post's verdict often closes it. The
-last drops, by cross-validation on real_dev, the prototypes its training folds' errors lean on.
+last but one drops, by cross-validation on real_dev, the prototypes its training folds' errors
+lean on. The last adds prototype coverage to each scenario's score: how well the story's
+sentences match many of its prototypes, not only the few closest.
 
 Scoring is finetune_probe.py's zero-shot rule without calibration, with each story's whole
 reading taken as the mean of its sentences (as failup does), on the transformed vectors.
@@ -138,6 +140,29 @@ def main():
                   f"real_dev {f1_score(data['real'][2], s['real'].argmax(1), average='macro'):.3f}"
                   f"  dev_stories {f1_score(data['dev'][2], s['dev'].argmax(1), average='macro'):.3f}")
     prune_by_cv(data, p, p_label)
+    coverage(data, p, p_label)
+
+
+def coverage(data, p, p_label):
+    """Blends the baseline score with each scenario's coverage: the mean of its top k
+    prototypes' best matches among the story's sentences. A story that touches several sides
+    of a scenario (an opening, someone else given it, being told why) covers more of its
+    prototypes than one with a single sentence near a few. Nothing is fitted on real_dev."""
+    centre = p.mean(0)
+    pc = unit(p - centre)
+    for k in [20, 30, 50, 80]:
+        for a in [0.25, 0.5, 0.75]:
+            line = f"coverage, top {k}, {a} x the baseline:"
+            for name in ["real", "dev", "cal"]:
+                sent, counts, y = data[name]
+                starts = np.cumsum([0] + list(counts))
+                cos = unit(sent - centre) @ pc.T
+                best = np.array([cos[a0:b0].max(0) for a0, b0 in zip(starts, starts[1:])])
+                cover = np.stack([np.sort(best[:, p_label == j], 1)[:, ::-1][:, :k].mean(1)
+                                  for j in range(4)], 1)
+                s = a * scores(data[name], p, p_label, lambda x: x - centre) + (1 - a) * cover
+                line += f"  {name} {f1_score(y, s.argmax(1), average='macro'):.3f}"
+            print(line)
 
 
 def prune_by_cv(data, p, p_label):
