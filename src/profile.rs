@@ -259,30 +259,7 @@ pub fn read_labelled(
                 blank_rows.0 += 1;
                 continue;
             }
-            // A labelled set is small and curated, so a row that cannot be scored as labelled
-            // is an error to fix, not a row to drop.
-            let problem = unusable(&story, reader.headers());
-            if let Some(problem) = problem {
-                return Err(Error::Input {
-                    file: reader.name().to_string(),
-                    line: Some(story.line),
-                    column: None,
-                    problem,
-                });
-            }
-            let label = story.label.as_deref().unwrap_or("").trim().to_string();
-            let i = label_index(&ids, &label).map_err(|fits| Error::Input {
-                file: reader.name().to_string(),
-                line: Some(story.line),
-                column: Some(label_column.to_string()),
-                problem: unknown_label(&label, &ids, &fits),
-            })?;
-            out.push(LabelledRow {
-                at: format!("{}:{}", reader.name(), story.line),
-                id: story.id,
-                text: story.text,
-                label: i,
-            });
+            out.push(labelled_row(story, &reader, &ids, label_column)?);
         }
     }
     warn_of_blanks(reader.name(), blank_lines, blank_rows);
@@ -295,6 +272,37 @@ pub fn read_labelled(
         });
     }
     Ok(out)
+}
+
+/// `story` as a labelled row. A labelled set is small and curated, so a row that cannot be
+/// scored as labelled is an error to fix, not a row to drop.
+fn labelled_row(
+    story: Story,
+    reader: &StoryReader,
+    ids: &[&str],
+    label_column: &str,
+) -> Result<LabelledRow> {
+    if let Some(problem) = unusable(&story, reader.headers()) {
+        return Err(Error::Input {
+            file: reader.name().to_string(),
+            line: Some(story.line),
+            column: None,
+            problem,
+        });
+    }
+    let label = story.label.as_deref().unwrap_or("").trim().to_string();
+    let i = label_index(ids, &label).map_err(|fits| Error::Input {
+        file: reader.name().to_string(),
+        line: Some(story.line),
+        column: Some(label_column.to_string()),
+        problem: unknown_label(&label, ids, &fits),
+    })?;
+    Ok(LabelledRow {
+        at: format!("{}:{}", reader.name(), story.line),
+        id: story.id,
+        text: story.text,
+        label: i,
+    })
 }
 
 /// A row with neither id, label nor text, as a spreadsheet exports below its data.

@@ -328,16 +328,22 @@ pub fn run(args: EvalArgs) -> Result<ExitCode> {
             confidence: v.confidence,
         })
         .collect();
+    let report = scored_report(&scored, &labels, &args, head);
+    print_and_gate(&report, &args)
+}
+
+/// The figures of the `scored` stories, with the run's mode and its most confident mistakes.
+fn scored_report(scored: &[Scored], labels: &[String], args: &EvalArgs, head: bool) -> EvalReport {
     let pairs: Vec<(usize, usize)> = scored.iter().map(|s| (s.gold, s.predicted)).collect();
-    let mut report = evaluate(&labels, &pairs);
+    let mut report = evaluate(labels, &pairs);
     let conf: Vec<f32> = scored.iter().map(|s| s.confidence).collect();
     let correct: Vec<bool> = scored.iter().map(|s| s.gold == s.predicted).collect();
     let (ece, bins) = calibration_error(&conf, &correct);
     report.ece = Some(ece);
     report.reliability = bins;
-    report.mode = Some(mode(&args, head));
-    report.errors = mistakes(&scored, &labels, args.errors);
-    print_and_gate(&report, &args)
+    report.mode = Some(mode(args, head));
+    report.errors = mistakes(scored, labels, args.errors);
+    report
 }
 
 /// Each story's verdict: by the engine as it is, or with `--cv` by a head fitted on the other

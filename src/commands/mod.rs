@@ -14,6 +14,7 @@ pub mod report;
 pub mod resume;
 pub mod train;
 
+use std::collections::HashMap;
 use std::process::ExitCode;
 
 use crate::cli::{Cli, Command, FewShotArgs, ModelArgs};
@@ -296,44 +297,18 @@ fn profile_given_as(path: &std::path::Path) -> String {
 /// Warns of ids and of story texts that a labelled file holds more than once: a story given
 /// twice counts twice in a fit and in a score, and a repeated id makes eval's lists ambiguous.
 fn warn_of_repeats(file: &std::path::Path, rows: &[LabelledRow]) {
-    use std::collections::HashMap;
-    // The ids of the rows whose key was met before: of the second row of each key alone, or,
-    // with `every`, of every row after the first; and how many keys repeat.
-    let repeated = |key: &dyn Fn(&LabelledRow) -> String, every: bool| {
-        let mut seen: HashMap<String, usize> = HashMap::new();
-        let mut later = Vec::new();
-        for row in rows {
-            let n = seen.entry(key(row)).or_default();
-            *n += 1;
-            if *n == 2 || (every && *n > 2) {
-                later.push(&row.id);
-            }
-        }
-        (seen.values().filter(|&&n| n > 1).count(), later)
-    };
-    let shown = |ids: &[&String]| {
-        let mut list: Vec<String> = ids
-            .iter()
-            .take(3)
-            .map(|i| format!("'{}'", failup::input::printable(i)))
-            .collect();
-        if ids.len() > 3 {
-            list.push(format!("and {} more", ids.len() - 3));
-        }
-        list.join(", ")
-    };
-    let (_, ids) = repeated(&|r| r.id.clone(), false);
+    let (_, ids) = repeated(rows, |r| r.id.clone(), false);
     if !ids.is_empty() {
         eprintln!(
             "warning: {}: {} id{} on more than one row ({}); give each story its own id",
             file.display(),
             ids.len(),
             if ids.len() == 1 { " is" } else { "s are" },
-            shown(&ids)
+            few_ids(&ids)
         );
     }
     // Case, accents, spacing and punctuation aside, as `eval --cv` keeps copies in one fold.
-    let (stories, copies) = repeated(&|r| failup::eval::copy_key(&r.text), true);
+    let (stories, copies) = repeated(rows, |r| failup::eval::copy_key(&r.text), true);
     if stories > 0 {
         eprintln!(
             "warning: {}: {stories} stor{} given more than once, word for word, case, accents, \
@@ -344,21 +319,11 @@ fn warn_of_repeats(file: &std::path::Path, rows: &[LabelledRow]) {
             copies.len(),
             if copies.len() == 1 { "y" } else { "ies" },
             if copies.len() == 1 { "" } else { "s" },
-            shown(&copies)
+            few_ids(&copies)
         );
     }
     // A copy under another label is a contradiction, not extra weight: worth its own words.
-    let mut first_label: HashMap<String, usize> = HashMap::new();
-    let conflicting: Vec<&String> = rows
-        .iter()
-        .filter(|r| {
-            *first_label
-                .entry(failup::eval::copy_key(&r.text))
-                .or_insert(r.label)
-                != r.label
-        })
-        .map(|r| &r.id)
-        .collect();
+    let conflicting = relabelled_copies(rows);
     if !conflicting.is_empty() {
         eprintln!(
             "warning: {}: {} row{} repeat{} a story word for word (case, accents, spacing \
@@ -368,9 +333,53 @@ fn warn_of_repeats(file: &std::path::Path, rows: &[LabelledRow]) {
             conflicting.len(),
             if conflicting.len() == 1 { "" } else { "s" },
             if conflicting.len() == 1 { "s" } else { "" },
-            shown(&conflicting)
+            few_ids(&conflicting)
         );
     }
+}
+
+/// How many keys `rows` repeat, and the ids of the rows whose key was met before: of the
+/// second row of each key alone, or, with `every`, of every row after the first.
+fn repeated(
+    rows: &[LabelledRow],
+    key: impl Fn(&LabelledRow) -> String,
+    every: bool,
+) -> (usize, Vec<&String>) {
+    let mut seen: HashMap<String, usize> = HashMap::new();
+    let mut later = Vec::new();
+    for row in rows {
+        let n = seen.entry(key(row)).or_default();
+        *n += 1;
+        if *n == 2 || (every && *n > 2) {
+            later.push(&row.id);
+        }
+    }
+    (seen.values().filter(|&&n| n > 1).count(), later)
+}
+
+/// The ids of the rows that repeat an earlier row's story under another label.
+fn relabelled_copies(rows: &[LabelledRow]) -> Vec<&String> {
+    let mut first_label: HashMap<String, usize> = HashMap::new();
+    (rows.iter())
+        .filter(|r| {
+            *first_label
+                .entry(failup::eval::copy_key(&r.text))
+                .or_insert(r.label)
+                != r.label
+        })
+        .map(|r| &r.id)
+        .collect()
+}
+
+/// The first three of `ids`, quoted, and how many more.
+fn few_ids(ids: &[&String]) -> String {
+    let mut list: Vec<String> = (ids.iter().take(3))
+        .map(|i| format!("'{}'", failup::input::printable(i)))
+        .collect();
+    if ids.len() > 3 {
+        list.push(format!("and {} more", ids.len() - 3));
+    }
+    list.join(", ")
 }
 
 /// An id's hash: repeated ids are counted in 8 bytes a row, not a copy of every id.
