@@ -819,22 +819,7 @@ impl SummaryBuilder {
         let row_no = row.row;
         self.truncated += row.truncated as u64;
         let Some(cat) = row.category.filter(|&c| c < self.scenarios.len()) else {
-            // A group whose rows are all empty or errored still gets its row, of zeros (a team
-            // whose stories were all unreadable is told so), but a header row met again is no
-            // group: its value is the column's own name.
-            let header_again = (row.group.as_deref().map(str::trim))
-                .zip(self.options.group_by.as_deref())
-                .is_some_and(|(value, column)| value.eq_ignore_ascii_case(column.trim()));
-            if !(row.status == "malformed" && header_again) {
-                self.group_of(&row);
-            }
-            if row.status == "empty" {
-                self.empty.add(row_no, &row.id);
-            } else {
-                self.errored.add(row_no, &row.id);
-                *self.errored_statuses.entry(row.status.clone()).or_default() += 1;
-            }
-            return;
+            return self.add_unclassified(row);
         };
         if let Some(a) = row.also.filter(|&a| a < self.scenarios.len() && a != cat) {
             self.also[cat][a] += 1;
@@ -857,6 +842,32 @@ impl SummaryBuilder {
             group.counts[cat] += 1;
         }
 
+        self.rank(cat, row);
+    }
+
+    /// Counts an empty or errored row.
+    fn add_unclassified(&mut self, row: ReportRow) {
+        // A group whose rows are all empty or errored still gets its row, of zeros (a team
+        // whose stories were all unreadable is told so), but a header row met again is no
+        // group: its value is the column's own name.
+        let header_again = (row.group.as_deref().map(str::trim))
+            .zip(self.options.group_by.as_deref())
+            .is_some_and(|(value, column)| value.eq_ignore_ascii_case(column.trim()));
+        if !(row.status == "malformed" && header_again) {
+            self.group_of(&row);
+        }
+        if row.status == "empty" {
+            self.empty.add(row.row, &row.id);
+        } else {
+            self.errored.add(row.row, &row.id);
+            *self.errored_statuses.entry(row.status.clone()).or_default() += 1;
+        }
+    }
+
+    /// Counts a story classified as `cat`, and ranks it among the scenario's most
+    /// representative and least certain.
+    fn rank(&mut self, cat: usize, row: ReportRow) {
+        let row_no = row.row;
         let runner_up = row
             .runner_up
             .and_then(|r| self.taxonomy.scenarios.get(r))
