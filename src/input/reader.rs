@@ -463,7 +463,7 @@ struct Cells<'a> {
     text: usize,
     /// The text cell's bytes: with the cells after it joined on, where the text ran on.
     text_bytes: Cow<'a, [u8]>,
-    /// The first column read whose cell held bytes that are not text.
+    /// The leftmost column whose cell held bytes that are not text.
     invalid_utf8: Option<usize>,
     /// The cells other than the text that were cut, each told once.
     cut: Vec<RowIssue>,
