@@ -2,7 +2,6 @@
 
 use std::path::Path;
 use std::sync::atomic::AtomicBool;
-use std::sync::Arc;
 use std::time::Instant;
 
 use super::resume;
@@ -11,7 +10,6 @@ use failup::error::{Error, Result};
 use failup::input::{printable, Source, Story, StoryReader};
 use failup::output::{RowWriter, WriterOptions};
 use failup::pipeline::{Engine, NO_KNOWN_WORD};
-use failup::progress::Progress;
 use failup::record::{Classified, Status};
 use failup::report::reader::ClassifiedReader;
 use failup::report::{
@@ -129,24 +127,12 @@ impl Classifying<'_> {
     /// Classifies the rest of the input chunk by chunk, each chunk's rows written and
     /// checkpointed, until it ends or Ctrl-C stops the run.
     fn stream(&mut self, start: Instant) -> Result<()> {
-        let stop = Arc::new(AtomicBool::new(false));
-        let mut pause = resume::TestPause::from_env();
-        let (bytes, total) = self.reader.progress_counter();
-        let mut progress = Progress::new(self.args.quiet, bytes, total);
+        let counter = self.reader.progress_counter();
         let at_once = resume::stopped_at_once(self.writer.get_mut());
-        resume::install_ctrl_c(stop.clone(), progress.bar(), at_once);
-        let outcome = loop {
-            match self.next_chunk(&stop) {
-                Ok(Some(rows)) => {
-                    pause.after_checkpoint(self.written, &stop);
-                    progress.add_rows(rows, start.elapsed().as_secs_f64());
-                }
-                Ok(None) => break Ok(()),
-                Err(e) => break Err(e),
-            }
-        };
-        progress.finish();
-        outcome
+        resume::stream_chunks(self.args.quiet, counter, at_once, start, |stop| {
+            let rows = self.next_chunk(stop)?;
+            Ok(rows.map(|rows| (rows, self.written)))
+        })
     }
 
     /// Reads, classifies, writes and checkpoints one chunk; the number of its rows, or None

@@ -3,7 +3,6 @@
 use std::collections::BTreeMap;
 use std::io::Write;
 use std::sync::atomic::AtomicBool;
-use std::sync::Arc;
 use std::time::Instant;
 
 use serde_json::json;
@@ -14,7 +13,6 @@ use failup::embed::Precision;
 use failup::error::{Error, Result};
 use failup::input::{printable, Columns, Source, Story, StoryReader};
 use failup::pipeline::{Embedded, LoadedEncoder, Want};
-use failup::progress::Progress;
 use failup::record::Status;
 use failup::shard::Shard;
 use failup::sink::{Settings, Sink};
@@ -105,25 +103,12 @@ impl Embedding<'_> {
     /// Embeds the rest of the input chunk by chunk, each chunk's lines written and
     /// checkpointed, until it ends or Ctrl-C stops the run.
     fn stream(&mut self) -> Result<()> {
-        let stop = Arc::new(AtomicBool::new(false));
-        let mut pause = resume::TestPause::from_env();
-        let (bytes, total) = self.reader.progress_counter();
-        let mut progress = Progress::new(self.args.quiet, bytes, total);
+        let counter = self.reader.progress_counter();
         let at_once = resume::stopped_at_once(&self.sink);
-        resume::install_ctrl_c(stop.clone(), progress.bar(), at_once);
-        let start = Instant::now();
-        let outcome = loop {
-            match self.next_chunk(&stop) {
-                Ok(Some(rows)) => {
-                    pause.after_checkpoint(self.written, &stop);
-                    progress.add_rows(rows, start.elapsed().as_secs_f64());
-                }
-                Ok(None) => break Ok(()),
-                Err(e) => break Err(e),
-            }
-        };
-        progress.finish();
-        outcome
+        resume::stream_chunks(self.args.quiet, counter, at_once, Instant::now(), |stop| {
+            let rows = self.next_chunk(stop)?;
+            Ok(rows.map(|rows| (rows, self.written)))
+        })
     }
 
     /// Reads, embeds, writes and checkpoints one chunk; the number of its rows, or None at

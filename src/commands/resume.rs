@@ -3,11 +3,13 @@
 //! kept.
 
 use std::path::Path;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
+use std::time::Instant;
 
 use failup::error::{Error, Result};
 use failup::input::{Source, StoryReader};
+use failup::progress::Progress;
 use failup::sink::{Resumed, Settings, Sink};
 
 /// The output to write to: the partial file of an interrupted run with `--resume`, else a
@@ -187,6 +189,36 @@ pub fn install_ctrl_c(
             libc::signal(signal, libc::SIG_IGN);
         }
     }
+}
+
+/// Runs `next_chunk` until it says the input has ended (None) or fails, with Ctrl-C caught
+/// from the start (`at_once` runs on a second one) and a progress bar over the input's bytes
+/// (`counter`, as `StoryReader::progress_counter` gives it), its rate timed from `start`.
+/// `next_chunk` returns the rows of the chunk it wrote and checkpointed, and the rows written
+/// so far, where a test may pause the run.
+pub fn stream_chunks(
+    quiet: bool,
+    (bytes, total): (Arc<AtomicU64>, Option<u64>),
+    at_once: impl Fn() + Send + 'static,
+    start: Instant,
+    mut next_chunk: impl FnMut(&AtomicBool) -> Result<Option<(u64, u64)>>,
+) -> Result<()> {
+    let stop = Arc::new(AtomicBool::new(false));
+    let mut pause = TestPause::from_env();
+    let mut progress = Progress::new(quiet, bytes, total);
+    install_ctrl_c(stop.clone(), progress.bar(), at_once);
+    let outcome = loop {
+        match next_chunk(&stop) {
+            Ok(Some((rows, written))) => {
+                pause.after_checkpoint(written, &stop);
+                progress.add_rows(rows, start.elapsed().as_secs_f64());
+            }
+            Ok(None) => break Ok(()),
+            Err(e) => break Err(e),
+        }
+    };
+    progress.finish();
+    outcome
 }
 
 /// Whether `signal` is set to be ignored, as `nohup` sets SIGHUP for the program it runs.
