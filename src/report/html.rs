@@ -157,9 +157,11 @@ struct CellView {
     dark: bool,
 }
 
-/// Bar colours, one per scenario in order (the last one, `other`, usually grey).
-const COLOURS: [&str; 6] = [
-    "#2563eb", "#d97706", "#059669", "#7c3aed", "#db2777", "#0891b2",
+/// Bar colours, one per scenario in order (`other` is grey), distinct for a taxonomy of up
+/// to twelve named scenarios; past that they repeat, and the bars' labels tell them apart.
+const COLOURS: [&str; 12] = [
+    "#2563eb", "#d97706", "#059669", "#7c3aed", "#db2777", "#0891b2", "#dc2626", "#65a30d",
+    "#4f46e5", "#ea580c", "#0d9488", "#c026d3",
 ];
 const OTHER_COLOUR: &str = "#6b7280";
 
@@ -431,4 +433,19 @@ pub fn render(summary: &Summary) -> Result<String> {
         page.push('\n');
     }
     Ok(page)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn twelve_named_scenarios_get_twelve_colours_and_other_stays_grey() {
+        let named: std::collections::HashSet<_> = (0..12)
+            .map(|i| colour(i, &format!("scenario_{i}")))
+            .collect();
+        assert_eq!(named.len(), 12);
+        assert!(!named.contains(OTHER_COLOUR));
+        assert_eq!(colour(3, crate::taxonomy::OTHER), OTHER_COLOUR);
+    }
 }
