@@ -140,10 +140,14 @@ def main():
     ap.add_argument("--no-dev", action="store_true")
     ap.add_argument("--no-calibration-set", action="store_true",
                     help="leave data/calibration.csv out of tuning, to calibrate on it after")
+    ap.add_argument("--inner", action="store_true",
+                    help="cv: tune on three quarters of the training folds only; --save-folds "
+                         "then writes the last quarter, unseen, as train.csv, to calibrate on")
     ap.add_argument("--save", metavar="DIR", help="final: where to write the tuned model")
     ap.add_argument("--save-folds", metavar="DIR",
                     help="cv: keep each fold's tuned model in DIR/foldK, with the real_dev rows "
-                         "it was tuned on (train.csv) and those it scores (heldout.csv)")
+                         "to calibrate on (train.csv: those it was tuned on, or with --inner "
+                         "those it was not) and those it scores (heldout.csv)")
     args = ap.parse_args()
     torch.set_num_threads(2)
     protos = prototypes("data/taxonomy.toml")
@@ -183,10 +187,15 @@ def main():
         folds = StratifiedKFold(5, shuffle=True, random_state=args.seed)
         for k, (train, test) in enumerate(folds.split(np.zeros(len(y)), y)):
             model = fresh()
+            calibrate_on = train
+            if args.inner:
+                inner = StratifiedKFold(4, shuffle=True, random_state=args.seed)
+                keep, held = next(inner.split(np.zeros(len(train)), y[train]))
+                train, calibrate_on = train[keep], train[held]
             tune(model, protos, p_label, base + [real[i] for i in train], args)
             pred[test] = predict(model, protos, p_label, [real[i] for i in test])
             if args.save_folds:
-                save_fold(model, f"{args.save_folds}/fold{k}", train, test)
+                save_fold(model, f"{args.save_folds}/fold{k}", calibrate_on, test)
             print(f"fold {k}: real_dev {f1(y[test], pred[test])}", flush=True)
         print(f"cv seed {args.seed}: real_dev", f1(y, pred))
 
