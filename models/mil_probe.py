@@ -25,6 +25,18 @@ Set-up: the virtualenv of finetune_probe.py. Run, from the repository root (on 2
 a minute per epoch over 300 stories):
     /tmp/ft-venv/bin/python models/mil_probe.py transfer
     /tmp/ft-venv/bin/python models/mil_probe.py cv --seed 42
+The whole-recipe row of the Quality page (calibrated on stories the encoder never saw):
+    /tmp/ft-venv/bin/python models/mil_probe.py cv --seed 2 --no-calibration-set --inner \
+        --save-folds /tmp/folds
+  then, for each K in 0-4, with the virtualenv of export_onnx.py:
+    python models/export_onnx.py /tmp/folds/foldK /tmp/onnx/foldK
+    python models/quantize_int8.py /tmp/onnx/foldK
+    failup calibrate data/calibration.csv /tmp/folds/foldK/train.csv --model /tmp/onnx/foldK \
+        -o /tmp/profileK.json
+    failup classify /tmp/folds/foldK/heldout.csv --model /tmp/onnx/foldK \
+        --profile /tmp/profileK.json --keep-columns label -o /tmp/predK.csv
+  and macro-F1 over the five prediction files together (the base model: the same two failup
+  commands without --model).
 """
 import argparse
 import csv
