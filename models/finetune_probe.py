@@ -119,22 +119,35 @@ def supervised_contrastive(embeddings, labels, temperature, other_negatives):
     return -per_anchor[anchors].mean()
 
 
+def warmed_adamw(model, lr, total):
+    """One optimiser step per call on a loss: AdamW with weight decay 0.01, the rate warmed up
+    linearly over the first 10% of `total` steps, then decayed linearly to zero."""
+    optimiser = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=0.01)
+    warm = 0.1 * total + 1
+    schedule = torch.optim.lr_scheduler.LambdaLR(
+        optimiser, lambda s: min(1.0, (s + 1) / warm) * max(0.0, (total - s) / total)
+    )
+
+    def step(loss):
+        optimiser.zero_grad()
+        loss.backward()
+        optimiser.step()
+        schedule.step()
+
+    return step
+
+
 def fine_tune(model, rows, args, seed, batch=32):
     random.seed(seed)
     np.random.seed(seed)
     torch.manual_seed(seed)
     model.max_seq_length = args.max_len
     model.train()
-    optimiser = torch.optim.AdamW(model.parameters(), lr=args.lr, weight_decay=0.01)
     by_label = collections.defaultdict(list)
     for text, label in rows:
         by_label[label].append(text)
-    steps = len(rows) // batch
-    total = steps * args.epochs
-    warm = 0.1 * total + 1
-    schedule = torch.optim.lr_scheduler.LambdaLR(
-        optimiser, lambda s: min(1.0, (s + 1) / warm) * max(0.0, (total - s) / total)
-    )
+    total = (len(rows) // batch) * args.epochs
+    step = warmed_adamw(model, args.lr, total)
     rng = random.Random(seed)
     per_label = batch // len(LABELS)
     for _ in range(total):
@@ -142,11 +155,7 @@ def fine_tune(model, rows, args, seed, batch=32):
         features = model.tokenize([t for t, _ in picked])
         embeddings = model(features)["sentence_embedding"]
         labels = torch.tensor([l for _, l in picked])
-        loss = supervised_contrastive(embeddings, labels, 0.1, args.other_negatives)
-        optimiser.zero_grad()
-        loss.backward()
-        optimiser.step()
-        schedule.step()
+        step(supervised_contrastive(embeddings, labels, 0.1, args.other_negatives))
     model.eval()
     model.max_seq_length = 256
 

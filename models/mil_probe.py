@@ -48,7 +48,8 @@ from sentence_transformers import SentenceTransformer
 from sklearn.metrics import f1_score
 from sklearn.model_selection import StratifiedKFold
 
-from finetune_probe import LABELS, base_model_dir, prototypes, read_labelled, sentences
+from finetune_probe import (LABELS, base_model_dir, prototypes, read_labelled, sentences,
+                            warmed_adamw)
 
 
 def embed(model, texts, grad):
@@ -93,13 +94,9 @@ def tune(model, protos, p_label, rows, args):
     random.seed(args.seed)
     torch.manual_seed(args.seed)
     model.max_seq_length = 64
-    optimiser = torch.optim.AdamW(model.parameters(), lr=args.lr, weight_decay=0.01)
     counts = np.bincount([label for _, label in rows], minlength=len(LABELS))
     weight = torch.tensor(len(rows) / (len(LABELS) * counts), dtype=torch.float32)
-    total = args.epochs * (len(rows) // args.batch)
-    warm = 0.1 * total + 1
-    schedule = torch.optim.lr_scheduler.LambdaLR(
-        optimiser, lambda s: min(1.0, (s + 1) / warm) * max(0.0, (total - s) / total))
+    step = warmed_adamw(model, args.lr, args.epochs * (len(rows) // args.batch))
     rng = random.Random(args.seed)
     split = [sentences(text) for text, _ in rows]
     for _ in range(args.epochs):
@@ -118,12 +115,8 @@ def tune(model, protos, p_label, rows, args):
                 logits.append(story_scores(vectors[start:start + n], p, p_label, centre))
                 start += n
             gold = torch.tensor([rows[i][1] for i in picked])
-            loss = torch.nn.functional.cross_entropy(torch.stack(logits) / args.tau, gold,
-                                                     weight=weight)
-            optimiser.zero_grad()
-            loss.backward()
-            optimiser.step()
-            schedule.step()
+            step(torch.nn.functional.cross_entropy(torch.stack(logits) / args.tau, gold,
+                                                   weight=weight))
     model.eval()
     model.max_seq_length = 256
 
