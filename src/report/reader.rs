@@ -129,6 +129,13 @@ pub(super) fn peek_header(
     })
 }
 
+/// Whether a file's name is a JSON Lines one (`.jsonl` or `.ndjson`, perhaps gzip-compressed).
+fn named_jsonl(name: &str) -> bool {
+    let name = name.to_ascii_lowercase();
+    let name = name.strip_suffix(".gz").unwrap_or(&name);
+    name.ends_with(".jsonl") || name.ends_with(".ndjson")
+}
+
 impl ClassifiedReader {
     /// Opens `source` and checks that it is a classify output. `text_column` overrides the
     /// default story column (`text`, else `story`); `group_by` must name a column.
@@ -156,10 +163,12 @@ impl ClassifiedReader {
         let (head, inner) = peek_header(inner).map_err(|e| Error::io(&name, e))?;
         crate::input::refuse_nul_header(&head, &name)?;
         let text = head.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(&head);
-        let is_jsonl = text
-            .iter()
-            .find(|b| !b.is_ascii_whitespace())
-            .is_some_and(|&b| b == b'{');
+        // A JSONL output of no rows (an empty input, or a shard that got none) is empty, where
+        // a CSV one still has its header line: its name tells it.
+        let is_jsonl = match text.iter().find(|b| !b.is_ascii_whitespace()) {
+            Some(&b) => b == b'{',
+            None => named_jsonl(&name),
+        };
         // classify writes commas; a spreadsheet that saved the file again may have used `;`.
         // The header line alone decides: what else the peek holds depends on how reads fell.
         let delimiter = if names_classify_columns_with_commas(text) {
@@ -236,7 +245,9 @@ impl ClassifiedReader {
                     "no column names (an empty or blank file, or an empty first row), so this \
                      is not an output of `failup classify`, which starts with a header line \
                      naming its columns ({}) even when it classified nothing. Run `failup \
-                     classify INPUT -o classified.csv` first and report on its output",
+                     classify INPUT -o classified.csv` first and report on its output (a \
+                     `--format jsonl` output of no rows is empty: report on it as a file \
+                     named .jsonl)",
                     EXPECTED_COLUMNS.join(", ")
                 ),
             );
@@ -506,9 +517,9 @@ impl ClassifiedReader {
         if !missing.is_empty() {
             return Err(self.not_classify_output(&missing, &found));
         }
-        let kept: Vec<String> = match obj.get("columns") {
-            Some(Value::Object(m)) => m.keys().cloned().collect(),
-            _ => Vec::new(),
+        let kept: Vec<String> = match self.kept_columns(&obj, line)? {
+            Some(m) => m.keys().cloned().collect(),
+            None => Vec::new(),
         };
         // What --group-by takes: the kept columns by their own names (not as `columns.X`), and
         // failup's fields that hold one value, not the `columns` and `scores` objects.
@@ -536,6 +547,26 @@ impl ClassifiedReader {
             *first = Some((line, obj));
         }
         Ok(())
+    }
+
+    /// A JSONL row's kept input columns: classify writes them as one object (`{}` when it
+    /// kept none).
+    fn kept_columns<'o>(
+        &self,
+        obj: &'o Map<String, Value>,
+        line: u64,
+    ) -> Result<Option<&'o Map<String, Value>>> {
+        match obj.get("columns") {
+            None => Ok(None),
+            Some(Value::Object(m)) => Ok(Some(m)),
+            Some(_) => Err(input_error(
+                &self.name,
+                Some(line),
+                "field 'columns' is not an object of the kept input columns ({\"team\": …}), \
+                 as classify writes it; was the file edited? Classify it again"
+                    .into(),
+            )),
+        }
     }
 
     /// The next non-blank JSONL line as an object, with its line number.
@@ -640,11 +671,9 @@ impl ClassifiedReader {
                 Some(_) => Err(fail(field, "must be a string, a number or null")),
             }
         };
+        let kept = self.kept_columns(obj, line)?;
         let column = |name: &str| -> Option<String> {
-            let v = obj
-                .get("columns")
-                .and_then(|c| c.get(name))
-                .or_else(|| obj.get(name))?;
+            let v = kept.and_then(|c| c.get(name)).or_else(|| obj.get(name))?;
             Some(match v {
                 Value::String(s) => s.clone(),
                 Value::Null => String::new(),
@@ -865,9 +894,21 @@ impl RowCheck<'_> {
         ))
     }
 
+    /// classify writes `tokens`, `truncated` and `status` on every row, an empty or
+    /// malformed one too, so a cell left blank was made by an edit (and read as 0 tokens it
+    /// would skew the mean).
+    fn unwritten(&self, column: &str) -> Error {
+        self.fail(
+            column,
+            "has no value, where classify writes one on every row; was the file edited? \
+             Classify it again"
+                .into(),
+        )
+    }
+
     fn tokens(&self, value: Option<&str>) -> Result<u64> {
         match value {
-            None => Ok(0),
+            None => Err(self.unwritten("tokens")),
             Some(t) => t
                 .parse::<u64>()
                 .map_err(|_| self.fail("tokens", format!("'{t}' is not a whole number"))),
@@ -876,32 +917,27 @@ impl RowCheck<'_> {
 
     fn truncated(&self, value: Option<&str>) -> Result<bool> {
         match value {
-            None => Ok(false),
+            None => Err(self.unwritten("truncated")),
             Some(t) if t.eq_ignore_ascii_case("true") => Ok(true),
             Some(t) if t.eq_ignore_ascii_case("false") => Ok(false),
             Some(t) => Err(self.fail("truncated", format!("'{t}' is neither true nor false"))),
         }
     }
 
-    /// The row's status as written, or what classify would have written where the column is
-    /// missing.
+    /// The row's status, checked against its category.
     fn status(&self, status: String, has_category: bool) -> Result<String> {
-        let status = if !status.is_empty() {
-            Status::from_name(&status).ok_or_else(|| {
-                self.fail(
-                    "status",
-                    format!(
-                        "'{status}' is not a status classify writes ({})",
-                        Status::ALL.map(Status::as_str).join(", ")
-                    ),
-                )
-            })?;
-            status
-        } else if has_category {
-            "ok".to_string()
-        } else {
-            "empty".to_string()
-        };
+        if status.is_empty() {
+            return Err(self.unwritten("status"));
+        }
+        Status::from_name(&status).ok_or_else(|| {
+            self.fail(
+                "status",
+                format!(
+                    "'{status}' is not a status classify writes ({})",
+                    Status::ALL.map(Status::as_str).join(", ")
+                ),
+            )
+        })?;
         // `empty` is the one status classify writes only without a category: the story had
         // nothing to read.
         if has_category && status == "empty" {
@@ -1153,6 +1189,74 @@ mod tests {
             .replace("0.8000", "0,8000")
             .replace("0.1000", "0,1000");
         assert_eq!(read(&semi, None).unwrap()[0].confidence, 0.8);
+    }
+
+    #[test]
+    fn an_empty_file_named_jsonl_is_classifys_output_of_no_rows() {
+        let open = |name: &str, bytes: &'static [u8]| {
+            let source = Box::new(io::Cursor::new(bytes));
+            ClassifiedReader::from_reader(source, name.into(), &Taxonomy::builtin(), None, None)
+        };
+        for name in ["part-3.jsonl", "p.NDJSON", "p.jsonl.gz"] {
+            let mut r = open(name, b"").unwrap();
+            assert!(r.next_row().unwrap().is_none(), "{name}");
+        }
+        // Without the name there is nothing to tell it by: a CSV output has a header line.
+        let e = open("p.csv", b"\n").err().unwrap().to_string();
+        assert!(
+            e.contains("no column names") && e.contains("named .jsonl"),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn a_blank_tokens_truncated_or_status_cell_is_refused() {
+        for (column, from, to) in [
+            ("tokens", ",12,false,ok,", ",,false,ok,"),
+            ("truncated", ",12,false,ok,", ",12,,ok,"),
+            ("status", ",12,false,ok,", ",12,false,,"),
+            ("status", ",0,false,empty,", ",0,false,,"),
+        ] {
+            let e = read(&CSV.replace(from, to), None)
+                .err()
+                .unwrap()
+                .to_string();
+            assert!(
+                e.contains(&format!("column '{column}'")) && e.contains("has no value"),
+                "{e}"
+            );
+        }
+        let jsonl = "{\"id\":\"a\",\"category\":null,\"confidence\":null,\"runner_up\":null,\
+            \"margin\":null,\"tokens\":null,\"truncated\":false,\"status\":\"empty\"}\n";
+        let e = read(jsonl, None).err().unwrap().to_string();
+        assert!(e.contains("t:1, column 'tokens'"), "{e}");
+    }
+
+    #[test]
+    fn kept_columns_that_are_not_an_object_are_refused_with_their_line() {
+        let row = |columns: &str| {
+            format!(
+                "{{\"id\":\"a\",\"category\":null,\"confidence\":null,\"runner_up\":null,\
+                 \"margin\":null,\"tokens\":0,\"truncated\":false,\"status\":\"empty\",\
+                 \"columns\":{columns}}}\n"
+            )
+        };
+        let good = row("{\"team\":\"x\"}");
+        assert_eq!(
+            read(&good, Some("team")).unwrap()[0].group.as_deref(),
+            Some("x")
+        );
+        for bad in ["\"garbage\"", "[1]", "null"] {
+            // On the first row, before --group-by would call the column missing, and later.
+            for text in [row(bad), format!("{good}{}", row(bad))] {
+                let e = read(&text, Some("team")).err().unwrap().to_string();
+                let line = text.lines().count();
+                assert!(
+                    e.contains(&format!("t:{line}: field 'columns' is not an object")),
+                    "{e}"
+                );
+            }
+        }
     }
 
     #[test]

@@ -19,6 +19,7 @@ use std::cmp::{Ordering, Reverse};
 use std::collections::{BTreeMap, BinaryHeap};
 
 use serde::{Deserialize, Serialize};
+use unicode_segmentation::UnicodeSegmentation;
 
 use crate::input::unsafe_to_show;
 use crate::record::Classified;
@@ -538,7 +539,7 @@ pub fn shorten(text: &str, max: usize) -> String {
     let mut clean = String::with_capacity(text.len().min(max * 4 + 8));
     let mut chars = 0usize;
     let mut pending_space = false;
-    let mut cut = false;
+    let mut cut = None;
     for ch in text.chars() {
         if ch.is_whitespace() {
             pending_space = chars > 0;
@@ -549,7 +550,7 @@ pub fn shorten(text: &str, max: usize) -> String {
         }
         if pending_space {
             if chars >= max {
-                cut = true;
+                cut = Some(' ');
                 break;
             }
             clean.push(' ');
@@ -557,14 +558,21 @@ pub fn shorten(text: &str, max: usize) -> String {
             pending_space = false;
         }
         if chars >= max {
-            cut = true;
+            cut = Some(ch);
             break;
         }
         clean.push(ch);
         chars += 1;
     }
-    if !cut {
+    let Some(next) = cut else {
         return clean;
+    };
+    // A cut inside one visible character (an emoji sequence joined by U+200D, a letter and
+    // its accents) would leave half of it: the whole of it goes.
+    if let Some((at, last)) = clean.grapheme_indices(true).next_back() {
+        if format!("{last}{next}").graphemes(true).count() == 1 {
+            clean.truncate(at);
+        }
     }
     // Back off to the last space if it is not too far back, so no word is cut in half.
     if let Some(space) = clean.rfind(' ') {
@@ -1385,6 +1393,20 @@ mod tests {
         assert_eq!(s, "word word word word…");
         assert_eq!(shorten("abcdefghij", 4), "abcd…");
         assert_eq!(shorten("exactly", 7), "exactly");
+    }
+
+    #[test]
+    fn shorten_never_cuts_inside_a_visible_character() {
+        let family = "\u{1f468}\u{200d}\u{1f469}\u{200d}\u{1f467}";
+        // The cut falls after the joiner that follows the man: he goes with it.
+        assert_eq!(shorten(&format!("ab {family}"), 4), "ab…");
+        assert_eq!(
+            shorten(&format!("{family}{family}"), 7),
+            format!("{family}…")
+        );
+        // A letter and its combining accent stay together, or go together.
+        assert_eq!(shorten("cafe\u{301} noir", 4), "caf…");
+        assert_eq!(shorten("cafe\u{301} noir", 5), "cafe\u{301}…");
     }
 
     #[test]
