@@ -25,6 +25,10 @@ const MIN_WRAP: usize = 40;
 /// Groups listed in the text table; the JSON has them all.
 pub const MAX_GROUPS_SHOWN: usize = 40;
 
+const PLAIN: Style = Style::new();
+const BOLD: Style = Style::new().bold();
+const DIM: Style = Style::new().dimmed();
+
 struct Painter {
     color: bool,
     /// Columns prose is wrapped to.
@@ -36,7 +40,7 @@ struct Painter {
 
 impl Painter {
     fn paint(&self, style: Style, text: &str) -> String {
-        if self.color {
+        if self.color && style != Style::new() && !text.is_empty() {
             format!("{style}{text}{style:#}")
         } else {
             text.to_string()
@@ -48,6 +52,40 @@ impl Painter {
             .map(|l| self.paint(Style::new().bold().underline(), l))
             .collect();
         lines.join("\n")
+    }
+    /// Prose made of spans in different styles, wrapped as [`wrap`] wraps it, each span
+    /// keeping its style across the break.
+    fn wrap_spans(&self, spans: &[(Style, &str)], indent: usize, hang: usize) -> String {
+        let plain: String = spans.iter().map(|(_, t)| *t).collect();
+        let wrapped = wrap(&plain, indent, hang, self.width);
+        if !self.color {
+            return wrapped;
+        }
+        // `wrap` moves only whitespace, so the n-th visible character it writes is the n-th
+        // of the spans; a space takes the style of the character before it.
+        let mut styles = spans
+            .iter()
+            .flat_map(|(style, t)| t.chars().filter(|c| !c.is_whitespace()).map(|_| *style));
+        let mut out = String::new();
+        for line in wrapped.lines() {
+            let body = line.trim_start();
+            out += &line[..line.len() - body.len()];
+            let mut run = (Style::new(), String::new());
+            for ch in body.chars() {
+                let style = match ch.is_whitespace() {
+                    true => run.0,
+                    false => styles.next().unwrap_or_default(),
+                };
+                if style != run.0 {
+                    out += &self.paint(run.0, &run.1);
+                    run = (style, String::new());
+                }
+                run.1.push(ch);
+            }
+            out += &self.paint(run.0, &run.1);
+            out.push('\n');
+        }
+        out
     }
     fn bold(&self, text: &str) -> String {
         self.paint(Style::new().bold(), text)
@@ -595,11 +633,9 @@ fn stories(p: &Painter, summary: &Summary) -> String {
         p.heading("Stories to check the sorting: most representative (highest confidence) and least certain (smallest margin)")
     );
     for s in &summary.scenarios {
-        o += &format!(
-            "\n  {} {}\n",
-            p.bold(&s.id),
-            p.dim(&format!("· {}", s.title))
-        );
+        let title = format!(" · {}", s.title);
+        o += "\n";
+        o += &p.wrap_spans(&[(BOLD, &s.id), (DIM, &title)], 2, 2);
         if s.count == 0 {
             o += "    (no stories)\n";
             continue;
@@ -626,14 +662,17 @@ fn story_line(p: &Painter, st: &StoryRef, with_margin: bool) -> String {
     } else {
         format!("confidence {:.4}", st.confidence)
     };
-    let (id, figure) = (shown_id(&st.id), format!("({figure})"));
-    let mut line = format!("      {} {}", p.bold(&id), p.dim(&figure));
+    let (id, figure) = (shown_id(&st.id), format!(" ({figure})"));
+    let mut line = p.wrap_spans(&[(BOLD, &id), (DIM, &figure)], 6, 2);
     // A text that fits goes on the id's line, a longer one wrapped under it.
-    let used = 6 + id.width() + 1 + figure.width() + 2;
+    let used = 6 + id.width() + figure.width() + 2;
     match &st.text {
-        Some(text) if used + text.width() <= p.width => line += &format!("  {text}\n"),
-        Some(text) => line += &format!("\n{}", wrap(text, 8, 0, p.width)),
-        None => line.push('\n'),
+        Some(text) if line.lines().count() == 1 && used + text.width() <= p.width => {
+            line.pop();
+            line += &format!("  {text}\n");
+        }
+        Some(text) => line += &wrap(text, 8, 0, p.width),
+        None => {}
     }
     if let Some(evidence) = &st.evidence {
         let label = "decided by:";
@@ -644,14 +683,14 @@ fn story_line(p: &Painter, st: &StoryRef, with_margin: bool) -> String {
 }
 
 fn advice(p: &Painter, s: &ScenarioSummary) -> String {
-    let mut o = format!(
-        "\n  {} ({}): {} {}, {}\n",
-        p.bold(&s.title),
+    let figures = format!(
+        " ({}): {} {}, {}",
         s.id,
         s.count,
         if s.count == 1 { "story" } else { "stories" },
         s.share.map_or_else(|| "–".into(), pct)
     );
+    let mut o = "\n".to_string() + &p.wrap_spans(&[(BOLD, &s.title), (PLAIN, &figures)], 2, 2);
     o += &wrap(&s.description, 4, 0, p.width);
     o += &wrap(&format!("→ {}", s.headline), 4, 2, p.width);
     for (i, a) in s.advice.iter().enumerate() {
@@ -861,6 +900,33 @@ mod tests {
         let heading: Vec<&str> = text[at..].lines().take(2).collect();
         assert!(heading.iter().all(|l| l.width() <= 80), "{heading:?}");
         assert!(heading[1].starts_with("  ") && heading[1].ends_with("(smallest margin)"));
+    }
+
+    /// The scenarios' own headings, in the stories and the advice, wrap too.
+    #[test]
+    fn scenario_headings_wrap_to_the_terminal() {
+        let text = render(&small_summary(), false, Some(40));
+        for start in ["  lost_pitch · ", "  A new-business pitch you led and lost"] {
+            let at = text.find(start).unwrap();
+            let lines: Vec<&str> = text[at..].lines().take(2).collect();
+            assert!(lines.iter().all(|l| l.width() <= 40), "{lines:?}");
+            assert!(lines[1].starts_with("    "), "{lines:?}");
+        }
+    }
+
+    #[test]
+    fn wrapped_spans_keep_their_styles_across_the_break() {
+        let p = Painter {
+            color: true,
+            width: 10,
+            terminal: None,
+        };
+        let text = p.wrap_spans(&[(BOLD, "aaa bbb ccc"), (PLAIN, " d")], 0, 2);
+        let bold = |t: &str| format!("{BOLD}{t}{BOLD:#}");
+        assert_eq!(text, format!("{}\n  {}d\n", bold("aaa bbb"), bold("ccc ")));
+        let plain = Painter { color: false, ..p };
+        let text = plain.wrap_spans(&[(BOLD, "aaa bbb ccc"), (PLAIN, " d")], 0, 2);
+        assert_eq!(text, "aaa bbb\n  ccc d\n");
     }
 
     #[test]
