@@ -101,9 +101,9 @@ fn header(summary: &Summary) -> String {
     o += &format!("# failup report: {}\n\n", code_span(&h.input.name, false));
     o += "| | |\n|---|---|\n";
     o += &format!(
-        "| input | {}, {} rows |\n",
+        "| input | {}, {} |\n",
         code_span(&h.input.name, true),
-        h.input.rows
+        super::n_rows(h.input.rows)
     );
     o += &format!("| failup | {} |\n", h.failup_version);
     o += &format!("| model | {} |\n", escape(&h.model));

@@ -174,14 +174,23 @@ pub fn header(
     }
 }
 
-/// The file name of an input path, for the header (`-` is `<stdin>`).
+/// The file name of an input path, for the header (`-` is `<stdin>`, and `<(…)`'s
+/// descriptor keeps its whole path).
 pub fn input_display_name(path: &Path) -> String {
     if path == Path::new("-") {
         return "<stdin>".into();
     }
-    path.file_name()
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_else(|| path.display().to_string())
+    // A shell's `<(…)` is a descriptor's number in /dev/fd, which alone names nothing.
+    let descriptor = path.parent().is_some_and(|p| p.ends_with("fd"));
+    match path.file_name() {
+        Some(n) if !descriptor => n.to_string_lossy().into_owned(),
+        _ => path.display().to_string(),
+    }
+}
+
+/// "1 row", "2 rows".
+pub fn n_rows(n: u64) -> String {
+    format!("{n} row{}", if n == 1 { "" } else { "s" })
 }
 
 /// Now, in UTC, as RFC 3339 to the second; `SOURCE_DATE_EPOCH` (seconds since 1970) replaces
@@ -330,6 +339,24 @@ mod tests {
         assert_eq!(Format::from_path(Path::new("r.json")), Some(Format::Json));
         assert_eq!(Format::from_path(Path::new("r.txt")), Some(Format::Text));
         assert_eq!(Format::from_path(Path::new("-")), None);
+    }
+
+    #[test]
+    fn an_input_is_named_by_its_file_name_or_whole_descriptor_path() {
+        assert_eq!(input_display_name(Path::new("-")), "<stdin>");
+        assert_eq!(
+            input_display_name(Path::new("/data/x/stories.csv")),
+            "stories.csv"
+        );
+        assert_eq!(input_display_name(Path::new("/dev/fd/63")), "/dev/fd/63");
+        assert_eq!(
+            input_display_name(Path::new("/proc/self/fd/5")),
+            "/proc/self/fd/5"
+        );
+        assert_eq!(
+            (n_rows(1), n_rows(0), n_rows(2)),
+            ("1 row".into(), "0 rows".into(), "2 rows".into())
+        );
     }
 
     #[test]

@@ -11,7 +11,7 @@ use crate::input::unsafe_to_show;
 use crate::report::stats::{
     GroupCell, GroupRow, GroupTable, Reading, ScenarioSummary, StoryRef, Summary, Totals,
 };
-use crate::report::{fit_cells, group_label, num, pct};
+use crate::report::{fit_cells, group_label, n_rows, num, pct};
 
 /// Width of a share bar at 100%, in character cells.
 const BAR_WIDTH: usize = 25;
@@ -268,10 +268,10 @@ fn header(p: &Painter, summary: &Summary) -> String {
     let h = &summary.header;
     let mut o = String::new();
     o += &format!(
-        "{} {} ({} rows)\n",
+        "{} {} ({})\n",
         p.bold("failup report:"),
         clean(&h.input.name),
-        h.input.rows
+        n_rows(h.input.rows)
     );
     let meta = format!(
         "failup {} · model {} · reading {} · taxonomy {} (sha256 {}) · generated {}",
