@@ -3,6 +3,7 @@
 //! Numbers are written with four decimals so that the same input gives byte-identical output
 //! and diffs between runs stay readable.
 
+use std::collections::HashSet;
 use std::io::Write;
 
 use serde_json::{json, Map, Value};
@@ -136,16 +137,20 @@ impl<W: Write> RowWriter<W> {
             // output, say) is prefixed, so no two columns of the output share a name.
             // A sharded run's leading `row` is dropped by the merge, so it is not counted.
             let own = usize::from(w.row_numbers);
+            // A set, not a search of the header per name: 100,000 kept columns took 14 s.
+            let mut taken: HashSet<String> = header[own..].iter().cloned().collect();
+            // A header cell from the input is input too.
+            let shown = |name: &str| match w.excel_safe {
+                true => excel_safe(name),
+                false => name.to_string(),
+            };
             for kept in &w.kept {
                 let mut name = kept.clone();
-                while header[own..].contains(&name) {
+                while taken.contains(&shown(&name)) {
                     name.insert_str(0, "input_");
                 }
-                // A header cell from the input is input too.
-                header.push(match w.excel_safe {
-                    true => excel_safe(&name),
-                    false => name,
-                });
+                taken.insert(shown(&name));
+                header.push(shown(&name));
             }
             w.write_csv_record(&header)?;
         }
