@@ -742,8 +742,14 @@ pub(super) fn missing_column(
             column_list(headers)
         ));
     }
+    // A name with a line break in it (Alt+Enter in a spreadsheet) is suggested as it is
+    // typed, with a space, which the flags take for it.
+    let typed = |h: &str| match h.split_whitespace().collect::<Vec<_>>().join(" ") {
+        t if t.is_empty() => h.to_string(),
+        t => t,
+    };
     let closest = closest_column(headers, wanted)
-        .map(|h| format!("; did you mean '{}'?", printable(h)))
+        .map(|h| format!("; did you mean '{}'?", printable(&typed(h))))
         .unwrap_or_default();
     let stop = if closest.is_empty() { "." } else { "" };
     // A header read as one column that holds another delimiter: the wrong --delimiter.

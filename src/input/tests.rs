@@ -122,6 +122,23 @@ fn missing_text_column_lists_columns_and_suggests() {
     let headers = ["paid".into(), "text".into()];
     let e = missing_column("f.csv", 1, &headers, "id", "").to_string();
     assert!(!e.contains("did you mean"), "{e}");
+    // A name with a line break is suggested as it is typed, and so it is found.
+    let e = reader(
+        "id,\"my\nstory\"\n1,x\n",
+        &Columns {
+            text: Some("mystory".into()),
+            ..Columns::default()
+        },
+    )
+    .err()
+    .unwrap()
+    .to_string();
+    assert!(e.contains("did you mean 'my story'?"), "{e}");
+    let typed = Columns {
+        text: Some("my story".into()),
+        ..Columns::default()
+    };
+    assert!(reader("id,\"my\nstory\"\n1,x\n", &typed).is_ok());
     let e = missing_column("f.csv", 1, &["id".into(), "text".into()], "", "").to_string();
     assert!(e.starts_with("an empty column name was given"), "{e}");
     assert!(e.contains("the columns are: id, text"), "{e}");
