@@ -599,9 +599,8 @@ fn check_format(name: &str, value: &serde_json::Value) -> Result<()> {
     Ok(())
 }
 
-/// The range of a profile's temperatures and confidence slopes: fits write temperatures of
-/// 0.001 to 10 and slopes near 1.
-const SCALE: std::ops::RangeInclusive<f32> = 1e-4..=100.0;
+/// The range of a profile's temperatures and confidence slopes, as of a taxonomy's.
+const SCALE: std::ops::RangeInclusive<f32> = crate::taxonomy::CONFIDENCE_SCALE;
 /// The largest weight a profile's head or example holds: fits write weights near 1.
 const MAX_WEIGHT: f32 = 1e3;
 
@@ -883,6 +882,14 @@ impl Profile {
         if self.head.is_some() && self.examples.is_empty() {
             return Err("it holds a few-shot head but none of the examples it learned from".into());
         }
+        // eval finds the calibration's stories again by these keys.
+        let not_a_key = |k: &&String| k.len() != 16 || !k.bytes().all(|b| b.is_ascii_hexdigit());
+        if let Some(k) = self.calibration_stories.iter().find(not_a_key) {
+            return Err(format!(
+                "its calibration_stories hold '{}', where each is 16 hex digits",
+                printable(k)
+            ));
+        }
         let wild_example = |e: &&StoredExample| e.embedding.iter().any(wild);
         if let Some(e) = self.examples.iter().find(wild_example) {
             return Err(format!(
@@ -1109,6 +1116,30 @@ mod tests {
         std::fs::write(&path, huge).unwrap();
         let err = Profile::load(&path).unwrap_err().to_string();
         assert!(err.contains("temperature is beyond f32's range"), "{err}");
+    }
+
+    /// eval finds the calibration's stories by these keys: one that is not a key finds none.
+    #[test]
+    fn a_calibration_story_key_that_is_not_one_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("p.json");
+        let mut profile = calibrated(0.5);
+        profile.calibration_stories = vec![story_key("They gave it to Sam.")];
+        profile.save(&path).unwrap();
+        assert_eq!(Profile::load(&path).unwrap(), profile);
+        for bad in [
+            "zz",
+            "2170e146ef72caf",
+            "2170e146ef72caf6a",
+            "2170e146ef72caxz",
+        ] {
+            profile.calibration_stories = vec![bad.into()];
+            let err = profile.save(&path).unwrap_err().to_string();
+            assert!(
+                err.contains(&format!("calibration_stories hold '{bad}'")),
+                "{err}"
+            );
+        }
     }
 
     #[test]

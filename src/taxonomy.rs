@@ -165,7 +165,11 @@ fn toml_problem(text: &str, e: &toml::de::Error) -> (Option<Range<usize>>, Strin
             table with id, title, description, headline, advice and prototypes, and one has id \
             \"other\" (docs/src/taxonomy.md; the built-in data/taxonomy.toml is a start)"
             .to_string(),
-        message => explained(message, e.span().and_then(|s| text.get(s))),
+        message => {
+            let found = e.span().and_then(|s| text.get(s));
+            let key = e.span().and_then(|s| key_of_line(text, s.start));
+            explained(message, found, key)
+        }
     };
     (e.span(), problem)
 }
@@ -429,8 +433,6 @@ fn not_utf8(name: &str, e: &std::string::FromUtf8Error) -> Error {
     }
 }
 
-/// The TOML parser's message, with what to do where it says only "duplicate key": `found` is
-/// the text it points at.
 /// Where a line reads `[scenario]`, one bracket short of a scenario of the list.
 fn single_bracket_scenario(text: &str) -> Option<usize> {
     let mut offset = 0;
@@ -443,10 +445,32 @@ fn single_bracket_scenario(text: &str) -> Option<usize> {
     None
 }
 
-fn explained(message: &str, found: Option<&str>) -> String {
+/// The key set on the line that holds byte `offset` (`id` of `id = 7`), if the line sets one.
+fn key_of_line(text: &str, offset: usize) -> Option<&str> {
+    let start = text.get(..offset)?.rfind('\n').map_or(0, |i| i + 1);
+    let line = &text[start..];
+    let key = line.split_once('=')?.0.trim();
+    let bare = |c: char| c.is_ascii_alphanumeric() || c == '_' || c == '-';
+    (!key.is_empty() && key.chars().all(bare)).then_some(key)
+}
+
+/// The TOML parser's message, with what to do: `found` is the text it points at, and `key`
+/// the key set on its line.
+fn explained(message: &str, found: Option<&str>, key: Option<&str>) -> String {
     let found = found.map(str::trim).unwrap_or_default();
+    // TOML reads a bare 1979-05-27 as a date, which serde is handed as a map.
+    if message.starts_with("invalid type: map") && found.starts_with(|c: char| c.is_ascii_digit()) {
+        return format!(
+            "`{found}` is a date or time in TOML, where this key takes {}; {}",
+            message
+                .rsplit("expected ")
+                .next()
+                .unwrap_or("another kind of value"),
+            type_fix(message, key)
+        );
+    }
     if message.starts_with("invalid type:") && !message.contains("as i128") {
-        return format!("{message}; {}", type_fix(message));
+        return format!("{message}; {}", type_fix(message, key));
     }
     // serde's words for a count out of range ("invalid value: integer `-1`, expected usize").
     if message.contains("expected usize") || message.contains("as i128") {
@@ -467,18 +491,35 @@ fn explained(message: &str, found: Option<&str>) -> String {
     }
 }
 
-/// How to write a value of the type serde expected, from its words ("…, expected a string").
-fn type_fix(message: &str) -> &'static str {
+/// How to write a value of the type serde expected, from its words ("…, expected a string"),
+/// shown on `key`, the key the value was set to, where it is known.
+fn type_fix(message: &str, key: Option<&str>) -> String {
     let expected = message.rsplit("expected ").next().unwrap_or_default();
-    match expected {
-        "a sequence" => {
-            "this key takes a list: write it in brackets, as advice = [\"first\", \"second\"]"
+    match (expected, key) {
+        ("a sequence", _) => {
+            let key = key.unwrap_or("advice");
+            format!("this key takes a list: write it in brackets, as {key} = [\"first\", \"second\"]")
         }
-        "a string" => "this key takes text: write it in quotes, as title = \"Passed over\"",
-        "a boolean" => "this setting takes true or false, without quotes",
-        "usize" => "this setting takes a whole number, without quotes, as top_k = 6",
-        "f32" => "this setting takes a number, without quotes, as temperature = 0.05",
-        _ => "docs/src/taxonomy.md says what each key takes",
+        ("a string", Some(key @ ("advice" | "prototypes"))) => format!(
+            "each entry of this list is text: write it in quotes, as {key} = [\"first\", \"second\"]"
+        ),
+        ("a string", Some("id")) => {
+            "this key takes text: write it in quotes, as id = \"passed_over\"".into()
+        }
+        ("a string", key) => {
+            let key = key.unwrap_or("title");
+            format!("this key takes text: write it in quotes, as {key} = \"Passed over\"")
+        }
+        ("a boolean", _) => "this setting takes true or false, without quotes".into(),
+        ("usize", key) => {
+            let key = key.unwrap_or("top_k");
+            format!("this setting takes a whole number, without quotes, as {key} = 6")
+        }
+        ("f32", key) => {
+            let key = key.unwrap_or("temperature");
+            format!("this setting takes a number, without quotes, as {key} = 0.05")
+        }
+        _ => "docs/src/taxonomy.md says what each key takes".into(),
     }
 }
 
@@ -497,6 +538,11 @@ fn column_of(text: &str, offset: usize) -> usize {
 /// A problem found while checking a taxonomy: where in the text (if anywhere), and what.
 type Problem = (Option<Range<usize>>, String);
 
+/// The range of the confidence's temperature and slope, in a taxonomy as in a profile: fits
+/// find temperatures of 0.001 to 10 and slopes near 1, and far outside it every confidence
+/// is pinned to 0 or 1. A confidence bias lies within ± its end.
+pub const CONFIDENCE_SCALE: std::ops::RangeInclusive<f32> = 1e-4..=100.0;
+
 /// Checks the [classifier] settings; a problem's place is found by its key in `text`.
 fn check_settings(c: &ClassifierSettings, text: &str) -> std::result::Result<(), Problem> {
     // The [classifier] settings are plain numbers; their line is found by their key.
@@ -513,19 +559,23 @@ fn check_settings(c: &ClassifierSettings, text: &str) -> std::result::Result<(),
             "[classifier] sentence_top_k must be at least 1".into(),
         ));
     }
-    for (key, v) in [
-        ("temperature", c.temperature),
-        ("sentence_temperature", c.sentence_temperature),
-    ] {
-        if !(v > 0.0 && v.is_finite()) {
-            return Err((
-                setting(key),
-                format!(
-                    "[classifier] {key} must be a positive number that a 32-bit float \
-                     holds (about 1e-45 to 3e38)"
-                ),
-            ));
-        }
+    let (low, high) = (CONFIDENCE_SCALE.start(), CONFIDENCE_SCALE.end());
+    if !(c.sentence_temperature > 0.0 && c.sentence_temperature.is_finite()) {
+        return Err((
+            setting("sentence_temperature"),
+            "[classifier] sentence_temperature must be a positive number that a 32-bit float \
+             holds (about 1e-45 to 3e38)"
+                .into(),
+        ));
+    }
+    if !CONFIDENCE_SCALE.contains(&c.temperature) {
+        return Err((
+            setting("temperature"),
+            format!(
+                "[classifier] temperature must lie between {low} and {high} (a positive \
+                 number; far outside, every confidence is pinned to 0 or 1)"
+            ),
+        ));
     }
     if !(0.0..=1.0).contains(&c.sentence_weight) {
         return Err((
@@ -535,21 +585,23 @@ fn check_settings(c: &ClassifierSettings, text: &str) -> std::result::Result<(),
                 .into(),
         ));
     }
-    let slope = c.confidence_slope;
-    if !(slope > 0.0 && slope.is_finite()) {
+    if !CONFIDENCE_SCALE.contains(&c.confidence_slope) {
         return Err((
             setting("confidence_slope"),
-            "[classifier] confidence_slope must be a positive number that a 32-bit float \
-             holds (at or below 0 it turns confidences upside down or flat)"
-                .into(),
+            format!(
+                "[classifier] confidence_slope must be a positive number from {low} to {high} \
+                 (at or below 0 it turns confidences upside down or flat; far above, it \
+                 pins them to 0 or 1)"
+            ),
         ));
     }
-    if !c.confidence_bias.is_finite() {
+    if !(-high..=*high).contains(&c.confidence_bias) {
         return Err((
             setting("confidence_bias"),
-            "[classifier] confidence_bias must be a number that a 32-bit float holds \
-             (between about -3e38 and 3e38)"
-                .into(),
+            format!(
+                "[classifier] confidence_bias must lie between -{high} and {high} (far \
+                 outside, every confidence is pinned to 0 or 1)"
+            ),
         ));
     }
     for (key, v) in [
@@ -605,7 +657,7 @@ fn check_scenario(s: &RawScenario) -> std::result::Result<(), Problem> {
         let one_line = key == "title" || key == "headline";
         let problem = if key != "advice" && text.trim().is_empty() {
             format!("{key} is empty")
-        } else if one_line && text.trim().contains(['\n', '\r']) {
+        } else if one_line && text.trim().contains(['\n', '\r', '\u{2028}', '\u{2029}']) {
             format!("{key} holds a line break, but is shown on one line; join its lines")
         } else if let Some(c) = control_character(text) {
             format!("{key} holds the control character {c}; remove it")
@@ -938,6 +990,16 @@ prototypes = ["p3"]
         let broken = GOOD.replace("title = \"A\"", "title = \"A\\nB\"");
         assert_ne!(broken, GOOD);
         assert!(err_of(&broken).contains("title holds a line break"));
+        for separator in ["\\u2028", "\\u2029"] {
+            let unicode = GOOD.replace(
+                "headline = \"do a\"",
+                &format!("headline = \"do{separator}a\""),
+            );
+            assert!(
+                err_of(&unicode).contains("headline holds a line break"),
+                "{separator}"
+            );
+        }
         let trailing = GOOD.replace("title = \"A\"", "title = \"A\\n\"");
         assert!(Taxonomy::parse(&trailing, "t.toml").is_ok());
     }
@@ -1042,10 +1104,35 @@ prototypes = ["p3"]
         );
         let e = err_of(&bad);
         assert!(
-            e.contains("confidence_bias must be a number that a 32-bit float holds")
+            e.contains("confidence_bias must lie between -100 and 100")
                 && !e.contains("confidence_slope"),
             "{e}"
         );
+        // Values that pin every confidence to 0 or 1 are refused, as a profile refuses them.
+        for (setting, key) in [
+            (
+                "confidence_slope = 3e38",
+                "confidence_slope must be a positive number from",
+            ),
+            (
+                "confidence_bias = -3e38",
+                "confidence_bias must lie between",
+            ),
+            (
+                "confidence_bias = 101.0",
+                "confidence_bias must lie between",
+            ),
+        ] {
+            let bad = GOOD.replace("min_score = 0.3", &format!("min_score = 0.3\n{setting}"));
+            assert!(err_of(&bad).contains(key), "{setting}: {}", err_of(&bad));
+        }
+        let cold = GOOD.replace("temperature = 0.05", "temperature = 1e-30");
+        assert!(err_of(&cold).contains("temperature must lie between 0.0001 and 100"));
+        let fine = GOOD.replace(
+            "min_score = 0.3",
+            "min_score = 0.3\nconfidence_bias = -100.0",
+        );
+        assert!(Taxonomy::parse(&fine, "t.toml").is_ok());
     }
 
     /// Lines ended by a lone `\r` (old Mac files) are read as the CSV reading reads them, and
@@ -1115,7 +1202,24 @@ prototypes = ["p3"]
                 "13:10",
                 "write it in brackets",
             ),
-            ("title = \"A\"", "title = 5", "10:9", "write it in quotes"),
+            (
+                "title = \"A\"",
+                "title = 5",
+                "10:9",
+                "in quotes, as title = \"Passed",
+            ),
+            (
+                "id = \"a\"",
+                "id = 7",
+                "9:6",
+                "in quotes, as id = \"passed_over\"",
+            ),
+            (
+                "advice = [\"x\"]",
+                "advice = [true]",
+                "13:11",
+                "each entry of this list is text: write it in quotes, as advice = [",
+            ),
             (
                 "top_k = 2",
                 "top_k = \"2\"",
@@ -1143,6 +1247,12 @@ prototypes = ["p3"]
             );
             assert!(said.contains(says), "{to}: {said}");
         }
+        let date = err_of(&GOOD.replacen("top_k = 2", "top_k = 1979-05-27", 1));
+        assert!(
+            date.contains("`1979-05-27` is a date or time in TOML, where this key takes usize")
+                && date.contains("as top_k = 6"),
+            "{date}"
+        );
     }
 
     /// A lone `[scenario]` table (the TOML reader says only "expected a sequence") and a file
