@@ -2015,3 +2015,48 @@ fn a_report_appended_to_its_own_input_is_refused() {
     );
     assert_eq!(std::fs::read(&path).unwrap(), rows);
 }
+
+/// A taxonomy that rewords another's advice keeps its ids and score columns: a report with
+/// the wrong one says that the rows' advice is not its own, and one with the right one does
+/// not.
+#[test]
+fn a_report_warns_when_the_rows_advice_is_another_taxonomys() {
+    let dir = tempfile::tempdir().unwrap();
+    let builtin = std::fs::read_to_string(common::repo_path("data/taxonomy.toml")).unwrap();
+    let at = builtin.find("headline = \"").unwrap() + "headline = \"".len();
+    let end = at + builtin[at..].find('"').unwrap();
+    let reworded = format!("{}Talk to Jane in HR.{}", &builtin[..at], &builtin[end..]);
+    std::fs::write(dir.path().join("ours.toml"), reworded).unwrap();
+    let stories = fixture_str("stories.csv");
+    let classify = [
+        "classify",
+        &stories,
+        "-q",
+        "--taxonomy",
+        "ours.toml",
+        "-o",
+        "rows.csv",
+    ];
+    let run = failup_env(dir.path(), &classify, None, &[HASHED]);
+    assert!(run.status.success(), "{}", stderr(&run));
+    let rows = std::fs::read_to_string(dir.path().join("rows.csv")).unwrap();
+    let reworded_rows = rows.matches("Talk to Jane in HR.").count();
+    assert!(reworded_rows > 0, "{rows}");
+
+    let out = failup_in(dir.path(), &["report", "rows.csv", "-o", "-"], None);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let said = stderr(&out);
+    assert!(
+        said.contains(&format!("{reworded_rows} row")) && said.contains("another --taxonomy"),
+        "{said}"
+    );
+    let args = ["report", "rows.csv", "--taxonomy", "ours.toml", "-o", "-"];
+    let out = failup_in(dir.path(), &args, None);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(
+        !stderr(&out).contains("another --taxonomy"),
+        "{}",
+        stderr(&out)
+    );
+    assert!(stdout(&out).contains("Talk to Jane in HR."));
+}

@@ -182,6 +182,21 @@ fn warn_of_odd_rows(reader: &ClassifiedReader, name: &str) {
             if bad == 1 { "holds" } else { "hold" }
         );
     }
+    if let (bad @ 1.., first) = reader.rows_with_other_advice() {
+        eprintln!(
+            "warning: {name}:{}: {bad} {} advice that this taxonomy does not give {}, so \
+             they were probably classified with another --taxonomy whose scenarios have \
+             these ids; this report gives this taxonomy's advice: pass the one they were \
+             classified with",
+            first.unwrap_or(1),
+            if bad == 1 { "row holds" } else { "rows hold" },
+            if bad == 1 {
+                "its scenario"
+            } else {
+                "their scenarios"
+            },
+        );
+    }
     if let Some(line) = reader.last_row_unended() {
         eprintln!(
             "warning: {}:{line}: the last row has no line break after it, though classify ends \

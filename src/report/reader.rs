@@ -58,6 +58,8 @@ struct CsvColumns {
     also: Option<usize>,
     /// `--explain`'s evidence column.
     evidence: Option<usize>,
+    /// classify's `advice` column, right after `status`.
+    advice: Option<usize>,
     /// A shard's part, whose first column is the input's row number.
     part: bool,
     /// classify's `score_…` columns, with their names.
@@ -85,6 +87,8 @@ pub struct ClassifiedReader {
     numbered: bool,
     /// Rows whose id, text or group held bytes that are not UTF-8, and the first one's line.
     not_utf8: (u64, Option<u64>),
+    /// Rows whose advice this taxonomy does not give, and the first one's line.
+    other_advice: (u64, Option<u64>),
     /// The line the last row read starts on.
     row_line: Option<u64>,
     /// The line of the last row, when no line break follows it.
@@ -191,6 +195,7 @@ impl ClassifiedReader {
             rows: 0,
             numbered: false,
             not_utf8: (0, None),
+            other_advice: (0, None),
             row_line: None,
             unended: None,
             decimal_comma: false,
@@ -412,6 +417,8 @@ impl ClassifiedReader {
             group,
             also: position("also"),
             evidence: evidence_column(headers, &index),
+            advice: (headers.get(index[7] + 1).map(String::as_str) == Some("advice"))
+                .then_some(index[7] + 1),
             part,
             scores: self.score_columns(headers, &index)?,
         })
@@ -618,7 +625,7 @@ impl ClassifiedReader {
 
     /// The next row, or None at the end of the input.
     pub fn next_row(&mut self) -> Result<Option<ReportRow>> {
-        let (fields, line) = match &mut self.kind {
+        let (mut fields, line) = match &mut self.kind {
             Kind::Csv(rows) => {
                 let Some(row) = rows.next(&self.name)? else {
                     self.unended = rows.unended_line();
@@ -649,7 +656,30 @@ impl ClassifiedReader {
         self.rows += 1;
         self.numbered |= fields.row.is_some();
         self.row_line = line;
-        self.build(fields, line).map(Some)
+        let advice = fields.advice.take();
+        let row = self.build(fields, line)?;
+        if let (Some(category), Some(advice)) = (row.category, advice) {
+            if !self.gives(category, &advice) {
+                self.other_advice.0 += 1;
+                self.other_advice.1 = self.other_advice.1.or(line);
+            }
+        }
+        Ok(Some(row))
+    }
+
+    /// Whether `advice` is what classify writes for `category` under this taxonomy: its
+    /// headline, or that guarded by `--excel-safe` where it opens like a formula.
+    fn gives(&self, category: usize, advice: &str) -> bool {
+        let headline = &self.taxonomy.scenarios[category].headline;
+        advice == headline || advice == crate::output::excel_safe(headline)
+    }
+
+    /// Rows read so far whose advice is not the one this taxonomy gives their category, and
+    /// the first one's line: rows classified with a taxonomy that names its scenarios alike
+    /// but words them otherwise (its score columns pass), whose report would give advice the
+    /// rows do not.
+    pub fn rows_with_other_advice(&self) -> (u64, Option<u64>) {
+        self.other_advice
     }
 
     fn jsonl_fields(&self, obj: &Map<String, Value>, line: u64) -> Result<RawRow> {
@@ -697,6 +727,10 @@ impl ClassifiedReader {
             also: as_text("also")?.filter(|a| !a.is_empty()),
             evidence: match obj.get("evidence") {
                 Some(Value::String(s)) if !s.is_empty() => Some(s.clone()),
+                _ => None,
+            },
+            advice: match obj.get("advice") {
+                Some(Value::String(s)) => Some(s.clone()),
                 _ => None,
             },
             text: self
@@ -976,6 +1010,8 @@ struct RawRow {
     status: String,
     also: Option<String>,
     evidence: Option<String>,
+    /// The advice classify wrote beside the category.
+    advice: Option<String>,
     text: Option<String>,
     group: Option<String>,
     /// The input's row number, in a shard's part.
@@ -1083,6 +1119,12 @@ impl CsvColumns {
             status: field(index[7]).trim().to_string(),
             also: self.also.and_then(|i| non_empty(field(i).trim())),
             evidence: self.evidence.and_then(|i| non_empty(&field(i))),
+            // Saved again in a legacy encoding, its quotes and dashes would be U+FFFD, and
+            // tell nothing of the taxonomy.
+            advice: self
+                .advice
+                .and_then(|i| std::str::from_utf8(record.get(i)?).ok())
+                .map(str::to_string),
             text: self.text.map(|i| field(i).into_owned()),
             group: self.group.map(|i| field(i).into_owned()),
             row: self.part.then(|| field(0).trim().to_string()),
@@ -1207,6 +1249,39 @@ mod tests {
             e.contains("no column names") && e.contains("named .jsonl"),
             "{e}"
         );
+    }
+
+    /// A taxonomy that only rewords another's gives the same score columns: the advice
+    /// classify wrote tells them apart.
+    #[test]
+    fn rows_whose_advice_this_taxonomy_does_not_give_are_counted() {
+        let headline = Taxonomy::builtin().scenarios[2].headline.clone();
+        let with_advice = |advice: &str| {
+            CSV.replace(",status,team,", ",status,advice,team,")
+                .replace(",ok,x,", &format!(",ok,\"{advice}\",x,"))
+                .replace(",empty,y,", ",empty,,y,")
+        };
+        let counted = |bytes: Vec<u8>| {
+            let source = Box::new(io::Cursor::new(bytes));
+            let taxonomy = Taxonomy::builtin();
+            let mut r =
+                ClassifiedReader::from_reader(source, "t".into(), &taxonomy, None, None).unwrap();
+            while r.next_row().unwrap().is_some() {}
+            r.rows_with_other_advice()
+        };
+        assert_eq!(counted(with_advice(&headline).into_bytes()), (0, None));
+        assert_eq!(
+            counted(with_advice("Call Jane.").into_bytes()),
+            (1, Some(2))
+        );
+        // Saved again in a legacy encoding, the cell is not compared.
+        let mut legacy = with_advice("Call Jane \u{2013} in HR.").into_bytes();
+        let dash = legacy
+            .windows(3)
+            .position(|w| w == "\u{2013}".as_bytes())
+            .unwrap();
+        legacy.splice(dash..dash + 3, [0x96]);
+        assert_eq!(counted(legacy), (0, None));
     }
 
     #[test]
