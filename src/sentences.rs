@@ -28,27 +28,47 @@ const ABBREVIATIONS: [&str; 13] = [
     "mr", "mrs", "ms", "dr", "prof", "sr", "jr", "st", "vs", "e.g", "i.e", "cf", "approx",
 ];
 
+/// A piece of a line, and the `;` or bullet cut from its end, which it gets back when a
+/// fragment is joined to it: a joined sentence is then the story's own words, as `--explain`
+/// quotes it ("…to the new hire; again.", not "…to the new hire again.").
+type Piece = (String, Option<char>);
+
 /// The sentences of `text`, trimmed, in order; none for blank text.
 pub fn split(text: &str) -> Vec<String> {
-    let mut parts: Vec<String> = Vec::new();
+    let mut parts: Vec<Piece> = Vec::new();
     for line in unwrapped_lines(&without_markup(text)) {
         split_line(&line, &mut parts);
     }
-    let mut out: Vec<String> = Vec::with_capacity(parts.len());
-    for part in parts {
+    let mut out: Vec<Piece> = Vec::with_capacity(parts.len());
+    for (part, cut) in parts {
         match out.last_mut() {
-            Some(last) if words(&part) < MIN_WORDS => {
-                last.push(' ');
-                last.push_str(&part);
+            Some((last, last_cut)) if words(&part) < MIN_WORDS => {
+                join(last, *last_cut, &part);
+                *last_cut = cut;
             }
-            _ => out.push(part),
+            _ => out.push((part, cut)),
         }
     }
-    if out.len() > 1 && words(&out[0]) < MIN_WORDS {
-        let first = out.remove(0);
-        out[0] = format!("{first} {}", out[0]);
+    if out.len() > 1 && words(&out[0].0) < MIN_WORDS {
+        let (mut first, cut) = out.remove(0);
+        join(&mut first, cut, &out[0].0);
+        out[0].0 = first;
     }
-    out
+    out.into_iter().map(|(sentence, _)| sentence).collect()
+}
+
+/// Appends `next` to `sentence`, with the `;` or bullet that stood between them.
+fn join(sentence: &mut String, cut: Option<char>, next: &str) {
+    match cut {
+        Some(';') => sentence.push_str("; "),
+        Some(bullet) => {
+            sentence.push(' ');
+            sentence.push(bullet);
+            sentence.push(' ');
+        }
+        None => sentence.push(' '),
+    }
+    sentence.push_str(next);
 }
 
 /// Words, where Chinese and Japanese, written without spaces, count each character as one:
@@ -297,7 +317,7 @@ fn after_abbreviation(chars: &[(usize, char)], at: usize) -> bool {
 }
 
 /// Splits one line at sentence ends, pushing the non-empty pieces.
-fn split_line(line: &str, parts: &mut Vec<String>) {
+fn split_line(line: &str, parts: &mut Vec<Piece>) {
     let chars: Vec<(usize, char)> = line.char_indices().collect();
     let mut start = 0;
     let mut i = 0;
@@ -305,7 +325,7 @@ fn split_line(line: &str, parts: &mut Vec<String>) {
         let c = chars[i].1;
         // A bullet after a space starts an item of a list written on one line.
         if is_bullet(c) && (i == 0 || is_space(chars[i - 1].1)) {
-            push_trimmed(&line[start..chars[i].0], parts);
+            push_trimmed(&line[start..chars[i].0], Some(c), parts);
             start = chars[i].0 + c.len_utf8();
             i += 1;
             continue;
@@ -327,12 +347,12 @@ fn split_line(line: &str, parts: &mut Vec<String>) {
         };
         if ends {
             let cut = if c == ';' { chars[i].0 } else { chars[end].0 };
-            push_trimmed(&line[start..cut], parts);
+            push_trimmed(&line[start..cut], (c == ';').then_some(c), parts);
             start = chars[end].0;
         }
         i = end;
     }
-    push_trimmed(&line[start..], parts);
+    push_trimmed(&line[start..], None, parts);
 }
 
 /// Bullets that start a list's items.
@@ -351,10 +371,10 @@ fn is_closer(c: char) -> bool {
     )
 }
 
-fn push_trimmed(s: &str, parts: &mut Vec<String>) {
+fn push_trimmed(s: &str, cut: Option<char>, parts: &mut Vec<Piece>) {
     let s = s.trim_matches(is_space);
     if !s.is_empty() {
-        parts.push(s.to_string());
+        parts.push((s.to_string(), cut));
     }
 }
 
@@ -439,6 +459,25 @@ mod tests {
             ["Didn't happen. The manager picked Jessie instead of me. Anyway."]
         );
         assert_eq!(split("Lost it."), ["Lost it."]);
+        // A fragment cut off at `;` or a bullet is joined with it, so the sentence is the
+        // story's own words.
+        let hire = "They gave the Henderson account to the new hire";
+        assert_eq!(
+            split(&format!("{hire}; again.")),
+            [format!("{hire}; again.")]
+        );
+        assert_eq!(
+            split(&format!("Again; {hire}.")),
+            [format!("Again; {hire}.")]
+        );
+        assert_eq!(
+            split(&format!("{hire} \u{2022} again \u{2022} sad")),
+            [format!("{hire} \u{2022} again \u{2022} sad")]
+        );
+        assert_eq!(
+            split(&format!("{hire}; we all knew it would happen.")),
+            [hire.to_string(), "we all knew it would happen.".into()]
+        );
     }
 
     /// Chinese and Japanese put no spaces between words: a sentence of them is many words,

@@ -3288,3 +3288,41 @@ fn a_profiles_calibration_over_an_own_taxonomy_is_noted() {
     );
     assert!(!run(&advise).contains("replace the taxonomy's"));
 }
+
+/// A story's control codes (a colour, a window title) and an example's id are shown escaped
+/// by `advise --explain`, not sent to the terminal to obey.
+#[test]
+fn advise_explain_shows_control_codes_escaped() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("ex.csv"),
+        "id,text,label\n\"\u{1b}]0;title\u{7}ex1\",They gave the Henderson account to the new \
+         hire after my years.,passed_over\ne2,We lost the pitch I led after months.,lost_pitch\n",
+    )
+    .unwrap();
+    let advise = |story: &str| {
+        let args = ["advise", "--explain", "--examples", "ex.csv", story];
+        let out = failup_env(dir.path(), &args, None, &[HASHED]);
+        assert!(out.status.success(), "{}", stderr(&out));
+        let shown = stdout(&out);
+        assert!(
+            !shown.contains('\u{1b}') && !shown.contains('\u{7}'),
+            "{shown}"
+        );
+        shown
+    };
+    let shown = advise(
+        "Some \u{1b}[1mwords\u{1b}[0m to open with. They gave the \u{1b}[31mHenderson\u{1b}[0m \
+         account to the new hire after my years.",
+    );
+    let evidence = shown.lines().find(|l| l.starts_with("evidence: ")).unwrap();
+    assert!(
+        evidence.contains("\\u{1b}[1mwords") || evidence.contains("\\u{1b}[31mHenderson"),
+        "{shown}"
+    );
+    let shown = advise("They gave the Henderson account to the new hire after my years.");
+    assert!(
+        shown.contains("nearest: example:\\u{1b}]0;title\\u{7}ex1"),
+        "{shown}"
+    );
+}

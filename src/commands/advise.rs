@@ -5,6 +5,7 @@ use std::io::Read;
 use crate::cli::AdviseArgs;
 use failup::classify::Verdict;
 use failup::error::{Error, Result};
+use failup::input::escaped;
 use failup::pipeline::Embedded;
 use failup::taxonomy::{Scenario, Taxonomy};
 
@@ -137,9 +138,11 @@ fn explanation(text: &str, verdict: &Verdict, taxonomy: &Taxonomy) -> String {
     let mut out = String::new();
     if let Some(n) = &verdict.nearest {
         let text = nearest_text(taxonomy, &n.id).unwrap_or_default();
+        // An example's id and the story come from files: a terminal's control codes in
+        // them are shown escaped, as eval and the reports show them, not obeyed.
         out += &format!(
             "nearest: {} (similarity {:.3}){}\n",
-            n.id,
+            escaped(&n.id),
             n.similarity,
             if text.is_empty() {
                 String::new()
@@ -157,8 +160,9 @@ fn explanation(text: &str, verdict: &Verdict, taxonomy: &Taxonomy) -> String {
         // A one-sentence story is its own evidence; naming it would only repeat it.
         if sentences.len() > 1 {
             out += &format!(
-                "evidence: \"{sentence}\" (of the story's {} sentences, the one that reads \
+                "evidence: \"{}\" (of the story's {} sentences, the one that reads \
                  most like {})\n",
+                escaped(sentence),
                 sentences.len(),
                 scenario.id
             );
