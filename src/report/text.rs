@@ -663,9 +663,13 @@ fn story_line(p: &Painter, st: &StoryRef, with_margin: bool) -> String {
         format!("confidence {:.4}", st.confidence)
     };
     let (id, figure) = (shown_id(&st.id), format!(" ({figure})"));
-    let mut line = p.wrap_spans(&[(BOLD, &id), (DIM, &figure)], 6, 2);
-    // A text that fits goes on the id's line, a longer one wrapped under it.
     let used = 6 + id.width() + figure.width() + 2;
+    // An id is shown as written (its spaces too) unless its line is wider than the width.
+    let mut line = match used - 2 <= p.width {
+        true => format!("      {}{}\n", p.bold(&id), p.dim(&figure)),
+        false => p.wrap_spans(&[(BOLD, &id), (DIM, &figure)], 6, 2),
+    };
+    // A text that fits goes on the id's line, a longer one wrapped under it.
     match &st.text {
         Some(text) if line.lines().count() == 1 && used + text.width() <= p.width => {
             line.pop();
