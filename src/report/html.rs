@@ -152,9 +152,9 @@ struct GroupView {
 struct CellView {
     text: String,
     count: u64,
-    /// Background opacity, 0–0.85, growing with the share.
+    /// Background opacity, 0–0.56, growing with the share: light enough under dark text
+    /// for a contrast of at least 4.5:1 at a full share.
     alpha: f64,
-    dark: bool,
 }
 
 /// Bar colours, one per scenario in order (`other` is grey), distinct for a taxonomy of up
@@ -318,13 +318,12 @@ fn group_view(r: &GroupRow, overflow: bool) -> GroupView {
                 let alpha = if c.count == 0 {
                     0.0
                 } else {
-                    r2(0.08 + 0.77 * c.share)
+                    r2(0.06 + 0.5 * c.share)
                 };
                 CellView {
                     text: pct(c.share),
                     count: c.count,
                     alpha,
-                    dark: alpha > 0.5,
                 }
             })
             .collect(),
