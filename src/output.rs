@@ -146,11 +146,13 @@ impl<W: Write> RowWriter<W> {
             };
             for kept in &w.kept {
                 let mut name = kept.clone();
-                while taken.contains(&shown(&name)) {
+                let mut cell = shown(&name);
+                while taken.contains(&cell) {
                     name.insert_str(0, "input_");
+                    cell = shown(&name);
                 }
-                taken.insert(shown(&name));
-                header.push(shown(&name));
+                taken.insert(cell.clone());
+                header.push(cell);
             }
             w.write_csv_record(&header)?;
         }

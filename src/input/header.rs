@@ -422,7 +422,6 @@ impl Finder<'_> {
     /// differs from the name only in its spaces, since a spreadsheet's header cell may hold a
     /// line break (Alt+Enter) or doubled spaces, which no one types.
     fn find(&self, wanted: &str, flag: &str) -> Result<usize> {
-        let squeezed = |s: &str| s.split_whitespace().collect::<Vec<_>>().join(" ");
         let spaced = || {
             let mut alike = (self.headers.iter().enumerate())
                 .filter(|(_, h)| squeezed(h) == squeezed(wanted))
@@ -726,6 +725,11 @@ pub fn closest_column<'h>(headers: &'h [String], wanted: &str) -> Option<&'h Str
         })
 }
 
+/// A column name with its runs of spaces and line breaks made one space, as a flag types it.
+fn squeezed(name: &str) -> String {
+    name.split_whitespace().collect::<Vec<_>>().join(" ")
+}
+
 /// `fix` says how to name another column ("Choose one with --text-column").
 pub(super) fn missing_column(
     file: &str,
@@ -744,7 +748,7 @@ pub(super) fn missing_column(
     }
     // A name with a line break in it (Alt+Enter in a spreadsheet) is suggested as it is
     // typed, with a space, which the flags take for it.
-    let typed = |h: &str| match h.split_whitespace().collect::<Vec<_>>().join(" ") {
+    let typed = |h: &str| match squeezed(h) {
         t if t.is_empty() => h.to_string(),
         t => t,
     };

@@ -40,7 +40,7 @@ struct Painter {
 
 impl Painter {
     fn paint(&self, style: Style, text: &str) -> String {
-        if self.color && style != Style::new() && !text.is_empty() {
+        if self.color && style != PLAIN && !text.is_empty() {
             format!("{style}{text}{style:#}")
         } else {
             text.to_string()
@@ -70,7 +70,7 @@ impl Painter {
         for line in wrapped.lines() {
             let body = line.trim_start();
             out += &line[..line.len() - body.len()];
-            let mut run = (Style::new(), String::new());
+            let mut run = (PLAIN, String::new());
             for ch in body.chars() {
                 let style = match ch.is_whitespace() {
                     true => run.0,
@@ -88,10 +88,10 @@ impl Painter {
         out
     }
     fn bold(&self, text: &str) -> String {
-        self.paint(Style::new().bold(), text)
+        self.paint(BOLD, text)
     }
     fn dim(&self, text: &str) -> String {
-        self.paint(Style::new().dimmed(), text)
+        self.paint(DIM, text)
     }
     fn bar(&self, text: &str) -> String {
         self.paint(AnsiColor::Cyan.on_default(), text)
